@@ -1,0 +1,381 @@
+"""Reading and writing songs: standard MIDI files with mido, scores through music21.
+
+``midi_file_to_song`` reads type 0 and type 1 files (running status, any ppq, tempo
+changes, time signatures, note-on with velocity 0 as note-off, overlapping notes of the
+same pitch, notes left open at the end of a track, drums on channel 10, empty tracks).
+``song_to_midi_file`` writes type 1 with a conductor track (tempo, time signatures)
+and one track per song track (name, program, notes), atomically.
+
+``score_file_to_song`` reads ABC (any tune of a multi-tune file), MusicXML and Humdrum
+**kern through music21, which is imported only when such a file is opened.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import mido
+
+from engine.errors import ContinuoError, LimitError, MidiFileError, ScoreFileError, SongError
+from engine.song import (DEFAULT_PPQ, DRUM_CHANNEL, Note, Song, TempoChange, TempoMap,
+                         TimeSignature, Track)
+
+PathOrBytes = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_NOTES = 500_000
+MAX_SONG_TICKS = 2**31 - 1
+MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
+SCORE_SUFFIXES = (".abc", ".xml", ".musicxml", ".mxl", ".krn")
+
+
+# ---------------------------------------------------------------------------------------
+# atomic writes
+# ---------------------------------------------------------------------------------------
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that the file is either the old one or the new one,
+    never a torn mix: a temp file in the same folder, flushed, fsynced, renamed."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------
+# MIDI -> Song
+# ---------------------------------------------------------------------------------------
+
+
+def _describe(source: PathOrBytes) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source).name
+    return getattr(source, "name", None) or "the MIDI data"
+
+
+def _read_source(source: PathOrBytes, what: str) -> bytes:
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        try:
+            size = os.path.getsize(source)
+            if size > MAX_FILE_BYTES:
+                raise LimitError(f"{what}: the file is {size / 2**20:.0f} MB; Continuo opens "
+                                 f"files up to {MAX_FILE_BYTES // 2**20} MB")
+            with open(source, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise MidiFileError(f"{what}: there is no such file") from None
+        except IsADirectoryError:
+            raise MidiFileError(f"{what}: this is a folder, not a file") from None
+        except PermissionError:
+            raise MidiFileError(f"{what}: permission to read the file was denied") from None
+        except OSError as e:
+            raise MidiFileError(f"{what}: the file cannot be read ({e.strerror or e})") from None
+    else:
+        data = source.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise LimitError(f"{what}: the data is larger than {MAX_FILE_BYTES // 2**20} MB")
+    return data
+
+
+def _parse_midi(data: bytes, what: str) -> mido.MidiFile:
+    if len(data) < 14:
+        raise MidiFileError(f"{what}: the file is too short to be a MIDI file ({len(data)} bytes)")
+    if data[:4] != b"MThd":
+        if data[:4] == b"RIFF":
+            raise MidiFileError(f"{what}: this is a RIFF file (RMID or WAV), not a standard "
+                                f"MIDI file")
+        raise MidiFileError(f"{what}: this is not a MIDI file (it does not start with 'MThd')")
+    try:
+        mid = mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except EOFError:
+        raise MidiFileError(f"{what}: the file ends in the middle of a track") from None
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
+        raise MidiFileError(f"{what}: the file is damaged ({e})") from None
+    if mid.type == 2:
+        raise MidiFileError(f"{what}: type 2 MIDI files (independent patterns) are not "
+                            f"supported; save it as type 0 or 1")
+    if mid.ticks_per_beat <= 0 or mid.ticks_per_beat > 32767:
+        # SMPTE time division has the high bit set, which mido reads as a negative number
+        raise MidiFileError(f"{what}: the file uses SMPTE (frames per second) timing, "
+                            f"which Continuo does not read")
+    return mid
+
+
+def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
+    """Read a standard MIDI file (path, bytes or binary file object) into a Song."""
+    what = name or _describe(source)
+    data = _read_source(source, what)
+    mid = _parse_midi(data, what)
+    ppq = mid.ticks_per_beat
+    tempos: list[TempoChange] = []
+    signatures: list[TimeSignature] = []
+    tracks: list[Track] = []
+    total_notes = 0
+
+    for track_index, mtrack in enumerate(mid.tracks):
+        tick = 0
+        track_name = ""
+        programs: dict[int, int] = {}
+        open_notes: dict[tuple[int, int], deque[tuple[int, int]]] = defaultdict(deque)
+        notes_by_channel: dict[int, list[Note]] = defaultdict(list)
+
+        def close(channel: int, pitch: int, end: int) -> None:
+            start, velocity = open_notes[(channel, pitch)].popleft()
+            notes_by_channel[channel].append(
+                Note(pitch, start, max(1, end - start), velocity, channel))
+
+        for msg in mtrack:
+            tick += msg.time
+            if tick > MAX_SONG_TICKS:
+                raise LimitError(f"{what}: track {track_index + 1} is longer than Continuo "
+                                 f"can hold")
+            kind = msg.type
+            if kind == "note_on" and msg.velocity > 0:
+                open_notes[(msg.channel, msg.note)].append((tick, msg.velocity))
+            elif kind == "note_off" or kind == "note_on":
+                if open_notes.get((msg.channel, msg.note)):
+                    close(msg.channel, msg.note, tick)
+            elif kind == "program_change":
+                programs.setdefault(msg.channel, msg.program)
+            elif kind == "set_tempo":
+                if msg.tempo > 0:
+                    tempos.append(TempoChange(tick, msg.tempo))
+            elif kind == "time_signature":
+                try:
+                    signatures.append(TimeSignature(tick, msg.numerator, msg.denominator))
+                except SongError:
+                    pass  # an impossible signature is ignored, as players do
+            elif kind == "track_name" and not track_name:
+                track_name = msg.name.strip()
+        # notes still open when the track ends stop at the track's end
+        for (channel, pitch), queue in list(open_notes.items()):
+            while queue:
+                close(channel, pitch, tick)
+
+        for channel in sorted(notes_by_channel):
+            notes = sorted(notes_by_channel[channel], key=Note.sort_key)
+            total_notes += len(notes)
+            if total_notes > MAX_NOTES:
+                raise LimitError(f"{what}: the file has more than {MAX_NOTES:,} notes")
+            label = track_name or f"Track {track_index + 1}"
+            if len(notes_by_channel) > 1:
+                label = f"{label} (ch {channel + 1})"
+            tracks.append(Track(name=label, channel=channel, program=programs.get(channel, 0),
+                                is_drum=channel == DRUM_CHANNEL, notes=notes))
+        if not notes_by_channel and track_name and track_index > 0:
+            tracks.append(Track(name=track_name))  # an empty named track is kept
+
+    try:
+        return Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos),
+                    time_signatures=signatures)
+    except SongError as e:
+        raise MidiFileError(f"{what}: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Song -> MIDI
+# ---------------------------------------------------------------------------------------
+
+
+def _to_delta(events: list[tuple[int, int, mido.Message]]) -> mido.MidiTrack:
+    track = mido.MidiTrack()
+    events.sort(key=lambda e: (e[0], e[1]))
+    last = 0
+    for tick, _, msg in events:
+        track.append(msg.copy(time=tick - last))
+        last = tick
+    return track
+
+
+def song_to_midi(song: Song) -> mido.MidiFile:
+    """A Song as a type 1 mido.MidiFile: a conductor track, then one track per track."""
+    mid = mido.MidiFile(type=1, ticks_per_beat=song.ppq)
+    conductor: list[tuple[int, int, mido.Message]] = []
+    for ts in song.time_signatures:
+        conductor.append((ts.tick, 0, mido.MetaMessage(
+            "time_signature", numerator=ts.numerator, denominator=ts.denominator)))
+    for change in song.tempo_map.changes:
+        conductor.append((change.tick, 1, mido.MetaMessage("set_tempo", tempo=change.us_per_quarter)))
+    end = max(song.end_tick, max((e[0] for e in conductor), default=0))
+    conductor.append((end, 9, mido.MetaMessage("end_of_track")))
+    mid.tracks.append(_to_delta(conductor))
+
+    for track in song.tracks:
+        events: list[tuple[int, int, mido.Message]] = [
+            (0, 0, mido.MetaMessage("track_name", name=track.name))]
+        channels = sorted({n.channel for n in track.notes} | {track.channel})
+        for ch in channels:
+            if ch != DRUM_CHANNEL:
+                events.append((0, 1, mido.Message("program_change", channel=ch,
+                                                  program=track.program)))
+        for n in track.notes:
+            # offs sort before ons at the same tick, so a repeated note is not cut
+            events.append((n.end_tick, 2, mido.Message("note_off", channel=n.channel,
+                                                       note=n.pitch, velocity=0)))
+            events.append((n.start_tick, 3, mido.Message("note_on", channel=n.channel,
+                                                         note=n.pitch, velocity=n.velocity)))
+        end = max((e[0] for e in events), default=0)
+        events.append((end, 9, mido.MetaMessage("end_of_track")))
+        mid.tracks.append(_to_delta(events))
+    return mid
+
+
+def song_to_midi_bytes(song: Song) -> bytes:
+    buf = io.BytesIO()
+    song_to_midi(song).save(file=buf)
+    return buf.getvalue()
+
+
+def song_to_midi_file(song: Song, path: str | os.PathLike) -> None:
+    """Write the song as a type 1 standard MIDI file, atomically."""
+    try:
+        write_bytes_atomic(path, song_to_midi_bytes(song))
+    except OSError as e:
+        raise MidiFileError(f"{Path(path).name}: the file cannot be written "
+                            f"({e.strerror or e})") from None
+
+
+# ---------------------------------------------------------------------------------------
+# scores (ABC, MusicXML, kern) through music21
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TuneInfo:
+    index: int  # position in the file, from 0
+    title: str
+
+
+def _music21():
+    import music21  # lazily: music21 takes a second or more to import
+
+    return music21
+
+
+def _parse_score(path: Path, what: str):
+    m21 = _music21()
+    try:
+        return m21.converter.parse(str(path))
+    except FileNotFoundError:
+        raise ScoreFileError(f"{what}: there is no such file") from None
+    except ContinuoError:
+        raise
+    except Exception as e:  # music21 raises many kinds of errors on bad input
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ScoreFileError(f"{what}: the score cannot be read ({reason[:200]})") from None
+
+
+def _scores_in(parsed) -> list:
+    m21 = _music21()
+    if isinstance(parsed, m21.stream.Opus):
+        return list(parsed.scores)
+    return [parsed]
+
+
+def list_score_tunes(path: str | os.PathLike) -> list[TuneInfo]:
+    """The tunes in a score file (several in a multi-tune ABC file, else one)."""
+    path = Path(path)
+    scores = _scores_in(_parse_score(path, path.name))
+    out = []
+    for i, s in enumerate(scores):
+        title = ""
+        if s.metadata is not None:
+            title = s.metadata.title or ""
+        out.append(TuneInfo(i, title or f"Tune {i + 1}"))
+    return out
+
+
+def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") -> Song:
+    """A music21 Score (or Part) -> Song: one track per part; ties joined."""
+    m21 = _music21()
+    parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+    tracks: list[Track] = []
+    tempos: list[TempoChange] = []
+    signatures: list[TimeSignature] = []
+    for pi, part in enumerate(parts):
+        flat = part.stripTies().flatten()
+        notes: list[Note] = []
+        for el in flat.notes:
+            start = int(round(float(el.offset) * ppq))
+            dur = int(round(float(el.duration.quarterLength) * ppq))
+            if dur <= 0 or start < 0:
+                continue  # grace notes have no duration
+            velocity = el.volume.velocity if el.volume.velocity else 90
+            pitches = el.pitches if isinstance(el, m21.chord.Chord) else [el.pitch]
+            for p in pitches:
+                midi = int(round(p.ps))
+                if 0 <= midi <= 127:
+                    notes.append(Note(midi, start, dur, int(min(max(velocity, 1), 127)), 0))
+        name = (part.partName or "").strip() if hasattr(part, "partName") else ""
+        tracks.append(Track(name=name or f"Part {pi + 1}", notes=sorted(notes, key=Note.sort_key)))
+        if pi == 0:
+            for mm in flat.getElementsByClass(m21.tempo.MetronomeMark):
+                qpm = mm.getQuarterBPM()
+                if qpm and qpm > 0:
+                    tempos.append(TempoChange(int(round(float(mm.offset) * ppq)),
+                                              int(round(60_000_000 / qpm))))
+            for ts in flat.getElementsByClass(m21.meter.TimeSignature):
+                try:
+                    signatures.append(TimeSignature(int(round(float(ts.offset) * ppq)),
+                                                    ts.numerator, ts.denominator))
+                except SongError:
+                    pass
+    if not any(t.notes for t in tracks):
+        raise ScoreFileError(f"{what}: the score has no notes")
+    return Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos),
+                time_signatures=signatures)
+
+
+def score_file_to_song(path: str | os.PathLike, tune: int = 0, ppq: int = DEFAULT_PPQ) -> Song:
+    """Read an ABC, MusicXML or Humdrum **kern file; ``tune`` picks a tune (from 0)
+    of a multi-tune ABC file."""
+    path = Path(path)
+    what = path.name
+    if not path.exists():
+        raise ScoreFileError(f"{what}: there is no such file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise LimitError(f"{what}: the file is larger than {MAX_FILE_BYTES // 2**20} MB")
+    scores = _scores_in(_parse_score(path, what))
+    if not 0 <= tune < len(scores):
+        raise ScoreFileError(f"{what}: there is no tune {tune + 1}; the file has {len(scores)}")
+    try:
+        return music21_score_to_song(scores[tune], ppq, what)
+    except ContinuoError:
+        raise
+    except Exception as e:
+        raise ScoreFileError(f"{what}: the score cannot be converted ({e})") from None
+
+
+def load_song(path: str | os.PathLike, tune: int = 0) -> Song:
+    """Open any file Continuo reads, by its suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix in SCORE_SUFFIXES:
+        return score_file_to_song(path, tune=tune)
+    return midi_file_to_song(path)

@@ -1,0 +1,290 @@
+"""The note model: notes, tracks, songs, tempo maps and time signatures.
+
+Time is integer ticks at ``Song.ppq`` (pulses per quarter note).  Seconds only come
+from :meth:`TempoMap.tick_to_seconds`.  Notes are immutable and validated; they carry
+no GUI state.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Iterator
+
+from engine.errors import SongError
+
+DEFAULT_PPQ = 480
+DEFAULT_TEMPO_US = 500_000  # microseconds per quarter note: 120 BPM
+DRUM_CHANNEL = 9  # "channel 10" in the MIDI spec's 1-based numbering
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    pitch: int  # 0..127
+    start_tick: int  # >= 0
+    duration_ticks: int  # > 0
+    velocity: int = 100  # 1..127
+    channel: int = 0  # 0..15
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pitch, int) or not 0 <= self.pitch <= 127:
+            raise SongError(f"note pitch {self.pitch!r} is outside 0-127")
+        if not isinstance(self.start_tick, int) or self.start_tick < 0:
+            raise SongError(f"note start {self.start_tick!r} is before the song starts")
+        if not isinstance(self.duration_ticks, int) or self.duration_ticks <= 0:
+            raise SongError(f"note duration {self.duration_ticks!r} must be at least one tick")
+        if not isinstance(self.velocity, int) or not 1 <= self.velocity <= 127:
+            raise SongError(f"note velocity {self.velocity!r} is outside 1-127")
+        if not isinstance(self.channel, int) or not 0 <= self.channel <= 15:
+            raise SongError(f"note channel {self.channel!r} is outside 0-15")
+
+    @property
+    def end_tick(self) -> int:
+        return self.start_tick + self.duration_ticks
+
+    def moved(self, d_tick: int = 0, d_pitch: int = 0) -> "Note":
+        return replace(self, start_tick=self.start_tick + d_tick, pitch=self.pitch + d_pitch)
+
+    def sort_key(self) -> tuple[int, int, int, int, int]:
+        return (self.start_tick, self.pitch, self.duration_ticks, self.velocity, self.channel)
+
+
+@dataclass(slots=True)
+class Track:
+    name: str = ""
+    channel: int = 0
+    program: int = 0  # General MIDI program 0..127
+    is_drum: bool = False
+    notes: list[Note] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.channel <= 15:
+            raise SongError(f"track channel {self.channel} is outside 0-15")
+        if not 0 <= self.program <= 127:
+            raise SongError(f"track program {self.program} is outside 0-127")
+
+    def sorted_notes(self) -> list[Note]:
+        return sorted(self.notes, key=Note.sort_key)
+
+    @property
+    def end_tick(self) -> int:
+        return max((n.end_tick for n in self.notes), default=0)
+
+
+@dataclass(frozen=True, slots=True)
+class TempoChange:
+    tick: int
+    us_per_quarter: int  # microseconds per quarter note, as in MIDI's set_tempo
+
+    def __post_init__(self) -> None:
+        if self.tick < 0:
+            raise SongError(f"tempo change at tick {self.tick} is before the song starts")
+        if not 1 <= self.us_per_quarter <= 16_777_215:
+            raise SongError(f"tempo of {self.us_per_quarter} microseconds per beat is impossible")
+
+    @property
+    def bpm(self) -> float:
+        return 60_000_000 / self.us_per_quarter
+
+
+def bpm_to_us(bpm: float) -> int:
+    if not bpm > 0:
+        raise SongError(f"tempo {bpm} BPM must be above zero")
+    return round(60_000_000 / bpm)
+
+
+class TempoMap:
+    """Tempo changes of a song, and conversion between ticks and seconds.
+
+    The first tempo holds from tick 0 when there is no change at tick 0
+    (the MIDI default is 120 BPM).
+    """
+
+    def __init__(self, ppq: int = DEFAULT_PPQ, changes: Iterable[TempoChange] = ()) -> None:
+        if not isinstance(ppq, int) or ppq <= 0:
+            raise SongError(f"ticks per quarter note {ppq!r} must be a positive whole number")
+        self.ppq = ppq
+        by_tick: dict[int, TempoChange] = {}
+        for change in changes:
+            by_tick[change.tick] = change  # the last change at a tick wins, as in playback
+        if 0 not in by_tick:
+            by_tick[0] = TempoChange(0, DEFAULT_TEMPO_US)
+        self.changes: list[TempoChange] = [by_tick[t] for t in sorted(by_tick)]
+        self._ticks = [c.tick for c in self.changes]
+        # seconds at each change, accumulated once
+        self._seconds = [0.0]
+        for prev, cur in zip(self.changes, self.changes[1:]):
+            self._seconds.append(
+                self._seconds[-1] + (cur.tick - prev.tick) * prev.us_per_quarter / 1e6 / ppq
+            )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TempoMap) and (self.ppq, self.changes) == (other.ppq, other.changes)
+
+    def __repr__(self) -> str:
+        return f"TempoMap(ppq={self.ppq}, changes={self.changes!r})"
+
+    def us_per_quarter_at(self, tick: int) -> int:
+        i = bisect.bisect_right(self._ticks, tick) - 1
+        return self.changes[max(i, 0)].us_per_quarter
+
+    def bpm_at(self, tick: int) -> float:
+        return 60_000_000 / self.us_per_quarter_at(tick)
+
+    def tick_to_seconds(self, tick: float) -> float:
+        i = max(bisect.bisect_right(self._ticks, tick) - 1, 0)
+        c = self.changes[i]
+        return self._seconds[i] + (tick - c.tick) * c.us_per_quarter / 1e6 / self.ppq
+
+    def seconds_to_tick(self, seconds: float) -> float:
+        i = max(bisect.bisect_right(self._seconds, seconds) - 1, 0)
+        c = self.changes[i]
+        return c.tick + (seconds - self._seconds[i]) * 1e6 * self.ppq / c.us_per_quarter
+
+    def rescaled(self, ppq: int) -> "TempoMap":
+        """The same tempo map at another resolution."""
+        return TempoMap(
+            ppq, [TempoChange(c.tick * ppq // self.ppq, c.us_per_quarter) for c in self.changes]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSignature:
+    tick: int
+    numerator: int = 4
+    denominator: int = 4  # a power of two
+
+    def __post_init__(self) -> None:
+        if self.tick < 0:
+            raise SongError(f"time signature at tick {self.tick} is before the song starts")
+        if not 1 <= self.numerator <= 255:
+            raise SongError(f"time signature numerator {self.numerator} is outside 1-255")
+        if self.denominator < 1 or self.denominator & (self.denominator - 1) or self.denominator > 128:
+            raise SongError(f"time signature denominator {self.denominator} is not a power of two")
+
+    def ticks_per_bar(self, ppq: int) -> int:
+        return self.numerator * ppq * 4 // self.denominator
+
+    def ticks_per_beat(self, ppq: int) -> int:
+        return ppq * 4 // self.denominator
+
+    def __str__(self) -> str:
+        return f"{self.numerator}/{self.denominator}"
+
+
+@dataclass(slots=True)
+class Song:
+    ppq: int = DEFAULT_PPQ
+    tracks: list[Track] = field(default_factory=list)
+    tempo_map: TempoMap | None = None
+    time_signatures: list[TimeSignature] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ppq, int) or self.ppq <= 0:
+            raise SongError(f"ticks per quarter note {self.ppq!r} must be a positive whole number")
+        if self.tempo_map is None:
+            self.tempo_map = TempoMap(self.ppq)
+        elif self.tempo_map.ppq != self.ppq:
+            raise SongError("the tempo map and the song disagree on ticks per quarter note")
+        by_tick = {ts.tick: ts for ts in self.time_signatures}
+        if 0 not in by_tick:
+            by_tick[0] = TimeSignature(0, 4, 4)
+        self.time_signatures = [by_tick[t] for t in sorted(by_tick)]
+
+    # ---- queries -------------------------------------------------------------------
+    def notes(self) -> Iterator[Note]:
+        for track in self.tracks:
+            yield from track.notes
+
+    @property
+    def note_count(self) -> int:
+        return sum(len(t.notes) for t in self.tracks)
+
+    @property
+    def end_tick(self) -> int:
+        return max((t.end_tick for t in self.tracks), default=0)
+
+    def time_signature_at(self, tick: int) -> TimeSignature:
+        current = self.time_signatures[0]
+        for ts in self.time_signatures:
+            if ts.tick > tick:
+                break
+            current = ts
+        return current
+
+    def bar_starts(self, until_tick: int) -> list[int]:
+        """Ticks at which bars start, from 0 up to and including ``until_tick``."""
+        starts: list[int] = []
+        sigs = self.time_signatures
+        for i, ts in enumerate(sigs):
+            end = sigs[i + 1].tick if i + 1 < len(sigs) else until_tick + 1
+            step = ts.ticks_per_bar(self.ppq)
+            t = ts.tick
+            while t < end and t <= until_tick:
+                starts.append(t)
+                t += step
+        return starts
+
+    def bar_beat_at(self, tick: int) -> tuple[int, int, int]:
+        """(bar, beat, tick within beat), bar and beat counted from 1."""
+        bar = 1
+        sigs = self.time_signatures
+        for i, ts in enumerate(sigs):
+            end = sigs[i + 1].tick if i + 1 < len(sigs) else None
+            per_bar = ts.ticks_per_bar(self.ppq)
+            if end is not None and tick >= end:
+                bar += -(-(end - ts.tick) // per_bar)
+                continue
+            offset = tick - ts.tick
+            bar += offset // per_bar
+            in_bar = offset % per_bar
+            per_beat = ts.ticks_per_beat(self.ppq)
+            return bar, in_bar // per_beat + 1, in_bar % per_beat
+        raise AssertionError("unreachable: the song always has a time signature at tick 0")
+
+    def ticks_per_bar_at(self, tick: int) -> int:
+        return self.time_signature_at(tick).ticks_per_bar(self.ppq)
+
+    def copy(self) -> "Song":
+        return Song(
+            ppq=self.ppq,
+            tracks=[replace(t, notes=list(t.notes)) for t in self.tracks],
+            tempo_map=TempoMap(self.ppq, self.tempo_map.changes),
+            time_signatures=list(self.time_signatures),
+        )
+
+    def rescaled(self, ppq: int) -> "Song":
+        """The same song at another resolution; times are rounded to the new grid."""
+        if ppq == self.ppq:
+            return self.copy()
+
+        def conv(t: int) -> int:
+            return (t * ppq + self.ppq // 2) // self.ppq
+
+        tracks = []
+        for t in self.tracks:
+            notes = [
+                replace(n, start_tick=conv(n.start_tick),
+                        duration_ticks=max(1, conv(n.end_tick) - conv(n.start_tick)))
+                for n in t.notes
+            ]
+            tracks.append(replace(t, notes=notes))
+        return Song(
+            ppq=ppq,
+            tracks=tracks,
+            tempo_map=TempoMap(ppq, [TempoChange(conv(c.tick), c.us_per_quarter)
+                                     for c in self.tempo_map.changes]),
+            time_signatures=[replace(ts, tick=conv(ts.tick)) for ts in self.time_signatures],
+        )
+
+
+def melody_song(notes: Iterable[Note], ppq: int = DEFAULT_PPQ, bpm: float = 120.0,
+                time_signature: tuple[int, int] = (4, 4), name: str = "Melody",
+                program: int = 0) -> Song:
+    """A one-track song: the common shape of a seed."""
+    return Song(
+        ppq=ppq,
+        tracks=[Track(name=name, program=program, notes=sorted(notes, key=Note.sort_key))],
+        tempo_map=TempoMap(ppq, [TempoChange(0, bpm_to_us(bpm))]),
+        time_signatures=[TimeSignature(0, *time_signature)],
+    )

@@ -1,0 +1,48 @@
+"""Continuo: a desktop composer that continues your music.
+
+    python main.py [FILE]              open the composer (with FILE, or the default seed)
+    python main.py generate ...        continue a seed headlessly and write MIDI
+    python main.py score ...           bits per note of files under a model
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="continuo",
+        description="Continuo: draw, load or play a seed melody and let an LSTM or a "
+                    "WaveNet continue it.",
+        epilog="With no command, or with just a FILE, the desktop composer opens.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gui = sub.add_parser("gui", help="open the desktop composer (the default)")
+    gui.add_argument("file", nargs="?", help="a MIDI, ABC, MusicXML or kern file to open")
+    try:
+        from engine import cli
+    except ImportError:  # the generation CLI is not there yet
+        cli = None
+    if cli is not None:
+        cli.add_subcommands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    commands = {"gui", "generate", "score"}
+    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+        argv = ["gui", *argv]
+    args = parser.parse_args(argv)
+    if args.command == "gui":
+        from gui.app import run_app
+
+        return run_app(args.file)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up everything Continuo's tests need on a fresh machine and runs them:
+# system packages, a virtual environment with the app, training and test extras,
+# a JACK server with its dummy driver (real MIDI ports, no sound card), then pytest.
+# Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/system-deps.sh
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[train,test]'
+
+jack_pid=""
+if command -v jackd >/dev/null 2>&1 && ! (command -v jack_wait >/dev/null && jack_wait -c >/dev/null 2>&1); then
+    jackd --no-realtime -d dummy -r 48000 -p 256 >/tmp/continuo-jackd.log 2>&1 &
+    jack_pid=$!
+    if command -v jack_wait >/dev/null 2>&1; then
+        jack_wait -w -t 15 >/dev/null 2>&1 || echo "test.sh: JACK did not start; port tests will be skipped" >&2
+    else
+        sleep 2
+    fi
+fi
+cleanup() { [ -n "$jack_pid" ] && kill "$jack_pid" 2>/dev/null; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+export QT_QPA_PLATFORM=offscreen
+.venv/bin/python -m pytest "$@"
