@@ -1,0 +1,130 @@
+"""One QUndoCommand per kind of edit.
+
+Each command stores exactly what it needs to go both ways (the records it adds or
+removes, a delta, or the before/after notes it swaps) and changes the document only
+through its primitives, so undo and redo restore the content exactly and the ids of
+the notes stay the same.  The command text is what the Edit menu shows after
+"Undo"/"Redo".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from PySide6.QtGui import QUndoCommand
+
+from engine.encoding import Key
+from engine.song import Note, TempoChange, TimeSignature
+
+if TYPE_CHECKING:
+    from gui.document import NoteRecord, SongDocument
+
+
+class AddNotes(QUndoCommand):
+    """Draw, paste or keep a variation: the notes come with their ids fixed up front."""
+
+    def __init__(self, doc: SongDocument, records: Sequence[NoteRecord], text: str = "Add notes",
+                 select: bool = False) -> None:
+        super().__init__(text)
+        self.doc, self.records, self.select = doc, list(records), select
+
+    def redo(self) -> None:
+        self.doc._insert_records(self.records)
+        if self.select:
+            self.doc.set_selection(r.note_id for r in self.records)
+
+    def undo(self) -> None:
+        self.doc._remove_ids(r.note_id for r in self.records)
+
+
+class DeleteNotes(QUndoCommand):
+    """Erase notes; undo puts them back with the same ids and selects them."""
+
+    def __init__(self, doc: SongDocument, records: Sequence[NoteRecord],
+                 text: str = "Delete notes") -> None:
+        super().__init__(text)
+        self.doc, self.records = doc, list(records)
+
+    def redo(self) -> None:
+        self.doc._remove_ids(r.note_id for r in self.records)
+
+    def undo(self) -> None:
+        self.doc._insert_records(self.records)
+        self.doc.set_selection(r.note_id for r in self.records)
+
+
+class MoveNotes(QUndoCommand):
+    """Move notes in time and pitch by a delta the document has already clamped."""
+
+    def __init__(self, doc: SongDocument, note_ids: Sequence[int], d_tick: int, d_pitch: int,
+                 text: str = "Move notes") -> None:
+        super().__init__(text)
+        self.doc, self.ids, self.delta = doc, list(note_ids), (d_tick, d_pitch)
+
+    def _shift(self, d_tick: int, d_pitch: int) -> None:
+        self.doc._replace_notes({i: self.doc.note(i).moved(d_tick, d_pitch) for i in self.ids})
+
+    def redo(self) -> None:
+        self._shift(*self.delta)
+
+    def undo(self) -> None:
+        self._shift(-self.delta[0], -self.delta[1])
+
+
+class ReplaceNotes(QUndoCommand):
+    """Swap notes for changed versions of themselves (any per-note edit)."""
+
+    def __init__(self, doc: SongDocument, before: Mapping[int, Note], after: Mapping[int, Note],
+                 text: str) -> None:
+        super().__init__(text)
+        self.doc, self.before, self.after = doc, dict(before), dict(after)
+
+    def redo(self) -> None:
+        self.doc._replace_notes(self.after)
+
+    def undo(self) -> None:
+        self.doc._replace_notes(self.before)
+
+
+class ResizeNotes(ReplaceNotes):
+    """Change note lengths (before/after, because each note is clamped on its own)."""
+
+
+class SetVelocity(ReplaceNotes):
+    """Change velocities, one value each."""
+
+
+class SetTempo(QUndoCommand):
+    def __init__(self, doc: SongDocument, old: TempoChange, new: TempoChange) -> None:
+        super().__init__("Change tempo")
+        self.doc, self.old, self.new = doc, old, new
+
+    def redo(self) -> None:
+        self.doc._set_tempo_change(self.new)
+
+    def undo(self) -> None:
+        self.doc._set_tempo_change(self.old)
+
+
+class SetTimeSignature(QUndoCommand):
+    def __init__(self, doc: SongDocument, old: TimeSignature, new: TimeSignature) -> None:
+        super().__init__("Change time signature")
+        self.doc, self.old, self.new = doc, old, new
+
+    def redo(self) -> None:
+        self.doc._set_time_signature(self.new)
+
+    def undo(self) -> None:
+        self.doc._set_time_signature(self.old)
+
+
+class SetKey(QUndoCommand):
+    def __init__(self, doc: SongDocument, old: Key | None, new: Key | None) -> None:
+        super().__init__("Change key")
+        self.doc, self.old, self.new = doc, old, new
+
+    def redo(self) -> None:
+        self.doc._set_key_override(self.new)
+
+    def undo(self) -> None:
+        self.doc._set_key_override(self.old)

@@ -1,0 +1,403 @@
+"""The open song as an editable document: notes with stable ids, a selection, one undo stack.
+
+Every widget (piano roll, transport, generate panel) looks at one :class:`SongDocument`
+and asks it for changes.  Each public editing method is one user gesture and pushes
+exactly one :class:`QUndoCommand` (see :mod:`gui.commands`), so the Edit menu always
+says what it will undo.  The commands change the document only through the private
+primitives ``_insert_records``, ``_remove_ids`` and ``_replace_notes``; those keep the
+note index in step and emit :attr:`SongDocument.changed` once per command.
+
+Notes are the engine's immutable :class:`~engine.song.Note`; the document keeps GUI
+facts (origin, track, selection) beside them, keyed by an integer id that survives
+undo and redo, so a note never carries a selection flag.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, replace
+from typing import Iterable, Mapping
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+
+from engine.encoding import Key, estimate_song_key
+from engine.song import (
+    DEFAULT_PPQ, Note, Song, TempoChange, TempoMap, TimeSignature, Track, bpm_to_us,
+)
+from gui import commands
+
+SEED = "seed"
+GENERATED = "generated"
+ORIGINS = (SEED, GENERATED)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteRecord:
+    """Everything needed to put a note back exactly as it was (for undo)."""
+
+    note_id: int
+    note: Note
+    origin: str
+    track: int
+
+
+class NoteIndex:
+    """Notes by pitch, each row sorted by start, for range queries without a full scan.
+
+    A query for a time window looks only at the rows in the pitch range and, in each,
+    bisects to the notes that start before the window ends and no earlier than the
+    window start minus that row's longest note; painting and hit-testing cost what is
+    visible, not what is in the song.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[list[tuple[int, int]]] = [[] for _ in range(128)]
+        self._longest: list[int] = [0] * 128
+
+    def clear(self) -> None:
+        self.__init__()
+
+    def add(self, note_id: int, note: Note) -> None:
+        bisect.insort(self._rows[note.pitch], (note.start_tick, note_id))
+        if note.duration_ticks > self._longest[note.pitch]:
+            self._longest[note.pitch] = note.duration_ticks
+
+    def remove(self, note_id: int, note: Note) -> None:
+        row = self._rows[note.pitch]
+        i = bisect.bisect_left(row, (note.start_tick, note_id))
+        if i < len(row) and row[i] == (note.start_tick, note_id):
+            del row[i]
+        # _longest may now be too large: that only widens later searches, never misses
+
+    def query(self, notes: Mapping[int, Note], start_tick: int, end_tick: int,
+              low_pitch: int, high_pitch: int) -> list[int]:
+        """Ids of notes sounding in [start_tick, end_tick) with pitch in [low, high]."""
+        found: list[int] = []
+        for pitch in range(max(low_pitch, 0), min(high_pitch, 127) + 1):
+            row = self._rows[pitch]
+            if not row:
+                continue
+            lo = bisect.bisect_left(row, (start_tick - self._longest[pitch], -1))
+            hi = bisect.bisect_left(row, (end_tick, -1))
+            for _, note_id in row[lo:hi]:
+                if notes[note_id].end_tick > start_tick:
+                    found.append(note_id)
+        return found
+
+
+class SongDocument(QObject):
+    """The song being edited, its selection and its undo history."""
+
+    changed = Signal()  # notes, tempo, meter, key or tracks changed: repaint, mark modified
+    selection_changed = Signal()
+    song_replaced = Signal()  # a whole new song was loaded (New/Open)
+    modified_changed = Signal(bool)  # follows the undo stack's clean state
+    file_path_changed = Signal()
+
+    def __init__(self, song: Song | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
+        self._notes: dict[int, Note] = {}
+        self._origin: dict[int, str] = {}
+        self._track: dict[int, int] = {}
+        self._index = NoteIndex()
+        self._next_id = 1
+        self._selection: frozenset[int] = frozenset()
+        self._key_override: Key | None = None
+        self._key_cache: Key | None = None
+        self.active_track = 0
+        self.file_path: str | None = None
+        self._set_song(song if song is not None else Song(tracks=[Track(name="Melody")]))
+
+    # ---- whole-document operations (not undoable) ------------------------------------
+    def load_song(self, song: Song, path: str | None = None) -> None:
+        """Replace the content by ``song``: a fresh history, clean, nothing selected."""
+        self._set_song(song)
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self.file_path = path
+        self.file_path_changed.emit()
+        self.song_replaced.emit()
+        self.selection_changed.emit()
+        self.changed.emit()
+
+    def _set_song(self, song: Song) -> None:
+        self.ppq = song.ppq
+        self._tempo_changes = list(song.tempo_map.changes)
+        self._time_signatures = list(song.time_signatures)
+        self._tracks = [replace(t, notes=[]) for t in song.tracks] or [Track(name="Melody")]
+        self._notes.clear()
+        self._origin.clear()
+        self._track.clear()
+        self._index.clear()
+        self._next_id = 1
+        self._selection = frozenset()
+        self._key_override = None
+        self._key_cache = None
+        self.active_track = 0
+        for track_no, track in enumerate(song.tracks):
+            for note in track.sorted_notes():
+                self._store(NoteRecord(self._new_id(), note, SEED, track_no))
+
+    def _on_clean_changed(self, clean: bool) -> None:
+        self.modified_changed.emit(not clean)
+
+    def is_modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def mark_saved(self, path: str | None = None) -> None:
+        """Record that the content now matches the file at ``path``."""
+        if path is not None and path != self.file_path:
+            self.file_path = path
+            self.file_path_changed.emit()
+        self.undo_stack.setClean()
+
+    # ---- queries ----------------------------------------------------------------------
+    def song(self) -> Song:
+        """An engine Song snapshot of the current content (notes sorted per track)."""
+        tracks = [replace(t, notes=[]) for t in self._tracks]
+        for note_id, note in self._notes.items():
+            tracks[self._track[note_id]].notes.append(note)
+        for t in tracks:
+            t.notes.sort(key=Note.sort_key)
+        return Song(ppq=self.ppq, tracks=tracks,
+                    tempo_map=TempoMap(self.ppq, self._tempo_changes),
+                    time_signatures=list(self._time_signatures))
+
+    def notes(self) -> dict[int, Note]:
+        """id -> Note (a copy: change notes through the gesture methods)."""
+        return dict(self._notes)
+
+    def note(self, note_id: int) -> Note:
+        return self._notes[note_id]
+
+    def __len__(self) -> int:
+        return len(self._notes)
+
+    def __contains__(self, note_id: object) -> bool:
+        return note_id in self._notes
+
+    def origin(self, note_id: int) -> str:
+        return self._origin[note_id]
+
+    def track_of(self, note_id: int) -> int:
+        return self._track[note_id]
+
+    @property
+    def tracks(self) -> list[Track]:
+        """Track settings (name, channel, program), without notes."""
+        return [replace(t, notes=[]) for t in self._tracks]
+
+    @property
+    def tempo_bpm(self) -> float:
+        return self._tempo_changes[0].bpm
+
+    @property
+    def time_signature(self) -> TimeSignature:
+        return self._time_signatures[0]
+
+    @property
+    def time_signatures(self) -> list[TimeSignature]:
+        return list(self._time_signatures)
+
+    @property
+    def key(self) -> Key:
+        """The key set by the user, else the key estimated from the notes."""
+        if self._key_override is not None:
+            return self._key_override
+        if self._key_cache is None:
+            self._key_cache = estimate_song_key(self._notes.values())
+        return self._key_cache
+
+    @property
+    def key_is_estimated(self) -> bool:
+        return self._key_override is None
+
+    @property
+    def end_tick(self) -> int:
+        return max((n.end_tick for n in self._notes.values()), default=0)
+
+    def notes_in_range(self, start_tick: int, end_tick: int, low_pitch: int = 0,
+                       high_pitch: int = 127) -> list[int]:
+        """Ids of notes sounding in [start_tick, end_tick) with low <= pitch <= high."""
+        return self._index.query(self._notes, start_tick, end_tick, low_pitch, high_pitch)
+
+    def copy_notes(self, ids: Iterable[int]) -> list[Note]:
+        """The notes, sorted, moved so that the earliest starts at tick 0 (a clip)."""
+        notes = sorted((self._notes[i] for i in ids if i in self._notes), key=Note.sort_key)
+        if not notes:
+            return []
+        first = notes[0].start_tick
+        return [n.moved(-first, 0) for n in notes]
+
+    # ---- selection (not undoable: selecting is not an edit) ----------------------------
+    @property
+    def selection(self) -> frozenset[int]:
+        return self._selection
+
+    def set_selection(self, ids: Iterable[int]) -> None:
+        new = frozenset(i for i in ids if i in self._notes)
+        if new != self._selection:
+            self._selection = new
+            self.selection_changed.emit()
+
+    def select_all(self) -> None:
+        self.set_selection(self._notes)
+
+    def selected_notes(self) -> dict[int, Note]:
+        return {i: self._notes[i] for i in self._selection}
+
+    # ---- gestures: each pushes exactly one undo command --------------------------------
+    def add_notes(self, notes: Iterable[Note], origin: str = SEED, text: str = "Add notes",
+                  track: int | None = None, select: bool = False) -> list[int]:
+        """Add notes as they are; returns their new ids."""
+        records = self._records_for(notes, origin, track)
+        if records:
+            self.undo_stack.push(commands.AddNotes(self, records, text, select))
+        return [r.note_id for r in records]
+
+    def insert_notes(self, notes: Iterable[Note], at_tick: int, origin: str = SEED,
+                     text: str = "Paste", track: int | None = None,
+                     select: bool = True) -> list[int]:
+        """Insert a clip (notes relative to tick 0) at ``at_tick``: paste, keep a variation."""
+        shifted = [n.moved(at_tick, 0) for n in notes]
+        return self.add_notes(shifted, origin, text, track, select)
+
+    def delete_notes(self, ids: Iterable[int], text: str = "Delete notes") -> None:
+        records = [self._record(i) for i in sorted(set(ids)) if i in self._notes]
+        if records:
+            self.undo_stack.push(commands.DeleteNotes(self, records, text))
+
+    def move_notes(self, ids: Iterable[int], d_tick: int, d_pitch: int,
+                   text: str = "Move notes") -> None:
+        """Move notes together; the move is cut short at tick 0 and at pitches 0 and 127."""
+        ids = [i for i in sorted(set(ids)) if i in self._notes]
+        if not ids:
+            return
+        notes = [self._notes[i] for i in ids]
+        d_tick = max(int(d_tick), -min(n.start_tick for n in notes))
+        d_pitch = max(int(d_pitch), -min(n.pitch for n in notes))
+        d_pitch = min(d_pitch, 127 - max(n.pitch for n in notes))
+        if d_tick or d_pitch:
+            self.undo_stack.push(commands.MoveNotes(self, ids, d_tick, d_pitch, text))
+
+    def transpose(self, ids: Iterable[int], semitones: int) -> None:
+        self.move_notes(ids, 0, semitones, text="Transpose")
+
+    def resize_notes(self, ids: Iterable[int], d_ticks: int) -> None:
+        """Lengthen (or shorten) each note by ``d_ticks``; no note gets shorter than a tick."""
+        changes = {i: replace(n, duration_ticks=max(1, n.duration_ticks + int(d_ticks)))
+                   for i, n in self._live(ids).items()}
+        self._push_replace(changes, "Resize notes", commands.ResizeNotes)
+
+    def set_durations(self, durations: Mapping[int, int], text: str = "Resize notes") -> None:
+        changes = {i: replace(self._notes[i], duration_ticks=max(1, int(d)))
+                   for i, d in durations.items() if i in self._notes}
+        self._push_replace(changes, text, commands.ResizeNotes)
+
+    def set_velocity(self, ids: Iterable[int] | Mapping[int, int],
+                     velocity: int | None = None) -> None:
+        """One velocity for all ``ids``, or a mapping id -> velocity; clamped to 1-127."""
+        wanted = dict(ids) if isinstance(ids, Mapping) else {i: velocity for i in ids}
+        changes = {i: replace(self._notes[i], velocity=min(127, max(1, int(v))))
+                   for i, v in wanted.items() if i in self._notes and v is not None}
+        self._push_replace(changes, "Change velocity", commands.SetVelocity)
+
+    def replace_notes(self, changes: Mapping[int, Note], text: str) -> None:
+        """Any per-note change (quantize, humanize, ...) as one undo step."""
+        self._push_replace({i: n for i, n in changes.items() if i in self._notes}, text)
+
+    def set_tempo(self, bpm: float) -> None:
+        new = TempoChange(0, bpm_to_us(bpm))
+        if new != self._tempo_changes[0]:
+            self.undo_stack.push(commands.SetTempo(self, self._tempo_changes[0], new))
+
+    def set_time_signature(self, numerator: int, denominator: int) -> None:
+        new = TimeSignature(0, numerator, denominator)
+        if new != self._time_signatures[0]:
+            self.undo_stack.push(commands.SetTimeSignature(self, self._time_signatures[0], new))
+
+    def set_key(self, key: Key | None) -> None:
+        """Fix the key (``None``: estimate it from the notes again)."""
+        if key != self._key_override:
+            self.undo_stack.push(commands.SetKey(self, self._key_override, key))
+
+    # ---- primitives for gui.commands (no undo; one changed signal per call) ------------
+    def _insert_records(self, records: Iterable[NoteRecord]) -> None:
+        for r in records:
+            self._store(r)
+        self._touched()
+
+    def _remove_ids(self, ids: Iterable[int]) -> None:
+        ids = set(ids)
+        for i in ids:
+            note = self._notes.pop(i)
+            self._index.remove(i, note)
+            del self._origin[i], self._track[i]
+        if self._selection & ids:
+            self._selection = self._selection - ids
+            self.selection_changed.emit()
+        self._touched()
+
+    def _replace_notes(self, changes: Mapping[int, Note]) -> None:
+        for i, note in changes.items():
+            self._index.remove(i, self._notes[i])
+            self._notes[i] = note
+            self._index.add(i, note)
+        self._touched()
+
+    def _set_tempo_change(self, change: TempoChange) -> None:
+        self._tempo_changes[0] = change
+        self.changed.emit()
+
+    def _set_time_signature(self, ts: TimeSignature) -> None:
+        self._time_signatures[0] = ts
+        self.changed.emit()
+
+    def _set_key_override(self, key: Key | None) -> None:
+        self._key_override = key
+        self.changed.emit()
+
+    def _record(self, note_id: int) -> NoteRecord:
+        return NoteRecord(note_id, self._notes[note_id], self._origin[note_id],
+                          self._track[note_id])
+
+    # ---- helpers --------------------------------------------------------------------
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def _store(self, r: NoteRecord) -> None:
+        self._notes[r.note_id] = r.note
+        self._origin[r.note_id] = r.origin
+        self._track[r.note_id] = r.track
+        self._index.add(r.note_id, r.note)
+
+    def _touched(self) -> None:
+        self._key_cache = None
+        self.changed.emit()
+
+    def _live(self, ids: Iterable[int]) -> dict[int, Note]:
+        return {i: self._notes[i] for i in ids if i in self._notes}
+
+    def _records_for(self, notes: Iterable[Note], origin: str,
+                     track: int | None) -> list[NoteRecord]:
+        if origin not in ORIGINS:
+            raise ValueError(f"note origin {origin!r} is not one of {ORIGINS}")
+        track = self.active_track if track is None else track
+        if not 0 <= track < len(self._tracks):
+            raise ValueError(f"track {track} does not exist")
+        return [NoteRecord(self._new_id(), n, origin, track) for n in notes]
+
+    def _push_replace(self, changes: Mapping[int, Note], text: str,
+                      kind: type[commands.ReplaceNotes] = commands.ReplaceNotes) -> None:
+        before = {i: self._notes[i] for i in changes}
+        changes = {i: n for i, n in changes.items() if n != before[i]}
+        if changes:
+            self.undo_stack.push(kind(
+                self, {i: before[i] for i in changes}, dict(changes), text))
+
+
+__all__ = ["SongDocument", "NoteRecord", "NoteIndex", "SEED", "GENERATED", "DEFAULT_PPQ"]

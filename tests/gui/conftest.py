@@ -1,0 +1,35 @@
+"""Shared fixtures for the GUI tests.
+
+Qt must see ``QT_QPA_PLATFORM=offscreen`` before it is first imported, so that the
+tests run on a machine with no display; setting it here (conftest is imported before
+the test modules) does that for every file under tests/gui.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+from engine.song import Note, melody_song  # noqa: E402
+
+SEED_NOTES = [Note(60, 0, 480), Note(62, 480, 480), Note(64, 960, 480), Note(67, 1440, 480),
+              Note(60, 1920, 960)]
+
+
+@pytest.fixture
+def seed_song():
+    """A five-note C major melody at 480 ppq, 120 BPM, 4/4."""
+    return melody_song(SEED_NOTES)
+
+
+@pytest.fixture
+def doc(qtbot, seed_song):
+    """A SongDocument holding the seed melody, with a clean undo stack."""
+    from gui.document import SongDocument
+
+    document = SongDocument(seed_song)
+    yield document
+    document.undo_stack.clear()
