@@ -1,0 +1,433 @@
+"""Continuing a seed melody with a model: incremental sampling, variations, key lock.
+
+The seed is encoded once (its top line, moved into C major / A minor and into the
+model's range) and run once through the step model, which leaves the LSTM's (h, c)
+states or the WaveNet's queues holding the whole seed.  From then on each new step is
+one step-model call for all variations together (a batch of ``variations`` rows),
+never a re-run over a window: that is what makes a continuation feel instant.
+
+Sampling: logits -> key and range mask -> temperature (0 = the most likely token) ->
+top-p (nucleus) -> one draw per variation from an explicit ``numpy.random.Generator``,
+so the same seed and settings always give the same notes.
+
+The new notes are put back into the seed's key and register, on the seed's grid, with
+velocities that follow the seed's (its median velocity and its accents by position in
+the bar).  Nothing here knows about Qt: the GUI passes ``progress`` and
+``is_cancelled`` callables and runs :func:`generate` in a worker.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Callable, Sequence
+
+import numpy as np
+
+from engine.encoding import FIRST_NOTE_ON, HOLD, Key, MelodyEncoding, estimate_song_key, melody_track
+from engine.errors import ContinuoError, EncodingError, GenerationError
+from engine.models import ModelLibrary, StepModel
+from engine.song import Note, Song
+
+MAX_BARS = 32
+MAX_STEPS = 2048
+MAX_VARIATIONS = 8
+MAX_TEMPERATURE = 2.0
+# Seeds longer than this many steps (64 bars of 4/4) are primed with their last part
+# only: the LSTM's memory of the distant past is faint and the WaveNet sees a fixed
+# window anyway, while priming cost grows with the length.
+MAX_PRIME_STEPS = 1024
+DEFAULT_VELOCITY = 90
+
+
+class GenerationCancelled(ContinuoError):
+    """The caller cancelled a generation that was under way."""
+
+
+@dataclass
+class GenerationSettings:
+    """What the user chose; :meth:`validate` says in a sentence what is out of range."""
+
+    model: str = "lstm"
+    temperature: float = 1.0  # 0 (always the most likely note) .. 2 (wild)
+    top_p: float = 1.0  # 0 < p <= 1: sample only from the most likely tokens covering p
+    bars: int = 4  # 1 .. 32
+    steps: int | None = None  # overrides bars when given
+    variations: int = 1  # 1 .. 8, generated together
+    rng_seed: int = 0
+    key: str | None = "auto"  # "auto": the seed's key; None: no key lock; or "C", "Am", ...
+    min_pitch: int | None = None
+    max_pitch: int | None = None
+
+    def validate(self) -> None:
+        def number(value, what: str) -> float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                raise GenerationError(f"{what} must be a number, not {value!r}")
+            return float(value)
+
+        def whole(value, what: str) -> int:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise GenerationError(f"{what} must be a whole number, not {value!r}")
+            return int(value)
+
+        if not isinstance(self.model, str) or not self.model:
+            raise GenerationError("choose a model to generate with")
+        t = number(self.temperature, "the temperature")
+        if not 0.0 <= t <= MAX_TEMPERATURE:
+            raise GenerationError(f"the temperature must be between 0 and {MAX_TEMPERATURE:g}, "
+                                  f"not {self.temperature:g}")
+        p = number(self.top_p, "top-p")
+        if not 0.0 < p <= 1.0:
+            raise GenerationError(f"top-p must be above 0 and at most 1, not {self.top_p:g}")
+        if self.steps is None:
+            bars = whole(self.bars, "the number of bars")
+            if not 1 <= bars <= MAX_BARS:
+                raise GenerationError(f"the number of bars must be between 1 and {MAX_BARS}, "
+                                      f"not {bars}")
+        else:
+            steps = whole(self.steps, "the number of steps")
+            if not 1 <= steps <= MAX_STEPS:
+                raise GenerationError(f"the number of steps must be between 1 and "
+                                      f"{MAX_STEPS}, not {steps}")
+        k = whole(self.variations, "the number of variations")
+        if not 1 <= k <= MAX_VARIATIONS:
+            raise GenerationError(f"the number of variations must be between 1 and "
+                                  f"{MAX_VARIATIONS}, not {k}")
+        seed = whole(self.rng_seed, "the random seed")
+        if seed < 0:
+            raise GenerationError(f"the random seed must be zero or more, not {seed}")
+        if self.key is not None and self.key != "auto":
+            if not isinstance(self.key, str):
+                raise GenerationError(f"the key must be a name such as C or Am, not {self.key!r}")
+            try:
+                Key.parse(self.key)
+            except EncodingError as e:
+                raise GenerationError(str(e)) from None
+        for value, what in ((self.min_pitch, "the lowest pitch"),
+                            (self.max_pitch, "the highest pitch")):
+            if value is not None and not 0 <= whole(value, what) <= 127:
+                raise GenerationError(f"{what} must be a MIDI note number 0-127, not {value}")
+        if (self.min_pitch is not None and self.max_pitch is not None
+                and self.min_pitch > self.max_pitch):
+            raise GenerationError(f"the lowest pitch ({self.min_pitch}) is above the highest "
+                                  f"({self.max_pitch})")
+
+
+@dataclass
+class GenerationResult:
+    """The continuation: one list of new notes per variation (in the seed's ticks, key
+    and register), where they start, the key used, and what the user should be told."""
+
+    variations: list[list[Note]]
+    start_tick: int
+    key: Key
+    messages: list[str] = field(default_factory=list)
+    model: str = ""
+    steps: int = 0
+    tokens: list[list[int]] = field(default_factory=list)  # per variation, model space
+    # per step, the [variations, vocab] logits before masking (only when asked for)
+    logits: np.ndarray | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# sampling
+# ---------------------------------------------------------------------------------------
+
+
+def sample_tokens(logits: np.ndarray, allowed: np.ndarray, temperature: float, top_p: float,
+                  rng: np.random.Generator) -> np.ndarray:
+    """One token per row of ``logits`` [batch, vocab] among the ``allowed`` ones.
+
+    Temperature 0 takes the most likely token (no random draw).  Otherwise softmax at
+    the temperature, the nucleus of the most likely tokens whose probabilities reach
+    ``top_p`` (always at least one), renormalised, and one uniform draw per row.
+    """
+    z = np.where(allowed, logits.astype(np.float64), -np.inf)
+    if temperature == 0.0:
+        return np.argmax(z, axis=1)
+    z = z / temperature
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    if top_p < 1.0:
+        order = np.argsort(-p, axis=1, kind="stable")
+        sorted_p = np.take_along_axis(p, order, axis=1)
+        before = np.cumsum(sorted_p, axis=1) - sorted_p  # mass of the likelier tokens
+        keep_sorted = before < top_p
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, axis=1)
+        p = np.where(keep, p, 0.0)
+    cdf = np.cumsum(p, axis=1)
+    u = rng.random(p.shape[0]) * cdf[:, -1]
+    choice = (cdf <= u[:, None]).sum(axis=1)
+    # a draw landing on the top edge (rounding) takes the last token with mass
+    last_nonzero = p.shape[1] - 1 - np.argmax(p[:, ::-1] > 0, axis=1)
+    return np.minimum(choice, last_nonzero)
+
+
+# ---------------------------------------------------------------------------------------
+# the two ways of getting logits step by step
+# ---------------------------------------------------------------------------------------
+
+
+class _Incremental:
+    """Prime once, then one step-model call per new step: the way we generate."""
+
+    def __init__(self, model: StepModel, prime_tokens: Sequence[int], batch: int) -> None:
+        self.model = model
+        self.first_logits, self.state = model.prime(prime_tokens, batch)
+
+    def advance(self, tokens: np.ndarray) -> np.ndarray:
+        return self.model.step(tokens, self.state)
+
+
+class _Naive:
+    """The sequence model re-run over the window for every new step: the baseline that
+    the incremental path is checked against (same logits) and measured against.  The
+    window is the whole history for an LSTM and the receptive field for a WaveNet."""
+
+    def __init__(self, model: StepModel, prime_tokens: Sequence[int], batch: int) -> None:
+        self.model = model
+        self.window = model.info.receptive_field_steps
+        self.history = np.tile(np.asarray(prime_tokens, dtype=np.int32), (batch, 1))
+        self.first_logits = self._last_logits() if len(prime_tokens) else None
+
+    def _last_logits(self) -> np.ndarray:
+        window = self.history if self.window is None else self.history[:, -self.window:]
+        return self.model.sequence_logits(window)[:, -1]
+
+    def advance(self, tokens: np.ndarray) -> np.ndarray:
+        self.history = np.concatenate([self.history, tokens[:, None].astype(np.int32)], axis=1)
+        return self._last_logits()
+
+
+# ---------------------------------------------------------------------------------------
+# seeds, keys and velocities
+# ---------------------------------------------------------------------------------------
+
+
+def _steps_for(settings: GenerationSettings, song: Song, start_tick: int,
+               enc: MelodyEncoding) -> int:
+    if settings.steps is not None:
+        return int(settings.steps)
+    ticks_per_bar = song.ticks_per_bar_at(start_tick)
+    return max(1, round(settings.bars * ticks_per_bar * enc.steps_per_quarter / song.ppq))
+
+
+def _tonic_token(enc: MelodyEncoding, key: Key, allowed: np.ndarray) -> int:
+    """The NOTE_ON of the key's tonic (in model space: C or A) nearest the middle of
+    the allowed range, to start a continuation from nothing."""
+    pc = 9 if key.minor else 0
+    centre = (enc.min_pitch + enc.max_pitch) / 2
+    candidates = [p for p in range(enc.min_pitch, enc.max_pitch + 1)
+                  if allowed[enc.note_on(p)] and p % 12 == pc]
+    if not candidates:  # the range holds no tonic: any allowed note will do
+        candidates = [p for p in range(enc.min_pitch, enc.max_pitch + 1) if allowed[enc.note_on(p)]]
+    return enc.note_on(min(candidates, key=lambda p: (abs(p - centre), p)))
+
+
+class _Velocities:
+    """Velocities for new notes that follow the seed: the seed's median plus the seed's
+    average accent at the same position in the bar (step within the beat and beat),
+    falling back to the beat, then to the median."""
+
+    def __init__(self, song: Song, notes: Sequence[Note], enc: MelodyEncoding) -> None:
+        self.song = song
+        self.step_ticks = max(1, song.ppq // enc.steps_per_quarter)
+        if notes:
+            self.median = int(median(n.velocity for n in notes))
+        else:
+            self.median = DEFAULT_VELOCITY
+        by_pos: dict[tuple[int, int], list[int]] = defaultdict(list)
+        by_beat: dict[int, list[int]] = defaultdict(list)
+        for n in notes:
+            _, beat, in_beat = song.bar_beat_at(n.start_tick)
+            by_pos[(beat, in_beat // self.step_ticks)].append(n.velocity)
+            by_beat[beat].append(n.velocity)
+        self.pos_offset = {k: sum(v) / len(v) - self.median for k, v in by_pos.items()}
+        self.beat_offset = {k: sum(v) / len(v) - self.median for k, v in by_beat.items()}
+        if not notes:  # no seed: a gentle metric accent on the first beat
+            self.beat_offset = {1: 10.0}
+
+    def at(self, tick: int) -> int:
+        _, beat, in_beat = self.song.bar_beat_at(tick)
+        offset = self.pos_offset.get((beat, in_beat // self.step_ticks))
+        if offset is None:
+            offset = self.beat_offset.get(beat, 0.0) if in_beat == 0 else 0.0
+        return int(min(127, max(1, round(self.median + offset))))
+
+
+def _seed_notes(seed: Song | None, track_index: int | None,
+                start_tick: int | None) -> tuple[list[Note], int]:
+    """The seed melody's notes (before ``start_tick``, cut there) and its channel."""
+    if seed is None or not seed.tracks:
+        return [], 0
+    if track_index is None:
+        track_index = melody_track(seed)
+        if track_index is None:
+            return [], seed.tracks[0].channel
+    if not 0 <= track_index < len(seed.tracks):
+        raise GenerationError(f"the seed has no track {track_index + 1}; it has "
+                              f"{len(seed.tracks)}")
+    track = seed.tracks[track_index]
+    notes = list(track.notes)
+    if start_tick is not None:
+        cut = []
+        for n in notes:
+            if n.start_tick >= start_tick:
+                continue
+            if n.end_tick > start_tick:
+                n = Note(n.pitch, n.start_tick, start_tick - n.start_tick, n.velocity, n.channel)
+            cut.append(n)
+        notes = cut
+    channel = notes[0].channel if notes else track.channel
+    return notes, channel
+
+
+# ---------------------------------------------------------------------------------------
+# generate
+# ---------------------------------------------------------------------------------------
+
+
+def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSettings, *,
+             track_index: int | None = None, start_tick: int | None = None,
+             progress: Callable[[int, int], None] | None = None,
+             is_cancelled: Callable[[], bool] | None = None,
+             method: str = "incremental", record_logits: bool = False) -> GenerationResult:
+    """Continue ``seed`` (its melody track, or ``track_index``) from ``start_tick``
+    (default: the seed's end rounded up to the next step) with ``settings``.
+
+    ``method="naive"`` re-runs the sequence model over the window at every step; it
+    gives the same notes and exists for the tests and the benchmark.
+    ``progress(done, total)`` is called after each step; ``is_cancelled()`` is checked
+    before each step and raises :class:`GenerationCancelled`.
+    """
+    settings.validate()
+    if method not in ("incremental", "naive"):
+        raise ValueError(f"unknown generation method {method!r}")
+    model = library.get(settings.model)
+    enc = model.encoding
+    song = seed if seed is not None else Song()
+    ppq = song.ppq
+    messages: list[str] = []
+
+    notes, channel = _seed_notes(seed, track_index, start_tick)
+    if start_tick is None:
+        end = max((n.end_tick for n in notes), default=0)
+        start_step = math.ceil(end * enc.steps_per_quarter / ppq)
+    else:
+        if start_tick < 0:
+            raise GenerationError(f"the continuation cannot start before the song "
+                                  f"(tick {start_tick})")
+        start_step = math.ceil(start_tick * enc.steps_per_quarter / ppq)
+    gen_start_tick = enc.step_to_tick(start_step, ppq)
+    steps = _steps_for(settings, song, gen_start_tick, enc)
+    k = int(settings.variations)
+
+    # keys: the seed is moved to C major / A minor by its own key; the lock uses the
+    # chosen key, mapped into that same space
+    chosen = None if settings.key in (None, "auto") else Key.parse(settings.key)
+    seed_key = estimate_song_key(notes) if notes else (chosen or Key(0, False))
+    lock_key = None if settings.key is None else (chosen or seed_key)
+
+    if notes:
+        first_step = min(enc.tick_to_step(n.start_tick, ppq) for n in notes)
+        first_step = max(first_step, start_step - MAX_PRIME_STEPS)
+        try:
+            encoded = enc.encode_notes(notes, ppq, key=seed_key, start_step=first_step,
+                                       end_step=start_step)
+        except EncodingError as e:
+            raise GenerationError(f"the seed cannot be used: {e}") from None
+        messages += [m for m in encoded.report.messages() if "sixteenth-note grid" not in m]
+        if first_step > min(enc.tick_to_step(n.start_tick, ppq) for n in notes):
+            messages.append(f"The seed is long; its last {MAX_PRIME_STEPS} steps were used.")
+        if encoded.report.octave_shift:
+            octaves = abs(encoded.report.octave_shift)
+            messages.append(f"The seed lies outside the model's range "
+                            f"({enc.min_pitch}-{enc.max_pitch}); the model heard it moved by "
+                            f"{octaves} octave{'s' if octaves > 1 else ''} and the "
+                            f"continuation was moved back.")
+        transpose = encoded.transpose
+        # a sequence starts with a note, as in training: drop what a long seed's cut
+        # left before its first note
+        prime_tokens = list(encoded.tokens)
+        while prime_tokens and prime_tokens[0] < FIRST_NOTE_ON:
+            prime_tokens.pop(0)
+    else:
+        prime_tokens = []
+        transpose = seed_key.shift_to_c
+
+    # the mask over the vocabulary: key lock and pitch range, in model space
+    pcs = None
+    if lock_key is not None:
+        pcs = {(pc + transpose) % 12 for pc in lock_key.scale_pitch_classes}
+    lo = None if settings.min_pitch is None else settings.min_pitch + transpose
+    hi = None if settings.max_pitch is None else settings.max_pitch + transpose
+    allowed = enc.allowed_tokens(pcs, lo, hi)
+    if not allowed[FIRST_NOTE_ON:].any():
+        where = f" of {lock_key.name}" if lock_key is not None else ""
+        raise GenerationError(f"no note{where} lies in the chosen pitch range that the model "
+                              f"{model.name} can play")
+    allowed = np.broadcast_to(allowed, (k, enc.vocab_size))
+
+    forced_first = None
+    if not prime_tokens:
+        forced_first = _tonic_token(enc, lock_key or seed_key, allowed[0])
+        prime_tokens = [forced_first]
+        messages.append(f"The seed is empty, so the continuation starts on the tonic of "
+                        f"{(lock_key or seed_key).name}.")
+
+    rng = np.random.default_rng(int(settings.rng_seed))
+    stepper_cls = _Incremental if method == "incremental" else _Naive
+    stepper = stepper_cls(model, prime_tokens, k)
+    logits = stepper.first_logits
+    out = np.empty((k, steps), dtype=np.int64)
+    recorded = [] if record_logits else None
+
+    # a seed note still sounding at the boundary ends there: the first new step may
+    # not hold it on
+    sounding = forced_first is None and _last_event(prime_tokens) >= FIRST_NOTE_ON
+    first_allowed = allowed
+    if sounding:
+        first_allowed = allowed.copy()
+        first_allowed[:, HOLD] = False
+
+    for i in range(steps):
+        if is_cancelled is not None and is_cancelled():
+            raise GenerationCancelled("generation was cancelled")
+        if i == 0 and forced_first is not None:
+            tokens = np.full(k, forced_first, dtype=np.int64)
+        else:
+            if recorded is not None:
+                recorded.append(np.array(logits, dtype=np.float32))
+            tokens = sample_tokens(logits, first_allowed if i == 0 else allowed,
+                                   float(settings.temperature), float(settings.top_p), rng)
+        out[:, i] = tokens
+        if i + 1 < steps:
+            logits = stepper.advance(tokens.astype(np.int32))
+        if progress is not None:
+            progress(i + 1, steps)
+
+    velocities = _Velocities(song, notes, enc)
+    variations = []
+    for row in out:
+        decoded = enc.decode(row.tolist(), ppq, transpose=transpose, start_step=start_step,
+                             channel=channel)
+        variations.append([Note(n.pitch, n.start_tick, n.duration_ticks,
+                                velocities.at(n.start_tick), n.channel) for n in decoded])
+    return GenerationResult(
+        variations=variations, start_tick=gen_start_tick, key=lock_key or seed_key,
+        messages=messages, model=model.name, steps=steps, tokens=out.tolist(),
+        logits=np.stack(recorded, axis=1) if recorded else None,
+    )
+
+
+def _last_event(tokens: Sequence[int]) -> int:
+    """The last token that is not HOLD (HOLD when there is none)."""
+    for tok in reversed(tokens):
+        if tok != HOLD:
+            return tok
+    return HOLD
