@@ -1,0 +1,392 @@
+"""The generate panel: choose a model and settings, generate variations in a worker,
+audition them, keep one.
+
+The panel is a thin client of ``engine.generator``: it builds a GenerationSettings from
+its widgets, hands a snapshot of the seed to a :class:`~gui.worker.GenerationJob`, and,
+when the user keeps a variation, inserts it into the document as one undo step
+("Keep variation").  Settings are remembered in QSettings so the next session starts
+where this one stopped.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
+                               QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout,
+                               QWidget)
+
+from engine.encoding import Key
+from engine.song import Note, Song
+from gui.document import GENERATED, SongDocument
+from gui.variations import VariationsView
+from gui.worker import GenerationJob
+
+KEY_AUTO = "auto"
+KEY_OFF = "off"
+MAX_RNG_SEED = 2**31 - 1
+
+
+def model_label(info: Any) -> str:
+    bits = getattr(info, "bits_per_note", None)
+    suffix = f"  ({bits:.2f} bits/note)" if isinstance(bits, (int, float)) else ""
+    return f"{info.name}{suffix}"
+
+
+class GeneratePanel(QWidget):
+    """Model, temperature, length, variations, RNG seed, key lock; Generate/Cancel;
+    the variations to audition."""
+
+    preview = Signal(object)  # list[Note] | None, for the piano roll
+    play_requested = Signal(object)  # a Song to play (a variation with the seed's end)
+    status = Signal(str)  # a line for the status bar
+    generation_started = Signal()
+    generation_finished = Signal()  # however it ended
+    variations_ready = Signal(int)  # how many
+    kept = Signal(list)  # ids of the kept notes
+
+    def __init__(self, doc: SongDocument, library: Any,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.library = library
+        self.job: GenerationJob | None = None
+        self.result: Any = None
+        self._seed_for_result: Song | None = None
+        self._build()
+        self.reload_models()
+        self._restore_settings()
+        doc.changed.connect(self._update_key_label)
+        doc.song_replaced.connect(self._on_song_replaced)
+        self._update_key_label()
+        self._set_running(False)
+
+    # ---- layout ----------------------------------------------------------------------
+    def _build(self) -> None:
+        self.model_combo = QComboBox()
+        self.model_combo.currentIndexChanged.connect(self._update_model_info)
+        self.model_info = QLabel()
+        self.model_info.setWordWrap(True)
+        self.model_info.setStyleSheet("color: palette(mid);")
+        self.problems = QLabel()
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet("color: #c0392b;")
+
+        self.temperature = QSlider(Qt.Orientation.Horizontal)
+        self.temperature.setRange(0, 200)  # hundredths
+        self.temperature.setSingleStep(5)
+        self.temperature.setPageStep(25)
+        self.temperature.setToolTip("Low: safe and repetitive. High: adventurous. "
+                                    "0 always takes the likeliest note.")
+        self.temperature_label = QLabel()
+        self.temperature_label.setMinimumWidth(32)
+        self.temperature.valueChanged.connect(
+            lambda v: self.temperature_label.setText(f"{v / 100:.2f}"))
+        temp_row = QHBoxLayout()
+        temp_row.addWidget(self.temperature, 1)
+        temp_row.addWidget(self.temperature_label)
+
+        self.bars = QSpinBox()
+        self.bars.setRange(1, 32)
+        self.bars.setSuffix(" bars")
+        self.variations_spin = QSpinBox()
+        self.variations_spin.setRange(1, 8)
+
+        self.rng_seed = QSpinBox()
+        self.rng_seed.setRange(0, MAX_RNG_SEED)
+        self.rng_seed.setToolTip("The same seed and settings give the same music")
+        self.dice = QToolButton()
+        self.dice.setText("Roll")
+        self.dice.setToolTip("A new random seed")
+        self.dice.clicked.connect(self.roll_seed)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.rng_seed, 1)
+        seed_row.addWidget(self.dice)
+
+        self.key_combo = QComboBox()
+        self.key_combo.addItem("Auto", KEY_AUTO)
+        self.key_combo.addItem("Off (any note)", KEY_OFF)
+        for key in Key.all_keys():
+            self.key_combo.addItem(key.name, key.name)
+        self.key_combo.setToolTip("Keep generated notes in this key; Auto uses the key "
+                                  "detected in the seed")
+
+        form = QFormLayout()
+        form.addRow("Model", self.model_combo)
+        form.addRow("", self.model_info)
+        form.addRow("Temperature", temp_row)
+        form.addRow("Length", self.bars)
+        form.addRow("Variations", self.variations_spin)
+        form.addRow("Random seed", seed_row)
+        form.addRow("Key lock", self.key_combo)
+
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setToolTip("Continue the seed (or the selection) (Ctrl+G)")
+        self.generate_button.clicked.connect(self.generate)
+        self.regenerate_button = QPushButton("Regenerate")
+        self.regenerate_button.setToolTip("Same settings, a new random seed")
+        self.regenerate_button.clicked.connect(self.regenerate)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button)
+        buttons.addWidget(self.regenerate_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.messages = QLabel()
+        self.messages.setWordWrap(True)
+
+        self.variations = VariationsView()
+        self.variations.preview.connect(self.preview)
+        self.variations.keep_requested.connect(self.keep_variation)
+        self.variations.play_requested.connect(self._play_variation)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.problems)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.messages)
+        layout.addWidget(self.variations, 1)
+
+    # ---- models ----------------------------------------------------------------------
+    def reload_models(self) -> None:
+        current = self.model_combo.currentData()
+        self.model_combo.clear()
+        models = list(getattr(self.library, "models", []) or [])
+        for info in models:
+            self.model_combo.addItem(model_label(info), info.name)
+        problems = list(getattr(self.library, "problems", []) or [])
+        if not models:
+            problems.insert(0, "No usable model was found in the models folder.")
+        self.problems.setText("\n".join(problems))
+        self.problems.setVisible(bool(problems))
+        if current is not None and self.model_combo.findData(current) >= 0:
+            self.model_combo.setCurrentIndex(self.model_combo.findData(current))
+        self._update_model_info()
+
+    def _update_model_info(self) -> None:
+        name = self.model_combo.currentData()
+        info = next((m for m in getattr(self.library, "models", []) if m.name == name), None)
+        if info is None:
+            self.model_info.setText("")
+            return
+        arch = getattr(info, "architecture", "")
+        self.model_info.setText(f"{info.description} [{arch}]" if arch else info.description)
+
+    def select_model(self, name: str) -> None:
+        i = self.model_combo.findData(name)
+        if i >= 0:
+            self.model_combo.setCurrentIndex(i)
+
+    # ---- key ---------------------------------------------------------------------------
+    def _update_key_label(self) -> None:
+        notes = self._seed_notes()
+        if notes:
+            from engine.encoding import estimate_song_key
+
+            detected = (self.doc.key if self.doc.key_is_estimated or not self.doc.selection
+                        else estimate_song_key(notes))
+            self.key_combo.setItemText(0, f"Auto (seed: {detected.name})")
+        else:
+            self.key_combo.setItemText(0, "Auto")
+
+    def set_key_mode(self, value: str) -> None:
+        """``"auto"``, ``"off"`` or a key name such as ``"Am"``."""
+        i = self.key_combo.findData(value)
+        if i >= 0:
+            self.key_combo.setCurrentIndex(i)
+
+    # ---- settings ------------------------------------------------------------------
+    def roll_seed(self) -> None:
+        self.rng_seed.setValue(random.randint(0, MAX_RNG_SEED))
+
+    def settings(self) -> Any:
+        from engine.generator import GenerationSettings
+
+        key_mode = self.key_combo.currentData()
+        if key_mode == KEY_AUTO:
+            key = "auto" if self.doc.key_is_estimated else self.doc.key.name
+        elif key_mode == KEY_OFF:
+            key = None
+        else:
+            key = key_mode
+        return GenerationSettings(model=self.model_combo.currentData(),
+                                  temperature=self.temperature.value() / 100,
+                                  bars=self.bars.value(),
+                                  variations=self.variations_spin.value(),
+                                  rng_seed=self.rng_seed.value(), key=key)
+
+    def _restore_settings(self) -> None:
+        s = QSettings()
+        self.select_model(str(s.value("generate/model", "")))
+        self.temperature.setValue(int(s.value("generate/temperature", 100)))
+        self.temperature_label.setText(f"{self.temperature.value() / 100:.2f}")
+        self.bars.setValue(int(s.value("generate/bars", 4)))
+        self.variations_spin.setValue(int(s.value("generate/variations", 4)))
+        self.rng_seed.setValue(int(s.value("generate/rng_seed", 1234)))
+        self.set_key_mode(str(s.value("generate/key", KEY_AUTO)))
+
+    def save_settings(self) -> None:
+        s = QSettings()
+        s.setValue("generate/model", self.model_combo.currentData() or "")
+        s.setValue("generate/temperature", self.temperature.value())
+        s.setValue("generate/bars", self.bars.value())
+        s.setValue("generate/variations", self.variations_spin.value())
+        s.setValue("generate/rng_seed", self.rng_seed.value())
+        s.setValue("generate/key", self.key_combo.currentData())
+
+    # ---- generating ------------------------------------------------------------------
+    def _seed_notes(self) -> list[Note]:
+        """The selection when there is one, else the active track's notes."""
+        chosen = self.doc.selection
+        notes = self.doc.notes()
+        if chosen:
+            return [notes[i] for i in chosen]
+        track = self.doc.active_track
+        return [n for i, n in notes.items() if self.doc.track_of(i) == track]
+
+    def _seed_song(self) -> Song:
+        """A snapshot of the seed: the document's song, with the active track reduced to
+        the selection when something is selected."""
+        song = self.doc.song()
+        if self.doc.selection:
+            selected = sorted(self.doc.selected_notes().values(), key=Note.sort_key)
+            song.tracks[self.doc.active_track].notes = selected
+        return song
+
+    def is_running(self) -> bool:
+        return self.job is not None
+
+    def generate(self) -> bool:
+        """Start generating; False (with a message) when it cannot start."""
+        if self.job is not None:
+            return False
+        if self.model_combo.currentData() is None:
+            self._say("There is no model to generate with.")
+            return False
+        if not self._seed_notes():
+            self._say("Draw or open a few seed notes first: the model continues them.")
+            return False
+        try:
+            settings = self.settings()
+        except Exception as e:  # settings out of range are GenerationErrors
+            self._say(str(e))
+            return False
+        self.save_settings()
+        seed = self._seed_song()
+        self._seed_for_result = seed
+        self.job = GenerationJob(self.library, seed, settings,
+                                 track_index=self.doc.active_track, parent=self)
+        self.job.progress.connect(self._on_progress)
+        self.job.succeeded.connect(self._on_result)
+        self.job.failed.connect(self._on_failed)
+        self.job.cancelled.connect(lambda: self._say("Generation cancelled."))
+        self.job.done.connect(self._on_done)
+        self.progress.setRange(0, 0)
+        self.messages.setText("")
+        self._set_running(True)
+        self.generation_started.emit()
+        self.status.emit("Generating...")
+        self.job.start()
+        return True
+
+    def regenerate(self) -> bool:
+        """Generate again with the same settings and a new random seed."""
+        if self.job is not None:
+            return False
+        self.roll_seed()
+        return self.generate()
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.cancel_button.setEnabled(False)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+
+    def _on_result(self, result: Any) -> None:
+        self.result = result
+        seed = self._seed_for_result
+        tail = []
+        if seed is not None and seed.tracks:
+            track = seed.tracks[min(self.doc.active_track, len(seed.tracks) - 1)]
+            bar = seed.ticks_per_bar_at(0)
+            tail = [n for n in track.notes if n.end_tick > track.end_tick - bar]
+        self.variations.set_variations(result.variations, tail)
+        lines = list(getattr(result, "messages", []) or [])
+        key = getattr(result, "key", None)
+        head = f"{len(result.variations)} variations"
+        if key is not None:
+            head += f" in {key}"
+        self.messages.setText("\n".join([head + "."] + lines))
+        self.status.emit(f"Generated {head}. Select one to preview it; Keep inserts it.")
+        self.variations_ready.emit(len(result.variations))
+
+    def _on_failed(self, message: str) -> None:
+        self._say(message)
+
+    def _on_done(self) -> None:
+        if self.job is not None:
+            self.job.deleteLater()
+        self.job = None
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if self.result is not None else 0)
+        self._set_running(False)
+        self.generation_finished.emit()
+
+    def _set_running(self, running: bool) -> None:
+        self.generate_button.setEnabled(not running)
+        self.regenerate_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.model_combo.setEnabled(not running)
+
+    def _say(self, message: str) -> None:
+        self.messages.setText(message)
+        self.status.emit(message)
+
+    def _on_song_replaced(self) -> None:
+        self.result = None
+        self.variations.clear()
+        self.messages.setText("")
+        self._update_key_label()
+
+    # ---- keeping and auditioning ---------------------------------------------------------
+    def variation_notes(self, index: int) -> list[Note]:
+        """The variation's notes at their place in the song (absolute ticks)."""
+        return self.variations.variation(index)
+
+    def keep_variation(self, index: int | None = None) -> list[int]:
+        """Insert a variation as generated notes: one undo step, "Keep variation"."""
+        if index is None:
+            index = self.variations.current_index()
+        if self.result is None or not 0 <= index < self.variations.count():
+            return []
+        notes = self.variation_notes(index)
+        self.preview.emit(None)
+        ids = self.doc.add_notes(notes, origin=GENERATED, text="Keep variation",
+                                 track=self.doc.active_track, select=True)
+        self.status.emit(f"Kept variation {index + 1} ({len(ids)} notes). Undo removes it.")
+        self.kept.emit(ids)
+        return ids
+
+    def variation_song(self, index: int) -> Song:
+        """The seed's last bar and the variation, as a song to play or drag out."""
+        notes = self.variation_notes(index)
+        song = self.doc.song()
+        track = song.tracks[self.doc.active_track]
+        first = min((n.start_tick for n in notes), default=0)
+        bar = song.ticks_per_bar_at(first)
+        lead_in = [n for n in track.notes if first - bar <= n.start_tick < first]
+        track.notes = sorted(lead_in + notes, key=Note.sort_key)
+        song.tracks = [track]
+        return song
+
+    def _play_variation(self, index: int) -> None:
+        self.play_requested.emit(self.variation_song(index))

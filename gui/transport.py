@@ -1,0 +1,248 @@
+"""Transport: play/stop, loop, tempo, time signature, metronome, playhead position.
+
+The transport owns the QActions (so the menu, the toolbar and Space share one state)
+and a strip of widgets for the toolbar.  Playback itself belongs to the live-MIDI
+module's ``PlayerBridge`` (``gui.midi``); when it is missing or has no output, Play is
+disabled with a tooltip that says why, and nothing crashes.  Tempo and time signature
+edits go to the document, so each is one undo step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
+                               QSpinBox, QWidget)
+
+from engine.song import Song
+from gui.document import SongDocument
+
+
+def make_player(parent: QObject) -> tuple[Any, str]:
+    """The live-MIDI PlayerBridge, or (None, why not) when it cannot be made."""
+    try:
+        from gui.midi import PlayerBridge
+    except ImportError:
+        return None, "Playback is not available in this build (no MIDI player module)."
+    try:
+        return PlayerBridge(parent), ""
+    except Exception as e:  # a missing MIDI system must not stop the composer opening
+        return None, f"Playback is not available: {e}"
+
+
+class Transport(QObject):
+    """Play/stop/loop/metronome actions and the tempo/metre/position strip."""
+
+    position_changed = Signal(int)  # playhead tick, for the piano roll
+    playing_changed = Signal(bool)
+    message = Signal(str)
+
+    def __init__(self, doc: SongDocument, player: Any = None, unavailable: str = "",
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.player = player
+        self.unavailable = unavailable or "No MIDI output is available for playback."
+        self._position = 0
+
+        self.play_action = QAction("&Play", self)
+        self.play_action.setObjectName("transport_play")
+        self.play_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        self.play_action.setCheckable(True)
+        self.play_action.setToolTip("Play or stop (Space)")
+        self.play_action.triggered.connect(self.toggle)
+        self.stop_action = QAction("&Stop", self)
+        self.stop_action.setObjectName("transport_stop")
+        self.stop_action.triggered.connect(self.stop)
+        self.rewind_action = QAction("&Rewind", self)
+        self.rewind_action.setObjectName("transport_rewind")
+        self.rewind_action.setShortcut(QKeySequence(Qt.Key.Key_Home))
+        self.rewind_action.triggered.connect(lambda: self.set_position(0))
+        self.loop_action = QAction("&Loop", self)
+        self.loop_action.setObjectName("transport_loop")
+        self.loop_action.setCheckable(True)
+        self.loop_action.setShortcut(QKeySequence("L"))
+        self.loop_action.setToolTip("Loop the selection (or the whole song when nothing is "
+                                    "selected)")
+        self.metronome_action = QAction("&Metronome", self)
+        self.metronome_action.setObjectName("transport_metronome")
+        self.metronome_action.setCheckable(True)
+        self.metronome_action.setShortcut(QKeySequence("M"))
+        self.metronome_action.toggled.connect(self._on_metronome)
+        self.panic_action = QAction("All notes &off", self)
+        self.panic_action.setObjectName("transport_panic")
+        self.panic_action.triggered.connect(self.panic)
+        self.actions = [self.play_action, self.stop_action, self.rewind_action,
+                        self.loop_action, self.metronome_action, self.panic_action]
+
+        if player is not None:
+            player.position_changed.connect(self._on_position)
+            player.playing_changed.connect(self._on_playing)
+            player.error.connect(self.message)
+        doc.changed.connect(self.sync_from_doc)
+        doc.song_replaced.connect(lambda: self.set_position(0))
+        self._update_enabled()
+
+    # ---- the strip -------------------------------------------------------------------
+    def make_strip(self, parent: QWidget | None = None) -> QWidget:
+        """Tempo, time signature and position widgets for a toolbar."""
+        strip = QWidget(parent)
+        layout = QHBoxLayout(strip)
+        layout.setContentsMargins(6, 0, 6, 0)
+        self.tempo = QDoubleSpinBox()
+        self.tempo.setRange(20.0, 300.0)
+        self.tempo.setDecimals(1)
+        self.tempo.setSuffix(" BPM")
+        self.tempo.setKeyboardTracking(False)  # one undo step per edit, not per digit
+        self.tempo.valueChanged.connect(self._on_tempo)
+        self.numerator = QSpinBox()
+        self.numerator.setRange(1, 32)
+        self.numerator.setKeyboardTracking(False)
+        self.denominator = QComboBox()
+        for d in (2, 4, 8, 16):
+            self.denominator.addItem(str(d), d)
+        self.numerator.valueChanged.connect(self._on_meter)
+        self.denominator.currentIndexChanged.connect(self._on_meter)
+        self.metronome_box = QCheckBox("Click")
+        self.metronome_box.setToolTip("Metronome (M)")
+        self.metronome_box.toggled.connect(self.metronome_action.setChecked)
+        self.metronome_action.toggled.connect(self.metronome_box.setChecked)
+        self.position_label = QLabel()
+        self.position_label.setMinimumWidth(70)
+        self.position_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.position_label.setStyleSheet(
+            "font-family: monospace; font-size: 13pt; padding: 2px 6px; "
+            "background: #1f2328; color: #9be39b; border-radius: 3px;")
+        self.position_label.setToolTip("Playhead: bar:beat")
+        layout.addWidget(QLabel("Tempo"))
+        layout.addWidget(self.tempo)
+        layout.addSpacing(8)
+        layout.addWidget(QLabel("Metre"))
+        layout.addWidget(self.numerator)
+        layout.addWidget(QLabel("/"))
+        layout.addWidget(self.denominator)
+        layout.addSpacing(8)
+        layout.addWidget(self.metronome_box)
+        layout.addSpacing(8)
+        layout.addWidget(self.position_label)
+        self.sync_from_doc()
+        return strip
+
+    def sync_from_doc(self) -> None:
+        """Show the document's tempo and metre (after undo, open, ...)."""
+        if not hasattr(self, "tempo"):
+            return
+        with QSignalBlocker(self.tempo):
+            self.tempo.setValue(round(self.doc.tempo_bpm, 1))
+        ts = self.doc.time_signature
+        with QSignalBlocker(self.numerator), QSignalBlocker(self.denominator):
+            self.numerator.setValue(ts.numerator)
+            i = self.denominator.findData(ts.denominator)
+            if i < 0:
+                self.denominator.addItem(str(ts.denominator), ts.denominator)
+                i = self.denominator.count() - 1
+            self.denominator.setCurrentIndex(i)
+        self._show_position()
+
+    def _on_tempo(self, bpm: float) -> None:
+        if abs(bpm - self.doc.tempo_bpm) >= 0.05:
+            self.doc.set_tempo(bpm)
+
+    def _on_meter(self, *_: Any) -> None:
+        self.doc.set_time_signature(self.numerator.value(), int(self.denominator.currentData()))
+
+    # ---- position --------------------------------------------------------------------
+    def position(self) -> int:
+        return self._position
+
+    def position_text(self, tick: int | None = None) -> str:
+        tick = self._position if tick is None else tick
+        song = Song(ppq=self.doc.ppq, time_signatures=self.doc.time_signatures)
+        bar, beat, _ = song.bar_beat_at(max(0, tick))
+        return f"{bar}:{beat}"
+
+    def set_position(self, tick: int) -> None:
+        self._position = max(0, int(tick))
+        self._show_position()
+        self.position_changed.emit(self._position)
+
+    def _show_position(self) -> None:
+        if hasattr(self, "position_label"):
+            self.position_label.setText(self.position_text())
+
+    def _on_position(self, tick: int) -> None:
+        self.set_position(tick)
+
+    # ---- playing ---------------------------------------------------------------------
+    def can_play(self) -> bool:
+        return self.player is not None
+
+    def _update_enabled(self) -> None:
+        self.play_action.setEnabled(self.can_play())
+        self.stop_action.setEnabled(self.can_play())
+        self.panic_action.setEnabled(self.can_play())
+        if not self.can_play():
+            self.play_action.setToolTip(self.unavailable)
+
+    def is_playing(self) -> bool:
+        return bool(self.player is not None and self.player.is_playing())
+
+    def loop_range(self) -> tuple[int, int]:
+        """The selection's span when looping a selection, else the whole song."""
+        sel = self.doc.selected_notes()
+        if sel:
+            return (min(n.start_tick for n in sel.values()),
+                    max(n.end_tick for n in sel.values()))
+        return 0, max(self.doc.end_tick, 1)
+
+    def toggle(self) -> None:
+        if self.is_playing():
+            self.stop()
+        else:
+            self.play()
+
+    def play(self) -> None:
+        if self.player is None:
+            self.message.emit(self.unavailable)
+            self.play_action.setChecked(False)
+            return
+        loop = self.loop_action.isChecked()
+        if loop:
+            start, end = self.loop_range()
+        else:
+            start, end = self._position, max(self.doc.end_tick, 1)
+            if start >= end:
+                start = 0
+        self.play_song(self.doc.song(), start, end, loop)
+
+    def play_song(self, song: Song, start_tick: int = 0, end_tick: int | None = None,
+                  loop: bool = False) -> None:
+        """Play any song (the document, or a variation being auditioned)."""
+        if self.player is None:
+            self.message.emit(self.unavailable)
+            return
+        try:
+            self.player.play(song, start_tick, end_tick if end_tick is not None
+                             else max(song.end_tick, 1), loop)
+        except Exception as e:  # a port that went away: a sentence, not a traceback
+            self.message.emit(str(e))
+
+    def stop(self) -> None:
+        if self.player is not None:
+            self.player.stop()
+        self.play_action.setChecked(False)
+
+    def panic(self) -> None:
+        if self.player is not None:
+            self.player.panic()
+
+    def _on_playing(self, playing: bool) -> None:
+        with QSignalBlocker(self.play_action):
+            self.play_action.setChecked(playing)
+        self.playing_changed.emit(playing)
+
+    def _on_metronome(self, on: bool) -> None:
+        if self.player is not None and hasattr(self.player, "set_metronome"):
+            self.player.set_metronome(on)

@@ -1,0 +1,198 @@
+"""The generate panel with real models through the real worker thread.
+
+The shipped models in models/ are used when they are there; otherwise the tiny random
+models that the real export code writes (tests/conftest.py) stand in, so the wiring is
+tested either way.
+"""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from engine.song import Note
+from gui.document import GENERATED, SEED
+
+ARCHITECTURES = ("lstm", "wavenet")
+
+
+@pytest.fixture
+def isolated_settings(tmp_path, qapp):
+    """QSettings in a temporary folder, so tests neither read nor write the user's."""
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
+    qapp.setOrganizationName("ContinuoTests")
+    qapp.setApplicationName("ContinuoTests")
+    QSettings().clear()
+    yield
+    QSettings().clear()
+
+
+@pytest.fixture(scope="session")
+def library(request):
+    from engine.models import ModelLibrary
+
+    shipped = ModelLibrary()
+    if all(any(m.architecture == a for m in shipped.models) for a in ARCHITECTURES):
+        return shipped
+    return ModelLibrary([request.getfixturevalue("tiny_models_dir")])
+
+
+def model_named(library, architecture: str) -> str:
+    for m in library.models:
+        if m.architecture == architecture:
+            return m.name
+    pytest.fail(f"no {architecture} model in {library.folders}: {library.problems}")
+
+
+@pytest.fixture
+def panel(qtbot, doc, library, isolated_settings):
+    from gui.generate_panel import GeneratePanel
+
+    widget = GeneratePanel(doc, library)
+    qtbot.addWidget(widget)
+    yield widget
+    if widget.job is not None:
+        widget.cancel()
+        qtbot.waitSignal(widget.generation_finished, timeout=30000)
+
+
+def run_generation(qtbot, panel, timeout=120000):
+    with qtbot.waitSignal(panel.generation_finished, timeout=timeout):
+        assert panel.generate()
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_generate_with_each_model_then_keep_one_undoable_step(qtbot, panel, doc, library,
+                                                               architecture):
+    panel.select_model(model_named(library, architecture))
+    panel.bars.setValue(2)
+    panel.variations_spin.setValue(3)
+    seed_end = doc.end_tick
+    seed_ids = set(doc.notes())
+
+    with qtbot.waitSignal(panel.variations_ready, timeout=120000) as ready:
+        assert panel.generate()
+    assert ready.args == [3]
+    qtbot.waitUntil(lambda: panel.job is None)
+    assert panel.variations.count() == 3
+    assert panel.result.model == model_named(library, architecture)
+    two_bars = 2 * doc.song().ticks_per_bar_at(0)
+    for i in range(3):
+        notes = panel.variation_notes(i)
+        assert all(seed_end <= n.start_tick < seed_end + two_bars for n in notes)
+
+    panel.variations.set_current_index(1)
+    chosen = panel.variation_notes(1)
+    assert chosen, "a variation of two bars from a real model has notes"
+    ids = panel.keep_variation()
+    assert sorted((doc.note(i) for i in ids), key=Note.sort_key) == sorted(chosen,
+                                                                             key=Note.sort_key)
+    assert all(doc.origin(i) == GENERATED for i in ids)
+    assert all(doc.origin(i) == SEED for i in seed_ids)
+    assert doc.undo_stack.undoText() == "Keep variation"
+    doc.undo_stack.undo()
+    assert set(doc.notes()) == seed_ids
+    doc.undo_stack.redo()
+    assert len(doc.notes()) == len(seed_ids) + len(chosen)
+
+
+def test_same_settings_and_seed_give_the_same_variations(qtbot, panel, library):
+    panel.select_model(model_named(library, "lstm"))
+    panel.bars.setValue(1)
+    panel.variations_spin.setValue(2)
+    panel.temperature.setValue(120)
+    panel.rng_seed.setValue(77)
+    run_generation(qtbot, panel)
+    first = [panel.variation_notes(i) for i in range(2)]
+    run_generation(qtbot, panel)
+    assert [panel.variation_notes(i) for i in range(2)] == first
+
+
+def test_regenerate_keeps_settings_and_rolls_a_new_seed(qtbot, panel, library):
+    panel.select_model(model_named(library, "wavenet"))
+    panel.bars.setValue(1)
+    panel.variations_spin.setValue(2)
+    panel.temperature.setValue(80)
+    panel.rng_seed.setValue(5)
+    with qtbot.waitSignal(panel.generation_finished, timeout=120000):
+        assert panel.regenerate()
+    assert panel.rng_seed.value() != 5  # one chance in 2**31 of rolling 5 again
+    s = panel.settings()
+    assert (s.model, s.bars, s.variations, s.temperature) == (
+        model_named(library, "wavenet"), 1, 2, 0.8)
+    assert panel.variations.count() == 2
+
+
+def test_cancel_stops_a_long_generation(qtbot, panel, library):
+    panel.select_model(model_named(library, "lstm"))
+    panel.bars.setValue(32)
+    panel.variations_spin.setValue(8)
+    with qtbot.waitSignal(panel.generation_finished, timeout=60000):
+        assert panel.generate()
+        assert not panel.generate(), "a second run cannot start while one runs"
+        panel.cancel()
+    assert panel.result is None
+    assert panel.variations.count() == 0
+    assert "cancelled" in panel.messages.text()
+    assert panel.generate_button.isEnabled()
+
+
+def test_selection_is_the_seed_and_the_variation_follows_it(qtbot, panel, doc, library):
+    panel.select_model(model_named(library, "lstm"))
+    panel.bars.setValue(1)
+    panel.variations_spin.setValue(1)
+    first_two = sorted(doc.notes().items(), key=lambda kv: kv[1].start_tick)[:2]
+    doc.set_selection([i for i, _ in first_two])
+    selection_end = max(n.end_tick for _, n in first_two)
+    run_generation(qtbot, panel)
+    notes = panel.variation_notes(0)
+    assert panel.result.start_tick == selection_end
+    assert min(n.start_tick for n in notes) >= selection_end
+
+
+def test_empty_document_says_what_to_do(qtbot, panel, doc):
+    doc.delete_notes(list(doc.notes()))
+    assert not panel.generate()
+    assert "seed" in panel.messages.text().lower()
+    assert panel.job is None
+
+
+def test_key_lock_shows_the_detected_key_and_a_chosen_key_is_used(qtbot, panel, doc, library):
+    assert panel.key_combo.itemText(0) == f"Auto (seed: {doc.key.name})"
+    panel.set_key_mode("off")
+    assert panel.settings().key is None
+    panel.set_key_mode("Am")
+    assert panel.settings().key == "Am"
+    panel.set_key_mode("auto")
+    assert panel.settings().key == "auto"
+
+
+def test_models_are_listed_from_their_cards_with_bits_per_note(panel, library):
+    labels = [panel.model_combo.itemText(i) for i in range(panel.model_combo.count())]
+    assert [panel.model_combo.itemData(i) for i in range(panel.model_combo.count())] == \
+        library.names
+    for info, label in zip(library.models, labels):
+        assert label.startswith(info.name)
+        if info.bits_per_note is not None:
+            assert f"{info.bits_per_note:.2f} bits/note" in label
+    assert panel.model_info.text().startswith(library.models[0].description)
+
+
+def test_settings_are_remembered(qtbot, doc, library, isolated_settings):
+    from gui.generate_panel import GeneratePanel
+
+    first = GeneratePanel(doc, library)
+    qtbot.addWidget(first)
+    first.select_model(model_named(library, "wavenet"))
+    first.temperature.setValue(135)
+    first.bars.setValue(12)
+    first.variations_spin.setValue(6)
+    first.rng_seed.setValue(4242)
+    first.set_key_mode("Dm")
+    first.save_settings()
+    second = GeneratePanel(doc, library)
+    qtbot.addWidget(second)
+    s = second.settings()
+    assert (s.model, s.temperature, s.bars, s.variations, s.rng_seed, s.key) == (
+        model_named(library, "wavenet"), 1.35, 12, 6, 4242, "Dm")
