@@ -190,7 +190,11 @@ def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
             tracks.append(Track(name=label, channel=channel, program=programs.get(channel, 0),
                                 is_drum=channel == DRUM_CHANNEL, notes=notes))
         if not notes_by_channel and track_name and track_index > 0:
-            tracks.append(Track(name=track_name))  # an empty named track is kept
+            # an empty named track is kept, with the channel and program it sets up
+            channel = min(programs, default=0)
+            tracks.append(Track(name=track_name, channel=channel,
+                                program=programs.get(channel, 0),
+                                is_drum=channel == DRUM_CHANNEL))
 
     try:
         return Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos),
@@ -231,10 +235,9 @@ def song_to_midi(song: Song) -> mido.MidiFile:
         events: list[tuple[int, int, mido.Message]] = [
             (0, 0, mido.MetaMessage("track_name", name=track.name))]
         channels = sorted({n.channel for n in track.notes} | {track.channel})
-        for ch in channels:
-            if ch != DRUM_CHANNEL:
-                events.append((0, 1, mido.Message("program_change", channel=ch,
-                                                  program=track.program)))
+        for ch in channels:  # on channel 10 the program picks a drum kit
+            events.append((0, 1, mido.Message("program_change", channel=ch,
+                                              program=track.program)))
         for n in track.notes:
             # offs sort before ons at the same tick, so a repeated note is not cut
             events.append((n.end_tick, 2, mido.Message("note_off", channel=n.channel,
@@ -279,7 +282,27 @@ def _music21():
     return music21
 
 
+_PARSED: dict[tuple[str, int, int], object] = {}
+
+
 def _parse_score(path: Path, what: str):
+    """Parse a score file once: opening a multi-tune file lists its tunes, then reads one,
+    and music21 takes seconds over a big ABC collection.  The last file parsed is kept,
+    keyed by path, size and modification time."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ScoreFileError(f"{what}: there is no such file") from None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _PARSED:
+        return _PARSED[key]
+    parsed = _parse_score_uncached(path, what)
+    _PARSED.clear()
+    _PARSED[key] = parsed
+    return parsed
+
+
+def _parse_score_uncached(path: Path, what: str):
     m21 = _music21()
     try:
         return m21.converter.parse(str(path))

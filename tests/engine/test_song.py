@@ -1,0 +1,68 @@
+"""The note model: validation, tempo maps, bars and beats."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, strategies as st
+
+from engine.errors import SongError
+from engine.song import Note, Song, TempoChange, TempoMap, TimeSignature, Track, melody_song
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(pitch=128, start_tick=0, duration_ticks=1), dict(pitch=-1, start_tick=0, duration_ticks=1),
+    dict(pitch=60, start_tick=-1, duration_ticks=1), dict(pitch=60, start_tick=0, duration_ticks=0),
+    dict(pitch=60, start_tick=0, duration_ticks=1, velocity=0),
+    dict(pitch=60, start_tick=0, duration_ticks=1, velocity=128),
+    dict(pitch=60, start_tick=0, duration_ticks=1, channel=16),
+])
+def test_invalid_notes_are_refused(kwargs):
+    with pytest.raises(SongError):
+        Note(**kwargs)
+
+
+def test_notes_are_immutable():
+    n = Note(60, 0, 480)
+    with pytest.raises(AttributeError):
+        n.pitch = 61  # type: ignore[misc]
+    assert n.moved(480, 2) == Note(62, 480, 480)
+
+
+def test_tempo_map_through_changes():
+    tm = TempoMap(480, [TempoChange(0, 500_000), TempoChange(960, 1_000_000)])
+    assert tm.tick_to_seconds(960) == pytest.approx(1.0)
+    assert tm.tick_to_seconds(1440) == pytest.approx(2.0)
+    assert tm.seconds_to_tick(2.0) == pytest.approx(1440)
+    assert tm.bpm_at(1000) == pytest.approx(60)
+    assert TempoMap(480).bpm_at(0) == 120
+
+
+@given(st.lists(st.builds(TempoChange, st.integers(0, 10_000), st.integers(100_000, 3_000_000)),
+                max_size=6), st.integers(0, 50_000))
+def test_tick_seconds_round_trip(changes, tick):
+    tm = TempoMap(480, changes)
+    assert tm.seconds_to_tick(tm.tick_to_seconds(tick)) == pytest.approx(tick, abs=1e-6)
+
+
+def test_bars_and_beats_through_meter_changes():
+    song = Song(ppq=480, time_signatures=[TimeSignature(0, 4, 4), TimeSignature(3840, 3, 4)])
+    assert song.bar_beat_at(0) == (1, 1, 0)
+    assert song.bar_beat_at(1920 + 480 + 10) == (2, 2, 10)
+    assert song.bar_beat_at(3840) == (3, 1, 0)
+    assert song.bar_beat_at(3840 + 1440) == (4, 1, 0)
+    assert song.bar_starts(3840 + 1440) == [0, 1920, 3840, 5280]
+    assert TimeSignature(0, 6, 8).ticks_per_bar(480) == 1440
+
+
+def test_bad_time_signature_and_ppq():
+    with pytest.raises(SongError):
+        TimeSignature(0, 3, 3)
+    with pytest.raises(SongError):
+        Song(ppq=0)
+
+
+def test_rescale_keeps_musical_positions():
+    song = melody_song([Note(60, 480, 240), Note(62, 720, 240)], ppq=480)
+    small = song.rescaled(96)
+    assert [(n.start_tick, n.duration_ticks) for n in small.notes()] == [(96, 48), (144, 48)]
+    assert small.tempo_map.ppq == 96 and song.copy().tracks[0].notes == song.tracks[0].notes
