@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engine.encoding import MelodyEncoding
+from engine.encoding import FIRST_NOTE_ON, MelodyEncoding
 from engine.errors import ContinuoError, EncodingError, ModelError
 
 CARD_FORMAT = "continuo-model-card"
@@ -581,6 +581,21 @@ class StepModel:
         session = self._sequence_session()
         tokens = np.ascontiguousarray(np.atleast_2d(tokens), dtype=np.int32)
         return session.run([self.info.sequence_output], {self.info.sequence_input: tokens})[0]
+
+    def score_tokens(self, tokens: Sequence[int]) -> tuple[float, int, int]:
+        """Bits of one tune's tokens under the model, as docs/model-contract.md defines
+        them: ``-log2 p(token)`` summed over every token after the first.  Returns
+        (bits, tokens scored, NOTE_ON tokens among them)."""
+        tokens = np.asarray(tokens, dtype=np.int32)
+        if tokens.ndim != 1 or len(tokens) < 2:
+            return 0.0, 0, 0
+        logits = self.sequence_logits(tokens[None, :-1])[0].astype(np.float64)
+        top = logits.max(axis=1, keepdims=True)
+        log_z = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+        targets = tokens[1:]
+        nats = log_z - logits[np.arange(len(targets)), targets]
+        notes = int(np.count_nonzero(targets >= FIRST_NOTE_ON))
+        return float(nats.sum() / np.log(2.0)), len(targets), notes
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,260 @@
+"""Headless commands: ``generate`` (continue a seed, write MIDI) and ``score`` (bits per
+note of files under a model).
+
+Both use the very engine the GUI uses.  Anything a user can get wrong (a seed file that
+cannot be read, a model that does not exist, an option out of range) ends the command
+with one line on stderr and a non-zero exit status, never a traceback:
+exit status 2 for a command line that does not parse, 1 for everything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.encoding import melody_track
+from engine.errors import ContinuoError, GenerationError, ModelError, ScoreFileError
+from engine.generator import GenerationResult, GenerationSettings, generate
+from engine.models import ModelLibrary
+from engine.song import Note, Song, Track, melody_song
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Make this sub-parser report a bad command line as one line (argparse prints the
+    whole usage first) and refuse unknown arguments itself, so that the main parser
+    never has to."""
+    prog = parser.prog
+
+    def error(message: str):  # noqa: ANN202 - argparse's signature
+        sys.stderr.write(f"{prog}: {message} (see --help)\n")
+        sys.exit(EXIT_USAGE)
+
+    original = parser.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):
+        namespace, extras = original(args, namespace)
+        if extras:
+            error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+    parser.error = error  # type: ignore[method-assign]
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+    return parser
+
+
+def _run(name: str, func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Wrap a command so a user's mistake is one line on stderr and exit status 1."""
+
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except ContinuoError as e:
+            sys.stderr.write(f"continuo {name}: {e}\n")
+            return EXIT_ERROR
+        except KeyboardInterrupt:
+            sys.stderr.write(f"continuo {name}: interrupted\n")
+            return 130
+
+    return handler
+
+
+def _library(args: argparse.Namespace) -> ModelLibrary:
+    folders = [Path(d) for d in args.models_dir] if args.models_dir else None
+    library = ModelLibrary(folders)
+    if args.model not in library.names:
+        for problem in library.problems:
+            if problem.startswith(f"{args.model}.json:"):
+                raise ModelError(f"model '{args.model}' was refused: {problem}")
+    return library
+
+
+def _load_seed(path: str, tune: int) -> Song:
+    from engine.midi_io import load_song
+
+    if not Path(path).exists():
+        raise GenerationError(f"{Path(path).name}: there is no such seed file")
+    return load_song(path, tune=tune - 1)
+
+
+def _output_paths(out: Path, count: int) -> list[Path]:
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.mid'}") for i in range(count)]
+
+
+def _song_with(seed: Song | None, track_index: int | None, new_notes: list[Note],
+               continuation_only: bool) -> Song:
+    """The song to write: the seed with the new notes on its melody track (or only the
+    new notes, in the seed's tempo and meter)."""
+    if seed is None:
+        return melody_song(new_notes, name="Continuation")
+    song = seed.copy()
+    if continuation_only:
+        for track in song.tracks:
+            track.notes = []
+    if track_index is None:
+        track_index = melody_track(seed)
+    if track_index is None:
+        song.tracks.append(Track(name="Continuation"))
+        track_index = len(song.tracks) - 1
+    track = song.tracks[track_index]
+    track.notes = sorted(track.notes + new_notes, key=Note.sort_key)
+    return song
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from engine.midi_io import song_to_midi_file
+
+    settings = GenerationSettings(
+        model=args.model, temperature=args.temperature, top_p=args.top_p, bars=args.bars,
+        steps=args.steps, variations=args.variations, rng_seed=args.rng_seed,
+        key=None if args.key.lower() == "none" else args.key,
+        min_pitch=args.min_pitch, max_pitch=args.max_pitch)
+    settings.validate()  # before the seed is read: a bad option fails fast
+    out = Path(args.output)
+    if out.is_dir():
+        raise GenerationError(f"{out}: this is a folder; give a file name such as out.mid")
+    if not out.parent.exists():
+        raise GenerationError(f"{out.parent}: there is no such folder to write into")
+    seed = _load_seed(args.seed, args.tune) if args.seed else None
+    track_index = None
+    if args.track is not None:
+        if seed is None or not 1 <= args.track <= len(seed.tracks):
+            count = 0 if seed is None else len(seed.tracks)
+            raise GenerationError(f"there is no track {args.track} in the seed (it has {count})")
+        track_index = args.track - 1
+    library = _library(args)
+    result: GenerationResult = generate(library, seed, settings, track_index=track_index)
+    for message in result.messages:
+        sys.stderr.write(f"note: {message}\n")
+    for path, notes in zip(_output_paths(out, len(result.variations)), result.variations):
+        song_to_midi_file(_song_with(seed, track_index, notes, args.continuation_only), path)
+        print(f"wrote {path} ({len(notes)} new notes in {result.key.name}, "
+              f"model {result.model})")
+    return 0
+
+
+def _score_file(model, path: Path) -> dict[str, Any]:
+    """Bits of every tune in one file (each tune of a multi-tune ABC file apart)."""
+    from engine.midi_io import (SCORE_SUFFIXES, _parse_score, _scores_in, midi_file_to_song,
+                                music21_score_to_song)
+
+    enc = model.encoding
+    if not path.exists():
+        raise ScoreFileError(f"{path.name}: there is no such file")
+    songs: list[tuple[str, Song]] = []
+    if path.suffix.lower() in SCORE_SUFFIXES:
+        # parsed once: a collection of hundreds of tunes must not be parsed per tune
+        for i, score in enumerate(_scores_in(_parse_score(path, path.name))):
+            title = (score.metadata.title if score.metadata is not None else "") or f"Tune {i + 1}"
+            try:
+                songs.append((title, music21_score_to_song(score, what=f"{path.name} tune {i + 1}")))
+            except ScoreFileError:
+                songs.append((title, Song()))  # a tune without notes scores nothing
+    else:
+        songs.append((path.stem, midi_file_to_song(path)))
+    tunes = []
+    for i, (title, song) in enumerate(songs):
+        index = melody_track(song)
+        notes = song.tracks[index].notes if index is not None else []
+        if notes:
+            tokens = enc.encode_notes(notes, song.ppq, closing_off=True).tokens
+            bits, scored, note_ons = model.score_tokens(tokens)
+        else:
+            bits, scored, note_ons = 0.0, 0, 0
+        tunes.append({"tune": i + 1, "title": title, "bits": bits, "tokens": scored,
+                      "notes": note_ons,
+                      "bits_per_note": bits / note_ons if note_ons else None})
+    return {"file": str(path), "tunes": tunes}
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    library = _library(args)
+    model = library.get(args.model)
+    files = [_score_file(model, Path(f)) for f in args.files]
+    total_bits = sum(t["bits"] for f in files for t in f["tunes"])
+    notes = sum(t["notes"] for f in files for t in f["tunes"])
+    tokens = sum(t["tokens"] for f in files for t in f["tunes"])
+    report = {
+        "model": model.name,
+        "card_bits_per_note": model.info.bits_per_note,
+        "total_bits": total_bits,
+        "tokens": tokens,
+        "notes": notes,
+        "bits_per_note": total_bits / notes if notes else None,
+        "tunes": sum(len(f["tunes"]) for f in files),
+        "files": files if args.per_tune else [
+            {"file": f["file"], "tunes": len(f["tunes"]),
+             "bits": sum(t["bits"] for t in f["tunes"]),
+             "notes": sum(t["notes"] for t in f["tunes"])} for f in files],
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="lstm", metavar="NAME",
+                   help="the model to use, by its card's name (default: lstm)")
+    p.add_argument("--models-dir", action="append", metavar="DIR",
+                   help="look for model cards in DIR instead of models/ and the user's "
+                        "models folder (may be given more than once)")
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``generate`` and ``score`` to the main parser's sub-commands."""
+    g = subparsers.add_parser(
+        "generate", help="continue a seed with a model and write MIDI",
+        description="Continue a seed melody with a model and write a MIDI file: the seed "
+                    "with the new notes on its melody track. With --variations K above 1, "
+                    "one file per variation is written: OUT-1.mid ... OUT-K.mid.")
+    _add_model_options(g)
+    g.add_argument("--seed", metavar="FILE",
+                   help="MIDI, ABC, MusicXML or kern file to continue (default: none; the "
+                        "continuation starts on the tonic of --key)")
+    g.add_argument("--tune", type=int, default=1, metavar="N",
+                   help="the tune of a multi-tune ABC seed, from 1 (default 1)")
+    g.add_argument("--track", type=int, metavar="N",
+                   help="the seed's track to continue, from 1 (default: its melody track)")
+    g.add_argument("--bars", type=int, default=4, metavar="N",
+                   help="bars to add, 1-32 (default 4)")
+    g.add_argument("--steps", type=int, metavar="N",
+                   help="sixteenth-note steps to add instead of --bars, 1-2048")
+    g.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="0 (always the likeliest note) to 2 (wild); default 1")
+    g.add_argument("--top-p", type=float, default=1.0, metavar="P",
+                   help="sample only from the likeliest notes covering P, 0 < P <= 1 "
+                        "(default 1: all)")
+    g.add_argument("--variations", type=int, default=1, metavar="K",
+                   help="how many different continuations, 1-8 (default 1)")
+    g.add_argument("--rng-seed", type=int, default=0, metavar="S",
+                   help="random seed: the same seed and options give the same notes "
+                        "(default 0)")
+    g.add_argument("--key", default="auto", metavar="KEY",
+                   help="keep new notes in this key's scale: auto (the seed's key, the "
+                        "default), none (no lock), or a key such as C, F#, Bb, Am, C#m")
+    g.add_argument("--min-pitch", type=int, metavar="MIDI", help="lowest new note (0-127)")
+    g.add_argument("--max-pitch", type=int, metavar="MIDI", help="highest new note (0-127)")
+    g.add_argument("--continuation-only", action="store_true",
+                   help="write only the new notes (in the seed's tempo and meter)")
+    g.add_argument("-o", "--output", required=True, metavar="OUT.mid",
+                   help="the MIDI file to write (written atomically)")
+    g.set_defaults(handler=_run("generate", _cmd_generate))
+    _one_line_errors(g)
+
+    s = subparsers.add_parser(
+        "score", help="bits per note of files under a model",
+        description="Print JSON with the total bits, the number of notes and the bits per "
+                    "note of the files' melodies under a model (the definition of "
+                    "docs/model-contract.md); each tune of a multi-tune ABC file is "
+                    "scored on its own.")
+    _add_model_options(s)
+    s.add_argument("--per-tune", action="store_true", help="list every tune's figures")
+    s.add_argument("files", nargs="+", metavar="FILE", help="MIDI, ABC, MusicXML or kern files")
+    s.set_defaults(handler=_run("score", _cmd_score))
+    _one_line_errors(s)
