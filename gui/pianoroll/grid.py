@@ -1,0 +1,354 @@
+"""The note grid: paints rows, lines and notes, and turns mouse gestures into edits.
+
+A gesture (draw, move, resize, rubber band, right-button erase) keeps its state in a
+:class:`Drag` while the button is down and only paints a preview; on release it makes
+exactly one call on the document, which pushes one undo command.  Hit-testing goes
+through :mod:`gui.pianoroll.selection` and the document's note index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QLineF, QRectF, Qt
+from PySide6.QtGui import (
+    QKeyEvent, QKeySequence, QMouseEvent, QPainter, QPaintEvent, QPen, QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QApplication, QWidget
+
+from engine.song import Note
+from gui.document import GENERATED, SEED
+from gui.pianoroll import style
+from gui.pianoroll.geometry import grid_lines, snap_tick
+from gui.pianoroll.selection import hit_test, notes_in_rect, toggled
+
+if TYPE_CHECKING:
+    from gui.pianoroll.view import PianoRoll
+
+BLACK_KEYS = frozenset({1, 3, 6, 8, 10})
+MIN_LINE_GAP_PX = 5.0  # closer lines than this are left out: they would only be grey
+
+
+@dataclass(slots=True)
+class Drag:
+    """One mouse gesture in progress."""
+
+    kind: str  # "draw", "move", "resize", "band" or "erase"
+    press_x: float
+    press_y: float
+    x: float
+    y: float
+    anchor: int | None = None  # the note grabbed (move, resize)
+    ids: frozenset[int] = frozenset()  # the notes the gesture acts on
+    base: frozenset[int] = frozenset()  # selection before a Ctrl rubber band
+    erased: set[int] = field(default_factory=set)
+    started: bool = False  # moved past the drag threshold
+
+
+class NoteGrid(QWidget):
+    """The editing area of the piano roll (see the module docstring)."""
+
+    def __init__(self, roll: PianoRoll) -> None:
+        super().__init__(roll)
+        self.roll = roll
+        self.drag: Drag | None = None
+        self.draw_velocity = 100
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setMinimumSize(120, 80)
+
+    # ---- gesture maths (what the preview paints and the release commits) -------------
+    def move_delta(self) -> tuple[int, int]:
+        """(d_tick, d_pitch) of the move in progress: the grabbed note's start snaps."""
+        d = self.drag
+        if d is None or not d.started or d.anchor is None:
+            return 0, 0
+        geo, doc = self.roll.geometry, self.roll.doc
+        anchor = doc.note(d.anchor)
+        raw = anchor.start_tick + geo.ticks_for_pixels(d.x - d.press_x)
+        d_tick = snap_tick(raw, self.roll.snap_step(), "round") - anchor.start_tick
+        d_pitch = geo.pitch_at(d.y) - geo.pitch_at(d.press_y)
+        notes = [doc.note(i) for i in d.ids]
+        d_tick = max(d_tick, -min(n.start_tick for n in notes))
+        d_pitch = max(-min(n.pitch for n in notes), min(d_pitch, 127 - max(n.pitch for n in notes)))
+        return d_tick, d_pitch
+
+    def resize_delta(self) -> int:
+        """Ticks added to every grabbed note: the grabbed note's end snaps to the grid."""
+        d = self.drag
+        if d is None or not d.started or d.anchor is None:
+            return 0
+        anchor = self.roll.doc.note(d.anchor)
+        step = self.roll.snap_step()
+        raw_end = anchor.end_tick + self.roll.geometry.ticks_for_pixels(d.x - d.press_x)
+        end = max(snap_tick(raw_end, step, "round"),
+                  anchor.start_tick + max(1, round(step)))
+        return end - anchor.end_tick
+
+    def drawn_note(self) -> Note | None:
+        """The note a draw gesture would add: from the snapped press to the snapped mouse."""
+        d = self.drag
+        if d is None or d.kind != "draw":
+            return None
+        geo, step = self.roll.geometry, self.roll.snap_step()
+        start = snap_tick(geo.x_to_tick(d.press_x), step, "floor")
+        start = max(0, start)
+        end = snap_tick(geo.x_to_tick(d.x), step, "ceil") if d.started else 0
+        length = max(end - start, round(step) if step else self.roll.doc.ppq // 4, 1)
+        return Note(geo.pitch_at(d.press_y), start, length, self.draw_velocity,
+                    self.roll.doc.tracks[self.roll.doc.active_track].channel)
+
+    # ---- mouse -----------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        doc, geo = self.roll.doc, self.roll.geometry
+        x, y = event.position().x(), event.position().y()
+        mods = event.modifiers()
+        ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
+        shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
+        hit = hit_test(doc, geo, x, y)
+        if event.button() == Qt.MouseButton.RightButton:
+            self.drag = Drag("erase", x, y, x, y, started=True)
+            if hit:
+                self.drag.erased.add(hit.note_id)
+        elif event.button() != Qt.MouseButton.LeftButton:
+            return
+        elif hit and ctrl:
+            doc.set_selection(toggled(doc.selection, hit.note_id))
+        elif hit:
+            if hit.note_id not in doc.selection:
+                doc.set_selection({hit.note_id})
+            kind = "resize" if hit.part == "end" else "move"
+            self.drag = Drag(kind, x, y, x, y, anchor=hit.note_id, ids=doc.selection)
+        elif ctrl or shift:
+            base = doc.selection if ctrl else frozenset()
+            self.drag = Drag("band", x, y, x, y, base=base)
+        else:
+            self.drag = Drag("draw", x, y, x, y)
+        self.update()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        x, y = event.position().x(), event.position().y()
+        d = self.drag
+        if d is None:
+            self._set_hover_cursor(x, y)
+            return
+        d.x, d.y = x, y
+        if (abs(x - d.press_x) + abs(y - d.press_y)) >= QApplication.startDragDistance():
+            d.started = True
+        if d.kind == "erase":
+            hit = hit_test(self.roll.doc, self.roll.geometry, x, y)
+            if hit:
+                d.erased.add(hit.note_id)
+        self.update()
+        self.roll.velocity_lane.update()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        d, self.drag = self.drag, None
+        if d is None:
+            return
+        doc = self.roll.doc
+        d.x, d.y = event.position().x(), event.position().y()
+        self.drag = d  # the delta helpers read the finished gesture
+        try:
+            if d.kind == "move":
+                d_tick, d_pitch = self.move_delta()
+                if d_tick or d_pitch:
+                    doc.move_notes(d.ids, d_tick, d_pitch)
+                elif not d.started:
+                    doc.set_selection({d.anchor})  # a click picks one note of a selection
+            elif d.kind == "resize":
+                if self.resize_delta():
+                    doc.resize_notes(d.ids, self.resize_delta())
+            elif d.kind == "draw":
+                note = self.drawn_note()
+                if note is not None:
+                    doc.add_notes([note], text="Draw note", select=True)
+            elif d.kind == "band":
+                doc.set_selection(d.base | notes_in_rect(doc, self.roll.geometry,
+                                                          d.press_x, d.press_y, d.x, d.y))
+            elif d.kind == "erase" and d.erased:
+                doc.delete_notes(d.erased, text="Erase notes")
+        finally:
+            self.drag = None
+            self.update()
+            self.roll.velocity_lane.update()
+
+    def _set_hover_cursor(self, x: float, y: float) -> None:
+        hit = hit_test(self.roll.doc, self.roll.geometry, x, y)
+        shape = (Qt.CursorShape.SizeHorCursor if hit and hit.part == "end"
+                 else Qt.CursorShape.SizeAllCursor if hit else Qt.CursorShape.CrossCursor)
+        if self.cursor().shape() != shape:
+            self.setCursor(shape)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.roll.grid_resized()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        self.roll.wheel(event, event.position().x(), event.position().y())
+
+    # ---- keys ------------------------------------------------------------------------
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Keys, also where the roll's actions are not reachable as shortcuts."""
+        roll, key = self.roll, event.key()
+        shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if key in (Qt.Key.Key_Up, Qt.Key.Key_Down):
+            roll.transpose_selection((12 if shift else 1) * (1 if key == Qt.Key.Key_Up else -1))
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
+            roll.shift_selection(-1 if key == Qt.Key.Key_Left else 1)
+        elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            roll.delete_selection()
+        elif key == Qt.Key.Key_Escape:
+            if self.drag is not None:
+                self.drag = None
+                self.update()
+            else:
+                roll.doc.set_selection(())
+        elif event.matches(QKeySequence.StandardKey.SelectAll):
+            roll.select_all()
+        elif event.matches(QKeySequence.StandardKey.Copy):
+            roll.copy()
+        elif event.matches(QKeySequence.StandardKey.Cut):
+            roll.cut()
+        elif event.matches(QKeySequence.StandardKey.Paste):
+            roll.paste()
+        else:
+            super().keyPressEvent(event)
+
+    # ---- painting --------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        try:
+            self._paint_rows(painter)
+            self._paint_lines(painter)
+            self._paint_notes(painter)
+            self._paint_overlay(painter)
+        finally:
+            painter.end()
+
+    def _paint_rows(self, painter: QPainter) -> None:
+        geo, width = self.roll.geometry, self.width()
+        scale = self.roll.doc.key.scale_pitch_classes
+        tonic = self.roll.doc.key.tonic
+        low, high = geo.visible_pitches(self.height())
+        painter.fillRect(self.rect(), style.BACKGROUND_BLACK_ROW)
+        h = geo.row_height
+        for pitch in range(low, high + 1):
+            y = geo.pitch_to_y(pitch)
+            pc = pitch % 12
+            painter.fillRect(QRectF(0, y, width, h), style.BACKGROUND_BLACK_ROW
+                             if pc in BLACK_KEYS else style.BACKGROUND_WHITE_ROW)
+            if pc in scale:
+                painter.fillRect(QRectF(0, y, width, h),
+                                 style.TONIC_TINT if pc == tonic else style.SCALE_TINT)
+        if h >= 6:
+            painter.setPen(QPen(style.ROW_LINE, 0))
+            painter.drawLines([QLineF(0, geo.pitch_to_y(p), width, geo.pitch_to_y(p))
+                               for p in range(low, high + 1)])
+
+    def _paint_lines(self, painter: QPainter) -> None:
+        geo, doc = self.roll.geometry, self.roll.doc
+        start, end = geo.visible_ticks(self.width())
+        step = self.roll.snap_step()
+        if geo.pixels_for_ticks(step) < MIN_LINE_GAP_PX:
+            step = 0.0
+        sigs = doc.time_signatures
+        per_bar = min(ts.ticks_per_bar(doc.ppq) for ts in sigs)
+        per_beat = min(ts.ticks_per_beat(doc.ppq) for ts in sigs)
+        if geo.pixels_for_ticks(per_bar) < MIN_LINE_GAP_PX:
+            return  # zoomed so far out that bar lines would fill the view
+        show_beats = geo.pixels_for_ticks(per_beat) >= MIN_LINE_GAP_PX
+        by_kind: dict[str, list[QLineF]] = {"step": [], "beat": [], "bar": []}
+        h = self.height()
+        for line in grid_lines(sigs, doc.ppq, start, end, step):
+            if line.kind == "beat" and not show_beats:
+                continue
+            x = geo.tick_to_x(line.tick)
+            by_kind[line.kind].append(QLineF(x, 0, x, h))
+        for kind, colour in (("step", style.STEP_LINE), ("beat", style.BEAT_LINE),
+                             ("bar", style.BAR_LINE)):
+            if by_kind[kind]:
+                painter.setPen(QPen(colour, 0))
+                painter.drawLines(by_kind[kind])
+
+    def _paint_notes(self, painter: QPainter) -> None:
+        """Visible notes only, batched by look into one drawRects call each."""
+        roll, geo, doc = self.roll, self.roll.geometry, self.roll.doc
+        start, end = geo.visible_ticks(self.width())
+        low, high = geo.visible_pitches(self.height())
+        hidden = self._hidden_ids()
+        selection = doc.selection
+        groups: dict[tuple[str, bool], list[QRectF]] = {
+            (SEED, False): [], (SEED, True): [], (GENERATED, False): [], (GENERATED, True): []}
+        inset = 1.0 if geo.row_height >= 6 else 0.0
+        for note_id in doc.notes_in_range(start, end, low, high):
+            if note_id in hidden:
+                continue
+            note = doc.note(note_id)
+            x, y, w, h = geo.note_rect(note.start_tick, note.duration_ticks, note.pitch)
+            groups[(doc.origin(note_id), note_id in selection)].append(
+                QRectF(x, y + inset / 2, w, h - inset))
+        for (origin, selected), rects in groups.items():
+            if not rects:
+                continue
+            fill = style.NOTE_FILL_SELECTED if selected else style.NOTE_FILL
+            painter.setBrush(fill[origin])
+            painter.setPen(QPen(style.NOTE_EDGE_SELECTED if selected else style.NOTE_EDGE, 0))
+            painter.drawRects(rects)
+        if roll.preview_notes:
+            painter.setBrush(style.PREVIEW_FILL)
+            painter.setPen(QPen(style.PREVIEW_EDGE, 0, Qt.PenStyle.DashLine))
+            painter.drawRects([QRectF(*geo.note_rect(n.start_tick, n.duration_ticks, n.pitch))
+                               for n in roll.preview_notes
+                               if n.end_tick > start and n.start_tick < end])
+
+    def _hidden_ids(self) -> frozenset[int] | set[int]:
+        """Notes painted elsewhere (dragged) or not at all (being erased) this frame."""
+        d = self.drag
+        if d is None:
+            return frozenset()
+        if d.kind == "erase":
+            return d.erased
+        if d.kind in ("move", "resize") and d.started:
+            return d.ids
+        return frozenset()
+
+    def _paint_overlay(self, painter: QPainter) -> None:
+        geo, d = self.roll.geometry, self.drag
+        if d is not None:
+            ghosts = self._ghost_notes()
+            if ghosts:
+                painter.setBrush(style.NOTE_FILL_SELECTED[SEED])
+                painter.setPen(QPen(style.NOTE_EDGE_SELECTED, 0))
+                painter.drawRects([QRectF(*geo.note_rect(n.start_tick, n.duration_ticks,
+                                                         n.pitch)) for n in ghosts])
+            if d.kind == "band":
+                painter.setBrush(style.BAND_FILL)
+                painter.setPen(QPen(style.BAND_EDGE, 0))
+                painter.drawRect(QRectF(d.press_x, d.press_y, d.x - d.press_x,
+                                        d.y - d.press_y).normalized())
+        x = geo.tick_to_x(self.roll.playhead_tick)
+        if 0 <= x <= self.width():
+            painter.setPen(QPen(style.PLAYHEAD, 1))
+            painter.drawLine(QLineF(x, 0, x, self.height()))
+
+    def _ghost_notes(self) -> list[Note]:
+        """Where the notes of the gesture in progress would land."""
+        d, doc = self.drag, self.roll.doc
+        if d is None:
+            return []
+        if d.kind == "draw":
+            note = self.drawn_note()
+            return [note] if note else []
+        if d.kind == "move" and d.started:
+            d_tick, d_pitch = self.move_delta()
+            return [doc.note(i).moved(d_tick, d_pitch) for i in d.ids if i in doc]
+        if d.kind == "resize" and d.started:
+            delta = self.resize_delta()
+            return [Note(n.pitch, n.start_tick, max(1, n.duration_ticks + delta), n.velocity)
+                    for n in (doc.note(i) for i in d.ids if i in doc)]
+        return []

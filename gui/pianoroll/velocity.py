@@ -1,0 +1,115 @@
+"""The velocity lane under the grid: one bar per note, drag a bar to change velocity.
+
+Grabbing a bar of a selected note changes every selected note by the same amount;
+grabbing any other bar changes that note alone.  While dragging only the preview is
+painted; the release pushes one "Change velocity" command.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
+from PySide6.QtWidgets import QWidget
+
+from gui.document import GENERATED, SEED
+from gui.pianoroll import style
+from gui.pianoroll.selection import velocity_bar_at
+
+if TYPE_CHECKING:
+    from gui.pianoroll.view import PianoRoll
+
+BAR_WIDTH = 4.0
+MARGIN = 4.0  # pixels kept free above velocity 127 and below velocity 1
+
+
+class VelocityLane(QWidget):
+    def __init__(self, roll: PianoRoll) -> None:
+        super().__init__(roll)
+        self.roll = roll
+        self._grab: tuple[int, float, dict[int, int]] | None = None  # anchor, press y, before
+        self._y = 0.0
+        self.setFixedHeight(style.VELOCITY_HEIGHT)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+
+    # ---- velocity <-> y (the lane's only geometry; one axis, linear) -----------------
+    def velocity_to_y(self, velocity: float) -> float:
+        usable = self.height() - 2 * MARGIN
+        return MARGIN + usable * (1 - (velocity - 1) / 126)
+
+    def y_to_velocity(self, y: float) -> int:
+        usable = max(1.0, self.height() - 2 * MARGIN)
+        return min(127, max(1, round(1 + 126 * (1 - (y - MARGIN) / usable))))
+
+    def preview(self) -> dict[int, int]:
+        """id -> velocity the drag in progress would set."""
+        if self._grab is None:
+            return {}
+        anchor, _, before = self._grab
+        delta = self.y_to_velocity(self._y) - before[anchor]
+        return {i: min(127, max(1, v + delta)) for i, v in before.items()}
+
+    # ---- mouse -----------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        doc = self.roll.doc
+        note_id = velocity_bar_at(doc, self.roll.geometry, event.position().x())
+        if note_id is None:
+            return
+        ids = doc.selection if note_id in doc.selection else {note_id}
+        before = {i: doc.note(i).velocity for i in ids}
+        self._grab = (note_id, event.position().y(), before)
+        self._y = event.position().y()
+        self.update()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._grab is not None:
+            self._y = event.position().y()
+            self.update()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._grab is None:
+            return
+        self._y = event.position().y()
+        new = self.preview()
+        self._grab = None
+        self.roll.doc.set_velocity(new)  # one command; a no-op when nothing changed
+        self.update()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        self.roll.wheel(event, event.position().x(), None)
+
+    # ---- painting --------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:
+        geo, doc = self.roll.geometry, self.roll.doc
+        painter = QPainter(self)
+        try:
+            painter.fillRect(self.rect(), QColor("#1b1d22"))
+            painter.setPen(QPen(QColor("#3a3e46"), 0))
+            for v in (32, 64, 96):
+                y = self.velocity_to_y(v)
+                painter.drawLine(0, int(y), self.width(), int(y))
+            start, end = geo.visible_ticks(self.width())
+            preview = self.preview()
+            bottom = self.velocity_to_y(1) + 1
+            groups: dict[tuple[str, bool], list[QRectF]] = {
+                (SEED, False): [], (SEED, True): [], (GENERATED, False): [],
+                (GENERATED, True): []}
+            for note_id in doc.notes_in_range(start, end):
+                note = doc.note(note_id)
+                if note.start_tick < start - geo.ticks_for_pixels(BAR_WIDTH):
+                    continue
+                x = geo.tick_to_x(note.start_tick)
+                y = self.velocity_to_y(preview.get(note_id, note.velocity))
+                groups[(doc.origin(note_id), note_id in doc.selection)].append(
+                    QRectF(x, y, BAR_WIDTH, bottom - y))
+            for (origin, selected), rects in groups.items():
+                if rects:
+                    fill = style.NOTE_FILL_SELECTED if selected else style.NOTE_FILL
+                    painter.setBrush(fill[origin])
+                    painter.setPen(QPen(style.NOTE_EDGE, 0))
+                    painter.drawRects(rects)
+        finally:
+            painter.end()

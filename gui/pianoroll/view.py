@@ -1,0 +1,317 @@
+"""PianoRoll: keyboard, ruler, note grid, velocity lane and scroll bars around one geometry.
+
+The parts share one :class:`RollGeometry` (zoom and scroll) and one
+:class:`SongDocument`; this class wires them together and offers the editing
+operations the app puts in its menus (as methods and as the QActions in
+:attr:`PianoRoll.actions`).  It holds no notes of its own: everything it edits goes
+through the document, one undo command per gesture.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from PySide6.QtCore import QMimeData, QRect, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
+from PySide6.QtWidgets import QApplication, QGridLayout, QScrollBar, QWidget
+
+from engine.errors import ContinuoError
+from engine.midi_io import midi_file_to_song, song_to_midi_bytes
+from engine.song import Note, melody_song
+from gui.document import SEED, SongDocument
+from gui.pianoroll.geometry import SNAP_CHOICES, RollGeometry, snap_step_ticks
+from gui.pianoroll.grid import NoteGrid
+from gui.pianoroll.keyboard import Keyboard
+from gui.pianoroll.ruler import Ruler
+from gui.pianoroll.velocity import VelocityLane
+
+MIDI_MIME = "audio/midi"
+ZOOM_STEP = 1.25  # per wheel notch
+FOLLOW_RIGHT = 0.85  # when following, flip the page once the playhead passes this fraction
+FOLLOW_LEFT = 0.1  # ... and put it back at this fraction
+
+
+class NoteClipboard:
+    """Copied notes (relative to tick 0), shared by every roll in the process.
+
+    The notes also go to the system clipboard as a MIDI file, so that a DAW can paste
+    them; a MIDI file that some other program put there is pasted too.
+    """
+
+    notes: list[Note] = []
+    _midi: bytes = b""
+
+    @classmethod
+    def put(cls, notes: list[Note], ppq: int) -> None:
+        cls.notes = list(notes)
+        cls._midi = song_to_midi_bytes(melody_song(notes, ppq=ppq, name="Clip"))
+        mime = QMimeData()
+        mime.setData(MIDI_MIME, cls._midi)
+        QApplication.clipboard().setMimeData(mime)
+
+    @classmethod
+    def get(cls, ppq: int) -> list[Note]:
+        mime = QApplication.clipboard().mimeData()
+        if mime is not None and mime.hasFormat(MIDI_MIME):
+            data = bytes(mime.data(MIDI_MIME).data())
+            if data and data != cls._midi:
+                try:
+                    song = midi_file_to_song(data).rescaled(ppq)
+                except ContinuoError:
+                    return list(cls.notes)
+                notes = sorted(song.notes(), key=Note.sort_key)
+                first = notes[0].start_tick if notes else 0
+                return [n.moved(-first, 0) for n in notes]
+        return list(cls.notes)
+
+
+class PianoRoll(QWidget):
+    """The piano-roll editor (see the module docstring)."""
+
+    key_pressed = Signal(int)  # a key of the keyboard went down: sound this pitch
+    key_released = Signal(int)
+    seek_requested = Signal(int)  # the user clicked the ruler: move playback here
+    snap_changed = Signal(str)
+
+    def __init__(self, doc: SongDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.geometry = RollGeometry(ppq=doc.ppq)
+        self.snap = "1/16"
+        self.playhead_tick = 0
+        self.follow_playhead = False
+        self.preview_notes: list[Note] | None = None
+
+        self.grid = NoteGrid(self)
+        self.keyboard = Keyboard(self)
+        self.ruler = Ruler(self)
+        self.velocity_lane = VelocityLane(self)
+        self.h_scroll = QScrollBar(Qt.Orientation.Horizontal, self)
+        self.v_scroll = QScrollBar(Qt.Orientation.Vertical, self)
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.ruler, 0, 1)
+        layout.addWidget(self.keyboard, 1, 0)
+        layout.addWidget(self.grid, 1, 1)
+        layout.addWidget(self.v_scroll, 1, 2)
+        layout.addWidget(self.velocity_lane, 2, 1)
+        layout.addWidget(self.h_scroll, 3, 1)
+        layout.setRowStretch(1, 1)
+        layout.setColumnStretch(1, 1)
+
+        self.keyboard.key_pressed.connect(self.key_pressed)
+        self.keyboard.key_released.connect(self.key_released)
+        self.h_scroll.valueChanged.connect(self._on_h_scroll)
+        self.v_scroll.valueChanged.connect(self._on_v_scroll)
+        doc.changed.connect(self._on_changed)
+        doc.selection_changed.connect(self._repaint_notes)
+        doc.song_replaced.connect(self._on_song_replaced)
+        self.actions = self._make_actions()
+        self._centred = False
+
+    # ---- actions for menus -----------------------------------------------------------
+    def _make_actions(self) -> dict[str, QAction]:
+        specs = [
+            ("edit_select_all", "Select &All", QKeySequence.StandardKey.SelectAll,
+             self.select_all),
+            ("edit_copy", "&Copy", QKeySequence.StandardKey.Copy, self.copy),
+            ("edit_cut", "Cu&t", QKeySequence.StandardKey.Cut, self.cut),
+            ("edit_paste", "&Paste at Playhead", QKeySequence.StandardKey.Paste, self.paste),
+            ("edit_delete", "&Delete", QKeySequence.StandardKey.Delete, self.delete_selection),
+            ("edit_transpose_up", "Transpose &Up", None, lambda: self.transpose_selection(1)),
+            ("edit_transpose_down", "Transpose Do&wn", None,
+             lambda: self.transpose_selection(-1)),
+            ("edit_octave_up", "Octave Up", None, lambda: self.transpose_selection(12)),
+            ("edit_octave_down", "Octave Down", None, lambda: self.transpose_selection(-12)),
+        ]
+        actions = {}
+        for name, text, shortcut, slot in specs:
+            action = QAction(text, self)
+            action.setObjectName(name)
+            if shortcut is not None:
+                action.setShortcut(shortcut)
+                action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+            actions[name] = action
+        return actions
+
+    # ---- editing operations ----------------------------------------------------------
+    def select_all(self) -> None:
+        self.doc.select_all()
+
+    def delete_selection(self) -> None:
+        self.doc.delete_notes(self.doc.selection)
+
+    def copy(self) -> None:
+        notes = self.doc.copy_notes(self.doc.selection)
+        if notes:
+            NoteClipboard.put(notes, self.doc.ppq)
+
+    def cut(self) -> None:
+        if self.doc.selection:
+            self.copy()
+            self.doc.delete_notes(self.doc.selection, text="Cut")
+
+    def paste(self) -> list[int]:
+        """Paste the clipboard at the playhead; the pasted notes become the selection."""
+        notes = NoteClipboard.get(self.doc.ppq)
+        if not notes:
+            return []
+        return self.doc.insert_notes(notes, self.playhead_tick, SEED, "Paste")
+
+    def transpose_selection(self, semitones: int) -> None:
+        self.doc.transpose(self.doc.selection, semitones)
+
+    def shift_selection(self, steps: int) -> None:
+        """Move the selection in time by whole snap steps (a sixteenth when snap is off)."""
+        step = self.snap_step() or self.doc.ppq / 4
+        self.doc.move_notes(self.doc.selection, round(steps * step), 0)
+
+    # ---- snap, playhead, preview -----------------------------------------------------
+    def set_snap(self, snap: str) -> None:
+        if snap not in SNAP_CHOICES:
+            raise ValueError(f"snap {snap!r} is not one of {', '.join(SNAP_CHOICES)}")
+        if snap != self.snap:
+            self.snap = snap
+            self.snap_changed.emit(snap)
+            self.grid.update()
+
+    def snap_step(self) -> float:
+        return snap_step_ticks(self.snap, self.doc.ppq)
+
+    def set_playhead(self, tick: int) -> None:
+        """Move the playhead line; when following, page the view to keep it in sight."""
+        tick = max(0, int(tick))
+        old_x = self.geometry.tick_to_x(self.playhead_tick)
+        self.playhead_tick = tick
+        x = self.geometry.tick_to_x(tick)
+        width = self.grid.width()
+        if self.follow_playhead and width > 0 and not 0 <= x <= width * FOLLOW_RIGHT:
+            self._scroll_x_to(self.geometry.pixels_for_ticks(tick) - width * FOLLOW_LEFT)
+            return
+        for line_x in (old_x, x):  # repaint two thin strips, not the whole grid
+            self.grid.update(QRect(int(line_x) - 2, 0, 5, self.grid.height()))
+        self.ruler.update()
+
+    def set_follow_playhead(self, follow: bool) -> None:
+        self.follow_playhead = bool(follow)
+
+    def seek(self, tick: int) -> None:
+        """The user moved the playhead (ruler click)."""
+        self.set_playhead(tick)
+        self.seek_requested.emit(self.playhead_tick)
+
+    def set_preview_notes(self, notes: Iterable[Note] | None) -> None:
+        """Show a translucent, uneditable layer (a variation being auditioned)."""
+        self.preview_notes = list(notes) if notes is not None else None
+        self.grid.update()
+
+    # ---- zoom and scroll -------------------------------------------------------------
+    def zoom_time(self, factor: float, anchor_x: float | None = None) -> None:
+        self.geometry.zoom_x(factor, self.grid.width() / 2 if anchor_x is None else anchor_x)
+        self._sync_scrollbars()
+        self._repaint_all()
+
+    def zoom_pitch(self, factor: float, anchor_y: float | None = None) -> None:
+        self.geometry.zoom_y(factor, self.grid.height() / 2 if anchor_y is None else anchor_y)
+        self._sync_scrollbars()
+        self._repaint_all()
+
+    def wheel(self, event: QWheelEvent, x: float | None, y: float | None) -> None:
+        """Wheel on any part: scroll; Shift: scroll time; Ctrl: zoom time; Ctrl+Shift: pitch."""
+        mods = event.modifiers()
+        delta = event.angleDelta().y() or event.angleDelta().x()
+        if not delta:
+            return
+        ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
+        shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
+        factor = ZOOM_STEP ** (delta / 120)
+        if ctrl and shift:
+            self.zoom_pitch(factor, y)
+        elif ctrl:
+            self.zoom_time(factor, x)
+        elif shift or y is None:
+            self.h_scroll.setValue(self.h_scroll.value() - round(delta / 120 * 60))
+        else:
+            self.v_scroll.setValue(self.v_scroll.value() - round(delta / 120 * 3
+                                                                 * self.geometry.row_height))
+        event.accept()
+
+    def scroll_to_tick(self, tick: int) -> None:
+        self._scroll_x_to(self.geometry.pixels_for_ticks(tick))
+
+    def centre_on_notes(self) -> None:
+        """Scroll vertically to the middle of the song's pitches (middle C when empty)."""
+        pitches = [n.pitch for n in self.doc.notes().values()]
+        middle = (min(pitches) + max(pitches)) / 2 if pitches else 60
+        self.geometry.center_on_pitch(middle, self.grid.height())
+        self._sync_scrollbars()
+        self._repaint_all()
+
+    def _scroll_x_to(self, content_x: float) -> None:
+        self.geometry.scroll_x = max(0.0, content_x)
+        self._sync_scrollbars()
+        self._repaint_all()
+
+    def _on_h_scroll(self, value: int) -> None:
+        if value != round(self.geometry.scroll_x):
+            self.geometry.scroll_x = float(value)
+            self._repaint_all()
+
+    def _on_v_scroll(self, value: int) -> None:
+        if value != round(self.geometry.scroll_y):
+            self.geometry.scroll_y = float(value)
+            self.grid.update()
+            self.keyboard.update()
+
+    def _sync_scrollbars(self) -> None:
+        """Scroll-bar ranges from the content size; the geometry stays the source of truth."""
+        geo, doc = self.geometry, self.doc
+        width, height = max(1, self.grid.width()), max(1, self.grid.height())
+        bar = doc.time_signature.ticks_per_bar(doc.ppq)
+        end_tick = max(doc.end_tick, self.playhead_tick) + 4 * bar
+        content_w = max(geo.pixels_for_ticks(end_tick), geo.scroll_x + width)
+        x_max = round(content_w - width)
+        y_max = max(0, round(geo.content_height() - height))
+        geo.scroll_y = min(geo.scroll_y, float(y_max))
+        for scroll, maximum, page, value in (
+                (self.h_scroll, x_max, width, geo.scroll_x),
+                (self.v_scroll, y_max, height, geo.scroll_y)):
+            scroll.blockSignals(True)
+            scroll.setRange(0, max(0, maximum))
+            scroll.setPageStep(page)
+            scroll.setSingleStep(max(1, page // 20))
+            scroll.setValue(round(value))
+            scroll.blockSignals(False)
+
+    # ---- reacting to the document and to resizes -------------------------------------
+    def _on_changed(self) -> None:
+        self._sync_scrollbars()
+        self._repaint_all()
+
+    def _on_song_replaced(self) -> None:
+        self.geometry.ppq = self.doc.ppq
+        self.geometry.scroll_x = 0.0
+        self.playhead_tick = 0
+        self.preview_notes = None
+        self.centre_on_notes()
+
+    def _repaint_notes(self) -> None:
+        self.grid.update()
+        self.velocity_lane.update()
+
+    def _repaint_all(self) -> None:
+        for part in (self.grid, self.keyboard, self.ruler, self.velocity_lane):
+            part.update()
+
+    def grid_resized(self) -> None:
+        """Called by the grid: the first real size centres the notes, later ones re-range."""
+        if not self._centred and self.grid.height() > 1:
+            self._centred = True
+            self.centre_on_notes()
+        self._sync_scrollbars()
+
+
+__all__ = ["PianoRoll", "NoteClipboard", "SNAP_CHOICES", "MIDI_MIME"]
