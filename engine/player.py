@@ -1,0 +1,497 @@
+"""The player: a song (or a range of it) -> timed MIDI messages on an output.
+
+Plain Python with hook methods (``on_position``, ``on_playing_changed``,
+``on_error``, ``on_sent``, ``on_finished``); the GUI subclasses or wraps it and
+turns the hooks into Qt signals.  The clock is injected
+(``Player(output, clock=time.monotonic)``) so the schedule can be tested
+deterministically with a hand-driven clock and :meth:`Player.pump`, and so the
+recorder can put keyboard notes on the same timeline.
+
+Times are computed once per play from the song's :class:`TempoMap`, so tempo
+changes are honoured exactly; each message is due at ``t0 + pass * loop_length +
+event.time_s`` and the scheduler thread sleeps until the next one is due.
+
+Nothing is ever left hanging: every note-on sent is remembered until its note-off,
+and :meth:`Player.stop`, :meth:`Player.panic`, a port error and a loop wrap all
+send the missing note-offs plus All Notes Off (CC 123) on every channel used.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+import mido
+
+from engine.errors import ContinuoError, PortError
+from engine.ports import Output, all_off_messages
+from engine.song import DRUM_CHANNEL, Song
+
+METRONOME_CHANNEL = DRUM_CHANNEL
+METRONOME_ACCENT = 76  # GM Hi Wood Block: the first beat of a bar
+METRONOME_BEAT = 77  # GM Low Wood Block: the other beats
+METRONOME_VELOCITY = 100
+
+# Order of messages due at the same instant: note-offs first (so a repeated pitch
+# re-sounds), then program changes, then note-ons.
+_ORDER_OFF, _ORDER_SETUP, _ORDER_ON = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One message of a schedule, ``time_s`` seconds after the range start."""
+
+    time_s: float
+    tick: int
+    message: mido.Message
+    click: bool = False  # a metronome click: sent only while the metronome is on
+
+    def sort_key(self) -> tuple[float, int]:
+        kind = self.message.type
+        order = _ORDER_OFF if kind == "note_off" else _ORDER_ON if kind == "note_on" else _ORDER_SETUP
+        return (self.time_s, order)
+
+
+def song_to_events(song: Song, start_tick: int = 0, end_tick: int | None = None,
+                   metronome: bool = True, count_in_bars: int = 0) -> list[Event]:
+    """The timed messages that play ``song`` from ``start_tick`` to ``end_tick``.
+
+    Notes that start inside the range are played; a note that runs past the end is
+    cut there.  Program changes for every (non-drum) track come first.  Metronome
+    clicks are included (flagged) for every beat of the range, and for
+    ``count_in_bars`` bars before ``start_tick`` at negative times.
+    """
+    tempo = song.tempo_map
+    end = song.end_tick if end_tick is None else end_tick
+    if end < start_tick:
+        raise ContinuoError(f"the play range ends (tick {end}) before it starts (tick {start_tick})")
+    t_start = tempo.tick_to_seconds(start_tick)
+
+    def seconds(tick: float) -> float:
+        return tempo.tick_to_seconds(tick) - t_start
+
+    events: list[Event] = []
+    for track in song.tracks:
+        if not track.is_drum:
+            events.append(Event(0.0, start_tick, mido.Message(
+                "program_change", channel=track.channel, program=track.program)))
+        for note in track.notes:
+            if not start_tick <= note.start_tick < end:
+                continue
+            off_tick = min(note.end_tick, end)
+            events.append(Event(seconds(note.start_tick), note.start_tick, mido.Message(
+                "note_on", channel=note.channel, note=note.pitch, velocity=note.velocity)))
+            events.append(Event(seconds(off_tick), off_tick, mido.Message(
+                "note_off", channel=note.channel, note=note.pitch, velocity=0)))
+
+    if metronome:
+        events.extend(metronome_events(song, start_tick, end, count_in_bars))
+    events.sort(key=Event.sort_key)
+    return events
+
+
+def metronome_events(song: Song, start_tick: int, end_tick: int,
+                     count_in_bars: int = 0) -> list[Event]:
+    """Clicks on every beat in [start_tick, end_tick), plus a count-in before start."""
+    tempo = song.tempo_map
+    ppq = song.ppq
+    t_start = tempo.tick_to_seconds(start_tick)
+    click_ticks = max(1, ppq // 8)
+    events: list[Event] = []
+
+    def add(tick: int, time_s: float, accent: bool, dur_s: float) -> None:
+        pitch = METRONOME_ACCENT if accent else METRONOME_BEAT
+        events.append(Event(time_s, tick, mido.Message(
+            "note_on", channel=METRONOME_CHANNEL, note=pitch, velocity=METRONOME_VELOCITY), True))
+        events.append(Event(time_s + dur_s, tick + click_ticks, mido.Message(
+            "note_off", channel=METRONOME_CHANNEL, note=pitch, velocity=0), True))
+
+    # Beats inside the range, following time-signature changes.
+    sigs = song.time_signatures
+    for i, ts in enumerate(sigs):
+        seg_end = sigs[i + 1].tick if i + 1 < len(sigs) else end_tick
+        per_beat = ts.ticks_per_beat(ppq)
+        per_bar = ts.ticks_per_bar(ppq)
+        tick = ts.tick
+        if tick < start_tick:
+            tick += -(-(start_tick - tick) // per_beat) * per_beat
+        while tick < min(seg_end, end_tick):
+            t = tempo.tick_to_seconds(tick) - t_start
+            dur = tempo.tick_to_seconds(tick + click_ticks) - tempo.tick_to_seconds(tick)
+            add(tick, t, (tick - ts.tick) % per_bar == 0, dur)
+            tick += per_beat
+
+    # Count-in: whole bars at the tempo and metre found at the start.
+    if count_in_bars > 0:
+        ts = song.time_signature_at(start_tick)
+        per_beat = ts.ticks_per_beat(ppq)
+        beats = ts.numerator * count_in_bars
+        sec_per_tick = tempo.us_per_quarter_at(start_tick) / 1e6 / ppq
+        for b in range(beats):
+            tick = start_tick - (beats - b) * per_beat
+            add(tick, tick * sec_per_tick - start_tick * sec_per_tick, b % ts.numerator == 0,
+                click_ticks * sec_per_tick)
+    return events
+
+
+class Player:
+    """Plays songs on an output from a scheduler thread; see the module docstring.
+
+    Hook methods run on the player thread (``on_position``, ``on_sent``,
+    ``on_finished``, ``on_error``) or on the caller's thread (``on_playing_changed``
+    from :meth:`play`/:meth:`stop`); keep them short and thread-safe.
+    """
+
+    position_interval_s = 1 / 30
+    check_interval_s = 0.25
+
+    def __init__(self, output: Output, clock: Callable[[], float] = time.monotonic) -> None:
+        self.output = output
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._stop_event = threading.Event()
+        self._playing = False
+        self._metronome = False
+        self._sounding: Counter[tuple[int, int]] = Counter()
+        self._used_channels: set[int] = set()
+        self._preview_tokens: dict[tuple[int, int], int] = {}
+        self._preview_timers: list[threading.Timer] = []
+        # schedule state
+        self._song: Song | None = None
+        self._events: list[Event] = []
+        self._intro: list[Event] = []
+        self._index = 0
+        self._pass = 0
+        self._t0 = 0.0
+        self._loop = False
+        self._loop_s = 0.0
+        self._start_tick = 0
+        self._end_tick = 0
+        self._count_in_s = 0.0
+        self._hold = False
+
+    # ---- hooks ---------------------------------------------------------------
+    def on_position(self, tick: int) -> None:
+        """The playhead moved (about 30 times a second while playing)."""
+
+    def on_playing_changed(self, playing: bool) -> None:
+        """Playback started or stopped (for any reason)."""
+
+    def on_error(self, message: str) -> None:
+        """Playback stopped because of a problem the user should hear about."""
+
+    def on_finished(self) -> None:
+        """Playback reached the end of its range (not looping, not stopped)."""
+
+    def on_sent(self, due_s: float, sent_s: float, msg: mido.Message) -> None:
+        """A scheduled message went out: its due time and the clock just before sending."""
+
+    # ---- settings ------------------------------------------------------------
+    @property
+    def metronome(self) -> bool:
+        return self._metronome
+
+    def set_metronome(self, on: bool) -> None:
+        """Clicks are always scheduled; this only decides whether they are sent."""
+        self._metronome = bool(on)
+
+    def set_output(self, output: Output) -> None:
+        """Switch outputs, silencing the old one first; playback goes on."""
+        with self._lock:
+            if output is self.output:
+                return
+            old = self.output
+            self._silence(old, hard=False)
+            self.output = output
+
+    # ---- state ---------------------------------------------------------------
+    def is_playing(self) -> bool:
+        return self._playing
+
+    @property
+    def position_tick(self) -> int:
+        """Where the playhead is now (the range start when stopped)."""
+        with self._lock:
+            if not self._playing:
+                return self._start_tick
+            return round(self.tick_at(self.clock()))
+
+    def tick_at(self, t: float) -> float:
+        """The song tick sounding at clock time ``t``; negative during a count-in."""
+        with self._lock:
+            song = self._song
+            if song is None:
+                return float(self._start_tick)
+            tempo = song.tempo_map
+            elapsed = t - self._t0
+            if elapsed < 0:
+                sec_per_tick = tempo.us_per_quarter_at(self._start_tick) / 1e6 / song.ppq
+                return self._start_tick + elapsed / sec_per_tick
+            if self._loop and self._loop_s > 0:
+                elapsed %= self._loop_s
+            tick = tempo.seconds_to_tick(tempo.tick_to_seconds(self._start_tick) + elapsed)
+            if not self._loop and not self._hold:
+                tick = min(tick, self._end_tick)
+            return tick
+
+    def time_at(self, tick: float) -> float:
+        """The clock time at which ``tick`` sounds in the current (first) pass."""
+        with self._lock:
+            song = self._song
+            if song is None:
+                raise ContinuoError("nothing is playing")
+            tempo = song.tempo_map
+            return self._t0 + tempo.tick_to_seconds(tick) - tempo.tick_to_seconds(self._start_tick)
+
+    # ---- transport -----------------------------------------------------------
+    def play(self, song: Song, start_tick: int = 0, end_tick: int | None = None,
+             loop: bool = False, *, count_in_bars: int = 0, hold: bool = False,
+             background: bool = True) -> None:
+        """Start playing ``song`` (a private copy: editing it meanwhile changes nothing).
+
+        ``end_tick`` defaults to the song's end (rounded up to a whole bar when
+        looping).  ``hold`` keeps the player running after the last event until
+        :meth:`stop` (recording).  ``background=False`` starts no thread: the caller
+        drives :meth:`pump` with its own clock.
+        """
+        self.stop()
+        song = song.copy()
+        if end_tick is None:
+            end_tick = song.end_tick
+            if loop:
+                per_bar = song.ticks_per_bar_at(max(end_tick - 1, 0))
+                end_tick = max(per_bar, -(-end_tick // per_bar) * per_bar)
+        end_tick = max(end_tick, start_tick)
+        all_events = song_to_events(song, start_tick, end_tick, metronome=True,
+                                    count_in_bars=count_in_bars)
+        tempo = song.tempo_map
+        with self._lock:
+            self._song = song
+            self._intro = [e for e in all_events if e.time_s < 0]
+            self._events = [e for e in all_events if e.time_s >= 0]
+            self._start_tick, self._end_tick = start_tick, end_tick
+            self._loop_s = tempo.tick_to_seconds(end_tick) - tempo.tick_to_seconds(start_tick)
+            self._loop = bool(loop) and self._loop_s > 0
+            self._hold = hold
+            self._count_in_s = -min((e.time_s for e in self._intro), default=0.0)
+            self._index = 0
+            self._pass = -1 if self._intro else 0
+            self._used_channels |= {e.message.channel for e in all_events if not e.click}
+            if self._metronome or count_in_bars:
+                self._used_channels.add(METRONOME_CHANNEL)
+            self._t0 = self.clock() + self._count_in_s
+            self._stop_event.clear()
+            self._playing = True
+        self.on_playing_changed(True)
+        if background:
+            self._thread = threading.Thread(target=self._run, name="continuo-player", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and silence every note this player started."""
+        was_playing = self._end_playback()
+        self._silence(self.output, hard=False)
+        if was_playing:
+            self.on_playing_changed(False)
+
+    def panic(self) -> None:
+        """Stop, then everything off on all 16 channels (sound off, controllers reset)."""
+        was_playing = self._end_playback()
+        with self._lock:
+            self._used_channels |= set(range(16))
+            for timer in self._preview_timers:
+                timer.cancel()
+            self._preview_timers.clear()
+        self._silence(self.output, hard=True)
+        if was_playing:
+            self.on_playing_changed(False)
+
+    def close(self) -> None:
+        self.panic()
+
+    # ---- immediate notes (preview clicks, MIDI thru) ---------------------------
+    def send_now(self, msg: mido.Message) -> None:
+        """Send a message outside the schedule, remembering sounding notes."""
+        with self._lock:
+            self._track(msg)
+            if hasattr(msg, "channel"):
+                self._used_channels.add(msg.channel)
+        self._send_safely(msg)
+
+    def preview_note(self, pitch: int, velocity: int = 100, channel: int = 0,
+                     duration_s: float = 0.4) -> None:
+        """Sound one note now and release it ``duration_s`` later (keyboard clicks)."""
+        key = (channel, pitch)
+        with self._lock:
+            token = self._preview_tokens.get(key, 0) + 1
+            self._preview_tokens[key] = token
+        self.send_now(mido.Message("note_on", channel=channel, note=pitch, velocity=velocity))
+
+        def release() -> None:
+            with self._lock:
+                if self._preview_tokens.get(key) != token:
+                    return  # a later click of the same key owns the note now
+            self.send_now(mido.Message("note_off", channel=channel, note=pitch, velocity=0))
+
+        timer = threading.Timer(duration_s, release)
+        timer.daemon = True
+        with self._lock:
+            self._preview_timers = [t for t in self._preview_timers if t.is_alive()]
+            self._preview_timers.append(timer)
+        timer.start()
+
+    def sounding_notes(self) -> list[tuple[int, int]]:
+        """(channel, pitch) of notes switched on and not yet off."""
+        with self._lock:
+            return sorted(self._sounding)
+
+    # ---- the schedule ----------------------------------------------------------
+    def _next_due(self) -> float | None:
+        """Clock time of the next message, or None when the range is done."""
+        if self._pass < 0:
+            if self._index < len(self._intro):
+                return self._t0 + self._intro[self._index].time_s
+            return self._t0 + self._events[0].time_s if self._events else (
+                None if not self._hold else float("inf"))
+        if self._index < len(self._events):
+            return self._t0 + self._pass * self._loop_s + self._events[self._index].time_s
+        if self._loop:
+            return self._t0 + (self._pass + 1) * self._loop_s
+        return None
+
+    def pump(self, now: float | None = None) -> float | None:
+        """Send every message due by ``now``; seconds until the next one (None: done).
+
+        The thread calls this in a loop; with ``play(background=False)`` a test
+        calls it directly after moving its own clock.
+        """
+        now = self.clock() if now is None else now
+        while True:
+            with self._lock:
+                if not self._playing:
+                    return None
+                due = self._next_due()
+                if due is None:
+                    break
+                if due > now:
+                    return due - now
+                if self._pass < 0:
+                    if self._index < len(self._intro):
+                        event = self._intro[self._index]
+                        self._index += 1
+                    else:
+                        self._pass, self._index = 0, 0
+                        continue
+                elif self._index < len(self._events):
+                    event = self._events[self._index]
+                    self._index += 1
+                else:  # loop wrap: the cut notes' offs were at the end of the pass
+                    self._pass += 1
+                    self._index = 0
+                    continue
+                if event.click and not self._metronome and self._pass >= 0:
+                    continue
+                self._track(event.message)
+                output = self.output
+            sent = self.clock()
+            self._send_on(output, event.message)
+            self.on_sent(due, sent, event.message)
+        # nothing left to send
+        if self._hold:
+            return float("inf")
+        return None
+
+    def _run(self) -> None:
+        next_position = 0.0
+        next_check = self.clock() + self.check_interval_s
+        try:
+            while not self._stop_event.is_set():
+                wait = self.pump()
+                now = self.clock()
+                if now >= next_position:
+                    self.on_position(round(self.tick_at(now)))
+                    next_position = now + self.position_interval_s
+                if now >= next_check:
+                    self.output.check()
+                    next_check = now + self.check_interval_s
+                if wait is None:
+                    break
+                timeout = min(wait, next_position - now, next_check - now)
+                if timeout > 0:
+                    self._stop_event.wait(timeout)
+            else:
+                return  # stopped from outside: stop() does the rest
+        except ContinuoError as exc:
+            self._fail(str(exc))
+            return
+        except Exception as exc:  # an rtmidi error, a dying synth: stop, never crash
+            self._fail(f"The MIDI output '{self.output.name}' failed ({exc}).")
+            return
+        # reached the end of the range
+        self._end_playback(from_thread=True)
+        self._silence(self.output, hard=False)
+        self.on_position(self._end_tick)
+        self.on_playing_changed(False)
+        self.on_finished()
+
+    def _fail(self, message: str) -> None:
+        self._end_playback(from_thread=True)
+        try:
+            self._silence(self.output, hard=False)
+        except Exception:
+            pass
+        message = message.rstrip().rstrip(".") + "; playback stopped."
+        self.on_playing_changed(False)
+        self.on_error(message)
+
+    # ---- helpers ---------------------------------------------------------------
+    def _end_playback(self, from_thread: bool = False) -> bool:
+        with self._lock:
+            was_playing = self._playing
+            self._playing = False
+            self._stop_event.set()
+            thread = self._thread
+        if thread is not None and not from_thread and thread is not threading.current_thread():
+            thread.join(timeout=2.0)
+        if not from_thread:
+            self._thread = None
+        return was_playing
+
+    def _track(self, msg: mido.Message) -> None:
+        if msg.type == "note_on" and msg.velocity > 0:
+            self._sounding[(msg.channel, msg.note)] += 1
+        elif msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0):
+            key = (msg.channel, msg.note)
+            if self._sounding[key] > 1:
+                self._sounding[key] -= 1
+            else:
+                self._sounding.pop(key, None)
+
+    def _silence(self, output: Output, hard: bool) -> None:
+        with self._lock:
+            sounding = list(self._sounding)
+            self._sounding.clear()
+            channels = set(self._used_channels) | {c for c, _ in sounding}
+        for msg in all_off_messages(channels, sounding, hard=hard):
+            try:
+                output.send(msg)
+            except (ContinuoError, OSError, RuntimeError, ValueError):
+                break  # the port is gone; there is nothing left to silence
+
+    def _send_on(self, output: Output, msg: mido.Message) -> None:
+        try:
+            output.send(msg)
+        except ContinuoError:
+            raise
+        except Exception as exc:
+            raise PortError(f"The MIDI port '{output.name}' went away ({exc}).") from exc
+
+    def _send_safely(self, msg: mido.Message) -> None:
+        try:
+            self.output.send(msg)
+        except Exception as exc:
+            self.on_error(f"The MIDI output '{self.output.name}' could not play a note ({exc}).")

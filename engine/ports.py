@@ -1,0 +1,360 @@
+"""Real MIDI ports: list, open by name, a virtual "Continuo" output, and inputs.
+
+Everything goes through mido's rtmidi backend *object*
+(``mido.Backend("mido.backends.rtmidi", api=...)``) rather than
+``mido.set_backend()``, so two parts of the app (or a test and the app) can use
+different MIDI APIs without fighting over a global.
+
+Outputs follow mido's own pattern: the public :meth:`Output.send` checks the
+message and the port state and takes the lock; subclasses only override
+:meth:`Output._send`.  The player, the synth and the tests all talk to this one
+small interface, which is what lets the built-in synth stand in for a port.
+
+Hot-unplug: rtmidi does not report a destination that goes away (sending into
+a vanished JACK or ALSA connection silently drops the bytes), so
+:meth:`PortOutput.check` looks the port up in the API's current port list and
+raises :class:`PortError`; the player calls it a few times a second.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Callable, Iterable
+
+import mido
+import rtmidi
+
+from engine.errors import PortError
+
+VIRTUAL_OUTPUT_NAME = "Continuo"
+CLIENT_NAME = "Continuo"
+
+# Friendly names (what a user or a setting says) -> mido's API names.
+API_NAMES: dict[str, str] = {
+    "alsa": "LINUX_ALSA",
+    "jack": "UNIX_JACK",
+    "coremidi": "MACOSX_CORE",
+    "winmm": "WINDOWS_MM",
+}
+_RTMIDI_API_IDS: dict[str, int] = {
+    "LINUX_ALSA": rtmidi.API_LINUX_ALSA,
+    "UNIX_JACK": rtmidi.API_UNIX_JACK,
+    "MACOSX_CORE": rtmidi.API_MACOSX_CORE,
+    "WINDOWS_MM": rtmidi.API_WINDOWS_MM,
+}
+
+# Never let rtmidi's JACK client spawn a JACK server behind the user's back.
+os.environ.setdefault("JACK_NO_START_SERVER", "1")
+
+ALL_NOTES_OFF = 123
+ALL_SOUND_OFF = 120
+RESET_CONTROLLERS = 121
+
+
+def compiled_apis() -> list[str]:
+    """Friendly names of the MIDI APIs this python-rtmidi build knows."""
+    by_id = {v: k for k, v in API_NAMES.items()}
+    names = []
+    for api_id in rtmidi.get_compiled_api():
+        mido_name = next((n for n, i in _RTMIDI_API_IDS.items() if i == api_id), None)
+        if mido_name is not None:
+            names.append(by_id[mido_name])
+    return names
+
+
+def api_works(api: str) -> bool:
+    """True when ``api`` is compiled in and its system (ALSA seq, JACK server) is up."""
+    mido_name = _mido_api(api)
+    try:
+        probe = rtmidi.MidiOut(rtapi=_RTMIDI_API_IDS[mido_name])
+    except Exception:  # rtmidi.SystemError and friends: no server, no /dev/snd/seq
+        return False
+    probe.delete()
+    return True
+
+
+def working_apis() -> list[str]:
+    """The compiled-in APIs whose system is running now, best first."""
+    order = ["alsa", "jack", "coremidi", "winmm"]
+    return [a for a in order if a in compiled_apis() and api_works(a)]
+
+
+def default_api() -> str | None:
+    """``$CONTINUO_MIDI_API`` if set, else the first working API (ALSA before JACK)."""
+    wanted = os.environ.get("CONTINUO_MIDI_API")
+    if wanted:
+        return wanted.lower()
+    apis = working_apis()
+    return apis[0] if apis else None
+
+
+def _mido_api(api: str) -> str:
+    key = api.lower()
+    if key not in API_NAMES:
+        raise PortError(f"Unknown MIDI system {api!r}; choose one of {', '.join(API_NAMES)}.")
+    return API_NAMES[key]
+
+
+def check_message(msg: mido.Message) -> None:
+    """Reject anything that is not a channel or system message that rtmidi can send."""
+    if not isinstance(msg, mido.Message):
+        raise TypeError(f"expected a mido.Message, got {type(msg).__name__}")
+    if msg.is_meta:
+        raise ValueError("meta messages cannot be sent to a MIDI port")
+
+
+class Output:
+    """Anything Continuo plays into: a real port, the built-in synth, a message log.
+
+    ``send`` is the public entry (checks, then the lock, then ``_send``), so a
+    subclass never has to think about threads: the player thread, a preview click
+    and MIDI thru can all send at once.
+    """
+
+    name: str = "output"
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.closed = False
+
+    def send(self, msg: mido.Message) -> None:
+        """Send one message now."""
+        check_message(msg)
+        with self._lock:
+            if self.closed:
+                raise PortError(f"The MIDI output '{self.name}' is closed.")
+            self._send(msg)
+
+    def _send(self, msg: mido.Message) -> None:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Raise :class:`PortError` when the output can no longer deliver messages."""
+
+    def close(self) -> None:
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                self._close()
+
+    def _close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Output":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<{type(self).__name__} {self.name!r} {state}>"
+
+
+class MessageLog(Output):
+    """An output that keeps what it receives, with the time it received it.
+
+    Used to render a song offline and to check a schedule without a port; it is
+    a real output, not a stand-in: the player treats it like any other.
+    """
+
+    def __init__(self, name: str = "log", clock: Callable[[], float] | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.clock = clock
+        self.messages: list[tuple[float, mido.Message]] = []
+
+    def _send(self, msg: mido.Message) -> None:
+        self.messages.append((self.clock() if self.clock else 0.0, msg))
+
+
+class PortOutput(Output):
+    """A real rtmidi output port (a synth, a DAW, another program), opened by name."""
+
+    def __init__(self, port: mido.ports.BaseOutput, api: str, virtual: bool) -> None:
+        super().__init__()
+        self._port = port
+        self.name = port.name
+        self.api = api
+        self.virtual = virtual
+        self._lister: rtmidi.MidiOut | None = None
+        if not virtual:
+            try:
+                self._lister = rtmidi.MidiOut(rtapi=_RTMIDI_API_IDS[_mido_api(api)])
+            except Exception:
+                self._lister = None  # cannot watch; sending still works
+
+    def _send(self, msg: mido.Message) -> None:
+        self._port.send(msg)
+
+    def check(self) -> None:
+        if self.closed:
+            raise PortError(f"The MIDI output '{self.name}' is closed.")
+        if self._lister is None:
+            return
+        if self.name not in self._lister.get_ports():
+            raise PortError(f"The MIDI port '{self.name}' went away")
+
+    def _close(self) -> None:
+        try:
+            self._port.close()
+        finally:
+            if self._lister is not None:
+                self._lister.delete()
+                self._lister = None
+
+
+class PortInput:
+    """A real rtmidi input port; each message goes to ``callback(msg, seconds)``.
+
+    The time comes from ``clock`` (the same clock as the player's), read the moment
+    rtmidi hands the message over, so a recorder can put it on the song's timeline.
+    """
+
+    def __init__(self, port: mido.ports.BaseInput, api: str, virtual: bool,
+                 callback: Callable[[mido.Message, float], None] | None,
+                 clock: Callable[[], float]) -> None:
+        self._port = port
+        self.name = port.name
+        self.api = api
+        self.virtual = virtual
+        self.clock = clock
+        self._callback = callback
+        self.closed = False
+        port.callback = self._on_message
+
+    @property
+    def callback(self) -> Callable[[mido.Message, float], None] | None:
+        return self._callback
+
+    @callback.setter
+    def callback(self, func: Callable[[mido.Message, float], None] | None) -> None:
+        self._callback = func
+
+    def _on_message(self, msg: mido.Message) -> None:
+        now = self.clock()
+        func = self._callback
+        if func is not None:
+            func(msg, now)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._callback = None
+            self._port.close()
+
+    def __enter__(self) -> "PortInput":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<PortInput {self.name!r} {'closed' if self.closed else 'open'}>"
+
+
+class MidiSystem:
+    """One MIDI API (ALSA, JACK, ...) seen through mido's rtmidi backend object.
+
+    ``MidiSystem()`` picks :func:`default_api`; ``MidiSystem("jack")`` insists.
+    Raises :class:`PortError` when no MIDI system is running at all.
+    """
+
+    def __init__(self, api: str | None = None) -> None:
+        api = api or default_api()
+        if api is None:
+            raise PortError("No MIDI system is running (neither ALSA nor JACK was found).")
+        mido_api = _mido_api(api)
+        if api.lower() not in compiled_apis():
+            raise PortError(f"This python-rtmidi was built without {api} support.")
+        if not api_works(api):
+            raise PortError(f"The {api.upper()} MIDI system is not running.")
+        self.api = api.lower()
+        self.backend = mido.Backend("mido.backends.rtmidi", api=mido_api, load=True)
+
+    # ---- listing ---------------------------------------------------------------
+    def output_names(self) -> list[str]:
+        """Ports we can play into, as the MIDI system names them."""
+        try:
+            return list(self.backend.get_output_names())
+        except Exception as exc:
+            raise PortError(f"Could not list the MIDI outputs: {exc}") from exc
+
+    def input_names(self) -> list[str]:
+        """Ports we can record from."""
+        try:
+            return list(self.backend.get_input_names())
+        except Exception as exc:
+            raise PortError(f"Could not list the MIDI inputs: {exc}") from exc
+
+    # ---- opening ---------------------------------------------------------------
+    def open_output(self, name: str) -> PortOutput:
+        """Open the output called ``name`` (exactly as listed)."""
+        if name not in self.output_names():
+            raise PortError(f"There is no MIDI output called '{name}'.")
+        try:
+            port = self.backend.open_output(name)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise PortError(f"The MIDI output '{name}' could not be opened: {exc}") from exc
+        return PortOutput(port, self.api, virtual=False)
+
+    def open_virtual_output(self, name: str = VIRTUAL_OUTPUT_NAME,
+                            client_name: str = CLIENT_NAME) -> PortOutput:
+        """A port other programs (a DAW) can connect to and record what we play."""
+        try:
+            port = self.backend.open_output(name, virtual=True, client_name=client_name)
+        except (OSError, RuntimeError, NotImplementedError, rtmidi.RtMidiError) as exc:
+            raise PortError(
+                f"This MIDI system cannot make a virtual output '{name}': {exc}") from exc
+        return PortOutput(port, self.api, virtual=True)
+
+    def open_input(self, name: str,
+                   callback: Callable[[mido.Message, float], None] | None = None,
+                   clock: Callable[[], float] | None = None) -> PortInput:
+        """Open the input called ``name``; messages go to ``callback(msg, seconds)``."""
+        import time
+
+        if name not in self.input_names():
+            raise PortError(f"There is no MIDI input called '{name}'.")
+        try:
+            port = self.backend.open_input(name)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise PortError(f"The MIDI input '{name}' could not be opened: {exc}") from exc
+        return PortInput(port, self.api, False, callback, clock or time.monotonic)
+
+    def open_virtual_input(self, name: str, client_name: str = CLIENT_NAME,
+                           callback: Callable[[mido.Message, float], None] | None = None,
+                           clock: Callable[[], float] | None = None) -> PortInput:
+        """An input port others can play into (a keyboard app, or a test's sender)."""
+        import time
+
+        try:
+            port = self.backend.open_input(name, virtual=True, client_name=client_name)
+        except (OSError, RuntimeError, NotImplementedError, rtmidi.RtMidiError) as exc:
+            raise PortError(
+                f"This MIDI system cannot make a virtual input '{name}': {exc}") from exc
+        return PortInput(port, self.api, True, callback, clock or time.monotonic)
+
+
+def all_off_messages(channels: Iterable[int], sounding: Iterable[tuple[int, int]] = (),
+                     hard: bool = False) -> list[mido.Message]:
+    """Note-offs for ``sounding`` (channel, pitch) pairs, then All Notes Off per channel.
+
+    ``hard`` (Panic) adds All Sound Off and Reset All Controllers, for synths that
+    ignore note-offs while the sustain pedal is down.
+    """
+    msgs = [mido.Message("note_off", channel=c, note=p, velocity=0) for c, p in sorted(set(sounding))]
+    for channel in sorted(set(channels)):
+        msgs.append(mido.Message("control_change", channel=channel, control=ALL_NOTES_OFF, value=0))
+        if hard:
+            msgs.append(mido.Message("control_change", channel=channel, control=ALL_SOUND_OFF, value=0))
+            msgs.append(mido.Message("control_change", channel=channel, control=RESET_CONTROLLERS,
+                                     value=0))
+    return msgs
+
+
+def platform_has_virtual_ports() -> bool:
+    """Windows' MME cannot make virtual ports; ALSA, JACK and CoreMIDI can."""
+    return not sys.platform.startswith("win")

@@ -1,0 +1,662 @@
+"""The Qt side of live MIDI: the player bridge and the toolbar widgets.
+
+:class:`PlayerBridge` wraps the engine's plain-Python :class:`engine.player.Player`
+and turns its hook calls (made on the player thread, or on rtmidi's callback
+thread for input) into Qt signals emitted on the GUI thread: each hook emits a
+private signal that reaches a GUI-thread slot through a queued connection, and
+that slot emits the public signal.  The playhead is read by a 30 Hz timer on the
+GUI thread while playing, so the player thread never waits for the GUI.
+
+Widgets for the toolbar: :class:`OutputChooser`, :class:`InputChooser` (both
+remembered with QSettings), :class:`PanicButton` and :class:`RecordControls`
+(record with count-in and metronome, quantize on the fly or after, MIDI thru, and
+call-and-response).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any, Callable
+
+import mido
+from PySide6.QtCore import QObject, QRunnable, QSettings, Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton,
+                               QSpinBox, QToolButton, QWidget)
+
+from engine.errors import ContinuoError, PortError
+from engine.player import Player
+from engine.ports import MidiSystem, Output, PortInput, platform_has_virtual_ports
+from engine.recorder import CallAndResponse, Exchange, Recorder, answer_song, quantize_notes
+from engine.song import Note, Song, TempoMap
+
+BUILTIN_SYNTH = "Built-in synth"
+VIRTUAL_PORT = "Virtual port 'Continuo'"
+NO_INPUT = "No MIDI input"
+SETTINGS_OUTPUT = "midi/output"
+SETTINGS_INPUT = "midi/input"
+POSITION_INTERVAL_MS = 33
+
+# name, ticks per grid step at ppq 480 is computed from the fraction of a whole note
+GRID_CHOICES: list[tuple[str, int]] = [("Off", 0), ("1/4", 4), ("1/8", 8), ("1/16", 16),
+                                       ("1/32", 32), ("1/8 triplet", 12), ("1/16 triplet", 24)]
+
+
+def grid_ticks(ppq: int, division: int) -> int:
+    """Ticks of a 1/``division`` note (0: no grid)."""
+    return 0 if division <= 0 else max(1, ppq * 4 // division)
+
+
+class _BridgePlayer(Player):
+    """The engine player whose hooks emit the bridge's private signals."""
+
+    def __init__(self, bridge: "PlayerBridge", output: Output) -> None:
+        super().__init__(output, clock=time.monotonic)
+        self._bridge = bridge
+
+    def on_playing_changed(self, playing: bool) -> None:
+        self._bridge._playing_hook.emit(playing)
+
+    def on_error(self, message: str) -> None:
+        self._bridge._error_hook.emit(message)
+
+    def on_finished(self) -> None:
+        self._bridge._finished_hook.emit()
+
+
+class _Responder(QRunnable):
+    """Runs the call-and-response responder on a pool thread."""
+
+    def __init__(self, bridge: "PlayerBridge", responder: Callable[[Song], Any],
+                 phrase: Song) -> None:
+        super().__init__()
+        self.bridge, self.responder, self.phrase = bridge, responder, phrase
+        self.setAutoDelete(True)
+
+    def run(self) -> None:  # noqa: D401 - Qt override
+        try:
+            result = self.responder(self.phrase)
+        except ContinuoError as exc:
+            self.bridge._answer_failed.emit(str(exc))
+        except Exception as exc:  # never let a worker thread die silently
+            traceback.print_exc()
+            self.bridge._answer_failed.emit(f"Continuo could not answer the phrase ({exc}).")
+        else:
+            self.bridge._answer_hook.emit(result)
+
+
+def generator_responder(library: Any, settings: Any) -> Callable[[Song], tuple[list[Note], int]]:
+    """A responder that continues the phrase with ``engine.generator.generate``."""
+
+    def respond(phrase: Song) -> tuple[list[Note], int]:
+        from engine.generator import generate  # noqa: PLC0415 - onnxruntime only when used
+
+        result = generate(library, phrase, settings)
+        return list(result.variations[0]), result.start_tick
+
+    return respond
+
+
+class PlayerBridge(QObject):
+    """The GUI's handle on playback, ports, recording and call-and-response.
+
+    All public signals are emitted on the GUI thread.
+    """
+
+    position_changed = Signal(int)  # playhead tick (~30 Hz while playing)
+    playing_changed = Signal(bool)
+    error = Signal(str)  # a sentence for the status bar
+    message = Signal(str)  # information (e.g. "the built-in synth is silent: ...")
+    outputs_changed = Signal()
+    # recording
+    recording_changed = Signal(bool)
+    note_recorded = Signal(object)  # one Note, as soon as its key is released
+    recording_finished = Signal(list)  # every recorded Note (quantized if asked)
+    # call and response
+    call_response_changed = Signal(bool)
+    phrase_heard = Signal(object)  # the call as a Song from tick 0 (generation starts)
+    response_ready = Signal(object)  # engine.recorder.Exchange: phrase + answer, placed
+
+    _playing_hook = Signal(bool)
+    _error_hook = Signal(str)
+    _finished_hook = Signal()
+    _note_hook = Signal(object)
+    _answer_hook = Signal(object)
+    _answer_failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None, api: str | None = None) -> None:
+        super().__init__(parent)
+        queued = Qt.ConnectionType.QueuedConnection
+        self._playing_hook.connect(self._on_playing, queued)
+        self._error_hook.connect(self._on_error, queued)
+        self._finished_hook.connect(self._on_finished, queued)
+        self._note_hook.connect(self.note_recorded, queued)
+        self._answer_hook.connect(self._on_answer, queued)
+        self._answer_failed.connect(self._on_answer_failed, queued)
+
+        self._system: MidiSystem | None = None
+        self._system_error = ""
+        try:
+            self._system = MidiSystem(api)
+        except PortError as exc:
+            self._system_error = str(exc)
+        self._synth: Output | None = None
+        self._output_name = BUILTIN_SYNTH
+        self._player = _BridgePlayer(self, self._builtin_synth())
+        self._input: PortInput | None = None
+        self._input_name: str | None = None
+        self._thru = False
+        self._thru_channel = 0
+        self._recorder: Recorder | None = None
+        self._saved_metronome: bool | None = None
+        self._call: CallAndResponse | None = None
+        self._responder: Callable[[Song], Any] | None = None
+        self._answer_program = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(POSITION_INTERVAL_MS)
+        self._timer.timeout.connect(self._tick)
+        self._call_timer = QTimer(self)
+        self._call_timer.setInterval(50)
+        self._call_timer.timeout.connect(self._poll_call)
+
+    # ---- engine access -----------------------------------------------------------
+    @property
+    def player(self) -> Player:
+        return self._player
+
+    @property
+    def midi_system(self) -> MidiSystem | None:
+        return self._system
+
+    def clock(self) -> float:
+        return self._player.clock()
+
+    # ---- outputs -----------------------------------------------------------------
+    def outputs(self) -> list[str]:
+        """Port names to play into; the built-in synth first."""
+        names = [BUILTIN_SYNTH]
+        if self._system is not None:
+            if platform_has_virtual_ports():
+                names.append(VIRTUAL_PORT)
+            try:
+                names += [n for n in self._system.output_names() if n not in names]
+            except PortError as exc:
+                self.error.emit(str(exc))
+        return names
+
+    def output_name(self) -> str:
+        return self._output_name
+
+    def set_output(self, name: str | None) -> bool:
+        """Play into ``name`` (None or "Built-in synth": the built-in synth)."""
+        if not name or name == BUILTIN_SYNTH:
+            new: Output = self._builtin_synth()
+            name = BUILTIN_SYNTH
+        elif self._system is None:
+            self.error.emit(self._system_error or "No MIDI system is running.")
+            return False
+        else:
+            try:
+                new = (self._system.open_virtual_output() if name == VIRTUAL_PORT
+                       else self._system.open_output(name))
+            except PortError as exc:
+                self.error.emit(str(exc))
+                return False
+        old = self._player.output
+        self._player.set_output(new)
+        if old is not new and old is not self._synth:
+            old.close()
+        self._output_name = name
+        return True
+
+    def _builtin_synth(self) -> Output:
+        if self._synth is None:
+            from engine.synth import SynthOutput  # noqa: PLC0415 - loads a soundfont
+
+            self._synth = SynthOutput()
+            if self._synth.status:
+                QTimer.singleShot(0, lambda: self.message.emit(self._synth.status))
+        return self._synth
+
+    # ---- transport ---------------------------------------------------------------
+    def play(self, song: Song, start_tick: int = 0, end_tick: int | None = None,
+             loop: bool = False) -> None:
+        self._start(song, start_tick, end_tick, loop)
+
+    def _start(self, song: Song, start_tick: int, end_tick: int | None, loop: bool,
+               count_in_bars: int = 0, hold: bool = False) -> bool:
+        try:
+            self._player.output.check()
+        except PortError as exc:
+            self.error.emit(f"{str(exc).rstrip('.')}; choose another output.")
+            return False
+        self._player.play(song, start_tick, end_tick, loop, count_in_bars=count_in_bars,
+                          hold=hold)
+        self._timer.start()
+        return True
+
+    def stop(self) -> None:
+        if self._recorder is not None:
+            self.stop_recording()
+        self._player.stop()
+        self._timer.stop()
+
+    def panic(self) -> None:
+        if self._recorder is not None:
+            self.stop_recording()
+        self._player.panic()
+        self._timer.stop()
+
+    def is_playing(self) -> bool:
+        return self._player.is_playing()
+
+    def set_metronome(self, on: bool) -> None:
+        self._player.set_metronome(on)
+
+    def preview_note(self, pitch: int, velocity: int = 100, channel: int = 0,
+                     duration_s: float = 0.4) -> None:
+        self._player.preview_note(pitch, velocity, channel, duration_s)
+
+    @Slot()
+    def _tick(self) -> None:
+        if self._player.is_playing():
+            self.position_changed.emit(self._player.position_tick)
+
+    @Slot(bool)
+    def _on_playing(self, playing: bool) -> None:
+        if not playing:
+            self._timer.stop()
+        self.playing_changed.emit(playing)
+
+    @Slot(str)
+    def _on_error(self, message: str) -> None:
+        self._timer.stop()
+        if self._recorder is not None:
+            self.stop_recording()  # what was played so far is kept
+        self.error.emit(message)
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self._timer.stop()
+        self.position_changed.emit(self._player.position_tick)
+
+    # ---- inputs ------------------------------------------------------------------
+    def inputs(self) -> list[str]:
+        if self._system is None:
+            return []
+        try:
+            return self._system.input_names()
+        except PortError as exc:
+            self.error.emit(str(exc))
+            return []
+
+    def input_name(self) -> str | None:
+        return self._input_name
+
+    def set_input(self, name: str | None) -> bool:
+        """Listen to the input ``name`` (None: no input)."""
+        if self._input is not None:
+            self._input.close()
+            self._input = None
+            self._input_name = None
+        if not name or name == NO_INPUT:
+            return True
+        if self._system is None:
+            self.error.emit(self._system_error or "No MIDI system is running.")
+            return False
+        try:
+            self._input = self._system.open_input(name, self._on_input, self._player.clock)
+        except PortError as exc:
+            self.error.emit(str(exc))
+            return False
+        self._input_name = name
+        return True
+
+    def set_thru(self, on: bool, channel: int | None = None) -> None:
+        """Echo what the keyboard plays to the output (on ``channel``), to hear oneself."""
+        self._thru = bool(on)
+        if channel is not None:
+            self._thru_channel = channel
+
+    def _on_input(self, msg: mido.Message, t: float) -> None:
+        """rtmidi's thread: thru first (latency matters), then the recorders."""
+        if msg.type not in ("note_on", "note_off", "control_change", "pitchwheel"):
+            return
+        if self._thru:
+            self._player.send_now(msg.copy(channel=self._thru_channel))
+        recorder = self._recorder
+        if recorder is not None:
+            recorder.feed(msg, t)
+        call = self._call
+        if call is not None:
+            call.feed(msg, t)
+
+    # ---- recording -----------------------------------------------------------------
+    def is_recording(self) -> bool:
+        return self._recorder is not None
+
+    def record(self, song: Song, start_tick: int = 0, count_in_bars: int = 1, grid: int = 0,
+               channel: int = 0, play_song: bool = True, metronome: bool = True,
+               bars: int = 64) -> bool:
+        """Count in, then play (the song, or only the click) and record the input.
+
+        ``grid`` (ticks, 0 = off) quantizes each note as it is played.  Recording
+        stops with :meth:`stop_recording` (or :meth:`stop`), or after ``bars`` bars.
+        Each note is signalled as it completes (``note_recorded``) and all of them
+        at the end (``recording_finished``).
+        """
+        if self._recorder is not None:
+            self.stop_recording()
+        backing = song if play_song else Song(ppq=song.ppq, tempo_map=song.tempo_map,
+                                              time_signatures=song.time_signatures)
+        end = max(song.end_tick, start_tick) + bars * song.ticks_per_bar_at(start_tick)
+        self._saved_metronome = self._player.metronome
+        self._player.set_metronome(metronome)
+        self._thru_channel = channel
+        self._recorder = Recorder(self._player.tick_at, start_tick, grid, channel, song.ppq,
+                                  on_note=self._note_hook.emit)
+        if not self._start(backing, start_tick, end, False, count_in_bars=count_in_bars,
+                           hold=True):
+            self._recorder = None
+            return False
+        self.recording_changed.emit(True)
+        return True
+
+    def stop_recording(self) -> list[Note]:
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return []
+        notes = recorder.finish(self._player.clock())
+        self._player.stop()
+        self._timer.stop()
+        if self._saved_metronome is not None:
+            self._player.set_metronome(self._saved_metronome)
+            self._saved_metronome = None
+        self.recording_changed.emit(False)
+        self.recording_finished.emit(notes)
+        return notes
+
+    # ---- call and response -----------------------------------------------------------
+    def is_call_response(self) -> bool:
+        return self._call is not None
+
+    def start_call_response(self, tempo_map: TempoMap, grid: int, anchor_tick: int,
+                            responder: Callable[[Song], tuple[list[Note], int]],
+                            gap_s: float = 1.0, channel: int = 0, program: int = 0,
+                            time_signature: tuple[int, int] = (4, 4)) -> None:
+        """Listen for phrases; each is answered by ``responder`` on a worker thread.
+
+        ``responder(phrase_song)`` returns (answer notes in the phrase's ticks, the
+        tick the answer starts at), e.g. :func:`generator_responder`.
+        """
+        self._call = CallAndResponse(tempo_map, grid, anchor_tick, gap_s, channel, time_signature)
+        self._responder = responder
+        self._answer_program = program
+        self._call_timer.start()
+        self.call_response_changed.emit(True)
+
+    def stop_call_response(self) -> None:
+        if self._call is None:
+            return
+        self._call = None
+        self._call_timer.stop()
+        self.call_response_changed.emit(False)
+
+    @Slot()
+    def _poll_call(self) -> None:
+        call = self._call
+        if call is None or self._responder is None:
+            return
+        phrase = call.poll(self._player.clock())
+        if phrase is None:
+            return
+        self.phrase_heard.emit(phrase)
+        QThreadPool.globalInstance().start(_Responder(self, self._responder, phrase))
+
+    @Slot(object)
+    def _on_answer(self, result: Any) -> None:
+        call = self._call
+        if call is None:
+            return
+        notes, start = result
+        exchange: Exchange = call.place_answer(list(notes), start)
+        self.response_ready.emit(exchange)
+        if exchange.answer:
+            song = answer_song(exchange, call.tempo_map, self._answer_program)
+            self._start(song, 0, None, False)
+
+    @Slot(str)
+    def _on_answer_failed(self, message: str) -> None:
+        if self._call is not None:
+            self._call.cancel_answer()
+        self.error.emit(message)
+
+    # ---- closing -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Silence everything and let the ports go (call when the window closes)."""
+        self.stop_call_response()
+        self._player.panic()
+        self._timer.stop()
+        self.set_input(None)
+        if self._player.output is not self._synth:
+            self._player.output.close()
+        if self._synth is not None:
+            self._synth.close()
+
+
+# ---------------------------------------------------------------------------------------
+# widgets
+# ---------------------------------------------------------------------------------------
+class _PortChooser(QComboBox):
+    """A combo box of port names that refreshes when opened and remembers the choice."""
+
+    settings_key = ""
+
+    def __init__(self, bridge: PlayerBridge, settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.settings = settings if settings is not None else QSettings()
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.refresh()
+        saved = self.settings.value(self.settings_key, None)
+        if isinstance(saved, str) and saved and saved in self._names():
+            if self._apply(saved):
+                self.setCurrentText(saved)
+        self.activated.connect(self._on_activated)
+
+    def _names(self) -> list[str]:
+        raise NotImplementedError
+
+    def _current(self) -> str | None:
+        raise NotImplementedError
+
+    def _apply(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        """Re-list the ports (they come and go), keeping the current choice."""
+        current = self._current()
+        self.blockSignals(True)
+        self.clear()
+        names = self._names()
+        self.addItems(names)
+        if current and current in names:
+            self.setCurrentText(current)
+        self.blockSignals(False)
+
+    def showPopup(self) -> None:  # noqa: N802 - Qt override
+        self.refresh()
+        super().showPopup()
+
+    def choose(self, name: str) -> bool:
+        """Select ``name`` as a user would; remembered when it works."""
+        ok = self._apply(name)
+        if ok:
+            self.settings.setValue(self.settings_key, name)
+        self.refresh()
+        return ok
+
+    def _on_activated(self, index: int) -> None:
+        self.choose(self.itemText(index))
+
+
+class OutputChooser(_PortChooser):
+    settings_key = SETTINGS_OUTPUT
+
+    def __init__(self, bridge: PlayerBridge, settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(bridge, settings, parent)
+        self.setToolTip("Where Continuo plays: the built-in synth or a MIDI port")
+
+    def _names(self) -> list[str]:
+        return self.bridge.outputs()
+
+    def _current(self) -> str | None:
+        return self.bridge.output_name()
+
+    def _apply(self, name: str) -> bool:
+        return self.bridge.set_output(name)
+
+
+class InputChooser(_PortChooser):
+    settings_key = SETTINGS_INPUT
+
+    def __init__(self, bridge: PlayerBridge, settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(bridge, settings, parent)
+        self.setToolTip("The MIDI keyboard to record from")
+
+    def _names(self) -> list[str]:
+        return [NO_INPUT] + self.bridge.inputs()
+
+    def _current(self) -> str | None:
+        return self.bridge.input_name() or NO_INPUT
+
+    def _apply(self, name: str) -> bool:
+        return self.bridge.set_input(None if name == NO_INPUT else name)
+
+
+class PanicButton(QPushButton):
+    """All notes off, everywhere, now."""
+
+    def __init__(self, bridge: PlayerBridge, parent: QWidget | None = None) -> None:
+        super().__init__("Panic", parent)
+        self.setObjectName("midi_panic")
+        self.setToolTip("Stop and silence every note on every channel")
+        self.clicked.connect(bridge.panic)
+
+
+class RecordControls(QWidget):
+    """Record button, count-in, quantize, thru and call-and-response, for a toolbar.
+
+    The window provides where to record (``song_at()`` -> (song, start tick,
+    channel)) and, for call-and-response, a responder (see
+    :func:`generator_responder`).  Recorded notes come out of ``notes_recorded``
+    (one list per take, ready to add as one undo step); call-and-response
+    exchanges come out of the bridge's ``response_ready``.
+    """
+
+    notes_recorded = Signal(list)
+
+    def __init__(self, bridge: PlayerBridge, song_at: Callable[[], tuple[Song, int, int]],
+                 responder: Callable[[], Callable[[Song], Any] | None] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.song_at = song_at
+        self.responder = responder
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.record_button = QToolButton()
+        self.record_button.setText("● Rec")
+        self.record_button.setObjectName("midi_record")
+        self.record_button.setCheckable(True)
+        self.record_button.setToolTip("Record from the MIDI input after a count-in")
+        self.count_in = QSpinBox()
+        self.count_in.setRange(0, 4)
+        self.count_in.setValue(1)
+        self.count_in.setSuffix(" bar count-in")
+        self.quantize = QComboBox()
+        for label, division in GRID_CHOICES:
+            self.quantize.addItem(label, division)
+        self.quantize.setCurrentIndex(3)  # 1/16
+        self.quantize.setToolTip("Grid that recorded notes snap to")
+        self.live_quantize = QCheckBox("while playing")
+        self.live_quantize.setChecked(True)
+        self.live_quantize.setToolTip("Quantize each note as it is played (otherwise when "
+                                      "recording stops)")
+        self.thru = QCheckBox("Thru")
+        self.thru.setToolTip("Send what the keyboard plays to the output, to hear yourself")
+        self.thru.setChecked(True)
+        self.call_button = QToolButton()
+        self.call_button.setText("Call && response")
+        self.call_button.setCheckable(True)
+        self.call_button.setToolTip("Play a phrase; Continuo answers it and both land in "
+                                    "the piano roll")
+        for w in (self.record_button, self.count_in, QLabel("Quantize"), self.quantize,
+                  self.live_quantize, self.thru, self.call_button):
+            layout.addWidget(w)
+        self.record_button.toggled.connect(self._on_record)
+        self.call_button.toggled.connect(self._on_call)
+        self.thru.toggled.connect(lambda on: bridge.set_thru(on))
+        bridge.set_thru(self.thru.isChecked())
+        bridge.recording_changed.connect(self._sync_record)
+        bridge.recording_finished.connect(self._on_finished)
+        bridge.call_response_changed.connect(self._sync_call)
+        self._after_grid = 0
+
+    def grid(self, ppq: int) -> int:
+        return grid_ticks(ppq, int(self.quantize.currentData()))
+
+    def _on_record(self, on: bool) -> None:
+        if not on:
+            self.bridge.stop_recording()
+            return
+        if self.bridge.input_name() is None:
+            self.bridge.error.emit("Choose a MIDI input to record from.")
+            self._sync_record(False)
+            return
+        song, start, channel = self.song_at()
+        grid = self.grid(song.ppq)
+        live = self.live_quantize.isChecked()
+        self._after_grid = 0 if live else grid
+        if not self.bridge.record(song, start, self.count_in.value(), grid if live else 0,
+                                  channel):
+            self._sync_record(False)
+
+    def _on_finished(self, notes: list) -> None:
+        if self._after_grid:
+            notes = quantize_notes(notes, self._after_grid)
+        if notes:
+            self.notes_recorded.emit(notes)
+
+    def _sync_record(self, on: bool) -> None:
+        self.record_button.blockSignals(True)
+        self.record_button.setChecked(on)
+        self.record_button.blockSignals(False)
+
+    def _on_call(self, on: bool) -> None:
+        if not on:
+            self.bridge.stop_call_response()
+            return
+        responder = self.responder() if self.responder else None
+        if responder is None or self.bridge.input_name() is None:
+            self.bridge.error.emit("Call and response needs a MIDI input and a model.")
+            self._sync_call(False)
+            return
+        song, start, channel = self.song_at()
+        program = next((t.program for t in song.tracks if t.channel == channel), 0)
+        ts = song.time_signature_at(start)
+        self.bridge.start_call_response(song.tempo_map, self.grid(song.ppq), start, responder,
+                                        channel=channel, program=program,
+                                        time_signature=(ts.numerator, ts.denominator))
+
+    def _sync_call(self, on: bool) -> None:
+        self.call_button.blockSignals(True)
+        self.call_button.setChecked(on)
+        self.call_button.blockSignals(False)
+
+
+__all__ = ["PlayerBridge", "OutputChooser", "InputChooser", "PanicButton", "RecordControls",
+           "generator_responder", "grid_ticks", "BUILTIN_SYNTH", "NO_INPUT"]
