@@ -142,21 +142,20 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _score_file(model, path: Path) -> dict[str, Any]:
     """Bits of every tune in one file (each tune of a multi-tune ABC file apart)."""
-    from engine.midi_io import (SCORE_SUFFIXES, _parse_score, _scores_in, midi_file_to_song,
-                                music21_score_to_song)
+    from engine.midi_io import (SCORE_SUFFIXES, list_score_tunes, midi_file_to_song,
+                                score_file_to_song)
 
     enc = model.encoding
     if not path.exists():
         raise ScoreFileError(f"{path.name}: there is no such file")
     songs: list[tuple[str, Song]] = []
     if path.suffix.lower() in SCORE_SUFFIXES:
-        # parsed once: a collection of hundreds of tunes must not be parsed per tune
-        for i, score in enumerate(_scores_in(_parse_score(path, path.name))):
-            title = (score.metadata.title if score.metadata is not None else "") or f"Tune {i + 1}"
+        # midi_io keeps the parsed file, so a collection is parsed once, not per tune
+        for tune in list_score_tunes(path):
             try:
-                songs.append((title, music21_score_to_song(score, what=f"{path.name} tune {i + 1}")))
+                songs.append((tune.title, score_file_to_song(path, tune=tune.index)))
             except ScoreFileError:
-                songs.append((title, Song()))  # a tune without notes scores nothing
+                songs.append((tune.title, Song()))  # a tune without notes scores nothing
     else:
         songs.append((path.stem, midi_file_to_song(path)))
     tunes = []

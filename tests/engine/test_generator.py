@@ -1,0 +1,322 @@
+"""Generation on real onnxruntime sessions of the tiny exported models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.encoding import HOLD, Key
+from engine.errors import GenerationError
+from engine.generator import (GenerationCancelled, GenerationSettings, generate,
+                              sample_tokens)
+from engine.midi_io import song_to_midi_bytes
+from engine.models import ModelLibrary
+from engine.song import Note, Song, TempoChange, TempoMap, TimeSignature, Track, melody_song
+
+REPO = Path(__file__).resolve().parents[2]
+
+# "Twinkle" in D major, quarter notes, with accented downbeats
+D_MAJOR_TUNE = [62, 62, 69, 69, 71, 71, 69, 67, 67, 66, 66, 64, 64, 62]
+
+
+def d_major_seed(ppq: int = 480, repeats: int = 1) -> Song:
+    notes = []
+    for i, p in enumerate(D_MAJOR_TUNE * repeats):
+        velocity = 112 if i % 4 == 0 else 64
+        notes.append(Note(p, i * ppq, ppq, velocity))
+    return melody_song(notes, ppq=ppq, bpm=96)
+
+
+@pytest.fixture(scope="module")
+def library(tiny_models_dir) -> ModelLibrary:
+    lib = ModelLibrary([tiny_models_dir])
+    assert lib.problems == []
+    return lib
+
+
+def settings(**kw) -> GenerationSettings:
+    return GenerationSettings(**{"model": "lstm", "bars": 2, **kw})
+
+
+# ---- incremental == naive ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["lstm", "wavenet"])
+def test_incremental_and_naive_give_the_same_logits_at_every_step(library, model):
+    # 3 x 14 quarter notes = 168 steps of seed: longer than the WaveNet's 33 steps
+    seed = d_major_seed(repeats=3)
+    s = settings(model=model, bars=4, variations=3, rng_seed=11, key=None)
+    fast = generate(library, seed, s, record_logits=True)
+    slow = generate(library, seed, s, method="naive", record_logits=True)
+    assert fast.logits.shape == (3, 64, 38)
+    assert np.abs(fast.logits - slow.logits).max() <= 1e-4
+    assert fast.tokens == slow.tokens
+    assert fast.variations == slow.variations
+
+
+# ---- determinism -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["lstm", "wavenet"])
+def test_same_rng_seed_and_settings_give_byte_identical_midi(library, model):
+    seed = d_major_seed()
+
+    def midi(rng_seed: int) -> list[bytes]:
+        r = generate(library, seed, settings(model=model, variations=3, rng_seed=rng_seed,
+                                             temperature=1.3, top_p=0.9))
+        out = []
+        for notes in r.variations:
+            song = seed.copy()
+            song.tracks[0].notes += notes
+            out.append(song_to_midi_bytes(song))
+        return out
+
+    first, again, other = midi(7), midi(7), midi(8)
+    assert first == again
+    assert first != other
+    assert len(set(first)) == 3  # the variations differ from each other
+
+
+def test_temperature_zero_is_greedy_and_ignores_the_rng_seed(library):
+    seed = d_major_seed()
+    a = generate(library, seed, settings(temperature=0, variations=2, rng_seed=1))
+    b = generate(library, seed, settings(temperature=0, variations=2, rng_seed=99))
+    assert a.tokens == b.tokens and a.tokens[0] == a.tokens[1]
+
+
+# ---- key lock and range ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["lstm", "wavenet"])
+@pytest.mark.parametrize("key", ["auto", "Eb", "F#m"])
+def test_with_the_key_lock_every_new_note_is_in_the_scale(library, model, key):
+    seed = d_major_seed()
+    r = generate(library, seed, settings(model=model, key=key, bars=8, variations=4,
+                                         temperature=2.0))
+    expected = Key.parse("D" if key == "auto" else key)
+    assert r.key == expected
+    pitches = [n.pitch for v in r.variations for n in v]
+    assert len(pitches) > 50
+    assert all(expected.contains(p) for p in pitches), sorted(set(p % 12 for p in pitches))
+
+
+def test_without_the_lock_the_random_model_leaves_the_scale(library):
+    """The lock above is doing the work: unlocked, the random tiny model's notes are
+    not all in D major."""
+    r = generate(library, d_major_seed(), settings(key=None, bars=8, variations=4,
+                                                   temperature=2.0))
+    assert not all(Key.parse("D").contains(n.pitch) for v in r.variations for n in v)
+
+
+def test_pitch_range_bounds_every_new_note(library):
+    r = generate(library, d_major_seed(), settings(bars=8, variations=4, temperature=2.0,
+                                                   min_pitch=62, max_pitch=71))
+    pitches = {n.pitch for v in r.variations for n in v}
+    assert pitches and min(pitches) >= 62 and max(pitches) <= 71
+
+
+def test_a_range_without_scale_notes_is_refused(library):
+    with pytest.raises(GenerationError, match="no note of D"):
+        generate(library, d_major_seed(), settings(min_pitch=63, max_pitch=63))
+
+
+# ---- output -------------------------------------------------------------------------
+
+
+def test_output_starts_after_the_seed_on_its_grid_and_ppq(library):
+    seed = d_major_seed(ppq=96)
+    seed.tracks[0].notes[-1] = Note(62, 13 * 96, 70, 80)  # ends off the grid, at 1318
+    r = generate(library, seed, settings(variations=2))
+    assert r.start_tick == 1320  # 1318 rounded up to the next sixteenth (24 ticks)
+    for notes in r.variations:
+        assert notes and all(n.start_tick >= 1320 and n.start_tick % 24 == 0 for n in notes)
+        assert max(n.end_tick for n in notes) <= 1320 + 2 * 4 * 96
+
+
+def test_bars_follow_the_seed_meter(library):
+    seed = d_major_seed()
+    seed.time_signatures = [TimeSignature(0, 3, 4)]
+    r = generate(library, seed, settings(bars=2))
+    assert r.steps == 24
+
+
+def test_an_explicit_start_tick_continues_from_there(library):
+    seed = d_major_seed()
+    r = generate(library, seed, settings(), start_tick=4 * 480 + 50)
+    assert r.start_tick == 4 * 480 + 120
+
+
+def test_velocities_follow_the_seed_accents(library):
+    r = generate(library, d_major_seed(), settings(bars=8, variations=4, temperature=1.5))
+    notes = [n for v in r.variations for n in v]
+    on_downbeat = {n.velocity for n in notes if n.start_tick % 1920 == 0}
+    on_beats_2_to_4 = {n.velocity for n in notes if n.start_tick % 480 == 0
+                       and n.start_tick % 1920 != 0}
+    assert on_downbeat == {112} and on_beats_2_to_4 == {64}
+    assert len({n.velocity for n in notes}) >= 2
+
+
+def test_a_note_sounding_at_the_seed_end_is_not_held_on(library):
+    """The seed's last note ends at the boundary, so the first new step is an event."""
+    for rng_seed in range(5):
+        r = generate(library, d_major_seed(), settings(variations=8, rng_seed=rng_seed))
+        assert all(row[0] != HOLD for row in r.tokens)
+
+
+# ---- seeds --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key,tonic_pc", [("auto", 0), ("Am", 9), ("Bb", 10)])
+def test_an_empty_seed_starts_on_the_tonic_of_the_chosen_key(library, key, tonic_pc):
+    for seed in (None, Song(tracks=[Track()])):
+        r = generate(library, seed, settings(key=key, variations=2))
+        assert r.start_tick == 0
+        for notes in r.variations:
+            assert notes[0].start_tick == 0 and notes[0].pitch % 12 == tonic_pc
+            assert all(r.key.contains(n.pitch) for n in notes)
+        assert any("empty" in m for m in r.messages)
+
+
+def test_a_polyphonic_seed_uses_its_top_line_and_says_so(library):
+    seed = d_major_seed()
+    seed.tracks[0].notes += [Note(50, i * 480, 480, 70) for i in range(8)]  # a bass
+    r = generate(library, seed, settings())
+    assert any("top line" in m and "8 lower notes" in m for m in r.messages)
+    assert r.key == Key.parse("D")
+
+
+def test_a_seed_wider_than_the_range_is_folded_and_the_caller_told(library):
+    seed = melody_song([Note(p, i * 240, 240) for i, p in enumerate([30, 62, 66, 69, 100, 74])])
+    r = generate(library, seed, settings())
+    assert any("moved by octaves" in m for m in r.messages)
+    assert all(v for v in r.variations)
+
+
+def test_a_seed_high_above_the_range_is_heard_an_octave_down_and_answered_up_there(library):
+    high = [p + 24 for p in D_MAJOR_TUNE]  # 86-93: above the model's 48-83
+    seed = melody_song([Note(p, i * 480, 480) for i, p in enumerate(high)])
+    r = generate(library, seed, settings(temperature=0.5, variations=2, bars=4))
+    assert any("moved by 1 octave" in m for m in r.messages)
+    pitches = [n.pitch for v in r.variations for n in v]
+    # model space is D -> C (-2 semitones) and an octave down: the model's 48-83 is
+    # 62-97 here, well above where an unshifted continuation could go (<= 85)
+    assert min(pitches) >= 62 and max(pitches) <= 97
+    assert max(pitches) > 85
+
+
+def test_a_seed_longer_than_the_receptive_field_and_the_prime_limit(library):
+    seed = d_major_seed(ppq=480, repeats=30)  # 420 quarters = 1680 steps
+    for model in ("lstm", "wavenet"):
+        r = generate(library, seed, settings(model=model))
+        assert r.start_tick == 420 * 480
+        assert all(v for v in r.variations)
+        assert any("last 1024 steps" in m for m in r.messages)
+
+
+def test_the_melody_track_is_chosen_and_its_channel_kept(library):
+    seed = d_major_seed()
+    melody = seed.tracks[0]
+    seed.tracks = [Track("Bass", channel=1, notes=[Note(38, i * 960, 960, 90, 1)
+                                                   for i in range(7)]),
+                   Track("Tune", channel=3, notes=[Note(n.pitch, n.start_tick, n.duration_ticks,
+                                                         n.velocity, 3) for n in melody.notes])]
+    r = generate(library, seed, settings())
+    assert all(n.channel == 3 for v in r.variations for n in v)
+    r2 = generate(library, seed, settings(), track_index=0)
+    assert all(n.channel == 1 for v in r2.variations for n in v)
+    with pytest.raises(GenerationError, match="no track 3"):
+        generate(library, seed, settings(), track_index=2)
+
+
+def test_output_keeps_the_seed_tempo_map_untouched(library):
+    seed = d_major_seed()
+    seed.tempo_map = TempoMap(480, [TempoChange(0, 700_000)])
+    before = seed.copy()
+    generate(library, seed, settings())
+    assert seed.tempo_map == before.tempo_map and seed.tracks == before.tracks
+
+
+# ---- progress and cancel ------------------------------------------------------------
+
+
+def test_progress_is_reported_every_step(library):
+    calls = []
+    r = generate(library, d_major_seed(), settings(bars=1), progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(i, 16) for i in range(1, 17)] and r.steps == 16
+
+
+def test_cancel_is_checked_every_step(library):
+    done = []
+
+    def cancelled() -> bool:
+        return len(done) >= 5
+
+    with pytest.raises(GenerationCancelled):
+        generate(library, d_major_seed(), settings(bars=4),
+                 progress=lambda d, t: done.append(d), is_cancelled=cancelled)
+    assert done == [1, 2, 3, 4, 5]
+
+
+# ---- settings and sampling ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kw,phrase", [
+    ({"temperature": -0.1}, "temperature must be between 0 and 2"),
+    ({"temperature": 2.5}, "temperature must be between 0 and 2"),
+    ({"top_p": 0.0}, "top-p must be above 0"),
+    ({"top_p": 1.5}, "top-p must be above 0"),
+    ({"bars": 0}, "bars must be between 1 and 32"),
+    ({"bars": 33}, "bars must be between 1 and 32"),
+    ({"steps": 0}, "steps must be between 1 and 2048"),
+    ({"variations": 9}, "variations must be between 1 and 8"),
+    ({"variations": 2.0}, "must be a whole number"),
+    ({"rng_seed": -1}, "random seed must be zero or more"),
+    ({"key": "H"}, "'H' is not a key"),
+    ({"min_pitch": 128}, "lowest pitch must be a MIDI note number"),
+    ({"min_pitch": 70, "max_pitch": 60}, "is above the highest"),
+    ({"temperature": float("nan")}, "must be a number"),
+])
+def test_out_of_range_settings_are_refused_with_a_sentence(kw, phrase):
+    with pytest.raises(GenerationError, match=phrase):
+        GenerationSettings(**kw).validate()
+
+
+def test_unknown_model_is_a_model_error(library):
+    from engine.errors import ModelError
+
+    with pytest.raises(ModelError, match="no model named 'gru'"):
+        generate(library, None, settings(model="gru"))
+
+
+def test_top_p_keeps_only_the_nucleus():
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]] * 2000))
+    allowed = np.ones(4, dtype=bool)
+    rng = np.random.default_rng(0)
+    draws = sample_tokens(logits, allowed, 1.0, 0.75, rng)
+    assert set(draws.tolist()) == {0, 1}  # 0.5 + 0.3 reaches 0.75
+    share = np.mean(draws == 0)
+    assert abs(share - 0.5 / 0.8) < 0.05
+    assert set(sample_tokens(logits, allowed, 1.0, 1e-9, rng).tolist()) == {0}
+
+
+def test_sampling_follows_the_softmax_and_respects_the_mask():
+    logits = np.log(np.array([[0.1, 0.2, 0.3, 0.4]] * 20000))
+    allowed = np.array([True, True, False, True])
+    draws = sample_tokens(logits, allowed, 1.0, 1.0, np.random.default_rng(3))
+    counts = np.bincount(draws, minlength=4) / len(draws)
+    assert counts[2] == 0
+    assert np.allclose(counts, [0.1 / 0.7, 0.2 / 0.7, 0, 0.4 / 0.7], atol=0.02)
+    # a low temperature sharpens towards the likeliest allowed token
+    cold = sample_tokens(logits, allowed, 0.1, 1.0, np.random.default_rng(3))
+    assert np.mean(cold == 3) > 0.99
+
+
+def test_the_engine_imports_no_qt_and_no_tensorflow():
+    code = ("import engine.generator, engine.models, engine.cli, sys; "
+            "bad = {'PySide6', 'tensorflow', 'keras'} & "
+            "{m.split('.')[0] for m in sys.modules}; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
