@@ -1,0 +1,170 @@
+"""How long does the GUI thread stall while the app generates 32 bars x 8 variations?
+
+A QTimer fires every 5 ms on the GUI thread and records the gap between its timeouts;
+any gap far above 5 ms is time the event loop could not run (painting, input).  The
+whole main window is up (piano roll, generate dock) and each shipped model generates
+through the real worker; the measurement runs from pressing Generate until the
+variations are listed and the first is previewed in the piano roll.
+
+    QT_QPA_PLATFORM=offscreen python bench/gui_stall.py [--models DIR] [--runs N]
+
+Prints a table and writes bench/results/gui_stall.json.  The target is < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa: E402
+
+TICK_MS = 5
+TARGET_MS = 50
+
+
+class GapRecorder:
+    """Max and distribution of the gaps between the timeouts of a 5 ms timer."""
+
+    def __init__(self) -> None:
+        self.timer = QTimer()
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+        self.clock = QElapsedTimer()
+        self.gaps: list[float] = []
+        self._last = 0
+
+    def start(self) -> None:
+        self.gaps.clear()
+        self.clock.start()
+        self._last = self.clock.nsecsElapsed()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+        now = self.clock.nsecsElapsed()
+        self.gaps.append((now - self._last) / 1e6)  # the gap up to the end counts too
+
+    def _tick(self) -> None:
+        now = self.clock.nsecsElapsed()
+        self.gaps.append((now - self._last) / 1e6)
+        self._last = now
+
+
+def measure(window, model: str, runs: int) -> dict:
+    panel = window.panel
+    panel.select_model(model)
+    panel.bars.setValue(32)
+    panel.variations_spin.setValue(8)
+    panel.temperature.setValue(100)
+    panel.set_key_mode("auto")
+    recorder = GapRecorder()
+    results = []
+    for run in range(runs):
+        panel.rng_seed.setValue(1000 + run)
+        loop = QEventLoop()
+        panel.generation_finished.connect(loop.quit)
+        recorder.start()
+        t0 = time.perf_counter()
+        if not panel.generate():
+            raise SystemExit(f"{model}: generation did not start: {panel.messages.text()}")
+        loop.exec()
+        # let the previews and thumbnails paint before stopping the clock
+        settle = QEventLoop()
+        QTimer.singleShot(100, settle.quit)
+        settle.exec()
+        recorder.stop()
+        elapsed = time.perf_counter() - t0
+        panel.generation_finished.disconnect(loop.quit)
+        if panel.result is None:
+            raise SystemExit(f"{model}: {panel.messages.text()}")
+        gaps = sorted(recorder.gaps)
+        results.append({
+            "run": run + 1,
+            "wall_s": round(elapsed, 3),
+            "notes": sum(len(v) for v in panel.result.variations),
+            "timer_ticks": len(gaps),
+            "max_gap_ms": round(gaps[-1], 2),
+            "p99_gap_ms": round(gaps[int(0.99 * (len(gaps) - 1))], 2),
+            "median_gap_ms": round(statistics.median(gaps), 2),
+        })
+    return {"model": model, "runs": results,
+            "max_gap_ms": max(r["max_gap_ms"] for r in results)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", help="a models folder (default: the shipped models)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gui_stall.json"))
+    args = parser.parse_args(argv)
+
+    import tempfile
+
+    from engine.models import ModelLibrary
+    from gui.app import make_application
+    from gui.main_window import MainWindow
+
+    app = make_application(["gui_stall"])
+    # the benchmark must not read or write the user's window layout and settings
+    settings_dir = tempfile.TemporaryDirectory()
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, settings_dir.name)
+    library = ModelLibrary([args.models]) if args.models else ModelLibrary()
+    if not library.models:
+        print(f"no models found: {library.problems}", file=sys.stderr)
+        return 1
+    window = MainWindow(library=library)
+    window.resize(1280, 800)
+    window.show()
+    window.open_default_seed()
+    app.processEvents()
+
+    rows = [measure(window, name, args.runs) for name in library.names]
+    window.doc.undo_stack.setClean()
+    window.close()
+
+    print(f"GUI-thread stalls while generating 32 bars x 8 variations "
+          f"({TICK_MS} ms timer; target < {TARGET_MS} ms)")
+    print(f"{'model':<12} {'run':>3} {'wall s':>7} {'notes':>6} {'ticks':>6} "
+          f"{'max ms':>7} {'p99 ms':>7} {'median':>7}")
+    for row in rows:
+        for r in row["runs"]:
+            print(f"{row['model']:<12} {r['run']:>3} {r['wall_s']:>7.2f} {r['notes']:>6} "
+                  f"{r['timer_ticks']:>6} {r['max_gap_ms']:>7.2f} {r['p99_gap_ms']:>7.2f} "
+                  f"{r['median_gap_ms']:>7.2f}")
+    worst = max(row["max_gap_ms"] for row in rows)
+    print(f"worst stall: {worst:.1f} ms ({'OK' if worst < TARGET_MS else 'OVER'} the "
+          f"{TARGET_MS} ms target)")
+    out = {
+        "benchmark": "gui_stall",
+        "what": "max gap between 5 ms QTimer timeouts on the GUI thread while the main "
+                "window generates 32 bars x 8 variations through the worker",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "cpus": os.cpu_count(), "qpa": os.environ.get("QT_QPA_PLATFORM", "")},
+        "models_folder": str(library.folders[0]),
+        "target_ms": TARGET_MS,
+        "worst_max_gap_ms": worst,
+        "models": rows,
+        "command": "QT_QPA_PLATFORM=offscreen python bench/gui_stall.py"
+                   + (f" --models {args.models}" if args.models else "")
+                   + f" --runs {args.runs}",
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0 if worst < TARGET_MS else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,502 @@
+"""The main window: menus, toolbar, status bar, the piano roll, the generate dock.
+
+It plugs the pieces together and owns the document's life cycle (New, Open, Save, the
+unsaved-changes prompt, drag and drop of files, window layout in QSettings).  Music
+logic is not here: editing is the document's, reading and writing the engine's,
+generation the worker's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool, QTimer
+from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent,
+                           QKeySequence)
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QScrollArea,
+                               QWidget)
+
+from engine.errors import ContinuoError
+from engine.song import Song, Track
+from gui import files
+from gui.document import GENERATED, SongDocument
+from gui.generate_panel import GeneratePanel
+from gui.pianoroll.geometry import SNAP_CHOICES
+from gui.transport import Transport, make_player
+
+UNTITLED = "Untitled"
+
+
+def _load_library() -> Any:
+    """The model library; a broken models folder still opens the composer."""
+    from engine.models import ModelLibrary
+
+    return ModelLibrary()
+
+
+class MainWindow(QMainWindow):
+    """Continuo's one window."""
+
+    def __init__(self, library: Any = None, player: Any = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("continuo_main_window")
+        self.setAcceptDrops(True)
+        self.doc = SongDocument(parent=self)
+        self.library = library if library is not None else _load_library()
+        why = ""
+        if player is None:
+            player, why = make_player(self)
+        self.transport = Transport(self.doc, player, why, parent=self)
+        self.recent = files.RecentFiles()
+        self.last_error = ""  # the last message shown in an error dialog (tests read it)
+        self._error_box: QMessageBox | None = None
+        self.display_name = UNTITLED
+
+        self.roll = self._make_piano_roll()
+        self.setCentralWidget(self.roll)
+        self.panel = GeneratePanel(self.doc, self.library)
+        self.dock = QDockWidget("Generate", self)
+        self.dock.setObjectName("generate_dock")
+        scroller = QScrollArea()
+        scroller.setWidgetResizable(True)
+        scroller.setWidget(self.panel)
+        self.dock.setWidget(scroller)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+
+        self._make_actions()
+        self._make_menus()
+        self._make_toolbar()
+        self.status_position = QLabel()
+        self.statusBar().addPermanentWidget(self.status_position)
+        self._connect()
+        self._update_title()
+        self._restore_layout()
+
+    # ---- construction ---------------------------------------------------------------
+    def _make_piano_roll(self) -> QWidget:
+        from gui.pianoroll.view import PianoRoll
+
+        return PianoRoll(self.doc)
+
+    def _action(self, name: str, text: str, slot: Any, shortcut: Any = None,
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(name)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _make_actions(self) -> None:
+        a, roll, std = self._action, self.roll, QKeySequence.StandardKey
+        self.file_new = a("file_new", "&New", self.new_song, std.New, "Start a new empty song")
+        self.file_open = a("file_open", "&Open...", self.open_dialog, std.Open,
+                           "Open a MIDI, ABC, MusicXML or kern file")
+        self.file_save = a("file_save", "&Save", self.save, std.Save, "Save as MIDI")
+        self.file_save_as = a("file_save_as", "Save &As...", self.save_as, std.SaveAs)
+        self.file_export_selection = a("file_export_selection", "&Export Selection...",
+                                       self.export_selection, "Ctrl+E",
+                                       "Write the selected notes to a MIDI file")
+        self.file_quit = a("file_quit", "&Quit", self.close, std.Quit)
+        self.edit_undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
+        self.edit_undo.setObjectName("edit_undo")
+        self.edit_undo.setShortcut(std.Undo)
+        self.edit_redo = self.doc.undo_stack.createRedoAction(self, "&Redo")
+        self.edit_redo.setObjectName("edit_redo")
+        self.edit_redo.setShortcut(std.Redo)
+        # the piano roll's own actions: their shortcuts work while the roll has focus,
+        # so Ctrl+C in a spin box still copies text
+        ra = roll.actions
+        self.edit_cut, self.edit_copy = ra["edit_cut"], ra["edit_copy"]
+        self.edit_paste, self.edit_delete = ra["edit_paste"], ra["edit_delete"]
+        self.edit_select_all = ra["edit_select_all"]
+        self.edit_transpose = [ra[n] for n in ("edit_transpose_up", "edit_transpose_down",
+                                               "edit_octave_up", "edit_octave_down")]
+        self.edit_snap = QActionGroup(self)
+        for choice in SNAP_CHOICES:
+            act = QAction(f"Snap {choice}", self.edit_snap)
+            act.setObjectName(f"edit_snap_{choice}")
+            act.setCheckable(True)
+            act.setChecked(choice == roll.snap)
+            act.triggered.connect(lambda _=False, c=choice: roll.set_snap(c))
+        roll.snap_changed.connect(self._show_snap)
+        p = self.panel
+        self.generate_run = a("generate_run", "&Generate", p.generate, "Ctrl+G",
+                              "Continue the seed, or the selection, with the chosen model")
+        self.generate_again = a("generate_again", "&Regenerate", p.regenerate, "Ctrl+Shift+G",
+                                "Generate again with the same settings and a new random seed")
+        self.generate_cancel = a("generate_cancel", "&Cancel", p.cancel, "Ctrl+.")
+        self.generate_keep = a("generate_keep", "&Keep Variation", lambda: p.keep_variation(),
+                               "Ctrl+Return", "Insert the selected variation (one undo step)")
+        self.generate_next = a("generate_next", "&Next Variation", lambda: self._step_variation(1),
+                               "Ctrl+]")
+        self.generate_previous = a("generate_previous", "&Previous Variation",
+                                   lambda: self._step_variation(-1), "Ctrl+[")
+        self.help_about = a("help_about", "&About Continuo", self.about)
+        self.help_shortcuts = a("help_shortcuts", "&Keyboard Shortcuts", self.show_shortcuts,
+                                std.HelpContents)
+
+    def _make_menus(self) -> None:
+        bar = self.menuBar()
+        m = bar.addMenu("&File")
+        m.addActions([self.file_new, self.file_open])
+        self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        m.addSeparator()
+        m.addActions([self.file_save, self.file_save_as, self.file_export_selection])
+        m.addSeparator()
+        m.addAction(self.file_quit)
+        m = bar.addMenu("&Edit")
+        m.addActions([self.edit_undo, self.edit_redo])
+        m.addSeparator()
+        m.addActions([self.edit_cut, self.edit_copy, self.edit_paste, self.edit_delete])
+        m.addSeparator()
+        m.addAction(self.edit_select_all)
+        m.addActions(self.edit_transpose)
+        snap = m.addMenu("&Snap")
+        snap.addActions(self.edit_snap.actions())
+        m = bar.addMenu("&Generate")
+        m.addActions([self.generate_run, self.generate_again, self.generate_cancel])
+        m.addSeparator()
+        m.addActions([self.generate_previous, self.generate_next, self.generate_keep])
+        m.addSeparator()
+        m.addAction(self.dock.toggleViewAction())
+        m = bar.addMenu("&Transport")
+        m.addActions(self.transport.actions)
+        m = bar.addMenu("&Help")
+        m.addActions([self.help_shortcuts, self.help_about])
+
+    def _make_toolbar(self) -> None:
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main_toolbar")
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tb.addActions([self.file_new, self.file_open, self.file_save])
+        tb.addSeparator()
+        tb.addActions([self.edit_undo, self.edit_redo])
+        tb.addSeparator()
+        tb.addActions([self.transport.play_action, self.transport.stop_action,
+                       self.transport.loop_action])
+        tb.addWidget(self.transport.make_strip())
+        tb.addSeparator()
+        tb.addAction(self.generate_run)
+        tb.addSeparator()
+        self.drag_clip = files.DragOutButton("Drag clip", self.clip_for_drag)
+        self.drag_song = files.DragOutButton("Drag song", self.song_for_drag)
+        tb.addWidget(self.drag_clip)
+        tb.addWidget(self.drag_song)
+        self._make_midi_toolbar()
+
+    def _make_midi_toolbar(self) -> None:
+        """Ports, panic and recording from the live-MIDI module, when it is there."""
+        bridge = self.transport.player
+        if bridge is None:
+            return
+        from gui import midi
+
+        tb = self.addToolBar("MIDI")
+        tb.setObjectName("midi_toolbar")
+        self.insertToolBarBreak(tb)
+        tb.addWidget(QLabel(" Output "))
+        tb.addWidget(midi.OutputChooser(bridge))
+        tb.addWidget(QLabel(" Input "))
+        tb.addWidget(midi.InputChooser(bridge))
+        tb.addWidget(midi.PanicButton(bridge))
+        tb.addSeparator()
+        self.record_controls = midi.RecordControls(
+            bridge, lambda: (self.doc.song(), self.transport.position(), 0),
+            lambda: midi.generator_responder(self.library, self.panel.settings()))
+        self.record_controls.notes_recorded.connect(
+            lambda notes: self.doc.add_notes(notes, text="Record", select=True))
+        tb.addWidget(self.record_controls)
+        bridge.response_ready.connect(self._on_call_and_response)
+        if hasattr(bridge, "message"):
+            bridge.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+
+    def _on_call_and_response(self, exchange: Any) -> None:
+        """A played phrase and its generated answer land as one undo step each."""
+        self.doc.add_notes(exchange.phrase, text="Record phrase")
+        self.doc.add_notes(exchange.answer, origin=GENERATED, text="Answer phrase")
+
+    def _connect(self) -> None:
+        self.doc.modified_changed.connect(lambda _: self._update_title())
+        self.doc.file_path_changed.connect(self._update_title)
+        self.panel.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.panel.preview.connect(self.roll.set_preview_notes)
+        self.panel.play_requested.connect(lambda song: self.transport.play_song(song))
+        self.panel.generation_started.connect(lambda: self._set_generating(True))
+        self.panel.generation_finished.connect(lambda: self._set_generating(False))
+        self.transport.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.transport.position_changed.connect(self.roll.set_playhead)
+        self.transport.position_changed.connect(
+            lambda _: self.status_position.setText(self.transport.position_text()))
+        self.transport.playing_changed.connect(self.roll.set_follow_playhead)
+        self.roll.seek_requested.connect(self.transport.set_position)
+        player = self.transport.player
+        if player is not None and hasattr(player, "preview_note"):
+            self.roll.key_pressed.connect(lambda pitch: player.preview_note(pitch))
+        self._set_generating(False)
+
+    def _show_snap(self, snap: str) -> None:
+        for act in self.edit_snap.actions():
+            act.setChecked(act.objectName() == f"edit_snap_{snap}")
+        QSettings().setValue("edit/snap", snap)
+
+    def _set_generating(self, running: bool) -> None:
+        self.generate_run.setEnabled(not running)
+        self.generate_again.setEnabled(not running)
+        self.generate_cancel.setEnabled(running)
+
+    def _step_variation(self, delta: int) -> None:
+        view = self.panel.variations
+        if view.count():
+            view.set_current_index((view.current_index() + delta) % view.count())
+
+    # ---- titles and messages ------------------------------------------------------------
+    def _update_title(self) -> None:
+        if self.doc.file_path:
+            self.display_name = Path(self.doc.file_path).name
+        self.setWindowTitle(f"{self.display_name}[*] - Continuo")
+        self.setWindowModified(self.doc.is_modified())
+
+    def show_error(self, message: str, title: str = "Continuo") -> None:
+        """Tell the user what went wrong in a sentence (never a traceback); the dialog is
+        window-modal but does not block the event loop."""
+        self.last_error = message
+        self.statusBar().showMessage(message, 10000)
+        if self._error_box is not None:
+            self._error_box.close()
+        self._error_box = QMessageBox(QMessageBox.Icon.Warning, title, message,
+                                      QMessageBox.StandardButton.Ok, self)
+        self._error_box.open()
+
+    # ---- New / Open --------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """Ask to save unsaved changes; False when the user cancels."""
+        if not self.doc.is_modified():
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.display_name}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_song(self) -> None:
+        if not self.maybe_save():
+            return
+        self.panel.cancel()
+        self.display_name = UNTITLED
+        self.doc.load_song(Song(tracks=[Track(name="Melody")]), None)
+        self.statusBar().showMessage("New song: draw a few notes, then Generate.", 6000)
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        path = files.ask_open_path(self)
+        if path:
+            self.open_path(path, ask_to_save=False)
+
+    def open_path(self, path: str, tune: int | None = None, track: int | None = None,
+                  ask_to_save: bool = True) -> bool:
+        """Open ``path``; on failure the message is shown and the document is kept.
+
+        ``tune`` (multi-tune ABC) and ``track`` (which track to continue) are asked for
+        when not given and there is a choice to make."""
+        if ask_to_save and not self.maybe_save():
+            return False
+        try:
+            if tune is None:
+                tune = files.ask_tune(self, path)
+                if tune is None:
+                    return False
+            song = files.read_song(path, tune)
+            if track is None:
+                from engine.encoding import melody_track
+
+                default = melody_track(song) or 0
+                track = files.ask_track(self, song, default)
+                if track is None:
+                    return False
+        except ContinuoError as e:
+            self.show_error(str(e), "Cannot open the file")
+            return False
+        self.panel.cancel()
+        is_midi = Path(path).suffix.lower() in files.MIDI_SUFFIXES
+        self.display_name = Path(path).name
+        self.doc.load_song(song, os.path.abspath(path) if is_midi else None)
+        self.doc.active_track = min(max(track, 0), max(len(song.tracks) - 1, 0))
+        self.panel._update_key_label()
+        if is_midi:
+            self.recent.add(path)
+        else:  # a score is imported: Save asks where the MIDI file goes
+            self.recent.add(path)
+            self.display_name = Path(files.midi_path_for(path)).name
+            self._update_title()
+        self.statusBar().showMessage(
+            f"Opened {Path(path).name}: {song.note_count} notes, key {self.doc.key.name}.", 8000)
+        return True
+
+    def open_default_seed(self) -> None:
+        """The default seed as an untitled song (Save asks for a name)."""
+        from gui.app import DEFAULT_SEED
+
+        try:
+            song = files.read_song(DEFAULT_SEED)
+        except ContinuoError as e:
+            self.show_error(str(e), "Cannot open the default seed")
+            return
+        self.display_name = UNTITLED
+        self.doc.load_song(song, None)
+        self._update_title()
+        self.statusBar().showMessage(
+            "A seed melody is loaded: press Ctrl+G to let a model continue it.", 10000)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent.paths():
+            act = self.recent_menu.addAction(path)
+            act.triggered.connect(lambda _=False, p=path: self._open_recent(p))
+        if not self.recent.paths():
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear", self.recent.clear)
+
+    def _open_recent(self, path: str) -> None:
+        if not os.path.exists(path):
+            self.recent.remove(path)
+            self.show_error(f"{Path(path).name}: the file is no longer there.")
+            return
+        self.open_path(path)
+
+    # ---- Save ---------------------------------------------------------------------------
+    def save(self) -> bool:
+        if not self.doc.file_path:
+            return self.save_as()
+        return self.save_to(self.doc.file_path)
+
+    def save_as(self) -> bool:
+        suggested = self.doc.file_path or files.midi_path_for(self.display_name)
+        path = files.ask_save_path(self, "Save As", suggested)
+        return self.save_to(path) if path else False
+
+    def save_to(self, path: str) -> bool:
+        """Write the song as MIDI (atomically) and mark the document saved."""
+        try:
+            written = files.write_song(self.doc.song(), path)
+        except ContinuoError as e:
+            self.show_error(str(e), "Cannot save")
+            return False
+        self.doc.mark_saved(os.path.abspath(written))
+        self.display_name = Path(written).name
+        self._update_title()
+        self.recent.add(written)
+        self.statusBar().showMessage(f"Saved {written}", 6000)
+        return True
+
+    def export_selection(self) -> bool:
+        notes = list(self.doc.selected_notes().values())
+        if not notes:
+            self.show_error("Select the notes to export first.", "Export selection")
+            return False
+        path = files.ask_save_path(self, "Export Selection", "selection.mid")
+        return self.export_selection_to(path) if path else False
+
+    def export_selection_to(self, path: str) -> bool:
+        try:
+            song = files.clip_song(list(self.doc.selected_notes().values()),
+                                   self.doc.song(), "Selection")
+            files.write_song(song, path)
+        except ContinuoError as e:
+            self.show_error(str(e), "Export selection")
+            return False
+        self.statusBar().showMessage(f"Exported {len(song.tracks[0].notes)} notes to {path}",
+                                     6000)
+        return True
+
+    # ---- drag out ---------------------------------------------------------------------
+    def clip_for_drag(self) -> tuple[Song, str] | None:
+        """The variation being auditioned, else the selection, else the generated notes."""
+        view = self.panel.variations
+        if 0 <= view.current_index() < view.count() and view.variation(view.current_index()):
+            notes = view.variation(view.current_index())
+            stem = f"continuo-variation-{view.current_index() + 1}"
+        elif self.doc.selection:
+            notes, stem = list(self.doc.selected_notes().values()), "continuo-selection"
+        else:
+            notes = [n for i, n in self.doc.notes().items() if self.doc.origin(i) == GENERATED]
+            stem = "continuo-generated"
+        if not notes:
+            self.statusBar().showMessage("There is no generated clip or selection to drag.", 6000)
+            return None
+        return files.clip_song(notes, self.doc.song(), "Continuo clip"), stem
+
+    def song_for_drag(self) -> tuple[Song, str] | None:
+        return self.doc.song(), Path(self.display_name).stem or "continuo-song"
+
+    # ---- drop in ----------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and urls[0].isLocalFile() and files.is_openable(urls[0].toLocalFile()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and urls[0].isLocalFile():
+            event.acceptProposedAction()
+            path = urls[0].toLocalFile()
+            QTimer.singleShot(0, lambda: self.open_path(path))  # not inside the drop
+
+    # ---- help ---------------------------------------------------------------------------
+    def about(self) -> None:
+        QMessageBox.about(self, "About Continuo",
+                          "<b>Continuo</b><br>A desktop composer that continues your music "
+                          "with an LSTM or a WaveNet (ONNX models run with onnxruntime).")
+
+    def show_shortcuts(self) -> None:
+        rows = [f"<tr><td>{act.text().replace('&', '')}</td><td>"
+                f"{act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}</td></tr>"
+                for act in self.actions() + self.transport.actions if not act.shortcut().isEmpty()]
+        QMessageBox.information(self, "Keyboard shortcuts", "<table>" + "".join(rows) + "</table>")
+
+    # ---- layout and closing ------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        s = QSettings()
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        snap = str(s.value("edit/snap", self.roll.snap))
+        if snap in SNAP_CHOICES:
+            self.roll.set_snap(snap)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+
+    def save_layout(self) -> None:
+        s = QSettings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        self.panel.save_settings()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        if self.panel.job is not None:  # the worker must not outlive the panel it reports to
+            self.panel.cancel()
+            QThreadPool.globalInstance().waitForDone(5000)
+        self.transport.stop()
+        self.save_layout()
+        event.accept()
