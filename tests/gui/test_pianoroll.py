@@ -1,0 +1,356 @@
+"""The piano roll driven like a user would: real mouse and key events on the shown widget.
+
+Each test presses, drags and releases through qtbot on the real widgets and then looks
+at the document: what notes it holds, what the undo stack says, and that undo/redo
+bring the notes back exactly.
+"""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from engine.midi_io import midi_file_to_song
+from engine.song import Note
+from gui.document import GENERATED, SEED
+from gui.pianoroll import style
+from gui.pianoroll.view import MIDI_MIME, NoteClipboard, PianoRoll
+
+LEFT, RIGHT = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
+CTRL, SHIFT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+NONE = Qt.KeyboardModifier.NoModifier
+
+
+@pytest.fixture
+def roll(qtbot, doc):
+    widget = PianoRoll(doc)
+    qtbot.addWidget(widget)
+    widget.resize(1000, 640)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.set_snap("1/16")
+    return widget
+
+
+def at(roll: PianoRoll, tick: float, pitch: int) -> QPoint:
+    """The grid pixel in the middle of ``pitch``'s row at ``tick``."""
+    geo = roll.geometry
+    return QPoint(round(geo.tick_to_x(tick)), round(geo.pitch_to_y(pitch) + geo.row_height / 2))
+
+
+def drag(qtbot, widget, start: QPoint, end: QPoint, button=LEFT, mods=NONE, steps: int = 4):
+    qtbot.mousePress(widget, button, mods, start)
+    for i in range(1, steps + 1):
+        qtbot.mouseMove(widget, start + (end - start) * i / steps)
+    qtbot.mouseRelease(widget, button, mods, end)
+
+
+def id_of(doc, note: Note) -> int:
+    return next(i for i, n in doc.notes().items() if n == note)
+
+
+def check_undo_redo(doc, name: str, before: dict, after: dict) -> None:
+    assert doc.undo_stack.count() == 1
+    assert doc.undo_stack.undoText() == name
+    doc.undo_stack.undo()
+    assert doc.notes() == before
+    doc.undo_stack.redo()
+    assert doc.notes() == after
+
+
+def test_draw_a_note_by_dragging_on_empty_grid(qtbot, roll, doc):
+    before = doc.notes()
+    drag(qtbot, roll.grid, at(roll, 3840 + 10, 72), at(roll, 4320 - 10, 72))
+    added = set(doc.notes().values()) - set(before.values())
+    assert added == {Note(72, 3840, 480)}
+    (new_id,) = set(doc.notes()) - set(before)
+    assert doc.selection == {new_id} and doc.origin(new_id) == SEED
+    check_undo_redo(doc, "Draw note", before, doc.notes())
+
+
+def test_a_click_on_empty_grid_draws_one_snap_step(qtbot, roll, doc):
+    roll.set_snap("1/8T")
+    qtbot.mouseClick(roll.grid, LEFT, NONE, at(roll, 3900, 70))
+    assert Note(70, 3840, 160) in doc.notes().values()
+
+
+def test_move_notes_by_dragging_with_snap(qtbot, roll, doc):
+    before = doc.notes()
+    note_id = id_of(doc, Note(62, 480, 480))
+    # grab the middle of the note, drop it 1/16 + a bit later and two rows up
+    drag(qtbot, roll.grid, at(roll, 720, 62), at(roll, 720 + 130, 64))
+    assert doc.note(note_id) == Note(64, 600, 480)
+    assert doc.selection == {note_id}
+    check_undo_redo(doc, "Move notes", before, doc.notes())
+
+
+def test_moving_a_selection_moves_all_of_it_in_one_step(qtbot, roll, doc):
+    ids = [id_of(doc, Note(60, 0, 480)), id_of(doc, Note(62, 480, 480))]
+    doc.set_selection(ids)
+    before = doc.notes()
+    drag(qtbot, roll.grid, at(roll, 700, 62), at(roll, 700 + 480, 62 - 12))
+    assert [doc.note(i) for i in ids] == [Note(48, 480, 480), Note(50, 960, 480)]
+    check_undo_redo(doc, "Move notes", before, doc.notes())
+
+
+def test_resize_by_dragging_the_right_edge(qtbot, roll, doc):
+    before = doc.notes()
+    note_id = id_of(doc, Note(64, 960, 480))
+    drag(qtbot, roll.grid, at(roll, 1440 - 6, 64), at(roll, 1440 + 240, 64))
+    assert doc.note(note_id) == Note(64, 960, 720)
+    check_undo_redo(doc, "Resize notes", before, doc.notes())
+
+
+def test_resize_with_snap_off_follows_the_mouse(qtbot, roll, doc):
+    roll.set_snap("off")
+    note_id = id_of(doc, Note(64, 960, 480))
+    px = roll.geometry.pixels_for_ticks
+    start = at(roll, 1440, 64) - QPoint(2, 0)
+    drag(qtbot, roll.grid, start, start + QPoint(round(px(100)), 0))
+    assert abs(doc.note(note_id).duration_ticks - 580) <= 8  # within a pixel's worth
+
+
+def test_right_click_erases_and_right_drag_erases_in_one_step(qtbot, roll, doc):
+    before = doc.notes()
+    qtbot.mouseClick(roll.grid, RIGHT, NONE, at(roll, 200, 60))
+    assert Note(60, 0, 480) not in doc.notes().values()
+    check_undo_redo(doc, "Erase notes", before, doc.notes())
+    doc.undo_stack.undo()
+    doc.undo_stack.clear()
+    # a right-button sweep over the first three notes (C D E rise one row per note)
+    qtbot.mousePress(roll.grid, RIGHT, NONE, at(roll, 200, 60))
+    qtbot.mouseMove(roll.grid, at(roll, 700, 62))
+    qtbot.mouseMove(roll.grid, at(roll, 1200, 64))
+    qtbot.mouseRelease(roll.grid, RIGHT, NONE, at(roll, 1200, 64))
+    assert len(doc) == 2
+    check_undo_redo(doc, "Erase notes", before, doc.notes())
+
+
+def test_delete_key_deletes_the_selection(qtbot, roll, doc):
+    roll.grid.setFocus()
+    ids = sorted(doc.notes())[:2]
+    doc.set_selection(ids)
+    before = doc.notes()
+    qtbot.keyClick(roll.grid, Qt.Key.Key_Delete)
+    assert not set(ids) & set(doc.notes())
+    check_undo_redo(doc, "Delete notes", before, doc.notes())
+
+
+def test_rubber_band_selects_the_notes_it_touches(qtbot, roll, doc):
+    # from before the first note to the middle of the third, over pitches 59..63
+    drag(qtbot, roll.grid, at(roll, -1, 63) + QPoint(2, 0), at(roll, 1100, 59), mods=SHIFT)
+    expected = {id_of(doc, Note(60, 0, 480)), id_of(doc, Note(62, 480, 480))}
+    assert doc.selection == expected
+    assert doc.undo_stack.count() == 0  # selecting is not an edit
+    # Ctrl keeps what was selected and adds the new band
+    drag(qtbot, roll.grid, at(roll, 1500, 68), at(roll, 1800, 66), mods=CTRL)
+    assert doc.selection == expected | {id_of(doc, Note(67, 1440, 480))}
+
+
+def test_ctrl_click_toggles_and_plain_click_selects_one(qtbot, roll, doc):
+    a, b = id_of(doc, Note(60, 0, 480)), id_of(doc, Note(64, 960, 480))
+    qtbot.mouseClick(roll.grid, LEFT, NONE, at(roll, 200, 60))
+    assert doc.selection == {a}
+    qtbot.mouseClick(roll.grid, LEFT, CTRL, at(roll, 1200, 64))
+    assert doc.selection == {a, b}
+    qtbot.mouseClick(roll.grid, LEFT, CTRL, at(roll, 200, 60))
+    assert doc.selection == {b}
+    assert doc.undo_stack.count() == 0
+
+
+def test_select_all_copy_and_paste_at_the_playhead(qtbot, roll, doc):
+    roll.grid.setFocus()
+    a, b = id_of(doc, Note(62, 480, 480)), id_of(doc, Note(64, 960, 480))
+    doc.set_selection([a, b])
+    qtbot.keyClick(roll.grid, Qt.Key.Key_C, CTRL)
+    # the system clipboard holds a MIDI file of the clip, for other programs
+    data = bytes(QApplication.clipboard().mimeData().data(MIDI_MIME).data())
+    clip = midi_file_to_song(data).tracks[0].notes
+    assert [(n.pitch, n.start_tick) for n in clip] == [(62, 0), (64, 480)]
+    roll.set_playhead(7680)
+    before = doc.notes()
+    qtbot.keyClick(roll.grid, Qt.Key.Key_V, CTRL)
+    pasted = {doc.note(i) for i in doc.selection}
+    assert pasted == {Note(62, 7680, 480), Note(64, 8160, 480)}
+    check_undo_redo(doc, "Paste", before, doc.notes())
+    qtbot.keyClick(roll.grid, Qt.Key.Key_A, CTRL)
+    assert doc.selection == set(doc.notes())
+
+
+def test_cut_removes_and_paste_puts_back(qtbot, roll, doc):
+    first = id_of(doc, Note(60, 0, 480))
+    doc.set_selection([first])
+    before = doc.notes()
+    roll.cut()
+    assert first not in doc and doc.undo_stack.undoText() == "Cut"
+    roll.set_playhead(0)
+    roll.paste()
+    assert sorted(doc.notes().values(), key=Note.sort_key) == \
+        sorted(before.values(), key=Note.sort_key)
+
+
+def test_paste_takes_a_midi_file_another_program_copied(qtbot, roll, doc):
+    from PySide6.QtCore import QMimeData
+    from engine.midi_io import song_to_midi_bytes
+    from engine.song import melody_song
+
+    NoteClipboard.notes = []
+    mime = QMimeData()
+    mime.setData(MIDI_MIME, song_to_midi_bytes(melody_song([Note(50, 96, 48)], ppq=96)))
+    QApplication.clipboard().setMimeData(mime)
+    roll.set_playhead(1920)
+    ids = roll.paste()
+    assert [doc.note(i) for i in ids] == [Note(50, 1920, 240)]  # 96 ppq rescaled to 480
+
+
+def test_arrow_keys_transpose_one_step_per_press(qtbot, roll, doc):
+    roll.grid.setFocus()
+    ids = sorted(doc.notes())[:2]
+    doc.set_selection(ids)
+    start = doc.notes()
+    qtbot.keyClick(roll.grid, Qt.Key.Key_Up)
+    assert [doc.note(i).pitch for i in ids] == [start[i].pitch + 1 for i in ids]
+    qtbot.keyClick(roll.grid, Qt.Key.Key_Up, SHIFT)
+    assert [doc.note(i).pitch for i in ids] == [start[i].pitch + 13 for i in ids]
+    qtbot.keyClick(roll.grid, Qt.Key.Key_Down)
+    assert doc.undo_stack.count() == 3 and doc.undo_stack.undoText() == "Transpose"
+    qtbot.keyClick(roll.grid, Qt.Key.Key_Right)  # a snap step later
+    assert [doc.note(i).start_tick for i in ids] == [start[i].start_tick + 120 for i in ids]
+    for _ in range(4):
+        doc.undo_stack.undo()
+    assert doc.notes() == start
+
+
+def test_velocity_drag_in_the_lane(qtbot, roll, doc):
+    lane = roll.velocity_lane
+    a, b = id_of(doc, Note(62, 480, 480)), id_of(doc, Note(64, 960, 480))
+    before = doc.notes()
+    x = round(roll.geometry.tick_to_x(480)) + 1
+    drag(qtbot, lane, QPoint(x, round(lane.velocity_to_y(100))),
+         QPoint(x, round(lane.velocity_to_y(40))))
+    assert abs(doc.note(a).velocity - 40) <= 2 and doc.note(b).velocity == 100
+    check_undo_redo(doc, "Change velocity", before, doc.notes())
+    # a selected bar moves the whole selection by the same amount
+    doc.undo_stack.undo()
+    doc.undo_stack.clear()
+    doc.set_selection([a, b])
+    drag(qtbot, lane, QPoint(x, round(lane.velocity_to_y(100))),
+         QPoint(x, round(lane.velocity_to_y(70))))
+    assert doc.note(a).velocity == doc.note(b).velocity and abs(doc.note(a).velocity - 70) <= 2
+    assert doc.undo_stack.count() == 1
+
+
+def test_undo_and_redo_walk_a_session_of_gestures(qtbot, roll, doc):
+    states = [doc.notes()]
+    drag(qtbot, roll.grid, at(roll, 3850, 72), at(roll, 4300, 72))  # draw
+    states.append(doc.notes())
+    drag(qtbot, roll.grid, at(roll, 3900, 72), at(roll, 3900 + 480, 74))  # move it
+    states.append(doc.notes())
+    drag(qtbot, roll.grid, at(roll, 4800 - 6, 74), at(roll, 5280, 74))  # resize it
+    states.append(doc.notes())
+    qtbot.mouseClick(roll.grid, RIGHT, NONE, at(roll, 4500, 74))  # erase it
+    states.append(doc.notes())
+    assert [doc.undo_stack.text(i) for i in range(doc.undo_stack.count())] == \
+        ["Draw note", "Move notes", "Resize notes", "Erase notes"]
+    for state in reversed(states[:-1]):
+        doc.undo_stack.undo()
+        assert doc.notes() == state
+    for state in states[1:]:
+        doc.undo_stack.redo()
+        assert doc.notes() == state
+
+
+def wheel(widget, pos: QPoint, dy: int, mods=NONE) -> None:
+    event = QWheelEvent(QPointF(pos), QPointF(widget.mapToGlobal(pos)), QPoint(0, 0),
+                        QPoint(0, dy), Qt.MouseButton.NoButton, mods,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def test_ctrl_wheel_zooms_time_around_the_mouse_and_wheel_scrolls(qtbot, roll):
+    geo = roll.geometry
+    pos = QPoint(300, 100)
+    tick = geo.x_to_tick(300)
+    wheel(roll.grid, pos, 120, CTRL)
+    assert geo.px_per_tick == pytest.approx(80 / 480 * 1.25)
+    assert geo.x_to_tick(300) == pytest.approx(tick, abs=1)
+    row = geo.row_height
+    wheel(roll.grid, pos, -120, CTRL | SHIFT)
+    assert geo.row_height == pytest.approx(row / 1.25)
+    scroll_y = geo.scroll_y
+    wheel(roll.grid, pos, -120)
+    assert geo.scroll_y > scroll_y and roll.v_scroll.value() == round(geo.scroll_y)
+    wheel(roll.grid, pos, -120, SHIFT)
+    assert geo.scroll_x > 0 and roll.h_scroll.value() == round(geo.scroll_x)
+
+
+def test_keyboard_reports_key_presses(qtbot, roll):
+    kb = roll.keyboard
+    y = round(roll.geometry.pitch_to_y(60) + roll.geometry.row_height / 2)
+    with qtbot.waitSignal(roll.key_pressed) as pressed:
+        qtbot.mousePress(kb, LEFT, NONE, QPoint(10, y))
+    assert pressed.args == [60]
+    with qtbot.waitSignal(roll.key_released) as released:
+        qtbot.mouseRelease(kb, LEFT, NONE, QPoint(10, y))
+    assert released.args == [60]
+
+
+def test_ruler_click_moves_the_playhead_snapped(qtbot, roll):
+    x = round(roll.geometry.tick_to_x(1930))
+    with qtbot.waitSignal(roll.seek_requested) as seek:
+        qtbot.mouseClick(roll.ruler, LEFT, NONE, QPoint(x, 10))
+    assert seek.args == [1920] and roll.playhead_tick == 1920
+
+
+def test_following_the_playhead_pages_the_view(qtbot, roll):
+    roll.set_follow_playhead(True)
+    far = round(roll.geometry.x_to_tick(roll.grid.width() * 3))
+    roll.set_playhead(far)
+    x = roll.geometry.tick_to_x(far)
+    assert 0 <= x <= roll.grid.width() and roll.h_scroll.value() > 0
+    roll.set_follow_playhead(False)
+    roll.set_playhead(far * 3)
+    assert roll.geometry.tick_to_x(far * 3) > roll.grid.width()
+
+
+def pixel(roll: PianoRoll, tick: int, pitch: int) -> QColor:
+    image = roll.grid.grab().toImage()
+    p = at(roll, tick, pitch)
+    return image.pixelColor(p.x(), p.y())
+
+
+def test_seed_generated_selected_and_preview_notes_look_different(qtbot, roll, doc):
+    gen = doc.insert_notes([Note(70, 0, 480)], 1920, GENERATED, "Keep variation")
+    doc.set_selection([])
+    assert pixel(roll, 200, 60) == style.NOTE_FILL[SEED]
+    assert pixel(roll, 2100, 70) == style.NOTE_FILL[GENERATED]
+    doc.set_selection(gen)
+    assert pixel(roll, 2100, 70) == style.NOTE_FILL_SELECTED[GENERATED]
+    empty = pixel(roll, 3000, 75)
+    roll.set_preview_notes([Note(75, 2880, 480)])
+    assert pixel(roll, 3000, 75) != empty
+    roll.set_preview_notes(None)
+    assert pixel(roll, 3000, 75) == empty
+
+
+def test_drag_paints_a_preview_and_changes_nothing_until_release(qtbot, roll, doc):
+    before = doc.notes()
+    start, end = at(roll, 700, 62), at(roll, 700 + 960, 66)
+    qtbot.mousePress(roll.grid, LEFT, NONE, start)
+    qtbot.mouseMove(roll.grid, end)
+    assert doc.notes() == before and doc.undo_stack.count() == 0
+    assert pixel(roll, 1440 + 100, 66) == style.NOTE_FILL_SELECTED[SEED]  # the ghost
+    qtbot.mouseRelease(roll.grid, LEFT, NONE, end)
+    assert doc.undo_stack.count() == 1
+
+
+def test_load_song_recentres_and_keeps_working(qtbot, roll, doc):
+    from engine.song import melody_song
+
+    doc.load_song(melody_song([Note(96, 0, 480)]))
+    low, high = roll.geometry.visible_pitches(roll.grid.height())
+    assert low <= 96 <= high
+    qtbot.mouseClick(roll.grid, RIGHT, NONE, at(roll, 100, 96))
+    assert len(doc) == 0
