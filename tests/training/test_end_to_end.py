@@ -1,0 +1,72 @@
+"""corpus -> train -> export -> parity, tiny and real, through the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from engine.midi_io import song_to_midi_file
+from engine.song import Note, melody_song
+from training import corpus as C
+from training.cli import main
+from training.export import sha256_of, step_onnx
+
+
+def _write_tunes(folder, n=16):
+    """Scale-wise random melodies, named so that the split has every part."""
+    rng = np.random.default_rng(5)
+    scale = [60, 62, 64, 65, 67, 69, 71, 72]
+    names, k = [], 0
+    while len(names) < n or not {"test", "validation"} <= {C.split_of(x) for x in names}:
+        name = f"tune{k:03d}.mid"
+        k += 1
+        if len(names) >= n and C.split_of(name) == "train":
+            continue
+        notes, t = [], 0
+        for _ in range(24):
+            length = int(rng.choice([1, 2, 2, 4]))
+            notes.append(Note(int(rng.choice(scale)), t * 120, length * 120))
+            t += length
+        song_to_midi_file(melody_song(notes), folder / name)
+        names.append(name)
+    return names
+
+
+@pytest.mark.parametrize("model, sizes", [
+    ("lstm", ["--embed", "4", "--units", "8"]),
+    ("wavenet", ["--embed", "4", "--channels", "4", "--skip-channels", "4",
+                 "--dilations", "1", "2", "4", "8", "16"]),
+])
+def test_tiny_end_to_end(tmp_path, model, sizes):
+    midi = tmp_path / "my_tunes"
+    midi.mkdir()
+    names = _write_tunes(midi)
+    cache, out = tmp_path / "cache", tmp_path / "models"
+    assert main(["corpus", "--midi-dir", str(midi), "--cache-dir", str(cache),
+                 "--processes", "1"]) == 0
+    corpus = C.load_corpus("midi:my_tunes", cache)
+    assert sorted(corpus.ids) == sorted(names)
+    assert main(["train", "--model", model, *sizes, "--corpus", "midi:my_tunes",
+                 "--epochs", "1", "--batch-size", "8", "--cache-dir", str(cache),
+                 "--out-dir", str(out), "--checkpoint-dir", str(tmp_path / "ckpt"),
+                 "--no-eval"]) == 0
+    card = json.loads((out / f"{model}.json").read_text())
+    assert card["training"]["epochs"] == 1 and card["training"]["command"].startswith(
+        "python -m training train --model " + model)
+    assert card["data"]["tunes"] == corpus.counts()
+    assert (tmp_path / "ckpt" / f"{model}.weights.h5").exists()
+    for f, digest in card["sha256"].items():
+        assert sha256_of(out / f) == digest
+
+    from training.models import load_keras_model
+
+    keras_model = load_keras_model(out / f"{model}.json")
+    tokens = np.stack([corpus.tunes[0][:40], corpus.tunes[1][:40]]).astype(np.int32)
+    ref = np.asarray(keras_model(tokens, training=False))
+    step = ort.InferenceSession(str(out / card["files"]["step"]))
+    assert np.abs(step_onnx(step, card, tokens) - ref).max() <= 1e-4
+    seq = ort.InferenceSession(str(out / card["files"]["sequence"]))
+    assert np.abs(seq.run(["logits"], {"tokens": tokens})[0] - ref).max() <= 1e-4

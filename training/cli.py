@@ -1,0 +1,251 @@
+"""The training command line: ``python -m training corpus|train|kn|evaluate|export``.
+
+Training never runs inside the app; these commands are run by hand (or by CI's tiny
+end-to-end test) and write the cards and ONNX files that ``models/`` ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+from engine.errors import ContinuoError
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = ROOT / "models"
+BASELINE_DIR = Path(__file__).resolve().parent / "runs" / "baselines"
+
+
+def _command_line(argv: list[str] | None) -> str:
+    args = sys.argv[1:] if argv is None else argv
+    return "python -m training " + " ".join(shlex.quote(a) for a in args)
+
+
+def _cmd_corpus(args: argparse.Namespace) -> int:
+    from training import corpus as C
+
+    if args.midi_dir:
+        built = C.build_midi_corpus(args.midi_dir, processes=args.processes)
+        C.save_corpus(built, args.cache_dir)
+        print(built.summary())
+        print(f"  cached as {Path(args.cache_dir) / C.cache_key(built.name)}.npz; train on it "
+              f"with --corpus '{built.name}'")
+        return 0
+    for name in args.collections:
+        built = C.get_corpus(name, processes=args.processes, rebuild=args.rebuild,
+                             cache_dir=args.cache_dir)
+        print(built.summary())
+        print(f"  built in {built.build_seconds:.0f} s; cached as "
+              f"{Path(args.cache_dir) / C.cache_key(name)}.npz")
+    return 0
+
+
+def _load_training_corpus(args: argparse.Namespace):
+    from training import corpus as C
+
+    if args.corpus.startswith("midi:"):
+        corpus = C.load_corpus(args.corpus, args.cache_dir)
+        if corpus is None:
+            raise ContinuoError(f"there is no cached corpus '{args.corpus}'; build it with "
+                                f"python -m training corpus --midi-dir DIR")
+        return corpus
+    return C.get_corpus(args.corpus, cache_dir=args.cache_dir)
+
+
+def _hyperparameters(args: argparse.Namespace) -> dict:
+    from training.models import default_hyperparameters
+
+    hp = default_hyperparameters(args.model)
+    if args.embed is not None:
+        hp["embed_dim"] = args.embed
+    if args.units is not None:
+        hp["units"] = args.units
+    if args.channels is not None:
+        hp["residual_channels"] = args.channels
+    if args.skip_channels is not None:
+        hp["skip_channels"] = args.skip_channels
+    if args.dilations is not None:
+        hp["dilations"] = args.dilations
+    if args.dropout is not None:
+        hp["dropout"] = args.dropout
+    return hp
+
+
+def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
+    import numpy as np
+
+    from training.export import export_model
+    from training.train import CHECKPOINT_DIR, train_model
+
+    corpus = _load_training_corpus(args)
+    train = corpus.split("train")
+    val = corpus.split("validation")
+    if args.subset:
+        rng = np.random.default_rng(0)
+        keep = rng.permutation(len(train))[: args.subset]
+        train = [train[k] for k in sorted(keep)]
+    if not train or not val:
+        raise ContinuoError(f"the corpus '{corpus.name}' has {len(train)} training and "
+                            f"{len(val)} validation tunes; it needs some of both")
+    hp = _hyperparameters(args)
+    name = args.name or args.model
+    out_dir = Path(args.out_dir) if args.out_dir else (
+        BASELINE_DIR if args.model == "seed-lstm" else MODELS_DIR)
+    print(f"training {name} ({hp}) on {len(train)} tunes, validating on {len(val)}",
+          file=sys.stderr)
+    result = train_model(hp, train, val, epochs=args.epochs, batch_size=args.batch_size,
+                         max_len=args.max_len, learning_rate=args.lr, patience=args.patience,
+                         max_minutes=args.max_minutes, seed=args.seed,
+                         checkpoint=Path(args.checkpoint_dir) / f"{name}.weights.h5")
+    data = corpus.data_card()
+    if args.subset:
+        data["tunes_used_for_training"] = len(train)
+    training = {"command": _command_line(argv), "wall_time_s": round(result.wall_time_s, 1),
+                "epochs": result.epochs, "best_epoch": result.best_epoch,
+                "best_val_loss_nats_per_token": round(result.best_val_loss, 5),
+                "batch_size": args.batch_size, "max_len": args.max_len,
+                "learning_rate": args.lr, "optimizer": "Adam, clipnorm 1.0, lr halved on plateau",
+                "early_stopping": f"val_loss, patience {args.patience}, best weights restored",
+                "augmentation": "none (tunes are already transposed to C major / A minor)",
+                "history": result.history,
+                "date": dt.date.today().isoformat(),
+                "machine": f"{platform.machine()} CPU ({platform.platform()}), 2 threads"}
+    card = export_model(result.model, hp, out_dir, name, save_keras_weights=True, data=data,
+                        training=training)
+    print(f"exported {name} to {out_dir} ({card['parameters']} parameters, "
+          f"{result.wall_time_s:.0f} s, {result.epochs} epochs)", file=sys.stderr)
+    if not args.no_eval:
+        from training.evaluate_cmd import evaluate_card
+
+        evaluate_card(out_dir / f"{name}.json", cache_dir=args.cache_dir,
+                      corpus_name=corpus.name)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    """Re-export a card's model from its Keras weights (or a checkpoint), keeping the
+    card's other fields; or export a freshly initialised model with --random."""
+    from training.export import export_model
+    from training.models import build_model
+
+    card_path = Path(args.card)
+    if args.random:
+        hp = _hyperparameters(args)
+        model = build_model(hp)
+        card = export_model(model, hp, card_path.parent, card_path.stem,
+                            save_keras_weights=True)
+        print(f"exported a randomly initialised {hp['architecture']} to {card_path}")
+        return 0
+    if not card_path.exists():
+        raise ContinuoError(f"{card_path}: there is no such model card")
+    old = json.loads(card_path.read_text())
+    hp = old["hyperparameters"]
+    model = build_model(hp)
+    weights = Path(args.weights) if args.weights else card_path.parent / old["keras"]["weights"]
+    model.load_weights(str(weights))
+    keep = {k: old[k] for k in ("data", "metrics", "training", "description") if k in old}
+    card = export_model(model, hp, card_path.parent, old["name"], save_keras_weights=True,
+                        **keep)
+    print(f"re-exported {card['name']} from {weights}: {card['files']}")
+    return 0
+
+
+def _cmd_kn(args: argparse.Namespace) -> int:
+    from training.evaluate_cmd import run_kneser_ney
+
+    run_kneser_ney(max_order=args.max_order, cache_dir=args.cache_dir)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate_cmd import evaluate_all
+
+    evaluate_all(models_dir=Path(args.models_dir), baseline_dir=Path(args.baseline_dir),
+                 cache_dir=args.cache_dir, readme=not args.no_readme)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from training import corpus as C
+    from training.train import CHECKPOINT_DIR
+
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("corpus", help="encode music21's folk collections (or a MIDI folder)")
+    c.add_argument("--collections", nargs="+",
+                   default=[C.TRAIN_COLLECTION, C.OTHER_COLLECTION])
+    c.add_argument("--midi-dir", help="build a corpus from this folder of MIDI files instead")
+    c.add_argument("--processes", type=int, default=2)
+    c.add_argument("--rebuild", action="store_true", help="ignore the cache")
+    c.add_argument("--cache-dir", default=str(C.CACHE_DIR))
+
+    def arch_options(sp):
+        sp.add_argument("--model", choices=["lstm", "wavenet", "seed-lstm"], required=True)
+        sp.add_argument("--embed", type=int)
+        sp.add_argument("--units", type=int, nargs="+", help="LSTM units per layer")
+        sp.add_argument("--channels", type=int, help="WaveNet residual channels")
+        sp.add_argument("--skip-channels", type=int, help="WaveNet skip channels")
+        sp.add_argument("--dilations", type=int, nargs="+", help="WaveNet dilations")
+        sp.add_argument("--dropout", type=float)
+
+    t = sub.add_parser("train", help="train a model, export it and score it")
+    arch_options(t)
+    t.add_argument("--name", help="model name (default: the architecture)")
+    t.add_argument("--corpus", default=C.TRAIN_COLLECTION,
+                   help="essenFolksong, or 'midi:<folder name>' built by corpus --midi-dir")
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--max-minutes", type=float, default=25.0, help="wall-clock budget")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--max-len", type=int, default=512, help="crop tunes to this many steps")
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--patience", type=int, default=3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--subset", type=int, help="train on this many training tunes only")
+    t.add_argument("--out-dir", help="default: models/ (seed-lstm: training/runs/baselines)")
+    t.add_argument("--checkpoint-dir", default=str(CHECKPOINT_DIR))
+    t.add_argument("--cache-dir", default=str(C.CACHE_DIR))
+    t.add_argument("--no-eval", action="store_true", help="skip scoring after export")
+
+    e = sub.add_parser("export", help="(re-)export a card's model to ONNX")
+    e.add_argument("--card", required=True, help="the card to (re)write, e.g. models/lstm.json")
+    e.add_argument("--weights", help="a .weights.h5 file (default: the card's Keras weights)")
+    e.add_argument("--random", action="store_true", help="export a freshly initialised model")
+    e.add_argument("--model", choices=["lstm", "wavenet", "seed-lstm"], default="lstm")
+    for opt, typ, nargs in (("--embed", int, None), ("--units", int, "+"),
+                            ("--channels", int, None), ("--skip-channels", int, None),
+                            ("--dilations", int, "+"), ("--dropout", float, None)):
+        e.add_argument(opt, type=typ, nargs=nargs)
+
+    k = sub.add_parser("kn", help="fit the Kneser-Ney n-gram baseline (best order on validation)")
+    k.add_argument("--max-order", type=int, default=12)
+    k.add_argument("--cache-dir", default=str(C.CACHE_DIR))
+
+    v = sub.add_parser("evaluate", help="bits/note and accuracy of every model and baseline")
+    v.add_argument("--models-dir", default=str(MODELS_DIR))
+    v.add_argument("--baseline-dir", default=str(BASELINE_DIR))
+    v.add_argument("--cache-dir", default=str(C.CACHE_DIR))
+    v.add_argument("--no-readme", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "corpus":
+            return _cmd_corpus(args)
+        if args.command == "train":
+            return _cmd_train(args, argv)
+        if args.command == "export":
+            return _cmd_export(args)
+        if args.command == "kn":
+            return _cmd_kn(args)
+        return _cmd_evaluate(args)
+    except ContinuoError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

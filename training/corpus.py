@@ -1,0 +1,387 @@
+"""Training corpora: music21's folk collections (or a folder of MIDI files) -> tokens.
+
+Every tune goes score -> :func:`engine.midi_io.music21_score_to_song` ->
+``DEFAULT_ENCODING.encode_notes(..., closing_off=True)``, the very path the app takes
+with a seed, so training and generation see the same tokens.  A tune's id is
+``<ABC file name>#<index of the tune in the file, from 0>`` (music21's order: by
+reference number), and its split is fixed by ``zlib.crc32(id) % 20`` (0 test,
+1 validation, else train).
+
+Tunes the encoding cannot represent faithfully are rejected with a reason, and the
+reasons are counted, so "how many of N encode, and why not the rest" has an answer.
+The result is cached under ``training/cache`` as an ``.npz`` (allow_pickle=False) of
+the concatenated tokens plus a JSON index, keyed by collection, encoding and rules.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import re
+import sys
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from engine.encoding import DEFAULT_ENCODING, FIRST_NOTE_ON, MelodyEncoding, melody_track
+from engine.errors import ContinuoError
+from engine.midi_io import MIDI_SUFFIXES, write_bytes_atomic
+
+CACHE_DIR = Path(__file__).resolve().parent / "cache"
+TRAIN_COLLECTION = "essenFolksong"
+OTHER_COLLECTION = "oneills1850"  # Irish fiddle tunes: another tradition, never trained on
+
+# rules for accepting a tune; bump RULES_VERSION when they change (it keys the cache)
+RULES_VERSION = 1
+MIN_NOTES = 8  # shorter fragments teach nothing about phrases
+MAX_OFF_GRID_FRACTION = 0.0  # any note off the sixteenth grid (triplets, 32nds) would be
+#                              moved or swallowed by the encoding: the tune is rejected
+
+SPLIT_NAMES = ("test", "validation", "train")
+REASONS = {
+    "parse": "music21 cannot parse the tune",
+    "no_notes": "the tune has no notes",
+    "too_short": f"fewer than {MIN_NOTES} notes",
+    "range": "notes outside the pitch range even after an octave shift",
+    "off_grid": "notes off the sixteenth-note grid (triplets, 32nds, odd durations)",
+    "chords": "several notes at once (chords or voices)",
+}
+
+
+def split_of(tune_id: str) -> str:
+    """The fixed split of a tune: crc32 of its id mod 20 (0 test, 1 validation)."""
+    r = zlib.crc32(tune_id.encode("utf-8")) % 20
+    return "test" if r == 0 else "validation" if r == 1 else "train"
+
+
+@dataclass
+class Corpus:
+    """Encoded tunes with ids and splits, and the counted reasons for the rejects."""
+
+    name: str
+    ids: list[str]
+    splits: list[str]
+    tunes: list[np.ndarray]
+    total: int
+    rejected: dict[str, int] = field(default_factory=dict)
+    rejected_examples: dict[str, list[str]] = field(default_factory=dict)
+    build_seconds: float = 0.0
+
+    def split(self, which: str) -> list[np.ndarray]:
+        return [t for t, s in zip(self.tunes, self.splits) if s == which]
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(self.splits)
+        return {s: c.get(s, 0) for s in ("train", "validation", "test")}
+
+    def token_counts(self) -> dict[str, int]:
+        out = {"train": 0, "validation": 0, "test": 0}
+        for t, s in zip(self.tunes, self.splits):
+            out[s] += len(t)
+        return out
+
+    def summary(self) -> str:
+        lines = [f"{self.name}: {len(self.tunes)} of {self.total} tunes encode "
+                 f"(train {self.counts()['train']}, validation {self.counts()['validation']}, "
+                 f"test {self.counts()['test']}; tokens {self.token_counts()})"]
+        for reason, n in sorted(self.rejected.items(), key=lambda kv: -kv[1]):
+            ex = ", ".join(self.rejected_examples.get(reason, [])[:3])
+            lines.append(f"  rejected {n:5d}: {REASONS.get(reason, reason)} (e.g. {ex})")
+        return "\n".join(lines)
+
+    def data_card(self) -> dict:
+        """The card's ``data`` entry."""
+        return {"corpus": f"music21 {self.name}" if not self.name.startswith("midi:")
+                else self.name,
+                "split": "zlib.crc32(id.encode()) % 20: 0 test, 1 validation, else train; "
+                         "id = '<ABC file name>#<index of the tune in the file, from 0>'",
+                "tunes": self.counts(), "tokens": self.token_counts(),
+                "rejected": dict(self.rejected), "tunes_total": self.total}
+
+
+# ---------------------------------------------------------------------------------------
+# one tune
+# ---------------------------------------------------------------------------------------
+
+
+def encode_song_notes(notes, ppq: int, encoding: MelodyEncoding,
+                      strict: bool) -> tuple[list[int] | None, str | None]:
+    """Notes of one tune -> (tokens, None) or (None, reason).
+
+    ``strict`` (score corpora) rejects tunes the grid cannot hold exactly; MIDI files
+    played by hand are never on the grid, so for them the encoding's snapping is fine.
+    """
+    notes = list(notes)
+    if not notes:
+        return None, "no_notes"
+    if len(notes) < MIN_NOTES:
+        return None, "too_short"
+    spq = encoding.steps_per_quarter
+    if strict:
+        off = sum(1 for n in notes
+                  if (n.start_tick * spq) % ppq or (n.end_tick * spq) % ppq)
+        if off > MAX_OFF_GRID_FRACTION * len(notes):
+            return None, "off_grid"
+    enc = encoding.encode_notes(notes, ppq, closing_off=True)
+    rep = enc.report
+    if strict and rep.dropped_below_top_line:
+        return None, "chords"
+    if rep.notes_moved_by_octave:
+        return None, "range"
+    n_on = sum(1 for t in enc.tokens if t >= FIRST_NOTE_ON)
+    if n_on < MIN_NOTES:
+        return None, "too_short"
+    return enc.tokens, None
+
+
+# ---------------------------------------------------------------------------------------
+# ABC collections, in worker processes
+# ---------------------------------------------------------------------------------------
+
+_HANDLER_CACHE: dict[str, list] = {}
+
+
+def _tune_handlers(path: str) -> list:
+    """The file's tunes as music21 ABC handlers, in music21's Opus order (by reference
+    number); cached per process because consecutive chunks come from the same file."""
+    if path not in _HANDLER_CACHE:
+        from music21 import abcFormat
+
+        _HANDLER_CACHE.clear()
+        af = abcFormat.ABCFile()
+        af.open(path)
+        handler = af.read()
+        af.close()
+        if handler.definesReferenceNumbers():
+            parts = [h for _, h in sorted(handler.splitByReferenceNumber().items(),
+                                          key=lambda kv: (kv[0] is None, kv[0] or 0))]
+        else:
+            parts = [handler]
+        _HANDLER_CACHE[path] = parts
+    return _HANDLER_CACHE[path]
+
+
+def _encode_abc_chunk(task: tuple[str, int, int | None]) -> list[tuple[str, list[int] | None, str | None]]:
+    """Worker: tunes [i0, i1) of one ABC file -> (id, tokens, reject reason)."""
+    import warnings
+
+    from music21.abcFormat import translate
+
+    from engine.midi_io import music21_score_to_song
+
+    warnings.filterwarnings("ignore")
+    path, i0, i1 = task
+    name = Path(path).name
+    try:
+        handlers = _tune_handlers(path)
+    except Exception:  # the whole file is unreadable: every tune we expected fails
+        return [(f"{name}#{i}", None, "parse") for i in range(i0, i1 or i0 + 1)]
+    out = []
+    for i in range(i0, len(handlers) if i1 is None else min(i1, len(handlers))):
+        tune_id = f"{name}#{i}"
+        try:
+            score = translate.abcToStreamScore(handlers[i])
+            song = music21_score_to_song(score, what=tune_id)
+        except ContinuoError as e:
+            out.append((tune_id, None, "no_notes" if "no notes" in str(e) else "parse"))
+            continue
+        except Exception:
+            out.append((tune_id, None, "parse"))
+            continue
+        tokens, reason = encode_song_notes(list(song.notes()), song.ppq, DEFAULT_ENCODING,
+                                           strict=True)
+        out.append((tune_id, tokens, reason))
+    return out
+
+
+def collection_files(collection: str) -> list[Path]:
+    from music21 import corpus
+
+    files = sorted({Path(p) for p in corpus.getPaths(fileExtensions=("abc",))
+                    if f"/{collection}/" in Path(p).as_posix()})
+    if not files:
+        raise ContinuoError(f"music21's corpus has no ABC files in the collection '{collection}'")
+    return files
+
+
+def _abc_tasks(files: Sequence[Path], chunk: int = 25) -> tuple[list, int]:
+    """Chunks of (file, first tune, end tune or None for 'to the end') and an estimate
+    of the tune count from the X: lines, for the progress line."""
+    tasks, total = [], 0
+    for f in files:
+        text = f.read_text(encoding="latin-1")
+        n = max(1, len(re.findall(r"^X:", text, flags=re.M)))
+        total += n
+        starts = list(range(0, n, chunk))
+        for k, s in enumerate(starts):
+            tasks.append((str(f), s, None if k == len(starts) - 1 else s + chunk))
+    return tasks, total
+
+
+def _progress(label: str, done: int, total: int, t0: float) -> None:
+    width = 30
+    frac = min(1.0, done / max(total, 1))
+    bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+    el = time.monotonic() - t0
+    eta = el / frac - el if frac > 0 else 0
+    sys.stderr.write(f"\r{label} [{bar}] {done}/{total} tunes {el:5.0f}s eta {eta:4.0f}s ")
+    sys.stderr.flush()
+
+
+def _collect(name: str, results: Iterable, total: int, t0: float,
+             show_progress: bool) -> Corpus:
+    ids, splits, tunes = [], [], []
+    rejected: Counter = Counter()
+    examples: dict[str, list[str]] = {}
+    done = 0
+    for chunk in results:
+        for tune_id, tokens, reason in chunk:
+            done += 1
+            if reason is None:
+                ids.append(tune_id)
+                splits.append(split_of(tune_id))
+                tunes.append(np.asarray(tokens, dtype=np.int8))
+            else:
+                rejected[reason] += 1
+                examples.setdefault(reason, [])
+                if len(examples[reason]) < 20:
+                    examples[reason].append(tune_id)
+        if show_progress:
+            _progress(name, done, max(total, done), t0)
+    if show_progress:
+        sys.stderr.write("\n")
+    order = sorted(range(len(ids)), key=lambda k: _id_sort_key(ids[k]))
+    return Corpus(name, [ids[k] for k in order], [splits[k] for k in order],
+                  [tunes[k] for k in order], done, dict(rejected), examples,
+                  time.monotonic() - t0)
+
+
+def _id_sort_key(tune_id: str) -> tuple[str, int]:
+    name, _, idx = tune_id.rpartition("#")
+    return (name, int(idx)) if idx.isdigit() else (tune_id, 0)
+
+
+def build_abc_corpus(collection: str, processes: int = 2, show_progress: bool = True,
+                     files: Sequence[Path] | None = None) -> Corpus:
+    files = list(files) if files is not None else collection_files(collection)
+    tasks, total = _abc_tasks(files)
+    t0 = time.monotonic()
+    if processes <= 1:
+        return _collect(collection, map(_encode_abc_chunk, tasks), total, t0, show_progress)
+    ctx = mp.get_context("spawn")  # no forked TensorFlow or music21 state
+    with ctx.Pool(processes) as pool:
+        return _collect(collection, pool.imap(_encode_abc_chunk, tasks), total, t0,
+                        show_progress)
+
+
+# ---------------------------------------------------------------------------------------
+# a folder of MIDI files
+# ---------------------------------------------------------------------------------------
+
+
+def _encode_midi_file(path: str) -> list[tuple[str, list[int] | None, str | None]]:
+    from engine.midi_io import midi_file_to_song
+
+    name = Path(path).name
+    try:
+        song = midi_file_to_song(path)
+    except Exception:  # a broken file is skipped and counted, never fatal
+        return [(name, None, "parse")]
+    index = melody_track(song)
+    if index is None:
+        return [(name, None, "no_notes")]
+    tokens, reason = encode_song_notes(song.tracks[index].notes, song.ppq, DEFAULT_ENCODING,
+                                       strict=False)
+    return [(name, tokens, reason)]
+
+
+def build_midi_corpus(folder: str | Path, processes: int = 2,
+                      show_progress: bool = True) -> Corpus:
+    """Every MIDI file under ``folder`` (the melody track of each) -> a corpus; the split
+    rule is the same crc32 rule on file names."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ContinuoError(f"{folder}: there is no such folder of MIDI files")
+    try:
+        files = sorted(p for p in folder.rglob("*")
+                       if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES)
+    except OSError as e:
+        raise ContinuoError(f"{folder}: the folder cannot be read ({e.strerror})") from None
+    if not files:
+        raise ContinuoError(f"{folder}: the folder holds no MIDI files "
+                            f"({', '.join(MIDI_SUFFIXES)})")
+    t0 = time.monotonic()
+    label = f"midi:{folder.name}"
+    if processes <= 1 or len(files) < 8:
+        results = map(_encode_midi_file, map(str, files))
+        return _collect(label, results, len(files), t0, show_progress)
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(processes) as pool:
+        return _collect(label, pool.imap(_encode_midi_file, map(str, files), chunksize=4),
+                        len(files), t0, show_progress)
+
+
+# ---------------------------------------------------------------------------------------
+# cache
+# ---------------------------------------------------------------------------------------
+
+
+def cache_key(name: str, encoding: MelodyEncoding = DEFAULT_ENCODING) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    return (f"{safe}.{encoding.name}-v{encoding.version}-{encoding.min_pitch}-"
+            f"{encoding.max_pitch}-{encoding.steps_per_quarter}.rules{RULES_VERSION}")
+
+
+def save_corpus(corpus: Corpus, cache_dir: str | Path = CACHE_DIR) -> Path:
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = cache_key(corpus.name)
+    lengths = np.array([len(t) for t in corpus.tunes], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    tokens = (np.concatenate(corpus.tunes) if corpus.tunes
+              else np.zeros(0, np.int8)).astype(np.int8)
+    split_codes = np.array([SPLIT_NAMES.index(s) for s in corpus.splits], dtype=np.int8)
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, tokens=tokens, offsets=offsets, splits=split_codes)
+    write_bytes_atomic(cache_dir / f"{key}.npz", buf.getvalue())
+    index = {"name": corpus.name, "encoding": DEFAULT_ENCODING.card(),
+             "rules_version": RULES_VERSION, "ids": corpus.ids, "total": corpus.total,
+             "rejected": corpus.rejected, "rejected_examples": corpus.rejected_examples,
+             "build_seconds": round(corpus.build_seconds, 1)}
+    write_bytes_atomic(cache_dir / f"{key}.json", json.dumps(index, indent=1).encode())
+    return cache_dir / f"{key}.npz"
+
+
+def load_corpus(name: str, cache_dir: str | Path = CACHE_DIR) -> Corpus | None:
+    """The cached corpus, or None when there is none for this encoding and rules."""
+    cache_dir = Path(cache_dir)
+    key = cache_key(name)
+    npz, js = cache_dir / f"{key}.npz", cache_dir / f"{key}.json"
+    if not (npz.exists() and js.exists()):
+        return None
+    index = json.loads(js.read_text())
+    with np.load(npz, allow_pickle=False) as data:
+        tokens, offsets, codes = data["tokens"], data["offsets"], data["splits"]
+    tunes = [tokens[offsets[k]:offsets[k + 1]].copy() for k in range(len(offsets) - 1)]
+    return Corpus(index["name"], list(index["ids"]), [SPLIT_NAMES[c] for c in codes], tunes,
+                  int(index["total"]), dict(index["rejected"]),
+                  dict(index.get("rejected_examples", {})), float(index["build_seconds"]))
+
+
+def get_corpus(name: str, processes: int = 2, rebuild: bool = False,
+               cache_dir: str | Path = CACHE_DIR, show_progress: bool = True) -> Corpus:
+    """A music21 collection's corpus, from the cache or built (and cached) now."""
+    if not rebuild:
+        cached = load_corpus(name, cache_dir)
+        if cached is not None:
+            return cached
+    corpus = build_abc_corpus(name, processes, show_progress)
+    save_corpus(corpus, cache_dir)
+    return corpus

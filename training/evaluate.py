@@ -1,0 +1,92 @@
+"""Bits per note and next-token accuracy, from the exported ONNX sequence models.
+
+Definition (docs/model-contract.md): over all tunes of a split, the sum of
+``-log2 p(token)`` for every token after a tune's first, divided by the number of
+NOTE_ON tokens among those tokens.  Accuracy is the share of those tokens that are the
+model's most likely next token.  Neural models are scored with onnxruntime on the very
+``.seq.onnx`` files the app loads, so the engine's ``score`` command reproduces them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from engine.encoding import FIRST_NOTE_ON
+
+
+@dataclass
+class Score:
+    nll_bits: float = 0.0
+    correct: int = 0
+    tokens: int = 0
+    notes: int = 0
+
+    def add(self, log2p: np.ndarray, argmax: np.ndarray, targets: np.ndarray) -> None:
+        self.nll_bits += float(-log2p.sum())
+        self.correct += int((argmax == targets).sum())
+        self.tokens += int(len(targets))
+        self.notes += int((targets >= FIRST_NOTE_ON).sum())
+
+    def as_dict(self) -> dict:
+        return {"bits_per_note": round(self.nll_bits / max(self.notes, 1), 4),
+                "accuracy": round(self.correct / max(self.tokens, 1), 4),
+                "bits_per_token": round(self.nll_bits / max(self.tokens, 1), 4),
+                "tokens": self.tokens, "notes": self.notes}
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def score_onnx(seq_path: str | Path, tunes: Sequence[np.ndarray], batch_tokens: int = 16384,
+               threads: int = 2) -> dict:
+    """Score tunes with a ``.seq.onnx`` model (batches of similar length, right-padded:
+    the model is causal, so padding never changes the real steps)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(seq_path), opts, providers=["CPUExecutionProvider"])
+    score = Score()
+    tunes = [np.asarray(t, np.int64) for t in tunes if len(t) >= 2]
+    order = np.argsort([len(t) for t in tunes], kind="stable")
+    i = 0
+    while i < len(order):
+        longest = len(tunes[order[min(len(order) - 1, i)]])
+        n = max(1, batch_tokens // max(longest, 1))
+        idx = order[i:i + n]
+        width = max(len(tunes[k]) for k in idx)
+        x = np.zeros((len(idx), width), np.int32)
+        for r, k in enumerate(idx):
+            x[r, : len(tunes[k])] = tunes[k]
+        logits = sess.run(["logits"], {"tokens": x})[0]
+        logp = _log_softmax(logits)
+        for r, k in enumerate(idx):
+            t = tunes[k]
+            lp = logp[r, : len(t) - 1]
+            targets = t[1:]
+            score.add(lp[np.arange(len(targets)), targets] / math.log(2), lp.argmax(-1), targets)
+        i += len(idx)
+    return score.as_dict()
+
+
+def score_distributions(dist: Callable[[np.ndarray], np.ndarray],
+                        tunes: Iterable[np.ndarray]) -> dict:
+    """Score a model given as ``tune -> [len, vocab]`` probabilities of each token."""
+    score = Score()
+    for t in tunes:
+        t = np.asarray(t, np.int64)
+        if len(t) < 2:
+            continue
+        p = dist(t)[1:]
+        targets = t[1:]
+        score.add(np.log2(p[np.arange(len(targets)), targets]), p.argmax(-1), targets)
+    return score.as_dict()

@@ -1,0 +1,188 @@
+"""``python -m training evaluate`` and ``kn``: score every model and baseline, write the
+metrics into the cards and the comparison table into ``models/README.md``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.midi_io import write_bytes_atomic
+from training import corpus as C
+from training.evaluate import score_distributions, score_onnx
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = ROOT / "models"
+BASELINE_DIR = Path(__file__).resolve().parent / "runs" / "baselines"
+KN_RESULT = "kn.metrics.json"
+
+
+def _splits(cache_dir, corpus_name: str = C.TRAIN_COLLECTION) -> dict[str, tuple[str, list]]:
+    main = C.get_corpus(corpus_name, cache_dir=cache_dir) if not corpus_name.startswith("midi:") \
+        else C.load_corpus(corpus_name, cache_dir)
+    other = C.get_corpus(C.OTHER_COLLECTION, cache_dir=cache_dir)
+    return {"test": (main.name, main.split("test")),
+            "validation": (main.name, main.split("validation")),
+            "other_collection": (other.name, other.tunes)}
+
+
+def evaluate_card(card_path: str | Path, cache_dir=C.CACHE_DIR,
+                  corpus_name: str = C.TRAIN_COLLECTION, splits=None) -> dict:
+    """Score one card's sequence model on test, validation and the other collection and
+    write the numbers into the card's ``metrics``."""
+    card_path = Path(card_path)
+    card = json.loads(card_path.read_text())
+    splits = splits or _splits(cache_dir, corpus_name)
+    seq = card_path.parent / card["files"]["sequence"]
+    metrics = {}
+    for split, (name, tunes) in splits.items():
+        t0 = time.monotonic()
+        m = score_onnx(seq, tunes)
+        m["corpus"] = f"music21 {name}" if not name.startswith("midi:") else name
+        if split == "other_collection":
+            m["name"] = f"music21 {name} (all tunes; never used in training)"
+        metrics[split] = m
+        print(f"{card['name']:>10} {split:>16}: {m['bits_per_note']:.3f} bits/note, "
+              f"accuracy {m['accuracy']:.3f} ({m['tokens']} tokens, "
+              f"{time.monotonic() - t0:.0f} s)", file=sys.stderr)
+    card["metrics"] = metrics
+    write_bytes_atomic(card_path, (json.dumps(card, indent=2) + "\n").encode())
+    return metrics
+
+
+def run_kneser_ney(max_order: int = 12, cache_dir=C.CACHE_DIR,
+                   out_dir: Path = BASELINE_DIR) -> dict:
+    """Fit Kneser-Ney n-grams of orders 1..max_order on the training split, keep the
+    order with the lowest validation bits/note, score it everywhere."""
+    from training.ngram import KneserNey
+
+    splits = _splits(cache_dir)
+    corpus = C.get_corpus(C.TRAIN_COLLECTION, cache_dir=cache_dir)
+    train = corpus.split("train")
+    vocab = C.DEFAULT_ENCODING.vocab_size
+    by_order = {}
+    best = None
+    t0 = time.monotonic()
+    for order in range(1, max_order + 1):
+        kn = KneserNey(vocab, order).fit(train)
+        m = score_distributions(kn.distributions, splits["validation"][1])
+        by_order[order] = m["bits_per_note"]
+        print(f"Kneser-Ney order {order:2d}: validation {m['bits_per_note']:.3f} bits/note",
+              file=sys.stderr)
+        if best is None or m["bits_per_note"] < by_order[best[0]]:
+            best = (order, kn)
+    order, kn = best
+    metrics = {}
+    for split, (name, tunes) in splits.items():
+        m = score_distributions(kn.distributions, tunes)
+        m["corpus"] = f"music21 {name}"
+        metrics[split] = m
+    result = {"name": "kn", "architecture": f"Kneser-Ney {order}-gram (modified, interpolated)",
+              "order": order, "validation_bits_per_note_by_order": by_order,
+              "metrics": metrics, "parameters": int(sum(len(c) for c in kn.counts)),
+              "training": {"command": f"python -m training kn --max-order {max_order}",
+                           "wall_time_s": round(time.monotonic() - t0, 1)},
+              "data": corpus.data_card()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kn.save(out_dir / "kn.json")
+    write_bytes_atomic(out_dir / KN_RESULT, (json.dumps(result, indent=2) + "\n").encode())
+    print(f"Kneser-Ney: best order {order}; test {metrics['test']['bits_per_note']:.3f} "
+          f"bits/note", file=sys.stderr)
+    return result
+
+
+def _row(entry: dict, shipped: bool) -> str:
+    m = entry.get("metrics", {})
+
+    def f(split, key, fmt="{:.3f}"):
+        v = m.get(split, {}).get(key)
+        return fmt.format(v) if isinstance(v, (int, float)) else "-"
+
+    rf = entry.get("receptive_field_steps")
+    tr = entry.get("training", {})
+    wall = tr.get("wall_time_s")
+    cmd = tr.get("command") or "-"
+    arch = entry.get("architecture", "?")
+    hp = entry.get("hyperparameters", {})
+    if arch in ("lstm", "seed-lstm"):
+        size = f"{arch} {'x'.join(str(u) for u in hp.get('units', []))}"
+    elif arch == "wavenet":
+        size = f"wavenet {hp.get('residual_channels')}ch, {len(hp.get('dilations', []))} layers"
+    else:
+        size = arch
+    return (f"| {entry['name']}{' (shipped)' if shipped else ''} | {size} | "
+            f"{entry.get('parameters', '-')} | {rf if rf else '-'} | "
+            f"{f('test', 'bits_per_note')} | {f('test', 'accuracy')} | "
+            f"{f('validation', 'bits_per_note')} | {f('other_collection', 'bits_per_note')} | "
+            f"{f('other_collection', 'accuracy')} | "
+            f"{'-' if wall is None else f'{wall / 60:.1f} min'} | `{cmd}` |")
+
+
+def write_readme(models_dir: Path, entries: list[tuple[dict, bool]], corpus: C.Corpus,
+                 other: C.Corpus) -> None:
+    table = "\n".join(_row(e, s) for e, s in entries)
+    rejected = "; ".join(f"{C.REASONS.get(k, k)}: {v}"
+                         for k, v in sorted(corpus.rejected.items(), key=lambda kv: -kv[1]))
+    counts = corpus.counts()
+    text = f"""# Continuo's models
+
+Each model is a pair of ONNX files (`<name>.onnx`: one step, with its states;
+`<name>.seq.onnx`: a whole sequence) beside its card `<name>.json`
+(docs/model-contract.md). `keras/<name>.weights.h5` holds the same weights for Keras
+(`training.models.load_keras_model("models/<name>.json")` rebuilds the model).
+Only `lstm` and `wavenet` ship; the baselines are trained the same way and kept out of git.
+
+## Data
+
+music21's `{corpus.name}` collection: {len(corpus.tunes)} of {corpus.total} tunes encode
+with `melody-16th` v1 (train {counts['train']}, validation {counts['validation']},
+test {counts['test']}). Rejected: {rejected}.
+Split: `zlib.crc32(id.encode()) % 20` (0 test, 1 validation, else train) on the id
+`<ABC file name>#<index of the tune in the file, from 0>`.
+Other tradition (never trained on): music21's `{other.name}`, {len(other.tunes)} of
+{other.total} tunes.
+
+## Results
+
+Bits per note: the sum over all tunes of -log2 p(token) for every token after a tune's
+first, divided by the number of NOTE_ON tokens among them. Accuracy: share of those
+tokens that were the model's most likely next token. Neural models are scored from
+their `.seq.onnx` with onnxruntime. Wall time: training on this machine's CPU (2 threads).
+
+| model | size | parameters | receptive field (steps) | test bits/note | test accuracy | validation bits/note | {other.name} bits/note | {other.name} accuracy | training time | command |
+|---|---|---|---|---|---|---|---|---|---|---|
+{table}
+
+Reproduce: `python -m training corpus`, then the commands above, then
+`python -m training kn` and `python -m training evaluate` (rewrites this file and the
+cards' metrics).
+"""
+    write_bytes_atomic(models_dir / "README.md", text.encode())
+
+
+def evaluate_all(models_dir: Path = MODELS_DIR, baseline_dir: Path = BASELINE_DIR,
+                 cache_dir=C.CACHE_DIR, readme: bool = True) -> None:
+    splits = _splits(cache_dir)
+    entries: list[tuple[dict, bool]] = []
+    for folder, shipped in ((models_dir, True), (baseline_dir, False)):
+        for card_path in sorted(Path(folder).glob("*.json")):
+            try:
+                card = json.loads(card_path.read_text())
+            except (OSError, ValueError):
+                continue
+            if card.get("format") != "continuo-model-card":
+                continue
+            evaluate_card(card_path, cache_dir, splits=splits)
+            entries.append((json.loads(card_path.read_text()), shipped))
+    kn_path = baseline_dir / KN_RESULT
+    if kn_path.exists():
+        entries.append((json.loads(kn_path.read_text()), False))
+    else:
+        print("no Kneser-Ney result yet (python -m training kn)", file=sys.stderr)
+    if readme:
+        corpus = C.get_corpus(C.TRAIN_COLLECTION, cache_dir=cache_dir)
+        other = C.get_corpus(C.OTHER_COLLECTION, cache_dir=cache_dir)
+        write_readme(models_dir, entries, corpus, other)

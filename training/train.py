@@ -1,0 +1,162 @@
+"""Training the neural models (LSTM, WaveNet, the seed notebooks' LSTM) with Keras.
+
+A training example is one whole tune (cropped to ``max_len`` steps), fed from its first
+token with a zero initial state, exactly as the model is later scored and as the app
+starts generating: inputs ``tokens[:-1]``, targets ``tokens[1:]``.  Tunes of similar
+length are batched together and padded to a multiple of 32 steps; padded targets carry
+sample weight 0, and because every model is causal the padding on the right never
+touches the real steps.
+
+Early stopping watches the validation loss and restores the best weights; the best
+weights are also checkpointed (``.weights.h5``, HDF5) after every improving epoch, and a
+wall-clock budget stops a run that would take too long on this two-core machine.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+PAD_MULTIPLE = 32
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    hyperparameters: dict
+    epochs: int
+    best_epoch: int
+    wall_time_s: float
+    history: dict
+    best_val_loss: float
+
+
+def _batches(tunes: Sequence[np.ndarray], batch_size: int, max_len: int,
+             rng: np.random.Generator | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Length-bucketed batches of (inputs, targets, weights); shuffled when rng given."""
+    tunes = [t[: max_len + 1] for t in tunes if len(t) >= 2]
+    order = np.argsort([len(t) for t in tunes], kind="stable")
+    if rng is not None:  # jitter the sort so batches differ between epochs
+        noise = rng.uniform(0, 8, size=len(tunes))
+        order = np.argsort(np.array([len(t) for t in tunes]) + noise, kind="stable")
+    batches = []
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        longest = max(len(tunes[i]) - 1 for i in idx)
+        width = int(math.ceil(longest / PAD_MULTIPLE) * PAD_MULTIPLE)
+        x = np.zeros((len(idx), width), np.int32)
+        y = np.zeros((len(idx), width), np.int32)
+        w = np.zeros((len(idx), width), np.float32)
+        for row, i in enumerate(idx):
+            t = tunes[i].astype(np.int32)
+            x[row, : len(t) - 1] = t[:-1]
+            y[row, : len(t) - 1] = t[1:]
+            w[row, : len(t) - 1] = 1.0
+        batches.append((x, y, w))
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches
+
+
+def _dataset_class():
+    import keras
+
+    class TuneBatches(keras.utils.PyDataset):
+        """Re-buckets and reshuffles the tunes every epoch."""
+
+        def __init__(self, tunes, batch_size, max_len, seed, shuffle=True):
+            super().__init__()
+            self.tunes, self.batch_size, self.max_len = tunes, batch_size, max_len
+            self.rng = np.random.default_rng(seed) if shuffle else None
+            self.items = _batches(tunes, batch_size, max_len, self.rng)
+
+        def __len__(self):
+            return len(self.items)
+
+        def __getitem__(self, i):
+            return self.items[i]
+
+        def on_epoch_end(self):
+            if self.rng is not None:
+                self.items = _batches(self.tunes, self.batch_size, self.max_len, self.rng)
+
+    return TuneBatches
+
+
+def configure_threads(threads: int | None = None) -> None:
+    """Use the cores we were given, not more (the machine is shared)."""
+    import tensorflow as tf
+
+    n = threads or min(2, os.cpu_count() or 1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # already initialised
+
+
+def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
+                val_tunes: Sequence[np.ndarray], *, epochs: int = 30, batch_size: int = 32,
+                max_len: int = 512, learning_rate: float = 2e-3, patience: int = 3,
+                max_minutes: float = 25.0, seed: int = 0, checkpoint: str | Path | None = None,
+                verbose: int | None = None) -> TrainResult:
+    """Fit a fresh model of ``hp`` with early stopping on validation loss."""
+    import keras
+
+    from training.models import build_model
+
+    configure_threads()
+    keras.utils.set_random_seed(seed)
+    model = build_model(hp)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
+    )
+    Batches = _dataset_class()
+    train_data = Batches(list(train_tunes), batch_size, max_len, seed, shuffle=True)
+    val_data = Batches(list(val_tunes), 64, max_len, seed, shuffle=False)
+
+    t0 = time.monotonic()
+    deadline = t0 + max_minutes * 60
+
+    class Budget(keras.callbacks.Callback):
+        """Stops after the epoch that crosses the wall-clock budget."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            elapsed = time.monotonic() - t0
+            per_epoch = elapsed / (epoch + 1)
+            if time.monotonic() + per_epoch > deadline:
+                print(f"\nstopping: the next epoch would pass the {max_minutes:g}-minute budget",
+                      file=sys.stderr)
+                self.model.stop_training = True
+
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                      restore_best_weights=True, verbose=1),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
+                                          min_lr=1e-4, verbose=1),
+        Budget(),
+    ]
+    if checkpoint is not None:
+        Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            str(checkpoint), monitor="val_loss", save_best_only=True, save_weights_only=True))
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    history = model.fit(train_data, validation_data=val_data, epochs=epochs,
+                        callbacks=callbacks, verbose=verbose)
+    wall = time.monotonic() - t0
+    val = list(history.history.get("val_loss", [float("nan")]))
+    best_epoch = int(np.nanargmin(val)) + 1 if val else 0
+    hist = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    return TrainResult(model, hp, len(val), best_epoch, wall, hist,
+                       float(np.nanmin(val)) if val else float("nan"))
