@@ -329,6 +329,9 @@ class Player:
         with self._lock:
             token = self._preview_tokens.get(key, 0) + 1
             self._preview_tokens[key] = token
+            retrigger = key in self._sounding
+        if retrigger:  # the key is still down from an earlier click: release it first
+            self.send_now(mido.Message("note_off", channel=channel, note=pitch, velocity=0))
         self.send_now(mido.Message("note_on", channel=channel, note=pitch, velocity=velocity))
 
         def release() -> None:
@@ -403,7 +406,20 @@ class Player:
         # nothing left to send
         if self._hold:
             return float("inf")
+        self._finish()
         return None
+
+    def _finish(self) -> None:
+        """The range has been played: silence, report, and stop (once)."""
+        with self._lock:
+            if not self._playing:
+                return
+            self._playing = False
+            self._stop_event.set()
+        self._silence(self.output, hard=False)
+        self.on_position(self._end_tick)
+        self.on_playing_changed(False)
+        self.on_finished()
 
     def _run(self) -> None:
         next_position = 0.0
@@ -411,6 +427,8 @@ class Player:
         try:
             while not self._stop_event.is_set():
                 wait = self.pump()
+                if wait is None:
+                    return  # finished (pump did the rest) or stopped
                 now = self.clock()
                 if now >= next_position:
                     self.on_position(round(self.tick_at(now)))
@@ -418,27 +436,19 @@ class Player:
                 if now >= next_check:
                     self.output.check()
                     next_check = now + self.check_interval_s
-                if wait is None:
-                    break
                 timeout = min(wait, next_position - now, next_check - now)
                 if timeout > 0:
                     self._stop_event.wait(timeout)
-            else:
-                return  # stopped from outside: stop() does the rest
         except ContinuoError as exc:
             self._fail(str(exc))
             return
         except Exception as exc:  # an rtmidi error, a dying synth: stop, never crash
             self._fail(f"The MIDI output '{self.output.name}' failed ({exc}).")
             return
-        # reached the end of the range
-        self._end_playback(from_thread=True)
-        self._silence(self.output, hard=False)
-        self.on_position(self._end_tick)
-        self.on_playing_changed(False)
-        self.on_finished()
 
     def _fail(self, message: str) -> None:
+        if not self._playing:
+            return  # stopped meanwhile: the user asked for silence, not an error
         self._end_playback(from_thread=True)
         try:
             self._silence(self.output, hard=False)
@@ -473,7 +483,7 @@ class Player:
 
     def _silence(self, output: Output, hard: bool) -> None:
         with self._lock:
-            sounding = list(self._sounding)
+            sounding = list(self._sounding.elements())
             self._sounding.clear()
             channels = set(self._used_channels) | {c for c, _ in sounding}
         for msg in all_off_messages(channels, sounding, hard=hard):

@@ -99,10 +99,10 @@ def _mido_api(api: str) -> str:
 
 def check_message(msg: mido.Message) -> None:
     """Reject anything that is not a channel or system message that rtmidi can send."""
+    if isinstance(msg, mido.MetaMessage):
+        raise ValueError(f"a meta message ({msg.type}) cannot be sent to a MIDI port")
     if not isinstance(msg, mido.Message):
         raise TypeError(f"expected a mido.Message, got {type(msg).__name__}")
-    if msg.is_meta:
-        raise ValueError("meta messages cannot be sent to a MIDI port")
 
 
 class Output:
@@ -342,10 +342,13 @@ def all_off_messages(channels: Iterable[int], sounding: Iterable[tuple[int, int]
                      hard: bool = False) -> list[mido.Message]:
     """Note-offs for ``sounding`` (channel, pitch) pairs, then All Notes Off per channel.
 
+    A pair listed twice (two overlapping note-ons of one key) gets two note-offs, so
+    a receiver that counts note-ons sees each one matched.
+
     ``hard`` (Panic) adds All Sound Off and Reset All Controllers, for synths that
     ignore note-offs while the sustain pedal is down.
     """
-    msgs = [mido.Message("note_off", channel=c, note=p, velocity=0) for c, p in sorted(set(sounding))]
+    msgs = [mido.Message("note_off", channel=c, note=p, velocity=0) for c, p in sorted(sounding)]
     for channel in sorted(set(channels)):
         msgs.append(mido.Message("control_change", channel=channel, control=ALL_NOTES_OFF, value=0))
         if hard:

@@ -1,0 +1,258 @@
+"""Real MIDI ports through JACK (or ALSA): nothing here is faked.
+
+``scripts/test.sh`` starts ``jackd --no-realtime -d dummy`` before pytest; where
+neither a JACK server nor an ALSA sequencer is running, every test that needs a
+port is skipped with the reason.  Ports are looked up by substring because ALSA
+appends client:port numbers to names and JACK prefixes the client name.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+
+import mido
+import pytest
+
+from engine.errors import PortError
+from engine.player import Player
+from engine.ports import (ALL_NOTES_OFF, MidiSystem, MessageLog, Output, all_off_messages,
+                          compiled_apis, working_apis)
+from engine.song import Note, Song, TempoChange, TempoMap, Track, melody_song
+
+pytestmark = pytest.mark.ports
+
+
+def _pick_api() -> str | None:
+    apis = working_apis()
+    for preferred in ("jack", "alsa"):
+        if preferred in apis:
+            return preferred
+    return apis[0] if apis else None
+
+
+@pytest.fixture(scope="session")
+def midi_system() -> MidiSystem:
+    """The running MIDI system (JACK first: it is what CI starts)."""
+    api = _pick_api()
+    if api is None:
+        pytest.skip(f"no JACK server or ALSA sequencer is running (compiled APIs: "
+                    f"{', '.join(compiled_apis()) or 'none'}); real-port tests need one")
+    return MidiSystem(api)
+
+
+def unique(stem: str) -> str:
+    return f"{stem}{uuid.uuid4().hex[:6]}"
+
+
+def find(names: list[str], part: str) -> str:
+    matches = [n for n in names if part in n]
+    assert matches, f"{part!r} not among {names}"
+    return matches[0]
+
+
+class Sink:
+    """A real virtual input port that keeps everything it receives, timestamped."""
+
+    def __init__(self, system: MidiSystem) -> None:
+        self.client = unique("ContinuoTest")
+        self.received: list[tuple[float, mido.Message]] = []
+        self._cv = threading.Condition()
+        self.port = system.open_virtual_input("sink", client_name=self.client,
+                                              callback=self._on_message)
+        self.name = find(system.output_names(), self.client)
+
+    def _on_message(self, msg: mido.Message, t: float) -> None:
+        with self._cv:
+            self.received.append((t, msg))
+            self._cv.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[mido.Message]:
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while len(self.received) < count and time.monotonic() < deadline:
+                self._cv.wait(deadline - time.monotonic())
+            return [m for _, m in self.received]
+
+    def settle(self, quiet_s: float = 0.3) -> list[mido.Message]:
+        """Everything received, once nothing new came for ``quiet_s``."""
+        last = -1
+        while last != len(self.received):
+            last = len(self.received)
+            time.sleep(quiet_s)
+        return [m for _, m in self.received]
+
+    def close(self) -> None:
+        self.port.close()
+
+
+@pytest.fixture
+def sink(midi_system):
+    s = Sink(midi_system)
+    yield s
+    s.close()
+
+
+def passage(n: int = 1000, step: int = 12, length: int = 10, bpm: float = 300.0) -> Song:
+    """``n`` notes ``step`` ticks apart (5 ms at 300 BPM, ppq 480), cycling pitches."""
+    notes = [Note(36 + (i * 7) % 60, i * step, length, 1 + i % 127) for i in range(n)]
+    return melody_song(notes, bpm=bpm)
+
+
+def expected_messages(song: Song) -> list[mido.Message]:
+    out = []
+    for n in sorted(song.notes(), key=Note.sort_key):
+        out.append(mido.Message("note_on", channel=n.channel, note=n.pitch, velocity=n.velocity))
+        out.append(mido.Message("note_off", channel=n.channel, note=n.pitch, velocity=0))
+    return out
+
+
+def notes_only(msgs: list[mido.Message]) -> list[mido.Message]:
+    return [m for m in msgs if m.type in ("note_on", "note_off")]
+
+
+# ---- listing and opening ---------------------------------------------------------------
+def test_virtual_ports_are_listed_and_unknown_names_are_refused(midi_system, sink):
+    assert sink.name in midi_system.output_names()
+    out = midi_system.open_virtual_output("Continuo", client_name=unique("Continuo"))
+    try:
+        assert any(out.name in n or "Continuo" in n for n in midi_system.input_names())
+    finally:
+        out.close()
+    with pytest.raises(PortError, match="no MIDI output called 'nowhere'"):
+        midi_system.open_output("nowhere")
+    with pytest.raises(PortError, match="no MIDI input called 'nowhere'"):
+        midi_system.open_input("nowhere")
+
+
+def test_unknown_api_is_a_sentence():
+    with pytest.raises(PortError, match="Unknown MIDI system"):
+        MidiSystem("carrier-pigeon")
+
+
+def test_output_send_checks_and_refuses_after_close(midi_system, sink):
+    out = midi_system.open_output(sink.name)
+    with pytest.raises(ValueError):
+        out.send(mido.MetaMessage("set_tempo", tempo=500000))
+    with pytest.raises(TypeError):
+        out.send(b"\x90\x3c\x40")  # type: ignore[arg-type]
+    out.close()
+    with pytest.raises(PortError, match="closed"):
+        out.send(mido.Message("note_on"))
+
+
+# ---- the loopback ----------------------------------------------------------------------
+def test_a_thousand_note_passage_arrives_complete_and_in_order(midi_system, sink):
+    song = passage(1000)
+    out = midi_system.open_output(sink.name)
+    player = Player(out)
+    done = threading.Event()
+    player.on_finished = done.set  # type: ignore[method-assign]
+    errors: list[str] = []
+    player.on_error = errors.append  # type: ignore[method-assign]
+    try:
+        player.play(song)
+        assert done.wait(30), "playback did not finish"
+        got = notes_only(sink.wait_for(2000 + 2, timeout=5))
+    finally:
+        out.close()
+    assert errors == []
+    want = expected_messages(song)
+    assert len(got) == len(want) == 2000
+    assert got == want
+
+
+def test_stopping_mid_notes_leaves_nothing_sounding(midi_system, sink):
+    # two channels of long, overlapping notes: many are sounding at any moment
+    a = [Note(48 + i % 24, i * 120, 1800, 90, 0) for i in range(64)]
+    b = [Note(60 + i % 12, i * 240 + 60, 960, 80, 3) for i in range(32)]
+    song = Song(tracks=[Track("a", 0, 0, notes=a), Track("b", 3, 40, notes=b)])
+    out = midi_system.open_output(sink.name)
+    player = Player(out)
+    try:
+        player.play(song)
+        time.sleep(0.8)
+        assert player.sounding_notes(), "the test must stop while notes sound"
+        player.stop()
+        got = sink.settle()
+    finally:
+        out.close()
+    on = Counter((m.channel, m.note) for m in got if m.type == "note_on" and m.velocity)
+    off = Counter((m.channel, m.note) for m in got
+                  if m.type == "note_off" or (m.type == "note_on" and not m.velocity))
+    assert on, "nothing was played before the stop"
+    for key, count in on.items():
+        assert off[key] >= count, f"note {key} was left sounding"
+    all_off = {m.channel for m in got if m.type == "control_change" and m.control == ALL_NOTES_OFF}
+    assert {0, 3} <= all_off
+    programs = {(m.channel, m.program) for m in got if m.type == "program_change"}
+    assert programs == {(0, 0), (3, 40)}
+
+
+def test_a_port_that_goes_away_stops_playback_with_a_sentence(midi_system):
+    sink = Sink(midi_system)
+    song = passage(400, step=120, length=100, bpm=120)  # 50 s: it will not end by itself
+    before = song.copy()
+    out = midi_system.open_output(sink.name)
+    player = Player(out)
+    failed = threading.Event()
+    messages: list[str] = []
+
+    def on_error(message: str) -> None:
+        messages.append(message)
+        failed.set()
+
+    player.on_error = on_error  # type: ignore[method-assign]
+    try:
+        player.play(song)
+        time.sleep(0.3)
+        sink.close()  # the synth is unplugged
+        assert failed.wait(3), "the player did not notice"
+        assert not player.is_playing()
+    finally:
+        player.stop()
+        out.close()
+    assert messages == [f"The MIDI port '{sink.name}' went away; playback stopped."]
+    assert [n for n in song.notes()] == [n for n in before.notes()]  # nothing lost
+
+
+def test_keyboard_notes_played_into_a_real_input_are_received_with_times(midi_system):
+    keys_client = unique("Keys")
+    keys = midi_system.open_virtual_output("keys", client_name=keys_client)
+    got: list[tuple[mido.Message, float]] = []
+    port = midi_system.open_input(find(midi_system.input_names(), keys_client),
+                                  callback=lambda m, t: got.append((m, t)))
+    try:
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        for i in range(5):
+            keys.send(mido.Message("note_on", note=60 + i, velocity=100))
+            time.sleep(0.05)
+            keys.send(mido.Message("note_off", note=60 + i))
+        deadline = time.monotonic() + 3
+        while len(got) < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        port.close()
+        keys.close()
+    assert [m.note for m, _ in got] == [n for i in range(5) for n in (60 + i, 60 + i)]
+    assert all(t0 <= t <= t0 + 3 for _, t in got)
+    assert [t for _, t in got] == sorted(t for _, t in got)
+
+
+# ---- no port needed ----------------------------------------------------------------
+def test_all_off_messages_cover_sounding_notes_and_channels():
+    msgs = all_off_messages({0, 9}, [(0, 60), (0, 60), (9, 42)], hard=True)
+    offs = [(m.channel, m.note) for m in msgs if m.type == "note_off"]
+    assert offs == [(0, 60), (0, 60), (9, 42)]  # one note-off per note-on
+    ccs = {(m.channel, m.control) for m in msgs if m.type == "control_change"}
+    assert ccs == {(c, cc) for c in (0, 9) for cc in (123, 120, 121)}
+
+
+def test_message_log_is_an_output():
+    log = MessageLog(clock=lambda: 1.5)
+    assert isinstance(log, Output)
+    log.send(mido.Message("note_on", note=1))
+    assert log.messages[0][0] == 1.5
