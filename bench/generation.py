@@ -1,0 +1,376 @@
+"""How fast does Continuo continue a seed, against the naive way, the seed notebooks'
+way, and the floor of the arithmetic itself?
+
+For each model card (``models/`` by default), 16 bars of sixteenths (256 steps) after
+the default seed (assets/default_seed.mid), with 1 and with 4 variations:
+
+* incremental: :func:`engine.generator.generate` as the app calls it (prime the seed
+  once, then one step-model call per step for all variations; sampling, key lock and
+  decoding included);
+* naive: the same generation re-running the sequence model over the window at every
+  step (the whole history for an LSTM, the receptive field for a WaveNet);
+* notebook: the seed notebooks' way, Keras ``predict`` over the window for each new note
+  on the very same weights (``training.models.load_keras_model``); it is slow, so it
+  runs ``--keras-steps`` steps and is scaled to 256 (the table says so);
+* floor: one step's arithmetic (embedding, matrix products, gates) in numpy on the same
+  weights at the same batch, times 256: no framework, no sampling, no bookkeeping.
+
+The process is pinned to one core and every library is held to one thread, so the
+figures are "on one core".  ``--options`` also times the onnxruntime session options
+that engine/models.py chooses against the alternatives.
+
+    python bench/generation.py [--models-dir DIR] [--repeats N] [--keras-steps N] [--options]
+
+Prints a table and writes bench/results/generation.json.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+             "TF_NUM_INTEROP_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.generator import GenerationSettings, generate  # noqa: E402
+from engine.midi_io import midi_file_to_song  # noqa: E402
+from engine.models import ModelLibrary, StepModel, session_options  # noqa: E402
+
+STEPS = 256
+SEED = ROOT / "assets" / "default_seed.mid"
+RESULTS = ROOT / "bench" / "results" / "generation.json"
+GOAL_MS = 50.0
+GOAL_FLOOR_RATIO = 3.0
+GOAL_WAVENET_NAIVE_RATIO = 10.0
+GOAL_NOTEBOOK_RATIO = 1000.0
+
+
+def pin_to_one_core() -> str:
+    try:
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        return f"pinned to CPU {cpu}"
+    except (AttributeError, OSError):
+        return "not pinned (no sched_setaffinity)"
+
+
+def timed(fn, repeats: int) -> tuple[float, list[float]]:
+    """Median milliseconds of ``repeats`` calls (after the caller's warm-up)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times), times
+
+
+# ---------------------------------------------------------------------------------------
+# the floor: one step's arithmetic in numpy, on the Keras weights
+# ---------------------------------------------------------------------------------------
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # one ufunc, no overflow warnings
+
+
+class NumpyStep:
+    """A model's step function written out in numpy on its Keras weights."""
+
+    def __init__(self, keras_model, hp: dict) -> None:
+        self.arch = hp["architecture"]
+        self.hp = hp
+        get = keras_model.get_layer
+
+        def w(layer, attr):
+            return np.asarray(getattr(layer, attr).numpy(), dtype=np.float32)
+
+        if int(hp.get("embed_dim", 0)) > 0:
+            self.table = w(get("embedding"), "embeddings")
+        else:
+            self.table = None  # one-hot: x @ K is a row of K
+        if self.arch in ("lstm", "seed-lstm"):
+            self.layers = []
+            for i in range(len(hp["units"])):
+                cell = get(f"lstm_{i}").cell
+                self.layers.append((w(cell, "kernel"), w(cell, "recurrent_kernel"), w(cell, "bias")))
+            self.hidden = None
+            if int(hp.get("dense_hidden", 0)) > 0:
+                self.hidden = (w(get("hidden"), "kernel"), w(get("hidden"), "bias"))
+            self.out = (w(get("logits"), "kernel"), w(get("logits"), "bias"))
+        else:
+            k = w(get("input_conv"), "kernel")
+            self.input_conv = (k[0], k[1], w(get("input_conv"), "bias"))
+            self.blocks = []
+            n = len(hp["dilations"])
+            for i in range(n):
+                kd = w(get(f"dilated_{i}"), "kernel")
+                skip = (w(get(f"skip_{i}"), "kernel")[0], w(get(f"skip_{i}"), "bias"))
+                res = None
+                if i < n - 1:
+                    res = (w(get(f"residual_{i}"), "kernel")[0], w(get(f"residual_{i}"), "bias"))
+                self.blocks.append((kd[0], kd[1], w(get(f"dilated_{i}"), "bias"), skip, res))
+            self.post = (w(get("post_1"), "kernel")[0], w(get("post_1"), "bias"))
+            self.out = (w(get("logits"), "kernel")[0], w(get("logits"), "bias"))
+
+    def features(self, token: np.ndarray) -> np.ndarray:
+        return self.table[token]
+
+    def lstm_step(self, token: np.ndarray, states: list[np.ndarray]):
+        new = []
+        x = None
+        for i, (k, r, b) in enumerate(self.layers):
+            h, c = states[2 * i], states[2 * i + 1]
+            if x is None:
+                z = (self.table[token] @ k if self.table is not None else k[token]) + h @ r + b
+            else:
+                z = x @ k + h @ r + b
+            zi, zf, zc, zo = np.split(z, 4, axis=1)
+            c = _sigmoid(zf) * c + _sigmoid(zi) * np.tanh(zc)
+            h = _sigmoid(zo) * np.tanh(c)
+            new += [h, c]
+            x = h
+        if self.hidden is not None:
+            x = np.maximum(x @ self.hidden[0] + self.hidden[1], 0.0)
+        return x @ self.out[0] + self.out[1], new
+
+    def wavenet_step(self, token: np.ndarray, states: list[np.ndarray]):
+        res = int(self.hp["residual_channels"])
+        e = self.table[token]
+        k0, k1, b = self.input_conv
+        presents = [e]
+        x = states[0] @ k0 + e @ k1 + b
+        skip = None
+        for i, (kp, kn, bd, (ks, bs), r) in enumerate(self.blocks):
+            presents.append(x)
+            z = states[i + 1] @ kp + x @ kn + bd
+            gated = np.tanh(z[:, :res]) * _sigmoid(z[:, res:])
+            s = gated @ ks + bs
+            skip = s if skip is None else skip + s
+            if r is not None:
+                x = x + gated @ r[0] + r[1]
+        s = np.maximum(skip, 0.0)
+        s = np.maximum(s @ self.post[0] + self.post[1], 0.0)
+        return s @ self.out[0] + self.out[1], presents
+
+    def step(self, token, states):
+        if self.arch == "wavenet":
+            return self.wavenet_step(token, states)
+        return self.lstm_step(token, states)
+
+
+def floor_ms(step: NumpyStep, model: StepModel, batch: int, repeats: int) -> tuple[float, float]:
+    """(median ms of 256 numpy steps, max |logits - onnxruntime's| on one step)."""
+    rng = np.random.default_rng(0)
+    states = [rng.standard_normal((batch, *s.shape)).astype(np.float32) * 0.5
+              for s in model.info.states]
+    token = rng.integers(2, model.encoding.vocab_size, batch).astype(np.int32)
+    mine, _ = step.step(token, states)
+    feeds = {model.info.token_input: token}
+    feeds.update({s.input: a for s, a in zip(model.info.states, states)})
+    theirs = model._session().run([model.info.logits_output], feeds)[0]
+    diff = float(np.abs(mine - theirs).max())
+
+    def run():
+        st = states
+        for _ in range(STEPS):
+            _, st = step.step(token, st)
+
+    run()
+    ms, _ = timed(run, repeats)
+    return ms, diff
+
+
+# ---------------------------------------------------------------------------------------
+# the seed notebooks' way
+# ---------------------------------------------------------------------------------------
+
+
+def notebook_ms(keras_model, model: StepModel, prime: list[int], batch: int, steps: int) -> float:
+    """Keras ``predict`` over the window for every new note, sampling from the softmax
+    of the last position: ``steps`` steps, in milliseconds (not scaled)."""
+    window = model.info.receptive_field_steps
+    rng = np.random.default_rng(0)
+    history = np.tile(np.asarray(prime, dtype=np.int32), (batch, 1))
+    keras_model.predict(history[:, -window:] if window else history, verbose=0)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        x = history[:, -window:] if window else history
+        logits = keras_model.predict(x, verbose=0)[:, -1].astype(np.float64)
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        nxt = np.array([rng.choice(len(row), p=row) for row in p], dtype=np.int32)
+        history = np.concatenate([history, nxt[:, None]], axis=1)
+    return (time.perf_counter() - t0) * 1e3
+
+
+# ---------------------------------------------------------------------------------------
+# session options
+# ---------------------------------------------------------------------------------------
+
+
+OPTION_CHOICES = [
+    ("1 thread, sequential, all optimisations (chosen)", dict(threads=1, optimization="all")),
+    ("1 thread, sequential, extended", dict(threads=1, optimization="extended")),
+    ("1 thread, sequential, basic", dict(threads=1, optimization="basic")),
+    ("1 thread, sequential, no optimisation", dict(threads=1, optimization="none")),
+    ("1 thread, parallel executor, all", dict(threads=1, optimization="all", sequential=False)),
+    ("2 threads, sequential, all", dict(threads=2, optimization="all")),
+]
+
+
+def options_table(folders, seed, names, repeats: int) -> dict:
+    out: dict[str, dict[str, float]] = {}
+    for label, kw in OPTION_CHOICES:
+        library = ModelLibrary(folders, session_opts=session_options(**kw))
+        for name in names:
+            s = GenerationSettings(model=name, steps=STEPS, variations=4)
+            generate(library, seed, s)
+            ms, _ = timed(lambda: generate(library, seed, s), repeats)
+            out.setdefault(name, {})[label] = round(ms, 2)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models-dir", action="append", help="model folder (default: models/)")
+    ap.add_argument("--repeats", type=int, default=7, help="timed runs per figure (median)")
+    ap.add_argument("--naive-repeats", type=int, default=1)
+    ap.add_argument("--keras-steps", type=int, default=16,
+                    help="steps of the notebook way actually run (scaled to 256)")
+    ap.add_argument("--options", action="store_true", help="also time session options")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin to one core")
+    ap.add_argument("--out", default=str(RESULTS))
+    args = ap.parse_args(argv)
+
+    pinned = "not pinned (--no-pin)" if args.no_pin else pin_to_one_core()
+    folders = [Path(d) for d in args.models_dir] if args.models_dir else [ROOT / "models"]
+    library = ModelLibrary(folders)
+    for problem in library.problems:
+        print(f"refused: {problem}", file=sys.stderr)
+    if not library.models:
+        print(f"no usable model cards in {', '.join(map(str, folders))}", file=sys.stderr)
+        return 1
+    seed = midi_file_to_song(SEED)
+
+    try:
+        import tensorflow as tf  # noqa: F401
+
+        from training.models import load_keras_model
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except Exception as e:  # TensorFlow is optional: the app never needs it
+        load_keras_model = None
+        print(f"TensorFlow not available ({e}); no notebook and floor figures",
+              file=sys.stderr)
+
+    results = {"steps": STEPS, "seed": SEED.name, "cpu": pinned,
+               "machine": platform.platform(), "processor": platform.processor(),
+               "python": platform.python_version(),
+               "onnxruntime": __import__("onnxruntime").__version__,
+               "numpy": np.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
+               "command": "python bench/generation.py " + " ".join(argv or sys.argv[1:]),
+               "models": {}}
+    for info in library.models:
+        name = info.name
+        model = library.get(name)
+        r: dict = {"architecture": info.architecture, "card": str(info.card_path),
+                   "sha256": info.card.get("sha256", {}).get(info.step_path.name)}
+        for k in (1, 4):
+            s = GenerationSettings(model=name, steps=STEPS, variations=k)
+            generate(library, seed, s)  # warm-up: creates the session
+            ms, all_ms = timed(lambda: generate(library, seed, s), args.repeats)
+            r[f"incremental_{k}_ms"] = round(ms, 2)
+            r[f"incremental_{k}_runs_ms"] = [round(t, 2) for t in all_ms]
+            ms, _ = timed(lambda: generate(library, seed, s, method="naive"), args.naive_repeats)
+            r[f"naive_{k}_ms"] = round(ms, 1)
+        enc = model.encoding
+        prime = enc.encode_notes(seed.tracks[0].notes, seed.ppq).tokens
+        r["prime_steps"] = len(prime)
+        if load_keras_model is not None and "keras" in info.card:
+            keras_model = load_keras_model(info.card_path)
+            step = NumpyStep(keras_model, info.card["hyperparameters"])
+            for k in (1, 4):
+                ms, diff = floor_ms(step, model, k, args.repeats)
+                r[f"floor_{k}_ms"] = round(ms, 2)
+                r["floor_vs_onnx_max_abs_diff"] = diff
+                raw = notebook_ms(keras_model, model, prime, k, args.keras_steps)
+                r[f"notebook_{k}_ms"] = round(raw * STEPS / args.keras_steps, 0)
+                r["notebook_steps_run"] = args.keras_steps
+        for k in (1, 4):
+            inc = r[f"incremental_{k}_ms"]
+            r[f"naive_over_incremental_{k}"] = round(r[f"naive_{k}_ms"] / inc, 1)
+            if f"floor_{k}_ms" in r:
+                r[f"incremental_over_floor_{k}"] = round(inc / r[f"floor_{k}_ms"], 2)
+            if f"notebook_{k}_ms" in r:
+                r[f"notebook_over_incremental_{k}"] = round(r[f"notebook_{k}_ms"] / inc, 0)
+        goals = {"incremental_4_ms <= 50": r["incremental_4_ms"] <= GOAL_MS}
+        if "incremental_over_floor_4" in r:
+            goals["incremental_4 <= 3x floor_4"] = r["incremental_over_floor_4"] <= GOAL_FLOOR_RATIO
+        if info.architecture == "wavenet":
+            goals["naive >= 10x incremental (1 and 4)"] = min(
+                r["naive_over_incremental_1"], r["naive_over_incremental_4"]) >= GOAL_WAVENET_NAIVE_RATIO
+        if "notebook_over_incremental_1" in r:
+            goals["notebook >= 1000x incremental (1 and 4)"] = min(
+                r["notebook_over_incremental_1"], r["notebook_over_incremental_4"]) >= GOAL_NOTEBOOK_RATIO
+        r["goals_met"] = goals
+        results["models"][name] = r
+
+    if args.options:
+        results["session_options_4_variations_ms"] = options_table(
+            folders, seed, [m.name for m in library.models], args.repeats)
+
+    print(f"\n256 steps (16 bars of 4/4) after {SEED.name}; median ms; {pinned}")
+    header = (f"{'model':>10} {'K':>2} {'incremental':>12} {'naive':>10} {'notebook*':>11} "
+              f"{'floor':>8} {'incr/floor':>11} {'naive/incr':>11} {'nb/incr':>9}")
+    print(header)
+    print("-" * len(header))
+    for name, r in results["models"].items():
+        for k in (1, 4):
+            def f(key, fmt="{:.1f}"):
+                return fmt.format(r[key]) if key in r else "-"
+            print(f"{name:>10} {k:>2} {f(f'incremental_{k}_ms', '{:.2f}'):>12} "
+                  f"{f(f'naive_{k}_ms'):>10} {f(f'notebook_{k}_ms', '{:.0f}'):>11} "
+                  f"{f(f'floor_{k}_ms', '{:.2f}'):>8} {f(f'incremental_over_floor_{k}', '{:.2f}'):>11} "
+                  f"{f(f'naive_over_incremental_{k}'):>11} "
+                  f"{f(f'notebook_over_incremental_{k}', '{:.0f}'):>9}")
+    if any("notebook_steps_run" in r for r in results["models"].values()):
+        print(f"* notebook: Keras predict per note, {args.keras_steps} steps run and scaled "
+              f"to {STEPS}")
+    for name, r in results["models"].items():
+        for goal, ok in r["goals_met"].items():
+            print(f"{name:>10}: {'met   ' if ok else 'NOT MET'} {goal}")
+    if "session_options_4_variations_ms" in results:
+        print("\nsession options, 256 steps x 4 variations, median ms")
+        for name, table in results["session_options_4_variations_ms"].items():
+            for label, ms in table.items():
+                print(f"{name:>10} {ms:8.2f}  {label}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from engine.midi_io import write_bytes_atomic
+
+    write_bytes_atomic(out, (json.dumps(results, indent=2) + "\n").encode())
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
