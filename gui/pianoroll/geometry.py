@@ -21,7 +21,7 @@ SNAP_PER_QUARTER: dict[str, float] = {
 }
 SNAP_CHOICES: tuple[str, ...] = tuple(SNAP_PER_QUARTER)
 
-MIN_PX_PER_TICK = 0.002  # a bar of 4/4 at 480 ppq in under 4 px: a whole song at once
+MIN_PX_PER_TICK = 0.0005  # a 4/4 bar at 480 ppq in about a pixel: a whole song at once
 MAX_PX_PER_TICK = 2.0  # a tick over two pixels: single-tick editing
 MIN_ROW_HEIGHT = 3.0
 MAX_ROW_HEIGHT = 48.0

@@ -292,12 +292,18 @@ class NoteGrid(QWidget):
             x, y, w, h = geo.note_rect(note.start_tick, note.duration_ticks, note.pitch)
             groups[(doc.origin(note_id), note_id in selection)].append(
                 QRectF(x, y + inset / 2, w, h - inset))
+        # outlines only where a sixteenth is wide enough to show one: zoomed out they
+        # would only darken the fill and double the drawing work
+        outline = geo.pixels_for_ticks(doc.ppq / 4) >= 4 and geo.row_height >= 5
         for (origin, selected), rects in groups.items():
             if not rects:
                 continue
             fill = style.NOTE_FILL_SELECTED if selected else style.NOTE_FILL
             painter.setBrush(fill[origin])
-            painter.setPen(QPen(style.NOTE_EDGE_SELECTED if selected else style.NOTE_EDGE, 0))
+            if outline:
+                painter.setPen(QPen(style.NOTE_EDGE_SELECTED if selected else style.NOTE_EDGE, 0))
+            else:
+                painter.setPen(Qt.PenStyle.NoPen)
             painter.drawRects(rects)
         if roll.preview_notes:
             painter.setBrush(style.PREVIEW_FILL)

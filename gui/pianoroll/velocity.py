@@ -13,7 +13,6 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
-from gui.document import GENERATED, SEED
 from gui.pianoroll import style
 from gui.pianoroll.selection import velocity_bar_at
 
@@ -94,22 +93,28 @@ class VelocityLane(QWidget):
             start, end = geo.visible_ticks(self.width())
             preview = self.preview()
             bottom = self.velocity_to_y(1) + 1
-            groups: dict[tuple[str, bool], list[QRectF]] = {
-                (SEED, False): [], (SEED, True): [], (GENERATED, False): [],
-                (GENERATED, True): []}
+            # one bar per pixel column and look: zoomed out, many notes share a column and
+            # only the tallest would show, so the others are not drawn at all
+            tallest: dict[tuple[str, bool], dict[int, int]] = {}
+            left = start - geo.ticks_for_pixels(BAR_WIDTH)
             for note_id in doc.notes_in_range(start, end):
                 note = doc.note(note_id)
-                if note.start_tick < start - geo.ticks_for_pixels(BAR_WIDTH):
+                if note.start_tick < left:
                     continue
-                x = geo.tick_to_x(note.start_tick)
-                y = self.velocity_to_y(preview.get(note_id, note.velocity))
-                groups[(doc.origin(note_id), note_id in doc.selection)].append(
-                    QRectF(x, y, BAR_WIDTH, bottom - y))
-            for (origin, selected), rects in groups.items():
-                if rects:
-                    fill = style.NOTE_FILL_SELECTED if selected else style.NOTE_FILL
-                    painter.setBrush(fill[origin])
-                    painter.setPen(QPen(style.NOTE_EDGE, 0))
-                    painter.drawRects(rects)
+                column = round(geo.tick_to_x(note.start_tick))
+                velocity = preview.get(note_id, note.velocity)
+                looks = tallest.setdefault((doc.origin(note_id), note_id in doc.selection), {})
+                if velocity > looks.get(column, 0):
+                    looks[column] = velocity
+            for look in sorted(tallest, key=lambda k: k[1]):  # selected bars on top
+                origin, selected = look
+                fill = style.NOTE_FILL_SELECTED if selected else style.NOTE_FILL
+                painter.setBrush(fill[origin])
+                painter.setPen(QPen(style.NOTE_EDGE, 0))
+                rects = []
+                for column, velocity in tallest[look].items():
+                    y = self.velocity_to_y(velocity)
+                    rects.append(QRectF(column, y, BAR_WIDTH, bottom - y))
+                painter.drawRects(rects)
         finally:
             painter.end()

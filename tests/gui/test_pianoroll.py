@@ -7,6 +7,8 @@ bring the notes back exactly.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QWheelEvent
@@ -354,3 +356,34 @@ def test_load_song_recentres_and_keeps_working(qtbot, roll, doc):
     assert low <= 96 <= high
     qtbot.mouseClick(roll.grid, RIGHT, NONE, at(roll, 100, 96))
     assert len(doc) == 0
+
+
+def test_many_paints_do_not_use_up_none(tmp_path):
+    """PySide6 6.12 on Python 3.11 drops a reference to None on every void call;
+    importing gui applies gui.pyside_fix so that thousands of frames cannot kill
+    the interpreter (without it this aborts with 'deallocating None')."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import os, sys
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from engine.song import Note, melody_song
+        from gui.document import SongDocument
+        from gui.pianoroll.view import PianoRoll
+        doc = SongDocument(melody_song([Note(60 + i % 12, i * 120, 120) for i in range(400)]))
+        roll = PianoRoll(doc)
+        roll.resize(800, 500)
+        before = sys.getrefcount(None)
+        for _ in range(60):
+            roll.grab()
+        for _ in range(20000):
+            roll.grid.update()
+        print("ok", before)
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
+    assert result.returncode == 0, result.stderr[-500:]
+    assert result.stdout.startswith("ok")

@@ -1,0 +1,115 @@
+"""How long does the piano roll take to paint, with 10,000 notes in the song?
+
+Three views of the same 10,000-note song (four voices of eighth notes, 625 bars):
+the default zoom (a few bars visible), a whole-song view with all 10,000 notes on
+screen, and the whole-song view with every note selected.  Each row is the median and
+the worst of N ``grab()`` calls, which paint the widget into a pixmap through the same
+paintEvent the screen uses.  Also timed: one hit-test and one rubber-band query.
+
+    QT_QPA_PLATFORM=offscreen python bench/pianoroll_paint.py [--runs N]
+
+Prints a table and writes bench/results/pianoroll_paint.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from engine.song import Note, melody_song  # noqa: E402
+from gui.document import SongDocument  # noqa: E402
+from gui.pianoroll.selection import hit_test, notes_in_rect  # noqa: E402
+from gui.pianoroll.view import PianoRoll  # noqa: E402
+
+WIDTH, HEIGHT = 1400, 800
+
+
+def song_of(count: int, seed: int = 1):
+    """Four voices of eighth notes: a dense, realistic texture of ``count`` notes."""
+    rng = random.Random(seed)
+    notes = []
+    for i in range(count):
+        voice, step = i % 4, i // 4
+        notes.append(Note(48 + voice * 7 + rng.randrange(0, 7), step * 240, 240,
+                          rng.randrange(40, 120)))
+    return melody_song(notes)
+
+
+def timed(fn, runs: int) -> tuple[float, float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), max(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notes", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "pianoroll_paint.json"))
+    args = parser.parse_args()
+    app = QApplication.instance() or QApplication([])
+    doc = SongDocument(song_of(args.notes))
+    roll = PianoRoll(doc)
+    roll.resize(WIDTH, HEIGHT)
+    roll.show()
+    app.processEvents()
+    rows = []
+
+    def measure(name: str, widget) -> None:
+        widget.grab()  # warm up
+        median, worst = timed(widget.grab, args.runs)
+        start, end = roll.geometry.visible_ticks(roll.grid.width())
+        low, high = roll.geometry.visible_pitches(roll.grid.height())
+        visible = len(doc.notes_in_range(start, end, low, high))
+        rows.append({"view": name, "visible_notes": visible, "median_ms": round(median, 2),
+                     "worst_ms": round(worst, 2)})
+
+    measure("default zoom, whole widget", roll)
+    measure("default zoom, grid only", roll.grid)
+    roll.zoom_time(roll.grid.width() / roll.geometry.pixels_for_ticks(doc.end_tick), 0)
+    measure("all notes on screen, whole widget", roll)
+    measure("all notes on screen, grid only", roll.grid)
+    doc.select_all()
+    measure("all notes on screen and selected", roll)
+
+    geo = roll.geometry
+    x, y = geo.tick_to_x(240 * 1000), geo.pitch_to_y(60) + 1
+    hit_ms, _ = timed(lambda: hit_test(doc, geo, x, y), 200)
+    band_ms, _ = timed(lambda: notes_in_rect(doc, geo, 0, 0, roll.grid.width() / 2,
+                                             roll.grid.height()), 20)
+    print(f"piano roll paint, {len(doc)} notes, {WIDTH}x{HEIGHT}, "
+          f"median/worst of {args.runs} grab() calls")
+    print(f"{'view':<36} {'visible':>8} {'median ms':>10} {'worst ms':>9}")
+    for r in rows:
+        print(f"{r['view']:<36} {r['visible_notes']:>8} {r['median_ms']:>10.1f} "
+              f"{r['worst_ms']:>9.1f}")
+    print(f"hit-test at one point: {hit_ms * 1000:.0f} us; "
+          f"rubber band over half the song: {band_ms:.1f} ms")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "notes": len(doc), "size": [WIDTH, HEIGHT], "runs": args.runs, "rows": rows,
+        "hit_test_us": round(hit_ms * 1000, 1), "rubber_band_half_song_ms": round(band_ms, 2),
+        "python": platform.python_version(), "machine": platform.machine(),
+    }, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
