@@ -55,6 +55,7 @@ class NoteGrid(QWidget):
         self.roll = roll
         self.drag: Drag | None = None
         self.draw_velocity = 100
+        self._sounding: int | None = None  # pitch reported by key_pressed, not yet released
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -128,7 +129,17 @@ class NoteGrid(QWidget):
             self.drag = Drag("band", x, y, x, y, base=base)
         else:
             self.drag = Drag("draw", x, y, x, y)
+        self._audition(self.drag)
         self.update()
+
+    def _audition(self, drag: Drag | None) -> None:
+        """Let the app sound the pitch of a note as it is grabbed or drawn."""
+        if drag is None or drag.kind not in ("draw", "move", "resize"):
+            return
+        pitch = (self.roll.doc.note(drag.anchor).pitch if drag.anchor is not None
+                 else self.roll.geometry.pitch_at(drag.press_y))
+        self._sounding = pitch
+        self.roll.key_pressed.emit(pitch)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         x, y = event.position().x(), event.position().y()
@@ -174,6 +185,9 @@ class NoteGrid(QWidget):
                 doc.delete_notes(d.erased, text="Erase notes")
         finally:
             self.drag = None
+            if self._sounding is not None:
+                self.roll.key_released.emit(self._sounding)
+                self._sounding = None
             self.update()
             self.roll.velocity_lane.update()
 

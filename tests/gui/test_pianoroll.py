@@ -387,3 +387,12 @@ def test_many_paints_do_not_use_up_none(tmp_path):
                             timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
     assert result.returncode == 0, result.stderr[-500:]
     assert result.stdout.startswith("ok")
+
+
+def test_grabbing_or_drawing_a_note_lets_the_app_sound_it(qtbot, roll):
+    heard = []
+    roll.key_pressed.connect(lambda p: heard.append(("on", p)))
+    roll.key_released.connect(lambda p: heard.append(("off", p)))
+    qtbot.mouseClick(roll.grid, LEFT, NONE, at(roll, 1200, 64))  # an existing note
+    qtbot.mouseClick(roll.grid, LEFT, NONE, at(roll, 5000, 71))  # empty: draws
+    assert heard == [("on", 64), ("off", 64), ("on", 71), ("off", 71)]
