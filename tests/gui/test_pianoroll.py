@@ -359,9 +359,9 @@ def test_load_song_recentres_and_keeps_working(qtbot, roll, doc):
 
 
 def test_many_paints_do_not_use_up_none(tmp_path):
-    """PySide6 6.12 on Python 3.11 drops a reference to None on every void call;
-    importing gui applies gui.pyside_fix so that thousands of frames cannot kill
-    the interpreter (without it this aborts with 'deallocating None')."""
+    """PySide6 6.12.0 on Python 3.11 drops a reference to None on every void call,
+    and the interpreter aborts with 'deallocating None' after some seconds of
+    painting; pyproject.toml keeps PySide6 below 6.12 for that.  This guards it."""
     import subprocess
     import sys
 
