@@ -183,6 +183,9 @@ class _Incremental:
     def advance(self, tokens: np.ndarray) -> np.ndarray:
         return self.model.step(tokens, self.state)
 
+    def close(self) -> None:
+        self.model.release(self.state)
+
 
 class _Naive:
     """The sequence model re-run over the window for every new step: the baseline that
@@ -202,6 +205,9 @@ class _Naive:
     def advance(self, tokens: np.ndarray) -> np.ndarray:
         self.history = np.concatenate([self.history, tokens[:, None].astype(np.int32)], axis=1)
         return self._last_logits()
+
+    def close(self) -> None:
+        pass
 
 
 # ---------------------------------------------------------------------------------------
@@ -251,8 +257,15 @@ class _Velocities:
         self.beat_offset = {k: sum(v) / len(v) - self.median for k, v in by_beat.items()}
         if not notes:  # no seed: a gentle metric accent on the first beat
             self.beat_offset = {1: 10.0}
+        self._memo: dict[int, int] = {}
 
     def at(self, tick: int) -> int:
+        cached = self._memo.get(tick)
+        if cached is None:
+            cached = self._memo[tick] = self._at(tick)
+        return cached
+
+    def _at(self, tick: int) -> int:
         _, beat, in_beat = self.song.bar_beat_at(tick)
         offset = self.pos_offset.get((beat, in_beat // self.step_ticks))
         if offset is None:
@@ -380,13 +393,6 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
         messages.append(f"The seed is empty, so the continuation starts on the tonic of "
                         f"{(lock_key or seed_key).name}.")
 
-    rng = np.random.default_rng(int(settings.rng_seed))
-    stepper_cls = _Incremental if method == "incremental" else _Naive
-    stepper = stepper_cls(model, prime_tokens, k)
-    logits = stepper.first_logits
-    out = np.empty((k, steps), dtype=np.int64)
-    recorded = [] if record_logits else None
-
     # a seed note still sounding at the boundary ends there: the first new step may
     # not hold it on
     sounding = forced_first is None and _last_event(prime_tokens) >= FIRST_NOTE_ON
@@ -394,7 +400,39 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     if sounding:
         first_allowed = allowed.copy()
         first_allowed[:, HOLD] = False
+    # a WaveNet's next step depends on its receptive field only: priming with more is
+    # wasted work (and gives the same logits, see the tests)
+    window = model.info.receptive_field_steps
+    if window is not None and len(prime_tokens) > window:
+        prime_tokens = prime_tokens[-window:]
 
+    rng = np.random.default_rng(int(settings.rng_seed))
+    stepper = (_Incremental if method == "incremental" else _Naive)(model, prime_tokens, k)
+    try:
+        out, recorded = _sample_loop(stepper, steps, k, forced_first, first_allowed, allowed,
+                                     settings, rng, progress, is_cancelled, record_logits)
+    finally:
+        stepper.close()
+
+    velocities = _Velocities(song, notes, enc)
+    variations = [_decode(enc, row, ppq, transpose, start_step, channel, velocities)
+                  for row in out]
+    return GenerationResult(
+        variations=variations, start_tick=gen_start_tick, key=lock_key or seed_key,
+        messages=messages, model=model.name, steps=steps, tokens=out.tolist(),
+        logits=np.stack(recorded, axis=1) if recorded else None,
+    )
+
+
+def _sample_loop(stepper, steps: int, k: int, forced_first: int | None,
+                 first_allowed: np.ndarray, allowed: np.ndarray, settings: GenerationSettings,
+                 rng: np.random.Generator, progress, is_cancelled,
+                 record_logits: bool) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """Sample ``steps`` tokens for ``k`` variations, one model call per step."""
+    logits = stepper.first_logits
+    out = np.empty((k, steps), dtype=np.int64)
+    recorded: list[np.ndarray] | None = [] if record_logits else None
+    temperature, top_p = float(settings.temperature), float(settings.top_p)
     for i in range(steps):
         if is_cancelled is not None and is_cancelled():
             raise GenerationCancelled("generation was cancelled")
@@ -404,25 +442,30 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
             if recorded is not None:
                 recorded.append(np.array(logits, dtype=np.float32))
             tokens = sample_tokens(logits, first_allowed if i == 0 else allowed,
-                                   float(settings.temperature), float(settings.top_p), rng)
+                                   temperature, top_p, rng)
         out[:, i] = tokens
         if i + 1 < steps:
             logits = stepper.advance(tokens.astype(np.int32))
         if progress is not None:
             progress(i + 1, steps)
+    return out, recorded
 
-    velocities = _Velocities(song, notes, enc)
-    variations = []
-    for row in out:
-        decoded = enc.decode(row.tolist(), ppq, transpose=transpose, start_step=start_step,
-                             channel=channel)
-        variations.append([Note(n.pitch, n.start_tick, n.duration_ticks,
-                                velocities.at(n.start_tick), n.channel) for n in decoded])
-    return GenerationResult(
-        variations=variations, start_tick=gen_start_tick, key=lock_key or seed_key,
-        messages=messages, model=model.name, steps=steps, tokens=out.tolist(),
-        logits=np.stack(recorded, axis=1) if recorded else None,
-    )
+
+def _decode(enc: MelodyEncoding, row: np.ndarray, ppq: int, transpose: int, start_step: int,
+            channel: int, velocities: "_Velocities") -> list[Note]:
+    """Tokens of one variation -> notes in the seed's key, register, grid and dynamics
+    (as ``MelodyEncoding.decode``, with each note's velocity set once)."""
+    notes = []
+    for g in enc.tokens_to_grid(row.tolist(), start_step):
+        pitch = g.pitch - transpose
+        while pitch < 0:
+            pitch += 12
+        while pitch > 127:
+            pitch -= 12
+        start = enc.step_to_tick(g.start_step, ppq)
+        end = enc.step_to_tick(g.end_step, ppq)
+        notes.append(Note(pitch, start, max(1, end - start), velocities.at(start), channel))
+    return notes
 
 
 def _last_event(tokens: Sequence[int]) -> int:

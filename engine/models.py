@@ -474,31 +474,46 @@ def _make_session(path: Path, what: str, options=None):
 
 
 class StepState:
-    """The recurrent state of a batch: per state, a ring of ``delay`` arrays.
+    """The recurrent state of a batch, in buffers that onnxruntime reads and writes.
 
-    Slot ``t % delay`` holds what the state's output produced at step ``t - delay``,
-    which is exactly what the input needs at step ``t``; after the step the slot is
-    overwritten with the new output.  No copying: the slots hold onnxruntime's output
-    arrays themselves.
+    Every state has a ring of ``slots`` buffers (``slots`` = the largest delay + 1, the
+    same for all states).  The output of step ``s`` goes to slot ``s % slots`` and the
+    input of step ``t`` is slot ``(t - delay) % slots``: the value produced at step
+    ``t - delay``, or zeros before that.  Input and output are never the same buffer.
+
+    The buffers are numpy arrays that onnxruntime uses in place (OrtValues over their
+    memory), and one IOBinding per ring phase is bound once, so a step is a write of
+    the tokens, one run and a copy of the logits: no feeds to convert, no outputs to
+    allocate.  Measured on the shipped-size models this saves a fifth of each step.
     """
 
-    __slots__ = ("t", "rings", "batch")
+    __slots__ = ("t", "batch", "slots", "buffers", "tokens", "logits", "bindings", "_values")
 
-    def __init__(self, t: int, rings: list[list[np.ndarray]], batch: int) -> None:
-        self.t = t
-        self.rings = rings
+    def __init__(self, batch: int, slots: int, buffers: list[np.ndarray], tokens: np.ndarray,
+                 logits: np.ndarray, bindings: list, values: list) -> None:
+        self.t = 0
         self.batch = batch
+        self.slots = slots
+        self.buffers = buffers  # per state: [slots, batch, *shape] float32
+        self.tokens = tokens  # [batch] int32, bound as the token input
+        self.logits = logits  # [batch, vocab] float32, bound as the logits output
+        self.bindings = bindings  # one IOBinding per phase t % slots
+        self._values = values  # the OrtValues over the buffers, kept alive with them
 
-    def tiled(self, batch: int) -> "StepState":
-        """This state (of batch 1) repeated for ``batch`` rows."""
-        if self.batch != 1:
-            raise ValueError("only a state of batch 1 can be tiled")
-        rings = [[np.repeat(a, batch, axis=0) for a in ring] for ring in self.rings]
-        return StepState(self.t, rings, batch)
+    def reset(self) -> None:
+        self.t = 0
+        for b in self.buffers:
+            b.fill(0.0)
 
 
 class StepModel:
-    """One usable model: its card, and onnxruntime sessions created on first use."""
+    """One usable model: its card, and onnxruntime sessions created on first use.
+
+    Bound states are expensive to set up for a WaveNet (one IOBinding per ring phase),
+    so released ones are kept, per batch size, for the next generation.
+    """
+
+    MAX_FREE_STATES = 4
 
     def __init__(self, info: ModelInfo, options=None) -> None:
         self.info = info
@@ -506,7 +521,8 @@ class StepModel:
         self._step_session = None
         self._seq_session = None
         self._lock = threading.Lock()
-        self._output_names = [info.logits_output] + [s.output for s in info.states]
+        self._free: dict[int, list[StepState]] = {}
+        self._slots = 1 + max((s.delay for s in info.states), default=1)
 
     @property
     def name(self) -> str:
@@ -540,26 +556,63 @@ class StepModel:
         self._session()
         return self
 
+    def _new_state(self, batch: int) -> StepState:
+        import onnxruntime as ort
+
+        session = self._session()
+        info, slots = self.info, self._slots
+        wrap = ort.OrtValue.ortvalue_from_numpy  # shares the numpy memory on the CPU
+        tokens = np.zeros(batch, dtype=np.int32)
+        logits = np.zeros((batch, info.vocab_size), dtype=np.float32)
+        buffers = [np.zeros((slots, batch, *s.shape), dtype=np.float32) for s in info.states]
+        token_value, logits_value = wrap(tokens), wrap(logits)
+        ring_values = [[wrap(b[j]) for j in range(slots)] for b in buffers]
+        bindings = []
+        for phase in range(slots):
+            io = session.io_binding()
+            io.bind_ortvalue_input(info.token_input, token_value)
+            io.bind_ortvalue_output(info.logits_output, logits_value)
+            for spec, values in zip(info.states, ring_values):
+                io.bind_ortvalue_input(spec.input, values[(phase - spec.delay) % slots])
+                io.bind_ortvalue_output(spec.output, values[phase])
+            bindings.append(io)
+        return StepState(batch, slots, buffers, tokens, logits, bindings,
+                         [token_value, logits_value, ring_values])
+
     def initial_state(self, batch: int) -> StepState:
-        rings = []
-        for s in self.info.states:
-            zeros = np.zeros((batch, *s.shape), dtype=np.float32)
-            rings.append([zeros] * s.delay)
-        return StepState(0, rings, batch)
+        """A zero state for ``batch`` rows (give it back with :meth:`release`)."""
+        with self._lock:
+            free = self._free.get(batch)
+            state = free.pop() if free else None
+        if state is None:
+            return self._new_state(batch)
+        state.reset()
+        return state
+
+    def release(self, state: StepState) -> None:
+        """Keep a state that is no longer used for a later generation."""
+        with self._lock:
+            free = self._free.setdefault(state.batch, [])
+            if len(free) < self.MAX_FREE_STATES and all(s is not state for s in free):
+                free.append(state)
 
     def step(self, tokens: np.ndarray, state: StepState) -> np.ndarray:
         """Feed one token per batch row; returns the logits [batch, vocab] for the next
         token and advances ``state`` in place."""
-        session = self._session()
-        t = state.t
-        feeds = {self.info.token_input: np.ascontiguousarray(tokens, dtype=np.int32)}
-        for spec, ring in zip(self.info.states, state.rings):
-            feeds[spec.input] = ring[t % spec.delay]
-        outputs = session.run(self._output_names, feeds)
-        for spec, ring, out in zip(self.info.states, state.rings, outputs[1:]):
-            ring[t % spec.delay] = out
-        state.t = t + 1
-        return outputs[0]
+        state.tokens[:] = tokens
+        self._step_session.run_with_iobinding(state.bindings[state.t % state.slots])
+        state.t += 1
+        return state.logits.copy()
+
+    def tiled(self, state: StepState, batch: int) -> StepState:
+        """A new state of ``batch`` rows, each a copy of ``state``'s one row."""
+        if state.batch != 1:
+            raise ValueError("only a state of batch 1 can be tiled")
+        out = self.initial_state(batch)
+        for dst, src in zip(out.buffers, state.buffers):
+            dst[:] = src  # broadcast over the batch axis
+        out.t = state.t
+        return out
 
     def prime(self, tokens: Sequence[int], batch: int = 1) -> tuple[np.ndarray | None, StepState]:
         """Run ``tokens`` once through the step model (batch 1) and return the logits
@@ -567,10 +620,14 @@ class StepModel:
         to ``batch`` rows."""
         state = self.initial_state(1)
         logits = None
+        one = np.zeros(1, dtype=np.int32)
         for tok in tokens:
-            logits = self.step(np.array([tok], dtype=np.int32), state)
+            one[0] = tok
+            logits = self.step(one, state)
         if batch != 1:
-            state = state.tiled(batch)
+            tiled = self.tiled(state, batch)
+            self.release(state)
+            state = tiled
             if logits is not None:
                 logits = np.repeat(logits, batch, axis=0)
         return logits, state

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.encoding import HOLD, Key
+from engine.encoding import DEFAULT_ENCODING, HOLD, Key
 from engine.errors import GenerationError
 from engine.generator import (GenerationCancelled, GenerationSettings, generate,
                               sample_tokens)
@@ -56,6 +56,29 @@ def test_incremental_and_naive_give_the_same_logits_at_every_step(library, model
     assert np.abs(fast.logits - slow.logits).max() <= 1e-4
     assert fast.tokens == slow.tokens
     assert fast.variations == slow.variations
+
+
+def test_a_wavenet_primed_with_its_receptive_field_hears_the_whole_seed(library):
+    """Priming only the last 33 steps of a 168-step seed gives the logits that the
+    sequence model gives over the whole seed."""
+    seed = d_major_seed(repeats=3)
+    r = generate(library, seed, settings(model="wavenet", steps=1, key=None),
+                 record_logits=True)
+    tokens = DEFAULT_ENCODING.encode_notes(seed.tracks[0].notes, seed.ppq).tokens
+    assert len(tokens) == 168
+    whole = library.get("wavenet").sequence_logits(np.array([tokens]))[0, -1]
+    assert np.abs(r.logits[0, 0] - whole).max() <= 1e-4
+
+
+def test_released_states_are_reused_and_start_from_zero(library):
+    model = library.get("wavenet")
+    seed = d_major_seed()
+    first = generate(library, seed, settings(model="wavenet", variations=2))
+    state = model.initial_state(2)
+    model.release(state)
+    again = generate(library, seed, settings(model="wavenet", variations=2))
+    assert model.initial_state(2) is state  # the pool hands it out again ...
+    assert again.tokens == first.tokens  # ... and a reused state changes nothing
 
 
 # ---- determinism -------------------------------------------------------------------
