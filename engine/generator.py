@@ -143,29 +143,26 @@ def sample_tokens(logits: np.ndarray, allowed: np.ndarray, temperature: float, t
 
     Temperature 0 takes the most likely token (no random draw).  Otherwise softmax at
     the temperature, the nucleus of the most likely tokens whose probabilities reach
-    ``top_p`` (always at least one), renormalised, and one uniform draw per row.
+    ``top_p`` (always at least one; a token as likely as the last one kept is kept
+    too), and one uniform draw per row.  Written for a handful of rows and a few dozen
+    tokens, where each numpy call costs more than its arithmetic: it runs every step.
     """
     z = np.where(allowed, logits.astype(np.float64), -np.inf)
     if temperature == 0.0:
         return np.argmax(z, axis=1)
-    z = z / temperature
     z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
+    p = np.exp(z / temperature)  # unnormalised; masked tokens are exactly 0
     if top_p < 1.0:
-        order = np.argsort(-p, axis=1, kind="stable")
-        sorted_p = np.take_along_axis(p, order, axis=1)
-        before = np.cumsum(sorted_p, axis=1) - sorted_p  # mass of the likelier tokens
-        keep_sorted = before < top_p
-        keep = np.zeros_like(keep_sorted)
-        np.put_along_axis(keep, order, keep_sorted, axis=1)
-        p = np.where(keep, p, 0.0)
+        ordered = -np.sort(-p, axis=1)
+        before = np.cumsum(ordered, axis=1) - ordered  # mass of the likelier tokens
+        kept = (before < top_p * ordered.sum(axis=1, keepdims=True)).sum(axis=1)
+        threshold = ordered[np.arange(len(p)), kept - 1]
+        p = np.where(p >= threshold[:, None], p, 0.0)
     cdf = np.cumsum(p, axis=1)
-    u = rng.random(p.shape[0]) * cdf[:, -1]
-    choice = (cdf <= u[:, None]).sum(axis=1)
-    # a draw landing on the top edge (rounding) takes the last token with mass
-    last_nonzero = p.shape[1] - 1 - np.argmax(p[:, ::-1] > 0, axis=1)
-    return np.minimum(choice, last_nonzero)
+    total = cdf[:, -1]
+    # strictly below the total, so the draw lands on a token with mass
+    u = np.minimum(rng.random(len(p)) * total, np.nextafter(total, 0.0))
+    return (cdf <= u[:, None]).sum(axis=1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -433,16 +430,21 @@ def _sample_loop(stepper, steps: int, k: int, forced_first: int | None,
     out = np.empty((k, steps), dtype=np.int64)
     recorded: list[np.ndarray] | None = [] if record_logits else None
     temperature, top_p = float(settings.temperature), float(settings.top_p)
-    for i in range(steps):
+    first = 0
+    if forced_first is not None:
+        # the model was primed with this very token: it is the first new note, and
+        # ``logits`` already follow it
+        out[:, 0] = forced_first
+        first = 1
+        if progress is not None:
+            progress(1, steps)
+    for i in range(first, steps):
         if is_cancelled is not None and is_cancelled():
             raise GenerationCancelled("generation was cancelled")
-        if i == 0 and forced_first is not None:
-            tokens = np.full(k, forced_first, dtype=np.int64)
-        else:
-            if recorded is not None:
-                recorded.append(np.array(logits, dtype=np.float32))
-            tokens = sample_tokens(logits, first_allowed if i == 0 else allowed,
-                                   temperature, top_p, rng)
+        if recorded is not None:
+            recorded.append(np.array(logits, dtype=np.float32))
+        tokens = sample_tokens(logits, first_allowed if i == 0 else allowed,
+                               temperature, top_p, rng)
         out[:, i] = tokens
         if i + 1 < steps:
             logits = stepper.advance(tokens.astype(np.int32))

@@ -204,6 +204,17 @@ def test_an_empty_seed_starts_on_the_tonic_of_the_chosen_key(library, key, tonic
         assert any("empty" in m for m in r.messages)
 
 
+@pytest.mark.parametrize("model", ["lstm", "wavenet"])
+def test_an_empty_seed_is_continued_from_its_tonic_once(library, model):
+    """The tonic primes the model and is the first new note; the next step's logits
+    are the sequence model's after that one token (not after the tonic twice)."""
+    r = generate(library, None, settings(model=model, key="Am", steps=6), record_logits=True)
+    tonic = DEFAULT_ENCODING.note_on(69)  # A4, the A nearest the middle of 48-83
+    assert r.tokens[0][0] == tonic and r.logits.shape == (1, 5, 38)
+    expected = library.get(model).sequence_logits(np.array([r.tokens[0][:5]]))[0]
+    assert np.abs(r.logits[0] - expected).max() <= 1e-4
+
+
 def test_a_polyphonic_seed_uses_its_top_line_and_says_so(library):
     seed = d_major_seed()
     seed.tracks[0].notes += [Note(50, i * 480, 480, 70) for i in range(8)]  # a bass
