@@ -173,6 +173,7 @@ class Player:
         self._end_tick = 0
         self._count_in_s = 0.0
         self._hold = False
+        self._rest_tick = 0  # where the playhead rests when stopped
 
     # ---- hooks ---------------------------------------------------------------
     def on_position(self, tick: int) -> None:
@@ -214,10 +215,10 @@ class Player:
 
     @property
     def position_tick(self) -> int:
-        """Where the playhead is now (the range start when stopped)."""
+        """Where the playhead is now; when stopped, where it stopped (or the range end)."""
         with self._lock:
             if not self._playing:
-                return self._start_tick
+                return self._rest_tick
             return round(self.tick_at(self.clock()))
 
     def tick_at(self, t: float) -> float:
@@ -274,6 +275,7 @@ class Player:
             self._intro = [e for e in all_events if e.time_s < 0]
             self._events = [e for e in all_events if e.time_s >= 0]
             self._start_tick, self._end_tick = start_tick, end_tick
+            self._rest_tick = start_tick
             self._loop_s = tempo.tick_to_seconds(end_tick) - tempo.tick_to_seconds(start_tick)
             self._loop = bool(loop) and self._loop_s > 0
             self._hold = hold
@@ -414,6 +416,7 @@ class Player:
         with self._lock:
             if not self._playing:
                 return
+            self._rest_tick = self._end_tick
             self._playing = False
             self._stop_event.set()
         self._silence(self.output, hard=False)
@@ -462,6 +465,8 @@ class Player:
     def _end_playback(self, from_thread: bool = False) -> bool:
         with self._lock:
             was_playing = self._playing
+            if was_playing:
+                self._rest_tick = max(0, round(self.tick_at(self.clock())))
             self._playing = False
             self._stop_event.set()
             thread = self._thread

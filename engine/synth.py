@@ -44,8 +44,13 @@ SYSTEM_SOUNDFONT_DIRS = (
     Path("/opt/homebrew/share/soundfonts"),
 )
 PREFERRED_SOUNDFONTS = ("TimGM6mb.sf2", "default-GM.sf2", "FluidR3_GM.sf2", "GeneralUser GS.sf2")
-# Drivers tried in order for live audio; the first that opens wins.
-AUDIO_DRIVERS = ("pipewire", "pulseaudio", "alsa", "jack", "coreaudio", "wasapi", "dsound")
+# Drivers tried in order for live audio; the first that opens wins.  JACK is left out
+# unless asked for ($CONTINUO_AUDIO_DRIVER=jack): a JACK audio client that renders a
+# soundfont in every period causes xruns on a busy machine, and an xrun loses the MIDI
+# of that period for every client, i.e. the real ports we play through.
+AUDIO_DRIVERS = tuple(
+    d for d in (os.environ.get("CONTINUO_AUDIO_DRIVER", ""),
+                "pulseaudio", "pipewire", "alsa", "coreaudio", "wasapi", "dsound") if d)
 
 
 class SynthError(ContinuoError):

@@ -1,0 +1,221 @@
+"""The Qt side of live MIDI, against real ports (JACK or ALSA) and the real synth.
+
+A virtual input port stands in for a hardware synth and a virtual output for a
+keyboard; both are real rtmidi ports.  Where no MIDI system runs, these tests are
+skipped (the fixture says why).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import mido
+import pytest
+from PySide6.QtCore import QSettings
+
+from engine.song import Note, melody_song
+from gui.midi import (BUILTIN_SYNTH, NO_INPUT, InputChooser, OutputChooser, PanicButton,
+                      PlayerBridge, RecordControls, generator_responder, grid_ticks)
+from tests.engine.test_ports import Sink, find, midi_system, unique  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.ports
+
+
+@pytest.fixture
+def bridge(qtbot, midi_system):  # noqa: F811
+    b = PlayerBridge(api=midi_system.api)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def sink(midi_system):  # noqa: F811
+    s = Sink(midi_system)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def keyboard(midi_system):  # noqa: F811
+    client = unique("Keyboard")
+    port = midi_system.open_virtual_output("keys", client_name=client)
+    yield port, find(midi_system.input_names(), client)
+    port.close()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "continuo.ini"), QSettings.Format.IniFormat)
+
+
+def note_msgs(sink: Sink) -> list[mido.Message]:
+    return [m for _, m in sink.received if m.type in ("note_on", "note_off")]
+
+
+def test_outputs_start_with_the_builtin_synth_and_list_real_ports(bridge, sink):
+    names = bridge.outputs()
+    assert names[0] == BUILTIN_SYNTH
+    assert sink.name in names
+    assert bridge.output_name() == BUILTIN_SYNTH
+
+
+def test_playing_into_a_real_port_moves_the_playhead_and_finishes(qtbot, bridge, sink):
+    song = melody_song([Note(60 + i, i * 120, 100) for i in range(16)], bpm=240)  # 1 s
+    assert bridge.set_output(sink.name)
+    positions: list[int] = []
+    bridge.position_changed.connect(positions.append)
+    with qtbot.waitSignal(bridge.playing_changed, timeout=2000) as started:
+        bridge.play(song)
+    assert started.args == [True]
+    with qtbot.waitSignal(bridge.playing_changed, timeout=5000) as stopped:
+        pass
+    assert stopped.args == [False]
+    sink.wait_for(32)
+    assert [m.note for m in note_msgs(sink) if m.type == "note_on"] == list(range(60, 76))
+    assert len(positions) >= 10 and positions == sorted(positions)
+
+
+def test_a_port_that_goes_away_is_reported_and_playback_stops(qtbot, bridge, midi_system):  # noqa: F811
+    gone = Sink(midi_system)
+    song = melody_song([Note(60, i * 480, 400) for i in range(100)])
+    assert bridge.set_output(gone.name)
+    bridge.play(song)
+    qtbot.wait(200)
+    with qtbot.waitSignal(bridge.error, timeout=3000) as err:
+        gone.close()
+    assert err.args == [f"The MIDI port '{gone.name}' went away; playback stopped."]
+    qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=2000)
+    assert song.note_count == 100
+    with qtbot.waitSignal(bridge.error, timeout=1000) as again:
+        bridge.play(song)  # Play on the dead port says so instead of failing silently
+    assert "choose another output" in again.args[0]
+
+
+def test_stop_and_panic_leave_nothing_sounding(qtbot, bridge, sink):
+    song = melody_song([Note(48 + i, i * 60, 1920) for i in range(24)])
+    bridge.set_output(sink.name)
+    bridge.play(song)
+    qtbot.wait(400)
+    bridge.stop()
+    button = PanicButton(bridge)
+    qtbot.addWidget(button)
+    button.click()
+    got = sink.settle(0.2)
+    on = Counter(m.note for m in got if m.type == "note_on" and m.velocity)
+    off = Counter(m.note for m in got if m.type == "note_off")
+    assert on and all(off[k] >= v for k, v in on.items())
+    assert {m.channel for m in got if m.type == "control_change" and m.control == 123} == \
+        set(range(16))
+
+
+def test_preview_note_sounds_and_releases(qtbot, bridge, sink):
+    bridge.set_output(sink.name)
+    bridge.preview_note(67, 90, channel=1, duration_s=0.1)
+    msgs = sink.wait_for(2, timeout=2)
+    assert [(m.type, m.note, m.channel) for m in msgs[:2]] == [("note_on", 67, 1),
+                                                               ("note_off", 67, 1)]
+
+
+def test_recording_from_a_real_keyboard_lands_quantized_with_thru(qtbot, bridge, sink, keyboard):
+    keys, keys_name = keyboard
+    bridge.set_output(sink.name)
+    assert bridge.set_input(keys_name)
+    bridge.set_thru(True)
+    live: list[Note] = []
+    bridge.note_recorded.connect(live.append)
+    song = melody_song([Note(48, 0, 1920)], bpm=120)
+    with qtbot.waitSignal(bridge.recording_changed, timeout=2000):
+        assert bridge.record(song, 0, count_in_bars=1, grid=grid_ticks(480, 16), channel=4)
+    t0 = bridge.player.time_at(0)
+    for pitch, a, b in [(72, 0.51, 0.74), (74, 0.99, 1.22)]:  # 10 ms late, eighth notes
+        while time.monotonic() < t0 + a:
+            qtbot.wait(1)
+        keys.send(mido.Message("note_on", note=pitch, velocity=80))
+        while time.monotonic() < t0 + b:
+            qtbot.wait(1)
+        keys.send(mido.Message("note_off", note=pitch))
+    qtbot.wait(100)
+    with qtbot.waitSignal(bridge.recording_finished, timeout=2000) as done:
+        bridge.stop_recording()
+    assert done.args[0] == [Note(72, 480, 240, 80, 4), Note(74, 960, 240, 80, 4)]
+    qtbot.waitUntil(lambda: len(live) == 2, timeout=1000)
+    thru = [(m.note, m.channel) for m in note_msgs(sink)
+            if m.type == "note_on" and m.channel != 9 and m.note > 70]  # 9: the click
+    assert thru == [(72, 4), (74, 4)]  # heard through the output on the track's channel
+    assert not bridge.is_playing() and not bridge.is_recording()
+
+
+def test_choosers_remember_the_ports(qtbot, midi_system, sink, keyboard, settings):  # noqa: F811
+    _, keys_name = keyboard
+    first = PlayerBridge(api=midi_system.api)
+    try:
+        out = OutputChooser(first, settings)
+        inp = InputChooser(first, settings)
+        qtbot.addWidget(out)
+        qtbot.addWidget(inp)
+        assert out.currentText() == BUILTIN_SYNTH and inp.currentText() == NO_INPUT
+        assert out.choose(sink.name) and inp.choose(keys_name)
+        assert not out.choose("no such port")  # refused, and the choice stays
+        assert first.output_name() == sink.name
+    finally:
+        first.close()
+    second = PlayerBridge(api=midi_system.api)
+    try:
+        out2 = OutputChooser(second, settings)
+        inp2 = InputChooser(second, settings)
+        qtbot.addWidget(out2)
+        qtbot.addWidget(inp2)
+        assert second.output_name() == sink.name and out2.currentText() == sink.name
+        assert second.input_name() == keys_name and inp2.currentText() == keys_name
+    finally:
+        second.close()
+
+
+def test_record_controls_need_an_input_and_deliver_one_list(qtbot, bridge):
+    song = melody_song([Note(60, 0, 480)])
+    controls = RecordControls(bridge, lambda: (song, 0, 0))
+    qtbot.addWidget(controls)
+    with qtbot.waitSignal(bridge.error, timeout=1000) as err:
+        controls.record_button.click()
+    assert "MIDI input" in err.args[0]
+    assert not controls.record_button.isChecked()
+    got: list = []
+    controls.notes_recorded.connect(got.append)
+    controls.live_quantize.setChecked(False)  # quantize after
+    controls._after_grid = 120
+    controls._on_finished([Note(60, 130, 100)])
+    assert got == [[Note(60, 120, 120)]]
+
+
+@pytest.mark.slow
+def test_call_and_response_answers_with_the_generator(qtbot, bridge, sink, keyboard,
+                                                      tiny_models_dir):
+    from engine.generator import GenerationSettings
+    from engine.models import ModelLibrary
+
+    keys, keys_name = keyboard
+    bridge.set_output(sink.name)
+    bridge.set_input(keys_name)
+    bridge.set_thru(False)
+    responder = generator_responder(ModelLibrary([tiny_models_dir]),
+                                    GenerationSettings(model="lstm", bars=1, rng_seed=3))
+    song = melody_song([])
+    bridge.start_call_response(song.tempo_map, 120, 1920, responder, gap_s=0.3)
+    heard: list = []
+    bridge.phrase_heard.connect(heard.append)
+    with qtbot.waitSignal(bridge.response_ready, timeout=30000) as ready:
+        for p in (60, 64, 67, 72):
+            keys.send(mido.Message("note_on", note=p, velocity=90))
+            qtbot.wait(120)
+            keys.send(mido.Message("note_off", note=p))
+            qtbot.wait(120)
+    exchange = ready.args[0]
+    assert [n.pitch for n in exchange.phrase] == [60, 64, 67, 72]
+    assert exchange.phrase_start == 1920
+    assert exchange.answer, "the model gave no answer"
+    assert all(n.start_tick >= exchange.answer_start for n in exchange.answer)
+    assert len(heard) == 1
+    # the answer is played back on the output
+    qtbot.waitUntil(lambda: any(m.type == "note_on" for m in note_msgs(sink)), timeout=5000)
+    bridge.stop_call_response()
