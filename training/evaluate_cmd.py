@@ -49,7 +49,9 @@ def evaluate_card(card_path: str | Path, cache_dir=C.CACHE_DIR,
               f"accuracy {m['accuracy']:.3f} ({m['tokens']} tokens, "
               f"{time.monotonic() - t0:.0f} s)", file=sys.stderr)
     card["metrics"] = metrics
-    write_bytes_atomic(card_path, (json.dumps(card, indent=2) + "\n").encode())
+    from training.export import write_card
+
+    write_card(card, card_path)
     return metrics
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Any, Sequence
@@ -79,6 +80,7 @@ def _save_onnx(model_proto, path: Path) -> None:
 
     onnx.checker.check_model(model_proto)
     write_bytes_atomic(path, model_proto.SerializeToString())
+    os.chmod(path, 0o644)  # mkstemp makes files private; models are for everyone
 
 
 def export_onnx(model, hp: dict[str, Any], out_dir: str | Path, name: str) -> dict[str, str]:
@@ -148,6 +150,7 @@ def build_card(name: str, hp: dict[str, Any], files: dict[str, str], out_dir: st
 
 def write_card(card: dict[str, Any], path: str | Path) -> None:
     write_bytes_atomic(path, (json.dumps(card, indent=2) + "\n").encode("utf-8"))
+    os.chmod(path, 0o644)
 
 
 def export_model(model, hp: dict[str, Any], out_dir: str | Path, name: str, *,
@@ -166,7 +169,13 @@ def export_model(model, hp: dict[str, Any], out_dir: str | Path, name: str, *,
         (out_dir / "keras").mkdir(parents=True, exist_ok=True)
         weights_rel = f"keras/{name}.weights.h5"
         tmp = out_dir / "keras" / f".{name}.tmp.weights.h5"
-        model.save_weights(str(tmp))
+        # an uncompiled twin, so the file holds the weights and not the optimizer's state
+        from training.models import build_model
+
+        twin = build_model(hp)
+        twin.set_weights(model.get_weights())
+        twin.save_weights(str(tmp))
+        os.chmod(tmp, 0o644)
         tmp.replace(out_dir / weights_rel)
     card = build_card(name, hp, files, out_dir, parameters=count_parameters(model),
                       keras_weights=weights_rel, **card_fields)

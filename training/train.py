@@ -139,6 +139,20 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
                       file=sys.stderr)
                 self.model.stop_training = True
 
+    class Progress(keras.callbacks.Callback):
+        """A progress line every tenth of an epoch when the output is a log file."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch, self.t_epoch = epoch, time.monotonic()
+
+        def on_train_batch_end(self, batch, logs=None):
+            n = len(train_data)
+            if (batch + 1) % max(1, n // 10) == 0:
+                el = time.monotonic() - self.t_epoch
+                print(f"epoch {self.epoch + 1} batch {batch + 1}/{n} loss "
+                      f"{(logs or {}).get('loss', float('nan')):.4f} {el:.0f}s "
+                      f"(total {time.monotonic() - t0:.0f}s)", file=sys.stderr, flush=True)
+
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
                                       restore_best_weights=True, verbose=1),
@@ -152,6 +166,8 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
             str(checkpoint), monitor="val_loss", save_best_only=True, save_weights_only=True))
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
+    if verbose != 1:
+        callbacks.append(Progress())
     history = model.fit(train_data, validation_data=val_data, epochs=epochs,
                         callbacks=callbacks, verbose=verbose)
     wall = time.monotonic() - t0
