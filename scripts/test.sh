@@ -12,7 +12,9 @@ bash scripts/fetch-test-midi.sh
 .venv/bin/python -m pip install -q -e '.[train,test]'
 
 jack_pid=""
-if command -v jackd >/dev/null 2>&1 && ! (command -v jack_wait >/dev/null && jack_wait -c >/dev/null 2>&1); then
+# jack_wait -c exits 0 either way; it prints "running" or "not running".
+jack_running() { command -v jack_wait >/dev/null && [ "$(JACK_NO_START_SERVER=1 jack_wait -c 2>/dev/null)" = running ]; }
+if command -v jackd >/dev/null 2>&1 && ! jack_running; then
     jackd --no-realtime -d dummy -r 48000 -p 256 >/tmp/continuo-jackd.log 2>&1 &
     jack_pid=$!
     if command -v jack_wait >/dev/null 2>&1; then
