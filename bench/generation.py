@@ -199,21 +199,30 @@ def floor_ms(step: NumpyStep, model: StepModel, batch: int, repeats: int) -> tup
 # ---------------------------------------------------------------------------------------
 
 
-def notebook_ms(keras_model, model: StepModel, prime: list[int], batch: int, steps: int) -> float:
-    """Keras ``predict`` over the window for every new note, sampling from the softmax
-    of the last position: ``steps`` steps, in milliseconds (not scaled)."""
-    window = model.info.receptive_field_steps
+NOTEBOOK_LSTM_WINDOW = 64
+
+
+def notebook_ms(keras_model, model: StepModel, prime: list[int], variations: int,
+                steps: int) -> float:
+    """The notebooks' loop: for each variation in turn (they generated one melody at a
+    time), Keras ``predict`` over a fixed-length window for every new note, and a draw
+    from the softmax of its last position.  The window is the receptive field for a
+    WaveNet and 64 steps for an LSTM, left-padded with HOLD while the melody is
+    shorter; a fixed length keeps Keras from retracing its graph at every call, which
+    would make this path slower still.  ``steps`` steps per variation, in
+    milliseconds (not scaled)."""
+    window = model.info.receptive_field_steps or NOTEBOOK_LSTM_WINDOW
     rng = np.random.default_rng(0)
-    history = np.tile(np.asarray(prime, dtype=np.int32), (batch, 1))
-    keras_model.predict(history[:, -window:] if window else history, verbose=0)  # warm-up
+    start = np.concatenate([np.zeros(window, np.int32), np.asarray(prime, np.int32)])
+    keras_model.predict(start[None, -window:], verbose=0)  # warm-up: traces once
     t0 = time.perf_counter()
-    for _ in range(steps):
-        x = history[:, -window:] if window else history
-        logits = keras_model.predict(x, verbose=0)[:, -1].astype(np.float64)
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        nxt = np.array([rng.choice(len(row), p=row) for row in p], dtype=np.int32)
-        history = np.concatenate([history, nxt[:, None]], axis=1)
+    for _ in range(variations):
+        history = list(start)
+        for _ in range(steps):
+            x = np.asarray(history[-window:], dtype=np.int32)[None, :]
+            logits = keras_model.predict(x, verbose=0)[0, -1].astype(np.float64)
+            p = np.exp(logits - logits.max())
+            history.append(int(rng.choice(len(p), p=p / p.sum())))
     return (time.perf_counter() - t0) * 1e3
 
 
@@ -252,7 +261,7 @@ def options_table(folders, seed, names, repeats: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models-dir", action="append", help="model folder (default: models/)")
-    ap.add_argument("--repeats", type=int, default=7, help="timed runs per figure (median)")
+    ap.add_argument("--repeats", type=int, default=15, help="timed runs per figure (median)")
     ap.add_argument("--naive-repeats", type=int, default=1)
     ap.add_argument("--keras-steps", type=int, default=16,
                     help="steps of the notebook way actually run (scaled to 256)")
@@ -288,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
                "onnxruntime": __import__("onnxruntime").__version__,
                "numpy": np.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
                "command": "python bench/generation.py " + " ".join(argv or sys.argv[1:]),
+               "load_average_before": [round(x, 2) for x in os.getloadavg()],
+               "cpus": os.cpu_count(),
                "models": {}}
     for info in library.models:
         name = info.name
@@ -338,7 +349,10 @@ def main(argv: list[str] | None = None) -> int:
         results["session_options_4_variations_ms"] = options_table(
             folders, seed, [m.name for m in library.models], args.repeats)
 
-    print(f"\n256 steps (16 bars of 4/4) after {SEED.name}; median ms; {pinned}")
+    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"\n256 steps (16 bars of 4/4) after {SEED.name}; median ms; {pinned}; load "
+          f"average {results['load_average_before'][0]} before, "
+          f"{results['load_average_after'][0]} after, on {results['cpus']} CPUs")
     header = (f"{'model':>10} {'K':>2} {'incremental':>12} {'naive':>10} {'notebook*':>11} "
               f"{'floor':>8} {'incr/floor':>11} {'naive/incr':>11} {'nb/incr':>9}")
     print(header)
@@ -353,8 +367,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{f(f'naive_over_incremental_{k}'):>11} "
                   f"{f(f'notebook_over_incremental_{k}', '{:.0f}'):>9}")
     if any("notebook_steps_run" in r for r in results["models"].values()):
-        print(f"* notebook: Keras predict per note, {args.keras_steps} steps run and scaled "
-              f"to {STEPS}")
+        print(f"* notebook: Keras predict over a fixed window per note (the receptive field, "
+              f"or {NOTEBOOK_LSTM_WINDOW} steps for an LSTM), one variation at a time as the "
+              f"notebooks did; {args.keras_steps} steps per variation run and scaled to {STEPS}")
     for name, r in results["models"].items():
         for goal, ok in r["goals_met"].items():
             print(f"{name:>10}: {'met   ' if ok else 'NOT MET'} {goal}")
