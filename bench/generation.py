@@ -68,14 +68,27 @@ def pin_to_one_core() -> str:
         return "not pinned (no sched_setaffinity)"
 
 
-def timed(fn, repeats: int) -> tuple[float, list[float]]:
+def timed(fn, repeats: int, clock=time.perf_counter) -> tuple[float, list[float]]:
     """Median milliseconds of ``repeats`` calls (after the caller's warm-up)."""
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append((time.perf_counter() - t0) * 1e3)
+        times.append((clock() - t0) * 1e3)
     return statistics.median(times), times
+
+
+def timed_both(fn, repeats: int) -> tuple[float, float, list[float]]:
+    """Median wall-clock and median CPU milliseconds of ``repeats`` calls.  The process
+    is pinned to one core and single-threaded, so its CPU time is what the work costs
+    that core; on a shared machine the wall clock adds the time others held it."""
+    wall, cpu = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        cpu.append((time.process_time() - c0) * 1e3)
+        wall.append((time.perf_counter() - w0) * 1e3)
+    return statistics.median(wall), statistics.median(cpu), wall
 
 
 # ---------------------------------------------------------------------------------------
@@ -308,8 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         for k in (1, 4):
             s = GenerationSettings(model=name, steps=STEPS, variations=k)
             generate(library, seed, s)  # warm-up: creates the session
-            ms, all_ms = timed(lambda: generate(library, seed, s), args.repeats)
+            ms, cpu_ms, all_ms = timed_both(lambda: generate(library, seed, s), args.repeats)
             r[f"incremental_{k}_ms"] = round(ms, 2)
+            r[f"incremental_{k}_cpu_ms"] = round(cpu_ms, 2)
             r[f"incremental_{k}_runs_ms"] = [round(t, 2) for t in all_ms]
             ms, _ = timed(lambda: generate(library, seed, s, method="naive"), args.naive_repeats)
             r[f"naive_{k}_ms"] = round(ms, 1)
@@ -333,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
                 r[f"incremental_over_floor_{k}"] = round(inc / r[f"floor_{k}_ms"], 2)
             if f"notebook_{k}_ms" in r:
                 r[f"notebook_over_incremental_{k}"] = round(r[f"notebook_{k}_ms"] / inc, 0)
-        goals = {"incremental_4_ms <= 50": r["incremental_4_ms"] <= GOAL_MS}
+        goals = {"incremental_4_ms <= 50 (wall clock)": r["incremental_4_ms"] <= GOAL_MS,
+                 "incremental_4_cpu_ms <= 50 (CPU time)": r["incremental_4_cpu_ms"] <= GOAL_MS}
         if "incremental_over_floor_4" in r:
             goals["incremental_4 <= 3x floor_4"] = r["incremental_over_floor_4"] <= GOAL_FLOOR_RATIO
         if info.architecture == "wavenet":
@@ -353,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n256 steps (16 bars of 4/4) after {SEED.name}; median ms; {pinned}; load "
           f"average {results['load_average_before'][0]} before, "
           f"{results['load_average_after'][0]} after, on {results['cpus']} CPUs")
-    header = (f"{'model':>10} {'K':>2} {'incremental':>12} {'naive':>10} {'notebook*':>11} "
+    header = (f"{'model':>10} {'K':>2} {'incremental':>12} {'(CPU)':>8} {'naive':>10} {'notebook*':>11} "
               f"{'floor':>8} {'incr/floor':>11} {'naive/incr':>11} {'nb/incr':>9}")
     print(header)
     print("-" * len(header))
@@ -362,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             def f(key, fmt="{:.1f}"):
                 return fmt.format(r[key]) if key in r else "-"
             print(f"{name:>10} {k:>2} {f(f'incremental_{k}_ms', '{:.2f}'):>12} "
+                  f"{f(f'incremental_{k}_cpu_ms', '{:.2f}'):>8} "
                   f"{f(f'naive_{k}_ms'):>10} {f(f'notebook_{k}_ms', '{:.0f}'):>11} "
                   f"{f(f'floor_{k}_ms', '{:.2f}'):>8} {f(f'incremental_over_floor_{k}', '{:.2f}'):>11} "
                   f"{f(f'naive_over_incremental_{k}'):>11} "
