@@ -672,6 +672,7 @@ class ModelLibrary:
             folders = [REPO_MODELS_DIR, user_models_dir()]
         self.folders = [Path(f) for f in folders]
         self._session_opts = session_opts
+        self._lock = threading.Lock()
         self._loaded: dict[str, StepModel] = {}
         self._infos: dict[str, ModelInfo] = {}
         self.models: list[ModelInfo] = []
@@ -726,16 +727,17 @@ class ModelLibrary:
 
     def get(self, name: str) -> StepModel:
         """The model with its onnxruntime session (created on first use)."""
-        model = self._loaded.get(name)
-        if model is None:
-            model = StepModel(self.info(name), self._session_opts)
-            try:
-                model.load()
-            except ModelError as e:
-                # onnxruntime refused a file that looked right: list it as refused
-                self._infos.pop(name, None)
-                self.models = [m for m in self.models if m.name != name]
-                self.problems.append(str(e))
-                raise
-            self._loaded[name] = model
-        return model
+        with self._lock:  # generation workers may ask from several threads
+            model = self._loaded.get(name)
+            if model is None:
+                model = StepModel(self.info(name), self._session_opts)
+                try:
+                    model.load()
+                except ModelError as e:
+                    # onnxruntime refused a file that looked right: list it as refused
+                    self._infos.pop(name, None)
+                    self.models = [m for m in self.models if m.name != name]
+                    self.problems.append(str(e))
+                    raise
+                self._loaded[name] = model
+            return model

@@ -227,3 +227,21 @@ def test_score_tokens_agrees_with_stepping_the_step_model(tiny_models_dir):
         expected -= np.log2(p[nxt] / p.sum())
     assert scored == 10 and notes == 3
     assert bits == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_graph_onnxruntime_cannot_load_is_refused_on_first_use(models_copy):
+    """The signature looks right, so the card is listed; the session fails to build,
+    and from then on the model is refused with onnxruntime's reason."""
+    onnx = pytest.importorskip("onnx")
+    path = models_copy / "lstm.onnx"
+    proto = onnx.load(str(path))
+    next(n for n in proto.graph.node if n.op_type == "Tanh").op_type = "NoSuchOperator"
+    path.write_bytes(proto.SerializeToString())
+    _rehash(models_copy, "lstm", "lstm.onnx")
+    library = ModelLibrary([models_copy])
+    assert library.names == ["lstm", "wavenet"]
+    with pytest.raises(ModelError, match=r"^lstm.json: onnxruntime cannot load lstm.onnx \("):
+        library.get("lstm")
+    assert library.names == ["wavenet"]
+    assert "onnxruntime cannot load" in _problem_for(library, "lstm.json")
+    _assert_still_steps(library, "wavenet")
