@@ -354,3 +354,23 @@ def test_the_engine_imports_no_qt_and_no_tensorflow():
             "bad = {'PySide6', 'tensorflow', 'keras'} & "
             "{m.split('.')[0] for m in sys.modules}; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_generations_in_parallel_threads_match_sequential_ones(library):
+    """Each generation has its own bound state: two threads on one model do not mix."""
+    import threading
+
+    seed = d_major_seed()
+    jobs = [settings(model="wavenet", variations=k, rng_seed=k) for k in (1, 2, 3, 4)] * 2
+    expected = [generate(library, seed, s).tokens for s in jobs]
+    got: list = [None] * len(jobs)
+
+    def work(i: int) -> None:
+        got[i] = generate(library, seed, jobs[i]).tokens
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == expected
