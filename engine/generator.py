@@ -277,8 +277,8 @@ def _seed_notes(seed: Song | None, track_index: int | None,
         return [], 0
     if track_index is None:
         track_index = melody_track(seed)
-        if track_index is None:
-            return [], seed.tracks[0].channel
+        if track_index is None:  # nothing but drums or silence: a new melody on channel 1
+            return [], 0
     if not 0 <= track_index < len(seed.tracks):
         raise GenerationError(f"the seed has no track {track_index + 1}; it has "
                               f"{len(seed.tracks)}")
