@@ -122,9 +122,15 @@ class TensorSignature:
     shape: tuple[int | None, ...] | None  # None: the rank is not stated
 
     def describe(self) -> str:
-        dims = "?" if self.shape is None else ", ".join(
-            "N" if d is None else str(d) for d in self.shape)
-        return f"{self.name} {_TYPE_NAMES.get(self.elem_type, f'type {self.elem_type}')} [{dims}]"
+        return f"{self.name} {_TYPE_NAMES.get(self.elem_type, f'type {self.elem_type}')} " \
+               f"{_dims(self.shape)}"
+
+
+def _dims(shape: tuple[int | None, ...] | None) -> str:
+    """A shape as the messages show it: [N, 256], N for a free dimension."""
+    if shape is None:
+        return "[?]"
+    return "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,12 +286,11 @@ def _check_tensor(sig: GraphSignature, where: str, name: str, elem: int,
                          f"{_TYPE_NAMES[elem]}")
     if t.shape is None:
         return  # the graph does not state the rank; onnxruntime checks at run time
-    expected = "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"
     if len(t.shape) != len(shape) or any(
             want is not None and have is not None and want != have
             for want, have in zip(shape, t.shape)):
         raise ModelError(f"{what}: in {file}, {where} '{name}' has shape "
-                         f"{t.describe().split(' ', 2)[2]}, the card expects {expected}")
+                         f"{_dims(t.shape)}, the card expects {_dims(shape)}")
 
 
 def _read_graph(path: Path, what: str) -> GraphSignature:
