@@ -119,7 +119,8 @@ class NumpyStep:
             self.layers = []
             for i in range(len(hp["units"])):
                 cell = get(f"lstm_{i}").cell
-                self.layers.append((w(cell, "kernel"), w(cell, "recurrent_kernel"), w(cell, "bias")))
+                self.layers.append((w(cell, "kernel"), w(cell, "recurrent_kernel"),
+                                    w(cell, "bias")))
             self.hidden = None
             if int(hp.get("dense_hidden", 0)) > 0:
                 self.hidden = (w(get("hidden"), "kernel"), w(get("hidden"), "bias"))
@@ -352,11 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         if "incremental_over_floor_4" in r:
             goals["incremental_4 <= 3x floor_4"] = r["incremental_over_floor_4"] <= GOAL_FLOOR_RATIO
         if info.architecture == "wavenet":
-            goals["naive >= 10x incremental (1 and 4)"] = min(
-                r["naive_over_incremental_1"], r["naive_over_incremental_4"]) >= GOAL_WAVENET_NAIVE_RATIO
+            worst = min(r["naive_over_incremental_1"], r["naive_over_incremental_4"])
+            goals["naive >= 10x incremental (1 and 4)"] = worst >= GOAL_WAVENET_NAIVE_RATIO
         if "notebook_over_incremental_1" in r:
-            goals["notebook >= 1000x incremental (1 and 4)"] = min(
-                r["notebook_over_incremental_1"], r["notebook_over_incremental_4"]) >= GOAL_NOTEBOOK_RATIO
+            for k in (1, 4):
+                goals[f"notebook >= 1000x incremental ({k} variation{'s' if k > 1 else ''})"] = \
+                    r[f"notebook_over_incremental_{k}"] >= GOAL_NOTEBOOK_RATIO
         r["goals_met"] = goals
         results["models"][name] = r
 
@@ -368,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n256 steps (16 bars of 4/4) after {SEED.name}; median ms; {pinned}; load "
           f"average {results['load_average_before'][0]} before, "
           f"{results['load_average_after'][0]} after, on {results['cpus']} CPUs")
-    header = (f"{'model':>10} {'K':>2} {'incremental':>12} {'(CPU)':>8} {'naive':>10} {'notebook*':>11} "
+    header = (f"{'model':>10} {'K':>2} {'incremental':>12} {'(CPU)':>8} {'naive':>10} "
+              f"{'notebook*':>11} "
               f"{'floor':>8} {'incr/floor':>11} {'naive/incr':>11} {'nb/incr':>9}")
     print(header)
     print("-" * len(header))
@@ -379,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:>10} {k:>2} {f(f'incremental_{k}_ms', '{:.2f}'):>12} "
                   f"{f(f'incremental_{k}_cpu_ms', '{:.2f}'):>8} "
                   f"{f(f'naive_{k}_ms'):>10} {f(f'notebook_{k}_ms', '{:.0f}'):>11} "
-                  f"{f(f'floor_{k}_ms', '{:.2f}'):>8} {f(f'incremental_over_floor_{k}', '{:.2f}'):>11} "
+                  f"{f(f'floor_{k}_ms', '{:.2f}'):>8} "
+                  f"{f(f'incremental_over_floor_{k}', '{:.2f}'):>11} "
                   f"{f(f'naive_over_incremental_{k}'):>11} "
                   f"{f(f'notebook_over_incremental_{k}', '{:.0f}'):>9}")
     if any("notebook_steps_run" in r for r in results["models"].values()):

@@ -48,7 +48,10 @@ def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
-def _run(name: str, func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _run(name: str, func: Handler) -> Handler:
     """Wrap a command so a user's mistake is one line on stderr and exit status 1."""
 
     def handler(args: argparse.Namespace) -> int:

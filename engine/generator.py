@@ -26,7 +26,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from engine.encoding import FIRST_NOTE_ON, HOLD, Key, MelodyEncoding, estimate_song_key, melody_track
+from engine.encoding import (FIRST_NOTE_ON, HOLD, Key, MelodyEncoding, estimate_song_key,
+                             melody_track)
 from engine.errors import ContinuoError, EncodingError, GenerationError
 from engine.models import ModelLibrary, StepModel
 from engine.song import Note, Song

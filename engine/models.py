@@ -712,7 +712,8 @@ class ModelLibrary:
         kept = {}
         for name, model in self._loaded.items():
             new = infos.get(name)
-            if new is not None and new.card == model.info.card and new.card_path == model.info.card_path:
+            if (new is not None and new.card == model.info.card
+                    and new.card_path == model.info.card_path):
                 kept[name] = model
         self._loaded = kept
         self._infos = infos

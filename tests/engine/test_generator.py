@@ -279,7 +279,8 @@ def test_output_keeps_the_seed_tempo_map_untouched(library):
 
 def test_progress_is_reported_every_step(library):
     calls = []
-    r = generate(library, d_major_seed(), settings(bars=1), progress=lambda d, t: calls.append((d, t)))
+    r = generate(library, d_major_seed(), settings(bars=1),
+                 progress=lambda d, t: calls.append((d, t)))
     assert calls == [(i, 16) for i in range(1, 17)] and r.steps == 16
 
 
