@@ -66,29 +66,26 @@ def _batches(tunes: Sequence[np.ndarray], batch_size: int, max_len: int,
     return batches
 
 
-def _dataset_class():
-    import keras
+def _dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: int,
+             shuffle: bool):
+    """A tf.data pipeline that re-buckets and reshuffles the tunes on every pass.
 
-    class TuneBatches(keras.utils.PyDataset):
-        """Re-buckets and reshuffles the tunes every epoch."""
+    The output signature is given explicitly as ``[None, None]``: left to infer it
+    from the first batches, Keras may fix the width and fail on a later batch.
+    """
+    import tensorflow as tf
 
-        def __init__(self, tunes, batch_size, max_len, seed, shuffle=True):
-            super().__init__()
-            self.tunes, self.batch_size, self.max_len = tunes, batch_size, max_len
-            self.rng = np.random.default_rng(seed) if shuffle else None
-            self.items = _batches(tunes, batch_size, max_len, self.rng)
+    rng = np.random.default_rng(seed) if shuffle else None
+    tunes = list(tunes)
 
-        def __len__(self):
-            return len(self.items)
+    def gen():
+        yield from _batches(tunes, batch_size, max_len, rng)
 
-        def __getitem__(self, i):
-            return self.items[i]
-
-        def on_epoch_end(self):
-            if self.rng is not None:
-                self.items = _batches(self.tunes, self.batch_size, self.max_len, self.rng)
-
-    return TuneBatches
+    spec = tf.TensorSpec([None, None], tf.int32)
+    sig = (spec, spec, tf.TensorSpec([None, None], tf.float32))
+    n = len(_batches(tunes, batch_size, max_len, None))
+    ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
+    return ds.apply(tf.data.experimental.assert_cardinality(n)).prefetch(2), n
 
 
 def configure_threads(threads: int | None = None) -> None:
@@ -121,9 +118,8 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
     )
-    Batches = _dataset_class()
-    train_data = Batches(list(train_tunes), batch_size, max_len, seed, shuffle=True)
-    val_data = Batches(list(val_tunes), 64, max_len, seed, shuffle=False)
+    train_data, n_train_batches = _dataset(train_tunes, batch_size, max_len, seed, shuffle=True)
+    val_data, _ = _dataset(val_tunes, 64, max_len, seed, shuffle=False)
 
     t0 = time.monotonic()
     deadline = t0 + max_minutes * 60
@@ -146,7 +142,7 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
             self.epoch, self.t_epoch = epoch, time.monotonic()
 
         def on_train_batch_end(self, batch, logs=None):
-            n = len(train_data)
+            n = n_train_batches
             if (batch + 1) % max(1, n // 10) == 0:
                 el = time.monotonic() - self.t_epoch
                 print(f"epoch {self.epoch + 1} batch {batch + 1}/{n} loss "
