@@ -13,6 +13,7 @@ and one track per song track (name, program, notes), atomically.
 from __future__ import annotations
 
 import io
+import math
 import os
 import tempfile
 from collections import defaultdict, deque
@@ -23,6 +24,9 @@ from typing import BinaryIO, Union
 import mido
 
 from engine.errors import ContinuoError, LimitError, MidiFileError, ScoreFileError, SongError
+from engine.limits import (MAX_ARCHIVE_MEMBERS, MAX_SCORE_BYTES, MAX_SCORE_QUARTERS,
+                           MAX_SCORE_UNPACKED_BYTES, ParseTimeout, describe_bytes,
+                           score_parse_seconds, time_budget)
 from engine.song import (DEFAULT_PPQ, DRUM_CHANNEL, Note, Song, TempoChange, TempoMap,
                          TimeSignature, Track)
 
@@ -116,8 +120,10 @@ def _parse_midi(data: bytes, what: str) -> mido.MidiFile:
         mid = mido.MidiFile(file=io.BytesIO(data), clip=True)
     except EOFError:
         raise MidiFileError(f"{what}: the file ends in the middle of a track") from None
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
-        raise MidiFileError(f"{what}: the file is damaged ({e})") from None
+    except MemoryError:
+        raise LimitError(f"{what}: the file needs more memory than Continuo allows") from None
+    except Exception as e:  # mido raises many kinds (KeySignatureError, ...) on bad bytes
+        raise MidiFileError(f"{what}: the file is damaged ({str(e)[:200] or type(e).__name__})") from None
     if mid.type == 2:
         raise MidiFileError(f"{what}: type 2 MIDI files (independent patterns) are not "
                             f"supported; save it as type 0 or 1")
@@ -302,14 +308,56 @@ def _parse_score(path: Path, what: str):
     return parsed
 
 
+# the music21 parser for each score suffix; music21 would otherwise guess by suffix and
+# also accept its own pickle format, which runs code
+_SCORE_FORMATS = {".abc": "abc", ".xml": "musicxml", ".musicxml": "musicxml",
+                  ".mxl": "musicxml", ".krn": "humdrum"}
+
+
+def _check_archive(path: Path, what: str) -> None:
+    """Refuse a compressed MusicXML file that would unpack to more than Continuo
+    reads (a zip bomb) before music21 inflates it all into memory."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError):
+        raise ScoreFileError(f"{what}: this compressed MusicXML file is damaged "
+                             f"(it is not a readable zip archive)") from None
+    if len(infos) > MAX_ARCHIVE_MEMBERS:
+        raise LimitError(f"{what}: the archive holds {len(infos):,} files; Continuo reads "
+                         f"archives of up to {MAX_ARCHIVE_MEMBERS:,}")
+    unpacked = sum(i.file_size for i in infos)
+    if unpacked > MAX_SCORE_UNPACKED_BYTES:
+        raise LimitError(f"{what}: the score unpacks to {describe_bytes(unpacked)}; Continuo "
+                         f"reads scores of up to {describe_bytes(MAX_SCORE_UNPACKED_BYTES)}")
+
+
 def _parse_score_uncached(path: Path, what: str):
     m21 = _music21()
+    fmt = _SCORE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ScoreFileError(f"{what}: Continuo reads scores ending in "
+                             f"{', '.join(_SCORE_FORMATS)}; this file is none of them")
+    if path.suffix.lower() == ".mxl":
+        _check_archive(path, what)
     try:
-        return m21.converter.parse(str(path))
+        # forceSource and storePickle: never read or write music21's pickle cache (a
+        # planted pickle in the temp folder would run code)
+        with time_budget(score_parse_seconds()):
+            return m21.converter.parse(path, format=fmt, forceSource=True, storePickle=False)
+    except ParseTimeout:
+        raise LimitError(f"{what}: reading the score took longer than "
+                         f"{score_parse_seconds():.0f} s, so Continuo stopped; the file is "
+                         f"too large or too complex (or damaged)") from None
     except FileNotFoundError:
         raise ScoreFileError(f"{what}: there is no such file") from None
     except ContinuoError:
         raise
+    except (MemoryError, RecursionError):
+        raise LimitError(f"{what}: the score is too large or too deeply nested for "
+                         f"Continuo to read") from None
     except Exception as e:  # music21 raises many kinds of errors on bad input
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ScoreFileError(f"{what}: the score cannot be read ({reason[:200]})") from None
@@ -342,12 +390,18 @@ def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") ->
     tracks: list[Track] = []
     tempos: list[TempoChange] = []
     signatures: list[TimeSignature] = []
+    total_notes = 0
     for pi, part in enumerate(parts):
         flat = part.stripTies().flatten()
         notes: list[Note] = []
         for el in flat.notes:
-            start = int(round(float(el.offset) * ppq))
-            dur = int(round(float(el.duration.quarterLength) * ppq))
+            start_q, dur_q = float(el.offset), float(el.duration.quarterLength)
+            if not (math.isfinite(start_q) and math.isfinite(dur_q)) \
+                    or start_q + dur_q > MAX_SCORE_QUARTERS:
+                raise LimitError(f"{what}: a note ends after {MAX_SCORE_QUARTERS:,} quarter "
+                                 f"notes, longer than Continuo holds")
+            start = int(round(start_q * ppq))
+            dur = int(round(dur_q * ppq))
             if dur <= 0 or start < 0:
                 continue  # grace notes have no duration
             velocity = el.volume.velocity if el.volume.velocity else 90
@@ -356,7 +410,10 @@ def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") ->
                 midi = int(round(p.ps))
                 if 0 <= midi <= 127:
                     notes.append(Note(midi, start, dur, int(min(max(velocity, 1), 127)), 0))
+            if len(notes) + total_notes > MAX_NOTES:
+                raise LimitError(f"{what}: the score has more than {MAX_NOTES:,} notes")
         name = (part.partName or "").strip() if hasattr(part, "partName") else ""
+        total_notes += len(notes)
         tracks.append(Track(name=name or f"Part {pi + 1}", notes=sorted(notes, key=Note.sort_key)))
         if pi == 0:
             for mm in flat.getElementsByClass(m21.tempo.MetronomeMark):
@@ -383,17 +440,26 @@ def score_file_to_song(path: str | os.PathLike, tune: int = 0, ppq: int = DEFAUL
     what = path.name
     if not path.exists():
         raise ScoreFileError(f"{what}: there is no such file")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise LimitError(f"{what}: the file is larger than {MAX_FILE_BYTES // 2**20} MB")
+    if path.stat().st_size > MAX_SCORE_BYTES:
+        raise LimitError(f"{what}: the file is larger than {describe_bytes(MAX_SCORE_BYTES)}, "
+                         f"the most Continuo reads from a score")
     scores = _scores_in(_parse_score(path, what))
     if not 0 <= tune < len(scores):
         raise ScoreFileError(f"{what}: there is no tune {tune + 1}; the file has {len(scores)}")
     try:
-        return music21_score_to_song(scores[tune], ppq, what)
+        with time_budget(score_parse_seconds()):
+            return music21_score_to_song(scores[tune], ppq, what)
+    except ParseTimeout:
+        raise LimitError(f"{what}: converting the score took longer than "
+                         f"{score_parse_seconds():.0f} s, so Continuo stopped") from None
     except ContinuoError:
         raise
+    except (MemoryError, RecursionError):
+        raise LimitError(f"{what}: the score is too large or too deeply nested for "
+                         f"Continuo to read") from None
     except Exception as e:
-        raise ScoreFileError(f"{what}: the score cannot be converted ({e})") from None
+        raise ScoreFileError(f"{what}: the score cannot be converted "
+                             f"({str(e)[:200] or type(e).__name__})") from None
 
 
 def load_song(path: str | os.PathLike, tune: int = 0) -> Song:

@@ -1,0 +1,1 @@
+"""Fuzzing of every reader of user files (MIDI, ABC, MusicXML, kern, model cards)."""

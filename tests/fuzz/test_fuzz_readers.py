@@ -1,0 +1,77 @@
+"""The CI slice of the fuzzer: a few dozen mutated real files per reader.
+
+Each reader must read the input or refuse it with a ContinuoError that names the file;
+any other exception, or a hang, fails.  The long run (scripts/fuzz_long.py) feeds the
+same mutations by the ten thousand; this slice keeps every push honest in well under a
+minute per reader.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.fuzz.conftest import no_hang
+from tests.fuzz.mutators import mutate
+from tests.fuzz.oracle import run_reader
+from tests.fuzz.seeds import seeds
+
+# examples per reader: music21 readers cost ~0.1-2 s an input, MIDI ~10 ms
+EXAMPLES = {"midi": 150, "abc": 25, "musicxml": 20, "kern": 20}
+
+_SLICE = settings(deadline=None, database=None, derandomize=True,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                         HealthCheck.function_scoped_fixture])
+
+
+def _fuzz_once(reader: str, rng: random.Random) -> str:
+    pool = seeds(reader)
+    if not pool:
+        pytest.skip(f"no real {reader} files to mutate")
+    seed = rng.choice(pool)
+    _, data = mutate(rng, reader, seed.suffix, seed.data, [s.data for s in pool], light=True)
+    with tempfile.TemporaryDirectory() as folder, no_hang(len(data)):
+        return run_reader(reader, seed.suffix, data, Path(folder), stem=f"fuzz-{reader}")
+
+
+@settings(_SLICE, max_examples=EXAMPLES["midi"])
+@given(st.randoms(use_true_random=False))
+def test_midi_reader_survives_mutated_real_files(rng: random.Random) -> None:
+    _fuzz_once("midi", rng)
+
+
+@pytest.mark.slow
+@settings(_SLICE, max_examples=EXAMPLES["abc"])
+@given(st.randoms(use_true_random=False))
+def test_abc_reader_survives_mutated_real_files(rng: random.Random) -> None:
+    _fuzz_once("abc", rng)
+
+
+@pytest.mark.slow
+@settings(_SLICE, max_examples=EXAMPLES["musicxml"])
+@given(st.randoms(use_true_random=False))
+def test_musicxml_reader_survives_mutated_real_files(rng: random.Random) -> None:
+    _fuzz_once("musicxml", rng)
+
+
+@pytest.mark.slow
+@settings(_SLICE, max_examples=EXAMPLES["kern"])
+@given(st.randoms(use_true_random=False))
+def test_kern_reader_survives_mutated_real_files(rng: random.Random) -> None:
+    _fuzz_once("kern", rng)
+
+
+def test_unmutated_seeds_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The oracle is not vacuous: the real files themselves read as songs (with the
+    app's own time budget: the 2 s of the fuzz slice is tight on a loaded machine)."""
+    monkeypatch.delenv("CONTINUO_SCORE_SECONDS")
+    with tempfile.TemporaryDirectory() as folder:
+        for reader in ("midi", "abc", "kern", "musicxml"):
+            for s in seeds(reader)[:3]:
+                assert run_reader(reader, s.suffix, s.data, Path(folder),
+                                  stem=f"seed-{reader}") == "ok", s.name
