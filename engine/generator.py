@@ -444,6 +444,10 @@ def _sample_loop(stepper, steps: int, k: int, forced_first: int | None,
             raise GenerationCancelled("generation was cancelled")
         if recorded is not None:
             recorded.append(np.array(logits, dtype=np.float32))
+        if not np.isfinite(logits).all():
+            raise GenerationError(f"the model {stepper.model.name} computed invalid numbers "
+                                  f"(NaN or infinity) at step {i + 1}; its weights are "
+                                  f"probably damaged")
         tokens = sample_tokens(logits, first_allowed if i == 0 else allowed,
                                temperature, top_p, rng)
         out[:, i] = tokens

@@ -375,3 +375,26 @@ def test_generations_in_parallel_threads_match_sequential_ones(library):
     for t in threads:
         t.join()
     assert got == expected
+
+
+def test_a_model_computing_nan_stops_with_a_sentence(tiny_models_dir, tmp_path):
+    import hashlib
+    import json
+    import shutil
+
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_models_dir, folder)
+    path = folder / "lstm.onnx"
+    proto = onnx.load(str(path))
+    table = next(t for t in proto.graph.initializer
+                 if numpy_helper.to_array(t).shape == (38, 8))  # the embedding
+    table.CopyFrom(numpy_helper.from_array(np.full((38, 8), np.nan, np.float32), table.name))
+    path.write_bytes(proto.SerializeToString())
+    card = json.loads((folder / "lstm.json").read_text())
+    card["sha256"]["lstm.onnx"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (folder / "lstm.json").write_text(json.dumps(card))
+    with pytest.raises(GenerationError, match="invalid numbers .* at step 1;"):
+        generate(ModelLibrary([folder]), d_major_seed(), settings())
