@@ -245,3 +245,14 @@ def test_a_graph_onnxruntime_cannot_load_is_refused_on_first_use(models_copy):
     assert library.names == ["wavenet"]
     assert "onnxruntime cannot load" in _problem_for(library, "lstm.json")
     _assert_still_steps(library, "wavenet")
+
+
+def test_the_user_models_folder_comes_from_the_environment(monkeypatch, tmp_path):
+    from engine.models import REPO_MODELS_DIR, user_models_dir
+
+    monkeypatch.setenv("CONTINUO_MODELS_DIR", str(tmp_path / "mine"))
+    assert user_models_dir() == tmp_path / "mine"
+    assert ModelLibrary().folders == [REPO_MODELS_DIR, tmp_path / "mine"]
+    monkeypatch.delenv("CONTINUO_MODELS_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert user_models_dir() == tmp_path / "data" / "continuo" / "models"
