@@ -69,8 +69,8 @@ def budget_seconds(size: int, args: argparse.Namespace) -> float:
 
 def worker(args: argparse.Namespace) -> None:
     # the score readers' own time budget (engine/limits.py), short here so that a
-    # pathological input costs seconds, not the default 30 s
-    os.environ.setdefault("CONTINUO_SCORE_SECONDS", "2")
+    # pathological input costs a second, not the default 30 s
+    os.environ.setdefault("CONTINUO_SCORE_SECONDS", "1")
     cap = args.memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     from tests.fuzz.oracle import ReaderBug, run_reader
@@ -191,6 +191,11 @@ def run_reader_inputs(args: argparse.Namespace, reader: str, report: dict) -> No
             print(f"  {reader} #{result['i']}: {outcome} ({result['mutation']} of {name}, "
                   f"{result['bytes']} bytes) {result['message'][:160]}", flush=True)
         n = sum(counts.values())
+        if n % 250 == 0 and args.partial:
+            Path(args.partial).write_text(json.dumps(
+                {"reader": reader, "inputs": n, "outcomes": dict(counts),
+                 "failures": failures[:50], "wall_seconds": round(time.monotonic() - started, 1),
+                 "time": time.strftime("%H:%M:%S")}, indent=1))
         if n % 500 == 0:
             print(f"  {reader}: {n} inputs, {dict(counts)}, "
                   f"{time.monotonic() - started:.0f} s", flush=True)
@@ -260,6 +265,7 @@ def main() -> int:
     parser.add_argument("--min-seconds", type=float, default=5.0)
     parser.add_argument("--recycle", type=int, default=300, help="inputs per worker process")
     parser.add_argument("--out", default=str(REPO / "tests" / "fuzz" / "results" / "fuzz_long.json"))
+    parser.add_argument("--partial", help="a JSON file rewritten every 250 inputs")
     parser.add_argument("--replay", help="READER:INDEX: run one input here and show the outcome")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reader", help=argparse.SUPPRESS)
@@ -281,7 +287,7 @@ def main() -> int:
                     "seed": args.seed, "count_per_reader": args.count, "start": args.start,
                     "memory_cap_mb": args.memory_mb, "seconds_per_mb": args.seconds_per_mb,
                     "min_seconds": args.min_seconds,
-                    "score_budget_seconds": float(os.environ.get("CONTINUO_SCORE_SECONDS", 2)),
+                    "score_budget_seconds": float(os.environ.get("CONTINUO_SCORE_SECONDS", 1)),
                     "started": time.strftime("%Y-%m-%d %H:%M:%S"), "readers": {}}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

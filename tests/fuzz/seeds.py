@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 READERS: dict[str, tuple[tuple[str, ...], int]] = {
     "midi": ((".mid",), 70_000),
     "abc": ((".abc",), 1_500),
-    "musicxml": ((".xml", ".mxl", ".musicxml"), 12_000),
-    "kern": ((".krn",), 3_000),
+    "musicxml": ((".xml", ".mxl", ".musicxml"), 8_000),
+    "kern": ((".krn",), 2_500),
     "card": ((".json",), 200_000),
 }
 
