@@ -40,6 +40,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -255,15 +256,60 @@ OPTION_CHOICES = [
 ]
 
 
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median ms of each function, timed round-robin so that a busy spell on a shared
+    machine falls on all of them alike."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for fn in fns.values():
+        fn()  # warm-up
+    for _ in range(repeats):
+        for label, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[label].append((time.perf_counter() - t0) * 1e3)
+    return {k: round(statistics.median(v), 2) for k, v in times.items()}
+
+
 def options_table(folders, seed, names, repeats: int) -> dict:
-    out: dict[str, dict[str, float]] = {}
-    for label, kw in OPTION_CHOICES:
-        library = ModelLibrary(folders, session_opts=session_options(**kw))
-        for name in names:
-            s = GenerationSettings(model=name, steps=STEPS, variations=4)
-            generate(library, seed, s)
-            ms, _ = timed(lambda: generate(library, seed, s), repeats)
-            out.setdefault(name, {})[label] = round(ms, 2)
+    libraries = {label: ModelLibrary(folders, session_opts=session_options(**kw))
+                 for label, kw in OPTION_CHOICES}
+    out = {}
+    for name in names:
+        s = GenerationSettings(model=name, steps=STEPS, variations=4)
+        out[name] = interleaved({label: (lambda lib=lib: generate(lib, seed, s))
+                                 for label, lib in libraries.items()}, repeats)
+    return out
+
+
+def binding_table(library: ModelLibrary, repeats: int) -> dict:
+    """256 bare steps at batch 4: the engine's bound states against ``session.run``
+    with numpy feeds and a ring of arrays (what the engine did before)."""
+    out = {}
+    for info in library.models:
+        model = library.get(info.name)
+        tokens = np.full(4, 5, dtype=np.int32)
+
+        def bound():
+            state = model.initial_state(4)
+            for _ in range(STEPS):
+                model.step(tokens, state)
+            model.release(state)
+
+        names = [info.logits_output] + [s.output for s in info.states]
+        session = model._session()
+
+        def plain():
+            rings = [[np.zeros((4, *s.shape), np.float32)] * s.delay for s in info.states]
+            for t in range(STEPS):
+                feeds = {info.token_input: tokens}
+                for spec, ring in zip(info.states, rings):
+                    feeds[spec.input] = ring[t % spec.delay]
+                outs = session.run(names, feeds)
+                for spec, ring, value in zip(info.states, rings, outs[1:]):
+                    ring[t % spec.delay] = value
+
+        out[info.name] = interleaved({"bound states (IOBinding)": bound,
+                                      "session.run with numpy feeds": plain}, repeats)
     return out
 
 
@@ -365,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.options:
         results["session_options_4_variations_ms"] = options_table(
             folders, seed, [m.name for m in library.models], args.repeats)
+        results["step_loop_256_batch_4"] = binding_table(library, args.repeats)
 
     results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(f"\n256 steps (16 bars of 4/4) after {SEED.name}; median ms; {pinned}; load "
@@ -396,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     if "session_options_4_variations_ms" in results:
         print("\nsession options, 256 steps x 4 variations, median ms")
         for name, table in results["session_options_4_variations_ms"].items():
+            for label, ms in table.items():
+                print(f"{name:>10} {ms:8.2f}  {label}")
+        print("\n256 bare steps at batch 4, median ms")
+        for name, table in results["step_loop_256_batch_4"].items():
             for label, ms in table.items():
                 print(f"{name:>10} {ms:8.2f}  {label}")
     out = Path(args.out)
