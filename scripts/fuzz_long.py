@@ -88,7 +88,13 @@ def worker(args: argparse.Namespace) -> None:
     sys.stdout = sys.stderr  # music21 prints warnings; keep the answer channel clean
     for line in sys.stdin:
         index = int(line)
-        name, suffix, mutation, data = make_input(args.seed, args.reader, index)
+        try:
+            name, suffix, mutation, data = make_input(args.seed, args.reader, index)
+        except MemoryError:  # the fuzzer's own mutation, not a reader: say so and go on
+            out.write(json.dumps({"i": index, "seed": "", "mutation": "", "bytes": 0,
+                                  "outcome": "fuzzer-memory", "message": "", "seconds": 0}) + "\n")
+            out.flush()
+            continue
         started = time.perf_counter()
         message = ""
         signal.setitimer(signal.ITIMER_PROF, budget_seconds(len(data), args))
@@ -120,14 +126,28 @@ class Worker:
         cmd = [sys.executable, __file__, "--worker", "--reader", reader,
                "--seed", str(args.seed), "--memory-mb", str(args.memory_mb),
                "--seconds-per-mb", str(args.seconds_per_mb), "--min-seconds", str(args.min_seconds)]
+        log = open(Path(args.out).with_suffix(f".{reader}.stderr"), "a")  # for post-mortems
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True, bufsize=1)
+                                     stderr=log, text=True, bufsize=1)
+        log.close()
         self.index: int | None = None
         self.sent_at = 0.0
+        self.cpu_at_send = 0.0
+        self.budget = 0.0
         self.done = 0
 
-    def send(self, index: int) -> None:
-        self.index, self.sent_at = index, time.monotonic()
+    def cpu_seconds(self) -> float:
+        """CPU time the worker has used (user + system), from /proc: on a shared
+        machine at nice 19 a worker may wait minutes for a core, which is no hang."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def send(self, index: int, budget: float) -> None:
+        self.index, self.sent_at, self.budget = index, time.monotonic(), budget
+        self.cpu_at_send = self.cpu_seconds()
         self.proc.stdin.write(f"{index}\n")
         self.proc.stdin.flush()
 
@@ -165,7 +185,7 @@ def run_reader_inputs(args: argparse.Namespace, reader: str, report: dict) -> No
         if nxt is None:
             w.index = None
         else:
-            w.send(nxt)
+            w.send(nxt, budget_seconds(len(make_input(args.seed, reader, nxt)[3]), args))
 
     def retire(w: Worker) -> None:
         sel.unregister(w.proc.stdout)
@@ -207,6 +227,10 @@ def run_reader_inputs(args: argparse.Namespace, reader: str, report: dict) -> No
             w: Worker = key.data
             line = w.proc.stdout.readline()
             if not line:  # the worker died: a crash of the reader (or of the interpreter)
+                try:
+                    w.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
                 name, suffix, mutation, data = make_input(args.seed, reader, w.index)
                 record({"i": w.index, "seed": name, "mutation": mutation, "bytes": len(data),
                         "outcome": "crash", "seconds": round(time.monotonic() - w.sent_at, 3),
@@ -226,11 +250,12 @@ def run_reader_inputs(args: argparse.Namespace, reader: str, report: dict) -> No
         for w in list(workers):  # the in-worker timer failed (stuck in C): kill it
             if w.index is None:
                 continue
-            _, _, mutation, data = make_input(args.seed, reader, w.index)
-            if now - w.sent_at > 4 * budget_seconds(len(data), args) + 60:
+            used = w.cpu_seconds() - w.cpu_at_send
+            if used > 2 * w.budget + 10 or now - w.sent_at > 3600:
+                _, _, mutation, data = make_input(args.seed, reader, w.index)
                 record({"i": w.index, "seed": "", "mutation": mutation, "bytes": len(data),
                         "outcome": "hang", "seconds": round(now - w.sent_at, 3),
-                        "message": "killed: the worker did not answer"})
+                        "message": f"killed: no answer after {used:.0f} s of CPU"})
                 retire(w)
                 spawn()
     for w in list(workers):

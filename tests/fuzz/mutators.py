@@ -19,6 +19,11 @@ from typing import Callable, Sequence
 
 Mutator = Callable[[random.Random, bytes, Sequence[bytes]], bytes]
 
+# the most bytes a repeating mutator adds, and the largest input mutate() returns: big
+# enough to test the limits (the floods are 6 MB), small enough for the fuzzer's memory
+MAX_GROWTH = 2 * 2**20
+MAX_INPUT = 16 * 2**20
+
 # numbers that break naive arithmetic: zero, negative, huge, float-ish, overflowing
 NASTY_NUMBERS = (b"0", b"-1", b"00", b"1e308", b"999999999", b"4294967296",
                  b"18446744073709551617", b"9" * 60, b"0.000001", b"-0", b"NaN", b"1/0")
@@ -68,6 +73,7 @@ def duplicate_chunk(rng: random.Random, data: bytes, _pool: Sequence[bytes]) -> 
     a = rng.randrange(len(data))
     b = min(len(data), a + rng.randint(1, 256))
     times = rng.choice((2, 10, 100, 1000))
+    times = max(1, min(times, MAX_GROWTH // (b - a)))
     return data[:b] + data[a:b] * times + data[b:]
 
 
@@ -98,6 +104,7 @@ def repeat_line(rng: random.Random, data: bytes, _pool: Sequence[bytes]) -> byte
         return data
     i = rng.randrange(len(lines))
     times = rng.choice((10, 100, 2_000))
+    times = max(1, min(times, MAX_GROWTH // (len(lines[i]) + 1)))
     return b"\n".join(lines[:i] + [lines[i]] * times + lines[i:])
 
 
@@ -342,6 +349,9 @@ def mutate(rng: random.Random, reader: str, suffix: str, data: bytes,
     choices = [m for m in mutators_for(reader, suffix) if not (light and m in HEAVY)]
     for _ in range(rng.choice((1, 1, 1, 2, 3))):
         m = rng.choice(choices)
-        data = m(rng, data, pool)
+        mutated = m(rng, data, pool)
+        if len(mutated) > MAX_INPUT:
+            continue  # chains of growing mutations: keep the input a reader may be given
+        data = mutated
         names.append(m.__name__)
-    return "+".join(names), data
+    return "+".join(names) or "none", data
