@@ -67,6 +67,9 @@ def compiled_apis() -> list[str]:
 def api_works(api: str) -> bool:
     """True when ``api`` is compiled in and its system (ALSA seq, JACK server) is up."""
     mido_name = _mido_api(api)
+    if mido_name == "LINUX_ALSA" and sys.platform.startswith("linux") \
+            and not os.path.exists("/dev/snd/seq"):
+        return False  # no sequencer device: skip the probe and ALSA's complaints on stderr
     try:
         probe = rtmidi.MidiOut(rtapi=_RTMIDI_API_IDS[mido_name])
     except Exception:  # rtmidi.SystemError and friends: no server, no /dev/snd/seq

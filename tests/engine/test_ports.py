@@ -256,3 +256,20 @@ def test_message_log_is_an_output():
     assert isinstance(log, Output)
     log.send(mido.Message("note_on", note=1))
     assert log.messages[0][0] == 1.5
+
+
+def test_no_running_midi_system_is_a_sentence(monkeypatch):
+    # a JACK server name nobody runs: the same as a machine without JACK
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", unique("nobody"))
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    if "jack" not in compiled_apis():
+        pytest.skip("python-rtmidi was built without JACK")
+    with pytest.raises(PortError, match="JACK MIDI system is not running"):
+        MidiSystem("jack")
+
+
+def test_the_api_can_be_chosen_by_environment(monkeypatch):
+    from engine.ports import default_api
+
+    monkeypatch.setenv("CONTINUO_MIDI_API", "JACK")
+    assert default_api() == "jack"

@@ -133,18 +133,20 @@ def test_notes_played_into_a_real_input_land_in_the_song_quantized(midi_system):
     keyboard = midi_system.open_virtual_output("keys", client_name=keys_client)
     log = MessageLog(clock=time.monotonic)
     player = Player(log)  # runs the timeline (and the metronome) while recording
-    song = melody_song([], bpm=120)
-    recorder = Recorder(player.tick_at, 0, grid=120, channel=0, ppq=PPQ)
+    # 60 BPM, 2/4, eighth-note grid (240 ticks = 0.25 s): a busy machine's delays of
+    # tens of milliseconds stay well inside half a grid step
+    song = melody_song([], bpm=60, time_signature=(2, 4))
+    recorder = Recorder(player.tick_at, 0, grid=240, channel=0, ppq=PPQ)
     port = midi_system.open_input(find(midi_system.input_names(), keys_client),
                                   callback=recorder.feed, clock=player.clock)
     try:
         time.sleep(0.1)
         player.set_metronome(True)
-        player.play(song, 0, 1920 * 4, count_in_bars=1, hold=True)
+        player.play(song, 0, 480 * 8, count_in_bars=1, hold=True)
         t_start = player.time_at(0)
-        # an eighth-note line, each note played 20-40 ms off the beat
-        plan = [(60, 0.0 + 0.02, 0.2), (62, 0.25 - 0.03, 0.45), (64, 0.5 + 0.04, 0.7),
-                (65, 1.0 - 0.02, 1.4)]
+        # an eighth-note line, each note played 15 ms off the beat
+        plan = [(60, 0.0 + 0.015, 0.4), (62, 0.5 - 0.015, 0.9), (64, 1.0 + 0.015, 1.4),
+                (65, 2.0 - 0.015, 2.7)]
         events = sorted([(t_start + a, on(p)) for p, a, _ in plan]
                         + [(t_start + b, off(p)) for p, _, b in plan], key=lambda e: e[0])
         for when, msg in events:
@@ -158,6 +160,6 @@ def test_notes_played_into_a_real_input_land_in_the_song_quantized(midi_system):
         port.close()
         keyboard.close()
     assert [(n.pitch, n.start_tick, n.end_tick) for n in notes] == [
-        (60, 0, 240), (62, 240, 480), (64, 480, 720), (65, 960, 1320)]
+        (60, 0, 240), (62, 240, 480), (64, 480, 720), (65, 960, 1200)]
     clicks = [m for _, m in log.messages if m.type == "note_on" and m.channel == 9]
-    assert len(clicks) >= 4 + 2  # the count-in bar and the clicks while recording
+    assert len(clicks) >= 2 + 2  # the count-in bar and the clicks while recording

@@ -73,7 +73,7 @@ def test_playing_into_a_real_port_moves_the_playhead_and_finishes(qtbot, bridge,
     assert stopped.args == [False]
     sink.wait_for(32)
     assert [m.note for m in note_msgs(sink) if m.type == "note_on"] == list(range(60, 76))
-    assert len(positions) >= 10 and positions == sorted(positions)
+    assert len(positions) >= 3 and positions == sorted(positions)  # ~30 Hz when not starved
 
 
 def test_a_port_that_goes_away_is_reported_and_playback_stops(qtbot, bridge, midi_system):  # noqa: F811
@@ -124,22 +124,22 @@ def test_recording_from_a_real_keyboard_lands_quantized_with_thru(qtbot, bridge,
     bridge.set_thru(True)
     live: list[Note] = []
     bridge.note_recorded.connect(live.append)
-    song = melody_song([Note(48, 0, 1920)], bpm=120)
+    # 60 BPM, 2/4, eighth-note grid (0.25 s): a busy machine's delays stay inside it
+    song = melody_song([Note(48, 0, 960)], bpm=60, time_signature=(2, 4))
     with qtbot.waitSignal(bridge.recording_changed, timeout=2000):
-        assert bridge.record(song, 0, count_in_bars=1, grid=grid_ticks(480, 16), channel=4)
+        assert bridge.record(song, 0, count_in_bars=1, grid=grid_ticks(480, 8), channel=4)
     t0 = bridge.player.time_at(0)
-    for pitch, a, b in [(72, 0.51, 0.74), (74, 0.99, 1.22)]:  # 10 ms late, eighth notes
+    for pitch, a, b in [(72, 1.01, 1.4), (74, 2.01, 2.4)]:  # 10 ms late, eighth notes
         while time.monotonic() < t0 + a:
             qtbot.wait(1)
         keys.send(mido.Message("note_on", note=pitch, velocity=80))
         while time.monotonic() < t0 + b:
             qtbot.wait(1)
         keys.send(mido.Message("note_off", note=pitch))
-    qtbot.wait(100)
+    qtbot.waitUntil(lambda: len(live) == 2, timeout=5000)  # both arrived (a busy machine)
     with qtbot.waitSignal(bridge.recording_finished, timeout=2000) as done:
         bridge.stop_recording()
     assert done.args[0] == [Note(72, 480, 240, 80, 4), Note(74, 960, 240, 80, 4)]
-    qtbot.waitUntil(lambda: len(live) == 2, timeout=1000)
     thru = [(m.note, m.channel) for m in note_msgs(sink)
             if m.type == "note_on" and m.channel != 9 and m.note > 70]  # 9: the click
     assert thru == [(72, 4), (74, 4)]  # heard through the output on the track's channel
@@ -219,3 +219,38 @@ def test_call_and_response_answers_with_the_generator(qtbot, bridge, sink, keybo
     # the answer is played back on the output
     qtbot.waitUntil(lambda: any(m.type == "note_on" for m in note_msgs(sink)), timeout=5000)
     bridge.stop_call_response()
+
+
+def test_the_virtual_continuo_output_can_be_recorded_by_another_program(qtbot, bridge,
+                                                                        midi_system):  # noqa: F811
+    from gui.midi import VIRTUAL_PORT
+
+    before = set(midi_system.input_names())
+    assert VIRTUAL_PORT in bridge.outputs()
+    assert bridge.set_output(VIRTUAL_PORT)
+    new = [n for n in midi_system.input_names() if n not in before and "Continuo" in n]
+    assert len(new) == 1, midi_system.input_names()
+    got: list[mido.Message] = []
+    daw = midi_system.open_input(new[0], callback=lambda m, t: got.append(m))
+    try:
+        qtbot.wait(100)
+        bridge.preview_note(60, duration_s=0.05)
+        qtbot.waitUntil(lambda: len(got) >= 2, timeout=2000)
+    finally:
+        daw.close()
+    assert [(m.type, m.note) for m in got[:2]] == [("note_on", 60), ("note_off", 60)]
+
+
+def test_without_a_midi_system_only_the_builtin_synth_is_offered(qtbot, monkeypatch):
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", unique("nobody"))
+    monkeypatch.setenv("CONTINUO_MIDI_API", "jack")
+    b = PlayerBridge()
+    try:
+        assert b.outputs() == [BUILTIN_SYNTH] and b.inputs() == []
+        with qtbot.waitSignal(b.error, timeout=1000) as err:
+            assert not b.set_output("some port")
+        assert "not running" in err.args[0]
+        b.play(melody_song([Note(60, 0, 120)]))  # the built-in synth still plays
+        qtbot.waitUntil(lambda: not b.is_playing(), timeout=3000)
+    finally:
+        b.close()
