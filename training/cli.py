@@ -94,6 +94,18 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
                             f"{len(val)} validation tunes; it needs some of both")
     hp = _hyperparameters(args)
     name = args.name or args.model
+    previous = None
+    initial_weights = None
+    if args.resume:  # go on training a card's model: its sizes, its weights
+        resume = Path(args.resume)
+        if not resume.exists():
+            raise ContinuoError(f"{resume}: there is no such model card to resume from")
+        old = json.loads(resume.read_text())
+        if old["hyperparameters"]["architecture"] != args.model:
+            raise ContinuoError(f"{resume} holds a {old['architecture']}, not a {args.model}")
+        hp = old["hyperparameters"]
+        initial_weights = resume.parent / old["keras"]["weights"]
+        previous = old.get("training", {})
     out_dir = Path(args.out_dir) if args.out_dir else (
         BASELINE_DIR if args.model == "seed-lstm" else MODELS_DIR)
     print(f"training {name} ({hp}) on {len(train)} tunes, validating on {len(val)}",
@@ -101,7 +113,8 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
     result = train_model(hp, train, val, epochs=args.epochs, batch_size=args.batch_size,
                          max_len=args.max_len, learning_rate=args.lr, patience=args.patience,
                          max_minutes=args.max_minutes, seed=args.seed,
-                         checkpoint=Path(args.checkpoint_dir) / f"{name}.weights.h5")
+                         checkpoint=Path(args.checkpoint_dir) / f"{name}.weights.h5",
+                         initial_weights=initial_weights)
     data = corpus.data_card()
     if args.subset:
         data["tunes_used_for_training"] = len(train)
@@ -115,6 +128,18 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
                 "history": result.history,
                 "date": dt.date.today().isoformat(),
                 "machine": f"{platform.machine()} CPU ({platform.platform()}), 2 threads"}
+    if previous:  # the card tells the whole story: every stage, total time and epochs
+        stages = previous.get("stages") or [{k: v for k, v in previous.items()
+                                             if k != "stages"}]
+        this = dict(training)
+        training["stages"] = stages + [this]
+        training["command"] = " && ".join(st["command"] for st in training["stages"])
+        training["wall_time_s"] = round(sum(st["wall_time_s"] for st in training["stages"]), 1)
+        training["epochs"] = sum(st["epochs"] for st in training["stages"])
+        training.pop("history", None)
+        training.pop("best_epoch", None)
+        if args.subset is None and "tunes_used_for_training" in data:
+            data.pop("tunes_used_for_training")
     card = export_model(result.model, hp, out_dir, name, save_keras_weights=True, data=data,
                         training=training)
     print(f"exported {name} to {out_dir} ({card['parameters']} parameters, "
@@ -207,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--patience", type=int, default=3)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--subset", type=int, help="train on this many training tunes only")
+    t.add_argument("--resume", help="go on training the model of this card (its sizes and "
+                                    "Keras weights), e.g. models/wavenet.json")
     t.add_argument("--out-dir", help="default: models/ (seed-lstm: training/runs/baselines)")
     t.add_argument("--checkpoint-dir", default=str(CHECKPOINT_DIR))
     t.add_argument("--cache-dir", default=str(C.CACHE_DIR))

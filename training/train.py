@@ -104,8 +104,10 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
                 val_tunes: Sequence[np.ndarray], *, epochs: int = 30, batch_size: int = 32,
                 max_len: int = 512, learning_rate: float = 2e-3, patience: int = 3,
                 max_minutes: float = 25.0, seed: int = 0, checkpoint: str | Path | None = None,
-                verbose: int | None = None) -> TrainResult:
-    """Fit a fresh model of ``hp`` with early stopping on validation loss."""
+                verbose: int | None = None,
+                initial_weights: str | Path | None = None) -> TrainResult:
+    """Fit a model of ``hp`` with early stopping on validation loss: a fresh one, or
+    one that goes on from ``initial_weights`` (a ``.weights.h5`` of the same ``hp``)."""
     import keras
 
     from training.models import build_model
@@ -113,6 +115,8 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
     configure_threads()
     keras.utils.set_random_seed(seed)
     model = build_model(hp)
+    if initial_weights is not None:
+        model.load_weights(str(initial_weights))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=1.0),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -70,3 +70,14 @@ def test_tiny_end_to_end(tmp_path, model, sizes):
     assert np.abs(step_onnx(step, card, tokens) - ref).max() <= 1e-4
     seq = ort.InferenceSession(str(out / card["files"]["sequence"]))
     assert np.abs(seq.run(["logits"], {"tokens": tokens})[0] - ref).max() <= 1e-4
+
+    if model == "lstm":  # going on from the card: same sizes, its weights, one story
+        assert main(["train", "--model", model, "--resume", str(out / f"{model}.json"),
+                     "--corpus", "midi:my_tunes", "--epochs", "1", "--batch-size", "8",
+                     "--cache-dir", str(cache), "--out-dir", str(out),
+                     "--checkpoint-dir", str(tmp_path / "ckpt"), "--no-eval"]) == 0
+        resumed = json.loads((out / f"{model}.json").read_text())
+        assert resumed["hyperparameters"] == card["hyperparameters"]
+        assert resumed["training"]["epochs"] == 2 and len(resumed["training"]["stages"]) == 2
+        assert " && " in resumed["training"]["command"]
+        assert resumed["sha256"] != card["sha256"]  # the weights moved on
