@@ -327,6 +327,8 @@ def read_card(card_path: Path) -> ModelInfo:
         raise ModelError(f"{what}: the card cannot be read ({e.strerror or e})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelError(f"{what}: the card is not valid JSON ({e})") from None
+    except RecursionError:  # found by fuzzing: json recurses once per nesting level
+        raise ModelError(f"{what}: the card is nested too deeply to be a model card") from None
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise ModelError(f"{what}: this is not a Continuo model card")
     if card.get("card_version") != CARD_VERSION:
@@ -340,6 +342,11 @@ def read_card(card_path: Path) -> ModelInfo:
         encoding = MelodyEncoding.from_card(_require(card, "encoding", dict, what))
     except EncodingError as e:
         raise ModelError(f"{what}: {e}") from None
+    except (TypeError, ValueError, OverflowError) as e:  # found by fuzzing: "vocab_size": null, 1e999
+        raise ModelError(f"{what}: the card's encoding has a value of the wrong kind ({e})") from None
+    if not 1 <= encoding.steps_per_quarter <= 96:  # found by fuzzing: 0 divides by zero later
+        raise ModelError(f"{what}: the card's encoding has {encoding.steps_per_quarter} steps "
+                         f"per quarter note; a grid has 1 to 96")
 
     files = _require(card, "files", dict, what)
     hashes = card.get("sha256") or {}
@@ -701,6 +708,10 @@ class ModelLibrary:
                     continue
                 except ContinuoError as e:
                     problems.append(f"{card_path.name}: {e}")
+                    continue
+                except Exception as e:  # a card bug must not take every other model down
+                    problems.append(f"{card_path.name}: the card cannot be read "
+                                    f"({type(e).__name__}: {str(e)[:200]})")
                     continue
                 if info.name in infos:
                     problems.append(f"{card_path}: a model named '{info.name}' was already "

@@ -26,7 +26,8 @@ MAX_INPUT = 16 * 2**20
 
 # numbers that break naive arithmetic: zero, negative, huge, float-ish, overflowing
 NASTY_NUMBERS = (b"0", b"-1", b"00", b"1e308", b"999999999", b"4294967296",
-                 b"18446744073709551617", b"9" * 60, b"0.000001", b"-0", b"NaN", b"1/0")
+                 b"18446744073709551617", b"9" * 60, b"0.000001", b"-0", b"NaN", b"1/0",
+                 b"1e999", b"-1e999", b"Infinity")
 
 
 # ---------------------------------------------------------------------------------------
@@ -282,7 +283,7 @@ def card_field(rng: random.Random, data: bytes, _pool: Sequence[bytes]) -> bytes
 
     try:
         card = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return data
     paths: list[list] = []
 
@@ -302,7 +303,8 @@ def card_field(rng: random.Random, data: bytes, _pool: Sequence[bytes]) -> bytes
     parent = card
     for key in path[:-1]:
         parent = parent[key]
-    replacement = rng.choice((None, -1, 0, 10**30, 1e308, "", "x" * 10_000, [], {},
+    replacement = rng.choice((None, -1, 0, 10**30, 1e308, float("inf"), float("nan"), "12",
+                              "", "x" * 10_000, [], {},
                               True, "../outside.onnx", "/etc/passwd", [10**9, 10**9],
                               "model.onnx\x00.json", "DELETE"))
     if replacement == "DELETE" and isinstance(parent, dict):

@@ -33,10 +33,31 @@ def _read_score(path: Path) -> object:
     return score_file_to_song(path)
 
 
-def _read_card(path: Path) -> object:
-    from engine import models  # the generation engineer's ModelLibrary
+def _with_model_files(folder: Path) -> None:
+    """Put the shipped ONNX files beside the fuzzed card (hard links, once per folder),
+    so that a card that survives its mutation is checked against real graphs."""
+    from tests.fuzz.seeds import REPO
 
-    return models.ModelLibrary([path.parent]).refresh_and_report(path)
+    for onnx in (REPO / "models").glob("*.onnx"):
+        target = folder / onnx.name
+        if not target.exists():
+            try:
+                os.link(onnx, target)
+            except OSError:
+                target.write_bytes(onnx.read_bytes())
+
+
+def _read_card(path: Path) -> object:
+    from engine.models import ModelLibrary, read_card
+
+    _with_model_files(path.parent)
+    info = read_card(path)
+    # the library must list a good card too (it only catches ContinuoError per card)
+    library = ModelLibrary([path.parent])
+    if info.name not in library.names:
+        raise ReaderBug(f"read_card accepted {path.name} but the library does not list it: "
+                        f"{library.problems}")
+    return info
 
 
 READERS: dict[str, Callable[[Path], object]] = {
@@ -44,6 +65,7 @@ READERS: dict[str, Callable[[Path], object]] = {
     "abc": _read_score,
     "musicxml": _read_score,
     "kern": _read_score,
+    "card": _read_card,
 }
 
 
