@@ -212,9 +212,19 @@ class PortOutput(Output):
 class PortInput:
     """A real rtmidi input port; each message goes to ``callback(msg, seconds)``.
 
-    The time comes from ``clock`` (the same clock as the player's), read the moment
-    rtmidi hands the message over, so a recorder can put it on the song's timeline.
+    Times are on ``clock`` (the player's clock), so a recorder can put notes on the
+    song's timeline.  rtmidi's own callback would run Python, and so wait for the
+    GIL, inside JACK's process thread: on a busy machine that makes the client miss
+    its period.  So, where mido's port exposes its rtmidi object (``_rt``, true of
+    mido 1.3's rtmidi backend), we cancel that callback and poll rtmidi's queue from
+    our own thread instead; each message's time is then rebuilt from rtmidi's delta
+    times (taken in the MIDI system's thread, unaffected by the GIL):
+    ``t = min(previous t + delta, now)``, so one late wake-up never shifts the
+    notes that follow it.  Otherwise mido's callback is used and the clock is read
+    when it runs.
     """
+
+    poll_interval_s = 0.002
 
     def __init__(self, port: mido.ports.BaseInput, api: str, virtual: bool,
                  callback: Callable[[mido.Message, float], None] | None,
@@ -226,7 +236,38 @@ class PortInput:
         self.clock = clock
         self._callback = callback
         self.closed = False
-        port.callback = self._on_message
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        rt = getattr(port, "_rt", None)
+        if rt is not None and hasattr(rt, "get_message") and hasattr(rt, "cancel_callback"):
+            rt.cancel_callback()
+            self._rt = rt
+            self._thread = threading.Thread(target=self._poll, name=f"midi-in {self.name}",
+                                            daemon=True)
+            self._thread.start()
+        else:
+            port.callback = self._on_message
+
+    def _poll(self) -> None:
+        last_t: float | None = None
+        rt = self._rt
+        while not self._stop.is_set():
+            while True:
+                item = rt.get_message()
+                if item is None:
+                    break
+                data, delta = item
+                now = self.clock()
+                t = now if last_t is None else min(last_t + delta, now)
+                last_t = t
+                try:
+                    msg = mido.Message.from_bytes(data)
+                except ValueError:
+                    continue  # a malformed message from a device: skip it
+                func = self._callback
+                if func is not None:
+                    func(msg, t)
+            self._stop.wait(self.poll_interval_s)
 
     @property
     def callback(self) -> Callable[[mido.Message, float], None] | None:
@@ -246,6 +287,9 @@ class PortInput:
         if not self.closed:
             self.closed = True
             self._callback = None
+            self._stop.set()
+            if self._thread is not None and self._thread is not threading.current_thread():
+                self._thread.join(timeout=1.0)
             self._port.close()
 
     def __enter__(self) -> "PortInput":
