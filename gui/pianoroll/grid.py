@@ -102,6 +102,14 @@ class NoteGrid(QWidget):
         return Note(geo.pitch_at(d.press_y), start, length, self.draw_velocity,
                     self.roll.doc.tracks[self.roll.doc.active_track].channel)
 
+    def drop_stale_drag(self) -> None:
+        """Forget a gesture whose notes vanished under it (an undo, a New, a worker)."""
+        d, doc = self.drag, self.roll.doc
+        if d is not None and ((d.anchor is not None and d.anchor not in doc)
+                              or any(i not in doc for i in d.ids)):
+            self.drag = None
+            self.update()
+
     # ---- mouse -----------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)

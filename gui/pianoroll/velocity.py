@@ -49,6 +49,12 @@ class VelocityLane(QWidget):
         delta = self.y_to_velocity(self._y) - before[anchor]
         return {i: min(127, max(1, v + delta)) for i, v in before.items()}
 
+    def drop_stale_drag(self) -> None:
+        """Forget a drag whose notes vanished under it (an undo, a New, a worker)."""
+        if self._grab is not None and any(i not in self.roll.doc for i in self._grab[2]):
+            self._grab = None
+            self.update()
+
     # ---- mouse -----------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() != Qt.MouseButton.LeftButton:

@@ -288,6 +288,8 @@ class PianoRoll(QWidget):
 
     # ---- reacting to the document and to resizes -------------------------------------
     def _on_changed(self) -> None:
+        self.grid.drop_stale_drag()
+        self.velocity_lane.drop_stale_drag()
         self._sync_scrollbars()
         self._repaint_all()
 

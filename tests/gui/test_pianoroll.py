@@ -396,3 +396,36 @@ def test_grabbing_or_drawing_a_note_lets_the_app_sound_it(qtbot, roll):
     qtbot.mouseClick(roll.grid, LEFT, NONE, at(roll, 1200, 64))  # an existing note
     qtbot.mouseClick(roll.grid, LEFT, NONE, at(roll, 5000, 71))  # empty: draws
     assert heard == [("on", 64), ("off", 64), ("on", 71), ("off", 71)]
+
+
+def test_a_drag_whose_note_is_undone_away_is_dropped(qtbot, roll, doc):
+    drag(qtbot, roll.grid, at(roll, 3850, 72), at(roll, 4300, 72))  # draw a note
+    qtbot.mousePress(roll.grid, LEFT, NONE, at(roll, 4000, 72))  # grab it
+    qtbot.mouseMove(roll.grid, at(roll, 4500, 74))
+    doc.undo_stack.undo()  # e.g. Ctrl+Z from a menu while the button is down
+    assert roll.grid.drag is None
+    roll.grid.grab()  # paints without the vanished note
+    qtbot.mouseRelease(roll.grid, LEFT, NONE, at(roll, 4500, 74))
+    assert doc.undo_stack.count() == 1 and doc.undo_stack.index() == 0
+
+
+def test_snap_choices_and_a_wrong_one(qtbot, roll):
+    with qtbot.waitSignal(roll.snap_changed) as changed:
+        roll.set_snap("1/8T")
+    assert changed.args == ["1/8T"] and roll.snap_step() == 160
+    with pytest.raises(ValueError):
+        roll.set_snap("1/3")
+
+
+def test_the_key_s_scale_rows_are_tinted(qtbot, roll, doc):
+    from engine.encoding import Key
+
+    def row(pitch: int) -> QColor:
+        return pixel(roll, 1700, pitch)  # an empty spot between grid lines
+
+    assert doc.key == Key(0, False)
+    e_in_c, f_sharp_in_c = row(64), row(66)
+    doc.set_key(Key(6, False))  # F# major: F# joins the scale, E leaves it
+    assert row(64) != e_in_c and row(66) != f_sharp_in_c
+    doc.undo_stack.undo()
+    assert row(64) == e_in_c and row(66) == f_sharp_in_c
