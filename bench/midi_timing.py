@@ -158,7 +158,8 @@ def main() -> int:
     if result["arrival_delay"]:
         rows.append(("arrival delay (received - sent)", result["arrival_delay"]))
     print(f"MIDI timing, {api}, {args.notes} notes ({len(expected)} messages), "
-          f"one every {result['note_step_ms']:.2f} ms; load avg {result['machine']['load_avg_1m']:.2f}")
+          f"one every {result['note_step_ms']:.2f} ms; "
+          f"load avg {result['machine']['load_avg_1m']:.2f}")
     print(f"{'measure':34} {'median ms':>10} {'p99 ms':>10} {'max ms':>10}")
     for name, s in rows:
         print(f"{name:34} {s['median_ms']:10.3f} {s['p99_ms']:10.3f} {s['max_ms']:10.3f}")

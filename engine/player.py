@@ -51,7 +51,8 @@ class Event:
 
     def sort_key(self) -> tuple[float, int]:
         kind = self.message.type
-        order = _ORDER_OFF if kind == "note_off" else _ORDER_ON if kind == "note_on" else _ORDER_SETUP
+        order = (_ORDER_OFF if kind == "note_off" else
+                 _ORDER_ON if kind == "note_on" else _ORDER_SETUP)
         return (self.time_s, order)
 
 
@@ -67,7 +68,8 @@ def song_to_events(song: Song, start_tick: int = 0, end_tick: int | None = None,
     tempo = song.tempo_map
     end = song.end_tick if end_tick is None else end_tick
     if end < start_tick:
-        raise ContinuoError(f"the play range ends (tick {end}) before it starts (tick {start_tick})")
+        raise ContinuoError(
+            f"the play range ends (tick {end}) before it starts (tick {start_tick})")
     t_start = tempo.tick_to_seconds(start_tick)
 
     def seconds(tick: float) -> float:

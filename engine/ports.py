@@ -399,7 +399,8 @@ def all_off_messages(channels: Iterable[int], sounding: Iterable[tuple[int, int]
     for channel in sorted(set(channels)):
         msgs.append(mido.Message("control_change", channel=channel, control=ALL_NOTES_OFF, value=0))
         if hard:
-            msgs.append(mido.Message("control_change", channel=channel, control=ALL_SOUND_OFF, value=0))
+            msgs.append(mido.Message("control_change", channel=channel, control=ALL_SOUND_OFF,
+                                     value=0))
             msgs.append(mido.Message("control_change", channel=channel, control=RESET_CONTROLLERS,
                                      value=0))
     return msgs

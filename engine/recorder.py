@@ -65,7 +65,8 @@ def tempo_timeline(tempo_map: TempoMap, start_tick: int, t0: float) -> TickAt:
     def tick_at(t: float) -> float:
         elapsed = t - t0
         if elapsed < 0:
-            return start_tick + elapsed * 1e6 * tempo_map.ppq / tempo_map.us_per_quarter_at(start_tick)
+            per_quarter_s = tempo_map.us_per_quarter_at(start_tick) / 1e6
+            return start_tick + elapsed * tempo_map.ppq / per_quarter_s
         return tempo_map.seconds_to_tick(base + elapsed)
 
     return tick_at

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 
-import mido
 import pytest
 
 from engine.player import (METRONOME_ACCENT, METRONOME_BEAT, METRONOME_CHANNEL, Player,
@@ -86,7 +85,8 @@ def test_program_changes_per_track_come_first():
     player.play(song, background=False)
     player.pump()
     first = [m for _, m in log.messages[:2]]
-    assert {(m.channel, m.program) for m in first if m.type == "program_change"} == {(0, 0), (2, 48)}
+    programs = {(m.channel, m.program) for m in first if m.type == "program_change"}
+    assert programs == {(0, 0), (2, 48)}
     assert all(m.type == "program_change" for m in first)
 
 
@@ -123,7 +123,8 @@ def test_stop_and_panic_silence_everything():
     before = len(log.messages)
     player.stop()
     tail = [m for _, m in log.messages[before:]]
-    assert {(m.channel, m.note) for m in tail if m.type == "note_off"} == {(0, 60), (0, 64), (5, 40)}
+    offs = {(m.channel, m.note) for m in tail if m.type == "note_off"}
+    assert offs == {(0, 60), (0, 64), (5, 40)}
     assert {m.channel for m in tail if m.type == "control_change" and m.control == 123} == {0, 5}
     assert player.sounding_notes() == []
     before = len(log.messages)
@@ -216,7 +217,8 @@ def test_threaded_playback_reports_position_and_finishes():
 
 def test_song_to_events_orders_offs_before_ons_at_the_same_time():
     song = melody_song([Note(60, 0, 480), Note(60, 480, 480)])
-    events = [e for e in song_to_events(song, metronome=False) if e.message.type != "program_change"]
+    events = [e for e in song_to_events(song, metronome=False)
+              if e.message.type != "program_change"]
     kinds = [(e.tick, e.message.type) for e in events]
     assert kinds == [(0, "note_on"), (480, "note_off"), (480, "note_on"), (960, "note_off")]
 

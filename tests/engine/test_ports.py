@@ -20,7 +20,7 @@ from engine.errors import PortError
 from engine.player import Player
 from engine.ports import (ALL_NOTES_OFF, MidiSystem, MessageLog, Output, all_off_messages,
                           compiled_apis, working_apis)
-from engine.song import Note, Song, TempoChange, TempoMap, Track, melody_song
+from engine.song import Note, Song, Track, melody_song
 
 pytestmark = pytest.mark.ports
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 import mido
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 

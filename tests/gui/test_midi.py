@@ -76,7 +76,8 @@ def test_playing_into_a_real_port_moves_the_playhead_and_finishes(qtbot, bridge,
     assert len(positions) >= 3 and positions == sorted(positions)  # ~30 Hz when not starved
 
 
-def test_a_port_that_goes_away_is_reported_and_playback_stops(qtbot, bridge, midi_system):  # noqa: F811
+def test_a_port_that_goes_away_is_reported_and_playback_stops(qtbot, bridge,
+                                                              midi_system):  # noqa: F811
     gone = Sink(midi_system)
     song = melody_song([Note(60, i * 480, 400) for i in range(100)])
     assert bridge.set_output(gone.name)
