@@ -20,7 +20,8 @@ import traceback
 from typing import Any, Callable
 
 import mido
-from PySide6.QtCore import QObject, QRunnable, QSettings, Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import (QCoreApplication, QObject, QRunnable, QSettings, Qt, QThreadPool,
+                            QTimer, Signal, Slot)
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton,
                                QSpinBox, QToolButton, QWidget)
 
@@ -158,6 +159,10 @@ class PlayerBridge(QObject):
         self._call_timer = QTimer(self)
         self._call_timer.setInterval(50)
         self._call_timer.timeout.connect(self._poll_call)
+        self._closed = False
+        app = QCoreApplication.instance()
+        if app is not None:  # silence and release the ports however the app ends
+            app.aboutToQuit.connect(self.close)
 
     # ---- engine access -----------------------------------------------------------
     @property
@@ -433,7 +438,10 @@ class PlayerBridge(QObject):
 
     # ---- closing -----------------------------------------------------------------------
     def close(self) -> None:
-        """Silence everything and let the ports go (call when the window closes)."""
+        """Silence everything and let the ports go (also run when the application quits)."""
+        if self._closed:
+            return
+        self._closed = True
         self.stop_call_response()
         self._player.panic()
         self._timer.stop()
