@@ -23,7 +23,7 @@ from PySide6.QtGui import QUndoStack
 
 from engine.encoding import Key, estimate_song_key
 from engine.song import (
-    DEFAULT_PPQ, Note, Song, TempoChange, TempoMap, TimeSignature, Track, bpm_to_us,
+    Note, Song, TempoChange, TempoMap, TimeSignature, Track, bpm_to_us,
 )
 from gui import commands
 
@@ -400,4 +400,4 @@ class SongDocument(QObject):
                 self, {i: before[i] for i in changes}, dict(changes), text))
 
 
-__all__ = ["SongDocument", "NoteRecord", "NoteIndex", "SEED", "GENERATED", "DEFAULT_PPQ"]
+__all__ = ["SongDocument", "NoteRecord", "NoteIndex", "SEED", "GENERATED"]

@@ -74,7 +74,8 @@ class NoteGrid(QWidget):
         d_pitch = geo.pitch_at(d.y) - geo.pitch_at(d.press_y)
         notes = [doc.note(i) for i in d.ids]
         d_tick = max(d_tick, -min(n.start_tick for n in notes))
-        d_pitch = max(-min(n.pitch for n in notes), min(d_pitch, 127 - max(n.pitch for n in notes)))
+        d_pitch = min(d_pitch, 127 - max(n.pitch for n in notes))
+        d_pitch = max(d_pitch, -min(n.pitch for n in notes))
         return d_tick, d_pitch
 
     def resize_delta(self) -> int:

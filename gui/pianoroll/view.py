@@ -13,7 +13,7 @@ from typing import Iterable
 
 from PySide6.QtCore import QMimeData, QRect, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
-from PySide6.QtWidgets import QApplication, QGridLayout, QScrollBar, QWidget
+from PySide6.QtWidgets import QApplication, QGridLayout, QLabel, QScrollBar, QWidget
 
 from engine.errors import ContinuoError
 from engine.midi_io import midi_file_to_song, song_to_midi_bytes
@@ -96,6 +96,10 @@ class PianoRoll(QWidget):
         layout.addWidget(self.grid, 1, 1)
         layout.addWidget(self.v_scroll, 1, 2)
         layout.addWidget(self.velocity_lane, 2, 1)
+        lane_label = QLabel("Velocity", self)
+        lane_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lane_label.setFixedWidth(self.keyboard.width())
+        layout.addWidget(lane_label, 2, 0)
         layout.addWidget(self.h_scroll, 3, 1)
         layout.setRowStretch(1, 1)
         layout.setColumnStretch(1, 1)
