@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from engine.encoding import Key
 from engine.song import Note, Song, melody_song
@@ -185,3 +186,60 @@ def test_song_snapshot_keeps_tracks_apart(qtbot):
     out = doc.song()
     assert [t.name for t in out.tracks] == ["a", "b"]
     assert [n.pitch for n in out.tracks[1].notes] == [40, 41]
+
+
+gesture = st.one_of(
+    st.tuples(st.just("add"), st.integers(0, 127), st.integers(0, 4000), st.integers(1, 960)),
+    st.tuples(st.just("delete"), st.integers(0, 20)),
+    st.tuples(st.just("move"), st.integers(0, 20), st.integers(-2000, 2000),
+              st.integers(-30, 30)),
+    st.tuples(st.just("resize"), st.integers(0, 20), st.integers(-1000, 1000)),
+    st.tuples(st.just("velocity"), st.integers(0, 20), st.integers(-50, 200)),
+    st.tuples(st.just("tempo"), st.integers(30, 240)),
+)
+
+
+def apply(doc: SongDocument, g) -> None:
+    ids = sorted(doc.notes())
+    pick = (lambda k: ids[k % len(ids):k % len(ids) + 2]) if ids else (lambda k: [])
+    kind = g[0]
+    if kind == "add":
+        doc.add_notes([Note(g[1], g[2], g[3])])
+    elif kind == "delete":
+        doc.delete_notes(pick(g[1]))
+    elif kind == "move":
+        doc.move_notes(pick(g[1]), g[2], g[3])
+    elif kind == "resize":
+        doc.resize_notes(pick(g[1]), g[2])
+    elif kind == "velocity":
+        doc.set_velocity(pick(g[1]), g[2])
+    else:
+        doc.set_tempo(g[1])
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(gesture, min_size=1, max_size=12))
+def test_any_sequence_of_gestures_undoes_and_redoes_exactly(doc, gestures):
+    doc.undo_stack.clear()
+    start = snapshot(doc)
+    states = [start]
+    for g in gestures:
+        count = doc.undo_stack.count()
+        apply(doc, g)
+        assert doc.undo_stack.count() in (count, count + 1)  # at most one step per gesture
+        if doc.undo_stack.count() > count:
+            states.append(snapshot(doc))
+        else:
+            assert snapshot(doc) == states[-1]  # nothing pushed: nothing changed
+    for state in reversed(states[:-1]):
+        doc.undo_stack.undo()
+        assert snapshot(doc) == state
+    for state in states[1:]:
+        doc.undo_stack.redo()
+        assert snapshot(doc) == state
+    # the index agrees with the notes after all that
+    notes = doc.notes()
+    assert set(doc.notes_in_range(0, 10**7)) == set(notes)
+    while doc.undo_stack.canUndo():
+        doc.undo_stack.undo()
