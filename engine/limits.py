@@ -12,8 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, TypeVar
 
 # MIDI: the largest real MIDI files (orchestral scores, piano-roll archives) are under
 # 2 MB; mido parses ~1 MB of densely packed events in about 2.5 s.
@@ -66,6 +65,9 @@ def score_parse_seconds() -> float:
     return value if value > 0 else SCORE_PARSE_SECONDS
 
 
+T = TypeVar("T")
+
+
 class ParseTimeout(BaseException):
     """Raised inside a parser that ran out of time.  A BaseException, so that the
     parser's own ``except Exception`` blocks cannot swallow it."""
@@ -76,43 +78,43 @@ _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
 _set_async_exc.restype = ctypes.c_int
 
 
-@contextmanager
-def time_budget(seconds: float) -> Iterator[None]:
-    """Interrupt the body with :class:`ParseTimeout` once ``seconds`` have passed.
+def run_with_time_budget(fn: Callable[[], T], seconds: float) -> T:
+    """``fn()``, or :class:`ParseTimeout` once ``seconds`` have passed.
 
-    Why not a signal or a subprocess: signals only reach the main thread, and the app
-    reads files in worker threads; a subprocess per file costs a second of music21
-    import.  CPython can raise an exception in another thread at its next bytecode
-    (``PyThreadState_SetAsyncExc``), which stops any pure-Python loop.  The watchdog
-    repeats the exception every half second in case the parser swallows it.
-
-    An exception sent just as the body ends must not leak into the caller's later code:
-    the body's end is marked with a plain store (which nothing can interrupt), the
-    watchdog sends nothing once it sees the mark, and the one it may have sent before
-    seeing it is caught while joining the watchdog, which is stopped first.
+    Why this shape: signals only reach the main thread, and the app reads files in
+    worker threads; a subprocess per file costs a second of music21 import.  So ``fn``
+    runs in a disposable helper thread while the caller waits with a timeout.  When
+    time is up, CPython is asked to raise ParseTimeout inside the helper at its next
+    bytecode (``PyThreadState_SetAsyncExc``), which stops any pure-Python loop, and
+    the caller gets ParseTimeout at once.  The asynchronous exception only ever
+    targets the helper, so it can never land in the caller's own code, however the
+    timing falls (a first version raised it in the caller and, rarely, it arrived just
+    after the parse had finished).
     """
-    target = threading.get_ident()
-    body_over = [False]
-    stop = threading.Event()
+    outcome: dict[str, Any] = {}
 
-    def watch() -> None:
-        wait = seconds
-        while not stop.wait(wait):
-            if body_over[0]:
-                return
-            _set_async_exc(target, ParseTimeout)
-            wait = 0.5
-
-    watchdog = threading.Thread(target=watch, name="continuo-time-budget", daemon=True)
-    watchdog.start()
-    try:
-        yield
-    finally:
-        body_over[0] = True
-        while True:
+    def helper() -> None:
+        try:
             try:
-                stop.set()
-                watchdog.join()
+                outcome["value"] = fn()
+            except BaseException as e:  # handed to the caller, whatever it is
+                outcome["error"] = e
+        except BaseException:  # a ParseTimeout that arrived after fn was done
+            pass
+
+    thread = threading.Thread(target=helper, name="continuo-time-budget", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        for _ in range(50):  # repeated, in case the parser swallows one
+            if not thread.is_alive():
                 break
-            except ParseTimeout:
-                continue  # sent after the body ended: the body is over, drop it
+            _set_async_exc(thread.ident, ParseTimeout)
+            thread.join(0.1)
+        raise ParseTimeout()
+    error = outcome.get("error")
+    if error is not None:
+        if isinstance(error, ParseTimeout):
+            raise ParseTimeout()
+        raise error
+    return outcome["value"]

@@ -26,7 +26,7 @@ import mido
 from engine.errors import ContinuoError, LimitError, MidiFileError, ScoreFileError, SongError
 from engine.limits import (MAX_ARCHIVE_MEMBERS, MAX_SCORE_BYTES, MAX_SCORE_QUARTERS,
                            MAX_SCORE_UNPACKED_BYTES, ParseTimeout, describe_bytes,
-                           score_parse_seconds, time_budget)
+                           run_with_time_budget, score_parse_seconds)
 from engine.song import (DEFAULT_PPQ, DRUM_CHANNEL, Note, Song, TempoChange, TempoMap,
                          TimeSignature, Track)
 
@@ -345,8 +345,9 @@ def _parse_score_uncached(path: Path, what: str):
     try:
         # forceSource and storePickle: never read or write music21's pickle cache (a
         # planted pickle in the temp folder would run code)
-        with time_budget(score_parse_seconds()):
-            return m21.converter.parse(path, format=fmt, forceSource=True, storePickle=False)
+        return run_with_time_budget(
+            lambda: m21.converter.parse(path, format=fmt, forceSource=True, storePickle=False),
+            score_parse_seconds())
     except ParseTimeout:
         raise LimitError(f"{what}: reading the score took longer than "
                          f"{score_parse_seconds():.0f} s, so Continuo stopped; the file is "
@@ -447,8 +448,8 @@ def score_file_to_song(path: str | os.PathLike, tune: int = 0, ppq: int = DEFAUL
     if not 0 <= tune < len(scores):
         raise ScoreFileError(f"{what}: there is no tune {tune + 1}; the file has {len(scores)}")
     try:
-        with time_budget(score_parse_seconds()):
-            return music21_score_to_song(scores[tune], ppq, what)
+        return run_with_time_budget(lambda: music21_score_to_song(scores[tune], ppq, what),
+                                    score_parse_seconds())
     except ParseTimeout:
         raise LimitError(f"{what}: converting the score took longer than "
                          f"{score_parse_seconds():.0f} s, so Continuo stopped") from None

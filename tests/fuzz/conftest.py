@@ -1,12 +1,10 @@
-"""Shared pieces of the fuzz tests: a per-input hang guard and a short score budget."""
+"""Shared pieces of the fuzz tests: a per-input hang guard."""
 
 from __future__ import annotations
 
 import signal
 from contextlib import contextmanager
 from typing import Iterator
-
-import pytest
 
 # The issue's definition of a hang: more than 5 s for a 1 MB file.
 SECONDS_PER_MB = 5.0
@@ -38,13 +36,3 @@ def no_hang(size: int, slack: float = 1.0) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, previous)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def short_score_budget() -> Iterator[None]:
-    """music21's parse of a pathological score is cut at 2 s here (30 s in the app), so
-    one bad input costs the slice seconds, not minutes."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CONTINUO_SCORE_SECONDS", "2")
-    yield
-    mp.undo()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +21,16 @@ from tests.fuzz.conftest import no_hang
 from tests.fuzz.mutators import mutate
 from tests.fuzz.oracle import run_reader
 from tests.fuzz.seeds import seeds
+
+@pytest.fixture(autouse=True, scope="module")
+def short_score_budget() -> Iterator[None]:
+    """music21's parse of a pathological score is cut at 2 s here (30 s in the app), so
+    one bad input costs the slice seconds, not minutes."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CONTINUO_SCORE_SECONDS", "2")
+    yield
+    mp.undo()
+
 
 # examples per reader: music21 readers cost ~0.1-2 s an input, MIDI ~10 ms
 EXAMPLES = {"midi": 150, "abc": 25, "musicxml": 20, "kern": 20}
