@@ -201,6 +201,9 @@ class Player:
     def set_metronome(self, on: bool) -> None:
         """Clicks are always scheduled; this only decides whether they are sent."""
         self._metronome = bool(on)
+        if on:
+            with self._lock:
+                self._used_channels.add(METRONOME_CHANNEL)
 
     def set_output(self, output: Output) -> None:
         """Switch outputs, silencing the old one first; playback goes on."""
