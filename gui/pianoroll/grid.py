@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QLineF, QRectF, Qt
+from PySide6.QtCore import QLineF, QRectF, Qt, QTimer
 from PySide6.QtGui import (
     QKeyEvent, QKeySequence, QMouseEvent, QPainter, QPaintEvent, QPen, QResizeEvent,
     QWheelEvent,
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 BLACK_KEYS = frozenset({1, 3, 6, 8, 10})
 MIN_LINE_GAP_PX = 5.0  # closer lines than this are left out: they would only be grey
+EDGE_SCROLL_MS = 30  # while a drag is outside the grid, scroll this often ...
+EDGE_SCROLL_MAX_PX = 40.0  # ... by up to this much (half the overshoot)
 
 
 @dataclass(slots=True)
@@ -56,6 +58,9 @@ class NoteGrid(QWidget):
         self.drag: Drag | None = None
         self.draw_velocity = 100
         self._sounding: int | None = None  # pitch reported by key_pressed, not yet released
+        self._edge_timer = QTimer(self)
+        self._edge_timer.setInterval(EDGE_SCROLL_MS)
+        self._edge_timer.timeout.connect(self._edge_scroll)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -163,10 +168,38 @@ class NoteGrid(QWidget):
             hit = hit_test(self.roll.doc, self.roll.geometry, x, y)
             if hit:
                 d.erased.add(hit.note_id)
+        if self._overshoot() != (0.0, 0.0) and not self._edge_timer.isActive():
+            self._edge_timer.start()
         self.update()
         self.roll.velocity_lane.update()
 
+    def _overshoot(self) -> tuple[float, float]:
+        """How far outside the grid the mouse of the drag in progress is, per axis."""
+        d = self.drag
+        if d is None:
+            return 0.0, 0.0
+
+        def past(v: float, size: int) -> float:
+            return v if v < 0 else max(0.0, v - size)
+
+        return past(d.x, self.width()), past(d.y, self.height())
+
+    def _edge_scroll(self) -> None:
+        """Scroll towards a drag that left the grid, so notes can go past the view."""
+        dx, dy = self._overshoot()
+        d = self.drag
+        if d is None or (dx, dy) == (0.0, 0.0):
+            self._edge_timer.stop()
+            return
+        limit = EDGE_SCROLL_MAX_PX
+        moved_x, moved_y = self.roll.scroll_by(max(-limit, min(limit, dx / 2)),
+                                               max(-limit, min(limit, dy / 2)))
+        d.press_x -= moved_x  # the press stays on the same content as the view moves
+        d.press_y -= moved_y
+        self.update()
+
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._edge_timer.stop()
         d, self.drag = self.drag, None
         if d is None:
             return

@@ -254,6 +254,17 @@ class PianoRoll(QWidget):
         self._sync_scrollbars()
         self._repaint_all()
 
+    def scroll_by(self, dx: float, dy: float) -> tuple[float, float]:
+        """Scroll by (dx, dy) pixels, past the song's end if need be; returns the move made."""
+        geo = self.geometry
+        old = geo.scroll_x, geo.scroll_y
+        geo.scroll_x = max(0.0, geo.scroll_x + dx)
+        y_max = max(0.0, geo.content_height() - self.grid.height())
+        geo.scroll_y = min(y_max, max(0.0, geo.scroll_y + dy))
+        self._sync_scrollbars()
+        self._repaint_all()
+        return geo.scroll_x - old[0], geo.scroll_y - old[1]
+
     def _scroll_x_to(self, content_x: float) -> None:
         self.geometry.scroll_x = max(0.0, content_x)
         self._sync_scrollbars()

@@ -429,3 +429,19 @@ def test_the_key_s_scale_rows_are_tinted(qtbot, roll, doc):
     assert row(64) != e_in_c and row(66) != f_sharp_in_c
     doc.undo_stack.undo()
     assert row(64) == e_in_c and row(66) == f_sharp_in_c
+
+
+def test_dragging_past_the_edge_scrolls_and_moves_the_note_out_of_view(qtbot, roll, doc):
+    note_id = id_of(doc, Note(62, 480, 480))
+    width = roll.grid.width()
+    qtbot.mousePress(roll.grid, LEFT, NONE, at(roll, 700, 62))
+    qtbot.mouseMove(roll.grid, at(roll, 1000, 62))
+    outside = QPoint(width + 60, at(roll, 700, 62).y())
+    qtbot.mouseMove(roll.grid, outside)
+    qtbot.waitUntil(lambda: roll.geometry.scroll_x > 400, timeout=5000)
+    qtbot.mouseRelease(roll.grid, LEFT, NONE, outside)
+    moved = doc.note(note_id)
+    assert moved.pitch == 62
+    assert roll.geometry.tick_to_x(moved.start_tick) > width - 80  # followed the mouse
+    assert moved.start_tick % 120 == 0  # still on the 1/16 grid
+    assert doc.undo_stack.count() == 1
