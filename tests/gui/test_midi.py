@@ -255,3 +255,24 @@ def test_without_a_midi_system_only_the_builtin_synth_is_offered(qtbot, monkeypa
         qtbot.waitUntil(lambda: not b.is_playing(), timeout=3000)
     finally:
         b.close()
+
+
+def test_an_output_going_away_while_recording_keeps_the_take(qtbot, bridge, midi_system,
+                                                             keyboard):  # noqa: F811
+    keys, keys_name = keyboard
+    gone = Sink(midi_system)
+    bridge.set_output(gone.name)
+    bridge.set_input(keys_name)
+    song = melody_song([], bpm=120)
+    live: list[Note] = []
+    bridge.note_recorded.connect(live.append)
+    bridge.record(song, 0, count_in_bars=0, grid=0)
+    qtbot.wait(100)
+    keys.send(mido.Message("note_on", note=65, velocity=70))
+    qtbot.wait(200)
+    keys.send(mido.Message("note_off", note=65))
+    qtbot.waitUntil(lambda: len(live) == 1, timeout=3000)
+    with qtbot.waitSignal(bridge.recording_finished, timeout=3000) as done:
+        gone.close()
+    assert [n.pitch for n in done.args[0]] == [65]
+    assert not bridge.is_recording()
