@@ -271,7 +271,7 @@ def test_an_output_going_away_while_recording_keeps_the_take(qtbot, bridge, midi
     keys.send(mido.Message("note_on", note=65, velocity=70))
     qtbot.wait(200)
     keys.send(mido.Message("note_off", note=65))
-    qtbot.waitUntil(lambda: len(live) == 1, timeout=3000)
+    qtbot.waitUntil(lambda: len(live) == 1, timeout=10000)
     with qtbot.waitSignal(bridge.recording_finished, timeout=3000) as done:
         gone.close()
     assert [n.pitch for n in done.args[0]] == [65]
