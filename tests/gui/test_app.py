@@ -1,0 +1,246 @@
+"""The whole main window: default seed, generate with each model through the worker,
+keep, save, reopen; bad files; drag out; drop in; the unsaved-changes prompt; layout."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import mido
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from engine.song import Note
+from gui import files
+from gui.document import GENERATED, SEED
+
+ARCHITECTURES = ("lstm", "wavenet")
+
+
+@pytest.fixture
+def isolated_settings(tmp_path, qapp):
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path / "settings"))
+    qapp.setOrganizationName("ContinuoTests")
+    qapp.setApplicationName("ContinuoTests")
+    QSettings().clear()
+    yield
+    QSettings().clear()
+
+
+@pytest.fixture(scope="session")
+def library(request):
+    from engine.models import ModelLibrary
+
+    shipped = ModelLibrary()
+    if all(any(m.architecture == a for m in shipped.models) for a in ARCHITECTURES):
+        return shipped
+    return ModelLibrary([request.getfixturevalue("tiny_models_dir")])
+
+
+def model_named(library, architecture):
+    return next(m.name for m in library.models if m.architecture == architecture)
+
+
+def make_window(qtbot, library, path=None):
+    from gui.main_window import MainWindow
+
+    window = MainWindow(library=library)
+    # pytest-qt closes the window after the test: a failed test must not hang on the
+    # unsaved-changes prompt
+    qtbot.addWidget(window, before_close_func=lambda w: w.doc.undo_stack.setClean())
+    window.show()
+    if path is None:
+        window.open_default_seed()
+    else:
+        assert window.open_path(str(path), tune=0, track=0)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, library, isolated_settings):
+    return make_window(qtbot, library)
+
+
+def note_tuples(notes):
+    return sorted((n.pitch, n.start_tick, n.duration_ticks, n.velocity) for n in notes)
+
+
+def mido_notes(path):
+    out, held = [], defaultdict(list)
+    for track in mido.MidiFile(path).tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "note_on" and msg.velocity > 0:
+                held[msg.note].append((tick, msg.velocity))
+            elif msg.type in ("note_on", "note_off") and held[msg.note]:
+                start, vel = held[msg.note].pop(0)
+                out.append((msg.note, start, tick - start, vel))
+    return sorted(out)
+
+
+def generate(qtbot, window, architecture, library, bars=2, variations=3):
+    panel = window.panel
+    panel.select_model(model_named(library, architecture))
+    panel.bars.setValue(bars)
+    panel.variations_spin.setValue(variations)
+    with qtbot.waitSignal(panel.generation_finished, timeout=120000):
+        window.generate_run.trigger()
+    assert panel.result is not None, panel.messages.text()
+    assert panel.variations.count() == variations
+
+
+def test_the_app_opens_with_the_default_seed(qtbot, isolated_settings):
+    from gui.app import create_main_window, make_application
+
+    make_application()
+    w = create_main_window(None)
+    qtbot.addWidget(w, before_close_func=lambda w: w.doc.undo_stack.setClean())
+    assert len(w.doc.notes()) > 8
+    assert all(w.doc.origin(i) == SEED for i in w.doc.notes())
+    assert w.doc.file_path is None and not w.doc.is_modified()
+    assert w.windowTitle() == "Untitled[*] - Continuo"
+    assert w.panel.key_combo.itemText(0).startswith("Auto (seed: ")
+    names = {a.objectName() for a in w.findChildren(type(w.file_open))}
+    assert {"file_new", "file_open", "file_save", "file_save_as", "file_export_selection",
+            "edit_undo", "edit_redo", "generate_run", "generate_keep",
+            "transport_play"} <= names
+    assert w.generate_run.shortcut().toString() == "Ctrl+G"
+    assert w.transport.play_action.shortcut().toString() == "Space"
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_generate_keep_save_and_reopen_gives_the_same_notes(qtbot, window, library,
+                                                            architecture, tmp_path):
+    seed = note_tuples(window.doc.notes().values())
+    generate(qtbot, window, architecture, library)
+    window.panel.variations.set_current_index(2)
+    kept = window.panel.variation_notes(2)
+    window.generate_keep.trigger()
+    assert window.edit_undo.text().replace("&", "") == "Undo Keep variation"
+    assert window.doc.is_modified() and window.isWindowModified()
+    generated = [n for i, n in window.doc.notes().items() if window.doc.origin(i) == GENERATED]
+    assert note_tuples(generated) == note_tuples(kept)
+    before = note_tuples(window.doc.notes().values())
+    assert before == sorted(seed + note_tuples(kept))
+
+    path = tmp_path / "continued.mid"
+    assert window.save_to(str(path))
+    assert not window.doc.is_modified()
+    assert window.windowTitle() == "continued.mid[*] - Continuo"
+    assert mido_notes(path) == before
+
+    reopened = make_window(qtbot, library, path)
+    assert note_tuples(reopened.doc.notes().values()) == before
+    assert round(reopened.doc.tempo_bpm, 3) == round(window.doc.tempo_bpm, 3)
+    assert files.RecentFiles().paths()[0] == str(path)
+
+
+def test_open_a_bad_file_shows_the_message_and_keeps_the_document(qtbot, window, tmp_path):
+    before = window.doc.notes()
+    window.doc.move_notes(list(before)[:1], 0, 1)  # an unsaved edit that must survive
+    window.doc.undo_stack.setClean()
+    before = window.doc.notes()
+    bad = tmp_path / "broken.mid"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00this is a wave file, not MIDI")
+    assert not window.open_path(str(bad))
+    assert "broken.mid" in window.last_error
+    box = window._error_box
+    assert box is not None and box.isVisible() and "broken.mid" in box.text()
+    assert "Traceback" not in box.text()
+    assert window.doc.notes() == before
+    assert window.doc.file_path is None
+    box.close()
+    assert not window.open_path(str(tmp_path / "missing.abc"))
+    assert "missing.abc" in window.last_error
+    assert window.doc.notes() == before
+
+
+def test_drag_out_the_generated_clip_and_the_song(qtbot, window, library):
+    generate(qtbot, window, "lstm", library, bars=1, variations=2)
+    window.panel.variations.set_current_index(1)
+    variation = window.panel.variation_notes(1)
+    mime = window.drag_clip.mime_data()
+    first = min(n.start_tick for n in variation)
+    assert mido_notes(mime.urls()[0].toLocalFile()) == note_tuples(
+        [n.moved(-first, 0) for n in variation])
+    song_mime = window.drag_song.mime_data()
+    assert mido_notes(song_mime.urls()[0].toLocalFile()) == note_tuples(
+        window.doc.notes().values())
+
+
+def test_drop_a_file_on_the_window_opens_it(qtbot, window, tmp_path):
+    from engine.midi_io import song_to_midi_file
+    from engine.song import melody_song
+
+    path = tmp_path / "dropped.mid"
+    notes = [Note(60, 0, 240, 70), Note(64, 240, 240, 80), Note(67, 480, 480, 90)]
+    song_to_midi_file(melody_song(notes), path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: window.doc.file_path == str(path), timeout=5000)
+    assert note_tuples(window.doc.notes().values()) == note_tuples(notes)
+    assert window.windowTitle() == "dropped.mid[*] - Continuo"
+
+
+def _answer_question(button: QMessageBox.StandardButton) -> None:
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, answer)
+            return
+        box.button(button).click()
+    QTimer.singleShot(0, answer)
+
+
+def test_new_asks_about_unsaved_changes(qtbot, window):
+    ids = list(window.doc.notes())
+    window.doc.delete_notes(ids[:3])
+    _answer_question(QMessageBox.StandardButton.Cancel)
+    window.file_new.trigger()
+    assert len(window.doc.notes()) == len(ids) - 3 and window.doc.is_modified()
+    _answer_question(QMessageBox.StandardButton.Discard)
+    window.file_new.trigger()
+    assert len(window.doc.notes()) == 0 and not window.doc.is_modified()
+
+
+def test_export_selection_writes_only_the_selection(qtbot, window, tmp_path):
+    chosen = sorted(window.doc.notes().items(), key=lambda kv: kv[1].start_tick)[3:7]
+    window.doc.set_selection([i for i, _ in chosen])
+    out = tmp_path / "sel.mid"
+    assert window.export_selection_to(str(out))
+    first = chosen[0][1].start_tick
+    assert mido_notes(out) == note_tuples([n.moved(-first, 0) for _, n in chosen])
+
+
+def test_tempo_and_metre_edits_are_undoable_and_position_reads_bars_beats(qtbot, window):
+    t = window.transport
+    t.tempo.setValue(132.0)
+    assert round(window.doc.tempo_bpm) == 132
+    assert window.edit_undo.text() != "Undo"
+    window.edit_undo.trigger()
+    assert round(window.doc.tempo_bpm) == 96
+    assert t.tempo.value() == 96.0
+    t.numerator.setValue(3)
+    assert str(window.doc.time_signature) == "3/4"
+    t.set_position(window.doc.ppq * 7)
+    assert t.position_label.text() == "3:2"
+
+
+def test_window_layout_and_generate_settings_are_restored(qtbot, library, isolated_settings):
+    first = make_window(qtbot, library)
+    first.resize(700, 520)  # inside the offscreen screen (800x600), so nothing is clamped
+    first.dock.hide()
+    first.panel.bars.setValue(9)
+    first.close()
+    second = make_window(qtbot, library)
+    assert (second.size().width(), second.size().height()) == (700, 520)
+    assert not second.dock.isVisible()
+    assert second.panel.bars.value() == 9
+    second.doc.undo_stack.setClean()
