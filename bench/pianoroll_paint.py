@@ -5,7 +5,8 @@ the default zoom (a few bars visible), a whole-song view with all 10,000 notes o
 screen, and the whole-song view with every note selected.  Each row is the median and
 the worst of N ``grab()`` calls, which paint the widget into a pixmap through the
 same paintEvent the screen uses, and the median CPU time of this process (steadier
-on a shared machine).  Also timed: one hit-test and one rubber-band query.
+on a shared machine).  Also timed: the repaint of the
+thin strip that a moving playhead damages, one hit-test and one rubber-band query.
 
     QT_QPA_PLATFORM=offscreen python bench/pianoroll_paint.py [--runs N]
 
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from PySide6.QtCore import QRect  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from engine.song import Note, melody_song  # noqa: E402
@@ -94,6 +96,12 @@ def main() -> int:
     measure("all notes on screen, grid only", roll.grid)
     doc.select_all()
     measure("all notes on screen and selected", roll)
+    doc.set_selection(())
+    strip = QRect(roll.grid.width() // 2 - 2, 0, 5, roll.grid.height())
+    median, worst, cpu = timed(lambda: roll.grid.repaint(strip), args.runs)
+    rows.append({"view": "all on screen, playhead strip repaint", "visible_notes": 0,
+                 "median_ms": round(median, 2), "worst_ms": round(worst, 2),
+                 "median_cpu_ms": round(cpu, 2)})
 
     geo = roll.geometry
     x, y = geo.tick_to_x(240 * 1000), geo.pitch_to_y(60) + 1

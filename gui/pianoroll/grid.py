@@ -277,38 +277,47 @@ class NoteGrid(QWidget):
 
     # ---- painting --------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:
+        """Paint only the damaged area: a moving playhead repaints a strip, not the view."""
+        area = QRectF(event.rect()).adjusted(-1, -1, 1, 1)
         painter = QPainter(self)
         try:
-            self._paint_rows(painter)
-            self._paint_lines(painter)
-            self._paint_notes(painter)
+            painter.setClipRect(area)
+            self._paint_rows(painter, area)
+            self._paint_lines(painter, area)
+            self._paint_notes(painter, area)
             self._paint_overlay(painter)
         finally:
             painter.end()
 
-    def _paint_rows(self, painter: QPainter) -> None:
-        geo, width = self.roll.geometry, self.width()
+    def _ticks_in(self, area: QRectF) -> tuple[int, int]:
+        geo = self.roll.geometry
+        return geo.tick_at(area.left()), geo.visible_ticks(area.right())[1]
+
+    def _paint_rows(self, painter: QPainter, area: QRectF) -> None:
+        geo = self.roll.geometry
+        left, width = area.left(), area.width()
         scale = self.roll.doc.key.scale_pitch_classes
         tonic = self.roll.doc.key.tonic
-        low, high = geo.visible_pitches(self.height())
-        painter.fillRect(self.rect(), style.BACKGROUND_BLACK_ROW)
+        low, high = geo.y_to_pitch(area.bottom()), geo.y_to_pitch(area.top())
+        low, high = max(0, low), min(127, high)
+        painter.fillRect(area, style.BACKGROUND_BLACK_ROW)
         h = geo.row_height
         for pitch in range(low, high + 1):
             y = geo.pitch_to_y(pitch)
             pc = pitch % 12
-            painter.fillRect(QRectF(0, y, width, h), style.BACKGROUND_BLACK_ROW
+            painter.fillRect(QRectF(left, y, width, h), style.BACKGROUND_BLACK_ROW
                              if pc in BLACK_KEYS else style.BACKGROUND_WHITE_ROW)
             if pc in scale:
-                painter.fillRect(QRectF(0, y, width, h),
+                painter.fillRect(QRectF(left, y, width, h),
                                  style.TONIC_TINT if pc == tonic else style.SCALE_TINT)
         if h >= 6:
             painter.setPen(QPen(style.ROW_LINE, 0))
-            painter.drawLines([QLineF(0, geo.pitch_to_y(p), width, geo.pitch_to_y(p))
+            painter.drawLines([QLineF(left, geo.pitch_to_y(p), area.right(), geo.pitch_to_y(p))
                                for p in range(low, high + 1)])
 
-    def _paint_lines(self, painter: QPainter) -> None:
+    def _paint_lines(self, painter: QPainter, area: QRectF) -> None:
         geo, doc = self.roll.geometry, self.roll.doc
-        start, end = geo.visible_ticks(self.width())
+        start, end = self._ticks_in(area)
         step = self.roll.snap_step()
         if geo.pixels_for_ticks(step) < MIN_LINE_GAP_PX:
             step = 0.0
@@ -331,11 +340,11 @@ class NoteGrid(QWidget):
                 painter.setPen(QPen(colour, 0))
                 painter.drawLines(by_kind[kind])
 
-    def _paint_notes(self, painter: QPainter) -> None:
-        """Visible notes only, batched by look into one drawRects call each."""
+    def _paint_notes(self, painter: QPainter, area: QRectF) -> None:
+        """Notes in the damaged area only, batched by look into one drawRects call each."""
         roll, geo, doc = self.roll, self.roll.geometry, self.roll.doc
-        start, end = geo.visible_ticks(self.width())
-        low, high = geo.visible_pitches(self.height())
+        start, end = self._ticks_in(area)
+        low, high = geo.y_to_pitch(area.bottom()), geo.y_to_pitch(area.top())
         hidden = self._hidden_ids()
         selection = doc.selection
         groups: dict[tuple[str, bool], list[QRectF]] = {
