@@ -113,8 +113,17 @@ class NoteGrid(QWidget):
         d, doc = self.drag, self.roll.doc
         if d is not None and ((d.anchor is not None and d.anchor not in doc)
                               or any(i not in doc for i in d.ids)):
-            self.drag = None
-            self.update()
+            self.end_drag()
+
+    def end_drag(self) -> None:
+        """Forget the gesture in progress without committing it (Escape, stale notes)."""
+        self.drag = None
+        self._edge_timer.stop()
+        if self._sounding is not None:
+            self.roll.key_released.emit(self._sounding)
+            self._sounding = None
+        self.update()
+        self.roll.velocity_lane.update()
 
     # ---- mouse -----------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -199,7 +208,6 @@ class NoteGrid(QWidget):
         self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        self._edge_timer.stop()
         d, self.drag = self.drag, None
         if d is None:
             return
@@ -226,12 +234,7 @@ class NoteGrid(QWidget):
             elif d.kind == "erase" and d.erased:
                 doc.delete_notes(d.erased, text="Erase notes")
         finally:
-            self.drag = None
-            if self._sounding is not None:
-                self.roll.key_released.emit(self._sounding)
-                self._sounding = None
-            self.update()
-            self.roll.velocity_lane.update()
+            self.end_drag()
 
     def _set_hover_cursor(self, x: float, y: float) -> None:
         hit = hit_test(self.roll.doc, self.roll.geometry, x, y)
@@ -260,8 +263,7 @@ class NoteGrid(QWidget):
             roll.delete_selection()
         elif key == Qt.Key.Key_Escape:
             if self.drag is not None:
-                self.drag = None
-                self.update()
+                self.end_drag()
             else:
                 roll.doc.set_selection(())
         elif event.matches(QKeySequence.StandardKey.SelectAll):

@@ -112,6 +112,7 @@ class PianoRoll(QWidget):
         doc.selection_changed.connect(self._repaint_notes)
         doc.song_replaced.connect(self._on_song_replaced)
         self.actions = self._make_actions()
+        self.setFocusProxy(self.grid)  # focusing the roll lets its keys work at once
         self._centred = False
 
     # ---- actions for menus -----------------------------------------------------------

@@ -445,3 +445,17 @@ def test_dragging_past_the_edge_scrolls_and_moves_the_note_out_of_view(qtbot, ro
     assert roll.geometry.tick_to_x(moved.start_tick) > width - 80  # followed the mouse
     assert moved.start_tick % 120 == 0  # still on the 1/16 grid
     assert doc.undo_stack.count() == 1
+
+
+def test_escape_cancels_a_drag_without_an_edit(qtbot, roll, doc):
+    released = []
+    roll.key_released.connect(released.append)
+    before = doc.notes()
+    qtbot.mousePress(roll.grid, LEFT, NONE, at(roll, 700, 62))
+    qtbot.mouseMove(roll.grid, at(roll, 1700, 66))
+    qtbot.keyClick(roll.grid, Qt.Key.Key_Escape)
+    qtbot.mouseRelease(roll.grid, LEFT, NONE, at(roll, 1700, 66))
+    assert doc.notes() == before and doc.undo_stack.count() == 0
+    assert released == [62]  # the auditioned note is let go
+    qtbot.keyClick(roll.grid, Qt.Key.Key_Escape)  # a second Escape clears the selection
+    assert doc.selection == frozenset()
