@@ -15,6 +15,7 @@ from gui.document import SongDocument
 from gui.pianoroll.geometry import RollGeometry
 
 EDGE_PX = 5.0  # how close to a note's right end counts as grabbing the edge
+OUTSIDE_EDGE_PX = 2.0  # ... and how far past it: more, and a note just after wins
 MIN_BODY_PX = 8.0  # narrower notes are moved, not resized, when grabbed near the end
 
 
@@ -42,7 +43,7 @@ def hit_test(doc: SongDocument, geo: RollGeometry, x: float, y: float) -> Hit | 
         width = geo.pixels_for_ticks(note.duration_ticks)
         end_x = geo.tick_to_x(note.end_tick)
         start_x = geo.tick_to_x(note.start_tick)
-        if width >= MIN_BODY_PX and abs(x - end_x) <= EDGE_PX:
+        if width >= MIN_BODY_PX and end_x - EDGE_PX <= x <= end_x + OUTSIDE_EDGE_PX:
             part = "end"
         elif start_x <= x < max(end_x, start_x + 1):
             part = "body"

@@ -459,3 +459,15 @@ def test_escape_cancels_a_drag_without_an_edit(qtbot, roll, doc):
     assert released == [62]  # the auditioned note is let go
     qtbot.keyClick(roll.grid, Qt.Key.Key_Escape)  # a second Escape clears the selection
     assert doc.selection == frozenset()
+
+
+def test_the_end_of_one_note_and_the_start_of_the_next_are_both_reachable(qtbot, roll, doc):
+    a, b = doc.add_notes([Note(72, 3840, 480), Note(72, 4320, 480)])
+    doc.undo_stack.clear()
+    boundary = roll.geometry.tick_to_x(4320)
+    y = at(roll, 4320, 72).y()
+    drag(qtbot, roll.grid, QPoint(round(boundary) - 3, y), QPoint(round(boundary) - 3 + 40, y))
+    assert doc.note(a).duration_ticks == 720 and doc.note(b).start_tick == 4320  # resized a
+    doc.undo_stack.undo()
+    drag(qtbot, roll.grid, QPoint(round(boundary) + 4, y), QPoint(round(boundary) + 4 + 40, y))
+    assert doc.note(a).duration_ticks == 480 and doc.note(b).start_tick == 4560  # moved b
