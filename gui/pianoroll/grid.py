@@ -47,6 +47,7 @@ class Drag:
     base: frozenset[int] = frozenset()  # selection before a Ctrl rubber band
     erased: set[int] = field(default_factory=set)
     started: bool = False  # moved past the drag threshold
+    button: Qt.MouseButton = Qt.MouseButton.LeftButton  # its release ends the gesture
 
 
 class NoteGrid(QWidget):
@@ -128,6 +129,8 @@ class NoteGrid(QWidget):
     # ---- mouse -----------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)
+        if self.drag is not None:
+            return  # a second button during a gesture: the first one decides
         doc, geo = self.roll.doc, self.roll.geometry
         x, y = event.position().x(), event.position().y()
         mods = event.modifiers()
@@ -135,7 +138,8 @@ class NoteGrid(QWidget):
         shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
         hit = hit_test(doc, geo, x, y)
         if event.button() == Qt.MouseButton.RightButton:
-            self.drag = Drag("erase", x, y, x, y, started=True)
+            self.drag = Drag("erase", x, y, x, y, started=True,
+                             button=Qt.MouseButton.RightButton)
             if hit:
                 self.drag.erased.add(hit.note_id)
         elif event.button() != Qt.MouseButton.LeftButton:
@@ -209,7 +213,8 @@ class NoteGrid(QWidget):
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         d, self.drag = self.drag, None
-        if d is None:
+        if d is None or event.button() != d.button:
+            self.drag = d
             return
         doc = self.roll.doc
         d.x, d.y = event.position().x(), event.position().y()

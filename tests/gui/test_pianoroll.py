@@ -471,3 +471,15 @@ def test_the_end_of_one_note_and_the_start_of_the_next_are_both_reachable(qtbot,
     doc.undo_stack.undo()
     drag(qtbot, roll.grid, QPoint(round(boundary) + 4, y), QPoint(round(boundary) + 4 + 40, y))
     assert doc.note(a).duration_ticks == 480 and doc.note(b).start_tick == 4560  # moved b
+
+
+def test_a_second_button_does_not_end_or_restart_a_gesture(qtbot, roll, doc):
+    note_id = id_of(doc, Note(62, 480, 480))
+    qtbot.mousePress(roll.grid, LEFT, NONE, at(roll, 700, 62))
+    qtbot.mouseMove(roll.grid, at(roll, 940, 62))
+    qtbot.mousePress(roll.grid, RIGHT, NONE, at(roll, 940, 62))
+    qtbot.mouseRelease(roll.grid, RIGHT, NONE, at(roll, 940, 62))
+    assert doc.undo_stack.count() == 0 and roll.grid.drag is not None
+    qtbot.mouseMove(roll.grid, at(roll, 1180, 62))
+    qtbot.mouseRelease(roll.grid, LEFT, NONE, at(roll, 1180, 62))
+    assert doc.note(note_id).start_tick == 960 and doc.undo_stack.count() == 1
