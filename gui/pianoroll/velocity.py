@@ -75,7 +75,7 @@ class VelocityLane(QWidget):
             self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        if self._grab is None:
+        if self._grab is None or event.button() != Qt.MouseButton.LeftButton:
             return
         self._y = event.position().y()
         new = self.preview()
