@@ -73,6 +73,8 @@ def _hyperparameters(args: argparse.Namespace) -> dict:
         hp["dilations"] = args.dilations
     if args.dropout is not None:
         hp["dropout"] = args.dropout
+    if getattr(args, "block_dropout", False) and hp["architecture"] == "wavenet":
+        hp["block_dropout"] = True  # dropout on every block's gated output, not only skips
     return hp
 
 
@@ -120,7 +122,9 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
         data["tunes_used_for_training"] = len(train)
     training = {"command": _command_line(argv), "wall_time_s": round(result.wall_time_s, 1),
                 "epochs": result.epochs, "best_epoch": result.best_epoch,
-                "best_val_loss_nats_per_token": round(result.best_val_loss, 5),
+                "best_val_loss": round(result.best_val_loss, 5),
+                "val_loss_note": "Keras' weighted mean: nats per padded position, for "
+                                 "choosing epochs only; metrics has the real figures",
                 "batch_size": args.batch_size, "max_len": args.max_len,
                 "learning_rate": args.lr, "optimizer": "Adam, clipnorm 1.0, lr halved on plateau",
                 "early_stopping": f"val_loss, patience {args.patience}, best weights restored",
@@ -218,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--skip-channels", type=int, help="WaveNet skip channels")
         sp.add_argument("--dilations", type=int, nargs="+", help="WaveNet dilations")
         sp.add_argument("--dropout", type=float)
+        sp.add_argument("--block-dropout", action="store_true",
+                        help="WaveNet: dropout inside every residual block too")
 
     t = sub.add_parser("train", help="train a model, export it and score it")
     arch_options(t)

@@ -130,19 +130,21 @@ def build_wavenet(hp: dict[str, Any]) -> keras.Model:
     x = layers.Embedding(vocab, int(hp["embed_dim"]), name="embedding")(tokens)
     x = layers.Conv1D(res, 2, padding="causal", name="input_conv")(x)
     skips = []
+    dropout = float(hp.get("dropout", 0.0))
     for i, d in enumerate(hp["dilations"]):
         z = layers.Conv1D(2 * res, 2, dilation_rate=int(d), padding="causal",
                           name=f"dilated_{i}")(x)
         gated = layers.Multiply(name=f"gate_{i}")([
             layers.Activation("tanh", name=f"tanh_{i}")(z[..., :res]),
             layers.Activation("sigmoid", name=f"sigmoid_{i}")(z[..., res:])])
+        if dropout > 0 and hp.get("block_dropout", False):  # training only; no weights
+            gated = layers.Dropout(dropout, name=f"block_dropout_{i}")(gated)
         skips.append(layers.Conv1D(skip_ch, 1, name=f"skip_{i}")(gated))
         if i < len(hp["dilations"]) - 1:  # the last block feeds only the skip sum
             x = layers.Add(name=f"residual_add_{i}")(
                 [x, layers.Conv1D(res, 1, name=f"residual_{i}")(gated)])
     s = layers.Add(name="skip_sum")(skips) if len(skips) > 1 else skips[0]
     s = layers.Activation("relu", name="skip_relu")(s)
-    dropout = float(hp.get("dropout", 0.0))
     if dropout > 0:
         s = layers.Dropout(dropout, name="dropout")(s)
     s = layers.Conv1D(skip_ch, 1, activation="relu", name="post_1")(s)
