@@ -227,7 +227,8 @@ class PianoRoll(QWidget):
     def wheel(self, event: QWheelEvent, x: float | None, y: float | None) -> None:
         """Wheel on any part: scroll; Shift: scroll time; Ctrl: zoom time; Ctrl+Shift: pitch."""
         mods = event.modifiers()
-        delta = event.angleDelta().y() or event.angleDelta().x()
+        sideways = event.angleDelta().y() == 0  # a trackpad's horizontal swipe
+        delta = event.angleDelta().x() if sideways else event.angleDelta().y()
         if not delta:
             return
         ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
@@ -237,7 +238,7 @@ class PianoRoll(QWidget):
             self.zoom_pitch(factor, y)
         elif ctrl:
             self.zoom_time(factor, x)
-        elif shift or y is None:
+        elif shift or sideways or y is None:
             self.h_scroll.setValue(self.h_scroll.value() - round(delta / 120 * 60))
         else:
             self.v_scroll.setValue(self.v_scroll.value() - round(delta / 120 * 3
