@@ -184,6 +184,39 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_promote(args: argparse.Namespace) -> int:
+    """Copy a candidate model (card, ONNX files, Keras weights) into the models folder,
+    only when its validation bits/note beats the model there (or with --force)."""
+    import shutil
+
+    src = Path(args.card)
+    if not src.exists():
+        raise ContinuoError(f"{src}: there is no such model card")
+    card = json.loads(src.read_text())
+    dest_dir = Path(args.models_dir)
+    dest = dest_dir / src.name
+    new = card.get("metrics", {}).get("validation", {}).get("bits_per_note")
+    if new is None:
+        raise ContinuoError(f"{src}: the card has no validation metrics; run it through "
+                            f"python -m training evaluate first")
+    if dest.exists() and not args.force:
+        old = json.loads(dest.read_text()).get("metrics", {}).get("validation", {}) \
+            .get("bits_per_note")
+        if old is not None and old <= new:
+            print(f"kept {dest}: validation {old:.3f} bits/note <= the candidate's {new:.3f}")
+            return 0
+    files = list(card["files"].values()) + [card["keras"]["weights"]]
+    for f in files:
+        (dest_dir / f).parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest_dir / f"{f}.promote-tmp"
+        shutil.copyfile(src.parent / f, tmp)
+        tmp.replace(dest_dir / f)
+    shutil.copyfile(src, dest_dir / f"{src.name}.promote-tmp")
+    (dest_dir / f"{src.name}.promote-tmp").replace(dest)
+    print(f"promoted {src} to {dest} (validation {new:.3f} bits/note)")
+    return 0
+
+
 def _cmd_kn(args: argparse.Namespace) -> int:
     from training.evaluate_cmd import run_kneser_ney
 
@@ -255,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
                             ("--dilations", int, "+"), ("--dropout", float, None)):
         e.add_argument(opt, type=typ, nargs=nargs)
 
+    pr = sub.add_parser("promote", help="copy a candidate model into models/ if it is better")
+    pr.add_argument("--card", required=True, help="the candidate's card")
+    pr.add_argument("--models-dir", default=str(MODELS_DIR))
+    pr.add_argument("--force", action="store_true", help="copy even if it is not better")
+
     k = sub.add_parser("kn", help="fit the Kneser-Ney n-gram baseline (best order on validation)")
     k.add_argument("--max-order", type=int, default=12)
     k.add_argument("--cache-dir", default=str(C.CACHE_DIR))
@@ -276,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_train(args, argv)
         if args.command == "export":
             return _cmd_export(args)
+        if args.command == "promote":
+            return _cmd_promote(args)
         if args.command == "kn":
             return _cmd_kn(args)
         return _cmd_evaluate(args)
