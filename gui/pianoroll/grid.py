@@ -19,7 +19,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QApplication, QWidget
 
 from engine.song import Note
-from gui.document import GENERATED, SEED
+from gui.document import SEED
 from gui.pianoroll import style
 from gui.pianoroll.geometry import grid_lines, snap_tick
 from gui.pianoroll.selection import hit_test, notes_in_rect, toggled
@@ -354,24 +354,21 @@ class NoteGrid(QWidget):
         low, high = geo.y_to_pitch(area.bottom()), geo.y_to_pitch(area.top())
         hidden = self._hidden_ids()
         selection = doc.selection
-        groups: dict[tuple[str, bool], list[QRectF]] = {
-            (SEED, False): [], (SEED, True): [], (GENERATED, False): [], (GENERATED, True): []}
+        groups: dict[tuple[str, bool, int], list[QRectF]] = {}
         inset = 1.0 if geo.row_height >= 6 else 0.0
         for note_id in doc.notes_in_range(start, end, low, high):
             if note_id in hidden:
                 continue
             note = doc.note(note_id)
             x, y, w, h = geo.note_rect(note.start_tick, note.duration_ticks, note.pitch)
-            groups[(doc.origin(note_id), note_id in selection)].append(
-                QRectF(x, y + inset / 2, w, h - inset))
+            look = (doc.origin(note_id), note_id in selection, style.loudness(note.velocity))
+            groups.setdefault(look, []).append(QRectF(x, y + inset / 2, w, h - inset))
         # outlines only where a sixteenth is wide enough to show one: zoomed out they
         # would only darken the fill and double the drawing work
         outline = geo.pixels_for_ticks(doc.ppq / 4) >= 4 and geo.row_height >= 5
-        for (origin, selected), rects in groups.items():
-            if not rects:
-                continue
-            fill = style.NOTE_FILL_SELECTED if selected else style.NOTE_FILL
-            painter.setBrush(fill[origin])
+        for (origin, selected, loudness), rects in sorted(groups.items(),
+                                                           key=lambda kv: kv[0][1]):
+            painter.setBrush(style.note_fill(origin, selected, loudness))
             if outline:
                 painter.setPen(QPen(style.NOTE_EDGE_SELECTED if selected else style.NOTE_EDGE, 0))
             else:

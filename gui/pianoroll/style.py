@@ -22,6 +22,20 @@ NOTE_FILL = {SEED: QColor("#4a90d9"), GENERATED: QColor("#e8963d")}
 NOTE_FILL_SELECTED = {SEED: QColor("#a9d0ff"), GENERATED: QColor("#ffd08a")}
 NOTE_EDGE = QColor("#10141a")
 NOTE_EDGE_SELECTED = QColor("#ffffff")
+LOUDNESS_DARKER = (160, 125, 100)  # QColor.darker() per loudness level: soft, medium, loud
+
+
+def loudness(velocity: int) -> int:
+    """0 (soft, up to 48), 1 (medium, up to 84) or 2 (loud): notes are shaded by it."""
+    return 0 if velocity <= 48 else 1 if velocity <= 84 else 2
+
+
+def note_fill(origin: str, selected: bool, level: int) -> QColor:
+    """Fill of a note: its origin's colour, lighter when selected, darker when soft."""
+    base = (NOTE_FILL_SELECTED if selected else NOTE_FILL)[origin]
+    return base.darker(LOUDNESS_DARKER[level])
+
+
 PREVIEW_FILL = QColor(232, 150, 61, 90)
 PREVIEW_EDGE = QColor(255, 208, 138, 200)
 GHOST_FILL = QColor(255, 255, 255, 60)  # where dragged notes were / will go

@@ -483,3 +483,11 @@ def test_a_second_button_does_not_end_or_restart_a_gesture(qtbot, roll, doc):
     qtbot.mouseMove(roll.grid, at(roll, 1180, 62))
     qtbot.mouseRelease(roll.grid, LEFT, NONE, at(roll, 1180, 62))
     assert doc.note(note_id).start_tick == 960 and doc.undo_stack.count() == 1
+
+
+def test_soft_notes_are_shaded_darker(qtbot, roll, doc):
+    loud = pixel(roll, 200, 60)
+    doc.set_velocity([id_of(doc, Note(60, 0, 480))], 30)
+    soft = pixel(roll, 200, 60)
+    assert loud == style.NOTE_FILL[SEED]
+    assert soft.lightness() < loud.lightness()
