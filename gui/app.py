@@ -37,6 +37,12 @@ def create_main_window(path: str | None = None):
         window.open_path(path)
     else:
         window.open_default_seed()
+    # --- autosave and crash recovery (issue 7, gui/autosave.py): autosaves unsaved
+    # changes, offers to restore what a crash or kill left behind, cleans up on quit
+    from gui.autosave import install_autosave
+
+    install_autosave(window)
+    # --- end autosave
     return window
 
 
