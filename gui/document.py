@@ -94,6 +94,7 @@ class SongDocument(QObject):
     song_replaced = Signal()  # a whole new song was loaded (New/Open)
     modified_changed = Signal(bool)  # follows the undo stack's clean state
     file_path_changed = Signal()
+    active_track_changed = Signal(int)
 
     def __init__(self, song: Song | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -107,7 +108,7 @@ class SongDocument(QObject):
         self._selection: frozenset[int] = frozenset()
         self._key_override: Key | None = None
         self._key_cache: Key | None = None
-        self.active_track = 0
+        self._active_track = 0
         self.file_path: str | None = None
         self._set_song(song if song is not None else Song(tracks=[Track(name="Melody")]))
 
@@ -136,7 +137,7 @@ class SongDocument(QObject):
         self._selection = frozenset()
         self._key_override = None
         self._key_cache = None
-        self.active_track = 0
+        self._active_track = 0
         for track_no, track in enumerate(song.tracks):
             for note in track.sorted_notes():
                 self._store(NoteRecord(self._new_id(), note, SEED, track_no))
@@ -184,6 +185,19 @@ class SongDocument(QObject):
 
     def track_of(self, note_id: int) -> int:
         return self._track[note_id]
+
+    @property
+    def active_track(self) -> int:
+        """The track that drawing, pasting and generation use; the others are dimmed."""
+        return self._active_track
+
+    @active_track.setter
+    def active_track(self, track: int) -> None:
+        if not 0 <= track < len(self._tracks):
+            raise ValueError(f"track {track} does not exist")
+        if track != self._active_track:
+            self._active_track = track
+            self.active_track_changed.emit(track)
 
     @property
     def tracks(self) -> list[Track]:

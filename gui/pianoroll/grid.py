@@ -355,13 +355,15 @@ class NoteGrid(QWidget):
         hidden = self._hidden_ids()
         selection = doc.selection
         groups: dict[tuple[str, bool, int], list[QRectF]] = {}
+        active = doc.active_track
         inset = 1.0 if geo.row_height >= 6 else 0.0
         for note_id in doc.notes_in_range(start, end, low, high):
             if note_id in hidden:
                 continue
             note = doc.note(note_id)
             x, y, w, h = geo.note_rect(note.start_tick, note.duration_ticks, note.pitch)
-            look = (doc.origin(note_id), note_id in selection, style.loudness(note.velocity))
+            origin = doc.origin(note_id) if doc.track_of(note_id) == active else style.OTHER_TRACK
+            look = (origin, note_id in selection, style.loudness(note.velocity))
             groups.setdefault(look, []).append(QRectF(x, y + inset / 2, w, h - inset))
         # outlines only where a sixteenth is wide enough to show one: zoomed out they
         # would only darken the fill and double the drawing work

@@ -18,8 +18,11 @@ PLAYHEAD = QColor("#ff5a4f")
 BAND_FILL = QColor(120, 170, 255, 50)
 BAND_EDGE = QColor(120, 170, 255, 200)
 
-NOTE_FILL = {SEED: QColor("#4a90d9"), GENERATED: QColor("#e8963d")}
-NOTE_FILL_SELECTED = {SEED: QColor("#a9d0ff"), GENERATED: QColor("#ffd08a")}
+OTHER_TRACK = "other track"  # notes of tracks other than the active one, dimmed
+NOTE_FILL = {SEED: QColor("#4a90d9"), GENERATED: QColor("#e8963d"),
+             OTHER_TRACK: QColor("#6b7078")}
+NOTE_FILL_SELECTED = {SEED: QColor("#a9d0ff"), GENERATED: QColor("#ffd08a"),
+                      OTHER_TRACK: QColor("#c4c8ce")}
 NOTE_EDGE = QColor("#10141a")
 NOTE_EDGE_SELECTED = QColor("#ffffff")
 LOUDNESS_DARKER = (160, 125, 100)  # QColor.darker() per loudness level: soft, medium, loud

@@ -109,13 +109,15 @@ class VelocityLane(QWidget):
                     continue
                 column = round(geo.tick_to_x(note.start_tick))
                 velocity = preview.get(note_id, note.velocity)
-                looks = tallest.setdefault((doc.origin(note_id), note_id in doc.selection), {})
+                origin = (doc.origin(note_id) if doc.track_of(note_id) == doc.active_track
+                          else style.OTHER_TRACK)
+                looks = tallest.setdefault((origin, note_id in doc.selection), {})
                 if velocity > looks.get(column, 0):
                     looks[column] = velocity
-            for look in sorted(tallest, key=lambda k: k[1]):  # selected bars on top
+            # the active track's bars over the others', selected bars on top
+            for look in sorted(tallest, key=lambda k: (k[0] != style.OTHER_TRACK, k[1])):
                 origin, selected = look
-                fill = style.NOTE_FILL_SELECTED if selected else style.NOTE_FILL
-                painter.setBrush(fill[origin])
+                painter.setBrush(style.note_fill(origin, selected, 2))
                 painter.setPen(QPen(style.NOTE_EDGE, 0))
                 rects = []
                 for column, velocity in tallest[look].items():

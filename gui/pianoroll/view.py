@@ -111,6 +111,7 @@ class PianoRoll(QWidget):
         doc.changed.connect(self._on_changed)
         doc.selection_changed.connect(self._repaint_notes)
         doc.song_replaced.connect(self._on_song_replaced)
+        doc.active_track_changed.connect(self._repaint_notes)
         self.actions = self._make_actions()
         self.setFocusProxy(self.grid)  # focusing the roll lets its keys work at once
         self._centred = False

@@ -243,3 +243,9 @@ def test_any_sequence_of_gestures_undoes_and_redoes_exactly(doc, gestures):
     assert set(doc.notes_in_range(0, 10**7)) == set(notes)
     while doc.undo_stack.canUndo():
         doc.undo_stack.undo()
+
+
+def test_active_track_is_checked_and_announced(doc, qtbot):
+    with pytest.raises(ValueError):
+        doc.active_track = 3
+    assert doc.active_track == 0

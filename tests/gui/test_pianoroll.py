@@ -491,3 +491,19 @@ def test_soft_notes_are_shaded_darker(qtbot, roll, doc):
     soft = pixel(roll, 200, 60)
     assert loud == style.NOTE_FILL[SEED]
     assert soft.lightness() < loud.lightness()
+
+
+def test_notes_of_other_tracks_are_dimmed(qtbot, roll, doc):
+    from engine.song import Song, Track
+
+    doc.load_song(Song(tracks=[Track("lead", notes=[Note(60, 0, 480)]),
+                               Track("bass", channel=1, notes=[Note(62, 0, 480, channel=1)])]))
+    assert pixel(roll, 200, 60) == style.NOTE_FILL[SEED]
+    assert pixel(roll, 200, 62) == style.NOTE_FILL[style.OTHER_TRACK]
+    with qtbot.waitSignal(doc.active_track_changed):
+        doc.active_track = 1
+    assert pixel(roll, 200, 60) == style.NOTE_FILL[style.OTHER_TRACK]
+    assert pixel(roll, 200, 62) == style.NOTE_FILL[SEED]
+    drag(qtbot, roll.grid, at(roll, 960, 64), at(roll, 1400, 64))  # drawn on the active track
+    new = [i for i, n in doc.notes().items() if n.pitch == 64]
+    assert doc.track_of(new[0]) == 1 and doc.note(new[0]).channel == 1
