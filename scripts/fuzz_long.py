@@ -185,7 +185,10 @@ def run_reader_inputs(args: argparse.Namespace, reader: str, report: dict) -> No
         if nxt is None:
             w.index = None
         else:
-            w.send(nxt, budget_seconds(len(make_input(args.seed, reader, nxt)[3]), args))
+            # the worker times each input by its size; this backstop (for a worker stuck
+            # in C code) allows the largest input a mutation makes, without regenerating
+            # every input here, which cost as much CPU as the readers for zip bombs
+            w.send(nxt, budget_seconds(16 * 2**20, args))
 
     def retire(w: Worker) -> None:
         sel.unregister(w.proc.stdout)
