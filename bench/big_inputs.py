@@ -1,0 +1,206 @@
+"""Big inputs: opening a 10,000-note MIDI file, and cancelling a big generation.
+
+1. A 10,000-note MIDI file (four voices of eighth notes, 625 bars, written by
+   ``song_to_midi_file``) is read from disk (``midi_file_to_song``), loaded into a
+   SongDocument, and the piano roll paints it in full (whole song on screen) for the
+   first time.  Each stage is timed; bench/pianoroll_paint.py times repeated paints.
+2. Cancel latency: a 32 bars x 8 variations generation with each shipped model runs
+   in a thread; at a random step the cancel flag is set, and the time until
+   ``generate()`` raises GenerationCancelled is measured.  Also measured: a cancel
+   50 ms after starting from the 10,000-note song as the seed, while the model is
+   still being primed with it.
+
+    QT_QPA_PLATFORM=offscreen python bench/big_inputs.py [--cancels N]
+
+Prints tables and writes bench/results/big_inputs.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from engine.midi_io import midi_file_to_song, song_to_midi_file  # noqa: E402
+from engine.song import Note, melody_song  # noqa: E402
+
+WIDTH, HEIGHT = 1400, 800
+
+
+def dense_song(count: int, seed: int = 1):
+    """Four voices of eighth notes: a dense, realistic texture of ``count`` notes."""
+    rng = random.Random(seed)
+    notes = [Note(48 + (i % 4) * 7 + rng.randrange(0, 7), (i // 4) * 240, 240,
+                  rng.randrange(40, 120)) for i in range(count)]
+    return melody_song(notes)
+
+
+def clocks() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: tuple[float, float]) -> dict[str, float]:
+    wall, cpu = clocks()
+    return {"wall_ms": round((wall - start[0]) * 1000, 1),
+            "cpu_ms": round((cpu - start[1]) * 1000, 1)}
+
+
+def open_big_file(notes: int) -> dict:
+    from PySide6.QtWidgets import QApplication
+
+    from gui.document import SongDocument
+    from gui.pianoroll.view import PianoRoll
+
+    app = QApplication.instance() or QApplication([])
+    folder = Path(tempfile.mkdtemp(prefix="continuo-bench-"))
+    path = folder / "ten_thousand.mid"
+    song_to_midi_file(dense_song(notes), path)
+    result: dict = {"notes": notes, "file_bytes": path.stat().st_size}
+    t = clocks()
+    song = midi_file_to_song(path)
+    result["read_midi"] = since(t)
+    assert song.note_count == notes
+    doc = SongDocument()
+    roll = PianoRoll(doc)
+    roll.resize(WIDTH, HEIGHT)
+    roll.show()
+    app.processEvents()
+    t = clocks()
+    doc.load_song(song, str(path))
+    app.processEvents()
+    result["load_into_document"] = since(t)
+    t = clocks()
+    roll.zoom_time(roll.grid.width() / roll.geometry.pixels_for_ticks(doc.end_tick), 0)
+    roll.grab()
+    result["first_full_paint"] = since(t)
+    start, end = roll.geometry.visible_ticks(roll.grid.width())
+    result["visible_notes"] = len(doc.notes_in_range(start, end, 0, 127))
+    t = clocks()
+    roll.grab()
+    result["second_full_paint"] = since(t)
+    path.unlink()
+    folder.rmdir()
+    return result
+
+
+def cancel_latency(model_name: str, seed, at_step: int | None, delay_s: float | None) -> dict:
+    """Cancel at ``at_step`` (from the progress callback) or ``delay_s`` after the
+    start; returns the latency from the flag to GenerationCancelled."""
+    from engine.generator import GenerationCancelled, GenerationSettings, generate
+    from engine.models import ModelLibrary
+
+    library = _library()
+    settings = GenerationSettings(model=model_name, bars=32, variations=8, rng_seed=1)
+    flag = threading.Event()
+    flagged_at: list[float] = []
+    raised_at: list[float] = []
+    steps_done: list[int] = [0]
+
+    def cancel() -> None:
+        if not flag.is_set():
+            flagged_at.append(time.perf_counter())
+            flag.set()
+
+    def progress(done: int, total: int) -> None:
+        steps_done[0] = done
+        if at_step is not None and done >= at_step:
+            cancel()
+
+    def run() -> None:
+        try:
+            generate(library, seed, settings, progress=progress, is_cancelled=flag.is_set)
+        except GenerationCancelled:
+            raised_at.append(time.perf_counter())
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    if delay_s is not None:
+        time.sleep(delay_s)
+        cancel()
+    worker.join(120)
+    if not raised_at or not flagged_at:
+        return {"model": model_name, "cancelled": False, "steps_done": steps_done[0]}
+    return {"model": model_name, "cancelled": True, "steps_done": steps_done[0],
+            "latency_ms": round((raised_at[0] - flagged_at[0]) * 1000, 3)}
+
+
+_LIBRARY = None
+
+
+def _library():
+    global _LIBRARY
+    if _LIBRARY is None:
+        from engine.models import ModelLibrary
+
+        _LIBRARY = ModelLibrary()
+    return _LIBRARY
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notes", type=int, default=10_000)
+    parser.add_argument("--cancels", type=int, default=10, help="cancels per model")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "big_inputs.json"))
+    args = parser.parse_args()
+
+    opened = open_big_file(args.notes)
+    print(f"open a {opened['notes']:,}-note MIDI file ({opened['file_bytes']:,} bytes), "
+          f"{WIDTH}x{HEIGHT} piano roll, {opened['visible_notes']:,} notes on screen")
+    print(f"{'stage':<22} {'wall ms':>9} {'CPU ms':>8}")
+    for stage in ("read_midi", "load_into_document", "first_full_paint", "second_full_paint"):
+        print(f"{stage:<22} {opened[stage]['wall_ms']:>9.1f} {opened[stage]['cpu_ms']:>8.1f}")
+
+    from engine.song import melody_song as _melody
+
+    short_seed = _melody([Note(67, 0, 480), Note(71, 480, 480), Note(74, 960, 960)])
+    rng = random.Random(7)
+    rows = []
+    names = _library().names
+    for name in names:
+        for _ in range(args.cancels):
+            rows.append({**cancel_latency(name, short_seed, rng.randrange(2, 500), None),
+                         "when": "sampling"})
+        big_seed = dense_song(args.notes)
+        rows.append({**cancel_latency(name, big_seed, None, 0.05),
+                     "when": "priming a 10,000-note seed"})
+    print(f"\ncancel latency, 32 bars x 8 variations ({args.cancels} random steps per model)")
+    print(f"{'model':<10} {'when':<28} {'cancelled':>9} {'median ms':>10} {'worst ms':>9}")
+    summary = []
+    for name in names:
+        for when in ("sampling", "priming a 10,000-note seed"):
+            sel = [r for r in rows if r["model"] == name and r["when"] == when]
+            lat = [r["latency_ms"] for r in sel if r.get("cancelled")]
+            entry = {"model": name, "when": when, "runs": len(sel), "cancelled": len(lat),
+                     "median_ms": round(statistics.median(lat), 3) if lat else None,
+                     "worst_ms": round(max(lat), 3) if lat else None}
+            summary.append(entry)
+            print(f"{name:<10} {when:<28} {len(lat):>4}/{len(sel):<4} "
+                  f"{entry['median_ms'] if lat else '-':>10} {entry['worst_ms'] if lat else '-':>9}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "open_10k_note_midi": opened, "cancel_latency": summary, "cancel_runs": rows,
+        "size": [WIDTH, HEIGHT], "python": platform.python_version(),
+        "machine": platform.machine(), "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 1),
+        "command": "QT_QPA_PLATFORM=offscreen .venv/bin/python bench/big_inputs.py "
+                   f"--cancels {args.cancels}",
+    }, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
