@@ -353,7 +353,7 @@ class NoteGrid(QWidget):
         start, end = self._ticks_in(area)
         low, high = geo.y_to_pitch(area.bottom()), geo.y_to_pitch(area.top())
         hidden = self._hidden_ids()
-        selection = doc.selection
+        selection = self._shown_selection()
         groups: dict[tuple[str, bool, int], list[QRectF]] = {}
         active = doc.active_track
         inset = 1.0 if geo.row_height >= 6 else 0.0
@@ -382,6 +382,13 @@ class NoteGrid(QWidget):
             painter.drawRects([QRectF(*geo.note_rect(n.start_tick, n.duration_ticks, n.pitch))
                                for n in roll.preview_notes
                                if n.end_tick > start and n.start_tick < end])
+
+    def _shown_selection(self) -> frozenset[int] | set[int]:
+        """The selection as painted: a rubber band in progress shows what it would select."""
+        d, doc = self.drag, self.roll.doc
+        if d is not None and d.kind == "band" and d.started:
+            return d.base | notes_in_rect(doc, self.roll.geometry, d.press_x, d.press_y, d.x, d.y)
+        return doc.selection
 
     def _hidden_ids(self) -> frozenset[int] | set[int]:
         """Notes painted elsewhere (dragged) or not at all (being erased) this frame."""

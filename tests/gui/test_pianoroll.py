@@ -507,3 +507,13 @@ def test_notes_of_other_tracks_are_dimmed(qtbot, roll, doc):
     drag(qtbot, roll.grid, at(roll, 960, 64), at(roll, 1400, 64))  # drawn on the active track
     new = [i for i, n in doc.notes().items() if n.pitch == 64]
     assert doc.track_of(new[0]) == 1 and doc.note(new[0]).channel == 1
+
+
+def test_a_rubber_band_shows_what_it_will_select_before_release(qtbot, roll, doc):
+    qtbot.mousePress(roll.grid, LEFT, SHIFT, at(roll, 100, 61))
+    qtbot.mouseMove(roll.grid, at(roll, 300, 59))
+    assert doc.selection == frozenset()  # not selected yet ...
+    shown = pixel(roll, 200, 60)  # ... but painted selected, under the band's tint
+    assert shown.lightness() > style.NOTE_FILL[SEED].lightness() + 40
+    qtbot.mouseRelease(roll.grid, LEFT, SHIFT, at(roll, 300, 59))
+    assert doc.selection == {id_of(doc, Note(60, 0, 480))}
