@@ -137,6 +137,7 @@ class SongDocument(QObject):
         self._selection = frozenset()
         self._key_override = None
         self._key_cache = None
+        self._end_cache: int | None = None
         self._active_track = 0
         for track_no, track in enumerate(song.tracks):
             for note in track.sorted_notes():
@@ -231,7 +232,10 @@ class SongDocument(QObject):
 
     @property
     def end_tick(self) -> int:
-        return max((n.end_tick for n in self._notes.values()), default=0)
+        """Where the last note ends (cached: views ask on every scroll)."""
+        if self._end_cache is None:
+            self._end_cache = max((n.end_tick for n in self._notes.values()), default=0)
+        return self._end_cache
 
     def notes_in_range(self, start_tick: int, end_tick: int, low_pitch: int = 0,
                        high_pitch: int = 127) -> list[int]:
@@ -391,6 +395,7 @@ class SongDocument(QObject):
 
     def _touched(self) -> None:
         self._key_cache = None
+        self._end_cache = None
         self.changed.emit()
 
     def _live(self, ids: Iterable[int]) -> dict[int, Note]:

@@ -249,3 +249,14 @@ def test_active_track_is_checked_and_announced(doc, qtbot):
     with pytest.raises(ValueError):
         doc.active_track = 3
     assert doc.active_track == 0
+
+
+def test_end_tick_follows_every_edit(doc):
+    assert doc.end_tick == 2880
+    (new,) = doc.add_notes([Note(70, 5000, 100)])
+    assert doc.end_tick == 5100
+    doc.resize_notes([new], 50)
+    assert doc.end_tick == 5150
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    assert doc.end_tick == 2880
