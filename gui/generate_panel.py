@@ -55,6 +55,7 @@ class GeneratePanel(QWidget):
         self.job: GenerationJob | None = None
         self.result: Any = None
         self._seed_for_result: Song | None = None
+        self.use_helper_process = True  # see gui.worker: no GIL shared with the GUI
         self._build()
         self.reload_models()
         self._restore_settings()
@@ -280,7 +281,8 @@ class GeneratePanel(QWidget):
         seed = self._seed_song()
         self._seed_for_result = seed
         self.job = GenerationJob(self.library, seed, settings,
-                                 track_index=self.doc.active_track, parent=self)
+                                 track_index=self.doc.active_track, parent=self,
+                                 in_process=self.use_helper_process)
         self.job.progress.connect(self._on_progress)
         self.job.succeeded.connect(self._on_result)
         self.job.failed.connect(self._on_failed)

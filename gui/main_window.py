@@ -74,6 +74,9 @@ class MainWindow(QMainWindow):
         self._connect()
         self._update_title()
         self._restore_layout()
+        from gui import worker
+
+        worker.warm_up(self.library)  # the generator process loads the models meanwhile
 
     # ---- construction ---------------------------------------------------------------
     def _make_piano_roll(self) -> QWidget:

@@ -6,10 +6,18 @@ reach GUI-thread slots through queued connections, so the panel never touches th
 model while it runs and the GUI thread never waits for it.  Progress is throttled: a
 32-bar x 8-variation run takes hundreds of steps, and a queued signal per step would
 only make the event loop busier without telling the user more.
+
+The pool thread hands the work to one long-lived helper process
+(:mod:`gui.worker_process`) and waits on its pipe, which releases the GIL: sampling
+holds the GIL for most of each step, and a generating *thread* that the OS preempts
+while holding it stalled the GUI thread by up to half a second on a loaded machine.
+Where the process cannot be started, the job runs ``generate`` in the pool thread.
 """
 
 from __future__ import annotations
 
+import atexit
+import multiprocessing
 import threading
 import time
 import traceback
@@ -21,6 +29,115 @@ from engine.errors import ContinuoError
 from engine.song import Song
 
 PROGRESS_INTERVAL_S = 0.05
+
+
+class GeneratorProcess:
+    """The helper process and its pipe; one per app, started on first use."""
+
+    def __init__(self) -> None:
+        from gui.worker_process import serve
+
+        ctx = multiprocessing.get_context("spawn")  # no fork of a Qt process
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=serve, args=(child,), name="continuo-generator",
+                                 daemon=True)
+        self._proc.start()
+        child.close()
+        self.lock = threading.Lock()  # one request on the pipe at a time
+
+    def alive(self) -> bool:
+        return self._proc.is_alive()
+
+    def warm(self, folders: list[str], names: list[str]) -> None:
+        """Let the child load the models now (its answer is skipped by the next job)."""
+        with self.lock:
+            self._conn.send(("warm", folders, names))
+
+    def run(self, job: "GenerationJob") -> None:
+        """Send ``job`` and relay what comes back as the job's signals; returns when
+        the job has ended.  Called on a pool thread."""
+        with self.lock:
+            self._conn.send(("generate", [str(f) for f in job.library.folders], job.seed,
+                             job.settings, job.track_index, job.start_tick))
+            cancel_sent = False
+            while True:
+                if job._cancel.is_set() and not cancel_sent:
+                    self._conn.send(("cancel",))
+                    cancel_sent = True
+                if not self._conn.poll(0.05):
+                    if not self.alive():
+                        raise EOFError("the generator process ended")
+                    continue
+                message = self._conn.recv()
+                kind = message[0]
+                if kind == "progress":
+                    job.progress.emit(message[1], message[2])
+                elif kind == "result":
+                    if job._cancel.is_set():
+                        job.cancelled.emit()
+                    else:
+                        job.succeeded.emit(message[1])
+                    return
+                elif kind == "error":
+                    job.failed.emit(message[1])
+                    return
+                elif kind == "cancelled":
+                    job.cancelled.emit()
+                    return
+                # "warm" answers are not waited for
+
+    def close(self) -> None:
+        try:
+            with self.lock:
+                self._conn.send(("quit",))
+        except (OSError, ValueError):
+            pass
+        self._proc.join(2)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(2)
+
+
+_process: GeneratorProcess | None = None
+_process_failed = False
+_process_guard = threading.Lock()
+
+
+def generator_process() -> GeneratorProcess | None:
+    """The shared helper process (restarted if it died); None where it cannot start."""
+    global _process, _process_failed
+    with _process_guard:
+        if _process is not None and _process.alive():
+            return _process
+        if _process_failed:
+            return None
+        try:
+            _process = GeneratorProcess()
+        except Exception:  # no multiprocessing here (a frozen build, a sandbox)
+            traceback.print_exc()
+            _process_failed = True
+            return None
+        return _process
+
+
+def warm_up(library: Any) -> None:
+    """Start the helper process and load the library's models in it, in the background,
+    so that the first Generate does not wait for imports and sessions."""
+    if getattr(library, "folders", None) is None:
+        return
+
+    def start() -> None:
+        proc = generator_process()
+        if proc is not None:
+            proc.warm([str(f) for f in library.folders], list(library.names))
+
+    threading.Thread(target=start, name="continuo-warm-up", daemon=True).start()
+
+
+@atexit.register
+def _stop_process() -> None:
+    if _process is not None:
+        _process.close()
 
 
 class _Runnable(QRunnable):
@@ -51,7 +168,8 @@ class GenerationJob(QObject):
     done = Signal()
 
     def __init__(self, library: Any, seed: Song, settings: Any, track_index: int | None = None,
-                 start_tick: int | None = None, parent: QObject | None = None) -> None:
+                 start_tick: int | None = None, parent: QObject | None = None,
+                 in_process: bool = True) -> None:
         super().__init__(parent)
         self.library = library
         self.seed = seed.copy()  # a snapshot: the user may edit while it runs
@@ -61,6 +179,8 @@ class GenerationJob(QObject):
         self._cancel = threading.Event()
         self._running = False
         self._last_progress = 0.0
+        # the helper process needs the library's folders to build its own library
+        self.in_process = in_process and getattr(library, "folders", None) is not None
 
     # ---- GUI thread ---------------------------------------------------------------------
     def start(self, pool: QThreadPool | None = None) -> None:
@@ -81,6 +201,24 @@ class GenerationJob(QObject):
             self.progress.emit(int(done), int(total))
 
     def run(self) -> None:
+        try:
+            proc = generator_process() if self.in_process else None
+            if proc is not None:
+                try:
+                    proc.run(self)
+                    return
+                except (EOFError, OSError, BrokenPipeError):
+                    traceback.print_exc()
+                    self.failed.emit("The generator process stopped unexpectedly; "
+                                     "press Generate to start it again.")
+                    return
+            self._run_here()
+        finally:
+            self._running = False
+            self.done.emit()
+
+    def _run_here(self) -> None:
+        """Generate on this pool thread (where no helper process can run)."""
         from engine import generator  # imported here so the GUI starts without onnxruntime
 
         try:
@@ -101,6 +239,3 @@ class GenerationJob(QObject):
                 self.cancelled.emit()
             else:
                 self.succeeded.emit(result)
-        finally:
-            self._running = False
-            self.done.emit()

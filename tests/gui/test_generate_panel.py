@@ -196,3 +196,19 @@ def test_settings_are_remembered(qtbot, doc, library, isolated_settings):
     s = second.settings()
     assert (s.model, s.temperature, s.bars, s.variations, s.rng_seed, s.key) == (
         model_named(library, "wavenet"), 1.35, 12, 6, 4242, "Dm")
+
+
+def test_helper_process_and_pool_thread_give_the_same_variations(qtbot, panel, library):
+    from gui import worker
+
+    panel.select_model(model_named(library, "wavenet"))
+    panel.bars.setValue(2)
+    panel.variations_spin.setValue(2)
+    panel.rng_seed.setValue(31337)
+    panel.use_helper_process = True
+    run_generation(qtbot, panel)
+    assert worker.generator_process() is not None and worker.generator_process().alive()
+    in_process = [panel.variation_notes(i) for i in range(2)]
+    panel.use_helper_process = False
+    run_generation(qtbot, panel)
+    assert [panel.variation_notes(i) for i in range(2)] == in_process
