@@ -29,6 +29,7 @@ MIDI_MIME = "audio/midi"
 ZOOM_STEP = 1.25  # per wheel notch
 FOLLOW_RIGHT = 0.85  # when following, flip the page once the playhead passes this fraction
 FOLLOW_LEFT = 0.1  # ... and put it back at this fraction
+FIT_MAX_ROW_PX = 16.0  # Fit Song makes rows no taller than this
 
 
 class NoteClipboard:
@@ -130,6 +131,11 @@ class PianoRoll(QWidget):
              lambda: self.transpose_selection(-1)),
             ("edit_octave_up", "Octave Up", None, lambda: self.transpose_selection(12)),
             ("edit_octave_down", "Octave Down", None, lambda: self.transpose_selection(-12)),
+            ("view_zoom_in", "Zoom &In", QKeySequence.StandardKey.ZoomIn,
+             lambda: self.zoom_time(ZOOM_STEP)),
+            ("view_zoom_out", "Zoom &Out", QKeySequence.StandardKey.ZoomOut,
+             lambda: self.zoom_time(1 / ZOOM_STEP)),
+            ("view_fit_song", "&Fit Song", None, self.fit_song),
         ]
         actions = {}
         for name, text, shortcut, slot in specs:
@@ -245,6 +251,18 @@ class PianoRoll(QWidget):
             self.v_scroll.setValue(self.v_scroll.value() - round(delta / 120 * 3
                                                                  * self.geometry.row_height))
         event.accept()
+
+    def fit_song(self) -> None:
+        """Zoom and scroll so that the whole song (at least one bar) fills the view."""
+        doc, geo = self.doc, self.geometry
+        end = max(doc.end_tick, doc.time_signature.ticks_per_bar(doc.ppq))
+        geo.scroll_x = 0.0
+        geo.zoom_x(self.grid.width() / geo.pixels_for_ticks(end), 0.0)
+        pitches = [n.pitch for n in doc.notes().values()]
+        if pitches:  # rows for the range and a little air, no taller than FIT_MAX_ROW_PX
+            rows = max(pitches) - min(pitches) + 1 + 4
+            geo.zoom_y(min(FIT_MAX_ROW_PX, self.grid.height() / rows) / geo.row_height)
+        self.centre_on_notes()
 
     def scroll_to_tick(self, tick: int) -> None:
         self._scroll_x_to(self.geometry.pixels_for_ticks(tick))

@@ -517,3 +517,15 @@ def test_a_rubber_band_shows_what_it_will_select_before_release(qtbot, roll, doc
     assert shown.lightness() > style.NOTE_FILL[SEED].lightness() + 40
     qtbot.mouseRelease(roll.grid, LEFT, SHIFT, at(roll, 300, 59))
     assert doc.selection == {id_of(doc, Note(60, 0, 480))}
+
+
+def test_fit_song_shows_every_note(qtbot, roll, doc):
+    doc.add_notes([Note(40, 60_000, 480), Note(90, 100, 100)])
+    roll.actions["view_fit_song"].trigger()
+    start, end = roll.geometry.visible_ticks(roll.grid.width())
+    low, high = roll.geometry.visible_pitches(roll.grid.height())
+    assert start == 0 and end >= 60_480
+    assert set(doc.notes_in_range(start, end, low, high)) == set(doc.notes())
+    before = roll.geometry.px_per_tick
+    roll.actions["view_zoom_in"].trigger()
+    assert roll.geometry.px_per_tick == pytest.approx(before * 1.25)
