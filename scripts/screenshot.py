@@ -112,7 +112,8 @@ def _shoot(args: argparse.Namespace) -> int:
     panel.variations.set_current_index(0)
     panel.keep_variation()
     window.doc.set_selection([])
-    panel.variations.set_current_index(1)  # the next one, shown as a preview to audition
+    panel.variations.set_current_index(1)  # the next one, selected to audition ...
+    window.roll.set_preview_notes(None)  # ... but not drawn over the kept one
     window.transport.set_position(window.doc.end_tick // 2)
     roll = window.roll
     roll.scroll_to_tick(0)
