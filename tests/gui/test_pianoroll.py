@@ -529,3 +529,40 @@ def test_fit_song_shows_every_note(qtbot, roll, doc):
     before = roll.geometry.px_per_tick
     roll.actions["view_zoom_in"].trigger()
     assert roll.geometry.px_per_tick == pytest.approx(before * 1.25)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_mouse_sessions_undo_back_to_the_start(qtbot, roll, doc, seed):
+    """Any mix of draws, moves, resizes, erases, bands and velocity drags: each pushes
+    at most one command, and undoing them all gives back the notes exactly."""
+    import random
+
+    rng = random.Random(seed)
+    start = doc.notes()
+    w, h = roll.grid.width(), roll.grid.height()
+    lane = roll.velocity_lane
+    for _ in range(25):
+        count = doc.undo_stack.count()
+        p0 = QPoint(rng.randrange(5, w - 5), rng.randrange(5, h - 5))
+        p1 = p0 + QPoint(rng.randrange(-150, 150), rng.randrange(-60, 60))
+        p1 = QPoint(min(max(p1.x(), 1), w - 1), min(max(p1.y(), 1), h - 1))
+        kind = rng.choice(["left", "left", "right", "band", "lane", "key"])
+        if kind == "left":
+            drag(qtbot, roll.grid, p0, p1)
+        elif kind == "right":
+            drag(qtbot, roll.grid, p0, p1, button=RIGHT)
+        elif kind == "band":
+            drag(qtbot, roll.grid, p0, p1, mods=SHIFT)
+        elif kind == "lane":
+            x = p0.x()
+            drag(qtbot, lane, QPoint(x, rng.randrange(2, lane.height() - 2)),
+                 QPoint(x, rng.randrange(2, lane.height() - 2)))
+        else:
+            roll.grid.setFocus()
+            qtbot.keyClick(roll.grid, rng.choice([Qt.Key.Key_Up, Qt.Key.Key_Down,
+                                                  Qt.Key.Key_Left, Qt.Key.Key_Right]))
+        assert doc.undo_stack.count() - count in (0, 1)
+    assert doc.undo_stack.count() >= 5  # the session really edited
+    while doc.undo_stack.canUndo():
+        doc.undo_stack.undo()
+    assert doc.notes() == start
