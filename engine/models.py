@@ -361,8 +361,13 @@ def read_card(card_path: Path) -> ModelInfo:
         if not isinstance(fname, str) or not fname or Path(fname).name != fname:
             raise ModelError(f"{what}: the card's '{role}' file must be a plain file name")
         path = folder / fname
-        if not path.is_file():
-            raise ModelError(f"{what}: the ONNX file {fname} is missing")
+        try:
+            present = path.is_file()
+        except OSError:  # found by fuzzing: a 10,000-character name (ENAMETOOLONG)
+            present = False
+        if not present:
+            shown = fname if len(fname) <= 80 else fname[:77] + "..."
+            raise ModelError(f"{what}: the ONNX file {shown} is missing")
         expected = hashes.get(fname)
         if not isinstance(expected, str):
             raise ModelError(f"{what}: the card gives no sha256 for {fname}")

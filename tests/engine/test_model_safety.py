@@ -323,3 +323,15 @@ def test_read_card_itself_raises_only_model_error_for_each_bad_card(folder: Path
         p = _write_card(folder, "probe", card)
         with pytest.raises(ModelError, match="probe.json"):
             read_card(p)
+
+
+def test_card_naming_a_file_too_long_for_the_system_is_refused(folder: Path) -> None:
+    """Found by the long fuzz run: a 10,000-character file name made is_file() raise
+    OSError (ENAMETOOLONG) out of read_card."""
+    victim, _ = _victim_and_survivor()
+    card = _cards()[victim]
+    card["files"]["step"] = "x" * 10_000
+    p = _write_card(folder, victim, card)
+    with pytest.raises(ModelError, match=f"{victim}.json: the ONNX file x+\\.\\.\\. is missing"):
+        read_card(p)
+    _assert_only_victim_refused(folder, f"{victim}.json", "missing")
