@@ -39,15 +39,17 @@ def _load_library() -> Any:
 class MainWindow(QMainWindow):
     """Continuo's one window."""
 
-    def __init__(self, library: Any = None, player: Any = None,
+    def __init__(self, library: Any = None, player: Any = None, playback: bool = True,
                  parent: QWidget | None = None) -> None:
+        """``player``: a PlayerBridge to use (default: a new one); ``playback=False``
+        opens without MIDI output at all (Play is disabled and says why)."""
         super().__init__(parent)
         self.setObjectName("continuo_main_window")
         self.setAcceptDrops(True)
         self.doc = SongDocument(parent=self)
         self.library = library if library is not None else _load_library()
-        why = ""
-        if player is None:
+        why = "" if playback else "Playback is switched off in this window."
+        if player is None and playback:
             player, why = make_player(self)
         self.transport = Transport(self.doc, player, why, parent=self)
         self.recent = files.RecentFiles()
@@ -165,6 +167,8 @@ class MainWindow(QMainWindow):
         m.addActions(self.edit_transpose)
         snap = m.addMenu("&Snap")
         snap.addActions(self.edit_snap.actions())
+        m = bar.addMenu("&View")
+        m.addActions([act for name, act in self.roll.actions.items() if name.startswith("view_")])
         m = bar.addMenu("&Generate")
         m.addActions([self.generate_run, self.generate_again, self.generate_cancel])
         m.addSeparator()

@@ -44,10 +44,12 @@ def model_named(library, architecture):
     return next(m.name for m in library.models if m.architecture == architecture)
 
 
-def make_window(qtbot, library, path=None):
+def make_window(qtbot, library, path=None, playback=False):
+    """A main window; without playback unless asked (the synth takes seconds to start,
+    and only the transport tests need it)."""
     from gui.main_window import MainWindow
 
-    window = MainWindow(library=library)
+    window = MainWindow(library=library, playback=playback)
     # pytest-qt closes the window after the test: a failed test must not hang on the
     # unsaved-changes prompt
     qtbot.addWidget(window, before_close_func=lambda w: w.doc.undo_stack.setClean())
@@ -244,3 +246,47 @@ def test_window_layout_and_generate_settings_are_restored(qtbot, library, isolat
     assert not second.dock.isVisible()
     assert second.panel.bars.value() == 9
     second.doc.undo_stack.setClean()
+
+
+@pytest.fixture
+def playing_window(qtbot, library, isolated_settings):
+    return make_window(qtbot, library, playback=True)
+
+
+def test_without_playback_play_is_disabled_and_says_why(qtbot, window):
+    t = window.transport
+    assert not t.play_action.isEnabled()
+    assert "Playback" in t.play_action.toolTip()
+    t.play()  # Space while disabled: a message, no crash
+    assert not t.is_playing()
+
+
+def test_play_moves_the_playhead_and_stop_stops(qtbot, playing_window):
+    window = playing_window
+    t = window.transport
+    if not t.can_play():
+        pytest.skip(t.unavailable)
+    t.play_action.trigger()
+    qtbot.waitUntil(lambda: t.position() > 0 and window.roll.playhead_tick == t.position(),
+                    timeout=10000)
+    assert t.is_playing() and t.play_action.isChecked()
+    t.play_action.trigger()
+    qtbot.waitUntil(lambda: not t.is_playing(), timeout=5000)
+    assert not t.play_action.isChecked()
+
+
+def test_a_variation_can_be_auditioned_with_the_player(qtbot, playing_window, library):
+    window = playing_window
+    t = window.transport
+    if not t.can_play():
+        pytest.skip(t.unavailable)
+    generate(qtbot, window, "lstm", library, bars=1, variations=2)
+    song = window.panel.variation_song(0)
+    variation = window.panel.variation_notes(0)
+    assert set(variation) <= set(song.tracks[0].notes)  # the variation with its lead-in
+    assert min(n.start_tick for n in song.tracks[0].notes) < min(n.start_tick for n in variation)
+    with qtbot.waitSignal(t.playing_changed, timeout=10000):
+        window.panel.variations.play_button.click()
+    assert t.is_playing()
+    t.stop()
+    qtbot.waitUntil(lambda: not t.is_playing(), timeout=5000)
