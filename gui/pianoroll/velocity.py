@@ -1,15 +1,17 @@
 """The velocity lane under the grid: one bar per note, drag a bar to change velocity.
 
 Grabbing a bar of a selected note changes every selected note by the same amount;
-grabbing any other bar changes that note alone.  While dragging only the preview is
-painted; the release pushes one "Change velocity" command.
+grabbing any other bar changes that note alone.  Shift-dragging draws a line: every
+note that starts between the press and the mouse gets the velocity of the line above
+it (a crescendo in one stroke).  While dragging only the preview is painted; the
+release pushes one "Change velocity" command.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QLineF, QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
@@ -29,6 +31,8 @@ class VelocityLane(QWidget):
         self.roll = roll
         self._grab: tuple[int, float, dict[int, int]] | None = None  # anchor, press y, before
         self._y = 0.0
+        self._line: tuple[float, float] | None = None  # Shift-drag: press x, press y
+        self._x = 0.0
         self.setFixedHeight(style.VELOCITY_HEIGHT)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
@@ -43,11 +47,29 @@ class VelocityLane(QWidget):
 
     def preview(self) -> dict[int, int]:
         """id -> velocity the drag in progress would set."""
+        if self._line is not None:
+            return self._line_velocities()
         if self._grab is None:
             return {}
         anchor, _, before = self._grab
         delta = self.y_to_velocity(self._y) - before[anchor]
         return {i: min(127, max(1, v + delta)) for i, v in before.items()}
+
+    def _line_velocities(self) -> dict[int, int]:
+        """Velocities along the Shift-drag line for the notes that start under it."""
+        assert self._line is not None
+        geo, doc = self.roll.geometry, self.roll.doc
+        (x0, y0), (x1, y1) = sorted([self._line, (self._x, self._y)])
+        lo, hi = geo.tick_at(x0), geo.tick_at(x1)
+        result = {}
+        for note_id in doc.notes_in_range(lo, hi + 1):
+            start = doc.note(note_id).start_tick
+            if not lo <= start <= hi:
+                continue
+            x = geo.tick_to_x(start)
+            t = 0.0 if x1 == x0 else (x - x0) / (x1 - x0)
+            result[note_id] = self.y_to_velocity(y0 + t * (y1 - y0))
+        return result
 
     def drop_stale_drag(self) -> None:
         """Forget a drag whose notes vanished under it (an undo, a New, a worker)."""
@@ -60,6 +82,11 @@ class VelocityLane(QWidget):
         if event.button() != Qt.MouseButton.LeftButton:
             return
         doc = self.roll.doc
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self._line = (event.position().x(), event.position().y())
+            self._x, self._y = self._line
+            self.update()
+            return
         note_id = velocity_bar_at(doc, self.roll.geometry, event.position().x())
         if note_id is None:
             return
@@ -70,16 +97,17 @@ class VelocityLane(QWidget):
         self.update()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        if self._grab is not None:
-            self._y = event.position().y()
+        if self._grab is not None or self._line is not None:
+            self._x, self._y = event.position().x(), event.position().y()
             self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        if self._grab is None or event.button() != Qt.MouseButton.LeftButton:
+        busy = self._grab is not None or self._line is not None
+        if not busy or event.button() != Qt.MouseButton.LeftButton:
             return
-        self._y = event.position().y()
+        self._x, self._y = event.position().x(), event.position().y()
         new = self.preview()
-        self._grab = None
+        self._grab = self._line = None
         self.roll.doc.set_velocity(new)  # one command; a no-op when nothing changed
         self.update()
 
@@ -124,5 +152,8 @@ class VelocityLane(QWidget):
                     y = self.velocity_to_y(velocity)
                     rects.append(QRectF(column, y, BAR_WIDTH, bottom - y))
                 painter.drawRects(rects)
+            if self._line is not None:
+                painter.setPen(QPen(style.BAND_EDGE, 1))
+                painter.drawLine(QLineF(*self._line, self._x, self._y))
         finally:
             painter.end()

@@ -566,3 +566,18 @@ def test_random_mouse_sessions_undo_back_to_the_start(qtbot, roll, doc, seed):
     while doc.undo_stack.canUndo():
         doc.undo_stack.undo()
     assert doc.notes() == start
+
+
+def test_shift_drag_in_the_lane_draws_a_crescendo_in_one_step(qtbot, roll, doc):
+    lane = roll.velocity_lane
+    geo = roll.geometry
+    ids = [id_of(doc, n) for n in (Note(60, 0, 480), Note(62, 480, 480), Note(64, 960, 480),
+                                   Note(67, 1440, 480))]
+    before = doc.notes()
+    start = QPoint(round(geo.tick_to_x(0)), round(lane.velocity_to_y(20)))
+    end = QPoint(round(geo.tick_to_x(1440)), round(lane.velocity_to_y(120)))
+    drag(qtbot, lane, start, end, mods=SHIFT)
+    velocities = [doc.note(i).velocity for i in ids]
+    assert velocities == sorted(velocities) and velocities[0] <= 23 and velocities[-1] >= 117
+    assert doc.note(id_of(doc, Note(60, 1920, 960))).velocity == 100  # past the line's end
+    check_undo_redo(doc, "Change velocity", before, doc.notes())
