@@ -290,3 +290,11 @@ def test_a_variation_can_be_auditioned_with_the_player(qtbot, playing_window, li
     assert t.is_playing()
     t.stop()
     qtbot.waitUntil(lambda: not t.is_playing(), timeout=5000)
+
+
+def test_loop_range_is_the_selection_or_else_the_song(qtbot, window):
+    t = window.transport
+    assert t.loop_range() == (0, window.doc.end_tick)
+    chosen = sorted(window.doc.notes().items(), key=lambda kv: kv[1].start_tick)[2:5]
+    window.doc.set_selection([i for i, _ in chosen])
+    assert t.loop_range() == (chosen[0][1].start_tick, max(n.end_tick for _, n in chosen))
