@@ -95,6 +95,8 @@ class SetVelocity(ReplaceNotes):
 
 
 class SetTempo(QUndoCommand):
+    """The tempo at tick 0 (later tempo changes of a loaded file are kept as they are)."""
+
     def __init__(self, doc: SongDocument, old: TempoChange, new: TempoChange) -> None:
         super().__init__("Change tempo")
         self.doc, self.old, self.new = doc, old, new
@@ -107,6 +109,8 @@ class SetTempo(QUndoCommand):
 
 
 class SetTimeSignature(QUndoCommand):
+    """The meter at tick 0, which the grid, the ruler and playback follow."""
+
     def __init__(self, doc: SongDocument, old: TimeSignature, new: TimeSignature) -> None:
         super().__init__("Change time signature")
         self.doc, self.old, self.new = doc, old, new
@@ -119,6 +123,8 @@ class SetTimeSignature(QUndoCommand):
 
 
 class SetKey(QUndoCommand):
+    """A key chosen by the user, or ``None`` to estimate it from the notes again."""
+
     def __init__(self, doc: SongDocument, old: Key | None, new: Key | None) -> None:
         super().__init__("Change key")
         self.doc, self.old, self.new = doc, old, new

@@ -147,6 +147,8 @@ class RollGeometry:
 
 @dataclass(frozen=True, slots=True)
 class GridLine:
+    """One vertical line of the grid or the ruler, and the bar it belongs to."""
+
     tick: int
     kind: str  # "bar", "beat" or "step"
     bar: int  # bar number counted from 1 (of the bar this line is in)

@@ -128,6 +128,8 @@ class NoteGrid(QWidget):
 
     # ---- mouse -----------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
+        """Start a gesture: right erases, left on a note moves or resizes it (Ctrl:
+        toggles it in the selection), left on empty grid draws (Shift/Ctrl: band)."""
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         if self.drag is not None:
             return  # a second button during a gesture: the first one decides

@@ -28,6 +28,8 @@ def pitch_name(pitch: int) -> str:
 
 
 class Keyboard(QWidget):
+    """Piano keys beside the grid rows; pressing one reports its pitch (see module doc)."""
+
     key_pressed = Signal(int)
     key_released = Signal(int)
 

@@ -18,6 +18,8 @@ MIN_LABEL_GAP_PX = 28.0
 
 
 class Ruler(QWidget):
+    """Bar numbers and beat ticks over the grid, and the playhead's marker."""
+
     def __init__(self, roll: PianoRoll) -> None:
         super().__init__(roll)
         self.roll = roll

@@ -21,6 +21,8 @@ MIN_BODY_PX = 8.0  # narrower notes are moved, not resized, when grabbed near th
 
 @dataclass(frozen=True, slots=True)
 class Hit:
+    """A note under the mouse and which part of it: the body moves, the end resizes."""
+
     note_id: int
     part: str  # "body" or "end" (the right edge: resize)
 

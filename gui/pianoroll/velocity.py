@@ -26,6 +26,8 @@ MARGIN = 4.0  # pixels kept free above velocity 127 and below velocity 1
 
 
 class VelocityLane(QWidget):
+    """One bar per note start, as tall as its velocity (see the module docstring)."""
+
     def __init__(self, roll: PianoRoll) -> None:
         super().__init__(roll)
         self.roll = roll
