@@ -245,7 +245,9 @@ class DragOutButton(QToolButton):
             try:
                 mime = self.mime_data()
             except ContinuoError as e:
-                self.window().statusBar().showMessage(str(e), 6000)
+                bar = getattr(self.window(), "statusBar", None)
+                if bar is not None:
+                    bar().showMessage(str(e), 6000)
                 return
             if mime is not None:
                 drag = QDrag(self)

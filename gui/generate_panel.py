@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPro
                                QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout,
                                QWidget)
 
-from engine.encoding import Key
+from engine.encoding import Key, estimate_song_key
 from engine.song import Note, Song
 from gui.document import GENERATED, SongDocument
 from gui.variations import VariationsView
@@ -60,6 +60,7 @@ class GeneratePanel(QWidget):
         self.reload_models()
         self._restore_settings()
         doc.changed.connect(self._update_key_label)
+        doc.selection_changed.connect(self._update_key_label)
         doc.song_replaced.connect(self._on_song_replaced)
         self._update_key_label()
         self._set_running(False)
@@ -184,16 +185,23 @@ class GeneratePanel(QWidget):
             self.model_combo.setCurrentIndex(i)
 
     # ---- key ---------------------------------------------------------------------------
-    def _update_key_label(self) -> None:
-        notes = self._seed_notes()
-        if notes:
-            from engine.encoding import estimate_song_key
+    def refresh_key_label(self) -> None:
+        """Show the key detected in the seed (after Open chose the track, ...)."""
+        self._update_key_label()
 
-            detected = (self.doc.key if self.doc.key_is_estimated or not self.doc.selection
-                        else estimate_song_key(notes))
-            self.key_combo.setItemText(0, f"Auto (seed: {detected.name})")
-        else:
-            self.key_combo.setItemText(0, "Auto")
+    def detected_key(self) -> Key | None:
+        """The key "Auto" locks to: the song's key when the user set one, else the key
+        the generator will estimate from the seed (the selection or the active track)."""
+        if not self.doc.key_is_estimated:
+            return self.doc.key
+        if not self.doc.selection and len(self.doc.tracks) == 1:
+            return self.doc.key if len(self.doc) else None  # cached by the document
+        notes = self._seed_notes()
+        return estimate_song_key(notes) if notes else None
+
+    def _update_key_label(self) -> None:
+        key = self.detected_key()
+        self.key_combo.setItemText(0, f"Auto (seed: {key.name})" if key else "Auto")
 
     def set_key_mode(self, value: str) -> None:
         """``"auto"``, ``"off"`` or a key name such as ``"Am"``."""

@@ -340,7 +340,7 @@ class MainWindow(QMainWindow):
         self.display_name = Path(path).name
         self.doc.load_song(song, os.path.abspath(path) if is_midi else None)
         self.doc.active_track = min(max(track, 0), max(len(song.tracks) - 1, 0))
-        self.panel._update_key_label()
+        self.panel.refresh_key_label()
         if is_midi:
             self.recent.add(path)
         else:  # a score is imported: Save asks where the MIDI file goes

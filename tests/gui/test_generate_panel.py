@@ -212,3 +212,18 @@ def test_helper_process_and_pool_thread_give_the_same_variations(qtbot, panel, l
     panel.use_helper_process = False
     run_generation(qtbot, panel)
     assert [panel.variation_notes(i) for i in range(2)] == in_process
+
+
+def test_auto_key_follows_the_selection_and_a_key_set_on_the_song(qtbot, panel, doc):
+    from engine.encoding import Key, estimate_song_key
+
+    doc.add_notes([Note(p, 4000 + 240 * i, 240) for i, p in enumerate([66, 69, 73, 74, 78])])
+    whole = estimate_song_key(doc.notes().values())
+    assert panel.key_combo.itemText(0) == f"Auto (seed: {whole.name})"
+    late = [i for i, n in doc.notes().items() if n.start_tick >= 4000]
+    doc.set_selection(late)
+    part = estimate_song_key(doc.selected_notes().values())
+    assert panel.key_combo.itemText(0) == f"Auto (seed: {part.name})"
+    doc.set_key(Key.parse("Eb"))
+    assert panel.key_combo.itemText(0) == "Auto (seed: Eb)"
+    assert panel.settings().key == "Eb"
