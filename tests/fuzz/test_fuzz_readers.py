@@ -33,7 +33,7 @@ def short_score_budget() -> Iterator[None]:
 
 
 # examples per reader: music21 readers cost ~0.1-2 s an input, MIDI ~10 ms
-EXAMPLES = {"midi": 150, "abc": 25, "musicxml": 20, "kern": 20}
+EXAMPLES = {"midi": 150, "abc": 25, "musicxml": 20, "kern": 20, "card": 150}
 
 _SLICE = settings(deadline=None, database=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -77,12 +77,20 @@ def test_kern_reader_survives_mutated_real_files(rng: random.Random) -> None:
     _fuzz_once("kern", rng)
 
 
+@settings(_SLICE, max_examples=EXAMPLES["card"])
+@given(st.randoms(use_true_random=False))
+def test_model_card_reader_survives_mutated_real_cards(rng: random.Random) -> None:
+    """The shipped cards, mutated (wrong types, missing keys, paths outside the folder,
+    deep nesting ...), beside the real ONNX files: a model or a ModelError."""
+    _fuzz_once("card", rng)
+
+
 def test_unmutated_seeds_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     """The oracle is not vacuous: the real files themselves read as songs (with the
     app's own time budget: the 2 s of the fuzz slice is tight on a loaded machine)."""
     monkeypatch.delenv("CONTINUO_SCORE_SECONDS")
     with tempfile.TemporaryDirectory() as folder:
-        for reader in ("midi", "abc", "kern", "musicxml"):
+        for reader in ("midi", "abc", "kern", "musicxml", "card"):
             for s in seeds(reader)[:3]:
                 assert run_reader(reader, s.suffix, s.data, Path(folder),
                                   stem=f"seed-{reader}") == "ok", s.name
