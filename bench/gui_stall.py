@@ -9,6 +9,13 @@ variations are listed and the first is previewed in the piano roll.
     QT_QPA_PLATFORM=offscreen python bench/gui_stall.py [--models DIR] [--runs N]
 
 Prints a table and writes bench/results/gui_stall.json.  The target is < 50 ms.
+
+Each timed run is followed by an idle window of the same length (the same timer, nothing
+generating): on a shared, overloaded machine the idle gaps show what the machine itself
+costs the GUI thread, which no design of ours can remove.  ``--compare-thread`` also runs
+every round with generation on a pool thread inside the GUI process (the first design);
+the helper process exists because that thread, preempted while holding the GIL, stalled
+the GUI thread far beyond the idle baseline.
 """
 
 from __future__ import annotations
@@ -183,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
+                    "niceness": os.nice(0),
                     "qpa": os.environ.get("QT_QPA_PLATFORM", "")},
         "models_folder": str(library.folders[0]),
         "target_ms": TARGET_MS,
