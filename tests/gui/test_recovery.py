@@ -28,35 +28,45 @@ REPO = Path(__file__).resolve().parents[2]
 DRIVER = textwrap.dedent("""
     import json, os, sys
     sys.path.insert(0, {repo!r})
-    from PySide6.QtCore import QTimer
-    from engine.song import Note
-    from gui.app import create_main_window, make_application
 
-    app = make_application(["continuo"])
-    window = create_main_window(None)
-    mode = sys.argv[1]
 
-    def report():
-        notes = sorted([n.pitch, n.start_tick, n.duration_ticks]
-                       for n in window.doc.notes().values())
-        print(json.dumps({{"notes": notes, "modified": window.doc.is_modified(),
-                          "path": window.doc.file_path}}), flush=True)
+    def main():
+        from PySide6.QtCore import QTimer
+        from engine.song import Note
+        from gui.app import create_main_window, make_application
 
-    if mode == "edit":
-        window.autosaver.saved.connect(lambda p: print("autosaved", p, flush=True))
-        def edit():
-            window.doc.add_notes([Note(90, 0, 240), Note(91, 240, 240)])
-            print("edited", flush=True)
-        QTimer.singleShot(300, edit)
-    else:
-        def report_and_quit():
-            report()
-            # quitting with unsaved changes asks Save/Discard/Cancel: answer Discard,
-            # as the user would, so that the normal-quit cleanup runs
-            window.maybe_save = lambda: True
-            app.quit()
-        QTimer.singleShot(300, report_and_quit)
-    sys.exit(app.exec())
+        app = make_application(["continuo"])
+        window = create_main_window(None)
+        mode = sys.argv[1]
+
+        def report():
+            notes = sorted([n.pitch, n.start_tick, n.duration_ticks]
+                           for n in window.doc.notes().values())
+            print(json.dumps({{"notes": notes, "modified": window.doc.is_modified(),
+                              "path": window.doc.file_path}}), flush=True)
+
+        if mode == "edit":
+            window.autosaver.saved.connect(lambda p: print("autosaved", p, flush=True))
+
+            def edit():
+                window.doc.add_notes([Note(90, 0, 240), Note(91, 240, 240)])
+                print("edited", flush=True)
+            QTimer.singleShot(300, edit)
+        else:
+            def report_and_quit():
+                report()
+                # quitting with unsaved changes asks Save/Discard/Cancel: answer
+                # Discard, as the user would, so that the normal-quit cleanup runs
+                window.maybe_save = lambda: True
+                app.quit()
+            QTimer.singleShot(300, report_and_quit)
+        return app.exec()
+
+
+    # the guard matters: the app starts its generation worker with multiprocessing's
+    # "spawn", which imports this script again in the worker process
+    if __name__ == "__main__":
+        sys.exit(main())
 """)
 
 EDITS = [[90, 0, 240], [91, 240, 240]]
@@ -101,6 +111,25 @@ def _edit_autosave_and_kill(tmp_path: Path) -> None:
         proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
     assert list((tmp_path / "recovery").glob("recovery-*.mid"))
+    # the killed app's helper processes (the generation worker) must not outlive it
+    deadline = time.monotonic() + 20
+    while _processes_of(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_of(tmp_path) == []
+
+
+def _processes_of(tmp_path: Path) -> list[int]:
+    """Live processes started for this test (their environment names its folder)."""
+    marker = f"CONTINUO_RECOVERY_DIR={tmp_path / 'recovery'}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
 
 
 def _report(tmp_path: Path, answer: str) -> dict:
