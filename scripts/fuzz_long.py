@@ -280,6 +280,36 @@ def run_reader_inputs(args: argparse.Namespace, reader: str, report: dict) -> No
           flush=True)
 
 
+def merge(paths: list[str], out: Path) -> int:
+    """Add up reports of runs over disjoint input ranges (full reports, or the partial
+    ones a run rewrites every 250 inputs, for a run stopped by the clock)."""
+    readers: dict[str, dict] = {}
+    for name in paths:
+        data = json.loads(Path(name).read_text())
+        parts = data["readers"].items() if "readers" in data else [(data["reader"], data)]
+        for reader, part in parts:
+            total = readers.setdefault(reader, {"inputs": 0, "outcomes": collections.Counter(),
+                                                "failures": 0, "failed_inputs": [],
+                                                "wall_seconds": 0.0, "runs": []})
+            total["inputs"] += part["inputs"]
+            total["outcomes"].update(part.get("outcomes", {}))
+            failed = part.get("failed_inputs", part.get("failures", []))
+            failed = failed if isinstance(failed, list) else []
+            total["failed_inputs"] += failed
+            total["failures"] += len(failed)
+            total["wall_seconds"] += part.get("wall_seconds", 0.0)
+            total["runs"].append({"file": Path(name).name, "inputs": part["inputs"]})
+    for total in readers.values():
+        total["outcomes"] = dict(total["outcomes"].most_common())
+    report = {"merged_from": [Path(p).name for p in paths], "readers": readers}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    for reader, total in readers.items():
+        print(f"{reader:<9} {total['inputs']:>6} inputs  failures {total['failures']}  "
+              f"{total['outcomes']}")
+    return 1 if any(t["failures"] for t in readers.values()) else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", default=",".join(ALL_READERS))
@@ -294,6 +324,8 @@ def main() -> int:
     parser.add_argument("--recycle", type=int, default=300, help="inputs per worker process")
     parser.add_argument("--out", default=str(REPO / "tests" / "fuzz" / "results" / "fuzz_long.json"))
     parser.add_argument("--partial", help="a JSON file rewritten every 250 inputs")
+    parser.add_argument("--merge", nargs="+", metavar="REPORT",
+                        help="add up reports of runs over disjoint ranges into --out")
     parser.add_argument("--replay", help="READER:INDEX: run one input here and show the outcome")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reader", help=argparse.SUPPRESS)
@@ -301,6 +333,8 @@ def main() -> int:
     if args.worker:
         worker(args)
         return 0
+    if args.merge:
+        return merge(args.merge, Path(args.out))
     if args.replay:
         from tests.fuzz.oracle import run_reader
 
