@@ -17,10 +17,14 @@ Where the process cannot be started, the job runs ``generate`` in the pool threa
 from __future__ import annotations
 
 import atexit
-import multiprocessing
+import itertools
+import pickle
+import subprocess
+import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
@@ -32,70 +36,77 @@ PROGRESS_INTERVAL_S = 0.05
 
 
 class GeneratorProcess:
-    """The helper process and its pipe; one per app, started on first use."""
+    """The helper process and its pipes; one per app, started on first use."""
 
     def __init__(self) -> None:
-        from gui.worker_process import serve
+        from gui.worker_process import read_message, write_message
 
-        ctx = multiprocessing.get_context("spawn")  # no fork of a Qt process
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=serve, args=(child,), name="continuo-generator",
-                                 daemon=True)
-        self._proc.start()
-        child.close()
-        self.lock = threading.Lock()  # one request on the pipe at a time
+        self._read, self._write = read_message, write_message
+        root = str(Path(__file__).resolve().parent.parent)
+        code = (f"import sys; sys.path.insert(0, {root!r}); "
+                f"from gui.worker_process import main; main()")
+        self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, bufsize=0)
+        self._send_lock = threading.Lock()  # the GUI thread sends cancels mid-job
+        self.lock = threading.Lock()  # one job at a time on the pipe
+        self._job_ids = itertools.count(1)
 
     def alive(self) -> bool:
-        return self._proc.is_alive()
+        return self._proc.poll() is None
+
+    def send(self, message: tuple) -> None:
+        with self._send_lock:
+            self._write(self._proc.stdin, message)
 
     def warm(self, folders: list[str], names: list[str]) -> None:
         """Let the child load the models now (its answer is skipped by the next job)."""
-        with self.lock:
-            self._conn.send(("warm", folders, names))
+        self.send(("warm", folders, names))
+
+    def cancel(self, job_id: int) -> None:
+        try:
+            self.send(("cancel", job_id))
+        except OSError:
+            pass  # the child has gone: the job's reader sees EOF
 
     def run(self, job: "GenerationJob") -> None:
         """Send ``job`` and relay what comes back as the job's signals; returns when
-        the job has ended.  Called on a pool thread."""
+        the job has ended.  Called on a pool thread; the blocking reads release the GIL."""
         with self.lock:
-            self._conn.send(("generate", [str(f) for f in job.library.folders], job.seed,
-                             job.settings, job.track_index, job.start_tick))
-            cancel_sent = False
+            job_id = next(self._job_ids)
+            self.send(("generate", job_id, [str(f) for f in job.library.folders], job.seed,
+                       job.settings, job.track_index, job.start_tick))
+            job._attach(self, job_id)
             while True:
-                if job._cancel.is_set() and not cancel_sent:
-                    self._conn.send(("cancel",))
-                    cancel_sent = True
-                if not self._conn.poll(0.05):
-                    if not self.alive():
-                        raise EOFError("the generator process ended")
-                    continue
-                message = self._conn.recv()
+                message = self._read(self._proc.stdout)  # EOFError if the child died
                 kind = message[0]
+                if kind == "warm" or message[1] != job_id:
+                    continue  # a warm-up answer, or the tail of an abandoned job
                 if kind == "progress":
-                    job.progress.emit(message[1], message[2])
+                    job.progress.emit(message[2], message[3])
                 elif kind == "result":
                     if job._cancel.is_set():
                         job.cancelled.emit()
                     else:
-                        job.succeeded.emit(message[1])
+                        job.succeeded.emit(message[2])
                     return
                 elif kind == "error":
-                    job.failed.emit(message[1])
+                    job.failed.emit(message[2])
                     return
                 elif kind == "cancelled":
                     job.cancelled.emit()
                     return
-                # "warm" answers are not waited for
 
     def close(self) -> None:
         try:
-            with self.lock:
-                self._conn.send(("quit",))
+            self.send(("quit",))
+            self._proc.stdin.close()
         except (OSError, ValueError):
             pass
-        self._proc.join(2)
-        if self._proc.is_alive():
-            self._proc.terminate()
-            self._proc.join(2)
+        try:
+            self._proc.wait(2)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(2)
 
 
 _process: GeneratorProcess | None = None
@@ -113,7 +124,7 @@ def generator_process() -> GeneratorProcess | None:
             return None
         try:
             _process = GeneratorProcess()
-        except Exception:  # no multiprocessing here (a frozen build, a sandbox)
+        except Exception:  # no child processes here (a frozen build, a sandbox)
             traceback.print_exc()
             _process_failed = True
             return None
@@ -177,6 +188,9 @@ class GenerationJob(QObject):
         self.track_index = track_index
         self.start_tick = start_tick
         self._cancel = threading.Event()
+        self._cancel_lock = threading.Lock()
+        self._process: GeneratorProcess | None = None
+        self._job_id = 0
         self._running = False
         self._last_progress = 0.0
         # the helper process needs the library's folders to build its own library
@@ -188,7 +202,18 @@ class GenerationJob(QObject):
         (pool or QThreadPool.globalInstance()).start(_Runnable(self))
 
     def cancel(self) -> None:
-        self._cancel.set()
+        with self._cancel_lock:
+            self._cancel.set()
+            if self._process is not None:
+                self._process.cancel(self._job_id)
+
+    def _attach(self, process: GeneratorProcess, job_id: int) -> None:
+        """Called on the pool thread once the job is in the child: from now on a
+        cancel goes to the child (one that came earlier is sent on at once)."""
+        with self._cancel_lock:
+            self._process, self._job_id = process, job_id
+            if self._cancel.is_set():
+                process.cancel(job_id)
 
     def is_running(self) -> bool:
         return self._running
@@ -207,7 +232,7 @@ class GenerationJob(QObject):
                 try:
                     proc.run(self)
                     return
-                except (EOFError, OSError, BrokenPipeError):
+                except (EOFError, OSError, pickle.UnpicklingError):
                     traceback.print_exc()
                     self.failed.emit("The generator process stopped unexpectedly; "
                                      "press Generate to start it again.")

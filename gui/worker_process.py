@@ -6,27 +6,72 @@ and the GUI thread then waits for the GIL, not for a CPU: stalls of 100-500 ms w
 measured with an in-process thread (bench/gui_stall.py).  In its own process the
 generator shares no GIL with the GUI, so the GUI thread only competes for a CPU.
 
-The protocol is plain tuples over a multiprocessing Pipe (everything in them is a
-picklable engine dataclass):
+The child is started as ``python -c "... main()"`` (see ``gui.worker``), not through
+multiprocessing's spawn, which re-imports the parent's ``__main__``: a script without
+an ``if __name__ == "__main__"`` guard would open another window in the child, which
+would start another child, and so on.
 
-    parent -> child: ("warm", folders, names) | ("generate", folders, seed, settings,
-                     track_index, start_tick) | ("cancel",) | ("quit",)
-    child -> parent: ("progress", done, total) | ("result", GenerationResult) |
-                     ("error", message) | ("cancelled",) | ("warm", problems)
+Protocol: pickled tuples on the child's stdin and on a private copy of its stdout (the
+real fd 1 is pointed at stderr, so a stray print cannot corrupt the stream); everything
+in them is a picklable engine dataclass, and both ends are this program.
+
+    parent -> child: ("warm", folders, names) | ("generate", job_id, folders, seed,
+                     settings, track_index, start_tick) | ("cancel", job_id) | ("quit",)
+    child -> parent: ("progress", job_id, done, total) | ("result", job_id, result) |
+                     ("error", job_id, message) | ("cancelled", job_id) | ("warm", problems)
 
 This module imports no Qt: the child imports only the engine.
 """
 
 from __future__ import annotations
 
+import os
+import pickle
+import queue
+import sys
+import threading
 import time
 import traceback
-from multiprocessing.connection import Connection
+from typing import Any, BinaryIO, Callable
 
 PROGRESS_INTERVAL_S = 0.05
 
 
-def _library(cache: dict, folders: tuple[str, ...]):
+def write_message(stream: BinaryIO, message: tuple) -> None:
+    pickle.dump(message, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.flush()
+
+
+def read_message(stream: BinaryIO) -> tuple:
+    """The next message; EOFError when the other end has gone."""
+    return pickle.load(stream)
+
+
+class _Requests:
+    """Reads requests on a thread, so that a cancel is seen while a job runs."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.queue: queue.Queue[tuple] = queue.Queue()
+        self.cancelled: set[int] = set()
+        self.parent_gone = threading.Event()
+        self._stream = stream
+        threading.Thread(target=self._read, name="requests", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = read_message(self._stream)
+            except Exception:  # EOF or a broken pipe: the parent has gone
+                self.parent_gone.set()
+                self.queue.put(("quit",))
+                return
+            if message[0] == "cancel":
+                self.cancelled.add(message[1])
+            else:
+                self.queue.put(message)
+
+
+def _library(cache: dict, folders: tuple[str, ...]) -> Any:
     from engine.models import ModelLibrary
 
     lib = cache.get(folders)
@@ -37,22 +82,17 @@ def _library(cache: dict, folders: tuple[str, ...]):
     return lib
 
 
-def serve(conn: Connection) -> None:
-    """The child's loop: one request at a time until "quit" or the pipe closes."""
+def serve(requests: _Requests, send: Callable[[tuple], None]) -> None:
+    """The child's loop: one request at a time until "quit" or the parent goes."""
     from engine import generator
     from engine.errors import ContinuoError
 
     libraries: dict = {}
     while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            return
+        request = requests.queue.get()
         kind = request[0]
         if kind == "quit":
             return
-        if kind == "cancel":
-            continue  # a cancel that arrived after its job ended
         if kind == "warm":
             _, folders, names = request
             lib = _library(libraries, tuple(folders))
@@ -61,24 +101,19 @@ def serve(conn: Connection) -> None:
                     lib.get(name)  # create the onnxruntime session now, not on Generate
                 except ContinuoError:
                     pass
-            conn.send(("warm", list(lib.problems)))
+            send(("warm", list(lib.problems)))
             continue
-        _, folders, seed, settings, track_index, start_tick = request
-        cancelled = False
+        _, job_id, folders, seed, settings, track_index, start_tick = request
         last = [0.0]
 
         def is_cancelled() -> bool:
-            nonlocal cancelled
-            while not cancelled and conn.poll():
-                if conn.recv()[0] == "cancel":
-                    cancelled = True
-            return cancelled
+            return job_id in requests.cancelled or requests.parent_gone.is_set()
 
         def progress(done: int, total: int) -> None:
             now = time.monotonic()
             if done >= total or now - last[0] >= PROGRESS_INTERVAL_S:
                 last[0] = now
-                conn.send(("progress", int(done), int(total)))
+                send(("progress", job_id, int(done), int(total)))
 
         try:
             lib = _library(libraries, tuple(folders))
@@ -86,13 +121,39 @@ def serve(conn: Connection) -> None:
                                         start_tick=start_tick, progress=progress,
                                         is_cancelled=is_cancelled)
         except generator.GenerationCancelled:
-            conn.send(("cancelled",))
+            send(("cancelled", job_id))
         except ContinuoError as e:
-            conn.send(("error", str(e)))
+            send(("error", job_id, str(e)))
         except Exception as e:  # a bug: a sentence for the user, the trace for us
             traceback.print_exc()
-            conn.send(("error", f"Generation stopped because of an internal error "
-                                f"({type(e).__name__}: {e})."))
+            send(("error", job_id, f"Generation stopped because of an internal error "
+                                   f"({type(e).__name__}: {e})."))
         else:
             result.logits = None  # never asked for; keep the pipe light
-            conn.send(("result", result))
+            send(("result", job_id, result))
+        requests.cancelled.discard(job_id)
+
+
+def main() -> None:
+    """Entry point of the child process."""
+    protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr
+    lock = threading.Lock()
+
+    def send(message: tuple) -> None:
+        with lock:
+            try:
+                write_message(protocol_out, message)
+            except (BrokenPipeError, OSError):
+                pass  # the parent has gone; the reader thread notices too
+
+    serve(_Requests(sys.stdin.buffer), send)
+    # the reader thread may sit in a blocking read of stdin; an ordinary interpreter
+    # shutdown would then abort on stdin's lock, so leave at once (nothing to flush:
+    # every message was flushed when sent)
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
