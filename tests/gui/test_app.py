@@ -3,7 +3,12 @@ keep, save, reopen; bad files; drag out; drop in; the unsaved-changes prompt; la
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from collections import defaultdict
+from pathlib import Path
 
 import mido
 import pytest
@@ -298,3 +303,44 @@ def test_loop_range_is_the_selection_or_else_the_song(qtbot, window):
     chosen = sorted(window.doc.notes().items(), key=lambda kv: kv[1].start_tick)[2:5]
     window.doc.set_selection([i for i, _ in chosen])
     assert t.loop_range() == (chosen[0][1].start_tick, max(n.end_tick for _, n in chosen))
+
+
+UNGUARDED_DRIVER = """
+import os, subprocess, sys
+sys.path.insert(0, {repo!r})
+from PySide6.QtCore import QEventLoop, QTimer
+from gui.app import make_application
+from gui.main_window import MainWindow
+
+app = make_application(["continuo"])
+window = MainWindow(playback=False)
+window.open_default_seed()
+panel = window.panel
+panel.bars.setValue(1)
+panel.variations_spin.setValue(1)
+loop = QEventLoop()
+panel.generation_finished.connect(loop.quit)
+QTimer.singleShot(60000, loop.quit)
+panel.generate()
+loop.exec()
+children = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "gui.worker_process"],
+                          capture_output=True, text=True).stdout.split()
+print("children", len(children), "variations", panel.variations.count(), flush=True)
+window.doc.undo_stack.setClean()
+window.close()
+"""
+
+
+@pytest.mark.skipif(shutil.which("pgrep") is None, reason="needs pgrep to count processes")
+def test_a_script_without_a_main_guard_starts_exactly_one_generator_child(tmp_path,
+                                                                          library):
+    """The generator child must not re-run the parent's script (multiprocessing's spawn
+    does, and an unguarded script then opened a window per child, recursively)."""
+    if library.folders[0] != Path(__file__).resolve().parents[2] / "models":
+        pytest.skip("the driver uses the shipped models")
+    script = tmp_path / "driver.py"
+    script.write_text(UNGUARDED_DRIVER.format(repo=str(Path(__file__).resolve().parents[2])))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert "children 1 variations 1" in done.stdout, done.stdout + done.stderr[-2000:]
