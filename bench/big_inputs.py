@@ -186,8 +186,9 @@ def main() -> int:
                      "median_ms": round(statistics.median(lat), 3) if lat else None,
                      "worst_ms": round(max(lat), 3) if lat else None}
             summary.append(entry)
-            print(f"{name:<10} {when:<28} {len(lat):>4}/{len(sel):<4} "
-                  f"{entry['median_ms'] if lat else '-':>10} {entry['worst_ms'] if lat else '-':>9}")
+            median = entry["median_ms"] if lat else "-"
+            worst = entry["worst_ms"] if lat else "-"
+            print(f"{name:<10} {when:<28} {len(lat):>4}/{len(sel):<4} {median:>10} {worst:>9}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({

@@ -123,7 +123,8 @@ def _parse_midi(data: bytes, what: str) -> mido.MidiFile:
     except MemoryError:
         raise LimitError(f"{what}: the file needs more memory than Continuo allows") from None
     except Exception as e:  # mido raises many kinds (KeySignatureError, ...) on bad bytes
-        raise MidiFileError(f"{what}: the file is damaged ({str(e)[:200] or type(e).__name__})") from None
+        reason = str(e)[:200] or type(e).__name__
+        raise MidiFileError(f"{what}: the file is damaged ({reason})") from None
     if mid.type == 2:
         raise MidiFileError(f"{what}: type 2 MIDI files (independent patterns) are not "
                             f"supported; save it as type 0 or 1")

@@ -342,8 +342,9 @@ def read_card(card_path: Path) -> ModelInfo:
         encoding = MelodyEncoding.from_card(_require(card, "encoding", dict, what))
     except EncodingError as e:
         raise ModelError(f"{what}: {e}") from None
-    except (TypeError, ValueError, OverflowError) as e:  # found by fuzzing: "vocab_size": null, 1e999
-        raise ModelError(f"{what}: the card's encoding has a value of the wrong kind ({e})") from None
+    except (TypeError, ValueError, OverflowError) as e:  # fuzzing: "vocab_size": null, 1e999
+        raise ModelError(f"{what}: the card's encoding has a value of the wrong kind "
+                         f"({e})") from None
     if not 1 <= encoding.steps_per_quarter <= 96:  # found by fuzzing: 0 divides by zero later
         raise ModelError(f"{what}: the card's encoding has {encoding.steps_per_quarter} steps "
                          f"per quarter note; a grid has 1 to 96")

@@ -322,7 +322,8 @@ def main() -> int:
                         help="an input slower than this per MB of input is a hang")
     parser.add_argument("--min-seconds", type=float, default=5.0)
     parser.add_argument("--recycle", type=int, default=300, help="inputs per worker process")
-    parser.add_argument("--out", default=str(REPO / "tests" / "fuzz" / "results" / "fuzz_long.json"))
+    parser.add_argument("--out",
+                        default=str(REPO / "tests" / "fuzz" / "results" / "fuzz_long.json"))
     parser.add_argument("--partial", help="a JSON file rewritten every 250 inputs")
     parser.add_argument("--merge", nargs="+", metavar="REPORT",
                         help="add up reports of runs over disjoint ranges into --out")

@@ -35,7 +35,8 @@ WRITER = textwrap.dedent("""
 
     def big(pitch):
         head = song_to_midi_bytes(melody_song([Note(pitch, 0, 480)]))
-        body = b"\\x00\\x90" + bytes((pitch, 90)) + (bytes((0x60, pitch, 0, 0x60, pitch, 90)) * 2_000_000)
+        pair = bytes((0x60, pitch, 0, 0x60, pitch, 90))
+        body = b"\\x00\\x90" + bytes((pitch, 90)) + pair * 2_000_000
         track = b"MTrk" + struct.pack(">I", len(body) + 4) + body + b"\\x00\\xff\\x2f\\x00"
         ntracks = struct.unpack(">H", head[10:12])[0] + 1
         return head[:10] + struct.pack(">H", ntracks) + head[12:] + track

@@ -170,7 +170,8 @@ def test_card_pointing_at_the_other_models_graphs_is_refused(folder: Path) -> No
 def test_card_with_a_wrong_state_shape_is_refused(folder: Path) -> None:
     victim, _ = _victim_and_survivor()
     card = _cards()[victim]
-    card["step_model"]["states"][0]["shape"] = [s + 1 for s in card["step_model"]["states"][0]["shape"]]
+    state = card["step_model"]["states"][0]
+    state["shape"] = [s + 1 for s in state["shape"]]
     _write_card(folder, victim, card)
     _assert_only_victim_refused(folder, f"{victim}.json", "shape")
 

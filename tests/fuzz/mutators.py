@@ -191,7 +191,8 @@ def midi_zero_length_flood(rng: random.Random, data: bytes, _pool: Sequence[byte
     count = rng.choices((1_000, 10_000, 100_000, 1_000_000), (60, 30, 9, 1))[0]
     pitch = rng.randrange(128)
     # note on, then note on with velocity 0, both at delta 0, under running status
-    body = b"\x00\x90" + bytes((pitch, 100)) + (b"\x00" + bytes((pitch, 0)) + b"\x00" + bytes((pitch, 100))) * count
+    pair = b"\x00" + bytes((pitch, 0)) + b"\x00" + bytes((pitch, 100))
+    body = b"\x00\x90" + bytes((pitch, 100)) + pair * count
     return _with_track(data, body + b"\x00\xff\x2f\x00")
 
 
@@ -199,7 +200,8 @@ def midi_long_deltas(rng: random.Random, data: bytes, _pool: Sequence[bytes]) ->
     """Notes separated by the largest delta times a file can hold (song length)."""
     body = b""
     for _ in range(rng.randint(1, 200)):
-        body += _vlq(0x0FFFFFFF) + b"\x90\x3c\x40" + _vlq(rng.choice((0, 0x0FFFFFFF))) + b"\x80\x3c\x00"
+        body += (_vlq(0x0FFFFFFF) + b"\x90\x3c\x40" + _vlq(rng.choice((0, 0x0FFFFFFF)))
+                 + b"\x80\x3c\x00")
     return _with_track(data, body + b"\x00\xff\x2f\x00")
 
 
