@@ -1,10 +1,10 @@
-"""How big an input Continuo is willing to handle, in one place.
+"""Limits on the inputs Continuo reads through music21, and a time budget for parsers.
 
 Each limit is set well above what real music needs and well below what makes a reader
 hang or eat all memory, so that a damaged or hostile file is refused with a
 :class:`~engine.errors.LimitError` that says which limit it broke, instead of freezing
 the app.  The figures behind the choices are in issue 7's notes (music21 reads about
-500 notes a second; mido about 150,000 MIDI events a second).
+500 notes a second; mido about 200,000 MIDI events a second of CPU).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import os
 import threading
 from typing import Any, Callable, TypeVar
 
-# MIDI: the largest real MIDI files (orchestral scores, piano-roll archives) are under
-# 2 MB; mido parses ~1 MB of densely packed events in about 2.5 s.
-MAX_MIDI_BYTES = 16 * 2**20
+# The MIDI reader's limits (MAX_FILE_BYTES 64 MB, MAX_NOTES, MAX_SONG_TICKS) live in
+# engine/midi_io.py and the model cards' in engine/models.py, beside the code they
+# guard; these are the ones the score readers added.
 
 # ABC, kern and MusicXML go through music21, which is pure Python and slow: a 250 KB
 # multi-tune ABC book takes 30 s.  A score on disk (compressed .mxl included) may be this
@@ -27,14 +27,9 @@ MAX_SCORE_BYTES = 8 * 2**20
 MAX_SCORE_UNPACKED_BYTES = 32 * 2**20
 MAX_ARCHIVE_MEMBERS = 1_000
 
-# Any song, from any reader: the number of notes, and the length in quarter notes
-# (a score may claim a note that lasts a million years; 100,000 quarter notes is
-# more than 13 hours at 120 BPM).
-MAX_NOTES = 500_000
+# The length of a score in quarter notes: a damaged score may claim a note that lasts
+# a million years; 100,000 quarter notes is more than 13 hours at 120 BPM.
 MAX_SCORE_QUARTERS = 100_000
-
-# Model cards are small JSON files; anything bigger is not a card.
-MAX_CARD_BYTES = 1 * 2**20
 
 
 def describe_bytes(n: int) -> str:
@@ -50,8 +45,9 @@ def describe_bytes(n: int) -> str:
 # a time budget for pure-Python parsers (music21)
 # ---------------------------------------------------------------------------------------
 
-# music21 reads ~500 notes a second and some damaged files make it loop for minutes
-# (100 key changes in a 5 KB ABC tune: 112 s); a real 80 KB kern file takes ~11 s.
+# music21 reads ~500 notes a second and some damaged files make it crawl for minutes (a
+# 5.6 KB jig whose lines all end in a continuation backslash: 112 s).  Real files: an
+# 83 KB kern movement takes ~11 s; a 370 KB .mxl string quartet 41 s (refused at 30 s).
 SCORE_PARSE_SECONDS = 30.0
 
 
