@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import pickle
 import subprocess
 import sys
 import threading
@@ -50,6 +49,7 @@ class GeneratorProcess:
         self._send_lock = threading.Lock()  # the GUI thread sends cancels mid-job
         self.lock = threading.Lock()  # one job at a time on the pipe
         self._job_ids = itertools.count(1)
+        self.answered = False  # has the child ever sent a message?
 
     def alive(self) -> bool:
         return self._proc.poll() is None
@@ -78,6 +78,7 @@ class GeneratorProcess:
             job._attach(self, job_id)
             while True:
                 message = self._read(self._proc.stdout)  # EOFError if the child died
+                self.answered = True
                 kind = message[0]
                 if kind == "warm" or message[1] != job_id:
                     continue  # a warm-up answer, or the tail of an abandoned job
@@ -129,6 +130,12 @@ def generator_process() -> GeneratorProcess | None:
             _process_failed = True
             return None
         return _process
+
+
+def _give_up_on_process() -> None:
+    global _process_failed
+    with _process_guard:
+        _process_failed = True
 
 
 def warm_up(library: Any) -> None:
@@ -232,7 +239,7 @@ class GenerationJob(QObject):
                 try:
                     proc.run(self)
                     return
-                except (EOFError, OSError, pickle.UnpicklingError):
+                except (EOFError, OSError, ValueError):
                     traceback.print_exc()
                     self.failed.emit("The generator process stopped unexpectedly; "
                                      "press Generate to start it again.")
