@@ -8,7 +8,8 @@
    in a thread; at a random step the cancel flag is set, and the time until
    ``generate()`` raises GenerationCancelled is measured.  Also measured: a cancel
    50 ms after starting from the 10,000-note song as the seed, while the model is
-   still being primed with it.
+   still being primed with it, and the CPU time generate() spends before it first
+   checks the flag with that seed (the latency of a Cancel pressed at once).
 
     QT_QPA_PLATFORM=offscreen python bench/big_inputs.py [--cancels N]
 
@@ -136,6 +137,28 @@ def cancel_latency(model_name: str, seed, at_step: int | None, delay_s: float | 
             "latency_ms": round((raised_at[0] - flagged_at[0]) * 1000, 3)}
 
 
+def work_before_first_check(model_name: str, seed) -> dict:
+    """CPU and wall time that generate() spends before it first looks at the cancel
+    flag: the latency of a Cancel pressed at the very start, free of the machine's
+    load in the CPU figure."""
+    from engine.generator import GenerationCancelled, GenerationSettings, generate
+
+    settings = GenerationSettings(model=model_name, bars=32, variations=8, rng_seed=1)
+    seen: list[tuple[float, float]] = []
+
+    def is_cancelled() -> bool:
+        seen.append((time.thread_time(), time.perf_counter()))
+        return True
+
+    cpu0, wall0 = time.thread_time(), time.perf_counter()
+    try:
+        generate(_library(), seed, settings, is_cancelled=is_cancelled)
+    except GenerationCancelled:
+        pass
+    return {"model": model_name, "cpu_ms": round((seen[0][0] - cpu0) * 1000, 1),
+            "wall_ms": round((seen[0][1] - wall0) * 1000, 1)}
+
+
 _LIBRARY = None
 
 
@@ -189,10 +212,15 @@ def main() -> int:
             median = entry["median_ms"] if lat else "-"
             worst = entry["worst_ms"] if lat else "-"
             print(f"{name:<10} {when:<28} {len(lat):>4}/{len(sel):<4} {median:>10} {worst:>9}")
+    before = [work_before_first_check(name, dense_song(args.notes)) for name in names]
+    print("\nwork before the first cancel check, 10,000-note seed (a Cancel pressed at once)")
+    for b in before:
+        print(f"{b['model']:<10} CPU {b['cpu_ms']:>8.1f} ms   wall {b['wall_ms']:>8.1f} ms")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "open_10k_note_midi": opened, "cancel_latency": summary, "cancel_runs": rows,
+        "work_before_first_cancel_check_10k_seed": before,
         "size": [WIDTH, HEIGHT], "python": platform.python_version(),
         "machine": platform.machine(), "cpus": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 1),
