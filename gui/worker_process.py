@@ -11,9 +11,11 @@ multiprocessing's spawn, which re-imports the parent's ``__main__``: a script wi
 an ``if __name__ == "__main__"`` guard would open another window in the child, which
 would start another child, and so on.
 
-Protocol: pickled tuples on the child's stdin and on a private copy of its stdout (the
-real fd 1 is pointed at stderr, so a stray print cannot corrupt the stream); everything
-in them is a picklable engine dataclass, and both ends are this program.
+Protocol: one JSON document per line on the child's stdin and on a private copy of its
+stdout (the real fd 1 is pointed at stderr, so a stray print cannot corrupt the stream).
+No pickle: the engine objects that travel (a Song, GenerationSettings, a
+GenerationResult) are written as tagged JSON objects by :func:`_encode` and rebuilt by
+:func:`_decode`; a Song travels as standard MIDI bytes, which round-trip exactly.
 
     parent -> child: ("warm", folders, names) | ("generate", job_id, folders, seed,
                      settings, track_index, start_tick) | ("cancel", job_id) | ("quit",)
@@ -25,8 +27,10 @@ This module imports no Qt: the child imports only the engine.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
 import os
-import pickle
 import queue
 import sys
 import threading
@@ -37,14 +41,73 @@ from typing import Any, BinaryIO, Callable
 PROGRESS_INTERVAL_S = 0.05
 
 
+def _encode(value: Any) -> Any:
+    """Engine objects -> JSON-able values, tagged so :func:`_decode` can rebuild them."""
+    from engine.encoding import Key
+    from engine.generator import GenerationResult, GenerationSettings
+    from engine.midi_io import song_to_midi_bytes
+    from engine.song import Song
+
+    if isinstance(value, Song):
+        return {"$song": base64.b64encode(song_to_midi_bytes(value)).decode("ascii")}
+    if isinstance(value, GenerationSettings):
+        return {"$settings": dataclasses.asdict(value)}
+    if isinstance(value, GenerationResult):
+        return {"$result": {
+            "variations": [[[n.pitch, n.start_tick, n.duration_ticks, n.velocity, n.channel]
+                            for n in notes] for notes in value.variations],
+            "start_tick": value.start_tick, "key": value.key.name,
+            "messages": list(value.messages), "model": value.model, "steps": value.steps,
+            "tokens": [[int(t) for t in row] for row in value.tokens]}}
+    if isinstance(value, Key):
+        return {"$key": value.name}
+    if isinstance(value, (tuple, list)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    (tag, body), = value.items()
+    if tag == "$song":
+        from engine.midi_io import midi_file_to_song
+
+        return midi_file_to_song(base64.b64decode(body), name="the seed")
+    if tag == "$settings":
+        from engine.generator import GenerationSettings
+
+        return GenerationSettings(**body)
+    if tag == "$key":
+        from engine.encoding import Key
+
+        return Key.parse(body)
+    if tag == "$result":
+        from engine.encoding import Key
+        from engine.generator import GenerationResult
+        from engine.song import Note
+
+        return GenerationResult(
+            variations=[[Note(*n) for n in notes] for notes in body["variations"]],
+            start_tick=body["start_tick"], key=Key.parse(body["key"]),
+            messages=body["messages"], model=body["model"], steps=body["steps"],
+            tokens=body["tokens"])
+    return value
+
+
 def write_message(stream: BinaryIO, message: tuple) -> None:
-    pickle.dump(message, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(json.dumps(_encode(message)).encode("utf-8") + b"\n")
     stream.flush()
 
 
 def read_message(stream: BinaryIO) -> tuple:
     """The next message; EOFError when the other end has gone."""
-    return pickle.load(stream)
+    line = stream.readline()
+    if not line:
+        raise EOFError("the other end of the generator pipe has gone")
+    return tuple(_decode(json.loads(line)))
 
 
 class _Requests:
