@@ -344,3 +344,15 @@ def test_a_script_without_a_main_guard_starts_exactly_one_generator_child(tmp_pa
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
                           text=True, timeout=120)
     assert "children 1 variations 1" in done.stdout, done.stdout + done.stderr[-2000:]
+
+
+def test_ctrl_g_in_the_piano_roll_generates(qtbot, window, library):
+    window.panel.select_model(model_named(library, "lstm"))
+    window.panel.bars.setValue(1)
+    window.panel.variations_spin.setValue(1)
+    window.activateWindow()
+    window.roll.grid.setFocus()
+    qtbot.waitUntil(lambda: window.isActiveWindow())
+    with qtbot.waitSignal(window.panel.generation_finished, timeout=120000):
+        qtbot.keyClick(window.roll.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    assert window.panel.variations.count() == 1
