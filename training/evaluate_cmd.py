@@ -110,9 +110,16 @@ def _row(entry: dict, shipped: bool) -> str:
     arch = entry.get("architecture", "?")
     hp = entry.get("hyperparameters", {})
     if arch in ("lstm", "seed-lstm"):
-        size = f"{arch} {'x'.join(str(u) for u in hp.get('units', []))}"
+        units = hp.get("units", [])
+        size = f"{len(units)} x LSTM({', '.join(str(u) for u in units)})"
+        if hp.get("dense_hidden"):
+            size += f", Dense({hp['dense_hidden']})"
+        if hp.get("dropout"):
+            size += f", dropout {hp['dropout']}"
     elif arch == "wavenet":
-        size = f"wavenet {hp.get('residual_channels')}ch, {len(hp.get('dilations', []))} layers"
+        size = (f"{len(hp.get('dilations', []))} blocks, {hp.get('residual_channels')} residual / "
+                f"{hp.get('skip_channels')} skip channels, dropout {hp.get('dropout', 0)}"
+                f"{' (in blocks too)' if hp.get('block_dropout') else ''}"
     else:
         size = arch
     return (f"| {entry['name']}{' (shipped)' if shipped else ''} | {size} | "
@@ -157,6 +164,12 @@ their `.seq.onnx` with onnxruntime. Wall time: training on this machine's CPU (2
 | model | size | parameters | receptive field (steps) | test bits/note | test accuracy | validation bits/note | {other.name} bits/note | {other.name} accuracy | training time | command |
 |---|---|---|---|---|---|---|---|---|---|---|
 {table}
+
+Baselines: `seed-lstm` is the seed notebooks' network (one-hot input, two LSTM(128),
+Dense(256) relu, softmax), trained briefly; `kn` is a modified interpolated Kneser-Ney
+n-gram over the same tokens, its order chosen on the validation split. Their weights
+(`training/runs/baselines/`) are not in git. A command joined by `&&` is a model trained
+in stages (`--resume`); its training time is the sum.
 
 Reproduce: `python -m training corpus`, then the commands above, then
 `python -m training kn` and `python -m training evaluate` (rewrites this file and the
