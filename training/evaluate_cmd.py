@@ -119,7 +119,7 @@ def _row(entry: dict, shipped: bool) -> str:
     elif arch == "wavenet":
         size = (f"{len(hp.get('dilations', []))} blocks, {hp.get('residual_channels')} residual / "
                 f"{hp.get('skip_channels')} skip channels, dropout {hp.get('dropout', 0)}"
-                f"{' (in blocks too)' if hp.get('block_dropout') else ''}"
+                f"{' (in blocks too)' if hp.get('block_dropout') else ''}")
     else:
         size = arch
     return (f"| {entry['name']}{' (shipped)' if shipped else ''} | {size} | "
