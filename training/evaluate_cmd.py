@@ -133,6 +133,17 @@ def _row(entry: dict, shipped: bool) -> str:
 def write_readme(models_dir: Path, entries: list[tuple[dict, bool]], corpus: C.Corpus,
                  other: C.Corpus) -> None:
     table = "\n".join(_row(e, s) for e, s in entries)
+    shipped = {e["name"]: e.get("metrics", {}).get("test", {}).get("bits_per_note")
+               for e, s in entries if s}
+    scored = {k: v for k, v in shipped.items() if v is not None}
+    if scored:
+        best = min(scored.values())
+        verdicts = ", ".join(f"{k} {v:.3f} ({'meets' if v <= 3.5 else 'misses'} <= 3.5)"
+                             for k, v in scored.items())
+        targets = (f"Targets of issue 3 on the Essen test split: {verdicts}; the better one "
+                   f"{'meets' if best <= 3.4 else 'misses'} <= 3.4.")
+    else:
+        targets = "No shipped model has been scored yet."
     rejected = "; ".join(f"{C.REASONS.get(k, k)}: {v}"
                          for k, v in sorted(corpus.rejected.items(), key=lambda kv: -kv[1]))
     counts = corpus.counts()
@@ -164,6 +175,8 @@ their `.seq.onnx` with onnxruntime. Wall time: training on this machine's CPU (2
 | model | size | parameters | receptive field (steps) | test bits/note | test accuracy | validation bits/note | {other.name} bits/note | {other.name} accuracy | training time | command |
 |---|---|---|---|---|---|---|---|---|---|---|
 {table}
+
+{targets}
 
 Baselines: `seed-lstm` is the seed notebooks' network (one-hot input, two LSTM(128),
 Dense(256) relu, softmax), trained briefly; `kn` is a modified interpolated Kneser-Ney
