@@ -45,7 +45,8 @@ class GeneratorProcess:
         code = (f"import sys; sys.path.insert(0, {root!r}); "
                 f"from gui.worker_process import main; main()")
         self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, bufsize=0)
+                                      stdout=subprocess.PIPE)  # buffered: messages
+        # are lines, and an unbuffered readline makes one read call per byte
         self._send_lock = threading.Lock()  # the GUI thread sends cancels mid-job
         self.lock = threading.Lock()  # one job at a time on the pipe
         self._job_ids = itertools.count(1)

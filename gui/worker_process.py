@@ -193,6 +193,7 @@ def serve(requests: _Requests, send: Callable[[tuple], None]) -> None:
                                    f"({type(e).__name__}: {e})."))
         else:
             result.logits = None  # never asked for; keep the pipe light
+            result.tokens = []  # model-space tokens: the GUI needs only the notes
             send(("result", job_id, result))
         requests.cancelled.discard(job_id)
 
