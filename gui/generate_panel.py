@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPro
                                QWidget)
 
 from engine.encoding import Key, estimate_song_key
+from engine.generator import GenerationSettings  # at startup, not on the first Generate
 from engine.song import Note, Song
 from gui.document import GENERATED, SongDocument
 from gui.variations import VariationsView
@@ -213,9 +214,7 @@ class GeneratePanel(QWidget):
     def roll_seed(self) -> None:
         self.rng_seed.setValue(random.randint(0, MAX_RNG_SEED))
 
-    def settings(self) -> Any:
-        from engine.generator import GenerationSettings
-
+    def settings(self) -> GenerationSettings:
         key_mode = self.key_combo.currentData()
         if key_mode == KEY_AUTO:
             key = "auto" if self.doc.key_is_estimated else self.doc.key.name
