@@ -356,3 +356,34 @@ def test_ctrl_g_in_the_piano_roll_generates(qtbot, window, library):
     with qtbot.waitSignal(window.panel.generation_finished, timeout=120000):
         qtbot.keyClick(window.roll.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
     assert window.panel.variations.count() == 1
+
+
+TWO_TUNES_ABC = """X:1
+T:First Tune
+M:4/4
+L:1/8
+K:G
+GABc d2 B2|c2 A2 G4|]
+
+X:2
+T:Second Tune
+M:3/4
+L:1/4
+K:D
+D F A|d2 A|F2 D|]
+"""
+
+
+def test_an_abc_tune_opens_as_an_untitled_midi_song_and_is_listed_as_recent(qtbot, window,
+                                                                             tmp_path):
+    path = tmp_path / "two.abc"
+    path.write_text(TWO_TUNES_ABC)
+    assert window.open_path(str(path), tune=1, track=0)
+    assert [n.pitch for n in sorted(window.doc.notes().values(),
+                                    key=lambda n: n.start_tick)][:3] == [62, 66, 69]
+    assert str(window.doc.time_signature) == "3/4"
+    assert window.doc.file_path is None  # Save must not write MIDI bytes into the .abc
+    assert window.windowTitle() == "two.mid[*] - Continuo"
+    window._fill_recent_menu()
+    assert window.recent_menu.actions()[0].text() == str(path)
+    assert path.read_text() == TWO_TUNES_ABC
