@@ -100,7 +100,6 @@ def cancel_latency(model_name: str, seed, at_step: int | None, delay_s: float | 
     """Cancel at ``at_step`` (from the progress callback) or ``delay_s`` after the
     start; returns the latency from the flag to GenerationCancelled."""
     from engine.generator import GenerationCancelled, GenerationSettings, generate
-    from engine.models import ModelLibrary
 
     library = _library()
     settings = GenerationSettings(model=model_name, bars=32, variations=8, rng_seed=1)
