@@ -202,7 +202,9 @@ def test_call_and_response_answers_with_the_generator(qtbot, bridge, sink, keybo
     responder = generator_responder(ModelLibrary([tiny_models_dir]),
                                     GenerationSettings(model="lstm", bars=1, rng_seed=3))
     song = melody_song([])
-    bridge.start_call_response(song.tempo_map, 120, 1920, responder, gap_s=0.3)
+    # the phrase ends after 1.5 s of silence: long enough that a busy machine
+    # stretching the 120 ms waits below cannot end it early
+    bridge.start_call_response(song.tempo_map, 120, 1920, responder, gap_s=1.5)
     heard: list = []
     bridge.phrase_heard.connect(heard.append)
     with qtbot.waitSignal(bridge.response_ready, timeout=30000) as ready:
