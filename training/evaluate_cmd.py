@@ -182,7 +182,10 @@ Baselines: `seed-lstm` is the seed notebooks' network (one-hot input, two LSTM(1
 Dense(256) relu, softmax), trained briefly; `kn` is a modified interpolated Kneser-Ney
 n-gram over the same tokens, its order chosen on the validation split. Their weights
 (`training/runs/baselines/`) are not in git. A command joined by `&&` is a model trained
-in stages (`--resume`); its training time is the sum.
+in stages (`--resume`); its training time is the sum. Runs that wrote into
+`training/runs/candidates` were copied here by
+`python -m training promote --card training/runs/candidates/<name>.json`, which only
+replaces a model whose validation bits/note is worse.
 
 Reproduce: `python -m training corpus`, then the commands above, then
 `python -m training kn` and `python -m training evaluate` (rewrites this file and the
