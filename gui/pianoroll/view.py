@@ -32,6 +32,26 @@ FOLLOW_LEFT = 0.1  # ... and put it back at this fraction
 FIT_MAX_ROW_PX = 16.0  # Fit Song makes rows no taller than this
 
 
+def release_clipboard() -> None:
+    """Take our data off the system clipboard.
+
+    The clipboard owns the QMimeData we hand it; left there, Qt deletes it from a C++
+    exit handler after Python has finalized, and shiboken then crashes the process
+    (SIGSEGV at exit, seen with PySide6 6.11).  So it goes before Python does."""
+    clipboard = QApplication.clipboard()
+    mime = clipboard.mimeData()
+    ours = NoteClipboard._midi  # noqa: SLF001 - the clip this process put there
+    if mime is not None and ours and bytes(mime.data(MIDI_MIME).data()) == ours:
+        clipboard.clear()
+
+
+def release_clipboard_at_quit() -> None:
+    app = QApplication.instance()
+    if app is not None and not app.property("continuo_clipboard_hook"):
+        app.setProperty("continuo_clipboard_hook", True)
+        app.aboutToQuit.connect(release_clipboard)
+
+
 class NoteClipboard:
     """Copied notes (relative to tick 0), shared by every roll in the process.
 
@@ -49,6 +69,7 @@ class NoteClipboard:
         mime = QMimeData()
         mime.setData(MIDI_MIME, cls._midi)
         QApplication.clipboard().setMimeData(mime)
+        release_clipboard_at_quit()
 
     @classmethod
     def get(cls, ppq: int) -> list[Note]:

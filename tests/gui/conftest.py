@@ -19,6 +19,19 @@ SEED_NOTES = [Note(60, 0, 480), Note(62, 480, 480), Note(64, 960, 480), Note(67,
               Note(60, 1920, 960)]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _release_clipboard_at_the_end():
+    """Empty the clipboard before Python finalizes: a QMimeData left there is deleted
+    by a Qt exit handler after finalization and the process dies with SIGSEGV (see
+    gui.pianoroll.view.release_clipboard, which the app runs at aboutToQuit; pytest-qt
+    never emits that, and the tests also put other programs' clips there)."""
+    yield
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is not None:
+        QApplication.clipboard().clear()
+
+
 @pytest.fixture
 def seed_song():
     """A five-note C major melody at 480 ppq, 120 BPM, 4/4."""

@@ -581,3 +581,30 @@ def test_shift_drag_in_the_lane_draws_a_crescendo_in_one_step(qtbot, roll, doc):
     assert velocities == sorted(velocities) and velocities[0] <= 23 and velocities[-1] >= 117
     assert doc.note(id_of(doc, Note(60, 1920, 960))).velocity == 100  # past the line's end
     check_undo_redo(doc, "Change velocity", before, doc.notes())
+
+
+def test_the_app_exits_cleanly_after_copying_to_the_system_clipboard():
+    """A clip left on the clipboard used to crash the process at exit (SIGSEGV in a Qt
+    exit handler after Python had finalized); the app releases it at aboutToQuit."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import os
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from engine.song import Note, melody_song
+        from gui.document import SongDocument
+        from gui.pianoroll.view import PianoRoll
+        doc = SongDocument(melody_song([Note(60, 0, 480), Note(64, 480, 480)]))
+        roll = PianoRoll(doc)
+        roll.select_all()
+        roll.copy()
+        QTimer.singleShot(0, app.quit)
+        app.exec()
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
+    assert result.returncode == 0, (result.returncode, result.stderr[-500:])
