@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import tempfile
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -335,6 +336,22 @@ def _check_archive(path: Path, what: str) -> None:
                          f"reads scores of up to {describe_bytes(MAX_SCORE_UNPACKED_BYTES)}")
 
 
+# a kern duration or meter of five or more digits (real ones are 1-128 and n/1-64):
+# music21 computes with them in C code that holds the GIL for seconds (found by
+# fuzzing: "4294967296c" and "*M999999999/00" in a 1.4 KB file took 10 s)
+_KERN_HUGE_NUMBER = re.compile(rb"(?m)(?:^|\t)(?:\*M\d*/?\d{5,}|\*M\d{5,}|[\[({&]*\d{5,})")
+
+
+def _check_kern_numbers(path: Path, what: str) -> None:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ScoreFileError(f"{what}: the file cannot be read ({e.strerror or e})") from None
+    if _KERN_HUGE_NUMBER.search(data):
+        raise LimitError(f"{what}: the score has a duration or meter with a number too "
+                         f"large for Continuo to read")
+
+
 def _parse_score_uncached(path: Path, what: str):
     m21 = _music21()
     fmt = _SCORE_FORMATS.get(path.suffix.lower())
@@ -343,6 +360,8 @@ def _parse_score_uncached(path: Path, what: str):
                              f"{', '.join(_SCORE_FORMATS)}; this file is none of them")
     if path.suffix.lower() == ".mxl":
         _check_archive(path, what)
+    if fmt == "humdrum":
+        _check_kern_numbers(path, what)
     try:
         # forceSource and storePickle: never read or write music21's pickle cache (a
         # planted pickle in the temp folder would run code)

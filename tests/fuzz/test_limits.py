@@ -250,3 +250,14 @@ def test_time_budget_never_leaks_into_the_callers_code() -> None:
 
 def test_every_refusal_is_a_continuo_error() -> None:
     assert issubclass(LimitError, ContinuoError) and issubclass(ScoreFileError, ContinuoError)
+
+
+def test_kern_with_huge_duration_and_meter_numbers_is_refused_at_once(tmp_path: Path) -> None:
+    """Found by the CI slice: a mutated 1.4 KB kern file ("4294967296c",
+    "*M999999999/00") kept music21 in C code for 10 s, past the time budget."""
+    path = tmp_path / "huge.krn"
+    path.write_bytes((Path(__file__).parent / "huge_kern_numbers.krn").read_bytes())
+    started = time.process_time()
+    with pytest.raises(LimitError, match="huge.krn: .*number too large"):
+        score_file_to_song(path)
+    assert time.process_time() - started < 2
