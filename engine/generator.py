@@ -347,8 +347,14 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     if notes:
         first_step = min(enc.tick_to_step(n.start_tick, ppq) for n in notes)
         first_step = max(first_step, start_step - MAX_PRIME_STEPS)
+        # only what sounds inside the primed window is encoded: a 10,000-note seed
+        # otherwise spends most of a cancel's latency quantizing notes never used
+        cut_tick = enc.step_to_tick(first_step, ppq)
+        window_notes = [n for n in notes if n.end_tick > cut_tick]
+        if is_cancelled is not None and is_cancelled():
+            raise GenerationCancelled("generation was cancelled")
         try:
-            encoded = enc.encode_notes(notes, ppq, key=seed_key, start_step=first_step,
+            encoded = enc.encode_notes(window_notes, ppq, key=seed_key, start_step=first_step,
                                        end_step=start_step)
         except EncodingError as e:
             raise GenerationError(f"the seed cannot be used: {e}") from None
@@ -405,6 +411,8 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
         prime_tokens = prime_tokens[-window:]
 
     rng = np.random.default_rng(int(settings.rng_seed))
+    if is_cancelled is not None and is_cancelled():
+        raise GenerationCancelled("generation was cancelled")
     stepper = (_Incremental if method == "incremental" else _Naive)(model, prime_tokens, k)
     try:
         out, recorded = _sample_loop(stepper, steps, k, forced_first, first_allowed, allowed,
