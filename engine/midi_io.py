@@ -48,9 +48,16 @@ SCORE_SUFFIXES = (".abc", ".xml", ".musicxml", ".mxl", ".krn")
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that the file is either the old one or the new one,
     never a torn mix: a temp file in the same folder, flushed, fsynced, renamed."""
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # a symlink stays a symlink: write its target
+    try:
+        mode = os.stat(path).st_mode & 0o7777  # an existing file keeps its permissions
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask  # a new file gets what open() would have given it
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

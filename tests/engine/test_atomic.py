@@ -122,3 +122,24 @@ def test_the_harness_does_catch_a_naive_writer_tearing_the_file(tmp_path: Path) 
     intact, torn, mid_write = _kill_while_saving(tmp_path, "naive", 6, random.Random(3))
     print(f"naive writer: {intact} intact, {torn} torn, {mid_write} kills inside a save")
     assert torn >= 1, f"no torn file in 6 kills ({mid_write} inside a write)"
+
+
+def test_atomic_write_keeps_permissions_and_symlinks(tmp_path):
+    import os
+    import stat
+
+    from engine.midi_io import write_bytes_atomic
+
+    fresh = tmp_path / "fresh.mid"
+    write_bytes_atomic(fresh, b"one")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask
+    fresh.chmod(0o640)
+    write_bytes_atomic(fresh, b"two")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o640 and fresh.read_bytes() == b"two"
+    link = tmp_path / "link.mid"
+    link.symlink_to(fresh)
+    write_bytes_atomic(link, b"three")
+    assert link.is_symlink() and fresh.read_bytes() == b"three"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
