@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import median
 from typing import Callable, Sequence
 
@@ -468,19 +468,10 @@ def _sample_loop(stepper, steps: int, k: int, forced_first: int | None,
 
 def _decode(enc: MelodyEncoding, row: np.ndarray, ppq: int, transpose: int, start_step: int,
             channel: int, velocities: "_Velocities") -> list[Note]:
-    """Tokens of one variation -> notes in the seed's key, register, grid and dynamics
-    (as ``MelodyEncoding.decode``, with each note's velocity set once)."""
-    notes = []
-    for g in enc.tokens_to_grid(row.tolist(), start_step):
-        pitch = g.pitch - transpose
-        while pitch < 0:
-            pitch += 12
-        while pitch > 127:
-            pitch -= 12
-        start = enc.step_to_tick(g.start_step, ppq)
-        end = enc.step_to_tick(g.end_step, ppq)
-        notes.append(Note(pitch, start, max(1, end - start), velocities.at(start), channel))
-    return notes
+    """Tokens of one variation -> notes in the seed's key, register and grid, each with
+    the seed's dynamics at its position."""
+    return [replace(n, velocity=velocities.at(n.start_tick))
+            for n in enc.decode(row.tolist(), ppq, transpose, start_step, channel=channel)]
 
 
 def _last_event(tokens: Sequence[int]) -> int:

@@ -15,6 +15,22 @@ import pytest  # noqa: E402
 
 from engine.song import Note, melody_song  # noqa: E402
 
+# a two-tune ABC file, for the tune chooser
+TWO_TUNES_ABC = """X:1
+T:First Tune
+M:4/4
+L:1/8
+K:G
+GABc d2 B2|c2 A2 G4|]
+
+X:2
+T:Second Tune
+M:3/4
+L:1/4
+K:D
+D F A|d2 A|F2 D|]
+"""
+
 SEED_NOTES = [Note(60, 0, 480), Note(62, 480, 480), Note(64, 960, 480), Note(67, 1440, 480),
               Note(60, 1920, 960)]
 

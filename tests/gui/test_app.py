@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from engine.song import Note
 from gui import files
 from gui.document import GENERATED, SEED
+from tests.gui.conftest import TWO_TUNES_ABC
 
 ARCHITECTURES = ("lstm", "wavenet")
 
@@ -358,20 +359,6 @@ def test_ctrl_g_in_the_piano_roll_generates(qtbot, window, library):
     assert window.panel.variations.count() == 1
 
 
-TWO_TUNES_ABC = """X:1
-T:First Tune
-M:4/4
-L:1/8
-K:G
-GABc d2 B2|c2 A2 G4|]
-
-X:2
-T:Second Tune
-M:3/4
-L:1/4
-K:D
-D F A|d2 A|F2 D|]
-"""
 
 
 def test_an_abc_tune_opens_as_an_untitled_midi_song_and_is_listed_as_recent(qtbot, window,

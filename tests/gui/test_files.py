@@ -14,21 +14,8 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QWidget
 from engine.errors import ContinuoError
 from engine.song import Note, Song, Track, melody_song
 from gui import files
+from tests.gui.conftest import TWO_TUNES_ABC
 
-TWO_TUNES_ABC = """X:1
-T:First Tune
-M:4/4
-L:1/8
-K:G
-GABc d2 B2|c2 A2 G4|]
-
-X:2
-T:Second Tune
-M:3/4
-L:1/4
-K:D
-D F A|d2 A|F2 D|]
-"""
 
 
 @pytest.fixture
