@@ -205,18 +205,18 @@ class MainWindow(QMainWindow):
         bridge = self.transport.player
         if bridge is None:
             return
-        from gui import midi
+        from gui import midi, midi_widgets
 
         tb = self.addToolBar("MIDI")
         tb.setObjectName("midi_toolbar")
         self.insertToolBarBreak(tb)
         tb.addWidget(QLabel(" Output "))
-        tb.addWidget(midi.OutputChooser(bridge))
+        tb.addWidget(midi_widgets.OutputChooser(bridge))
         tb.addWidget(QLabel(" Input "))
-        tb.addWidget(midi.InputChooser(bridge))
-        tb.addWidget(midi.PanicButton(bridge))
+        tb.addWidget(midi_widgets.InputChooser(bridge))
+        tb.addWidget(midi_widgets.PanicButton(bridge))
         tb.addSeparator()
-        self.record_controls = midi.RecordControls(
+        self.record_controls = midi_widgets.RecordControls(
             bridge, lambda: (self.doc.song(), self.transport.position(), 0),
             lambda: midi.generator_responder(self.library, self.panel.settings()))
         self.record_controls.notes_recorded.connect(

@@ -15,8 +15,8 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from engine.song import Note, melody_song
-from gui.midi import (BUILTIN_SYNTH, NO_INPUT, InputChooser, OutputChooser, PanicButton,
-                      PlayerBridge, RecordControls, generator_responder, grid_ticks)
+from gui.midi import BUILTIN_SYNTH, NO_INPUT, PlayerBridge, generator_responder, grid_ticks
+from gui.midi_widgets import InputChooser, OutputChooser, PanicButton, RecordControls
 from tests.engine.test_ports import Sink, find, midi_system, unique  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.ports
