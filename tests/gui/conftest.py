@@ -48,6 +48,35 @@ def _release_clipboard_at_the_end():
         QApplication.clipboard().clear()
 
 
+ARCHITECTURES = ("lstm", "wavenet")
+
+
+@pytest.fixture
+def isolated_settings(tmp_path, qapp):
+    """QSettings in a temporary folder, so tests neither read nor write the user's."""
+    from PySide6.QtCore import QSettings
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path / "settings"))
+    qapp.setOrganizationName("ContinuoTests")
+    qapp.setApplicationName("ContinuoTests")
+    QSettings().clear()
+    yield
+    QSettings().clear()
+
+
+@pytest.fixture(scope="session")
+def library(request):
+    """The shipped models when both architectures are there, else the tiny exported ones."""
+    from engine.models import ModelLibrary
+
+    shipped = ModelLibrary()
+    if all(any(m.architecture == a for m in shipped.models) for a in ARCHITECTURES):
+        return shipped
+    return ModelLibrary([request.getfixturevalue("tiny_models_dir")])
+
+
 @pytest.fixture
 def seed_song():
     """A five-note C major melody at 480 ppq, 120 BPM, 4/4."""

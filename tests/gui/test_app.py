@@ -12,38 +12,14 @@ from pathlib import Path
 
 import mido
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.song import Note
 from gui import files
 from gui.document import GENERATED, SEED
-from tests.gui.conftest import TWO_TUNES_ABC
-
-ARCHITECTURES = ("lstm", "wavenet")
-
-
-@pytest.fixture
-def isolated_settings(tmp_path, qapp):
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    qapp.setOrganizationName("ContinuoTests")
-    qapp.setApplicationName("ContinuoTests")
-    QSettings().clear()
-    yield
-    QSettings().clear()
-
-
-@pytest.fixture(scope="session")
-def library(request):
-    from engine.models import ModelLibrary
-
-    shipped = ModelLibrary()
-    if all(any(m.architecture == a for m in shipped.models) for a in ARCHITECTURES):
-        return shipped
-    return ModelLibrary([request.getfixturevalue("tiny_models_dir")])
+from tests.gui.conftest import ARCHITECTURES, TWO_TUNES_ABC
 
 
 def model_named(library, architecture):
@@ -357,8 +333,6 @@ def test_ctrl_g_in_the_piano_roll_generates(qtbot, window, library):
     with qtbot.waitSignal(window.panel.generation_finished, timeout=120000):
         qtbot.keyClick(window.roll.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
     assert window.panel.variations.count() == 1
-
-
 
 
 def test_an_abc_tune_opens_as_an_untitled_midi_song_and_is_listed_as_recent(qtbot, window,

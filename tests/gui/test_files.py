@@ -8,26 +8,13 @@ from collections import defaultdict
 
 import mido
 import pytest
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog, QWidget
 
 from engine.errors import ContinuoError
 from engine.song import Note, Song, Track, melody_song
 from gui import files
 from tests.gui.conftest import TWO_TUNES_ABC
-
-
-
-@pytest.fixture
-def isolated_settings(tmp_path, qapp):
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-    qapp.setOrganizationName("ContinuoTests")
-    qapp.setApplicationName("ContinuoTests")
-    QSettings().clear()
-    yield
-    QSettings().clear()
 
 
 def mido_notes(path) -> list[tuple[int, int, int, int]]:

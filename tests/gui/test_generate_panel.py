@@ -8,34 +8,10 @@ tested either way.
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings
 
 from engine.song import Note
 from gui.document import GENERATED, SEED
-
-ARCHITECTURES = ("lstm", "wavenet")
-
-
-@pytest.fixture
-def isolated_settings(tmp_path, qapp):
-    """QSettings in a temporary folder, so tests neither read nor write the user's."""
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
-    qapp.setOrganizationName("ContinuoTests")
-    qapp.setApplicationName("ContinuoTests")
-    QSettings().clear()
-    yield
-    QSettings().clear()
-
-
-@pytest.fixture(scope="session")
-def library(request):
-    from engine.models import ModelLibrary
-
-    shipped = ModelLibrary()
-    if all(any(m.architecture == a for m in shipped.models) for a in ARCHITECTURES):
-        return shipped
-    return ModelLibrary([request.getfixturevalue("tiny_models_dir")])
+from tests.gui.conftest import ARCHITECTURES
 
 
 def model_named(library, architecture: str) -> str:
