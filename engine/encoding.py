@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from engine.errors import EncodingError
-from engine.song import Note, Song, Track
+from engine.song import Note, Song
 
 ENCODING_NAME = "melody-16th"
 ENCODING_VERSION = 1
@@ -393,10 +393,6 @@ class MelodyEncoding:
             velocity=velocity,
             report=report,
         )
-
-    def encode_track(self, track: Track, ppq: int, key: Key | None = None,
-                     closing_off: bool = False) -> EncodedMelody:
-        return self.encode_notes(track.notes, ppq, key=key, closing_off=closing_off)
 
     def decode(self, tokens: Sequence[int], ppq: int, transpose: int = 0, start_step: int = 0,
                velocity: int = 100, channel: int = 0) -> list[Note]:

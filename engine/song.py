@@ -141,12 +141,6 @@ class TempoMap:
         c = self.changes[i]
         return c.tick + (seconds - self._seconds[i]) * 1e6 * self.ppq / c.us_per_quarter
 
-    def rescaled(self, ppq: int) -> "TempoMap":
-        """The same tempo map at another resolution."""
-        return TempoMap(
-            ppq, [TempoChange(c.tick * ppq // self.ppq, c.us_per_quarter) for c in self.changes]
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class TimeSignature:
