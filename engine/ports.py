@@ -209,6 +209,23 @@ class PortOutput(Output):
                 self._lister = None
 
 
+def _close_polled_input(port: mido.ports.BaseInput, rt) -> None:
+    """Close an rtmidi input whose callback we cancelled, without mido's ``close()``.
+
+    mido's ``Input.close()`` puts its own Python callback back on the rtmidi object
+    just before closing the port.  A message arriving at that moment makes JACK's
+    process thread wait for the GIL, which ``close_port`` holds while it waits for
+    that same thread: a deadlock that froze a CI run (reproduced by closing inputs
+    while another client sends to them; tests/engine/test_ports.py has the test).
+    So the port is closed here with no callback installed, and mido's object is only
+    marked closed.
+    """
+    rt.cancel_callback()
+    rt.close_port()
+    rt.delete()
+    port.closed = True
+
+
 class PortInput:
     """A real rtmidi input port; each message goes to ``callback(msg, seconds)``.
 
@@ -238,6 +255,7 @@ class PortInput:
         self.closed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._rt = None
         rt = getattr(port, "_rt", None)
         if rt is not None and hasattr(rt, "get_message") and hasattr(rt, "cancel_callback"):
             rt.cancel_callback()
@@ -290,7 +308,10 @@ class PortInput:
             self._stop.set()
             if self._thread is not None and self._thread is not threading.current_thread():
                 self._thread.join(timeout=1.0)
-            self._port.close()
+            if self._rt is not None:
+                _close_polled_input(self._port, self._rt)
+            else:
+                self._port.close()
 
     def __enter__(self) -> "PortInput":
         return self

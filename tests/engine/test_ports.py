@@ -8,10 +8,15 @@ appends client:port numbers to names and JACK prefixes the client name.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import mido
 import pytest
@@ -273,3 +278,63 @@ def test_the_api_can_be_chosen_by_environment(monkeypatch):
 
     monkeypatch.setenv("CONTINUO_MIDI_API", "JACK")
     assert default_api() == "jack"
+
+
+FLOOD = """
+import sys, time
+from engine.ports import MidiSystem
+import mido
+out = MidiSystem(sys.argv[1]).open_virtual_output("flood", client_name=sys.argv[2])
+print("ready", flush=True)
+msg = mido.Message("note_on", note=60, velocity=10)
+while True:
+    out.send(msg)
+    time.sleep(0.0005)
+"""
+
+CLOSER = """
+import subprocess, sys, time
+from engine.ports import MidiSystem
+system = MidiSystem(sys.argv[1])
+got = []
+for k in range(int(sys.argv[3])):
+    client = f"{sys.argv[2]}Rx{k}"
+    port = system.open_virtual_input("rx", client_name=client,
+                                     callback=lambda m, t: got.append(m))
+    subprocess.run(["jack_connect", f"{sys.argv[2]}:flood", f"{client}:rx"], check=True)
+    time.sleep(0.02)
+    port.close()
+print(len(got) > 0)
+"""
+
+
+def test_closing_an_input_while_messages_arrive_never_hangs(midi_system, tmp_path):
+    """Inputs are closed while another program floods them, eighty times.
+
+    mido's close() puts a Python callback back on the rtmidi input just before closing
+    it; a message arriving then leaves JACK's thread waiting for the GIL that
+    close_port holds while waiting for that thread.  With mido's callback installed
+    all along, the same loop hangs within 20-40 closes; with only close()'s brief
+    window it is rare (a CI run froze once; 160 closes here did not), which is why
+    PortInput now closes the rtmidi object itself.  Both sides run in child
+    processes so that a hang fails this test instead of freezing the run; JACK's
+    jack_connect joins them, as a patchbay would."""
+    if midi_system.api != "jack" or shutil.which("jack_connect") is None:
+        pytest.skip("this deadlock is JACK's; the test connects ports with jack_connect")
+    client = unique("Flood")
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root}
+    flood = subprocess.Popen([sys.executable, "-c", FLOOD, midi_system.api, client],
+                             stdout=subprocess.PIPE, text=True, env=env, cwd=root)
+    try:
+        assert flood.stdout.readline().strip() == "ready"
+        try:
+            done = subprocess.run([sys.executable, "-c", CLOSER, midi_system.api, client, "80"],
+                                  capture_output=True, text=True, timeout=90, env=env, cwd=root)
+        except subprocess.TimeoutExpired:
+            pytest.fail("closing a MIDI input while messages arrive deadlocked")
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == "True"  # the flood really reached the inputs
+    finally:
+        flood.kill()
+        flood.wait()
