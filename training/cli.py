@@ -116,7 +116,7 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
                          max_len=args.max_len, learning_rate=args.lr, patience=args.patience,
                          max_minutes=args.max_minutes, seed=args.seed,
                          checkpoint=Path(args.checkpoint_dir) / f"{name}.weights.h5",
-                         initial_weights=initial_weights)
+                         initial_weights=initial_weights, average=args.average)
     data = corpus.data_card()
     if args.subset:
         data["tunes_used_for_training"] = len(train)
@@ -126,7 +126,10 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
                 "val_loss_note": "Keras' weighted mean: nats per padded position, for "
                                  "choosing epochs only; metrics has the real figures",
                 "batch_size": args.batch_size, "max_len": args.max_len,
-                "learning_rate": args.lr, "optimizer": "Adam, clipnorm 1.0, lr halved on plateau",
+                "learning_rate": args.lr,
+                "optimizer": "Adam, clipnorm 1.0, " + (
+                    "constant lr, weights averaged 20 times an epoch (SWA)" if args.average
+                    else "lr halved on plateau"),
                 "early_stopping": f"val_loss, patience {args.patience}, best weights restored",
                 "augmentation": "none (tunes are already transposed to C major / A minor)",
                 "history": result.history,
@@ -224,6 +227,21 @@ def _cmd_kn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ensemble(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from training.ensemble import build_ensemble
+
+    out_dir = Path(args.out_dir) if args.out_dir else Path(args.cards[0]).parent
+    card = build_ensemble(args.cards, args.name, out_dir, weight=args.weight,
+                          cache_dir=args.cache_dir, command=_command_line(argv))
+    print(f"wrote {out_dir / (args.name + '.json')}: {' + '.join(card['hyperparameters']['members'])}"
+          f", weights {card['hyperparameters']['weights']}", file=sys.stderr)
+    if not args.no_eval:
+        from training.evaluate_cmd import evaluate_card
+
+        evaluate_card(out_dir / f"{args.name}.json", cache_dir=args.cache_dir)
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from training.evaluate_cmd import evaluate_all
 
@@ -270,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--patience", type=int, default=3)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--average", action="store_true",
+                   help="constant learning rate and stochastic weight averaging "
+                        "(for going on from a trained model with --resume)")
     t.add_argument("--subset", type=int, help="train on this many training tunes only")
     t.add_argument("--resume", help="go on training the model of this card (its sizes and "
                                     "Keras weights), e.g. models/wavenet.json")
@@ -297,6 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--max-order", type=int, default=12)
     k.add_argument("--cache-dir", default=str(C.CACHE_DIR))
 
+    en = sub.add_parser("ensemble", help="two trained models as one (a product of experts), "
+                                         "its weight chosen on the validation split")
+    en.add_argument("--cards", nargs=2, required=True, help="the two members' cards")
+    en.add_argument("--name", default="duet")
+    en.add_argument("--weight", type=float, help="the first member's weight (default: the "
+                                                 "best on the validation split)")
+    en.add_argument("--out-dir", help="default: the first card's folder")
+    en.add_argument("--cache-dir", default=str(C.CACHE_DIR))
+    en.add_argument("--no-eval", action="store_true", help="skip scoring")
+
     v = sub.add_parser("evaluate", help="bits/note and accuracy of every model and baseline")
     v.add_argument("--models-dir", default=str(MODELS_DIR))
     v.add_argument("--baseline-dir", default=str(BASELINE_DIR))
@@ -318,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_promote(args)
         if args.command == "kn":
             return _cmd_kn(args)
+        if args.command == "ensemble":
+            return _cmd_ensemble(args, argv)
         return _cmd_evaluate(args)
     except ContinuoError as e:
         print(f"error: {e}", file=sys.stderr)

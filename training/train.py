@@ -88,6 +88,67 @@ def _dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: i
     return ds.apply(tf.data.experimental.assert_cardinality(n)).prefetch(2), n
 
 
+def _weight_average_class():
+    import keras
+
+    class WeightAverage(keras.callbacks.Callback):
+        """The running mean of the weights, snapshot every ``every`` training batches.
+
+        At each epoch's end the mean is put into the model and scored on the validation
+        data; that score replaces ``val_loss`` in the logs, so the callbacks after this
+        one (early stopping, checkpoints) judge and save the averaged weights.  The
+        training weights come back at the next epoch's start.
+        """
+
+        def __init__(self, model, val_data, every: int) -> None:
+            super().__init__()
+            self._net, self._val, self.every = model, val_data, every
+            self.mean: list[np.ndarray] | None = None
+            self.count = 0
+            self._raw: list[np.ndarray] | None = None
+            self.best: tuple[float, list[np.ndarray]] | None = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            if (batch + 1) % self.every:
+                return
+            weights = self._net.get_weights()
+            self.count += 1
+            if self.mean is None:
+                self.mean = [w.astype(np.float64) for w in weights]
+            else:
+                for m, w in zip(self.mean, weights):
+                    m += (w - m) / self.count
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self._raw is not None:
+                self._net.set_weights(self._raw)
+                self._raw = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.mean is None or logs is None:
+                return
+            self._raw = self._net.get_weights()
+            averaged = [m.astype(w.dtype) for m, w in zip(self.mean, self._raw)]
+            self._net.set_weights(averaged)
+            result = self._net.evaluate(self._val, verbose=0, return_dict=True)
+            print(f"\nweights averaged over {self.count} snapshots: val_loss "
+                  f"{result['loss']:.5f} (training weights {logs.get('val_loss', 0):.5f})",
+                  file=sys.stderr, flush=True)
+            logs["val_loss_training_weights"] = logs.get("val_loss")
+            logs["val_loss"] = result["loss"]
+            if "acc" in result:
+                logs["val_acc"] = result["acc"]
+            if self.best is None or result["loss"] < self.best[0]:
+                self.best = (result["loss"], averaged)
+
+        def keep_best(self) -> None:
+            """Leave the best averaged weights in the model (early stopping may not)."""
+            if self.best is not None:
+                self._net.set_weights(self.best[1])
+
+    return WeightAverage
+
+
 def configure_threads(threads: int | None = None) -> None:
     """Use the cores we were given, not more (the machine is shared)."""
     import tensorflow as tf
@@ -105,13 +166,20 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
                 max_len: int = 512, learning_rate: float = 2e-3, patience: int = 3,
                 max_minutes: float = 25.0, seed: int = 0, checkpoint: str | Path | None = None,
                 verbose: int | None = None,
-                initial_weights: str | Path | None = None) -> TrainResult:
+                initial_weights: str | Path | None = None,
+                average: bool = False) -> TrainResult:
     """Fit a model of ``hp`` with early stopping on validation loss: a fresh one, or
-    one that goes on from ``initial_weights`` (a ``.weights.h5`` of the same ``hp``)."""
+    one that goes on from ``initial_weights`` (a ``.weights.h5`` of the same ``hp``).
+
+    With ``average`` (stochastic weight averaging, Izmailov et al. 2018; the averaged
+    SGD of Merity et al.'s AWD-LSTM): the learning rate stays constant, the weights are
+    averaged over snapshots taken twenty times an epoch, and the validation loss,
+    early stopping, checkpoints and the returned model all use the averaged weights."""
     import keras
 
     from training.models import build_model
 
+    WeightAverage = _weight_average_class()
     configure_threads()
     keras.utils.set_random_seed(seed)
     model = build_model(hp)
@@ -153,13 +221,17 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
                       f"{(logs or {}).get('loss', float('nan')):.4f} {el:.0f}s "
                       f"(total {time.monotonic() - t0:.0f}s)", file=sys.stderr, flush=True)
 
-    callbacks = [
+    averager = WeightAverage(model, val_data, max(1, n_train_batches // 20)) if average \
+        else None
+    callbacks = [averager] if averager else []  # first: the others see the averaged weights
+    callbacks += [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
                                       restore_best_weights=True, verbose=1),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
-                                          min_lr=1e-4, verbose=1),
         Budget(),
     ]
+    if not average:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=1, min_lr=1e-4, verbose=1))
     if checkpoint is not None:
         Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
         callbacks.append(keras.callbacks.ModelCheckpoint(
@@ -170,6 +242,8 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
         callbacks.append(Progress())
     history = model.fit(train_data, validation_data=val_data, epochs=epochs,
                         callbacks=callbacks, verbose=verbose)
+    if averager is not None:
+        averager.keep_best()
     wall = time.monotonic() - t0
     val = list(history.history.get("val_loss", [float("nan")]))
     best_epoch = int(np.nanargmin(val)) + 1 if val else 0

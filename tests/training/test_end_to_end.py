@@ -81,3 +81,25 @@ def test_tiny_end_to_end(tmp_path, model, sizes):
         assert resumed["training"]["epochs"] == 2 and len(resumed["training"]["stages"]) == 2
         assert " && " in resumed["training"]["command"]
         assert resumed["sha256"] != card["sha256"]  # the weights moved on
+
+
+def test_weight_averaging_keeps_the_best_averaged_weights():
+    """``--average``: the logged val_loss is the averaged weights' loss, and the model
+    returned holds the best averaged weights, not the last training weights."""
+    import keras
+
+    from training.train import _dataset, train_model
+
+    rng = np.random.default_rng(9)
+    tunes = [rng.integers(2, 12, 48).astype(np.int8) for _ in range(40)]
+    hp = {"architecture": "lstm", "vocab_size": 38, "embed_dim": 4, "units": [8],
+          "dense_hidden": 0, "dropout": 0.0}
+    result = train_model(hp, tunes[:32], tunes[32:], epochs=3, batch_size=4, max_len=64,
+                         learning_rate=1e-2, patience=5, max_minutes=5, average=True,
+                         verbose=0)
+    averaged = result.history["val_loss"]
+    raw = result.history["val_loss_training_weights"]
+    assert len(averaged) == 3 and averaged != raw
+    val, _ = _dataset(tunes[32:], 64, 64, 0, shuffle=False)
+    got = result.model.evaluate(val, verbose=0, return_dict=True)["loss"]
+    assert got == pytest.approx(min(averaged), rel=1e-4)
