@@ -31,7 +31,7 @@ from engine.errors import ContinuoError, EncodingError, ModelError
 
 CARD_FORMAT = "continuo-model-card"
 CARD_VERSION = 1
-ARCHITECTURES = ("lstm", "wavenet", "seed-lstm")
+ARCHITECTURES = ("lstm", "wavenet", "seed-lstm", "ensemble")
 MAX_CARD_BYTES = 1 << 20
 MAX_ONNX_BYTES = 512 << 20
 # Operator domains that the stock onnxruntime CPU build implements.  Anything else

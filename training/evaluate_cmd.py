@@ -120,6 +120,10 @@ def _row(entry: dict, shipped: bool) -> str:
         size = (f"{len(hp.get('dilations', []))} blocks, {hp.get('residual_channels')} residual / "
                 f"{hp.get('skip_channels')} skip channels, dropout {hp.get('dropout', 0)}"
                 f"{' (in blocks too)' if hp.get('block_dropout') else ''}")
+    elif arch == "ensemble":
+        size = " + ".join(f"{m} x {w:g}" for m, w in zip(hp.get("members", []),
+                                                          hp.get("weights", [])))
+        size = f"ensemble: {size} (log-probabilities)"
     else:
         size = arch
     return (f"| {entry['name']}{' (shipped)' if shipped else ''} | {size} | "

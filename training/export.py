@@ -31,6 +31,8 @@ DESCRIPTIONS = {
     "lstm": "LSTM: remembers the whole tune so far; smooth, song-like continuations.",
     "wavenet": "WaveNet: looks back a fixed window of steps; follows rhythm and motifs closely.",
     "seed-lstm": "The seed notebooks' LSTM (two LSTM(128), Dense(256)); a baseline.",
+    "ensemble": "{members}: both vote on every note; the surest of the three, at the cost "
+                "of both.",
 }
 
 
@@ -117,11 +119,18 @@ def build_card(name: str, hp: dict[str, Any], files: dict[str, str], out_dir: st
                *, parameters: int, encoding: MelodyEncoding = DEFAULT_ENCODING,
                description: str | None = None, data: dict | None = None,
                metrics: dict | None = None, training: dict | None = None,
-               keras_weights: str | None = None) -> dict[str, Any]:
-    """The model card (docs/model-contract.md) for files already in ``out_dir``."""
+               keras_weights: str | None = None, states: list[dict] | None = None,
+               receptive_field_steps: int | None = None) -> dict[str, Any]:
+    """The model card (docs/model-contract.md) for files already in ``out_dir``.
+
+    ``states`` and ``receptive_field_steps`` are worked out from ``hp`` unless given
+    (an ensemble gives its members')."""
     from training.models import receptive_field, state_specs
 
     out_dir = Path(out_dir)
+    if states is None:
+        states = [s.card() for s in state_specs(hp)]
+        receptive_field_steps = receptive_field(hp)
     card: dict[str, Any] = {
         "format": "continuo-model-card", "card_version": 1,
         "name": name, "architecture": hp["architecture"],
@@ -130,9 +139,9 @@ def build_card(name: str, hp: dict[str, Any], files: dict[str, str], out_dir: st
         "sha256": {f: sha256_of(out_dir / f) for f in files.values()},
         "encoding": encoding.card(),
         "step_model": {"token_input": "token", "logits_output": "logits",
-                       "states": [s.card() for s in state_specs(hp)]},
+                       "states": states},
         "sequence_model": {"input": "tokens", "output": "logits"},
-        "receptive_field_steps": receptive_field(hp),
+        "receptive_field_steps": receptive_field_steps,
         "hyperparameters": hp,
         "parameters": int(parameters),
         "data": data or {"corpus": "none (randomly initialised)", "split": SPLIT_RULE,
