@@ -208,7 +208,9 @@ def _cmd_promote(args: argparse.Namespace) -> int:
         if old is not None and old <= new:
             print(f"kept {dest}: validation {old:.3f} bits/note <= the candidate's {new:.3f}")
             return 0
-    files = list(card["files"].values()) + [card["keras"]["weights"]]
+    files = list(card["files"].values())
+    if "keras" in card:  # an ensemble has no Keras weights of its own
+        files.append(card["keras"]["weights"])
     for f in files:
         (dest_dir / f).parent.mkdir(parents=True, exist_ok=True)
         tmp = dest_dir / f"{f}.promote-tmp"
@@ -239,6 +241,29 @@ def _cmd_ensemble(args: argparse.Namespace, argv: list[str] | None) -> int:
         from training.evaluate_cmd import evaluate_card
 
         evaluate_card(out_dir / f"{args.name}.json", cache_dir=args.cache_dir)
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace, argv: list[str] | None) -> int:
+    import numpy as np
+
+    from training.sweep import run_sweep
+
+    corpus = _load_training_corpus(args)
+    train = corpus.split("train")
+    if args.subset:
+        keep = np.random.default_rng(0).permutation(len(train))[: args.subset]
+        train = [train[k] for k in sorted(keep)]
+    val = corpus.split("validation")
+    if not train or not val:
+        raise ContinuoError(f"the corpus '{corpus.name}' has {len(train)} training and "
+                            f"{len(val)} validation tunes; it needs some of both")
+    out = Path(args.out) if args.out else MODELS_DIR / f"sweep-{args.model}.json"
+    report = run_sweep(args.model, args.sizes, train, val, epochs=args.epochs,
+                       batch_size=args.batch_size, max_len=args.max_len,
+                       learning_rate=args.lr, seed=args.seed, out_path=out,
+                       command=_command_line(argv))
+    print(f"best {args.model} size on validation: {report['best']} (table in {out})")
     return 0
 
 
@@ -328,6 +353,23 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--cache-dir", default=str(C.CACHE_DIR))
     en.add_argument("--no-eval", action="store_true", help="skip scoring")
 
+    sw = sub.add_parser("sweep", help="train several sizes the same short way and compare "
+                                      "them on the validation split")
+    sw.add_argument("--model", choices=["lstm", "wavenet"], required=True)
+    sw.add_argument("--sizes", nargs="+", required=True,
+                    help='each a quoted list of key=value over the defaults, e.g. '
+                         '"units=384,384 dropout=0.3"')
+    sw.add_argument("--corpus", default=C.TRAIN_COLLECTION)
+    sw.add_argument("--subset", type=int, default=2500,
+                    help="train each size on this many training tunes (0: all)")
+    sw.add_argument("--epochs", type=int, default=4)
+    sw.add_argument("--batch-size", type=int, default=32)
+    sw.add_argument("--max-len", type=int, default=512)
+    sw.add_argument("--lr", type=float, default=2e-3)
+    sw.add_argument("--seed", type=int, default=0)
+    sw.add_argument("--out", help="default: models/sweep-<model>.json")
+    sw.add_argument("--cache-dir", default=str(C.CACHE_DIR))
+
     v = sub.add_parser("evaluate", help="bits/note and accuracy of every model and baseline")
     v.add_argument("--models-dir", default=str(MODELS_DIR))
     v.add_argument("--baseline-dir", default=str(BASELINE_DIR))
@@ -351,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_kn(args)
         if args.command == "ensemble":
             return _cmd_ensemble(args, argv)
+        if args.command == "sweep":
+            return _cmd_sweep(args, argv)
         return _cmd_evaluate(args)
     except ContinuoError as e:
         print(f"error: {e}", file=sys.stderr)

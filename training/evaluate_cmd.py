@@ -4,6 +4,7 @@ metrics into the cards and the comparison table into ``models/README.md``."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -144,20 +145,32 @@ def write_readme(models_dir: Path, entries: list[tuple[dict, bool]], corpus: C.C
         best = min(scored.values())
         verdicts = ", ".join(f"{k} {v:.3f} ({'meets' if v <= 3.5 else 'misses'} <= 3.5)"
                              for k, v in scored.items())
-        targets = (f"Targets of issue 3 on the Essen test split: {verdicts}; the better one "
+        targets = (f"Targets of issue 3 on the Essen test split: {verdicts}; the best one "
                    f"{'meets' if best <= 3.4 else 'misses'} <= 3.4.")
     else:
         targets = "No shipped model has been scored yet."
     rejected = "; ".join(f"{C.REASONS.get(k, k)}: {v}"
                          for k, v in sorted(corpus.rejected.items(), key=lambda kv: -kv[1]))
     counts = corpus.counts()
+    sweeps = []
+    for path in sorted(models_dir.glob("sweep-*.json")):
+        from training.sweep import sweep_markdown
+
+        report = json.loads(path.read_text())
+        sweeps.append(f"### {report['architecture']}\n\n{sweep_markdown(report)}")
+    sizes = ("\n\n## Sizes, chosen on the validation split\n\n"
+             "Each size trained the same short way, then scored on the validation split "
+             "(`python -m training sweep`); the shipped models are the best size trained "
+             "in full.\n\n" + "\n\n".join(sweeps)) if sweeps else ""
     text = f"""# Continuo's models
 
 Each model is a pair of ONNX files (`<name>.onnx`: one step, with its states;
 `<name>.seq.onnx`: a whole sequence) beside its card `<name>.json`
 (docs/model-contract.md). `keras/<name>.weights.h5` holds the same weights for Keras
 (`training.models.load_keras_model("models/<name>.json")` rebuilds the model).
-Only `lstm` and `wavenet` ship; the baselines are trained the same way and kept out of git.
+The shipped models are the ones marked "shipped" below (an `ensemble` is two of them
+run as one, docs/model-contract.md); the baselines are trained the same way and kept
+out of git.
 
 ## Data
 
@@ -189,13 +202,16 @@ n-gram over the same tokens, its order chosen on the validation split. Their wei
 in stages (`--resume`); its training time is the sum. Runs that wrote into
 `training/runs/candidates` were copied here by
 `python -m training promote --card training/runs/candidates/<name>.json`, which only
-replaces a model whose validation bits/note is worse.
+replaces a model whose validation bits/note is worse. `--average` is stochastic weight
+averaging: a constant learning rate, the weights averaged twenty times an epoch, the
+average judged on the validation split.
 
 Reproduce: `python -m training corpus`, then the commands above, then
 `python -m training kn` and `python -m training evaluate` (rewrites this file and the
-cards' metrics).
+cards' metrics).{sizes}
 """
     write_bytes_atomic(models_dir / "README.md", text.encode())
+    os.chmod(models_dir / "README.md", 0o644)
 
 
 def evaluate_all(models_dir: Path = MODELS_DIR, baseline_dir: Path = BASELINE_DIR,

@@ -1,0 +1,123 @@
+"""``python -m training sweep``: choose a model's sizes on validation loss.
+
+Every candidate size is trained the same short way (the same training tunes, the same
+number of epochs, the same seed) and scored on the validation split in bits per note,
+computed from the Keras model directly.  The table goes to ``models/sweep-<model>.json``
+and into ``models/README.md``; the full run of the chosen size is an ordinary
+``python -m training train``.  A size is written as ``key=value`` pairs over the
+architecture's defaults, e.g. ``"units=384,384 dropout=0.3"``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from engine.errors import ContinuoError
+
+INT_LISTS = {"units", "dilations"}
+INTS = {"embed_dim", "residual_channels", "skip_channels", "dense_hidden"}
+FLOATS = {"dropout"}
+BOOLS = {"block_dropout"}
+
+
+def parse_size(spec: str, base: dict[str, Any]) -> dict[str, Any]:
+    """``"units=256,256 dropout=0.2"`` over ``base`` -> hyperparameters."""
+    hp = dict(base)
+    for part in spec.split():
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ContinuoError(f"size '{spec}': '{part}' is not key=value")
+        try:
+            if key in INT_LISTS:
+                hp[key] = [int(v) for v in value.split(",")]
+            elif key in INTS:
+                hp[key] = int(value)
+            elif key in FLOATS:
+                hp[key] = float(value)
+            elif key in BOOLS:
+                hp[key] = value.lower() in ("1", "true", "yes")
+            else:
+                raise ContinuoError(f"size '{spec}': unknown setting '{key}' (one of "
+                                    f"{', '.join(sorted(INT_LISTS | INTS | FLOATS | BOOLS))})")
+        except ValueError as exc:
+            raise ContinuoError(f"size '{spec}': bad value for {key}: {value}") from exc
+    return hp
+
+
+def keras_bits_per_note(model, tunes: Sequence[np.ndarray], batch_size: int = 32) -> dict:
+    """Bits per note and accuracy (docs/model-contract.md) straight from a Keras model:
+    whole tunes, batched by length and right-padded (the models are causal)."""
+    from engine.encoding import FIRST_NOTE_ON
+    from training.evaluate import Score, _log_softmax
+    from training.train import _batches
+
+    score = Score()
+    longest = max((len(t) for t in tunes), default=2)
+    for x, y, w in _batches(list(tunes), batch_size, longest, None):
+        logp = _log_softmax(np.asarray(model.predict_on_batch(x)))
+        real = w > 0
+        picked = np.take_along_axis(logp, y[..., None].astype(np.int64), axis=-1)[..., 0]
+        score.add(picked[real] / np.log(2), logp.argmax(-1)[real], y[real])
+    assert score.notes == sum(int((np.asarray(t[1:]) >= FIRST_NOTE_ON).sum()) for t in tunes
+                              if len(t) >= 2)
+    return score.as_dict()
+
+
+def run_sweep(architecture: str, sizes: Sequence[str], train_tunes, val_tunes, *,
+              epochs: int, batch_size: int, max_len: int, learning_rate: float, seed: int,
+              out_path: Path, command: str, base: dict | None = None) -> dict:
+    from training.models import count_parameters, default_hyperparameters
+    from training.train import train_model
+
+    base = base or default_hyperparameters(architecture)
+    rows = []
+    for spec in sizes:
+        hp = parse_size(spec, base)
+        print(f"sweep {architecture}: {spec} ({epochs} epochs on {len(train_tunes)} tunes)",
+              file=sys.stderr, flush=True)
+        result = train_model(hp, train_tunes, val_tunes, epochs=epochs, batch_size=batch_size,
+                             max_len=max_len, learning_rate=learning_rate, patience=epochs,
+                             max_minutes=1e9, seed=seed)
+        scored = keras_bits_per_note(result.model, val_tunes)
+        rows.append({"size": spec, "hyperparameters": hp,
+                     "parameters": count_parameters(result.model),
+                     "validation_bits_per_note": scored["bits_per_note"],
+                     "validation_accuracy": scored["accuracy"],
+                     "best_val_loss": round(result.best_val_loss, 5),
+                     "best_epoch": result.best_epoch,
+                     "wall_time_s": round(result.wall_time_s, 1)})
+        print(f"sweep {architecture}: {spec}: validation {scored['bits_per_note']:.3f} "
+              f"bits/note ({result.wall_time_s:.0f} s)", file=sys.stderr, flush=True)
+    best = min(rows, key=lambda r: r["validation_bits_per_note"]) if rows else None
+    report = {"architecture": architecture, "command": command, "epochs": epochs,
+              "training_tunes": len(train_tunes), "validation_tunes": len(val_tunes),
+              "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+              "date": _dt.date.today().isoformat(), "rows": rows,
+              "best": best["size"] if best else None}
+    from engine.midi_io import write_bytes_atomic
+
+    write_bytes_atomic(out_path, (json.dumps(report, indent=2) + "\n").encode())
+    out_path.chmod(0o644)
+    return report
+
+
+def sweep_markdown(report: dict) -> str:
+    """The sweep as a Markdown table for models/README.md."""
+    lines = [f"`{report['command']}`: {report['epochs']} epochs on {report['training_tunes']} "
+             f"training tunes each, scored on all {report['validation_tunes']} validation "
+             f"tunes; best: `{report['best']}`.", "",
+             "| size | parameters | validation bits/note | validation accuracy | time |",
+             "|---|---|---|---|---|"]
+    for r in report["rows"]:
+        mark = " (best)" if r["size"] == report["best"] else ""
+        lines.append(f"| `{r['size']}`{mark} | {r['parameters']} | "
+                     f"{r['validation_bits_per_note']:.3f} | {r['validation_accuracy']:.3f} | "
+                     f"{r['wall_time_s'] / 60:.1f} min |")
+    return "\n".join(lines)
+
