@@ -34,23 +34,11 @@ def _prefixed(model_proto, prefix: str, keep: set[str]):
     import onnx
     from onnx import compose
 
+    from training.export import rename_in_nodes
+
     prefixed = compose.add_prefix(onnx.ModelProto.FromString(model_proto.SerializeToString()),
                                   prefix)
-    graph = prefixed.graph
-    back = {prefix + name: name for name in keep}
-
-    def fix(g) -> None:
-        for node in g.node:
-            for k, name in enumerate(node.input):
-                if name in back:
-                    node.input[k] = back[name]
-            for attr in node.attribute:
-                if len(attr.g.node):
-                    fix(attr.g)
-                for sub in attr.graphs:
-                    fix(sub)
-
-    fix(graph)
+    rename_in_nodes(prefixed.graph, {prefix + name: name for name in keep})
     return prefixed
 
 

@@ -44,6 +44,23 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def rename_in_nodes(graph, mapping: dict[str, str]) -> None:
+    """Rename every node input and output found in ``mapping``, in subgraphs too
+    (the bodies of Loop, If and Scan)."""
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name in mapping:
+                node.input[k] = mapping[name]
+        for k, name in enumerate(node.output):
+            if name in mapping:
+                node.output[k] = mapping[name]
+        for attr in node.attribute:
+            if len(attr.g.node):
+                rename_in_nodes(attr.g, mapping)
+            for sub in attr.graphs:
+                rename_in_nodes(sub, mapping)
+
+
 def _rename_io(model_proto, inputs: Sequence[str], outputs: Sequence[str]):
     """Rename the graph's inputs and outputs, by position, to the contract's names."""
     graph = model_proto.graph
@@ -59,21 +76,7 @@ def _rename_io(model_proto, inputs: Sequence[str], outputs: Sequence[str]):
     for value in list(real_inputs) + list(graph.output):
         value.name = mapping[value.name]
 
-    def fix(g) -> None:
-        for node in g.node:
-            for k, name in enumerate(node.input):
-                if name in mapping:
-                    node.input[k] = mapping[name]
-            for k, name in enumerate(node.output):
-                if name in mapping:
-                    node.output[k] = mapping[name]
-            for attr in node.attribute:  # subgraphs of Loop / If / Scan
-                if attr.g is not None and len(attr.g.node):
-                    fix(attr.g)
-                for sub in attr.graphs:
-                    fix(sub)
-
-    fix(graph)
+    rename_in_nodes(graph, mapping)
     return model_proto
 
 
