@@ -116,7 +116,8 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
                          max_len=args.max_len, learning_rate=args.lr, patience=args.patience,
                          max_minutes=args.max_minutes, seed=args.seed,
                          checkpoint=Path(args.checkpoint_dir) / f"{name}.weights.h5",
-                         initial_weights=initial_weights, average=args.average)
+                         initial_weights=initial_weights, average=args.average,
+                         transpose=args.transpose)
     data = corpus.data_card()
     if args.subset:
         data["tunes_used_for_training"] = len(train)
@@ -131,7 +132,10 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
                     "constant lr, weights averaged 20 times an epoch (SWA)" if args.average
                     else "lr halved on plateau"),
                 "early_stopping": f"val_loss, patience {args.patience}, best weights restored",
-                "augmentation": "none (tunes are already transposed to C major / A minor)",
+                "augmentation": (f"each training tune moved by a random shift of up to "
+                                 f"{args.transpose} semitones on every pass" if args.transpose
+                                 else "none (tunes are already transposed to C major / A minor;"
+                                      " see models/sweep-wavenet.json for the measurement)"),
                 "history": result.history,
                 "date": dt.date.today().isoformat(),
                 "machine": f"{platform.machine()} CPU ({platform.platform()}), 2 threads"}
@@ -313,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--patience", type=int, default=3)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--transpose", type=int, default=0, metavar="N",
+                   help="augmentation: move each training tune by up to N semitones")
     t.add_argument("--average", action="store_true",
                    help="constant learning rate and stochastic weight averaging "
                         "(for going on from a trained model with --resume)")

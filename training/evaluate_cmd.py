@@ -157,7 +157,8 @@ def write_readme(models_dir: Path, entries: list[tuple[dict, bool]], corpus: C.C
         from training.sweep import sweep_markdown
 
         report = json.loads(path.read_text())
-        sweeps.append(f"### {report['architecture']}\n\n{sweep_markdown(report)}")
+        sweeps.append(f"### {report['architecture']} (`{path.name}`)\n\n"
+                      f"{sweep_markdown(report)}")
     sizes = ("\n\n## Sizes, chosen on the validation split\n\n"
              "Each size trained the same short way, then scored on the validation split "
              "(`python -m training sweep`); the shipped models are the best size trained "

@@ -24,17 +24,22 @@ INT_LISTS = {"units", "dilations"}
 INTS = {"embed_dim", "residual_channels", "skip_channels", "dense_hidden"}
 FLOATS = {"dropout"}
 BOOLS = {"block_dropout"}
+TRAINING = {"transpose"}  # how to train, not what to build
 
 
-def parse_size(spec: str, base: dict[str, Any]) -> dict[str, Any]:
-    """``"units=256,256 dropout=0.2"`` over ``base`` -> hyperparameters."""
+def parse_size(spec: str, base: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+    """``"units=256,256 dropout=0.2 transpose=2"`` over ``base`` -> (hyperparameters,
+    training options)."""
     hp = dict(base)
+    options: dict[str, int] = {}
     for part in spec.split():
         key, sep, value = part.partition("=")
         if not sep:
             raise ContinuoError(f"size '{spec}': '{part}' is not key=value")
         try:
-            if key in INT_LISTS:
+            if key in TRAINING:
+                options[key] = int(value)
+            elif key in INT_LISTS:
                 hp[key] = [int(v) for v in value.split(",")]
             elif key in INTS:
                 hp[key] = int(value)
@@ -44,10 +49,10 @@ def parse_size(spec: str, base: dict[str, Any]) -> dict[str, Any]:
                 hp[key] = value.lower() in ("1", "true", "yes")
             else:
                 raise ContinuoError(f"size '{spec}': unknown setting '{key}' (one of "
-                                    f"{', '.join(sorted(INT_LISTS | INTS | FLOATS | BOOLS))})")
+                                    f"{', '.join(sorted(INT_LISTS | INTS | FLOATS | BOOLS | TRAINING))})")
         except ValueError as exc:
             raise ContinuoError(f"size '{spec}': bad value for {key}: {value}") from exc
-    return hp
+    return hp, options
 
 
 def keras_bits_per_note(model, tunes: Sequence[np.ndarray], batch_size: int = 32) -> dict:
@@ -78,14 +83,14 @@ def run_sweep(architecture: str, sizes: Sequence[str], train_tunes, val_tunes, *
     base = base or default_hyperparameters(architecture)
     rows = []
     for spec in sizes:
-        hp = parse_size(spec, base)
+        hp, options = parse_size(spec, base)
         print(f"sweep {architecture}: {spec} ({epochs} epochs on {len(train_tunes)} tunes)",
               file=sys.stderr, flush=True)
         result = train_model(hp, train_tunes, val_tunes, epochs=epochs, batch_size=batch_size,
                              max_len=max_len, learning_rate=learning_rate, patience=epochs,
-                             max_minutes=1e9, seed=seed)
+                             max_minutes=1e9, seed=seed, **options)
         scored = keras_bits_per_note(result.model, val_tunes)
-        rows.append({"size": spec, "hyperparameters": hp,
+        rows.append({"size": spec, "hyperparameters": hp, "training_options": options,
                      "parameters": count_parameters(result.model),
                      "validation_bits_per_note": scored["bits_per_note"],
                      "validation_accuracy": scored["accuracy"],

@@ -24,6 +24,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from engine.encoding import FIRST_NOTE_ON
+
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 PAD_MULTIPLE = 32
 
@@ -39,10 +41,31 @@ class TrainResult:
     best_val_loss: float
 
 
+def transposed(tune: np.ndarray, rng: np.random.Generator, semitones: int,
+               vocab_size: int) -> np.ndarray:
+    """``tune`` moved by a random whole number of semitones in [-semitones, semitones],
+    chosen among the shifts that keep every note inside the encoding's pitch range."""
+    notes = tune[tune >= FIRST_NOTE_ON]
+    if semitones <= 0 or not len(notes):
+        return tune
+    low = max(-semitones, FIRST_NOTE_ON - int(notes.min()))
+    high = min(semitones, vocab_size - 1 - int(notes.max()))
+    shift = int(rng.integers(low, high + 1)) if high >= low else 0
+    if not shift:
+        return tune
+    out = tune.astype(np.int16)
+    out[out >= FIRST_NOTE_ON] += shift
+    return out.astype(tune.dtype)
+
+
 def _batches(tunes: Sequence[np.ndarray], batch_size: int, max_len: int,
-             rng: np.random.Generator | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Length-bucketed batches of (inputs, targets, weights); shuffled when rng given."""
+             rng: np.random.Generator | None, transpose: int = 0,
+             vocab_size: int = 38) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Length-bucketed batches of (inputs, targets, weights); shuffled when rng given,
+    each tune moved by up to ``transpose`` semitones when also given."""
     tunes = [t[: max_len + 1] for t in tunes if len(t) >= 2]
+    if rng is not None and transpose:
+        tunes = [transposed(t, rng, transpose, vocab_size) for t in tunes]
     order = np.argsort([len(t) for t in tunes], kind="stable")
     if rng is not None:  # jitter the sort so batches differ between epochs
         noise = rng.uniform(0, 8, size=len(tunes))
@@ -67,7 +90,7 @@ def _batches(tunes: Sequence[np.ndarray], batch_size: int, max_len: int,
 
 
 def _dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: int,
-             shuffle: bool):
+             shuffle: bool, transpose: int = 0, vocab_size: int = 38):
     """A tf.data pipeline that re-buckets and reshuffles the tunes on every pass.
 
     The output signature is given explicitly as ``[None, None]``: left to infer it
@@ -79,7 +102,7 @@ def _dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: i
     tunes = list(tunes)
 
     def gen():
-        yield from _batches(tunes, batch_size, max_len, rng)
+        yield from _batches(tunes, batch_size, max_len, rng, transpose, vocab_size)
 
     spec = tf.TensorSpec([None, None], tf.int32)
     sig = (spec, spec, tf.TensorSpec([None, None], tf.float32))
@@ -167,14 +190,17 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
                 max_minutes: float = 25.0, seed: int = 0, checkpoint: str | Path | None = None,
                 verbose: int | None = None,
                 initial_weights: str | Path | None = None,
-                average: bool = False) -> TrainResult:
+                average: bool = False, transpose: int = 0) -> TrainResult:
     """Fit a model of ``hp`` with early stopping on validation loss: a fresh one, or
     one that goes on from ``initial_weights`` (a ``.weights.h5`` of the same ``hp``).
 
     With ``average`` (stochastic weight averaging, Izmailov et al. 2018; the averaged
     SGD of Merity et al.'s AWD-LSTM): the learning rate stays constant, the weights are
     averaged over snapshots taken twenty times an epoch, and the validation loss,
-    early stopping, checkpoints and the returned model all use the averaged weights."""
+    early stopping, checkpoints and the returned model all use the averaged weights.
+
+    ``transpose``: augmentation, every training tune moved by a random shift of up to
+    that many semitones, drawn again on every pass (validation is never moved)."""
     import keras
 
     from training.models import build_model
@@ -190,7 +216,8 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
     )
-    train_data, n_train_batches = _dataset(train_tunes, batch_size, max_len, seed, shuffle=True)
+    train_data, n_train_batches = _dataset(train_tunes, batch_size, max_len, seed, shuffle=True,
+                                           transpose=transpose, vocab_size=hp["vocab_size"])
     val_data, _ = _dataset(val_tunes, 64, max_len, seed, shuffle=False)
 
     t0 = time.monotonic()

@@ -12,8 +12,9 @@ from training.sweep import keras_bits_per_note, parse_size, sweep_markdown
 
 def test_sizes_are_key_value_pairs_over_the_defaults():
     base = {"architecture": "lstm", "units": [256, 256], "dropout": 0.2, "embed_dim": 64}
-    hp = parse_size("units=384,384 dropout=0.3", base)
+    hp, options = parse_size("units=384,384 dropout=0.3 transpose=2", base)
     assert hp == {"architecture": "lstm", "units": [384, 384], "dropout": 0.3, "embed_dim": 64}
+    assert options == {"transpose": 2}
     assert base["units"] == [256, 256]  # the defaults are not touched
     with pytest.raises(ContinuoError, match="unknown setting 'colour'"):
         parse_size("colour=blue", base)
@@ -50,3 +51,22 @@ def test_the_table_marks_the_best_size():
     table = sweep_markdown(report)
     assert "| `units=256,256` (best) | 20 | 3.800 |" in table
     assert "| `units=128,128` | 10 | 3.900 |" in table
+
+
+def test_transposition_moves_only_notes_and_stays_in_range():
+    from engine.encoding import FIRST_NOTE_ON
+    from training.train import transposed
+
+    rng = np.random.default_rng(1)
+    tune = np.array([FIRST_NOTE_ON + 1, 0, 1, FIRST_NOTE_ON + 34, 0, 1], np.int8)
+    shifts = set()
+    for _ in range(200):
+        out = transposed(tune, rng, 3, 38)
+        assert out.dtype == tune.dtype
+        assert list(out[[1, 2, 4, 5]]) == [0, 1, 0, 1]  # HOLD and NOTE_OFF stay
+        shift = int(out[0]) - int(tune[0])
+        assert int(out[3]) - int(tune[3]) == shift
+        assert FIRST_NOTE_ON <= out[out >= FIRST_NOTE_ON].min() and out.max() <= 37
+        shifts.add(shift)
+    assert shifts == {-1, 0, 1}  # the range leaves one semitone down and one up
+    assert (transposed(tune, rng, 0, 38) == tune).all()
