@@ -135,7 +135,7 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
                 "augmentation": (f"each training tune moved by a random shift of up to "
                                  f"{args.transpose} semitones on every pass" if args.transpose
                                  else "none (tunes are already transposed to C major / A minor;"
-                                      " see models/sweep-wavenet.json for the measurement)"),
+                                      " see models/sweeps/wavenet-transpose.json for the measurement)"),
                 "history": result.history,
                 "date": dt.date.today().isoformat(),
                 "machine": f"{platform.machine()} CPU ({platform.platform()}), 2 threads"}
@@ -262,7 +262,8 @@ def _cmd_sweep(args: argparse.Namespace, argv: list[str] | None) -> int:
     if not train or not val:
         raise ContinuoError(f"the corpus '{corpus.name}' has {len(train)} training and "
                             f"{len(val)} validation tunes; it needs some of both")
-    out = Path(args.out) if args.out else MODELS_DIR / f"sweep-{args.model}.json"
+    out = Path(args.out) if args.out else MODELS_DIR / "sweeps" / f"{args.model}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     report = run_sweep(args.model, args.sizes, train, val, epochs=args.epochs,
                        batch_size=args.batch_size, max_len=args.max_len,
                        learning_rate=args.lr, seed=args.seed, out_path=out,
@@ -373,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--max-len", type=int, default=512)
     sw.add_argument("--lr", type=float, default=2e-3)
     sw.add_argument("--seed", type=int, default=0)
-    sw.add_argument("--out", help="default: models/sweep-<model>.json")
+    sw.add_argument("--out", help="default: models/sweeps/<model>.json")
     sw.add_argument("--cache-dir", default=str(C.CACHE_DIR))
 
     v = sub.add_parser("evaluate", help="bits/note and accuracy of every model and baseline")

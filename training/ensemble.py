@@ -82,8 +82,9 @@ def combine_graphs(protos: Sequence, prefixes: Sequence[str], shared_input: str,
     if shared is None:
         raise ValueError(f"no member graph has the input '{shared_input}'")
     nodes.append(helper.make_node("Sum", terms, ["logits"]))
-    logits_rank = len(protos[0].graph.output[0].type.tensor_type.shape.dim) or 2
-    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None] * logits_rank)
+    # the first member's logits, shape and all, so the card check can see the vocabulary
+    out = onnx.ValueInfoProto.FromString(
+        next(o for o in protos[0].graph.output if o.name == "logits").SerializeToString())
     graph = helper.make_graph(nodes, "ensemble", [shared] + inputs, [out] + outputs,
                               initializer=inits, value_info=value_info)
     by_domain: dict[str, int] = {}

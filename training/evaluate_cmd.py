@@ -153,11 +153,11 @@ def write_readme(models_dir: Path, entries: list[tuple[dict, bool]], corpus: C.C
                          for k, v in sorted(corpus.rejected.items(), key=lambda kv: -kv[1]))
     counts = corpus.counts()
     sweeps = []
-    for path in sorted(models_dir.glob("sweep-*.json")):
+    for path in sorted((models_dir / "sweeps").glob("*.json")):
         from training.sweep import sweep_markdown
 
         report = json.loads(path.read_text())
-        sweeps.append(f"### {report['architecture']} (`{path.name}`)\n\n"
+        sweeps.append(f"### {report['architecture']} (`sweeps/{path.name}`)\n\n"
                       f"{sweep_markdown(report)}")
     sizes = ("\n\n## Sizes, chosen on the validation split\n\n"
              "Each size trained the same short way, then scored on the validation split "

@@ -2,7 +2,7 @@
 
 Every candidate size is trained the same short way (the same training tunes, the same
 number of epochs, the same seed) and scored on the validation split in bits per note,
-computed from the Keras model directly.  The table goes to ``models/sweep-<model>.json``
+computed from the Keras model directly.  The table goes to ``models/sweeps/<model>.json``
 and into ``models/README.md``; the full run of the chosen size is an ordinary
 ``python -m training train``.  A size is written as ``key=value`` pairs over the
 architecture's defaults, e.g. ``"units=384,384 dropout=0.3"``.
