@@ -61,6 +61,8 @@ def test_step_graph_matches_the_sequence_graph(duet_dir):
     delays = {s["input"]: s["delay"] for s in card["step_model"]["states"]}
     assert delays["lstm.h_0"] == 1 and max(delays.values()) == 16
     assert card["receptive_field_steps"] is None  # the LSTM member sees everything
+    # the vocabulary stays visible in the graph, so a card that lies about it is caught
+    assert _session(duet_dir / "duet.onnx").get_outputs()[0].shape[-1] == 38
 
 
 def test_the_chosen_weight_is_the_best_on_the_given_tunes(duet_dir):
