@@ -153,16 +153,17 @@ def write_readme(models_dir: Path, entries: list[tuple[dict, bool]], corpus: C.C
                          for k, v in sorted(corpus.rejected.items(), key=lambda kv: -kv[1]))
     counts = corpus.counts()
     sweeps = []
-    for path in sorted((models_dir / "sweeps").glob("*.json")):
+    for path in sorted((models_dir / "sweeps").glob("*.json"), key=lambda p: p.stem):
         from training.sweep import sweep_markdown
 
         report = json.loads(path.read_text())
         sweeps.append(f"### {report['architecture']} (`sweeps/{path.name}`)\n\n"
                       f"{sweep_markdown(report)}")
-    sizes = ("\n\n## Sizes, chosen on the validation split\n\n"
-             "Each size trained the same short way, then scored on the validation split "
-             "(`python -m training sweep`); the shipped models are the best size trained "
-             "in full.\n\n" + "\n\n".join(sweeps)) if sweeps else ""
+    sizes = ("\n\n## Sizes and augmentation, chosen on the validation split\n\n"
+             "Each candidate trained the same short way, then scored on the validation "
+             "split (`python -m training sweep`). A short run ranks sizes by how fast they "
+             "learn, which is a guide, not a promise of how well they end.\n\n"
+             + "\n\n".join(sweeps)) if sweeps else ""
     text = f"""# Continuo's models
 
 Each model is a pair of ONNX files (`<name>.onnx`: one step, with its states;

@@ -124,5 +124,7 @@ def sweep_markdown(report: dict) -> str:
         lines.append(f"| `{r['size']}`{mark} | {r['parameters']} | "
                      f"{r['validation_bits_per_note']:.3f} | {r['validation_accuracy']:.3f} | "
                      f"{r['wall_time_s'] / 60:.1f} min |")
+    if report.get("note"):  # what was decided from it, added by hand
+        lines += ["", report["note"]]
     return "\n".join(lines)
 
