@@ -237,6 +237,8 @@ def _cmd_ensemble(args: argparse.Namespace, argv: list[str] | None) -> int:
     from training.ensemble import build_ensemble
 
     out_dir = Path(args.out_dir) if args.out_dir else Path(args.cards[0]).parent
+    # --no-eval changes nothing in the files, so the card's command leaves it out
+    argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--no-eval"]
     card = build_ensemble(args.cards, args.name, out_dir, weight=args.weight,
                           cache_dir=args.cache_dir, command=_command_line(argv))
     print(f"wrote {out_dir / (args.name + '.json')}: {' + '.join(card['hyperparameters']['members'])}"

@@ -31,8 +31,8 @@ DESCRIPTIONS = {
     "lstm": "LSTM: remembers the whole tune so far; smooth, song-like continuations.",
     "wavenet": "WaveNet: looks back a fixed window of steps; follows rhythm and motifs closely.",
     "seed-lstm": "The seed notebooks' LSTM (two LSTM(128), Dense(256)); a baseline.",
-    "ensemble": "{members}: both vote on every note; the surest of the three, at the cost "
-                "of both.",
+    "ensemble": "{members} together: both weigh every note; the best-scoring of the three, "
+                "at twice the work.",
 }
 
 
