@@ -1,8 +1,9 @@
 """``python -m training ensemble``: two trained models as one, a product of experts.
 
 The ensemble's next-token distribution is the weighted geometric mean of its members'
-(``logits = w * log_softmax(a) + (1 - w) * log_softmax(b)``, renormalised by the app's
-softmax), with ``w`` chosen on the validation split.  It is built from the members'
+(``logits = w * a + (1 - w) * b``: after the app's softmax, the same distribution as
+``w * log_softmax(a) + (1 - w) * log_softmax(b)``), with ``w`` chosen on the validation
+split.  It is built from the members'
 exported ONNX graphs, not retrained: both graphs go side by side into one step graph
 (one ``token`` input, every member's states, one ``logits`` output) and one sequence
 graph, so the engine runs it like any other model. An LSTM's states have delay 1 and
@@ -43,10 +44,11 @@ def _prefixed(model_proto, prefix: str, keep: set[str]):
 
 
 def combine_graphs(protos: Sequence, prefixes: Sequence[str], shared_input: str,
-                   weights: Sequence[float], logits_axis: int = -1):
+                   weights: Sequence[float]):
     """One graph running every member on ``shared_input``: inputs are the shared one and
     each member's other inputs (prefixed), outputs ``logits`` (the weighted sum of the
-    members' log-softmaxes) and each member's other outputs (prefixed)."""
+    members' logits, which softmax makes the weighted geometric mean of their
+    distributions) and each member's other outputs (prefixed)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -72,12 +74,12 @@ def combine_graphs(protos: Sequence, prefixes: Sequence[str], shared_input: str,
             if o.name == prefix + "logits":
                 continue
             outputs.append(o)
-        logp = prefix + "logp"
+        # w * logits, not w * log_softmax(logits): the two differ by one number per row,
+        # which every softmax taken of the sum (sampling, scoring) cancels, and the
+        # step is two LogSoftmax nodes cheaper
         scale = prefix + "weight"
-        nodes.append(helper.make_node("LogSoftmax", [prefix + "logits"], [logp],
-                                      axis=logits_axis))
         inits.append(helper.make_tensor(scale, TensorProto.FLOAT, [], [float(w)]))
-        nodes.append(helper.make_node("Mul", [logp, scale], [prefix + "weighted"]))
+        nodes.append(helper.make_node("Mul", [prefix + "logits", scale], [prefix + "weighted"]))
         terms.append(prefix + "weighted")
     if shared is None:
         raise ValueError(f"no member graph has the input '{shared_input}'")

@@ -216,17 +216,33 @@ def _input_features(model: keras.Model, hp: dict[str, Any], token: tf.Tensor) ->
 
 
 def _lstm_step(model: keras.Model, hp: dict[str, Any]) -> Callable:
+    """One step of the stacked LSTM, lean as the WaveNet's: the first layer's input
+    projection is a table lookup (embedding @ kernel + bias, one row per token), and
+    each later layer's two products are one, over ``[x, h]``."""
     n_layers = len(hp["units"])
     hidden = model.get_layer("hidden") if int(hp.get("dense_hidden", 0)) > 0 else None
     out = model.get_layer("logits")
+    cells = [model.get_layer(f"lstm_{i}").cell for i in range(n_layers)]
+    if int(hp.get("embed_dim", 0)) > 0:
+        features = np.asarray(model.get_layer("embedding").embeddings)
+    else:  # one-hot input: the features of token t are row t of the identity
+        features = np.eye(int(hp["vocab_size"]), dtype=np.float32)
+    first = features @ np.asarray(cells[0].kernel) + np.asarray(cells[0].bias)
+    first_u = np.asarray(cells[0].recurrent_kernel)
+    later = [(np.concatenate([np.asarray(c.kernel), np.asarray(c.recurrent_kernel)], axis=0),
+              np.asarray(c.bias)) for c in cells[1:]]
+    c_ = tf.constant  # constants made inside the traced function (see _wavenet_step)
 
     def step(token, *states):
-        x = _input_features(model, hp, token)
         new_states = []
+        x = None
         for i in range(n_layers):
-            cell = model.get_layer(f"lstm_{i}").cell
             h, c = states[2 * i], states[2 * i + 1]
-            z = tf.matmul(x, cell.kernel) + tf.matmul(h, cell.recurrent_kernel) + cell.bias
+            if i == 0:
+                z = tf.gather(c_(first.astype(np.float32)), token) + tf.matmul(h, c_(first_u))
+            else:
+                w, b = later[i - 1]
+                z = tf.matmul(tf.concat([x, h], axis=-1), c_(w)) + c_(b)
             zi, zf, zc, zo = tf.split(z, 4, axis=-1)  # Keras' gate order: i, f, c, o
             c = tf.sigmoid(zf) * c + tf.sigmoid(zi) * tf.tanh(zc)
             h = tf.sigmoid(zo) * tf.tanh(c)
@@ -240,34 +256,48 @@ def _lstm_step(model: keras.Model, hp: dict[str, Any]) -> Callable:
     return step
 
 
-def _conv_tap(layer, past: tf.Tensor, now: tf.Tensor) -> tf.Tensor:
-    """One output step of a causal kernel-2 Conv1D: tap 0 sees t - d, tap 1 sees t."""
-    k = layer.kernel  # [2, in, out]
-    return tf.matmul(past, k[0]) + tf.matmul(now, k[1]) + layer.bias
-
-
 def _pointwise(layer, x: tf.Tensor) -> tf.Tensor:
     return tf.matmul(x, layer.kernel[0]) + layer.bias
 
 
+def _fused_tap(layer) -> tuple[np.ndarray, np.ndarray]:
+    """A causal kernel-2 Conv1D as one matrix: ``concat([past, now]) @ w + b``."""
+    k = np.asarray(layer.kernel)  # [2, in, out]: tap 0 sees t - d, tap 1 sees t
+    return np.concatenate([k[0], k[1]], axis=0), np.asarray(layer.bias)
+
+
 def _wavenet_step(model: keras.Model, hp: dict[str, Any]) -> Callable:
-    res = int(hp["residual_channels"])
+    """One step of the WaveNet, with as few graph nodes as the arithmetic allows (each
+    node costs onnxruntime a few microseconds, which adds up over 14 blocks): each
+    dilated convolution is one matrix product over ``[past, now]``, and the skip paths
+    of all blocks are one product over the concatenated gated outputs at the end.
+    The weights are made constants inside the traced function, so the exported graph
+    holds them as initializers (captured tensors would become extra inputs)."""
     n = len(hp["dilations"])
+    first = _fused_tap(model.get_layer("input_conv"))
+    dilated = [_fused_tap(model.get_layer(f"dilated_{i}")) for i in range(n)]
+    residual = [(np.asarray(model.get_layer(f"residual_{i}").kernel)[0],
+                 np.asarray(model.get_layer(f"residual_{i}").bias)) for i in range(n - 1)]
+    skip_w = np.concatenate(
+        [np.asarray(model.get_layer(f"skip_{i}").kernel)[0] for i in range(n)], axis=0)
+    skip_b = np.sum([np.asarray(model.get_layer(f"skip_{i}").bias) for i in range(n)], axis=0)
+    c = tf.constant
 
     def step(token, *states):
         e = _input_features(model, hp, token)
         presents = [e]
-        x = _conv_tap(model.get_layer("input_conv"), states[0], e)
-        skip = None
+        x = tf.matmul(tf.concat([states[0], e], axis=-1), c(first[0])) + c(first[1])
+        gated_all = []
         for i in range(n):
             presents.append(x)
-            z = _conv_tap(model.get_layer(f"dilated_{i}"), states[i + 1], x)
-            gated = tf.tanh(z[:, :res]) * tf.sigmoid(z[:, res:])
-            s = _pointwise(model.get_layer(f"skip_{i}"), gated)
-            skip = s if skip is None else skip + s
+            w, b = dilated[i]
+            z = tf.matmul(tf.concat([states[i + 1], x], axis=-1), c(w)) + c(b)
+            filt, gate = tf.split(z, 2, axis=-1)
+            gated = tf.tanh(filt) * tf.sigmoid(gate)
+            gated_all.append(gated)
             if i < n - 1:
-                x = x + _pointwise(model.get_layer(f"residual_{i}"), gated)
-        s = tf.nn.relu(skip)
+                x = x + tf.matmul(gated, c(residual[i][0])) + c(residual[i][1])
+        s = tf.nn.relu(tf.matmul(tf.concat(gated_all, axis=-1), c(skip_w)) + c(skip_b))
         s = tf.nn.relu(_pointwise(model.get_layer("post_1"), s))
         logits = _pointwise(model.get_layer("logits"), s)
         return (logits, *presents)
