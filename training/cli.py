@@ -134,8 +134,9 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
                 "early_stopping": f"val_loss, patience {args.patience}, best weights restored",
                 "augmentation": (f"each training tune moved by a random shift of up to "
                                  f"{args.transpose} semitones on every pass" if args.transpose
-                                 else "none (tunes are already transposed to C major / A minor;"
-                                      " see models/sweeps/wavenet-transpose.json for the measurement)"),
+                                 else "none (tunes are already transposed to C major / A "
+                                      "minor; models/sweeps/wavenet-transpose.json has the "
+                                      "measurement)"),
                 "history": result.history,
                 "date": dt.date.today().isoformat(),
                 "machine": f"{platform.machine()} CPU ({platform.platform()}), 2 threads"}
@@ -241,8 +242,9 @@ def _cmd_ensemble(args: argparse.Namespace, argv: list[str] | None) -> int:
     argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--no-eval"]
     card = build_ensemble(args.cards, args.name, out_dir, weight=args.weight,
                           cache_dir=args.cache_dir, command=_command_line(argv))
-    print(f"wrote {out_dir / (args.name + '.json')}: {' + '.join(card['hyperparameters']['members'])}"
-          f", weights {card['hyperparameters']['weights']}", file=sys.stderr)
+    hp = card["hyperparameters"]
+    print(f"wrote {out_dir / (args.name + '.json')}: {' + '.join(hp['members'])}, "
+          f"weights {hp['weights']}", file=sys.stderr)
     if not args.no_eval:
         from training.evaluate_cmd import evaluate_card
 

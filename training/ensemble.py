@@ -146,12 +146,17 @@ def build_ensemble(cards: Sequence[str | Path], name: str, out_dir: str | Path,
     for p in paths:
         if not p.exists():
             raise ContinuoError(f"{p}: there is no such model card")
-        members.append(json.loads(p.read_text()))
+        try:
+            members.append(json.loads(p.read_text()))
+        except (OSError, ValueError) as exc:
+            raise ContinuoError(f"{p}: the model card cannot be read ({exc})") from None
     names = [m["name"] for m in members]
     if len(set(names)) != 2:
         raise ContinuoError(f"the two members must be different models, not {names[0]} twice")
     if members[0]["encoding"] != members[1]["encoding"]:
         raise ContinuoError(f"{paths[0]} and {paths[1]} use different encodings")
+    if weight is not None and not 0.0 <= weight <= 1.0:
+        raise ContinuoError(f"the first member's weight must be between 0 and 1, not {weight}")
     by_weight = None
     if weight is None:
         if validation is None:

@@ -98,3 +98,10 @@ def test_an_ensemble_needs_two_different_existing_cards(tiny_models_dir, tmp_pat
     with pytest.raises(ContinuoError, match="no such model card"):
         build_ensemble([tiny_models_dir / "lstm.json", tmp_path / "nope.json"], "x", tmp_path,
                        weight=0.5)
+    (tmp_path / "broken.json").write_text("{ not json")
+    with pytest.raises(ContinuoError, match="broken.json: the model card cannot be read"):
+        build_ensemble([tiny_models_dir / "lstm.json", tmp_path / "broken.json"], "x",
+                       tmp_path, weight=0.5)
+    with pytest.raises(ContinuoError, match="between 0 and 1"):
+        build_ensemble([tiny_models_dir / "lstm.json", tiny_models_dir / "wavenet.json"], "x",
+                       tmp_path, weight=1.5)
