@@ -48,8 +48,9 @@ def parse_size(spec: str, base: dict[str, Any]) -> tuple[dict[str, Any], dict[st
             elif key in BOOLS:
                 hp[key] = value.lower() in ("1", "true", "yes")
             else:
+                known = sorted(INT_LISTS | INTS | FLOATS | BOOLS | TRAINING)
                 raise ContinuoError(f"size '{spec}': unknown setting '{key}' (one of "
-                                    f"{', '.join(sorted(INT_LISTS | INTS | FLOATS | BOOLS | TRAINING))})")
+                                    f"{', '.join(known)})")
         except ValueError as exc:
             raise ContinuoError(f"size '{spec}': bad value for {key}: {value}") from exc
     return hp, options
