@@ -389,9 +389,11 @@ def test_a_model_computing_nan_stops_with_a_sentence(tiny_models_dir, tmp_path):
     shutil.copytree(tiny_models_dir, folder)
     path = folder / "lstm.onnx"
     proto = onnx.load(str(path))
-    table = next(t for t in proto.graph.initializer
-                 if numpy_helper.to_array(t).shape == (38, 8))  # the embedding
-    table.CopyFrom(numpy_helper.from_array(np.full((38, 8), np.nan, np.float32), table.name))
+    # the first layer's per-token table (embedding x kernel): one row per token
+    table = next(t for t in proto.graph.initializer if list(t.dims[:1]) == [38] and
+                 len(t.dims) == 2)
+    shape = numpy_helper.to_array(table).shape
+    table.CopyFrom(numpy_helper.from_array(np.full(shape, np.nan, np.float32), table.name))
     path.write_bytes(proto.SerializeToString())
     card = json.loads((folder / "lstm.json").read_text())
     card["sha256"]["lstm.onnx"] = hashlib.sha256(path.read_bytes()).hexdigest()
