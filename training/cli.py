@@ -57,6 +57,23 @@ def _load_training_corpus(args: argparse.Namespace):
     return C.get_corpus(args.corpus, cache_dir=args.cache_dir)
 
 
+def _training_splits(args: argparse.Namespace):
+    """The corpus, its training tunes (``--subset`` of them, the same ones every time)
+    and its validation tunes; both must be there."""
+    import numpy as np
+
+    corpus = _load_training_corpus(args)
+    train = corpus.split("train")
+    val = corpus.split("validation")
+    if args.subset:
+        keep = np.random.default_rng(0).permutation(len(train))[: args.subset]
+        train = [train[k] for k in sorted(keep)]
+    if not train or not val:
+        raise ContinuoError(f"the corpus '{corpus.name}' has {len(train)} training and "
+                            f"{len(val)} validation tunes; it needs some of both")
+    return corpus, train, val
+
+
 def _hyperparameters(args: argparse.Namespace) -> dict:
     from training.models import default_hyperparameters
 
@@ -79,21 +96,10 @@ def _hyperparameters(args: argparse.Namespace) -> dict:
 
 
 def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
-    import numpy as np
-
     from training.export import export_model
     from training.train import CHECKPOINT_DIR, train_model
 
-    corpus = _load_training_corpus(args)
-    train = corpus.split("train")
-    val = corpus.split("validation")
-    if args.subset:
-        rng = np.random.default_rng(0)
-        keep = rng.permutation(len(train))[: args.subset]
-        train = [train[k] for k in sorted(keep)]
-    if not train or not val:
-        raise ContinuoError(f"the corpus '{corpus.name}' has {len(train)} training and "
-                            f"{len(val)} validation tunes; it needs some of both")
+    corpus, train, val = _training_splits(args)
     hp = _hyperparameters(args)
     name = args.name or args.model
     previous = None
@@ -253,19 +259,9 @@ def _cmd_ensemble(args: argparse.Namespace, argv: list[str] | None) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace, argv: list[str] | None) -> int:
-    import numpy as np
-
     from training.sweep import run_sweep
 
-    corpus = _load_training_corpus(args)
-    train = corpus.split("train")
-    if args.subset:
-        keep = np.random.default_rng(0).permutation(len(train))[: args.subset]
-        train = [train[k] for k in sorted(keep)]
-    val = corpus.split("validation")
-    if not train or not val:
-        raise ContinuoError(f"the corpus '{corpus.name}' has {len(train)} training and "
-                            f"{len(val)} validation tunes; it needs some of both")
+    _, train, val = _training_splits(args)
     out = Path(args.out) if args.out else MODELS_DIR / "sweeps" / f"{args.model}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     report = run_sweep(args.model, args.sizes, train, val, epochs=args.epochs,

@@ -25,7 +25,7 @@ import numpy as np
 
 from engine.encoding import FIRST_NOTE_ON, MelodyEncoding
 from engine.errors import ContinuoError
-from training.evaluate import _log_softmax
+from training.evaluate import _log_softmax, sequence_session
 
 WEIGHT_GRID = tuple(round(0.05 * k, 2) for k in range(21))
 
@@ -102,11 +102,7 @@ def combine_graphs(protos: Sequence, prefixes: Sequence[str], shared_input: str,
 
 def member_log_probs(seq_path: Path, tunes: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Each tune's ``[len, vocab]`` log-probabilities from a member's sequence model."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    sess = ort.InferenceSession(str(seq_path), opts, providers=["CPUExecutionProvider"])
+    sess = sequence_session(seq_path)
     return [_log_softmax(sess.run(["logits"], {"tokens": np.asarray(t, np.int32)[None]})[0][0])
             for t in tunes]
 

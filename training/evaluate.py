@@ -45,16 +45,21 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def score_onnx(seq_path: str | Path, tunes: Sequence[np.ndarray], batch_tokens: int = 16384,
-               threads: int = 2) -> dict:
-    """Score tunes with a ``.seq.onnx`` model (batches of similar length, right-padded:
-    the model is causal, so padding never changes the real steps)."""
+def sequence_session(seq_path: str | Path, threads: int = 2):
+    """An onnxruntime session for scoring with a ``.seq.onnx`` model."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(seq_path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(seq_path), opts, providers=["CPUExecutionProvider"])
+
+
+def score_onnx(seq_path: str | Path, tunes: Sequence[np.ndarray], batch_tokens: int = 16384,
+               threads: int = 2) -> dict:
+    """Score tunes with a ``.seq.onnx`` model (batches of similar length, right-padded:
+    the model is causal, so padding never changes the real steps)."""
+    sess = sequence_session(seq_path, threads)
     score = Score()
     tunes = [np.asarray(t, np.int64) for t in tunes if len(t) >= 2]
     order = np.argsort([len(t) for t in tunes], kind="stable")

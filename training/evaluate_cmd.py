@@ -152,10 +152,10 @@ def write_readme(models_dir: Path, entries: list[tuple[dict, bool]], corpus: C.C
     rejected = "; ".join(f"{C.REASONS.get(k, k)}: {v}"
                          for k, v in sorted(corpus.rejected.items(), key=lambda kv: -kv[1]))
     counts = corpus.counts()
+    from training.sweep import sweep_markdown
+
     sweeps = []
     for path in sorted((models_dir / "sweeps").glob("*.json"), key=lambda p: p.stem):
-        from training.sweep import sweep_markdown
-
         report = json.loads(path.read_text())
         sweeps.append(f"### {report['architecture']} (`sweeps/{path.name}`)\n\n"
                       f"{sweep_markdown(report)}")

@@ -283,15 +283,17 @@ def _wavenet_step(model: keras.Model, hp: dict[str, Any]) -> Callable:
     skip_b = np.sum([np.asarray(model.get_layer(f"skip_{i}").bias) for i in range(n)], axis=0)
     c = tf.constant
 
+    def tap(past, now, weights):
+        return tf.matmul(tf.concat([past, now], axis=-1), c(weights[0])) + c(weights[1])
+
     def step(token, *states):
         e = _input_features(model, hp, token)
         presents = [e]
-        x = tf.matmul(tf.concat([states[0], e], axis=-1), c(first[0])) + c(first[1])
+        x = tap(states[0], e, first)
         gated_all = []
         for i in range(n):
             presents.append(x)
-            w, b = dilated[i]
-            z = tf.matmul(tf.concat([states[i + 1], x], axis=-1), c(w)) + c(b)
+            z = tap(states[i + 1], x, dilated[i])
             filt, gate = tf.split(z, 2, axis=-1)
             gated = tf.tanh(filt) * tf.sigmoid(gate)
             gated_all.append(gated)
