@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.generator import GenerationSettings, generate  # noqa: E402
+from engine.generator import MAX_PRIME_STEPS, GenerationSettings, generate  # noqa: E402
 from engine.midi_io import midi_file_to_song  # noqa: E402
 from engine.models import ModelLibrary, StepModel, session_options  # noqa: E402
 
@@ -313,6 +313,32 @@ def binding_table(library: ModelLibrary, repeats: int) -> dict:
     return out
 
 
+def priming_table(model: StepModel, prime: list[int], repeats: int) -> dict:
+    """Priming 4 variations: one sequence-graph call against one step-model call per
+    seed token, for the default seed and for a seed of MAX_PRIME_STEPS steps (the
+    default seed repeated; cut to the receptive field for a WaveNet, as the generator
+    does)."""
+    long = (prime * (MAX_PRIME_STEPS // len(prime) + 1))[:MAX_PRIME_STEPS]
+    if model.info.receptive_field_steps is not None:
+        long = long[-model.info.receptive_field_steps:]
+
+    def prime_with(tokens, stepwise):
+        def run():
+            _, state = model.prime(tokens, 4, stepwise=stepwise)
+            model.release(state)
+        return run
+
+    out = {}
+    for label, tokens in ((f"default seed ({len(prime)} steps)", prime),
+                          (f"long seed ({len(long)} steps)", long)):
+        times = interleaved({"sequence graph": prime_with(tokens, False),
+                             "step by step": prime_with(tokens, True)}, repeats)
+        times["step by step / sequence graph"] = round(
+            times["step by step"] / times["sequence graph"], 1)
+        out[label] = times
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------
@@ -377,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         enc = model.encoding
         prime = enc.encode_notes(seed.tracks[0].notes, seed.ppq).tokens
         r["prime_steps"] = len(prime)
+        if info.sequence_state_outputs:
+            r["priming_4_ms"] = priming_table(model, list(prime), args.repeats)
         if load_keras_model is not None and "keras" in info.card:
             keras_model = load_keras_model(info.card_path)
             step = NumpyStep(keras_model, info.card["hyperparameters"])
@@ -440,6 +468,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results["models"].items():
         for goal, ok in r["goals_met"].items():
             print(f"{name:>10}: {'met   ' if ok else 'NOT MET'} {goal}")
+    primed = {n: r["priming_4_ms"] for n, r in results["models"].items() if "priming_4_ms" in r}
+    if primed:
+        print("\npriming 4 variations, median ms: one sequence-graph call vs one step call "
+              "per seed token")
+        for name, table in primed.items():
+            for label, t in table.items():
+                print(f"{name:>10} {label:>26}: {t['sequence graph']:7.2f} vs "
+                      f"{t['step by step']:7.2f}  ({t['step by step / sequence graph']}x)")
     if "session_options_4_variations_ms" in results:
         print("\nsession options, 256 steps x 4 variations, median ms")
         for name, table in results["session_options_4_variations_ms"].items():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -107,6 +107,19 @@ class Key:
 C_MAJOR = Key(0, False)
 
 
+def _key_profiles() -> np.ndarray:
+    """Every key's Krumhansl-Kessler profile, centred and of unit length (rows in the
+    order of :meth:`Key.all_keys`), so that a dot product is a correlation."""
+    rows = np.array([np.roll(_KK_MINOR if k.minor else _KK_MAJOR, k.tonic)
+                     for k in Key.all_keys()], dtype=np.float64)
+    rows -= rows.mean(axis=1, keepdims=True)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+_ALL_KEYS = Key.all_keys()
+_KEY_PROFILES = _key_profiles()
+
+
 def estimate_key(notes: Iterable[tuple[int, float]]) -> Key:
     """Krumhansl-Schmuckler key estimate from (pitch, duration) pairs.
 
@@ -118,13 +131,10 @@ def estimate_key(notes: Iterable[tuple[int, float]]) -> Key:
         hist[int(pitch) % 12] += max(float(duration), 0.0)
     if hist.sum() <= 0 or np.ptp(hist) == 0:
         return C_MAJOR
-    best, best_r = C_MAJOR, -math.inf
-    for key in Key.all_keys():
-        profile = np.roll(_KK_MINOR if key.minor else _KK_MAJOR, key.tonic)
-        r = float(np.corrcoef(hist, profile)[0, 1])
-        if r > best_r + 1e-12:
-            best, best_r = key, r
-    return best
+    centred = hist - hist.mean()
+    r = _KEY_PROFILES @ (centred / np.linalg.norm(centred))  # Pearson's r, every key
+    # the first key within rounding of the best: ties go to the major and the lower tonic
+    return _ALL_KEYS[int(np.flatnonzero(r >= r.max() - 1e-12)[0])]
 
 
 def estimate_song_key(notes: Iterable[Note]) -> Key:
@@ -395,13 +405,15 @@ class MelodyEncoding:
         )
 
     def decode(self, tokens: Sequence[int], ppq: int, transpose: int = 0, start_step: int = 0,
-               velocity: int = 100, channel: int = 0) -> list[Note]:
+               velocity: int | Callable[[int], int] = 100, channel: int = 0) -> list[Note]:
         """Tokens -> notes at ``ppq``, with the encoding's transposition undone.
 
         Pitches that the undoing would push outside 0-127 are folded back by octaves.
+        ``velocity`` is one for every note, or a function of a note's start tick.
         """
         notes = []
-        for g in self.tokens_to_grid(tokens, start_step, velocity):
+        at = velocity if callable(velocity) else None
+        for g in self.tokens_to_grid(tokens, start_step, 100 if at else velocity):
             p = g.pitch - transpose
             while p < 0:
                 p += 12
@@ -409,7 +421,8 @@ class MelodyEncoding:
                 p -= 12
             start = self.step_to_tick(g.start_step, ppq)
             end = self.step_to_tick(g.end_step, ppq)
-            notes.append(Note(p, start, max(1, end - start), g.velocity, channel))
+            notes.append(Note(p, start, max(1, end - start),
+                              at(start) if at else g.velocity, channel))
         return notes
 
 

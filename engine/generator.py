@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from statistics import median
 from typing import Callable, Sequence
 
@@ -145,25 +145,62 @@ def sample_tokens(logits: np.ndarray, allowed: np.ndarray, temperature: float, t
     Temperature 0 takes the most likely token (no random draw).  Otherwise softmax at
     the temperature, the nucleus of the most likely tokens whose probabilities reach
     ``top_p`` (always at least one; a token as likely as the last one kept is kept
-    too), and one uniform draw per row.  Written for a handful of rows and a few dozen
-    tokens, where each numpy call costs more than its arithmetic: it runs every step.
+    too), and one uniform draw per row.  Raises GenerationError for logits that are
+    NaN or infinite.
     """
-    z = np.where(allowed, logits.astype(np.float64), -np.inf)
-    if temperature == 0.0:
-        return np.argmax(z, axis=1)
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z / temperature)  # unnormalised; masked tokens are exactly 0
-    if top_p < 1.0:
-        ordered = -np.sort(-p, axis=1)
-        before = np.cumsum(ordered, axis=1) - ordered  # mass of the likelier tokens
-        kept = (before < top_p * ordered.sum(axis=1, keepdims=True)).sum(axis=1)
-        threshold = ordered[np.arange(len(p)), kept - 1]
-        p = np.where(p >= threshold[:, None], p, 0.0)
-    cdf = np.cumsum(p, axis=1)
-    total = cdf[:, -1]
-    # strictly below the total, so the draw lands on a token with mass
-    u = np.minimum(rng.random(len(p)) * total, np.nextafter(total, 0.0))
-    return (cdf <= u[:, None]).sum(axis=1)
+    tokens = Sampler(temperature, top_p, rng)(logits, Sampler.mask(allowed))
+    if tokens is None:
+        raise GenerationError("the model computed invalid numbers (NaN or infinity)")
+    return tokens
+
+
+_BELOW_ONE = 1.0 - 2.0 ** -52  # x * this < x for every positive normal float x
+
+
+class Sampler:
+    """:func:`sample_tokens` for a whole generation: the mask is made once (an additive
+    one, 0 or -inf per token, see :meth:`mask`) and each step is a dozen numpy calls on
+    a few rows of a few dozen tokens, where a call costs more than its arithmetic."""
+
+    def __init__(self, temperature: float, top_p: float, rng: np.random.Generator) -> None:
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.rng = rng
+
+    @staticmethod
+    def mask(allowed: np.ndarray) -> np.ndarray:
+        """0.0 where a token is allowed, -inf where not (float64, as ``allowed``)."""
+        return np.where(allowed, 0.0, -np.inf)
+
+    def __call__(self, logits: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+        """One token per row, or None when the logits hold NaN or infinity (or no
+        allowed token has any probability)."""
+        z = logits + mask  # float64; masked tokens -inf; a NaN anywhere stays NaN
+        top = z.max(axis=1, keepdims=True)
+        if self.temperature == 0.0:
+            return z.argmax(axis=1) if np.isfinite(top).all() else None
+        # a NaN, an infinite top or no allowed token with a finite logit makes a NaN
+        # here, which the check of the total below catches
+        z -= top
+        if self.temperature != 1.0:
+            z /= self.temperature
+        p = np.exp(z, out=z)  # unnormalised; masked tokens are exactly 0
+        if self.top_p < 1.0:
+            ordered = -np.sort(-p, axis=1)
+            before = np.cumsum(ordered, axis=1) - ordered  # mass of the likelier tokens
+            kept = (before < self.top_p * ordered.sum(axis=1, keepdims=True)).sum(axis=1)
+            threshold = ordered[np.arange(len(p)), kept - 1]
+            p = np.where(p >= threshold[:, None], p, 0.0)
+        cdf = np.cumsum(p, axis=1, out=p)
+        total = cdf[:, -1]  # at least 1: the likeliest allowed token has p = 1
+        if not total.min() >= 1.0:  # NaN compares False
+            return None
+        # strictly below the total (shrunk by more than half an ulp), so the draw
+        # lands on a token with mass
+        u = self.rng.random(len(cdf))
+        u *= total
+        u *= _BELOW_ONE
+        return (cdf <= u[:, None]).sum(axis=1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,7 +216,8 @@ class _Incremental:
         self.first_logits, self.state = model.prime(prime_tokens, batch)
 
     def advance(self, tokens: np.ndarray) -> np.ndarray:
-        return self.model.step(tokens, self.state)
+        # no copy: the loop is done with these logits before the next step
+        return self.model.step(tokens, self.state, copy=False)
 
     def close(self) -> None:
         self.model.release(self.state)
@@ -438,7 +476,8 @@ def _sample_loop(stepper, steps: int, k: int, forced_first: int | None,
     logits = stepper.first_logits
     out = np.empty((k, steps), dtype=np.int64)
     recorded: list[np.ndarray] | None = [] if record_logits else None
-    temperature, top_p = float(settings.temperature), float(settings.top_p)
+    sampler = Sampler(settings.temperature, settings.top_p, rng)
+    first_mask, mask = Sampler.mask(first_allowed), Sampler.mask(allowed)
     first = 0
     if forced_first is not None:
         # the model was primed with this very token: it is the first new note, and
@@ -452,15 +491,14 @@ def _sample_loop(stepper, steps: int, k: int, forced_first: int | None,
             raise GenerationCancelled("generation was cancelled")
         if recorded is not None:
             recorded.append(np.array(logits, dtype=np.float32))
-        if not np.isfinite(logits).all():
+        tokens = sampler(logits, first_mask if i == 0 else mask)
+        if tokens is None:
             raise GenerationError(f"the model {stepper.model.name} computed invalid numbers "
                                   f"(NaN or infinity) at step {i + 1}; its weights are "
                                   f"probably damaged")
-        tokens = sample_tokens(logits, first_allowed if i == 0 else allowed,
-                               temperature, top_p, rng)
         out[:, i] = tokens
         if i + 1 < steps:
-            logits = stepper.advance(tokens.astype(np.int32))
+            logits = stepper.advance(tokens)
         if progress is not None:
             progress(i + 1, steps)
     return out, recorded
@@ -470,8 +508,8 @@ def _decode(enc: MelodyEncoding, row: np.ndarray, ppq: int, transpose: int, star
             channel: int, velocities: "_Velocities") -> list[Note]:
     """Tokens of one variation -> notes in the seed's key, register and grid, each with
     the seed's dynamics at its position."""
-    return [replace(n, velocity=velocities.at(n.start_tick))
-            for n in enc.decode(row.tolist(), ppq, transpose, start_step, channel=channel)]
+    return enc.decode(row.tolist(), ppq, transpose, start_step, velocity=velocities.at,
+                      channel=channel)
 
 
 def _last_event(tokens: Sequence[int]) -> int:

@@ -239,6 +239,9 @@ class ModelInfo:
     states: tuple[StateSpec, ...]
     sequence_input: str | None
     sequence_output: str | None
+    # per state, the sequence graph's output of its last ``delay`` values (priming in
+    # one call); empty when the card lists none
+    sequence_state_outputs: tuple[str, ...]
     card: dict = field(repr=False)
 
     @property
@@ -413,6 +416,7 @@ def read_card(card_path: Path) -> ModelInfo:
                          f"({', '.join(extra)})")
 
     seq_in = seq_out = None
+    seq_tails: tuple[str, ...] = ()
     if "sequence" in paths:
         seq = _require(card, "sequence_model", dict, what)
         seq_in = _require(seq, "input", str, what)
@@ -425,6 +429,16 @@ def read_card(card_path: Path) -> ModelInfo:
         if extra:
             raise ModelError(f"{what}: {seq_file} has inputs the card does not describe "
                              f"({', '.join(extra)})")
+        tails = seq.get("state_outputs")
+        if tails is not None:
+            if (not isinstance(tails, list) or len(tails) != len(states)
+                    or not all(isinstance(t, str) for t in tails)):
+                raise ModelError(f"{what}: the sequence model's 'state_outputs' must name one "
+                                 f"output per state of the step model ({len(states)})")
+            for spec, tail in zip(states, tails):
+                _check_tensor(ssig, "output", tail, ONNX_FLOAT, (None, spec.delay, *spec.shape),
+                              what, seq_file)
+            seq_tails = tuple(tails)
 
     rf = card.get("receptive_field_steps")
     if rf is not None and (not isinstance(rf, int) or isinstance(rf, bool) or rf < 1):
@@ -443,7 +457,8 @@ def read_card(card_path: Path) -> ModelInfo:
         architecture=architecture, bits_per_note=bpn, card_path=card_path, encoding=encoding,
         receptive_field_steps=rf, step_path=paths["step"], sequence_path=paths.get("sequence"),
         token_input=token_input, logits_output=logits_output, states=tuple(states),
-        sequence_input=seq_in, sequence_output=seq_out, card=card,
+        sequence_input=seq_in, sequence_output=seq_out, sequence_state_outputs=seq_tails,
+        card=card,
     )
 
 
@@ -491,13 +506,22 @@ def _make_session(path: Path, what: str, options=None):
         raise ModelError(f"{what}: onnxruntime cannot load {path.name} ({reason[:300]})") from None
 
 
+def _ring_length(delay: int) -> int:
+    """The power of two above ``delay``: enough slots for a state of that delay."""
+    return 1 << delay.bit_length()
+
+
 class StepState:
     """The recurrent state of a batch, in buffers that onnxruntime reads and writes.
 
-    Every state has a ring of ``slots`` buffers (``slots`` = the largest delay + 1, the
-    same for all states).  The output of step ``s`` goes to slot ``s % slots`` and the
-    input of step ``t`` is slot ``(t - delay) % slots``: the value produced at step
-    ``t - delay``, or zeros before that.  Input and output are never the same buffer.
+    Every state has a ring of buffers, as many as the power of two above its delay
+    (2 for an LSTM's, 128 for a WaveNet's delay of 64).  The output of step ``s`` goes
+    to slot ``s % ring`` and the input of step ``t`` is slot ``(t - delay) % ring``: the
+    value produced at step ``t - delay``, or zeros before that.  Input and output are
+    never the same buffer.  Every ring divides the longest, ``slots``, so the bindings
+    repeat with period ``slots``; and a short delay keeps a short ring, whose buffers
+    stay in the cache (one ring length for all states cost the duet model a tenth of
+    each step).
 
     The buffers are numpy arrays that onnxruntime uses in place (OrtValues over their
     memory), and one IOBinding per ring phase is bound once, so a step is a write of
@@ -511,8 +535,8 @@ class StepState:
                  logits: np.ndarray, bindings: list, values: list) -> None:
         self.t = 0
         self.batch = batch
-        self.slots = slots
-        self.buffers = buffers  # per state: [slots, batch, *shape] float32
+        self.slots = slots  # the period of the bindings: the longest ring
+        self.buffers = buffers  # per state: [ring, batch, *shape] float32
         self.tokens = tokens  # [batch] int32, bound as the token input
         self.logits = logits  # [batch, vocab] float32, bound as the logits output
         self.bindings = bindings  # one IOBinding per phase t % slots
@@ -540,7 +564,8 @@ class StepModel:
         self._seq_session = None
         self._lock = threading.Lock()
         self._free: dict[int, list[StepState]] = {}
-        self._slots = 1 + max((s.delay for s in info.states), default=1)
+        self._rings = [_ring_length(s.delay) for s in info.states]
+        self._slots = max(self._rings, default=1)
 
     @property
     def name(self) -> str:
@@ -582,17 +607,18 @@ class StepModel:
         wrap = ort.OrtValue.ortvalue_from_numpy  # shares the numpy memory on the CPU
         tokens = np.zeros(batch, dtype=np.int32)
         logits = np.zeros((batch, info.vocab_size), dtype=np.float32)
-        buffers = [np.zeros((slots, batch, *s.shape), dtype=np.float32) for s in info.states]
+        buffers = [np.zeros((ring, batch, *s.shape), dtype=np.float32)
+                   for s, ring in zip(info.states, self._rings)]
         token_value, logits_value = wrap(tokens), wrap(logits)
-        ring_values = [[wrap(b[j]) for j in range(slots)] for b in buffers]
+        ring_values = [[wrap(slot) for slot in b] for b in buffers]
         bindings = []
         for phase in range(slots):
             io = session.io_binding()
             io.bind_ortvalue_input(info.token_input, token_value)
             io.bind_ortvalue_output(info.logits_output, logits_value)
             for spec, values in zip(info.states, ring_values):
-                io.bind_ortvalue_input(spec.input, values[(phase - spec.delay) % slots])
-                io.bind_ortvalue_output(spec.output, values[phase])
+                io.bind_ortvalue_input(spec.input, values[(phase - spec.delay) % len(values)])
+                io.bind_ortvalue_output(spec.output, values[phase % len(values)])
             bindings.append(io)
         return StepState(batch, slots, buffers, tokens, logits, bindings,
                          [token_value, logits_value, ring_values])
@@ -614,13 +640,14 @@ class StepModel:
             if len(free) < self.MAX_FREE_STATES and all(s is not state for s in free):
                 free.append(state)
 
-    def step(self, tokens: np.ndarray, state: StepState) -> np.ndarray:
+    def step(self, tokens: np.ndarray, state: StepState, copy: bool = True) -> np.ndarray:
         """Feed one token per batch row; returns the logits [batch, vocab] for the next
-        token and advances ``state`` in place."""
+        token and advances ``state`` in place.  With ``copy=False`` the logits are the
+        state's own buffer, which the next step overwrites."""
         state.tokens[:] = tokens
         self._step_session.run_with_iobinding(state.bindings[state.t % state.slots])
         state.t += 1
-        return state.logits.copy()
+        return state.logits.copy() if copy else state.logits
 
     def tiled(self, state: StepState, batch: int) -> StepState:
         """A new state of ``batch`` rows, each a copy of ``state``'s one row."""
@@ -632,10 +659,16 @@ class StepModel:
         out.t = state.t
         return out
 
-    def prime(self, tokens: Sequence[int], batch: int = 1) -> tuple[np.ndarray | None, StepState]:
-        """Run ``tokens`` once through the step model (batch 1) and return the logits
-        after the last one ([batch, vocab], None for no tokens) and the state, tiled
-        to ``batch`` rows."""
+    def prime(self, tokens: Sequence[int], batch: int = 1, *,
+              stepwise: bool = False) -> tuple[np.ndarray | None, StepState]:
+        """Run ``tokens`` once through the model and return the logits after the last one
+        ([batch, vocab], None for no tokens) and the state, ``batch`` identical rows.
+
+        When the card's sequence graph gives the states (``state_outputs``), that is one
+        sequence-graph call; otherwise (or with ``stepwise``) one step-model call per
+        token at batch 1.  Both leave the same state (tests compare them)."""
+        if len(tokens) and self.info.sequence_state_outputs and not stepwise:
+            return self._prime_from_sequence(tokens, batch)
         state = self.initial_state(1)
         logits = None
         one = np.zeros(1, dtype=np.int32)
@@ -649,6 +682,30 @@ class StepModel:
             if logits is not None:
                 logits = np.repeat(logits, batch, axis=0)
         return logits, state
+
+    def _prime_from_sequence(self, tokens: Sequence[int],
+                             batch: int) -> tuple[np.ndarray, StepState]:
+        """One sequence-graph call; each state's last ``delay`` values go into the ring
+        slots where stepping would have left them (step s writes slot s % ring)."""
+        info = self.info
+        session = self._sequence_session()
+        feed = np.asarray(tokens, dtype=np.int32)[None, :]
+        results = session.run([info.sequence_output, *info.sequence_state_outputs],
+                              {info.sequence_input: feed})
+        n = feed.shape[1]
+        state = self.initial_state(batch)
+        for spec, buffer, tail in zip(info.states, state.buffers, results[1:]):
+            if tail.shape != (1, spec.delay, *spec.shape):
+                self.release(state)
+                raise ModelError(f"{info.card_path.name}: the sequence graph's output for "
+                                 f"state {spec.input} has shape {list(tail.shape)}, not "
+                                 f"[1, {spec.delay}, {', '.join(map(str, spec.shape))}]")
+            for j in range(spec.delay):
+                s = n - spec.delay + j
+                if s >= 0:  # earlier entries are the zeros before the first step
+                    buffer[s % len(buffer)] = tail[0, j]  # broadcast over the batch
+        state.t = n
+        return np.repeat(results[0][:, -1], batch, axis=0), state
 
     def sequence_logits(self, tokens: np.ndarray) -> np.ndarray:
         """The sequence graph: tokens [batch, time] -> logits [batch, time, vocab];

@@ -181,6 +181,10 @@ def build_ensemble(cards: Sequence[str | Path], name: str, out_dir: str | Path,
 
     states = [dict(s, input=pre + s["input"], output=pre + s["output"])
               for pre, m in zip(prefixes, members) for s in m["step_model"]["states"]]
+    # priming in one sequence-graph call needs every member's state outputs
+    tails = [m["sequence_model"].get("state_outputs") for m in members]
+    state_outputs = (None if not all(tails) else
+                     [pre + t for pre, member_tails in zip(prefixes, tails) for t in member_tails])
     rfs = [m.get("receptive_field_steps") for m in members]
     hp = {"architecture": "ensemble", "members": names, "weights": list(weights),
           "combination": "weighted sum of the members' log-probabilities (a product of "
@@ -209,6 +213,7 @@ def build_ensemble(cards: Sequence[str | Path], name: str, out_dir: str | Path,
         parameters=sum(int(m.get("parameters", 0)) for m in members), training=training,
         description=DESCRIPTIONS["ensemble"].format(
             members=" + ".join(shown.get(m["architecture"], m["name"]) for m in members)),
-        states=states, receptive_field_steps=None if None in rfs else max(rfs))
+        states=states, state_outputs=state_outputs,
+        receptive_field_steps=None if None in rfs else max(rfs))
     write_card(card, out_dir / f"{name}.json")
     return card

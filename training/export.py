@@ -95,7 +95,7 @@ def export_onnx(model, hp: dict[str, Any], out_dir: str | Path, name: str) -> di
     """
     import tf2onnx
 
-    from training.models import sequence_function, state_specs, step_function
+    from training.models import sequence_function, state_specs, step_function, tail_output
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -109,10 +109,10 @@ def export_onnx(model, hp: dict[str, Any], out_dir: str | Path, name: str) -> di
     step_name = f"{name}.onnx"
     _save_onnx(proto, out_dir / step_name)
 
-    seq_fn = sequence_function(model)
+    seq_fn = sequence_function(model, hp)
     proto, _ = tf2onnx.convert.from_function(seq_fn, input_signature=seq_fn.input_signature,
                                              opset=OPSET)
-    proto = _rename_io(proto, ["tokens"], ["logits"])
+    proto = _rename_io(proto, ["tokens"], ["logits"] + [tail_output(s) for s in specs])
     seq_name = f"{name}.seq.onnx"
     _save_onnx(proto, out_dir / seq_name)
     return {"step": step_name, "sequence": seq_name}
@@ -123,17 +123,24 @@ def build_card(name: str, hp: dict[str, Any], files: dict[str, str], out_dir: st
                description: str | None = None, data: dict | None = None,
                metrics: dict | None = None, training: dict | None = None,
                keras_weights: str | None = None, states: list[dict] | None = None,
+               state_outputs: list[str] | None = None,
                receptive_field_steps: int | None = None) -> dict[str, Any]:
     """The model card (docs/model-contract.md) for files already in ``out_dir``.
 
-    ``states`` and ``receptive_field_steps`` are worked out from ``hp`` unless given
-    (an ensemble gives its members')."""
-    from training.models import receptive_field, state_specs
+    ``states``, the sequence graph's ``state_outputs`` and ``receptive_field_steps`` are
+    worked out from ``hp`` unless ``states`` is given (an ensemble gives its members';
+    without ``state_outputs`` its card lists none, and the engine primes step by step)."""
+    from training.models import receptive_field, state_specs, tail_output
 
     out_dir = Path(out_dir)
     if states is None:
-        states = [s.card() for s in state_specs(hp)]
+        specs = state_specs(hp)
+        states = [s.card() for s in specs]
+        state_outputs = [tail_output(s) for s in specs]
         receptive_field_steps = receptive_field(hp)
+    sequence_model: dict[str, Any] = {"input": "tokens", "output": "logits"}
+    if state_outputs:
+        sequence_model["state_outputs"] = list(state_outputs)
     card: dict[str, Any] = {
         "format": "continuo-model-card", "card_version": 1,
         "name": name, "architecture": hp["architecture"],
@@ -143,7 +150,7 @@ def build_card(name: str, hp: dict[str, Any], files: dict[str, str], out_dir: st
         "encoding": encoding.card(),
         "step_model": {"token_input": "token", "logits_output": "logits",
                        "states": states},
-        "sequence_model": {"input": "tokens", "output": "logits"},
+        "sequence_model": sequence_model,
         "receptive_field_steps": receptive_field_steps,
         "hyperparameters": hp,
         "parameters": int(parameters),

@@ -318,11 +318,60 @@ def step_function(model: keras.Model, hp: dict[str, Any]) -> tf.types.experiment
     return tf.function(fn, input_signature=signature)
 
 
-def sequence_function(model: keras.Model) -> tf.types.experimental.GenericFunction:
-    """A tf.function ``tokens [B, T] -> logits [B, T, V]`` in inference mode."""
+def tail_output(spec: StateSpec) -> str:
+    """The sequence graph's output holding ``spec``'s last ``delay`` values."""
+    return f"{spec.output}_tail"
+
+
+def _with_state_sequences(model: keras.Model, hp: dict[str, Any]) -> keras.Model:
+    """``model`` (same weights) returning ``[logits, *per_state]``, one entry per state of
+    :func:`state_specs`: the LSTM's final h and c ``[B, units]`` (its delay is 1), the
+    WaveNet's input of each causal convolution over time ``[B, T, channels]``."""
+    arch = hp["architecture"]
+    if arch == "wavenet":
+        taps = [model.get_layer("input_conv").input]
+        taps += [model.get_layer(f"dilated_{i}").input for i in range(len(hp["dilations"]))]
+        return keras.Model(model.inputs, [model.outputs[0], *taps])
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    feature = "embedding" if int(hp.get("embed_dim", 0)) > 0 else "one_hot"
+    x = model.get_layer(feature)(tokens)
+    finals = []
+    for i, units in enumerate(hp["units"]):
+        trained = model.get_layer(f"lstm_{i}")
+        twin = layers.LSTM(int(units), return_sequences=True, return_state=True,
+                           name=f"lstm_{i}_with_state")
+        x, h, c = twin(x)
+        twin.set_weights(trained.get_weights())
+        finals += [h, c]
+    if int(hp.get("dense_hidden", 0)) > 0:
+        x = model.get_layer("hidden")(x)
+    return keras.Model(tokens, [model.get_layer("logits")(x), *finals])
+
+
+def sequence_function(model: keras.Model, hp: dict[str, Any]
+                      ) -> tf.types.experimental.GenericFunction:
+    """A tf.function ``tokens [B, T] -> (logits [B, T, V], *tails)`` in inference mode.
+
+    ``tails`` has one entry per state of :func:`state_specs`: ``[B, delay, *shape]``, the
+    values that the step model's output for that state takes at steps ``T - delay ..
+    T - 1`` (zeros before step 0).  The engine primes a generation with one call of this
+    graph instead of one step-model call per seed token, and gets the same states."""
+    full = _with_state_sequences(model, hp)
+    specs = state_specs(hp)
+    recurrent = hp["architecture"] != "wavenet"
 
     def run(tokens):
-        return model(tokens, training=False)
+        logits, *per_state = full(tokens, training=False)
+        tails = []
+        for spec, values in zip(specs, per_state):
+            if recurrent:  # the final value; its delay is 1
+                tails.append(values[:, None])
+            else:  # the last `delay` steps, zero-padded like the causal convolution
+                d = spec.delay
+                tail = tf.pad(values, [[0, 0], [d, 0], [0, 0]])[:, -d:]
+                # the reshape states [B, d, channels] in the graph, for the card check
+                tails.append(tf.reshape(tail, [-1, d, *spec.shape]))
+        return (logits, *tails)
 
     return tf.function(run, input_signature=[tf.TensorSpec([None, None], tf.int32,
                                                            name="tokens")])

@@ -88,6 +88,48 @@ def test_priming_at_batch_one_then_tiling_equals_a_full_batch(tiny_models_dir):
     assert np.allclose(model.step(nxt, state), model.step(nxt, expected_state), atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["lstm", "wavenet"])
+@pytest.mark.parametrize("length", [1, 5, 16, 17, 40, 90])
+def test_priming_from_the_sequence_graph_leaves_the_state_stepping_would(
+        tiny_models_dir, name, length):
+    """One sequence-graph call fills the rings as one step call per seed token does:
+    seeds shorter and longer than the WaveNet's largest delay (16) and its receptive
+    field (33); the next 40 steps of 3 rows agree."""
+    model = ModelLibrary([tiny_models_dir]).get(name)
+    assert len(model.info.sequence_state_outputs) == len(model.info.states)
+    seed = np.random.default_rng(length).integers(2, 38, size=length).tolist()
+    fast_logits, fast = model.prime(seed, batch=3)
+    slow_logits, slow = model.prime(seed, batch=3, stepwise=True)
+    assert fast.t == slow.t == length
+    assert np.abs(fast_logits - slow_logits).max() <= 1e-5
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        tokens = rng.integers(0, 38, size=3).astype(np.int32)
+        assert np.abs(model.step(tokens, fast) - model.step(tokens, slow)).max() <= 1e-5
+
+
+def test_a_card_without_state_outputs_primes_step_by_step(models_copy):
+    _edit_card(models_copy, "wavenet", lambda c: c["sequence_model"].pop("state_outputs"))
+    model = ModelLibrary([models_copy]).get("wavenet")
+    assert model.info.sequence_state_outputs == ()
+    logits, state = model.prime([20, 0, 1, 25], batch=2)
+    assert state.t == 4 and logits.shape == (2, 38)
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda tails: tails.pop(), "one output per state"),
+    (lambda tails: tails.__setitem__(2, "present_9_tail"), "no output named 'present_9_tail'"),
+    (lambda tails: tails.__setitem__(1, "present_2_tail"),
+     "has shape [N, 2, 8], the card expects [N, 1, 8]"),
+])
+def test_a_card_whose_state_outputs_disagree_is_refused(models_copy, edit, words):
+    _edit_card(models_copy, "wavenet", lambda c: edit(c["sequence_model"]["state_outputs"]))
+    library = ModelLibrary([models_copy])
+    assert library.names == ["lstm"]
+    assert words in _problem_for(library, "wavenet.json")
+    _assert_still_steps(library, "lstm")
+
+
 def test_a_card_whose_state_shape_disagrees_is_refused(models_copy):
     _edit_card(models_copy, "lstm",
                lambda c: c["step_model"]["states"][0].__setitem__("shape", [17]))

@@ -65,6 +65,22 @@ def test_step_graph_matches_the_sequence_graph(duet_dir):
     assert _session(duet_dir / "duet.onnx").get_outputs()[0].shape[-1] == 38
 
 
+def test_the_ensemble_is_primed_from_its_sequence_graph_like_stepping(duet_dir):
+    """Both members' state outputs come through under their prefixes, so one
+    sequence-graph call leaves the state that stepping every seed token does."""
+    card = json.loads((duet_dir / "duet.json").read_text())
+    tails = card["sequence_model"]["state_outputs"]
+    assert tails[0] == "lstm.h_0_out_tail" and tails[-1] == "wavenet.present_5_tail"
+    model = ModelLibrary([duet_dir]).get("duet")
+    seed = np.random.default_rng(11).integers(2, 38, 45).tolist()
+    fast_logits, fast = model.prime(seed, batch=2)
+    slow_logits, slow = model.prime(seed, batch=2, stepwise=True)
+    assert np.abs(fast_logits - slow_logits).max() <= 1e-5
+    for tok in (5, 0, 1, 9, 0, 0, 12):
+        tokens = np.full(2, tok, np.int32)
+        assert np.abs(model.step(tokens, fast) - model.step(tokens, slow)).max() <= 1e-5
+
+
 def test_the_chosen_weight_is_the_best_on_the_given_tunes(duet_dir):
     tunes = [np.random.default_rng(k).integers(0, 38, 60).astype(np.int8) for k in range(6)]
     a = member_log_probs(duet_dir / "lstm.seq.onnx", tunes)

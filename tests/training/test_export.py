@@ -73,7 +73,12 @@ def test_onnx_names_and_card_follow_the_contract(tiny_models_dir, name):
         assert all(s["delay"] == 1 for s in states)
     seq = ort.InferenceSession(str(tiny_models_dir / card["files"]["sequence"]))
     assert [i.name for i in seq.get_inputs()] == ["tokens"]
-    assert [o.name for o in seq.get_outputs()] == ["logits"]
+    # then one output per state, its last `delay` values, for priming in one call
+    tails = card["sequence_model"]["state_outputs"]
+    assert tails == [s["output"] + "_tail" for s in states]
+    assert [o.name for o in seq.get_outputs()] == ["logits"] + tails
+    for s, o in zip(states, seq.get_outputs()[1:]):
+        assert list(o.shape[1:]) == [s["delay"], *s["shape"]]
 
 
 def test_seed_lstm_exports_with_parity(tmp_path):
