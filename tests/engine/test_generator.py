@@ -350,6 +350,29 @@ def test_sampling_follows_the_softmax_and_respects_the_mask():
     assert np.mean(cold == 3) > 0.99
 
 
+@pytest.mark.parametrize("temperature, top_p", [(0.5, 1.0), (1.7, 1.0), (0.5, 0.999)])
+def test_both_draws_follow_the_tempered_softmax(temperature, top_p):
+    """Gumbel-max (no top-p) and the inverse CDF (top-p) give the same distribution:
+    softmax(logits / T) over the allowed tokens."""
+    logits = np.array([[1.0, -0.5, 2.0, 0.3, 0.0]] * 40000, dtype=np.float32)
+    allowed = np.array([True, True, True, True, False])
+    draws = sample_tokens(logits, allowed, temperature, top_p, np.random.default_rng(9))
+    expected = np.exp(logits[0, :4] / temperature)
+    expected /= expected.sum()
+    counts = np.bincount(draws, minlength=5) / len(draws)
+    assert counts[4] == 0
+    assert np.allclose(counts[:4], expected, atol=0.01)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.0, 1.0), (1.0, 0.9)])
+def test_invalid_logits_are_refused_by_every_draw(bad, temperature, top_p):
+    logits = np.zeros((3, 6), dtype=np.float32)
+    logits[1, 4] = bad
+    with pytest.raises(GenerationError, match="invalid numbers"):
+        sample_tokens(logits, np.ones(6, bool), temperature, top_p, np.random.default_rng(0))
+
+
 def test_the_engine_imports_no_qt_and_no_tensorflow():
     code = ("import engine.generator, engine.models, engine.cli, sys; "
             "bad = {'PySide6', 'tensorflow', 'keras'} & "
