@@ -15,6 +15,9 @@ the default seed (assets/default_seed.mid), with 1 and with 4 variations:
 * floor: one step's arithmetic (embedding, matrix products, gates) in numpy on the same
   weights at the same batch, times 256: no framework, no sampling, no bookkeeping.
 
+An ensemble (the duet) gets both from its members' weights: its floor is both members'
+numpy steps, its notebook way both members' ``predict`` per note.
+
 The process is pinned to one core and every library is held to one thread, so the
 figures are "on one core".  ``--options`` also times the onnxruntime session options
 that engine/models.py chooses against the alternatives.
@@ -185,6 +188,57 @@ class NumpyStep:
         if self.arch == "wavenet":
             return self.wavenet_step(token, states)
         return self.lstm_step(token, states)
+
+
+class NumpyEnsembleStep:
+    """An ensemble's step in numpy: each member's step, then ``w * a + (1 - w) * b``;
+    the states are the members' in the card's order (first member's, then second's)."""
+
+    def __init__(self, members: list[NumpyStep], weights: list[float],
+                 state_counts: list[int]) -> None:
+        self.members, self.weights, self.counts = members, weights, state_counts
+
+    def step(self, token, states):
+        logits, new, at = 0.0, [], 0
+        for member, w, n in zip(self.members, self.weights, self.counts):
+            out, st = member.step(token, states[at:at + n])
+            logits = logits + w * out
+            new += st
+            at += n
+        return logits, new
+
+
+class KerasEnsemble:
+    """What ``predict`` means for an ensemble in the notebooks' loop: every member's
+    Keras model on the window, logits combined as the ONNX graph combines them."""
+
+    def __init__(self, models: list, weights: list[float]) -> None:
+        self.models, self.weights = models, weights
+
+    def predict(self, x, verbose=0):
+        return sum(w * m.predict(x, verbose=verbose) for m, w in zip(self.models, self.weights))
+
+
+def keras_and_numpy(info, load_keras_model):
+    """(Keras model, numpy step) on a card's weights, for an ensemble its members';
+    (None, None) when some weights are missing."""
+    hp = info.card["hyperparameters"]
+    if info.architecture != "ensemble":
+        if "keras" not in info.card:
+            return None, None
+        model = load_keras_model(info.card_path)
+        return model, NumpyStep(model, hp)
+    cards = [info.card_path.parent / f"{m}.json" for m in hp["members"]]
+    if not all(c.exists() for c in cards):
+        return None, None
+    members = [json.loads(c.read_text()) for c in cards]
+    if not all("keras" in m for m in members):
+        return None, None
+    models = [load_keras_model(c) for c in cards]
+    steps = [NumpyStep(m, card["hyperparameters"]) for m, card in zip(models, members)]
+    counts = [len(card["step_model"]["states"]) for card in members]
+    return (KerasEnsemble(models, hp["weights"]),
+            NumpyEnsembleStep(steps, hp["weights"], counts))
 
 
 def floor_ms(step: NumpyStep, model: StepModel, batch: int, repeats: int) -> tuple[float, float]:
@@ -405,9 +459,10 @@ def main(argv: list[str] | None = None) -> int:
         r["prime_steps"] = len(prime)
         if info.sequence_state_outputs:
             r["priming_4_ms"] = priming_table(model, list(prime), args.repeats)
-        if load_keras_model is not None and "keras" in info.card:
-            keras_model = load_keras_model(info.card_path)
-            step = NumpyStep(keras_model, info.card["hyperparameters"])
+        keras_model = step = None
+        if load_keras_model is not None:
+            keras_model, step = keras_and_numpy(info, load_keras_model)
+        if step is not None:
             for k in (1, 4):
                 ms, diff = floor_ms(step, model, k, args.repeats)
                 r[f"floor_{k}_ms"] = round(ms, 2)

@@ -1,14 +1,17 @@
 """Continuing a seed melody with a model: incremental sampling, variations, key lock.
 
 The seed is encoded once (its top line, moved into C major / A minor and into the
-model's range) and run once through the step model, which leaves the LSTM's (h, c)
-states or the WaveNet's queues holding the whole seed.  From then on each new step is
-one step-model call for all variations together (a batch of ``variations`` rows),
-never a re-run over a window: that is what makes a continuation feel instant.
+model's range) and run once through the model: one call of the sequence graph, which
+also returns the LSTM's (h, c) states or the WaveNet's queues holding the whole seed
+(or, for a card without those outputs, one step-model call per seed token).  From then
+on each new step is one step-model call for all variations together (a batch of
+``variations`` rows), never a re-run over a window: that is what makes a continuation
+feel instant.
 
 Sampling: logits -> key and range mask -> temperature (0 = the most likely token) ->
-top-p (nucleus) -> one draw per variation from an explicit ``numpy.random.Generator``,
-so the same seed and settings always give the same notes.
+top-p (nucleus) -> one draw per variation from an explicit ``numpy.random.Generator``
+(Gumbel-max without top-p, the inverse CDF with it), so the same seed and settings
+always give the same notes.
 
 The new notes are put back into the seed's key and register, on the seed's grid, with
 velocities that follow the seed's (its median velocity and its accents by position in

@@ -595,8 +595,11 @@ class StepModel:
         return self._seq_session
 
     def load(self) -> "StepModel":
-        """Create the step session now (it is otherwise created on the first step)."""
+        """Create the sessions a generation needs now (they are otherwise created on
+        first use): the step session, and the sequence session when it primes."""
         self._session()
+        if self.info.sequence_state_outputs:
+            self._sequence_session()
         return self
 
     def _new_state(self, batch: int) -> StepState:
