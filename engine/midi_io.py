@@ -17,6 +17,7 @@ import math
 import os
 import re
 import tempfile
+import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,6 +299,7 @@ def _music21():
 
 
 _PARSED: dict[tuple[str, int, int], object] = {}
+_PARSE_LOCK = threading.Lock()
 
 
 def _parse_score(path: Path, what: str):
@@ -309,11 +311,14 @@ def _parse_score(path: Path, what: str):
     except FileNotFoundError:
         raise ScoreFileError(f"{what}: there is no such file") from None
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key in _PARSED:
-        return _PARSED[key]
-    parsed = _parse_score_uncached(path, what)
-    _PARSED.clear()
-    _PARSED[key] = parsed
+    # one parse at a time: the app reads scores on helper threads, a read the person
+    # cancelled runs on until it ends, and music21 is not known to be thread-safe
+    with _PARSE_LOCK:
+        parsed = _PARSED.get(key)
+        if parsed is None:
+            parsed = _parse_score_uncached(path, what)
+            _PARSED.clear()
+            _PARSED[key] = parsed
     return parsed
 
 

@@ -146,12 +146,24 @@ def ask_save_path(parent: QWidget, title: str, suggested: str) -> str | None:
     return path if Path(path).suffix.lower() in MIDI_SUFFIXES else path + ".mid"
 
 
-def ask_tune(parent: QWidget, path: str) -> int | None:
+def is_score(path: str | os.PathLike) -> bool:
+    """A file that music21 reads (slowly): ABC, MusicXML, kern."""
+    return Path(path).suffix.lower() in SCORE_SUFFIXES
+
+
+def tunes_in(path: str | os.PathLike) -> list:
+    """The tunes of a multi-tune ABC file (parsing it); [] for any other file."""
+    return list_score_tunes(path) if Path(path).suffix.lower() == ".abc" else []
+
+
+def ask_tune(parent: QWidget, path: str, tunes: list | None = None) -> int | None:
     """For a multi-tune ABC file, which tune (from 0); 0 when there is one; None when
-    the user cancels."""
+    the user cancels.  ``tunes`` is :func:`tunes_in` already done (else it is done
+    here)."""
     if Path(path).suffix.lower() != ".abc":
         return 0
-    tunes = list_score_tunes(path)
+    if tunes is None:
+        tunes = tunes_in(path)
     if len(tunes) <= 1:
         return 0
     labels = [f"{t.index + 1}. {t.title}" for t in tunes]

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QS
 from engine.errors import ContinuoError
 from engine.song import Song, Track
 from gui import files
+from gui.busy import BusyCancelled, run_busy
 from gui.document import GENERATED, SongDocument
 from gui.generate_panel import GeneratePanel
 from gui.pianoroll.geometry import SNAP_CHOICES
@@ -319,12 +320,22 @@ class MainWindow(QMainWindow):
         when not given and there is a choice to make."""
         if ask_to_save and not self.maybe_save():
             return False
+        name = Path(path).name
+
+        def read(fn):
+            # music21 is slow: off the GUI thread, with a dialog that can cancel; a
+            # generation under way ends first (its result would belong to the old song)
+            if not files.is_score(path):
+                return fn()
+            self.panel.cancel()
+            return run_busy(self, f"Reading {name} with music21...", fn)
+
         try:
             if tune is None:
-                tune = files.ask_tune(self, path)
+                tune = files.ask_tune(self, path, read(lambda: files.tunes_in(path)))
                 if tune is None:
                     return False
-            song = files.read_song(path, tune)
+            song = read(lambda: files.read_song(path, tune))
             if track is None:
                 from engine.encoding import melody_track
 
@@ -332,6 +343,9 @@ class MainWindow(QMainWindow):
                 track = files.ask_track(self, song, default)
                 if track is None:
                     return False
+        except BusyCancelled:
+            self.statusBar().showMessage(f"Opening {name} was cancelled.", 8000)
+            return False
         except ContinuoError as e:
             self.show_error(str(e), "Cannot open the file")
             return False

@@ -335,6 +335,60 @@ def test_ctrl_g_in_the_piano_roll_generates(qtbot, window, library):
     assert window.panel.variations.count() == 1
 
 
+def long_abc(path, bars):
+    """A real ABC tune of ``bars`` bars of eighths: music21 takes about a second for
+    200 bars here."""
+    body = " ".join(["cdef gabc' | c'bag fedc |"] * (bars // 2))
+    path.write_text(f"X:1\nT:Long\nM:4/4\nL:1/8\nK:C\n{body}\n")
+    return path
+
+
+def test_a_slow_score_is_read_while_the_window_keeps_running(qtbot, window, tmp_path):
+    """music21 runs on a helper thread: the GUI thread's timers keep firing and a
+    "Reading" dialog shows while it works."""
+    from PySide6.QtWidgets import QProgressDialog
+
+    path = long_abc(tmp_path / "long.abc", 200)
+    ticks, seen = [], []
+
+    def tick():
+        ticks.append(1)
+        dialog = window.findChild(QProgressDialog)
+        if dialog is not None and dialog.isVisible():
+            seen.append(dialog.labelText())
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(10)
+    assert window.open_path(str(path), tune=0, track=0)
+    timer.stop()
+    assert window.doc.song().note_count == 1600
+    assert len(ticks) >= 10, f"the GUI thread ran its timers only {len(ticks)} times"
+    assert seen and "Reading long.abc" in seen[0]
+
+
+def test_reading_a_slow_score_can_be_cancelled_and_keeps_the_document(qtbot, window,
+                                                                     tmp_path):
+    from PySide6.QtWidgets import QProgressDialog, QPushButton
+
+    before = window.doc.notes()
+    title = window.windowTitle()
+    path = long_abc(tmp_path / "cancel-me.abc", 200)
+
+    def cancel_when_shown():
+        dialog = window.findChild(QProgressDialog)
+        if dialog is not None and dialog.isVisible():
+            dialog.findChild(QPushButton, "").click()  # its Cancel button
+        else:
+            QTimer.singleShot(10, cancel_when_shown)
+
+    QTimer.singleShot(10, cancel_when_shown)
+    assert not window.open_path(str(path), tune=0, track=0)
+    assert window.doc.notes() == before and window.windowTitle() == title
+    assert "Opening cancel-me.abc was cancelled" in window.statusBar().currentMessage()
+    assert window.last_error == ""  # a choice, not an error
+
+
 def test_an_abc_tune_opens_as_an_untitled_midi_song_and_is_listed_as_recent(qtbot, window,
                                                                              tmp_path):
     path = tmp_path / "two.abc"
