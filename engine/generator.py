@@ -145,11 +145,11 @@ def sample_tokens(logits: np.ndarray, allowed: np.ndarray, temperature: float, t
                   rng: np.random.Generator) -> np.ndarray:
     """One token per row of ``logits`` [batch, vocab] among the ``allowed`` ones.
 
-    Temperature 0 takes the most likely token (no random draw).  Otherwise softmax at
-    the temperature, the nucleus of the most likely tokens whose probabilities reach
-    ``top_p`` (always at least one; a token as likely as the last one kept is kept
-    too), and one uniform draw per row.  Raises GenerationError for logits that are
-    NaN or infinite.
+    Temperature 0 takes the most likely token (no random draw).  Otherwise a draw
+    from the softmax at the temperature, restricted to the nucleus of the most likely
+    tokens whose probabilities reach ``top_p`` (always at least one; a token as likely
+    as the last one kept is kept too).  Raises GenerationError for logits that are NaN
+    or infinite.
     """
     tokens = Sampler(temperature, top_p, rng)(logits, Sampler.mask(allowed))
     if tokens is None:
