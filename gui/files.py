@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QToolButton, QWidget
 
 from engine.errors import ContinuoError, MidiFileError
 from engine.midi_io import (MIDI_SUFFIXES, SCORE_SUFFIXES, list_score_tunes, load_song,
-                            song_to_midi_file)
+                            song_to_midi_file, write_bytes_atomic)
 from engine.song import Note, Song, Track, melody_song
 
 OPEN_FILTER = ";;".join([
@@ -33,6 +33,7 @@ OPEN_FILTER = ";;".join([
     "All files (*)",
 ])
 MIDI_FILTER = "MIDI files (*.mid *.midi)"
+WAV_FILTER = "WAV audio (*.wav)"
 OPENABLE_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES
 MAX_RECENT = 10
 
@@ -71,6 +72,25 @@ def write_song(song: Song, path: str | os.PathLike) -> str:
         path += ".mid"
     song_to_midi_file(song, path)
     return path
+
+
+def write_audio(song: Song, path: str | os.PathLike, parent: QWidget | None = None) -> str:
+    """Render ``song`` with the built-in synth (FluidSynth and the shipped soundfont, or
+    a plain additive tone without them) on a helper thread, with a dialog that can
+    cancel (BusyCancelled; nothing is written then), and write a 16-bit stereo WAV
+    atomically.  Returns what rendered it."""
+    from engine.synth import DEFAULT_SAMPLE_RATE, render_song, samples_to_wav_bytes
+
+    from gui.busy import run_busy
+
+    samples, engine = run_busy(parent, f"Rendering {Path(path).name}...",
+                               lambda: render_song(song, DEFAULT_SAMPLE_RATE))
+    try:
+        write_bytes_atomic(path, samples_to_wav_bytes(samples, DEFAULT_SAMPLE_RATE))
+    except OSError as e:
+        raise ContinuoError(f"{Path(path).name}: the file cannot be written "
+                            f"({e.strerror or e})") from None
+    return engine
 
 
 def clip_song(notes: list[Note], like: Song, name: str = "Clip") -> Song:
@@ -135,6 +155,16 @@ def ask_open_path(parent: QWidget) -> str | None:
     if path:
         _remember_dir(path)
     return path or None
+
+
+def ask_audio_path(parent: QWidget, suggested: str) -> str | None:
+    """Where to export audio; a name without ``.wav`` gets it."""
+    start = os.path.join(_last_dir(), suggested)
+    path, _ = QFileDialog.getSaveFileName(parent, "Export Audio", start, WAV_FILTER)
+    if not path:
+        return None
+    _remember_dir(path)
+    return path if Path(path).suffix.lower() == ".wav" else path + ".wav"
 
 
 def ask_save_path(parent: QWidget, title: str, suggested: str) -> str | None:

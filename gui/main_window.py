@@ -110,6 +110,9 @@ class MainWindow(QMainWindow):
         self.file_export_selection = a("file_export_selection", "&Export Selection...",
                                        self.export_selection, "Ctrl+E",
                                        "Write the selected notes to a MIDI file")
+        self.file_export_audio = a("file_export_audio", "Export &Audio...", self.export_audio,
+                                   "Ctrl+Shift+E", "Render the song with the built-in synth "
+                                   "to a WAV file")
         self.file_quit = a("file_quit", "&Quit", self.close, std.Quit)
         self.edit_undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
         self.edit_undo.setObjectName("edit_undo")
@@ -156,7 +159,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = m.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         m.addSeparator()
-        m.addActions([self.file_save, self.file_save_as, self.file_export_selection])
+        m.addActions([self.file_save, self.file_save_as, self.file_export_selection,
+                      self.file_export_audio])
         m.addSeparator()
         m.addAction(self.file_quit)
         m = bar.addMenu("&Edit")
@@ -441,6 +445,27 @@ class MainWindow(QMainWindow):
             return False
         self.statusBar().showMessage(f"Exported {len(song.tracks[0].notes)} notes to {path}",
                                      6000)
+        return True
+
+    def export_audio(self) -> bool:
+        if not self.doc.song().note_count:
+            self.show_error("There are no notes to render yet.", "Export audio")
+            return False
+        path = files.ask_audio_path(self, f"{Path(self.display_name).stem or 'song'}.wav")
+        return self.export_audio_to(path) if path else False
+
+    def export_audio_to(self, path: str) -> bool:
+        name = Path(path).name
+        try:
+            engine = files.write_audio(self.doc.song(), path, self)
+        except BusyCancelled:
+            self.statusBar().showMessage(f"Exporting {name} was cancelled.", 8000)
+            return False
+        except ContinuoError as e:
+            self.show_error(str(e), "Export audio")
+            return False
+        how = "FluidSynth" if engine.startswith("fluidsynth") else "a plain tone (no soundfont)"
+        self.statusBar().showMessage(f"Exported {name}, rendered with {how}.", 8000)
         return True
 
     # ---- drag out ---------------------------------------------------------------------

@@ -143,6 +143,28 @@ def test_open_a_bad_file_shows_the_message_and_keeps_the_document(qtbot, window,
     assert window.doc.notes() == before
 
 
+def test_export_audio_renders_the_song_with_the_synth_to_a_wav(qtbot, window, tmp_path):
+    import wave
+
+    import numpy as np
+
+    song = window.doc.song()
+    path = tmp_path / "seed.wav"
+    assert window.export_audio_to(str(path))
+    with wave.open(str(path)) as w:
+        rate, frames, channels = w.getframerate(), w.getnframes(), w.getnchannels()
+        pcm = np.frombuffer(w.readframes(frames), dtype="<i2").astype(np.float64) / 32767
+    assert rate == 44_100 and channels == 2
+    seconds = song.tempo_map.tick_to_seconds(song.end_tick)
+    assert frames / rate == pytest.approx(seconds + 1.0, abs=0.05)  # the song and a tail
+    assert np.sqrt(np.mean(pcm ** 2)) > 0.005  # not silence
+    assert "Exported seed.wav" in window.statusBar().currentMessage()
+    # a folder that is not there: one sentence naming the file, nothing written
+    assert not window.export_audio_to(str(tmp_path / "missing" / "x.wav"))
+    assert "x.wav" in window.last_error and "cannot be written" in window.last_error
+    window._error_box.close()
+
+
 def test_drag_out_the_generated_clip_and_the_song(qtbot, window, library):
     generate(qtbot, window, "lstm", library, bars=1, variations=2)
     window.panel.variations.set_current_index(1)
