@@ -173,3 +173,21 @@ def test_song_midi_song_is_identity(song):
     assert again.time_signatures == song.time_signatures
     assert [(t.channel, t.program, t.is_drum, t.name) for t in again.tracks] == \
         [(t.channel, t.program, t.is_drum, t.name) for t in song.tracks]
+
+
+@settings(max_examples=150, deadline=None)
+@given(songs())
+def test_the_writer_encodes_as_mido_does(song):
+    """Our direct encoder against mido's writer: mido reads our bytes and writes them
+    again (running status, meta events, end of track) byte for byte."""
+    import io
+
+    data = song_to_midi_bytes(song)
+    again = io.BytesIO()
+    mido.MidiFile(file=io.BytesIO(data)).save(file=again)
+    assert again.getvalue() == data
+
+
+def test_a_track_name_outside_latin1_is_written_with_question_marks():
+    song = Song(tracks=[Track("Ωmega Ärger", 0, 0, False, [Note(60, 0, 480)])])
+    assert midi_file_to_song(song_to_midi_bytes(song)).tracks[0].name == "?mega Ärger"

@@ -17,6 +17,8 @@ import struct
 import zipfile
 from typing import Callable, Sequence
 
+from engine.midi_io import vlq
+
 Mutator = Callable[[random.Random, bytes, Sequence[bytes]], bytes]
 
 # the most bytes a repeating mutator adds, and the largest input mutate() returns: big
@@ -150,15 +152,6 @@ def midi_absurd_header(rng: random.Random, data: bytes, _pool: Sequence[bytes]) 
     return data[:offset] + struct.pack(">H", rng.choice(values)) + data[offset + 2:]
 
 
-def _vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
-
-
 def _track(body: bytes) -> bytes:
     return b"MTrk" + struct.pack(">I", len(body)) + body
 
@@ -179,7 +172,7 @@ def midi_absurd_tempo(rng: random.Random, data: bytes, _pool: Sequence[bytes]) -
     body = b""
     for _ in range(rng.randint(1, 20)):
         tempo = rng.choice((0, 1, 0xFFFFFF, 500_000))
-        body += _vlq(rng.choice((0, 0, 1, 0x0FFFFFFF))) + b"\xff\x51\x03" + tempo.to_bytes(3, "big")
+        body += vlq(rng.choice((0, 0, 1, 0x0FFFFFFF))) + b"\xff\x51\x03" + tempo.to_bytes(3, "big")
     return _with_track(data, body + b"\x00\xff\x2f\x00")
 
 
@@ -200,7 +193,7 @@ def midi_long_deltas(rng: random.Random, data: bytes, _pool: Sequence[bytes]) ->
     """Notes separated by the largest delta times a file can hold (song length)."""
     body = b""
     for _ in range(rng.randint(1, 200)):
-        body += (_vlq(0x0FFFFFFF) + b"\x90\x3c\x40" + _vlq(rng.choice((0, 0x0FFFFFFF)))
+        body += (vlq(0x0FFFFFFF) + b"\x90\x3c\x40" + vlq(rng.choice((0, 0x0FFFFFFF)))
                  + b"\x80\x3c\x00")
     return _with_track(data, body + b"\x00\xff\x2f\x00")
 

@@ -15,9 +15,9 @@ import pytest
 
 from engine.errors import ContinuoError, LimitError, MidiFileError, ScoreFileError
 from engine.limits import ParseTimeout, run_with_time_budget
-from engine.midi_io import midi_file_to_song, score_file_to_song
+from engine.midi_io import midi_file_to_song, score_file_to_song, vlq
 from tests.fuzz.conftest import no_hang
-from tests.fuzz.mutators import _with_track, mxl_bomb, _vlq
+from tests.fuzz.mutators import _with_track, mxl_bomb
 from tests.fuzz.seeds import REPO, seeds
 
 DEFAULT_SEED = REPO / "assets" / "default_seed.mid"
@@ -73,7 +73,7 @@ def test_absurd_ppq_is_refused(tmp_path: Path, division: int) -> None:
 def test_zero_tempo_and_longest_deltas_are_read_or_refused(tmp_path: Path) -> None:
     body = b"\x00\xff\x51\x03\x00\x00\x00"  # a tempo of 0 microseconds per beat
     for _ in range(20):
-        body += _vlq(0x0FFFFFFF) + b"\x90\x3c\x40" + _vlq(0x0FFFFFFF) + b"\x80\x3c\x00"
+        body += vlq(0x0FFFFFFF) + b"\x90\x3c\x40" + vlq(0x0FFFFFFF) + b"\x80\x3c\x00"
     path = tmp_path / "long.mid"
     path.write_bytes(_with_track(DEFAULT_SEED.read_bytes(), body + b"\x00\xff\x2f\x00"))
     with pytest.raises(LimitError, match="long.mid: track .* longer than Continuo can hold"):
