@@ -23,6 +23,7 @@ from engine.errors import ContinuoError, MidiFileError
 from engine.midi_io import (MIDI_SUFFIXES, SCORE_SUFFIXES, list_score_tunes, load_song,
                             song_to_midi_file, write_bytes_atomic)
 from engine.song import Note, Song, Track, melody_song
+from gui.busy import run_busy
 
 OPEN_FILTER = ";;".join([
     "Music files (" + " ".join(f"*{s}" for s in MIDI_SUFFIXES + SCORE_SUFFIXES) + ")",
@@ -80,8 +81,6 @@ def write_audio(song: Song, path: str | os.PathLike, parent: QWidget | None = No
     cancel (BusyCancelled; nothing is written then), and write a 16-bit stereo WAV
     atomically.  Returns what rendered it."""
     from engine.synth import DEFAULT_SAMPLE_RATE, render_song, samples_to_wav_bytes
-
-    from gui.busy import run_busy
 
     samples, engine = run_busy(parent, f"Rendering {Path(path).name}...",
                                lambda: render_song(song, DEFAULT_SAMPLE_RATE))
