@@ -324,10 +324,11 @@ class MelodyEncoding:
         """Tokens -> a monophonic line; a note still sounding at the end ends there."""
         line: list[GridNote] = []
         current: tuple[int, int] | None = None  # (start_step, pitch)
+        vocab = self.vocab_size
         for i, tok in enumerate(tokens):
             tok = int(tok)
-            if not 0 <= tok < self.vocab_size:
-                raise EncodingError(f"token {tok} is outside the vocabulary of {self.vocab_size}")
+            if not 0 <= tok < vocab:
+                raise EncodingError(f"token {tok} is outside the vocabulary of {vocab}")
             if tok == HOLD:
                 continue
             step = start_step + i
