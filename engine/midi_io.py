@@ -301,13 +301,20 @@ def song_to_midi_bytes(song: Song) -> bytes:
     return header + b"".join(chunks)
 
 
+def write_file(path: str | os.PathLike, data: bytes,
+               error: type[ContinuoError] = ContinuoError) -> None:
+    """:func:`write_bytes_atomic`, with ``error`` naming the file (instead of an OSError)
+    when it cannot be written."""
+    try:
+        write_bytes_atomic(path, data)
+    except OSError as e:
+        raise error(f"{Path(path).name}: the file cannot be written "
+                    f"({e.strerror or e})") from None
+
+
 def song_to_midi_file(song: Song, path: str | os.PathLike) -> None:
     """Write the song as a type 1 standard MIDI file, atomically."""
-    try:
-        write_bytes_atomic(path, song_to_midi_bytes(song))
-    except OSError as e:
-        raise MidiFileError(f"{Path(path).name}: the file cannot be written "
-                            f"({e.strerror or e})") from None
+    write_file(path, song_to_midi_bytes(song), MidiFileError)
 
 
 # ---------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import mido
 import numpy as np
 
 from engine.errors import ContinuoError
-from engine.midi_io import write_bytes_atomic
+from engine.midi_io import write_file
 from engine.ports import Output
 from engine.song import DRUM_CHANNEL, Song
 
@@ -306,10 +306,16 @@ def samples_to_wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
+    """Write rendered samples as a WAV file, atomically; a ContinuoError naming the
+    file when it cannot be written."""
+    write_file(path, samples_to_wav_bytes(samples, sample_rate))
+
+
 def render_song_to_wav(song: Song, path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE,
                        tail_s: float = 1.0, soundfont: Path | None = None,
                        engine: str = "auto") -> RenderInfo:
     """Export audio: render ``song`` and write a WAV file atomically."""
     samples, used = render_song(song, sample_rate, tail_s, soundfont, engine)
-    write_bytes_atomic(path, samples_to_wav_bytes(samples, sample_rate))
+    write_wav(path, samples, sample_rate)
     return RenderInfo(Path(path), len(samples) / sample_rate, sample_rate, used)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QToolButton, QWidget
 
 from engine.errors import ContinuoError, MidiFileError
 from engine.midi_io import (MIDI_SUFFIXES, SCORE_SUFFIXES, list_score_tunes, load_song,
-                            song_to_midi_file, write_bytes_atomic)
+                            song_to_midi_file)
 from engine.song import Note, Song, Track, melody_song
 from gui.busy import run_busy
 
@@ -80,15 +80,11 @@ def write_audio(song: Song, path: str | os.PathLike, parent: QWidget | None = No
     a plain additive tone without them) on a helper thread, with a dialog that can
     cancel (BusyCancelled; nothing is written then), and write a 16-bit stereo WAV
     atomically.  Returns what rendered it."""
-    from engine.synth import DEFAULT_SAMPLE_RATE, render_song, samples_to_wav_bytes
+    from engine.synth import DEFAULT_SAMPLE_RATE, render_song, write_wav
 
     samples, engine = run_busy(parent, f"Rendering {Path(path).name}...",
                                lambda: render_song(song, DEFAULT_SAMPLE_RATE))
-    try:
-        write_bytes_atomic(path, samples_to_wav_bytes(samples, DEFAULT_SAMPLE_RATE))
-    except OSError as e:
-        raise ContinuoError(f"{Path(path).name}: the file cannot be written "
-                            f"({e.strerror or e})") from None
+    write_wav(path, samples, DEFAULT_SAMPLE_RATE)
     return engine
 
 
@@ -156,23 +152,15 @@ def ask_open_path(parent: QWidget) -> str | None:
     return path or None
 
 
-def ask_audio_path(parent: QWidget, suggested: str) -> str | None:
-    """Where to export audio; a name without ``.wav`` gets it."""
-    start = os.path.join(_last_dir(), suggested)
-    path, _ = QFileDialog.getSaveFileName(parent, "Export Audio", start, WAV_FILTER)
-    if not path:
-        return None
-    _remember_dir(path)
-    return path if Path(path).suffix.lower() == ".wav" else path + ".wav"
-
-
-def ask_save_path(parent: QWidget, title: str, suggested: str) -> str | None:
+def ask_save_path(parent: QWidget, title: str, suggested: str, file_filter: str = MIDI_FILTER,
+                  suffixes: tuple[str, ...] = MIDI_SUFFIXES) -> str | None:
+    """Where to write; a name without one of ``suffixes`` gets the first of them."""
     start = suggested if os.path.isabs(suggested) else os.path.join(_last_dir(), suggested)
-    path, _ = QFileDialog.getSaveFileName(parent, title, start, MIDI_FILTER)
+    path, _ = QFileDialog.getSaveFileName(parent, title, start, file_filter)
     if not path:
         return None
     _remember_dir(path)
-    return path if Path(path).suffix.lower() in MIDI_SUFFIXES else path + ".mid"
+    return path if Path(path).suffix.lower() in suffixes else path + suffixes[0]
 
 
 def is_score(path: str | os.PathLike) -> bool:
@@ -189,8 +177,6 @@ def ask_tune(parent: QWidget, path: str, tunes: list | None = None) -> int | Non
     """For a multi-tune ABC file, which tune (from 0); 0 when there is one; None when
     the user cancels.  ``tunes`` is :func:`tunes_in` already done (else it is done
     here)."""
-    if Path(path).suffix.lower() != ".abc":
-        return 0
     if tunes is None:
         tunes = tunes_in(path)
     if len(tunes) <= 1:

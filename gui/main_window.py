@@ -355,7 +355,7 @@ class MainWindow(QMainWindow):
             return False
         self.panel.cancel()
         is_midi = Path(path).suffix.lower() in files.MIDI_SUFFIXES
-        self.display_name = Path(path).name
+        self.display_name = name
         self.doc.load_song(song, os.path.abspath(path) if is_midi else None)
         self.doc.active_track = min(max(track, 0), max(len(song.tracks) - 1, 0))
         self.panel.refresh_key_label()
@@ -451,7 +451,9 @@ class MainWindow(QMainWindow):
         if not self.doc.song().note_count:
             self.show_error("There are no notes to render yet.", "Export audio")
             return False
-        path = files.ask_audio_path(self, f"{Path(self.display_name).stem or 'song'}.wav")
+        path = files.ask_save_path(self, "Export Audio",
+                                   f"{Path(self.display_name).stem or 'song'}.wav",
+                                   files.WAV_FILTER, (".wav",))
         return self.export_audio_to(path) if path else False
 
     def export_audio_to(self, path: str) -> bool:
