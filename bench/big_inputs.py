@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from engine.midi_io import midi_file_to_song, song_to_midi_file  # noqa: E402
+from engine.formats import midi_file_to_song, song_to_midi_file  # noqa: E402
 from engine.song import Note, melody_song  # noqa: E402
 
 WIDTH, HEIGHT = 1400, 800
@@ -99,7 +99,7 @@ def open_big_file(notes: int) -> dict:
 def cancel_latency(model_name: str, seed, at_step: int | None, delay_s: float | None) -> dict:
     """Cancel at ``at_step`` (from the progress callback) or ``delay_s`` after the
     start; returns the latency from the flag to GenerationCancelled."""
-    from engine.generator import GenerationCancelled, GenerationSettings, generate
+    from engine.generation.generator import GenerationCancelled, GenerationSettings, generate
 
     library = _library()
     settings = GenerationSettings(model=model_name, bars=32, variations=8, rng_seed=1)
@@ -140,7 +140,7 @@ def work_before_first_check(model_name: str, seed) -> dict:
     """CPU and wall time that generate() spends before it first looks at the cancel
     flag: the latency of a Cancel pressed at the very start, free of the machine's
     load in the CPU figure."""
-    from engine.generator import GenerationCancelled, GenerationSettings, generate
+    from engine.generation.generator import GenerationCancelled, GenerationSettings, generate
 
     settings = GenerationSettings(model=model_name, bars=32, variations=8, rng_seed=1)
     seen: list[tuple[float, float]] = []

@@ -4,7 +4,7 @@ way, and the floor of the arithmetic itself?
 For each model card (``models/`` by default), 16 bars of sixteenths (256 steps) after
 the default seed (assets/default_seed.mid), with 1 and with 4 variations:
 
-* incremental: :func:`engine.generator.generate` as the app calls it (prime the seed
+* incremental: :func:`engine.generation.generator.generate` as the app calls it (prime the seed
   once, then one step-model call per step for all variations; sampling, key lock and
   decoding included);
 * naive: the same generation re-running the sequence model over the window at every
@@ -50,8 +50,8 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.generator import MAX_PRIME_STEPS, GenerationSettings, generate  # noqa: E402
-from engine.midi_io import midi_file_to_song  # noqa: E402
+from engine.generation.generator import MAX_PRIME_STEPS, GenerationSettings, generate  # noqa: E402
+from engine.formats import midi_file_to_song  # noqa: E402
 from engine.models import ModelLibrary, StepModel, session_options  # noqa: E402
 
 STEPS = 256
@@ -542,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:>10} {ms:8.2f}  {label}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from engine.midi_io import write_bytes_atomic
+    from engine.formats import write_bytes_atomic
 
     write_bytes_atomic(out, (json.dumps(results, indent=2) + "\n").encode())
     print(f"\nwrote {out}")

@@ -36,9 +36,9 @@ import mido
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.midi_io import write_bytes_atomic  # noqa: E402
-from engine.player import Player  # noqa: E402
-from engine.ports import MidiSystem, working_apis  # noqa: E402
+from engine.formats import write_bytes_atomic  # noqa: E402
+from engine.live.player import Player  # noqa: E402
+from engine.live.ports import MidiSystem, working_apis  # noqa: E402
 from engine.song import Note, melody_song  # noqa: E402
 
 

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.encoding import melody_track
+from engine.song import melody_track
 from engine.errors import ContinuoError, GenerationError, ModelError, ScoreFileError
-from engine.generator import GenerationResult, GenerationSettings, generate
+from engine.generation.generator import GenerationResult, GenerationSettings, generate
 from engine.models import ModelLibrary
 from engine.song import Note, Song, Track, melody_song
 
@@ -78,7 +78,7 @@ def _library(args: argparse.Namespace) -> ModelLibrary:
 
 
 def _load_seed(path: str, tune: int) -> Song:
-    from engine.midi_io import load_song
+    from engine.formats import load_song
 
     if not Path(path).exists():
         raise GenerationError(f"{Path(path).name}: there is no such seed file")
@@ -112,7 +112,7 @@ def _song_with(seed: Song | None, track_index: int | None, new_notes: list[Note]
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from engine.midi_io import song_to_midi_file
+    from engine.formats import song_to_midi_file
 
     settings = GenerationSettings(
         model=args.model, temperature=args.temperature, top_p=args.top_p, bars=args.bars,
@@ -145,7 +145,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _score_file(model, path: Path) -> dict[str, Any]:
     """Bits of every tune in one file (each tune of a multi-tune ABC file apart)."""
-    from engine.midi_io import (SCORE_SUFFIXES, list_score_tunes, midi_file_to_song,
+    from engine.formats import (SCORE_SUFFIXES, list_score_tunes, midi_file_to_song,
                                 score_file_to_song)
 
     enc = model.encoding
@@ -153,7 +153,7 @@ def _score_file(model, path: Path) -> dict[str, Any]:
         raise ScoreFileError(f"{path.name}: there is no such file")
     songs: list[tuple[str, Song]] = []
     if path.suffix.lower() in SCORE_SUFFIXES:
-        # midi_io keeps the parsed file, so a collection is parsed once, not per tune
+        # the score reader keeps the parsed file, so a collection is parsed once, not per tune
         for tune in list_score_tunes(path):
             try:
                 songs.append((tune.title, score_file_to_song(path, tune=tune.index)))

@@ -15,7 +15,7 @@ import threading
 from typing import Any, Callable, TypeVar
 
 # The MIDI reader's limits (MAX_FILE_BYTES 64 MB, MAX_NOTES, MAX_SONG_TICKS) live in
-# engine/midi_io.py and the model cards' in engine/models.py, beside the code they
+# engine/formats/ and the model cards' in engine/models.py, beside the code they
 # guard; these are the ones the score readers added.
 
 # ABC, kern and MusicXML go through music21, which is pure Python and slow: a 250 KB

@@ -282,3 +282,14 @@ def melody_song(notes: Iterable[Note], ppq: int = DEFAULT_PPQ, bpm: float = 120.
         tempo_map=TempoMap(ppq, [TempoChange(0, bpm_to_us(bpm))]),
         time_signatures=[TimeSignature(0, *time_signature)],
     )
+
+
+def melody_track(song: Song) -> int | None:
+    """Index of the track that most likely holds the melody: the non-drum track with
+    the highest average pitch among those with at least a quarter of the most notes."""
+    candidates = [(i, t) for i, t in enumerate(song.tracks) if t.notes and not t.is_drum]
+    if not candidates:
+        return None
+    most = max(len(t.notes) for _, t in candidates)
+    candidates = [(i, t) for i, t in candidates if len(t.notes) * 4 >= most]
+    return max(candidates, key=lambda it: sum(n.pitch for n in it[1].notes) / len(it[1].notes))[0]

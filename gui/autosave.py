@@ -24,7 +24,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
 from engine.errors import ContinuoError
-from engine.midi_io import midi_file_to_song, song_to_midi_bytes, write_bytes_atomic
+from engine.formats import midi_file_to_song, song_to_midi_bytes, write_bytes_atomic
 from engine.song import Song
 
 DEFAULT_SECONDS = 30.0

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from PySide6.QtGui import QUndoCommand
 
-from engine.encoding import Key
+from engine.encodings import Key
 from engine.song import Note, TempoChange, TimeSignature
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from typing import Iterable, Mapping
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
-from engine.encoding import Key, estimate_song_key
+from engine.encodings import Key, estimate_song_key
 from engine.song import (
     Note, Song, TempoChange, TempoMap, TimeSignature, Track, bpm_to_us,
 )

@@ -1,7 +1,7 @@
 """Files: open (MIDI, ABC, MusicXML, kern), save (atomic MIDI), export, recent files,
 and dragging a clip or the song out of the window as a .mid file.
 
-The dialogs are thin: reading and writing is the engine's (``engine.midi_io``), and every
+The dialogs are thin: reading and writing is the engine's (``engine.formats``), and every
 ContinuoError it raises reaches the user as its own sentence.  The helpers that do not
 need a person (``read_song``, ``write_song``, ``drag_mime_data``, ``RecentFiles``) take
 plain arguments so that tests can drive them without dialogs.
@@ -20,7 +20,7 @@ from PySide6.QtGui import QDrag, QMouseEvent
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QToolButton, QWidget
 
 from engine.errors import ContinuoError, MidiFileError
-from engine.midi_io import (MIDI_SUFFIXES, SCORE_SUFFIXES, list_score_tunes, load_song,
+from engine.formats import (MIDI_SUFFIXES, SCORE_SUFFIXES, list_score_tunes, load_song,
                             song_to_midi_file)
 from engine.song import Note, Song, Track, melody_song
 from gui.busy import run_busy
@@ -80,7 +80,7 @@ def write_audio(song: Song, path: str | os.PathLike, parent: QWidget | None = No
     a plain additive tone without them) on a helper thread, with a dialog that can
     cancel (BusyCancelled; nothing is written then), and write a 16-bit stereo WAV
     atomically.  Returns what rendered it."""
-    from engine.synth import DEFAULT_SAMPLE_RATE, render_song, write_wav
+    from engine.live.synth import DEFAULT_SAMPLE_RATE, render_song, write_wav
 
     samples, engine = run_busy(parent, f"Rendering {Path(path).name}...",
                                lambda: render_song(song, DEFAULT_SAMPLE_RATE))

@@ -1,7 +1,7 @@
 """The generate panel: choose a model and settings, generate variations in a worker,
 audition them, keep one.
 
-The panel is a thin client of ``engine.generator``: it builds a GenerationSettings from
+The panel is a thin client of ``engine.generation.generator``: it builds a GenerationSettings from
 its widgets, hands a snapshot of the seed to a :class:`~gui.worker.GenerationJob`, and,
 when the user keeps a variation, inserts it into the document as one undo step
 ("Keep variation").  Settings are remembered in QSettings so the next session starts
@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPro
                                QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout,
                                QWidget)
 
-from engine.encoding import Key, estimate_song_key
-from engine.generator import GenerationSettings  # at startup, not on the first Generate
+from engine.encodings import Key, estimate_song_key
+from engine.generation.generator import GenerationSettings  # at startup, not on the first Generate
 from engine.song import Note, Song
 from gui.document import GENERATED, SongDocument
 from gui.variations import VariationsView

@@ -341,7 +341,7 @@ class MainWindow(QMainWindow):
                     return False
             song = read(lambda: files.read_song(path, tune))
             if track is None:
-                from engine.encoding import melody_track
+                from engine.song import melody_track
 
                 default = melody_track(song) or 0
                 track = files.ask_track(self, song, default)

@@ -1,6 +1,6 @@
 """The Qt side of live MIDI: the player bridge.
 
-:class:`PlayerBridge` wraps the engine's plain-Python :class:`engine.player.Player`
+:class:`PlayerBridge` wraps the engine's plain-Python :class:`engine.live.player.Player`
 and turns its hook calls (made on the player thread, or on rtmidi's callback
 thread for input) into Qt signals emitted on the GUI thread: each hook emits a
 private signal that reaches a GUI-thread slot through a queued connection, and
@@ -21,9 +21,9 @@ from PySide6.QtCore import (QCoreApplication, QObject, QRunnable, Qt, QThreadPoo
                             QTimer, Signal, Slot)
 
 from engine.errors import ContinuoError, PortError
-from engine.player import Player
-from engine.ports import MidiSystem, Output, PortInput, platform_has_virtual_ports
-from engine.recorder import CallAndResponse, Exchange, Recorder, answer_song
+from engine.live.player import Player
+from engine.live.ports import MidiSystem, Output, PortInput, platform_has_virtual_ports
+from engine.live.recorder import CallAndResponse, Exchange, Recorder, answer_song
 from engine.song import Note, Song, TempoMap
 
 BUILTIN_SYNTH = "Built-in synth"
@@ -82,10 +82,10 @@ class _Responder(QRunnable):
 
 
 def generator_responder(library: Any, settings: Any) -> Callable[[Song], tuple[list[Note], int]]:
-    """A responder that continues the phrase with ``engine.generator.generate``."""
+    """A responder that continues the phrase with ``engine.generation.generator.generate``."""
 
     def respond(phrase: Song) -> tuple[list[Note], int]:
-        from engine.generator import generate  # noqa: PLC0415 - onnxruntime only when used
+        from engine.generation.generator import generate  # noqa: PLC0415 - onnxruntime only when used
 
         result = generate(library, phrase, settings)
         return list(result.variations[0]), result.start_tick
@@ -111,7 +111,7 @@ class PlayerBridge(QObject):
     # call and response
     call_response_changed = Signal(bool)
     phrase_heard = Signal(object)  # the call as a Song from tick 0 (generation starts)
-    response_ready = Signal(object)  # engine.recorder.Exchange: phrase + answer, placed
+    response_ready = Signal(object)  # engine.live.recorder.Exchange: phrase + answer, placed
 
     _playing_hook = Signal(bool)
     _error_hook = Signal(str)
@@ -211,7 +211,7 @@ class PlayerBridge(QObject):
 
     def _builtin_synth(self) -> Output:
         if self._synth is None:
-            from engine.synth import SynthOutput  # noqa: PLC0415 - loads a soundfont
+            from engine.live.synth import SynthOutput  # noqa: PLC0415 - loads a soundfont
 
             self._synth = SynthOutput()
             if self._synth.status:

@@ -13,7 +13,7 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton,
                                QSpinBox, QToolButton, QWidget)
 
-from engine.recorder import quantize_notes
+from engine.live.recorder import quantize_notes
 from engine.song import Song
 from gui.midi import (BUILTIN_SYNTH, GRID_CHOICES, NO_INPUT, SETTINGS_INPUT, SETTINGS_OUTPUT,
                       PlayerBridge, generator_responder, grid_ticks)

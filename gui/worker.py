@@ -8,7 +8,7 @@ model while it runs and the GUI thread never waits for it.  Progress is throttle
 only make the event loop busier without telling the user more.
 
 The pool thread hands the work to one long-lived helper process
-(:mod:`gui.worker_process`) and waits on its pipe, which releases the GIL: sampling
+(:mod:`engine.generation.service`) and waits on its pipe, which releases the GIL: sampling
 holds the GIL for most of each step, and a generating *thread* that the OS preempts
 while holding it stalled the GUI thread by up to half a second on a loaded machine.
 Where the process cannot be started, the job runs ``generate`` in the pool thread.
@@ -38,12 +38,12 @@ class GeneratorProcess:
     """The helper process and its pipes; one per app, started on first use."""
 
     def __init__(self) -> None:
-        from gui.worker_process import read_message, write_message
+        from engine.generation.service import read_message, write_message
 
         self._read, self._write = read_message, write_message
         root = str(Path(__file__).resolve().parent.parent)
         code = (f"import sys; sys.path.insert(0, {root!r}); "
-                f"from gui.worker_process import main; main()")
+                f"from engine.generation.service import main; main()")
         self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE)  # buffered: messages
         # are lines, and an unbuffered readline makes one read call per byte
@@ -172,7 +172,7 @@ class _Runnable(QRunnable):
 
 
 class GenerationJob(QObject):
-    """One call of ``engine.generator.generate`` on a worker thread.
+    """One call of ``engine.generation.generator.generate`` on a worker thread.
 
     Exactly one of ``succeeded`` / ``failed`` / ``cancelled`` is emitted, then
     ``done``.  ``failed`` carries a sentence for the user: a ContinuoError's own
@@ -181,7 +181,7 @@ class GenerationJob(QObject):
     """
 
     progress = Signal(int, int)  # done, total
-    succeeded = Signal(object)  # engine.generator.GenerationResult
+    succeeded = Signal(object)  # engine.generation.generator.GenerationResult
     failed = Signal(str)
     cancelled = Signal()
     done = Signal()
@@ -252,7 +252,7 @@ class GenerationJob(QObject):
 
     def _run_here(self) -> None:
         """Generate on this pool thread (where no helper process can run)."""
-        from engine import generator  # imported here so the GUI starts without onnxruntime
+        from engine.generation import generator  # imported here so the GUI starts without onnxruntime
 
         try:
             result = generator.generate(

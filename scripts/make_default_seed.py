@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.midi_io import song_to_midi_file  # noqa: E402
+from engine.formats import song_to_midi_file  # noqa: E402
 from engine.song import Note, melody_song  # noqa: E402
 
 PPQ = 480

@@ -1,6 +1,6 @@
 """Training corpora: music21's folk collections (or a folder of MIDI files) -> tokens.
 
-Every tune goes score -> :func:`engine.midi_io.music21_score_to_song` ->
+Every tune goes score -> :func:`engine.formats.music21_score_to_song` ->
 ``DEFAULT_ENCODING.encode_notes(..., closing_off=True)``, the very path the app takes
 with a seed, so training and generation see the same tokens.  A tune's id is
 ``<ABC file name>#<index of the tune in the file, from 0>`` (music21's order: by
@@ -28,9 +28,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from engine.encoding import DEFAULT_ENCODING, FIRST_NOTE_ON, MelodyEncoding, melody_track
+from engine.encodings import DEFAULT_ENCODING, MelodyEncoding
+from engine.encodings.melody import FIRST_NOTE_ON
+from engine.song import melody_track
 from engine.errors import ContinuoError
-from engine.midi_io import MIDI_SUFFIXES, write_bytes_atomic
+from engine.formats import MIDI_SUFFIXES, write_bytes_atomic
 
 CACHE_DIR = Path(__file__).resolve().parent / "cache"
 TRAIN_COLLECTION = "essenFolksong"
@@ -172,7 +174,7 @@ def _encode_abc_chunk(task: tuple[str, int, int | None]) -> list[tuple[str, list
 
     from music21.abcFormat import translate
 
-    from engine.midi_io import music21_score_to_song
+    from engine.formats import music21_score_to_song
 
     warnings.filterwarnings("ignore")
     path, i0, i1 = task
@@ -285,7 +287,7 @@ def build_abc_corpus(collection: str, processes: int = 2, show_progress: bool = 
 
 
 def _encode_midi_file(path: str) -> list[tuple[str, list[int] | None, str | None]]:
-    from engine.midi_io import midi_file_to_song
+    from engine.formats import midi_file_to_song
 
     name = Path(path).name
     try:

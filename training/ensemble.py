@@ -23,7 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from engine.encoding import FIRST_NOTE_ON, MelodyEncoding
+from engine.encodings import MelodyEncoding
+from engine.encodings.melody import FIRST_NOTE_ON
 from engine.errors import ContinuoError
 from training.evaluate import _log_softmax, sequence_session
 

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from engine.encoding import FIRST_NOTE_ON
+from engine.encodings.melody import FIRST_NOTE_ON
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.midi_io import write_bytes_atomic
+from engine.formats import write_bytes_atomic
 from training import corpus as C
 from training.evaluate import score_distributions, score_onnx
 

@@ -21,8 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engine.encoding import DEFAULT_ENCODING, MelodyEncoding
-from engine.midi_io import write_bytes_atomic
+from engine.encodings import DEFAULT_ENCODING, MelodyEncoding
+from engine.formats import write_bytes_atomic
 
 OPSET = 17
 SPLIT_RULE = "zlib.crc32(id.encode()) % 20: 0 test, 1 validation, else train"

@@ -140,6 +140,6 @@ class KneserNey:
                 "counts": [[int(x) for x in c] for c in self.counts]}
 
     def save(self, path: str | Path) -> None:
-        from engine.midi_io import write_bytes_atomic
+        from engine.formats import write_bytes_atomic
 
         write_bytes_atomic(path, json.dumps(self.to_json()).encode())

@@ -59,7 +59,7 @@ def parse_size(spec: str, base: dict[str, Any]) -> tuple[dict[str, Any], dict[st
 def keras_bits_per_note(model, tunes: Sequence[np.ndarray], batch_size: int = 32) -> dict:
     """Bits per note and accuracy (docs/model-contract.md) straight from a Keras model:
     whole tunes, batched by length and right-padded (the models are causal)."""
-    from engine.encoding import FIRST_NOTE_ON
+    from engine.encodings.melody import FIRST_NOTE_ON
     from training.evaluate import Score, _log_softmax
     from training.train import _batches
 
@@ -106,7 +106,7 @@ def run_sweep(architecture: str, sizes: Sequence[str], train_tunes, val_tunes, *
               "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
               "date": _dt.date.today().isoformat(), "rows": rows,
               "best": best["size"] if best else None}
-    from engine.midi_io import write_bytes_atomic
+    from engine.formats import write_bytes_atomic
 
     write_bytes_atomic(out_path, (json.dumps(report, indent=2) + "\n").encode())
     out_path.chmod(0o644)

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engine.encoding import FIRST_NOTE_ON
+from engine.encodings.melody import FIRST_NOTE_ON
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 PAD_MULTIPLE = 32

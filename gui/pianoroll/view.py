@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import QApplication, QGridLayout, QLabel, QScrollBar, QWidget
 
 from engine.errors import ContinuoError
-from engine.midi_io import midi_file_to_song, song_to_midi_bytes
+from engine.formats import midi_file_to_song, song_to_midi_bytes
 from engine.song import Note, melody_song
 from gui.document import SEED, SongDocument
 from gui.pianoroll.geometry import SNAP_CHOICES, RollGeometry, snap_step_ticks

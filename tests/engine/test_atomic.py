@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 WRITER = textwrap.dedent("""
     import os, struct, sys
     sys.path.insert(0, {repo!r})
-    from engine.midi_io import song_to_midi_bytes, write_bytes_atomic
+    from engine.formats import song_to_midi_bytes, write_bytes_atomic
     from engine.song import Note, melody_song
 
     def big(pitch):
@@ -128,7 +128,7 @@ def test_atomic_write_keeps_permissions_and_symlinks(tmp_path):
     import os
     import stat
 
-    from engine.midi_io import write_bytes_atomic
+    from engine.formats import write_bytes_atomic
 
     fresh = tmp_path / "fresh.mid"
     write_bytes_atomic(fresh, b"one")

@@ -25,7 +25,7 @@ def test_engine_imports_no_qt_and_no_tensorflow():
 
 def test_music21_is_not_imported_at_engine_import():
     """music21 costs seconds to import: only opening a score file pays for it."""
-    code = ("import sys, engine.midi_io, engine.encoding, engine.song\n"
+    code = ("import sys, engine.formats, engine.encodings, engine.song\n"
             "assert 'music21' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 

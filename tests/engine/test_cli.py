@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.encoding import DEFAULT_ENCODING
-from engine.midi_io import midi_file_to_song, song_to_midi_file
+from engine.encodings import DEFAULT_ENCODING
+from engine.formats import midi_file_to_song, song_to_midi_file
 from engine.models import ModelLibrary
 from engine.song import Note, melody_song
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.encoding import (DEFAULT_ENCODING, FIRST_NOTE_ON, HOLD, NOTE_OFF, GridNote, Key,
-                             MelodyEncoding, estimate_key, estimate_song_key, melody_track)
+from engine.encodings import DEFAULT_ENCODING, Key, MelodyEncoding, estimate_key, estimate_song_key
+from engine.encodings.melody import FIRST_NOTE_ON, HOLD, NOTE_OFF, GridNote
+from engine.song import melody_track
 from engine.errors import EncodingError
 from engine.song import Note, Song, Track
 

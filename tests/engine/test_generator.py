@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.encoding import DEFAULT_ENCODING, HOLD, Key
+from engine.encodings import DEFAULT_ENCODING, Key
+from engine.encodings.melody import HOLD
 from engine.errors import GenerationError
-from engine.generator import (GenerationCancelled, GenerationSettings, generate,
+from engine.generation.generator import (GenerationCancelled, GenerationSettings, generate,
                               sample_tokens)
-from engine.midi_io import song_to_midi_bytes
+from engine.formats import song_to_midi_bytes
 from engine.models import ModelLibrary
 from engine.song import Note, Song, TempoChange, TempoMap, TimeSignature, Track, melody_song
 
@@ -374,7 +375,7 @@ def test_invalid_logits_are_refused_by_every_draw(bad, temperature, top_p):
 
 
 def test_the_engine_imports_no_qt_and_no_tensorflow():
-    code = ("import engine.generator, engine.models, engine.cli, sys; "
+    code = ("import engine.generation.generator, engine.models, engine.cli, sys; "
             "bad = {'PySide6', 'tensorflow', 'keras'} & "
             "{m.split('.')[0] for m in sys.modules}; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from engine.errors import ContinuoError, MidiFileError
-from engine.midi_io import midi_file_to_song, song_to_midi_bytes, song_to_midi_file
+from engine.formats import midi_file_to_song, song_to_midi_bytes, song_to_midi_file
 from engine.song import Note, Song, TempoChange, TempoMap, TimeSignature, Track
 from tests.engine.builders import make_track, midi_bytes, off, on
 

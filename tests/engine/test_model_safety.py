@@ -212,7 +212,7 @@ def test_card_missing_a_field_is_refused(folder: Path, path: tuple) -> None:
     _assert_only_victim_refused(folder, f"{victim}.json", ".")
 
 
-WRONG = [(("name",), 7), (("architecture",), ["lstm"]), (("architecture",), "transformer"),
+WRONG = [(("name",), 7), (("architecture",), ["lstm"]), (("architecture",), "  "),
          (("encoding",), "melody-16th"), (("encoding", "min_pitch"), "low"),
          (("encoding", "min_pitch"), float("inf")), (("encoding", "vocab_size"), None),
          (("encoding", "steps_per_quarter"), 0), (("files",), ["a.onnx"]),
@@ -336,3 +336,14 @@ def test_card_naming_a_file_too_long_for_the_system_is_refused(folder: Path) -> 
     with pytest.raises(ModelError, match=f"{victim}.json: the ONNX file x+\\.\\.\\. is missing"):
         read_card(p)
     _assert_only_victim_refused(folder, f"{victim}.json", "missing")
+
+
+def test_a_card_of_an_architecture_the_engine_has_never_heard_of_is_listed(folder: Path):
+    """The engine checks the graphs' contract, not how they were built: a new
+    architecture (registered on the training side in one file) needs no engine change."""
+    victim, _ = _victim_and_survivor()
+    card = dict(_cards()[victim], architecture="transformer")
+    _write_card(folder, victim, card)
+    library = ModelLibrary([folder])
+    assert card["name"] in library.names, library.problems
+    assert library.info(card["name"]).architecture == "transformer"

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from engine.player import (METRONOME_ACCENT, METRONOME_BEAT, METRONOME_CHANNEL, Player,
+from engine.live.player import (METRONOME_ACCENT, METRONOME_BEAT, METRONOME_CHANNEL, Player,
                            song_to_events)
-from engine.ports import MessageLog
+from engine.live.ports import MessageLog
 from engine.song import Note, Song, TempoChange, TempoMap, TimeSignature, Track, melody_song
 
 
@@ -51,7 +51,7 @@ def notes_of(log: MessageLog) -> list[tuple[float, str, int]]:
 
 
 def test_engine_imports_no_qt():
-    code = ("import engine.player, engine.ports, engine.synth, engine.recorder, sys; "
+    code = ("import engine.live.player, engine.live.ports, engine.live.synth, engine.live.recorder, sys; "
             "assert not {'PySide6'} & {m.split('.')[0] for m in sys.modules}")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -22,8 +22,8 @@ import mido
 import pytest
 
 from engine.errors import PortError
-from engine.player import Player
-from engine.ports import (ALL_NOTES_OFF, MidiSystem, MessageLog, Output, all_off_messages,
+from engine.live.player import Player
+from engine.live.ports import (ALL_NOTES_OFF, MidiSystem, MessageLog, Output, all_off_messages,
                           compiled_apis, working_apis)
 from engine.song import Note, Song, Track, melody_song
 
@@ -274,7 +274,7 @@ def test_no_running_midi_system_is_a_sentence(monkeypatch):
 
 
 def test_the_api_can_be_chosen_by_environment(monkeypatch):
-    from engine.ports import default_api
+    from engine.live.ports import default_api
 
     monkeypatch.setenv("CONTINUO_MIDI_API", "JACK")
     assert default_api() == "jack"
@@ -282,7 +282,7 @@ def test_the_api_can_be_chosen_by_environment(monkeypatch):
 
 FLOOD = """
 import sys, time
-from engine.ports import MidiSystem
+from engine.live.ports import MidiSystem
 import mido
 out = MidiSystem(sys.argv[1]).open_virtual_output("flood", client_name=sys.argv[2])
 print("ready", flush=True)
@@ -294,7 +294,7 @@ while True:
 
 CLOSER = """
 import subprocess, sys, time
-from engine.ports import MidiSystem
+from engine.live.ports import MidiSystem
 system = MidiSystem(sys.argv[1])
 got = []
 for k in range(int(sys.argv[3])):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.midi_io import midi_file_to_song, song_to_midi_bytes
+from engine.formats import midi_file_to_song, song_to_midi_bytes
 
 HERE = Path(__file__).resolve().parent
 EXTERNAL = HERE.parent / "data" / "external"

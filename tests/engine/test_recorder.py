@@ -13,9 +13,9 @@ import mido
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.player import Player
-from engine.ports import MessageLog
-from engine.recorder import (CallAndResponse, Recorder, answer_song, quantize_notes,
+from engine.live.player import Player
+from engine.live.ports import MessageLog
+from engine.live.recorder import (CallAndResponse, Recorder, answer_song, quantize_notes,
                              quantize_tick, tempo_timeline)
 from engine.song import Note, TempoMap, TempoChange, melody_song
 from tests.engine.test_ports import find, midi_system, unique  # noqa: F401 - fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.encoding import DEFAULT_ENCODING
+from engine.encodings import DEFAULT_ENCODING
 from engine.errors import ScoreFileError
-from engine.midi_io import (list_score_tunes, load_song, midi_file_to_song, score_file_to_song,
+from engine.formats import (list_score_tunes, load_song, midi_file_to_song, score_file_to_song,
                             song_to_midi_bytes)
 
 music21 = pytest.importorskip("music21")

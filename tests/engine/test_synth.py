@@ -9,10 +9,10 @@ import mido
 import numpy as np
 import pytest
 
-from engine.midi_io import midi_file_to_song
-from engine.ports import Output
+from engine.formats import midi_file_to_song
+from engine.live.ports import Output
 from engine.song import Note, Song, melody_song
-from engine.synth import (BUILTIN_SYNTH_NAME, REPO_SOUNDFONT_DIR, SynthError, SynthOutput,
+from engine.live.synth import (BUILTIN_SYNTH_NAME, REPO_SOUNDFONT_DIR, SynthError, SynthOutput,
                           find_soundfont, fluidsynth_available, render_song,
                           render_song_to_wav)
 
@@ -106,7 +106,7 @@ def test_live_synth_output_never_fails_to_construct():
 
 
 def test_a_missing_soundfont_is_a_clear_error(tmp_path):
-    from engine.synth import FluidSynth
+    from engine.live.synth import FluidSynth
 
     if not fluidsynth_available():
         pytest.skip("libfluidsynth is not installed")

@@ -17,7 +17,7 @@ import struct
 import zipfile
 from typing import Callable, Sequence
 
-from engine.midi_io import vlq
+from engine.formats import vlq
 
 Mutator = Callable[[random.Random, bytes, Sequence[bytes]], bytes]
 

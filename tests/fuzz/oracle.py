@@ -22,13 +22,13 @@ class ReaderBug(AssertionError):
 
 
 def _read_midi(path: Path) -> object:
-    from engine.midi_io import midi_file_to_song
+    from engine.formats import midi_file_to_song
 
     return midi_file_to_song(path)
 
 
 def _read_score(path: Path) -> object:
-    from engine.midi_io import score_file_to_song
+    from engine.formats import score_file_to_song
 
     return score_file_to_song(path)
 

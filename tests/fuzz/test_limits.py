@@ -15,7 +15,7 @@ import pytest
 
 from engine.errors import ContinuoError, LimitError, MidiFileError, ScoreFileError
 from engine.limits import ParseTimeout, run_with_time_budget
-from engine.midi_io import midi_file_to_song, score_file_to_song, vlq
+from engine.formats import midi_file_to_song, score_file_to_song, vlq
 from tests.fuzz.conftest import no_hang
 from tests.fuzz.mutators import _with_track, mxl_bomb
 from tests.fuzz.seeds import REPO, seeds
@@ -49,7 +49,7 @@ def test_a_flood_of_zero_length_notes_is_refused_with_a_limit(tmp_path: Path,
     """A 1 MB file of 170,000 zero-length notes (the long run also feeds 6 MB ones with
     a million): over the note limit (lowered here to keep the test short), refused
     with a LimitError, within the issue's 5 s per MB (x2 for a shared test machine)."""
-    import engine.midi_io as midi_io
+    import engine.formats.midi as midi_io
 
     monkeypatch.setattr(midi_io, "MAX_NOTES", 100_000)
     body = b"\x00\x90\x3c\x64" + b"\x00\x3c\x00\x00\x3c\x64" * 170_000 + b"\x00\xff\x2f\x00"
@@ -132,9 +132,9 @@ def test_a_note_lasting_for_ever_is_a_limit_error(tmp_path: Path) -> None:
 
 
 def test_song_length_limit_of_scores(tmp_path: Path, monkeypatch) -> None:
-    import engine.midi_io as midi_io
+    import engine.formats.scores as scores
 
-    monkeypatch.setattr(midi_io, "MAX_SCORE_QUARTERS", 8)
+    monkeypatch.setattr(scores, "MAX_SCORE_QUARTERS", 8)
     real = _real_score("kern")
     path = tmp_path / real.name
     path.write_bytes(real.data)
@@ -187,9 +187,9 @@ def test_score_with_a_non_score_suffix_is_refused(tmp_path: Path) -> None:
 
 
 def test_score_file_over_the_size_limit_is_refused_unread(tmp_path: Path, monkeypatch) -> None:
-    import engine.midi_io as midi_io
+    import engine.formats.scores as scores
 
-    monkeypatch.setattr(midi_io, "MAX_SCORE_BYTES", 1000)
+    monkeypatch.setattr(scores, "MAX_SCORE_BYTES", 1000)
     path = tmp_path / "big.krn"
     path.write_bytes(_real_score("kern").data * 2)
     with pytest.raises(LimitError, match="big.krn: the file is larger than 1000 bytes"):

@@ -179,7 +179,7 @@ def test_drag_out_the_generated_clip_and_the_song(qtbot, window, library):
 
 
 def test_drop_a_file_on_the_window_opens_it(qtbot, window, tmp_path):
-    from engine.midi_io import song_to_midi_file
+    from engine.formats import song_to_midi_file
     from engine.song import melody_song
 
     path = tmp_path / "dropped.mid"
@@ -322,7 +322,7 @@ panel.generation_finished.connect(loop.quit)
 QTimer.singleShot(60000, loop.quit)
 panel.generate()
 loop.exec()
-children = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "gui.worker_process"],
+children = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "engine.generation.service"],
                           capture_output=True, text=True).stdout.split()
 print("children", len(children), "variations", panel.variations.count(), flush=True)
 window.doc.undo_stack.setClean()

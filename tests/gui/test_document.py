@@ -7,7 +7,7 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from engine.encoding import Key
+from engine.encodings import Key
 from engine.song import Note, Song, melody_song
 from gui.document import GENERATED, SEED, SongDocument
 

@@ -191,7 +191,7 @@ def test_helper_process_and_pool_thread_give_the_same_variations(qtbot, panel, l
 
 
 def test_auto_key_follows_the_selection_and_a_key_set_on_the_song(qtbot, panel, doc):
-    from engine.encoding import Key, estimate_song_key
+    from engine.encodings import Key, estimate_song_key
 
     doc.add_notes([Note(p, 4000 + 240 * i, 240) for i, p in enumerate([66, 69, 73, 74, 78])])
     whole = estimate_song_key(doc.notes().values())

@@ -192,7 +192,7 @@ def test_record_controls_need_an_input_and_deliver_one_list(qtbot, bridge):
 @pytest.mark.slow
 def test_call_and_response_answers_with_the_generator(qtbot, bridge, sink, keyboard,
                                                       tiny_models_dir):
-    from engine.generator import GenerationSettings
+    from engine.generation.generator import GenerationSettings
     from engine.models import ModelLibrary
 
     keys, keys_name = keyboard

@@ -14,7 +14,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from engine.midi_io import midi_file_to_song
+from engine.formats import midi_file_to_song
 from engine.song import Note
 from gui.document import GENERATED, SEED
 from gui.pianoroll import style
@@ -195,7 +195,7 @@ def test_cut_removes_and_paste_puts_back(qtbot, roll, doc):
 
 def test_paste_takes_a_midi_file_another_program_copied(qtbot, roll, doc):
     from PySide6.QtCore import QMimeData
-    from engine.midi_io import song_to_midi_bytes
+    from engine.formats import song_to_midi_bytes
     from engine.song import melody_song
 
     NoteClipboard.notes = []
@@ -418,7 +418,7 @@ def test_snap_choices_and_a_wrong_one(qtbot, roll):
 
 
 def test_the_key_s_scale_rows_are_tinted(qtbot, roll, doc):
-    from engine.encoding import Key
+    from engine.encodings import Key
 
     def row(pitch: int) -> QColor:
         return pixel(roll, 1700, pitch)  # an empty spot between grid lines

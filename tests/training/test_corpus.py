@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.encoding import DEFAULT_ENCODING
+from engine.encodings import DEFAULT_ENCODING
 from engine.errors import ContinuoError
-from engine.midi_io import score_file_to_song, song_to_midi_file
+from engine.formats import score_file_to_song, song_to_midi_file
 from engine.song import Note, melody_song
 from training import corpus as C
 

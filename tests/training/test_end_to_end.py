@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from engine.midi_io import song_to_midi_file
+from engine.formats import song_to_midi_file
 from engine.song import Note, melody_song
 from training import corpus as C
 from training.cli import main

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 
 from engine.errors import ContinuoError
-from engine.generator import GenerationSettings, generate
+from engine.generation.generator import GenerationSettings, generate
 from engine.models import ModelLibrary
 from engine.song import Note, melody_song
 from training.ensemble import build_ensemble, choose_weight, member_log_probs

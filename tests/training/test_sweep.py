@@ -54,7 +54,7 @@ def test_the_table_marks_the_best_size():
 
 
 def test_transposition_moves_only_notes_and_stays_in_range():
-    from engine.encoding import FIRST_NOTE_ON
+    from engine.encodings.melody import FIRST_NOTE_ON
     from training.train import transposed
 
     rng = np.random.default_rng(1)

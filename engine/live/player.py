@@ -27,7 +27,7 @@ from typing import Callable
 import mido
 
 from engine.errors import ContinuoError, PortError
-from engine.ports import Output, all_off_messages
+from engine.live.ports import Output, all_off_messages
 from engine.song import DRUM_CHANNEL, Song
 
 METRONOME_CHANNEL = DRUM_CHANNEL

@@ -30,13 +30,13 @@ import mido
 import numpy as np
 
 from engine.errors import ContinuoError
-from engine.midi_io import write_file
-from engine.ports import Output
+from engine.formats import write_file
+from engine.live.ports import Output
 from engine.song import DRUM_CHANNEL, Song
 
 BUILTIN_SYNTH_NAME = "Built-in synth"
 DEFAULT_SAMPLE_RATE = 44_100
-REPO_SOUNDFONT_DIR = Path(__file__).resolve().parent.parent / "assets" / "soundfont"
+REPO_SOUNDFONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "soundfont"
 SYSTEM_SOUNDFONT_DIRS = (
     Path("/usr/share/sounds/sf2"),
     Path("/usr/share/soundfonts"),
@@ -220,7 +220,7 @@ class RenderInfo:
 
 
 def _timed_messages(song: Song) -> list[tuple[float, mido.Message]]:
-    from engine.player import song_to_events  # noqa: PLC0415 - player imports ports, not us
+    from engine.live.player import song_to_events  # noqa: PLC0415 - player imports ports, not us
 
     return [(e.time_s, e.message) for e in song_to_events(song, 0, None, metronome=False)]
 

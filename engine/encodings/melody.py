@@ -9,19 +9,22 @@ Magenta-style melody events on a sixteenth-note grid: one token per step,
 over a stated pitch range.  Before encoding, a melody is reduced to one line (the top
 note wins), quantized to the grid, and transposed to C major / A minor; decoding puts
 it back into the original key.  Training (``training/``) and generation
-(``engine/generator.py``) both use this one object, so the two cannot drift apart.
+(``engine/generation/``) both use this one object, through the :class:`Encoding`
+interface, so the two cannot drift apart.  No other module imports the token constants
+below: they reach tokens through the interface.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from engine.encodings.base import Encoded, Encoding, EncodingReport, register
+from engine.encodings.keys import Key, estimate_song_key
 from engine.errors import EncodingError
-from engine.song import Note, Song
+from engine.song import Note, Song, melody_track
 
 ENCODING_NAME = "melody-16th"
 ENCODING_VERSION = 1
@@ -29,117 +32,6 @@ ENCODING_VERSION = 1
 HOLD = 0
 NOTE_OFF = 1
 FIRST_NOTE_ON = 2
-
-# ---------------------------------------------------------------------------------------
-# Keys
-# ---------------------------------------------------------------------------------------
-
-_MAJOR_NAMES = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
-_MINOR_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"]
-_PC_OF_LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
-_MINOR_STEPS = (0, 2, 3, 5, 7, 8, 10)  # natural minor: the relative major's notes
-
-# Krumhansl & Kessler (1982) key profiles, as published in "Cognitive Foundations of
-# Musical Pitch" (Krumhansl 1990), used by the Krumhansl-Schmuckler key finder.
-_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
-@dataclass(frozen=True, slots=True)
-class Key:
-    tonic: int  # pitch class 0..11
-    minor: bool = False
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.tonic <= 11:
-            raise EncodingError(f"key tonic {self.tonic} is not a pitch class 0-11")
-
-    @property
-    def name(self) -> str:
-        return (_MINOR_NAMES[self.tonic] + "m") if self.minor else _MAJOR_NAMES[self.tonic]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def scale_pitch_classes(self) -> frozenset[int]:
-        steps = _MINOR_STEPS if self.minor else _MAJOR_STEPS
-        return frozenset((self.tonic + s) % 12 for s in steps)
-
-    def contains(self, pitch: int) -> bool:
-        return pitch % 12 in self.scale_pitch_classes
-
-    @property
-    def shift_to_c(self) -> int:
-        """Semitones (-6..5) that move this key to C major or A minor."""
-        target = 9 if self.minor else 0
-        return (target - self.tonic + 6) % 12 - 6
-
-    @classmethod
-    def parse(cls, text: str) -> "Key":
-        """'C', 'F#', 'Bb', 'Am', 'c#m', 'Eb minor', 'G major' -> Key."""
-        t = text.strip()
-        low = t.lower()
-        minor = False
-        for suffix, is_minor in ((" minor", True), ("minor", True), (" major", False),
-                                 ("major", False), ("min", True), ("maj", False), ("m", True)):
-            if low.endswith(suffix) and len(t) > len(suffix):
-                t, minor = t[: -len(suffix)].strip(), is_minor
-                break
-        if not t or t[0].upper() not in _PC_OF_LETTER:
-            raise EncodingError(f"'{text}' is not a key (examples: C, F#, Bb, Am, C#m)")
-        pc = _PC_OF_LETTER[t[0].upper()]
-        for accidental in t[1:]:
-            if accidental in "#♯":
-                pc += 1
-            elif accidental in "b♭":
-                pc -= 1
-            else:
-                raise EncodingError(f"'{text}' is not a key (examples: C, F#, Bb, Am, C#m)")
-        return cls(pc % 12, minor)
-
-    @classmethod
-    def all_keys(cls) -> list["Key"]:
-        return [cls(pc, m) for m in (False, True) for pc in range(12)]
-
-
-C_MAJOR = Key(0, False)
-
-
-def _key_profiles() -> np.ndarray:
-    """Every key's Krumhansl-Kessler profile, centred and of unit length (rows in the
-    order of :meth:`Key.all_keys`), so that a dot product is a correlation."""
-    rows = np.array([np.roll(_KK_MINOR if k.minor else _KK_MAJOR, k.tonic)
-                     for k in Key.all_keys()], dtype=np.float64)
-    rows -= rows.mean(axis=1, keepdims=True)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
-
-
-_ALL_KEYS = Key.all_keys()
-_KEY_PROFILES = _key_profiles()
-
-
-def estimate_key(notes: Iterable[tuple[int, float]]) -> Key:
-    """Krumhansl-Schmuckler key estimate from (pitch, duration) pairs.
-
-    Each pitch class is weighted by its total duration; the key whose profile
-    correlates best wins.  With no notes, C major.
-    """
-    hist = np.zeros(12)
-    for pitch, duration in notes:
-        hist[int(pitch) % 12] += max(float(duration), 0.0)
-    if hist.sum() <= 0 or np.ptp(hist) == 0:
-        return C_MAJOR
-    centred = hist - hist.mean()
-    r = _KEY_PROFILES @ (centred / np.linalg.norm(centred))  # Pearson's r, every key
-    # the first key within rounding of the best: ties go to the major and the lower tonic
-    return _ALL_KEYS[int(np.flatnonzero(r >= r.max() - 1e-12)[0])]
-
-
-def estimate_song_key(notes: Iterable[Note]) -> Key:
-    return estimate_key((n.pitch, n.duration_ticks) for n in notes)
-
 
 # ---------------------------------------------------------------------------------------
 # Grid melodies
@@ -156,46 +48,15 @@ class GridNote:
     velocity: int = 100
 
 
-@dataclass(slots=True)
-class EncodingReport:
-    """What encoding had to change, so the caller can tell the user."""
-
-    notes_in: int = 0
-    dropped_below_top_line: int = 0
-    max_quantize_error_ticks: float = 0.0
-    octave_shift: int = 0  # whole-melody shift in octaves to fit the range
-    notes_moved_by_octave: int = 0  # single notes folded into the range
-    lengthened_to_one_step: int = 0
-
-    def messages(self) -> list[str]:
-        out = []
-        if self.dropped_below_top_line:
-            out.append(f"The seed has several voices; its top line was used and "
-                       f"{self.dropped_below_top_line} lower notes were left out.")
-        if self.notes_moved_by_octave:
-            out.append(f"{self.notes_moved_by_octave} notes were outside the model's range "
-                       f"and were moved by octaves.")
-        if self.max_quantize_error_ticks > 0:
-            out.append(f"Notes were moved up to {self.max_quantize_error_ticks:g} ticks "
-                       f"to fit the sixteenth-note grid.")
-        return out
-
-
-@dataclass(slots=True)
-class EncodedMelody:
-    tokens: list[int]
-    key: Key  # the key of the original melody
-    transpose: int  # semitones added before encoding (key shift + octave shift)
-    start_step: int  # grid step (from tick 0) of the first token
-    velocity: int  # typical velocity of the melody, for decoding generated notes
-    report: EncodingReport = field(default_factory=EncodingReport)
-
-
-class MelodyEncoding:
+@register
+class MelodyEncoding(Encoding):
     """Melody events on a grid of ``steps_per_quarter`` steps per quarter note."""
 
-    def __init__(self, min_pitch: int = 48, max_pitch: int = 83, steps_per_quarter: int = 4,
-                 name: str = ENCODING_NAME, version: int = ENCODING_VERSION) -> None:
+    name = ENCODING_NAME
+    version = ENCODING_VERSION
+
+    def __init__(self, min_pitch: int = 48, max_pitch: int = 83,
+                 steps_per_quarter: int = 4) -> None:
         if not 0 <= min_pitch <= max_pitch <= 127:
             raise EncodingError(f"pitch range {min_pitch}-{max_pitch} is not inside 0-127")
         if max_pitch - min_pitch < 11:
@@ -203,8 +64,9 @@ class MelodyEncoding:
         self.min_pitch = min_pitch
         self.max_pitch = max_pitch
         self.steps_per_quarter = steps_per_quarter
-        self.name = name
-        self.version = version
+        onsets = np.zeros(self.vocab_size, dtype=bool)
+        onsets[FIRST_NOTE_ON:] = True
+        self._onsets = onsets
 
     # ---- vocabulary ----------------------------------------------------------------
     @property
@@ -247,24 +109,23 @@ class MelodyEncoding:
     @classmethod
     def from_card(cls, card: dict) -> "MelodyEncoding":
         try:
+            name, version = str(card["name"]), int(card["version"])
             enc = cls(int(card["min_pitch"]), int(card["max_pitch"]),
-                      int(card["steps_per_quarter"]), str(card["name"]), int(card["version"]))
+                      int(card["steps_per_quarter"]))
         except (KeyError, TypeError, ValueError) as e:
             raise EncodingError(f"the encoding in the model card is incomplete ({e})") from None
-        if enc.name != ENCODING_NAME or enc.version != ENCODING_VERSION:
-            raise EncodingError(f"the model uses encoding {enc.name} v{enc.version}; this "
+        if name != ENCODING_NAME or version != ENCODING_VERSION:
+            raise EncodingError(f"the model uses encoding {name} v{version}; this "
                                 f"Continuo speaks {ENCODING_NAME} v{ENCODING_VERSION}")
         if int(card.get("vocab_size", enc.vocab_size)) != enc.vocab_size:
             raise EncodingError("the model card's vocabulary size does not match its pitch range")
         return enc
 
+    @property
+    def onset_mask(self) -> np.ndarray:
+        return self._onsets
+
     # ---- notes -> grid --------------------------------------------------------------
-    def tick_to_step(self, tick: float, ppq: int) -> int:
-        return int(math.floor(tick * self.steps_per_quarter / ppq + 0.5))
-
-    def step_to_tick(self, step: int, ppq: int) -> int:
-        return int(math.floor(step * ppq / self.steps_per_quarter + 0.5))
-
     def quantize(self, notes: Sequence[Note], ppq: int) -> tuple[list[GridNote], float, int]:
         """Notes -> grid notes (still polyphonic), the largest error in ticks, and how
         many notes shorter than a step were lengthened to one step."""
@@ -372,7 +233,7 @@ class MelodyEncoding:
     # ---- the whole way --------------------------------------------------------------
     def encode_notes(self, notes: Sequence[Note], ppq: int, key: Key | None = None,
                      start_step: int | None = None, end_step: int | None = None,
-                     closing_off: bool = False) -> EncodedMelody:
+                     closing_off: bool = False) -> Encoded:
         """Notes (any voices, any key) -> tokens in C major / A minor.
 
         ``start_step`` defaults to the first note's step and ``end_step`` to the last
@@ -396,7 +257,7 @@ class MelodyEncoding:
                 end_step += 1
         velocities = sorted(g.velocity for g in line)
         velocity = velocities[len(velocities) // 2] if velocities else 100
-        return EncodedMelody(
+        return Encoded(
             tokens=self.grid_to_tokens(line, start_step, end_step),
             key=key,
             transpose=shift + 12 * report.octave_shift,
@@ -427,15 +288,56 @@ class MelodyEncoding:
         return notes
 
 
-def melody_track(song: Song) -> int | None:
-    """Index of the track that most likely holds the melody: the non-drum track with
-    the highest average pitch among those with at least a quarter of the most notes."""
-    candidates = [(i, t) for i, t in enumerate(song.tracks) if t.notes and not t.is_drum]
-    if not candidates:
-        return None
-    most = max(len(t.notes) for _, t in candidates)
-    candidates = [(i, t) for i, t in candidates if len(t.notes) * 4 >= most]
-    return max(candidates, key=lambda it: sum(n.pitch for n in it[1].notes) / len(it[1].notes))[0]
+    # ---- the Encoding interface -----------------------------------------------------
+    def song_to_tokens(self, song: Song) -> list[int] | None:
+        """A tune's melody track, in C major / A minor, from its first note to a
+        NOTE_OFF after its last (training data ends that way, so models learn how
+        tunes end); None when the song has no melody."""
+        index = melody_track(song)
+        if index is None:
+            return None
+        return self.encode_notes(song.tracks[index].notes, song.ppq, closing_off=True).tokens
+
+    def encode_seed(self, notes: Sequence[Note], ppq: int, key: Key, start_step: int,
+                    end_step: int) -> Encoded:
+        return self.encode_notes(notes, ppq, key=key, start_step=start_step, end_step=end_step)
+
+    def seed_messages(self, encoded: Encoded) -> list[str]:
+        messages = encoded.report.messages(quantization=False)
+        if encoded.report.octave_shift:
+            octaves = abs(encoded.report.octave_shift)
+            messages.append(f"The seed lies outside the model's range "
+                            f"({self.min_pitch}-{self.max_pitch}); the model heard it moved by "
+                            f"{octaves} octave{'s' if octaves > 1 else ''} and the "
+                            f"continuation was moved back.")
+        return messages
+
+    def trim_prime(self, tokens: Sequence[int]) -> list[int]:
+        """A sequence starts with a note, as in training: what a long seed's cut left
+        before its first note goes."""
+        tokens = list(tokens)
+        first = next((i for i, t in enumerate(tokens) if t >= FIRST_NOTE_ON), len(tokens))
+        return tokens[first:]
+
+    def first_step_allowed(self, prime: Sequence[int], allowed: np.ndarray) -> np.ndarray:
+        """A seed note still sounding at the boundary ends there: the first new step may
+        not hold it on (no HOLD right after a NOTE_ON and HOLDs)."""
+        last = next((t for t in reversed(prime) if t != HOLD), HOLD)
+        if last < FIRST_NOTE_ON:
+            return allowed
+        narrowed = allowed.copy()
+        narrowed[..., HOLD] = False
+        return narrowed
+
+    def start_token(self, pitch_class: int, allowed: np.ndarray) -> int:
+        """The NOTE_ON of ``pitch_class`` nearest the middle of the allowed range (any
+        allowed note when the range holds none of that pitch class)."""
+        centre = (self.min_pitch + self.max_pitch) / 2
+        pitches = range(self.min_pitch, self.max_pitch + 1)
+        candidates = [p for p in pitches if allowed[self.note_on(p)] and p % 12 == pitch_class]
+        if not candidates:
+            candidates = [p for p in pitches if allowed[self.note_on(p)]]
+        return self.note_on(min(candidates, key=lambda p: (abs(p - centre), p)))
 
 
 DEFAULT_ENCODING = MelodyEncoding()

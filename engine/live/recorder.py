@@ -177,7 +177,7 @@ class CallAndResponse:
     Feed it input messages (``feed``) and poll it (``poll``) from a timer; when a
     phrase has ended (no key held for ``gap_s`` seconds after the last release) it
     returns the phrase as a one-track song starting at tick 0, quantized to ``grid``.
-    The caller continues that song (``engine.generator.generate`` on a worker) and
+    The caller continues that song (``engine.generation.generator.generate`` on a worker) and
     gives the new notes to :meth:`place_answer`, which returns the :class:`Exchange`
     to land in the piano roll, phrase at ``next_tick`` and answer right after.
     """

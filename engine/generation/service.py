@@ -1,4 +1,4 @@
-"""A helper process that runs ``engine.generator.generate`` for the GUI's worker thread.
+"""A helper process that runs ``engine.generation.generator.generate`` for the GUI's worker thread.
 
 Why a process: sampling is Python and numpy code that holds the GIL for most of each
 step.  On a busy machine the OS preempts the generating thread while it holds the GIL,
@@ -43,9 +43,9 @@ PROGRESS_INTERVAL_S = 0.05
 
 def _encode(value: Any) -> Any:
     """Engine objects -> JSON-able values, tagged so :func:`_decode` can rebuild them."""
-    from engine.encoding import Key
-    from engine.generator import GenerationResult, GenerationSettings
-    from engine.midi_io import song_to_midi_bytes
+    from engine.encodings import Key
+    from engine.generation.generator import GenerationResult, GenerationSettings
+    from engine.formats import song_to_midi_bytes
     from engine.song import Song
 
     if isinstance(value, Song):
@@ -73,20 +73,20 @@ def _decode(value: Any) -> Any:
         return value
     (tag, body), = value.items()
     if tag == "$song":
-        from engine.midi_io import midi_file_to_song
+        from engine.formats import midi_file_to_song
 
         return midi_file_to_song(base64.b64decode(body), name="the seed")
     if tag == "$settings":
-        from engine.generator import GenerationSettings
+        from engine.generation.generator import GenerationSettings
 
         return GenerationSettings(**body)
     if tag == "$key":
-        from engine.encoding import Key
+        from engine.encodings import Key
 
         return Key.parse(body)
     if tag == "$result":
-        from engine.encoding import Key
-        from engine.generator import GenerationResult
+        from engine.encodings import Key
+        from engine.generation.generator import GenerationResult
         from engine.song import Note
 
         return GenerationResult(
@@ -147,7 +147,7 @@ def _library(cache: dict, folders: tuple[str, ...]) -> Any:
 
 def serve(requests: _Requests, send: Callable[[tuple], None]) -> None:
     """The child's loop: one request at a time until "quit" or the parent goes."""
-    from engine import generator
+    from engine.generation import generator
     from engine.errors import ContinuoError
 
     libraries: dict = {}

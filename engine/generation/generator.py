@@ -29,11 +29,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from engine.encoding import (FIRST_NOTE_ON, HOLD, Key, MelodyEncoding, estimate_song_key,
-                             melody_track)
+from engine.encodings import Encoding, Key, estimate_song_key
 from engine.errors import ContinuoError, EncodingError, GenerationError
+from engine.generation.sampler import Sampler, sample_tokens  # noqa: F401 (re-exported)
 from engine.models import ModelLibrary, StepModel
-from engine.song import Note, Song
+from engine.song import Note, Song, melody_track
 
 MAX_BARS = 32
 MAX_STEPS = 2048
@@ -137,94 +137,6 @@ class GenerationResult:
 
 
 # ---------------------------------------------------------------------------------------
-# sampling
-# ---------------------------------------------------------------------------------------
-
-
-def sample_tokens(logits: np.ndarray, allowed: np.ndarray, temperature: float, top_p: float,
-                  rng: np.random.Generator) -> np.ndarray:
-    """One token per row of ``logits`` [batch, vocab] among the ``allowed`` ones.
-
-    Temperature 0 takes the most likely token (no random draw).  Otherwise a draw
-    from the softmax at the temperature, restricted to the nucleus of the most likely
-    tokens whose probabilities reach ``top_p`` (always at least one; a token as likely
-    as the last one kept is kept too).  Raises GenerationError for logits that are NaN
-    or infinite.
-    """
-    tokens = Sampler(temperature, top_p, rng)(logits, Sampler.mask(allowed))
-    if tokens is None:
-        raise GenerationError("the model computed invalid numbers (NaN or infinity)")
-    return tokens
-
-
-_BELOW_ONE = 1.0 - 2.0 ** -52  # x * this < x for every positive normal float x
-_SMALLEST_NOISE = 1e-300
-
-
-class Sampler:
-    """:func:`sample_tokens` for a whole generation: the mask is made once (an additive
-    one, 0 or -inf per token, see :meth:`mask`) and each step is a few numpy calls on a
-    few rows of a few dozen tokens, where a call costs more than its arithmetic.
-    Without top-p the draw is Gumbel-max; with it, the inverse CDF of the nucleus."""
-
-    def __init__(self, temperature: float, top_p: float, rng: np.random.Generator) -> None:
-        self.temperature = float(temperature)
-        self.top_p = float(top_p)
-        self.rng = rng
-
-    @staticmethod
-    def mask(allowed: np.ndarray) -> np.ndarray:
-        """0.0 where a token is allowed, -inf where not (float64, as ``allowed``)."""
-        return np.where(allowed, 0.0, -np.inf)
-
-    def __call__(self, logits: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
-        """One token per row, or None when the logits hold NaN or infinity (or no
-        allowed token has any probability)."""
-        z = logits + mask  # float64; masked tokens -inf; a NaN anywhere stays NaN
-        if self.temperature > 0.0 and self.top_p >= 1.0:
-            return self._gumbel(z)
-        top = z.max(axis=1, keepdims=True)
-        if self.temperature == 0.0:
-            return z.argmax(axis=1) if np.isfinite(top).all() else None
-        # a NaN, an infinite top or no allowed token with a finite logit makes a NaN
-        # here, which the check of the total below catches
-        z -= top
-        if self.temperature != 1.0:
-            z /= self.temperature
-        p = np.exp(z, out=z)  # unnormalised; masked tokens are exactly 0
-        if self.top_p < 1.0:
-            ordered = -np.sort(-p, axis=1)
-            before = np.cumsum(ordered, axis=1) - ordered  # mass of the likelier tokens
-            kept = (before < self.top_p * ordered.sum(axis=1, keepdims=True)).sum(axis=1)
-            threshold = ordered[np.arange(len(p)), kept - 1]
-            p = np.where(p >= threshold[:, None], p, 0.0)
-        cdf = np.cumsum(p, axis=1, out=p)
-        total = cdf[:, -1]  # at least 1: the likeliest allowed token has p = 1
-        if not total.min() >= 1.0:  # NaN compares False
-            return None
-        # strictly below the total (shrunk by more than half an ulp), so the draw
-        # lands on a token with mass
-        u = self.rng.random(len(cdf))
-        u *= total
-        u *= _BELOW_ONE
-        return (cdf <= u[:, None]).sum(axis=1)
-
-    def _gumbel(self, z: np.ndarray) -> np.ndarray | None:
-        """The Gumbel-max draw, without top-p: ``argmax(z / T - log E)`` with ``E``
-        standard exponential picks token i with probability ``softmax(z / T)_i``
-        exactly (the exponential race), in fewer numpy calls than the inverse CDF."""
-        if self.temperature != 1.0:
-            z /= self.temperature
-        if not np.isfinite(z.max(axis=1)).all():  # NaN, +inf, or nothing allowed
-            return None
-        noise = self.rng.standard_exponential(z.shape)
-        # E = 0 would make -log E infinite and a masked token's key NaN
-        np.maximum(noise, _SMALLEST_NOISE, out=noise)
-        z -= np.log(noise, out=noise)
-        return z.argmax(axis=1)
-
-
-# ---------------------------------------------------------------------------------------
 # the two ways of getting logits step by step
 # ---------------------------------------------------------------------------------------
 
@@ -272,24 +184,10 @@ class _Naive:
 # ---------------------------------------------------------------------------------------
 
 
-def _steps_for(settings: GenerationSettings, song: Song, start_tick: int,
-               enc: MelodyEncoding) -> int:
+def _steps_for(settings: GenerationSettings, song: Song, start_tick: int, enc: Encoding) -> int:
     if settings.steps is not None:
         return int(settings.steps)
-    ticks_per_bar = song.ticks_per_bar_at(start_tick)
-    return max(1, round(settings.bars * ticks_per_bar * enc.steps_per_quarter / song.ppq))
-
-
-def _tonic_token(enc: MelodyEncoding, key: Key, allowed: np.ndarray) -> int:
-    """The NOTE_ON of the key's tonic (in model space: C or A) nearest the middle of
-    the allowed range, to start a continuation from nothing."""
-    pc = 9 if key.minor else 0
-    centre = (enc.min_pitch + enc.max_pitch) / 2
-    candidates = [p for p in range(enc.min_pitch, enc.max_pitch + 1)
-                  if allowed[enc.note_on(p)] and p % 12 == pc]
-    if not candidates:  # the range holds no tonic: any allowed note will do
-        candidates = [p for p in range(enc.min_pitch, enc.max_pitch + 1) if allowed[enc.note_on(p)]]
-    return enc.note_on(min(candidates, key=lambda p: (abs(p - centre), p)))
+    return enc.steps_for(settings.bars, song.ticks_per_bar_at(start_tick), song.ppq)
 
 
 class _Velocities:
@@ -297,7 +195,7 @@ class _Velocities:
     average accent at the same position in the bar (step within the beat and beat),
     falling back to the beat, then to the median."""
 
-    def __init__(self, song: Song, notes: Sequence[Note], enc: MelodyEncoding) -> None:
+    def __init__(self, song: Song, notes: Sequence[Note], enc: Encoding) -> None:
         self.song = song
         self.step_ticks = max(1, song.ppq // enc.steps_per_quarter)
         if notes:
@@ -387,12 +285,12 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     notes, channel = _seed_notes(seed, track_index, start_tick)
     if start_tick is None:
         end = max((n.end_tick for n in notes), default=0)
-        start_step = math.ceil(end * enc.steps_per_quarter / ppq)
+        start_step = enc.ceil_step(end, ppq)
     else:
         if start_tick < 0:
             raise GenerationError(f"the continuation cannot start before the song "
                                   f"(tick {start_tick})")
-        start_step = math.ceil(start_tick * enc.steps_per_quarter / ppq)
+        start_step = enc.ceil_step(start_tick, ppq)
     gen_start_tick = enc.step_to_tick(start_step, ppq)
     steps = _steps_for(settings, song, gen_start_tick, enc)
     k = int(settings.variations)
@@ -413,25 +311,15 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
         if is_cancelled is not None and is_cancelled():
             raise GenerationCancelled("generation was cancelled")
         try:
-            encoded = enc.encode_notes(window_notes, ppq, key=seed_key, start_step=first_step,
-                                       end_step=start_step)
+            encoded = enc.encode_seed(window_notes, ppq, key=seed_key, start_step=first_step,
+                                      end_step=start_step)
         except EncodingError as e:
             raise GenerationError(f"the seed cannot be used: {e}") from None
-        messages += [m for m in encoded.report.messages() if "sixteenth-note grid" not in m]
+        messages += enc.seed_messages(encoded)
         if first_step > min(enc.tick_to_step(n.start_tick, ppq) for n in notes):
             messages.append(f"The seed is long; its last {MAX_PRIME_STEPS} steps were used.")
-        if encoded.report.octave_shift:
-            octaves = abs(encoded.report.octave_shift)
-            messages.append(f"The seed lies outside the model's range "
-                            f"({enc.min_pitch}-{enc.max_pitch}); the model heard it moved by "
-                            f"{octaves} octave{'s' if octaves > 1 else ''} and the "
-                            f"continuation was moved back.")
         transpose = encoded.transpose
-        # a sequence starts with a note, as in training: drop what a long seed's cut
-        # left before its first note
-        prime_tokens = list(encoded.tokens)
-        while prime_tokens and prime_tokens[0] < FIRST_NOTE_ON:
-            prime_tokens.pop(0)
+        prime_tokens = enc.trim_prime(encoded.tokens)
     else:
         prime_tokens = []
         transpose = seed_key.shift_to_c
@@ -443,7 +331,7 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     lo = None if settings.min_pitch is None else settings.min_pitch + transpose
     hi = None if settings.max_pitch is None else settings.max_pitch + transpose
     allowed = enc.allowed_tokens(pcs, lo, hi)
-    if not allowed[FIRST_NOTE_ON:].any():
+    if not (allowed & enc.onset_mask).any():
         where = f" of {lock_key.name}" if lock_key is not None else ""
         raise GenerationError(f"no note{where} lies in the chosen pitch range that the model "
                               f"{model.name} can play")
@@ -451,18 +339,16 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
 
     forced_first = None
     if not prime_tokens:
-        forced_first = _tonic_token(enc, lock_key or seed_key, allowed[0])
+        start_key = lock_key or seed_key
+        forced_first = enc.start_token(9 if start_key.minor else 0, allowed[0])
         prime_tokens = [forced_first]
         messages.append(f"The seed is empty, so the continuation starts on the tonic of "
-                        f"{(lock_key or seed_key).name}.")
+                        f"{start_key.name}.")
 
-    # a seed note still sounding at the boundary ends there: the first new step may
-    # not hold it on
-    sounding = forced_first is None and _last_event(prime_tokens) >= FIRST_NOTE_ON
-    first_allowed = allowed
-    if sounding:
-        first_allowed = allowed.copy()
-        first_allowed[:, HOLD] = False
+    # what the seed leaves sounding may limit the first new step (a melody's note
+    # still sounding at the boundary ends there)
+    first_allowed = allowed if forced_first is not None else \
+        enc.first_step_allowed(prime_tokens, allowed)
     # a WaveNet's next step depends on its receptive field only: priming with more is
     # wasted work (and gives the same logits, see the tests)
     window = model.info.receptive_field_steps
@@ -480,8 +366,8 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
         stepper.close()
 
     velocities = _Velocities(song, notes, enc)
-    variations = [_decode(enc, row, ppq, transpose, start_step, channel, velocities)
-                  for row in out]
+    variations = [enc.decode(row.tolist(), ppq, transpose, start_step, velocity=velocities.at,
+                             channel=channel) for row in out]
     return GenerationResult(
         variations=variations, start_tick=gen_start_tick, key=lock_key or seed_key,
         messages=messages, model=model.name, steps=steps, tokens=out.tolist(),
@@ -523,19 +409,3 @@ def _sample_loop(stepper, steps: int, k: int, forced_first: int | None,
         if progress is not None:
             progress(i + 1, steps)
     return out, recorded
-
-
-def _decode(enc: MelodyEncoding, row: np.ndarray, ppq: int, transpose: int, start_step: int,
-            channel: int, velocities: "_Velocities") -> list[Note]:
-    """Tokens of one variation -> notes in the seed's key, register and grid, each with
-    the seed's dynamics at its position."""
-    return enc.decode(row.tolist(), ppq, transpose, start_step, velocity=velocities.at,
-                      channel=channel)
-
-
-def _last_event(tokens: Sequence[int]) -> int:
-    """The last token that is not HOLD (HOLD when there is none)."""
-    for tok in reversed(tokens):
-        if tok != HOLD:
-            return tok
-    return HOLD

@@ -1,0 +1,235 @@
+"""Scores (ABC, MusicXML, Humdrum **kern) -> songs, through music21.
+
+music21 is imported only when such a file is opened (it takes a second or more), one
+file is parsed at a time, and every read runs inside the limits of
+:mod:`engine.limits` (size, unpacked size, notes, time), so a hostile file costs at
+most a few seconds and a clear message.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import ContinuoError, LimitError, ScoreFileError, SongError
+from engine.formats.midi import MAX_NOTES
+from engine.limits import (MAX_ARCHIVE_MEMBERS, MAX_SCORE_BYTES, MAX_SCORE_QUARTERS,
+                           MAX_SCORE_UNPACKED_BYTES, ParseTimeout, describe_bytes,
+                           run_with_time_budget, score_parse_seconds)
+from engine.song import DEFAULT_PPQ, Note, Song, TempoChange, TempoMap, TimeSignature, Track
+
+SUFFIXES = (".abc", ".xml", ".musicxml", ".mxl", ".krn")
+
+
+@dataclass(frozen=True, slots=True)
+class TuneInfo:
+    index: int  # position in the file, from 0
+    title: str
+
+
+def _music21():
+    import music21  # lazily: music21 takes a second or more to import
+
+    return music21
+
+
+_PARSED: dict[tuple[str, int, int], object] = {}
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse_score(path: Path, what: str):
+    """Parse a score file once: opening a multi-tune file lists its tunes, then reads one,
+    and music21 takes seconds over a big ABC collection.  The last file parsed is kept,
+    keyed by path, size and modification time."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ScoreFileError(f"{what}: there is no such file") from None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    # one parse at a time: the app reads scores on helper threads, a read the person
+    # cancelled runs on until it ends, and music21 is not known to be thread-safe
+    with _PARSE_LOCK:
+        parsed = _PARSED.get(key)
+        if parsed is None:
+            parsed = _parse_score_uncached(path, what)
+            _PARSED.clear()
+            _PARSED[key] = parsed
+    return parsed
+
+
+# the music21 parser for each score suffix; music21 would otherwise guess by suffix and
+# also accept its own pickle format, which runs code
+_SCORE_FORMATS = {".abc": "abc", ".xml": "musicxml", ".musicxml": "musicxml",
+                  ".mxl": "musicxml", ".krn": "humdrum"}
+
+
+def _check_archive(path: Path, what: str) -> None:
+    """Refuse a compressed MusicXML file that would unpack to more than Continuo
+    reads (a zip bomb) before music21 inflates it all into memory."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError):
+        raise ScoreFileError(f"{what}: this compressed MusicXML file is damaged "
+                             f"(it is not a readable zip archive)") from None
+    if len(infos) > MAX_ARCHIVE_MEMBERS:
+        raise LimitError(f"{what}: the archive holds {len(infos):,} files; Continuo reads "
+                         f"archives of up to {MAX_ARCHIVE_MEMBERS:,}")
+    unpacked = sum(i.file_size for i in infos)
+    if unpacked > MAX_SCORE_UNPACKED_BYTES:
+        raise LimitError(f"{what}: the score unpacks to {describe_bytes(unpacked)}; Continuo "
+                         f"reads scores of up to {describe_bytes(MAX_SCORE_UNPACKED_BYTES)}")
+
+
+# a kern duration or meter of five or more digits (real ones are 1-128 and n/1-64):
+# music21 computes with them in C code that holds the GIL for seconds (found by
+# fuzzing: "4294967296c" and "*M999999999/00" in a 1.4 KB file took 10 s)
+_KERN_HUGE_NUMBER = re.compile(rb"(?m)(?:^|\t)(?:\*M\d*/?\d{5,}|\*M\d{5,}|[\[({&]*\d{5,})")
+
+
+def _check_kern_numbers(path: Path, what: str) -> None:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ScoreFileError(f"{what}: the file cannot be read ({e.strerror or e})") from None
+    if _KERN_HUGE_NUMBER.search(data):
+        raise LimitError(f"{what}: the score has a duration or meter with a number too "
+                         f"large for Continuo to read")
+
+
+def _parse_score_uncached(path: Path, what: str):
+    m21 = _music21()
+    fmt = _SCORE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ScoreFileError(f"{what}: Continuo reads scores ending in "
+                             f"{', '.join(_SCORE_FORMATS)}; this file is none of them")
+    if path.suffix.lower() == ".mxl":
+        _check_archive(path, what)
+    if fmt == "humdrum":
+        _check_kern_numbers(path, what)
+    try:
+        # forceSource and storePickle: never read or write music21's pickle cache (a
+        # planted pickle in the temp folder would run code)
+        return run_with_time_budget(
+            lambda: m21.converter.parse(path, format=fmt, forceSource=True, storePickle=False),
+            score_parse_seconds())
+    except ParseTimeout:
+        raise LimitError(f"{what}: reading the score took longer than "
+                         f"{score_parse_seconds():.0f} s, so Continuo stopped; the file is "
+                         f"too large or too complex (or damaged)") from None
+    except FileNotFoundError:
+        raise ScoreFileError(f"{what}: there is no such file") from None
+    except ContinuoError:
+        raise
+    except (MemoryError, RecursionError):
+        raise LimitError(f"{what}: the score is too large or too deeply nested for "
+                         f"Continuo to read") from None
+    except Exception as e:  # music21 raises many kinds of errors on bad input
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ScoreFileError(f"{what}: the score cannot be read ({reason[:200]})") from None
+
+
+def _scores_in(parsed) -> list:
+    m21 = _music21()
+    if isinstance(parsed, m21.stream.Opus):
+        return list(parsed.scores)
+    return [parsed]
+
+
+def list_score_tunes(path: str | os.PathLike) -> list[TuneInfo]:
+    """The tunes in a score file (several in a multi-tune ABC file, else one)."""
+    path = Path(path)
+    scores = _scores_in(_parse_score(path, path.name))
+    out = []
+    for i, s in enumerate(scores):
+        title = ""
+        if s.metadata is not None:
+            title = s.metadata.title or ""
+        out.append(TuneInfo(i, title or f"Tune {i + 1}"))
+    return out
+
+
+def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") -> Song:
+    """A music21 Score (or Part) -> Song: one track per part; ties joined."""
+    m21 = _music21()
+    parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+    tracks: list[Track] = []
+    tempos: list[TempoChange] = []
+    signatures: list[TimeSignature] = []
+    total_notes = 0
+    for pi, part in enumerate(parts):
+        flat = part.stripTies().flatten()
+        notes: list[Note] = []
+        for el in flat.notes:
+            start_q, dur_q = float(el.offset), float(el.duration.quarterLength)
+            if not (math.isfinite(start_q) and math.isfinite(dur_q)) \
+                    or start_q + dur_q > MAX_SCORE_QUARTERS:
+                raise LimitError(f"{what}: a note ends after {MAX_SCORE_QUARTERS:,} quarter "
+                                 f"notes, longer than Continuo holds")
+            start = int(round(start_q * ppq))
+            dur = int(round(dur_q * ppq))
+            if dur <= 0 or start < 0:
+                continue  # grace notes have no duration
+            velocity = el.volume.velocity if el.volume.velocity else 90
+            pitches = el.pitches if isinstance(el, m21.chord.Chord) else [el.pitch]
+            for p in pitches:
+                midi = int(round(p.ps))
+                if 0 <= midi <= 127:
+                    notes.append(Note(midi, start, dur, int(min(max(velocity, 1), 127)), 0))
+            if len(notes) + total_notes > MAX_NOTES:
+                raise LimitError(f"{what}: the score has more than {MAX_NOTES:,} notes")
+        name = (part.partName or "").strip() if hasattr(part, "partName") else ""
+        total_notes += len(notes)
+        tracks.append(Track(name=name or f"Part {pi + 1}", notes=sorted(notes, key=Note.sort_key)))
+        if pi == 0:
+            for mm in flat.getElementsByClass(m21.tempo.MetronomeMark):
+                qpm = mm.getQuarterBPM()
+                if qpm and qpm > 0:
+                    tempos.append(TempoChange(int(round(float(mm.offset) * ppq)),
+                                              int(round(60_000_000 / qpm))))
+            for ts in flat.getElementsByClass(m21.meter.TimeSignature):
+                try:
+                    signatures.append(TimeSignature(int(round(float(ts.offset) * ppq)),
+                                                    ts.numerator, ts.denominator))
+                except SongError:
+                    pass
+    if not any(t.notes for t in tracks):
+        raise ScoreFileError(f"{what}: the score has no notes")
+    return Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos),
+                time_signatures=signatures)
+
+
+def score_file_to_song(path: str | os.PathLike, tune: int = 0, ppq: int = DEFAULT_PPQ) -> Song:
+    """Read an ABC, MusicXML or Humdrum **kern file; ``tune`` picks a tune (from 0)
+    of a multi-tune ABC file."""
+    path = Path(path)
+    what = path.name
+    if not path.exists():
+        raise ScoreFileError(f"{what}: there is no such file")
+    if path.stat().st_size > MAX_SCORE_BYTES:
+        raise LimitError(f"{what}: the file is larger than {describe_bytes(MAX_SCORE_BYTES)}, "
+                         f"the most Continuo reads from a score")
+    scores = _scores_in(_parse_score(path, what))
+    if not 0 <= tune < len(scores):
+        raise ScoreFileError(f"{what}: there is no tune {tune + 1}; the file has {len(scores)}")
+    try:
+        return run_with_time_budget(lambda: music21_score_to_song(scores[tune], ppq, what),
+                                    score_parse_seconds())
+    except ParseTimeout:
+        raise LimitError(f"{what}: converting the score took longer than "
+                         f"{score_parse_seconds():.0f} s, so Continuo stopped") from None
+    except ContinuoError:
+        raise
+    except (MemoryError, RecursionError):
+        raise LimitError(f"{what}: the score is too large or too deeply nested for "
+                         f"Continuo to read") from None
+    except Exception as e:
+        raise ScoreFileError(f"{what}: the score cannot be converted "
+                             f"({str(e)[:200] or type(e).__name__})") from None
+

@@ -1,0 +1,95 @@
+"""Sampling one token per variation from a step's logits: key and range mask ->
+temperature (0 = the most likely token) -> top-p (nucleus) -> one draw per row from an
+explicit ``numpy.random.Generator`` (Gumbel-max without top-p, the inverse CDF with it),
+so the same seed and settings always give the same tokens."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.errors import GenerationError
+
+
+
+
+def sample_tokens(logits: np.ndarray, allowed: np.ndarray, temperature: float, top_p: float,
+                  rng: np.random.Generator) -> np.ndarray:
+    """One token per row of ``logits`` [batch, vocab] among the ``allowed`` ones.
+
+    Temperature 0 takes the most likely token (no random draw).  Otherwise a draw
+    from the softmax at the temperature, restricted to the nucleus of the most likely
+    tokens whose probabilities reach ``top_p`` (always at least one; a token as likely
+    as the last one kept is kept too).  Raises GenerationError for logits that are NaN
+    or infinite.
+    """
+    tokens = Sampler(temperature, top_p, rng)(logits, Sampler.mask(allowed))
+    if tokens is None:
+        raise GenerationError("the model computed invalid numbers (NaN or infinity)")
+    return tokens
+
+
+_BELOW_ONE = 1.0 - 2.0 ** -52  # x * this < x for every positive normal float x
+_SMALLEST_NOISE = 1e-300
+
+
+class Sampler:
+    """:func:`sample_tokens` for a whole generation: the mask is made once (an additive
+    one, 0 or -inf per token, see :meth:`mask`) and each step is a few numpy calls on a
+    few rows of a few dozen tokens, where a call costs more than its arithmetic.
+    Without top-p the draw is Gumbel-max; with it, the inverse CDF of the nucleus."""
+
+    def __init__(self, temperature: float, top_p: float, rng: np.random.Generator) -> None:
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.rng = rng
+
+    @staticmethod
+    def mask(allowed: np.ndarray) -> np.ndarray:
+        """0.0 where a token is allowed, -inf where not (float64, as ``allowed``)."""
+        return np.where(allowed, 0.0, -np.inf)
+
+    def __call__(self, logits: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+        """One token per row, or None when the logits hold NaN or infinity (or no
+        allowed token has any probability)."""
+        z = logits + mask  # float64; masked tokens -inf; a NaN anywhere stays NaN
+        if self.temperature > 0.0 and self.top_p >= 1.0:
+            return self._gumbel(z)
+        top = z.max(axis=1, keepdims=True)
+        if self.temperature == 0.0:
+            return z.argmax(axis=1) if np.isfinite(top).all() else None
+        # a NaN, an infinite top or no allowed token with a finite logit makes a NaN
+        # here, which the check of the total below catches
+        z -= top
+        if self.temperature != 1.0:
+            z /= self.temperature
+        p = np.exp(z, out=z)  # unnormalised; masked tokens are exactly 0
+        if self.top_p < 1.0:
+            ordered = -np.sort(-p, axis=1)
+            before = np.cumsum(ordered, axis=1) - ordered  # mass of the likelier tokens
+            kept = (before < self.top_p * ordered.sum(axis=1, keepdims=True)).sum(axis=1)
+            threshold = ordered[np.arange(len(p)), kept - 1]
+            p = np.where(p >= threshold[:, None], p, 0.0)
+        cdf = np.cumsum(p, axis=1, out=p)
+        total = cdf[:, -1]  # at least 1: the likeliest allowed token has p = 1
+        if not total.min() >= 1.0:  # NaN compares False
+            return None
+        # strictly below the total (shrunk by more than half an ulp), so the draw
+        # lands on a token with mass
+        u = self.rng.random(len(cdf))
+        u *= total
+        u *= _BELOW_ONE
+        return (cdf <= u[:, None]).sum(axis=1)
+
+    def _gumbel(self, z: np.ndarray) -> np.ndarray | None:
+        """The Gumbel-max draw, without top-p: ``argmax(z / T - log E)`` with ``E``
+        standard exponential picks token i with probability ``softmax(z / T)_i``
+        exactly (the exponential race), in fewer numpy calls than the inverse CDF."""
+        if self.temperature != 1.0:
+            z /= self.temperature
+        if not np.isfinite(z.max(axis=1)).all():  # NaN, +inf, or nothing allowed
+            return None
+        noise = self.rng.standard_exponential(z.shape)
+        # E = 0 would make -log E infinite and a masked token's key NaN
+        np.maximum(noise, _SMALLEST_NOISE, out=noise)
+        z -= np.log(noise, out=noise)
+        return z.argmax(axis=1)

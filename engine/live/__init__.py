@@ -1,0 +1,1 @@
+"""Live MIDI: the player, ports, the built-in synth and the recorder."""

@@ -1,0 +1,234 @@
+"""The model card: the one schema that training writes and the engine reads.
+
+A model is ``<name>.json`` (its card, see docs/model-contract.md) beside the ONNX files
+it names.  :func:`read_card` checks a card against its files before anyone asks for the
+model: the files' sha256, the encoding (any registered one, see
+:mod:`engine.encodings`), and the ONNX graphs' input and output names, element types
+and shapes.  A card that fails any check is refused with one line (a ModelError).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.encodings import Encoding, encoding_from_card
+from engine.errors import EncodingError, ModelError
+from engine.models.onnx_signature import ONNX_FLOAT, ONNX_INT32, check_tensor, read_graph
+
+CARD_FORMAT = "continuo-model-card"
+CARD_VERSION = 1
+MAX_CARD_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class StateSpec:
+    """A recurrent state of the step model: fed at step t with what ``output`` produced
+    at step t - delay (zeros before that)."""
+
+    input: str
+    output: str
+    shape: tuple[int, ...]
+    delay: int
+
+
+@dataclass(slots=True)
+class ModelCard:
+    """A checked model card: what the GUI lists and the generator needs."""
+
+    name: str
+    description: str
+    architecture: str
+    bits_per_note: float | None  # on the test split, from the card
+    card_path: Path
+    encoding: Encoding
+    receptive_field_steps: int | None
+    step_path: Path
+    sequence_path: Path | None
+    token_input: str
+    logits_output: str
+    states: tuple[StateSpec, ...]
+    sequence_input: str | None
+    sequence_output: str | None
+    # per state, the sequence graph's output of its last ``delay`` values (priming in
+    # one call); empty when the card lists none
+    sequence_state_outputs: tuple[str, ...]
+    card: dict = field(repr=False)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.encoding.vocab_size
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file, as cards quote their ONNX files."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _require(card: dict, key: str, kind: type, what: str) -> Any:
+    value = card.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ModelError(f"{what}: the card has no valid '{key}'")
+    return value
+
+
+def _positive_ints(values: Any) -> tuple[int, ...] | None:
+    if not isinstance(values, list):
+        return None
+    out = []
+    for v in values:
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            return None
+        out.append(v)
+    return tuple(out)
+
+
+
+def read_card(card_path: Path) -> ModelCard:
+    """Read one card and check it against its ONNX files; ModelError says why not."""
+    what = card_path.name
+    try:
+        if card_path.stat().st_size > MAX_CARD_BYTES:
+            raise ModelError(f"{what}: the card is larger than {MAX_CARD_BYTES >> 10} KB")
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ModelError(f"{what}: the card cannot be read ({e.strerror or e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{what}: the card is not valid JSON ({e})") from None
+    except RecursionError:  # found by fuzzing: json recurses once per nesting level
+        raise ModelError(f"{what}: the card is nested too deeply to be a model card") from None
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        raise ModelError(f"{what}: this is not a Continuo model card")
+    if card.get("card_version") != CARD_VERSION:
+        raise ModelError(f"{what}: card version {card.get('card_version')!r} is not one this "
+                         f"Continuo reads (it reads {CARD_VERSION})")
+    name = _require(card, "name", str, what)
+    architecture = _require(card, "architecture", str, what)
+    if not architecture.strip():
+        raise ModelError(f"{what}: the card names no architecture")
+    try:
+        encoding = encoding_from_card(_require(card, "encoding", dict, what))
+    except EncodingError as e:
+        raise ModelError(f"{what}: {e}") from None
+    except (TypeError, ValueError, OverflowError) as e:  # fuzzing: "vocab_size": null, 1e999
+        raise ModelError(f"{what}: the card's encoding has a value of the wrong kind "
+                         f"({e})") from None
+    if not 1 <= encoding.steps_per_quarter <= 96:  # found by fuzzing: 0 divides by zero later
+        raise ModelError(f"{what}: the card's encoding has {encoding.steps_per_quarter} steps "
+                         f"per quarter note; a grid has 1 to 96")
+
+    files = _require(card, "files", dict, what)
+    hashes = card.get("sha256") or {}
+    if not isinstance(hashes, dict):
+        raise ModelError(f"{what}: the card's 'sha256' is not a table of file hashes")
+    folder = card_path.parent
+    paths: dict[str, Path] = {}
+    for role in ("step", "sequence"):
+        fname = files.get(role)
+        if fname is None and role == "sequence":
+            continue
+        if not isinstance(fname, str) or not fname or Path(fname).name != fname:
+            raise ModelError(f"{what}: the card's '{role}' file must be a plain file name")
+        path = folder / fname
+        try:
+            present = path.is_file()
+        except OSError:  # found by fuzzing: a 10,000-character name (ENAMETOOLONG)
+            present = False
+        if not present:
+            shown = fname if len(fname) <= 80 else fname[:77] + "..."
+            raise ModelError(f"{what}: the ONNX file {shown} is missing")
+        expected = hashes.get(fname)
+        if not isinstance(expected, str):
+            raise ModelError(f"{what}: the card gives no sha256 for {fname}")
+        try:
+            actual = sha256_file(path)
+        except OSError as e:
+            raise ModelError(f"{what}: the ONNX file {fname} cannot be read "
+                             f"({e.strerror or e})") from None
+        if actual != expected.lower():
+            raise ModelError(f"{what}: the ONNX file {fname} is damaged or was replaced "
+                             f"(its sha256 does not match the card)")
+        paths[role] = path
+
+    step = _require(card, "step_model", dict, what)
+    token_input = _require(step, "token_input", str, what)
+    logits_output = _require(step, "logits_output", str, what)
+    raw_states = step.get("states")
+    if not isinstance(raw_states, list):
+        raise ModelError(f"{what}: the card's step model lists no states")
+    states = []
+    for i, s in enumerate(raw_states):
+        shape = _positive_ints(s.get("shape")) if isinstance(s, dict) else None
+        delay = s.get("delay") if isinstance(s, dict) else None
+        if (shape is None or not isinstance(s.get("input"), str)
+                or not isinstance(s.get("output"), str)
+                or not isinstance(delay, int) or isinstance(delay, bool) or delay < 1):
+            raise ModelError(f"{what}: state {i + 1} of the step model is incomplete "
+                             f"(it needs input, output, shape and a delay of at least 1)")
+        states.append(StateSpec(s["input"], s["output"], shape, delay))
+
+    vocab = encoding.vocab_size
+    step_file = paths["step"].name
+    sig = read_graph(paths["step"], what)
+    check_tensor(sig, "input", token_input, ONNX_INT32, (None,), what, step_file)
+    check_tensor(sig, "output", logits_output, ONNX_FLOAT, (None, vocab), what, step_file)
+    for s in states:
+        check_tensor(sig, "input", s.input, ONNX_FLOAT, (None, *s.shape), what, step_file)
+        check_tensor(sig, "output", s.output, ONNX_FLOAT, (None, *s.shape), what, step_file)
+    extra = sorted(set(sig.inputs) - {token_input} - {s.input for s in states})
+    if extra:
+        raise ModelError(f"{what}: {step_file} has inputs the card does not describe "
+                         f"({', '.join(extra)})")
+
+    seq_in = seq_out = None
+    seq_tails: tuple[str, ...] = ()
+    if "sequence" in paths:
+        seq = _require(card, "sequence_model", dict, what)
+        seq_in = _require(seq, "input", str, what)
+        seq_out = _require(seq, "output", str, what)
+        seq_file = paths["sequence"].name
+        ssig = read_graph(paths["sequence"], what)
+        check_tensor(ssig, "input", seq_in, ONNX_INT32, (None, None), what, seq_file)
+        check_tensor(ssig, "output", seq_out, ONNX_FLOAT, (None, None, vocab), what, seq_file)
+        extra = sorted(set(ssig.inputs) - {seq_in})
+        if extra:
+            raise ModelError(f"{what}: {seq_file} has inputs the card does not describe "
+                             f"({', '.join(extra)})")
+        tails = seq.get("state_outputs")
+        if tails is not None:
+            if (not isinstance(tails, list) or len(tails) != len(states)
+                    or not all(isinstance(t, str) for t in tails)):
+                raise ModelError(f"{what}: the sequence model's 'state_outputs' must name one "
+                                 f"output per state of the step model ({len(states)})")
+            for spec, tail in zip(states, tails):
+                check_tensor(ssig, "output", tail, ONNX_FLOAT, (None, spec.delay, *spec.shape),
+                              what, seq_file)
+            seq_tails = tuple(tails)
+
+    rf = card.get("receptive_field_steps")
+    if rf is not None and (not isinstance(rf, int) or isinstance(rf, bool) or rf < 1):
+        raise ModelError(f"{what}: 'receptive_field_steps' must be a positive whole number")
+    bpn = None
+    metrics = card.get("metrics")
+    if isinstance(metrics, dict) and isinstance(metrics.get("test"), dict):
+        value = metrics["test"].get("bits_per_note")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            bpn = float(value)
+    description = card.get("description")
+    return ModelCard(
+        name=name, description=description if isinstance(description, str) else "",
+        architecture=architecture, bits_per_note=bpn, card_path=card_path, encoding=encoding,
+        receptive_field_steps=rf, step_path=paths["step"], sequence_path=paths.get("sequence"),
+        token_input=token_input, logits_output=logits_output, states=tuple(states),
+        sequence_input=seq_in, sequence_output=seq_out, sequence_state_outputs=seq_tails,
+        card=card,
+    )
+

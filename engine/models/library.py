@@ -1,0 +1,113 @@
+"""The model library: every usable model in the model folders, and one line per
+refused card, with onnxruntime sessions created only when a model is used."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from engine.errors import ContinuoError, ModelError
+from engine.models.card import ModelCard, read_card
+from engine.models.step_model import StepModel
+
+REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+def user_models_dir() -> Path:
+    """The user's own models folder: $CONTINUO_MODELS_DIR, else the XDG data folder."""
+    env = os.environ.get("CONTINUO_MODELS_DIR")
+    if env:
+        return Path(env).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "continuo" / "models"
+
+
+
+class ModelLibrary:
+    """Every usable model in the model folders, and one line per refused card.
+
+    A name found in several folders: the first folder wins (the shipped models come
+    first by default) and the others are listed as problems.
+    """
+
+    def __init__(self, folders: Sequence[Path | str] | None = None, session_opts=None) -> None:
+        if folders is None:
+            folders = [REPO_MODELS_DIR, user_models_dir()]
+        self.folders = [Path(f) for f in folders]
+        self._session_opts = session_opts
+        self._lock = threading.Lock()
+        self._loaded: dict[str, StepModel] = {}
+        self._infos: dict[str, ModelCard] = {}
+        self.models: list[ModelCard] = []
+        self.problems: list[str] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the folders again; sessions of unchanged models are kept."""
+        infos: dict[str, ModelCard] = {}
+        problems: list[str] = []
+        for folder in self.folders:
+            try:
+                cards = sorted(p for p in folder.glob("*.json") if p.is_file())
+            except OSError:
+                continue  # a missing or unreadable folder simply has no models
+            for card_path in cards:
+                try:
+                    info = read_card(card_path)
+                except ModelError as e:
+                    problems.append(str(e))
+                    continue
+                except ContinuoError as e:
+                    problems.append(f"{card_path.name}: {e}")
+                    continue
+                except Exception as e:  # a card bug must not take every other model down
+                    problems.append(f"{card_path.name}: the card cannot be read "
+                                    f"({type(e).__name__}: {str(e)[:200]})")
+                    continue
+                if info.name in infos:
+                    problems.append(f"{card_path}: a model named '{info.name}' was already "
+                                    f"found in {infos[info.name].card_path.parent}; this one "
+                                    f"is ignored")
+                    continue
+                infos[info.name] = info
+        # keep the sessions of models whose card and files did not change
+        kept = {}
+        for name, model in self._loaded.items():
+            new = infos.get(name)
+            if (new is not None and new.card == model.info.card
+                    and new.card_path == model.info.card_path):
+                kept[name] = model
+        self._loaded = kept
+        self._infos = infos
+        self.models = [infos[n] for n in sorted(infos)]
+        self.problems = problems
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.models]
+
+    def info(self, name: str) -> ModelCard:
+        try:
+            return self._infos[name]
+        except KeyError:
+            known = ", ".join(self.names) or "none"
+            raise ModelError(f"there is no model named '{name}' (models: {known})") from None
+
+    def get(self, name: str) -> StepModel:
+        """The model with its onnxruntime session (created on first use)."""
+        with self._lock:  # generation workers may ask from several threads
+            model = self._loaded.get(name)
+            if model is None:
+                model = StepModel(self.info(name), self._session_opts)
+                try:
+                    model.load()
+                except ModelError as e:
+                    # onnxruntime refused a file that looked right: list it as refused
+                    self._infos.pop(name, None)
+                    self.models = [m for m in self.models if m.name != name]
+                    self.problems.append(str(e))
+                    raise
+                self._loaded[name] = model
+            return model

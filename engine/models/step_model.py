@@ -1,0 +1,281 @@
+"""onnxruntime sessions for one model, and the recurrent state rings that make
+generation incremental: one step-model call per new step, never a re-run over a window.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from engine.encodings import Encoding
+from engine.errors import ModelError
+from engine.models.card import ModelCard
+
+def session_options(threads: int = 1, optimization: str = "all", sequential: bool = True):
+    """onnxruntime options for one-step, small-batch inference.
+
+    Chosen by measurement (bench/generation.py, ``--options``): with a batch of one to
+    eight and matrices of a few hundred columns, one step is tens of microseconds of
+    work, so a thread pool only adds wake-up latency (and the machine's other cores are
+    busy with the GUI and audio); full graph optimisation fuses the step graph's small
+    ops, and sequential execution avoids the parallel executor's scheduling.
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = (ort.ExecutionMode.ORT_SEQUENTIAL if sequential
+                           else ort.ExecutionMode.ORT_PARALLEL)
+    opts.graph_optimization_level = {
+        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[optimization]
+    # no spinning: a worker that spins between steps steals a core from the GUI
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return opts
+
+
+def _make_session(path: Path, what: str, options=None):
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), sess_options=options or session_options(),
+                                    providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"{what}: onnxruntime cannot load {path.name} ({reason[:300]})") from None
+
+
+def _ring_length(delay: int) -> int:
+    """The power of two above ``delay``: enough slots for a state of that delay."""
+    return 1 << delay.bit_length()
+
+
+class StepState:
+    """The recurrent state of a batch, in buffers that onnxruntime reads and writes.
+
+    Every state has a ring of buffers, as many as the power of two above its delay
+    (2 for an LSTM's, 128 for a WaveNet's delay of 64).  The output of step ``s`` goes
+    to slot ``s % ring`` and the input of step ``t`` is slot ``(t - delay) % ring``: the
+    value produced at step ``t - delay``, or zeros before that.  Input and output are
+    never the same buffer.  Every ring divides the longest, ``slots``, so the bindings
+    repeat with period ``slots``; and a short delay keeps a short ring, whose buffers
+    stay in the cache (one ring length for all states cost the duet model 3-6% of each
+    step).
+
+    The buffers are numpy arrays that onnxruntime uses in place (OrtValues over their
+    memory), and one IOBinding per ring phase is bound once, so a step is a write of
+    the tokens, one run and a copy of the logits: no feeds to convert, no outputs to
+    allocate.  Measured on the shipped-size models this saves a fifth of each step.
+    """
+
+    __slots__ = ("t", "batch", "slots", "buffers", "tokens", "logits", "bindings", "_values")
+
+    def __init__(self, batch: int, slots: int, buffers: list[np.ndarray], tokens: np.ndarray,
+                 logits: np.ndarray, bindings: list, values: list) -> None:
+        self.t = 0
+        self.batch = batch
+        self.slots = slots  # the period of the bindings: the longest ring
+        self.buffers = buffers  # per state: [ring, batch, *shape] float32
+        self.tokens = tokens  # [batch] int32, bound as the token input
+        self.logits = logits  # [batch, vocab] float32, bound as the logits output
+        self.bindings = bindings  # one IOBinding per phase t % slots
+        self._values = values  # the OrtValues over the buffers, kept alive with them
+
+    def reset(self) -> None:
+        self.t = 0
+        for b in self.buffers:
+            b.fill(0.0)
+
+
+class StepModel:
+    """One usable model: its card, and onnxruntime sessions created on first use.
+
+    Bound states are expensive to set up for a WaveNet (one IOBinding per ring phase),
+    so released ones are kept, per batch size, for the next generation.
+    """
+
+    MAX_FREE_STATES = 4
+
+    def __init__(self, info: ModelCard, options=None) -> None:
+        self.info = info
+        self._options = options
+        self._step_session = None
+        self._seq_session = None
+        self._lock = threading.Lock()
+        self._free: dict[int, list[StepState]] = {}
+        self._rings = [_ring_length(s.delay) for s in info.states]
+        self._slots = max(self._rings, default=1)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def encoding(self) -> Encoding:
+        return self.info.encoding
+
+    def _session(self):
+        if self._step_session is None:
+            with self._lock:
+                if self._step_session is None:
+                    self._step_session = _make_session(self.info.step_path,
+                                                       self.info.card_path.name, self._options)
+        return self._step_session
+
+    def _sequence_session(self):
+        if self.info.sequence_path is None:
+            raise ModelError(f"{self.info.card_path.name}: the model has no sequence graph, "
+                             f"so it cannot score files")
+        if self._seq_session is None:
+            with self._lock:
+                if self._seq_session is None:
+                    self._seq_session = _make_session(self.info.sequence_path,
+                                                      self.info.card_path.name, self._options)
+        return self._seq_session
+
+    def load(self) -> "StepModel":
+        """Create the sessions a generation needs now (they are otherwise created on
+        first use): the step session, and the sequence session when it primes."""
+        self._session()
+        if self.info.sequence_state_outputs:
+            self._sequence_session()
+        return self
+
+    def _new_state(self, batch: int) -> StepState:
+        import onnxruntime as ort
+
+        session = self._session()
+        info, slots = self.info, self._slots
+        wrap = ort.OrtValue.ortvalue_from_numpy  # shares the numpy memory on the CPU
+        tokens = np.zeros(batch, dtype=np.int32)
+        logits = np.zeros((batch, info.vocab_size), dtype=np.float32)
+        buffers = [np.zeros((ring, batch, *s.shape), dtype=np.float32)
+                   for s, ring in zip(info.states, self._rings)]
+        token_value, logits_value = wrap(tokens), wrap(logits)
+        ring_values = [[wrap(slot) for slot in b] for b in buffers]
+        bindings = []
+        for phase in range(slots):
+            io = session.io_binding()
+            io.bind_ortvalue_input(info.token_input, token_value)
+            io.bind_ortvalue_output(info.logits_output, logits_value)
+            for spec, values in zip(info.states, ring_values):
+                io.bind_ortvalue_input(spec.input, values[(phase - spec.delay) % len(values)])
+                io.bind_ortvalue_output(spec.output, values[phase % len(values)])
+            bindings.append(io)
+        return StepState(batch, slots, buffers, tokens, logits, bindings,
+                         [token_value, logits_value, ring_values])
+
+    def initial_state(self, batch: int) -> StepState:
+        """A zero state for ``batch`` rows (give it back with :meth:`release`)."""
+        with self._lock:
+            free = self._free.get(batch)
+            state = free.pop() if free else None
+        if state is None:
+            return self._new_state(batch)
+        state.reset()
+        return state
+
+    def release(self, state: StepState) -> None:
+        """Keep a state that is no longer used for a later generation."""
+        with self._lock:
+            free = self._free.setdefault(state.batch, [])
+            if len(free) < self.MAX_FREE_STATES and all(s is not state for s in free):
+                free.append(state)
+
+    def step(self, tokens: np.ndarray, state: StepState, copy: bool = True) -> np.ndarray:
+        """Feed one token per batch row; returns the logits [batch, vocab] for the next
+        token and advances ``state`` in place.  With ``copy=False`` the logits are the
+        state's own buffer, which the next step overwrites."""
+        state.tokens[:] = tokens
+        self._step_session.run_with_iobinding(state.bindings[state.t % state.slots])
+        state.t += 1
+        return state.logits.copy() if copy else state.logits
+
+    def tiled(self, state: StepState, batch: int) -> StepState:
+        """A new state of ``batch`` rows, each a copy of ``state``'s one row."""
+        if state.batch != 1:
+            raise ValueError("only a state of batch 1 can be tiled")
+        out = self.initial_state(batch)
+        for dst, src in zip(out.buffers, state.buffers):
+            dst[:] = src  # broadcast over the batch axis
+        out.t = state.t
+        return out
+
+    def prime(self, tokens: Sequence[int], batch: int = 1, *,
+              stepwise: bool = False) -> tuple[np.ndarray | None, StepState]:
+        """Run ``tokens`` once through the model and return the logits after the last one
+        ([batch, vocab], None for no tokens) and the state, ``batch`` identical rows.
+
+        When the card's sequence graph gives the states (``state_outputs``), that is one
+        sequence-graph call; otherwise (or with ``stepwise``) one step-model call per
+        token at batch 1.  Both leave the same state (tests compare them)."""
+        if len(tokens) and self.info.sequence_state_outputs and not stepwise:
+            return self._prime_from_sequence(tokens, batch)
+        state = self.initial_state(1)
+        logits = None
+        one = np.zeros(1, dtype=np.int32)
+        for tok in tokens:
+            one[0] = tok
+            logits = self.step(one, state)
+        if batch != 1:
+            tiled = self.tiled(state, batch)
+            self.release(state)
+            state = tiled
+            if logits is not None:
+                logits = np.repeat(logits, batch, axis=0)
+        return logits, state
+
+    def _prime_from_sequence(self, tokens: Sequence[int],
+                             batch: int) -> tuple[np.ndarray, StepState]:
+        """One sequence-graph call; each state's last ``delay`` values go into the ring
+        slots where stepping would have left them (step s writes slot s % ring)."""
+        info = self.info
+        session = self._sequence_session()
+        feed = np.asarray(tokens, dtype=np.int32)[None, :]
+        results = session.run([info.sequence_output, *info.sequence_state_outputs],
+                              {info.sequence_input: feed})
+        n = feed.shape[1]
+        state = self.initial_state(batch)
+        for spec, buffer, tail in zip(info.states, state.buffers, results[1:]):
+            if tail.shape != (1, spec.delay, *spec.shape):
+                self.release(state)
+                raise ModelError(f"{info.card_path.name}: the sequence graph's output for "
+                                 f"state {spec.input} has shape {list(tail.shape)}, not "
+                                 f"[1, {spec.delay}, {', '.join(map(str, spec.shape))}]")
+            steps = np.arange(n - spec.delay, n)
+            kept = steps >= 0  # earlier entries are the zeros before the first step
+            # broadcast over the batch: every row starts from the same seed
+            buffer[steps[kept] % len(buffer)] = tail[0, kept][:, None]
+        state.t = n
+        return np.repeat(results[0][:, -1], batch, axis=0), state
+
+    def sequence_logits(self, tokens: np.ndarray) -> np.ndarray:
+        """The sequence graph: tokens [batch, time] -> logits [batch, time, vocab];
+        ``logits[:, t]`` predicts token t + 1."""
+        session = self._sequence_session()
+        tokens = np.ascontiguousarray(np.atleast_2d(tokens), dtype=np.int32)
+        return session.run([self.info.sequence_output], {self.info.sequence_input: tokens})[0]
+
+    def score_tokens(self, tokens: Sequence[int]) -> tuple[float, int, int]:
+        """Bits of one tune's tokens under the model, as docs/model-contract.md defines
+        them: ``-log2 p(token)`` summed over every token after the first.  Returns
+        (bits, tokens scored, NOTE_ON tokens among them)."""
+        tokens = np.asarray(tokens, dtype=np.int32)
+        if tokens.ndim != 1 or len(tokens) < 2:
+            return 0.0, 0, 0
+        logits = self.sequence_logits(tokens[None, :-1])[0].astype(np.float64)
+        top = logits.max(axis=1, keepdims=True)
+        log_z = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+        targets = tokens[1:]
+        nats = log_z - logits[np.arange(len(targets)), targets]
+        notes = self.info.encoding.count_onsets(targets)
+        return float(nats.sum() / np.log(2.0)), len(targets), notes
+
