@@ -145,14 +145,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _score_file(model, path: Path) -> dict[str, Any]:
     """Bits of every tune in one file (each tune of a multi-tune ABC file apart)."""
-    from engine.formats import (SCORE_SUFFIXES, list_score_tunes, midi_file_to_song,
-                                score_file_to_song)
+    from engine.formats import is_score, list_score_tunes, load_song, score_file_to_song
 
     enc = model.encoding
     if not path.exists():
         raise ScoreFileError(f"{path.name}: there is no such file")
     songs: list[tuple[str, Song]] = []
-    if path.suffix.lower() in SCORE_SUFFIXES:
+    if is_score(path):
         # the score reader keeps the parsed file, so a collection is parsed once, not per tune
         for tune in list_score_tunes(path):
             try:
@@ -160,13 +159,11 @@ def _score_file(model, path: Path) -> dict[str, Any]:
             except ScoreFileError:
                 songs.append((tune.title, Song()))  # a tune without notes scores nothing
     else:
-        songs.append((path.stem, midi_file_to_song(path)))
+        songs.append((path.stem, load_song(path)))
     tunes = []
     for i, (title, song) in enumerate(songs):
-        index = melody_track(song)
-        notes = song.tracks[index].notes if index is not None else []
-        if notes:
-            tokens = enc.encode_notes(notes, song.ppq, closing_off=True).tokens
+        tokens = enc.song_to_tokens(song)
+        if tokens:
             bits, scored, note_ons = model.score_tokens(tokens)
         else:
             bits, scored, note_ons = 0.0, 0, 0
