@@ -122,24 +122,26 @@ class StepModel:
     def encoding(self) -> Encoding:
         return self.info.encoding
 
-    def _session(self):
-        if self._step_session is None:
+    def _lazy_session(self, attribute: str, path: Path):
+        """The session kept in ``attribute``, created from ``path`` on first use (once,
+        when several threads ask together)."""
+        session = getattr(self, attribute)
+        if session is None:
             with self._lock:
-                if self._step_session is None:
-                    self._step_session = _make_session(self.info.step_path,
-                                                       self.info.card_path.name, self._options)
-        return self._step_session
+                session = getattr(self, attribute)
+                if session is None:
+                    session = _make_session(path, self.info.card_path.name, self._options)
+                    setattr(self, attribute, session)
+        return session
+
+    def _session(self):
+        return self._lazy_session("_step_session", self.info.step_path)
 
     def _sequence_session(self):
         if self.info.sequence_path is None:
             raise ModelError(f"{self.info.card_path.name}: the model has no sequence graph, "
                              f"so it cannot score files")
-        if self._seq_session is None:
-            with self._lock:
-                if self._seq_session is None:
-                    self._seq_session = _make_session(self.info.sequence_path,
-                                                      self.info.card_path.name, self._options)
-        return self._seq_session
+        return self._lazy_session("_seq_session", self.info.sequence_path)
 
     def load(self) -> "StepModel":
         """Create the sessions a generation needs now (they are otherwise created on
