@@ -9,15 +9,16 @@ the notes stay the same.  The command text is what the Edit menu shows after
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Generic, Mapping, Sequence, TypeVar
 
 from PySide6.QtGui import QUndoCommand
 
-from engine.encodings import Key
-from engine.song import Note, TempoChange, TimeSignature
+from engine.song import Note
 
 if TYPE_CHECKING:
     from gui.document import NoteRecord, SongDocument
+
+T = TypeVar("T")
 
 
 class AddNotes(QUndoCommand):
@@ -94,43 +95,20 @@ class SetVelocity(ReplaceNotes):
     """Change velocities, one value each."""
 
 
-class SetTempo(QUndoCommand):
-    """The tempo at tick 0 (later tempo changes of a loaded file are kept as they are)."""
+class SetSetting(QUndoCommand, Generic[T]):
+    """One song-wide setting swapped for another through the document's setter for it.
 
-    def __init__(self, doc: SongDocument, old: TempoChange, new: TempoChange) -> None:
-        super().__init__("Change tempo")
-        self.doc, self.old, self.new = doc, old, new
+    The document's gestures use it for the tempo at tick 0 ("Change tempo"), the
+    meter at tick 0 ("Change time signature") and the key chosen by the user, or
+    ``None`` to estimate it from the notes again ("Change key").
+    """
 
-    def redo(self) -> None:
-        self.doc._set_tempo_change(self.new)
-
-    def undo(self) -> None:
-        self.doc._set_tempo_change(self.old)
-
-
-class SetTimeSignature(QUndoCommand):
-    """The meter at tick 0, which the grid, the ruler and playback follow."""
-
-    def __init__(self, doc: SongDocument, old: TimeSignature, new: TimeSignature) -> None:
-        super().__init__("Change time signature")
-        self.doc, self.old, self.new = doc, old, new
+    def __init__(self, text: str, setter: Callable[[T], None], old: T, new: T) -> None:
+        super().__init__(text)
+        self.setter, self.old, self.new = setter, old, new
 
     def redo(self) -> None:
-        self.doc._set_time_signature(self.new)
+        self.setter(self.new)
 
     def undo(self) -> None:
-        self.doc._set_time_signature(self.old)
-
-
-class SetKey(QUndoCommand):
-    """A key chosen by the user, or ``None`` to estimate it from the notes again."""
-
-    def __init__(self, doc: SongDocument, old: Key | None, new: Key | None) -> None:
-        super().__init__("Change key")
-        self.doc, self.old, self.new = doc, old, new
-
-    def redo(self) -> None:
-        self.doc._set_key_override(self.new)
-
-    def undo(self) -> None:
-        self.doc._set_key_override(self.old)
+        self.setter(self.old)

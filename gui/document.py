@@ -330,17 +330,21 @@ class SongDocument(QObject):
     def set_tempo(self, bpm: float) -> None:
         new = TempoChange(0, bpm_to_us(bpm))
         if new != self._tempo_changes[0]:
-            self.undo_stack.push(commands.SetTempo(self, self._tempo_changes[0], new))
+            self.undo_stack.push(commands.SetSetting(
+                "Change tempo", self._set_tempo_change, self._tempo_changes[0], new))
 
     def set_time_signature(self, numerator: int, denominator: int) -> None:
         new = TimeSignature(0, numerator, denominator)
         if new != self._time_signatures[0]:
-            self.undo_stack.push(commands.SetTimeSignature(self, self._time_signatures[0], new))
+            self.undo_stack.push(commands.SetSetting(
+                "Change time signature", self._set_time_signature,
+                self._time_signatures[0], new))
 
     def set_key(self, key: Key | None) -> None:
         """Fix the key (``None``: estimate it from the notes again)."""
         if key != self._key_override:
-            self.undo_stack.push(commands.SetKey(self, self._key_override, key))
+            self.undo_stack.push(commands.SetSetting(
+                "Change key", self._set_key_override, self._key_override, key))
 
     # ---- primitives for gui.commands (no undo; one changed signal per call) ------------
     def _insert_records(self, records: Iterable[NoteRecord]) -> None:
