@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from typing import Callable, Iterable
 
 import mido
@@ -345,64 +346,61 @@ class MidiSystem:
     # ---- listing ---------------------------------------------------------------
     def output_names(self) -> list[str]:
         """Ports we can play into, as the MIDI system names them."""
-        try:
-            return list(self.backend.get_output_names())
-        except Exception as exc:
-            raise PortError(f"Could not list the MIDI outputs: {exc}") from exc
+        return self._names("output")
 
     def input_names(self) -> list[str]:
         """Ports we can record from."""
+        return self._names("input")
+
+    def _names(self, kind: str) -> list[str]:
         try:
-            return list(self.backend.get_input_names())
+            return list(getattr(self.backend, f"get_{kind}_names")())
         except Exception as exc:
-            raise PortError(f"Could not list the MIDI inputs: {exc}") from exc
+            raise PortError(f"Could not list the MIDI {kind}s: {exc}") from exc
 
     # ---- opening ---------------------------------------------------------------
+    def _open(self, kind: str, name: str, virtual: bool = False,
+              client_name: str = CLIENT_NAME):
+        """mido's ``kind`` ("output" or "input") port ``name``; failures as :class:`PortError`.
+
+        A listed port must be listed now; a virtual one is made under ``client_name``.
+        """
+        opener = getattr(self.backend, f"open_{kind}")
+        if virtual:
+            try:
+                return opener(name, virtual=True, client_name=client_name)
+            except (OSError, RuntimeError, NotImplementedError, rtmidi.RtMidiError) as exc:
+                raise PortError(
+                    f"This MIDI system cannot make a virtual {kind} '{name}': {exc}") from exc
+        if name not in self._names(kind):
+            raise PortError(f"There is no MIDI {kind} called '{name}'.")
+        try:
+            return opener(name)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise PortError(f"The MIDI {kind} '{name}' could not be opened: {exc}") from exc
+
     def open_output(self, name: str) -> PortOutput:
         """Open the output called ``name`` (exactly as listed)."""
-        if name not in self.output_names():
-            raise PortError(f"There is no MIDI output called '{name}'.")
-        try:
-            port = self.backend.open_output(name)
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise PortError(f"The MIDI output '{name}' could not be opened: {exc}") from exc
-        return PortOutput(port, self.api, virtual=False)
+        return PortOutput(self._open("output", name), self.api, virtual=False)
 
     def open_virtual_output(self, name: str = VIRTUAL_OUTPUT_NAME,
                             client_name: str = CLIENT_NAME) -> PortOutput:
         """A port other programs (a DAW) can connect to and record what we play."""
-        try:
-            port = self.backend.open_output(name, virtual=True, client_name=client_name)
-        except (OSError, RuntimeError, NotImplementedError, rtmidi.RtMidiError) as exc:
-            raise PortError(
-                f"This MIDI system cannot make a virtual output '{name}': {exc}") from exc
+        port = self._open("output", name, virtual=True, client_name=client_name)
         return PortOutput(port, self.api, virtual=True)
 
     def open_input(self, name: str,
                    callback: Callable[[mido.Message, float], None] | None = None,
                    clock: Callable[[], float] | None = None) -> PortInput:
         """Open the input called ``name``; messages go to ``callback(msg, seconds)``."""
-        import time
-
-        if name not in self.input_names():
-            raise PortError(f"There is no MIDI input called '{name}'.")
-        try:
-            port = self.backend.open_input(name)
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise PortError(f"The MIDI input '{name}' could not be opened: {exc}") from exc
-        return PortInput(port, self.api, False, callback, clock or time.monotonic)
+        return PortInput(self._open("input", name), self.api, False, callback,
+                         clock or time.monotonic)
 
     def open_virtual_input(self, name: str, client_name: str = CLIENT_NAME,
                            callback: Callable[[mido.Message, float], None] | None = None,
                            clock: Callable[[], float] | None = None) -> PortInput:
         """An input port others can play into (a keyboard app, or a test's sender)."""
-        import time
-
-        try:
-            port = self.backend.open_input(name, virtual=True, client_name=client_name)
-        except (OSError, RuntimeError, NotImplementedError, rtmidi.RtMidiError) as exc:
-            raise PortError(
-                f"This MIDI system cannot make a virtual input '{name}': {exc}") from exc
+        port = self._open("input", name, virtual=True, client_name=client_name)
         return PortInput(port, self.api, True, callback, clock or time.monotonic)
 
 
