@@ -1,7 +1,10 @@
-"""Continuing a seed melody with a model: incremental sampling, variations, key lock.
+"""Continuing a seed with a model: incremental sampling, variations, key lock.
 
-The seed is encoded once (its top line, moved into C major / A minor and into the
-model's range) and run once through the model: one call of the sequence graph, which
+The generator never knows which tokens it drives: the model card's encoding
+(:mod:`engine.encodings`) turns the seed into tokens (a melody encoding takes its top
+line, moved into C major / A minor and into the model's range), gives the masks the
+sampler needs and turns new tokens back into notes.  The seed is encoded once and run
+once through the model: one call of the sequence graph, which
 also returns the LSTM's (h, c) states or the WaveNet's queues holding the whole seed
 (or, for a card without those outputs, one step-model call per seed token).  From then
 on each new step is one step-model call for all variations together (a batch of
