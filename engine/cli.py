@@ -78,10 +78,12 @@ def _library(args: argparse.Namespace) -> ModelLibrary:
 
 
 def _load_seed(path: str, tune: int) -> Song:
-    from engine.formats import load_song
+    from engine.formats import load_song, unreadable_suffix
 
     if not Path(path).exists():
         raise GenerationError(f"{Path(path).name}: there is no such seed file")
+    if problem := unreadable_suffix(path):  # the suffixes of engine.formats.READERS
+        raise GenerationError(problem)
     return load_song(path, tune=tune - 1)
 
 
@@ -145,11 +147,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _score_file(model, path: Path) -> dict[str, Any]:
     """Bits of every tune in one file (each tune of a multi-tune ABC file apart)."""
-    from engine.formats import is_score, list_score_tunes, load_song, score_file_to_song
+    from engine.formats import (is_score, list_score_tunes, load_song, score_file_to_song,
+                                unreadable_suffix)
 
     enc = model.encoding
     if not path.exists():
         raise ScoreFileError(f"{path.name}: there is no such file")
+    if problem := unreadable_suffix(path):  # the suffixes of engine.formats.READERS
+        raise ScoreFileError(problem)
     songs: list[tuple[str, Song]] = []
     if is_score(path):
         # the score reader keeps the parsed file, so a collection is parsed once, not per tune

@@ -20,22 +20,14 @@ from PySide6.QtGui import QDrag, QMouseEvent
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QToolButton, QWidget
 
 from engine.errors import ContinuoError, MidiFileError
-from engine.formats import (MIDI_SUFFIXES, SCORE_SUFFIXES, list_score_tunes, load_song,
-                            song_to_midi_file)
+from engine.formats import (MIDI_SUFFIXES, format_of, is_score, list_score_tunes, load_song,
+                            open_filters, song_to_midi_file)
 from engine.song import Note, Song, Track, melody_song
 from gui.busy import run_busy
 
-OPEN_FILTER = ";;".join([
-    "Music files (" + " ".join(f"*{s}" for s in MIDI_SUFFIXES + SCORE_SUFFIXES) + ")",
-    "MIDI files (" + " ".join(f"*{s}" for s in MIDI_SUFFIXES) + ")",
-    "ABC (*.abc)",
-    "MusicXML (*.xml *.musicxml *.mxl)",
-    "Humdrum kern (*.krn)",
-    "All files (*)",
-])
+OPEN_FILTER = ";;".join(open_filters())  # engine.formats.READERS: what Continuo opens
 MIDI_FILTER = "MIDI files (*.mid *.midi)"
 WAV_FILTER = "WAV audio (*.wav)"
-OPENABLE_SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES
 MAX_RECENT = 10
 
 
@@ -45,7 +37,8 @@ MAX_RECENT = 10
 
 
 def is_openable(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in OPENABLE_SUFFIXES
+    """A file whose suffix is in engine.formats.READERS (what drag and drop accepts)."""
+    return format_of(path) is not None
 
 
 def read_song(path: str | os.PathLike, tune: int = 0) -> Song:
@@ -163,18 +156,14 @@ def ask_save_path(parent: QWidget, title: str, suggested: str, file_filter: str 
     return path if Path(path).suffix.lower() in suffixes else path + suffixes[0]
 
 
-def is_score(path: str | os.PathLike) -> bool:
-    """A file that music21 reads (slowly): ABC, MusicXML, kern."""
-    return Path(path).suffix.lower() in SCORE_SUFFIXES
-
-
 def tunes_in(path: str | os.PathLike) -> list:
-    """The tunes of a multi-tune ABC file (parsing it); [] for any other file."""
-    return list_score_tunes(path) if Path(path).suffix.lower() == ".abc" else []
+    """The tunes of a score (parsing it; the score reader keeps the parsed file, so
+    reading the chosen tune next does not parse it again); [] for a MIDI file."""
+    return list_score_tunes(path) if is_score(path) else []
 
 
 def ask_tune(parent: QWidget, path: str, tunes: list | None = None) -> int | None:
-    """For a multi-tune ABC file, which tune (from 0); 0 when there is one; None when
+    """For a multi-tune score (ABC), which tune (from 0); 0 when there is one; None when
     the user cancels.  ``tunes`` is :func:`tunes_in` already done (else it is done
     here)."""
     if tunes is None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from engine.formats import midi, scores
+from engine.formats import midi
 from engine.formats.atomic import write_bytes_atomic, write_file
 from engine.formats.midi import midi_file_to_song, song_to_midi_bytes, song_to_midi_file, vlq
 from engine.formats.scores import (TuneInfo, list_score_tunes, music21_score_to_song,
@@ -38,7 +38,7 @@ FORMATS: tuple[Format, ...] = (
 )
 READERS: dict[str, Format] = {s: f for f in FORMATS for s in f.suffixes}
 MIDI_SUFFIXES = midi.SUFFIXES
-SCORE_SUFFIXES = scores.SUFFIXES
+SCORE_SUFFIXES = tuple(s for s, f in READERS.items() if f.has_tunes)
 OPENABLE_SUFFIXES = tuple(READERS)
 
 
@@ -59,17 +59,27 @@ def load_song(path: str | os.PathLike, tune: int = 0) -> Song:
     return fmt.read(path, tune) if fmt is not None else midi_file_to_song(path)
 
 
+def unreadable_suffix(path: str | os.PathLike) -> str | None:
+    """Why Continuo will not read ``path`` by its suffix (a sentence), or None when it will."""
+    if format_of(path) is not None:
+        return None
+    return (f"{Path(path).name}: Continuo reads files ending in "
+            f"{', '.join(OPENABLE_SUFFIXES)}; this file is none of them")
+
+
 def open_filters() -> list[str]:
-    """Filters for an Open dialog: every format together, then each alone."""
+    """Filters for an Open dialog: every format together, then each alone, then any file."""
     def pattern(suffixes):
         return " ".join(f"*{s}" for s in suffixes)
 
     every = f"Music files ({pattern(OPENABLE_SUFFIXES)})"
-    return [every] + [f"{f.description} ({pattern(f.suffixes)})" for f in FORMATS]
+    return ([every] + [f"{f.description} ({pattern(f.suffixes)})" for f in FORMATS]
+            + ["All files (*)"])
 
 
 __all__ = ["Format", "FORMATS", "READERS", "MIDI_SUFFIXES", "SCORE_SUFFIXES",
            "OPENABLE_SUFFIXES", "format_of", "is_score", "load_song", "open_filters",
+           "unreadable_suffix",
            "write_bytes_atomic", "write_file", "midi_file_to_song", "song_to_midi_bytes",
            "song_to_midi_file", "vlq", "TuneInfo", "list_score_tunes", "music21_score_to_song",
            "score_file_to_song"]

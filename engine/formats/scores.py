@@ -22,7 +22,11 @@ from engine.limits import (MAX_ARCHIVE_MEMBERS, MAX_SCORE_BYTES, MAX_SCORE_QUART
                            run_with_time_budget, score_parse_seconds)
 from engine.song import DEFAULT_PPQ, Note, Song, TempoChange, TempoMap, TimeSignature, Track
 
-SUFFIXES = (".abc", ".xml", ".musicxml", ".mxl", ".krn")
+# the music21 parser for each score suffix; music21 would otherwise guess by suffix and
+# also accept its own pickle format, which runs code
+_SCORE_FORMATS = {".abc": "abc", ".xml": "musicxml", ".musicxml": "musicxml",
+                  ".mxl": "musicxml", ".krn": "humdrum"}
+SUFFIXES = tuple(_SCORE_FORMATS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +63,6 @@ def _parse_score(path: Path, what: str):
             _PARSED.clear()
             _PARSED[key] = parsed
     return parsed
-
-
-# the music21 parser for each score suffix; music21 would otherwise guess by suffix and
-# also accept its own pickle format, which runs code
-_SCORE_FORMATS = {".abc": "abc", ".xml": "musicxml", ".musicxml": "musicxml",
-                  ".mxl": "musicxml", ".krn": "humdrum"}
 
 
 def _check_archive(path: Path, what: str) -> None:

@@ -207,3 +207,42 @@ def test_the_round_trip_to_midi_keeps_training_tokens():
         notes = DEFAULT_ENCODING.decode(tokens, 480)
         again = DEFAULT_ENCODING.encode_notes(notes, 480, closing_off=True).tokens
         assert again == tokens
+
+
+def test_the_cli_reads_exactly_the_suffixes_of_the_formats_table(tmp_path, monkeypatch, capsys):
+    """``generate --seed`` and ``score`` hand a file to a reader exactly when its suffix is
+    in engine.formats.READERS; any other is one sentence that lists those suffixes."""
+    import argparse
+    from types import SimpleNamespace
+
+    from engine import cli, formats
+    from engine.formats import READERS
+
+    class Reached(Exception):
+        pass
+
+    def reader(path, *args, **kwargs):
+        raise Reached(path)
+
+    monkeypatch.setattr(formats, "load_song", reader)
+    monkeypatch.setattr(formats, "list_score_tunes", reader)
+    model = SimpleNamespace(encoding=None)
+    monkeypatch.setattr(cli, "_library", lambda args: SimpleNamespace(get=lambda name: model))
+    parser = argparse.ArgumentParser()
+    cli.add_subcommands(parser.add_subparsers())
+    suffixes = [*READERS, *(s.upper() for s in READERS), ".wav", ".txt", ".bak", ""]
+    for command in (["generate", "-o", str(tmp_path / "o.mid"), "--seed"], ["score"]):
+        accepted = set()
+        for suffix in suffixes:
+            path = tmp_path / f"song{suffix}"
+            path.write_bytes(b"")
+            args = parser.parse_args([*command, str(path)])
+            try:
+                assert args.handler(args) == cli.EXIT_ERROR
+            except Reached:
+                accepted.add(suffix.lower())
+                continue
+            err = capsys.readouterr().err
+            assert f"song{suffix}: Continuo reads files ending in " \
+                   f"{', '.join(READERS)}; this file is none of them" in err, err
+        assert accepted == set(READERS), command

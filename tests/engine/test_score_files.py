@@ -28,6 +28,15 @@ def test_multi_tune_abc_each_tune_selectable():
         score_file_to_song(path, len(tunes))
 
 
+def test_the_formats_table_sends_to_music21_exactly_the_suffixes_it_parses():
+    from engine.formats import READERS, SCORE_SUFFIXES, scores
+
+    assert set(SCORE_SUFFIXES) == set(scores.SUFFIXES)
+    assert all(READERS[s].read is score_file_to_song and READERS[s].has_tunes
+               for s in SCORE_SUFFIXES)
+    assert not any(f.has_tunes for s, f in READERS.items() if s not in SCORE_SUFFIXES)
+
+
 def test_abc_tune_encodes_and_survives_midi():
     song = score_file_to_song(CORPUS / "essenFolksong" / "erk5.abc", 3)
     enc = DEFAULT_ENCODING.encode_notes(song.tracks[0].notes, song.ppq, closing_off=True)

@@ -160,3 +160,28 @@ def test_choosing_the_melody_track(qtbot):
     assert files.ask_track(parent, song, default=0) == 2
     one = Song(tracks=[Track("Empty"), Track("Only", notes=[Note(60, 0, 10)])])
     assert files.ask_track(parent, one, default=0) == 1  # no question when there is no choice
+
+
+def test_the_open_filter_and_drop_take_exactly_the_suffixes_of_the_formats_table():
+    import re
+
+    from engine.formats import READERS
+
+    filters = files.OPEN_FILTER.split(";;")
+
+    def patterns(text: str) -> list[str]:
+        return re.fullmatch(r"[^()]+ \(([^()]*)\)", text).group(1).split()
+
+    wanted = sorted(f"*{s}" for s in READERS)
+    assert sorted(patterns(filters[0])) == wanted  # "Music files": every format at once
+    assert sorted(p for f in filters[1:-1] for p in patterns(f)) == wanted  # one each
+    assert filters[-1] == "All files (*)"
+    # the text the dialog showed before it read the table
+    assert files.OPEN_FILTER == ";;".join([
+        "Music files (*.mid *.midi *.smf *.kar *.abc *.xml *.musicxml *.mxl *.krn)",
+        "MIDI files (*.mid *.midi *.smf *.kar)", "ABC (*.abc)",
+        "MusicXML (*.xml *.musicxml *.mxl)", "Humdrum kern (*.krn)", "All files (*)"])
+    others = [".wav", ".txt", ".bak", ".json", ""]
+    dropped = {s.lower() for s in [*READERS, *(s.upper() for s in READERS), *others]
+               if files.is_openable(f"/x/song{s}")}
+    assert dropped == set(READERS)
