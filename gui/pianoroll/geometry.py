@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
-
-from engine.song import TimeSignature
 
 # Snap choices as the menu shows them, and how many of each fit in a quarter note.
 SNAP_PER_QUARTER: dict[str, float] = {
@@ -141,61 +138,3 @@ class RollGeometry:
         """Scroll so that ``pitch`` sits in the middle of a viewport ``height`` high."""
         top = (PITCHES - 1 - pitch + 0.5) * self.row_height - height / 2
         self.scroll_y = min(max(0.0, top), max(0.0, self.content_height() - height))
-
-
-# ---- bars and beats (for the grid and the ruler) -------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class GridLine:
-    """One vertical line of the grid or the ruler, and the bar it belongs to."""
-
-    tick: int
-    kind: str  # "bar", "beat" or "step"
-    bar: int  # bar number counted from 1 (of the bar this line is in)
-
-
-def grid_lines(time_signatures: Sequence[TimeSignature], ppq: int, start_tick: int,
-               end_tick: int, step: float = 0.0) -> list[GridLine]:
-    """Bar, beat and (with ``step`` > 0) snap-step lines in [start_tick, end_tick].
-
-    Follows every time-signature change, so the ruler numbers bars as playback counts
-    them.  A line that is both a bar and a beat is reported once, as the stronger kind.
-    """
-    sigs = sorted(time_signatures, key=lambda ts: ts.tick) or [TimeSignature(0)]
-    lines: list[GridLine] = []
-    bar = 1
-    for i, ts in enumerate(sigs):
-        seg_end = sigs[i + 1].tick if i + 1 < len(sigs) else None
-        per_bar = ts.ticks_per_bar(ppq)
-        per_beat = ts.ticks_per_beat(ppq)
-        if seg_end is not None and seg_end <= start_tick:
-            bar += -(-(seg_end - ts.tick) // per_bar)
-            continue
-        first_bar = max(0, (start_tick - ts.tick) // per_bar)
-        bar_no = bar + first_bar
-        t = ts.tick + first_bar * per_bar
-        last = end_tick if seg_end is None else min(end_tick, seg_end - 1)
-        while t <= last:
-            bar_end = t + per_bar if seg_end is None else min(t + per_bar, seg_end)
-            lines.extend(_lines_in_bar(t, bar_end, per_beat, step, bar_no, start_tick, last))
-            t += per_bar
-            bar_no += 1
-        if seg_end is None or seg_end > end_tick:
-            break
-        bar += -(-(seg_end - ts.tick) // per_bar)
-    return lines
-
-
-def _lines_in_bar(bar_tick: int, bar_end: int, per_beat: int, step: float, bar_no: int,
-                  lo: int, hi: int) -> Iterable[GridLine]:
-    ticks: dict[int, str] = {}
-    if step > 0:
-        k = 0
-        while (t := bar_tick + round(k * step)) < bar_end:
-            ticks[t] = "step"
-            k += 1
-    for t in range(bar_tick, bar_end, per_beat):
-        ticks[t] = "beat"
-    ticks[bar_tick] = "bar"
-    return (GridLine(t, kind, bar_no) for t, kind in sorted(ticks.items()) if lo <= t <= hi)
-

@@ -18,10 +18,10 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QApplication, QWidget
 
-from engine.song import Note
+from engine.song import Note, grid_lines
 from gui.document import SEED
 from gui.pianoroll import style
-from gui.pianoroll.geometry import grid_lines, snap_tick
+from gui.pianoroll.geometry import snap_tick
 from gui.pianoroll.selection import hit_test, notes_in_rect, toggled
 
 if TYPE_CHECKING:

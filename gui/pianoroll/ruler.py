@@ -8,8 +8,9 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
+from engine.song import grid_lines
 from gui.pianoroll import style
-from gui.pianoroll.geometry import grid_lines, snap_tick
+from gui.pianoroll.geometry import snap_tick
 
 if TYPE_CHECKING:
     from gui.pianoroll.view import PianoRoll

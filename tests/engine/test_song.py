@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from engine.errors import SongError
-from engine.song import Note, Song, TempoChange, TempoMap, TimeSignature, Track, melody_song
+from engine.song import (Note, Song, TempoChange, TempoMap, TimeSignature, grid_lines,
+                         melody_song)
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -66,3 +67,23 @@ def test_rescale_keeps_musical_positions():
     small = song.rescaled(96)
     assert [(n.start_tick, n.duration_ticks) for n in small.notes()] == [(96, 48), (144, 48)]
     assert small.tempo_map.ppq == 96 and song.copy().tracks[0].notes == song.tracks[0].notes
+
+
+def test_grid_lines_in_4_4():
+    lines = grid_lines([TimeSignature(0, 4, 4)], 480, 0, 1920, step=240)
+    kinds = {ln.tick: ln.kind for ln in lines}
+    assert kinds[0] == "bar" and kinds[1920] == "bar"
+    assert kinds[480] == "beat" and kinds[240] == "step"
+    assert [ln.bar for ln in lines if ln.kind == "bar"] == [1, 2]
+
+
+def test_grid_lines_follow_a_meter_change_like_the_song_does():
+    sigs = [TimeSignature(0, 4, 4), TimeSignature(3840, 3, 4), TimeSignature(7200, 6, 8)]
+    song = Song(time_signatures=sigs)
+    bars = [ln for ln in grid_lines(sigs, 480, 0, 20_000) if ln.kind == "bar"]
+    assert [ln.tick for ln in bars] == song.bar_starts(20_000)
+    for ln in bars:
+        assert song.bar_beat_at(ln.tick) == (ln.bar, 1, 0)
+    # a window in the middle numbers its bars the same way
+    window = [ln for ln in grid_lines(sigs, 480, 5000, 9000) if ln.kind == "bar"]
+    assert window == [ln for ln in bars if 5000 <= ln.tick <= 9000]

@@ -1,4 +1,4 @@
-"""RollGeometry: round trips between ticks/pitches and pixels, snapping, zoom, grid lines."""
+"""RollGeometry: round trips between ticks/pitches and pixels, snapping, zoom."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import sys
 import pytest
 from hypothesis import given, strategies as st
 
-from engine.song import Song, TimeSignature
 from gui.pianoroll.geometry import (
-    MAX_PX_PER_TICK, MIN_PX_PER_TICK, SNAP_CHOICES, RollGeometry, grid_lines, snap_step_ticks,
-    snap_tick,
+    MAX_PX_PER_TICK, MIN_PX_PER_TICK, SNAP_CHOICES, RollGeometry, snap_step_ticks, snap_tick,
 )
 
 geometries = st.builds(
@@ -111,26 +109,6 @@ def test_snap_examples():
     assert snap_tick(239, 120, "floor") == 120
     assert snap_tick(161, 160, "ceil") == 320
     assert snap_tick(123.4, 0) == 123
-
-
-def test_grid_lines_in_4_4():
-    lines = grid_lines([TimeSignature(0, 4, 4)], 480, 0, 1920, step=240)
-    kinds = {ln.tick: ln.kind for ln in lines}
-    assert kinds[0] == "bar" and kinds[1920] == "bar"
-    assert kinds[480] == "beat" and kinds[240] == "step"
-    assert [ln.bar for ln in lines if ln.kind == "bar"] == [1, 2]
-
-
-def test_grid_lines_follow_a_meter_change_like_the_song_does():
-    sigs = [TimeSignature(0, 4, 4), TimeSignature(3840, 3, 4), TimeSignature(7200, 6, 8)]
-    song = Song(time_signatures=sigs)
-    bars = [ln for ln in grid_lines(sigs, 480, 0, 20_000) if ln.kind == "bar"]
-    assert [ln.tick for ln in bars] == song.bar_starts(20_000)
-    for ln in bars:
-        assert song.bar_beat_at(ln.tick) == (ln.bar, 1, 0)
-    # a window in the middle numbers its bars the same way
-    window = [ln for ln in grid_lines(sigs, 480, 5000, 9000) if ln.kind == "bar"]
-    assert window == [ln for ln in bars if 5000 <= ln.tick <= 9000]
 
 
 def test_visible_ranges_cover_the_viewport():
