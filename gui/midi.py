@@ -7,24 +7,30 @@ private signal that reaches a GUI-thread slot through a queued connection, and
 that slot emits the public signal.  The playhead is read by a 30 Hz timer on the
 GUI thread while playing, so the player thread never waits for the GUI.
 
+Call-and-response answers a phrase with a :class:`gui.worker.GenerationJob`, the same
+job the Generate panel runs: the notes are generated in the engine's generation service
+(a helper process), so the GUI thread shares no GIL with the sampler.
+
 The toolbar widgets over the bridge live in :mod:`gui.midi_widgets`.
 """
 
 from __future__ import annotations
 
 import time
-import traceback
 from typing import Any, Callable
 
 import mido
-from PySide6.QtCore import (QCoreApplication, QObject, QRunnable, Qt, QThreadPool,
-                            QTimer, Signal, Slot)
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal, Slot
 
 from engine.errors import ContinuoError, PortError
 from engine.live.player import Player
 from engine.live.ports import MidiSystem, Output, PortInput, platform_has_virtual_ports
 from engine.live.recorder import CallAndResponse, Exchange, Recorder, answer_song
 from engine.song import Note, Song, TempoMap
+from gui.worker import GenerationJob
+
+# a responder makes the job that continues a phrase (a song from tick 0)
+Responder = Callable[[Song], GenerationJob]
 
 BUILTIN_SYNTH = "Built-in synth"
 VIRTUAL_PORT = "Virtual port 'Continuo'"
@@ -60,35 +66,11 @@ class _BridgePlayer(Player):
         self._bridge._finished_hook.emit()
 
 
-class _Responder(QRunnable):
-    """Runs the call-and-response responder on a pool thread."""
+def generator_responder(library: Any, settings: Any) -> Responder:
+    """A responder that continues the phrase with the generator, in the helper process."""
 
-    def __init__(self, bridge: "PlayerBridge", responder: Callable[[Song], Any],
-                 phrase: Song) -> None:
-        super().__init__()
-        self.bridge, self.responder, self.phrase = bridge, responder, phrase
-        self.setAutoDelete(True)
-
-    def run(self) -> None:  # noqa: D401 - Qt override
-        try:
-            result = self.responder(self.phrase)
-        except ContinuoError as exc:
-            self.bridge._answer_failed.emit(str(exc))
-        except Exception as exc:  # never let a worker thread die silently
-            traceback.print_exc()
-            self.bridge._answer_failed.emit(f"Continuo could not answer the phrase ({exc}).")
-        else:
-            self.bridge._answer_hook.emit(result)
-
-
-def generator_responder(library: Any, settings: Any) -> Callable[[Song], tuple[list[Note], int]]:
-    """A responder that continues the phrase with ``engine.generation.generator.generate``."""
-
-    def respond(phrase: Song) -> tuple[list[Note], int]:
-        from engine.generation.generator import generate  # noqa: PLC0415 - onnxruntime only when used
-
-        result = generate(library, phrase, settings)
-        return list(result.variations[0]), result.start_tick
+    def respond(phrase: Song) -> GenerationJob:
+        return GenerationJob(library, phrase, settings)
 
     return respond
 
@@ -117,8 +99,6 @@ class PlayerBridge(QObject):
     _error_hook = Signal(str)
     _finished_hook = Signal()
     _note_hook = Signal(object)
-    _answer_hook = Signal(object)
-    _answer_failed = Signal(str)
 
     def __init__(self, parent: QObject | None = None, api: str | None = None) -> None:
         super().__init__(parent)
@@ -127,8 +107,6 @@ class PlayerBridge(QObject):
         self._error_hook.connect(self._on_error, queued)
         self._finished_hook.connect(self._on_finished, queued)
         self._note_hook.connect(self.note_recorded, queued)
-        self._answer_hook.connect(self._on_answer, queued)
-        self._answer_failed.connect(self._on_answer_failed, queued)
 
         self._system: MidiSystem | None = None
         self._system_error = ""
@@ -146,7 +124,8 @@ class PlayerBridge(QObject):
         self._recorder: Recorder | None = None
         self._saved_metronome: bool | None = None
         self._call: CallAndResponse | None = None
-        self._responder: Callable[[Song], Any] | None = None
+        self._responder: Responder | None = None
+        self._answer_job: GenerationJob | None = None
         self._answer_program = 0
         self._timer = QTimer(self)
         self._timer.setInterval(POSITION_INTERVAL_MS)
@@ -381,13 +360,12 @@ class PlayerBridge(QObject):
         return self._call is not None
 
     def start_call_response(self, tempo_map: TempoMap, grid: int, anchor_tick: int,
-                            responder: Callable[[Song], tuple[list[Note], int]],
-                            gap_s: float = 1.0, channel: int = 0, program: int = 0,
-                            time_signature: tuple[int, int] = (4, 4)) -> None:
-        """Listen for phrases; each is answered by ``responder`` on a worker thread.
+                            responder: Responder, gap_s: float = 1.0, channel: int = 0,
+                            program: int = 0, time_signature: tuple[int, int] = (4, 4)) -> None:
+        """Listen for phrases; each is answered by the job ``responder(phrase)`` makes.
 
-        ``responder(phrase_song)`` returns (answer notes in the phrase's ticks, the
-        tick the answer starts at), e.g. :func:`generator_responder`.
+        The job (see :func:`generator_responder`) continues the phrase song; its first
+        variation, from its start tick, is the answer.
         """
         self._call = CallAndResponse(tempo_map, grid, anchor_tick, gap_s, channel, time_signature)
         self._responder = responder
@@ -400,26 +378,38 @@ class PlayerBridge(QObject):
             return
         self._call = None
         self._call_timer.stop()
+        if self._answer_job is not None:
+            self._answer_job.cancel()
         self.call_response_changed.emit(False)
 
     @Slot()
     def _poll_call(self) -> None:
         call = self._call
-        if call is None or self._responder is None:
+        if call is None or self._responder is None or self._answer_job is not None:
             return
         phrase = call.poll(self._player.clock())
         if phrase is None:
             return
         self.phrase_heard.emit(phrase)
-        QThreadPool.globalInstance().start(_Responder(self, self._responder, phrase))
+        try:
+            job = self._responder(phrase)
+        except ContinuoError as exc:
+            self._on_answer_failed(str(exc))
+            return
+        # the job emits on a pool thread; these slots run on the GUI thread
+        job.succeeded.connect(self._on_answer)
+        job.failed.connect(self._on_answer_failed)
+        job.cancelled.connect(self._on_answer_cancelled)
+        job.done.connect(self._on_answer_done)
+        self._answer_job = job
+        job.start()
 
     @Slot(object)
     def _on_answer(self, result: Any) -> None:
         call = self._call
         if call is None:
             return
-        notes, start = result
-        exchange: Exchange = call.place_answer(list(notes), start)
+        exchange: Exchange = call.place_answer(list(result.variations[0]), result.start_tick)
         self.response_ready.emit(exchange)
         if exchange.answer:
             song = answer_song(exchange, call.tempo_map, self._answer_program)
@@ -430,6 +420,17 @@ class PlayerBridge(QObject):
         if self._call is not None:
             self._call.cancel_answer()
         self.error.emit(message)
+
+    @Slot()
+    def _on_answer_cancelled(self) -> None:
+        if self._call is not None:
+            self._call.cancel_answer()
+
+    @Slot()
+    def _on_answer_done(self) -> None:
+        job, self._answer_job = self._answer_job, None
+        if job is not None:
+            job.deleteLater()
 
     # ---- closing -----------------------------------------------------------------------
     def close(self) -> None:

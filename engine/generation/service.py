@@ -1,120 +1,268 @@
-"""A helper process that runs ``engine.generation.generator.generate`` for the GUI's worker thread.
+"""The engine's generation service: a helper process that runs
+``engine.generation.generator.generate``, and the client that starts it and talks to it.
 
 Why a process: sampling is Python and numpy code that holds the GIL for most of each
 step.  On a busy machine the OS preempts the generating thread while it holds the GIL,
 and the GUI thread then waits for the GIL, not for a CPU: stalls of 100-500 ms were
 measured with an in-process thread (bench/gui_stall.py).  In its own process the
-generator shares no GIL with the GUI, so the GUI thread only competes for a CPU.
+generator shares no GIL with the GUI, so the GUI thread only competes for a CPU.  Every
+generation the GUI asks for (the Generate panel, call-and-response) goes through here.
 
-The child is started as ``python -c "... main()"`` (see ``gui.worker``), not through
-multiprocessing's spawn, which re-imports the parent's ``__main__``: a script without
-an ``if __name__ == "__main__"`` guard would open another window in the child, which
-would start another child, and so on.
+The child is started as ``python -c "... main()"`` (:class:`GenerationService`), not
+through multiprocessing's spawn, which re-imports the parent's ``__main__``: a script
+without an ``if __name__ == "__main__"`` guard would open another window in the child,
+which would start another child, and so on.
 
-Protocol: one JSON document per line on the child's stdin and on a private copy of its
+Protocol: one JSON object per line on the child's stdin and on a private copy of its
 stdout (the real fd 1 is pointed at stderr, so a stray print cannot corrupt the stream).
-No pickle: the engine objects that travel (a Song, GenerationSettings, a
-GenerationResult) are written as tagged JSON objects by :func:`_encode` and rebuilt by
-:func:`_decode`; a Song travels as standard MIDI bytes, which round-trip exactly.
+Each message is one of the dataclasses below; its ``kind`` tag names the class, and its
+fields are written by :func:`encode` and rebuilt by :func:`decode` from their declared
+types: a Song as base64 standard MIDI bytes (which round-trip exactly), any dataclass
+(GenerationSettings, GenerationResult, Note, Key) field by field, lists item by item.
+No pickle.
 
-    parent -> child: ("warm", folders, names) | ("generate", job_id, folders, seed,
-                     settings, track_index, start_tick) | ("cancel", job_id) | ("quit",)
-    child -> parent: ("progress", job_id, done, total) | ("result", job_id, result) |
-                     ("error", job_id, message) | ("cancelled", job_id) | ("warm", problems)
+    parent -> child: Warm | Generate | Cancel | Quit
+    child -> parent: Warmed | Progress, then one of Result | Error | Cancelled per job
+
+A generation's outcome (Result, Error or Cancelled) is made by :func:`generate_outcome`,
+in the child, or in the caller's thread where no child can run.
 
 This module imports no Qt: the child imports only the engine.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
 import dataclasses
+import itertools
 import json
 import os
 import queue
+import subprocess
 import sys
 import threading
 import time
 import traceback
-from typing import Any, BinaryIO, Callable
+import types
+import typing
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, ClassVar, Union
+
+from engine.errors import ContinuoError
+from engine.generation.generator import GenerationResult, GenerationSettings
+from engine.song import Song
 
 PROGRESS_INTERVAL_S = 0.05
+SEED_NAME = "the seed"
 
 
-def _encode(value: Any) -> Any:
-    """Engine objects -> JSON-able values, tagged so :func:`_decode` can rebuild them."""
-    from engine.encodings import Key
-    from engine.generation.generator import GenerationResult, GenerationSettings
-    from engine.formats import song_to_midi_bytes
-    from engine.song import Song
+# ---------------------------------------------------------------------------------------
+# messages
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Warm:
+    """Load these models now, so that the first Generate does not wait for sessions."""
 
+    kind: ClassVar[str] = "warm"
+    folders: list[str]
+    names: list[str]
+
+
+@dataclass(frozen=True)
+class Generate:
+    """Continue ``seed`` with ``settings`` (the arguments of ``generate``)."""
+
+    kind: ClassVar[str] = "generate"
+    job_id: int
+    folders: list[str]
+    seed: Song | None
+    settings: GenerationSettings
+    track_index: int | None = None
+    start_tick: int | None = None
+
+
+@dataclass(frozen=True)
+class Cancel:
+    kind: ClassVar[str] = "cancel"
+    job_id: int
+
+
+@dataclass(frozen=True)
+class Quit:
+    kind: ClassVar[str] = "quit"
+
+
+@dataclass(frozen=True)
+class Warmed:
+    kind: ClassVar[str] = "warmed"
+    problems: list[str]
+    pid: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    kind: ClassVar[str] = "progress"
+    job_id: int
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """The job's notes; ``pid`` is the process that generated them."""
+
+    kind: ClassVar[str] = "result"
+    job_id: int
+    result: GenerationResult
+    pid: int
+
+
+@dataclass(frozen=True)
+class Error:
+    """A sentence for the user (never a traceback)."""
+
+    kind: ClassVar[str] = "error"
+    job_id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    kind: ClassVar[str] = "cancelled"
+    job_id: int
+
+
+Outcome = Union[Result, Error, Cancelled]
+MESSAGES: dict[str, type] = {cls.kind: cls for cls in (
+    Warm, Generate, Cancel, Quit, Warmed, Progress, Result, Error, Cancelled)}
+
+
+# ---------------------------------------------------------------------------------------
+# one encoder and one decoder for every message
+# ---------------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """A field's value as JSON-able data, by its type."""
     if isinstance(value, Song):
-        return {"$song": base64.b64encode(song_to_midi_bytes(value)).decode("ascii")}
-    if isinstance(value, GenerationSettings):
-        return {"$settings": dataclasses.asdict(value)}
-    if isinstance(value, GenerationResult):
-        return {"$result": {
-            "variations": [[[n.pitch, n.start_tick, n.duration_ticks, n.velocity, n.channel]
-                            for n in notes] for notes in value.variations],
-            "start_tick": value.start_tick, "key": value.key.name,
-            "messages": list(value.messages), "model": value.model, "steps": value.steps,
-            "tokens": [[int(t) for t in row] for row in value.tokens]}}
-    if isinstance(value, Key):
-        return {"$key": value.name}
-    if isinstance(value, (tuple, list)):
-        return [_encode(v) for v in value]
+        from engine.formats import song_to_midi_bytes
+
+        return base64.b64encode(song_to_midi_bytes(value)).decode("ascii")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     return value
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if not isinstance(value, dict) or len(value) != 1:
-        return value
-    (tag, body), = value.items()
-    if tag == "$song":
+def _scalar(value: Any) -> Any:
+    """json's fallback: numpy scalars become Python numbers; anything else is refused."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"a {type(value).__name__} cannot travel to the generator process")
+
+
+def encode(message: Any) -> bytes:
+    """One message -> one JSON line."""
+    body = {"kind": message.kind, **_plain(message)}
+    return json.dumps(body, default=_scalar).encode("utf-8") + b"\n"
+
+
+@lru_cache(maxsize=None)
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _rebuild(kind: Any, data: Any) -> Any:
+    """``data`` (from JSON) as a value of the declared type ``kind``."""
+    if data is None:
+        return None
+    origin = typing.get_origin(kind)
+    if origin in (Union, types.UnionType):
+        options = [k for k in typing.get_args(kind) if k is not type(None)]
+        return _rebuild(options[0], data) if len(options) == 1 else data
+    if origin in (list, tuple):
+        args = typing.get_args(kind)
+        items = [_rebuild(args[0] if args else Any, v) for v in data]
+        return items if origin is list else tuple(items)
+    if kind is Song:
         from engine.formats import midi_file_to_song
 
-        return midi_file_to_song(base64.b64decode(body), name="the seed")
-    if tag == "$settings":
-        from engine.generation.generator import GenerationSettings
-
-        return GenerationSettings(**body)
-    if tag == "$key":
-        from engine.encodings import Key
-
-        return Key.parse(body)
-    if tag == "$result":
-        from engine.encodings import Key
-        from engine.generation.generator import GenerationResult
-        from engine.song import Note
-
-        return GenerationResult(
-            variations=[[Note(*n) for n in notes] for notes in body["variations"]],
-            start_tick=body["start_tick"], key=Key.parse(body["key"]),
-            messages=body["messages"], model=body["model"], steps=body["steps"],
-            tokens=body["tokens"])
-    return value
+        return midi_file_to_song(base64.b64decode(data), name=SEED_NAME)
+    if dataclasses.is_dataclass(kind):
+        types_of = _field_types(kind)
+        return kind(**{name: _rebuild(types_of[name], value) for name, value in data.items()})
+    return data
 
 
-def write_message(stream: BinaryIO, message: tuple) -> None:
-    stream.write(json.dumps(_encode(message)).encode("utf-8") + b"\n")
+def decode(line: bytes) -> Any:
+    """One JSON line -> the message it holds."""
+    body = json.loads(line)
+    return _rebuild(MESSAGES[body.pop("kind")], body)
+
+
+def write_message(stream: BinaryIO, message: Any) -> None:
+    stream.write(encode(message))
     stream.flush()
 
 
-def read_message(stream: BinaryIO) -> tuple:
+def read_message(stream: BinaryIO) -> Any:
     """The next message; EOFError when the other end has gone."""
     line = stream.readline()
     if not line:
         raise EOFError("the other end of the generator pipe has gone")
-    return tuple(_decode(json.loads(line)))
+    return decode(line)
 
 
+# ---------------------------------------------------------------------------------------
+# one generation -> its outcome (in the child, or in the caller's thread)
+# ---------------------------------------------------------------------------------------
+def throttled(progress: Callable[[int, int], None] | None,
+              interval_s: float = PROGRESS_INTERVAL_S) -> Callable[[int, int], None]:
+    """``progress`` called at most every ``interval_s`` (and always for the last step):
+    a run takes hundreds of steps, and a message per step tells the user nothing more."""
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if progress is not None and (done >= total or now - last[0] >= interval_s):
+            last[0] = now
+            progress(int(done), int(total))
+
+    return report
+
+
+def generate_outcome(library: Any, request: Generate,
+                     progress: Callable[[int, int], None] | None = None,
+                     is_cancelled: Callable[[], bool] | None = None) -> Outcome:
+    """Run ``generate`` for ``request``; its Result, Error (a sentence) or Cancelled."""
+    from engine.generation import generator
+
+    try:
+        result = generator.generate(library, request.seed, request.settings,
+                                    track_index=request.track_index,
+                                    start_tick=request.start_tick,
+                                    progress=throttled(progress), is_cancelled=is_cancelled)
+    except generator.GenerationCancelled:
+        return Cancelled(request.job_id)
+    except ContinuoError as e:
+        return Error(request.job_id, str(e))
+    except Exception as e:  # a bug: a sentence for the user, the trace for us
+        traceback.print_exc()
+        return Error(request.job_id, f"Generation stopped because of an internal error "
+                                     f"({type(e).__name__}: {e}).")
+    return Result(request.job_id, result, os.getpid())
+
+
+# ---------------------------------------------------------------------------------------
+# the child
+# ---------------------------------------------------------------------------------------
 class _Requests:
     """Reads requests on a thread, so that a cancel is seen while a job runs."""
 
     def __init__(self, stream: BinaryIO) -> None:
-        self.queue: queue.Queue[tuple] = queue.Queue()
+        self.queue: queue.Queue[Any] = queue.Queue()
         self.cancelled: set[int] = set()
         self.parent_gone = threading.Event()
         self._stream = stream
@@ -126,10 +274,10 @@ class _Requests:
                 message = read_message(self._stream)
             except Exception:  # EOF or a broken pipe: the parent has gone
                 self.parent_gone.set()
-                self.queue.put(("quit",))
+                self.queue.put(Quit())
                 return
-            if message[0] == "cancel":
-                self.cancelled.add(message[1])
+            if isinstance(message, Cancel):
+                self.cancelled.add(message.job_id)
             else:
                 self.queue.put(message)
 
@@ -145,56 +293,37 @@ def _library(cache: dict, folders: tuple[str, ...]) -> Any:
     return lib
 
 
-def serve(requests: _Requests, send: Callable[[tuple], None]) -> None:
-    """The child's loop: one request at a time until "quit" or the parent goes."""
-    from engine.generation import generator
-    from engine.errors import ContinuoError
-
+def serve(requests: _Requests, send: Callable[[Any], None]) -> None:
+    """The child's loop: one request at a time until Quit or the parent goes."""
     libraries: dict = {}
     while True:
         request = requests.queue.get()
-        kind = request[0]
-        if kind == "quit":
+        if isinstance(request, Quit):
             return
-        if kind == "warm":
-            _, folders, names = request
-            lib = _library(libraries, tuple(folders))
-            for name in names:
+        if isinstance(request, Warm):
+            lib = _library(libraries, tuple(request.folders))
+            for name in request.names:
                 try:
                     lib.get(name)  # create the onnxruntime session now, not on Generate
                 except ContinuoError:
                     pass
-            send(("warm", list(lib.problems)))
+            send(Warmed(list(lib.problems), os.getpid()))
             continue
-        _, job_id, folders, seed, settings, track_index, start_tick = request
-        last = [0.0]
+        job_id = request.job_id
 
         def is_cancelled() -> bool:
             return job_id in requests.cancelled or requests.parent_gone.is_set()
 
         def progress(done: int, total: int) -> None:
-            now = time.monotonic()
-            if done >= total or now - last[0] >= PROGRESS_INTERVAL_S:
-                last[0] = now
-                send(("progress", job_id, int(done), int(total)))
+            send(Progress(job_id, done, total))
 
-        try:
-            lib = _library(libraries, tuple(folders))
-            result = generator.generate(lib, seed, settings, track_index=track_index,
-                                        start_tick=start_tick, progress=progress,
-                                        is_cancelled=is_cancelled)
-        except generator.GenerationCancelled:
-            send(("cancelled", job_id))
-        except ContinuoError as e:
-            send(("error", job_id, str(e)))
-        except Exception as e:  # a bug: a sentence for the user, the trace for us
-            traceback.print_exc()
-            send(("error", job_id, f"Generation stopped because of an internal error "
-                                   f"({type(e).__name__}: {e})."))
-        else:
-            result.logits = None  # never asked for; keep the pipe light
-            result.tokens = []  # model-space tokens: the GUI needs only the notes
-            send(("result", job_id, result))
+        outcome = generate_outcome(_library(libraries, tuple(request.folders)), request,
+                                   progress, is_cancelled)
+        if isinstance(outcome, Result):
+            # the GUI needs only the notes: no logits, no model-space tokens
+            outcome = dataclasses.replace(outcome, result=dataclasses.replace(
+                outcome.result, logits=None, tokens=[]))
+        send(outcome)
         requests.cancelled.discard(job_id)
 
 
@@ -204,7 +333,7 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr
     lock = threading.Lock()
 
-    def send(message: tuple) -> None:
+    def send(message: Any) -> None:
         with lock:
             try:
                 write_message(protocol_out, message)
@@ -217,6 +346,139 @@ def main() -> None:
     # every message was flushed when sent)
     sys.stderr.flush()
     os._exit(0)
+
+
+# ---------------------------------------------------------------------------------------
+# the client
+# ---------------------------------------------------------------------------------------
+class GenerationService:
+    """The helper process and its pipes; one per app (:func:`shared_service`).
+
+    :meth:`run` is called on a worker thread and blocks on the pipe, which releases the
+    GIL; :meth:`cancel` may be called from any thread while a job runs.
+    """
+
+    def __init__(self) -> None:
+        root = str(Path(__file__).resolve().parents[2])
+        code = (f"import sys; sys.path.insert(0, {root!r}); "
+                f"from engine.generation.service import main; main()")
+        self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE)  # buffered: messages
+        # are lines, and an unbuffered readline makes one read call per byte
+        self._send_lock = threading.Lock()  # cancels are sent mid-job from other threads
+        self._job_lock = threading.Lock()  # one job at a time on the pipe
+        self._job_ids = itertools.count(1)
+        self._broken = False
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def alive(self) -> bool:
+        return not self._broken and self._proc.poll() is None
+
+    def send(self, message: Any) -> None:
+        with self._send_lock:
+            write_message(self._proc.stdin, message)
+
+    def warm(self, folders: list[str], names: list[str]) -> None:
+        """Let the child load the models now (its answer is skipped by the next job)."""
+        self.send(Warm(folders, names))
+
+    def cancel(self, job_id: int) -> None:
+        try:
+            self.send(Cancel(job_id))
+        except OSError:
+            pass  # the child has gone: the job's reader sees EOF
+
+    def run(self, folders: list[str], seed: Song | None, settings: GenerationSettings,
+            track_index: int | None = None, start_tick: int | None = None,
+            progress: Callable[[int, int], None] | None = None,
+            sent: Callable[[int], None] | None = None) -> Outcome:
+        """Generate in the child; returns the outcome when the job has ended.
+
+        ``sent(job_id)`` is called once the request is in the child (from then on
+        :meth:`cancel` reaches it).  EOFError or OSError: the child died.
+        """
+        with self._job_lock:
+            job_id = next(self._job_ids)
+            try:
+                self.send(Generate(job_id, [str(f) for f in folders], seed, settings,
+                                   track_index, start_tick))
+                if sent is not None:
+                    sent(job_id)
+                while True:
+                    message = read_message(self._proc.stdout)
+                    if isinstance(message, Warmed) or message.job_id != job_id:
+                        continue  # a warm-up answer, or the tail of an abandoned job
+                    if isinstance(message, Progress):
+                        if progress is not None:
+                            progress(message.done, message.total)
+                        continue
+                    return message
+            except (EOFError, OSError, ValueError):
+                self._broken = True
+                raise
+
+    def close(self) -> None:
+        try:
+            self.send(Quit())
+            self._proc.stdin.close()
+        except (OSError, ValueError):
+            pass
+        try:
+            self._proc.wait(2)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(2)
+
+
+_service: GenerationService | None = None
+_service_failed = False
+_service_guard = threading.Lock()
+
+
+def shared_service() -> GenerationService | None:
+    """The app's helper process (restarted if it died); None where it cannot start."""
+    global _service, _service_failed
+    with _service_guard:
+        if _service is not None and _service.alive():
+            return _service
+        if _service_failed:
+            return None
+        if _service is not None:
+            _service.close()  # reap the dead child
+        try:
+            _service = GenerationService()
+        except Exception:  # no child processes here (a frozen build, a sandbox)
+            traceback.print_exc()
+            _service_failed = True
+            _service = None
+            return None
+        return _service
+
+
+def warm_up(library: Any) -> None:
+    """Start the helper process and load the library's models in it, in the background,
+    so that the first generation does not wait for imports and sessions."""
+    if getattr(library, "folders", None) is None:
+        return
+
+    def start() -> None:
+        service = shared_service()
+        if service is not None:
+            try:
+                service.warm([str(f) for f in library.folders], list(library.names))
+            except OSError:
+                pass  # the next job finds it dead and starts another
+
+    threading.Thread(target=start, name="continuo-warm-up", daemon=True).start()
+
+
+@atexit.register
+def _stop_service() -> None:
+    if _service is not None:
+        _service.close()
 
 
 if __name__ == "__main__":

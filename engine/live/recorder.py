@@ -9,9 +9,9 @@ Quantizing is a pure function (:func:`quantize_notes`) so the GUI can apply it
 after recording as one undoable edit, or the recorder can apply it on the fly.
 
 :class:`CallAndResponse` listens for a phrase (it ends after a short silence with
-no key held), hands it to a responder (the generator, run by the GUI on a worker
-thread) and places phrase and answer one after the other on the timeline, as
-Magenta's MIDI interface does.
+no key held), hands it to a responder (the generator, which the GUI runs in the
+generation service's helper process) and places phrase and answer one after the
+other on the timeline, as Magenta's MIDI interface does.
 """
 
 from __future__ import annotations
@@ -177,8 +177,8 @@ class CallAndResponse:
     Feed it input messages (``feed``) and poll it (``poll``) from a timer; when a
     phrase has ended (no key held for ``gap_s`` seconds after the last release) it
     returns the phrase as a one-track song starting at tick 0, quantized to ``grid``.
-    The caller continues that song (``engine.generation.generator.generate`` on a worker) and
-    gives the new notes to :meth:`place_answer`, which returns the :class:`Exchange`
+    The caller continues that song (``engine.generation.generator.generate``, off its
+    thread) and gives the new notes to :meth:`place_answer`, which returns the :class:`Exchange`
     to land in the piano roll, phrase at ``next_tick`` and answer right after.
     """
 

@@ -175,19 +175,25 @@ def test_settings_are_remembered(qtbot, doc, library, isolated_settings):
 
 
 def test_helper_process_and_pool_thread_give_the_same_variations(qtbot, panel, library):
-    from gui import worker
+    import os
+
+    from engine.generation.service import shared_service
 
     panel.select_model(model_named(library, "wavenet"))
     panel.bars.setValue(2)
     panel.variations_spin.setValue(2)
     panel.rng_seed.setValue(31337)
+    pids: list[int | None] = []
+    panel.variations_ready.connect(lambda _count: pids.append(panel.job.pid))
     panel.use_helper_process = True
     run_generation(qtbot, panel)
-    assert worker.generator_process() is not None and worker.generator_process().alive()
-    in_process = [panel.variation_notes(i) for i in range(2)]
+    service = shared_service()
+    assert service is not None and service.alive()
+    from_helper = [panel.variation_notes(i) for i in range(2)]
     panel.use_helper_process = False
     run_generation(qtbot, panel)
-    assert [panel.variation_notes(i) for i in range(2)] == in_process
+    assert [panel.variation_notes(i) for i in range(2)] == from_helper
+    assert pids == [service.pid, os.getpid()]
 
 
 def test_auto_key_follows_the_selection_and_a_key_set_on_the_song(qtbot, panel, doc):
