@@ -3,8 +3,14 @@
 A QTimer fires every 5 ms on the GUI thread and records the gap between its timeouts;
 any gap far above 5 ms is time the event loop could not run (painting, input).  The
 whole main window is up (piano roll, generate dock) and each shipped model generates
-through the real worker; the measurement runs from pressing Generate until the
-variations are listed and the first is previewed in the piano roll.
+through the real worker, in two flows:
+
+* panel: from pressing Generate until the variations are listed and the first is
+  previewed in the piano roll;
+* call: call-and-response, from a four-note phrase arriving at the window's player
+  bridge (through its input callback, as rtmidi delivers it; no MIDI system is needed)
+  until the answer has landed in the piano roll and starts playing.  It generates with
+  the panel's settings, as the app does.
 
     QT_QPA_PLATFORM=offscreen python bench/gui_stall.py [--models DIR] [--runs N]
 
@@ -13,9 +19,10 @@ Prints a table and writes bench/results/gui_stall.json.  The target is < 50 ms.
 Each timed run is followed by an idle window of the same length (the same timer, nothing
 generating): on a shared, overloaded machine the idle gaps show what the machine itself
 costs the GUI thread, which no design of ours can remove.  ``--compare-thread`` also runs
-every round with generation on a pool thread inside the GUI process (the first design);
-the helper process exists because that thread, preempted while holding the GIL, stalled
-the GUI thread far beyond the idle baseline.
+every round with generation on a pool thread inside the GUI process (the first design,
+and call-and-response's until it used the generation service); the helper process
+exists because that thread, preempted while holding the GIL, stalled the GUI thread far
+beyond the idle baseline.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import mido  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa: E402
 
 TICK_MS = 5
@@ -82,16 +90,28 @@ def idle_window(recorder: GapRecorder, seconds: float) -> float:
     return round(max(recorder.gaps), 2)
 
 
-def one_run(window, recorder: GapRecorder, model: str, seed: int, helper_process: bool
-            ) -> dict:
-    panel = window.panel
-    panel.use_helper_process = helper_process
+def _gap_figures(gaps: list[float]) -> dict:
+    gaps = sorted(gaps)
+    return {"timer_ticks": len(gaps),
+            "max_gap_ms": round(gaps[-1], 2),
+            "p99_gap_ms": round(gaps[int(0.99 * (len(gaps) - 1))], 2),
+            "median_gap_ms": round(statistics.median(gaps), 2)}
+
+
+def _set_up_panel(panel, model: str, seed: int) -> None:
     panel.select_model(model)
     panel.bars.setValue(32)
     panel.variations_spin.setValue(8)
     panel.temperature.setValue(100)
     panel.set_key_mode("auto")
     panel.rng_seed.setValue(seed)
+
+
+def one_run(window, recorder: GapRecorder, model: str, seed: int, helper_process: bool
+            ) -> dict:
+    panel = window.panel
+    panel.use_helper_process = helper_process
+    _set_up_panel(panel, model, seed)
     loop = QEventLoop()
     panel.generation_finished.connect(loop.quit)
     recorder.start()
@@ -105,16 +125,75 @@ def one_run(window, recorder: GapRecorder, model: str, seed: int, helper_process
     panel.generation_finished.disconnect(loop.quit)
     if panel.result is None:
         raise SystemExit(f"{model}: {panel.messages.text()}")
-    gaps = sorted(recorder.gaps)
-    return {
-        "model": model, "worker": "process" if helper_process else "thread",
-        "wall_s": round(elapsed, 3),
-        "notes": sum(len(v) for v in panel.result.variations),
-        "timer_ticks": len(gaps),
-        "max_gap_ms": round(gaps[-1], 2),
-        "p99_gap_ms": round(gaps[int(0.99 * (len(gaps) - 1))], 2),
-        "median_gap_ms": round(statistics.median(gaps), 2),
-    }
+    return {"flow": "panel", "model": model,
+            "worker": "process" if helper_process else "thread",
+            "wall_s": round(elapsed, 3),
+            "notes": sum(len(v) for v in panel.result.variations),
+            **_gap_figures(recorder.gaps)}
+
+
+PHRASE = (60, 64, 67, 72)
+
+
+def one_call(window, recorder: GapRecorder, model: str, seed: int, helper_process: bool
+             ) -> dict:
+    """Call-and-response answers one phrase; the answer lands and starts playing."""
+    from gui import midi
+    from gui.worker import GenerationJob
+
+    bridge = window.transport.player
+    _set_up_panel(window.panel, model, seed)
+    settings = window.panel.settings()
+    if helper_process:
+        responder = midi.generator_responder(window.library, settings)  # as the app does
+    else:  # the design before the service: generate on a pool thread in this process
+        def responder(phrase):
+            return GenerationJob(window.library, phrase, settings, in_process=False)
+    jobs = []
+
+    def respond(phrase):
+        jobs.append(responder(phrase))
+        return jobs[-1]
+
+    song = window.doc.song()
+    undo_index = window.doc.undo_stack.index()
+    bridge.start_call_response(song.tempo_map, 120, window.doc.end_tick, respond, gap_s=0.2)
+    exchanges, errors = [], []
+    loop = QEventLoop()
+    bridge.response_ready.connect(exchanges.append)
+    bridge.response_ready.connect(loop.quit)
+    bridge.error.connect(errors.append)
+    bridge.error.connect(loop.quit)
+    QTimer.singleShot(120_000, loop.quit)
+    recorder.start()
+    t0 = time.perf_counter()
+    # a phrase that ended a moment ago, through the input callback rtmidi calls
+    t = bridge.clock() - 0.2 * len(PHRASE) - 0.3
+    for i, pitch in enumerate(PHRASE):
+        bridge._on_input(mido.Message("note_on", note=pitch, velocity=90), t + 0.2 * i)
+        bridge._on_input(mido.Message("note_off", note=pitch), t + 0.2 * i + 0.1)
+    loop.exec()
+    _wait(100)  # the answer lands in the piano roll and starts playing
+    recorder.stop()
+    elapsed = time.perf_counter() - t0
+    for signal, slot in ((bridge.response_ready, exchanges.append),
+                         (bridge.response_ready, loop.quit), (bridge.error, errors.append),
+                         (bridge.error, loop.quit)):
+        signal.disconnect(slot)
+    bridge.stop_call_response()
+    bridge.stop()
+    # take phrase and answer out again: every run, of either flow, starts from the same
+    # document (a longer one makes the panel's seed, and its preview, longer)
+    window.doc.undo_stack.setIndex(undo_index)
+    if not exchanges:
+        raise SystemExit(f"{model}: call-and-response gave no answer: {errors}")
+    if helper_process and jobs[-1].pid == os.getpid():
+        raise SystemExit(f"{model}: call-and-response generated in the GUI process")
+    return {"flow": "call", "model": model,
+            "worker": "process" if helper_process else "thread",
+            "wall_s": round(elapsed, 3), "notes": len(exchanges[0].answer),
+            "generated_in": "helper process" if jobs[-1].pid != os.getpid() else "GUI process",
+            **_gap_figures(recorder.gaps)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-thread", action="store_true",
                         help="also run each round with generation on a pool thread in "
                              "this process (the design before the helper process)")
+    parser.add_argument("--flows", default="panel,call",
+                        help="which flows to measure, comma-separated: panel, call")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gui_stall.json"))
     args = parser.parse_args(argv)
 
@@ -147,54 +228,66 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     window.open_default_seed()
     app.processEvents()
+    if window.transport.player is None:
+        print("no player bridge in this window: call-and-response cannot run",
+              file=sys.stderr)
+        return 1
     recorder = GapRecorder()
-    # one untimed run per model and worker: the helper process and the sessions start
+    workers = [True, False] if args.compare_thread else [True]
+    flows = [{"panel": one_run, "call": one_call}[f] for f in args.flows.split(",")]
+    # one untimed run per model, flow and worker: the helper process and sessions start
     for name in library.names:
-        for helper in ([True, False] if args.compare_thread else [True]):
-            one_run(window, recorder, name, 1, helper)
+        for helper in workers:
+            for flow in flows:
+                flow(window, recorder, name, 1, helper)
 
     # rounds interleave idle windows with runs, so machine noise hits all alike
     runs, idle = [], []
     for r in range(args.runs):
         for name in library.names:
-            for helper in ([True, False] if args.compare_thread else [True]):
-                row = one_run(window, recorder, name, 1000 + r, helper)
-                row["idle_max_gap_ms"] = idle_window(recorder, row["wall_s"])
-                idle.append(row["idle_max_gap_ms"])
-                runs.append(row)
+            for helper in workers:
+                for flow in flows:
+                    row = flow(window, recorder, name, 1000 + r, helper)
+                    row["idle_max_gap_ms"] = idle_window(recorder, row["wall_s"])
+                    idle.append(row["idle_max_gap_ms"])
+                    runs.append(row)
     window.doc.undo_stack.setClean()
     window.close()
 
     print(f"GUI-thread stalls while generating 32 bars x 8 variations "
           f"({TICK_MS} ms timer; target < {TARGET_MS} ms; 'idle' is the same timer with "
           f"nothing running, right after)")
-    print(f"{'model':<10} {'worker':<8} {'wall s':>7} {'notes':>6} {'max ms':>7} "
+    print(f"{'flow':<6} {'model':<10} {'worker':<8} {'wall s':>7} {'notes':>6} {'max ms':>7} "
           f"{'p99 ms':>7} {'median':>7} {'idle max':>9}")
     for r in runs:
-        print(f"{r['model']:<10} {r['worker']:<8} {r['wall_s']:>7.2f} {r['notes']:>6} "
-              f"{r['max_gap_ms']:>7.2f} {r['p99_gap_ms']:>7.2f} {r['median_gap_ms']:>7.2f} "
-              f"{r['idle_max_gap_ms']:>9.2f}")
-    summary = {}
-    for worker in sorted({r["worker"] for r in runs}):
-        mine = [r["max_gap_ms"] for r in runs if r["worker"] == worker]
-        # rounds in which the machine itself did not stall the idle timer
-        quiet = [r["max_gap_ms"] for r in runs
-                 if r["worker"] == worker and r["idle_max_gap_ms"] < QUIET_IDLE_MS]
-        summary[worker] = {"worst_max_gap_ms": max(mine),
-                           "median_max_gap_ms": round(statistics.median(mine), 2),
-                           "quiet_runs": len(quiet),
-                           "quiet_worst_max_gap_ms": max(quiet) if quiet else None}
-        print(f"{worker}: worst stall {max(mine):.1f} ms, median of per-run maxima "
-              f"{statistics.median(mine):.1f} ms; in the {len(quiet)} runs whose idle "
-              f"window stayed under {QUIET_IDLE_MS} ms: worst "
-              + (f"{max(quiet):.1f} ms" if quiet else "-"))
+        print(f"{r['flow']:<6} {r['model']:<10} {r['worker']:<8} {r['wall_s']:>7.2f} "
+              f"{r['notes']:>6} {r['max_gap_ms']:>7.2f} {r['p99_gap_ms']:>7.2f} "
+              f"{r['median_gap_ms']:>7.2f} {r['idle_max_gap_ms']:>9.2f}")
+    summary: dict = {}
+    for flow in args.flows.split(","):
+        for worker in sorted({r["worker"] for r in runs}):
+            rows = [r for r in runs if r["flow"] == flow and r["worker"] == worker]
+            mine = [r["max_gap_ms"] for r in rows]
+            # rounds in which the machine itself did not stall the idle timer
+            quiet = [r["max_gap_ms"] for r in rows if r["idle_max_gap_ms"] < QUIET_IDLE_MS]
+            summary.setdefault(flow, {})[worker] = {
+                "worst_max_gap_ms": max(mine),
+                "median_max_gap_ms": round(statistics.median(mine), 2),
+                "quiet_runs": len(quiet),
+                "quiet_worst_max_gap_ms": max(quiet) if quiet else None}
+            print(f"{flow} / {worker}: worst stall {max(mine):.1f} ms, median of per-run "
+                  f"maxima {statistics.median(mine):.1f} ms; in the {len(quiet)} runs whose "
+                  f"idle window stayed under {QUIET_IDLE_MS} ms: worst "
+                  + (f"{max(quiet):.1f} ms" if quiet else "-"))
     print(f"idle: worst {max(idle):.1f} ms, median {statistics.median(idle):.1f} ms "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-    worst = summary["process"]["worst_max_gap_ms"]
+    worst = max(summary[flow]["process"]["worst_max_gap_ms"] for flow in summary)
     out = {
         "benchmark": "gui_stall",
         "what": "max gap between 5 ms QTimer timeouts on the GUI thread while the main "
-                "window generates 32 bars x 8 variations through the worker",
+                "window generates 32 bars x 8 variations through the worker, from the "
+                "Generate panel (flow 'panel') and answering a call-and-response phrase "
+                "(flow 'call')",
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
@@ -208,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "command": "QT_QPA_PLATFORM=offscreen python bench/gui_stall.py"
                    + (f" --models {args.models}" if args.models else "")
-                   + f" --runs {args.runs}" + (" --compare-thread" if args.compare_thread else ""),
+                   + f" --runs {args.runs}" + (" --compare-thread" if args.compare_thread else "")
+                   + (f" --flows {args.flows}" if args.flows != "panel,call" else ""),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
