@@ -148,7 +148,7 @@ def one_call(window, recorder: GapRecorder, model: str, seed: int, helper_proces
         responder = midi.generator_responder(window.library, settings)  # as the app does
     else:  # the design before the service: generate on a pool thread in this process
         def responder(phrase):
-            return GenerationJob(window.library, phrase, settings, in_process=False)
+            return GenerationJob(window.library, phrase, settings, use_helper_process=False)
     jobs = []
 
     def respond(phrase):

@@ -289,7 +289,7 @@ class GeneratePanel(QWidget):
         self._seed_for_result = seed
         self.job = GenerationJob(self.library, seed, settings,
                                  track_index=self.doc.active_track, parent=self,
-                                 in_process=self.use_helper_process)
+                                 use_helper_process=self.use_helper_process)
         self.job.progress.connect(self._on_progress)
         self.job.succeeded.connect(self._on_result)
         self.job.failed.connect(self._on_failed)
@@ -326,8 +326,8 @@ class GeneratePanel(QWidget):
         tail = []
         if seed is not None and seed.tracks:
             track = seed.tracks[min(self.doc.active_track, len(seed.tracks) - 1)]
-            bar = seed.ticks_per_bar_at(0)
-            tail = [n for n in track.notes if n.end_tick > track.end_tick - bar]
+            since = track.end_tick - seed.ticks_per_bar_at(0)  # the seed's last bar
+            tail = [n for n in track.notes if n.end_tick > since]
         self.variations.set_variations(result.variations, tail)
         lines = list(getattr(result, "messages", []) or [])
         key = getattr(result, "key", None)

@@ -16,6 +16,8 @@ The toolbar widgets over the bridge live in :mod:`gui.midi_widgets`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from typing import Any, Callable
 
@@ -67,7 +69,11 @@ class _BridgePlayer(Player):
 
 
 def generator_responder(library: Any, settings: Any) -> Responder:
-    """A responder that continues the phrase with the generator, in the helper process."""
+    """A responder that continues the phrase with the generator, in the helper process.
+    An answer is one variation (the panel's other settings), so it costs no more than
+    one."""
+    if getattr(settings, "variations", 1) != 1:
+        settings = dataclasses.replace(settings, variations=1)
 
     def respond(phrase: Song) -> GenerationJob:
         return GenerationJob(library, phrase, settings)

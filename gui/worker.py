@@ -52,7 +52,7 @@ class GenerationJob(QObject):
     Exactly one of ``succeeded`` / ``failed`` / ``cancelled`` is emitted, then
     ``done``.  ``failed`` carries a sentence for the user: a ContinuoError's own
     message, or a short description of an unexpected error (never a traceback in the
-    GUI; the traceback goes to stderr for us).  ``in_process`` (the name is historical)
+    GUI; the traceback goes to stderr for us).  ``use_helper_process``
     says whether to use the helper process; False generates in the pool thread.  After
     a success, ``pid`` is the process that generated.
     """
@@ -65,7 +65,7 @@ class GenerationJob(QObject):
 
     def __init__(self, library: Any, seed: Song, settings: Any, track_index: int | None = None,
                  start_tick: int | None = None, parent: QObject | None = None,
-                 in_process: bool = True) -> None:
+                 use_helper_process: bool = True) -> None:
         super().__init__(parent)
         self.library = library
         self.seed = seed.copy()  # a snapshot: the user may edit while it runs
@@ -79,7 +79,7 @@ class GenerationJob(QObject):
         self._job_id = 0
         self._running = False
         # the helper process needs the library's folders to build its own library
-        self.in_process = in_process and getattr(library, "folders", None) is not None
+        self.use_helper_process = use_helper_process and getattr(library, "folders", None) is not None
 
     # ---- GUI thread ---------------------------------------------------------------------
     def start(self, pool: QThreadPool | None = None) -> None:
@@ -111,7 +111,7 @@ class GenerationJob(QObject):
             self.done.emit()
 
     def _outcome(self) -> Outcome:
-        service = shared_service() if self.in_process else None
+        service = shared_service() if self.use_helper_process else None
         if service is None:
             return generate_outcome(
                 self.library, Generate(0, [], self.seed, self.settings, self.track_index,
