@@ -1,7 +1,9 @@
 """The training command line: ``python -m training corpus|train|kn|evaluate|export``.
 
 Training never runs inside the app; these commands are run by hand (or by CI's tiny
-end-to-end test) and write the cards and ONNX files that ``models/`` ships.
+end-to-end test) and write the cards and ONNX files that ``models/`` ships.  The
+architectures (``--model``) are those registered in :mod:`training.architectures`, the
+encodings (``--encoding``) those registered in :mod:`engine.encodings`.
 """
 
 from __future__ import annotations
@@ -26,43 +28,57 @@ def _command_line(argv: list[str] | None) -> str:
     return "python -m training " + " ".join(shlex.quote(a) for a in args)
 
 
+def _encoding(args: argparse.Namespace):
+    from training.corpus import encoding_named
+
+    return encoding_named(getattr(args, "encoding", None))
+
+
+def _encoding_option(args: argparse.Namespace) -> str:
+    """How a command line names the encoding (nothing for the default)."""
+    return f" --encoding {args.encoding}" if getattr(args, "encoding", None) else ""
+
+
 def _cmd_corpus(args: argparse.Namespace) -> int:
     from training import corpus as C
 
+    encoding = _encoding(args)
     if args.midi_dir:
-        built = C.build_midi_corpus(args.midi_dir, processes=args.processes)
+        built = C.build_midi_corpus(args.midi_dir, processes=args.processes, encoding=encoding)
         C.save_corpus(built, args.cache_dir)
         print(built.summary())
-        print(f"  cached as {Path(args.cache_dir) / C.cache_key(built.name)}.npz; train on it "
-              f"with --corpus '{built.name}'")
+        print(f"  cached as {Path(args.cache_dir) / C.cache_key(built.name, encoding)}.npz; "
+              f"train on it with --corpus '{built.name}'{_encoding_option(args)}")
         return 0
     for name in args.collections:
         built = C.get_corpus(name, processes=args.processes, rebuild=args.rebuild,
-                             cache_dir=args.cache_dir)
+                             cache_dir=args.cache_dir, encoding=encoding)
         print(built.summary())
         print(f"  built in {built.build_seconds:.0f} s; cached as "
-              f"{Path(args.cache_dir) / C.cache_key(name)}.npz")
+              f"{Path(args.cache_dir) / C.cache_key(name, encoding)}.npz")
     return 0
 
 
-def _load_training_corpus(args: argparse.Namespace):
+def _load_training_corpus(args: argparse.Namespace, encoding=None):
     from training import corpus as C
 
+    encoding = encoding or _encoding(args)
     if args.corpus.startswith("midi:"):
-        corpus = C.load_corpus(args.corpus, args.cache_dir)
+        corpus = C.load_corpus(args.corpus, args.cache_dir, encoding)
         if corpus is None:
-            raise ContinuoError(f"there is no cached corpus '{args.corpus}'; build it with "
-                                f"python -m training corpus --midi-dir DIR")
+            raise ContinuoError(f"there is no cached corpus '{args.corpus}' of {encoding.name}; "
+                                f"build it with python -m training corpus --midi-dir DIR"
+                                f"{_encoding_option(args)}")
         return corpus
-    return C.get_corpus(args.corpus, cache_dir=args.cache_dir)
+    return C.get_corpus(args.corpus, cache_dir=args.cache_dir, encoding=encoding)
 
 
-def _training_splits(args: argparse.Namespace):
+def _training_splits(args: argparse.Namespace, encoding=None):
     """The corpus, its training tunes (``--subset`` of them, the same ones every time)
     and its validation tunes; both must be there."""
     import numpy as np
 
-    corpus = _load_training_corpus(args)
+    corpus = _load_training_corpus(args, encoding)
     train = corpus.split("train")
     val = corpus.split("validation")
     if args.subset:
@@ -74,36 +90,47 @@ def _training_splits(args: argparse.Namespace):
     return corpus, train, val
 
 
-def _hyperparameters(args: argparse.Namespace) -> dict:
-    from training.models import default_hyperparameters
+# the sizes' own options: option -> hyperparameter
+SIZE_OPTIONS = {"embed": "embed_dim", "units": "units", "channels": "residual_channels",
+                "skip_channels": "skip_channels", "dilations": "dilations",
+                "dropout": "dropout", "block_dropout": "block_dropout"}
 
-    hp = default_hyperparameters(args.model)
-    if args.embed is not None:
-        hp["embed_dim"] = args.embed
-    if args.units is not None:
-        hp["units"] = args.units
-    if args.channels is not None:
-        hp["residual_channels"] = args.channels
-    if args.skip_channels is not None:
-        hp["skip_channels"] = args.skip_channels
-    if args.dilations is not None:
-        hp["dilations"] = args.dilations
-    if args.dropout is not None:
-        hp["dropout"] = args.dropout
-    if getattr(args, "block_dropout", False) and hp["architecture"] == "wavenet":
-        hp["block_dropout"] = True  # dropout on every block's gated output, not only skips
+
+def _hyperparameters(args: argparse.Namespace, vocab_size: int) -> dict:
+    """The architecture's defaults for this vocabulary, then the size options, then
+    ``--set key=value``; a setting the architecture does not have is an error."""
+    from training.architectures import get
+
+    arch = get(args.model)
+    hp = arch.hyperparameters(vocab_size)
+    for option, key in SIZE_OPTIONS.items():
+        value = getattr(args, option, None)
+        if value is None or value is False:
+            continue
+        if key not in arch.defaults:
+            raise ContinuoError(f"--{option.replace('_', '-')} is not a setting of "
+                                f"{arch.name} (its settings: {', '.join(arch.defaults)})")
+        hp[key] = value  # block_dropout: dropout on every block's output, not only skips
+    for item in getattr(args, "set", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ContinuoError(f"--set {item}: not key=value")
+        hp[key] = arch.parse_size(key, value)
     return hp
 
 
 def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
     from training.export import export_model
-    from training.train import CHECKPOINT_DIR, train_model
+    from training.train import train_model
 
-    corpus, train, val = _training_splits(args)
-    hp = _hyperparameters(args)
+    from engine.encodings import encoding_from_card
+    from training.architectures import get
+
+    encoding = _encoding(args)
     name = args.name or args.model
     previous = None
     initial_weights = None
+    old = None
     if args.resume:  # go on training a card's model: its sizes, its weights
         resume = Path(args.resume)
         if not resume.exists():
@@ -111,11 +138,13 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
         old = json.loads(resume.read_text())
         if old["hyperparameters"]["architecture"] != args.model:
             raise ContinuoError(f"{resume} holds a {old['architecture']}, not a {args.model}")
-        hp = old["hyperparameters"]
+        encoding = encoding_from_card(old["encoding"])
         initial_weights = resume.parent / old["keras"]["weights"]
         previous = old.get("training", {})
+    corpus, train, val = _training_splits(args, encoding)
+    hp = old["hyperparameters"] if old else _hyperparameters(args, encoding.vocab_size)
     out_dir = Path(args.out_dir) if args.out_dir else (
-        BASELINE_DIR if args.model == "seed-lstm" else MODELS_DIR)
+        BASELINE_DIR if get(args.model).baseline else MODELS_DIR)
     print(f"training {name} ({hp}) on {len(train)} tunes, validating on {len(val)}",
           file=sys.stderr)
     result = train_model(hp, train, val, epochs=args.epochs, batch_size=args.batch_size,
@@ -123,7 +152,7 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
                          max_minutes=args.max_minutes, seed=args.seed,
                          checkpoint=Path(args.checkpoint_dir) / f"{name}.weights.h5",
                          initial_weights=initial_weights, average=args.average,
-                         transpose=args.transpose)
+                         transpose=args.transpose, encoding=encoding)
     data = corpus.data_card()
     if args.subset:
         data["tunes_used_for_training"] = len(train)
@@ -159,7 +188,7 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
         if args.subset is None and "tunes_used_for_training" in data:
             data.pop("tunes_used_for_training")
     card = export_model(result.model, hp, out_dir, name, save_keras_weights=True, data=data,
-                        training=training)
+                        training=training, encoding=encoding)
     print(f"exported {name} to {out_dir} ({card['parameters']} parameters, "
           f"{result.wall_time_s:.0f} s, {result.epochs} epochs)", file=sys.stderr)
     if not args.no_eval:
@@ -173,15 +202,17 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     """Re-export a card's model from its Keras weights (or a checkpoint), keeping the
     card's other fields; or export a freshly initialised model with --random."""
+    from engine.encodings import encoding_from_card
     from training.export import export_model
     from training.models import build_model
 
     card_path = Path(args.card)
     if args.random:
-        hp = _hyperparameters(args)
+        encoding = _encoding(args)
+        hp = _hyperparameters(args, encoding.vocab_size)
         model = build_model(hp)
         card = export_model(model, hp, card_path.parent, card_path.stem,
-                            save_keras_weights=True)
+                            save_keras_weights=True, encoding=encoding)
         print(f"exported a randomly initialised {hp['architecture']} to {card_path}")
         return 0
     if not card_path.exists():
@@ -193,7 +224,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     model.load_weights(str(weights))
     keep = {k: old[k] for k in ("data", "metrics", "training", "description") if k in old}
     card = export_model(model, hp, card_path.parent, old["name"], save_keras_weights=True,
-                        **keep)
+                        encoding=encoding_from_card(old["encoding"]), **keep)
     print(f"re-exported {card['name']} from {weights}: {card['files']}")
     return 0
 
@@ -241,13 +272,13 @@ def _cmd_kn(args: argparse.Namespace) -> int:
 
 
 def _cmd_ensemble(args: argparse.Namespace, argv: list[str] | None) -> int:
-    from training.ensemble import build_ensemble
+    from training.architectures import get
 
     out_dir = Path(args.out_dir) if args.out_dir else Path(args.cards[0]).parent
     # --no-eval changes nothing in the files, so the card's command leaves it out
     argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--no-eval"]
-    card = build_ensemble(args.cards, args.name, out_dir, weight=args.weight,
-                          cache_dir=args.cache_dir, command=_command_line(argv))
+    card = get("ensemble").combine(args.cards, args.name, out_dir, weight=args.weight,
+                                   cache_dir=args.cache_dir, command=_command_line(argv))
     hp = card["hyperparameters"]
     print(f"wrote {out_dir / (args.name + '.json')}: {' + '.join(hp['members'])}, "
           f"weights {hp['weights']}", file=sys.stderr)
@@ -261,13 +292,14 @@ def _cmd_ensemble(args: argparse.Namespace, argv: list[str] | None) -> int:
 def _cmd_sweep(args: argparse.Namespace, argv: list[str] | None) -> int:
     from training.sweep import run_sweep
 
-    _, train, val = _training_splits(args)
+    encoding = _encoding(args)
+    _, train, val = _training_splits(args, encoding)
     out = Path(args.out) if args.out else MODELS_DIR / "sweeps" / f"{args.model}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     report = run_sweep(args.model, args.sizes, train, val, epochs=args.epochs,
                        batch_size=args.batch_size, max_len=args.max_len,
                        learning_rate=args.lr, seed=args.seed, out_path=out,
-                       command=_command_line(argv))
+                       command=_command_line(argv), encoding=encoding)
     print(f"best {args.model} size on validation: {report['best']} (table in {out})")
     return 0
 
@@ -281,8 +313,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from engine.encodings import ENCODINGS
     from training import corpus as C
+    from training.architectures import names
     from training.train import CHECKPOINT_DIR
+
+    trainable = names(trainable=True)
+    encodings = sorted({n for n, _ in ENCODINGS})
+
+    def encoding_option(sp):
+        sp.add_argument("--encoding", choices=encodings,
+                        help="the tokens (default: melody-16th)")
 
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -294,15 +335,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--processes", type=int, default=2)
     c.add_argument("--rebuild", action="store_true", help="ignore the cache")
     c.add_argument("--cache-dir", default=str(C.CACHE_DIR))
+    encoding_option(c)
 
-    def arch_options(sp):
-        sp.add_argument("--model", choices=["lstm", "wavenet", "seed-lstm"], required=True)
+    def size_options(sp):
         sp.add_argument("--embed", type=int)
         sp.add_argument("--units", type=int, nargs="+", help="LSTM units per layer")
         sp.add_argument("--channels", type=int, help="WaveNet residual channels")
         sp.add_argument("--skip-channels", type=int, help="WaveNet skip channels")
         sp.add_argument("--dilations", type=int, nargs="+", help="WaveNet dilations")
         sp.add_argument("--dropout", type=float)
+        sp.add_argument("--set", nargs="+", metavar="KEY=VALUE",
+                        help="any of the architecture's settings, e.g. units=64,64")
+        encoding_option(sp)
+
+    def arch_options(sp):
+        sp.add_argument("--model", choices=trainable, required=True)
+        size_options(sp)
         sp.add_argument("--block-dropout", action="store_true",
                         help="WaveNet: dropout inside every residual block too")
 
@@ -335,11 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--card", required=True, help="the card to (re)write, e.g. models/lstm.json")
     e.add_argument("--weights", help="a .weights.h5 file (default: the card's Keras weights)")
     e.add_argument("--random", action="store_true", help="export a freshly initialised model")
-    e.add_argument("--model", choices=["lstm", "wavenet", "seed-lstm"], default="lstm")
-    for opt, typ, nargs in (("--embed", int, None), ("--units", int, "+"),
-                            ("--channels", int, None), ("--skip-channels", int, None),
-                            ("--dilations", int, "+"), ("--dropout", float, None)):
-        e.add_argument(opt, type=typ, nargs=nargs)
+    e.add_argument("--model", choices=trainable, default="lstm")
+    size_options(e)
 
     pr = sub.add_parser("promote", help="copy a candidate model into models/ if it is better")
     pr.add_argument("--card", required=True, help="the candidate's card")
@@ -362,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="train several sizes the same short way and compare "
                                       "them on the validation split")
-    sw.add_argument("--model", choices=["lstm", "wavenet"], required=True)
+    sw.add_argument("--model", choices=trainable, required=True)
     sw.add_argument("--sizes", nargs="+", required=True,
                     help='each a quoted list of key=value over the defaults, e.g. '
                          '"units=384,384 dropout=0.3"')
@@ -376,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--seed", type=int, default=0)
     sw.add_argument("--out", help="default: models/sweeps/<model>.json")
     sw.add_argument("--cache-dir", default=str(C.CACHE_DIR))
+    encoding_option(sw)
 
     v = sub.add_parser("evaluate", help="bits/note and accuracy of every model and baseline")
     v.add_argument("--models-dir", default=str(MODELS_DIR))

@@ -1,8 +1,9 @@
 """Training corpora: music21's folk collections (or a folder of MIDI files) -> tokens.
 
-Every tune goes score -> :func:`engine.formats.music21_score_to_song` ->
-``DEFAULT_ENCODING.encode_notes(..., closing_off=True)``, the very path the app takes
-with a seed, so training and generation see the same tokens.  A tune's id is
+Every tune goes score (or MIDI file) -> a :class:`engine.song.Song` -> the encoding's
+``encode_tune`` (the default ``melody-16th`` unless another registered encoding is
+named), the very encoding the app generates with, so training and generation see the
+same tokens.  A tune's id is
 ``<ABC file name>#<index of the tune in the file, from 0>`` (music21's order: by
 reference number), and its split is fixed by ``zlib.crc32(id) % 20`` (0 test,
 1 validation, else train).
@@ -28,10 +29,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from engine.encodings import DEFAULT_ENCODING, MelodyEncoding
-from engine.encodings.melody import FIRST_NOTE_ON
-from engine.song import melody_track
+from engine.encodings import (DEFAULT_ENCODING, ENCODINGS, Encoding, encoding_from_card,
+                              known_encodings)
 from engine.errors import ContinuoError
+from engine.song import melody_track
 from engine.formats import MIDI_SUFFIXES, write_bytes_atomic
 
 CACHE_DIR = Path(__file__).resolve().parent / "cache"
@@ -45,6 +46,19 @@ MAX_OFF_GRID_FRACTION = 0.0  # any note off the sixteenth grid (triplets, 32nds)
 #                              moved or swallowed by the encoding: the tune is rejected
 
 SPLIT_NAMES = ("test", "validation", "train")
+
+
+def encoding_named(name: str | None) -> Encoding:
+    """The registered encoding ``name`` (its latest version) with its default settings;
+    None: the default ``melody-16th``."""
+    if name is None:
+        return DEFAULT_ENCODING
+    versions = sorted(v for n, v in ENCODINGS if n == name)
+    if not versions:
+        raise ContinuoError(f"unknown encoding '{name}'; this Continuo speaks "
+                            f"{', '.join(known_encodings())}")
+    enc = ENCODINGS[(name, versions[-1])]()
+    return DEFAULT_ENCODING if enc.card() == DEFAULT_ENCODING.card() else enc
 REASONS = {
     "parse": "music21 cannot parse the tune",
     "no_notes": "the tune has no notes",
@@ -73,6 +87,7 @@ class Corpus:
     rejected: dict[str, int] = field(default_factory=dict)
     rejected_examples: dict[str, list[str]] = field(default_factory=dict)
     build_seconds: float = 0.0
+    encoding: Encoding = DEFAULT_ENCODING  # what the tunes' tokens mean
 
     def split(self, which: str) -> list[np.ndarray]:
         return [t for t, s in zip(self.tunes, self.splits) if s == which]
@@ -111,7 +126,7 @@ class Corpus:
 # ---------------------------------------------------------------------------------------
 
 
-def encode_song_notes(notes, ppq: int, encoding: MelodyEncoding,
+def encode_song_notes(notes, ppq: int, encoding: Encoding,
                       strict: bool) -> tuple[list[int] | None, str | None]:
     """Notes of one tune -> (tokens, None) or (None, reason).
 
@@ -129,14 +144,13 @@ def encode_song_notes(notes, ppq: int, encoding: MelodyEncoding,
                   if (n.start_tick * spq) % ppq or (n.end_tick * spq) % ppq)
         if off > MAX_OFF_GRID_FRACTION * len(notes):
             return None, "off_grid"
-    enc = encoding.encode_notes(notes, ppq, closing_off=True)
+    enc = encoding.encode_tune(notes, ppq)
     rep = enc.report
     if strict and rep.dropped_below_top_line:
         return None, "chords"
     if rep.notes_moved_by_octave:
         return None, "range"
-    n_on = sum(1 for t in enc.tokens if t >= FIRST_NOTE_ON)
-    if n_on < MIN_NOTES:
+    if encoding.count_onsets(np.asarray(enc.tokens, dtype=np.int64)) < MIN_NOTES:
         return None, "too_short"
     return enc.tokens, None
 
@@ -168,8 +182,9 @@ def _tune_handlers(path: str) -> list:
     return _HANDLER_CACHE[path]
 
 
-def _encode_abc_chunk(task: tuple[str, int, int | None]) -> list[tuple[str, list[int] | None, str | None]]:
-    """Worker: tunes [i0, i1) of one ABC file -> (id, tokens, reject reason)."""
+def _encode_abc_chunk(task: tuple) -> list[tuple[str, list[int] | None, str | None]]:
+    """Worker: tunes [i0, i1) of one ABC file -> (id, tokens, reject reason); the task
+    is (path, i0, i1 or None) and the encoding's card (default: melody-16th)."""
     import warnings
 
     from music21.abcFormat import translate
@@ -177,7 +192,8 @@ def _encode_abc_chunk(task: tuple[str, int, int | None]) -> list[tuple[str, list
     from engine.formats import music21_score_to_song
 
     warnings.filterwarnings("ignore")
-    path, i0, i1 = task
+    path, i0, i1 = task[:3]
+    encoding = encoding_from_card(task[3]) if len(task) > 3 else DEFAULT_ENCODING
     name = Path(path).name
     try:
         handlers = _tune_handlers(path)
@@ -195,7 +211,7 @@ def _encode_abc_chunk(task: tuple[str, int, int | None]) -> list[tuple[str, list
         except Exception:
             out.append((tune_id, None, "parse"))
             continue
-        tokens, reason = encode_song_notes(list(song.notes()), song.ppq, DEFAULT_ENCODING,
+        tokens, reason = encode_song_notes(list(song.notes()), song.ppq, encoding,
                                            strict=True)
         out.append((tune_id, tokens, reason))
     return out
@@ -211,7 +227,8 @@ def collection_files(collection: str) -> list[Path]:
     return files
 
 
-def _abc_tasks(files: Sequence[Path], chunk: int = 25) -> tuple[list, int]:
+def _abc_tasks(files: Sequence[Path], chunk: int = 25,
+               encoding: Encoding = DEFAULT_ENCODING) -> tuple[list, int]:
     """Chunks of (file, first tune, end tune or None for 'to the end') and an estimate
     of the tune count from the X: lines, for the progress line."""
     tasks, total = [], 0
@@ -221,7 +238,8 @@ def _abc_tasks(files: Sequence[Path], chunk: int = 25) -> tuple[list, int]:
         total += n
         starts = list(range(0, n, chunk))
         for k, s in enumerate(starts):
-            tasks.append((str(f), s, None if k == len(starts) - 1 else s + chunk))
+            tasks.append((str(f), s, None if k == len(starts) - 1 else s + chunk,
+                          encoding.card()))
     return tasks, total
 
 
@@ -236,7 +254,7 @@ def _progress(label: str, done: int, total: int, t0: float) -> None:
 
 
 def _collect(name: str, results: Iterable, total: int, t0: float,
-             show_progress: bool) -> Corpus:
+             show_progress: bool, encoding: Encoding = DEFAULT_ENCODING) -> Corpus:
     ids, splits, tunes = [], [], []
     rejected: Counter = Counter()
     examples: dict[str, list[str]] = {}
@@ -247,7 +265,7 @@ def _collect(name: str, results: Iterable, total: int, t0: float,
             if reason is None:
                 ids.append(tune_id)
                 splits.append(split_of(tune_id))
-                tunes.append(np.asarray(tokens, dtype=np.int8))
+                tunes.append(np.asarray(tokens, dtype=_token_dtype(encoding)))
             else:
                 rejected[reason] += 1
                 examples.setdefault(reason, [])
@@ -260,7 +278,12 @@ def _collect(name: str, results: Iterable, total: int, t0: float,
     order = sorted(range(len(ids)), key=lambda k: _id_sort_key(ids[k]))
     return Corpus(name, [ids[k] for k in order], [splits[k] for k in order],
                   [tunes[k] for k in order], done, dict(rejected), examples,
-                  time.monotonic() - t0)
+                  time.monotonic() - t0, encoding)
+
+
+def _token_dtype(encoding: Encoding):
+    """int8 for every vocabulary that fits (melody-16th's 38), else int16."""
+    return np.int8 if encoding.vocab_size <= 128 else np.int16
 
 
 def _id_sort_key(tune_id: str) -> tuple[str, int]:
@@ -269,16 +292,18 @@ def _id_sort_key(tune_id: str) -> tuple[str, int]:
 
 
 def build_abc_corpus(collection: str, processes: int = 2, show_progress: bool = True,
-                     files: Sequence[Path] | None = None) -> Corpus:
+                     files: Sequence[Path] | None = None,
+                     encoding: Encoding = DEFAULT_ENCODING) -> Corpus:
     files = list(files) if files is not None else collection_files(collection)
-    tasks, total = _abc_tasks(files)
+    tasks, total = _abc_tasks(files, encoding=encoding)
     t0 = time.monotonic()
     if processes <= 1:
-        return _collect(collection, map(_encode_abc_chunk, tasks), total, t0, show_progress)
+        return _collect(collection, map(_encode_abc_chunk, tasks), total, t0, show_progress,
+                        encoding)
     ctx = mp.get_context("spawn")  # no forked TensorFlow or music21 state
     with ctx.Pool(processes) as pool:
         return _collect(collection, pool.imap(_encode_abc_chunk, tasks), total, t0,
-                        show_progress)
+                        show_progress, encoding)
 
 
 # ---------------------------------------------------------------------------------------
@@ -286,9 +311,13 @@ def build_abc_corpus(collection: str, processes: int = 2, show_progress: bool = 
 # ---------------------------------------------------------------------------------------
 
 
-def _encode_midi_file(path: str) -> list[tuple[str, list[int] | None, str | None]]:
+def _encode_midi_file(task) -> list[tuple[str, list[int] | None, str | None]]:
+    """Worker: one MIDI file (``task``: its path, or (path, the encoding's card)) ->
+    [(name, tokens, reject reason)]."""
     from engine.formats import midi_file_to_song
 
+    path, card = (task, None) if isinstance(task, str) else task
+    encoding = encoding_from_card(card) if card is not None else DEFAULT_ENCODING
     name = Path(path).name
     try:
         song = midi_file_to_song(path)
@@ -297,15 +326,15 @@ def _encode_midi_file(path: str) -> list[tuple[str, list[int] | None, str | None
     index = melody_track(song)
     if index is None:
         return [(name, None, "no_notes")]
-    tokens, reason = encode_song_notes(song.tracks[index].notes, song.ppq, DEFAULT_ENCODING,
+    tokens, reason = encode_song_notes(song.tracks[index].notes, song.ppq, encoding,
                                        strict=False)
     return [(name, tokens, reason)]
 
 
-def build_midi_corpus(folder: str | Path, processes: int = 2,
-                      show_progress: bool = True) -> Corpus:
-    """Every MIDI file under ``folder`` (the melody track of each) -> a corpus; the split
-    rule is the same crc32 rule on file names."""
+def build_midi_corpus(folder: str | Path, processes: int = 2, show_progress: bool = True,
+                      encoding: Encoding = DEFAULT_ENCODING) -> Corpus:
+    """Every MIDI file under ``folder`` (the melody track of each) -> a corpus of
+    ``encoding``'s tokens; the split rule is the same crc32 rule on file names."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ContinuoError(f"{folder}: there is no such folder of MIDI files")
@@ -319,13 +348,14 @@ def build_midi_corpus(folder: str | Path, processes: int = 2,
                             f"({', '.join(MIDI_SUFFIXES)})")
     t0 = time.monotonic()
     label = f"midi:{folder.name}"
+    tasks = [(str(f), encoding.card()) for f in files]
     if processes <= 1 or len(files) < 8:
-        results = map(_encode_midi_file, map(str, files))
-        return _collect(label, results, len(files), t0, show_progress)
+        results = map(_encode_midi_file, tasks)
+        return _collect(label, results, len(files), t0, show_progress, encoding)
     ctx = mp.get_context("spawn")
     with ctx.Pool(processes) as pool:
-        return _collect(label, pool.imap(_encode_midi_file, map(str, files), chunksize=4),
-                        len(files), t0, show_progress)
+        return _collect(label, pool.imap(_encode_midi_file, tasks, chunksize=4),
+                        len(files), t0, show_progress, encoding)
 
 
 # ---------------------------------------------------------------------------------------
@@ -333,7 +363,7 @@ def build_midi_corpus(folder: str | Path, processes: int = 2,
 # ---------------------------------------------------------------------------------------
 
 
-def cache_key(name: str, encoding: MelodyEncoding = DEFAULT_ENCODING) -> str:
+def cache_key(name: str, encoding: Encoding = DEFAULT_ENCODING) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     return (f"{safe}.{encoding.name}-v{encoding.version}-{encoding.min_pitch}-"
             f"{encoding.max_pitch}-{encoding.steps_per_quarter}.rules{RULES_VERSION}")
@@ -342,18 +372,19 @@ def cache_key(name: str, encoding: MelodyEncoding = DEFAULT_ENCODING) -> str:
 def save_corpus(corpus: Corpus, cache_dir: str | Path = CACHE_DIR) -> Path:
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = cache_key(corpus.name)
+    key = cache_key(corpus.name, corpus.encoding)
     lengths = np.array([len(t) for t in corpus.tunes], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    dtype = _token_dtype(corpus.encoding)
     tokens = (np.concatenate(corpus.tunes) if corpus.tunes
-              else np.zeros(0, np.int8)).astype(np.int8)
+              else np.zeros(0, dtype)).astype(dtype)
     split_codes = np.array([SPLIT_NAMES.index(s) for s in corpus.splits], dtype=np.int8)
     import io
 
     buf = io.BytesIO()
     np.savez_compressed(buf, tokens=tokens, offsets=offsets, splits=split_codes)
     write_bytes_atomic(cache_dir / f"{key}.npz", buf.getvalue())
-    index = {"name": corpus.name, "encoding": DEFAULT_ENCODING.card(),
+    index = {"name": corpus.name, "encoding": corpus.encoding.card(),
              "rules_version": RULES_VERSION, "ids": corpus.ids, "total": corpus.total,
              "rejected": corpus.rejected, "rejected_examples": corpus.rejected_examples,
              "build_seconds": round(corpus.build_seconds, 1)}
@@ -361,10 +392,11 @@ def save_corpus(corpus: Corpus, cache_dir: str | Path = CACHE_DIR) -> Path:
     return cache_dir / f"{key}.npz"
 
 
-def load_corpus(name: str, cache_dir: str | Path = CACHE_DIR) -> Corpus | None:
+def load_corpus(name: str, cache_dir: str | Path = CACHE_DIR,
+                encoding: Encoding = DEFAULT_ENCODING) -> Corpus | None:
     """The cached corpus, or None when there is none for this encoding and rules."""
     cache_dir = Path(cache_dir)
-    key = cache_key(name)
+    key = cache_key(name, encoding)
     npz, js = cache_dir / f"{key}.npz", cache_dir / f"{key}.json"
     if not (npz.exists() and js.exists()):
         return None
@@ -374,16 +406,18 @@ def load_corpus(name: str, cache_dir: str | Path = CACHE_DIR) -> Corpus | None:
     tunes = [tokens[offsets[k]:offsets[k + 1]].copy() for k in range(len(offsets) - 1)]
     return Corpus(index["name"], list(index["ids"]), [SPLIT_NAMES[c] for c in codes], tunes,
                   int(index["total"]), dict(index["rejected"]),
-                  dict(index.get("rejected_examples", {})), float(index["build_seconds"]))
+                  dict(index.get("rejected_examples", {})), float(index["build_seconds"]),
+                  encoding)
 
 
 def get_corpus(name: str, processes: int = 2, rebuild: bool = False,
-               cache_dir: str | Path = CACHE_DIR, show_progress: bool = True) -> Corpus:
+               cache_dir: str | Path = CACHE_DIR, show_progress: bool = True,
+               encoding: Encoding = DEFAULT_ENCODING) -> Corpus:
     """A music21 collection's corpus, from the cache or built (and cached) now."""
     if not rebuild:
-        cached = load_corpus(name, cache_dir)
+        cached = load_corpus(name, cache_dir, encoding)
         if cached is not None:
             return cached
-    corpus = build_abc_corpus(name, processes, show_progress)
+    corpus = build_abc_corpus(name, processes, show_progress, encoding=encoding)
     save_corpus(corpus, cache_dir)
     return corpus

@@ -23,9 +23,10 @@ from typing import Sequence
 
 import numpy as np
 
-from engine.encodings import MelodyEncoding
-from engine.encodings.melody import FIRST_NOTE_ON
-from engine.errors import ContinuoError
+from engine.encodings import DEFAULT_ENCODING, Encoding, encoding_from_card
+from engine.errors import ContinuoError, EncodingError
+from engine.models import StateSpec
+from engine.models.card import make_card, states_from_card, write_card
 from training.evaluate import _log_softmax, sequence_session
 
 WEIGHT_GRID = tuple(round(0.05 * k, 2) for k in range(21))
@@ -108,11 +109,12 @@ def member_log_probs(seq_path: Path, tunes: Sequence[np.ndarray]) -> list[np.nda
             for t in tunes]
 
 
-def choose_weight(a: list[np.ndarray], b: list[np.ndarray],
-                  tunes: Sequence[np.ndarray]) -> tuple[float, dict[float, float]]:
+def choose_weight(a: list[np.ndarray], b: list[np.ndarray], tunes: Sequence[np.ndarray],
+                  encoding: Encoding = DEFAULT_ENCODING) -> tuple[float, dict[float, float]]:
     """The weight of the first member (from :data:`WEIGHT_GRID`) with the fewest
-    bits per note on ``tunes``; also every weight's bits per note."""
-    notes = sum(int((np.asarray(t[1:]) >= FIRST_NOTE_ON).sum()) for t in tunes)
+    bits per note on ``tunes`` (notes: ``encoding``'s onsets); also every weight's bits
+    per note."""
+    notes = sum(encoding.count_onsets(np.asarray(t[1:])) for t in tunes)
     by_weight = {}
     for w in WEIGHT_GRID:
         bits = 0.0
@@ -133,7 +135,8 @@ def build_ensemble(cards: Sequence[str | Path], name: str, out_dir: str | Path,
 
     import onnx
 
-    from training.export import DESCRIPTIONS, _save_onnx, build_card, write_card
+    from training.architectures import get
+    from training.export import _save_onnx
 
     t0 = time.monotonic()
     if len(cards) != 2:
@@ -152,6 +155,10 @@ def build_ensemble(cards: Sequence[str | Path], name: str, out_dir: str | Path,
         raise ContinuoError(f"the two members must be different models, not {names[0]} twice")
     if members[0]["encoding"] != members[1]["encoding"]:
         raise ContinuoError(f"{paths[0]} and {paths[1]} use different encodings")
+    try:
+        encoding = encoding_from_card(members[0]["encoding"])
+    except EncodingError as exc:
+        raise ContinuoError(f"{paths[0]}: {exc}") from None
     if weight is not None and not 0.0 <= weight <= 1.0:
         raise ContinuoError(f"the first member's weight must be between 0 and 1, not {weight}")
     by_weight = None
@@ -164,7 +171,7 @@ def build_ensemble(cards: Sequence[str | Path], name: str, out_dir: str | Path,
         tunes = [t for t in validation if len(t) >= 2]
         logp = [member_log_probs(p.parent / m["files"]["sequence"], tunes)
                 for p, m in zip(paths, members)]
-        weight, by_weight = choose_weight(logp[0], logp[1], tunes)
+        weight, by_weight = choose_weight(logp[0], logp[1], tunes, encoding)
         print(f"ensemble weight of {names[0]}: {weight} (validation bits/note by weight: "
               f"{by_weight})", file=sys.stderr)
     weights = (float(weight), round(1.0 - float(weight), 6))
@@ -180,8 +187,8 @@ def build_ensemble(cards: Sequence[str | Path], name: str, out_dir: str | Path,
     _save_onnx(combine_graphs(seq_protos, prefixes, "tokens", weights),
                out_dir / files["sequence"])
 
-    states = [dict(s, input=pre + s["input"], output=pre + s["output"])
-              for pre, m in zip(prefixes, members) for s in m["step_model"]["states"]]
+    states = [StateSpec(pre + s.input, pre + s.output, s.shape, s.delay)
+              for pre, m in zip(prefixes, members) for s in states_from_card(m)]
     # priming in one sequence-graph call needs every member's state outputs
     tails = [m["sequence_model"].get("state_outputs") for m in members]
     state_outputs = (None if not all(tails) else
@@ -205,16 +212,11 @@ def build_ensemble(cards: Sequence[str | Path], name: str, out_dir: str | Path,
         "date": _dt.date.today().isoformat(),
         "machine": f"{platform.machine()} CPU ({platform.platform()}), 2 threads",
     }
-    enc = members[0]["encoding"]
-    encoding = MelodyEncoding(min_pitch=enc["min_pitch"], max_pitch=enc["max_pitch"],
-                              steps_per_quarter=enc["steps_per_quarter"])
-    shown = {"lstm": "LSTM", "wavenet": "WaveNet"}
-    card = build_card(
-        name, hp, files, out_dir, encoding=encoding, data=members[0].get("data"),
-        parameters=sum(int(m.get("parameters", 0)) for m in members), training=training,
-        description=DESCRIPTIONS["ensemble"].format(
-            members=" + ".join(shown.get(m["architecture"], m["name"]) for m in members)),
-        states=states, state_outputs=state_outputs,
-        receptive_field_steps=None if None in rfs else max(rfs))
+    ensemble = get("ensemble")
+    card = make_card(
+        name, ensemble.name, ensemble.describe(members), files, out_dir, encoding, states,
+        state_outputs=state_outputs, receptive_field_steps=None if None in rfs else max(rfs),
+        hyperparameters=hp, parameters=sum(int(m.get("parameters", 0)) for m in members),
+        data=members[0].get("data") or {}, metrics={}, training=training)
     write_card(card, out_dir / f"{name}.json")
     return card

@@ -2,7 +2,7 @@
 
 Definition (docs/model-contract.md): over all tunes of a split, the sum of
 ``-log2 p(token)`` for every token after a tune's first, divided by the number of
-NOTE_ON tokens among those tokens.  Accuracy is the share of those tokens that are the
+those tokens that start a note (the encoding's ``onset_mask``: NOTE_ON for the melody).  Accuracy is the share of those tokens that are the
 model's most likely next token.  Neural models are scored with onnxruntime on the very
 ``.seq.onnx`` files the app loads, so the engine's ``score`` command reproduces them.
 """
@@ -16,11 +16,12 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from engine.encodings.melody import FIRST_NOTE_ON
+from engine.encodings import DEFAULT_ENCODING, Encoding
 
 
 @dataclass
 class Score:
+    encoding: Encoding = DEFAULT_ENCODING  # whose onsets count as notes
     nll_bits: float = 0.0
     correct: int = 0
     tokens: int = 0
@@ -30,7 +31,7 @@ class Score:
         self.nll_bits += float(-log2p.sum())
         self.correct += int((argmax == targets).sum())
         self.tokens += int(len(targets))
-        self.notes += int((targets >= FIRST_NOTE_ON).sum())
+        self.notes += self.encoding.count_onsets(targets)
 
     def as_dict(self) -> dict:
         return {"bits_per_note": round(self.nll_bits / max(self.notes, 1), 4),
@@ -56,11 +57,12 @@ def sequence_session(seq_path: str | Path, threads: int = 2):
 
 
 def score_onnx(seq_path: str | Path, tunes: Sequence[np.ndarray], batch_tokens: int = 16384,
-               threads: int = 2) -> dict:
-    """Score tunes with a ``.seq.onnx`` model (batches of similar length, right-padded:
-    the model is causal, so padding never changes the real steps)."""
+               threads: int = 2, encoding: Encoding = DEFAULT_ENCODING) -> dict:
+    """Score tunes of ``encoding`` with a ``.seq.onnx`` model (batches of similar
+    length, right-padded: the model is causal, so padding never changes the real
+    steps)."""
     sess = sequence_session(seq_path, threads)
-    score = Score()
+    score = Score(encoding)
     tunes = [np.asarray(t, np.int64) for t in tunes if len(t) >= 2]
     order = np.argsort([len(t) for t in tunes], kind="stable")
     i = 0
@@ -84,9 +86,10 @@ def score_onnx(seq_path: str | Path, tunes: Sequence[np.ndarray], batch_tokens: 
 
 
 def score_distributions(dist: Callable[[np.ndarray], np.ndarray],
-                        tunes: Iterable[np.ndarray]) -> dict:
+                        tunes: Iterable[np.ndarray],
+                        encoding: Encoding = DEFAULT_ENCODING) -> dict:
     """Score a model given as ``tune -> [len, vocab]`` probabilities of each token."""
-    score = Score()
+    score = Score(encoding)
     for t in tunes:
         t = np.asarray(t, np.int64)
         if len(t) < 2:

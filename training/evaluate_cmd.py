@@ -9,10 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
+from engine.encodings import DEFAULT_ENCODING, Encoding, encoding_from_card
 from engine.formats import write_bytes_atomic
+from engine.models.card import write_card
 from training import corpus as C
+from training.architectures import ARCHITECTURES
 from training.evaluate import score_distributions, score_onnx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,10 +23,12 @@ BASELINE_DIR = Path(__file__).resolve().parent / "runs" / "baselines"
 KN_RESULT = "kn.metrics.json"
 
 
-def _splits(cache_dir, corpus_name: str = C.TRAIN_COLLECTION) -> dict[str, tuple[str, list]]:
-    main = C.get_corpus(corpus_name, cache_dir=cache_dir) if not corpus_name.startswith("midi:") \
-        else C.load_corpus(corpus_name, cache_dir)
-    other = C.get_corpus(C.OTHER_COLLECTION, cache_dir=cache_dir)
+def _splits(cache_dir, corpus_name: str = C.TRAIN_COLLECTION,
+            encoding: Encoding = DEFAULT_ENCODING) -> dict[str, tuple[str, list]]:
+    main = C.get_corpus(corpus_name, cache_dir=cache_dir, encoding=encoding) \
+        if not corpus_name.startswith("midi:") \
+        else C.load_corpus(corpus_name, cache_dir, encoding)
+    other = C.get_corpus(C.OTHER_COLLECTION, cache_dir=cache_dir, encoding=encoding)
     return {"test": (main.name, main.split("test")),
             "validation": (main.name, main.split("validation")),
             "other_collection": (other.name, other.tunes)}
@@ -36,12 +40,13 @@ def evaluate_card(card_path: str | Path, cache_dir=C.CACHE_DIR,
     write the numbers into the card's ``metrics``."""
     card_path = Path(card_path)
     card = json.loads(card_path.read_text())
-    splits = splits or _splits(cache_dir, corpus_name)
+    encoding = encoding_from_card(card["encoding"])
+    splits = splits or _splits(cache_dir, corpus_name, encoding)
     seq = card_path.parent / card["files"]["sequence"]
     metrics = {}
     for split, (name, tunes) in splits.items():
         t0 = time.monotonic()
-        m = score_onnx(seq, tunes)
+        m = score_onnx(seq, tunes, encoding=encoding)
         m["corpus"] = f"music21 {name}" if not name.startswith("midi:") else name
         if split == "other_collection":
             m["name"] = f"music21 {name} (all tunes; never used in training)"
@@ -50,8 +55,6 @@ def evaluate_card(card_path: str | Path, cache_dir=C.CACHE_DIR,
               f"accuracy {m['accuracy']:.3f} ({m['tokens']} tokens, "
               f"{time.monotonic() - t0:.0f} s)", file=sys.stderr)
     card["metrics"] = metrics
-    from training.export import write_card
-
     write_card(card, card_path)
     return metrics
 
@@ -65,7 +68,7 @@ def run_kneser_ney(max_order: int = 12, cache_dir=C.CACHE_DIR,
     splits = _splits(cache_dir)
     corpus = C.get_corpus(C.TRAIN_COLLECTION, cache_dir=cache_dir)
     train = corpus.split("train")
-    vocab = C.DEFAULT_ENCODING.vocab_size
+    vocab = DEFAULT_ENCODING.vocab_size
     by_order = {}
     best = None
     t0 = time.monotonic()
@@ -110,23 +113,7 @@ def _row(entry: dict, shipped: bool) -> str:
     cmd = tr.get("command") or "-"
     arch = entry.get("architecture", "?")
     hp = entry.get("hyperparameters", {})
-    if arch in ("lstm", "seed-lstm"):
-        units = hp.get("units", [])
-        size = f"{len(units)} x LSTM({', '.join(str(u) for u in units)})"
-        if hp.get("dense_hidden"):
-            size += f", Dense({hp['dense_hidden']})"
-        if hp.get("dropout"):
-            size += f", dropout {hp['dropout']}"
-    elif arch == "wavenet":
-        size = (f"{len(hp.get('dilations', []))} blocks, {hp.get('residual_channels')} residual / "
-                f"{hp.get('skip_channels')} skip channels, dropout {hp.get('dropout', 0)}"
-                f"{' (in blocks too)' if hp.get('block_dropout') else ''}")
-    elif arch == "ensemble":
-        size = " + ".join(f"{m} x {w:g}" for m, w in zip(hp.get("members", []),
-                                                          hp.get("weights", [])))
-        size = f"ensemble: {size} (log-probabilities)"
-    else:
-        size = arch
+    size = ARCHITECTURES[arch].size_text(hp) if arch in ARCHITECTURES else arch
     return (f"| {entry['name']}{' (shipped)' if shipped else ''} | {size} | "
             f"{entry.get('parameters', '-')} | {rf if rf else '-'} | "
             f"{f('test', 'bits_per_note')} | {f('test', 'accuracy')} | "
@@ -228,7 +215,9 @@ def evaluate_all(models_dir: Path = MODELS_DIR, baseline_dir: Path = BASELINE_DI
                 continue
             if card.get("format") != "continuo-model-card":
                 continue
-            evaluate_card(card_path, cache_dir, splits=splits)
+            # the shared splits are the default encoding's tokens
+            same = card.get("encoding") == DEFAULT_ENCODING.card()
+            evaluate_card(card_path, cache_dir, splits=splits if same else None)
             entries.append((json.loads(card_path.read_text()), shipped))
     kn_path = baseline_dir / KN_RESULT
     if kn_path.exists():

@@ -1,19 +1,19 @@
 """Keras model -> the contract's ONNX files and JSON card (docs/model-contract.md).
 
-Two graphs per model: the *step* model ``<name>.onnx`` (token + states -> logits +
-states, batch first) from :func:`training.models.step_function`, and the *sequence*
-model ``<name>.seq.onnx`` (tokens -> logits) from the Keras model itself.  Both go
-through tf2onnx; afterwards the graph inputs and outputs are renamed to the contract's
-names, so the engine never depends on tf2onnx's naming habits.  Every file is written
-atomically, and the card records each file's sha256 so the app can refuse a card that
-does not match its files.
+Two graphs per model, whatever its architecture (:mod:`training.architectures`): the
+*step* model ``<name>.onnx`` (token + states -> logits + states, batch first) from
+:func:`training.models.step_function`, and the *sequence* model ``<name>.seq.onnx``
+(tokens -> logits and each state's tail) from :func:`training.models.sequence_function`.
+Both go through tf2onnx; afterwards the graph inputs and outputs are renamed to the
+contract's names, so the engine never depends on tf2onnx's naming habits.  Every file
+is written atomically, and the card (:func:`engine.models.card.make_card`, the one
+schema) records each file's sha256 so the app can refuse a card that does not match its
+files.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import json
 import os
 import platform
 from pathlib import Path
@@ -21,27 +21,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engine.encodings import DEFAULT_ENCODING, MelodyEncoding
+from engine.encodings import DEFAULT_ENCODING, Encoding
 from engine.formats import write_bytes_atomic
+from engine.models.card import make_card, write_card
+from training.architectures import get, tail_output
 
 OPSET = 17
 SPLIT_RULE = "zlib.crc32(id.encode()) % 20: 0 test, 1 validation, else train"
 
-DESCRIPTIONS = {
-    "lstm": "LSTM: remembers the whole tune so far; smooth, song-like continuations.",
-    "wavenet": "WaveNet: looks back a fixed window of steps; follows rhythm and motifs closely.",
-    "seed-lstm": "The seed notebooks' LSTM (two LSTM(128), Dense(256)); a baseline.",
-    "ensemble": "{members} together: both weigh every note; the best-scoring of the three, "
-                "at twice the work.",
-}
-
-
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+__all__ = ["OPSET", "build_card", "export_model", "export_onnx", "rename_in_nodes",
+           "step_onnx", "write_card"]
 
 
 def rename_in_nodes(graph, mapping: dict[str, str]) -> None:
@@ -95,7 +84,7 @@ def export_onnx(model, hp: dict[str, Any], out_dir: str | Path, name: str) -> di
     """
     import tf2onnx
 
-    from training.models import sequence_function, state_specs, step_function, tail_output
+    from training.models import sequence_function, state_specs, step_function
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,39 +108,16 @@ def export_onnx(model, hp: dict[str, Any], out_dir: str | Path, name: str) -> di
 
 
 def build_card(name: str, hp: dict[str, Any], files: dict[str, str], out_dir: str | Path,
-               *, parameters: int, encoding: MelodyEncoding = DEFAULT_ENCODING,
+               *, parameters: int, encoding: Encoding = DEFAULT_ENCODING,
                description: str | None = None, data: dict | None = None,
                metrics: dict | None = None, training: dict | None = None,
-               keras_weights: str | None = None, states: list[dict] | None = None,
-               state_outputs: list[str] | None = None,
-               receptive_field_steps: int | None = None) -> dict[str, Any]:
-    """The model card (docs/model-contract.md) for files already in ``out_dir``.
-
-    ``states``, the sequence graph's ``state_outputs`` and ``receptive_field_steps`` are
-    worked out from ``hp`` unless ``states`` is given (an ensemble gives its members';
-    without ``state_outputs`` its card lists none, and the engine primes step by step)."""
-    from training.models import receptive_field, state_specs, tail_output
-
-    out_dir = Path(out_dir)
-    if states is None:
-        specs = state_specs(hp)
-        states = [s.card() for s in specs]
-        state_outputs = [tail_output(s) for s in specs]
-        receptive_field_steps = receptive_field(hp)
-    sequence_model: dict[str, Any] = {"input": "tokens", "output": "logits"}
-    if state_outputs:
-        sequence_model["state_outputs"] = list(state_outputs)
-    card: dict[str, Any] = {
-        "format": "continuo-model-card", "card_version": 1,
-        "name": name, "architecture": hp["architecture"],
-        "description": description or DESCRIPTIONS.get(hp["architecture"], name),
-        "files": dict(files),
-        "sha256": {f: sha256_of(out_dir / f) for f in files.values()},
-        "encoding": encoding.card(),
-        "step_model": {"token_input": "token", "logits_output": "logits",
-                       "states": states},
-        "sequence_model": sequence_model,
-        "receptive_field_steps": receptive_field_steps,
+               keras_weights: str | None = None) -> dict[str, Any]:
+    """The model card (docs/model-contract.md) of a model of ``hp`` whose files are
+    already in ``out_dir``: states, the sequence graph's tails and the receptive field
+    come from its architecture."""
+    arch = get(hp["architecture"])
+    specs = arch.state_specs(hp)
+    extra: dict[str, Any] = {
         "hyperparameters": hp,
         "parameters": int(parameters),
         "data": data or {"corpus": "none (randomly initialised)", "split": SPLIT_RULE,
@@ -162,19 +128,19 @@ def build_card(name: str, hp: dict[str, Any], files: dict[str, str], out_dir: st
                                  "machine": platform.platform()},
     }
     if keras_weights:
-        card["keras"] = {"weights": keras_weights,
-                         "rebuild": "training.models.load_keras_model(card_path)"}
-    return card
-
-
-def write_card(card: dict[str, Any], path: str | Path) -> None:
-    write_bytes_atomic(path, (json.dumps(card, indent=2) + "\n").encode("utf-8"))
-    os.chmod(path, 0o644)
+        extra["keras"] = {"weights": keras_weights,
+                          "rebuild": "training.models.load_keras_model(card_path)"}
+    return make_card(name, hp["architecture"], description or arch.description, files,
+                     Path(out_dir), encoding, specs,
+                     state_outputs=[tail_output(s) for s in specs],
+                     receptive_field_steps=arch.receptive_field(hp), **extra)
 
 
 def export_model(model, hp: dict[str, Any], out_dir: str | Path, name: str, *,
                  save_keras_weights: bool = False, **card_fields: Any) -> dict[str, Any]:
     """ONNX step + sequence files, optional Keras weights, and the card: all of it.
+    ``card_fields`` go to :func:`build_card` (``encoding`` among them: the default
+    melody encoding unless given).
 
     With ``save_keras_weights`` the weights go to ``keras/<name>.weights.h5`` beside the
     card (HDF5, not pickle) so :func:`training.models.load_keras_model` can rebuild it.

@@ -18,70 +18,67 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from engine.encodings import DEFAULT_ENCODING, Encoding
 from engine.errors import ContinuoError
+from training.architectures import get
 
-INT_LISTS = {"units", "dilations"}
-INTS = {"embed_dim", "residual_channels", "skip_channels", "dense_hidden"}
-FLOATS = {"dropout"}
-BOOLS = {"block_dropout"}
 TRAINING = {"transpose"}  # how to train, not what to build
 
 
 def parse_size(spec: str, base: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
     """``"units=256,256 dropout=0.2 transpose=2"`` over ``base`` -> (hyperparameters,
-    training options)."""
+    training options); each setting is typed by its architecture's defaults."""
+    arch = get(base["architecture"])
     hp = dict(base)
     options: dict[str, int] = {}
     for part in spec.split():
         key, sep, value = part.partition("=")
         if not sep:
             raise ContinuoError(f"size '{spec}': '{part}' is not key=value")
-        try:
-            if key in TRAINING:
+        if key in TRAINING:
+            try:
                 options[key] = int(value)
-            elif key in INT_LISTS:
-                hp[key] = [int(v) for v in value.split(",")]
-            elif key in INTS:
-                hp[key] = int(value)
-            elif key in FLOATS:
-                hp[key] = float(value)
-            elif key in BOOLS:
-                hp[key] = value.lower() in ("1", "true", "yes")
-            else:
-                known = sorted(INT_LISTS | INTS | FLOATS | BOOLS | TRAINING)
-                raise ContinuoError(f"size '{spec}': unknown setting '{key}' (one of "
-                                    f"{', '.join(known)})")
-        except ValueError as exc:
-            raise ContinuoError(f"size '{spec}': bad value for {key}: {value}") from exc
+            except ValueError:
+                raise ContinuoError(f"size '{spec}': bad value for {key}: {value}") from None
+        elif key in arch.defaults:
+            try:
+                hp[key] = arch.parse_size(key, value)
+            except ContinuoError as exc:
+                raise ContinuoError(f"size '{spec}': {exc}") from None
+        else:
+            known = sorted(set(arch.defaults) | TRAINING)
+            raise ContinuoError(f"size '{spec}': unknown setting '{key}' (one of "
+                                f"{', '.join(known)})")
     return hp, options
 
 
-def keras_bits_per_note(model, tunes: Sequence[np.ndarray], batch_size: int = 32) -> dict:
+def keras_bits_per_note(model, tunes: Sequence[np.ndarray], batch_size: int = 32,
+                        encoding: Encoding = DEFAULT_ENCODING) -> dict:
     """Bits per note and accuracy (docs/model-contract.md) straight from a Keras model:
     whole tunes, batched by length and right-padded (the models are causal)."""
-    from engine.encodings.melody import FIRST_NOTE_ON
     from training.evaluate import Score, _log_softmax
     from training.train import _batches
 
-    score = Score()
+    score = Score(encoding)
     longest = max((len(t) for t in tunes), default=2)
     for x, y, w in _batches(list(tunes), batch_size, longest, None):
         logp = _log_softmax(np.asarray(model.predict_on_batch(x)))
         real = w > 0
         picked = np.take_along_axis(logp, y[..., None].astype(np.int64), axis=-1)[..., 0]
         score.add(picked[real] / np.log(2), logp.argmax(-1)[real], y[real])
-    assert score.notes == sum(int((np.asarray(t[1:]) >= FIRST_NOTE_ON).sum()) for t in tunes
+    assert score.notes == sum(encoding.count_onsets(np.asarray(t[1:])) for t in tunes
                               if len(t) >= 2)
     return score.as_dict()
 
 
 def run_sweep(architecture: str, sizes: Sequence[str], train_tunes, val_tunes, *,
               epochs: int, batch_size: int, max_len: int, learning_rate: float, seed: int,
-              out_path: Path, command: str, base: dict | None = None) -> dict:
-    from training.models import count_parameters, default_hyperparameters
+              out_path: Path, command: str, base: dict | None = None,
+              encoding: Encoding = DEFAULT_ENCODING) -> dict:
+    from training.models import count_parameters
     from training.train import train_model
 
-    base = base or default_hyperparameters(architecture)
+    base = base or get(architecture).hyperparameters(encoding.vocab_size)
     rows = []
     for spec in sizes:
         hp, options = parse_size(spec, base)
@@ -89,8 +86,8 @@ def run_sweep(architecture: str, sizes: Sequence[str], train_tunes, val_tunes, *
               file=sys.stderr, flush=True)
         result = train_model(hp, train_tunes, val_tunes, epochs=epochs, batch_size=batch_size,
                              max_len=max_len, learning_rate=learning_rate, patience=epochs,
-                             max_minutes=1e9, seed=seed, **options)
-        scored = keras_bits_per_note(result.model, val_tunes)
+                             max_minutes=1e9, seed=seed, encoding=encoding, **options)
+        scored = keras_bits_per_note(result.model, val_tunes, encoding=encoding)
         rows.append({"size": spec, "hyperparameters": hp, "training_options": options,
                      "parameters": count_parameters(result.model),
                      "validation_bits_per_note": scored["bits_per_note"],

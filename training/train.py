@@ -1,4 +1,4 @@
-"""Training the neural models (LSTM, WaveNet, the seed notebooks' LSTM) with Keras.
+"""Training the neural models (any architecture of :mod:`training.architectures`) with Keras.
 
 A training example is one whole tune (cropped to ``max_len`` steps), fed from its first
 token with a zero initial state, exactly as the model is later scored and as the app
@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engine.encodings.melody import FIRST_NOTE_ON
+from engine.encodings import DEFAULT_ENCODING, Encoding
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 PAD_MULTIPLE = 32
@@ -42,30 +42,27 @@ class TrainResult:
 
 
 def transposed(tune: np.ndarray, rng: np.random.Generator, semitones: int,
-               vocab_size: int) -> np.ndarray:
+               encoding: Encoding = DEFAULT_ENCODING) -> np.ndarray:
     """``tune`` moved by a random whole number of semitones in [-semitones, semitones],
-    chosen among the shifts that keep every note inside the encoding's pitch range."""
-    notes = tune[tune >= FIRST_NOTE_ON]
-    if semitones <= 0 or not len(notes):
+    chosen among the shifts that keep every note inside the encoding's range
+    (:meth:`Encoding.transpose_tokens`)."""
+    if semitones <= 0 or not encoding.count_onsets(tune):
         return tune
-    low = max(-semitones, FIRST_NOTE_ON - int(notes.min()))
-    high = min(semitones, vocab_size - 1 - int(notes.max()))
-    shift = int(rng.integers(low, high + 1)) if high >= low else 0
-    if not shift:
-        return tune
-    out = tune.astype(np.int16)
-    out[out >= FIRST_NOTE_ON] += shift
-    return out.astype(tune.dtype)
+    moves = {s: encoding.transpose_tokens(tune, s) for s in range(-semitones, semitones + 1)}
+    shifts = [s for s, moved in moves.items() if moved is not None]
+    shift = shifts[int(rng.integers(0, len(shifts)))] if shifts else 0
+    return tune if not shift else moves[shift]
 
 
 def _batches(tunes: Sequence[np.ndarray], batch_size: int, max_len: int,
              rng: np.random.Generator | None, transpose: int = 0,
-             vocab_size: int = 38) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+             encoding: Encoding = DEFAULT_ENCODING
+             ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Length-bucketed batches of (inputs, targets, weights); shuffled when rng given,
     each tune moved by up to ``transpose`` semitones when also given."""
     tunes = [t[: max_len + 1] for t in tunes if len(t) >= 2]
     if rng is not None and transpose:
-        tunes = [transposed(t, rng, transpose, vocab_size) for t in tunes]
+        tunes = [transposed(t, rng, transpose, encoding) for t in tunes]
     order = np.argsort([len(t) for t in tunes], kind="stable")
     if rng is not None:  # jitter the sort so batches differ between epochs
         noise = rng.uniform(0, 8, size=len(tunes))
@@ -90,7 +87,7 @@ def _batches(tunes: Sequence[np.ndarray], batch_size: int, max_len: int,
 
 
 def _dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: int,
-             shuffle: bool, transpose: int = 0, vocab_size: int = 38):
+             shuffle: bool, transpose: int = 0, encoding: Encoding = DEFAULT_ENCODING):
     """A tf.data pipeline that re-buckets and reshuffles the tunes on every pass.
 
     The output signature is given explicitly as ``[None, None]``: left to infer it
@@ -102,7 +99,7 @@ def _dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: i
     tunes = list(tunes)
 
     def gen():
-        yield from _batches(tunes, batch_size, max_len, rng, transpose, vocab_size)
+        yield from _batches(tunes, batch_size, max_len, rng, transpose, encoding)
 
     spec = tf.TensorSpec([None, None], tf.int32)
     sig = (spec, spec, tf.TensorSpec([None, None], tf.float32))
@@ -190,7 +187,8 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
                 max_minutes: float = 25.0, seed: int = 0, checkpoint: str | Path | None = None,
                 verbose: int | None = None,
                 initial_weights: str | Path | None = None,
-                average: bool = False, transpose: int = 0) -> TrainResult:
+                average: bool = False, transpose: int = 0,
+                encoding: Encoding = DEFAULT_ENCODING) -> TrainResult:
     """Fit a model of ``hp`` with early stopping on validation loss: a fresh one, or
     one that goes on from ``initial_weights`` (a ``.weights.h5`` of the same ``hp``).
 
@@ -200,7 +198,8 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
     early stopping, checkpoints and the returned model all use the averaged weights.
 
     ``transpose``: augmentation, every training tune moved by a random shift of up to
-    that many semitones, drawn again on every pass (validation is never moved)."""
+    that many semitones, drawn again on every pass (validation is never moved);
+    ``encoding`` is the tunes' (it moves their notes)."""
     import keras
 
     from training.models import build_model
@@ -217,7 +216,7 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
     )
     train_data, n_train_batches = _dataset(train_tunes, batch_size, max_len, seed, shuffle=True,
-                                           transpose=transpose, vocab_size=hp["vocab_size"])
+                                           transpose=transpose, encoding=encoding)
     val_data, _ = _dataset(val_tunes, 64, max_len, seed, shuffle=False)
 
     t0 = time.monotonic()

@@ -27,7 +27,7 @@ from typing import Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from engine.encodings.keys import Key
+from engine.encodings.keys import Key, estimate_song_key
 from engine.errors import EncodingError
 from engine.song import Note, Song
 
@@ -116,6 +116,16 @@ class Encoding(ABC):
         """One training (and scoring) sequence for a whole song, None when the song
         has nothing this encoding can use."""
 
+    def encode_tune(self, notes: Sequence[Note], ppq: int) -> Encoded:
+        """A whole tune's notes -> one training sequence, with the report of what was
+        dropped or moved (training's corpora reject tunes by it).  By default the notes'
+        span in their own key through :meth:`encode_seed`; an encoding that ends tunes
+        in its own way (the melody's closing NOTE_OFF) says so here."""
+        notes = list(notes)
+        start = min((self.tick_to_step(n.start_tick, ppq) for n in notes), default=0)
+        end = max((self.tick_to_step(n.end_tick, ppq) for n in notes), default=start)
+        return self.encode_seed(notes, ppq, estimate_song_key(notes), start, max(start, end))
+
     @abstractmethod
     def encode_seed(self, notes: Sequence[Note], ppq: int, key: Key, start_step: int,
                     end_step: int) -> Encoded:
@@ -172,6 +182,13 @@ class Encoding(ABC):
 
     def count_onsets(self, tokens: np.ndarray) -> int:
         return int(np.count_nonzero(self.onset_mask[np.asarray(tokens)]))
+
+    # ---- training -------------------------------------------------------------------
+    def transpose_tokens(self, tokens: np.ndarray, semitones: int) -> np.ndarray | None:
+        """``tokens`` (same dtype) with every note moved by ``semitones``, or None when a
+        note would leave the encoding's range: training's augmentation.  An encoding
+        that cannot move its notes answers None for every shift but 0."""
+        return np.array(tokens, copy=True) if semitones == 0 else None
 
 
 EncodingFactory = Callable[[dict], Encoding]

@@ -114,9 +114,9 @@ class MelodyEncoding(Encoding):
                       int(card["steps_per_quarter"]))
         except (KeyError, TypeError, ValueError) as e:
             raise EncodingError(f"the encoding in the model card is incomplete ({e})") from None
-        if name != ENCODING_NAME or version != ENCODING_VERSION:
+        if name != cls.name or version != cls.version:
             raise EncodingError(f"the model uses encoding {name} v{version}; this "
-                                f"Continuo speaks {ENCODING_NAME} v{ENCODING_VERSION}")
+                                f"Continuo speaks {cls.name} v{cls.version}")
         if int(card.get("vocab_size", enc.vocab_size)) != enc.vocab_size:
             raise EncodingError("the model card's vocabulary size does not match its pitch range")
         return enc
@@ -296,7 +296,23 @@ class MelodyEncoding(Encoding):
         index = melody_track(song)
         if index is None:
             return None
-        return self.encode_notes(song.tracks[index].notes, song.ppq, closing_off=True).tokens
+        return self.encode_tune(song.tracks[index].notes, song.ppq).tokens
+
+    def encode_tune(self, notes: Sequence[Note], ppq: int) -> Encoded:
+        """From the first note to a NOTE_OFF after the last, with the report."""
+        return self.encode_notes(notes, ppq, closing_off=True)
+
+    def transpose_tokens(self, tokens: np.ndarray, semitones: int) -> np.ndarray | None:
+        """Every NOTE_ON moved by ``semitones``; HOLD and NOTE_OFF stay."""
+        tokens = np.asarray(tokens)
+        notes = tokens >= FIRST_NOTE_ON
+        if not semitones or not notes.any():
+            return tokens.copy()
+        moved = tokens.astype(np.int64)
+        moved[notes] += semitones
+        if moved[notes].min() < FIRST_NOTE_ON or moved[notes].max() >= self.vocab_size:
+            return None
+        return moved.astype(tokens.dtype)
 
     def encode_seed(self, notes: Sequence[Note], ppq: int, key: Key, start_step: int,
                     end_step: int) -> Encoded:

@@ -1,10 +1,12 @@
 """The model card: the one schema that training writes and the engine reads.
 
 A model is ``<name>.json`` (its card, see docs/model-contract.md) beside the ONNX files
-it names.  :func:`read_card` checks a card against its files before anyone asks for the
-model: the files' sha256, the encoding (any registered one, see
-:mod:`engine.encodings`), and the ONNX graphs' input and output names, element types
-and shapes.  A card that fails any check is refused with one line (a ModelError).
+it names.  :func:`make_card` builds a card for files already written (training's export
+and ensemble write through it, with :func:`write_card`); :func:`read_card` checks a card
+against its files before anyone asks for the model: the files' sha256, the encoding
+(any registered one, see :mod:`engine.encodings`), and the ONNX graphs' input and
+output names, element types and shapes.  A card that fails any check is refused with
+one line (a ModelError).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from engine.encodings import Encoding, encoding_from_card
 from engine.errors import EncodingError, ModelError
@@ -34,6 +36,11 @@ class StateSpec:
     output: str
     shape: tuple[int, ...]
     delay: int
+
+    def card(self) -> dict:
+        """The state as the card's ``step_model.states`` lists it."""
+        return {"input": self.input, "output": self.output, "shape": list(self.shape),
+                "delay": self.delay}
 
 
 @dataclass(slots=True)
@@ -90,6 +97,60 @@ def _positive_ints(values: Any) -> tuple[int, ...] | None:
         out.append(v)
     return tuple(out)
 
+
+# ---- writing ----------------------------------------------------------------------------
+
+TOKEN_INPUT, LOGITS_OUTPUT = "token", "logits"  # the step graph's names
+SEQUENCE_INPUT, SEQUENCE_OUTPUT = "tokens", "logits"  # the sequence graph's
+
+
+def make_card(name: str, architecture: str, description: str, files: dict[str, str],
+              folder: Path, encoding: Encoding, states: Sequence[StateSpec], *,
+              state_outputs: Sequence[str] | None = None,
+              receptive_field_steps: int | None = None, **extra: Any) -> dict[str, Any]:
+    """The card of a model whose ONNX files (``files``: role -> file name, ``step`` and
+    optionally ``sequence``) are already in ``folder``: their sha256, the encoding's
+    section, the graphs' names and states, and after those ``extra`` (hyperparameters,
+    parameters, data, metrics, training, keras), in the order given.  ``state_outputs``
+    names the sequence graph's output per state (priming in one call; None: none)."""
+    folder = Path(folder)
+    card: dict[str, Any] = {
+        "format": CARD_FORMAT, "card_version": CARD_VERSION,
+        "name": name, "architecture": architecture, "description": description,
+        "files": dict(files),
+        "sha256": {f: sha256_file(folder / f) for f in files.values()},
+        "encoding": encoding.card(),
+        "step_model": {"token_input": TOKEN_INPUT, "logits_output": LOGITS_OUTPUT,
+                       "states": [s.card() for s in states]},
+    }
+    if "sequence" in files:
+        sequence_model: dict[str, Any] = {"input": SEQUENCE_INPUT, "output": SEQUENCE_OUTPUT}
+        if state_outputs:
+            sequence_model["state_outputs"] = list(state_outputs)
+        card["sequence_model"] = sequence_model
+    card["receptive_field_steps"] = receptive_field_steps
+    card.update(extra)
+    return card
+
+
+def write_card(card: dict[str, Any], path: Path) -> None:
+    """Write a card as the models folder keeps it: indented JSON, atomically, readable
+    by everyone."""
+    import os
+
+    from engine.formats.atomic import write_bytes_atomic
+
+    write_bytes_atomic(path, (json.dumps(card, indent=2) + "\n").encode("utf-8"))
+    os.chmod(path, 0o644)
+
+
+def states_from_card(card: dict) -> list[StateSpec]:
+    """The step model's states as a (trusted, training-written) card lists them."""
+    return [StateSpec(s["input"], s["output"], tuple(s["shape"]), int(s["delay"]))
+            for s in card["step_model"]["states"]]
+
+
+# ---- reading ----------------------------------------------------------------------------
 
 
 def read_card(card_path: Path) -> ModelCard:

@@ -10,9 +10,10 @@ import pytest
 
 from engine.formats import song_to_midi_file
 from engine.song import Note, melody_song
+from engine.models import sha256_file
 from training import corpus as C
 from training.cli import main
-from training.export import sha256_of, step_onnx
+from training.export import step_onnx
 
 
 def _write_tunes(folder, n=16):
@@ -59,7 +60,7 @@ def test_tiny_end_to_end(tmp_path, model, sizes):
     assert card["data"]["tunes"] == corpus.counts()
     assert (tmp_path / "ckpt" / f"{model}.weights.h5").exists()
     for f, digest in card["sha256"].items():
-        assert sha256_of(out / f) == digest
+        assert sha256_file(out / f) == digest
 
     from training.models import load_keras_model
 

@@ -13,7 +13,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from training.export import sha256_of, step_onnx
+from engine.models import sha256_file
+from training.export import step_onnx
 
 TOL = 1e-4
 
@@ -54,7 +55,7 @@ def test_onnx_names_and_card_follow_the_contract(tiny_models_dir, name):
     assert card["format"] == "continuo-model-card" and card["card_version"] == 1
     assert card["files"] == {"step": f"{name}.onnx", "sequence": f"{name}.seq.onnx"}
     for f, digest in card["sha256"].items():
-        assert sha256_of(tiny_models_dir / f) == digest
+        assert sha256_file(tiny_models_dir / f) == digest
     step = ort.InferenceSession(str(tiny_models_dir / card["files"]["step"]))
     states = card["step_model"]["states"]
     ins = {i.name: i for i in step.get_inputs()}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
+from engine.models import sha256_file
 from training.cli import main
-from training.export import sha256_of
 
 
 def _candidate(src_dir, dst_dir, bits):
@@ -27,7 +27,7 @@ def test_promote_only_when_better(tiny_models_dir, tmp_path):
     assert main(["promote", "--card", str(first), "--models-dir", str(models)]) == 0
     card = json.loads((models / "lstm.json").read_text())
     for f, digest in card["sha256"].items():
-        assert sha256_of(models / f) == digest
+        assert sha256_file(models / f) == digest
     assert (models / card["keras"]["weights"]).exists()
     worse = _candidate(tiny_models_dir, tmp_path / "b", 4.5)
     assert main(["promote", "--card", str(worse), "--models-dir", str(models)]) == 0

@@ -54,6 +54,7 @@ def test_the_table_marks_the_best_size():
 
 
 def test_transposition_moves_only_notes_and_stays_in_range():
+    from engine.encodings import DEFAULT_ENCODING
     from engine.encodings.melody import FIRST_NOTE_ON
     from training.train import transposed
 
@@ -61,7 +62,7 @@ def test_transposition_moves_only_notes_and_stays_in_range():
     tune = np.array([FIRST_NOTE_ON + 1, 0, 1, FIRST_NOTE_ON + 34, 0, 1], np.int8)
     shifts = set()
     for _ in range(200):
-        out = transposed(tune, rng, 3, 38)
+        out = transposed(tune, rng, 3, DEFAULT_ENCODING)
         assert out.dtype == tune.dtype
         assert list(out[[1, 2, 4, 5]]) == [0, 1, 0, 1]  # HOLD and NOTE_OFF stay
         shift = int(out[0]) - int(tune[0])
@@ -69,4 +70,4 @@ def test_transposition_moves_only_notes_and_stays_in_range():
         assert FIRST_NOTE_ON <= out[out >= FIRST_NOTE_ON].min() and out.max() <= 37
         shifts.add(shift)
     assert shifts == {-1, 0, 1}  # the range leaves one semitone down and one up
-    assert (transposed(tune, rng, 0, 38) == tune).all()
+    assert (transposed(tune, rng, 0, DEFAULT_ENCODING) == tune).all()
