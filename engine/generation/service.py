@@ -19,7 +19,7 @@ Each message is one of the dataclasses below; its ``kind`` tag names the class, 
 fields are written by :func:`encode` and rebuilt by :func:`decode` from their declared
 types: a Song as base64 standard MIDI bytes (which round-trip exactly), any dataclass
 (GenerationSettings, GenerationResult, Note, Key) field by field, lists item by item.
-No pickle.
+Nothing is pickled.
 
     parent -> child: Warm | Generate | Cancel | Quit
     child -> parent: Warmed | Progress, then one of Result | Error | Cancelled per job
