@@ -2,8 +2,9 @@
 
 Definition (docs/model-contract.md): over all tunes of a split, the sum of
 ``-log2 p(token)`` for every token after a tune's first, divided by the number of
-those tokens that start a note (the encoding's ``onset_mask``: NOTE_ON for the melody).  Accuracy is the share of those tokens that are the
-model's most likely next token.  Neural models are scored with onnxruntime on the very
+those tokens that start a note (the encoding's ``onset_mask``: NOTE_ON for the
+melody).  Accuracy is the share of those tokens that are the model's most likely next
+token.  Neural models are scored with onnxruntime on the very
 ``.seq.onnx`` files the app loads, so the engine's ``score`` command reproduces them.
 """
 
