@@ -77,9 +77,10 @@ def song_to_events(song: Song, start_tick: int = 0, end_tick: int | None = None,
 
     events: list[Event] = []
     for track in song.tracks:
-        if not track.is_drum:
-            events.append(Event(0.0, start_tick, mido.Message(
-                "program_change", channel=track.channel, program=track.program)))
+        if not track.is_drum:  # on every channel the track plays on, as the file writer does
+            for channel in sorted({n.channel for n in track.notes} | {track.channel}):
+                events.append(Event(0.0, start_tick, mido.Message(
+                    "program_change", channel=channel, program=track.program)))
         for note in track.notes:
             if not start_tick <= note.start_tick < end:
                 continue

@@ -342,6 +342,10 @@ class MidiSystem:
             raise PortError(f"The {api.upper()} MIDI system is not running.")
         self.api = api.lower()
         self.backend = mido.Backend("mido.backends.rtmidi", api=mido_api, load=True)
+        # one rtmidi object per direction, kept, so listing the ports (which the GUI
+        # does every few seconds to notice ports coming and going) opens no new client
+        self._listers: dict[str, rtmidi.MidiIn | rtmidi.MidiOut] = {}
+        self._listers_lock = threading.Lock()
 
     # ---- listing ---------------------------------------------------------------
     def output_names(self) -> list[str]:
@@ -353,10 +357,24 @@ class MidiSystem:
         return self._names("input")
 
     def _names(self, kind: str) -> list[str]:
+        # the names mido's rtmidi backend lists (and opens by) are rtmidi's get_ports()
         try:
-            return list(getattr(self.backend, f"get_{kind}_names")())
+            with self._listers_lock:
+                lister = self._listers.get(kind)
+                if lister is None:
+                    cls = rtmidi.MidiOut if kind == "output" else rtmidi.MidiIn
+                    lister = cls(rtapi=_RTMIDI_API_IDS[_mido_api(self.api)])
+                    self._listers[kind] = lister
+                return list(lister.get_ports())
         except Exception as exc:
             raise PortError(f"Could not list the MIDI {kind}s: {exc}") from exc
+
+    def close(self) -> None:
+        """Let go of the objects that list the ports (open ports are closed on their own)."""
+        with self._listers_lock:
+            for lister in self._listers.values():
+                lister.delete()
+            self._listers.clear()
 
     # ---- opening ---------------------------------------------------------------
     def _open(self, kind: str, name: str, virtual: bool = False,
@@ -423,6 +441,31 @@ def all_off_messages(channels: Iterable[int], sounding: Iterable[tuple[int, int]
             msgs.append(mido.Message("control_change", channel=channel, control=RESET_CONTROLLERS,
                                      value=0))
     return msgs
+
+
+def midi_system_may_run() -> bool:
+    """A cheap guess whether probing for a MIDI system could succeed now.
+
+    On Linux, True when the ALSA sequencer device exists or a JACK (or PipeWire)
+    server has left its files; elsewhere the system's MIDI is always there.  Used to
+    look again for a MIDI system started after Continuo without a JACK client trying
+    (and complaining on stderr) every few seconds.
+    """
+    if not sys.platform.startswith("linux"):
+        return True
+    if os.path.exists("/dev/snd/seq"):
+        return True
+    if any(name.startswith("jack") for name in _listdir("/dev/shm")):
+        return True
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    return bool(runtime) and os.path.exists(os.path.join(runtime, "pipewire-0"))
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def platform_has_virtual_ports() -> bool:

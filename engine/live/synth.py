@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import threading
 import wave
 from dataclasses import dataclass
@@ -48,9 +49,33 @@ PREFERRED_SOUNDFONTS = ("TimGM6mb.sf2", "default-GM.sf2", "FluidR3_GM.sf2", "Gen
 # unless asked for ($CONTINUO_AUDIO_DRIVER=jack): a JACK audio client that renders a
 # soundfont in every period causes xruns on a busy machine, and an xrun loses the MIDI
 # of that period for every client, i.e. the real ports we play through.
-AUDIO_DRIVERS = tuple(
-    d for d in (os.environ.get("CONTINUO_AUDIO_DRIVER", ""),
-                "pulseaudio", "pipewire", "alsa", "coreaudio", "wasapi", "dsound") if d)
+def platform_audio_drivers(platform: str = sys.platform) -> tuple[str, ...]:
+    """The FluidSynth audio drivers worth trying on ``platform`` (``sys.platform``)."""
+    if platform.startswith("linux"):
+        return ("pulseaudio", "pipewire", "alsa")
+    if platform == "darwin":
+        return ("coreaudio",)
+    if platform.startswith(("win", "cygwin")):
+        return ("wasapi", "dsound")
+    return ("pulseaudio", "oss")  # the BSDs
+
+
+AUDIO_DRIVERS = tuple(dict.fromkeys(
+    d for d in (os.environ.get("CONTINUO_AUDIO_DRIVER", ""), *platform_audio_drivers()) if d))
+
+
+def silence_advice(platform: str = sys.platform) -> str:
+    """What to do when the built-in synth cannot reach a sound card, on ``platform``."""
+    if platform.startswith("linux"):
+        return ("Start PipeWire or PulseAudio, or start JACK and pick a synth's port under "
+                "Output, or use File > Export Audio.")
+    if platform == "darwin":
+        return ("Check the sound output in System Settings, pick a MIDI port under Output, "
+                "or use File > Export Audio.")
+    if platform.startswith(("win", "cygwin")):
+        return ("Check that a sound device is enabled in the Sound settings, pick a MIDI port "
+                "under Output, or use File > Export Audio.")
+    return "Start a sound server, pick a MIDI port under Output, or use File > Export Audio."
 
 
 class SynthError(ContinuoError):
@@ -179,20 +204,29 @@ class SynthOutput(Output):
                  drivers: Iterable[str] = AUDIO_DRIVERS) -> None:
         super().__init__()
         self.name = BUILTIN_SYNTH_NAME
-        self.status = ""
+        self.status = ""  # a sentence when silent: why, and what to do
+        self.silence = ""  # when silent, the reason in a few words ("no audio device")
         self.driver: str | None = None
         self._synth: FluidSynth | None = None
         try:
             self._synth = FluidSynth(soundfont)
         except SynthError as exc:
-            self.status = f"The built-in synth is silent: {exc}"
+            if fluidsynth_available():
+                self.silence = "no soundfont"
+                advice = ("Install a General MIDI soundfont (timgm6mb-soundfont), pick a MIDI "
+                          "port under Output, or use File > Export Audio.")
+            else:
+                self.silence = "FluidSynth is missing"
+                advice = ("Install FluidSynth (libfluidsynth3), pick a MIDI port under Output, "
+                          "or use File > Export Audio.")
+            self.status = f"The built-in synth is silent: {exc} {advice}"
             return
         if live:
             try:
                 self.driver = self._synth.start_audio(drivers)
             except SynthError as exc:
-                self.status = (f"The built-in synth is silent: {exc} Choose a MIDI output, "
-                               "or use Export audio.")
+                self.silence = "no audio device"
+                self.status = f"The built-in synth is silent: {exc} {silence_advice()}"
 
     @property
     def audible(self) -> bool:

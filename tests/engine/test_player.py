@@ -90,6 +90,13 @@ def test_program_changes_per_track_come_first():
     assert all(m.type == "program_change" for m in first)
 
 
+def test_a_track_sets_its_program_on_every_channel_its_notes_use():
+    song = Song(tracks=[Track("violin", 0, 40, notes=[Note(60, 0, 10), Note(64, 0, 10, channel=3)])])
+    programs = {(e.message.channel, e.message.program) for e in song_to_events(song)
+                if e.message.type == "program_change"}
+    assert programs == {(0, 40), (3, 40)}
+
+
 def test_a_range_plays_only_notes_starting_inside_and_cuts_at_the_end():
     song = melody_song([Note(60, 0, 480), Note(62, 480, 960), Note(64, 960, 480)])
     clock, log, player = setup()

@@ -114,3 +114,46 @@ def test_a_missing_soundfont_is_a_clear_error(tmp_path):
     bad.write_bytes(b"RIFF0000sfbk")
     with pytest.raises(SynthError, match="not a soundfont"):
         FluidSynth(bad)
+
+
+@pytest.mark.parametrize("platform, expected, foreign", [
+    ("linux", ("pulseaudio", "pipewire", "alsa"), ("coreaudio", "wasapi", "dsound")),
+    ("darwin", ("coreaudio",), ("alsa", "wasapi", "pulseaudio")),
+    ("win32", ("wasapi", "dsound"), ("alsa", "coreaudio", "pulseaudio")),
+])
+def test_only_the_platforms_audio_drivers_are_tried_and_named(platform, expected, foreign):
+    from engine.live.synth import platform_audio_drivers, silence_advice
+
+    assert platform_audio_drivers(platform) == expected
+    advice = silence_advice(platform)
+    assert "Export Audio" in advice
+    assert not any(d in advice.lower() for d in foreign)
+    if platform == "linux":
+        assert "PipeWire" in advice and "JACK" in advice
+
+
+def test_a_silent_synth_says_why_in_a_few_words_and_what_to_do():
+    import sys
+
+    from engine.live.synth import AUDIO_DRIVERS, silence_advice
+
+    out = SynthOutput(drivers=("no-such-driver",))
+    try:
+        if out.silence == "no audio device":
+            assert out.status.endswith(silence_advice())
+            assert "no-such-driver" in out.status
+        if sys.platform.startswith("linux"):
+            assert not {"coreaudio", "wasapi", "dsound"} & set(AUDIO_DRIVERS)
+    finally:
+        out.close()
+
+
+def test_general_midi_programs_come_in_sixteen_families_of_eight():
+    from engine.live.gm import FAMILIES, PROGRAMS, family_of, program_name, programs_by_family
+
+    assert len(PROGRAMS) == 128 and len(set(PROGRAMS)) == 128 and len(FAMILIES) == 16
+    assert program_name(0) == "Acoustic Grand Piano" and program_name(40) == "Violin"
+    assert family_of(40) == "Strings" and program_name(127) == "Gunshot"
+    assert [len(p) for _, p in programs_by_family()] == [8] * 16
+    with pytest.raises(ValueError):
+        program_name(128)
