@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Generic, Mapping, Sequence, TypeVar
 
 from PySide6.QtGui import QUndoCommand
 
-from engine.song import Note
+from engine.song import Note, Track
 
 if TYPE_CHECKING:
     from gui.document import NoteRecord, SongDocument
@@ -32,7 +32,7 @@ class AddNotes(QUndoCommand):
     def redo(self) -> None:
         self.doc._insert_records(self.records)
         if self.select:
-            self.doc.set_selection(r.note_id for r in self.records)
+            self.doc.set_selection((r.note_id for r in self.records), deliberate=False)
 
     def undo(self) -> None:
         self.doc._remove_ids(r.note_id for r in self.records)
@@ -51,7 +51,7 @@ class DeleteNotes(QUndoCommand):
 
     def undo(self) -> None:
         self.doc._insert_records(self.records)
-        self.doc.set_selection(r.note_id for r in self.records)
+        self.doc.set_selection((r.note_id for r in self.records), deliberate=False)
 
 
 class MoveNotes(QUndoCommand):
@@ -112,3 +112,17 @@ class SetSetting(QUndoCommand, Generic[T]):
 
     def undo(self) -> None:
         self.setter(self.old)
+
+
+class ChangeTrack(QUndoCommand):
+    """A track's settings (its name, its instrument) swapped for others; notes stay."""
+
+    def __init__(self, doc: SongDocument, index: int, old: Track, new: Track, text: str) -> None:
+        super().__init__(text)
+        self.doc, self.index, self.old, self.new = doc, index, old, new
+
+    def redo(self) -> None:
+        self.doc._set_track(self.index, self.new)
+
+    def undo(self) -> None:
+        self.doc._set_track(self.index, self.old)

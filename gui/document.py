@@ -95,6 +95,7 @@ class SongDocument(QObject):
     modified_changed = Signal(bool)  # follows the undo stack's clean state
     file_path_changed = Signal()
     active_track_changed = Signal(int)
+    tracks_changed = Signal()  # a track's name or instrument changed (also on undo)
 
     def __init__(self, song: Song | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -106,6 +107,7 @@ class SongDocument(QObject):
         self._index = NoteIndex()
         self._next_id = 1
         self._selection: frozenset[int] = frozenset()
+        self._deliberate = False  # the selection was made by the user, not by drawing
         self._key_override: Key | None = None
         self._key_cache: Key | None = None
         self._active_track = 0
@@ -135,6 +137,7 @@ class SongDocument(QObject):
         self._index.clear()
         self._next_id = 1
         self._selection = frozenset()
+        self._deliberate = False
         self._key_override = None
         self._key_cache = None
         self._end_cache: int | None = None
@@ -255,10 +258,26 @@ class SongDocument(QObject):
     def selection(self) -> frozenset[int]:
         return self._selection
 
-    def set_selection(self, ids: Iterable[int]) -> None:
+    @property
+    def selection_is_deliberate(self) -> bool:
+        """True when the user chose the selection (a click, a rubber band, Select All),
+        False when it is only what the last draw, paste, keep or undo left selected."""
+        return self._deliberate
+
+    @property
+    def seed_selection(self) -> frozenset[int]:
+        """The notes Generate continues from instead of the whole track: the selection
+        when the user made it deliberately, else nothing."""
+        return self._selection if self._deliberate else frozenset()
+
+    def set_selection(self, ids: Iterable[int], deliberate: bool = True) -> None:
+        """Select ``ids``; ``deliberate=False`` for a selection that is a side effect of
+        an edit (a drawn or pasted note), which Generate does not take as its seed."""
         new = frozenset(i for i in ids if i in self._notes)
-        if new != self._selection:
+        deliberate = bool(deliberate and new)
+        if new != self._selection or deliberate != self._deliberate:
             self._selection = new
+            self._deliberate = deliberate
             self.selection_changed.emit()
 
     def select_all(self) -> None:
@@ -346,6 +365,26 @@ class SongDocument(QObject):
             self.undo_stack.push(commands.SetSetting(
                 "Change key", self._set_key_override, self._key_override, key))
 
+    def set_track_program(self, track: int, program: int) -> None:
+        """Give ``track`` another General MIDI instrument (0-127): one undo step."""
+        if not 0 <= int(program) <= 127:
+            raise ValueError(f"General MIDI program {program} is outside 0-127")
+        self._change_track(track, "Change instrument", program=int(program))
+
+    def rename_track(self, track: int, name: str) -> None:
+        """Rename ``track`` (surrounding spaces dropped; an empty name is ignored)."""
+        name = name.strip()
+        if name:
+            self._change_track(track, "Rename track", name=name)
+
+    def _change_track(self, track: int, text: str, **fields: object) -> None:
+        if not 0 <= track < len(self._tracks):
+            raise ValueError(f"track {track} does not exist")
+        old = self._tracks[track]
+        new = replace(old, **fields)
+        if new != old:
+            self.undo_stack.push(commands.ChangeTrack(self, track, old, new, text))
+
     # ---- primitives for gui.commands (no undo; one changed signal per call) ------------
     def _insert_records(self, records: Iterable[NoteRecord]) -> None:
         for r in records:
@@ -360,6 +399,7 @@ class SongDocument(QObject):
             del self._origin[i], self._track[i]
         if self._selection & ids:
             self._selection = self._selection - ids
+            self._deliberate = self._deliberate and bool(self._selection)
             self.selection_changed.emit()
         self._touched()
 
@@ -380,6 +420,12 @@ class SongDocument(QObject):
 
     def _set_key_override(self, key: Key | None) -> None:
         self._key_override = key
+        self.changed.emit()
+
+    def _set_track(self, index: int, track: Track) -> None:
+        """Replace a track's settings (name, channel, program); its notes stay."""
+        self._tracks[index] = replace(track, notes=[])
+        self.tracks_changed.emit()
         self.changed.emit()
 
     def _record(self, note_id: int) -> NoteRecord:

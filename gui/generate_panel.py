@@ -41,7 +41,7 @@ class GeneratePanel(QWidget):
     the variations to audition."""
 
     preview = Signal(object)  # list[Note] | None, for the piano roll
-    play_requested = Signal(object)  # a Song to play (a variation with the seed's end)
+    play_requested = Signal(object, int)  # a Song to play (the seed's end, a variation), from tick
     status = Signal(str)  # a line for the status bar
     generation_started = Signal()
     generation_finished = Signal()  # however it ended
@@ -62,6 +62,7 @@ class GeneratePanel(QWidget):
         self._restore_settings()
         doc.changed.connect(self._update_key_label)
         doc.selection_changed.connect(self._update_key_label)
+        doc.active_track_changed.connect(lambda _: self._update_key_label())
         doc.song_replaced.connect(self._on_song_replaced)
         self._update_key_label()
         self._set_running(False)
@@ -125,8 +126,11 @@ class GeneratePanel(QWidget):
         form.addRow("Random seed", seed_row)
         form.addRow("Key lock", self.key_combo)
 
+        self.seed_label = QLabel()
+        self.seed_label.setObjectName("generate_seed_label")
+        self.seed_label.setWordWrap(True)
         self.generate_button = QPushButton("Generate")
-        self.generate_button.setToolTip("Continue the seed (or the selection) (Ctrl+G)")
+        self.generate_button.setToolTip("Continue the song, or the notes you selected (Ctrl+G)")
         self.generate_button.clicked.connect(self.generate)
         self.regenerate_button = QPushButton("Regenerate")
         self.regenerate_button.setToolTip("Same settings, a new random seed")
@@ -150,6 +154,7 @@ class GeneratePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.problems)
+        layout.addWidget(self.seed_label)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.messages)
@@ -192,10 +197,11 @@ class GeneratePanel(QWidget):
 
     def detected_key(self) -> Key | None:
         """The key "Auto" locks to: the song's key when the user set one, else the key
-        the generator will estimate from the seed (the selection or the active track)."""
+        the generator will estimate from the seed (the notes the user selected to
+        continue from, or else the active track; a freshly drawn note is no seed)."""
         if not self.doc.key_is_estimated:
             return self.doc.key
-        if not self.doc.selection and len(self.doc.tracks) == 1:
+        if not self.doc.seed_selection and len(self.doc.tracks) == 1:
             return self.doc.key if len(self.doc) else None  # cached by the document
         notes = self._seed_notes()
         return estimate_song_key(notes) if notes else None
@@ -203,6 +209,28 @@ class GeneratePanel(QWidget):
     def _update_key_label(self) -> None:
         key = self.detected_key()
         self.key_combo.setItemText(0, f"Auto (seed: {key.name})" if key else "Auto")
+        self._update_seed_label()
+
+    def from_selection(self) -> bool:
+        """Whether Generate continues the notes the user selected (not the whole track)."""
+        return bool(self.doc.seed_selection)
+
+    def _update_seed_label(self) -> None:
+        chosen = self.doc.seed_selection
+        if chosen:
+            n = len(chosen)
+            text = f"Continues from the selection ({n} note{'s' if n != 1 else ''})."
+            tip = "Press Escape in the piano roll to continue the whole song instead"
+        else:
+            tracks = self.doc.tracks
+            if len(tracks) > 1 and 0 <= self.doc.active_track < len(tracks):
+                text = f"Continues the track {tracks[self.doc.active_track].name!r} from its end."
+            else:
+                text = "Continues the whole song from its end."
+            tip = "Select notes (click, rubber band or Select All) to continue from them"
+        self.seed_label.setText(text)
+        self.seed_label.setToolTip(tip)
+        self.generate_button.setText("Generate from the selection" if chosen else "Generate")
 
     def set_key_mode(self, value: str) -> None:
         """``"auto"``, ``"off"`` or a key name such as ``"Am"``."""
@@ -249,8 +277,8 @@ class GeneratePanel(QWidget):
 
     # ---- generating ------------------------------------------------------------------
     def _seed_notes(self) -> list[Note]:
-        """The selection when there is one, else the active track's notes."""
-        chosen = self.doc.selection
+        """The notes the user selected to continue from, else the active track's notes."""
+        chosen = self.doc.seed_selection
         notes = self.doc.notes()
         if chosen:
             return [notes[i] for i in chosen]
@@ -259,10 +287,12 @@ class GeneratePanel(QWidget):
 
     def _seed_song(self) -> Song:
         """A snapshot of the seed: the document's song, with the active track reduced to
-        the selection when something is selected."""
+        the selection when the user selected notes to continue from."""
         song = self.doc.song()
-        if self.doc.selection:
-            selected = sorted(self.doc.selected_notes().values(), key=Note.sort_key)
+        chosen = self.doc.seed_selection
+        if chosen:
+            notes = self.doc.notes()
+            selected = sorted((notes[i] for i in chosen), key=Note.sort_key)
             song.tracks[self.doc.active_track].notes = selected
         return song
 
@@ -299,7 +329,8 @@ class GeneratePanel(QWidget):
         self.messages.setText("")
         self._set_running(True)
         self.generation_started.emit()
-        self.status.emit("Generating...")
+        self.status.emit("Generating from the selection..." if self.from_selection()
+                         else "Generating...")
         self.job.start()
         return True
 
@@ -364,6 +395,8 @@ class GeneratePanel(QWidget):
         self.result = None
         self.variations.clear()
         self.messages.setText("")
+        self.progress.setRange(0, 1)
+        self.progress.reset()  # no "100%" left over from the song before
         self._update_key_label()
 
     # ---- keeping and auditioning ---------------------------------------------------------
@@ -385,17 +418,30 @@ class GeneratePanel(QWidget):
         self.kept.emit(ids)
         return ids
 
+    def _variation_start(self, index: int) -> int:
+        """Where the variation begins: where the continued seed ended."""
+        start = getattr(self.result, "start_tick", None)
+        if isinstance(start, int):
+            return start
+        return min((n.start_tick for n in self.variation_notes(index)), default=0)
+
+    def audition_start(self, index: int) -> int:
+        """The tick an audition starts at: one bar before the variation, the seed's last."""
+        first = self._variation_start(index)
+        return max(0, first - self.doc.song().ticks_per_bar_at(max(0, first - 1)))
+
     def variation_song(self, index: int) -> Song:
         """The seed's last bar and the variation, as a song to play or drag out."""
         notes = self.variation_notes(index)
         song = self.doc.song()
         track = song.tracks[self.doc.active_track]
-        first = min((n.start_tick for n in notes), default=0)
-        bar = song.ticks_per_bar_at(first)
-        lead_in = [n for n in track.notes if first - bar <= n.start_tick < first]
+        first = self._variation_start(index)
+        since = self.audition_start(index)
+        lead_in = [n for n in track.notes if since <= n.start_tick < first]
         track.notes = sorted(lead_in + notes, key=Note.sort_key)
         song.tracks = [track]
         return song
 
     def _play_variation(self, index: int) -> None:
-        self.play_requested.emit(self.variation_song(index))
+        """Play the seed's last bar, then the variation (what the Play button says)."""
+        self.play_requested.emit(self.variation_song(index), self.audition_start(index))

@@ -25,6 +25,7 @@ from gui.busy import BusyCancelled, run_busy
 from gui.document import GENERATED, SongDocument
 from gui.generate_panel import GeneratePanel
 from gui.pianoroll.geometry import SNAP_CHOICES
+from gui.toolbar import FixedActionButton
 from gui.transport import Transport, make_player
 
 UNTITLED = "Untitled"
@@ -119,7 +120,8 @@ class MainWindow(QMainWindow):
         self.edit_undo.setShortcut(std.Undo)
         self.edit_redo = self.doc.undo_stack.createRedoAction(self, "&Redo")
         self.edit_redo.setObjectName("edit_redo")
-        self.edit_redo.setShortcut(std.Redo)
+        self.edit_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.addActions([self.edit_undo, self.edit_redo])  # their keys work toolbar or not
         # the piano roll's own actions: their shortcuts work while the roll has focus,
         # so Ctrl+C in a spin box still copies text
         ra = roll.actions
@@ -138,7 +140,8 @@ class MainWindow(QMainWindow):
         roll.snap_changed.connect(self._show_snap)
         p = self.panel
         self.generate_run = a("generate_run", "&Generate", p.generate, "Ctrl+G",
-                              "Continue the seed, or the selection, with the chosen model")
+                              "Continue the song, or the notes you selected, with the "
+                              "chosen model")
         self.generate_again = a("generate_again", "&Regenerate", p.regenerate, "Ctrl+Shift+G",
                                 "Generate again with the same settings and a new random seed")
         self.generate_cancel = a("generate_cancel", "&Cancel", p.cancel, "Ctrl+.")
@@ -149,8 +152,9 @@ class MainWindow(QMainWindow):
         self.generate_previous = a("generate_previous", "&Previous Variation",
                                    lambda: self._step_variation(-1), "Ctrl+[")
         self.help_about = a("help_about", "&About Continuo", self.about)
-        self.help_shortcuts = a("help_shortcuts", "&Keyboard Shortcuts", self.show_shortcuts,
-                                std.HelpContents)
+        self.help_shortcuts = a("help_shortcuts", "Continuo &Help", self.show_help,
+                                std.HelpContents, "The mouse gestures and the keys")
+        self.help_panel: Any = None
 
     def _make_menus(self) -> None:
         bar = self.menuBar()
@@ -179,7 +183,9 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addActions([self.generate_previous, self.generate_next, self.generate_keep])
         m.addSeparator()
-        m.addAction(self.dock.toggleViewAction())
+        toggle = self.dock.toggleViewAction()
+        toggle.setText("Show Generate &Panel")
+        m.addAction(toggle)
         m = bar.addMenu("&Transport")
         m.addActions(self.transport.actions)
         m = bar.addMenu("&Help")
@@ -191,7 +197,8 @@ class MainWindow(QMainWindow):
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         tb.addActions([self.file_new, self.file_open, self.file_save])
         tb.addSeparator()
-        tb.addActions([self.edit_undo, self.edit_redo])
+        for action, text in ((self.edit_undo, "Undo"), (self.edit_redo, "Redo")):
+            tb.addWidget(FixedActionButton(action, text))  # no jump as labels change
         tb.addSeparator()
         tb.addActions([self.transport.play_action, self.transport.stop_action,
                        self.transport.loop_action])
@@ -241,7 +248,8 @@ class MainWindow(QMainWindow):
         self.doc.file_path_changed.connect(self._update_title)
         self.panel.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.panel.preview.connect(self.roll.set_preview_notes)
-        self.panel.play_requested.connect(lambda song: self.transport.play_song(song))
+        self.panel.play_requested.connect(
+            lambda song, start: self.transport.play_song(song, start))
         self.panel.generation_started.connect(lambda: self._set_generating(True))
         self.panel.generation_finished.connect(lambda: self._set_generating(False))
         self.transport.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -507,15 +515,21 @@ class MainWindow(QMainWindow):
 
     # ---- help ---------------------------------------------------------------------------
     def about(self) -> None:
-        QMessageBox.about(self, "About Continuo",
-                          "<b>Continuo</b><br>A desktop composer that continues your music "
-                          "with an LSTM or a WaveNet (ONNX models run with onnxruntime).")
+        from gui.help import about_html
 
-    def show_shortcuts(self) -> None:
-        rows = [f"<tr><td>{act.text().replace('&', '')}</td><td>"
-                f"{act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}</td></tr>"
-                for act in self.actions() + self.transport.actions if not act.shortcut().isEmpty()]
-        QMessageBox.information(self, "Keyboard shortcuts", "<table>" + "".join(rows) + "</table>")
+        QMessageBox.about(self, "About Continuo",
+                          about_html(getattr(self.library, "models", []) or []))
+
+    def show_help(self) -> None:
+        """The Help panel: mouse gestures and keys (non-modal; F1 brings it back)."""
+        from gui.help import HelpPanel
+
+        if self.help_panel is None:
+            self.help_panel = HelpPanel(self.actions() + self.transport.actions
+                                        + list(self.roll.actions.values()), self)
+        self.help_panel.show()
+        self.help_panel.raise_()
+        self.help_panel.activateWindow()
 
     # ---- layout and closing ------------------------------------------------------------
     def _restore_layout(self) -> None:

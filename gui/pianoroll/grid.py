@@ -149,8 +149,8 @@ class NoteGrid(QWidget):
         elif hit and ctrl:
             doc.set_selection(toggled(doc.selection, hit.note_id))
         elif hit:
-            if hit.note_id not in doc.selection:
-                doc.set_selection({hit.note_id})
+            if hit.note_id not in doc.selection:  # grabbed to move: a click makes it chosen
+                doc.set_selection({hit.note_id}, deliberate=False)
             kind = "resize" if hit.part == "end" else "move"
             self.drag = Drag(kind, x, y, x, y, anchor=hit.note_id, ids=doc.selection)
         elif ctrl or shift:
@@ -231,6 +231,8 @@ class NoteGrid(QWidget):
             elif d.kind == "resize":
                 if self.resize_delta():
                     doc.resize_notes(d.ids, self.resize_delta())
+                elif not d.started:
+                    doc.set_selection(d.ids)  # a click on the end selects, as on the body
             elif d.kind == "draw":
                 note = self.drawn_note()
                 if note is not None:

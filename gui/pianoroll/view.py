@@ -30,6 +30,8 @@ ZOOM_STEP = 1.25  # per wheel notch
 FOLLOW_RIGHT = 0.85  # when following, flip the page once the playhead passes this fraction
 FOLLOW_LEFT = 0.1  # ... and put it back at this fraction
 FIT_MAX_ROW_PX = 16.0  # Fit Song makes rows no taller than this
+OPEN_FIT_MAX_BARS = 16  # a song opens fitted to the window, up to this many bars of it
+REVEAL_MARGIN = 0.05  # a revealed preview keeps this fraction of the width free each side
 
 
 def release_clipboard() -> None:
@@ -137,6 +139,7 @@ class PianoRoll(QWidget):
         self.actions = self._make_actions()
         self.setFocusProxy(self.grid)  # focusing the roll lets its keys work at once
         self._centred = False
+        self._fit_on_resize = False  # an opened song stays fitted until the user zooms/scrolls
 
     # ---- actions for menus -----------------------------------------------------------
     def _make_actions(self) -> dict[str, QAction]:
@@ -156,7 +159,7 @@ class PianoRoll(QWidget):
              lambda: self.zoom_time(ZOOM_STEP)),
             ("view_zoom_out", "Zoom &Out", QKeySequence.StandardKey.ZoomOut,
              lambda: self.zoom_time(1 / ZOOM_STEP)),
-            ("view_fit_song", "&Fit Song", None, self.fit_song),
+            ("view_fit_song", "&Fit Song", None, lambda: self.fit_song()),
         ]
         actions = {}
         for name, text, shortcut, slot in specs:
@@ -237,17 +240,53 @@ class PianoRoll(QWidget):
         self.seek_requested.emit(self.playhead_tick)
 
     def set_preview_notes(self, notes: Iterable[Note] | None) -> None:
-        """Show a translucent, uneditable layer (a variation being auditioned)."""
+        """Show a translucent, uneditable layer (a variation being auditioned), and
+        scroll (zooming out if need be) so that it is in view."""
         self.preview_notes = list(notes) if notes is not None else None
+        self._sync_scrollbars()
+        if self.preview_notes:  # with the bar before it: how the variation continues
+            self.reveal(self.preview_notes, self.doc.time_signature.ticks_per_bar(self.doc.ppq))
         self.grid.update()
+
+    def reveal(self, notes: Iterable[Note], lead_in: int = 0) -> None:
+        """Scroll, and zoom out when they do not fit, so that ``notes`` and the
+        ``lead_in`` ticks before them are in the view; a view that already shows them
+        stays as it is."""
+        notes = list(notes)
+        width, height = self.grid.width(), self.grid.height()
+        if not notes or width <= 1 or height <= 1:
+            return
+        geo = self.geometry
+        start = max(0, min(n.start_tick for n in notes) - max(0, lead_in))
+        end = max(n.end_tick for n in notes)
+        low, high = min(n.pitch for n in notes), max(n.pitch for n in notes)
+        usable = width * (1 - 2 * REVEAL_MARGIN)
+        if geo.pixels_for_ticks(end - start) > usable:
+            geo.zoom_x(usable / geo.pixels_for_ticks(max(1, end - start)), 0.0)
+        if geo.tick_to_x(start) < 0 or geo.tick_to_x(end) > width:
+            # the end near the right edge, so the music before it shows too
+            left = geo.pixels_for_ticks(end) - width * (1 - REVEAL_MARGIN)
+            left = min(left, geo.pixels_for_ticks(start) - width * REVEAL_MARGIN)
+            geo.scroll_x = max(0.0, left)
+        rows = high - low + 1
+        if rows * geo.row_height > height:
+            geo.zoom_y(height / (rows + 2) / geo.row_height)
+        shown_low, shown_high = geo.visible_pitches(height)
+        if low < shown_low + 1 or high > shown_high - 1:
+            geo.center_on_pitch((low + high) / 2, height)
+        self._fit_on_resize = False
+        self._sync_scrollbars()
+        self._repaint_all()
 
     # ---- zoom and scroll -------------------------------------------------------------
     def zoom_time(self, factor: float, anchor_x: float | None = None) -> None:
+        self._fit_on_resize = False
         self.geometry.zoom_x(factor, self.grid.width() / 2 if anchor_x is None else anchor_x)
         self._sync_scrollbars()
         self._repaint_all()
 
     def zoom_pitch(self, factor: float, anchor_y: float | None = None) -> None:
+        self._fit_on_resize = False
         self.geometry.zoom_y(factor, self.grid.height() / 2 if anchor_y is None else anchor_y)
         self._sync_scrollbars()
         self._repaint_all()
@@ -273,13 +312,22 @@ class PianoRoll(QWidget):
                                                                  * self.geometry.row_height))
         event.accept()
 
-    def fit_song(self) -> None:
-        """Zoom and scroll so that the whole song (at least one bar) fills the view."""
+    def _shown_notes(self) -> list[Note]:
+        """The song's notes and the preview's: what Fit Song has to show."""
+        return list(self.doc.notes().values()) + list(self.preview_notes or [])
+
+    def fit_song(self, max_bars: int | None = None) -> None:
+        """Zoom and scroll so that the whole song (at least one bar), with the variation
+        being previewed, fills the view; ``max_bars``: no more than that many bars."""
         doc, geo = self.doc, self.geometry
-        end = max(doc.end_tick, doc.time_signature.ticks_per_bar(doc.ppq))
+        bar = doc.time_signature.ticks_per_bar(doc.ppq)
+        shown = self._shown_notes()
+        end = max([bar] + [n.end_tick for n in shown])
+        if max_bars is not None:
+            end = min(end, max_bars * bar)
         geo.scroll_x = 0.0
         geo.zoom_x(self.grid.width() / geo.pixels_for_ticks(end), 0.0)
-        pitches = [n.pitch for n in doc.notes().values()]
+        pitches = [n.pitch for n in shown if max_bars is None or n.start_tick < end]
         if pitches:  # rows for the range and a little air, no taller than FIT_MAX_ROW_PX
             rows = max(pitches) - min(pitches) + 1 + 4
             geo.zoom_y(min(FIT_MAX_ROW_PX, self.grid.height() / rows) / geo.row_height)
@@ -290,7 +338,7 @@ class PianoRoll(QWidget):
 
     def centre_on_notes(self) -> None:
         """Scroll vertically to the middle of the song's pitches (middle C when empty)."""
-        pitches = [n.pitch for n in self.doc.notes().values()]
+        pitches = [n.pitch for n in self._shown_notes()]
         middle = (min(pitches) + max(pitches)) / 2 if pitches else 60
         self.geometry.center_on_pitch(middle, self.grid.height())
         self._sync_scrollbars()
@@ -300,6 +348,7 @@ class PianoRoll(QWidget):
         """Scroll by (dx, dy) pixels, past the song's end if need be; returns the move made."""
         geo = self.geometry
         old = geo.scroll_x, geo.scroll_y
+        self._fit_on_resize = False
         geo.scroll_x = max(0.0, geo.scroll_x + dx)
         y_max = max(0.0, geo.content_height() - self.grid.height())
         geo.scroll_y = min(y_max, max(0.0, geo.scroll_y + dy))
@@ -308,17 +357,20 @@ class PianoRoll(QWidget):
         return geo.scroll_x - old[0], geo.scroll_y - old[1]
 
     def _scroll_x_to(self, content_x: float) -> None:
+        self._fit_on_resize = False
         self.geometry.scroll_x = max(0.0, content_x)
         self._sync_scrollbars()
         self._repaint_all()
 
     def _on_h_scroll(self, value: int) -> None:
         if value != round(self.geometry.scroll_x):
+            self._fit_on_resize = False
             self.geometry.scroll_x = float(value)
             self._repaint_all()
 
     def _on_v_scroll(self, value: int) -> None:
         if value != round(self.geometry.scroll_y):
+            self._fit_on_resize = False
             self.geometry.scroll_y = float(value)
             self.grid.update()
             self.keyboard.update()
@@ -328,7 +380,8 @@ class PianoRoll(QWidget):
         geo, doc = self.geometry, self.doc
         width, height = max(1, self.grid.width()), max(1, self.grid.height())
         bar = doc.time_signature.ticks_per_bar(doc.ppq)
-        end_tick = max(doc.end_tick, self.playhead_tick) + 4 * bar
+        preview_end = max((n.end_tick for n in self.preview_notes or []), default=0)
+        end_tick = max(doc.end_tick, preview_end, self.playhead_tick) + 4 * bar
         content_w = max(geo.pixels_for_ticks(end_tick), geo.scroll_x + width)
         x_max = round(content_w - width)
         y_max = max(0, round(geo.content_height() - height))
@@ -355,7 +408,11 @@ class PianoRoll(QWidget):
         self.geometry.scroll_x = 0.0
         self.playhead_tick = 0
         self.preview_notes = None
-        self.centre_on_notes()
+        self._fit_on_resize = True  # a song opens fitted to the window
+        if self.grid.width() > 1 and self.grid.height() > 1:
+            self.fit_song(OPEN_FIT_MAX_BARS)
+        else:
+            self.centre_on_notes()
 
     def _repaint_notes(self) -> None:
         self.grid.update()
@@ -367,7 +424,10 @@ class PianoRoll(QWidget):
 
     def grid_resized(self) -> None:
         """Called by the grid: the first real size centres the notes, later ones re-range."""
-        if not self._centred and self.grid.height() > 1:
+        if self._fit_on_resize and self.grid.width() > 1 and self.grid.height() > 1:
+            self._centred = True
+            self.fit_song(OPEN_FIT_MAX_BARS)
+        elif not self._centred and self.grid.height() > 1:
             self._centred = True
             self.centre_on_notes()
         self._sync_scrollbars()
