@@ -210,10 +210,18 @@ class MainWindow(QMainWindow):
         self.drag_song = files.DragOutButton("Drag song", self.song_for_drag)
         tb.addWidget(self.drag_clip)
         tb.addWidget(self.drag_song)
+        from gui.tracks import TrackStrip
+
+        tracks = self.addToolBar("Track")  # second row: the track, its instrument, the output
+        tracks.setObjectName("track_toolbar")
+        self.insertToolBarBreak(tracks)
+        self.track_strip = TrackStrip(self.doc)
+        tracks.addWidget(self.track_strip)
         self._make_midi_toolbar()
 
     def _make_midi_toolbar(self) -> None:
-        """Ports, panic and recording from the live-MIDI module, when it is there."""
+        """Ports, sound status, panic and recording from the live-MIDI module, when it is
+        there: the output beside the track strip, recording on a row of its own."""
         bridge = self.transport.player
         if bridge is None:
             return
@@ -221,19 +229,24 @@ class MainWindow(QMainWindow):
 
         tb = self.addToolBar("MIDI")
         tb.setObjectName("midi_toolbar")
-        self.insertToolBarBreak(tb)
         tb.addWidget(QLabel(" Output "))
         tb.addWidget(midi_widgets.OutputChooser(bridge))
-        tb.addWidget(QLabel(" Input "))
-        tb.addWidget(midi_widgets.InputChooser(bridge))
+        self.sound_status = midi_widgets.SoundStatusLabel(bridge)
+        tb.addWidget(self.sound_status)
         tb.addWidget(midi_widgets.PanicButton(bridge))
-        tb.addSeparator()
+        rec = self.addToolBar("Record")
+        rec.setObjectName("record_toolbar")
+        self.insertToolBarBreak(rec)
+        rec.addWidget(QLabel(" Input "))
+        rec.addWidget(midi_widgets.InputChooser(bridge))
+        rec.addSeparator()
         self.record_controls = midi_widgets.RecordControls(
-            bridge, lambda: (self.doc.song(), self.transport.position(), 0),
+            bridge, lambda: (self.doc.song(), self.transport.position(),
+                             self.doc.tracks[self.doc.active_track].channel),
             lambda: midi.generator_responder(self.library, self.panel.settings()))
         self.record_controls.notes_recorded.connect(
             lambda notes: self.doc.add_notes(notes, text="Record", select=True))
-        tb.addWidget(self.record_controls)
+        rec.addWidget(self.record_controls)
         bridge.response_ready.connect(self._on_call_and_response)
         if hasattr(bridge, "message"):
             bridge.message.connect(lambda text: self.statusBar().showMessage(text, 8000))

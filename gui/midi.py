@@ -17,7 +17,7 @@ The toolbar widgets over the bridge live in :mod:`gui.midi_widgets`.
 from __future__ import annotations
 
 import dataclasses
-
+import sys
 import time
 from typing import Any, Callable
 
@@ -26,7 +26,8 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal, Slot
 
 from engine.errors import ContinuoError, PortError
 from engine.live.player import Player
-from engine.live.ports import MidiSystem, Output, PortInput, platform_has_virtual_ports
+from engine.live.ports import (MidiSystem, Output, PortInput, midi_system_may_run,
+                               platform_has_virtual_ports)
 from engine.live.recorder import CallAndResponse, Exchange, Recorder, answer_song
 from engine.song import Note, Song, TempoMap
 from gui.worker import GenerationJob
@@ -40,6 +41,23 @@ NO_INPUT = "No MIDI input"
 SETTINGS_OUTPUT = "midi/output"
 SETTINGS_INPUT = "midi/input"
 POSITION_INTERVAL_MS = 33
+PORT_POLL_MS = 2000  # how often the port lists are read, to notice ports coming and going
+SYSTEM_RETRY_POLLS = 5  # with no MIDI system, look for one every this many polls
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SoundStatus:
+    """Where what Continuo plays goes, and whether anyone will hear it."""
+
+    audible: bool  # False: nothing will sound (``summary`` says why and what to do)
+    summary: str  # a line for the toolbar
+    detail: str  # sentences for a tooltip
+
+
+def _no_midi_hint() -> str:
+    if sys.platform.startswith("linux"):
+        return "Start JACK (or PipeWire) to play into other programs' MIDI ports."
+    return "Connect a MIDI device to play into it."
 
 # name, ticks per grid step at ppq 480 is computed from the fraction of a whole note
 GRID_CHOICES: list[tuple[str, int]] = [("Off", 0), ("1/4", 4), ("1/8", 8), ("1/16", 16),
@@ -91,7 +109,9 @@ class PlayerBridge(QObject):
     playing_changed = Signal(bool)
     error = Signal(str)  # a sentence for the status bar
     message = Signal(str)  # information (e.g. "the built-in synth is silent: ...")
-    outputs_changed = Signal()
+    outputs_changed = Signal()  # a port appeared or went away
+    inputs_changed = Signal()
+    sound_changed = Signal()  # the output changed: see sound_status()
     # recording
     recording_changed = Signal(bool)
     note_recorded = Signal(object)  # one Note, as soon as its key is released
@@ -114,12 +134,14 @@ class PlayerBridge(QObject):
         self._finished_hook.connect(self._on_finished, queued)
         self._note_hook.connect(self.note_recorded, queued)
 
+        self._api = api
         self._system: MidiSystem | None = None
         self._system_error = ""
         try:
             self._system = MidiSystem(api)
         except PortError as exc:
             self._system_error = str(exc)
+        self._polls = 0
         self._synth: Output | None = None
         self._output_name = BUILTIN_SYNTH
         self._player = _BridgePlayer(self, self._builtin_synth())
@@ -140,6 +162,11 @@ class PlayerBridge(QObject):
         self._call_timer.setInterval(50)
         self._call_timer.timeout.connect(self._poll_call)
         self._closed = False
+        self._known_ports = self._port_lists()
+        self._port_timer = QTimer(self)
+        self._port_timer.setInterval(PORT_POLL_MS)
+        self._port_timer.timeout.connect(self.poll_ports)
+        self._port_timer.start()
         app = QCoreApplication.instance()
         if app is not None:  # silence and release the ports however the app ends
             app.aboutToQuit.connect(self.close)
@@ -169,6 +196,87 @@ class PlayerBridge(QObject):
                 self.error.emit(str(exc))
         return names
 
+    def _port_lists(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(output names, input names) of the MIDI system, quietly (empty on failure)."""
+        if self._system is None:
+            return (), ()
+        try:
+            return tuple(self._system.output_names()), tuple(self._system.input_names())
+        except PortError:
+            return (), ()
+
+    @Slot()
+    def poll_ports(self) -> None:
+        """Notice ports that appeared or went away (a timer calls this every 2 s).
+
+        ``outputs_changed``/``inputs_changed`` are emitted only when a list changed.  A
+        chosen port that went away is let go (the output falls back to the built-in
+        synth) once nothing is playing or recording through it.  With no MIDI system,
+        one started later (JACK, say) is looked for every few polls."""
+        if self._closed:
+            return
+        self._polls += 1
+        if self._system is None:
+            if self._polls % SYSTEM_RETRY_POLLS or not midi_system_may_run():
+                return
+            try:
+                self._system = MidiSystem(self._api)
+            except PortError as exc:
+                self._system_error = str(exc)
+                return
+            self.sound_changed.emit()
+        outputs, inputs = self._port_lists()
+        old_outputs, old_inputs = self._known_ports
+        self._known_ports = (outputs, inputs)
+        busy = self._player.is_playing() or self._recorder is not None
+        gone = self._output_name
+        if gone not in (BUILTIN_SYNTH, VIRTUAL_PORT) and gone not in outputs and not busy:
+            self.set_output(BUILTIN_SYNTH)
+            self.message.emit(f"The MIDI port '{gone}' went away; playing through the "
+                              "built-in synth now.")
+        if self._input_name is not None and self._input_name not in inputs and not busy \
+                and self._call is None:
+            gone = self._input_name
+            self.set_input(None)
+            self.message.emit(f"The MIDI input '{gone}' went away.")
+        if outputs != old_outputs:
+            self.outputs_changed.emit()
+            if self._output_name == BUILTIN_SYNTH:
+                self.sound_changed.emit()  # the advice names the ports there are
+        if inputs != old_inputs:
+            self.inputs_changed.emit()
+
+    def sound_status(self) -> SoundStatus:
+        """What the output in use is, and when nothing can sound, why and what to do."""
+        name = self._output_name
+        if name == VIRTUAL_PORT:
+            return SoundStatus(True, "Sound: virtual port 'Continuo' (connect a synth to it)",
+                               "Continuo plays into its own virtual MIDI port; connect a synth "
+                               "or a DAW to it to hear what it plays.")
+        if name != BUILTIN_SYNTH:
+            return SoundStatus(True, f"Sound: {name}",
+                               f"Continuo plays into the MIDI port '{name}'; you hear the synth "
+                               "or instrument behind it.")
+        synth = self._synth
+        if synth is not None and getattr(synth, "audible", False):
+            return SoundStatus(True, f"Sound: built-in synth ({synth.driver})",
+                               f"Continuo plays through its built-in synth (FluidSynth), on "
+                               f"the {synth.driver} audio driver.")
+        silence = getattr(synth, "silence", "") or "the built-in synth has no audio output"
+        todo = getattr(synth, "todo", "") or "Pick an output, or use Export Audio."
+        status = getattr(synth, "status", "") or f"The built-in synth is silent: {silence}."
+        ports = self._known_ports[0]
+        if self._system is None:
+            ports_line = f"{self._system_error or 'No MIDI system is running.'} {_no_midi_hint()}"
+        elif ports:
+            count = len(ports)
+            ports_line = (f"{count} MIDI output{'s' if count != 1 else ''} "
+                          f"{'are' if count != 1 else 'is'} listed under Output.")
+        else:
+            ports_line = "No MIDI output port is listed under Output yet."
+        return SoundStatus(False, f"No sound: {silence}. {todo}",
+                           f"{status}\n{ports_line}")
+
     def output_name(self) -> str:
         return self._output_name
 
@@ -191,8 +299,18 @@ class PlayerBridge(QObject):
         self._player.set_output(new)
         if old is not new and old is not self._synth:
             old.close()
+        changed = name != self._output_name
         self._output_name = name
+        if changed:
+            self.sound_changed.emit()
         return True
+
+    def set_programs(self, programs: dict[int, int]) -> None:
+        """Send channel -> General MIDI program now, so the next note (a preview click,
+        the keyboard through Thru) already sounds with the track's instrument."""
+        for channel, program in sorted(programs.items()):
+            self._player.send_now(mido.Message("program_change", channel=channel,
+                                               program=program))
 
     def _builtin_synth(self) -> Output:
         if self._synth is None:
@@ -444,6 +562,7 @@ class PlayerBridge(QObject):
         if self._closed:
             return
         self._closed = True
+        self._port_timer.stop()
         self.stop_call_response()
         self._player.panic()
         self._timer.stop()
@@ -452,3 +571,5 @@ class PlayerBridge(QObject):
             self._player.output.close()
         if self._synth is not None:
             self._synth.close()
+        if self._system is not None:
+            self._system.close()

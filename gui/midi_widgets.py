@@ -1,6 +1,8 @@
 """Toolbar widgets for live MIDI, over :class:`gui.midi.PlayerBridge`.
 
-:class:`OutputChooser` and :class:`InputChooser` (both remembered with QSettings),
+:class:`OutputChooser` and :class:`InputChooser` (both remembered with QSettings, both
+re-listed when a port appears or goes away), :class:`SoundStatusLabel` (where the sound
+goes, or why there is none and what to do),
 :class:`PanicButton` and :class:`RecordControls` (record with count-in and metronome,
 quantize on the fly or after, MIDI thru, and call-and-response).
 """
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton,
                                QSpinBox, QToolButton, QWidget)
 
@@ -78,7 +80,10 @@ class OutputChooser(_PortChooser):
     def __init__(self, bridge: PlayerBridge, settings: QSettings | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(bridge, settings, parent)
-        self.setToolTip("Where Continuo plays: the built-in synth or a MIDI port")
+        self.setToolTip("Where Continuo plays: the built-in synth or a MIDI port (the list "
+                        "follows the ports as they come and go)")
+        bridge.outputs_changed.connect(self.refresh)
+        bridge.sound_changed.connect(self.refresh)  # e.g. back to the built-in synth
 
     def _names(self) -> list[str]:
         return self.bridge.outputs()
@@ -97,6 +102,7 @@ class InputChooser(_PortChooser):
                  parent: QWidget | None = None) -> None:
         super().__init__(bridge, settings, parent)
         self.setToolTip("The MIDI keyboard to record from")
+        bridge.inputs_changed.connect(self.refresh)
 
     def _names(self) -> list[str]:
         return [NO_INPUT] + self.bridge.inputs()
@@ -106,6 +112,31 @@ class InputChooser(_PortChooser):
 
     def _apply(self, name: str) -> bool:
         return self.bridge.set_input(None if name == NO_INPUT else name)
+
+
+class SoundStatusLabel(QLabel):
+    """A lasting line beside the Output list: the output in use, or, when nothing can
+    sound, why and what to do (the tooltip has the whole story)."""
+
+    SILENT_STYLE = "color: #b3261e; font-weight: bold; padding: 0 6px;"
+    AUDIBLE_STYLE = "color: palette(text); padding: 0 6px;"
+
+    def __init__(self, bridge: PlayerBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("sound_status")
+        self.bridge = bridge
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setWordWrap(True)  # two short lines when silent: why, and what to do
+        self.setMinimumWidth(300)
+        self.setMaximumWidth(380)
+        bridge.sound_changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        status = self.bridge.sound_status()
+        self.setText(status.summary)
+        self.setToolTip(status.detail)
+        self.setStyleSheet(self.AUDIBLE_STYLE if status.audible else self.SILENT_STYLE)
 
 
 class PanicButton(QPushButton):
@@ -229,5 +260,6 @@ class RecordControls(QWidget):
         self.call_button.blockSignals(False)
 
 
-__all__ = ["PlayerBridge", "OutputChooser", "InputChooser", "PanicButton", "RecordControls",
+__all__ = ["PlayerBridge", "OutputChooser", "InputChooser", "SoundStatusLabel", "PanicButton",
+           "RecordControls",
            "generator_responder", "grid_ticks", "BUILTIN_SYNTH", "NO_INPUT"]

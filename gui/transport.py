@@ -81,9 +81,16 @@ class Transport(QObject):
             player.position_changed.connect(self._on_position)
             player.playing_changed.connect(self._on_playing)
             player.error.connect(self.message)
+            if hasattr(player, "sound_changed"):
+                player.sound_changed.connect(self._update_enabled)
+                player.sound_changed.connect(self.send_programs)  # a new output hears them
         doc.changed.connect(self.sync_from_doc)
         doc.song_replaced.connect(lambda: self.set_position(0))
+        doc.song_replaced.connect(self.send_programs)
+        if hasattr(doc, "tracks_changed"):
+            doc.tracks_changed.connect(self.send_programs)
         self._update_enabled()
+        self.send_programs()
 
     # ---- the strip -------------------------------------------------------------------
     def make_strip(self, parent: QWidget | None = None) -> QWidget:
@@ -179,12 +186,32 @@ class Transport(QObject):
     def can_play(self) -> bool:
         return self.player is not None
 
+    def sound_status(self) -> Any:
+        """The player's :class:`gui.midi.SoundStatus`, or None without one."""
+        if self.player is None or not hasattr(self.player, "sound_status"):
+            return None
+        return self.player.sound_status()
+
     def _update_enabled(self) -> None:
         self.play_action.setEnabled(self.can_play())
         self.stop_action.setEnabled(self.can_play())
         self.panic_action.setEnabled(self.can_play())
         if not self.can_play():
             self.play_action.setToolTip(self.unavailable)
+            return
+        status = self.sound_status()
+        tip = "Play or stop (Space)"
+        self.play_action.setToolTip(tip if status is None else f"{tip}\n{status.summary}")
+
+    def send_programs(self) -> None:
+        """Give each track's channel its instrument now (previews and Thru use it too)."""
+        if self.player is None or not hasattr(self.player, "set_programs"):
+            return
+        programs: dict[int, int] = {}
+        for track in self.doc.tracks:
+            if not track.is_drum:
+                programs.setdefault(track.channel, track.program)
+        self.player.set_programs(programs)
 
     def is_playing(self) -> bool:
         return bool(self.player is not None and self.player.is_playing())
@@ -228,6 +255,10 @@ class Transport(QObject):
                              else max(song.end_tick, 1), loop)
         except Exception as e:  # a port that went away: a sentence, not a traceback
             self.message.emit(str(e))
+            return
+        status = self.sound_status()
+        if status is not None and not status.audible:  # Play must not look normal
+            self.message.emit(f"Playing, but nothing can be heard. {status.summary}")
 
     def stop(self) -> None:
         if self.player is not None:

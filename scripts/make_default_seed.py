@@ -58,7 +58,7 @@ def default_seed_notes() -> list[Note]:
 
 def main() -> int:
     out = ROOT / "assets" / "default_seed.mid"
-    song = melody_song(default_seed_notes(), ppq=PPQ, bpm=96, name="Seed")
+    song = melody_song(default_seed_notes(), ppq=PPQ, bpm=96, name="Melody")
     song_to_midi_file(song, out)
     print(f"wrote {out} ({len(song.tracks[0].notes)} notes, {song.end_tick / (4 * PPQ):g} bars)")
     return 0

@@ -78,6 +78,17 @@ def silence_advice(platform: str = sys.platform) -> str:
     return "Start a sound server, pick a MIDI port under Output, or use File > Export Audio."
 
 
+def silence_todo(platform: str = sys.platform) -> str:
+    """:func:`silence_advice` in a dozen words, for a toolbar."""
+    if platform.startswith("linux"):
+        return "Start PipeWire or JACK, pick an output, or use Export Audio."
+    if platform == "darwin":
+        return "Check the sound output, pick an output, or use Export Audio."
+    if platform.startswith(("win", "cygwin")):
+        return "Check the sound device, pick an output, or use Export Audio."
+    return "Start a sound server, pick an output, or use Export Audio."
+
+
 class SynthError(ContinuoError):
     """The built-in synth cannot do what was asked (no soundfont, unreadable soundfont)."""
 
@@ -201,11 +212,14 @@ class SynthOutput(Output):
     """
 
     def __init__(self, soundfont: Path | None = None, live: bool = True,
-                 drivers: Iterable[str] = AUDIO_DRIVERS) -> None:
+                 drivers: Iterable[str] | None = None) -> None:
+        """``drivers``: the audio drivers to try (default :data:`AUDIO_DRIVERS`)."""
         super().__init__()
+        drivers = AUDIO_DRIVERS if drivers is None else drivers
         self.name = BUILTIN_SYNTH_NAME
         self.status = ""  # a sentence when silent: why, and what to do
         self.silence = ""  # when silent, the reason in a few words ("no audio device")
+        self.todo = ""  # when silent, what to do in a dozen words
         self.driver: str | None = None
         self._synth: FluidSynth | None = None
         try:
@@ -213,10 +227,12 @@ class SynthOutput(Output):
         except SynthError as exc:
             if fluidsynth_available():
                 self.silence = "no soundfont"
+                self.todo = "Install a soundfont, pick an output, or use Export Audio."
                 advice = ("Install a General MIDI soundfont (timgm6mb-soundfont), pick a MIDI "
                           "port under Output, or use File > Export Audio.")
             else:
                 self.silence = "FluidSynth is missing"
+                self.todo = "Install FluidSynth, pick an output, or use Export Audio."
                 advice = ("Install FluidSynth (libfluidsynth3), pick a MIDI port under Output, "
                           "or use File > Export Audio.")
             self.status = f"The built-in synth is silent: {exc} {advice}"
@@ -226,6 +242,7 @@ class SynthOutput(Output):
                 self.driver = self._synth.start_audio(drivers)
             except SynthError as exc:
                 self.silence = "no audio device"
+                self.todo = silence_todo()
                 self.status = f"The built-in synth is silent: {exc} {silence_advice()}"
 
     @property
