@@ -223,3 +223,31 @@ def test_the_tracks_instrument_is_sent_at_play_start_and_when_changed(qtbot, bri
         assert [(m.type, m.channel, m.program) for m in msgs] == [("program_change", 0, 73)]
     finally:
         sink.close()
+
+
+def test_kept_notes_go_into_the_track_they_continue(qtbot, library, isolated_settings,
+                                                     tmp_path):
+    from gui import files
+    from gui.document import GENERATED
+    from tests.gui.test_app import generate, make_window
+
+    melody = [Note(67 + (i % 3), i * 480, 480) for i in range(8)]
+    bass = [Note(43 + (i % 2) * 7, i * 960, 960, channel=1) for i in range(4)]
+    path = tmp_path / "two.mid"
+    files.write_song(Song(tracks=[Track("Tune", 0, 73, notes=melody),
+                                  Track("Bass", 1, 32, notes=bass)]), str(path))
+    window = make_window(qtbot, library, path)
+    strip = window.track_strip
+    assert strip.track_box.isEnabled() and strip.track_box.count() == 2
+    strip.track_box.setCurrentIndex(1)
+    strip.track_box.activated.emit(1)  # the user picks the bass track
+    assert window.doc.active_track == 1 and strip.instrument.program() == 32
+    assert strip.name_edit.text() == "Bass"
+    generate(qtbot, window, "lstm", library, bars=1, variations=1)
+    ids = window.panel.keep_variation(0)
+    assert ids
+    doc = window.doc
+    assert all(doc.track_of(i) == 1 and doc.origin(i) == GENERATED for i in ids)
+    assert {doc.note(i).channel for i in ids} == {1}  # the bass's channel, so its instrument
+    assert doc.song().tracks[0].notes == melody
+
