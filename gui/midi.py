@@ -11,6 +11,10 @@ Call-and-response answers a phrase with a :class:`gui.worker.GenerationJob`, the
 job the Generate panel runs: the notes are generated in the engine's generation service
 (a helper process), so the GUI thread shares no GIL with the sampler.
 
+The bridge also says where the sound goes (:meth:`PlayerBridge.sound_status`: the
+output in use, or why nothing can sound and what to do) and reads the port lists every
+two seconds, so the Output and Input lists follow ports as they come and go.
+
 The toolbar widgets over the bridge live in :mod:`gui.midi_widgets`.
 """
 
