@@ -14,6 +14,15 @@ event.time_s`` and the scheduler thread sleeps until the next one is due.
 Nothing is ever left hanging: every note-on sent is remembered until its note-off,
 and :meth:`Player.stop`, :meth:`Player.panic`, a port error and a loop wrap all
 send the missing note-offs plus All Notes Off (CC 123) on every channel used.
+
+Sync (:meth:`Player.set_sync`, see :mod:`engine.live.clock`): ``"internal"`` plays on
+the song's own tempo; ``"send"`` also sends MIDI clock on the output (Start or Song
+Position Pointer + Continue, Timing Clock at each tick's ideal time, Stop, and Stop /
+Song Position Pointer / Continue at a loop's wrap), merged into the same schedule;
+``"follow"`` lets the incoming clock (:meth:`Player.feed_clock`, fed by an input) start,
+stop and place playback of the song given to :meth:`Player.set_follow_song`, each
+message due when the follower's line puts its tick; when the clock stops arriving,
+playback stops, all notes off, and ``on_error`` says why.
 """
 
 from __future__ import annotations
@@ -27,6 +36,9 @@ from typing import Callable
 import mido
 
 from engine.errors import ContinuoError, PortError
+from engine.live.clock import (CLOCK, CLOCKS_PER_QUARTER, STOP, SYNC_FOLLOW, SYNC_INTERNAL,
+                               SYNC_MODES, SYNC_SEND, TRANSPORT_TYPES, ClockFollower,
+                               clock_times, snap_to_sixteenth, transport_messages)
 from engine.live.ports import Output, all_off_messages
 from engine.song import DRUM_CHANNEL, Song
 
@@ -36,8 +48,8 @@ METRONOME_BEAT = 77  # GM Low Wood Block: the other beats
 METRONOME_VELOCITY = 100
 
 # Order of messages due at the same instant: note-offs first (so a repeated pitch
-# re-sounds), then program changes, then note-ons.
-_ORDER_OFF, _ORDER_SETUP, _ORDER_ON = 0, 1, 2
+# re-sounds), then program changes, then note-ons; MIDI clock before all of them.
+_ORDER_CLOCK, _ORDER_OFF, _ORDER_SETUP, _ORDER_ON = -1, 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +62,16 @@ class Event:
     click: bool = False  # a metronome click: sent only while the metronome is on
 
     def sort_key(self) -> tuple[float, int]:
+        return (self.time_s, self.order())
+
+    def order(self) -> int:
         kind = self.message.type
-        order = (_ORDER_OFF if kind == "note_off" else
-                 _ORDER_ON if kind == "note_on" else _ORDER_SETUP)
-        return (self.time_s, order)
+        return (_ORDER_OFF if kind == "note_off" else
+                _ORDER_ON if kind == "note_on" else
+                _ORDER_CLOCK if kind in TRANSPORT_TYPES else _ORDER_SETUP)
+
+    def tick_key(self) -> tuple[int, int]:
+        return (self.tick, self.order())
 
 
 def song_to_events(song: Song, start_tick: int = 0, end_tick: int | None = None,
@@ -150,6 +168,7 @@ class Player:
 
     position_interval_s = 1 / 30
     check_interval_s = 0.25
+    follow_in_background = True  # False: a followed playback is driven by pump() (tests)
 
     def __init__(self, output: Output, clock: Callable[[], float] = time.monotonic) -> None:
         self.output = output
@@ -177,6 +196,16 @@ class Player:
         self._count_in_s = 0.0
         self._hold = False
         self._rest_tick = 0  # where the playhead rests when stopped
+        self._wake = threading.Event()  # set on stop, and on each incoming clock
+        # sync
+        self._sync = SYNC_INTERNAL
+        self.follower = ClockFollower(self)
+        self._follow_song: Song | None = None
+        self._following = False  # this playback runs on the follower's clock
+        self._clock_out = False  # this playback sends MIDI clock
+        self._clock_running = False  # Start/Continue went out and Stop has not
+        self._sent_pass = -1  # the last pass whose Start/Continue went out
+        self._spp = 0  # where the range starts, in 16th notes (Song Position Pointer)
 
     # ---- hooks ---------------------------------------------------------------
     def on_position(self, tick: int) -> None:
@@ -215,6 +244,117 @@ class Player:
             self._silence(old, hard=False)
             self.output = output
 
+    # ---- sync ----------------------------------------------------------------
+    @property
+    def sync(self) -> str:
+        return self._sync
+
+    def set_sync(self, mode: str) -> None:
+        """"internal", "send" (send MIDI clock) or "follow" (follow :meth:`feed_clock`).
+
+        Takes effect at the next play; leaving "follow" stops a followed playback."""
+        if mode not in SYNC_MODES:
+            raise ContinuoError(f"Unknown sync mode {mode!r}; choose one of {', '.join(SYNC_MODES)}.")
+        with self._lock:
+            old, self._sync = self._sync, mode
+            following = self._following and self._playing
+        if old == SYNC_FOLLOW and mode != SYNC_FOLLOW:
+            if following:
+                self.stop()
+            self.follower.reset()
+
+    def set_follow_song(self, song: Song | None) -> None:
+        """The song an incoming Start or Continue plays (a private copy is kept)."""
+        copy = song.copy() if song is not None else None
+        with self._lock:
+            self._follow_song = copy
+
+    def feed_clock(self, msg: mido.Message, t: float) -> None:
+        """An input's message at clock time ``t``; clock and transport messages drive a
+        following player (anything else is ignored)."""
+        if self._sync == SYNC_FOLLOW and msg.type in TRANSPORT_TYPES:
+            self.follower.feed(msg, t)
+
+    def followed_tempo(self) -> float | None:
+        """The tempo of the incoming clock (BPM), while following; None before it is known."""
+        return self.follower.tempo_bpm() if self._sync == SYNC_FOLLOW else None
+
+    # the follower's listener (the input's thread) -----------------------------------
+    def clock_started(self, position: int) -> None:
+        with self._lock:
+            song = self._follow_song
+            if self._sync != SYNC_FOLLOW or song is None:
+                return
+        self._play_following(song, round(position * song.ppq / CLOCKS_PER_QUARTER))
+
+    def clock_stopped(self) -> None:
+        with self._lock:
+            following = self._following and self._playing
+            song = self._follow_song
+        if following:
+            self.stop()
+        if song is not None and self._sync == SYNC_FOLLOW:
+            rest = round(self.follower.resume_position * song.ppq / CLOCKS_PER_QUARTER)
+            with self._lock:
+                self._rest_tick = rest
+            self.on_position(rest)
+
+    def clock_located(self, position: int, running: bool) -> None:
+        with self._lock:
+            song = self._follow_song
+            if self._sync != SYNC_FOLLOW or song is None:
+                return
+            following = self._following and self._playing
+        tick = round(position * song.ppq / CLOCKS_PER_QUARTER)
+        if running and following:
+            self._play_following(song, tick)  # a jump: what sounds stops, play on from there
+        elif not following:
+            with self._lock:
+                self._rest_tick = tick
+            self.on_position(tick)
+
+    def clock_ticked(self) -> None:
+        self._wake.set()
+
+    def _play_following(self, song: Song, start_tick: int) -> None:
+        """Play ``song`` from ``start_tick`` on the follower's clock (no thread restart
+        notice when it was already playing: a relocation)."""
+        was_playing = self._end_playback()
+        if was_playing:
+            self._silence(self.output, hard=False)
+        end_tick = song.end_tick
+        if start_tick >= end_tick:  # the sender is past the song's end: nothing to play
+            with self._lock:
+                self._rest_tick = start_tick
+            if was_playing:
+                self.on_playing_changed(False)
+            self.on_position(start_tick)
+            return
+        events = song_to_events(song, start_tick, end_tick, metronome=True)
+        events.sort(key=Event.tick_key)
+        with self._lock:
+            self._song = song
+            self._intro = []
+            self._events = events
+            self._start_tick, self._end_tick = start_tick, end_tick
+            self._rest_tick = start_tick
+            self._loop, self._loop_s, self._hold, self._count_in_s = False, 0.0, False, 0.0
+            self._index, self._pass = 0, 0
+            self._used_channels |= {e.message.channel for e in events if not e.click}
+            if self._metronome:
+                self._used_channels.add(METRONOME_CHANNEL)
+            self._following, self._clock_out = True, False
+            self._t0 = self.clock()
+            self._stop_event.clear()
+            self._wake.clear()
+            self._playing = True
+        if not was_playing:
+            self.on_playing_changed(True)
+        if self.follow_in_background:
+            self._thread = threading.Thread(target=self._run, name="continuo-player",
+                                            daemon=True)
+            self._thread.start()
+
     # ---- state ---------------------------------------------------------------
     def is_playing(self) -> bool:
         return self._playing
@@ -233,6 +373,11 @@ class Player:
             song = self._song
             if song is None:
                 return float(self._start_tick)
+            if self._following:
+                position = self.follower.position(t)
+                if position is None:
+                    return float(self._start_tick)
+                return min(position * song.ppq / CLOCKS_PER_QUARTER, float(self._end_tick))
             tempo = song.tempo_map
             elapsed = t - self._t0
             if elapsed < 0:
@@ -251,6 +396,8 @@ class Player:
             song = self._song
             if song is None:
                 raise ContinuoError("nothing is playing")
+            if self._following:
+                return self.follower.time_at(tick * CLOCKS_PER_QUARTER / song.ppq)
             tempo = song.tempo_map
             return self._t0 + tempo.tick_to_seconds(tick) - tempo.tick_to_seconds(self._start_tick)
 
@@ -263,10 +410,15 @@ class Player:
         ``end_tick`` defaults to the song's end (rounded up to a whole bar when
         looping).  ``hold`` keeps the player running after the last event until
         :meth:`stop` (recording).  ``background=False`` starts no thread: the caller
-        drives :meth:`pump` with its own clock.
+        drives :meth:`pump` with its own clock.  Sending clock ("send" sync), the start
+        snaps back to a 16th note, the unit of Song Position Pointer.
         """
         self.stop()
         song = song.copy()
+        clock_out = self._sync == SYNC_SEND
+        spp = 0
+        if clock_out:
+            start_tick, spp = snap_to_sixteenth(start_tick, song.ppq)
         if end_tick is None:
             end_tick = song.end_tick
             if loop:
@@ -276,6 +428,10 @@ class Player:
         all_events = song_to_events(song, start_tick, end_tick, metronome=True,
                                     count_in_bars=count_in_bars)
         tempo = song.tempo_map
+        if clock_out:
+            all_events += [Event(t, tick, CLOCK) for t, tick in
+                           clock_times(tempo, start_tick, end_tick)]
+            all_events.sort(key=Event.sort_key)
         with self._lock:
             self._song = song
             self._intro = [e for e in all_events if e.time_s < 0]
@@ -288,11 +444,15 @@ class Player:
             self._count_in_s = -min((e.time_s for e in self._intro), default=0.0)
             self._index = 0
             self._pass = -1 if self._intro else 0
-            self._used_channels |= {e.message.channel for e in all_events if not e.click}
+            self._used_channels |= {e.message.channel for e in all_events
+                                    if not e.click and hasattr(e.message, "channel")}
+            self._following, self._clock_out = False, clock_out
+            self._clock_running, self._sent_pass, self._spp = False, -1, spp
             if self._metronome or count_in_bars:
                 self._used_channels.add(METRONOME_CHANNEL)
             self._t0 = self.clock() + self._count_in_s
             self._stop_event.clear()
+            self._wake.clear()
             self._playing = True
         self.on_playing_changed(True)
         if background:
@@ -302,6 +462,7 @@ class Player:
     def stop(self) -> None:
         """Stop and silence every note this player started."""
         was_playing = self._end_playback()
+        self._clock_stop(self.output)
         self._silence(self.output, hard=False)
         if was_playing:
             self.on_playing_changed(False)
@@ -314,6 +475,7 @@ class Player:
             for timer in self._preview_timers:
                 timer.cancel()
             self._preview_timers.clear()
+        self._clock_stop(self.output)
         self._silence(self.output, hard=True)
         if was_playing:
             self.on_playing_changed(False)
@@ -381,10 +543,26 @@ class Player:
         calls it directly after moving its own clock.
         """
         now = self.clock() if now is None else now
+        if self._following:
+            return self._pump_following(now)
         while True:
             with self._lock:
                 if not self._playing:
                     return None
+                if self._clock_out and 0 <= self._pass and self._sent_pass < self._pass \
+                        and self._t0 + self._pass * self._loop_s <= now:
+                    # a pass begins: Start (or Song Position Pointer + Continue); at a
+                    # loop's wrap Stop first, the way hardware sequencers jump
+                    due = self._t0 + self._pass * self._loop_s
+                    messages = transport_messages(self._spp, first=self._pass == 0)
+                    self._sent_pass = self._pass
+                    self._clock_running = True
+                    output = self.output
+                    for msg in messages:
+                        sent = self.clock()
+                        self._send_on(output, msg)
+                        self.on_sent(due, sent, msg)
+                    continue
                 due = self._next_due()
                 if due is None:
                     break
@@ -425,6 +603,7 @@ class Player:
             self._rest_tick = self._end_tick
             self._playing = False
             self._stop_event.set()
+        self._clock_stop(self.output)
         self._silence(self.output, hard=False)
         self.on_position(self._end_tick)
         self.on_playing_changed(False)
@@ -447,7 +626,8 @@ class Player:
                     next_check = now + self.check_interval_s
                 timeout = min(wait, next_position - now, next_check - now)
                 if timeout > 0:
-                    self._stop_event.wait(timeout)
+                    self._wake.wait(timeout)
+                    self._wake.clear()
         except ContinuoError as exc:
             self._fail(str(exc))
             return
@@ -460,6 +640,7 @@ class Player:
             return  # stopped meanwhile: the user asked for silence, not an error
         self._end_playback(from_thread=True)
         try:
+            self._clock_stop(self.output)
             self._silence(self.output, hard=False)
         except Exception:
             pass
@@ -475,12 +656,64 @@ class Player:
                 self._rest_tick = max(0, round(self.tick_at(self.clock())))
             self._playing = False
             self._stop_event.set()
+            self._wake.set()
             thread = self._thread
         if thread is not None and not from_thread and thread is not threading.current_thread():
             thread.join(timeout=2.0)
         if not from_thread:
             self._thread = None
         return was_playing
+
+    def _pump_following(self, now: float) -> float | None:
+        """:meth:`pump` on the follower's clock: each message is due when the follower's
+        line puts its tick; a note more than a 16th behind the followed position (a
+        jump, a burst of clocks) is skipped, never played late."""
+        follower = self.follower
+        while True:
+            with self._lock:
+                if not self._playing:
+                    return None
+                song = self._song
+                reason = follower.lost(now)
+                if reason is not None:
+                    break
+                if self._index >= len(self._events):
+                    break
+                event = self._events[self._index]
+                per_clock = song.ppq / CLOCKS_PER_QUARTER
+                due = follower.time_at(event.tick / per_clock)
+                if due > now:
+                    return min(due - now, 0.05)  # look again for a lost clock
+                self._index += 1
+                msg = event.message
+                if event.click and not self._metronome:
+                    continue
+                if msg.type == "note_on" and msg.velocity:
+                    position = follower.position(now)
+                    if position is not None and position * per_clock - event.tick > song.ppq / 4:
+                        continue
+                elif msg.type == "note_off" and (msg.channel, msg.note) not in self._sounding:
+                    continue  # its note-on was skipped (or silenced by a jump)
+                self._track(msg)
+                output = self.output
+            sent = self.clock()
+            self._send_on(output, msg)
+            self.on_sent(due, sent, msg)
+        if reason is not None:
+            self._fail(reason)
+            return None
+        self._finish()
+        return None
+
+    def _clock_stop(self, output: Output) -> None:
+        """Stop to whoever follows our clock, once per Start/Continue."""
+        with self._lock:
+            running, self._clock_running = self._clock_running, False
+        if running:
+            try:
+                output.send(STOP)
+            except Exception:
+                pass  # the port is gone; nobody is listening for the Stop
 
     def _track(self, msg: mido.Message) -> None:
         if msg.type == "note_on" and msg.velocity > 0:
