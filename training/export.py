@@ -111,7 +111,8 @@ def build_card(name: str, hp: dict[str, Any], files: dict[str, str], out_dir: st
                *, parameters: int, encoding: Encoding = DEFAULT_ENCODING,
                description: str | None = None, data: dict | None = None,
                metrics: dict | None = None, training: dict | None = None,
-               keras_weights: str | None = None) -> dict[str, Any]:
+               keras_weights: str | None = None,
+               jobs: Sequence[str] | None = None) -> dict[str, Any]:
     """The model card (docs/model-contract.md) of a model of ``hp`` whose files are
     already in ``out_dir``: states, the sequence graph's tails and the receptive field
     come from its architecture."""
@@ -133,7 +134,7 @@ def build_card(name: str, hp: dict[str, Any], files: dict[str, str], out_dir: st
     return make_card(name, hp["architecture"], description or arch.description, files,
                      Path(out_dir), encoding, specs,
                      state_outputs=[tail_output(s) for s in specs],
-                     receptive_field_steps=arch.receptive_field(hp), **extra)
+                     receptive_field_steps=arch.receptive_field(hp), jobs=jobs, **extra)
 
 
 def export_model(model, hp: dict[str, Any], out_dir: str | Path, name: str, *,

@@ -25,6 +25,7 @@ from engine.models.onnx_signature import ONNX_FLOAT, ONNX_INT32, check_tensor, r
 CARD_FORMAT = "continuo-model-card"
 CARD_VERSION = 1
 MAX_CARD_BYTES = 1 << 20
+KNOWN_JOBS = ("continue", "fill")  # a card without "jobs" continues
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ class ModelCard:
     # one call); empty when the card lists none
     sequence_state_outputs: tuple[str, ...]
     card: dict = field(repr=False)
+    # what the model was trained to do: "continue" (every model), "fill" (a gap)
+    jobs: tuple[str, ...] = ("continue",)
 
     @property
     def vocab_size(self) -> int:
@@ -107,16 +110,19 @@ SEQUENCE_INPUT, SEQUENCE_OUTPUT = "tokens", "logits"  # the sequence graph's
 def make_card(name: str, architecture: str, description: str, files: dict[str, str],
               folder: Path, encoding: Encoding, states: Sequence[StateSpec], *,
               state_outputs: Sequence[str] | None = None,
-              receptive_field_steps: int | None = None, **extra: Any) -> dict[str, Any]:
+              receptive_field_steps: int | None = None, jobs: Sequence[str] | None = None,
+              **extra: Any) -> dict[str, Any]:
     """The card of a model whose ONNX files (``files``: role -> file name, ``step`` and
     optionally ``sequence``) are already in ``folder``: their sha256, the encoding's
     section, the graphs' names and states, and after those ``extra`` (hyperparameters,
     parameters, data, metrics, training, keras), in the order given.  ``state_outputs``
-    names the sequence graph's output per state (priming in one call; None: none)."""
+    names the sequence graph's output per state (priming in one call; None: none);
+    ``jobs`` what the model does (None: not written, which reads as continue only)."""
     folder = Path(folder)
     card: dict[str, Any] = {
         "format": CARD_FORMAT, "card_version": CARD_VERSION,
         "name": name, "architecture": architecture, "description": description,
+        **({"jobs": list(jobs)} if jobs is not None else {}),
         "files": dict(files),
         "sha256": {f: sha256_file(folder / f) for f in files.values()},
         "encoding": encoding.card(),
@@ -283,6 +289,11 @@ def read_card(card_path: Path) -> ModelCard:
         value = metrics["test"].get("bits_per_note")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             bpn = float(value)
+    jobs = card.get("jobs", ["continue"])
+    if (not isinstance(jobs, list) or not jobs
+            or not all(isinstance(j, str) and j in KNOWN_JOBS for j in jobs)):
+        raise ModelError(f"{what}: the card's 'jobs' must list some of "
+                         f"{', '.join(KNOWN_JOBS)}")
     description = card.get("description")
     return ModelCard(
         name=name, description=description if isinstance(description, str) else "",
@@ -290,6 +301,6 @@ def read_card(card_path: Path) -> ModelCard:
         receptive_field_steps=rf, step_path=paths["step"], sequence_path=paths.get("sequence"),
         token_input=token_input, logits_output=logits_output, states=tuple(states),
         sequence_input=seq_in, sequence_output=seq_out, sequence_state_outputs=seq_tails,
-        card=card,
+        card=card, jobs=tuple(dict.fromkeys(jobs)),
     )
 

@@ -1,0 +1,254 @@
+"""Fill-in-the-middle models: a shipped network fine-tuned on ``melody-fim-16th``.
+
+``python -m training.fill train --from models/lstm.json --name lstm-fill`` grows the
+shipped model's vocabulary by the fill sentinels (the old embedding rows and output
+units copied, the new ones small and random, the new output biases low so the
+sentinels start near probability 0), then trains on the Essen training split with each
+tune, on every pass, either as it is (continuation, one time in two) or rearranged
+around a random gap of 1-4 bars (:func:`engine.encodings.fim.random_gap`):
+``prefix, FILL_SUFFIX, suffix, FILL_MIDDLE(q), middle``.  The sentinels are given,
+never predicted: their targets weigh 0.  Then it exports the two ONNX graphs and a card
+(``jobs``: continue and fill) and scores plain continuation on the test split.
+
+``python -m training.fill evaluate`` measures issue 13's figures on the Essen test split
+(music21 parses those tunes again, for their bars).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from engine.encodings.fim import FillMelodyEncoding, random_gap
+
+ROOT = Path(__file__).resolve().parent.parent
+PAD_MULTIPLE = 32
+FILL_SHARE = 0.5
+
+
+def fill_batches(tunes: Sequence[np.ndarray], encoding: FillMelodyEncoding, batch_size: int,
+                 max_len: int, rng: np.random.Generator, fill_share: float = FILL_SHARE):
+    """Length-bucketed (inputs, targets, weights) batches, each tune plain or as a fill
+    example (drawn anew on every call)."""
+    examples = []
+    for t in tunes:
+        t = np.asarray(t, np.int64)
+        if len(t) < 2:
+            continue
+        gap = random_gap(len(t), rng, max_len, encoding.steps_per_quarter) \
+            if rng.random() < fill_share else None
+        if gap is None:
+            seq = t[: max_len + 1]
+        else:
+            seq = np.asarray(encoding.fill_example(t, *gap)[0], np.int64)[: max_len + 1]
+        examples.append(seq)
+    lengths = np.array([len(e) for e in examples]) + rng.uniform(0, 8, size=len(examples))
+    order = np.argsort(lengths, kind="stable")
+    batches = []
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        width = int(math.ceil(max(len(examples[i]) - 1 for i in idx) / PAD_MULTIPLE)
+                    * PAD_MULTIPLE)
+        x = np.zeros((len(idx), width), np.int32)
+        y = np.zeros((len(idx), width), np.int32)
+        w = np.zeros((len(idx), width), np.float32)
+        for row, i in enumerate(idx):
+            e = examples[i]
+            x[row, : len(e) - 1] = e[:-1]
+            y[row, : len(e) - 1] = e[1:]
+            w[row, : len(e) - 1] = e[1:] < encoding.melody_vocab_size  # sentinels are given
+        batches.append((x, y, w))
+    rng.shuffle(batches)
+    return batches
+
+
+def grow_vocabulary(card_path: Path, encoding: FillMelodyEncoding, seed: int = 0):
+    """The card's Keras model with the vocabulary grown to ``encoding``'s: every layer's
+    weights copied, the embedding's new rows and the logits' new units small random,
+    their biases -6.  Returns (model, hp)."""
+    from training.models import build_model, load_keras_model
+
+    old_card = json.loads(card_path.read_text())
+    old = load_keras_model(card_path)
+    hp = dict(old_card["hyperparameters"])
+    old_vocab = int(hp["vocab_size"])
+    if old_vocab != encoding.melody_vocab_size:
+        raise SystemExit(f"{card_path}: vocabulary {old_vocab}, expected "
+                         f"{encoding.melody_vocab_size}")
+    hp["vocab_size"] = encoding.vocab_size
+    new = build_model(hp)
+    rng = np.random.default_rng(seed)
+    extra = encoding.vocab_size - old_vocab
+    for layer in new.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        src = old.get_layer(layer.name).get_weights()
+        if layer.name == "embedding":
+            e = src[0]
+            rows = rng.normal(0, e.std() * 0.5, size=(extra, e.shape[1])).astype(e.dtype)
+            layer.set_weights([np.concatenate([e, rows], axis=0)])
+        elif layer.name == "logits":
+            k, b = src
+            cols = rng.normal(0, k.std() * 0.1, size=(*k.shape[:-1], extra)).astype(k.dtype)
+            layer.set_weights([np.concatenate([k, cols], axis=-1),
+                               np.concatenate([b, np.full(extra, -6.0, b.dtype)])])
+        else:
+            layer.set_weights(src)
+    return new, hp, old_card
+
+
+def train_fill(args: argparse.Namespace, argv: list[str]) -> int:
+    import keras
+    import tensorflow as tf
+
+    from engine.models.card import write_card
+    from training.corpus import get_corpus
+    from training.export import export_model
+    from training.train import configure_threads
+
+    encoding = FillMelodyEncoding()
+    configure_threads()
+    keras.utils.set_random_seed(args.seed)
+    card_path = Path(args.base)
+    model, hp, base_card = grow_vocabulary(card_path, encoding, args.seed)
+    corpus = get_corpus("essenFolksong", cache_dir=args.cache_dir)
+    train, val = corpus.split("train"), corpus.split("validation")
+    if args.subset:
+        train = train[: args.subset]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.lr, clipnorm=1.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")])
+    rng = np.random.default_rng(args.seed)
+    n_train = len(fill_batches(train, encoding, args.batch_size, args.max_len,
+                               np.random.default_rng(0)))
+    val_batches = fill_batches(val, encoding, 64, args.max_len, np.random.default_rng(1))
+
+    spec = tf.TensorSpec([None, None], tf.int32)
+    sig = (spec, spec, tf.TensorSpec([None, None], tf.float32))
+    train_ds = tf.data.Dataset.from_generator(
+        lambda: iter(fill_batches(train, encoding, args.batch_size, args.max_len, rng)),
+        output_signature=sig).apply(tf.data.experimental.assert_cardinality(n_train)) \
+        .prefetch(2)
+    val_ds = tf.data.Dataset.from_generator(lambda: iter(val_batches), output_signature=sig) \
+        .apply(tf.data.experimental.assert_cardinality(len(val_batches)))
+
+    t0 = time.monotonic()
+    deadline = t0 + args.max_minutes * 60
+    steps_per_epoch = max(1, int(n_train * args.epoch_fraction))
+
+    class Budget(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            per_epoch = (time.monotonic() - t0) / (epoch + 1)
+            print(f"epoch {epoch + 1}: {logs} ({time.monotonic() - t0:.0f}s)",
+                  file=sys.stderr, flush=True)
+            if time.monotonic() + per_epoch > deadline:
+                print(f"stopping: the next epoch would pass the {args.max_minutes:g}-minute "
+                      f"budget", file=sys.stderr, flush=True)
+                self.model.stop_training = True
+
+    class Progress(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if (batch + 1) % max(1, steps_per_epoch // 5) == 0:
+                print(f"  batch {batch + 1}/{steps_per_epoch} loss "
+                      f"{(logs or {}).get('loss', float('nan')):.4f} "
+                      f"({time.monotonic() - t0:.0f}s)", file=sys.stderr, flush=True)
+
+    ckpt = ROOT / "training" / "checkpoints" / f"{args.name}.weights.h5"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_loss", save_best_only=True,
+                                        save_weights_only=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
+                                          min_lr=1e-4, verbose=1),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience,
+                                      restore_best_weights=True, verbose=1),
+        Budget(), Progress(),
+    ]
+    before = model.evaluate(val_ds, verbose=0, return_dict=True)
+    print(f"grown {card_path.name} before training: {before}", file=sys.stderr, flush=True)
+    history = model.fit(train_ds.repeat(), validation_data=val_ds, epochs=args.epochs,
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=2)
+    wall = time.monotonic() - t0
+    val_loss = [float(v) for v in history.history.get("val_loss", [])]
+    training = {
+        "command": "python -m training.fill " + " ".join(shlex.quote(a) for a in argv),
+        "base": f"{card_path.name} (its Keras weights; vocabulary grown by the fill "
+                f"sentinels)",
+        "wall_time_s": round(wall, 1), "epochs": len(val_loss),
+        "epoch": f"{args.epoch_fraction:g} of the training tunes' batches",
+        "best_val_loss": round(min(val_loss), 5) if val_loss else None,
+        "val_loss_before": round(float(before["loss"]), 5),
+        "batch_size": args.batch_size, "max_len": args.max_len, "learning_rate": args.lr,
+        "examples": f"each tune on each pass: as it is ({1 - FILL_SHARE:g}) or around a "
+                    f"random gap of 1-4 bars ({FILL_SHARE:g}); sentinel targets weigh 0",
+        "optimizer": "Adam, clipnorm 1.0, lr halved on plateau",
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()} CPU ({platform.platform()}), 2 threads"}
+    arch = base_card["architecture"]
+    description = {"lstm": "LSTM that fills gaps: reads the music after the gap too; "
+                           "also continues.",
+                   "wavenet": "WaveNet that fills gaps: reads the music after the gap "
+                              "too; also continues."}.get(arch, f"{arch} that fills gaps")
+    out_dir = Path(args.out_dir)
+    card = export_model(model, hp, out_dir, args.name, save_keras_weights=True,
+                        encoding=encoding, description=description, data=corpus.data_card(),
+                        training=training, jobs=list(encoding.jobs))
+    from training.evaluate import score_onnx
+
+    metrics = {}
+    for split in ("test", "validation"):
+        metrics[split] = score_onnx(out_dir / card["files"]["sequence"], corpus.split(split),
+                                    encoding=encoding)
+        metrics[split]["corpus"] = "music21 essenFolksong"
+        metrics[split]["job"] = "continue (plain tunes)"
+    card["metrics"] = metrics
+    write_card(card, out_dir / f"{args.name}.json")
+    print(f"exported {args.name}: {json.dumps(metrics)} ({wall:.0f} s)", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog="python -m training.fill", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="fine-tune a shipped model to fill gaps")
+    t.add_argument("--base", required=True, help="the card to start from, e.g. models/lstm.json")
+    t.add_argument("--name", required=True)
+    t.add_argument("--epochs", type=int, default=50)
+    t.add_argument("--epoch-fraction", type=float, default=0.25,
+                   help="an epoch is this share of the training batches (more checkpoints)")
+    t.add_argument("--max-minutes", type=float, default=35.0)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--max-len", type=int, default=512)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--patience", type=int, default=3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--subset", type=int)
+    t.add_argument("--out-dir", default=str(ROOT / "models"))
+    t.add_argument("--cache-dir", default=str(ROOT / "training" / "cache"))
+    e = sub.add_parser("evaluate", help="issue 13's figures on the Essen test split")
+    e.add_argument("--fill", nargs="+", default=["lstm-fill", "wavenet-fill"])
+    e.add_argument("--models-dir", default=str(ROOT / "models"))
+    e.add_argument("--out", default=str(ROOT / "models" / "fill-evaluation.json"))
+    args = p.parse_args(argv)
+    if args.command == "train":
+        return train_fill(args, argv)
+    from training.fill_eval import evaluate
+
+    return evaluate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
