@@ -262,3 +262,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("files", nargs="+", metavar="FILE", help="MIDI, ABC, MusicXML or kern files")
     s.set_defaults(handler=_run("score", _cmd_score))
     _one_line_errors(s)
+
+    from engine.fill_cli import add_fill_commands  # fill, and score --fill FROM:TO
+
+    add_fill_commands(subparsers)

@@ -199,6 +199,9 @@ Reproduce: `python -m training corpus`, then the commands above, then
 `python -m training kn` and `python -m training evaluate` (rewrites this file and the
 cards' metrics).{sizes}
 """
+    from training.fill_eval import fill_section
+
+    text = text.rstrip("\n") + fill_section(models_dir) + "\n"
     write_bytes_atomic(models_dir / "README.md", text.encode())
     os.chmod(models_dir / "README.md", 0o644)
 

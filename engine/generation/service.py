@@ -73,7 +73,9 @@ class Warm:
 
 @dataclass(frozen=True)
 class Generate:
-    """Continue ``seed`` with ``settings`` (the arguments of ``generate``)."""
+    """Continue ``seed`` with ``settings`` (the arguments of ``generate``); with an
+    ``end_tick``, fill the gap ``[start_tick, end_tick)`` of the track instead
+    (:func:`engine.generation.fill.fill`)."""
 
     kind: ClassVar[str] = "generate"
     job_id: int
@@ -82,6 +84,7 @@ class Generate:
     settings: GenerationSettings
     track_index: int | None = None
     start_tick: int | None = None
+    end_tick: int | None = None
 
 
 @dataclass(frozen=True)
@@ -236,14 +239,26 @@ def throttled(progress: Callable[[int, int], None] | None,
 def generate_outcome(library: Any, request: Generate,
                      progress: Callable[[int, int], None] | None = None,
                      is_cancelled: Callable[[], bool] | None = None) -> Outcome:
-    """Run ``generate`` for ``request``; its Result, Error (a sentence) or Cancelled."""
+    """Run ``generate`` (or ``fill``, for a request with an ``end_tick``) for
+    ``request``; its Result, Error (a sentence) or Cancelled."""
     from engine.generation import generator
 
     try:
-        result = generator.generate(library, request.seed, request.settings,
-                                    track_index=request.track_index,
-                                    start_tick=request.start_tick,
-                                    progress=throttled(progress), is_cancelled=is_cancelled)
+        if request.end_tick is not None:
+            from engine.generation.fill import fill
+
+            if request.seed is None:
+                raise generator.GenerationError("there is no song to fill a gap in")
+            result = fill(library, request.seed, request.settings,
+                          start_tick=request.start_tick or 0, end_tick=request.end_tick,
+                          track_index=request.track_index, progress=throttled(progress),
+                          is_cancelled=is_cancelled)
+        else:
+            result = generator.generate(library, request.seed, request.settings,
+                                        track_index=request.track_index,
+                                        start_tick=request.start_tick,
+                                        progress=throttled(progress),
+                                        is_cancelled=is_cancelled)
     except generator.GenerationCancelled:
         return Cancelled(request.job_id)
     except ContinuoError as e:
@@ -394,8 +409,10 @@ class GenerationService:
     def run(self, folders: list[str], seed: Song | None, settings: GenerationSettings,
             track_index: int | None = None, start_tick: int | None = None,
             progress: Callable[[int, int], None] | None = None,
-            sent: Callable[[int], None] | None = None) -> Outcome:
-        """Generate in the child; returns the outcome when the job has ended.
+            sent: Callable[[int], None] | None = None,
+            end_tick: int | None = None) -> Outcome:
+        """Generate in the child (fill ``[start_tick, end_tick)`` when ``end_tick`` is
+        given); returns the outcome when the job has ended.
 
         ``sent(job_id)`` is called once the request is in the child (from then on
         :meth:`cancel` reaches it).  EOFError or OSError: the child died.
@@ -404,7 +421,7 @@ class GenerationService:
             job_id = next(self._job_ids)
             try:
                 self.send(Generate(job_id, [str(f) for f in folders], seed, settings,
-                                   track_index, start_tick))
+                                   track_index, start_tick, end_tick))
                 if sent is not None:
                     sent(job_id)
                 while True:

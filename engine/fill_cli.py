@@ -1,0 +1,196 @@
+"""Headless filling: ``fill`` (regenerate bars of a song from both sides, write MIDI) and
+``score --fill FROM:TO`` (bits of the notes inside a gap given both sides).
+
+Added to the main parser by :func:`engine.cli.add_subcommands`; the same conventions as
+``generate`` and ``score``: one line on stderr and exit status 1 for a user's mistake,
+2 for a command line that does not parse.  Bars are counted from 1 and both ends are
+included: ``--from 4 --to 5`` is the gap from the start of bar 4 to the end of bar 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.errors import GenerationError, ScoreFileError
+from engine.song import Song, melody_track
+
+
+def _cmd_fill(args: argparse.Namespace) -> int:
+    from engine import cli
+    from engine.formats import song_to_midi_file
+    from engine.generation.fill import apply_fill, bar_range_ticks, fill
+    from engine.generation.generator import GenerationSettings
+
+    settings = GenerationSettings(
+        model=args.model, temperature=args.temperature, top_p=args.top_p,
+        variations=args.variations, rng_seed=args.rng_seed,
+        key=None if args.key.lower() == "none" else args.key,
+        min_pitch=args.min_pitch, max_pitch=args.max_pitch)
+    settings.validate()
+    out = Path(args.output)
+    if out.is_dir():
+        raise GenerationError(f"{out}: this is a folder; give a file name such as out.mid")
+    if not out.parent.exists():
+        raise GenerationError(f"{out.parent}: there is no such folder to write into")
+    song = cli._load_seed(args.seed, args.tune)
+    track_index = melody_track(song)
+    if args.track is not None:
+        if not 1 <= args.track <= len(song.tracks):
+            raise GenerationError(f"there is no track {args.track} in the song (it has "
+                                  f"{len(song.tracks)})")
+        track_index = args.track - 1
+    start_tick, end_tick = bar_range_ticks(song, args.from_bar, args.to_bar)
+    library = cli._library(args)
+    result = fill(library, song, settings, start_tick=start_tick, end_tick=end_tick,
+                  track_index=track_index)
+    if track_index is None:
+        track_index = melody_track(song)
+    for message in result.messages:
+        sys.stderr.write(f"note: {message}\n")
+    for path, notes in zip(cli._output_paths(out, len(result.variations)), result.variations):
+        song_to_midi_file(apply_fill(song, track_index, start_tick, end_tick, notes), path)
+        print(f"wrote {path} (bars {args.from_bar}-{args.to_bar} filled with {len(notes)} "
+              f"notes in {result.key.name}, model {result.model})")
+    return 0
+
+
+def parse_bars(text: str) -> tuple[int, int]:
+    """``FROM:TO`` (bars, 1-based, inclusive)."""
+    first, sep, last = text.partition(":")
+    try:
+        a, b = int(first), int(last if sep else first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FROM:TO in bars, such as 4:5") \
+            from None
+    if a < 1 or b < a:
+        raise argparse.ArgumentTypeError(f"{text!r}: bars count from 1 and TO is not before "
+                                         f"FROM")
+    return a, b
+
+
+def _score_gap_file(model, path: Path, bars: tuple[int, int]) -> dict[str, Any]:
+    """Bits of the gap's notes in every tune of one file."""
+    from engine.formats import (is_score, list_score_tunes, load_song, score_file_to_song,
+                                unreadable_suffix)
+    from engine.generation.fill import bar_range_ticks, gap_steps, score_gap
+
+    enc = model.encoding
+    if not path.exists():
+        raise ScoreFileError(f"{path.name}: there is no such file")
+    if problem := unreadable_suffix(path):
+        raise ScoreFileError(problem)
+    songs: list[tuple[str, Song]] = []
+    if is_score(path):
+        for tune in list_score_tunes(path):
+            try:
+                songs.append((tune.title, score_file_to_song(path, tune=tune.index)))
+            except ScoreFileError:
+                songs.append((tune.title, Song()))
+    else:
+        songs.append((path.stem, load_song(path)))
+    tunes = []
+    for i, (title, song) in enumerate(songs):
+        bits, scored, notes = 0.0, 0, 0
+        index = melody_track(song)
+        if index is not None:
+            encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
+            start_tick, end_tick = bar_range_ticks(song, *bars)
+            a, b = gap_steps(song, encoded.start_step, start_tick, end_tick, enc)
+            bits, scored, notes = score_gap(model, encoded.tokens, a, b)
+        tunes.append({"tune": i + 1, "title": title, "bits": bits, "tokens": scored,
+                      "notes": notes, "bits_per_note": bits / notes if notes else None})
+    return {"file": str(path), "tunes": tunes}
+
+
+def _cmd_score_fill(args: argparse.Namespace) -> int:
+    from engine import cli
+
+    library = cli._library(args)
+    model = library.get(args.model)
+    both = "fill" in model.info.jobs and "fill" in getattr(model.encoding, "jobs", ())
+    files = [_score_gap_file(model, Path(f), args.fill) for f in args.files]
+    total_bits = sum(t["bits"] for f in files for t in f["tunes"])
+    notes = sum(t["notes"] for f in files for t in f["tunes"])
+    tokens = sum(t["tokens"] for f in files for t in f["tunes"])
+    report = {
+        "model": model.name,
+        "card_bits_per_note": model.info.bits_per_note,
+        "gap": {"from_bar": args.fill[0], "to_bar": args.fill[1],
+                "context": "both sides" if both else
+                "the music before the gap only (the model does not fill)"},
+        "total_bits": total_bits,
+        "tokens": tokens,
+        "notes": notes,
+        "bits_per_note": total_bits / notes if notes else None,
+        "tunes": sum(len(f["tunes"]) for f in files),
+        "files": files if args.per_tune else [
+            {"file": f["file"], "tunes": len(f["tunes"]),
+             "bits": sum(t["bits"] for t in f["tunes"]),
+             "notes": sum(t["notes"] for t in f["tunes"])} for f in files],
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def add_fill_commands(subparsers: argparse._SubParsersAction) -> None:
+    """``fill``, and ``--fill FROM:TO`` on the ``score`` command already added."""
+    from engine import cli
+
+    f = subparsers.add_parser(
+        "fill", help="regenerate bars of a song from the music on both sides",
+        description="Fill bars FROM..TO (1-based, inclusive) of a song's melody track with a "
+                    "model trained to fill, and write the song with the gap filled. Notes "
+                    "that start inside the gap are replaced; every other note is kept as "
+                    "it is. With --variations K above 1, OUT-1.mid ... OUT-K.mid.")
+    f.add_argument("--model", default="lstm-fill", metavar="NAME",
+                   help="a model whose card lists the fill job (default: lstm-fill)")
+    f.add_argument("--models-dir", action="append", metavar="DIR",
+                   help="look for model cards in DIR instead of models/ and the user's "
+                        "models folder (may be given more than once)")
+    f.add_argument("--seed", required=True, metavar="FILE",
+                   help="the MIDI, ABC, MusicXML or kern song to fill")
+    f.add_argument("--tune", type=int, default=1, metavar="N",
+                   help="the tune of a multi-tune ABC file, from 1 (default 1)")
+    f.add_argument("--track", type=int, metavar="N",
+                   help="the track to fill, from 1 (default: the melody track)")
+    f.add_argument("--from", dest="from_bar", type=int, required=True, metavar="BAR",
+                   help="the first bar of the gap, from 1")
+    f.add_argument("--to", dest="to_bar", type=int, required=True, metavar="BAR",
+                   help="the last bar of the gap (included)")
+    f.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="0 (always the likeliest note) to 2 (wild); default 1")
+    f.add_argument("--top-p", type=float, default=1.0, metavar="P",
+                   help="sample only from the likeliest notes covering P (default 1)")
+    f.add_argument("--variations", type=int, default=1, metavar="K",
+                   help="how many different fills, 1-8 (default 1)")
+    f.add_argument("--rng-seed", type=int, default=0, metavar="S",
+                   help="random seed: the same seed and options give the same notes")
+    f.add_argument("--key", default="auto", metavar="KEY",
+                   help="keep new notes in this key's scale: auto (the song's key), none, "
+                        "or a key such as C, F#, Bb, Am")
+    f.add_argument("--min-pitch", type=int, metavar="MIDI", help="lowest new note (0-127)")
+    f.add_argument("--max-pitch", type=int, metavar="MIDI", help="highest new note (0-127)")
+    f.add_argument("-o", "--output", required=True, metavar="OUT.mid",
+                   help="the MIDI file to write (written atomically)")
+    f.set_defaults(handler=cli._run("fill", _cmd_fill))
+    cli._one_line_errors(f)
+
+    score = subparsers.choices.get("score")
+    if score is None:
+        return
+    score.add_argument("--fill", type=parse_bars, metavar="FROM:TO",
+                       help="score only the notes of bars FROM..TO (1-based, inclusive), "
+                            "given the music on both sides when the model fills (else "
+                            "given the music before them)")
+    plain = score.get_default("handler")
+
+    def handler(args: argparse.Namespace) -> int:
+        if getattr(args, "fill", None) is None:
+            return plain(args)
+        return cli._run("score", _cmd_score_fill)(args)
+
+    score.set_defaults(handler=handler)

@@ -1,0 +1,254 @@
+"""Filling a gap: regenerate a region of a track from the music on both sides of it.
+
+A model trained to fill (its card's ``jobs`` has ``fill``; its encoding writes fill
+prompts, :mod:`engine.encodings.fim`) reads the track up to the gap, then the first
+bars after it, then writes exactly the gap's steps.  Everything else is the
+continuation's: the settings (variations, temperature, top-p, random seed, key lock,
+pitch range), the sampler and its masks, the velocities that follow the track, the
+step model primed in one call and stepped once per new step for all variations.
+
+The gap ``[start_tick, end_tick)`` of a track, in the app's and the CLI's terms:
+
+* notes that start before the gap are kept as they are; one that sounds into the gap
+  makes the fill begin where it ends (the fill may not hold it on);
+* every note that starts inside the gap is replaced by the fill;
+* notes that start at or after the gap's end are kept, and the fill's notes end by
+  then;
+
+so every note outside the gap is untouched.  The generated notes lie in the gap, on
+the encoding's grid, in the track's key and register.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from engine.encodings import Key, estimate_song_key
+from engine.encodings.fim import SUFFIX_STEPS, can_fill
+from engine.errors import EncodingError, GenerationError
+from engine.generation import generator as G
+from engine.models import ModelLibrary
+from engine.song import Note, Song, melody_track
+
+__all__ = ["fill", "apply_fill", "split_at_gap", "bar_range_ticks", "score_gap", "gap_steps"]
+
+
+def _bar(song: Song, tick: int) -> int:
+    return song.bar_beat_at(max(0, tick))[0]
+
+
+def bar_range_ticks(song: Song, first_bar: int, last_bar: int) -> tuple[int, int]:
+    """Bars ``first_bar..last_bar`` (1-based, inclusive) as ``[start_tick, end_tick)``."""
+    if isinstance(first_bar, bool) or isinstance(last_bar, bool):
+        raise GenerationError("bars are whole numbers")
+    if first_bar < 1 or last_bar < 1:
+        raise GenerationError(f"bars are counted from 1, not {min(first_bar, last_bar)}")
+    if last_bar < first_bar:
+        raise GenerationError(f"the gap from bar {first_bar} to bar {last_bar} is empty: "
+                              f"the last bar comes before the first")
+    starts: list[int] = []
+    until = max(song.end_tick, 0)
+    while len(starts) < last_bar + 1:
+        until = until * 2 + song.ticks_per_bar_at(until) * (last_bar + 2)
+        starts = song.bar_starts(until)
+    return starts[first_bar - 1], starts[last_bar]
+
+
+def split_at_gap(notes: Sequence[Note], start_tick: int, end_tick: int
+                 ) -> tuple[list[Note], list[Note], list[Note]]:
+    """The notes before the gap (starting before it), inside it (replaced) and after it
+    (starting at or after its end)."""
+    before = [n for n in notes if n.start_tick < start_tick]
+    inside = [n for n in notes if start_tick <= n.start_tick < end_tick]
+    after = [n for n in notes if n.start_tick >= end_tick]
+    return before, inside, after
+
+
+def apply_fill(song: Song, track_index: int, start_tick: int, end_tick: int,
+               notes: Sequence[Note]) -> Song:
+    """A copy of ``song`` whose track has the gap's notes replaced by ``notes``."""
+    out = song.copy()
+    track = out.tracks[track_index]
+    before, _, after = split_at_gap(track.notes, start_tick, end_tick)
+    track.notes = before + list(notes) + after
+    return out
+
+
+def _check_model(model) -> None:
+    enc = model.encoding
+    if "fill" not in model.info.jobs or not can_fill(enc):
+        raise GenerationError(f"the model {model.name} was trained to continue, not to fill "
+                              f"a gap; choose a model that fills (lstm-fill or wavenet-fill)")
+
+
+def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
+         start_tick: int, end_tick: int, track_index: int | None = None,
+         progress: Callable[[int, int], None] | None = None,
+         is_cancelled: Callable[[], bool] | None = None) -> G.GenerationResult:
+    """Fill ``[start_tick, end_tick)`` of the track (``track_index``, default the
+    melody track) with ``settings.variations`` variations; each is the list of notes
+    that replaces the gap's notes (:func:`apply_fill`).  ``settings.bars``/``steps``
+    are not used: the gap's length decides."""
+    settings.validate()
+    if isinstance(start_tick, bool) or isinstance(end_tick, bool) \
+            or not isinstance(start_tick, (int, np.integer)) \
+            or not isinstance(end_tick, (int, np.integer)):
+        raise GenerationError("the gap's start and end must be whole ticks")
+    start_tick, end_tick = int(start_tick), int(end_tick)
+    if start_tick < 0:
+        raise GenerationError(f"the gap cannot start before the song (tick {start_tick})")
+    model = library.get(settings.model)
+    _check_model(model)
+    enc = model.encoding
+    ppq = song.ppq
+
+    if track_index is None:
+        track_index = melody_track(song)
+    if track_index is not None and not 0 <= track_index < len(song.tracks):
+        raise GenerationError(f"the song has no track {track_index + 1}; it has "
+                              f"{len(song.tracks)}")
+    track = song.tracks[track_index] if track_index is not None else None
+    if track is None or not track.notes:
+        raise GenerationError("the track is empty: a gap is filled from the music on both "
+                              "sides of it, and there is none; use Generate to write new "
+                              "music instead")
+    a_step, b_step = enc.tick_to_step(start_tick, ppq), enc.tick_to_step(end_tick, ppq)
+    if end_tick <= start_tick:
+        raise GenerationError(f"the gap is empty: it ends (tick {end_tick}) where or before "
+                              f"it starts (tick {start_tick}, bar {_bar(song, start_tick)}); "
+                              f"choose a range of at least one step to fill")
+    if b_step <= a_step:
+        raise GenerationError(f"the gap (bar {_bar(song, start_tick)}, ticks {start_tick} to "
+                              f"{end_tick}) is shorter than one step of the model's grid; "
+                              f"choose a longer range to fill")
+    song_end = track.end_tick
+    if start_tick >= song_end:
+        raise GenerationError(f"the gap (from bar {_bar(song, start_tick)}) starts after the "
+                              f"end of the song: the track's last note ends in bar "
+                              f"{_bar(song, song_end - 1)}, so there is nothing to fill "
+                              f"between; use Generate to continue the song instead")
+
+    before, inside, after = split_at_gap(track.notes, start_tick, end_tick)
+    # the fill begins where what sounds into the gap ends
+    a_step = max([a_step] + [enc.ceil_step(n.end_tick, ppq) for n in before])
+    steps = b_step - a_step
+    if steps < 1:
+        raise GenerationError(f"a note that starts before the gap sounds through all of it "
+                              f"(bar {_bar(song, start_tick)}): there is no room to fill; "
+                              f"shorten that note or choose a longer range")
+    if steps > G.MAX_STEPS:
+        raise GenerationError(f"the gap is {steps} steps long; a fill can be at most "
+                              f"{G.MAX_STEPS}")
+    k = int(settings.variations)
+    kept = before + after
+    chosen = None if settings.key in (None, "auto") else Key.parse(settings.key)
+    track_key = estimate_song_key(kept) if kept else (chosen or Key(0, False))
+    lock_key = None if settings.key is None else (chosen or track_key)
+
+    if is_cancelled is not None and is_cancelled():
+        raise G.GenerationCancelled("generation was cancelled")
+    first_step = min((enc.tick_to_step(n.start_tick, ppq) for n in kept), default=a_step)
+    first_step = min(max(first_step, a_step - G.MAX_PRIME_STEPS), a_step)
+    end_step = b_step + SUFFIX_STEPS
+    cut_tick, end_cut = enc.step_to_tick(first_step, ppq), enc.step_to_tick(end_step, ppq)
+    window = [n for n in kept if n.end_tick > cut_tick and n.start_tick < end_cut]
+    try:
+        encoded = enc.encode_seed(window, ppq, key=track_key, start_step=first_step,
+                                  end_step=end_step)
+    except EncodingError as e:
+        raise GenerationError(f"the track cannot be used: {e}") from None
+    messages = enc.seed_messages(encoded)
+    transpose = encoded.transpose
+    tokens = encoded.tokens
+    prefix = enc.trim_prime(tokens[: a_step - first_step])
+    suffix = tokens[b_step - first_step:]
+    prompt = enc.fill_prompt(prefix, suffix, steps)
+    if inside:
+        messages.append(f"{len(inside)} note{'s' if len(inside) != 1 else ''} in the gap "
+                        f"will be replaced.")
+    if not after:
+        messages.append("Nothing follows the gap, so the fill hears only what comes before.")
+
+    pcs = None
+    if lock_key is not None:
+        pcs = {(pc + transpose) % 12 for pc in lock_key.scale_pitch_classes}
+    lo = None if settings.min_pitch is None else settings.min_pitch + transpose
+    hi = None if settings.max_pitch is None else settings.max_pitch + transpose
+    allowed = enc.allowed_tokens(pcs, lo, hi)
+    if not (allowed & enc.onset_mask).any():
+        where = f" of {lock_key.name}" if lock_key is not None else ""
+        raise GenerationError(f"no note{where} lies in the chosen pitch range that the model "
+                              f"{model.name} can play")
+    allowed = np.broadcast_to(allowed, (k, enc.vocab_size))
+    first_allowed = enc.first_step_allowed(prompt, allowed)
+    receptive = model.info.receptive_field_steps
+    if receptive is not None and len(prompt) > receptive:
+        prompt = prompt[-receptive:]
+
+    rng = np.random.default_rng(int(settings.rng_seed))
+    if is_cancelled is not None and is_cancelled():
+        raise G.GenerationCancelled("generation was cancelled")
+    stepper = G._Incremental(model, prompt, k)
+    try:
+        out, _ = G._sample_loop(stepper, steps, k, None, first_allowed, allowed, settings,
+                                rng, progress, is_cancelled, False)
+    finally:
+        stepper.close()
+
+    velocities = G._Velocities(song, kept, enc)
+    channel = kept[0].channel if kept else track.channel
+    variations = [enc.decode(row.tolist(), ppq, transpose, a_step, velocity=velocities.at,
+                             channel=channel) for row in out]
+    end_cap = end_tick
+    variations = [[n if n.end_tick <= end_cap else
+                   Note(n.pitch, n.start_tick, max(1, end_cap - n.start_tick), n.velocity,
+                        n.channel)
+                   for n in v if n.start_tick < end_cap] for v in variations]
+    return G.GenerationResult(
+        variations=variations, start_tick=enc.step_to_tick(a_step, ppq),
+        key=lock_key or track_key, messages=messages, model=model.name, steps=steps,
+        tokens=out.tolist())
+
+
+# ---------------------------------------------------------------------------------------
+# scoring a gap
+# ---------------------------------------------------------------------------------------
+
+
+def score_gap(model, tokens: Sequence[int], start: int, end: int,
+              both_sides: bool | None = None) -> tuple[float, int, int]:
+    """Bits of a melody's tokens ``[start, end)`` (the gap) under ``model``: given both
+    sides as a fill prompt (a fill model, or ``both_sides``), else given only the tokens
+    before the gap.  Returns (bits, tokens scored, notes among them)."""
+    enc = model.encoding
+    tokens = [int(t) for t in tokens]
+    start, end = max(0, int(start)), min(len(tokens), int(end))
+    if both_sides is None:
+        both_sides = "fill" in model.info.jobs and can_fill(enc)
+    if end <= start:
+        return 0.0, 0, 0
+    if both_sides:
+        seq, first = enc.fill_example(tokens, start, end)
+    else:
+        start = max(start, 1)  # the very first token is given, as in ``score``
+        if end <= start:
+            return 0.0, 0, 0
+        seq, first = tokens[:end], start
+    seq = np.asarray(seq, dtype=np.int64)
+    logits = model.sequence_logits(seq[None, :-1])[0].astype(np.float64)
+    targets = seq[first:]
+    rows = logits[first - 1:]
+    top = rows.max(axis=1, keepdims=True)
+    log_z = top[:, 0] + np.log(np.exp(rows - top).sum(axis=1))
+    nats = log_z - rows[np.arange(len(targets)), targets]
+    return float(nats.sum() / np.log(2.0)), len(targets), enc.count_onsets(targets)
+
+
+def gap_steps(song: Song, tokens_start_step: int, start_tick: int, end_tick: int,
+              enc) -> tuple[int, int]:
+    """A gap in ticks as indices into a tune's tokens that start at
+    ``tokens_start_step``."""
+    return (enc.tick_to_step(start_tick, song.ppq) - tokens_start_step,
+            enc.tick_to_step(end_tick, song.ppq) - tokens_start_step)

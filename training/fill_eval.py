@@ -1,0 +1,221 @@
+"""Issue 13's figures on the Essen test split: ``python -m training.fill evaluate``.
+
+For every test tune of at least 8 bars (music21 parses the test tunes again, for their
+bars; a bar is the song's, from tick 0, as ``main.py fill --from/--to`` counts them):
+
+1. bits per note of the notes of bars 4-5 given both sides (each fill model, its fill
+   prompt) and given only the bars before them (the same model family: the shipped
+   plain model, and the fill model itself without a prompt);
+2. at temperature 1 (no key lock, 4 variations, random seed = the tune's index), how
+   often the step from the last note before the gap's end (the fill's last note, or
+   what sounds before the gap when the fill is silent) into the first note after the
+   gap is within 5 semitones, against the same in the real tunes.
+
+Writes JSON (``--out``) and prints a table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+GAP_BARS = (4, 5)
+MIN_BARS = 8
+LEAP = 5  # semitones
+
+
+def test_songs(collection: str = "essenFolksong"):
+    """(id, Song) of every test-split tune that encodes, parsed again by music21."""
+    from music21.abcFormat import translate
+
+    from engine.formats import music21_score_to_song
+    from training.corpus import _tune_handlers, collection_files, load_corpus
+
+    corpus = load_corpus(collection)
+    if corpus is None:
+        raise SystemExit("build the corpus first: python -m training corpus")
+    files = {p.name: p for p in collection_files(collection)}
+    warnings.filterwarnings("ignore")
+    out = []
+    for tune_id, split in zip(corpus.ids, corpus.splits):
+        if split != "test":
+            continue
+        name, _, idx = tune_id.rpartition("#")
+        handlers = _tune_handlers(str(files[name]))
+        song = music21_score_to_song(translate.abcToStreamScore(handlers[int(idx)]),
+                                     what=tune_id)
+        out.append((tune_id, song))
+    return out
+
+
+def _junction(before: list, after: list) -> int | None:
+    """Semitones from the last note of ``before`` to the first of ``after``."""
+    if not before or not after:
+        return None
+    last = max(before, key=lambda n: (n.start_tick, n.pitch))
+    first = min(after, key=lambda n: (n.start_tick, -n.pitch))
+    return abs(first.pitch - last.pitch)
+
+
+def evaluate(args) -> int:
+    from engine.generation.fill import bar_range_ticks, fill, gap_steps, score_gap
+    from engine.generation.generator import GenerationSettings
+    from engine.models import ModelLibrary
+    from engine.song import melody_track
+
+    t0 = time.monotonic()
+    shipped = Path(__file__).resolve().parent.parent / "models"
+    folders = list(dict.fromkeys([Path(args.models_dir).resolve(), shipped]))
+    library = ModelLibrary(folders)  # the fill models and the shipped plain ones
+    songs = test_songs()
+    print(f"parsed {len(songs)} test tunes in {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    if getattr(args, "test_midi", None):  # for main.py score on the same tunes
+        from engine.formats import song_to_midi_file
+
+        folder = Path(args.test_midi)
+        folder.mkdir(parents=True, exist_ok=True)
+        for tune_id, song in songs:
+            song_to_midi_file(song, folder / (tune_id.replace("#", "-") + ".mid"))
+    cases = []
+    for k, (tune_id, song) in enumerate(songs):
+        index = melody_track(song)
+        if index is None:
+            continue
+        notes = song.tracks[index].notes
+        end_bar = song.bar_beat_at(max(n.end_tick for n in notes) - 1)[0]
+        if end_bar < MIN_BARS:
+            continue
+        start, end = bar_range_ticks(song, *GAP_BARS)
+        cases.append((k, tune_id, song, index, start, end))
+    print(f"{len(cases)} tunes of at least {MIN_BARS} bars", file=sys.stderr)
+
+    report: dict = {"command": "python -m training.fill evaluate", "gap_bars": list(GAP_BARS),
+                    "tunes": len(cases), "min_bars": MIN_BARS, "models": {}}
+    # the real tunes' junctions
+    real = []
+    for k, tune_id, song, index, start, end in cases:
+        notes = song.tracks[index].notes
+        j = _junction([n for n in notes if n.start_tick < end],
+                      [n for n in notes if n.start_tick >= end])
+        if j is not None:
+            real.append(j)
+    report["real_within_5"] = float(np.mean(np.array(real) <= LEAP))
+    report["real_junctions"] = len(real)
+
+    for name in args.fill:
+        model = library.get(name)
+        plain_name = model.info.card.get("hyperparameters", {}).get("architecture")
+        plain = library.get(plain_name) if plain_name in library.names else None
+        enc = model.encoding
+        sums = {"both": [0.0, 0], "before_fill_model": [0.0, 0], "before_plain": [0.0, 0]}
+        junctions = []
+        t1 = time.monotonic()
+        for k, tune_id, song, index, start, end in cases:
+            encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
+            a, b = gap_steps(song, encoded.start_step, start, end, enc)
+            for key, m, both in (("both", model, True), ("before_fill_model", model, False),
+                                 ("before_plain", plain, False)):
+                if m is None:
+                    continue
+                bits, _, n = score_gap(m, encoded.tokens, a, b, both_sides=both)
+                sums[key][0] += bits
+                sums[key][1] += n
+            settings = GenerationSettings(model=name, temperature=1.0, variations=4,
+                                          rng_seed=k, key=None)
+            result = fill(library, song, settings, start_tick=start, end_tick=end,
+                          track_index=index)
+            notes = song.tracks[index].notes
+            before = [n for n in notes if n.start_tick < start]
+            after = [n for n in notes if n.start_tick >= end]
+            for v in result.variations:
+                j = _junction(before + list(v), after)
+                if j is not None:
+                    junctions.append(j)
+        figures = {key: {"bits": round(s[0], 1), "notes": s[1],
+                         "bits_per_note": round(s[0] / s[1], 4) if s[1] else None}
+                   for key, s in sums.items()}
+        both = figures["both"]["bits_per_note"]
+        plain_bpn = figures["before_plain"]["bits_per_note"]
+        figures["fewer_bits_than_plain_before"] = round(1 - both / plain_bpn, 4) \
+            if plain_bpn else None
+        figures["plain_model"] = plain_name
+        figures["generated_within_5"] = float(np.mean(np.array(junctions) <= LEAP))
+        figures["generated_junctions"] = len(junctions)
+        figures["seconds"] = round(time.monotonic() - t1, 1)
+        report["models"][name] = figures
+        print(f"{name}: gap bits/note both sides {both}, before only {plain_bpn} "
+              f"({plain_name}), {figures['before_fill_model']['bits_per_note']} (itself); "
+              f"{100 * figures['fewer_bits_than_plain_before']:.1f}% fewer; junction within "
+              f"{LEAP}: generated {100 * figures['generated_within_5']:.1f}%, real "
+              f"{100 * report['real_within_5']:.1f}%", file=sys.stderr)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def fill_section(models_dir: Path) -> str:
+    """models/README.md's section on the fill models, from ``fill-evaluation.json`` (this
+    module's output) and bench/results/fill.json; empty when neither is there."""
+    path = Path(models_dir) / "fill-evaluation.json"
+    if not path.exists():
+        return ""
+    report = json.loads(path.read_text())
+    rows = []
+    for name, m in report["models"].items():
+        card = json.loads((Path(models_dir) / f"{name}.json").read_text())
+        test = card.get("metrics", {}).get("test", {}).get("bits_per_note")
+        plain = json.loads((Path(models_dir) / f"{m['plain_model']}.json").read_text())
+        plain_test = plain.get("metrics", {}).get("test", {}).get("bits_per_note")
+        t = card.get("training", {})
+        rows.append(
+            f"| {name} | {m['both']['bits_per_note']:.3f} | "
+            f"{m['before_plain']['bits_per_note']:.3f} ({m['plain_model']}) | "
+            f"{m['before_fill_model']['bits_per_note']:.3f} | "
+            f"{100 * m['fewer_bits_than_plain_before']:.1f}% | "
+            f"{100 * m['generated_within_5']:.1f}% ({m['generated_junctions']}) | "
+            f"{test:.3f} ({m['plain_model']} {plain_test:.3f}) | "
+            f"{t.get('wall_time_s', 0) / 60:.1f} min, {t.get('epochs')} epochs | "
+            f"`{t.get('command', '')}` |")
+    bench = Path(models_dir).parent / "bench" / "results" / "fill.json"
+    speed = ""
+    if bench.exists():
+        b = json.loads(bench.read_text())
+        parts = [f"{name} {r['fill_ms']:.1f} ms against {r['continue_ms']:.1f} ms "
+                 f"({r['ratio']:.2f}x; its plain twin {r.get('continue_plain_ms', 0):.1f} ms, "
+                 f"{r.get('ratio_to_plain', 0):.2f}x)" for name, r in b["models"].items()]
+        speed = (f"\n\nSpeed (`{b['command'].strip()}`, {b['cpu']}, load "
+                 f"{b['load_average_before'][0]}): filling bars {b['fill_bars'][0]}-"
+                 f"{b['fill_bars'][1]} of the default seed with {b['variations']} variations "
+                 f"against continuing it by {b['continue_bars']} bars with "
+                 f"{b['variations']}: " + "; ".join(parts) + ". The target is under a third.")
+    n = report["tunes"]
+    return f"""
+
+## Filling a gap (issue 13)
+
+`lstm-fill` and `wavenet-fill` are the shipped LSTM and WaveNet fine-tuned on
+`melody-fim-16th` (docs/model-contract.md): each training tune, on every pass, either
+as it is or rearranged around a random gap of 1-4 bars as prefix, `FILL_SUFFIX`, the
+next 64 steps, `FILL_MIDDLE(quarters)`, the gap (one time in two each). Their
+vocabulary is the plain one grown by the sentinels (embedding rows and output units
+copied, the new ones small and random), so fine-tuning takes half an hour where
+training took two hours. Their cards say `"jobs": ["continue", "fill"]`.
+
+`python -m training.fill evaluate` on the Essen test split, the {n} tunes of at least
+{report['min_bars']} bars: bits per note of the notes of bars 4-5 given both sides
+(the fill prompt) against the same family given only the bars before them (the shipped
+plain model; and the fill model without a prompt); then at temperature 1 (no key lock,
+4 variations a tune), how often the step from the last note before the gap's end into
+the first note after the gap is within 5 semitones: in the real tunes
+{100 * report['real_within_5']:.1f}% ({report['real_junctions']} gaps). Bars are the
+song's, counted from tick 0 as `main.py fill --from/--to` counts them (a pickup bar
+shifts them). Figures in `fill-evaluation.json`.
+
+| model | bars 4-5 both sides bits/note | before only bits/note | before only, the fill model | fewer bits | generated junction within 5 semitones (fills) | plain continuation, test bits/note | fine-tuning | command |
+|---|---|---|---|---|---|---|---|---|
+""" + "\n".join(rows) + speed
