@@ -12,6 +12,8 @@ the default seed (assets/default_seed.mid), with 1 and with 4 variations:
 * notebook: the seed notebooks' way, Keras ``predict`` over the window for each new note
   on the very same weights (``training.models.load_keras_model``); it is slow, so it
   runs ``--keras-steps`` steps and is scaled to 256 (the table says so);
+* +memory: the incremental way with the motif memory mixed in (the app's default;
+  engine/generation/memory.py), timed interleaved with the network alone;
 * floor: one step's arithmetic (embedding, matrix products, gates) in numpy on the same
   weights at the same batch, times 256: no framework, no sampling, no bookkeeping.
 
@@ -446,12 +448,20 @@ def main(argv: list[str] | None = None) -> int:
         r: dict = {"architecture": info.architecture, "card": str(info.card_path),
                    "sha256": info.card.get("sha256", {}).get(info.step_path.name)}
         for k in (1, 4):
-            s = GenerationSettings(model=name, steps=STEPS, variations=k)
+            # the network alone (--memory off), as every figure before the motif memory
+            s = GenerationSettings(model=name, steps=STEPS, variations=k, memory=False)
             generate(library, seed, s)  # warm-up: creates the session
             ms, cpu_ms, all_ms = timed_both(lambda: generate(library, seed, s), args.repeats)
             r[f"incremental_{k}_ms"] = round(ms, 2)
             r[f"incremental_{k}_cpu_ms"] = round(cpu_ms, 2)
             r[f"incremental_{k}_runs_ms"] = [round(t, 2) for t in all_ms]
+            # the app's default: the motif memory mixed in at every step
+            sm = GenerationSettings(model=name, steps=STEPS, variations=k, memory=True)
+            generate(library, seed, sm)
+            both = interleaved({"off": lambda: generate(library, seed, s),
+                                "on": lambda: generate(library, seed, sm)}, args.repeats)
+            r[f"incremental_{k}_memory_ms"] = round(both["on"], 2)
+            r[f"memory_overhead_{k}_ms"] = round(both["on"] - both["off"], 2)
             ms, _ = timed(lambda: generate(library, seed, s, method="naive"), args.naive_repeats)
             r[f"naive_{k}_ms"] = round(ms, 1)
         enc = model.encoding
@@ -500,7 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n256 steps (16 bars of 4/4) after {SEED.name}; median ms; {pinned}; load "
           f"average {results['load_average_before'][0]} before, "
           f"{results['load_average_after'][0]} after, on {results['cpus']} CPUs")
-    header = (f"{'model':>10} {'K':>2} {'incremental':>12} {'(CPU)':>8} {'naive':>10} "
+    header = (f"{'model':>10} {'K':>2} {'incremental':>12} {'(CPU)':>8} {'+memory':>8} "
+              f"{'naive':>10} "
               f"{'notebook*':>11} "
               f"{'floor':>8} {'incr/floor':>11} {'naive/incr':>11} {'nb/incr':>9}")
     print(header)
@@ -511,11 +522,14 @@ def main(argv: list[str] | None = None) -> int:
                 return fmt.format(r[key]) if key in r else "-"
             print(f"{name:>10} {k:>2} {f(f'incremental_{k}_ms', '{:.2f}'):>12} "
                   f"{f(f'incremental_{k}_cpu_ms', '{:.2f}'):>8} "
+                  f"{f(f'incremental_{k}_memory_ms', '{:.2f}'):>8} "
                   f"{f(f'naive_{k}_ms'):>10} {f(f'notebook_{k}_ms', '{:.0f}'):>11} "
                   f"{f(f'floor_{k}_ms', '{:.2f}'):>8} "
                   f"{f(f'incremental_over_floor_{k}', '{:.2f}'):>11} "
                   f"{f(f'naive_over_incremental_{k}'):>11} "
                   f"{f(f'notebook_over_incremental_{k}', '{:.0f}'):>9}")
+    print("incremental: the network alone (--memory off); +memory: with the motif memory "
+          "(the default), timed interleaved with it")
     if any("notebook_steps_run" in r for r in results["models"].values()):
         print(f"* notebook: Keras predict over a fixed window per note (the receptive field, "
               f"or {NOTEBOOK_LSTM_WINDOW} steps for an LSTM), one variation at a time as the "

@@ -120,7 +120,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         model=args.model, temperature=args.temperature, top_p=args.top_p, bars=args.bars,
         steps=args.steps, variations=args.variations, rng_seed=args.rng_seed,
         key=None if args.key.lower() == "none" else args.key,
-        min_pitch=args.min_pitch, max_pitch=args.max_pitch)
+        min_pitch=args.min_pitch, max_pitch=args.max_pitch, memory=args.memory == "on")
     settings.validate()  # before the seed is read: a bad option fails fast
     out = Path(args.output)
     if out.is_dir():
@@ -145,7 +145,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score_file(model, path: Path) -> dict[str, Any]:
+def _score_file(model, path: Path, memory: bool = False) -> dict[str, Any]:
     """Bits of every tune in one file (each tune of a multi-tune ABC file apart)."""
     from engine.formats import (is_score, list_score_tunes, load_song, score_file_to_song,
                                 unreadable_suffix)
@@ -168,7 +168,11 @@ def _score_file(model, path: Path) -> dict[str, Any]:
     tunes = []
     for i, (title, song) in enumerate(songs):
         tokens = enc.song_to_tokens(song)
-        if tokens:
+        if tokens and memory:
+            from engine.generation.memory import score_tokens_with_memory
+
+            bits, scored, note_ons = score_tokens_with_memory(model, tokens)
+        elif tokens:
             bits, scored, note_ons = model.score_tokens(tokens)
         else:
             bits, scored, note_ons = 0.0, 0, 0
@@ -181,13 +185,15 @@ def _score_file(model, path: Path) -> dict[str, Any]:
 def _cmd_score(args: argparse.Namespace) -> int:
     library = _library(args)
     model = library.get(args.model)
-    files = [_score_file(model, Path(f)) for f in args.files]
+    memory = args.memory == "on"
+    files = [_score_file(model, Path(f), memory) for f in args.files]
     total_bits = sum(t["bits"] for f in files for t in f["tunes"])
     notes = sum(t["notes"] for f in files for t in f["tunes"])
     tokens = sum(t["tokens"] for f in files for t in f["tunes"])
     report = {
         "model": model.name,
         "card_bits_per_note": model.info.bits_per_note,
+        "memory": _memory_description(model.name) if memory else "off",
         "total_bits": total_bits,
         "tokens": tokens,
         "notes": notes,
@@ -200,6 +206,18 @@ def _cmd_score(args: argparse.Namespace) -> int:
     }
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _memory_description(model_name: str) -> str:
+    from engine.generation.memory import mixing_for
+
+    return f"on ({mixing_for(model_name).describe()})"
+
+
+def _add_memory_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--memory", choices=("on", "off"), default="on",
+                   help="the motif memory: a model of the piece itself mixed with the "
+                        "network's (default on; off: the network alone)")
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -244,6 +262,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                         "default), none (no lock), or a key such as C, F#, Bb, Am, C#m")
     g.add_argument("--min-pitch", type=int, metavar="MIDI", help="lowest new note (0-127)")
     g.add_argument("--max-pitch", type=int, metavar="MIDI", help="highest new note (0-127)")
+    _add_memory_option(g)
     g.add_argument("--continuation-only", action="store_true",
                    help="write only the new notes (in the seed's tempo and meter)")
     g.add_argument("-o", "--output", required=True, metavar="OUT.mid",
@@ -258,6 +277,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                     "docs/model-contract.md); each tune of a multi-tune ABC file is "
                     "scored on its own.")
     _add_model_options(s)
+    _add_memory_option(s)
     s.add_argument("--per-tune", action="store_true", help="list every tune's figures")
     s.add_argument("files", nargs="+", metavar="FILE", help="MIDI, ABC, MusicXML or kern files")
     s.set_defaults(handler=_run("score", _cmd_score))

@@ -14,9 +14,9 @@ import random
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
-                               QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QSlider, QSpinBox, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from engine.encodings import Key, estimate_song_key
 from engine.generation.generator import GenerationSettings  # at startup, not on the first Generate
@@ -117,6 +117,11 @@ class GeneratePanel(QWidget):
         self.key_combo.setToolTip("Keep generated notes in this key; Auto uses the key "
                                   "detected in the seed")
 
+        self.memory_check = QCheckBox("Motif memory")
+        self.memory_check.setChecked(True)
+        self.memory_check.setToolTip("Let the piece's own motifs come back: the model also "
+                                     "learns from the seed and what it has played so far")
+
         form = QFormLayout()
         form.addRow("Model", self.model_combo)
         form.addRow("", self.model_info)
@@ -125,6 +130,7 @@ class GeneratePanel(QWidget):
         form.addRow("Variations", self.variations_spin)
         form.addRow("Random seed", seed_row)
         form.addRow("Key lock", self.key_combo)
+        form.addRow("", self.memory_check)
 
         self.seed_label = QLabel()
         self.seed_label.setObjectName("generate_seed_label")
@@ -254,7 +260,8 @@ class GeneratePanel(QWidget):
                                   temperature=self.temperature.value() / 100,
                                   bars=self.bars.value(),
                                   variations=self.variations_spin.value(),
-                                  rng_seed=self.rng_seed.value(), key=key)
+                                  rng_seed=self.rng_seed.value(), key=key,
+                                  memory=self.memory_check.isChecked())
 
     def _restore_settings(self) -> None:
         s = QSettings()
@@ -265,6 +272,7 @@ class GeneratePanel(QWidget):
         self.variations_spin.setValue(int(s.value("generate/variations", 4)))
         self.rng_seed.setValue(int(s.value("generate/rng_seed", 1234)))
         self.set_key_mode(str(s.value("generate/key", KEY_AUTO)))
+        self.memory_check.setChecked(s.value("generate/memory", True, type=bool))
 
     def save_settings(self) -> None:
         s = QSettings()
@@ -274,6 +282,7 @@ class GeneratePanel(QWidget):
         s.setValue("generate/variations", self.variations_spin.value())
         s.setValue("generate/rng_seed", self.rng_seed.value())
         s.setValue("generate/key", self.key_combo.currentData())
+        s.setValue("generate/memory", self.memory_check.isChecked())
 
     # ---- generating ------------------------------------------------------------------
     def _seed_notes(self) -> list[Note]:

@@ -34,6 +34,7 @@ import numpy as np
 
 from engine.encodings import Encoding, Key, estimate_song_key
 from engine.errors import ContinuoError, EncodingError, GenerationError
+from engine.generation.memory import MemoryMixer, mixing_for
 from engine.generation.sampler import Sampler, sample_tokens  # noqa: F401 (re-exported)
 from engine.models import ModelLibrary, StepModel
 from engine.song import Note, Song, melody_track
@@ -67,6 +68,7 @@ class GenerationSettings:
     key: str | None = "auto"  # "auto": the seed's key; None: no key lock; or "C", "Am", ...
     min_pitch: int | None = None
     max_pitch: int | None = None
+    memory: bool = True  # the motif memory (engine.generation.memory) mixed in
 
     def validate(self) -> None:
         def number(value, what: str) -> float:
@@ -117,6 +119,8 @@ class GenerationSettings:
                             (self.max_pitch, "the highest pitch")):
             if value is not None and not 0 <= whole(value, what) <= 127:
                 raise GenerationError(f"{what} must be a MIDI note number 0-127, not {value}")
+        if not isinstance(self.memory, bool):
+            raise GenerationError(f"the motif memory is on or off, not {self.memory!r}")
         if (self.min_pitch is not None and self.max_pitch is not None
                 and self.min_pitch > self.max_pitch):
             raise GenerationError(f"the lowest pitch ({self.min_pitch}) is above the highest "
@@ -352,6 +356,9 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     # still sounding at the boundary ends there)
     first_allowed = allowed if forced_first is not None else \
         enc.first_step_allowed(prime_tokens, allowed)
+    # the motif memory hears the whole primed seed, whatever the network's window
+    mixer = MemoryMixer(enc.vocab_size, k, prime_tokens, mixing_for(model.name)) \
+        if settings.memory else None
     # a WaveNet's next step depends on its receptive field only: priming with more is
     # wasted work (and gives the same logits, see the tests)
     window = model.info.receptive_field_steps
@@ -364,7 +371,8 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     stepper = (_Incremental if method == "incremental" else _Naive)(model, prime_tokens, k)
     try:
         out, recorded = _sample_loop(stepper, steps, k, forced_first, first_allowed, allowed,
-                                     settings, rng, progress, is_cancelled, record_logits)
+                                     settings, rng, progress, is_cancelled, record_logits,
+                                     mixer)
     finally:
         stepper.close()
 
@@ -381,8 +389,11 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
 def _sample_loop(stepper, steps: int, k: int, forced_first: int | None,
                  first_allowed: np.ndarray, allowed: np.ndarray, settings: GenerationSettings,
                  rng: np.random.Generator, progress, is_cancelled,
-                 record_logits: bool) -> tuple[np.ndarray, list[np.ndarray] | None]:
-    """Sample ``steps`` tokens for ``k`` variations, one model call per step."""
+                 record_logits: bool,
+                 mixer: MemoryMixer | None = None) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """Sample ``steps`` tokens for ``k`` variations, one model call per step; with a
+    ``mixer``, from the network mixed with the motif memory (the network's own logits
+    are what is recorded)."""
     logits = stepper.first_logits
     out = np.empty((k, steps), dtype=np.int64)
     recorded: list[np.ndarray] | None = [] if record_logits else None
@@ -401,12 +412,16 @@ def _sample_loop(stepper, steps: int, k: int, forced_first: int | None,
             raise GenerationCancelled("generation was cancelled")
         if recorded is not None:
             recorded.append(np.array(logits, dtype=np.float32))
+        if mixer is not None:
+            logits = mixer(logits)
         tokens = sampler(logits, first_mask if i == 0 else mask)
         if tokens is None:
             raise GenerationError(f"the model {stepper.model.name} computed invalid numbers "
                                   f"(NaN or infinity) at step {i + 1}; its weights are "
                                   f"probably damaged")
         out[:, i] = tokens
+        if mixer is not None:
+            mixer.update(tokens)
         if i + 1 < steps:
             logits = stepper.advance(tokens)
         if progress is not None:

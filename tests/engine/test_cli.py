@@ -146,7 +146,7 @@ def test_score_multi_tune_abc_tune_by_tune(tiny_models_dir, tmp_path):
 
 def test_score_a_midi_file_matches_the_library(tiny_models_dir, seed_file):
     proc = run("score", "--models-dir", str(tiny_models_dir), "--model", "wavenet",
-               str(seed_file))
+               "--memory", "off", str(seed_file))  # the network alone, as the library
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     song = midi_file_to_song(seed_file)
@@ -192,7 +192,7 @@ def test_score_reproduces_the_cards_test_split_bits_per_note(card, tmp_path):
         path = tmp_path / f"test-{k:04d}.mid"
         song_to_midi_file(melody_song(notes), path)
         files.append(str(path))
-    proc = run("score", "--model", info["name"], *files)
+    proc = run("score", "--model", info["name"], "--memory", "off", *files)  # the network alone
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["notes"] == info["metrics"]["test"]["notes"]

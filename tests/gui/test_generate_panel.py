@@ -209,3 +209,19 @@ def test_auto_key_follows_the_selection_and_a_key_set_on_the_song(qtbot, panel, 
     doc.set_key(Key.parse("Eb"))
     assert panel.key_combo.itemText(0) == "Auto (seed: Eb)"
     assert panel.settings().key == "Eb"
+
+
+def test_motif_memory_is_on_by_default_reaches_the_settings_and_is_remembered(
+        qtbot, doc, library, isolated_settings):
+    from gui.generate_panel import GeneratePanel
+
+    first = GeneratePanel(doc, library)
+    qtbot.addWidget(first)
+    assert first.memory_check.isChecked() and first.settings().memory is True
+    first.memory_check.setChecked(False)
+    assert first.settings().memory is False
+    first.save_settings()
+    second = GeneratePanel(doc, library)
+    qtbot.addWidget(second)
+    assert not second.memory_check.isChecked()
+    assert second.settings().memory is False

@@ -1,0 +1,344 @@
+"""Motif memory: a short-term model of the piece itself, mixed with a network.
+
+A network trained on thousands of tunes knows what folk tunes do in general; it does
+not know that *this* tune played a figure two bars ago and will likely play it again.
+The memory is an online variable-order n-gram over the encoding's tokens (contexts of
+up to ``max_order`` tokens, interpolated Witten-Bell smoothing, the escape method C of
+PPM), fed the seed and then every token as it is generated, one table per variation:
+the short-term model of Pearce's IDyOM.  Its distribution is combined with the
+network's at every step of generation and of scoring (``score``):
+
+* ``linear``: ``(1 - w) * p_net + w * p_memory``;
+* ``entropy``: IDyOM's mixture, each model weighted by its relative entropy to the
+  power ``-b`` (a model sure of itself counts more), arithmetic mean;
+* ``geometric``: the same weights in a weighted geometric mean (renormalised);
+* ``adaptive``: linear, with the memory's share looked up in a table by the longest
+  context the memory has seen before, how sure the memory is of its likeliest token
+  and how sure the network is (:func:`buckets`); the table is fitted on the validation
+  split by expectation-maximisation.
+
+The method and its parameters per model were chosen on the validation split
+(``python -m training.memory_sweep``, which writes ``memory_mixing.json`` beside this
+file and its record in ``models/sweeps/memory.json``); :func:`mixing_for` reads them.
+Nothing here touches onnxruntime: the caller hands the network's logits in.
+
+The contexts are the nodes of a trie built as the tune goes: the order-``n`` context
+after a new token is the child of the order-``n - 1`` context before it, so a step is
+``max_order`` integer dictionary look-ups per variation and a few numpy operations on
+``[variations, max_order + 1, vocab]`` counts for the distribution.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+DEFAULT_MAX_ORDER = 10
+
+
+# the adaptive mixing's buckets: how sure the memory is of its likeliest token, and the
+# network's entropy (nats)
+CONFIDENCE_EDGES = (0.3, 0.6, 0.9)
+ENTROPY_EDGES = (0.5, 1.2)
+_PER_ORDER = (len(CONFIDENCE_EDGES) + 1) * (len(ENTROPY_EDGES) + 1)
+_CONFIDENCE, _ENTROPY = np.array(CONFIDENCE_EDGES), np.array(ENTROPY_EDGES)
+
+
+@dataclass(frozen=True)
+class Mixing:
+    """How the memory's distribution joins the network's."""
+
+    method: str = "linear"  # "linear", "entropy", "geometric" or "adaptive"
+    weight: float = 0.15  # linear: the memory's share
+    bias: float = 2.0  # entropy, geometric: the exponent b of IDyOM's weights
+    max_order: int = DEFAULT_MAX_ORDER
+    # adaptive: the memory's share per bucket (see :func:`buckets`)
+    table: tuple[float, ...] = ()
+
+    def describe(self) -> str:
+        if self.method == "linear":
+            return f"linear, memory weight {self.weight:g}, orders up to {self.max_order}"
+        if self.method == "adaptive":
+            return (f"adaptive weights by longest context, memory and network confidence, "
+                    f"orders up to {self.max_order}")
+        return f"{self.method}, bias {self.bias:g}, orders up to {self.max_order}"
+
+    @staticmethod
+    def buckets_for(max_order: int) -> int:
+        return (max_order + 2) * _PER_ORDER
+
+
+FALLBACK_MIXING = Mixing("linear", weight=0.15)
+MIXING_FILE = Path(__file__).with_name("memory_mixing.json")
+_mixings: dict[str, Mixing] | None = None
+
+
+def _load_mixings() -> dict[str, Mixing]:
+    """``memory_mixing.json`` (written by ``python -m training.memory_sweep`` from the
+    validation split): per model name, and ``"*"`` for any other model."""
+    try:
+        data = json.loads(MIXING_FILE.read_text())
+        out = {}
+        for name, m in data["models"].items():
+            mixing = Mixing(str(m["method"]), float(m.get("weight", 0.15)),
+                            float(m.get("bias", 2.0)), int(m["max_order"]),
+                            tuple(float(x) for x in m.get("table", ())))
+            if mixing.method == "adaptive" and \
+                    len(mixing.table) != Mixing.buckets_for(mixing.max_order):
+                continue
+            out[name] = mixing
+        return out
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def mixing_for(model_name: str) -> Mixing:
+    """The mixing chosen on the validation split for this model (or for any model)."""
+    global _mixings
+    if _mixings is None:
+        _mixings = _load_mixings()
+    return _mixings.get(model_name) or _mixings.get("*") or FALLBACK_MIXING
+
+
+class MotifMemory:
+    """One online n-gram per row (variation), all rows fed the same prefix first.
+
+    ``table[row, node]`` holds a context's count of every token, then its total and
+    how many distinct tokens followed it (Witten-Bell's ``T``), in one array so that a
+    step gathers everything it needs in one indexing."""
+
+    def __init__(self, vocab: int, rows: int = 1, max_order: int = DEFAULT_MAX_ORDER) -> None:
+        if max_order < 0:
+            raise ValueError("max_order must be 0 or more")
+        self.vocab = vocab
+        self.rows = rows
+        self.max_order = max_order
+        n = max_order + 1
+        self._width = vocab + 2  # counts, total, types
+        # node 0: "no such context" (always empty), node 1: the empty context
+        self._cap = 512
+        self.table = np.zeros((rows, self._cap, self._width), dtype=np.float64)
+        self._offsets = np.arange(rows)[:, None] * self._cap
+        self._children: list[dict[int, int]] = [dict() for _ in range(rows)]
+        self._size = [2] * rows
+        # the contexts of orders 0..max_order before the next token, per row (0: none)
+        self.ctx = np.zeros((rows, n), dtype=np.int64)
+        self.ctx[:, 0] = 1
+        self.longest = np.full(rows, -1)  # set by distribution()
+        self._order_plus_one = np.arange(1, n + 1)
+
+    # ---- growing -------------------------------------------------------------------
+    def _grow(self, need: int) -> None:
+        cap = self._cap
+        while cap < need:
+            cap *= 2
+        if cap == self._cap:
+            return
+        grown = np.zeros((self.rows, cap, self._width))
+        grown[:, :self._cap] = self.table
+        self.table = grown
+        self._cap = cap
+        self._offsets = np.arange(self.rows)[:, None] * cap
+
+    def _advance_row(self, r: int, token: int, ctx: list[int]) -> list[int]:
+        """The contexts after ``token`` in row ``r``, creating the trie nodes."""
+        children = self._children[r]
+        new = [1]
+        size = self._size[r]
+        vocab = self.vocab
+        for parent in ctx[:-1]:
+            if parent == 0:
+                break
+            key = parent * vocab + token
+            node = children.get(key)
+            if node is None:
+                node = children[key] = size
+                size += 1
+            new.append(node)
+        self._size[r] = size
+        return new + [0] * (len(ctx) - len(new))
+
+    # ---- feeding -------------------------------------------------------------------
+    def update(self, tokens: Sequence[int] | np.ndarray) -> None:
+        """One new token per row: count it in every context it followed, then move on."""
+        tokens = np.asarray(tokens, dtype=np.int64).reshape(self.rows)
+        ctx = self.ctx
+        # node 0 ("no such context") takes the counts of missing orders; zeroed after
+        base = (ctx + self._offsets) * self._width
+        cells = base + tokens[:, None]
+        flat = self.table.reshape(-1)
+        fresh = flat[cells] == 0.0
+        flat[cells] += 1.0
+        flat[base + self.vocab] += 1.0
+        flat[base + (self.vocab + 1)] += fresh
+        self.table[:, 0] = 0.0
+        rows = [self._advance_row(r, tok, ctx_r)
+                for r, (tok, ctx_r) in enumerate(zip(tokens.tolist(), ctx.tolist()))]
+        if max(self._size) >= self._cap:
+            self._grow(max(self._size) + 1)
+        self.ctx = np.array(rows, dtype=np.int64)
+
+    def feed(self, tokens: Sequence[int]) -> None:
+        """The same tokens for every row (the seed): fed once, then copied."""
+        if not len(tokens):
+            return
+        if self.rows == 1:
+            for t in tokens:
+                self.update([t])
+            return
+        one = MotifMemory(self.vocab, 1, self.max_order)
+        one._grow(self._cap)
+        one.table[0] = self.table[0]
+        one._children, one._size = [dict(self._children[0])], [self._size[0]]
+        one.ctx = self.ctx[:1].copy()
+        one.feed(tokens)
+        self._grow(one._cap)
+        self.table[:] = one.table[0]
+        self._children = [dict(one._children[0]) for _ in range(self.rows)]
+        self._size = [one._size[0]] * self.rows
+        self.ctx = np.repeat(one.ctx, self.rows, axis=0)
+
+    # ---- predicting ----------------------------------------------------------------
+    def distribution(self) -> np.ndarray:
+        """``[rows, vocab]``: each row's probabilities of the next token (and
+        ``self.longest``: the order of the longest context seen before, -1 for none)."""
+        v = self.vocab
+        g = self.table.reshape(-1, self._width)[self.ctx + self._offsets]  # [rows, orders, w]
+        total = g[..., v]
+        lam = total / np.maximum(total + g[..., v + 1], 1.0)  # 0 for an unseen context
+        # Witten-Bell from order 0 up: p_n = lam_n * c_n / total_n + (1 - lam_n) p_(n-1);
+        # the weight of order n's counts is lam_n times every higher order's (1 - lam)
+        keep = 1.0 - lam
+        above = np.ones_like(lam)
+        above[:, :-1] = np.cumprod(keep[:, :0:-1], axis=1)[:, ::-1]
+        w = lam * above / np.maximum(total, 1.0)
+        p = np.matmul(w[:, None, :], g[..., :v])[:, 0]
+        p += (above[:, 0] * keep[:, 0] / v)[:, None]
+        self.longest = ((total > 0) * self._order_plus_one).max(axis=1) - 1
+        return p
+
+
+# ---------------------------------------------------------------------------------------
+# mixing with a network
+# ---------------------------------------------------------------------------------------
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _relative_entropy(p: np.ndarray) -> np.ndarray:
+    """Entropy / log(vocab) per row, kept away from 0."""
+    h = -(p * np.log(np.maximum(p, 1e-300))).sum(axis=-1)
+    return np.maximum(h / np.log(p.shape[-1]), 1e-6)
+
+
+def buckets(p_net: np.ndarray, p_mem: np.ndarray, longest: np.ndarray,
+            max_order: int) -> np.ndarray:
+    """The adaptive mixing's bucket of each row: the longest context the memory has
+    seen (-1 .. max_order), how sure the memory is, how sure the network is."""
+    confidence = np.digitize(p_mem.max(axis=-1), CONFIDENCE_EDGES)
+    entropy = -(p_net * np.log(np.maximum(p_net, 1e-300))).sum(axis=-1)
+    sure = np.digitize(entropy, ENTROPY_EDGES)
+    order = np.clip(longest, -1, max_order) + 1
+    return (order * (len(CONFIDENCE_EDGES) + 1) + confidence) * (len(ENTROPY_EDGES) + 1) + sure
+
+
+def mix(p_net: np.ndarray, p_mem: np.ndarray, mixing: Mixing,
+        longest: np.ndarray | None = None) -> np.ndarray:
+    """The combined probabilities ``[..., vocab]`` of a network's and the memory's
+    (``longest``: the memory's longest seen context per row, for ``adaptive``)."""
+    if mixing.method == "linear":
+        return (1.0 - mixing.weight) * p_net + mixing.weight * p_mem
+    if mixing.method == "adaptive":
+        w = np.asarray(mixing.table)[buckets(p_net, p_mem, longest, mixing.max_order)]
+        return (1.0 - w)[..., None] * p_net + w[..., None] * p_mem
+    w_net = _relative_entropy(p_net) ** -mixing.bias
+    w_mem = _relative_entropy(p_mem) ** -mixing.bias
+    total = w_net + w_mem
+    a, b = (w_net / total)[..., None], (w_mem / total)[..., None]
+    if mixing.method == "entropy":
+        return a * p_net + b * p_mem
+    if mixing.method == "geometric":
+        log_p = a * np.log(np.maximum(p_net, 1e-300)) + b * np.log(np.maximum(p_mem, 1e-300))
+        log_p -= log_p.max(axis=-1, keepdims=True)
+        p = np.exp(log_p)
+        return p / p.sum(axis=-1, keepdims=True)
+    raise ValueError(f"unknown mixing method {mixing.method!r}")
+
+
+class MemoryMixer:
+    """What the generator holds: the memory of each variation and the mixing; turns a
+    step's network logits into the mixed log-probabilities the sampler draws from."""
+
+    def __init__(self, vocab: int, rows: int, prefix: Sequence[int], mixing: Mixing) -> None:
+        self.mixing = mixing
+        self.memory = MotifMemory(vocab, rows, mixing.max_order)
+        self.memory.feed(prefix)
+        self._table = np.asarray(mixing.table) if mixing.method == "adaptive" else None
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """``[rows, vocab]``: the mixed distribution after the network's ``logits``."""
+        p_mem = self.memory.distribution()
+        return mix(softmax(logits), p_mem, self.mixing, self.memory.longest)
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        """The mixed log-probabilities, which the sampler takes as logits (for the
+        adaptive mixing, :func:`mix` in fewer numpy calls: a step is a few rows)."""
+        if self._table is None:
+            return np.log(np.maximum(self.probabilities(logits), 1e-300))
+        p_mem = self.memory.distribution()
+        z = np.array(logits, dtype=np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        total = e.sum(axis=1)
+        p_net = e / total[:, None]
+        entropy = np.log(total) - (p_net * z).sum(axis=1)
+        # searchsorted(..., "right") is digitize, without its Python wrapper
+        k = (((self.memory.longest + 1) * (len(CONFIDENCE_EDGES) + 1)
+              + _CONFIDENCE.searchsorted(p_mem.max(axis=1), "right"))
+             * (len(ENTROPY_EDGES) + 1) + _ENTROPY.searchsorted(entropy, "right"))
+        p_mem -= p_net
+        p_mem *= self._table[k][:, None]
+        p_mem += p_net
+        return np.log(p_mem, out=p_mem)
+
+    def update(self, tokens: np.ndarray) -> None:
+        self.memory.update(tokens)
+
+
+def memory_distributions(tokens: Sequence[int], vocab: int,
+                         max_order: int = DEFAULT_MAX_ORDER) -> tuple[np.ndarray, np.ndarray]:
+    """``[len(tokens), vocab]``: row t is the memory's p(token t | tokens before t);
+    and ``[len(tokens)]``: the longest context seen before at t."""
+    memory = MotifMemory(vocab, 1, max_order)
+    out = np.empty((len(tokens), vocab))
+    longest = np.empty(len(tokens), dtype=np.int64)
+    for t, tok in enumerate(tokens):
+        out[t] = memory.distribution()[0]
+        longest[t] = memory.longest[0]
+        memory.update([tok])
+    return out, longest
+
+
+def score_tokens_with_memory(model, tokens: Sequence[int],
+                             mixing: Mixing | None = None) -> tuple[float, int, int]:
+    """:meth:`StepModel.score_tokens` with the motif memory mixed in: (bits, tokens
+    scored, notes among them), every token after the first."""
+    tokens = np.asarray(tokens, dtype=np.int32)
+    if tokens.ndim != 1 or len(tokens) < 2:
+        return 0.0, 0, 0
+    mixing = mixing or mixing_for(model.name)
+    logits = model.sequence_logits(tokens[None, :-1])[0]
+    p_mem, longest = memory_distributions(tokens.tolist(), logits.shape[-1], mixing.max_order)
+    p = mix(softmax(logits), p_mem[1:], mixing, longest[1:])
+    targets = tokens[1:]
+    bits = -np.log2(np.maximum(p[np.arange(len(targets)), targets], 1e-300)).sum()
+    return float(bits), len(targets), model.info.encoding.count_onsets(targets)

@@ -1,0 +1,178 @@
+"""The motif memory (engine/generation/memory.py): the online n-gram against a brute
+force Witten-Bell, and, on the shipped models with real onnxruntime, what it does to
+generation and scoring.  Memory off is byte-identical to the network alone: that is
+tests/engine/test_golden.py, which runs every command with ``--memory off``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.encodings import DEFAULT_ENCODING
+from engine.errors import GenerationError
+from engine.generation.generator import GenerationSettings, generate
+from engine.generation.memory import (MemoryMixer, Mixing, MotifMemory, memory_distributions,
+                                      mix, mixing_for, score_tokens_with_memory, softmax)
+from engine.models import ModelLibrary
+from engine.song import Note, melody_song
+
+ROOT = Path(__file__).resolve().parents[2]
+V = DEFAULT_ENCODING.vocab_size
+
+
+def witten_bell(history: list[int], vocab: int, max_order: int) -> np.ndarray:
+    """Interpolated Witten-Bell from the counts of the whole history, the slow way."""
+    p = np.full(vocab, 1.0 / vocab)
+    for n in range(max_order + 1):
+        if n > len(history):
+            break
+        context = tuple(history[len(history) - n:])
+        c = np.zeros(vocab)
+        for i in range(n, len(history)):
+            if tuple(history[i - n:i]) == context:
+                c[history[i]] += 1
+        if c.sum() > 0:
+            types = np.count_nonzero(c)
+            p = (c + types * p) / (c.sum() + types)
+    return p
+
+
+def test_the_memory_is_witten_bell_over_every_order():
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(0, 8, 30).tolist() * 2 + rng.integers(0, 8, 20).tolist()
+    for order in (0, 3, 10):
+        dist, longest = memory_distributions(tokens, 8, order)
+        for t in (0, 1, 7, 31, 55, len(tokens) - 1):
+            assert np.abs(dist[t] - witten_bell(tokens[:t], 8, order)).max() < 1e-12
+        assert np.allclose(dist.sum(axis=1), 1.0)
+        assert longest[0] == -1 and longest.max() <= order
+
+
+def test_rows_fed_the_same_prefix_then_different_tokens_keep_apart():
+    prefix = [2, 3, 4, 2, 3, 4, 2, 3]
+    memory = MotifMemory(V, 3, max_order=6)
+    memory.feed(prefix)
+    first = memory.distribution()
+    assert np.allclose(first, first[0])  # every row heard the same seed
+    memory.update([4, 5, 4])
+    after = memory.distribution()
+    for row, tok in enumerate([4, 5, 4]):
+        alone, _ = memory_distributions(prefix + [tok], V, 6)
+        memory_one = MotifMemory(V, 1, 6)
+        memory_one.feed(prefix + [tok])
+        assert np.abs(after[row] - memory_one.distribution()[0]).max() < 1e-12
+        assert alone.shape == (len(prefix) + 1, V)
+    assert np.abs(after[0] - after[1]).max() > 0.01
+
+
+@pytest.mark.parametrize("method", ["linear", "entropy", "geometric", "adaptive"])
+def test_every_mixing_is_a_proper_distribution(method):
+    rng = np.random.default_rng(0)
+    p_net = softmax(rng.normal(size=(5, V)) * 3)
+    p_mem = softmax(rng.normal(size=(5, V)) * 5)
+    table = tuple(rng.uniform(0, 1, Mixing.buckets_for(10)))
+    p = mix(p_net, p_mem, Mixing(method, table=table), longest=np.array([-1, 0, 3, 10, 12]))
+    assert (p >= 0).all() and np.allclose(p.sum(axis=1), 1.0)
+
+
+@pytest.fixture(scope="module")
+def library() -> ModelLibrary:
+    lib = ModelLibrary([ROOT / "models"])
+    for name in ("lstm", "wavenet", "duet"):
+        assert name in lib.names, lib.problems
+    return lib
+
+
+def test_the_shipped_models_have_a_mixing_chosen_on_the_validation_split():
+    for name in ("lstm", "wavenet", "duet", "a model of the user's"):
+        mixing = mixing_for(name)
+        assert mixing.method in ("linear", "entropy", "geometric", "adaptive")
+        if mixing.method == "adaptive":
+            assert len(mixing.table) == Mixing.buckets_for(mixing.max_order)
+            assert all(0.0 <= w <= 1.0 for w in mixing.table)
+
+
+def bar_seed(bars: int = 3):
+    """One bar of sixteenths and eighths in C major, played ``bars`` times."""
+    bar = [(60, 2), (64, 2), (67, 1), (65, 1), (64, 2), (62, 4), (67, 4)]
+    notes, t = [], 0
+    for _ in range(bars):
+        for pitch, sixteenths in bar:
+            notes.append(Note(pitch, t * 120, sixteenths * 120, 90))
+            t += sixteenths
+    return melody_song(notes, ppq=480), len(bar)
+
+
+@pytest.mark.parametrize("name", ["lstm", "wavenet", "duet"])
+def test_the_memory_makes_a_repeated_bar_more_likely(library, name):
+    model = library.get(name)
+    song, _ = bar_seed(4)
+    tokens = DEFAULT_ENCODING.song_to_tokens(song)
+    # the bits of the fourth bar after three: far fewer with the memory
+    head = tokens[:48 + 1]
+    alone = model.score_tokens(tokens)[0] - model.score_tokens(head)[0]
+    with_memory = score_tokens_with_memory(model, tokens)[0] - \
+        score_tokens_with_memory(model, head)[0]
+    assert with_memory < alone - 2.0
+
+
+def test_generation_with_the_memory_brings_the_bar_back_more_often(library):
+    song, notes_per_bar = bar_seed(3)
+    seed_bar = [(n.pitch, n.start_tick % 1920, n.duration_ticks) for n in
+                song.tracks[0].notes[:notes_per_bar]]
+
+    def repeats(memory: bool) -> int:
+        count = 0
+        for rng_seed in range(6):
+            s = GenerationSettings(model="lstm", bars=1, variations=8, rng_seed=rng_seed,
+                                   key=None, memory=memory)
+            result = generate(library, song, s)
+            count += sum([(n.pitch, n.start_tick % 1920, n.duration_ticks) for n in v]
+                         == seed_bar for v in result.variations)
+        return count
+
+    # 48 continuations each (5 against 0 when written)
+    assert repeats(True) >= repeats(False) + 3
+
+
+def test_memory_on_changes_generation_and_its_step_distributions_sum_to_one(library):
+    song, _ = bar_seed(2)
+    on = generate(library, song, GenerationSettings(model="duet", bars=4, variations=2,
+                                                    rng_seed=9))
+    off = generate(library, song, GenerationSettings(model="duet", bars=4, variations=2,
+                                                     rng_seed=9, memory=False))
+    assert on.tokens != off.tokens
+    mixer = MemoryMixer(V, 2, DEFAULT_ENCODING.song_to_tokens(song)[:-1], mixing_for("duet"))
+    logits = np.random.default_rng(1).normal(size=(2, V)).astype(np.float32)
+    p = mixer.probabilities(logits)
+    assert (p > 0).all() and np.allclose(p.sum(axis=1), 1.0)
+    assert np.allclose(np.exp(mixer(logits)), p)
+
+
+def test_memory_setting_must_be_a_yes_or_no():
+    with pytest.raises(GenerationError, match="motif memory"):
+        GenerationSettings(memory="on").validate()
+
+
+def test_score_and_generate_take_memory_on_and_off(tmp_path):
+    seed = ROOT / "tests" / "engine" / "data" / "golden_seed.mid"
+
+    def score(flag: str) -> dict:
+        proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "score", "--model",
+                               "lstm", "--memory", flag, str(seed)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    on, off = score("on"), score("off")
+    assert off["memory"] == "off" and on["memory"].startswith("on (")
+    assert on["notes"] == off["notes"] and on["total_bits"] != off["total_bits"]
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "generate", "--memory",
+                           "maybe", "-o", str(tmp_path / "x.mid")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "--memory" in proc.stderr

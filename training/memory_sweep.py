@@ -1,0 +1,190 @@
+"""Choosing the motif memory's mixing on the validation split, and writing a split as
+MIDI files for ``main.py score``.
+
+    python -m training.memory_sweep [--models lstm wavenet duet] [--out models/sweeps/memory.json]
+    python -m training.memory_sweep --write-split test --to DIR   # one MIDI file per tune
+    python -m training.memory_sweep --write-split all --collection oneills1850 --to DIR
+
+For every model: its network's probabilities of every validation token (the
+``.seq.onnx`` the app loads), the memory's (``engine.generation.memory``, fed each
+tune as it goes) for a few maximum orders, and bits per note of every mixing tried
+(linear weights; IDyOM's entropy weights, arithmetic and geometric, by bias).  The
+best per model is printed and written as JSON; the engine's ``DEFAULT_MIXING`` quotes
+it.  Needs the corpus cache (``python -m training corpus``), not TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from engine.generation.memory import Mixing, buckets, memory_distributions, mix, softmax
+from training import corpus as C
+
+ROOT = Path(__file__).resolve().parent.parent
+LINEAR_WEIGHTS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+BIASES = (0.25, 0.5, 1.0, 2.0, 4.0)
+ORDERS = (6, 10, 16)  # 24 gave the duet 2.972 against 16's 2.978: not worth a longer step
+PRIOR_WEIGHT, PRIOR_COUNT = 0.15, 5.0  # each bucket's share starts here, as if seen 5 times
+
+
+def network_probabilities(model, tunes: list[np.ndarray]) -> list[np.ndarray]:
+    """Per tune, ``[len - 1, vocab]``: the network's p(token t + 1 | tokens to t)."""
+    out = []
+    for t in tunes:
+        logits = model.sequence_logits(np.asarray(t, np.int32)[None, :-1])[0]
+        out.append(softmax(logits))
+    return out
+
+
+def bits_per_note(p_net: list[np.ndarray], p_mem: list[tuple[np.ndarray, np.ndarray]], tunes,
+                  mixing: Mixing, encoding) -> float:
+    bits, notes = 0.0, 0
+    for pn, (pm, longest), t in zip(p_net, p_mem, tunes):
+        targets = np.asarray(t[1:], np.int64)
+        p = mix(pn, pm, mixing, longest)[np.arange(len(targets)), targets]
+        bits -= np.log2(p).sum()
+        notes += encoding.count_onsets(targets)
+    return bits / notes
+
+
+def fit_adaptive(p_net, p_mem, tunes, max_order: int, iterations: int = 60) -> Mixing:
+    """The adaptive mixing's table by expectation-maximisation: each bucket's memory
+    share is the mean responsibility of the memory for the true tokens in it."""
+    n = Mixing.buckets_for(max_order)
+    a, b, k = [], [], []
+    for pn, (pm, longest), t in zip(p_net, p_mem, tunes):
+        targets = np.asarray(t[1:], np.int64)
+        rows = np.arange(len(targets))
+        a.append(pm[rows, targets])
+        b.append(pn[rows, targets])
+        k.append(buckets(pn, pm, longest, max_order))
+    a, b, k = np.concatenate(a), np.concatenate(b), np.concatenate(k)
+    seen = np.bincount(k, minlength=n)
+    w = np.full(n, PRIOR_WEIGHT)
+    for _ in range(iterations):
+        share = w[k]
+        r = share * a / (share * a + (1.0 - share) * b)
+        w = (np.bincount(k, r, n) + PRIOR_WEIGHT * PRIOR_COUNT) / (seen + PRIOR_COUNT)
+    return Mixing("adaptive", max_order=max_order, table=tuple(round(float(x), 5) for x in w))
+
+
+def sweep(models: list[str], split: str = "validation") -> dict:
+    from engine.models import ModelLibrary
+
+    corpus = C.get_corpus(C.TRAIN_COLLECTION)
+    tunes = [t.astype(np.int64) for t in corpus.split(split) if len(t) >= 2]
+    library = ModelLibrary()
+    enc = corpus.encoding
+    memories = {}
+    for n in ORDERS:
+        memories[n] = []
+        for t in tunes:
+            pm, longest = memory_distributions(t.tolist(), enc.vocab_size, n)
+            memories[n].append((pm[1:], longest[1:]))
+    report: dict = {"split": split, "tunes": len(tunes), "models": {}}
+    for name in models:
+        model = library.get(name)
+        p_net = network_probabilities(model, tunes)
+        base = bits_per_note(p_net, memories[ORDERS[0]], tunes, Mixing("linear", weight=0.0),
+                             enc)
+        rows, fitted = [], {}
+        for order in ORDERS:
+            candidates = [Mixing("linear", weight=w, max_order=order) for w in LINEAR_WEIGHTS]
+            candidates += [Mixing(m, bias=b, max_order=order)
+                           for m in ("entropy", "geometric") for b in BIASES]
+            fitted[order] = fit_adaptive(p_net, memories[order], tunes, order)
+            candidates.append(fitted[order])
+            for mixing in candidates:
+                bpn = bits_per_note(p_net, memories[order], tunes, mixing, enc)
+                rows.append({"method": mixing.method, "weight": mixing.weight,
+                             "bias": mixing.bias, "max_order": order,
+                             "bits_per_note": round(float(bpn), 4)})
+                print(f"{name:8s} {mixing.describe():45s} {bpn:.4f}", file=sys.stderr)
+        best = min(rows, key=lambda r: r["bits_per_note"])
+        best_of = {m: min((r for r in rows if r["method"] == m),
+                          key=lambda r: r["bits_per_note"])
+                   for m in ("linear", "entropy", "geometric", "adaptive")}
+        chosen = dict(best)
+        if chosen["method"] == "adaptive":
+            chosen["table"] = list(fitted[chosen["max_order"]].table)
+        report["models"][name] = {"network_alone": round(float(base), 4), "chosen": chosen,
+                                  "best_by_method": best_of, "tried": rows}
+        print(f"{name}: alone {base:.4f}, best {best}", file=sys.stderr)
+    return report
+
+
+def write_mixing_file(report: dict, default_model: str = "duet") -> Path:
+    """The engine's ``memory_mixing.json``: the chosen mixing per model, and the
+    ``default_model``'s for any other model ("*")."""
+    from engine.formats import write_bytes_atomic
+    from engine.generation.memory import MIXING_FILE
+
+    chosen = {name: r["chosen"] for name, r in report["models"].items()}
+    if default_model in chosen:
+        chosen["*"] = chosen[default_model]
+    data = {"chosen_on": f"{C.TRAIN_COLLECTION} {report['split']} split, "
+                         f"{report['tunes']} tunes",
+            "command": "python -m training.memory_sweep", "models": chosen}
+    write_bytes_atomic(MIXING_FILE, (json.dumps(data, indent=1) + "\n").encode())
+    return MIXING_FILE
+
+
+def write_split(split: str, folder: Path, collection: str = C.TRAIN_COLLECTION) -> int:
+    """Every tune of ``split`` as a MIDI file (C major / A minor, 120 bpm, 4/4), checked
+    to encode back to the very tokens; returns how many."""
+    from engine.formats import song_to_midi_file
+    from engine.song import melody_song
+
+    corpus = C.get_corpus(collection)
+    enc = corpus.encoding
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for tune_id, tokens in zip(corpus.ids, corpus.tunes):
+        if split != "all" and C.split_of(tune_id) != split:
+            continue
+        notes = enc.decode(tokens.tolist(), 480)
+        song = melody_song(notes, ppq=480)
+        again = enc.song_to_tokens(song)
+        if again != tokens.tolist():
+            raise SystemExit(f"{tune_id}: does not encode back to its tokens")
+        safe = tune_id.replace("#", "-").replace("/", "_")
+        song_to_midi_file(song, folder / f"{n:04d}-{safe}.mid")
+        n += 1
+    return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", nargs="+", default=["lstm", "wavenet", "duet"])
+    ap.add_argument("--split", default="validation")
+    ap.add_argument("--out", default=str(ROOT / "models" / "sweeps" / "memory.json"))
+    ap.add_argument("--write-split", metavar="SPLIT",
+                    help="write SPLIT's tunes (test, validation, train or all) as MIDI")
+    ap.add_argument("--to", metavar="DIR", help="the folder for --write-split")
+    ap.add_argument("--collection", default=C.TRAIN_COLLECTION)
+    args = ap.parse_args(argv)
+    if args.write_split:
+        if not args.to:
+            ap.error("--write-split needs --to DIR")
+        n = write_split(args.write_split, Path(args.to), args.collection)
+        print(f"wrote {n} tunes of the {args.write_split} split to {args.to}")
+        return 0
+    report = sweep(args.models, args.split)
+    from engine.formats import write_bytes_atomic
+
+    write_bytes_atomic(args.out, json.dumps(report, indent=1).encode())
+    print(f"wrote {args.out} and {write_mixing_file(report)}")
+    for name, r in report["models"].items():
+        print(f"{name}: network alone {r['network_alone']:.4f}; "
+              + "; ".join(f"{m} {b['bits_per_note']:.4f} (w {b['weight']}, b {b['bias']}, "
+                          f"order {b['max_order']})" for m, b in r["best_by_method"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
