@@ -50,10 +50,11 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.doc = SongDocument(parent=self)
         self.library = library if library is not None else _load_library()
-        why = "" if playback else "Playback is switched off in this window."
-        if player is None and playback:
-            player, why = make_player(self)
-        self.transport = Transport(self.doc, player, why, parent=self)
+        from gui import worker
+
+        # the helper process starts and loads the models while the window is built,
+        # then runs the chosen model once (the player below can take a while to start)
+        self.warm_up_threads = [worker.warm_up(self.library)]
         self.recent = files.RecentFiles()
         self.last_error = ""  # the last message shown in an error dialog (tests read it)
         self._error_box: QMessageBox | None = None
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self.roll = self._make_piano_roll()
         self.setCentralWidget(self.roll)
         self.panel = GeneratePanel(self.doc, self.library)
+        self.warm_up_threads.append(self._warm_up_model())
         self.dock = QDockWidget("Generate", self)
         self.dock.setObjectName("generate_dock")
         scroller = QScrollArea()
@@ -69,6 +71,10 @@ class MainWindow(QMainWindow):
         scroller.setWidget(self.panel)
         self.dock.setWidget(scroller)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        why = "" if playback else "Playback is switched off in this window."
+        if player is None and playback:
+            player, why = make_player(self)
+        self.transport = Transport(self.doc, player, why, parent=self)
 
         self._make_actions()
         self._make_menus()
@@ -78,11 +84,20 @@ class MainWindow(QMainWindow):
         self._connect()
         self._update_title()
         self._restore_layout()
-        from gui import worker
-
-        worker.warm_up(self.library)  # the generator process loads the models meanwhile
 
     # ---- construction ---------------------------------------------------------------
+    def _warm_up_model(self) -> Any:
+        """Run the chosen model once in the helper process (gui.worker.warm_up_model),
+        so the first Generate is about as fast as later ones."""
+        from gui import worker
+        from gui.app import DEFAULT_SEED
+
+        try:
+            settings = self.panel.settings() if self.panel.model_combo.currentData() else None
+        except ContinuoError:
+            settings = None
+        return worker.warm_up_model(self.library, settings, DEFAULT_SEED)
+
     def _make_piano_roll(self) -> QWidget:
         from gui.pianoroll.view import PianoRoll
 

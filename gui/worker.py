@@ -17,15 +17,17 @@ cannot be started, the job generates in the pool thread.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 import traceback
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from engine.errors import ContinuoError
 from engine.generation.service import (Error, GenerationService, Generate,
-                                       Outcome, Result, generate_outcome, shared_service,
-                                       warm_up)
+                                       Outcome, Result, generate_outcome, shared_service)
 from engine.song import Song
 
 __all__ = ["GenerationJob", "shared_service", "warm_up"]
@@ -134,3 +136,57 @@ class GenerationJob(QObject):
             self.failed.emit(outcome.message)
         else:  # Cancelled, or a result that came after the user cancelled
             self.cancelled.emit()
+
+
+WARM_UP_BARS = 1  # the throwaway generation: short, with the panel's model and variations
+
+
+def _in_background(name: str, work) -> threading.Thread:
+    def run() -> None:
+        try:
+            work()
+        except (ContinuoError, EOFError, OSError, ValueError):
+            pass  # the next job finds the process dead and starts another
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def warm_up(library: Any) -> threading.Thread | None:
+    """Start the helper process and load the library's models in it, in the background,
+    so that the first Generate waits for neither.  Returns the thread (tests join it);
+    None where there are no folders to hand the process."""
+    folders = getattr(library, "folders", None)
+    if folders is None:
+        return None
+
+    def work() -> None:
+        service = shared_service()
+        if service is not None:
+            service.warm([str(f) for f in folders], list(library.names))
+
+    return _in_background("continuo-warm-up", work)
+
+
+def warm_up_model(library: Any, settings: Any, seed_path: str | os.PathLike) -> \
+        threading.Thread | None:
+    """One short throwaway generation in the helper process with ``settings`` (the
+    panel's: the chosen model, its variations) from the seed file at ``seed_path``, in
+    the background: a model's first runs in onnxruntime and the generator's first pass
+    made the first Generate take about twice a later one's time
+    (bench/first_generate.py).  A Generate pressed meanwhile waits for it (one job at a
+    time).  Returns the thread; None where there is nothing to warm."""
+    folders = getattr(library, "folders", None)
+    if folders is None or settings is None or settings.model not in getattr(library, "names", []):
+        return None
+
+    def work() -> None:
+        from engine.formats import load_song
+
+        service = shared_service()
+        if service is not None:
+            service.run([str(f) for f in folders], load_song(seed_path),
+                        dataclasses.replace(settings, bars=WARM_UP_BARS, steps=None))
+
+    return _in_background("continuo-warm-up-model", work)
