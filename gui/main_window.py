@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QThreadPool, QTimer
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent,
                            QKeySequence)
 from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QScrollArea,
@@ -29,6 +29,7 @@ from gui.toolbar import FixedActionButton
 from gui.transport import Transport, make_player
 
 UNTITLED = "Untitled"
+ICON_PX = 18  # toolbar icons
 
 
 def _load_library() -> Any:
@@ -207,22 +208,38 @@ class MainWindow(QMainWindow):
         m.addActions([self.help_shortcuts, self.help_about])
 
     def _make_toolbar(self) -> None:
+        from gui import icons
+
+        # one icon set (gui/icons.py) on the actions, so menus and toolbar show the same
+        icons.apply(self.actions() + self.transport.actions + list(self.roll.actions.values()))
         tb = self.addToolBar("Main")
         tb.setObjectName("main_toolbar")
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        tb.addActions([self.file_new, self.file_open, self.file_save])
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.setIconSize(QSize(ICON_PX, ICON_PX))  # the whole bar fits a 1280-pixel window
+        def symbol(action: QAction) -> None:
+            """A button for a symbol everyone reads: the icon alone, the text in its tip."""
+            tb.addAction(action)
+            tb.widgetForAction(action).setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+
+        for action in (self.file_new, self.file_open, self.file_save):
+            symbol(action)
         tb.addSeparator()
         for action, text in ((self.edit_undo, "Undo"), (self.edit_redo, "Redo")):
-            tb.addWidget(FixedActionButton(action, text))  # no jump as labels change
+            # no jump as labels change
+            tb.addWidget(FixedActionButton(action, text, icon_size=tb.iconSize()))
         tb.addSeparator()
-        tb.addActions([self.transport.play_action, self.transport.stop_action,
-                       self.transport.loop_action])
+        for action in (self.transport.play_action, self.transport.stop_action,
+                       self.transport.loop_action):
+            symbol(action)
         tb.addWidget(self.transport.make_strip())
         tb.addSeparator()
         tb.addAction(self.generate_run)
         tb.addSeparator()
         self.drag_clip = files.DragOutButton("Drag clip", self.clip_for_drag)
         self.drag_song = files.DragOutButton("Drag song", self.song_for_drag)
+        for button, name in ((self.drag_clip, "drag-clip"), (self.drag_song, "drag-song")):
+            button.setIcon(icons.icon(name))
+            button.setIconSize(tb.iconSize())
         tb.addWidget(self.drag_clip)
         tb.addWidget(self.drag_song)
         from gui.tracks import TrackStrip
@@ -240,7 +257,7 @@ class MainWindow(QMainWindow):
         bridge = self.transport.player
         if bridge is None:
             return
-        from gui import midi, midi_widgets
+        from gui import icons, midi, midi_widgets
 
         tb = self.addToolBar("MIDI")
         tb.setObjectName("midi_toolbar")
@@ -248,7 +265,10 @@ class MainWindow(QMainWindow):
         tb.addWidget(midi_widgets.OutputChooser(bridge))
         self.sound_status = midi_widgets.SoundStatusLabel(bridge)
         tb.addWidget(self.sound_status)
-        tb.addWidget(midi_widgets.PanicButton(bridge))
+        panic = midi_widgets.PanicButton(bridge)
+        panic.setIcon(icons.icon("panic"))
+        panic.setIconSize(QSize(ICON_PX, ICON_PX))
+        tb.addWidget(panic)
         rec = self.addToolBar("Record")
         rec.setObjectName("record_toolbar")
         self.insertToolBarBreak(rec)
@@ -261,6 +281,12 @@ class MainWindow(QMainWindow):
             lambda: midi.generator_responder(self.library, self.panel.settings()))
         self.record_controls.notes_recorded.connect(
             lambda notes: self.doc.add_notes(notes, text="Record", select=True))
+        record_button = getattr(self.record_controls, "record_button", None)
+        if record_button is not None:
+            record_button.setIcon(icons.icon("record"))
+            record_button.setIconSize(QSize(ICON_PX, ICON_PX))
+            record_button.setText(record_button.text().replace("●", "").strip())
+            record_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         rec.addWidget(self.record_controls)
         bridge.response_ready.connect(self._on_call_and_response)
         if hasattr(bridge, "message"):

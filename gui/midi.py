@@ -15,6 +15,12 @@ The bridge also says where the sound goes (:meth:`PlayerBridge.sound_status`: th
 output in use, or why nothing can sound and what to do) and reads the port lists every
 two seconds, so the Output and Input lists follow ports as they come and go.
 
+MIDI clock sync (:meth:`PlayerBridge.set_sync`: internal, send clock on the output, or
+follow the clock on the input) is the engine's (:mod:`engine.live.clock`); the bridge
+routes the input's clock messages to the player, keeps the song an incoming Start
+plays (:meth:`PlayerBridge.set_follow_song`) and reports the followed tempo
+(``followed_tempo_changed``, polled a few times a second).
+
 The toolbar widgets over the bridge live in :mod:`gui.midi_widgets`.
 """
 
@@ -29,6 +35,7 @@ import mido
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal, Slot
 
 from engine.errors import ContinuoError, PortError
+from engine.live.clock import SYNC_FOLLOW, SYNC_INTERNAL, TRANSPORT_TYPES
 from engine.live.player import Player
 from engine.live.ports import (MidiSystem, Output, PortInput, midi_system_may_run,
                                platform_has_virtual_ports)
@@ -44,6 +51,8 @@ VIRTUAL_PORT = "Virtual port 'Continuo'"
 NO_INPUT = "No MIDI input"
 SETTINGS_OUTPUT = "midi/output"
 SETTINGS_INPUT = "midi/input"
+SETTINGS_SYNC = "midi/sync"
+TEMPO_POLL_MS = 250  # how often the followed tempo is read while following
 POSITION_INTERVAL_MS = 33
 PORT_POLL_MS = 2000  # how often the port lists are read, to notice ports coming and going
 SYSTEM_RETRY_POLLS = 5  # with no MIDI system, look for one every this many polls
@@ -89,6 +98,10 @@ class _BridgePlayer(Player):
     def on_finished(self) -> None:
         self._bridge._finished_hook.emit()
 
+    def on_position(self, tick: int) -> None:
+        if not self.is_playing():  # while playing, the bridge's timer reads the playhead
+            self._bridge._position_hook.emit(tick)  # a Song Position Pointer, an end
+
 
 def generator_responder(library: Any, settings: Any) -> Responder:
     """A responder that continues the phrase with the generator, in the helper process.
@@ -124,11 +137,15 @@ class PlayerBridge(QObject):
     call_response_changed = Signal(bool)
     phrase_heard = Signal(object)  # the call as a Song from tick 0 (generation starts)
     response_ready = Signal(object)  # engine.live.recorder.Exchange: phrase + answer, placed
+    # MIDI clock sync
+    sync_changed = Signal(str)  # "internal", "send" or "follow"
+    followed_tempo_changed = Signal(float)  # BPM of the incoming clock, while following
 
     _playing_hook = Signal(bool)
     _error_hook = Signal(str)
     _finished_hook = Signal()
     _note_hook = Signal(object)
+    _position_hook = Signal(int)
 
     def __init__(self, parent: QObject | None = None, api: str | None = None) -> None:
         super().__init__(parent)
@@ -137,6 +154,7 @@ class PlayerBridge(QObject):
         self._error_hook.connect(self._on_error, queued)
         self._finished_hook.connect(self._on_finished, queued)
         self._note_hook.connect(self.note_recorded, queued)
+        self._position_hook.connect(self.position_changed, queued)
 
         self._api = api
         self._system: MidiSystem | None = None
@@ -165,6 +183,10 @@ class PlayerBridge(QObject):
         self._call_timer = QTimer(self)
         self._call_timer.setInterval(50)
         self._call_timer.timeout.connect(self._poll_call)
+        self._tempo_timer = QTimer(self)
+        self._tempo_timer.setInterval(TEMPO_POLL_MS)
+        self._tempo_timer.timeout.connect(self._poll_tempo)
+        self._followed_bpm: float | None = None
         self._closed = False
         self._known_ports = self._port_lists()
         self._port_timer = QTimer(self)
@@ -373,7 +395,40 @@ class PlayerBridge(QObject):
     def _on_playing(self, playing: bool) -> None:
         if not playing:
             self._timer.stop()
+        elif not self._timer.isActive():  # started by an incoming clock
+            self._timer.start()
         self.playing_changed.emit(playing)
+
+    # ---- MIDI clock sync -------------------------------------------------------------
+    def sync(self) -> str:
+        return self._player.sync
+
+    def set_sync(self, mode: str) -> None:
+        """"internal", "send" (clock out on the output) or "follow" (the input's clock)."""
+        if mode == self._player.sync:
+            return
+        self._player.set_sync(mode)
+        self._followed_bpm = None
+        if mode == SYNC_FOLLOW:
+            self._tempo_timer.start()
+        else:
+            self._tempo_timer.stop()
+        self.sync_changed.emit(mode)
+
+    def set_follow_song(self, song: Song | None) -> None:
+        """What an incoming Start or Continue plays."""
+        self._player.set_follow_song(song)
+
+    def followed_tempo(self) -> float | None:
+        return self._player.followed_tempo()
+
+    @Slot()
+    def _poll_tempo(self) -> None:
+        bpm = self._player.followed_tempo()
+        if bpm is not None and (self._followed_bpm is None
+                                or abs(bpm - self._followed_bpm) >= 0.05):
+            self._followed_bpm = bpm
+            self.followed_tempo_changed.emit(bpm)
 
     @Slot(str)
     def _on_error(self, message: str) -> None:
@@ -426,7 +481,11 @@ class PlayerBridge(QObject):
             self._thru_channel = channel
 
     def _on_input(self, msg: mido.Message, t: float) -> None:
-        """rtmidi's thread: thru first (latency matters), then the recorders."""
+        """rtmidi's thread: clock to the player; thru first (latency matters), then the
+        recorders."""
+        if msg.type in TRANSPORT_TYPES:
+            self._player.feed_clock(msg, t)  # ignored unless following
+            return
         if msg.type not in ("note_on", "note_off", "control_change", "pitchwheel"):
             return
         if self._thru:
@@ -567,6 +626,8 @@ class PlayerBridge(QObject):
             return
         self._closed = True
         self._port_timer.stop()
+        self._tempo_timer.stop()
+        self._player.set_sync(SYNC_INTERNAL)
         self.stop_call_response()
         self._player.panic()
         self._timer.stop()

@@ -5,19 +5,28 @@ and a strip of widgets for the toolbar.  Playback itself belongs to the live-MID
 module's ``PlayerBridge`` (``gui.midi``); when it is missing or has no output, Play is
 disabled with a tooltip that says why, and nothing crashes.  Tempo and time signature
 edits go to the document, so each is one undo step.
+
+The Sync box (Internal / Send clock / Follow input, remembered in QSettings) sets the
+bridge's MIDI clock sync.  Following, the tempo box shows "ext" and the incoming tempo
+(read-only), Play says to start from the other program, and the document's song is
+handed to the bridge (after each edit, debounced) for the next incoming Start.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QObject, QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
                                QSpinBox, QWidget)
 
+from engine.live.clock import SYNC_FOLLOW, SYNC_INTERNAL, SYNC_MODES, SYNC_SEND
 from engine.song import Song
 from gui.document import SongDocument
+
+SETTINGS_SYNC = "midi/sync"
+SYNC_LABELS = {SYNC_INTERNAL: "Internal", SYNC_SEND: "Send clock", SYNC_FOLLOW: "Follow input"}
 
 
 def make_player(parent: QObject) -> tuple[Any, str]:
@@ -40,10 +49,11 @@ class Transport(QObject):
     message = Signal(str)
 
     def __init__(self, doc: SongDocument, player: Any = None, unavailable: str = "",
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, settings: QSettings | None = None) -> None:
         super().__init__(parent)
         self.doc = doc
         self.player = player
+        self.settings = settings
         self.unavailable = unavailable or "No MIDI output is available for playback."
         self._position = 0
 
@@ -84,7 +94,16 @@ class Transport(QObject):
             if hasattr(player, "sound_changed"):
                 player.sound_changed.connect(self._update_enabled)
                 player.sound_changed.connect(self.send_programs)  # a new output hears them
+        self._arm_timer = QTimer(self)  # hands the edited song to a following player
+        self._arm_timer.setSingleShot(True)
+        self._arm_timer.setInterval(150)
+        self._arm_timer.timeout.connect(self._arm_follow_song)
+        if self._can_sync():
+            player.followed_tempo_changed.connect(self._show_followed_tempo)
+            player.sync_changed.connect(self._on_sync_changed)
         doc.changed.connect(self.sync_from_doc)
+        doc.changed.connect(self._song_edited)
+        doc.song_replaced.connect(self._song_edited)
         doc.song_replaced.connect(lambda: self.set_position(0))
         doc.song_replaced.connect(self.send_programs)
         if hasattr(doc, "tracks_changed"):
@@ -123,6 +142,21 @@ class Transport(QObject):
             "font-family: monospace; font-size: 13pt; padding: 2px 6px; "
             "background: #1f2328; color: #9be39b; border-radius: 3px;")
         self.position_label.setToolTip("Playhead: bar:beat")
+        self.sync_box = QComboBox()
+        self.sync_box.setObjectName("transport_sync")
+        for mode in SYNC_MODES:
+            self.sync_box.addItem(SYNC_LABELS[mode], mode)
+        self.sync_box.setToolTip(
+            "MIDI clock sync.\nInternal: Continuo keeps its own time.\n"
+            "Send clock: Start/Stop/Continue, song position and 24-per-quarter clock go to "
+            "the output, so a DAW set to external sync follows Continuo.\n"
+            "Follow input: the MIDI input's clock starts, stops and places playback, and "
+            "sets the tempo (shown as 'ext').")
+        self.sync_box.setEnabled(self._can_sync())
+        self.sync_box.activated.connect(lambda i: self.set_sync(self.sync_box.itemData(i)))
+        layout.addWidget(QLabel("Sync"))
+        layout.addWidget(self.sync_box)
+        layout.addSpacing(8)
         layout.addWidget(QLabel("Tempo"))
         layout.addWidget(self.tempo)
         layout.addSpacing(8)
@@ -135,14 +169,78 @@ class Transport(QObject):
         layout.addSpacing(8)
         layout.addWidget(self.position_label)
         self.sync_from_doc()
+        if self._can_sync():
+            saved = self._settings().value(SETTINGS_SYNC, SYNC_INTERNAL)
+            self.set_sync(saved if saved in SYNC_MODES else SYNC_INTERNAL, remember=False)
         return strip
+
+    # ---- MIDI clock sync ----------------------------------------------------------------
+    def _settings(self) -> QSettings:
+        return self.settings if self.settings is not None else QSettings()
+
+    def _can_sync(self) -> bool:
+        return self.player is not None and hasattr(self.player, "set_sync")
+
+    def sync_mode(self) -> str:
+        return self.player.sync() if self._can_sync() else SYNC_INTERNAL
+
+    def following(self) -> bool:
+        return self.sync_mode() == SYNC_FOLLOW
+
+    def set_sync(self, mode: str, remember: bool = True) -> None:
+        """Internal, send clock or follow input; remembered for the next session."""
+        if not self._can_sync() or mode not in SYNC_MODES:
+            return
+        self.player.set_sync(mode)
+        if remember:
+            self._settings().setValue(SETTINGS_SYNC, mode)
+        self._on_sync_changed(mode)
+
+    def _on_sync_changed(self, mode: str) -> None:
+        if hasattr(self, "sync_box"):
+            with QSignalBlocker(self.sync_box):
+                self.sync_box.setCurrentIndex(max(0, self.sync_box.findData(mode)))
+        if mode == SYNC_FOLLOW:
+            self._arm_follow_song()
+            if hasattr(self.player, "input_name") and self.player.input_name() is None:
+                self.message.emit("Following the MIDI input's clock: choose the input the "
+                                  "other program sends its clock to.")
+        self._show_tempo_mode()
+
+    def _show_tempo_mode(self) -> None:
+        if not hasattr(self, "tempo"):
+            return
+        following = self.following()
+        self.tempo.setReadOnly(following)
+        self.tempo.setPrefix("ext " if following else "")
+        self.tempo.setToolTip("The tempo of the incoming MIDI clock" if following else "")
+        bpm = self.player.followed_tempo() if following else None
+        if bpm is not None:
+            self._show_followed_tempo(bpm)
+        else:
+            self.sync_from_doc()
+
+    def _show_followed_tempo(self, bpm: float) -> None:
+        if hasattr(self, "tempo") and self.following():
+            with QSignalBlocker(self.tempo):
+                self.tempo.setValue(round(min(max(bpm, self.tempo.minimum()),
+                                              self.tempo.maximum()), 1))
+
+    def _song_edited(self, *_: Any) -> None:
+        if self.following():
+            self._arm_timer.start()
+
+    def _arm_follow_song(self) -> None:
+        if self.following():
+            self.player.set_follow_song(self.doc.song())
 
     def sync_from_doc(self) -> None:
         """Show the document's tempo and metre (after undo, open, ...)."""
         if not hasattr(self, "tempo"):
             return
-        with QSignalBlocker(self.tempo):
-            self.tempo.setValue(round(self.doc.tempo_bpm, 1))
+        if not (self.following() and self.player.followed_tempo() is not None):
+            with QSignalBlocker(self.tempo):
+                self.tempo.setValue(round(self.doc.tempo_bpm, 1))
         ts = self.doc.time_signature
         with QSignalBlocker(self.numerator), QSignalBlocker(self.denominator):
             self.numerator.setValue(ts.numerator)
@@ -154,6 +252,8 @@ class Transport(QObject):
         self._show_position()
 
     def _on_tempo(self, bpm: float) -> None:
+        if self.following():
+            return  # the box shows the incoming tempo; the song's own is kept
         if abs(bpm - self.doc.tempo_bpm) >= 0.05:
             self.doc.set_tempo(bpm)
 
@@ -234,6 +334,12 @@ class Transport(QObject):
         if self.player is None:
             self.message.emit(self.unavailable)
             self.play_action.setChecked(False)
+            return
+        if self.following():
+            self.play_action.setChecked(False)
+            self.message.emit("Following the MIDI input's clock: start playback from the "
+                              "other program (Continuo plays when its Start or Continue "
+                              "arrives); set Sync to Internal to play on its own.")
             return
         loop = self.loop_action.isChecked()
         if loop:
