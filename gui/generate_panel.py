@@ -215,6 +215,10 @@ class GeneratePanel(QWidget):
     def _update_key_label(self) -> None:
         key = self.detected_key()
         self.key_combo.setItemText(0, f"Auto (seed: {key.name})" if key else "Auto")
+        self.key_combo.setItemData(0, "Generate locks the key the model finds the seed "
+                                   "likeliest in, says which and why, and when unsure "
+                                   "allows the notes of every likely key",
+                                   Qt.ItemDataRole.ToolTipRole)
         self._update_seed_label()
 
     def from_selection(self) -> bool:
@@ -374,9 +378,20 @@ class GeneratePanel(QWidget):
         head = f"{len(result.variations)} variations"
         if key is not None:
             head += f" in {key}"
+        self._show_key_lock(getattr(result, "key_lock", ""), lines)
         self.messages.setText("\n".join([head + "."] + lines))
         self.status.emit(f"Generated {head}. Select one to preview it; Keep inserts it.")
         self.variations_ready.emit(len(result.variations))
+
+    def _show_key_lock(self, key_lock: str, lines: list[str]) -> None:
+        """After an auto-key generation, the Auto entry says the key the model locked
+        (or that it was unsure and locked nothing), and its tooltip why."""
+        if not key_lock:
+            return
+        why = next((m for m in lines if m.startswith("Key lock: ")), "")
+        text = "Auto (unsure: no lock)" if key_lock == "none" else f"Auto (locked: {key_lock})"
+        self.key_combo.setItemText(0, text)
+        self.key_combo.setItemData(0, why, Qt.ItemDataRole.ToolTipRole)
 
     def _on_failed(self, message: str) -> None:
         self._say(message)

@@ -7,7 +7,7 @@ hears it) and by the GUI's key lock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -120,3 +120,115 @@ def estimate_key(notes: Iterable[tuple[int, float]]) -> Key:
 
 def estimate_song_key(notes: Iterable[Note]) -> Key:
     return estimate_key((n.pitch, n.duration_ticks) for n in notes)
+
+
+# ---------------------------------------------------------------------------------------
+# the key of a short seed, from a model's likelihoods
+# ---------------------------------------------------------------------------------------
+
+# How often a tune's first note is each pitch class once the tune is in C major / A minor:
+# the training split of music21's Essen collection (7,509 tunes), add-one smoothed.  A
+# model never scores a tune's first note (it has nothing before it), so this is what it
+# would say about it: tunes start on the tonic or the dominant.
+FIRST_NOTE_PRIOR = np.array([0.3718, 0.0001, 0.0318, 0.0015, 0.0823, 0.0594, 0.0003, 0.3462,
+                             0.0015, 0.0969, 0.0024, 0.0059])
+# Chosen on the validation split of the same collection (``python bench/key_lock.py
+# --split validation --grid``): the shifts' log-likelihoods are divided by
+# KEY_TEMPERATURE before they become probabilities, and a pitch class stays allowed
+# while its chance of belonging to the seed's scale is at least KEY_ALLOW; the tightest
+# lock (fewest allowed pitch classes) whose validation tunes' next 4 bars have at most
+# 1.5% of their notes outside it (1.22%, 7.64 pitch classes on average).
+KEY_TEMPERATURE = 1.0
+KEY_ALLOW = 0.2
+_C_MAJOR_SCALE = np.zeros(12, dtype=bool)
+_C_MAJOR_SCALE[list(_MAJOR_STEPS)] = True
+
+
+@dataclass(frozen=True)
+class KeyEstimate:
+    """The key a seed is in, as sure as the evidence allows: the likeliest ``key``
+    (the seed is moved to C major / A minor from it), the pitch classes a key lock
+    should allow (its scale, plus any note another likely key needs), the likeliest
+    keys with their probabilities, and a sentence saying which and why."""
+
+    key: Key
+    allowed: frozenset[int]
+    probability: float  # of the likeliest key's scale
+    candidates: tuple[tuple[Key, float], ...]
+    reason: str
+
+    @property
+    def locks(self) -> bool:
+        return len(self.allowed) < 12
+
+
+def _relative_mode(major_tonic: int, notes: Sequence[tuple[int, float]]) -> Key:
+    """The major key on ``major_tonic`` or its relative minor, whichever the
+    Krumhansl-Kessler profiles prefer for ``notes``."""
+    hist = np.zeros(12)
+    for pitch, duration in notes:
+        hist[int(pitch) % 12] += max(float(duration), 0.0)
+    major, minor = Key(major_tonic, False), Key((major_tonic + 9) % 12, True)
+    if hist.sum() <= 0 or np.ptp(hist) == 0:
+        return major
+    centred = hist - hist.mean()
+    r = _KEY_PROFILES @ (centred / np.linalg.norm(centred))
+    return minor if r[_ALL_KEYS.index(minor)] > r[_ALL_KEYS.index(major)] + 1e-12 else major
+
+
+def _pitch_names(pcs: Iterable[int], key: Key) -> str:
+    flats = key.tonic in (5, 10, 3, 8, 1) if not key.minor else key.tonic in (2, 7, 0, 5, 10)
+    names = ["C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B"] if flats else \
+        ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    return " and ".join(names[pc] for pc in sorted(pcs))
+
+
+def key_from_likelihoods(shift_log_likelihoods: Sequence[float],
+                         notes: Sequence[tuple[int, float]],
+                         first_pitch: int | None = None,
+                         temperature: float = KEY_TEMPERATURE,
+                         allow: float = KEY_ALLOW) -> KeyEstimate:
+    """The key of a seed from a model's log-likelihood (natural log) of the seed moved by
+    each shift 0..11 semitones (the shift that puts it in C major / A minor is the
+    likeliest), the seed's (pitch, duration) notes (major or relative minor; their
+    pitch classes always stay allowed), and its first pitch (:data:`FIRST_NOTE_PRIOR`;
+    None when the seed was cut from a longer piece)."""
+    score = np.asarray(shift_log_likelihoods, dtype=np.float64).copy()
+    if score.shape != (12,):
+        raise ValueError("one log-likelihood per shift 0..11")
+    if first_pitch is not None:
+        score += np.log(FIRST_NOTE_PRIOR[(first_pitch + np.arange(12)) % 12])
+    score /= temperature
+    post = np.exp(score - score.max())
+    post /= post.sum()
+    # shift s puts the seed in C major: its scale is the pitch classes q with q + s in C
+    member = np.array([np.roll(_C_MAJOR_SCALE, -s) for s in range(12)])
+    chance = post @ member
+    best = int(post.argmax())
+    # a lock never forbids a note the seed itself plays (A minor's G#, a blue note)
+    played = {int(p) % 12 for p, _ in notes}
+    allowed = frozenset(int(q) for q in np.flatnonzero((chance >= allow) | member[best])) \
+        | played
+    order = np.argsort(-post, kind="stable")
+    key = _relative_mode((-best) % 12, notes)
+    candidates = tuple((_relative_mode((-int(s)) % 12, notes), float(post[s]))
+                       for s in order[:3])
+    probability = float(post[best])
+    extra = sorted(allowed - key.scale_pitch_classes)
+    if len(allowed) == 12:
+        likely = ", ".join(f"{k.name} {p:.0%}" for k, p in candidates)
+        reason = (f"the seed fits several keys ({likely}), so the key lock allows every "
+                  f"note")
+    elif not extra:
+        reason = f"the model finds the seed likeliest in {key.name} ({probability:.0%})"
+    else:
+        others = " or ".join(f"{k.name} ({p:.0%})" for k, p in candidates[1:]
+                             if p >= 0.05)
+        own = sorted(set(extra) & played)
+        reason = f"the seed fits {key.name} ({probability:.0%})" + \
+            (f" or {others}" if others else "")
+        if own:
+            reason += f"; it plays {_pitch_names(own, key)}"
+        if set(extra) - played:
+            reason += f"; {_pitch_names(set(extra) - played, key)} allowed too"
+    return KeyEstimate(key, allowed, probability, candidates, reason)

@@ -34,6 +34,7 @@ import numpy as np
 
 from engine.encodings import Encoding, Key, estimate_song_key
 from engine.errors import ContinuoError, EncodingError, GenerationError
+from engine.generation.keychoice import choose_key
 from engine.generation.memory import MemoryMixer, mixing_for
 from engine.generation.sampler import Sampler, sample_tokens  # noqa: F401 (re-exported)
 from engine.models import ModelLibrary, StepModel
@@ -141,6 +142,9 @@ class GenerationResult:
     tokens: list[list[int]] = field(default_factory=list)  # per variation, model space
     # per step, the [variations, vocab] logits before masking (only when asked for)
     logits: np.ndarray | None = None
+    # the auto key lock: the key it locked, "none" when unsure ("" for any other lock);
+    # ``messages`` says why
+    key_lock: str = ""
 
 
 # ---------------------------------------------------------------------------------------
@@ -307,6 +311,7 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     chosen = None if settings.key in (None, "auto") else Key.parse(settings.key)
     seed_key = estimate_song_key(notes) if notes else (chosen or Key(0, False))
     lock_key = None if settings.key is None else (chosen or seed_key)
+    estimate = None  # the model's own key of the seed (engine.generation.keychoice)
 
     if notes:
         first_step = min(enc.tick_to_step(n.start_tick, ppq) for n in notes)
@@ -317,6 +322,14 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
         window_notes = [n for n in notes if n.end_tick > cut_tick]
         if is_cancelled is not None and is_cancelled():
             raise GenerationCancelled("generation was cancelled")
+        if settings.key in ("auto", None):
+            # the model's key moves the seed into C major / A minor; auto also locks it
+            estimate = choose_key(model, window_notes, ppq, first_step, start_step)
+            seed_key = estimate.key
+        if settings.key == "auto":
+            lock_key = seed_key
+            messages.append(f"Key lock: {estimate.key.name if estimate.locks else 'none'} "
+                            f"({estimate.reason}).")
         try:
             encoded = enc.encode_seed(window_notes, ppq, key=seed_key, start_step=first_step,
                                       end_step=start_step)
@@ -334,7 +347,9 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     # the mask over the vocabulary: key lock and pitch range, in model space
     pcs = None
     if lock_key is not None:
-        pcs = {(pc + transpose) % 12 for pc in lock_key.scale_pitch_classes}
+        scale = estimate.allowed if estimate is not None and settings.key == "auto" \
+            else lock_key.scale_pitch_classes
+        pcs = {(pc + transpose) % 12 for pc in scale}
     lo = None if settings.min_pitch is None else settings.min_pitch + transpose
     hi = None if settings.max_pitch is None else settings.max_pitch + transpose
     allowed = enc.allowed_tokens(pcs, lo, hi)
@@ -383,6 +398,8 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
         variations=variations, start_tick=gen_start_tick, key=lock_key or seed_key,
         messages=messages, model=model.name, steps=steps, tokens=out.tolist(),
         logits=np.stack(recorded, axis=1) if recorded else None,
+        key_lock="" if estimate is None or settings.key != "auto"
+        else estimate.key.name if estimate.locks else "none",
     )
 
 

@@ -225,3 +225,15 @@ def test_motif_memory_is_on_by_default_reaches_the_settings_and_is_remembered(
     qtbot.addWidget(second)
     assert not second.memory_check.isChecked()
     assert second.settings().memory is False
+
+
+def test_auto_key_lock_says_which_key_it_locked_and_why(qtbot, panel, doc, library):
+    panel.set_key_mode("auto")
+    run_generation(qtbot, panel)
+    assert panel.result is not None
+    label = panel.key_combo.itemText(0)
+    assert label in (f"Auto (locked: {panel.result.key_lock})", "Auto (unsure: no lock)")
+    assert "Key lock: " in panel.messages.text()
+    from PySide6.QtCore import Qt
+
+    assert panel.key_combo.itemData(0, Qt.ItemDataRole.ToolTipRole).startswith("Key lock: ")
