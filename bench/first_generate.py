@@ -42,7 +42,7 @@ def one_round(args: argparse.Namespace) -> int:
     from gui.app import create_main_window, make_application
 
     if not args.warm_up:
-        gui.worker.warm_up = gui.worker.warm_up_model = lambda *args, **kwargs: None
+        gui.worker.warm_up = lambda *args, **kwargs: None
     app = make_application(["continuo-bench"])
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, args.settings)
@@ -95,7 +95,10 @@ def one_round(args: argparse.Namespace) -> int:
         "first_s": first, "later_s": later}))
     window.doc.undo_stack.setClean()
     window.close()
-    app.quit()
+    # leave through the event loop, as the app does: aboutToQuit closes the MIDI clients
+    # (a JACK server waits seconds for a client that vanished, and the next round with it)
+    QTimer.singleShot(0, app.quit)
+    app.exec()
     return 0
 
 

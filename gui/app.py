@@ -54,20 +54,26 @@ def create_main_window(path: str | None = None):
     return window
 
 
-class _QuitOnFirstPaint(QObject):
-    """Quits the app once ``widget`` has painted, for timing start-up (run_app then
-    leaves at once: the time measured is the time to a visible window, not Qt's and
-    Python's teardown).  Quitting emits aboutToQuit, so MIDI clients close as usual; the
-    helper generation process sees its pipe close and leaves by itself."""
+class _FirstPaint(QObject):
+    """Calls ``callback`` once, just after ``widget`` is first painted."""
 
-    def __init__(self, widget) -> None:
+    def __init__(self, widget, callback) -> None:
         super().__init__(widget)
+        self._callback = callback
         widget.installEventFilter(self)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
-        if event.type() == QEvent.Type.Paint:
-            QTimer.singleShot(0, QApplication.quit)  # after this paint reaches the screen
+        if event.type() == QEvent.Type.Paint and self._callback is not None:
+            callback, self._callback = self._callback, None
+            watched.removeEventFilter(self)
+            QTimer.singleShot(0, callback)  # after this paint reaches the screen
         return False
+
+
+def on_first_paint(widget, callback) -> None:
+    """Run ``callback`` once, as soon as ``widget`` has first been painted (the window is
+    on screen with the music in it)."""
+    _FirstPaint(widget, callback)
 
 
 def quit_after_show_requested() -> bool:
@@ -80,7 +86,11 @@ def run_app(path: str | None = None) -> int:
     window = create_main_window(path)
     quick = quit_after_show_requested()
     if quick:
-        _QuitOnFirstPaint(window.roll.grid)
+        # leave as soon as the window is visible (run_app then exits at once: the time
+        # measured is the time to a visible window, not Qt's and Python's teardown);
+        # quitting emits aboutToQuit, so MIDI clients close as usual, and the helper
+        # generation process sees its pipe close and leaves by itself
+        on_first_paint(window.roll.grid, QApplication.quit)
     status = app.exec()
     if quick:
         sys.stdout.flush()

@@ -51,11 +51,6 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.doc = SongDocument(parent=self)
         self.library = library if library is not None else _load_library()
-        from gui import worker
-
-        # the helper process starts and loads the models while the window is built,
-        # then runs the chosen model once (the player below can take a while to start)
-        self.warm_up_threads = [worker.warm_up(self.library)]
         self.recent = files.RecentFiles()
         self.last_error = ""  # the last message shown in an error dialog (tests read it)
         self._error_box: QMessageBox | None = None
@@ -64,7 +59,13 @@ class MainWindow(QMainWindow):
         self.roll = self._make_piano_roll()
         self.setCentralWidget(self.roll)
         self.panel = GeneratePanel(self.doc, self.library)
-        self.warm_up_threads.append(self._warm_up_model())
+        # once the window is on screen, the helper process starts, loads the chosen model
+        # and runs it once (started earlier, it slowed the window down by a quarter on
+        # two cores, and the first Generate did not come sooner: bench/first_generate.py)
+        self.warm_up_threads: list = []
+        from gui.app import on_first_paint
+
+        on_first_paint(self.roll.grid, lambda: self.warm_up_threads.append(self._warm_up()))
         self.dock = QDockWidget("Generate", self)
         self.dock.setObjectName("generate_dock")
         scroller = QScrollArea()
@@ -87,9 +88,9 @@ class MainWindow(QMainWindow):
         self._restore_layout()
 
     # ---- construction ---------------------------------------------------------------
-    def _warm_up_model(self) -> Any:
-        """Run the chosen model once in the helper process (gui.worker.warm_up_model),
-        so the first Generate is about as fast as later ones."""
+    def _warm_up(self) -> Any:
+        """Start the helper process with the chosen model loaded and run once
+        (gui.worker.warm_up), so the first Generate is about as fast as later ones."""
         from gui import worker
         from gui.app import DEFAULT_SEED
 
@@ -97,7 +98,7 @@ class MainWindow(QMainWindow):
             settings = self.panel.settings() if self.panel.model_combo.currentData() else None
         except ContinuoError:
             settings = None
-        return worker.warm_up_model(self.library, settings, DEFAULT_SEED)
+        return worker.warm_up(self.library, settings, DEFAULT_SEED)
 
     def _make_piano_roll(self) -> QWidget:
         from gui.pianoroll.view import PianoRoll

@@ -153,40 +153,42 @@ def _in_background(name: str, work) -> threading.Thread:
     return thread
 
 
-def warm_up(library: Any) -> threading.Thread | None:
-    """Start the helper process and load the library's models in it, in the background,
-    so that the first Generate waits for neither.  Returns the thread (tests join it);
-    None where there are no folders to hand the process."""
+def warm_up(library: Any, settings: Any = None,
+            seed_path: str | os.PathLike | None = None) -> threading.Thread | None:
+    """Get the helper process ready for the first Generate, in the background.
+
+    It starts the process and loads the chosen model (``settings.model``, the panel's),
+    then runs one short throwaway generation with ``settings`` from the seed file at
+    ``seed_path`` (a model's first runs in onnxruntime and the generator's first pass
+    made the first Generate take about four times a later one's time:
+    bench/first_generate.py), then loads the library's other models.  The chosen model
+    goes first and alone so that the process is ready sooner and competes less with the
+    window for the CPU while it opens.  Without settings every model is loaded and
+    nothing is run.  A Generate pressed meanwhile waits for the step under way (one job
+    at a time).  Returns the thread (tests join it); None where there are no folders to
+    hand the process."""
     folders = getattr(library, "folders", None)
     if folders is None:
         return None
+    folders = [str(f) for f in folders]
+    names = list(getattr(library, "names", []))
+    chosen = getattr(settings, "model", None)
 
     def work() -> None:
         service = shared_service()
-        if service is not None:
-            service.warm([str(f) for f in folders], list(library.names))
+        if service is None:
+            return
+        if chosen not in names:
+            service.warm(folders, names)
+            return
+        service.warm(folders, [chosen])
+        if seed_path is not None:
+            from engine.formats import load_song
+
+            service.run(folders, load_song(seed_path),
+                        dataclasses.replace(settings, bars=WARM_UP_BARS, steps=None))
+        others = [n for n in names if n != chosen]
+        if others:
+            service.warm(folders, others)
 
     return _in_background("continuo-warm-up", work)
-
-
-def warm_up_model(library: Any, settings: Any, seed_path: str | os.PathLike) -> \
-        threading.Thread | None:
-    """One short throwaway generation in the helper process with ``settings`` (the
-    panel's: the chosen model, its variations) from the seed file at ``seed_path``, in
-    the background: a model's first runs in onnxruntime and the generator's first pass
-    made the first Generate take about twice a later one's time
-    (bench/first_generate.py).  A Generate pressed meanwhile waits for it (one job at a
-    time).  Returns the thread; None where there is nothing to warm."""
-    folders = getattr(library, "folders", None)
-    if folders is None or settings is None or settings.model not in getattr(library, "names", []):
-        return None
-
-    def work() -> None:
-        from engine.formats import load_song
-
-        service = shared_service()
-        if service is not None:
-            service.run([str(f) for f in folders], load_song(seed_path),
-                        dataclasses.replace(settings, bars=WARM_UP_BARS, steps=None))
-
-    return _in_background("continuo-warm-up-model", work)

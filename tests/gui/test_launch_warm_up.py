@@ -1,5 +1,5 @@
-"""The window starts the helper generation process while it opens, loads the models and
-runs the chosen one once there, and the first Generate uses that same process."""
+"""Once the window is on screen it starts the helper generation process, loads the
+chosen model and runs it once there, and the first Generate uses that same process."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ def test_the_helper_process_is_running_before_the_first_generate(qtbot, library,
     service_module._service = None  # noqa: SLF001
 
     window = make_window(qtbot, library)
+    assert window.warm_up_threads == []  # not before the window is on screen ...
+    qtbot.waitUntil(lambda: len(window.warm_up_threads) == 1, timeout=10000)  # ... then
     threads = [t for t in window.warm_up_threads if t is not None]
-    assert len(threads) == 2  # the process and its models, then the chosen model once
+    assert len(threads) == 1  # the process, the chosen model loaded and run once, the rest
     for thread in threads:
         thread.join(60)
         assert not thread.is_alive()
