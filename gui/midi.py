@@ -510,9 +510,20 @@ class PlayerBridge(QObject):
         stops with :meth:`stop_recording` (or :meth:`stop`), or after ``bars`` bars.
         Each note is signalled as it completes (``note_recorded``) and all of them
         at the end (``recording_finished``).
+
+        Following an incoming clock, nothing starts here: the take is armed, the other
+        program's Start plays the song, and each note lands where the followed clock
+        puts it (no count-in; the other program gives one).
         """
         if self._recorder is not None:
             self.stop_recording()
+        if self._player.sync == SYNC_FOLLOW:
+            self._thru_channel = channel
+            self._recorder = Recorder(self._player.tick_at, 0, grid, channel, song.ppq,
+                                      on_note=self._note_hook.emit)
+            self._player.set_follow_hold(True)
+            self.recording_changed.emit(True)
+            return True
         backing = song if play_song else Song(ppq=song.ppq, tempo_map=song.tempo_map,
                                               time_signatures=song.time_signatures)
         end = max(song.end_tick, start_tick) + bars * song.ticks_per_bar_at(start_tick)
@@ -533,8 +544,10 @@ class PlayerBridge(QObject):
         if recorder is None:
             return []
         notes = recorder.finish(self._player.clock())
-        self._player.stop()
-        self._timer.stop()
+        self._player.set_follow_hold(False)
+        if self._player.sync != SYNC_FOLLOW:  # a followed playback is the other program's
+            self._player.stop()
+            self._timer.stop()
         if self._saved_metronome is not None:
             self._player.set_metronome(self._saved_metronome)
             self._saved_metronome = None

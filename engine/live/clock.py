@@ -19,7 +19,9 @@ and 48 kHz), which only ever makes a message late, so the follower fits a line t
 last 24 arrivals from below (the edge of their lower convex hull: the earliest arrivals
 are the truest, as clock synchronisation trusts the fastest round trip) and predicts
 the next tick from it; a note is played at the time the line gives its position, never
-more than one tick ahead of the last clock that arrived.  An arrival far off the line
+more than two ticks ahead of the last clock that arrived (so a delivery held back for
+up to a tick, as a busy JACK does now and then, changes nothing, and a sender that
+stops without a word is overrun by two ticks at most).  An arrival far off the line
 is an outlier; two in a row on the same side are a tempo change, and the fit restarts
 from them.  When nothing arrives for 500 ms (or 4 ticks of a very slow clock) while
 running, :meth:`ClockFollower.lost` says so once and the player stops, all notes off.
@@ -132,6 +134,7 @@ class ClockFollower:
     """
 
     window = 24  # arrivals the tempo is fitted over (one beat)
+    lead = 2  # clocks the position may run ahead of the last one that arrived
     timeout_s = 0.5
     timeout_ticks = 4  # a very slow clock gets this many intervals before it counts as stopped
 
@@ -298,7 +301,7 @@ class ClockFollower:
 
     def position(self, now: float) -> float | None:
         """Where the sender's song is at ``now`` (clocks), or None before the first clock
-        since Start, Continue or a jump.  Never more than one clock past the last that
+        since Start, Continue or a jump.  Never more than :attr:`lead` clocks past the last that
         arrived (and it stays there after Stop)."""
         with self._lock:
             if self._last is None:
@@ -308,11 +311,11 @@ class ClockFollower:
             if fit is None or fit[0] is None:
                 return float(last)
             slope, ia, ta = fit
-            return max(float(last), min(last + 1.0, ia + (now - ta) / slope))
+            return max(float(last), min(last + self.lead, ia + (now - ta) / slope))
 
     def time_at(self, position: float) -> float:
         """When ``position`` (clocks) sounds, by the line; ``inf`` while it cannot be known
-        (before the first clock, or more than one clock past the last)."""
+        (before the first clock, or more than :attr:`lead` clocks past the last)."""
         with self._lock:
             if not self._running or self._last is None:
                 return math.inf
@@ -323,7 +326,7 @@ class ClockFollower:
             slope, ia, ta = fit
             if slope is None:
                 return ta if position <= last else math.inf
-            if position > last + 1:
+            if position > last + self.lead:
                 return math.inf
             return ta + slope * (position - ia)
 

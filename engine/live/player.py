@@ -201,6 +201,7 @@ class Player:
         self._sync = SYNC_INTERNAL
         self.follower = ClockFollower(self)
         self._follow_song: Song | None = None
+        self._follow_hold = False  # a followed playback runs on past the song's end
         self._following = False  # this playback runs on the follower's clock
         self._clock_out = False  # this playback sends MIDI clock
         self._clock_running = False  # Start/Continue went out and Stop has not
@@ -269,6 +270,13 @@ class Player:
         with self._lock:
             self._follow_song = copy
 
+    def set_follow_hold(self, on: bool) -> None:
+        """Keep a followed playback going past the song's end until Stop (recording)."""
+        with self._lock:
+            self._follow_hold = bool(on)
+            if self._following:
+                self._hold = bool(on)
+
     def feed_clock(self, msg: mido.Message, t: float) -> None:
         """An input's message at clock time ``t``; clock and transport messages drive a
         following player (anything else is ignored)."""
@@ -323,13 +331,14 @@ class Player:
         if was_playing:
             self._silence(self.output, hard=False)
         end_tick = song.end_tick
-        if start_tick >= end_tick:  # the sender is past the song's end: nothing to play
+        if start_tick >= end_tick and not self._follow_hold:  # past the end: nothing to play
             with self._lock:
                 self._rest_tick = start_tick
             if was_playing:
                 self.on_playing_changed(False)
             self.on_position(start_tick)
             return
+        end_tick = max(end_tick, start_tick)
         events = song_to_events(song, start_tick, end_tick, metronome=True)
         events.sort(key=Event.tick_key)
         with self._lock:
@@ -338,7 +347,8 @@ class Player:
             self._events = events
             self._start_tick, self._end_tick = start_tick, end_tick
             self._rest_tick = start_tick
-            self._loop, self._loop_s, self._hold, self._count_in_s = False, 0.0, False, 0.0
+            self._loop, self._loop_s, self._count_in_s = False, 0.0, 0.0
+            self._hold = self._follow_hold
             self._index, self._pass = 0, 0
             self._used_channels |= {e.message.channel for e in events if not e.click}
             if self._metronome:
@@ -377,7 +387,8 @@ class Player:
                 position = self.follower.position(t)
                 if position is None:
                     return float(self._start_tick)
-                return min(position * song.ppq / CLOCKS_PER_QUARTER, float(self._end_tick))
+                tick = position * song.ppq / CLOCKS_PER_QUARTER
+                return tick if self._hold else min(tick, float(self._end_tick))
             tempo = song.tempo_map
             elapsed = t - self._t0
             if elapsed < 0:
@@ -678,6 +689,8 @@ class Player:
                 if reason is not None:
                     break
                 if self._index >= len(self._events):
+                    if self._hold:
+                        return 0.05  # recording on past the end: until Stop or a lost clock
                     break
                 event = self._events[self._index]
                 per_clock = song.ppq / CLOCKS_PER_QUARTER

@@ -292,3 +292,15 @@ def test_a_burst_skips_ahead_instead_of_playing_everything_at_once():
     # 10,000 clocks = 417 quarters: past the song's 100 quarters, so it finishes quietly
     assert len(note_ons(log)) - before <= 2
     assert not player.is_playing() and player.sounding_notes() == []
+
+
+def test_a_held_followed_playback_runs_past_the_end_until_stop():
+    song = melody_song([Note(60, 0, 240)])
+    clock, log, player = follow_setup(song)
+    player.set_follow_hold(True)
+    player.feed_clock(mido.Message("songpos", pos=16), clock.now)  # past the song's end
+    player.feed_clock(mido.Message("continue"), clock.now)
+    drive(player, clock, 1.0)
+    assert player.is_playing() and player.position_tick == pytest.approx(1920 + 960, abs=30)
+    player.feed_clock(mido.Message("stop"), clock.now)
+    assert not player.is_playing() and note_ons(log) == []

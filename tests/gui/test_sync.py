@@ -121,3 +121,38 @@ def test_following_a_real_clock_shows_ext_tempo_and_why_it_stopped(qtbot, settin
         bridge.close()
         daw.close()
         sink.close()
+
+
+def test_recording_while_following_lands_notes_on_the_followed_clock(qtbot, settings,
+                                                                      midi_system):
+    daw = Daw(midi_system)  # one port carries the clock and the played notes, as a DAW's does
+    doc, bridge, transport = make(qtbot, settings, midi_system.api, [Note(60, 0, 480)])
+    doc.set_tempo(60)  # the song's own tempo: half the clock's
+    takes: list[list] = []
+    bridge.recording_finished.connect(takes.append)
+    try:
+        assert bridge.set_input(daw.input_name)
+        transport.set_sync(SYNC_FOLLOW)
+        assert bridge.record(doc.song(), 0, grid=0)
+        assert not bridge.is_playing()  # armed: the other program starts it
+        qtbot.wait(300)
+        daw.send("start")
+        daw.run(120)
+        qtbot.waitUntil(bridge.is_playing, timeout=10000)
+        qtbot.waitUntil(lambda: transport.position() >= 960, timeout=10000)
+        daw.send("note_on", note=72, velocity=90)
+        qtbot.wait(250)  # an eighth at 120 BPM
+        daw.send("note_off", note=72)
+        qtbot.wait(300)
+        bridge.stop_recording()
+        daw.send("stop")
+        daw.halt()
+    finally:
+        bridge.close()
+        daw.close()
+    assert len(takes) == 1 and [n.pitch for n in takes[0]] == [72]
+    note = takes[0][0]
+    # on the followed clock (120 BPM) the note started at least two beats in; on the
+    # song's own 60 BPM it would read half that
+    assert note.start_tick >= 960 - 60
+    assert 240 - 120 <= note.duration_ticks <= 240 + 360
