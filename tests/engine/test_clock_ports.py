@@ -173,7 +173,9 @@ def test_start_stop_and_continue_from_another_program(rig):
     daw.send("stop")
     daw.halt()
     resumed = ons([m for _, m in sink.received[before:]])
-    assert resumed[0] == 40 + len(played)  # the next note, not the top again
+    # where the sender stopped, not the top again (a note the Stop overtook by a hair
+    # may sound again: it was due at the clock the sender stopped on)
+    assert resumed[0] in (40 + len(played) - 1, 40 + len(played))
     assert player.errors == []
 
 
