@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -139,6 +140,7 @@ class GenerationJob(QObject):
 
 
 WARM_UP_BARS = 1  # the throwaway generation: short, with the panel's model and variations
+WARM_OTHERS_AFTER_S = 5.0  # the other models load this long after the chosen one is ready
 
 
 def _in_background(name: str, work) -> threading.Thread:
@@ -157,16 +159,16 @@ def warm_up(library: Any, settings: Any = None,
             seed_path: str | os.PathLike | None = None) -> threading.Thread | None:
     """Get the helper process ready for the first Generate, in the background.
 
-    It starts the process and loads the chosen model (``settings.model``, the panel's),
-    then runs one short throwaway generation with ``settings`` from the seed file at
-    ``seed_path`` (a model's first runs in onnxruntime and the generator's first pass
-    made the first Generate take about four times a later one's time:
-    bench/first_generate.py), then loads the library's other models.  The chosen model
-    goes first and alone so that the process is ready sooner and competes less with the
-    window for the CPU while it opens.  Without settings every model is loaded and
-    nothing is run.  A Generate pressed meanwhile waits for the step under way (one job
-    at a time).  Returns the thread (tests join it); None where there are no folders to
-    hand the process."""
+    It starts the process and runs one short throwaway generation there with
+    ``settings`` (the panel's: the chosen model, its variations) from the seed file at
+    ``seed_path``, which loads the chosen model and pays for its first runs in
+    onnxruntime and the generator's first pass (they made the first Generate take about
+    four times a later one's time: bench/first_generate.py); WARM_OTHERS_AFTER_S later
+    it loads the library's other models, so that a Generate pressed as the window
+    appears does not queue behind their loading.  Without settings (or a seed file) it
+    only loads models.  A Generate pressed meanwhile waits for the step under way (one
+    job at a time).  Returns the thread (tests join it); None where there are no folders
+    to hand the process."""
     folders = getattr(library, "folders", None)
     if folders is None:
         return None
@@ -181,14 +183,16 @@ def warm_up(library: Any, settings: Any = None,
         if chosen not in names:
             service.warm(folders, names)
             return
-        service.warm(folders, [chosen])
-        if seed_path is not None:
+        if seed_path is not None:  # the run loads the model as any job does
             from engine.formats import load_song
 
             service.run(folders, load_song(seed_path),
                         dataclasses.replace(settings, bars=WARM_UP_BARS, steps=None))
+        else:
+            service.warm(folders, [chosen])
         others = [n for n in names if n != chosen]
         if others:
+            time.sleep(WARM_OTHERS_AFTER_S)
             service.warm(folders, others)
 
     return _in_background("continuo-warm-up", work)

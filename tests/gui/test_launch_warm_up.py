@@ -4,11 +4,14 @@ chosen model and runs it once there, and the first Generate uses that same proce
 from __future__ import annotations
 
 import engine.generation.service as service_module
+from gui import worker
 from tests.gui.test_app import make_window
 
 
 def test_the_helper_process_is_running_before_the_first_generate(qtbot, library,
-                                                                 isolated_settings):
+                                                                 isolated_settings,
+                                                                 monkeypatch):
+    monkeypatch.setattr(worker, "WARM_OTHERS_AFTER_S", 0.0)
     old = service_module._service  # noqa: SLF001 - start from no helper process at all
     if old is not None:
         old.close()
