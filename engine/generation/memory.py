@@ -31,7 +31,7 @@ after a new token is the child of the order-``n - 1`` context before it, so a st
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -58,13 +58,23 @@ class Mixing:
     max_order: int = DEFAULT_MAX_ORDER
     # adaptive: the memory's share per bucket (see :func:`buckets`)
     table: tuple[float, ...] = ()
+    # tokens whose probability is the network's alone (the memory shares out the rest):
+    # the melody's NOTE_OFF, so that rests come where the network, which knows where a
+    # phrase ends, puts them, not where a memory of the last bars (rarely holding a
+    # rest) would
+    network_tokens: tuple[int, ...] = ()
+    # generating (never scoring), the adaptive shares are raised to this power: below 1
+    # the memory counts for more, so motifs come back as often as in real tunes (chosen
+    # on the validation split by bench/musicality.py --generation-power)
+    generation_power: float = 1.0
 
     def describe(self) -> str:
         if self.method == "linear":
             return f"linear, memory weight {self.weight:g}, orders up to {self.max_order}"
         if self.method == "adaptive":
             return (f"adaptive weights by longest context, memory and network confidence, "
-                    f"orders up to {self.max_order}")
+                    f"orders up to {self.max_order}"
+                    + (", rests placed by the network" if self.network_tokens else ""))
         return f"{self.method}, bias {self.bias:g}, orders up to {self.max_order}"
 
     @staticmethod
@@ -86,7 +96,9 @@ def _load_mixings() -> dict[str, Mixing]:
         for name, m in data["models"].items():
             mixing = Mixing(str(m["method"]), float(m.get("weight", 0.15)),
                             float(m.get("bias", 2.0)), int(m["max_order"]),
-                            tuple(float(x) for x in m.get("table", ())))
+                            tuple(float(x) for x in m.get("table", ())),
+                            tuple(int(x) for x in m.get("network_tokens", ())),
+                            float(m.get("generation_power", 1.0)))
             if mixing.method == "adaptive" and \
                     len(mixing.table) != Mixing.buckets_for(mixing.max_order):
                 continue
@@ -251,10 +263,23 @@ def buckets(p_net: np.ndarray, p_mem: np.ndarray, longest: np.ndarray,
     return (order * (len(CONFIDENCE_EDGES) + 1) + confidence) * (len(ENTROPY_EDGES) + 1) + sure
 
 
+def hand_over(p_net: np.ndarray, p_mem: np.ndarray, tokens: Sequence[int]) -> np.ndarray:
+    """The memory's distribution with ``tokens`` given the network's probabilities and
+    the rest of the mass shared as the memory shares it among the other tokens."""
+    tokens = list(tokens)
+    out = np.array(p_mem, dtype=np.float64)
+    out[..., tokens] = 0.0
+    out *= ((1.0 - p_net[..., tokens].sum(axis=-1)) / out.sum(axis=-1))[..., None]
+    out[..., tokens] = p_net[..., tokens]
+    return out
+
+
 def mix(p_net: np.ndarray, p_mem: np.ndarray, mixing: Mixing,
         longest: np.ndarray | None = None) -> np.ndarray:
     """The combined probabilities ``[..., vocab]`` of a network's and the memory's
     (``longest``: the memory's longest seen context per row, for ``adaptive``)."""
+    if mixing.network_tokens:
+        p_mem = hand_over(p_net, p_mem, mixing.network_tokens)
     if mixing.method == "linear":
         return (1.0 - mixing.weight) * p_net + mixing.weight * p_mem
     if mixing.method == "adaptive":
@@ -279,6 +304,9 @@ class MemoryMixer:
     step's network logits into the mixed log-probabilities the sampler draws from."""
 
     def __init__(self, vocab: int, rows: int, prefix: Sequence[int], mixing: Mixing) -> None:
+        if mixing.method == "adaptive" and mixing.generation_power != 1.0:
+            table = tuple(float(w) ** mixing.generation_power for w in mixing.table)
+            mixing = replace(mixing, table=table, generation_power=1.0)
         self.mixing = mixing
         self.memory = MotifMemory(vocab, rows, mixing.max_order)
         self.memory.feed(prefix)
@@ -301,6 +329,8 @@ class MemoryMixer:
         total = e.sum(axis=1)
         p_net = e / total[:, None]
         entropy = np.log(total) - (p_net * z).sum(axis=1)
+        if self.mixing.network_tokens:
+            p_mem = hand_over(p_net, p_mem, self.mixing.network_tokens)
         # searchsorted(..., "right") is digitize, without its Python wrapper
         k = (((self.memory.longest + 1) * (len(CONFIDENCE_EDGES) + 1)
               + _CONFIDENCE.searchsorted(p_mem.max(axis=1), "right"))

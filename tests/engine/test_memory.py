@@ -176,3 +176,26 @@ def test_score_and_generate_take_memory_on_and_off(tmp_path):
                            "maybe", "-o", str(tmp_path / "x.mid")], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "--memory" in proc.stderr
+
+
+def test_rests_are_the_networks_to_place():
+    """With ``network_tokens`` the mixed probability of those tokens is the network's,
+    and the memory shares out the rest as it would."""
+    rng = np.random.default_rng(4)
+    p_net = softmax(rng.normal(size=(3, V)))
+    p_mem = softmax(rng.normal(size=(3, V)) * 4)
+    table = tuple(rng.uniform(0, 1, Mixing.buckets_for(10)))
+    mixing = Mixing("adaptive", table=table, network_tokens=(1,))
+    p = mix(p_net, p_mem, mixing, longest=np.array([2, 5, 9]))
+    assert np.allclose(p[:, 1], p_net[:, 1]) and np.allclose(p.sum(axis=1), 1.0)
+    assert mixing_for("duet").network_tokens == (DEFAULT_ENCODING.token_names().index(
+        "NOTE_OFF"),)
+
+
+def test_generating_the_memory_counts_for_more_than_scoring():
+    """``generation_power`` below 1 raises the memory's shares in generation only."""
+    mixing = mixing_for("duet")
+    assert 0 < mixing.generation_power < 1
+    mixer = MemoryMixer(V, 1, [2, 3, 4], mixing)
+    assert all(g >= w - 1e-12 for g, w in zip(mixer.mixing.table, mixing.table))
+    assert any(g > w + 0.01 for g, w in zip(mixer.mixing.table, mixing.table))
