@@ -5,7 +5,7 @@ model through the worker thread, keeps one (the same "Keep variation" undo step 
 makes), lists the others to audition, and grabs the window.  Under Xvfb when it is
 installed (real X11 rendering, as on a desktop), else Qt's offscreen platform.
 
-    python scripts/screenshot.py [--model lstm] [--out assets/screenshot.png] [--offscreen]
+    python scripts/screenshot.py [--model duet] [--out assets/screenshot.png] [--offscreen]
 """
 
 from __future__ import annotations
@@ -23,7 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def start_xvfb(display: str = ":99") -> subprocess.Popen | None:
+def free_display() -> str:
+    """The first X display from :99 up that no server holds."""
+    number = 99
+    while Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
+        number += 1
+    return f":{number}"
+
+
+def start_xvfb(display: str) -> subprocess.Popen | None:
     """Start Xvfb on ``display``; None when it is not installed or does not come up."""
     if shutil.which("Xvfb") is None:
         return None
@@ -42,7 +50,7 @@ def start_xvfb(display: str = ":99") -> subprocess.Popen | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="lstm")
+    parser.add_argument("--model", default="duet")
     parser.add_argument("--models", help="a models folder (default: the shipped models)")
     parser.add_argument("--out", default=str(ROOT / "assets" / "screenshot.png"))
     parser.add_argument("--offscreen", action="store_true", help="do not use Xvfb")
@@ -50,12 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     xvfb = None
+    display = free_display()
     if not args.offscreen:
-        xvfb = start_xvfb()
+        xvfb = start_xvfb(display)
     if xvfb is not None:
-        os.environ["DISPLAY"] = ":99"
+        os.environ["DISPLAY"] = display
         os.environ["QT_QPA_PLATFORM"] = "xcb"
     else:
+        if not args.offscreen:
+            print("Xvfb is not there or did not start: using Qt's offscreen platform",
+                  file=sys.stderr)
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     try:
         return _shoot(args)
