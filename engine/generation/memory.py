@@ -123,7 +123,8 @@ class MotifMemory:
     how many distinct tokens followed it (Witten-Bell's ``T``), in one array so that a
     step gathers everything it needs in one indexing."""
 
-    def __init__(self, vocab: int, rows: int = 1, max_order: int = DEFAULT_MAX_ORDER) -> None:
+    def __init__(self, vocab: int, rows: int = 1, max_order: int = DEFAULT_MAX_ORDER,
+                 capacity: int = 512) -> None:
         if max_order < 0:
             raise ValueError("max_order must be 0 or more")
         self.vocab = vocab
@@ -131,8 +132,9 @@ class MotifMemory:
         self.max_order = max_order
         n = max_order + 1
         self._width = vocab + 2  # counts, total, types
-        # node 0: "no such context" (always empty), node 1: the empty context
-        self._cap = 512
+        # node 0: "no such context" (always empty), node 1: the empty context; every token
+        # adds at most max_order nodes, and growing costs a copy of the table
+        self._cap = max(64, int(capacity))
         self.table = np.zeros((rows, self._cap, self._width), dtype=np.float64)
         self._offsets = np.arange(rows)[:, None] * self._cap
         self._children: list[dict[int, int]] = [dict() for _ in range(rows)]
@@ -202,8 +204,7 @@ class MotifMemory:
             for t in tokens:
                 self.update([t])
             return
-        one = MotifMemory(self.vocab, 1, self.max_order)
-        one._grow(self._cap)
+        one = MotifMemory(self.vocab, 1, self.max_order, self._cap)
         one.table[0] = self.table[0]
         one._children, one._size = [dict(self._children[0])], [self._size[0]]
         one.ctx = self.ctx[:1].copy()
@@ -308,7 +309,9 @@ class MemoryMixer:
             table = tuple(float(w) ** mixing.generation_power for w in mixing.table)
             mixing = replace(mixing, table=table, generation_power=1.0)
         self.mixing = mixing
-        self.memory = MotifMemory(vocab, rows, mixing.max_order)
+        # room for the prefix and 512 new tokens without growing
+        capacity = 2 + (len(prefix) + 512) * max(1, mixing.max_order)
+        self.memory = MotifMemory(vocab, rows, mixing.max_order, capacity)
         self.memory.feed(prefix)
         self._table = np.asarray(mixing.table) if mixing.method == "adaptive" else None
 
