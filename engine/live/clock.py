@@ -22,8 +22,8 @@ the next tick from it; a note is played at the time the line gives its position,
 more than two ticks ahead of the last clock that arrived (so a delivery held back for
 up to a tick, as a busy JACK does now and then, changes nothing, and a sender that
 stops without a word is overrun by two ticks at most).  An arrival far off the line
-is an outlier; three in a row on one side, each further off by a steady step, are a
-tempo change, and the fit restarts from them.  When nothing arrives for 500 ms (or 4 ticks of a very slow clock) while
+is an outlier; three in a row on one side, drifting further off, are a tempo change,
+and the fit restarts from them.  When nothing arrives for 500 ms (or 4 ticks of a very slow clock) while
 running, :meth:`ClockFollower.lost` says so once and the player stops, all notes off.
 
 Broken streams are expected: clock with no Start only sets the tempo; Song Position
@@ -244,18 +244,16 @@ class ClockFollower:
             return
         side = 1 if r > 0 else -1
         pending = self._pending
-        if pending and pending[-1][2] == side and pending[-1][0] == i - 1 \
-                and abs(r) > abs(pending[-1][3]) + 0.25 * slope:
-            pending.append((i, t, side, r))
-        else:
-            pending[:] = [(i, t, side, r)]
+        if pending and (pending[-1][2] != side or pending[-1][0] != i - 1):
+            pending.clear()
+        pending.append((i, t, side, r))
         if len(pending) < 3:
             return
-        step1, step2 = pending[-2][3] - pending[-3][3], pending[-1][3] - pending[-2][3]
-        if abs(step2 - step1) <= 0.5 * max(abs(step1), abs(step2)):
-            # three in a row off the line, one side, further by a steady step each time:
-            # the tempo changed (a held-up sender or delivery drifts unevenly); the fit
-            # restarts from the arrivals since the change (and the one before)
+        if abs(pending[-1][3]) - abs(pending[0][3]) >= 0.15 * slope * (len(pending) - 1):
+            # three in a row off the line on one side, and further off each time (more
+            # than a period's jitter explains): the tempo changed.  A held-up sender or
+            # delivery comes back towards the line instead.  The fit restarts from the
+            # arrivals since the change (and the one before).
             first = pending[0][0]
             kept = [p for p in points if p[0] >= first - 1]
             points.clear()
