@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from engine.encodings import Key, estimate_song_key  # noqa: E402
 from engine.encodings.keys import (KEY_ALLOW, KEY_TEMPERATURE,  # noqa: E402
                                    key_from_likelihoods)
-from engine.generation.keychoice import shift_log_likelihoods  # noqa: E402
+from engine.generation.keychoice import plausible_shifts, shift_log_likelihoods  # noqa: E402
 from engine.models import ModelLibrary  # noqa: E402
 
 SEED_STEPS, NEXT_STEPS = 32, 64
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="test")
     ap.add_argument("--models", nargs="+", default=["duet", "lstm", "wavenet"])
     ap.add_argument("--grid", action="store_true", help="also every temperature and threshold")
+    ap.add_argument("--all-shifts", action="store_true",
+                    help="score all 12 shifts (the generator scores the plausible ones)")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
     library = ModelLibrary([ROOT / "models"])
@@ -101,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         found = []
         for enc, notes, nxt in tunes:
-            ll = shift_log_likelihoods(model, enc, notes, PPQ, 0, SEED_STEPS)
+            shifts = range(12) if args.all_shifts else plausible_shifts(notes)
+            ll = shift_log_likelihoods(model, enc, notes, PPQ, 0, SEED_STEPS, shifts)
             found.append((np.zeros(12) if ll is None else ll, notes, nxt))
         ms = (time.perf_counter() - t0) * 1000 / len(tunes)
         grid = [(KEY_TEMPERATURE, KEY_ALLOW)]

@@ -116,3 +116,12 @@ def test_on_essen_seeds_the_lock_forbids_fewer_real_notes_than_the_key_profile(l
         outside["model"] += sum(pc not in allowed for pc in nxt)
         total += len(nxt)
     assert outside["model"] / total <= 0.025 < outside["profile"] / total, (outside, total)
+
+
+def test_only_shifts_that_hold_the_seed_are_scored():
+    from engine.generation.keychoice import plausible_shifts
+
+    d_major = eighths([62, 64, 66, 67, 69, 71, 73, 74])
+    shifts = plausible_shifts(d_major)
+    assert 10 in shifts and len(shifts) < 12  # D moved down 2 semitones is C major
+    assert plausible_shifts(eighths([60])) != []  # one note fits several
