@@ -27,6 +27,7 @@ playback stops, all notes off, and ``on_error`` says why.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -158,6 +159,17 @@ def metronome_events(song: Song, start_tick: int, end_tick: int,
     return events
 
 
+def realtime_thread(priority: int) -> bool:
+    """Ask for real-time (SCHED_FIFO) scheduling of the calling thread; False where the
+    system says no (the thread then runs as before).  The scheduler thread sleeps
+    between messages, so it takes the CPU only for the moments it sends."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
 class Player:
     """Plays songs on an output from a scheduler thread; see the module docstring.
 
@@ -169,6 +181,9 @@ class Player:
     position_interval_s = 1 / 30
     check_interval_s = 0.25
     follow_in_background = True  # False: a followed playback is driven by pump() (tests)
+    # the scheduler thread asks for this SCHED_FIFO priority, as audio software does (where
+    # the system allows it: root, or an rtprio limit for the user); 0: never ask
+    realtime_priority = 10
 
     def __init__(self, output: Output, clock: Callable[[], float] = time.monotonic) -> None:
         self.output = output
@@ -621,6 +636,8 @@ class Player:
         self.on_finished()
 
     def _run(self) -> None:
+        if self.realtime_priority:
+            realtime_thread(self.realtime_priority)
         next_position = 0.0
         next_check = self.clock() + self.check_interval_s
         try:
