@@ -135,9 +135,10 @@ class Windows:
         n = len(window)
         power = self._power(n)
         if n not in self.sets:
-            self.sets[n] = np.unique(np.concatenate(
-                [np.lib.stride_tricks.sliding_window_view(t, n) @ power
-                 for t in self.tunes if len(t) >= n]))
+            hashes = [np.lib.stride_tricks.sliding_window_view(t, n) @ power
+                      for t in self.tunes if len(t) >= n]
+            self.sets[n] = np.unique(np.concatenate(hashes)) if hashes else \
+                np.zeros(0, dtype=np.uint64)
         table = self.sets[n]
         h = (np.asarray(window, dtype=np.uint64) + np.uint64(1)) @ power
         i = np.searchsorted(table, h)
