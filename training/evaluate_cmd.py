@@ -200,8 +200,9 @@ Reproduce: `python -m training corpus`, then the commands above, then
 cards' metrics).{sizes}
 """
     from training.fill_eval import fill_section
+    from training.memory_sweep import readme_sections
 
-    text = text.rstrip("\n") + fill_section(models_dir) + "\n"
+    text = text.rstrip("\n") + readme_sections(models_dir) + fill_section(models_dir) + "\n"
     write_bytes_atomic(models_dir / "README.md", text.encode())
     os.chmod(models_dir / "README.md", 0o644)
 

@@ -1,7 +1,7 @@
 """Choosing the motif memory's mixing on the validation split, and writing a split as
 MIDI files for ``main.py score``.
 
-    python -m training.memory_sweep [--models lstm wavenet duet] [--out models/sweeps/memory.json]
+    python -m training.memory_sweep [--models lstm wavenet duet] [--out models/memory/sweep.json]
     python -m training.memory_sweep --write-split test --to DIR   # one MIDI file per tune
     python -m training.memory_sweep --write-split all --collection oneills1850 --to DIR
 
@@ -154,6 +154,29 @@ def write_mixing_file(report: dict, default_model: str = "duet",
     return MIXING_FILE
 
 
+README_SECTIONS = ("## Motif memory", "## The auto key lock",
+                   "## Musicality against real continuations")
+
+
+def readme_sections(models_dir: Path) -> str:
+    """models/README.md's sections on the motif memory, the auto key lock and the
+    musicality bench as they stand (their figures come from this module,
+    bench/key_lock.py and bench/musicality.py), for ``python -m training evaluate``,
+    which rewrites the rest of the file, to keep; "" when there are none."""
+    path = Path(models_dir) / "README.md"
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    kept = []
+    for heading in README_SECTIONS:
+        start = text.find("\n" + heading)
+        if start < 0:
+            continue
+        end = text.find("\n## ", start + 1)
+        kept.append(text[start:end if end >= 0 else len(text)].strip("\n"))
+    return "".join("\n\n" + section for section in kept)
+
+
 def write_split(split: str, folder: Path, collection: str = C.TRAIN_COLLECTION) -> int:
     """Every tune of ``split`` as a MIDI file (C major / A minor, 120 bpm, 4/4), checked
     to encode back to the very tokens; returns how many."""
@@ -182,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["lstm", "wavenet", "duet"])
     ap.add_argument("--split", default="validation")
-    ap.add_argument("--out", default=str(ROOT / "models" / "sweeps" / "memory.json"))
+    ap.add_argument("--out", default=str(ROOT / "models" / "memory" / "sweep.json"))
     ap.add_argument("--write-split", metavar="SPLIT",
                     help="write SPLIT's tunes (test, validation, train or all) as MIDI")
     ap.add_argument("--to", metavar="DIR", help="the folder for --write-split")

@@ -19,7 +19,7 @@ network's at every step of generation and of scoring (``score``):
 
 The method and its parameters per model were chosen on the validation split
 (``python -m training.memory_sweep``, which writes ``memory_mixing.json`` beside this
-file and its record in ``models/sweeps/memory.json``); :func:`mixing_for` reads them.
+file and its record in ``models/memory/sweep.json``); :func:`mixing_for` reads them.
 Nothing here touches onnxruntime: the caller hands the network's logits in.
 
 The contexts are the nodes of a trie built as the tune goes: the order-``n`` context
