@@ -132,7 +132,8 @@ import json, sys, time
 sys.path.insert(0, sys.argv[3])
 import mido
 from engine.live.ports import MidiSystem
-api, client, root, out_path, seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+api, client, out_path = sys.argv[1], sys.argv[2], sys.argv[4]
+seconds = float(sys.argv[5])
 port = MidiSystem(api).open_virtual_output("clock", client_name=client)
 print("ready", flush=True)
 sys.stdin.readline()
@@ -357,9 +358,10 @@ def main() -> int:
     beats = follow["tempo_within_1bpm_after_jump_beats"]
     print(f"tempo 120 -> 90 BPM: within 1 BPM (and staying) after "
           f"{'never' if beats is None else f'{beats:.2f} beats'} (goal <= 1 beat)")
+    same = follow["first_note_after_spp_is_at_the_position"]
     print(f"SPP jump to tick {follow['spp_jump_tick']}: first note after it at tick "
           f"{follow['first_note_after_spp_tick']} "
-          f"({'the one at that position' if follow['first_note_after_spp_is_at_the_position'] else 'WRONG'})")
+          f"({'the one at that position' if same else 'WRONG'})")
     if follow["errors"]:
         print("player errors: " + "; ".join(follow["errors"]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

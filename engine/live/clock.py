@@ -23,8 +23,9 @@ more than two ticks ahead of the last clock that arrived (so a delivery held bac
 up to a tick, as a busy JACK does now and then, changes nothing, and a sender that
 stops without a word is overrun by two ticks at most).  An arrival far off the line
 is an outlier; three in a row on one side, drifting further off, are a tempo change,
-and the fit restarts from them.  When nothing arrives for 500 ms (or 4 ticks of a very slow clock) while
-running, :meth:`ClockFollower.lost` says so once and the player stops, all notes off.
+and the fit restarts from them.  When nothing arrives for 500 ms (or 4 ticks of a very
+slow clock) while running, :meth:`ClockFollower.lost` says so once and the player
+stops, all notes off.
 
 Broken streams are expected: clock with no Start only sets the tempo; Song Position
 Pointer while running relocates; a burst of thousands of clocks costs a few

@@ -270,7 +270,8 @@ class Player:
 
         Takes effect at the next play; leaving "follow" stops a followed playback."""
         if mode not in SYNC_MODES:
-            raise ContinuoError(f"Unknown sync mode {mode!r}; choose one of {', '.join(SYNC_MODES)}.")
+            raise ContinuoError(
+                f"Unknown sync mode {mode!r}; choose one of {', '.join(SYNC_MODES)}.")
         with self._lock:
             old, self._sync = self._sync, mode
             following = self._following and self._playing
