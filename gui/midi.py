@@ -565,9 +565,12 @@ class PlayerBridge(QObject):
         """Listen for phrases; each is answered by the job ``responder(phrase)`` makes.
 
         The job (see :func:`generator_responder`) continues the phrase song; its first
-        variation, from its start tick, is the answer.
+        variation, from its start tick, is the answer.  Following an incoming clock that
+        is running, a phrase is read on that clock and its answer joins the followed
+        playback at the next bar, in time with the other program.
         """
-        self._call = CallAndResponse(tempo_map, grid, anchor_tick, gap_s, channel, time_signature)
+        self._call = CallAndResponse(tempo_map, grid, anchor_tick, gap_s, channel, time_signature,
+                                     timeline=self._followed_timeline)
         self._responder = responder
         self._answer_program = program
         self._call_timer.start()
@@ -613,7 +616,20 @@ class PlayerBridge(QObject):
         self.response_ready.emit(exchange)
         if exchange.answer:
             song = answer_song(exchange, call.tempo_map, self._answer_program)
+            player = self._player
+            if player.is_following():
+                bar = song.ppq * 4 * call.time_signature[0] // call.time_signature[1]
+                at = -(-player.position_tick // bar) * bar
+                if player.play_in_following(song, at):
+                    return
             self._start(song, 0, None, False)
+
+    def _followed_timeline(self) -> Callable[[float], float] | None:
+        """The followed clock's tick_at while a followed playback runs (input thread)."""
+        player = self._player
+        if player.is_following():
+            return player.tick_at
+        return None
 
     @Slot(str)
     def _on_answer_failed(self, message: str) -> None:

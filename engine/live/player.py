@@ -340,6 +340,23 @@ class Player:
     def clock_ticked(self) -> None:
         self._wake.set()
 
+    def play_in_following(self, song: Song, at_tick: int) -> bool:
+        """Add ``song`` to the followed playback that is running, from ``at_tick`` of the
+        followed song on (an answer, in time with the other program); False when no
+        followed playback runs (the caller plays it another way)."""
+        events = [Event(e.time_s, e.tick + at_tick, e.message)
+                  for e in song_to_events(song, 0, song.end_tick, metronome=False)]
+        with self._lock:
+            if not (self._following and self._playing):
+                return False
+            later = self._events[self._index:] + events
+            later.sort(key=Event.tick_key)
+            self._events = self._events[:self._index] + later
+            self._end_tick = max(self._end_tick, at_tick + song.end_tick)
+            self._used_channels |= {e.message.channel for e in events}
+        self._wake.set()
+        return True
+
     def _play_following(self, song: Song, start_tick: int) -> None:
         """Play ``song`` from ``start_tick`` on the follower's clock (no thread restart
         notice when it was already playing: a relocation)."""
@@ -384,6 +401,10 @@ class Player:
     # ---- state ---------------------------------------------------------------
     def is_playing(self) -> bool:
         return self._playing
+
+    def is_following(self) -> bool:
+        """Playing on an incoming clock (started by its Start or Continue)."""
+        return self._playing and self._following
 
     @property
     def position_tick(self) -> int:

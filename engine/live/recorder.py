@@ -183,8 +183,13 @@ class CallAndResponse:
     """
 
     def __init__(self, tempo_map: TempoMap, grid: int, anchor_tick: int = 0, gap_s: float = 1.0,
-                 channel: int = 0, time_signature: tuple[int, int] = (4, 4)) -> None:
+                 channel: int = 0, time_signature: tuple[int, int] = (4, 4),
+                 timeline: Callable[[], TickAt | None] | None = None) -> None:
+        """``timeline``, when given, is asked at each phrase's first note for the clock's
+        ``tick_at`` to read the phrase on (a followed MIDI clock's); None from it (or no
+        ``timeline``) reads the phrase at ``tempo_map``'s tempo."""
         self.tempo_map = tempo_map
+        self.timeline = timeline
         self.ppq = tempo_map.ppq
         self.grid = grid
         self.gap_s = gap_s
@@ -206,10 +211,16 @@ class CallAndResponse:
                 if not (msg.type == "note_on" and msg.velocity > 0):
                     return
                 # the phrase's time starts at its first note
-                self._recorder = Recorder(tempo_timeline(self.tempo_map, 0, t), 0, 0,
-                                          self.channel, self.ppq)
+                self._recorder = Recorder(self._phrase_time(t), 0, 0, self.channel, self.ppq)
             self._recorder.feed(msg, t)
             self._last_event_s = t
+
+    def _phrase_time(self, t0: float) -> TickAt:
+        tick_at = self.timeline() if self.timeline is not None else None
+        if tick_at is None:
+            return tempo_timeline(self.tempo_map, 0, t0)
+        first = tick_at(t0)
+        return lambda t: tick_at(t) - first
 
     def poll(self, now: float) -> Song | None:
         """The finished phrase (as a song from tick 0), once; else None."""

@@ -223,16 +223,19 @@ def follow_setup(song: Song):
 
 def drive(player: Player, clock: Clock, seconds: float, bpm: float = 120.0,
           send: bool = True, step: float = 0.0005) -> None:
-    """Move the clock; a sender's clock arrives every 1/24 quarter (when ``send``)."""
+    """Move the clock; a sender's clock arrives every 1/24 quarter (when ``send``), on
+    from where the last call left it."""
     interval = 60 / bpm / CLOCKS_PER_QUARTER
     end = clock.now + seconds
-    next_clock = clock.now
+    next_clock = max(getattr(clock, "next_clock", clock.now), clock.now) if send else 0.0
     while clock.now < end:
         if send and clock.now >= next_clock - 1e-9:
             player.feed_clock(mido.Message("clock"), clock.now)
             next_clock += interval
         player.pump()
         clock.now = round(clock.now + step, 9)
+    if send:
+        clock.next_clock = next_clock
 
 
 def note_ons(log: MessageLog) -> list[tuple[float, int]]:
@@ -304,3 +307,36 @@ def test_a_held_followed_playback_runs_past_the_end_until_stop():
     assert player.is_playing() and player.position_tick == pytest.approx(1920 + 960, abs=30)
     player.feed_clock(mido.Message("stop"), clock.now)
     assert not player.is_playing() and note_ons(log) == []
+
+
+def test_an_answer_joins_the_followed_playback_at_the_bar_it_is_given():
+    song = melody_song([Note(60 + i, i * 480, 400) for i in range(16)])
+    clock, log, player = follow_setup(song)
+    assert not player.play_in_following(melody_song([Note(80, 0, 240)]), 960)  # not running
+    player.feed_clock(mido.Message("start"), clock.now)
+    drive(player, clock, 0.3)
+    assert player.is_following()
+    answer = melody_song([Note(84, 0, 240), Note(86, 240, 240)])
+    assert player.play_in_following(answer, 960)  # the next bar after where it stands
+    drive(player, clock, 1.0)
+    assert note_ons(log) == [(0.0, 60), (0.5, 61), (pytest.approx(1.0, abs=0.002), 62),
+                             (pytest.approx(1.0, abs=0.002), 84),
+                             (pytest.approx(1.25, abs=0.002), 86)]
+
+
+def test_call_and_response_reads_a_phrase_on_the_followed_clock():
+    from engine.live.recorder import CallAndResponse
+
+    followed = {"tick_at": lambda t: t * 1920.0}  # a clock at 240 BPM: 1920 ticks a second
+    cr = CallAndResponse(TempoMap(480), grid=0, gap_s=0.2,
+                         timeline=lambda: followed["tick_at"])
+    for i, t in enumerate((10.0, 10.25)):
+        cr.feed(mido.Message("note_on", note=60 + i, velocity=90), t)
+        cr.feed(mido.Message("note_off", note=60 + i), t + 0.125)
+    phrase = cr.poll(11.0)
+    assert [(n.start_tick, n.duration_ticks) for n in phrase.notes()] == [(0, 240), (480, 240)]
+    cr.place_answer([])
+    followed["tick_at"] = None  # the other program stopped: the song's own 120 BPM
+    cr.feed(mido.Message("note_on", note=70, velocity=90), 20.0)
+    cr.feed(mido.Message("note_off", note=70), 20.25)
+    assert [(n.start_tick, n.duration_ticks) for n in cr.poll(21.0).notes()] == [(0, 240)]

@@ -8,9 +8,10 @@ The remembering test needs no MIDI system; the others are skipped without one.
 from __future__ import annotations
 
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from engine.live.clock import SYNC_FOLLOW, SYNC_INTERNAL, SYNC_SEND
 from engine.song import Note
@@ -156,3 +157,61 @@ def test_recording_while_following_lands_notes_on_the_followed_clock(qtbot, sett
     # song's own 60 BPM it would read half that
     assert note.start_tick >= 960 - 60
     assert 240 - 120 <= note.duration_ticks <= 240 + 360
+
+
+class _Job(QObject):
+    """A generation job that answers at once with fixed notes (no model needed)."""
+
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    done = Signal()
+
+    def __init__(self, notes, start_tick):
+        super().__init__()
+        self.result = SimpleNamespace(variations=[notes], start_tick=start_tick)
+
+    def start(self):
+        QTimer.singleShot(0, lambda: (self.succeeded.emit(self.result), self.done.emit()))
+
+    def cancel(self):
+        pass
+
+
+def test_call_and_response_answers_in_time_with_a_followed_clock(qtbot, settings,
+                                                                  midi_system):
+    sink = Sink(midi_system)
+    daw = Daw(midi_system)  # the clock and the played phrase come in on one port
+    doc, bridge, transport = make(qtbot, settings, midi_system.api,
+                                  [Note(40, i * 480, 100) for i in range(64)])
+    phrases = []
+
+    def responder(phrase):
+        phrases.append(phrase)
+        return _Job([Note(84, 960, 200), Note(86, 1200, 200)], 960)
+
+    try:
+        assert bridge.set_output(sink.name) and bridge.set_input(daw.input_name)
+        transport.set_sync(SYNC_FOLLOW)
+        bridge.start_call_response(doc.song().tempo_map, 0, 0, responder, gap_s=0.3)
+        qtbot.wait(300)
+        daw.send("start")
+        daw.run(120)
+        qtbot.waitUntil(bridge.is_playing, timeout=10000)
+        for pitch in (60, 62):
+            daw.send("note_on", note=pitch, velocity=90)
+            qtbot.wait(125)  # an eighth at the followed 120 BPM
+            daw.send("note_off", note=pitch)
+            qtbot.wait(125)
+        qtbot.waitUntil(lambda: any(m.type == "note_on" and m.note == 86
+                                    for _, m in sink.received), timeout=10000)
+        assert bridge.player.is_following()  # the answer joined; the DAW still leads
+        daw.send("stop")
+        daw.halt()
+    finally:
+        bridge.close()
+        daw.close()
+        sink.close()
+    # the phrase was read on the followed clock: two eighths, 240 ticks apart
+    starts = [n.start_tick for n in phrases[0].notes()]
+    assert len(starts) == 2 and abs(starts[1] - starts[0] - 240) <= 60
