@@ -102,6 +102,8 @@ def test_following_a_real_clock_shows_ext_tempo_and_why_it_stopped(qtbot, settin
         assert bridge.set_input(daw.input_name)
         transport.set_sync(SYNC_FOLLOW)
         qtbot.wait(300)
+        daw.send("songpos", pos=8)  # while stopped: the playhead moves there
+        qtbot.waitUntil(lambda: transport.position() == 8 * 120, timeout=10000)
         daw.send("start")
         daw.run(100)
         qtbot.waitUntil(bridge.is_playing, timeout=10000)
