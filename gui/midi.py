@@ -472,6 +472,7 @@ class PlayerBridge(QObject):
             self.error.emit(str(exc))
             return False
         self._input_name = name
+        self._player.follower.name = name  # "the MIDI clock from '...' stopped arriving"
         return True
 
     def set_thru(self, on: bool, channel: int | None = None) -> None:
