@@ -191,10 +191,12 @@ class Transport(QObject):
         """Internal, send clock or follow input; remembered for the next session."""
         if not self._can_sync() or mode not in SYNC_MODES:
             return
-        self.player.set_sync(mode)
+        changed = mode != self.sync_mode()
+        self.player.set_sync(mode)  # a change comes back through the bridge's sync_changed
         if remember:
             self._settings().setValue(SETTINGS_SYNC, mode)
-        self._on_sync_changed(mode)
+        if not changed:
+            self._on_sync_changed(mode)
 
     def _on_sync_changed(self, mode: str) -> None:
         if hasattr(self, "sync_box"):
