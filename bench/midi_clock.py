@@ -35,7 +35,6 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -45,7 +44,7 @@ import mido
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.midi_timing import jack_period_s, percentile  # noqa: E402
+from bench.midi_timing import TimedPlayer, jack_period_s, percentile  # noqa: E402
 from engine.formats import write_bytes_atomic  # noqa: E402
 from engine.live.clock import CLOCKS_PER_QUARTER, SYNC_FOLLOW, SYNC_SEND  # noqa: E402
 from engine.live.player import Player  # noqa: E402
@@ -73,17 +72,7 @@ def abs_stats_ms(values_s: list[float]) -> dict[str, float] | None:
 
 
 # ---- 1. sent clock -------------------------------------------------------------------------
-class SendingPlayer(Player):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.sent: list[tuple[float, float, mido.Message]] = []
-        self.done = threading.Event()
-
-    def on_sent(self, due_s: float, sent_s: float, msg: mido.Message) -> None:
-        self.sent.append((due_s, sent_s, msg))
-
-    def on_finished(self) -> None:
-        self.done.set()
+SendingPlayer = TimedPlayer  # records (due, sent, message) of every message it sends
 
 
 def bench_sent_clock(system: MidiSystem, seconds: float) -> dict:
