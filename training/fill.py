@@ -6,7 +6,7 @@ units copied, the new ones small and random, the new output biases low so the
 sentinels start near probability 0), then trains on the Essen training split with each
 tune, on every pass, either as it is (continuation, one time in two) or rearranged
 around a random gap of 1-4 bars (:func:`engine.encodings.fim.random_gap`):
-``prefix, FILL_SUFFIX, suffix, FILL_MIDDLE(q), middle``.  The sentinels are given,
+``FILL_SUFFIX, suffix, FILL_MIDDLE(q), prefix, middle``.  The sentinels are given,
 never predicted: their targets weigh 0.  Then it exports the two ONNX graphs and a card
 (``jobs``: continue and fill) and scores plain continuation on the test split.
 
@@ -169,7 +169,7 @@ def train_fill(args: argparse.Namespace, argv: list[str]) -> int:
     callbacks = [
         keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_loss", save_best_only=True,
                                         save_weights_only=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2,
                                           min_lr=1e-4, verbose=1),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience,
                                       restore_best_weights=True, verbose=1),
@@ -226,14 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train", help="fine-tune a shipped model to fill gaps")
     t.add_argument("--base", required=True, help="the card to start from, e.g. models/lstm.json")
     t.add_argument("--name", required=True)
-    t.add_argument("--epochs", type=int, default=50)
+    t.add_argument("--epochs", type=int, default=60)
     t.add_argument("--epoch-fraction", type=float, default=0.25,
                    help="an epoch is this share of the training batches (more checkpoints)")
     t.add_argument("--max-minutes", type=float, default=35.0)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--max-len", type=int, default=512)
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--patience", type=int, default=3)
+    t.add_argument("--patience", type=int, default=4)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--subset", type=int)
     t.add_argument("--out-dir", default=str(ROOT / "models"))
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("evaluate", help="issue 13's figures on the Essen test split")
     e.add_argument("--fill", nargs="+", default=["lstm-fill", "wavenet-fill"])
     e.add_argument("--models-dir", default=str(ROOT / "models"))
-    e.add_argument("--out", default=str(ROOT / "models" / "fill-evaluation.json"))
+    e.add_argument("--out", default=str(ROOT / "models" / "fill" / "evaluation.json"))
     e.add_argument("--test-midi", metavar="DIR",
                    help="also write the test tunes there as MIDI (for main.py score)")
     args = p.parse_args(argv)

@@ -153,15 +153,16 @@ def evaluate(args) -> int:
               f"{100 * figures['fewer_bits_than_plain_before']:.1f}% fewer; junction within "
               f"{LEAP}: generated {100 * figures['generated_within_5']:.1f}%, real "
               f"{100 * report['real_within_5']:.1f}%", file=sys.stderr)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0
 
 
 def fill_section(models_dir: Path) -> str:
-    """models/README.md's section on the fill models, from ``fill-evaluation.json`` (this
+    """models/README.md's section on the fill models, from ``fill/evaluation.json`` (this
     module's output) and bench/results/fill.json; empty when neither is there."""
-    path = Path(models_dir) / "fill-evaluation.json"
+    path = Path(models_dir) / "fill" / "evaluation.json"
     if not path.exists():
         return ""
     report = json.loads(path.read_text())
@@ -214,7 +215,7 @@ plain model; and the fill model without a prompt); then at temperature 1 (no key
 the first note after the gap is within 5 semitones: in the real tunes
 {100 * report['real_within_5']:.1f}% ({report['real_junctions']} gaps). Bars are the
 song's, counted from tick 0 as `main.py fill --from/--to` counts them (a pickup bar
-shifts them). Figures in `fill-evaluation.json`.
+shifts them). Figures in `fill/evaluation.json`.
 
 | model | bars 4-5 both sides bits/note | before only bits/note | before only, the fill model | fewer bits | generated junction within 5 semitones (fills) | plain continuation, test bits/note | fine-tuning | command |
 |---|---|---|---|---|---|---|---|---|

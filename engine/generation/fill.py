@@ -1,8 +1,8 @@
 """Filling a gap: regenerate a region of a track from the music on both sides of it.
 
 A model trained to fill (its card's ``jobs`` has ``fill``; its encoding writes fill
-prompts, :mod:`engine.encodings.fim`) reads the track up to the gap, then the first
-bars after it, then writes exactly the gap's steps.  Everything else is the
+prompts, :mod:`engine.encodings.fim`) reads the first bars after the gap, then the bars
+before it, then writes exactly the gap's steps.  Everything else is the
 continuation's: the settings (variations, temperature, top-p, random seed, key lock,
 pitch range), the sampler and its masks, the velocities that follow the track, the
 step model primed in one call and stepped once per new step for all variations.
