@@ -57,6 +57,7 @@ class GeneratePanel(QWidget):
         self.result: Any = None
         self._seed_for_result: Song | None = None
         self.use_helper_process = True  # see gui.worker: no GIL shared with the GUI
+        self.fill_gap: Any = None  # the gui.fill.Gap of the variations shown, for a fill
         self._build()
         self.reload_models()
         self._restore_settings()
@@ -143,9 +144,14 @@ class GeneratePanel(QWidget):
         self.regenerate_button.clicked.connect(self.regenerate)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
+        self.fill_button = QPushButton("Fill")
+        self.fill_button.setToolTip("Regenerate the selected notes' span from the music on "
+                                    "both sides (Ctrl+Shift+F)")
+        self.fill_button.clicked.connect(self.fill)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
         buttons.addWidget(self.regenerate_button)
+        buttons.addWidget(self.fill_button)
         buttons.addWidget(self.cancel_button)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -347,6 +353,26 @@ class GeneratePanel(QWidget):
         self.job.start()
         return True
 
+    def fill(self) -> bool:
+        """Fill the selected span from both sides (gui.fill); False when it cannot start."""
+        from gui.fill import start_fill
+
+        return start_fill(self)
+
+    def _start_job(self, status: str) -> None:
+        """Connect and start ``self.job`` (a fill's; Generate starts its own)."""
+        self.job.progress.connect(self._on_progress)
+        self.job.succeeded.connect(self._on_result)
+        self.job.failed.connect(self._on_failed)
+        self.job.cancelled.connect(lambda: self._say("Generation cancelled."))
+        self.job.done.connect(self._on_done)
+        self.progress.setRange(0, 0)
+        self.messages.setText("")
+        self._set_running(True)
+        self.generation_started.emit()
+        self.status.emit(status)
+        self.job.start()
+
     def regenerate(self) -> bool:
         """Generate again with the same settings and a new random seed."""
         if self.job is not None:
@@ -366,9 +392,14 @@ class GeneratePanel(QWidget):
 
     def _on_result(self, result: Any) -> None:
         self.result = result
+        self.fill_gap = getattr(self.job, "fill_gap", None)
         seed = self._seed_for_result
         tail = []
-        if seed is not None and seed.tracks:
+        if self.fill_gap is not None:
+            from gui.fill import context_notes
+
+            tail = context_notes(self)
+        elif seed is not None and seed.tracks:
             track = seed.tracks[min(self.doc.active_track, len(seed.tracks) - 1)]
             since = track.end_tick - seed.ticks_per_bar_at(0)  # the seed's last bar
             tail = [n for n in track.notes if n.end_tick > since]
@@ -408,6 +439,7 @@ class GeneratePanel(QWidget):
     def _set_running(self, running: bool) -> None:
         self.generate_button.setEnabled(not running)
         self.regenerate_button.setEnabled(not running)
+        self.fill_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.model_combo.setEnabled(not running)
 
@@ -417,6 +449,7 @@ class GeneratePanel(QWidget):
 
     def _on_song_replaced(self) -> None:
         self.result = None
+        self.fill_gap = None
         self.variations.clear()
         self.messages.setText("")
         self.progress.setRange(0, 1)
@@ -434,6 +467,10 @@ class GeneratePanel(QWidget):
             index = self.variations.current_index()
         if self.result is None or not 0 <= index < self.variations.count():
             return []
+        if self.fill_gap is not None:  # replace the gap's notes (gui.fill)
+            from gui.fill import keep_fill
+
+            return keep_fill(self, index)
         notes = self.variation_notes(index)
         self.preview.emit(None)
         ids = self.doc.add_notes(notes, origin=GENERATED, text="Keep variation",
@@ -463,6 +500,10 @@ class GeneratePanel(QWidget):
         since = self.audition_start(index)
         lead_in = [n for n in track.notes if since <= n.start_tick < first]
         track.notes = sorted(lead_in + notes, key=Note.sort_key)
+        if self.fill_gap is not None:  # a fill: the bar before, the fill, the bar after
+            from gui.fill import audition_notes
+
+            track.notes = audition_notes(self, index, since)
         song.tracks = [track]
         return song
 

@@ -161,6 +161,9 @@ class MainWindow(QMainWindow):
                               "chosen model")
         self.generate_again = a("generate_again", "&Regenerate", p.regenerate, "Ctrl+Shift+G",
                                 "Generate again with the same settings and a new random seed")
+        self.generate_fill = a("generate_fill", "&Fill Selection", p.fill, "Ctrl+Shift+F",
+                               "Regenerate the selected notes' span from the music on both "
+                               "sides")
         self.generate_cancel = a("generate_cancel", "&Cancel", p.cancel, "Ctrl+.")
         self.generate_keep = a("generate_keep", "&Keep Variation", lambda: p.keep_variation(),
                                "Ctrl+Return", "Insert the selected variation (one undo step)")
@@ -196,7 +199,8 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&View")
         m.addActions([act for name, act in self.roll.actions.items() if name.startswith("view_")])
         m = bar.addMenu("&Generate")
-        m.addActions([self.generate_run, self.generate_again, self.generate_cancel])
+        m.addActions([self.generate_run, self.generate_again, self.generate_fill,
+                      self.generate_cancel])
         m.addSeparator()
         m.addActions([self.generate_previous, self.generate_next, self.generate_keep])
         m.addSeparator()
@@ -326,6 +330,7 @@ class MainWindow(QMainWindow):
     def _set_generating(self, running: bool) -> None:
         self.generate_run.setEnabled(not running)
         self.generate_again.setEnabled(not running)
+        self.generate_fill.setEnabled(not running)
         self.generate_cancel.setEnabled(running)
 
     def _step_variation(self, delta: int) -> None:

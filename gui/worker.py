@@ -68,13 +68,14 @@ class GenerationJob(QObject):
 
     def __init__(self, library: Any, seed: Song, settings: Any, track_index: int | None = None,
                  start_tick: int | None = None, parent: QObject | None = None,
-                 use_helper_process: bool = True) -> None:
+                 use_helper_process: bool = True, end_tick: int | None = None) -> None:
         super().__init__(parent)
         self.library = library
         self.seed = seed.copy()  # a snapshot: the user may edit while it runs
         self.settings = settings
         self.track_index = track_index
         self.start_tick = start_tick
+        self.end_tick = end_tick  # given: fill [start_tick, end_tick) instead of continuing
         self.pid: int | None = None
         self._cancel = threading.Event()
         self._cancel_lock = threading.Lock()
@@ -118,12 +119,13 @@ class GenerationJob(QObject):
         if service is None:
             return generate_outcome(
                 self.library, Generate(0, [], self.seed, self.settings, self.track_index,
-                                       self.start_tick),
+                                       self.start_tick, self.end_tick),
                 self.progress.emit, self._cancel.is_set)
         try:
             return service.run(self.library.folders, self.seed, self.settings,
                                self.track_index, self.start_tick, progress=self.progress.emit,
-                               sent=lambda job_id: self._attach(service, job_id))
+                               sent=lambda job_id: self._attach(service, job_id),
+                               end_tick=self.end_tick)
         except (EOFError, OSError, ValueError):
             traceback.print_exc()
             return Error(0, PROCESS_DIED)

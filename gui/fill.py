@@ -1,0 +1,121 @@
+"""Fill: regenerate the selected span of the active track from the music on both sides.
+
+The span is the selected notes' (from the first one's start to the last one's end; the
+same span that L loops).  The Generate panel runs the fill as a job in the generation
+service (:class:`gui.worker.GenerationJob` with an ``end_tick``), shows the variations
+in place as it shows continuations, and Keep replaces the span's notes with the chosen
+variation in one undo step ("Fill").  The engine decides what a gap means
+(:mod:`engine.generation.fill`): notes that start inside it are replaced, every other
+note stays as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.generation.fill import split_at_gap
+from engine.song import Note
+from gui.document import GENERATED
+
+if TYPE_CHECKING:
+    from gui.generate_panel import GeneratePanel
+
+
+@dataclass(frozen=True)
+class Gap:
+    start_tick: int
+    end_tick: int
+    track: int
+
+
+def selected_gap(panel: "GeneratePanel") -> Gap | None:
+    """The span of the selected notes on the active track, or None."""
+    doc = panel.doc
+    track = doc.active_track
+    selected = [n for i, n in doc.selected_notes().items() if doc.track_of(i) == track]
+    if not selected:
+        return None
+    return Gap(min(n.start_tick for n in selected), max(n.end_tick for n in selected), track)
+
+
+def fill_models(panel: "GeneratePanel") -> list[str]:
+    return [m.name for m in getattr(panel.library, "models", []) or []
+            if "fill" in getattr(m, "jobs", ())]
+
+
+def start_fill(panel: "GeneratePanel") -> bool:
+    """Start filling the selected span; False (with a message) when it cannot start."""
+    from gui.worker import GenerationJob
+
+    if panel.job is not None:
+        return False
+    gap = selected_gap(panel)
+    if gap is None:
+        panel._say("Select the notes of the bars to fill (a rubber band over them): Fill "
+                   "replaces them from the music on both sides.")
+        return False
+    try:
+        settings = panel.settings()
+    except Exception as e:  # settings out of range are GenerationErrors
+        panel._say(str(e))
+        return False
+    models = fill_models(panel)
+    if settings.model not in models:
+        if not models:
+            panel._say(f"The model {settings.model} was trained to continue, not to fill, and "
+                       f"no model that fills was found.")
+            return False
+        # the chosen model only continues: its fill twin, else the first that fills
+        twin = f"{settings.model}-fill"
+        settings.model = twin if twin in models else models[0]
+    panel.save_settings()
+    song = panel.doc.song()
+    panel._seed_for_result = song
+    panel.job = GenerationJob(panel.library, song, settings, track_index=gap.track,
+                              start_tick=gap.start_tick, end_tick=gap.end_tick, parent=panel,
+                              use_helper_process=panel.use_helper_process)
+    panel.job.fill_gap = gap
+    panel._start_job(f"Filling with {settings.model}...")
+    return True
+
+
+def keep_fill(panel: "GeneratePanel", index: int) -> list[int]:
+    """Replace the gap's notes by variation ``index``: one undo step, "Fill"."""
+    gap: Gap = panel.fill_gap
+    doc = panel.doc
+    notes = panel.variation_notes(index)
+    panel.preview.emit(None)
+    on_track = {i: n for i, n in doc.notes().items() if doc.track_of(i) == gap.track}
+    _, inside, _ = split_at_gap(list(on_track.values()), gap.start_tick, gap.end_tick)
+    inside_ids = {i for i, n in on_track.items()
+                  if gap.start_tick <= n.start_tick < gap.end_tick}
+    doc.undo_stack.beginMacro("Fill")
+    try:
+        doc.delete_notes(inside_ids, text="Fill")
+        ids = doc.add_notes(notes, origin=GENERATED, text="Fill", track=gap.track, select=True)
+    finally:
+        doc.undo_stack.endMacro()
+    panel.status.emit(f"Filled with variation {index + 1} ({len(ids)} notes replace "
+                      f"{len(inside)}). Undo brings the old notes back.")
+    panel.kept.emit(ids)
+    return ids
+
+
+def context_notes(panel: "GeneratePanel", since: int | None = None) -> list[Note]:
+    """The notes of the bar before the gap (from ``since``) and of the bar after it."""
+    gap: Gap = panel.fill_gap
+    song = panel.doc.song()
+    track = song.tracks[gap.track]
+    if since is None:
+        since = max(0, gap.start_tick - song.ticks_per_bar_at(max(0, gap.start_tick - 1)))
+    after = gap.end_tick + song.ticks_per_bar_at(gap.end_tick)
+    return [n for n in track.notes
+            if since <= n.start_tick < gap.start_tick or gap.end_tick <= n.start_tick < after]
+
+
+def audition_notes(panel: "GeneratePanel", index: int, since: int) -> list[Note]:
+    """What a fill's audition plays: the bar before the gap, the variation, and the bar
+    after it."""
+    return sorted(context_notes(panel, since) + panel.variation_notes(index),
+                  key=Note.sort_key)
