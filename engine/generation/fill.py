@@ -32,6 +32,12 @@ from engine.generation import generator as G
 from engine.models import ModelLibrary
 from engine.song import Note, Song, melody_track
 
+# Each variation is one of this many candidates, drawn in proportion to how likely the
+# model finds the music after the gap, up to its first note, following the candidate
+# (sampling-importance-resampling: the fill model reads the suffix only as a prompt, and
+# this weight makes the fill lead into the next bar the way the tune goes on).
+CANDIDATES = 6
+
 __all__ = ["fill", "apply_fill", "split_at_gap", "bar_range_ticks", "score_gap", "gap_steps"]
 
 
@@ -181,7 +187,8 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
         where = f" of {lock_key.name}" if lock_key is not None else ""
         raise GenerationError(f"no note{where} lies in the chosen pitch range that the model "
                               f"{model.name} can play")
-    allowed = np.broadcast_to(allowed, (k, enc.vocab_size))
+    rows = k * CANDIDATES  # every variation is drawn from CANDIDATES candidates
+    allowed = np.broadcast_to(allowed, (rows, enc.vocab_size))
     first_allowed = enc.first_step_allowed(prompt, allowed)
     receptive = model.info.receptive_field_steps
     if receptive is not None and len(prompt) > receptive:
@@ -190,10 +197,11 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
     rng = np.random.default_rng(int(settings.rng_seed))
     if is_cancelled is not None and is_cancelled():
         raise G.GenerationCancelled("generation was cancelled")
-    stepper = G._Incremental(model, prompt, k)
+    stepper = G._Incremental(model, prompt, rows)
     try:
-        out, _ = G._sample_loop(stepper, steps, k, None, first_allowed, allowed, settings,
+        out, _ = G._sample_loop(stepper, steps, rows, None, first_allowed, allowed, settings,
                                 rng, progress, is_cancelled, False)
+        out = _resample(stepper, out, k, enc.suffix_window(suffix), rng)
     finally:
         stepper.close()
 
@@ -210,6 +218,34 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
         variations=variations, start_tick=enc.step_to_tick(a_step, ppq),
         key=lock_key or track_key, messages=messages, model=model.name, steps=steps,
         tokens=out.tolist())
+
+
+def _resample(stepper, out: np.ndarray, k: int, suffix: Sequence[int],
+              rng: np.random.Generator) -> np.ndarray:
+    """``k`` rows of ``out`` (``k`` groups of :data:`CANDIDATES` candidates), one per
+    group, drawn in proportion to the probability that the model, having written the
+    candidate, goes on with the suffix's first steps up to its first note (``stepper``
+    is the sampling one, after the gap's last step)."""
+    groups = out.shape[0] // k
+    if groups <= 1:
+        return out
+    enc = stepper.model.encoding
+    tail = [int(t) for t in suffix[:SUFFIX_STEPS]]
+    first_note = next((i for i, t in enumerate(tail) if enc.onset_mask[t]), None)
+    if first_note is None:
+        return out[::groups]
+    weight = np.zeros(out.shape[0])
+    logits = stepper.advance(out[:, -1].astype(np.int32))
+    for i, token in enumerate(tail[:first_note + 1]):
+        z = logits.astype(np.float64)
+        top = z.max(axis=1)
+        weight += z[:, token] - top - np.log(np.exp(z - top[:, None]).sum(axis=1))
+        if i < first_note:
+            logits = stepper.advance(np.full(out.shape[0], token, dtype=np.int32))
+    weight = weight.reshape(k, groups)
+    gumbel = -np.log(-np.log(rng.uniform(1e-12, 1.0, size=weight.shape)))
+    chosen = np.argmax(weight + gumbel, axis=1) + np.arange(k) * groups
+    return out[chosen]
 
 
 # ---------------------------------------------------------------------------------------
