@@ -145,12 +145,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score_file(model, path: Path, memory: bool = False) -> dict[str, Any]:
-    """Bits of every tune in one file (each tune of a multi-tune ABC file apart)."""
+def _tunes_in(path: Path) -> list[tuple[str, Song]]:
+    """Every tune of one file, with its title (each tune of a multi-tune file apart; a
+    tune without notes is an empty song, which scores nothing)."""
     from engine.formats import (is_score, list_score_tunes, load_song, score_file_to_song,
                                 unreadable_suffix)
 
-    enc = model.encoding
     if not path.exists():
         raise ScoreFileError(f"{path.name}: there is no such file")
     if problem := unreadable_suffix(path):  # the suffixes of engine.formats.READERS
@@ -162,49 +162,71 @@ def _score_file(model, path: Path, memory: bool = False) -> dict[str, Any]:
             try:
                 songs.append((tune.title, score_file_to_song(path, tune=tune.index)))
             except ScoreFileError:
-                songs.append((tune.title, Song()))  # a tune without notes scores nothing
+                songs.append((tune.title, Song()))
     else:
         songs.append((path.stem, load_song(path)))
-    tunes = []
-    for i, (title, song) in enumerate(songs):
-        tokens = enc.song_to_tokens(song)
-        if tokens and memory:
-            from engine.generation.memory import score_tokens_with_memory
-
-            bits, scored, note_ons = score_tokens_with_memory(model, tokens)
-        elif tokens:
-            bits, scored, note_ons = model.score_tokens(tokens)
-        else:
-            bits, scored, note_ons = 0.0, 0, 0
-        tunes.append({"tune": i + 1, "title": title, "bits": bits, "tokens": scored,
-                      "notes": note_ons,
-                      "bits_per_note": bits / note_ons if note_ons else None})
-    return {"file": str(path), "tunes": tunes}
+    return songs
 
 
-def _cmd_score(args: argparse.Namespace) -> int:
-    library = _library(args)
-    model = library.get(args.model)
-    memory = args.memory == "on"
-    files = [_score_file(model, Path(f), memory) for f in args.files]
+Scorer = Callable[[Song], tuple[float, int, int]]  # a song -> (bits, tokens scored, notes)
+
+
+def score_files(paths: list[str], score_song: Scorer) -> list[dict[str, Any]]:
+    """Bits of every tune in each file, as ``score`` lists them."""
+    files = []
+    for name in paths:
+        path = Path(name)
+        tunes = []
+        for i, (title, song) in enumerate(_tunes_in(path)):
+            bits, scored, notes = score_song(song)
+            tunes.append({"tune": i + 1, "title": title, "bits": bits, "tokens": scored,
+                          "notes": notes, "bits_per_note": bits / notes if notes else None})
+        files.append({"file": str(path), "tunes": tunes})
+    return files
+
+
+def print_score_report(model, files: list[dict[str, Any]], per_tune: bool,
+                       **context: Any) -> None:
+    """The JSON that ``score`` prints: the totals, what was scored (``context``) and the
+    files (every tune's figures with ``per_tune``)."""
     total_bits = sum(t["bits"] for f in files for t in f["tunes"])
     notes = sum(t["notes"] for f in files for t in f["tunes"])
     tokens = sum(t["tokens"] for f in files for t in f["tunes"])
     report = {
         "model": model.name,
         "card_bits_per_note": model.info.bits_per_note,
-        "memory": _memory_description(model.name) if memory else "off",
+        **context,
         "total_bits": total_bits,
         "tokens": tokens,
         "notes": notes,
         "bits_per_note": total_bits / notes if notes else None,
         "tunes": sum(len(f["tunes"]) for f in files),
-        "files": files if args.per_tune else [
+        "files": files if per_tune else [
             {"file": f["file"], "tunes": len(f["tunes"]),
              "bits": sum(t["bits"] for t in f["tunes"]),
              "notes": sum(t["notes"] for t in f["tunes"])} for f in files],
     }
     print(json.dumps(report, indent=2))
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    library = _library(args)
+    model = library.get(args.model)
+    memory = args.memory == "on"
+
+    def score_song(song: Song) -> tuple[float, int, int]:
+        tokens = model.encoding.song_to_tokens(song)
+        if not tokens:
+            return 0.0, 0, 0
+        if memory:
+            from engine.generation.memory import score_tokens_with_memory
+
+            return score_tokens_with_memory(model, tokens)
+        return model.score_tokens(tokens)
+
+    files = score_files(args.files, score_song)
+    print_score_report(model, files, args.per_tune,
+                       memory=_memory_description(model.name) if memory else "off")
     return 0
 
 

@@ -10,12 +10,10 @@ included: ``--from 4 --to 5`` is the gap from the start of bar 4 to the end of b
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
-from engine.errors import GenerationError, ScoreFileError
+from engine.errors import GenerationError
 from engine.song import Song, melody_track
 
 
@@ -72,38 +70,23 @@ def parse_bars(text: str) -> tuple[int, int]:
     return a, b
 
 
-def _score_gap_file(model, path: Path, bars: tuple[int, int]) -> dict[str, Any]:
-    """Bits of the gap's notes in every tune of one file."""
-    from engine.formats import (is_score, list_score_tunes, load_song, score_file_to_song,
-                                unreadable_suffix)
+def _gap_scorer(model, bars: tuple[int, int]):
+    """A song -> the bits of its melody's notes inside bars FROM..TO (given both sides
+    when the model fills, else the music before the gap only)."""
     from engine.generation.fill import bar_range_ticks, gap_steps, score_gap
 
     enc = model.encoding
-    if not path.exists():
-        raise ScoreFileError(f"{path.name}: there is no such file")
-    if problem := unreadable_suffix(path):
-        raise ScoreFileError(problem)
-    songs: list[tuple[str, Song]] = []
-    if is_score(path):
-        for tune in list_score_tunes(path):
-            try:
-                songs.append((tune.title, score_file_to_song(path, tune=tune.index)))
-            except ScoreFileError:
-                songs.append((tune.title, Song()))
-    else:
-        songs.append((path.stem, load_song(path)))
-    tunes = []
-    for i, (title, song) in enumerate(songs):
-        bits, scored, notes = 0.0, 0, 0
+
+    def score_song(song: Song) -> tuple[float, int, int]:
         index = melody_track(song)
-        if index is not None:
-            encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
-            start_tick, end_tick = bar_range_ticks(song, *bars)
-            a, b = gap_steps(song, encoded.start_step, start_tick, end_tick, enc)
-            bits, scored, notes = score_gap(model, encoded.tokens, a, b)
-        tunes.append({"tune": i + 1, "title": title, "bits": bits, "tokens": scored,
-                      "notes": notes, "bits_per_note": bits / notes if notes else None})
-    return {"file": str(path), "tunes": tunes}
+        if index is None:
+            return 0.0, 0, 0
+        encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
+        start_tick, end_tick = bar_range_ticks(song, *bars)
+        a, b = gap_steps(song, encoded.start_step, start_tick, end_tick, enc)
+        return score_gap(model, encoded.tokens, a, b)
+
+    return score_song
 
 
 def _cmd_score_fill(args: argparse.Namespace) -> int:
@@ -112,27 +95,11 @@ def _cmd_score_fill(args: argparse.Namespace) -> int:
     library = cli._library(args)
     model = library.get(args.model)
     both = "fill" in model.info.jobs and "fill" in getattr(model.encoding, "jobs", ())
-    files = [_score_gap_file(model, Path(f), args.fill) for f in args.files]
-    total_bits = sum(t["bits"] for f in files for t in f["tunes"])
-    notes = sum(t["notes"] for f in files for t in f["tunes"])
-    tokens = sum(t["tokens"] for f in files for t in f["tunes"])
-    report = {
-        "model": model.name,
-        "card_bits_per_note": model.info.bits_per_note,
-        "gap": {"from_bar": args.fill[0], "to_bar": args.fill[1],
-                "context": "both sides" if both else
-                "the music before the gap only (the model does not fill)"},
-        "total_bits": total_bits,
-        "tokens": tokens,
-        "notes": notes,
-        "bits_per_note": total_bits / notes if notes else None,
-        "tunes": sum(len(f["tunes"]) for f in files),
-        "files": files if args.per_tune else [
-            {"file": f["file"], "tunes": len(f["tunes"]),
-             "bits": sum(t["bits"] for t in f["tunes"]),
-             "notes": sum(t["notes"] for t in f["tunes"])} for f in files],
-    }
-    print(json.dumps(report, indent=2))
+    files = cli.score_files(args.files, _gap_scorer(model, args.fill))
+    cli.print_score_report(model, files, args.per_tune, gap={
+        "from_bar": args.fill[0], "to_bar": args.fill[1],
+        "context": "both sides" if both else
+        "the music before the gap only (the model does not fill)"})
     return 0
 
 
