@@ -177,16 +177,9 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
     if not after:
         messages.append("Nothing follows the gap, so the fill hears only what comes before.")
 
-    pcs = None
-    if lock_key is not None:
-        pcs = {(pc + transpose) % 12 for pc in lock_key.scale_pitch_classes}
-    lo = None if settings.min_pitch is None else settings.min_pitch + transpose
-    hi = None if settings.max_pitch is None else settings.max_pitch + transpose
-    allowed = enc.allowed_tokens(pcs, lo, hi)
-    if not (allowed & enc.onset_mask).any():
-        where = f" of {lock_key.name}" if lock_key is not None else ""
-        raise GenerationError(f"no note{where} lies in the chosen pitch range that the model "
-                              f"{model.name} can play")
+    allowed = G.allowed_tokens(model, settings, lock_key,
+                               None if lock_key is None else lock_key.scale_pitch_classes,
+                               transpose)
     rows = k * CANDIDATES  # every variation is drawn from CANDIDATES candidates
     allowed = np.broadcast_to(allowed, (rows, enc.vocab_size))
     first_allowed = enc.first_step_allowed(prompt, allowed)

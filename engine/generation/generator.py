@@ -28,7 +28,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from statistics import median
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -271,6 +271,23 @@ def _seed_notes(seed: Song | None, track_index: int | None,
 # ---------------------------------------------------------------------------------------
 
 
+def allowed_tokens(model: StepModel, settings: GenerationSettings, lock_key: Key | None,
+                   scale: Iterable[int] | None, transpose: int) -> np.ndarray:
+    """The mask over the vocabulary, in model space: the key lock's pitch classes
+    (``scale``, none when None) and the settings' pitch range, moved by ``transpose``.
+    A GenerationError when it leaves no note to play."""
+    enc = model.encoding
+    pcs = None if scale is None else {(pc + transpose) % 12 for pc in scale}
+    lo = None if settings.min_pitch is None else settings.min_pitch + transpose
+    hi = None if settings.max_pitch is None else settings.max_pitch + transpose
+    allowed = enc.allowed_tokens(pcs, lo, hi)
+    if not (allowed & enc.onset_mask).any():
+        where = f" of {lock_key.name}" if lock_key is not None else ""
+        raise GenerationError(f"no note{where} lies in the chosen pitch range that the model "
+                              f"{model.name} can play")
+    return allowed
+
+
 def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSettings, *,
              track_index: int | None = None, start_tick: int | None = None,
              progress: Callable[[int, int], None] | None = None,
@@ -344,20 +361,12 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
         prime_tokens = []
         transpose = seed_key.shift_to_c
 
-    # the mask over the vocabulary: key lock and pitch range, in model space
-    pcs = None
+    scale = None
     if lock_key is not None:
         scale = estimate.allowed if estimate is not None and settings.key == "auto" \
             else lock_key.scale_pitch_classes
-        pcs = {(pc + transpose) % 12 for pc in scale}
-    lo = None if settings.min_pitch is None else settings.min_pitch + transpose
-    hi = None if settings.max_pitch is None else settings.max_pitch + transpose
-    allowed = enc.allowed_tokens(pcs, lo, hi)
-    if not (allowed & enc.onset_mask).any():
-        where = f" of {lock_key.name}" if lock_key is not None else ""
-        raise GenerationError(f"no note{where} lies in the chosen pitch range that the model "
-                              f"{model.name} can play")
-    allowed = np.broadcast_to(allowed, (k, enc.vocab_size))
+    allowed = np.broadcast_to(allowed_tokens(model, settings, lock_key, scale, transpose),
+                              (k, enc.vocab_size))
 
     forced_first = None
     if not prime_tokens:
