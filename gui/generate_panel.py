@@ -339,18 +339,8 @@ class GeneratePanel(QWidget):
         self.job = GenerationJob(self.library, seed, settings,
                                  track_index=self.doc.active_track, parent=self,
                                  use_helper_process=self.use_helper_process)
-        self.job.progress.connect(self._on_progress)
-        self.job.succeeded.connect(self._on_result)
-        self.job.failed.connect(self._on_failed)
-        self.job.cancelled.connect(lambda: self._say("Generation cancelled."))
-        self.job.done.connect(self._on_done)
-        self.progress.setRange(0, 0)
-        self.messages.setText("")
-        self._set_running(True)
-        self.generation_started.emit()
-        self.status.emit("Generating from the selection..." if self.from_selection()
-                         else "Generating...")
-        self.job.start()
+        self._start_job("Generating from the selection..." if self.from_selection()
+                        else "Generating...")
         return True
 
     def fill(self) -> bool:
@@ -360,7 +350,7 @@ class GeneratePanel(QWidget):
         return start_fill(self)
 
     def _start_job(self, status: str) -> None:
-        """Connect and start ``self.job`` (a fill's; Generate starts its own)."""
+        """Connect and start ``self.job`` (Generate's or Fill's), saying ``status``."""
         self.job.progress.connect(self._on_progress)
         self.job.succeeded.connect(self._on_result)
         self.job.failed.connect(self._on_failed)
