@@ -37,6 +37,7 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.generation import pin_to_one_core  # noqa: E402
 from engine.formats import midi_file_to_song  # noqa: E402
 from engine.generation.fill import bar_range_ticks, fill  # noqa: E402
 from engine.generation.generator import GenerationSettings, generate  # noqa: E402
@@ -55,15 +56,6 @@ def _settings(**kw) -> GenerationSettings:
     if "memory" in {f.name for f in dataclasses.fields(GenerationSettings)}:
         kw["memory"] = False
     return GenerationSettings(**kw)
-
-
-def pin_to_one_core() -> str:
-    try:
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        return f"pinned to CPU {cpu}"
-    except (AttributeError, OSError):
-        return "not pinned (no sched_setaffinity)"
 
 
 def interleaved(fns: dict, repeats: int) -> dict[str, float]:
