@@ -44,11 +44,11 @@ import mido
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.midi_timing import TimedPlayer, jack_period_s, percentile  # noqa: E402
+from bench.midi_timing import TimedPlayer, choose_api, jack_period_s, percentile  # noqa: E402
 from engine.formats import write_bytes_atomic  # noqa: E402
 from engine.live.clock import CLOCKS_PER_QUARTER, SYNC_FOLLOW, SYNC_SEND  # noqa: E402
 from engine.live.player import Player  # noqa: E402
-from engine.live.ports import MidiSystem, working_apis  # noqa: E402
+from engine.live.ports import MidiSystem  # noqa: E402
 from engine.song import Note, melody_song  # noqa: E402
 
 PPQ = 480
@@ -294,11 +294,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "midi_clock.json"))
     args = ap.parse_args()
-    apis = working_apis()
-    api = args.api or ("jack" if "jack" in apis else apis[0] if apis else None)
+    api = choose_api(args.api)
     if api is None:
-        print("No JACK server or ALSA sequencer is running; start one "
-              "(jackd -S --no-realtime -d dummy -r 48000 -p 256).", file=sys.stderr)
         return 2
     system = MidiSystem(api)
     load_before = os.getloadavg()[0]

@@ -79,6 +79,17 @@ def jack_period_s() -> float | None:
         return None
 
 
+def choose_api(wanted: str | None) -> str | None:
+    """``wanted``, else JACK when it runs, else the first working MIDI system; None (with
+    a line on stderr saying what to start) when none runs."""
+    apis = working_apis()
+    api = wanted or ("jack" if "jack" in apis else apis[0] if apis else None)
+    if api is None:
+        print("No JACK server or ALSA sequencer is running; start one "
+              "(jackd -S --no-realtime -d dummy -r 48000 -p 256).", file=sys.stderr)
+    return api
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--api", default=None, help="jack or alsa (default: the first working)")
@@ -87,11 +98,8 @@ def main() -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "midi_timing.json"))
     args = ap.parse_args()
 
-    apis = working_apis()
-    api = args.api or ("jack" if "jack" in apis else apis[0] if apis else None)
+    api = choose_api(args.api)
     if api is None:
-        print("No JACK server or ALSA sequencer is running; start one "
-              "(jackd --no-realtime -d dummy -r 48000 -p 256).", file=sys.stderr)
         return 2
     system = MidiSystem(api)
 
