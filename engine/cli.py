@@ -242,9 +242,10 @@ def _add_memory_option(p: argparse.ArgumentParser) -> None:
                         "network's (default on; off: the network alone)")
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="lstm", metavar="NAME",
-                   help="the model to use, by its card's name (default: lstm)")
+def add_model_options(p: argparse.ArgumentParser, default: str = "lstm",
+                      what: str = "the model to use, by its card's name") -> None:
+    p.add_argument("--model", default=default, metavar="NAME",
+                   help=f"{what} (default: {default})")
     p.add_argument("--models-dir", action="append", metavar="DIR",
                    help="look for model cards in DIR instead of models/ and the user's "
                         "models folder (may be given more than once)")
@@ -257,7 +258,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         description="Continue a seed melody with a model and write a MIDI file: the seed "
                     "with the new notes on its melody track. With --variations K above 1, "
                     "one file per variation is written: OUT-1.mid ... OUT-K.mid.")
-    _add_model_options(g)
+    add_model_options(g)
     g.add_argument("--seed", metavar="FILE",
                    help="MIDI, ABC, MusicXML or kern file to continue (default: none; the "
                         "continuation starts on the tonic of --key)")
@@ -298,7 +299,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                     "note of the files' melodies under a model (the definition of "
                     "docs/model-contract.md); each tune of a multi-tune ABC file is "
                     "scored on its own.")
-    _add_model_options(s)
+    add_model_options(s)
     _add_memory_option(s)
     s.add_argument("--per-tune", action="store_true", help="list every tune's figures")
     s.add_argument("files", nargs="+", metavar="FILE", help="MIDI, ABC, MusicXML or kern files")

@@ -113,11 +113,7 @@ def add_fill_commands(subparsers: argparse._SubParsersAction) -> None:
                     "model trained to fill, and write the song with the gap filled. Notes "
                     "that start inside the gap are replaced; every other note is kept as "
                     "it is. With --variations K above 1, OUT-1.mid ... OUT-K.mid.")
-    f.add_argument("--model", default="lstm-fill", metavar="NAME",
-                   help="a model whose card lists the fill job (default: lstm-fill)")
-    f.add_argument("--models-dir", action="append", metavar="DIR",
-                   help="look for model cards in DIR instead of models/ and the user's "
-                        "models folder (may be given more than once)")
+    cli.add_model_options(f, "lstm-fill", "a model whose card lists the fill job")
     f.add_argument("--seed", required=True, metavar="FILE",
                    help="the MIDI, ABC, MusicXML or kern song to fill")
     f.add_argument("--tune", type=int, default=1, metavar="N",
