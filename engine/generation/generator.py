@@ -36,7 +36,7 @@ from engine.encodings import Encoding, Key, estimate_song_key
 from engine.errors import ContinuoError, EncodingError, GenerationError
 from engine.generation.keychoice import choose_key
 from engine.generation.memory import MemoryMixer, mixing_for
-from engine.generation.sampler import Sampler, sample_tokens  # noqa: F401 (re-exported)
+from engine.generation.sampler import Sampler
 from engine.models import ModelLibrary, StepModel
 from engine.song import Note, Song, melody_track
 

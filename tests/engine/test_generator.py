@@ -12,8 +12,8 @@ import pytest
 from engine.encodings import DEFAULT_ENCODING, Key
 from engine.errors import GenerationError
 from engine.generation.keychoice import choose_key
-from engine.generation.generator import (GenerationCancelled, GenerationSettings, generate,
-                              sample_tokens)
+from engine.generation.generator import GenerationCancelled, GenerationSettings, generate
+from engine.generation.sampler import sample_tokens
 from engine.formats import song_to_midi_bytes
 from engine.models import ModelLibrary
 from engine.song import Note, Song, TempoChange, TempoMap, TimeSignature, Track, melody_song
