@@ -43,6 +43,8 @@ class EncodingReport:
     octave_shift: int = 0  # whole-music shift in octaves to fit the range
     notes_moved_by_octave: int = 0  # single notes folded into the range
     lengthened_to_one_step: int = 0
+    merged_unisons: int = 0  # two parts on one pitch at once, heard as one note
+    dropped_over_voices: int = 0  # notes beyond what a polyphonic encoding holds at once
     grid_name: str = "sixteenth-note grid"
     other: list[str] = field(default_factory=list)  # encoding-specific sentences
 

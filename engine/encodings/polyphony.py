@@ -1,0 +1,456 @@
+"""The polyphonic encoding: every sounding note of every part, step by step.
+
+``polyphony-16th`` v1 (argued in docs/polyphony-encoding.md).  On a sixteenth-note
+grid, each step lists the notes sounding in it from the highest pitch down, each as
+
+* ``NEW(p)`` (``1 + p - min_pitch``): a note of pitch ``p`` starts at this step,
+* ``HOLD(p)`` (``1 + n + p - min_pitch``): the note of pitch ``p`` sounding at the
+  previous step goes on through this one,
+
+and closes the step with ``STEP`` (0).  An empty step (a rest in every part) is a lone
+``STEP``.  This is the scheme of Magenta's PolyphonyRNN with the order fixed from the
+top down, so the melody (the top line) always comes first in its step: harmonising a
+melody is forcing that first event and sampling the rest below it.
+
+The encoding is voice-blind: it keeps chords, ties, re-attacks and up to
+``max_voices`` simultaneous notes, but not which part a note came from.  Generation
+gives each new note back to one of the seed's tracks (:func:`assign_tracks`), by pitch
+order and nearness, which for parts in their own ranges (a chorale's SATB, a bass under
+a melody) is the part it continues.
+
+What encoding has to change is reported: notes folded into the range by octaves,
+unisons of two parts merged into one note, and notes beyond ``max_voices`` at once
+(the lowest go first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from engine.encodings.base import Encoded, Encoding, EncodingReport, register
+from engine.encodings.keys import Key, estimate_song_key
+from engine.errors import EncodingError
+from engine.song import Note, Song
+
+ENCODING_NAME = "polyphony-16th"
+ENCODING_VERSION = 1
+STEP = 0
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PolyNote:
+    """A note on the step grid, [start_step, end_step), in model space."""
+
+    start_step: int
+    end_step: int
+    pitch: int
+    velocity: int = 100
+
+
+def playable_tracks(song: Song) -> list[int]:
+    """Indices of the tracks a polyphonic model hears: every track with notes that is
+    not a drum track (MIDI channel 10)."""
+    return [i for i, t in enumerate(song.tracks) if t.notes and not t.is_drum]
+
+
+@register
+class PolyphonyEncoding(Encoding):
+    """Sounding notes per step, top down, closed by STEP."""
+
+    name = ENCODING_NAME
+    version = ENCODING_VERSION
+
+    def __init__(self, min_pitch: int = 24, max_pitch: int = 102,
+                 steps_per_quarter: int = 4, max_voices: int = 8) -> None:
+        if not 0 <= min_pitch <= max_pitch <= 127:
+            raise EncodingError(f"pitch range {min_pitch}-{max_pitch} is not inside 0-127")
+        if max_pitch - min_pitch < 59:
+            raise EncodingError("a polyphonic range must span at least five octaves")
+        if not 6 <= max_voices <= 16:
+            raise EncodingError(f"a polyphonic encoding holds 6 to 16 notes at once, "
+                                f"not {max_voices}")
+        self.min_pitch = min_pitch
+        self.max_pitch = max_pitch
+        self.steps_per_quarter = steps_per_quarter
+        self.max_voices = max_voices
+        n = self.pitches
+        kinds = np.zeros(self.vocab_size, dtype=np.int8)  # 0 STEP, 1 NEW, 2 HOLD
+        kinds[1:1 + n] = 1
+        kinds[1 + n:] = 2
+        self.kinds = kinds
+        # model-space pitch of each token (-1 for STEP)
+        self.token_pitches = np.full(self.vocab_size, -1, dtype=np.int64)
+        self.token_pitches[1:1 + n] = np.arange(min_pitch, max_pitch + 1)
+        self.token_pitches[1 + n:] = np.arange(min_pitch, max_pitch + 1)
+        self._onsets = kinds == 1
+
+    # ---- vocabulary ----------------------------------------------------------------
+    @property
+    def pitches(self) -> int:
+        return self.max_pitch - self.min_pitch + 1
+
+    @property
+    def vocab_size(self) -> int:
+        return 1 + 2 * self.pitches
+
+    def new(self, pitch: int) -> int:
+        self._check(pitch)
+        return 1 + pitch - self.min_pitch
+
+    def hold(self, pitch: int) -> int:
+        self._check(pitch)
+        return 1 + self.pitches + pitch - self.min_pitch
+
+    def _check(self, pitch: int) -> None:
+        if not self.min_pitch <= pitch <= self.max_pitch:
+            raise EncodingError(f"pitch {pitch} is outside the encoding's range "
+                                f"{self.min_pitch}-{self.max_pitch}")
+
+    def token_names(self) -> list[str]:
+        ps = range(self.min_pitch, self.max_pitch + 1)
+        return ["STEP"] + [f"NEW({p})" for p in ps] + [f"HOLD({p})" for p in ps]
+
+    @property
+    def onset_mask(self) -> np.ndarray:
+        return self._onsets
+
+    def step_mask(self) -> np.ndarray:
+        """Boolean [vocab]: the tokens that end a step (STEP alone)."""
+        mask = np.zeros(self.vocab_size, dtype=bool)
+        mask[STEP] = True
+        return mask
+
+    def count_steps(self, tokens: np.ndarray) -> int:
+        return int(np.count_nonzero(np.asarray(tokens) == STEP))
+
+    # ---- the card -------------------------------------------------------------------
+    def card(self) -> dict:
+        return {"name": self.name, "version": self.version, "min_pitch": self.min_pitch,
+                "max_pitch": self.max_pitch, "steps_per_quarter": self.steps_per_quarter,
+                "max_voices": self.max_voices, "vocab_size": self.vocab_size,
+                "tokens": self.token_names(), "transposed_to": "C major / A minor",
+                "polyphonic": True}
+
+    @classmethod
+    def from_card(cls, card: dict) -> "PolyphonyEncoding":
+        try:
+            name, version = str(card["name"]), int(card["version"])
+            enc = cls(int(card["min_pitch"]), int(card["max_pitch"]),
+                      int(card["steps_per_quarter"]), int(card.get("max_voices", 8)))
+        except (KeyError, TypeError, ValueError) as e:
+            raise EncodingError(f"the encoding in the model card is incomplete ({e})") from None
+        if name != cls.name or version != cls.version:
+            raise EncodingError(f"the model uses encoding {name} v{version}; this "
+                                f"Continuo speaks {cls.name} v{cls.version}")
+        if int(card.get("vocab_size", enc.vocab_size)) != enc.vocab_size:
+            raise EncodingError("the model card's vocabulary size does not match its pitch range")
+        return enc
+
+    # ---- notes -> grid --------------------------------------------------------------
+    def to_grid(self, notes: Sequence[Note], ppq: int, shift: int,
+                report: EncodingReport) -> list[PolyNote]:
+        """Quantize, transpose by ``shift`` and fit the range: the whole music by
+        octaves where it fits (fewest octaves), else note by note."""
+        grid, max_err = [], 0.0
+        for n in notes:
+            s = self.tick_to_step(n.start_tick, ppq)
+            e = self.tick_to_step(n.end_tick, ppq)
+            max_err = max(max_err, abs(s * ppq / self.steps_per_quarter - n.start_tick),
+                          abs(e * ppq / self.steps_per_quarter - n.end_tick))
+            if e <= s:
+                e = s + 1
+                report.lengthened_to_one_step += 1
+            grid.append(PolyNote(s, e, n.pitch + shift, n.velocity))
+        report.max_quantize_error_ticks = round(max_err, 6)
+        if not grid:
+            return grid
+        lo, hi = min(g.pitch for g in grid), max(g.pitch for g in grid)
+        fits = [k for k in range(-10, 11)
+                if lo + 12 * k >= self.min_pitch and hi + 12 * k <= self.max_pitch]
+        if fits:
+            k = min(fits, key=abs)
+            report.octave_shift = k
+            return [PolyNote(g.start_step, g.end_step, g.pitch + 12 * k, g.velocity)
+                    for g in grid]
+        out = []
+        for g in grid:
+            p = g.pitch
+            while p < self.min_pitch:
+                p += 12
+            while p > self.max_pitch:
+                p -= 12
+            report.notes_moved_by_octave += p != g.pitch
+            out.append(PolyNote(g.start_step, g.end_step, p, g.velocity))
+        return out
+
+    def grid_to_tokens(self, grid: Sequence[PolyNote], start_step: int, end_step: int,
+                       report: EncodingReport | None = None) -> list[int]:
+        """Grid notes -> tokens for the steps [start_step, end_step).
+
+        A note sounding at ``start_step`` that began before it starts there (NEW).  Two
+        notes of one pitch at once become one (counted as merged unisons); a step with
+        more than ``max_voices`` notes loses its lowest whole notes (counted)."""
+        if end_step < start_step:
+            raise EncodingError("the music ends before it starts")
+        width = end_step - start_step
+        # per step: pitch -> True when a note starts there
+        steps: list[dict[int, bool]] = [dict() for _ in range(width)]
+        merged = dropped = 0
+        for g in sorted(grid, key=lambda g: (g.start_step, -g.pitch)):
+            a, b = max(g.start_step, start_step), min(g.end_step, end_step)
+            if a >= b:
+                continue
+            if any(len(steps[s - start_step]) >= self.max_voices
+                   and g.pitch not in steps[s - start_step] for s in range(a, b)):
+                low = min(steps[a - start_step], default=None)
+                if low is None or g.pitch < low:
+                    dropped += 1
+                    continue
+            if g.pitch in steps[a - start_step]:
+                merged += 1  # a unison: the parts share one note
+            for s in range(a, b):
+                row = steps[s - start_step]
+                row[g.pitch] = row.get(g.pitch, False) or s == a
+        # a step still over the limit (a higher note came later): drop its lowest notes
+        for i, row in enumerate(steps):
+            while len(row) > self.max_voices:
+                low = min(row)
+                del row[low]
+                dropped += 1
+                # the dropped note's later steps go too, so no HOLD lacks its NEW
+                j = i + 1
+                while j < width and steps[j].get(low) is False:
+                    del steps[j][low]
+                    j += 1
+        tokens: list[int] = []
+        off = 1 - self.min_pitch
+        hold_off = off + self.pitches
+        for row in steps:
+            for p in sorted(row, reverse=True):
+                tokens.append(p + (off if row[p] else hold_off))
+            tokens.append(STEP)
+        if report is not None:
+            report.merged_unisons, report.dropped_over_voices = merged, dropped
+        return tokens
+
+    def tokens_to_grid(self, tokens: Sequence[int], start_step: int = 0,
+                       velocity: int = 100) -> list[PolyNote]:
+        """Tokens -> grid notes.  A HOLD without a sounding note of its pitch starts
+        one; a note still sounding after the last token ends one step after the step
+        it was last heard in (a step without its STEP still counts)."""
+        vocab = self.vocab_size
+        step = start_step
+        sounding: dict[int, int] = {}  # pitch -> start step, heard in the previous step
+        heard: dict[int, int] = {}  # the same, for the current step
+        out: list[PolyNote] = []
+        for tok in tokens:
+            tok = int(tok)
+            if not 0 <= tok < vocab:
+                raise EncodingError(f"token {tok} is outside the vocabulary of {vocab}")
+            if tok == STEP:
+                for p, s in sounding.items():
+                    if p not in heard:
+                        out.append(PolyNote(s, step, p, velocity))
+                sounding, heard = heard, {}
+                step += 1
+                continue
+            p = int(self.token_pitches[tok])
+            if self.kinds[tok] == 2 and p in sounding:
+                heard[p] = sounding[p]
+            else:
+                if p in sounding:  # a re-attack ends the note that was sounding
+                    out.append(PolyNote(sounding.pop(p), step, p, velocity))
+                heard[p] = step
+        last = step + (1 if heard else 0)
+        for p, s in sounding.items():
+            if p not in heard:
+                out.append(PolyNote(s, step, p, velocity))
+        for p, s in heard.items():
+            out.append(PolyNote(s, last, p, velocity))
+        return sorted(out)
+
+    # ---- the whole way --------------------------------------------------------------
+    def encode_notes(self, notes: Sequence[Note], ppq: int, key: Key | None = None,
+                     start_step: int | None = None, end_step: int | None = None) -> Encoded:
+        """Notes of any parts, any key -> tokens in C major / A minor."""
+        report = EncodingReport(notes_in=len(notes), grid_name="sixteenth-note grid")
+        if key is None:
+            key = estimate_song_key(notes)
+        shift = key.shift_to_c
+        grid = self.to_grid(notes, ppq, shift, report)
+        if start_step is None:
+            start_step = min((g.start_step for g in grid), default=0)
+        if end_step is None:
+            end_step = max((g.end_step for g in grid), default=start_step)
+        tokens = self.grid_to_tokens(grid, start_step, end_step, report)
+        if report.merged_unisons:
+            report.other.append(f"{report.merged_unisons} notes doubled another part at "
+                                f"the unison and were heard as one.")
+        if report.dropped_over_voices:
+            report.other.append(f"{report.dropped_over_voices} notes were left out: at most "
+                                f"{self.max_voices} notes can sound at once (the lowest went).")
+        velocities = sorted(g.velocity for g in grid)
+        return Encoded(tokens=tokens, key=key, transpose=shift + 12 * report.octave_shift,
+                       start_step=start_step,
+                       velocity=velocities[len(velocities) // 2] if velocities else 100,
+                       report=report)
+
+    def decode(self, tokens: Sequence[int], ppq: int, transpose: int = 0, start_step: int = 0,
+               velocity: int | Callable[[int], int] = 100, channel: int = 0) -> list[Note]:
+        at = velocity if callable(velocity) else None
+        notes = []
+        for g in self.tokens_to_grid(tokens, start_step, 100 if at else velocity):
+            p = g.pitch - transpose
+            while p < 0:
+                p += 12
+            while p > 127:
+                p -= 12
+            start = self.step_to_tick(g.start_step, ppq)
+            end = self.step_to_tick(g.end_step, ppq)
+            notes.append(Note(p, start, max(1, end - start),
+                              at(start) if at else g.velocity, channel))
+        return notes
+
+    # ---- the Encoding interface -----------------------------------------------------
+    def song_to_tokens(self, song: Song) -> list[int] | None:
+        """Every part but the drums together, from the first note to the last note's
+        end, in C major / A minor; None when nothing but drums or silence."""
+        notes = [n for i in playable_tracks(song) for n in song.tracks[i].notes]
+        if not notes:
+            return None
+        return self.encode_tune(notes, song.ppq).tokens
+
+    def encode_tune(self, notes: Sequence[Note], ppq: int) -> Encoded:
+        return self.encode_notes(notes, ppq)
+
+    def encode_seed(self, notes: Sequence[Note], ppq: int, key: Key, start_step: int,
+                    end_step: int) -> Encoded:
+        return self.encode_notes(notes, ppq, key=key, start_step=start_step, end_step=end_step)
+
+    def seed_messages(self, encoded: Encoded) -> list[str]:
+        messages = encoded.report.messages(quantization=False)
+        if encoded.report.octave_shift:
+            octaves = abs(encoded.report.octave_shift)
+            messages.append(f"The seed lies outside the model's range "
+                            f"({self.min_pitch}-{self.max_pitch}); the model heard it moved by "
+                            f"{octaves} octave{'s' if octaves > 1 else ''} and the "
+                            f"continuation was moved back.")
+        return messages
+
+    def trim_prime(self, tokens: Sequence[int]) -> list[int]:
+        """Training sequences start with their first note: empty steps before it go."""
+        tokens = list(tokens)
+        first = next((i for i, t in enumerate(tokens) if t != STEP), len(tokens))
+        return tokens[first:]
+
+    def transpose_tokens(self, tokens: np.ndarray, semitones: int) -> np.ndarray | None:
+        tokens = np.asarray(tokens)
+        if not semitones:
+            return tokens.copy()
+        notes = tokens != STEP
+        if not notes.any():
+            return tokens.copy()
+        p = self.token_pitches[tokens[notes]] + semitones
+        if p.min() < self.min_pitch or p.max() > self.max_pitch:
+            return None
+        moved = tokens.astype(np.int64)
+        moved[notes] += semitones
+        return moved.astype(tokens.dtype)
+
+    # ---- masks ------------------------------------------------------------------------
+    def allowed_tokens(self, pitch_classes: Iterable[int] | None = None,
+                       min_pitch: int | None = None, max_pitch: int | None = None) -> np.ndarray:
+        """STEP, the HOLDs inside the range (a held note was allowed when it began), and
+        the NEWs of ``pitch_classes`` (all when None) inside the range."""
+        lo = self.min_pitch if min_pitch is None else min_pitch
+        hi = self.max_pitch if max_pitch is None else max_pitch
+        p = self.token_pitches
+        in_range = (p >= lo) & (p <= hi)
+        mask = in_range.copy()
+        if pitch_classes is not None:
+            pcs = np.zeros(12, dtype=bool)
+            pcs[list({int(c) % 12 for c in pitch_classes})] = True
+            mask &= (self.kinds != 1) | pcs[p % 12]
+        mask[STEP] = True
+        return mask
+
+    def first_step_allowed(self, prime: Sequence[int], allowed: np.ndarray) -> np.ndarray:
+        """The grammar (:class:`PolyGrammar`) already says what may follow the seed."""
+        return allowed
+
+    def start_token(self, pitch_class: int, allowed: np.ndarray) -> int:
+        """The NEW of ``pitch_class`` nearest middle C among the allowed ones."""
+        news = [t for t in range(1, 1 + self.pitches) if allowed[t]]
+        if not news:
+            raise EncodingError("no note is allowed to start with")
+        same = [t for t in news if self.token_pitches[t] % 12 == pitch_class] or news
+        return min(same, key=lambda t: (abs(int(self.token_pitches[t]) - 60), t))
+
+    def grammar(self, batch: int) -> "PolyGrammar":
+        return PolyGrammar(self, batch)
+
+
+class PolyGrammar:
+    """What may come next in each row of a batch of polyphonic sequences.
+
+    Within a step, pitches fall strictly (top down); a HOLD needs its pitch sounding in
+    the previous step; at most ``max_voices`` notes, then only STEP.  :meth:`mask`
+    narrows an allowed-token mask per row; :meth:`push` follows the chosen tokens.
+    """
+
+    def __init__(self, enc: PolyphonyEncoding, batch: int) -> None:
+        self.enc = enc
+        n = enc.pitches
+        self.n = n
+        self.batch = batch
+        self.prev = np.zeros((batch, n), dtype=bool)  # sounding in the previous step
+        self.cur = np.zeros((batch, n), dtype=bool)  # heard so far in this step
+        self.below = np.full(batch, n, dtype=np.int64)  # next pitch index must be < this
+        self.count = np.zeros(batch, dtype=np.int64)
+        self.steps = np.zeros(batch, dtype=np.int64)  # STEPs so far
+        self._index = np.arange(n)
+
+    def follow(self, tokens: Sequence[int]) -> None:
+        """Read a whole prime (the same for every row)."""
+        for t in tokens:
+            self.push(np.full(self.batch, int(t), dtype=np.int64))
+
+    def mask(self, allowed: np.ndarray) -> np.ndarray:
+        """Boolean [batch, vocab]: ``allowed`` ([vocab] or [batch, vocab]) narrowed by
+        the grammar."""
+        under = self._index[None, :] < self.below[:, None]
+        room = (self.count < self.enc.max_voices)[:, None]
+        news = under & room
+        holds = news & self.prev
+        out = np.empty((self.batch, self.enc.vocab_size), dtype=bool)
+        out[:, 0] = True
+        out[:, 1:1 + self.n] = news
+        out[:, 1 + self.n:] = holds
+        return out & allowed
+
+    def push(self, tokens: np.ndarray) -> None:
+        tokens = np.asarray(tokens, dtype=np.int64)
+        is_step = tokens == STEP
+        rows = np.nonzero(~is_step)[0]
+        if rows.size:
+            idx = (tokens[rows] - 1) % self.n
+            self.cur[rows, idx] = True
+            self.below[rows] = idx
+            self.count[rows] += 1
+        srows = np.nonzero(is_step)[0]
+        if srows.size:
+            self.prev[srows] = self.cur[srows]
+            self.cur[srows] = False
+            self.below[srows] = self.n
+            self.count[srows] = 0
+            self.steps[srows] += 1
+
+    def sounding(self, row: int) -> list[int]:
+        """Model-space pitches sounding in ``row``'s previous step, top down."""
+        return [self.enc.min_pitch + int(i) for i in np.nonzero(self.prev[row])[0][::-1]]
+
+
+POLYPHONY_ENCODING = PolyphonyEncoding()
