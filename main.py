@@ -4,6 +4,7 @@
     python main.py generate ...        continue a seed headlessly and write MIDI
     python main.py score ...           bits per note of files under a model
     python main.py fill ...            regenerate bars of a song from both sides
+    python main.py harmonise ...       write the voices beneath a melody
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    commands = {"gui", "generate", "score", "fill"}
+    commands = {"gui", "generate", "score", "fill", "harmonise", "harmonize"}
     if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
         argv = ["gui", *argv]
     args = parser.parse_args(argv)

@@ -117,7 +117,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from engine.formats import song_to_midi_file
 
     settings = GenerationSettings(
-        model=args.model, temperature=args.temperature, top_p=args.top_p, bars=args.bars,
+        model=args.model or "lstm", temperature=args.temperature, top_p=args.top_p,
+        bars=args.bars,
         steps=args.steps, variations=args.variations, rng_seed=args.rng_seed,
         key=None if args.key.lower() == "none" else args.key,
         min_pitch=args.min_pitch, max_pitch=args.max_pitch, memory=args.memory == "on")
@@ -134,7 +135,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             count = 0 if seed is None else len(seed.tracks)
             raise GenerationError(f"there is no track {args.track} in the seed (it has {count})")
         track_index = args.track - 1
+    from engine import poly_cli
+
+    if args.model is None:  # several voices get a polyphonic model when one is installed
+        args.model = settings.model = poly_cli.default_model(ModelLibrary(
+            [Path(d) for d in args.models_dir] if args.models_dir else None), seed)
     library = _library(args)
+    if poly_cli.is_polyphonic_name(library, args.model):
+        settings.memory = False
+        return poly_cli.generate_parts(args, library, seed, settings)
     result: GenerationResult = generate(library, seed, settings, track_index=track_index)
     for message in result.messages:
         sys.stderr.write(f"note: {message}\n")
@@ -212,7 +221,8 @@ def print_score_report(model, files: list[dict[str, Any]], per_tune: bool,
 def _cmd_score(args: argparse.Namespace) -> int:
     library = _library(args)
     model = library.get(args.model)
-    memory = args.memory == "on"
+    # the motif memory speaks melody tokens; a polyphonic model is scored alone
+    memory = args.memory == "on" and not hasattr(model.encoding, "grammar")
 
     def score_song(song: Song) -> tuple[float, int, int]:
         tokens = model.encoding.song_to_tokens(song)
@@ -242,10 +252,10 @@ def _add_memory_option(p: argparse.ArgumentParser) -> None:
                         "network's (default on; off: the network alone)")
 
 
-def add_model_options(p: argparse.ArgumentParser, default: str = "lstm",
+def add_model_options(p: argparse.ArgumentParser, default: str | None = "lstm",
                       what: str = "the model to use, by its card's name") -> None:
     p.add_argument("--model", default=default, metavar="NAME",
-                   help=f"{what} (default: {default})")
+                   help=what if default is None else f"{what} (default: {default})")
     p.add_argument("--models-dir", action="append", metavar="DIR",
                    help="look for model cards in DIR instead of models/ and the user's "
                         "models folder (may be given more than once)")
@@ -258,7 +268,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         description="Continue a seed melody with a model and write a MIDI file: the seed "
                     "with the new notes on its melody track. With --variations K above 1, "
                     "one file per variation is written: OUT-1.mid ... OUT-K.mid.")
-    add_model_options(g)
+    add_model_options(g, default=None,
+                      what="the model to use, by its card's name (default: lstm, or "
+                           "poly-lstm for a seed of several voices)")
     g.add_argument("--seed", metavar="FILE",
                    help="MIDI, ABC, MusicXML or kern file to continue (default: none; the "
                         "continuation starts on the tonic of --key)")
@@ -309,3 +321,6 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     from engine.fill_cli import add_fill_commands  # fill, and score --fill FROM:TO
 
     add_fill_commands(subparsers)
+    from engine.poly_cli import add_harmonise_command
+
+    add_harmonise_command(subparsers)

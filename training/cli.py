@@ -84,6 +84,10 @@ def _training_splits(args: argparse.Namespace, encoding=None):
     if args.subset:
         keep = np.random.default_rng(0).permutation(len(train))[: args.subset]
         train = [train[k] for k in sorted(keep)]
+    # pieces many windows long become consecutive windows (a melody stays one tune)
+    length = getattr(args, "max_len", 512) + 1
+    train = [w for t in train for w in corpus.encoding.training_windows(t, length)]
+    val = [w for t in val for w in corpus.encoding.training_windows(t, length)]
     if not train or not val:
         raise ContinuoError(f"the corpus '{corpus.name}' has {len(train)} training and "
                             f"{len(val)} validation tunes; it needs some of both")
@@ -267,7 +271,12 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 def _cmd_kn(args: argparse.Namespace) -> int:
     from training.evaluate_cmd import run_kneser_ney
 
-    run_kneser_ney(max_order=args.max_order, cache_dir=args.cache_dir)
+    from training.corpus import TRAIN_COLLECTION
+
+    corpus = getattr(args, "corpus", None) or TRAIN_COLLECTION
+    run_kneser_ney(max_order=args.max_order, cache_dir=args.cache_dir, corpus_name=corpus,
+                   encoding=_encoding(args),
+                   name="kn" if corpus == TRAIN_COLLECTION else f"kn-{corpus}")
     return 0
 
 
@@ -394,6 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("kn", help="fit the Kneser-Ney n-gram baseline (best order on validation)")
     k.add_argument("--max-order", type=int, default=12)
     k.add_argument("--cache-dir", default=str(C.CACHE_DIR))
+    k.add_argument("--corpus", default=C.TRAIN_COLLECTION,
+                   help=f"the collection (default {C.TRAIN_COLLECTION}; {C.PART_MUSIC}: "
+                        f"music21's multi-part works)")
+    encoding_option(k)
 
     en = sub.add_parser("ensemble", help="two trained models as one (a product of experts), "
                                          "its weight chosen on the validation split")

@@ -46,6 +46,9 @@ MAX_OFF_GRID_FRACTION = 0.0  # any note off the sixteenth grid (triplets, 32nds)
 #                              moved or swallowed by the encoding: the tune is rejected
 
 SPLIT_NAMES = ("test", "validation", "train")
+PART_MUSIC = "partmusic"  # music21's multi-part works (training/partmusic.py)
+MAX_OFF_GRID_PART_MUSIC = 0.02  # part music: a few triplets are snapped, more reject
+MAX_DROPPED_FRACTION = 0.01
 
 
 def encoding_named(name: str | None) -> Encoding:
@@ -66,6 +69,9 @@ REASONS = {
     "range": "notes outside the pitch range even after an octave shift",
     "off_grid": "notes off the sixteenth-note grid (triplets, 32nds, odd durations)",
     "chords": "several notes at once (chords or voices)",
+    "voices": f"more than {MAX_DROPPED_FRACTION:.0%} of the notes beyond the encoding's "
+              f"simultaneous notes",
+    "melody_only": "one part only",
 }
 
 
@@ -116,7 +122,9 @@ class Corpus:
         return {"corpus": f"music21 {self.name}" if not self.name.startswith("midi:")
                 else self.name,
                 "split": "zlib.crc32(id.encode()) % 20: 0 test, 1 validation, else train; "
-                         "id = '<ABC file name>#<index of the tune in the file, from 0>'",
+                         + ("id = the file's path in music21's corpus folder, with forward "
+                            "slashes (bach/bwv66.6.mxl)" if self.name == PART_MUSIC else
+                            "id = '<ABC file name>#<index of the tune in the file, from 0>'"),
                 "tunes": self.counts(), "tokens": self.token_counts(),
                 "rejected": dict(self.rejected), "tunes_total": self.total}
 
@@ -410,6 +418,50 @@ def load_corpus(name: str, cache_dir: str | Path = CACHE_DIR,
                   encoding)
 
 
+def encode_part_song(song, encoding: Encoding) -> tuple[list[int] | None, str | None]:
+    """A multi-part piece (every part but drums together) -> (tokens, None) or
+    (None, reason), for a polyphonic encoding."""
+    from engine.encodings.polyphony import playable_tracks
+
+    parts = playable_tracks(song)
+    notes = [n for i in parts for n in song.tracks[i].notes]
+    if not notes:
+        return None, "no_notes"
+    if len(parts) < 2:
+        return None, "melody_only"
+    if len(notes) < MIN_NOTES:
+        return None, "too_short"
+    spq, ppq = encoding.steps_per_quarter, song.ppq
+    off = sum(1 for n in notes if (n.start_tick * spq) % ppq or (n.end_tick * spq) % ppq)
+    if off > MAX_OFF_GRID_PART_MUSIC * len(notes):
+        return None, "off_grid"
+    enc = encoding.encode_tune(notes, ppq)
+    if enc.report.notes_moved_by_octave:
+        return None, "range"
+    if enc.report.dropped_over_voices > MAX_DROPPED_FRACTION * len(notes):
+        return None, "voices"
+    return enc.tokens, None
+
+
+def build_part_music_corpus(encoding: Encoding, show_progress: bool = True) -> Corpus:
+    """music21's multi-part works (parsed once into training/cache by
+    ``python -m training.partmusic``) in a polyphonic encoding; split by
+    ``crc32(path) % 20`` of each file's path in music21's corpus."""
+    from training.partmusic import load_index, load_part_songs
+
+    t0 = time.monotonic()
+    index = load_index()
+    songs = load_part_songs()
+    results = [[(pid, *encode_part_song(song, encoding))] for pid, _, song in songs]
+    corpus = _collect(PART_MUSIC, results, len(results), t0, show_progress, encoding)
+    # what music21 could not give us counts too
+    for reason, info in index.get("rejected", {}).items():
+        corpus.rejected[f"file: {reason}"] = int(info["count"])
+        corpus.rejected_examples[f"file: {reason}"] = list(info.get("examples", []))[:5]
+        corpus.total += int(info["count"])
+    return corpus
+
+
 def get_corpus(name: str, processes: int = 2, rebuild: bool = False,
                cache_dir: str | Path = CACHE_DIR, show_progress: bool = True,
                encoding: Encoding = DEFAULT_ENCODING) -> Corpus:
@@ -418,6 +470,9 @@ def get_corpus(name: str, processes: int = 2, rebuild: bool = False,
         cached = load_corpus(name, cache_dir, encoding)
         if cached is not None:
             return cached
-    corpus = build_abc_corpus(name, processes, show_progress, encoding=encoding)
+    if name == PART_MUSIC:
+        corpus = build_part_music_corpus(encoding, show_progress)
+    else:
+        corpus = build_abc_corpus(name, processes, show_progress, encoding=encoding)
     save_corpus(corpus, cache_dir)
     return corpus

@@ -28,10 +28,12 @@ def _splits(cache_dir, corpus_name: str = C.TRAIN_COLLECTION,
     main = C.get_corpus(corpus_name, cache_dir=cache_dir, encoding=encoding) \
         if not corpus_name.startswith("midi:") \
         else C.load_corpus(corpus_name, cache_dir, encoding)
-    other = C.get_corpus(C.OTHER_COLLECTION, cache_dir=cache_dir, encoding=encoding)
-    return {"test": (main.name, main.split("test")),
-            "validation": (main.name, main.split("validation")),
-            "other_collection": (other.name, other.tunes)}
+    out = {"test": (main.name, main.split("test")),
+           "validation": (main.name, main.split("validation"))}
+    if corpus_name != C.PART_MUSIC:  # the folk models' other tradition
+        other = C.get_corpus(C.OTHER_COLLECTION, cache_dir=cache_dir, encoding=encoding)
+        out["other_collection"] = (other.name, other.tunes)
+    return out
 
 
 def evaluate_card(card_path: str | Path, cache_dir=C.CACHE_DIR,
@@ -60,21 +62,23 @@ def evaluate_card(card_path: str | Path, cache_dir=C.CACHE_DIR,
 
 
 def run_kneser_ney(max_order: int = 12, cache_dir=C.CACHE_DIR,
-                   out_dir: Path = BASELINE_DIR) -> dict:
+                   out_dir: Path = BASELINE_DIR, corpus_name: str = C.TRAIN_COLLECTION,
+                   encoding: Encoding = DEFAULT_ENCODING, name: str = "kn") -> dict:
     """Fit Kneser-Ney n-grams of orders 1..max_order on the training split, keep the
     order with the lowest validation bits/note, score it everywhere."""
-    from training.ngram import KneserNey
+    from training.ngram import KneserNey, max_order_for
 
-    splits = _splits(cache_dir)
-    corpus = C.get_corpus(C.TRAIN_COLLECTION, cache_dir=cache_dir)
+    splits = _splits(cache_dir, corpus_name, encoding)
+    corpus = C.get_corpus(corpus_name, cache_dir=cache_dir, encoding=encoding)
     train = corpus.split("train")
-    vocab = DEFAULT_ENCODING.vocab_size
+    vocab = encoding.vocab_size
+    max_order = min(max_order, max_order_for(vocab))
     by_order = {}
     best = None
     t0 = time.monotonic()
     for order in range(1, max_order + 1):
         kn = KneserNey(vocab, order).fit(train)
-        m = score_distributions(kn.distributions, splits["validation"][1])
+        m = score_distributions(kn.distributions, splits["validation"][1], encoding=encoding)
         by_order[order] = m["bits_per_note"]
         print(f"Kneser-Ney order {order:2d}: validation {m['bits_per_note']:.3f} bits/note",
               file=sys.stderr)
@@ -82,19 +86,22 @@ def run_kneser_ney(max_order: int = 12, cache_dir=C.CACHE_DIR,
             best = (order, kn)
     order, kn = best
     metrics = {}
-    for split, (name, tunes) in splits.items():
-        m = score_distributions(kn.distributions, tunes)
-        m["corpus"] = f"music21 {name}"
+    for split, (split_name, tunes) in splits.items():
+        m = score_distributions(kn.distributions, tunes, encoding=encoding)
+        m["corpus"] = f"music21 {split_name}"
         metrics[split] = m
-    result = {"name": "kn", "architecture": f"Kneser-Ney {order}-gram (modified, interpolated)",
+    result = {"name": name, "architecture": f"Kneser-Ney {order}-gram (modified, interpolated)",
               "order": order, "validation_bits_per_note_by_order": by_order,
               "metrics": metrics, "parameters": int(sum(len(c) for c in kn.counts)),
-              "training": {"command": f"python -m training kn --max-order {max_order}",
+              "encoding": encoding.card(),
+              "training": {"command": f"python -m training kn --max-order {max_order}"
+                                      + (f" --corpus {corpus_name} --encoding {encoding.name}"
+                                         if corpus_name != C.TRAIN_COLLECTION else ""),
                            "wall_time_s": round(time.monotonic() - t0, 1)},
               "data": corpus.data_card()}
     out_dir.mkdir(parents=True, exist_ok=True)
-    kn.save(out_dir / "kn.json")
-    write_bytes_atomic(out_dir / KN_RESULT, (json.dumps(result, indent=2) + "\n").encode())
+    kn.save(out_dir / f"{name}.json")
+    write_bytes_atomic(out_dir / (KN_RESULT if name == "kn" else f"{name}.metrics.json"), (json.dumps(result, indent=2) + "\n").encode())
     print(f"Kneser-Ney: best order {order}; test {metrics['test']['bits_per_note']:.3f} "
           f"bits/note", file=sys.stderr)
     return result

@@ -24,12 +24,20 @@ import numpy as np
 MAX_ORDER = 12
 
 
+def max_order_for(vocab: int) -> int:
+    """The longest n-gram whose code fits a uint64 for ``vocab`` tokens (+ BOS)."""
+    order = 1
+    while order < MAX_ORDER and (vocab + 1) ** (order + 1) < 2 ** 64:
+        order += 1
+    return order
+
+
 class KneserNey:
     """Modified interpolated Kneser-Ney of a chosen order over ``vocab`` tokens."""
 
     def __init__(self, vocab: int, order: int) -> None:
-        if not 1 <= order <= MAX_ORDER:
-            raise ValueError(f"order must be 1..{MAX_ORDER}")
+        if not 1 <= order <= max_order_for(vocab):
+            raise ValueError(f"order must be 1..{max_order_for(vocab)} for {vocab} tokens")
         self.vocab = vocab
         self.base = vocab + 1  # + BOS
         self.bos = vocab

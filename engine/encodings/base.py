@@ -186,6 +186,13 @@ class Encoding(ABC):
         return int(np.count_nonzero(self.onset_mask[np.asarray(tokens)]))
 
     # ---- training -------------------------------------------------------------------
+    def training_windows(self, tokens: np.ndarray, length: int) -> list[np.ndarray]:
+        """A long training sequence as examples of at most ``length`` tokens.  By
+        default the sequence itself (training keeps its first ``length``); an encoding
+        whose pieces are many windows long (polyphony) cuts them where a seed could
+        begin."""
+        return [tokens]
+
     def transpose_tokens(self, tokens: np.ndarray, semitones: int) -> np.ndarray | None:
         """``tokens`` (same dtype) with every note moved by ``semitones``, or None when a
         note would leave the encoding's range: training's augmentation.  An encoding

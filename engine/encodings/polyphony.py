@@ -360,6 +360,27 @@ class PolyphonyEncoding(Encoding):
         moved[notes] += semitones
         return moved.astype(tokens.dtype)
 
+    def training_windows(self, tokens: np.ndarray, length: int) -> list[np.ndarray]:
+        """Consecutive windows of whole steps, each at most ``length`` tokens (a step
+        longer than that is cut), starting the way a seed does: what sounds on from
+        before the window starts in it (HOLD -> NEW in its first step)."""
+        tokens = np.asarray(tokens)
+        if len(tokens) <= length:
+            return [tokens]
+        ends = np.nonzero(tokens == STEP)[0] + 1  # a step ends after its STEP
+        out, start = [], 0
+        while start < len(tokens):
+            fits = ends[(ends > start) & (ends - start <= length)]
+            stop = int(fits[-1]) if len(fits) else min(len(tokens), start + length)
+            window = tokens[start:stop].copy()
+            first_step = int(np.argmax(window == STEP)) if (window == STEP).any() else len(window)
+            head = window[:first_step]
+            holds = self.kinds[head] == 2
+            head[holds] -= self.pitches  # HOLD(p) -> NEW(p)
+            out.append(window)
+            start = stop
+        return [w for w in out if len(w) >= 2]
+
     # ---- masks ------------------------------------------------------------------------
     def allowed_tokens(self, pitch_classes: Iterable[int] | None = None,
                        min_pitch: int | None = None, max_pitch: int | None = None) -> np.ndarray:

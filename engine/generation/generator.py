@@ -145,6 +145,10 @@ class GenerationResult:
     # the auto key lock: the key it locked, "none" when unsure ("" for any other lock);
     # ``messages`` says why
     key_lock: str = ""
+    # a polyphonic model's: per variation, the track index of each note (the seed's
+    # tracks, or for a harmonisation new ones numbered after them, named in new_tracks)
+    track_of: list[list[int]] | None = None
+    new_tracks: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,497 @@
+"""Continuing every part of a seed, and harmonising a melody, with a polyphonic model.
+
+A polyphonic model (a card whose encoding has a grammar, ``polyphony-16th``) hears all
+the seed's tracks together except the drums, and writes, step by step, every note that
+sounds.  As for melodies the seed is encoded once and primed once, then each new token
+is one step-model call for all variations together; the sampler, temperature, top-p,
+RNG seed and key lock are the melody generator's.  On top of the key and range mask,
+the encoding's grammar says per variation what may come next (pitches falling within a
+step, a HOLD only for a note that sounds), so every sequence decodes.
+
+The encoding does not know parts, so each new note is given back to one of the seed's
+tracks by :func:`assign_tracks`: at each onset the new notes, highest first, go to the
+tracks in the order of their registers, each track taking at most as many notes at once
+as it held in the seed, at the least total distance from where each track has been.
+A note keeps its track's channel (and so its instrument).
+
+Harmonising forces the melody: at every step of the melody the first token (the top
+note) is the melody's own NEW or HOLD, and the model writes the rest beneath it.  The
+melody comes back note for note; the voices beneath come back as new tracks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from engine.encodings import Key, estimate_song_key
+from engine.encodings.polyphony import STEP, PolyNote, playable_tracks
+from engine.errors import EncodingError, GenerationError
+from engine.generation.generator import (MAX_PRIME_STEPS, GenerationCancelled,
+                                         GenerationResult, GenerationSettings, _Incremental,
+                                         _Naive, _steps_for, _Velocities, allowed_tokens)
+from engine.generation.keychoice import choose_key
+from engine.generation.sampler import Sampler
+from engine.models import ModelLibrary, StepModel
+from engine.song import Note, Song
+
+HARMONY_NAMES = ("Alto", "Tenor", "Bass", "Harmony 4", "Harmony 5", "Harmony 6", "Harmony 7")
+
+
+def is_polyphonic(model: StepModel) -> bool:
+    """Whether ``model`` writes several parts at once (its encoding has a grammar)."""
+    return hasattr(model.encoding, "grammar")
+
+
+def seed_voices(song: Song | None) -> int:
+    """How many notes of the seed's playable tracks sound at once at most (0 for no
+    notes): more than one means a polyphonic model should continue it."""
+    if song is None:
+        return 0
+    events = []
+    for i in playable_tracks(song):
+        for n in song.tracks[i].notes:
+            events.append((n.start_tick, 1))
+            events.append((n.end_tick, -1))
+    events.sort()
+    most = now = 0
+    for _, d in events:
+        now += d
+        most = max(most, now)
+    return most
+
+
+@dataclass
+class _Voice:
+    """A track as :func:`assign_tracks` sees it: where it has been and how many notes it
+    may hold at once."""
+
+    track: int
+    centre: float  # a running mean of its recent pitches
+    capacity: int
+    ends: list[int]  # end ticks of its new notes still sounding
+
+
+def _capacity(notes: Sequence[Note]) -> int:
+    events = sorted([(n.start_tick, 1) for n in notes] + [(n.end_tick, -1) for n in notes])
+    most = now = 0
+    for _, d in events:
+        now += d
+        most = max(most, now)
+    return max(1, most)
+
+
+def _recent_centre(notes: Sequence[Note], last: int = 8) -> float:
+    recent = sorted(notes, key=lambda n: n.start_tick)[-last:]
+    return float(np.mean([n.pitch for n in recent]))
+
+
+def assign_tracks(notes: Sequence[Note], voices: list[_Voice]) -> list[int]:
+    """The track of each of ``notes`` (same order).
+
+    Onset by onset, the new notes (highest first) go to the voices ordered by register
+    (highest first), never crossing, each voice taking at most its free capacity, at the
+    least total distance from each voice's centre; notes beyond every voice's capacity
+    go to the nearest voice.  Centres follow the notes they receive."""
+    out = [0] * len(notes)
+    order = sorted(range(len(notes)), key=lambda i: (notes[i].start_tick, -notes[i].pitch))
+    at = 0
+    while at < len(order):
+        tick = notes[order[at]].start_tick
+        group = []
+        while at < len(order) and notes[order[at]].start_tick == tick:
+            group.append(order[at])
+            at += 1
+        for v in voices:
+            v.ends = [e for e in v.ends if e > tick]
+        ranked = sorted(voices, key=lambda v: -v.centre)
+        free = [max(0, v.capacity - len(v.ends)) for v in ranked]
+        chosen = _monotone_match([notes[i].pitch for i in group], ranked, free)
+        for i, vi in zip(group, chosen):
+            v = ranked[vi]
+            out[i] = v.track
+            v.ends.append(notes[i].end_tick)
+            v.centre = 0.75 * v.centre + 0.25 * notes[i].pitch
+    return out
+
+
+def _monotone_match(pitches: list[int], ranked: list[_Voice], free: list[int]) -> list[int]:
+    """Indices into ``ranked`` for ``pitches`` (falling): non-decreasing, within ``free``,
+    at the least sum of |pitch - centre|; what does not fit goes to the nearest voice."""
+    n, m = len(pitches), len(ranked)
+    inf = float("inf")
+    # best[i][j]: cost of placing the first i notes on the first j voices
+    best = [[inf] * (m + 1) for _ in range(n + 1)]
+    take = [[0] * (m + 1) for _ in range(n + 1)]
+    for j in range(m + 1):
+        best[0][j] = 0.0
+    for j in range(1, m + 1):
+        c = ranked[j - 1].centre
+        for i in range(1, n + 1):
+            b, t = best[i][j - 1], 0
+            cost = 0.0
+            for k in range(1, min(free[j - 1], i) + 1):
+                cost += abs(pitches[i - k] - c)
+                if best[i - k][j - 1] + cost < b:
+                    b, t = best[i - k][j - 1] + cost, k
+            best[i][j], take[i][j] = b, t
+    placed = max(i for i in range(n + 1) if best[i][m] < inf)
+    out: list[int] = [0] * n
+    i, j = placed, m
+    while i > 0 and j > 0:
+        k = take[i][j]
+        for q in range(i - k, i):
+            out[q] = j - 1
+        i, j = i - k, j - 1
+    for q in range(placed, n):  # no room left anywhere: the nearest voice
+        out[q] = min(range(m), key=lambda v: abs(pitches[q] - ranked[v].centre))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# generate
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Melody:
+    """The melody a harmonisation keeps: per step from its start, the model-space pitch
+    sounding (-1 for none) and whether it starts there."""
+
+    pitch: np.ndarray
+    onset: np.ndarray
+
+
+def generate_polyphony(library: ModelLibrary, seed: Song | None,
+                       settings: GenerationSettings, *, start_tick: int | None = None,
+                       harmonise_track: int | None = None,
+                       progress: Callable[[int, int], None] | None = None,
+                       is_cancelled: Callable[[], bool] | None = None,
+                       method: str = "incremental") -> GenerationResult:
+    """Continue every playable track of ``seed`` from ``start_tick`` (default: the end
+    of its last note, on the grid), or, with ``harmonise_track``, write the voices
+    beneath that track's melody over its whole length (the music before the melody's
+    first note, if any, is the prime).
+
+    The result's ``variations`` hold each variation's new notes and ``track_of`` the
+    track of each (a harmonisation's new tracks are numbered after the seed's and named
+    in ``new_tracks``)."""
+    settings.validate()
+    if method not in ("incremental", "naive"):
+        raise ValueError(f"unknown generation method {method!r}")
+    model = library.get(settings.model)
+    if not is_polyphonic(model):
+        raise GenerationError(f"the model {model.name} writes one line; choose a polyphonic "
+                              f"model to continue several parts or to harmonise")
+    enc = model.encoding
+    song = seed if seed is not None else Song()
+    ppq = song.ppq
+    messages: list[str] = []
+    playable = playable_tracks(song)
+    drums = [i for i, t in enumerate(song.tracks) if t.is_drum and t.notes]
+    if drums:
+        names = ", ".join(_track_label(song, i) for i in drums)
+        messages.append(f"The drum track{'s' if len(drums) > 1 else ''} ({names}) "
+                        f"{'were' if len(drums) > 1 else 'was'} left as "
+                        f"{'they are' if len(drums) > 1 else 'it is'}: the model writes "
+                        f"pitched parts only.")
+    empty = [i for i, t in enumerate(song.tracks) if not t.notes and not t.is_drum]
+    if empty and playable:
+        messages.append(f"{len(empty)} track{'s' if len(empty) > 1 else ''} without notes "
+                        f"{'were' if len(empty) > 1 else 'was'} left out.")
+
+    melody: _Melody | None = None
+    if harmonise_track is not None:
+        if not 0 <= harmonise_track < len(song.tracks) or not song.tracks[harmonise_track].notes:
+            raise GenerationError("choose a track with a melody to harmonise")
+        mel_notes = list(song.tracks[harmonise_track].notes)
+        start_tick = enc.step_to_tick(min(enc.tick_to_step(n.start_tick, ppq)
+                                          for n in mel_notes), ppq)
+    # the seed: every playable track's notes before the start, cut there
+    if start_tick is None:
+        end = max((n.end_tick for i in playable for n in song.tracks[i].notes), default=0)
+        start_step = enc.ceil_step(end, ppq)
+    else:
+        if start_tick < 0:
+            raise GenerationError(f"the continuation cannot start before the song "
+                                  f"(tick {start_tick})")
+        start_step = enc.ceil_step(start_tick, ppq)
+    gen_start = enc.step_to_tick(start_step, ppq)
+    per_track = {i: _cut(song.tracks[i].notes, gen_start) for i in playable
+                 if i != harmonise_track}
+    per_track = {i: ns for i, ns in per_track.items() if ns}
+    notes = [n for ns in per_track.values() for n in ns]
+
+    k = int(settings.variations)
+    chosen = None if settings.key in (None, "auto") else Key.parse(settings.key)
+    heard = notes + (mel_notes if harmonise_track is not None else [])
+    seed_key = estimate_song_key(heard) if heard else (chosen or Key(0, False))
+    lock_key = None if settings.key is None else (chosen or seed_key)
+    estimate = None
+    first_step = start_step
+    if notes:
+        first_step = max(min(enc.tick_to_step(n.start_tick, ppq) for n in notes),
+                         start_step - MAX_PRIME_STEPS // 4)
+        window = [n for n in notes if n.end_tick > enc.step_to_tick(first_step, ppq)]
+        if settings.key in ("auto", None) and harmonise_track is None:
+            estimate = choose_key(model, window, ppq, first_step, start_step)
+            seed_key = estimate.key
+        if settings.key == "auto" and estimate is not None:
+            lock_key = seed_key
+            messages.append(f"Key lock: {estimate.key.name if estimate.locks else 'none'} "
+                            f"({estimate.reason}).")
+        try:
+            encoded = enc.encode_seed(window, ppq, key=seed_key, start_step=first_step,
+                                      end_step=start_step)
+        except EncodingError as e:
+            raise GenerationError(f"the seed cannot be used: {e}") from None
+        messages += enc.seed_messages(encoded)
+        transpose = encoded.transpose
+        prime = enc.trim_prime(encoded.tokens)
+    else:
+        prime = []
+        transpose = seed_key.shift_to_c
+    if harmonise_track is not None:
+        melody, transpose = _melody_steps(enc, mel_notes, ppq, start_step, transpose, messages)
+        steps = len(melody.pitch)
+    else:
+        steps = _steps_for(settings, song, gen_start, enc)
+
+    scale = None
+    if lock_key is not None:
+        scale = estimate.allowed if estimate is not None and settings.key == "auto" \
+            else lock_key.scale_pitch_classes
+    allowed = allowed_tokens(model, settings, lock_key, scale, transpose)
+    # a seed's notes end where it ends: the first new step holds nothing on
+    forced_first = None
+    if not prime:
+        if melody is not None:
+            forced_first = enc.new(int(melody.pitch[0])) if melody.pitch[0] >= 0 else STEP
+        else:
+            start_key = lock_key or seed_key
+            forced_first = enc.start_token(9 if start_key.minor else 0, allowed)
+            messages.append(f"The seed is empty, so the continuation starts on the tonic of "
+                            f"{start_key.name}.")
+        prime = [forced_first]
+    window_tokens = model.info.receptive_field_steps
+    primed = prime[-window_tokens:] if window_tokens is not None and \
+        len(prime) > window_tokens else prime
+    rng = np.random.default_rng(int(settings.rng_seed))
+    if is_cancelled is not None and is_cancelled():
+        raise GenerationCancelled("generation was cancelled")
+    stepper = (_Incremental if method == "incremental" else _Naive)(model, primed, k)
+    try:
+        rows = _sample(model, stepper, prime, forced_first is not None, steps, k, allowed,
+                       melody, settings, rng, progress, is_cancelled)
+    finally:
+        stepper.close()
+
+    # tokens -> notes -> tracks
+    result_notes: list[list[Note]] = []
+    result_tracks: list[list[int]] = []
+    new_tracks: list[str] = []
+    velocities = {i: _Velocities(song, ns, enc) for i, ns in per_track.items()}
+    if melody is not None:
+        base = len(song.tracks)
+        mel_v = _Velocities(song, mel_notes, enc)
+    for row in rows:
+        grid = enc.tokens_to_grid(row, start_step)
+        decoded = [_to_note(enc, g, ppq, transpose) for g in grid]
+        if melody is not None:
+            # the melody is the user's: drop the model's copy of it, keep the rest
+            kept_pitch = {(g.start_step, g.pitch) for g in grid if _is_melody(g, melody,
+                                                                             start_step)}
+            below = [n for n, g in zip(decoded, grid) if (g.start_step, g.pitch) not in kept_pitch]
+            voices, names = _harmony_voices(below, base)
+            new_tracks = names if len(names) > len(new_tracks) else new_tracks
+            tracks = assign_tracks(below, voices) if below else []
+            channel = song.tracks[harmonise_track].channel
+            below = [_with(n, mel_v.at(n.start_tick), channel) for n in below]
+            result_notes.append(below)
+            result_tracks.append(tracks)
+            continue
+        if not per_track:  # an empty seed: one new track
+            result_notes.append([_with(n, 90, 0) for n in decoded])
+            result_tracks.append([0] * len(decoded))
+            continue
+        voices = [_Voice(i, _recent_centre(ns), _capacity(ns), []) for i, ns in per_track.items()]
+        tracks = assign_tracks(decoded, voices)
+        result_notes.append([_with(n, velocities[t].at(n.start_tick), song.tracks[t].channel)
+                             for n, t in zip(decoded, tracks)])
+        result_tracks.append(tracks)
+    if melody is None and per_track:
+        messages.append(f"Continued {len(per_track)} part{'s' if len(per_track) > 1 else ''} "
+                        f"together.")
+    return GenerationResult(
+        variations=result_notes, start_tick=gen_start, key=lock_key or seed_key,
+        messages=messages, model=model.name, steps=steps,
+        tokens=[list(r) for r in rows], track_of=result_tracks, new_tracks=new_tracks,
+        key_lock="" if estimate is None or settings.key != "auto"
+        else estimate.key.name if estimate.locks else "none")
+
+
+def _track_label(song: Song, index: int) -> str:
+    name = song.tracks[index].name
+    return f"track {index + 1}" + (f" '{name}'" if name else "")
+
+
+def _cut(notes: Sequence[Note], tick: int) -> list[Note]:
+    out = []
+    for n in notes:
+        if n.start_tick >= tick:
+            continue
+        if n.end_tick > tick:
+            n = Note(n.pitch, n.start_tick, tick - n.start_tick, n.velocity, n.channel)
+        out.append(n)
+    return out
+
+
+def _to_note(enc, g: PolyNote, ppq: int, transpose: int) -> Note:
+    p = g.pitch - transpose
+    while p < 0:
+        p += 12
+    while p > 127:
+        p -= 12
+    start, end = enc.step_to_tick(g.start_step, ppq), enc.step_to_tick(g.end_step, ppq)
+    return Note(p, start, max(1, end - start), 100, 0)
+
+
+def _with(n: Note, velocity: int, channel: int) -> Note:
+    return Note(n.pitch, n.start_tick, n.duration_ticks, velocity, channel)
+
+
+def _melody_steps(enc, notes: Sequence[Note], ppq: int, start_step: int, transpose: int,
+                  messages: list[str]) -> tuple[_Melody, int]:
+    """The melody per step, in model space (moved by octaves into the range if needed)."""
+    grid = []
+    for n in notes:
+        s = enc.tick_to_step(n.start_tick, ppq)
+        e = max(s + 1, enc.tick_to_step(n.end_tick, ppq))
+        grid.append((s, e, n.pitch + transpose))
+    lo, hi = min(g[2] for g in grid), max(g[2] for g in grid)
+    fits = [k for k in range(-10, 11)
+            if lo + 12 * k >= enc.min_pitch + 12 and hi + 12 * k <= enc.max_pitch]
+    if not fits:
+        raise GenerationError(f"the melody spans {hi - lo} semitones; the model holds "
+                              f"{enc.max_pitch - enc.min_pitch - 12} with room for voices "
+                              f"beneath")
+    shift = min(fits, key=abs)
+    if shift:
+        messages.append(f"The melody was heard {abs(shift)} octave{'s' if abs(shift) > 1 else ''}"
+                        f" {'up' if shift > 0 else 'down'} and the voices moved back.")
+    end = max(g[1] for g in grid)
+    pitch = np.full(end - start_step, -1, dtype=np.int64)
+    onset = np.zeros(end - start_step, dtype=bool)
+    grid.sort()
+    cut = 0
+    for i, (s, e, p) in enumerate(grid):
+        if i + 1 < len(grid) and grid[i + 1][0] < e:  # the next note cuts this one
+            e, cut = grid[i + 1][0], cut + 1
+        if e <= s or s < start_step:
+            continue
+        pitch[s - start_step:e - start_step] = p + 12 * shift
+        onset[s - start_step] = True
+    if cut:
+        messages.append(f"The melody has {cut} notes overlapping the next one; each was "
+                        f"heard ending where the next begins.")
+    return _Melody(pitch, onset), transpose + 12 * shift
+
+
+def _is_melody(g: PolyNote, melody: _Melody, start_step: int) -> bool:
+    """Whether ``g`` is the melody's: the top note of its step, forced (nothing
+    beneath the melody can share its pitch, pitches fall strictly within a step)."""
+    i = g.start_step - start_step
+    return 0 <= i < len(melody.pitch) and melody.pitch[i] == g.pitch
+
+
+def _harmony_voices(notes: Sequence[Note], base: int) -> tuple[list[_Voice], list[str]]:
+    """New tracks for a harmonisation's voices: as many as sound at once at most (at
+    least one), their registers spread over the notes' own."""
+    count = _capacity(notes) if notes else 1
+    pitches = sorted((n.pitch for n in notes), reverse=True) or [60]
+    centres = [float(np.percentile(pitches, 100 * (v + 0.5) / count)) for v in range(count)]
+    centres.sort(reverse=True)
+    names = [HARMONY_NAMES[v] if v < len(HARMONY_NAMES) else f"Harmony {v + 1}"
+             for v in range(count)]
+    if count == 1:
+        names = ["Harmony"]
+    return [_Voice(base + v, c, 1, []) for v, c in enumerate(centres)], names
+
+
+def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, steps: int,
+            k: int, allowed: np.ndarray, melody: _Melody | None, settings: GenerationSettings,
+            rng: np.random.Generator, progress, is_cancelled) -> list[list[int]]:
+    """Tokens for ``steps`` steps per variation, one model call per token for the
+    batch; each row stops at its own ``steps``-th STEP (rows that are done are fed
+    STEPs, which are not kept)."""
+    enc = model.encoding
+    grammar = enc.grammar(k)
+    sampler = Sampler(settings.temperature, settings.top_p, rng)
+    out: list[list[int]] = [[] for _ in range(k)]
+    if first_forced:
+        grammar.push(np.full(k, prime[0], dtype=np.int64))
+        for row in out:
+            row.append(prime[0])
+    else:
+        grammar.follow(prime)
+        grammar.prev[:] = False  # the seed's notes end where it ends
+    # the position inside the melody (harmonising): the step each row is in, and
+    # whether its top note has been written
+    top_done = np.zeros(k, dtype=bool)
+    if first_forced and melody is not None:
+        top_done[:] = True
+    step_index = grammar.steps.copy()  # steps completed since the start, per row
+    logits = stepper.first_logits
+    limit = steps * (enc.max_voices + 1) + 1
+    base_mask = np.broadcast_to(allowed, (k, enc.vocab_size))
+    pitch_index = np.arange(enc.pitches)
+    for _ in range(limit):
+        done = grammar.steps - step_index >= steps
+        if done.all():
+            break
+        if is_cancelled is not None and is_cancelled():
+            raise GenerationCancelled("generation was cancelled")
+        mask = grammar.mask(base_mask)
+        mask[done] = False
+        mask[done, STEP] = True
+        if melody is not None:
+            _force_melody(enc, mask, melody, grammar.steps - step_index, top_done, done,
+                          pitch_index)
+        tokens = sampler(logits.astype(np.float64), Sampler.mask(mask))
+        if tokens is None:
+            raise GenerationError(f"the model {model.name} computed invalid numbers (NaN or "
+                                  f"infinity); its weights are probably damaged")
+        for r in np.nonzero(~done)[0]:
+            out[r].append(int(tokens[r]))
+        grammar.push(tokens)
+        if melody is not None:
+            top_done = np.where(tokens == STEP, False, True)
+        if progress is not None:
+            progress(int(min(steps, (grammar.steps - step_index).min())), steps)
+        logits = stepper.advance(tokens)
+    return out
+
+
+def _force_melody(enc, mask: np.ndarray, melody: _Melody, at_step: np.ndarray,
+                  top_done: np.ndarray, done: np.ndarray, pitch_index: np.ndarray) -> None:
+    """Narrow ``mask`` (in place) so that each row's first token of a step is the
+    melody's own, and nothing goes above the melody's pitch."""
+    n = enc.pitches
+    for r in range(mask.shape[0]):
+        if done[r]:
+            continue
+        s = int(at_step[r])
+        p = int(melody.pitch[s]) if s < len(melody.pitch) else -1
+        if not top_done[r] and p >= 0:
+            token = enc.new(p) if melody.onset[s] or not mask[r, enc.hold(p)] else enc.hold(p)
+            mask[r] = False
+            mask[r, token] = True
+            continue
+        # beneath the melody (during a rest in it: beneath its last note)
+        ceiling = p if p >= 0 else int(melody.pitch[:s][melody.pitch[:s] >= 0][-1]) \
+            if (melody.pitch[:s] >= 0).any() else enc.max_pitch + 1
+        over = pitch_index >= ceiling - enc.min_pitch
+        mask[r, 1:1 + n][over] = False
+        mask[r, 1 + n:][over] = False

@@ -1,0 +1,165 @@
+"""Headless polyphony: ``generate`` with a polyphonic model (every part continued) and
+``harmonise`` (the voices beneath a melody).
+
+Added to the main parser by :func:`engine.cli.add_subcommands`, with the conventions of
+``generate``: one line on stderr and exit status 1 for a user's mistake, 2 for a command
+line that does not parse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.errors import GenerationError
+from engine.generation.generator import GenerationResult
+from engine.song import Note, Song, Track, melody_track
+
+# the models a seed of several voices gets when no --model is given, best first
+POLYPHONIC_DEFAULTS = ("poly-lstm", "poly-wavenet")
+MELODY_DEFAULT = "lstm"
+
+
+def default_model(library, seed: Song | None) -> str:
+    """The model a seed gets when none is named: a polyphonic one for several voices
+    (when one is installed), else the melody LSTM."""
+    from engine.generation.polyphony import seed_voices
+
+    if seed_voices(seed) > 1:
+        for name in POLYPHONIC_DEFAULTS:
+            if name in library.names:
+                return name
+        polyphonic = [n for n in library.names
+                      if library.info(n).encoding.card().get("polyphonic")]
+        if polyphonic:
+            return polyphonic[0]
+    return MELODY_DEFAULT
+
+
+def is_polyphonic_name(library, name: str) -> bool:
+    """Whether the installed model ``name`` is polyphonic (False when it is not there:
+    the melody path then says so)."""
+    return name in library.names and bool(library.info(name).encoding.card().get("polyphonic"))
+
+
+def song_with_parts(seed: Song | None, result: GenerationResult, variation: int,
+                    continuation_only: bool = False) -> Song:
+    """The seed with a polyphonic variation's notes added to their tracks (new tracks
+    for a harmonisation's voices, or for an empty seed)."""
+    notes = result.variations[variation]
+    tracks_of = (result.track_of or [[]])[variation]
+    song = seed.copy() if seed is not None else Song()
+    if continuation_only:
+        for track in song.tracks:
+            if not track.is_drum:
+                track.notes = []
+    base = len(song.tracks)
+    for name in result.new_tracks:
+        song.tracks.append(Track(name=name, channel=_free_channel(song)))
+    wanted = max(tracks_of, default=-1) + 1
+    while len(song.tracks) < wanted:
+        song.tracks.append(Track(name="Continuation"))
+    added: dict[int, list[Note]] = {}
+    for n, t in zip(notes, tracks_of):
+        channel = song.tracks[t].channel if t >= base else n.channel
+        added.setdefault(t, []).append(Note(n.pitch, n.start_tick, n.duration_ticks,
+                                            n.velocity, channel))
+    for t, new in added.items():
+        song.tracks[t].notes = sorted(song.tracks[t].notes + new, key=Note.sort_key)
+    return song
+
+
+def _free_channel(song: Song) -> int:
+    used = {t.channel for t in song.tracks}
+    return next((c for c in range(16) if c != 9 and c not in used), 0)
+
+
+def _cmd_harmonise(args: argparse.Namespace) -> int:
+    from engine import cli
+    from engine.formats import song_to_midi_file
+    from engine.generation.generator import GenerationSettings
+    from engine.generation.polyphony import generate_polyphony
+
+    settings = GenerationSettings(
+        model=args.model, temperature=args.temperature, top_p=args.top_p,
+        variations=args.variations, rng_seed=args.rng_seed,
+        key=None if args.key.lower() == "none" else args.key, memory=False)
+    settings.validate()
+    out = Path(args.output)
+    if out.is_dir():
+        raise GenerationError(f"{out}: this is a folder; give a file name such as out.mid")
+    if not out.parent.exists():
+        raise GenerationError(f"{out.parent}: there is no such folder to write into")
+    song = cli._load_seed(args.melody, args.tune)
+    track = melody_track(song)
+    if args.track is not None:
+        if not 1 <= args.track <= len(song.tracks):
+            raise GenerationError(f"there is no track {args.track} in the melody file (it has "
+                                  f"{len(song.tracks)})")
+        track = args.track - 1
+    if track is None or not song.tracks[track].notes:
+        raise GenerationError(f"{Path(args.melody).name}: there is no melody to harmonise")
+    # the melody alone is harmonised: other tracks of the file are not heard
+    melody_only = song.copy()
+    melody_only.tracks = [song.tracks[track]]
+    library = cli._library(args)
+    result = generate_polyphony(library, melody_only, settings, harmonise_track=0)
+    for message in result.messages:
+        sys.stderr.write(f"note: {message}\n")
+    for i, path in enumerate(cli._output_paths(out, len(result.variations))):
+        song_to_midi_file(song_with_parts(melody_only, result, i), path)
+        print(f"wrote {path} ({len(result.variations[i])} notes in "
+              f"{len(result.new_tracks)} voices beneath the melody, model {result.model})")
+    return 0
+
+
+def generate_parts(args: argparse.Namespace, library, seed: Song | None, settings) -> int:
+    """``generate`` with a polyphonic model: every part of the seed continued."""
+    from engine import cli
+    from engine.formats import song_to_midi_file
+    from engine.generation.polyphony import generate_polyphony
+
+    if args.track is not None:
+        raise GenerationError("--track chooses the one line a melody model continues; a "
+                              "polyphonic model continues every part")
+    result = generate_polyphony(library, seed, settings)
+    for message in result.messages:
+        sys.stderr.write(f"note: {message}\n")
+    out = Path(args.output)
+    for i, path in enumerate(cli._output_paths(out, len(result.variations))):
+        song_to_midi_file(song_with_parts(seed, result, i, args.continuation_only), path)
+        parts = len(set((result.track_of or [[]])[i]))
+        print(f"wrote {path} ({len(result.variations[i])} new notes in {parts} parts, "
+              f"{result.key.name}, model {result.model})")
+    return 0
+
+
+def add_harmonise_command(subparsers: argparse._SubParsersAction) -> None:
+    from engine import cli
+
+    h = subparsers.add_parser(
+        "harmonise", aliases=["harmonize"],
+        help="write the voices beneath a melody with a polyphonic model",
+        description="Harmonise a melody: it stays exactly as it is and a polyphonic model "
+                    "writes the voices beneath it, step by step. With --variations K above "
+                    "1, one file per variation: OUT-1.mid ... OUT-K.mid.")
+    cli.add_model_options(h, default=POLYPHONIC_DEFAULTS[0],
+                          what="the polyphonic model, by its card's name")
+    h.add_argument("melody", metavar="FILE", help="MIDI, ABC, MusicXML or kern file")
+    h.add_argument("--tune", type=int, default=1, metavar="N",
+                   help="the tune of a multi-tune ABC file, from 1 (default 1)")
+    h.add_argument("--track", type=int, metavar="N",
+                   help="the track holding the melody, from 1 (default: the melody track)")
+    h.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="0 (always the likeliest) to 2 (wild); default 1")
+    h.add_argument("--top-p", type=float, default=1.0, metavar="P",
+                   help="sample only from the likeliest tokens covering P (default 1)")
+    h.add_argument("--variations", type=int, default=1, metavar="K", help="1-8 (default 1)")
+    h.add_argument("--rng-seed", type=int, default=0, metavar="S", help="default 0")
+    h.add_argument("--key", default="auto", metavar="KEY",
+                   help="keep the new voices in this key: auto (the melody's), none, or C, Am...")
+    h.add_argument("-o", "--output", required=True, metavar="OUT.mid",
+                   help="the MIDI file to write (written atomically)")
+    h.set_defaults(handler=cli._run("harmonise", _cmd_harmonise))
+    cli._one_line_errors(h)
