@@ -20,11 +20,25 @@ the default seed (assets/default_seed.mid), with 1 and with 4 variations:
 An ensemble (the duet) gets both from its members' weights: its floor is both members'
 numpy steps, its notebook way both members' ``predict`` per note.
 
+Polyphonic models (every card whose encoding is polyphonic, ``polyphony-16th``) get a
+table of their own: 16 bars (256 steps) after the first 4 bars of a real four-part Bach
+chorale (music21's ``bach/bwv66.6.mxl``), every part continued, with 1 and with 4
+variations, by :func:`engine.generation.polyphony.generate_polyphony`:
+
+* incremental: as the app calls it (one step-model call per token for the batch);
+* naive: ``method="naive"``, the sequence model re-run over the window for every token
+  (slow for an LSTM: ``--poly-naive-repeats`` runs, default 1);
+* floor: the model's own per-token arithmetic in numpy on its Keras weights, as for
+  the melodies, times the number of model calls the incremental run made: a
+  polyphonic model is called once per token (the notes of a step and its STEP), not
+  once per step, so the calls are the tokens of the longest variation.
+
 The process is pinned to one core and every library is held to one thread, so the
 figures are "on one core".  ``--options`` also times the onnxruntime session options
 that engine/models.py chooses against the alternatives.
 
     python bench/generation.py [--models-dir DIR] [--repeats N] [--keras-steps N] [--options]
+                               [--poly-repeats N] [--poly-naive-repeats N]
 
 Prints a table and writes bench/results/generation.json.
 """
@@ -243,8 +257,10 @@ def keras_and_numpy(info, load_keras_model):
             NumpyEnsembleStep(steps, hp["weights"], counts))
 
 
-def floor_ms(step: NumpyStep, model: StepModel, batch: int, repeats: int) -> tuple[float, float]:
-    """(median ms of 256 numpy steps, max |logits - onnxruntime's| on one step)."""
+def floor_ms(step: NumpyStep, model: StepModel, batch: int, repeats: int,
+             calls: int = STEPS) -> tuple[float, float]:
+    """(median ms of ``calls`` numpy steps (256 by default), max |logits -
+    onnxruntime's| on one step)."""
     rng = np.random.default_rng(0)
     states = [rng.standard_normal((batch, *s.shape)).astype(np.float32) * 0.5
               for s in model.info.states]
@@ -257,7 +273,7 @@ def floor_ms(step: NumpyStep, model: StepModel, batch: int, repeats: int) -> tup
 
     def run():
         st = states
-        for _ in range(STEPS):
+        for _ in range(calls):
             _, st = step.step(token, st)
 
     run()
@@ -396,6 +412,110 @@ def priming_table(model: StepModel, prime: list[int], repeats: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
+# polyphonic models
+# ---------------------------------------------------------------------------------------
+
+
+POLY_SEED = "bach/bwv66.6.mxl"  # under music21's corpus folder
+POLY_SEED_BARS = 4
+
+
+def is_polyphonic_card(info) -> bool:
+    """Whether a card's encoding is polyphonic (several parts at once)."""
+    return bool(info.encoding.card().get("polyphonic"))
+
+
+def poly_seed():
+    """(the first ``POLY_SEED_BARS`` bars of :data:`POLY_SEED`, the tick they end at)."""
+    from music21 import common
+
+    from engine.formats.scores import score_file_to_song
+
+    song = score_file_to_song(Path(common.getCorpusFilePath()) / POLY_SEED)
+    end = POLY_SEED_BARS * song.ticks_per_bar_at(0)
+    seed = song.copy()
+    for track in seed.tracks:
+        track.notes = [n if n.end_tick <= end else
+                       type(n)(n.pitch, n.start_tick, end - n.start_tick, n.velocity, n.channel)
+                       for n in track.notes if n.start_tick < end]
+    return seed, end
+
+
+def poly_model_ms(library: ModelLibrary, info, seed, start_tick: int, args,
+                  load_keras_model) -> dict:
+    """Incremental, naive and floor for one polyphonic model, 1 and 4 variations."""
+    from engine.generation.polyphony import generate_polyphony
+
+    name = info.name
+    model = library.get(name)
+    r: dict = {"architecture": info.architecture, "card": str(info.card_path),
+               "sha256": info.card.get("sha256", {}).get(info.step_path.name),
+               "seed_parts": sum(1 for t in seed.tracks if t.notes)}
+    step = None
+    if load_keras_model is not None:
+        _, step = keras_and_numpy(info, load_keras_model)
+    for k in (1, 4):
+        s = GenerationSettings(model=name, steps=STEPS, variations=k, memory=False)
+
+        def run(method="incremental"):
+            return generate_polyphony(library, seed, s, start_tick=start_tick, method=method)
+
+        first = run()  # warm-up: creates the session; the same tokens every run (rng seed 0)
+        lengths = [len(row) for row in first.tokens]
+        # the batch steps together: one call per token of the longest variation
+        calls = max(lengths)
+        r[f"tokens_{k}"] = sum(lengths)
+        r[f"model_calls_{k}"] = calls
+        r[f"new_notes_{k}"] = sum(len(v) for v in first.variations)
+        ms, cpu_ms, all_ms = timed_both(run, args.poly_repeats)
+        r[f"incremental_{k}_ms"] = round(ms, 2)
+        r[f"incremental_{k}_cpu_ms"] = round(cpu_ms, 2)
+        r[f"incremental_{k}_runs_ms"] = [round(t, 2) for t in all_ms]
+        r[f"incremental_{k}_ms_per_call"] = round(ms / calls, 4)
+        ms, _ = timed(lambda: run("naive"), args.poly_naive_repeats)
+        r[f"naive_{k}_ms"] = round(ms, 1)
+        r[f"naive_over_incremental_{k}"] = round(r[f"naive_{k}_ms"] / r[f"incremental_{k}_ms"], 1)
+        if step is not None:
+            ms, diff = floor_ms(step, model, k, args.poly_repeats, calls=calls)
+            r[f"floor_{k}_ms"] = round(ms, 2)
+            r["floor_vs_onnx_max_abs_diff"] = diff
+            r[f"incremental_over_floor_{k}"] = round(r[f"incremental_{k}_ms"] / ms, 2)
+    goals = {}
+    if "incremental_over_floor_4" in r:
+        goals["incremental_4 <= 3x floor_4"] = r["incremental_over_floor_4"] <= GOAL_FLOOR_RATIO
+    r["goals_met"] = goals
+    return r
+
+
+def print_poly_table(poly: dict) -> None:
+    print(f"\npolyphonic: {STEPS} steps (16 bars of 4/4) after the first {POLY_SEED_BARS} bars "
+          f"of {POLY_SEED} ({poly['seed_parts']} parts), every part continued; median ms")
+    header = (f"{'model':>12} {'K':>2} {'tokens':>7} {'calls':>6} {'incremental':>12} "
+              f"{'(CPU)':>8} {'ms/call':>8} {'naive':>10} {'floor':>8} {'incr/floor':>11} "
+              f"{'naive/incr':>11}")
+    print(header)
+    print("-" * len(header))
+    for name, r in poly["models"].items():
+        for k in (1, 4):
+            def f(key, fmt="{:.1f}"):
+                return fmt.format(r[key]) if key in r else "-"
+            print(f"{name:>12} {k:>2} {f(f'tokens_{k}', '{}'):>7} "
+                  f"{f(f'model_calls_{k}', '{}'):>6} "
+                  f"{f(f'incremental_{k}_ms', '{:.2f}'):>12} "
+                  f"{f(f'incremental_{k}_cpu_ms', '{:.2f}'):>8} "
+                  f"{f(f'incremental_{k}_ms_per_call', '{:.3f}'):>8} "
+                  f"{f(f'naive_{k}_ms'):>10} {f(f'floor_{k}_ms', '{:.2f}'):>8} "
+                  f"{f(f'incremental_over_floor_{k}', '{:.2f}'):>11} "
+                  f"{f(f'naive_over_incremental_{k}'):>11}")
+    print("tokens: all variations' tokens; calls: model calls (one per token of the longest "
+          "variation, the batch steps together); floor: numpy arithmetic per call x calls "
+          f"(- without Keras weights); naive: {poly['naive_repeats']} run(s)")
+    for name, r in poly["models"].items():
+        for goal, ok in r["goals_met"].items():
+            print(f"{name:>12}: {'met   ' if ok else 'NOT MET'} {goal}")
+
+
+# ---------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------
 
@@ -409,6 +529,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="steps of the notebook way actually run (scaled to 256)")
     ap.add_argument("--options", action="store_true", help="also time session options")
     ap.add_argument("--no-pin", action="store_true", help="do not pin to one core")
+    ap.add_argument("--poly-repeats", type=int, default=5,
+                    help="timed runs per polyphonic figure (median)")
+    ap.add_argument("--poly-naive-repeats", type=int, default=1,
+                    help="runs of the polyphonic naive way (slow)")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
 
@@ -442,7 +566,9 @@ def main(argv: list[str] | None = None) -> int:
                "load_average_before": [round(x, 2) for x in os.getloadavg()],
                "cpus": os.cpu_count(),
                "models": {}}
-    for info in library.models:
+    melodic = [info for info in library.models if not is_polyphonic_card(info)]
+    polyphonic = [info for info in library.models if is_polyphonic_card(info)]
+    for info in melodic:
         name = info.name
         model = library.get(name)
         r: dict = {"architecture": info.architecture, "card": str(info.card_path),
@@ -503,8 +629,23 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.options:
         results["session_options_4_variations_ms"] = options_table(
-            folders, seed, [m.name for m in library.models], args.repeats)
+            folders, seed, [m.name for m in melodic], args.repeats)
         results["step_loop_256_batch_4"] = binding_table(library, args.repeats)
+
+    if polyphonic:
+        try:
+            pseed, pstart = poly_seed()
+        except Exception as e:  # music21 (and its corpus) is needed for the chorale
+            print(f"no polyphonic figures: the seed {POLY_SEED} cannot be read ({e})",
+                  file=sys.stderr)
+        else:
+            results["polyphonic"] = {
+                "seed": f"{POLY_SEED}, first {POLY_SEED_BARS} bars", "steps": STEPS,
+                "seed_parts": sum(1 for t in pseed.tracks if t.notes),
+                "repeats": args.poly_repeats, "naive_repeats": args.poly_naive_repeats,
+                "models": {info.name: poly_model_ms(library, info, pseed, pstart, args,
+                                                    load_keras_model)
+                           for info in polyphonic}}
 
     results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(f"\n256 steps (16 bars of 4/4) after {SEED.name}; median ms; {pinned}; load "
@@ -545,6 +686,8 @@ def main(argv: list[str] | None = None) -> int:
             for label, t in table.items():
                 print(f"{name:>10} {label:>26}: {t['sequence graph']:7.2f} vs "
                       f"{t['step by step']:7.2f}  ({t['step by step / sequence graph']}x)")
+    if "polyphonic" in results:
+        print_poly_table(results["polyphonic"])
     if "session_options_4_variations_ms" in results:
         print("\nsession options, 256 steps x 4 variations, median ms")
         for name, table in results["session_options_4_variations_ms"].items():
