@@ -27,18 +27,24 @@ class Score:
     correct: int = 0
     tokens: int = 0
     notes: int = 0
+    steps: int = 0  # grid steps, for an encoding that spends several tokens on one
 
     def add(self, log2p: np.ndarray, argmax: np.ndarray, targets: np.ndarray) -> None:
         self.nll_bits += float(-log2p.sum())
         self.correct += int((argmax == targets).sum())
         self.tokens += int(len(targets))
         self.notes += self.encoding.count_onsets(targets)
+        if hasattr(self.encoding, "count_steps"):
+            self.steps += self.encoding.count_steps(targets)
 
     def as_dict(self) -> dict:
         return {"bits_per_note": round(self.nll_bits / max(self.notes, 1), 4),
                 "accuracy": round(self.correct / max(self.tokens, 1), 4),
                 "bits_per_token": round(self.nll_bits / max(self.tokens, 1), 4),
-                "tokens": self.tokens, "notes": self.notes}
+                "tokens": self.tokens, "notes": self.notes,
+                **({"steps": self.steps,
+                    "bits_per_step": round(self.nll_bits / self.steps, 4)}
+                   if self.steps else {})}
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
