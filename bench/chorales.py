@@ -1,0 +1,505 @@
+"""Do the polyphonic models write chorales?  Musical measures on Bach's own.
+
+On the four-part Bach chorales of the part-music corpus's test split (ids under
+``bach/``, split "test", four parts with notes, at least 8 bars), for each polyphonic
+model (every card whose encoding is polyphonic) in ``--models-dir``:
+
+(a) continue the first 4 bars: 4 bars, 4 variations, temperature 1, fixed RNG seeds
+    (``--rng-seed`` + the chorale's index), and measure
+
+    * notes per beat: at each beat's onset tick in the continuation, the notes
+      sounding there across all tracks; the median over every beat (target 4);
+    * in range: for each part (track), the share of its new notes within that part's
+      seed range (lowest to highest pitch of its notes in the seed) +/- 3 semitones
+      (target >= 90%, pooled; the worst part is shown too);
+    * parallels: parallel fifths and octaves (unisons and compound intervals included)
+      between every pair of parts per 100 beats, on beat-by-beat sonorities (each
+      part's highest note sounding at each beat's onset): two parts a perfect fifth or
+      octave apart (mod 12: 7 or 0) that both move, in the same direction, to the same
+      perfect interval.  Bach's own rate is the same function on the real
+      continuation (bars 5-8) of the same chorales (target: within 3x Bach's);
+
+(b) harmonise the soprano (track 0) of each chorale's first 8 bars (the soprano alone
+    is the input, as ``main.py harmonise`` gives it) and measure
+
+    * soprano unchanged: (pitch, start, duration) of every soprano note equal in the
+      output song's soprano track (target 100% of the harmonisations);
+    * full beats: the share of the melody's beats (onset ticks from its first note to
+      its end) where at least 3 notes sound in the output (target >= 90%).
+
+The chorales come from the part-music cache (``python -m training.partmusic``); without
+it they are parsed from music21's corpus with the cache's own parser (the same ids and
+split).  Bach's own figures for every measure are printed beside the models'.
+
+    python bench/chorales.py [--models-dir DIR] [--model NAME] [--limit N] [--rng-seed S]
+
+Prints a markdown table and writes bench/results/chorales.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.errors import ContinuoError  # noqa: E402
+from engine.generation.generator import GenerationSettings  # noqa: E402
+from engine.generation.polyphony import generate_polyphony  # noqa: E402
+from engine.models import ModelLibrary  # noqa: E402
+from engine.poly_cli import song_with_parts  # noqa: E402
+from engine.song import Note, Song, TimeSignature, Track  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "chorales.json"
+SEED_BARS = 4
+CONTINUE_BARS = 4
+HARMONISE_BARS = 8
+VARIATIONS = 4
+RANGE_MARGIN = 3
+PERFECT = (0, 7)  # unison/octave, fifth (mod 12)
+
+TARGET_NOTES_PER_BEAT = 4
+TARGET_IN_RANGE = 0.90
+TARGET_PARALLELS_OVER_BACH = 3.0
+TARGET_SOPRANO_UNCHANGED = 1.0
+TARGET_FULL_BEATS = 0.90
+FULL = 3  # notes sounding for a "full" beat
+
+
+# ---------------------------------------------------------------------------------------
+# the chorales
+# ---------------------------------------------------------------------------------------
+
+
+def is_test_chorale(piece_id: str, song: Song) -> bool:
+    tracks = [t for t in song.tracks if t.notes]
+    return (piece_id.startswith("bach/") and len(tracks) == 4
+            and song.end_tick >= HARMONISE_BARS * bar_ticks(song))
+
+
+def test_chorales(limit: int | None = None) -> tuple[list[tuple[str, Song]], str]:
+    """(id, Song) of the test-split four-part Bach chorales, and where they came from."""
+    try:
+        from training.partmusic import load_part_songs
+
+        pieces = [(pid, song) for pid, _, song in load_part_songs("test")]
+        source = "the part-music cache (training/cache)"
+    except FileNotFoundError:
+        pieces, source = _parse_from_corpus(), "music21's corpus, parsed now (no cache yet)"
+    chorales = [(pid, song) for pid, song in sorted(pieces, key=lambda p: p[0])
+                if is_test_chorale(pid, song)]
+    return chorales[:limit] if limit else chorales, source
+
+
+def _parse_from_corpus() -> list[tuple[str, Song]]:
+    """The test split of ``bach/`` parsed as training.partmusic parses it."""
+    from training.corpus import split_of
+    from training.partmusic import collection_files, corpus_root, parse_file
+
+    root = corpus_root()
+    out = []
+    for pid in collection_files(root).get("bach", []):
+        if split_of(pid) != "test":
+            continue
+        r = parse_file(str(root), pid)
+        if not r["ok"]:
+            continue
+        tracks = [Track(name=name) for name in r["track_names"]]
+        for t, p, s, d, v in r["notes"].tolist():
+            tracks[t].notes.append(Note(p, s, d, v, 0))
+        num, den = r["time_signature"]
+        out.append((pid, Song(ppq=r["ppq"], tracks=tracks,
+                              time_signatures=[TimeSignature(0, num, den)])))
+    return out
+
+
+def bar_ticks(song: Song) -> int:
+    return song.ticks_per_bar_at(0)
+
+
+def beat_ticks(song: Song) -> int:
+    ts = song.time_signatures[0] if song.time_signatures else None
+    return song.ppq * 4 // (ts.denominator if ts else 4)
+
+
+def window(notes: Sequence[Note], start: int, end: int) -> list[Note]:
+    """The notes starting in [start, end), cut at ``end``."""
+    out = []
+    for n in notes:
+        if start <= n.start_tick < end:
+            if n.end_tick > end:
+                n = Note(n.pitch, n.start_tick, end - n.start_tick, n.velocity, n.channel)
+            out.append(n)
+    return out
+
+
+def cut_song(song: Song, end: int, tracks: Sequence[int] | None = None) -> Song:
+    """A copy of ``song`` (of ``tracks`` only, if given) with the notes before ``end``."""
+    out = song.copy()
+    if tracks is not None:
+        out.tracks = [out.tracks[i] for i in tracks]
+    for t in out.tracks:
+        t.notes = window(t.notes, 0, end)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# the measures
+# ---------------------------------------------------------------------------------------
+
+
+def sounding(notes: Sequence[Note], tick: int) -> list[int]:
+    return [n.pitch for n in notes if n.start_tick <= tick < n.end_tick]
+
+
+def notes_per_beat(parts: Sequence[Sequence[Note]], beats: Sequence[int]) -> list[int]:
+    """Per beat onset tick: how many notes sound there across all parts."""
+    return [sum(len(sounding(p, b)) for p in parts) for b in beats]
+
+
+def in_range(seed_part: Sequence[Note], new: Sequence[Note]) -> tuple[int, int]:
+    """(new notes within the seed part's range +/- RANGE_MARGIN, new notes)."""
+    if not seed_part:
+        return 0, len(new)
+    lo = min(n.pitch for n in seed_part) - RANGE_MARGIN
+    hi = max(n.pitch for n in seed_part) + RANGE_MARGIN
+    return sum(lo <= n.pitch <= hi for n in new), len(new)
+
+
+def sonorities(parts: Sequence[Sequence[Note]], beats: Sequence[int]) -> list[list[int | None]]:
+    """Per beat, each part's highest pitch sounding at its onset (None: silent)."""
+    out = []
+    for b in beats:
+        row = []
+        for p in parts:
+            ps = sounding(p, b)
+            row.append(max(ps) if ps else None)
+        out.append(row)
+    return out
+
+
+def parallels(parts: Sequence[Sequence[Note]], beats: Sequence[int]) -> int:
+    """Parallel fifths and octaves (unisons, compound intervals) between every pair of
+    parts from each beat to the next: a perfect interval (mod 12: 7 or 0) followed by
+    the same one, both parts moving in the same direction."""
+    rows = sonorities(parts, beats)
+    count = 0
+    for a, b in zip(rows, rows[1:]):
+        for i in range(len(parts)):
+            for j in range(i + 1, len(parts)):
+                if None in (a[i], a[j], b[i], b[j]):
+                    continue
+                first = abs(a[i] - a[j]) % 12
+                second = abs(b[i] - b[j]) % 12
+                if first not in PERFECT or second != first:
+                    continue
+                di, dj = b[i] - a[i], b[j] - a[j]
+                if di and dj and (di > 0) == (dj > 0):
+                    count += 1
+    return count
+
+
+def beats_in(song: Song, start: int, end: int) -> list[int]:
+    return list(range(start, end, beat_ticks(song)))
+
+
+class Tally:
+    """Sums over chorales and variations."""
+
+    def __init__(self, parts: int = 4) -> None:
+        self.per_beat: list[int] = []
+        self.in_range = [0] * parts
+        self.new = [0] * parts
+        self.parallels = 0
+        self.beats = 0
+
+    def add(self, seed_parts, new_parts, beats) -> None:
+        self.per_beat += notes_per_beat(new_parts, beats)
+        for i, (s, n) in enumerate(zip(seed_parts, new_parts)):
+            a, b = in_range(s, n)
+            self.in_range[i] += a
+            self.new[i] += b
+        self.parallels += parallels(new_parts, beats)
+        self.beats += len(beats)
+
+    def figures(self) -> dict:
+        total = sum(self.new)
+        return {
+            "median_notes_per_beat": statistics.median(self.per_beat) if self.per_beat else None,
+            "mean_notes_per_beat": round(statistics.fmean(self.per_beat), 3)
+            if self.per_beat else None,
+            "notes_per_beat_counts": {str(k): self.per_beat.count(k)
+                                      for k in sorted(set(self.per_beat))},
+            "in_range_share": round(sum(self.in_range) / total, 4) if total else None,
+            "in_range_share_per_part": [round(a / b, 4) if b else None
+                                        for a, b in zip(self.in_range, self.new)],
+            "new_notes_per_part": self.new,
+            "parallels": self.parallels,
+            "beats": self.beats,
+            "parallels_per_100_beats": round(100 * self.parallels / self.beats, 3)
+            if self.beats else None,
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# per model
+# ---------------------------------------------------------------------------------------
+
+
+def continuation(library: ModelLibrary, name: str, chorales, rng_seed: int) -> dict:
+    tally, failures = Tally(), []
+    for index, (pid, song) in enumerate(chorales):
+        bar = bar_ticks(song)
+        start, end = SEED_BARS * bar, (SEED_BARS + CONTINUE_BARS) * bar
+        seed = cut_song(song, start)
+        settings = GenerationSettings(model=name, bars=CONTINUE_BARS, variations=VARIATIONS,
+                                      temperature=1.0, rng_seed=rng_seed + index,
+                                      memory=False)
+        try:
+            result = generate_polyphony(library, seed, settings, start_tick=start)
+        except ContinuoError as e:
+            failures.append({"id": pid, "error": str(e)})
+            continue
+        seed_parts = [t.notes for t in seed.tracks]
+        beats = beats_in(song, start, end)
+        for notes, tracks in zip(result.variations, result.track_of):
+            new_parts: list[list[Note]] = [[] for _ in seed.tracks]
+            for n, t in zip(notes, tracks):
+                new_parts[t].append(n)
+            tally.add(seed_parts, new_parts, beats)
+    return {**tally.figures(), "failures": failures}
+
+
+def bach_continuation(chorales) -> dict:
+    """Bach's own bars 5-8 through the same measures."""
+    tally = Tally()
+    for _, song in chorales:
+        bar = bar_ticks(song)
+        start, end = SEED_BARS * bar, (SEED_BARS + CONTINUE_BARS) * bar
+        seed_parts = [window(t.notes, 0, start) for t in song.tracks]
+        real = [window(t.notes, start, end) for t in song.tracks]
+        tally.add(seed_parts, real, beats_in(song, start, end))
+    return tally.figures()
+
+
+def soprano_tuples(notes: Sequence[Note]) -> list[tuple[int, int, int]]:
+    return sorted((n.pitch, n.start_tick, n.duration_ticks) for n in notes)
+
+
+def full_beats(song: Song, melody: Sequence[Note]) -> tuple[int, int]:
+    """(beats of the melody's span with >= FULL notes sounding in ``song``, beats)."""
+    start = min(n.start_tick for n in melody)
+    end = max(n.end_tick for n in melody)
+    step = beat_ticks(song)
+    first = -(-start // step) * step
+    beats = list(range(first, end, step))
+    every = [n for t in song.tracks for n in t.notes]
+    return sum(len(sounding(every, b)) >= FULL for b in beats), len(beats)
+
+
+def harmonisation(library: ModelLibrary, name: str, chorales, rng_seed: int) -> dict:
+    unchanged = outputs = full = beats = 0
+    failures, changed = [], []
+    for index, (pid, song) in enumerate(chorales):
+        melody_only = cut_song(song, HARMONISE_BARS * bar_ticks(song), tracks=[0])
+        before = soprano_tuples(melody_only.tracks[0].notes)
+        snapshot = [soprano_tuples(t.notes) for t in melody_only.tracks]
+        settings = GenerationSettings(model=name, variations=VARIATIONS, temperature=1.0,
+                                      rng_seed=rng_seed + index, memory=False)
+        try:
+            result = generate_polyphony(library, melody_only, settings, harmonise_track=0)
+        except ContinuoError as e:
+            failures.append({"id": pid, "error": str(e)})
+            continue
+        if [soprano_tuples(t.notes) for t in melody_only.tracks] != snapshot:
+            failures.append({"id": pid, "error": "the input song was modified"})
+        for v in range(len(result.variations)):
+            out = song_with_parts(melody_only, result, v)
+            outputs += 1
+            if soprano_tuples(out.tracks[0].notes) == before:
+                unchanged += 1
+            else:
+                changed.append(f"{pid} variation {v + 1}")
+            a, b = full_beats(out, melody_only.tracks[0].notes)
+            full, beats = full + a, beats + b
+    return {"harmonisations": outputs,
+            "soprano_unchanged_share": round(unchanged / outputs, 4) if outputs else None,
+            "soprano_changed": changed[:20],
+            "full_beats_share": round(full / beats, 4) if beats else None,
+            "beats": beats, "failures": failures}
+
+
+def bach_harmonisation(chorales) -> dict:
+    full = beats = 0
+    for _, song in chorales:
+        first = cut_song(song, HARMONISE_BARS * bar_ticks(song))
+        a, b = full_beats(first, first.tracks[0].notes)
+        full, beats = full + a, beats + b
+    return {"full_beats_share": round(full / beats, 4) if beats else None, "beats": beats}
+
+
+# ---------------------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------------------
+
+
+def goals(model: dict, bach: dict) -> dict[str, bool]:
+    c, h = model["continuation"], model["harmonisation"]
+    bach_rate = bach["continuation"]["parallels_per_100_beats"]
+    out = {}
+    if c["median_notes_per_beat"] is not None:
+        out[f"median notes per beat = {TARGET_NOTES_PER_BEAT}"] = \
+            c["median_notes_per_beat"] == TARGET_NOTES_PER_BEAT
+    if c["in_range_share"] is not None:
+        out[f"in range >= {TARGET_IN_RANGE:.0%}"] = c["in_range_share"] >= TARGET_IN_RANGE
+    if c["parallels_per_100_beats"] is not None and bach_rate is not None:
+        out[f"parallels <= {TARGET_PARALLELS_OVER_BACH:g}x Bach's"] = \
+            c["parallels_per_100_beats"] <= TARGET_PARALLELS_OVER_BACH * bach_rate
+    if h["soprano_unchanged_share"] is not None:
+        out["soprano unchanged 100%"] = h["soprano_unchanged_share"] >= TARGET_SOPRANO_UNCHANGED
+    if h["full_beats_share"] is not None:
+        out[f">= {FULL} notes on >= {TARGET_FULL_BEATS:.0%} of beats"] = \
+            h["full_beats_share"] >= TARGET_FULL_BEATS
+    return out
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x, fmt="{:g}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def markdown(results: dict) -> str:
+    names = list(results["models"])
+    bach = results["bach"]
+    bach_rate = bach["continuation"]["parallels_per_100_beats"]
+    rows = [
+        ("median notes per beat (a)", f"{TARGET_NOTES_PER_BEAT}",
+         lambda r: _num(r["continuation"]["median_notes_per_beat"]),
+         _num(bach["continuation"]["median_notes_per_beat"])),
+        ("mean notes per beat (a)", "",
+         lambda r: _num(r["continuation"]["mean_notes_per_beat"], "{:.2f}"),
+         _num(bach["continuation"]["mean_notes_per_beat"], "{:.2f}")),
+        (f"new notes in their part's seed range +/-{RANGE_MARGIN} (a)",
+         f">= {TARGET_IN_RANGE:.0%}",
+         lambda r: _pct(r["continuation"]["in_range_share"]),
+         _pct(bach["continuation"]["in_range_share"])),
+        ("  worst part (a)", "",
+         lambda r: _pct(min((x for x in r["continuation"]["in_range_share_per_part"]
+                             if x is not None), default=None)),
+         _pct(min((x for x in bach["continuation"]["in_range_share_per_part"]
+                   if x is not None), default=None))),
+        ("parallel 5ths/8ves per 100 beats (a)",
+         f"<= {TARGET_PARALLELS_OVER_BACH:g}x Bach ({_num(bach_rate, '{:.2f}')}) = "
+         f"{_num(None if bach_rate is None else TARGET_PARALLELS_OVER_BACH * bach_rate, '{:.2f}')}",
+         lambda r: _num(r["continuation"]["parallels_per_100_beats"], "{:.2f}"),
+         _num(bach_rate, "{:.2f}")),
+        ("soprano unchanged (b)", "100%",
+         lambda r: _pct(r["harmonisation"]["soprano_unchanged_share"]), "-"),
+        (f"beats with >= {FULL} notes (b)", f">= {TARGET_FULL_BEATS:.0%}",
+         lambda r: _pct(r["harmonisation"]["full_beats_share"]),
+         _pct(bach["harmonisation"]["full_beats_share"])),
+    ]
+    head = "| measure | target | " + " | ".join(names) + " | Bach |"
+    lines = [head, "|" + "---|" * (len(names) + 3)]
+    for label, target, fig, bach_fig in rows:
+        lines.append(f"| {label} | {target} | "
+                     + " | ".join(fig(results["models"][n]) for n in names)
+                     + f" | {bach_fig} |")
+    met = ["", "| model | goals met |", "|---|---|"]
+    for n in names:
+        g = results["models"][n]["goals_met"]
+        met.append(f"| {n} | {sum(g.values())}/{len(g)}"
+                   + "".join(f"; {'met' if ok else 'NOT MET'}: {k}" for k, ok in g.items())
+                   + " |")
+    return "\n".join(lines + met)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models-dir", action="append", help="model folder (default: models/)")
+    ap.add_argument("--model", action="append", help="only this model (may be repeated)")
+    ap.add_argument("--limit", type=int, help="only the first N test chorales")
+    ap.add_argument("--rng-seed", type=int, default=0,
+                    help="the first chorale's RNG seed (then +1 per chorale; default 0)")
+    ap.add_argument("--out", default=str(RESULTS))
+    args = ap.parse_args(argv)
+    t0 = time.monotonic()
+
+    folders = [Path(d) for d in args.models_dir] if args.models_dir else [ROOT / "models"]
+    library = ModelLibrary(folders)
+    names = [i.name for i in library.models if i.encoding.card().get("polyphonic")]
+    if args.model:
+        names = [n for n in names if n in args.model]
+    if not names:
+        print(f"no polyphonic model cards in {', '.join(map(str, folders))}", file=sys.stderr)
+        return 1
+    chorales, source = test_chorales(args.limit)
+    if not chorales:
+        print("no four-part test chorales found", file=sys.stderr)
+        return 1
+    print(f"{len(chorales)} four-part test chorales from {source}; models: "
+          f"{', '.join(names)}", file=sys.stderr)
+
+    results: dict = {
+        "models_dir": [str(f) for f in folders],
+        "chorales": [pid for pid, _ in chorales], "source": source,
+        "settings": {"seed_bars": SEED_BARS, "continue_bars": CONTINUE_BARS,
+                     "harmonise_bars": HARMONISE_BARS, "variations": VARIATIONS,
+                     "temperature": 1.0, "rng_seed": f"{args.rng_seed} + chorale index",
+                     "range_margin": RANGE_MARGIN, "full_beat_notes": FULL},
+        "targets": {"median_notes_per_beat": TARGET_NOTES_PER_BEAT,
+                    "in_range_share": TARGET_IN_RANGE,
+                    "parallels_over_bach": TARGET_PARALLELS_OVER_BACH,
+                    "soprano_unchanged_share": TARGET_SOPRANO_UNCHANGED,
+                    "full_beats_share": TARGET_FULL_BEATS},
+        "bach": {"continuation": bach_continuation(chorales),
+                 "harmonisation": bach_harmonisation(chorales)},
+        "models": {},
+        "date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
+        "command": "python bench/chorales.py " + " ".join(argv or sys.argv[1:]),
+    }
+    for name in names:
+        t = time.monotonic()
+        info = library.info(name)
+        r = {"card": str(info.card_path),
+             "sha256": info.card.get("sha256", {}).get(info.step_path.name),
+             "continuation": continuation(library, name, chorales, args.rng_seed),
+             "harmonisation": harmonisation(library, name, chorales, args.rng_seed)}
+        r["goals_met"] = goals(r, results["bach"])
+        r["seconds"] = round(time.monotonic() - t, 1)
+        results["models"][name] = r
+        print(f"{name}: {r['seconds']} s", file=sys.stderr)
+    results["seconds"] = round(time.monotonic() - t0, 1)
+
+    print(f"\n{len(chorales)} test chorales (four parts); (a) the first {SEED_BARS} bars "
+          f"continued by {CONTINUE_BARS} bars, {VARIATIONS} variations, temperature 1; (b) the "
+          f"soprano of the first {HARMONISE_BARS} bars harmonised, {VARIATIONS} variations. "
+          f"Bach: his own bars {SEED_BARS + 1}-{SEED_BARS + CONTINUE_BARS} (a) and first "
+          f"{HARMONISE_BARS} bars (b).\n")
+    print(markdown(results))
+    for name, r in results["models"].items():
+        for part in ("continuation", "harmonisation"):
+            for f in r[part]["failures"]:
+                print(f"{name} {part}: {f['id']}: {f['error']}", file=sys.stderr)
+    print(f"\n{results['seconds']} s in all")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from engine.formats import write_bytes_atomic
+
+    write_bytes_atomic(out, (json.dumps(results, indent=2) + "\n").encode())
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
