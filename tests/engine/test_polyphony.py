@@ -220,8 +220,8 @@ def test_a_window_starting_inside_held_notes_begins_them_anew():
 
 needs_model = pytest.mark.skipif(
     not (MODELS / f"{POLY_MODEL}.json").exists(),
-    reason=f"no {POLY_MODEL} model yet ({MODELS / (POLY_MODEL + '.json')} is missing; it is "
-           f"being trained; CONTINUO_POLY_MODELS=DIR points elsewhere)")
+    reason=f"no trained {POLY_MODEL} model: {MODELS / (POLY_MODEL + '.json')} is missing "
+           f"(CONTINUO_POLY_MODELS=DIR looks in another folder)")
 
 
 @pytest.fixture(scope="module")
