@@ -156,7 +156,9 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
                          max_minutes=args.max_minutes, seed=args.seed,
                          checkpoint=Path(args.checkpoint_dir) / f"{name}.weights.h5",
                          initial_weights=initial_weights, average=args.average,
-                         transpose=args.transpose, encoding=encoding)
+                         transpose=args.transpose, encoding=encoding, strategy=args.strategy)
+    if not result.chief:
+        return 0  # the chief worker exports the model, writes its card and scores it
     data = corpus.data_card()
     if args.subset:
         data["tunes_used_for_training"] = len(train)
@@ -387,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-dir", default=str(CHECKPOINT_DIR))
     t.add_argument("--cache-dir", default=str(C.CACHE_DIR))
     t.add_argument("--no-eval", action="store_true", help="skip scoring after export")
+    t.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"],
+                   default="default", help="tf.distribute: several GPUs or, with TF_CONFIG, "
+                                           "machines (docs/training-at-scale.md)")
 
     e = sub.add_parser("export", help="(re-)export a card's model to ONNX")
     e.add_argument("--card", required=True, help="the card to (re)write, e.g. models/lstm.json")

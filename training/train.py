@@ -10,14 +10,21 @@ touches the real steps.
 Early stopping watches the validation loss and restores the best weights; the best
 weights are also checkpointed (``.weights.h5``, HDF5) after every improving epoch, and a
 wall-clock budget stops a run that would take too long on this two-core machine.
+
+Under a ``tf.distribute`` strategy (``strategy``, :mod:`training.distribute`) the model
+lives in the strategy's scope and every replica builds the same seeded list of batches
+of ``batch_size / replicas`` tunes, taking every ``replicas``-th one (docs/
+training-at-scale.md); only the chief writes the checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -39,6 +46,8 @@ class TrainResult:
     wall_time_s: float
     history: dict
     best_val_loss: float
+    steps_per_epoch: int | None = None
+    chief: bool = True  # False on the workers of a cluster that write no files
 
 
 def transposed(tune: np.ndarray, rng: np.random.Generator, semitones: int,
@@ -106,6 +115,106 @@ def _dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: i
     n = len(_batches(tunes, batch_size, max_len, None))
     ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
     return ds.apply(tf.data.experimental.assert_cardinality(n)).prefetch(2), n
+
+
+def _even_batches(tunes: Sequence[np.ndarray], n: int, max_len: int
+                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Exactly ``n`` batches of the tunes sorted by length, their sizes differing by one
+    at most; empty ones (which change no loss or accuracy) only past the last tune."""
+    tunes = [t for t in tunes if len(t) >= 2]
+    order = np.argsort([min(len(t), max_len + 1) for t in tunes], kind="stable")
+    empty = np.zeros((0, PAD_MULTIPLE), np.int32)
+    return [_batches([tunes[i] for i in group], len(group), max_len, None)[0] if len(group)
+            else (empty, empty, empty.astype(np.float32))
+            for group in np.array_split(order, n)]
+
+
+def _distributed_dataset(strategy, tunes: Sequence[np.ndarray], batch_size: int, max_len: int,
+                         seed: int, shuffle: bool, transpose: int = 0,
+                         encoding: Encoding = DEFAULT_ENCODING, every_tune: bool = False):
+    """:func:`_dataset` for ``strategy``'s replicas, and its steps per epoch.
+
+    Every input pipeline (one per worker) builds the same list of batches of
+    ``batch_size / replicas`` tunes, from the same seeded generator, and feeds its
+    replicas their share (:func:`training.distribute.replica_share`): so a step of all
+    replicas together sees ``batch_size`` tunes and every replica runs the same number
+    of steps.  The batches past the last whole step are dropped; with ``every_tune``
+    (for the validation data, which should all count) the tunes are instead split into
+    exactly as many batches as the steps need, of at most ``batch_size / replicas``
+    tunes.  tf.data's auto-sharding is off: the pipelines share out the batches.
+    """
+    import tensorflow as tf
+
+    from training.distribute import DistributeError, replica_share
+
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise DistributeError(f"a batch of {batch_size} tunes does not split evenly over "
+                              f"{replicas} replicas; choose a multiple of {replicas}")
+    per_replica = batch_size // replicas
+    tunes = list(tunes)
+    n = len(_batches(tunes, per_replica, max_len, None))
+    fixed = None
+    if every_tune:
+        n = -(-n // replicas) * replicas
+        fixed = _even_batches(tunes, n, max_len)
+    if n // replicas == 0:
+        raise DistributeError(f"{len(tunes)} tunes make fewer batches of {per_replica} than "
+                              f"there are replicas ({replicas}); use a smaller batch size")
+    spec = tf.TensorSpec([None, None], tf.int32)
+    sig = (spec, spec, tf.TensorSpec([None, None], tf.float32))
+    steps = n // replicas
+
+    def dataset_fn(context):
+        picks, _ = replica_share(n, replicas, context.num_input_pipelines,
+                                 context.input_pipeline_id)
+        rng = np.random.default_rng(seed) if shuffle else None
+
+        def gen():
+            batches = fixed if every_tune else _batches(tunes, per_replica, max_len, rng,
+                                                        transpose, encoding)
+            for k in picks:
+                yield batches[k]
+
+        ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
+        if len(picks) == steps:  # one replica per pipeline: Keras knows the epoch's steps
+            ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = \
+            tf.data.experimental.AutoShardPolicy.OFF
+        return ds.with_options(options).prefetch(2)
+
+    return strategy.distribute_datasets_from_function(dataset_fn), steps
+
+
+def _prepare_for_strategy(model, strategy) -> None:
+    """Work around two gaps of Keras 3's ``fit`` (3.x up to at least 3.13) under a
+    ``tf.distribute`` strategy, changing ``model`` only (keras-team/keras#20585,
+    tensorflow/tensorflow#72388):
+
+    * it builds the model's, loss's, metrics' and optimizer's state from the dataset's
+      first element, all-reduced over the replicas first, which fails across workers (a
+      PerReplica it cannot convert) and for batches of different widths: here a dummy
+      batch builds it in the strategy's scope and ``fit`` and ``evaluate`` skip it;
+    * across workers it reduces each step's metric values with a mean over axis 0,
+      which scalars do not have: the steps return them as vectors of one value.
+
+    The epoch's figures (the logs that early stopping and the learning-rate schedule
+    read) come from the metrics' on-read variables, summed over every replica.
+    """
+    import tensorflow as tf
+
+    x = np.zeros((1, PAD_MULTIPLE), np.int32)
+    model._maybe_symbolic_build(data_batch=(x, x, x.astype(np.float32)))
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    multi_worker = getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and multi_worker:
+        def vectors(step):
+            return lambda data: tf.nest.map_structure(lambda v: tf.reshape(v, [1]),
+                                                      step(data))
+
+        model.train_step = vectors(model.train_step)
+        model.test_step = vectors(model.test_step)
 
 
 def _weight_average_class():
@@ -188,7 +297,8 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
                 verbose: int | None = None,
                 initial_weights: str | Path | None = None,
                 average: bool = False, transpose: int = 0,
-                encoding: Encoding = DEFAULT_ENCODING) -> TrainResult:
+                encoding: Encoding = DEFAULT_ENCODING, strategy: Any = "default"
+                ) -> TrainResult:
     """Fit a model of ``hp`` with early stopping on validation loss: a fresh one, or
     one that goes on from ``initial_weights`` (a ``.weights.h5`` of the same ``hp``).
 
@@ -199,25 +309,45 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
 
     ``transpose``: augmentation, every training tune moved by a random shift of up to
     that many semitones, drawn again on every pass (validation is never moved);
-    ``encoding`` is the tunes' (it moves their notes)."""
+    ``encoding`` is the tunes' (it moves their notes).
+
+    ``strategy``: "default" (one device, as always), "mirrored", "multi-worker" (see
+    :mod:`training.distribute`) or a ``tf.distribute.Strategy``; ``batch_size`` is then
+    the global batch, split evenly over the replicas, and only the chief worker writes
+    the ``checkpoint``."""
     import keras
 
+    from training.distribute import any_replica, strategy_for
     from training.models import build_model
 
     WeightAverage = _weight_average_class()
     configure_threads()
+    distributed = not (isinstance(strategy, str) and strategy == "default")
+    if distributed and isinstance(strategy, str):
+        strategy = strategy_for(strategy)  # before other TensorFlow work (collectives)
+    chief = strategy.extended.should_checkpoint if distributed else True
     keras.utils.set_random_seed(seed)
-    model = build_model(hp)
-    if initial_weights is not None:
-        model.load_weights(str(initial_weights))
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=1.0),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
-    )
-    train_data, n_train_batches = _dataset(train_tunes, batch_size, max_len, seed, shuffle=True,
-                                           transpose=transpose, encoding=encoding)
-    val_data, _ = _dataset(val_tunes, 64, max_len, seed, shuffle=False)
+    with strategy.scope() if distributed else contextlib.nullcontext():
+        model = build_model(hp)
+        if initial_weights is not None:
+            model.load_weights(str(initial_weights))
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=1.0),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
+        )
+    if distributed:
+        _prepare_for_strategy(model, strategy)
+        train_data, n_train_batches = _distributed_dataset(
+            strategy, train_tunes, batch_size, max_len, seed, shuffle=True,
+            transpose=transpose, encoding=encoding)
+        val_data, _ = _distributed_dataset(strategy, val_tunes, 64, max_len, seed,
+                                           shuffle=False, every_tune=True)
+    else:
+        train_data, n_train_batches = _dataset(train_tunes, batch_size, max_len, seed,
+                                               shuffle=True, transpose=transpose,
+                                               encoding=encoding)
+        val_data, _ = _dataset(val_tunes, 64, max_len, seed, shuffle=False)
 
     t0 = time.monotonic()
     deadline = t0 + max_minutes * 60
@@ -228,7 +358,10 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
         def on_epoch_end(self, epoch, logs=None):
             elapsed = time.monotonic() - t0
             per_epoch = elapsed / (epoch + 1)
-            if time.monotonic() + per_epoch > deadline:
+            late = time.monotonic() + per_epoch > deadline
+            if distributed:  # every worker stops after the same epoch
+                late = any_replica(strategy, late)
+            if late:
                 print(f"\nstopping: the next epoch would pass the {max_minutes:g}-minute budget",
                       file=sys.stderr)
                 self.model.stop_training = True
@@ -258,7 +391,7 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
     if not average:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=0.5, patience=1, min_lr=1e-4, verbose=1))
-    if checkpoint is not None:
+    if checkpoint is not None and chief:  # the other workers write nothing
         Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
         callbacks.append(keras.callbacks.ModelCheckpoint(
             str(checkpoint), monitor="val_loss", save_best_only=True, save_weights_only=True))
@@ -266,8 +399,11 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
         verbose = 1 if sys.stdout.isatty() else 2
     if verbose != 1:
         callbacks.append(Progress())
-    history = model.fit(train_data, validation_data=val_data, epochs=epochs,
-                        callbacks=callbacks, verbose=verbose)
+    with warnings.catch_warnings() if distributed else contextlib.nullcontext():
+        if distributed:  # Keras cannot count the steps of several replicas per worker
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+        history = model.fit(train_data, validation_data=val_data, epochs=epochs,
+                            callbacks=callbacks, verbose=verbose)
     if averager is not None:
         averager.keep_best()
     wall = time.monotonic() - t0
@@ -275,4 +411,4 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
     best_epoch = int(np.nanargmin(val)) + 1 if val else 0
     hist = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     return TrainResult(model, hp, len(val), best_epoch, wall, hist,
-                       float(np.nanmin(val)) if val else float("nan"))
+                       float(np.nanmin(val)) if val else float("nan"), n_train_batches, chief)
