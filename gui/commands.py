@@ -38,6 +38,27 @@ class AddNotes(QUndoCommand):
         self.doc._remove_ids(r.note_id for r in self.records)
 
 
+class AddParts(QUndoCommand):
+    """Keep a polyphonic variation: notes on several tracks, and new tracks (a
+    harmonisation's voices) appended after the document's; undo removes both."""
+
+    def __init__(self, doc: SongDocument, tracks: Sequence[Track],
+                 records: Sequence[NoteRecord], text: str, select: bool = False) -> None:
+        super().__init__(text)
+        self.doc, self.tracks, self.records = doc, list(tracks), list(records)
+        self.select = select
+
+    def redo(self) -> None:
+        self.doc._append_tracks(self.tracks)
+        self.doc._insert_records(self.records)
+        if self.select:
+            self.doc.set_selection((r.note_id for r in self.records), deliberate=False)
+
+    def undo(self) -> None:
+        self.doc._remove_ids(r.note_id for r in self.records)
+        self.doc._drop_last_tracks(len(self.tracks))
+
+
 class DeleteNotes(QUndoCommand):
     """Erase notes; undo puts them back with the same ids and selects them."""
 

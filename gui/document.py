@@ -302,6 +302,26 @@ class SongDocument(QObject):
         shifted = [n.moved(at_tick, 0) for n in notes]
         return self.add_notes(shifted, origin, text, track, select)
 
+    def add_parts(self, notes_by_track: Mapping[int, Iterable[Note]],
+                  new_tracks: Iterable[Track] = (), origin: str = GENERATED,
+                  text: str = "Keep variation", select: bool = True) -> list[int]:
+        """Add notes to several tracks at once, ``new_tracks`` (settings, without notes)
+        appended after the document's and numbered from ``len(self.tracks)``: one undo
+        step (keeping a polyphonic variation).  Returns the new notes' ids."""
+        if origin not in ORIGINS:
+            raise ValueError(f"note origin {origin!r} is not one of {ORIGINS}")
+        new_tracks = [replace(t, notes=[]) for t in new_tracks]
+        count = len(self._tracks) + len(new_tracks)
+        records = []
+        for track in sorted(notes_by_track):
+            if not 0 <= track < count:
+                raise ValueError(f"track {track} does not exist")
+            records += [NoteRecord(self._new_id(), n, origin, track)
+                        for n in notes_by_track[track]]
+        if records or new_tracks:
+            self.undo_stack.push(commands.AddParts(self, new_tracks, records, text, select))
+        return [r.note_id for r in records]
+
     def delete_notes(self, ids: Iterable[int], text: str = "Delete notes") -> None:
         records = [self._record(i) for i in sorted(set(ids)) if i in self._notes]
         if records:
@@ -425,6 +445,25 @@ class SongDocument(QObject):
     def _set_track(self, index: int, track: Track) -> None:
         """Replace a track's settings (name, channel, program); its notes stay."""
         self._tracks[index] = replace(track, notes=[])
+        self.tracks_changed.emit()
+        self.changed.emit()
+
+    def _append_tracks(self, tracks: Iterable[Track]) -> None:
+        tracks = list(tracks)
+        if tracks:
+            self._tracks.extend(replace(t, notes=[]) for t in tracks)
+            self.tracks_changed.emit()
+            self.changed.emit()
+
+    def _drop_last_tracks(self, count: int) -> None:
+        """Remove the last ``count`` tracks (their notes are already gone); the active
+        track moves to the last one left when it was among them."""
+        if count <= 0:
+            return
+        del self._tracks[len(self._tracks) - count:]
+        if self._active_track >= len(self._tracks):
+            self._active_track = len(self._tracks) - 1
+            self.active_track_changed.emit(self._active_track)
         self.tracks_changed.emit()
         self.changed.emit()
 

@@ -1,6 +1,11 @@
 """The generate panel: choose a model and settings, generate variations in a worker,
 audition them, keep one.
 
+Melody models continue one line (the active track); polyphonic models, listed as
+"(all parts)", continue every part at once and harmonise a melody (gui.polyphony).  A
+song with several voices gets a polyphonic model by default (poly-lstm when installed)
+until the user picks a model for it.
+
 The panel is a thin client of ``engine.generation.generator``: it builds a GenerationSettings from
 its widgets, hands a snapshot of the seed to a :class:`~gui.worker.GenerationJob`, and,
 when the user keeps a variation, inserts it into the document as one undo step
@@ -30,10 +35,22 @@ KEY_OFF = "off"
 MAX_RNG_SEED = 2**31 - 1
 
 
+POLYPHONIC_LABEL = "(all parts)"
+
+
+def is_polyphonic_info(info: Any) -> bool:
+    """Whether a model's card says it writes every part at once."""
+    try:
+        return bool(info.encoding.card().get("polyphonic"))
+    except AttributeError:
+        return False
+
+
 def model_label(info: Any) -> str:
     bits = getattr(info, "bits_per_note", None)
     suffix = f"  ({bits:.2f} bits/note)" if isinstance(bits, (int, float)) else ""
-    return f"{info.name}{suffix}"
+    kind = f" {POLYPHONIC_LABEL}" if is_polyphonic_info(info) else ""
+    return f"{info.name}{kind}{suffix}"
 
 
 class GeneratePanel(QWidget):
@@ -58,9 +75,15 @@ class GeneratePanel(QWidget):
         self._seed_for_result: Song | None = None
         self.use_helper_process = True  # see gui.worker: no GIL shared with the GUI
         self.fill_gap: Any = None  # the gui.fill.Gap of the variations shown, for a fill
+        self.poly_run: Any = None  # the gui.polyphony.PolyRun of the variations shown
+        # a model the user chose for this song (a song of several voices otherwise gets
+        # a polyphonic one), and the one the user prefers (remembered across sessions)
+        self._picked_in_doc = False
+        self._preferred_model: str | None = None
         self._build()
         self.reload_models()
         self._restore_settings()
+        self._apply_default_model()
         doc.changed.connect(self._update_key_label)
         doc.selection_changed.connect(self._update_key_label)
         doc.active_track_changed.connect(lambda _: self._update_key_label())
@@ -72,6 +95,10 @@ class GeneratePanel(QWidget):
     def _build(self) -> None:
         self.model_combo = QComboBox()
         self.model_combo.currentIndexChanged.connect(self._update_model_info)
+        self.model_combo.activated.connect(self._on_model_picked)
+        self.model_combo.setToolTip("Melody models continue one line (the active track); "
+                                    "models marked (all parts) continue every part at once "
+                                    "and harmonise a melody")
         self.model_info = QLabel()
         self.model_info.setWordWrap(True)
         self.model_info.setStyleSheet("color: palette(mid);")
@@ -148,10 +175,17 @@ class GeneratePanel(QWidget):
         self.fill_button.setToolTip("Regenerate the selected notes' span from the music on "
                                     "both sides (Ctrl+Shift+F)")
         self.fill_button.clicked.connect(self.fill)
+        self.harmonise_button = QPushButton("Harmonise")
+        self.harmonise_button.setObjectName("harmonise_button")
+        self.harmonise_button.setToolTip("Write the voices beneath the active track's melody "
+                                         "with a polyphonic model; the melody stays as it is "
+                                         "(Ctrl+Shift+H)")
+        self.harmonise_button.clicked.connect(self.harmonise)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
         buttons.addWidget(self.regenerate_button)
         buttons.addWidget(self.fill_button)
+        buttons.addWidget(self.harmonise_button)
         buttons.addWidget(self.cancel_button)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -177,8 +211,14 @@ class GeneratePanel(QWidget):
         current = self.model_combo.currentData()
         self.model_combo.clear()
         models = list(getattr(self.library, "models", []) or [])
+        self._polyphonic_names = {m.name for m in models if is_polyphonic_info(m)}
         for info in models:
             self.model_combo.addItem(model_label(info), info.name)
+            if info.name in self._polyphonic_names:
+                self.model_combo.setItemData(
+                    self.model_combo.count() - 1, "Continues every part of the song at once "
+                    "(the drums stay as they are); Harmonise writes voices beneath a melody",
+                    Qt.ItemDataRole.ToolTipRole)
         problems = list(getattr(self.library, "problems", []) or [])
         if not models:
             problems.insert(0, "No usable model was found in the models folder.")
@@ -191,16 +231,53 @@ class GeneratePanel(QWidget):
     def _update_model_info(self) -> None:
         name = self.model_combo.currentData()
         info = next((m for m in getattr(self.library, "models", []) if m.name == name), None)
+        polyphonic = self.is_polyphonic()
+        # the motif memory speaks melody tokens: a polyphonic model is used alone
+        self.memory_check.setEnabled(not polyphonic)
+        self._update_key_label()  # the seed is every part, or the active track
         if info is None:
             self.model_info.setText("")
             return
         arch = getattr(info, "architecture", "")
-        self.model_info.setText(f"{info.description} [{arch}]" if arch else info.description)
+        text = f"{info.description} [{arch}]" if arch else info.description
+        if polyphonic:
+            text += " Continues every part at once."
+        self.model_info.setText(text)
+
+    def is_polyphonic(self) -> bool:
+        """Whether the chosen model continues every part (not one line)."""
+        return self.model_combo.currentData() in getattr(self, "_polyphonic_names", ())
 
     def select_model(self, name: str) -> None:
+        """Choose the model ``name`` for this song, as the user does in the list (a song
+        of several voices then keeps it instead of getting a polyphonic one)."""
         i = self.model_combo.findData(name)
         if i >= 0:
             self.model_combo.setCurrentIndex(i)
+            self._on_model_picked()
+
+    def _on_model_picked(self, *_: Any) -> None:
+        self._picked_in_doc = True
+        self._preferred_model = self.model_combo.currentData()
+
+    def _show_model(self, name: str | None) -> None:
+        """Show ``name`` in the list without taking it as the user's choice."""
+        i = self.model_combo.findData(name) if name else -1
+        if i >= 0 and i != self.model_combo.currentIndex():
+            self.model_combo.setCurrentIndex(i)
+
+    def _apply_default_model(self) -> None:
+        """Unless the user chose a model for this song: a polyphonic one (poly-lstm
+        when installed) for a song of several voices, else the one the user prefers."""
+        if self._picked_in_doc or self.job is not None:
+            return
+        from gui.polyphony import default_polyphonic, seed_has_voices
+
+        poly = default_polyphonic(self.library)
+        if poly is not None and seed_has_voices(self.doc.song()):
+            self._show_model(poly)
+        else:
+            self._show_model(self._preferred_model)
 
     # ---- key ---------------------------------------------------------------------------
     def refresh_key_label(self) -> None:
@@ -213,7 +290,7 @@ class GeneratePanel(QWidget):
         continue from, or else the active track; a freshly drawn note is no seed)."""
         if not self.doc.key_is_estimated:
             return self.doc.key
-        if not self.doc.seed_selection and len(self.doc.tracks) == 1:
+        if not self.doc.seed_selection and (len(self.doc.tracks) == 1 or self.is_polyphonic()):
             return self.doc.key if len(self.doc) else None  # cached by the document
         notes = self._seed_notes()
         return estimate_song_key(notes) if notes else None
@@ -235,11 +312,14 @@ class GeneratePanel(QWidget):
         chosen = self.doc.seed_selection
         if chosen:
             n = len(chosen)
-            text = f"Continues from the selection ({n} note{'s' if n != 1 else ''})."
+            parts = " (every part)" if self.is_polyphonic() else ""
+            text = f"Continues from the selection{parts} ({n} note{'s' if n != 1 else ''})."
             tip = "Press Escape in the piano roll to continue the whole song instead"
         else:
             tracks = self.doc.tracks
-            if len(tracks) > 1 and 0 <= self.doc.active_track < len(tracks):
+            if self.is_polyphonic():
+                text = "Continues every part of the whole song from its end."
+            elif len(tracks) > 1 and 0 <= self.doc.active_track < len(tracks):
                 text = f"Continues the track {tracks[self.doc.active_track].name!r} from its end."
             else:
                 text = "Continues the whole song from its end."
@@ -275,7 +355,8 @@ class GeneratePanel(QWidget):
 
     def _restore_settings(self) -> None:
         s = QSettings()
-        self.select_model(str(s.value("generate/model", "")))
+        self._show_model(str(s.value("generate/model", "")))
+        self._preferred_model = self.model_combo.currentData()
         self.temperature.setValue(int(s.value("generate/temperature", 100)))
         self.temperature_label.setText(f"{self.temperature.value() / 100:.2f}")
         self.bars.setValue(int(s.value("generate/bars", 4)))
@@ -286,7 +367,10 @@ class GeneratePanel(QWidget):
 
     def save_settings(self) -> None:
         s = QSettings()
-        s.setValue("generate/model", self.model_combo.currentData() or "")
+        # the model the user chose, not one a song of several voices got by default
+        model = self.model_combo.currentData() if self._picked_in_doc else None
+        s.setValue("generate/model", model or self._preferred_model
+                   or self.model_combo.currentData() or "")
         s.setValue("generate/temperature", self.temperature.value())
         s.setValue("generate/bars", self.bars.value())
         s.setValue("generate/variations", self.variations_spin.value())
@@ -322,10 +406,17 @@ class GeneratePanel(QWidget):
         """Start generating; False (with a message) when it cannot start."""
         if self.job is not None:
             return False
+        self._apply_default_model()  # the song may have grown a second voice
         if self.model_combo.currentData() is None:
             self._say("There is no model to generate with.")
             return False
-        if not self._seed_notes():
+        polyphonic = self.is_polyphonic()
+        if polyphonic:
+            has_seed = bool(self.doc.seed_selection) or any(
+                t.notes and not t.is_drum for t in self.doc.song().tracks)
+        else:
+            has_seed = bool(self._seed_notes())
+        if not has_seed:
             self._say("Draw or open a few seed notes first: the model continues them.")
             return False
         try:
@@ -334,6 +425,10 @@ class GeneratePanel(QWidget):
             self._say(str(e))
             return False
         self.save_settings()
+        if polyphonic:  # every part (gui.polyphony)
+            from gui.polyphony import start_generate
+
+            return start_generate(self, settings)
         seed = self._seed_song()
         self._seed_for_result = seed
         self.job = GenerationJob(self.library, seed, settings,
@@ -348,6 +443,13 @@ class GeneratePanel(QWidget):
         from gui.fill import start_fill
 
         return start_fill(self)
+
+    def harmonise(self) -> bool:
+        """Write the voices beneath the melody (gui.polyphony); False when it cannot
+        start."""
+        from gui.polyphony import start_harmonise
+
+        return start_harmonise(self)
 
     def _start_job(self, status: str) -> None:
         """Connect and start ``self.job`` (Generate's or Fill's), saying ``status``."""
@@ -383,6 +485,10 @@ class GeneratePanel(QWidget):
     def _on_result(self, result: Any) -> None:
         self.result = result
         self.fill_gap = getattr(self.job, "fill_gap", None)
+        self.poly_run = getattr(self.job, "poly_run", None)
+        if self.poly_run is not None:
+            self._show_parts(result)
+            return
         seed = self._seed_for_result
         tail = []
         if self.fill_gap is not None:
@@ -397,6 +503,22 @@ class GeneratePanel(QWidget):
         lines = list(getattr(result, "messages", []) or [])
         key = getattr(result, "key", None)
         head = f"{len(result.variations)} variations"
+        if key is not None:
+            head += f" in {key}"
+        self._show_key_lock(getattr(result, "key_lock", ""), lines)
+        self.messages.setText("\n".join([head + "."] + lines))
+        self.status.emit(f"Generated {head}. Select one to preview it; Keep inserts it.")
+        self.variations_ready.emit(len(result.variations))
+
+    def _show_parts(self, result: Any) -> None:
+        """A polyphonic result: every part's notes in each variation."""
+        from gui import polyphony
+
+        self.variations.set_variations(result.variations, polyphony.seed_tail(self),
+                                       polyphony.details(self))
+        lines = list(getattr(result, "messages", []) or [])
+        head = polyphony.headline(self)
+        key = getattr(result, "key", None)
         if key is not None:
             head += f" in {key}"
         self._show_key_lock(getattr(result, "key_lock", ""), lines)
@@ -430,6 +552,7 @@ class GeneratePanel(QWidget):
         self.generate_button.setEnabled(not running)
         self.regenerate_button.setEnabled(not running)
         self.fill_button.setEnabled(not running)
+        self.harmonise_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.model_combo.setEnabled(not running)
 
@@ -440,6 +563,9 @@ class GeneratePanel(QWidget):
     def _on_song_replaced(self) -> None:
         self.result = None
         self.fill_gap = None
+        self.poly_run = None
+        self._picked_in_doc = False  # a new song: several voices get a polyphonic model
+        self._apply_default_model()
         self.variations.clear()
         self.messages.setText("")
         self.progress.setRange(0, 1)
@@ -461,6 +587,10 @@ class GeneratePanel(QWidget):
             from gui.fill import keep_fill
 
             return keep_fill(self, index)
+        if self.poly_run is not None:  # notes on several tracks, new tracks
+            from gui.polyphony import keep_parts
+
+            return keep_parts(self, index)
         notes = self.variation_notes(index)
         self.preview.emit(None)
         ids = self.doc.add_notes(notes, origin=GENERATED, text="Keep variation",
@@ -483,6 +613,10 @@ class GeneratePanel(QWidget):
 
     def variation_song(self, index: int) -> Song:
         """The seed's last bar and the variation, as a song to play or drag out."""
+        if self.poly_run is not None:  # every part
+            from gui.polyphony import audition_song
+
+            return audition_song(self, index, self.audition_start(index))
         notes = self.variation_notes(index)
         song = self.doc.song()
         track = song.tracks[self.doc.active_track]

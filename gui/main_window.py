@@ -164,6 +164,9 @@ class MainWindow(QMainWindow):
         self.generate_fill = a("generate_fill", "&Fill Selection", p.fill, "Ctrl+Shift+F",
                                "Regenerate the selected notes' span from the music on both "
                                "sides")
+        self.generate_harmonise = a("generate_harmonise", "&Harmonise Melody", p.harmonise,
+                                    "Ctrl+Shift+H", "Write the voices beneath the active "
+                                    "track's melody with a polyphonic model")
         self.generate_cancel = a("generate_cancel", "&Cancel", p.cancel, "Ctrl+.")
         self.generate_keep = a("generate_keep", "&Keep Variation", lambda: p.keep_variation(),
                                "Ctrl+Return", "Insert the selected variation (one undo step)")
@@ -200,7 +203,7 @@ class MainWindow(QMainWindow):
         m.addActions([act for name, act in self.roll.actions.items() if name.startswith("view_")])
         m = bar.addMenu("&Generate")
         m.addActions([self.generate_run, self.generate_again, self.generate_fill,
-                      self.generate_cancel])
+                      self.generate_harmonise, self.generate_cancel])
         m.addSeparator()
         m.addActions([self.generate_previous, self.generate_next, self.generate_keep])
         m.addSeparator()
@@ -331,6 +334,7 @@ class MainWindow(QMainWindow):
         self.generate_run.setEnabled(not running)
         self.generate_again.setEnabled(not running)
         self.generate_fill.setEnabled(not running)
+        self.generate_harmonise.setEnabled(not running)
         self.generate_cancel.setEnabled(running)
 
     def _step_variation(self, delta: int) -> None:
@@ -450,7 +454,8 @@ class MainWindow(QMainWindow):
         self.doc.load_song(song, None)
         self._update_title()
         self.statusBar().showMessage(
-            "A seed melody is loaded: press Ctrl+G to let a model continue it.", 10000)
+            "A seed melody and its bass are loaded: press Ctrl+G to let a model continue "
+            "them.", 10000)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -542,6 +547,12 @@ class MainWindow(QMainWindow):
     def clip_for_drag(self) -> tuple[Song, str] | None:
         """The variation being auditioned, else the selection, else the generated notes."""
         view = self.panel.variations
+        if 0 <= view.current_index() < view.count() and view.variation(view.current_index()) \
+                and self.panel.poly_run is not None:  # every part, on its own track
+            from gui.polyphony import clip_parts
+
+            index = view.current_index()
+            return clip_parts(self.panel, index), f"continuo-variation-{index + 1}"
         if 0 <= view.current_index() < view.count() and view.variation(view.current_index()):
             notes = view.variation(view.current_index())
             stem = f"continuo-variation-{view.current_index() + 1}"

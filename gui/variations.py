@@ -68,7 +68,8 @@ class VariationsView(QWidget):
         self.list.currentRowChanged.connect(self._on_row)
         self.list.itemDoubleClicked.connect(lambda _: self._keep())
         self.play_button = QPushButton("Play")
-        self.play_button.setToolTip("Play the seed's last bar and this variation")
+        self.play_button.setToolTip("Play the seed's last bar and this variation (every "
+                                    "part of it)")
         self.play_button.clicked.connect(self._play)
         self.keep_button = QPushButton("Keep variation")
         self.keep_button.setToolTip("Insert this variation into the song (one undo step)")
@@ -83,13 +84,18 @@ class VariationsView(QWidget):
         self._update_buttons()
 
     def set_variations(self, variations: list[list[Note]],
-                       seed_tail: list[Note] | None = None) -> None:
+                       seed_tail: list[Note] | None = None,
+                       details: list[str] | None = None) -> None:
+        """Show ``variations`` (the notes of each; a polyphonic one's, every part's),
+        after ``seed_tail`` in each thumbnail; ``details``: a line per variation in place
+        of its note count (e.g. "40 notes in 2 parts")."""
         self._variations = [list(v) for v in variations]
         self.list.blockSignals(True)
         self.list.clear()
         for i, notes in enumerate(self._variations):
             if notes:
-                text = (f"Variation {i + 1}\n{len(notes)} notes, "
+                count = details[i] if details and i < len(details) else f"{len(notes)} notes"
+                text = (f"Variation {i + 1}\n{count}, "
                         f"{note_name(min(n.pitch for n in notes))}-"
                         f"{note_name(max(n.pitch for n in notes))}")
             else:

@@ -31,7 +31,7 @@ from engine.generation.service import (Error, GenerationService, Generate,
                                        Outcome, Result, generate_outcome, shared_service)
 from engine.song import Song
 
-__all__ = ["GenerationJob", "shared_service", "warm_up"]
+__all__ = ["GenerationJob", "is_polyphonic_model", "shared_service", "warm_up"]
 
 PROCESS_DIED = ("The generator process stopped unexpectedly; it starts again with the "
                 "next generation.")
@@ -49,8 +49,21 @@ class _Runnable(QRunnable):
         self._job.run()
 
 
+def is_polyphonic_model(library: Any, name: Any) -> bool:
+    """Whether the library's model ``name`` writes every part at once (its card says
+    so); False for a name that is not there, or a library that cannot say."""
+    try:
+        from engine.poly_cli import is_polyphonic_name
+
+        return isinstance(name, str) and is_polyphonic_name(library, name)
+    except (AttributeError, ContinuoError):
+        return False
+
+
 class GenerationJob(QObject):
-    """One call of ``engine.generation.generator.generate``, off the GUI thread.
+    """One call of ``engine.generation.generator.generate``, off the GUI thread (of
+    ``generate_polyphony`` for a polyphonic model: ``polyphonic``, which is the
+    model's card's word unless given, or a ``harmonise_track``).
 
     Exactly one of ``succeeded`` / ``failed`` / ``cancelled`` is emitted, then
     ``done``.  ``failed`` carries a sentence for the user: a ContinuoError's own
@@ -68,7 +81,8 @@ class GenerationJob(QObject):
 
     def __init__(self, library: Any, seed: Song, settings: Any, track_index: int | None = None,
                  start_tick: int | None = None, parent: QObject | None = None,
-                 use_helper_process: bool = True, end_tick: int | None = None) -> None:
+                 use_helper_process: bool = True, end_tick: int | None = None,
+                 polyphonic: bool | None = None, harmonise_track: int | None = None) -> None:
         super().__init__(parent)
         self.library = library
         self.seed = seed.copy()  # a snapshot: the user may edit while it runs
@@ -76,6 +90,11 @@ class GenerationJob(QObject):
         self.track_index = track_index
         self.start_tick = start_tick
         self.end_tick = end_tick  # given: fill [start_tick, end_tick) instead of continuing
+        self.harmonise_track = harmonise_track  # given: the voices beneath its melody
+        if polyphonic is None:
+            polyphonic = end_tick is None and is_polyphonic_model(
+                library, getattr(settings, "model", None))
+        self.polyphonic = bool(polyphonic) or harmonise_track is not None
         self.pid: int | None = None
         self._cancel = threading.Event()
         self._cancel_lock = threading.Lock()
@@ -119,13 +138,15 @@ class GenerationJob(QObject):
         if service is None:
             return generate_outcome(
                 self.library, Generate(0, [], self.seed, self.settings, self.track_index,
-                                       self.start_tick, self.end_tick),
+                                       self.start_tick, self.end_tick, self.polyphonic,
+                                       self.harmonise_track),
                 self.progress.emit, self._cancel.is_set)
         try:
             return service.run(self.library.folders, self.seed, self.settings,
                                self.track_index, self.start_tick, progress=self.progress.emit,
                                sent=lambda job_id: self._attach(service, job_id),
-                               end_tick=self.end_tick)
+                               end_tick=self.end_tick, polyphonic=self.polyphonic,
+                               harmonise_track=self.harmonise_track)
         except (EOFError, OSError, ValueError):
             traceback.print_exc()
             return Error(0, PROCESS_DIED)
@@ -189,7 +210,8 @@ def warm_up(library: Any, settings: Any = None,
             from engine.formats import load_song
 
             service.run(folders, load_song(seed_path),
-                        dataclasses.replace(settings, bars=WARM_UP_BARS, steps=None))
+                        dataclasses.replace(settings, bars=WARM_UP_BARS, steps=None),
+                        polyphonic=is_polyphonic_model(library, chosen))
         else:
             service.warm(folders, [chosen])
         others = [n for n in names if n != chosen]

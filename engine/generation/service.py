@@ -1,5 +1,7 @@
 """The engine's generation service: a helper process that runs
-``engine.generation.generator.generate``, and the client that starts it and talks to it.
+``engine.generation.generator.generate`` (or, for a polyphonic model,
+``engine.generation.polyphony.generate_polyphony``), and the client that starts it and
+talks to it.
 
 Why a process: sampling is Python and numpy code that holds the GIL for most of each
 step.  On a busy machine the OS preempts the generating thread while it holds the GIL,
@@ -75,7 +77,10 @@ class Warm:
 class Generate:
     """Continue ``seed`` with ``settings`` (the arguments of ``generate``); with an
     ``end_tick``, fill the gap ``[start_tick, end_tick)`` of the track instead
-    (:func:`engine.generation.fill.fill`)."""
+    (:func:`engine.generation.fill.fill`).  ``polyphonic``: continue every part with a
+    polyphonic model (:func:`engine.generation.polyphony.generate_polyphony`, from
+    ``start_tick``; ``track_index`` is not used), or with a ``harmonise_track``, write
+    the voices beneath that track's melody."""
 
     kind: ClassVar[str] = "generate"
     job_id: int
@@ -85,6 +90,8 @@ class Generate:
     track_index: int | None = None
     start_tick: int | None = None
     end_tick: int | None = None
+    polyphonic: bool = False
+    harmonise_track: int | None = None
 
 
 @dataclass(frozen=True)
@@ -239,12 +246,21 @@ def throttled(progress: Callable[[int, int], None] | None,
 def generate_outcome(library: Any, request: Generate,
                      progress: Callable[[int, int], None] | None = None,
                      is_cancelled: Callable[[], bool] | None = None) -> Outcome:
-    """Run ``generate`` (or ``fill``, for a request with an ``end_tick``) for
-    ``request``; its Result, Error (a sentence) or Cancelled."""
+    """Run ``generate`` (``fill`` for a request with an ``end_tick``,
+    ``generate_polyphony`` for a polyphonic one) for ``request``; its Result, Error (a
+    sentence) or Cancelled."""
     from engine.generation import generator
 
     try:
-        if request.end_tick is not None:
+        if request.polyphonic or request.harmonise_track is not None:
+            from engine.generation.polyphony import generate_polyphony
+
+            result = generate_polyphony(library, request.seed, request.settings,
+                                        start_tick=request.start_tick,
+                                        harmonise_track=request.harmonise_track,
+                                        progress=throttled(progress),
+                                        is_cancelled=is_cancelled)
+        elif request.end_tick is not None:
             from engine.generation.fill import fill
 
             if request.seed is None:
@@ -410,9 +426,11 @@ class GenerationService:
             track_index: int | None = None, start_tick: int | None = None,
             progress: Callable[[int, int], None] | None = None,
             sent: Callable[[int], None] | None = None,
-            end_tick: int | None = None) -> Outcome:
+            end_tick: int | None = None, polyphonic: bool = False,
+            harmonise_track: int | None = None) -> Outcome:
         """Generate in the child (fill ``[start_tick, end_tick)`` when ``end_tick`` is
-        given); returns the outcome when the job has ended.
+        given; every part with a polyphonic model when ``polyphonic``, or the voices
+        beneath ``harmonise_track``); returns the outcome when the job has ended.
 
         ``sent(job_id)`` is called once the request is in the child (from then on
         :meth:`cancel` reaches it).  EOFError or OSError: the child died.
@@ -421,7 +439,8 @@ class GenerationService:
             job_id = next(self._job_ids)
             try:
                 self.send(Generate(job_id, [str(f) for f in folders], seed, settings,
-                                   track_index, start_tick, end_tick))
+                                   track_index, start_tick, end_tick, polyphonic,
+                                   harmonise_track))
                 if sent is not None:
                     sent(job_id)
                 while True:

@@ -1,0 +1,277 @@
+"""Polyphony in the composer: continue every part with a polyphonic model, harmonise a
+melody, audition and keep the result.
+
+A polyphonic model (its card's encoding says ``"polyphonic": true``) hears all the
+song's parts but the drums and writes every note that sounds; the engine gives each
+new note back to a track (:func:`engine.generation.polyphony.generate_polyphony`,
+``track_of``).  The Generate panel runs it as a job in the generation service
+(:class:`gui.worker.GenerationJob`, ``polyphonic``), shows the variations as it shows a
+melody's, and:
+
+* Generate with a polyphonic model continues every part of the song (or of the notes
+  the user selected) from its end;
+* Harmonise (Ctrl+Shift+H) writes the voices beneath the active track's melody (the
+  selected notes' track when notes are selected), with the chosen polyphonic model or
+  else poly-lstm; the melody is heard alone, as the command line's ``harmonise`` hears
+  it, and is never changed;
+* Play auditions the whole variation, every part; Keep adds each new note to its track,
+  and a harmonisation's voices as new tracks after the song's, in ONE undo step
+  (:meth:`gui.document.SongDocument.add_parts`).
+
+How a variation becomes parts of a song is the command line's
+(:func:`engine.poly_cli.song_with_parts`), so the composer and ``continuo generate`` /
+``continuo harmonise`` write the same tracks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.poly_cli import POLYPHONIC_DEFAULTS, song_with_parts
+from engine.song import Note, Song
+from gui.document import GENERATED
+from gui.worker import is_polyphonic_model
+
+if TYPE_CHECKING:
+    from gui.generate_panel import GeneratePanel
+
+NO_POLYPHONIC_MODEL = ("Harmonising needs a polyphonic model (one that writes every part, "
+                       "such as poly-lstm), and none is installed in the models folder.")
+
+
+@dataclass(frozen=True)
+class PolyRun:
+    """What a polyphonic job's variations belong to: the song the engine heard (the
+    song's parts, or for a harmonisation the melody alone) and, for a harmonisation,
+    the document's track whose melody it is."""
+
+    seed: Song
+    harmonised_track: int | None = None
+
+    @property
+    def harmonising(self) -> bool:
+        return self.harmonised_track is not None
+
+
+# ---- models ------------------------------------------------------------------------------
+def polyphonic_models(library: Any) -> list[str]:
+    return [n for n in getattr(library, "names", []) or [] if is_polyphonic_model(library, n)]
+
+
+def default_polyphonic(library: Any) -> str | None:
+    """The polyphonic model a seed of several voices gets (poly-lstm when installed)."""
+    found = polyphonic_models(library)
+    return next((n for n in POLYPHONIC_DEFAULTS if n in found), found[0] if found else None)
+
+
+def seed_has_voices(song: Song | None) -> bool:
+    """Whether more than one note sounds at once in the song's pitched parts."""
+    from engine.generation.polyphony import seed_voices
+
+    return seed_voices(song) > 1
+
+
+# ---- starting ------------------------------------------------------------------------------
+def seed_song(panel: "GeneratePanel") -> Song:
+    """What a polyphonic Generate continues: every part of the song, or, when notes are
+    selected, only those (each on its own track)."""
+    doc = panel.doc
+    song = doc.song()
+    chosen = doc.seed_selection
+    if chosen:
+        notes = doc.notes()
+        picked: dict[int, list[Note]] = {}
+        for i in chosen:
+            picked.setdefault(doc.track_of(i), []).append(notes[i])
+        for t, track in enumerate(song.tracks):
+            track.notes = sorted(picked.get(t, []), key=Note.sort_key)
+    return song
+
+
+def start_generate(panel: "GeneratePanel", settings: Any) -> bool:
+    """Continue every part with the polyphonic model in ``settings``."""
+    from gui.worker import GenerationJob
+
+    seed = seed_song(panel)
+    panel._seed_for_result = seed
+    panel.job = GenerationJob(panel.library, seed, settings, parent=panel,
+                              use_helper_process=panel.use_helper_process, polyphonic=True)
+    panel.job.poly_run = PolyRun(seed)
+    panel._start_job("Generating every part from the selection..." if panel.from_selection()
+                     else "Generating every part...")
+    return True
+
+
+def melody_to_harmonise(panel: "GeneratePanel") -> int:
+    """The document track holding the melody: the selected notes' (the active track's
+    when some of them are on it), else the active track."""
+    doc = panel.doc
+    chosen = doc.seed_selection
+    if chosen:
+        tracks = {doc.track_of(i) for i in chosen}
+        if doc.active_track not in tracks:
+            return min(tracks)
+    return doc.active_track
+
+
+def start_harmonise(panel: "GeneratePanel") -> bool:
+    """Start harmonising the melody; False (with a message) when it cannot start."""
+    from gui.worker import GenerationJob
+
+    if panel.job is not None:
+        return False
+    model = panel.model_combo.currentData()
+    if not is_polyphonic_model(panel.library, model):
+        model = default_polyphonic(panel.library)
+    if model is None:
+        panel._say(NO_POLYPHONIC_MODEL)
+        return False
+    track = melody_to_harmonise(panel)
+    song = panel.doc.song()
+    melody = song.tracks[track]
+    if melody.is_drum:
+        panel._say(f"The track {melody.name or track + 1!r} is a drum track: choose the track "
+                   f"with the melody to harmonise.")
+        return False
+    if not melody.notes:
+        panel._say("There is no melody to harmonise on this track: draw or open one first.")
+        return False
+    try:
+        settings = panel.settings()
+    except Exception as e:  # settings out of range are GenerationErrors
+        panel._say(str(e))
+        return False
+    settings = dataclasses.replace(settings, model=model, memory=False)
+    panel.save_settings()
+    # the melody alone is harmonised, as `continuo harmonise` does
+    alone = song.copy()
+    alone.tracks = [alone.tracks[track]]
+    panel._seed_for_result = alone
+    panel.job = GenerationJob(panel.library, alone, settings, parent=panel,
+                              use_helper_process=panel.use_helper_process,
+                              harmonise_track=0)
+    panel.job.poly_run = PolyRun(alone, track)
+    panel._start_job(f"Harmonising {melody.name or 'the melody'} with {model}...")
+    return True
+
+
+# ---- showing --------------------------------------------------------------------------------
+def parts_of(result: Any, index: int) -> int:
+    return len(set((result.track_of or [[]])[index]))
+
+
+def seed_tail(panel: "GeneratePanel") -> list[Note]:
+    """What the thumbnails show before (or, for a harmonisation, under) the variations:
+    every part's last bar, or the melody."""
+    run: PolyRun = panel.poly_run
+    if run.harmonising:
+        return list(run.seed.tracks[0].notes)
+    start = panel.result.start_tick
+    since = start - run.seed.ticks_per_bar_at(max(0, start - 1))
+    return [n for t in run.seed.tracks if not t.is_drum for n in t.notes
+            if n.end_tick > since]
+
+
+def details(panel: "GeneratePanel") -> list[str]:
+    """The line under each variation's title: its notes in how many parts."""
+    result, run = panel.result, panel.poly_run
+    lines = []
+    for i, notes in enumerate(result.variations):
+        parts = parts_of(result, i)
+        what = "voices" if run.harmonising else "parts"
+        lines.append(f"{len(notes)} notes in {parts} {what[:-1] if parts == 1 else what}")
+    return lines
+
+
+def headline(panel: "GeneratePanel") -> str:
+    result, run = panel.result, panel.poly_run
+    n = len(result.variations)
+    if run.harmonising:
+        name = run.seed.tracks[0].name or "the melody"
+        return f"{n} harmonisation{'s' if n != 1 else ''} of {name}"
+    parts = max((parts_of(result, i) for i in range(n)), default=0)
+    return f"{n} variation{'s' if n != 1 else ''} of {parts} part{'s' if parts != 1 else ''}"
+
+
+# ---- auditioning and keeping ---------------------------------------------------------------
+def _in_document(run: PolyRun, result: Any, tracks_now: int) -> Any:
+    """The result with a harmonisation's track numbers moved to the document's: the new
+    voices after its current tracks."""
+    if not run.harmonising:
+        return result
+    base = len(run.seed.tracks)
+    track_of = [[run.harmonised_track if t < base else tracks_now + t - base for t in row]
+                for row in (result.track_of or [])]
+    return dataclasses.replace(result, track_of=track_of)
+
+
+def audition_song(panel: "GeneratePanel", index: int, since: int) -> Song:
+    """The whole variation as a song to play from ``since``: every part the model heard
+    (the seed's last bar, or the whole melody) with the new notes on their tracks."""
+    song = song_with_parts(panel.poly_run.seed, panel.result, index)
+    for track in song.tracks:
+        track.notes = [n for n in track.notes if n.start_tick >= since]
+    song.tracks = [t for t in song.tracks if t.notes]
+    return song
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """A new voice's name, told apart from the song's tracks ("Bass" beside a bass)."""
+    out = name if name not in taken else f"{name} (harmony)"
+    taken.add(out)
+    return out
+
+
+def keep_parts(panel: "GeneratePanel", index: int) -> list[int]:
+    """Add variation ``index`` to the document: each note to its track, a
+    harmonisation's voices as new tracks; one undo step."""
+    doc, run = panel.doc, panel.poly_run
+    current = doc.song()
+    applied = song_with_parts(current, _in_document(run, panel.result, len(current.tracks)),
+                              index)
+    added: dict[int, list[Note]] = {}
+    for t, track in enumerate(applied.tracks):
+        before = Counter(current.tracks[t].notes) if t < len(current.tracks) else Counter()
+        new = Counter(track.notes) - before
+        if new:
+            added[t] = sorted(new.elements(), key=Note.sort_key)
+    used = max(added, default=-1) + 1  # new tracks up to the last that has notes
+    taken = {t.name for t in current.tracks}
+    new_tracks = [dataclasses.replace(t, notes=[], name=_unique(t.name, taken))
+                  for t in applied.tracks[len(current.tracks):used]]
+    panel.preview.emit(None)
+    text = "Keep harmonisation" if run.harmonising else "Keep variation"
+    ids = doc.add_parts(added, new_tracks, origin=GENERATED, text=text, select=True)
+    if run.harmonising:
+        names = ", ".join(t.name for t in new_tracks)
+        panel.status.emit(f"Kept harmonisation {index + 1}: {len(ids)} notes in "
+                          f"{len(new_tracks)} new track{'s' if len(new_tracks) != 1 else ''}"
+                          f" ({names}). Undo removes them.")
+    else:
+        panel.status.emit(f"Kept variation {index + 1} ({len(ids)} notes in {len(added)} "
+                          f"part{'s' if len(added) != 1 else ''}). Undo removes it.")
+    panel.kept.emit(ids)
+    return ids
+
+
+def clip_parts(panel: "GeneratePanel", index: int) -> Song:
+    """Variation ``index`` as a clip to drag out: its new notes on their tracks (each
+    with its name, channel and instrument), moved to start at tick 0."""
+    from gui.files import clip_song
+
+    run = panel.poly_run
+    notes = panel.variation_notes(index)
+    clip = clip_song(notes, panel.doc.song(), "Continuo clip")  # tempo, metre; raises if empty
+    applied = song_with_parts(run.seed, panel.result, index)
+    first = min(n.start_tick for n in notes)
+    tracks = []
+    for t, track in enumerate(applied.tracks):
+        before = Counter(run.seed.tracks[t].notes) if t < len(run.seed.tracks) else Counter()
+        new = sorted((Counter(track.notes) - before).elements(), key=Note.sort_key)
+        if new:
+            tracks.append(dataclasses.replace(track, notes=[n.moved(-first, 0) for n in new]))
+    clip.tracks = tracks
+    return clip
