@@ -147,8 +147,6 @@ class GeneratePanel(QWidget):
 
         self.memory_check = QCheckBox("Motif memory")
         self.memory_check.setChecked(True)
-        self.memory_check.setToolTip("Let the piece's own motifs come back: the model also "
-                                     "learns from the seed and what it has played so far")
 
         form = QFormLayout()
         form.addRow("Model", self.model_combo)
@@ -234,6 +232,10 @@ class GeneratePanel(QWidget):
         polyphonic = self.is_polyphonic()
         # the motif memory speaks melody tokens: a polyphonic model is used alone
         self.memory_check.setEnabled(not polyphonic)
+        self.memory_check.setToolTip(
+            "A polyphonic model is used alone: the motif memory speaks melody tokens"
+            if polyphonic else "Let the piece's own motifs come back: the model also "
+            "learns from the seed and what it has played so far")
         self._update_key_label()  # the seed is every part, or the active track
         if info is None:
             self.model_info.setText("")
@@ -466,10 +468,13 @@ class GeneratePanel(QWidget):
         self.job.start()
 
     def regenerate(self) -> bool:
-        """Generate again with the same settings and a new random seed."""
+        """Generate again with the same settings and a new random seed (harmonise again
+        when the variations shown are a harmonisation)."""
         if self.job is not None:
             return False
         self.roll_seed()
+        if self.poly_run is not None and self.poly_run.harmonising:
+            return self.harmonise()
         return self.generate()
 
     def cancel(self) -> None:

@@ -259,6 +259,12 @@ def test_harmonise_keeps_the_melody_and_adds_the_voices_as_new_tracks(qtbot, pol
     assert track_notes(doc.song()) == track_notes(before)
     assert settings_of(doc.song()) == settings_of(before)
 
+    # Regenerate harmonises again, with a new random seed
+    seed = panel.rng_seed.value()
+    run(qtbot, panel, panel.regenerate)
+    assert panel.poly_run.harmonising and panel.result.new_tracks
+    assert panel.rng_seed.value() != seed
+
 
 def test_the_drums_are_left_as_they_are_and_the_panel_says_so(qtbot, poly_library,
                                                               isolated_settings):
