@@ -233,15 +233,19 @@ def keep_parts(panel: "GeneratePanel", index: int) -> list[int]:
     applied = song_with_parts(current, _in_document(run, panel.result, len(current.tracks)),
                               index)
     added: dict[int, list[Note]] = {}
+    new_tracks = []  # the new tracks that receive notes, in order (no empty voice)
+    taken = {t.name for t in current.tracks}
     for t, track in enumerate(applied.tracks):
         before = Counter(current.tracks[t].notes) if t < len(current.tracks) else Counter()
-        new = Counter(track.notes) - before
-        if new:
-            added[t] = sorted(new.elements(), key=Note.sort_key)
-    used = max(added, default=-1) + 1  # new tracks up to the last that has notes
-    taken = {t.name for t in current.tracks}
-    new_tracks = [dataclasses.replace(t, notes=[], name=_unique(t.name, taken))
-                  for t in applied.tracks[len(current.tracks):used]]
+        new = sorted((Counter(track.notes) - before).elements(), key=Note.sort_key)
+        if not new:
+            continue
+        if t < len(current.tracks):
+            added[t] = new
+        else:
+            added[len(current.tracks) + len(new_tracks)] = new
+            new_tracks.append(dataclasses.replace(track, notes=[],
+                                                  name=_unique(track.name, taken)))
     panel.preview.emit(None)
     text = "Keep harmonisation" if run.harmonising else "Keep variation"
     ids = doc.add_parts(added, new_tracks, origin=GENERATED, text=text, select=True)

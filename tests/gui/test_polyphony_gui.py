@@ -145,6 +145,10 @@ def test_harmonise_without_a_polyphonic_model_says_so(qtbot, melody_only_library
     assert "polyphonic model" in window.statusBar().currentMessage()
     assert track_notes(window.doc.song()) == track_notes(before)
     assert window.generate_harmonise.shortcut().toString() == "Ctrl+Shift+H"
+    window.show_help()  # the Help panel lists the new key with the others
+    assert "ctrl+shift+h" in window.help_panel.text().lower()
+    assert "harmonise melody" in window.help_panel.text().lower()
+    window.help_panel.close()
 
 
 # ---- with the polyphonic models ------------------------------------------------------------
