@@ -156,7 +156,8 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
                          max_minutes=args.max_minutes, seed=args.seed,
                          checkpoint=Path(args.checkpoint_dir) / f"{name}.weights.h5",
                          initial_weights=initial_weights, average=args.average,
-                         transpose=args.transpose, encoding=encoding, strategy=args.strategy)
+                         transpose=args.transpose, encoding=encoding,
+                         epoch_tunes=args.epoch_tunes, strategy=args.strategy)
     if not result.chief:
         return 0  # the chief worker exports the model, writes its card and scores it
     data = corpus.data_card()
@@ -383,6 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="constant learning rate and stochastic weight averaging "
                         "(for going on from a trained model with --resume)")
     t.add_argument("--subset", type=int, help="train on this many training tunes only")
+    t.add_argument("--epoch-tunes", type=int, metavar="N",
+                   help="each epoch a fresh random draw of N training tunes (windows of "
+                        "long pieces): epochs of a fixed size for a corpus too large to "
+                        "pass over within the budget")
     t.add_argument("--resume", help="go on training the model of this card (its sizes and "
                                     "Keras weights), e.g. models/wavenet.json")
     t.add_argument("--out-dir", help="default: models/ (seed-lstm: training/runs/baselines)")

@@ -457,7 +457,8 @@ def build_part_music_corpus(encoding: Encoding, show_progress: bool = True) -> C
     # what music21 could not give us counts too
     for reason, info in index.get("rejected", {}).items():
         corpus.rejected[f"file: {reason}"] = int(info["count"])
-        corpus.rejected_examples[f"file: {reason}"] = list(info.get("examples", []))[:5]
+        corpus.rejected_examples[f"file: {reason}"] = [
+            e["id"] if isinstance(e, dict) else str(e) for e in info.get("examples", [])][:5]
         corpus.total += int(info["count"])
     return corpus
 

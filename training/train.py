@@ -96,8 +96,13 @@ def _batches(tunes: Sequence[np.ndarray], batch_size: int, max_len: int,
 
 
 def _dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: int,
-             shuffle: bool, transpose: int = 0, encoding: Encoding = DEFAULT_ENCODING):
+             shuffle: bool, transpose: int = 0, encoding: Encoding = DEFAULT_ENCODING,
+             epoch_tunes: int | None = None):
     """A tf.data pipeline that re-buckets and reshuffles the tunes on every pass.
+
+    With ``epoch_tunes`` (and ``shuffle``), each pass is a fresh random draw of that
+    many tunes: a corpus too large for one pass within the budget still gets epochs
+    for early stopping and the learning-rate schedule, and every epoch sees new music.
 
     The output signature is given explicitly as ``[None, None]``: left to infer it
     from the first batches, Keras may fix the width and fail on a later batch.
@@ -106,13 +111,16 @@ def _dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: i
 
     rng = np.random.default_rng(seed) if shuffle else None
     tunes = list(tunes)
+    draw = epoch_tunes if shuffle and epoch_tunes and epoch_tunes < len(tunes) else None
 
     def gen():
-        yield from _batches(tunes, batch_size, max_len, rng, transpose, encoding)
+        pool = tunes if draw is None else \
+            [tunes[i] for i in sorted(rng.choice(len(tunes), draw, replace=False))]
+        yield from _batches(pool, batch_size, max_len, rng, transpose, encoding)
 
     spec = tf.TensorSpec([None, None], tf.int32)
     sig = (spec, spec, tf.TensorSpec([None, None], tf.float32))
-    n = len(_batches(tunes, batch_size, max_len, None))
+    n = len(_batches(tunes if draw is None else tunes[:draw], batch_size, max_len, None))
     ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
     return ds.apply(tf.data.experimental.assert_cardinality(n)).prefetch(2), n
 
@@ -297,7 +305,8 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
                 verbose: int | None = None,
                 initial_weights: str | Path | None = None,
                 average: bool = False, transpose: int = 0,
-                encoding: Encoding = DEFAULT_ENCODING, strategy: Any = "default"
+                encoding: Encoding = DEFAULT_ENCODING, strategy: Any = "default",
+                epoch_tunes: int | None = None
                 ) -> TrainResult:
     """Fit a model of ``hp`` with early stopping on validation loss: a fresh one, or
     one that goes on from ``initial_weights`` (a ``.weights.h5`` of the same ``hp``).
@@ -346,7 +355,7 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
     else:
         train_data, n_train_batches = _dataset(train_tunes, batch_size, max_len, seed,
                                                shuffle=True, transpose=transpose,
-                                               encoding=encoding)
+                                               encoding=encoding, epoch_tunes=epoch_tunes)
         val_data, _ = _dataset(val_tunes, 64, max_len, seed, shuffle=False)
 
     t0 = time.monotonic()
