@@ -72,6 +72,8 @@ REASONS = {
     "voices": f"more than {MAX_DROPPED_FRACTION:.0%} of the notes beyond the encoding's "
               f"simultaneous notes",
     "melody_only": "one part only",
+    "voices_as_tunes": "an ABC file whose voices are separate tunes (read one by one by "
+                       "the app)",
 }
 
 
@@ -452,7 +454,12 @@ def build_part_music_corpus(encoding: Encoding, show_progress: bool = True) -> C
     t0 = time.monotonic()
     index = load_index()
     songs = load_part_songs()
-    results = [[(pid, *encode_part_song(song, encoding))] for pid, _, song in songs]
+    # a file whose voices are separate tunes (the Josquin ABC files) is one piece to the
+    # parser but several tunes to the app (main.py score reads each alone): left out, so
+    # that the cards' test figures are what main.py score gives on the test files
+    split_voices = {p["id"] for p in index["pieces"] if p.get("tunes_in_file", 1) > 1}
+    results = [[(pid, None, "voices_as_tunes") if pid in split_voices
+                else (pid, *encode_part_song(song, encoding))] for pid, _, song in songs]
     corpus = _collect(PART_MUSIC, results, len(results), t0, show_progress, encoding)
     # what music21 could not give us counts too
     for reason, info in index.get("rejected", {}).items():

@@ -490,7 +490,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--list", action="store_true",
                     help="only list the collections and their file counts")
+    ap.add_argument("--paths", choices=SPLIT_NAMES, metavar="SPLIT",
+                    help="print the files of SPLIT (test, validation, train) that the "
+                         "polyphonic corpus holds, one path per line: main.py score's input "
+                         "for reproducing a card's figure")
     args = ap.parse_args(argv)
+    if args.paths:
+        from training.corpus import PART_MUSIC, encoding_named, load_corpus
+
+        corpus = load_corpus(PART_MUSIC, encoding=encoding_named("polyphony-16th"))
+        if corpus is None:
+            print("build the corpus first: python -m training corpus --collections "
+                  "partmusic --encoding polyphony-16th", file=sys.stderr)
+            return 1
+        root = corpus_root()
+        for pid, split in zip(corpus.ids, corpus.splits):
+            if split == args.paths:
+                print(root / pid)
+        return 0
     if args.list:
         for c, ids in collection_files().items():
             print(f"{c}: {len(ids)}")
