@@ -410,20 +410,28 @@ class PolyphonyEncoding(Encoding):
         same = [t for t in news if self.token_pitches[t] % 12 == pitch_class] or news
         return min(same, key=lambda t: (abs(int(self.token_pitches[t]) - 60), t))
 
-    def grammar(self, batch: int) -> "PolyGrammar":
-        return PolyGrammar(self, batch)
+    def grammar(self, batch: int, max_notes: int | None = None,
+                ceilings: Sequence[int] | None = None) -> "PolyGrammar":
+        return PolyGrammar(self, batch, max_notes, ceilings)
 
 
 class PolyGrammar:
     """What may come next in each row of a batch of polyphonic sequences.
 
     Within a step, pitches fall strictly (top down); a HOLD needs its pitch sounding in
-    the previous step; at most ``max_voices`` notes, then only STEP.  :meth:`mask`
+    the previous step; at most ``max_notes`` notes (``max_voices`` unless fewer are
+    asked for), then only STEP; and with ``ceilings``, the j-th note of a step no higher
+    than ``ceilings[j]`` (the parts' ranges, top down).  :meth:`mask`
     narrows an allowed-token mask per row; :meth:`push` follows the chosen tokens.
     """
 
-    def __init__(self, enc: PolyphonyEncoding, batch: int) -> None:
+    def __init__(self, enc: PolyphonyEncoding, batch: int, max_notes: int | None = None,
+                 ceilings: Sequence[int] | None = None) -> None:
         self.enc = enc
+        # at most this many notes a step (the encoding's limit, or fewer: a generation
+        # keeps the seed's number of parts)
+        self.max_notes = enc.max_voices if max_notes is None else \
+            max(1, min(enc.max_voices, int(max_notes)))
         n = enc.pitches
         self.n = n
         self.batch = batch
@@ -433,6 +441,12 @@ class PolyGrammar:
         self.count = np.zeros(batch, dtype=np.int64)
         self.steps = np.zeros(batch, dtype=np.int64)  # STEPs so far
         self._index = np.arange(n)
+        # the highest pitch (model space) the j-th note of a step may have: the parts'
+        # own ranges, top down (none when not given)
+        top = np.full(self.max_notes + 1, n, dtype=np.int64)
+        for j, p in enumerate(list(ceilings or [])[: self.max_notes]):
+            top[j] = max(0, min(n, int(p) - enc.min_pitch + 1))
+        self._ceiling = top
 
     def follow(self, tokens: Sequence[int]) -> None:
         """Read a whole prime (the same for every row)."""
@@ -442,8 +456,9 @@ class PolyGrammar:
     def mask(self, allowed: np.ndarray) -> np.ndarray:
         """Boolean [batch, vocab]: ``allowed`` ([vocab] or [batch, vocab]) narrowed by
         the grammar."""
-        under = self._index[None, :] < self.below[:, None]
-        room = (self.count < self.enc.max_voices)[:, None]
+        limit = np.minimum(self.below, self._ceiling[np.minimum(self.count, self.max_notes)])
+        under = self._index[None, :] < limit[:, None]
+        room = (self.count < self.max_notes)[:, None]
         news = under & room
         holds = news & self.prev
         out = np.empty((self.batch, self.enc.vocab_size), dtype=bool)

@@ -37,6 +37,9 @@ from engine.generation.sampler import Sampler
 from engine.models import ModelLibrary, StepModel
 from engine.song import Note, Song
 
+OVERFULL_PENALTY = 6.0  # semitones: what a note costs beyond its voice's room
+RANGE_MARGIN = 3  # semitones a part may go beyond its range in the seed
+HARMONY_VOICES = 3  # the voices a harmonisation writes beneath the melody, at most
 HARMONY_NAMES = ("Alto", "Tenor", "Bass", "Harmony 4", "Harmony 5", "Harmony 6", "Harmony 7")
 
 
@@ -92,9 +95,9 @@ def assign_tracks(notes: Sequence[Note], voices: list[_Voice]) -> list[int]:
     """The track of each of ``notes`` (same order).
 
     Onset by onset, the new notes (highest first) go to the voices ordered by register
-    (highest first), never crossing, each voice taking at most its free capacity, at the
-    least total distance from each voice's centre; notes beyond every voice's capacity
-    go to the nearest voice.  Centres follow the notes they receive."""
+    (highest first), never crossing, at the least total distance from each voice's
+    centre, a note beyond a voice's free capacity costing a penalty.  Centres follow
+    the notes they receive."""
     out = [0] * len(notes)
     order = sorted(range(len(notes)), key=lambda i: (notes[i].start_tick, -notes[i].pitch))
     at = 0
@@ -118,35 +121,33 @@ def assign_tracks(notes: Sequence[Note], voices: list[_Voice]) -> list[int]:
 
 
 def _monotone_match(pitches: list[int], ranked: list[_Voice], free: list[int]) -> list[int]:
-    """Indices into ``ranked`` for ``pitches`` (falling): non-decreasing, within ``free``,
-    at the least sum of |pitch - centre|; what does not fit goes to the nearest voice."""
+    """Indices into ``ranked`` for ``pitches`` (falling): non-decreasing, at the least sum
+    of |pitch - centre|, each note beyond a voice's ``free`` room costing
+    OVERFULL_PENALTY more (so a note far from every free voice joins the nearest one
+    rather than a free voice an octave away)."""
     n, m = len(pitches), len(ranked)
     inf = float("inf")
     # best[i][j]: cost of placing the first i notes on the first j voices
     best = [[inf] * (m + 1) for _ in range(n + 1)]
     take = [[0] * (m + 1) for _ in range(n + 1)]
-    for j in range(m + 1):
-        best[0][j] = 0.0
+    best[0] = [0.0] * (m + 1)
     for j in range(1, m + 1):
-        c = ranked[j - 1].centre
+        c, room = ranked[j - 1].centre, free[j - 1]
         for i in range(1, n + 1):
             b, t = best[i][j - 1], 0
             cost = 0.0
-            for k in range(1, min(free[j - 1], i) + 1):
-                cost += abs(pitches[i - k] - c)
+            for k in range(1, i + 1):
+                cost += abs(pitches[i - k] - c) + (OVERFULL_PENALTY if k > room else 0.0)
                 if best[i - k][j - 1] + cost < b:
                     b, t = best[i - k][j - 1] + cost, k
             best[i][j], take[i][j] = b, t
-    placed = max(i for i in range(n + 1) if best[i][m] < inf)
     out: list[int] = [0] * n
-    i, j = placed, m
+    i, j = n, m
     while i > 0 and j > 0:
         k = take[i][j]
         for q in range(i - k, i):
             out[q] = j - 1
         i, j = i - k, j - 1
-    for q in range(placed, n):  # no room left anywhere: the nearest voice
-        out[q] = min(range(m), key=lambda v: abs(pitches[q] - ranked[v].centre))
     return out
 
 
@@ -275,6 +276,24 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
             messages.append(f"The seed is empty, so the continuation starts on the tonic of "
                             f"{start_key.name}.")
         prime = [forced_first]
+    # as many notes at once as the seed's parts hold (a chorale stays in four parts, a
+    # melody and bass in two); a harmonisation writes up to HARMONY_VOICES beneath
+    if melody is not None:
+        max_notes = 1 + HARMONY_VOICES
+    elif per_track:  # each track as many as it ever held at once
+        max_notes = sum(_capacity(ns) for ns in per_track.values())
+    else:
+        max_notes = None
+    # each part keeps to its own range: the j-th note of a step (top down) no higher
+    # than the j-th highest part's highest note plus a margin, none below the lowest
+    # part's lowest note minus the margin
+    ceilings = None
+    if melody is None and len(per_track) > 1:
+        parts = sorted(per_track.values(), key=lambda ns: -max(n.pitch for n in ns))
+        ceilings = [max(n.pitch for n in ns) + transpose + RANGE_MARGIN
+                    for ns in parts for _ in range(_capacity(ns))]
+        floor = min(n.pitch for n in notes) + transpose - RANGE_MARGIN
+        allowed = allowed & (enc.token_pitches >= floor) | (enc.token_pitches < 0)
     window_tokens = model.info.receptive_field_steps
     primed = prime[-window_tokens:] if window_tokens is not None and \
         len(prime) > window_tokens else prime
@@ -284,7 +303,7 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     stepper = (_Incremental if method == "incremental" else _Naive)(model, primed, k)
     try:
         rows = _sample(model, stepper, prime, forced_first is not None, steps, k, allowed,
-                       melody, settings, rng, progress, is_cancelled)
+                       melody, settings, rng, progress, is_cancelled, max_notes, ceilings)
     finally:
         stepper.close()
 
@@ -422,12 +441,14 @@ def _harmony_voices(notes: Sequence[Note], base: int) -> tuple[list[_Voice], lis
 
 def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, steps: int,
             k: int, allowed: np.ndarray, melody: _Melody | None, settings: GenerationSettings,
-            rng: np.random.Generator, progress, is_cancelled) -> list[list[int]]:
+            rng: np.random.Generator, progress, is_cancelled,
+            max_notes: int | None = None,
+            ceilings: list[int] | None = None) -> list[list[int]]:
     """Tokens for ``steps`` steps per variation, one model call per token for the
     batch; each row stops at its own ``steps``-th STEP (rows that are done are fed
     STEPs, which are not kept)."""
     enc = model.encoding
-    grammar = enc.grammar(k)
+    grammar = enc.grammar(k, max_notes, ceilings)
     sampler = Sampler(settings.temperature, settings.top_p, rng)
     out: list[list[int]] = [[] for _ in range(k)]
     if first_forced:
