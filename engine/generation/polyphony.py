@@ -39,7 +39,8 @@ from engine.song import Note, Song
 
 OVERFULL_PENALTY = 6.0  # semitones: what a note costs beyond its voice's room
 RANGE_MARGIN = 3  # semitones a part may go beyond its range in the seed
-HARMONY_VOICES = 3  # the voices a harmonisation writes beneath the melody, at most
+HARMONY_VOICES = 3
+HARMONY_MIN_NOTES = 3  # a harmonised step under the melody: the melody and two more  # the voices a harmonisation writes beneath the melody, at most
 HARMONY_NAMES = ("Alto", "Tenor", "Bass", "Harmony 4", "Harmony 5", "Harmony 6", "Harmony 7")
 
 
@@ -480,6 +481,11 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
         if melody is not None:
             _force_melody(enc, mask, melody, grammar.steps - step_index, top_done, done,
                           pitch_index)
+            # a full texture: under a sounding melody, no step ends with fewer than
+            # HARMONY_MIN_NOTES notes while a note may still come
+            thin = top_done & ~done & (grammar.count < HARMONY_MIN_NOTES)
+            thin &= mask[:, 1:].any(axis=1)
+            mask[thin, STEP] = False
         tokens = sampler(logits.astype(np.float64), Sampler.mask(mask))
         if tokens is None:
             raise GenerationError(f"the model {model.name} computed invalid numbers (NaN or "
