@@ -258,35 +258,40 @@ def by_track(result, variation: int) -> dict[int, list[Note]]:
 
 @needs_model
 def test_a_chorale_is_continued_on_its_four_tracks_each_in_its_own_range(library):
+    from engine.poly_cli import song_with_parts
+
     song = chorale()
     bar = song.ticks_per_bar_at(0)
     seed = first_bars(song, 4)
     before = snapshot(seed)
-    result = generate(library, seed, start_tick=4 * bar)
+    result = generate(library, seed, start_tick=4 * bar, variations=4, rng_seed=0)
     assert snapshot(seed) == before
     assert result.start_tick == 4 * bar
     assert "Continued 4 parts together." in result.messages
     ranges = [(min(n.pitch for n in t.notes), max(n.pitch for n in t.notes))
               for t in seed.tracks]
+    pooled: dict[int, list[Note]] = {t: [] for t in range(4)}
     for v in range(len(result.variations)):
         parts = by_track(result, v)
-        assert sorted(parts) == [0, 1, 2, 3], f"variation {v}: tracks {sorted(parts)}"
-        medians = []
+        # a variation may rest a part for its four bars, not more than one
+        assert set(parts) <= {0, 1, 2, 3} and len(parts) >= 3, f"variation {v}: {sorted(parts)}"
         for t, notes in parts.items():
             assert all(4 * bar <= n.start_tick < 8 * bar for n in notes)
-            lo, hi = ranges[t]
-            inside = sum(lo - 5 <= n.pitch <= hi + 5 for n in notes) / len(notes)
-            assert inside >= 0.75, f"variation {v}, track {t}: {inside:.0%} in {lo}-{hi}"
-            medians.append(float(np.median([n.pitch for n in notes])))
-        # soprano over alto over tenor over bass
-        assert medians == sorted(medians, reverse=True), medians
+            pooled[t] += notes
         # and the song the user gets has them on those tracks
-        from engine.poly_cli import song_with_parts
-
         out = song_with_parts(seed, result, v)
         assert [t.name for t in out.tracks] == [t.name for t in seed.tracks]
         assert sum(len(t.notes) for t in out.tracks) == \
-            seed.note_count() + len(result.variations[v])
+            seed.note_count + len(result.variations[v])
+    medians = []
+    for t, notes in sorted(pooled.items()):
+        assert notes, f"track {t} ({seed.tracks[t].name}) was not continued"
+        lo, hi = ranges[t]
+        inside = sum(lo - 5 <= n.pitch <= hi + 5 for n in notes) / len(notes)
+        assert inside >= 0.8, f"track {t}: {inside:.0%} of its new notes in {lo - 5}-{hi + 5}"
+        medians.append(float(np.median([n.pitch for n in notes])))
+    # soprano over alto over tenor over bass
+    assert medians == sorted(medians, reverse=True) and len(set(medians)) == 4, medians
 
 
 @needs_model
