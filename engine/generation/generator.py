@@ -310,6 +310,11 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
         raise ValueError(f"unknown generation method {method!r}")
     model = library.get(settings.model)
     enc = model.encoding
+    if hasattr(enc, "grammar"):  # a polyphonic model continues every part, not one line
+        from engine.generation.polyphony import generate_polyphony
+
+        return generate_polyphony(library, seed, settings, start_tick=start_tick,
+                                  progress=progress, is_cancelled=is_cancelled, method=method)
     song = seed if seed is not None else Song()
     ppq = song.ppq
     messages: list[str] = []
