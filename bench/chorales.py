@@ -9,6 +9,8 @@ model (every card whose encoding is polyphonic) in ``--models-dir``:
 
     * notes per beat: at each beat's onset tick in the continuation, the notes
       sounding there across all tracks; the median over every beat (target 4);
+    * note length: the mean length of the new notes in beats (no target; Bach's
+      beside it shows whether a model holds its notes too long);
     * in range: for each part (track), the share of its new notes within that part's
       seed range (lowest to highest pitch of its notes in the seed) +/- 3 semitones
       (target >= 90%, pooled; the worst part is shown too);
@@ -219,9 +221,13 @@ class Tally:
         self.new = [0] * parts
         self.parallels = 0
         self.beats = 0
+        self.lengths: list[float] = []  # in beats
 
     def add(self, seed_parts, new_parts, beats) -> None:
         self.per_beat += notes_per_beat(new_parts, beats)
+        if len(beats) > 1:
+            self.lengths += [n.duration_ticks / (beats[1] - beats[0])
+                             for p in new_parts for n in p]
         for i, (s, n) in enumerate(zip(seed_parts, new_parts)):
             a, b = in_range(s, n)
             self.in_range[i] += a
@@ -241,6 +247,8 @@ class Tally:
             "in_range_share_per_part": [round(a / b, 4) if b else None
                                         for a, b in zip(self.in_range, self.new)],
             "new_notes_per_part": self.new,
+            "mean_note_beats": round(statistics.fmean(self.lengths), 3)
+            if self.lengths else None,
             "parallels": self.parallels,
             "beats": self.beats,
             "parallels_per_100_beats": round(100 * self.parallels / self.beats, 3)
@@ -389,6 +397,9 @@ def markdown(results: dict) -> str:
         ("mean notes per beat (a)", "",
          lambda r: _num(r["continuation"]["mean_notes_per_beat"], "{:.2f}"),
          _num(bach["continuation"]["mean_notes_per_beat"], "{:.2f}")),
+        ("mean new note length, beats (a)", "",
+         lambda r: _num(r["continuation"]["mean_note_beats"], "{:.2f}"),
+         _num(bach["continuation"]["mean_note_beats"], "{:.2f}")),
         (f"new notes in their part's seed range +/-{RANGE_MARGIN} (a)",
          f">= {TARGET_IN_RANGE:.0%}",
          lambda r: _pct(r["continuation"]["in_range_share"]),
