@@ -435,6 +435,20 @@ def markdown(results: dict) -> str:
     return "\n".join(lines + met)
 
 
+def _git_state() -> dict:
+    """The commit measured, and the engine files changed on top of it (if any)."""
+    import subprocess
+
+    def git(*a):
+        try:
+            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"commit": git("rev-parse", "HEAD"),
+            "engine_changes_not_committed": git("status", "--porcelain", "engine").splitlines()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models-dir", action="append", help="model folder (default: models/)")
@@ -478,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": {},
         "date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
         "command": "python bench/chorales.py " + " ".join(argv or sys.argv[1:]),
+        "git": _git_state(),
     }
     for name in names:
         t = time.monotonic()
