@@ -411,8 +411,9 @@ class PolyphonyEncoding(Encoding):
         return min(same, key=lambda t: (abs(int(self.token_pitches[t]) - 60), t))
 
     def grammar(self, batch: int, max_notes: int | None = None,
-                ceilings: Sequence[int] | None = None) -> "PolyGrammar":
-        return PolyGrammar(self, batch, max_notes, ceilings)
+                ceilings: Sequence[int] | None = None,
+                voice_leading: bool = False) -> "PolyGrammar":
+        return PolyGrammar(self, batch, max_notes, ceilings, voice_leading)
 
 
 class PolyGrammar:
@@ -426,7 +427,7 @@ class PolyGrammar:
     """
 
     def __init__(self, enc: PolyphonyEncoding, batch: int, max_notes: int | None = None,
-                 ceilings: Sequence[int] | None = None) -> None:
+                 ceilings: Sequence[int] | None = None, voice_leading: bool = False) -> None:
         self.enc = enc
         # at most this many notes a step (the encoding's limit, or fewer: a generation
         # keeps the seed's number of parts)
@@ -447,6 +448,12 @@ class PolyGrammar:
         for j, p in enumerate(list(ceilings or [])[: self.max_notes]):
             top[j] = max(0, min(n, int(p) - enc.min_pitch + 1))
         self._ceiling = top
+        # voice leading: the notes of this step and the last by position, top down (-1:
+        # none), to keep two parts from moving in parallel fifths or octaves
+        self.voice_leading = voice_leading
+        self.cur_pos = np.full((batch, self.max_notes + 1), -1, dtype=np.int64)
+        self.prev_pos = np.full((batch, self.max_notes + 1), -1, dtype=np.int64)
+        self._rows = np.arange(batch)
 
     def follow(self, tokens: Sequence[int]) -> None:
         """Read a whole prime (the same for every row)."""
@@ -461,11 +468,39 @@ class PolyGrammar:
         room = (self.count < self.max_notes)[:, None]
         news = under & room
         holds = news & self.prev
+        if self.voice_leading:
+            news = news & ~self._parallels()
         out = np.empty((self.batch, self.enc.vocab_size), dtype=bool)
         out[:, 0] = True
         out[:, 1:1 + self.n] = news
         out[:, 1 + self.n:] = holds
         return out & allowed
+
+    def _parallels(self) -> np.ndarray:
+        """Boolean [batch, pitches]: the new notes that would make parallel fifths or
+        octaves (or unisons) with a part above.  Parts are read by position: the j-th
+        note of this step continues the j-th of the last.  A note at position j is
+        refused when, for some position i above it, the two were a perfect fifth or
+        octave apart (mod 12) in the last step, part i has moved, and the new note
+        moves the same way into the same interval."""
+        j = np.minimum(self.count, self.max_notes)
+        prev_j = self.prev_pos[self._rows, j]
+        out = np.zeros((self.batch, self.n), dtype=bool)
+        top = int(j.max()) if self.batch else 0
+        if top == 0 or not (prev_j >= 0).any():
+            return out
+        p = self._index[None, :]
+        for i in range(top):
+            prev_i, cur_i = self.prev_pos[:, i], self.cur_pos[:, i]
+            d = (prev_i - prev_j) % 12
+            valid = (i < j) & (prev_i >= 0) & (prev_j >= 0) & (cur_i >= 0) \
+                & ((d == 0) | (d == 7)) & (cur_i != prev_i)
+            if not valid.any():
+                continue
+            up = (cur_i > prev_i)[:, None]
+            same_way = np.where(up, p > prev_j[:, None], p < prev_j[:, None])
+            out |= valid[:, None] & same_way & (((cur_i[:, None] - p) % 12) == d[:, None])
+        return out
 
     def push(self, tokens: np.ndarray) -> None:
         tokens = np.asarray(tokens, dtype=np.int64)
@@ -473,6 +508,7 @@ class PolyGrammar:
         rows = np.nonzero(~is_step)[0]
         if rows.size:
             idx = (tokens[rows] - 1) % self.n
+            self.cur_pos[rows, np.minimum(self.count[rows], self.max_notes)] = idx
             self.cur[rows, idx] = True
             self.below[rows] = idx
             self.count[rows] += 1
@@ -480,6 +516,8 @@ class PolyGrammar:
         if srows.size:
             self.prev[srows] = self.cur[srows]
             self.cur[srows] = False
+            self.prev_pos[srows] = self.cur_pos[srows]
+            self.cur_pos[srows] = -1
             self.below[srows] = self.n
             self.count[srows] = 0
             self.steps[srows] += 1

@@ -38,6 +38,7 @@ from engine.models import ModelLibrary, StepModel
 from engine.song import Note, Song
 
 OVERFULL_PENALTY = 6.0  # semitones: what a note costs beyond its voice's room
+VOICE_LEADING = True  # keep parts from moving in parallel fifths and octaves
 RANGE_MARGIN = 3  # semitones a part may go beyond its range in the seed
 HARMONY_VOICES = 3
 HARMONY_MIN_NOTES = 3  # a harmonised step under the melody: the melody and two more  # the voices a harmonisation writes beneath the melody, at most
@@ -449,7 +450,7 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
     batch; each row stops at its own ``steps``-th STEP (rows that are done are fed
     STEPs, which are not kept)."""
     enc = model.encoding
-    grammar = enc.grammar(k, max_notes, ceilings)
+    grammar = enc.grammar(k, max_notes, ceilings, voice_leading=VOICE_LEADING)
     sampler = Sampler(settings.temperature, settings.top_p, rng)
     out: list[list[int]] = [[] for _ in range(k)]
     if first_forced:
