@@ -17,7 +17,7 @@ from engine.generation.generator import GenerationResult
 from engine.song import Note, Song, Track, melody_track
 
 # the models a seed of several voices gets when no --model is given, best first
-POLYPHONIC_DEFAULTS = ("poly-lstm", "poly-wavenet")
+POLYPHONIC_DEFAULTS = ("poly-wavenet", "poly-lstm")  # the best held-out figures first
 MELODY_DEFAULT = "lstm"
 
 

@@ -3,7 +3,7 @@ audition them, keep one.
 
 Melody models continue one line (the active track); polyphonic models, listed as
 "(all parts)", continue every part at once and harmonise a melody (gui.polyphony).  A
-song with several voices gets a polyphonic model by default (poly-lstm when installed)
+song with several voices gets a polyphonic model by default (poly-wavenet when installed)
 until the user picks a model for it.
 
 The panel is a thin client of ``engine.generation.generator``: it builds a GenerationSettings from
@@ -269,7 +269,7 @@ class GeneratePanel(QWidget):
             self.model_combo.setCurrentIndex(i)
 
     def _apply_default_model(self) -> None:
-        """Unless the user chose a model for this song: a polyphonic one (poly-lstm
+        """Unless the user chose a model for this song: a polyphonic one (poly-wavenet
         when installed) for a song of several voices, else the one the user prefers."""
         if self._picked_in_doc or self.job is not None:
             return

@@ -12,7 +12,7 @@ melody's, and:
   the user selected) from its end;
 * Harmonise (Ctrl+Shift+H) writes the voices beneath the active track's melody (the
   selected notes' track when notes are selected), with the chosen polyphonic model or
-  else poly-lstm; the melody is heard alone, as the command line's ``harmonise`` hears
+  else poly-wavenet; the melody is heard alone, as the command line's ``harmonise`` hears
   it, and is never changed;
 * Play auditions the whole variation, every part; Keep adds each new note to its track,
   and a harmonisation's voices as new tracks after the song's, in ONE undo step
@@ -62,7 +62,7 @@ def polyphonic_models(library: Any) -> list[str]:
 
 
 def default_polyphonic(library: Any) -> str | None:
-    """The polyphonic model a seed of several voices gets (poly-lstm when installed)."""
+    """The polyphonic model a seed of several voices gets (poly-wavenet when installed)."""
     found = polyphonic_models(library)
     return next((n for n in POLYPHONIC_DEFAULTS if n in found), found[0] if found else None)
 

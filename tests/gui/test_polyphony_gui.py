@@ -22,6 +22,9 @@ from gui.document import GENERATED, SEED
 from tests.gui.test_app import make_window
 
 REPO = Path(__file__).resolve().parents[2]
+from engine.poly_cli import POLYPHONIC_DEFAULTS
+
+DEFAULT_POLY = POLYPHONIC_DEFAULTS[0]  # what a song of several voices gets
 MODELS = REPO / "models"
 DEV_FOLDER = os.environ.get("CONTINUO_TEST_POLY_MODELS", "")
 TIMEOUT_MS = 180_000
@@ -162,7 +165,7 @@ def test_a_song_of_several_voices_gets_a_polyphonic_model_until_one_is_picked(
     combo = panel.model_combo
     labels = {combo.itemData(i): combo.itemText(i) for i in range(combo.count())}
     assert "(all parts)" in labels["poly-lstm"] and "(all parts)" not in labels["lstm"]
-    assert combo.currentData() == "poly-lstm" and panel.is_polyphonic()
+    assert combo.currentData() == DEFAULT_POLY and panel.is_polyphonic()
     assert "every part" in panel.seed_label.text()
 
     # a one-line song gets the user's model back ...
@@ -170,7 +173,7 @@ def test_a_song_of_several_voices_gets_a_polyphonic_model_until_one_is_picked(
     assert combo.currentData() == "lstm" and not panel.is_polyphonic()
     # ... a song of several voices the polyphonic one again, until the user picks one
     window.open_default_seed()
-    assert combo.currentData() == "poly-lstm"
+    assert combo.currentData() == DEFAULT_POLY
     panel.select_model("lstm")
     panel._apply_default_model()  # what Generate does first
     assert combo.currentData() == "lstm"
@@ -182,14 +185,14 @@ def test_generate_continues_both_parts_and_keep_is_one_undo_step(qtbot, poly_lib
                                                                  isolated_settings):
     window = make_window(qtbot, poly_library)
     doc, panel = window.doc, window.panel
-    assert panel.model_combo.currentData() == "poly-lstm"  # the first Generate's model
+    assert panel.model_combo.currentData() == DEFAULT_POLY  # the first Generate's model
     panel.bars.setValue(2)
     panel.variations_spin.setValue(2)
     panel.rng_seed.setValue(7)
     before, depth = doc.song(), doc.undo_stack.count()
     run(qtbot, panel, pressed(window.generate_run, panel))
     result = panel.result
-    assert result.model == "poly-lstm" and panel.variations.count() == 2
+    assert result.model == DEFAULT_POLY and panel.variations.count() == 2
     assert result.start_tick >= before.end_tick - before.ppq // 4
     assert "parts" in panel.variations.list.item(0).text()
     assert "Continued 2 parts together." in panel.messages.text()
@@ -233,12 +236,12 @@ def test_harmonise_keeps_the_melody_and_adds_the_voices_as_new_tracks(qtbot, pol
                                                                       isolated_settings):
     window = make_window(qtbot, poly_library)
     doc, panel = window.doc, window.panel
-    panel.select_model("lstm")  # a melody model chosen: Harmonise takes poly-lstm
+    panel.select_model("lstm")  # a melody model chosen: Harmonise takes the default
     panel.variations_spin.setValue(2)
     before, depth = doc.song(), doc.undo_stack.count()
     run(qtbot, panel, pressed(window.generate_harmonise, panel))
     result = panel.result
-    assert result.model == "poly-lstm" and result.new_tracks
+    assert result.model == DEFAULT_POLY and result.new_tracks
     assert panel.model_combo.currentData() == "lstm"  # the user's choice stays
     index = max(range(2), key=lambda i: len(result.variations[i]))
     assert result.variations[index]
@@ -278,7 +281,7 @@ def test_the_drums_are_left_as_they_are_and_the_panel_says_so(qtbot, poly_librar
     drums = [Note(36 if b % 2 == 0 else 38, b * 480, 120, 100, DRUM_CHANNEL) for b in range(16)]
     song.tracks.append(Track(name="Drums", channel=DRUM_CHANNEL, is_drum=True, notes=drums))
     doc.load_song(song)
-    assert panel.model_combo.currentData() == "poly-lstm"
+    assert panel.model_combo.currentData() == DEFAULT_POLY
     panel.bars.setValue(1)
     panel.variations_spin.setValue(1)
     run(qtbot, panel, panel.generate)
