@@ -32,7 +32,6 @@ from engine.errors import EncodingError, GenerationError
 from engine.generation.generator import (MAX_PRIME_STEPS, GenerationCancelled,
                                          GenerationResult, GenerationSettings, _Incremental,
                                          _Naive, _steps_for, _Velocities, allowed_tokens)
-from engine.generation.keychoice import choose_key
 from engine.generation.sampler import Sampler
 from engine.models import ModelLibrary, StepModel
 from engine.song import Note, Song
@@ -41,6 +40,8 @@ OVERFULL_PENALTY = 6.0  # semitones: what a note costs beyond its voice's room
 VOICE_LEADING = True  # keep parts from moving in parallel fifths and octaves
 RANGE_MARGIN = 3  # semitones a part may go beyond its range in the seed
 HARMONY_VOICES = 3
+FULL_TEXTURE_SHARE = 0.75
+NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 HARMONY_MIN_NOTES = 3  # a harmonised step under the melody: the melody and two more  # the voices a harmonisation writes beneath the melody, at most
 HARMONY_NAMES = ("Alto", "Tenor", "Bass", "Harmony 4", "Harmony 5", "Harmony 6", "Harmony 7")
 
@@ -232,19 +233,11 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     heard = notes + (mel_notes if harmonise_track is not None else [])
     seed_key = estimate_song_key(heard) if heard else (chosen or Key(0, False))
     lock_key = None if settings.key is None else (chosen or seed_key)
-    estimate = None
     first_step = start_step
     if notes:
         first_step = max(min(enc.tick_to_step(n.start_tick, ppq) for n in notes),
                          start_step - MAX_PRIME_STEPS // 4)
         window = [n for n in notes if n.end_tick > enc.step_to_tick(first_step, ppq)]
-        if settings.key in ("auto", None) and harmonise_track is None:
-            estimate = choose_key(model, window, ppq, first_step, start_step)
-            seed_key = estimate.key
-        if settings.key == "auto" and estimate is not None:
-            lock_key = seed_key
-            messages.append(f"Key lock: {estimate.key.name if estimate.locks else 'none'} "
-                            f"({estimate.reason}).")
         try:
             encoded = enc.encode_seed(window, ppq, key=seed_key, start_step=first_step,
                                       end_step=start_step)
@@ -264,8 +257,9 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
 
     scale = None
     if lock_key is not None:
-        scale = estimate.allowed if estimate is not None and settings.key == "auto" \
-            else lock_key.scale_pitch_classes
+        scale, why = lock_scale(lock_key, heard if settings.key == "auto" else [])
+        if settings.key == "auto" and heard:
+            messages.append(f"Key lock: {lock_key.name} ({why}).")
     allowed = allowed_tokens(model, settings, lock_key, scale, transpose)
     # a seed's notes end where it ends: the first new step holds nothing on
     forced_first = None
@@ -296,6 +290,9 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
                     for ns in parts for _ in range(_capacity(ns))]
         floor = min(n.pitch for n in notes) + transpose - RANGE_MARGIN
         allowed = allowed & (enc.token_pitches >= floor) | (enc.token_pitches < 0)
+    # a seed whose parts all sound on (nearly) every beat keeps them sounding: no beat
+    # of the continuation with fewer notes while one may still come
+    beat_notes = _texture(per_track, ppq, gen_start) if melody is None else None
     window_tokens = model.info.receptive_field_steps
     primed = prime[-window_tokens:] if window_tokens is not None and \
         len(prime) > window_tokens else prime
@@ -305,7 +302,8 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     stepper = (_Incremental if method == "incremental" else _Naive)(model, primed, k)
     try:
         rows = _sample(model, stepper, prime, forced_first is not None, steps, k, allowed,
-                       melody, settings, rng, progress, is_cancelled, max_notes, ceilings)
+                       melody, settings, rng, progress, is_cancelled, max_notes, ceilings,
+                       beat_notes, (start_step, enc.steps_per_quarter))
     finally:
         stepper.close()
 
@@ -349,8 +347,41 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
         variations=result_notes, start_tick=gen_start, key=lock_key or seed_key,
         messages=messages, model=model.name, steps=steps,
         tokens=[list(r) for r in rows], track_of=result_tracks, new_tracks=new_tracks,
-        key_lock="" if estimate is None or settings.key != "auto"
-        else estimate.key.name if estimate.locks else "none")
+        key_lock=lock_key.name if settings.key == "auto" and lock_key is not None and heard
+        else "")
+
+
+def lock_scale(key: Key, seed: Sequence[Note]) -> tuple[set[int], str]:
+    """The pitch classes a key lock allows for part music, and why: the key's scale,
+    in minor with the raised sixth and seventh too (a minor cadence needs its leading
+    note), and every pitch class the ``seed`` itself plays."""
+    pcs = set(key.scale_pitch_classes)
+    why = f"the key of the seed's notes"
+    if key.minor:
+        pcs |= {(key.tonic + 9) % 12, (key.tonic + 11) % 12}
+        why += ", with the raised sixth and seventh"
+    own = {n.pitch % 12 for n in seed} - pcs
+    if own:
+        names = ", ".join(NOTE_NAMES[pc] for pc in sorted(own))
+        why += f", and the seed's own {names}"
+        pcs |= own
+    return pcs, why
+
+
+def _texture(per_track: dict[int, list[Note]], ppq: int, end_tick: int) -> int | None:
+    """How many notes every beat of the continuation should sound: the seed's parts,
+    when all of them sound on at least FULL_TEXTURE_SHARE of the seed's beats (a chorale,
+    a melody over a held bass); None when the seed's parts often rest."""
+    notes = [n for ns in per_track.values() for n in ns]
+    parts = sum(_capacity(ns) for ns in per_track.values())
+    if parts < 2 or not notes:
+        return None
+    first = min(n.start_tick for n in notes)
+    beats = range(first - first % ppq, end_tick, ppq)
+    if not beats:
+        return None
+    full = sum(sum(n.start_tick <= b < n.end_tick for n in notes) >= parts for b in beats)
+    return parts if full >= FULL_TEXTURE_SHARE * len(beats) else None
 
 
 def _track_label(song: Song, index: int) -> str:
@@ -445,7 +476,8 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
             k: int, allowed: np.ndarray, melody: _Melody | None, settings: GenerationSettings,
             rng: np.random.Generator, progress, is_cancelled,
             max_notes: int | None = None,
-            ceilings: list[int] | None = None) -> list[list[int]]:
+            ceilings: list[int] | None = None, beat_notes: int | None = None,
+            grid: tuple[int, int] = (0, 4)) -> list[list[int]]:
     """Tokens for ``steps`` steps per variation, one model call per token for the
     batch; each row stops at its own ``steps``-th STEP (rows that are done are fed
     STEPs, which are not kept)."""
@@ -486,6 +518,11 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
             # HARMONY_MIN_NOTES notes while a note may still come
             thin = top_done & ~done & (grammar.count < HARMONY_MIN_NOTES)
             thin &= mask[:, 1:].any(axis=1)
+            mask[thin, STEP] = False
+        elif beat_notes is not None:
+            at = grammar.steps - step_index
+            on_beat = (grid[0] + at) % grid[1] == 0
+            thin = on_beat & ~done & (grammar.count < beat_notes) & mask[:, 1:].any(axis=1)
             mask[thin, STEP] = False
         tokens = sampler(logits.astype(np.float64), Sampler.mask(mask))
         if tokens is None:
