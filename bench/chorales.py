@@ -506,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         results["models"][name] = r
         print(f"{name}: {r['seconds']} s", file=sys.stderr)
     results["seconds"] = round(time.monotonic() - t0, 1)
+    results["markdown"] = markdown(results)  # models/README.md quotes it
 
     print(f"\n{len(chorales)} test chorales (four parts); (a) the first {SEED_BARS} bars "
           f"continued by {CONTINUE_BARS} bars, {VARIATIONS} variations, temperature 1; (b) the "

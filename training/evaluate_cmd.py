@@ -209,7 +209,10 @@ cards' metrics).{sizes}
     from training.fill_eval import fill_section
     from training.memory_sweep import readme_sections
 
-    text = text.rstrip("\n") + readme_sections(models_dir) + fill_section(models_dir) + "\n"
+    from training.poly_report import poly_section
+
+    text = (text.rstrip("\n") + readme_sections(models_dir) + fill_section(models_dir)
+            + poly_section(models_dir).rstrip("\n") + "\n")
     write_bytes_atomic(models_dir / "README.md", text.encode())
     os.chmod(models_dir / "README.md", 0o644)
 
