@@ -87,6 +87,17 @@ def _load_seed(path: str, tune: int) -> Song:
     return load_song(path, tune=tune - 1)
 
 
+def output_path(name: str) -> Path:
+    """The MIDI file a command will write, checked before any work: not a folder, in a
+    folder that exists."""
+    out = Path(name)
+    if out.is_dir():
+        raise GenerationError(f"{out}: this is a folder; give a file name such as out.mid")
+    if not out.parent.exists():
+        raise GenerationError(f"{out.parent}: there is no such folder to write into")
+    return out
+
+
 def _output_paths(out: Path, count: int) -> list[Path]:
     if count == 1:
         return [out]
@@ -123,11 +134,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         key=None if args.key.lower() == "none" else args.key,
         min_pitch=args.min_pitch, max_pitch=args.max_pitch, memory=args.memory == "on")
     settings.validate()  # before the seed is read: a bad option fails fast
-    out = Path(args.output)
-    if out.is_dir():
-        raise GenerationError(f"{out}: this is a folder; give a file name such as out.mid")
-    if not out.parent.exists():
-        raise GenerationError(f"{out.parent}: there is no such folder to write into")
+    out = output_path(args.output)
     seed = _load_seed(args.seed, args.tune) if args.seed else None
     track_index = None
     if args.track is not None:

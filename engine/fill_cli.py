@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from engine.errors import GenerationError
 from engine.song import Song, melody_track
@@ -29,11 +28,7 @@ def _cmd_fill(args: argparse.Namespace) -> int:
         key=None if args.key.lower() == "none" else args.key,
         min_pitch=args.min_pitch, max_pitch=args.max_pitch)
     settings.validate()
-    out = Path(args.output)
-    if out.is_dir():
-        raise GenerationError(f"{out}: this is a folder; give a file name such as out.mid")
-    if not out.parent.exists():
-        raise GenerationError(f"{out.parent}: there is no such folder to write into")
+    out = cli.output_path(args.output)
     song = cli._load_seed(args.seed, args.tune)
     track_index = melody_track(song)
     if args.track is not None:

@@ -86,11 +86,7 @@ def _cmd_harmonise(args: argparse.Namespace) -> int:
         variations=args.variations, rng_seed=args.rng_seed,
         key=None if args.key.lower() == "none" else args.key, memory=False)
     settings.validate()
-    out = Path(args.output)
-    if out.is_dir():
-        raise GenerationError(f"{out}: this is a folder; give a file name such as out.mid")
-    if not out.parent.exists():
-        raise GenerationError(f"{out.parent}: there is no such folder to write into")
+    out = cli.output_path(args.output)
     song = cli._load_seed(args.melody, args.tune)
     track = melody_track(song)
     if args.track is not None:

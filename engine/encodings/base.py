@@ -134,9 +134,17 @@ class Encoding(ABC):
         """A seed's notes -> tokens for the steps [start_step, end_step), moved into
         C major / A minor from ``key``; the report says what was dropped or moved."""
 
-    @abstractmethod
     def seed_messages(self, encoded: Encoded) -> list[str]:
-        """What the user should be told about a seed the generator encoded."""
+        """What the user should be told about a seed the generator encoded: what the
+        report counts, and a whole-seed octave shift into the model's range."""
+        messages = encoded.report.messages(quantization=False)
+        if encoded.report.octave_shift:
+            octaves = abs(encoded.report.octave_shift)
+            messages.append(f"The seed lies outside the model's range "
+                            f"({self.min_pitch}-{self.max_pitch}); the model heard it moved by "
+                            f"{octaves} octave{'s' if octaves > 1 else ''} and the "
+                            f"continuation was moved back.")
+        return messages
 
     @abstractmethod
     def trim_prime(self, tokens: Sequence[int]) -> list[int]:
@@ -166,6 +174,26 @@ class Encoding(ABC):
     def start_token(self, pitch_class: int, allowed: np.ndarray) -> int:
         """The token a continuation from nothing starts with: a note of
         ``pitch_class`` (model space) among the ``allowed`` ones."""
+
+    def grid_to_notes(self, grid: Iterable, ppq: int, transpose: int = 0,
+                      velocity: int | Callable[[int], int] = 100,
+                      channel: int = 0) -> list[Note]:
+        """Grid notes (``start_step``, ``end_step``, ``pitch``, ``velocity``) -> notes at
+        ``ppq`` with the transposition undone (pitches pushed outside 0-127 folded back
+        by octaves); ``velocity`` for every note, or a function of a note's start tick."""
+        notes = []
+        at = velocity if callable(velocity) else None
+        for g in grid:
+            p = g.pitch - transpose
+            while p < 0:
+                p += 12
+            while p > 127:
+                p -= 12
+            start = self.step_to_tick(g.start_step, ppq)
+            end = self.step_to_tick(g.end_step, ppq)
+            notes.append(Note(p, start, max(1, end - start),
+                              at(start) if at else velocity, channel))
+        return notes
 
     # ---- the grid -------------------------------------------------------------------
     def tick_to_step(self, tick: float, ppq: int) -> int:

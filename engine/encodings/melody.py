@@ -40,7 +40,8 @@ FIRST_NOTE_ON = 2
 
 @dataclass(frozen=True, slots=True, order=True)
 class GridNote:
-    """A note of a monophonic line on the step grid: [start_step, end_step)."""
+    """A note on the step grid, [start_step, end_step): of a melody's line, or one of a
+    polyphonic encoding's sounding notes."""
 
     start_step: int
     end_step: int
@@ -268,24 +269,10 @@ class MelodyEncoding(Encoding):
 
     def decode(self, tokens: Sequence[int], ppq: int, transpose: int = 0, start_step: int = 0,
                velocity: int | Callable[[int], int] = 100, channel: int = 0) -> list[Note]:
-        """Tokens -> notes at ``ppq``, with the encoding's transposition undone.
-
-        Pitches that the undoing would push outside 0-127 are folded back by octaves.
-        ``velocity`` is one for every note, or a function of a note's start tick.
-        """
-        notes = []
-        at = velocity if callable(velocity) else None
-        for g in self.tokens_to_grid(tokens, start_step, 100 if at else velocity):
-            p = g.pitch - transpose
-            while p < 0:
-                p += 12
-            while p > 127:
-                p -= 12
-            start = self.step_to_tick(g.start_step, ppq)
-            end = self.step_to_tick(g.end_step, ppq)
-            notes.append(Note(p, start, max(1, end - start),
-                              at(start) if at else g.velocity, channel))
-        return notes
+        """Tokens -> notes at ``ppq``, with the encoding's transposition undone
+        (:meth:`grid_to_notes`)."""
+        return self.grid_to_notes(self.tokens_to_grid(tokens, start_step), ppq, transpose,
+                                  velocity, channel)
 
 
     # ---- the Encoding interface -----------------------------------------------------
@@ -317,16 +304,6 @@ class MelodyEncoding(Encoding):
     def encode_seed(self, notes: Sequence[Note], ppq: int, key: Key, start_step: int,
                     end_step: int) -> Encoded:
         return self.encode_notes(notes, ppq, key=key, start_step=start_step, end_step=end_step)
-
-    def seed_messages(self, encoded: Encoded) -> list[str]:
-        messages = encoded.report.messages(quantization=False)
-        if encoded.report.octave_shift:
-            octaves = abs(encoded.report.octave_shift)
-            messages.append(f"The seed lies outside the model's range "
-                            f"({self.min_pitch}-{self.max_pitch}); the model heard it moved by "
-                            f"{octaves} octave{'s' if octaves > 1 else ''} and the "
-                            f"continuation was moved back.")
-        return messages
 
     def trim_prime(self, tokens: Sequence[int]) -> list[int]:
         """A sequence starts with a note, as in training: what a long seed's cut left

@@ -25,29 +25,19 @@ unisons of two parts merged into one note, and notes beyond ``max_voices`` at on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from engine.encodings.base import Encoded, Encoding, EncodingReport, register
 from engine.encodings.keys import Key, estimate_song_key
+from engine.encodings.melody import GridNote
 from engine.errors import EncodingError
 from engine.song import Note, Song
 
 ENCODING_NAME = "polyphony-16th"
 ENCODING_VERSION = 1
 STEP = 0
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class PolyNote:
-    """A note on the step grid, [start_step, end_step), in model space."""
-
-    start_step: int
-    end_step: int
-    pitch: int
-    velocity: int = 100
 
 
 def playable_tracks(song: Song) -> list[int]:
@@ -151,7 +141,7 @@ class PolyphonyEncoding(Encoding):
 
     # ---- notes -> grid --------------------------------------------------------------
     def to_grid(self, notes: Sequence[Note], ppq: int, shift: int,
-                report: EncodingReport) -> list[PolyNote]:
+                report: EncodingReport) -> list[GridNote]:
         """Quantize, transpose by ``shift`` and fit the range: the whole music by
         octaves where it fits (fewest octaves), else note by note."""
         grid, max_err = [], 0.0
@@ -163,7 +153,7 @@ class PolyphonyEncoding(Encoding):
             if e <= s:
                 e = s + 1
                 report.lengthened_to_one_step += 1
-            grid.append(PolyNote(s, e, n.pitch + shift, n.velocity))
+            grid.append(GridNote(s, e, n.pitch + shift, n.velocity))
         report.max_quantize_error_ticks = round(max_err, 6)
         if not grid:
             return grid
@@ -173,7 +163,7 @@ class PolyphonyEncoding(Encoding):
         if fits:
             k = min(fits, key=abs)
             report.octave_shift = k
-            return [PolyNote(g.start_step, g.end_step, g.pitch + 12 * k, g.velocity)
+            return [GridNote(g.start_step, g.end_step, g.pitch + 12 * k, g.velocity)
                     for g in grid]
         out = []
         for g in grid:
@@ -183,10 +173,10 @@ class PolyphonyEncoding(Encoding):
             while p > self.max_pitch:
                 p -= 12
             report.notes_moved_by_octave += p != g.pitch
-            out.append(PolyNote(g.start_step, g.end_step, p, g.velocity))
+            out.append(GridNote(g.start_step, g.end_step, p, g.velocity))
         return out
 
-    def grid_to_tokens(self, grid: Sequence[PolyNote], start_step: int, end_step: int,
+    def grid_to_tokens(self, grid: Sequence[GridNote], start_step: int, end_step: int,
                        report: EncodingReport | None = None) -> list[int]:
         """Grid notes -> tokens for the steps [start_step, end_step).
 
@@ -237,7 +227,7 @@ class PolyphonyEncoding(Encoding):
         return tokens
 
     def tokens_to_grid(self, tokens: Sequence[int], start_step: int = 0,
-                       velocity: int = 100) -> list[PolyNote]:
+                       velocity: int = 100) -> list[GridNote]:
         """Tokens -> grid notes.  A HOLD without a sounding note of its pitch starts
         one; a note still sounding after the last token ends one step after the step
         it was last heard in (a step without its STEP still counts)."""
@@ -245,7 +235,7 @@ class PolyphonyEncoding(Encoding):
         step = start_step
         sounding: dict[int, int] = {}  # pitch -> start step, heard in the previous step
         heard: dict[int, int] = {}  # the same, for the current step
-        out: list[PolyNote] = []
+        out: list[GridNote] = []
         for tok in tokens:
             tok = int(tok)
             if not 0 <= tok < vocab:
@@ -253,7 +243,7 @@ class PolyphonyEncoding(Encoding):
             if tok == STEP:
                 for p, s in sounding.items():
                     if p not in heard:
-                        out.append(PolyNote(s, step, p, velocity))
+                        out.append(GridNote(s, step, p, velocity))
                 sounding, heard = heard, {}
                 step += 1
                 continue
@@ -262,14 +252,14 @@ class PolyphonyEncoding(Encoding):
                 heard[p] = sounding[p]
             else:
                 if p in sounding:  # a re-attack ends the note that was sounding
-                    out.append(PolyNote(sounding.pop(p), step, p, velocity))
+                    out.append(GridNote(sounding.pop(p), step, p, velocity))
                 heard[p] = step
         last = step + (1 if heard else 0)
         for p, s in sounding.items():
             if p not in heard:
-                out.append(PolyNote(s, step, p, velocity))
+                out.append(GridNote(s, step, p, velocity))
         for p, s in heard.items():
-            out.append(PolyNote(s, last, p, velocity))
+            out.append(GridNote(s, last, p, velocity))
         return sorted(out)
 
     # ---- the whole way --------------------------------------------------------------
@@ -300,19 +290,10 @@ class PolyphonyEncoding(Encoding):
 
     def decode(self, tokens: Sequence[int], ppq: int, transpose: int = 0, start_step: int = 0,
                velocity: int | Callable[[int], int] = 100, channel: int = 0) -> list[Note]:
-        at = velocity if callable(velocity) else None
-        notes = []
-        for g in self.tokens_to_grid(tokens, start_step, 100 if at else velocity):
-            p = g.pitch - transpose
-            while p < 0:
-                p += 12
-            while p > 127:
-                p -= 12
-            start = self.step_to_tick(g.start_step, ppq)
-            end = self.step_to_tick(g.end_step, ppq)
-            notes.append(Note(p, start, max(1, end - start),
-                              at(start) if at else g.velocity, channel))
-        return notes
+        """Tokens -> notes at ``ppq``, with the encoding's transposition undone
+        (:meth:`grid_to_notes`)."""
+        return self.grid_to_notes(self.tokens_to_grid(tokens, start_step), ppq, transpose,
+                                  velocity, channel)
 
     # ---- the Encoding interface -----------------------------------------------------
     def song_to_tokens(self, song: Song) -> list[int] | None:
@@ -329,16 +310,6 @@ class PolyphonyEncoding(Encoding):
     def encode_seed(self, notes: Sequence[Note], ppq: int, key: Key, start_step: int,
                     end_step: int) -> Encoded:
         return self.encode_notes(notes, ppq, key=key, start_step=start_step, end_step=end_step)
-
-    def seed_messages(self, encoded: Encoded) -> list[str]:
-        messages = encoded.report.messages(quantization=False)
-        if encoded.report.octave_shift:
-            octaves = abs(encoded.report.octave_shift)
-            messages.append(f"The seed lies outside the model's range "
-                            f"({self.min_pitch}-{self.max_pitch}); the model heard it moved by "
-                            f"{octaves} octave{'s' if octaves > 1 else ''} and the "
-                            f"continuation was moved back.")
-        return messages
 
     def trim_prime(self, tokens: Sequence[int]) -> list[int]:
         """Training sequences start with their first note: empty steps before it go."""

@@ -243,6 +243,29 @@ class _Velocities:
         return int(min(127, max(1, round(self.median + offset))))
 
 
+def first_new_step(enc: Encoding, seed_end: int, start_tick: int | None, ppq: int) -> int:
+    """The grid step a continuation starts at: ``start_tick`` rounded up to the grid, or
+    the seed's end (``seed_end``) when none is given."""
+    if start_tick is None:
+        return enc.ceil_step(seed_end, ppq)
+    if start_tick < 0:
+        raise GenerationError(f"the continuation cannot start before the song "
+                              f"(tick {start_tick})")
+    return enc.ceil_step(start_tick, ppq)
+
+
+def cut_before(notes: Iterable[Note], tick: int) -> list[Note]:
+    """The notes that start before ``tick``, those still sounding there cut short."""
+    out = []
+    for n in notes:
+        if n.start_tick >= tick:
+            continue
+        if n.end_tick > tick:
+            n = Note(n.pitch, n.start_tick, tick - n.start_tick, n.velocity, n.channel)
+        out.append(n)
+    return out
+
+
 def _seed_notes(seed: Song | None, track_index: int | None,
                 start_tick: int | None) -> tuple[list[Note], int]:
     """The seed melody's notes (before ``start_tick``, cut there) and its channel."""
@@ -256,16 +279,7 @@ def _seed_notes(seed: Song | None, track_index: int | None,
         raise GenerationError(f"the seed has no track {track_index + 1}; it has "
                               f"{len(seed.tracks)}")
     track = seed.tracks[track_index]
-    notes = list(track.notes)
-    if start_tick is not None:
-        cut = []
-        for n in notes:
-            if n.start_tick >= start_tick:
-                continue
-            if n.end_tick > start_tick:
-                n = Note(n.pitch, n.start_tick, start_tick - n.start_tick, n.velocity, n.channel)
-            cut.append(n)
-        notes = cut
+    notes = list(track.notes) if start_tick is None else cut_before(track.notes, start_tick)
     channel = notes[0].channel if notes else track.channel
     return notes, channel
 
@@ -320,14 +334,8 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     messages: list[str] = []
 
     notes, channel = _seed_notes(seed, track_index, start_tick)
-    if start_tick is None:
-        end = max((n.end_tick for n in notes), default=0)
-        start_step = enc.ceil_step(end, ppq)
-    else:
-        if start_tick < 0:
-            raise GenerationError(f"the continuation cannot start before the song "
-                                  f"(tick {start_tick})")
-        start_step = enc.ceil_step(start_tick, ppq)
+    start_step = first_new_step(enc, max((n.end_tick for n in notes), default=0), start_tick,
+                                ppq)
     gen_start_tick = enc.step_to_tick(start_step, ppq)
     steps = _steps_for(settings, song, gen_start_tick, enc)
     k = int(settings.variations)

@@ -27,11 +27,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from engine.encodings import Key, estimate_song_key
-from engine.encodings.polyphony import STEP, PolyNote, playable_tracks
+from engine.encodings.melody import GridNote
+from engine.encodings.polyphony import STEP, playable_tracks
 from engine.errors import EncodingError, GenerationError
 from engine.generation.generator import (MAX_PRIME_STEPS, GenerationCancelled,
                                          GenerationResult, GenerationSettings, _Incremental,
-                                         _Naive, _steps_for, _Velocities, allowed_tokens)
+                                         _Naive, _steps_for, _Velocities, allowed_tokens,
+                                         cut_before, first_new_step)
 from engine.generation.sampler import Sampler
 from engine.models import ModelLibrary, StepModel
 from engine.song import Note, Song
@@ -214,16 +216,10 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
         start_tick = enc.step_to_tick(min(enc.tick_to_step(n.start_tick, ppq)
                                           for n in mel_notes), ppq)
     # the seed: every playable track's notes before the start, cut there
-    if start_tick is None:
-        end = max((n.end_tick for i in playable for n in song.tracks[i].notes), default=0)
-        start_step = enc.ceil_step(end, ppq)
-    else:
-        if start_tick < 0:
-            raise GenerationError(f"the continuation cannot start before the song "
-                                  f"(tick {start_tick})")
-        start_step = enc.ceil_step(start_tick, ppq)
+    end = max((n.end_tick for i in playable for n in song.tracks[i].notes), default=0)
+    start_step = first_new_step(enc, end, start_tick, ppq)
     gen_start = enc.step_to_tick(start_step, ppq)
-    per_track = {i: _cut(song.tracks[i].notes, gen_start) for i in playable
+    per_track = {i: cut_before(song.tracks[i].notes, gen_start) for i in playable
                  if i != harmonise_track}
     per_track = {i: ns for i, ns in per_track.items() if ns}
     notes = [n for ns in per_track.values() for n in ns]
@@ -317,7 +313,7 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
         mel_v = _Velocities(song, mel_notes, enc)
     for row in rows:
         grid = enc.tokens_to_grid(row, start_step)
-        decoded = [_to_note(enc, g, ppq, transpose) for g in grid]
+        decoded = enc.grid_to_notes(grid, ppq, transpose)
         if melody is not None:
             # the melody is the user's: drop the model's copy of it, keep the rest
             kept_pitch = {(g.start_step, g.pitch) for g in grid if _is_melody(g, melody,
@@ -389,27 +385,6 @@ def _track_label(song: Song, index: int) -> str:
     return f"track {index + 1}" + (f" '{name}'" if name else "")
 
 
-def _cut(notes: Sequence[Note], tick: int) -> list[Note]:
-    out = []
-    for n in notes:
-        if n.start_tick >= tick:
-            continue
-        if n.end_tick > tick:
-            n = Note(n.pitch, n.start_tick, tick - n.start_tick, n.velocity, n.channel)
-        out.append(n)
-    return out
-
-
-def _to_note(enc, g: PolyNote, ppq: int, transpose: int) -> Note:
-    p = g.pitch - transpose
-    while p < 0:
-        p += 12
-    while p > 127:
-        p -= 12
-    start, end = enc.step_to_tick(g.start_step, ppq), enc.step_to_tick(g.end_step, ppq)
-    return Note(p, start, max(1, end - start), 100, 0)
-
-
 def _with(n: Note, velocity: int, channel: int) -> Note:
     return Note(n.pitch, n.start_tick, n.duration_ticks, velocity, channel)
 
@@ -451,7 +426,7 @@ def _melody_steps(enc, notes: Sequence[Note], ppq: int, start_step: int, transpo
     return _Melody(pitch, onset), transpose + 12 * shift
 
 
-def _is_melody(g: PolyNote, melody: _Melody, start_step: int) -> bool:
+def _is_melody(g: GridNote, melody: _Melody, start_step: int) -> bool:
     """Whether ``g`` is the melody's: the top note of its step, forced (nothing
     beneath the melody can share its pitch, pitches fall strictly within a step)."""
     i = g.start_step - start_step
