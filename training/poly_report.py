@@ -156,8 +156,22 @@ than a budget on two cores. The n-gram's order is capped at 8 by its 64-bit code
 159 tokens; its validation figure was still falling with the order (by_order in
 `baselines/kn-partmusic.metrics.json`).
 
-Continuations and harmonisations of the test-split chorales (`python bench/chorales.py`,
-results in `bench/results/chorales.json`):{_chorales()}
+Continuations and harmonisations of the four-part test-split chorales
+(`python bench/chorales.py`, results in `bench/results/chorales.json`): (a) the first 4
+bars continued by 4 bars, 4 variations at temperature 1, against Bach's own bars 5-8;
+(b) the soprano of the first 8 bars harmonised, 4 variations. Parallels are counted
+beat to beat between every pair of parts, Bach's with the same function.{_chorales()}
+
+What the generator adds to the networks' probabilities (`engine/generation/polyphony.py`,
+every rule a mask on the next token): a continuation holds as many notes at once as
+the seed's parts; the j-th note of a step (top down) goes no higher than the j-th part's
+highest seed note plus 3 semitones, and nothing below the lowest part's lowest note
+minus 3; a new note may not move in parallel fifths or octaves with a part above it
+(parts read by position in the step); when the seed keeps all its parts sounding on at
+least 75% of its beats, no beat of the continuation has fewer notes while one may still
+come; a harmonisation keeps at least three notes under a sounding melody. Measured
+before the voice-leading and texture rules (the first 24-minute poly-lstm and the same
+poly-wavenet): median 3 and 4 notes per beat, 0.76 and 7.28 parallels per 100 beats.
 """
 
 
