@@ -425,10 +425,20 @@ class PolyGrammar:
         self.cur_pos = np.full((batch, self.max_notes + 1), -1, dtype=np.int64)
         self.prev_pos = np.full((batch, self.max_notes + 1), -1, dtype=np.int64)
         self._rows = np.arange(batch)
+        self._positions = np.arange(self.max_notes + 1)
+        m = self.max_notes + 1
+        # [batch, i, j]: positions i and j of the last step a perfect fifth or octave
+        # apart; [batch, i]: position i of this step holds a note that moved
+        self._perfect = np.zeros((batch, m, m), dtype=bool)
+        self._moved = np.zeros((batch, m), dtype=bool)
 
     def follow(self, tokens: Sequence[int]) -> None:
-        """Read a whole prime (the same for every row)."""
-        for t in tokens:
+        """Read a prime (the same for every row): only its last two steps shape what
+        comes next, so only they are read (``steps`` counts from there)."""
+        tokens = list(tokens)
+        ends = [k for k, t in enumerate(tokens) if t == STEP]
+        start = ends[-3] + 1 if len(ends) >= 3 else 0
+        for t in tokens[start:]:
             self.push(np.full(self.batch, int(t), dtype=np.int64))
 
     def mask(self, allowed: np.ndarray) -> np.ndarray:
@@ -440,37 +450,41 @@ class PolyGrammar:
         news = under & room
         holds = news & self.prev
         if self.voice_leading:
-            news = news & ~self._parallels()
+            parallel = self._parallels()
+            if parallel is not None:
+                news = news & ~parallel
         out = np.empty((self.batch, self.enc.vocab_size), dtype=bool)
         out[:, 0] = True
         out[:, 1:1 + self.n] = news
         out[:, 1 + self.n:] = holds
         return out & allowed
 
-    def _parallels(self) -> np.ndarray:
+    def _parallels(self) -> np.ndarray | None:
         """Boolean [batch, pitches]: the new notes that would make parallel fifths or
-        octaves (or unisons) with a part above.  Parts are read by position: the j-th
-        note of this step continues the j-th of the last.  A note at position j is
-        refused when, for some position i above it, the two were a perfect fifth or
-        octave apart (mod 12) in the last step, part i has moved, and the new note
-        moves the same way into the same interval."""
+        octaves (or unisons) with a part above, or None when no row has any.  Parts are
+        read by position: the j-th note of this step continues the j-th of the last.  A
+        note at position j is refused when, for some position i above it, the two were a
+        perfect fifth or octave apart (mod 12) in the last step, part i has moved, and
+        the new note moves the same way into the same interval."""
         j = np.minimum(self.count, self.max_notes)
+        top = int(j.max())
+        if top == 0:
+            return None
+        # the parts above position j that were a perfect interval from it and have moved
+        valid = self._perfect[self._rows, :top, j] & self._moved[:, :top] \
+            & (self._positions[:top][None, :] < j[:, None])
+        if not valid.any():
+            return None
         prev_j = self.prev_pos[self._rows, j]
-        out = np.zeros((self.batch, self.n), dtype=bool)
-        top = int(j.max()) if self.batch else 0
-        if top == 0 or not (prev_j >= 0).any():
-            return out
+        prev_i, cur_i = self.prev_pos[:, :top], self.cur_pos[:, :top]  # [batch, i]
+        d = (prev_i - prev_j[:, None]) % 12
+        r, i = np.nonzero(valid)  # the few (row, part above) pairs that matter
         p = self._index[None, :]
-        for i in range(top):
-            prev_i, cur_i = self.prev_pos[:, i], self.cur_pos[:, i]
-            d = (prev_i - prev_j) % 12
-            valid = (i < j) & (prev_i >= 0) & (prev_j >= 0) & (cur_i >= 0) \
-                & ((d == 0) | (d == 7)) & (cur_i != prev_i)
-            if not valid.any():
-                continue
-            up = (cur_i > prev_i)[:, None]
-            same_way = np.where(up, p > prev_j[:, None], p < prev_j[:, None])
-            out |= valid[:, None] & same_way & (((cur_i[:, None] - p) % 12) == d[:, None])
+        up = cur_i[r, i] > prev_i[r, i]
+        same_way = np.where(up[:, None], p > prev_j[r, None], p < prev_j[r, None])
+        hit = same_way & (((cur_i[r, i][:, None] - p) % 12) == d[r, i][:, None])
+        out = np.zeros((self.batch, self.n), dtype=bool)
+        np.logical_or.at(out, r, hit)
         return out
 
     def push(self, tokens: np.ndarray) -> None:
@@ -479,7 +493,10 @@ class PolyGrammar:
         rows = np.nonzero(~is_step)[0]
         if rows.size:
             idx = (tokens[rows] - 1) % self.n
-            self.cur_pos[rows, np.minimum(self.count[rows], self.max_notes)] = idx
+            at = np.minimum(self.count[rows], self.max_notes)
+            self.cur_pos[rows, at] = idx
+            if self.voice_leading:
+                self._moved[rows, at] = idx != self.prev_pos[rows, at]
             self.cur[rows, idx] = True
             self.below[rows] = idx
             self.count[rows] += 1
@@ -489,6 +506,12 @@ class PolyGrammar:
             self.cur[srows] = False
             self.prev_pos[srows] = self.cur_pos[srows]
             self.cur_pos[srows] = -1
+            if self.voice_leading:
+                pos = self.prev_pos[srows]
+                d = (pos[:, :, None] - pos[:, None, :]) % 12
+                both = (pos >= 0)[:, :, None] & (pos >= 0)[:, None, :]
+                self._perfect[srows] = both & ((d == 0) | (d == 7))
+                self._moved[srows] = False
             self.below[srows] = self.n
             self.count[srows] = 0
             self.steps[srows] += 1
