@@ -145,6 +145,10 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
         encoding = encoding_from_card(old["encoding"])
         initial_weights = resume.parent / old["keras"]["weights"]
         previous = old.get("training", {})
+    if args.epoch_tunes and args.strategy != "default":
+        raise ContinuoError("--epoch-tunes draws each epoch on one device; under a "
+                            "tf.distribute strategy every replica passes over the whole "
+                            "corpus (leave it out)")
     corpus, train, val = _training_splits(args, encoding)
     hp = old["hyperparameters"] if old else _hyperparameters(args, encoding.vocab_size)
     out_dir = Path(args.out_dir) if args.out_dir else (
