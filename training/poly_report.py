@@ -169,7 +169,9 @@ highest seed note plus 3 semitones, and nothing below the lowest part's lowest n
 minus 3; a new note may not move in parallel fifths or octaves with a part above it
 (parts read by position in the step); when the seed keeps all its parts sounding on at
 least 75% of its beats, no beat of the continuation has fewer notes while one may still
-come; a harmonisation keeps at least three notes under a sounding melody. Measured
+come; no new note is held longer than the seed's longest note (at least a half note),
+since a network that has begun to hold tends to hold on; a harmonisation keeps at least
+three notes under a sounding melody. Measured
 before the voice-leading and texture rules (the first 24-minute poly-lstm and the same
 poly-wavenet): median 3 and 4 notes per beat, 3.09 and 7.28 parallels per 100 beats.
 """

@@ -383,8 +383,8 @@ class PolyphonyEncoding(Encoding):
 
     def grammar(self, batch: int, max_notes: int | None = None,
                 ceilings: Sequence[int] | None = None,
-                voice_leading: bool = False) -> "PolyGrammar":
-        return PolyGrammar(self, batch, max_notes, ceilings, voice_leading)
+                voice_leading: bool = False, max_hold: int | None = None) -> "PolyGrammar":
+        return PolyGrammar(self, batch, max_notes, ceilings, voice_leading, max_hold)
 
 
 class PolyGrammar:
@@ -398,7 +398,8 @@ class PolyGrammar:
     """
 
     def __init__(self, enc: PolyphonyEncoding, batch: int, max_notes: int | None = None,
-                 ceilings: Sequence[int] | None = None, voice_leading: bool = False) -> None:
+                 ceilings: Sequence[int] | None = None, voice_leading: bool = False,
+                 max_hold: int | None = None) -> None:
         self.enc = enc
         # at most this many notes a step (the encoding's limit, or fewer: a generation
         # keeps the seed's number of parts)
@@ -425,6 +426,10 @@ class PolyGrammar:
         self.cur_pos = np.full((batch, self.max_notes + 1), -1, dtype=np.int64)
         self.prev_pos = np.full((batch, self.max_notes + 1), -1, dtype=np.int64)
         self._rows = np.arange(batch)
+        # no note held longer than max_hold steps: [batch, pitch] steps each has sounded
+        self.max_hold = max_hold
+        self.held = np.zeros((batch, n), dtype=np.int64)
+        self.cur_new = np.zeros((batch, n), dtype=bool)  # started in this step
         self._positions = np.arange(self.max_notes + 1)
         m = self.max_notes + 1
         # [batch, i, j]: positions i and j of the last step a perfect fifth or octave
@@ -449,6 +454,8 @@ class PolyGrammar:
         room = (self.count < self.max_notes)[:, None]
         news = under & room
         holds = news & self.prev
+        if self.max_hold is not None:
+            holds &= self.held < self.max_hold
         if self.voice_leading:
             parallel = self._parallels()
             if parallel is not None:
@@ -498,10 +505,19 @@ class PolyGrammar:
             if self.voice_leading:
                 self._moved[rows, at] = idx != self.prev_pos[rows, at]
             self.cur[rows, idx] = True
+            if self.max_hold is not None:
+                self.cur_new[rows, idx] = self.enc.kinds[tokens[rows]] == 1
             self.below[rows] = idx
             self.count[rows] += 1
         srows = np.nonzero(is_step)[0]
         if srows.size:
+            if self.max_hold is not None:
+                # a note sounding in the finished step has sounded one step longer; a
+                # note that started in it has sounded one step
+                cur = self.cur[srows]
+                new = self.cur_new[srows]
+                self.held[srows] = np.where(cur, np.where(new, 1, self.held[srows] + 1), 0)
+                self.cur_new[srows] = False
             self.prev[srows] = self.cur[srows]
             self.cur[srows] = False
             self.prev_pos[srows] = self.cur_pos[srows]

@@ -289,6 +289,12 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     # a seed whose parts all sound on (nearly) every beat keeps them sounding: no beat
     # of the continuation with fewer notes while one may still come
     beat_notes = _texture(per_track, ppq, gen_start) if melody is None else None
+    # no new note held longer than the seed's longest (at least a half note): a network
+    # that has started holding tends to hold on
+    seed_notes = notes + (mel_notes if melody is not None else [])
+    max_hold = max([2 * enc.steps_per_quarter] + [
+        enc.tick_to_step(n.end_tick, ppq) - enc.tick_to_step(n.start_tick, ppq)
+        for n in seed_notes]) if seed_notes else None
     window_tokens = model.info.receptive_field_steps
     primed = prime[-window_tokens:] if window_tokens is not None and \
         len(prime) > window_tokens else prime
@@ -299,7 +305,7 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     try:
         rows = _sample(model, stepper, prime, forced_first is not None, steps, k, allowed,
                        melody, settings, rng, progress, is_cancelled, max_notes, ceilings,
-                       beat_notes, (start_step, enc.steps_per_quarter))
+                       beat_notes, (start_step, enc.steps_per_quarter), max_hold)
     finally:
         stepper.close()
 
@@ -452,12 +458,13 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
             rng: np.random.Generator, progress, is_cancelled,
             max_notes: int | None = None,
             ceilings: list[int] | None = None, beat_notes: int | None = None,
-            grid: tuple[int, int] = (0, 4)) -> list[list[int]]:
+            grid: tuple[int, int] = (0, 4), max_hold: int | None = None) -> list[list[int]]:
     """Tokens for ``steps`` steps per variation, one model call per token for the
     batch; each row stops at its own ``steps``-th STEP (rows that are done are fed
     STEPs, which are not kept)."""
     enc = model.encoding
-    grammar = enc.grammar(k, max_notes, ceilings, voice_leading=VOICE_LEADING)
+    grammar = enc.grammar(k, max_notes, ceilings, voice_leading=VOICE_LEADING,
+                          max_hold=max_hold)
     sampler = Sampler(settings.temperature, settings.top_p, rng)
     out: list[list[int]] = [[] for _ in range(k)]
     if first_forced:
