@@ -166,7 +166,8 @@ What the generator adds to the networks' probabilities (`engine/generation/polyp
 every rule a mask on the next token): a continuation holds as many notes at once as
 the seed's parts; the j-th note of a step (top down) goes no higher than the j-th part's
 highest seed note plus 3 semitones, and nothing below the lowest part's lowest note
-minus 3; a new note may not move in parallel fifths or octaves with a part above it
+minus 3, and on a beat that sounds every part (below) the j-th note no lower than the
+j-th part's lowest seed note minus 3; a new note may not move in parallel fifths or octaves with a part above it
 (parts read by position in the step); when the seed keeps all its parts sounding on at
 least 75% of its beats, no beat of the continuation has fewer notes while one may still
 come; no new note is held longer than the seed's longest note (at least a half note),

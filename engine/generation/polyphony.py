@@ -279,11 +279,15 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     # each part keeps to its own range: the j-th note of a step (top down) no higher
     # than the j-th highest part's highest note plus a margin, none below the lowest
     # part's lowest note minus the margin
-    ceilings = None
+    ceilings = floors = None
     if melody is None and len(per_track) > 1:
         parts = sorted(per_track.values(), key=lambda ns: -max(n.pitch for n in ns))
         ceilings = [max(n.pitch for n in ns) + transpose + RANGE_MARGIN
                     for ns in parts for _ in range(_capacity(ns))]
+        # on a beat that sounds every part, the j-th note is the j-th part's: no lower
+        # than its lowest seed note minus the margin
+        floors = [min(n.pitch for n in ns) + transpose - RANGE_MARGIN
+                  for ns in parts for _ in range(_capacity(ns))]
         floor = min(n.pitch for n in notes) + transpose - RANGE_MARGIN
         allowed = allowed & (enc.token_pitches >= floor) | (enc.token_pitches < 0)
     # a seed whose parts all sound on (nearly) every beat keeps them sounding: no beat
@@ -305,7 +309,8 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     try:
         rows = _sample(model, stepper, prime, forced_first is not None, steps, k, allowed,
                        melody, settings, rng, progress, is_cancelled, max_notes, ceilings,
-                       beat_notes, (start_step, enc.steps_per_quarter), max_hold)
+                       beat_notes, (start_step, enc.steps_per_quarter), max_hold,
+                       floors)
     finally:
         stepper.close()
 
@@ -458,7 +463,8 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
             rng: np.random.Generator, progress, is_cancelled,
             max_notes: int | None = None,
             ceilings: list[int] | None = None, beat_notes: int | None = None,
-            grid: tuple[int, int] = (0, 4), max_hold: int | None = None) -> list[list[int]]:
+            grid: tuple[int, int] = (0, 4), max_hold: int | None = None,
+            floors: list[int] | None = None) -> list[list[int]]:
     """Tokens for ``steps`` steps per variation, one model call per token for the
     batch; each row stops at its own ``steps``-th STEP (rows that are done are fed
     STEPs, which are not kept)."""
@@ -484,6 +490,7 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
     limit = steps * (enc.max_voices + 1) + 1
     base_mask = np.broadcast_to(allowed, (k, enc.vocab_size))
     pitch_index = np.arange(enc.pitches)
+    floor_of = np.array(list(floors or []) + [0], dtype=np.int64)  # past the parts: none
     for _ in range(limit):
         done = grammar.steps - step_index >= steps
         if done.all():
@@ -504,6 +511,11 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
         elif beat_notes is not None:
             at = grammar.steps - step_index
             on_beat = (grid[0] + at) % grid[1] == 0
+            if floors is not None:  # each part's note in its own range
+                at_floor = floor_of[np.minimum(grammar.count, len(floor_of) - 1)]
+                low = on_beat[:, None] & (enc.token_pitches[None, :] < at_floor[:, None])
+                low[:, STEP] = False
+                mask &= ~low
             thin = on_beat & ~done & (grammar.count < beat_notes) & mask[:, 1:].any(axis=1)
             mask[thin, STEP] = False
         tokens = sampler(logits.astype(np.float64), Sampler.mask(mask))
