@@ -505,15 +505,7 @@ class GeneratePanel(QWidget):
             since = track.end_tick - seed.ticks_per_bar_at(0)  # the seed's last bar
             tail = [n for n in track.notes if n.end_tick > since]
         self.variations.set_variations(result.variations, tail)
-        lines = list(getattr(result, "messages", []) or [])
-        key = getattr(result, "key", None)
-        head = f"{len(result.variations)} variations"
-        if key is not None:
-            head += f" in {key}"
-        self._show_key_lock(getattr(result, "key_lock", ""), lines)
-        self.messages.setText("\n".join([head + "."] + lines))
-        self.status.emit(f"Generated {head}. Select one to preview it; Keep inserts it.")
-        self.variations_ready.emit(len(result.variations))
+        self._announce(result, f"{len(result.variations)} variations")
 
     def _show_parts(self, result: Any) -> None:
         """A polyphonic result: every part's notes in each variation."""
@@ -521,8 +513,12 @@ class GeneratePanel(QWidget):
 
         self.variations.set_variations(result.variations, polyphony.seed_tail(self),
                                        polyphony.details(self))
+        self._announce(result, polyphony.headline(self))
+
+    def _announce(self, result: Any, head: str) -> None:
+        """Say what was generated: ``head`` with the key, the result's messages, the
+        key lock in the Auto entry, and the status line."""
         lines = list(getattr(result, "messages", []) or [])
-        head = polyphony.headline(self)
         key = getattr(result, "key", None)
         if key is not None:
             head += f" in {key}"

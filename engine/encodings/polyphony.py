@@ -107,12 +107,6 @@ class PolyphonyEncoding(Encoding):
     def onset_mask(self) -> np.ndarray:
         return self._onsets
 
-    def step_mask(self) -> np.ndarray:
-        """Boolean [vocab]: the tokens that end a step (STEP alone)."""
-        mask = np.zeros(self.vocab_size, dtype=bool)
-        mask[STEP] = True
-        return mask
-
     def count_steps(self, tokens: np.ndarray) -> int:
         return int(np.count_nonzero(np.asarray(tokens) == STEP))
 
@@ -531,10 +525,6 @@ class PolyGrammar:
             self.below[srows] = self.n
             self.count[srows] = 0
             self.steps[srows] += 1
-
-    def sounding(self, row: int) -> list[int]:
-        """Model-space pitches sounding in ``row``'s previous step, top down."""
-        return [self.enc.min_pitch + int(i) for i in np.nonzero(self.prev[row])[0][::-1]]
 
 
 POLYPHONY_ENCODING = PolyphonyEncoding()

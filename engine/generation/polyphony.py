@@ -10,8 +10,8 @@ step, a HOLD only for a note that sounds), so every sequence decodes.
 
 The encoding does not know parts, so each new note is given back to one of the seed's
 tracks by :func:`assign_tracks`: at each onset the new notes, highest first, go to the
-tracks in the order of their registers, each track taking at most as many notes at once
-as it held in the seed, at the least total distance from where each track has been.
+tracks in the order of their registers, at the least total distance from where each
+track has been, a note beyond what a track held at once in the seed costing more.
 A note keeps its track's channel (and so its instrument).
 
 Harmonising forces the melody: at every step of the melody the first token (the top
@@ -41,10 +41,10 @@ from engine.song import Note, Song
 OVERFULL_PENALTY = 6.0  # semitones: what a note costs beyond its voice's room
 VOICE_LEADING = True  # keep parts from moving in parallel fifths and octaves
 RANGE_MARGIN = 3  # semitones a part may go beyond its range in the seed
-HARMONY_VOICES = 3
-FULL_TEXTURE_SHARE = 0.75
+HARMONY_VOICES = 3  # the voices a harmonisation writes beneath the melody, at most
+HARMONY_MIN_NOTES = 3  # a harmonised step under the melody: the melody and two more
+FULL_TEXTURE_SHARE = 0.75  # a seed's beats with every part sounding, for a full texture
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-HARMONY_MIN_NOTES = 3  # a harmonised step under the melody: the melody and two more  # the voices a harmonisation writes beneath the melody, at most
 HARMONY_NAMES = ("Alto", "Tenor", "Bass", "Harmony 4", "Harmony 5", "Harmony 6", "Harmony 7")
 
 
@@ -58,12 +58,12 @@ def seed_voices(song: Song | None) -> int:
     notes): more than one means a polyphonic model should continue it."""
     if song is None:
         return 0
-    events = []
-    for i in playable_tracks(song):
-        for n in song.tracks[i].notes:
-            events.append((n.start_tick, 1))
-            events.append((n.end_tick, -1))
-    events.sort()
+    return _most_at_once([n for i in playable_tracks(song) for n in song.tracks[i].notes])
+
+
+def _most_at_once(notes: Sequence[Note]) -> int:
+    """The most of ``notes`` that sound at one time (0 for none)."""
+    events = sorted([(n.start_tick, 1) for n in notes] + [(n.end_tick, -1) for n in notes])
     most = now = 0
     for _, d in events:
         now += d
@@ -83,12 +83,9 @@ class _Voice:
 
 
 def _capacity(notes: Sequence[Note]) -> int:
-    events = sorted([(n.start_tick, 1) for n in notes] + [(n.end_tick, -1) for n in notes])
-    most = now = 0
-    for _, d in events:
-        now += d
-        most = max(most, now)
-    return max(1, most)
+    """How many notes a track may hold at once: as many as it did in the seed (one at
+    least)."""
+    return max(1, _most_at_once(notes))
 
 
 def _recent_centre(notes: Sequence[Note], last: int = 8) -> float:
@@ -222,6 +219,7 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     per_track = {i: cut_before(song.tracks[i].notes, gen_start) for i in playable
                  if i != harmonise_track}
     per_track = {i: ns for i, ns in per_track.items() if ns}
+    capacity = {i: _capacity(ns) for i, ns in per_track.items()}
     notes = [n for ns in per_track.values() for n in ns]
 
     k = int(settings.variations)
@@ -273,7 +271,7 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     if melody is not None:
         max_notes = 1 + HARMONY_VOICES
     elif per_track:  # each track as many as it ever held at once
-        max_notes = sum(_capacity(ns) for ns in per_track.values())
+        max_notes = sum(capacity.values())
     else:
         max_notes = None
     # each part keeps to its own range: the j-th note of a step (top down) no higher
@@ -281,18 +279,19 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     # part's lowest note minus the margin
     ceilings = floors = None
     if melody is None and len(per_track) > 1:
-        parts = sorted(per_track.values(), key=lambda ns: -max(n.pitch for n in ns))
-        ceilings = [max(n.pitch for n in ns) + transpose + RANGE_MARGIN
-                    for ns in parts for _ in range(_capacity(ns))]
+        parts = sorted(per_track, key=lambda i: -max(n.pitch for n in per_track[i]))
+        ceilings = [max(n.pitch for n in per_track[i]) + transpose + RANGE_MARGIN
+                    for i in parts for _ in range(capacity[i])]
         # on a beat that sounds every part, the j-th note is the j-th part's: no lower
         # than its lowest seed note minus the margin
-        floors = [min(n.pitch for n in ns) + transpose - RANGE_MARGIN
-                  for ns in parts for _ in range(_capacity(ns))]
+        floors = [min(n.pitch for n in per_track[i]) + transpose - RANGE_MARGIN
+                  for i in parts for _ in range(capacity[i])]
         floor = min(n.pitch for n in notes) + transpose - RANGE_MARGIN
         allowed = allowed & (enc.token_pitches >= floor) | (enc.token_pitches < 0)
     # a seed whose parts all sound on (nearly) every beat keeps them sounding: no beat
     # of the continuation with fewer notes while one may still come
-    beat_notes = _texture(per_track, ppq, gen_start) if melody is None else None
+    beat_notes = _texture(per_track, sum(capacity.values()), ppq, gen_start) \
+        if melody is None else None
     # no new note held longer than the seed's longest (at least a half note): a network
     # that has started holding tends to hold on
     seed_notes = notes + (mel_notes if melody is not None else [])
@@ -327,9 +326,7 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
         decoded = enc.grid_to_notes(grid, ppq, transpose)
         if melody is not None:
             # the melody is the user's: drop the model's copy of it, keep the rest
-            kept_pitch = {(g.start_step, g.pitch) for g in grid if _is_melody(g, melody,
-                                                                             start_step)}
-            below = [n for n, g in zip(decoded, grid) if (g.start_step, g.pitch) not in kept_pitch]
+            below = [n for n, g in zip(decoded, grid) if not _is_melody(g, melody, start_step)]
             voices, names = _harmony_voices(below, base)
             new_tracks = names if len(names) > len(new_tracks) else new_tracks
             tracks = assign_tracks(below, voices) if below else []
@@ -342,7 +339,7 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
             result_notes.append([_with(n, 90, 0) for n in decoded])
             result_tracks.append([0] * len(decoded))
             continue
-        voices = [_Voice(i, _recent_centre(ns), _capacity(ns), []) for i, ns in per_track.items()]
+        voices = [_Voice(i, _recent_centre(ns), capacity[i], []) for i, ns in per_track.items()]
         tracks = assign_tracks(decoded, voices)
         result_notes.append([_with(n, velocities[t].at(n.start_tick), song.tracks[t].channel)
                              for n, t in zip(decoded, tracks)])
@@ -375,12 +372,12 @@ def lock_scale(key: Key, seed: Sequence[Note]) -> tuple[set[int], str]:
     return pcs, why
 
 
-def _texture(per_track: dict[int, list[Note]], ppq: int, end_tick: int) -> int | None:
+def _texture(per_track: dict[int, list[Note]], parts: int, ppq: int,
+             end_tick: int) -> int | None:
     """How many notes every beat of the continuation should sound: the seed's parts,
     when all of them sound on at least FULL_TEXTURE_SHARE of the seed's beats (a chorale,
     a melody over a held bass); None when the seed's parts often rest."""
     notes = [n for ns in per_track.values() for n in ns]
-    parts = sum(_capacity(ns) for ns in per_track.values())
     if parts < 2 or not notes:
         return None
     first = min(n.start_tick for n in notes)
@@ -490,7 +487,11 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
     limit = steps * (enc.max_voices + 1) + 1
     base_mask = np.broadcast_to(allowed, (k, enc.vocab_size))
     pitch_index = np.arange(enc.pitches)
-    floor_of = np.array(list(floors or []) + [0], dtype=np.int64)  # past the parts: none
+    # per count of notes so far in a step: the tokens below the next part's floor (past
+    # the parts: none)
+    floor_of = np.array(list(floors or []) + [0], dtype=np.int64)
+    below_floor = enc.token_pitches[None, :] < floor_of[:, None]
+    below_floor[:, STEP] = False
     for _ in range(limit):
         done = grammar.steps - step_index >= steps
         if done.all():
@@ -512,10 +513,8 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
             at = grammar.steps - step_index
             on_beat = (grid[0] + at) % grid[1] == 0
             if floors is not None:  # each part's note in its own range
-                at_floor = floor_of[np.minimum(grammar.count, len(floor_of) - 1)]
-                low = on_beat[:, None] & (enc.token_pitches[None, :] < at_floor[:, None])
-                low[:, STEP] = False
-                mask &= ~low
+                low = below_floor[np.minimum(grammar.count, len(floor_of) - 1)]
+                mask &= ~(on_beat[:, None] & low)
             thin = on_beat & ~done & (grammar.count < beat_notes) & mask[:, 1:].any(axis=1)
             mask[thin, STEP] = False
         tokens = sampler(logits.astype(np.float64), Sampler.mask(mask))
