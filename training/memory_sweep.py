@@ -177,9 +177,12 @@ def readme_sections(models_dir: Path) -> str:
     return "".join("\n\n" + section for section in kept)
 
 
-def write_split(split: str, folder: Path, collection: str = C.TRAIN_COLLECTION) -> int:
+def write_split(split: str, folder: Path, collection: str = C.TRAIN_COLLECTION,
+                parity: str | None = None) -> int:
     """Every tune of ``split`` as a MIDI file (C major / A minor, 120 bpm, 4/4), checked
-    to encode back to the very tokens; returns how many."""
+    to encode back to the very tokens; returns how many.  ``parity`` ("even" or "odd"):
+    only the tunes whose number is even or odd, the collection's tunes numbered from 1
+    in corpus order (the order of ``python -m training corpus``'s cache)."""
     from engine.formats import song_to_midi_file
     from engine.song import melody_song
 
@@ -187,8 +190,10 @@ def write_split(split: str, folder: Path, collection: str = C.TRAIN_COLLECTION) 
     enc = corpus.encoding
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
-    for tune_id, tokens in zip(corpus.ids, corpus.tunes):
+    for number, (tune_id, tokens) in enumerate(zip(corpus.ids, corpus.tunes), start=1):
         if split != "all" and C.split_of(tune_id) != split:
+            continue
+        if parity is not None and number % 2 != (parity == "odd"):
             continue
         notes = enc.decode(tokens.tolist(), 480)
         song = melody_song(notes, ppq=480)
@@ -210,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="write SPLIT's tunes (test, validation, train or all) as MIDI")
     ap.add_argument("--to", metavar="DIR", help="the folder for --write-split")
     ap.add_argument("--collection", default=C.TRAIN_COLLECTION)
+    ap.add_argument("--parity", choices=("even", "odd"),
+                    help="with --write-split: only the even- or odd-numbered tunes")
     ap.add_argument("--generation-power", type=float, default=GENERATION_POWER,
                     help="the power of the memory's shares when generating (default "
                          f"{GENERATION_POWER:g}: chosen by bench/musicality.py on validation)")
@@ -217,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_split:
         if not args.to:
             ap.error("--write-split needs --to DIR")
-        n = write_split(args.write_split, Path(args.to), args.collection)
+        n = write_split(args.write_split, Path(args.to), args.collection, args.parity)
         print(f"wrote {n} tunes of the {args.write_split} split to {args.to}")
         return 0
     report = sweep(args.models, args.split)
