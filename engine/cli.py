@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.song import melody_track
-from engine.errors import ContinuoError, GenerationError, ModelError, ScoreFileError
+from engine.errors import ContinuoError, GenerationError, ModelError
 from engine.generation.generator import GenerationResult, GenerationSettings, generate
 from engine.models import ModelLibrary
 from engine.song import Note, Song, Track, melody_song
@@ -161,39 +161,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tunes_in(path: Path) -> list[tuple[str, Song]]:
-    """Every tune of one file, with its title (each tune of a multi-tune file apart; a
-    tune without notes is an empty song, which scores nothing)."""
-    from engine.formats import (is_score, list_score_tunes, load_song, score_file_to_song,
-                                unreadable_suffix)
-
-    if not path.exists():
-        raise ScoreFileError(f"{path.name}: there is no such file")
-    if problem := unreadable_suffix(path):  # the suffixes of engine.formats.READERS
-        raise ScoreFileError(problem)
-    songs: list[tuple[str, Song]] = []
-    if is_score(path):
-        # the score reader keeps the parsed file, so a collection is parsed once, not per tune
-        for tune in list_score_tunes(path):
-            try:
-                songs.append((tune.title, score_file_to_song(path, tune=tune.index)))
-            except ScoreFileError:
-                songs.append((tune.title, Song()))
-    else:
-        songs.append((path.stem, load_song(path)))
-    return songs
-
-
 Scorer = Callable[[Song], tuple[float, int, int]]  # a song -> (bits, tokens scored, notes)
 
 
 def score_files(paths: list[str], score_song: Scorer) -> list[dict[str, Any]]:
     """Bits of every tune in each file, as ``score`` lists them."""
+    from engine.formats.folder import tunes_in
+
     files = []
     for name in paths:
         path = Path(name)
         tunes = []
-        for i, (title, song) in enumerate(_tunes_in(path)):
+        for i, (title, song) in enumerate(tunes_in(path)):
             bits, scored, notes = score_song(song)
             tunes.append({"tune": i + 1, "title": title, "bits": bits, "tokens": scored,
                           "notes": notes, "bits_per_note": bits / notes if notes else None})

@@ -42,3 +42,12 @@ class LimitError(ContinuoError):
 
 class PortError(ContinuoError):
     """A MIDI port that cannot be opened, or that went away."""
+
+
+class Cancelled(ContinuoError):
+    """The person cancelled work that was under way (reading a folder, building a style)."""
+
+
+class StyleError(ContinuoError):
+    """A style folder with no music Continuo can learn from, or a saved style that
+    cannot be used."""
