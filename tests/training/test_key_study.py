@@ -1,0 +1,56 @@
+"""The key-estimator study (training/key_study.py) on the first tunes of a real Essen file."""
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.encodings import DEFAULT_ENCODING
+from engine.encodings.keys import Key
+from engine.song import Note
+from training import corpus as C
+from training import key_study as K
+
+
+@pytest.fixture(scope="module")
+def tunes():
+    return K.parse_tunes(C.collection_files(C.TRAIN_COLLECTION)[:1], limit=80,
+                         show_progress=False)
+
+
+def test_header_keys():
+    assert K.header_key("G") == Key(7)
+    assert K.header_key("Dm") == Key(2, True)
+    assert K.header_key("H") == Key(11) and K.header_key("Es") == Key(3)
+    assert K.header_key(None) is None and K.header_key("none") is None
+
+
+def test_mode_on_a_minor_tune():
+    a_minor = [Note(p, i * 480, 480) for i, p in enumerate([69, 71, 72, 74, 76, 72, 69, 64, 69])]
+    assert K.mode_on(9, a_minor) == Key(9, True)
+    assert K.mode_on(0, a_minor[2:]) in (Key(0), Key(0, True))
+
+
+def test_parsed_tunes_keep_what_the_corpus_keeps(tunes):
+    assert tunes and {"test", "train"} <= {t["split"] for t in tunes}
+    for t in tunes[:10]:
+        notes = K._notes(t)
+        assert K.ESTIMATORS["today"][1](t, notes) == DEFAULT_ENCODING.encode_tune(
+            notes, t["ppq"]).key
+        assert t["header"] is not None
+
+
+def test_study_writes_its_table(tunes, tmp_path):
+    cache, out = tmp_path / "tunes.json", tmp_path / "key-estimator.json"
+    cache.write_text(json.dumps(tunes))
+    assert K.main(["--tunes-cache", str(cache), "--orders", "2", "3", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows = result["estimators"]
+    assert list(rows) == list(K.ESTIMATORS)
+    assert rows["today"]["tokens_differ_all"] == 0 and rows["today"]["key_differs_all"] == 0
+    assert 0 < rows["final-note"]["tokens_differ_all"] < 1
+    for r in rows.values():
+        assert r["kn"]["order"] in (2, 3)
+        assert np.isfinite(r["kn"]["test"]) and 1 < r["lstm"] < 10
+    assert result["common_tunes"] <= result["tunes"] == len(tunes)
+    assert "--orders 2 3" in result["command"]

@@ -1,0 +1,313 @@
+"""Does a better key estimator for the training corpus lower bits per note? (issue 14)
+
+``python -m training.key_study`` parses music21's Essen collection again (one process,
+about ten minutes), keeps every tune that today's corpus keeps, and transposes each one
+to C major / A minor by several whole-tune key estimators:
+
+* ``today``: the encoding's own Krumhansl-Schmuckler estimate (``estimate_song_key``),
+  which built training/cache (the script checks it gets the very same tokens);
+* ``music21``: music21's default whole-tune analysis, ``score.analyze('key')``
+  (the Aarden-Essen profiles);
+* ``abc-header``: the ABC header's K: field as music21 reads it (major unless it says
+  minor); Essen's K: names the tune's tonic, not its mode;
+* ``abc-tonic``: the K: field's tonic, major or minor by the Krumhansl-Kessler
+  profiles of the two keys on that tonic;
+* ``final-note``: the tonic is the tune's last note (the folk-song cue), major or minor
+  the same way.
+
+A tune without a usable K: field keeps today's key.  For each corpus (the tunes every
+estimator can encode, so the same tunes everywhere) it fits the project's Kneser-Ney
+n-gram on the train split at each order of ``--orders``, keeps the order with the best
+validation bits/note, and scores the test split; it also scores the test split with the
+shipped ``lstm`` network (trained on ``today``'s transposition, so it favours that one).
+It prints a table and writes ``models/baselines/key-estimator.json``.
+``--tunes-cache FILE`` keeps the parsed tunes as JSON so that a rerun skips the parse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from engine.encodings import DEFAULT_ENCODING
+from engine.encodings.keys import _ALL_KEYS, _KEY_PROFILES, Key, estimate_song_key
+from engine.errors import ContinuoError
+from engine.formats import write_bytes_atomic
+from engine.song import Note
+from training import corpus as C
+
+OUT = Path(__file__).resolve().parent.parent / "models" / "baselines" / "key-estimator.json"
+GERMAN = {"H": "B", "Es": "Eb", "As": "Ab", "Des": "Db", "Ges": "Gb", "Fis": "F#",
+          "Cis": "C#", "Dis": "D#", "Gis": "G#", "Ais": "A#"}
+
+
+# ---------------------------------------------------------------------------------------
+# the tunes, parsed once
+# ---------------------------------------------------------------------------------------
+
+
+def parse_tunes(files: Iterable[Path], limit: int | None = None,
+                show_progress: bool = True) -> list[dict]:
+    """Every tune of the ABC ``files`` that today's corpus keeps, as
+    {id, split, ppq, notes: [[pitch, start, duration]], music21: [tonic, minor],
+    header: the K: field or None}; the same parse and rules as training/corpus.py."""
+    from music21.abcFormat import translate
+
+    from engine.formats import music21_score_to_song
+
+    warnings.filterwarnings("ignore")
+    out: list[dict] = []
+    t0, seen = time.monotonic(), 0
+    for path in files:
+        for i, handler in enumerate(C._tune_handlers(str(path))):
+            if limit is not None and seen >= limit:
+                return out
+            seen += 1
+            tune_id = f"{Path(path).name}#{i}"
+            try:
+                score = translate.abcToStreamScore(handler)
+                song = music21_score_to_song(score, what=tune_id)
+            except Exception:
+                continue
+            notes = list(song.notes())
+            _, reason = C.encode_song_notes(notes, song.ppq, DEFAULT_ENCODING, strict=True)
+            if reason is not None:
+                continue
+            m21 = score.analyze("key")
+            header = next((t.data.strip() for t in handler.tokens
+                           if type(t).__name__ == "ABCMetadata" and t.tag == "K"), None)
+            out.append({"id": tune_id, "split": C.split_of(tune_id), "ppq": song.ppq,
+                        "notes": [[n.pitch, n.start_tick, n.duration_ticks] for n in notes],
+                        "music21": [m21.tonic.pitchClass, m21.mode == "minor"],
+                        "header": header or None})
+            if show_progress and seen % 100 == 0:
+                sys.stderr.write(f"\rparsed {seen} tunes, kept {len(out)}, "
+                                 f"{time.monotonic() - t0:.0f}s ")
+    if show_progress:
+        sys.stderr.write("\n")
+    return out
+
+
+def _notes(tune: dict) -> list[Note]:
+    return [Note(int(p), int(s), int(d)) for p, s, d in tune["notes"]]
+
+
+# ---------------------------------------------------------------------------------------
+# the estimators
+# ---------------------------------------------------------------------------------------
+
+
+def mode_on(tonic: int, notes: list[Note]) -> Key:
+    """The major or minor key on ``tonic`` whose Krumhansl-Kessler profile correlates
+    better with the tune's duration-weighted pitch classes (major on a tie)."""
+    hist = np.zeros(12)
+    for n in notes:
+        hist[n.pitch % 12] += n.duration_ticks
+    major, minor = Key(tonic, False), Key(tonic, True)
+    if np.ptp(hist) == 0:
+        return major
+    r = _KEY_PROFILES @ (hist - hist.mean())
+    return minor if r[_ALL_KEYS.index(minor)] > r[_ALL_KEYS.index(major)] else major
+
+
+def header_key(text: str | None) -> Key | None:
+    """The K: field as a key ('G', 'Dm', German 'H' and 'Es'); None when it names none."""
+    if not text:
+        return None
+    word = text.split()[0]
+    minor = word.endswith("m") and len(word) > 1
+    root = word[:-1] if minor else word
+    try:
+        return Key.parse(GERMAN.get(root, root) + ("m" if minor else ""))
+    except ContinuoError:
+        return None
+
+
+def _final_tonic(notes: list[Note]) -> int:
+    last = max(notes, key=lambda n: (n.start_tick, n.pitch))  # the top line's last note
+    return last.pitch % 12
+
+
+def _from_header(tune: dict, notes: list[Note], literal: bool) -> Key:
+    key = header_key(tune["header"])
+    if key is None:
+        return estimate_song_key(notes)
+    return key if literal else mode_on(key.tonic, notes)
+
+
+ESTIMATORS: dict[str, tuple[str, Callable[[dict, list[Note]], Key]]] = {
+    "today": ("Krumhansl-Schmuckler, duration-weighted (estimate_song_key)",
+              lambda t, n: estimate_song_key(n)),
+    "music21": ("music21 score.analyze('key') (Aarden-Essen)",
+                lambda t, n: Key(int(t["music21"][0]), bool(t["music21"][1]))),
+    "abc-header": ("the ABC K: field as written (major unless it says minor)",
+                   lambda t, n: _from_header(t, n, literal=True)),
+    "abc-tonic": ("the K: field's tonic; major or minor by the profiles",
+                  lambda t, n: _from_header(t, n, literal=False)),
+    "final-note": ("tonic = the last note; major or minor by the profiles",
+                   lambda t, n: mode_on(_final_tonic(n), n)),
+}
+
+
+def transpose_all(tunes: list[dict]) -> dict[str, dict[str, tuple[Key, np.ndarray | None]]]:
+    """estimator -> tune id -> (its key, its tokens, or None when the key puts notes
+    outside the encoding's range, a tune the corpus would reject)."""
+    out: dict[str, dict] = {name: {} for name in ESTIMATORS}
+    for tune in tunes:
+        notes = _notes(tune)
+        for name, (_, estimator) in ESTIMATORS.items():
+            key = estimator(tune, notes)
+            enc = DEFAULT_ENCODING.encode_notes(notes, tune["ppq"], key=key, closing_off=True)
+            tokens = None if enc.report.notes_moved_by_octave else \
+                np.asarray(enc.tokens, np.int8)
+            out[name][tune["id"]] = (key, tokens)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# scoring
+# ---------------------------------------------------------------------------------------
+
+
+def kneser_ney(train: list[np.ndarray], validation: list[np.ndarray], test: list[np.ndarray],
+               orders: Iterable[int]) -> dict:
+    """Fit at each order, keep the best on validation, score test with it."""
+    from training.evaluate import score_distributions
+    from training.ngram import KneserNey
+
+    by_order, best = {}, None
+    for order in orders:
+        kn = KneserNey(DEFAULT_ENCODING.vocab_size, order).fit(train)
+        val = score_distributions(kn.distributions, validation)["bits_per_note"]
+        tst = score_distributions(kn.distributions, test)["bits_per_note"]
+        by_order[order] = {"validation": round(val, 4), "test": round(tst, 4)}
+        if best is None or val < by_order[best]["validation"]:
+            best = order
+    return {"order": best, **by_order[best], "by_order": by_order}
+
+
+def network_bits(model, tunes: list[np.ndarray]) -> float:
+    bits = notes = 0
+    for t in tunes:
+        b, _, n = model.score_tokens(t)
+        bits, notes = bits + b, notes + n
+    return bits / notes
+
+
+def study(tunes: list[dict], orders: Iterable[int], network: str | None = "lstm",
+          show_progress: bool = True) -> dict:
+    orders = list(orders)
+    encoded = transpose_all(tunes)
+    common = [t for t in tunes if all(encoded[e][t["id"]][1] is not None for e in ESTIMATORS)]
+    split = {t["id"]: t["split"] for t in tunes}
+    model = None
+    if network:
+        from engine.models import ModelLibrary
+        model = ModelLibrary().get(network)
+    today = encoded["today"]
+    rows = {}
+    for name, (description, _) in ESTIMATORS.items():
+        t0 = time.monotonic()
+        enc = encoded[name]
+        row: dict = {"estimator": description}
+        for which, ids in (("all", [t["id"] for t in tunes]),
+                           ("test", [t["id"] for t in tunes if t["split"] == "test"])):
+            row[f"key_differs_{which}"] = round(np.mean(
+                [enc[i][0] != today[i][0] for i in ids]), 4)
+            row[f"tokens_differ_{which}"] = round(np.mean(
+                [enc[i][1] is None or not np.array_equal(enc[i][1], today[i][1])
+                 for i in ids]), 4)
+        row["out_of_range"] = sum(enc[t["id"]][1] is None for t in tunes)
+        by_split = {s: [enc[t["id"]][1] for t in common if split[t["id"]] == s]
+                    for s in C.SPLIT_NAMES}
+        row["kn"] = kneser_ney(by_split["train"], by_split["validation"], by_split["test"],
+                               orders)
+        if model is not None:
+            row[network] = round(network_bits(model, by_split["test"]), 4)
+        row["seconds"] = round(time.monotonic() - t0, 1)
+        rows[name] = row
+        if show_progress:
+            print(f"{name}: KN order {row['kn']['order']} test {row['kn']['test']:.3f}"
+                  + (f", {network} {row[network]:.3f}" if model is not None else ""),
+                  file=sys.stderr)
+    header_vs_final = np.mean([header_key(t["header"]) is not None
+                               and header_key(t["header"]).tonic == _final_tonic(_notes(t))
+                               for t in tunes])
+    return {"tunes": len(tunes), "common_tunes": len(common),
+            "common_by_split": {s: sum(split[t["id"]] == s for t in common)
+                                for s in C.SPLIT_NAMES},
+            "header_tonic_is_final_note": round(float(header_vs_final), 4),
+            "no_usable_header": sum(header_key(t["header"]) is None for t in tunes),
+            "network": network, "kn_orders": orders, "estimators": rows}
+
+
+def check_today_matches_cache(tunes: list[dict]) -> str:
+    """Whether ``today``'s tokens are training/cache's, tune for tune."""
+    cached = C.load_corpus(C.TRAIN_COLLECTION)
+    if cached is None:
+        return "no cached corpus to compare with"
+    cache = dict(zip(cached.ids, cached.tunes))
+    same = sum(t["id"] in cache and np.array_equal(
+        DEFAULT_ENCODING.encode_tune(_notes(t), t["ppq"]).tokens, cache[t["id"]])
+        for t in tunes)
+    return f"{same} of {len(tunes)} tunes have training/cache's tokens ({len(cache)} cached)"
+
+
+def table(result: dict) -> str:
+    net = result["network"]
+    lines = ["| estimator | key differs from today (all / test) | tokens differ (all / test) "
+             "| out of range | KN order | KN validation bits/note | KN test bits/note"
+             + (f" | {net} test bits/note" if net else "") + " |",
+             "|---|---|---|---|---|---|---|" + ("---|" if net else "")]
+    for name, r in result["estimators"].items():
+        lines.append(
+            f"| {name} | {r['key_differs_all']:.1%} / {r['key_differs_test']:.1%} | "
+            f"{r['tokens_differ_all']:.1%} / {r['tokens_differ_test']:.1%} | "
+            f"{r['out_of_range']} | {r['kn']['order']} | {r['kn']['validation']:.3f} | "
+            f"{r['kn']['test']:.3f}" + (f" | {r[net]:.3f}" if net else "") + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.key_study", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--orders", type=int, nargs="+", default=[8, 10, 12],
+                    help="Kneser-Ney orders to fit (the best on validation is kept)")
+    ap.add_argument("--tunes-cache", type=Path, default=None,
+                    help="JSON file of the parsed tunes: read when it exists, else written")
+    ap.add_argument("--network", default="lstm", help="shipped network to score with "
+                    "('' for none)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    t0 = time.monotonic()
+    if args.tunes_cache is not None and args.tunes_cache.exists():
+        tunes = json.loads(args.tunes_cache.read_text())
+    else:
+        tunes = parse_tunes(C.collection_files(C.TRAIN_COLLECTION))
+        if args.tunes_cache is not None:
+            write_bytes_atomic(args.tunes_cache, json.dumps(tunes).encode())
+    parse_s = time.monotonic() - t0
+    check = check_today_matches_cache(tunes)
+    print(check, file=sys.stderr)
+    result = study(tunes, args.orders, args.network or None)
+    result.update({"command": "python -m training.key_study"
+                   + (f" --orders {' '.join(map(str, args.orders))}"
+                      if args.orders != [8, 10, 12] else ""),
+                   "today_matches_cache": check, "parse_seconds": round(parse_s, 1),
+                   "wall_time_s": round(time.monotonic() - t0, 1)})
+    print(table(result))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(args.out, (json.dumps(result, indent=2) + "\n").encode())
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
