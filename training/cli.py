@@ -1,4 +1,4 @@
-"""The training command line: ``python -m training corpus|train|kn|evaluate|export``.
+"""The training command line: ``python -m training corpus|train|kn|evaluate|export|finetune``.
 
 Training never runs inside the app; these commands are run by hand (or by CI's tiny
 end-to-end test) and write the cards and ONNX files that ``models/`` ships.  The
@@ -450,6 +450,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--cache-dir", default=str(C.CACHE_DIR))
     encoding_option(sw)
 
+    from training.finetune import add_parser as add_finetune
+
+    add_finetune(sub)
+
     v = sub.add_parser("evaluate", help="bits/note and accuracy of every model and baseline")
     v.add_argument("--models-dir", default=str(MODELS_DIR))
     v.add_argument("--baseline-dir", default=str(BASELINE_DIR))
@@ -475,6 +479,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_ensemble(args, argv)
         if args.command == "sweep":
             return _cmd_sweep(args, argv)
+        if args.command == "finetune":
+            from training.finetune import finetune
+
+            return finetune(args, _command_line(argv))
         return _cmd_evaluate(args)
     except ContinuoError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -306,7 +306,7 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
                 initial_weights: str | Path | None = None,
                 average: bool = False, transpose: int = 0,
                 encoding: Encoding = DEFAULT_ENCODING, strategy: Any = "default",
-                epoch_tunes: int | None = None
+                epoch_tunes: int | None = None, extra_callbacks: Sequence[Any] = ()
                 ) -> TrainResult:
     """Fit a model of ``hp`` with early stopping on validation loss: a fresh one, or
     one that goes on from ``initial_weights`` (a ``.weights.h5`` of the same ``hp``).
@@ -323,7 +323,12 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
     ``strategy``: "default" (one device, as always), "mirrored", "multi-worker" (see
     :mod:`training.distribute`) or a ``tf.distribute.Strategy``; ``batch_size`` is then
     the global batch, split evenly over the replicas, and only the chief worker writes
-    the ``checkpoint``."""
+    the ``checkpoint``.
+
+    ``extra_callbacks``: Keras callbacks run before early stopping, so a ``val_loss``
+    one writes into an epoch's logs is what early stopping (and its keep-best), the
+    learning-rate schedule and the checkpoint judge (fine-tuning's exact held-out bits
+    per note, :mod:`training.finetune`)."""
     import keras
 
     from training.distribute import any_replica, strategy_for
@@ -392,6 +397,7 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
     averager = WeightAverage(model, val_data, max(1, n_train_batches // 20)) if average \
         else None
     callbacks = [averager] if averager else []  # first: the others see the averaged weights
+    callbacks += list(extra_callbacks)
     callbacks += [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
                                       restore_best_weights=True, verbose=1),
