@@ -132,7 +132,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         bars=args.bars,
         steps=args.steps, variations=args.variations, rng_seed=args.rng_seed,
         key=None if args.key.lower() == "none" else args.key,
-        min_pitch=args.min_pitch, max_pitch=args.max_pitch, memory=args.memory == "on")
+        min_pitch=args.min_pitch, max_pitch=args.max_pitch, memory=args.memory == "on",
+        style=args.style)
     settings.validate()  # before the seed is read: a bad option fails fast
     out = output_path(args.output)
     seed = _load_seed(args.seed, args.tune) if args.seed else None
@@ -148,6 +149,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         args.model = settings.model = poly_cli.default_model(ModelLibrary(
             [Path(d) for d in args.models_dir] if args.models_dir else None), seed)
     library = _library(args)
+    if args.style is not None:  # built (or found) here, with its progress on stderr
+        settings.style = str(_style(args.style, library.get(args.model)).path)
     if poly_cli.is_polyphonic_name(library, args.model):
         settings.memory = False
         return poly_cli.generate_parts(args, library, seed, settings)
@@ -204,16 +207,52 @@ def print_score_report(model, files: list[dict[str, Any]], per_tune: bool,
     print(json.dumps(report, indent=2))
 
 
+def _style(folder: str, model):
+    """The style of ``folder`` for ``model``: the saved one, or built with its progress
+    on stderr (a line every few seconds and one at the end)."""
+    from engine.generation.style import style_for_folder
+
+    if hasattr(model.encoding, "grammar"):
+        raise GenerationError(f"a style joins a melody model; {model.name} continues every "
+                              f"part at once (choose lstm, wavenet or duet with --model)")
+    import time
+
+    last = [0.0]
+
+    def progress(done: int, total: int, name: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2.0 and done < total:
+            last[0] = now
+            sys.stderr.write(f"style: reading {done + 1}/{total} files ({name})\n")
+
+    style = style_for_folder(folder, model.encoding, progress)
+    sys.stderr.write(f"style {style.describe()}"
+                     + (f", built in {style.build_seconds:.1f} s" if style.built_now
+                        else ", saved before")
+                     + f" ({style.path})\n")
+    for problem in style.problems[:10]:
+        sys.stderr.write(f"style: skipped {problem}\n")
+    if len(style.problems) > 10:
+        sys.stderr.write(f"style: ... {len(style.problems) - 10} more skipped (listed in "
+                         f"{style.path})\n")
+    return style
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     library = _library(args)
     model = library.get(args.model)
     # the motif memory speaks melody tokens; a polyphonic model is scored alone
     memory = args.memory == "on" and not hasattr(model.encoding, "grammar")
+    style = _style(args.style, model) if args.style is not None else None
 
     def score_song(song: Song) -> tuple[float, int, int]:
         tokens = model.encoding.song_to_tokens(song)
         if not tokens:
             return 0.0, 0, 0
+        if style is not None:
+            from engine.generation.style import score_tokens_with_style
+
+            return score_tokens_with_style(model, tokens, style, memory)
         if memory:
             from engine.generation.memory import score_tokens_with_memory
 
@@ -222,7 +261,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     files = score_files(args.files, score_song)
     print_score_report(model, files, args.per_tune,
-                       memory=_memory_description(model.name) if memory else "off")
+                       memory=_memory_description(model.name) if memory else "off",
+                       style=style.summary() if style is not None else "off")
     return 0
 
 
@@ -236,6 +276,13 @@ def _add_memory_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", choices=("on", "off"), default="on",
                    help="the motif memory: a model of the piece itself mixed with the "
                         "network's (default on; off: the network alone)")
+
+
+def _add_style_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--style", metavar="DIR",
+                   help="mix in a style learnt from a folder of your MIDI, ABC, MusicXML or "
+                        "kern files (built in seconds the first time, then kept in the "
+                        "models folder's styles/ until the folder changes)")
 
 
 def add_model_options(p: argparse.ArgumentParser, default: str | None = "lstm",
@@ -284,6 +331,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--min-pitch", type=int, metavar="MIDI", help="lowest new note (0-127)")
     g.add_argument("--max-pitch", type=int, metavar="MIDI", help="highest new note (0-127)")
     _add_memory_option(g)
+    _add_style_option(g)
     g.add_argument("--continuation-only", action="store_true",
                    help="write only the new notes (in the seed's tempo and meter)")
     g.add_argument("-o", "--output", required=True, metavar="OUT.mid",
@@ -299,6 +347,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                     "scored on its own.")
     add_model_options(s)
     _add_memory_option(s)
+    _add_style_option(s)
     s.add_argument("--per-tune", action="store_true", help="list every tune's figures")
     s.add_argument("files", nargs="+", metavar="FILE", help="MIDI, ABC, MusicXML or kern files")
     s.set_defaults(handler=_run("score", _cmd_score))

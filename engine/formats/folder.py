@@ -20,9 +20,8 @@ from typing import Callable
 import numpy as np
 
 from engine.errors import Cancelled, ContinuoError, ScoreFileError, StyleError
-from engine.formats import (MIDI_SUFFIXES, OPENABLE_SUFFIXES, format_of, is_score,
-                            list_score_tunes, load_song, score_file_to_song,
-                            unreadable_suffix)
+from engine import formats
+from engine.formats import MIDI_SUFFIXES, OPENABLE_SUFFIXES, format_of, is_score
 from engine.formats.midi import MAX_FILE_BYTES
 from engine.limits import MAX_SCORE_BYTES, describe_bytes
 from engine.song import Song
@@ -75,18 +74,18 @@ def tunes_in(path: Path) -> list[tuple[str, Song]]:
     tune that cannot be converted is an empty song)."""
     if not path.exists():
         raise ScoreFileError(f"{path.name}: there is no such file")
-    if problem := unreadable_suffix(path):  # the suffixes of engine.formats.READERS
+    if problem := formats.unreadable_suffix(path):  # the suffixes of formats.READERS
         raise ScoreFileError(problem)
     songs: list[tuple[str, Song]] = []
     if is_score(path):
         # the score reader keeps the parsed file, so a collection is parsed once, not per tune
-        for tune in list_score_tunes(path):
+        for tune in formats.list_score_tunes(path):
             try:
-                songs.append((tune.title, score_file_to_song(path, tune=tune.index)))
+                songs.append((tune.title, formats.score_file_to_song(path, tune=tune.index)))
             except ScoreFileError:
                 songs.append((tune.title, Song()))
     else:
-        songs.append((path.stem, load_song(path)))
+        songs.append((path.stem, formats.load_song(path)))
     return songs
 
 

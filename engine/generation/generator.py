@@ -70,6 +70,8 @@ class GenerationSettings:
     min_pitch: int | None = None
     max_pitch: int | None = None
     memory: bool = True  # the motif memory (engine.generation.memory) mixed in
+    # a style (engine.generation.style) mixed in: a folder of music or a saved style's JSON
+    style: str | None = None
 
     def validate(self) -> None:
         def number(value, what: str) -> float:
@@ -122,6 +124,9 @@ class GenerationSettings:
                 raise GenerationError(f"{what} must be a MIDI note number 0-127, not {value}")
         if not isinstance(self.memory, bool):
             raise GenerationError(f"the motif memory is on or off, not {self.memory!r}")
+        if self.style is not None and (not isinstance(self.style, str) or not self.style):
+            raise GenerationError(f"a style is a folder of music or a saved style, "
+                                  f"not {self.style!r}")
         if (self.min_pitch is not None and self.max_pitch is not None
                 and self.min_pitch > self.max_pitch):
             raise GenerationError(f"the lowest pitch ({self.min_pitch}) is above the highest "
@@ -325,6 +330,9 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     model = library.get(settings.model)
     enc = model.encoding
     if hasattr(enc, "grammar"):  # a polyphonic model continues every part, not one line
+        if settings.style is not None:
+            raise GenerationError(f"a style joins a melody model; {model.name} continues "
+                                  f"every part at once")
         from engine.generation.polyphony import generate_polyphony
 
         return generate_polyphony(library, seed, settings, start_tick=start_tick,
@@ -400,6 +408,8 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     # the motif memory hears the whole primed seed, whatever the network's window
     mixer = MemoryMixer(enc.vocab_size, k, prime_tokens, mixing_for(model.name)) \
         if settings.memory else None
+    if settings.style is not None:  # the style's n-gram, chained after the memory
+        mixer = _style_mixer(settings.style, model, k, prime_tokens, mixer, is_cancelled)
     # a WaveNet's next step depends on its receptive field only: priming with more is
     # wasted work (and gives the same logits, see the tests)
     window = model.info.receptive_field_steps
@@ -427,6 +437,18 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
         key_lock="" if estimate is None or settings.key != "auto"
         else estimate.key.name if estimate.locks else "none",
     )
+
+
+def _style_mixer(where: str, model: StepModel, k: int, prime_tokens: Sequence[int],
+                 memory: MemoryMixer | None, is_cancelled):
+    from engine.errors import Cancelled
+    from engine.generation.style import StyleMixer, resolve_style
+
+    try:
+        style = resolve_style(where, model.encoding, is_cancelled)
+        return StyleMixer(style, model, k, prime_tokens, memory)
+    except Cancelled:
+        raise GenerationCancelled("generation was cancelled") from None
 
 
 def _sample_loop(stepper, steps: int, k: int, forced_first: int | None,

@@ -19,6 +19,7 @@ which asks for the next token's distribution after several histories at once
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Sequence
@@ -101,49 +102,28 @@ class KneserNey:
 
     # ---- fitting ---------------------------------------------------------------------
     def fit(self, tunes: Sequence[np.ndarray]) -> "KneserNey":
-        b = np.uint64(self.base)
-        raw: list[tuple[np.ndarray, np.ndarray]] = []
-        for n in range(1, self.order + 1):
-            codes = np.concatenate([self._windows(t, n) for t in tunes])
-            u, c = np.unique(codes, return_counts=True)
-            raw.append((u, c.astype(np.int64)))
-        self.grams, self.counts, self.discounts = [], [], []
-        for n in range(1, self.order + 1):
-            if n == self.order:
-                grams, counts = raw[n - 1]
-            else:  # continuation counts: distinct (n+1)-grams ending in this n-gram
-                suffix = raw[n][0] // b
-                grams, counts = np.unique(suffix, return_counts=True)
-                counts = counts.astype(np.int64)
-            nk = [int(np.sum(counts == k)) for k in (1, 2, 3, 4)]
-            if nk[0] > 0 and nk[1] > 0:
-                y = nk[0] / (nk[0] + 2 * nk[1])
-                d = [1 - 2 * y * nk[1] / nk[0],
-                     2 - 3 * y * nk[2] / nk[1] if nk[1] else 1.0,
-                     3 - 4 * y * nk[3] / nk[2] if nk[2] else 1.0]
-                d = [min(max(x, 0.05), k + 1 - 0.05) for k, x in enumerate(d)]
-            else:
-                d = [0.5, 1.0, 1.5]
-            self.grams.append(grams)
-            self.counts.append(counts)
-            self.discounts.append([float(x) for x in d])
-        self._index()
+        return self._assemble(_Tables(self.vocab, tunes, self.order))
+
+    @classmethod
+    def fit_orders(cls, vocab: int, tunes: Sequence[np.ndarray],
+                   orders: Sequence[int]) -> list["KneserNey"]:
+        """One model per order in ``orders``, fitted together: every order's lower
+        tables are the same continuation counts, so they are counted once."""
+        tables = _Tables(vocab, tunes, max(orders))
+        return [cls(vocab, order)._assemble(tables) for order in orders]
+
+    def _assemble(self, tables: "_Tables") -> "KneserNey":
+        parts = [tables.continuation(n) for n in range(1, self.order)] \
+            + [tables.highest(self.order)]
+        (self.grams, self.counts, self.discounts, self.contexts, self.totals,
+         self.gammas) = (list(x) for x in zip(*parts))
         return self
 
     def _index(self) -> None:
         """The contexts, their totals and backoff weights, from grams, counts, discounts."""
-        b = np.uint64(self.base)
-        self.contexts, self.totals, self.gammas = [], [], []
-        for n, (grams, counts, d) in enumerate(zip(self.grams, self.counts, self.discounts),
-                                               start=1):
-            ctx = grams % (b ** np.uint64(n - 1)) if n > 1 else np.zeros_like(grams)
-            uctx, inv = np.unique(ctx, return_inverse=True)
-            total = np.bincount(inv, weights=counts).astype(np.float64)
-            disc = np.where(counts == 1, d[0], np.where(counts == 2, d[1], d[2]))
-            freed = np.bincount(inv, weights=np.minimum(disc, counts))
-            self.contexts.append(uctx)
-            self.totals.append(total)
-            self.gammas.append(freed / total if len(total) else total)
+        parts = [_index(self.base, n, g, c, d) for n, (g, c, d)
+                 in enumerate(zip(self.grams, self.counts, self.discounts), start=1)]
+        self.contexts, self.totals, self.gammas = (list(x) for x in list(zip(*parts))[3:])
 
     # ---- probabilities ---------------------------------------------------------------
     @staticmethod
@@ -179,10 +159,12 @@ class KneserNey:
             longest = np.where(cfound, n - 1, longest)
         return p, longest
 
-    def distributions(self, tune: np.ndarray) -> np.ndarray:
-        """``[len(tune), vocab]``: row t is p(token t | tokens before t)."""
-        return self._probabilities(self._tune_histories(tune),
-                                   np.arange(self.vocab)[None, :])[0]
+    def distributions(self, tune: np.ndarray, with_longest: bool = False):
+        """``[len(tune), vocab]``: row t is p(token t | tokens before t); with
+        ``with_longest``, also the length of the longest context seen at each t."""
+        p, longest = self._probabilities(self._tune_histories(tune),
+                                         np.arange(self.vocab)[None, :])
+        return (p, longest) if with_longest else p
 
     def token_probabilities(self, tune: np.ndarray) -> np.ndarray:
         """``[len(tune)]``: p(token t | tokens before t), without the whole distribution."""
@@ -227,25 +209,30 @@ class KneserNey:
         return cls.from_arrays(data["vocab"], data["order"], data["discounts"],
                                data["grams"], data["counts"])
 
-    def to_npz_bytes(self) -> bytes:
-        import io
-
-        arrays = {"vocab": np.array(self.vocab), "order": np.array(self.order),
-                  "discounts": np.array(self.discounts, np.float64)}
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """The model as plain arrays (for ``np.savez``; :meth:`from_npz` reads them)."""
+        out = {f"{prefix}vocab": np.array(self.vocab), f"{prefix}order": np.array(self.order),
+               f"{prefix}discounts": np.array(self.discounts, np.float64)}
         for n, (g, c) in enumerate(zip(self.grams, self.counts), start=1):
-            arrays[f"grams{n}"] = g
-            arrays[f"counts{n}"] = c.astype(np.uint32 if c.max(initial=0) < 2**32 else np.int64)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
-        return buf.getvalue()
+            out[f"{prefix}grams{n}"] = g
+            out[f"{prefix}counts{n}"] = c.astype(np.uint32 if c.max(initial=0) < 2**32
+                                                 else np.int64)
+        return out
+
+    @classmethod
+    def from_npz(cls, z, prefix: str = "") -> "KneserNey":
+        order = int(z[f"{prefix}order"])
+        return cls.from_arrays(int(z[f"{prefix}vocab"]), order,
+                               z[f"{prefix}discounts"].tolist(),
+                               [z[f"{prefix}grams{n}"] for n in range(1, order + 1)],
+                               [z[f"{prefix}counts{n}"] for n in range(1, order + 1)])
 
     def save(self, path: str | Path) -> None:
         """Atomically, as ``.npz`` when the name ends so, else as JSON."""
         from engine.formats import write_bytes_atomic
 
-        data = self.to_npz_bytes() if str(path).endswith(".npz") else \
-            json.dumps(self.to_json()).encode()
-        write_bytes_atomic(path, data)
+        write_bytes_atomic(path, npz_bytes(self.arrays()) if str(path).endswith(".npz")
+                           else json.dumps(self.to_json()).encode())
 
     @classmethod
     def load(cls, path: str | Path) -> "KneserNey":
@@ -253,7 +240,69 @@ class KneserNey:
         if not str(path).endswith(".npz"):
             return cls.from_json(json.loads(Path(path).read_text()))
         with np.load(path, allow_pickle=False) as z:
-            order = int(z["order"])
-            return cls.from_arrays(int(z["vocab"]), order, z["discounts"].tolist(),
-                                   [z[f"grams{n}"] for n in range(1, order + 1)],
-                                   [z[f"counts{n}"] for n in range(1, order + 1)])
+            return cls.from_npz(z)
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """Arrays as the bytes of a compressed ``.npz`` (to write atomically)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------
+# the tables of one order
+# ---------------------------------------------------------------------------------------
+
+
+def _discounts(counts: np.ndarray) -> list[float]:
+    """The three discounts of modified Kneser-Ney from an order's count of counts."""
+    nk = [int(np.sum(counts == k)) for k in (1, 2, 3, 4)]
+    if not (nk[0] > 0 and nk[1] > 0):
+        return [0.5, 1.0, 1.5]
+    y = nk[0] / (nk[0] + 2 * nk[1])
+    d = [1 - 2 * y * nk[1] / nk[0],
+         2 - 3 * y * nk[2] / nk[1] if nk[1] else 1.0,
+         3 - 4 * y * nk[3] / nk[2] if nk[2] else 1.0]
+    return [float(min(max(x, 0.05), k + 1 - 0.05)) for k, x in enumerate(d)]
+
+
+def _index(base: int, n: int, grams: np.ndarray, counts: np.ndarray, d: list[float]):
+    """(grams, counts, discounts, contexts, totals, backoff weights) of order ``n``."""
+    b = np.uint64(base)
+    ctx = grams % (b ** np.uint64(n - 1)) if n > 1 else np.zeros_like(grams)
+    uctx, inv = np.unique(ctx, return_inverse=True)
+    total = np.bincount(inv, weights=counts).astype(np.float64)
+    disc = np.where(counts == 1, d[0], np.where(counts == 2, d[1], d[2]))
+    freed = np.bincount(inv, weights=np.minimum(disc, counts))
+    return grams, counts, d, uctx, total, freed / total if len(total) else total
+
+
+class _Tables:
+    """The counts of every order up to ``order`` over ``tunes``, each order's tables
+    (raw counts for a model's highest order, continuation counts below) made once."""
+
+    def __init__(self, vocab: int, tunes: Sequence[np.ndarray], order: int) -> None:
+        coder = KneserNey(vocab, order)
+        self.base = coder.base
+        self.raw = []
+        for n in range(1, order + 1):
+            codes = np.concatenate([coder._windows(t, n) for t in tunes])
+            u, c = np.unique(codes, return_counts=True)
+            self.raw.append((u, c.astype(np.int64)))
+        self._made: dict[tuple[str, int], tuple] = {}
+
+    def highest(self, n: int) -> tuple:
+        if ("raw", n) not in self._made:
+            grams, counts = self.raw[n - 1]
+            self._made["raw", n] = _index(self.base, n, grams, counts, _discounts(counts))
+        return self._made["raw", n]
+
+    def continuation(self, n: int) -> tuple:
+        """Order n below the highest: distinct (n+1)-grams ending in each n-gram."""
+        if ("cont", n) not in self._made:
+            grams, counts = np.unique(self.raw[n][0] // np.uint64(self.base),
+                                      return_counts=True)
+            counts = counts.astype(np.int64)
+            self._made["cont", n] = _index(self.base, n, grams, counts, _discounts(counts))
+        return self._made["cont", n]
