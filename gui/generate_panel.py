@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, Q
                                QVBoxLayout, QWidget)
 
 from engine.encodings import Key, estimate_song_key
+from engine.errors import ContinuoError
 from engine.generation.generator import GenerationSettings  # at startup, not on the first Generate
 from engine.song import Note, Song
 from gui.document import GENERATED, SongDocument
@@ -64,6 +65,7 @@ class GeneratePanel(QWidget):
     generation_finished = Signal()  # however it ended
     variations_ready = Signal(int)  # how many
     kept = Signal(list)  # ids of the kept notes
+    style_finished = Signal()  # learning a style ended, however (gui.style)
 
     def __init__(self, doc: SongDocument, library: Any,
                  parent: QWidget | None = None) -> None:
@@ -80,6 +82,11 @@ class GeneratePanel(QWidget):
         # a polyphonic one), and the one the user prefers (remembered across sessions)
         self._picked_in_doc = False
         self._preferred_model: str | None = None
+        # your own style (gui.style): the job learning one, its dialogs, the saved ones
+        self.style_job: Any = None
+        self.style_dialog: Any = None
+        self.style_message: Any = None
+        self.style_entries: list = []
         self._build()
         self.reload_models()
         self._restore_settings()
@@ -99,6 +106,14 @@ class GeneratePanel(QWidget):
         self.model_combo.setToolTip("Melody models continue one line (the active track); "
                                     "models marked (all parts) continue every part at once "
                                     "and harmonise a melody")
+        self.style_button = QToolButton()
+        self.style_button.setText("My Style...")
+        self.style_button.setToolTip("Learn your own style from a folder of your MIDI, ABC, "
+                                     "MusicXML or kern files; it is listed as its own model")
+        self.style_button.clicked.connect(self.ask_style_folder)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_combo, 1)
+        model_row.addWidget(self.style_button)
         self.model_info = QLabel()
         self.model_info.setWordWrap(True)
         self.model_info.setStyleSheet("color: palette(mid);")
@@ -149,7 +164,7 @@ class GeneratePanel(QWidget):
         self.memory_check.setChecked(True)
 
         form = QFormLayout()
-        form.addRow("Model", self.model_combo)
+        form.addRow("Model", model_row)
         form.addRow("", self.model_info)
         form.addRow("Temperature", temp_row)
         form.addRow("Length", self.bars)
@@ -217,7 +232,7 @@ class GeneratePanel(QWidget):
                     self.model_combo.count() - 1, "Continues every part of the song at once "
                     "(the drums stay as they are); Harmonise writes voices beneath a melody",
                     Qt.ItemDataRole.ToolTipRole)
-        problems = list(getattr(self.library, "problems", []) or [])
+        problems = list(getattr(self.library, "problems", []) or []) + self._add_style_entries()
         if not models:
             problems.insert(0, "No usable model was found in the models folder.")
         self.problems.setText("\n".join(problems))
@@ -226,8 +241,47 @@ class GeneratePanel(QWidget):
             self.model_combo.setCurrentIndex(self.model_combo.findData(current))
         self._update_model_info()
 
+    def _add_style_entries(self) -> list[str]:
+        """One entry per saved style: "<melody network> + <style>" (gui.style); the
+        line to show when the styles cannot be listed."""
+        from gui.style import style_entries
+
+        try:
+            self.style_entries = style_entries(self.library)
+        except (ContinuoError, OSError) as e:  # a broken styles folder lists none
+            self.style_entries = []
+            return [f"Your styles cannot be listed: {e}"]
+        for entry in self.style_entries:
+            self.model_combo.addItem(entry.label, entry.key)
+            self.model_combo.setItemData(self.model_combo.count() - 1, entry.tooltip,
+                                         Qt.ItemDataRole.ToolTipRole)
+        return []
+
+    def chosen_style(self) -> Any:
+        """The style entry chosen in the list (a gui.style.StyleEntry), or None."""
+        key = self.model_combo.currentData()
+        return next((e for e in self.style_entries if e.key == key), None)
+
+    def chosen_model(self) -> str | None:
+        """The network the chosen entry generates with (a style entry's own network)."""
+        style = self.chosen_style()
+        return style.network if style is not None else self.model_combo.currentData()
+
+    def ask_style_folder(self) -> bool:
+        """Ask for a folder of your music and learn its style (gui.style)."""
+        from gui.style import ask_folder
+
+        return ask_folder(self)
+
+    def learn_style(self, folder: Any) -> bool:
+        """Learn the style of ``folder`` off the GUI thread, with progress and Cancel;
+        ``style_finished`` says when it has ended.  False when it cannot start."""
+        from gui.style import start_learning
+
+        return start_learning(self, folder)
+
     def _update_model_info(self) -> None:
-        name = self.model_combo.currentData()
+        name = self.chosen_model()
         info = next((m for m in getattr(self.library, "models", []) if m.name == name), None)
         polyphonic = self.is_polyphonic()
         # the motif memory speaks melody tokens: a polyphonic model is used alone
@@ -244,6 +298,9 @@ class GeneratePanel(QWidget):
         text = f"{info.description} [{arch}]" if arch else info.description
         if polyphonic:
             text += " Continues every part at once."
+        style = self.chosen_style()
+        if style is not None:
+            text += f" Mixed with your style {style.name!r}."
         self.model_info.setText(text)
 
     def is_polyphonic(self) -> bool:
@@ -348,7 +405,9 @@ class GeneratePanel(QWidget):
             key = None
         else:
             key = key_mode
-        return GenerationSettings(model=self.model_combo.currentData(),
+        style = self.chosen_style()
+        return GenerationSettings(model=self.chosen_model(),
+                                  style=style.path if style is not None else None,
                                   temperature=self.temperature.value() / 100,
                                   bars=self.bars.value(),
                                   variations=self.variations_spin.value(),
@@ -406,7 +465,7 @@ class GeneratePanel(QWidget):
 
     def generate(self) -> bool:
         """Start generating; False (with a message) when it cannot start."""
-        if self.job is not None:
+        if self.job is not None or self.style_job is not None:
             return False
         self._apply_default_model()  # the song may have grown a second voice
         if self.model_combo.currentData() is None:
@@ -524,6 +583,7 @@ class GeneratePanel(QWidget):
             head += f" in {key}"
         self._show_key_lock(getattr(result, "key_lock", ""), lines)
         self.messages.setText("\n".join([head + "."] + lines))
+        self.messages.setToolTip("")
         self.status.emit(f"Generated {head}. Select one to preview it; Keep inserts it.")
         self.variations_ready.emit(len(result.variations))
 
@@ -556,9 +616,12 @@ class GeneratePanel(QWidget):
         self.harmonise_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.model_combo.setEnabled(not running)
+        self.style_button.setEnabled(not running)
 
-    def _say(self, message: str) -> None:
+    def _say(self, message: str, details: str = "") -> None:
+        """``message`` under the buttons and in the status bar; ``details`` its tooltip."""
         self.messages.setText(message)
+        self.messages.setToolTip(details)
         self.status.emit(message)
 
     def _on_song_replaced(self) -> None:

@@ -168,6 +168,10 @@ class MainWindow(QMainWindow):
                                     "Ctrl+Shift+H", "Write the voices beneath the active "
                                     "track's melody with a polyphonic model")
         self.generate_cancel = a("generate_cancel", "&Cancel", p.cancel, "Ctrl+.")
+        self.generate_learn_style = a("generate_learn_style", "Learn My &Style from a Folder...",
+                                      p.ask_style_folder, "Ctrl+Shift+L",
+                                      "Learn your own style from a folder of your MIDI, ABC, "
+                                      "MusicXML or kern files; it is listed as its own model")
         self.generate_keep = a("generate_keep", "&Keep Variation", lambda: p.keep_variation(),
                                "Ctrl+Return", "Insert the selected variation (one undo step)")
         self.generate_next = a("generate_next", "&Next Variation", lambda: self._step_variation(1),
@@ -207,6 +211,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addActions([self.generate_previous, self.generate_next, self.generate_keep])
         m.addSeparator()
+        m.addAction(self.generate_learn_style)
         toggle = self.dock.toggleViewAction()
         toggle.setText("Show Generate &Panel")
         m.addAction(toggle)
