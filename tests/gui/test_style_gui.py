@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QPushButton
 
 from engine.formats import song_to_midi_file
 from engine.song import Note, melody_song
+from tests.gui.conftest import TWO_TUNES_ABC
 
 TIMEOUT_MS = 180_000
 SCALE = (60, 62, 64, 65, 67, 69, 71, 72)
@@ -98,6 +99,7 @@ def test_a_folder_of_tunes_becomes_its_own_entry_and_generates(qtbot, window, tm
     panel = window.panel
     folder = tmp_path / "my tunes"
     write_tunes(folder, 6)
+    (folder / "two tunes.abc").write_text(TWO_TUNES_ABC)  # each tune counts
     (folder / "notes.txt").write_text("not music")  # not a music file: not counted
     (folder / "broken.mid").write_bytes(b"MThd not really")
     with open(folder / "huge.mid", "wb") as f:  # 50 MB (sparse): skipped unread
@@ -114,7 +116,7 @@ def test_a_folder_of_tunes_becomes_its_own_entry_and_generates(qtbot, window, tm
     style_path = Path(panel.chosen_style().path)
     assert style_path.is_file() and models_dir in style_path.parents
     text = panel.messages.text()
-    assert "6 tunes" in text and "2 files skipped" in text, text
+    assert "8 tunes" in text and "from 9 files" in text and "2 files skipped" in text, text
     details = panel.messages.toolTip()
     assert "broken.mid" in details and "huge.mid: the file is 50" in details, details
     assert "my tunes" in panel.model_info.text()
