@@ -26,7 +26,7 @@ def _cmd_fill(args: argparse.Namespace) -> int:
         model=args.model, temperature=args.temperature, top_p=args.top_p,
         variations=args.variations, rng_seed=args.rng_seed,
         key=None if args.key.lower() == "none" else args.key,
-        min_pitch=args.min_pitch, max_pitch=args.max_pitch)
+        min_pitch=args.min_pitch, max_pitch=args.max_pitch, memory=args.memory == "on")
     settings.validate()
     out = cli.output_path(args.output)
     song = cli._load_seed(args.seed, args.tune)
@@ -65,9 +65,10 @@ def parse_bars(text: str) -> tuple[int, int]:
     return a, b
 
 
-def _gap_scorer(model, bars: tuple[int, int]):
+def _gap_scorer(model, bars: tuple[int, int], memory: bool = False):
     """A song -> the bits of its melody's notes inside bars FROM..TO (given both sides
-    when the model fills, else the music before the gap only)."""
+    when the model fills, else the music before the gap only; with the motif memory
+    mixed in when ``memory``)."""
     from engine.generation.fill import bar_range_ticks, gap_steps, score_gap
 
     enc = model.encoding
@@ -79,7 +80,7 @@ def _gap_scorer(model, bars: tuple[int, int]):
         encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
         start_tick, end_tick = bar_range_ticks(song, *bars)
         a, b = gap_steps(song, encoded.start_step, start_tick, end_tick, enc)
-        return score_gap(model, encoded.tokens, a, b)
+        return score_gap(model, encoded.tokens, a, b, memory=memory)
 
     return score_song
 
@@ -90,11 +91,15 @@ def _cmd_score_fill(args: argparse.Namespace) -> int:
     library = cli._library(args)
     model = library.get(args.model)
     both = "fill" in model.info.jobs and "fill" in getattr(model.encoding, "jobs", ())
-    files = cli.score_files(args.files, _gap_scorer(model, args.fill))
+    memory = getattr(args, "memory", "off") == "on"
+    files = cli.score_files(args.files, _gap_scorer(model, args.fill, memory))
     cli.print_score_report(model, files, args.per_tune, gap={
         "from_bar": args.fill[0], "to_bar": args.fill[1],
         "context": "both sides" if both else
-        "the music before the gap only (the model does not fill)"})
+        "the music before the gap only (the model does not fill)"},
+        memory=cli._memory_description(model.name) + (
+            ": it has heard the music after the gap, then before it" if both else "")
+        if memory else "off")
     return 0
 
 
@@ -134,6 +139,7 @@ def add_fill_commands(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--max-pitch", type=int, metavar="MIDI", help="highest new note (0-127)")
     f.add_argument("-o", "--output", required=True, metavar="OUT.mid",
                    help="the MIDI file to write (written atomically)")
+    cli._add_memory_option(f)
     f.set_defaults(handler=cli._run("fill", _cmd_fill))
     cli._one_line_errors(f)
 

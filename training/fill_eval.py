@@ -112,30 +112,35 @@ def evaluate(args) -> int:
         plain_name = model.info.card.get("hyperparameters", {}).get("architecture")
         plain = library.get(plain_name) if plain_name in library.names else None
         enc = model.encoding
-        sums = {"both": [0.0, 0], "before_fill_model": [0.0, 0], "before_plain": [0.0, 0]}
-        junctions = []
+        sums = {key: [0.0, 0] for key in ("both", "before_fill_model", "before_plain",
+                                           "both_memory", "before_plain_memory")}
+        junctions: dict[bool, list[int]] = {True: [], False: []}
         t1 = time.monotonic()
         for k, tune_id, song, index, start, end in cases:
             encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
             a, b = gap_steps(song, encoded.start_step, start, end, enc)
-            for key, m, both in (("both", model, True), ("before_fill_model", model, False),
-                                 ("before_plain", plain, False)):
+            for key, m, both, memory in (
+                    ("both", model, True, False), ("before_fill_model", model, False, False),
+                    ("before_plain", plain, False, False), ("both_memory", model, True, True),
+                    ("before_plain_memory", plain, False, True)):
                 if m is None:
                     continue
-                bits, _, n = score_gap(m, encoded.tokens, a, b, both_sides=both)
+                bits, _, n = score_gap(m, encoded.tokens, a, b, both_sides=both,
+                                       memory=memory)
                 sums[key][0] += bits
                 sums[key][1] += n
-            settings = GenerationSettings(model=name, temperature=1.0, variations=4,
-                                          rng_seed=k, key=None)
-            result = fill(library, song, settings, start_tick=start, end_tick=end,
-                          track_index=index)
             notes = song.tracks[index].notes
             before = [n for n in notes if n.start_tick < start]
             after = [n for n in notes if n.start_tick >= end]
-            for v in result.variations:
-                j = _junction(before + list(v), after)
-                if j is not None:
-                    junctions.append(j)
+            for memory in (True, False):
+                settings = GenerationSettings(model=name, temperature=1.0, variations=4,
+                                              rng_seed=k, key=None, memory=memory)
+                result = fill(library, song, settings, start_tick=start, end_tick=end,
+                              track_index=index)
+                for v in result.variations:
+                    j = _junction(before + list(v), after)
+                    if j is not None:
+                        junctions[memory].append(j)
         figures = {key: {"bits": round(s[0], 1), "notes": s[1],
                          "bits_per_note": round(s[0] / s[1], 4) if s[1] else None}
                    for key, s in sums.items()}
@@ -143,15 +148,24 @@ def evaluate(args) -> int:
         plain_bpn = figures["before_plain"]["bits_per_note"]
         figures["fewer_bits_than_plain_before"] = round(1 - both / plain_bpn, 4) \
             if plain_bpn else None
+        with_memory = figures["both_memory"]["bits_per_note"]
+        plain_memory = figures["before_plain_memory"]["bits_per_note"]
+        figures["fewer_bits_with_memory"] = round(1 - with_memory / plain_memory, 4) \
+            if plain_memory else None
         figures["plain_model"] = plain_name
-        figures["generated_within_5"] = float(np.mean(np.array(junctions) <= LEAP))
-        figures["generated_junctions"] = len(junctions)
+        figures["generated_within_5"] = float(np.mean(np.array(junctions[True]) <= LEAP))
+        figures["generated_within_5_no_memory"] = float(
+            np.mean(np.array(junctions[False]) <= LEAP))
+        figures["generated_junctions"] = len(junctions[True])
         figures["seconds"] = round(time.monotonic() - t1, 1)
         report["models"][name] = figures
         print(f"{name}: gap bits/note both sides {both}, before only {plain_bpn} "
               f"({plain_name}), {figures['before_fill_model']['bits_per_note']} (itself); "
-              f"{100 * figures['fewer_bits_than_plain_before']:.1f}% fewer; junction within "
-              f"{LEAP}: generated {100 * figures['generated_within_5']:.1f}%, real "
+              f"{100 * figures['fewer_bits_than_plain_before']:.1f}% fewer; with the motif "
+              f"memory {with_memory} against {plain_memory}, "
+              f"{100 * figures['fewer_bits_with_memory']:.1f}% fewer; junction within "
+              f"{LEAP}: generated {100 * figures['generated_within_5']:.1f}% (memory off "
+              f"{100 * figures['generated_within_5_no_memory']:.1f}%), real "
               f"{100 * report['real_within_5']:.1f}%", file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

@@ -29,6 +29,7 @@ from engine.encodings import Key, estimate_song_key
 from engine.encodings.fim import SUFFIX_STEPS, can_fill
 from engine.errors import EncodingError, GenerationError
 from engine.generation import generator as G
+from engine.generation.memory import MemoryMixer, mixing_for
 from engine.models import ModelLibrary
 from engine.song import Note, Song, melody_track
 
@@ -157,7 +158,10 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
         raise G.GenerationCancelled("generation was cancelled")
     first_step = min((enc.tick_to_step(n.start_tick, ppq) for n in kept), default=a_step)
     first_step = min(max(first_step, a_step - G.MAX_PRIME_STEPS), a_step)
-    end_step = b_step + SUFFIX_STEPS
+    # the network reads SUFFIX_STEPS after the gap; the motif memory hears all of it
+    end_step = b_step + (max(SUFFIX_STEPS, enc.ceil_step(track.end_tick, ppq) - b_step)
+                         if settings.memory else SUFFIX_STEPS)
+    end_step = min(end_step, b_step + G.MAX_STEPS)
     cut_tick, end_cut = enc.step_to_tick(first_step, ppq), enc.step_to_tick(end_step, ppq)
     window = [n for n in kept if n.end_tick > cut_tick and n.start_tick < end_cut]
     try:
@@ -187,13 +191,19 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
     if receptive is not None and len(prompt) > receptive:
         prompt = prompt[-receptive:]
 
+    # the motif memory has heard the music after the gap, then the music before it
+    # (up to the track's end: not the rests that pad the network's window after it)
+    heard = suffix[:max(0, enc.ceil_step(track.end_tick, ppq) - b_step)]
+    mixer = MemoryMixer(enc.vocab_size, rows, prefix, mixing_for(model.name), heard=heard) \
+        if settings.memory else None
+
     rng = np.random.default_rng(int(settings.rng_seed))
     if is_cancelled is not None and is_cancelled():
         raise G.GenerationCancelled("generation was cancelled")
     stepper = G._Incremental(model, prompt, rows)
     try:
         out, _ = G._sample_loop(stepper, steps, rows, None, first_allowed, allowed, settings,
-                                rng, progress, is_cancelled, False)
+                                rng, progress, is_cancelled, False, mixer)
         out = _resample(stepper, out, k, enc.suffix_window(suffix), rng)
     finally:
         stepper.close()
@@ -247,10 +257,13 @@ def _resample(stepper, out: np.ndarray, k: int, suffix: Sequence[int],
 
 
 def score_gap(model, tokens: Sequence[int], start: int, end: int,
-              both_sides: bool | None = None) -> tuple[float, int, int]:
+              both_sides: bool | None = None, memory: bool = False
+              ) -> tuple[float, int, int]:
     """Bits of a melody's tokens ``[start, end)`` (the gap) under ``model``: given both
     sides as a fill prompt (a fill model, or ``both_sides``), else given only the tokens
-    before the gap.  Returns (bits, tokens scored, notes among them)."""
+    before the gap.  With ``memory``, the motif memory is mixed in as when filling: it
+    has heard all the music after the gap (given both sides), then the music before it.
+    Returns (bits, tokens scored, notes among them)."""
     enc = model.encoding
     tokens = [int(t) for t in tokens]
     start, end = max(0, int(start)), min(len(tokens), int(end))
@@ -269,9 +282,18 @@ def score_gap(model, tokens: Sequence[int], start: int, end: int,
     logits = model.sequence_logits(seq[None, :-1])[0].astype(np.float64)
     targets = seq[first:]
     rows = logits[first - 1:]
-    top = rows.max(axis=1, keepdims=True)
-    log_z = top[:, 0] + np.log(np.exp(rows - top).sum(axis=1))
-    nats = log_z - rows[np.arange(len(targets)), targets]
+    if memory:
+        mixer = MemoryMixer(enc.vocab_size, 1, tokens[:start], mixing_for(model.name),
+                            heard=tokens[end:] if both_sides else ())
+        log_p = np.empty_like(rows)
+        for i, target in enumerate(targets):
+            log_p[i] = np.log(np.maximum(mixer.probabilities(rows[i:i + 1])[0], 1e-300))
+            mixer.update([int(target)])
+        nats = -log_p[np.arange(len(targets)), targets]
+    else:
+        top = rows.max(axis=1, keepdims=True)
+        log_z = top[:, 0] + np.log(np.exp(rows - top).sum(axis=1))
+        nats = log_z - rows[np.arange(len(targets)), targets]
     return float(nats.sum() / np.log(2.0)), len(targets), enc.count_onsets(targets)
 
 

@@ -218,6 +218,13 @@ class MotifMemory:
         self._size = [one._size[0]] * self.rows
         self.ctx = np.repeat(one.ctx, self.rows, axis=0)
 
+    def break_context(self) -> None:
+        """End a passage: the next token follows no context but the empty one (a
+        filled gap's memory hears the music after the gap, then the music before it,
+        without joining the two into an n-gram that never sounded)."""
+        self.ctx[:] = 0
+        self.ctx[:, 0] = 1
+
     # ---- predicting ----------------------------------------------------------------
     def distribution(self) -> np.ndarray:
         """``[rows, vocab]``: each row's probabilities of the next token (and
@@ -307,15 +314,22 @@ class MemoryMixer:
     """What the generator holds: the memory of each variation and the mixing; turns a
     step's network logits into the mixed log-probabilities the sampler draws from."""
 
-    def __init__(self, vocab: int, rows: int, prefix: Sequence[int], mixing: Mixing) -> None:
+    def __init__(self, vocab: int, rows: int, prefix: Sequence[int], mixing: Mixing,
+                 heard: Sequence[int] = ()) -> None:
+        """``prefix``: what the generated tokens follow; ``heard``: other music of the
+        piece the memory learns from first (a gap's music after it), not joined to it."""
         if mixing.method == "adaptive" and mixing.generation_power != 1.0:
             table = tuple(float(w) ** mixing.generation_power for w in mixing.table)
             mixing = replace(mixing, table=table, generation_power=1.0)
         self.mixing = mixing
         # room for the prefix and 512 new tokens without growing
-        capacity = 2 + (len(prefix) + 512) * max(1, mixing.max_order)
-        dtype = np.uint16 if len(prefix) + MAX_GENERATED < 65536 else np.uint32
+        fed = len(prefix) + len(heard)
+        capacity = 2 + (fed + 512) * max(1, mixing.max_order)
+        dtype = np.uint16 if fed + MAX_GENERATED < 65536 else np.uint32
         self.memory = MotifMemory(vocab, rows, mixing.max_order, capacity, dtype)
+        if len(heard):
+            self.memory.feed(heard)
+            self.memory.break_context()
         self.memory.feed(prefix)
         self._table = np.asarray(mixing.table) if mixing.method == "adaptive" else None
 

@@ -195,6 +195,50 @@ def test_the_gap_scores_fewer_bits_given_both_sides(library):
     assert enc.count_onsets(np.array(line[32:64])) == 8
 
 
+
+def test_the_motif_memory_hears_the_music_after_the_gap(library):
+    """A figure heard only after the gap: the memory that has heard the suffix predicts
+    the gap's copy of it far better than one that has heard only the music before, and
+    better than the network alone.  Filling with the memory, the fills take up more of
+    the piece's own figures, and the music on both sides stays untouched."""
+    model = library.get("lstm-fill")
+    opening = [2 + p - 48 for p in (60, 62, 64, 65, 67, 65, 64, 62)]
+    figure = [2 + p - 48 for p in (67, 69, 71, 72, 74, 72, 71, 67)]
+    line = []
+    for p in opening + figure + figure:
+        line += [p, 0, 0, 0]
+    line += [1]
+    gap = (32, 64)  # the first statement of the figure; the second follows the gap
+    alone = score_gap(model, line, *gap)
+    heard = score_gap(model, line, *gap, memory=True)
+    before = score_gap(model, line, *gap, both_sides=False, memory=True)
+    assert alone[2] == heard[2] == before[2] == 8
+    assert heard[0] < 0.5 * min(alone[0], before[0])
+
+    notes = model.encoding.decode(line[:-1], 480, 0, 0)
+    song = melody_song(notes, bpm=100)
+    start, end = 2 * TPB, 4 * TPB
+    kept = [n for n in song.tracks[0].notes if not start <= n.start_tick < end]
+    outside = [n.pitch for n in kept]
+    known = {tuple(outside[i:i + 3]) for i in range(len(outside) - 2)}
+    share = {}
+    for memory in (True, False):
+        found = total = 0
+        for seed in range(3):
+            settings = GenerationSettings(model="lstm-fill", variations=4, rng_seed=seed,
+                                          temperature=0.8, key=None, memory=memory)
+            for v in fill(library, song, settings, start_tick=start,
+                          end_tick=end).variations:
+                assert [n for n in apply_fill(song, 0, start, end, v).tracks[0].notes
+                        if not start <= n.start_tick < end] == kept
+                pitches = [n.pitch for n in v]
+                grams = [tuple(pitches[i:i + 3]) for i in range(len(pitches) - 2)]
+                found += sum(g in known for g in grams)
+                total += len(grams)
+        share[memory] = found / max(total, 1)
+    assert share[True] > share[False] + 0.2, share
+
+
 # ---- the command line -------------------------------------------------------------------
 
 
