@@ -232,8 +232,8 @@ def _style(folder: str, model):
                      + f" ({style.path})\n")
     for problem in style.problems[:10]:
         sys.stderr.write(f"style: skipped {problem}\n")
-    if len(style.problems) > 10:
-        sys.stderr.write(f"style: ... {len(style.problems) - 10} more skipped (listed in "
+    if style.skipped > 10:
+        sys.stderr.write(f"style: ... {style.skipped - 10} more skipped (listed in "
                          f"{style.path})\n")
     return style
 

@@ -44,7 +44,8 @@ class FolderTunes:
     files: int = 0
 
     @property
-    def notes(self) -> int:
+    def tokens(self) -> int:
+        """How many tokens the tunes hold in all."""
         return sum(int(len(t)) for _, t in self.tunes)
 
 

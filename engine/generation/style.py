@@ -116,7 +116,8 @@ class StyleModel:
     tunes: int
     notes: int
     files: int
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # the first of the skipped files
+    skipped: int = 0  # files skipped in all
     held_out: list[int] = field(default_factory=list)  # indices of the held-out tunes
     bits_by_order: dict[str, float] = field(default_factory=dict)  # held-out bits/note
     shares: dict[str, list[float]] = field(default_factory=dict)  # per network (+ memory)
@@ -156,13 +157,16 @@ class StyleModel:
         return self._tokens
 
     def describe(self) -> str:
-        return (f"{self.name}: {self.tunes} tunes, {self.notes:,} notes from {self.files} "
-                f"files ({len(self.problems)} skipped), a {self.order}-gram")
+        def count(n: int, what: str) -> str:
+            return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+        return (f"{self.name}: {count(self.tunes, 'tune')}, {count(self.notes, 'note')} from "
+                f"{count(self.files, 'file')} ({self.skipped} skipped), a {self.order}-gram")
 
     def summary(self) -> dict:
         """What ``score`` reports about the style."""
         return {"name": self.name, "folder": self.folder, "tunes": self.tunes,
-                "notes": self.notes, "files": self.files, "skipped": len(self.problems),
+                "notes": self.notes, "files": self.files, "skipped": self.skipped,
                 "order": self.order, "saved": str(self.path) if self.path else None}
 
     # ---- saving ----------------------------------------------------------------------
@@ -170,7 +174,8 @@ class StyleModel:
         return {"format": FORMAT, "version": VERSION, "name": self.name,
                 "folder": self.folder, "fingerprint": self.fingerprint,
                 "encoding": self.encoding, "order": self.order, "tunes": self.tunes,
-                "notes": self.notes, "files": self.files, "problems": self.problems,
+                "notes": self.notes, "files": self.files, "skipped": self.skipped,
+                "problems": self.problems,
                 "held_out": self.held_out, "held_out_bits_per_note_by_order":
                     self.bits_by_order,
                 "shares": self.shares, "build_seconds": round(self.build_seconds, 3),
@@ -294,7 +299,7 @@ def build_style(folder: str | Path, encoding, progress: Progress | None = None,
         name=folder.name or str(folder), folder=str(folder), fingerprint=fingerprint,
         encoding=encoding.card(), order=order, tunes=len(tunes),
         notes=sum(encoding.count_onsets(t) for t in tunes), files=read.files,
-        problems=problems, held_out=held, bits_by_order=bits,
+        problems=problems, skipped=len(read.problems), held_out=held, bits_by_order=bits,
         built_now=True, _ngram=KneserNey(vocab, order).fit(tunes), _tokens=tunes)
     style.build_seconds = time.perf_counter() - started
     if save:
@@ -322,6 +327,7 @@ def load_style(path: str | Path) -> StyleModel:
             fingerprint=str(data["fingerprint"]), encoding=dict(data["encoding"]),
             order=int(data["order"]), tunes=int(data["tunes"]), notes=int(data["notes"]),
             files=int(data["files"]), problems=[str(p) for p in data["problems"]],
+            skipped=int(data["skipped"]),
             held_out=[int(i) for i in data["held_out"]],
             bits_by_order={str(k): float(v)
                            for k, v in data["held_out_bits_per_note_by_order"].items()},

@@ -59,7 +59,7 @@ def test_every_tune_of_every_file_sorted_and_hidden_files_skipped(tmp_path):
 
     assert got.tunes[0][1].tolist() == DEFAULT_ENCODING.song_to_tokens(
         load_song(tmp_path / "a.mid"))
-    assert got.notes == sum(len(t) for _, t in got.tunes)
+    assert got.tokens == sum(len(t) for _, t in got.tunes)
 
 
 def test_bad_files_are_skipped_with_a_reason_and_a_huge_file_is_not_read(tmp_path):
