@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--models-dir", default=str(ROOT / "models"))
     e.add_argument("--out", default=str(ROOT / "models" / "fill" / "evaluation.json"))
     e.add_argument("--test-midi", metavar="DIR",
-                   help="also write the test tunes there as MIDI (for main.py score)")
+                   help="also write the tunes it scores there as MIDI (for main.py score --fill 4:5)")
     args = p.parse_args(argv)
     if args.command == "train":
         return train_fill(args, argv)

@@ -74,13 +74,6 @@ def evaluate(args) -> int:
     library = ModelLibrary(folders)  # the fill models and the shipped plain ones
     songs = test_songs()
     print(f"parsed {len(songs)} test tunes in {time.monotonic() - t0:.0f} s", file=sys.stderr)
-    if getattr(args, "test_midi", None):  # for main.py score on the same tunes
-        from engine.formats import song_to_midi_file
-
-        folder = Path(args.test_midi)
-        folder.mkdir(parents=True, exist_ok=True)
-        for tune_id, song in songs:
-            song_to_midi_file(song, folder / (tune_id.replace("#", "-") + ".mid"))
     cases = []
     for k, (tune_id, song) in enumerate(songs):
         index = melody_track(song)
@@ -93,6 +86,13 @@ def evaluate(args) -> int:
         start, end = bar_range_ticks(song, *GAP_BARS)
         cases.append((k, tune_id, song, index, start, end))
     print(f"{len(cases)} tunes of at least {MIN_BARS} bars", file=sys.stderr)
+    if getattr(args, "test_midi", None):  # for main.py score --fill on the same tunes
+        from engine.formats import song_to_midi_file
+
+        folder = Path(args.test_midi)
+        folder.mkdir(parents=True, exist_ok=True)
+        for k, tune_id, song, *_ in cases:
+            song_to_midi_file(song, folder / (tune_id.replace("#", "-") + ".mid"))
 
     report: dict = {"command": "python -m training.fill evaluate", "gap_bars": list(GAP_BARS),
                     "tunes": len(cases), "min_bars": MIN_BARS, "models": {}}
@@ -187,12 +187,16 @@ def fill_section(models_dir: Path) -> str:
         plain = json.loads((Path(models_dir) / f"{m['plain_model']}.json").read_text())
         plain_test = plain.get("metrics", {}).get("test", {}).get("bits_per_note")
         t = card.get("training", {})
+        mem = m.get("both_memory", {}).get("bits_per_note")
+        mem_plain = m.get("before_plain_memory", {}).get("bits_per_note")
         rows.append(
             f"| {name} | {m['both']['bits_per_note']:.3f} | "
             f"{m['before_plain']['bits_per_note']:.3f} ({m['plain_model']}) | "
             f"{m['before_fill_model']['bits_per_note']:.3f} | "
             f"{100 * m['fewer_bits_than_plain_before']:.1f}% | "
-            f"{100 * m['generated_within_5']:.1f}% ({m['generated_junctions']}) | "
+            + (f"{mem:.3f} | {mem_plain:.3f} | {100 * m['fewer_bits_with_memory']:.1f}% | "
+               if mem is not None else "- | - | - | ")
+            + f"{100 * m['generated_within_5']:.1f}% ({m['generated_junctions']}) | "
             f"{test:.3f} ({m['plain_model']} {plain_test:.3f}) | "
             f"{t.get('wall_time_s', 0) / 60:.1f} min, {t.get('epochs')} quarter-epochs | "
             f"`{t.get('command', '')}` |")
@@ -200,19 +204,24 @@ def fill_section(models_dir: Path) -> str:
     speed = ""
     if bench.exists():
         b = json.loads(bench.read_text())
-        parts = [f"{name} {r['fill_ms']:.1f} ms against {r['continue_ms']:.1f} ms "
-                 f"({r['ratio']:.3f}x; its plain twin {r.get('continue_plain_ms', 0):.1f} ms, "
-                 f"{r.get('ratio_to_plain', 0):.3f}x)" for name, r in b["models"].items()]
+
+        def timings(models: dict) -> str:
+            return "; ".join(
+                f"{name} {r['fill_ms']:.1f} ms against {r['continue_ms']:.1f} ms "
+                f"({r['ratio']:.3f}x; its plain twin {r.get('continue_plain_ms', 0):.1f} ms, "
+                f"{r.get('ratio_to_plain', 0):.3f}x, "
+                f"{'meets' if r.get('meets_goal') else 'misses'} the target)"
+                for name, r in models.items())
+
         speed = (f"\n\nSpeed (`{b['command'].strip()}`, {b['cpu']}, load "
                  f"{b['load_average_before'][0]}): filling bars {b['fill_bars'][0]}-"
                  f"{b['fill_bars'][1]} of the default seed with {b['variations']} variations "
                  f"against continuing it by {b['continue_bars']} bars with "
-                 f"{b['variations']}, the network alone: " + "; ".join(parts)
-                 + ". The target is under a third (0.333x): "
-                 + ", ".join(f"{name} {'meets' if r.get('meets_goal') else 'misses'} it"
-                             for name, r in b["models"].items())
-                 + ". Each variation is one of 6 candidates; with 5 both ratios were "
-                   "0.28-0.30 and the junctions 89.8% and 90.8%.")
+                 f"{b['variations']} (the target: under a third, 0.333x); the network alone: "
+                 + timings(b["models"])
+                 + (". With the motif memory in both: " + timings(b["models_with_memory"])
+                    if b.get("models_with_memory") else "")
+                 + ". Each variation is one of 6 candidates.")
     n = report["tunes"]
     return f"""
 
@@ -243,8 +252,16 @@ semitones (78% for both models with one candidate a variation): in the real tune
 song's, counted from tick 0 as `main.py fill --from/--to` counts them (a pickup bar
 shifts them). Figures in `fill/evaluation.json`.
 
-| model | bars 4-5 both sides bits/note | before only bits/note | before only, the fill model | fewer bits | generated junction within 5 semitones (fills) | plain continuation, test bits/note | fine-tuning | command |
-|---|---|---|---|---|---|---|---|---|
+The network alone reads only 48 steps after the gap, and gains little from them. The
+motif memory (engine/generation/memory.py, on by default in the app, `fill` and
+`score`) hears all of the music after the gap, then the music before it, and is mixed
+in as when continuing; the plain model it is compared with has the memory too, having
+heard the music before the gap. `python -m training.fill evaluate --test-midi DIR`
+also writes the {n} tunes as MIDI, and `python main.py score --model lstm-fill --fill
+4:5 DIR/*.mid` (and `--model lstm`, `--memory off`) prints the same figures.
+
+| model | bars 4-5 both sides, network alone | before only (plain model) | before only, the fill model | fewer bits | both sides, with the memory | before only, with the memory (plain model) | fewer bits, with the memory | generated junction within 5 semitones, with the memory (fills) | plain continuation, test bits/note | fine-tuning | command |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows) + "\n\n" + _verdicts(report, models_dir) + speed
 
 
@@ -253,16 +270,21 @@ def _verdicts(report: dict, models_dir: Path) -> str:
     out = []
     for name, m in report["models"].items():
         fewer = m["fewer_bits_than_plain_before"]
+        with_memory = m.get("fewer_bits_with_memory")
         gen, real = m["generated_within_5"], report["real_within_5"]
         card = json.loads((Path(models_dir) / f"{name}.json").read_text())
         plain = json.loads((Path(models_dir) / f"{m['plain_model']}.json").read_text())
         d = (card["metrics"]["test"]["bits_per_note"]
              - plain["metrics"]["test"]["bits_per_note"])
+        memory = "" if with_memory is None else (
+            f"with the motif memory {100 * with_memory:.1f}% fewer "
+            f"({'meets' if with_memory >= 0.10 else 'misses'} the 10% target); ")
         out.append(
-            f"{name}: {100 * fewer:.1f}% fewer bits on bars 4-5 given both sides "
-            f"({'meets' if fewer >= 0.10 else 'misses'} the 10% target); junctions within "
-            f"5 semitones {100 * gen:.1f}% against {100 * real:.1f}% in the real tunes "
-            f"({'meets' if abs(gen - real) <= 0.05 else 'misses'} within 5 points); plain "
+            f"{name}: {memory}the network alone {100 * fewer:.1f}% fewer bits on bars 4-5 "
+            f"given both sides; junctions within 5 semitones {100 * gen:.1f}% against "
+            f"{100 * real:.1f}% in the real tunes "
+            f"({'meets' if abs(gen - real) <= 0.05 else 'misses'} within 5 points; memory "
+            f"off {100 * m.get('generated_within_5_no_memory', gen):.1f}%); plain "
             f"continuation {d:+.3f} bits/note against {m['plain_model']} (within 0.03: "
             f"{'yes, one model could do both jobs' if d <= 0.03 else 'no'}).")
     return "\n".join(out)

@@ -194,7 +194,8 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
     # the motif memory has heard the music after the gap, then the music before it
     # (up to the track's end: not the rests that pad the network's window after it)
     heard = suffix[:max(0, enc.ceil_step(track.end_tick, ppq) - b_step)]
-    mixer = MemoryMixer(enc.vocab_size, rows, prefix, mixing_for(model.name), heard=heard) \
+    mixer = MemoryMixer(enc.vocab_size, rows, prefix, mixing_for(model.name), heard=heard,
+                        steps=steps) \
         if settings.memory else None
 
     rng = np.random.default_rng(int(settings.rng_seed))

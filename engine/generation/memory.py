@@ -213,7 +213,8 @@ class MotifMemory:
         one.ctx = self.ctx[:1].copy()
         one.feed(tokens)
         self._grow(one._cap)
-        self.table[:] = one.table[0]
+        used = one._size[0]  # the rows have not diverged: copy the contexts in use
+        self.table[:, :used] = one.table[0, :used]
         self._children = [dict(one._children[0]) for _ in range(self.rows)]
         self._size = [one._size[0]] * self.rows
         self.ctx = np.repeat(one.ctx, self.rows, axis=0)
@@ -315,16 +316,17 @@ class MemoryMixer:
     step's network logits into the mixed log-probabilities the sampler draws from."""
 
     def __init__(self, vocab: int, rows: int, prefix: Sequence[int], mixing: Mixing,
-                 heard: Sequence[int] = ()) -> None:
+                 heard: Sequence[int] = (), steps: int = 512) -> None:
         """``prefix``: what the generated tokens follow; ``heard``: other music of the
-        piece the memory learns from first (a gap's music after it), not joined to it."""
+        piece the memory learns from first (a gap's music after it), not joined to it;
+        ``steps``: about how many tokens will be generated (room made for them)."""
         if mixing.method == "adaptive" and mixing.generation_power != 1.0:
             table = tuple(float(w) ** mixing.generation_power for w in mixing.table)
             mixing = replace(mixing, table=table, generation_power=1.0)
         self.mixing = mixing
-        # room for the prefix and 512 new tokens without growing
+        # room for what is fed and the new tokens without growing
         fed = len(prefix) + len(heard)
-        capacity = 2 + (fed + 512) * max(1, mixing.max_order)
+        capacity = 2 + (fed + steps) * max(1, mixing.max_order)
         dtype = np.uint16 if fed + MAX_GENERATED < 65536 else np.uint32
         self.memory = MotifMemory(vocab, rows, mixing.max_order, capacity, dtype)
         if len(heard):
