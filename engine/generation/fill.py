@@ -107,6 +107,11 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
     if start_tick < 0:
         raise GenerationError(f"the gap cannot start before the song (tick {start_tick})")
     model = library.get(settings.model)
+    if hasattr(model.encoding, "grammar"):  # a polyphonic model fills every part at once
+        from engine.generation.polyfill import fill_polyphony
+
+        return fill_polyphony(library, song, settings, start_tick=start_tick,
+                              end_tick=end_tick, progress=progress, is_cancelled=is_cancelled)
     _check_model(model)
     enc = model.encoding
     ppq = song.ppq
@@ -246,10 +251,17 @@ def _resample(stepper, out: np.ndarray, k: int, suffix: Sequence[int],
         weight += z[:, token] - top - np.log(np.exp(z - top[:, None]).sum(axis=1))
         if i < first_note:
             logits = stepper.advance(np.full(out.shape[0], token, dtype=np.int32))
-    weight = weight.reshape(k, groups)
+    return out[draw_per_group(weight.reshape(k, groups), rng)]
+
+
+def draw_per_group(weight: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One row per group of candidates: ``weight`` is [groups, candidates] of
+    log-weights (how likely the model finds the music after the gap following each);
+    returns indices into the flattened rows, each drawn in proportion to its weight
+    (Gumbel-max)."""
+    k, groups = weight.shape
     gumbel = -np.log(-np.log(rng.uniform(1e-12, 1.0, size=weight.shape)))
-    chosen = np.argmax(weight + gumbel, axis=1) + np.arange(k) * groups
-    return out[chosen]
+    return np.argmax(weight + gumbel, axis=1) + np.arange(k) * groups
 
 
 # ---------------------------------------------------------------------------------------

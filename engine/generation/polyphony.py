@@ -191,19 +191,8 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     enc = model.encoding
     song = seed if seed is not None else Song()
     ppq = song.ppq
-    messages: list[str] = []
     playable = playable_tracks(song)
-    drums = [i for i, t in enumerate(song.tracks) if t.is_drum and t.notes]
-    if drums:
-        names = ", ".join(_track_label(song, i) for i in drums)
-        messages.append(f"The drum track{'s' if len(drums) > 1 else ''} ({names}) "
-                        f"{'were' if len(drums) > 1 else 'was'} left as "
-                        f"{'they are' if len(drums) > 1 else 'it is'}: the model writes "
-                        f"pitched parts only.")
-    empty = [i for i, t in enumerate(song.tracks) if not t.notes and not t.is_drum]
-    if empty and playable:
-        messages.append(f"{len(empty)} track{'s' if len(empty) > 1 else ''} without notes "
-                        f"{'were' if len(empty) > 1 else 'was'} left out.")
+    messages = track_messages(song)
 
     melody: _Melody | None = None
     if harmonise_track is not None:
@@ -278,26 +267,15 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     # than the j-th highest part's highest note plus a margin, none below the lowest
     # part's lowest note minus the margin
     ceilings = floors = None
-    if melody is None and len(per_track) > 1:
-        parts = sorted(per_track, key=lambda i: -max(n.pitch for n in per_track[i]))
-        ceilings = [max(n.pitch for n in per_track[i]) + transpose + RANGE_MARGIN
-                    for i in parts for _ in range(capacity[i])]
-        # on a beat that sounds every part, the j-th note is the j-th part's: no lower
-        # than its lowest seed note minus the margin
-        floors = [min(n.pitch for n in per_track[i]) + transpose - RANGE_MARGIN
-                  for i in parts for _ in range(capacity[i])]
-        floor = min(n.pitch for n in notes) + transpose - RANGE_MARGIN
-        allowed = allowed & (enc.token_pitches >= floor) | (enc.token_pitches < 0)
+    if melody is None:
+        ceilings, floors, allowed = part_ranges(enc, per_track, capacity, transpose, allowed)
     # a seed whose parts all sound on (nearly) every beat keeps them sounding: no beat
     # of the continuation with fewer notes while one may still come
     beat_notes = _texture(per_track, sum(capacity.values()), ppq, gen_start) \
         if melody is None else None
     # no new note held longer than the seed's longest (at least a half note): a network
     # that has started holding tends to hold on
-    seed_notes = notes + (mel_notes if melody is not None else [])
-    max_hold = max([2 * enc.steps_per_quarter] + [
-        enc.tick_to_step(n.end_tick, ppq) - enc.tick_to_step(n.start_tick, ppq)
-        for n in seed_notes]) if seed_notes else None
+    max_hold = longest_hold(enc, notes + (mel_notes if melody is not None else []), ppq)
     window_tokens = model.info.receptive_field_steps
     primed = prime[-window_tokens:] if window_tokens is not None and \
         len(prime) > window_tokens else prime
@@ -339,10 +317,8 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
             result_notes.append([_with(n, 90, 0) for n in decoded])
             result_tracks.append([0] * len(decoded))
             continue
-        voices = [_Voice(i, _recent_centre(ns), capacity[i], []) for i, ns in per_track.items()]
-        tracks = assign_tracks(decoded, voices)
-        result_notes.append([_with(n, velocities[t].at(n.start_tick), song.tracks[t].channel)
-                             for n, t in zip(decoded, tracks)])
+        placed, tracks = to_tracks(song, decoded, per_track, capacity, velocities)
+        result_notes.append(placed)
         result_tracks.append(tracks)
     if melody is None and per_track:
         messages.append(f"Continued {len(per_track)} part{'s' if len(per_track) > 1 else ''} "
@@ -353,6 +329,67 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
         tokens=[list(r) for r in rows], track_of=result_tracks, new_tracks=new_tracks,
         key_lock=lock_key.name if settings.key == "auto" and lock_key is not None and heard
         else "")
+
+
+def track_messages(song: Song) -> list[str]:
+    """What the user is told about the tracks a polyphonic model leaves alone: drums,
+    and tracks without notes."""
+    messages: list[str] = []
+    drums = [i for i, t in enumerate(song.tracks) if t.is_drum and t.notes]
+    if drums:
+        names = ", ".join(_track_label(song, i) for i in drums)
+        messages.append(f"The drum track{'s' if len(drums) > 1 else ''} ({names}) "
+                        f"{'were' if len(drums) > 1 else 'was'} left as "
+                        f"{'they are' if len(drums) > 1 else 'it is'}: the model writes "
+                        f"pitched parts only.")
+    empty = [i for i, t in enumerate(song.tracks) if not t.notes and not t.is_drum]
+    if empty and playable_tracks(song):
+        messages.append(f"{len(empty)} track{'s' if len(empty) > 1 else ''} without notes "
+                        f"{'were' if len(empty) > 1 else 'was'} left out.")
+    return messages
+
+
+def part_ranges(enc, per_track: dict[int, list[Note]], capacity: dict[int, int],
+                transpose: int, allowed: np.ndarray
+                ) -> tuple[list[int] | None, list[int] | None, np.ndarray]:
+    """Each part keeps to its own range (with two parts or more): the j-th note of a
+    step (top down) no higher than the j-th highest part's highest note plus a margin
+    (``ceilings``); on a beat that sounds every part, no lower than that part's lowest
+    minus the margin (``floors``); and no note below the lowest part's lowest minus the
+    margin (``allowed`` narrowed).  Model space (``transpose``)."""
+    if len(per_track) < 2:
+        return None, None, allowed
+    parts = sorted(per_track, key=lambda i: -max(n.pitch for n in per_track[i]))
+    ceilings = [max(n.pitch for n in per_track[i]) + transpose + RANGE_MARGIN
+                for i in parts for _ in range(capacity[i])]
+    floors = [min(n.pitch for n in per_track[i]) + transpose - RANGE_MARGIN
+              for i in parts for _ in range(capacity[i])]
+    floor = min(n.pitch for ns in per_track.values() for n in ns) + transpose - RANGE_MARGIN
+    allowed = allowed & (enc.token_pitches >= floor) | (enc.token_pitches < 0)
+    return ceilings, floors, allowed
+
+
+def longest_hold(enc, notes: Sequence[Note], ppq: int) -> int | None:
+    """The longest a new note may be held, in steps: the seed's longest note (at least
+    a half note); None without notes."""
+    if not notes:
+        return None
+    return max([2 * enc.steps_per_quarter] + [
+        enc.tick_to_step(n.end_tick, ppq) - enc.tick_to_step(n.start_tick, ppq)
+        for n in notes])
+
+
+def to_tracks(song: Song, decoded: Sequence[Note], per_track: dict[int, list[Note]],
+              capacity: dict[int, int], velocities: dict[int, "_Velocities"],
+              sounding: dict[int, list[int]] | None = None) -> tuple[list[Note], list[int]]:
+    """New notes given to the tracks of ``per_track`` (:func:`assign_tracks`, each
+    track heard from its notes there, ``sounding`` the end ticks of its notes still
+    sounding), with each track's channel and velocities: (notes, track of each)."""
+    voices = [_Voice(i, _recent_centre(ns), capacity[i], list((sounding or {}).get(i, [])))
+              for i, ns in per_track.items()]
+    tracks = assign_tracks(decoded, voices)
+    return ([_with(n, velocities[t].at(n.start_tick), song.tracks[t].channel)
+             for n, t in zip(decoded, tracks)], tracks)
 
 
 def lock_scale(key: Key, seed: Sequence[Note]) -> tuple[set[int], str]:
@@ -461,10 +498,17 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
             max_notes: int | None = None,
             ceilings: list[int] | None = None, beat_notes: int | None = None,
             grid: tuple[int, int] = (0, 4), max_hold: int | None = None,
-            floors: list[int] | None = None) -> list[list[int]]:
+            floors: list[int] | None = None, held: np.ndarray | None = None,
+            junction: "Junction | None" = None) -> list[list[int]]:
     """Tokens for ``steps`` steps per variation, one model call per token for the
     batch; each row stops at its own ``steps``-th STEP (rows that are done are fed
-    STEPs, which are not kept)."""
+    STEPs, which are not kept).
+
+    A fill's: ``held`` ([steps, pitches] bool, model-space pitch indices) says which
+    pitches must be HOLDs in each new step (kept notes sounding into the gap: none may
+    be re-attacked, and once one ends it may not be held on; the first step may hold
+    only these); a row that is done is fed the ``junction``'s tokens first, whose
+    log-probabilities under the network it adds up."""
     enc = model.encoding
     grammar = enc.grammar(k, max_notes, ceilings, voice_leading=VOICE_LEADING,
                           max_hold=max_hold)
@@ -476,7 +520,8 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
             row.append(prime[0])
     else:
         grammar.follow(prime)
-        grammar.prev[:] = False  # the seed's notes end where it ends
+        # the seed's notes end where it ends (a fill's kept notes sound on)
+        grammar.prev[:] = False if held is None else held[0]
     # the position inside the melody (harmonising): the step each row is in, and
     # whether its top note has been written
     top_done = np.zeros(k, dtype=bool)
@@ -484,7 +529,7 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
         top_done[:] = True
     step_index = grammar.steps.copy()  # steps completed since the start, per row
     logits = stepper.first_logits
-    limit = steps * (enc.max_voices + 1) + 1
+    limit = steps * (enc.max_voices + 1) + 1 + (len(junction.tokens) if junction else 0)
     base_mask = np.broadcast_to(allowed, (k, enc.vocab_size))
     pitch_index = np.arange(enc.pitches)
     # per count of notes so far in a step: the tokens below the next part's floor (past
@@ -494,7 +539,7 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
     below_floor[:, STEP] = False
     for _ in range(limit):
         done = grammar.steps - step_index >= steps
-        if done.all():
+        if done.all() and (junction is None or junction.heard()):
             break
         if is_cancelled is not None and is_cancelled():
             raise GenerationCancelled("generation was cancelled")
@@ -517,10 +562,14 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
                 mask &= ~(on_beat[:, None] & low)
             thin = on_beat & ~done & (grammar.count < beat_notes) & mask[:, 1:].any(axis=1)
             mask[thin, STEP] = False
+        if held is not None:
+            _hold_kept(enc, mask, held, grammar, grammar.steps - step_index, done)
         tokens = sampler(logits.astype(np.float64), Sampler.mask(mask))
         if tokens is None:
             raise GenerationError(f"the model {model.name} computed invalid numbers (NaN or "
                                   f"infinity); its weights are probably damaged")
+        if junction is not None:
+            tokens = junction.feed(tokens, logits, done)
         for r in np.nonzero(~done)[0]:
             out[r].append(int(tokens[r]))
         grammar.push(tokens)
@@ -530,6 +579,59 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
             progress(int(min(steps, (grammar.steps - step_index).min())), steps)
         logits = stepper.advance(tokens)
     return out
+
+
+class Junction:
+    """The music after a fill's gap, as tokens fed to each row once it has written the
+    gap: ``logp`` adds up the network's log-probability of each (how well the row leads
+    into what follows)."""
+
+    def __init__(self, tokens: Sequence[int], rows: int) -> None:
+        self.tokens = np.asarray(tokens, dtype=np.int64)
+        self.pos = np.zeros(rows, dtype=np.int64)
+        self.logp = np.zeros(rows)
+
+    def heard(self) -> bool:
+        return bool((self.pos >= len(self.tokens)).all())
+
+    def feed(self, tokens: np.ndarray, logits: np.ndarray, done: np.ndarray) -> np.ndarray:
+        """``tokens`` with each done row's next junction token instead, scored."""
+        r = np.nonzero(done & (self.pos < len(self.tokens)))[0]
+        if not r.size:
+            return tokens
+        want = self.tokens[self.pos[r]]
+        z = logits[r].astype(np.float64)
+        top = z.max(axis=1)
+        self.logp[r] += z[np.arange(len(r)), want] - top - np.log(
+            np.exp(z - top[:, None]).sum(axis=1))
+        self.pos[r] += 1
+        tokens = np.array(tokens, copy=True)
+        tokens[r] = want
+        return tokens
+
+
+def _hold_kept(enc, mask: np.ndarray, held: np.ndarray, grammar, at_step: np.ndarray,
+               done: np.ndarray) -> None:
+    """Narrow ``mask`` (in place) so that each row's step holds the kept notes
+    ``held`` says sound in it: the highest one not yet written must come next (as a
+    HOLD, not a NEW), and a kept note that has just ended is not held on."""
+    n = enc.pitches
+    at = np.minimum(at_step, len(held) - 1)
+    ended = np.zeros_like(held)
+    ended[1:] = held[:-1] & ~held[1:]
+    mask[:, 1 + n:] &= ~ended[at]
+    must = held[at] & ~grammar.cur & ~done[:, None]
+    rows = np.nonzero(must.any(axis=1))[0]
+    if not rows.size:
+        return
+    top = n - 1 - np.argmax(must[rows, ::-1], axis=1)
+    index = np.arange(n)[None, :]
+    sub = mask[rows]
+    sub[:, STEP] = False
+    sub[:, 1:1 + n] &= index > top[:, None]
+    sub[:, 1 + n:] &= index > top[:, None]
+    sub[np.arange(len(rows)), 1 + n + top] = True
+    mask[rows] = sub
 
 
 def _force_melody(enc, mask: np.ndarray, melody: _Melody, at_step: np.ndarray,

@@ -77,7 +77,8 @@ class Warm:
 class Generate:
     """Continue ``seed`` with ``settings`` (the arguments of ``generate``); with an
     ``end_tick``, fill the gap ``[start_tick, end_tick)`` of the track instead
-    (:func:`engine.generation.fill.fill`).  ``polyphonic``: continue every part with a
+    (:func:`engine.generation.fill.fill`; with a polyphonic model, of every part,
+    whatever ``polyphonic`` and ``track_index`` say).  ``polyphonic``: continue every part with a
     polyphonic model (:func:`engine.generation.polyphony.generate_polyphony`, from
     ``start_tick``; ``track_index`` is not used), or with a ``harmonise_track``, write
     the voices beneath that track's melody."""
@@ -252,15 +253,8 @@ def generate_outcome(library: Any, request: Generate,
     from engine.generation import generator
 
     try:
-        if request.polyphonic or request.harmonise_track is not None:
-            from engine.generation.polyphony import generate_polyphony
-
-            result = generate_polyphony(library, request.seed, request.settings,
-                                        start_tick=request.start_tick,
-                                        harmonise_track=request.harmonise_track,
-                                        progress=throttled(progress),
-                                        is_cancelled=is_cancelled)
-        elif request.end_tick is not None:
+        if request.end_tick is not None and request.harmonise_track is None:
+            # a fill; with a polyphonic model, of every part (track_index is not used)
             from engine.generation.fill import fill
 
             if request.seed is None:
@@ -269,6 +263,14 @@ def generate_outcome(library: Any, request: Generate,
                           start_tick=request.start_tick or 0, end_tick=request.end_tick,
                           track_index=request.track_index, progress=throttled(progress),
                           is_cancelled=is_cancelled)
+        elif request.polyphonic or request.harmonise_track is not None:
+            from engine.generation.polyphony import generate_polyphony
+
+            result = generate_polyphony(library, request.seed, request.settings,
+                                        start_tick=request.start_tick,
+                                        harmonise_track=request.harmonise_track,
+                                        progress=throttled(progress),
+                                        is_cancelled=is_cancelled)
         else:
             result = generator.generate(library, request.seed, request.settings,
                                         track_index=request.track_index,

@@ -1,0 +1,226 @@
+"""Filling a gap in every part at once with a polyphonic model.
+
+The polyphonic models write from left to right and were trained to continue, not to
+fill; no new model is needed.  The model is primed with every playable track's music
+before the gap (as :func:`engine.generation.polyphony.generate_polyphony` primes it),
+writes exactly the gap's steps for ``variations x CANDIDATES`` candidates with the
+continuation's sampler, grammar, key lock, part ranges and voice leading, and each
+variation is one candidate of its group drawn in proportion to how likely the network
+finds the music after the gap following it: the steps after the gap up to and
+including the first one in which a note starts (within a bar; every part's notes of
+that step, so the junction of every part counts), fed to each candidate once it has
+written the gap (sampling-importance-resampling, as the melody fill's
+:func:`engine.generation.fill.draw_per_group`).  With nothing after the gap the
+variations are drawn as plain continuations.
+
+The gap ``[start_tick, end_tick)``, on every playable track (drums are left alone):
+
+* the steps written are the grid steps that start inside the gap (the first at or
+  after ``start_tick``, up to the last before ``end_tick``);
+* every note that starts inside the gap is replaced;
+* a note that starts before the gap and sounds into it is kept as it is, and the
+  model hears it held: the gap's steps are forced to HOLD it (never to re-attack it)
+  for as long as it sounds, and not to hold it on after it ends; the other parts are
+  written around it;
+* notes that start at or after the gap's end are kept, and generated notes are cut
+  at the gap's end;
+
+so every note outside the gap is untouched (:func:`apply_parts` applies a variation).
+A gap with no music before it on any part cannot be filled this way (the model
+hears only what comes before); the message says so.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from engine.encodings import Key, estimate_song_key
+from engine.encodings.polyphony import STEP, playable_tracks
+from engine.errors import EncodingError, GenerationError
+from engine.generation import generator as G
+from engine.generation.fill import CANDIDATES, draw_per_group, split_at_gap
+from engine.generation.polyphony import (MAX_PRIME_STEPS, Junction, _capacity, _sample,
+                                         _texture, is_polyphonic, lock_scale, longest_hold,
+                                         part_ranges, to_tracks, track_messages)
+from engine.models import ModelLibrary
+from engine.song import Note, Song
+
+__all__ = ["fill_polyphony", "apply_parts"]
+
+
+def _bar(song: Song, tick: int) -> int:
+    return song.bar_beat_at(max(0, tick))[0]
+
+
+def _step_ends(tokens: Sequence[int]) -> list[int]:
+    """The index just after each step's STEP: step ``i`` is ``tokens[ends[i-1]:ends[i]]``."""
+    return [i + 1 for i, t in enumerate(tokens) if t == STEP]
+
+
+def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
+                   start_tick: int, end_tick: int,
+                   progress: Callable[[int, int], None] | None = None,
+                   is_cancelled: Callable[[], bool] | None = None) -> G.GenerationResult:
+    """Fill ``[start_tick, end_tick)`` of every playable track of ``song`` with
+    ``settings.variations`` variations of a polyphonic model; each variation is the
+    list of new notes and ``track_of`` the track of each (:func:`apply_parts`).
+    ``settings.bars``/``steps`` are not used: the gap's length decides."""
+    settings.validate()
+    model = library.get(settings.model)
+    if not is_polyphonic(model):
+        raise GenerationError(f"the model {model.name} writes one line; a fill of every part "
+                              f"needs a polyphonic model")
+    if isinstance(start_tick, bool) or isinstance(end_tick, bool) \
+            or not isinstance(start_tick, (int, np.integer)) \
+            or not isinstance(end_tick, (int, np.integer)):
+        raise GenerationError("the gap's start and end must be whole ticks")
+    start_tick, end_tick = int(start_tick), int(end_tick)
+    if start_tick < 0:
+        raise GenerationError(f"the gap cannot start before the song (tick {start_tick})")
+    enc = model.encoding
+    ppq = song.ppq
+    playable = playable_tracks(song)
+    if not playable:
+        raise GenerationError("the song has no notes to fill between (drums are left "
+                              "alone); use Generate to write new music instead")
+    if end_tick <= start_tick:
+        raise GenerationError(f"the gap is empty: it ends (tick {end_tick}) where or before "
+                              f"it starts (tick {start_tick}, bar {_bar(song, start_tick)}); "
+                              f"choose a range of at least one step to fill")
+    song_end = max(n.end_tick for i in playable for n in song.tracks[i].notes)
+    if start_tick >= song_end:
+        raise GenerationError(f"the gap (from bar {_bar(song, start_tick)}) starts after the "
+                              f"end of the song: its last note ends in bar "
+                              f"{_bar(song, song_end - 1)}, so there is nothing to fill "
+                              f"between; use Generate to continue the song instead")
+    a_step = enc.ceil_step(start_tick, ppq)
+    b_step = enc.ceil_step(end_tick, ppq)  # just after the last step starting in the gap
+    steps = b_step - a_step
+    if steps < 1:
+        raise GenerationError(f"the gap (bar {_bar(song, start_tick)}, ticks {start_tick} to "
+                              f"{end_tick}) holds no step of the model's grid; choose a "
+                              f"longer range to fill")
+    if steps > G.MAX_STEPS:
+        raise GenerationError(f"the gap is {steps} steps long; a fill can be at most "
+                              f"{G.MAX_STEPS}")
+    parts = {i: split_at_gap(song.tracks[i].notes, start_tick, end_tick) for i in playable}
+    before = {i: p[0] for i, p in parts.items() if p[0]}
+    kept = {i: p[0] + p[2] for i, p in parts.items() if p[0] or p[2]}
+    if not before:
+        raise GenerationError(f"nothing comes before the gap (bar {_bar(song, start_tick)}): "
+                              f"a polyphonic model writes from left to right and hears the "
+                              f"music before the gap; start the gap after the first notes, "
+                              f"or fill one track with a fill model (lstm-fill)")
+    kept_notes = [n for ns in kept.values() for n in ns]
+    inside = sum(len(p[1]) for p in parts.values())
+    capacity = {i: _capacity(ns) for i, ns in kept.items()}
+    messages = track_messages(song)
+
+    k = int(settings.variations)
+    chosen = None if settings.key in (None, "auto") else Key.parse(settings.key)
+    song_key = estimate_song_key(kept_notes)
+    lock_key = None if settings.key is None else (chosen or song_key)
+
+    # one encoding of the kept music around the gap: the prime before it, the gap's
+    # steps (only kept notes sounding into it: what must be held) and the bar after it
+    before_notes = [n for ns in before.values() for n in ns]
+    first_step = max(min(enc.tick_to_step(n.start_tick, ppq) for n in before_notes),
+                     a_step - MAX_PRIME_STEPS // 4)
+    bar = enc.steps_for(1, song.ticks_per_bar_at(end_tick), ppq)
+    cut, end_cut = enc.step_to_tick(first_step, ppq), enc.step_to_tick(b_step + bar, ppq)
+    window = [n for n in kept_notes if n.end_tick > cut and n.start_tick < end_cut]
+    try:
+        encoded = enc.encode_seed(window, ppq, key=song_key, start_step=first_step,
+                                  end_step=b_step + bar)
+    except EncodingError as e:
+        raise GenerationError(f"the song cannot be used: {e}") from None
+    messages += enc.seed_messages(encoded)
+    transpose = encoded.transpose
+    tokens = encoded.tokens
+    ends = [0] + _step_ends(tokens)
+    prime = enc.trim_prime(tokens[:ends[a_step - first_step]])
+    if not prime:
+        raise GenerationError(f"the music before the gap (bar {_bar(song, start_tick)}) ends "
+                              f"long before it; choose a gap closer to it")
+    held = np.zeros((steps, enc.pitches), dtype=bool)
+    for s in range(steps):
+        step = tokens[ends[a_step - first_step + s]:ends[a_step - first_step + s + 1]]
+        held[s, [int(enc.token_pitches[t]) - enc.min_pitch for t in step if t != STEP]] = True
+    # the junction: the steps after the gap up to the first with a note starting
+    after = tokens[ends[b_step - first_step]:]
+    onset = next((i for i, t in enumerate(after) if enc.onset_mask[t]), None)
+    junction_tokens = after[:after.index(STEP, onset) + 1] if onset is not None else []
+    if inside:
+        messages.append(f"{inside} note{'s' if inside != 1 else ''} in the gap will be "
+                        f"replaced.")
+    if not junction_tokens:
+        messages.append("Nothing follows the gap within a bar, so the fill hears only what "
+                        "comes before.")
+
+    scale = None
+    if lock_key is not None:
+        scale, why = lock_scale(lock_key, kept_notes if settings.key == "auto" else [])
+        if settings.key == "auto":
+            messages.append(f"Key lock: {lock_key.name} ({why}).")
+    allowed = G.allowed_tokens(model, settings, lock_key, scale, transpose)
+    ceilings, floors, allowed = part_ranges(enc, kept, capacity, transpose, allowed)
+    beat_notes = _texture(before, sum(capacity.values()), ppq,
+                          enc.step_to_tick(a_step, ppq))
+    rows = k * CANDIDATES if junction_tokens else k
+    junction = Junction(junction_tokens, rows) if junction_tokens else None
+    receptive = model.info.receptive_field_steps
+    primed = prime[-receptive:] if receptive is not None and len(prime) > receptive else prime
+    rng = np.random.default_rng(int(settings.rng_seed))
+    if is_cancelled is not None and is_cancelled():
+        raise G.GenerationCancelled("generation was cancelled")
+    stepper = G._Incremental(model, primed, rows)
+    try:
+        out = _sample(model, stepper, prime, False, steps, rows, allowed, None, settings, rng,
+                      progress, is_cancelled, sum(capacity.values()), ceilings, beat_notes,
+                      (a_step, enc.steps_per_quarter), longest_hold(enc, kept_notes, ppq),
+                      floors, held=held, junction=junction)
+    finally:
+        stepper.close()
+    if junction is not None:
+        picked = draw_per_group(junction.logp.reshape(k, CANDIDATES), rng)
+        out = [out[i] for i in picked]
+
+    velocities = {i: G._Velocities(song, ns, enc) for i, ns in kept.items()}
+    sounding = {i: [n.end_tick for n in ns if n.end_tick > start_tick]
+                for i, ns in before.items()}
+    # each part heard from its notes nearest the gap
+    near = {i: parts[i][0] or sorted(parts[i][2], key=Note.sort_key)[:8] for i in kept}
+    variations, track_of = [], []
+    for row in out:
+        grid = [g for g in enc.tokens_to_grid(row, a_step)
+                if not held[g.start_step - a_step, g.pitch - enc.min_pitch]]
+        decoded = [n if n.end_tick <= end_tick else
+                   Note(n.pitch, n.start_tick, end_tick - n.start_tick, n.velocity, n.channel)
+                   for n in enc.grid_to_notes(grid, ppq, transpose)]
+        notes, tracks = to_tracks(song, decoded, near, capacity, velocities, sounding)
+        variations.append(notes)
+        track_of.append(tracks)
+    messages.append(f"Filled {len(kept)} part{'s' if len(kept) != 1 else ''} together.")
+    return G.GenerationResult(
+        variations=variations, start_tick=enc.step_to_tick(a_step, ppq),
+        key=lock_key or song_key, messages=messages, model=model.name, steps=steps,
+        tokens=[list(r) for r in out], track_of=track_of,
+        key_lock=lock_key.name if settings.key == "auto" and lock_key is not None else "")
+
+
+def apply_parts(song: Song, start_tick: int, end_tick: int, notes: Sequence[Note],
+                track_of: Sequence[int]) -> Song:
+    """A copy of ``song`` whose playable tracks have the gap's notes (those starting in
+    ``[start_tick, end_tick)``) replaced by ``notes``, each on its track in
+    ``track_of``; every other note stays as it is."""
+    out = song.copy()
+    new: dict[int, list[Note]] = {}
+    for n, t in zip(notes, track_of):
+        new.setdefault(t, []).append(n)
+    for i in playable_tracks(song):
+        track = out.tracks[i]
+        before, _, after = split_at_gap(track.notes, start_tick, end_tick)
+        track.notes = before + sorted(new.get(i, []), key=Note.sort_key) + after
+    return out
