@@ -1,21 +1,24 @@
 """Fill: regenerate the selected span of the active track from the music on both sides.
 
-The span is the selected notes' (from the first one's start to the last one's end; the
-same span that L loops).  The Generate panel runs the fill as a job in the generation
-service (:class:`gui.worker.GenerationJob` with an ``end_tick``), shows the variations
-in place as it shows continuations, and Keep replaces the span's notes with the chosen
-variation in one undo step ("Fill").  The engine decides what a gap means
-(:mod:`engine.generation.fill`): notes that start inside it are replaced, every other
-note stays as it is.
+The span is the time range selected in the piano roll's ruler (a Shift drag there) when
+there is one, else the selected notes' (from the first one's start to the last one's
+end; the same span that L loops).  The main window hands the panel the roll's
+``time_range``; the range outlives Keep, so the same bars can be filled again, and
+selecting it is view state, never an undo step.  The Generate panel runs the fill as a
+job in the generation service (:class:`gui.worker.GenerationJob` with an
+``end_tick``), shows the variations in place as it shows continuations, and Keep
+replaces the span's notes with the chosen variation in one undo step ("Fill").  The
+engine decides what a gap means (:mod:`engine.generation.fill`): notes that start
+inside it are replaced, every other note stays as it is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from engine.generation.fill import split_at_gap
-from engine.song import Note
+from engine.song import Note, Song
 from gui.document import GENERATED
 
 if TYPE_CHECKING:
@@ -29,10 +32,30 @@ class Gap:
     track: int
 
 
+def use_time_range(panel: "GeneratePanel", time_range: Callable[[], tuple[int, int] | None]
+                   ) -> None:
+    """Let Fill take the ruler's range: ``time_range`` is the roll's method of that name."""
+    panel.time_range = time_range  # type: ignore[attr-defined]
+
+
+def range_text(song: Song, start: int, end: int) -> str:
+    """What the status bar says about a time range just selected."""
+    (bar0, beat0, in0), (bar1, beat1, in1) = song.bar_beat_at(start), song.bar_beat_at(end)
+    if (beat0, in0, beat1, in1) == (1, 0, 1, 0):  # whole bars
+        span = f"Bar {bar0}" if bar1 == bar0 + 1 else f"Bars {bar0}-{bar1 - 1}"
+    else:
+        span = f"From {bar0}.{beat0} to {bar1}.{beat1} (bar.beat)"
+    return f"{span} selected: Fill (Ctrl+Shift+F) regenerates them, Escape clears the range"
+
+
 def selected_gap(panel: "GeneratePanel") -> Gap | None:
-    """The span of the selected notes on the active track, or None."""
+    """The ruler's time range on the active track, else the span of the selected notes
+    there, or None."""
     doc = panel.doc
     track = doc.active_track
+    time_range = getattr(panel, "time_range", lambda: None)()
+    if time_range is not None:
+        return Gap(*time_range, track)
     selected = [n for i, n in doc.selected_notes().items() if doc.track_of(i) == track]
     if not selected:
         return None
@@ -52,8 +75,9 @@ def start_fill(panel: "GeneratePanel") -> bool:
         return False
     gap = selected_gap(panel)
     if gap is None:
-        panel._say("Select the notes of the bars to fill (a rubber band over them): Fill "
-                   "replaces them from the music on both sides.")
+        panel._say("Select the notes of the bars to fill (a rubber band over them), or drag "
+                   "with Shift in the ruler over those bars: Fill replaces them from the "
+                   "music on both sides.")
         return False
     try:
         settings = panel.settings()

@@ -23,6 +23,7 @@ from engine.song import Song, Track
 from gui import files
 from gui.busy import BusyCancelled, run_busy
 from gui.document import GENERATED, SongDocument
+from gui.fill import range_text, use_time_range
 from gui.generate_panel import GeneratePanel
 from gui.pianoroll.geometry import SNAP_CHOICES
 from gui.toolbar import FixedActionButton
@@ -325,10 +326,16 @@ class MainWindow(QMainWindow):
             lambda _: self.status_position.setText(self.transport.position_text()))
         self.transport.playing_changed.connect(self.roll.set_follow_playhead)
         self.roll.seek_requested.connect(self.transport.set_position)
+        use_time_range(self.panel, self.roll.time_range)  # Fill takes the ruler's range
+        self.roll.time_range_changed.connect(self._show_time_range)
         player = self.transport.player
         if player is not None and hasattr(player, "preview_note"):
             self.roll.key_pressed.connect(lambda pitch: player.preview_note(pitch))
         self._set_generating(False)
+
+    def _show_time_range(self, selected: tuple[int, int] | None) -> None:
+        if selected is not None:
+            self.statusBar().showMessage(range_text(self.doc.song(), *selected), 8000)
 
     def _show_snap(self, snap: str) -> None:
         for act in self.edit_snap.actions():

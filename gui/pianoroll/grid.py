@@ -22,6 +22,7 @@ from engine.song import Note, grid_lines
 from gui.document import SEED
 from gui.pianoroll import style
 from gui.pianoroll.geometry import snap_tick
+from gui.pianoroll.ruler import paint_time_range
 from gui.pianoroll.selection import hit_test, notes_in_rect, toggled
 
 if TYPE_CHECKING:
@@ -294,6 +295,7 @@ class NoteGrid(QWidget):
         try:
             painter.setClipRect(area)
             self._paint_rows(painter, area)
+            paint_time_range(painter, self.roll, self.height())
             self._paint_lines(painter, area)
             self._paint_notes(painter, area)
             self._paint_overlay(painter)

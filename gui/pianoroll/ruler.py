@@ -1,4 +1,10 @@
-"""The bar/beat ruler above the grid; clicking or dragging in it moves the playhead."""
+"""The bar/beat ruler above the grid.
+
+A click or drag moves the playhead (and clears the time range); a drag with Shift held
+selects a time range, snapped to the roll's grid as notes are, which Fill regenerates;
+a double-click selects the bar under the mouse.  The range is view state, kept by the
+roll (:meth:`PianoRoll.time_range`), and painted as a band over the ruler and the grid.
+"""
 
 from __future__ import annotations
 
@@ -26,18 +32,39 @@ class Ruler(QWidget):
         self.roll = roll
         self.setFixedHeight(style.RULER_HEIGHT)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self._range_anchor: int | None = None  # the snapped press of a Shift drag
 
     def tick_at(self, x: float) -> int:
         """The playhead tick for a click at ``x``: snapped to the grid like the notes."""
         return max(0, snap_tick(self.roll.geometry.x_to_tick(x), self.roll.snap_step()))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self.roll.seek(self.tick_at(event.position().x()))
+        """Shift: start selecting a time range; else move the playhead, clear the range."""
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        tick = self.tick_at(event.position().x())
+        shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        self._range_anchor = tick if shift else None
+        self.roll.set_time_range(None)
+        if not shift:
+            self.roll.seek(tick)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if event.buttons() & Qt.MouseButton.LeftButton:
-            self.roll.seek(self.tick_at(event.position().x()))
+            tick = self.tick_at(event.position().x())
+            if self._range_anchor is not None:
+                self.roll.set_time_range(self._range_anchor, tick)
+            else:
+                self.roll.seek(tick)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._range_anchor = None
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        """Select the whole bar under the mouse (after the first click moved the playhead)."""
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.roll.select_bar(max(0, int(self.roll.geometry.x_to_tick(event.position().x()))))
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         self.roll.wheel(event, event.position().x(), None)
@@ -48,6 +75,7 @@ class Ruler(QWidget):
         try:
             painter.fillRect(self.rect(), QColor("#1b1d22"))
             h = self.height()
+            paint_time_range(painter, self.roll, h)
             start, end = geo.visible_ticks(self.width())
             sigs = doc.time_signatures
             per_bar = min(ts.ticks_per_bar(doc.ppq) for ts in sigs)
@@ -77,3 +105,15 @@ class Ruler(QWidget):
                                                QPointF(x, h)]))
         finally:
             painter.end()
+
+
+def paint_time_range(painter: QPainter, roll: PianoRoll, height: float) -> None:
+    """The roll's time range as a translucent band with edges, ``height`` pixels tall
+    (the ruler and the grid both paint it, so they agree)."""
+    selected = roll.time_range()
+    if selected is None:
+        return
+    x0, x1 = (roll.geometry.tick_to_x(t) for t in selected)
+    painter.fillRect(QRectF(x0, 0, x1 - x0, height), style.BAND_FILL)
+    painter.setPen(QPen(style.BAND_EDGE, 0))
+    painter.drawLines([QLineF(x, 0, x, height) for x in (x0, x1)])

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from PySide6.QtCore import QMimeData, QRect, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QObject, QRect, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import QApplication, QGridLayout, QLabel, QScrollBar, QWidget
 
 from engine.errors import ContinuoError
 from engine.formats import midi_file_to_song, song_to_midi_bytes
-from engine.song import Note, melody_song
+from engine.song import Note, grid_lines, melody_song
 from gui.document import SEED, SongDocument
 from gui.pianoroll.geometry import SNAP_CHOICES, RollGeometry, snap_step_ticks
 from gui.pianoroll.grid import NoteGrid
@@ -96,6 +96,7 @@ class PianoRoll(QWidget):
     key_released = Signal(int)
     seek_requested = Signal(int)  # the user clicked the ruler: move playback here
     snap_changed = Signal(str)
+    time_range_changed = Signal(object)  # (start, end) ticks of the ruler's range, or None
 
     def __init__(self, doc: SongDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -105,6 +106,7 @@ class PianoRoll(QWidget):
         self.playhead_tick = 0
         self.follow_playhead = False
         self.preview_notes: list[Note] | None = None
+        self._time_range: tuple[int, int] | None = None
 
         self.grid = NoteGrid(self)
         self.keyboard = Keyboard(self)
@@ -138,6 +140,7 @@ class PianoRoll(QWidget):
         doc.active_track_changed.connect(self._repaint_notes)
         self.actions = self._make_actions()
         self.setFocusProxy(self.grid)  # focusing the roll lets its keys work at once
+        self.grid.installEventFilter(self)  # Escape clears the time range first
         self._centred = False
         self._fit_on_resize = False  # an opened song stays fitted until the user zooms/scrolls
 
@@ -238,6 +241,39 @@ class PianoRoll(QWidget):
         """The user moved the playhead (ruler click)."""
         self.set_playhead(tick)
         self.seek_requested.emit(self.playhead_tick)
+
+    # ---- the time range (the ruler's Shift drag; view state, never an undo entry) -----
+    def time_range(self) -> tuple[int, int] | None:
+        """[start, end) ticks selected in the ruler, or None."""
+        return self._time_range
+
+    def set_time_range(self, start: int | None, end: int | None = None) -> None:
+        """Select the ticks between ``start`` and ``end`` (either order); None or an
+        empty range clears it."""
+        new = None
+        if start is not None and end is not None and start != end:
+            new = (max(0, min(start, end)), max(0, start, end))
+        if new != self._time_range:
+            self._time_range = new
+            self.time_range_changed.emit(new)
+            self.ruler.update()
+            self.grid.update()
+
+    def select_bar(self, tick: int) -> None:
+        """Make the bar that holds ``tick`` the time range."""
+        sigs, ppq = self.doc.time_signatures, self.doc.ppq
+        longest = max(ts.ticks_per_bar(ppq) for ts in sigs)
+        bars = [line.tick for line in grid_lines(sigs, ppq, max(0, tick - longest),
+                                                 tick + 2 * longest) if line.kind == "bar"]
+        self.set_time_range(max(t for t in bars if t <= tick), min(t for t in bars if t > tick))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (watched is self.grid and event.type() == QEvent.Type.KeyPress
+                and event.key() == Qt.Key.Key_Escape  # type: ignore[attr-defined]
+                and self._time_range is not None and self.grid.drag is None):
+            self.set_time_range(None)  # the next Escape clears the selection
+            return True
+        return super().eventFilter(watched, event)
 
     def set_preview_notes(self, notes: Iterable[Note] | None) -> None:
         """Show a translucent, uneditable layer (a variation being auditioned), and
@@ -408,6 +444,7 @@ class PianoRoll(QWidget):
         self.geometry.scroll_x = 0.0
         self.playhead_tick = 0
         self.preview_notes = None
+        self.set_time_range(None)
         self._fit_on_resize = True  # a song opens fitted to the window
         if self.grid.width() > 1 and self.grid.height() > 1:
             self.fit_song(OPEN_FIT_MAX_BARS)
