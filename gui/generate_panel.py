@@ -185,8 +185,9 @@ class GeneratePanel(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.fill_button = QPushButton("Fill")
-        self.fill_button.setToolTip("Regenerate the selected notes' span from the music on "
-                                    "both sides (Ctrl+Shift+F)")
+        self.fill_button.setToolTip("Regenerate the range selected in the ruler (Shift+drag), "
+                                    "or the selected notes' span, from the music on both "
+                                    "sides (Ctrl+Shift+F)")
         self.fill_button.clicked.connect(self.fill)
         self.harmonise_button = QPushButton("Harmonise")
         self.harmonise_button.setObjectName("harmonise_button")

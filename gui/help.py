@@ -37,7 +37,11 @@ GESTURES: list[tuple[str, str, str]] = [
     ("Velocity lane (below the grid)", "Shift+drag", "draws a line: the notes under it get "
                                                      "its velocities (a crescendo)"),
     ("Keyboard (left)", "Click or drag on the keys", "plays the pitches"),
-    ("Ruler (top)", "Click or drag", "moves the playhead (where Play and Paste start)"),
+    ("Ruler (top)", "Click or drag", "moves the playhead (where Play and Paste start) and "
+                                     "clears the selected range"),
+    ("Ruler (top)", "Shift+drag", "selects a range of time, snapped: Fill (Ctrl+Shift+F) "
+                                  "regenerates it; Escape clears it"),
+    ("Ruler (top)", "Double-click", "selects the bar under the mouse as the range"),
     ("Anywhere in the roll", "Wheel", "scrolls up and down"),
     ("Anywhere in the roll", "Shift+wheel", "scrolls in time"),
     ("Anywhere in the roll", "Ctrl+wheel", "zooms in time around the mouse"),

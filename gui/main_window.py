@@ -163,8 +163,8 @@ class MainWindow(QMainWindow):
         self.generate_again = a("generate_again", "&Regenerate", p.regenerate, "Ctrl+Shift+G",
                                 "Generate again with the same settings and a new random seed")
         self.generate_fill = a("generate_fill", "&Fill Selection", p.fill, "Ctrl+Shift+F",
-                               "Regenerate the selected notes' span from the music on both "
-                               "sides")
+                               "Regenerate the range selected in the ruler (Shift+drag), or "
+                               "the selected notes' span, from the music on both sides")
         self.generate_harmonise = a("generate_harmonise", "&Harmonise Melody", p.harmonise,
                                     "Ctrl+Shift+H", "Write the voices beneath the active "
                                     "track's melody with a polyphonic model")
