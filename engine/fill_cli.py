@@ -21,6 +21,7 @@ def _cmd_fill(args: argparse.Namespace) -> int:
     from engine.formats import song_to_midi_file
     from engine.generation.fill import apply_fill, bar_range_ticks, fill
     from engine.generation.generator import GenerationSettings
+    from engine.generation.polyfill import apply_parts
 
     settings = GenerationSettings(
         model=args.model, temperature=args.temperature, top_p=args.top_p,
@@ -44,10 +45,16 @@ def _cmd_fill(args: argparse.Namespace) -> int:
         track_index = melody_track(song)
     for message in result.messages:
         sys.stderr.write(f"note: {message}\n")
-    for path, notes in zip(cli._output_paths(out, len(result.variations)), result.variations):
-        song_to_midi_file(apply_fill(song, track_index, start_tick, end_tick, notes), path)
+    paths = cli._output_paths(out, len(result.variations))
+    for i, (path, notes) in enumerate(zip(paths, result.variations)):
+        if result.track_of is not None:  # a polyphonic model filled every part
+            filled = apply_parts(song, start_tick, end_tick, notes, result.track_of[i])
+            where = f" on {len(set(result.track_of[i]))} tracks"
+        else:
+            filled, where = apply_fill(song, track_index, start_tick, end_tick, notes), ""
+        song_to_midi_file(filled, path)
         print(f"wrote {path} (bars {args.from_bar}-{args.to_bar} filled with {len(notes)} "
-              f"notes in {result.key.name}, model {result.model})")
+              f"notes{where} in {result.key.name}, model {result.model})")
     return 0
 
 
@@ -110,10 +117,13 @@ def add_fill_commands(subparsers: argparse._SubParsersAction) -> None:
     f = subparsers.add_parser(
         "fill", help="regenerate bars of a song from the music on both sides",
         description="Fill bars FROM..TO (1-based, inclusive) of a song's melody track with a "
-                    "model trained to fill, and write the song with the gap filled. Notes "
-                    "that start inside the gap are replaced; every other note is kept as "
-                    "it is. With --variations K above 1, OUT-1.mid ... OUT-K.mid.")
-    cli.add_model_options(f, "lstm-fill", "a model whose card lists the fill job")
+                    "model trained to fill, or of every part but the drums with a "
+                    "polyphonic model (poly-wavenet, poly-lstm; --track is not used), and "
+                    "write the song with the gap filled. Notes that start inside the gap "
+                    "are replaced; every other note is kept as it is. With --variations K "
+                    "above 1, OUT-1.mid ... OUT-K.mid.")
+    cli.add_model_options(f, "lstm-fill", "a model whose card lists the fill job, or a "
+                                          "polyphonic model to fill every part")
     f.add_argument("--seed", required=True, metavar="FILE",
                    help="the MIDI, ABC, MusicXML or kern song to fill")
     f.add_argument("--tune", type=int, default=1, metavar="N",
