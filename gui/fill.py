@@ -84,8 +84,11 @@ def start_fill(panel: "GeneratePanel") -> bool:
     except Exception as e:  # settings out of range are GenerationErrors
         panel._say(str(e))
         return False
+    from gui.worker import is_polyphonic_model
+
+    polyphonic = is_polyphonic_model(panel.library, settings.model)  # fills every part
     models = fill_models(panel)
-    if settings.model not in models:
+    if settings.model not in models and not polyphonic:
         if not models:
             panel._say(f"The model {settings.model} was trained to continue, not to fill, and "
                        f"no model that fills was found.")
@@ -100,7 +103,7 @@ def start_fill(panel: "GeneratePanel") -> bool:
                               start_tick=gap.start_tick, end_tick=gap.end_tick, parent=panel,
                               use_helper_process=panel.use_helper_process)
     panel.job.fill_gap = gap
-    panel._start_job(f"Filling with {settings.model}...")
+    panel._start_job(f"Filling {'every part ' if polyphonic else ''}with {settings.model}...")
     return True
 
 
@@ -108,6 +111,8 @@ def keep_fill(panel: "GeneratePanel", index: int) -> list[int]:
     """Replace the gap's notes by variation ``index``: one undo step, "Fill"."""
     gap: Gap = panel.fill_gap
     doc = panel.doc
+    if panel.result.track_of is not None:  # a polyphonic fill: every part
+        return _keep_parts(panel, index)
     notes = panel.variation_notes(index)
     panel.preview.emit(None)
     on_track = {i: n for i, n in doc.notes().items() if doc.track_of(i) == gap.track}
@@ -126,16 +131,66 @@ def keep_fill(panel: "GeneratePanel", index: int) -> list[int]:
     return ids
 
 
+def _keep_parts(panel: "GeneratePanel", index: int) -> list[int]:
+    """A polyphonic fill: the gap's notes on every part replaced by each part's notes of
+    variation ``index``, in one undo step ("Fill")."""
+    gap: Gap = panel.fill_gap
+    doc = panel.doc
+    parts = set(_filled_tracks(panel))
+    inside = {i for i, n in doc.notes().items()
+              if doc.track_of(i) in parts and gap.start_tick <= n.start_tick < gap.end_tick}
+    added: dict[int, list[Note]] = {}
+    for n, t in zip(panel.result.variations[index], panel.result.track_of[index]):
+        added.setdefault(t, []).append(n)
+    panel.preview.emit(None)
+    doc.undo_stack.beginMacro("Fill")
+    try:
+        doc.delete_notes(inside, text="Fill")
+        ids = doc.add_parts(added, origin=GENERATED, text="Fill", select=True)
+    finally:
+        doc.undo_stack.endMacro()
+    panel.status.emit(f"Filled every part with variation {index + 1} ({len(ids)} notes in "
+                      f"{len(added)} parts replace {len(inside)}). Undo brings the old notes "
+                      f"back.")
+    panel.kept.emit(ids)
+    return ids
+
+
+def _filled_tracks(panel: "GeneratePanel") -> list[int]:
+    """The tracks a fill replaces: every playable one for a polyphonic fill."""
+    from engine.encodings.polyphony import playable_tracks
+
+    if getattr(panel.result, "track_of", None) is None:
+        return [panel.fill_gap.track]
+    return playable_tracks(panel.doc.song())
+
+
 def context_notes(panel: "GeneratePanel", since: int | None = None) -> list[Note]:
-    """The notes of the bar before the gap (from ``since``) and of the bar after it."""
+    """The notes of the bar before the gap (from ``since``) and of the bar after it
+    (on every part for a polyphonic fill)."""
     gap: Gap = panel.fill_gap
     song = panel.doc.song()
-    track = song.tracks[gap.track]
     if since is None:
         since = max(0, gap.start_tick - song.ticks_per_bar_at(max(0, gap.start_tick - 1)))
     after = gap.end_tick + song.ticks_per_bar_at(gap.end_tick)
-    return [n for n in track.notes
+    return [n for t in _filled_tracks(panel) for n in song.tracks[t].notes
             if since <= n.start_tick < gap.start_tick or gap.end_tick <= n.start_tick < after]
+
+
+def audition_parts(panel: "GeneratePanel", index: int, since: int) -> Song:
+    """A polyphonic fill's audition: every part's bar before the gap, the variation's
+    notes on their tracks, and the bar after."""
+    from engine.generation.polyfill import apply_parts
+
+    gap: Gap = panel.fill_gap
+    song = panel.doc.song()
+    song = apply_parts(song, gap.start_tick, gap.end_tick, panel.result.variations[index],
+                       panel.result.track_of[index])
+    after = gap.end_tick + song.ticks_per_bar_at(gap.end_tick)
+    for track in song.tracks:
+        track.notes = [n for n in track.notes if since <= n.start_tick < after]
+    song.tracks = [t for t in song.tracks if t.notes]
+    return song
 
 
 def audition_notes(panel: "GeneratePanel", index: int, since: int) -> list[Note]:

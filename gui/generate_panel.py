@@ -682,6 +682,10 @@ class GeneratePanel(QWidget):
             from gui.polyphony import audition_song
 
             return audition_song(self, index, self.audition_start(index))
+        if self.fill_gap is not None and getattr(self.result, "track_of", None) is not None:
+            from gui.fill import audition_parts  # a polyphonic fill: every part
+
+            return audition_parts(self, index, self.audition_start(index))
         notes = self.variation_notes(index)
         song = self.doc.song()
         track = song.tracks[self.doc.active_track]
