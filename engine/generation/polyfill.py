@@ -32,6 +32,7 @@ hears only what comes before); the message says so.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -47,7 +48,7 @@ from engine.generation.polyphony import (MAX_PRIME_STEPS, Junction, _capacity, _
 from engine.models import ModelLibrary
 from engine.song import Note, Song
 
-__all__ = ["fill_polyphony", "apply_parts"]
+__all__ = ["fill_polyphony", "apply_parts", "encode_gap", "GapMusic"]
 
 
 def _bar(song: Song, tick: int) -> int:
@@ -62,16 +63,22 @@ def _step_ends(tokens: Sequence[int]) -> list[int]:
 def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
                    start_tick: int, end_tick: int,
                    progress: Callable[[int, int], None] | None = None,
-                   is_cancelled: Callable[[], bool] | None = None) -> G.GenerationResult:
+                   is_cancelled: Callable[[], bool] | None = None,
+                   candidates: bool = False) -> G.GenerationResult:
     """Fill ``[start_tick, end_tick)`` of every playable track of ``song`` with
     ``settings.variations`` variations of a polyphonic model; each variation is the
     list of new notes and ``track_of`` the track of each (:func:`apply_parts`).
-    ``settings.bars``/``steps`` are not used: the gap's length decides."""
+    ``settings.bars``/``steps`` are not used: the gap's length decides.  With
+    ``candidates`` (for tests and measures), every candidate comes back, group by
+    group, none drawn."""
     settings.validate()
     model = library.get(settings.model)
     if not is_polyphonic(model):
         raise GenerationError(f"the model {model.name} writes one line; a fill of every part "
                               f"needs a polyphonic model")
+    if settings.style is not None:
+        raise GenerationError(f"a style joins a melody model; {model.name} fills every part "
+                              f"at once")
     if isinstance(start_tick, bool) or isinstance(end_tick, bool) \
             or not isinstance(start_tick, (int, np.integer)) \
             or not isinstance(end_tick, (int, np.integer)):
@@ -123,35 +130,9 @@ def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSett
     song_key = estimate_song_key(kept_notes)
     lock_key = None if settings.key is None else (chosen or song_key)
 
-    # one encoding of the kept music around the gap: the prime before it, the gap's
-    # steps (only kept notes sounding into it: what must be held) and the bar after it
-    before_notes = [n for ns in before.values() for n in ns]
-    first_step = max(min(enc.tick_to_step(n.start_tick, ppq) for n in before_notes),
-                     a_step - MAX_PRIME_STEPS // 4)
-    bar = enc.steps_for(1, song.ticks_per_bar_at(end_tick), ppq)
-    cut, end_cut = enc.step_to_tick(first_step, ppq), enc.step_to_tick(b_step + bar, ppq)
-    window = [n for n in kept_notes if n.end_tick > cut and n.start_tick < end_cut]
-    try:
-        encoded = enc.encode_seed(window, ppq, key=song_key, start_step=first_step,
-                                  end_step=b_step + bar)
-    except EncodingError as e:
-        raise GenerationError(f"the song cannot be used: {e}") from None
-    messages += enc.seed_messages(encoded)
-    transpose = encoded.transpose
-    tokens = encoded.tokens
-    ends = [0] + _step_ends(tokens)
-    prime = enc.trim_prime(tokens[:ends[a_step - first_step]])
-    if not prime:
-        raise GenerationError(f"the music before the gap (bar {_bar(song, start_tick)}) ends "
-                              f"long before it; choose a gap closer to it")
-    held = np.zeros((steps, enc.pitches), dtype=bool)
-    for s in range(steps):
-        step = tokens[ends[a_step - first_step + s]:ends[a_step - first_step + s + 1]]
-        held[s, [int(enc.token_pitches[t]) - enc.min_pitch for t in step if t != STEP]] = True
-    # the junction: the steps after the gap up to the first with a note starting
-    after = tokens[ends[b_step - first_step]:]
-    onset = next((i for i, t in enumerate(after) if enc.onset_mask[t]), None)
-    junction_tokens = after[:after.index(STEP, onset) + 1] if onset is not None else []
+    gap = encode_gap(enc, song, start_tick, end_tick, song_key)
+    messages += gap.messages
+    transpose, prime, held, junction_tokens = gap.transpose, gap.prime, gap.held, gap.junction
     if inside:
         messages.append(f"{inside} note{'s' if inside != 1 else ''} in the gap will be "
                         f"replaced.")
@@ -183,7 +164,7 @@ def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSett
                       floors, held=held, junction=junction)
     finally:
         stepper.close()
-    if junction is not None:
+    if junction is not None and not candidates:
         picked = draw_per_group(junction.logp.reshape(k, CANDIDATES), rng)
         out = [out[i] for i in picked]
 
@@ -208,6 +189,53 @@ def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSett
         key=lock_key or song_key, messages=messages, model=model.name, steps=steps,
         tokens=[list(r) for r in out], track_of=track_of,
         key_lock=lock_key.name if settings.key == "auto" and lock_key is not None else "")
+
+
+@dataclass
+class GapMusic:
+    """The kept music around a gap in the model's tokens: the ``prime`` before it,
+    ``held`` ([gap steps, pitches]: the kept notes sounding in each of the gap's
+    steps) and the ``junction`` (the steps after the gap up to the first in which a
+    note starts, within a bar; empty when none does)."""
+
+    prime: list[int]
+    held: np.ndarray
+    junction: list[int]
+    transpose: int
+    messages: list[str]
+
+
+def encode_gap(enc, song: Song, start_tick: int, end_tick: int, key: Key) -> GapMusic:
+    """One encoding (in ``key``) of the kept music of every playable track around the
+    gap, cut into prime, held notes and junction (:class:`GapMusic`)."""
+    ppq = song.ppq
+    a_step, b_step = enc.ceil_step(start_tick, ppq), enc.ceil_step(end_tick, ppq)
+    kept = [n for i in playable_tracks(song) for n in song.tracks[i].notes
+            if not start_tick <= n.start_tick < end_tick]
+    first_step = max(min(enc.tick_to_step(n.start_tick, ppq) for n in kept
+                         if n.start_tick < start_tick), a_step - MAX_PRIME_STEPS // 4)
+    bar = enc.steps_for(1, song.ticks_per_bar_at(end_tick), ppq)
+    cut, end_cut = enc.step_to_tick(first_step, ppq), enc.step_to_tick(b_step + bar, ppq)
+    window = [n for n in kept if n.end_tick > cut and n.start_tick < end_cut]
+    try:
+        encoded = enc.encode_seed(window, ppq, key=key, start_step=first_step,
+                                  end_step=b_step + bar)
+    except EncodingError as e:
+        raise GenerationError(f"the song cannot be used: {e}") from None
+    tokens = encoded.tokens
+    ends = [0] + _step_ends(tokens)
+    prime = enc.trim_prime(tokens[:ends[a_step - first_step]])
+    if not prime:
+        raise GenerationError(f"the music before the gap (bar {_bar(song, start_tick)}) ends "
+                              f"long before it; choose a gap closer to it")
+    held = np.zeros((b_step - a_step, enc.pitches), dtype=bool)
+    for s in range(b_step - a_step):
+        step = tokens[ends[a_step - first_step + s]:ends[a_step - first_step + s + 1]]
+        held[s, [int(enc.token_pitches[t]) - enc.min_pitch for t in step if t != STEP]] = True
+    after = tokens[ends[b_step - first_step]:]
+    onset = next((i for i, t in enumerate(after) if enc.onset_mask[t]), None)
+    junction = after[:after.index(STEP, onset) + 1] if onset is not None else []
+    return GapMusic(prime, held, junction, encoded.transpose, enc.seed_messages(encoded))
 
 
 def apply_parts(song: Song, start_tick: int, end_tick: int, notes: Sequence[Note],
