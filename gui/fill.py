@@ -67,13 +67,14 @@ def fill_models(panel: "GeneratePanel") -> list[str]:
             if "fill" in getattr(m, "jobs", ())]
 
 
-def start_fill(panel: "GeneratePanel") -> bool:
-    """Start filling the selected span; False (with a message) when it cannot start."""
+def start_fill(panel: "GeneratePanel", gap: Gap | None = None) -> bool:
+    """Start filling ``gap`` (default: the selected range or span); False (with a
+    message) when it cannot start."""
     from gui.worker import GenerationJob
 
     if panel.job is not None:
         return False
-    gap = selected_gap(panel)
+    gap = gap or selected_gap(panel)
     if gap is None:
         panel._say("Select the notes of the bars to fill (a rubber band over them), or drag "
                    "with Shift in the ruler over those bars: Fill replaces them from the "

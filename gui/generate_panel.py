@@ -500,11 +500,12 @@ class GeneratePanel(QWidget):
                         else "Generating...")
         return True
 
-    def fill(self) -> bool:
-        """Fill the selected span from both sides (gui.fill); False when it cannot start."""
+    def fill(self, gap: Any = None) -> bool:
+        """Fill the selected span (or ``gap``, a gui.fill.Gap) from both sides
+        (gui.fill); False when it cannot start."""
         from gui.fill import start_fill
 
-        return start_fill(self)
+        return start_fill(self, gap)
 
     def harmonise(self) -> bool:
         """Write the voices beneath the melody (gui.polyphony); False when it cannot
@@ -529,12 +530,15 @@ class GeneratePanel(QWidget):
 
     def regenerate(self) -> bool:
         """Generate again with the same settings and a new random seed (harmonise again
-        when the variations shown are a harmonisation)."""
+        when the variations shown are a harmonisation, fill the same gap again when they
+        are a fill)."""
         if self.job is not None:
             return False
         self.roll_seed()
         if self.poly_run is not None and self.poly_run.harmonising:
             return self.harmonise()
+        if self.fill_gap is not None:
+            return self.fill(self.fill_gap)
         return self.generate()
 
     def cancel(self) -> None:

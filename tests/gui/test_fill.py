@@ -84,6 +84,23 @@ def test_fill_then_keep_replaces_the_span_in_one_undo_step(qtbot, fill_panel, fi
     assert len(doc.notes()) == len(kept) + len(chosen)
 
 
+def test_regenerate_after_a_fill_fills_the_same_gap_again(qtbot, fill_panel, fill_doc):
+    doc, panel = fill_doc, fill_panel
+    doc.set_selection({i for i, n in doc.notes().items() if TPB <= n.start_tick < 2 * TPB})
+    with qtbot.waitSignal(panel.variations_ready, timeout=120000):
+        assert panel.fill()
+    qtbot.waitUntil(lambda: panel.job is None)
+    first = [panel.variation_notes(i) for i in range(panel.variations_spin.value())]
+    doc.set_selection([])  # the gap is the fill's, not the selection's
+    with qtbot.waitSignal(panel.variations_ready, timeout=120000):
+        assert panel.regenerate()
+    qtbot.waitUntil(lambda: panel.job is None)
+    assert panel.fill_gap is not None and panel.result.model.endswith("fill")
+    again = [panel.variation_notes(i) for i in range(panel.variations_spin.value())]
+    assert again != first
+    assert all(TPB <= n.start_tick and n.end_tick <= 2 * TPB for v in again for n in v)
+
+
 def test_fill_without_a_selection_says_what_to_do(qtbot, fill_panel, fill_doc):
     fill_doc.set_selection([])
     assert not fill_panel.fill()
