@@ -222,6 +222,22 @@ def fill_section(models_dir: Path) -> str:
                  + (". With the motif memory in both: " + timings(b["models_with_memory"])
                     if b.get("models_with_memory") else "")
                  + ". Each variation is one of 6 candidates.")
+    poly = Path(models_dir).parent / "bench" / "results" / "polyfill.json"
+    if poly.exists():
+        r = json.loads(poly.read_text())
+        j = r["junction"]
+        speed += (
+            f"\n\nPolyphonic fill (engine/generation/polyfill.py, `{r['command'].strip()}`): "
+            f"{r['model']} fills bars {r['fill_bars'][0]}-{r['fill_bars'][1]} of "
+            f"{j['bach']['fills']} Bach chorales of the part-music test split in every part "
+            f"({r['variations']} variations, temperature {r['temperature']:g}, each the one "
+            f"of {r['candidates']} drawn by the likelihood of the first notes after the gap). "
+            f"Every part leads into its next note within {r['leap_semitones']} semitones in "
+            f"{100 * j['fill']['lead_in_share']:.1f}% of the fills (without the draw "
+            f"{100 * j['unweighted']['lead_in_share']:.1f}%; Bach's own bars "
+            f"{100 * j['bach']['lead_in_share']:.1f}%); a fill takes "
+            f"{r['time']['ratio']:.2f}x the time of continuing the same music by "
+            f"{r['continue_bars']} bars ({r['cpu']}).")
     n = report["tunes"]
     return f"""
 
