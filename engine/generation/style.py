@@ -288,9 +288,9 @@ def build_style(folder: str | Path, encoding, progress: Progress | None = None,
                 is_cancelled: Callable[[], bool] | None = None,
                 save: bool = True) -> StyleModel:
     """Read ``folder``, choose the n-gram's order on a held-out tenth of its tunes (mixed
-    with the motif memory, as it will be used), fit it on every tune and save it in :func:`styles_dir` (``save``).  ``progress(done,
-    total, name)`` is called per file; ``is_cancelled()`` raises
-    :class:`~engine.errors.Cancelled`."""
+    with the motif memory, as it will be used), fit it on every tune and save it in
+    :func:`styles_dir` (``save``).  ``progress(done, total, name)`` is called per file;
+    ``is_cancelled()`` raises :class:`~engine.errors.Cancelled`."""
     started = time.perf_counter()
     folder = Path(folder).expanduser().resolve()
     fingerprint = folder_fingerprint(folder, is_cancelled)

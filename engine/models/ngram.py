@@ -146,7 +146,7 @@ class KneserNey:
             ctx = contexts[n - 1]
             ci, cfound = self._lookup(ctx, self.contexts[n - 1])
             if not cfound.any():
-                continue
+                break  # a context never seen has no longer context seen either
             total = np.where(cfound, self.totals[n - 1][ci], 1.0)
             gamma = np.where(cfound, self.gammas[n - 1][ci], 1.0)
             keys = ctx[:, None] + words * (np.uint64(self.base) ** np.uint64(n - 1))
