@@ -98,6 +98,9 @@ def _cmd_score_fill(args: argparse.Namespace) -> int:
     library = cli._library(args)
     model = library.get(args.model)
     both = "fill" in model.info.jobs and "fill" in getattr(model.encoding, "jobs", ())
+    if getattr(args, "style", None):
+        raise GenerationError("--style is not used with --fill: a style is mixed in when "
+                              "continuing; score the gap without it")
     memory = getattr(args, "memory", "off") == "on"
     files = cli.score_files(args.files, _gap_scorer(model, args.fill, memory))
     cli.print_score_report(model, files, args.per_tune, gap={

@@ -13,7 +13,6 @@ entry generates with the melody network it names and the style's file
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import traceback
@@ -86,9 +85,7 @@ def style_entries(library: Any) -> list[StyleEntry]:
 
 def summary(style: Any) -> tuple[str, str]:
     """What was built, in a line, and the files skipped with their reasons (a tooltip)."""
-    problems = style.problems
-    more = re.match(r"\.\.\. and (\d+) more", problems[-1]) if problems else None
-    skipped = len(problems) - 1 + int(more.group(1)) if more else len(problems)
+    problems, skipped = style.problems, style.skipped
     how = "Learned" if style.built_now else "Unchanged since it was learned:"
     line = (f"{how} the style {style.name!r}: {style.tunes:,} tunes, {style.notes:,} notes "
             f"from {style.files:,} files")
