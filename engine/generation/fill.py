@@ -90,6 +90,37 @@ def _check_model(model) -> None:
                               f"a gap; choose a model that fills (lstm-fill or wavenet-fill)")
 
 
+def checked_gap(song: Song, start_tick, end_tick) -> tuple[int, int]:
+    """The gap's ends as whole ticks, refused with a sentence when they make no gap."""
+    if isinstance(start_tick, bool) or isinstance(end_tick, bool) \
+            or not isinstance(start_tick, (int, np.integer)) \
+            or not isinstance(end_tick, (int, np.integer)):
+        raise GenerationError("the gap's start and end must be whole ticks")
+    start_tick, end_tick = int(start_tick), int(end_tick)
+    if start_tick < 0:
+        raise GenerationError(f"the gap cannot start before the song (tick {start_tick})")
+    if end_tick <= start_tick:
+        raise GenerationError(f"the gap is empty: it ends (tick {end_tick}) where or before "
+                              f"it starts (tick {start_tick}, bar {_bar(song, start_tick)}); "
+                              f"choose a range of at least one step to fill")
+    return start_tick, end_tick
+
+
+def check_gap_in_song(song: Song, start_tick: int, song_end: int, whose: str) -> None:
+    """Refuse a gap that starts after ``whose`` last note ends (at ``song_end``)."""
+    if start_tick >= song_end:
+        raise GenerationError(f"the gap (from bar {_bar(song, start_tick)}) starts after the "
+                              f"end of the song: {whose} last note ends in bar "
+                              f"{_bar(song, song_end - 1)}, so there is nothing to fill "
+                              f"between; use Generate to continue the song instead")
+
+
+def check_gap_steps(steps: int) -> None:
+    if steps > G.MAX_STEPS:
+        raise GenerationError(f"the gap is {steps} steps long; a fill can be at most "
+                              f"{G.MAX_STEPS}")
+
+
 def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
          start_tick: int, end_tick: int, track_index: int | None = None,
          progress: Callable[[int, int], None] | None = None,
@@ -99,13 +130,7 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
     that replaces the gap's notes (:func:`apply_fill`).  ``settings.bars``/``steps``
     are not used: the gap's length decides."""
     settings.validate()
-    if isinstance(start_tick, bool) or isinstance(end_tick, bool) \
-            or not isinstance(start_tick, (int, np.integer)) \
-            or not isinstance(end_tick, (int, np.integer)):
-        raise GenerationError("the gap's start and end must be whole ticks")
-    start_tick, end_tick = int(start_tick), int(end_tick)
-    if start_tick < 0:
-        raise GenerationError(f"the gap cannot start before the song (tick {start_tick})")
+    start_tick, end_tick = checked_gap(song, start_tick, end_tick)
     model = library.get(settings.model)
     if hasattr(model.encoding, "grammar"):  # a polyphonic model fills every part at once
         from engine.generation.polyfill import fill_polyphony
@@ -127,20 +152,11 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
                               "sides of it, and there is none; use Generate to write new "
                               "music instead")
     a_step, b_step = enc.tick_to_step(start_tick, ppq), enc.tick_to_step(end_tick, ppq)
-    if end_tick <= start_tick:
-        raise GenerationError(f"the gap is empty: it ends (tick {end_tick}) where or before "
-                              f"it starts (tick {start_tick}, bar {_bar(song, start_tick)}); "
-                              f"choose a range of at least one step to fill")
     if b_step <= a_step:
         raise GenerationError(f"the gap (bar {_bar(song, start_tick)}, ticks {start_tick} to "
                               f"{end_tick}) is shorter than one step of the model's grid; "
                               f"choose a longer range to fill")
-    song_end = track.end_tick
-    if start_tick >= song_end:
-        raise GenerationError(f"the gap (from bar {_bar(song, start_tick)}) starts after the "
-                              f"end of the song: the track's last note ends in bar "
-                              f"{_bar(song, song_end - 1)}, so there is nothing to fill "
-                              f"between; use Generate to continue the song instead")
+    check_gap_in_song(song, start_tick, track.end_tick, "the track's")
 
     before, inside, after = split_at_gap(track.notes, start_tick, end_tick)
     # the fill begins where what sounds into the gap ends
@@ -150,9 +166,7 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
         raise GenerationError(f"a note that starts before the gap sounds through all of it "
                               f"(bar {_bar(song, start_tick)}): there is no room to fill; "
                               f"shorten that note or choose a longer range")
-    if steps > G.MAX_STEPS:
-        raise GenerationError(f"the gap is {steps} steps long; a fill can be at most "
-                              f"{G.MAX_STEPS}")
+    check_gap_steps(steps)
     k = int(settings.variations)
     kept = before + after
     chosen = None if settings.key in (None, "auto") else Key.parse(settings.key)

@@ -41,7 +41,8 @@ from engine.encodings import Key, estimate_song_key
 from engine.encodings.polyphony import STEP, playable_tracks
 from engine.errors import EncodingError, GenerationError
 from engine.generation import generator as G
-from engine.generation.fill import CANDIDATES, draw_per_group, split_at_gap
+from engine.generation.fill import (CANDIDATES, _bar, check_gap_in_song, check_gap_steps,
+                                    checked_gap, draw_per_group, split_at_gap)
 from engine.generation.polyphony import (MAX_PRIME_STEPS, Junction, _capacity, _sample,
                                          _texture, is_polyphonic, lock_scale, longest_hold,
                                          part_ranges, to_tracks, track_messages)
@@ -49,10 +50,6 @@ from engine.models import ModelLibrary
 from engine.song import Note, Song
 
 __all__ = ["fill_polyphony", "apply_parts", "encode_gap", "GapMusic"]
-
-
-def _bar(song: Song, tick: int) -> int:
-    return song.bar_beat_at(max(0, tick))[0]
 
 
 def _step_ends(tokens: Sequence[int]) -> list[int]:
@@ -79,29 +76,15 @@ def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSett
     if settings.style is not None:
         raise GenerationError(f"a style joins a melody model; {model.name} fills every part "
                               f"at once")
-    if isinstance(start_tick, bool) or isinstance(end_tick, bool) \
-            or not isinstance(start_tick, (int, np.integer)) \
-            or not isinstance(end_tick, (int, np.integer)):
-        raise GenerationError("the gap's start and end must be whole ticks")
-    start_tick, end_tick = int(start_tick), int(end_tick)
-    if start_tick < 0:
-        raise GenerationError(f"the gap cannot start before the song (tick {start_tick})")
+    start_tick, end_tick = checked_gap(song, start_tick, end_tick)
     enc = model.encoding
     ppq = song.ppq
     playable = playable_tracks(song)
     if not playable:
         raise GenerationError("the song has no notes to fill between (drums are left "
                               "alone); use Generate to write new music instead")
-    if end_tick <= start_tick:
-        raise GenerationError(f"the gap is empty: it ends (tick {end_tick}) where or before "
-                              f"it starts (tick {start_tick}, bar {_bar(song, start_tick)}); "
-                              f"choose a range of at least one step to fill")
-    song_end = max(n.end_tick for i in playable for n in song.tracks[i].notes)
-    if start_tick >= song_end:
-        raise GenerationError(f"the gap (from bar {_bar(song, start_tick)}) starts after the "
-                              f"end of the song: its last note ends in bar "
-                              f"{_bar(song, song_end - 1)}, so there is nothing to fill "
-                              f"between; use Generate to continue the song instead")
+    check_gap_in_song(song, start_tick,
+                      max(n.end_tick for i in playable for n in song.tracks[i].notes), "its")
     a_step = enc.ceil_step(start_tick, ppq)
     b_step = enc.ceil_step(end_tick, ppq)  # just after the last step starting in the gap
     steps = b_step - a_step
@@ -109,9 +92,7 @@ def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSett
         raise GenerationError(f"the gap (bar {_bar(song, start_tick)}, ticks {start_tick} to "
                               f"{end_tick}) holds no step of the model's grid; choose a "
                               f"longer range to fill")
-    if steps > G.MAX_STEPS:
-        raise GenerationError(f"the gap is {steps} steps long; a fill can be at most "
-                              f"{G.MAX_STEPS}")
+    check_gap_steps(steps)
     parts = {i: split_at_gap(song.tracks[i].notes, start_tick, end_tick) for i in playable}
     before = {i: p[0] for i, p in parts.items() if p[0]}
     kept = {i: p[0] + p[2] for i, p in parts.items() if p[0] or p[2]}
