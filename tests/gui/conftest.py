@@ -91,3 +91,25 @@ def doc(qtbot, seed_song):
     document = SongDocument(seed_song)
     yield document
     document.undo_stack.clear()
+
+
+@pytest.fixture
+def job_panel(qtbot, isolated_settings):
+    """``job_panel(doc, library)``: a Generate panel that runs its jobs in the helper
+    process, as the app does; a job still running at the end is cancelled."""
+    from gui.generate_panel import GeneratePanel
+
+    made = []
+
+    def make(document, library):
+        widget = GeneratePanel(document, library)
+        widget.use_helper_process = True
+        qtbot.addWidget(widget)
+        made.append(widget)
+        return widget
+
+    yield make
+    for widget in made:
+        if widget.job is not None:
+            widget.cancel()
+            qtbot.waitSignal(widget.generation_finished, timeout=30000)

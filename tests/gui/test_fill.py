@@ -35,16 +35,8 @@ def fill_doc(qtbot):
 
 
 @pytest.fixture
-def fill_panel(qtbot, fill_doc, fill_library, isolated_settings):
-    from gui.generate_panel import GeneratePanel
-
-    widget = GeneratePanel(fill_doc, fill_library)
-    widget.use_helper_process = True
-    qtbot.addWidget(widget)
-    yield widget
-    if widget.job is not None:
-        widget.cancel()
-        qtbot.waitSignal(widget.generation_finished, timeout=30000)
+def fill_panel(job_panel, fill_doc, fill_library):
+    return job_panel(fill_doc, fill_library)
 
 
 def test_fill_then_keep_replaces_the_span_in_one_undo_step(qtbot, fill_panel, fill_doc):

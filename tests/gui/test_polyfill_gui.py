@@ -46,16 +46,8 @@ def doc(qtbot):
 
 
 @pytest.fixture
-def panel(qtbot, doc, poly_library, isolated_settings):
-    from gui.generate_panel import GeneratePanel
-
-    widget = GeneratePanel(doc, poly_library)
-    widget.use_helper_process = True
-    qtbot.addWidget(widget)
-    yield widget
-    if widget.job is not None:
-        widget.cancel()
-        qtbot.waitSignal(widget.generation_finished, timeout=30000)
+def panel(job_panel, doc, poly_library):
+    return job_panel(doc, poly_library)
 
 
 def test_a_polyphonic_fill_keeps_every_part_in_one_undo_step(qtbot, panel, doc):
