@@ -13,13 +13,21 @@ to C major / A minor by several whole-tune key estimators:
 * ``abc-tonic``: the K: field's tonic, major or minor by the Krumhansl-Kessler
   profiles of the two keys on that tonic;
 * ``final-note``: the tonic is the tune's last note (the folk-song cue), major or minor
-  the same way.
+  the same way;
+* ``scale``: the transposition that puts most of the tune's duration on the white
+  keys (any diatonic mode: Dorian stays on D, Mixolydian on G), today's key on a tie.
 
 A tune without a usable K: field keeps today's key.  For each corpus (the tunes every
 estimator can encode, so the same tunes everywhere) it fits the project's Kneser-Ney
 n-gram on the train split at each order of ``--orders``, keeps the order with the best
-validation bits/note, and scores the test split; it also scores the test split with the
-shipped ``lstm`` network (trained on ``today``'s transposition, so it favours that one).
+validation bits/note, and scores the test split two ways: as that corpus transposed it
+(the project's bits/note), and "any key": the test tunes' melodies with no key given,
+the model's probability averaged over every shift that fits the range, which is the
+same test data for every corpus and lets no whole-tune estimate (nor the K: field, which
+a seed in the app does not have) tell the model where the tune is going.  Both come with
+a 95% bootstrap interval (over test tunes) of the difference from ``today``.  It also
+scores the test split with the shipped ``lstm`` network (trained on ``today``'s
+transposition, so it favours that one).
 It prints a table and writes ``models/baselines/key-estimator.json``.
 ``--tunes-cache FILE`` keeps the parsed tunes as JSON so that a rerun skips the parse.
 """
@@ -31,6 +39,7 @@ import json
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -135,6 +144,21 @@ def _final_tonic(notes: list[Note]) -> int:
     return last.pitch % 12
 
 
+def scale_key(notes: list[Note]) -> Key:
+    """The major key whose scale holds the most of the tune's duration (every diatonic
+    mode lands on the white keys); on a tie, today's key when its scale is among the
+    best, else the lowest tonic; minor when today's estimate is the relative minor."""
+    hist = np.zeros(12)
+    for n in notes:
+        hist[n.pitch % 12] += n.duration_ticks
+    held = np.array([hist[list(Key(t).scale_pitch_classes)].sum() for t in range(12)])
+    best = np.flatnonzero(held >= held.max())
+    today = estimate_song_key(notes)
+    major = (today.tonic + 3) % 12 if today.minor else today.tonic
+    tonic = major if major in best else int(best[0])
+    return today if tonic == major else Key(tonic)
+
+
 def _from_header(tune: dict, notes: list[Note], literal: bool) -> Key:
     key = header_key(tune["header"])
     if key is None:
@@ -153,6 +177,8 @@ ESTIMATORS: dict[str, tuple[str, Callable[[dict, list[Note]], Key]]] = {
                   lambda t, n: _from_header(t, n, literal=False)),
     "final-note": ("tonic = the last note; major or minor by the profiles",
                    lambda t, n: mode_on(_final_tonic(n), n)),
+    "scale": ("the diatonic scale holding most of the tune (today's key on a tie)",
+              lambda t, n: scale_key(n)),
 }
 
 
@@ -176,21 +202,48 @@ def transpose_all(tunes: list[dict]) -> dict[str, dict[str, tuple[Key, np.ndarra
 # ---------------------------------------------------------------------------------------
 
 
-def kneser_ney(train: list[np.ndarray], validation: list[np.ndarray], test: list[np.ndarray],
-               orders: Iterable[int]) -> dict:
-    """Fit at each order, keep the best on validation, score test with it."""
+def kneser_ney(train: list[np.ndarray], validation: list[np.ndarray], orders: Iterable[int]):
+    """Fit at each order, keep the best on validation: (the model, validation bits/note
+    by order)."""
     from training.evaluate import score_distributions
     from training.ngram import KneserNey
 
     by_order, best = {}, None
     for order in orders:
         kn = KneserNey(DEFAULT_ENCODING.vocab_size, order).fit(train)
-        val = score_distributions(kn.distributions, validation)["bits_per_note"]
-        tst = score_distributions(kn.distributions, test)["bits_per_note"]
-        by_order[order] = {"validation": round(val, 4), "test": round(tst, 4)}
-        if best is None or val < by_order[best]["validation"]:
-            best = order
-    return {"order": best, **by_order[best], "by_order": by_order}
+        by_order[order] = round(score_distributions(kn.distributions, validation)
+                                ["bits_per_note"], 4)
+        if best is None or by_order[order] < by_order[best.order]:
+            best = kn
+    return best, by_order
+
+
+def tune_bits(dist: Callable[[np.ndarray], np.ndarray], tune: np.ndarray) -> float:
+    """-log2 p of every token after the tune's first (as the project's bits/note)."""
+    t = np.asarray(tune, np.int64)
+    p = dist(t)[1:]
+    return float(-np.log2(p[np.arange(len(t) - 1), t[1:]]).sum())
+
+
+def any_key_bits(bits: Callable[[np.ndarray], float], tune: np.ndarray) -> float:
+    """Bits of the tune's melody when nobody says its key: -log2 of the mean, over every
+    shift that keeps it inside the encoding's range, of p(the tune so moved); ``bits(tune)`` is a model's -log2 p of a tune.  The same
+    for any transposition of the input, so every corpus's model is scored on the very
+    same test data, and the whole-tune key estimate leaks nothing."""
+    span = DEFAULT_ENCODING.vocab_size
+    moved = [m for s in range(-span, span + 1)
+             if (m := DEFAULT_ENCODING.transpose_tokens(tune, s)) is not None]
+    logp = np.array([-bits(m) for m in moved])
+    return float(-(np.logaddexp2.reduce(logp) - np.log2(len(moved))))
+
+
+def paired_interval(bits: np.ndarray, base: np.ndarray, notes: np.ndarray,
+                    resamples: int = 2000) -> list[float]:
+    """95% bootstrap interval (over tunes) of the difference in bits/note."""
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, len(notes), size=(resamples, len(notes)))
+    diff = (bits - base)[idx].sum(1) / notes[idx].sum(1)
+    return [round(float(q), 4) for q in np.quantile(diff, [0.025, 0.975])]
 
 
 def network_bits(model, tunes: list[np.ndarray]) -> float:
@@ -212,7 +265,7 @@ def study(tunes: list[dict], orders: Iterable[int], network: str | None = "lstm"
         from engine.models import ModelLibrary
         model = ModelLibrary().get(network)
     today = encoded["today"]
-    rows = {}
+    rows, per_tune = {}, {}
     for name, (description, _) in ESTIMATORS.items():
         t0 = time.monotonic()
         enc = encoded[name]
@@ -227,16 +280,34 @@ def study(tunes: list[dict], orders: Iterable[int], network: str | None = "lstm"
         row["out_of_range"] = sum(enc[t["id"]][1] is None for t in tunes)
         by_split = {s: [enc[t["id"]][1] for t in common if split[t["id"]] == s]
                     for s in C.SPLIT_NAMES}
-        row["kn"] = kneser_ney(by_split["train"], by_split["validation"], by_split["test"],
-                               orders)
+        kn, by_order = kneser_ney(by_split["train"], by_split["validation"], orders)
+        test_ids = [t["id"] for t in common if split[t["id"]] == "test"]
+        per_tune[name] = (np.array([tune_bits(kn.distributions, enc[i][1]) for i in test_ids]),
+                          np.array([any_key_bits(partial(tune_bits, kn.distributions),
+                                                 today[i][1]) for i in test_ids]))
+        notes = np.array([DEFAULT_ENCODING.count_onsets(today[i][1][1:]) for i in test_ids])
+        base = per_tune["today"]
+        row["kn"] = {"order": kn.order, "validation": by_order[kn.order],
+                     "test": round(per_tune[name][0].sum() / notes.sum(), 4),
+                     "test_vs_today_95": paired_interval(per_tune[name][0], base[0], notes),
+                     "test_any_key": round(per_tune[name][1].sum() / notes.sum(), 4),
+                     "test_any_key_vs_today_95": paired_interval(per_tune[name][1], base[1],
+                                                                 notes),
+                     "validation_by_order": by_order}
         if model is not None:
             row[network] = round(network_bits(model, by_split["test"]), 4)
         row["seconds"] = round(time.monotonic() - t0, 1)
         rows[name] = row
         if show_progress:
-            print(f"{name}: KN order {row['kn']['order']} test {row['kn']['test']:.3f}"
+            print(f"{name}: KN order {row['kn']['order']} test {row['kn']['test']:.3f}, "
+                  f"any key {row['kn']['test_any_key']:.3f}"
                   + (f", {network} {row[network]:.3f}" if model is not None else ""),
                   file=sys.stderr)
+    if model is not None:  # the shipped network's own figure with no key given
+        test = [today[t["id"]][1] for t in common if split[t["id"]] == "test"]
+        any_key = sum(any_key_bits(lambda m: model.score_tokens(m)[0], t) for t in test)
+        rows["today"][f"{network}_any_key"] = round(
+            any_key / sum(DEFAULT_ENCODING.count_onsets(t[1:]) for t in test), 4)
     header_vs_final = np.mean([header_key(t["header"]) is not None
                                and header_key(t["header"]).tonic == _final_tonic(_notes(t))
                                for t in tunes])
@@ -262,16 +333,24 @@ def check_today_matches_cache(tunes: list[dict]) -> str:
 
 def table(result: dict) -> str:
     net = result["network"]
+
+    def ci(lo_hi):
+        return f"[{lo_hi[0]:+.3f}, {lo_hi[1]:+.3f}]"
+
     lines = ["| estimator | key differs from today (all / test) | tokens differ (all / test) "
-             "| out of range | KN order | KN validation bits/note | KN test bits/note"
-             + (f" | {net} test bits/note" if net else "") + " |",
-             "|---|---|---|---|---|---|---|" + ("---|" if net else "")]
+             "| out of range | KN order | KN validation | KN test | vs today, 95% | "
+             "KN test, any key | vs today, 95%" + (f" | {net} test" if net else "") + " |",
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if net else "")]
     for name, r in result["estimators"].items():
+        k = r["kn"]
         lines.append(
             f"| {name} | {r['key_differs_all']:.1%} / {r['key_differs_test']:.1%} | "
             f"{r['tokens_differ_all']:.1%} / {r['tokens_differ_test']:.1%} | "
-            f"{r['out_of_range']} | {r['kn']['order']} | {r['kn']['validation']:.3f} | "
-            f"{r['kn']['test']:.3f}" + (f" | {r[net]:.3f}" if net else "") + " |")
+            f"{r['out_of_range']} | {k['order']} | {k['validation']:.3f} | {k['test']:.3f} | "
+            f"{ci(k['test_vs_today_95'])} | {k['test_any_key']:.3f} | "
+            f"{ci(k['test_any_key_vs_today_95'])}" + (f" | {r[net]:.3f}" if net else "")
+            + (f" (any key {r[net + '_any_key']:.3f})" if f"{net}_any_key" in r else "")
+            + " |")
     return "\n".join(lines)
 
 
@@ -287,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     t0 = time.monotonic()
-    if args.tunes_cache is not None and args.tunes_cache.exists():
+    cached = args.tunes_cache is not None and args.tunes_cache.exists()
+    if cached:
         tunes = json.loads(args.tunes_cache.read_text())
     else:
         tunes = parse_tunes(C.collection_files(C.TRAIN_COLLECTION))
@@ -300,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     result.update({"command": "python -m training.key_study"
                    + (f" --orders {' '.join(map(str, args.orders))}"
                       if args.orders != [8, 10, 12] else ""),
-                   "today_matches_cache": check, "parse_seconds": round(parse_s, 1),
+                   "today_matches_cache": check,
+                   "parse_seconds": None if cached else round(parse_s, 1),
                    "wall_time_s": round(time.monotonic() - t0, 1)})
     print(table(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,14 @@ def test_mode_on_a_minor_tune():
     assert K.mode_on(0, a_minor[2:]) in (Key(0), Key(0, True))
 
 
+def test_scale_puts_a_dorian_tune_on_the_white_keys():
+    d_dorian = [Note(p, i * 480, 480) for i, p in enumerate([62, 64, 65, 67, 69, 71, 72, 74, 62])]
+    assert K.scale_key(d_dorian).shift_to_c == 0
+    g_major = [Note(p + 7, n.start_tick, n.duration_ticks) for n, p in
+               zip(d_dorian, [60, 62, 64, 65, 67, 69, 71, 72, 60])]
+    assert K.scale_key(g_major) == Key(7)
+
+
 def test_parsed_tunes_keep_what_the_corpus_keeps(tunes):
     assert tunes and {"test", "train"} <= {t["split"] for t in tunes}
     for t in tunes[:10]:
@@ -52,5 +60,6 @@ def test_study_writes_its_table(tunes, tmp_path):
     for r in rows.values():
         assert r["kn"]["order"] in (2, 3)
         assert np.isfinite(r["kn"]["test"]) and 1 < r["lstm"] < 10
+    assert 1 < rows["today"]["lstm_any_key"] < 10 and "any key" in K.table(result)
     assert result["common_tunes"] <= result["tunes"] == len(tunes)
     assert "--orders 2 3" in result["command"]
