@@ -227,9 +227,10 @@ def tune_bits(dist: Callable[[np.ndarray], np.ndarray], tune: np.ndarray) -> flo
 
 def any_key_bits(bits: Callable[[np.ndarray], float], tune: np.ndarray) -> float:
     """Bits of the tune's melody when nobody says its key: -log2 of the mean, over every
-    shift that keeps it inside the encoding's range, of p(the tune so moved); ``bits(tune)`` is a model's -log2 p of a tune.  The same
-    for any transposition of the input, so every corpus's model is scored on the very
-    same test data, and the whole-tune key estimate leaks nothing."""
+    shift that keeps it inside the encoding's range, of p(the tune so moved), where
+    ``bits(tune)`` is a model's -log2 p of a tune.  The same for any transposition of
+    the input, so every corpus's model is scored on the very same test data, and the
+    whole-tune key estimate leaks nothing."""
     span = DEFAULT_ENCODING.vocab_size
     moved = [m for s in range(-span, span + 1)
              if (m := DEFAULT_ENCODING.transpose_tokens(tune, s)) is not None]
@@ -379,7 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     result = study(tunes, args.orders, args.network or None)
     result.update({"command": "python -m training.key_study"
                    + (f" --orders {' '.join(map(str, args.orders))}"
-                      if args.orders != [8, 10, 12] else ""),
+                      if args.orders != [8, 10, 12] else "")
+                   + (f" --tunes-cache {args.tunes_cache}" if args.tunes_cache else ""),
+                   "tunes_from": f"{args.tunes_cache} (parsed by an earlier run)" if cached
+                   else "music21's Essen ABC files, parsed now",
                    "today_matches_cache": check,
                    "parse_seconds": None if cached else round(parse_s, 1),
                    "wall_time_s": round(time.monotonic() - t0, 1)})

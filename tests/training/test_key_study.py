@@ -62,4 +62,4 @@ def test_study_writes_its_table(tunes, tmp_path):
         assert np.isfinite(r["kn"]["test"]) and 1 < r["lstm"] < 10
     assert 1 < rows["today"]["lstm_any_key"] < 10 and "any key" in K.table(result)
     assert result["common_tunes"] <= result["tunes"] == len(tunes)
-    assert "--orders 2 3" in result["command"]
+    assert "--orders 2 3 --tunes-cache" in result["command"] and result["parse_seconds"] is None
