@@ -11,7 +11,7 @@ part by a polyphonic model (``--model``, poly-wavenet by default) at temperature
   Bach's, kept); a fill "leads in" when every part's interval is at most 5 semitones.
   The share of fills that do, and the mean of each fill's largest interval, for
   - fill: the variations as the app gives them (each the candidate of its group of 6
-    drawn in proportion to the model's likelihood of the music after the gap);
+    after which the model finds the music after the gap likeliest);
   - unweighted: the first candidate of each group, i.e. the same model, prime and
     constraints sampled left to right with no look at the music after the gap;
   - Bach: his own bars 3-4 measured the same way;
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.model}, {VARIATIONS} variations, temperature 1\n")
     print("| | fills | every part within 5 semitones of its next note | mean largest leap |")
     print("|---|---|---|---|")
-    for name, label in (("fill", "fill (resampled)"), ("unweighted", "first candidates"),
+    for name, label in (("fill", "fill (best of 6)"), ("unweighted", "first candidates"),
                         ("bach", "Bach")):
         f = figures[name]
         print(f"| {label} | {f['fills']} | {f['lead_in_share']:.1%} | "

@@ -221,7 +221,8 @@ def fill_section(models_dir: Path) -> str:
                  + timings(b["models"])
                  + (". With the motif memory in both: " + timings(b["models_with_memory"])
                     if b.get("models_with_memory") else "")
-                 + ". Each variation is one of 6 candidates.")
+                 + ". Each variation is the best of 6 candidates that part for the "
+                   "last half bar.")
     poly = Path(models_dir).parent / "bench" / "results" / "polyfill.json"
     if poly.exists():
         r = json.loads(poly.read_text())
@@ -231,9 +232,10 @@ def fill_section(models_dir: Path) -> str:
             f"{r['model']} fills bars {r['fill_bars'][0]}-{r['fill_bars'][1]} of "
             f"{j['bach']['fills']} Bach chorales of the part-music test split in every part "
             f"({r['variations']} variations, temperature {r['temperature']:g}, each the one "
-            f"of {r['candidates']} drawn by the likelihood of the first notes after the gap). "
+            f"of {r['candidates']} after which the model finds the first notes after the gap "
+            f"likeliest). "
             f"Every part leads into its next note within {r['leap_semitones']} semitones in "
-            f"{100 * j['fill']['lead_in_share']:.1f}% of the fills (without the draw "
+            f"{100 * j['fill']['lead_in_share']:.1f}% of the fills (without the choice "
             f"{100 * j['unweighted']['lead_in_share']:.1f}%; Bach's own bars "
             f"{100 * j['bach']['lead_in_share']:.1f}%); a fill takes "
             f"{r['time']['ratio']:.2f}x the time of continuing the same music by "
@@ -260,10 +262,12 @@ and the middle still cost it a third of a bit on the gap's first steps.
 {report['min_bars']} bars: bits per note of the notes of bars 4-5 given both sides
 (the fill prompt) against the same family given only the bars before them (the shipped
 plain model; and the fill model without a prompt); then at temperature 1 (no key lock,
-4 variations a tune, each the one of 6 candidates drawn by how likely the model finds
-the music after the gap following it: engine/generation/fill.py), how often the step
-from the last note before the gap's end into the first note after the gap is within 5
-semitones (78% for both models with one candidate a variation): in the real tunes
+4 variations a tune; each variation's candidates share its first steps and part for
+the last half bar, and it keeps the one of 6 after which the model finds the music
+after the gap likeliest: engine/generation/fill.py), how often the step from the last
+note before the gap's end into the first note after the gap is within 5 semitones (78%
+for both models with one candidate a variation; 88-89% drawing one of the 6 in
+proportion to that likelihood): in the real tunes
 {100 * report['real_within_5']:.1f}% ({report['real_junctions']} gaps). Bars are the
 song's, counted from tick 0 as `main.py fill --from/--to` counts them (a pickup bar
 shifts them). Figures in `fill/evaluation.json`.

@@ -33,11 +33,16 @@ from engine.generation.memory import MemoryMixer, mixing_for
 from engine.models import ModelLibrary
 from engine.song import Note, Song, melody_track
 
-# Each variation is one of this many candidates, drawn in proportion to how likely the
-# model finds the music after the gap, up to its first note, following the candidate
-# (sampling-importance-resampling: the fill model reads the suffix only as a prompt, and
-# this weight makes the fill lead into the next bar the way the tune goes on).
+# Each variation keeps the one of this many candidates that the model finds likeliest
+# to go on with the music after the gap, up to its first note (the fill model reads the
+# suffix only as a prompt; this makes the fill lead into the next bar the way the tune
+# goes on: on the Essen test gaps, with one candidate only 78% of the steps into the
+# next bar are within 5 semitones, with this 92-94%, the tunes themselves 96%).
 CANDIDATES = 6
+# The candidates of a variation share its first steps and part for its last this many
+# (a half bar of 4/4): what leads into the music after the gap is its last notes, and
+# a step for 6 times the rows costs the LSTM about 6 times as much.
+BRANCH_STEPS = 8
 
 __all__ = ["fill", "apply_fill", "split_at_gap", "bar_range_ticks", "score_gap", "gap_steps"]
 
@@ -204,8 +209,10 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
                                None if lock_key is None else lock_key.scale_pitch_classes,
                                transpose)
     rows = k * CANDIDATES  # every variation is drawn from CANDIDATES candidates
-    allowed = np.broadcast_to(allowed, (rows, enc.vocab_size))
-    first_allowed = enc.first_step_allowed(prompt, allowed)
+    head = max(0, steps - BRANCH_STEPS)  # the steps before the candidates part
+    first_rows = k if head else rows
+    first_allowed = enc.first_step_allowed(
+        prompt, np.broadcast_to(allowed, (first_rows, enc.vocab_size)))
     receptive = model.info.receptive_field_steps
     if receptive is not None and len(prompt) > receptive:
         prompt = prompt[-receptive:]
@@ -213,18 +220,30 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
     # the motif memory has heard the music after the gap, then the music before it
     # (up to the track's end: not the rests that pad the network's window after it)
     heard = suffix[:max(0, enc.ceil_step(track.end_tick, ppq) - b_step)]
-    mixer = MemoryMixer(enc.vocab_size, rows, prefix, mixing_for(model.name), heard=heard,
-                        steps=steps) \
-        if settings.memory else None
+    mixer = MemoryMixer(enc.vocab_size, first_rows, prefix, mixing_for(model.name),
+                        heard=heard, steps=steps) if settings.memory else None
 
     rng = np.random.default_rng(int(settings.rng_seed))
     if is_cancelled is not None and is_cancelled():
         raise G.GenerationCancelled("generation was cancelled")
-    stepper = G._Incremental(model, prompt, rows)
+    stepper = G._Incremental(model, prompt, first_rows)
     try:
-        out, _ = G._sample_loop(stepper, steps, rows, None, first_allowed, allowed, settings,
-                                rng, progress, is_cancelled, False, mixer)
-        out = _resample(stepper, out, k, enc.suffix_window(suffix), rng)
+        out = np.empty((rows, 0), dtype=np.int64)
+        if head:  # each variation's first steps, then its CANDIDATES rows part
+            first, _ = G._sample_loop(stepper, head, k, None, first_allowed,
+                                      np.broadcast_to(allowed, (k, enc.vocab_size)),
+                                      settings, rng, _part(progress, 0, steps),
+                                      is_cancelled, False, mixer)
+            stepper.branch(first[:, -1].astype(np.int32), CANDIDATES)
+            if mixer is not None:
+                mixer.repeat_rows(CANDIDATES)
+            out = np.repeat(first, CANDIDATES, axis=0)
+            first_allowed = np.broadcast_to(allowed, (rows, enc.vocab_size))
+        last, _ = G._sample_loop(stepper, steps - head, rows, None, first_allowed,
+                                 np.broadcast_to(allowed, (rows, enc.vocab_size)), settings,
+                                 rng, _part(progress, head, steps), is_cancelled, False, mixer)
+        out = np.concatenate([out, last], axis=1)
+        out = _resample(stepper, out, k, enc.suffix_window(suffix))
     finally:
         stepper.close()
 
@@ -243,12 +262,18 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
         tokens=out.tolist())
 
 
-def _resample(stepper, out: np.ndarray, k: int, suffix: Sequence[int],
-              rng: np.random.Generator) -> np.ndarray:
+def _part(progress: Callable[[int, int], None] | None, done: int, total: int):
+    """The progress of a part of the steps that starts after ``done`` of ``total``."""
+    if progress is None:
+        return None
+    return lambda i, _: progress(done + i, total)
+
+
+def _resample(stepper, out: np.ndarray, k: int, suffix: Sequence[int]) -> np.ndarray:
     """``k`` rows of ``out`` (``k`` groups of :data:`CANDIDATES` candidates), one per
-    group, drawn in proportion to the probability that the model, having written the
-    candidate, goes on with the suffix's first steps up to its first note (``stepper``
-    is the sampling one, after the gap's last step)."""
+    group: the one after which the model finds the suffix's first steps, up to its
+    first note, likeliest (``stepper`` is the sampling one, after the gap's last
+    step)."""
     groups = out.shape[0] // k
     if groups <= 1:
         return out
@@ -265,17 +290,17 @@ def _resample(stepper, out: np.ndarray, k: int, suffix: Sequence[int],
         weight += z[:, token] - top - np.log(np.exp(z - top[:, None]).sum(axis=1))
         if i < first_note:
             logits = stepper.advance(np.full(out.shape[0], token, dtype=np.int32))
-    return out[draw_per_group(weight.reshape(k, groups), rng)]
+    return out[best_per_group(weight.reshape(k, groups))]
 
 
-def draw_per_group(weight: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def best_per_group(weight: np.ndarray) -> np.ndarray:
     """One row per group of candidates: ``weight`` is [groups, candidates] of
-    log-weights (how likely the model finds the music after the gap following each);
-    returns indices into the flattened rows, each drawn in proportion to its weight
-    (Gumbel-max)."""
+    log-likelihoods of the music after the gap following each; returns indices into
+    the flattened rows, the likeliest of each group.  (Drawing in proportion to the
+    likelihood instead, sampling-importance-resampling, left 88-89% of the Essen test
+    gaps' steps into the next bar within 5 semitones; the likeliest, 92-94%.)"""
     k, groups = weight.shape
-    gumbel = -np.log(-np.log(rng.uniform(1e-12, 1.0, size=weight.shape)))
-    return np.argmax(weight + gumbel, axis=1) + np.arange(k) * groups
+    return np.argmax(weight, axis=1) + np.arange(k) * groups
 
 
 # ---------------------------------------------------------------------------------------

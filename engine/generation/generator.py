@@ -172,6 +172,15 @@ class _Incremental:
         # no copy: the loop is done with these logits before the next step
         return self.model.step(tokens, self.state, copy=False)
 
+    def branch(self, tokens: np.ndarray, times: int) -> None:
+        """Feed each row its last token, then make every row ``times`` rows (side by
+        side); ``first_logits`` are then the logits of the new rows."""
+        logits = self.model.step(tokens, self.state)
+        state = self.model.repeated(self.state, times)
+        self.model.release(self.state)
+        self.state = state
+        self.first_logits = np.repeat(logits, times, axis=0)
+
     def close(self) -> None:
         self.model.release(self.state)
 

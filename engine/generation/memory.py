@@ -219,6 +219,19 @@ class MotifMemory:
         self._size = [one._size[0]] * self.rows
         self.ctx = np.repeat(one.ctx, self.rows, axis=0)
 
+    def repeat_rows(self, times: int) -> None:
+        """Make every row ``times`` rows, side by side, each with the row's counts."""
+        rows, used = self.rows * times, max(self._size)
+        table = np.zeros((rows, self._cap, self._width), dtype=self.table.dtype)
+        table[:, :used] = np.repeat(self.table[:, :used], times, axis=0)
+        self.table = table
+        self._children = [dict(c) for c in self._children for _ in range(times)]
+        self._size = [n for n in self._size for _ in range(times)]
+        self.ctx = np.repeat(self.ctx, times, axis=0)
+        self.longest = np.repeat(self.longest, times)
+        self.rows = rows
+        self._offsets = np.arange(rows)[:, None] * self._cap
+
     def break_context(self) -> None:
         """End a passage: the next token follows no context but the empty one (a
         filled gap's memory hears the music after the gap, then the music before it,
@@ -365,6 +378,9 @@ class MemoryMixer:
 
     def update(self, tokens: np.ndarray) -> None:
         self.memory.update(tokens)
+
+    def repeat_rows(self, times: int) -> None:
+        self.memory.repeat_rows(times)
 
 
 def memory_distributions(tokens: Sequence[int], vocab: int,

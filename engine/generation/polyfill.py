@@ -5,12 +5,11 @@ fill; no new model is needed.  The model is primed with every playable track's m
 before the gap (as :func:`engine.generation.polyphony.generate_polyphony` primes it),
 writes exactly the gap's steps for ``variations x CANDIDATES`` candidates with the
 continuation's sampler, grammar, key lock, part ranges and voice leading, and each
-variation is one candidate of its group drawn in proportion to how likely the network
-finds the music after the gap following it: the steps after the gap up to and
+variation is the candidate of its group after which the network finds the music
+after the gap likeliest: the steps after the gap up to and
 including the first one in which a note starts (within a bar; every part's notes of
 that step, so the junction of every part counts), fed to each candidate once it has
-written the gap (sampling-importance-resampling, as the melody fill's
-:func:`engine.generation.fill.draw_per_group`).  With nothing after the gap the
+written the gap (as the melody fill's :func:`engine.generation.fill.best_per_group`).  With nothing after the gap the
 variations are drawn as plain continuations.
 
 The gap ``[start_tick, end_tick)``, on every playable track (drums are left alone):
@@ -41,8 +40,8 @@ from engine.encodings import Key, estimate_song_key
 from engine.encodings.polyphony import STEP, playable_tracks
 from engine.errors import EncodingError, GenerationError
 from engine.generation import generator as G
-from engine.generation.fill import (CANDIDATES, _bar, check_gap_in_song, check_gap_steps,
-                                    checked_gap, draw_per_group, split_at_gap)
+from engine.generation.fill import (CANDIDATES, _bar, best_per_group, check_gap_in_song,
+                                    check_gap_steps, checked_gap, split_at_gap)
 from engine.generation.polyphony import (MAX_PRIME_STEPS, Junction, _capacity, _sample,
                                          _texture, is_polyphonic, lock_scale, longest_hold,
                                          part_ranges, to_tracks, track_messages)
@@ -146,7 +145,7 @@ def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSett
     finally:
         stepper.close()
     if junction is not None and not candidates:
-        picked = draw_per_group(junction.logp.reshape(k, CANDIDATES), rng)
+        picked = best_per_group(junction.logp.reshape(k, CANDIDATES))
         out = [out[i] for i in picked]
 
     velocities = {i: G._Velocities(song, ns, enc) for i, ns in kept.items()}

@@ -205,9 +205,15 @@ class StepModel:
         """A new state of ``batch`` rows, each a copy of ``state``'s one row."""
         if state.batch != 1:
             raise ValueError("only a state of batch 1 can be tiled")
-        out = self.initial_state(batch)
+        return self.repeated(state, batch)
+
+    def repeated(self, state: StepState, times: int) -> StepState:
+        """A new state of ``state.batch * times`` rows: each row of ``state`` ``times``
+        times over, side by side (row r becomes rows ``r * times`` to
+        ``r * times + times - 1``)."""
+        out = self.initial_state(state.batch * times)
         for dst, src in zip(out.buffers, state.buffers):
-            dst[:] = src  # broadcast over the batch axis
+            dst[:] = np.repeat(src, times, axis=1)  # [ring, batch, ...]
         out.t = state.t
         return out
 

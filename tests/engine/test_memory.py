@@ -70,6 +70,21 @@ def test_rows_fed_the_same_prefix_then_different_tokens_keep_apart():
     assert np.abs(after[0] - after[1]).max() > 0.01
 
 
+def test_repeated_rows_go_on_as_their_row_would():
+    prefix = [2, 3, 4, 2, 3, 4, 2, 3]
+    memory = MotifMemory(V, 2, max_order=6)
+    memory.feed(prefix)
+    memory.update([4, 5])
+    memory.repeat_rows(3)
+    assert memory.rows == 6
+    memory.update([2, 2, 3, 2, 3, 4])
+    after = memory.distribution()
+    for row, (first, second) in enumerate([(4, 2), (4, 2), (4, 3), (5, 2), (5, 3), (5, 4)]):
+        one = MotifMemory(V, 1, 6)
+        one.feed(prefix + [first, second])
+        assert np.abs(after[row] - one.distribution()[0]).max() < 1e-12
+
+
 @pytest.mark.parametrize("method", ["linear", "entropy", "geometric", "adaptive"])
 def test_every_mixing_is_a_proper_distribution(method):
     rng = np.random.default_rng(0)

@@ -89,6 +89,22 @@ def test_priming_at_batch_one_then_tiling_equals_a_full_batch(tiny_models_dir):
 
 
 @pytest.mark.parametrize("name", ["lstm", "wavenet"])
+def test_a_repeated_state_steps_as_its_rows_would(tiny_models_dir, name):
+    """Rows that went apart, then each repeated: every copy steps as its row would."""
+    model = ModelLibrary([tiny_models_dir]).get(name)
+    _, state = model.prime([20, 0, 1, 25, 0, 27], batch=2)
+    for toks in ([3, 9], [0, 0], [30, 12]):
+        model.step(np.array(toks, np.int32), state)
+    copies = model.repeated(state, 3)
+    assert copies.batch == 6 and copies.t == state.t
+    nxt = np.array([5, 22], np.int32)
+    after = model.step(np.repeat(nxt, 3), copies)
+    expected = model.step(nxt, state)
+    assert np.allclose(after, np.repeat(expected, 3, axis=0), atol=1e-6)
+    assert np.abs(expected[0] - expected[1]).max() > 1e-3  # the rows did differ
+
+
+@pytest.mark.parametrize("name", ["lstm", "wavenet"])
 @pytest.mark.parametrize("length", [1, 5, 16, 17, 40, 90])
 def test_priming_from_the_sequence_graph_leaves_the_state_stepping_would(
         tiny_models_dir, name, length):
