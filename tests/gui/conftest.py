@@ -113,3 +113,17 @@ def job_panel(qtbot, isolated_settings):
         if widget.job is not None:
             widget.cancel()
             qtbot.waitSignal(widget.generation_finished, timeout=30000)
+
+
+@pytest.fixture
+def roll(qtbot, doc):
+    """A piano roll over ``doc``, shown 1000 x 640, snapping to sixteenths."""
+    from gui.pianoroll.view import PianoRoll
+
+    widget = PianoRoll(doc)
+    qtbot.addWidget(widget)
+    widget.resize(1000, 640)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.set_snap("1/16")
+    return widget

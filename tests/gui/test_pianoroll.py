@@ -25,17 +25,6 @@ CTRL, SHIFT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModi
 NONE = Qt.KeyboardModifier.NoModifier
 
 
-@pytest.fixture
-def roll(qtbot, doc):
-    widget = PianoRoll(doc)
-    qtbot.addWidget(widget)
-    widget.resize(1000, 640)
-    widget.show()
-    qtbot.waitExposed(widget)
-    widget.set_snap("1/16")
-    return widget
-
-
 def at(roll: PianoRoll, tick: float, pitch: int) -> QPoint:
     """The grid pixel in the middle of ``pitch``'s row at ``tick``."""
     geo = roll.geometry

@@ -19,17 +19,6 @@ SCALE = [60, 62, 64, 65, 67, 69, 71, 72]
 FOUR_BARS = [Note(SCALE[i % 8], i * 480, 480) for i in range(16)]  # quarters, 4/4, 480 ppq
 
 
-@pytest.fixture
-def roll(qtbot, doc):
-    widget = PianoRoll(doc)
-    qtbot.addWidget(widget)
-    widget.resize(1000, 640)
-    widget.show()
-    qtbot.waitExposed(widget)
-    widget.set_snap("1/16")
-    return widget
-
-
 def x_of(roll: PianoRoll, tick: float) -> int:
     return round(roll.geometry.tick_to_x(tick))
 
