@@ -30,6 +30,13 @@ scores the test split with the shipped ``lstm`` network (trained on ``today``'s
 transposition, so it favours that one).
 It prints a table and writes ``models/baselines/key-estimator.json``.
 ``--tunes-cache FILE`` keeps the parsed tunes as JSON so that a rerun skips the parse.
+
+The network's own answer (``network_trial`` in the same file): ``--write-corpus today
+scale --corpus-dir DIR`` writes each estimator's corpus (the same tunes, the cache's
+name) into ``DIR/<estimator>/`` for ``python -m training train --cache-dir``, and
+``--score-runs today=CARD scale=CARD ...`` scores the networks trained on them: each on
+its own corpus's validation and test splits, and the test split any key, with
+bootstrap intervals against the first run.
 """
 
 from __future__ import annotations
@@ -195,6 +202,105 @@ def transpose_all(tunes: list[dict]) -> dict[str, dict[str, tuple[Key, np.ndarra
                 np.asarray(enc.tokens, np.int8)
             out[name][tune["id"]] = (key, tokens)
     return out
+
+
+def transposed(tunes: list[dict], names: Iterable[str]) -> tuple[list[dict], dict[str, dict]]:
+    """The tunes that every named estimator can encode, in the cache's order, and
+    estimator -> tune id -> its tokens (None when out of range)."""
+    names = list(names)
+    unknown = [n for n in names if n not in ESTIMATORS]
+    if unknown:
+        raise ContinuoError(f"no such estimator: {', '.join(unknown)} "
+                            f"(the estimators: {', '.join(ESTIMATORS)})")
+    encoded: dict[str, dict] = {n: {} for n in names}
+    for tune in tunes:
+        notes = _notes(tune)
+        for name in names:
+            enc = DEFAULT_ENCODING.encode_notes(notes, tune["ppq"],
+                                                key=ESTIMATORS[name][1](tune, notes),
+                                                closing_off=True)
+            encoded[name][tune["id"]] = (None if enc.report.notes_moved_by_octave
+                                         else np.asarray(enc.tokens, np.int8))
+    keep = sorted((t for t in tunes if all(encoded[n][t["id"]] is not None for n in names)),
+                  key=lambda t: C._id_sort_key(t["id"]))
+    return keep, encoded
+
+
+def write_corpora(tunes: list[dict], names: Iterable[str], out_dir: Path) -> dict[str, Path]:
+    """The corpus transposed by each named estimator, cached as training/cache holds
+    it (the same name and cache key) in ``out_dir/<estimator>/``, so that
+    ``python -m training train --cache-dir out_dir/<estimator>`` trains on it: the tunes
+    that every named estimator can encode, in the cache's order, so that the corpora
+    differ in their transpositions only."""
+    names = list(names)
+    keep, encoded = transposed(tunes, names)
+    cached = C.load_corpus(C.TRAIN_COLLECTION)
+    rejected = dict(cached.rejected) if cached is not None else {}
+    total = cached.total if cached is not None else len(tunes)
+    if len(keep) < len(tunes):
+        rejected["range"] = rejected.get("range", 0) + len(tunes) - len(keep)
+    out = {}
+    for name in names:
+        corpus = C.Corpus(C.TRAIN_COLLECTION, [t["id"] for t in keep],
+                          [t["split"] for t in keep], [encoded[name][t["id"]] for t in keep],
+                          total, rejected, {}, 0.0, DEFAULT_ENCODING)
+        out[name] = C.save_corpus(corpus, Path(out_dir) / name)
+    return out
+
+
+def score_runs(tunes: list[dict], runs: dict[str, Path], show_progress: bool = True) -> dict:
+    """Networks trained on corpora transposed by different estimators (estimator ->
+    its card), each scored from its ``.seq.onnx`` on the tunes every one of those
+    estimators encodes: validation and test as its own estimator transposes them, and
+    the test split "any key" (the same data for every run, as the study's Kneser-Ney
+    figures); with the 95% bootstrap interval (over test tunes) of each run's
+    difference from the first one.  A run's label is its estimator's name, or that
+    name, '@' and a tag (``today@seed1``: a second run on the same corpus); a tagged
+    run is also compared with the first estimator's run of the same tag."""
+    from engine.models.card import read_card
+    from engine.models.step_model import StepModel
+
+    names = list(runs)
+    estimator = {n: n.split("@")[0] for n in names}
+    keep, encoded = transposed(tunes, dict.fromkeys(estimator.values()))
+    encoded = {n: encoded[estimator[n]] for n in names}
+    test = [t["id"] for t in keep if t["split"] == "test"]
+    notes = np.array([DEFAULT_ENCODING.count_onsets(encoded[names[0]][i][1:]) for i in test])
+    out, per_tune = {}, {}
+    for name, card_path in runs.items():
+        t0 = time.monotonic()
+        model = StepModel(read_card(Path(card_path)))
+        card = json.loads(Path(card_path).read_text())
+        row: dict = {"estimator": estimator[name], "card": str(card_path)}
+        for split in ("validation", "test"):
+            row[split] = round(network_bits(model, [encoded[name][t["id"]] for t in keep
+                                                    if t["split"] == split]), 4)
+        own = np.array([model.score_tokens(encoded[name][i])[0] for i in test])
+        anyk = np.array([any_key_bits(lambda m: model.score_tokens(m)[0], encoded[name][i])
+                         for i in test])
+        per_tune[name] = (own, anyk)
+        row["test_any_key"] = round(float(anyk.sum() / notes.sum()), 4)
+        # against the first run, and a run 'X@tag' also against the first estimator's
+        # run of the same tag (a candidate against its own seed's control)
+        tag = name.partition("@")[2]
+        refs = [names[0]] + ([f"{estimator[names[0]]}@{tag}"] if tag else [])
+        for ref in dict.fromkeys(refs):
+            if ref in per_tune and ref != name:
+                row[f"test_vs_{ref}_95"] = paired_interval(own, per_tune[ref][0], notes)
+                row[f"test_any_key_vs_{ref}_95"] = paired_interval(anyk, per_tune[ref][1],
+                                                                   notes)
+        training = card.get("training", {})
+        row["training"] = {k: training.get(k) for k in ("command", "epochs", "best_epoch",
+                                                        "wall_time_s", "best_val_loss")}
+        row["card_metrics"] = {k: round(v["bits_per_note"], 4)
+                               for k, v in card.get("metrics", {}).items()}
+        row["seconds"] = round(time.monotonic() - t0, 1)
+        out[name] = row
+        if show_progress:
+            print(f"{name}: validation {row['validation']:.3f}, test {row['test']:.3f}, "
+                  f"any key {row['test_any_key']:.3f}", file=sys.stderr)
+    return {"tunes": {s: sum(t["split"] == s for t in keep) for s in C.SPLIT_NAMES},
+            "test_notes": int(notes.sum()), "runs": out}
 
 
 # ---------------------------------------------------------------------------------------
@@ -365,6 +471,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--network", default="lstm", help="shipped network to score with "
                     "('' for none)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--write-corpus", nargs="+", metavar="ESTIMATOR", default=None,
+                    help="only write the corpus transposed by each of these estimators "
+                         "into --corpus-dir/<estimator>/ (for training --cache-dir)")
+    ap.add_argument("--corpus-dir", type=Path, default=Path("/tmp/key_study_corpora"))
+    ap.add_argument("--score-runs", nargs="+", metavar="ESTIMATOR=CARD", default=None,
+                    help="only score these networks, each trained on the corpus of its "
+                         "estimator (the first is the control), and write them into --out "
+                         "as 'network_trial', keeping the rest of the file")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     cached = args.tunes_cache is not None and args.tunes_cache.exists()
@@ -375,6 +489,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.tunes_cache is not None:
             write_bytes_atomic(args.tunes_cache, json.dumps(tunes).encode())
     parse_s = time.monotonic() - t0
+    if args.write_corpus:
+        for name, path in write_corpora(tunes, args.write_corpus, args.corpus_dir).items():
+            print(f"{name}: {path}", file=sys.stderr)
+        return 0
+    if args.score_runs:
+        runs = dict(item.split("=", 1) for item in args.score_runs)
+        trial = score_runs(tunes, {k: Path(v) for k, v in runs.items()})
+        trial["command"] = ("python -m training.key_study --tunes-cache "
+                            f"{args.tunes_cache} --score-runs {' '.join(args.score_runs)}")
+        trial["wall_time_s"] = round(time.monotonic() - t0, 1)
+        result = json.loads(args.out.read_text()) if args.out.exists() else {}
+        old = result.get("network_trial", {})  # runs scored before stay, by label
+        trial["runs"] = {**old.get("runs", {}), **trial["runs"]}
+        trial["commands"] = old.get("commands", []) + [trial.pop("command")]
+        result["network_trial"] = {**old, **trial}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(args.out, (json.dumps(result, indent=2) + "\n").encode())
+        print(f"wrote {args.out}", file=sys.stderr)
+        return 0
     check = check_today_matches_cache(tunes)
     print(check, file=sys.stderr)
     result = study(tunes, args.orders, args.network or None)

@@ -63,3 +63,41 @@ def test_study_writes_its_table(tunes, tmp_path):
     assert 1 < rows["today"]["lstm_any_key"] < 10 and "any key" in K.table(result)
     assert result["common_tunes"] <= result["tunes"] == len(tunes)
     assert "--orders 2 3 --tunes-cache" in result["command"] and result["parse_seconds"] is None
+
+
+def test_write_corpora_for_training(tunes, tmp_path):
+    paths = K.write_corpora(tunes, ["today", "scale"], tmp_path)
+    today = C.load_corpus(C.TRAIN_COLLECTION, tmp_path / "today")
+    scale = C.load_corpus(C.TRAIN_COLLECTION, tmp_path / "scale")
+    assert set(paths) == {"today", "scale"} and today.ids == scale.ids
+    assert today.splits == scale.splits and len(today.ids) <= len(tunes)
+    by_id = {t["id"]: t for t in tunes}
+    for i, tokens in zip(today.ids[:10], today.tunes[:10]):
+        t = by_id[i]
+        assert np.array_equal(tokens, DEFAULT_ENCODING.encode_tune(K._notes(t), t["ppq"]).tokens)
+    assert any(not np.array_equal(a, b) for a, b in zip(today.tunes, scale.tunes))
+    with pytest.raises(Exception):
+        K.write_corpora(tunes, ["no-such"], tmp_path)
+
+
+def test_score_runs_into_the_study_file(tunes, tmp_path):
+    cache, out = tmp_path / "tunes.json", tmp_path / "key-estimator.json"
+    cache.write_text(json.dumps(tunes))
+    out.write_text(json.dumps({"estimators": {}}))
+    card = str(C.CACHE_DIR.parent.parent / "models" / "lstm.json")
+    assert K.main(["--tunes-cache", str(cache), "--out", str(out), "--score-runs",
+                   f"today={card}", f"scale={card}", f"today@again={card}",
+                   f"scale@again={card}"]) == 0
+    result = json.loads(out.read_text())
+    assert result["estimators"] == {}
+    runs = result["network_trial"]["runs"]
+    assert list(runs) == ["today", "scale", "today@again", "scale@again"]
+    assert runs["today@again"]["estimator"] == "today"
+    # the same network: any key is the same data, so the very same figure
+    assert runs["today"]["test_any_key"] == runs["scale"]["test_any_key"]
+    assert runs["today@again"]["test_any_key_vs_today_95"] == [0.0, 0.0]
+    assert runs["scale@again"]["test_any_key_vs_today@again_95"] == [0.0, 0.0]
+    assert runs["scale@again"]["test_vs_today@again_95"] == runs["scale"]["test_vs_today_95"]
+    assert 1 < runs["today"]["test"] < 10 and 1 < runs["scale"]["validation"] < 10
+    assert runs["today"]["training"]["epochs"] and "--score-runs" in \
+        result["network_trial"]["commands"][0]
