@@ -256,6 +256,11 @@ class PortInput:
         self.closed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # the poller and close() agree under this lock on who closes the rtmidi port:
+        # closing it while the poller reads it would crash the process
+        self._handover = threading.Lock()
+        self._poller_done = False
+        self._poller_closes = False
         self._rt = None
         rt = getattr(port, "_rt", None)
         if rt is not None and hasattr(rt, "get_message") and hasattr(rt, "cancel_callback"):
@@ -268,10 +273,20 @@ class PortInput:
             port.callback = self._on_message
 
     def _poll(self) -> None:
+        try:
+            self._read_until_stopped()
+        finally:
+            with self._handover:
+                self._poller_done = True
+                closes = self._poller_closes
+            if closes:
+                _close_polled_input(self._port, self._rt)
+
+    def _read_until_stopped(self) -> None:
         last_t: float | None = None
         rt = self._rt
         while not self._stop.is_set():
-            while True:
+            while not self._stop.is_set():
                 item = rt.get_message()
                 if item is None:
                     break
@@ -307,12 +322,18 @@ class PortInput:
             self.closed = True
             self._callback = None
             self._stop.set()
-            if self._thread is not None and self._thread is not threading.current_thread():
-                self._thread.join(timeout=1.0)
-            if self._rt is not None:
-                _close_polled_input(self._port, self._rt)
-            else:
+            if self._rt is None:
                 self._port.close()
+                return
+            if self._thread is not threading.current_thread():
+                self._thread.join(timeout=5.0)
+            with self._handover:
+                # still reading (a slow callback, or close() called from one): the
+                # poller closes the port once it stops
+                self._poller_closes = not self._poller_done
+                closes_now = self._poller_done
+            if closes_now:
+                _close_polled_input(self._port, self._rt)
 
     def __enter__(self) -> "PortInput":
         return self

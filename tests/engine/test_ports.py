@@ -338,3 +338,39 @@ def test_closing_an_input_while_messages_arrive_never_hangs(midi_system, tmp_pat
     finally:
         flood.kill()
         flood.wait()
+
+
+CLOSE_IN_CALLBACK = """
+import sys, threading, time
+import mido
+from engine.live.ports import MidiSystem
+system = MidiSystem(sys.argv[1])
+ports, seen = {}, threading.Event()
+def on_message(msg, t):
+    ports["in"].close()  # from the thread that reads the port
+    seen.set()
+ports["in"] = system.open_virtual_input("rx", client_name=sys.argv[2], callback=on_message)
+name = next(n for n in system.output_names() if sys.argv[2] in n)
+out = system.open_output(name)
+for _ in range(50):
+    out.send(mido.Message("note_on", note=60, velocity=10))
+    time.sleep(0.002)
+ok = seen.wait(10)
+time.sleep(0.3)  # the reader closes the port once the callback has returned
+print(ok, ports["in"].closed, ports["in"]._poller_done)
+out.close()
+"""
+
+
+def test_an_input_closed_from_its_own_callback_is_closed_by_its_reader(midi_system):
+    """close() from inside the callback (the thread that reads the rtmidi port) cannot
+    close the port under that thread's feet (reading a deleted rtmidi object crashes
+    the process): the reader closes it when it stops.  In a child process, so that a
+    crash fails this test instead of ending the run."""
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root}
+    done = subprocess.run([sys.executable, "-c", CLOSE_IN_CALLBACK, midi_system.api,
+                           unique("SelfClose")], capture_output=True, text=True, timeout=60,
+                          env=env, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "True", "True"]
