@@ -30,6 +30,7 @@ from engine.encodings.fim import SUFFIX_STEPS, can_fill
 from engine.errors import EncodingError, GenerationError
 from engine.generation import generator as G
 from engine.generation.memory import MemoryMixer, mixing_for
+from engine.generation.sampler import token_log_probs
 from engine.models import ModelLibrary
 from engine.song import Note, Song, melody_track
 
@@ -285,9 +286,7 @@ def _resample(stepper, out: np.ndarray, k: int, suffix: Sequence[int]) -> np.nda
     weight = np.zeros(out.shape[0])
     logits = stepper.advance(out[:, -1].astype(np.int32))
     for i, token in enumerate(tail[:first_note + 1]):
-        z = logits.astype(np.float64)
-        top = z.max(axis=1)
-        weight += z[:, token] - top - np.log(np.exp(z - top[:, None]).sum(axis=1))
+        weight += token_log_probs(logits, np.full(out.shape[0], token))
         if i < first_note:
             logits = stepper.advance(np.full(out.shape[0], token, dtype=np.int32))
     return out[best_per_group(weight.reshape(k, groups))]
@@ -343,9 +342,7 @@ def score_gap(model, tokens: Sequence[int], start: int, end: int,
             mixer.update([int(target)])
         nats = -log_p[np.arange(len(targets)), targets]
     else:
-        top = rows.max(axis=1, keepdims=True)
-        log_z = top[:, 0] + np.log(np.exp(rows - top).sum(axis=1))
-        nats = log_z - rows[np.arange(len(targets)), targets]
+        nats = -token_log_probs(rows, targets)
     return float(nats.sum() / np.log(2.0)), len(targets), enc.count_onsets(targets)
 
 

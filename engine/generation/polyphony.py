@@ -34,7 +34,7 @@ from engine.generation.generator import (MAX_PRIME_STEPS, GenerationCancelled,
                                          GenerationResult, GenerationSettings, _Incremental,
                                          _Naive, _steps_for, _Velocities, allowed_tokens,
                                          cut_before, first_new_step)
-from engine.generation.sampler import Sampler
+from engine.generation.sampler import Sampler, token_log_probs
 from engine.models import ModelLibrary, StepModel
 from engine.song import Note, Song
 
@@ -600,10 +600,7 @@ class Junction:
         if not r.size:
             return tokens
         want = self.tokens[self.pos[r]]
-        z = logits[r].astype(np.float64)
-        top = z.max(axis=1)
-        self.logp[r] += z[np.arange(len(r)), want] - top - np.log(
-            np.exp(z - top[:, None]).sum(axis=1))
+        self.logp[r] += token_log_probs(logits[r], want)
         self.pos[r] += 1
         tokens = np.array(tokens, copy=True)
         tokens[r] = want

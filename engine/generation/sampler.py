@@ -93,3 +93,10 @@ class Sampler:
         np.maximum(noise, _SMALLEST_NOISE, out=noise)
         z -= np.log(noise, out=noise)
         return z.argmax(axis=1)
+
+
+def token_log_probs(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """``[rows]``: the log-probability of each row's token under its logits."""
+    z = np.asarray(logits, dtype=np.float64)
+    top = z.max(axis=1)
+    return z[np.arange(len(z)), tokens] - top - np.log(np.exp(z - top[:, None]).sum(axis=1))
