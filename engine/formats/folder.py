@@ -49,9 +49,11 @@ class FolderTunes:
         return sum(int(len(t)) for _, t in self.tunes)
 
 
-def _check(is_cancelled: Callable[[], bool] | None) -> None:
+def check_cancelled(is_cancelled: Callable[[], bool] | None,
+                    what: str = "reading the folder") -> None:
+    """Raise :class:`~engine.errors.Cancelled` when ``is_cancelled()`` says so."""
     if is_cancelled is not None and is_cancelled():
-        raise Cancelled("reading the folder was cancelled")
+        raise Cancelled(f"{what} was cancelled")
 
 
 def music_files(folder: str | os.PathLike,
@@ -63,7 +65,7 @@ def music_files(folder: str | os.PathLike,
         raise StyleError(f"{folder}: {what}")
     found = []
     for root, dirs, files in os.walk(folder):
-        _check(is_cancelled)
+        check_cancelled(is_cancelled)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(root, f) for f in files
                   if not f.startswith(".") and Path(f).suffix.lower() in OPENABLE_SUFFIXES]
@@ -114,7 +116,7 @@ def read_folder(folder: str | os.PathLike, encoding, progress: Progress | None =
     paths = music_files(folder, is_cancelled)
     out = FolderTunes(files=len(paths))
     for i, path in enumerate(paths):
-        _check(is_cancelled)
+        check_cancelled(is_cancelled)
         rel = path.relative_to(folder).as_posix()
         if progress is not None:
             progress(i, len(paths), rel)
@@ -154,4 +156,5 @@ def read_folder(folder: str | os.PathLike, encoding, progress: Progress | None =
     return out
 
 
-__all__ = ["FolderTunes", "MAX_FOLDER_FILE_BYTES", "music_files", "read_folder", "tunes_in"]
+__all__ = ["FolderTunes", "MAX_FOLDER_FILE_BYTES", "check_cancelled", "music_files",
+           "read_folder", "tunes_in"]

@@ -38,8 +38,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from engine.errors import Cancelled, StyleError
-from engine.formats.folder import Progress, music_files, read_folder
+from engine.errors import StyleError
+from engine.formats.folder import Progress, check_cancelled, music_files, read_folder
 from engine.generation.memory import (DEFAULT_MAX_ORDER, MemoryMixer, memory_distributions,
                                      mix, mixing_for, softmax)
 from engine.models.library import user_models_dir
@@ -252,8 +252,7 @@ class StyleModel:
 
 
 def _check(is_cancelled: Callable[[], bool] | None) -> None:
-    if is_cancelled is not None and is_cancelled():
-        raise Cancelled("building the style was cancelled")
+    check_cancelled(is_cancelled, "building the style")
 
 
 def _spread(items: list, most: int) -> list:
@@ -286,14 +285,15 @@ def _held_out(count: int) -> list[int]:
 
 def build_style(folder: str | Path, encoding, progress: Progress | None = None,
                 is_cancelled: Callable[[], bool] | None = None,
-                save: bool = True) -> StyleModel:
+                save: bool = True, fingerprint: str | None = None) -> StyleModel:
     """Read ``folder``, choose the n-gram's order on a held-out tenth of its tunes (mixed
     with the motif memory, as it will be used), fit it on every tune and save it in
     :func:`styles_dir` (``save``).  ``progress(done, total, name)`` is called per file;
     ``is_cancelled()`` raises :class:`~engine.errors.Cancelled`."""
     started = time.perf_counter()
     folder = Path(folder).expanduser().resolve()
-    fingerprint = folder_fingerprint(folder, is_cancelled)
+    if fingerprint is None:  # (style_for_folder has just taken it)
+        fingerprint = folder_fingerprint(folder, is_cancelled)
     read = read_folder(folder, encoding, progress, is_cancelled)
     tunes = [t for _, t in read.tunes]
     vocab = encoding.vocab_size
@@ -389,15 +389,17 @@ def style_for_folder(folder: str | Path, encoding, progress: Progress | None = N
     new one built (and saved)."""
     folder = Path(folder).expanduser().resolve()
     saved = styles_dir() / f"{_file_stem(folder, encoding.card())}.json"
+    fingerprint = None
     if saved.is_file():
         try:
             style = load_style(saved)
-            if style.fingerprint == folder_fingerprint(folder, is_cancelled) \
-                    and style.encoding == encoding.card() and style.arrays_path.is_file():
+            fingerprint = folder_fingerprint(folder, is_cancelled)
+            if style.fingerprint == fingerprint and style.encoding == encoding.card() \
+                    and style.arrays_path.is_file():
                 return style
         except StyleError:
             pass  # damaged or from another version: built again
-    return build_style(folder, encoding, progress, is_cancelled)
+    return build_style(folder, encoding, progress, is_cancelled, fingerprint=fingerprint)
 
 
 def resolve_style(where: str | Path, encoding,
