@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import importlib.util
 import json
-import math
 import platform
 import re
 import sys
@@ -46,48 +45,30 @@ def held_out_names(names: Sequence[str]) -> set[str]:
     return set(ranked[: max(1, len(ranked) // HELD_OUT_SHARE)])
 
 
-def keras_bits_per_note(model, tunes: Sequence[np.ndarray], encoding,
-                        batch_tokens: int = 32768) -> dict:
-    """Bits per note of whole tunes under a Keras model (as :mod:`training.evaluate`
-    counts them): batches of similar length, right-padded (the model is causal)."""
-    from training.evaluate import Score, _log_softmax
-
-    score = Score(encoding)
-    tunes = sorted((np.asarray(t, np.int32) for t in tunes if len(t) >= 2), key=len)
-    i = 0
-    while i < len(tunes):
-        n = max(1, batch_tokens // len(tunes[min(i + 7, len(tunes) - 1)]))
-        group = tunes[i:i + n]
-        x = np.zeros((len(group), max(len(t) for t in group) - 1), np.int32)
-        for r, t in enumerate(group):
-            x[r, : len(t) - 1] = t[:-1]
-        logp = _log_softmax(model(x, training=False).numpy()) / math.log(2)
-        for r, t in enumerate(group):
-            lp, targets = logp[r, : len(t) - 1], t[1:]
-            score.add(lp[np.arange(len(targets)), targets], lp.argmax(-1), targets)
-        i += len(group)
-    return score.as_dict()
-
-
 def _held_out_callback(tunes, encoding, say):
     """A Keras callback that scores the held-out tunes after every epoch (and before
     the first): their bits per note become the epoch's ``val_loss``."""
     import keras
 
+    from training.sweep import keras_bits_per_note
+
+    def bits(model) -> float:
+        return keras_bits_per_note(model, tunes, encoding=encoding)["bits_per_note"]
+
     class HeldOut(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.t0 = time.monotonic()
-            self.before = keras_bits_per_note(self.model, tunes, encoding)["bits_per_note"]
+            self.before = bits(self.model)
             self.best = self.before
             say(f"held out before fine-tuning: {self.before:.3f} bits/note")
 
         def on_epoch_end(self, epoch, logs=None):
-            bits = keras_bits_per_note(self.model, tunes, encoding)["bits_per_note"]
-            self.best = min(self.best, bits)
+            now = bits(self.model)
+            self.best = min(self.best, now)
             if logs is not None:
                 logs["val_loss_keras"] = logs.get("val_loss")
-                logs["val_loss"] = logs["val_bits_per_note"] = bits
-            say(f"epoch {epoch + 1}: held out {bits:.3f} bits/note (best {self.best:.3f}, "
+                logs["val_loss"] = logs["val_bits_per_note"] = now
+            say(f"epoch {epoch + 1}: held out {now:.3f} bits/note (best {self.best:.3f}, "
                 f"before {self.before:.3f}), training loss {(logs or {}).get('loss', 0):.4f}, "
                 f"{(time.monotonic() - self.t0) / 60:.1f} min")
 
