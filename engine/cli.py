@@ -207,10 +207,11 @@ def print_score_report(model, files: list[dict[str, Any]], per_tune: bool,
     print(json.dumps(report, indent=2))
 
 
-def _style(folder: str, model):
-    """The style of ``folder`` for ``model``: the saved one, or built with its progress
-    on stderr (a line every few seconds and one at the end)."""
-    from engine.generation.style import style_for_folder
+def _style(where: str, model):
+    """The style of ``where`` (a folder of music, or a saved style's JSON) for
+    ``model``: the saved one, or built with its progress on stderr (a line every few
+    seconds and one at the end)."""
+    from engine.generation.style import resolve_style
 
     if hasattr(model.encoding, "grammar"):
         raise GenerationError(f"a style joins a melody model; {model.name} continues every "
@@ -225,7 +226,7 @@ def _style(folder: str, model):
             last[0] = now
             sys.stderr.write(f"style: reading {done + 1}/{total} files ({name})\n")
 
-    style = style_for_folder(folder, model.encoding, progress)
+    style = resolve_style(where, model.encoding, progress=progress)
     sys.stderr.write(f"style {style.describe()}"
                      + (f", built in {style.build_seconds:.1f} s" if style.built_now
                         else ", saved before")
@@ -279,10 +280,11 @@ def _add_memory_option(p: argparse.ArgumentParser) -> None:
 
 
 def _add_style_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--style", metavar="DIR",
+    p.add_argument("--style", metavar="DIR|JSON",
                    help="mix in a style learnt from a folder of your MIDI, ABC, MusicXML or "
                         "kern files (built in seconds the first time, then kept in the "
-                        "models folder's styles/ until the folder changes)")
+                        "models folder's styles/ until the folder changes), or a saved "
+                        "style's .json")
 
 
 def add_model_options(p: argparse.ArgumentParser, default: str | None = "lstm",

@@ -20,8 +20,7 @@ first time a network uses the style (one ``sequence_logits`` call per held-out t
 most 40 tunes) and kept in the style's JSON, per network.
 
 A style is saved in ``user_models_dir()/styles/``: one JSON descriptor (name = the
-folder's name, the folder, a fingerprint of its files' names, sizes and modification
-times, the order, what was read and skipped, the shares) and one ``.npz`` of arrays
+folder's name, the folder, a fingerprint of its files' names and contents, the order, what was read and skipped, the shares) and one ``.npz`` of arrays
 (the n-gram and the tunes' tokens).  :func:`style_for_folder` reuses a saved style
 whose fingerprint still matches the folder, else builds it again.
 """
@@ -32,6 +31,8 @@ import hashlib
 import json
 import re
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -62,17 +63,35 @@ def styles_dir() -> Path:
     return user_models_dir() / "styles"
 
 
+# what a saved style's arrays can raise when the file is damaged: numpy's own errors,
+# and those of the zip archive and the compression underneath
+_DAMAGED_ARRAYS = (OSError, ValueError, KeyError, TypeError, IndexError, EOFError,
+                   zlib.error, zipfile.BadZipFile)
+
+
+def _content_hash(path: Path) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
 def folder_fingerprint(folder: str | Path,
                        is_cancelled: Callable[[], bool] | None = None) -> str:
-    """A hash of the folder's music files' names, sizes and modification times."""
+    """A hash of the folder's music files' names and contents: a file touched without a
+    change keeps the style, a file changed under the same size and time does not (reading
+    the files costs little beside parsing them)."""
     folder = Path(folder)
     h = hashlib.sha256()
     for path in music_files(folder, is_cancelled):
-        try:
-            st = path.stat()
-        except OSError:
+        digest = _content_hash(path)
+        if digest is None:
             continue
-        h.update(f"{path.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n"
+        h.update(f"{path.relative_to(folder).as_posix()}\0{digest}\n"
                  .encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:32]
 
@@ -138,16 +157,31 @@ class StyleModel:
         return None if self.path is None else self.path.with_suffix(".npz")
 
     def _load_arrays(self) -> None:
+        if self.arrays_path is None:
+            raise StyleError(f"{self.name}: the style has no saved arrays")
         try:
             with np.load(self.arrays_path, allow_pickle=False) as z:
-                self._ngram = KneserNey.from_npz(z, "ngram_")
+                ngram = KneserNey.from_npz(z, "ngram_")
                 tokens, lengths = z["tokens"].astype(np.int32), z["lengths"].astype(np.int64)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise StyleError(f"{self.name}: the saved style cannot be read ({e}); build it "
-                             f"again from its folder") from None
-        if lengths.sum() != len(tokens) or self._ngram.order != self.order:
-            raise StyleError(f"{self.name}: the saved style is damaged; build it again")
+        except _DAMAGED_ARRAYS as e:
+            reason = str(e).strip().splitlines()[0][:120] if str(e).strip() \
+                else type(e).__name__
+            raise StyleError(f"{self.name}: the saved style cannot be read ({reason}); "
+                             f"build it again from its folder") from None
+        if tokens.ndim != 1 or lengths.ndim != 1 or (lengths < 0).any() \
+                or lengths.sum() != len(tokens) or ngram.order != self.order \
+                or (len(tokens) and not 0 <= tokens.min() <= tokens.max() < ngram.vocab):
+            raise StyleError(f"{self.name}: the saved style is damaged; build it again "
+                             f"from its folder")
+        self._ngram = ngram
         self._tokens = np.split(tokens, np.cumsum(lengths)[:-1]) if len(lengths) else []
+
+    def load_arrays(self) -> "StyleModel":
+        """Read the saved arrays now (they are otherwise read when first needed): a
+        :class:`StyleError` when they are missing or damaged."""
+        if self._ngram is None or self._tokens is None:
+            self._load_arrays()
+        return self
 
     @property
     def ngram(self) -> KneserNey:
@@ -394,22 +428,40 @@ def style_for_folder(folder: str | Path, encoding, progress: Progress | None = N
         try:
             style = load_style(saved)
             fingerprint = folder_fingerprint(folder, is_cancelled)
-            if style.fingerprint == fingerprint and style.encoding == encoding.card() \
-                    and style.arrays_path.is_file():
-                return style
+            if style.fingerprint == fingerprint and style.encoding == encoding.card():
+                return style.load_arrays()
         except StyleError:
             pass  # damaged or from another version: built again
     return build_style(folder, encoding, progress, is_cancelled, fingerprint=fingerprint)
 
 
 def resolve_style(where: str | Path, encoding,
-                  is_cancelled: Callable[[], bool] | None = None) -> StyleModel:
-    """A style from a saved style's JSON or from a folder of music."""
+                  is_cancelled: Callable[[], bool] | None = None,
+                  progress: Progress | None = None) -> StyleModel:
+    """A style from a saved style's JSON or from a folder of music; a saved style whose
+    arrays are damaged is built again from its folder (``progress`` follows a build)."""
     path = Path(where).expanduser()
     if path.is_dir():
-        return style_for_folder(path, encoding, is_cancelled=is_cancelled)
+        return style_for_folder(path, encoding, progress, is_cancelled)
     if path.suffix.lower() == ".json" and path.is_file():
-        return load_style(path)
+        style = load_style(path)
+        try:
+            return style.load_arrays()
+        except StyleError as damaged:
+            folder = Path(style.folder)
+            if not folder.is_dir():
+                raise StyleError(f"{path.name}: the saved style is damaged and its folder "
+                                 f"{folder} is gone, so it cannot be built again; learn a "
+                                 f"style from a folder of music") from None
+            if path.resolve().parent == styles_dir().resolve():
+                return style_for_folder(folder, encoding, progress, is_cancelled)
+            # a style kept elsewhere is built again where it was
+            rebuilt = build_style(folder, encoding, progress, is_cancelled, save=False)
+            try:
+                rebuilt.save(path)
+            except OSError:
+                raise damaged from None
+            return rebuilt
     raise StyleError(f"{path}: a style is a folder of music or a saved style (.json); "
                      f"there is no such folder or file")
 

@@ -20,7 +20,8 @@ from engine.errors import Cancelled, GenerationError, StyleError
 from engine.formats import midi_file_to_song, song_to_midi_file
 from engine.generation.generator import GenerationSettings, generate
 from engine.generation.memory import score_tokens_with_memory
-from engine.generation.style import (StyleMixer, build_style, list_styles, load_style,
+from engine.generation.style import (StyleMixer, build_style, folder_fingerprint,
+                                     list_styles, load_style, resolve_style,
                                      score_tokens_with_style, style_for_folder)
 from engine.models import ModelLibrary
 from engine.song import Note, melody_song
@@ -209,4 +210,90 @@ def test_cli_score_and_generate_with_a_style(tunes_folder, seed_file, tmp_path):
     proc = run("score", "--model", "duet", "--style", str(tmp_path / "nothing"), str(tune),
                models_dir=models)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "nothing: there is no such folder" in proc.stderr
+    assert "nothing: a style is a folder of music or a saved style (.json); there is no " \
+        "such folder or file" in proc.stderr
+
+
+# ---- a damaged saved style mends itself ----------------------------------------------
+
+
+def _rewrite_npz(path: Path, change) -> None:
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    change(arrays)
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def _flip_middle(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) // 3, len(data) // 3 + 64):
+        data[i] ^= 0xA5
+    path.write_bytes(bytes(data))
+
+
+DAMAGES = {
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
+    "bytes flipped inside the compressed data": _flip_middle,
+    "not an archive at all": lambda p: p.write_bytes(b"\x00" * 300),
+    "empty": lambda p: p.write_bytes(b""),
+    "an array missing": lambda p: _rewrite_npz(p, lambda a: a.pop("tokens")),
+    "tokens beyond the vocabulary": lambda p: _rewrite_npz(
+        p, lambda a: a.__setitem__("tokens", a["tokens"].astype(np.int64) + 10_000)),
+    "deleted": lambda p: p.unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_style_is_built_again_from_its_folder(damage, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONTINUO_MODELS_DIR", str(tmp_path / "models"))
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    notes = [Note(p, i * 240, 240, 90, 0) for i, p in enumerate([72, 74, 76, 79, 77, 74] * 4)]
+    song_to_midi_file(melody_song(notes), folder / "a.mid")
+    first = style_for_folder(folder, DEFAULT_ENCODING)
+    expected = [t.tolist() for t in first.tune_tokens]
+    DAMAGES[damage](first.arrays_path)
+    with pytest.raises(StyleError, match=f"{first.name}: the saved style"):
+        load_style(first.path).load_arrays()  # what a generation would have met
+    again = style_for_folder(folder, DEFAULT_ENCODING)  # by its folder
+    assert again.built_now and [t.tolist() for t in again.tune_tokens] == expected
+    DAMAGES[damage](again.arrays_path)
+    by_json = resolve_style(str(again.path), DEFAULT_ENCODING)  # by its JSON, as the GUI
+    assert by_json.built_now and [t.tolist() for t in by_json.tune_tokens] == expected
+    assert load_style(again.path).load_arrays().order == again.order  # saved mended
+
+
+def test_a_damaged_style_whose_folder_is_gone_is_refused_in_one_line(tmp_path, seed_file):
+    models = tmp_path / "models"
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    notes = [Note(p, i * 240, 240, 90, 0) for i, p in enumerate([72, 74, 76, 79] * 6)]
+    song_to_midi_file(melody_song(notes), folder / "a.mid")
+    proc = run("score", "--model", "duet", "--style", str(folder), str(folder / "a.mid"),
+               models_dir=models)
+    assert proc.returncode == 0, proc.stderr
+    saved = next((models / "styles").glob("*.json"))
+    _flip_middle(saved.with_suffix(".npz"))
+    shutil.rmtree(folder)
+    proc = run("generate", "--model", "duet", "--seed", str(seed_file), "--style", str(saved),
+               "-o", str(tmp_path / "out.mid"), models_dir=models)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "the saved style is damaged and its folder" in proc.stderr
+
+
+def test_the_fingerprint_follows_the_contents_not_the_file_times(tmp_path):
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    path = folder / "a.mid"
+    notes = [Note(p, i * 240, 240, 90, 0) for i, p in enumerate([72, 74, 76, 79])]
+    song_to_midi_file(melody_song(notes), path)
+    before = folder_fingerprint(folder)
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))  # touched: the same music
+    assert folder_fingerprint(folder) == before
+    data = bytearray(path.read_bytes())
+    data[-8] ^= 1  # the same size, other bytes
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    assert folder_fingerprint(folder) != before
