@@ -87,6 +87,59 @@ class Key:
 
 C_MAJOR = Key(0, False)
 
+_LETTERS = "CDEFGAB"
+_ACCIDENTALS = {-2: "bb", -1: "b", 0: "", 1: "#", 2: "##"}
+# a key with neither sharps nor flats (C major, A minor) spells its other notes as
+# the chromatic scale is usually written: C#, Eb, F#, G#, Bb
+_NEUTRAL_SHARPS = frozenset({1, 6, 8})
+
+
+def _spelled(letter: str, pc: int) -> str:
+    """``letter`` with the accidental that makes it pitch class ``pc``."""
+    alter = (pc - _PC_OF_LETTER[letter] + 6) % 12 - 6
+    return letter + _ACCIDENTALS[alter] if alter in _ACCIDENTALS else ""
+
+
+def key_spelling(key: Key) -> dict[int, str]:
+    """How ``key`` writes each of the 12 pitch classes: its scale on seven successive
+    letters (F# minor: F# G# A B C# D E), in minor the raised sixth and seventh as such
+    (F# minor: D#, E#; D minor: B, C#) and so the major third and the raised fourth
+    (F# minor: A#, B#; D minor: F#, G#), and any other note as a sharpened letter in a
+    sharp key and a flattened one in a flat key (D major's A#, F major's Gb), whichever
+    needs the smaller accidental (F# minor's G is G, not F##)."""
+    tonic_letter = key.name[0]
+    start = _LETTERS.index(tonic_letter)
+    steps = _MINOR_STEPS if key.minor else _MAJOR_STEPS
+    degrees = [(_LETTERS[(start + i) % 7], (key.tonic + s) % 12) for i, s in enumerate(steps)]
+    names = {pc: _spelled(letter, pc) for letter, pc in degrees}
+    signature = sum(n.count("#") - n.count("b") for n in names.values())
+    if key.minor:  # the melodic minor's raised sixth and seventh, then the major third
+        # (a Picardy third) and the raised fourth (the dominant's own leading note)
+        for i, (letter, pc) in enumerate((degrees[5], degrees[6], degrees[2], degrees[3])):
+            name = _spelled(letter, (pc + 1) % 12)
+            if i < 2 or len(name) < 3:  # never a double sharp but the leading note's
+                names.setdefault((pc + 1) % 12, name)
+    for pc in range(12):
+        if pc in names:
+            continue
+        below = next(letter for letter, q in degrees if q == (pc - 1) % 12)
+        above = next(letter for letter, q in degrees if q == (pc + 1) % 12)
+        sharp, flat = _spelled(below, pc), _spelled(above, pc)
+        rank = {sharp: len(sharp), flat: len(flat)}
+        if rank[sharp] != rank[flat]:
+            names[pc] = min((sharp, flat), key=rank.__getitem__)
+        elif signature > 0 or (signature == 0 and pc in _NEUTRAL_SHARPS):
+            names[pc] = sharp
+        else:
+            names[pc] = flat
+    return names
+
+
+def spell_pitch_class(pc: int, key: Key) -> str:
+    """Pitch class ``pc`` as ``key`` writes it (A# in F# minor, Bb in F major, C# in D
+    minor); see :func:`key_spelling`."""
+    return key_spelling(key)[int(pc) % 12]
+
 
 def _key_profiles() -> np.ndarray:
     """Every key's Krumhansl-Kessler profile, centred and of unit length (rows in the
@@ -177,10 +230,7 @@ def _relative_mode(major_tonic: int, notes: Sequence[tuple[int, float]]) -> Key:
 
 
 def _pitch_names(pcs: Iterable[int], key: Key) -> str:
-    flats = key.tonic in (5, 10, 3, 8, 1) if not key.minor else key.tonic in (2, 7, 0, 5, 10)
-    names = ["C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B"] if flats else \
-        ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
-    return " and ".join(names[pc] for pc in sorted(pcs))
+    return " and ".join(spell_pitch_class(pc, key) for pc in sorted(pcs))
 
 
 def key_from_likelihoods(shift_log_likelihoods: Sequence[float],

@@ -403,7 +403,9 @@ def lock_scale(key: Key, seed: Sequence[Note]) -> tuple[set[int], str]:
         why += ", with the raised sixth and seventh"
     own = {n.pitch % 12 for n in seed} - pcs
     if own:
-        names = ", ".join(NOTE_NAMES[pc] for pc in sorted(own))
+        from engine.encodings.keys import spell_pitch_class  # A# in F# minor, not Bb
+
+        names = ", ".join(spell_pitch_class(pc, key) for pc in sorted(own))
         why += f", and the seed's own {names}"
         pcs |= own
     return pcs, why

@@ -125,3 +125,50 @@ def test_only_shifts_that_hold_the_seed_are_scored():
     shifts = plausible_shifts(d_major)
     assert 10 in shifts and len(shifts) < 12  # D moved down 2 semitones is C major
     assert plausible_shifts(eighths([60])) != []  # one note fits several
+
+
+# ---------------------------------------------------------------------------------------
+# spelling: a key writes its notes with its own letters
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("key, written", [
+    ("C", "C C# D Eb E F F# G G# A Bb B"),
+    ("F#m", "B# C# D D# E E# F# G G# A A# B"),  # raised 6th D#, 7th E#; A# its major 3rd
+    ("Dm", "C C# D Eb E F F# G G# A Bb B"),  # C# the leading note, B the raised sixth
+    ("F", "C Db D Eb E F Gb G Ab A Bb B"),
+    ("D", "C C# D D# E F F# G G# A A# B"),
+    ("Ebm", "C Db D Eb E F Gb G Ab A Bb Cb"),
+    ("G#m", "B# C# D D# E E# F# F## G# A A# B"),  # the leading note wants its double sharp
+])
+def test_a_key_spells_its_notes_with_its_own_letters(key, written):
+    from engine.encodings.keys import spell_pitch_class
+
+    assert " ".join(spell_pitch_class(pc, Key.parse(key)) for pc in range(12)) == written
+
+
+def test_every_key_uses_seven_letters_once_each_for_its_scale():
+    from engine.encodings.keys import key_spelling
+
+    for key in Key.all_keys():
+        names = key_spelling(key)
+        scale = [names[pc] for pc in sorted(key.scale_pitch_classes)]
+        assert sorted(n[0] for n in scale) == sorted("ABCDEFG"), key
+        assert Key.parse(names[key.tonic]).tonic == key.tonic
+
+
+def test_the_key_lock_speaks_of_f_sharp_minors_a_sharp_not_b_flat():
+    ll = np.full(12, -60.0)
+    ll[3] = -30.0  # moved up 3 semitones the seed is in A minor: it is in F# minor
+    seed = [(66, 2), (69, 1), (73, 1), (70, 1), (71, 1), (74, 1), (77, 1)]  # plays A# and F
+    est = key_from_likelihoods(ll, seed, first_pitch=66)
+    assert est.key == Key(6, True)
+    assert est.reason.endswith("it plays E# and A#")
+
+
+def test_the_part_music_lock_spells_the_seeds_own_notes_by_the_key():
+    from engine.generation.polyphony import lock_scale
+
+    f_sharp_minor = [Note(p, i * 480, 480) for i, p in enumerate([66, 69, 73, 70, 66])]
+    _, why = lock_scale(Key(6, True), f_sharp_minor)
+    assert why.endswith("the seed's own A#") and "Bb" not in why
+    _, why = lock_scale(Key(5, False), [Note(p, 0, 480) for p in (65, 68, 72)])
+    assert why.endswith("the seed's own Ab")
