@@ -27,7 +27,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from engine.errors import ContinuoError
-from engine.generation.service import (Error, GenerationService, Generate,
+from engine.generation.service import (Cancelled, Error, GenerationService, Generate,
                                        Outcome, Result, generate_outcome, shared_service)
 from engine.song import Song
 
@@ -35,6 +35,8 @@ __all__ = ["GenerationJob", "is_polyphonic_model", "shared_service", "warm_up"]
 
 PROCESS_DIED = ("The generator process stopped unexpectedly; it starts again with the "
                 "next generation.")
+RESTARTED = ("The generator did not stop within a second, so its process was stopped; a "
+             "new one starts with the next generation.")
 
 
 class _Runnable(QRunnable):
@@ -96,6 +98,8 @@ class GenerationJob(QObject):
                 library, getattr(settings, "model", None))
         self.polyphonic = bool(polyphonic) or harmonise_track is not None
         self.pid: int | None = None
+        # after ``cancelled``: what the user should know beyond "cancelled" ("" if nothing)
+        self.cancel_note = ""
         self._cancel = threading.Event()
         self._cancel_lock = threading.Lock()
         self._service: GenerationService | None = None
@@ -159,6 +163,8 @@ class GenerationJob(QObject):
         elif isinstance(outcome, Error):
             self.failed.emit(outcome.message)
         else:  # Cancelled, or a result that came after the user cancelled
+            if isinstance(outcome, Cancelled) and outcome.restarted:
+                self.cancel_note = RESTARTED
             self.cancelled.emit()
 
 

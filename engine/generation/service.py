@@ -59,6 +59,15 @@ from engine.song import Song
 
 PROGRESS_INTERVAL_S = 0.05
 SEED_NAME = "the seed"
+# a job that has not answered Cancel this long after it was sent is stopped by killing
+# the helper process (the next job starts a new one)
+CANCEL_GRACE_S = 1.0
+# the watchdog: a job may use this much CPU time in the child, plus so much per step
+# of each variation (about 10x what the slowest shipped model needs: bench/generation.py)
+# and per seed step heard, before it is stopped with a sentence
+WATCHDOG_FLOOR_S = 5.0
+WATCHDOG_PER_STEP_S = 0.02
+WATCHDOG_PER_SEED_STEP_S = 0.002
 
 
 # ---------------------------------------------------------------------------------------
@@ -142,8 +151,12 @@ class Error:
 
 @dataclass(frozen=True)
 class Cancelled:
+    """The job was cancelled; ``restarted`` when it did not stop within
+    CANCEL_GRACE_S and the helper process was killed (the next job starts another)."""
+
     kind: ClassVar[str] = "cancelled"
     job_id: int
+    restarted: bool = False
 
 
 Outcome = Union[Result, Error, Cancelled]
@@ -315,6 +328,29 @@ class _Requests:
                 self.queue.put(message)
 
 
+def work_budget(request: Generate) -> float:
+    """The CPU seconds a job may take in the child before the watchdog stops it: a
+    floor, and an allowance per generated step of each variation and per step of the
+    seed (a long seed is encoded, primed and, for a harmonisation, walked)."""
+    settings = request.settings
+    steps = settings.steps if settings.steps is not None else 16 * int(settings.bars)
+    seed_steps = 0
+    if request.seed is not None:
+        seed_steps = request.seed.end_tick * 4 // max(1, request.seed.ppq)
+    return (WATCHDOG_FLOOR_S + WATCHDOG_PER_STEP_S * steps * int(settings.variations)
+            + WATCHDOG_PER_SEED_STEP_S * seed_steps * int(settings.variations))
+
+
+def _too_big(request: Generate, budget: float) -> str:
+    settings = request.settings
+    size = f"{settings.steps} steps" if settings.steps is not None else \
+        f"{settings.bars} bar{'s' if settings.bars != 1 else ''}"
+    return (f"The generation was stopped after {budget:.0f} s of work, far longer than "
+            f"{size} x {settings.variations} variation"
+            f"{'s' if settings.variations != 1 else ''} should take; the seed is probably "
+            f"too big or too unusual (a very long note or song): try a shorter part of it.")
+
+
 def _library(cache: dict, folders: tuple[str, ...]) -> Any:
     from engine.models import ModelLibrary
 
@@ -343,15 +379,23 @@ def serve(requests: _Requests, send: Callable[[Any], None]) -> None:
             send(Warmed(list(lib.problems), os.getpid()))
             continue
         job_id = request.job_id
+        budget = work_budget(request)
+        started = time.process_time()
+        overrun = threading.Event()
 
         def is_cancelled() -> bool:
-            return job_id in requests.cancelled or requests.parent_gone.is_set()
+            if time.process_time() - started > budget:
+                overrun.set()
+            return job_id in requests.cancelled or requests.parent_gone.is_set() \
+                or overrun.is_set()
 
         def progress(done: int, total: int) -> None:
             send(Progress(job_id, done, total))
 
         outcome = generate_outcome(_library(libraries, tuple(request.folders)), request,
                                    progress, is_cancelled)
+        if overrun.is_set() and job_id not in requests.cancelled:
+            outcome = Error(job_id, _too_big(request, budget))
         if isinstance(outcome, Result):
             # the GUI needs only the notes: no logits, no model-space tokens
             outcome = dataclasses.replace(outcome, result=dataclasses.replace(
@@ -402,6 +446,9 @@ class GenerationService:
         self._job_lock = threading.Lock()  # one job at a time on the pipe
         self._job_ids = itertools.count(1)
         self._broken = False
+        self._state_lock = threading.Lock()
+        self._running_job: int | None = None  # the job being read from the pipe
+        self._killed_job: int | None = None  # the job whose cancel killed the child
 
     @property
     def pid(self) -> int:
@@ -418,11 +465,29 @@ class GenerationService:
         """Let the child load the models now (its answer is skipped by the next job)."""
         self.send(Warm(folders, names))
 
-    def cancel(self, job_id: int) -> None:
+    def cancel(self, job_id: int, grace_s: float | None = CANCEL_GRACE_S) -> None:
+        """Ask the child to stop ``job_id``; if the job is still running ``grace_s``
+        later, kill the child (its :meth:`run` then returns ``Cancelled`` with
+        ``restarted``, and :func:`shared_service` starts a new one for the next job)."""
         try:
             self.send(Cancel(job_id))
         except OSError:
             pass  # the child has gone: the job's reader sees EOF
+        if grace_s is not None:
+            timer = threading.Timer(grace_s, self._kill_if_running, (job_id,))
+            timer.daemon = True
+            timer.start()
+
+    def _kill_if_running(self, job_id: int) -> None:
+        with self._state_lock:
+            if self._running_job != job_id:
+                return  # it answered in time
+            self._killed_job = job_id
+            self._broken = True
+        try:
+            self._proc.kill()
+        except OSError:
+            pass
 
     def run(self, folders: list[str], seed: Song | None, settings: GenerationSettings,
             track_index: int | None = None, start_tick: int | None = None,
@@ -439,6 +504,8 @@ class GenerationService:
         """
         with self._job_lock:
             job_id = next(self._job_ids)
+            with self._state_lock:
+                self._running_job = job_id
             try:
                 self.send(Generate(job_id, [str(f) for f in folders], seed, settings,
                                    track_index, start_tick, end_tick, polyphonic,
@@ -456,7 +523,12 @@ class GenerationService:
                     return message
             except (EOFError, OSError, ValueError):
                 self._broken = True
+                if self._killed_job == job_id:
+                    return Cancelled(job_id, restarted=True)
                 raise
+            finally:
+                with self._state_lock:
+                    self._running_job = None
 
     def close(self) -> None:
         try:

@@ -85,3 +85,81 @@ def test_the_helper_process_generates_what_this_process_generates(library):
     assert there.result.tokens == [] and there.result.logits is None  # kept out of the pipe
     assert progress and progress[-1][0] == progress[-1][1]
     assert isinstance(failed, Error) and "no such" in failed.message
+
+
+@pytest.mark.slow
+def test_a_helper_that_does_not_answer_cancel_is_killed_and_the_next_job_works(library):
+    """A child that cannot answer (stopped by SIGSTOP: as stuck as a loop that never
+    checks for cancellation) is killed CANCEL_GRACE_S after Cancel; the job ends as
+    cancelled with ``restarted``, and the next job runs in a new child."""
+    import signal
+    import threading
+
+    from engine.generation.service import _stop_service, shared_service
+
+    seed = melody_song([Note(60 + 2 * i, 240 * i, 240) for i in range(8)])
+    settings = GenerationSettings(model="lstm", bars=32, variations=8, rng_seed=3)
+    service = shared_service()
+    assert service is not None
+    first_pid = service.pid
+    outcome: list = []
+
+    def stop_then_cancel(job_id: int) -> None:
+        os.kill(first_pid, signal.SIGSTOP)
+        threading.Thread(target=service.cancel, args=(job_id,), daemon=True).start()
+
+    try:
+        outcome.append(service.run(library.folders, seed, settings, sent=stop_then_cancel))
+        assert isinstance(outcome[0], Cancelled) and outcome[0].restarted
+        assert not service.alive()
+        again = shared_service()
+        assert again is not None and again.pid != first_pid
+        short = replace(settings, bars=1, variations=1)
+        assert isinstance(again.run(library.folders, seed, short), Result)
+    finally:
+        try:
+            os.kill(first_pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        _stop_service()
+
+
+def test_the_watchdog_budget_grows_with_the_job_and_its_message_names_the_size():
+    from engine.generation.service import WATCHDOG_FLOOR_S, _too_big, work_budget
+
+    seed = melody_song([Note(60, 0, 480)])
+    small = Generate(1, [], seed, GenerationSettings(bars=1, variations=1))
+    big = Generate(2, [], seed, GenerationSettings(bars=32, variations=8))
+    assert WATCHDOG_FLOOR_S < work_budget(small) < work_budget(big)
+    long_seed = Generate(3, [], melody_song([Note(60, 0, 480 * 4000)]),
+                         GenerationSettings(bars=1, variations=1))
+    assert work_budget(long_seed) > work_budget(small)
+    message = _too_big(big, work_budget(big))
+    assert "32 bars x 8 variations" in message and "stopped" in message
+
+
+def test_a_job_past_its_budget_is_stopped_with_a_sentence(library, monkeypatch):
+    """The child's loop (serve) on real pipes, with the floor taken away so that the
+    budget is spent before the first step: the job ends in an Error naming its size."""
+    import engine.generation.service as service_module
+    from engine.generation.service import _Requests, serve, write_message
+
+    monkeypatch.setattr(service_module, "WATCHDOG_FLOOR_S", -60.0)
+    seed = melody_song([Note(60 + 2 * i, 240 * i, 240) for i in range(8)])
+    settings = GenerationSettings(model="lstm", bars=2, variations=1, rng_seed=1)
+    r, w = os.pipe()
+    with os.fdopen(r, "rb") as requests_in, os.fdopen(w, "wb") as requests_out:
+        write_message(requests_out, Generate(7, [str(f) for f in library.folders], seed,
+                                             settings))
+        sent: list = []
+
+        def send(message) -> None:
+            sent.append(message)
+            if isinstance(message, (Result, Error, Cancelled)):
+                write_message(requests_out, Quit())
+
+        serve(_Requests(requests_in), send)
+    outcome = [m for m in sent if not isinstance(m, Progress)]
+    assert len(outcome) == 1 and isinstance(outcome[0], Error)
+    assert "2 bars x 1 variation" in outcome[0].message
+    assert "was stopped" in outcome[0].message
