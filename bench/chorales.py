@@ -7,8 +7,10 @@ model (every card whose encoding is polyphonic) in ``--models-dir``:
 (a) continue the first 4 bars: 4 bars, 4 variations, temperature 1, fixed RNG seeds
     (``--rng-seed`` + the chorale's index), and measure
 
-    * notes per beat: at each beat's onset tick in the continuation, the notes
-      sounding there across all tracks; the median over every beat (target 4);
+    * parts per beat: at each beat's onset tick in the continuation, the parts (tracks)
+      with a note sounding there (a part doubled within itself counts once, so a
+      doubled alto cannot stand in for a silent bass); the median over every beat
+      (target 4);
     * note length: the mean length of the new notes in beats (no target; Bach's
       beside it shows whether a model holds its notes too long);
     * in range: for each part (track), the share of its new notes within that part's
@@ -27,7 +29,16 @@ model (every card whose encoding is polyphonic) in ``--models-dir``:
     * soprano unchanged: (pitch, start, duration) of every soprano note equal in the
       output song's soprano track (target 100% of the harmonisations);
     * full beats: the share of the melody's beats (onset ticks from its first note to
-      its end) where at least 3 notes sound in the output (target >= 90%).
+      its end) where at least 3 parts sound in the output (target >= 90%);
+    * the final chord's bass (the lowest note at the melody's last onset) on the
+      tonic or the fifth of the key the harmonisation used (target 100%), and the first
+      chord's bass on the tonic (Bach's share beside it);
+
+and for both, each part as a line (parts top down by their mean pitch): notes of one
+part that overlap (target 0), bars in which a part that sounds in every bar of its
+seed (every part, for (b)) has no note (target <= 1%, none in the final bar), and
+beats at which a lower part sounds above a higher one (target: Bach's share + 1
+point).
 
 The chorales come from the part-music cache (``python -m training.partmusic``); without
 it they are parsed from music21's corpus with the cache's own parser (the same ids and
@@ -72,6 +83,8 @@ TARGET_IN_RANGE = 0.90
 TARGET_PARALLELS_OVER_BACH = 3.0
 TARGET_SOPRANO_UNCHANGED = 1.0
 TARGET_FULL_BEATS = 0.90
+TARGET_REST_BARS = 0.01  # whole-bar rests in a part whose seed sounds in every bar
+TARGET_CROSSING_POINTS = 0.01  # beats with crossed parts: at most Bach's share + 1 point
 FULL = 3  # notes sounding for a "full" beat
 
 
@@ -212,6 +225,90 @@ def beats_in(song: Song, start: int, end: int) -> list[int]:
     return list(range(start, end, beat_ticks(song)))
 
 
+def parts_sounding(parts: Sequence[Sequence[Note]], tick: int) -> int:
+    """How many parts have a note sounding at ``tick`` (a doubled part counts once)."""
+    return sum(any(n.start_tick <= tick < n.end_tick for n in p) for p in parts)
+
+
+def overlaps(part: Sequence[Note]) -> int:
+    """Notes of one part that start while an earlier note of the part still sounds."""
+    count, end = 0, -1
+    for n in sorted(part, key=lambda n: (n.start_tick, n.pitch)):
+        if n.start_tick < end:
+            count += 1
+        end = max(end, n.end_tick)
+    return count
+
+
+def rest_bars(part: Sequence[Note], bars: Sequence[tuple[int, int]]) -> list[bool]:
+    """Per bar ``(start, end)``: whether the part sounds no note anywhere in it."""
+    return [not any(n.start_tick < b and n.end_tick > a for n in part) for a, b in bars]
+
+
+def crossings(parts: Sequence[Sequence[Note]], beats: Sequence[int]) -> int:
+    """Beats at which a lower part (later in ``parts``, top down) sounds above a higher
+    one: each part's highest note at the beat's onset."""
+    count = 0
+    for row in sonorities(parts, beats):
+        heard = [p for p in row if p is not None]
+        count += any(a < b for i, a in enumerate(heard) for b in heard[i + 1:])
+    return count
+
+
+def bass_at(parts: Sequence[Sequence[Note]], tick: int) -> int | None:
+    """The lowest pitch sounding at ``tick`` in any part."""
+    ps = [n.pitch for p in parts for n in p if n.start_tick <= tick < n.end_tick]
+    return min(ps) if ps else None
+
+
+class Lines:
+    """Each part as a line: overlaps within a part, bars without a note in a part
+    whose seed (or Bach's part) sounds in every bar, and whether that happens in the
+    final bar, crossings per beat (parts top down)."""
+
+    def __init__(self) -> None:
+        self.overlaps = 0
+        self.notes = 0
+        self.rest_bars = 0
+        self.bars = 0
+        self.final_rests = 0
+        self.finals = 0
+        self.crossings = 0
+        self.beats = 0
+
+    def add(self, parts: Sequence[Sequence[Note]], bars: Sequence[tuple[int, int]],
+            beats: Sequence[int], full: Sequence[bool]) -> None:
+        """``full``: per part, whether it should sound in every bar."""
+        for p, must in zip(parts, full):
+            self.overlaps += overlaps(p)
+            self.notes += len(p)
+            if must:
+                rests = rest_bars(p, bars)
+                self.rest_bars += sum(rests)
+                self.bars += len(rests)
+                self.final_rests += bool(rests and rests[-1])
+                self.finals += 1
+        self.crossings += crossings(parts, beats)
+        self.beats += len(beats)
+
+    def figures(self) -> dict:
+        return {"overlaps": self.overlaps, "notes": self.notes,
+                "rest_bar_share": round(self.rest_bars / self.bars, 4) if self.bars else None,
+                "rest_bars": self.rest_bars, "part_bars": self.bars,
+                "final_bar_rests": self.final_rests, "final_bars": self.finals,
+                "crossing_beat_share": round(self.crossings / self.beats, 4)
+                if self.beats else None}
+
+
+def bars_in(song: Song, start: int, end: int) -> list[tuple[int, int]]:
+    bar = bar_ticks(song)
+    return [(a, min(a + bar, end)) for a in range(start, end, bar)]
+
+
+def sounds_every_bar(part: Sequence[Note], bars: Sequence[tuple[int, int]]) -> bool:
+    return bool(part) and not any(rest_bars(part, bars))
+
+
 class Tally:
     """Sums over chorales and variations."""
 
@@ -224,7 +321,7 @@ class Tally:
         self.lengths: list[float] = []  # in beats
 
     def add(self, seed_parts, new_parts, beats) -> None:
-        self.per_beat += notes_per_beat(new_parts, beats)
+        self.per_beat += [parts_sounding(new_parts, b) for b in beats]
         if len(beats) > 1:
             self.lengths += [n.duration_ticks / (beats[1] - beats[0])
                              for p in new_parts for n in p]
@@ -262,7 +359,7 @@ class Tally:
 
 
 def continuation(library: ModelLibrary, name: str, chorales, rng_seed: int) -> dict:
-    tally, failures = Tally(), []
+    tally, lines, failures = Tally(), Lines(), []
     for index, (pid, song) in enumerate(chorales):
         bar = bar_ticks(song)
         start, end = SEED_BARS * bar, (SEED_BARS + CONTINUE_BARS) * bar
@@ -277,43 +374,78 @@ def continuation(library: ModelLibrary, name: str, chorales, rng_seed: int) -> d
             continue
         seed_parts = [t.notes for t in seed.tracks]
         beats = beats_in(song, start, end)
+        full = [sounds_every_bar(p, bars_in(song, 0, start)) for p in seed_parts]
         for notes, tracks in zip(result.variations, result.track_of):
             new_parts: list[list[Note]] = [[] for _ in seed.tracks]
             for n, t in zip(notes, tracks):
                 new_parts[t].append(n)
             tally.add(seed_parts, new_parts, beats)
-    return {**tally.figures(), "failures": failures}
+            lines.add(top_down(new_parts, seed_parts), bars_in(song, start, end), beats,
+                      [full[i] for i in order_of(seed_parts)])
+    return {**tally.figures(), "lines": lines.figures(), "failures": failures}
+
+
+def order_of(parts: Sequence[Sequence[Note]]) -> list[int]:
+    """Part indices from the highest (mean pitch) down; parts without notes last."""
+    return sorted(range(len(parts)), key=lambda i: -statistics.fmean(
+        n.pitch for n in parts[i]) if parts[i] else 999)
+
+
+def top_down(parts: Sequence[Sequence[Note]], by: Sequence[Sequence[Note]]) -> list:
+    """``parts`` in the order of ``by``'s registers, highest first."""
+    return [parts[i] for i in order_of(by)]
 
 
 def bach_continuation(chorales) -> dict:
     """Bach's own bars 5-8 through the same measures."""
-    tally = Tally()
+    tally, lines = Tally(), Lines()
     for _, song in chorales:
         bar = bar_ticks(song)
         start, end = SEED_BARS * bar, (SEED_BARS + CONTINUE_BARS) * bar
         seed_parts = [window(t.notes, 0, start) for t in song.tracks]
         real = [window(t.notes, start, end) for t in song.tracks]
-        tally.add(seed_parts, real, beats_in(song, start, end))
-    return tally.figures()
+        beats = beats_in(song, start, end)
+        tally.add(seed_parts, real, beats)
+        full = [sounds_every_bar(p, bars_in(song, 0, start)) for p in seed_parts]
+        lines.add(top_down(real, seed_parts), bars_in(song, start, end), beats,
+                  [full[i] for i in order_of(seed_parts)])
+    return {**tally.figures(), "lines": lines.figures()}
 
 
 def soprano_tuples(notes: Sequence[Note]) -> list[tuple[int, int, int]]:
     return sorted((n.pitch, n.start_tick, n.duration_ticks) for n in notes)
 
 
-def full_beats(song: Song, melody: Sequence[Note]) -> tuple[int, int]:
-    """(beats of the melody's span with >= FULL notes sounding in ``song``, beats)."""
+def melody_beats(song: Song, melody: Sequence[Note]) -> list[int]:
     start = min(n.start_tick for n in melody)
     end = max(n.end_tick for n in melody)
     step = beat_ticks(song)
     first = -(-start // step) * step
-    beats = list(range(first, end, step))
-    every = [n for t in song.tracks for n in t.notes]
-    return sum(len(sounding(every, b)) >= FULL for b in beats), len(beats)
+    return list(range(first, end, step))
+
+
+def full_beats(song: Song, melody: Sequence[Note]) -> tuple[int, int]:
+    """(beats of the melody's span with >= FULL parts (tracks) sounding in ``song``,
+    beats): a part doubled at the octave still counts once."""
+    beats = melody_beats(song, melody)
+    parts = [t.notes for t in song.tracks if t.notes]
+    return sum(parts_sounding(parts, b) >= FULL for b in beats), len(beats)
+
+
+def cadence(parts: Sequence[Sequence[Note]], melody: Sequence[Note], tonic: int
+            ) -> tuple[bool, bool]:
+    """(the bass of the first chord is the tonic, the bass of the final chord is the
+    tonic or the fifth): the lowest note sounding at the melody's first and last onsets."""
+    first = min(n.start_tick for n in melody)
+    last = max(n.start_tick for n in melody)
+    a, b = bass_at(parts, first), bass_at(parts, last)
+    return (a is not None and (a - tonic) % 12 == 0,
+            b is not None and (b - tonic) % 12 in (0, 7))
 
 
 def harmonisation(library: ModelLibrary, name: str, chorales, rng_seed: int) -> dict:
-    unchanged = outputs = full = beats = 0
+    unchanged = outputs = full = beats = tonic_first = tonic_final = 0
+    lines = Lines()
     failures, changed = [], []
     for index, (pid, song) in enumerate(chorales):
         melody_only = cut_song(song, HARMONISE_BARS * bar_ticks(song), tracks=[0])
@@ -337,7 +469,17 @@ def harmonisation(library: ModelLibrary, name: str, chorales, rng_seed: int) -> 
                 changed.append(f"{pid} variation {v + 1}")
             a, b = full_beats(out, melody_only.tracks[0].notes)
             full, beats = full + a, beats + b
-    return {"harmonisations": outputs,
+            parts = [t.notes for t in out.tracks if t.notes]
+            parts = top_down(parts, parts)
+            end = HARMONISE_BARS * bar_ticks(song)
+            lines.add(parts, bars_in(song, 0, end),
+                      melody_beats(song, melody_only.tracks[0].notes), [True] * len(parts))
+            first, final = cadence(parts, melody_only.tracks[0].notes, result.key.tonic)
+            tonic_first, tonic_final = tonic_first + first, tonic_final + final
+    return {"harmonisations": outputs, "lines": lines.figures(),
+            "tonic_bass_first_share": round(tonic_first / outputs, 4) if outputs else None,
+            "tonic_or_fifth_bass_final_share": round(tonic_final / outputs, 4)
+            if outputs else None,
             "soprano_unchanged_share": round(unchanged / outputs, 4) if outputs else None,
             "soprano_changed": changed[:20],
             "full_beats_share": round(full / beats, 4) if beats else None,
@@ -345,12 +487,27 @@ def harmonisation(library: ModelLibrary, name: str, chorales, rng_seed: int) -> 
 
 
 def bach_harmonisation(chorales) -> dict:
-    full = beats = 0
+    from engine.encodings import estimate_song_key
+
+    full = beats = tonic_first = tonic_final = 0
+    lines = Lines()
     for _, song in chorales:
         first = cut_song(song, HARMONISE_BARS * bar_ticks(song))
         a, b = full_beats(first, first.tracks[0].notes)
         full, beats = full + a, beats + b
-    return {"full_beats_share": round(full / beats, 4) if beats else None, "beats": beats}
+        parts = [t.notes for t in first.tracks if t.notes]
+        parts = top_down(parts, parts)
+        bars = bars_in(song, 0, HARMONISE_BARS * bar_ticks(song))
+        lines.add(parts, bars, melody_beats(song, first.tracks[0].notes),
+                  [sounds_every_bar(p, bars) for p in parts])
+        key = estimate_song_key(first.tracks[0].notes)
+        f, c = cadence(parts, first.tracks[0].notes, key.tonic)
+        tonic_first, tonic_final = tonic_first + f, tonic_final + c
+    n = len(chorales)
+    return {"full_beats_share": round(full / beats, 4) if beats else None, "beats": beats,
+            "lines": lines.figures(),
+            "tonic_bass_first_share": round(tonic_first / n, 4) if n else None,
+            "tonic_or_fifth_bass_final_share": round(tonic_final / n, 4) if n else None}
 
 
 # ---------------------------------------------------------------------------------------
@@ -363,7 +520,7 @@ def goals(model: dict, bach: dict) -> dict[str, bool]:
     bach_rate = bach["continuation"]["parallels_per_100_beats"]
     out = {}
     if c["median_notes_per_beat"] is not None:
-        out[f"median notes per beat = {TARGET_NOTES_PER_BEAT}"] = \
+        out[f"median parts per beat = {TARGET_NOTES_PER_BEAT}"] = \
             c["median_notes_per_beat"] == TARGET_NOTES_PER_BEAT
     if c["in_range_share"] is not None:
         out[f"in range >= {TARGET_IN_RANGE:.0%}"] = c["in_range_share"] >= TARGET_IN_RANGE
@@ -373,8 +530,24 @@ def goals(model: dict, bach: dict) -> dict[str, bool]:
     if h["soprano_unchanged_share"] is not None:
         out["soprano unchanged 100%"] = h["soprano_unchanged_share"] >= TARGET_SOPRANO_UNCHANGED
     if h["full_beats_share"] is not None:
-        out[f">= {FULL} notes on >= {TARGET_FULL_BEATS:.0%} of beats"] = \
+        out[f">= {FULL} parts on >= {TARGET_FULL_BEATS:.0%} of beats"] = \
             h["full_beats_share"] >= TARGET_FULL_BEATS
+    for part, tag in ((c, "a"), (h, "b")):
+        lines, real = part.get("lines"), bach["continuation" if tag == "a"
+                                               else "harmonisation"]["lines"]
+        if not lines:
+            continue
+        out[f"no overlaps within a part ({tag})"] = lines["overlaps"] == 0
+        if lines["rest_bar_share"] is not None:
+            out[f"whole-bar rests <= {TARGET_REST_BARS:.0%}, none final ({tag})"] = \
+                lines["rest_bar_share"] <= TARGET_REST_BARS and not lines["final_bar_rests"]
+        if lines["crossing_beat_share"] is not None and real["crossing_beat_share"] is not None:
+            out[f"crossings <= Bach + {TARGET_CROSSING_POINTS:.0%} ({tag})"] = \
+                lines["crossing_beat_share"] <= real["crossing_beat_share"] \
+                + TARGET_CROSSING_POINTS
+    if h.get("tonic_or_fifth_bass_final_share") is not None:
+        out["final bass on the tonic or fifth 100% (b)"] = \
+            h["tonic_or_fifth_bass_final_share"] >= 1.0
     return out
 
 
@@ -391,10 +564,10 @@ def markdown(results: dict) -> str:
     bach = results["bach"]
     bach_rate = bach["continuation"]["parallels_per_100_beats"]
     rows = [
-        ("median notes per beat (a)", f"{TARGET_NOTES_PER_BEAT}",
+        ("median parts sounding per beat (a)", f"{TARGET_NOTES_PER_BEAT}",
          lambda r: _num(r["continuation"]["median_notes_per_beat"]),
          _num(bach["continuation"]["median_notes_per_beat"])),
-        ("mean notes per beat (a)", "",
+        ("mean parts sounding per beat (a)", "",
          lambda r: _num(r["continuation"]["mean_notes_per_beat"], "{:.2f}"),
          _num(bach["continuation"]["mean_notes_per_beat"], "{:.2f}")),
         ("mean new note length, beats (a)", "",
@@ -416,9 +589,34 @@ def markdown(results: dict) -> str:
          _num(bach_rate, "{:.2f}")),
         ("soprano unchanged (b)", "100%",
          lambda r: _pct(r["harmonisation"]["soprano_unchanged_share"]), "-"),
-        (f"beats with >= {FULL} notes (b)", f">= {TARGET_FULL_BEATS:.0%}",
+        (f"beats with >= {FULL} parts sounding (b)", f">= {TARGET_FULL_BEATS:.0%}",
          lambda r: _pct(r["harmonisation"]["full_beats_share"]),
          _pct(bach["harmonisation"]["full_beats_share"])),
+    ]
+    for part, tag in (("continuation", "a"), ("harmonisation", "b")):
+        rows += [
+            (f"overlapping notes within a part ({tag})", "0",
+             lambda r, p=part: _num(r[p]["lines"]["overlaps"]),
+             _num(bach[part]["lines"]["overlaps"])),
+            (f"whole-bar rests in a part that sounds every bar ({tag})",
+             f"<= {TARGET_REST_BARS:.0%}",
+             lambda r, p=part: _pct(r[p]["lines"]["rest_bar_share"]),
+             _pct(bach[part]["lines"]["rest_bar_share"])),
+            (f"  in the final bar ({tag})", "0",
+             lambda r, p=part: _num(r[p]["lines"]["final_bar_rests"]),
+             _num(bach[part]["lines"]["final_bar_rests"])),
+            (f"beats with parts crossed ({tag})",
+             f"<= Bach + {TARGET_CROSSING_POINTS:.0%}",
+             lambda r, p=part: _pct(r[p]["lines"]["crossing_beat_share"]),
+             _pct(bach[part]["lines"]["crossing_beat_share"])),
+        ]
+    rows += [
+        ("first chord's bass on the tonic (b)", "",
+         lambda r: _pct(r["harmonisation"]["tonic_bass_first_share"]),
+         _pct(bach["harmonisation"]["tonic_bass_first_share"])),
+        ("final chord's bass on the tonic or fifth (b)", "100%",
+         lambda r: _pct(r["harmonisation"]["tonic_or_fifth_bass_final_share"]),
+         _pct(bach["harmonisation"]["tonic_or_fifth_bass_final_share"])),
     ]
     head = "| measure | target | " + " | ".join(names) + " | Bach |"
     lines = [head, "|" + "---|" * (len(names) + 3)]
