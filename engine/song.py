@@ -340,12 +340,33 @@ def melody_song(notes: Iterable[Note], ppq: int = DEFAULT_PPQ, bpm: float = 120.
     )
 
 
+# a melody is one line, perhaps harmonised in a second voice (thirds, sixths): its
+# onsets hold fewer notes than this on average; a chord track's hold three or more
+MELODY_NOTES_PER_ONSET = 2.5
+
+
+def onsets(notes: Sequence[Note], ppq: int = DEFAULT_PPQ) -> int:
+    """How many times ``notes`` start: notes that start within a 32nd note of the one
+    before (a chord, a strum) start together."""
+    starts = sorted(n.start_tick for n in notes)
+    near = max(1, ppq // 8)
+    return min(1, len(starts)) + sum(b - a >= near for a, b in zip(starts, starts[1:]))
+
+
 def melody_track(song: Song) -> int | None:
-    """Index of the track that most likely holds the melody: the non-drum track with
-    the highest average pitch among those with at least a quarter of the most notes."""
-    candidates = [(i, t) for i, t in enumerate(song.tracks) if t.notes and not t.is_drum]
+    """Index of the track that most likely holds the melody, None when no track has
+    pitched notes.  Drum tracks are never a melody.  A melody is one note at a time (or
+    a line harmonised in a second voice): while such a track exists, tracks whose
+    onsets average :data:`MELODY_NOTES_PER_ONSET` notes or more (chords, strums) are
+    passed over.  Of the rest, the highest on average among those that start at least
+    a quarter as often as the busiest (a bass is lower; a line that plays now and then
+    is sparser)."""
+    candidates = [(i, t, onsets(t.notes, song.ppq)) for i, t in enumerate(song.tracks)
+                  if t.notes and not t.is_drum]
     if not candidates:
         return None
-    most = max(len(t.notes) for _, t in candidates)
-    candidates = [(i, t) for i, t in candidates if len(t.notes) * 4 >= most]
-    return max(candidates, key=lambda it: sum(n.pitch for n in it[1].notes) / len(it[1].notes))[0]
+    lines = [c for c in candidates if len(c[1].notes) < MELODY_NOTES_PER_ONSET * c[2]]
+    candidates = lines or candidates
+    most = max(c[2] for c in candidates)
+    candidates = [c for c in candidates if c[2] * 4 >= most]
+    return max(candidates, key=lambda c: sum(n.pitch for n in c[1].notes) / len(c[1].notes))[0]

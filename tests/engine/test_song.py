@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, strategies as st
 
 from engine.errors import SongError
-from engine.song import (Note, Song, TempoChange, TempoMap, TimeSignature, grid_lines,
-                         melody_song)
+from engine.song import (Note, Song, TempoChange, TempoMap, TimeSignature, Track, grid_lines,
+                         melody_song, melody_track)
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -87,3 +89,53 @@ def test_grid_lines_follow_a_meter_change_like_the_song_does():
     # a window in the middle numbers its bars the same way
     window = [ln for ln in grid_lines(sigs, 480, 5000, 9000) if ln.kind == "bar"]
     assert window == [ln for ln in bars if 5000 <= ln.tick <= 9000]
+
+
+# ---------------------------------------------------------------------------------------
+# melody_track: the track a melody model continues (and the Open dialog preselects)
+# ---------------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+EXTERNAL = Path(__file__).resolve().parents[1] / "data" / "external"
+SMILE = EXTERNAL / "mma--usr_share_doc_mma_examples_harmony_smile.mid"
+
+
+def test_a_band_files_melody_is_its_solo_not_its_chords_or_drums():
+    from engine.formats import midi_file_to_song
+
+    song = midi_file_to_song(SMILE)  # Bass, Drum, Solo (in two-part harmony), Chord
+    assert song.tracks[melody_track(song)].name == "Solo"
+
+
+def test_chords_are_passed_over_and_drums_are_never_a_melody():
+    chords = Track("Chords", notes=[Note(p, i * 480 + k * 5, 470) for i in range(16)
+                                    for k, p in enumerate((60, 64, 67))])
+    tune = Track("Tune", notes=[Note(67 + i % 5, i * 480, 480) for i in range(8)])
+    drums = Track("Drums", 9, is_drum=True, notes=[Note(81, i * 120, 60, 100, 9)
+                                                    for i in range(64)])
+    song = Song(tracks=[chords, drums, tune])
+    assert melody_track(song) == 2
+    assert melody_track(Song(tracks=[chords, drums])) == 0  # chords only: still a choice
+    assert melody_track(Song(tracks=[drums])) is None
+    assert melody_track(Song(tracks=[Track("Empty")])) is None
+
+
+def test_a_bass_under_a_tune_and_a_line_that_plays_now_and_then_are_not_the_melody():
+    bass = Track("Bass", notes=[Note(36, i * 480, 480) for i in range(16)])
+    tune = Track("Tune", notes=[Note(72, i * 240, 240) for i in range(24)])
+    fills = Track("Fills", notes=[Note(90, 7680, 240)])  # high, but one note
+    assert melody_track(Song(tracks=[bass, fills, tune])) == 2
+
+
+def test_a_file_with_one_pitched_track_keeps_it_whatever_its_texture():
+    """training/corpus.py reads a folder's MIDI files through melody_track: a tune on
+    one track (beside drums or empty tracks) gives the same track as before."""
+    from engine.formats import midi_file_to_song
+
+    seen = 0
+    for path in sorted(EXTERNAL.glob("*.mid")) + [ROOT / "assets" / "default_seed.mid"]:
+        song = midi_file_to_song(path)
+        pitched = [i for i, t in enumerate(song.tracks) if t.notes and not t.is_drum]
+        if len(pitched) == 1:
+            seen += 1
+            assert melody_track(song) == pitched[0], path.name
+    assert seen >= 5
