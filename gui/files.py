@@ -178,8 +178,11 @@ def ask_tune(parent: QWidget, path: str, tunes: list | None = None) -> int | Non
 
 
 def ask_track(parent: QWidget, song: Song, default: int) -> int | None:
-    """Which track to continue, when several have notes; None when cancelled."""
-    candidates = tracks_with_notes(song)
+    """Which track to continue, when several pitched tracks have notes (drum tracks are
+    never a melody: they are offered only when the song has nothing else), ``default``
+    preselected; None when cancelled."""
+    candidates = [i for i in tracks_with_notes(song) if not song.tracks[i].is_drum] \
+        or tracks_with_notes(song)
     if len(candidates) <= 1:
         return candidates[0] if candidates else 0
     labels = [_track_label(i, song.tracks[i]) for i in candidates]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from pathlib import Path
 
 import mido
 import pytest
@@ -160,6 +161,31 @@ def test_choosing_the_melody_track(qtbot):
     assert files.ask_track(parent, song, default=0) == 2
     one = Song(tracks=[Track("Empty"), Track("Only", notes=[Note(60, 0, 10)])])
     assert files.ask_track(parent, one, default=0) == 1  # no question when there is no choice
+
+
+def test_the_track_dialog_preselects_a_band_files_solo_and_offers_no_drums(qtbot):
+    from engine.song import melody_track
+
+    song = files.read_song(Path(__file__).resolve().parents[1] / "data" / "external"
+                           / "mma--usr_share_doc_mma_examples_harmony_smile.mid")
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    shown: dict = {}
+
+    def look_and_accept() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, QInputDialog):
+            QTimer.singleShot(20, look_and_accept)
+            return
+        shown["items"], shown["current"] = dialog.comboBoxItems(), dialog.textValue()
+        dialog.accept()
+
+    QTimer.singleShot(0, look_and_accept)
+    chosen = files.ask_track(parent, song, melody_track(song))
+    assert shown["current"].startswith("3. Solo")  # not "4. Chord"
+    assert [item.split(" (")[0] for item in shown["items"]] == ["1. Bass", "3. Solo",
+                                                                 "4. Chord"]
+    assert song.tracks[chosen].name == "Solo"
 
 
 def test_the_open_filter_and_drop_take_exactly_the_suffixes_of_the_formats_table():
