@@ -321,6 +321,10 @@ class MainWindow(QMainWindow):
         self.panel.generation_started.connect(lambda: self._set_generating(True))
         self.panel.generation_finished.connect(lambda: self._set_generating(False))
         self.transport.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        # a status an undo or redo makes false ("Kept variation 2 ...") gives way to
+        # what the undo or redo did
+        self.edit_undo.triggered.connect(lambda: self._say_undone(redo=False))
+        self.edit_redo.triggered.connect(lambda: self._say_undone(redo=True))
         self.transport.position_changed.connect(self.roll.set_playhead)
         self.transport.position_changed.connect(
             lambda _: self.status_position.setText(self.transport.position_text()))
@@ -332,6 +336,14 @@ class MainWindow(QMainWindow):
         if player is not None and hasattr(player, "preview_note"):
             self.roll.key_pressed.connect(lambda pitch: player.preview_note(pitch))
         self._set_generating(False)
+
+    def _say_undone(self, redo: bool) -> None:
+        stack = self.doc.undo_stack
+        text = stack.text(stack.index() - 1 if redo else stack.index())
+        if text:
+            self.statusBar().showMessage(f"{'Redid' if redo else 'Undid'} {text}.", 6000)
+        else:
+            self.statusBar().clearMessage()
 
     def _show_time_range(self, selected: tuple[int, int] | None) -> None:
         if selected is not None:

@@ -31,6 +31,7 @@ FOLLOW_RIGHT = 0.85  # when following, flip the page once the playhead passes th
 FOLLOW_LEFT = 0.1  # ... and put it back at this fraction
 FIT_MAX_ROW_PX = 16.0  # Fit Song makes rows no taller than this
 OPEN_FIT_MAX_BARS = 16  # a song opens fitted to the window, up to this many bars of it
+OPEN_FIT_MIN_BARS = 4  # ... and at least this many: a new song shows bars to draw in
 REVEAL_MARGIN = 0.05  # a revealed preview keeps this fraction of the width free each side
 
 
@@ -352,13 +353,14 @@ class PianoRoll(QWidget):
         """The song's notes and the preview's: what Fit Song has to show."""
         return list(self.doc.notes().values()) + list(self.preview_notes or [])
 
-    def fit_song(self, max_bars: int | None = None) -> None:
-        """Zoom and scroll so that the whole song (at least one bar), with the variation
-        being previewed, fills the view; ``max_bars``: no more than that many bars."""
+    def fit_song(self, max_bars: int | None = None, min_bars: int = 1) -> None:
+        """Zoom and scroll so that the whole song (at least ``min_bars`` bars), with the
+        variation being previewed, fills the view; ``max_bars``: no more than that many
+        bars."""
         doc, geo = self.doc, self.geometry
         bar = doc.time_signature.ticks_per_bar(doc.ppq)
         shown = self._shown_notes()
-        end = max([bar] + [n.end_tick for n in shown])
+        end = max([max(1, min_bars) * bar] + [n.end_tick for n in shown])
         if max_bars is not None:
             end = min(end, max_bars * bar)
         geo.scroll_x = 0.0
@@ -447,7 +449,7 @@ class PianoRoll(QWidget):
         self.set_time_range(None)
         self._fit_on_resize = True  # a song opens fitted to the window
         if self.grid.width() > 1 and self.grid.height() > 1:
-            self.fit_song(OPEN_FIT_MAX_BARS)
+            self.fit_song(OPEN_FIT_MAX_BARS, OPEN_FIT_MIN_BARS)
         else:
             self.centre_on_notes()
 
@@ -463,7 +465,7 @@ class PianoRoll(QWidget):
         """Called by the grid: the first real size centres the notes, later ones re-range."""
         if self._fit_on_resize and self.grid.width() > 1 and self.grid.height() > 1:
             self._centred = True
-            self.fit_song(OPEN_FIT_MAX_BARS)
+            self.fit_song(OPEN_FIT_MAX_BARS, OPEN_FIT_MIN_BARS)
         elif not self._centred and self.grid.height() > 1:
             self._centred = True
             self.centre_on_notes()

@@ -424,3 +424,17 @@ def test_an_abc_tune_opens_as_an_untitled_midi_song_and_is_listed_as_recent(qtbo
     window._fill_recent_menu()
     assert window.recent_menu.actions()[0].text() == str(path)
     assert path.read_text() == TWO_TUNES_ABC
+
+
+def test_undo_and_redo_replace_a_status_they_make_false(qtbot, window, library):
+    generate(qtbot, window, "lstm", library, bars=1, variations=2)
+    window.panel.variations.set_current_index(1)
+    window.generate_keep.trigger()
+    bar = window.statusBar()
+    assert bar.currentMessage().startswith("Kept variation 2")
+    window.edit_undo.trigger()
+    assert "Kept" not in bar.currentMessage() and "Undo removes it" not in bar.currentMessage()
+    assert bar.currentMessage() == "Undid Keep variation."
+    assert not any(window.doc.origin(i) == GENERATED for i in window.doc.notes())
+    window.edit_redo.trigger()
+    assert bar.currentMessage() == "Redid Keep variation."

@@ -597,3 +597,14 @@ def test_the_app_exits_cleanly_after_copying_to_the_system_clipboard():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
     assert result.returncode == 0, (result.returncode, result.stderr[-500:])
+
+
+def test_a_new_song_opens_showing_several_bars(qtbot, roll, doc):
+    from engine.song import Song, Track
+
+    doc.load_song(Song(tracks=[Track(name="Melody")]))
+    start, end = roll.geometry.visible_ticks(roll.grid.width())
+    bar = doc.time_signature.ticks_per_bar(doc.ppq)
+    assert start == 0 and 4 * bar <= end <= 5 * bar
+    doc.load_song(Song(tracks=[Track(name="Melody", notes=[Note(60, 0, 480)])]))
+    assert roll.geometry.visible_ticks(roll.grid.width())[1] >= 4 * bar  # one note: too
