@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, Q
                                QProgressBar, QPushButton, QSlider, QSpinBox, QToolButton,
                                QVBoxLayout, QWidget)
 
-from engine.encodings import Key, estimate_song_key
+from engine.encodings import Key
 from engine.errors import ContinuoError
 from engine.generation.generator import GenerationSettings  # at startup, not on the first Generate
 from engine.song import Note, Song
@@ -87,11 +87,16 @@ class GeneratePanel(QWidget):
         self.style_dialog: Any = None
         self.style_message: Any = None
         self.style_entries: list = []
+        # the key lock of the last plain Generate, and the seed and model it was for:
+        # the Auto entry names a key only when it knows the one Generate will lock
+        self._doc_revision = 0
+        self._lock_for: tuple | None = None  # the seed and model of a Generate running
+        self._known_lock: tuple[tuple, str, str] | None = None  # (seed, label, why)
         self._build()
         self.reload_models()
         self._restore_settings()
         self._apply_default_model()
-        doc.changed.connect(self._update_key_label)
+        doc.changed.connect(self._on_doc_changed)
         doc.selection_changed.connect(self._update_key_label)
         doc.active_track_changed.connect(lambda _: self._update_key_label())
         doc.song_replaced.connect(self._on_song_replaced)
@@ -345,23 +350,43 @@ class GeneratePanel(QWidget):
         self._update_key_label()
 
     def detected_key(self) -> Key | None:
-        """The key "Auto" locks to: the song's key when the user set one, else the key
-        the generator will estimate from the seed (the notes the user selected to
-        continue from, or else the active track; a freshly drawn note is no seed)."""
+        """The key "Auto" locks to, when it is known: the song's key when the user set
+        one, else the key the last Generate locked for this very seed and model (the
+        generator finds it with the model itself, engine.generation.keychoice, so the
+        panel does not guess it with another method); None until then, or when the
+        model was unsure and locked nothing."""
         if not self.doc.key_is_estimated:
             return self.doc.key
-        if not self.doc.seed_selection and (len(self.doc.tracks) == 1 or self.is_polyphonic()):
-            return self.doc.key if len(self.doc) else None  # cached by the document
-        notes = self._seed_notes()
-        return estimate_song_key(notes) if notes else None
+        known = self._known_lock
+        if known is not None and known[0] == self._lock_signature() and known[1] != "none":
+            return Key.parse(known[1])
+        return None
+
+    def _lock_signature(self) -> tuple:
+        """What the auto key depends on: the seed (the song as edited, the selection,
+        the active track) and the model."""
+        return (self._doc_revision, self.chosen_model(), self.is_polyphonic(),
+                self.doc.active_track, self.doc.seed_selection)
+
+    def _on_doc_changed(self) -> None:
+        self._doc_revision += 1
+        self._update_key_label()
 
     def _update_key_label(self) -> None:
-        key = self.detected_key()
-        self.key_combo.setItemText(0, f"Auto (seed: {key.name})" if key else "Auto")
-        self.key_combo.setItemData(0, "Generate locks the key the model finds the seed "
-                                   "likeliest in, says which and why, and when unsure "
-                                   "allows the notes of every likely key",
-                                   Qt.ItemDataRole.ToolTipRole)
+        known = self._known_lock
+        if not self.doc.key_is_estimated:
+            text = f"Auto (song's key: {self.doc.key.name})"
+            tip = "The song's key is set: Generate locks it"
+        elif known is not None and known[0] == self._lock_signature():
+            text = "Auto (unsure: no lock)" if known[1] == "none" else \
+                f"Auto (locked: {known[1]})"
+            tip = known[2]
+        else:
+            text = "Auto"
+            tip = ("Generate locks the key the model finds the seed likeliest in, says "
+                   "which and why, and when unsure allows the notes of every likely key")
+        self.key_combo.setItemText(0, text)
+        self.key_combo.setItemData(0, tip, Qt.ItemDataRole.ToolTipRole)
         self._update_seed_label()
 
     def from_selection(self) -> bool:
@@ -487,6 +512,7 @@ class GeneratePanel(QWidget):
             self._say(str(e))
             return False
         self.save_settings()
+        self._lock_for = self._lock_signature()  # what the key lock it reports is for
         if polyphonic:  # every part (gui.polyphony)
             from gui.polyphony import start_generate
 
@@ -505,6 +531,7 @@ class GeneratePanel(QWidget):
         (gui.fill); False when it cannot start."""
         from gui.fill import start_fill
 
+        self._lock_for = None  # a fill's key lock is the gap's, not the seed's
         return start_fill(self, gap)
 
     def harmonise(self) -> bool:
@@ -512,6 +539,7 @@ class GeneratePanel(QWidget):
         start."""
         from gui.polyphony import start_harmonise
 
+        self._lock_for = None  # the melody's key, not the song's
         return start_harmonise(self)
 
     def _start_job(self, status: str) -> None:
@@ -593,19 +621,23 @@ class GeneratePanel(QWidget):
         self.variations_ready.emit(len(result.variations))
 
     def _show_key_lock(self, key_lock: str, lines: list[str]) -> None:
-        """After an auto-key generation, the Auto entry says the key the model locked
-        (or that it was unsure and locked nothing), and its tooltip why."""
-        if not key_lock:
+        """After an auto-key Generate, the Auto entry says the key the model locked (or
+        that it was unsure and locked nothing), and its tooltip why, for as long as the
+        seed and the model stay as they were (a fill or a harmonisation locks the key of
+        other notes, and changes nothing here)."""
+        signature, self._lock_for = self._lock_for, None
+        if not key_lock or signature is None or self.fill_gap is not None or (
+                self.poly_run is not None and self.poly_run.harmonising):
             return
         why = next((m for m in lines if m.startswith("Key lock: ")), "")
-        text = "Auto (unsure: no lock)" if key_lock == "none" else f"Auto (locked: {key_lock})"
-        self.key_combo.setItemText(0, text)
-        self.key_combo.setItemData(0, why, Qt.ItemDataRole.ToolTipRole)
+        self._known_lock = (signature, key_lock, why)
+        self._update_key_label()
 
     def _on_failed(self, message: str) -> None:
         self._say(message)
 
     def _on_done(self) -> None:
+        self._lock_for = None
         if self.job is not None:
             self.job.deleteLater()
         self.job = None

@@ -87,7 +87,7 @@ def test_the_app_opens_with_the_default_seed(qtbot, isolated_settings):
     assert all(w.doc.origin(i) == SEED for i in w.doc.notes())
     assert w.doc.file_path is None and not w.doc.is_modified()
     assert w.windowTitle() == "Untitled[*] - Continuo"
-    assert w.panel.key_combo.itemText(0).startswith("Auto (seed: ")
+    assert w.panel.key_combo.itemText(0) == "Auto"  # until Generate has found the key
     names = {a.objectName() for a in w.findChildren(type(w.file_open))}
     assert {"file_new", "file_open", "file_save", "file_save_as", "file_export_selection",
             "edit_undo", "edit_redo", "generate_run", "generate_keep",

@@ -134,8 +134,9 @@ def test_empty_document_says_what_to_do(qtbot, panel, doc):
     assert panel.job is None
 
 
-def test_key_lock_shows_the_detected_key_and_a_chosen_key_is_used(qtbot, panel, doc, library):
-    assert panel.key_combo.itemText(0) == f"Auto (seed: {doc.key.name})"
+def test_key_lock_names_no_key_before_it_is_known_and_a_chosen_key_is_used(qtbot, panel,
+                                                                           doc, library):
+    assert panel.key_combo.itemText(0) == "Auto"  # the model has not heard the seed yet
     panel.set_key_mode("off")
     assert panel.settings().key is None
     panel.set_key_mode("Am")
@@ -196,19 +197,37 @@ def test_helper_process_and_pool_thread_give_the_same_variations(qtbot, panel, l
     assert pids == [service.pid, os.getpid()]
 
 
-def test_auto_key_follows_the_selection_and_a_key_set_on_the_song(qtbot, panel, doc):
-    from engine.encodings import Key, estimate_song_key
+def test_the_auto_key_shown_is_the_one_generate_locks_for_that_seed(qtbot, panel, doc,
+                                                                     library):
+    """The panel names the key the generator locks (found with the model itself), for
+    the seed and the model it locked it for; before, or once either changes, "Auto"."""
+    from engine.encodings import Key
 
+    panel.select_model(model_named(library, "lstm"))
+    panel.set_key_mode("auto")
+    panel.bars.setValue(1)
+    panel.variations_spin.setValue(1)
     doc.add_notes([Note(p, 4000 + 240 * i, 240) for i, p in enumerate([66, 69, 73, 74, 78])])
-    whole = estimate_song_key(doc.notes().values())
-    assert panel.key_combo.itemText(0) == f"Auto (seed: {whole.name})"
+    assert panel.key_combo.itemText(0) == "Auto"
+    run_generation(qtbot, panel)
+    locked = panel.result.key_lock
+    assert locked and panel.key_combo.itemText(0) in (f"Auto (locked: {locked})",
+                                                      "Auto (unsure: no lock)")
+    assert f"Key lock: {locked} (" in panel.messages.text()
+    if locked != "none":
+        assert panel.detected_key() == Key.parse(locked)
+    run_generation(qtbot, panel)  # the same seed and model: the same key, still shown
+    assert panel.result.key_lock == locked and "Auto (" in panel.key_combo.itemText(0)
     late = [i for i, n in doc.notes().items() if n.start_tick >= 4000]
-    doc.set_selection(late)
-    part = estimate_song_key(doc.selected_notes().values())
-    assert panel.key_combo.itemText(0) == f"Auto (seed: {part.name})"
+    doc.set_selection(late)  # another seed: not known yet
+    assert panel.key_combo.itemText(0) == "Auto" and panel.detected_key() is None
+    doc.set_selection([])
+    assert panel.key_combo.itemText(0) != "Auto"  # the seed it was found for, again
+    panel.select_model(model_named(library, "wavenet"))  # another model: not known yet
+    assert panel.key_combo.itemText(0) == "Auto"
     doc.set_key(Key.parse("Eb"))
-    assert panel.key_combo.itemText(0) == "Auto (seed: Eb)"
-    assert panel.settings().key == "Eb"
+    assert panel.key_combo.itemText(0) == "Auto (song's key: Eb)"
+    assert panel.settings().key == "Eb" and panel.detected_key() == Key.parse("Eb")
 
 
 def test_motif_memory_is_on_by_default_reaches_the_settings_and_is_remembered(
