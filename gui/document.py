@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Iterable, Mapping
 
 from PySide6.QtCore import QObject, Signal
@@ -210,7 +211,21 @@ class SongDocument(QObject):
 
     @property
     def tempo_bpm(self) -> float:
+        """The tempo at the start of the song."""
         return self._tempo_changes[0].bpm
+
+    @property
+    def tempo_changes(self) -> list[TempoChange]:
+        """The song's tempo map: the first at tick 0, then each change."""
+        return list(self._tempo_changes)
+
+    def tempo_index_at(self, tick: int) -> int:
+        """Which of :attr:`tempo_changes` is in force at ``tick``."""
+        return max(0, bisect.bisect_right([c.tick for c in self._tempo_changes], tick) - 1)
+
+    def tempo_at(self, tick: int) -> float:
+        """The tempo (BPM) in force at ``tick``."""
+        return self._tempo_changes[self.tempo_index_at(tick)].bpm
 
     @property
     def time_signature(self) -> TimeSignature:
@@ -366,11 +381,15 @@ class SongDocument(QObject):
         """Any per-note change (quantize, humanize, ...) as one undo step."""
         self._push_replace({i: n for i, n in changes.items() if i in self._notes}, text)
 
-    def set_tempo(self, bpm: float) -> None:
-        new = TempoChange(0, bpm_to_us(bpm))
-        if new != self._tempo_changes[0]:
+    def set_tempo(self, bpm: float, at_tick: int = 0) -> None:
+        """Set the tempo in force at ``at_tick`` (the one from tick 0 by default; in a
+        song that changes tempo, the change that holds there): one undo step."""
+        i = self.tempo_index_at(at_tick)
+        old = self._tempo_changes[i]
+        new = TempoChange(old.tick, bpm_to_us(bpm))
+        if new != old:
             self.undo_stack.push(commands.SetSetting(
-                "Change tempo", self._set_tempo_change, self._tempo_changes[0], new))
+                "Change tempo", partial(self._set_tempo_change, i), old, new))
 
     def set_time_signature(self, numerator: int, denominator: int) -> None:
         new = TimeSignature(0, numerator, denominator)
@@ -430,8 +449,8 @@ class SongDocument(QObject):
             self._index.add(i, note)
         self._touched()
 
-    def _set_tempo_change(self, change: TempoChange) -> None:
-        self._tempo_changes[0] = change
+    def _set_tempo_change(self, index: int, change: TempoChange) -> None:
+        self._tempo_changes[index] = change
         self.changed.emit()
 
     def _set_time_signature(self, ts: TimeSignature) -> None:

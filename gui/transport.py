@@ -27,6 +27,11 @@ from gui.document import SongDocument
 
 SETTINGS_SYNC = "midi/sync"
 SYNC_LABELS = {SYNC_INTERNAL: "Internal", SYNC_SEND: "Send clock", SYNC_FOLLOW: "Follow input"}
+TEMPO_CHANGES_LISTED = 8  # the tempo box's tooltip lists this many changes
+
+
+def _bpm_text(bpm: float) -> str:
+    return f"{round(bpm, 1):g}"
 
 
 def make_player(parent: QObject) -> tuple[Any, str]:
@@ -123,6 +128,11 @@ class Transport(QObject):
         self.tempo.setSuffix(" BPM")
         self.tempo.setKeyboardTracking(False)  # one undo step per edit, not per digit
         self.tempo.valueChanged.connect(self._on_tempo)
+        # a song that changes tempo: the box shows the tempo at the playhead, and this
+        # says what comes next ("then 166 at 1:2")
+        self.tempo_note = QLabel()
+        self.tempo_note.setObjectName("transport_tempo_note")
+        self.tempo_note.setStyleSheet("color: palette(mid);")
         self.numerator = QSpinBox()
         self.numerator.setRange(1, 32)
         self.numerator.setKeyboardTracking(False)
@@ -159,6 +169,7 @@ class Transport(QObject):
         layout.addSpacing(8)
         layout.addWidget(QLabel("Tempo"))
         layout.addWidget(self.tempo)
+        layout.addWidget(self.tempo_note)
         layout.addSpacing(8)
         layout.addWidget(QLabel("Metre"))
         layout.addWidget(self.numerator)
@@ -215,10 +226,10 @@ class Transport(QObject):
         following = self.following()
         self.tempo.setReadOnly(following)
         self.tempo.setPrefix("ext " if following else "")
-        self.tempo.setToolTip("The tempo of the incoming MIDI clock" if following else "")
         bpm = self.player.followed_tempo() if following else None
         if bpm is not None:
             self._show_followed_tempo(bpm)
+            self._show_tempo_here()  # the tooltip, and no note of the song's changes
         else:
             self.sync_from_doc()
 
@@ -237,12 +248,10 @@ class Transport(QObject):
             self.player.set_follow_song(self.doc.song())
 
     def sync_from_doc(self) -> None:
-        """Show the document's tempo and metre (after undo, open, ...)."""
+        """Show the document's tempo (at the playhead) and metre (after undo, open, ...)."""
         if not hasattr(self, "tempo"):
             return
-        if not (self.following() and self.player.followed_tempo() is not None):
-            with QSignalBlocker(self.tempo):
-                self.tempo.setValue(round(self.doc.tempo_bpm, 1))
+        self._show_tempo_here()
         ts = self.doc.time_signature
         with QSignalBlocker(self.numerator), QSignalBlocker(self.denominator):
             self.numerator.setValue(ts.numerator)
@@ -253,11 +262,46 @@ class Transport(QObject):
             self.denominator.setCurrentIndex(i)
         self._show_position()
 
+    def _show_tempo_here(self) -> None:
+        """The tempo box follows the tempo map, as a DAW's does: it shows the tempo in
+        force at the playhead; when the song changes tempo, the note beside it says
+        what comes next (or since when this tempo holds) and the tooltips list the
+        changes."""
+        if not hasattr(self, "tempo"):
+            return
+        following = self.following()
+        if not (following and self.player.followed_tempo() is not None):
+            bpm = round(self.doc.tempo_at(self._position), 1)
+            if self.tempo.value() != bpm:
+                with QSignalBlocker(self.tempo):
+                    self.tempo.setValue(bpm)
+        changes = self.doc.tempo_changes
+        note, tip = "", ""
+        if len({c.us_per_quarter for c in changes}) > 1 and not following:
+            here = self.doc.tempo_index_at(self._position)
+            if here + 1 < len(changes):
+                ahead = changes[here + 1]
+                note = f"then {_bpm_text(ahead.bpm)} at {self.position_text(ahead.tick)}"
+            else:
+                note = f"since {self.position_text(changes[here].tick)}"
+            listed = ", ".join(f"{_bpm_text(c.bpm)} at {self.position_text(c.tick)}"
+                               for c in changes[:TEMPO_CHANGES_LISTED])
+            more = len(changes) - TEMPO_CHANGES_LISTED
+            tip = (f"The song changes tempo: {listed}" + (f" and {more} more" if more > 0
+                                                          else "")
+                   + ". The box shows the tempo at the playhead; an edit changes that "
+                   "tempo.")
+        if self.tempo_note.text() != note:
+            self.tempo_note.setText(note)
+        self.tempo_note.setVisible(bool(note))
+        self.tempo_note.setToolTip(tip)
+        self.tempo.setToolTip("The tempo of the incoming MIDI clock" if following else tip)
+
     def _on_tempo(self, bpm: float) -> None:
         if self.following():
             return  # the box shows the incoming tempo; the song's own is kept
-        if abs(bpm - self.doc.tempo_bpm) >= 0.05:
-            self.doc.set_tempo(bpm)
+        if abs(bpm - self.doc.tempo_at(self._position)) >= 0.05:
+            self.doc.set_tempo(bpm, at_tick=self._position)
 
     def _on_meter(self, *_: Any) -> None:
         self.doc.set_time_signature(self.numerator.value(), int(self.denominator.currentData()))
@@ -280,6 +324,7 @@ class Transport(QObject):
     def _show_position(self) -> None:
         if hasattr(self, "position_label"):
             self.position_label.setText(self.position_text())
+            self._show_tempo_here()
 
     def _on_position(self, tick: int) -> None:
         self.set_position(tick)

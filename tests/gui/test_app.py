@@ -438,3 +438,28 @@ def test_undo_and_redo_replace_a_status_they_make_false(qtbot, window, library):
     assert not any(window.doc.origin(i) == GENERATED for i in window.doc.notes())
     window.edit_redo.trigger()
     assert bar.currentMessage() == "Redid Keep variation."
+
+
+def test_the_tempo_box_follows_the_tempo_map_at_the_playhead(qtbot, window):
+    """smile.mid plays one beat at 120 BPM, then 166: the box shows the tempo where the
+    playhead is, says what comes next, and an edit changes the tempo in force there."""
+    smile = Path(__file__).resolve().parents[1] / "data" / "external" / \
+        "mma--usr_share_doc_mma_examples_harmony_smile.mid"
+    assert window.open_path(str(smile), track=2)
+    t, doc = window.transport, window.doc
+    beat = doc.ppq
+    assert t.tempo.value() == 120.0
+    assert t.tempo_note.isVisibleTo(window) and t.tempo_note.text() == "then 166 at 1:2"
+    assert "120 at 1:1, 166 at 1:2" in t.tempo.toolTip()
+    t.set_position(4 * beat)  # bar 2, where the song plays
+    assert t.tempo.value() == 166.0 and t.tempo_note.text() == "since 1:2"
+    t.tempo.setValue(150.0)  # the tempo from beat 2 on; the first beat keeps its 120
+    assert [round(c.bpm) for c in doc.tempo_changes] == [120, 150]
+    assert window.edit_undo.text().replace("&", "") == "Undo Change tempo"
+    window.edit_undo.trigger()
+    assert [round(c.bpm) for c in doc.tempo_changes] == [120, 166]
+    assert t.tempo.value() == 166.0
+    t.set_position(0)
+    assert t.tempo.value() == 120.0
+    window.open_default_seed()  # one tempo: no note
+    assert not t.tempo_note.isVisibleTo(window) and t.tempo.toolTip() == ""
