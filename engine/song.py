@@ -1,5 +1,12 @@
-"""The note model: notes, tracks, songs, tempo maps and time signatures, and the bar,
-beat and step lines that a meter puts on the timeline.
+"""The note model: notes, tracks, songs, tempo maps, time and key signatures, and the
+bar, beat and step lines that a meter puts on the timeline.
+
+A pickup (anacrusis) is a short first bar, kept as its own time signature (1/4 before
+4/4 for a one-beat pickup), as MuseScore writes it to MIDI and DAWs read it back: bar
+lines then fall where the score has them with no special case in the grid, MIDI files
+keep it, and every song copied with its time signatures keeps it.  The pickup bar is
+numbered 0, as music21 and notation programs number it, and its beats are counted as
+the last beats of the full bar it completes (a one-beat pickup in 4/4 is beat 4).
 
 Time is integer ticks at ``Song.ppq`` (pulses per quarter note).  Seconds only come
 from :meth:`TempoMap.tick_to_seconds`.  Notes are immutable and validated; they carry
@@ -167,12 +174,78 @@ class TimeSignature:
         return f"{self.numerator}/{self.denominator}"
 
 
+# tonics by sharps, from 7 flats to 7 sharps
+_MAJOR_TONICS = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B",
+                 "F#", "C#")
+_MINOR_TONICS = ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#",
+                 "D#", "A#")
+
+
+@dataclass(frozen=True, slots=True)
+class KeySignature:
+    """A key signature as MIDI's key_signature event holds it: sharps (flats negative)
+    and major or minor."""
+
+    tick: int
+    sharps: int = 0  # -7..7
+    minor: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tick, int) or self.tick < 0:
+            raise SongError(f"key signature at tick {self.tick!r} is before the song starts")
+        if not isinstance(self.sharps, int) or not -7 <= self.sharps <= 7:
+            raise SongError(f"a key signature of {self.sharps!r} sharps is outside -7 to 7")
+
+    @property
+    def tonic(self) -> str:
+        """The tonic's name: "F#" for three sharps in minor, "Bb" for two flats major."""
+        return (_MINOR_TONICS if self.minor else _MAJOR_TONICS)[self.sharps + 7]
+
+    def __str__(self) -> str:
+        return f"{self.tonic} {'minor' if self.minor else 'major'}"
+
+
+def pickup_ticks_of(time_signatures: Sequence[TimeSignature], ppq: int) -> int:
+    """The length of the song's pickup bar, 0 when it has none.
+
+    A pickup is a first time signature that lasts exactly one of its bars and is followed
+    there by a signature with a longer bar (1/4 then 4/4; 3/8 then 6/8), which is how
+    MuseScore writes an anacrusis to MIDI and reads one back."""
+    sigs = sorted(time_signatures, key=lambda ts: ts.tick)
+    if len(sigs) < 2 or sigs[0].tick != 0:
+        return 0
+    short = sigs[0].ticks_per_bar(ppq)
+    if sigs[1].tick == short and short < sigs[1].ticks_per_bar(ppq):
+        return short
+    return 0
+
+
+def pickup_signatures(pickup: int, meter: TimeSignature, ppq: int) -> list[TimeSignature]:
+    """The time signatures of a song in ``meter`` (at tick 0) that opens with a pickup
+    ``pickup`` ticks long: a short bar's signature, then ``meter`` where the first full
+    bar starts.  Just ``[meter]`` when there is no pickup, or when no time signature of
+    a power-of-two denominator up to 64 spells the pickup's length (a triplet's)."""
+    full = meter.ticks_per_bar(ppq)
+    if pickup <= 0 or pickup >= full:
+        return [meter]
+    denominator = meter.denominator
+    while denominator <= 64:
+        if (pickup * denominator) % (4 * ppq) == 0:
+            numerator = pickup * denominator // (4 * ppq)
+            if 1 <= numerator <= 255:
+                return [TimeSignature(0, numerator, denominator),
+                        replace(meter, tick=pickup)]
+        denominator *= 2
+    return [meter]
+
+
 @dataclass(slots=True)
 class Song:
     ppq: int = DEFAULT_PPQ
     tracks: list[Track] = field(default_factory=list)
     tempo_map: TempoMap | None = None
     time_signatures: list[TimeSignature] = field(default_factory=list)
+    key_signatures: list[KeySignature] = field(default_factory=list)  # none: not stated
 
     def __post_init__(self) -> None:
         if not isinstance(self.ppq, int) or self.ppq <= 0:
@@ -185,6 +258,8 @@ class Song:
         if 0 not in by_tick:
             by_tick[0] = TimeSignature(0, 4, 4)
         self.time_signatures = [by_tick[t] for t in sorted(by_tick)]
+        keys = {ks.tick: ks for ks in self.key_signatures}  # the last at a tick wins
+        self.key_signatures = [keys[t] for t in sorted(keys)]
 
     # ---- queries -------------------------------------------------------------------
     def notes(self) -> Iterator[Note]:
@@ -207,8 +282,28 @@ class Song:
             current = ts
         return current
 
+    @property
+    def pickup_ticks(self) -> int:
+        """The length of the opening pickup bar (anacrusis), 0 when there is none."""
+        return pickup_ticks_of(self.time_signatures, self.ppq)
+
+    @property
+    def first_bar_number(self) -> int:
+        """The number of the song's first bar: 0 for a pickup, as scores number it, else 1."""
+        return 0 if self.pickup_ticks else 1
+
+    def meter_at(self, tick: int) -> TimeSignature:
+        """The metre of the bar at ``tick``: the time signature in force, except that a
+        pickup bar is in the metre of the full bar it leads into (its own short
+        signature only marks where the first bar line falls)."""
+        pickup = self.pickup_ticks
+        if pickup and tick < pickup:
+            return self.time_signatures[1]
+        return self.time_signature_at(tick)
+
     def bar_starts(self, until_tick: int) -> list[int]:
-        """Ticks at which bars start, from 0 up to and including ``until_tick``."""
+        """Ticks at which bars start, from 0 up to and including ``until_tick`` (a pickup
+        bar starts at 0, the first full bar where it ends)."""
         starts: list[int] = []
         sigs = self.time_signatures
         for i, ts in enumerate(sigs):
@@ -220,9 +315,34 @@ class Song:
                 t += step
         return starts
 
+    def bar_start_tick(self, bar: int) -> int:
+        """The tick at which bar number ``bar`` starts (numbered from
+        :attr:`first_bar_number`); bars after the last signature go on in its metre."""
+        first = self.first_bar_number
+        if bar < first:
+            raise SongError(f"bar {bar} is before the song's first bar, {first}")
+        index = bar - first
+        sigs = self.time_signatures
+        for i, ts in enumerate(sigs):
+            per_bar = ts.ticks_per_bar(self.ppq)
+            end = sigs[i + 1].tick if i + 1 < len(sigs) else None
+            count = None if end is None else -(-(end - ts.tick) // per_bar)
+            if count is None or index < count:
+                return ts.tick + index * per_bar
+            index -= count
+        raise AssertionError("unreachable: the last time signature holds to the end")
+
     def bar_beat_at(self, tick: int) -> tuple[int, int, int]:
-        """(bar, beat, tick within beat), bar and beat counted from 1."""
-        bar = 1
+        """(bar, beat, tick within beat): bars numbered from :attr:`first_bar_number`
+        (0 for a pickup), beats from 1; a pickup's beats are the last beats of the
+        full bar it completes."""
+        pickup = self.pickup_ticks
+        if pickup and 0 <= tick < pickup:
+            meter = self.time_signatures[1]
+            in_bar = meter.ticks_per_bar(self.ppq) - pickup + tick
+            per_beat = meter.ticks_per_beat(self.ppq)
+            return 0, in_bar // per_beat + 1, in_bar % per_beat
+        bar = 0 if pickup else 1
         sigs = self.time_signatures
         for i, ts in enumerate(sigs):
             end = sigs[i + 1].tick if i + 1 < len(sigs) else None
@@ -238,7 +358,9 @@ class Song:
         raise AssertionError("unreachable: the song always has a time signature at tick 0")
 
     def ticks_per_bar_at(self, tick: int) -> int:
-        return self.time_signature_at(tick).ticks_per_bar(self.ppq)
+        """The length of a bar in the metre at ``tick`` (:meth:`meter_at`: a pickup
+        counts as the full bar it completes; :meth:`bar_starts` has its real length)."""
+        return self.meter_at(tick).ticks_per_bar(self.ppq)
 
     def copy(self) -> "Song":
         return Song(
@@ -246,6 +368,7 @@ class Song:
             tracks=[replace(t, notes=list(t.notes)) for t in self.tracks],
             tempo_map=TempoMap(self.ppq, self.tempo_map.changes),
             time_signatures=list(self.time_signatures),
+            key_signatures=list(self.key_signatures),
         )
 
     def rescaled(self, ppq: int) -> "Song":
@@ -270,6 +393,7 @@ class Song:
             tempo_map=TempoMap(ppq, [TempoChange(conv(c.tick), c.us_per_quarter)
                                      for c in self.tempo_map.changes]),
             time_signatures=[replace(ts, tick=conv(ts.tick)) for ts in self.time_signatures],
+            key_signatures=[replace(ks, tick=conv(ks.tick)) for ks in self.key_signatures],
         )
 
 
@@ -279,7 +403,7 @@ class GridLine:
 
     tick: int
     kind: str  # "bar", "beat" or "step"
-    bar: int  # bar number counted from 1 (of the bar this line is in)
+    bar: int  # number of the bar this line is in: from 1, or from 0 after a pickup
 
 
 def grid_lines(time_signatures: Sequence[TimeSignature], ppq: int, start_tick: int,
@@ -287,15 +411,22 @@ def grid_lines(time_signatures: Sequence[TimeSignature], ppq: int, start_tick: i
     """Bar, beat and (with ``step`` > 0) snap-step lines in [start_tick, end_tick].
 
     Follows every time-signature change, so the ruler numbers bars as playback counts
-    them.  A line that is both a bar and a beat is reported once, as the stronger kind.
+    them, and as scores do: a pickup bar is bar 0, its beats and steps falling where
+    they fall in the full bar it completes.  A line that is both a bar and a beat is
+    reported once, as the stronger kind.
     """
     sigs = sorted(time_signatures, key=lambda ts: ts.tick) or [TimeSignature(0)]
+    pickup = pickup_ticks_of(sigs, ppq)
     lines: list[GridLine] = []
-    bar = 1
+    bar = 0 if pickup else 1
     for i, ts in enumerate(sigs):
         seg_end = sigs[i + 1].tick if i + 1 < len(sigs) else None
         per_bar = ts.ticks_per_bar(ppq)
         per_beat = ts.ticks_per_beat(ppq)
+        anchor = None
+        if pickup and i == 0:  # the pickup's beats count back from the first bar line
+            per_beat = sigs[1].ticks_per_beat(ppq)
+            anchor = pickup - sigs[1].ticks_per_bar(ppq)
         if seg_end is not None and seg_end <= start_tick:
             bar += -(-(seg_end - ts.tick) // per_bar)
             continue
@@ -305,7 +436,8 @@ def grid_lines(time_signatures: Sequence[TimeSignature], ppq: int, start_tick: i
         last = end_tick if seg_end is None else min(end_tick, seg_end - 1)
         while t <= last:
             bar_end = t + per_bar if seg_end is None else min(t + per_bar, seg_end)
-            lines.extend(_lines_in_bar(t, bar_end, per_beat, step, bar_no, start_tick, last))
+            lines.extend(_lines_in_bar(t, bar_end, per_beat, step, bar_no, start_tick, last,
+                                       anchor))
             t += per_bar
             bar_no += 1
         if seg_end is None or seg_end > end_tick:
@@ -315,15 +447,20 @@ def grid_lines(time_signatures: Sequence[TimeSignature], ppq: int, start_tick: i
 
 
 def _lines_in_bar(bar_tick: int, bar_end: int, per_beat: int, step: float, bar_no: int,
-                  lo: int, hi: int) -> Iterable[GridLine]:
+                  lo: int, hi: int, anchor: int | None = None) -> Iterable[GridLine]:
+    """The lines of one bar; beats and steps count from ``anchor`` (the bar line, or
+    where the full bar would have started for a pickup)."""
+    anchor = bar_tick if anchor is None else anchor
     ticks: dict[int, str] = {}
     if step > 0:
         k = 0
-        while (t := bar_tick + round(k * step)) < bar_end:
-            ticks[t] = "step"
+        while (t := anchor + round(k * step)) < bar_end:
+            if t >= bar_tick:
+                ticks[t] = "step"
             k += 1
-    for t in range(bar_tick, bar_end, per_beat):
-        ticks[t] = "beat"
+    for t in range(anchor, bar_end, per_beat):
+        if t >= bar_tick:
+            ticks[t] = "beat"
     ticks[bar_tick] = "bar"
     return (GridLine(t, kind, bar_no) for t, kind in sorted(ticks.items()) if lo <= t <= hi)
 

@@ -38,7 +38,7 @@ from typing import Iterable
 import numpy as np
 
 from engine.formats import write_bytes_atomic
-from engine.song import DEFAULT_PPQ, Note, Song, TimeSignature, Track
+from engine.song import DEFAULT_PPQ, Note, Song, TimeSignature, Track, pickup_signatures
 from training.corpus import SPLIT_NAMES, split_of
 
 CACHE_DIR = Path(__file__).resolve().parent / "cache"
@@ -186,7 +186,8 @@ def parse_file(root: str, piece_id: str) -> dict:
                     t.name = names[k] if len(v.tracks) == 1 else f"{names[k]} {t.name}"
                     tracks.append(t)
             song = Song(ppq=song.ppq, tracks=tracks, tempo_map=song.tempo_map,
-                        time_signatures=song.time_signatures)
+                        time_signatures=song.time_signatures,
+                        key_signatures=song.key_signatures)
     except ContinuoError as e:
         return {"id": piece_id, "ok": False, "reason": _reason_of(str(e)),
                 "detail": str(e)[:300], "seconds": time.monotonic() - t0}
@@ -202,12 +203,13 @@ def parse_file(root: str, piece_id: str) -> dict:
     if len(tracks) < 2:
         return {**result, "ok": False, "reason": "one part",
                 "detail": f"{len(song.tracks)} part(s), {len(tracks)} with notes"}
-    ts = song.time_signatures[0]
+    ts = song.meter_at(0)  # the metre, not a pickup's short bar
     rows = [(ti, n.pitch, n.start_tick, n.duration_ticks, n.velocity)
             for ti, t in enumerate(tracks) for n in t.sorted_notes()]
     notes = np.asarray(rows, dtype=np.int32).reshape(-1, 5)
     return {**result, "ok": True, "ppq": song.ppq,
             "time_signature": [ts.numerator, ts.denominator],
+            "pickup_ticks": song.pickup_ticks,
             "track_names": [t.name for t in tracks], "notes": notes}
 
 
@@ -342,6 +344,7 @@ def build_notes_cache(processes: int = 2, limit: int | None = None,
         pieces.append({"id": r["id"], "collection": collection_of(r["id"]),
                        "split": split_of(r["id"]), "ppq": r["ppq"],
                        "time_signature": r["time_signature"],
+                       "pickup_ticks": r.get("pickup_ticks", 0),
                        "tracks": len(r["track_names"]), "track_names": r["track_names"],
                        "notes": int(len(r["notes"])), "empty_parts_dropped": r["empty_parts"],
                        "tunes_in_file": r["tunes"], "seconds": round(r["seconds"], 2)})
@@ -423,8 +426,10 @@ def load_part_songs(split: str | None = None,
         for t, p, s, d, v in rows:
             tracks[t].notes.append(Note(p, s, d, v, 0))
         num, den = info["time_signature"]
+        # a cache written before pickups were kept has none: its bars start at tick 0
         song = Song(ppq=info["ppq"], tracks=tracks,
-                    time_signatures=[TimeSignature(0, num, den)])
+                    time_signatures=pickup_signatures(info.get("pickup_ticks", 0),
+                                                      TimeSignature(0, num, den), info["ppq"]))
         out.append((info["id"], info["collection"], song))
     return out
 

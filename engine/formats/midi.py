@@ -1,10 +1,11 @@
 """Standard MIDI files <-> songs.
 
 ``midi_file_to_song`` reads type 0 and type 1 files (running status, any ppq, tempo
-changes, time signatures, note-on with velocity 0 as note-off, overlapping notes of the
-same pitch, notes left open at the end of a track, drums on channel 10, empty tracks).
-``song_to_midi_file`` writes type 1 with a conductor track (tempo, time signatures)
-and one track per song track (name, program, notes), atomically.
+changes, time and key signatures, note-on with velocity 0 as note-off, overlapping notes
+of the same pitch, notes left open at the end of a track, drums on channel 10, empty
+tracks).
+``song_to_midi_file`` writes type 1 with a conductor track (tempo, time and key
+signatures) and one track per song track (name, program, notes), atomically.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import mido
 
 from engine.errors import LimitError, MidiFileError, SongError
 from engine.formats.atomic import write_file
-from engine.song import (DRUM_CHANNEL, Note, Song, TempoChange, TempoMap, TimeSignature,
-                         Track)
+from engine.song import (DRUM_CHANNEL, KeySignature, Note, Song, TempoChange, TempoMap,
+                         TimeSignature, Track)
 
 PathOrBytes = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
 
@@ -29,6 +30,11 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NOTES = 500_000
 MAX_SONG_TICKS = 2**31 - 1
 SUFFIXES = (".mid", ".midi", ".smf", ".kar")
+
+# mido's names of key signatures ("F#m", "Bb") -> (sharps, minor)
+_KEYS_BY_NAME = {f"{k.tonic}{'m' if k.minor else ''}": (k.sharps, k.minor)
+                 for k in (KeySignature(0, sf, minor) for sf in range(-7, 8)
+                           for minor in (False, True))}
 
 
 # ---------------------------------------------------------------------------------------
@@ -103,6 +109,7 @@ def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
     ppq = mid.ticks_per_beat
     tempos: list[TempoChange] = []
     signatures: list[TimeSignature] = []
+    keys: list[KeySignature] = []
     tracks: list[Track] = []
     total_notes = 0
 
@@ -139,6 +146,9 @@ def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
                     signatures.append(TimeSignature(tick, msg.numerator, msg.denominator))
                 except SongError:
                     pass  # an impossible signature is ignored, as players do
+            elif kind == "key_signature":
+                if msg.key in _KEYS_BY_NAME:
+                    keys.append(KeySignature(tick, *_KEYS_BY_NAME[msg.key]))
             elif kind == "track_name" and not track_name:
                 track_name = msg.name.strip()
         # notes still open when the track ends stop at the track's end
@@ -165,7 +175,7 @@ def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
 
     try:
         return Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos),
-                    time_signatures=signatures)
+                    time_signatures=signatures, key_signatures=keys)
     except SongError as e:
         raise MidiFileError(f"{what}: {e}") from None
 
@@ -215,9 +225,9 @@ def _track_chunk(events: list[tuple[int, int, bytes]]) -> bytes:
 
 
 def song_to_midi_bytes(song: Song) -> bytes:
-    """A Song as a type 1 standard MIDI file: a conductor track (time signatures,
-    tempo changes), then one track per track (its name, a program change on each of
-    its channels, its notes).  Encoded directly, about ten times faster than building
+    """A Song as a type 1 standard MIDI file: a conductor track (time signatures, key
+    signatures, tempo changes), then one track per track (its name, a program change on
+    each of its channels, its notes).  Encoded directly, about ten times faster than building
     mido messages, which matters for autosave and Save on long songs; the bytes are
     what mido writes for the same events (running status included)."""
     if not 1 <= song.ppq <= 0x7FFF:
@@ -226,6 +236,8 @@ def song_to_midi_bytes(song: Song) -> bytes:
     for ts in song.time_signatures:
         conductor.append((ts.tick, 0, _meta(0x58, bytes(
             (ts.numerator, ts.denominator.bit_length() - 1, 24, 8)))))
+    for ks in song.key_signatures:
+        conductor.append((ks.tick, 0, _meta(0x59, bytes((ks.sharps & 0xFF, int(ks.minor))))))
     for change in song.tempo_map.changes:
         conductor.append((change.tick, 1, _meta(0x51, change.us_per_quarter.to_bytes(3, "big"))))
     end = max(song.end_tick, max((e[0] for e in conductor), default=0))

@@ -20,7 +20,8 @@ from engine.formats.midi import MAX_NOTES
 from engine.limits import (MAX_ARCHIVE_MEMBERS, MAX_SCORE_BYTES, MAX_SCORE_QUARTERS,
                            MAX_SCORE_UNPACKED_BYTES, ParseTimeout, describe_bytes,
                            run_with_time_budget, score_parse_seconds)
-from engine.song import DEFAULT_PPQ, Note, Song, TempoChange, TempoMap, TimeSignature, Track
+from engine.song import (DEFAULT_PPQ, DRUM_CHANNEL, KeySignature, Note, Song, TempoChange,
+                         TempoMap, TimeSignature, Track, pickup_signatures)
 
 # the music21 parser for each score suffix; music21 would otherwise guess by suffix and
 # also accept its own pickle format, which runs code
@@ -154,15 +155,23 @@ def list_score_tunes(path: str | os.PathLike) -> list[TuneInfo]:
 
 
 def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") -> Song:
-    """A music21 Score (or Part) -> Song: one track per part; ties joined."""
+    """A music21 Score (or Part) -> Song: one track per part, ties joined.
+
+    Every part gets a channel of its own (0, 1, 2, ... skipping the drum channel 9; a
+    percussion part goes on 9) and the General MIDI program of its instrument.  A
+    partial first bar (a pickup) is kept as a short first time signature, so that bar
+    lines fall where music21's measures put them; the key signatures are kept too."""
     m21 = _music21()
     parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
     tracks: list[Track] = []
     tempos: list[TempoChange] = []
     signatures: list[TimeSignature] = []
+    keys: list[KeySignature] = []
+    channels = _part_channels(m21, parts)
     total_notes = 0
     for pi, part in enumerate(parts):
         flat = part.stripTies().flatten()
+        channel = channels[pi]
         notes: list[Note] = []
         for el in flat.notes:
             start_q, dur_q = float(el.offset), float(el.duration.quarterLength)
@@ -175,16 +184,17 @@ def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") ->
             if dur <= 0 or start < 0:
                 continue  # grace notes have no duration
             velocity = el.volume.velocity if el.volume.velocity else 90
-            pitches = el.pitches if isinstance(el, m21.chord.Chord) else [el.pitch]
-            for p in pitches:
-                midi = int(round(p.ps))
+            for midi in _midi_pitches(m21, el):
                 if 0 <= midi <= 127:
-                    notes.append(Note(midi, start, dur, int(min(max(velocity, 1), 127)), 0))
+                    notes.append(Note(midi, start, dur, int(min(max(velocity, 1), 127)),
+                                      channel))
             if len(notes) + total_notes > MAX_NOTES:
                 raise LimitError(f"{what}: the score has more than {MAX_NOTES:,} notes")
         name = (part.partName or "").strip() if hasattr(part, "partName") else ""
         total_notes += len(notes)
-        tracks.append(Track(name=name or f"Part {pi + 1}", notes=sorted(notes, key=Note.sort_key)))
+        tracks.append(Track(name=name or f"Part {pi + 1}", channel=channel,
+                            program=_program(part), is_drum=channel == DRUM_CHANNEL,
+                            notes=sorted(notes, key=Note.sort_key)))
         if pi == 0:
             for mm in flat.getElementsByClass(m21.tempo.MetronomeMark):
                 qpm = mm.getQuarterBPM()
@@ -197,10 +207,85 @@ def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") ->
                                                     ts.numerator, ts.denominator))
                 except SongError:
                     pass
+            for ks in flat.getElementsByClass(m21.key.KeySignature):
+                try:
+                    keys.append(KeySignature(
+                        int(round(float(ks.offset) * ppq)), int(ks.sharps),
+                        isinstance(ks, m21.key.Key) and ks.mode == "minor"))
+                except (SongError, TypeError, ValueError):
+                    pass  # a key signature MIDI cannot write (more than 7 sharps) is left out
+            signatures = _with_pickup(m21, part, signatures, ppq)
     if not any(t.notes for t in tracks):
         raise ScoreFileError(f"{what}: the score has no notes")
     return Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos),
-                time_signatures=signatures)
+                time_signatures=signatures, key_signatures=keys)
+
+
+def _with_pickup(m21, part, signatures: list[TimeSignature], ppq: int) -> list[TimeSignature]:
+    """``signatures`` with a short first bar when the part's first measure is partial (a
+    pickup: music21's measure 0, whose second measure starts before a full bar)."""
+    measures = list(part.getElementsByClass(m21.stream.Measure))
+    by_tick = {ts.tick: ts for ts in signatures}
+    opening = measures[0].timeSignature if measures else None
+    if 0 not in by_tick and opening is not None:
+        # the first measure's own signature, which music21 does not always flatten
+        try:
+            by_tick[0] = TimeSignature(0, opening.numerator, opening.denominator)
+        except SongError:
+            pass
+        signatures = [by_tick[t] for t in sorted(by_tick)]
+    if len(measures) < 2 or float(measures[0].offset) != 0.0:
+        return signatures
+    first = int(round(float(measures[1].offset - measures[0].offset) * ppq))
+    meter = by_tick.get(0, TimeSignature(0))
+    if not 0 < first < meter.ticks_per_bar(ppq) or any(0 < t < first for t in by_tick):
+        return signatures
+    return pickup_signatures(first, meter, ppq) + [ts for t, ts in sorted(by_tick.items())
+                                                   if t > 0]
+
+
+def _is_percussion(m21, part) -> bool:
+    inst = part.getInstrument(returnDefault=False) if hasattr(part, "getInstrument") else None
+    if isinstance(inst, m21.instrument.UnpitchedPercussion) \
+            or getattr(inst, "midiChannel", None) == DRUM_CHANNEL:
+        return True
+    notes = part.recurse().notes
+    return bool(notes) and all(isinstance(n, (m21.note.Unpitched,
+                                              m21.percussion.PercussionChord)) for n in notes)
+
+
+def _part_channels(m21, parts) -> list[int]:
+    """A MIDI channel per part: 0, 1, 2, ... skipping the drum channel (and starting
+    again after 15), and 9 for percussion."""
+    pitched = [c for c in range(16) if c != DRUM_CHANNEL]
+    out, k = [], 0
+    for part in parts:
+        if _is_percussion(m21, part):
+            out.append(DRUM_CHANNEL)
+        else:
+            out.append(pitched[k % len(pitched)])
+            k += 1
+    return out
+
+
+def _program(part) -> int:
+    """The General MIDI program of the part's instrument, 0 (piano) when it has none."""
+    inst = part.getInstrument(returnDefault=False) if hasattr(part, "getInstrument") else None
+    program = getattr(inst, "midiProgram", None)
+    return program if isinstance(program, int) and 0 <= program <= 127 else 0
+
+
+def _midi_pitches(m21, el) -> list[int]:
+    """The MIDI keys an element sounds: a chord's pitches, a note's pitch, or for an
+    unpitched (percussion) note the key of its drum, else of where it is written."""
+    if isinstance(el, m21.percussion.PercussionChord):
+        return [k for n in el.notes for k in _midi_pitches(m21, n)]
+    if isinstance(el, m21.chord.Chord):
+        return [int(round(p.ps)) for p in el.pitches]
+    if isinstance(el, m21.note.Unpitched):
+        key = getattr(el.storedInstrument, "percMapPitch", None)
+        return [key if isinstance(key, int) else int(round(el.displayPitch().ps))]
+    return [int(round(el.pitch.ps))]
 
 
 def score_file_to_song(path: str | os.PathLike, tune: int = 0, ppq: int = DEFAULT_PPQ) -> Song:

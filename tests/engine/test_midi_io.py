@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 
 import mido
@@ -10,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from engine.errors import ContinuoError, MidiFileError
 from engine.formats import midi_file_to_song, song_to_midi_bytes, song_to_midi_file
-from engine.song import Note, Song, TempoChange, TempoMap, TimeSignature, Track
+from engine.song import KeySignature, Note, Song, TempoChange, TempoMap, TimeSignature, Track
 from tests.engine.builders import make_track, midi_bytes, off, on
 
 
@@ -160,7 +161,10 @@ def songs(draw):
                                      st.integers(200_000, 2_000_000)), max_size=4))
     sigs = draw(st.lists(st.builds(TimeSignature, st.integers(0, 30_000), st.integers(1, 13),
                                    st.sampled_from([2, 4, 8, 16])), max_size=3))
-    return Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos), time_signatures=sigs)
+    keys = draw(st.lists(st.builds(KeySignature, st.integers(0, 30_000), st.integers(-7, 7),
+                                   st.booleans()), max_size=3))
+    return Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos), time_signatures=sigs,
+                key_signatures=keys)
 
 
 @settings(max_examples=150, deadline=None)
@@ -171,6 +175,7 @@ def test_song_midi_song_is_identity(song):
     assert tuples(again) == tuples(song)
     assert again.tempo_map == song.tempo_map
     assert again.time_signatures == song.time_signatures
+    assert again.key_signatures == song.key_signatures
     assert [(t.channel, t.program, t.is_drum, t.name) for t in again.tracks] == \
         [(t.channel, t.program, t.is_drum, t.name) for t in song.tracks]
 
@@ -191,3 +196,39 @@ def test_the_writer_encodes_as_mido_does(song):
 def test_a_track_name_outside_latin1_is_written_with_question_marks():
     song = Song(tracks=[Track("Ωmega Ärger", 0, 0, False, [Note(60, 0, 480)])])
     assert midi_file_to_song(song_to_midi_bytes(song)).tracks[0].name == "?mega Ärger"
+
+
+def test_key_signatures_are_read_and_written_back():
+    """A file's key signatures (F# minor, then A major in the second bar, in a note
+    track as some programs write them) are kept, and saved again where they were."""
+    data = midi_bytes([
+        [mido.MetaMessage("key_signature", key="F#m", time=0),
+         on(66), off(66, 480), mido.MetaMessage("key_signature", key="A", time=1440),
+         on(69), off(69, 480)],
+    ])
+    song = midi_file_to_song(data)
+    assert song.key_signatures == [KeySignature(0, 3, True), KeySignature(1920, 3, False)]
+    assert [str(k) for k in song.key_signatures] == ["F# minor", "A major"]
+    saved = mido.MidiFile(file=io.BytesIO(song_to_midi_bytes(song)))
+    keys, tick = [], 0
+    for msg in saved.tracks[0]:
+        tick += msg.time
+        if msg.type == "key_signature":
+            keys.append((tick, msg.key))
+    assert keys == [(0, "F#m"), (1920, "A")]
+    assert midi_file_to_song(song_to_midi_bytes(song)).key_signatures == song.key_signatures
+
+
+def test_a_pickup_is_written_as_a_short_first_bar_and_read_back():
+    song = Song(tracks=[make_track([(67, 0, 480), (72, 480, 1920)])],
+                time_signatures=[TimeSignature(0, 1, 4), TimeSignature(480, 4, 4)])
+    saved = mido.MidiFile(file=io.BytesIO(song_to_midi_bytes(song)))
+    sigs, tick = [], 0
+    for msg in saved.tracks[0]:
+        tick += msg.time
+        if msg.type == "time_signature":
+            sigs.append((tick, msg.numerator, msg.denominator))
+    assert sigs == [(0, 1, 4), (480, 4, 4)]
+    again = midi_file_to_song(song_to_midi_bytes(song))
+    assert again.pickup_ticks == 480 and again.bar_beat_at(0) == (0, 4, 0)
+    assert again.bar_beat_at(480) == (1, 1, 0)

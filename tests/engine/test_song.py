@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from engine.errors import SongError
-from engine.song import (Note, Song, TempoChange, TempoMap, TimeSignature, Track, grid_lines,
-                         melody_song, melody_track)
+from engine.song import (KeySignature, Note, Song, TempoChange, TempoMap, TimeSignature,
+                         Track, grid_lines, melody_song, melody_track, pickup_signatures)
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -139,3 +139,74 @@ def test_a_file_with_one_pitched_track_keeps_it_whatever_its_texture():
             seen += 1
             assert melody_track(song) == pitched[0], path.name
     assert seen >= 5
+
+
+# ---- pickups -----------------------------------------------------------------------------
+
+def test_a_one_beat_pickup_is_bar_0_beat_4_and_the_bars_follow_it():
+    sigs = pickup_signatures(480, TimeSignature(0, 4, 4), 480)
+    assert sigs == [TimeSignature(0, 1, 4), TimeSignature(480, 4, 4)]
+    song = Song(time_signatures=sigs)
+    assert song.pickup_ticks == 480 and song.first_bar_number == 0
+    assert song.bar_starts(4320) == [0, 480, 2400, 4320]
+    assert [song.bar_beat_at(t) for t in (0, 240, 480, 1440, 2400)] == \
+        [(0, 4, 0), (0, 4, 240), (1, 1, 0), (1, 3, 0), (2, 1, 0)]
+    assert [song.bar_start_tick(b) for b in (0, 1, 2, 10)] == [0, 480, 2400, 480 + 9 * 1920]
+    with pytest.raises(SongError, match="bar -1 is before the song's first bar, 0"):
+        song.bar_start_tick(-1)
+    # a bar's length is the metre's: the pickup belongs to the 4/4 bar it completes
+    assert song.meter_at(0) == TimeSignature(480, 4, 4) and song.ticks_per_bar_at(0) == 1920
+    assert song.time_signature_at(0) == TimeSignature(0, 1, 4)
+
+
+def test_the_ruler_numbers_a_pickup_0_and_counts_its_beats_back_from_the_bar_line():
+    """A dotted-quarter pickup in 4/4 (3/8 then 4/4): the beat line inside it falls
+    where beat 4 of the full bar would, not a quarter after the pickup starts."""
+    sigs = pickup_signatures(720, TimeSignature(0, 4, 4), 480)
+    assert sigs == [TimeSignature(0, 3, 8), TimeSignature(720, 4, 4)]
+    lines = grid_lines(sigs, 480, 0, 2640)
+    assert [(line.tick, line.kind, line.bar) for line in lines] == [
+        (0, "bar", 0), (240, "beat", 0), (720, "bar", 1), (1200, "beat", 1),
+        (1680, "beat", 1), (2160, "beat", 1), (2640, "bar", 2)]
+    assert Song(time_signatures=sigs).bar_beat_at(0) == (0, 3, 240)
+    # from the middle of the song the numbers agree with the song's
+    assert [(line.tick, line.bar) for line in grid_lines(sigs, 480, 5000, 7000)
+            if line.kind == "bar"] == [(6480, 4)]
+    assert Song(time_signatures=sigs).bar_beat_at(6480) == (4, 1, 0)
+
+
+@pytest.mark.parametrize("sigs", [
+    [TimeSignature(0, 4, 4)],
+    [TimeSignature(0, 4, 4), TimeSignature(1920, 3, 4)],  # a full bar, then a new metre
+    [TimeSignature(0, 2, 4), TimeSignature(1920, 4, 4)],  # two bars of 2/4
+    [TimeSignature(0, 6, 8), TimeSignature(1440, 3, 8)],  # a shorter bar follows
+])
+def test_a_song_without_a_pickup_counts_bars_from_1(sigs):
+    song = Song(time_signatures=sigs)
+    assert song.pickup_ticks == 0 and song.first_bar_number == 1
+    assert song.bar_beat_at(0) == (1, 1, 0)
+    assert grid_lines(sigs, 480, 0, 0)[0].bar == 1
+
+
+def test_a_pickup_no_time_signature_can_spell_is_left_out():
+    assert pickup_signatures(160, TimeSignature(0, 4, 4), 480) == [TimeSignature(0, 4, 4)]
+    assert pickup_signatures(0, TimeSignature(0, 3, 4), 480) == [TimeSignature(0, 3, 4)]
+    assert pickup_signatures(120, TimeSignature(0, 6, 8), 480) == \
+        [TimeSignature(0, 1, 16), TimeSignature(120, 6, 8)]
+
+
+# ---- key signatures -----------------------------------------------------------------------
+
+def test_key_signatures_are_checked_named_and_kept_by_copies():
+    with pytest.raises(SongError, match="8 sharps"):
+        KeySignature(0, 8)
+    with pytest.raises(SongError, match="before the song"):
+        KeySignature(-1, 0)
+    assert [str(KeySignature(0, s, m)) for s, m in [(-7, False), (-2, True), (3, True),
+                                                    (7, True), (0, False)]] == \
+        ["Cb major", "G minor", "F# minor", "A# minor", "C major"]
+    song = Song(key_signatures=[KeySignature(960, 1), KeySignature(0, 3, True),
+                                KeySignature(960, 2)])
+    assert song.key_signatures == [KeySignature(0, 3, True), KeySignature(960, 2)]
+    assert song.copy().key_signatures == song.key_signatures
+    assert song.rescaled(96).key_signatures == [KeySignature(0, 3, True), KeySignature(192, 2)]
