@@ -19,7 +19,9 @@ SOUNDFONT_README = Path(__file__).resolve().parent.parent / "assets" / "soundfon
 
 # (where, what you do, what happens)
 GESTURES: list[tuple[str, str, str]] = [
-    ("Note grid", "Click on an empty place", "draws a note there, one snap step long"),
+    ("Note grid", "Click on an empty place", "draws a note there as long as the Note box "
+                                             "beside Snap says (a quarter at first; keys 3-7 "
+                                             "choose a 16th to a whole note)"),
     ("Note grid", "Click and drag to the right", "draws a note as long as the drag"),
     ("Note grid", "Drag a note", "moves it in time (snapped) and pitch, with the other "
                                  "selected notes"),

@@ -25,7 +25,7 @@ from gui.busy import BusyCancelled, run_busy
 from gui.document import GENERATED, SongDocument
 from gui.fill import range_text, use_time_range
 from gui.generate_panel import GeneratePanel
-from gui.pianoroll.geometry import SNAP_CHOICES
+from gui.pianoroll.geometry import NOTE_LENGTHS, SNAP_CHOICES
 from gui.toolbar import FixedActionButton
 from gui.transport import Transport, make_player
 
@@ -156,6 +156,8 @@ class MainWindow(QMainWindow):
             act.setChecked(choice == roll.snap)
             act.triggered.connect(lambda _=False, c=choice: roll.set_snap(c))
         roll.snap_changed.connect(self._show_snap)
+        roll.note_length_changed.connect(
+            lambda length: QSettings().setValue("edit/note_length", length))
         p = self.panel
         self.generate_run = a("generate_run", "&Generate", p.generate, "Ctrl+G",
                               "Continue the song, or the notes you selected, with the "
@@ -263,6 +265,8 @@ class MainWindow(QMainWindow):
         self.insertToolBarBreak(tracks)
         self.track_strip = TrackStrip(self.doc)
         tracks.addWidget(self.track_strip)
+        tracks.addSeparator()
+        tracks.addWidget(self.roll.make_draw_strip())  # Snap and the drawn note's length
         self._make_midi_toolbar()
 
     def _make_midi_toolbar(self) -> None:
@@ -637,6 +641,9 @@ class MainWindow(QMainWindow):
         snap = str(s.value("edit/snap", self.roll.snap))
         if snap in SNAP_CHOICES:
             self.roll.set_snap(snap)
+        length = str(s.value("edit/note_length", self.roll.note_length))
+        if length in NOTE_LENGTHS:
+            self.roll.set_note_length(length)
         state = s.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)

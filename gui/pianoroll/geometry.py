@@ -18,6 +18,31 @@ SNAP_PER_QUARTER: dict[str, float] = {
 }
 SNAP_CHOICES: tuple[str, ...] = tuple(SNAP_PER_QUARTER)
 
+# The length a click on the grid draws, in quarter notes ("snap": one snap step).  The
+# keys 3-7 choose the plain lengths, as in MuseScore's note input (3 a 16th, 5 a quarter).
+NOTE_LENGTH_QUARTERS: dict[str, float] = {
+    "1/1": 4, "1/2.": 3, "1/2": 2, "1/4.": 1.5, "1/4": 1, "1/8.": 0.75, "1/8": 0.5,
+    "1/8T": 1 / 3, "1/16": 0.25, "1/16T": 1 / 6, "snap": 0,
+}
+NOTE_LENGTHS: tuple[str, ...] = tuple(NOTE_LENGTH_QUARTERS)
+NOTE_LENGTH_KEYS: dict[str, str] = {"3": "1/16", "4": "1/8", "5": "1/4", "6": "1/2", "7": "1/1"}
+DEFAULT_NOTE_LENGTH = "1/4"
+NOTE_LENGTH_NAMES: dict[str, str] = {
+    "1/1": "whole", "1/2.": "dotted half", "1/2": "half", "1/4.": "dotted quarter",
+    "1/4": "quarter", "1/8.": "dotted eighth", "1/8": "eighth", "1/8T": "eighth triplet",
+    "1/16": "sixteenth", "1/16T": "sixteenth triplet", "snap": "one snap step",
+}
+
+
+def note_length_ticks(length: str, ppq: int) -> int:
+    """Ticks of a drawn note of ``length`` (0 for "snap": the caller's snap step)."""
+    try:
+        quarters = NOTE_LENGTH_QUARTERS[length]
+    except KeyError:
+        raise ValueError(f"note length {length!r} is not one of "
+                         f"{', '.join(NOTE_LENGTHS)}") from None
+    return round(quarters * ppq)
+
 MIN_PX_PER_TICK = 0.0005  # a 4/4 bar at 480 ppq in about a pixel: a whole song at once
 MAX_PX_PER_TICK = 2.0  # a tick over two pixels: single-tick editing
 MIN_ROW_HEIGHT = 3.0

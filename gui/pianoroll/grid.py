@@ -98,15 +98,20 @@ class NoteGrid(QWidget):
         return end - anchor.end_tick
 
     def drawn_note(self) -> Note | None:
-        """The note a draw gesture would add: from the snapped press to the snapped mouse."""
+        """The note a draw gesture would add: a click draws the roll's note length (see
+        :meth:`PianoRoll.draw_length`), a drag from the snapped press to the snapped
+        mouse."""
         d = self.drag
         if d is None or d.kind != "draw":
             return None
         geo, step = self.roll.geometry, self.roll.snap_step()
         start = snap_tick(geo.x_to_tick(d.press_x), step, "floor")
         start = max(0, start)
-        end = snap_tick(geo.x_to_tick(d.x), step, "ceil") if d.started else 0
-        length = max(end - start, round(step) if step else self.roll.doc.ppq // 4, 1)
+        if d.started:
+            end = snap_tick(geo.x_to_tick(d.x), step, "ceil")
+            length = max(end - start, round(step) if step else self.roll.doc.ppq // 4, 1)
+        else:
+            length = self.roll.draw_length()
         return Note(geo.pitch_at(d.press_y), start, length, self.draw_velocity,
                     self.roll.doc.tracks[self.roll.doc.active_track].channel)
 

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from PySide6.QtCore import QEvent, QMimeData, QObject, QRect, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QObject, QRect, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
-from PySide6.QtWidgets import QApplication, QGridLayout, QLabel, QScrollBar, QWidget
+from PySide6.QtWidgets import (QApplication, QComboBox, QGridLayout, QHBoxLayout, QLabel,
+                               QScrollBar, QWidget)
 
 from engine.errors import ContinuoError
 from engine.formats import midi_file_to_song, song_to_midi_bytes
 from engine.song import Note, grid_lines, melody_song
 from gui.document import SEED, SongDocument
-from gui.pianoroll.geometry import SNAP_CHOICES, RollGeometry, snap_step_ticks
+from gui.pianoroll.geometry import (DEFAULT_NOTE_LENGTH, NOTE_LENGTH_KEYS, NOTE_LENGTH_NAMES,
+                                    NOTE_LENGTHS, SNAP_CHOICES, RollGeometry,
+                                    note_length_ticks, snap_step_ticks)
 from gui.pianoroll.grid import NoteGrid
 from gui.pianoroll.keyboard import Keyboard
 from gui.pianoroll.ruler import Ruler
@@ -97,6 +100,7 @@ class PianoRoll(QWidget):
     key_released = Signal(int)
     seek_requested = Signal(int)  # the user clicked the ruler: move playback here
     snap_changed = Signal(str)
+    note_length_changed = Signal(str)
     time_range_changed = Signal(object)  # (start, end) ticks of the ruler's range, or None
 
     def __init__(self, doc: SongDocument, parent: QWidget | None = None) -> None:
@@ -104,6 +108,7 @@ class PianoRoll(QWidget):
         self.doc = doc
         self.geometry = RollGeometry(ppq=doc.ppq)
         self.snap = "1/16"
+        self.note_length = DEFAULT_NOTE_LENGTH  # what a click on the grid draws
         self.playhead_tick = 0
         self.follow_playhead = False
         self.preview_notes: list[Note] | None = None
@@ -164,7 +169,9 @@ class PianoRoll(QWidget):
             ("view_zoom_out", "Zoom &Out", QKeySequence.StandardKey.ZoomOut,
              lambda: self.zoom_time(1 / ZOOM_STEP)),
             ("view_fit_song", "&Fit Song", None, lambda: self.fit_song()),
-        ]
+        ] + [(f"edit_length_{key}", f"Draw {NOTE_LENGTH_NAMES[length].capitalize()}s", key,
+              lambda _=False, length=length: self.set_note_length(length))
+             for key, length in NOTE_LENGTH_KEYS.items()]
         actions = {}
         for name, text, shortcut, slot in specs:
             action = QAction(text, self)
@@ -220,6 +227,65 @@ class PianoRoll(QWidget):
 
     def snap_step(self) -> float:
         return snap_step_ticks(self.snap, self.doc.ppq)
+
+    def set_note_length(self, length: str) -> None:
+        """The length a click on the grid draws: one of NOTE_LENGTHS ("snap": one snap
+        step)."""
+        if length not in NOTE_LENGTHS:
+            raise ValueError(f"note length {length!r} is not one of {', '.join(NOTE_LENGTHS)}")
+        if length != self.note_length:
+            self.note_length = length
+            self.note_length_changed.emit(length)
+
+    def draw_length(self) -> int:
+        """Ticks of the note a click draws: the note length, or one snap step (a 16th
+        with snap off) when the length is "snap"."""
+        ticks = note_length_ticks(self.note_length, self.doc.ppq)
+        if ticks <= 0:
+            step = self.snap_step()
+            ticks = round(step) if step else self.doc.ppq // 4
+        return max(1, ticks)
+
+    def make_draw_strip(self, parent: QWidget | None = None) -> QWidget:
+        """Snap and Note length boxes for a toolbar, following the roll both ways."""
+        strip = QWidget(parent)
+        layout = QHBoxLayout(strip)
+        layout.setContentsMargins(6, 0, 6, 0)
+        snap_box, length_box = QComboBox(strip), QComboBox(strip)
+        snap_box.setObjectName("roll_snap")
+        length_box.setObjectName("roll_note_length")
+        for choice in SNAP_CHOICES:
+            snap_box.addItem(choice, choice)
+        for length in NOTE_LENGTHS:
+            length_box.addItem("Snap" if length == "snap" else length, length)
+            length_box.setItemData(length_box.count() - 1, NOTE_LENGTH_NAMES[length],
+                                   Qt.ItemDataRole.ToolTipRole)
+        snap_box.setToolTip("Where notes start and end when drawn, moved or resized")
+        keys = ", ".join(f"{k} {NOTE_LENGTH_NAMES[v]}" for k, v in NOTE_LENGTH_KEYS.items())
+        length_box.setToolTip(f"The length a click on the grid draws (a drag draws as long "
+                              f"as the drag). Keys in the roll: {keys}")
+
+        def show_snap(snap: str) -> None:
+            with QSignalBlocker(snap_box):
+                snap_box.setCurrentIndex(snap_box.findData(snap))
+
+        def show_length(length: str) -> None:
+            with QSignalBlocker(length_box):
+                length_box.setCurrentIndex(length_box.findData(length))
+
+        show_snap(self.snap)
+        show_length(self.note_length)
+        self.snap_changed.connect(show_snap)
+        self.note_length_changed.connect(show_length)
+        snap_box.activated.connect(lambda i: self.set_snap(snap_box.itemData(i)))
+        length_box.activated.connect(lambda i: self.set_note_length(length_box.itemData(i)))
+        layout.addWidget(QLabel("Snap"))
+        layout.addWidget(snap_box)
+        layout.addSpacing(6)
+        layout.addWidget(QLabel("Note"))
+        layout.addWidget(length_box)
+        self.snap_box, self.note_length_box = snap_box, length_box
+        return strip
 
     def set_playhead(self, tick: int) -> None:
         """Move the playhead line; when following, page the view to keep it in sight."""

@@ -463,3 +463,24 @@ def test_the_tempo_box_follows_the_tempo_map_at_the_playhead(qtbot, window):
     assert t.tempo.value() == 120.0
     window.open_default_seed()  # one tempo: no note
     assert not t.tempo_note.isVisibleTo(window) and t.tempo.toolTip() == ""
+
+
+def test_the_drawn_note_length_is_in_the_toolbar_and_remembered(qtbot, library,
+                                                                 isolated_settings):
+    from PySide6.QtWidgets import QComboBox, QToolBar
+
+    first = make_window(qtbot, library)
+    box = first.findChild(QComboBox, "roll_note_length")
+    assert box is not None and box.currentText() == "1/4" and box.isVisibleTo(first)
+    toolbar = first.findChild(QToolBar, "track_toolbar")
+    assert toolbar.isAncestorOf(box) and toolbar.isAncestorOf(
+        first.findChild(QComboBox, "roll_snap"))  # beside the snap
+    box.setCurrentIndex(box.findData("1/8"))
+    box.activated.emit(box.currentIndex())
+    assert first.roll.note_length == "1/8" and first.roll.draw_length() == 240
+    first.close()
+    second = make_window(qtbot, library)
+    assert second.roll.note_length == "1/8"
+    assert second.findChild(QComboBox, "roll_note_length").currentText() == "1/8"
+    assert second.roll.actions["edit_length_5"].shortcut().toString() == "5"
+    second.doc.undo_stack.setClean()

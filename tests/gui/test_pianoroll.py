@@ -61,10 +61,30 @@ def test_draw_a_note_by_dragging_on_empty_grid(qtbot, roll, doc):
     check_undo_redo(doc, "Draw note", before, doc.notes())
 
 
-def test_a_click_on_empty_grid_draws_one_snap_step(qtbot, roll, doc):
-    roll.set_snap("1/8T")
-    qtbot.mouseClick(roll.grid, LEFT, NONE, at(roll, 3900, 70))
-    assert Note(70, 3840, 160) in doc.notes().values()
+def test_a_click_on_empty_grid_draws_the_note_length_shown_beside_the_snap(qtbot, roll, doc):
+    strip = roll.make_draw_strip()
+    qtbot.addWidget(strip)
+    assert roll.note_length == "1/4" and roll.note_length_box.currentText() == "1/4"
+    before = doc.notes()
+    qtbot.mouseClick(roll.grid, LEFT, NONE, at(roll, 3900, 70))  # snap 1/16, length 1/4
+    assert set(doc.notes().values()) - set(before.values()) == {Note(70, 3840, 480)}
+    check_undo_redo(doc, "Draw note", before, doc.notes())  # one click, one undo step
+    roll.grid.setFocus()
+    qtbot.keyClick(roll.grid, Qt.Key.Key_3)  # MuseScore's key for a sixteenth
+    assert roll.note_length == "1/16" and roll.note_length_box.currentText() == "1/16"
+    qtbot.keyClick(roll.grid, Qt.Key.Key_6)
+    assert roll.note_length == "1/2"
+    qtbot.mouseClick(roll.grid, LEFT, NONE, at(roll, 5800, 72))
+    assert Note(72, 5760, 960) in doc.notes().values()
+    roll.note_length_box.setCurrentIndex(roll.note_length_box.findData("snap"))
+    roll.note_length_box.activated.emit(roll.note_length_box.currentIndex())
+    roll.set_snap("1/8T")  # "Snap": one snap step, as before
+    assert roll.snap_box.currentText() == "1/8T"
+    qtbot.mouseClick(roll.grid, LEFT, NONE, at(roll, 7700, 74))
+    assert Note(74, 7680, 160) in doc.notes().values()
+    # a drag still draws as long as the drag
+    drag(qtbot, roll.grid, at(roll, 9600 + 10, 76), at(roll, 9600 + 230, 76))
+    assert Note(76, 9600, 320) in doc.notes().values()
 
 
 def test_move_notes_by_dragging_with_snap(qtbot, roll, doc):
