@@ -10,11 +10,19 @@ play start (and at once, when changed), and Save writes it into the file.
 from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, Qt
-from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QFont, QIcon, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QWidget
 
 from engine.live.gm import program_name, programs_by_family
 from gui.document import SongDocument
+from gui.pianoroll.style import track_colour
+
+
+def _swatch(track: int) -> QIcon:
+    """A square of the track's colour in the roll, so the list tells which notes are whose."""
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(track_colour(track))
+    return QIcon(pixmap)
 
 
 class InstrumentChooser(QComboBox):
@@ -93,7 +101,7 @@ class TrackStrip(QWidget):
         with QSignalBlocker(self.track_box):
             self.track_box.clear()
             for i, t in enumerate(tracks):
-                self.track_box.addItem(f"{i + 1}: {t.name or 'Untitled'}", i)
+                self.track_box.addItem(_swatch(i), f"{i + 1}: {t.name or 'Untitled'}", i)
             self.track_box.setCurrentIndex(active)
         self.track_box.setEnabled(len(tracks) > 1)
         track = tracks[active]

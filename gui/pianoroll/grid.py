@@ -365,7 +365,8 @@ class NoteGrid(QWidget):
         low, high = geo.y_to_pitch(area.bottom()), geo.y_to_pitch(area.top())
         hidden = self._hidden_ids()
         selection = self._shown_selection()
-        groups: dict[tuple[str, bool, int], list[QRectF]] = {}
+        # one group per look: (active track?, track, origin, selected, loudness)
+        groups: dict[tuple[bool, int, str, bool, int], list[QRectF]] = {}
         active = doc.active_track
         inset = 1.0 if geo.row_height >= 6 else 0.0
         for note_id in doc.notes_in_range(start, end, low, high):
@@ -373,15 +374,17 @@ class NoteGrid(QWidget):
                 continue
             note = doc.note(note_id)
             x, y, w, h = geo.note_rect(note.start_tick, note.duration_ticks, note.pitch)
-            origin = doc.origin(note_id) if doc.track_of(note_id) == active else style.OTHER_TRACK
-            look = (origin, note_id in selection, style.loudness(note.velocity))
+            track = doc.track_of(note_id)
+            look = (track == active, track, doc.origin(note_id), note_id in selection,
+                    style.loudness(note.velocity))
             groups.setdefault(look, []).append(QRectF(x, y + inset / 2, w, h - inset))
         # outlines only where a sixteenth is wide enough to show one: zoomed out they
         # would only darken the fill and double the drawing work
         outline = geo.pixels_for_ticks(doc.ppq / 4) >= 4 and geo.row_height >= 5
-        for (origin, selected, loudness), rects in sorted(groups.items(),
-                                                           key=lambda kv: kv[0][1]):
-            painter.setBrush(style.note_fill(origin, selected, loudness))
+        # the other tracks first, the active track over them, selected notes on top
+        for (is_active, track, origin, selected, loudness), rects in sorted(
+                groups.items(), key=lambda kv: (kv[0][0], kv[0][3])):
+            painter.setBrush(style.note_fill(origin, selected, loudness, track, is_active))
             if outline:
                 painter.setPen(QPen(style.NOTE_EDGE_SELECTED if selected else style.NOTE_EDGE, 0))
             else:
@@ -417,7 +420,7 @@ class NoteGrid(QWidget):
         if d is not None:
             ghosts = self._ghost_notes()
             if ghosts:
-                painter.setBrush(style.NOTE_FILL_SELECTED[SEED])
+                painter.setBrush(style.note_fill(SEED, True, 2, self.roll.doc.active_track))
                 painter.setPen(QPen(style.NOTE_EDGE_SELECTED, 0))
                 painter.drawRects([QRectF(*geo.note_rect(n.start_tick, n.duration_ticks,
                                                          n.pitch)) for n in ghosts])

@@ -18,11 +18,39 @@ PLAYHEAD = QColor("#ff5a4f")
 BAND_FILL = QColor(120, 170, 255, 50)
 BAND_EDGE = QColor(120, 170, 255, 200)
 
-OTHER_TRACK = "other track"  # notes of tracks other than the active one, dimmed
-NOTE_FILL = {SEED: QColor("#4a90d9"), GENERATED: QColor("#e8963d"),
-             OTHER_TRACK: QColor("#6b7078")}
-NOTE_FILL_SELECTED = {SEED: QColor("#a9d0ff"), GENERATED: QColor("#ffd08a"),
-                      OTHER_TRACK: QColor("#c4c8ce")}
+# Each track has a colour of its own, as in a DAW, so that parts can be told apart; the
+# active track's notes are painted in it (its generated notes orange, as everywhere),
+# the other tracks' in the same colour dimmed towards the background, beneath them.
+TRACK_COLOURS = tuple(QColor(c) for c in (
+    "#4a90d9",  # blue
+    "#4fb36b",  # green
+    "#a67bd8",  # violet
+    "#d9668f",  # rose
+    "#36b5b0",  # teal
+    "#a3c43f",  # lime
+    "#d95757",  # red
+    "#bfa77a",  # sand
+))
+GENERATED_FILL = QColor("#e8963d")
+OTHER_TRACK_DIM = 0.5  # how far another track's colour goes towards the background
+SELECTED_LIGHT = 0.55  # how far a selected note's colour goes towards white
+WHITE = QColor("#ffffff")
+
+
+def mix(a: QColor, b: QColor, share: float) -> QColor:
+    """``a`` moved ``share`` of the way to ``b``."""
+    return QColor(round(a.red() + (b.red() - a.red()) * share),
+                  round(a.green() + (b.green() - a.green()) * share),
+                  round(a.blue() + (b.blue() - a.blue()) * share))
+
+
+def track_colour(track: int) -> QColor:
+    """The colour of track ``track`` (0-based), the palette repeating after eight."""
+    return QColor(TRACK_COLOURS[track % len(TRACK_COLOURS)])
+
+
+NOTE_FILL = {SEED: track_colour(0), GENERATED: GENERATED_FILL}  # the first track, active
+NOTE_FILL_SELECTED = {k: mix(v, WHITE, SELECTED_LIGHT) for k, v in NOTE_FILL.items()}
 NOTE_EDGE = QColor("#10141a")
 NOTE_EDGE_SELECTED = QColor("#ffffff")
 LOUDNESS_DARKER = (160, 125, 100)  # QColor.darker() per loudness level: soft, medium, loud
@@ -33,9 +61,17 @@ def loudness(velocity: int) -> int:
     return 0 if velocity <= 48 else 1 if velocity <= 84 else 2
 
 
-def note_fill(origin: str, selected: bool, level: int) -> QColor:
-    """Fill of a note: its origin's colour, lighter when selected, darker when soft."""
-    base = (NOTE_FILL_SELECTED if selected else NOTE_FILL)[origin]
+def note_fill(origin: str, selected: bool, level: int, track: int = 0,
+              active: bool = True) -> QColor:
+    """Fill of a note: its track's colour (generated notes of the active track orange),
+    dimmed on a track that is not the active one, lighter when selected, darker when
+    soft."""
+    if active:
+        base = GENERATED_FILL if origin == GENERATED else track_colour(track)
+    else:
+        base = mix(track_colour(track), BACKGROUND_WHITE_ROW, OTHER_TRACK_DIM)
+    if selected:
+        base = mix(base, WHITE, SELECTED_LIGHT)
     return base.darker(LOUDNESS_DARKER[level])
 
 

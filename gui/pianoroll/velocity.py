@@ -131,7 +131,7 @@ class VelocityLane(QWidget):
             bottom = self.velocity_to_y(1) + 1
             # one bar per pixel column and look: zoomed out, many notes share a column and
             # only the tallest would show, so the others are not drawn at all
-            tallest: dict[tuple[str, bool], dict[int, int]] = {}
+            tallest: dict[tuple[bool, int, str, bool], dict[int, int]] = {}
             left = start - geo.ticks_for_pixels(BAR_WIDTH)
             for note_id in doc.notes_in_range(start, end):
                 note = doc.note(note_id)
@@ -139,15 +139,15 @@ class VelocityLane(QWidget):
                     continue
                 column = round(geo.tick_to_x(note.start_tick))
                 velocity = preview.get(note_id, note.velocity)
-                origin = (doc.origin(note_id) if doc.track_of(note_id) == doc.active_track
-                          else style.OTHER_TRACK)
-                looks = tallest.setdefault((origin, note_id in doc.selection), {})
+                track = doc.track_of(note_id)
+                looks = tallest.setdefault((track == doc.active_track, track,
+                                            doc.origin(note_id), note_id in doc.selection), {})
                 if velocity > looks.get(column, 0):
                     looks[column] = velocity
             # the active track's bars over the others', selected bars on top
-            for look in sorted(tallest, key=lambda k: (k[0] != style.OTHER_TRACK, k[1])):
-                origin, selected = look
-                painter.setBrush(style.note_fill(origin, selected, 2))
+            for look in sorted(tallest, key=lambda k: (k[0], k[3])):
+                is_active, track, origin, selected = look
+                painter.setBrush(style.note_fill(origin, selected, 2, track, is_active))
                 painter.setPen(QPen(style.NOTE_EDGE, 0))
                 rects = []
                 for column, velocity in tallest[look].items():

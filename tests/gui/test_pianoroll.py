@@ -502,17 +502,41 @@ def test_soft_notes_are_shaded_darker(qtbot, roll, doc):
     assert soft.lightness() < loud.lightness()
 
 
+def test_each_track_has_a_colour_of_its_own_and_the_active_one_stands_out(qtbot, roll, doc):
+    from engine.song import Song, Track
+
+    voices = [("Soprano", 72), ("Alto", 67), ("Tenor", 62), ("Bass", 55)]
+    doc.load_song(Song(tracks=[Track(name, channel=i, notes=[Note(p, 0, 480, channel=i)])
+                               for i, (name, p) in enumerate(voices)] +
+                       [Track("lead", notes=[Note(60, 0, 480)]),
+                        Track("bass", channel=1, notes=[Note(58, 0, 480, channel=1)])]))
+    drawn = [pixel(roll, 200, p) for _, p in voices]
+    assert drawn[0].name() == style.track_colour(0).name()  # the active track: its colour
+    assert len({c.name() for c in drawn}) == 4  # four voices, four colours
+    hues = [c.hslHue() for c in drawn]
+    assert min(abs(a - b) for i, a in enumerate(hues) for b in hues[i + 1:]) >= 30
+    for track, colour in enumerate(drawn[1:], 1):  # dimmed, in their own hue
+        assert colour.name() == style.note_fill(SEED, False, 2, track, active=False).name()
+        assert colour.lightness() < style.track_colour(track).lightness()
+        assert abs(colour.hslHue() - style.track_colour(track).hslHue()) <= 6
+    with qtbot.waitSignal(doc.active_track_changed):
+        doc.active_track = 3
+    assert pixel(roll, 200, 55).name() == style.track_colour(3).name()
+    assert pixel(roll, 200, 72).name() == style.note_fill(SEED, False, 2, 0, False).name()
+    assert pixel(roll, 200, 60).name() == style.note_fill(SEED, False, 2, 4, False).name()
+
+
 def test_notes_of_other_tracks_are_dimmed(qtbot, roll, doc):
     from engine.song import Song, Track
 
     doc.load_song(Song(tracks=[Track("lead", notes=[Note(60, 0, 480)]),
                                Track("bass", channel=1, notes=[Note(62, 0, 480, channel=1)])]))
     assert pixel(roll, 200, 60) == style.NOTE_FILL[SEED]
-    assert pixel(roll, 200, 62) == style.NOTE_FILL[style.OTHER_TRACK]
+    assert pixel(roll, 200, 62).name() == style.note_fill(SEED, False, 2, 1, False).name()
     with qtbot.waitSignal(doc.active_track_changed):
         doc.active_track = 1
-    assert pixel(roll, 200, 60) == style.NOTE_FILL[style.OTHER_TRACK]
-    assert pixel(roll, 200, 62) == style.NOTE_FILL[SEED]
+    assert pixel(roll, 200, 60).name() == style.note_fill(SEED, False, 2, 0, False).name()
+    assert pixel(roll, 200, 62).name() == style.track_colour(1).name()
     drag(qtbot, roll.grid, at(roll, 960, 64), at(roll, 1400, 64))  # drawn on the active track
     new = [i for i, n in doc.notes().items() if n.pitch == 64]
     assert doc.track_of(new[0]) == 1 and doc.note(new[0]).channel == 1

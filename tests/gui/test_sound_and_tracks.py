@@ -251,3 +251,16 @@ def test_kept_notes_go_into_the_track_they_continue(qtbot, library, isolated_set
     assert {doc.note(i).channel for i in ids} == {1}  # the bass's channel, so its instrument
     assert doc.song().tracks[0].notes == melody
 
+
+
+def test_the_track_list_shows_each_tracks_colour_in_the_roll(qtbot):
+    from engine.song import Song, Track
+    from gui.pianoroll.style import track_colour
+
+    doc = SongDocument(Song(tracks=[Track("Soprano"), Track("Alto", channel=1),
+                                    Track("Tenor", channel=2)]))
+    strip = TrackStrip(doc)
+    qtbot.addWidget(strip)
+    shown = [strip.track_box.itemIcon(i).pixmap(12, 12).toImage().pixelColor(6, 6).name()
+             for i in range(3)]
+    assert shown == [track_colour(i).name() for i in range(3)] and len(set(shown)) == 3
