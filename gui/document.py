@@ -24,7 +24,7 @@ from PySide6.QtGui import QUndoStack
 
 from engine.encodings import Key, estimate_song_key
 from engine.song import (
-    Note, Song, TempoChange, TempoMap, TimeSignature, Track, bpm_to_us,
+    Note, Song, TempoChange, TempoMap, TimeSignature, Track, bpm_to_us, pickup_ticks_of,
 )
 from gui import commands
 
@@ -229,7 +229,17 @@ class SongDocument(QObject):
 
     @property
     def time_signature(self) -> TimeSignature:
-        return self._time_signatures[0]
+        """The song's metre: the first time signature, or the one after a pickup bar (a
+        chorale that opens with one beat of 1/4 is in 4/4)."""
+        return self._time_signatures[self._meter_index()]
+
+    @property
+    def pickup_ticks(self) -> int:
+        """The length of the opening pickup bar (anacrusis), 0 when there is none."""
+        return pickup_ticks_of(self._time_signatures, self.ppq)
+
+    def _meter_index(self) -> int:
+        return 1 if self.pickup_ticks else 0
 
     @property
     def time_signatures(self) -> list[TimeSignature]:
@@ -392,11 +402,14 @@ class SongDocument(QObject):
                 "Change tempo", partial(self._set_tempo_change, i), old, new))
 
     def set_time_signature(self, numerator: int, denominator: int) -> None:
-        new = TimeSignature(0, numerator, denominator)
-        if new != self._time_signatures[0]:
+        """Change the song's metre (:attr:`time_signature`; a pickup bar stays as it
+        is): one undo step."""
+        i = self._meter_index()
+        old = self._time_signatures[i]
+        new = TimeSignature(old.tick, numerator, denominator)
+        if new != old:
             self.undo_stack.push(commands.SetSetting(
-                "Change time signature", self._set_time_signature,
-                self._time_signatures[0], new))
+                "Change time signature", partial(self._set_time_signature, i), old, new))
 
     def set_key(self, key: Key | None) -> None:
         """Fix the key (``None``: estimate it from the notes again)."""
@@ -453,8 +466,8 @@ class SongDocument(QObject):
         self._tempo_changes[index] = change
         self.changed.emit()
 
-    def _set_time_signature(self, ts: TimeSignature) -> None:
-        self._time_signatures[0] = ts
+    def _set_time_signature(self, index: int, ts: TimeSignature) -> None:
+        self._time_signatures[index] = ts
         self.changed.emit()
 
     def _set_key_override(self, key: Key | None) -> None:

@@ -252,7 +252,13 @@ class Transport(QObject):
         if not hasattr(self, "tempo"):
             return
         self._show_tempo_here()
-        ts = self.doc.time_signature
+        ts = self.doc.time_signature  # the song's metre, after a pickup bar
+        pickup = self.doc.pickup_ticks
+        beats = pickup / ts.ticks_per_beat(self.doc.ppq)
+        tip = (f"The song opens with a pickup of {beats:g} beat{'s' if beats != 1 else ''} "
+               f"(bar 0); the metre is the full bars'" if pickup else "")
+        self.numerator.setToolTip(tip)
+        self.denominator.setToolTip(tip)
         with QSignalBlocker(self.numerator), QSignalBlocker(self.denominator):
             self.numerator.setValue(ts.numerator)
             i = self.denominator.findData(ts.denominator)

@@ -484,3 +484,22 @@ def test_the_drawn_note_length_is_in_the_toolbar_and_remembered(qtbot, library,
     assert second.findChild(QComboBox, "roll_note_length").currentText() == "1/8"
     assert second.roll.actions["edit_length_5"].shortcut().toString() == "5"
     second.doc.undo_stack.setClean()
+
+
+def test_a_pickup_bar_leaves_the_metre_box_showing_and_changing_the_songs_metre(qtbot,
+                                                                               window):
+    from engine.song import Song, TimeSignature, Track
+
+    window.doc.load_song(Song(tracks=[Track(notes=[Note(67, 0, 480), Note(72, 480, 1920)])],
+                              time_signatures=[TimeSignature(0, 1, 4),
+                                               TimeSignature(480, 4, 4)]))
+    t = window.transport
+    assert window.doc.pickup_ticks == 480
+    assert (t.numerator.value(), t.denominator.currentData()) == (4, 4)  # not 1/4
+    assert "pickup of 1 beat" in t.numerator.toolTip()
+    t.numerator.setValue(3)  # 3/4 from bar 1; the pickup stays a beat long
+    assert [str(ts) for ts in window.doc.time_signatures] == ["1/4", "3/4"]
+    assert window.doc.time_signatures[1].tick == 480
+    window.edit_undo.trigger()
+    assert [str(ts) for ts in window.doc.time_signatures] == ["1/4", "4/4"]
+    assert t.numerator.value() == 4
