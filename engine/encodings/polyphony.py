@@ -25,6 +25,7 @@ unisons of two parts merged into one note, and notes beyond ``max_voices`` at on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -524,6 +525,280 @@ class PolyGrammar:
                 self._moved[srows] = False
             self.below[srows] = self.n
             self.count[srows] = 0
+            self.steps[srows] += 1
+
+
+@dataclass
+class PartRules:
+    """What the parts of a generation are and what each may do, for :class:`PartGrammar`.
+
+    Parts are numbered top down (by register).  Pitches are model-space (after the
+    encoding's transposition); ``T`` is the number of steps the rules cover (later
+    steps are free).
+
+    * ``capacity`` [P]: notes a part may sound at once; ``least`` [P]: the notes a
+      sounding part sounds at least (a comping part its usual chord);
+    * ``floor`` / ``ceiling`` [P]: each part's range;
+    * ``crosses`` [P, P]: pairs of parts that may cross (their seed did); other parts
+      keep their order, the higher one above;
+    * ``must`` [T, P]: the part sounds in this step (it did there in the seed's bars);
+    * ``attack`` [T, P]: 1 the part starts a note here (no hold), -1 it may not start
+      one (it holds or rests), 0 free;
+    * ``pitch_classes`` [T, P, 12] (optional): the pitch classes a part may sound;
+    * ``forced`` [T, P, pitches] (optional): 1 NEW, 2 HOLD of a pitch the part must
+      sound, with ``forced_part`` [T, P] the steps where a part is forced (its notes
+      are all given: a melody, a kept part, a note sounding into a gap);
+    * ``start_prev`` [P, pitches] (optional): the notes each part sounds into the first
+      step (they may be held);
+    * ``start_top`` [P]: each part's last pitch before the first step (-1: none), for
+      the voice leading of the first step; ``centre`` [P]: where each part has been.
+    """
+
+    capacity: np.ndarray
+    least: np.ndarray
+    floor: np.ndarray
+    ceiling: np.ndarray
+    crosses: np.ndarray
+    must: np.ndarray
+    attack: np.ndarray
+    centre: np.ndarray
+    start_top: np.ndarray
+    pitch_classes: np.ndarray | None = None
+    forced: np.ndarray | None = None
+    forced_part: np.ndarray | None = None
+    start_prev: np.ndarray | None = None
+
+    @property
+    def parts(self) -> int:
+        return len(self.capacity)
+
+
+class PartGrammar:
+    """What may come next in each row of a batch when the tokens are heard as parts.
+
+    The tokens are the encoding's (each step's notes top down, then STEP); the grammar
+    gives every note to a part as it is written and keeps each part a line of its own:
+
+    * a HOLD continues only a note its own part sounded in the step before, so no part
+      ever holds two overlapping notes it did not have room for (``capacity``);
+    * parts keep their order (a lower part's notes come after, and below, a higher
+      part's, unless the two may cross), each in its own range;
+    * STEP waits until every part that must sound has its notes (``must``, ``least``);
+    * a part starts notes only where the rules let it (``attack``: a comping part
+      re-attacks where its seed did, a line keeps its own onsets);
+    * forced notes (a melody, kept parts) come exactly as given;
+    * with ``voice_leading``, no part moves in parallel fifths or octaves with another
+      part that moves the same way.
+
+    :meth:`mask` narrows an allowed-token mask per row; :meth:`push` follows the chosen
+    tokens and records the part of each in ``part_of`` (-1 for STEP).
+    """
+
+    def __init__(self, enc: PolyphonyEncoding, batch: int, rules: PartRules,
+                 max_hold: int | None = None, voice_leading: bool = True) -> None:
+        self.enc = enc
+        self.rules = rules
+        n, P = enc.pitches, rules.parts
+        self.n, self.P, self.batch = n, P, batch
+        T = rules.must.shape[0]
+        self.T = T
+        # the rules padded with one free step for steps beyond them
+        self._must = np.concatenate([rules.must, np.zeros((1, P), bool)])
+        self._attack = np.concatenate([rules.attack, np.zeros((1, P), np.int8)])
+        pcs = rules.pitch_classes
+        self._pcs = None if pcs is None else np.concatenate([pcs, np.ones((1, P, 12), bool)])
+        if rules.forced is not None:
+            self._forced = np.concatenate([rules.forced, np.zeros((1, P, n), np.int8)])
+            fp = rules.forced_part
+            self._fpart = np.concatenate([fp, np.zeros((1, P), bool)])
+            # a forced part's kept note is not held on into a free step
+            after = np.zeros_like(self._fpart)
+            after[1:] = self._fpart[:-1] & ~self._fpart[1:]
+            self._no_hold = after
+        else:
+            self._forced = self._fpart = self._no_hold = None
+        self._index = np.arange(n)
+        self._pc = (self._index + enc.min_pitch) % 12
+        self._floor = np.clip(np.asarray(rules.floor) - enc.min_pitch, 0, n - 1)
+        self._ceiling = np.clip(np.asarray(rules.ceiling) - enc.min_pitch, -1, n - 1)
+        crosses = np.asarray(rules.crosses, bool)
+        order = np.arange(P)
+        # parts above j that keep their order with j (they close when j gets a note)
+        self._above = (order[:, None] < order[None, :]) & ~crosses  # [i, j]: i above j
+        self.max_hold = max_hold
+        self.voice_leading = voice_leading
+        self.prev = np.zeros((batch, P, n), bool)
+        if rules.start_prev is not None:
+            self.prev[:] = rules.start_prev[None]
+        self.cur = np.zeros((batch, P, n), bool)
+        self.cur_new = np.zeros((batch, P, n), bool)
+        self.held = np.zeros((batch, P, n), np.int64)
+        self.held[self.prev] = 1
+        self.count = np.zeros((batch, P), np.int64)
+        self.closed = np.zeros((batch, P), bool)
+        self.below = np.full(batch, n, np.int64)
+        self.steps = np.zeros(batch, np.int64)
+        top = np.asarray(rules.start_top, np.int64)
+        self.prev_top = np.where(top >= 0, top - enc.min_pitch, -1)[None].repeat(batch, 0)
+        self.cur_top = np.full((batch, P), -1, np.int64)
+        self.centre = np.asarray(rules.centre, float)[None].repeat(batch, 0) - enc.min_pitch
+        self.part_of = np.full(batch, -1, np.int64)
+        self._allow_new = np.zeros((batch, P, n), bool)
+        self._allow_hold = np.zeros((batch, P, n), bool)
+        self._rows = np.arange(batch)
+
+    # ---- masks ------------------------------------------------------------------------
+    def _at(self) -> np.ndarray:
+        return np.minimum(self.steps, self.T)
+
+    def mask(self, allowed: np.ndarray) -> np.ndarray:
+        """Boolean [batch, vocab]: ``allowed`` ([vocab] or [batch, vocab]) narrowed by
+        the parts' rules; forced notes are allowed whatever ``allowed`` says."""
+        B, P, n = self.batch, self.P, self.n
+        at = self._at()
+        idx = self._index[None, :]
+        allowed = np.broadcast_to(allowed, (B, self.enc.vocab_size))
+        a_new, a_hold = allowed[:, 1:1 + n], allowed[:, 1 + n:]
+        under = idx < self.below[:, None]
+        fpart = self._fpart[at] if self._fpart is not None else np.zeros((B, P), bool)
+        if self._forced is not None:
+            unwritten = (self._forced[at] > 0) & ~self.cur  # [B, P, n]
+            pending = unwritten.any(axis=2)  # parts with forced notes still to come
+            any_unw = unwritten.any(axis=1)
+            fhigh = np.where(any_unw.any(axis=1), n - 1 - np.argmax(any_unw[:, ::-1], axis=1), -1)
+        else:
+            unwritten = None
+            pending = np.zeros((B, P), bool)
+            fhigh = np.full(B, -1, np.int64)
+        over_forced = idx > fhigh[:, None]
+        must = self._must[at] & ~fpart
+        attack = self._attack[at]
+        least = np.asarray(self.rules.least)[None, :]
+        raw_new = np.zeros((B, P, n), bool)
+        raw_hold = np.zeros((B, P, n), bool)
+        for j in range(P):
+            ok = ~self.closed[:, j] & (self.count[:, j] < self.rules.capacity[j]) & ~fpart[:, j]
+            rng = ((idx >= self._floor[j]) & (idx <= self._ceiling[j]) & under & over_forced
+                   & ok[:, None])
+            if self._pcs is not None:
+                rng &= self._pcs[at, j][:, self._pc]
+            prev = self.prev[:, j]
+            a = attack[:, j]
+            # a part that must sound with nothing to hold may start a note anywhere
+            a = np.where((a == -1) & must[:, j] & ~prev.any(axis=1), 0, a)
+            new = rng & (a != -1)[:, None] & a_new
+            hold = rng & prev & (a != 1)[:, None] & a_hold
+            if self.voice_leading:
+                par = self._parallels(j)
+                if par is not None:
+                    # a part that must sound and has no other way to is not silenced
+                    free = new & ~par
+                    keep = free.any(axis=1) | hold.any(axis=1) | ~must[:, j]
+                    new = np.where(keep[:, None], free, new)
+            if self._no_hold is not None:
+                hold &= ~self._no_hold[at, j][:, None]
+            if self.max_hold is not None:
+                hold &= self.held[:, j] < self.max_hold
+            raw_new[:, j], raw_hold[:, j] = new, hold
+        can = (raw_new | raw_hold).any(axis=2)
+        # parts still owed notes: forced ones, and those that must sound (or have begun
+        # a chord) short of their least, when they can have one
+        need = pending | (((must & (self.count == 0)) | ((self.count > 0) & (self.count < least)))
+                          & ~self.closed & can)
+        for j in range(P):
+            # a note of j closes the ordered parts above it: none may still be owed
+            blocked = (need & self._above[:, j][None, :]).any(axis=1)
+            # room beneath for the ordered parts below that are owed a note
+            lower = self._above[j, :][None, :] & need & ~pending
+            room = np.where(lower, self._floor[None, :], -1).max(axis=1)
+            keep = ~blocked[:, None] & (idx > room[:, None])
+            raw_new[:, j] &= keep
+            raw_hold[:, j] &= keep
+        if unwritten is not None:
+            # the highest forced note still to come is allowed, as given
+            rows = np.nonzero(fhigh >= 0)[0]
+            if rows.size:
+                f = fhigh[rows]
+                part = np.argmax(unwritten[rows, :, f], axis=1)
+                kind = self._forced[at[rows], part, f]
+                raw_new[rows, part, f] = kind == 1
+                raw_hold[rows, part, f] = kind == 2
+                # and nothing of that part beneath it before it
+        self._allow_new, self._allow_hold = raw_new, raw_hold
+        out = np.zeros((B, self.enc.vocab_size), bool)
+        out[:, 1:1 + n] = raw_new.any(axis=1)
+        out[:, 1 + n:] = raw_hold.any(axis=1)
+        # STEP once nothing is owed (or nothing more can come)
+        out[:, 0] = ~need.any(axis=1) | ~out[:, 1:].any(axis=1)
+        return out
+
+    def _parallels(self, j: int) -> np.ndarray | None:
+        """Boolean [batch, pitches]: the notes that would start part ``j``'s step in
+        parallel fifths or octaves (or unisons) with a part already written in this
+        step: the two a perfect interval apart (mod 12) in the last step, the other part
+        moved, and this note moving the same way into the same interval."""
+        pj = self.prev_top[:, j]
+        first = self.count[:, j] == 0
+        out = None
+        for i in range(self.P):
+            if i == j:
+                continue
+            ci, pi = self.cur_top[:, i], self.prev_top[:, i]
+            valid = first & (ci >= 0) & (pi >= 0) & (pj >= 0) & (ci != pi)
+            if not valid.any():
+                continue
+            d = (pi - pj) % 12
+            valid &= (d == 0) | (d == 7)
+            if not valid.any():
+                continue
+            p = self._index[None, :]
+            up = (ci > pi)[:, None]
+            same_way = np.where(up, p > pj[:, None], p < pj[:, None])
+            hit = same_way & (((ci[:, None] - p) % 12) == d[:, None]) & valid[:, None]
+            out = hit if out is None else out | hit
+        return out
+
+    # ---- following the chosen tokens ---------------------------------------------------
+    def push(self, tokens: np.ndarray) -> None:
+        tokens = np.asarray(tokens, dtype=np.int64)
+        n = self.n
+        is_step = tokens == STEP
+        self.part_of[:] = -1
+        rows = np.nonzero(~is_step)[0]
+        if rows.size:
+            p = (tokens[rows] - 1) % n
+            is_new = self.enc.kinds[tokens[rows]] == 1
+            cand = np.where(is_new[:, None], self._allow_new[rows, :, p],
+                            self._allow_hold[rows, :, p])
+            # a token the mask did not offer (fed, not sampled): any part that sounded it,
+            # else any part
+            none = ~cand.any(axis=1)
+            if none.any():
+                sounded = self.prev[rows[none], :, p[none]]
+                cand[none] = np.where(sounded.any(axis=1)[:, None], sounded, True)
+            cost = np.abs(self.centre[rows] - p[:, None]) + np.where(cand, 0.0, np.inf)
+            j = np.argmin(cost, axis=1)
+            self.part_of[rows] = j
+            self.cur[rows, j, p] = True
+            self.cur_new[rows, j, p] = is_new
+            self.count[rows, j] += 1
+            self.below[rows] = p
+            self.closed[rows] |= self._above[:, j].T
+            first = self.cur_top[rows, j] < 0
+            self.cur_top[rows[first], j[first]] = p[first]
+            self.centre[rows, j] = 0.75 * self.centre[rows, j] + 0.25 * p
+        srows = np.nonzero(is_step)[0]
+        if srows.size:
+            cur, new = self.cur[srows], self.cur_new[srows]
+            self.held[srows] = np.where(cur, np.where(new, 1, self.held[srows] + 1), 0)
+            self.prev[srows] = cur
+            self.cur[srows] = False
+            self.cur_new[srows] = False
+            self.prev_top[srows] = self.cur_top[srows]
+            self.cur_top[srows] = -1
+            self.count[srows] = 0
+            self.closed[srows] = False
+            self.below[srows] = n
             self.steps[srows] += 1
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from engine.encodings import Key, estimate_song_key
 from engine.encodings.melody import GridNote
-from engine.encodings.polyphony import STEP, playable_tracks
+from engine.encodings.polyphony import STEP, PartGrammar, PartRules, playable_tracks
 from engine.errors import EncodingError, GenerationError
 from engine.generation.generator import (MAX_PRIME_STEPS, GenerationCancelled,
                                          GenerationResult, GenerationSettings, _Incremental,
@@ -282,6 +282,64 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     rng = np.random.default_rng(int(settings.rng_seed))
     if is_cancelled is not None and is_cancelled():
         raise GenerationCancelled("generation was cancelled")
+    # every part a line: the grammar gives each note to its part as it is written
+    lines: list[_Part] | None = None
+    if melody is not None:
+        lines = harmony_parts(song, harmonise_track, mel_notes, messages)
+    elif per_track and sum(capacity.values()) <= enc.max_voices:
+        lines = seed_parts(song, per_track, capacity)
+    if lines is not None:
+        rules = part_rules(enc, song, lines, start_step, steps, transpose,
+                           melody=melody, key=lock_key or seed_key)
+        allowed_parts = allowed_tokens(model, settings, lock_key, scale, transpose)
+        stepper = (_Incremental if method == "incremental" else _Naive)(model, primed, k)
+        try:
+            rows, row_parts = _sample_parts(model, stepper, rules, steps, k, allowed_parts,
+                                            settings, rng, progress, is_cancelled, max_hold,
+                                            forced_first)
+        finally:
+            stepper.close()
+        result_notes, result_tracks, new_tracks = [], [], []
+        velocities = {p.track: _Velocities(song, p.notes or p.forced, enc)
+                      for p in lines if p.track is not None}
+        base = len(song.tracks)
+        names = [p.name for p in lines if p.track is None]
+        new_index = {id(p): base + i for i, p in enumerate(q for q in lines if q.track is None)}
+        mel_v = _Velocities(song, mel_notes, enc) if melody is not None else None
+        for row, row_p in zip(rows, row_parts):
+            placed, tracks = [], []
+            for j, grid in enumerate(part_grids(enc, row, row_p, rules, start_step)):
+                part = lines[j]
+                if part.role == "melody":
+                    continue
+                t = part.track if part.track is not None else new_index[id(part)]
+                vel = velocities[part.track] if part.track is not None else mel_v
+                channel = song.tracks[part.track].channel if part.track is not None else \
+                    song.tracks[harmonise_track].channel
+                for n in enc.grid_to_notes(grid, ppq, transpose):
+                    placed.append(_with(n, vel.at(n.start_tick), channel))
+                    tracks.append(t)
+            order = sorted(range(len(placed)), key=lambda i: placed[i].sort_key())
+            result_notes.append([placed[i] for i in order])
+            result_tracks.append([tracks[i] for i in order])
+        new_tracks = names
+        if melody is None:
+            messages.append(f"Continued {len(per_track)} part"
+                            f"{'s' if len(per_track) > 1 else ''} together.")
+        else:
+            kept = [p for p in lines if p.role == "kept"]
+            if kept:
+                messages.append(f"The voices go into the song's own "
+                                f"{'tracks' if len(kept) > 1 else 'track'} "
+                                f"({', '.join(_track_label(song, p.track) for p in kept)}) "
+                                f"where {'they rest' if len(kept) > 1 else 'it rests'}; "
+                                f"{'their' if len(kept) > 1 else 'its'} notes stay as they are.")
+        return GenerationResult(
+            variations=result_notes, start_tick=gen_start, key=lock_key or seed_key,
+            messages=messages, model=model.name, steps=steps,
+            tokens=[list(r) for r in rows], track_of=result_tracks, new_tracks=new_tracks,
+            key_lock=lock_key.name if settings.key == "auto" and lock_key is not None and heard
+            else "")
     stepper = (_Incremental if method == "incremental" else _Naive)(model, primed, k)
     try:
         rows = _sample(model, stepper, prime, forced_first is not None, steps, k, allowed,
@@ -492,6 +550,339 @@ def _harmony_voices(notes: Sequence[Note], base: int) -> tuple[list[_Voice], lis
     if count == 1:
         names = ["Harmony"]
     return [_Voice(base + v, c, 1, []) for v, c in enumerate(centres)], names
+
+
+# ---------------------------------------------------------------------------------------
+# every part a line
+# ---------------------------------------------------------------------------------------
+
+# a harmonisation's voices beneath the melody (name, lowest, highest, centre): the choir's
+# ranges, moved by octaves with the melody
+HARMONY_SLOTS = (("Alto", 53, 74, 64.0), ("Tenor", 47, 69, 57.0), ("Bass", 36, 62, 48.0))
+SOPRANO_CENTRE = 70  # where a soprano's melody sits; another melody moves the slots
+MUST_SOUND_SHARE = 0.5  # a part sounds at a position of the bar it sounded at this often
+CROSSING_SHARE = 0.1  # two parts may cross when the seed's did on this share of steps
+
+
+@dataclass
+class _Part:
+    """A part as the grammar hears it: its track (None for a new voice), its seed notes
+    (before the start), what it may hold at once, its range (real pitches), and its
+    role: "seed" (continued), "melody" (forced, never written), "kept" (a song's own
+    part in a harmonisation: its notes forced where it sounds, written where it rests)
+    or "new" (a voice written throughout)."""
+
+    track: int | None
+    name: str
+    notes: list[Note]
+    capacity: int
+    low: int
+    high: int
+    role: str = "seed"
+    forced: list[Note] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.forced is None:
+            self.forced = []
+
+    @property
+    def centre(self) -> float:
+        ps = [n.pitch for n in (self.notes or self.forced)]
+        return float(np.mean(ps[-8:])) if ps else (self.low + self.high) / 2
+
+
+def seed_parts(song: Song, per_track: dict[int, list[Note]],
+               capacity: dict[int, int]) -> list[_Part]:
+    """The seed's tracks as parts, top down by their mean pitch."""
+    parts = [_Part(i, song.tracks[i].name, sorted(ns, key=Note.sort_key), capacity[i],
+                   min(n.pitch for n in ns) - RANGE_MARGIN,
+                   max(n.pitch for n in ns) + RANGE_MARGIN)
+             for i, ns in per_track.items()]
+    return sorted(parts, key=lambda p: -float(np.mean([n.pitch for n in p.notes])))
+
+
+def harmony_parts(song: Song, melody_track: int, melody: Sequence[Note],
+                  messages: list[str]) -> list[_Part]:
+    """The parts of a harmonisation, top down: the melody, then a voice for each of
+    HARMONY_SLOTS (alto, tenor, bass), each the song's own track where it has one (a
+    track of one note at a time beneath the melody, matched to the voices by register),
+    else a new one.  Tracks of chords, or more than the voices, are left as they are."""
+    mel_centre = float(np.mean([n.pitch for n in melody]))
+    shift = 12 * round((mel_centre - SOPRANO_CENTRE) / 12)
+    slots = [(name, lo + shift, hi + shift, c + shift) for name, lo, hi, c in HARMONY_SLOTS]
+    candidates, left = [], []
+    for i in playable_tracks(song):
+        if i == melody_track:
+            continue
+        ns = song.tracks[i].notes
+        mean = float(np.mean([n.pitch for n in ns]))
+        if _capacity(ns) == 1 and mean < mel_centre:
+            candidates.append((mean, i))
+        else:
+            left.append(i)
+    candidates.sort(reverse=True)
+    # the ordered choice of voices for the song's tracks nearest their registers
+    best, chosen = float("inf"), ()
+    from itertools import combinations
+    use = min(len(candidates), len(slots))
+    for tracks in combinations(range(len(candidates)), use):
+        for where in combinations(range(len(slots)), use):
+            cost = sum(abs(candidates[t][0] - slots[w][3]) for t, w in zip(tracks, where))
+            if cost < best:
+                best, chosen = cost, tuple(zip(tracks, where))
+    used = {t for t, _ in chosen}
+    left += [candidates[t][1] for t in range(len(candidates)) if t not in used]
+    if left:
+        names = ", ".join(_track_label(song, i) for i in sorted(left))
+        messages.append(f"The harmonisation writes one note at a time in each voice, so "
+                        f"{names} {'were' if len(left) > 1 else 'was'} left as "
+                        f"{'they are' if len(left) > 1 else 'it is'} and not heard.")
+    lo_m, hi_m = min(n.pitch for n in melody), max(n.pitch for n in melody)
+    parts = [_Part(melody_track, song.tracks[melody_track].name, [], 1, lo_m, hi_m,
+                   "melody", list(melody))]
+    by_slot = {w: candidates[t][1] for t, w in chosen}
+    for w, (name, lo, hi, _) in enumerate(slots):
+        i = by_slot.get(w)
+        if i is None:
+            parts.append(_Part(None, name, [], 1, lo, hi, "new"))
+            continue
+        ns = sorted(song.tracks[i].notes, key=Note.sort_key)
+        parts.append(_Part(i, song.tracks[i].name, [], 1,
+                           min(lo, min(n.pitch for n in ns) - RANGE_MARGIN),
+                           max(min(hi, hi_m), max(n.pitch for n in ns) + RANGE_MARGIN),
+                           "kept", ns))
+    return parts
+
+
+def _grid_of(enc, notes: Sequence[Note], ppq: int) -> list[tuple[int, int, int]]:
+    out = []
+    for n in notes:
+        s = enc.tick_to_step(n.start_tick, ppq)
+        out.append((s, max(s + 1, enc.tick_to_step(n.end_tick, ppq)), n.pitch))
+    return out
+
+
+def _rhythm(grid: Sequence[tuple[int, int, int]], start_step: int, bar: int, origin: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, float]:
+    """A part's rhythm in its seed, per step of the bar: the share of its bars in which
+    it sounds there, the share in which it starts a note there, how many bars were
+    heard there; the notes it usually starts together; the share of its steps sounding."""
+    sound_at = np.zeros(bar)
+    onset_at = np.zeros(bar)
+    seen = np.zeros(bar)
+    first = min(s for s, _, _ in grid)
+    span = start_step - first
+    if span <= 0:
+        return sound_at, onset_at, seen, 1, 1.0
+    sounding = np.zeros(span, bool)
+    onsets = np.zeros(span, np.int64)
+    for s, e, _ in grid:
+        sounding[max(0, s - first):max(0, min(e, start_step) - first)] = True
+        if first <= s < start_step:
+            onsets[s - first] += 1
+    pos = (np.arange(first, start_step) - origin) % bar
+    np.add.at(seen, pos, 1)
+    np.add.at(sound_at, pos, sounding)
+    np.add.at(onset_at, pos, onsets > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s_share = np.where(seen > 0, sound_at / np.maximum(seen, 1), 0.0)
+        o_share = np.where(seen > 0, onset_at / np.maximum(seen, 1), 0.0)
+    chords = onsets[onsets > 0]
+    least = int(np.median(chords)) if len(chords) else 1
+    return s_share, o_share, seen, max(1, least), float(sounding.mean())
+
+
+def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: int,
+               transpose: int, melody: _Melody | None = None, key: Key | None = None
+               ) -> PartRules:
+    """The grammar's rules for ``parts`` over ``steps`` steps from ``start_step``.
+
+    A continued part sounds where it sounded in most of its seed's bars (so a line that
+    never rested a whole bar never does), starts notes only at the steps of the bar
+    where its seed ever started one, and at those where it always did it starts one
+    (comping re-attacks; a bass keeps its onsets).  A harmonisation's voices sound
+    wherever the melody does; its first and last chords are the tonic in root position
+    (the dominant when the melody's note does not belong to the tonic chord) and the
+    last is held, not re-attacked."""
+    ppq = song.ppq
+    P, n = len(parts), enc.pitches
+    T = max(1, steps)
+    tick = enc.step_to_tick(start_step, ppq)
+    bar = max(1, enc.steps_for(1, song.ticks_per_bar_at(tick), ppq))
+    sigs = [ts for ts in song.time_signatures if ts.tick <= tick]
+    origin = enc.tick_to_step(sigs[-1].tick, ppq) if sigs else 0
+    pos = (np.arange(start_step, start_step + T) - origin) % bar
+    capacity = np.array([p.capacity for p in parts], np.int64)
+    least = np.ones(P, np.int64)
+    must = np.zeros((T, P), bool)
+    attack = np.zeros((T, P), np.int8)
+    floor = np.array([p.low + transpose for p in parts], np.int64)
+    ceiling = np.array([p.high + transpose for p in parts], np.int64)
+    start_top = np.full(P, -1, np.int64)
+    crosses = np.zeros((P, P), bool)
+    grids = [_grid_of(enc, p.notes, ppq) for p in parts]
+    for j, (part, grid) in enumerate(zip(parts, grids)):
+        if not grid:
+            continue
+        s_share, o_share, seen, chord, busy = _rhythm(grid, start_step, bar, origin)
+        least[j] = min(chord, part.capacity)
+        known = seen[pos] > 0
+        must[:, j] = np.where(known, s_share[pos] >= MUST_SOUND_SHARE, busy >= 0.9)
+        sure = seen[pos] >= 2
+        attack[:, j] = np.where(sure & (o_share[pos] == 0), -1,
+                                np.where(sure & (o_share[pos] >= 1.0), 1, 0))
+        last = max(grid, key=lambda g: (g[1], g[2]))
+        if last[1] >= start_step - enc.steps_per_quarter:
+            start_top[j] = last[2] + transpose
+    # parts whose seeds crossed (or met) often may cross
+    for i in range(P):
+        for j in range(i + 1, P):
+            both = crossed = 0
+            gi, gj = grids[i], grids[j]
+            if not gi or not gj:
+                continue
+            lo_i: dict[int, int] = {}
+            hi_j: dict[int, int] = {}
+            for s, e, p in gi:
+                for t in range(s, e):
+                    lo_i[t] = min(lo_i.get(t, 999), p)
+            for s, e, p in gj:
+                for t in range(s, e):
+                    hi_j[t] = max(hi_j.get(t, -1), p)
+            for t, p in hi_j.items():
+                if t in lo_i:
+                    both += 1
+                    crossed += p > lo_i[t]
+            if both and crossed / both > CROSSING_SHARE:
+                crosses[i, j] = crosses[j, i] = True
+    forced = forced_part = pcs = None
+    if melody is not None:
+        forced = np.zeros((T, P, n), np.int8)
+        forced_part = np.zeros((T, P), bool)
+        sounding = melody.pitch[:T] >= 0
+        for j, part in enumerate(parts):
+            if part.role == "melody":
+                forced_part[:, j] = True
+                for t in np.nonzero(sounding)[0]:
+                    forced[t, j, melody.pitch[t] - enc.min_pitch] = 1 if melody.onset[t] else 2
+                continue
+            must[:len(sounding), j] = sounding
+            for s, e, p in _grid_of(enc, part.forced, ppq):
+                a, b = max(s, start_step) - start_step, min(e, start_step + T) - start_step
+                q = p + transpose - enc.min_pitch
+                if a >= b:
+                    continue
+                forced_part[a:b, j] = True
+                if 0 <= q < n:
+                    forced[a, j, q] = 1
+                    forced[a + 1:b, j, q] = 2
+        # two forced parts on one pitch: the higher one sounds it
+        for t in range(T):
+            taken = np.zeros(n, bool)
+            for j in range(P):
+                forced[t, j][taken] = 0
+                taken |= forced[t, j] > 0
+        pcs = np.ones((T, P, 12), bool)
+        tonic = ((key.tonic if key is not None else 0) + transpose) % 12
+        third = 3 if key is not None and key.minor else 4
+        tonic_chord = {tonic, (tonic + third) % 12, (tonic + 7) % 12}
+        dominant = {(tonic + 7) % 12, (tonic + 11) % 12, (tonic + 2) % 12, (tonic + 5) % 12}
+        onsets = np.nonzero(melody.onset[:T])[0]
+        if len(onsets):
+            ends = list(onsets[1:]) + [min(T, len(melody.pitch))]
+            for a, b, final in ((onsets[0], ends[0], False), (onsets[-1], ends[-1], True)):
+                m = int(melody.pitch[a]) % 12
+                if m in tonic_chord:
+                    root, chord = tonic, tonic_chord
+                elif m in dominant:
+                    root, chord = (tonic + 7) % 12, dominant
+                else:  # the sixth: the subdominant over the tonic, as a plagal close
+                    root, chord = tonic, {tonic, (tonic + 5) % 12, (tonic + third + 5) % 12}
+                for j in range(1, P):
+                    allow = np.zeros(12, bool)
+                    allow[list({root} if j == P - 1 else chord)] = True
+                    pcs[a:b, j] = allow
+                    if final:
+                        attack[a, j] = 1
+                        attack[a + 1:b, j] = -1
+                        must[a:b, j] = True
+    centre = np.array([p.centre + transpose for p in parts])
+    return PartRules(capacity=capacity, least=least, floor=floor, ceiling=ceiling,
+                     crosses=crosses, must=must, attack=attack, centre=centre,
+                     start_top=start_top, pitch_classes=pcs, forced=forced,
+                     forced_part=forced_part)
+
+
+def part_grids(enc, row: Sequence[int], parts_of: Sequence[int], rules: PartRules,
+               start_step: int) -> list[list[GridNote]]:
+    """Each part's new grid notes in one row of tokens (``parts_of`` the part of each
+    token): a part's own tokens decoded alone, so a HOLD continues only its own note;
+    notes a part was forced to sound (a melody, a kept note) are left out."""
+    streams: list[list[int]] = [[] for _ in range(rules.parts)]
+    for tok, j in zip(row, parts_of):
+        if tok == STEP:
+            for stream in streams:
+                stream.append(STEP)
+        elif j >= 0:
+            streams[j].append(int(tok))
+    out = []
+    for j, stream in enumerate(streams):
+        grid = enc.tokens_to_grid(stream, start_step)
+        if rules.forced_part is not None:
+            fp = rules.forced_part[:, j]
+            grid = [g for g in grid if not (g.start_step - start_step < len(fp)
+                                            and fp[g.start_step - start_step])]
+        out.append(grid)
+    return out
+
+
+def _sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int,
+                  allowed: np.ndarray, settings: GenerationSettings,
+                  rng: np.random.Generator, progress, is_cancelled,
+                  max_hold: int | None, forced_first: int | None = None,
+                  junction: "Junction | None" = None
+                  ) -> tuple[list[list[int]], list[list[int]]]:
+    """Tokens for ``steps`` steps per variation under the parts' rules
+    (:class:`PartGrammar`), with the part of each token; one model call per token for
+    the batch.  ``forced_first``: the prime was that one token, which is also the
+    output's first.  A fill's ``junction`` is fed to each row once it is done."""
+    enc = model.encoding
+    grammar = PartGrammar(enc, k, rules, max_hold=max_hold, voice_leading=VOICE_LEADING)
+    sampler = Sampler(settings.temperature, settings.top_p, rng)
+    out: list[list[int]] = [[] for _ in range(k)]
+    parts: list[list[int]] = [[] for _ in range(k)]
+    base = np.broadcast_to(allowed, (k, enc.vocab_size))
+    if forced_first is not None:
+        grammar.mask(base)
+        grammar.push(np.full(k, forced_first, dtype=np.int64))
+        for r in range(k):
+            out[r].append(int(forced_first))
+            parts[r].append(int(grammar.part_of[r]))
+    logits = stepper.first_logits
+    limit = steps * (enc.max_voices + 2) + 2 + (len(junction.tokens) if junction else 0)
+    for _ in range(limit):
+        done = grammar.steps >= steps
+        if done.all() and (junction is None or junction.heard()):
+            break
+        if is_cancelled is not None and is_cancelled():
+            raise GenerationCancelled("generation was cancelled")
+        mask = grammar.mask(base)
+        mask[done] = False
+        mask[done, STEP] = True
+        tokens = sampler(logits.astype(np.float64), Sampler.mask(mask))
+        if tokens is None:
+            raise GenerationError(f"the model {model.name} computed invalid numbers (NaN or "
+                                  f"infinity); its weights are probably damaged")
+        if junction is not None:
+            tokens = junction.feed(tokens, logits, done)
+        grammar.push(tokens)
+        for r in np.nonzero(~done)[0]:
+            out[r].append(int(tokens[r]))
+            parts[r].append(int(grammar.part_of[r]))
+        if progress is not None:
+            progress(int(min(steps, grammar.steps.min())), steps)
+        logits = stepper.advance(tokens)
+    return out, parts
 
 
 def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, steps: int,
