@@ -246,6 +246,9 @@ class Song:
     tempo_map: TempoMap | None = None
     time_signatures: list[TimeSignature] = field(default_factory=list)
     key_signatures: list[KeySignature] = field(default_factory=list)  # none: not stated
+    # where the song ends when its file says so past its last note (a MIDI file's end of
+    # track after a final rest); None: it ends where its last note does
+    length_ticks: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.ppq, int) or self.ppq <= 0:
@@ -260,6 +263,10 @@ class Song:
         self.time_signatures = [by_tick[t] for t in sorted(by_tick)]
         keys = {ks.tick: ks for ks in self.key_signatures}  # the last at a tick wins
         self.key_signatures = [keys[t] for t in sorted(keys)]
+        if self.length_ticks is not None and (not isinstance(self.length_ticks, int)
+                                              or self.length_ticks < 0):
+            raise SongError(f"the song's length {self.length_ticks!r} must be zero or more "
+                            f"ticks")
 
     # ---- queries -------------------------------------------------------------------
     def notes(self) -> Iterator[Note]:
@@ -272,7 +279,9 @@ class Song:
 
     @property
     def end_tick(self) -> int:
-        return max((t.end_tick for t in self.tracks), default=0)
+        """Where the song ends: its last note's end, or its stated length
+        (:attr:`length_ticks`) when that is later."""
+        return max(max((t.end_tick for t in self.tracks), default=0), self.length_ticks or 0)
 
     def time_signature_at(self, tick: int) -> TimeSignature:
         current = self.time_signatures[0]
@@ -369,6 +378,7 @@ class Song:
             tempo_map=TempoMap(self.ppq, self.tempo_map.changes),
             time_signatures=list(self.time_signatures),
             key_signatures=list(self.key_signatures),
+            length_ticks=self.length_ticks,
         )
 
     def rescaled(self, ppq: int) -> "Song":
@@ -394,6 +404,7 @@ class Song:
                                      for c in self.tempo_map.changes]),
             time_signatures=[replace(ts, tick=conv(ts.tick)) for ts in self.time_signatures],
             key_signatures=[replace(ks, tick=conv(ks.tick)) for ks in self.key_signatures],
+            length_ticks=None if self.length_ticks is None else conv(self.length_ticks),
         )
 
 

@@ -112,6 +112,7 @@ def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
     keys: list[KeySignature] = []
     tracks: list[Track] = []
     total_notes = 0
+    file_end = 0  # the latest end of track: a final rest lasts until there
 
     for track_index, mtrack in enumerate(mid.tracks):
         tick = 0
@@ -151,6 +152,7 @@ def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
                     keys.append(KeySignature(tick, *_KEYS_BY_NAME[msg.key]))
             elif kind == "track_name" and not track_name:
                 track_name = msg.name.strip()
+        file_end = max(file_end, tick)
         # notes still open when the track ends stop at the track's end
         for (channel, pitch), queue in list(open_notes.items()):
             while queue:
@@ -173,9 +175,11 @@ def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
                                 program=programs.get(channel, 0),
                                 is_drum=channel == DRUM_CHANNEL))
 
+    notes_end = max((n.end_tick for t in tracks for n in t.notes), default=0)
     try:
         return Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos),
-                    time_signatures=signatures, key_signatures=keys)
+                    time_signatures=signatures, key_signatures=keys,
+                    length_ticks=file_end if file_end > notes_end else None)
     except SongError as e:
         raise MidiFileError(f"{what}: {e}") from None
 
