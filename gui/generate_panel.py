@@ -89,14 +89,13 @@ class GeneratePanel(QWidget):
         self.style_entries: list = []
         # the key lock of the last plain Generate, and the seed and model it was for:
         # the Auto entry names a key only when it knows the one Generate will lock
-        self._doc_revision = 0
         self._lock_for: tuple | None = None  # the seed and model of a Generate running
         self._known_lock: tuple[tuple, str, str] | None = None  # (seed, label, why)
         self._build()
         self.reload_models()
         self._restore_settings()
         self._apply_default_model()
-        doc.changed.connect(self._on_doc_changed)
+        doc.changed.connect(self._update_key_label)
         doc.selection_changed.connect(self._update_key_label)
         doc.active_track_changed.connect(lambda _: self._update_key_label())
         doc.song_replaced.connect(self._on_song_replaced)
@@ -357,27 +356,29 @@ class GeneratePanel(QWidget):
         model was unsure and locked nothing."""
         if not self.doc.key_is_estimated:
             return self.doc.key
-        known = self._known_lock
-        if known is not None and known[0] == self._lock_signature() and known[1] != "none":
-            return Key.parse(known[1])
-        return None
+        known = self._known_here()
+        return Key.parse(known[1]) if known is not None and known[1] != "none" else None
 
     def _lock_signature(self) -> tuple:
-        """What the auto key depends on: the seed (the song as edited, the selection,
-        the active track) and the model."""
-        return (self._doc_revision, self.chosen_model(), self.is_polyphonic(),
-                self.doc.active_track, self.doc.seed_selection)
+        """What the auto key depends on: the seed (the song's notes and their tracks,
+        the selection, the active track) and the model.  Undo back to the seed the key
+        was found for finds it known again."""
+        notes = self.doc.notes()
+        content = hash(frozenset((i, n, self.doc.track_of(i)) for i, n in notes.items()))
+        return (content, self.chosen_model(), self.is_polyphonic(), self.doc.active_track,
+                self.doc.seed_selection)
 
-    def _on_doc_changed(self) -> None:
-        self._doc_revision += 1
-        self._update_key_label()
+    def _known_here(self) -> tuple[tuple, str, str] | None:
+        """The key lock Generate found for the seed and model as they are now, if any."""
+        known = self._known_lock
+        return known if known is not None and known[0] == self._lock_signature() else None
 
     def _update_key_label(self) -> None:
-        known = self._known_lock
+        known = self._known_here() if self._known_lock is not None else None
         if not self.doc.key_is_estimated:
             text = f"Auto (song's key: {self.doc.key.name})"
             tip = "The song's key is set: Generate locks it"
-        elif known is not None and known[0] == self._lock_signature():
+        elif known is not None:
             text = "Auto (unsure: no lock)" if known[1] == "none" else \
                 f"Auto (locked: {known[1]})"
             tip = known[2]

@@ -225,6 +225,13 @@ def test_the_auto_key_shown_is_the_one_generate_locks_for_that_seed(qtbot, panel
     assert panel.key_combo.itemText(0) != "Auto"  # the seed it was found for, again
     panel.select_model(model_named(library, "wavenet"))  # another model: not known yet
     assert panel.key_combo.itemText(0) == "Auto"
+    panel.select_model(model_named(library, "lstm"))
+    shown = panel.key_combo.itemText(0)
+    assert shown != "Auto"
+    drawn = doc.add_notes([Note(61, 9600, 240)], text="Draw note")  # the seed grows
+    assert panel.key_combo.itemText(0) == "Auto"
+    doc.undo_stack.undo()  # back to the seed the key was found for
+    assert doc.notes().keys().isdisjoint(drawn) and panel.key_combo.itemText(0) == shown
     doc.set_key(Key.parse("Eb"))
     assert panel.key_combo.itemText(0) == "Auto (song's key: Eb)"
     assert panel.settings().key == "Eb" and panel.detected_key() == Key.parse("Eb")
