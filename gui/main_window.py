@@ -206,6 +206,8 @@ class MainWindow(QMainWindow):
         m.addActions(self.edit_transpose)
         snap = m.addMenu("&Snap")
         snap.addActions(self.edit_snap.actions())
+        lengths = m.addMenu("Drawn Note &Length")
+        lengths.addActions(self.roll.note_length_group.actions())
         m = bar.addMenu("&View")
         m.addActions([act for name, act in self.roll.actions.items() if name.startswith("view_")])
         m = bar.addMenu("&Generate")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from PySide6.QtCore import QEvent, QMimeData, QObject, QRect, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import (QApplication, QComboBox, QGridLayout, QHBoxLayout, QLabel,
                                QScrollBar, QWidget)
 
@@ -169,9 +169,12 @@ class PianoRoll(QWidget):
             ("view_zoom_out", "Zoom &Out", QKeySequence.StandardKey.ZoomOut,
              lambda: self.zoom_time(1 / ZOOM_STEP)),
             ("view_fit_song", "&Fit Song", None, lambda: self.fit_song()),
-        ] + [(f"edit_length_{key}", f"Draw {NOTE_LENGTH_NAMES[length].capitalize()}s", key,
-              lambda _=False, length=length: self.set_note_length(length))
-             for key, length in NOTE_LENGTH_KEYS.items()]
+        ]
+        keys = {length: key for key, length in NOTE_LENGTH_KEYS.items()}
+        specs += [(f"edit_length_{length}", f"Draw {NOTE_LENGTH_NAMES[length].capitalize()}"
+                   + (" Notes" if length != "snap" else ""), keys.get(length),
+                   lambda _=False, length=length: self.set_note_length(length))
+                  for length in NOTE_LENGTHS]
         actions = {}
         for name, text, shortcut, slot in specs:
             action = QAction(text, self)
@@ -182,6 +185,15 @@ class PianoRoll(QWidget):
             action.triggered.connect(slot)
             self.addAction(action)
             actions[name] = action
+        # the note lengths are a choice of one, checked in the menu
+        self.note_length_group = QActionGroup(self)
+        for length in NOTE_LENGTHS:
+            action = actions[f"edit_length_{length}"]
+            action.setCheckable(True)
+            action.setChecked(length == self.note_length)
+            self.note_length_group.addAction(action)
+        self.note_length_changed.connect(
+            lambda length: self.actions[f"edit_length_{length}"].setChecked(True))
         return actions
 
     # ---- editing operations ----------------------------------------------------------

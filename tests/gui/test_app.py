@@ -482,7 +482,11 @@ def test_the_drawn_note_length_is_in_the_toolbar_and_remembered(qtbot, library,
     second = make_window(qtbot, library)
     assert second.roll.note_length == "1/8"
     assert second.findChild(QComboBox, "roll_note_length").currentText() == "1/8"
-    assert second.roll.actions["edit_length_5"].shortcut().toString() == "5"
+    quarter = second.roll.actions["edit_length_1/4"]
+    assert quarter.shortcut().toString() == "5" and not quarter.isChecked()
+    assert second.roll.actions["edit_length_1/8"].isChecked()  # checked in Edit's menu
+    quarter.trigger()
+    assert second.roll.note_length == "1/4" and quarter.isChecked()
     second.doc.undo_stack.setClean()
 
 
