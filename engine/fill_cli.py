@@ -3,8 +3,9 @@
 
 Added to the main parser by :func:`engine.cli.add_subcommands`; the same conventions as
 ``generate`` and ``score``: one line on stderr and exit status 1 for a user's mistake,
-2 for a command line that does not parse.  Bars are counted from 1 and both ends are
-included: ``--from 4 --to 5`` is the gap from the start of bar 4 to the end of bar 5.
+2 for a command line that does not parse.  Bars are counted from 1 (a pickup bar is
+bar 0, as scores number it) and both ends are included: ``--from 4 --to 5`` is the gap
+from the start of bar 4 to the end of bar 5.
 """
 
 from __future__ import annotations
@@ -66,9 +67,9 @@ def parse_bars(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not FROM:TO in bars, such as 4:5") \
             from None
-    if a < 1 or b < a:
-        raise argparse.ArgumentTypeError(f"{text!r}: bars count from 1 and TO is not before "
-                                         f"FROM")
+    if a < 0 or b < a:
+        raise argparse.ArgumentTypeError(f"{text!r}: bars count from 1 (0 is a pickup bar) "
+                                         f"and TO is not before FROM")
     return a, b
 
 
@@ -134,7 +135,7 @@ def add_fill_commands(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--track", type=int, metavar="N",
                    help="the track to fill, from 1 (default: the melody track)")
     f.add_argument("--from", dest="from_bar", type=int, required=True, metavar="BAR",
-                   help="the first bar of the gap, from 1")
+                   help="the first bar of the gap, from 1 (0: a pickup bar)")
     f.add_argument("--to", dest="to_bar", type=int, required=True, metavar="BAR",
                    help="the last bar of the gap (included)")
     f.add_argument("--temperature", type=float, default=1.0, metavar="T",

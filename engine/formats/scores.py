@@ -222,8 +222,9 @@ def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") ->
 
 
 def _with_pickup(m21, part, signatures: list[TimeSignature], ppq: int) -> list[TimeSignature]:
-    """``signatures`` with a short first bar when the part's first measure is partial (a
-    pickup: music21's measure 0, whose second measure starts before a full bar)."""
+    """``signatures`` with a short first bar when the part's first measure is a pickup:
+    music21 numbers it 0 or pads it on the left, and the second measure starts before
+    a full bar (a free-metre ballad's short first bar, unmarked, is not one)."""
     measures = list(part.getElementsByClass(m21.stream.Measure))
     by_tick = {ts.tick: ts for ts in signatures}
     opening = measures[0].timeSignature if measures else None
@@ -234,8 +235,9 @@ def _with_pickup(m21, part, signatures: list[TimeSignature], ppq: int) -> list[T
         except SongError:
             pass
         signatures = [by_tick[t] for t in sorted(by_tick)]
-    if len(measures) < 2 or float(measures[0].offset) != 0.0:
-        return signatures
+    if len(measures) < 2 or float(measures[0].offset) != 0.0 \
+            or not (measures[0].paddingLeft or measures[0].number == 0):
+        return signatures  # music21 marks a pickup by its padding or its number 0
     first = int(round(float(measures[1].offset - measures[0].offset) * ppq))
     meter = by_tick.get(0, TimeSignature(0))
     if not 0 < first < meter.ticks_per_bar(ppq) or any(0 < t < first for t in by_tick):

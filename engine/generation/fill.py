@@ -53,20 +53,17 @@ def _bar(song: Song, tick: int) -> int:
 
 
 def bar_range_ticks(song: Song, first_bar: int, last_bar: int) -> tuple[int, int]:
-    """Bars ``first_bar..last_bar`` (1-based, inclusive) as ``[start_tick, end_tick)``."""
+    """Bars ``first_bar..last_bar`` (inclusive, numbered as the score numbers them:
+    from 1, or from 0 when the song opens with a pickup) as ``[start_tick, end_tick)``."""
     if isinstance(first_bar, bool) or isinstance(last_bar, bool):
         raise GenerationError("bars are whole numbers")
-    if first_bar < 1 or last_bar < 1:
-        raise GenerationError(f"bars are counted from 1, not {min(first_bar, last_bar)}")
+    low = song.first_bar_number
+    if first_bar < low or last_bar < low:
+        raise GenerationError(f"bars are counted from {low}, not {min(first_bar, last_bar)}")
     if last_bar < first_bar:
         raise GenerationError(f"the gap from bar {first_bar} to bar {last_bar} is empty: "
                               f"the last bar comes before the first")
-    starts: list[int] = []
-    until = max(song.end_tick, 0)
-    while len(starts) < last_bar + 1:
-        until = until * 2 + song.ticks_per_bar_at(until) * (last_bar + 2)
-        starts = song.bar_starts(until)
-    return starts[first_bar - 1], starts[last_bar]
+    return song.bar_start_tick(first_bar), song.bar_start_tick(last_bar + 1)
 
 
 def split_at_gap(notes: Sequence[Note], start_tick: int, end_tick: int

@@ -242,3 +242,22 @@ def test_each_part_gets_its_instrument_and_a_channel_drums_on_ten(tmp_path):
     assert all(len(t.notes) == 4 for t in song.tracks)
     assert {n.channel for n in song.tracks[2].notes} == {DRUM_CHANNEL}
     _ = percussion  # the drum part's notes are unpitched: no pitch of their own
+
+
+def test_fill_bars_are_the_scores_bars():
+    """``fill --from/--to`` count bars as the score does: BWV 66.6's bar 1 starts after
+    its one-beat pickup, bar 0; a song with no pickup has no bar 0."""
+    from engine.errors import GenerationError
+    from engine.fill_cli import parse_bars
+    from engine.generation.fill import bar_range_ticks
+
+    song = load_song(CORPUS / "bach" / "bwv66.6.mxl")
+    q = song.ppq
+    assert bar_range_ticks(song, 0, 0) == (0, q)
+    assert bar_range_ticks(song, 1, 1) == (q, 5 * q)
+    assert bar_range_ticks(song, 3, 4) == (9 * q, 17 * q)
+    assert parse_bars("0:1") == (0, 1)
+    plain = midi_file_to_song(song_to_midi_bytes(Song(tracks=song.tracks)))
+    assert bar_range_ticks(plain, 1, 1) == (0, 4 * q)
+    with pytest.raises(GenerationError, match="counted from 1, not 0"):
+        bar_range_ticks(plain, 0, 1)
