@@ -131,6 +131,7 @@ class SongDocument(QObject):
         self.ppq = song.ppq
         self._tempo_changes = list(song.tempo_map.changes)
         self._time_signatures = list(song.time_signatures)
+        self._key_signatures = list(song.key_signatures)  # kept as read, saved again
         self._tracks = [replace(t, notes=[]) for t in song.tracks] or [Track(name="Melody")]
         self._notes.clear()
         self._origin.clear()
@@ -170,7 +171,8 @@ class SongDocument(QObject):
             t.notes.sort(key=Note.sort_key)
         return Song(ppq=self.ppq, tracks=tracks,
                     tempo_map=TempoMap(self.ppq, self._tempo_changes),
-                    time_signatures=list(self._time_signatures))
+                    time_signatures=list(self._time_signatures),
+                    key_signatures=list(self._key_signatures))
 
     def notes(self) -> dict[int, Note]:
         """id -> Note (a copy: change notes through the gesture methods)."""

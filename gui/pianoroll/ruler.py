@@ -2,7 +2,8 @@
 
 A click or drag moves the playhead (and clears the time range); a drag with Shift held
 selects a time range, snapped to the roll's grid as notes are, which Fill regenerates;
-a double-click selects the bar under the mouse.  The range is view state, kept by the
+a double-click selects the bar under the mouse.  Bars are numbered as the score numbers
+them: a pickup (a short first bar) is bar 0.  The range is view state, kept by the
 roll (:meth:`PianoRoll.time_range`), and painted as a band over the ruler and the grid.
 """
 
@@ -14,7 +15,7 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
-from engine.song import grid_lines
+from engine.song import grid_lines, pickup_ticks_of
 from gui.pianoroll import style
 from gui.pianoroll.geometry import snap_tick
 
@@ -69,33 +70,50 @@ class Ruler(QWidget):
     def wheelEvent(self, event: QWheelEvent) -> None:
         self.roll.wheel(event, event.position().x(), None)
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def marks(self) -> list[tuple[int, str, str | None]]:
+        """What the ruler draws over the visible ticks: ``(tick, kind, label)`` for each
+        bar line (labelled with its number, or None where labels would overlap) and,
+        zoomed in far enough, each beat.  A pickup bar is bar 0, labelled where it is
+        wide enough for its number."""
         geo, doc = self.roll.geometry, self.roll.doc
+        start, end = geo.visible_ticks(self.width())
+        sigs = doc.time_signatures
+        pickup = pickup_ticks_of(sigs, doc.ppq)
+        per_bar = min(ts.ticks_per_bar(doc.ppq) for ts in (sigs[1:] if pickup else sigs))
+        bar_px = geo.pixels_for_ticks(per_bar)
+        every = 1  # label every n-th bar so that labels never overlap
+        while bar_px * every < MIN_LABEL_GAP_PX:
+            every *= 2
+        show_beats = geo.pixels_for_ticks(min(ts.ticks_per_beat(doc.ppq) for ts in sigs)) >= 6
+        out: list[tuple[int, str, str | None]] = []
+        for line in grid_lines(sigs, doc.ppq, start, end):
+            if line.kind == "bar":
+                if line.bar == 0:
+                    fits = geo.pixels_for_ticks(pickup) >= MIN_LABEL_GAP_PX
+                    out.append((line.tick, "bar", "0" if fits else None))
+                elif not (line.bar - 1) % every:
+                    out.append((line.tick, "bar", str(line.bar)))
+            elif show_beats and every == 1:
+                out.append((line.tick, "beat", None))
+        return out
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        geo = self.roll.geometry
         painter = QPainter(self)
         try:
             painter.fillRect(self.rect(), QColor("#1b1d22"))
             h = self.height()
             paint_time_range(painter, self.roll, h)
-            start, end = geo.visible_ticks(self.width())
-            sigs = doc.time_signatures
-            per_bar = min(ts.ticks_per_bar(doc.ppq) for ts in sigs)
-            bar_px = geo.pixels_for_ticks(per_bar)
-            every = 1  # label every n-th bar so that labels never overlap
-            while bar_px * every < MIN_LABEL_GAP_PX:
-                every *= 2
-            show_beats = geo.pixels_for_ticks(min(ts.ticks_per_beat(doc.ppq) for ts in sigs)) >= 6
-            lines = grid_lines(sigs, doc.ppq, start, end)
             painter.setPen(QPen(QColor("#c8ccd4"), 0))
-            for line in lines:
-                x = geo.tick_to_x(line.tick)
-                if line.kind == "bar":
-                    if (line.bar - 1) % every:
-                        continue
+            for tick, kind, label in self.marks():
+                x = geo.tick_to_x(tick)
+                if kind == "bar":
                     painter.drawLine(QLineF(x, h * 0.35, x, h))
-                    painter.drawText(QRectF(x + 3, 0, 60, h * 0.6),
-                                     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                                     str(line.bar))
-                elif show_beats and every == 1:
+                    if label is not None:
+                        painter.drawText(QRectF(x + 3, 0, 60, h * 0.6),
+                                         Qt.AlignmentFlag.AlignLeft
+                                         | Qt.AlignmentFlag.AlignVCenter, label)
+                else:
                     painter.drawLine(QLineF(x, h * 0.7, x, h))
             x = geo.tick_to_x(self.roll.playhead_tick)
             if -6 <= x <= self.width() + 6:
