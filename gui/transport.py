@@ -251,7 +251,6 @@ class Transport(QObject):
         """Show the document's tempo (at the playhead) and metre (after undo, open, ...)."""
         if not hasattr(self, "tempo"):
             return
-        self._show_tempo_here()
         ts = self.doc.time_signature  # the song's metre, after a pickup bar
         pickup = self.doc.pickup_ticks
         beats = pickup / ts.ticks_per_beat(self.doc.ppq)
@@ -266,7 +265,7 @@ class Transport(QObject):
                 self.denominator.addItem(str(ts.denominator), ts.denominator)
                 i = self.denominator.count() - 1
             self.denominator.setCurrentIndex(i)
-        self._show_position()
+        self._show_position()  # and the tempo at the playhead
 
     def _show_tempo_here(self) -> None:
         """The tempo box follows the tempo map, as a DAW's does: it shows the tempo in
