@@ -132,6 +132,7 @@ class SongDocument(QObject):
         self._tempo_changes = list(song.tempo_map.changes)
         self._time_signatures = list(song.time_signatures)
         self._key_signatures = list(song.key_signatures)  # kept as read, saved again
+        self._length_ticks = song.length_ticks  # a file's end after a final rest
         self._tracks = [replace(t, notes=[]) for t in song.tracks] or [Track(name="Melody")]
         self._notes.clear()
         self._origin.clear()
@@ -172,7 +173,8 @@ class SongDocument(QObject):
         return Song(ppq=self.ppq, tracks=tracks,
                     tempo_map=TempoMap(self.ppq, self._tempo_changes),
                     time_signatures=list(self._time_signatures),
-                    key_signatures=list(self._key_signatures))
+                    key_signatures=list(self._key_signatures),
+                    length_ticks=self._length_ticks)
 
     def notes(self) -> dict[int, Note]:
         """id -> Note (a copy: change notes through the gesture methods)."""

@@ -260,3 +260,18 @@ def test_end_tick_follows_every_edit(doc):
     doc.undo_stack.undo()
     doc.undo_stack.undo()
     assert doc.end_tick == 2880
+
+
+def test_a_files_final_rest_stays_in_the_song_and_is_saved_again():
+    """A MIDI file whose end of track comes a bar after its last note: the document
+    hands that end to Generate (the seed ends there) and to Save."""
+    from engine.formats import midi_file_to_song, song_to_midi_bytes
+
+    song = melody_song([Note(60, 0, 960), Note(64, 960, 960)])
+    song.length_ticks = 2 * 1920  # a bar of rest after the last note
+    data = song_to_midi_bytes(song)
+    read = midi_file_to_song(data)
+    assert read.length_ticks == 3840
+    doc = SongDocument(read)
+    assert doc.song().length_ticks == 3840 and doc.song().end_tick == 3840
+    assert midi_file_to_song(song_to_midi_bytes(doc.song())).length_ticks == 3840
