@@ -55,8 +55,9 @@ def song_with_parts(seed: Song | None, result: GenerationResult, variation: int,
             if not track.is_drum:
                 track.notes = []
     base = len(song.tracks)
+    program = _melody_program(song)
     for name in result.new_tracks:
-        song.tracks.append(Track(name=name, channel=_free_channel(song)))
+        song.tracks.append(Track(name=name, channel=_free_channel(song), program=program))
     wanted = max(tracks_of, default=-1) + 1
     while len(song.tracks) < wanted:
         song.tracks.append(Track(name="Continuation"))
@@ -71,8 +72,20 @@ def song_with_parts(seed: Song | None, result: GenerationResult, variation: int,
 
 
 def _free_channel(song: Song) -> int:
-    used = {t.channel for t in song.tracks}
+    """A channel no track of ``song`` uses, never the drums' (10); the first one when
+    all are taken."""
+    used = {t.channel for t in song.tracks} | {n.channel for t in song.tracks
+                                               for n in t.notes}
     return next((c for c in range(16) if c != 9 and c not in used), 0)
+
+
+def _melody_program(song: Song) -> int:
+    """The instrument of new voices: the song's melody's (its highest pitched track), so
+    a piano melody is harmonised on the piano and a choir's in the choir."""
+    pitched = [t for t in song.tracks if t.notes and not t.is_drum]
+    if not pitched:
+        return 0
+    return max(pitched, key=lambda t: sum(n.pitch for n in t.notes) / len(t.notes)).program
 
 
 def _cmd_harmonise(args: argparse.Namespace) -> int:
@@ -96,17 +109,21 @@ def _cmd_harmonise(args: argparse.Namespace) -> int:
         track = args.track - 1
     if track is None or not song.tracks[track].notes:
         raise GenerationError(f"{Path(args.melody).name}: there is no melody to harmonise")
-    # the melody alone is harmonised: other tracks of the file are not heard
-    melody_only = song.copy()
-    melody_only.tracks = [song.tracks[track]]
+    if song.tracks[track].is_drum:
+        raise GenerationError(f"{Path(args.melody).name}: track {track + 1} is a drum track; "
+                              f"choose the track with the melody (--track)")
+    # the song's own parts beneath the melody are kept and filled where they rest; the
+    # missing voices are written as new tracks
     library = cli._library(args)
-    result = generate_polyphony(library, melody_only, settings, harmonise_track=0)
+    result = generate_polyphony(library, song, settings, harmonise_track=track)
     for message in result.messages:
         sys.stderr.write(f"note: {message}\n")
     for i, path in enumerate(cli._output_paths(out, len(result.variations))):
-        song_to_midi_file(song_with_parts(melody_only, result, i), path)
-        print(f"wrote {path} ({len(result.variations[i])} notes in "
-              f"{len(result.new_tracks)} voices beneath the melody, model {result.model})")
+        song_to_midi_file(song_with_parts(song, result, i), path)
+        parts = len(set((result.track_of or [[]])[i]))
+        print(f"wrote {path} ({len(result.variations[i])} notes in {parts} voices beneath "
+              f"the melody, {len(result.new_tracks)} of them new tracks, model "
+              f"{result.model})")
     return 0
 
 

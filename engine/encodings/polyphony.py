@@ -676,6 +676,7 @@ class PartGrammar:
         least = np.asarray(self.rules.least)[None, :]
         raw_new = np.zeros((B, P, n), bool)
         raw_hold = np.zeros((B, P, n), bool)
+        loose = np.zeros((B, P, n), bool)  # before the voice leading
         for j in range(P):
             ok = ~self.closed[:, j] & (self.count[:, j] < self.rules.capacity[j]) & ~fpart[:, j]
             rng = ((idx >= self._floor[j]) & (idx <= self._ceiling[j]) & under & over_forced
@@ -688,6 +689,7 @@ class PartGrammar:
             a = np.where((a == -1) & must[:, j] & ~prev.any(axis=1), 0, a)
             new = rng & (a != -1)[:, None] & a_new
             hold = rng & prev & (a != 1)[:, None] & a_hold
+            loose[:, j] = new | hold
             if self.voice_leading:
                 par = self._parallels(j)
                 if par is not None:
@@ -701,6 +703,9 @@ class PartGrammar:
                 hold &= self.held[:, j] < self.max_hold
             raw_new[:, j], raw_hold[:, j] = new, hold
         can = (raw_new | raw_hold).any(axis=2)
+        # each part's lowest possible note now (n when none), parallels allowed: a part
+        # that must sound may take one rather than fall silent
+        lowest = np.where(loose.any(axis=2), np.argmax(loose, axis=2), n)
         # parts still owed notes: forced ones, and those that must sound (or have begun
         # a chord) short of their least, when they can have one
         need = pending | (((must & (self.count == 0)) | ((self.count > 0) & (self.count < least)))
@@ -710,7 +715,7 @@ class PartGrammar:
             blocked = (need & self._above[:, j][None, :]).any(axis=1)
             # room beneath for the ordered parts below that are owed a note
             lower = self._above[j, :][None, :] & need & ~pending
-            room = np.where(lower, self._floor[None, :], -1).max(axis=1)
+            room = np.where(lower, lowest, -1).max(axis=1)
             keep = ~blocked[:, None] & (idx > room[:, None])
             raw_new[:, j] &= keep
             raw_hold[:, j] &= keep

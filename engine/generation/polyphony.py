@@ -767,12 +767,16 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
                     forced[t, j, melody.pitch[t] - enc.min_pitch] = 1 if melody.onset[t] else 2
                 continue
             must[:len(sounding), j] = sounding
-            for s, e, p in _grid_of(enc, part.forced, ppq):
+            kept = sorted(_grid_of(enc, part.forced, ppq))
+            for i, (s, e, p) in enumerate(kept):
                 a, b = max(s, start_step) - start_step, min(e, start_step + T) - start_step
                 q = p + transpose - enc.min_pitch
                 if a >= b:
                     continue
-                forced_part[a:b, j] = True
+                # the part's own rests shorter than a bar (its articulation) stay rests
+                nxt = kept[i + 1][0] if i + 1 < len(kept) else None
+                rest_to = nxt - start_step if nxt is not None and nxt - e < bar else b
+                forced_part[a:max(b, min(rest_to, T)), j] = True
                 if 0 <= q < n:
                     forced[a, j, q] = 1
                     forced[a + 1:b, j, q] = 2
