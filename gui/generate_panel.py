@@ -485,6 +485,7 @@ class GeneratePanel(QWidget):
             notes = self.doc.notes()
             selected = sorted((notes[i] for i in chosen), key=Note.sort_key)
             song.tracks[self.doc.active_track].notes = selected
+            song.length_ticks = None  # the seed ends with the selection, not the file
         return song
 
     def is_running(self) -> bool:

@@ -12,8 +12,9 @@ melody's, and:
   the user selected) from its end;
 * Harmonise (Ctrl+Shift+H) writes the voices beneath the active track's melody (the
   selected notes' track when notes are selected), with the chosen polyphonic model or
-  else poly-wavenet; the melody is heard alone, as the command line's ``harmonise`` hears
-  it, and is never changed;
+  else poly-wavenet, as the command line's ``harmonise`` does: the melody is never
+  changed, the song's own parts beneath it (a bass track) are kept and written where
+  they rest, and only the missing voices become new tracks;
 * Play auditions the whole variation, every part; Keep adds each new note to its track,
   and a harmonisation's voices as new tracks after the song's, in ONE undo step
   (:meth:`gui.document.SongDocument.add_parts`).
@@ -88,6 +89,7 @@ def seed_song(panel: "GeneratePanel") -> Song:
             picked.setdefault(doc.track_of(i), []).append(notes[i])
         for t, track in enumerate(song.tracks):
             track.notes = sorted(picked.get(t, []), key=Note.sort_key)
+        song.length_ticks = None  # the seed ends with the selection, not the file
     return song
 
 
@@ -146,14 +148,13 @@ def start_harmonise(panel: "GeneratePanel") -> bool:
         return False
     settings = dataclasses.replace(settings, model=model, memory=False)
     panel.save_settings()
-    # the melody alone is harmonised, as `continuo harmonise` does
-    alone = song.copy()
-    alone.tracks = [alone.tracks[track]]
-    panel._seed_for_result = alone
-    panel.job = GenerationJob(panel.library, alone, settings, parent=panel,
+    # the whole song, as `continuo harmonise` hears it: its own parts beneath the melody
+    # are kept and filled where they rest, the missing voices come as new tracks
+    panel._seed_for_result = song
+    panel.job = GenerationJob(panel.library, song, settings, parent=panel,
                               use_helper_process=panel.use_helper_process,
-                              harmonise_track=0)
-    panel.job.poly_run = PolyRun(alone, track)
+                              harmonise_track=track)
+    panel.job.poly_run = PolyRun(song, track)
     panel._start_job(f"Harmonising {melody.name or 'the melody'} with {model}...")
     return True
 
@@ -168,7 +169,7 @@ def seed_tail(panel: "GeneratePanel") -> list[Note]:
     every part's last bar, or the melody."""
     run: PolyRun = panel.poly_run
     if run.harmonising:
-        return list(run.seed.tracks[0].notes)
+        return list(run.seed.tracks[run.harmonised_track].notes)
     start = panel.result.start_tick
     since = start - run.seed.ticks_per_bar_at(max(0, start - 1))
     return [n for t in run.seed.tracks if not t.is_drum for n in t.notes
@@ -190,7 +191,7 @@ def headline(panel: "GeneratePanel") -> str:
     result, run = panel.result, panel.poly_run
     n = len(result.variations)
     if run.harmonising:
-        name = run.seed.tracks[0].name or "the melody"
+        name = run.seed.tracks[run.harmonised_track].name or "the melody"
         return f"{n} harmonisation{'s' if n != 1 else ''} of {name}"
     parts = max((parts_of(result, i) for i in range(n)), default=0)
     return f"{n} variation{'s' if n != 1 else ''} of {parts} part{'s' if parts != 1 else ''}"
@@ -198,12 +199,12 @@ def headline(panel: "GeneratePanel") -> str:
 
 # ---- auditioning and keeping ---------------------------------------------------------------
 def _in_document(run: PolyRun, result: Any, tracks_now: int) -> Any:
-    """The result with a harmonisation's track numbers moved to the document's: the new
-    voices after its current tracks."""
+    """The result with a harmonisation's track numbers moved to the document's: the
+    song's own tracks stay, the new voices go after its current tracks."""
     if not run.harmonising:
         return result
     base = len(run.seed.tracks)
-    track_of = [[run.harmonised_track if t < base else tracks_now + t - base for t in row]
+    track_of = [[t if t < base else tracks_now + t - base for t in row]
                 for row in (result.track_of or [])]
     return dataclasses.replace(result, track_of=track_of)
 
@@ -251,9 +252,11 @@ def keep_parts(panel: "GeneratePanel", index: int) -> list[int]:
     ids = doc.add_parts(added, new_tracks, origin=GENERATED, text=text, select=True)
     if run.harmonising:
         names = ", ".join(t.name for t in new_tracks)
+        own = len([t for t in added if t < len(current.tracks)])
+        into = f" and {own} of the song's own" if own else ""
         panel.status.emit(f"Kept harmonisation {index + 1}: {len(ids)} notes in "
                           f"{len(new_tracks)} new track{'s' if len(new_tracks) != 1 else ''}"
-                          f" ({names}). Undo removes them.")
+                          f"{' (' + names + ')' if names else ''}{into}. Undo removes them.")
     else:
         panel.status.emit(f"Kept variation {index + 1} ({len(ids)} notes in {len(added)} "
                           f"part{'s' if len(added) != 1 else ''}). Undo removes it.")

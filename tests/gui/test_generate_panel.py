@@ -127,6 +127,23 @@ def test_selection_is_the_seed_and_the_variation_follows_it(qtbot, panel, doc, l
     assert min(n.start_tick for n in notes) >= selection_end
 
 
+def test_a_selection_seed_ends_with_the_selection_not_the_files_final_rest(qtbot, panel,
+                                                                          doc, library):
+    song = doc.song()
+    song.length_ticks = 8 * 1920  # the file ends four bars of rest after its last note
+    doc.load_song(song)
+    panel.select_model(model_named(library, "lstm"))
+    panel.bars.setValue(1)
+    panel.variations_spin.setValue(1)
+    first_two = sorted(doc.notes().items(), key=lambda kv: kv[1].start_tick)[:2]
+    doc.set_selection([i for i, _ in first_two])
+    run_generation(qtbot, panel)
+    assert panel.result.start_tick == max(n.end_tick for _, n in first_two)
+    doc.set_selection([])
+    run_generation(qtbot, panel)  # the whole song: it ends where the file says
+    assert panel.result.start_tick == 8 * 1920
+
+
 def test_empty_document_says_what_to_do(qtbot, panel, doc):
     doc.delete_notes(list(doc.notes()))
     assert not panel.generate()
@@ -263,3 +280,14 @@ def test_auto_key_lock_says_which_key_it_locked_and_why(qtbot, panel, doc, libra
     from PySide6.QtCore import Qt
 
     assert panel.key_combo.itemData(0, Qt.ItemDataRole.ToolTipRole).startswith("Key lock: ")
+
+
+def test_every_parts_seed_from_a_selection_drops_the_files_final_rest(qtbot, panel, doc):
+    from gui.polyphony import seed_song
+
+    song = doc.song()
+    song.length_ticks = 8 * 1920
+    doc.load_song(song)
+    assert seed_song(panel).length_ticks == 8 * 1920  # the whole song ends there
+    doc.set_selection(list(doc.notes())[:2])
+    assert seed_song(panel).length_ticks is None  # the selection ends where it does
