@@ -259,7 +259,10 @@ def test_harmonise_keeps_the_melody_and_adds_the_voices_as_new_tracks(qtbot, pol
     assert voices and all(t.notes for t in voices)
     assert sum(len(t.notes) for t in voices) == len(result.variations[index])
     names = [t.name for t in after.tracks]
-    assert len(set(names)) == len(names)  # a voice called Bass is told from the bass
+    assert len(set(names)) == len(names)
+    # the song's bass is the harmonisation's bass: no second one beside it
+    assert "Bass" in names and not any("harmony" in n for n in names)
+    assert len(voices) <= 2
     channels = [t.channel for t in after.tracks]
     assert len(set(channels)) == len(channels) and DRUM_CHANNEL not in channels
     window.edit_undo.trigger()
