@@ -87,7 +87,7 @@ def clip_song(notes: list[Note], like: Song, name: str = "Clip") -> Song:
     if not notes:
         raise MidiFileError("there are no notes to export; select some first")
     first = min(n.start_tick for n in notes)
-    ts = like.time_signatures[0]
+    ts = like.meter_at(first)  # the metre (after a pickup, not the pickup's short bar)
     song = melody_song([n.moved(-first, 0) for n in notes], ppq=like.ppq,
                        bpm=like.tempo_map.bpm_at(0), time_signature=(ts.numerator, ts.denominator),
                        name=name)

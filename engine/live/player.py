@@ -143,12 +143,13 @@ def metronome_events(song: Song, start_tick: int, end_tick: int,
         while tick < min(seg_end, end_tick):
             t = tempo.tick_to_seconds(tick) - t_start
             dur = tempo.tick_to_seconds(tick + click_ticks) - tempo.tick_to_seconds(tick)
-            add(tick, t, (tick - ts.tick) % per_bar == 0, dur)
+            # a pickup's clicks are upbeats: the accent is on the first beat of a full bar
+            add(tick, t, (tick - ts.tick) % per_bar == 0 and song.bar_beat_at(tick)[0] > 0, dur)
             tick += per_beat
 
     # Count-in: whole bars at the tempo and metre found at the start.
     if count_in_bars > 0:
-        ts = song.time_signature_at(start_tick)
+        ts = song.meter_at(start_tick)  # from a pickup: whole bars of the metre, not of 1/4
         per_beat = ts.ticks_per_beat(ppq)
         beats = ts.numerator * count_in_bars
         sec_per_tick = tempo.us_per_quarter_at(start_tick) / 1e6 / ppq

@@ -52,3 +52,11 @@ def test_saving_again_keeps_the_key_signature_and_the_pickup(chorale_roll):
     assert again.time_signatures == [TimeSignature(0, 1, 4), TimeSignature(doc.ppq, 4, 4)]
     assert [(t.name, t.channel) for t in again.tracks] == \
         [("Soprano", 0), ("Alto", 1), ("Tenor", 2), ("Bass", 3)]
+
+
+def test_a_clip_exported_from_a_pickup_song_is_in_its_metre(chorale_roll):
+    from gui.files import clip_song
+
+    song = chorale_roll.doc.song()
+    clip = clip_song(song.tracks[0].notes[:6], song)
+    assert clip.time_signatures == [TimeSignature(0, 4, 4)]
