@@ -16,6 +16,7 @@ below: they reach tokens through the interface.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -234,16 +235,19 @@ class MelodyEncoding(Encoding):
     # ---- the whole way --------------------------------------------------------------
     def encode_notes(self, notes: Sequence[Note], ppq: int, key: Key | None = None,
                      start_step: int | None = None, end_step: int | None = None,
-                     closing_off: bool = False) -> Encoded:
+                     closing_off: bool = False, as_written: bool = False) -> Encoded:
         """Notes (any voices, any key) -> tokens in C major / A minor.
 
         ``start_step`` defaults to the first note's step and ``end_step`` to the last
         note's end; ``closing_off`` adds a NOTE_OFF after the last note (training
-        data ends with one, so the model learns how tunes end).
+        data ends with one, so the model learns how tunes end); ``as_written`` reads
+        the notes' ends as written (:meth:`read_as_written`, up to ``end_step``).
         """
         report = EncodingReport(notes_in=len(notes))
         if key is None:
             key = estimate_song_key(notes)
+        if as_written and end_step is not None:
+            notes = self.read_as_written(notes, self.step_to_tick(end_step, ppq))
         grid, report.max_quantize_error_ticks, report.lengthened_to_one_step = \
             self.quantize(notes, ppq)
         line, report.dropped_below_top_line = self.top_line(grid)
@@ -303,7 +307,31 @@ class MelodyEncoding(Encoding):
 
     def encode_seed(self, notes: Sequence[Note], ppq: int, key: Key, start_step: int,
                     end_step: int) -> Encoded:
-        return self.encode_notes(notes, ppq, key=key, start_step=start_step, end_step=end_step)
+        """A seed's notes, read as written (:meth:`read_as_written`), as tokens."""
+        return self.encode_notes(notes, ppq, key=key, start_step=start_step, end_step=end_step,
+                                 as_written=self.seeds_as_written)
+
+    # a seed's line is read as written (the tunes the models learnt are); off: as played
+    seeds_as_written = True
+
+    @staticmethod
+    def read_as_written(notes: Sequence[Note], end_tick: int) -> list[Note]:
+        """Played notes as a musician reads them: a note that sounds more than half of the
+        way to the next onset (the last ones: to ``end_tick``) lasts until there, as the
+        training tunes' notes do; a shorter one keeps its rest (a written rest is at
+        least as long as its note, or the note is staccato).  A detached or
+        human-released seed then reaches the model as the legato line it was written as,
+        not as notes each followed by a rest the tunes never had.  Read in ticks, before
+        the grid, so that a release is weighed as played."""
+        onsets = sorted({n.start_tick for n in notes})
+        out = []
+        for n in notes:
+            i = bisect.bisect_right(onsets, n.start_tick)
+            nxt = onsets[i] if i < len(onsets) else end_tick
+            if n.end_tick < nxt and 2 * n.duration_ticks > nxt - n.start_tick:
+                n = Note(n.pitch, n.start_tick, nxt - n.start_tick, n.velocity, n.channel)
+            out.append(n)
+        return out
 
     def trim_prime(self, tokens: Sequence[int]) -> list[int]:
         """A sequence starts with a note, as in training: what a long seed's cut left

@@ -118,6 +118,29 @@ def check_gap_in_song(song: Song, start_tick: int, song_end: int, whose: str) ->
                               f"between; use Generate to continue the song instead")
 
 
+def fill_start_step(enc, song: Song, before: Sequence[Note], start_tick: int,
+                    end_tick: int) -> int:
+    """The step a fill of ``[start_tick, end_tick)`` may begin at, given the notes that
+    start ``before`` it: the gap's own start, or, when one of them sounds into the gap,
+    the first beat after the seed (those notes) as a continuation reads it
+    (:func:`engine.generation.generator.continuation_start_tick`: a note released a
+    little late or early does not move the fill off the beat).  When that beat is not
+    before the gap's end, the step where the note ends."""
+    ppq = song.ppq
+    a_step = enc.tick_to_step(start_tick, ppq)
+    into = [n for n in before if n.end_tick > start_tick]
+    if not into:
+        return a_step
+    step = max(1, enc.step_to_tick(1, ppq))
+    ends = enc.ceil_step(max(n.end_tick for n in into), ppq)
+    # only the notes sounding into the gap (no song length: the song goes on after it)
+    alone = Song(ppq=ppq, time_signatures=song.time_signatures)
+    beat = enc.ceil_step(G.continuation_start_tick(alone, into, step), ppq)
+    if enc.step_to_tick(beat, ppq) >= end_tick:
+        return max(a_step, ends)
+    return max(a_step, beat)
+
+
 def check_gap_steps(steps: int) -> None:
     if steps > G.MAX_STEPS:
         raise GenerationError(f"the gap is {steps} steps long; a fill can be at most "
@@ -162,8 +185,9 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
     check_gap_in_song(song, start_tick, track.end_tick, "the track's")
 
     before, inside, after = split_at_gap(track.notes, start_tick, end_tick)
-    # the fill begins where what sounds into the gap ends
-    a_step = max([a_step] + [enc.ceil_step(n.end_tick, ppq) for n in before])
+    # the fill begins where what sounds into the gap ends: on the first beat after it,
+    # as a continuation starts (G.continuation_start_tick)
+    a_step = max(a_step, fill_start_step(enc, song, before, start_tick, end_tick))
     steps = b_step - a_step
     if steps < 1:
         raise GenerationError(f"a note that starts before the gap sounds through all of it "

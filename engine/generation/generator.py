@@ -38,7 +38,7 @@ from engine.generation.keychoice import choose_key
 from engine.generation.memory import MemoryMixer, mixing_for
 from engine.generation.sampler import Sampler
 from engine.models import ModelLibrary, StepModel
-from engine.song import Note, Song, melody_track
+from engine.song import Note, Song, TimeSignature, melody_track
 
 MAX_BARS = 32
 MAX_STEPS = 2048
@@ -257,11 +257,97 @@ class _Velocities:
         return int(min(127, max(1, round(self.median + offset))))
 
 
-def first_new_step(enc: Encoding, seed_end: int, start_tick: int | None, ppq: int) -> int:
-    """The grid step a continuation starts at: ``start_tick`` rounded up to the grid, or
-    the seed's end (``seed_end``) when none is given."""
+def beat_ticks(ts: TimeSignature, ppq: int) -> int:
+    """The beat a musician counts in ``ts``: the dotted quarter of 6/8, 9/8 and 12/8 (three
+    of the denominator's notes when the numerator is a multiple of three above three),
+    else the denominator's note (the quarter of 3/4, the half of 2/2, the eighth of 3/8)."""
+    unit = ts.ticks_per_beat(ppq)
+    return 3 * unit if ts.numerator > 3 and ts.numerator % 3 == 0 else unit
+
+
+def _meter_segments(song: Song):
+    """(first tick, end tick or None, bar ticks, beat ticks, where beats are counted from)
+    for each time signature; a pickup bar counts the beats of the bar it completes,
+    backwards from its end."""
+    sigs = song.time_signatures
+    pickup = song.pickup_ticks
+    for i, ts in enumerate(sigs):
+        end = sigs[i + 1].tick if i + 1 < len(sigs) else None
+        if i == 0 and pickup:
+            yield ts.tick, end, ts.ticks_per_bar(song.ppq), beat_ticks(sigs[1], song.ppq), pickup
+        else:
+            yield ts.tick, end, ts.ticks_per_bar(song.ppq), beat_ticks(ts, song.ppq), ts.tick
+
+
+def next_beat(song: Song, tick: int) -> int:
+    """The first beat of ``song``'s metre at or after ``tick`` (a bar line is a beat too;
+    time-signature changes and compound metres followed)."""
+    tick = max(0, int(tick))
+    for first, end, _, beat, anchor in _meter_segments(song):
+        if end is not None and tick >= end:
+            continue
+        at = anchor - ((anchor - tick) // beat) * beat  # anchor + ceil((tick - anchor) / beat)
+        return at if end is None else min(at, end)
+    raise AssertionError("unreachable: the last time signature holds to the end")
+
+
+def next_bar_line(song: Song, tick: int) -> int:
+    """The first bar line of ``song`` after ``tick``."""
+    tick = max(0, int(tick))
+    for first, end, bar, _, _ in _meter_segments(song):
+        if end is not None and tick >= end:
+            continue
+        at = first + ((tick - first) // bar + 1) * bar
+        return at if end is None else min(at, end)
+    raise AssertionError("unreachable: the last time signature holds to the end")
+
+
+def continuation_start_tick(song: Song, notes: Iterable[Note], step_ticks: int) -> int:
+    """Where a continuation of ``notes`` (the seed, on ``song``'s timeline) starts: on
+    the first beat at or after the seed's end read as a musician reads it.
+
+    * Onsets and ends are read to the nearest ``step_ticks`` (a player's timing).
+    * The last note (the one that ends last) is read as lasting to the next bar line
+      when it sounds more than half of the way there from its onset: a phrase's final
+      note, however detached (staccato, 7/8 legato, a human release), ends the bar.
+    * A song that says where it ends (:attr:`Song.length_ticks`, a MIDI file's end of
+      track after a final rest) ends there, read to the nearest step too.
+
+    A note that ends early therefore never moves the start off the beat; the rule is
+    argued in the README (the composer, "Where a continuation starts")."""
+    step = max(1, int(step_ticks))
+
+    def nearest(tick: int) -> int:
+        return (tick + step // 2) // step * step
+
+    end = 0
+    notes = list(notes)
+    if notes:
+        last = max(notes, key=lambda n: (n.end_tick, n.start_tick))
+        onset = nearest(last.start_tick)
+        end = max(nearest(last.end_tick), onset + step)
+        bar = next_bar_line(song, onset)
+        if end <= bar and 2 * (end - onset) > bar - onset:
+            end = bar
+    if song.length_ticks is not None:
+        end = max(end, nearest(song.length_ticks))
+    return next_beat(song, end)
+
+
+def first_new_step(enc: Encoding, seed_end: int, start_tick: int | None, ppq: int, *,
+                   song: Song | None = None, notes: Iterable[Note] | None = None) -> int:
+    """The grid step a continuation starts at: ``start_tick`` rounded up to the grid when
+    one is given; else, given the ``song`` and the seed's ``notes`` (default: every
+    note of the song that is not a drum's), the first beat after the seed as a musician
+    reads it (:func:`continuation_start_tick`); else ``seed_end`` rounded up to the
+    grid."""
     if start_tick is None:
-        return enc.ceil_step(seed_end, ppq)
+        if song is None:
+            return enc.ceil_step(seed_end, ppq)
+        if notes is None:
+            notes = [n for t in song.tracks if not t.is_drum for n in t.notes]
+        step_ticks = max(1, enc.step_to_tick(1, ppq))
+        return enc.ceil_step(continuation_start_tick(song, notes, step_ticks), ppq)
     if start_tick < 0:
         raise GenerationError(f"the continuation cannot start before the song "
                               f"(tick {start_tick})")
@@ -326,7 +412,8 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
              is_cancelled: Callable[[], bool] | None = None,
              method: str = "incremental", record_logits: bool = False) -> GenerationResult:
     """Continue ``seed`` (its melody track, or ``track_index``) from ``start_tick``
-    (default: the seed's end rounded up to the next step) with ``settings``.
+    (rounded up to the grid; default: the first beat after the seed,
+    :func:`continuation_start_tick`) with ``settings``.
 
     ``method="naive"`` re-runs the sequence model over the window at every step; it
     gives the same notes and exists for the tests and the benchmark.
@@ -352,7 +439,7 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
 
     notes, channel = _seed_notes(seed, track_index, start_tick)
     start_step = first_new_step(enc, max((n.end_tick for n in notes), default=0), start_tick,
-                                ppq)
+                                ppq, song=song, notes=notes)
     gen_start_tick = enc.step_to_tick(start_step, ppq)
     steps = _steps_for(settings, song, gen_start_tick, enc)
     k = int(settings.variations)

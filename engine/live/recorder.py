@@ -239,10 +239,16 @@ class CallAndResponse:
                            name="Call")
 
     def phrase_length(self, phrase: list[Note]) -> int:
-        """The phrase's length rounded up to a whole beat, so the answer starts on one."""
-        end = max((n.end_tick for n in phrase), default=0)
-        beat = self.ppq * 4 // self.time_signature[1]
-        return max(beat, -(-end // beat) * beat)
+        """Where the answer to ``phrase`` starts, in the phrase's ticks: where the
+        generator starts continuing it (on the first beat after the phrase as a
+        musician reads it, :func:`engine.generation.generator.continuation_start_tick`,
+        so that a key released early or late never moves the answer off the beat); at
+        least one beat."""
+        from engine.generation.generator import beat_ticks, continuation_start_tick
+
+        song = melody_song(phrase, ppq=self.ppq, time_signature=self.time_signature)
+        beat = beat_ticks(song.time_signatures[0], self.ppq)
+        return max(beat, continuation_start_tick(song, phrase, max(1, self.ppq // 4)))
 
     def place_answer(self, answer: list[Note], answer_start: int | None = None) -> Exchange:
         """Put the pending phrase and ``answer`` on the timeline; advance ``next_tick``.

@@ -158,14 +158,14 @@ def test_a_range_without_scale_notes_is_refused(library):
 # ---- output -------------------------------------------------------------------------
 
 
-def test_output_starts_after_the_seed_on_its_grid_and_ppq(library):
+def test_output_starts_on_the_beat_after_the_seed_on_its_grid_and_ppq(library):
     seed = d_major_seed(ppq=96)
     seed.tracks[0].notes[-1] = Note(62, 13 * 96, 70, 80)  # ends off the grid, at 1318
     r = generate(library, seed, settings(variations=2))
-    assert r.start_tick == 1320  # 1318 rounded up to the next sixteenth (24 ticks)
+    assert r.start_tick == 14 * 96  # the beat after the quarter note released early
     for notes in r.variations:
-        assert notes and all(n.start_tick >= 1320 and n.start_tick % 24 == 0 for n in notes)
-        assert max(n.end_tick for n in notes) <= 1320 + 2 * 4 * 96
+        assert notes and all(n.start_tick >= 1344 and n.start_tick % 24 == 0 for n in notes)
+        assert max(n.end_tick for n in notes) <= 1344 + 2 * 4 * 96
 
 
 def test_bars_follow_the_seed_meter(library):
