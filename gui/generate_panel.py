@@ -544,12 +544,16 @@ class GeneratePanel(QWidget):
         self._lock_for = None  # the melody's key, not the song's
         return start_harmonise(self)
 
+    def _on_cancelled(self) -> None:
+        note = self.job.cancel_note if self.job is not None else ""
+        self._say(f"Generation cancelled. {note}".strip())
+
     def _start_job(self, status: str) -> None:
         """Connect and start ``self.job`` (Generate's or Fill's), saying ``status``."""
         self.job.progress.connect(self._on_progress)
         self.job.succeeded.connect(self._on_result)
         self.job.failed.connect(self._on_failed)
-        self.job.cancelled.connect(lambda: self._say("Generation cancelled."))
+        self.job.cancelled.connect(self._on_cancelled)
         self.job.done.connect(self._on_done)
         self.progress.setRange(0, 0)
         self.messages.setText("")

@@ -291,3 +291,40 @@ def test_every_parts_seed_from_a_selection_drops_the_files_final_rest(qtbot, pan
     assert seed_song(panel).length_ticks == 8 * 1920  # the whole song ends there
     doc.set_selection(list(doc.notes())[:2])
     assert seed_song(panel).length_ticks is None  # the selection ends where it does
+
+
+@pytest.mark.slow
+def test_a_helper_that_does_not_stop_is_killed_and_the_next_generate_works(
+        qtbot, doc, library, job_panel):
+    """The helper process stopped dead (SIGSTOP: as stuck as a loop that never checks for
+    cancellation): Cancel kills it a second later, the panel says so and is usable, and
+    the next Generate runs in a new helper process."""
+    import os
+    import signal
+
+    from engine.generation.service import shared_service
+
+    panel = job_panel(doc, library)
+    panel.select_model(model_named(library, "lstm"))
+    panel.bars.setValue(32)
+    panel.variations_spin.setValue(8)
+    service = shared_service()
+    stuck = service.pid
+    try:
+        with qtbot.waitSignal(panel.generation_finished, timeout=60000):
+            assert panel.generate()
+            os.kill(stuck, signal.SIGSTOP)
+            panel.cancel()
+        assert "did not stop within a second" in panel.messages.text()
+        assert panel.generate_button.isEnabled() and panel.result is None
+        panel.bars.setValue(1)
+        panel.variations_spin.setValue(1)
+        with qtbot.waitSignal(panel.generation_finished, timeout=120000):
+            assert panel.generate()
+        assert panel.result is not None and panel.result.variations
+        assert shared_service().pid != stuck
+    finally:
+        try:
+            os.kill(stuck, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
