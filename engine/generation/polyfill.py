@@ -12,6 +12,12 @@ that step, so the junction of every part counts), fed to each candidate once it 
 written the gap (as the melody fill's :func:`engine.generation.fill.best_per_group`).  With nothing after the gap the
 variations are drawn as plain continuations.
 
+Every part is a line, as in a continuation (:class:`engine.encodings.polyphony.PartGrammar`):
+each note is given to its part as it is written, each part keeps its range, its order
+and the rhythm it had before the gap, and a note sounding into the gap is held by its
+own part (more than ``max_voices`` notes at once in all fall back to the voice-blind
+grammar, with the notes given to tracks afterwards).
+
 The gap ``[start_tick, end_tick)``, on every playable track (drums are left alone):
 
 * the steps written are the grid steps that start inside the gap (the first at or
@@ -43,8 +49,9 @@ from engine.generation import generator as G
 from engine.generation.fill import (CANDIDATES, _bar, best_per_group, check_gap_in_song,
                                     check_gap_steps, checked_gap, split_at_gap)
 from engine.generation.polyphony import (MAX_PRIME_STEPS, Junction, _capacity, _sample,
-                                         _texture, is_polyphonic, lock_scale, longest_hold,
-                                         part_ranges, to_tracks, track_messages)
+                                         _sample_parts, _texture, _with, is_polyphonic,
+                                         lock_scale, longest_hold, part_grids, part_ranges,
+                                         part_rules, seed_parts, to_tracks, track_messages)
 from engine.models import ModelLibrary
 from engine.song import Note, Song
 
@@ -126,6 +133,12 @@ def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSett
         if settings.key == "auto":
             messages.append(f"Key lock: {lock_key.name} ({why}).")
     allowed = G.allowed_tokens(model, settings, lock_key, scale, transpose)
+    if sum(capacity.values()) <= enc.max_voices:
+        return _fill_lines(model, song, settings, start_tick, end_tick, a_step, steps,
+                           before, kept, capacity, allowed, transpose, prime,
+                           junction_tokens, kept_notes, messages, lock_key or song_key,
+                           lock_key.name if settings.key == "auto" and lock_key is not None
+                           else "", progress, is_cancelled, candidates)
     ceilings, floors, allowed = part_ranges(enc, kept, capacity, transpose, allowed)
     beat_notes = _texture(before, sum(capacity.values()), ppq,
                           enc.step_to_tick(a_step, ppq))
@@ -169,6 +182,79 @@ def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSett
         key=lock_key or song_key, messages=messages, model=model.name, steps=steps,
         tokens=[list(r) for r in out], track_of=track_of,
         key_lock=lock_key.name if settings.key == "auto" and lock_key is not None else "")
+
+
+def _fill_lines(model, song: Song, settings: G.GenerationSettings, start_tick: int,
+                end_tick: int, a_step: int, steps: int, before: dict[int, list[Note]],
+                kept: dict[int, list[Note]], capacity: dict[int, int],
+                allowed: np.ndarray, transpose: int, prime: list[int],
+                junction_tokens: list[int], kept_notes: list[Note], messages: list[str],
+                key: Key, key_lock: str, progress, is_cancelled,
+                candidates: bool) -> G.GenerationResult:
+    """The fill with every part a line (:class:`PartGrammar`, as a continuation): each
+    part keeps its own rhythm, range and order from the music before the gap, a note
+    sounding into the gap is held by its own part, and the notes go to their parts."""
+    enc = model.encoding
+    ppq = song.ppq
+    lines = seed_parts(song, kept, capacity)
+    for part in lines:  # each part's rhythm from the music before the gap
+        part.notes = sorted(before.get(part.track) or kept[part.track], key=Note.sort_key)
+    rules = part_rules(enc, song, lines, a_step, steps, transpose)
+    P, n = len(lines), enc.pitches
+    forced = np.zeros((steps, P, n), np.int8)
+    forced_part = np.zeros((steps, P), bool)
+    start_prev = np.zeros((P, n), bool)
+    b_step = a_step + steps
+    for j, part in enumerate(lines):
+        for note in before.get(part.track, []):
+            if note.end_tick <= start_tick:
+                continue
+            e = min(enc.tick_to_step(note.end_tick, ppq), b_step) - a_step
+            q = note.pitch + transpose - enc.min_pitch
+            if e > 0 and 0 <= q < n:
+                forced[:e, j, q] = 2
+                forced_part[:e, j] = True
+                start_prev[j, q] = True
+    rules.forced, rules.forced_part, rules.start_prev = forced, forced_part, start_prev
+    k = int(settings.variations)
+    rows = k * CANDIDATES if junction_tokens else k
+    junction = Junction(junction_tokens, rows) if junction_tokens else None
+    receptive = model.info.receptive_field_steps
+    primed = prime[-receptive:] if receptive is not None and len(prime) > receptive else prime
+    rng = np.random.default_rng(int(settings.rng_seed))
+    if is_cancelled is not None and is_cancelled():
+        raise G.GenerationCancelled("generation was cancelled")
+    stepper = G._Incremental(model, primed, rows)
+    try:
+        out, out_parts = _sample_parts(model, stepper, rules, steps, rows, allowed, settings,
+                                       rng, progress, is_cancelled,
+                                       longest_hold(enc, kept_notes, ppq), None, junction)
+    finally:
+        stepper.close()
+    if junction is not None and not candidates:
+        picked = best_per_group(junction.logp.reshape(k, CANDIDATES))
+        out, out_parts = [out[i] for i in picked], [out_parts[i] for i in picked]
+    velocities = {i: G._Velocities(song, ns, enc) for i, ns in kept.items()}
+    variations, track_of = [], []
+    for row, row_parts in zip(out, out_parts):
+        notes, tracks = [], []
+        for j, grid in enumerate(part_grids(enc, row, row_parts, rules, a_step)):
+            t = lines[j].track
+            for note in enc.grid_to_notes(grid, ppq, transpose):
+                if note.end_tick > end_tick:
+                    note = Note(note.pitch, note.start_tick, end_tick - note.start_tick,
+                                note.velocity, note.channel)
+                notes.append(_with(note, velocities[t].at(note.start_tick),
+                                   song.tracks[t].channel))
+                tracks.append(t)
+        order = sorted(range(len(notes)), key=lambda i: notes[i].sort_key())
+        variations.append([notes[i] for i in order])
+        track_of.append([tracks[i] for i in order])
+    messages.append(f"Filled {len(kept)} part{'s' if len(kept) != 1 else ''} together.")
+    return G.GenerationResult(
+        variations=variations, start_tick=enc.step_to_tick(a_step, ppq), key=key,
+        messages=messages, model=model.name, steps=steps,
+        tokens=[list(r) for r in out], track_of=track_of, key_lock=key_lock)
 
 
 @dataclass
