@@ -150,6 +150,28 @@ def test_a_note_sounding_into_the_gap_is_kept_and_the_fill_starts_when_it_ends(l
     assert long_note in apply_fill(song, 0, TPB, 2 * TPB, result.variations[0]).tracks[0].notes
 
 
+@pytest.mark.parametrize("end,start", [
+    (TPB + 20, TPB),  # released 20 ticks late (a player's legato): the gap's own start
+    (TPB + 250, TPB + 480),  # held to just past an eighth into the gap: beat 2, not 2.75
+    (TPB + 1460, TPB + 1440),  # held through most of the bar: its last beat
+])
+def test_a_note_sounding_into_the_gap_starts_the_fill_on_the_beat_after_it(library, end,
+                                                                           start):
+    """A fill begins where a continuation of what sounds into the gap would: on the
+    first beat after the note as read (its end to the nearest sixteenth), never on the
+    sixteenth where a release happened to fall."""
+    song = tune()
+    note = Note(64, TPB - 480, end - (TPB - 480))
+    track = song.tracks[0]
+    track.notes = [n for n in track.notes if not TPB - 480 <= n.start_tick < 2 * TPB]
+    track.notes.append(note)
+    result = fill(library, song, GenerationSettings(model="lstm-fill", variations=2),
+                  start_tick=TPB, end_tick=2 * TPB)
+    assert result.start_tick == start
+    assert all(n.start_tick >= start and n.start_tick % 120 == 0
+               for v in result.variations for n in v)
+
+
 def test_bad_gaps_and_a_model_that_cannot_fill_get_a_clear_message(library):
     song = tune(4)
     settings = GenerationSettings(model="lstm-fill")

@@ -6,17 +6,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mido
 import numpy as np
 import pytest
 
 from engine.encodings import DEFAULT_ENCODING, Key
 from engine.errors import GenerationError
 from engine.generation.keychoice import choose_key
-from engine.generation.generator import GenerationCancelled, GenerationSettings, generate
+from engine.generation.generator import (GenerationCancelled, GenerationSettings, beat_ticks,
+                                         continuation_start_tick, generate, next_bar_line,
+                                         next_beat)
 from engine.generation.sampler import sample_tokens
-from engine.formats import song_to_midi_bytes
+from engine.formats import midi_file_to_song, song_to_midi_bytes
 from engine.models import ModelLibrary
 from engine.song import Note, Song, TempoChange, TempoMap, TimeSignature, Track, melody_song
+from tests.engine.builders import midi_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -197,6 +201,159 @@ def test_a_note_sounding_at_the_seed_end_is_not_held_on(library):
         r = generate(library, d_major_seed(), settings(variations=8, rng_seed=rng_seed))
         hold = DEFAULT_ENCODING.token_names().index("HOLD")
         assert all(row[0] != hold for row in r.tokens)
+
+
+# ---- where a continuation starts ------------------------------------------------------
+DEFAULT_SEED = REPO / "assets" / "default_seed.mid"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> ModelLibrary:
+    return ModelLibrary([REPO / "models"])
+
+
+def as_written(notes: list[Note], end: int) -> list[Note]:
+    """Each note held to the next onset (the last to ``end``): the line as a score
+    writes it."""
+    notes = sorted(notes, key=Note.sort_key)
+    ends = [m.start_tick for m in notes[1:]] + [end]
+    return [Note(n.pitch, n.start_tick, e - n.start_tick, n.velocity) for n, e in zip(notes, ends)]
+
+
+def played_by_a_human(notes: list[Note], bpm: float, rng: np.random.Generator,
+                      ppq: int = 480) -> list[Note]:
+    """A simulated player: every onset early or late by up to 25 ms at ``bpm``, every note
+    held 60-100% of its written length."""
+    ticks_per_ms = ppq * bpm / 60_000
+    out = []
+    for n in notes:
+        start = max(0, round(n.start_tick + rng.uniform(-25, 25) * ticks_per_ms))
+        out.append(Note(n.pitch, start, max(1, round(n.duration_ticks * rng.uniform(0.6, 1.0))),
+                        n.velocity))
+    return out
+
+
+def test_the_default_seed_is_continued_from_its_bar_line_on_the_beat(shipped):
+    """The seed's last note is a half note on beat 3 of bar 4 played at 7/8 of its length
+    (it ends at beat 15.75): the continuation starts at the bar line, beat 16, and the
+    variation that put all 24 of its notes on off-sixteenths (15.75, 16.25, ...) when it
+    started at 15.75 keeps to the beat."""
+    seed = midi_file_to_song(DEFAULT_SEED)
+    assert max(n.end_tick for n in seed.tracks[0].notes) == 15 * 480 + 360
+    r = generate(shipped, seed, GenerationSettings(model="lstm", bars=4, variations=2,
+                                                   rng_seed=7))
+    assert r.start_tick == 16 * 480
+    for notes in r.variations:
+        assert notes and all(n.start_tick >= 16 * 480 and n.start_tick % 120 == 0
+                             for n in notes)
+        off_sixteenths = [n for n in notes if n.start_tick % 240]
+        assert len(off_sixteenths) <= len(notes) // 4
+
+
+@pytest.mark.parametrize("rng_seed", range(8))
+def test_a_seed_played_by_a_human_starts_and_sounds_as_its_written_seed(library, rng_seed):
+    """The default seed's melody as written (legato, its last half note to the bar line)
+    and as a simulated player plays it at its 96 BPM (onsets within 25 ms, notes held
+    60-100%): the same start, and the model hears the same line, so it plays the same
+    notes."""
+    melody = midi_file_to_song(DEFAULT_SEED).tracks[0].notes
+    written = as_written(melody, 16 * 480)
+    played = played_by_a_human(written, 96, np.random.default_rng(rng_seed))
+    assert played != written
+    s = settings(bars=2, variations=2, rng_seed=rng_seed)
+    a = generate(library, melody_song(written, bpm=96), s)
+    b = generate(library, melody_song(played, bpm=96), s)
+    assert a.start_tick == b.start_tick == 16 * 480
+    assert a.tokens == b.tokens
+    assert [[(n.pitch, n.start_tick) for n in v] for v in a.variations] == \
+        [[(n.pitch, n.start_tick) for n in v] for v in b.variations]
+
+
+def test_a_human_release_is_read_as_written_but_a_written_rest_is_kept():
+    enc = DEFAULT_ENCODING
+    key = Key(0)
+    # a quarter, a quarter rest, then a quarter played at 60% and one held to the end
+    written = [Note(60, 0, 480), Note(64, 960, 480), Note(67, 1440, 480)]
+    played = [Note(60, 10, 470), Note(64, 950, 290), Note(67, 1450, 300)]
+    a = enc.encode_seed(written, 480, key, 0, 16)
+    b = enc.encode_seed(played, 480, key, 0, 16)
+    assert a.tokens == b.tokens
+    names = enc.token_names()
+    assert [names[t] for t in b.tokens[3:9]] == ["HOLD", "NOTE_OFF", "HOLD", "HOLD", "HOLD",
+                                                "NOTE_ON(64)"]
+    assert names[b.tokens[-1]] == "HOLD"  # the last note lasts to the end, as written
+    staccato = enc.encode_seed([Note(60, 0, 200), Note(62, 480, 200)], 480, key, 0, 8)
+    assert [names[t] for t in staccato.tokens] == [
+        "NOTE_ON(60)", "HOLD", "NOTE_OFF", "HOLD", "NOTE_ON(62)", "HOLD", "NOTE_OFF", "HOLD"]
+
+
+@pytest.mark.parametrize("ending,start", [
+    ((13 * 480, 480), 14 * 480),  # a quarter on beat 2 of bar 4: the next beat
+    ((13 * 480, 300), 14 * 480),  # ... released early
+    ((12 * 480, 1200), 16 * 480),  # a whole note released at 62%: the bar line
+    ((14 * 480, 600), 16 * 480),  # a half note on beat 3 held 62%: it ends the bar
+    ((14 * 480, 450), 15 * 480),  # ... held under half of it (staccato): the next beat
+    ((14 * 480, 990), 16 * 480),  # ... held a little over the bar line
+    ((15 * 480 + 360, 120), 16 * 480),  # a sixteenth before the bar line
+    ((15 * 480, 500), 16 * 480),  # a quarter held 20 ticks over the bar line
+    ((15 * 480, 700), 17 * 480),  # a note tied over the bar line: the beat after it
+])
+def test_the_start_is_the_first_beat_after_the_seed_as_read(ending, start):
+    notes = [Note(60 + i, i * 480, 480) for i in range(12)] + [Note(72, *ending)]
+    assert continuation_start_tick(melody_song(notes), notes, 120) == start
+
+
+def test_compound_metres_start_on_their_dotted_quarter_beat():
+    """6/8 is counted in two dotted quarters: an eighth on the second eighth of bar 2,
+    released early, is followed by the next dotted quarter (tick 2160), not the next
+    quarter (1920)."""
+    eighths = [Note(67, i * 240, 240) for i in range(7)] + [Note(69, 7 * 240, 140)]
+    song = melody_song(eighths, time_signature=(6, 8))
+    assert continuation_start_tick(song, eighths, 120) == 9 * 240
+    assert beat_ticks(TimeSignature(0, 6, 8), 480) == 720
+    assert beat_ticks(TimeSignature(0, 3, 8), 480) == 240
+    assert beat_ticks(TimeSignature(0, 12, 8), 480) == 720
+    # a dotted quarter that ends bar 2, released at 65%: the bar line
+    dotted = [Note(67, i * 240, 240) for i in range(9)] + [Note(71, 9 * 240, 470)]
+    assert continuation_start_tick(song, dotted, 120) == 2880
+
+
+def test_the_start_follows_time_signature_changes_and_pickups():
+    # a bar of 4/4, then 3/4: a half note on beat 1 of the 3/4 bar ends that bar
+    song = melody_song([], time_signature=(4, 4))
+    song.time_signatures = [TimeSignature(0, 4, 4), TimeSignature(1920, 3, 4)]
+    notes = [Note(60, 0, 1920), Note(62, 1920, 900)]
+    assert continuation_start_tick(song, notes, 120) == 1920 + 1440
+    assert next_bar_line(song, 1920) == 3360 and next_beat(song, 3361) == 3840
+    # a one-beat pickup (1/4, then 4/4): an eighth on it is followed by the bar line
+    pickup = Song(time_signatures=[TimeSignature(0, 1, 4), TimeSignature(480, 4, 4)])
+    assert continuation_start_tick(pickup, [Note(67, 240, 200)], 120) == 480
+    assert next_beat(pickup, 2500) == 2880 and next_bar_line(pickup, 480) == 2400
+
+
+def end_of_track_file(rest_ticks: int) -> bytes:
+    """Three bars of quarter notes, then ``rest_ticks`` of silence before the end of
+    track."""
+    msgs = [mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0)]
+    for i in range(12):
+        msgs += [mido.Message("note_on", note=67 + i % 5, velocity=90, time=0),
+                 mido.Message("note_off", note=67 + i % 5, velocity=0, time=480)]
+    msgs.append(mido.MetaMessage("end_of_track", time=rest_ticks))
+    return midi_bytes([msgs])
+
+
+@pytest.mark.parametrize("rest,start", [(0, 12 * 480), (1920, 16 * 480), (1900, 16 * 480),
+                                        (960, 14 * 480), (130, 13 * 480)])
+def test_a_final_rest_up_to_the_end_of_track_moves_the_start(library, rest, start):
+    """MIDI's end of track says where a seed with a final rest ends: the start is the
+    first beat at or after it (read to the nearest sixteenth), and saving keeps it."""
+    song = midi_file_to_song(end_of_track_file(rest))
+    assert song.length_ticks == (12 * 480 + rest if rest else None)
+    assert song.end_tick == 12 * 480 + rest
+    assert generate(library, song, settings()).start_tick == start
+    again = midi_file_to_song(song_to_midi_bytes(song))
+    assert again.length_ticks == song.length_ticks
+    assert generate(library, again, settings()).start_tick == start
 
 
 # ---- seeds --------------------------------------------------------------------------

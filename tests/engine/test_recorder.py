@@ -10,13 +10,16 @@ from __future__ import annotations
 import time
 
 import mido
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.generation.generator import GenerationSettings, generate
 from engine.live.player import Player
 from engine.live.ports import MessageLog
 from engine.live.recorder import (CallAndResponse, Recorder, answer_song, quantize_notes,
                              quantize_tick, tempo_timeline)
+from engine.models import ModelLibrary
 from engine.song import Note, TempoMap, TempoChange, melody_song
 from tests.engine.test_ports import find, midi_system, unique  # noqa: F401 - fixture
 
@@ -116,6 +119,33 @@ def test_call_and_response_hears_a_phrase_and_places_the_answer_after_it():
     assert cr.next_tick == 3840  # the next call starts on the next bar
     song = answer_song(ex, TEMPO)
     assert [n.start_tick for n in song.tracks[0].notes] == [0, 240]
+
+
+@pytest.mark.parametrize("holds,answer_at", [
+    ((0.3, 0.3, 0.3, 0.53), 1920),  # the last key released 30 ms after the bar line
+    ((0.45, 0.3, 0.4, 0.3), 1920),  # every key released early: still the bar line
+    ((0.45, 0.45, 0.45, 0.2), 1920),  # a staccato last quarter: the beat after it
+])
+def test_the_answer_starts_on_the_beat_after_a_phrase_however_it_was_released(
+        tiny_models_dir, holds, answer_at):
+    """Four quarter notes played at 120 BPM, unquantized, released early or late: the
+    generator continues the phrase from the bar line after it, the call's own reading
+    (phrase_length) agrees, and the answer lands there on the timeline."""
+    cr = CallAndResponse(TEMPO, grid=0, anchor_tick=1920, gap_s=0.5)
+    t = 10.0
+    for i, (p, hold) in enumerate(zip([60, 62, 64, 65], holds)):
+        cr.feed(on(p), t + i * 0.5 + (0.01 if i % 2 else -0.012))
+        cr.feed(off(p), t + i * 0.5 + hold)
+    phrase = cr.poll(t + 4.0)
+    assert phrase is not None
+    notes = phrase.tracks[0].notes
+    result = generate(ModelLibrary([tiny_models_dir]), phrase,
+                      GenerationSettings(model="lstm", bars=1))
+    assert result.start_tick == cr.phrase_length(notes) == answer_at
+    ex = cr.place_answer(list(result.variations[0]), result.start_tick)
+    assert ex.answer_start == 1920 + answer_at
+    assert all(n.start_tick >= ex.answer_start and (n.start_tick - 1920) % 120 == 0
+               for n in ex.answer)
 
 
 def test_a_held_key_keeps_the_phrase_open():
