@@ -713,8 +713,10 @@ class PartGrammar:
         for j in range(P):
             # a note of j closes the ordered parts above it: none may still be owed
             blocked = (need & self._above[:, j][None, :]).any(axis=1)
-            # room beneath for the ordered parts below that are owed a note
-            lower = self._above[j, :][None, :] & need & ~pending
+            # room beneath for the other parts owed a note (those above j block it)
+            others = ~self._above[:, j]
+            others[j] = False
+            lower = others[None, :] & need & ~pending
             room = np.where(lower, lowest, -1).max(axis=1)
             keep = ~blocked[:, None] & (idx > room[:, None])
             raw_new[:, j] &= keep

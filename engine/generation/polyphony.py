@@ -561,7 +561,7 @@ def _harmony_voices(notes: Sequence[Note], base: int) -> tuple[list[_Voice], lis
 HARMONY_SLOTS = (("Alto", 53, 74, 64.0), ("Tenor", 47, 69, 57.0), ("Bass", 36, 62, 48.0))
 SOPRANO_CENTRE = 70  # where a soprano's melody sits; another melody moves the slots
 MUST_SOUND_SHARE = 0.5  # a part sounds at a position of the bar it sounded at this often
-CROSSING_SHARE = 0.1  # two parts may cross when the seed's did on this share of steps
+CROSSING_SHARE = 0.3  # two parts may cross when the seed's did on this share of their steps
 
 
 @dataclass
