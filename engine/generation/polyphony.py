@@ -773,9 +773,13 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
                 q = p + transpose - enc.min_pitch
                 if a >= b:
                     continue
-                # the part's own rests shorter than a bar (its articulation) stay rests
+                # the part's own rests shorter than a bar stay rests, and so does the
+                # rest to the next beat after a note (its articulation)
                 nxt = kept[i + 1][0] if i + 1 < len(kept) else None
-                rest_to = nxt - start_step if nxt is not None and nxt - e < bar else b
+                beat = enc.steps_per_quarter
+                to_beat = origin + -(-(e - origin) // beat) * beat - start_step
+                rest_to = nxt - start_step if nxt is not None and nxt - e < bar else \
+                    to_beat if nxt is None else min(to_beat, nxt - start_step)
                 forced_part[a:max(b, min(rest_to, T)), j] = True
                 if 0 <= q < n:
                     forced[a, j, q] = 1

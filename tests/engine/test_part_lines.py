@@ -1,0 +1,318 @@
+"""Every part a line: continuation, harmonisation and fill with a polyphonic model write
+each part as a line of its own (issue 21, "Lines" and "Bands").
+
+The grammar (:class:`engine.encodings.polyphony.PartGrammar`) is checked on its own with
+hand-made rules; the rest runs the shipped ``poly-wavenet`` with onnxruntime on real
+music: Bach chorales from music21's corpus, the default seed, and mma's ``smile.mid``
+(Solo, Bass, Chord, Drum) from tests/data/external.  Without the model or the files the
+tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.encodings.polyphony import (POLYPHONY_ENCODING, STEP, PartGrammar, PartRules,
+                                        playable_tracks)
+from engine.song import Note, Song
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+MODELS = Path(os.environ.get("CONTINUO_POLY_MODELS", REPO / "models"))
+MODEL = "poly-wavenet"
+BAND_FILE = HERE.parent / "data" / "external" / "mma--usr_share_doc_mma_examples_harmony_smile.mid"
+E = POLYPHONY_ENCODING
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def library():
+    from engine.models import ModelLibrary
+
+    lib = ModelLibrary([MODELS])
+    if MODEL not in lib.names:
+        pytest.skip(f"{MODEL} is not a usable card in {MODELS}: {lib.problems}")
+    return lib
+
+
+def settings(**kw):
+    from engine.generation.generator import GenerationSettings
+
+    base = dict(model=MODEL, bars=4, variations=4, rng_seed=0, memory=False)
+    base.update(kw)
+    return GenerationSettings(**base)
+
+
+def chorale(name: str) -> Song:
+    music21 = pytest.importorskip("music21", reason="music21 reads the Bach chorales")
+    from engine.formats.scores import score_file_to_song
+
+    path = Path(music21.common.getCorpusFilePath()) / name
+    if not path.exists():
+        pytest.skip(f"music21's corpus has no {name}")
+    return score_file_to_song(path)
+
+
+def cut(song: Song, end: int, tracks: list[int] | None = None) -> Song:
+    out = song.copy()
+    if tracks is not None:
+        out.tracks = [out.tracks[i] for i in tracks]
+    for t in out.tracks:
+        t.notes = [n if n.end_tick <= end else
+                   Note(n.pitch, n.start_tick, end - n.start_tick, n.velocity, n.channel)
+                   for n in t.notes if n.start_tick < end]
+    return out
+
+
+def by_track(result, variation: int) -> dict[int, list[Note]]:
+    out: dict[int, list[Note]] = {}
+    for n, t in zip(result.variations[variation], result.track_of[variation]):
+        out.setdefault(t, []).append(n)
+    return out
+
+
+def overlaps(notes) -> int:
+    count, end = 0, -1
+    for n in sorted(notes, key=lambda n: (n.start_tick, n.pitch)):
+        count += n.start_tick < end
+        end = max(end, n.end_tick)
+    return count
+
+
+def silent_bars(notes, start: int, bar: int, bars: int) -> list[int]:
+    return [b for b in range(bars)
+            if not any(n.start_tick < start + (b + 1) * bar and n.end_tick > start + b * bar
+                       for n in notes)]
+
+
+def crossings(parts: list[list[Note]], ticks) -> int:
+    """Ticks at which a lower part (later in ``parts``) sounds above a higher one."""
+    count = 0
+    for t in ticks:
+        tops = [max((n.pitch for n in p if n.start_tick <= t < n.end_tick), default=None)
+                for p in parts]
+        heard = [p for p in tops if p is not None]
+        count += any(a < b for i, a in enumerate(heard) for b in heard[i + 1:])
+    return count
+
+
+def onsets_per_bar(notes, start: int, end: int, bar: int, ppq: int) -> float:
+    grid = ppq // 4
+    return len({n.start_tick // grid for n in notes if start <= n.start_tick < end}) \
+        / ((end - start) / bar)
+
+
+# ---------------------------------------------------------------------------------------
+# the grammar alone
+# ---------------------------------------------------------------------------------------
+
+
+def rules(parts: int = 2, steps: int = 4, **kw) -> PartRules:
+    base = dict(capacity=np.ones(parts, np.int64), least=np.ones(parts, np.int64),
+                floor=np.full(parts, E.min_pitch), ceiling=np.full(parts, E.max_pitch),
+                crosses=np.zeros((parts, parts), bool), must=np.ones((steps, parts), bool),
+                attack=np.zeros((steps, parts), np.int8),
+                centre=np.linspace(72, 48, parts), start_top=np.full(parts, -1))
+    base.update(kw)
+    return PartRules(**base)
+
+
+def test_a_hold_continues_only_its_own_parts_note_and_every_part_sounds():
+    g = PartGrammar(E, 1, rules(), voice_leading=False)
+    everything = np.ones(E.vocab_size, bool)
+    assert not g.mask(everything)[0, STEP]  # both parts must sound
+    for t in (E.new(72), E.new(60)):
+        assert g.mask(everything)[0, t]
+        g.push(np.array([t]))
+    assert list(g.part_of) == [1]  # the second note went to the lower part
+    assert g.mask(everything)[0, STEP]
+    g.push(np.array([STEP]))
+    m = g.mask(everything)[0]
+    assert m[E.hold(72)] and not m[E.hold(60)]  # the upper part, which must sound, first
+    g.push(np.array([E.hold(72)]))
+    m = g.mask(everything)[0]
+    # the lower part may hold its own 60 but not take over the upper part's 72 again,
+    # and may not climb above the note just written
+    assert m[E.hold(60)] and not m[E.hold(72)] and not m[E.new(74)]
+    assert not m[STEP]
+
+
+def test_a_part_may_not_start_a_note_where_its_rules_forbid_and_must_where_they_ask():
+    attack = np.zeros((4, 2), np.int8)
+    attack[1, 0] = -1  # the upper part may only hold or rest at step 1
+    attack[1, 1] = 1  # the lower part must start a note there
+    g = PartGrammar(E, 1, rules(attack=attack), voice_leading=False)
+    everything = np.ones(E.vocab_size, bool)
+    for t in (E.new(72), E.new(60), STEP):
+        g.mask(everything)
+        g.push(np.array([t]))
+    m = g.mask(everything)[0]
+    assert m[E.hold(72)] and not m[E.new(71)]
+    g.push(np.array([E.hold(72)]))
+    m = g.mask(everything)[0]
+    assert not m[E.hold(60)] and m[E.new(60)] and m[E.new(59)]
+
+
+def test_forced_notes_come_as_given_and_the_other_parts_go_beneath():
+    n = E.pitches
+    forced = np.zeros((4, 3, n), np.int8)
+    forced_part = np.zeros((4, 3), bool)
+    forced[:, 0, 76 - E.min_pitch] = [1, 2, 2, 2]
+    forced_part[:, 0] = True
+    g = PartGrammar(E, 1, rules(3, forced=forced, forced_part=forced_part),
+                    voice_leading=False)
+    everything = np.ones(E.vocab_size, bool)
+    m = g.mask(everything)[0]
+    assert np.flatnonzero(m).tolist() == [E.new(76)]  # the melody first, nothing above
+    g.push(np.array([E.new(76)]))
+    m = g.mask(everything)[0]
+    assert not m[STEP] and not m[E.new(77)] and m[E.new(67)]
+
+
+# ---------------------------------------------------------------------------------------
+# chorales
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_continued_chorale_keeps_four_lines(library):
+    from engine.generation.polyphony import generate_polyphony
+
+    song = chorale("bach/bwv66.6.mxl")
+    bar = song.ticks_per_bar_at(0)
+    seed = cut(song, 4 * bar)
+    result = generate_polyphony(library, seed, settings(), start_tick=4 * bar)
+    order = sorted(playable_tracks(seed),
+                   key=lambda i: -np.mean([n.pitch for n in seed.tracks[i].notes]))
+    beats = range(4 * bar, 8 * bar, song.ppq)
+    for v in range(len(result.variations)):
+        parts = by_track(result, v)
+        assert sorted(parts) == order  # every part continued
+        for t, notes in parts.items():
+            assert overlaps(notes) == 0, f"track {t} holds two notes at once"
+            assert silent_bars(notes, 4 * bar, bar, 4) == []
+        assert crossings([parts[i] for i in order], beats) == 0
+
+
+def test_harmonising_a_soprano_writes_three_lines_from_tonic_to_tonic(library):
+    from engine.generation.polyphony import generate_polyphony
+    from engine.poly_cli import song_with_parts
+
+    song = chorale("bach/bwv269.mxl")  # G major
+    melody = song.copy()
+    melody.tracks = [song.tracks[0]]
+    result = generate_polyphony(library, melody, settings(variations=2),
+                                harmonise_track=0)
+    assert result.key.name == "G"
+    mel = melody.tracks[0].notes
+    first, last = min(n.start_tick for n in mel), max(n.start_tick for n in mel)
+    bar = song.ticks_per_bar_at(0)
+    bars = -(-melody.end_tick // bar)
+    for v in range(len(result.variations)):
+        out = song_with_parts(melody, result, v)
+        assert out.tracks[0].notes == melody.tracks[0].notes
+        voices = out.tracks[1:]
+        assert [t.name for t in voices] == ["Alto", "Tenor", "Bass"]
+        channels = [t.channel for t in out.tracks]
+        assert len(set(channels)) == len(channels) and 9 not in channels
+        for t in voices:
+            assert overlaps(t.notes) == 0
+            # no bar of the melody without every voice (the pickup bar aside)
+            assert silent_bars(t.notes, bar, bar, bars - 1) == []
+        every = [n for t in out.tracks for n in t.notes]
+        bass_first = min(n.pitch for n in every if n.start_tick <= first < n.end_tick)
+        bass_last = min(n.pitch for n in every if n.start_tick <= last < n.end_tick)
+        assert bass_first % 12 == 7  # G, root position
+        assert bass_last % 12 in (7, 2)  # the tonic or the fifth
+        assert crossings([t.notes for t in out.tracks], range(first, melody.end_tick,
+                                                             song.ppq)) == 0
+
+
+def test_harmonise_writes_into_the_songs_own_bass_and_adds_only_the_missing_voices(library):
+    from engine.formats import midi_file_to_song
+    from engine.generation.polyphony import generate_polyphony
+    from engine.poly_cli import song_with_parts
+
+    song = midi_file_to_song(REPO / "assets" / "default_seed.mid")
+    names = [t.name for t in song.tracks]
+    assert names == ["Melody", "Bass"]
+    result = generate_polyphony(library, song, settings(variations=2), harmonise_track=0)
+    assert result.new_tracks == ["Alto", "Tenor"]
+    for v in range(2):
+        out = song_with_parts(song, result, v)
+        assert [t.name for t in out.tracks] == ["Melody", "Bass", "Alto", "Tenor"]
+        assert out.tracks[0].notes == song.tracks[0].notes
+        # the bass plays throughout the melody, so its own notes are the harmony's bass
+        assert out.tracks[1].notes == song.tracks[1].notes
+        channels = [t.channel for t in out.tracks]
+        assert len(set(channels)) == 4 and 9 not in channels
+        assert all(t.program == song.tracks[0].program for t in out.tracks[2:])
+        for t in out.tracks[2:]:
+            assert t.notes and overlaps(t.notes) == 0
+
+
+def test_harmonise_fills_a_bass_track_where_it_rests_a_whole_bar(library):
+    from engine.formats import midi_file_to_song
+    from engine.generation.polyphony import generate_polyphony
+
+    song = midi_file_to_song(REPO / "assets" / "default_seed.mid")
+    bar = song.ticks_per_bar_at(0)
+    kept = [n for n in song.tracks[1].notes if not bar <= n.start_tick < 3 * bar]
+    song.tracks[1].notes = kept  # the bass rests in bars 2 and 3
+    result = generate_polyphony(library, song, settings(variations=2), harmonise_track=0)
+    for v in range(2):
+        new_bass = by_track(result, v).get(1, [])
+        assert new_bass and all(bar <= n.start_tick < 3 * bar for n in new_bass)
+        assert overlaps(kept + new_bass) == 0
+
+
+def test_a_polyphonic_fill_keeps_each_part_a_line(library):
+    from engine.generation.polyfill import apply_parts, fill_polyphony
+
+    song = chorale("bach/bwv66.6.mxl")
+    bar = song.ticks_per_bar_at(0)
+    start, end = 2 * bar, 4 * bar
+    result = fill_polyphony(library, song, settings(variations=2), start_tick=start,
+                            end_tick=end)
+    for notes, tracks in zip(result.variations, result.track_of):
+        filled = apply_parts(song, start, end, notes, tracks)
+        for i in playable_tracks(song):
+            assert overlaps(filled.tracks[i].notes) == overlaps(song.tracks[i].notes)
+            assert silent_bars(filled.tracks[i].notes, start, bar, 2) == []
+
+
+# ---------------------------------------------------------------------------------------
+# band files
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_band_file_continues_every_pitched_part_in_its_own_rhythm(library):
+    from engine.formats import midi_file_to_song
+    from engine.generation.polyphony import generate_polyphony
+
+    if not BAND_FILE.exists():
+        pytest.skip(f"{BAND_FILE.name} is missing (scripts/fetch-test-midi.sh fetches it)")
+    song = midi_file_to_song(BAND_FILE)
+    names = {t.name: i for i, t in enumerate(song.tracks)}
+    bar = song.ticks_per_bar_at(0)
+    result = generate_polyphony(library, song, settings())
+    start = result.start_tick
+    chord = song.tracks[names["Chord"]].notes
+    first = min(n.start_tick for n in chord)
+    seed_rate = onsets_per_bar(chord, first - first % bar, start, bar, song.ppq)
+    for v in range(len(result.variations)):
+        parts = by_track(result, v)
+        assert names["Drum"] not in parts
+        for name in ("Solo", "Bass", "Chord"):
+            assert parts.get(names[name]), f"{name} got no new notes"
+        assert silent_bars(parts[names["Bass"]], start, bar, 4) == []  # the bass plays on
+        assert overlaps(parts[names["Bass"]]) == 0
+        rate = onsets_per_bar(parts[names["Chord"]], start, start + 4 * bar, bar, song.ppq)
+        assert abs(rate - seed_rate) <= 0.3 * seed_rate, (rate, seed_rate)
