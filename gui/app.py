@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
+from engine import resources
+
 ORGANIZATION = "Continuo"
 APPLICATION = "Continuo"
-DEFAULT_SEED = Path(__file__).resolve().parent.parent / "assets" / "default_seed.mid"
+DEFAULT_SEED = resources.default_seed()
 QUIT_AFTER_SHOW = "CONTINUO_QUIT_AFTER_SHOW"
 
 

@@ -8,14 +8,15 @@ actions at the time the panel opens, so the list cannot drift from the shortcuts
 from __future__ import annotations
 
 import html
-from pathlib import Path
 from typing import Any, Iterable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
-SOUNDFONT_README = Path(__file__).resolve().parent.parent / "assets" / "soundfont" / "README.md"
+from engine import resources
+
+SOUNDFONT_README = resources.soundfont_dir() / "README.md"
 
 # (where, what you do, what happens)
 GESTURES: list[tuple[str, str, str]] = [
@@ -138,7 +139,7 @@ def app_version() -> str:
         return metadata.version("continuo")
     except metadata.PackageNotFoundError:
         pass
-    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    pyproject = resources.CHECKOUT / "pyproject.toml"
     try:
         import tomllib
 

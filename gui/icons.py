@@ -5,11 +5,12 @@ ends, solid shapes only where the symbol is solid (play, stop, record)."""
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from PySide6.QtGui import QIcon
 
-ICON_DIR = Path(__file__).resolve().parent.parent / "assets" / "icons"
+from engine import resources
+
+ICON_DIR = resources.icon_dir()
 
 # action objectName -> icon name, for the actions that have one
 ACTION_ICONS = {

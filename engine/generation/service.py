@@ -436,7 +436,9 @@ class GenerationService:
     """
 
     def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parents[2])
+        from engine import resources
+
+        root = str(resources.code_root())
         code = (f"import sys; sys.path.insert(0, {root!r}); "
                 f"from engine.generation.service import main; main()")
         self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,

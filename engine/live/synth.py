@@ -30,6 +30,7 @@ from typing import Iterable
 import mido
 import numpy as np
 
+from engine import resources
 from engine.errors import ContinuoError
 from engine.formats import write_file
 from engine.live.ports import Output
@@ -37,7 +38,7 @@ from engine.song import DRUM_CHANNEL, Song
 
 BUILTIN_SYNTH_NAME = "Built-in synth"
 DEFAULT_SAMPLE_RATE = 44_100
-REPO_SOUNDFONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "soundfont"
+REPO_SOUNDFONT_DIR = resources.soundfont_dir()  # the shipped one (a wheel's or the checkout's)
 SYSTEM_SOUNDFONT_DIRS = (
     Path("/usr/share/sounds/sf2"),
     Path("/usr/share/soundfonts"),

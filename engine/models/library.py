@@ -8,11 +8,12 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
+from engine import resources
 from engine.errors import ContinuoError, ModelError
 from engine.models.card import ModelCard, read_card
 from engine.models.step_model import StepModel
 
-REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+REPO_MODELS_DIR = resources.models_dir()  # the shipped models (a wheel's or the checkout's)
 
 
 def user_models_dir() -> Path:
