@@ -19,14 +19,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SEED = Path(__file__).parent / "data" / "golden_seed.mid"  # a copy of the first default seed
 
-# (model, extra options) -> sha256 of OUT-1.mid .. OUT-k.mid, recorded at a03943c
+# (model, extra options) -> sha256 of OUT-1.mid .. OUT-k.mid, recorded at a03943c; the
+# six seeded cases re-recorded when continuations began on the beat after the seed as
+# read (beat 16, not 15.75, for this seed) and seeds were heard legato as written
 CASES = {
-    ('lstm', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['7a7f36b60c4424ba8b1f99ef98de77ba4e9c88593ceefeb957a63ff034d72ef0', '378a0097f56e78fff3aff67094e6b1428406b049529121facc83011c127f6f46'],
-    ('wavenet', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['0ee89140851b2d50f1b7cb316d0f02285a44290ca4113908aa5b2fd607d9f25a', 'e20622834d022b7eb19cdcb5138a41776b33483c68ed8552db228777aeb18a6a'],
-    ('duet', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['4169fe843b37506397f9d21a14ceaa9db36930b0d6c5eacaac8cf7c271eb9a72', '2e93be6e10be5ec81ffabf0f3c61bd4d60d9a251a19b1e7b331c8386d01e1541'],
-    ('lstm', '--bars 2 --variations 1 --rng-seed 3 --key none --top-p 0.8'): ['386d6a25beb6ba9da7504e2a22a30e909b9969c174cd4398356ec2868c60b8e7'],
-    ('wavenet', '--bars 2 --variations 1 --rng-seed 3 --key Am --temperature 0'): ['21d000554cc4f6c1f0d586ab8207521ad7a823ceb4f7ef58f3461e3c2a41cd32'],
-    ('duet', '--bars 3 --variations 3 --rng-seed 11 --key D --min-pitch 60 --max-pitch 79'): ['93cee2d21c50cfa1c205ada3272eed19cd6ea47a42ba87d50cd70ac163d15e5c', 'a8b15e4974a03158f28c3bb49887aaa08025912ce957e79d8e5335141b72d695', '3fb291dcc3dd69c59f5c141ce7f1e0b643734ffaaa043e5a543dad2632f464ee'],
+    ('lstm', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['ed6f6c4d2f6615290a70aa3afcaf8c83fb760f685f045e7f387b8d062f7430bf', '18c29b8232107dd297c3fb4e48322f09eae792f8125abe22108acd1e2e9c2eee'],
+    ('wavenet', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['2e429447194e4ef0440f5b7c064ed5867c64adac3abfc3e47f7b51c89bd10489', '7c13f51d22dbce6740dcdf5a392b3616d9e132b6630d081ccb2b056953f0be08'],
+    ('duet', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['71e5c0643386ce599f5cde534f405888ac38c09c02bd68b271564726fed4d34a', 'ca0df4a7e63e8365fe0df6ef1b083a40bd32aa797e56ca0c8eb572a6055e97ca'],
+    ('lstm', '--bars 2 --variations 1 --rng-seed 3 --key none --top-p 0.8'): ['b26ba6eb61da8527ee46777b624b77df9883c6a773419d74bd34531a12f19ba5'],
+    ('wavenet', '--bars 2 --variations 1 --rng-seed 3 --key Am --temperature 0'): ['adfa0b5e46929aa9cb650ef921b49e237c1e057a7c3c1d34cfa0b7c28fce71f9'],
+    ('duet', '--bars 3 --variations 3 --rng-seed 11 --key D --min-pitch 60 --max-pitch 79'): ['0b91a291d46ba66efcd08a353559ac3a629b9464520fe351c9a059fecd7a44d7', '3040b09fe32fbcdb0f318ad70075426400416c224285f3179cfa4de9764a17e0', '8c47860bd8b5128a979accafd7ab6298644372c35490f44ad42e20657c601525'],
     ('lstm', '--no-seed --bars 2 --variations 2 --rng-seed 5 --key Em'): ['0b61876974532e6ffd8a93374444027e7a4c96ca03f792f9447bf6867628eedf', '94598c22e6ebb327fb7b7169b66b45502088f00f8f68924aca2254a68b4c00af'],
 }
 
