@@ -15,6 +15,7 @@ pip and pipx install them; a zipped install is not supported.
 from __future__ import annotations
 
 import importlib.resources
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,14 +27,22 @@ FOLDERS = {"models": "README.md", "assets": "default_seed.mid"}
 
 def _packaged(name: str) -> Path | None:
     """``continuo_data/<name>`` of an installed wheel, as a folder on disk, or None."""
+    package, marker = f"{DATA_PACKAGE}.{name}", FOLDERS[name]
     try:
-        root = importlib.resources.files(f"{DATA_PACKAGE}.{name}")
-    except (ModuleNotFoundError, TypeError):
+        found = importlib.resources.files(package).joinpath(marker)
+    except (ImportError, TypeError, OSError):
+        # an editable install's namespace path also holds its finder's hook, which
+        # importlib.resources refuses (NotADirectoryError); its folders are still listed
+        found = None
+    if isinstance(found, Path) and found.is_file():
+        return found.parent
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
         return None
-    # a namespace package's files() is a MultiplexedPath; a file inside it is a Path
-    marker = root.joinpath(FOLDERS[name])
-    if isinstance(marker, Path) and marker.is_file():
-        return marker.parent
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / marker).is_file():
+            return Path(location)
     return None
 
 

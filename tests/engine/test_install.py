@@ -154,7 +154,8 @@ def installed(tmp_path_factory):
     elsewhere = tmp / "elsewhere"  # no checkout here or above that Python would see
     elsewhere.mkdir()
     return {"wheel": wheel, "venv": venv, "python": python, "cwd": elsewhere, "env": env,
-            "continuo": venv / "bin" / "continuo", "site": site_packages}
+            "continuo": venv / "bin" / "continuo", "site": site_packages, "src": src,
+            "dependencies": ours}
 
 
 @pytest.mark.slow
@@ -226,3 +227,23 @@ def test_the_installed_window_opens_offscreen_and_lists_every_shipped_model(inst
     assert Path(listed[0]).resolve().is_relative_to(installed["venv"].resolve())
     assert sorted(listed[1].split()) == SHIPPED_CARDS
     assert int(listed[2]) > 0  # the default seed, from the package, is open
+
+
+@pytest.mark.slow
+def test_an_editable_install_finds_the_data_in_its_checkout(installed, tmp_path):
+    """``pip install -e .`` (what scripts/test.sh and launch.sh do) maps continuo_data
+    onto the checkout's models/ and assets/; engine.resources finds them there."""
+    env, src = installed["env"], installed["src"]
+    venv = tmp_path / "editable"
+    _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path, env=env)
+    python = venv / "bin" / "python"
+    site_packages = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()"
+                                             "['purelib'])"], cwd=tmp_path, env=env).stdout.strip())
+    (site_packages / "continuo_test_dependencies.pth").write_text(f"{installed['dependencies']}\n")
+    _run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps",
+          "--no-build-isolation", "-e", src], cwd=tmp_path, env=env)
+    found = _run([python, "-c", "import engine.resources as r; print(r.models_dir()); "
+                                "print(r.default_seed()); print(r.icon_dir())"],
+                 cwd=installed["cwd"], env=env).stdout.split()
+    assert [Path(p) for p in found] == [src / "models", src / "assets" / "default_seed.mid",
+                                        src / "assets" / "icons"]
