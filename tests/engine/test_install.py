@@ -247,3 +247,16 @@ def test_an_editable_install_finds_the_data_in_its_checkout(installed, tmp_path)
                  cwd=installed["cwd"], env=env).stdout.split()
     assert [Path(p) for p in found] == [src / "models", src / "assets" / "default_seed.mid",
                                         src / "assets" / "icons"]
+
+
+def test_the_licences_page_names_every_shipped_model_and_file_and_pyproject_is_spdx():
+    import tomllib
+
+    page = (REPO / "docs" / "licences.md").read_text()
+    for card in SHIPPED_CARDS:
+        assert f"`{card}`" in page, card
+    for named in ("TimGM6mb", "GPL-2.0", "assets/icons", "Essen", "LICENSE"):
+        assert named in page, named
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert isinstance(project["license"], str)  # an SPDX expression, not the old table
+    assert all((REPO / f).is_file() for f in project["license-files"])
