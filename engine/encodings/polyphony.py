@@ -625,6 +625,12 @@ class PartGrammar:
         order = np.arange(P)
         # parts above j that keep their order with j (they close when j gets a note)
         self._above = (order[:, None] < order[None, :]) & ~crosses  # [i, j]: i above j
+        # [k, j]: part k is another part than j and not above it (room is kept for k)
+        self._others = ~self._above & ~np.eye(P, dtype=bool)
+        self._capacity = np.asarray(rules.capacity, np.int64)
+        index = np.arange(n)
+        self._in_range = (index[None, :] >= self._floor[:, None]) & \
+            (index[None, :] <= self._ceiling[:, None])  # [P, n]
         self.max_hold = max_hold
         self.voice_leading = voice_leading
         self.prev = np.zeros((batch, P, n), bool)
@@ -674,34 +680,28 @@ class PartGrammar:
         must = self._must[at] & ~fpart
         attack = self._attack[at]
         least = np.asarray(self.rules.least)[None, :]
-        raw_new = np.zeros((B, P, n), bool)
-        raw_hold = np.zeros((B, P, n), bool)
-        loose = np.zeros((B, P, n), bool)  # before the voice leading
-        for j in range(P):
-            ok = ~self.closed[:, j] & (self.count[:, j] < self.rules.capacity[j]) & ~fpart[:, j]
-            rng = ((idx >= self._floor[j]) & (idx <= self._ceiling[j]) & under & over_forced
-                   & ok[:, None])
-            if self._pcs is not None:
-                rng &= self._pcs[at, j][:, self._pc]
-            prev = self.prev[:, j]
-            a = attack[:, j]
-            # a part that must sound with nothing to hold may start a note anywhere
-            a = np.where((a == -1) & must[:, j] & ~prev.any(axis=1), 0, a)
-            new = rng & (a != -1)[:, None] & a_new
-            hold = rng & prev & (a != 1)[:, None] & a_hold
-            loose[:, j] = new | hold
-            if self.voice_leading:
-                par = self._parallels(j)
-                if par is not None:
-                    # a part that must sound and has no other way to is not silenced
-                    free = new & ~par
-                    keep = free.any(axis=1) | hold.any(axis=1) | ~must[:, j]
-                    new = np.where(keep[:, None], free, new)
-            if self._no_hold is not None:
-                hold &= ~self._no_hold[at, j][:, None]
-            if self.max_hold is not None:
-                hold &= self.held[:, j] < self.max_hold
-            raw_new[:, j], raw_hold[:, j] = new, hold
+        # every part at once: [B, P, n]
+        ok = ~self.closed & (self.count < self._capacity[None, :]) & ~fpart
+        rng = (self._in_range[None] & (under & over_forced)[:, None, :] & ok[:, :, None])
+        if self._pcs is not None:
+            rng &= self._pcs[at][:, :, self._pc]
+        prev = self.prev
+        # a part that must sound with nothing to hold may start a note anywhere
+        attack = np.where((attack == -1) & must & ~prev.any(axis=2), 0, attack)
+        new = rng & (attack != -1)[:, :, None] & a_new[:, None, :]
+        hold = rng & prev & (attack != 1)[:, :, None] & a_hold[:, None, :]
+        if self._no_hold is not None:
+            hold &= ~self._no_hold[at][:, :, None]
+        if self.max_hold is not None:
+            hold &= self.held < self.max_hold
+        loose = new | hold  # before the voice leading
+        par = self._parallels() if self.voice_leading else None
+        if par is not None:
+            # a part that must sound and has no other way to is not silenced
+            free = new & ~par
+            keep = free.any(axis=2) | hold.any(axis=2) | ~must
+            new = np.where(keep[:, :, None], free, new)
+        raw_new, raw_hold = new, hold
         can = (raw_new | raw_hold).any(axis=2)
         # each part's lowest possible note now (n when none), parallels allowed: a part
         # that must sound may take one rather than fall silent
@@ -710,17 +710,15 @@ class PartGrammar:
         # a chord) short of their least, when they can have one
         need = pending | (((must & (self.count == 0)) | ((self.count > 0) & (self.count < least)))
                           & ~self.closed & can)
-        for j in range(P):
+        if need.any():
             # a note of j closes the ordered parts above it: none may still be owed
-            blocked = (need & self._above[:, j][None, :]).any(axis=1)
+            blocked = (need[:, :, None] & self._above[None]).any(axis=1)  # [B, j]
             # room beneath for the other parts owed a note (those above j block it)
-            others = ~self._above[:, j]
-            others[j] = False
-            lower = others[None, :] & need & ~pending
-            room = np.where(lower, lowest, -1).max(axis=1)
-            keep = ~blocked[:, None] & (idx > room[:, None])
-            raw_new[:, j] &= keep
-            raw_hold[:, j] &= keep
+            owed = np.where(need & ~pending, lowest, -1)  # [B, k]
+            room = np.where(self._others[None], owed[:, :, None], -1).max(axis=1)  # [B, j]
+            keep = ~blocked[:, :, None] & (self._index[None, None, :] > room[:, :, None])
+            raw_new &= keep
+            raw_hold &= keep
         if unwritten is not None:
             # the highest forced note still to come is allowed, as given
             rows = np.nonzero(fhigh >= 0)[0]
@@ -739,30 +737,27 @@ class PartGrammar:
         out[:, 0] = ~need.any(axis=1) | ~out[:, 1:].any(axis=1)
         return out
 
-    def _parallels(self, j: int) -> np.ndarray | None:
-        """Boolean [batch, pitches]: the notes that would start part ``j``'s step in
+    def _parallels(self) -> np.ndarray | None:
+        """Boolean [batch, parts, pitches]: the notes that would start a part's step in
         parallel fifths or octaves (or unisons) with a part already written in this
         step: the two a perfect interval apart (mod 12) in the last step, the other part
-        moved, and this note moving the same way into the same interval."""
-        pj = self.prev_top[:, j]
-        first = self.count[:, j] == 0
-        out = None
-        for i in range(self.P):
-            if i == j:
-                continue
-            ci, pi = self.cur_top[:, i], self.prev_top[:, i]
-            valid = first & (ci >= 0) & (pi >= 0) & (pj >= 0) & (ci != pi)
-            if not valid.any():
-                continue
-            d = (pi - pj) % 12
-            valid &= (d == 0) | (d == 7)
-            if not valid.any():
-                continue
-            p = self._index[None, :]
-            up = (ci > pi)[:, None]
-            same_way = np.where(up, p > pj[:, None], p < pj[:, None])
-            hit = same_way & (((ci[:, None] - p) % 12) == d[:, None]) & valid[:, None]
-            out = hit if out is None else out | hit
+        moved, and this note moving the same way into the same interval; None when no
+        row has any."""
+        ci, pi = self.cur_top[:, :, None], self.prev_top[:, :, None]  # [B, i, 1]
+        pj = self.prev_top[:, None, :]  # [B, 1, j]
+        d = (pi - pj) % 12  # [B, i, j]
+        valid = ((self.count == 0)[:, None, :] & (ci >= 0) & (pi >= 0) & (pj >= 0)
+                 & (ci != pi) & ((d == 0) | (d == 7)) & ~np.eye(self.P, dtype=bool)[None])
+        if not valid.any():
+            return None
+        b, i, j = np.nonzero(valid)  # the few (row, part above, part) triples that matter
+        p = self._index[None, :]
+        c, q, r = self.cur_top[b, i][:, None], self.prev_top[b, i][:, None], \
+            self.prev_top[b, j][:, None]
+        same_way = np.where(c > q, p > r, p < r)
+        hit = same_way & (((c - p) % 12) == d[b, i, j][:, None])
+        out = np.zeros((self.batch, self.P, self.n), bool)
+        np.logical_or.at(out, (b, j), hit)
         return out
 
     # ---- following the chosen tokens ---------------------------------------------------
