@@ -1,17 +1,21 @@
-"""Big inputs: opening a 10,000-note MIDI file, and cancelling a big generation.
+"""Big inputs: opening a 10,000-note MIDI file, refusing a 30 MB one, and cancelling a
+big generation.
 
 1. A 10,000-note MIDI file (four voices of eighth notes, 625 bars, written by
    ``song_to_midi_file``) is read from disk (``midi_file_to_song``), loaded into a
    SongDocument, and the piano roll paints it in full (whole song on screen) for the
    first time.  Each stage is timed; bench/pianoroll_paint.py times repeated paints.
-2. Cancel latency: a 32 bars x 8 variations generation with each shipped model runs
+2. A 30 MB MIDI file over the note limit (five million notes, running status) is
+   refused: the wall and CPU time and the peak memory (RSS) of a fresh process that
+   imports the reader and calls ``midi_file_to_song`` on it, from ``os.wait4``.
+3. Cancel latency: a 32 bars x 8 variations generation with each shipped model runs
    in a thread; at a random step the cancel flag is set, and the time until
    ``generate()`` raises GenerationCancelled is measured.  Also measured: a cancel
    50 ms after starting from the 10,000-note song as the seed, while the model is
    still being primed with it, and the CPU time generate() spends before it first
    checks the flag with that seed (the latency of a Cancel pressed at once).
 
-    QT_QPA_PLATFORM=offscreen python bench/big_inputs.py [--cancels N]
+    QT_QPA_PLATFORM=offscreen python bench/big_inputs.py [--cancels N] [--only-large]
 
 Prints tables and writes bench/results/big_inputs.json.
 """
@@ -96,6 +100,61 @@ def open_big_file(notes: int) -> dict:
     return result
 
 
+def over_the_limit_midi(path: Path, megabytes: float = 30) -> int:
+    """Write a type 1 MIDI file of about ``megabytes`` MB: one track of quarter notes
+    (a note-on, then note-ons of velocity 0 under running status, as many sequencers
+    write them), far over the note limit.  Returns the number of notes."""
+    pair = b"\x00\x3c\x40\x60\x3c\x00"  # 6 bytes: a note and its end
+    count = int(megabytes * 2**20) // len(pair)
+    body = b"\x00\x90\x3c\x40\x60\x3c\x00" + pair * (count - 1) + b"\x00\xff\x2f\x00"
+    path.write_bytes(b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big")
+                     + (1).to_bytes(2, "big") + (96).to_bytes(2, "big")
+                     + b"MTrk" + len(body).to_bytes(4, "big") + body)
+    return count
+
+
+_REFUSE = """
+import sys
+from engine.errors import ContinuoError
+from engine.formats import midi_file_to_song
+try:
+    midi_file_to_song(sys.argv[1])
+    print("read")
+except ContinuoError as e:
+    print(e)
+"""
+
+
+def refuse_large_file(megabytes: float = 30) -> dict:
+    """Time and peak memory of a fresh process that reads (and refuses) a file over the
+    note limit; the import of the reader is timed apart and taken off."""
+    folder = Path(tempfile.mkdtemp(prefix="continuo-bench-"))
+    path = folder / "thirty_mb.mid"
+    notes = over_the_limit_midi(path, megabytes)
+
+    def child(code: str) -> dict:
+        import subprocess
+
+        t = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=ROOT,
+                                stdout=subprocess.PIPE, text=True)
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        return {"wall_s": round(time.perf_counter() - t, 3),
+                "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # KB on Linux
+                "message": out.strip()[:300], "exit": proc.returncode}
+
+    imports_only = child(_REFUSE.split("try:")[0])
+    run = child(_REFUSE)
+    path.unlink()
+    folder.rmdir()
+    return {"file_bytes": int(megabytes * 2**20), "notes": notes, "refuse": run,
+            "imports_only": imports_only,
+            "refuse_minus_imports_s": round(run["wall_s"] - imports_only["wall_s"], 3)}
+
+
 def cancel_latency(model_name: str, seed, at_step: int | None, delay_s: float | None) -> dict:
     """Cancel at ``at_step`` (from the progress callback) or ``delay_s`` after the
     start; returns the latency from the flag to GenerationCancelled."""
@@ -174,8 +233,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=10_000)
     parser.add_argument("--cancels", type=int, default=10, help="cancels per model")
+    parser.add_argument("--large-mb", type=float, default=30,
+                        help="size of the over-the-limit MIDI file")
+    parser.add_argument("--only-large", action="store_true",
+                        help="only refuse the large MIDI file (prints, writes no JSON)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "big_inputs.json"))
     args = parser.parse_args()
+
+    large = refuse_large_file(args.large_mb)
+    r = large["refuse"]
+    print(f"refuse a {large['file_bytes'] / 2**20:.0f} MB MIDI file of {large['notes']:,} notes "
+          f"in a fresh process: wall {r['wall_s']:.2f} s, CPU {r['cpu_s']:.2f} s, peak RSS "
+          f"{r['peak_rss_mb']:.0f} MB (imports alone: wall "
+          f"{large['imports_only']['wall_s']:.2f} s, {large['imports_only']['peak_rss_mb']:.0f} MB)"
+          f"\n  -> {r['message']}")
+    if args.only_large:
+        return 0
 
     opened = open_big_file(args.notes)
     print(f"open a {opened['notes']:,}-note MIDI file ({opened['file_bytes']:,} bytes), "
@@ -218,7 +291,7 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
-        "open_10k_note_midi": opened, "cancel_latency": summary, "cancel_runs": rows,
+        "open_10k_note_midi": opened, "refuse_large_midi": large, "cancel_latency": summary, "cancel_runs": rows,
         "work_before_first_cancel_check_10k_seed": before,
         "size": [WIDTH, HEIGHT], "python": platform.python_version(),
         "machine": platform.machine(), "cpus": os.cpu_count(),

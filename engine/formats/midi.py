@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 from collections import defaultdict, deque
 from pathlib import Path
@@ -28,6 +29,10 @@ PathOrBytes = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NOTES = 500_000
+# mido builds a Python object per event (about 5 us and 250 bytes each), so events are
+# counted before it runs: three per note at the note limit (its on, its off and a
+# controller) is far more than real music needs, and bounds mido at ~8 s and ~400 MB
+MAX_EVENTS = 1_500_000
 MAX_SONG_TICKS = 2**31 - 1
 SUFFIXES = (".mid", ".midi", ".smf", ".kar")
 
@@ -74,6 +79,122 @@ def _read_source(source: PathOrBytes, what: str) -> bytes:
     return data
 
 
+# data bytes after the status byte of a channel message, by its high nibble
+_CHANNEL_DATA = (0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 1, 1, 2, 0)
+# data bytes of the system messages mido reads (its lengths less the status byte)
+_SYSTEM_DATA = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0,
+                0xFE: 0}
+_MIDO_MAX_MESSAGE = 1_000_000  # mido refuses a sysex or meta event longer than this
+
+
+# one event under running status with two data bytes: its delta time (bytes with the
+# high bit set, then one without), a data byte (not a status), and the second data byte
+# (any: mido clips it), captured; and a run of them
+_RUNNING_PAIR = re.compile(rb"[\x80-\xff]*[\x00-\x7f][\x00-\x7f]([\x00-\xff])")
+_RUN_BYTES = 2**18  # a run is matched a slice at a time: a short list of velocities
+_RUNNING_PAIRS = re.compile(rb"(?:[\x80-\xff]*[\x00-\x7f][\x00-\x7f][\x00-\xff])+")
+
+
+def midi_event_counts(data: bytes, what: str = "the MIDI data") -> tuple[int, int]:
+    """(notes, events) of a MIDI file's bytes as mido will read them, or a LimitError
+    naming ``what`` as soon as
+    the count passes MAX_NOTES or MAX_EVENTS: a file over the limits is refused after a
+    scan of its bytes, before mido spends seconds and gigabytes on it.
+
+    The scan reads as mido does: the header's number of tracks, each track until
+    exactly its chunk's length, delta times, running status (set by every status but a
+    meta event's), meta and sysex events skipped by their lengths.  A note is a
+    note-on of non-zero velocity (each becomes one Note).  Where mido would stop with
+    an error (the bytes run out, an undefined status, no status to run on), the count
+    ends and mido's parse says what is wrong.  The work is bounded by the limits,
+    whatever the file's size.
+    """
+    max_notes, max_events = MAX_NOTES, MAX_EVENTS  # read now: tests lower them
+    channel_data, system_data = _CHANNEL_DATA, _SYSTEM_DATA
+    header = int.from_bytes(data[4:8], "big")
+    if header < 6:
+        return 0, 0  # mido refuses the header
+    tracks = struct.unpack(">h", data[10:12])[0]
+    pos = 8 + header
+    notes = events = 0
+    try:
+        for _ in range(tracks):
+            if data[pos:pos + 4] != b"MTrk":
+                break
+            end = pos + 8 + int.from_bytes(data[pos + 4:pos + 8], "big")
+            pos += 8
+            running = 0
+            while pos != end:  # as mido: a track ends only at exactly its length
+                if running and channel_data[running >> 4] == 2:
+                    # a run of events under running status with two data bytes (a
+                    # sequencer's notes), matched in C; its velocities counted from it
+                    run = _RUNNING_PAIRS.match(data, pos, min(end, pos + _RUN_BYTES))
+                    if run is not None:
+                        velocities = _RUNNING_PAIR.findall(run.group())
+                        if running & 0xF0 == 0x90:
+                            notes += len(velocities) - velocities.count(b"\0")
+                            if notes > max_notes:
+                                raise LimitError(f"{what}: the file has more than "
+                                                 f"{max_notes:,} notes")
+                        events += len(velocities)
+                        if events > max_events:
+                            raise LimitError(f"{what}: the file has more than "
+                                             f"{max_events:,} MIDI events")
+                        pos = run.end()
+                        if pos == end:
+                            break
+                byte = data[pos]  # the delta time
+                pos += 1
+                while byte > 0x7F:
+                    byte = data[pos]
+                    pos += 1
+                status = data[pos]
+                if status > 0x7F:
+                    pos += 1
+                    if status != 0xFF:
+                        running = status
+                elif running:  # running status: this byte is the first data byte
+                    status = running
+                    if status > 0xEF:
+                        if status != 0xF0 and status != 0xF7:
+                            return notes, events  # mido refuses what follows
+                        pos += 1  # mido drops the byte and reads the sysex's length
+                else:
+                    return notes, events  # mido: running status without a status
+                if status < 0xF0:
+                    if status & 0xF0 == 0x90 and data[pos + 1]:
+                        notes += 1
+                        if notes > max_notes:
+                            raise LimitError(f"{what}: the file has more than "
+                                             f"{max_notes:,} notes")
+                    pos += channel_data[status >> 4]
+                else:
+                    if status == 0xFF:
+                        pos += 1  # the meta event's type
+                    elif status != 0xF0 and status != 0xF7:
+                        if status not in system_data:
+                            return notes, events  # mido: an undefined status byte
+                        pos += system_data[status]
+                        status = 0
+                    if status:  # a meta or sysex event: its length, then its data
+                        length = 0
+                        byte = 0x80
+                        while byte > 0x7F:
+                            byte = data[pos]
+                            pos += 1
+                            length = (length << 7) | (byte & 0x7F)
+                        if length > _MIDO_MAX_MESSAGE:
+                            return notes, events
+                        pos += length
+                events += 1
+                if events > max_events:
+                    raise LimitError(f"{what}: the file has more than {max_events:,} MIDI "
+                                     f"events")
+    except IndexError:  # the bytes ran out: mido says where
+        pass
+    return notes, events
+
+
 def _parse_midi(data: bytes, what: str) -> mido.MidiFile:
     if len(data) < 14:
         raise MidiFileError(f"{what}: the file is too short to be a MIDI file ({len(data)} bytes)")
@@ -82,14 +203,21 @@ def _parse_midi(data: bytes, what: str) -> mido.MidiFile:
             raise MidiFileError(f"{what}: this is a RIFF file (RMID or WAV), not a standard "
                                 f"MIDI file")
         raise MidiFileError(f"{what}: this is not a MIDI file (it does not start with 'MThd')")
+    if len(data) >= min(3 * MAX_NOTES, 2 * MAX_EVENTS):  # else under them: an event
+        midi_event_counts(data, what)  # takes 2 bytes or more, a note 3
     try:
         mid = mido.MidiFile(file=io.BytesIO(data), clip=True)
     except EOFError:
         raise MidiFileError(f"{what}: the file ends in the middle of a track") from None
     except MemoryError:
         raise LimitError(f"{what}: the file needs more memory than Continuo allows") from None
+    except IndexError:  # mido decoding a meta event (a tempo, a signature) from too few bytes
+        raise MidiFileError(f"{what}: the file is damaged (an event is shorter than its "
+                            f"kind needs)") from None
     except Exception as e:  # mido raises many kinds (KeySignatureError, ...) on bad bytes
         reason = str(e)[:200] or type(e).__name__
+        if reason == "running status without last_status":
+            reason = "an event has no status byte"
         raise MidiFileError(f"{what}: the file is damaged ({reason})") from None
     if mid.type == 2:
         raise MidiFileError(f"{what}: type 2 MIDI files (independent patterns) are not "
