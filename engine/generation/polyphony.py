@@ -203,7 +203,8 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
                                           for n in mel_notes), ppq)
     # the seed: every playable track's notes before the start, cut there
     end = max((n.end_tick for i in playable for n in song.tracks[i].notes), default=0)
-    start_step = first_new_step(enc, end, start_tick, ppq)
+    start_step = first_new_step(enc, end, start_tick, ppq, song=song, notes=[
+        n for i in playable for n in song.tracks[i].notes])  # on the beat after the seed
     gen_start = enc.step_to_tick(start_step, ppq)
     per_track = {i: cut_before(song.tracks[i].notes, gen_start) for i in playable
                  if i != harmonise_track}
