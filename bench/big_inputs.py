@@ -291,7 +291,8 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
-        "open_10k_note_midi": opened, "refuse_large_midi": large, "cancel_latency": summary, "cancel_runs": rows,
+        "open_10k_note_midi": opened, "refuse_large_midi": large,
+        "cancel_latency": summary, "cancel_runs": rows,
         "work_before_first_cancel_check_10k_seed": before,
         "size": [WIDTH, HEIGHT], "python": platform.python_version(),
         "machine": platform.machine(), "cpus": os.cpu_count(),

@@ -14,7 +14,7 @@ import os
 import threading
 from typing import Any, Callable, TypeVar
 
-# The MIDI reader's limits (MAX_FILE_BYTES 64 MB, MAX_NOTES, MAX_SONG_TICKS) live in
+# The MIDI reader's limits (MAX_FILE_BYTES 32 MB, MAX_NOTES, MAX_EVENTS, ...) live in
 # engine/formats/ and the model cards' in engine/models.py, beside the code they
 # guard; these are the ones the score readers added.
 

@@ -22,17 +22,23 @@ import mido
 
 from engine.errors import LimitError, MidiFileError, SongError
 from engine.formats.atomic import write_file
+from engine.limits import describe_bytes
 from engine.song import (DRUM_CHANNEL, KeySignature, Note, Song, TempoChange, TempoMap,
                          TimeSignature, Track)
 
 PathOrBytes = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
 
-MAX_FILE_BYTES = 64 * 1024 * 1024
+# a file within the limits below takes at most ~13 MB (1.5 million events of 8 bytes
+# or fewer, and the sysex and meta data); 32 MB leaves room for the odd padding
+MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_NOTES = 500_000
 # mido builds a Python object per event (about 5 us and 250 bytes each), so events are
 # counted before it runs: three per note at the note limit (its on, its off and a
 # controller) is far more than real music needs, and bounds mido at ~8 s and ~400 MB
 MAX_EVENTS = 1_500_000
+# ... and it reads sysex and meta data a byte at a time (0.7 s a MB): a GM reset is 6
+# bytes, a song's lyrics a few KB
+MAX_DATA_BYTES = 1024 * 1024
 MAX_SONG_TICKS = 2**31 - 1
 SUFFIXES = (".mid", ".midi", ".smf", ".kar")
 
@@ -99,7 +105,8 @@ def midi_event_counts(data: bytes, what: str = "the MIDI data") -> tuple[int, in
     """(notes, events) of a MIDI file's bytes as mido will read them, or a LimitError
     naming ``what`` as soon as
     the count passes MAX_NOTES or MAX_EVENTS: a file over the limits is refused after a
-    scan of its bytes, before mido spends seconds and gigabytes on it.
+    scan of its bytes, before mido spends seconds and gigabytes on it; the same for
+    MAX_DATA_BYTES of sysex and meta data.
 
     The scan reads as mido does: the header's number of tracks, each track until
     exactly its chunk's length, delta times, running status (set by every status but a
@@ -109,7 +116,8 @@ def midi_event_counts(data: bytes, what: str = "the MIDI data") -> tuple[int, in
     ends and mido's parse says what is wrong.  The work is bounded by the limits,
     whatever the file's size.
     """
-    max_notes, max_events = MAX_NOTES, MAX_EVENTS  # read now: tests lower them
+    max_notes, max_events, max_data = MAX_NOTES, MAX_EVENTS, MAX_DATA_BYTES  # tests lower them
+    data_bytes = 0
     channel_data, system_data = _CHANNEL_DATA, _SYSTEM_DATA
     header = int.from_bytes(data[4:8], "big")
     if header < 6:
@@ -186,6 +194,11 @@ def midi_event_counts(data: bytes, what: str = "the MIDI data") -> tuple[int, in
                         if length > _MIDO_MAX_MESSAGE:
                             return notes, events
                         pos += length
+                        data_bytes += length
+                        if data_bytes > max_data:
+                            raise LimitError(f"{what}: the file has more than "
+                                             f"{describe_bytes(max_data)} of system-exclusive "
+                                             f"and meta data")
                 events += 1
                 if events > max_events:
                     raise LimitError(f"{what}: the file has more than {max_events:,} MIDI "
@@ -203,8 +216,8 @@ def _parse_midi(data: bytes, what: str) -> mido.MidiFile:
             raise MidiFileError(f"{what}: this is a RIFF file (RMID or WAV), not a standard "
                                 f"MIDI file")
         raise MidiFileError(f"{what}: this is not a MIDI file (it does not start with 'MThd')")
-    if len(data) >= min(3 * MAX_NOTES, 2 * MAX_EVENTS):  # else under them: an event
-        midi_event_counts(data, what)  # takes 2 bytes or more, a note 3
+    if len(data) > min(3 * MAX_NOTES, 2 * MAX_EVENTS, MAX_DATA_BYTES):
+        midi_event_counts(data, what)  # else under them: an event takes 2 bytes, a note 3
     try:
         mid = mido.MidiFile(file=io.BytesIO(data), clip=True)
     except EOFError:

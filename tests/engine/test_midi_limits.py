@@ -74,6 +74,18 @@ def test_every_kind_of_flood_is_refused_by_a_limit(tmp_path: Path, monkeypatch, 
         midi_file_to_song(path)
 
 
+def test_megabytes_of_sysex_are_refused_before_mido_reads_them_a_byte_at_a_time(
+        tmp_path: Path) -> None:
+    """Three sysex messages of 400 KB (mido's own cap is 1,000,000 bytes each): mido
+    would read them at 0.7 s a MB; the scan refuses them."""
+    path = tmp_path / "dump.mid"
+    payload = 400_000
+    path.write_bytes(one_track_file((b"\x00\xf0" + midi_io.vlq(payload) + b"\x01" * payload) * 3))
+    with no_hang(2**20), pytest.raises(LimitError, match="dump.mid: the file has more than "
+                                                         "1 MB of system-exclusive and meta"):
+        midi_file_to_song(path)
+
+
 def test_a_file_just_under_the_limits_is_read(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(midi_io, "MAX_NOTES", 20_000)
     monkeypatch.setattr(midi_io, "MAX_EVENTS", 40_002)  # the notes' ons and offs, the end
