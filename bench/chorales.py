@@ -443,12 +443,18 @@ def cadence(parts: Sequence[Sequence[Note]], melody: Sequence[Note], tonic: int
             b is not None and (b - tonic) % 12 in (0, 7))
 
 
-def harmonisation(library: ModelLibrary, name: str, chorales, rng_seed: int) -> dict:
+def harmonised_span(song: Song, bars: int) -> int:
+    """The end tick of the span harmonised: ``bars`` bars, or the whole chorale (0)."""
+    return bars * bar_ticks(song) if bars else song.end_tick
+
+
+def harmonisation(library: ModelLibrary, name: str, chorales, rng_seed: int,
+                  bars: int = HARMONISE_BARS) -> dict:
     unchanged = outputs = full = beats = tonic_first = tonic_final = 0
     lines = Lines()
     failures, changed = [], []
     for index, (pid, song) in enumerate(chorales):
-        melody_only = cut_song(song, HARMONISE_BARS * bar_ticks(song), tracks=[0])
+        melody_only = cut_song(song, harmonised_span(song, bars), tracks=[0])
         before = soprano_tuples(melody_only.tracks[0].notes)
         snapshot = [soprano_tuples(t.notes) for t in melody_only.tracks]
         settings = GenerationSettings(model=name, variations=VARIATIONS, temperature=1.0,
@@ -471,7 +477,7 @@ def harmonisation(library: ModelLibrary, name: str, chorales, rng_seed: int) -> 
             full, beats = full + a, beats + b
             parts = [t.notes for t in out.tracks if t.notes]
             parts = top_down(parts, parts)
-            end = HARMONISE_BARS * bar_ticks(song)
+            end = harmonised_span(song, bars)
             lines.add(parts, bars_in(song, 0, end),
                       melody_beats(song, melody_only.tracks[0].notes), [True] * len(parts))
             first, final = cadence(parts, melody_only.tracks[0].notes, result.key.tonic)
@@ -486,20 +492,20 @@ def harmonisation(library: ModelLibrary, name: str, chorales, rng_seed: int) -> 
             "beats": beats, "failures": failures}
 
 
-def bach_harmonisation(chorales) -> dict:
+def bach_harmonisation(chorales, bars: int = HARMONISE_BARS) -> dict:
     from engine.encodings import estimate_song_key
 
     full = beats = tonic_first = tonic_final = 0
     lines = Lines()
     for _, song in chorales:
-        first = cut_song(song, HARMONISE_BARS * bar_ticks(song))
+        first = cut_song(song, harmonised_span(song, bars))
         a, b = full_beats(first, first.tracks[0].notes)
         full, beats = full + a, beats + b
         parts = [t.notes for t in first.tracks if t.notes]
         parts = top_down(parts, parts)
-        bars = bars_in(song, 0, HARMONISE_BARS * bar_ticks(song))
-        lines.add(parts, bars, melody_beats(song, first.tracks[0].notes),
-                  [sounds_every_bar(p, bars) for p in parts])
+        span = bars_in(song, 0, harmonised_span(song, bars))
+        lines.add(parts, span, melody_beats(song, first.tracks[0].notes),
+                  [sounds_every_bar(p, span) for p in parts])
         key = estimate_song_key(first.tracks[0].notes)
         f, c = cadence(parts, first.tracks[0].notes, key.tonic)
         tonic_first, tonic_final = tonic_first + f, tonic_final + c
@@ -652,6 +658,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models-dir", action="append", help="model folder (default: models/)")
     ap.add_argument("--model", action="append", help="only this model (may be repeated)")
     ap.add_argument("--limit", type=int, help="only the first N test chorales")
+    ap.add_argument("--harmonise-bars", type=int, default=HARMONISE_BARS, metavar="N",
+                    help=f"harmonise the soprano's first N bars (default {HARMONISE_BARS}; 0: "
+                         f"the whole chorale, to its final cadence)")
     ap.add_argument("--rng-seed", type=int, default=0,
                     help="the first chorale's RNG seed (then +1 per chorale; default 0)")
     ap.add_argument("--out", default=str(RESULTS))
@@ -677,7 +686,8 @@ def main(argv: list[str] | None = None) -> int:
         "models_dir": [str(f) for f in folders],
         "chorales": [pid for pid, _ in chorales], "source": source,
         "settings": {"seed_bars": SEED_BARS, "continue_bars": CONTINUE_BARS,
-                     "harmonise_bars": HARMONISE_BARS, "variations": VARIATIONS,
+                     "harmonise_bars": args.harmonise_bars or "whole",
+                     "variations": VARIATIONS,
                      "temperature": 1.0, "rng_seed": f"{args.rng_seed} + chorale index",
                      "range_margin": RANGE_MARGIN, "full_beat_notes": FULL},
         "targets": {"median_notes_per_beat": TARGET_NOTES_PER_BEAT,
@@ -686,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
                     "soprano_unchanged_share": TARGET_SOPRANO_UNCHANGED,
                     "full_beats_share": TARGET_FULL_BEATS},
         "bach": {"continuation": bach_continuation(chorales),
-                 "harmonisation": bach_harmonisation(chorales)},
+                 "harmonisation": bach_harmonisation(chorales, args.harmonise_bars)},
         "models": {},
         "date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
         "command": "python bench/chorales.py " + " ".join(argv or sys.argv[1:]),
@@ -698,7 +708,8 @@ def main(argv: list[str] | None = None) -> int:
         r = {"card": str(info.card_path),
              "sha256": info.card.get("sha256", {}).get(info.step_path.name),
              "continuation": continuation(library, name, chorales, args.rng_seed),
-             "harmonisation": harmonisation(library, name, chorales, args.rng_seed)}
+             "harmonisation": harmonisation(library, name, chorales, args.rng_seed,
+                                            args.harmonise_bars)}
         r["goals_met"] = goals(r, results["bach"])
         r["seconds"] = round(time.monotonic() - t, 1)
         results["models"][name] = r
@@ -706,11 +717,12 @@ def main(argv: list[str] | None = None) -> int:
     results["seconds"] = round(time.monotonic() - t0, 1)
     results["markdown"] = markdown(results)  # models/README.md quotes it
 
+    span = f"the first {args.harmonise_bars} bars" if args.harmonise_bars else "the whole chorale"
     print(f"\n{len(chorales)} test chorales (four parts); (a) the first {SEED_BARS} bars "
           f"continued by {CONTINUE_BARS} bars, {VARIATIONS} variations, temperature 1; (b) the "
-          f"soprano of the first {HARMONISE_BARS} bars harmonised, {VARIATIONS} variations. "
-          f"Bach: his own bars {SEED_BARS + 1}-{SEED_BARS + CONTINUE_BARS} (a) and first "
-          f"{HARMONISE_BARS} bars (b).\n")
+          f"soprano of {span} harmonised, {VARIATIONS} variations. "
+          f"Bach: his own bars {SEED_BARS + 1}-{SEED_BARS + CONTINUE_BARS} (a) and "
+          f"{span} (b).\n")
     print(markdown(results))
     for name, r in results["models"].items():
         for part in ("continuation", "harmonisation"):
