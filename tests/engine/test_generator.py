@@ -353,6 +353,8 @@ def test_a_final_rest_up_to_the_end_of_track_moves_the_start(library, rest, star
     assert generate(library, song, settings()).start_tick == start
     again = midi_file_to_song(song_to_midi_bytes(song))
     assert again.length_ticks == song.length_ticks
+    assert song.copy().length_ticks == song.length_ticks
+    assert song.rescaled(96).end_tick == (12 * 480 + rest) // 5
     assert generate(library, again, settings()).start_tick == start
 
 
