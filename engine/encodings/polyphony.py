@@ -14,9 +14,9 @@ melody is forcing that first event and sampling the rest below it.
 
 The encoding is voice-blind: it keeps chords, ties, re-attacks and up to
 ``max_voices`` simultaneous notes, but not which part a note came from.  Generation
-gives each new note back to one of the seed's tracks (:func:`assign_tracks`), by pitch
-order and nearness, which for parts in their own ranges (a chorale's SATB, a bass under
-a melody) is the part it continues.
+restores the parts as it writes: :class:`PartGrammar` gives every note to a part as it
+is sampled and keeps each part a line (its own holds, range, order and rhythm);
+:class:`PolyGrammar` is the voice-blind grammar training and the fallback use.
 
 What encoding has to change is reported: notes folded into the range by octaves,
 unisons of two parts merged into one note, and notes beyond ``max_voices`` at once

@@ -8,15 +8,19 @@ RNG seed and key lock are the melody generator's.  On top of the key and range m
 the encoding's grammar says per variation what may come next (pitches falling within a
 step, a HOLD only for a note that sounds), so every sequence decodes.
 
-The encoding does not know parts, so each new note is given back to one of the seed's
-tracks by :func:`assign_tracks`: at each onset the new notes, highest first, go to the
-tracks in the order of their registers, at the least total distance from where each
-track has been, a note beyond what a track held at once in the seed costing more.
-A note keeps its track's channel (and so its instrument).
+The encoding does not know parts, so every part is made a line while it is written
+(:class:`engine.encodings.polyphony.PartGrammar`, docs/polyphony-encoding.md): each
+note goes to its part as it is sampled, a part holds only its own notes, keeps its
+range, its order among the parts and the rhythm of its seed (where it sounds, where
+it starts notes, how many at once), and the notes decode onto their own tracks with
+the track's channel (and so its instrument).  A seed of more than ``max_voices``
+notes at once falls back to the voice-blind grammar, with each new note given to a
+track afterwards by :func:`assign_tracks`.
 
-Harmonising forces the melody: at every step of the melody the first token (the top
-note) is the melody's own NEW or HOLD, and the model writes the rest beneath it.  The
-melody comes back note for note; the voices beneath come back as new tracks.
+Harmonising forces the melody (the top part, note for note) and writes alto, tenor and
+bass beneath it, into the song's own tracks where it has them (:func:`harmony_parts`)
+and into new tracks where it does not; it starts and ends on the tonic in root
+position unless the melody's note forbids it.
 """
 
 from __future__ import annotations
