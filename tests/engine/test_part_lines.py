@@ -197,6 +197,7 @@ def test_a_continued_chorale_keeps_four_lines(library):
         assert sorted(parts) == order  # every part continued
         for t, notes in parts.items():
             assert overlaps(notes) == 0, f"track {t} holds two notes at once"
+            assert {n.channel for n in notes} == {seed.tracks[t].channel}
             assert silent_bars(notes, 4 * bar, bar, 4) == []
         assert crossings([parts[i] for i in order], beats) == 0
 

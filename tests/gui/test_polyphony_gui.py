@@ -292,3 +292,35 @@ def test_the_drums_are_left_as_they_are_and_the_panel_says_so(qtbot, poly_librar
     assert 2 not in panel.result.track_of[0]
     panel.keep_variation(0)
     assert doc.song().tracks[2].notes == sorted(drums, key=Note.sort_key)
+
+
+def test_harmonise_writes_the_bass_into_the_songs_bass_track_and_keep_is_one_step(
+        qtbot, poly_library, isolated_settings):
+    """The default seed's bass rests in bars 2 and 3: Harmonise writes the bass there into
+    the song's own Bass track (its other notes untouched), adds Alto and Tenor as new
+    tracks with channels of their own, and Keep is one undo step."""
+    window = make_window(qtbot, poly_library)
+    doc, panel = window.doc, window.panel
+    song = doc.song()
+    bar = song.ticks_per_bar_at(0)
+    song.tracks[1].notes = [n for n in song.tracks[1].notes
+                            if not bar <= n.start_tick < 3 * bar]
+    doc.load_song(song)
+    before, depth = doc.song(), doc.undo_stack.count()
+    panel.variations_spin.setValue(1)
+    run(qtbot, panel, pressed(window.generate_harmonise, panel))
+    assert panel.result.new_tracks == ["Alto", "Tenor"]
+    panel.keep_variation(0)
+    assert doc.undo_stack.count() == depth + 1
+    after = doc.song()
+    assert [t.name for t in after.tracks] == ["Melody", "Bass", "Alto", "Tenor"]
+    assert after.tracks[0].notes == before.tracks[0].notes
+    bass = sorted(after.tracks[1].notes, key=Note.sort_key)
+    new = [n for n in bass if n not in before.tracks[1].notes]
+    assert new and all(bar <= n.start_tick < 3 * bar for n in new)
+    assert all(n.channel == before.tracks[1].channel for n in new)
+    assert all(a.end_tick <= b.start_tick for a, b in zip(bass, bass[1:]))  # one line
+    channels = [t.channel for t in after.tracks]
+    assert len(set(channels)) == 4 and DRUM_CHANNEL not in channels
+    window.edit_undo.trigger()
+    assert track_notes(doc.song()) == track_notes(before)
