@@ -15,8 +15,9 @@ variations are drawn as plain continuations.
 Every part is a line, as in a continuation (:class:`engine.encodings.polyphony.PartGrammar`):
 each note is given to its part as it is written, each part keeps its range, its order
 and the rhythm it had before the gap, and a note sounding into the gap is held by its
-own part (more than ``max_voices`` notes at once in all fall back to the voice-blind
-grammar, with the notes given to tracks afterwards).
+own part (parts of chords keep their usual chord when all the parts' notes at once would
+pass ``max_voices``; only more parts than that fall back to the voice-blind grammar, with
+the notes given to tracks afterwards).
 
 The gap ``[start_tick, end_tick)``, on every playable track (drums are left alone):
 
@@ -49,7 +50,8 @@ from engine.generation import generator as G
 from engine.generation.fill import (CANDIDATES, _bar, best_per_group, check_gap_in_song,
                                     check_gap_steps, checked_gap, split_at_gap)
 from engine.generation.polyphony import (MAX_PRIME_STEPS, Junction, _capacity, _sample,
-                                         _sample_parts, _texture, _with, is_polyphonic,
+                                         _sample_parts, _texture, _with, fit_voices,
+                                         is_polyphonic,
                                          lock_scale, longest_hold, part_grids, part_ranges,
                                          part_rules, seed_parts, to_tracks, track_messages)
 from engine.models import ModelLibrary
@@ -133,9 +135,10 @@ def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSett
         if settings.key == "auto":
             messages.append(f"Key lock: {lock_key.name} ({why}).")
     allowed = G.allowed_tokens(model, settings, lock_key, scale, transpose)
-    if sum(capacity.values()) <= enc.max_voices:
+    fitted = fit_voices(enc, kept, capacity, ppq)
+    if fitted is not None:
         return _fill_lines(model, song, settings, start_tick, end_tick, a_step, steps,
-                           before, kept, capacity, allowed, transpose, prime,
+                           before, kept, fitted, allowed, transpose, prime,
                            junction_tokens, kept_notes, messages, lock_key or song_key,
                            lock_key.name if settings.key == "auto" and lock_key is not None
                            else "", progress, is_cancelled, candidates)

@@ -291,8 +291,10 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     lines: list[_Part] | None = None
     if melody is not None:
         lines = harmony_parts(song, harmonise_track, mel_notes, messages)
-    elif per_track and sum(capacity.values()) <= enc.max_voices:
-        lines = seed_parts(song, per_track, capacity)
+    elif per_track:
+        fitted = fit_voices(enc, per_track, capacity, ppq)
+        if fitted is not None:
+            lines = seed_parts(song, per_track, fitted)
     if lines is not None:
         rules = part_rules(enc, song, lines, start_step, steps, transpose,
                            melody=melody, key=lock_key or seed_key)
@@ -594,6 +596,28 @@ class _Part:
     def centre(self) -> float:
         ps = [n.pitch for n in (self.notes or self.forced)]
         return float(np.mean(ps[-8:])) if ps else (self.low + self.high) / 2
+
+
+def fit_voices(enc, per_track: dict[int, list[Note]], capacity: dict[int, int],
+               ppq: int) -> dict[int, int] | None:
+    """Each part's notes at once, all within the encoding's ``max_voices``: as in the
+    seed when they fit; else a part of chords keeps its usual chord (the median number
+    of notes it starts together), then the fullest parts give up a note each until they
+    fit; None when there are more parts than voices."""
+    if sum(capacity.values()) <= enc.max_voices:
+        return dict(capacity)
+    fitted = {}
+    for i, ns in per_track.items():
+        starts: dict[int, int] = {}
+        for n in ns:
+            s = enc.tick_to_step(n.start_tick, ppq)
+            starts[s] = starts.get(s, 0) + 1
+        usual = int(np.median(list(starts.values()))) if starts else 1
+        fitted[i] = max(1, min(capacity[i], usual))
+    while sum(fitted.values()) > enc.max_voices and max(fitted.values()) > 1:
+        fullest = max(fitted, key=lambda i: (fitted[i], -i))
+        fitted[fullest] -= 1
+    return fitted if sum(fitted.values()) <= enc.max_voices else None
 
 
 def seed_parts(song: Song, per_track: dict[int, list[Note]],
