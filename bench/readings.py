@@ -257,15 +257,16 @@ def bass_degree(bass_pitch: int | None, tonic: int) -> str:
 
 
 def final_bass(melody: Sequence[Note], others: Sequence[Sequence[Note]]) -> int | None:
-    """The lowest note of the final chord: among the other parts, the notes sounding
-    when the melody's last note starts, else those starting while it sounds."""
+    """The lowest note of the final chord as it is read: the other parts' notes sounding
+    at the last onset (of any part) while the melody's last note sounds; None when no
+    other part sounds then."""
     if not melody:
         return None
     last = max(melody, key=lambda n: (n.start_tick, n.pitch))
     every = [n for p in others for n in p]
-    now = [n.pitch for n in every if n.start_tick <= last.start_tick < n.end_tick]
-    if not now:
-        now = [n.pitch for n in every if last.start_tick <= n.start_tick < last.end_tick]
+    onsets = [n.start_tick for n in every if last.start_tick <= n.start_tick < last.end_tick]
+    at = max(onsets, default=last.start_tick)
+    now = [n.pitch for n in every if n.start_tick <= at < n.end_tick]
     return min(now) if now else None
 
 

@@ -167,6 +167,7 @@ def read_output(seed: Song, out: Song, *, harmonise: bool, seed_end: int | None,
         rests = R.silent_bars(out, p.notes, new_bars) if counted and not had_rest else 0
         lo_s, hi_s = (min(n.pitch for n in old), max(n.pitch for n in old)) if old else (None, None)
         beyond = sum(not lo_s <= n.pitch <= hi_s for n in new) if old else 0
+        beyond3 = sum(not lo_s - 3 <= n.pitch <= hi_s + 3 for n in new) if old else 0
         info = {"part": p.name, "channels": sorted(p.channels), "seed_notes": len(old),
                 "new_notes": len(new), "monophonic_seed": mono_seed, "overlaps": over,
                 "seed_has_whole_bar_rest": had_rest,
@@ -175,10 +176,16 @@ def read_output(seed: Song, out: Song, *, harmonise: bool, seed_end: int | None,
                 "new_range": [min(n.pitch for n in new), max(n.pitch for n in new)]
                 if new else None,
                 "seed_range": [lo_s, hi_s] if old else None, "beyond_seed_range": beyond,
+                "beyond_seed_range_by_more_than_3": beyond3,
                 "onsets_per_bar_seed": R.onsets_per_bar(old, seed_bars),
                 "onsets_per_bar_new": R.onsets_per_bar(new, new_bars)}
         r.parts.append(info)
         c["overlaps"] += over
+        c[f"part:{p.name}:new"] += len(new)
+        c[f"part:{p.name}:overlaps"] += over
+        if counted and not had_rest:
+            c[f"part:{p.name}:rest_bars"] += rests
+            c[f"part:{p.name}:bars"] += len(new_bars)
         if mono_seed:
             c["overlaps_mono"] += over
             c["new_notes_mono"] += len(new)
@@ -187,6 +194,7 @@ def read_output(seed: Song, out: Song, *, harmonise: bool, seed_end: int | None,
             c["bars_checked"] += len(new_bars)
         if old:
             c["beyond"] += beyond
+            c["beyond3"] += beyond3
             c["new_in_seeded_parts"] += len(new)
     # crossings over the new bars (continuation) or the melody (harmonisation)
     heard = [old or p.notes for p, old in zip(parts, olds)]
@@ -201,6 +209,8 @@ def read_output(seed: Song, out: Song, *, harmonise: bool, seed_end: int | None,
         bass = R.final_bass(mel.notes, [p.notes for p in parts if p is not mel])
         r.final_bass = R.bass_degree(bass, tonic)
         c[f"final_{r.final_bass}"] += 1
+        last = max(mel.notes, key=lambda n: (n.start_tick, n.pitch))
+        c[f"final_on_melody_{R.bass_degree(bass, last.pitch % 12)}"] += 1
     c["parts_sharing_a_channel"] += r.channels["parts_sharing_a_channel"]
     c["outputs_sharing_a_channel"] += r.channels["parts_sharing_a_channel"] > 0
     c["pitched_parts"] += r.channels["parts"]
@@ -227,9 +237,18 @@ def row(readings: list[Reading]) -> dict:
     out["whole_bar_rest_share"] = share("rest_bars", "bars_checked")
     out["crossing_beats"] = share("crossed_beats", "beats_two_parts")
     out["beyond_seed_range"] = share("beyond", "new_in_seeded_parts")
+    out["beyond_seed_range_by_more_than_3"] = share("beyond3", "new_in_seeded_parts")
     finals = {k: c[f"final_{k}"] for k in ("tonic", "fifth", "other", "silent")}
     if sum(finals.values()):
         out["final_bass"] = finals
+        out["final_bass_on_the_melody_final"] = {
+            k: c[f"final_on_melody_{k}"] for k in ("tonic", "fifth", "other", "silent")}
+    names = sorted({k.split(":")[1] for k in c if k.startswith("part:")})
+    if len(names) <= 8:
+        out["per_part"] = {n: {"new_notes": c[f"part:{n}:new"],
+                               "overlaps": c[f"part:{n}:overlaps"],
+                               "whole_bar_rests": c[f"part:{n}:rest_bars"],
+                               "bars_checked": c[f"part:{n}:bars"]} for n in names}
     out["pitched_parts_per_output"] = round(c["pitched_parts"] / c["outputs"], 2) \
         if c["outputs"] else None
     out["outputs_with_parts_sharing_a_channel"] = share("outputs_sharing_a_channel", "outputs")
@@ -686,6 +705,7 @@ def print_tables(table: dict, targets: dict, report: dict) -> None:
     lines = [("overlaps_in_monophonic_parts", "overlap", "{}"),
              ("whole_bar_rest_share", "barrest", "%"), ("crossing_beats", "cross", "%"),
              ("beyond_seed_range", "beyond", "%"),
+             ("beyond_seed_range_by_more_than_3", "beyond+3", "%"),
              ("pitched_parts_per_output", "parts", "{}"),
              ("outputs_with_parts_sharing_a_channel", "share ch", "%")]
 
@@ -708,11 +728,25 @@ def print_tables(table: dict, targets: dict, report: dict) -> None:
                 "holds one note at a time), whole-bar rests (parts whose seed has none), "
                 "beats with a crossing, notes beyond the part's seed range, parts per "
                 "output, outputs with parts sharing a channel")
-    finals = {k: r["final_bass"] for k, r in table.items() if "final_bass" in r}
+    finals = {k: r for k, r in table.items() if "final_bass" in r}
     if finals:
-        print("\nFinal bass of the harmonisations (tonic / fifth / other / silent):")
-        for k, f in finals.items():
-            print(f"  {k:38} {f['tonic']:4} {f['fifth']:4} {f['other']:4} {f['silent']:4}")
+        print("\nFinal bass of the harmonisations: on the piece's tonic (key estimated on "
+              "the whole original) / its fifth / other / silent; and the same against the "
+              "melody's last note (bass = that note / a fifth above it / other / silent)")
+        for k, r in finals.items():
+            f, g = r["final_bass"], r.get("final_bass_on_the_melody_final", {})
+            print(f"  {k:38} {f['tonic']:4} {f['fifth']:4} {f['other']:4} {f['silent']:4}"
+                  f"    {g.get('tonic', 0):4} {g.get('fifth', 0):4} {g.get('other', 0):4} "
+                  f"{g.get('silent', 0):4}")
+    voiced = {k: r["per_part"] for k, r in table.items()
+              if r.get("per_part") and k.startswith(("chorales", "bwv"))}
+    if voiced:
+        print("\nPer part (chorales): new notes, notes sounding with another of the part, "
+              "whole-bar rests / bars checked")
+        for k, per in voiced.items():
+            cells = [f"{n[:8]} {v['new_notes']}, {v['overlaps']}, "
+                     f"{v['whole_bar_rests']}/{v['bars_checked']}" for n, v in per.items()]
+            print(f"  {k:38} " + "; ".join(cells))
     bands = {k: v for k, v in report["details"].items()
              if k.startswith(("bands", "smile whole"))}
     if bands:

@@ -135,6 +135,10 @@ def test_final_bass_degree(R):
     tenor = [Note(55, BAR, 960)]
     low = R.final_bass(melody, [bass, tenor])
     assert low == 48 and R.bass_degree(low, tonic=0) == "tonic"
+    # the bass moves under the held last note: the chord the piece ends on is read
+    moving = [Note(43, 0, 480), Note(48, BAR - 240, 480), Note(44, BAR + 480, 480)]
+    assert R.final_bass(melody, [moving, tenor]) == 44
+    assert R.final_bass(melody, [[Note(43, 0, 480)]]) is None  # the others stopped
     assert R.bass_degree(43, tonic=0) == "fifth"
     assert R.bass_degree(45, tonic=0) == "other"
     assert R.bass_degree(None, tonic=0) == "silent"
