@@ -721,13 +721,25 @@ def _rhythm(grid: Sequence[tuple[int, int, int]], start_step: int, bar: int, ori
     return s_share, o_share, seen, max(1, least), float(sounding.mean())
 
 
+def _rested_a_bar(grid: Sequence[tuple[int, int, int]], end_step: int, bar: int) -> bool:
+    """Whether a part is silent for a bar or more anywhere from its first note to
+    ``end_step`` (where the seed ends)."""
+    reach = None
+    for s, e, _ in sorted(grid):
+        if reach is not None and s - reach >= bar:
+            return True
+        reach = e if reach is None else max(reach, e)
+    return reach is not None and end_step - reach >= bar
+
+
 def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: int,
                transpose: int, melody: _Melody | None = None, key: Key | None = None
                ) -> PartRules:
     """The grammar's rules for ``parts`` over ``steps`` steps from ``start_step``.
 
-    A continued part sounds where it sounded in most of its seed's bars (so a line that
-    never rested a whole bar never does), starts notes only at the steps of the bar
+    A continued part that never rested a whole bar in its seed sounds where it sounded
+    in most of its seed's bars (so it never falls silent for a bar; a part that did rest
+    a bar may again), starts notes only at the steps of the bar
     where its seed ever started one, and at those where it always did it starts one
     (comping re-attacks; a bass keeps its onsets).  A harmonisation's voices sound
     wherever the melody does; its first and last chords are the tonic in root position
@@ -756,7 +768,9 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
         s_share, o_share, seen, chord, busy = _rhythm(grid, start_step, bar, origin)
         least[j] = min(chord, part.capacity)
         known = seen[pos] > 0
-        must[:, j] = np.where(known, s_share[pos] >= MUST_SOUND_SHARE, busy >= 0.9)
+        # a part that rested a whole bar in its seed may do so again
+        if not _rested_a_bar(grid, start_step, bar):
+            must[:, j] = np.where(known, s_share[pos] >= MUST_SOUND_SHARE, busy >= 0.9)
         sure = seen[pos] >= 2
         attack[:, j] = np.where(sure & (o_share[pos] == 0), -1,
                                 np.where(sure & (o_share[pos] >= 1.0), 1, 0))
