@@ -113,7 +113,11 @@ def _cmd_harmonise(args: argparse.Namespace) -> int:
         raise GenerationError(f"{Path(args.melody).name}: track {track + 1} is a drum track; "
                               f"choose the track with the melody (--track)")
     # the song's own parts beneath the melody are kept and filled where they rest; the
-    # missing voices are written as new tracks
+    # missing voices are written as new tracks (with --alone, every voice is new)
+    if args.alone:
+        melody = song.copy()
+        melody.tracks = [song.tracks[track]]
+        song, track = melody, 0
     library = cli._library(args)
     result = generate_polyphony(library, song, settings, harmonise_track=track)
     for message in result.messages:
@@ -164,6 +168,10 @@ def add_harmonise_command(subparsers: argparse._SubParsersAction) -> None:
                    help="the tune of a multi-tune ABC file, from 1 (default 1)")
     h.add_argument("--track", type=int, metavar="N",
                    help="the track holding the melody, from 1 (default: the melody track)")
+    h.add_argument("--alone", action="store_true",
+                   help="harmonise the melody on its own: every voice is written as a new "
+                        "track (default: the file's own parts beneath the melody are kept "
+                        "and written into where they rest)")
     h.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="0 (always the likeliest) to 2 (wild); default 1")
     h.add_argument("--top-p", type=float, default=1.0, metavar="P",

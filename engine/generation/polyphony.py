@@ -298,6 +298,11 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     if lines is not None:
         rules = part_rules(enc, song, lines, start_step, steps, transpose,
                            melody=melody, key=lock_key or seed_key)
+        if melody is not None and rules.forced_part[:, 1:].all():
+            names = ", ".join(_track_label(song, p.track) for p in lines[1:])
+            raise GenerationError(f"every voice beneath the melody already plays throughout "
+                                  f"it ({names}), so there is nothing to write; harmonise the "
+                                  f"melody on its own, or clear the part to be written")
         allowed_parts = allowed_tokens(model, settings, lock_key, scale, transpose)
         stepper = (_Incremental if method == "incremental" else _Naive)(model, primed, k)
         try:

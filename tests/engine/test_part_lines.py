@@ -317,3 +317,31 @@ def test_a_band_file_continues_every_pitched_part_in_its_own_rhythm(library):
         assert overlaps(parts[names["Bass"]]) == 0
         rate = onsets_per_bar(parts[names["Chord"]], start, start + 4 * bar, bar, song.ppq)
         assert abs(rate - seed_rate) <= 0.3 * seed_rate, (rate, seed_rate)
+
+
+def test_cli_harmonise_of_a_full_chorale_says_there_is_nothing_to_write_unless_alone(tmp_path):
+    import subprocess
+    import sys
+
+    from engine.formats import midi_file_to_song, song_to_midi_file
+
+    if not (MODELS / f"{MODEL}.json").exists():
+        pytest.skip(f"{MODEL} is not in {MODELS}")
+    song = cut(chorale("bach/bwv66.6.mxl"), 4 * 1920)
+    path = tmp_path / "chorale.mid"
+    song_to_midi_file(song, path)
+
+    def harmonise(*extra):
+        return subprocess.run([sys.executable, str(REPO / "main.py"), "harmonise", str(path),
+                               "--track", "1", "--model", MODEL, "--models-dir", str(MODELS),
+                               "-o", str(tmp_path / "out.mid"), *extra],
+                              capture_output=True, text=True, timeout=300)
+
+    proc = harmonise()
+    assert proc.returncode == 1 and "nothing to write" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = harmonise("--alone")
+    assert proc.returncode == 0, proc.stderr
+    back = midi_file_to_song(tmp_path / "out.mid")
+    names = [t.name for t in back.tracks if t.notes]
+    assert names[1:] == ["Alto", "Tenor", "Bass"]
