@@ -4,7 +4,8 @@ note of files under a model).
 Both use the very engine the GUI uses.  Anything a user can get wrong (a seed file that
 cannot be read, a model that does not exist, an option out of range) ends the command
 with one line on stderr and a non-zero exit status, never a traceback:
-exit status 2 for a command line that does not parse, 1 for everything else.
+exit status 2 for a command line that does not parse, 1 for everything else; Ctrl+C
+ends a job with "continuo COMMAND: stopped" and exit status 130.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from engine.song import Note, Song, Track, melody_song
 
 EXIT_USAGE = 2
 EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130  # Ctrl+C, as shells report a process ended by SIGINT
 
 
 def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -55,14 +57,20 @@ def _run(name: str, func: Handler) -> Handler:
     """Wrap a command so a user's mistake is one line on stderr and exit status 1."""
 
     def handler(args: argparse.Namespace) -> int:
+        from engine.limits import interrupted, job_begins, say_stopped
+
+        job_begins()  # Ctrl+C raises KeyboardInterrupt from here (main.py set it up)
         try:
             return func(args)
         except ContinuoError as e:
+            if interrupted():  # a reader that turned the Ctrl+C into its own error
+                say_stopped(name)
+                return EXIT_INTERRUPTED
             sys.stderr.write(f"continuo {name}: {e}\n")
             return EXIT_ERROR
-        except KeyboardInterrupt:
-            sys.stderr.write(f"continuo {name}: interrupted\n")
-            return 130
+        except KeyboardInterrupt:  # Ctrl+C: "continuo NAME: stopped"
+            say_stopped(name)
+            return EXIT_INTERRUPTED
 
     return handler
 

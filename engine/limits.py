@@ -125,3 +125,80 @@ def run_with_time_budget(fn: Callable[[], T], seconds: float) -> T:
             raise ParseTimeout()
         raise error
     return outcome["value"]
+
+
+# ---------------------------------------------------------------------------------------
+# Ctrl+C on the command line
+# ---------------------------------------------------------------------------------------
+
+# what stop_on_interrupt installed: the command's name, whether its line was written,
+# whether Ctrl+C was pressed, and whether the job has begun (the handler then raises)
+_interrupt: dict[str, Any] = {}
+
+
+def say_stopped(command: str | None = None) -> None:
+    """Write "continuo COMMAND: stopped" on stderr, once however often it is asked."""
+    import sys
+
+    if _interrupt.get("said"):
+        return
+    _interrupt["said"] = True
+    name = command or _interrupt.get("command") or "job"
+    try:
+        sys.stderr.write(f"continuo {name}: stopped\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed: the exit status still says it
+        pass
+
+
+def interrupted() -> bool:
+    """Whether Ctrl+C was pressed during this command-line job."""
+    return bool(_interrupt.get("pressed"))
+
+
+def job_begins() -> None:
+    """From now on Ctrl+C raises KeyboardInterrupt in the job (see stop_on_interrupt)."""
+    _interrupt["job"] = True
+
+
+def stop_on_interrupt(command: str, grace: float = 0.8) -> None:
+    """Make Ctrl+C (SIGINT) end a command-line job within a second: one line,
+    "continuo COMMAND: stopped", exit status 130, never a traceback.
+
+    Called first thing, before the heavy imports.  While modules load, Ctrl+C ends the
+    process at once (nothing is written yet, and an exception raised inside an import
+    can come out as an ImportError).  Once the job begins (:func:`job_begins`), it raises
+    KeyboardInterrupt, so that the job's ``finally`` blocks run (a file half written is
+    removed) and the command's wrapper returns 130; whatever then reaches the top level
+    is told by ``sys.excepthook`` in the same one line.  A timer ends the process
+    ``grace`` seconds after the Ctrl+C if it has not ended by then (the main thread
+    waiting in C code), and a second Ctrl+C ends it at once.
+    """
+    import signal
+    import sys
+
+    _interrupt.update(command=command, said=False, pressed=False, job=False)
+
+    def give_up() -> None:
+        say_stopped()
+        os._exit(130)
+
+    def on_sigint(_signum, _frame) -> None:
+        if _interrupt["pressed"] or not _interrupt["job"]:
+            _interrupt["pressed"] = True
+            give_up()
+        _interrupt["pressed"] = True
+        timer = threading.Timer(grace, give_up)
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+    previous_hook = sys.excepthook
+
+    def excepthook(kind, value, traceback) -> None:  # noqa: ANN001 - sys.excepthook's
+        if issubclass(kind, KeyboardInterrupt) or _interrupt["pressed"]:
+            give_up()  # as the command's own wrapper exits (Python would say -2)
+        previous_hook(kind, value, traceback)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    sys.excepthook = excepthook
