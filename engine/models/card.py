@@ -159,6 +159,60 @@ def states_from_card(card: dict) -> list[StateSpec]:
 # ---- reading ----------------------------------------------------------------------------
 
 
+def _native_grid(encoding: Encoding) -> int | None:
+    """The steps per quarter note that ``encoding``'s kind is trained on: training makes
+    every encoding with its defaults (training/corpus.py), so a card that says otherwise
+    was edited by hand.  None when the kind has no default to compare with."""
+    try:
+        return int(type(encoding)().steps_per_quarter)
+    except Exception:  # noqa: BLE001 - a kind whose constructor needs arguments
+        return None
+
+
+def _check_grid(encoding: Encoding, what: str) -> None:
+    """The card's grid against its encoding's (issue 23: a card with
+    "steps_per_quarter": 96 on a 4-step network was accepted and listed)."""
+    native = _native_grid(encoding)
+    if native is not None and encoding.steps_per_quarter != native:
+        raise ModelError(f"{what}: the card says {encoding.steps_per_quarter} steps per "
+                         f"quarter note, but encoding {encoding.name} is a grid of {native} "
+                         f"(its network was trained on that grid)")
+
+
+def _check_token_names(encoding: Encoding, section: dict, what: str) -> None:
+    """The card's list of tokens against its encoding's: a pitch range moved with the
+    vocabulary's size kept shows only here."""
+    tokens = section.get("tokens")
+    if tokens is None:
+        return  # older cards do not list them
+    names = encoding.token_names()
+    if not isinstance(tokens, list):
+        raise ModelError(f"{what}: the card's encoding 'tokens' is not a list of names")
+    if len(tokens) != len(names):
+        count = len(tokens)
+        raise ModelError(f"{what}: the card's vocabulary lists {count} tokens, but its encoding "
+                         f"({encoding.name}, pitches {encoding.min_pitch}-"
+                         f"{encoding.max_pitch}) has {len(names)}")
+    for i, (said, meant) in enumerate(zip(tokens, names)):
+        if said != meant:
+            raise ModelError(f"{what}: the card's token {i} is {str(said)[:40]!r}, but its "
+                             f"encoding ({encoding.name}, pitches {encoding.min_pitch}-"
+                             f"{encoding.max_pitch}) has {meant!r} there")
+
+
+def _check_vocabulary_width(sig, logits_output: str, vocab: int, encoding: Encoding,
+                            what: str, step_file: str) -> None:
+    """The step graph's logits are one per token of the vocabulary: say so in words
+    when they disagree (check_tensor then checks the rest of the shape)."""
+    out = sig.outputs.get(logits_output)
+    shape = out.shape if out is not None else None
+    if shape and len(shape) == 2 and isinstance(shape[1], int) and shape[1] != vocab:
+        raise ModelError(f"{what}: the network in {step_file} has a vocabulary of {shape[1]} "
+                         f"tokens (output '{logits_output}'), but the card's encoding ({encoding.name}, pitches {encoding.min_pitch}-"
+                         f"{encoding.max_pitch}) has {vocab}: the card and the graph "
+                         f"disagree")
+
+
 def read_card(card_path: Path) -> ModelCard:
     """Read one card and check it against its ONNX files; ModelError says why not."""
     what = card_path.name
@@ -191,6 +245,7 @@ def read_card(card_path: Path) -> ModelCard:
     if not 1 <= encoding.steps_per_quarter <= 96:  # found by fuzzing: 0 divides by zero later
         raise ModelError(f"{what}: the card's encoding has {encoding.steps_per_quarter} steps "
                          f"per quarter note; a grid has 1 to 96")
+    _check_grid(encoding, what)
 
     files = _require(card, "files", dict, what)
     hashes = card.get("sha256") or {}
@@ -245,6 +300,8 @@ def read_card(card_path: Path) -> ModelCard:
     vocab = encoding.vocab_size
     step_file = paths["step"].name
     sig = read_graph(paths["step"], what)
+    _check_vocabulary_width(sig, logits_output, vocab, encoding, what, step_file)
+    _check_token_names(encoding, card["encoding"], what)
     check_tensor(sig, "input", token_input, ONNX_INT32, (None,), what, step_file)
     check_tensor(sig, "output", logits_output, ONNX_FLOAT, (None, vocab), what, step_file)
     for s in states:
