@@ -208,7 +208,8 @@ def _check_vocabulary_width(sig, logits_output: str, vocab: int, encoding: Encod
     shape = out.shape if out is not None else None
     if shape and len(shape) == 2 and isinstance(shape[1], int) and shape[1] != vocab:
         raise ModelError(f"{what}: the network in {step_file} has a vocabulary of {shape[1]} "
-                         f"tokens (output '{logits_output}'), but the card's encoding ({encoding.name}, pitches {encoding.min_pitch}-"
+                         f"tokens (output '{logits_output}'), but the card's encoding "
+                         f"({encoding.name}, pitches {encoding.min_pitch}-"
                          f"{encoding.max_pitch}) has {vocab}: the card and the graph "
                          f"disagree")
 
