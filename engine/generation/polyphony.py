@@ -26,6 +26,7 @@ position unless the melody's note forbids it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Callable, Sequence
 
 import numpy as np
@@ -657,7 +658,6 @@ def harmony_parts(song: Song, melody_track: int, melody: Sequence[Note],
     candidates.sort(reverse=True)
     # the ordered choice of voices for the song's tracks nearest their registers
     best, chosen = float("inf"), ()
-    from itertools import combinations
     use = min(len(candidates), len(slots))
     for tracks in combinations(range(len(candidates)), use):
         for where in combinations(range(len(slots)), use):
