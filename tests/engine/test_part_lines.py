@@ -345,3 +345,45 @@ def test_cli_harmonise_of_a_full_chorale_says_there_is_nothing_to_write_unless_a
     back = midi_file_to_song(tmp_path / "out.mid")
     names = [t.name for t in back.tracks if t.notes]
     assert names[1:] == ["Alto", "Tenor", "Bass"]
+
+
+# ---------------------------------------------------------------------------------------
+# which parts (no model needed)
+# ---------------------------------------------------------------------------------------
+
+
+def test_parts_of_chords_keep_their_usual_chord_when_all_would_pass_eight_voices():
+    from engine.generation.polyphony import fit_voices
+
+    q = 480
+    lead = [Note(72 + i % 3, i * q, q) for i in range(8)]
+    bass = [Note(40, i * 2 * q, 2 * q) for i in range(4)]
+    pad = [Note(p, 0, 8 * q) for p in (55, 59, 62, 64, 67, 69)]  # six notes held
+    comp = [Note(p, i * q, q // 2) for i in range(8) for p in (60, 64, 67)]
+    per_track = {0: lead, 1: pad, 2: comp, 3: bass}
+    capacity = {0: 1, 1: 6, 2: 3, 3: 1}
+    assert fit_voices(E, {0: lead, 3: bass}, {0: 1, 3: 1}, q) == {0: 1, 3: 1}
+    fitted = fit_voices(E, per_track, capacity, q)
+    assert fitted is not None and sum(fitted.values()) <= E.max_voices
+    assert fitted[0] == fitted[3] == 1 and fitted[2] == 3  # the comping keeps its triads
+    nine = {i: [Note(40 + 4 * i, 0, q)] for i in range(9)}
+    assert fit_voices(E, nine, {i: 1 for i in nine}, q) is None  # more parts than voices
+
+
+def test_harmony_parts_give_the_songs_low_line_the_bass_and_name_the_missing_voices():
+    from engine.generation.polyphony import harmony_parts
+    from engine.song import Track
+
+    q = 480
+    melody = [Note(72 + (i % 4), i * q, q) for i in range(16)]
+    song = Song(tracks=[Track("Tune", notes=melody),
+                        Track("Low", channel=3, notes=[Note(43, i * 4 * q, 4 * q)
+                                                       for i in range(4)]),
+                        Track("Pad", channel=4, notes=[Note(p, 0, 16 * q)
+                                                       for p in (60, 64, 67)])])
+    messages: list[str] = []
+    parts = harmony_parts(song, 0, melody, messages)
+    assert [(p.name, p.role, p.track) for p in parts] == [
+        ("Tune", "melody", 0), ("Alto", "new", None), ("Tenor", "new", None),
+        ("Low", "kept", 1)]
+    assert any("'Pad'" in m and "left as it is" in m for m in messages)
