@@ -240,11 +240,16 @@ def voice_order(names: Sequence[str], heard: Sequence[Sequence[Note]]) -> list[i
     return sorted(range(len(names)), key=lambda i: (mean(i), i))
 
 
-def onsets_per_bar(notes: Sequence[Note], bars: Sequence[tuple[int, int]]) -> float | None:
-    """Distinct onset ticks per bar over ``bars`` (a chord is one onset)."""
+def onsets_per_bar(notes: Sequence[Note], bars: Sequence[tuple[int, int]],
+                   together: int = 0) -> float | None:
+    """Onsets per bar over ``bars``: a chord is one onset, and so is a strum or a
+    humanised chord whose notes start within ``together`` ticks of its first."""
     if not bars:
         return None
-    onsets = {n.start_tick for n in notes}
+    onsets: list[int] = []
+    for t in sorted({n.start_tick for n in notes}):
+        if not onsets or t - onsets[-1] > together:
+            onsets.append(t)
     return sum(sum(a <= t < b for t in onsets) for a, b in bars) / len(bars)
 
 

@@ -145,6 +145,7 @@ def read_output(seed: Song, out: Song, *, harmonise: bool, seed_end: int | None,
                                                  default=0))
         seed_bars = [(a, b) for a, b in R.bars_between(seed, first, start_bar)
                      if b <= start_bar]
+    together = out.ppq // 8  # notes within a 32nd of each other start one onset (a strum)
     c = r.c
     c["outputs"] += 1
     c["new_notes"] += len(every_new)
@@ -177,8 +178,8 @@ def read_output(seed: Song, out: Song, *, harmonise: bool, seed_end: int | None,
                 if new else None,
                 "seed_range": [lo_s, hi_s] if old else None, "beyond_seed_range": beyond,
                 "beyond_seed_range_by_more_than_3": beyond3,
-                "onsets_per_bar_seed": R.onsets_per_bar(old, seed_bars),
-                "onsets_per_bar_new": R.onsets_per_bar(new, new_bars)}
+                "onsets_per_bar_seed": R.onsets_per_bar(old, seed_bars, together),
+                "onsets_per_bar_new": R.onsets_per_bar(new, new_bars, together)}
         r.parts.append(info)
         c["overlaps"] += over
         c[f"part:{p.name}:new"] += len(new)
@@ -657,9 +658,11 @@ def main(argv: list[str] | None = None) -> int:
                      "tolerance": f"within {TOLERANCE:.0%} of the real share, or "
                                   f"{FLOOR:.0%} where that is wider"},
         "sets": sets, "rows": table, "on_the_beat": targets,
+        "done_when": None,
         "cli_failures": cli.failures, "cli_messages": dict(cli.messages.most_common(30)),
         "details": details,
     }
+    report["done_when"] = done_when(table, report["details"])
     print_tables(table, targets, report)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -690,6 +693,63 @@ def on_the_beat_targets(table: dict) -> dict:
                            "within": abs(a - b) <= max(TOLERANCE * b, FLOOR)}
         out[label] = checks
     return out
+
+
+def done_when(table: dict, details: dict) -> dict:
+    """Issue 21's "Done when" for lines, channels and bands, read off the rows: per
+    polyphonic model, on the chorales continued and harmonised, overlaps in one-line
+    parts 0, whole-bar rests at most 1% of bars, crossings at most Bach's share plus
+    1 point, every harmonisation's final bass on the tonic or the fifth (of the key
+    estimated on the whole chorale, and of the melody's last note); no two parts of a
+    continued score on one channel; smile.mid continued with new notes in Solo, Bass and
+    Chord in every variation, and Chord's onsets per bar within 30% of its seed's."""
+    out: dict = {}
+    for label, r in table.items():
+        group, _, model = label.partition(" | ")
+        if model in ("real", "bach"):
+            continue
+        checks = {}
+        if group in ("chorales", "chorales harmonise", "bwv66.6", "bwv269 harmonise"):
+            bach = table.get(f"{group} | real") or table.get(f"{group} | bach") or {}
+            checks["overlaps 0"] = (r["overlaps_in_monophonic_parts"],
+                                    r["overlaps_in_monophonic_parts"] == 0)
+            rest = r["whole_bar_rest_share"]
+            checks["whole-bar rests <= 1%"] = (rest, rest is not None and rest <= 0.01)
+            cross, limit = r["crossing_beats"], bach.get("crossing_beats")
+            if cross is not None and limit is not None:
+                checks[f"crossings <= Bach {limit:.1%} + 1 point"] = (
+                    cross, cross <= limit + 0.01)
+            for key, name in (("final_bass", "key"),
+                              ("final_bass_on_the_melody_final", "melody's last note")):
+                if key in r:
+                    f = r[key]
+                    checks[f"final bass tonic or fifth ({name})"] = (
+                        f"{f['tonic'] + f['fifth']}/{sum(f.values())}",
+                        f["other"] + f["silent"] == 0)
+        if group in ("chorales", "bwv66.6", "bands", "default"):
+            share = r["outputs_with_parts_sharing_a_channel"]
+            checks["no parts sharing a channel"] = (share, share == 0)
+        if group == "smile whole":
+            items = details.get(label, [])
+            for part in ("Solo", "Bass", "Chord"):
+                counts = [next((p["new_notes"] for p in d["parts"] if p["part"] == part), 0)
+                          for d in items]
+                checks[f"new notes in {part} (each variation)"] = (
+                    counts, bool(counts) and min(counts) > 0)
+            chord = [p for d in items for p in d["parts"] if p["part"] == "Chord"]
+            if chord and chord[0]["onsets_per_bar_seed"]:
+                seed = chord[0]["onsets_per_bar_seed"]
+                new = [p["onsets_per_bar_new"] or 0.0 for p in chord]
+                mean = sum(new) / len(new)
+                checks["Chord onsets per bar within 30% of its seed's"] = (
+                    f"{mean:.2f} vs {seed:.2f}", abs(mean - seed) <= 0.3 * seed)
+        if checks:
+            out[label] = {k: {"figure": v, "met": ok} for k, (v, ok) in checks.items()}
+    return out
+
+
+def _fig(v) -> str:
+    return _pct(v) if isinstance(v, float) else str(v)
 
 
 def _pct(x) -> str:
@@ -778,6 +838,13 @@ def print_tables(table: dict, targets: dict, report: dict) -> None:
         cells = [f"{k} {_pct(v['model'])} vs {_pct(v['real'])} "
                  f"{'ok' if v['within'] else 'NOT within'}" for k, v in checks.items()]
         print(f"  {label:38} " + "; ".join(cells))
+    goals = report.get("done_when") or done_when(table, report["details"])
+    if goals:
+        print("\nDone when (issue 21: lines, channels, bands):")
+        for label, checks in goals.items():
+            cells = [f"{k}: {_fig(v['figure'])} {'met' if v['met'] else 'NOT MET'}"
+                     for k, v in checks.items()]
+            print(f"  {label:34} " + "; ".join(cells))
     if report["cli_failures"]:
         print(f"\n{len(report['cli_failures'])} CLI runs failed, e.g. "
               f"{report['cli_failures'][0]}")

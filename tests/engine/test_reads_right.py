@@ -160,6 +160,12 @@ def test_channels_per_part_and_a_track_split_by_the_reader(R):
 def test_onsets_per_bar_count_a_chord_once(R):
     notes = [Note(60, 0, 480), Note(64, 0, 480), Note(67, 960, 480), Note(60, BAR, 480)]
     assert R.onsets_per_bar(notes, [(0, BAR), (BAR, 2 * BAR)]) == 1.5
+    # a strummed chord (a note every 20 ticks) is one onset within a 32nd (60 ticks),
+    # sixteenths are not
+    strum = [Note(60 + 4 * k, 20 * k, 480) for k in range(3)] + \
+        [Note(72, 960 + 120 * k, 120) for k in range(4)]
+    assert R.onsets_per_bar(strum, [(0, BAR)], together=PPQ // 8) == 5
+    assert R.onsets_per_bar(strum, [(0, BAR)]) == 7
 
 
 def test_read_output_of_a_continuation(bench):
