@@ -35,7 +35,7 @@ from engine.encodings import Key, estimate_song_key
 from engine.encodings.melody import GridNote
 from engine.encodings.polyphony import STEP, PartGrammar, PartRules, playable_tracks
 from engine.errors import EncodingError, GenerationError
-from engine.generation.generator import (MAX_PRIME_STEPS, GenerationCancelled,
+from engine.generation.generator import (MAX_PRIME_STEPS, MAX_STEPS, GenerationCancelled,
                                          GenerationResult, GenerationSettings, _Incremental,
                                          _Naive, _steps_for, _Velocities, allowed_tokens,
                                          cut_before, first_new_step)
@@ -277,8 +277,8 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
         ceilings, floors, allowed = part_ranges(enc, per_track, capacity, transpose, allowed)
     # a seed whose parts all sound on (nearly) every beat keeps them sounding: no beat
     # of the continuation with fewer notes while one may still come
-    beat_notes = _texture(per_track, sum(capacity.values()), ppq, gen_start) \
-        if melody is None else None
+    beat_notes = _texture(per_track, sum(capacity.values()), ppq, gen_start,
+                          enc.step_to_tick(MAX_PRIME_STEPS, ppq)) if melody is None else None
     # no new note held longer than the seed's longest (at least a half note): a network
     # that has started holding tends to hold on
     max_hold = longest_hold(enc, notes + (mel_notes if melody is not None else []), ppq)
@@ -483,18 +483,27 @@ def lock_scale(key: Key, seed: Sequence[Note]) -> tuple[set[int], str]:
 
 
 def _texture(per_track: dict[int, list[Note]], parts: int, ppq: int,
-             end_tick: int) -> int | None:
+             end_tick: int, heard_ticks: int | None = None) -> int | None:
     """How many notes every beat of the continuation should sound: the seed's parts,
     when all of them sound on at least FULL_TEXTURE_SHARE of the seed's beats (a chorale,
-    a melody over a held bass); None when the seed's parts often rest."""
-    notes = [n for ns in per_track.values() for n in ns]
-    if parts < 2 or not notes:
+    a melody over a held bass); None when the seed's parts often rest.  Only the beats of
+    the last ``heard_ticks`` before ``end_tick`` are read (the primed window), so the work
+    follows the notes and that window, not the seed's span."""
+    if parts < 2:
         return None
-    first = min(n.start_tick for n in notes)
-    beats = range(first - first % ppq, end_tick, ppq)
-    if not beats:
+    lo = 0 if heard_ticks is None else max(0, end_tick - heard_ticks)
+    notes = [n for ns in per_track.values() for n in ns if n.end_tick > lo]
+    if not notes:
         return None
-    full = sum(sum(n.start_tick <= b < n.end_tick for n in notes) >= parts for b in beats)
+    first = max(lo, min(n.start_tick for n in notes))
+    beats = np.arange(first - first % ppq, end_tick, ppq, dtype=np.int64)
+    if not len(beats):
+        return None
+    starts = np.sort(np.array([n.start_tick for n in notes], np.int64))
+    ends = np.sort(np.array([n.end_tick for n in notes], np.int64))
+    # notes sounding at each beat: started at or before it, less those ended by then
+    sounding = np.searchsorted(starts, beats, "right") - np.searchsorted(ends, beats, "right")
+    full = int((sounding >= parts).sum())
     return parts if full >= FULL_TEXTURE_SHARE * len(beats) else None
 
 
@@ -527,6 +536,11 @@ def _melody_steps(enc, notes: Sequence[Note], ppq: int, start_step: int, transpo
         messages.append(f"The melody was heard {abs(shift)} octave{'s' if abs(shift) > 1 else ''}"
                         f" {'up' if shift > 0 else 'down'} and the voices moved back.")
     end = max(g[1] for g in grid)
+    if end - start_step > MAX_STEPS:
+        bars = MAX_STEPS // (4 * enc.steps_per_quarter)
+        raise GenerationError(f"the melody lasts {(end - start_step) // enc.steps_per_quarter:,} "
+                              f"beats (a note of it is very long); Continuo harmonises up to "
+                              f"{bars} bars of 4/4 at a time: select a part of it")
     pitch = np.full(end - start_step, -1, dtype=np.int64)
     onset = np.zeros(end - start_step, dtype=bool)
     grid.sort()
@@ -766,7 +780,11 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
     ceiling = np.array([p.high + transpose for p in parts], np.int64)
     start_top = np.full(P, -1, np.int64)
     crosses = np.zeros((P, P), bool)
-    grids = [_grid_of(enc, p.notes, ppq) for p in parts]
+    # the seed's rhythm is read from its last MAX_PRIME_STEPS steps (what the model is
+    # primed with): work bounded by the window, never by the span of one long note
+    heard_from = start_step - MAX_PRIME_STEPS
+    grids = [[(max(s, heard_from), e, p) for s, e, p in _grid_of(enc, part.notes, ppq)
+              if e > heard_from] for part in parts]
     for j, (part, grid) in enumerate(zip(parts, grids)):
         if not grid:
             continue

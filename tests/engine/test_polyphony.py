@@ -459,3 +459,40 @@ def test_cli_generate_and_harmonise_write_real_midi(tmp_path):
         back = midi_file_to_song(path)
         assert tuples(back.tracks[0].notes) == tuples(midi_file_to_song(melody).tracks[0].notes)
         assert len([t for t in back.tracks if t.notes]) >= 2
+
+
+def _one_absurd_note_song() -> Song:
+    """The 81-byte file's song: ppq 4, four short notes on one track and one note of
+    0x0FFFFFFF ticks on another (its span is 67 million beats)."""
+    melody = [Note(p, 2 * i, 2, 80) for i, p in enumerate([60, 62, 64, 65])]
+    return Song(ppq=4, tracks=[Track("A", notes=melody),
+                               Track("B", channel=1, notes=[Note(48, 0, 0x0FFFFFFF, 80, 1)])])
+
+
+def test_a_seed_with_one_absurdly_long_note_is_continued_by_the_notes_not_the_span(library):
+    """The seed's texture and the parts' rhythms are read from the primed window, so one
+    note of 67 million beats costs no more than an ordinary seed (it hung, looping over
+    every beat of it); in a child process with a hard timeout, so a regression fails
+    instead of hanging the suite."""
+    from engine.formats import song_to_midi_bytes
+
+    code = ("import sys; from engine.formats import midi_file_to_song; "
+            "from engine.generation.generator import GenerationSettings; "
+            "from engine.generation.polyphony import generate_polyphony; "
+            "from engine.models import ModelLibrary; "
+            "song = midi_file_to_song(sys.stdin.buffer.read(), 'long.mid'); "
+            "r = generate_polyphony(ModelLibrary(), song, GenerationSettings("
+            "model='poly-wavenet', bars=2, variations=2, rng_seed=1)); "
+            "print(r.start_tick, sum(map(len, r.variations)))")
+    proc = subprocess.run([sys.executable, "-c", code], input=song_to_midi_bytes(
+        _one_absurd_note_song()), capture_output=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr.decode()
+    start, notes = map(int, proc.stdout.split())
+    assert start >= 0x0FFFFFFF and notes > 0
+
+
+def test_a_melody_longer_than_a_generation_is_refused_before_it_is_laid_out(library):
+    song = _one_absurd_note_song()
+    with pytest.raises(GenerationError, match="harmonises up to 128 bars"):
+        generate(library, song, harmonise_track=1)
