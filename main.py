@@ -5,6 +5,8 @@
     python main.py score ...           bits per note of files under a model
     python main.py fill ...            regenerate bars of a song from both sides
     python main.py harmonise ...       write the voices beneath a melody
+    python main.py convert IN OUT      write IN as OUT's format (MusicXML, ABC, MIDI, WAV stems)
+    python main.py --install-desktop   a menu entry that opens MIDI, MusicXML and ABC files
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "WaveNet continue it.",
         epilog="With no command, or with just a FILE, the desktop composer opens.",
     )
+    desktop = parser.add_mutually_exclusive_group()
+    desktop.add_argument("--install-desktop", action="store_true",
+                         help="add Continuo to the desktop's menu (Linux: a freedesktop "
+                              "entry in ~/.local/share) as the application for MIDI, "
+                              "MusicXML and ABC files, then leave")
+    desktop.add_argument("--uninstall-desktop", action="store_true",
+                         help="remove what --install-desktop added, then leave")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="open the desktop composer (the default)")
     gui.add_argument("file", nargs="?", help="a MIDI, ABC, MusicXML or kern file to open")
@@ -43,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
+    if args.install_desktop or args.uninstall_desktop:
+        from engine import desktop
+
+        return desktop.main(install_entry=args.install_desktop)
+    if args.command is None:  # options and no command: the window, as with no arguments
+        argv = ["gui"]
+        args = parser.parse_args(argv)
     if args.command == "gui":
         from gui.app import run_app
 

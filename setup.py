@@ -25,7 +25,7 @@ setup(
         # the cards the app lists and their ONNX graphs; not models/keras (training
         # weights, 17 MB) nor the study reports in the sub-folders
         "continuo_data.models": ["*.json", "*.onnx", "README.md"],
-        "continuo_data.assets": ["default_seed.mid"],
+        "continuo_data.assets": ["default_seed.mid", "continuo.svg"],
         "continuo_data.assets.icons": ["*.svg", "README.md"],
         "continuo_data.assets.soundfont": ["*.sf2", "README.md", "LICENSE-GPL-2.txt"],
         "engine.generation": ["*.json"],

@@ -71,7 +71,13 @@ def default_seed() -> Path:
 
 
 def icon_dir() -> Path:
+    """The toolbar and menu icons."""
     return assets_dir() / "icons"
+
+
+def app_icon() -> Path:
+    """The application's own icon (the desktop entry's)."""
+    return assets_dir() / "continuo.svg"
 
 
 def soundfont_dir() -> Path:
