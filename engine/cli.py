@@ -175,8 +175,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 Scorer = Callable[[Song], tuple[float, int, int]]  # a song -> (bits, tokens scored, notes)
 
 
+# score runs the network over every step of a tune at once, which costs memory by the
+# step (lstm ~10 KB, poly-wavenet ~40 KB a step): a tune is scored up to this long, 500
+# bars of 4/4, so that one note that lasts for days is refused, not scored
+MAX_SCORED_QUARTERS = 2_000
+
+
 def score_files(paths: list[str], score_song: Scorer) -> list[dict[str, Any]]:
     """Bits of every tune in each file, as ``score`` lists them."""
+    from engine.errors import LimitError
     from engine.formats.folder import tunes_in
 
     files = []
@@ -184,6 +191,12 @@ def score_files(paths: list[str], score_song: Scorer) -> list[dict[str, Any]]:
         path = Path(name)
         tunes = []
         for i, (title, song) in enumerate(tunes_in(path)):
+            quarters = song.end_tick / song.ppq
+            if quarters > MAX_SCORED_QUARTERS:
+                which = f" (tune {i + 1})" if i else ""
+                raise LimitError(f"{path.name}{which}: the music lasts {quarters:,.0f} quarter "
+                                 f"notes; score reads up to {MAX_SCORED_QUARTERS:,} ("
+                                 f"{MAX_SCORED_QUARTERS // 4:,} bars of 4/4)")
             bits, scored, notes = score_song(song)
             tunes.append({"tune": i + 1, "title": title, "bits": bits, "tokens": scored,
                           "notes": notes, "bits_per_note": bits / notes if notes else None})

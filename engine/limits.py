@@ -193,7 +193,7 @@ def stop_on_interrupt(command: str, grace: float = 0.8) -> None:
         timer.start()
         raise KeyboardInterrupt
 
-    previous_hook = sys.excepthook
+    previous_hook = _interrupt.setdefault("excepthook", sys.excepthook)  # once per process
 
     def excepthook(kind, value, traceback) -> None:  # noqa: ANN001 - sys.excepthook's
         if issubclass(kind, KeyboardInterrupt) or _interrupt["pressed"]:
