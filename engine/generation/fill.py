@@ -242,8 +242,11 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
     # the motif memory has heard the music after the gap, then the music before it
     # (up to the track's end: not the rests that pad the network's window after it)
     heard = suffix[:max(0, enc.ceil_step(track.end_tick, ppq) - b_step)]
-    mixer = MemoryMixer(enc.vocab_size, first_rows, prefix, mixing_for(model.name),
-                        heard=heard, steps=steps) if settings.memory else None
+    # (at their own steps: the memory's contexts know where in the beat they fall)
+    mixer = MemoryMixer(enc.vocab_size, first_rows, prefix,
+                        mixing_for(model.name).in_metre(song, enc.steps_per_quarter),
+                        heard=heard, steps=steps, start_step=a_step,
+                        heard_step=b_step) if settings.memory else None
 
     rng = np.random.default_rng(int(settings.rng_seed))
     if is_cancelled is not None and is_cancelled():
@@ -356,7 +359,8 @@ def score_gap(model, tokens: Sequence[int], start: int, end: int,
     rows = logits[first - 1:]
     if memory:
         mixer = MemoryMixer(enc.vocab_size, 1, tokens[:start], mixing_for(model.name),
-                            heard=tokens[end:] if both_sides else ())
+                            heard=tokens[end:] if both_sides else (), start_step=start,
+                            heard_step=end)
         log_p = np.empty_like(rows)
         for i, target in enumerate(targets):
             log_p[i] = np.log(np.maximum(mixer.probabilities(rows[i:i + 1])[0], 1e-300))

@@ -502,7 +502,9 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     first_allowed = allowed if forced_first is not None else \
         enc.first_step_allowed(prime_tokens, allowed)
     # the motif memory hears the whole primed seed, whatever the network's window
-    mixer = MemoryMixer(enc.vocab_size, k, prime_tokens, mixing_for(model.name)) \
+    # (its contexts know where in the beat a step falls, in the song's metre)
+    mixer = MemoryMixer(enc.vocab_size, k, prime_tokens,
+                        mixing_for(model.name).in_metre(song, enc.steps_per_quarter)) \
         if settings.memory else None
     if settings.style is not None:  # the style's n-gram, chained after the memory
         mixer = _style_mixer(settings.style, model, k, prime_tokens, mixer, is_cancelled)

@@ -31,6 +31,7 @@ after a new token is the child of the order-``n - 1`` context before it, so a st
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
@@ -68,15 +69,41 @@ class Mixing:
     # the memory counts for more, so motifs come back as often as in real tunes (chosen
     # on the validation split by bench/musicality.py --generation-power)
     generation_power: float = 1.0
+    # the memory's contexts know where in the beat a step falls: a context predicts only
+    # what followed it at the same phase (step mod ``phase_period``); 1: they do not
+    phase_period: int = 1
 
     def describe(self) -> str:
         if self.method == "linear":
-            return f"linear, memory weight {self.weight:g}, orders up to {self.max_order}"
+            return (f"linear, memory weight {self.weight:g}, orders up to {self.max_order}"
+                    + self._phases())
         if self.method == "adaptive":
             return (f"adaptive weights by longest context, memory and network confidence, "
                     f"orders up to {self.max_order}"
-                    + (", rests placed by the network" if self.network_tokens else ""))
-        return f"{self.method}, bias {self.bias:g}, orders up to {self.max_order}"
+                    + (", rests placed by the network" if self.network_tokens else "")
+                    + self._phases())
+        return f"{self.method}, bias {self.bias:g}, orders up to {self.max_order}" + self._phases()
+
+    def in_metre(self, song, steps_per_quarter: int) -> "Mixing":
+        """This mixing with its phase period fitted to ``song``'s metre: the largest
+        divisor of ``phase_period`` that divides every bar's length and every change of
+        time signature in grid steps (a pickup bar aside), so that a figure a bar or
+        any number of bars later falls on the same phase: 4 in 2/4, 3/4, 4/4 or 6/8, 2
+        in 3/8, 5/8 or 7/8, 1 where a bar line is off the grid.  ``song``: anything
+        with ``ppq``, ``time_signatures`` and ``pickup_ticks`` (an engine Song)."""
+        if self.phase_period <= 1 or song is None:
+            return self
+        period, ppq = self.phase_period, song.ppq
+        pickup = song.pickup_ticks
+        signatures = song.time_signatures[1:] if pickup else song.time_signatures
+        for ts in signatures:
+            for ticks in (ts.tick - pickup, ts.ticks_per_bar(ppq)):
+                steps, off_grid = divmod(ticks * steps_per_quarter, ppq)
+                period = 1 if off_grid else math.gcd(period, steps)
+        return self if period == self.phase_period else replace(self, phase_period=period)
+
+    def _phases(self) -> str:
+        return f", contexts by phase in {self.phase_period} steps" if self.phase_period > 1 else ""
 
     @staticmethod
     def buckets_for(max_order: int) -> int:
@@ -99,9 +126,11 @@ def _load_mixings() -> dict[str, Mixing]:
                             float(m.get("bias", 2.0)), int(m["max_order"]),
                             tuple(float(x) for x in m.get("table", ())),
                             tuple(int(x) for x in m.get("network_tokens", ())),
-                            float(m.get("generation_power", 1.0)))
+                            float(m.get("generation_power", 1.0)),
+                            int(m.get("phase_period", 1)))
             if mixing.method == "adaptive" and \
-                    len(mixing.table) != Mixing.buckets_for(mixing.max_order):
+                    len(mixing.table) != Mixing.buckets_for(mixing.max_order) \
+                    or mixing.phase_period < 1:
                 continue
             out[name] = mixing
         return out
@@ -127,26 +156,36 @@ class MotifMemory:
     memory of floats: 8 variations of the longest generation take about 30 MB)."""
 
     def __init__(self, vocab: int, rows: int = 1, max_order: int = DEFAULT_MAX_ORDER,
-                 capacity: int = 512, dtype=np.uint32) -> None:
+                 capacity: int = 512, dtype=np.uint32, period: int = 1,
+                 step: int = 0) -> None:
         if max_order < 0:
             raise ValueError("max_order must be 0 or more")
+        if period < 1:
+            raise ValueError("the phase period must be 1 or more")
         self.vocab = vocab
         self.rows = rows
         self.max_order = max_order
+        self.period = int(period)
+        self.step = int(step)  # the step of the next token (its phase: step % period)
         n = max_order + 1
         self._width = vocab + 2  # counts, total, types
-        # node 0: "no such context" (always empty), node 1: the empty context; every token
-        # adds at most max_order nodes, and growing costs a copy of the table
+        # node 0: "no such context" (always empty), nodes 1..period: the empty context at
+        # each phase, the roots of the contexts that start there; every token adds at
+        # most max_order nodes, and growing costs a copy of the table
         self._cap = max(64, int(capacity))
         self.table = np.zeros((rows, self._cap, self._width), dtype=dtype)
         self._offsets = np.arange(rows)[:, None] * self._cap
         self._children: list[dict[int, int]] = [dict() for _ in range(rows)]
-        self._size = [2] * rows
+        self._size = [1 + self.period] * rows
         # the contexts of orders 0..max_order before the next token, per row (0: none)
         self.ctx = np.zeros((rows, n), dtype=np.int64)
-        self.ctx[:, 0] = 1
+        self.ctx[:, 0] = self._root(self.step)
         self.longest = np.full(rows, -1)  # set by distribution()
         self._order_plus_one = np.arange(1, n + 1)
+
+    def _root(self, step: int) -> int:
+        """The empty context of ``step``'s phase."""
+        return 1 + step % self.period
 
     # ---- growing -------------------------------------------------------------------
     def _grow(self, need: int) -> None:
@@ -161,10 +200,14 @@ class MotifMemory:
         self._cap = cap
         self._offsets = np.arange(self.rows)[:, None] * cap
 
-    def _advance_row(self, r: int, token: int, ctx: list[int]) -> list[int]:
-        """The contexts after ``token`` in row ``r``, creating the trie nodes."""
+    def _advance_row(self, r: int, token: int, ctx: list[int], root: int) -> list[int]:
+        """The contexts after ``token`` in row ``r`` (``root``: the empty context of the
+        next step's phase), creating the trie nodes.  A context's node is its parent's
+        (one token shorter, from the same first step) child: every context descends from
+        the root of its first step's phase, so the phase of the step it predicts is
+        known from its length."""
         children = self._children[r]
-        new = [1]
+        new = [root]
         size = self._size[r]
         vocab = self.vocab
         for parent in ctx[:-1]:
@@ -193,7 +236,9 @@ class MotifMemory:
         flat[base + self.vocab] += 1
         flat[base + (self.vocab + 1)] += fresh
         self.table[:, 0] = 0
-        rows = [self._advance_row(r, tok, ctx_r)
+        self.step += 1
+        root = self._root(self.step)
+        rows = [self._advance_row(r, tok, ctx_r, root)
                 for r, (tok, ctx_r) in enumerate(zip(tokens.tolist(), ctx.tolist()))]
         if max(self._size) >= self._cap:
             self._grow(max(self._size) + 1)
@@ -207,7 +252,8 @@ class MotifMemory:
             for t in tokens:
                 self.update([t])
             return
-        one = MotifMemory(self.vocab, 1, self.max_order, self._cap, self.table.dtype)
+        one = MotifMemory(self.vocab, 1, self.max_order, self._cap, self.table.dtype,
+                          self.period, self.step)
         one.table[0] = self.table[0]
         one._children, one._size = [dict(self._children[0])], [self._size[0]]
         one.ctx = self.ctx[:1].copy()
@@ -218,6 +264,7 @@ class MotifMemory:
         self._children = [dict(one._children[0]) for _ in range(self.rows)]
         self._size = [one._size[0]] * self.rows
         self.ctx = np.repeat(one.ctx, self.rows, axis=0)
+        self.step = one.step
 
     def repeat_rows(self, times: int) -> None:
         """Make every row ``times`` rows, side by side, each with the row's counts."""
@@ -232,12 +279,15 @@ class MotifMemory:
         self.rows = rows
         self._offsets = np.arange(rows)[:, None] * self._cap
 
-    def break_context(self) -> None:
+    def break_context(self, step: int | None = None) -> None:
         """End a passage: the next token follows no context but the empty one (a
         filled gap's memory hears the music after the gap, then the music before it,
-        without joining the two into an n-gram that never sounded)."""
+        without joining the two into an n-gram that never sounded); ``step``: where the
+        next token is (its phase), when not right after the last."""
+        if step is not None:
+            self.step = int(step)
         self.ctx[:] = 0
-        self.ctx[:, 0] = 1
+        self.ctx[:, 0] = self._root(self.step)
 
     # ---- predicting ----------------------------------------------------------------
     def distribution(self) -> np.ndarray:
@@ -329,22 +379,33 @@ class MemoryMixer:
     step's network logits into the mixed log-probabilities the sampler draws from."""
 
     def __init__(self, vocab: int, rows: int, prefix: Sequence[int], mixing: Mixing,
-                 heard: Sequence[int] = (), steps: int = 512) -> None:
+                 heard: Sequence[int] = (), steps: int = 512, start_step: int | None = None,
+                 heard_step: int | None = None) -> None:
         """``prefix``: what the generated tokens follow; ``heard``: other music of the
         piece the memory learns from first (a gap's music after it), not joined to it;
-        ``steps``: about how many tokens will be generated (room made for them)."""
+        ``steps``: about how many tokens will be generated (room made for them).
+        ``start_step``: the grid step of the first generated token and ``heard_step``
+        the step of ``heard``'s first, so that the memory knows where each token falls
+        in the beat (the mixing's ``phase_period``); only their difference and the
+        steps' phases matter.  By default the prefix starts on step 0 and the heard
+        music ends where the prefix starts."""
         if mixing.method == "adaptive" and mixing.generation_power != 1.0:
             table = tuple(float(w) ** mixing.generation_power for w in mixing.table)
             mixing = replace(mixing, table=table, generation_power=1.0)
         self.mixing = mixing
         # room for what is fed and the new tokens without growing
         fed = len(prefix) + len(heard)
-        capacity = 2 + (fed + steps) * max(1, mixing.max_order)
+        capacity = 1 + mixing.phase_period + (fed + steps) * max(1, mixing.max_order)
         dtype = np.uint16 if fed + MAX_GENERATED < 65536 else np.uint32
-        self.memory = MotifMemory(vocab, rows, mixing.max_order, capacity, dtype)
+        start = len(prefix) if start_step is None else int(start_step)
+        first = start - len(prefix)  # the prefix's first step
+        self.memory = MotifMemory(vocab, rows, mixing.max_order, capacity, dtype,
+                                  mixing.phase_period, first)
         if len(heard):
+            self.memory.break_context(first - len(heard) if heard_step is None
+                                      else int(heard_step))
             self.memory.feed(heard)
-            self.memory.break_context()
+            self.memory.break_context(first)
         self.memory.feed(prefix)
         self._table = np.asarray(mixing.table) if mixing.method == "adaptive" else None
 
@@ -384,10 +445,13 @@ class MemoryMixer:
 
 
 def memory_distributions(tokens: Sequence[int], vocab: int,
-                         max_order: int = DEFAULT_MAX_ORDER) -> tuple[np.ndarray, np.ndarray]:
+                         max_order: int = DEFAULT_MAX_ORDER,
+                         period: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``[len(tokens), vocab]``: row t is the memory's p(token t | tokens before t);
-    and ``[len(tokens)]``: the longest context seen before at t."""
-    memory = MotifMemory(vocab, 1, max_order)
+    and ``[len(tokens)]``: the longest context seen before at t.  ``period``: the
+    mixing's ``phase_period`` (token 0 on phase 0: only the phases' differences
+    matter)."""
+    memory = MotifMemory(vocab, 1, max_order, period=period)
     out = np.empty((len(tokens), vocab))
     longest = np.empty(len(tokens), dtype=np.int64)
     for t, tok in enumerate(tokens):
@@ -406,7 +470,8 @@ def score_tokens_with_memory(model, tokens: Sequence[int],
         return 0.0, 0, 0
     mixing = mixing or mixing_for(model.name)
     logits = model.sequence_logits(tokens[None, :-1])[0]
-    p_mem, longest = memory_distributions(tokens.tolist(), logits.shape[-1], mixing.max_order)
+    p_mem, longest = memory_distributions(tokens.tolist(), logits.shape[-1], mixing.max_order,
+                                          mixing.phase_period)
     p = mix(softmax(logits), p_mem[1:], mixing, longest[1:])
     targets = tokens[1:]
     bits = -np.log2(np.maximum(p[np.arange(len(targets)), targets], 1e-300)).sum()

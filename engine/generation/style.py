@@ -480,7 +480,7 @@ def _beside(model, tokens: np.ndarray, memory: bool) -> np.ndarray:
     if memory:
         mixing = mixing_for(model.name)
         p_mem, longest = memory_distributions(tokens.tolist(), logits.shape[-1],
-                                              mixing.max_order)
+                                              mixing.max_order, mixing.phase_period)
         p = mix(p, p_mem[1:], mixing, longest[1:])
     return p
 
