@@ -24,21 +24,15 @@ REPO = Path(__file__).resolve().parents[2]
 CPU_BUDGET_S = 5.0
 PEAK_RSS_MB = 500
 
-# Cases left out until the polyphonic generation and harmonise are bounded by their own
-# size (engine/generation/polyphony.py, polyfill.py: issue 23's item 1); each of these
-# ran past the budget (or, where said, failed) on 2026-12-06.  Replay one with
+# Cases left out until polyphonic fill and harmonise are bounded by their own size
+# (engine/generation/polyfill.py, polyphony.py: issue 23's item 1); each ran past the
+# CPU budget on 2026-12-06 after b66a687 (which mended generate on the long-note files).
+# Replay one with
 #   python -m tests.fuzz.hostile --only FIXTURE --jobs JOB
 LEFT_OUT = {
-    ("long_note.mid", "generate-poly"),  # _texture loops over every beat of the long note
-    ("long_note.mid", "generate-default"),  # (the default model there is poly-wavenet)
-    ("long_note.mid", "fill-poly"),  # 1.4 GB
-    ("long_note_one_track.mid", "generate-poly"),  # 4.4 GB
-    ("long_note_one_track.mid", "harmonise"),  # a traceback: 79 GiB asked of numpy
+    ("long_note.mid", "fill-poly"),  # and 1.4 GB
     ("ten_thousand_tracks.mid", "harmonise"),
-    ("far_apart.mid", "generate-poly"),
-    ("far_apart.mid", "generate-default"),
-    ("far_apart.mid", "harmonise"),
-    ("zero_length_notes.mid", "harmonise"),  # 4.7 s of CPU: too near the budget
+    ("zero_length_notes.mid", "harmonise"),  # 4.7 s of CPU before b66a687, over 5 s after
 }
 
 
