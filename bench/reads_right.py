@@ -364,9 +364,8 @@ def essen_tunes(limit: int) -> list[tuple[str, Song]]:
                 if len(lines) < ESSEN_SEED_BARS + NEW_BARS + 1 or not any(
                         t.notes for t in song.tracks):
                     continue
-                ts = song.time_signatures[0]
-                if (16 * ts.numerator) % ts.denominator:
-                    continue
+                if any((16 * ts.numerator) % ts.denominator for ts in song.time_signatures):
+                    continue  # a metre whose bar is no whole number of sixteenths
                 name = f"{len(have['ids']):03d}.mid"
                 (folder / name).write_bytes(song_to_midi_bytes(song))
                 have["ids"].append([tune_id, name])
@@ -626,8 +625,11 @@ def main(argv: list[str] | None = None) -> int:
             tunes = essen_tunes(n_essen)
             sets["essen"] = {"tunes": len(tunes), "first": tunes[0][0] if tunes else None,
                              "last": tunes[-1][0] if tunes else None,
-                             "metres": dict(Counter(str(s.time_signatures[0])
-                                                    for _, s in tunes))}
+                             "metres": dict(Counter(str(s.time_signatures[-1])
+                                                    for _, s in tunes)),
+                             "with_a_pickup_bar": sum(
+                                 first_bars_end(s, 1) != s.bar_starts(s.end_tick)[1]
+                                 for _, s in tunes)}
             timings["essen read"] = time.monotonic() - t
             t = time.monotonic()
             for i, (tid, song) in enumerate(tunes):
