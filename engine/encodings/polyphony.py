@@ -653,6 +653,35 @@ class PartGrammar:
         self._allow_hold = np.zeros((batch, P, n), bool)
         self._rows = np.arange(batch)
 
+    def set_step(self, step: int, must: np.ndarray, forced: np.ndarray,
+                 forced_part: np.ndarray) -> None:
+        """Give the rules of ``step`` (not yet reached) as they become known, for music
+        heard as it is played: ``must`` [P], ``forced`` [P, pitches] and ``forced_part``
+        [P] as in :class:`PartRules`; the rules grow to cover the step (attack free, no
+        pitch-class limit).  Needs rules made with ``forced``."""
+        if self._forced is None:
+            raise ValueError("set_step needs rules made with forced notes")
+        if step >= self.T:
+            grow = max(step + 1, 2 * self.T) - self.T
+            P, n = self.P, self.n
+            self._must = np.concatenate([self._must[:-1], np.zeros((grow + 1, P), bool)])
+            self._attack = np.concatenate([self._attack[:-1],
+                                           np.zeros((grow + 1, P), np.int8)])
+            if self._pcs is not None:
+                self._pcs = np.concatenate([self._pcs[:-1], np.ones((grow + 1, P, 12), bool)])
+            self._forced = np.concatenate([self._forced[:-1],
+                                           np.zeros((grow + 1, P, n), np.int8)])
+            self._fpart = np.concatenate([self._fpart[:-1], np.zeros((grow + 1, P), bool)])
+            self._no_hold = np.concatenate([self._no_hold, np.zeros((grow, P), bool)])
+            self.T += grow
+        self._must[step] = must
+        self._forced[step] = forced
+        self._fpart[step] = forced_part
+        # a forced part's kept note is not held on into a free step
+        if step > 0:
+            self._no_hold[step] = self._fpart[step - 1] & ~self._fpart[step]
+        self._no_hold[step + 1] = self._fpart[step] & ~self._fpart[step + 1]
+
     # ---- masks ------------------------------------------------------------------------
     def _at(self) -> np.ndarray:
         return np.minimum(self.steps, self.T)

@@ -1,0 +1,305 @@
+"""Harmonising a melody while it is played, one sixteenth-note step at a time.
+
+Offline Harmonise (:func:`engine.generation.polyphony.generate_polyphony`) knows the
+whole melody before it writes a note: it reads the key and the register from all of
+it and makes the first and last chords the tonic.  A live partner knows only what
+has been played, so :class:`LiveHarmony` takes the melody step by step: each step it
+is told the pitch the player holds (or none) and whether it starts there, forces it as
+the top part and samples the voices beneath with the polyphonic model, one step-model
+call per token, the whole performance kept as the model's context.  The parts are
+kept lines by the same grammar as Harmonise (:class:`PartGrammar`), with the same
+voice ranges (``HARMONY_SLOTS``), key lock and voice leading; what it lacks is only
+the lookahead: the key is given, not estimated, the register follows the first note,
+and there is no forced cadence (the piece's end is not known until it has ended).
+
+:func:`harmonise_steps` runs the same harmoniser over a whole melody at once: the
+offline reference a live performance must equal note for note (same melody on the
+step grid, same model, same RNG seed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from engine.encodings import Key
+from engine.encodings.polyphony import STEP, PartGrammar, PartRules
+from engine.errors import GenerationError
+from engine.generation.generator import GenerationSettings, allowed_tokens
+from engine.generation.polyphony import (HARMONY_SLOTS, SOPRANO_CENTRE, VOICE_LEADING,
+                                         is_polyphonic, lock_scale)
+from engine.generation.sampler import Sampler
+from engine.models import StepModel
+
+MODES = ("harmonise", "bass")
+# the voices beneath the melody, by how many the player asked for (slots of HARMONY_SLOTS)
+VOICE_SLOTS = {3: (0, 1, 2), 2: (0, 2), 1: (2,)}
+MAX_HOLD_STEPS = 16  # a voice holds a note at most a whole bar of 4/4
+
+
+@dataclass
+class Step:
+    """What one step played: ``starts`` and ``ends`` as (voice, MIDI pitch), voices
+    numbered from 1 (0 is the melody); ``tokens`` the model's tokens of the step."""
+
+    index: int
+    starts: list[tuple[int, int]] = field(default_factory=list)
+    ends: list[tuple[int, int]] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    dropped: bool = False
+
+
+class LiveHarmony:
+    """The voices beneath a melody heard one step at a time.
+
+    ``mode`` "harmonise" writes ``voices`` (2 or 3) voices, "bass" one.  ``key`` locks
+    the voices to its scale (the raised sixth and seventh too in minor) and sets the
+    model's transposition; None: C major, no lock.  Call :meth:`step` once per step of
+    the clock, from the player's first note on (steps before it are not heard)."""
+
+    def __init__(self, model: StepModel, key: Key | None = None, *, mode: str = "harmonise",
+                 voices: int = 3, temperature: float = 1.0, top_p: float = 1.0,
+                 rng_seed: int = 0) -> None:
+        if not is_polyphonic(model):
+            raise GenerationError(f"the model {model.name} writes one line; choose a "
+                                  f"polyphonic model to accompany")
+        if mode not in MODES:
+            raise GenerationError(f"the live mode must be one of {', '.join(MODES)}, "
+                                  f"not {mode!r}")
+        if mode == "bass":
+            voices = 1
+        elif voices not in (2, 3):
+            raise GenerationError(f"live Harmonise writes 2 or 3 voices, not {voices}")
+        settings = GenerationSettings(model=model.name, temperature=temperature, top_p=top_p,
+                                      rng_seed=rng_seed, key=None if key is None else key.name)
+        settings.validate()
+        self.model = model
+        self.enc = model.encoding
+        self.key = key
+        self.mode = mode
+        self.voices = voices
+        self.transpose = key.shift_to_c if key is not None else 0
+        scale = lock_scale(key, [])[0] if key is not None else None
+        self.allowed = allowed_tokens(model, settings, key, scale, self.transpose)
+        self.sampler = Sampler(temperature, top_p, np.random.default_rng(int(rng_seed)))
+        self.slots = VOICE_SLOTS[voices]
+        self.grammar: PartGrammar | None = None
+        self.state = None
+        self.logits: np.ndarray | None = None
+        self.steps = 0  # steps heard since the first note
+        self.sounding: dict[int, int] = {}  # voice -> MIDI pitch it sounds now
+        self.notes: list[tuple[int, int, int, int]] = []  # (voice, start, end, pitch) done
+        self._open: dict[int, int] = {}  # voice -> start step of its sounding note
+        self._one = np.zeros(1, dtype=np.int64)
+        self.names = [HARMONY_SLOTS[s][0] for s in self.slots]
+
+    # ---- the parts --------------------------------------------------------------------
+    def _begin(self, pitch: int) -> None:
+        """The grammar and the model's state, at the first note (its register places
+        the voices, as Harmonise's melody does)."""
+        enc = self.enc
+        shift = 12 * round((pitch - SOPRANO_CENTRE) / 12)
+        P = 1 + self.voices
+        low = [enc.min_pitch] + [HARMONY_SLOTS[s][1] + shift for s in self.slots]
+        high = [enc.max_pitch] + [HARMONY_SLOTS[s][2] + shift for s in self.slots]
+        floor = np.array([lo + (self.transpose if i else 0) for i, lo in enumerate(low)])
+        ceiling = np.array([hi + (self.transpose if i else 0) for i, hi in enumerate(high)])
+        rules = PartRules(capacity=np.ones(P, np.int64), least=np.ones(P, np.int64),
+                          floor=floor, ceiling=ceiling, crosses=np.zeros((P, P), bool),
+                          must=np.zeros((1, P), bool), attack=np.zeros((1, P), np.int8),
+                          centre=(floor + ceiling) / 2.0, start_top=np.full(P, -1, np.int64),
+                          forced=np.zeros((1, P, enc.pitches), np.int8),
+                          forced_part=np.zeros((1, P), bool))
+        self.grammar = PartGrammar(enc, 1, rules, max_hold=MAX_HOLD_STEPS,
+                                   voice_leading=VOICE_LEADING)
+        self.state = self.model.initial_state(1)
+
+    def _model_pitch(self, pitch: int) -> int:
+        """The melody's pitch in model space, moved by octaves into the range that
+        leaves room for voices beneath."""
+        p = pitch + self.transpose
+        lo, hi = self.enc.min_pitch + 12, self.enc.max_pitch
+        while p < lo:
+            p += 12
+        while p > hi:
+            p -= 12
+        return p
+
+    def _rules(self, t: int, mp: int, onset: bool) -> None:
+        enc, P = self.enc, 1 + self.voices
+        forced = np.zeros((P, enc.pitches), np.int8)
+        if mp >= 0:
+            forced[0, mp - enc.min_pitch] = 1 if onset else 2
+        must = np.zeros(P, bool)
+        must[1:] = mp >= 0
+        part = np.zeros(P, bool)
+        part[0] = True
+        self.grammar.set_step(t, must, forced, part)
+
+    # ---- stepping ---------------------------------------------------------------------
+    def step(self, pitch: int | None, onset: bool) -> Step:
+        """One step: the melody's MIDI ``pitch`` (None: it rests) and whether it starts
+        here.  The voices' tokens are sampled up to the step's end; the logits for the
+        next step are computed before returning (call :meth:`prepare` first to send the
+        notes sooner)."""
+        out = self.sample(pitch, onset)
+        self.prepare()
+        return out
+
+    def sample(self, pitch: int | None, onset: bool) -> Step:
+        """The step's tokens up to and including its STEP, without the model call that
+        follows the STEP (:meth:`prepare` makes it)."""
+        if self.grammar is None:
+            if pitch is None:
+                return Step(-1)
+            self._begin(pitch)
+        self.prepare()
+        t = self.steps
+        mp = -1 if pitch is None else self._model_pitch(pitch)
+        # a new pitch in the melody starts a note, whatever the player did
+        onset = bool(onset or mp != self._last_mp)
+        self._last_mp = mp
+        self._rules(t, mp, onset)
+        row: list[int] = []
+        parts: list[int] = []
+        first = self.logits is None
+        for _ in range(2 + 2 * self.enc.max_voices):
+            mask = self.grammar.mask(self.allowed)
+            if first:  # the performance's first token, the melody's: no logits before it
+                tok = self.enc.new(mp)
+                first = False
+            else:
+                drawn = self.sampler(self.logits.astype(np.float64), Sampler.mask(mask))
+                if drawn is None:
+                    raise GenerationError(f"the model {self.model.name} computed invalid "
+                                          f"numbers (NaN or infinity); its weights are "
+                                          f"probably damaged")
+                tok = int(drawn[0])
+            row.append(tok)
+            if tok == STEP:
+                self._one[0] = tok
+                self.grammar.push(self._one)
+                parts.append(-1)
+                break
+            self._one[0] = tok
+            self.grammar.push(self._one)
+            parts.append(int(self.grammar.part_of[0]))
+            self._one[0] = tok
+            self.logits = self.model.step(self._one, self.state, copy=False)
+        else:
+            raise GenerationError("the live harmony did not close its step")
+        return self._played(t, row, parts, dropped=False)
+
+    def prepare(self) -> None:
+        """The model call after the last STEP: the logits the next step starts from."""
+        if self.grammar is not None and self._pending_step:
+            self._one[0] = STEP
+            self.logits = self.model.step(self._one, self.state, copy=False)
+            self._pending_step = False
+
+    _pending_step = False
+    _last_mp = -1
+
+    def hold_over(self, pitch: int | None, onset: bool) -> Step:
+        """A step the clock left no time for: the model hears the melody and the voices
+        held as they were (those still beneath it), fed, not sampled; nothing new
+        sounds."""
+        if self.grammar is None:
+            if pitch is None:
+                return Step(-1, dropped=True)
+            self._begin(pitch)
+        self.prepare()
+        t = self.steps
+        mp = -1 if pitch is None else self._model_pitch(pitch)
+        first = self.logits is None
+        onset = bool(onset or mp != self._last_mp or first)
+        self._last_mp = mp
+        self._rules(t, mp, onset)
+        row: list[int] = []
+        parts: list[int] = []
+        tokens = []
+        if mp >= 0:
+            tokens.append(self.enc.new(mp) if onset else self.enc.hold(mp))
+        for v in sorted(self.sounding):
+            q = self.sounding[v] + self.transpose
+            if (mp < 0 or q < mp) and (not tokens or q < self.enc.token_pitches[tokens[-1]]) \
+                    and self.enc.min_pitch <= q <= self.enc.max_pitch:
+                tokens.append(self.enc.hold(q))
+        tokens.append(STEP)
+        for tok in tokens:
+            self.grammar.mask(self.allowed)  # the parts that may take each token now
+            self._one[0] = tok
+            self.grammar.push(self._one)
+            row.append(tok)
+            parts.append(int(self.grammar.part_of[0]))
+            if tok != STEP:
+                self._one[0] = tok
+                self.logits = self.model.step(self._one, self.state, copy=False)
+        return self._played(t, row, parts, dropped=True)
+
+    def _played(self, t: int, row: list[int], parts: list[int], dropped: bool) -> Step:
+        """The notes a step's tokens start and end, per voice."""
+        enc = self.enc
+        out = Step(t, tokens=row, dropped=dropped)
+        now: dict[int, tuple[int, bool]] = {}
+        for tok, j in zip(row, parts):
+            if tok == STEP or j <= 0:
+                continue
+            now[j] = (int(enc.token_pitches[tok]) - self.transpose, bool(enc.kinds[tok] == 1))
+        for v, p in list(self.sounding.items()):
+            if v not in now or now[v][1] or now[v][0] != p:
+                out.ends.append((v, p))
+                self.notes.append((v, self._open.pop(v), t, p))
+                del self.sounding[v]
+        for v, (p, new) in sorted(now.items()):
+            if v not in self.sounding:
+                out.starts.append((v, p))
+                self.sounding[v] = p
+                self._open[v] = t
+        self.steps += 1
+        self._pending_step = True
+        return out
+
+    def finish(self) -> list[tuple[int, int, int, int]]:
+        """End every voice's note (at the current step); all notes (voice, start step,
+        end step, MIDI pitch), in the order they ended."""
+        for v, p in list(self.sounding.items()):
+            self.notes.append((v, self._open.pop(v), self.steps, p))
+        self.sounding.clear()
+        return list(self.notes)
+
+    def close(self) -> None:
+        if self.state is not None:
+            self.model.release(self.state)
+            self.state = None
+
+
+def melody_grid(notes: Sequence[tuple[int, int, int]]) -> list[tuple[int | None, bool]]:
+    """Per step, the melody's (pitch or None, starts here) from (start step, end step,
+    pitch) notes; a note cut by the next one ends where it begins."""
+    notes = sorted(notes)
+    end = max((e for _, e, _ in notes), default=0)
+    out: list[tuple[int | None, bool]] = [(None, False)] * end
+    for i, (s, e, p) in enumerate(notes):
+        if i + 1 < len(notes):
+            e = min(e, notes[i + 1][0])
+        for t in range(s, max(e, s + 1)):
+            out[t] = (p, t == s)
+    return out
+
+
+def harmonise_steps(model: StepModel, melody: Sequence[tuple[int | None, bool]],
+                    key: Key | None = None, **options) -> tuple[list[Step], LiveHarmony]:
+    """The live harmoniser over a whole melody at once (per step: pitch or None, onset),
+    from its first note: the offline reference of a live performance."""
+    live = LiveHarmony(model, key, **options)
+    steps = []
+    started = False
+    for pitch, onset in melody:
+        if not started and pitch is None:
+            continue
+        started = True
+        steps.append(live.step(pitch, onset))
+    return steps, live
