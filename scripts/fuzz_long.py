@@ -1,6 +1,8 @@
-"""The long fuzz run: thousands of mutated real files fed to every reader of user files.
+"""The long fuzz run: thousands of mutated real files fed to every reader of user files,
+and mutated MIDI files fed to every command-line job with each model family.
 
     nice -n 19 .venv/bin/python scripts/fuzz_long.py --count 10000 --jobs 2
+    nice -n 19 .venv/bin/python scripts/fuzz_long.py --readers jobs --count 2000 --jobs 2
 
 Each reader's inputs are numbered; input ``i`` of reader ``r`` is a deterministic
 mutation (tests/fuzz/mutators.py) of a real file (tests/fuzz/seeds.py) drawn from
@@ -16,6 +18,13 @@ escaped, or the message does not name the file), ``hang`` (more CPU time than
 is shared), ``memory`` (hit the cap),
 ``crash`` (the worker died).  The figures go to tests/fuzz/results/fuzz_long.json and
 failing inputs to tests/fuzz/crashes/.
+
+A job "reader" (``generate-lstm``, ``fill-poly-wavenet``, ``harmonise-poly-lstm``, ...;
+``jobs`` names them all) runs ``main.py JOB --model MODEL`` in the worker on mutated
+MIDI files (the midi reader's inputs: input ``i`` is the same bytes for every job), with
+``--job-seconds`` of CPU per run.  Its outcomes: ``ok`` (finished), ``refused`` (exit 1
+with one line), ``hang`` (over the CPU budget), ``bug`` (a traceback, or a message that
+is not one line), ``memory``.
 """
 
 from __future__ import annotations
@@ -38,6 +47,32 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 ALL_READERS = ("midi", "abc", "musicxml", "kern", "card")
+# command-line jobs, each with each model family: melody (LSTM, WaveNet), fill (LSTM,
+# WaveNet) and polyphonic (LSTM, WaveNet)
+ALL_JOBS = ("generate-lstm", "generate-wavenet", "generate-poly-lstm", "generate-poly-wavenet",
+            "fill-lstm-fill", "fill-wavenet-fill", "fill-poly-lstm", "fill-poly-wavenet",
+            "harmonise-poly-lstm", "harmonise-poly-wavenet")
+
+
+def is_job(reader: str) -> bool:
+    return reader.split("-", 1)[0] in ("generate", "fill", "harmonise", "score")
+
+
+def input_kind(reader: str) -> str:
+    """The reader whose inputs a job is fed: mutated MIDI files."""
+    return "midi" if is_job(reader) else reader
+
+
+def job_argv(reader: str, path: Path, out: Path) -> list[str]:
+    job, model = reader.split("-", 1)
+    if job == "generate":
+        return ["generate", "--model", model, "--seed", str(path), "-o", str(out)]
+    if job == "fill":  # the second bar: most seeds have music on both sides of it
+        return ["fill", "--model", model, "--seed", str(path), "--from", "2", "--to", "2",
+                "-o", str(out)]
+    if job == "harmonise":
+        return ["harmonise", "--model", model, str(path), "-o", str(out)]
+    return ["score", "--model", model, str(path)]
 FAILURES = ("bug", "hang", "memory", "crash")
 
 
@@ -51,6 +86,7 @@ def make_input(seed: int, reader: str, index: int) -> tuple[str, str, str, bytes
     from tests.fuzz.mutators import mutate
     from tests.fuzz.seeds import seeds
 
+    reader = input_kind(reader)
     pool = seeds(reader)
     rng = random.Random(f"{seed}:{reader}:{index}")
     s = rng.choice(pool)
@@ -67,7 +103,44 @@ def budget_seconds(size: int, args: argparse.Namespace) -> float:
 # ---------------------------------------------------------------------------------------
 
 
+def job_worker(args: argparse.Namespace) -> None:
+    """The worker of a job reader: each input written to a file and run through
+    ``main.main`` here (tests/fuzz/hostile.py's run_job: output caught, a CPU alarm)."""
+    cap = args.memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    os.chdir(REPO)
+    from tests.fuzz.hostile import run_job
+
+    folder = Path(tempfile.mkdtemp(prefix="continuo-fuzz-job-"))
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        index = int(line)
+        name, suffix, mutation, data = make_input(args.seed, args.reader, index)
+        path = folder / f"in{index}{suffix}"
+        path.write_bytes(data)
+        started = time.perf_counter()
+        result = run_job(args.reader, job_argv(args.reader, path, folder / "out.mid"),
+                         args.job_seconds)
+        outcome = {"ok": "ok", "refused": "refused", "hang": "hang"}.get(result["outcome"])
+        if outcome is None:
+            outcome = "memory" if "MemoryError" in result["stderr"] else "bug"
+        for leftover in folder.iterdir():
+            leftover.unlink(missing_ok=True)
+        message = result["stderr"].strip().splitlines()
+        out.write(json.dumps({"i": index, "seed": name, "mutation": mutation,
+                              "bytes": len(data), "outcome": outcome,
+                              "message": (result["stderr"] if outcome == "bug"
+                                          else message[-1] if message else "")[-300:],
+                              "cpu": result["cpu_s"],
+                              "seconds": round(time.perf_counter() - started, 4)}) + "\n")
+        out.flush()
+
+
 def worker(args: argparse.Namespace) -> None:
+    if is_job(args.reader):
+        job_worker(args)
+        return
     # the score readers' own time budget (engine/limits.py), short here so that a
     # pathological input costs a second, not the default 30 s
     os.environ.setdefault("CONTINUO_SCORE_SECONDS", "1")
@@ -125,7 +198,8 @@ class Worker:
     def __init__(self, args: argparse.Namespace, reader: str) -> None:
         cmd = [sys.executable, __file__, "--worker", "--reader", reader,
                "--seed", str(args.seed), "--memory-mb", str(args.memory_mb),
-               "--seconds-per-mb", str(args.seconds_per_mb), "--min-seconds", str(args.min_seconds)]
+               "--seconds-per-mb", str(args.seconds_per_mb), "--min-seconds", str(args.min_seconds),
+               "--job-seconds", str(args.job_seconds)]
         log = open(Path(args.out).with_suffix(f".{reader}.stderr"), "a")  # for post-mortems
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=log, text=True, bufsize=1)
@@ -160,7 +234,7 @@ class Worker:
 def run_reader_inputs(args: argparse.Namespace, reader: str, report: dict) -> None:
     from tests.fuzz.seeds import seeds
 
-    if not seeds(reader):
+    if not seeds(input_kind(reader)):
         report[reader] = {"inputs": 0, "skipped": f"no real {reader} files to start from"}
         print(f"{reader}: skipped, no seed files", flush=True)
         return
@@ -168,6 +242,7 @@ def run_reader_inputs(args: argparse.Namespace, reader: str, report: dict) -> No
     by_mutation: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     failures: list[dict] = []
     slowest: list[dict] = []
+    over_10_s = 0  # runs over 10 s of CPU (jobs) or of wall time (readers)
     total_bytes = 0
     started = time.monotonic()
     pending = iter(range(args.start, args.start + args.count))
@@ -188,7 +263,8 @@ def run_reader_inputs(args: argparse.Namespace, reader: str, report: dict) -> No
             # the worker times each input by its size; this backstop (for a worker stuck
             # in C code) allows the largest input a mutation makes, without regenerating
             # every input here, which cost as much CPU as the readers for zip bombs
-            w.send(nxt, budget_seconds(16 * 2**20, args))
+            w.send(nxt, args.job_seconds if is_job(reader)
+                   else budget_seconds(16 * 2**20, args))
 
     def retire(w: Worker) -> None:
         sel.unregister(w.proc.stdout)
@@ -196,8 +272,9 @@ def run_reader_inputs(args: argparse.Namespace, reader: str, report: dict) -> No
         workers.remove(w)
 
     def record(result: dict) -> None:
-        nonlocal total_bytes
+        nonlocal total_bytes, over_10_s
         outcome = result["outcome"]
+        over_10_s += result.get("cpu", result["seconds"]) > 10
         counts[outcome] += 1
         total_bytes += result["bytes"]
         for m in result["mutation"].split("+"):
@@ -272,12 +349,13 @@ def run_reader_inputs(args: argparse.Namespace, reader: str, report: dict) -> No
         "bytes_fed": total_bytes,
         "wall_seconds": round(elapsed, 1),
         "inputs_per_second": round(sum(counts.values()) / elapsed, 2),
-        "seed_files": [s.name for s in seeds(reader)],
+        "seed_files": [s.name for s in seeds(input_kind(reader))],
+        "over_10_s": over_10_s,
         "by_mutation": {m: dict(c) for m, c in sorted(by_mutation.items())},
         "slowest": slowest,
     }
-    print(f"{reader}: {sum(counts.values())} inputs in {elapsed:.0f} s: {dict(counts)}",
-          flush=True)
+    print(f"{reader}: {sum(counts.values())} inputs in {elapsed:.0f} s: {dict(counts)}, "
+          f"{over_10_s} over 10 s", flush=True)
 
 
 def merge(paths: list[str], out: Path) -> int:
@@ -312,7 +390,9 @@ def merge(paths: list[str], out: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readers", default=",".join(ALL_READERS))
+    parser.add_argument("--readers", default=",".join(ALL_READERS),
+                        help="readers and jobs, comma-separated ('jobs': every job, "
+                             f"{', '.join(ALL_JOBS)})")
     parser.add_argument("--count", type=int, default=10_000, help="inputs per reader")
     parser.add_argument("--start", type=int, default=0, help="number of the first input")
     parser.add_argument("--jobs", type=int, default=2)
@@ -321,6 +401,8 @@ def main() -> int:
     parser.add_argument("--seconds-per-mb", type=float, default=5.0,
                         help="an input slower than this per MB of input is a hang")
     parser.add_argument("--min-seconds", type=float, default=5.0)
+    parser.add_argument("--job-seconds", type=float, default=10.0,
+                        help="CPU seconds a job may take on one input before it is a hang")
     parser.add_argument("--recycle", type=int, default=300, help="inputs per worker process")
     parser.add_argument("--out",
                         default=str(REPO / "tests" / "fuzz" / "results" / "fuzz_long.json"))
@@ -343,18 +425,29 @@ def main() -> int:
         name, suffix, mutation, data = make_input(args.seed, reader, int(index))
         print(f"{mutation} of {name}: {len(data)} bytes")
         t = time.perf_counter()
+        if is_job(reader):
+            from tests.fuzz.hostile import run_job
+
+            folder = Path(tempfile.mkdtemp())
+            (folder / f"in{suffix}").write_bytes(data)
+            print(json.dumps(run_job(reader, job_argv(reader, folder / f"in{suffix}",
+                                                      folder / "out.mid"),
+                                     args.job_seconds), indent=1))
+            return 0
         print(run_reader(reader, suffix, data, Path(tempfile.mkdtemp())),
               f"{time.perf_counter() - t:.2f} s")
         return 0
     report: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]),
                     "seed": args.seed, "count_per_reader": args.count, "start": args.start,
                     "memory_cap_mb": args.memory_mb, "seconds_per_mb": args.seconds_per_mb,
-                    "min_seconds": args.min_seconds,
+                    "min_seconds": args.min_seconds, "job_cpu_seconds": args.job_seconds,
                     "score_budget_seconds": float(os.environ.get("CONTINUO_SCORE_SECONDS", 1)),
                     "started": time.strftime("%Y-%m-%d %H:%M:%S"), "readers": {}}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    for reader in args.readers.split(","):
+    readers = [r for name in args.readers.split(",")
+               for r in (ALL_JOBS if name == "jobs" else (name,))]
+    for reader in readers:
         run_reader_inputs(args, reader, report["readers"])
         report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
         tmp = out.with_suffix(".tmp")
