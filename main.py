@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
         stop_on_interrupt(argv[0])
     parser = build_parser()
-    commands = {"gui", "generate", "score", "fill", "harmonise", "harmonize"}
+    commands = {"gui", "generate", "score", "fill", "harmonise", "harmonize", "convert"}
     if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
         argv = ["gui", *argv]
     args = parser.parse_args(argv)

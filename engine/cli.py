@@ -382,3 +382,6 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     from engine.poly_cli import add_harmonise_command
 
     add_harmonise_command(subparsers)
+    from engine.convert_cli import add_convert_command  # issue 29: hand the music on
+
+    add_convert_command(subparsers)
