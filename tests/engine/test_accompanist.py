@@ -99,3 +99,256 @@ def test_live_voices_are_the_offline_harmonisers(library, model_name):
     assert {c for c, _ in ons} == {2}
     # the player's notes on the grid: the melody as played
     assert [(s, e, p) for s, e, p, _ in acc.player_notes] == melody
+
+
+# ---------------------------------------------------------------------------------------
+# real JACK ports: no stuck notes, lost ports, the player's channel
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def midi_system() -> MidiSystem:
+    apis = working_apis()
+    api = "jack" if "jack" in apis else "alsa" if "alsa" in apis else None
+    if api is None:
+        pytest.skip(f"no JACK server or ALSA sequencer is running (compiled APIs: "
+                    f"{', '.join(compiled_apis()) or 'none'}); real-port tests need one")
+    return MidiSystem(api)
+
+
+class Rig:
+    """A keyboard (a virtual output the accompanist's input opens), a sink (a virtual
+    input the accompanist plays into) and the accompanist between them."""
+
+    def __init__(self, system: MidiSystem, library: ModelLibrary, bpm: float = 480.0,
+                 channel: int = 1, keyboard_channel: int = 0) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.system = system
+        self.keyboard_channel = keyboard_channel
+        self.received: list[mido.Message] = []
+        self.lock = threading.Lock()
+        self.sink = system.open_virtual_input("sink", client_name=f"AccSink{tag}",
+                                              callback=self._got)
+        self.keys = system.open_virtual_output("keys", client_name=f"AccKeys{tag}")
+        sink_name = next(n for n in system.output_names() if f"AccSink{tag}" in n)
+        self.keys_name = next(n for n in system.input_names() if f"AccKeys{tag}" in n)
+        self.out = system.open_output(sink_name)
+        self.errors: list[str] = []
+        self.dropped: list[int] = []
+        harmony = LiveHarmony(library.get("poly-wavenet"), Key.parse("C"), voices=3,
+                              rng_seed=3)
+        self.grid = StepClock.at_tempo(time.monotonic() + 0.2, bpm)
+        self.acc = Accompanist(harmony, self.out, self.grid, channel=channel,
+                               late_window_s=0.01,
+                               watch=[input_watch(system.input_names, self.keys_name)],
+                               on_error=self.errors.append, on_dropped=self.dropped.append)
+        self.input = system.open_input(self.keys_name, callback=self.acc.feed)
+        self.acc.start()
+
+    def _got(self, msg: mido.Message, t: float) -> None:
+        with self.lock:
+            self.received.append(msg)
+
+    def press(self, pitch: int, on: bool) -> None:
+        kind = "note_on" if on else "note_off"
+        self.keys.send(mido.Message(kind, note=pitch, velocity=80 if on else 0,
+                                    channel=self.keyboard_channel))
+
+    def settle(self, timeout: float = 3.0) -> list[mido.Message]:
+        """The sink's messages once nothing more has come for a while."""
+        last, deadline = -1, time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                n = len(self.received)
+            if n == last:
+                break
+            last = n
+            time.sleep(0.3)
+        with self.lock:
+            return list(self.received)
+
+    def close(self) -> None:
+        self.acc.stop()
+        for port in (self.input, self.out, self.keys, self.sink):
+            port.close()
+
+
+def balance(messages: list[mido.Message]) -> Counter:
+    """(channel, pitch) -> note-ons less note-offs (a note-on of velocity 0 is a note-off)."""
+    count: Counter = Counter()
+    for m in messages:
+        if m.type == "note_on" and m.velocity > 0:
+            count[(m.channel, m.note)] += 1
+        elif m.type in ("note_on", "note_off"):
+            count[(m.channel, m.note)] -= 1
+    return count
+
+
+def test_500_chords_and_notes_then_stop_leave_nothing_sounding(midi_system, library):
+    rig = Rig(midi_system, library)
+    rng = np.random.default_rng(500)
+    down: dict[int, float] = {}
+    try:
+        pressed = 0
+        t = time.monotonic() + 0.25
+        while pressed < 500 or down:
+            now = time.monotonic()
+            for p in [p for p, until in down.items() if until <= now]:
+                rig.press(p, False)
+                del down[p]
+            if pressed < 500 and now >= t:
+                size = int(rng.choice([1, 1, 2, 3, 4]))
+                for p in rng.choice(np.arange(55, 84), size=size, replace=False):
+                    if int(p) not in down:
+                        rig.press(int(p), True)
+                        down[int(p)] = now + rng.uniform(0.005, 0.12)
+                pressed += 1
+                t = now + rng.uniform(0.0, 0.03)
+            time.sleep(0.002)
+        assert rig.acc.running and not rig.errors
+        rig.acc.stop()
+        got = rig.settle()
+    finally:
+        rig.close()
+    ons = sum(1 for m in got if m.type == "note_on" and m.velocity > 0)
+    assert ons > 100  # it played along
+    assert rig.acc.stats.steps > 100
+    assert all(v == 0 for v in balance(got).values()), "a note-on without its note-off"
+    assert all(m.channel == 1 for m in got if hasattr(m, "channel"))
+
+
+def test_an_unplugged_keyboard_stops_the_accompanist_with_every_note_off(midi_system, library):
+    rig = Rig(midi_system, library)
+    try:
+        time.sleep(0.25)
+        for p in (72, 64, 67):
+            rig.press(p, True)
+        deadline = time.monotonic() + 5.0
+        while not rig.acc.sounding and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert rig.acc.sounding, "the accompanist played nothing"
+        rig.keys.close()  # the keyboard goes away with its keys down
+        deadline = time.monotonic() + 5.0
+        while not rig.errors and time.monotonic() < deadline:
+            time.sleep(0.02)
+        got = rig.settle()
+    finally:
+        rig.close()
+    assert rig.errors and rig.keys_name in rig.errors[0] and "input" in rig.errors[0]
+    assert not rig.acc.running
+    assert all(v == 0 for v in balance(got).values())
+
+
+def test_an_unplugged_output_is_named_and_nothing_is_left_held(midi_system, library):
+    rig = Rig(midi_system, library)
+    try:
+        time.sleep(0.25)
+        rig.press(76, True)
+        deadline = time.monotonic() + 5.0
+        while not rig.acc.sounding and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert rig.acc.sounding
+        rig.sink.close()  # the synth the accompanist plays into goes away
+        deadline = time.monotonic() + 5.0
+        while not rig.errors and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        rig.close()
+    assert rig.errors and rig.out.name in rig.errors[0] and "went away" in rig.errors[0]
+    assert not rig.acc.running and not rig.acc.sounding
+
+
+def test_it_never_plays_on_the_keyboards_channel(midi_system, library):
+    """The accompanist set to the keyboard's own channel moves off it and says so."""
+    rig = Rig(midi_system, library, channel=0, keyboard_channel=0)
+    said: list[str] = []
+    rig.acc.on_message = said.append
+    try:
+        time.sleep(0.25)
+        for p in (67, 72, 74, 72):
+            rig.press(p, True)
+            time.sleep(0.15)
+            rig.press(p, False)
+        rig.acc.stop()
+        got = rig.settle()
+    finally:
+        rig.close()
+    channels = {m.channel for m in got if hasattr(m, "channel")}
+    assert channels and 0 not in channels
+    assert said and "channel 1" in said[0]
+
+
+# ---------------------------------------------------------------------------------------
+# late steps and the take
+# ---------------------------------------------------------------------------------------
+
+
+class SlowOutput(MessageLog):
+    """An output that stalls once for ``stall_s`` on its first note-on (a slow port)."""
+
+    def __init__(self, stall_s: float) -> None:
+        super().__init__(clock=time.monotonic)
+        self.stall_s = stall_s
+
+    def _send(self, msg: mido.Message) -> None:
+        if msg.type == "note_on" and self.stall_s:
+            stall, self.stall_s = self.stall_s, 0.0
+            time.sleep(stall)
+        super()._send(msg)
+
+
+def test_steps_the_clock_has_left_behind_are_dropped_not_played_late(library):
+    out = SlowOutput(0.4)
+    harmony = LiveHarmony(library.get("poly-wavenet"), Key.parse("G"), voices=2, rng_seed=1)
+    grid = StepClock.at_tempo(time.monotonic() + 0.2, 480.0)  # 31 ms steps
+    dropped: list[int] = []
+    acc = Accompanist(harmony, out, grid, late_window_s=0.01, on_dropped=dropped.append)
+    acc.start()
+    melody = [(s, s + 2, p) for s, p in zip(range(0, 48, 2), [67, 69, 71, 72] * 6)]
+    play(acc, grid, melody, np.random.default_rng(0), jitter_s=0.0)
+    time.sleep(0.2)
+    acc.stop()
+    # the 0.4 s stall put the loop some 12 steps behind: those were dropped, then it
+    # caught up; nothing it sent after the stall was later than the drop limit
+    assert 5 <= acc.stats.dropped_steps <= 20 and dropped
+    assert acc.stats.steps >= 40
+    ons = [(t, m) for t, m in out.messages if m.type == "note_on"]
+    assert len(ons) > 10
+    assert all(v == 0 for v in balance([m for _, m in out.messages]).values())
+
+
+def test_a_take_saves_the_players_track_and_the_voices_and_reopens_note_for_note(
+        library, tmp_path):
+    harmony = LiveHarmony(library.get("poly-lstm"), Key.parse("G"), mode="bass", rng_seed=2)
+    grid = StepClock.at_tempo(time.monotonic() + 0.2, BPM)
+    acc = Accompanist(harmony, MessageLog(), grid, channel=3, program=32,
+                      drop_after_s=30.0, late_window_s=0.01)
+    acc.start()
+    melody = seed_melody()[:8]
+    play(acc, grid, melody, np.random.default_rng(2), jitter_s=0.004)
+    time.sleep(0.1)
+    acc.stop()
+    song = acc.take_song(ppq=480)
+    assert [t.name for t in song.tracks] == ["Player", "Bass"]
+    player, bass = song.tracks
+    heard = [(s, e, p) for s, e, p, _ in acc.player_notes]
+    assert [(n.start_tick // 120, n.end_tick // 120, n.pitch) for n in player.notes] == heard
+    assert [p for _, _, p in heard] == [p for _, _, p in melody]
+    assert bass.notes and bass.channel == 3 and bass.program == 32
+    assert max(n.pitch for n in bass.notes) <= 62  # in the bass's range, beneath the tune
+    path = tmp_path / "take.mid"
+    song_to_midi_file(song, path)
+    again = midi_file_to_song(path)
+    for a, b in zip(song.tracks, again.tracks):
+        assert sorted((n.pitch, n.start_tick, n.duration_ticks, n.channel) for n in a.notes) == \
+            sorted((n.pitch, n.start_tick, n.duration_ticks, n.channel) for n in b.notes)
+    assert len(again.tracks) == 2
+
+
+def test_bad_settings_say_what_is_wrong(library):
+    with pytest.raises(GenerationError, match="one line"):
+        LiveHarmony(library.get("lstm"))
+    with pytest.raises(GenerationError, match="2 or 3 voices"):
+        LiveHarmony(library.get("poly-wavenet"), voices=5)
+    with pytest.raises(GenerationError, match="live mode"):
+        LiveHarmony(library.get("poly-wavenet"), mode="drums")
