@@ -191,7 +191,7 @@ def score_files(paths: list[str], score_song: Scorer) -> list[dict[str, Any]]:
         path = Path(name)
         tunes = []
         for i, (title, song) in enumerate(tunes_in(path)):
-            quarters = song.end_tick / song.ppq
+            quarters = max((t.end_tick for t in song.tracks), default=0) / song.ppq  # notes
             if quarters > MAX_SCORED_QUARTERS:
                 which = f" (tune {i + 1})" if i else ""
                 raise LimitError(f"{path.name}{which}: the music lasts {quarters:,.0f} quarter "

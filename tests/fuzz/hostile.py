@@ -47,9 +47,12 @@ def vlq(n: int) -> bytes:
     return bytes(reversed(out))
 
 
-def track(*events: bytes) -> bytes:
-    body = b"".join(events) + b"\x00\xff\x2f\x00"
+def chunk(body: bytes) -> bytes:
     return b"MTrk" + len(body).to_bytes(4, "big") + body
+
+
+def track(*events: bytes) -> bytes:
+    return chunk(b"".join(events) + b"\x00\xff\x2f\x00")
 
 
 def smf(ppq: int, *tracks: bytes, fmt: int = 1) -> bytes:
@@ -108,6 +111,9 @@ def fixtures() -> dict[str, bytes]:
         "far_apart.mid": smf(96, track(note(0, 60, 96), note(0x0FFFFFF0, 62, 96)),
                              track(note(0, 48, 96, channel=1),
                                    note(0x0FFFFFF0, 50, 96, channel=1))),
+        # four notes, then a rest of 0x0FFFFFF ticks before the end of the track
+        "late_end_of_track.mid": smf(96, chunk(four_short_notes(96) + vlq(0x0FFFFFF)
+                                               + b"\xff\x2f\x00")),
         "drums_only.mid": smf(96, track(*(note(0, 36 + i % 10, 24, channel=9)
                                           for i in range(200)))),
         "no_notes.mid": smf(96, track(tempo(500_000))),
