@@ -311,6 +311,36 @@ class MainWindow(QMainWindow):
         bridge.response_ready.connect(self._on_call_and_response)
         if hasattr(bridge, "message"):
             bridge.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        if hasattr(bridge, "live_stopped"):
+            self._make_live_dock(bridge)
+
+    def _make_live_dock(self, bridge: Any) -> None:
+        """The Live panel (gui.live_panel) in a dock of its own; F9 arms it, Escape
+        (while it plays) is panic."""
+        from gui.live_panel import LivePanel
+
+        self.live_panel = LivePanel(self.library, bridge,
+                                    lambda: (self.doc.song(), self.transport.position()))
+        self.live_dock = QDockWidget("Live", self)
+        self.live_dock.setObjectName("live_dock")
+        self.live_dock.setWidget(self.live_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.live_dock)
+        self.live_arm = self._action("live_arm", "&Live Accompanist", self.live_panel.toggle,
+                                     "F9", "Play on the MIDI input and the accompanist "
+                                     "plays with you")
+        self.live_panic = self._action("live_panic", "Live Panic", bridge.panic, "Escape",
+                                       "Stop the accompanist and silence every note")
+        self.live_panic.setEnabled(False)
+        bridge.live_stopped.connect(lambda _: self.live_panic.setEnabled(False))
+        self.live_panel.live_button.toggled.connect(self.live_panic.setEnabled)
+        self.live_panel.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.live_panel.take_ready.connect(self._on_live_take)
+
+    def _on_live_take(self, tracks: Any, first_tick: int) -> None:
+        """A live take: the player's track and the voices', new tracks, one undo step."""
+        base = len(self.doc.tracks)
+        self.doc.add_parts({base + i: t.notes for i, t in enumerate(tracks) if t.notes},
+                           new_tracks=tracks, origin=GENERATED, text="Live take")
 
     def _on_call_and_response(self, exchange: Any) -> None:
         """A played phrase and its generated answer land as one undo step each."""

@@ -146,6 +146,8 @@ class PlayerBridge(QObject):
     _finished_hook = Signal()
     _note_hook = Signal(object)
     _position_hook = Signal(int)
+    live_stopped = Signal(object)  # the live accompanist that stopped (its notes are off)
+    _live_error_hook = Signal(object, str)
 
     def __init__(self, parent: QObject | None = None, api: str | None = None) -> None:
         super().__init__(parent)
@@ -155,6 +157,7 @@ class PlayerBridge(QObject):
         self._finished_hook.connect(self._on_finished, queued)
         self._note_hook.connect(self.note_recorded, queued)
         self._position_hook.connect(self.position_changed, queued)
+        self._live_error_hook.connect(self._on_live_error, queued)
 
         self._api = api
         self._system: MidiSystem | None = None
@@ -177,6 +180,7 @@ class PlayerBridge(QObject):
         self._responder: Responder | None = None
         self._answer_job: GenerationJob | None = None
         self._answer_program = 0
+        self._accompanist: Any = None  # engine.live.accompanist.Accompanist, while live
         self._timer = QTimer(self)
         self._timer.setInterval(POSITION_INTERVAL_MS)
         self._timer.timeout.connect(self._tick)
@@ -322,6 +326,8 @@ class PlayerBridge(QObject):
                 self.error.emit(str(exc))
                 return False
         old = self._player.output
+        if old is not new:
+            self.stop_accompanist()  # its notes go off on the output they went to
         self._player.set_output(new)
         if old is not new and old is not self._synth:
             old.close()
@@ -365,12 +371,14 @@ class PlayerBridge(QObject):
         return True
 
     def stop(self) -> None:
+        self.stop_accompanist()
         if self._recorder is not None:
             self.stop_recording()
         self._player.stop()
         self._timer.stop()
 
     def panic(self) -> None:
+        self.stop_accompanist(hard=True)
         if self._recorder is not None:
             self.stop_recording()
         self._player.panic()
@@ -491,6 +499,9 @@ class PlayerBridge(QObject):
             return
         if self._thru:
             self._player.send_now(msg.copy(channel=self._thru_channel))
+        live = self._accompanist
+        if live is not None:
+            live.feed(msg, t)
         recorder = self._recorder
         if recorder is not None:
             recorder.feed(msg, t)
@@ -649,6 +660,34 @@ class PlayerBridge(QObject):
         if job is not None:
             job.deleteLater()
 
+    # ---- the live accompanist ------------------------------------------------------------
+    @property
+    def accompanist(self) -> Any:
+        return self._accompanist
+
+    def start_accompanist(self, accompanist: Any) -> None:
+        """Route the input's notes to ``accompanist`` (engine.live.accompanist) and start
+        it; its faults stop it with every note off and come out as ``error``."""
+        self.stop_accompanist()
+        accompanist.on_error = lambda message: self._live_error_hook.emit(accompanist, message)
+        self._accompanist = accompanist
+        accompanist.start()
+
+    def stop_accompanist(self, hard: bool = False) -> None:
+        """Stop the accompanist with a note-off for each of its notes (Stop, panic,
+        another output, closing)."""
+        live, self._accompanist = self._accompanist, None
+        if live is not None:
+            live.stop(hard=hard)
+            self.live_stopped.emit(live)
+
+    @Slot(object, str)
+    def _on_live_error(self, live: Any, message: str) -> None:
+        if live is self._accompanist:
+            self._accompanist = None
+            self.live_stopped.emit(live)
+        self.error.emit(message)
+
     # ---- closing -----------------------------------------------------------------------
     def close(self) -> None:
         """Silence everything and let the ports go (also run when the application quits)."""
@@ -659,6 +698,7 @@ class PlayerBridge(QObject):
         self._tempo_timer.stop()
         self._player.set_sync(SYNC_INTERNAL)
         self.stop_call_response()
+        self.stop_accompanist(hard=True)
         self._player.panic()
         self._timer.stop()
         self.set_input(None)

@@ -136,6 +136,11 @@ class Accompanist:
         self._thread.start()
 
     @property
+    def origin(self) -> int:
+        """The grid step of the performance's first step (its first note)."""
+        return self._origin
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
