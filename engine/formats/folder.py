@@ -27,7 +27,7 @@ from engine.limits import MAX_SCORE_BYTES, describe_bytes
 from engine.song import Song
 
 # a file in a folder of tunes larger than this is not read at all (a melody a person
-# would learn a style from is a few KB; the MIDI reader itself stops at 64 MB)
+# would learn a style from is a few KB; the MIDI reader itself stops at 32 MB)
 MAX_FOLDER_FILE_BYTES = 16 * 2**20
 
 Progress = Callable[[int, int, str], None]  # (files done, files in all, the file being read)
