@@ -31,14 +31,18 @@ LINEAR_WEIGHTS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 BIASES = (0.25, 0.5, 1.0, 2.0, 4.0)
 ORDERS = (6, 10, 16)  # 24 gave the duet 2.972 against 16's 2.978: not worth a longer step
 PRIOR_WEIGHT, PRIOR_COUNT = 0.15, 5.0  # each bucket's share starts here, as if seen 5 times
-GENERATION_POWER = 0.6  # see engine.generation.memory.Mixing.generation_power
+# see engine.generation.memory.Mixing.generation_power: the largest of 1, 0.8, 0.6, 0.4 at
+# which every model brings back at least 6% of its bars of 2 notes or more on the
+# validation split (bench/musicality.py --split validation --generation-power ...): 0.6
+# for the memory blind to the beat, 0.8 by phase (lstm 7.6%, wavenet 7.8%, duet 7.1%)
+GENERATION_POWER = 0.8
 # the memory's contexts by phase in the beat (engine.generation.memory.Mixing.phase_period):
 # a quarter of 4 steps; each tune from its first note, as main.py score reads it (only the
 # phases' differences matter to a model of the tune itself).  Validation bits per note of
 # the adaptive mixing refitted, periods 1 / 2 / 4: lstm 3.070 / 3.062 / 3.062, wavenet
 # 3.086 / 3.079 / 3.080, duet 2.976 / 2.969 / 2.968; and generating, new notes on
-# off-sixteenths fell from 1.7x the real tunes' share to 1.0-1.2x (1: contexts blind to
-# the beat brought figures back a sixteenth late)
+# off-sixteenths fell from 1.6-1.9 times the real tunes' share to 1.0-1.1 times (blind to
+# the beat, the memory brought figures back a sixteenth late)
 PHASE_PERIOD = 4
 
 
