@@ -26,6 +26,15 @@ The contexts are the nodes of a trie built as the tune goes: the order-``n`` con
 after a new token is the child of the order-``n - 1`` context before it, so a step is
 ``max_order`` integer dictionary look-ups per variation and a few numpy operations on
 ``[variations, max_order + 1, vocab]`` counts for the distribution.
+
+The contexts know where in the beat a step falls (``Mixing.phase_period``, 4 steps: a
+quarter note): the trie has one root per phase and a context descends from the root of
+its first step's phase, so it predicts only what followed it at the same phase.  Blind
+to the beat, a figure heard on the beat came back a sixteenth late as readily as on the
+beat.  Only the phases' differences matter to a model of the piece itself: a sequence
+fed in one run may start anywhere; passages fed apart (a gap's music after it, then
+before it) are placed by their steps.  :meth:`Mixing.in_metre` narrows the period to
+one that keeps every bar line of a song on one phase.
 """
 
 from __future__ import annotations
