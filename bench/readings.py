@@ -275,6 +275,21 @@ def final_bass(melody: Sequence[Note], others: Sequence[Sequence[Note]]) -> int 
     return min(now) if now else None
 
 
+FINAL_CHORDS = ("root_position", "inversion", "dissonant", "silent")
+
+
+def final_chord(melody_pitch: int, bass_pitch: int | None) -> str:
+    """How the melody's last note stands over the final bass: "root_position" (the
+    bass's own pitch class, or a third or fifth above it: a triad on the bass holds the
+    melody's note), "inversion" (a sixth or fourth above it: the bass is the chord's
+    third or fifth), "dissonant" (a second, a tritone or a seventh) or "silent"."""
+    if bass_pitch is None:
+        return "silent"
+    d = (melody_pitch - bass_pitch) % 12
+    return "root_position" if d in (0, 3, 4, 7) else "inversion" if d in (5, 8, 9) \
+        else "dissonant"
+
+
 def channel_use(parts: Sequence[Part]) -> dict:
     """How the pitched parts use channels: their number, the distinct channels, and the
     parts that share a channel with another part."""

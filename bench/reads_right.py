@@ -212,6 +212,7 @@ def read_output(seed: Song, out: Song, *, harmonise: bool, seed_end: int | None,
         c[f"final_{r.final_bass}"] += 1
         last = max(mel.notes, key=lambda n: (n.start_tick, n.pitch))
         c[f"final_on_melody_{R.bass_degree(bass, last.pitch % 12)}"] += 1
+        c[f"final_chord_{R.final_chord(last.pitch, bass)}"] += 1
     c["parts_sharing_a_channel"] += r.channels["parts_sharing_a_channel"]
     c["outputs_sharing_a_channel"] += r.channels["parts_sharing_a_channel"] > 0
     c["pitched_parts"] += r.channels["parts"]
@@ -244,6 +245,7 @@ def row(readings: list[Reading]) -> dict:
         out["final_bass"] = finals
         out["final_bass_on_the_melody_final"] = {
             k: c[f"final_on_melody_{k}"] for k in ("tonic", "fifth", "other", "silent")}
+        out["final_chord"] = {k: c[f"final_chord_{k}"] for k in R.FINAL_CHORDS}
     names = sorted({k.split(":")[1] for k in c if k.startswith("part:")})
     if len(names) <= 8:
         out["per_part"] = {n: {"new_notes": c[f"part:{n}:new"],
@@ -800,6 +802,13 @@ def print_tables(table: dict, targets: dict, report: dict) -> None:
             print(f"  {k:38} {f['tonic']:4} {f['fifth']:4} {f['other']:4} {f['silent']:4}"
                   f"    {g.get('tonic', 0):4} {g.get('fifth', 0):4} {g.get('other', 0):4} "
                   f"{g.get('silent', 0):4}")
+        print("  The melody's last note over the final bass: root position (a triad on the "
+              "bass holds it) / inversion (a sixth or fourth above the bass) / dissonant "
+              "(a second, tritone or seventh) / silent")
+        for k, r in finals.items():
+            h = r.get("final_chord")
+            if h:
+                print(f"  {k:38} " + "".join(f"{h[x]:5}" for x in R.FINAL_CHORDS))
     voiced = {k: r["per_part"] for k, r in table.items()
               if r.get("per_part") and k.startswith(("chorales", "bwv"))}
     if voiced:

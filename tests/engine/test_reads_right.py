@@ -142,6 +142,10 @@ def test_final_bass_degree(R):
     assert R.bass_degree(43, tonic=0) == "fifth"
     assert R.bass_degree(45, tonic=0) == "other"
     assert R.bass_degree(None, tonic=0) == "silent"
+    # G over C: a fifth above, a C major triad holds it; G over Bb: Bb is the third of
+    # G minor; G over F#: a seventh
+    assert [R.final_chord(67, b) for b in (48, 43, 46, 54, None)] == [
+        "root_position", "root_position", "inversion", "dissonant", "silent"]
 
 
 def test_channels_per_part_and_a_track_split_by_the_reader(R):
