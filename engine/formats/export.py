@@ -433,8 +433,12 @@ def song_to_abc(song: Song, track: int | None = None, title: str = "") -> str:
             names = []
             for pitch in event.pitches:
                 letter, alter, octave = _spell(pitch, ks.sharps, ks.minor)
-                current = in_bar.get((letter, octave), signature.get(letter, 0))
-                mark = "" if alter == current else _ABC_ALTER[alter]
+                # every note off the key signature carries its accidental, even when one
+                # earlier in the bar already says so: ABC readers differ on whether an
+                # accidental (a natural above all) lasts to the bar line
+                plain = alter == signature.get(letter, 0) and \
+                    in_bar.get((letter, octave), alter) == alter
+                mark = "" if plain else _ABC_ALTER[alter]
                 in_bar[(letter, octave)] = alter
                 names.append(mark + _abc_pitch(letter, octave))
             symbol = names[0] if len(names) == 1 else "[" + "".join(names) + "]"
