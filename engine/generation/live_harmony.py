@@ -93,6 +93,7 @@ class LiveHarmony:
         self.notes: list[tuple[int, int, int, int]] = []  # (voice, start, end, pitch) done
         self._open: dict[int, int] = {}  # voice -> start step of its sounding note
         self._one = np.zeros(1, dtype=np.int64)
+        self._pending: list[int] = []  # tokens the grammar has and the model has not heard
         self.names = [HARMONY_SLOTS[s][0] for s in self.slots]
 
     # ---- the parts --------------------------------------------------------------------
@@ -149,8 +150,10 @@ class LiveHarmony:
         return out
 
     def sample(self, pitch: int | None, onset: bool) -> Step:
-        """The step's tokens up to and including its STEP, without the model call that
-        follows the STEP (:meth:`prepare` makes it)."""
+        """The step's tokens up to and including its STEP.  A token that is the only one
+        allowed (the melody's, the STEP once every voice is written) is taken without a
+        draw and needs no logits, so the model hears the step's last note and its STEP
+        only in :meth:`prepare`, after the notes have gone out."""
         if self.grammar is None:
             if pitch is None:
                 return Step(-1)
@@ -164,13 +167,13 @@ class LiveHarmony:
         self._rules(t, mp, onset)
         row: list[int] = []
         parts: list[int] = []
-        first = self.logits is None
         for _ in range(2 + 2 * self.enc.max_voices):
             mask = self.grammar.mask(self.allowed)
-            if first:  # the performance's first token, the melody's: no logits before it
-                tok = self.enc.new(mp)
-                first = False
+            only = np.flatnonzero(mask[0])
+            if len(only) == 1:
+                tok = int(only[0])
             else:
+                self._feed_pending()
                 drawn = self.sampler(self.logits.astype(np.float64), Sampler.mask(mask))
                 if drawn is None:
                     raise GenerationError(f"the model {self.model.name} computed invalid "
@@ -178,28 +181,29 @@ class LiveHarmony:
                                           f"probably damaged")
                 tok = int(drawn[0])
             row.append(tok)
-            if tok == STEP:
-                self._one[0] = tok
-                self.grammar.push(self._one)
-                parts.append(-1)
-                break
             self._one[0] = tok
             self.grammar.push(self._one)
-            parts.append(int(self.grammar.part_of[0]))
-            self._one[0] = tok
-            self.logits = self.model.step(self._one, self.state, copy=False)
+            parts.append(-1 if tok == STEP else int(self.grammar.part_of[0]))
+            self._pending.append(tok)
+            if tok == STEP:
+                break
         else:
             raise GenerationError("the live harmony did not close its step")
         return self._played(t, row, parts, dropped=False)
 
-    def prepare(self) -> None:
-        """The model call after the last STEP: the logits the next step starts from."""
-        if self.grammar is not None and self._pending_step:
-            self._one[0] = STEP
+    def _feed_pending(self) -> None:
+        """The model hears the tokens taken but not yet fed."""
+        for tok in self._pending:
+            self._one[0] = tok
             self.logits = self.model.step(self._one, self.state, copy=False)
-            self._pending_step = False
+        self._pending.clear()
 
-    _pending_step = False
+    def prepare(self) -> None:
+        """The model calls the last step still owes (its last tokens and its STEP): the
+        logits the next step starts from."""
+        if self.grammar is not None and self._pending:
+            self._feed_pending()
+
     _last_mp = -1
 
     def hold_over(self, pitch: int | None, onset: bool) -> Step:
@@ -213,8 +217,7 @@ class LiveHarmony:
         self.prepare()
         t = self.steps
         mp = -1 if pitch is None else self._model_pitch(pitch)
-        first = self.logits is None
-        onset = bool(onset or mp != self._last_mp or first)
+        onset = bool(onset or mp != self._last_mp or self.steps == 0)
         self._last_mp = mp
         self._rules(t, mp, onset)
         row: list[int] = []
@@ -234,9 +237,7 @@ class LiveHarmony:
             self.grammar.push(self._one)
             row.append(tok)
             parts.append(int(self.grammar.part_of[0]))
-            if tok != STEP:
-                self._one[0] = tok
-                self.logits = self.model.step(self._one, self.state, copy=False)
+            self._pending.append(tok)  # heard by the model at the next step
         return self._played(t, row, parts, dropped=True)
 
     def _played(self, t: int, row: list[int], parts: list[int], dropped: bool) -> Step:
@@ -259,7 +260,6 @@ class LiveHarmony:
                 self.sounding[v] = p
                 self._open[v] = t
         self.steps += 1
-        self._pending_step = True
         return out
 
     def finish(self) -> list[tuple[int, int, int, int]]:
