@@ -168,6 +168,7 @@ def test_the_wheel_holds_the_models_seed_icons_and_soundfont(installed):
         for graph in json.loads((REPO / "models" / f"{card}.json").read_text())["files"].values():
             assert f"continuo_data/models/{graph}" in names
     assert "continuo_data/assets/default_seed.mid" in names
+    assert "continuo_data/assets/continuo.svg" in names  # the desktop entry's icon
     icons = {p.name for p in (REPO / "assets" / "icons").glob("*.svg")}
     assert icons and all(f"continuo_data/assets/icons/{n}" in names for n in icons)
     for name in ("TimGM6mb.sf2", "LICENSE-GPL-2.txt", "README.md"):
@@ -204,6 +205,17 @@ def test_the_installed_app_runs_from_a_folder_with_no_checkout(installed):
     scored = json.loads(_run([installed["continuo"], "score", "--model", "lstm", out],
                              cwd=cwd, env=env).stdout)
     assert scored["notes"] > 0 and scored["bits_per_note"] > 0
+
+    xml = cwd / "x.musicxml"
+    _run([installed["continuo"], "convert", out, xml], cwd=cwd, env=env)
+    assert b"score-partwise" in xml.read_bytes()[:2000]
+
+    home = cwd / "desktop home"  # the menu entry starts the installed command
+    _run([installed["continuo"], "--install-desktop"], cwd=cwd,
+         env={**env, "XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "c")})
+    entry = (home / "data" / "applications" / "continuo.desktop").read_text()
+    assert f"Exec={installed['continuo']} %f" in entry.splitlines()
+    assert (home / "data" / "icons" / "hicolor" / "scalable" / "apps" / "continuo.svg").is_file()
 
 
 @pytest.mark.slow
