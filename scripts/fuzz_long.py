@@ -274,7 +274,7 @@ def run_reader_inputs(args: argparse.Namespace, reader: str, report: dict) -> No
     def record(result: dict) -> None:
         nonlocal total_bytes, over_10_s
         outcome = result["outcome"]
-        over_10_s += result.get("cpu", result["seconds"]) > 10
+        over_10_s += outcome == "hang" or result.get("cpu", result["seconds"]) > 10
         counts[outcome] += 1
         total_bytes += result["bytes"]
         for m in result["mutation"].split("+"):

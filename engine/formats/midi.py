@@ -11,6 +11,7 @@ signatures) and one track per song track (name, program, notes), atomically.
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import struct
@@ -318,11 +319,19 @@ def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
 
     notes_end = max((n.end_tick for t in tracks for n in t.notes), default=0)
     try:
-        return Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos),
+        song = Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos),
                     time_signatures=signatures, key_signatures=keys,
                     length_ticks=file_end if file_end > notes_end else None)
     except SongError as e:
         raise MidiFileError(f"{what}: {e}") from None
+    # a resolution too coarse for the metre (one tick a quarter note in 6/8: an eighth
+    # is half a tick, and a beat of 0 ticks divides by zero) is read at a finer one
+    finest = max((ts.denominator for ts in signatures), default=4)
+    if 4 * ppq < finest:
+        finer = ppq * (finest // math.gcd(4 * ppq, finest))
+        if finer <= 0x7FFF and song.end_tick * (finer // ppq) <= MAX_SONG_TICKS:
+            song = song.rescaled(finer)
+    return song
 
 
 # ---------------------------------------------------------------------------------------

@@ -138,3 +138,21 @@ def test_short_meta_events_and_missing_status_say_what_is_wrong(tmp_path: Path) 
     with pytest.raises(MidiFileError, match=r"nostatus.mid: the file is damaged \(an event "
                                             r"has no status byte\)"):
         midi_file_to_song(path)
+
+
+def test_a_resolution_too_coarse_for_the_metre_is_read_at_a_finer_one(tmp_path: Path) -> None:
+    """One tick a quarter note in 6/8 (found by the job fuzzer): an eighth note was 0
+    ticks and every job divided by it.  Read at 2 ticks a quarter, every time doubled;
+    the same resolution in 4/4 is kept as it is."""
+    six_eight = b"\x00\xff\x58\x04\x06\x03\x18\x08"
+    notes = b"\x00\x90\x3c\x40\x01\x80\x3c\x00\x02\x90\x3e\x40\x03\x80\x3e\x00"
+    path = tmp_path / "coarse.mid"
+    path.write_bytes(one_track_file(six_eight + notes, ppq=1))
+    song = midi_file_to_song(path)
+    assert song.ppq == 2
+    assert [(n.start_tick, n.duration_ticks) for n in song.notes()] == [(0, 2), (6, 6)]
+    assert song.time_signatures[0].ticks_per_beat(song.ppq) == 1
+    path.write_bytes(one_track_file(notes, ppq=1))
+    song = midi_file_to_song(path)
+    assert song.ppq == 1
+    assert [(n.start_tick, n.duration_ticks) for n in song.notes()] == [(0, 1), (3, 3)]

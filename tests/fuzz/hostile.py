@@ -90,6 +90,9 @@ def fixtures() -> dict[str, bytes]:
         "huge_ppq.mid": smf(32767, track(four_short_notes(32767)),
                             track(note(0, 48, 32767 * 4, channel=1))),
         "tiny_ppq.mid": smf(1, track(*(note(0, 60 + i % 7, 1) for i in range(64)))),
+        # one tick a quarter note in 6/8: an eighth note is half a tick
+        "ppq_1_in_6_8.mid": smf(1, track(b"\x00\xff\x58\x04\x06\x03\x18\x08",
+                                         *(note(0, 60 + i % 7, 1) for i in range(24)))),
         "tempo_1us.mid": smf(96, track(tempo(1), four_short_notes(96)),
                              track(note(0, 48, 384, channel=1))),
         "tempo_max.mid": smf(96, track(tempo(0xFFFFFF), four_short_notes(96))),

@@ -1,5 +1,6 @@
 """Every command-line job against the hostile-input corpus (issue 23): the 81-byte file
-with a note of 0x0FFFFFFF ticks, huge and tiny ppq, tempi of 1 us and the slowest, a
+with a note of 0x0FFFFFFF ticks, huge and tiny ppq (one tick a quarter in 6/8 too),
+tempi of 1 us and the slowest, a
 tempo change every tick, 10,000 tracks, a note every tick, all 128 pitches at once,
 zero-length notes, notes 0x0FFFFFF0 ticks apart, a rest of 0x0FFFFFF ticks before the
 end of the track, drums only, no notes
