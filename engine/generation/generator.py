@@ -462,7 +462,12 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
             raise GenerationCancelled("generation was cancelled")
         if settings.key in ("auto", None):
             # the model's key moves the seed into C major / A minor; auto also locks it
-            estimate = choose_key(model, window_notes, ppq, first_step, start_step)
+            if window_notes:
+                estimate = choose_key(model, window_notes, ppq, first_step, start_step)
+            else:  # a final rest longer than the window: the key of the notes themselves
+                estimate = choose_key(model, notes, ppq,
+                                      min(enc.tick_to_step(n.start_tick, ppq) for n in notes),
+                                      enc.ceil_step(max(n.end_tick for n in notes), ppq))
             seed_key = estimate.key
         if settings.key == "auto":
             lock_key = seed_key
@@ -474,7 +479,11 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
         except EncodingError as e:
             raise GenerationError(f"the seed cannot be used: {e}") from None
         messages += enc.seed_messages(encoded)
-        if first_step > min(enc.tick_to_step(n.start_tick, ppq) for n in notes):
+        if not window_notes:
+            messages.append(f"The seed ends with a rest (to its end of track) longer than "
+                            f"the {MAX_PRIME_STEPS} steps the model hears, so the model hears "
+                            f"silence before the continuation.")
+        elif first_step > min(enc.tick_to_step(n.start_tick, ppq) for n in notes):
             messages.append(f"The seed is long; its last {MAX_PRIME_STEPS} steps were used.")
         transpose = encoded.transpose
         prime_tokens = enc.trim_prime(encoded.tokens)
@@ -494,8 +503,8 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
         start_key = lock_key or seed_key
         forced_first = enc.start_token(9 if start_key.minor else 0, allowed[0])
         prime_tokens = [forced_first]
-        messages.append(f"The seed is empty, so the continuation starts on the tonic of "
-                        f"{start_key.name}.")
+        messages.append(f"The seed {'is empty' if not notes else 'ends in silence'}, so "
+                        f"the continuation starts on the tonic of {start_key.name}.")
 
     # what the seed leaves sounding may limit the first new step (a melody's note
     # still sounding at the boundary ends there)

@@ -594,3 +594,18 @@ def test_a_model_computing_nan_stops_with_a_sentence(tiny_models_dir, tmp_path):
     # damaged step graph computes are those after the first new step
     with pytest.raises(GenerationError, match="invalid numbers .* at step 2;"):
         generate(ModelLibrary([folder]), d_major_seed(), settings())
+
+
+def test_a_final_rest_longer_than_the_model_hears_starts_afresh_in_the_seeds_key(shipped):
+    """Three bars, then a rest (to the end of track) of 0x0FFFFFF ticks: no seed note is
+    left in the primed window, so the auto key comes from the notes themselves and the
+    continuation starts on its tonic after the rest, saying why (it was a traceback)."""
+    song = midi_file_to_song(end_of_track_file(0x0FFFFFF))
+    result = generate(shipped, song, GenerationSettings(model="lstm", bars=2, rng_seed=1))
+    assert result.start_tick >= 12 * 480 + 0x0FFFFFF and result.variations[0]
+    # the key the model finds for the same notes with no final rest
+    plain = generate(shipped, midi_file_to_song(end_of_track_file(0)),
+                     GenerationSettings(model="lstm", bars=2, rng_seed=1))
+    assert result.key == plain.key
+    assert any("ends in silence" in m for m in result.messages)
+    assert any("longer than the 1024 steps the model hears" in m for m in result.messages)
