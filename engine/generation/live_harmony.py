@@ -37,6 +37,9 @@ MODES = ("harmonise", "bass")
 # the voices beneath the melody, by how many the player asked for (slots of HARMONY_SLOTS)
 VOICE_SLOTS = {3: (0, 1, 2), 2: (0, 2), 1: (2,)}
 MAX_HOLD_STEPS = 16  # a voice holds a note at most a whole bar of 4/4
+# a gap this many steps long between two melody notes is heard as articulation, not as a
+# rest: the model hears the note held on (a player's detached eighths are still a line)
+LEGATO_STEPS = 1
 
 
 @dataclass
@@ -94,6 +97,8 @@ class LiveHarmony:
         self._open: dict[int, int] = {}  # voice -> start step of its sounding note
         self._one = np.zeros(1, dtype=np.int64)
         self._pending: list[int] = []  # tokens the grammar has and the model has not heard
+        self._last_pitch: int | None = None  # the melody's last pitch
+        self._rest_run = 0  # steps since the melody's last pitch ended
         self.names = [HARMONY_SLOTS[s][0] for s in self.slots]
 
     # ---- the parts --------------------------------------------------------------------
@@ -116,6 +121,17 @@ class LiveHarmony:
         self.grammar = PartGrammar(enc, 1, rules, max_hold=MAX_HOLD_STEPS,
                                    voice_leading=VOICE_LEADING)
         self.state = self.model.initial_state(1)
+
+    def _heard(self, pitch: int | None, onset: bool) -> tuple[int | None, bool]:
+        """The melody as the model hears it: a gap of up to LEGATO_STEPS after a note
+        holds that note on."""
+        if pitch is not None:
+            self._last_pitch, self._rest_run = pitch, 0
+            return pitch, onset
+        self._rest_run += 1
+        if self._last_pitch is not None and self._rest_run <= LEGATO_STEPS:
+            return self._last_pitch, False
+        return None, False
 
     def _model_pitch(self, pitch: int) -> int:
         """The melody's pitch in model space, moved by octaves into the range that
@@ -160,6 +176,7 @@ class LiveHarmony:
             self._begin(pitch)
         self.prepare()
         t = self.steps
+        pitch, onset = self._heard(pitch, onset)
         mp = -1 if pitch is None else self._model_pitch(pitch)
         # a new pitch in the melody starts a note, whatever the player did
         onset = bool(onset or mp != self._last_mp)
@@ -216,6 +233,7 @@ class LiveHarmony:
             self._begin(pitch)
         self.prepare()
         t = self.steps
+        pitch, onset = self._heard(pitch, onset)
         mp = -1 if pitch is None else self._model_pitch(pitch)
         onset = bool(onset or mp != self._last_mp or self.steps == 0)
         self._last_mp = mp

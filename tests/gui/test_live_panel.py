@@ -4,7 +4,6 @@ input for the synth.  Skipped, with the reason, where no MIDI system runs."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 

@@ -1,0 +1,309 @@
+"""The live accompanist through a real MIDI loopback: key press -> voices, timed.
+
+Continuo's side (this process) opens a virtual input and a virtual output on JACK (or
+ALSA) and runs the accompanist (engine/live/accompanist.py) between them, with the
+input read the app's way (engine.live.ports.PortInput).  Another process (this file
+with ``--player``) plays Essen test-split melodies (bench/reads_right.essen_tunes: the
+tunes of the fixed test split, one after another with a bar's rest between them) at
+120 BPM into that input, in time with the accompanist's step clock, and listens on its
+output.  When the melody is over, Continuo stops the accompanist and the player counts
+what is still sounding.
+
+The JSON (bench/results/accompanist.json, or --out) has:
+
+* ``latency_ms`` p50 / p99 / max: the player's key press (its clock before the send)
+  to the first note-on the accompanist sent for that step (the player's clock when its
+  input got it), over the presses whose step starts a voice note;
+  ``internal_latency_ms``: the same inside Continuo (the input's time of the press to
+  the accompanist's send);
+* ``steps``, ``late_steps`` (sent more than 10 ms after due), ``dropped_steps``;
+* ``stuck_notes``: note-ons the player heard without a note-off once Stop was done;
+* the load average before and after, the CPU count and the JACK period.
+
+Usage:  .venv/bin/python bench/accompanist.py [--notes 2000] [--model poly-wavenet]
+        [--busy 0] [--api jack] [--out bench/results/accompanist.json]
+``--busy N`` runs N more processes spinning on a core each for the run (load + N).
+Needs a running JACK server (jackd -S --no-realtime -d dummy -r 48000 -p 256) or an ALSA
+sequencer.  Nothing here asserts a time; the figures depend on the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BPM = 120.0
+STEP_S = 60.0 / (BPM * 4)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def summary_ms(values_s: list[float]) -> dict[str, float]:
+    ms = [v * 1000 for v in values_s]
+    if not ms:
+        return {"count": 0}
+    return {"count": len(ms), "p50": round(statistics.median(ms), 3),
+            "p99": round(percentile(ms, 0.99), 3), "max": round(max(ms), 3),
+            "mean": round(statistics.fmean(ms), 3)}
+
+
+def melody_steps(notes_wanted: int) -> tuple[list[tuple[int, int, int]], int, str]:
+    """Essen test tunes' melodies on the sixteenth grid, one after another (a bar's rest
+    between tunes) until ``notes_wanted`` notes: (start, end, pitch), the tunes used,
+    and the key of the first tune (the accompanist's key lock)."""
+    from bench.reads_right import essen_tunes
+    from engine.encodings import estimate_song_key
+
+    out: list[tuple[int, int, int]] = []
+    at, used, key = 0, 0, None
+    for _, song in essen_tunes(400):
+        track = next((t for t in song.tracks if t.notes), None)
+        if track is None:
+            continue
+        step = song.ppq // 4
+        notes = sorted(track.notes, key=lambda n: n.start_tick)
+        first = notes[0].start_tick // step
+        end = at
+        last_start = None
+        for n in notes:
+            s = at + n.start_tick // step - first
+            e = at + max(n.start_tick // step + 1, n.end_tick // step) - first
+            if s == last_start:
+                continue  # a chord in a tune: its top note is the melody
+            out.append((s, e, n.pitch))
+            last_start = s
+            end = max(end, e)
+            if len(out) >= notes_wanted:
+                break
+        key = key or estimate_song_key(track.notes).name
+        used += 1
+        at = end + 16
+        if len(out) >= notes_wanted:
+            break
+    # a note cut by the next one ends where it begins
+    fixed = []
+    for i, (s, e, p) in enumerate(out):
+        nxt = out[i + 1][0] if i + 1 < len(out) else e
+        fixed.append((s, max(s + 1, min(e, nxt)), p))
+    return fixed, used, key or "C"
+
+
+def spin(stop_at: float) -> None:
+    while time.monotonic() < stop_at:
+        pass
+
+
+# ---------------------------------------------------------------------------------------
+# the player (another process)
+# ---------------------------------------------------------------------------------------
+
+
+def player_main(args: argparse.Namespace) -> int:
+    import mido
+    import rtmidi
+
+    from engine.live.ports import MidiSystem
+
+    system = MidiSystem(args.api)
+    melody = json.loads(Path(args.melody).read_text())
+    t0 = float(args.t0)
+    out = system.backend.open_output(args.into)
+    received: list[tuple[float, bytes]] = []
+    api = {"jack": rtmidi.API_UNIX_JACK, "alsa": rtmidi.API_LINUX_ALSA}[system.api]
+    listener = rtmidi.MidiIn(rtapi=api, name="BenchPlayerIn")
+    names = listener.get_ports()
+    listener.open_port(names.index(args.listen))
+    listener.set_callback(lambda item, _: received.append((time.monotonic(), bytes(item[0]))))
+    events = []
+    for s, e, p in melody:
+        events.append((t0 + s * STEP_S, 1, p))
+        events.append((t0 + e * STEP_S - 0.002, 0, p))  # let go just before the next step
+    events.sort(key=lambda ev: (ev[0], ev[1]))
+    presses: list[tuple[float, int]] = []
+    for t, on, p in events:
+        while True:
+            delay = t - time.monotonic()
+            if delay <= 0:
+                break
+            time.sleep(delay if delay > 0.002 else 0.0002)
+        sent = time.monotonic()
+        out.send(mido.Message("note_on" if on else "note_off", note=p,
+                              velocity=90 if on else 0))
+        if on:
+            presses.append((sent, p))
+    print("played", flush=True)
+    sys.stdin.readline()  # Continuo has stopped the accompanist
+    time.sleep(0.5)
+    listener.cancel_callback()
+    listener.close_port()
+    out.close()
+    # latencies: each press to the first note-on heard within 3/4 of a step after it
+    ons = sorted(t for t, b in received if b[0] & 0xF0 == 0x90 and b[2] > 0)
+    lat, silent = [], 0
+    j = 0
+    for t, _ in presses:
+        while j < len(ons) and ons[j] < t:
+            j += 1
+        if j < len(ons) and ons[j] - t < 0.75 * STEP_S:
+            lat.append(ons[j] - t)
+        else:
+            silent += 1
+    sounding: dict[tuple[int, int], int] = {}
+    for _, b in received:
+        kind, ch = b[0] & 0xF0, b[0] & 0x0F
+        if kind == 0x90 and b[2] > 0:
+            sounding[(ch, b[1])] = sounding.get((ch, b[1]), 0) + 1
+        elif kind in (0x80, 0x90):
+            sounding[(ch, b[1])] = max(0, sounding.get((ch, b[1]), 0) - 1)
+        elif kind == 0xB0 and b[1] == 123:  # All Notes Off
+            for k in [k for k in sounding if k[0] == ch]:
+                sounding[k] = 0
+    print(json.dumps({"latencies_s": lat, "presses": len(presses),
+                      "presses_without_a_new_voice_note": silent,
+                      "note_ons_heard": len(ons),
+                      "stuck_notes": sum(sounding.values())}), flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# Continuo's side
+# ---------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--api", default=None)
+    ap.add_argument("--notes", type=int, default=2000)
+    ap.add_argument("--model", default="poly-wavenet")
+    ap.add_argument("--voices", type=int, default=3)
+    ap.add_argument("--busy", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "accompanist.json"))
+    ap.add_argument("--player", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--melody", help=argparse.SUPPRESS)
+    ap.add_argument("--t0", help=argparse.SUPPRESS)
+    ap.add_argument("--into", help=argparse.SUPPRESS)
+    ap.add_argument("--listen", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.player:
+        return player_main(args)
+
+    from engine.encodings import Key
+    from engine.formats import write_bytes_atomic
+    from engine.generation.live_harmony import LiveHarmony
+    from engine.live.accompanist import Accompanist, StepClock
+    from engine.live.ports import MidiSystem, working_apis
+    from engine.models import ModelLibrary
+
+    apis = working_apis()
+    api = args.api or ("jack" if "jack" in apis else apis[0] if apis else None)
+    if api is None:
+        print("No JACK server or ALSA sequencer is running; start one "
+              "(jackd -S --no-realtime -d dummy -r 48000 -p 256).", file=sys.stderr)
+        return 2
+    melody, tunes, key_name = melody_steps(args.notes)
+    seconds = melody[-1][1] * STEP_S
+    print(f"{len(melody)} notes from {tunes} Essen test tunes, {seconds:.0f} s at "
+          f"{BPM:g} BPM; model {args.model}, key {key_name}", flush=True)
+    system = MidiSystem(api)
+    tag = uuid.uuid4().hex[:6]
+    client = f"ContinuoLive{tag}"
+    harmony = LiveHarmony(ModelLibrary().get(args.model), Key.parse(key_name),
+                          voices=args.voices, rng_seed=args.seed)
+    out = system.open_virtual_output("live-out", client_name=client)
+    load_before = os.getloadavg()[0]
+    busy = []
+    t0 = time.monotonic() + 3.0
+    grid = StepClock.at_tempo(t0, BPM)
+    acc = Accompanist(harmony, out, grid, channel=1)
+    inp = system.open_virtual_input("live-in", client_name=client, callback=acc.feed)
+    into = next(n for n in system.output_names() if client in n and "live-in" in n)
+    listen = next(n for n in system.input_names() if client in n and "live-out" in n)
+    melody_file = ROOT / ".cache" / f"accompanist-melody-{tag}.json"
+    melody_file.parent.mkdir(exist_ok=True)
+    melody_file.write_text(json.dumps(melody))
+    acc.start()
+    for _ in range(args.busy):
+        p = multiprocessing.Process(target=spin, args=(t0 + seconds + 2.0,), daemon=True)
+        p.start()
+        busy.append(p)
+    player = subprocess.Popen(
+        [sys.executable, __file__, "--player", "--api", api, "--melody", str(melody_file),
+         "--t0", repr(t0), "--into", into, "--listen", listen],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = player.stdout.readline()
+        if line.strip() != "played":
+            print(f"the player process failed: {line!r}", file=sys.stderr)
+            return 1
+        time.sleep(4 * STEP_S)
+        error = acc.error
+        acc.stop()
+        load_after = os.getloadavg()[0]
+        player.stdin.write("stopped\n")
+        player.stdin.flush()
+        heard = json.loads(player.stdout.readline())
+        player.wait(timeout=30)
+    finally:
+        if player.poll() is None:
+            player.kill()
+        for p in busy:
+            p.terminate()
+        inp.close()
+        out.close()
+        melody_file.unlink(missing_ok=True)
+    stats = acc.stats
+    period = None
+    try:
+        rate = subprocess.run(["jack_samplerate"], capture_output=True, text=True, timeout=5)
+        size = subprocess.run(["jack_bufsize"], capture_output=True, text=True, timeout=5)
+        period = int(size.stdout.split()[0]) / int(rate.stdout.split()[0])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        pass
+    result = {
+        "api": api, "model": args.model, "voices": args.voices, "bpm": BPM,
+        "notes": len(melody), "tunes": tunes, "key": key_name, "seconds": round(seconds, 1),
+        "latency_ms": summary_ms(heard["latencies_s"]),
+        "internal_latency_ms": summary_ms(stats.latencies_s),
+        "presses": heard["presses"],
+        "presses_without_a_new_voice_note": heard["presses_without_a_new_voice_note"],
+        "steps": stats.steps, "late_steps": stats.late_steps,
+        "dropped_steps": stats.dropped_steps,
+        "dropped_share": round(stats.dropped_steps / max(1, stats.steps), 5),
+        "stuck_notes": heard["stuck_notes"], "error": error,
+        "busy_processes": args.busy,
+        "load_avg_1m_before": load_before, "load_avg_1m_after": load_after,
+        "cpus": os.cpu_count(), "nice": os.nice(0),
+        "jack_period_ms": None if period is None else period * 1000,
+        "python": platform.python_version(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
+    lat = result["latency_ms"]
+    print(f"latency p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms (max {lat.get('max')}); "
+          f"steps {stats.steps}, late {stats.late_steps}, dropped {stats.dropped_steps}; "
+          f"stuck notes {heard['stuck_notes']}; load {load_before:.2f} -> {load_after:.2f}")
+    write_bytes_atomic(Path(args.out), (json.dumps(result, indent=2) + "\n").encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
