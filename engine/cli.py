@@ -276,9 +276,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
             return score_tokens_with_style(model, tokens, style, memory)
         if memory:
-            from engine.generation.memory import score_tokens_with_memory
+            from engine.generation.memory import mixing_for, score_tokens_with_memory
 
-            return score_tokens_with_memory(model, tokens)
+            # the memory's contexts by phase, in the song's metre (as generating)
+            mixing = mixing_for(model.name).in_metre(song, model.encoding.steps_per_quarter)
+            return score_tokens_with_memory(model, tokens, mixing)
         return model.score_tokens(tokens)
 
     files = score_files(args.files, score_song)

@@ -333,3 +333,36 @@ def test_continuing_a_seed_on_the_beat_the_memory_keeps_the_beat(library):
               for n in v]
     off = sum(t % half_beat != 0 for t in onsets)
     assert off <= 0.025 * len(onsets), (off, len(onsets))
+
+
+def test_score_hears_the_phases_in_the_songs_metre(tmp_path):
+    """The same tune in 3/8 and written as 4/4: a phrase of three 3/8 bars comes back half
+    a beat further on, so in 3/8 the memory's period is 2 (every bar on one phase) and the
+    phrase's return is likelier than heard in 4/4's quarters; the network alone scores both
+    alike."""
+    from engine.formats import song_to_midi_file
+    from engine.song import TimeSignature
+
+    notes, t = [], 0
+    for pitches in [(67, 65, 64, 62), (64, 62, 60, 62), (64, 65, 67, 69)] * 4:
+        for pitch, sixteenths in zip(pitches, (2, 1, 1, 2)):  # eighth, two sixteenths, eighth
+            notes.append(Note(pitch, t * 120, sixteenths * 120, 90))
+            t += sixteenths
+    paths = []
+    for metre in ((3, 8), (4, 4)):
+        song = melody_song(notes, ppq=480)
+        song.time_signatures = [TimeSignature(0, *metre)]
+        paths.append(tmp_path / f"tune-{metre[0]}-{metre[1]}.mid")
+        song_to_midi_file(song, paths[-1])
+
+    def bits(flag: str) -> list[float]:
+        proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "score", "--model",
+                               "lstm", "--memory", flag, *map(str, paths)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return [f["bits"] for f in json.loads(proc.stdout)["files"]]
+
+    in_3_8, in_4_4 = bits("on")
+    assert in_3_8 < in_4_4 - 1.0, (in_3_8, in_4_4)
+    alone = bits("off")
+    assert alone[0] == pytest.approx(alone[1])
