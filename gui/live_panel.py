@@ -46,7 +46,10 @@ class TransportGrid:
         self.ticks = ppq / 4.0
 
     def time_of(self, step: float) -> float:
-        return self.player.time_at(self.start_tick + step * self.ticks)
+        try:
+            return self.player.time_at(self.start_tick + step * self.ticks)
+        except ContinuoError:
+            raise ContinuoError("The transport stopped, and the accompanist with it.") from None
 
     def step_at(self, t: float) -> float:
         return (self.player.tick_at(t) - self.start_tick) / self.ticks

@@ -30,6 +30,7 @@ import mido
 
 from engine.errors import ContinuoError, PortError
 from engine.generation.live_harmony import LiveHarmony, Step
+from engine.live.player import realtime_thread
 from engine.live.ports import ALL_NOTES_OFF, ALL_SOUND_OFF, Output
 from engine.song import Note, Song, Track
 
@@ -37,6 +38,7 @@ LATE_S = 0.010  # a step sent later than this after it was due is late
 DROP_AFTER_S = 0.050  # ... and one that would be later than this is dropped
 LATE_WINDOW_S = 0.030  # a step without a press waits this long for a late key
 WATCH_INTERVAL_S = 0.25  # how often the ports are looked for
+REALTIME_PRIORITY = 9  # SCHED_FIFO, just below the player's scheduler thread
 DRUM_CHANNEL = 9
 
 
@@ -117,6 +119,7 @@ class Accompanist:
         self._lock = threading.Lock()  # sending and the sounding notes
         self._started = False
         self._origin = 0  # the grid step of the performance's first step
+        self.realtime_priority = REALTIME_PRIORITY
 
     # ---- the input ---------------------------------------------------------------------
     def feed(self, msg: mido.Message, t: float) -> None:
@@ -169,6 +172,11 @@ class Accompanist:
             self.on_error(message)
 
     def _run(self) -> None:
+        # real-time scheduling where the system grants it, as the player's thread: a step
+        # is a few milliseconds of work every sixteenth, and waiting for the CPU behind
+        # other programs is what makes it late
+        if self.realtime_priority:
+            realtime_thread(self.realtime_priority)
         next_watch = self.clock() + WATCH_INTERVAL_S
         try:
             while True:
