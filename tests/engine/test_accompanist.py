@@ -352,3 +352,28 @@ def test_bad_settings_say_what_is_wrong(library):
         LiveHarmony(library.get("poly-wavenet"), voices=5)
     with pytest.raises(GenerationError, match="live mode"):
         LiveHarmony(library.get("poly-wavenet"), mode="drums")
+
+
+def test_the_model_failing_mid_performance_stops_with_every_note_off(library):
+    """The model runs in the accompanist's thread (not the helper process); when it fails
+    (here: its state taken away mid-performance) the loop stops, every note it sounded
+    gets its note-off and the error is reported."""
+    log = MessageLog(clock=time.monotonic)
+    harmony = LiveHarmony(library.get("poly-wavenet"), Key.parse("C"), voices=3, rng_seed=5)
+    grid = StepClock.at_tempo(time.monotonic() + 0.1, BPM)
+    errors: list[str] = []
+    acc = Accompanist(harmony, log, grid, on_error=errors.append)
+    acc.start()
+    acc.feed(mido.Message("note_on", note=72, velocity=90), time.monotonic())
+    deadline = time.monotonic() + 5.0
+    while not acc.sounding and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert acc.sounding
+    harmony.close()  # the model's state is gone
+    acc.feed(mido.Message("note_on", note=76, velocity=90), time.monotonic())
+    deadline = time.monotonic() + 5.0
+    while not errors and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert errors and errors[0].startswith("The accompanist stopped")
+    assert not acc.running and not acc.sounding
+    assert all(v == 0 for v in balance([m for _, m in log.messages]).values())
