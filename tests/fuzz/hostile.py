@@ -111,6 +111,11 @@ def fixtures() -> dict[str, bytes]:
         "zero_length_notes.mid": smf(96, track(*(vlq(24) + bytes((0x90, 60 + i % 12, 80))
                                                  + b"\x00" + bytes((0x80, 60 + i % 12, 0))
                                                  for i in range(2000)))),
+        # 20,000 zero-length notes on one tick under a melody (the fuzzer's floods)
+        "flood_on_one_tick.mid": smf(96, track(four_short_notes(96)),
+                                     track(*(b"\x00" + bytes((0x91, 40 + i % 24, 80)) + b"\x00"
+                                             + bytes((0x81, 40 + i % 24, 0))
+                                             for i in range(20_000)))),
         "far_apart.mid": smf(96, track(note(0, 60, 96), note(0x0FFFFFF0, 62, 96)),
                              track(note(0, 48, 96, channel=1),
                                    note(0x0FFFFFF0, 50, 96, channel=1))),
