@@ -104,10 +104,9 @@ _RUNNING_PAIRS = re.compile(rb"(?:[\x80-\xff]*[\x00-\x7f][\x00-\x7f][\x00-\xff])
 
 def midi_event_counts(data: bytes, what: str = "the MIDI data") -> tuple[int, int]:
     """(notes, events) of a MIDI file's bytes as mido will read them, or a LimitError
-    naming ``what`` as soon as
-    the count passes MAX_NOTES or MAX_EVENTS: a file over the limits is refused after a
-    scan of its bytes, before mido spends seconds and gigabytes on it; the same for
-    MAX_DATA_BYTES of sysex and meta data.
+    naming ``what`` as soon as the count passes MAX_NOTES or MAX_EVENTS (or the sysex
+    and meta data pass MAX_DATA_BYTES): a file over the limits is refused after a scan
+    of its bytes, before mido spends seconds and gigabytes on it.
 
     The scan reads as mido does: the header's number of tracks, each track until
     exactly its chunk's length, delta times, running status (set by every status but a
