@@ -300,7 +300,7 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
         rules = part_rules(enc, song, lines, start_step, steps, transpose,
                            melody=melody, key=lock_key or seed_key)
         if melody is not None and rules.forced_part[:, 1:].all():
-            names = ", ".join(_track_label(song, p.track) for p in lines[1:])
+            names = track_labels(song, [p.track for p in lines[1:]])
             raise GenerationError(f"every voice beneath the melody already plays throughout "
                                   f"it ({names}), so there is nothing to write; harmonise the "
                                   f"melody on its own, or clear the part to be written")
@@ -408,7 +408,7 @@ def track_messages(song: Song) -> list[str]:
     messages: list[str] = []
     drums = [i for i, t in enumerate(song.tracks) if t.is_drum and t.notes]
     if drums:
-        names = ", ".join(_track_label(song, i) for i in drums)
+        names = track_labels(song, drums)
         messages.append(f"The drum track{'s' if len(drums) > 1 else ''} ({names}) "
                         f"{'were' if len(drums) > 1 else 'was'} left as "
                         f"{'they are' if len(drums) > 1 else 'it is'}: the model writes "
@@ -512,6 +512,12 @@ def _track_label(song: Song, index: int) -> str:
     return f"track {index + 1}" + (f" '{name}'" if name else "")
 
 
+def track_labels(song: Song, indices: Sequence[int], most: int = 6) -> str:
+    """Tracks named for a message: the first ``most``, then how many more."""
+    named = ", ".join(_track_label(song, i) for i in indices[:most])
+    return named if len(indices) <= most else f"{named} and {len(indices) - most:,} more"
+
+
 def _with(n: Note, velocity: int, channel: int) -> Note:
     return Note(n.pitch, n.start_tick, n.duration_ticks, velocity, channel)
 
@@ -589,6 +595,7 @@ HARMONY_SLOTS = (("Alto", 53, 74, 64.0), ("Tenor", 47, 69, 57.0), ("Bass", 36, 6
 SOPRANO_CENTRE = 70  # where a soprano's melody sits; another melody moves the slots
 MUST_SOUND_SHARE = 0.5  # a part sounds at a position of the bar it sounded at this often
 CROSSING_SHARE = 0.3  # two parts may cross when the seed's did on this share of their steps
+MAX_VOICE_CANDIDATES = 8  # a song's tracks considered for a harmonisation's voices, at most
 
 
 @dataclass
@@ -670,6 +677,12 @@ def harmony_parts(song: Song, melody_track: int, melody: Sequence[Note],
         else:
             left.append(i)
     candidates.sort(reverse=True)
+    if len(candidates) > MAX_VOICE_CANDIDATES:
+        # only the tracks nearest a voice's register can win it: the matching below
+        # tries every choice, which a song of thousands of tracks must not cost
+        near = sorted(candidates, key=lambda c: min(abs(c[0] - slot[3]) for slot in slots))
+        left += [i for _, i in near[MAX_VOICE_CANDIDATES:]]
+        candidates = sorted(near[:MAX_VOICE_CANDIDATES], reverse=True)
     # the ordered choice of voices for the song's tracks nearest their registers
     best, chosen = float("inf"), ()
     use = min(len(candidates), len(slots))
@@ -681,7 +694,7 @@ def harmony_parts(song: Song, melody_track: int, melody: Sequence[Note],
     used = {t for t, _ in chosen}
     left += [candidates[t][1] for t in range(len(candidates)) if t not in used]
     if left:
-        names = ", ".join(_track_label(song, i) for i in sorted(left))
+        names = track_labels(song, sorted(left))
         messages.append(f"The harmonisation writes one note at a time in each voice, so "
                         f"{names} {'were' if len(left) > 1 else 'was'} left as "
                         f"{'they are' if len(left) > 1 else 'it is'} and not heard.")
@@ -781,10 +794,12 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
     start_top = np.full(P, -1, np.int64)
     crosses = np.zeros((P, P), bool)
     # the seed's rhythm is read from its last MAX_PRIME_STEPS steps (what the model is
-    # primed with): work bounded by the window, never by the span of one long note
-    heard_from = start_step - MAX_PRIME_STEPS
-    grids = [[(max(s, heard_from), e, p) for s, e, p in _grid_of(enc, part.notes, ppq)
-              if e > heard_from] for part in parts]
+    # primed with; a fill's parts may also have notes after the gap, read as far on):
+    # work bounded by the window, never by the span of one long note
+    heard_from, heard_to = start_step - MAX_PRIME_STEPS, start_step + MAX_PRIME_STEPS
+    grids = [[(max(s, heard_from), min(e, heard_to), p)
+              for s, e, p in _grid_of(enc, part.notes, ppq)
+              if e > heard_from and s < heard_to] for part in parts]
     for j, (part, grid) in enumerate(zip(parts, grids)):
         if not grid:
             continue

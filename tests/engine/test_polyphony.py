@@ -492,6 +492,36 @@ def test_a_seed_with_one_absurdly_long_note_is_continued_by_the_notes_not_the_sp
     assert start >= 0x0FFFFFFF and notes > 0
 
 
+def test_a_fill_beside_an_absurdly_long_note_reads_a_window_of_it(tmp_path):
+    """Filling bar 2 of every part while one part holds a note of 67 million beats: the
+    parts' rhythms and crossings are read from a window around the gap (it looped over
+    every step of the note, 10 GB and minutes)."""
+    from engine.formats import song_to_midi_file
+
+    seed = tmp_path / "long.mid"
+    song_to_midi_file(_one_absurd_note_song(), seed)
+    proc = subprocess.run([sys.executable, "main.py", "fill", "--model", POLY_MODEL, "--seed",
+                           str(seed), "--from", "2", "--to", "2", "-o",
+                           str(tmp_path / "out.mid")], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr
+    assert "Filled 2 parts together" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_harmonising_a_song_of_thousands_of_tracks_names_a_few_and_counts_the_rest(library):
+    """The voices are matched among the tracks nearest their registers only (the
+    matching tries every choice), and a message names six tracks and counts the rest."""
+    melody = [Note(72 + (i % 5), 480 * i, 480, 90) for i in range(8)]
+    others = [Track(f"Line {k}", channel=k % 9, notes=[Note(40 + k % 30, 480 * i, 480, 80, k % 9)
+                                                        for i in range(8)])
+              for k in range(400)]
+    song = Song(tracks=[Track("Melody", notes=melody), *others])
+    result = generate(library, song, harmonise_track=0, bars=1, variations=1)
+    assert result.variations[0]
+    left = [m for m in result.messages if "left as they are" in m]
+    assert left and "and 397 more" in left[0] and len(left[0]) < 400
+
+
 def test_a_melody_longer_than_a_generation_is_refused_before_it_is_laid_out(library):
     song = _one_absurd_note_song()
     with pytest.raises(GenerationError, match="harmonises up to 128 bars"):
