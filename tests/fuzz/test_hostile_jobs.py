@@ -26,23 +26,15 @@ REPO = Path(__file__).resolve().parents[2]
 CPU_BUDGET_S = 5.0
 PEAK_RSS_MB = 500
 
-# Cases left out until polyphonic fill and harmonise are bounded by their own size
-# (engine/generation/polyfill.py, polyphony.py: issue 23's item 1); each ran past the
-# CPU budget on 2026-12-06 after b66a687 (which mended generate on the long-note files).
-# Replay one with
+# Cases left out until they are bounded by their own size (issue 23's item 1); each ran
+# past the CPU budget on 2026-12-06 at 36e9549.  Replay one with
 #   python -m tests.fuzz.hostile --only FIXTURE --jobs JOB
 LEFT_OUT = {
-    ("long_note.mid", "fill-poly"),  # and 1.4 GB
-    ("ten_thousand_tracks.mid", "harmonise"),
-    ("zero_length_notes.mid", "harmonise"),  # 4.7 s of CPU before b66a687, over 5 s after
-    # a traceback (engine/generation/generator.py): no seed note sounds in the primed
-    # window, and keychoice.choose_key takes min() of none (found by scripts/fuzz_long.py)
-    ("late_end_of_track.mid", "generate-lstm"),
-    ("late_end_of_track.mid", "generate-default"),
     # polyphony.part_ranges: max() over every note once per voice slot, and a part
     # sounding 20,000 notes at once has 20,000 slots (quadratic)
     ("flood_on_one_tick.mid", "generate-poly"),
     ("flood_on_one_tick.mid", "generate-default"),
+    ("zero_length_notes.mid", "harmonise"),  # 4.7-5 s of CPU for 2,000 notes
 }
 
 
