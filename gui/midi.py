@@ -35,6 +35,7 @@ import mido
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal, Slot
 
 from engine.errors import ContinuoError, PortError
+from engine.live.accompanist import INPUT_POLL_S
 from engine.live.clock import SYNC_FOLLOW, SYNC_INTERNAL, TRANSPORT_TYPES
 from engine.live.player import Player
 from engine.live.ports import (MidiSystem, Output, PortInput, midi_system_may_run,
@@ -671,12 +672,16 @@ class PlayerBridge(QObject):
         self.stop_accompanist()
         accompanist.on_error = lambda message: self._live_error_hook.emit(accompanist, message)
         self._accompanist = accompanist
+        if self._input is not None:  # read the keys more often while they are answered
+            self._input.poll_interval_s = INPUT_POLL_S
         accompanist.start()
 
     def stop_accompanist(self, hard: bool = False) -> None:
         """Stop the accompanist with a note-off for each of its notes (Stop, panic,
         another output, closing)."""
         live, self._accompanist = self._accompanist, None
+        if self._input is not None:
+            self._input.poll_interval_s = PortInput.poll_interval_s
         if live is not None:
             live.stop(hard=hard)
             self.live_stopped.emit(live)

@@ -24,21 +24,26 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import mido
 
 from engine.errors import ContinuoError, PortError
-from engine.generation.live_harmony import LiveHarmony, Step
 from engine.live.player import realtime_thread
 from engine.live.ports import ALL_NOTES_OFF, ALL_SOUND_OFF, Output
 from engine.song import Note, Song, Track
+
+if TYPE_CHECKING:  # the loop needs no model until one is handed to it
+    from engine.generation.live_harmony import LiveHarmony, Step
 
 LATE_S = 0.010  # a step sent later than this after it was due is late
 DROP_AFTER_S = 0.050  # ... and one that would be later than this is dropped
 LATE_WINDOW_S = 0.030  # a step without a press waits this long for a late key
 WATCH_INTERVAL_S = 0.25  # how often the ports are looked for
 REALTIME_PRIORITY = 9  # SCHED_FIFO, just below the player's scheduler thread
+# how often the input port is read while the accompanist listens (PortInput's own 2 ms
+# adds a millisecond on average between a key and its step)
+INPUT_POLL_S = 0.0005
 DRUM_CHANNEL = 9
 
 
