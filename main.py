@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("generate", "score", "fill", "harmonise", "harmonize"):
+    if argv and argv[0] in ("generate", "score", "fill", "harmonise", "harmonize", "convert"):
         from engine.limits import stop_on_interrupt  # Ctrl+C: one line, even while loading
 
         stop_on_interrupt(argv[0])
