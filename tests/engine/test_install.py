@@ -78,12 +78,16 @@ def test_a_style_learnt_in_a_test_is_saved_in_the_temporary_home(tmp_path):
     result = subprocess.run([sys.executable, "main.py", "generate", "--style", str(folder),
                              "--bars", "1", "-o", str(out)], cwd=REPO, capture_output=True,
                             text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    saved = sorted((_temporary_home() / "data" / "continuo" / "models" / "styles").glob(
-        "my-tunes-*.json"))
-    assert len(saved) == 1
-    after = sorted(real_styles.glob("*")) if real_styles.is_dir() else []
-    assert after == before
+    styles = _temporary_home() / "data" / "continuo" / "models" / "styles"
+    try:
+        assert result.returncode == 0, result.stderr[-2000:]
+        saved = sorted(styles.glob("my-tunes-*.json"))
+        assert len(saved) == 1
+        after = sorted(real_styles.glob("*")) if real_styles.is_dir() else []
+        assert after == before
+    finally:  # the session's home is every later test's: leave no style listed there
+        for path in styles.glob("my-tunes-*"):
+            path.unlink()
 
 
 # ---- a wheel that is the whole app -------------------------------------------------
