@@ -81,6 +81,30 @@ def write_audio(song: Song, path: str | os.PathLike, parent: QWidget | None = No
     return engine
 
 
+# File > Export's formats: (label, file filter, suffixes, one file per track)
+EXPORTS = {
+    "musicxml": ("MusicXML", "MusicXML (*.musicxml *.mxl)", (".musicxml", ".mxl"), False),
+    "abc": ("ABC", "ABC notation (*.abc)", (".abc",), False),
+    "midi0": ("MIDI Type 0", MIDI_FILTER, MIDI_SUFFIXES, False),
+    "midi_tracks": ("MIDI per Track", MIDI_FILTER, MIDI_SUFFIXES, True),
+    "stems": ("WAV Stems", WAV_FILTER, (".wav",), True),
+}
+
+
+def export_to(song: Song, path: str | os.PathLike, kind: str, track: int | None = None,
+              parent: QWidget | None = None) -> list[Path]:
+    """Write ``song`` in the format of ``kind`` (a key of :data:`EXPORTS`) on a helper
+    thread, with a dialog that can cancel (BusyCancelled; the files are written
+    atomically, so a cancelled export leaves none half-written); the files written."""
+    from engine.formats.export import export_song
+
+    label, _, _, per_track = EXPORTS[kind]
+    return run_busy(parent, f"Exporting {Path(path).name} ({label})...",
+                    lambda: export_song(song, path, track=track,
+                                        midi_type=0 if kind == "midi0" else 1,
+                                        per_track=per_track))
+
+
 def clip_song(notes: list[Note], like: Song, name: str = "Clip") -> Song:
     """A one-track song of ``notes`` with the tempo and metre of ``like`` (the song
     they came from), moved so that the clip starts at tick 0."""

@@ -132,6 +132,11 @@ class MainWindow(QMainWindow):
         self.file_export_audio = a("file_export_audio", "Export &Audio...", self.export_audio,
                                    "Ctrl+Shift+E", "Render the song with the built-in synth "
                                    "to a WAV file")
+        self.file_exports = [
+            a(f"file_export_{kind}", f"Export as {label}...",
+              lambda checked=False, kind=kind: self.export_as(kind), None,
+              f"Write the song as {label}" + (" (one file per track)" if per_track else ""))
+            for kind, (label, _, _, per_track) in files.EXPORTS.items()]
         self.file_quit = a("file_quit", "&Quit", self.close, std.Quit)
         self.edit_undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
         self.edit_undo.setObjectName("edit_undo")
@@ -195,6 +200,8 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addActions([self.file_save, self.file_save_as, self.file_export_selection,
                       self.file_export_audio])
+        export_menu = m.addMenu("E&xport As")
+        export_menu.addActions(self.file_exports)
         m.addSeparator()
         m.addAction(self.file_quit)
         m = bar.addMenu("&Edit")
@@ -601,6 +608,32 @@ class MainWindow(QMainWindow):
             return False
         how = "FluidSynth" if engine.startswith("fluidsynth") else "a plain tone (no soundfont)"
         self.statusBar().showMessage(f"Exported {name}, rendered with {how}.", 8000)
+        return True
+
+    def export_as(self, kind: str) -> bool:
+        """File > Export As: ask where, then write the song in that format."""
+        if not self.doc.song().note_count:
+            self.show_error("There are no notes to export yet.", "Export")
+            return False
+        label, file_filter, suffixes, _ = files.EXPORTS[kind]
+        stem = Path(self.display_name).stem or "song"
+        path = files.ask_save_path(self, f"Export as {label}", f"{stem}{suffixes[0]}",
+                                   file_filter, suffixes)
+        return self.export_as_to(kind, path) if path else False
+
+    def export_as_to(self, kind: str, path: str) -> bool:
+        """Write the song to ``path`` in the format of ``kind`` (ABC: the active track)."""
+        track = self.doc.active_track if kind == "abc" else None
+        try:
+            written = files.export_to(self.doc.song(), path, kind, track, self)
+        except BusyCancelled:
+            self.statusBar().showMessage(f"Exporting {Path(path).name} was cancelled.", 8000)
+            return False
+        except ContinuoError as e:
+            self.show_error(str(e), "Export")
+            return False
+        what = written[0].name if len(written) == 1 else f"{len(written)} files"
+        self.statusBar().showMessage(f"Exported {what} ({files.EXPORTS[kind][0]}).", 8000)
         return True
 
     # ---- drag out ---------------------------------------------------------------------

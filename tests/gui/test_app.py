@@ -165,6 +165,54 @@ def test_export_audio_renders_the_song_with_the_synth_to_a_wav(qtbot, window, tm
     window._error_box.close()
 
 
+def test_export_as_writes_each_format_that_reads_back(qtbot, window, tmp_path):
+    """File > Export As: MusicXML, ABC (the active track), MIDI type 0, MIDI per track,
+    WAV stems; each read back by Continuo (or by its file's own header)."""
+    import wave
+
+    import mido
+
+    from engine.formats import load_song as read_song
+    from gui import files
+
+    song = window.doc.song()
+    names = {a.objectName() for a in window.file_exports}
+    assert names == {f"file_export_{kind}" for kind in files.EXPORTS}
+    pitched = [t for t in song.tracks if t.notes]
+
+    assert window.export_as_to("musicxml", str(tmp_path / "seed.musicxml"))
+    back = read_song(tmp_path / "seed.musicxml")
+    assert sorted(n.pitch for n in back.notes()) == sorted(n.pitch for n in song.notes())
+    assert "Exported seed.musicxml (MusicXML)" in window.statusBar().currentMessage()
+
+    window.doc.active_track = 0
+    assert window.export_as_to("abc", str(tmp_path / "seed.abc"))
+    abc = read_song(tmp_path / "seed.abc")
+    assert [n.pitch for n in abc.notes()] == [n.pitch for n in song.tracks[0].sorted_notes()]
+
+    assert window.export_as_to("midi0", str(tmp_path / "seed0.mid"))
+    assert mido.MidiFile(tmp_path / "seed0.mid").type == 0
+
+    assert window.export_as_to("midi_tracks", str(tmp_path / "parts.mid"))
+    parts = sorted(tmp_path.glob("parts*.mid"))
+    assert len(parts) == len(pitched)
+    assert "Exported" in window.statusBar().currentMessage()
+
+    assert window.export_as_to("stems", str(tmp_path / "stems.wav"))
+    stems = sorted(tmp_path.glob("stems*.wav"))
+    assert len(stems) == len(pitched)
+    lengths = set()
+    for stem in stems:
+        with wave.open(str(stem)) as w:
+            lengths.add(w.getnframes())
+    assert len(lengths) == 1  # every stem as long as the song
+
+    # a folder that is not there: one sentence, nothing written
+    assert not window.export_as_to("abc", str(tmp_path / "missing" / "x.abc"))
+    assert "x.abc" in window.last_error
+    window._error_box.close()
+
+
 def test_drag_out_the_generated_clip_and_the_song(qtbot, window, library):
     generate(qtbot, window, "lstm", library, bars=1, variations=2)
     window.panel.variations.set_current_index(1)
