@@ -236,7 +236,8 @@ def main() -> int:
     parser.add_argument("--large-mb", type=float, default=30,
                         help="size of the over-the-limit MIDI file")
     parser.add_argument("--only-large", action="store_true",
-                        help="only refuse the large MIDI file (prints, writes no JSON)")
+                        help="only refuse the large MIDI file (writes "
+                             "bench/results/big_inputs_large_midi.json)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "big_inputs.json"))
     args = parser.parse_args()
 
@@ -248,6 +249,15 @@ def main() -> int:
           f"{large['imports_only']['wall_s']:.2f} s, {large['imports_only']['peak_rss_mb']:.0f} MB)"
           f"\n  -> {r['message']}")
     if args.only_large:
+        out = Path(args.out).with_name("big_inputs_large_midi.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({
+            "refuse_large_midi": large, "python": platform.python_version(),
+            "machine": platform.machine(), "cpus": os.cpu_count(),
+            "load_average_1min": round(os.getloadavg()[0], 1),
+            "command": "QT_QPA_PLATFORM=offscreen .venv/bin/python bench/big_inputs.py "
+                       "--only-large"}, indent=2) + "\n")
+        print(f"wrote {out}")
         return 0
 
     opened = open_big_file(args.notes)
