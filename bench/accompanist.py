@@ -210,7 +210,8 @@ def main() -> int:
     from engine.encodings import Key
     from engine.formats import write_bytes_atomic
     from engine.generation.live_harmony import LiveHarmony
-    from engine.live.accompanist import INPUT_POLL_S, Accompanist, StepClock
+    from engine.live.accompanist import (INPUT_POLL_S, REALTIME_PRIORITY, Accompanist,
+                                         StepClock)
     from engine.live.ports import MidiSystem, working_apis
     from engine.models import ModelLibrary
 
@@ -237,6 +238,7 @@ def main() -> int:
     acc = Accompanist(harmony, out, grid, channel=1)
     inp = system.open_virtual_input("live-in", client_name=client, callback=acc.feed)
     inp.poll_interval_s = INPUT_POLL_S  # as the app reads its input while live
+    inp.realtime_priority = REALTIME_PRIORITY
     into = next(n for n in system.output_names() if client in n and "live-in" in n)
     listen = next(n for n in system.input_names() if client in n and "live-out" in n)
     melody_file = ROOT / ".cache" / f"accompanist-melody-{tag}.json"

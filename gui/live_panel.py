@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QPushButton,
                                QVBoxLayout, QWidget)
 
@@ -66,6 +66,7 @@ class LivePanel(QWidget):
 
     status = Signal(str)
     take_ready = Signal(object, int)  # the take's tracks, the tick of its first step
+    _status_hook = Signal(str)  # from the accompanist's thread, queued to ``status``
 
     def __init__(self, library: Any, bridge: Any, song_and_position: Any,
                  parent: QWidget | None = None) -> None:
@@ -75,6 +76,7 @@ class LivePanel(QWidget):
         self.song_and_position = song_and_position  # () -> (Song, playhead tick)
         self.accompanist: Accompanist | None = None
         self._start_tick = 0
+        self._status_hook.connect(self.status, Qt.ConnectionType.QueuedConnection)
         form = QFormLayout()
         self.mode_combo = QComboBox()
         self.mode_combo.setObjectName("live_mode")
@@ -196,8 +198,8 @@ class LivePanel(QWidget):
                 watch.append(input_watch(system.input_names, input_name))
             acc = Accompanist(harmony, player.output, grid, channel=free_channel(song),
                               program=int(self.instrument_combo.currentData()), clock=clock,
-                              watch=watch, on_message=self.status.emit,
-                              on_dropped=lambda step: self.status.emit(
+                              watch=watch, on_message=self._status_hook.emit,
+                              on_dropped=lambda step: self._status_hook.emit(
                                   f"The accompanist fell behind the clock and dropped "
                                   f"step {step + 1}."))
         except ContinuoError as exc:

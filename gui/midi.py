@@ -35,7 +35,7 @@ import mido
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal, Slot
 
 from engine.errors import ContinuoError, PortError
-from engine.live.accompanist import INPUT_POLL_S
+from engine.live.accompanist import INPUT_POLL_S, REALTIME_PRIORITY
 from engine.live.clock import SYNC_FOLLOW, SYNC_INTERNAL, TRANSPORT_TYPES
 from engine.live.player import Player
 from engine.live.ports import (MidiSystem, Output, PortInput, midi_system_may_run,
@@ -672,8 +672,9 @@ class PlayerBridge(QObject):
         self.stop_accompanist()
         accompanist.on_error = lambda message: self._live_error_hook.emit(accompanist, message)
         self._accompanist = accompanist
-        if self._input is not None:  # read the keys more often while they are answered
+        if self._input is not None:  # read the keys sooner while they are answered
             self._input.poll_interval_s = INPUT_POLL_S
+            self._input.realtime_priority = REALTIME_PRIORITY
         accompanist.start()
 
     def stop_accompanist(self, hard: bool = False) -> None:
@@ -682,6 +683,7 @@ class PlayerBridge(QObject):
         live, self._accompanist = self._accompanist, None
         if self._input is not None:
             self._input.poll_interval_s = PortInput.poll_interval_s
+            self._input.realtime_priority = PortInput.realtime_priority
         if live is not None:
             live.stop(hard=hard)
             self.live_stopped.emit(live)

@@ -243,6 +243,9 @@ class PortInput:
     """
 
     poll_interval_s = 0.002
+    # SCHED_FIFO priority the poller asks for, from its next wake-up (0: the usual
+    # scheduling); the live accompanist raises it while it answers the keys
+    realtime_priority = 0
 
     def __init__(self, port: mido.ports.BaseInput, api: str, virtual: bool,
                  callback: Callable[[mido.Message, float], None] | None,
@@ -285,7 +288,15 @@ class PortInput:
     def _read_until_stopped(self) -> None:
         last_t: float | None = None
         rt = self._rt
+        priority = 0
         while not self._stop.is_set():
+            if self.realtime_priority != priority:
+                priority = self.realtime_priority
+                try:
+                    os.sched_setscheduler(0, os.SCHED_FIFO if priority else os.SCHED_OTHER,
+                                          os.sched_param(priority))
+                except (AttributeError, OSError, ValueError):
+                    pass  # not allowed here: the poller runs as before
             while not self._stop.is_set():
                 item = rt.get_message()
                 if item is None:

@@ -154,8 +154,9 @@ class Rig:
         self.keys.send(mido.Message(kind, note=pitch, velocity=80 if on else 0,
                                     channel=self.keyboard_channel))
 
-    def settle(self, timeout: float = 3.0) -> list[mido.Message]:
-        """The sink's messages once nothing more has come for a while."""
+    def settle(self, timeout: float = 10.0) -> list[mido.Message]:
+        """The sink's messages once nothing more has come for a second (on a loaded
+        machine the sink's reader may wait a while for the CPU)."""
         last, deadline = -1, time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
@@ -163,7 +164,7 @@ class Rig:
             if n == last:
                 break
             last = n
-            time.sleep(0.3)
+            time.sleep(1.0)
         with self.lock:
             return list(self.received)
 
@@ -205,7 +206,7 @@ def test_500_chords_and_notes_then_stop_leave_nothing_sounding(midi_system, libr
                 pressed += 1
                 t = now + rng.uniform(0.0, 0.03)
             time.sleep(0.002)
-        assert rig.acc.running and not rig.errors
+        assert rig.acc.running and not rig.errors, rig.errors
         rig.acc.stop()
         got = rig.settle()
     finally:
@@ -213,7 +214,8 @@ def test_500_chords_and_notes_then_stop_leave_nothing_sounding(midi_system, libr
     ons = sum(1 for m in got if m.type == "note_on" and m.velocity > 0)
     assert ons > 100  # it played along
     assert rig.acc.stats.steps > 100
-    assert all(v == 0 for v in balance(got).values()), "a note-on without its note-off"
+    left = {k: v for k, v in balance(got).items() if v}
+    assert not left, f"note-ons without their note-offs: {left} (sent {rig.acc.sounding})"
     assert all(m.channel == 1 for m in got if hasattr(m, "channel"))
 
 
