@@ -1,4 +1,5 @@
-"""The Help panel (F1): what the mouse does where, and every key; and the About text.
+"""The Help panel (F1): what the mouse does where, and every key; the user guide
+(Help > User Guide: docs/guide/ rendered from its Markdown); and the About text.
 
 The gestures are written from what the piano roll's widgets do (gui/pianoroll/grid.py,
 velocity.py, keyboard.py, ruler.py, view.py); the keys are read from the window's
@@ -10,13 +11,15 @@ from __future__ import annotations
 import html
 from typing import Any, Iterable
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QTextDocument
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from engine import resources
 
 SOUNDFONT_README = resources.soundfont_dir() / "README.md"
+# the user guide: Markdown chapters beside the checkout's README (not in the wheel)
+GUIDE_INDEX = resources.CHECKOUT / "docs" / "guide" / "index.md"
 
 # (where, what you do, what happens)
 GESTURES: list[tuple[str, str, str]] = [
@@ -125,6 +128,79 @@ class HelpPanel(QDialog):
         layout.addWidget(buttons)
         self.resize(620, 640)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+
+    def text(self) -> str:
+        return self.browser.toPlainText()
+
+
+# ---- User guide ---------------------------------------------------------------------
+NO_GUIDE_HTML = ("<h2>Continuo user guide</h2><p>The guide is kept as Markdown in the "
+                 "<tt>docs/</tt> folder of Continuo's source, which this installation "
+                 "does not hold ({path} is missing). Help &gt; Continuo Help (F1) lists "
+                 "every key and mouse gesture.</p>")
+
+
+class UserGuide(QDialog):
+    """A non-modal window that shows docs/guide/ rendered from its Markdown: the index
+    first; a link to another chapter (or to the CLI reference, the models, ...) opens it
+    in the same window, and Back returns.  Links that leave the docs (web addresses)
+    open in the desktop's browser."""
+
+    def __init__(self, parent: QWidget | None = None, index: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("user_guide")
+        self.setWindowTitle("Continuo User Guide")
+        self.setModal(False)
+        self.index = GUIDE_INDEX if index is None else index
+        self.browser = QTextBrowser()
+        self.browser.setObjectName("user_guide_browser")
+        self.browser.setOpenLinks(False)  # follow() resolves links against the page
+        self.browser.anchorClicked.connect(self.follow)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        back = buttons.addButton("Back", QDialogButtonBox.ButtonRole.ActionRole)
+        contents = buttons.addButton("Contents", QDialogButtonBox.ButtonRole.ActionRole)
+        back.clicked.connect(self.browser.backward)
+        self.browser.backwardAvailable.connect(back.setEnabled)
+        back.setEnabled(False)
+        contents.clicked.connect(self.show_contents)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.browser)
+        layout.addWidget(buttons)
+        self.resize(760, 720)
+        self.show_contents()
+
+    def show_contents(self) -> None:
+        """The guide's index (its table of chapters)."""
+        if self.index.is_file():
+            self.open_page(self.index)
+        else:
+            self.browser.setHtml(NO_GUIDE_HTML.format(path=html.escape(str(self.index))))
+
+    def open_page(self, path: Any) -> None:
+        """Show one Markdown page of the docs (a chapter, the CLI reference, ...)."""
+        self.browser.setSource(QUrl.fromLocalFile(str(path)),
+                               QTextDocument.ResourceType.MarkdownResource)
+
+    def follow(self, url: QUrl) -> None:
+        """A clicked link: another page of the docs opens here (relative to the page
+        shown), anything else (a web address, a source file, a picture) in the desktop's
+        own application for it."""
+        if url.isRelative() and not url.path():  # "#anchor" on this page
+            self.browser.scrollToAnchor(url.fragment())
+            return
+        target = self.browser.source().resolved(url) if url.isRelative() else url
+        path = target.toLocalFile() if target.isLocalFile() else ""
+        if path.endswith(".md"):
+            self.open_page(path)
+            if target.fragment():
+                self.browser.scrollToAnchor(target.fragment())
+        else:
+            QDesktopServices.openUrl(target)
+
+    def page(self) -> str:
+        """The file shown now ('' when no guide is installed)."""
+        return self.browser.source().toLocalFile()
 
     def text(self) -> str:
         return self.browser.toPlainText()

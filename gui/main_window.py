@@ -190,6 +190,9 @@ class MainWindow(QMainWindow):
         self.help_shortcuts = a("help_shortcuts", "Continuo &Help", self.show_help,
                                 std.HelpContents, "The mouse gestures and the keys")
         self.help_panel: Any = None
+        self.help_guide = a("help_guide", "&User Guide", self.show_guide, None,
+                            "The user guide: generate, fill, harmonise, style, live, files")
+        self.user_guide: Any = None
 
     def _make_menus(self) -> None:
         bar = self.menuBar()
@@ -230,7 +233,7 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&Transport")
         m.addActions(self.transport.actions)
         m = bar.addMenu("&Help")
-        m.addActions([self.help_shortcuts, self.help_about])
+        m.addActions([self.help_shortcuts, self.help_guide, self.help_about])
 
     def _make_toolbar(self) -> None:
         from gui import icons
@@ -694,6 +697,16 @@ class MainWindow(QMainWindow):
         self.help_panel.show()
         self.help_panel.raise_()
         self.help_panel.activateWindow()
+
+    def show_guide(self) -> None:
+        """Help > User Guide: docs/guide/ rendered from its Markdown (non-modal)."""
+        from gui.help import UserGuide
+
+        if self.user_guide is None:
+            self.user_guide = UserGuide(self)
+        self.user_guide.show()
+        self.user_guide.raise_()
+        self.user_guide.activateWindow()
 
     # ---- layout and closing ------------------------------------------------------------
     def _restore_layout(self) -> None:
