@@ -195,6 +195,18 @@ def run_job(job: str, argv: list[str], budget: float) -> dict:
             "stderr": (escaped or err.getvalue())[-2000:]}
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM; ru_maxrss would count the peak
+    of the process that started it, which exec hands on)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=5.0, help="CPU seconds per job")
@@ -220,8 +232,7 @@ def main() -> int:
             result = run_job(job, JOBS[job](path, out), args.budget)
             result["fixture"] = name
             result["bytes"] = len(files[name])
-            result["peak_rss_mb"] = round(
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+            result["peak_rss_mb"] = peak_rss_mb()
             print(json.dumps(result), flush=True)
     return 0
 
