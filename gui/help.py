@@ -12,7 +12,8 @@ import html
 from typing import Any, Iterable
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QTextDocument
+from PySide6.QtGui import (QAction, QDesktopServices, QKeySequence, QTextCursor,
+                           QTextDocument)
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from engine import resources
@@ -181,6 +182,27 @@ class UserGuide(QDialog):
         """Show one Markdown page of the docs (a chapter, the CLI reference, ...)."""
         self.browser.setSource(QUrl.fromLocalFile(str(path)),
                                QTextDocument.ResourceType.MarkdownResource)
+        self.fit_images()
+
+    def fit_images(self) -> None:
+        """Pictures wider than the window (the screenshot) are shown at its width."""
+        document = self.browser.document()
+        width = max(200, self.width() - 60)
+        block = document.begin()
+        while block.isValid():
+            for piece in block:
+                fragment = piece.fragment()
+                image = fragment.charFormat().toImageFormat()
+                if not fragment.charFormat().isImageFormat():
+                    continue
+                if image.width() <= 0 or image.width() > width:
+                    image.setWidth(width)  # the height follows, in proportion
+                    cursor = QTextCursor(document)
+                    cursor.setPosition(fragment.position())
+                    cursor.setPosition(fragment.position() + fragment.length(),
+                                       QTextCursor.MoveMode.KeepAnchor)
+                    cursor.setCharFormat(image)
+            block = block.next()
 
     def follow(self, url: QUrl) -> None:
         """A clicked link: another page of the docs opens here (relative to the page

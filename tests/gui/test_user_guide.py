@@ -63,7 +63,20 @@ def test_the_generate_chapter_shows_the_screenshot(qtbot, isolated_settings):
     qtbot.addWidget(guide)
     guide.open_page(DOCS / "guide" / "generate.md")
     image = guide.browser.document().resource(2, QUrl("../../assets/screenshot.png"))
-    assert image is not None and not image.isNull() and image.width() > 400
+    assert image is not None and not image.isNull() and image.width() > guide.width()
+    # shown at the window's width, not at its own
+    shown = [piece.fragment().charFormat().toImageFormat()
+             for block in iter_blocks(guide.browser.document()) for piece in block
+             if piece.fragment().charFormat().isImageFormat()]
+    assert len(shown) == 1 and shown[0].name().endswith("screenshot.png")
+    assert 0 < shown[0].width() < guide.width()
+
+
+def iter_blocks(document):
+    block = document.begin()
+    while block.isValid():
+        yield block
+        block = block.next()
 
 
 def test_without_docs_the_guide_says_where_it_lives(qtbot, tmp_path, isolated_settings):
