@@ -77,6 +77,19 @@ def test_the_readme_is_a_two_minute_read_that_opens_with_the_two_commands():
         assert f"(docs/{chapter})" in README.read_text(), chapter
 
 
+def test_every_script_and_module_the_docs_name_exists():
+    """The long commands (benchmarks, training) are not run here; what they run exists."""
+    text = "\n".join(page.read_text() for page in PAGES)
+    scripts = set(re.findall(r"python ((?:bench|scripts)/\w+\.py)", text))
+    modules = set(re.findall(r"python -m ((?:training|tests)[\w.]*)", text))
+    assert len(scripts) >= 8 and "training" in modules
+    for script in scripts:
+        assert (ROOT / script).is_file(), script
+    for module in modules:
+        path = ROOT / module.replace(".", "/")
+        assert path.with_suffix(".py").is_file() or (path / "__main__.py").is_file(), module
+
+
 def shown_commands() -> list[tuple[str, str]]:
     """(page, command line) for every main.py command in a bash block, continuation
     lines joined and the trailing comment dropped."""
