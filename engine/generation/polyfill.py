@@ -244,6 +244,8 @@ def _fill_lines(model, song: Song, settings: G.GenerationSettings, start_tick: i
         for j, grid in enumerate(part_grids(enc, row, row_parts, rules, a_step)):
             t = lines[j].track
             for note in enc.grid_to_notes(grid, ppq, transpose):
+                if note.start_tick >= end_tick:
+                    continue  # a coarse ppq rounds the gap's last step onto its end
                 if note.end_tick > end_tick:
                     note = Note(note.pitch, note.start_tick, end_tick - note.start_tick,
                                 note.velocity, note.channel)

@@ -430,12 +430,13 @@ def part_ranges(enc, per_track: dict[int, list[Note]], capacity: dict[int, int],
     margin (``allowed`` narrowed).  Model space (``transpose``)."""
     if len(per_track) < 2:
         return None, None, allowed
-    parts = sorted(per_track, key=lambda i: -max(n.pitch for n in per_track[i]))
-    ceilings = [max(n.pitch for n in per_track[i]) + transpose + RANGE_MARGIN
-                for i in parts for _ in range(capacity[i])]
-    floors = [min(n.pitch for n in per_track[i]) + transpose - RANGE_MARGIN
-              for i in parts for _ in range(capacity[i])]
-    floor = min(n.pitch for ns in per_track.values() for n in ns) + transpose - RANGE_MARGIN
+    # each part's range once (a part may hold thousands of notes and many at once)
+    top = {i: max(n.pitch for n in ns) for i, ns in per_track.items()}
+    bottom = {i: min(n.pitch for n in ns) for i, ns in per_track.items()}
+    parts = sorted(per_track, key=lambda i: -top[i])
+    ceilings = [top[i] + transpose + RANGE_MARGIN for i in parts for _ in range(capacity[i])]
+    floors = [bottom[i] + transpose - RANGE_MARGIN for i in parts for _ in range(capacity[i])]
+    floor = min(bottom.values()) + transpose - RANGE_MARGIN
     allowed = allowed & (enc.token_pitches >= floor) | (enc.token_pitches < 0)
     return ceilings, floors, allowed
 
