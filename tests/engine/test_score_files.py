@@ -261,3 +261,30 @@ def test_fill_bars_are_the_scores_bars():
     assert bar_range_ticks(plain, 1, 1) == (0, 4 * q)
     with pytest.raises(GenerationError, match="counted from 1, not 0"):
         bar_range_ticks(plain, 0, 1)
+
+
+@pytest.mark.slow
+def test_every_test_split_chorale_continued_writes_a_channel_per_part():
+    """Each of the test split's chorales, continued a bar in every part by poly-wavenet
+    and written as the CLI writes it: every part on its own channel, each new note on
+    its part's channel, read back the same."""
+    from engine.generation.generator import GenerationSettings
+    from engine.generation.polyphony import generate_polyphony
+    from engine.models import ModelLibrary
+    from engine.poly_cli import song_with_parts
+
+    library = ModelLibrary()
+    settings = GenerationSettings(model="poly-wavenet", bars=1, variations=1, rng_seed=2)
+    paths = _test_chorales()
+    assert len(paths) >= 23
+    for path in paths:
+        song = score_file_to_song(path)
+        result = generate_polyphony(library, song, settings)
+        assert result.variations[0], path.name
+        out = song_with_parts(song, result, 0)
+        again = midi_file_to_song(song_to_midi_bytes(out))
+        pitched = [t for t in again.tracks if t.notes]
+        channels = [t.channel for t in pitched]
+        assert len(set(channels)) == len(channels) == len([t for t in song.tracks if t.notes])
+        assert all({n.channel for n in t.notes} == {t.channel} for t in pitched), path.name
+        assert len(list(again.notes())) > len(list(song.notes())), path.name
