@@ -111,7 +111,6 @@ class Accompanist:
         self.error: str | None = None
         self.keyboard_channels: set[int] = set()
         self.sounding: Counter[tuple[int, int]] = Counter()  # (channel, pitch) -> note-ons
-        self.sent: list[tuple[float, mido.Message]] = []  # everything sent, with its time
         self.player_notes: list[tuple[int, int, int, int]] = []  # (start, end step, pitch, vel)
         self._events: deque[tuple[float, str, int, int, int]] = deque()
         self._cv = threading.Condition()
@@ -306,7 +305,6 @@ class Accompanist:
     # ---- output --------------------------------------------------------------------------
     def _send(self, msg: mido.Message) -> None:
         self.output.send(msg)
-        self.sent.append((self.clock(), msg))
 
     def _send_step(self, step: Step, k: int, pitch: int | None) -> float | None:
         """The step's note-offs, then its note-ons; the time the first note-on went."""
