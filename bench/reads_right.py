@@ -179,7 +179,10 @@ def read_output(seed: Song, out: Song, *, harmonise: bool, seed_end: int | None,
                 "seed_range": [lo_s, hi_s] if old else None, "beyond_seed_range": beyond,
                 "beyond_seed_range_by_more_than_3": beyond3,
                 "onsets_per_bar_seed": R.onsets_per_bar(old, seed_bars, together),
-                "onsets_per_bar_new": R.onsets_per_bar(new, new_bars, together)}
+                # a continuation's new notes span the bars asked for, wherever it starts
+                "onsets_per_bar_new": R.onsets_per_bar(new, new_bars, together) if harmonise
+                else (R.onsets_per_bar(new, [(0, 1 << 62)], together) / bars
+                      if bars else None)}
         r.parts.append(info)
         c["overlaps"] += over
         c[f"part:{p.name}:new"] += len(new)

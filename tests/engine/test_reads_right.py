@@ -191,6 +191,9 @@ def test_read_output_of_a_continuation(bench):
     assert c["tied"] == 2  # the first (over bar 3's line) and the last (over bar 4's)
     assert c["overlaps_mono"] == 2
     assert c["rest_bars"] == 2 and c["bars_checked"] == 4  # the bass, bars 3 and 4
+    # 3 onsets (the two-note chord is one) over the 2 bars asked for, from where it starts
+    assert r.parts[0]["onsets_per_bar_new"] == 1.5
+    assert r.parts[0]["onsets_per_bar_seed"] == 2.0  # 4 onsets in 2 seed bars
     row = bench.row([r])
     assert row["on_sixteenth"] == 1.0 and row["whole_bar_rest_share"] == 0.5
     # a melody model writes one part: the silent bass does not count against it
