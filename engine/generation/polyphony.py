@@ -876,7 +876,8 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
         tonic = ((key.tonic if key is not None else 0) + transpose) % 12
         third = 3 if key is not None and key.minor else 4
         tonic_chord = {tonic, (tonic + third) % 12, (tonic + 7) % 12}
-        dominant = {(tonic + 7) % 12, (tonic + 11) % 12, (tonic + 2) % 12, (tonic + 5) % 12}
+        dominant_triad = {(tonic + 7) % 12, (tonic + 11) % 12, (tonic + 2) % 12}
+        dominant = dominant_triad | {(tonic + 5) % 12}
         onsets = np.nonzero(melody.onset[:T])[0]
         if len(onsets):
             ends = list(onsets[1:]) + [min(T, len(melody.pitch))]
@@ -884,8 +885,14 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
                 m = int(melody.pitch[a]) % 12
                 if m in tonic_chord:
                     root, chord = tonic, tonic_chord
+                elif final and m not in dominant_triad:
+                    # a melody ending off the tonic and dominant triads ends a modal
+                    # chorale: on the major triad of its own last note, in root position
+                    # (as Bach ends BWV 125.6 on E major after B minor), never on a
+                    # seventh chord with the melody as its dissonance
+                    root, chord = m, {m, (m + 4) % 12, (m + 7) % 12}
                 elif m in dominant:
-                    root, chord = (tonic + 7) % 12, dominant
+                    root, chord = (tonic + 7) % 12, dominant_triad if final else dominant
                 else:  # the sixth: the subdominant over the tonic, as a plagal close
                     root, chord = tonic, {tonic, (tonic + 5) % 12, (tonic + third + 5) % 12}
                 for j in range(1, P):

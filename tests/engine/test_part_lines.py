@@ -236,6 +236,24 @@ def test_harmonising_a_soprano_writes_three_lines_from_tonic_to_tonic(library):
                                                              song.ppq)) == 0
 
 
+def test_a_melody_ending_off_the_tonic_and_dominant_ends_on_its_own_notes_triad(library):
+    """BWV 125.6's soprano is heard in B minor and ends on E, which neither the tonic
+    nor the dominant triad holds: the harmonisation ends, as Bach's does, on E major in
+    root position, not on a dominant seventh with the melody as its seventh."""
+    from engine.generation.polyphony import generate_polyphony
+
+    song = chorale("bach/bwv125.6.mxl")
+    melody = song.copy()
+    melody.tracks = [song.tracks[0]]
+    result = generate_polyphony(library, melody, settings(variations=3), harmonise_track=0)
+    assert result.key.name == "Bm"
+    end = max(n.end_tick for n in melody.tracks[0].notes)
+    for notes in result.variations:
+        final = {n.pitch for n in notes if n.end_tick >= end - 1} | {64}
+        assert min(final) % 12 == 4  # E in the bass
+        assert {p % 12 for p in final} <= {4, 8, 11}  # E G# B
+
+
 def test_harmonise_writes_into_the_songs_own_bass_and_adds_only_the_missing_voices(library):
     from engine.formats import midi_file_to_song
     from engine.generation.polyphony import generate_polyphony
