@@ -314,7 +314,7 @@ def continuation_start_tick(song: Song, notes: Iterable[Note], step_ticks: int) 
       track after a final rest) ends there, read to the nearest step too.
 
     A note that ends early therefore never moves the start off the beat; the rule is
-    argued in the README (the composer, "Where a continuation starts")."""
+    argued in docs/guide/generate.md ("Where a continuation starts")."""
     step = max(1, int(step_ticks))
 
     def nearest(tick: int) -> int:
