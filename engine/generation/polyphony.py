@@ -878,7 +878,6 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
         tonic_chord = {tonic, (tonic + third) % 12, (tonic + 7) % 12}
         dominant_triad = {(tonic + 7) % 12, (tonic + 11) % 12, (tonic + 2) % 12}
         dominant = dominant_triad | {(tonic + 5) % 12}
-        sixth = (tonic + (8 if third == 3 else 9)) % 12
         onsets = np.nonzero(melody.onset[:T])[0]
         if len(onsets):
             ends = list(onsets[1:]) + [min(T, len(melody.pitch))]
@@ -886,10 +885,6 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
                 m = int(melody.pitch[a]) % 12
                 if m in tonic_chord:
                     root, chord = tonic, tonic_chord
-                elif final and m == sixth:
-                    # the sixth over the tonic: the tonic, its third and the sixth (no
-                    # fourth above the bass, as the subdominant over the tonic has)
-                    root, chord = tonic, {tonic, (tonic + third) % 12, sixth}
                 elif final and m not in dominant_triad:
                     # a melody ending off the tonic and dominant triads ends a modal
                     # chorale: on the major triad of its own last note, in root position

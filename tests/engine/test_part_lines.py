@@ -18,7 +18,7 @@ import pytest
 
 from engine.encodings.polyphony import (POLYPHONY_ENCODING, STEP, PartGrammar, PartRules,
                                         playable_tracks)
-from engine.song import Note, Song, melody_song
+from engine.song import Note, Song
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -252,22 +252,6 @@ def test_a_melody_ending_off_the_tonic_and_dominant_ends_on_its_own_notes_triad(
         final = {n.pitch for n in notes if n.end_tick >= end - 1} | {64}
         assert min(final) % 12 == 4  # E in the bass
         assert {p % 12 for p in final} <= {4, 8, 11}  # E G# B
-
-
-def test_a_melody_ending_on_the_sixth_degree_ends_over_the_tonic_without_a_fourth(library):
-    """A G-major melody ending on E (the sixth degree): the last chord is the tonic
-    bass with its third and the sixth (G B E), not the subdominant over the tonic (whose
-    C is a fourth above the bass)."""
-    from engine.generation.polyphony import generate_polyphony
-
-    pitches = [67, 71, 74, 72, 71, 69, 67, 71, 74, 72, 71, 69, 67, 66, 67, 76]
-    melody = melody_song([Note(p, 480 * i, 480, 90) for i, p in enumerate(pitches)])
-    result = generate_polyphony(library, melody, settings(variations=3), harmonise_track=0)
-    assert result.key.name == "G"
-    for notes in result.variations:
-        final = {n.pitch for n in notes if n.end_tick >= 16 * 480 - 1} | {76}
-        assert min(final) % 12 == 7  # G in the bass
-        assert {p % 12 for p in final} <= {7, 11, 4}  # G B E
 
 
 def test_harmonise_writes_into_the_songs_own_bass_and_adds_only_the_missing_voices(library):
