@@ -344,7 +344,7 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
             if kept:
                 messages.append(f"The voices go into the song's own "
                                 f"{'tracks' if len(kept) > 1 else 'track'} "
-                                f"({', '.join(_track_label(song, p.track) for p in kept)}) "
+                                f"({track_labels(song, [p.track for p in kept])}) "
                                 f"where {'they rest' if len(kept) > 1 else 'it rests'}; "
                                 f"{'their' if len(kept) > 1 else 'its'} notes stay as they are.")
         return GenerationResult(
