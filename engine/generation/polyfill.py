@@ -144,7 +144,7 @@ def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSett
                            else "", progress, is_cancelled, candidates)
     ceilings, floors, allowed = part_ranges(enc, kept, capacity, transpose, allowed)
     beat_notes = _texture(before, sum(capacity.values()), ppq,
-                          enc.step_to_tick(a_step, ppq))
+                          enc.step_to_tick(a_step, ppq), enc.step_to_tick(MAX_PRIME_STEPS, ppq))
     rows = k * CANDIDATES if junction_tokens else k
     junction = Junction(junction_tokens, rows) if junction_tokens else None
     receptive = model.info.receptive_field_steps

@@ -347,12 +347,10 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
                                 f"({track_labels(song, [p.track for p in kept])}) "
                                 f"where {'they rest' if len(kept) > 1 else 'it rests'}; "
                                 f"{'their' if len(kept) > 1 else 'its'} notes stay as they are.")
-        return GenerationResult(
-            variations=result_notes, start_tick=gen_start, key=lock_key or seed_key,
-            messages=messages, model=model.name, steps=steps,
-            tokens=[list(r) for r in rows], track_of=result_tracks, new_tracks=new_tracks,
-            key_lock=lock_key.name if settings.key == "auto" and lock_key is not None and heard
-            else "")
+        return _result(result_notes, result_tracks, new_tracks, rows, gen_start,
+                       lock_key or seed_key, messages, model.name, steps,
+                       lock_key.name if settings.key == "auto" and lock_key is not None
+                       and heard else "")
     stepper = (_Incremental if method == "incremental" else _Naive)(model, primed, k)
     try:
         rows = _sample(model, stepper, prime, forced_first is not None, steps, k, allowed,
@@ -394,12 +392,20 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     if melody is None and per_track:
         messages.append(f"Continued {len(per_track)} part{'s' if len(per_track) > 1 else ''} "
                         f"together.")
-    return GenerationResult(
-        variations=result_notes, start_tick=gen_start, key=lock_key or seed_key,
-        messages=messages, model=model.name, steps=steps,
-        tokens=[list(r) for r in rows], track_of=result_tracks, new_tracks=new_tracks,
-        key_lock=lock_key.name if settings.key == "auto" and lock_key is not None and heard
-        else "")
+    return _result(result_notes, result_tracks, new_tracks, rows, gen_start,
+                   lock_key or seed_key, messages, model.name, steps,
+                   lock_key.name if settings.key == "auto" and lock_key is not None and heard
+                   else "")
+
+
+def _result(notes: list[list[Note]], tracks: list[list[int]], new_tracks: list[str],
+            rows, start_tick: int, key: Key, messages: list[str], model: str, steps: int,
+            key_lock: str) -> GenerationResult:
+    """A part-music job's result: each variation's notes and the track of each."""
+    return GenerationResult(variations=notes, start_tick=start_tick, key=key,
+                            messages=messages, model=model, steps=steps,
+                            tokens=[list(r) for r in rows], track_of=tracks,
+                            new_tracks=new_tracks, key_lock=key_lock)
 
 
 def track_messages(song: Song) -> list[str]:
@@ -484,7 +490,7 @@ def lock_scale(key: Key, seed: Sequence[Note]) -> tuple[set[int], str]:
 
 
 def _texture(per_track: dict[int, list[Note]], parts: int, ppq: int,
-             end_tick: int, heard_ticks: int | None = None) -> int | None:
+             end_tick: int, heard_ticks: int) -> int | None:
     """How many notes every beat of the continuation should sound: the seed's parts,
     when all of them sound on at least FULL_TEXTURE_SHARE of the seed's beats (a chorale,
     a melody over a held bass); None when the seed's parts often rest.  Only the beats of
@@ -492,7 +498,7 @@ def _texture(per_track: dict[int, list[Note]], parts: int, ppq: int,
     follows the notes and that window, not the seed's span."""
     if parts < 2:
         return None
-    lo = 0 if heard_ticks is None else max(0, end_tick - heard_ticks)
+    lo = max(0, end_tick - heard_ticks)
     notes = [n for ns in per_track.values() for n in ns if n.end_tick > lo]
     if not notes:
         return None
