@@ -18,6 +18,7 @@ MIDI setup, and for "Export audio" (offline rendering to WAV).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
@@ -120,7 +121,10 @@ def _fluidsynth():
     global _fluidsynth_module, _fluidsynth_error
     if _fluidsynth_module is None and _fluidsynth_error is None:
         try:
-            import fluidsynth  # noqa: PLC0415 - needs the system library, so import late
+            # pyfluidsynth prints where it found the library when the environment names
+            # CI; that line must not reach our standard output (the CLI writes music there)
+            with contextlib.redirect_stdout(io.StringIO()):
+                import fluidsynth  # noqa: PLC0415 - needs the system library, so import late
 
             _fluidsynth_module = fluidsynth
         except (ImportError, OSError) as exc:

@@ -166,3 +166,18 @@ def test_general_midi_programs_come_in_sixteen_families_of_eight():
     assert [len(p) for _, p in programs_by_family()] == [8] * 16
     with pytest.raises(ValueError):
         program_name(128)
+
+
+def test_loading_fluidsynth_prints_nothing_even_on_a_ci_machine():
+    """pyfluidsynth prints where it found the library when CI is set; the CLI writes
+    music and JSON to standard output, so nothing of that may reach it."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from engine.live.synth import fluidsynth_available as a, FluidSynth\n"
+            "print('loaded' if a() else 'missing')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[2],
+                            env={**os.environ, "CI": "true"}, timeout=120, check=True)
+    assert result.stdout.splitlines() in (["loaded"], ["missing"]), result.stdout
