@@ -261,11 +261,11 @@ class Tally:
 # the n-gram baseline
 # ---------------------------------------------------------------------------------------
 class NgramSampler:
-    """Kneser-Ney 12-gram (training/ngram.py) fitted on the training split, sampled at
+    """Kneser-Ney 12-gram (engine/models/ngram.py) fitted on the training split, sampled at
     temperature 1 under the same first-step rule (a held seed note ends at the start)."""
 
     def __init__(self, train, order: int = 12) -> None:
-        from training.ngram import KneserNey
+        from engine.models.ngram import KneserNey
 
         self.order = order
         self.kn = KneserNey(DEFAULT_ENCODING.vocab_size, order).fit(train)

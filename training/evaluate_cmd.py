@@ -66,7 +66,7 @@ def run_kneser_ney(max_order: int = 12, cache_dir=C.CACHE_DIR,
                    encoding: Encoding = DEFAULT_ENCODING, name: str = "kn") -> dict:
     """Fit Kneser-Ney n-grams of orders 1..max_order on the training split, keep the
     order with the lowest validation bits/note, score it everywhere."""
-    from training.ngram import KneserNey, max_order_for
+    from engine.models.ngram import KneserNey, max_order_for
 
     splits = _splits(cache_dir, corpus_name, encoding)
     corpus = C.get_corpus(corpus_name, cache_dir=cache_dir, encoding=encoding)

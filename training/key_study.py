@@ -312,7 +312,7 @@ def kneser_ney(train: list[np.ndarray], validation: list[np.ndarray], orders: It
     """Fit at each order, keep the best on validation: (the model, validation bits/note
     by order)."""
     from training.evaluate import score_distributions
-    from training.ngram import KneserNey
+    from engine.models.ngram import KneserNey
 
     by_order, best = {}, None
     for order in orders:

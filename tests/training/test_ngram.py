@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.ngram import KneserNey
+from engine.models.ngram import KneserNey
 
 
 def test_distributions_sum_to_one_and_learn_a_pattern():
