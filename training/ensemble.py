@@ -27,7 +27,7 @@ from engine.encodings import DEFAULT_ENCODING, Encoding, encoding_from_card
 from engine.errors import ContinuoError, EncodingError
 from engine.models import StateSpec
 from engine.models.card import make_card, states_from_card, write_card
-from training.evaluate import _log_softmax, sequence_session
+from training.scoring import log_softmax, sequence_session
 
 WEIGHT_GRID = tuple(round(0.05 * k, 2) for k in range(21))
 
@@ -105,7 +105,7 @@ def combine_graphs(protos: Sequence, prefixes: Sequence[str], shared_input: str,
 def member_log_probs(seq_path: Path, tunes: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Each tune's ``[len, vocab]`` log-probabilities from a member's sequence model."""
     sess = sequence_session(seq_path)
-    return [_log_softmax(sess.run(["logits"], {"tokens": np.asarray(t, np.int32)[None]})[0][0])
+    return [log_softmax(sess.run(["logits"], {"tokens": np.asarray(t, np.int32)[None]})[0][0])
             for t in tunes]
 
 
@@ -120,7 +120,7 @@ def choose_weight(a: list[np.ndarray], b: list[np.ndarray], tunes: Sequence[np.n
         bits = 0.0
         for t, la, lb in zip(tunes, a, b):
             targets = np.asarray(t[1:])
-            mix = _log_softmax(w * la[:-1] + (1 - w) * lb[:-1])
+            mix = log_softmax(w * la[:-1] + (1 - w) * lb[:-1])
             bits -= mix[np.arange(len(targets)), targets].sum() / math.log(2)
         by_weight[w] = round(float(bits) / max(notes, 1), 4)
     best = min(by_weight, key=lambda w: (by_weight[w], abs(w - 0.5)))
@@ -136,7 +136,7 @@ def build_ensemble(cards: Sequence[str | Path], name: str, out_dir: str | Path,
     import onnx
 
     from training.architectures import get
-    from training.export import _save_onnx
+    from training.export import save_onnx
 
     t0 = time.monotonic()
     if len(cards) != 2:
@@ -183,8 +183,8 @@ def build_ensemble(cards: Sequence[str | Path], name: str, out_dir: str | Path,
     seq_protos = [onnx.load(str(p.parent / m["files"]["sequence"]))
                   for p, m in zip(paths, members)]
     files = {"step": f"{name}.onnx", "sequence": f"{name}.seq.onnx"}
-    _save_onnx(combine_graphs(step_protos, prefixes, "token", weights), out_dir / files["step"])
-    _save_onnx(combine_graphs(seq_protos, prefixes, "tokens", weights),
+    save_onnx(combine_graphs(step_protos, prefixes, "token", weights), out_dir / files["step"])
+    save_onnx(combine_graphs(seq_protos, prefixes, "tokens", weights),
                out_dir / files["sequence"])
 
     states = [StateSpec(pre + s.input, pre + s.output, s.shape, s.delay)

@@ -15,7 +15,7 @@ from engine.formats import write_bytes_atomic
 from engine.models.card import write_card
 from training import corpus as C
 from training.architectures import ARCHITECTURES
-from training.evaluate import score_distributions, score_onnx
+from training.scoring import score_distributions, score_onnx
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "models"

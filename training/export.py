@@ -69,7 +69,7 @@ def _rename_io(model_proto, inputs: Sequence[str], outputs: Sequence[str]):
     return model_proto
 
 
-def _save_onnx(model_proto, path: Path) -> None:
+def save_onnx(model_proto, path: Path) -> None:
     import onnx
 
     onnx.checker.check_model(model_proto)
@@ -96,14 +96,14 @@ def export_onnx(model, hp: dict[str, Any], out_dir: str | Path, name: str) -> di
     proto = _rename_io(proto, ["token"] + [s.input for s in specs],
                        ["logits"] + [s.output for s in specs])
     step_name = f"{name}.onnx"
-    _save_onnx(proto, out_dir / step_name)
+    save_onnx(proto, out_dir / step_name)
 
     seq_fn = sequence_function(model, hp)
     proto, _ = tf2onnx.convert.from_function(seq_fn, input_signature=seq_fn.input_signature,
                                              opset=OPSET)
     proto = _rename_io(proto, ["tokens"], ["logits"] + [tail_output(s) for s in specs])
     seq_name = f"{name}.seq.onnx"
-    _save_onnx(proto, out_dir / seq_name)
+    save_onnx(proto, out_dir / seq_name)
     return {"step": step_name, "sequence": seq_name}
 
 

@@ -205,7 +205,7 @@ def train_fill(args: argparse.Namespace, argv: list[str]) -> int:
     card = export_model(model, hp, out_dir, args.name, save_keras_weights=True,
                         encoding=encoding, description=description, data=corpus.data_card(),
                         training=training, jobs=list(encoding.jobs))
-    from training.evaluate import score_onnx
+    from training.scoring import score_onnx
 
     metrics = {}
     for split in ("test", "validation"):

@@ -108,7 +108,7 @@ def finetune(args: argparse.Namespace, command: str) -> int:
     from engine.formats.folder import read_folder
     from engine.models.card import write_card
     from engine.models.library import REPO_MODELS_DIR, user_models_dir
-    from training.evaluate import score_onnx
+    from training.scoring import score_onnx
     from training.export import export_model
     from training.models import load_keras_model
     from training.train import train_model

@@ -311,7 +311,7 @@ def score_runs(tunes: list[dict], runs: dict[str, Path], show_progress: bool = T
 def kneser_ney(train: list[np.ndarray], validation: list[np.ndarray], orders: Iterable[int]):
     """Fit at each order, keep the best on validation: (the model, validation bits/note
     by order)."""
-    from training.evaluate import score_distributions
+    from training.scoring import score_distributions
     from engine.models.ngram import KneserNey
 
     by_order, best = {}, None

@@ -56,13 +56,13 @@ def keras_bits_per_note(model, tunes: Sequence[np.ndarray], batch_size: int = 32
                         encoding: Encoding = DEFAULT_ENCODING) -> dict:
     """Bits per note and accuracy (docs/model-contract.md) straight from a Keras model:
     whole tunes, batched by length and right-padded (the models are causal)."""
-    from training.evaluate import Score, _log_softmax
-    from training.train import _batches
+    from training.scoring import Score, log_softmax
+    from training.train import padded_batches
 
     score = Score(encoding)
     longest = max((len(t) for t in tunes), default=2)
-    for x, y, w in _batches(list(tunes), batch_size, longest, None):
-        logp = _log_softmax(np.asarray(model.predict_on_batch(x)))
+    for x, y, w in padded_batches(list(tunes), batch_size, longest, None):
+        logp = log_softmax(np.asarray(model.predict_on_batch(x)))
         real = w > 0
         picked = np.take_along_axis(logp, y[..., None].astype(np.int64), axis=-1)[..., 0]
         score.add(picked[real] / np.log(2), logp.argmax(-1)[real], y[real])

@@ -63,7 +63,7 @@ def transposed(tune: np.ndarray, rng: np.random.Generator, semitones: int,
     return tune if not shift else moves[shift]
 
 
-def _batches(tunes: Sequence[np.ndarray], batch_size: int, max_len: int,
+def padded_batches(tunes: Sequence[np.ndarray], batch_size: int, max_len: int,
              rng: np.random.Generator | None, transpose: int = 0,
              encoding: Encoding = DEFAULT_ENCODING
              ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -116,11 +116,11 @@ def _dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: i
     def gen():
         pool = tunes if draw is None else \
             [tunes[i] for i in sorted(rng.choice(len(tunes), draw, replace=False))]
-        yield from _batches(pool, batch_size, max_len, rng, transpose, encoding)
+        yield from padded_batches(pool, batch_size, max_len, rng, transpose, encoding)
 
     spec = tf.TensorSpec([None, None], tf.int32)
     sig = (spec, spec, tf.TensorSpec([None, None], tf.float32))
-    n = len(_batches(tunes if draw is None else tunes[:draw], batch_size, max_len, None))
+    n = len(padded_batches(tunes if draw is None else tunes[:draw], batch_size, max_len, None))
     ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
     return ds.apply(tf.data.experimental.assert_cardinality(n)).prefetch(2), n
 
@@ -132,8 +132,8 @@ def _even_batches(tunes: Sequence[np.ndarray], n: int, max_len: int
     tunes = [t for t in tunes if len(t) >= 2]
     order = np.argsort([min(len(t), max_len + 1) for t in tunes], kind="stable")
     empty = np.zeros((0, PAD_MULTIPLE), np.int32)
-    return [_batches([tunes[i] for i in group], len(group), max_len, None)[0] if len(group)
-            else (empty, empty, empty.astype(np.float32))
+    return [padded_batches([tunes[i] for i in group], len(group), max_len, None)[0]
+            if len(group) else (empty, empty, empty.astype(np.float32))
             for group in np.array_split(order, n)]
 
 
@@ -161,7 +161,7 @@ def _distributed_dataset(strategy, tunes: Sequence[np.ndarray], batch_size: int,
                               f"{replicas} replicas; choose a multiple of {replicas}")
     per_replica = batch_size // replicas
     tunes = list(tunes)
-    n = len(_batches(tunes, per_replica, max_len, None))
+    n = len(padded_batches(tunes, per_replica, max_len, None))
     fixed = None
     if every_tune:
         n = -(-n // replicas) * replicas
@@ -179,8 +179,8 @@ def _distributed_dataset(strategy, tunes: Sequence[np.ndarray], batch_size: int,
         rng = np.random.default_rng(seed) if shuffle else None
 
         def gen():
-            batches = fixed if every_tune else _batches(tunes, per_replica, max_len, rng,
-                                                        transpose, encoding)
+            batches = fixed if every_tune else padded_batches(tunes, per_replica, max_len,
+                                                              rng, transpose, encoding)
             for k in picks:
                 yield batches[k]
 

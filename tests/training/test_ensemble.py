@@ -16,7 +16,7 @@ from engine.generation.generator import GenerationSettings, generate
 from engine.models import ModelLibrary
 from engine.song import Note, melody_song
 from training.ensemble import build_ensemble, choose_weight, member_log_probs
-from training.evaluate import _log_softmax, score_onnx
+from training.scoring import log_softmax, score_onnx
 from training.export import step_onnx
 
 
@@ -36,7 +36,7 @@ def _session(path):
 
 
 def _members_logp(folder, tokens):
-    return [_log_softmax(_session(folder / f"{m}.seq.onnx").run(["logits"],
+    return [log_softmax(_session(folder / f"{m}.seq.onnx").run(["logits"],
                                                                  {"tokens": tokens})[0])
             for m in ("lstm", "wavenet")]
 
@@ -48,7 +48,7 @@ def test_sequence_graph_is_the_weighted_sum_of_the_members_log_probabilities(due
     tokens = np.random.default_rng(7).integers(0, 38, (2, 50)).astype(np.int32)
     a, b = _members_logp(duet_dir, tokens)
     got = _session(duet_dir / "duet.seq.onnx").run(["logits"], {"tokens": tokens})[0]
-    np.testing.assert_allclose(_log_softmax(got), _log_softmax(w[0] * a + w[1] * b), atol=1e-4)
+    np.testing.assert_allclose(log_softmax(got), log_softmax(w[0] * a + w[1] * b), atol=1e-4)
 
 
 def test_step_graph_matches_the_sequence_graph(duet_dir):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training.evaluate import score_distributions, score_onnx
+from training.scoring import score_distributions, score_onnx
 
 
 def _tunes(rng, lengths):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.errors import ContinuoError
-from training.evaluate import score_onnx
+from training.scoring import score_onnx
 from training.sweep import keras_bits_per_note, parse_size, sweep_markdown
 
 

@@ -47,7 +47,7 @@ class Score:
                    if self.steps else {})}
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
+def log_softmax(logits: np.ndarray) -> np.ndarray:
     z = logits.astype(np.float64)
     z = z - z.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
@@ -82,7 +82,7 @@ def score_onnx(seq_path: str | Path, tunes: Sequence[np.ndarray], batch_tokens: 
         for r, k in enumerate(idx):
             x[r, : len(tunes[k])] = tunes[k]
         logits = sess.run(["logits"], {"tokens": x})[0]
-        logp = _log_softmax(logits)
+        logp = log_softmax(logits)
         for r, k in enumerate(idx):
             t = tunes[k]
             lp = logp[r, : len(t) - 1]
