@@ -203,7 +203,7 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
     print(f"exported {name} to {out_dir} ({card['parameters']} parameters, "
           f"{result.wall_time_s:.0f} s, {result.epochs} epochs)", file=sys.stderr)
     if not args.no_eval:
-        from training.evaluate_cmd import evaluate_card
+        from training.evaluate import evaluate_card
 
         evaluate_card(out_dir / f"{name}.json", cache_dir=args.cache_dir,
                       corpus_name=corpus.name)
@@ -276,7 +276,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _cmd_kn(args: argparse.Namespace) -> int:
-    from training.evaluate_cmd import run_kneser_ney
+    from training.evaluate import run_kneser_ney
 
     from training.corpus import TRAIN_COLLECTION
 
@@ -299,7 +299,7 @@ def _cmd_ensemble(args: argparse.Namespace, argv: list[str] | None) -> int:
     print(f"wrote {out_dir / (args.name + '.json')}: {' + '.join(hp['members'])}, "
           f"weights {hp['weights']}", file=sys.stderr)
     if not args.no_eval:
-        from training.evaluate_cmd import evaluate_card
+        from training.evaluate import evaluate_card
 
         evaluate_card(out_dir / f"{args.name}.json", cache_dir=args.cache_dir)
     return 0
@@ -321,7 +321,7 @@ def _cmd_sweep(args: argparse.Namespace, argv: list[str] | None) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from training.evaluate_cmd import evaluate_all
+    from training.evaluate import evaluate_all
 
     evaluate_all(models_dir=Path(args.models_dir), baseline_dir=Path(args.baseline_dir),
                  cache_dir=args.cache_dir, readme=not args.no_readme)
