@@ -306,7 +306,7 @@ def _cmd_ensemble(args: argparse.Namespace, argv: list[str] | None) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace, argv: list[str] | None) -> int:
-    from training.sweep import run_sweep
+    from training.studies.sweep import run_sweep
 
     encoding = _encoding(args)
     _, train, val = _training_splits(args, encoding)

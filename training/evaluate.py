@@ -146,7 +146,7 @@ def write_readme(models_dir: Path, entries: list[tuple[dict, bool]], corpus: C.C
     rejected = "; ".join(f"{C.REASONS.get(k, k)}: {v}"
                          for k, v in sorted(corpus.rejected.items(), key=lambda kv: -kv[1]))
     counts = corpus.counts()
-    from training.sweep import sweep_markdown
+    from training.studies.sweep import sweep_markdown
 
     sweeps = []
     for path in sorted((models_dir / "sweeps").glob("*.json"), key=lambda p: p.stem):
@@ -206,10 +206,10 @@ Reproduce: `python -m training corpus`, then the commands above, then
 `python -m training kn` and `python -m training evaluate` (rewrites this file and the
 cards' metrics).{sizes}
 """
-    from training.fill_eval import fill_section
-    from training.memory_sweep import readme_sections
+    from training.studies.fill_eval import fill_section
+    from training.studies.memory_sweep import readme_sections
 
-    from training.poly_report import poly_section
+    from training.studies.poly_report import poly_section
 
     text = (text.rstrip("\n") + readme_sections(models_dir) + fill_section(models_dir)
             + poly_section(models_dir).rstrip("\n") + "\n")

@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.command == "train":
         return train_fill(args, argv)
-    from training.fill_eval import evaluate
+    from training.studies.fill_eval import evaluate
 
     return evaluate(args)
 

@@ -50,7 +50,7 @@ def _held_out_callback(tunes, encoding, say):
     the first): their bits per note become the epoch's ``val_loss``."""
     import keras
 
-    from training.sweep import keras_bits_per_note
+    from training.scoring import keras_bits_per_note
 
     def bits(model) -> float:
         return keras_bits_per_note(model, tunes, encoding=encoding)["bits_per_note"]

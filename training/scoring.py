@@ -5,7 +5,9 @@ Definition (docs/model-contract.md): over all tunes of a split, the sum of
 those tokens that start a note (the encoding's ``onset_mask``: NOTE_ON for the
 melody).  Accuracy is the share of those tokens that are the model's most likely next
 token.  Neural models are scored with onnxruntime on the very
-``.seq.onnx`` files the app loads, so the engine's ``score`` command reproduces them.
+``.seq.onnx`` files the app loads, so the engine's ``score`` command reproduces them;
+:func:`keras_bits_per_note` gives the same figures straight from a Keras model, for
+choices made during training (fine-tuning, size sweeps).
 """
 
 from __future__ import annotations
@@ -104,4 +106,22 @@ def score_distributions(dist: Callable[[np.ndarray], np.ndarray],
         p = dist(t)[1:]
         targets = t[1:]
         score.add(np.log2(p[np.arange(len(targets)), targets]), p.argmax(-1), targets)
+    return score.as_dict()
+
+
+def keras_bits_per_note(model, tunes: Sequence[np.ndarray], batch_size: int = 32,
+                        encoding: Encoding = DEFAULT_ENCODING) -> dict:
+    """Bits per note and accuracy (docs/model-contract.md) straight from a Keras model:
+    whole tunes, batched by length and right-padded (the models are causal)."""
+    from training.train import padded_batches
+
+    score = Score(encoding)
+    longest = max((len(t) for t in tunes), default=2)
+    for x, y, w in padded_batches(list(tunes), batch_size, longest, None):
+        logp = log_softmax(np.asarray(model.predict_on_batch(x)))
+        real = w > 0
+        picked = np.take_along_axis(logp, y[..., None].astype(np.int64), axis=-1)[..., 0]
+        score.add(picked[real] / np.log(2), logp.argmax(-1)[real], y[real])
+    assert score.notes == sum(encoding.count_onsets(np.asarray(t[1:])) for t in tunes
+                              if len(t) >= 2)
     return score.as_dict()

@@ -1,4 +1,4 @@
-"""The key-estimator study (training/key_study.py) on the first tunes of a real Essen file."""
+"""The key-estimator study (training/studies/key_study.py) on the first tunes of a real Essen file."""
 
 import json
 
@@ -9,7 +9,7 @@ from engine.encodings import DEFAULT_ENCODING
 from engine.encodings.keys import Key
 from engine.song import Note
 from training import corpus as C
-from training import key_study as K
+from training.studies import key_study as K
 
 
 @pytest.fixture(scope="module")

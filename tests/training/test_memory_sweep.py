@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.memory_sweep import README_SECTIONS, readme_sections
+from training.studies.memory_sweep import README_SECTIONS, readme_sections
 
 ROOT = Path(__file__).resolve().parents[2]
 

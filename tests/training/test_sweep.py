@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engine.errors import ContinuoError
-from training.scoring import score_onnx
-from training.sweep import keras_bits_per_note, parse_size, sweep_markdown
+from training.scoring import keras_bits_per_note, score_onnx
+from training.studies.sweep import parse_size, sweep_markdown
 
 
 def test_sizes_are_key_value_pairs_over_the_defaults():

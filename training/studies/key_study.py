@@ -59,7 +59,7 @@ from engine.formats import write_bytes_atomic
 from engine.song import Note
 from training import corpus as C
 
-OUT = Path(__file__).resolve().parent.parent / "models" / "baselines" / "key-estimator.json"
+OUT = Path(__file__).resolve().parents[2] / "models" / "baselines" / "key-estimator.json"
 GERMAN = {"H": "B", "Es": "Eb", "As": "Ab", "Des": "Db", "Ges": "Gb", "Fis": "F#",
           "Cis": "C#", "Dis": "D#", "Gis": "G#", "Ais": "A#"}
 

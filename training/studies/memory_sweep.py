@@ -26,7 +26,7 @@ from engine.generation.memory import (Mixing, buckets, hand_over, memory_distrib
                                       softmax)
 from training import corpus as C
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LINEAR_WEIGHTS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 BIASES = (0.25, 0.5, 1.0, 2.0, 4.0)
 ORDERS = (6, 10, 16)  # 24 gave the duet 2.972 against 16's 2.978: not worth a longer step

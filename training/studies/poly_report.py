@@ -16,7 +16,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS_SUMMARY = "baselines/partmusic-corpus.json"
 KN_METRICS = "baselines/kn-partmusic.metrics.json"
 CHORALES = ROOT / "bench" / "results" / "chorales.json"

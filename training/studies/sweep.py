@@ -52,30 +52,12 @@ def parse_size(spec: str, base: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     return hp, options
 
 
-def keras_bits_per_note(model, tunes: Sequence[np.ndarray], batch_size: int = 32,
-                        encoding: Encoding = DEFAULT_ENCODING) -> dict:
-    """Bits per note and accuracy (docs/model-contract.md) straight from a Keras model:
-    whole tunes, batched by length and right-padded (the models are causal)."""
-    from training.scoring import Score, log_softmax
-    from training.train import padded_batches
-
-    score = Score(encoding)
-    longest = max((len(t) for t in tunes), default=2)
-    for x, y, w in padded_batches(list(tunes), batch_size, longest, None):
-        logp = log_softmax(np.asarray(model.predict_on_batch(x)))
-        real = w > 0
-        picked = np.take_along_axis(logp, y[..., None].astype(np.int64), axis=-1)[..., 0]
-        score.add(picked[real] / np.log(2), logp.argmax(-1)[real], y[real])
-    assert score.notes == sum(encoding.count_onsets(np.asarray(t[1:])) for t in tunes
-                              if len(t) >= 2)
-    return score.as_dict()
-
-
 def run_sweep(architecture: str, sizes: Sequence[str], train_tunes, val_tunes, *,
               epochs: int, batch_size: int, max_len: int, learning_rate: float, seed: int,
               out_path: Path, command: str, base: dict | None = None,
               encoding: Encoding = DEFAULT_ENCODING) -> dict:
     from training.models import count_parameters
+    from training.scoring import keras_bits_per_note
     from training.train import train_model
 
     base = base or get(architecture).hyperparameters(encoding.vocab_size)

@@ -69,7 +69,7 @@ def evaluate(args) -> int:
     from engine.song import melody_track
 
     t0 = time.monotonic()
-    shipped = Path(__file__).resolve().parent.parent / "models"
+    shipped = Path(__file__).resolve().parents[2] / "models"
     folders = list(dict.fromkeys([Path(args.models_dir).resolve(), shipped]))
     library = ModelLibrary(folders)  # the fill models and the shipped plain ones
     songs = test_songs()
