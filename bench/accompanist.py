@@ -51,20 +51,13 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import loopback  # noqa: E402
+from bench.common import ROOT, parser, percentile, write_json  # noqa: E402
 
 BPM = 120.0
 STEP_S = 60.0 / (BPM * 4)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def summary_ms(values_s: list[float]) -> dict[str, float]:
@@ -199,42 +192,34 @@ def player_main(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments() -> argparse.Namespace:
+    ap = parser(__doc__, "accompanist", first_line=True)
     ap.add_argument("--api", default=None)
     ap.add_argument("--notes", type=int, default=2000)
     ap.add_argument("--model", default="poly-wavenet")
     ap.add_argument("--voices", type=int, default=3)
     ap.add_argument("--busy", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "accompanist.json"))
     ap.add_argument("--player", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--melody", help=argparse.SUPPRESS)
     ap.add_argument("--t0", help=argparse.SUPPRESS)
     ap.add_argument("--into", help=argparse.SUPPRESS)
     ap.add_argument("--listen", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.player:
-        return player_main(args)
+    return ap.parse_args()
 
+
+def play_live(args: argparse.Namespace, api: str, melody, key_name: str,
+              seconds: float) -> dict | None:
+    """The accompanist between a virtual input and output, the player process playing
+    ``melody`` into them: what the player heard, the accompanist's stats and error, and
+    the load before and after; None when the player fails."""
     from engine.encodings import Key
-    from engine.formats import write_bytes_atomic
     from engine.generation.live_harmony import LiveHarmony
     from engine.live.accompanist import (INPUT_POLL_S, REALTIME_PRIORITY, Accompanist,
                                          StepClock)
-    from engine.live.ports import MidiSystem, working_apis
+    from engine.live.ports import MidiSystem
     from engine.models import ModelLibrary
 
-    apis = working_apis()
-    api = args.api or ("jack" if "jack" in apis else apis[0] if apis else None)
-    if api is None:
-        print("No JACK server or ALSA sequencer is running; start one "
-              "(jackd -S --no-realtime -d dummy -r 48000 -p 256).", file=sys.stderr)
-        return 2
-    melody, tunes, key_name = melody_steps(args.notes)
-    seconds = melody[-1][1] * STEP_S
-    print(f"{len(melody)} notes from {tunes} Essen test tunes, {seconds:.0f} s at "
-          f"{BPM:g} BPM; model {args.model}, key {key_name}", flush=True)
     system = MidiSystem(api)
     tag = uuid.uuid4().hex[:6]
     client = f"ContinuoLive{tag}"
@@ -267,7 +252,7 @@ def main() -> int:
         line = player.stdout.readline()
         if line.strip() != "played":
             print(f"the player process failed: {line!r}", file=sys.stderr)
-            return 1
+            return None
         time.sleep(4 * STEP_S)
         error = acc.error
         acc.stop()
@@ -284,14 +269,27 @@ def main() -> int:
         inp.close()
         out.close()
         melody_file.unlink(missing_ok=True)
-    stats = acc.stats
-    period = None
-    try:
-        rate = subprocess.run(["jack_samplerate"], capture_output=True, text=True, timeout=5)
-        size = subprocess.run(["jack_bufsize"], capture_output=True, text=True, timeout=5)
-        period = int(size.stdout.split()[0]) / int(rate.stdout.split()[0])
-    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-        pass
+    return {"heard": heard, "stats": acc.stats, "error": error,
+            "load_before": load_before, "load_after": load_after}
+
+
+def main() -> int:
+    args = arguments()
+    if args.player:
+        return player_main(args)
+    api = loopback.choose_api(args.api)
+    if api is None:
+        return 2
+    melody, tunes, key_name = melody_steps(args.notes)
+    seconds = melody[-1][1] * STEP_S
+    print(f"{len(melody)} notes from {tunes} Essen test tunes, {seconds:.0f} s at "
+          f"{BPM:g} BPM; model {args.model}, key {key_name}", flush=True)
+    run = play_live(args, api, melody, key_name, seconds)
+    if run is None:
+        return 1
+    heard, stats = run["heard"], run["stats"]
+    load_before, load_after = run["load_before"], run["load_after"]
+    period = loopback.jack_period_s()
     result = {
         "api": api, "model": args.model, "voices": args.voices, "bpm": BPM,
         "notes": len(melody), "tunes": tunes, "key": key_name, "seconds": round(seconds, 1),
@@ -302,7 +300,7 @@ def main() -> int:
         "steps": stats.steps, "late_steps": stats.late_steps,
         "dropped_steps": stats.dropped_steps,
         "dropped_share": round(stats.dropped_steps / max(1, stats.steps), 5),
-        "stuck_notes": heard["stuck_notes"], "error": error,
+        "stuck_notes": heard["stuck_notes"], "error": run["error"],
         "busy_processes": args.busy,
         "load_avg_1m_before": load_before, "load_avg_1m_after": load_after,
         "cpus": os.cpu_count(), "nice": os.nice(0),
@@ -315,7 +313,7 @@ def main() -> int:
     print(f"latency p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms (max {lat.get('max')}); "
           f"steps {stats.steps}, late {stats.late_steps}, dropped {stats.dropped_steps}; "
           f"stuck notes {heard['stuck_notes']}; load {load_before:.2f} -> {load_after:.2f}")
-    write_bytes_atomic(Path(args.out), (json.dumps(result, indent=2) + "\n").encode())
+    write_json(args.out, result, say=False)
     return 0
 
 

@@ -29,7 +29,6 @@ asserts a time.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -44,8 +43,9 @@ import mido
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.midi_timing import TimedPlayer, choose_api, jack_period_s, percentile  # noqa: E402
-from engine.formats import write_bytes_atomic  # noqa: E402
+from bench import loopback  # noqa: E402
+from bench.common import parser, percentile, write_json  # noqa: E402
+from bench.midi_timing import TimedPlayer  # noqa: E402
 from engine.live.clock import CLOCKS_PER_QUARTER, SYNC_FOLLOW, SYNC_SEND  # noqa: E402
 from engine.live.player import Player  # noqa: E402
 from engine.live.ports import MidiSystem  # noqa: E402
@@ -80,11 +80,7 @@ def bench_sent_clock(system: MidiSystem, seconds: float) -> dict:
     notes = [Note(60 + i % 12, i * PPQ, PPQ // 2) for i in range(quarters)]
     notes[-1] = Note(60, (quarters - 1) * PPQ, PPQ)  # the song ends on the last beat
     song = melody_song(notes, ppq=PPQ, bpm=120)
-    received: list[tuple[float, mido.Message]] = []
-    client = f"ClockSink{uuid.uuid4().hex[:6]}"
-    sink = system.open_virtual_input("sink", client_name=client,
-                                     callback=lambda m, t: received.append((t, m)))
-    out = system.open_output(next(n for n in system.output_names() if client in n))
+    sink, out, received = loopback.sink(system, "ClockSink")
     player = SendingPlayer(out)
     player.set_sync(SYNC_SEND)
     time.sleep(0.3)
@@ -201,11 +197,7 @@ def bench_following(system: MidiSystem, api: str, seconds: float, tmp: Path) -> 
     sender = subprocess.Popen([sys.executable, "-c", SENDER, api, client, str(ROOT),
                                str(log_path), str(seconds)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-    received: list[tuple[float, mido.Message]] = []
-    sink_client = f"FollowSink{uuid.uuid4().hex[:6]}"
-    sink = system.open_virtual_input("sink", client_name=sink_client,
-                                     callback=lambda m, t: received.append((t, m)))
-    out = system.open_output(next(n for n in system.output_names() if sink_client in n))
+    sink, out, received = loopback.sink(system, "FollowSink")
     player = FollowingPlayer(out)
     player.set_sync(SYNC_FOLLOW)
     player.set_follow_song(song)
@@ -288,42 +280,16 @@ def bench_following(system: MidiSystem, api: str, seconds: float, tmp: Path) -> 
     }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--api", default=None, help="jack or alsa (default: the first working)")
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "midi_clock.json"))
-    args = ap.parse_args()
-    api = choose_api(args.api)
-    if api is None:
-        return 2
-    system = MidiSystem(api)
-    load_before = os.getloadavg()[0]
-    sent = bench_sent_clock(system, args.seconds)
-    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-    follow = bench_following(system, api, args.seconds, tmp)
-    result = {
-        "what": "MIDI clock through a real loopback: sent by the player; followed from "
-                "another process",
-        "api": api,
-        "jack_period_s": jack_period_s() if api == "jack" else None,
-        "sent_clock": sent,
-        "following": follow,
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count(), "load_avg_1m_before": load_before,
-                    "load_avg_1m_after": os.getloadavg()[0],
-                    "nice": os.nice(0)},
-        "command": "python bench/midi_clock.py " + " ".join(sys.argv[1:]),
-    }
+def row(name: str, s: dict | None, goal: str) -> None:
+    if s is None:
+        print(f"{name:44} {'-':>9} {'-':>9} {'-':>9}  {goal}")
+    else:
+        print(f"{name:44} {s['p50_ms']:9.3f} {s['p99_ms']:9.3f} {s['max_ms']:9.3f}  {goal}")
 
-    def row(name: str, s: dict | None, goal: str) -> None:
-        if s is None:
-            print(f"{name:44} {'-':>9} {'-':>9} {'-':>9}  {goal}")
-        else:
-            print(f"{name:44} {s['p50_ms']:9.3f} {s['p99_ms']:9.3f} {s['max_ms']:9.3f}  {goal}")
 
-    m = result["machine"]
-    print(f"MIDI clock, {api}; load avg {m['load_avg_1m_before']:.2f} before, "
+def print_report(result: dict) -> None:
+    sent, follow, m = result["sent_clock"], result["following"], result["machine"]
+    print(f"MIDI clock, {result['api']}; load avg {m['load_avg_1m_before']:.2f} before, "
           f"{m['load_avg_1m_after']:.2f} after, on {m['cpus']} CPUs (nice {m['nice']})")
     print(f"{'measure':44} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}  goal")
     row(f"sent clock: send - ideal ({sent['clocks_sent']} ticks, 120 BPM)",
@@ -350,9 +316,36 @@ def main() -> int:
           f"({'the one at that position' if same else 'WRONG'})")
     if follow["errors"]:
         print("player errors: " + "; ".join(follow["errors"]))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(args.out, (json.dumps(result, indent=2) + "\n").encode())
-    print(f"wrote {args.out}")
+
+
+def main() -> int:
+    ap = parser(__doc__, "midi_clock", first_line=True)
+    ap.add_argument("--api", default=None, help="jack or alsa (default: the first working)")
+    ap.add_argument("--seconds", type=float, default=60.0)
+    args = ap.parse_args()
+    api = loopback.choose_api(args.api)
+    if api is None:
+        return 2
+    system = MidiSystem(api)
+    load_before = os.getloadavg()[0]
+    sent = bench_sent_clock(system, args.seconds)
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    follow = bench_following(system, api, args.seconds, tmp)
+    result = {
+        "what": "MIDI clock through a real loopback: sent by the player; followed from "
+                "another process",
+        "api": api,
+        "jack_period_s": loopback.jack_period_s() if api == "jack" else None,
+        "sent_clock": sent,
+        "following": follow,
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "cpus": os.cpu_count(), "load_avg_1m_before": load_before,
+                    "load_avg_1m_after": os.getloadavg()[0],
+                    "nice": os.nice(0)},
+        "command": "python bench/midi_clock.py " + " ".join(sys.argv[1:]),
+    }
+    print_report(result)
+    write_json(args.out, result)
     return 0
 
 
