@@ -102,7 +102,7 @@ def is_test_chorale(piece_id: str, song: Song) -> bool:
 def test_chorales(limit: int | None = None) -> tuple[list[tuple[str, Song]], str]:
     """(id, Song) of the test-split four-part Bach chorales, and where they came from."""
     try:
-        from training.partmusic import load_part_songs
+        from training.datasets.partmusic import load_part_songs
 
         pieces = [(pid, song) for pid, _, song in load_part_songs("test")]
         source = "the part-music cache (training/cache)"
@@ -114,9 +114,9 @@ def test_chorales(limit: int | None = None) -> tuple[list[tuple[str, Song]], str
 
 
 def _parse_from_corpus() -> list[tuple[str, Song]]:
-    """The test split of ``bach/`` parsed as training.partmusic parses it."""
-    from training.corpus import split_of
-    from training.partmusic import collection_files, corpus_root, parse_file
+    """The test split of ``bach/`` parsed as training.datasets.partmusic parses it."""
+    from training.datasets.partmusic import collection_files, corpus_root, parse_file
+    from training.datasets.splits import split_of
 
     root = corpus_root()
     out = []

@@ -326,7 +326,9 @@ def essen_tunes(limit: int) -> list[tuple[str, Song]]:
     them: '<ABC file>#<index by reference number>', crc32 % 20 == 0) with a metre and
     at least 6 bars, read with the app's reader (engine.formats.music21_score_to_song);
     kept as MIDI in .cache/reads_right until engine/formats/scores.py changes."""
-    from training.corpus import TRAIN_COLLECTION, collection_files, split_of
+    from training.corpus import TRAIN_COLLECTION
+    from training.datasets.folk import collection_files
+    from training.datasets.splits import split_of
 
     folder = CACHE / f"essen-{_scores_fingerprint()}"
     index = folder / "index.json"
@@ -388,8 +390,8 @@ def essen_tunes(limit: int) -> list[tuple[str, Song]]:
 def test_chorales(limit: int | None) -> list[tuple[str, Path, Song]]:
     """The part-music test split's Bach chorales with four parts (id, path, song as the
     app reads it)."""
-    from training.corpus import split_of
-    from training.partmusic import collection_files, corpus_root
+    from training.datasets.partmusic import collection_files, corpus_root
+    from training.datasets.splits import split_of
 
     root = corpus_root()
     out = []

@@ -1,4 +1,5 @@
-"""Training corpora: music21's folk collections (or a folder of MIDI files) -> tokens.
+"""Training corpora: music21's folk collections, its part music (or a folder of MIDI
+files) -> tokens.  The sources are read by :mod:`training.datasets`.
 
 Every tune goes score (or MIDI file) -> a :class:`engine.song.Song` -> the encoding's
 ``encode_tune`` (the default ``melody-16th`` unless another registered encoding is
@@ -6,7 +7,7 @@ named), the very encoding the app generates with, so training and generation see
 same tokens.  A tune's id is
 ``<ABC file name>#<index of the tune in the file, from 0>`` (music21's order: by
 reference number), and its split is fixed by ``zlib.crc32(id) % 20`` (0 test,
-1 validation, else train).
+1 validation, else train: :func:`training.datasets.splits.split_of`).
 
 Tunes the encoding cannot represent faithfully are rejected with a reason, and the
 reasons are counted, so "how many of N encode, and why not the rest" has an answer.
@@ -21,7 +22,6 @@ import multiprocessing as mp
 import re
 import sys
 import time
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,8 @@ from engine.encodings import (DEFAULT_ENCODING, ENCODINGS, Encoding, encoding_fr
 from engine.errors import ContinuoError
 from engine.song import melody_track
 from engine.formats import MIDI_SUFFIXES, write_bytes_atomic
+from training.datasets.folk import collection_files, read_abc_songs
+from training.datasets.splits import SPLIT_NAMES, id_sort_key, split_of
 
 CACHE_DIR = Path(__file__).resolve().parent / "cache"
 TRAIN_COLLECTION = "essenFolksong"
@@ -45,8 +47,7 @@ MIN_NOTES = 8  # shorter fragments teach nothing about phrases
 MAX_OFF_GRID_FRACTION = 0.0  # any note off the sixteenth grid (triplets, 32nds) would be
 #                              moved or swallowed by the encoding: the tune is rejected
 
-SPLIT_NAMES = ("test", "validation", "train")
-PART_MUSIC = "partmusic"  # music21's multi-part works (training/partmusic.py)
+PART_MUSIC = "partmusic"  # music21's multi-part works (training/datasets/partmusic.py)
 MAX_OFF_GRID_PART_MUSIC = 0.02  # part music: a few triplets are snapped, more reject
 MAX_DROPPED_FRACTION = 0.01
 
@@ -75,12 +76,6 @@ REASONS = {
     "voices_as_tunes": "an ABC file whose voices are separate tunes (read one by one by "
                        "the app)",
 }
-
-
-def split_of(tune_id: str) -> str:
-    """The fixed split of a tune: crc32 of its id mod 20 (0 test, 1 validation)."""
-    r = zlib.crc32(tune_id.encode("utf-8")) % 20
-    return "test" if r == 0 else "validation" if r == 1 else "train"
 
 
 @dataclass
@@ -169,72 +164,23 @@ def encode_song_notes(notes, ppq: int, encoding: Encoding,
 # ABC collections, in worker processes
 # ---------------------------------------------------------------------------------------
 
-_HANDLER_CACHE: dict[str, list] = {}
-
-
-def _tune_handlers(path: str) -> list:
-    """The file's tunes as music21 ABC handlers, in music21's Opus order (by reference
-    number); cached per process because consecutive chunks come from the same file."""
-    if path not in _HANDLER_CACHE:
-        from music21 import abcFormat
-
-        _HANDLER_CACHE.clear()
-        af = abcFormat.ABCFile()
-        af.open(path)
-        handler = af.read()
-        af.close()
-        if handler.definesReferenceNumbers():
-            parts = [h for _, h in sorted(handler.splitByReferenceNumber().items(),
-                                          key=lambda kv: (kv[0] is None, kv[0] or 0))]
-        else:
-            parts = [handler]
-        _HANDLER_CACHE[path] = parts
-    return _HANDLER_CACHE[path]
-
-
 def _encode_abc_chunk(task: tuple) -> list[tuple[str, list[int] | None, str | None]]:
     """Worker: tunes [i0, i1) of one ABC file -> (id, tokens, reject reason); the task
     is (path, i0, i1 or None) and the encoding's card (default: melody-16th)."""
     import warnings
 
-    from music21.abcFormat import translate
-
-    from engine.formats import music21_score_to_song
-
     warnings.filterwarnings("ignore")
     path, i0, i1 = task[:3]
     encoding = encoding_from_card(task[3]) if len(task) > 3 else DEFAULT_ENCODING
-    name = Path(path).name
-    try:
-        handlers = _tune_handlers(path)
-    except Exception:  # the whole file is unreadable: every tune we expected fails
-        return [(f"{name}#{i}", None, "parse") for i in range(i0, i1 or i0 + 1)]
     out = []
-    for i in range(i0, len(handlers) if i1 is None else min(i1, len(handlers))):
-        tune_id = f"{name}#{i}"
-        try:
-            score = translate.abcToStreamScore(handlers[i])
-            song = music21_score_to_song(score, what=tune_id)
-        except ContinuoError as e:
-            out.append((tune_id, None, "no_notes" if "no notes" in str(e) else "parse"))
-            continue
-        except Exception:
-            out.append((tune_id, None, "parse"))
+    for tune_id, song, reason in read_abc_songs(path, i0, i1):
+        if song is None:
+            out.append((tune_id, None, reason))
             continue
         tokens, reason = encode_song_notes(list(song.notes()), song.ppq, encoding,
                                            strict=True)
         out.append((tune_id, tokens, reason))
     return out
-
-
-def collection_files(collection: str) -> list[Path]:
-    from music21 import corpus
-
-    files = sorted({Path(p) for p in corpus.getPaths(fileExtensions=("abc",))
-                    if f"/{collection}/" in Path(p).as_posix()})
-    if not files:
-        raise ContinuoError(f"music21's corpus has no ABC files in the collection '{collection}'")
-    return files
 
 
 def _abc_tasks(files: Sequence[Path], chunk: int = 25,
@@ -285,7 +231,7 @@ def _collect(name: str, results: Iterable, total: int, t0: float,
             _progress(name, done, max(total, done), t0)
     if show_progress:
         sys.stderr.write("\n")
-    order = sorted(range(len(ids)), key=lambda k: _id_sort_key(ids[k]))
+    order = sorted(range(len(ids)), key=lambda k: id_sort_key(ids[k]))
     return Corpus(name, [ids[k] for k in order], [splits[k] for k in order],
                   [tunes[k] for k in order], done, dict(rejected), examples,
                   time.monotonic() - t0, encoding)
@@ -294,11 +240,6 @@ def _collect(name: str, results: Iterable, total: int, t0: float,
 def _token_dtype(encoding: Encoding):
     """int8 for every vocabulary that fits (melody-16th's 38), else int16."""
     return np.int8 if encoding.vocab_size <= 128 else np.int16
-
-
-def _id_sort_key(tune_id: str) -> tuple[str, int]:
-    name, _, idx = tune_id.rpartition("#")
-    return (name, int(idx)) if idx.isdigit() else (tune_id, 0)
 
 
 def build_abc_corpus(collection: str, processes: int = 2, show_progress: bool = True,
@@ -447,9 +388,9 @@ def encode_part_song(song, encoding: Encoding) -> tuple[list[int] | None, str | 
 
 def build_part_music_corpus(encoding: Encoding, show_progress: bool = True) -> Corpus:
     """music21's multi-part works (parsed once into training/cache by
-    ``python -m training.partmusic``) in a polyphonic encoding; split by
+    ``python -m training partmusic``) in a polyphonic encoding; split by
     ``crc32(path) % 20`` of each file's path in music21's corpus."""
-    from training.partmusic import load_index, load_part_songs
+    from training.datasets.partmusic import load_index, load_part_songs
 
     t0 = time.monotonic()
     index = load_index()

@@ -177,8 +177,8 @@ def test_a_pickup_survives_midi_for_us_and_for_music21():
 # ---- the test-split chorales ----------------------------------------------------------------
 
 def _test_chorales():
-    from training.corpus import split_of
-    from training.partmusic import collection_files, corpus_root
+    from training.datasets.partmusic import collection_files, corpus_root
+    from training.datasets.splits import split_of
 
     root = corpus_root()
     return [root / pid for pid in collection_files(root).get("bach", [])

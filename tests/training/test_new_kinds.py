@@ -142,7 +142,7 @@ def _write_eighth_note_tunes(folder: Path, n: int = 14) -> list[str]:
     a test and a validation tune."""
     from engine.formats import song_to_midi_file
     from engine.song import Note, melody_song
-    from training.corpus import split_of
+    from training.datasets.splits import split_of
 
     rng = np.random.default_rng(8)
     scale = [60, 62, 64, 65, 67, 69, 71, 72]

@@ -1,4 +1,4 @@
-"""training.partmusic on a handful of real files of music21's corpus (a few seconds)."""
+"""training.datasets.partmusic on a handful of real files of music21's corpus (a few seconds)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("music21")
 
-from training import partmusic  # noqa: E402
+from training.datasets import partmusic  # noqa: E402
 
 CHORALE = "bach/bwv66.6.mxl"
 ONE_LINE = "leadSheet/fosterBrownHair.mxl"  # a melody with chord symbols

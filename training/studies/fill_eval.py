@@ -34,7 +34,8 @@ def test_songs(collection: str = "essenFolksong"):
     from music21.abcFormat import translate
 
     from engine.formats import music21_score_to_song
-    from training.corpus import _tune_handlers, collection_files, load_corpus
+    from training.corpus import load_corpus
+    from training.datasets.folk import collection_files, tune_handlers
 
     corpus = load_corpus(collection)
     if corpus is None:
@@ -46,7 +47,7 @@ def test_songs(collection: str = "essenFolksong"):
         if split != "test":
             continue
         name, _, idx = tune_id.rpartition("#")
-        handlers = _tune_handlers(str(files[name]))
+        handlers = tune_handlers(str(files[name]))
         song = music21_score_to_song(translate.abcToStreamScore(handlers[int(idx)]),
                                      what=tune_id)
         out.append((tune_id, song))

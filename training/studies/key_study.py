@@ -58,6 +58,8 @@ from engine.errors import ContinuoError
 from engine.formats import write_bytes_atomic
 from engine.song import Note
 from training import corpus as C
+from training.datasets.folk import tune_handlers
+from training.datasets.splits import id_sort_key
 
 OUT = Path(__file__).resolve().parents[2] / "models" / "baselines" / "key-estimator.json"
 GERMAN = {"H": "B", "Es": "Eb", "As": "Ab", "Des": "Db", "Ges": "Gb", "Fis": "F#",
@@ -82,7 +84,7 @@ def parse_tunes(files: Iterable[Path], limit: int | None = None,
     out: list[dict] = []
     t0, seen = time.monotonic(), 0
     for path in files:
-        for i, handler in enumerate(C._tune_handlers(str(path))):
+        for i, handler in enumerate(tune_handlers(str(path))):
             if limit is not None and seen >= limit:
                 return out
             seen += 1
@@ -222,7 +224,7 @@ def transposed(tunes: list[dict], names: Iterable[str]) -> tuple[list[dict], dic
             encoded[name][tune["id"]] = (None if enc.report.notes_moved_by_octave
                                          else np.asarray(enc.tokens, np.int8))
     keep = sorted((t for t in tunes if all(encoded[n][t["id"]] is not None for n in names)),
-                  key=lambda t: C._id_sort_key(t["id"]))
+                  key=lambda t: id_sort_key(t["id"]))
     return keep, encoded
 
 

@@ -27,7 +27,7 @@ def corpus_summary() -> dict:
     """Per collection: pieces per split, tokens, notes and what was left out (why),
     from the part-music caches."""
     from training.corpus import PART_MUSIC, encoding_named, load_corpus
-    from training.partmusic import load_index
+    from training.datasets.partmusic import load_index
 
     enc = encoding_named(ENCODING)
     corpus = load_corpus(PART_MUSIC, encoding=enc)

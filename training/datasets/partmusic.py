@@ -8,7 +8,7 @@ fixtures are left out by name (:data:`EXCLUDED_COLLECTIONS`, with the reason), a
 file that has fewer than two parts with notes after parsing is rejected ("one part").
 
 A file's id is its path under the corpus root with forward slashes
-(``bach/bwv66.6.mxl``) and its split is :func:`training.corpus.split_of` of the id
+(``bach/bwv66.6.mxl``) and its split is :func:`training.datasets.splits.split_of` of the id
 (crc32 % 20: 0 test, 1 validation, else train).
 
 Each file is parsed with music21 in worker processes through
@@ -39,9 +39,9 @@ import numpy as np
 
 from engine.formats import write_bytes_atomic
 from engine.song import DEFAULT_PPQ, Note, Song, TimeSignature, Track, pickup_signatures
-from training.corpus import SPLIT_NAMES, split_of
+from training.datasets.splits import SPLIT_NAMES, split_of
 
-CACHE_DIR = Path(__file__).resolve().parent / "cache"
+CACHE_DIR = Path(__file__).resolve().parents[1] / "cache"
 CACHE_VERSION = 1
 CACHE_STEM = f"partmusic-notes-v{CACHE_VERSION}"
 NOTE_FIELDS = ("piece", "track", "pitch", "start_tick", "duration_ticks", "velocity")
