@@ -13,79 +13,10 @@ import sys
 from pathlib import Path
 
 from engine.errors import GenerationError
-from engine.generation.generator import GenerationResult
-from engine.song import Note, Song, Track, melody_track
-
-# the models a seed of several voices gets when no --model is given, best first
-POLYPHONIC_DEFAULTS = ("poly-wavenet", "poly-lstm")  # the best held-out figures first
-MELODY_DEFAULT = "lstm"
-
-
-def default_model(library, seed: Song | None) -> str:
-    """The model a seed gets when none is named: a polyphonic one for several voices
-    (when one is installed), else the melody LSTM."""
-    from engine.generation.polyphony import seed_voices
-
-    if seed_voices(seed) > 1:
-        for name in POLYPHONIC_DEFAULTS:
-            if name in library.names:
-                return name
-        polyphonic = [n for n in library.names
-                      if library.info(n).encoding.card().get("polyphonic")]
-        if polyphonic:
-            return polyphonic[0]
-    return MELODY_DEFAULT
-
-
-def is_polyphonic_name(library, name: str) -> bool:
-    """Whether the installed model ``name`` is polyphonic (False when it is not there:
-    the melody path then says so)."""
-    return name in library.names and bool(library.info(name).encoding.card().get("polyphonic"))
-
-
-def song_with_parts(seed: Song | None, result: GenerationResult, variation: int,
-                    continuation_only: bool = False) -> Song:
-    """The seed with a polyphonic variation's notes added to their tracks (new tracks
-    for a harmonisation's voices, or for an empty seed)."""
-    notes = result.variations[variation]
-    tracks_of = (result.track_of or [[]])[variation]
-    song = seed.copy() if seed is not None else Song()
-    if continuation_only:
-        for track in song.tracks:
-            if not track.is_drum:
-                track.notes = []
-    base = len(song.tracks)
-    program = _melody_program(song)
-    for name in result.new_tracks:
-        song.tracks.append(Track(name=name, channel=_free_channel(song), program=program))
-    wanted = max(tracks_of, default=-1) + 1
-    while len(song.tracks) < wanted:
-        song.tracks.append(Track(name="Continuation"))
-    added: dict[int, list[Note]] = {}
-    for n, t in zip(notes, tracks_of):
-        channel = song.tracks[t].channel if t >= base else n.channel
-        added.setdefault(t, []).append(Note(n.pitch, n.start_tick, n.duration_ticks,
-                                            n.velocity, channel))
-    for t, new in added.items():
-        song.tracks[t].notes = sorted(song.tracks[t].notes + new, key=Note.sort_key)
-    return song
-
-
-def _free_channel(song: Song) -> int:
-    """A channel no track of ``song`` uses, never the drums' (10); the first one when
-    all are taken."""
-    used = {t.channel for t in song.tracks} | {n.channel for t in song.tracks
-                                               for n in t.notes}
-    return next((c for c in range(16) if c != 9 and c not in used), 0)
-
-
-def _melody_program(song: Song) -> int:
-    """The instrument of new voices: the song's melody's (its highest pitched track), so
-    a piano melody is harmonised on the piano and a choir's in the choir."""
-    pitched = [t for t in song.tracks if t.notes and not t.is_drum]
-    if not pitched:
-        return 0
-    return max(pitched, key=lambda t: sum(n.pitch for n in t.notes) / len(t.notes)).program
+from engine.song import Song, melody_track
+# the domain helpers live in engine.generation.parts_song; kept here while gui imports them
+from engine.generation.parts_song import (  # noqa: F401
+    MELODY_DEFAULT, POLYPHONIC_DEFAULTS, default_model, is_polyphonic_name, song_with_parts)
 
 
 def _cmd_harmonise(args: argparse.Namespace) -> int:
