@@ -25,18 +25,18 @@ the bar).  Nothing here knows about Qt: the GUI passes ``progress`` and
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from dataclasses import dataclass, field
-from statistics import median
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from engine.encodings import Encoding, Key, estimate_song_key
-from engine.errors import ContinuoError, EncodingError, GenerationError
+from engine.errors import EncodingError, GenerationError
 from engine.generation.keychoice import choose_key
 from engine.generation.memory import MemoryMixer, mixing_for
-from engine.generation.sampler import Sampler
+from engine.generation.sampling import (DEFAULT_VELOCITY, MAX_PRIME_STEPS, GenerationCancelled,
+                                        GenerationResult, IncrementalRunner, NaiveRunner,
+                                        Velocities, sample_loop, steps_for)
 from engine.models import ModelLibrary, StepModel
 from engine.song import Note, Song, TimeSignature, melody_track
 
@@ -44,15 +44,6 @@ MAX_BARS = 32
 MAX_STEPS = 2048
 MAX_VARIATIONS = 8
 MAX_TEMPERATURE = 2.0
-# Seeds longer than this many steps (64 bars of 4/4) are primed with their last part
-# only: the LSTM's memory of the distant past is faint and the WaveNet sees a fixed
-# window anyway, while priming cost grows with the length.
-MAX_PRIME_STEPS = 1024
-DEFAULT_VELOCITY = 90
-
-
-class GenerationCancelled(ContinuoError):
-    """The caller cancelled a generation that was under way."""
 
 
 @dataclass
@@ -133,128 +124,14 @@ class GenerationSettings:
                                   f"({self.max_pitch})")
 
 
-@dataclass
-class GenerationResult:
-    """The continuation: one list of new notes per variation (in the seed's ticks, key
-    and register), where they start, the key used, and what the user should be told."""
-
-    variations: list[list[Note]]
-    start_tick: int
-    key: Key
-    messages: list[str] = field(default_factory=list)
-    model: str = ""
-    steps: int = 0
-    tokens: list[list[int]] = field(default_factory=list)  # per variation, model space
-    # per step, the [variations, vocab] logits before masking (only when asked for)
-    logits: np.ndarray | None = None
-    # the auto key lock: the key it locked, "none" when unsure ("" for any other lock);
-    # ``messages`` says why
-    key_lock: str = ""
-    # a polyphonic model's: per variation, the track index of each note (the seed's
-    # tracks, or for a harmonisation new ones numbered after them, named in new_tracks)
-    track_of: list[list[int]] | None = None
-    new_tracks: list[str] = field(default_factory=list)
-
-
 # ---------------------------------------------------------------------------------------
 # the two ways of getting logits step by step
 # ---------------------------------------------------------------------------------------
 
 
-class _Incremental:
-    """Prime once, then one step-model call per new step: the way we generate."""
-
-    def __init__(self, model: StepModel, prime_tokens: Sequence[int], batch: int) -> None:
-        self.model = model
-        self.first_logits, self.state = model.prime(prime_tokens, batch)
-
-    def advance(self, tokens: np.ndarray) -> np.ndarray:
-        # no copy: the loop is done with these logits before the next step
-        return self.model.step(tokens, self.state, copy=False)
-
-    def branch(self, tokens: np.ndarray, times: int) -> None:
-        """Feed each row its last token, then make every row ``times`` rows (side by
-        side); ``first_logits`` are then the logits of the new rows."""
-        logits = self.model.step(tokens, self.state)
-        state = self.model.repeated(self.state, times)
-        self.model.release(self.state)
-        self.state = state
-        self.first_logits = np.repeat(logits, times, axis=0)
-
-    def close(self) -> None:
-        self.model.release(self.state)
-
-
-class _Naive:
-    """The sequence model re-run over the window for every new step: the baseline that
-    the incremental path is checked against (same logits) and measured against.  The
-    window is the whole history for an LSTM and the receptive field for a WaveNet."""
-
-    def __init__(self, model: StepModel, prime_tokens: Sequence[int], batch: int) -> None:
-        self.model = model
-        self.window = model.info.receptive_field_steps
-        self.history = np.tile(np.asarray(prime_tokens, dtype=np.int32), (batch, 1))
-        self.first_logits = self._last_logits() if len(prime_tokens) else None
-
-    def _last_logits(self) -> np.ndarray:
-        window = self.history if self.window is None else self.history[:, -self.window:]
-        return self.model.sequence_logits(window)[:, -1]
-
-    def advance(self, tokens: np.ndarray) -> np.ndarray:
-        self.history = np.concatenate([self.history, tokens[:, None].astype(np.int32)], axis=1)
-        return self._last_logits()
-
-    def close(self) -> None:
-        pass
-
-
 # ---------------------------------------------------------------------------------------
 # seeds, keys and velocities
 # ---------------------------------------------------------------------------------------
-
-
-def _steps_for(settings: GenerationSettings, song: Song, start_tick: int, enc: Encoding) -> int:
-    if settings.steps is not None:
-        return int(settings.steps)
-    return enc.steps_for(settings.bars, song.ticks_per_bar_at(start_tick), song.ppq)
-
-
-class _Velocities:
-    """Velocities for new notes that follow the seed: the seed's median plus the seed's
-    average accent at the same position in the bar (step within the beat and beat),
-    falling back to the beat, then to the median."""
-
-    def __init__(self, song: Song, notes: Sequence[Note], enc: Encoding) -> None:
-        self.song = song
-        self.step_ticks = max(1, song.ppq // enc.steps_per_quarter)
-        if notes:
-            self.median = int(median(n.velocity for n in notes))
-        else:
-            self.median = DEFAULT_VELOCITY
-        by_pos: dict[tuple[int, int], list[int]] = defaultdict(list)
-        by_beat: dict[int, list[int]] = defaultdict(list)
-        for n in notes:
-            _, beat, in_beat = song.bar_beat_at(n.start_tick)
-            by_pos[(beat, in_beat // self.step_ticks)].append(n.velocity)
-            by_beat[beat].append(n.velocity)
-        self.pos_offset = {k: sum(v) / len(v) - self.median for k, v in by_pos.items()}
-        self.beat_offset = {k: sum(v) / len(v) - self.median for k, v in by_beat.items()}
-        if not notes:  # no seed: a gentle metric accent on the first beat
-            self.beat_offset = {1: 10.0}
-        self._memo: dict[int, int] = {}
-
-    def at(self, tick: int) -> int:
-        cached = self._memo.get(tick)
-        if cached is None:
-            cached = self._memo[tick] = self._at(tick)
-        return cached
-
-    def _at(self, tick: int) -> int:
-        _, beat, in_beat = self.song.bar_beat_at(tick)
-        offset = self.pos_offset.get((beat, in_beat // self.step_ticks))
-        if offset is None:
-            offset = self.beat_offset.get(beat, 0.0) if in_beat == 0 else 0.0
-        return int(min(127, max(1, round(self.median + offset))))
 
 
 def beat_ticks(ts: TimeSignature, ppq: int) -> int:
@@ -441,7 +318,7 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     start_step = first_new_step(enc, max((n.end_tick for n in notes), default=0), start_tick,
                                 ppq, song=song, notes=notes)
     gen_start_tick = enc.step_to_tick(start_step, ppq)
-    steps = _steps_for(settings, song, gen_start_tick, enc)
+    steps = steps_for(settings, song, gen_start_tick, enc)
     k = int(settings.variations)
 
     # keys: the seed is moved to C major / A minor by its own key; the lock uses the
@@ -526,15 +403,15 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
     rng = np.random.default_rng(int(settings.rng_seed))
     if is_cancelled is not None and is_cancelled():
         raise GenerationCancelled("generation was cancelled")
-    stepper = (_Incremental if method == "incremental" else _Naive)(model, prime_tokens, k)
+    stepper = (IncrementalRunner if method == "incremental" else NaiveRunner)(model, prime_tokens, k)
     try:
-        out, recorded = _sample_loop(stepper, steps, k, forced_first, first_allowed, allowed,
+        out, recorded = sample_loop(stepper, steps, k, forced_first, first_allowed, allowed,
                                      settings, rng, progress, is_cancelled, record_logits,
                                      mixer)
     finally:
         stepper.close()
 
-    velocities = _Velocities(song, notes, enc)
+    velocities = Velocities(song, notes, enc)
     variations = [enc.decode(row.tolist(), ppq, transpose, start_step, velocity=velocities.at,
                              channel=channel) for row in out]
     return GenerationResult(
@@ -558,44 +435,9 @@ def _style_mixer(where: str, model: StepModel, k: int, prime_tokens: Sequence[in
         raise GenerationCancelled("generation was cancelled") from None
 
 
-def _sample_loop(stepper, steps: int, k: int, forced_first: int | None,
-                 first_allowed: np.ndarray, allowed: np.ndarray, settings: GenerationSettings,
-                 rng: np.random.Generator, progress, is_cancelled,
-                 record_logits: bool,
-                 mixer: MemoryMixer | None = None) -> tuple[np.ndarray, list[np.ndarray] | None]:
-    """Sample ``steps`` tokens for ``k`` variations, one model call per step; with a
-    ``mixer``, from the network mixed with the motif memory (the network's own logits
-    are what is recorded)."""
-    logits = stepper.first_logits
-    out = np.empty((k, steps), dtype=np.int64)
-    recorded: list[np.ndarray] | None = [] if record_logits else None
-    sampler = Sampler(settings.temperature, settings.top_p, rng)
-    first_mask, mask = Sampler.mask(first_allowed), Sampler.mask(allowed)
-    first = 0
-    if forced_first is not None:
-        # the model was primed with this very token: it is the first new note, and
-        # ``logits`` already follow it
-        out[:, 0] = forced_first
-        first = 1
-        if progress is not None:
-            progress(1, steps)
-    for i in range(first, steps):
-        if is_cancelled is not None and is_cancelled():
-            raise GenerationCancelled("generation was cancelled")
-        if recorded is not None:
-            recorded.append(np.array(logits, dtype=np.float32))
-        if mixer is not None:
-            logits = mixer(logits)
-        tokens = sampler(logits, first_mask if i == 0 else mask)
-        if tokens is None:
-            raise GenerationError(f"the model {stepper.model.name} computed invalid numbers "
-                                  f"(NaN or infinity) at step {i + 1}; its weights are "
-                                  f"probably damaged")
-        out[:, i] = tokens
-        if mixer is not None:
-            mixer.update(tokens)
-        if i + 1 < steps:
-            logits = stepper.advance(tokens)
-        if progress is not None:
-            progress(i + 1, steps)
-    return out, recorded
+# the old private names, until every importer uses engine.generation.sampling's
+_Incremental = IncrementalRunner
+_Naive = NaiveRunner
+_Velocities = Velocities
+_steps_for = steps_for
+_sample_loop = sample_loop
