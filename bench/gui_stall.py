@@ -28,7 +28,6 @@ beyond the idle baseline.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -36,8 +35,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common  # noqa: E402
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import mido  # noqa: E402
@@ -138,14 +139,14 @@ PHRASE = (60, 64, 67, 72)
 def one_call(window, recorder: GapRecorder, model: str, seed: int, helper_process: bool
              ) -> dict:
     """Call-and-response answers one phrase; the answer lands and starts playing."""
-    from gui import midi
+    from gui import playback
     from gui.worker import GenerationJob
 
     bridge = window.transport.player
     _set_up_panel(window.panel, model, seed)
     settings = window.panel.settings()
     if helper_process:
-        responder = midi.generator_responder(window.library, settings)  # as the app does
+        responder = playback.generator_responder(window.library, settings)  # as the app does
     else:  # the design before the service: generate on a pool thread in this process
         def responder(phrase):
             return GenerationJob(window.library, phrase, settings, use_helper_process=False)
@@ -196,18 +197,103 @@ def one_call(window, recorder: GapRecorder, model: str, seed: int, helper_proces
             **_gap_figures(recorder.gaps)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", help="a models folder (default: the shipped models)")
-    parser.add_argument("--runs", type=int, default=3, help="rounds per model")
-    parser.add_argument("--compare-thread", action="store_true",
-                        help="also run each round with generation on a pool thread in "
-                             "this process (the design before the helper process)")
-    parser.add_argument("--flows", default="panel,call",
-                        help="which flows to measure, comma-separated: panel, call")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gui_stall.json"))
-    args = parser.parse_args(argv)
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    ap = common.parser(__doc__, "gui_stall", first_line=True)
+    ap.add_argument("--models", help="a models folder (default: the shipped models)")
+    ap.add_argument("--runs", type=int, default=3, help="rounds per model")
+    ap.add_argument("--compare-thread", action="store_true",
+                    help="also run each round with generation on a pool thread in "
+                         "this process (the design before the helper process)")
+    ap.add_argument("--flows", default="panel,call",
+                    help="which flows to measure, comma-separated: panel, call")
+    return ap.parse_args(argv)
 
+
+def measure(window, args: argparse.Namespace, names: list[str]) -> list[dict]:
+    """One untimed run per model, flow and worker, then ``--runs`` timed rounds, each run
+    followed by an idle window as long as it took."""
+    recorder = GapRecorder()
+    workers = [True, False] if args.compare_thread else [True]
+    flows = [{"panel": one_run, "call": one_call}[f] for f in args.flows.split(",")]
+    # one untimed run per model, flow and worker: the helper process and sessions start
+    for name in names:
+        for helper in workers:
+            for flow in flows:
+                flow(window, recorder, name, 1, helper)
+    # rounds interleave idle windows with runs, so machine noise hits all alike
+    runs = []
+    for r in range(args.runs):
+        for name in names:
+            for helper in workers:
+                for flow in flows:
+                    row = flow(window, recorder, name, 1000 + r, helper)
+                    row["idle_max_gap_ms"] = idle_window(recorder, row["wall_s"])
+                    runs.append(row)
+    return runs
+
+
+def summarise(runs: list[dict], flows: str) -> dict:
+    """Per flow and worker: the worst and median stall, also over the quiet rounds only;
+    printed as it goes."""
+    summary: dict = {}
+    for flow in flows.split(","):
+        for worker in sorted({r["worker"] for r in runs}):
+            rows = [r for r in runs if r["flow"] == flow and r["worker"] == worker]
+            mine = [r["max_gap_ms"] for r in rows]
+            # rounds in which the machine itself did not stall the idle timer
+            quiet = [r["max_gap_ms"] for r in rows if r["idle_max_gap_ms"] < QUIET_IDLE_MS]
+            summary.setdefault(flow, {})[worker] = {
+                "worst_max_gap_ms": max(mine),
+                "median_max_gap_ms": round(statistics.median(mine), 2),
+                "quiet_runs": len(quiet),
+                "quiet_worst_max_gap_ms": max(quiet) if quiet else None}
+            print(f"{flow} / {worker}: worst stall {max(mine):.1f} ms, median of per-run "
+                  f"maxima {statistics.median(mine):.1f} ms; in the {len(quiet)} runs whose "
+                  f"idle window stayed under {QUIET_IDLE_MS} ms: worst "
+                  + (f"{max(quiet):.1f} ms" if quiet else "-"))
+    return summary
+
+
+def print_runs(runs: list[dict]) -> None:
+    print(f"GUI-thread stalls while generating 32 bars x 8 variations "
+          f"({TICK_MS} ms timer; target < {TARGET_MS} ms; 'idle' is the same timer with "
+          f"nothing running, right after)")
+    print(f"{'flow':<6} {'model':<10} {'worker':<8} {'wall s':>7} {'notes':>6} {'max ms':>7} "
+          f"{'p99 ms':>7} {'median':>7} {'idle max':>9}")
+    for r in runs:
+        print(f"{r['flow']:<6} {r['model']:<10} {r['worker']:<8} {r['wall_s']:>7.2f} "
+              f"{r['notes']:>6} {r['max_gap_ms']:>7.2f} {r['p99_gap_ms']:>7.2f} "
+              f"{r['median_gap_ms']:>7.2f} {r['idle_max_gap_ms']:>9.2f}")
+
+
+def report(args: argparse.Namespace, library, runs: list[dict], summary: dict) -> dict:
+    idle = [r["idle_max_gap_ms"] for r in runs]
+    return {
+        "benchmark": "gui_stall",
+        "what": "max gap between 5 ms QTimer timeouts on the GUI thread while the main "
+                "window generates 32 bars x 8 variations through the worker, from the "
+                "Generate panel (flow 'panel') and answering a call-and-response phrase "
+                "(flow 'call')",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
+                    "niceness": os.nice(0),
+                    "qpa": os.environ.get("QT_QPA_PLATFORM", "")},
+        "models_folder": str(library.folders[0]),
+        "target_ms": TARGET_MS,
+        "summary": summary,
+        "idle": {"worst_max_gap_ms": max(idle),
+                 "median_max_gap_ms": round(statistics.median(idle), 2)},
+        "runs": runs,
+        "command": "QT_QPA_PLATFORM=offscreen python bench/gui_stall.py"
+                   + (f" --models {args.models}" if args.models else "")
+                   + f" --runs {args.runs}" + (" --compare-thread" if args.compare_thread else "")
+                   + (f" --flows {args.flows}" if args.flows != "panel,call" else ""),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
     import tempfile
 
     from engine.models import ModelLibrary
@@ -232,81 +318,16 @@ def main(argv: list[str] | None = None) -> int:
         print("no player bridge in this window: call-and-response cannot run",
               file=sys.stderr)
         return 1
-    recorder = GapRecorder()
-    workers = [True, False] if args.compare_thread else [True]
-    flows = [{"panel": one_run, "call": one_call}[f] for f in args.flows.split(",")]
-    # one untimed run per model, flow and worker: the helper process and sessions start
-    for name in library.names:
-        for helper in workers:
-            for flow in flows:
-                flow(window, recorder, name, 1, helper)
-
-    # rounds interleave idle windows with runs, so machine noise hits all alike
-    runs, idle = [], []
-    for r in range(args.runs):
-        for name in library.names:
-            for helper in workers:
-                for flow in flows:
-                    row = flow(window, recorder, name, 1000 + r, helper)
-                    row["idle_max_gap_ms"] = idle_window(recorder, row["wall_s"])
-                    idle.append(row["idle_max_gap_ms"])
-                    runs.append(row)
+    runs = measure(window, args, library.names)
     window.doc.undo_stack.setClean()
     window.close()
-
-    print(f"GUI-thread stalls while generating 32 bars x 8 variations "
-          f"({TICK_MS} ms timer; target < {TARGET_MS} ms; 'idle' is the same timer with "
-          f"nothing running, right after)")
-    print(f"{'flow':<6} {'model':<10} {'worker':<8} {'wall s':>7} {'notes':>6} {'max ms':>7} "
-          f"{'p99 ms':>7} {'median':>7} {'idle max':>9}")
-    for r in runs:
-        print(f"{r['flow']:<6} {r['model']:<10} {r['worker']:<8} {r['wall_s']:>7.2f} "
-              f"{r['notes']:>6} {r['max_gap_ms']:>7.2f} {r['p99_gap_ms']:>7.2f} "
-              f"{r['median_gap_ms']:>7.2f} {r['idle_max_gap_ms']:>9.2f}")
-    summary: dict = {}
-    for flow in args.flows.split(","):
-        for worker in sorted({r["worker"] for r in runs}):
-            rows = [r for r in runs if r["flow"] == flow and r["worker"] == worker]
-            mine = [r["max_gap_ms"] for r in rows]
-            # rounds in which the machine itself did not stall the idle timer
-            quiet = [r["max_gap_ms"] for r in rows if r["idle_max_gap_ms"] < QUIET_IDLE_MS]
-            summary.setdefault(flow, {})[worker] = {
-                "worst_max_gap_ms": max(mine),
-                "median_max_gap_ms": round(statistics.median(mine), 2),
-                "quiet_runs": len(quiet),
-                "quiet_worst_max_gap_ms": max(quiet) if quiet else None}
-            print(f"{flow} / {worker}: worst stall {max(mine):.1f} ms, median of per-run "
-                  f"maxima {statistics.median(mine):.1f} ms; in the {len(quiet)} runs whose "
-                  f"idle window stayed under {QUIET_IDLE_MS} ms: worst "
-                  + (f"{max(quiet):.1f} ms" if quiet else "-"))
+    print_runs(runs)
+    summary = summarise(runs, args.flows)
+    idle = [r["idle_max_gap_ms"] for r in runs]
     print(f"idle: worst {max(idle):.1f} ms, median {statistics.median(idle):.1f} ms "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     worst = max(summary[flow]["process"]["worst_max_gap_ms"] for flow in summary)
-    out = {
-        "benchmark": "gui_stall",
-        "what": "max gap between 5 ms QTimer timeouts on the GUI thread while the main "
-                "window generates 32 bars x 8 variations through the worker, from the "
-                "Generate panel (flow 'panel') and answering a call-and-response phrase "
-                "(flow 'call')",
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
-                    "niceness": os.nice(0),
-                    "qpa": os.environ.get("QT_QPA_PLATFORM", "")},
-        "models_folder": str(library.folders[0]),
-        "target_ms": TARGET_MS,
-        "summary": summary,
-        "idle": {"worst_max_gap_ms": max(idle),
-                 "median_max_gap_ms": round(statistics.median(idle), 2)},
-        "runs": runs,
-        "command": "QT_QPA_PLATFORM=offscreen python bench/gui_stall.py"
-                   + (f" --models {args.models}" if args.models else "")
-                   + f" --runs {args.runs}" + (" --compare-thread" if args.compare_thread else "")
-                   + (f" --flows {args.flows}" if args.flows != "panel,call" else ""),
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    common.write_json(args.out, report(args, library, runs, summary))
     return 0 if worst < TARGET_MS else 2
 
 

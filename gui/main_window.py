@@ -23,8 +23,8 @@ from engine.song import Song, Track
 from gui import files
 from gui.busy import BusyCancelled, run_busy
 from gui.document import GENERATED, SongDocument
-from gui.fill import range_text, use_time_range
-from gui.generate_panel import GeneratePanel
+from gui.panels.fill import range_text, use_time_range
+from gui.panels.generate import GeneratePanel
 from gui.pianoroll.geometry import NOTE_LENGTHS, SNAP_CHOICES
 from gui.toolbar import FixedActionButton
 from gui.transport import Transport, make_player
@@ -287,7 +287,7 @@ class MainWindow(QMainWindow):
         bridge = self.transport.player
         if bridge is None:
             return
-        from gui import icons, midi, midi_widgets
+        from gui import icons, midi_widgets, playback
 
         tb = self.addToolBar("MIDI")
         tb.setObjectName("midi_toolbar")
@@ -308,7 +308,7 @@ class MainWindow(QMainWindow):
         self.record_controls = midi_widgets.RecordControls(
             bridge, lambda: (self.doc.song(), self.transport.position(),
                              self.doc.tracks[self.doc.active_track].channel),
-            lambda: midi.generator_responder(self.library, self.panel.settings()))
+            lambda: playback.generator_responder(self.library, self.panel.settings()))
         self.record_controls.notes_recorded.connect(
             lambda notes: self.doc.add_notes(notes, text="Record", select=True))
         record_button = getattr(self.record_controls, "record_button", None)
@@ -325,9 +325,9 @@ class MainWindow(QMainWindow):
             self._make_live_dock(bridge)
 
     def _make_live_dock(self, bridge: Any) -> None:
-        """The Live panel (gui.live_panel) in a dock of its own; F9 arms it, Escape
+        """The Live panel (gui.panels.live) in a dock of its own; F9 arms it, Escape
         (while it plays) is panic."""
-        from gui.live_panel import LivePanel
+        from gui.panels.live import LivePanel
 
         self.live_panel = LivePanel(self.library, bridge,
                                     lambda: (self.doc.song(), self.transport.position()))
@@ -645,7 +645,7 @@ class MainWindow(QMainWindow):
         view = self.panel.variations
         if 0 <= view.current_index() < view.count() and view.variation(view.current_index()) \
                 and self.panel.poly_run is not None:  # every part, on its own track
-            from gui.polyphony import clip_parts
+            from gui.panels.parts import clip_parts
 
             index = view.current_index()
             return clip_parts(self.panel, index), f"continuo-variation-{index + 1}"

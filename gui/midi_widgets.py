@@ -1,4 +1,4 @@
-"""Toolbar widgets for live MIDI, over :class:`gui.midi.PlayerBridge`.
+"""Toolbar widgets for live MIDI, over :class:`gui.playback.PlayerBridge`.
 
 :class:`OutputChooser` and :class:`InputChooser` (both remembered with QSettings, both
 re-listed when a port appears or goes away), :class:`SoundStatusLabel` (where the sound
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushB
 
 from engine.live.recorder import quantize_notes
 from engine.song import Song
-from gui.midi import (BUILTIN_SYNTH, GRID_CHOICES, NO_INPUT, SETTINGS_INPUT, SETTINGS_OUTPUT,
+from gui.playback import (BUILTIN_SYNTH, GRID_CHOICES, NO_INPUT, SETTINGS_INPUT, SETTINGS_OUTPUT,
                       PlayerBridge, generator_responder, grid_ticks)
 
 class _PortChooser(QComboBox):

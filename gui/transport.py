@@ -2,7 +2,7 @@
 
 The transport owns the QActions (so the menu, the toolbar and Space share one state)
 and a strip of widgets for the toolbar.  Playback itself belongs to the live-MIDI
-module's ``PlayerBridge`` (``gui.midi``); when it is missing or has no output, Play is
+module's ``PlayerBridge`` (``gui.playback``); when it is missing or has no output, Play is
 disabled with a tooltip that says why, and nothing crashes.  Tempo and time signature
 edits go to the document, so each is one undo step.
 
@@ -37,7 +37,7 @@ def _bpm_text(bpm: float) -> str:
 def make_player(parent: QObject) -> tuple[Any, str]:
     """The live-MIDI PlayerBridge, or (None, why not) when it cannot be made."""
     try:
-        from gui.midi import PlayerBridge
+        from gui.playback import PlayerBridge
     except ImportError:
         return None, "Playback is not available in this build (no MIDI player module)."
     try:
@@ -339,7 +339,7 @@ class Transport(QObject):
         return self.player is not None
 
     def sound_status(self) -> Any:
-        """The player's :class:`gui.midi.SoundStatus`, or None without one."""
+        """The player's :class:`gui.playback.SoundStatus`, or None without one."""
         if self.player is None or not hasattr(self.player, "sound_status"):
             return None
         return self.player.sound_status()

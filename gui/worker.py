@@ -4,7 +4,7 @@ A :class:`GenerationJob` is a QObject that lives on the GUI thread; its ``run`` 
 executed by a QRunnable in the global QThreadPool.  Signals emitted from the pool thread
 reach GUI-thread slots through queued connections, so the GUI never touches the model
 while it runs and the GUI thread never waits for it.  Both users of the generator, the
-Generate panel and call-and-response (:func:`gui.midi.generator_responder`), run their
+Generate panel and call-and-response (:func:`gui.playback.generator_responder`), run their
 generations as jobs, so a job's outcome is turned into signals in one place
 (:meth:`GenerationJob._report`).
 

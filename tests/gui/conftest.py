@@ -97,7 +97,7 @@ def doc(qtbot, seed_song):
 def job_panel(qtbot, isolated_settings):
     """``job_panel(doc, library)``: a Generate panel that runs its jobs in the helper
     process, as the app does; a job still running at the end is cancelled."""
-    from gui.generate_panel import GeneratePanel
+    from gui.panels.generate import GeneratePanel
 
     made = []
 

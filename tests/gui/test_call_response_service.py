@@ -61,7 +61,7 @@ def play_phrase(bridge, pitches=(60, 64, 67, 72)) -> None:
 
 @pytest.fixture
 def bridge(qtbot, monkeypatch):
-    from gui.midi import PlayerBridge
+    from gui.playback import PlayerBridge
 
     # no MIDI system: the built-in synth plays the answer
     monkeypatch.setenv("JACK_DEFAULT_SERVER", "continuo-tests-nobody")
@@ -76,8 +76,8 @@ def test_call_and_response_answers_from_the_helper_process_without_longer_stalls
         qtbot, doc, library, isolated_settings, bridge, monkeypatch):
     from engine.generation import generator
     from engine.generation.service import shared_service
-    from gui.generate_panel import GeneratePanel
-    from gui.midi import generator_responder
+    from gui.panels.generate import GeneratePanel
+    from gui.playback import generator_responder
 
     in_this_process: list[tuple] = []
     real_generate = generator.generate

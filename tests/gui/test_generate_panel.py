@@ -23,7 +23,7 @@ def model_named(library, architecture: str) -> str:
 
 @pytest.fixture
 def panel(qtbot, doc, library, isolated_settings):
-    from gui.generate_panel import GeneratePanel
+    from gui.panels.generate import GeneratePanel
 
     widget = GeneratePanel(doc, library)
     qtbot.addWidget(widget)
@@ -174,7 +174,7 @@ def test_models_are_listed_from_their_cards_with_bits_per_note(panel, library):
 
 
 def test_settings_are_remembered(qtbot, doc, library, isolated_settings):
-    from gui.generate_panel import GeneratePanel
+    from gui.panels.generate import GeneratePanel
 
     first = GeneratePanel(doc, library)
     qtbot.addWidget(first)
@@ -256,7 +256,7 @@ def test_the_auto_key_shown_is_the_one_generate_locks_for_that_seed(qtbot, panel
 
 def test_motif_memory_is_on_by_default_reaches_the_settings_and_is_remembered(
         qtbot, doc, library, isolated_settings):
-    from gui.generate_panel import GeneratePanel
+    from gui.panels.generate import GeneratePanel
 
     first = GeneratePanel(doc, library)
     qtbot.addWidget(first)
@@ -283,7 +283,7 @@ def test_auto_key_lock_says_which_key_it_locked_and_why(qtbot, panel, doc, libra
 
 
 def test_every_parts_seed_from_a_selection_drops_the_files_final_rest(qtbot, panel, doc):
-    from gui.polyphony import seed_song
+    from gui.panels.parts import seed_song
 
     song = doc.song()
     song.length_ticks = 8 * 1920

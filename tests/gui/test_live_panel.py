@@ -11,7 +11,7 @@ import mido
 import pytest
 
 from engine.models import ModelLibrary
-from gui.midi import PlayerBridge
+from gui.playback import PlayerBridge
 from tests.engine.test_ports import Sink, find, midi_system, unique  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.ports

@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from engine.song import Note, melody_song
-from gui.midi import BUILTIN_SYNTH, NO_INPUT, PlayerBridge, generator_responder, grid_ticks
+from gui.playback import BUILTIN_SYNTH, NO_INPUT, PlayerBridge, generator_responder, grid_ticks
 from gui.midi_widgets import InputChooser, OutputChooser, PanicButton, RecordControls
 from tests.engine.test_ports import Sink, find, midi_system, unique  # noqa: F401 - fixture
 
@@ -226,7 +226,7 @@ def test_call_and_response_answers_with_the_generator(qtbot, bridge, sink, keybo
 
 def test_the_virtual_continuo_output_can_be_recorded_by_another_program(qtbot, bridge,
                                                                         midi_system):  # noqa: F811
-    from gui.midi import VIRTUAL_PORT
+    from gui.playback import VIRTUAL_PORT
 
     before = set(midi_system.input_names())
     assert VIRTUAL_PORT in bridge.outputs()

@@ -51,7 +51,7 @@ def panel(job_panel, doc, poly_library):
 
 
 def test_a_polyphonic_fill_keeps_every_part_in_one_undo_step(qtbot, panel, doc):
-    from gui.fill import use_time_range
+    from gui.panels.fill import use_time_range
 
     start, end = 2 * TPB, 3 * TPB  # bar 3
     panel.select_model(POLY)

@@ -152,7 +152,7 @@ def test_the_status_bar_names_the_range(qtbot, window):
 
 
 def test_a_range_wins_over_the_selected_notes(qtbot, window):
-    from gui.fill import selected_gap
+    from gui.panels.fill import selected_gap
 
     doc = window.doc
     doc.select_all()

@@ -18,7 +18,7 @@ import engine.live.synth as synth_module
 from engine.formats import midi_file_to_song
 from engine.song import Note, Song, Track
 from gui.document import SongDocument
-from gui.midi import BUILTIN_SYNTH, NO_INPUT, PlayerBridge
+from gui.playback import BUILTIN_SYNTH, NO_INPUT, PlayerBridge
 from gui.midi_widgets import InputChooser, OutputChooser, SoundStatusLabel
 from gui.tracks import TrackStrip
 from gui.transport import Transport

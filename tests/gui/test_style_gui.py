@@ -134,7 +134,7 @@ def test_a_folder_of_tunes_becomes_its_own_entry_and_generates(qtbot, window, tm
 
     # the next start (here with a melody: the default seed's two parts get a
     # polyphonic model until one is chosen) lists it again and comes back to it
-    from gui.generate_panel import GeneratePanel
+    from gui.panels.generate import GeneratePanel
 
     panel.save_settings()
     again = GeneratePanel(doc, window.library)
@@ -221,6 +221,6 @@ def test_the_menu_entry_and_no_style_entry_for_a_polyphonic_model(qtbot, window,
     assert labels.count("duet + solo") == 1
     assert not any(label.startswith("poly-") and "+" in label for label in labels)
     assert not panel.is_polyphonic()
-    from gui.style import DEFAULT_NETWORK
+    from gui.panels.style import DEFAULT_NETWORK
 
     assert panel.chosen_model() == DEFAULT_NETWORK

@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from engine.live.clock import SYNC_FOLLOW, SYNC_INTERNAL, SYNC_SEND
 from engine.song import Note
 from gui.document import SongDocument
-from gui.midi import PlayerBridge
+from gui.playback import PlayerBridge
 from gui.transport import Transport
 from tests.engine import test_ports
 from tests.engine.test_clock_ports import Daw, wait_until

@@ -22,7 +22,7 @@ from engine.song import Note, Song
 from gui.document import GENERATED
 
 if TYPE_CHECKING:
-    from gui.generate_panel import GeneratePanel
+    from gui.panels.generate import GeneratePanel
 
 
 @dataclass(frozen=True)

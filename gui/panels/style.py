@@ -27,7 +27,7 @@ from engine.errors import Cancelled, ContinuoError
 from gui.busy import QUICK_SECONDS
 
 if TYPE_CHECKING:
-    from gui.generate_panel import GeneratePanel
+    from gui.panels.generate import GeneratePanel
 
 DEFAULT_NETWORK = "duet"  # the network a style is mixed with, when installed
 STYLE_PREFIX = "style:"  # the model list's data for a style entry: this and the style's path
@@ -64,7 +64,7 @@ class StyleEntry:
 def default_network(library: Any) -> Any:
     """The card of the melody network a style is mixed with: duet when installed, else
     the first model that only continues a melody (not a fill or polyphonic one)."""
-    from gui.generate_panel import is_polyphonic_info
+    from gui.panels.generate import is_polyphonic_info
 
     melody = [m for m in getattr(library, "models", []) or []
               if not is_polyphonic_info(m) and tuple(getattr(m, "jobs", ())) == ("continue",)]

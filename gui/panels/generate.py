@@ -2,7 +2,7 @@
 audition them, keep one.
 
 Melody models continue one line (the active track); polyphonic models, listed as
-"(all parts)", continue every part at once and harmonise a melody (gui.polyphony).  A
+"(all parts)", continue every part at once and harmonise a melody (gui.panels.parts).  A
 song with several voices gets a polyphonic model by default (poly-wavenet when installed)
 until the user picks a model for it.
 
@@ -65,7 +65,7 @@ class GeneratePanel(QWidget):
     generation_finished = Signal()  # however it ended
     variations_ready = Signal(int)  # how many
     kept = Signal(list)  # ids of the kept notes
-    style_finished = Signal()  # learning a style ended, however (gui.style)
+    style_finished = Signal()  # learning a style ended, however (gui.panels.style)
 
     def __init__(self, doc: SongDocument, library: Any,
                  parent: QWidget | None = None) -> None:
@@ -76,13 +76,13 @@ class GeneratePanel(QWidget):
         self.result: Any = None
         self._seed_for_result: Song | None = None
         self.use_helper_process = True  # see gui.worker: no GIL shared with the GUI
-        self.fill_gap: Any = None  # the gui.fill.Gap of the variations shown, for a fill
-        self.poly_run: Any = None  # the gui.polyphony.PolyRun of the variations shown
+        self.fill_gap: Any = None  # the gui.panels.fill.Gap of the variations shown, for a fill
+        self.poly_run: Any = None  # the gui.panels.parts.PolyRun of the variations shown
         # a model the user chose for this song (a song of several voices otherwise gets
         # a polyphonic one), and the one the user prefers (remembered across sessions)
         self._picked_in_doc = False
         self._preferred_model: str | None = None
-        # your own style (gui.style): the job learning one, its dialogs, the saved ones
+        # your own style (gui.panels.style): the job learning one, its dialogs, the saved ones
         self.style_job: Any = None
         self.style_dialog: Any = None
         self.style_message: Any = None
@@ -247,9 +247,9 @@ class GeneratePanel(QWidget):
         self._update_model_info()
 
     def _add_style_entries(self) -> list[str]:
-        """One entry per saved style: "<melody network> + <style>" (gui.style); the
+        """One entry per saved style: "<melody network> + <style>" (gui.panels.style); the
         line to show when the styles cannot be listed."""
-        from gui.style import style_entries
+        from gui.panels.style import style_entries
 
         try:
             self.style_entries = style_entries(self.library)
@@ -263,7 +263,7 @@ class GeneratePanel(QWidget):
         return []
 
     def chosen_style(self) -> Any:
-        """The style entry chosen in the list (a gui.style.StyleEntry), or None."""
+        """The style entry chosen in the list (a gui.panels.style.StyleEntry), or None."""
         key = self.model_combo.currentData()
         return next((e for e in self.style_entries if e.key == key), None)
 
@@ -273,15 +273,15 @@ class GeneratePanel(QWidget):
         return style.network if style is not None else self.model_combo.currentData()
 
     def ask_style_folder(self) -> bool:
-        """Ask for a folder of your music and learn its style (gui.style)."""
-        from gui.style import ask_folder
+        """Ask for a folder of your music and learn its style (gui.panels.style)."""
+        from gui.panels.style import ask_folder
 
         return ask_folder(self)
 
     def learn_style(self, folder: Any) -> bool:
         """Learn the style of ``folder`` off the GUI thread, with progress and Cancel;
         ``style_finished`` says when it has ended.  False when it cannot start."""
-        from gui.style import start_learning
+        from gui.panels.style import start_learning
 
         return start_learning(self, folder)
 
@@ -335,7 +335,7 @@ class GeneratePanel(QWidget):
         when installed) for a song of several voices, else the one the user prefers."""
         if self._picked_in_doc or self.job is not None:
             return
-        from gui.polyphony import default_polyphonic, seed_has_voices
+        from gui.panels.parts import default_polyphonic, seed_has_voices
 
         poly = default_polyphonic(self.library)
         if poly is not None and seed_has_voices(self.doc.song()):
@@ -515,8 +515,8 @@ class GeneratePanel(QWidget):
             return False
         self.save_settings()
         self._lock_for = self._lock_signature()  # what the key lock it reports is for
-        if polyphonic:  # every part (gui.polyphony)
-            from gui.polyphony import start_generate
+        if polyphonic:  # every part (gui.panels.parts)
+            from gui.panels.parts import start_generate
 
             return start_generate(self, settings)
         seed = self._seed_song()
@@ -529,17 +529,17 @@ class GeneratePanel(QWidget):
         return True
 
     def fill(self, gap: Any = None) -> bool:
-        """Fill the selected span (or ``gap``, a gui.fill.Gap) from both sides
-        (gui.fill); False when it cannot start."""
-        from gui.fill import start_fill
+        """Fill the selected span (or ``gap``, a gui.panels.fill.Gap) from both sides
+        (gui.panels.fill); False when it cannot start."""
+        from gui.panels.fill import start_fill
 
         self._lock_for = None  # a fill's key lock is the gap's, not the seed's
         return start_fill(self, gap)
 
     def harmonise(self) -> bool:
-        """Write the voices beneath the melody (gui.polyphony); False when it cannot
+        """Write the voices beneath the melody (gui.panels.parts); False when it cannot
         start."""
-        from gui.polyphony import start_harmonise
+        from gui.panels.parts import start_harmonise
 
         self._lock_for = None  # the melody's key, not the song's
         return start_harmonise(self)
@@ -595,7 +595,7 @@ class GeneratePanel(QWidget):
         seed = self._seed_for_result
         tail = []
         if self.fill_gap is not None:
-            from gui.fill import context_notes
+            from gui.panels.fill import context_notes
 
             tail = context_notes(self)
         elif seed is not None and seed.tracks:
@@ -607,7 +607,7 @@ class GeneratePanel(QWidget):
 
     def _show_parts(self, result: Any) -> None:
         """A polyphonic result: every part's notes in each variation."""
-        from gui import polyphony
+        from gui.panels import parts as polyphony
 
         self.variations.set_variations(result.variations, polyphony.seed_tail(self),
                                        polyphony.details(self))
@@ -690,12 +690,12 @@ class GeneratePanel(QWidget):
             index = self.variations.current_index()
         if self.result is None or not 0 <= index < self.variations.count():
             return []
-        if self.fill_gap is not None:  # replace the gap's notes (gui.fill)
-            from gui.fill import keep_fill
+        if self.fill_gap is not None:  # replace the gap's notes (gui.panels.fill)
+            from gui.panels.fill import keep_fill
 
             return keep_fill(self, index)
         if self.poly_run is not None:  # notes on several tracks, new tracks
-            from gui.polyphony import keep_parts
+            from gui.panels.parts import keep_parts
 
             return keep_parts(self, index)
         notes = self.variation_notes(index)
@@ -721,11 +721,11 @@ class GeneratePanel(QWidget):
     def variation_song(self, index: int) -> Song:
         """The seed's last bar and the variation, as a song to play or drag out."""
         if self.poly_run is not None:  # every part
-            from gui.polyphony import audition_song
+            from gui.panels.parts import audition_song
 
             return audition_song(self, index, self.audition_start(index))
         if self.fill_gap is not None and getattr(self.result, "track_of", None) is not None:
-            from gui.fill import audition_parts  # a polyphonic fill: every part
+            from gui.panels.fill import audition_parts  # a polyphonic fill: every part
 
             return audition_parts(self, index, self.audition_start(index))
         notes = self.variation_notes(index)
@@ -736,7 +736,7 @@ class GeneratePanel(QWidget):
         lead_in = [n for n in track.notes if since <= n.start_tick < first]
         track.notes = sorted(lead_in + notes, key=Note.sort_key)
         if self.fill_gap is not None:  # a fill: the bar before, the fill, the bar after
-            from gui.fill import audition_notes
+            from gui.panels.fill import audition_notes
 
             track.notes = audition_notes(self, index, since)
         song.tracks = [track]

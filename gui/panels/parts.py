@@ -37,7 +37,7 @@ from gui.document import GENERATED
 from gui.worker import is_polyphonic_model
 
 if TYPE_CHECKING:
-    from gui.generate_panel import GeneratePanel
+    from gui.panels.generate import GeneratePanel
 
 NO_POLYPHONIC_MODEL = ("Harmonising needs a polyphonic model (one that writes every part, "
                        "such as poly-lstm), and none is installed in the models folder.")
