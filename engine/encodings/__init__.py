@@ -10,12 +10,14 @@ card's ``encoding`` section is turned into an encoding by :func:`encoding_from_c
 import importlib
 import pkgutil
 
-from engine.encodings.base import (ENCODINGS, Encoded, Encoding, EncodingReport,
+from engine.encodings.base import (CAPABILITIES, CONTINUE, ENCODINGS, FILL, HARMONISE, PARTS,
+                                   Encoded, Encoding, EncodingReport, capabilities_of,
                                    encoding_from_card, known_encodings, register)
 from engine.encodings.keys import C_MAJOR, Key, estimate_key, estimate_song_key
 from engine.encodings.melody import DEFAULT_ENCODING, MelodyEncoding
 
-__all__ = ["ENCODINGS", "Encoded", "Encoding", "EncodingReport", "encoding_from_card",
+__all__ = ["CAPABILITIES", "CONTINUE", "FILL", "HARMONISE", "PARTS", "capabilities_of",
+           "ENCODINGS", "Encoded", "Encoding", "EncodingReport", "encoding_from_card",
            "known_encodings", "register", "C_MAJOR", "Key", "estimate_key",
            "estimate_song_key", "DEFAULT_ENCODING", "MelodyEncoding"]
 

@@ -32,6 +32,14 @@ from engine.errors import EncodingError
 from engine.song import Note, Song
 
 
+# What a model can be asked to do, as capabilities_of answers it.  Every model continues;
+# "fill" regenerates a gap (a melody model trained to fill, or any part model); "parts"
+# writes several parts at once (polyphony) and "harmonise" writes parts under a melody.
+CONTINUE, FILL, HARMONISE, PARTS = "continue", "fill", "harmonise", "parts"
+CAPABILITIES = (CONTINUE, FILL, HARMONISE, PARTS)
+PART_CAPABILITIES = frozenset(CAPABILITIES)
+
+
 @dataclass(slots=True)
 class EncodingReport:
     """What encoding had to change, so the caller can tell the user.  Each encoding
@@ -84,6 +92,9 @@ class Encoding(ABC):
 
     name: ClassVar[str]
     version: ClassVar[int]
+    # what a model of this encoding can be asked to do (CAPABILITIES; read it through
+    # capabilities_of, which also hears the card's jobs)
+    capabilities: ClassVar[frozenset[str]] = frozenset({CONTINUE})
     steps_per_quarter: int
     min_pitch: int
     max_pitch: int
@@ -256,3 +267,51 @@ def encoding_from_card(section: dict) -> Encoding:
         raise EncodingError(f"the model uses encoding {name} v{version}; this Continuo speaks "
                             f"{', '.join(known_encodings()) or 'none'}")
     return cls.from_card(section)
+
+
+def _class_capabilities(cls: type[Encoding]) -> frozenset[str]:
+    # an encoding that declares nothing but has a part grammar writes parts (until
+    # engine/encodings/polyphony.py declares its capabilities itself)
+    if cls.capabilities is Encoding.capabilities and hasattr(cls, "grammar"):
+        return PART_CAPABILITIES
+    return frozenset(cls.capabilities)
+
+
+def capabilities_of(thing) -> frozenset[str]:
+    """What ``thing`` can be asked to do, out of :data:`CAPABILITIES`: the one answer to
+    "is this model polyphonic, can it fill, can it harmonise".
+
+    ``thing`` is an encoding (or its class), a model or model card (anything with an
+    ``encoding`` and ``jobs``, or ``info.jobs``), or a card's JSON (a dict with an
+    ``encoding`` section and optional ``jobs``).  A part model continues, fills and
+    harmonises; a melody model fills only when its encoding can and its card lists the
+    job (``jobs``: ["continue", "fill"]).  A card whose encoding this Continuo does not
+    speak can do nothing (frozenset())."""
+    if isinstance(thing, dict):
+        section = thing.get("encoding")
+        name = section.get("name") if isinstance(section, dict) else None
+        version = section.get("version") if isinstance(section, dict) else None
+        cls = ENCODINGS.get((name, version)) if isinstance(name, str) and isinstance(
+            version, int) and not isinstance(version, bool) else None
+        if cls is None:
+            return frozenset()
+        jobs = thing.get("jobs", [CONTINUE])
+        return _with_jobs(_class_capabilities(cls), jobs if isinstance(jobs, list) else ())
+    if isinstance(thing, Encoding) or isinstance(thing, type) and issubclass(thing, Encoding):
+        return _class_capabilities(thing if isinstance(thing, type) else type(thing))
+    encoding = getattr(thing, "encoding", None)
+    if not isinstance(encoding, Encoding):
+        raise TypeError(f"capabilities_of takes an encoding, a model or a card, "
+                        f"not {type(thing).__name__}")
+    jobs = getattr(thing, "jobs", None)
+    if jobs is None:
+        jobs = getattr(getattr(thing, "info", None), "jobs", (CONTINUE,))
+    return _with_jobs(_class_capabilities(type(encoding)), jobs)
+
+
+def _with_jobs(caps: frozenset[str], jobs) -> frozenset[str]:
+    """An encoding's capabilities as a model card narrows them: a melody model fills
+    only when the card lists "fill" (a part model always can)."""
+    if PARTS in caps or FILL in jobs:
+        return caps
+    return caps - {FILL}

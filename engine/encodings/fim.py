@@ -41,7 +41,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from engine.encodings.base import register
+from engine.encodings.base import CONTINUE, FILL, register
 from engine.encodings.melody import FIRST_NOTE_ON, HOLD, NOTE_OFF, MelodyEncoding
 from engine.errors import EncodingError
 
@@ -57,6 +57,7 @@ class FillMelodyEncoding(MelodyEncoding):
     name = "melody-fim-16th"
     version = 1
     jobs = ("continue", "fill")
+    capabilities = frozenset({CONTINUE, FILL})
 
     def __init__(self, min_pitch: int = 48, max_pitch: int = 83,
                  steps_per_quarter: int = 4) -> None:

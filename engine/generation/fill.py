@@ -25,12 +25,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from engine.encodings import Key, estimate_song_key
-from engine.encodings.fim import SUFFIX_STEPS, can_fill
+from engine.encodings import FILL, PARTS, Key, capabilities_of, estimate_song_key
+from engine.encodings.fim import SUFFIX_STEPS
 from engine.errors import EncodingError, GenerationError
 from engine.generation import generator as G
 from engine.generation.memory import MemoryMixer, mixing_for
 from engine.generation.sampler import token_log_probs
+from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
+                                        IncrementalRunner, Velocities, sample_loop)
 from engine.models import ModelLibrary
 from engine.song import Note, Song, melody_track
 
@@ -86,9 +88,15 @@ def apply_fill(song: Song, track_index: int, start_tick: int, end_tick: int,
     return out
 
 
+def fills_melody(model) -> bool:
+    """Whether ``model`` is a melody model trained to fill a gap (a part model fills
+    in :mod:`engine.generation.polyfill`)."""
+    caps = capabilities_of(model)
+    return FILL in caps and PARTS not in caps
+
+
 def _check_model(model) -> None:
-    enc = model.encoding
-    if "fill" not in model.info.jobs or not can_fill(enc):
+    if not fills_melody(model):
         raise GenerationError(f"the model {model.name} was trained to continue, not to fill "
                               f"a gap; choose a model that fills (lstm-fill or wavenet-fill)")
 
@@ -150,7 +158,7 @@ def check_gap_steps(steps: int) -> None:
 def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
          start_tick: int, end_tick: int, track_index: int | None = None,
          progress: Callable[[int, int], None] | None = None,
-         is_cancelled: Callable[[], bool] | None = None) -> G.GenerationResult:
+         is_cancelled: Callable[[], bool] | None = None) -> GenerationResult:
     """Fill ``[start_tick, end_tick)`` of the track (``track_index``, default the
     melody track) with ``settings.variations`` variations; each is the list of notes
     that replaces the gap's notes (:func:`apply_fill`).  ``settings.bars``/``steps``
@@ -158,7 +166,7 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
     settings.validate()
     start_tick, end_tick = checked_gap(song, start_tick, end_tick)
     model = library.get(settings.model)
-    if hasattr(model.encoding, "grammar"):  # a polyphonic model fills every part at once
+    if PARTS in capabilities_of(model):  # a polyphonic model fills every part at once
         from engine.generation.polyfill import fill_polyphony
 
         return fill_polyphony(library, song, settings, start_tick=start_tick,
@@ -201,9 +209,9 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
     lock_key = None if settings.key is None else (chosen or track_key)
 
     if is_cancelled is not None and is_cancelled():
-        raise G.GenerationCancelled("generation was cancelled")
+        raise GenerationCancelled("generation was cancelled")
     first_step = min((enc.tick_to_step(n.start_tick, ppq) for n in kept), default=a_step)
-    first_step = min(max(first_step, a_step - G.MAX_PRIME_STEPS), a_step)
+    first_step = min(max(first_step, a_step - MAX_PRIME_STEPS), a_step)
     # the network reads SUFFIX_STEPS after the gap; the motif memory hears all of it
     end_step = b_step + (max(SUFFIX_STEPS, enc.ceil_step(track.end_tick, ppq) - b_step)
                          if settings.memory else SUFFIX_STEPS)
@@ -250,12 +258,12 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
 
     rng = np.random.default_rng(int(settings.rng_seed))
     if is_cancelled is not None and is_cancelled():
-        raise G.GenerationCancelled("generation was cancelled")
-    stepper = G._Incremental(model, prompt, first_rows)
+        raise GenerationCancelled("generation was cancelled")
+    stepper = IncrementalRunner(model, prompt, first_rows)
     try:
         out = np.empty((rows, 0), dtype=np.int64)
         if head:  # each variation's first steps, then its CANDIDATES rows part
-            first, _ = G._sample_loop(stepper, head, k, None, first_allowed,
+            first, _ = sample_loop(stepper, head, k, None, first_allowed,
                                       np.broadcast_to(allowed, (k, enc.vocab_size)),
                                       settings, rng, _part(progress, 0, steps),
                                       is_cancelled, False, mixer)
@@ -264,7 +272,7 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
                 mixer.repeat_rows(CANDIDATES)
             out = np.repeat(first, CANDIDATES, axis=0)
             first_allowed = np.broadcast_to(allowed, (rows, enc.vocab_size))
-        last, _ = G._sample_loop(stepper, steps - head, rows, None, first_allowed,
+        last, _ = sample_loop(stepper, steps - head, rows, None, first_allowed,
                                  np.broadcast_to(allowed, (rows, enc.vocab_size)), settings,
                                  rng, _part(progress, head, steps), is_cancelled, False, mixer)
         out = np.concatenate([out, last], axis=1)
@@ -272,7 +280,7 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
     finally:
         stepper.close()
 
-    velocities = G._Velocities(song, kept, enc)
+    velocities = Velocities(song, kept, enc)
     channel = kept[0].channel if kept else track.channel
     variations = [enc.decode(row.tolist(), ppq, transpose, a_step, velocity=velocities.at,
                              channel=channel) for row in out]
@@ -281,7 +289,7 @@ def fill(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
                    Note(n.pitch, n.start_tick, max(1, end_cap - n.start_tick), n.velocity,
                         n.channel)
                    for n in v if n.start_tick < end_cap] for v in variations]
-    return G.GenerationResult(
+    return GenerationResult(
         variations=variations, start_tick=enc.step_to_tick(a_step, ppq),
         key=lock_key or track_key, messages=messages, model=model.name, steps=steps,
         tokens=out.tolist())
@@ -343,7 +351,7 @@ def score_gap(model, tokens: Sequence[int], start: int, end: int,
     tokens = [int(t) for t in tokens]
     start, end = max(0, int(start)), min(len(tokens), int(end))
     if both_sides is None:
-        both_sides = "fill" in model.info.jobs and can_fill(enc)
+        both_sides = fills_melody(model)
     if end <= start:
         return 0.0, 0, 0
     if both_sides:

@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from engine.encodings import Encoding, Key, estimate_song_key
+from engine.encodings import PARTS, Encoding, Key, capabilities_of, estimate_song_key
 from engine.errors import EncodingError, GenerationError
 from engine.generation.keychoice import choose_key
 from engine.generation.memory import MemoryMixer, mixing_for
@@ -302,7 +302,7 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
         raise ValueError(f"unknown generation method {method!r}")
     model = library.get(settings.model)
     enc = model.encoding
-    if hasattr(enc, "grammar"):  # a polyphonic model continues every part, not one line
+    if PARTS in capabilities_of(model):  # a polyphonic model continues every part
         if settings.style is not None:
             raise GenerationError(f"a style joins a melody model; {model.name} continues "
                                   f"every part at once")

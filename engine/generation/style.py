@@ -39,6 +39,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from engine.encodings import PARTS, capabilities_of
 from engine.errors import StyleError
 from engine.formats.folder import Progress, check_cancelled, music_files, read_folder
 from engine.generation.memory import (DEFAULT_MAX_ORDER, MemoryMixer, memory_distributions,
@@ -244,7 +245,7 @@ class StyleModel:
 
     # ---- mixing with a network -------------------------------------------------------
     def check_model(self, model) -> None:
-        if hasattr(model.encoding, "grammar"):
+        if PARTS in capabilities_of(model):
             raise StyleError(f"a style joins a melody model; {model.name} continues every "
                              f"part at once")
         if model.encoding.card() != self.encoding:
