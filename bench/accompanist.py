@@ -54,7 +54,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import loopback  # noqa: E402
-from bench.common import ROOT, parser, percentile, write_json  # noqa: E402
+from bench.common import ROOT, add_out, parser, percentile, write_json  # noqa: E402
 
 BPM = 120.0
 STEP_S = 60.0 / (BPM * 4)
@@ -193,13 +193,14 @@ def player_main(args: argparse.Namespace) -> int:
 
 
 def arguments() -> argparse.Namespace:
-    ap = parser(__doc__, "accompanist", first_line=True)
+    ap = parser(__doc__, first_line=True)
     ap.add_argument("--api", default=None)
     ap.add_argument("--notes", type=int, default=2000)
     ap.add_argument("--model", default="poly-wavenet")
     ap.add_argument("--voices", type=int, default=3)
     ap.add_argument("--busy", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
+    add_out(ap, "accompanist")
     ap.add_argument("--player", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--melody", help=argparse.SUPPRESS)
     ap.add_argument("--t0", help=argparse.SUPPRESS)

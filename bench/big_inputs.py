@@ -22,8 +22,6 @@ Prints tables and writes bench/results/big_inputs.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import random
@@ -34,8 +32,11 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common  # noqa: E402
+from bench.common import ROOT  # noqa: E402
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from engine.formats import midi_file_to_song, song_to_midi_file  # noqa: E402
@@ -239,58 +240,44 @@ def _library():
     return _LIBRARY
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notes", type=int, default=10_000)
-    parser.add_argument("--cancels", type=int, default=10, help="cancels per model")
-    parser.add_argument("--large-mb", type=float, default=30,
-                        help="size of the over-the-limit MIDI file")
-    parser.add_argument("--only-large", action="store_true",
-                        help="only refuse the large MIDI file (writes "
-                             "bench/results/big_inputs_large_midi.json)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "big_inputs.json"))
-    args = parser.parse_args()
-
-    large = refuse_large_file(args.large_mb)
+def print_large(large: dict) -> None:
     r = large["refuse"]
     print(f"refuse a {large['file_bytes'] / 2**20:.0f} MB MIDI file of {large['notes']:,} notes "
           f"in a fresh process: wall {r['wall_s']:.2f} s, CPU {r['cpu_s']:.2f} s, peak RSS "
           f"{r['peak_rss_mb']:.0f} MB (imports alone: wall "
           f"{large['imports_only']['wall_s']:.2f} s, {large['imports_only']['peak_rss_mb']:.0f} MB)"
           f"\n  -> {r['message']}")
-    if args.only_large:
-        out = Path(args.out).with_name("big_inputs_large_midi.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({
-            "refuse_large_midi": large, "python": platform.python_version(),
-            "machine": platform.machine(), "cpus": os.cpu_count(),
-            "load_average_1min": round(os.getloadavg()[0], 1),
-            "command": "QT_QPA_PLATFORM=offscreen .venv/bin/python bench/big_inputs.py "
-                       "--only-large"}, indent=2) + "\n")
-        print(f"wrote {out}")
-        return 0
 
-    opened = open_big_file(args.notes)
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 1)}
+
+
+def print_opened(opened: dict) -> None:
     print(f"open a {opened['notes']:,}-note MIDI file ({opened['file_bytes']:,} bytes), "
           f"{WIDTH}x{HEIGHT} piano roll, {opened['visible_notes']:,} notes on screen")
     print(f"{'stage':<22} {'wall ms':>9} {'CPU ms':>8}")
     for stage in ("read_midi", "load_into_document", "first_full_paint", "second_full_paint"):
         print(f"{stage:<22} {opened[stage]['wall_ms']:>9.1f} {opened[stage]['cpu_ms']:>8.1f}")
 
+
+def cancel_figures(names: list[str], notes: int, cancels: int) -> tuple[list[dict], list[dict]]:
+    """Cancel latencies of every model while sampling (at random steps) and while priming
+    a big seed: (every run, a summary row per model and stage), the summary printed."""
     from engine.song import melody_song as _melody
 
     short_seed = _melody([Note(67, 0, 480), Note(71, 480, 480), Note(74, 960, 960)])
     rng = random.Random(7)
     rows = []
-    names = _library().names
     for name in names:
-        for _ in range(args.cancels):
+        for _ in range(cancels):
             rows.append({**cancel_latency(name, short_seed, rng.randrange(2, 500), None),
                          "when": "sampling"})
-        big_seed = dense_song(args.notes)
+        big_seed = dense_song(notes)
         rows.append({**cancel_latency(name, big_seed, None, 0.05),
                      "when": "priming a 10,000-note seed"})
-    print(f"\ncancel latency, 32 bars x 8 variations ({args.cancels} random steps per model)")
+    print(f"\ncancel latency, 32 bars x 8 variations ({cancels} random steps per model)")
     print(f"{'model':<10} {'when':<28} {'cancelled':>9} {'median ms':>10} {'worst ms':>9}")
     summary = []
     for name in names:
@@ -304,23 +291,44 @@ def main() -> int:
             median = entry["median_ms"] if lat else "-"
             worst = entry["worst_ms"] if lat else "-"
             print(f"{name:<10} {when:<28} {len(lat):>4}/{len(sel):<4} {median:>10} {worst:>9}")
+    return rows, summary
+
+
+def main() -> int:
+    ap = common.parser(__doc__, first_line=True)
+    ap.add_argument("--notes", type=int, default=10_000)
+    ap.add_argument("--cancels", type=int, default=10, help="cancels per model")
+    ap.add_argument("--large-mb", type=float, default=30,
+                    help="size of the over-the-limit MIDI file")
+    ap.add_argument("--only-large", action="store_true",
+                    help="only refuse the large MIDI file (writes "
+                         "bench/results/big_inputs_large_midi.json)")
+    common.add_out(ap, "big_inputs")
+    args = ap.parse_args()
+    large = refuse_large_file(args.large_mb)
+    print_large(large)
+    if args.only_large:
+        common.write_json(Path(args.out).with_name("big_inputs_large_midi.json"), {
+            "refuse_large_midi": large, **machine(),
+            "command": "QT_QPA_PLATFORM=offscreen .venv/bin/python bench/big_inputs.py "
+                       "--only-large"})
+        return 0
+    opened = open_big_file(args.notes)
+    print_opened(opened)
+    names = _library().names
+    rows, summary = cancel_figures(names, args.notes, args.cancels)
     before = [work_before_first_check(name, dense_song(args.notes)) for name in names]
     print("\nwork before the first cancel check, 10,000-note seed (a Cancel pressed at once)")
     for b in before:
         print(f"{b['model']:<10} CPU {b['cpu_ms']:>8.1f} ms   wall {b['wall_ms']:>8.1f} ms")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
+    common.write_json(Path(args.out), {
         "open_10k_note_midi": opened, "refuse_large_midi": large,
         "cancel_latency": summary, "cancel_runs": rows,
         "work_before_first_cancel_check_10k_seed": before,
-        "size": [WIDTH, HEIGHT], "python": platform.python_version(),
-        "machine": platform.machine(), "cpus": os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 1),
+        "size": [WIDTH, HEIGHT], **machine(),
         "command": "QT_QPA_PLATFORM=offscreen .venv/bin/python bench/big_inputs.py "
                    f"--cancels {args.cancels}",
-    }, indent=2) + "\n")
-    print(f"wrote {out}")
+    })
     return 0
 
 

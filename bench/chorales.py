@@ -40,7 +40,7 @@ seed (every part, for (b)) has no note (target <= 1%, none in the final bar), an
 beats at which a lower part sounds above a higher one (target: Bach's share + 1
 point).
 
-The chorales come from the part-music cache (``python -m training.partmusic``); without
+The chorales come from the part-music cache (``python -m training partmusic``); without
 it they are parsed from music21's corpus with the cache's own parser (the same ids and
 split).  Bach's own figures for every measure are printed beside the models'.
 
@@ -52,7 +52,6 @@ Prints a markdown table and writes bench/results/chorales.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -60,9 +59,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common  # noqa: E402
 from engine.errors import ContinuoError  # noqa: E402
 from engine.generation.generator import GenerationSettings  # noqa: E402
 from engine.generation.polyphony import generate_polyphony  # noqa: E402
@@ -70,7 +69,6 @@ from engine.models import ModelLibrary  # noqa: E402
 from engine.poly_cli import song_with_parts  # noqa: E402
 from engine.song import Note, Song, TimeSignature, Track  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "chorales.json"
 SEED_BARS = 4
 CONTINUE_BARS = 4
 HARMONISE_BARS = 8
@@ -639,23 +637,8 @@ def markdown(results: dict) -> str:
     return "\n".join(lines + met)
 
 
-def _git_state() -> dict:
-    """The commit measured, and the engine files changed on top of it (if any)."""
-    import subprocess
-
-    def git(*a):
-        try:
-            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True,
-                                  timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-    return {"commit": git("rev-parse", "HEAD"),
-            "engine_changes_not_committed": git("status", "--porcelain", "engine").splitlines()}
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models-dir", action="append", help="model folder (default: models/)")
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    ap = common.parser(__doc__, models_dir=True)
     ap.add_argument("--model", action="append", help="only this model (may be repeated)")
     ap.add_argument("--limit", type=int, help="only the first N test chorales")
     ap.add_argument("--harmonise-bars", type=int, default=HARMONISE_BARS, metavar="N",
@@ -663,26 +646,14 @@ def main(argv: list[str] | None = None) -> int:
                          f"the whole chorale, to its final cadence)")
     ap.add_argument("--rng-seed", type=int, default=0,
                     help="the first chorale's RNG seed (then +1 per chorale; default 0)")
-    ap.add_argument("--out", default=str(RESULTS))
-    args = ap.parse_args(argv)
-    t0 = time.monotonic()
+    common.add_out(ap, "chorales")
+    return ap.parse_args(argv)
 
-    folders = [Path(d) for d in args.models_dir] if args.models_dir else [ROOT / "models"]
-    library = ModelLibrary(folders)
-    names = [i.name for i in library.models if i.encoding.card().get("polyphonic")]
-    if args.model:
-        names = [n for n in names if n in args.model]
-    if not names:
-        print(f"no polyphonic model cards in {', '.join(map(str, folders))}", file=sys.stderr)
-        return 1
-    chorales, source = test_chorales(args.limit)
-    if not chorales:
-        print("no four-part test chorales found", file=sys.stderr)
-        return 1
-    print(f"{len(chorales)} four-part test chorales from {source}; models: "
-          f"{', '.join(names)}", file=sys.stderr)
 
-    results: dict = {
+def run_header(args: argparse.Namespace, argv, folders, chorales, source: str) -> dict:
+    """The results before the models: what was run, on what, against which targets, and
+    Bach's own figures."""
+    return {
         "models_dir": [str(f) for f in folders],
         "chorales": [pid for pid, _ in chorales], "source": source,
         "settings": {"seed_bars": SEED_BARS, "continue_bars": CONTINUE_BARS,
@@ -699,26 +670,28 @@ def main(argv: list[str] | None = None) -> int:
                  "harmonisation": bach_harmonisation(chorales, args.harmonise_bars)},
         "models": {},
         "date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(),
-        "command": "python bench/chorales.py " + " ".join(argv or sys.argv[1:]),
-        "git": _git_state(),
+        "command": common.command_line("chorales", argv),
+        "git": common.git_state("engine_changes_not_committed", "engine"),
     }
-    for name in names:
-        t = time.monotonic()
-        info = library.info(name)
-        r = {"card": str(info.card_path),
-             "sha256": info.card.get("sha256", {}).get(info.step_path.name),
-             "continuation": continuation(library, name, chorales, args.rng_seed),
-             "harmonisation": harmonisation(library, name, chorales, args.rng_seed,
-                                            args.harmonise_bars)}
-        r["goals_met"] = goals(r, results["bach"])
-        r["seconds"] = round(time.monotonic() - t, 1)
-        results["models"][name] = r
-        print(f"{name}: {r['seconds']} s", file=sys.stderr)
-    results["seconds"] = round(time.monotonic() - t0, 1)
-    results["markdown"] = markdown(results)  # models/README.md quotes it
 
+
+def model_results(library: ModelLibrary, name: str, chorales, args, bach: dict) -> dict:
+    t = time.monotonic()
+    info = library.info(name)
+    r = {"card": str(info.card_path),
+         "sha256": info.card.get("sha256", {}).get(info.step_path.name),
+         "continuation": continuation(library, name, chorales, args.rng_seed),
+         "harmonisation": harmonisation(library, name, chorales, args.rng_seed,
+                                        args.harmonise_bars)}
+    r["goals_met"] = goals(r, bach)
+    r["seconds"] = round(time.monotonic() - t, 1)
+    return r
+
+
+def print_report(results: dict, args: argparse.Namespace) -> None:
+    chorales = len(results["chorales"])
     span = f"the first {args.harmonise_bars} bars" if args.harmonise_bars else "the whole chorale"
-    print(f"\n{len(chorales)} test chorales (four parts); (a) the first {SEED_BARS} bars "
+    print(f"\n{chorales} test chorales (four parts); (a) the first {SEED_BARS} bars "
           f"continued by {CONTINUE_BARS} bars, {VARIATIONS} variations, temperature 1; (b) the "
           f"soprano of {span} harmonised, {VARIATIONS} variations. "
           f"Bach: his own bars {SEED_BARS + 1}-{SEED_BARS + CONTINUE_BARS} (a) and "
@@ -729,12 +702,33 @@ def main(argv: list[str] | None = None) -> int:
             for f in r[part]["failures"]:
                 print(f"{name} {part}: {f['id']}: {f['error']}", file=sys.stderr)
     print(f"\n{results['seconds']} s in all")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from engine.formats import write_bytes_atomic
 
-    write_bytes_atomic(out, (json.dumps(results, indent=2) + "\n").encode())
-    print(f"wrote {out}")
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    t0 = time.monotonic()
+    folders = common.model_folders(args)
+    library = ModelLibrary(folders)
+    names = [i.name for i in library.models if i.encoding.card().get("polyphonic")]
+    if args.model:
+        names = [n for n in names if n in args.model]
+    if not names:
+        print(f"no polyphonic model cards in {', '.join(map(str, folders))}", file=sys.stderr)
+        return 1
+    chorales, source = test_chorales(args.limit)
+    if not chorales:
+        print("no four-part test chorales found", file=sys.stderr)
+        return 1
+    print(f"{len(chorales)} four-part test chorales from {source}; models: "
+          f"{', '.join(names)}", file=sys.stderr)
+    results = run_header(args, argv, folders, chorales, source)
+    for name in names:
+        results["models"][name] = model_results(library, name, chorales, args, results["bach"])
+        print(f"{name}: {results['models'][name]['seconds']} s", file=sys.stderr)
+    results["seconds"] = round(time.monotonic() - t0, 1)
+    results["markdown"] = markdown(results)  # models/README.md quotes it
+    print_report(results, args)
+    common.write_json(Path(args.out), results)
     return 0
 
 

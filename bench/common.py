@@ -6,9 +6,9 @@ A bench is a script (``python bench/NAME.py``), so it puts the repository on
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench.common import ROOT, parser, write_json  # noqa: E402
 
-* :func:`parser`: an ``argparse`` parser described by the bench's docstring, with the
-  ``--out`` every bench has (default ``bench/results/NAME.json``) and, on request, the
-  ``--models-dir`` and ``--no-pin`` options the timing benches share;
+* :func:`parser`, :func:`add_out`, :func:`model_folders`: an ``argparse`` parser described
+  by the bench's docstring, the ``--out`` every bench has (default
+  ``bench/results/NAME.json``) and the ``--models-dir`` the model benches share;
 * :func:`single_threaded`, :func:`pin_to_one_core`: "on one core";
 * :func:`interleaved`, :func:`wall_and_cpu_ms`, :func:`percentile`: timing figures;
 * :func:`print_table`, :func:`cell`: a table of right-aligned columns under a rule;
@@ -37,19 +37,22 @@ RESULTS_DIR = ROOT / "bench" / "results"
 
 
 # ---- the argument preamble ----------------------------------------------------------------
-def parser(doc: str | None, name: str | None = None, *, first_line: bool = False,
+def parser(doc: str | None, *, first_line: bool = False,
            models_dir: bool = False) -> argparse.ArgumentParser:
     """A parser described by the first paragraph of ``doc`` (its first line with
-    ``first_line``); with ``name``, ``--out`` defaulting to bench/results/NAME.json; with
-    ``models_dir``, the repeatable ``--models-dir`` (read by :func:`model_folders`)."""
+    ``first_line``); with ``models_dir``, the repeatable ``--models-dir`` first (read by
+    :func:`model_folders`)."""
     text = doc or ""
     ap = argparse.ArgumentParser(description=text.splitlines()[0] if first_line and text
                                  else text.split("\n\n")[0])
     if models_dir:
         ap.add_argument("--models-dir", action="append", help="model folder (default: models/)")
-    if name is not None:
-        ap.add_argument("--out", default=str(RESULTS_DIR / f"{name}.json"))
     return ap
+
+
+def add_out(ap: argparse.ArgumentParser, name: str) -> None:
+    """The ``--out`` every bench has: where its JSON goes (bench/results/NAME.json)."""
+    ap.add_argument("--out", default=str(RESULTS_DIR / f"{name}.json"))
 
 
 def model_folders(args: argparse.Namespace) -> list[Path]:

@@ -28,8 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "first_generate.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common  # noqa: E402
+from bench.common import ROOT  # noqa: E402
+
+RESULTS = common.RESULTS_DIR / "first_generate.json"
 
 
 def one_round(args: argparse.Namespace) -> int:
@@ -102,21 +106,9 @@ def one_round(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--later", type=int, default=4, help="Generates after the first")
-    parser.add_argument("--model", default="", help="default: the panel's first model")
-    parser.add_argument("--delay", type=float, default=0.0,
-                        help="seconds from the first paint to the first Generate (default 0)")
-    parser.add_argument("--one", help=argparse.SUPPRESS)  # a round, JSON to this file
-    parser.add_argument("--settings", help=argparse.SUPPRESS)
-    parser.add_argument("--no-warm-up", dest="warm_up", action="store_false",
-                        help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.one:
-        return one_round(args)
-
+def run_rounds(args: argparse.Namespace) -> dict[bool, list[dict]] | None:
+    """Each round in fresh processes, with the warm-up and without it in turn: their JSON
+    (None, with the child's error on stderr, when one fails)."""
     rows: dict[bool, list[dict]] = {True: [], False: []}
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
@@ -135,20 +127,21 @@ def main(argv: list[str] | None = None) -> int:
                                       timeout=300)
                 if proc.returncode != 0 or not out.exists():
                     print(proc.stderr[-3000:], file=sys.stderr)
-                    return 1
+                    return None
                 rows[warm].append(json.loads(out.read_text()))
+    return rows
 
-    def summary(values: list[float]) -> dict:
-        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
-    report: dict = {"rounds": args.rounds, "later_per_round": args.later,
-                    "first_press_after_paint_s": args.delay,
-                    "bars": 4, "variations": 4, "model": rows[True][0]["model"],
-                    "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0],
-                                "python": platform.python_version()}}
-    print(f"first Generate after start-up vs later ones, model {report['model']}, 4 bars x 4 "
-          f"variations, first pressed {args.delay:g} s after the window painted, "
-          f"{args.rounds} rounds (median, min-max)")
+def summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def cell(s: dict, fmt: str) -> str:
+    return f"{s['median']:{fmt}} ({s['min']:{fmt}}-{s['max']:{fmt}})"
+
+
+def add_rows(report: dict, rows: dict[bool, list[dict]]) -> None:
+    """Summarise each way's rounds into ``report``, a table row each."""
     print(f"{'warm-up':<8} {'window s':>16} {'first ms':>20} {'later ms':>20} {'first/later':>20}")
     for warm in (True, False):
         rs = rows[warm]
@@ -160,16 +153,39 @@ def main(argv: list[str] | None = None) -> int:
                  "first_over_later": summary(ratios),
                  "runs": rs}
         report["with_warm_up" if warm else "without_warm_up"] = entry
-
-        def cell(s: dict, fmt: str) -> str:
-            return f"{s['median']:{fmt}} ({s['min']:{fmt}}-{s['max']:{fmt}})"
-
         print(f"{'on' if warm else 'off':<8} {cell(entry['window_shown_s'], '.2f'):>16} "
               f"{cell(entry['first_ms'], '.0f'):>20} {cell(entry['later_ms'], '.0f'):>20} "
               f"{cell(entry['first_over_later'], '.2f'):>20}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = common.parser(__doc__, first_line=True)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--later", type=int, default=4, help="Generates after the first")
+    ap.add_argument("--model", default="", help="default: the panel's first model")
+    ap.add_argument("--delay", type=float, default=0.0,
+                    help="seconds from the first paint to the first Generate (default 0)")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # a round, JSON to this file
+    ap.add_argument("--settings", help=argparse.SUPPRESS)
+    ap.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                    help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.one:
+        return one_round(args)
+    rows = run_rounds(args)
+    if rows is None:
+        return 1
+    report: dict = {"rounds": args.rounds, "later_per_round": args.later,
+                    "first_press_after_paint_s": args.delay,
+                    "bars": 4, "variations": 4, "model": rows[True][0]["model"],
+                    "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0],
+                                "python": platform.python_version()}}
+    print(f"first Generate after start-up vs later ones, model {report['model']}, 4 bars x 4 "
+          f"variations, first pressed {args.delay:g} s after the window painted, "
+          f"{args.rounds} rounds (median, min-max)")
+    add_rows(report, rows)
     print(f"load average {report['machine']['load_1min']:.2f} on {os.cpu_count()} CPUs")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    common.write_json(RESULTS, report, say=False)
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0
 

@@ -46,25 +46,25 @@ Prints a table and writes bench/results/generation.json.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-             "TF_NUM_INTEROP_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common  # noqa: E402
+from bench.common import ROOT, cell, print_table  # noqa: E402
+
+common.single_threaded("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from engine.generation.generator import MAX_PRIME_STEPS, GenerationSettings, generate  # noqa: E402
 from engine.formats import midi_file_to_song  # noqa: E402
@@ -77,15 +77,6 @@ GOAL_MS = 50.0
 GOAL_FLOOR_RATIO = 3.0
 GOAL_WAVENET_NAIVE_RATIO = 10.0
 GOAL_NOTEBOOK_RATIO = 1000.0
-
-
-def pin_to_one_core() -> str:
-    try:
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        return f"pinned to CPU {cpu}"
-    except (AttributeError, OSError):
-        return "not pinned (no sched_setaffinity)"
 
 
 def timed(fn, repeats: int, clock=time.perf_counter) -> tuple[float, list[float]]:
@@ -102,12 +93,7 @@ def timed_both(fn, repeats: int) -> tuple[float, float, list[float]]:
     """Median wall-clock and median CPU milliseconds of ``repeats`` calls.  The process
     is pinned to one core and single-threaded, so its CPU time is what the work costs
     that core; on a shared machine the wall clock adds the time others held it."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        cpu.append((time.process_time() - c0) * 1e3)
-        wall.append((time.perf_counter() - w0) * 1e3)
+    wall, cpu = common.wall_and_cpu_ms(fn, repeats)
     return statistics.median(wall), statistics.median(cpu), wall
 
 
@@ -330,16 +316,8 @@ OPTION_CHOICES = [
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median ms of each function, timed round-robin so that a busy spell on a shared
-    machine falls on all of them alike."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for fn in fns.values():
-        fn()  # warm-up
-    for _ in range(repeats):
-        for label, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[label].append((time.perf_counter() - t0) * 1e3)
-    return {k: round(statistics.median(v), 2) for k, v in times.items()}
+    machine falls on all of them alike (each run once first, untimed), to 2 places."""
+    return {k: round(v, 2) for k, v in common.interleaved(fns, repeats, warm_up=True).items()}
 
 
 def options_table(folders, seed, names, repeats: int) -> dict:
@@ -487,32 +465,31 @@ def poly_model_ms(library: ModelLibrary, info, seed, start_tick: int, args,
     return r
 
 
+POLY_COLUMNS = [("model", 12), ("K", 2), ("tokens", 7), ("calls", 6), ("incremental", 12),
+                ("(CPU)", 8), ("ms/call", 8), ("naive", 10), ("floor", 8), ("incr/floor", 11),
+                ("naive/incr", 11)]
+
+
 def print_poly_table(poly: dict) -> None:
     print(f"\npolyphonic: {STEPS} steps (16 bars of 4/4) after the first {POLY_SEED_BARS} bars "
           f"of {POLY_SEED} ({poly['seed_parts']} parts), every part continued; median ms")
-    header = (f"{'model':>12} {'K':>2} {'tokens':>7} {'calls':>6} {'incremental':>12} "
-              f"{'(CPU)':>8} {'ms/call':>8} {'naive':>10} {'floor':>8} {'incr/floor':>11} "
-              f"{'naive/incr':>11}")
-    print(header)
-    print("-" * len(header))
-    for name, r in poly["models"].items():
-        for k in (1, 4):
-            def f(key, fmt="{:.1f}"):
-                return fmt.format(r[key]) if key in r else "-"
-            print(f"{name:>12} {k:>2} {f(f'tokens_{k}', '{}'):>7} "
-                  f"{f(f'model_calls_{k}', '{}'):>6} "
-                  f"{f(f'incremental_{k}_ms', '{:.2f}'):>12} "
-                  f"{f(f'incremental_{k}_cpu_ms', '{:.2f}'):>8} "
-                  f"{f(f'incremental_{k}_ms_per_call', '{:.3f}'):>8} "
-                  f"{f(f'naive_{k}_ms'):>10} {f(f'floor_{k}_ms', '{:.2f}'):>8} "
-                  f"{f(f'incremental_over_floor_{k}', '{:.2f}'):>11} "
-                  f"{f(f'naive_over_incremental_{k}'):>11}")
+    print_table(POLY_COLUMNS, (
+        [name, k, cell(r, f"tokens_{k}", "{}"), cell(r, f"model_calls_{k}", "{}"),
+         cell(r, f"incremental_{k}_ms", "{:.2f}"), cell(r, f"incremental_{k}_cpu_ms", "{:.2f}"),
+         cell(r, f"incremental_{k}_ms_per_call", "{:.3f}"), cell(r, f"naive_{k}_ms"),
+         cell(r, f"floor_{k}_ms", "{:.2f}"), cell(r, f"incremental_over_floor_{k}", "{:.2f}"),
+         cell(r, f"naive_over_incremental_{k}")]
+        for name, r in poly["models"].items() for k in (1, 4)))
     print("tokens: all variations' tokens; calls: model calls (one per token of the longest "
           "variation, the batch steps together); floor: numpy arithmetic per call x calls "
           f"(- without Keras weights); naive: {poly['naive_repeats']} run(s)")
-    for name, r in poly["models"].items():
+    print_goals(poly["models"], 12)
+
+
+def print_goals(models: dict, width: int) -> None:
+    for name, r in models.items():
         for goal, ok in r["goals_met"].items():
-            print(f"{name:>12}: {'met   ' if ok else 'NOT MET'} {goal}")
+            print(f"{name:>{width}}: {'met   ' if ok else 'NOT MET'} {goal}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -520,9 +497,8 @@ def print_poly_table(poly: dict) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models-dir", action="append", help="model folder (default: models/)")
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    ap = common.parser(__doc__, models_dir=True)
     ap.add_argument("--repeats", type=int, default=15, help="timed runs per figure (median)")
     ap.add_argument("--naive-repeats", type=int, default=1)
     ap.add_argument("--keras-steps", type=int, default=16,
@@ -533,19 +509,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="timed runs per polyphonic figure (median)")
     ap.add_argument("--poly-naive-repeats", type=int, default=1,
                     help="runs of the polyphonic naive way (slow)")
-    ap.add_argument("--out", default=str(RESULTS))
-    args = ap.parse_args(argv)
+    common.add_out(ap, "generation")
+    return ap.parse_args(argv)
 
-    pinned = "not pinned (--no-pin)" if args.no_pin else pin_to_one_core()
-    folders = [Path(d) for d in args.models_dir] if args.models_dir else [ROOT / "models"]
-    library = ModelLibrary(folders)
-    for problem in library.problems:
-        print(f"refused: {problem}", file=sys.stderr)
-    if not library.models:
-        print(f"no usable model cards in {', '.join(map(str, folders))}", file=sys.stderr)
-        return 1
-    seed = midi_file_to_song(SEED)
 
+def keras_loader():
+    """``training``'s Keras loader with TensorFlow held to one thread, or None (with a line
+    on stderr) where TensorFlow is not installed: the app never needs it."""
     try:
         import tensorflow as tf  # noqa: F401
 
@@ -553,131 +523,123 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except Exception as e:  # TensorFlow is optional: the app never needs it
-        load_keras_model = None
         print(f"TensorFlow not available ({e}); no notebook and floor figures",
               file=sys.stderr)
+        return None
+    return load_keras_model
 
-    results = {"steps": STEPS, "seed": SEED.name, "cpu": pinned,
-               "machine": platform.platform(), "processor": platform.processor(),
-               "python": platform.python_version(),
-               "onnxruntime": __import__("onnxruntime").__version__,
-               "numpy": np.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
-               "command": "python bench/generation.py " + " ".join(argv or sys.argv[1:]),
-               "load_average_before": [round(x, 2) for x in os.getloadavg()],
-               "cpus": os.cpu_count(),
-               "models": {}}
-    melodic = [info for info in library.models if not is_polyphonic_card(info)]
-    polyphonic = [info for info in library.models if is_polyphonic_card(info)]
-    for info in melodic:
-        name = info.name
-        model = library.get(name)
-        r: dict = {"architecture": info.architecture, "card": str(info.card_path),
-                   "sha256": info.card.get("sha256", {}).get(info.step_path.name)}
+
+def melody_model_ms(library: ModelLibrary, info, seed, args, load_keras_model) -> dict:
+    """Incremental (alone and with the motif memory), naive, priming, floor and notebook
+    figures of one melody model, 1 and 4 variations."""
+    name = info.name
+    model = library.get(name)
+    r: dict = {"architecture": info.architecture, "card": str(info.card_path),
+               "sha256": info.card.get("sha256", {}).get(info.step_path.name)}
+    for k in (1, 4):
+        # the network alone (--memory off), as every figure before the motif memory
+        s = GenerationSettings(model=name, steps=STEPS, variations=k, memory=False)
+        generate(library, seed, s)  # warm-up: creates the session
+        ms, cpu_ms, all_ms = timed_both(lambda: generate(library, seed, s), args.repeats)
+        r[f"incremental_{k}_ms"] = round(ms, 2)
+        r[f"incremental_{k}_cpu_ms"] = round(cpu_ms, 2)
+        r[f"incremental_{k}_runs_ms"] = [round(t, 2) for t in all_ms]
+        # the app's default: the motif memory mixed in at every step
+        sm = GenerationSettings(model=name, steps=STEPS, variations=k, memory=True)
+        generate(library, seed, sm)
+        both = interleaved({"off": lambda: generate(library, seed, s),
+                            "on": lambda: generate(library, seed, sm)}, args.repeats)
+        r[f"incremental_{k}_memory_ms"] = round(both["on"], 2)
+        r[f"memory_overhead_{k}_ms"] = round(both["on"] - both["off"], 2)
+        ms, _ = timed(lambda: generate(library, seed, s, method="naive"), args.naive_repeats)
+        r[f"naive_{k}_ms"] = round(ms, 1)
+    enc = model.encoding
+    prime = enc.encode_notes(seed.tracks[0].notes, seed.ppq).tokens
+    r["prime_steps"] = len(prime)
+    if info.sequence_state_outputs:
+        r["priming_4_ms"] = priming_table(model, list(prime), args.repeats)
+    keras_model = step = None
+    if load_keras_model is not None:
+        keras_model, step = keras_and_numpy(info, load_keras_model)
+    if step is not None:
         for k in (1, 4):
-            # the network alone (--memory off), as every figure before the motif memory
-            s = GenerationSettings(model=name, steps=STEPS, variations=k, memory=False)
-            generate(library, seed, s)  # warm-up: creates the session
-            ms, cpu_ms, all_ms = timed_both(lambda: generate(library, seed, s), args.repeats)
-            r[f"incremental_{k}_ms"] = round(ms, 2)
-            r[f"incremental_{k}_cpu_ms"] = round(cpu_ms, 2)
-            r[f"incremental_{k}_runs_ms"] = [round(t, 2) for t in all_ms]
-            # the app's default: the motif memory mixed in at every step
-            sm = GenerationSettings(model=name, steps=STEPS, variations=k, memory=True)
-            generate(library, seed, sm)
-            both = interleaved({"off": lambda: generate(library, seed, s),
-                                "on": lambda: generate(library, seed, sm)}, args.repeats)
-            r[f"incremental_{k}_memory_ms"] = round(both["on"], 2)
-            r[f"memory_overhead_{k}_ms"] = round(both["on"] - both["off"], 2)
-            ms, _ = timed(lambda: generate(library, seed, s, method="naive"), args.naive_repeats)
-            r[f"naive_{k}_ms"] = round(ms, 1)
-        enc = model.encoding
-        prime = enc.encode_notes(seed.tracks[0].notes, seed.ppq).tokens
-        r["prime_steps"] = len(prime)
-        if info.sequence_state_outputs:
-            r["priming_4_ms"] = priming_table(model, list(prime), args.repeats)
-        keras_model = step = None
-        if load_keras_model is not None:
-            keras_model, step = keras_and_numpy(info, load_keras_model)
-        if step is not None:
-            for k in (1, 4):
-                ms, diff = floor_ms(step, model, k, args.repeats)
-                r[f"floor_{k}_ms"] = round(ms, 2)
-                r["floor_vs_onnx_max_abs_diff"] = diff
-                raw = notebook_ms(keras_model, model, prime, k, args.keras_steps)
-                r[f"notebook_{k}_ms"] = round(raw * STEPS / args.keras_steps, 0)
-                r["notebook_steps_run"] = args.keras_steps
+            ms, diff = floor_ms(step, model, k, args.repeats)
+            r[f"floor_{k}_ms"] = round(ms, 2)
+            r["floor_vs_onnx_max_abs_diff"] = diff
+            raw = notebook_ms(keras_model, model, prime, k, args.keras_steps)
+            r[f"notebook_{k}_ms"] = round(raw * STEPS / args.keras_steps, 0)
+            r["notebook_steps_run"] = args.keras_steps
+    for k in (1, 4):
+        inc = r[f"incremental_{k}_ms"]
+        r[f"naive_over_incremental_{k}"] = round(r[f"naive_{k}_ms"] / inc, 1)
+        if f"floor_{k}_ms" in r:
+            r[f"incremental_over_floor_{k}"] = round(inc / r[f"floor_{k}_ms"], 2)
+        if f"notebook_{k}_ms" in r:
+            r[f"notebook_over_incremental_{k}"] = round(r[f"notebook_{k}_ms"] / inc, 0)
+    r["goals_met"] = melody_goals(r, info.architecture)
+    return r
+
+
+def melody_goals(r: dict, architecture: str) -> dict[str, bool]:
+    goals = {"incremental_4_ms <= 50 (wall clock)": r["incremental_4_ms"] <= GOAL_MS,
+             "incremental_4_cpu_ms <= 50 (CPU time)": r["incremental_4_cpu_ms"] <= GOAL_MS}
+    if "incremental_over_floor_4" in r:
+        goals["incremental_4 <= 3x floor_4"] = r["incremental_over_floor_4"] <= GOAL_FLOOR_RATIO
+    if architecture == "wavenet":
+        worst = min(r["naive_over_incremental_1"], r["naive_over_incremental_4"])
+        goals["naive >= 10x incremental (1 and 4)"] = worst >= GOAL_WAVENET_NAIVE_RATIO
+    if "notebook_over_incremental_1" in r:
         for k in (1, 4):
-            inc = r[f"incremental_{k}_ms"]
-            r[f"naive_over_incremental_{k}"] = round(r[f"naive_{k}_ms"] / inc, 1)
-            if f"floor_{k}_ms" in r:
-                r[f"incremental_over_floor_{k}"] = round(inc / r[f"floor_{k}_ms"], 2)
-            if f"notebook_{k}_ms" in r:
-                r[f"notebook_over_incremental_{k}"] = round(r[f"notebook_{k}_ms"] / inc, 0)
-        goals = {"incremental_4_ms <= 50 (wall clock)": r["incremental_4_ms"] <= GOAL_MS,
-                 "incremental_4_cpu_ms <= 50 (CPU time)": r["incremental_4_cpu_ms"] <= GOAL_MS}
-        if "incremental_over_floor_4" in r:
-            goals["incremental_4 <= 3x floor_4"] = r["incremental_over_floor_4"] <= GOAL_FLOOR_RATIO
-        if info.architecture == "wavenet":
-            worst = min(r["naive_over_incremental_1"], r["naive_over_incremental_4"])
-            goals["naive >= 10x incremental (1 and 4)"] = worst >= GOAL_WAVENET_NAIVE_RATIO
-        if "notebook_over_incremental_1" in r:
-            for k in (1, 4):
-                goals[f"notebook >= 1000x incremental ({k} variation{'s' if k > 1 else ''})"] = \
-                    r[f"notebook_over_incremental_{k}"] >= GOAL_NOTEBOOK_RATIO
-        r["goals_met"] = goals
-        results["models"][name] = r
+            goals[f"notebook >= 1000x incremental ({k} variation{'s' if k > 1 else ''})"] = \
+                r[f"notebook_over_incremental_{k}"] >= GOAL_NOTEBOOK_RATIO
+    return goals
 
-    if args.options:
-        results["session_options_4_variations_ms"] = options_table(
-            folders, seed, [m.name for m in melodic], args.repeats)
-        results["step_loop_256_batch_4"] = binding_table(library, args.repeats)
 
-    if polyphonic:
-        try:
-            pseed, pstart = poly_seed()
-        except Exception as e:  # music21 (and its corpus) is needed for the chorale
-            print(f"no polyphonic figures: the seed {POLY_SEED} cannot be read ({e})",
-                  file=sys.stderr)
-        else:
-            results["polyphonic"] = {
-                "seed": f"{POLY_SEED}, first {POLY_SEED_BARS} bars", "steps": STEPS,
-                "seed_parts": sum(1 for t in pseed.tracks if t.notes),
-                "repeats": args.poly_repeats, "naive_repeats": args.poly_naive_repeats,
-                "models": {info.name: poly_model_ms(library, info, pseed, pstart, args,
-                                                    load_keras_model)
-                           for info in polyphonic}}
+def polyphonic_figures(library: ModelLibrary, polyphonic: list, args,
+                       load_keras_model) -> dict | None:
+    """The polyphonic table's figures, or None (with a line on stderr) without the chorale."""
+    try:
+        pseed, pstart = poly_seed()
+    except Exception as e:  # music21 (and its corpus) is needed for the chorale
+        print(f"no polyphonic figures: the seed {POLY_SEED} cannot be read ({e})",
+              file=sys.stderr)
+        return None
+    return {"seed": f"{POLY_SEED}, first {POLY_SEED_BARS} bars", "steps": STEPS,
+            "seed_parts": sum(1 for t in pseed.tracks if t.notes),
+            "repeats": args.poly_repeats, "naive_repeats": args.poly_naive_repeats,
+            "models": {info.name: poly_model_ms(library, info, pseed, pstart, args,
+                                                load_keras_model)
+                       for info in polyphonic}}
 
-    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    print(f"\n256 steps (16 bars of 4/4) after {SEED.name}; median ms; {pinned}; load "
+
+MELODY_COLUMNS = [("model", 10), ("K", 2), ("incremental", 12), ("(CPU)", 8), ("+memory", 8),
+                  ("naive", 10), ("notebook*", 11), ("floor", 8), ("incr/floor", 11),
+                  ("naive/incr", 11), ("nb/incr", 9)]
+
+
+def print_melody_table(results: dict, args) -> None:
+    print(f"\n256 steps (16 bars of 4/4) after {SEED.name}; median ms; {results['cpu']}; load "
           f"average {results['load_average_before'][0]} before, "
           f"{results['load_average_after'][0]} after, on {results['cpus']} CPUs")
-    header = (f"{'model':>10} {'K':>2} {'incremental':>12} {'(CPU)':>8} {'+memory':>8} "
-              f"{'naive':>10} "
-              f"{'notebook*':>11} "
-              f"{'floor':>8} {'incr/floor':>11} {'naive/incr':>11} {'nb/incr':>9}")
-    print(header)
-    print("-" * len(header))
-    for name, r in results["models"].items():
-        for k in (1, 4):
-            def f(key, fmt="{:.1f}"):
-                return fmt.format(r[key]) if key in r else "-"
-            print(f"{name:>10} {k:>2} {f(f'incremental_{k}_ms', '{:.2f}'):>12} "
-                  f"{f(f'incremental_{k}_cpu_ms', '{:.2f}'):>8} "
-                  f"{f(f'incremental_{k}_memory_ms', '{:.2f}'):>8} "
-                  f"{f(f'naive_{k}_ms'):>10} {f(f'notebook_{k}_ms', '{:.0f}'):>11} "
-                  f"{f(f'floor_{k}_ms', '{:.2f}'):>8} "
-                  f"{f(f'incremental_over_floor_{k}', '{:.2f}'):>11} "
-                  f"{f(f'naive_over_incremental_{k}'):>11} "
-                  f"{f(f'notebook_over_incremental_{k}', '{:.0f}'):>9}")
+    print_table(MELODY_COLUMNS, (
+        [name, k, cell(r, f"incremental_{k}_ms", "{:.2f}"),
+         cell(r, f"incremental_{k}_cpu_ms", "{:.2f}"),
+         cell(r, f"incremental_{k}_memory_ms", "{:.2f}"), cell(r, f"naive_{k}_ms"),
+         cell(r, f"notebook_{k}_ms", "{:.0f}"), cell(r, f"floor_{k}_ms", "{:.2f}"),
+         cell(r, f"incremental_over_floor_{k}", "{:.2f}"), cell(r, f"naive_over_incremental_{k}"),
+         cell(r, f"notebook_over_incremental_{k}", "{:.0f}")]
+        for name, r in results["models"].items() for k in (1, 4)))
     print("incremental: the network alone (--memory off); +memory: with the motif memory "
           "(the default), timed interleaved with it")
     if any("notebook_steps_run" in r for r in results["models"].values()):
         print(f"* notebook: Keras predict over a fixed window per note (the receptive field, "
               f"or {NOTEBOOK_LSTM_WINDOW} steps for an LSTM), one variation at a time as the "
               f"notebooks did; {args.keras_steps} steps per variation run and scaled to {STEPS}")
-    for name, r in results["models"].items():
-        for goal, ok in r["goals_met"].items():
-            print(f"{name:>10}: {'met   ' if ok else 'NOT MET'} {goal}")
+    print_goals(results["models"], 10)
+
+
+def print_other_tables(results: dict) -> None:
+    """Priming, and with ``--options`` the session options and the bare step loop."""
     primed = {n: r["priming_4_ms"] for n, r in results["models"].items() if "priming_4_ms" in r}
     if primed:
         print("\npriming 4 variations, median ms: one sequence-graph call vs one step call "
@@ -689,20 +651,54 @@ def main(argv: list[str] | None = None) -> int:
     if "polyphonic" in results:
         print_poly_table(results["polyphonic"])
     if "session_options_4_variations_ms" in results:
-        print("\nsession options, 256 steps x 4 variations, median ms")
-        for name, table in results["session_options_4_variations_ms"].items():
-            for label, ms in table.items():
-                print(f"{name:>10} {ms:8.2f}  {label}")
-        print("\n256 bare steps at batch 4, median ms")
-        for name, table in results["step_loop_256_batch_4"].items():
-            for label, ms in table.items():
-                print(f"{name:>10} {ms:8.2f}  {label}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from engine.formats import write_bytes_atomic
+        for title, key in (("session options, 256 steps x 4 variations, median ms",
+                            "session_options_4_variations_ms"),
+                           ("256 bare steps at batch 4, median ms", "step_loop_256_batch_4")):
+            print(f"\n{title}")
+            for name, table in results[key].items():
+                for label, ms in table.items():
+                    print(f"{name:>10} {ms:8.2f}  {label}")
 
-    write_bytes_atomic(out, (json.dumps(results, indent=2) + "\n").encode())
-    print(f"\nwrote {out}")
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    pinned = common.pinned_unless(args.no_pin)
+    folders = common.model_folders(args)
+    library = ModelLibrary(folders)
+    for problem in library.problems:
+        print(f"refused: {problem}", file=sys.stderr)
+    if not library.models:
+        print(f"no usable model cards in {', '.join(map(str, folders))}", file=sys.stderr)
+        return 1
+    seed = midi_file_to_song(SEED)
+    load_keras_model = keras_loader()
+    results = {"steps": STEPS, "seed": SEED.name, "cpu": pinned,
+               "machine": platform.platform(), "processor": platform.processor(),
+               "python": platform.python_version(),
+               "onnxruntime": __import__("onnxruntime").__version__,
+               "numpy": np.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
+               "command": common.command_line("generation", argv),
+               "load_average_before": common.load_averages(),
+               "cpus": os.cpu_count(),
+               "models": {}}
+    melodic = [info for info in library.models if not is_polyphonic_card(info)]
+    polyphonic = [info for info in library.models if is_polyphonic_card(info)]
+    for info in melodic:
+        results["models"][info.name] = melody_model_ms(library, info, seed, args,
+                                                       load_keras_model)
+    if args.options:
+        results["session_options_4_variations_ms"] = options_table(
+            folders, seed, [m.name for m in melodic], args.repeats)
+        results["step_loop_256_batch_4"] = binding_table(library, args.repeats)
+    poly = polyphonic_figures(library, polyphonic, args, load_keras_model) if polyphonic else None
+    if poly is not None:
+        results["polyphonic"] = poly
+    results["load_average_after"] = common.load_averages()
+    print_melody_table(results, args)
+    print_other_tables(results)
+    out = Path(args.out)
+    print()
+    common.write_json(out, results)
     return 0
 
 

@@ -198,7 +198,7 @@ def one_call(window, recorder: GapRecorder, model: str, seed: int, helper_proces
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
-    ap = common.parser(__doc__, "gui_stall", first_line=True)
+    ap = common.parser(__doc__, first_line=True)
     ap.add_argument("--models", help="a models folder (default: the shipped models)")
     ap.add_argument("--runs", type=int, default=3, help="rounds per model")
     ap.add_argument("--compare-thread", action="store_true",
@@ -206,6 +206,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                          "this process (the design before the helper process)")
     ap.add_argument("--flows", default="panel,call",
                     help="which flows to measure, comma-separated: panel, call")
+    common.add_out(ap, "gui_stall")
     return ap.parse_args(argv)
 
 

@@ -24,16 +24,16 @@ Prints a table and writes bench/results/key_lock.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common  # noqa: E402
+from bench.common import ROOT  # noqa: E402
 from engine.encodings import Key, estimate_song_key  # noqa: E402
 from engine.encodings.keys import (KEY_ALLOW, KEY_TEMPERATURE,  # noqa: E402
                                    key_from_likelihoods)
@@ -42,7 +42,6 @@ from engine.models import ModelLibrary  # noqa: E402
 
 SEED_STEPS, NEXT_STEPS = 32, 64
 PPQ = 480
-RESULTS = ROOT / "bench" / "results" / "key_lock.json"
 TEMPERATURES = (1.0, 2.0, 4.0)
 ALLOWS = (0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -80,14 +79,42 @@ class Tally:
                 "tunes_unlocked": self.open}
 
 
+def model_rows(library: ModelLibrary, name: str, tunes, args: argparse.Namespace,
+               rows: dict[str, dict]) -> None:
+    """Add the rows of one model's lock (with ``--grid``, of every temperature and
+    threshold) to ``rows``."""
+    model = library.get(name)
+    t0 = time.perf_counter()
+    found = []
+    for enc, notes, nxt in tunes:
+        shifts = range(12) if args.all_shifts else plausible_shifts(notes)
+        ll = shift_log_likelihoods(model, enc, notes, PPQ, 0, SEED_STEPS, shifts)
+        found.append((np.zeros(12) if ll is None else ll, notes, nxt))
+    ms = (time.perf_counter() - t0) * 1000 / len(tunes)
+    grid = [(KEY_TEMPERATURE, KEY_ALLOW)]
+    if args.grid:
+        grid += [(t, a) for t in TEMPERATURES for a in ALLOWS]
+    for temperature, allow in grid:
+        tally = Tally()
+        for ll, notes, nxt in found:
+            pairs = [(n.pitch, n.duration_ticks) for n in notes]
+            est = key_from_likelihoods(ll, pairs, notes[0].pitch, temperature, allow)
+            tally.add(est.allowed, nxt)
+        label = (f"model {name}" if (temperature, allow) == (KEY_TEMPERATURE, KEY_ALLOW)
+                 and name not in {r.split()[1] for r in rows if r.startswith("model ")}
+                 else f"model {name} T={temperature:g} allow>={allow:g}")
+        rows[label] = {**tally.row(), "temperature": temperature, "allow": allow,
+                       "ms_per_seed": round(ms, 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = common.parser(__doc__)
     ap.add_argument("--split", default="test")
     ap.add_argument("--models", nargs="+", default=["duet", "lstm", "wavenet"])
     ap.add_argument("--grid", action="store_true", help="also every temperature and threshold")
     ap.add_argument("--all-shifts", action="store_true",
                     help="score all 12 shifts (the generator scores the plausible ones)")
-    ap.add_argument("--out", default=str(RESULTS))
+    common.add_out(ap, "key_lock")
     args = ap.parse_args(argv)
     library = ModelLibrary([ROOT / "models"])
     tunes = list(seeds(args.split))
@@ -99,45 +126,17 @@ def main(argv: list[str] | None = None) -> int:
     rows["seed profile (before)"] = profile.row()
     rows["C major / A minor (whole tune)"] = whole.row()
     for name in args.models:
-        model = library.get(name)
-        t0 = time.perf_counter()
-        found = []
-        for enc, notes, nxt in tunes:
-            shifts = range(12) if args.all_shifts else plausible_shifts(notes)
-            ll = shift_log_likelihoods(model, enc, notes, PPQ, 0, SEED_STEPS, shifts)
-            found.append((np.zeros(12) if ll is None else ll, notes, nxt))
-        ms = (time.perf_counter() - t0) * 1000 / len(tunes)
-        grid = [(KEY_TEMPERATURE, KEY_ALLOW)]
-        if args.grid:
-            grid += [(t, a) for t in TEMPERATURES for a in ALLOWS]
-        for temperature, allow in grid:
-            tally = Tally()
-            for ll, notes, nxt in found:
-                pairs = [(n.pitch, n.duration_ticks) for n in notes]
-                est = key_from_likelihoods(ll, pairs, notes[0].pitch, temperature, allow)
-                tally.add(est.allowed, nxt)
-            label = (f"model {name}" if (temperature, allow) == (KEY_TEMPERATURE, KEY_ALLOW)
-                     and name not in {r.split()[1] for r in rows if r.startswith("model ")}
-                     else f"model {name} T={temperature:g} allow>={allow:g}")
-            rows[label] = {**tally.row(), "temperature": temperature, "allow": allow,
-                           "ms_per_seed": round(ms, 2)}
+        model_rows(library, name, tunes, args, rows)
     print(f"{args.split} split: first {SEED_STEPS // 16} bars as the seed, the next "
           f"{NEXT_STEPS // 16} bars' notes ({sum(len(t[2]) for t in tunes)} notes, "
           f"{len(tunes)} tunes)")
-    header = f"{'lock':44} {'outside':>8} {'tunes hit':>10} {'pcs':>5} {'unlocked':>9}"
-    print(header)
-    print("-" * len(header))
-    for label, r in rows.items():
-        print(f"{label:44} {r['outside_share']:8.2%} {r['tunes_with_a_forbidden_note']:>10} "
-              f"{r['mean_allowed_pitch_classes']:5.2f} {r['tunes_unlocked']:>9}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from engine.formats import write_bytes_atomic
-
-    write_bytes_atomic(out, (json.dumps({"split": args.split, "seed_steps": SEED_STEPS,
-                                         "next_steps": NEXT_STEPS, "locks": rows},
-                                        indent=1) + "\n").encode())
-    print(f"wrote {out}")
+    common.print_table(
+        [("lock", "44"), ("outside", 8), ("tunes hit", 10), ("pcs", 5), ("unlocked", 9)],
+        ([label, f"{r['outside_share']:8.2%}", r["tunes_with_a_forbidden_note"],
+          f"{r['mean_allowed_pitch_classes']:5.2f}", r["tunes_unlocked"]]
+         for label, r in rows.items()))
+    common.write_json(Path(args.out), {"split": args.split, "seed_steps": SEED_STEPS,
+                                       "next_steps": NEXT_STEPS, "locks": rows}, indent=1)
     return 0
 
 

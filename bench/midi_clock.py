@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import loopback  # noqa: E402
-from bench.common import parser, percentile, write_json  # noqa: E402
+from bench.common import add_out, parser, percentile, write_json  # noqa: E402
 from bench.midi_timing import TimedPlayer  # noqa: E402
 from engine.live.clock import CLOCKS_PER_QUARTER, SYNC_FOLLOW, SYNC_SEND  # noqa: E402
 from engine.live.player import Player  # noqa: E402
@@ -319,9 +319,10 @@ def print_report(result: dict) -> None:
 
 
 def main() -> int:
-    ap = parser(__doc__, "midi_clock", first_line=True)
+    ap = parser(__doc__, first_line=True)
     ap.add_argument("--api", default=None, help="jack or alsa (default: the first working)")
     ap.add_argument("--seconds", type=float, default=60.0)
+    add_out(ap, "midi_clock")
     args = ap.parse_args()
     api = loopback.choose_api(args.api)
     if api is None:

@@ -34,7 +34,7 @@ import mido
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import loopback  # noqa: E402
-from bench.common import parser, percentile, write_json  # noqa: E402
+from bench.common import add_out, parser, percentile, write_json  # noqa: E402
 from engine.live.player import Player  # noqa: E402
 from engine.live.ports import MidiSystem  # noqa: E402
 from engine.song import Note, melody_song  # noqa: E402
@@ -147,10 +147,11 @@ def print_report(result: dict) -> None:
 
 
 def main() -> int:
-    ap = parser(__doc__, "midi_timing", first_line=True)
+    ap = parser(__doc__, first_line=True)
     ap.add_argument("--api", default=None, help="jack or alsa (default: the first working)")
     ap.add_argument("--notes", type=int, default=1000)
     ap.add_argument("--step-ms", type=float, default=5.0, help="time between note starts")
+    add_out(ap, "midi_timing")
     args = ap.parse_args()
     api = loopback.choose_api(args.api)
     if api is None:

@@ -29,24 +29,22 @@ Prints a table and writes bench/results/musicality.json.
 
 from __future__ import annotations
 
-import argparse
-import json
-from dataclasses import replace
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common  # noqa: E402
+from bench.common import ROOT  # noqa: E402
 from engine.encodings import DEFAULT_ENCODING, Key, estimate_song_key  # noqa: E402
 from engine.generation.generator import GenerationSettings, generate  # noqa: E402
 from engine.models import ModelLibrary  # noqa: E402
 from engine.song import melody_song  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "musicality.json"
 SEED_BARS, NEW_BARS = 2, 4
 PPQ = 480
 HOLD, OFF = 0, 1  # the melody encoding's tokens; a NOTE_ON is 2 + pitch - min_pitch
@@ -287,29 +285,36 @@ class NgramSampler:
 
 
 # ---------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--tunes", type=int, default=150)
-    ap.add_argument("--variations", type=int, default=4)
-    ap.add_argument("--models", nargs="+", default=["lstm", "wavenet", "duet"])
-    ap.add_argument("--no-ngram", action="store_true", help="leave out the n-gram baseline")
-    ap.add_argument("--split", default="test", help="test (default) or validation")
-    ap.add_argument("--generation-power", type=float, nargs="+", metavar="P",
-                    help="with the memory on, also try these powers of its shares (the "
-                         "calibration of engine.generation.memory.Mixing.generation_power)")
-    ap.add_argument("--out", default=str(RESULTS))
-    args = ap.parse_args(argv)
+@dataclass
+class Tunes:
+    """The test tunes measured: their tokens, metres, steps per bar and modes, and the
+    training split's windows (for the copies)."""
+
+    tokens: list
+    metre: list
+    bar_steps: list
+    minor: list
+    train: list
+    windows: Windows
+    encoding: object
+
+    def seed_and_next(self, i: int):
+        seed_steps, new_steps = SEED_BARS * self.bar_steps[i], NEW_BARS * self.bar_steps[i]
+        t = self.tokens[i]
+        return t[:seed_steps], t[seed_steps:seed_steps + new_steps]
+
+
+def test_tunes(split: str, count: int) -> Tunes:
+    """The first ``count`` tunes of ``split`` with a metre and enough bars."""
     from training import corpus as C
 
-    t0 = time.monotonic()
     corpus = C.get_corpus(C.TRAIN_COLLECTION)
     enc = corpus.encoding
     train = corpus.split("train")
-    w2 = w4 = Windows(train)
-    test_ids = [i for i, s in zip(corpus.ids, corpus.splits) if s == args.split]
+    test_ids = [i for i, s in zip(corpus.ids, corpus.splits) if s == split]
     metre_of = metres(test_ids)
     tunes, metre, bar_steps = [], [], []
-    for tune_id, t in zip(test_ids, corpus.split(args.split)):
+    for tune_id, t in zip(test_ids, corpus.split(split)):
         if tune_id not in metre_of:
             continue
         num, den = metre_of[tune_id]
@@ -319,93 +324,118 @@ def main(argv: list[str] | None = None) -> int:
         tunes.append(np.asarray(t, dtype=np.int64))
         metre.append((num, den))
         bar_steps.append(bar)
-        if len(tunes) == args.tunes:
+        if len(tunes) == count:
             break
     minor = [estimate_song_key(enc.decode(t.tolist(), PPQ)).minor for t in tunes]
-    real, even, odd = Tally(), Tally(), Tally()
-    for i, t in enumerate(tunes):
-        seed_steps, new_steps = SEED_BARS * bar_steps[i], NEW_BARS * bar_steps[i]
-        seed, nxt = t[:seed_steps], t[seed_steps:seed_steps + new_steps]
-        for tally in (real, even if i % 2 == 0 else odd):
-            tally.add(seed, nxt, minor[i], w2, w4)
-    rows = {"real": real.row(), "real: even tunes vs odd tunes": even.row(odd)}
-    library = ModelLibrary([ROOT / "models"])
+    return Tunes(tunes, metre, bar_steps, minor, train, Windows(train), enc)
+
+
+def model_row(library: ModelLibrary, name: str, memory: bool, power: float | None,
+              tunes: Tunes, variations: int, real: Tally) -> dict:
+    """One model's continuations of every tune, with the memory on or off (and with
+    ``power``, the memory's shares to that power), measured."""
     from engine.generation import memory as M
 
-    runs = [(False, None), (True, None)]
-    runs += [(True, p) for p in args.generation_power or []]
-    for name in args.models:
-        for memory, power in runs:
-            M._mixings = None
-            if power is not None:  # the mixing file's choice with another power
-                M._mixings = {**M._load_mixings()}
-                M._mixings[name] = replace(M.mixing_for(name), generation_power=power)
-            tally = Tally()
-            t1 = time.monotonic()
-            for i, t in enumerate(tunes):
-                seed_steps, new_steps = SEED_BARS * bar_steps[i], NEW_BARS * bar_steps[i]
-                seed_tokens = t[:seed_steps]
-                song = melody_song(enc.decode(seed_tokens.tolist(), PPQ), ppq=PPQ,
-                                   time_signature=metre[i])
-                s = GenerationSettings(model=name, bars=NEW_BARS, variations=args.variations,
-                                       rng_seed=i, temperature=1.0, memory=memory)
-                result = generate(library, song, s, start_tick=seed_steps * PPQ // 4)
-                assert result.steps == new_steps, (result.steps, new_steps)
-                for notes in result.variations:
-                    tally.add(seed_tokens, steps_of(notes, seed_steps, new_steps), minor[i],
-                              w2, w4)
-            label = f"{name} memory {'on' if memory else 'off'}" + \
-                (f" power {power:g}" if power is not None else "")
-            rows[label] = {**tally.row(real), "seconds": round(time.monotonic() - t1, 1)}
-            print(f"{label}: {rows[label]['seconds']} s", file=sys.stderr)
-    if not args.no_ngram:
-        t1 = time.monotonic()
-        sampler = NgramSampler(train)
-        tally = Tally()
-        for i, t in enumerate(tunes):
-            rng = np.random.default_rng(i)
-            seed_steps, new_steps = SEED_BARS * bar_steps[i], NEW_BARS * bar_steps[i]
-            seed_tokens = t[:seed_steps]
-            for _ in range(args.variations):
-                new = np.array(sampler.continue_(seed_tokens.tolist(), new_steps, rng))
-                tally.add(seed_tokens, new, minor[i], w2, w4)
-        rows["Kneser-Ney 12-gram"] = {**tally.row(real),
-                                      "seconds": round(time.monotonic() - t1, 1)}
-    cols = [("repeated_bars", "rep"), ("repeated_bars_2_notes", "rep2"),
-            ("continuations_repeating_a_bar", "cont rep"), ("rest_share", "rest"),
-            ("continuations_with_a_rest", "cont rest"), ("in_scale", "scale"),
-            ("tonic_endings", "tonic"), ("copied_2_bars", "copy2"), ("copied_4_bars", "copy4"),
-            ("js_pitch_class", "JS pc"), ("js_interval", "JS int"), ("js_duration", "JS dur")]
     M._mixings = None
-    print(f"\n{len(tunes)} Essen {args.split} tunes: {SEED_BARS} bars of seed, {NEW_BARS} bars "
-          f"generated, {args.variations} variations each, temperature 1, key lock auto")
-    header = f"{'':28}" + "".join(f"{short:>10}" for _, short in cols)
-    print(header)
-    print("-" * len(header))
-    for label, r in rows.items():
-        cells = []
-        for key, _ in cols:
-            v = r.get(key)
-            cells.append(f"{v:10.2%}" if isinstance(v, float) and not key.startswith("js")
-                         else f"{v:10.3f}" if isinstance(v, float) else f"{'-':>10}")
-        print(f"{label:28}" + "".join(cells))
-    real_rest = real.row()["rest_share"]
+    if power is not None:  # the mixing file's choice with another power
+        M._mixings = {**M._load_mixings()}
+        M._mixings[name] = replace(M.mixing_for(name), generation_power=power)
+    tally = Tally()
+    t1 = time.monotonic()
+    w = tunes.windows
+    for i, t in enumerate(tunes.tokens):
+        seed_tokens, nxt = tunes.seed_and_next(i)
+        song = melody_song(tunes.encoding.decode(seed_tokens.tolist(), PPQ), ppq=PPQ,
+                           time_signature=tunes.metre[i])
+        s = GenerationSettings(model=name, bars=NEW_BARS, variations=variations,
+                               rng_seed=i, temperature=1.0, memory=memory)
+        result = generate(library, song, s, start_tick=len(seed_tokens) * PPQ // 4)
+        assert result.steps == len(nxt), (result.steps, len(nxt))
+        for notes in result.variations:
+            tally.add(seed_tokens, steps_of(notes, len(seed_tokens), len(nxt)),
+                      tunes.minor[i], w, w)
+    return {**tally.row(real), "seconds": round(time.monotonic() - t1, 1)}
+
+
+def ngram_row(tunes: Tunes, variations: int, real: Tally) -> dict:
+    t1 = time.monotonic()
+    sampler = NgramSampler(tunes.train)
+    tally = Tally()
+    for i in range(len(tunes.tokens)):
+        rng = np.random.default_rng(i)
+        seed_tokens, nxt = tunes.seed_and_next(i)
+        for _ in range(variations):
+            new = np.array(sampler.continue_(seed_tokens.tolist(), len(nxt), rng))
+            tally.add(seed_tokens, new, tunes.minor[i], tunes.windows, tunes.windows)
+    return {**tally.row(real), "seconds": round(time.monotonic() - t1, 1)}
+
+
+COLUMNS = [("repeated_bars", "rep"), ("repeated_bars_2_notes", "rep2"),
+           ("continuations_repeating_a_bar", "cont rep"), ("rest_share", "rest"),
+           ("continuations_with_a_rest", "cont rest"), ("in_scale", "scale"),
+           ("tonic_endings", "tonic"), ("copied_2_bars", "copy2"), ("copied_4_bars", "copy4"),
+           ("js_pitch_class", "JS pc"), ("js_interval", "JS int"), ("js_duration", "JS dur")]
+
+
+def print_rows(rows: dict, real_rest: float) -> None:
+    def fig(key, v):
+        return (f"{v:10.2%}" if isinstance(v, float) and not key.startswith("js")
+                else f"{v:10.3f}" if isinstance(v, float) else f"{'-':>10}")
+
+    common.print_table([("", "28"), *((short, 10) for _, short in COLUMNS)],
+                       ([label, *(fig(key, r.get(key)) for key, _ in COLUMNS)]
+                        for label, r in rows.items()), sep="")
     print(f"\ntargets: repeated bars of >= 2 notes >= 6%; rest share within 20% of the real "
           f"{real_rest:.2%} ({0.8 * real_rest:.2%}-{1.2 * real_rest:.2%}); whole 4-bar "
           f"passages copied from training <= 1%")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from engine.formats import write_bytes_atomic
 
-    report = {"split": args.split, "tunes": len(tunes), "metres": {f"{n}/{d}": metre.count((n, d))
-                                              for n, d in sorted(set(metre))},
+
+def main(argv: list[str] | None = None) -> int:
+    ap = common.parser(__doc__)
+    ap.add_argument("--tunes", type=int, default=150)
+    ap.add_argument("--variations", type=int, default=4)
+    ap.add_argument("--models", nargs="+", default=["lstm", "wavenet", "duet"])
+    ap.add_argument("--no-ngram", action="store_true", help="leave out the n-gram baseline")
+    ap.add_argument("--split", default="test", help="test (default) or validation")
+    ap.add_argument("--generation-power", type=float, nargs="+", metavar="P",
+                    help="with the memory on, also try these powers of its shares (the "
+                         "calibration of engine.generation.memory.Mixing.generation_power)")
+    common.add_out(ap, "musicality")
+    args = ap.parse_args(argv)
+    t0 = time.monotonic()
+    tunes = test_tunes(args.split, args.tunes)
+    real, even, odd = Tally(), Tally(), Tally()
+    for i in range(len(tunes.tokens)):
+        seed, nxt = tunes.seed_and_next(i)
+        for tally in (real, even if i % 2 == 0 else odd):
+            tally.add(seed, nxt, tunes.minor[i], tunes.windows, tunes.windows)
+    rows = {"real": real.row(), "real: even tunes vs odd tunes": even.row(odd)}
+    library = ModelLibrary([ROOT / "models"])
+    runs = [(False, None), (True, None)] + [(True, p) for p in args.generation_power or []]
+    for name in args.models:
+        for memory, power in runs:
+            label = f"{name} memory {'on' if memory else 'off'}" + \
+                (f" power {power:g}" if power is not None else "")
+            rows[label] = model_row(library, name, memory, power, tunes, args.variations, real)
+            print(f"{label}: {rows[label]['seconds']} s", file=sys.stderr)
+    if not args.no_ngram:
+        rows["Kneser-Ney 12-gram"] = ngram_row(tunes, args.variations, real)
+    from engine.generation import memory as M
+
+    M._mixings = None
+    print(f"\n{len(tunes.tokens)} Essen {args.split} tunes: {SEED_BARS} bars of seed, "
+          f"{NEW_BARS} bars generated, {args.variations} variations each, temperature 1, "
+          f"key lock auto")
+    print_rows(rows, real.row()["rest_share"])
+    metre = tunes.metre
+    report = {"split": args.split, "tunes": len(tunes.tokens),
+              "metres": {f"{n}/{d}": metre.count((n, d)) for n, d in sorted(set(metre))},
               "variations": args.variations, "seed_bars": SEED_BARS,
               "new_bars": NEW_BARS, "temperature": 1.0, "key": "auto", "targets": TARGETS,
-              "command": "python bench/musicality.py " + " ".join(argv or sys.argv[1:]),
+              "command": common.command_line("musicality", argv),
               "date": time.strftime("%Y-%m-%d %H:%M"),
               "seconds": round(time.monotonic() - t0, 1), "rows": rows}
-    write_bytes_atomic(out, (json.dumps(report, indent=1) + "\n").encode())
-    print(f"wrote {out}")
+    common.write_json(Path(args.out), report, indent=1)
     return 0
 
 

@@ -15,18 +15,17 @@ Prints a table and writes bench/results/pianoroll_paint.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import random
 import statistics
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common  # noqa: E402
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QRect  # noqa: E402
@@ -57,32 +56,17 @@ def timed(fn, runs: int) -> tuple[float, float, float]:
     The CPU figure is the steadier one on a shared machine: it leaves out the time
     other processes had the core.
     """
-    walls, cpus = [], []
-    for _ in range(runs):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        cpus.append((time.process_time() - c0) * 1000)
-        walls.append((time.perf_counter() - w0) * 1000)
+    walls, cpus = common.wall_and_cpu_ms(fn, runs)
     return statistics.median(walls), max(walls), statistics.median(cpus)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notes", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "pianoroll_paint.json"))
-    args = parser.parse_args()
-    app = QApplication.instance() or QApplication([])
-    doc = SongDocument(song_of(args.notes))
-    roll = PianoRoll(doc)
-    roll.resize(WIDTH, HEIGHT)
-    roll.show()
-    app.processEvents()
+def paint_rows(roll: PianoRoll, doc: SongDocument, runs: int) -> list[dict]:
+    """Paint times of the five views and of the playhead strip."""
     rows = []
 
     def measure(name: str, widget) -> None:
         widget.grab()  # warm up
-        median, worst, cpu = timed(widget.grab, args.runs)
+        median, worst, cpu = timed(widget.grab, runs)
         start, end = roll.geometry.visible_ticks(roll.grid.width())
         low, high = roll.geometry.visible_pitches(roll.grid.height())
         visible = len(doc.notes_in_range(start, end, low, high))
@@ -98,11 +82,26 @@ def main() -> int:
     measure("all notes on screen and selected", roll)
     doc.set_selection(())
     strip = QRect(roll.grid.width() // 2 - 2, 0, 5, roll.grid.height())
-    median, worst, cpu = timed(lambda: roll.grid.repaint(strip), args.runs)
+    median, worst, cpu = timed(lambda: roll.grid.repaint(strip), runs)
     rows.append({"view": "all on screen, playhead strip repaint", "visible_notes": 0,
                  "median_ms": round(median, 2), "worst_ms": round(worst, 2),
                  "median_cpu_ms": round(cpu, 2)})
+    return rows
 
+
+def main() -> int:
+    ap = common.parser(__doc__, first_line=True)
+    ap.add_argument("--notes", type=int, default=10_000)
+    ap.add_argument("--runs", type=int, default=15)
+    common.add_out(ap, "pianoroll_paint")
+    args = ap.parse_args()
+    app = QApplication.instance() or QApplication([])
+    doc = SongDocument(song_of(args.notes))
+    roll = PianoRoll(doc)
+    roll.resize(WIDTH, HEIGHT)
+    roll.show()
+    app.processEvents()
+    rows = paint_rows(roll, doc, args.runs)
     geo = roll.geometry
     x, y = geo.tick_to_x(240 * 1000), geo.pitch_to_y(60) + 1
     hit_ms, _, _ = timed(lambda: hit_test(doc, geo, x, y), 200)
@@ -116,14 +115,12 @@ def main() -> int:
               f"{r['worst_ms']:>9.1f} {r['median_cpu_ms']:>7.1f}")
     print(f"hit-test at one point: {hit_ms * 1000:.0f} us; "
           f"rubber band over half the song: {band_ms:.1f} ms")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
+    common.write_json(args.out, {
         "notes": len(doc), "size": [WIDTH, HEIGHT], "runs": args.runs, "rows": rows,
         "hit_test_us": round(hit_ms * 1000, 1), "rubber_band_half_song_ms": round(band_ms, 2),
         "python": platform.python_version(), "machine": platform.machine(),
         "load_average_1min": round(os.getloadavg()[0], 1), "cpus": os.cpu_count(),
-    }, indent=2) + "\n")
+    }, say=False)
     return 0
 
 

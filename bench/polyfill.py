@@ -28,24 +28,20 @@ Prints a table and writes bench/results/polyfill.json.
 
 from __future__ import annotations
 
-import os
+import sys
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import argparse  # noqa: E402
-import json  # noqa: E402
+from bench import common  # noqa: E402
+
+common.single_threaded()
+
 import platform  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from bench.chorales import cut_song, test_chorales  # noqa: E402
-from bench.generation import pin_to_one_core  # noqa: E402
 from engine.encodings.polyphony import playable_tracks  # noqa: E402
 from engine.generation.fill import CANDIDATES, bar_range_ticks  # noqa: E402
 from engine.generation.generator import GenerationSettings  # noqa: E402
@@ -54,7 +50,6 @@ from engine.generation.polyphony import generate_polyphony  # noqa: E402
 from engine.models import ModelLibrary  # noqa: E402
 from engine.song import Song  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "polyfill.json"
 FILL_BARS = (3, 4)
 CONTINUE_BARS = 16
 VARIATIONS = 4
@@ -91,75 +86,42 @@ class Tally:
                 "mean_largest_leap": round(statistics.mean(self.leaps), 2) if n else None}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models-dir", action="append", help="model folder (default: models/)")
-    ap.add_argument("--model", default="poly-wavenet")
-    ap.add_argument("--limit", type=int, default=20, help="the first N test chorales")
-    ap.add_argument("--rng-seed", type=int, default=0)
-    ap.add_argument("--no-pin", action="store_true")
-    ap.add_argument("--out", default=str(RESULTS))
-    args = ap.parse_args(argv)
-    pinned = "not pinned (--no-pin)" if args.no_pin else pin_to_one_core()
-    folders = [Path(d) for d in args.models_dir] if args.models_dir else [ROOT / "models"]
-    library = ModelLibrary(folders)
-    if args.model not in library.names:
-        print(f"no model {args.model} in {', '.join(map(str, folders))}", file=sys.stderr)
-        return 1
-    chorales, source = test_chorales(args.limit)
-    print(f"{len(chorales)} test chorales from {source}; {args.model}; {pinned}",
-          file=sys.stderr)
-    tallies = {"fill": Tally(), "unweighted": Tally(), "bach": Tally()}
-    fill_ms, continue_ms, rows = [], [], []
-    warm = True
-    for index, (pid, song) in enumerate(chorales):
-        start, end = bar_range_ticks(song, *FILL_BARS)
-        settings = GenerationSettings(model=args.model, temperature=1.0,
-                                      variations=VARIATIONS, rng_seed=args.rng_seed + index)
-        if warm:  # sessions
-            fill_polyphony(library, song, settings, start_tick=start, end_tick=end)
-            warm = False
-        t0 = time.perf_counter()
-        result = fill_polyphony(library, song, settings, start_tick=start, end_tick=end)
-        fill_ms.append((time.perf_counter() - t0) * 1e3)
-        seed = cut_song(song, start)
-        cont = GenerationSettings(model=args.model, temperature=1.0, variations=VARIATIONS,
-                                  rng_seed=args.rng_seed + index, bars=CONTINUE_BARS)
-        t0 = time.perf_counter()
-        generate_polyphony(library, seed, cont)
-        continue_ms.append((time.perf_counter() - t0) * 1e3)
-        every = fill_polyphony(library, song, settings, start_tick=start, end_tick=end,
-                               candidates=True)
-        leaps = {"fill": [], "unweighted": []}
-        for what, res, picks in (("fill", result, range(len(result.variations))),
-                                 ("unweighted", every,
-                                  range(0, len(every.variations), CANDIDATES))):
-            for i in picks:
-                filled = apply_parts(song, start, end, res.variations[i], res.track_of[i])
-                leap = largest_leap(filled, end)
-                tallies[what].add(leap)
-                leaps[what].append(leap)
-        bach = largest_leap(song, end)
-        tallies["bach"].add(bach)
-        rows.append({"id": pid, "fill_ms": round(fill_ms[-1], 1),
-                     "continue_ms": round(continue_ms[-1], 1), "bach_leap": bach, **leaps})
-        print(f"{pid}: fill {fill_ms[-1]:.0f} ms, continue {continue_ms[-1]:.0f} ms, "
-              f"leaps {leaps['fill']} (unweighted {leaps['unweighted']}, Bach {bach})",
-              file=sys.stderr)
+def one_chorale(library: ModelLibrary, model: str, song: Song, rng_seed: int,
+                tallies: dict[str, Tally]) -> dict:
+    """Fill bars 3-4 of one chorale (timed), continue its first two bars (timed), and
+    tally the junctions of the fills, of the first candidates and of Bach's own bars."""
+    start, end = bar_range_ticks(song, *FILL_BARS)
+    settings = GenerationSettings(model=model, temperature=1.0, variations=VARIATIONS,
+                                  rng_seed=rng_seed)
+    t0 = time.perf_counter()
+    result = fill_polyphony(library, song, settings, start_tick=start, end_tick=end)
+    fill_ms = (time.perf_counter() - t0) * 1e3
+    seed = cut_song(song, start)
+    cont = GenerationSettings(model=model, temperature=1.0, variations=VARIATIONS,
+                              rng_seed=rng_seed, bars=CONTINUE_BARS)
+    t0 = time.perf_counter()
+    generate_polyphony(library, seed, cont)
+    continue_ms = (time.perf_counter() - t0) * 1e3
+    every = fill_polyphony(library, song, settings, start_tick=start, end_tick=end,
+                           candidates=True)
+    leaps = {"fill": [], "unweighted": []}
+    for what, res, picks in (("fill", result, range(len(result.variations))),
+                             ("unweighted", every,
+                              range(0, len(every.variations), CANDIDATES))):
+        for i in picks:
+            filled = apply_parts(song, start, end, res.variations[i], res.track_of[i])
+            leap = largest_leap(filled, end)
+            tallies[what].add(leap)
+            leaps[what].append(leap)
+    bach = largest_leap(song, end)
+    tallies["bach"].add(bach)
+    return {"fill_ms": fill_ms, "continue_ms": continue_ms, "bach_leap": bach, **leaps}
 
-    figures = {k: t.figures() for k, t in tallies.items()}
-    timing = {"fill_ms_median": round(statistics.median(fill_ms), 1),
-              "continue_ms_median": round(statistics.median(continue_ms), 1)}
-    timing["ratio"] = round(timing["fill_ms_median"] / timing["continue_ms_median"], 3)
-    results = {"command": "python bench/polyfill.py " + " ".join(argv or sys.argv[1:]),
-               "model": args.model, "source": source, "cpu": pinned,
-               "machine": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M"),
-               "fill_bars": list(FILL_BARS), "continue_bars": CONTINUE_BARS,
-               "variations": VARIATIONS, "candidates": CANDIDATES, "temperature": 1.0,
-               "leap_semitones": LEAP, "junction": figures, "time": timing,
-               "chorales": rows}
-    print(f"\n{len(chorales)} test chorales, bars {FILL_BARS[0]}-{FILL_BARS[1]} filled by "
-          f"{args.model}, {VARIATIONS} variations, temperature 1\n")
+
+def print_report(results: dict, chorales: int) -> None:
+    figures, timing = results["junction"], results["time"]
+    print(f"\n{chorales} test chorales, bars {FILL_BARS[0]}-{FILL_BARS[1]} filled by "
+          f"{results['model']}, {VARIATIONS} variations, temperature 1\n")
     print("| | fills | every part within 5 semitones of its next note | mean largest leap |")
     print("|---|---|---|---|")
     for name, label in (("fill", "fill (best of 6)"), ("unweighted", "first candidates"),
@@ -169,10 +131,54 @@ def main(argv: list[str] | None = None) -> int:
               f"{f['mean_largest_leap']} |")
     print(f"\ntime (median): fill {timing['fill_ms_median']} ms, continue {CONTINUE_BARS} bars "
           f"x {VARIATIONS} {timing['continue_ms_median']} ms, ratio {timing['ratio']}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, args.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = common.parser(__doc__, models_dir=True)
+    ap.add_argument("--model", default="poly-wavenet")
+    ap.add_argument("--limit", type=int, default=20, help="the first N test chorales")
+    ap.add_argument("--rng-seed", type=int, default=0)
+    ap.add_argument("--no-pin", action="store_true")
+    common.add_out(ap, "polyfill")
+    args = ap.parse_args(argv)
+    pinned = common.pinned_unless(args.no_pin)
+    folders = common.model_folders(args)
+    library = ModelLibrary(folders)
+    if args.model not in library.names:
+        print(f"no model {args.model} in {', '.join(map(str, folders))}", file=sys.stderr)
+        return 1
+    chorales, source = test_chorales(args.limit)
+    print(f"{len(chorales)} test chorales from {source}; {args.model}; {pinned}",
+          file=sys.stderr)
+    tallies = {"fill": Tally(), "unweighted": Tally(), "bach": Tally()}
+    fill_ms, continue_ms, rows = [], [], []
+    for index, (pid, song) in enumerate(chorales):
+        if index == 0:  # warm-up: sessions
+            start, end = bar_range_ticks(song, *FILL_BARS)
+            fill_polyphony(library, song, GenerationSettings(
+                model=args.model, temperature=1.0, variations=VARIATIONS, rng_seed=args.rng_seed),
+                start_tick=start, end_tick=end)
+        r = one_chorale(library, args.model, song, args.rng_seed + index, tallies)
+        fill_ms.append(r["fill_ms"])
+        continue_ms.append(r["continue_ms"])
+        rows.append({"id": pid, "fill_ms": round(r["fill_ms"], 1),
+                     "continue_ms": round(r["continue_ms"], 1), "bach_leap": r["bach_leap"],
+                     "fill": r["fill"], "unweighted": r["unweighted"]})
+        print(f"{pid}: fill {r['fill_ms']:.0f} ms, continue {r['continue_ms']:.0f} ms, "
+              f"leaps {r['fill']} (unweighted {r['unweighted']}, Bach {r['bach_leap']})",
+              file=sys.stderr)
+    timing = {"fill_ms_median": round(statistics.median(fill_ms), 1),
+              "continue_ms_median": round(statistics.median(continue_ms), 1)}
+    timing["ratio"] = round(timing["fill_ms_median"] / timing["continue_ms_median"], 3)
+    results = {"command": common.command_line("polyfill", argv),
+               "model": args.model, "source": source, "cpu": pinned,
+               "machine": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M"),
+               "fill_bars": list(FILL_BARS), "continue_bars": CONTINUE_BARS,
+               "variations": VARIATIONS, "candidates": CANDIDATES, "temperature": 1.0,
+               "leap_semitones": LEAP, "junction": {k: t.figures() for k, t in tallies.items()},
+               "time": timing, "chorales": rows}
+    print_report(results, len(chorales))
+    common.write_json(args.out, results, say=False)
     return 0
 
 

@@ -16,7 +16,7 @@ track at its last bar line, as a notation program exports a passage):
   the reader keeps one, is not counted), against Bach's next 4;
 * ``bwv269 harmonise``: the soprano of BWV 269 harmonised, against Bach's parts;
 * ``chorales`` / ``chorales harmonise``: the four-part chorales of the part-music test
-  split (``python -m training.partmusic --paths test``), continued from their first 4
+  split (``python -m training partmusic --paths test``), continued from their first 4
   bars and their sopranos harmonised, against Bach;
 * ``bands`` : mma's band examples with several pitched parts (tests/data/external),
   the first 8 bars continued by 4, against the file's own next 4; ``smile whole``:
@@ -46,14 +46,12 @@ Prints tables and writes bench/results/reads_right.json.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import io
 import json
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,11 +66,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import readings as R  # noqa: E402
+from bench import common  # noqa: E402
 from engine.encodings import estimate_song_key  # noqa: E402
 from engine.formats import load_song, midi_file_to_song, song_to_midi_bytes  # noqa: E402
 from engine.song import Note, Song  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "reads_right.json"
 CACHE = ROOT / ".cache" / "reads_right"
 MELODY_MODELS = ("lstm", "wavenet", "duet")
 POLY_MODELS = ("poly-wavenet", "poly-lstm")
@@ -446,14 +444,220 @@ def tonic_of(song: Song) -> int:
                               for n in t.notes]).tonic
 
 
+class Run:
+    """One run of the bench: the seeds it writes, the CLI it calls and the readings it
+    pools into rows (``details`` keeps one entry per output for the kept sets)."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.cli = Cli(work)
+        self.rows: dict[str, list] = {}
+        self.details: dict[str, list] = {}
+        self.sets: dict[str, dict] = {}
+        self.timings: dict[str, float] = {}
+
+    def seed_file(self, name: str, song: Song, end: int | None = None) -> tuple[Path, Song]:
+        path = self.work / f"seed-{re.sub(r'[^A-Za-z0-9.]+', '_', name)}.mid"
+        write_seed(song, path, end)
+        return path, midi_file_to_song(path)
+
+    def add(self, label: str, reading: Reading, keep: dict | None = None):
+        self.rows.setdefault(label, []).append(reading)
+        if keep is not None:
+            self.details.setdefault(label, []).append(
+                {**keep, "parts": reading.parts, "channels": reading.channels,
+                 "final_bass": reading.final_bass,
+                 "counts": {k: v for k, v in reading.c.items() if v}})
+
+    def continue_with(self, label, model, seed_path, seed, end, rng, extra=(), keep=False):
+        outs = self.cli.run(["generate", "--model", model, "--seed", str(seed_path), "--bars",
+                             str(NEW_BARS), "--variations", str(VARIATIONS), "--rng-seed",
+                             str(rng), *extra])
+        for v, path in enumerate(outs):
+            r = read_output(seed, midi_file_to_song(path), harmonise=False, seed_end=end,
+                            bars=NEW_BARS, every_part=model.startswith("poly"))
+            self.add(f"{label} | {model}", r,
+                     {"seed": seed_path.name, "variation": v + 1, "file": path.name} if keep
+                     else None)
+
+    def harmonise_with(self, label, model, seed_path, seed, melody, tonic, rng, keep=False):
+        outs = self.cli.run(["harmonise", str(seed_path), "--model", model, "--variations",
+                             str(VARIATIONS), "--rng-seed", str(rng)])
+        for v, path in enumerate(outs):
+            r = read_output(seed, midi_file_to_song(path), harmonise=True, seed_end=None,
+                            bars=None, tonic=tonic, melody=melody)
+            self.add(f"{label} | {model}", r,
+                     {"seed": seed_path.name, "variation": v + 1, "file": path.name} if keep
+                     else None)
+
+    def real_continuation(self, label, song, cut_at, name, keep=False):
+        lines = [t for t in song.bar_starts(song.end_tick + 1) if t >= cut_at][:NEW_BARS + 1]
+        seed = R.cut(song, cut_at)
+        real = R.cut(song, lines[-1], start=cut_at)  # its metre and tempo to the end
+        for s_track, r_track in zip(seed.tracks, real.tracks):
+            r_track.notes = sorted(s_track.notes + r_track.notes, key=Note.sort_key)
+        whole, seed = roundtrip(real), roundtrip(seed)
+        r = read_output(seed, whole, harmonise=False, seed_end=cut_at, bars=NEW_BARS)
+        self.add(f"{label} | real", r, {"seed": name} if keep else None)
+
+    # -- the sets ------------------------------------------------------------------------
+    def default_seed(self, melody_models: list[str], poly_models: list[str]) -> None:
+        t = time.monotonic()
+        default = midi_file_to_song(DEFAULT_SEED)
+        default_tonic = tonic_of(default)
+        for m in melody_models + poly_models:
+            self.continue_with("default", m, DEFAULT_SEED, default, None, 7, keep=True)
+        if "lstm" in melody_models:  # issue 21's command
+            outs = self.cli.run(["generate", "--model", "lstm", "--seed", str(DEFAULT_SEED),
+                                 "--bars", "4", "--variations", "2", "--rng-seed", "7"])
+            for v, path in enumerate(outs):
+                r = read_output(default, midi_file_to_song(path), harmonise=False,
+                                seed_end=None, bars=NEW_BARS, every_part=False)
+                self.add("default, issue command | lstm", r,
+                         {"command": "main.py generate --model lstm --seed "
+                          "assets/default_seed.mid --bars 4 --variations 2 --rng-seed 7",
+                          "variation": v + 1, "file": path.name,
+                          "new_onsets_in_beats": sorted({n.start_tick / default.ppq for p in
+                                                         R.parts_of(midi_file_to_song(path))
+                                                         for n in p.notes
+                                                         if n.start_tick >= default.end_tick})})
+        from engine.song import melody_track
+
+        mel_name = R.parts_of(default)[melody_track(default)].name
+        for m in poly_models:
+            self.harmonise_with("default harmonise", m, DEFAULT_SEED, default, mel_name,
+                                default_tonic, 7, keep=True)
+        self.timings["default"] = time.monotonic() - t
+
+    def bach_pieces(self, poly_models: list[str]) -> None:
+        """BWV 66.6 continued and BWV 269's soprano harmonised."""
+        t = time.monotonic()
+        from music21 import corpus as m21corpus
+
+        bwv66 = load_song(m21corpus.getWork("bach/bwv66.6"))
+        cut_at = first_bars_end(bwv66, CHORALE_SEED_BARS)
+        path, seed = self.seed_file("bwv66.6", R.cut(bwv66, cut_at), cut_at)
+        for m in poly_models:
+            self.continue_with("bwv66.6", m, path, seed, cut_at, 0, keep=True)
+        self.real_continuation("bwv66.6", bwv66, cut_at, "bwv66.6", keep=True)
+        self.sets["bwv66.6"] = {"bar_lines_beats": [t / bwv66.ppq for t in
+                                                    R.bar_lines(bwv66, cut_at)],
+                                "time_signatures": [str(ts) + f"@{ts.tick}"
+                                                    for ts in bwv66.time_signatures],
+                                "channels": [t.channel for t in bwv66.tracks]}
+        bwv269 = load_song(m21corpus.getWork("bach/bwv269"))
+        sop = bwv269.copy()
+        sop.tracks = [sop.tracks[0]]
+        path, seed = self.seed_file("bwv269-soprano", sop)
+        tonic = tonic_of(bwv269)
+        sop_name = R.parts_of(seed)[0].name
+        for m in poly_models:
+            self.harmonise_with("bwv269 harmonise", m, path, seed, sop_name, tonic, 0,
+                                keep=True)
+        self.add("bwv269 harmonise | bach", read_output(seed, roundtrip(bwv269),
+                                                        harmonise=True, seed_end=None,
+                                                        bars=None, tonic=tonic,
+                                                        melody=sop_name), {"seed": "bwv269"})
+        self.timings["bwv"] = time.monotonic() - t
+
+    def chorales(self, poly_models: list[str], limit: int | None) -> None:
+        t = time.monotonic()
+        chorales = test_chorales(limit)
+        self.sets["chorales"] = [pid for pid, _, _ in chorales]
+        for i, (pid, _, song) in enumerate(chorales):
+            cut_at = first_bars_end(song, CHORALE_SEED_BARS)
+            path, seed = self.seed_file(pid, R.cut(song, cut_at), cut_at)
+            for m in poly_models:
+                self.continue_with("chorales", m, path, seed, cut_at, i)
+            self.real_continuation("chorales", song, cut_at, pid)
+            sop = song.copy()
+            sop.tracks = [sop.tracks[0]]
+            path, seed = self.seed_file(pid + "-soprano", sop)
+            tonic = tonic_of(song)
+            name = R.parts_of(seed)[0].name
+            for m in poly_models:
+                self.harmonise_with("chorales harmonise", m, path, seed, name, tonic, i)
+            self.add("chorales harmonise | bach",
+                     read_output(seed, roundtrip(song), harmonise=True, seed_end=None,
+                                 bars=None, tonic=tonic, melody=name))
+        self.timings["chorales"] = time.monotonic() - t
+
+    def bands(self, poly_models: list[str], limit: int | None) -> None:
+        t = time.monotonic()
+        bands = band_files(limit)
+        self.sets["bands"] = [p.name for p in bands]
+        for i, f in enumerate(bands):
+            song = midi_file_to_song(f)
+            cut_at = first_bars_end(song, BAND_SEED_BARS)
+            path, seed = self.seed_file(f.stem.split("examples_")[-1], R.cut(song, cut_at),
+                                        cut_at)
+            for m in poly_models:
+                self.continue_with("bands", m, path, seed, cut_at, i, keep=True)
+            self.real_continuation("bands", song, cut_at, path.name, keep=True)
+        smile = midi_file_to_song(SMILE)
+        for m in poly_models:
+            self.continue_with("smile whole", m, SMILE, smile, None, 0, keep=True)
+        self.timings["bands"] = time.monotonic() - t
+
+    def essen(self, melody_models: list[str], count: int) -> None:
+        t = time.monotonic()
+        tunes = essen_tunes(count)
+        self.sets["essen"] = {"tunes": len(tunes), "first": tunes[0][0] if tunes else None,
+                              "last": tunes[-1][0] if tunes else None,
+                              "metres": dict(Counter(str(s.time_signatures[-1])
+                                                     for _, s in tunes)),
+                              "with_a_pickup_bar": sum(
+                                  first_bars_end(s, 1) != s.bar_starts(s.end_tick)[1]
+                                  for _, s in tunes)}
+        self.timings["essen read"] = time.monotonic() - t
+        t = time.monotonic()
+        for i, (tid, song) in enumerate(tunes):
+            cut_at = first_bars_end(song, ESSEN_SEED_BARS)
+            clean = R.cut(song, cut_at)
+            path, seed = self.seed_file(f"essen{i:03d}", clean, cut_at)
+            played = humanised(clean, np.random.default_rng(i))
+            hpath, hseed = self.seed_file(f"essen{i:03d}-human", played)
+            for m in melody_models:
+                self.continue_with("essen", m, path, seed, cut_at, i)
+                self.continue_with("essen human", m, hpath, hseed, cut_at, i)
+            self.real_continuation("essen", song, cut_at, tid)
+        self.timings["essen"] = time.monotonic() - t
+
+    def report(self, argv, seconds: float) -> dict:
+        table = {label: row(rs) for label, rs in self.rows.items()}
+        report = {
+            "command": "python bench/reads_right.py " + " ".join(argv if argv is not None
+                                                                 else sys.argv[1:]),
+            "git": common.git_state("changes_not_committed", "engine", "main.py"),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": platform.platform(), "seconds": round(seconds, 1),
+            "timings": {k: round(v, 1) for k, v in self.timings.items()},
+            "settings": {"variations": VARIATIONS, "new_bars": NEW_BARS,
+                         "essen_seed_bars": ESSEN_SEED_BARS,
+                         "chorale_seed_bars": CHORALE_SEED_BARS,
+                         "band_seed_bars": BAND_SEED_BARS,
+                         "human": {"onset_jitter_s": JITTER_S, "held": HELD},
+                         "cli_defaults": "temperature 1, key auto, memory as the CLI's default",
+                         "tolerance": f"within {TOLERANCE:.0%} of the real share, or "
+                                      f"{FLOOR:.0%} where that is wider"},
+            "sets": self.sets, "rows": table, "on_the_beat": on_the_beat_targets(table),
+            "done_when": None,
+            "cli_failures": self.cli.failures,
+            "cli_messages": dict(self.cli.messages.most_common(30)),
+            "details": self.details,
+        }
+        report["done_when"] = done_when(table, report["details"])
+        return report
+
+
 # ---------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = common.parser(__doc__)
     ap.add_argument("--quick", action="store_true",
                     help="a few seeds of each set (10 Essen, 3 chorales, 2 band files)")
     ap.add_argument("--essen", type=int, default=200, help="Essen test seeds (default 200)")
     ap.add_argument("--models", nargs="+", default=[*MELODY_MODELS, *POLY_MODELS])
-    ap.add_argument("--out", default=str(RESULTS))
+    common.add_out(ap, "reads_right")
     ap.add_argument("--keep", metavar="DIR", help="keep every seed and output MIDI here")
     ap.add_argument("--show", metavar="JSON", help="print the tables of a saved run and stop")
     args = ap.parse_args(argv)
@@ -464,222 +668,28 @@ def main(argv: list[str] | None = None) -> int:
         print_tables(saved["rows"], saved["on_the_beat"], saved)
         return 0
     t0 = time.monotonic()
-    n_essen = 10 if args.quick else args.essen
-    n_chorales = 3 if args.quick else None
-    n_bands = 2 if args.quick else None
     melody_models = [m for m in args.models if m in MELODY_MODELS or not m.startswith("poly")]
     poly_models = [m for m in args.models if m.startswith("poly")]
-
     if args.keep:
-        work = Path(args.keep)
-        work.mkdir(parents=True, exist_ok=True)
-        holder = contextlib.nullcontext()
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+        holder = contextlib.nullcontext(args.keep)
     else:
         holder = tempfile.TemporaryDirectory(prefix="reads_right_")
-        work = Path(holder.name)
-    cli = Cli(work)
-    rows: dict[str, dict] = {}
-    details: dict[str, list] = {}
-    sets: dict[str, dict] = {}
-    timings: dict[str, float] = {}
-
-    def seed_file(name: str, song: Song, end: int | None = None) -> tuple[Path, Song]:
-        path = work / f"seed-{re.sub(r'[^A-Za-z0-9.]+', '_', name)}.mid"
-        write_seed(song, path, end)
-        return path, midi_file_to_song(path)
-
-    def add(label: str, reading: Reading, keep: dict | None = None):
-        rows.setdefault(label, []).append(reading)
-        if keep is not None:
-            details.setdefault(label, []).append(
-                {**keep, "parts": reading.parts, "channels": reading.channels,
-                 "final_bass": reading.final_bass,
-                 "counts": {k: v for k, v in reading.c.items() if v}})
-
-    def continue_with(label, model, seed_path, seed, end, rng, extra=(), keep=False):
-        outs = cli.run(["generate", "--model", model, "--seed", str(seed_path), "--bars",
-                        str(NEW_BARS), "--variations", str(VARIATIONS), "--rng-seed",
-                        str(rng), *extra])
-        for v, path in enumerate(outs):
-            r = read_output(seed, midi_file_to_song(path), harmonise=False, seed_end=end,
-                            bars=NEW_BARS, every_part=model.startswith("poly"))
-            add(f"{label} | {model}", r,
-                {"seed": seed_path.name, "variation": v + 1, "file": path.name} if keep
-                else None)
-
-    def harmonise_with(label, model, seed_path, seed, melody, tonic, rng, keep=False):
-        outs = cli.run(["harmonise", str(seed_path), "--model", model, "--variations",
-                        str(VARIATIONS), "--rng-seed", str(rng)])
-        for v, path in enumerate(outs):
-            r = read_output(seed, midi_file_to_song(path), harmonise=True, seed_end=None,
-                            bars=None, tonic=tonic, melody=melody)
-            add(f"{label} | {model}", r,
-                {"seed": seed_path.name, "variation": v + 1, "file": path.name} if keep
-                else None)
-
-    def real_continuation(label, song, cut_at, name, keep=False):
-        lines = [t for t in song.bar_starts(song.end_tick + 1) if t >= cut_at][:NEW_BARS + 1]
-        seed = R.cut(song, cut_at)
-        real = R.cut(song, lines[-1], start=cut_at)  # its metre and tempo to the end
-        for s_track, r_track in zip(seed.tracks, real.tracks):
-            r_track.notes = sorted(s_track.notes + r_track.notes, key=Note.sort_key)
-        whole, seed = roundtrip(real), roundtrip(seed)
-        r = read_output(seed, whole, harmonise=False, seed_end=cut_at, bars=NEW_BARS)
-        add(f"{label} | real", r, {"seed": name} if keep else None)
-
-    with holder:
-        # -- the default seed --------------------------------------------------------
-        t = time.monotonic()
-        default = midi_file_to_song(DEFAULT_SEED)
-        default_tonic = tonic_of(default)
-        for m in melody_models + poly_models:
-            continue_with("default", m, DEFAULT_SEED, default, None, 7, keep=True)
-        if "lstm" in melody_models:  # issue 21's command
-            outs = cli.run(["generate", "--model", "lstm", "--seed", str(DEFAULT_SEED),
-                            "--bars", "4", "--variations", "2", "--rng-seed", "7"])
-            for v, path in enumerate(outs):
-                r = read_output(default, midi_file_to_song(path), harmonise=False,
-                                seed_end=None, bars=NEW_BARS, every_part=False)
-                add("default, issue command | lstm", r,
-                    {"command": "main.py generate --model lstm --seed "
-                     "assets/default_seed.mid --bars 4 --variations 2 --rng-seed 7",
-                     "variation": v + 1, "file": path.name,
-                     "new_onsets_in_beats": sorted({n.start_tick / default.ppq for p in
-                                                    R.parts_of(midi_file_to_song(path))
-                                                    for n in p.notes
-                                                    if n.start_tick >= default.end_tick})})
-        from engine.song import melody_track
-
-        mel_name = R.parts_of(default)[melody_track(default)].name
-        for m in poly_models:
-            harmonise_with("default harmonise", m, DEFAULT_SEED, default, mel_name,
-                           default_tonic, 7, keep=True)
-        timings["default"] = time.monotonic() - t
-
-        # -- BWV 66.6 and BWV 269 ---------------------------------------------------------
+    with holder as work:
+        run = Run(Path(work))
+        run.default_seed(melody_models, poly_models)
         if poly_models:
-            t = time.monotonic()
-            from music21 import corpus as m21corpus
-
-            bwv66 = load_song(m21corpus.getWork("bach/bwv66.6"))
-            cut_at = first_bars_end(bwv66, CHORALE_SEED_BARS)
-            path, seed = seed_file("bwv66.6", R.cut(bwv66, cut_at), cut_at)
-            for m in poly_models:
-                continue_with("bwv66.6", m, path, seed, cut_at, 0, keep=True)
-            real_continuation("bwv66.6", bwv66, cut_at, "bwv66.6", keep=True)
-            sets["bwv66.6"] = {"bar_lines_beats": [t / bwv66.ppq for t in
-                                                   R.bar_lines(bwv66, cut_at)],
-                               "time_signatures": [str(ts) + f"@{ts.tick}"
-                                                   for ts in bwv66.time_signatures],
-                               "channels": [t.channel for t in bwv66.tracks]}
-            bwv269 = load_song(m21corpus.getWork("bach/bwv269"))
-            sop = bwv269.copy()
-            sop.tracks = [sop.tracks[0]]
-            path, seed = seed_file("bwv269-soprano", sop)
-            tonic = tonic_of(bwv269)
-            sop_name = R.parts_of(seed)[0].name
-            for m in poly_models:
-                harmonise_with("bwv269 harmonise", m, path, seed, sop_name, tonic, 0,
-                               keep=True)
-            add("bwv269 harmonise | bach", read_output(seed, roundtrip(bwv269),
-                                                       harmonise=True, seed_end=None,
-                                                       bars=None, tonic=tonic,
-                                                       melody=sop_name), {"seed": "bwv269"})
-            timings["bwv"] = time.monotonic() - t
-
-            # -- the test chorales ----------------------------------------------------------
-            t = time.monotonic()
-            chorales = test_chorales(n_chorales)
-            sets["chorales"] = [pid for pid, _, _ in chorales]
-            for i, (pid, _, song) in enumerate(chorales):
-                cut_at = first_bars_end(song, CHORALE_SEED_BARS)
-                path, seed = seed_file(pid, R.cut(song, cut_at), cut_at)
-                for m in poly_models:
-                    continue_with("chorales", m, path, seed, cut_at, i)
-                real_continuation("chorales", song, cut_at, pid)
-                sop = song.copy()
-                sop.tracks = [sop.tracks[0]]
-                path, seed = seed_file(pid + "-soprano", sop)
-                tonic = tonic_of(song)
-                name = R.parts_of(seed)[0].name
-                for m in poly_models:
-                    harmonise_with("chorales harmonise", m, path, seed, name, tonic, i)
-                add("chorales harmonise | bach",
-                    read_output(seed, roundtrip(song), harmonise=True, seed_end=None,
-                                bars=None, tonic=tonic, melody=name))
-            timings["chorales"] = time.monotonic() - t
-
-            # -- band files ---------------------------------------------------------------------
-            t = time.monotonic()
-            bands = band_files(n_bands)
-            sets["bands"] = [p.name for p in bands]
-            for i, f in enumerate(bands):
-                song = midi_file_to_song(f)
-                cut_at = first_bars_end(song, BAND_SEED_BARS)
-                path, seed = seed_file(f.stem.split("examples_")[-1], R.cut(song, cut_at),
-                                       cut_at)
-                for m in poly_models:
-                    continue_with("bands", m, path, seed, cut_at, i, keep=True)
-                real_continuation("bands", song, cut_at, path.name, keep=True)
-            smile = midi_file_to_song(SMILE)
-            for m in poly_models:
-                continue_with("smile whole", m, SMILE, smile, None, 0, keep=True)
-            timings["bands"] = time.monotonic() - t
-
-        # -- Essen ------------------------------------------------------------------------------
+            run.bach_pieces(poly_models)
+            run.chorales(poly_models, 3 if args.quick else None)
+            run.bands(poly_models, 2 if args.quick else None)
         if melody_models:
-            t = time.monotonic()
-            tunes = essen_tunes(n_essen)
-            sets["essen"] = {"tunes": len(tunes), "first": tunes[0][0] if tunes else None,
-                             "last": tunes[-1][0] if tunes else None,
-                             "metres": dict(Counter(str(s.time_signatures[-1])
-                                                    for _, s in tunes)),
-                             "with_a_pickup_bar": sum(
-                                 first_bars_end(s, 1) != s.bar_starts(s.end_tick)[1]
-                                 for _, s in tunes)}
-            timings["essen read"] = time.monotonic() - t
-            t = time.monotonic()
-            for i, (tid, song) in enumerate(tunes):
-                cut_at = first_bars_end(song, ESSEN_SEED_BARS)
-                clean = R.cut(song, cut_at)
-                path, seed = seed_file(f"essen{i:03d}", clean, cut_at)
-                played = humanised(clean, np.random.default_rng(i))
-                hpath, hseed = seed_file(f"essen{i:03d}-human", played)
-                for m in melody_models:
-                    continue_with("essen", m, path, seed, cut_at, i)
-                    continue_with("essen human", m, hpath, hseed, cut_at, i)
-                real_continuation("essen", song, cut_at, tid)
-            timings["essen"] = time.monotonic() - t
-
-    table = {label: row(rs) for label, rs in rows.items()}
-    targets = on_the_beat_targets(table)
-    report = {
-        "command": "python bench/reads_right.py " + " ".join(argv if argv is not None
-                                                             else sys.argv[1:]),
-        "git": _git_state(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": platform.platform(), "seconds": round(time.monotonic() - t0, 1),
-        "timings": {k: round(v, 1) for k, v in timings.items()},
-        "settings": {"variations": VARIATIONS, "new_bars": NEW_BARS,
-                     "essen_seed_bars": ESSEN_SEED_BARS,
-                     "chorale_seed_bars": CHORALE_SEED_BARS, "band_seed_bars": BAND_SEED_BARS,
-                     "human": {"onset_jitter_s": JITTER_S, "held": HELD},
-                     "cli_defaults": "temperature 1, key auto, memory as the CLI's default",
-                     "tolerance": f"within {TOLERANCE:.0%} of the real share, or "
-                                  f"{FLOOR:.0%} where that is wider"},
-        "sets": sets, "rows": table, "on_the_beat": targets,
-        "done_when": None,
-        "cli_failures": cli.failures, "cli_messages": dict(cli.messages.most_common(30)),
-        "details": details,
-    }
-    report["done_when"] = done_when(table, report["details"])
-    print_tables(table, targets, report)
+            run.essen(melody_models, 10 if args.quick else args.essen)
+    report = run.report(argv, time.monotonic() - t0)
+    print_tables(report["rows"], report["on_the_beat"], report)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from engine.formats import write_bytes_atomic
-
-    write_bytes_atomic(out, (json.dumps(report, indent=1) + "\n").encode())
-    print(f"wrote {out} ({report['seconds']} s; {cli.n} CLI runs, "
-          f"{len(cli.failures)} failed)")
+    common.write_json(out, report, indent=1, say=False)
+    print(f"wrote {out} ({report['seconds']} s; {run.cli.n} CLI runs, "
+          f"{len(run.cli.failures)} failed)")
     return 0
 
 
@@ -780,16 +790,10 @@ def print_tables(table: dict, targets: dict, report: dict) -> None:
 
     def show(cols, title):
         print(f"\n{title}")
-        head = f"{'':38}" + "".join(f"{short:>10}" for _, short, _ in cols)
-        print(head)
-        print("-" * len(head))
-        for label, r in table.items():
-            cells = []
-            for key, _, fmt in cols:
-                v = r.get(key)
-                cells.append(f"{'-':>10}" if v is None else f"{_pct(v):>10}" if fmt == "%"
-                             else f"{v:>10}")
-            print(f"{label[:38]:38}" + "".join(cells))
+        common.print_table([("", "38"), *((short, 10) for _, short, _ in cols)], (
+            [label[:38], *("-" if r.get(key) is None else _pct(r[key]) if fmt == "%"
+                           else f"{r[key]:>10}" for key, _, fmt in cols)]
+            for label, r in table.items()), sep="")
 
     show(rhythm, "Rhythm: the share of new notes on each position of the beat, tied across "
                  "a bar line, and where the first new note falls")
@@ -864,19 +868,6 @@ def print_tables(table: dict, targets: dict, report: dict) -> None:
     if report["cli_failures"]:
         print(f"\n{len(report['cli_failures'])} CLI runs failed, e.g. "
               f"{report['cli_failures'][0]}")
-
-
-def _git_state() -> dict:
-    def git(*a):
-        try:
-            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True,
-                                  timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-    return {"commit": git("rev-parse", "HEAD"),
-            "changes_not_committed": [line for line in
-                                      git("status", "--porcelain", "engine", "main.py")
-                                      .splitlines()]}
 
 
 if __name__ == "__main__":

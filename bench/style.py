@@ -6,7 +6,7 @@ before is reused) and every tune of ``--odd`` is scored with ``--model`` (defaul
 the network alone, with the motif memory, with the memory and the style, and with the
 style but no memory.  Bits per note as ``python main.py score`` counts them.
 
-    python -m training.memory_sweep --write-split all --collection oneills1850 \\
+    python -m training memory-sweep --write-split all --collection oneills1850 \\
         --parity even --to /tmp/oneill/even            # and --parity odd --to .../odd
     python bench/style.py --even /tmp/oneill/even --odd /tmp/oneill/odd
 
@@ -15,30 +15,54 @@ Prints a table and writes bench/results/style.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common  # noqa: E402
+
+
+def score_all(model, style, tunes) -> dict:
+    """Bits per note of ``tunes`` with the model alone, with the memory, with the style and
+    with both; printed to stderr as it goes."""
+    from engine.generation.memory import score_tokens_with_memory
+    from engine.generation.style import score_tokens_with_style
+
+    rows = {
+        f"{model.name} alone": lambda t: model.score_tokens(t),
+        f"{model.name} + memory": lambda t: score_tokens_with_memory(model, t),
+        f"{model.name} + style": lambda t: score_tokens_with_style(model, t, style, False),
+        f"{model.name} + memory + style":
+            lambda t: score_tokens_with_style(model, t, style, True),
+    }
+    results = {}
+    for name, score in rows.items():
+        t0 = time.perf_counter()
+        bits = notes = 0.0
+        for _, tokens in tunes:
+            b, _, n = score(tokens)
+            bits, notes = bits + b, notes + n
+        results[name] = {"bits_per_note": round(bits / notes, 4), "notes": int(notes),
+                         "seconds": round(time.perf_counter() - t0, 1)}
+        print(f"{name:<28} {bits / notes:6.3f} bits/note  ({int(notes)} notes)",
+              file=sys.stderr)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = common.parser(__doc__)
     ap.add_argument("--even", required=True, metavar="DIR", help="the style's folder")
     ap.add_argument("--odd", required=True, metavar="DIR", help="the tunes to score")
     ap.add_argument("--model", default="duet")
-    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "style.json"))
+    common.add_out(ap, "style")
     args = ap.parse_args(argv)
-
     os.environ["CONTINUO_MODELS_DIR"] = tempfile.mkdtemp(prefix="continuo-style-bench-")
     from engine.formats.folder import read_folder
-    from engine.generation.memory import score_tokens_with_memory
-    from engine.generation.style import build_style, score_tokens_with_style
+    from engine.generation.style import build_style
     from engine.models import ModelLibrary
 
     model = ModelLibrary().get(args.model)
@@ -52,27 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     style.shares_for(model, memory=True)
     style.shares_for(model, memory=False)
     fit_s = time.perf_counter() - started
-
     odd = read_folder(args.odd, enc)
-    rows = {
-        f"{model.name} alone": lambda t: model.score_tokens(t),
-        f"{model.name} + memory": lambda t: score_tokens_with_memory(model, t),
-        f"{model.name} + style": lambda t: score_tokens_with_style(model, t, style, False),
-        f"{model.name} + memory + style":
-            lambda t: score_tokens_with_style(model, t, style, True),
-    }
-    results = {}
-    for name, score in rows.items():
-        t0 = time.perf_counter()
-        bits = notes = 0.0
-        for _, tokens in odd.tunes:
-            b, _, n = score(tokens)
-            bits, notes = bits + b, notes + n
-        results[name] = {"bits_per_note": round(bits / notes, 4), "notes": int(notes),
-                         "seconds": round(time.perf_counter() - t0, 1)}
-        print(f"{name:<28} {bits / notes:6.3f} bits/note  ({int(notes)} notes)",
-              file=sys.stderr)
-
+    results = score_all(model, style, odd.tunes)
     print(f"\n{'':<28} bits/note  (odd tunes: {len(odd.tunes)}, style: {style.tunes} "
           f"even tunes, a {style.order}-gram built in {build_s:.1f} s)")
     for name, r in results.items():
@@ -89,9 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "odd_tunes": len(odd.tunes), "odd_problems": odd.problems,
         "results": results,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
+    common.write_json(args.out, report, indent=1, file=sys.stderr)
     return 0
 
 
