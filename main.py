@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine import cli  # light: the commands' modules are imported as the parser is built
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -32,24 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="open the desktop composer (the default)")
     gui.add_argument("file", nargs="?", help="a MIDI, ABC, MusicXML or kern file to open")
-    try:
-        from engine import cli
-    except ImportError:  # the generation CLI is not there yet
-        cli = None
-    if cli is not None:
-        cli.add_subcommands(sub)
+    cli.add_subcommands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("generate", "score", "fill", "harmonise", "harmonize", "convert"):
+    if argv and argv[0] in cli.COMMANDS:
         from engine.limits import stop_on_interrupt  # Ctrl+C: one line, even while loading
 
         stop_on_interrupt(argv[0])
     parser = build_parser()
-    commands = {"gui", "generate", "score", "fill", "harmonise", "harmonize", "convert"}
-    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+    if not argv or (argv[0] not in ("gui", *cli.COMMANDS) and not argv[0].startswith("-")):
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
     if args.install_desktop or args.uninstall_desktop:

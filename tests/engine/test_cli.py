@@ -220,6 +220,7 @@ def test_the_cli_reads_exactly_the_suffixes_of_the_formats_table(tmp_path, monke
     from types import SimpleNamespace
 
     from engine import cli, formats
+    from engine.cli import common, score
     from engine.formats import READERS
 
     class Reached(Exception):
@@ -231,7 +232,8 @@ def test_the_cli_reads_exactly_the_suffixes_of_the_formats_table(tmp_path, monke
     monkeypatch.setattr(formats, "load_song", reader)
     monkeypatch.setattr(formats, "list_score_tunes", reader)
     model = SimpleNamespace(encoding=None)
-    monkeypatch.setattr(cli, "_library", lambda args: SimpleNamespace(get=lambda name: model))
+    monkeypatch.setattr(score, "model_library",
+                        lambda args: SimpleNamespace(get=lambda name: model))
     parser = argparse.ArgumentParser()
     cli.add_subcommands(parser.add_subparsers())
     suffixes = [*READERS, *(s.upper() for s in READERS), ".wav", ".txt", ".bak", ""]
@@ -242,7 +244,7 @@ def test_the_cli_reads_exactly_the_suffixes_of_the_formats_table(tmp_path, monke
             path.write_bytes(b"")
             args = parser.parse_args([*command, str(path)])
             try:
-                assert args.handler(args) == cli.EXIT_ERROR
+                assert args.handler(args) == common.EXIT_ERROR
             except Reached:
                 accepted.add(suffix.lower())
                 continue

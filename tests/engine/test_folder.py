@@ -123,7 +123,7 @@ def test_unreadable_file_reason_reaches_problems(tmp_path):
 
 
 def test_cli_score_still_reads_every_tune_of_a_file(tmp_path):
-    from engine.cli import score_files
+    from engine.cli.score import score_files
 
     path = tmp_path / "set.abc"
     path.write_text(TWO_TUNES_ABC)

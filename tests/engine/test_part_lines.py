@@ -204,7 +204,7 @@ def test_a_continued_chorale_keeps_four_lines(library):
 
 def test_harmonising_a_soprano_writes_three_lines_from_tonic_to_tonic(library):
     from engine.generation.polyphony import generate_polyphony
-    from engine.poly_cli import song_with_parts
+    from engine.generation.parts_song import song_with_parts
 
     song = chorale("bach/bwv269.mxl")  # G major
     melody = song.copy()
@@ -257,7 +257,7 @@ def test_a_melody_ending_off_the_tonic_and_dominant_ends_on_its_own_notes_triad(
 def test_harmonise_writes_into_the_songs_own_bass_and_adds_only_the_missing_voices(library):
     from engine.formats import midi_file_to_song
     from engine.generation.polyphony import generate_polyphony
-    from engine.poly_cli import song_with_parts
+    from engine.generation.parts_song import song_with_parts
 
     song = midi_file_to_song(REPO / "assets" / "default_seed.mid")
     names = [t.name for t in song.tracks]

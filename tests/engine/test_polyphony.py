@@ -258,7 +258,7 @@ def by_track(result, variation: int) -> dict[int, list[Note]]:
 
 @needs_model
 def test_a_chorale_is_continued_on_its_four_tracks_each_in_its_own_range(library):
-    from engine.poly_cli import song_with_parts
+    from engine.generation.parts_song import song_with_parts
 
     song = chorale()
     bar = song.ticks_per_bar_at(0)
@@ -296,7 +296,7 @@ def test_a_chorale_is_continued_on_its_four_tracks_each_in_its_own_range(library
 
 @needs_model
 def test_harmonising_the_soprano_keeps_it_note_for_note(library):
-    from engine.poly_cli import song_with_parts
+    from engine.generation.parts_song import song_with_parts
 
     song = first_bars(chorale(), 8, tracks=[0])
     melody = song.tracks[0].notes
@@ -321,7 +321,7 @@ def test_drums_are_left_untouched_and_said_so(library):
     if not BAND_FILE.exists():
         pytest.skip(f"{BAND_FILE.name} is missing: run scripts/fetch-test-midi.sh")
     from engine.formats import midi_file_to_song
-    from engine.poly_cli import song_with_parts
+    from engine.generation.parts_song import song_with_parts
 
     song = first_bars(midi_file_to_song(BAND_FILE), 8)
     drums = [i for i, t in enumerate(song.tracks) if t.is_drum and t.notes]

@@ -248,7 +248,7 @@ def test_fill_bars_are_the_scores_bars():
     """``fill --from/--to`` count bars as the score does: BWV 66.6's bar 1 starts after
     its one-beat pickup, bar 0; a song with no pickup has no bar 0."""
     from engine.errors import GenerationError
-    from engine.fill_cli import parse_bars
+    from engine.cli.score import parse_bars
     from engine.generation.fill import bar_range_ticks
 
     song = load_song(CORPUS / "bach" / "bwv66.6.mxl")
@@ -271,7 +271,7 @@ def test_every_test_split_chorale_continued_writes_a_channel_per_part():
     from engine.generation.generator import GenerationSettings
     from engine.generation.polyphony import generate_polyphony
     from engine.models import ModelLibrary
-    from engine.poly_cli import song_with_parts
+    from engine.generation.parts_song import song_with_parts
 
     library = ModelLibrary()
     settings = GenerationSettings(model="poly-wavenet", bars=1, variations=1, rng_seed=2)

@@ -6,12 +6,12 @@ writes one file per track (OUT-1-Melody.mid ...)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from engine.cli.common import one_line_errors, output_path, run_command
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from engine.cli import output_path  # the CLI's own check of the output
     from engine.formats import load_song, unreadable_suffix
     from engine.formats.export import ExportError, export_song
 
@@ -29,8 +29,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_convert_command(subparsers: argparse._SubParsersAction) -> None:
-    from engine.cli import _one_line_errors, _run
+def add_command(subparsers: argparse._SubParsersAction) -> None:
     from engine.formats.export import EXPORT_SUFFIXES
 
     c = subparsers.add_parser(
@@ -49,9 +48,6 @@ def add_convert_command(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--per-track", action="store_true",
                    help="one file per track: OUT-1-NAME.ext ... (WAV: stems of the same "
                         "length)")
-    c.set_defaults(handler=_run("convert", _cmd_convert))
-    _one_line_errors(c)
+    c.set_defaults(handler=run_command("convert", _cmd_convert))
+    one_line_errors(c)
 
-
-if __name__ == "__main__":  # pragma: no cover - use main.py
-    sys.exit("use: python main.py convert IN OUT")

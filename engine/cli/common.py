@@ -1,0 +1,226 @@
+"""What every command shares: the exit statuses, one-line errors, the model library, the
+seed and output files, and the options declared once (model, sampling, memory, style)
+with the :class:`GenerationSettings` they make."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from engine.errors import ContinuoError, GenerationError, ModelError
+from engine.generation.generator import GenerationSettings
+from engine.models import ModelLibrary
+from engine.song import Song
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130  # Ctrl+C, as shells report a process ended by SIGINT
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Make this sub-parser report a bad command line as one line (argparse prints the
+    whole usage first) and refuse unknown arguments itself, so that the main parser
+    never has to."""
+    prog = parser.prog
+
+    def error(message: str):  # noqa: ANN202 - argparse's signature
+        sys.stderr.write(f"{prog}: {message} (see --help)\n")
+        sys.exit(EXIT_USAGE)
+
+    original = parser.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):
+        namespace, extras = original(args, namespace)
+        if extras:
+            error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+    parser.error = error  # type: ignore[method-assign]
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+    return parser
+
+
+def run_command(name: str, func: Handler) -> Handler:
+    """Wrap a command so a user's mistake is one line on stderr and exit status 1."""
+
+    def handler(args: argparse.Namespace) -> int:
+        from engine.limits import interrupted, job_begins, say_stopped
+
+        job_begins()  # Ctrl+C raises KeyboardInterrupt from here (main.py set it up)
+        try:
+            return func(args)
+        except ContinuoError as e:
+            if interrupted():  # a reader that turned the Ctrl+C into its own error
+                say_stopped(name)
+                return EXIT_INTERRUPTED
+            sys.stderr.write(f"continuo {name}: {e}\n")
+            return EXIT_ERROR
+        except KeyboardInterrupt:  # Ctrl+C: "continuo NAME: stopped"
+            say_stopped(name)
+            return EXIT_INTERRUPTED
+
+    return handler
+
+
+def model_library(args: argparse.Namespace) -> ModelLibrary:
+    """The models of ``--models-dir`` (or the default folders); the sentence of the
+    refused card when ``--model`` names one."""
+    folders = [Path(d) for d in args.models_dir] if args.models_dir else None
+    library = ModelLibrary(folders)
+    if args.model not in library.names:
+        for problem in library.problems:
+            if problem.startswith(f"{args.model}.json:"):
+                raise ModelError(f"model '{args.model}' was refused: {problem}")
+    return library
+
+
+def load_seed(path: str, tune: int) -> Song:
+    """The song of ``path`` (its ``tune``, from 1), or a sentence saying why not."""
+    from engine.formats import load_song, unreadable_suffix
+
+    if not Path(path).exists():
+        raise GenerationError(f"{Path(path).name}: there is no such seed file")
+    if problem := unreadable_suffix(path):  # the suffixes of engine.formats.READERS
+        raise GenerationError(problem)
+    return load_song(path, tune=tune - 1)
+
+
+def chosen_track(song: Song | None, number: int, where: str) -> int:
+    """The index of track ``number`` (from 1) of ``song``, or a sentence naming
+    ``where`` it was looked for."""
+    count = 0 if song is None else len(song.tracks)
+    if not 1 <= number <= count:
+        raise GenerationError(f"there is no track {number} in the {where} (it has {count})")
+    return number - 1
+
+
+def output_path(name: str) -> Path:
+    """The MIDI file a command will write, checked before any work: not a folder, in a
+    folder that exists."""
+    out = Path(name)
+    if out.is_dir():
+        raise GenerationError(f"{out}: this is a folder; give a file name such as out.mid")
+    if not out.parent.exists():
+        raise GenerationError(f"{out.parent}: there is no such folder to write into")
+    return out
+
+
+def output_paths(out: Path, count: int) -> list[Path]:
+    """OUT for one variation, OUT-1 ... OUT-K for K."""
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.mid'}") for i in range(count)]
+
+
+def say_notes(messages: list[str]) -> None:
+    """A job's remarks, one ``note:`` line each on stderr."""
+    for message in messages:
+        sys.stderr.write(f"note: {message}\n")
+
+
+def add_model_options(p: argparse.ArgumentParser, default: str | None = "lstm",
+                      what: str = "the model to use, by its card's name") -> None:
+    p.add_argument("--model", default=default, metavar="NAME",
+                   help=what if default is None else f"{what} (default: {default})")
+    p.add_argument("--models-dir", action="append", metavar="DIR",
+                   help="look for model cards in DIR instead of models/ and the user's "
+                        "models folder (may be given more than once)")
+
+
+def add_memory_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--memory", choices=("on", "off"), default="on",
+                   help="the motif memory: a model of the piece itself mixed with the "
+                        "network's (default on; off: the network alone)")
+
+
+def add_style_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--style", metavar="DIR|JSON",
+                   help="mix in a style learnt from a folder of your MIDI, ABC, MusicXML or "
+                        "kern files (built in seconds the first time, then kept in the "
+                        "models folder's styles/ until the folder changes), or a saved "
+                        "style's .json")
+
+
+@dataclass(frozen=True)
+class SamplingHelp:
+    """How a command words its sampling options (the options are the same)."""
+
+    temperature: str = "0 (always the likeliest note) to 2 (wild); default 1"
+    top_p: str = ("sample only from the likeliest notes covering P, 0 < P <= 1 "
+                  "(default 1: all)")
+    variations: str = "how many different continuations, 1-8 (default 1)"
+    rng_seed: str = ("random seed: the same seed and options give the same notes "
+                     "(default 0)")
+    key: str = ("keep new notes in this key's scale: auto (the seed's key, the "
+                "default), none (no lock), or a key such as C, F#, Bb, Am, C#m")
+    pitch_range: bool = True  # --min-pitch and --max-pitch
+
+
+def add_sampling_options(p: argparse.ArgumentParser, words: SamplingHelp = SamplingHelp()
+                         ) -> None:
+    """--temperature, --top-p, --variations, --rng-seed, --key (and the pitch range):
+    what :func:`settings_from` reads."""
+    p.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help=words.temperature)
+    p.add_argument("--top-p", type=float, default=1.0, metavar="P", help=words.top_p)
+    p.add_argument("--variations", type=int, default=1, metavar="K", help=words.variations)
+    p.add_argument("--rng-seed", type=int, default=0, metavar="S", help=words.rng_seed)
+    p.add_argument("--key", default="auto", metavar="KEY", help=words.key)
+    if words.pitch_range:
+        p.add_argument("--min-pitch", type=int, metavar="MIDI", help="lowest new note (0-127)")
+        p.add_argument("--max-pitch", type=int, metavar="MIDI",
+                       help="highest new note (0-127)")
+
+
+def settings_from(args: argparse.Namespace, **fixed) -> GenerationSettings:
+    """The settings of a command's options (those it has; ``fixed`` overrides), checked:
+    a bad option fails before any file is read."""
+    values = dict(model=args.model, temperature=args.temperature, top_p=args.top_p,
+                  variations=args.variations, rng_seed=args.rng_seed,
+                  key=None if args.key.lower() == "none" else args.key)
+    for name in ("bars", "steps", "min_pitch", "max_pitch", "style"):
+        if hasattr(args, name):
+            values[name] = getattr(args, name)
+    if hasattr(args, "memory"):
+        values["memory"] = args.memory == "on"
+    values.update(fixed)
+    settings = GenerationSettings(**values)
+    settings.validate()
+    return settings
+
+
+def build_style(where: str, model):
+    """The style of ``where`` (a folder of music, or a saved style's JSON) for
+    ``model``: the saved one, or built with its progress on stderr (a line every few
+    seconds and one at the end)."""
+    from engine.generation.style import resolve_style
+
+    if hasattr(model.encoding, "grammar"):
+        raise GenerationError(f"a style joins a melody model; {model.name} continues every "
+                              f"part at once (choose lstm, wavenet or duet with --model)")
+    import time
+
+    last = [0.0]
+
+    def progress(done: int, total: int, name: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2.0 and done < total:
+            last[0] = now
+            sys.stderr.write(f"style: reading {done + 1}/{total} files ({name})\n")
+
+    style = resolve_style(where, model.encoding, progress=progress)
+    sys.stderr.write(f"style {style.describe()}"
+                     + (f", built in {style.build_seconds:.1f} s" if style.built_now
+                        else ", saved before")
+                     + f" ({style.path})\n")
+    for problem in style.problems[:10]:
+        sys.stderr.write(f"style: skipped {problem}\n")
+    if style.skipped > 10:
+        sys.stderr.write(f"style: ... {style.skipped - 10} more skipped (listed in "
+                         f"{style.path})\n")
+    return style

@@ -1,0 +1,82 @@
+"""``continuo fill``: regenerate bars of a song from the music on both sides and write
+MIDI.  Bars are counted from 1 (a pickup bar is bar 0, as scores number it) and both ends
+are included: ``--from 4 --to 5`` is the gap from the start of bar 4 to the end of bar 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.common import (SamplingHelp, add_memory_option, add_model_options,
+                               add_sampling_options, chosen_track, load_seed, model_library,
+                               one_line_errors, output_path, output_paths, run_command,
+                               say_notes, settings_from)
+from engine.song import melody_track
+
+
+def _cmd_fill(args: argparse.Namespace) -> int:
+    from engine.formats import song_to_midi_file
+    from engine.generation.fill import apply_fill, bar_range_ticks, fill
+    from engine.generation.polyfill import apply_parts
+
+    settings = settings_from(args)
+    out = output_path(args.output)
+    song = load_seed(args.seed, args.tune)
+    track_index = melody_track(song)
+    if args.track is not None:
+        track_index = chosen_track(song, args.track, "song")
+    start_tick, end_tick = bar_range_ticks(song, args.from_bar, args.to_bar)
+    library = model_library(args)
+    result = fill(library, song, settings, start_tick=start_tick, end_tick=end_tick,
+                  track_index=track_index)
+    if track_index is None:
+        track_index = melody_track(song)
+    say_notes(result.messages)
+    paths = output_paths(out, len(result.variations))
+    for i, (path, notes) in enumerate(zip(paths, result.variations)):
+        if result.track_of is not None:  # a polyphonic model filled every part
+            filled = apply_parts(song, start_tick, end_tick, notes, result.track_of[i])
+            where = f" on {len(set(result.track_of[i]))} tracks"
+        else:
+            filled, where = apply_fill(song, track_index, start_tick, end_tick, notes), ""
+        song_to_midi_file(filled, path)
+        print(f"wrote {path} (bars {args.from_bar}-{args.to_bar} filled with {len(notes)} "
+              f"notes{where} in {result.key.name}, model {result.model})")
+    return 0
+
+
+FILL_WORDS = SamplingHelp(
+    top_p="sample only from the likeliest notes covering P (default 1)",
+    variations="how many different fills, 1-8 (default 1)",
+    rng_seed="random seed: the same seed and options give the same notes",
+    key="keep new notes in this key's scale: auto (the song's key), none, "
+        "or a key such as C, F#, Bb, Am")
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    f = subparsers.add_parser(
+        "fill", help="regenerate bars of a song from the music on both sides",
+        description="Fill bars FROM..TO (1-based, inclusive) of a song's melody track with a "
+                    "model trained to fill, or of every part but the drums with a "
+                    "polyphonic model (poly-wavenet, poly-lstm; --track is not used), and "
+                    "write the song with the gap filled. Notes that start inside the gap "
+                    "are replaced; every other note is kept as it is. With --variations K "
+                    "above 1, OUT-1.mid ... OUT-K.mid.")
+    add_model_options(f, "lstm-fill", "a model whose card lists the fill job, or a "
+                                      "polyphonic model to fill every part")
+    f.add_argument("--seed", required=True, metavar="FILE",
+                   help="the MIDI, ABC, MusicXML or kern song to fill")
+    f.add_argument("--tune", type=int, default=1, metavar="N",
+                   help="the tune of a multi-tune ABC file, from 1 (default 1)")
+    f.add_argument("--track", type=int, metavar="N",
+                   help="the track to fill, from 1 (default: the melody track)")
+    f.add_argument("--from", dest="from_bar", type=int, required=True, metavar="BAR",
+                   help="the first bar of the gap, from 1 (0: a pickup bar)")
+    f.add_argument("--to", dest="to_bar", type=int, required=True, metavar="BAR",
+                   help="the last bar of the gap (included)")
+    add_sampling_options(f, FILL_WORDS)
+    f.add_argument("-o", "--output", required=True, metavar="OUT.mid",
+                   help="the MIDI file to write (written atomically)")
+    add_memory_option(f)
+    f.set_defaults(handler=run_command("fill", _cmd_fill))
+    one_line_errors(f)
