@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<28} {r['bits_per_note']:9.3f}")
     report = {
         "command": "python bench/style.py --even DIR --odd DIR",
-        "folders": "python -m training.memory_sweep --write-split all --collection "
+        "folders": "python -m training memory-sweep --write-split all --collection "
                    "oneills1850 --parity even|odd --to DIR",
         "model": model.name,
         "style": {**style.summary(), "saved": None, "build_seconds": round(build_s, 2),

@@ -1,4 +1,5 @@
-"""``python -m training <command>``: corpus, train, evaluate, export (see training/cli.py)."""
+"""``python -m training CMD``: every training command, production and studies (see
+training/cli.py; ``python -m training --help`` lists them)."""
 
 from training.cli import main
 

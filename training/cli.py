@@ -1,4 +1,9 @@
-"""The training command line: ``python -m training corpus|train|kn|evaluate|export|finetune``.
+"""The training command line, one entry: ``python -m training CMD``.
+
+The production path: ``corpus`` (and ``partmusic``, the part-music cache under it),
+``train``, ``export``, ``evaluate``, ``kn``, ``ensemble``, ``promote``, ``finetune`` and
+``fill train``.  The studies (:mod:`training.studies`): ``sweep``, ``key-study``,
+``memory-sweep``, ``poly-report`` and ``fill evaluate``.
 
 Training never runs inside the app; these commands are run by hand (or by CI's tiny
 end-to-end test) and write the cards and ONNX files that ``models/`` ships.  The
@@ -39,7 +44,7 @@ def _encoding_option(args: argparse.Namespace) -> str:
     return f" --encoding {args.encoding}" if getattr(args, "encoding", None) else ""
 
 
-def _cmd_corpus(args: argparse.Namespace) -> int:
+def _cmd_corpus(args: argparse.Namespace, argv: list[str] | None) -> int:
     from training import corpus as C
 
     encoding = _encoding(args)
@@ -210,7 +215,7 @@ def _cmd_train(args: argparse.Namespace, argv: list[str] | None) -> int:
     return 0
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
+def _cmd_export(args: argparse.Namespace, argv: list[str] | None) -> int:
     """Re-export a card's model from its Keras weights (or a checkpoint), keeping the
     card's other fields; or export a freshly initialised model with --random."""
     from engine.encodings import encoding_from_card
@@ -240,7 +245,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_promote(args: argparse.Namespace) -> int:
+def _cmd_promote(args: argparse.Namespace, argv: list[str] | None) -> int:
     """Copy a candidate model (card, ONNX files, Keras weights) into the models folder,
     only when its validation bits/note beats the model there (or with --force)."""
     import shutil
@@ -275,7 +280,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_kn(args: argparse.Namespace) -> int:
+def _cmd_kn(args: argparse.Namespace, argv: list[str] | None) -> int:
     from training.evaluate import run_kneser_ney
 
     from training.corpus import TRAIN_COLLECTION
@@ -320,7 +325,7 @@ def _cmd_sweep(args: argparse.Namespace, argv: list[str] | None) -> int:
     return 0
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
+def _cmd_evaluate(args: argparse.Namespace, argv: list[str] | None) -> int:
     from training.evaluate import evaluate_all
 
     evaluate_all(models_dir=Path(args.models_dir), baseline_dir=Path(args.baseline_dir),
@@ -328,10 +333,44 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_partmusic(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from training import corpus as C
+    from training.datasets import partmusic as P
+
+    if args.paths:
+        corpus = C.load_corpus(C.PART_MUSIC, encoding=C.encoding_named("polyphony-16th"))
+        if corpus is None:
+            print("build the corpus first: python -m training corpus --collections "
+                  "partmusic --encoding polyphony-16th", file=sys.stderr)
+            return 1
+        root = P.corpus_root()
+        for pid, split in zip(corpus.ids, corpus.splits):
+            if split == args.paths:
+                print(root / pid)
+        return 0
+    if args.list:
+        for c, ids in P.collection_files().items():
+            print(f"{c}: {len(ids)}")
+        return 0
+    cols = None if args.collections is None else [c for c in args.collections.split(",") if c]
+    path = P.build_notes_cache(args.processes, args.limit, cols, args.cache_dir)
+    index = P.load_index(args.cache_dir)
+    print(f"wrote {path} ({len(index['pieces'])} pieces of {index['files_considered']} "
+          f"files, {index['build_seconds'] / 60:.1f} min)\n")
+    print(P.counts_markdown(args.cache_dir))
+    print("\nrejected:")
+    print(P.rejected_markdown(args.cache_dir))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine.encodings import ENCODINGS
     from training import corpus as C
+    from training import fill, finetune
     from training.architectures import names
+    from training.datasets import partmusic as P
+    from training.datasets.splits import SPLIT_NAMES
+    from training.studies import fill_eval, key_study, memory_sweep, poly_report
     from training.train import CHECKPOINT_DIR
 
     trainable = names(trainable=True)
@@ -352,6 +391,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--rebuild", action="store_true", help="ignore the cache")
     c.add_argument("--cache-dir", default=str(C.CACHE_DIR))
     encoding_option(c)
+    c.set_defaults(run=_cmd_corpus)
+
+    pm = sub.add_parser("partmusic", help="parse music21's multi-part works into the notes "
+                                          "cache (corpus --collections partmusic reads it)",
+                        description=P.__doc__.split("\n\n")[0])
+    pm.add_argument("--limit", type=int, default=None, help="parse only the first N files")
+    pm.add_argument("--collections", default=None,
+                    help="comma-separated collections (default: all)")
+    pm.add_argument("--processes", type=int, default=2)
+    pm.add_argument("--cache-dir", default=None)
+    pm.add_argument("--list", action="store_true",
+                    help="only list the collections and their file counts")
+    pm.add_argument("--paths", choices=SPLIT_NAMES, metavar="SPLIT",
+                    help="print the files of SPLIT (test, validation, train) that the "
+                         "polyphonic corpus holds, one path per line: main.py score's input "
+                         "for reproducing a card's figure")
+    pm.set_defaults(run=_cmd_partmusic)
 
     def size_options(sp):
         sp.add_argument("--embed", type=int)
@@ -401,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"],
                    default="default", help="tf.distribute: several GPUs or, with TF_CONFIG, "
                                            "machines (docs/training-at-scale.md)")
+    t.set_defaults(run=_cmd_train)
 
     e = sub.add_parser("export", help="(re-)export a card's model to ONNX")
     e.add_argument("--card", required=True, help="the card to (re)write, e.g. models/lstm.json")
@@ -408,11 +465,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--random", action="store_true", help="export a freshly initialised model")
     e.add_argument("--model", choices=trainable, default="lstm")
     size_options(e)
+    e.set_defaults(run=_cmd_export)
 
     pr = sub.add_parser("promote", help="copy a candidate model into models/ if it is better")
     pr.add_argument("--card", required=True, help="the candidate's card")
     pr.add_argument("--models-dir", default=str(MODELS_DIR))
     pr.add_argument("--force", action="store_true", help="copy even if it is not better")
+    pr.set_defaults(run=_cmd_promote)
 
     k = sub.add_parser("kn", help="fit the Kneser-Ney n-gram baseline (best order on validation)")
     k.add_argument("--max-order", type=int, default=12)
@@ -421,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"the collection (default {C.TRAIN_COLLECTION}; {C.PART_MUSIC}: "
                         f"music21's multi-part works)")
     encoding_option(k)
+    k.set_defaults(run=_cmd_kn)
 
     en = sub.add_parser("ensemble", help="two trained models as one (a product of experts), "
                                          "its weight chosen on the validation split")
@@ -431,9 +491,27 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--out-dir", help="default: the first card's folder")
     en.add_argument("--cache-dir", default=str(C.CACHE_DIR))
     en.add_argument("--no-eval", action="store_true", help="skip scoring")
+    en.set_defaults(run=_cmd_ensemble)
 
-    sw = sub.add_parser("sweep", help="train several sizes the same short way and compare "
-                                      "them on the validation split")
+    finetune.add_parser(sub, _command_line)
+
+    fl = sub.add_parser("fill", help="fill-in-the-middle models: train one (fill train), or "
+                                     "measure them (fill evaluate, a study)",
+                        description=fill.__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    fill_jobs = fl.add_subparsers(dest="fill_command", required=True)
+    fill.add_parser(fill_jobs, _command_line)
+    fill_eval.add_parser(fill_jobs)
+
+    v = sub.add_parser("evaluate", help="bits/note and accuracy of every model and baseline")
+    v.add_argument("--models-dir", default=str(MODELS_DIR))
+    v.add_argument("--baseline-dir", default=str(BASELINE_DIR))
+    v.add_argument("--cache-dir", default=str(C.CACHE_DIR))
+    v.add_argument("--no-readme", action="store_true")
+    v.set_defaults(run=_cmd_evaluate)
+
+    sw = sub.add_parser("sweep", help="study: train several sizes the same short way and "
+                                      "compare them on the validation split")
     sw.add_argument("--model", choices=trainable, required=True)
     sw.add_argument("--sizes", nargs="+", required=True,
                     help='each a quoted list of key=value over the defaults, e.g. '
@@ -449,41 +527,19 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", help="default: models/sweeps/<model>.json")
     sw.add_argument("--cache-dir", default=str(C.CACHE_DIR))
     encoding_option(sw)
+    sw.set_defaults(run=_cmd_sweep)
 
-    from training.finetune import add_parser as add_finetune
-
-    add_finetune(sub)
-
-    v = sub.add_parser("evaluate", help="bits/note and accuracy of every model and baseline")
-    v.add_argument("--models-dir", default=str(MODELS_DIR))
-    v.add_argument("--baseline-dir", default=str(BASELINE_DIR))
-    v.add_argument("--cache-dir", default=str(C.CACHE_DIR))
-    v.add_argument("--no-readme", action="store_true")
+    key_study.add_parser(sub)
+    memory_sweep.add_parser(sub)
+    poly_report.add_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    # every command's parser has a default run(args, argv) that carries it out
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "corpus":
-            return _cmd_corpus(args)
-        if args.command == "train":
-            return _cmd_train(args, argv)
-        if args.command == "export":
-            return _cmd_export(args)
-        if args.command == "promote":
-            return _cmd_promote(args)
-        if args.command == "kn":
-            return _cmd_kn(args)
-        if args.command == "ensemble":
-            return _cmd_ensemble(args, argv)
-        if args.command == "sweep":
-            return _cmd_sweep(args, argv)
-        if args.command == "finetune":
-            from training.finetune import finetune
-
-            return finetune(args, _command_line(argv))
-        return _cmd_evaluate(args)
+        return args.run(args, argv)
     except ContinuoError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

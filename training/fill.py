@@ -1,6 +1,6 @@
 """Fill-in-the-middle models: a shipped network fine-tuned on ``melody-fim-16th``.
 
-``python -m training.fill train --from models/lstm.json --name lstm-fill`` grows the
+``python -m training fill train --base models/lstm.json --name lstm-fill`` grows the
 shipped model's vocabulary by the fill sentinels (the old embedding rows and output
 units copied, the new ones small and random, the new output biases low so the
 sentinels start near probability 0), then trains on the Essen training split with each
@@ -10,8 +10,8 @@ around a random gap of 1-4 bars (:func:`engine.encodings.fim.random_gap`):
 never predicted: their targets weigh 0.  Then it exports the two ONNX graphs and a card
 (``jobs``: continue and fill) and scores plain continuation on the test split.
 
-``python -m training.fill evaluate`` measures issue 13's figures on the Essen test split
-(music21 parses those tunes again, for their bars).
+``python -m training fill evaluate`` measures issue 13's figures on the Essen test split
+(music21 parses those tunes again, for their bars): :mod:`training.studies.fill_eval`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import math
 import platform
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -108,7 +107,8 @@ def grow_vocabulary(card_path: Path, encoding: FillMelodyEncoding, seed: int = 0
     return new, hp, old_card
 
 
-def train_fill(args: argparse.Namespace, argv: list[str]) -> int:
+def train_fill(args: argparse.Namespace, command: str) -> int:
+    """Train a fill model as ``args`` say; ``command``: the command line, for its card."""
     import keras
     import tensorflow as tf
 
@@ -182,7 +182,7 @@ def train_fill(args: argparse.Namespace, argv: list[str]) -> int:
     wall = time.monotonic() - t0
     val_loss = [float(v) for v in history.history.get("val_loss", [])]
     training = {
-        "command": "python -m training.fill " + " ".join(shlex.quote(a) for a in argv),
+        "command": command,
         "base": f"{card_path.name} (its Keras weights; vocabulary grown by the fill "
                 f"sentinels)",
         "wall_time_s": round(wall, 1), "epochs": len(val_loss),
@@ -219,11 +219,11 @@ def train_fill(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="python -m training.fill", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="fine-tune a shipped model to fill gaps")
+def add_parser(sub, command_line) -> argparse.ArgumentParser:
+    """``python -m training fill train``: ``sub`` is the ``fill`` command's sub-commands,
+    ``command_line(argv)`` the command line the card records."""
+    t = sub.add_parser("train", help="fine-tune a shipped model to fill gaps",
+                       description=__doc__.split("\n\n")[1])
     t.add_argument("--base", required=True, help="the card to start from, e.g. models/lstm.json")
     t.add_argument("--name", required=True)
     t.add_argument("--epochs", type=int, default=60)
@@ -238,19 +238,5 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--subset", type=int)
     t.add_argument("--out-dir", default=str(ROOT / "models"))
     t.add_argument("--cache-dir", default=str(ROOT / "training" / "cache"))
-    e = sub.add_parser("evaluate", help="issue 13's figures on the Essen test split")
-    e.add_argument("--fill", nargs="+", default=["lstm-fill", "wavenet-fill"])
-    e.add_argument("--models-dir", default=str(ROOT / "models"))
-    e.add_argument("--out", default=str(ROOT / "models" / "fill" / "evaluation.json"))
-    e.add_argument("--test-midi", metavar="DIR",
-                   help="also write the tunes it scores there as MIDI (for main.py score --fill 4:5)")
-    args = p.parse_args(argv)
-    if args.command == "train":
-        return train_fill(args, argv)
-    from training.studies.fill_eval import evaluate
-
-    return evaluate(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    t.set_defaults(run=lambda args, argv: train_fill(args, command_line(argv)))
+    return t

@@ -207,8 +207,9 @@ def finetune(args: argparse.Namespace, command: str) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
-    """The ``finetune`` sub-command of ``python -m training``."""
+def add_parser(sub, command_line) -> argparse.ArgumentParser:
+    """The ``finetune`` sub-command of ``python -m training``; ``command_line(argv)``:
+    the command line the card records."""
     f = sub.add_parser("finetune", help="fine-tune a shipped network on a folder of your "
                                         "music and write it to your models folder")
     f.add_argument("--from", dest="base", required=True, metavar="MODEL",
@@ -226,3 +227,5 @@ def add_parser(sub) -> None:
     f.add_argument("--max-len", type=int, default=1024, help="crop tunes to this many steps")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--models-dir", default=str(MODELS_DIR), help=argparse.SUPPRESS)
+    f.set_defaults(run=lambda args, argv: finetune(args, command_line(argv)))
+    return f

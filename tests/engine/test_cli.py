@@ -184,7 +184,7 @@ def test_score_reproduces_the_cards_test_split_bits_per_note(card, tmp_path):
         pytest.skip(f"{card.name} has no test-split bits per note yet")
     if info.get("encoding", {}).get("polyphonic"):
         pytest.skip(f"{card.name} is scored on the part-music corpus's test split: "
-                    f"python -m training.partmusic --paths test | xargs -d '\\n' "
+                    f"python -m training partmusic --paths test | xargs -d '\\n' "
                     f"python main.py score --model {info['name']}")
     corpus_mod = pytest.importorskip("training.corpus")
     corpus = corpus_mod.load_corpus(corpus_mod.TRAIN_COLLECTION)

@@ -18,13 +18,12 @@ tokens, are cached as ``training/cache/partmusic-notes-v1.npz`` (flat int32 arra
 no pickle) plus a JSON sidecar that describes the pieces and the rejected files, so
 any encoding can be built on top of them without parsing again.
 
-``python -m training.partmusic [--limit N] [--collections a,b]`` builds the cache and
+``python -m training partmusic [--limit N] [--collections a,b]`` builds the cache and
 prints the counts per collection and split (markdown) and the grouped reasons.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import multiprocessing as mp
@@ -396,7 +395,7 @@ def load_index(cache_dir: Path | str | None = None) -> dict:
     _, json_path = cache_paths(cache_dir)
     if not json_path.exists():
         raise FileNotFoundError(f"{json_path} is missing: build it with "
-                                f"`python -m training.partmusic`")
+                                f"`python -m training partmusic`")
     return json.loads(json_path.read_text("utf-8"))
 
 
@@ -483,50 +482,3 @@ def rejected_markdown(cache_dir: Path | str | None = None) -> str:
         for ex in entry["examples"][:3]:
             lines.append(f"  - {ex['id']}: {ex['detail']}")
     return "\n".join(lines) or "- none"
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.partmusic", description=__doc__
-                                 .split("\n\n")[0])
-    ap.add_argument("--limit", type=int, default=None, help="parse only the first N files")
-    ap.add_argument("--collections", default=None,
-                    help="comma-separated collections (default: all)")
-    ap.add_argument("--processes", type=int, default=2)
-    ap.add_argument("--cache-dir", default=None)
-    ap.add_argument("--list", action="store_true",
-                    help="only list the collections and their file counts")
-    ap.add_argument("--paths", choices=SPLIT_NAMES, metavar="SPLIT",
-                    help="print the files of SPLIT (test, validation, train) that the "
-                         "polyphonic corpus holds, one path per line: main.py score's input "
-                         "for reproducing a card's figure")
-    args = ap.parse_args(argv)
-    if args.paths:
-        from training.corpus import PART_MUSIC, encoding_named, load_corpus
-
-        corpus = load_corpus(PART_MUSIC, encoding=encoding_named("polyphony-16th"))
-        if corpus is None:
-            print("build the corpus first: python -m training corpus --collections "
-                  "partmusic --encoding polyphony-16th", file=sys.stderr)
-            return 1
-        root = corpus_root()
-        for pid, split in zip(corpus.ids, corpus.splits):
-            if split == args.paths:
-                print(root / pid)
-        return 0
-    if args.list:
-        for c, ids in collection_files().items():
-            print(f"{c}: {len(ids)}")
-        return 0
-    cols = None if args.collections is None else [c for c in args.collections.split(",") if c]
-    path = build_notes_cache(args.processes, args.limit, cols, args.cache_dir)
-    index = load_index(args.cache_dir)
-    print(f"wrote {path} ({len(index['pieces'])} pieces of {index['files_considered']} "
-          f"files, {index['build_seconds'] / 60:.1f} min)\n")
-    print(counts_markdown(args.cache_dir))
-    print("\nrejected:")
-    print(rejected_markdown(args.cache_dir))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Issue 13's figures on the Essen test split: ``python -m training.fill evaluate``.
+"""Issue 13's figures on the Essen test split: ``python -m training fill evaluate``.
 
 For every test tune of at least 8 bars (music21 parses the test tunes again, for their
 bars; a bar is the song's, from tick 0, as ``main.py fill --from/--to`` counts them):
@@ -27,6 +27,7 @@ import numpy as np
 GAP_BARS = (4, 5)
 MIN_BARS = 8
 LEAP = 5  # semitones
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_songs(collection: str = "essenFolksong"):
@@ -63,6 +64,20 @@ def _junction(before: list, after: list) -> int | None:
     return abs(first.pitch - last.pitch)
 
 
+def add_parser(sub):
+    """``python -m training fill evaluate``: ``sub`` is the ``fill`` command's
+    sub-commands."""
+    e = sub.add_parser("evaluate", help="issue 13's figures on the Essen test split",
+                       description=__doc__.split("\n\n")[0])
+    e.add_argument("--fill", nargs="+", default=["lstm-fill", "wavenet-fill"])
+    e.add_argument("--models-dir", default=str(ROOT / "models"))
+    e.add_argument("--out", default=str(ROOT / "models" / "fill" / "evaluation.json"))
+    e.add_argument("--test-midi", metavar="DIR",
+                   help="also write the tunes it scores there as MIDI (for main.py score --fill 4:5)")
+    e.set_defaults(run=lambda args, argv: evaluate(args))
+    return e
+
+
 def evaluate(args) -> int:
     from engine.generation.fill import bar_range_ticks, fill, gap_steps, score_gap
     from engine.generation.generator import GenerationSettings
@@ -70,7 +85,7 @@ def evaluate(args) -> int:
     from engine.song import melody_track
 
     t0 = time.monotonic()
-    shipped = Path(__file__).resolve().parents[2] / "models"
+    shipped = ROOT / "models"
     folders = list(dict.fromkeys([Path(args.models_dir).resolve(), shipped]))
     library = ModelLibrary(folders)  # the fill models and the shipped plain ones
     songs = test_songs()
@@ -95,7 +110,7 @@ def evaluate(args) -> int:
         for k, tune_id, song, *_ in cases:
             song_to_midi_file(song, folder / (tune_id.replace("#", "-") + ".mid"))
 
-    report: dict = {"command": "python -m training.fill evaluate", "gap_bars": list(GAP_BARS),
+    report: dict = {"command": "python -m training fill evaluate", "gap_bars": list(GAP_BARS),
                     "tunes": len(cases), "min_bars": MIN_BARS, "models": {}}
     # the real tunes' junctions
     real = []
@@ -259,7 +274,7 @@ for 21-26 minutes: prefix-suffix-middle left the LSTM 25% worse on random gaps o
 validation split than continuing without the suffix, and a sentinel between the prefix
 and the middle still cost it a third of a bit on the gap's first steps.
 
-`python -m training.fill evaluate` on the Essen test split, the {n} tunes of at least
+`python -m training fill evaluate` on the Essen test split, the {n} tunes of at least
 {report['min_bars']} bars: bits per note of the notes of bars 4-5 given both sides
 (the fill prompt) against the same family given only the bars before them (the shipped
 plain model; and the fill model without a prompt); then at temperature 1 (no key lock,
@@ -277,7 +292,7 @@ The network alone reads only 48 steps after the gap, and gains little from them.
 motif memory (engine/generation/memory.py, on by default in the app, `fill` and
 `score`) hears all of the music after the gap, then the music before it, and is mixed
 in as when continuing; the plain model it is compared with has the memory too, having
-heard the music before the gap. `python -m training.fill evaluate --test-midi DIR`
+heard the music before the gap. `python -m training fill evaluate --test-midi DIR`
 also writes the {n} tunes as MIDI, and `python main.py score --model lstm-fill --fill
 4:5 DIR/*.mid` (and `--model lstm`, `--memory off`) prints the same figures.
 

@@ -1,6 +1,6 @@
 """Does a better key estimator for the training corpus lower bits per note? (issue 14)
 
-``python -m training.key_study`` parses music21's Essen collection again (one process,
+``python -m training key-study`` parses music21's Essen collection again (one process,
 about ten minutes), keeps every tune that today's corpus keeps, and transposes each one
 to C major / A minor by several whole-tune key estimators:
 
@@ -463,9 +463,12 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.key_study", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_parser(sub) -> argparse.ArgumentParser:
+    """The ``key-study`` sub-command of ``python -m training``."""
+    ap = sub.add_parser("key-study", help="study: which key estimator the melody corpus "
+                                          "should be transposed by (issue 14)",
+                        description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--orders", type=int, nargs="+", default=[8, 10, 12],
                     help="Kneser-Ney orders to fit (the best on validation is kept)")
     ap.add_argument("--tunes-cache", type=Path, default=None,
@@ -481,7 +484,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="only score these networks, each trained on the corpus of its "
                          "estimator (the first is the control), and write them into --out "
                          "as 'network_trial', keeping the rest of the file")
-    args = ap.parse_args(argv)
+    ap.set_defaults(run=lambda args, argv: run(args))
+    return ap
+
+
+def run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     cached = args.tunes_cache is not None and args.tunes_cache.exists()
     if cached:
@@ -498,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.score_runs:
         runs = dict(item.split("=", 1) for item in args.score_runs)
         trial = score_runs(tunes, {k: Path(v) for k, v in runs.items()})
-        trial["command"] = ("python -m training.key_study --tunes-cache "
+        trial["command"] = ("python -m training key-study --tunes-cache "
                             f"{args.tunes_cache} --score-runs {' '.join(args.score_runs)}")
         trial["wall_time_s"] = round(time.monotonic() - t0, 1)
         result = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -513,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     check = check_today_matches_cache(tunes)
     print(check, file=sys.stderr)
     result = study(tunes, args.orders, args.network or None)
-    result.update({"command": "python -m training.key_study"
+    result.update({"command": "python -m training key-study"
                    + (f" --orders {' '.join(map(str, args.orders))}"
                       if args.orders != [8, 10, 12] else "")
                    + (f" --tunes-cache {args.tunes_cache}" if args.tunes_cache else ""),
@@ -528,6 +535,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

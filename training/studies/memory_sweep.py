@@ -1,9 +1,9 @@
 """Choosing the motif memory's mixing on the validation split, and writing a split as
 MIDI files for ``main.py score``.
 
-    python -m training.memory_sweep [--models lstm wavenet duet] [--out models/memory/sweep.json]
-    python -m training.memory_sweep --write-split test --to DIR   # one MIDI file per tune
-    python -m training.memory_sweep --write-split all --collection oneills1850 --to DIR
+    python -m training memory-sweep [--models lstm wavenet duet] [--out models/memory/sweep.json]
+    python -m training memory-sweep --write-split test --to DIR   # one MIDI file per tune
+    python -m training memory-sweep --write-split all --collection oneills1850 --to DIR
 
 For every model: its network's probabilities of every validation token (the
 ``.seq.onnx`` the app loads), the memory's (``engine.generation.memory``, fed each
@@ -164,7 +164,7 @@ def write_mixing_file(report: dict, default_model: str = "duet",
         chosen["*"] = chosen[default_model]
     data = {"chosen_on": f"{C.TRAIN_COLLECTION} {report['split']} split, "
                          f"{report['tunes']} tunes",
-            "command": "python -m training.memory_sweep", "models": chosen}
+            "command": "python -m training memory-sweep", "models": chosen}
     write_bytes_atomic(MIXING_FILE, (json.dumps(data, indent=1) + "\n").encode())
     return MIXING_FILE
 
@@ -221,8 +221,11 @@ def write_split(split: str, folder: Path, collection: str = C.TRAIN_COLLECTION,
     return n
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_parser(sub) -> argparse.ArgumentParser:
+    """The ``memory-sweep`` sub-command of ``python -m training``."""
+    ap = sub.add_parser("memory-sweep", help="study: choose the motif memory's mixing on "
+                                             "the validation split; or write a split as MIDI",
+                        description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["lstm", "wavenet", "duet"])
     ap.add_argument("--split", default="validation")
     ap.add_argument("--out", default=str(ROOT / "models" / "memory" / "sweep.json"))
@@ -238,7 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generation-power", type=float, default=GENERATION_POWER,
                     help="the power of the memory's shares when generating (default "
                          f"{GENERATION_POWER:g}: chosen by bench/musicality.py on validation)")
-    args = ap.parse_args(argv)
+    ap.set_defaults(run=lambda args, argv: run(args, ap))
+    return ap
+
+
+def run(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
+    """``ap``: the command's parser, which reports bad options."""
     if args.write_split:
         if not args.to:
             ap.error("--write-split needs --to DIR")
@@ -259,6 +267,3 @@ def main(argv: list[str] | None = None) -> int:
                           f"order {b['max_order']})" for m, b in r["best_by_method"].items()))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,7 +4,7 @@ held-out figures beside the Kneser-Ney baseline, and the chorale measures.
 Rendered from files in git (the cards, ``models/baselines/kn-partmusic.metrics.json``,
 ``models/baselines/partmusic-corpus.json``, ``bench/results/chorales.json``), so that
 ``python -m training evaluate`` can rewrite the README without the corpus cache.
-``python -m training.poly_report`` refreshes the corpus summary from the cache (after
+``python -m training poly-report`` refreshes the corpus summary from the cache (after
 ``python -m training corpus --collections partmusic --encoding polyphony-16th``) and
 prints the section.
 """
@@ -129,7 +129,7 @@ def poly_section(models_dir: Path) -> str:
     corpus = ""
     if summary_path.exists():
         summary = json.loads(summary_path.read_text())
-        corpus = (f"Music21's multi-part works, parsed once by `python -m training.partmusic` "
+        corpus = (f"Music21's multi-part works, parsed once by `python -m training partmusic` "
                   f"(one track per part, ties joined, repeats not expanded; files with the "
                   f"same notes as another dropped) and encoded with `{summary['encoding']}` "
                   f"v1 (docs/polyphony-encoding.md), moved to C major / A minor. Split: "
@@ -142,7 +142,7 @@ def poly_section(models_dir: Path) -> str:
 the notes (NEW tokens) among them, whole pieces scored from the `.seq.onnx`; bits per
 step divide the same bits by the sixteenth-note steps. `main.py score` gives the same
 figure from the files themselves:
-`python -m training.partmusic --paths test | xargs -d '\\n' python main.py score --model NAME`.
+`python -m training partmusic --paths test | xargs -d '\\n' python main.py score --model NAME`.
 
 {figures}
 
@@ -178,16 +178,21 @@ poly-wavenet): median 3 and 4 notes per beat, 3.09 and 7.28 parallels per 100 be
 """
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from engine.formats import write_bytes_atomic
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_parser(sub):
+    """The ``poly-report`` sub-command of ``python -m training``."""
+    ap = sub.add_parser("poly-report", help="study: the polyphonic models' section of "
+                                            "models/README.md (printed)",
+                        description=__doc__.split("\n\n")[0])
     ap.add_argument("--models-dir", default=str(ROOT / "models"))
     ap.add_argument("--no-corpus", action="store_true",
                     help="do not refresh the corpus summary from the cache")
-    args = ap.parse_args(argv)
+    ap.set_defaults(run=lambda args, argv: run(args))
+    return ap
+
+
+def run(args) -> int:
+    from engine.formats import write_bytes_atomic
+
     models_dir = Path(args.models_dir)
     if not args.no_corpus:
         summary = corpus_summary()
@@ -197,6 +202,3 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(poly_section(models_dir))
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
