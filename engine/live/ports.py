@@ -210,6 +210,46 @@ class PortOutput(Output):
                 self._lister = None
 
 
+# rtmidi keeps what arrives in a queue until our poller reads it; python-rtmidi's default
+# holds 1,024 messages, and a poller starved by a busy machine for a second or two of a
+# dense passage lost the rest ("MidiInJack: message queue limit reached"): a CI run got
+# 1,026 of 2,000.  At 2 kB a message slot this is about 130 MB at most, only when full.
+INPUT_QUEUE_LIMIT = 65536
+
+
+class _RtInput:
+    """An rtmidi input opened with :data:`INPUT_QUEUE_LIMIT`, as mido would open it.
+
+    mido's rtmidi backend makes its ``MidiIn`` with python-rtmidi's default queue and
+    takes no option for it, so inputs are opened here the way mido does (a virtual port
+    by name, or a listed port by its index; system exclusive, not timing or active
+    sensing, ignored) and read by :class:`PortInput`'s poller."""
+
+    def __init__(self, api: str, name: str, virtual: bool, client_name: str) -> None:
+        self.closed = True
+        self._rt = rtmidi.MidiIn(rtapi=_RTMIDI_API_IDS[_mido_api(api)],
+                                 name=client_name if virtual else None,
+                                 queue_size_limit=INPUT_QUEUE_LIMIT)
+        try:
+            if virtual:
+                self._rt.open_virtual_port(name)
+            else:
+                names = list(self._rt.get_ports())
+                if name not in names:
+                    raise OSError(f"no input called '{name}'")
+                self._rt.open_port(names.index(name))
+            self._rt.ignore_types(False, False, True)
+        except BaseException:
+            self._rt.delete()
+            raise
+        self.name = name
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            _close_polled_input(self, self._rt)
+
+
 def _close_polled_input(port: mido.ports.BaseInput, rt) -> None:
     """Close an rtmidi input whose callback we cancelled, without mido's ``close()``.
 
@@ -416,6 +456,8 @@ class MidiSystem:
         A listed port must be listed now; a virtual one is made under ``client_name``.
         """
         opener = getattr(self.backend, f"open_{kind}")
+        if kind == "input":
+            opener = self._open_rtmidi_input
         if virtual:
             try:
                 return opener(name, virtual=True, client_name=client_name)
@@ -426,8 +468,12 @@ class MidiSystem:
             raise PortError(f"There is no MIDI {kind} called '{name}'.")
         try:
             return opener(name)
-        except (OSError, RuntimeError, ValueError) as exc:
+        except (OSError, RuntimeError, ValueError, rtmidi.RtMidiError) as exc:
             raise PortError(f"The MIDI {kind} '{name}' could not be opened: {exc}") from exc
+
+    def _open_rtmidi_input(self, name: str, virtual: bool = False,
+                           client_name: str = CLIENT_NAME) -> _RtInput:
+        return _RtInput(self.api, name, virtual, client_name)
 
     def open_output(self, name: str) -> PortOutput:
         """Open the output called ``name`` (exactly as listed)."""
