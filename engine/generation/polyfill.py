@@ -38,6 +38,7 @@ hears only what comes before); the message says so.
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -46,14 +47,16 @@ import numpy as np
 from engine.encodings import Key, estimate_song_key
 from engine.encodings.polyphony import STEP, playable_tracks
 from engine.errors import EncodingError, GenerationError
-from engine.generation import generator as G
-from engine.generation.fill import (CANDIDATES, _bar, best_per_group, check_gap_in_song,
+from engine.generation.fill import (CANDIDATES, best_per_group, check_gap_in_song,
                                     check_gap_steps, checked_gap, split_at_gap)
-from engine.generation.polyphony import (MAX_PRIME_STEPS, Junction, _capacity, _sample,
-                                         _sample_parts, _texture, _with, fit_voices,
-                                         is_polyphonic,
-                                         lock_scale, longest_hold, part_grids, part_ranges,
-                                         part_rules, seed_parts, to_tracks, track_messages)
+from engine.generation.generator import GenerationSettings, allowed_tokens
+from engine.generation.polyphony import (Junction, fit_voices, lock_scale, longest_hold,
+                                         part_capacity, part_grids, part_ranges, part_rules,
+                                         part_texture, require_parts, runner, sample_parts,
+                                         sample_voices, seed_parts, to_tracks,
+                                         track_messages, with_sound)
+from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
+                                        Velocities)
 from engine.models import ModelLibrary
 from engine.song import Note, Song
 
@@ -65,11 +68,11 @@ def _step_ends(tokens: Sequence[int]) -> list[int]:
     return [i + 1 for i, t in enumerate(tokens) if t == STEP]
 
 
-def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSettings, *,
+def fill_polyphony(library: ModelLibrary, song: Song, settings: GenerationSettings, *,
                    start_tick: int, end_tick: int,
                    progress: Callable[[int, int], None] | None = None,
                    is_cancelled: Callable[[], bool] | None = None,
-                   candidates: bool = False) -> G.GenerationResult:
+                   candidates: bool = False) -> GenerationResult:
     """Fill ``[start_tick, end_tick)`` of every playable track of ``song`` with
     ``settings.variations`` variations of a polyphonic model; each variation is the
     list of new notes and ``track_of`` the track of each (:func:`apply_parts`).
@@ -78,14 +81,65 @@ def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSett
     group, none drawn."""
     settings.validate()
     model = library.get(settings.model)
-    if not is_polyphonic(model):
-        raise GenerationError(f"the model {model.name} writes one line; a fill of every part "
-                              f"needs a polyphonic model")
+    require_parts(model, "a fill of every part needs a polyphonic model")
     if settings.style is not None:
         raise GenerationError(f"a style joins a melody model; {model.name} fills every part "
                               f"at once")
-    start_tick, end_tick = checked_gap(song, start_tick, end_tick)
     enc = model.encoding
+    g = read_gap(enc, song, settings, start_tick, end_tick)
+    gap = encode_gap(enc, song, g.start_tick, g.end_tick, g.song_key)
+    g.messages += gap.messages
+    if g.inside:
+        g.messages.append(f"{g.inside} note{'s' if g.inside != 1 else ''} in the gap will be "
+                          f"replaced.")
+    if not gap.junction:
+        g.messages.append("Nothing follows the gap within a bar, so the fill hears only what "
+                          "comes before.")
+    scale = None
+    if g.lock_key is not None:
+        scale, why = lock_scale(g.lock_key, g.kept_notes if settings.key == "auto" else [])
+        if settings.key == "auto":
+            g.messages.append(f"Key lock: {g.lock_key.name} ({why}).")
+    allowed = allowed_tokens(model, settings, g.lock_key, scale, gap.transpose)
+    fitted = fit_voices(enc, g.kept, g.capacity, song.ppq)
+    if fitted is not None:
+        return _fill_lines(model, song, settings, g, gap, fitted, allowed, progress,
+                           is_cancelled, candidates)
+    return _fill_voices(model, song, settings, g, gap, allowed, progress, is_cancelled,
+                        candidates)
+
+
+@dataclass
+class GapParts:
+    """A part fill's gap, checked: its ticks and grid steps (``a_step`` the first,
+    ``steps`` how many), each playable track's notes before it and kept around it, the
+    notes it replaces, the key and what the user is told."""
+
+    start_tick: int
+    end_tick: int
+    a_step: int
+    steps: int
+    parts: dict[int, tuple[list[Note], list[Note], list[Note]]]  # before, inside, after
+    before: dict[int, list[Note]]
+    kept: dict[int, list[Note]]
+    kept_notes: list[Note]
+    inside: int
+    capacity: dict[int, int]
+    messages: list[str]
+    song_key: Key
+    lock_key: Key | None
+
+    @property
+    def key(self) -> Key:
+        return self.lock_key or self.song_key
+
+
+def read_gap(enc, song: Song, settings: GenerationSettings, start_tick: int,
+             end_tick: int) -> GapParts:
+    """The gap ``[start_tick, end_tick)`` of every playable track, checked (a message
+    for each reason it cannot be filled) and split into what comes before, inside and
+    after it."""
+    start_tick, end_tick = checked_gap(song, start_tick, end_tick)
     ppq = song.ppq
     playable = playable_tracks(song)
     if not playable:
@@ -111,155 +165,154 @@ def fill_polyphony(library: ModelLibrary, song: Song, settings: G.GenerationSett
                               f"or fill one track with a fill model (lstm-fill)")
     kept_notes = [n for ns in kept.values() for n in ns]
     inside = sum(len(p[1]) for p in parts.values())
-    capacity = {i: _capacity(ns) for i, ns in kept.items()}
+    capacity = {i: part_capacity(ns) for i, ns in kept.items()}
     messages = track_messages(song)
-
-    k = int(settings.variations)
     chosen = None if settings.key in (None, "auto") else Key.parse(settings.key)
     song_key = estimate_song_key(kept_notes)
     lock_key = None if settings.key is None else (chosen or song_key)
+    return GapParts(start_tick, end_tick, a_step, steps, parts, before, kept, kept_notes,
+                    inside, capacity, messages, song_key, lock_key)
 
-    gap = encode_gap(enc, song, start_tick, end_tick, song_key)
-    messages += gap.messages
-    transpose, prime, held, junction_tokens = gap.transpose, gap.prime, gap.held, gap.junction
-    if inside:
-        messages.append(f"{inside} note{'s' if inside != 1 else ''} in the gap will be "
-                        f"replaced.")
-    if not junction_tokens:
-        messages.append("Nothing follows the gap within a bar, so the fill hears only what "
-                        "comes before.")
 
-    scale = None
-    if lock_key is not None:
-        scale, why = lock_scale(lock_key, kept_notes if settings.key == "auto" else [])
-        if settings.key == "auto":
-            messages.append(f"Key lock: {lock_key.name} ({why}).")
-    allowed = G.allowed_tokens(model, settings, lock_key, scale, transpose)
-    fitted = fit_voices(enc, kept, capacity, ppq)
-    if fitted is not None:
-        return _fill_lines(model, song, settings, start_tick, end_tick, a_step, steps,
-                           before, kept, fitted, allowed, transpose, prime,
-                           junction_tokens, kept_notes, messages, lock_key or song_key,
-                           lock_key.name if settings.key == "auto" and lock_key is not None
-                           else "", progress, is_cancelled, candidates)
-    ceilings, floors, allowed = part_ranges(enc, kept, capacity, transpose, allowed)
-    beat_notes = _texture(before, sum(capacity.values()), ppq,
-                          enc.step_to_tick(a_step, ppq), enc.step_to_tick(MAX_PRIME_STEPS, ppq))
+def _bar(song: Song, tick: int) -> int:
+    """The bar number of ``tick``, for a message."""
+    return song.bar_beat_at(max(0, tick))[0]
+
+
+def _sample_candidates(model, settings: GenerationSettings, prime: list[int],
+                       junction_tokens: list[int], is_cancelled, candidates: bool, sample):
+    """Run ``sample(stepper, rows, rng, junction)`` for the fill's rows (``CANDIDATES``
+    per variation when music follows the gap) and keep each variation's best candidate
+    (every candidate with ``candidates``): the indices of the rows kept and the out."""
+    k = int(settings.variations)
     rows = k * CANDIDATES if junction_tokens else k
     junction = Junction(junction_tokens, rows) if junction_tokens else None
-    receptive = model.info.receptive_field_steps
-    primed = prime[-receptive:] if receptive is not None and len(prime) > receptive else prime
     rng = np.random.default_rng(int(settings.rng_seed))
     if is_cancelled is not None and is_cancelled():
-        raise G.GenerationCancelled("generation was cancelled")
-    stepper = G._Incremental(model, primed, rows)
-    try:
-        out = _sample(model, stepper, prime, False, steps, rows, allowed, None, settings, rng,
-                      progress, is_cancelled, sum(capacity.values()), ceilings, beat_notes,
-                      (a_step, enc.steps_per_quarter), longest_hold(enc, kept_notes, ppq),
-                      floors, held=held, junction=junction)
-    finally:
-        stepper.close()
+        raise GenerationCancelled("generation was cancelled")
+    with closing(runner(model, prime, rows)) as stepper:
+        out = sample(stepper, rows, rng, junction)
     if junction is not None and not candidates:
-        picked = best_per_group(junction.logp.reshape(k, CANDIDATES))
-        out = [out[i] for i in picked]
+        return best_per_group(junction.logp.reshape(k, CANDIDATES)), out
+    return list(range(rows)), out
 
-    velocities = {i: G._Velocities(song, ns, enc) for i, ns in kept.items()}
-    sounding = {i: [n.end_tick for n in ns if n.end_tick > start_tick]
-                for i, ns in before.items()}
+
+def _fill_voices(model, song: Song, settings: GenerationSettings, g: GapParts,
+                 gap: "GapMusic", allowed: np.ndarray, progress, is_cancelled,
+                 candidates: bool) -> GenerationResult:
+    """The fill written voice-blind (more parts than the encoding's voices), the new
+    notes given to the tracks afterwards (:func:`to_tracks`)."""
+    enc, ppq = model.encoding, song.ppq
+    ceilings, floors, allowed = part_ranges(enc, g.kept, g.capacity, gap.transpose, allowed)
+    beat_notes = part_texture(g.before, sum(g.capacity.values()), ppq,
+                              enc.step_to_tick(g.a_step, ppq),
+                              enc.step_to_tick(MAX_PRIME_STEPS, ppq))
+
+    def sample(stepper, rows, rng, junction):
+        return sample_voices(model, stepper, gap.prime, False, g.steps, rows, allowed,
+                             settings, rng, progress, is_cancelled, sum(g.capacity.values()),
+                             ceilings, beat_notes, (g.a_step, enc.steps_per_quarter),
+                             longest_hold(enc, g.kept_notes, ppq), floors, held=gap.held,
+                             junction=junction)
+
+    picked, out = _sample_candidates(model, settings, gap.prime, gap.junction, is_cancelled,
+                                     candidates, sample)
+    out = [out[i] for i in picked]
+    velocities = {i: Velocities(song, ns, enc) for i, ns in g.kept.items()}
+    sounding = {i: [n.end_tick for n in ns if n.end_tick > g.start_tick]
+                for i, ns in g.before.items()}
     # each part heard from its notes nearest the gap
-    near = {i: parts[i][0] or sorted(parts[i][2], key=Note.sort_key)[:8] for i in kept}
+    near = {i: g.parts[i][0] or sorted(g.parts[i][2], key=Note.sort_key)[:8] for i in g.kept}
     variations, track_of = [], []
     for row in out:
-        grid = [g for g in enc.tokens_to_grid(row, a_step)
-                if not held[g.start_step - a_step, g.pitch - enc.min_pitch]]
-        decoded = [n if n.end_tick <= end_tick else
-                   Note(n.pitch, n.start_tick, end_tick - n.start_tick, n.velocity, n.channel)
-                   for n in enc.grid_to_notes(grid, ppq, transpose)]
-        notes, tracks = to_tracks(song, decoded, near, capacity, velocities, sounding)
+        grid = [n for n in enc.tokens_to_grid(row, g.a_step)
+                if not gap.held[n.start_step - g.a_step, n.pitch - enc.min_pitch]]
+        decoded = [_cut(n, g.end_tick) for n in enc.grid_to_notes(grid, ppq, gap.transpose)]
+        notes, tracks = to_tracks(song, decoded, near, g.capacity, velocities, sounding)
         variations.append(notes)
         track_of.append(tracks)
-    messages.append(f"Filled {len(kept)} part{'s' if len(kept) != 1 else ''} together.")
-    return G.GenerationResult(
-        variations=variations, start_tick=enc.step_to_tick(a_step, ppq),
-        key=lock_key or song_key, messages=messages, model=model.name, steps=steps,
+    return _result(model, settings, g, variations, track_of, out, song.ppq)
+
+
+def _cut(n: Note, end_tick: int) -> Note:
+    """``n``, ending at ``end_tick`` at the latest."""
+    return n if n.end_tick <= end_tick else \
+        Note(n.pitch, n.start_tick, end_tick - n.start_tick, n.velocity, n.channel)
+
+
+def _result(model, settings: GenerationSettings, g: GapParts, variations, track_of, out,
+            ppq: int) -> GenerationResult:
+    """A part fill's result: each variation's notes and the track of each."""
+    g.messages.append(f"Filled {len(g.kept)} part{'s' if len(g.kept) != 1 else ''} "
+                      f"together.")
+    return GenerationResult(
+        variations=variations, start_tick=model.encoding.step_to_tick(g.a_step, ppq),
+        key=g.key, messages=g.messages, model=model.name, steps=g.steps,
         tokens=[list(r) for r in out], track_of=track_of,
-        key_lock=lock_key.name if settings.key == "auto" and lock_key is not None else "")
+        key_lock=g.lock_key.name if settings.key == "auto" and g.lock_key is not None
+        else "")
 
 
-def _fill_lines(model, song: Song, settings: G.GenerationSettings, start_tick: int,
-                end_tick: int, a_step: int, steps: int, before: dict[int, list[Note]],
-                kept: dict[int, list[Note]], capacity: dict[int, int],
-                allowed: np.ndarray, transpose: int, prime: list[int],
-                junction_tokens: list[int], kept_notes: list[Note], messages: list[str],
-                key: Key, key_lock: str, progress, is_cancelled,
-                candidates: bool) -> G.GenerationResult:
+def _fill_lines(model, song: Song, settings: GenerationSettings, g: GapParts,
+                gap: "GapMusic", capacity: dict[int, int], allowed: np.ndarray,
+                progress, is_cancelled, candidates: bool) -> GenerationResult:
     """The fill with every part a line (:class:`PartGrammar`, as a continuation): each
     part keeps its own rhythm, range and order from the music before the gap, a note
     sounding into the gap is held by its own part, and the notes go to their parts."""
-    enc = model.encoding
-    ppq = song.ppq
-    lines = seed_parts(song, kept, capacity)
+    enc, ppq = model.encoding, song.ppq
+    lines = seed_parts(song, g.kept, capacity)
     for part in lines:  # each part's rhythm from the music before the gap
-        part.notes = sorted(before.get(part.track) or kept[part.track], key=Note.sort_key)
-    rules = part_rules(enc, song, lines, a_step, steps, transpose)
+        part.notes = sorted(g.before.get(part.track) or g.kept[part.track], key=Note.sort_key)
+    rules = part_rules(enc, song, lines, g.a_step, g.steps, gap.transpose)
+    _hold_sounding(enc, song, g, lines, rules, gap.transpose)
+
+    def sample(stepper, rows, rng, junction):
+        return sample_parts(model, stepper, rules, g.steps, rows, allowed, settings, rng,
+                            progress, is_cancelled, longest_hold(enc, g.kept_notes, ppq),
+                            None, junction)
+
+    picked, (out, out_parts) = _sample_candidates(model, settings, gap.prime, gap.junction,
+                                                  is_cancelled, candidates, sample)
+    out, out_parts = [out[i] for i in picked], [out_parts[i] for i in picked]
+    velocities = {i: Velocities(song, ns, enc) for i, ns in g.kept.items()}
+    variations, track_of = [], []
+    for row, row_parts in zip(out, out_parts):
+        notes, tracks = [], []
+        for j, grid in enumerate(part_grids(enc, row, row_parts, rules, g.a_step)):
+            t = lines[j].track
+            for note in enc.grid_to_notes(grid, ppq, gap.transpose):
+                if note.start_tick >= g.end_tick:
+                    continue  # a coarse ppq rounds the gap's last step onto its end
+                notes.append(with_sound(_cut(note, g.end_tick),
+                                        velocities[t].at(note.start_tick),
+                                        song.tracks[t].channel))
+                tracks.append(t)
+        order = sorted(range(len(notes)), key=lambda i: notes[i].sort_key())
+        variations.append([notes[i] for i in order])
+        track_of.append([tracks[i] for i in order])
+    return _result(model, settings, g, variations, track_of, out, ppq)
+
+
+def _hold_sounding(enc, song: Song, g: GapParts, lines, rules, transpose: int) -> None:
+    """Force each part to hold its own notes that sound into the gap (``rules``
+    changed in place)."""
+    ppq = song.ppq
     P, n = len(lines), enc.pitches
-    forced = np.zeros((steps, P, n), np.int8)
-    forced_part = np.zeros((steps, P), bool)
+    forced = np.zeros((g.steps, P, n), np.int8)
+    forced_part = np.zeros((g.steps, P), bool)
     start_prev = np.zeros((P, n), bool)
-    b_step = a_step + steps
+    b_step = g.a_step + g.steps
     for j, part in enumerate(lines):
-        for note in before.get(part.track, []):
-            if note.end_tick <= start_tick:
+        for note in g.before.get(part.track, []):
+            if note.end_tick <= g.start_tick:
                 continue
-            e = min(enc.tick_to_step(note.end_tick, ppq), b_step) - a_step
+            e = min(enc.tick_to_step(note.end_tick, ppq), b_step) - g.a_step
             q = note.pitch + transpose - enc.min_pitch
             if e > 0 and 0 <= q < n:
                 forced[:e, j, q] = 2
                 forced_part[:e, j] = True
                 start_prev[j, q] = True
     rules.forced, rules.forced_part, rules.start_prev = forced, forced_part, start_prev
-    k = int(settings.variations)
-    rows = k * CANDIDATES if junction_tokens else k
-    junction = Junction(junction_tokens, rows) if junction_tokens else None
-    receptive = model.info.receptive_field_steps
-    primed = prime[-receptive:] if receptive is not None and len(prime) > receptive else prime
-    rng = np.random.default_rng(int(settings.rng_seed))
-    if is_cancelled is not None and is_cancelled():
-        raise G.GenerationCancelled("generation was cancelled")
-    stepper = G._Incremental(model, primed, rows)
-    try:
-        out, out_parts = _sample_parts(model, stepper, rules, steps, rows, allowed, settings,
-                                       rng, progress, is_cancelled,
-                                       longest_hold(enc, kept_notes, ppq), None, junction)
-    finally:
-        stepper.close()
-    if junction is not None and not candidates:
-        picked = best_per_group(junction.logp.reshape(k, CANDIDATES))
-        out, out_parts = [out[i] for i in picked], [out_parts[i] for i in picked]
-    velocities = {i: G._Velocities(song, ns, enc) for i, ns in kept.items()}
-    variations, track_of = [], []
-    for row, row_parts in zip(out, out_parts):
-        notes, tracks = [], []
-        for j, grid in enumerate(part_grids(enc, row, row_parts, rules, a_step)):
-            t = lines[j].track
-            for note in enc.grid_to_notes(grid, ppq, transpose):
-                if note.start_tick >= end_tick:
-                    continue  # a coarse ppq rounds the gap's last step onto its end
-                if note.end_tick > end_tick:
-                    note = Note(note.pitch, note.start_tick, end_tick - note.start_tick,
-                                note.velocity, note.channel)
-                notes.append(_with(note, velocities[t].at(note.start_tick),
-                                   song.tracks[t].channel))
-                tracks.append(t)
-        order = sorted(range(len(notes)), key=lambda i: notes[i].sort_key())
-        variations.append([notes[i] for i in order])
-        track_of.append([tracks[i] for i in order])
-    messages.append(f"Filled {len(kept)} part{'s' if len(kept) != 1 else ''} together.")
-    return G.GenerationResult(
-        variations=variations, start_tick=enc.step_to_tick(a_step, ppq), key=key,
-        messages=messages, model=model.name, steps=steps,
-        tokens=[list(r) for r in out], track_of=track_of, key_lock=key_lock)
 
 
 @dataclass

@@ -25,6 +25,7 @@ position unless the melody's note forbids it.
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Callable, Sequence
@@ -35,19 +36,17 @@ from engine.encodings import Key, estimate_song_key
 from engine.encodings.melody import GridNote
 from engine.encodings.polyphony import STEP, PartGrammar, PartRules, playable_tracks
 from engine.errors import EncodingError, GenerationError
-from engine.generation.generator import (MAX_PRIME_STEPS, MAX_STEPS, GenerationCancelled,
-                                         GenerationResult, GenerationSettings, _Incremental,
-                                         _Naive, _steps_for, _Velocities, allowed_tokens,
+from engine.generation.generator import (MAX_STEPS, GenerationSettings, allowed_tokens,
                                          cut_before, first_new_step)
 from engine.generation.sampler import Sampler, token_log_probs
+from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
+                                        IncrementalRunner, NaiveRunner, Velocities, steps_for)
 from engine.models import ModelLibrary, StepModel
 from engine.song import Note, Song
 
 OVERFULL_PENALTY = 6.0  # semitones: what a note costs beyond its voice's room
 VOICE_LEADING = True  # keep parts from moving in parallel fifths and octaves
 RANGE_MARGIN = 3  # semitones a part may go beyond its range in the seed
-HARMONY_VOICES = 3  # the voices a harmonisation writes beneath the melody, at most
-HARMONY_MIN_NOTES = 3  # a harmonised step under the melody: the melody and two more
 FULL_TEXTURE_SHARE = 0.75  # a seed's beats with every part sounding, for a full texture
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 HARMONY_NAMES = ("Alto", "Tenor", "Bass", "Harmony 4", "Harmony 5", "Harmony 6", "Harmony 7")
@@ -87,7 +86,7 @@ class _Voice:
     ends: list[int]  # end ticks of its new notes still sounding
 
 
-def _capacity(notes: Sequence[Note]) -> int:
+def part_capacity(notes: Sequence[Note]) -> int:
     """How many notes a track may hold at once: as many as it did in the seed (one at
     least)."""
     return max(1, _most_at_once(notes))
@@ -172,6 +171,55 @@ class _Melody:
     onset: np.ndarray
 
 
+@dataclass
+class PartSeed:
+    """What a part-music job hears of its song: each playable track's notes before the
+    start (``per_track``, a harmonised melody's track left out) and how many each holds
+    at once, where the new music starts, the seed's key and the key lock, and what the
+    user is told (``messages``, added to as the job goes)."""
+
+    song: Song
+    messages: list[str]
+    per_track: dict[int, list[Note]]
+    capacity: dict[int, int]
+    notes: list[Note]  # every note of per_track
+    start_step: int
+    start_tick: int
+    seed_key: Key
+    lock_key: Key | None
+    heard: list[Note]  # the notes the key is read from (with a harmonised melody's)
+    melody_notes: list[Note] | None = None  # a harmonisation's melody
+
+    @property
+    def key(self) -> Key:
+        return self.lock_key or self.seed_key
+
+
+@dataclass
+class _Run:
+    """One part-music job's sampling set-up, shared by its two ways of writing."""
+
+    model: StepModel
+    settings: GenerationSettings
+    seed: PartSeed
+    steps: int
+    transpose: int
+    allowed: np.ndarray
+    prime: list[int]
+    forced_first: int | None
+    max_hold: int | None
+    progress: Callable[[int, int], None] | None
+    is_cancelled: Callable[[], bool] | None
+    method: str
+
+
+def require_parts(model: StepModel, what: str) -> None:
+    """Refuse a model that writes one line for a job that needs every part (``what``:
+    the job, for the message)."""
+    if not is_polyphonic(model):
+        raise GenerationError(f"the model {model.name} writes one line; {what}")
+
+
 def generate_polyphony(library: ModelLibrary, seed: Song | None,
                        settings: GenerationSettings, *, start_tick: int | None = None,
                        harmonise_track: int | None = None,
@@ -190,23 +238,55 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     if method not in ("incremental", "naive"):
         raise ValueError(f"unknown generation method {method!r}")
     model = library.get(settings.model)
-    if not is_polyphonic(model):
-        raise GenerationError(f"the model {model.name} writes one line; choose a polyphonic "
-                              f"model to continue several parts or to harmonise")
+    require_parts(model, "choose a polyphonic model to continue several parts or to "
+                         "harmonise")
     enc = model.encoding
+    s = read_seed(enc, seed, settings, start_tick, harmonise_track)
+    ppq = s.song.ppq
+    prime, transpose = encode_prime(enc, s)
+    melody = None
+    if harmonise_track is not None:
+        melody, transpose = _melody_steps(enc, s.melody_notes, ppq, s.start_step, transpose,
+                                          s.messages)
+        steps = len(melody.pitch)
+    else:
+        steps = steps_for(settings, s.song, s.start_tick, enc)
+    allowed = allowed_tokens(model, settings, s.lock_key, _lock_scale(s, settings), transpose)
+    # a seed's notes end where it ends: the first new step holds nothing on
+    forced_first = None
+    if not prime:
+        forced_first = _first_token(enc, s, melody, allowed)
+        prime = [forced_first]
+    # no new note held longer than the seed's longest (at least a half note): a network
+    # that has started holding tends to hold on
+    max_hold = longest_hold(enc, s.notes + (s.melody_notes if melody is not None else []),
+                            ppq)
+    run = _Run(model, settings, s, steps, transpose, allowed, prime, forced_first, max_hold,
+               progress, is_cancelled, method)
+    if is_cancelled is not None and is_cancelled():
+        raise GenerationCancelled("generation was cancelled")
+    # every part a line: the grammar gives each note to its part as it is written
+    lines = _part_lines(enc, s, melody, harmonise_track)
+    if lines is not None:
+        return _continue_lines(run, lines, melody, harmonise_track)
+    return _continue_voices(run)
+
+
+def read_seed(enc, seed: Song | None, settings: GenerationSettings, start_tick: int | None,
+              harmonise_track: int | None = None) -> PartSeed:
+    """The seed a part-music job continues (or harmonises): every playable track's
+    notes before the start, cut there, and the key."""
     song = seed if seed is not None else Song()
     ppq = song.ppq
     playable = playable_tracks(song)
     messages = track_messages(song)
-
-    melody: _Melody | None = None
+    mel_notes = None
     if harmonise_track is not None:
         if not 0 <= harmonise_track < len(song.tracks) or not song.tracks[harmonise_track].notes:
             raise GenerationError("choose a track with a melody to harmonise")
         mel_notes = list(song.tracks[harmonise_track].notes)
         start_tick = enc.step_to_tick(min(enc.tick_to_step(n.start_tick, ppq)
                                           for n in mel_notes), ppq)
-    # the seed: every playable track's notes before the start, cut there
     end = max((n.end_tick for i in playable for n in song.tracks[i].notes), default=0)
     start_step = first_new_step(enc, end, start_tick, ppq, song=song, notes=[
         n for i in playable for n in song.tracks[i].notes])  # on the beat after the seed
@@ -214,196 +294,188 @@ def generate_polyphony(library: ModelLibrary, seed: Song | None,
     per_track = {i: cut_before(song.tracks[i].notes, gen_start) for i in playable
                  if i != harmonise_track}
     per_track = {i: ns for i, ns in per_track.items() if ns}
-    capacity = {i: _capacity(ns) for i, ns in per_track.items()}
+    capacity = {i: part_capacity(ns) for i, ns in per_track.items()}
     notes = [n for ns in per_track.values() for n in ns]
-
-    k = int(settings.variations)
     chosen = None if settings.key in (None, "auto") else Key.parse(settings.key)
-    heard = notes + (mel_notes if harmonise_track is not None else [])
+    heard = notes + (mel_notes if mel_notes is not None else [])
     seed_key = estimate_song_key(heard) if heard else (chosen or Key(0, False))
     lock_key = None if settings.key is None else (chosen or seed_key)
-    first_step = start_step
-    if notes:
-        first_step = max(min(enc.tick_to_step(n.start_tick, ppq) for n in notes),
-                         start_step - MAX_PRIME_STEPS // 4)
-        window = [n for n in notes if n.end_tick > enc.step_to_tick(first_step, ppq)]
-        try:
-            encoded = enc.encode_seed(window, ppq, key=seed_key, start_step=first_step,
-                                      end_step=start_step)
-        except EncodingError as e:
-            raise GenerationError(f"the seed cannot be used: {e}") from None
-        messages += enc.seed_messages(encoded)
-        transpose = encoded.transpose
-        prime = enc.trim_prime(encoded.tokens)
-    else:
-        prime = []
-        transpose = seed_key.shift_to_c
-    if harmonise_track is not None:
-        melody, transpose = _melody_steps(enc, mel_notes, ppq, start_step, transpose, messages)
-        steps = len(melody.pitch)
-    else:
-        steps = _steps_for(settings, song, gen_start, enc)
+    return PartSeed(song, messages, per_track, capacity, notes, start_step, gen_start,
+                    seed_key, lock_key, heard, mel_notes)
 
-    scale = None
-    if lock_key is not None:
-        scale, why = lock_scale(lock_key, heard if settings.key == "auto" else [])
-        if settings.key == "auto" and heard:
-            messages.append(f"Key lock: {lock_key.name} ({why}).")
-    allowed = allowed_tokens(model, settings, lock_key, scale, transpose)
-    # a seed's notes end where it ends: the first new step holds nothing on
-    forced_first = None
-    if not prime:
-        if melody is not None:
-            forced_first = enc.new(int(melody.pitch[0])) if melody.pitch[0] >= 0 else STEP
-        else:
-            start_key = lock_key or seed_key
-            forced_first = enc.start_token(9 if start_key.minor else 0, allowed)
-            messages.append(f"The seed is empty, so the continuation starts on the tonic of "
-                            f"{start_key.name}.")
-        prime = [forced_first]
-    # as many notes at once as the seed's parts hold (a chorale stays in four parts, a
-    # melody and bass in two); a harmonisation writes up to HARMONY_VOICES beneath
+
+def encode_prime(enc, s: PartSeed) -> tuple[list[int], int]:
+    """The seed's prime (its last MAX_PRIME_STEPS // 4 steps, in the seed's key) and
+    the transposition into model space; no notes: no prime, moved to C."""
+    if not s.notes:
+        return [], s.seed_key.shift_to_c
+    ppq = s.song.ppq
+    first_step = max(min(enc.tick_to_step(n.start_tick, ppq) for n in s.notes),
+                     s.start_step - MAX_PRIME_STEPS // 4)
+    window = [n for n in s.notes if n.end_tick > enc.step_to_tick(first_step, ppq)]
+    try:
+        encoded = enc.encode_seed(window, ppq, key=s.seed_key, start_step=first_step,
+                                  end_step=s.start_step)
+    except EncodingError as e:
+        raise GenerationError(f"the seed cannot be used: {e}") from None
+    s.messages += enc.seed_messages(encoded)
+    return enc.trim_prime(encoded.tokens), encoded.transpose
+
+
+def _lock_scale(s: PartSeed, settings: GenerationSettings) -> set[int] | None:
+    """The pitch classes the key lock allows (None without a lock); an auto lock says
+    which it chose."""
+    if s.lock_key is None:
+        return None
+    scale, why = lock_scale(s.lock_key, s.heard if settings.key == "auto" else [])
+    if settings.key == "auto" and s.heard:
+        s.messages.append(f"Key lock: {s.lock_key.name} ({why}).")
+    return scale
+
+
+def _first_token(enc, s: PartSeed, melody: _Melody | None, allowed: np.ndarray) -> int:
+    """The first token of a continuation with nothing to prime: the melody's first note
+    (a harmonisation), else the tonic."""
     if melody is not None:
-        max_notes = 1 + HARMONY_VOICES
-    elif per_track:  # each track as many as it ever held at once
-        max_notes = sum(capacity.values())
-    else:
-        max_notes = None
-    # each part keeps to its own range: the j-th note of a step (top down) no higher
-    # than the j-th highest part's highest note plus a margin, none below the lowest
-    # part's lowest note minus the margin
-    ceilings = floors = None
+        return enc.new(int(melody.pitch[0])) if melody.pitch[0] >= 0 else STEP
+    start_key = s.key
+    s.messages.append(f"The seed is empty, so the continuation starts on the tonic of "
+                      f"{start_key.name}.")
+    return enc.start_token(9 if start_key.minor else 0, allowed)
+
+
+def runner(model: StepModel, prime: Sequence[int], rows: int, method: str = "incremental"):
+    """A runner primed with ``prime`` (its last receptive field, for a model that has one)
+    for ``rows`` rows; the caller closes it."""
+    window = model.info.receptive_field_steps
+    primed = prime[-window:] if window is not None and len(prime) > window else prime
+    return (IncrementalRunner if method == "incremental" else NaiveRunner)(model, primed, rows)
+
+
+def _part_lines(enc, s: PartSeed, melody: _Melody | None,
+                harmonise_track: int | None) -> list[_Part] | None:
+    """The parts, each written as a line: a harmonisation's voices, or the seed's parts
+    when they fit the encoding's voices (None: written voice-blind)."""
+    if melody is not None:
+        return harmony_parts(s.song, harmonise_track, s.melody_notes, s.messages)
+    if s.per_track:
+        fitted = fit_voices(enc, s.per_track, s.capacity, s.song.ppq)
+        if fitted is not None:
+            return seed_parts(s.song, s.per_track, fitted)
+    return None
+
+
+def _continue_lines(run: _Run, lines: list[_Part], melody: _Melody | None,
+                    harmonise_track: int | None) -> GenerationResult:
+    """Every part written as a line (:class:`PartGrammar`), its notes onto its track."""
+    s, enc, model = run.seed, run.model.encoding, run.model
+    rules = part_rules(enc, s.song, lines, s.start_step, run.steps, run.transpose,
+                       melody=melody, key=s.key)
+    if melody is not None and rules.forced_part[:, 1:].all():
+        names = track_labels(s.song, [p.track for p in lines[1:]])
+        raise GenerationError(f"every voice beneath the melody already plays throughout "
+                              f"it ({names}), so there is nothing to write; harmonise the "
+                              f"melody on its own, or clear the part to be written")
+    k = int(run.settings.variations)
+    rng = np.random.default_rng(int(run.settings.rng_seed))
+    with closing(runner(model, run.prime, k, run.method)) as stepper:
+        rows, row_parts = sample_parts(model, stepper, rules, run.steps, k, run.allowed,
+                                       run.settings, rng, run.progress, run.is_cancelled,
+                                       run.max_hold, run.forced_first)
+    notes, tracks = _decode_lines(run, lines, rules, rows, row_parts, harmonise_track)
     if melody is None:
-        ceilings, floors, allowed = part_ranges(enc, per_track, capacity, transpose, allowed)
+        s.messages.append(f"Continued {len(s.per_track)} part"
+                          f"{'s' if len(s.per_track) > 1 else ''} together.")
+    else:
+        kept = [p for p in lines if p.role == "kept"]
+        if kept:
+            s.messages.append(f"The voices go into the song's own "
+                              f"{'tracks' if len(kept) > 1 else 'track'} "
+                              f"({track_labels(s.song, [p.track for p in kept])}) "
+                              f"where {'they rest' if len(kept) > 1 else 'it rests'}; "
+                              f"{'their' if len(kept) > 1 else 'its'} notes stay as they are.")
+    return _result(run, notes, tracks, [p.name for p in lines if p.track is None], rows)
+
+
+def _decode_lines(run: _Run, lines: list[_Part], rules: PartRules, rows, row_parts,
+                  harmonise_track: int | None) -> tuple[list[list[Note]], list[list[int]]]:
+    """Each row's new notes, part by part onto the part's track (a new voice's numbered
+    after the song's), with that track's channel and velocities: (notes, track of each)."""
+    s, enc = run.seed, run.model.encoding
+    song, ppq = s.song, s.song.ppq
+    velocities = {p.track: Velocities(song, p.notes or p.forced, enc)
+                  for p in lines if p.track is not None}
+    base = len(song.tracks)
+    new_index = {id(p): base + i for i, p in enumerate(q for q in lines if q.track is None)}
+    mel_v = Velocities(song, s.melody_notes, enc) if harmonise_track is not None else None
+    result_notes, result_tracks = [], []
+    for row, row_p in zip(rows, row_parts):
+        placed, tracks = [], []
+        for j, grid in enumerate(part_grids(enc, row, row_p, rules, s.start_step)):
+            part = lines[j]
+            if part.role == "melody":
+                continue
+            t = part.track if part.track is not None else new_index[id(part)]
+            vel = velocities[part.track] if part.track is not None else mel_v
+            channel = song.tracks[part.track].channel if part.track is not None else \
+                song.tracks[harmonise_track].channel
+            for n in enc.grid_to_notes(grid, ppq, run.transpose):
+                placed.append(with_sound(n, vel.at(n.start_tick), channel))
+                tracks.append(t)
+        order = sorted(range(len(placed)), key=lambda i: placed[i].sort_key())
+        result_notes.append([placed[i] for i in order])
+        result_tracks.append([tracks[i] for i in order])
+    return result_notes, result_tracks
+
+
+def _continue_voices(run: _Run) -> GenerationResult:
+    """Every new note written voice-blind (the seed has more parts than the encoding
+    has voices, or no notes), then given to a track (:func:`assign_tracks`)."""
+    s, enc, model = run.seed, run.model.encoding, run.model
+    ppq = s.song.ppq
+    # as many notes at once as the seed's parts hold, each track as many as it ever
+    # held at once; each part keeps to its own range (:func:`part_ranges`)
+    max_notes = sum(s.capacity.values()) if s.per_track else None
+    ceilings, floors, allowed = part_ranges(enc, s.per_track, s.capacity, run.transpose,
+                                            run.allowed)
     # a seed whose parts all sound on (nearly) every beat keeps them sounding: no beat
     # of the continuation with fewer notes while one may still come
-    beat_notes = _texture(per_track, sum(capacity.values()), ppq, gen_start,
-                          enc.step_to_tick(MAX_PRIME_STEPS, ppq)) if melody is None else None
-    # no new note held longer than the seed's longest (at least a half note): a network
-    # that has started holding tends to hold on
-    max_hold = longest_hold(enc, notes + (mel_notes if melody is not None else []), ppq)
-    window_tokens = model.info.receptive_field_steps
-    primed = prime[-window_tokens:] if window_tokens is not None and \
-        len(prime) > window_tokens else prime
-    rng = np.random.default_rng(int(settings.rng_seed))
-    if is_cancelled is not None and is_cancelled():
-        raise GenerationCancelled("generation was cancelled")
-    # every part a line: the grammar gives each note to its part as it is written
-    lines: list[_Part] | None = None
-    if melody is not None:
-        lines = harmony_parts(song, harmonise_track, mel_notes, messages)
-    elif per_track:
-        fitted = fit_voices(enc, per_track, capacity, ppq)
-        if fitted is not None:
-            lines = seed_parts(song, per_track, fitted)
-    if lines is not None:
-        rules = part_rules(enc, song, lines, start_step, steps, transpose,
-                           melody=melody, key=lock_key or seed_key)
-        if melody is not None and rules.forced_part[:, 1:].all():
-            names = track_labels(song, [p.track for p in lines[1:]])
-            raise GenerationError(f"every voice beneath the melody already plays throughout "
-                                  f"it ({names}), so there is nothing to write; harmonise the "
-                                  f"melody on its own, or clear the part to be written")
-        allowed_parts = allowed_tokens(model, settings, lock_key, scale, transpose)
-        stepper = (_Incremental if method == "incremental" else _Naive)(model, primed, k)
-        try:
-            rows, row_parts = _sample_parts(model, stepper, rules, steps, k, allowed_parts,
-                                            settings, rng, progress, is_cancelled, max_hold,
-                                            forced_first)
-        finally:
-            stepper.close()
-        result_notes, result_tracks, new_tracks = [], [], []
-        velocities = {p.track: _Velocities(song, p.notes or p.forced, enc)
-                      for p in lines if p.track is not None}
-        base = len(song.tracks)
-        names = [p.name for p in lines if p.track is None]
-        new_index = {id(p): base + i for i, p in enumerate(q for q in lines if q.track is None)}
-        mel_v = _Velocities(song, mel_notes, enc) if melody is not None else None
-        for row, row_p in zip(rows, row_parts):
-            placed, tracks = [], []
-            for j, grid in enumerate(part_grids(enc, row, row_p, rules, start_step)):
-                part = lines[j]
-                if part.role == "melody":
-                    continue
-                t = part.track if part.track is not None else new_index[id(part)]
-                vel = velocities[part.track] if part.track is not None else mel_v
-                channel = song.tracks[part.track].channel if part.track is not None else \
-                    song.tracks[harmonise_track].channel
-                for n in enc.grid_to_notes(grid, ppq, transpose):
-                    placed.append(_with(n, vel.at(n.start_tick), channel))
-                    tracks.append(t)
-            order = sorted(range(len(placed)), key=lambda i: placed[i].sort_key())
-            result_notes.append([placed[i] for i in order])
-            result_tracks.append([tracks[i] for i in order])
-        new_tracks = names
-        if melody is None:
-            messages.append(f"Continued {len(per_track)} part"
-                            f"{'s' if len(per_track) > 1 else ''} together.")
-        else:
-            kept = [p for p in lines if p.role == "kept"]
-            if kept:
-                messages.append(f"The voices go into the song's own "
-                                f"{'tracks' if len(kept) > 1 else 'track'} "
-                                f"({track_labels(song, [p.track for p in kept])}) "
-                                f"where {'they rest' if len(kept) > 1 else 'it rests'}; "
-                                f"{'their' if len(kept) > 1 else 'its'} notes stay as they are.")
-        return _result(result_notes, result_tracks, new_tracks, rows, gen_start,
-                       lock_key or seed_key, messages, model.name, steps,
-                       lock_key.name if settings.key == "auto" and lock_key is not None
-                       and heard else "")
-    stepper = (_Incremental if method == "incremental" else _Naive)(model, primed, k)
-    try:
-        rows = _sample(model, stepper, prime, forced_first is not None, steps, k, allowed,
-                       melody, settings, rng, progress, is_cancelled, max_notes, ceilings,
-                       beat_notes, (start_step, enc.steps_per_quarter), max_hold,
-                       floors)
-    finally:
-        stepper.close()
-
-    # tokens -> notes -> tracks
+    beat_notes = part_texture(s.per_track, sum(s.capacity.values()), ppq, s.start_tick,
+                              enc.step_to_tick(MAX_PRIME_STEPS, ppq))
+    k = int(run.settings.variations)
+    rng = np.random.default_rng(int(run.settings.rng_seed))
+    with closing(runner(model, run.prime, k, run.method)) as stepper:
+        rows = sample_voices(model, stepper, run.prime, run.forced_first is not None,
+                             run.steps, k, allowed, run.settings, rng, run.progress,
+                             run.is_cancelled, max_notes, ceilings, beat_notes,
+                             (s.start_step, enc.steps_per_quarter), run.max_hold, floors)
     result_notes: list[list[Note]] = []
     result_tracks: list[list[int]] = []
-    new_tracks: list[str] = []
-    velocities = {i: _Velocities(song, ns, enc) for i, ns in per_track.items()}
-    if melody is not None:
-        base = len(song.tracks)
-        mel_v = _Velocities(song, mel_notes, enc)
+    velocities = {i: Velocities(s.song, ns, enc) for i, ns in s.per_track.items()}
     for row in rows:
-        grid = enc.tokens_to_grid(row, start_step)
-        decoded = enc.grid_to_notes(grid, ppq, transpose)
-        if melody is not None:
-            # the melody is the user's: drop the model's copy of it, keep the rest
-            below = [n for n, g in zip(decoded, grid) if not _is_melody(g, melody, start_step)]
-            voices, names = _harmony_voices(below, base)
-            new_tracks = names if len(names) > len(new_tracks) else new_tracks
-            tracks = assign_tracks(below, voices) if below else []
-            channel = song.tracks[harmonise_track].channel
-            below = [_with(n, mel_v.at(n.start_tick), channel) for n in below]
-            result_notes.append(below)
-            result_tracks.append(tracks)
-            continue
-        if not per_track:  # an empty seed: one new track
-            result_notes.append([_with(n, 90, 0) for n in decoded])
+        decoded = enc.grid_to_notes(enc.tokens_to_grid(row, s.start_step), ppq,
+                                    run.transpose)
+        if not s.per_track:  # an empty seed: one new track
+            result_notes.append([with_sound(n, 90, 0) for n in decoded])
             result_tracks.append([0] * len(decoded))
             continue
-        placed, tracks = to_tracks(song, decoded, per_track, capacity, velocities)
+        placed, tracks = to_tracks(s.song, decoded, s.per_track, s.capacity, velocities)
         result_notes.append(placed)
         result_tracks.append(tracks)
-    if melody is None and per_track:
-        messages.append(f"Continued {len(per_track)} part{'s' if len(per_track) > 1 else ''} "
-                        f"together.")
-    return _result(result_notes, result_tracks, new_tracks, rows, gen_start,
-                   lock_key or seed_key, messages, model.name, steps,
-                   lock_key.name if settings.key == "auto" and lock_key is not None and heard
-                   else "")
+    if s.per_track:
+        s.messages.append(f"Continued {len(s.per_track)} part"
+                          f"{'s' if len(s.per_track) > 1 else ''} together.")
+    return _result(run, result_notes, result_tracks, [], rows)
 
 
-def _result(notes: list[list[Note]], tracks: list[list[int]], new_tracks: list[str],
-            rows, start_tick: int, key: Key, messages: list[str], model: str, steps: int,
-            key_lock: str) -> GenerationResult:
+def _result(run: _Run, notes: list[list[Note]], tracks: list[list[int]],
+            new_tracks: list[str], rows) -> GenerationResult:
     """A part-music job's result: each variation's notes and the track of each."""
-    return GenerationResult(variations=notes, start_tick=start_tick, key=key,
-                            messages=messages, model=model, steps=steps,
+    s, settings = run.seed, run.settings
+    key_lock = s.lock_key.name if settings.key == "auto" and s.lock_key is not None \
+        and s.heard else ""
+    return GenerationResult(variations=notes, start_tick=s.start_tick, key=s.key,
+                            messages=s.messages, model=run.model.name, steps=run.steps,
                             tokens=[list(r) for r in rows], track_of=tracks,
                             new_tracks=new_tracks, key_lock=key_lock)
 
@@ -458,7 +530,7 @@ def longest_hold(enc, notes: Sequence[Note], ppq: int) -> int | None:
 
 
 def to_tracks(song: Song, decoded: Sequence[Note], per_track: dict[int, list[Note]],
-              capacity: dict[int, int], velocities: dict[int, "_Velocities"],
+              capacity: dict[int, int], velocities: dict[int, "Velocities"],
               sounding: dict[int, list[int]] | None = None) -> tuple[list[Note], list[int]]:
     """New notes given to the tracks of ``per_track`` (:func:`assign_tracks`, each
     track heard from its notes there, ``sounding`` the end ticks of its notes still
@@ -466,7 +538,7 @@ def to_tracks(song: Song, decoded: Sequence[Note], per_track: dict[int, list[Not
     voices = [_Voice(i, _recent_centre(ns), capacity[i], list((sounding or {}).get(i, [])))
               for i, ns in per_track.items()]
     tracks = assign_tracks(decoded, voices)
-    return ([_with(n, velocities[t].at(n.start_tick), song.tracks[t].channel)
+    return ([with_sound(n, velocities[t].at(n.start_tick), song.tracks[t].channel)
              for n, t in zip(decoded, tracks)], tracks)
 
 
@@ -489,7 +561,7 @@ def lock_scale(key: Key, seed: Sequence[Note]) -> tuple[set[int], str]:
     return pcs, why
 
 
-def _texture(per_track: dict[int, list[Note]], parts: int, ppq: int,
+def part_texture(per_track: dict[int, list[Note]], parts: int, ppq: int,
              end_tick: int, heard_ticks: int) -> int | None:
     """How many notes every beat of the continuation should sound: the seed's parts,
     when all of them sound on at least FULL_TEXTURE_SHARE of the seed's beats (a chorale,
@@ -525,7 +597,8 @@ def track_labels(song: Song, indices: Sequence[int], most: int = 6) -> str:
     return named if len(indices) <= most else f"{named} and {len(indices) - most:,} more"
 
 
-def _with(n: Note, velocity: int, channel: int) -> Note:
+def with_sound(n: Note, velocity: int, channel: int) -> Note:
+    """``n`` with ``velocity`` on ``channel`` (a new note given its track's sound)."""
     return Note(n.pitch, n.start_tick, n.duration_ticks, velocity, channel)
 
 
@@ -569,27 +642,6 @@ def _melody_steps(enc, notes: Sequence[Note], ppq: int, start_step: int, transpo
         messages.append(f"The melody has {cut} notes overlapping the next one; each was "
                         f"heard ending where the next begins.")
     return _Melody(pitch, onset), transpose + 12 * shift
-
-
-def _is_melody(g: GridNote, melody: _Melody, start_step: int) -> bool:
-    """Whether ``g`` is the melody's: the top note of its step, forced (nothing
-    beneath the melody can share its pitch, pitches fall strictly within a step)."""
-    i = g.start_step - start_step
-    return 0 <= i < len(melody.pitch) and melody.pitch[i] == g.pitch
-
-
-def _harmony_voices(notes: Sequence[Note], base: int) -> tuple[list[_Voice], list[str]]:
-    """New tracks for a harmonisation's voices: as many as sound at once at most (at
-    least one), their registers spread over the notes' own."""
-    count = _capacity(notes) if notes else 1
-    pitches = sorted((n.pitch for n in notes), reverse=True) or [60]
-    centres = [float(np.percentile(pitches, 100 * (v + 0.5) / count)) for v in range(count)]
-    centres.sort(reverse=True)
-    names = [HARMONY_NAMES[v] if v < len(HARMONY_NAMES) else f"Harmony {v + 1}"
-             for v in range(count)]
-    if count == 1:
-        names = ["Harmony"]
-    return [_Voice(base + v, c, 1, []) for v, c in enumerate(centres)], names
 
 
 # ---------------------------------------------------------------------------------------
@@ -679,7 +731,7 @@ def harmony_parts(song: Song, melody_track: int, melody: Sequence[Note],
             continue
         ns = song.tracks[i].notes
         mean = float(np.mean([n.pitch for n in ns]))
-        if _capacity(ns) == 1 and mean < mel_centre:
+        if part_capacity(ns) == 1 and mean < mel_centre:
             candidates.append((mean, i))
         else:
             left.append(i)
@@ -939,7 +991,7 @@ def part_grids(enc, row: Sequence[int], parts_of: Sequence[int], rules: PartRule
     return out
 
 
-def _sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int,
+def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int,
                   allowed: np.ndarray, settings: GenerationSettings,
                   rng: np.random.Generator, progress, is_cancelled,
                   max_hold: int | None, forced_first: int | None = None,
@@ -972,10 +1024,7 @@ def _sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: in
         mask = grammar.mask(base)
         mask[done] = False
         mask[done, STEP] = True
-        tokens = sampler(logits.astype(np.float64), Sampler.mask(mask))
-        if tokens is None:
-            raise GenerationError(f"the model {model.name} computed invalid numbers (NaN or "
-                                  f"infinity); its weights are probably damaged")
+        tokens = _draw(model, sampler, logits, mask)
         if junction is not None:
             tokens = junction.feed(tokens, logits, done)
         grammar.push(tokens)
@@ -988,17 +1037,17 @@ def _sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: in
     return out, parts
 
 
-def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, steps: int,
-            k: int, allowed: np.ndarray, melody: _Melody | None, settings: GenerationSettings,
-            rng: np.random.Generator, progress, is_cancelled,
-            max_notes: int | None = None,
-            ceilings: list[int] | None = None, beat_notes: int | None = None,
-            grid: tuple[int, int] = (0, 4), max_hold: int | None = None,
-            floors: list[int] | None = None, held: np.ndarray | None = None,
-            junction: "Junction | None" = None) -> list[list[int]]:
-    """Tokens for ``steps`` steps per variation, one model call per token for the
-    batch; each row stops at its own ``steps``-th STEP (rows that are done are fed
-    STEPs, which are not kept).
+def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: bool,
+                  steps: int, k: int, allowed: np.ndarray, settings: GenerationSettings,
+                  rng: np.random.Generator, progress, is_cancelled,
+                  max_notes: int | None = None,
+                  ceilings: list[int] | None = None, beat_notes: int | None = None,
+                  grid: tuple[int, int] = (0, 4), max_hold: int | None = None,
+                  floors: list[int] | None = None, held: np.ndarray | None = None,
+                  junction: "Junction | None" = None) -> list[list[int]]:
+    """Tokens for ``steps`` steps per variation, voice-blind (the encoding's grammar),
+    one model call per token for the batch; each row stops at its own ``steps``-th STEP
+    (rows that are done are fed STEPs, which are not kept).
 
     A fill's: ``held`` ([steps, pitches] bool, model-space pitch indices) says which
     pitches must be HOLDs in each new step (kept notes sounding into the gap: none may
@@ -1018,21 +1067,11 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
         grammar.follow(prime)
         # the seed's notes end where it ends (a fill's kept notes sound on)
         grammar.prev[:] = False if held is None else held[0]
-    # the position inside the melody (harmonising): the step each row is in, and
-    # whether its top note has been written
-    top_done = np.zeros(k, dtype=bool)
-    if first_forced and melody is not None:
-        top_done[:] = True
     step_index = grammar.steps.copy()  # steps completed since the start, per row
     logits = stepper.first_logits
     limit = steps * (enc.max_voices + 1) + 1 + (len(junction.tokens) if junction else 0)
     base_mask = np.broadcast_to(allowed, (k, enc.vocab_size))
-    pitch_index = np.arange(enc.pitches)
-    # per count of notes so far in a step: the tokens below the next part's floor (past
-    # the parts: none)
-    floor_of = np.array(list(floors or []) + [0], dtype=np.int64)
-    below_floor = enc.token_pitches[None, :] < floor_of[:, None]
-    below_floor[:, STEP] = False
+    texture = _Texture(enc, beat_notes, grid, floors)
     for _ in range(limit):
         done = grammar.steps - step_index >= steps
         if done.all() and (junction is None or junction.heard()):
@@ -1042,39 +1081,54 @@ def _sample(model: StepModel, stepper, prime: list[int], first_forced: bool, ste
         mask = grammar.mask(base_mask)
         mask[done] = False
         mask[done, STEP] = True
-        if melody is not None:
-            _force_melody(enc, mask, melody, grammar.steps - step_index, top_done, done,
-                          pitch_index)
-            # a full texture: under a sounding melody, no step ends with fewer than
-            # HARMONY_MIN_NOTES notes while a note may still come
-            thin = top_done & ~done & (grammar.count < HARMONY_MIN_NOTES)
-            thin &= mask[:, 1:].any(axis=1)
-            mask[thin, STEP] = False
-        elif beat_notes is not None:
-            at = grammar.steps - step_index
-            on_beat = (grid[0] + at) % grid[1] == 0
-            if floors is not None:  # each part's note in its own range
-                low = below_floor[np.minimum(grammar.count, len(floor_of) - 1)]
-                mask &= ~(on_beat[:, None] & low)
-            thin = on_beat & ~done & (grammar.count < beat_notes) & mask[:, 1:].any(axis=1)
-            mask[thin, STEP] = False
+        texture.narrow(mask, grammar, grammar.steps - step_index, done)
         if held is not None:
             _hold_kept(enc, mask, held, grammar, grammar.steps - step_index, done)
-        tokens = sampler(logits.astype(np.float64), Sampler.mask(mask))
-        if tokens is None:
-            raise GenerationError(f"the model {model.name} computed invalid numbers (NaN or "
-                                  f"infinity); its weights are probably damaged")
+        tokens = _draw(model, sampler, logits, mask)
         if junction is not None:
             tokens = junction.feed(tokens, logits, done)
         for r in np.nonzero(~done)[0]:
             out[r].append(int(tokens[r]))
         grammar.push(tokens)
-        if melody is not None:
-            top_done = np.where(tokens == STEP, False, True)
         if progress is not None:
             progress(int(min(steps, (grammar.steps - step_index).min())), steps)
         logits = stepper.advance(tokens)
     return out
+
+
+class _Texture:
+    """A full texture for voice-blind writing: on each beat, no step ends with fewer
+    than ``beat_notes`` notes while one may still come, and each note of such a step
+    keeps to its part's ``floors`` (per count of notes so far in the step)."""
+
+    def __init__(self, enc, beat_notes: int | None, grid: tuple[int, int],
+                 floors: list[int] | None) -> None:
+        self.beat_notes, self.grid, self.floors = beat_notes, grid, floors
+        # per count of notes so far in a step: the tokens below the next part's floor
+        # (past the parts: none)
+        self.floor_of = np.array(list(floors or []) + [0], dtype=np.int64)
+        self.below_floor = enc.token_pitches[None, :] < self.floor_of[:, None]
+        self.below_floor[:, STEP] = False
+
+    def narrow(self, mask: np.ndarray, grammar, at: np.ndarray, done: np.ndarray) -> None:
+        if self.beat_notes is None:
+            return
+        on_beat = (self.grid[0] + at) % self.grid[1] == 0
+        if self.floors is not None:  # each part's note in its own range
+            low = self.below_floor[np.minimum(grammar.count, len(self.floor_of) - 1)]
+            mask &= ~(on_beat[:, None] & low)
+        thin = on_beat & ~done & (grammar.count < self.beat_notes) & mask[:, 1:].any(axis=1)
+        mask[thin, STEP] = False
+
+
+def _draw(model: StepModel, sampler: Sampler, logits: np.ndarray,
+          mask: np.ndarray) -> np.ndarray:
+    """One token per row from ``logits`` under ``mask``."""
+    tokens = sampler(logits.astype(np.float64), Sampler.mask(mask))
+    if tokens is None:
+        raise GenerationError(f"the model {model.name} computed invalid numbers (NaN or "
+                              f"infinity); its weights are probably damaged")
+    return tokens
 
 
 class Junction:
@@ -1125,26 +1179,3 @@ def _hold_kept(enc, mask: np.ndarray, held: np.ndarray, grammar, at_step: np.nda
     sub[:, 1 + n:] &= index > top[:, None]
     sub[np.arange(len(rows)), 1 + n + top] = True
     mask[rows] = sub
-
-
-def _force_melody(enc, mask: np.ndarray, melody: _Melody, at_step: np.ndarray,
-                  top_done: np.ndarray, done: np.ndarray, pitch_index: np.ndarray) -> None:
-    """Narrow ``mask`` (in place) so that each row's first token of a step is the
-    melody's own, and nothing goes above the melody's pitch."""
-    n = enc.pitches
-    for r in range(mask.shape[0]):
-        if done[r]:
-            continue
-        s = int(at_step[r])
-        p = int(melody.pitch[s]) if s < len(melody.pitch) else -1
-        if not top_done[r] and p >= 0:
-            token = enc.new(p) if melody.onset[s] or not mask[r, enc.hold(p)] else enc.hold(p)
-            mask[r] = False
-            mask[r, token] = True
-            continue
-        # beneath the melody (during a rest in it: beneath its last note)
-        ceiling = p if p >= 0 else int(melody.pitch[:s][melody.pitch[:s] >= 0][-1]) \
-            if (melody.pitch[:s] >= 0).any() else enc.max_pitch + 1
-        over = pitch_index >= ceiling - enc.min_pitch
-        mask[r, 1:1 + n][over] = False
-        mask[r, 1 + n:][over] = False
