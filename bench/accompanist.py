@@ -159,7 +159,13 @@ def player_main(args: argparse.Namespace) -> int:
     listener.cancel_callback()
     listener.close_port()
     out.close()
-    # latencies: each press to the first note-on heard within 3/4 of a step after it
+    print(json.dumps(heard(received, presses)), flush=True)
+    return 0
+
+
+def heard(received: list[tuple[float, bytes]], presses: list[tuple[float, int]]) -> dict:
+    """What the player heard: each press's latency to the first note-on within 3/4 of a
+    step after it, the presses without one, and the notes left sounding."""
     ons = sorted(t for t, b in received if b[0] & 0xF0 == 0x90 and b[2] > 0)
     lat, silent = [], 0
     j = 0
@@ -180,11 +186,9 @@ def player_main(args: argparse.Namespace) -> int:
         elif kind == 0xB0 and b[1] == 123:  # All Notes Off
             for k in [k for k in sounding if k[0] == ch]:
                 sounding[k] = 0
-    print(json.dumps({"latencies_s": lat, "presses": len(presses),
-                      "presses_without_a_new_voice_note": silent,
-                      "note_ons_heard": len(ons),
-                      "stuck_notes": sum(sounding.values())}), flush=True)
-    return 0
+    return {"latencies_s": lat, "presses": len(presses),
+            "presses_without_a_new_voice_note": silent, "note_ons_heard": len(ons),
+            "stuck_notes": sum(sounding.values())}
 
 
 # ---------------------------------------------------------------------------------------

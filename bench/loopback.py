@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
+from typing import Callable
 
 NO_MIDI_SYSTEM = ("No JACK server or ALSA sequencer is running; start one "
                   "(jackd -S --no-realtime -d dummy -r 48000 -p 256).")
@@ -48,3 +50,14 @@ def sink(system, prefix: str):
                                      callback=lambda m, t: received.append((t, m)))
     out = system.open_output(next(n for n in system.output_names() if client in n))
     return port, out, received
+
+
+def drain(arrived: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Wait until ``arrived()`` says all that was sent has come in (at most ``timeout_s``;
+    what is missing then counts as lost), and 0.2 s more."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if arrived():
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)

@@ -89,13 +89,8 @@ def bench_sent_clock(system: MidiSystem, seconds: float) -> dict:
         if not player.done.wait(seconds * 2 + 30):
             raise SystemExit("sending: playback did not finish")
         clocks = [(d, s) for d, s, m in player.sent if m.type == "clock"]
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if sum(m.type == "clock" for _, m in received) >= len(clocks) and \
-                    any(m.type == "stop" for _, m in received):
-                break
-            time.sleep(0.05)
-        time.sleep(0.2)
+        loopback.drain(lambda: sum(m.type == "clock" for _, m in received) >= len(clocks)
+                       and any(m.type == "stop" for _, m in received))
     finally:
         out.close()
         sink.close()

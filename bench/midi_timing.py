@@ -83,13 +83,8 @@ def play_through(system: MidiSystem, song, args: argparse.Namespace):
             print("playback did not finish", file=sys.stderr)
             return None
         expected = [(d, s, m) for d, s, m in player.sent if m.type in ("note_on", "note_off")]
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            got = [x for x in received if x[1].type in ("note_on", "note_off")]
-            if len(got) >= len(expected):
-                break
-            time.sleep(0.05)
-        time.sleep(0.2)
+        loopback.drain(lambda: sum(m.type in ("note_on", "note_off")
+                                   for _, m in received) >= len(expected))
     finally:
         out.close()
         sink.close()
