@@ -837,21 +837,9 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
     (the dominant when the melody's note does not belong to the tonic chord) and the
     last is held, not re-attacked."""
     ppq = song.ppq
-    P, n = len(parts), enc.pitches
+    P = len(parts)
     T = max(1, steps)
-    tick = enc.step_to_tick(start_step, ppq)
-    bar = max(1, enc.steps_for(1, song.ticks_per_bar_at(tick), ppq))
-    sigs = [ts for ts in song.time_signatures if ts.tick <= tick]
-    origin = enc.tick_to_step(sigs[-1].tick, ppq) if sigs else 0
-    pos = (np.arange(start_step, start_step + T) - origin) % bar
-    capacity = np.array([p.capacity for p in parts], np.int64)
-    least = np.ones(P, np.int64)
-    must = np.zeros((T, P), bool)
-    attack = np.zeros((T, P), np.int8)
-    floor = np.array([p.low + transpose for p in parts], np.int64)
-    ceiling = np.array([p.high + transpose for p in parts], np.int64)
-    start_top = np.full(P, -1, np.int64)
-    crosses = np.zeros((P, P), bool)
+    frame = _BarFrame(enc, song, start_step, T)
     # the seed's rhythm is read from its last MAX_PRIME_STEPS steps (what the model is
     # primed with; a fill's parts may also have notes after the gap, read as far on):
     # work bounded by the window, never by the span of one long note
@@ -859,22 +847,63 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
     grids = [[(max(s, heard_from), min(e, heard_to), p)
               for s, e, p in _grid_of(enc, part.notes, ppq)
               if e > heard_from and s < heard_to] for part in parts]
+    rules = PartRules(capacity=np.array([p.capacity for p in parts], np.int64),
+                      least=np.ones(P, np.int64),
+                      floor=np.array([p.low + transpose for p in parts], np.int64),
+                      ceiling=np.array([p.high + transpose for p in parts], np.int64),
+                      crosses=_crossings(grids), must=np.zeros((T, P), bool),
+                      attack=np.zeros((T, P), np.int8),
+                      centre=np.array([p.centre + transpose for p in parts]),
+                      start_top=np.full(P, -1, np.int64))
     for j, (part, grid) in enumerate(zip(parts, grids)):
-        if not grid:
-            continue
-        s_share, o_share, seen, chord, busy = _rhythm(grid, start_step, bar, origin)
-        least[j] = min(chord, part.capacity)
-        known = seen[pos] > 0
-        # a part that rested a whole bar in its seed may do so again
-        if not _rested_a_bar(grid, start_step, bar):
-            must[:, j] = np.where(known, s_share[pos] >= MUST_SOUND_SHARE, busy >= 0.9)
-        sure = seen[pos] >= 2
-        attack[:, j] = np.where(sure & (o_share[pos] == 0), -1,
-                                np.where(sure & (o_share[pos] >= 1.0), 1, 0))
-        last = max(grid, key=lambda g: (g[1], g[2]))
-        if last[1] >= start_step - enc.steps_per_quarter:
-            start_top[j] = last[2] + transpose
-    # parts whose seeds crossed (or met) often may cross
+        if grid:
+            _seed_rhythm(enc, rules, j, part, grid, frame, transpose)
+    if melody is not None:
+        _melody_rules(enc, rules, parts, melody, frame, transpose)
+        _cadences(rules, melody, key, transpose)
+    return rules
+
+
+class _BarFrame:
+    """Where the bars fall over the steps the rules cover: the ``bar``'s length in
+    steps, the step its metre starts at (``origin``) and each covered step's position
+    in its bar (``pos``)."""
+
+    def __init__(self, enc, song: Song, start_step: int, steps: int) -> None:
+        ppq = song.ppq
+        tick = enc.step_to_tick(start_step, ppq)
+        self.ppq, self.start_step, self.steps = ppq, start_step, steps
+        self.bar = max(1, enc.steps_for(1, song.ticks_per_bar_at(tick), ppq))
+        sigs = [ts for ts in song.time_signatures if ts.tick <= tick]
+        self.origin = enc.tick_to_step(sigs[-1].tick, ppq) if sigs else 0
+        self.pos = (np.arange(start_step, start_step + steps) - self.origin) % self.bar
+
+
+def _seed_rhythm(enc, rules: PartRules, j: int, part: _Part,
+                 grid: Sequence[tuple[int, int, int]], frame: _BarFrame,
+                 transpose: int) -> None:
+    """Part ``j``'s rules from its seed's rhythm (``grid``): the notes it sounds at
+    least, where it must sound, where it must or may not start a note, and its last
+    pitch (``rules`` changed in place)."""
+    start_step, pos = frame.start_step, frame.pos
+    s_share, o_share, seen, chord, busy = _rhythm(grid, start_step, frame.bar, frame.origin)
+    rules.least[j] = min(chord, part.capacity)
+    known = seen[pos] > 0
+    # a part that rested a whole bar in its seed may do so again
+    if not _rested_a_bar(grid, start_step, frame.bar):
+        rules.must[:, j] = np.where(known, s_share[pos] >= MUST_SOUND_SHARE, busy >= 0.9)
+    sure = seen[pos] >= 2
+    rules.attack[:, j] = np.where(sure & (o_share[pos] == 0), -1,
+                                  np.where(sure & (o_share[pos] >= 1.0), 1, 0))
+    last = max(grid, key=lambda g: (g[1], g[2]))
+    if last[1] >= start_step - enc.steps_per_quarter:
+        rules.start_top[j] = last[2] + transpose
+
+
+def _crossings(grids: Sequence[Sequence[tuple[int, int, int]]]) -> np.ndarray:
+    """[P, P]: the parts whose seeds crossed (or met) often, which may cross."""
+    P = len(grids)
+    crosses = np.zeros((P, P), bool)
     for i in range(P):
         for j in range(i + 1, P):
             both = crossed = 0
@@ -895,77 +924,89 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
                     crossed += p > lo_i[t]
             if both and crossed / both > CROSSING_SHARE:
                 crosses[i, j] = crosses[j, i] = True
-    forced = forced_part = pcs = None
-    if melody is not None:
-        forced = np.zeros((T, P, n), np.int8)
-        forced_part = np.zeros((T, P), bool)
-        sounding = melody.pitch[:T] >= 0
-        for j, part in enumerate(parts):
-            if part.role == "melody":
-                forced_part[:, j] = True
-                for t in np.nonzero(sounding)[0]:
-                    forced[t, j, melody.pitch[t] - enc.min_pitch] = 1 if melody.onset[t] else 2
+    return crosses
+
+
+def _melody_rules(enc, rules: PartRules, parts: Sequence[_Part], melody: _Melody,
+                  frame: _BarFrame, transpose: int) -> None:
+    """A harmonisation's forced notes: the melody's, and a kept part's own notes (with
+    its short rests); the voices sound wherever the melody does (``rules`` changed in
+    place)."""
+    T, P, n = frame.steps, len(parts), enc.pitches
+    start_step, bar = frame.start_step, frame.bar
+    forced = np.zeros((T, P, n), np.int8)
+    forced_part = np.zeros((T, P), bool)
+    sounding = melody.pitch[:T] >= 0
+    for j, part in enumerate(parts):
+        if part.role == "melody":
+            forced_part[:, j] = True
+            for t in np.nonzero(sounding)[0]:
+                forced[t, j, melody.pitch[t] - enc.min_pitch] = 1 if melody.onset[t] else 2
+            continue
+        rules.must[:len(sounding), j] = sounding
+        kept = sorted(_grid_of(enc, part.forced, frame.ppq))
+        for i, (s, e, p) in enumerate(kept):
+            a, b = max(s, start_step) - start_step, min(e, start_step + T) - start_step
+            q = p + transpose - enc.min_pitch
+            if a >= b:
                 continue
-            must[:len(sounding), j] = sounding
-            kept = sorted(_grid_of(enc, part.forced, ppq))
-            for i, (s, e, p) in enumerate(kept):
-                a, b = max(s, start_step) - start_step, min(e, start_step + T) - start_step
-                q = p + transpose - enc.min_pitch
-                if a >= b:
-                    continue
-                # the part's own rests shorter than a bar stay rests, and so does the
-                # rest to the next beat after a note (its articulation)
-                nxt = kept[i + 1][0] if i + 1 < len(kept) else None
-                beat = enc.steps_per_quarter
-                to_beat = origin + -(-(e - origin) // beat) * beat - start_step
-                rest_to = nxt - start_step if nxt is not None and nxt - e < bar else \
-                    to_beat if nxt is None else min(to_beat, nxt - start_step)
-                forced_part[a:max(b, min(rest_to, T)), j] = True
-                if 0 <= q < n:
-                    forced[a, j, q] = 1
-                    forced[a + 1:b, j, q] = 2
-        # two forced parts on one pitch: the higher one sounds it
-        for t in range(T):
-            taken = np.zeros(n, bool)
-            for j in range(P):
-                forced[t, j][taken] = 0
-                taken |= forced[t, j] > 0
-        pcs = np.ones((T, P, 12), bool)
-        tonic = ((key.tonic if key is not None else 0) + transpose) % 12
-        third = 3 if key is not None and key.minor else 4
-        tonic_chord = {tonic, (tonic + third) % 12, (tonic + 7) % 12}
-        dominant_triad = {(tonic + 7) % 12, (tonic + 11) % 12, (tonic + 2) % 12}
-        dominant = dominant_triad | {(tonic + 5) % 12}
-        onsets = np.nonzero(melody.onset[:T])[0]
-        if len(onsets):
-            ends = list(onsets[1:]) + [min(T, len(melody.pitch))]
-            for a, b, final in ((onsets[0], ends[0], False), (onsets[-1], ends[-1], True)):
-                m = int(melody.pitch[a]) % 12
-                if m in tonic_chord:
-                    root, chord = tonic, tonic_chord
-                elif final and m not in dominant_triad:
-                    # a melody ending off the tonic and dominant triads ends a modal
-                    # chorale: on the major triad of its own last note, in root position
-                    # (as Bach ends BWV 125.6 on E major after B minor), never on a
-                    # seventh chord with the melody as its dissonance
-                    root, chord = m, {m, (m + 4) % 12, (m + 7) % 12}
-                elif m in dominant:
-                    root, chord = (tonic + 7) % 12, dominant_triad if final else dominant
-                else:  # the sixth: the subdominant over the tonic, as a plagal close
-                    root, chord = tonic, {tonic, (tonic + 5) % 12, (tonic + third + 5) % 12}
-                for j in range(1, P):
-                    allow = np.zeros(12, bool)
-                    allow[list({root} if j == P - 1 else chord)] = True
-                    pcs[a:b, j] = allow
-                    if final:
-                        attack[a, j] = 1
-                        attack[a + 1:b, j] = -1
-                        must[a:b, j] = True
-    centre = np.array([p.centre + transpose for p in parts])
-    return PartRules(capacity=capacity, least=least, floor=floor, ceiling=ceiling,
-                     crosses=crosses, must=must, attack=attack, centre=centre,
-                     start_top=start_top, pitch_classes=pcs, forced=forced,
-                     forced_part=forced_part)
+            # the part's own rests shorter than a bar stay rests, and so does the
+            # rest to the next beat after a note (its articulation)
+            nxt = kept[i + 1][0] if i + 1 < len(kept) else None
+            beat = enc.steps_per_quarter
+            to_beat = frame.origin + -(-(e - frame.origin) // beat) * beat - start_step
+            rest_to = nxt - start_step if nxt is not None and nxt - e < bar else \
+                to_beat if nxt is None else min(to_beat, nxt - start_step)
+            forced_part[a:max(b, min(rest_to, T)), j] = True
+            if 0 <= q < n:
+                forced[a, j, q] = 1
+                forced[a + 1:b, j, q] = 2
+    # two forced parts on one pitch: the higher one sounds it
+    for t in range(T):
+        taken = np.zeros(n, bool)
+        for j in range(P):
+            forced[t, j][taken] = 0
+            taken |= forced[t, j] > 0
+    rules.forced, rules.forced_part = forced, forced_part
+
+
+def _cadences(rules: PartRules, melody: _Melody, key: Key | None, transpose: int) -> None:
+    """A harmonisation's first and last chords: the pitch classes each voice may sound
+    under the melody's first and last notes, the last chord attacked once and held
+    (``rules`` changed in place)."""
+    T, P = rules.must.shape
+    pcs = np.ones((T, P, 12), bool)
+    tonic = ((key.tonic if key is not None else 0) + transpose) % 12
+    third = 3 if key is not None and key.minor else 4
+    tonic_chord = {tonic, (tonic + third) % 12, (tonic + 7) % 12}
+    dominant_triad = {(tonic + 7) % 12, (tonic + 11) % 12, (tonic + 2) % 12}
+    dominant = dominant_triad | {(tonic + 5) % 12}
+    onsets = np.nonzero(melody.onset[:T])[0]
+    if len(onsets):
+        ends = list(onsets[1:]) + [min(T, len(melody.pitch))]
+        for a, b, final in ((onsets[0], ends[0], False), (onsets[-1], ends[-1], True)):
+            m = int(melody.pitch[a]) % 12
+            if m in tonic_chord:
+                root, chord = tonic, tonic_chord
+            elif final and m not in dominant_triad:
+                # a melody ending off the tonic and dominant triads ends a modal
+                # chorale: on the major triad of its own last note, in root position
+                # (as Bach ends BWV 125.6 on E major after B minor), never on a
+                # seventh chord with the melody as its dissonance
+                root, chord = m, {m, (m + 4) % 12, (m + 7) % 12}
+            elif m in dominant:
+                root, chord = (tonic + 7) % 12, dominant_triad if final else dominant
+            else:  # the sixth: the subdominant over the tonic, as a plagal close
+                root, chord = tonic, {tonic, (tonic + 5) % 12, (tonic + third + 5) % 12}
+            for j in range(1, P):
+                allow = np.zeros(12, bool)
+                allow[list({root} if j == P - 1 else chord)] = True
+                pcs[a:b, j] = allow
+                if final:
+                    rules.attack[a, j] = 1
+                    rules.attack[a + 1:b, j] = -1
+                    rules.must[a:b, j] = True
+    rules.pitch_classes = pcs
 
 
 def part_grids(enc, row: Sequence[int], parts_of: Sequence[int], rules: PartRules,
