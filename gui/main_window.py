@@ -23,7 +23,7 @@ from engine.song import Song, Track
 from gui import files
 from gui.busy import BusyCancelled, run_busy
 from gui.document import GENERATED, SongDocument
-from gui.panels.fill import range_text, use_time_range
+from gui.panels.fill import range_text
 from gui.panels.generate import GeneratePanel
 from gui.pianoroll.geometry import NOTE_LENGTHS, SNAP_CHOICES
 from gui.toolbar import FixedActionButton
@@ -376,7 +376,7 @@ class MainWindow(QMainWindow):
             lambda _: self.status_position.setText(self.transport.position_text()))
         self.transport.playing_changed.connect(self.roll.set_follow_playhead)
         self.roll.seek_requested.connect(self.transport.set_position)
-        use_time_range(self.panel, self.roll.time_range)  # Fill takes the ruler's range
+        self.panel.use_time_range(self.roll.time_range)  # Fill takes the ruler's range
         self.roll.time_range_changed.connect(self._show_time_range)
         player = self.transport.player
         if player is not None and hasattr(player, "preview_note"):
@@ -643,13 +643,11 @@ class MainWindow(QMainWindow):
     def clip_for_drag(self) -> tuple[Song, str] | None:
         """The variation being auditioned, else the selection, else the generated notes."""
         view = self.panel.variations
-        if 0 <= view.current_index() < view.count() and view.variation(view.current_index()) \
-                and self.panel.poly_run is not None:  # every part, on its own track
-            from gui.panels.parts import clip_parts
-
-            index = view.current_index()
-            return clip_parts(self.panel, index), f"continuo-variation-{index + 1}"
         if 0 <= view.current_index() < view.count() and view.variation(view.current_index()):
+            index = view.current_index()
+            clip = self.panel.variation_clip(index)  # every part, each on its own track
+            if clip is not None:
+                return clip, f"continuo-variation-{index + 1}"
             notes = view.variation(view.current_index())
             stem = f"continuo-variation-{view.current_index() + 1}"
         elif self.doc.selection:

@@ -31,7 +31,8 @@ from engine.generation.service import (Cancelled, Error, GenerationService, Gene
                                        Outcome, Result, generate_outcome, shared_service)
 from engine.song import Song
 
-__all__ = ["GenerationJob", "is_polyphonic_model", "shared_service", "warm_up"]
+__all__ = ["GenerationJob", "is_polyphonic_info", "is_polyphonic_model", "shared_service",
+           "warm_up"]
 
 PROCESS_DIED = ("The generator process stopped unexpectedly; it starts again with the "
                 "next generation.")
@@ -55,10 +56,19 @@ def is_polyphonic_model(library: Any, name: Any) -> bool:
     """Whether the library's model ``name`` writes every part at once (its card says
     so); False for a name that is not there, or a library that cannot say."""
     try:
-        from engine.poly_cli import is_polyphonic_name
+        from engine.generation.parts_song import is_polyphonic_name
 
         return isinstance(name, str) and is_polyphonic_name(library, name)
     except (AttributeError, ContinuoError):
+        return False
+
+
+def is_polyphonic_info(info: Any) -> bool:
+    """Whether a model's card (a library's model info) says it writes every part at
+    once."""
+    try:
+        return bool(info.encoding.card().get("polyphonic"))
+    except AttributeError:
         return False
 
 

@@ -6,17 +6,25 @@ Melody models continue one line (the active track); polyphonic models, listed as
 song with several voices gets a polyphonic model by default (poly-wavenet when installed)
 until the user picks a model for it.
 
-The panel is a thin client of ``engine.generation.generator``: it builds a GenerationSettings from
-its widgets, hands a snapshot of the seed to a :class:`~gui.worker.GenerationJob`, and,
-when the user keeps a variation, inserts it into the document as one undo step
-("Keep variation").  Settings are remembered in QSettings so the next session starts
-where this one stopped.
+The panel is a thin client of ``engine.generation.generator``: it builds a
+GenerationSettings from its widgets and validates it before anything is sent (a bad
+setting is refused here with a sentence, without a round trip to the helper process),
+hands a snapshot of the seed to a :class:`~gui.worker.GenerationJob` (:meth:`submit`),
+and, when the user keeps a variation, inserts it into the document as one undo step
+("Keep variation").  The widgets' ranges are the engine's limits.  Settings are
+remembered in QSettings so the next session starts where this one stopped.
+
+Fill, every part (and harmonise) and learning a style are controllers of their own
+(gui.panels.fill, gui.panels.parts, gui.panels.style) that use this panel's public
+methods only.  A job's variations belong to a *shown* object (:class:`Shown`: this
+module's :class:`Continuation`, a fill's or every part's run), which says how they are
+shown, auditioned, kept and generated again.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Callable, Protocol
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel,
@@ -25,26 +33,113 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, Q
 
 from engine.encodings import Key
 from engine.errors import ContinuoError
-from engine.generation.generator import GenerationSettings  # at startup, not on the first Generate
+from engine.generation.generator import (  # at startup, not on the first Generate
+    MAX_BARS, MAX_TEMPERATURE, MAX_VARIATIONS, GenerationSettings)
 from engine.song import Note, Song
 from gui.document import GENERATED, SongDocument
+from gui.panels.fill import FillController
+from gui.panels.parts import PartsController
+from gui.panels.style import StyleController
 from gui.variations import VariationsView
-from gui.worker import GenerationJob
+from gui.worker import GenerationJob, is_polyphonic_info
 
 KEY_AUTO = "auto"
 KEY_OFF = "off"
 MAX_RNG_SEED = 2**31 - 1
+TEMPERATURE_STEPS = 100  # the temperature slider moves in hundredths
 
 
 POLYPHONIC_LABEL = "(all parts)"
 
 
-def is_polyphonic_info(info: Any) -> bool:
-    """Whether a model's card says it writes every part at once."""
-    try:
-        return bool(info.encoding.card().get("polyphonic"))
-    except AttributeError:
-        return False
+class Shown(Protocol):
+    """What a job's variations belong to, and how they are shown, auditioned, kept and
+    generated again: :class:`Continuation` (one line), gui.panels.fill.FillRun,
+    gui.panels.parts.PartsRun."""
+
+    #: whether the key lock the result reports is the seed's (the Auto entry says it)
+    locks_seed_key: bool
+
+    def tail(self, result: Any) -> list[Note]:
+        """The notes each thumbnail shows before (or under) the variation."""
+
+    def details(self, result: Any) -> list[str] | None:
+        """A line per variation in place of its note count, or None."""
+
+    def headline(self, result: Any) -> str:
+        """What was generated, in a few words ("4 variations")."""
+
+    def keep(self, result: Any, index: int) -> tuple[list[int], str]:
+        """Put variation ``index`` into the document (one undo step): the new notes'
+        ids and the status line that says so."""
+
+    def audition(self, result: Any, index: int, since: int) -> Song:
+        """Variation ``index`` as a song to play from ``since``."""
+
+    def clip(self, result: Any, index: int) -> Song | None:
+        """Variation ``index`` as a clip to drag out, or None for its notes alone."""
+
+    def again(self) -> bool:
+        """Generate the same kind of variations again (Regenerate)."""
+
+
+class Continuation:
+    """A melody continuation of the active track: the variations of a plain Generate."""
+
+    locks_seed_key = True
+
+    def __init__(self, panel: "GeneratePanel", seed: Song) -> None:
+        self.panel = panel
+        self.seed = seed  # the song the job continued
+
+    def tail(self, result: Any) -> list[Note]:
+        """The seed's last bar."""
+        seed = self.seed
+        if not seed.tracks:
+            return []
+        track = seed.tracks[min(self.panel.doc.active_track, len(seed.tracks) - 1)]
+        since = track.end_tick - seed.ticks_per_bar_at(0)  # the seed's last bar
+        return [n for n in track.notes if n.end_tick > since]
+
+    def details(self, result: Any) -> list[str] | None:
+        return None
+
+    def headline(self, result: Any) -> str:
+        return f"{len(result.variations)} variations"
+
+    def keep(self, result: Any, index: int) -> tuple[list[int], str]:
+        doc = self.panel.doc
+        notes = self.panel.variation_notes(index)
+        ids = doc.add_notes(notes, origin=GENERATED, text="Keep variation",
+                            track=doc.active_track, select=True)
+        return ids, f"Kept variation {index + 1} ({len(ids)} notes). Undo removes it."
+
+    def audition(self, result: Any, index: int, since: int) -> Song:
+        """The seed's last bar, then the variation, on the active track."""
+        panel = self.panel
+        notes = panel.variation_notes(index)
+        song = panel.doc.song()
+        track = song.tracks[panel.doc.active_track]
+        first = panel.variation_start(index)
+        lead_in = [n for n in track.notes if since <= n.start_tick < first]
+        track.notes = sorted(lead_in + notes, key=Note.sort_key)
+        song.tracks = [track]
+        return song
+
+    def clip(self, result: Any, index: int) -> Song | None:
+        return None
+
+    def again(self) -> bool:
+        return self.panel.generate()
+
+
+def as_sentence(text: str) -> str:
+    """The engine's message ("the temperature must be ...") as a sentence for the panel."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
 
 
 def model_label(info: Any) -> str:
@@ -66,6 +161,7 @@ class GeneratePanel(QWidget):
     variations_ready = Signal(int)  # how many
     kept = Signal(list)  # ids of the kept notes
     style_finished = Signal()  # learning a style ended, however (gui.panels.style)
+    submitted = Signal(object)  # a GenerationJob on its way to the generation service
 
     def __init__(self, doc: SongDocument, library: Any,
                  parent: QWidget | None = None) -> None:
@@ -74,19 +170,19 @@ class GeneratePanel(QWidget):
         self.library = library
         self.job: GenerationJob | None = None
         self.result: Any = None
-        self._seed_for_result: Song | None = None
+        self._shown: Shown | None = None  # what the variations shown belong to
+        self._pending: Shown | None = None  # what the running job's will belong to
         self.use_helper_process = True  # see gui.worker: no GIL shared with the GUI
-        self.fill_gap: Any = None  # the gui.panels.fill.Gap of the variations shown, for a fill
-        self.poly_run: Any = None  # the gui.panels.parts.PolyRun of the variations shown
+        self._time_range: Callable[[], tuple[int, int] | None] = lambda: None
         # a model the user chose for this song (a song of several voices otherwise gets
         # a polyphonic one), and the one the user prefers (remembered across sessions)
         self._picked_in_doc = False
         self._preferred_model: str | None = None
-        # your own style (gui.panels.style): the job learning one, its dialogs, the saved ones
-        self.style_job: Any = None
-        self.style_dialog: Any = None
-        self.style_message: Any = None
-        self.style_entries: list = []
+        # the controllers of Fill, every part (and Harmonise) and My Style
+        self.fills = FillController(self)
+        self.parts = PartsController(self)
+        self.styles = StyleController(self, finished=self.style_finished.emit)
+        self.style_entries: list = []  # the saved styles listed (gui.panels.style)
         # the key lock of the last plain Generate, and the seed and model it was for:
         # the Auto entry names a key only when it knows the one Generate will lock
         self._lock_for: tuple | None = None  # the seed and model of a Generate running
@@ -126,7 +222,7 @@ class GeneratePanel(QWidget):
         self.problems.setStyleSheet("color: #c0392b;")
 
         self.temperature = QSlider(Qt.Orientation.Horizontal)
-        self.temperature.setRange(0, 200)  # hundredths
+        self.temperature.setRange(0, round(MAX_TEMPERATURE * TEMPERATURE_STEPS))
         self.temperature.setSingleStep(5)
         self.temperature.setPageStep(25)
         self.temperature.setToolTip("Low: safe and repetitive. High: adventurous. "
@@ -134,16 +230,16 @@ class GeneratePanel(QWidget):
         self.temperature_label = QLabel()
         self.temperature_label.setMinimumWidth(32)
         self.temperature.valueChanged.connect(
-            lambda v: self.temperature_label.setText(f"{v / 100:.2f}"))
+            lambda v: self.temperature_label.setText(f"{v / TEMPERATURE_STEPS:.2f}"))
         temp_row = QHBoxLayout()
         temp_row.addWidget(self.temperature, 1)
         temp_row.addWidget(self.temperature_label)
 
         self.bars = QSpinBox()
-        self.bars.setRange(1, 32)
+        self.bars.setRange(1, MAX_BARS)
         self.bars.setSuffix(" bars")
         self.variations_spin = QSpinBox()
-        self.variations_spin.setRange(1, 8)
+        self.variations_spin.setRange(1, MAX_VARIATIONS)
 
         self.rng_seed = QSpinBox()
         self.rng_seed.setRange(0, MAX_RNG_SEED)
@@ -274,16 +370,27 @@ class GeneratePanel(QWidget):
 
     def ask_style_folder(self) -> bool:
         """Ask for a folder of your music and learn its style (gui.panels.style)."""
-        from gui.panels.style import ask_folder
-
-        return ask_folder(self)
+        return self.styles.ask_folder()
 
     def learn_style(self, folder: Any) -> bool:
         """Learn the style of ``folder`` off the GUI thread, with progress and Cancel;
         ``style_finished`` says when it has ended.  False when it cannot start."""
-        from gui.panels.style import start_learning
+        return self.styles.start(folder)
 
-        return start_learning(self, folder)
+    @property
+    def style_job(self) -> Any:
+        """The job learning a style (a gui.panels.style.StyleJob), or None."""
+        return self.styles.job
+
+    @property
+    def style_dialog(self) -> Any:
+        """The progress dialog of the style being learned, or None."""
+        return self.styles.dialog
+
+    @property
+    def style_message(self) -> Any:
+        """The last message box learning a style opened, or None."""
+        return self.styles.message
 
     def _update_model_info(self) -> None:
         name = self.chosen_model()
@@ -425,6 +532,8 @@ class GeneratePanel(QWidget):
         self.rng_seed.setValue(random.randint(0, MAX_RNG_SEED))
 
     def settings(self) -> GenerationSettings:
+        """The settings the widgets say, validated: a GenerationError says in a sentence
+        what is out of the engine's range."""
         key_mode = self.key_combo.currentData()
         if key_mode == KEY_AUTO:
             key = "auto" if self.doc.key_is_estimated else self.doc.key.name
@@ -433,20 +542,31 @@ class GeneratePanel(QWidget):
         else:
             key = key_mode
         style = self.chosen_style()
-        return GenerationSettings(model=self.chosen_model(),
-                                  style=style.path if style is not None else None,
-                                  temperature=self.temperature.value() / 100,
-                                  bars=self.bars.value(),
-                                  variations=self.variations_spin.value(),
-                                  rng_seed=self.rng_seed.value(), key=key,
-                                  memory=self.memory_check.isChecked())
+        settings = GenerationSettings(model=self.chosen_model(),
+                                      style=style.path if style is not None else None,
+                                      temperature=self.temperature.value() / TEMPERATURE_STEPS,
+                                      bars=self.bars.value(),
+                                      variations=self.variations_spin.value(),
+                                      rng_seed=self.rng_seed.value(), key=key,
+                                      memory=self.memory_check.isChecked())
+        settings.validate()
+        return settings
+
+    def checked_settings(self) -> GenerationSettings | None:
+        """The settings, or None after saying in a sentence why they cannot be used:
+        what every job checks before anything goes to the helper process."""
+        try:
+            return self.settings()
+        except ContinuoError as e:  # out of the engine's range: a GenerationError
+            self.say(as_sentence(str(e)))
+            return None
 
     def _restore_settings(self) -> None:
         s = QSettings()
         self._show_model(str(s.value("generate/model", "")))
         self._preferred_model = self.model_combo.currentData()
         self.temperature.setValue(int(s.value("generate/temperature", 100)))
-        self.temperature_label.setText(f"{self.temperature.value() / 100:.2f}")
+        self.temperature_label.setText(f"{self.temperature.value() / TEMPERATURE_STEPS:.2f}")
         self.bars.setValue(int(s.value("generate/bars", 4)))
         self.variations_spin.setValue(int(s.value("generate/variations", 4)))
         self.rng_seed.setValue(int(s.value("generate/rng_seed", 1234)))
@@ -497,7 +617,7 @@ class GeneratePanel(QWidget):
             return False
         self._apply_default_model()  # the song may have grown a second voice
         if self.model_combo.currentData() is None:
-            self._say("There is no model to generate with.")
+            self.say("There is no model to generate with.")
             return False
         polyphonic = self.is_polyphonic()
         if polyphonic:
@@ -506,50 +626,51 @@ class GeneratePanel(QWidget):
         else:
             has_seed = bool(self._seed_notes())
         if not has_seed:
-            self._say("Draw or open a few seed notes first: the model continues them.")
+            self.say("Draw or open a few seed notes first: the model continues them.")
             return False
-        try:
-            settings = self.settings()
-        except Exception as e:  # settings out of range are GenerationErrors
-            self._say(str(e))
+        settings = self.checked_settings()
+        if settings is None:
             return False
         self.save_settings()
         self._lock_for = self._lock_signature()  # what the key lock it reports is for
         if polyphonic:  # every part (gui.panels.parts)
-            from gui.panels.parts import start_generate
-
-            return start_generate(self, settings)
+            return self.parts.generate(settings)
         seed = self._seed_song()
-        self._seed_for_result = seed
-        self.job = GenerationJob(self.library, seed, settings,
-                                 track_index=self.doc.active_track, parent=self,
-                                 use_helper_process=self.use_helper_process)
-        self._start_job("Generating from the selection..." if self.from_selection()
-                        else "Generating...")
+        self.submit(seed, settings, Continuation(self, seed),
+                    "Generating from the selection..." if self.from_selection()
+                    else "Generating...", track_index=self.doc.active_track)
         return True
 
     def fill(self, gap: Any = None) -> bool:
         """Fill the selected span (or ``gap``, a gui.panels.fill.Gap) from both sides
         (gui.panels.fill); False when it cannot start."""
-        from gui.panels.fill import start_fill
-
         self._lock_for = None  # a fill's key lock is the gap's, not the seed's
-        return start_fill(self, gap)
+        return self.fills.start(gap)
 
     def harmonise(self) -> bool:
         """Write the voices beneath the melody (gui.panels.parts); False when it cannot
         start."""
-        from gui.panels.parts import start_harmonise
-
         self._lock_for = None  # the melody's key, not the song's
-        return start_harmonise(self)
+        return self.parts.harmonise()
 
-    def _on_cancelled(self) -> None:
-        note = self.job.cancel_note if self.job is not None else ""
-        self._say(f"Generation cancelled. {note}".strip())
+    def use_time_range(self, time_range: Callable[[], tuple[int, int] | None]) -> None:
+        """Let Fill take the ruler's range: ``time_range`` is the roll's method of that
+        name."""
+        self._time_range = time_range
 
-    def _start_job(self, status: str) -> None:
-        """Connect and start ``self.job`` (Generate's or Fill's), saying ``status``."""
+    def time_range(self) -> tuple[int, int] | None:
+        """The time range selected in the ruler, if any (what Fill fills first)."""
+        return self._time_range()
+
+    def submit(self, seed: Song, settings: GenerationSettings, shown: Shown, status: str,
+               **where: Any) -> GenerationJob:
+        """Send a job to the generation service (a GenerationJob of ``seed`` and
+        ``settings``; ``where``: its track, gap, part options) and say ``status``; its
+        variations belong to ``shown``.  Every job of the panel starts here, once its
+        settings were checked (``submitted`` says so)."""
+        self.job = GenerationJob(self.library, seed, settings, parent=self,
+                                 use_helper_process=self.use_helper_process, **where)
+        self._pending = shown
         self.job.progress.connect(self._on_progress)
         self.job.succeeded.connect(self._on_result)
         self.job.failed.connect(self._on_failed)
@@ -560,7 +681,13 @@ class GeneratePanel(QWidget):
         self._set_running(True)
         self.generation_started.emit()
         self.status.emit(status)
+        self.submitted.emit(self.job)
         self.job.start()
+        return self.job
+
+    def _on_cancelled(self) -> None:
+        note = self.job.cancel_note if self.job is not None else ""
+        self.say(f"Generation cancelled. {note}".strip())
 
     def regenerate(self) -> bool:
         """Generate again with the same settings and a new random seed (harmonise again
@@ -569,10 +696,8 @@ class GeneratePanel(QWidget):
         if self.job is not None:
             return False
         self.roll_seed()
-        if self.poly_run is not None and self.poly_run.harmonising:
-            return self.harmonise()
-        if self.fill_gap is not None:
-            return self.fill(self.fill_gap)
+        if self._shown is not None:
+            return self._shown.again()
         return self.generate()
 
     def cancel(self) -> None:
@@ -585,33 +710,18 @@ class GeneratePanel(QWidget):
             self.progress.setRange(0, total)
             self.progress.setValue(done)
 
+    @property
+    def shown(self) -> Shown | None:
+        """What the variations shown belong to (a Continuation, a fill's FillRun, every
+        part's PartsRun), or None."""
+        return self._shown
+
     def _on_result(self, result: Any) -> None:
         self.result = result
-        self.fill_gap = getattr(self.job, "fill_gap", None)
-        self.poly_run = getattr(self.job, "poly_run", None)
-        if self.poly_run is not None:
-            self._show_parts(result)
-            return
-        seed = self._seed_for_result
-        tail = []
-        if self.fill_gap is not None:
-            from gui.panels.fill import context_notes
-
-            tail = context_notes(self)
-        elif seed is not None and seed.tracks:
-            track = seed.tracks[min(self.doc.active_track, len(seed.tracks) - 1)]
-            since = track.end_tick - seed.ticks_per_bar_at(0)  # the seed's last bar
-            tail = [n for n in track.notes if n.end_tick > since]
-        self.variations.set_variations(result.variations, tail)
-        self._announce(result, f"{len(result.variations)} variations")
-
-    def _show_parts(self, result: Any) -> None:
-        """A polyphonic result: every part's notes in each variation."""
-        from gui.panels import parts as polyphony
-
-        self.variations.set_variations(result.variations, polyphony.seed_tail(self),
-                                       polyphony.details(self))
-        self._announce(result, polyphony.headline(self))
+        shown = self._shown = self._pending
+        self.variations.set_variations(result.variations, shown.tail(result),
+                                       shown.details(result))
+        self._announce(result, shown.headline(result))
 
     def _announce(self, result: Any, head: str) -> None:
         """Say what was generated: ``head`` with the key, the result's messages, the
@@ -632,18 +742,18 @@ class GeneratePanel(QWidget):
         seed and the model stay as they were (a fill or a harmonisation locks the key of
         other notes, and changes nothing here)."""
         signature, self._lock_for = self._lock_for, None
-        if not key_lock or signature is None or self.fill_gap is not None or (
-                self.poly_run is not None and self.poly_run.harmonising):
+        if not key_lock or signature is None or not self._shown.locks_seed_key:
             return
         why = next((m for m in lines if m.startswith("Key lock: ")), "")
         self._known_lock = (signature, key_lock, why)
         self._update_key_label()
 
     def _on_failed(self, message: str) -> None:
-        self._say(message)
+        self.say(message)
 
     def _on_done(self) -> None:
         self._lock_for = None
+        self._pending = None
         if self.job is not None:
             self.job.deleteLater()
         self.job = None
@@ -661,7 +771,7 @@ class GeneratePanel(QWidget):
         self.model_combo.setEnabled(not running)
         self.style_button.setEnabled(not running)
 
-    def _say(self, message: str, details: str = "") -> None:
+    def say(self, message: str, details: str = "") -> None:
         """``message`` under the buttons and in the status bar; ``details`` its tooltip."""
         self.messages.setText(message)
         self.messages.setToolTip(details)
@@ -669,8 +779,7 @@ class GeneratePanel(QWidget):
 
     def _on_song_replaced(self) -> None:
         self.result = None
-        self.fill_gap = None
-        self.poly_run = None
+        self._shown = None
         self._picked_in_doc = False  # a new song: several voices get a polyphonic model
         self._apply_default_model()
         self.variations.clear()
@@ -685,28 +794,19 @@ class GeneratePanel(QWidget):
         return self.variations.variation(index)
 
     def keep_variation(self, index: int | None = None) -> list[int]:
-        """Insert a variation as generated notes: one undo step, "Keep variation"."""
+        """Insert a variation into the document: one undo step ("Keep variation", "Fill",
+        "Keep harmonisation")."""
         if index is None:
             index = self.variations.current_index()
         if self.result is None or not 0 <= index < self.variations.count():
             return []
-        if self.fill_gap is not None:  # replace the gap's notes (gui.panels.fill)
-            from gui.panels.fill import keep_fill
-
-            return keep_fill(self, index)
-        if self.poly_run is not None:  # notes on several tracks, new tracks
-            from gui.panels.parts import keep_parts
-
-            return keep_parts(self, index)
-        notes = self.variation_notes(index)
         self.preview.emit(None)
-        ids = self.doc.add_notes(notes, origin=GENERATED, text="Keep variation",
-                                 track=self.doc.active_track, select=True)
-        self.status.emit(f"Kept variation {index + 1} ({len(ids)} notes). Undo removes it.")
+        ids, said = self._shown.keep(self.result, index)
+        self.status.emit(said)
         self.kept.emit(ids)
         return ids
 
-    def _variation_start(self, index: int) -> int:
+    def variation_start(self, index: int) -> int:
         """Where the variation begins: where the continued seed ended."""
         start = getattr(self.result, "start_tick", None)
         if isinstance(start, int):
@@ -715,32 +815,20 @@ class GeneratePanel(QWidget):
 
     def audition_start(self, index: int) -> int:
         """The tick an audition starts at: one bar before the variation, the seed's last."""
-        first = self._variation_start(index)
+        first = self.variation_start(index)
         return max(0, first - self.doc.song().ticks_per_bar_at(max(0, first - 1)))
 
     def variation_song(self, index: int) -> Song:
-        """The seed's last bar and the variation, as a song to play or drag out."""
-        if self.poly_run is not None:  # every part
-            from gui.panels.parts import audition_song
+        """The seed's last bar and the variation, as a song to play or drag out (a
+        fill's: the bar before, the fill, the bar after; every part's: all of them)."""
+        return self._shown.audition(self.result, index, self.audition_start(index))
 
-            return audition_song(self, index, self.audition_start(index))
-        if self.fill_gap is not None and getattr(self.result, "track_of", None) is not None:
-            from gui.panels.fill import audition_parts  # a polyphonic fill: every part
-
-            return audition_parts(self, index, self.audition_start(index))
-        notes = self.variation_notes(index)
-        song = self.doc.song()
-        track = song.tracks[self.doc.active_track]
-        first = self._variation_start(index)
-        since = self.audition_start(index)
-        lead_in = [n for n in track.notes if since <= n.start_tick < first]
-        track.notes = sorted(lead_in + notes, key=Note.sort_key)
-        if self.fill_gap is not None:  # a fill: the bar before, the fill, the bar after
-            from gui.panels.fill import audition_notes
-
-            track.notes = audition_notes(self, index, since)
-        song.tracks = [track]
-        return song
+    def variation_clip(self, index: int) -> Song | None:
+        """Variation ``index`` as a clip to drag out when its notes alone are not one
+        (every part's, each on its own track); None otherwise."""
+        if self.result is None or self._shown is None:
+            return None
+        return self._shown.clip(self.result, index)
 
     def _play_variation(self, index: int) -> None:
         """Play the seed's last bar, then the variation (what the Play button says)."""

@@ -4,9 +4,10 @@ melody, audition and keep the result.
 A polyphonic model (its card's encoding says ``"polyphonic": true``) hears all the
 song's parts but the drums and writes every note that sounds; the engine gives each
 new note back to a track (:func:`engine.generation.polyphony.generate_polyphony`,
-``track_of``).  The Generate panel runs it as a job in the generation service
-(:class:`gui.worker.GenerationJob`, ``polyphonic``), shows the variations as it shows a
-melody's, and:
+``track_of``).  :class:`PartsController` runs it as a job in the generation service
+through the Generate panel's public ``submit`` (:class:`gui.worker.GenerationJob`,
+``polyphonic``); the panel shows the variations as it shows a melody's, and
+:class:`PartsRun` says how:
 
 * Generate with a polyphonic model continues every part of the song (or of the notes
   the user selected) from its end;
@@ -19,9 +20,9 @@ melody's, and:
   and a harmonisation's voices as new tracks after the song's, in ONE undo step
   (:meth:`gui.document.SongDocument.add_parts`).
 
-How a variation becomes parts of a song is the command line's
-(:func:`engine.poly_cli.song_with_parts`), so the composer and ``continuo generate`` /
-``continuo harmonise`` write the same tracks.
+How a variation becomes parts of a song is the engine's
+(:func:`engine.generation.parts_song.song_with_parts`), so the composer and ``continuo
+generate`` / ``continuo harmonise`` write the same tracks.
 """
 
 from __future__ import annotations
@@ -29,15 +30,12 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from engine.poly_cli import POLYPHONIC_DEFAULTS, song_with_parts
+from engine.generation.parts_song import POLYPHONIC_DEFAULTS, song_with_parts
 from engine.song import Note, Song
 from gui.document import GENERATED
 from gui.worker import is_polyphonic_model
-
-if TYPE_CHECKING:
-    from gui.panels.generate import GeneratePanel
 
 NO_POLYPHONIC_MODEL = ("Harmonising needs a polyphonic model (one that writes every part, "
                        "such as poly-lstm), and none is installed in the models folder.")
@@ -76,10 +74,9 @@ def seed_has_voices(song: Song | None) -> bool:
 
 
 # ---- starting ------------------------------------------------------------------------------
-def seed_song(panel: "GeneratePanel") -> Song:
-    """What a polyphonic Generate continues: every part of the song, or, when notes are
-    selected, only those (each on its own track)."""
-    doc = panel.doc
+def seed_song(doc: Any) -> Song:
+    """What a polyphonic Generate continues: every part of ``doc``'s song, or, when notes
+    are selected, only those (each on its own track)."""
     song = doc.song()
     chosen = doc.seed_selection
     if chosen:
@@ -93,24 +90,9 @@ def seed_song(panel: "GeneratePanel") -> Song:
     return song
 
 
-def start_generate(panel: "GeneratePanel", settings: Any) -> bool:
-    """Continue every part with the polyphonic model in ``settings``."""
-    from gui.worker import GenerationJob
-
-    seed = seed_song(panel)
-    panel._seed_for_result = seed
-    panel.job = GenerationJob(panel.library, seed, settings, parent=panel,
-                              use_helper_process=panel.use_helper_process, polyphonic=True)
-    panel.job.poly_run = PolyRun(seed)
-    panel._start_job("Generating every part from the selection..." if panel.from_selection()
-                     else "Generating every part...")
-    return True
-
-
-def melody_to_harmonise(panel: "GeneratePanel") -> int:
+def melody_to_harmonise(doc: Any) -> int:
     """The document track holding the melody: the selected notes' (the active track's
     when some of them are on it), else the active track."""
-    doc = panel.doc
     chosen = doc.seed_selection
     if chosen:
         tracks = {doc.track_of(i) for i in chosen}
@@ -119,85 +101,62 @@ def melody_to_harmonise(panel: "GeneratePanel") -> int:
     return doc.active_track
 
 
-def start_harmonise(panel: "GeneratePanel") -> bool:
-    """Start harmonising the melody; False (with a message) when it cannot start."""
-    from gui.worker import GenerationJob
+class PartsController:
+    """Every part for the Generate panel (``panel``: its public methods only): continue
+    them all, or harmonise a melody."""
 
-    if panel.job is not None:
-        return False
-    model = panel.model_combo.currentData()
-    if not is_polyphonic_model(panel.library, model):
-        model = default_polyphonic(panel.library)
-    if model is None:
-        panel._say(NO_POLYPHONIC_MODEL)
-        return False
-    track = melody_to_harmonise(panel)
-    song = panel.doc.song()
-    melody = song.tracks[track]
-    if melody.is_drum:
-        panel._say(f"The track {melody.name or track + 1!r} is a drum track: choose the track "
-                   f"with the melody to harmonise.")
-        return False
-    if not melody.notes:
-        panel._say("There is no melody to harmonise on this track: draw or open one first.")
-        return False
-    try:
-        settings = panel.settings()
-    except Exception as e:  # settings out of range are GenerationErrors
-        panel._say(str(e))
-        return False
-    settings = dataclasses.replace(settings, model=model, memory=False)
-    panel.save_settings()
-    # the whole song, as `continuo harmonise` hears it: its own parts beneath the melody
-    # are kept and filled where they rest, the missing voices come as new tracks
-    panel._seed_for_result = song
-    panel.job = GenerationJob(panel.library, song, settings, parent=panel,
-                              use_helper_process=panel.use_helper_process,
-                              harmonise_track=track)
-    panel.job.poly_run = PolyRun(song, track)
-    panel._start_job(f"Harmonising {melody.name or 'the melody'} with {model}...")
-    return True
+    def __init__(self, panel: Any) -> None:
+        self.panel = panel
+
+    def generate(self, settings: Any) -> bool:
+        """Continue every part with the polyphonic model in ``settings`` (checked)."""
+        panel = self.panel
+        seed = seed_song(panel.doc)
+        panel.submit(seed, settings, PartsRun(panel, PolyRun(seed)),
+                     "Generating every part from the selection..." if panel.from_selection()
+                     else "Generating every part...", polyphonic=True)
+        return True
+
+    def harmonise(self) -> bool:
+        """Start harmonising the melody; False (with a message) when it cannot start."""
+        panel = self.panel
+        if panel.is_running():
+            return False
+        model = panel.chosen_model()
+        if not is_polyphonic_model(panel.library, model):
+            model = default_polyphonic(panel.library)
+        if model is None:
+            panel.say(NO_POLYPHONIC_MODEL)
+            return False
+        track = melody_to_harmonise(panel.doc)
+        song = panel.doc.song()
+        melody = song.tracks[track]
+        if melody.is_drum:
+            panel.say(f"The track {melody.name or track + 1!r} is a drum track: choose the "
+                      f"track with the melody to harmonise.")
+            return False
+        if not melody.notes:
+            panel.say("There is no melody to harmonise on this track: draw or open one "
+                      "first.")
+            return False
+        settings = panel.checked_settings()
+        if settings is None:
+            return False
+        settings = dataclasses.replace(settings, model=model, memory=False)
+        panel.save_settings()
+        # the whole song, as `continuo harmonise` hears it: its own parts beneath the
+        # melody are kept and filled where they rest, the missing voices come as new tracks
+        panel.submit(song, settings, PartsRun(panel, PolyRun(song, track)),
+                     f"Harmonising {melody.name or 'the melody'} with {model}...",
+                     harmonise_track=track)
+        return True
 
 
-# ---- showing --------------------------------------------------------------------------------
+# ---- showing, auditioning and keeping --------------------------------------------------------
 def parts_of(result: Any, index: int) -> int:
     return len(set((result.track_of or [[]])[index]))
 
 
-def seed_tail(panel: "GeneratePanel") -> list[Note]:
-    """What the thumbnails show before (or, for a harmonisation, under) the variations:
-    every part's last bar, or the melody."""
-    run: PolyRun = panel.poly_run
-    if run.harmonising:
-        return list(run.seed.tracks[run.harmonised_track].notes)
-    start = panel.result.start_tick
-    since = start - run.seed.ticks_per_bar_at(max(0, start - 1))
-    return [n for t in run.seed.tracks if not t.is_drum for n in t.notes
-            if n.end_tick > since]
-
-
-def details(panel: "GeneratePanel") -> list[str]:
-    """The line under each variation's title: its notes in how many parts."""
-    result, run = panel.result, panel.poly_run
-    lines = []
-    for i, notes in enumerate(result.variations):
-        parts = parts_of(result, i)
-        what = "voices" if run.harmonising else "parts"
-        lines.append(f"{len(notes)} notes in {parts} {what[:-1] if parts == 1 else what}")
-    return lines
-
-
-def headline(panel: "GeneratePanel") -> str:
-    result, run = panel.result, panel.poly_run
-    n = len(result.variations)
-    if run.harmonising:
-        name = run.seed.tracks[run.harmonised_track].name or "the melody"
-        return f"{n} harmonisation{'s' if n != 1 else ''} of {name}"
-    parts = max((parts_of(result, i) for i in range(n)), default=0)
-    return f"{n} variation{'s' if n != 1 else ''} of {parts} part{'s' if parts != 1 else ''}"
-
-
-# ---- auditioning and keeping ---------------------------------------------------------------
 def _in_document(run: PolyRun, result: Any, tracks_now: int) -> Any:
     """The result with a harmonisation's track numbers moved to the document's: the
     song's own tracks stay, the new voices go after its current tracks."""
@@ -209,16 +168,6 @@ def _in_document(run: PolyRun, result: Any, tracks_now: int) -> Any:
     return dataclasses.replace(result, track_of=track_of)
 
 
-def audition_song(panel: "GeneratePanel", index: int, since: int) -> Song:
-    """The whole variation as a song to play from ``since``: every part the model heard
-    (the seed's last bar, or the whole melody) with the new notes on their tracks."""
-    song = song_with_parts(panel.poly_run.seed, panel.result, index)
-    for track in song.tracks:
-        track.notes = [n for n in track.notes if n.start_tick >= since]
-    song.tracks = [t for t in song.tracks if t.notes]
-    return song
-
-
 def _unique(name: str, taken: set[str]) -> str:
     """A new voice's name, told apart from the song's tracks ("Bass" beside a bass)."""
     out = name if name not in taken else f"{name} (harmony)"
@@ -226,59 +175,118 @@ def _unique(name: str, taken: set[str]) -> str:
     return out
 
 
-def keep_parts(panel: "GeneratePanel", index: int) -> list[int]:
-    """Add variation ``index`` to the document: each note to its track, a
-    harmonisation's voices as new tracks; one undo step."""
-    doc, run = panel.doc, panel.poly_run
-    current = doc.song()
-    applied = song_with_parts(current, _in_document(run, panel.result, len(current.tracks)),
-                              index)
-    added: dict[int, list[Note]] = {}
-    new_tracks = []  # the new tracks that receive notes, in order (no empty voice)
-    taken = {t.name for t in current.tracks}
-    for t, track in enumerate(applied.tracks):
-        before = Counter(current.tracks[t].notes) if t < len(current.tracks) else Counter()
-        new = sorted((Counter(track.notes) - before).elements(), key=Note.sort_key)
-        if not new:
-            continue
-        if t < len(current.tracks):
-            added[t] = new
-        else:
-            added[len(current.tracks) + len(new_tracks)] = new
-            new_tracks.append(dataclasses.replace(track, notes=[],
-                                                  name=_unique(track.name, taken)))
-    panel.preview.emit(None)
-    text = "Keep harmonisation" if run.harmonising else "Keep variation"
-    ids = doc.add_parts(added, new_tracks, origin=GENERATED, text=text, select=True)
-    if run.harmonising:
-        names = ", ".join(t.name for t in new_tracks)
-        own = len([t for t in added if t < len(current.tracks)])
-        into = f" and {own} of the song's own" if own else ""
-        panel.status.emit(f"Kept harmonisation {index + 1}: {len(ids)} notes in "
-                          f"{len(new_tracks)} new track{'s' if len(new_tracks) != 1 else ''}"
-                          f"{' (' + names + ')' if names else ''}{into}. Undo removes them.")
-    else:
-        panel.status.emit(f"Kept variation {index + 1} ({len(ids)} notes in {len(added)} "
-                          f"part{'s' if len(added) != 1 else ''}). Undo removes it.")
-    panel.kept.emit(ids)
-    return ids
+class PartsRun:
+    """The variations of one polyphonic job: every part continued, or a harmonisation."""
+
+    def __init__(self, panel: Any, run: PolyRun) -> None:
+        self.panel = panel
+        self.run = run
+
+    @property
+    def harmonising(self) -> bool:
+        return self.run.harmonising
+
+    @property
+    def locks_seed_key(self) -> bool:
+        return not self.run.harmonising  # a harmonisation locks the melody's key
+
+    def again(self) -> bool:
+        return self.panel.harmonise() if self.run.harmonising else self.panel.generate()
+
+    def tail(self, result: Any) -> list[Note]:
+        """What the thumbnails show before (or, for a harmonisation, under) the
+        variations: every part's last bar, or the melody."""
+        run = self.run
+        if run.harmonising:
+            return list(run.seed.tracks[run.harmonised_track].notes)
+        start = result.start_tick
+        since = start - run.seed.ticks_per_bar_at(max(0, start - 1))
+        return [n for t in run.seed.tracks if not t.is_drum for n in t.notes
+                if n.end_tick > since]
+
+    def details(self, result: Any) -> list[str]:
+        """The line under each variation's title: its notes in how many parts."""
+        lines = []
+        for i, notes in enumerate(result.variations):
+            parts = parts_of(result, i)
+            what = "voices" if self.run.harmonising else "parts"
+            lines.append(f"{len(notes)} notes in {parts} {what[:-1] if parts == 1 else what}")
+        return lines
+
+    def headline(self, result: Any) -> str:
+        run = self.run
+        n = len(result.variations)
+        if run.harmonising:
+            name = run.seed.tracks[run.harmonised_track].name or "the melody"
+            return f"{n} harmonisation{'s' if n != 1 else ''} of {name}"
+        parts = max((parts_of(result, i) for i in range(n)), default=0)
+        return (f"{n} variation{'s' if n != 1 else ''} of {parts} "
+                f"part{'s' if parts != 1 else ''}")
+
+    def audition(self, result: Any, index: int, since: int) -> Song:
+        """The whole variation as a song to play from ``since``: every part the model
+        heard (the seed's last bar, or the whole melody) with the new notes on their
+        tracks."""
+        song = song_with_parts(self.run.seed, result, index)
+        for track in song.tracks:
+            track.notes = [n for n in track.notes if n.start_tick >= since]
+        song.tracks = [t for t in song.tracks if t.notes]
+        return song
+
+    def keep(self, result: Any, index: int) -> tuple[list[int], str]:
+        """Add variation ``index`` to the document: each note to its track, a
+        harmonisation's voices as new tracks; one undo step."""
+        doc, run = self.panel.doc, self.run
+        current = doc.song()
+        applied = song_with_parts(current, _in_document(run, result, len(current.tracks)),
+                                  index)
+        added: dict[int, list[Note]] = {}
+        new_tracks = []  # the new tracks that receive notes, in order (no empty voice)
+        taken = {t.name for t in current.tracks}
+        for t, track in enumerate(applied.tracks):
+            before = Counter(current.tracks[t].notes) if t < len(current.tracks) else Counter()
+            new = sorted((Counter(track.notes) - before).elements(), key=Note.sort_key)
+            if not new:
+                continue
+            if t < len(current.tracks):
+                added[t] = new
+            else:
+                added[len(current.tracks) + len(new_tracks)] = new
+                new_tracks.append(dataclasses.replace(track, notes=[],
+                                                      name=_unique(track.name, taken)))
+        text = "Keep harmonisation" if run.harmonising else "Keep variation"
+        ids = doc.add_parts(added, new_tracks, origin=GENERATED, text=text, select=True)
+        if run.harmonising:
+            names = ", ".join(t.name for t in new_tracks)
+            own = len([t for t in added if t < len(current.tracks)])
+            into = f" and {own} of the song's own" if own else ""
+            return ids, (f"Kept harmonisation {index + 1}: {len(ids)} notes in "
+                         f"{len(new_tracks)} new track{'s' if len(new_tracks) != 1 else ''}"
+                         f"{' (' + names + ')' if names else ''}{into}. Undo removes them.")
+        return ids, (f"Kept variation {index + 1} ({len(ids)} notes in {len(added)} "
+                     f"part{'s' if len(added) != 1 else ''}). Undo removes it.")
+
+    def clip(self, result: Any, index: int) -> Song:
+        """Variation ``index`` as a clip to drag out: its new notes on their tracks (each
+        with its name, channel and instrument), moved to start at tick 0."""
+        from gui.files import clip_song
+
+        run = self.run
+        notes = self.panel.variation_notes(index)
+        clip = clip_song(notes, self.panel.doc.song(), "Continuo clip")  # raises if empty
+        applied = song_with_parts(run.seed, result, index)
+        first = min(n.start_tick for n in notes)
+        tracks = []
+        for t, track in enumerate(applied.tracks):
+            before = Counter(run.seed.tracks[t].notes) if t < len(run.seed.tracks) else Counter()
+            new = sorted((Counter(track.notes) - before).elements(), key=Note.sort_key)
+            if new:
+                tracks.append(dataclasses.replace(track,
+                                                  notes=[n.moved(-first, 0) for n in new]))
+        clip.tracks = tracks
+        return clip
 
 
-def clip_parts(panel: "GeneratePanel", index: int) -> Song:
-    """Variation ``index`` as a clip to drag out: its new notes on their tracks (each
-    with its name, channel and instrument), moved to start at tick 0."""
-    from gui.files import clip_song
-
-    run = panel.poly_run
-    notes = panel.variation_notes(index)
-    clip = clip_song(notes, panel.doc.song(), "Continuo clip")  # tempo, metre; raises if empty
-    applied = song_with_parts(run.seed, panel.result, index)
-    first = min(n.start_tick for n in notes)
-    tracks = []
-    for t, track in enumerate(applied.tracks):
-        before = Counter(run.seed.tracks[t].notes) if t < len(run.seed.tracks) else Counter()
-        new = sorted((Counter(track.notes) - before).elements(), key=Note.sort_key)
-        if new:
-            tracks.append(dataclasses.replace(track, notes=[n.moved(-first, 0) for n in new]))
-    clip.tracks = tracks
-    return clip
+__all__ = ["NO_POLYPHONIC_MODEL", "PartsController", "PartsRun", "PolyRun",
+           "default_polyphonic", "melody_to_harmonise", "polyphonic_models", "seed_has_voices",
+           "seed_song"]

@@ -18,16 +18,14 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
 from engine.errors import Cancelled, ContinuoError
 from gui.busy import QUICK_SECONDS
-
-if TYPE_CHECKING:
-    from gui.panels.generate import GeneratePanel
+from gui.worker import is_polyphonic_info
 
 DEFAULT_NETWORK = "duet"  # the network a style is mixed with, when installed
 STYLE_PREFIX = "style:"  # the model list's data for a style entry: this and the style's path
@@ -64,8 +62,6 @@ class StyleEntry:
 def default_network(library: Any) -> Any:
     """The card of the melody network a style is mixed with: duet when installed, else
     the first model that only continues a melody (not a fill or polyphonic one)."""
-    from gui.panels.generate import is_polyphonic_info
-
     melody = [m for m in getattr(library, "models", []) or []
               if not is_polyphonic_info(m) and tuple(getattr(m, "jobs", ())) == ("continue",)]
     return next((m for m in melody if m.name == DEFAULT_NETWORK), melody[0] if melody else None)
@@ -151,45 +147,86 @@ class StyleJob(QObject):
             self.done.emit()
 
 
-def ask_folder(panel: "GeneratePanel") -> bool:
-    """Ask for a folder of music, then learn its style; False when none was chosen."""
-    if panel.style_job is not None or panel.job is not None:
-        return False
-    folder = QFileDialog.getExistingDirectory(panel.window(), "Learn My Style from a Folder")
-    return bool(folder) and start_learning(panel, folder)
+class StyleController:
+    """My Style for the Generate panel (``panel``: its public methods only): the job
+    learning a style, its progress dialog and its message box.  ``finished`` is called
+    when learning has ended, however."""
 
+    def __init__(self, panel: Any, finished: Callable[[], None]) -> None:
+        self.panel = panel
+        self.finished = finished
+        self.job: StyleJob | None = None
+        self.dialog: QProgressDialog | None = None
+        self.message: QMessageBox | None = None
 
-def start_learning(panel: "GeneratePanel", folder: str | Path) -> bool:
-    """Start learning the style of ``folder``; False (with a message) when it cannot
-    start.  The panel's ``style_finished`` is emitted when it has ended, however."""
-    if panel.style_job is not None or panel.job is not None:
-        return False
-    network = default_network(panel.library)
-    if network is None:
-        panel._say("A style is mixed with a melody model, and none was found in the models "
-                   "folder.")
-        return False
-    job = panel.style_job = StyleJob(str(folder), network.encoding)
-    dialog = panel.style_dialog = QProgressDialog(
-        f"Looking for music in {Path(folder).name}...", "Cancel", 0, 0, panel.window())
-    dialog.setWindowTitle("Learn My Style")
-    dialog.setWindowModality(Qt.WindowModality.WindowModal)
-    dialog.setMinimumWidth(DIALOG_WIDTH)
-    dialog.setMinimumDuration(int(QUICK_SECONDS * 1000))
-    dialog.setAutoClose(False)
-    dialog.setAutoReset(False)
-    dialog.canceled.connect(lambda: (job.cancel(), dialog.setLabelText("Stopping...")))
-    job.progress.connect(lambda done, total, name: _show_progress(dialog, done, total, name))
-    job.built.connect(lambda style: _built(panel, style))
-    job.failed.connect(lambda message: _failed(panel, message))
-    job.cancelled.connect(lambda: panel._say("Learning the style was cancelled; nothing was "
-                                             "saved."))
-    job.done.connect(lambda: _done(panel))
-    panel.destroyed.connect(job.cancel)
-    panel.status.emit(f"Learning the style of {folder}...")
-    dialog.setValue(0)  # shows the dialog after its minimum duration
-    job.start()
-    return True
+    def ask_folder(self) -> bool:
+        """Ask for a folder of music, then learn its style; False when none was chosen."""
+        if self.job is not None or self.panel.is_running():
+            return False
+        folder = QFileDialog.getExistingDirectory(self.panel.window(),
+                                                  "Learn My Style from a Folder")
+        return bool(folder) and self.start(folder)
+
+    def start(self, folder: str | Path) -> bool:
+        """Start learning the style of ``folder``; False (with a message) when it cannot
+        start."""
+        panel = self.panel
+        if self.job is not None or panel.is_running():
+            return False
+        network = default_network(panel.library)
+        if network is None:
+            panel.say("A style is mixed with a melody model, and none was found in the "
+                      "models folder.")
+            return False
+        job = self.job = StyleJob(str(folder), network.encoding)
+        dialog = self.dialog = QProgressDialog(
+            f"Looking for music in {Path(folder).name}...", "Cancel", 0, 0, panel.window())
+        dialog.setWindowTitle("Learn My Style")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumWidth(DIALOG_WIDTH)
+        dialog.setMinimumDuration(int(QUICK_SECONDS * 1000))
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.canceled.connect(lambda: (job.cancel(), dialog.setLabelText("Stopping...")))
+        job.progress.connect(lambda done, total, name: _show_progress(dialog, done, total,
+                                                                      name))
+        job.built.connect(self._built)
+        job.failed.connect(self._failed)
+        job.cancelled.connect(lambda: panel.say("Learning the style was cancelled; nothing "
+                                                "was saved."))
+        job.done.connect(self._done)
+        panel.destroyed.connect(job.cancel)
+        panel.status.emit(f"Learning the style of {folder}...")
+        dialog.setValue(0)  # shows the dialog after its minimum duration
+        job.start()
+        return True
+
+    def _built(self, style: Any) -> None:
+        panel = self.panel
+        panel.reload_models()
+        entry = next((e for e in panel.style_entries if Path(e.path) == Path(style.path)),
+                     None)
+        if entry is not None:
+            panel.select_model(entry.key)
+            panel.save_settings()
+        panel.say(*summary(style))
+
+    def _failed(self, message: str) -> None:
+        self.panel.say(message)
+        box = self.message = QMessageBox(QMessageBox.Icon.Warning, "Learn My Style",
+                                         message, QMessageBox.StandardButton.Ok,
+                                         self.panel.window())
+        box.open()  # window-modal, without a local event loop
+
+    def _done(self) -> None:
+        if self.dialog is not None:
+            self.dialog.hide()
+            self.dialog.deleteLater()
+        self.dialog = None
+        if self.job is not None:
+            self.job.deleteLater()
+        self.job = None
+        self.finished()
 
 
 def _show_progress(dialog: QProgressDialog, done: int, total: int, name: str) -> None:
@@ -203,33 +240,5 @@ def _show_progress(dialog: QProgressDialog, done: int, total: int, name: str) ->
                         else f"Building the model of {total:,} files...")
 
 
-def _built(panel: "GeneratePanel", style: Any) -> None:
-    panel.reload_models()
-    entry = next((e for e in panel.style_entries if Path(e.path) == Path(style.path)), None)
-    if entry is not None:
-        panel.select_model(entry.key)
-        panel.save_settings()
-    panel._say(*summary(style))
-
-
-def _failed(panel: "GeneratePanel", message: str) -> None:
-    panel._say(message)
-    box = panel.style_message = QMessageBox(QMessageBox.Icon.Warning, "Learn My Style",
-                                            message, QMessageBox.StandardButton.Ok,
-                                            panel.window())
-    box.open()  # window-modal, without a local event loop
-
-
-def _done(panel: "GeneratePanel") -> None:
-    if panel.style_dialog is not None:
-        panel.style_dialog.hide()
-        panel.style_dialog.deleteLater()
-    panel.style_dialog = None
-    if panel.style_job is not None:
-        panel.style_job.deleteLater()
-    panel.style_job = None
-    panel.style_finished.emit()
-
-
-__all__ = ["StyleEntry", "StyleJob", "ask_folder", "default_network", "start_learning",
-           "style_entries", "summary"]
+__all__ = ["StyleController", "StyleEntry", "StyleJob", "default_network", "style_entries",
+           "summary"]

@@ -87,7 +87,7 @@ def test_regenerate_after_a_fill_fills_the_same_gap_again(qtbot, fill_panel, fil
     with qtbot.waitSignal(panel.variations_ready, timeout=120000):
         assert panel.regenerate()
     qtbot.waitUntil(lambda: panel.job is None)
-    assert panel.fill_gap is not None and panel.result.model.endswith("fill")
+    assert panel.shown.gap is not None and panel.result.model.endswith("fill")
     again = [panel.variation_notes(i) for i in range(panel.variations_spin.value())]
     assert again != first
     assert all(TPB <= n.start_tick and n.end_tick <= 2 * TPB for v in again for n in v)

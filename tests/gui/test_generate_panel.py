@@ -288,9 +288,9 @@ def test_every_parts_seed_from_a_selection_drops_the_files_final_rest(qtbot, pan
     song = doc.song()
     song.length_ticks = 8 * 1920
     doc.load_song(song)
-    assert seed_song(panel).length_ticks == 8 * 1920  # the whole song ends there
+    assert seed_song(panel.doc).length_ticks == 8 * 1920  # the whole song ends there
     doc.set_selection(list(doc.notes())[:2])
-    assert seed_song(panel).length_ticks is None  # the selection ends where it does
+    assert seed_song(panel.doc).length_ticks is None  # the selection ends where it does
 
 
 @pytest.mark.slow

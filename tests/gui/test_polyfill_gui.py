@@ -51,12 +51,10 @@ def panel(job_panel, doc, poly_library):
 
 
 def test_a_polyphonic_fill_keeps_every_part_in_one_undo_step(qtbot, panel, doc):
-    from gui.panels.fill import use_time_range
-
     start, end = 2 * TPB, 3 * TPB  # bar 3
     panel.select_model(POLY)
     panel.variations_spin.setValue(2)
-    use_time_range(panel, lambda: (start, end))
+    panel.use_time_range(lambda: (start, end))
     before = dict(doc.notes())
     inside = {i for i, n in before.items() if start <= n.start_tick < end}
     assert {doc.track_of(i) for i in inside} == {0, 1, 2}

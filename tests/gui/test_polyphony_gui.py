@@ -272,7 +272,7 @@ def test_harmonise_keeps_the_melody_and_adds_the_voices_as_new_tracks(qtbot, pol
     # Regenerate harmonises again, with a new random seed
     seed = panel.rng_seed.value()
     run(qtbot, panel, panel.regenerate)
-    assert panel.poly_run.harmonising and panel.result.new_tracks
+    assert panel.shown.harmonising and panel.result.new_tracks
     assert panel.rng_seed.value() != seed
 
 

@@ -152,11 +152,9 @@ def test_the_status_bar_names_the_range(qtbot, window):
 
 
 def test_a_range_wins_over_the_selected_notes(qtbot, window):
-    from gui.panels.fill import selected_gap
-
     doc = window.doc
     doc.select_all()
-    assert selected_gap(window.panel).start_tick == 0
+    assert window.panel.fills.selected_gap().start_tick == 0
     ruler_drag(qtbot, window.roll, 2 * TPB, 3 * TPB)
-    gap = selected_gap(window.panel)
+    gap = window.panel.fills.selected_gap()
     assert (gap.start_tick, gap.end_tick, gap.track) == (2 * TPB, 3 * TPB, doc.active_track)
