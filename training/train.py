@@ -95,9 +95,9 @@ def padded_batches(tunes: Sequence[np.ndarray], batch_size: int, max_len: int,
     return batches
 
 
-def _dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: int,
-             shuffle: bool, transpose: int = 0, encoding: Encoding = DEFAULT_ENCODING,
-             epoch_tunes: int | None = None):
+def padded_dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: int,
+                   shuffle: bool, transpose: int = 0, encoding: Encoding = DEFAULT_ENCODING,
+                   epoch_tunes: int | None = None):
     """A tf.data pipeline that re-buckets and reshuffles the tunes on every pass.
 
     With ``epoch_tunes`` (and ``shuffle``), each pass is a fresh random draw of that
@@ -125,8 +125,8 @@ def _dataset(tunes: Sequence[np.ndarray], batch_size: int, max_len: int, seed: i
     return ds.apply(tf.data.experimental.assert_cardinality(n)).prefetch(2), n
 
 
-def _even_batches(tunes: Sequence[np.ndarray], n: int, max_len: int
-                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def even_batches(tunes: Sequence[np.ndarray], n: int, max_len: int
+                 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Exactly ``n`` batches of the tunes sorted by length, their sizes differing by one
     at most; empty ones (which change no loss or accuracy) only past the last tune."""
     tunes = [t for t in tunes if len(t) >= 2]
@@ -140,7 +140,7 @@ def _even_batches(tunes: Sequence[np.ndarray], n: int, max_len: int
 def _distributed_dataset(strategy, tunes: Sequence[np.ndarray], batch_size: int, max_len: int,
                          seed: int, shuffle: bool, transpose: int = 0,
                          encoding: Encoding = DEFAULT_ENCODING, every_tune: bool = False):
-    """:func:`_dataset` for ``strategy``'s replicas, and its steps per epoch.
+    """:func:`padded_dataset` for ``strategy``'s replicas, and its steps per epoch.
 
     Every input pipeline (one per worker) builds the same list of batches of
     ``batch_size / replicas`` tunes, from the same seeded generator, and feeds its
@@ -165,7 +165,7 @@ def _distributed_dataset(strategy, tunes: Sequence[np.ndarray], batch_size: int,
     fixed = None
     if every_tune:
         n = -(-n // replicas) * replicas
-        fixed = _even_batches(tunes, n, max_len)
+        fixed = even_batches(tunes, n, max_len)
     if n // replicas == 0:
         raise DistributeError(f"{len(tunes)} tunes make fewer batches of {per_replica} than "
                               f"there are replicas ({replicas}); use a smaller batch size")
@@ -358,10 +358,10 @@ def train_model(hp: dict[str, Any], train_tunes: Sequence[np.ndarray],
         val_data, _ = _distributed_dataset(strategy, val_tunes, 64, max_len, seed,
                                            shuffle=False, every_tune=True)
     else:
-        train_data, n_train_batches = _dataset(train_tunes, batch_size, max_len, seed,
-                                               shuffle=True, transpose=transpose,
-                                               encoding=encoding, epoch_tunes=epoch_tunes)
-        val_data, _ = _dataset(val_tunes, 64, max_len, seed, shuffle=False)
+        train_data, n_train_batches = padded_dataset(train_tunes, batch_size, max_len,
+                                                     seed, shuffle=True, transpose=transpose,
+                                                     encoding=encoding, epoch_tunes=epoch_tunes)
+        val_data, _ = padded_dataset(val_tunes, 64, max_len, seed, shuffle=False)
 
     t0 = time.monotonic()
     deadline = t0 + max_minutes * 60

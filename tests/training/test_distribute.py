@@ -75,13 +75,13 @@ def test_replica_share_gives_every_replica_the_same_steps():
 
 
 def test_validation_batches_hold_every_tune_once():
-    from training.train import _even_batches
+    from training.train import even_batches
 
     rng = np.random.default_rng(0)
     tunes = [rng.integers(0, 38, int(rng.integers(1, 90))) for _ in range(9)]
     real_steps = sum(min(len(t), 65) - 1 for t in tunes if len(t) >= 2)
     for n in (2, 4, 12):
-        batches = _even_batches(tunes, n, max_len=64)
+        batches = even_batches(tunes, n, max_len=64)
         assert len(batches) == n
         assert sum(float(w.sum()) for _, _, w in batches) == real_steps
         sizes = [len(x) for x, _, _ in batches]

@@ -89,7 +89,7 @@ def test_weight_averaging_keeps_the_best_averaged_weights():
     returned holds the best averaged weights, not the last training weights."""
     import keras
 
-    from training.train import _dataset, train_model
+    from training.train import padded_dataset, train_model
 
     rng = np.random.default_rng(9)
     tunes = [rng.integers(2, 12, 48).astype(np.int8) for _ in range(40)]
@@ -101,6 +101,6 @@ def test_weight_averaging_keeps_the_best_averaged_weights():
     averaged = result.history["val_loss"]
     raw = result.history["val_loss_training_weights"]
     assert len(averaged) == 3 and averaged != raw
-    val, _ = _dataset(tunes[32:], 64, 64, 0, shuffle=False)
+    val, _ = padded_dataset(tunes[32:], 64, 64, 0, shuffle=False)
     got = result.model.evaluate(val, verbose=0, return_dict=True)["loss"]
     assert got == pytest.approx(min(averaged), rel=1e-4)
