@@ -66,7 +66,7 @@ from engine.errors import ContinuoError  # noqa: E402
 from engine.generation.generator import GenerationSettings  # noqa: E402
 from engine.generation.polyphony import generate_polyphony  # noqa: E402
 from engine.models import ModelLibrary  # noqa: E402
-from engine.poly_cli import song_with_parts  # noqa: E402
+from engine.generation.parts_song import song_with_parts  # noqa: E402
 from engine.song import Note, Song, TimeSignature, Track  # noqa: E402
 
 SEED_BARS = 4

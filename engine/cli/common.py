@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from engine.encodings import PARTS, capabilities_of
 from engine.errors import ContinuoError, GenerationError, ModelError
 from engine.generation.generator import GenerationSettings
 from engine.models import ModelLibrary
@@ -200,7 +201,7 @@ def build_style(where: str, model):
     seconds and one at the end)."""
     from engine.generation.style import resolve_style
 
-    if hasattr(model.encoding, "grammar"):
+    if PARTS in capabilities_of(model):
         raise GenerationError(f"a style joins a melody model; {model.name} continues every "
                               f"part at once (choose lstm, wavenet or duet with --model)")
     import time

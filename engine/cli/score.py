@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from engine.cli.common import (add_memory_option, add_model_options, add_style_option,
                                build_style, model_library, one_line_errors, run_command)
+from engine.encodings import FILL, PARTS, capabilities_of
 from engine.errors import GenerationError
 from engine.song import Song, melody_track
 
@@ -82,7 +83,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     library = model_library(args)
     model = library.get(args.model)
     # the motif memory speaks melody tokens; a polyphonic model is scored alone
-    memory = args.memory == "on" and not hasattr(model.encoding, "grammar")
+    memory = args.memory == "on" and PARTS not in capabilities_of(model)
     style = build_style(args.style, model) if args.style is not None else None
 
     def score_song(song: Song) -> tuple[float, int, int]:
@@ -146,7 +147,8 @@ def _cmd_score_gap(args: argparse.Namespace) -> int:
     """``score --fill FROM:TO``: the bits of the gap's notes."""
     library = model_library(args)
     model = library.get(args.model)
-    both = "fill" in model.info.jobs and "fill" in getattr(model.encoding, "jobs", ())
+    caps = capabilities_of(model)
+    both = FILL in caps and PARTS not in caps  # a melody model that fills: both sides
     if getattr(args, "style", None):
         raise GenerationError("--style is not used with --fill: a style is mixed in when "
                               "continuing; score the gap without it")

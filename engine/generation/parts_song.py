@@ -8,7 +8,8 @@ polyphonic result through :func:`song_with_parts`, so they write the same tracks
 
 from __future__ import annotations
 
-from engine.generation.generator import GenerationResult
+from engine.encodings import PARTS, capabilities_of
+from engine.generation.sampling import GenerationResult
 from engine.song import Note, Song, Track
 
 # the models a seed of several voices gets when no --model is given, best first
@@ -25,8 +26,7 @@ def default_model(library, seed: Song | None) -> str:
         for name in POLYPHONIC_DEFAULTS:
             if name in library.names:
                 return name
-        polyphonic = [n for n in library.names
-                      if library.info(n).encoding.card().get("polyphonic")]
+        polyphonic = [n for n in library.names if PARTS in capabilities_of(library.info(n))]
         if polyphonic:
             return polyphonic[0]
     return MELODY_DEFAULT
@@ -35,7 +35,7 @@ def default_model(library, seed: Song | None) -> str:
 def is_polyphonic_name(library, name: str) -> bool:
     """Whether the installed model ``name`` is polyphonic (False when it is not there:
     the melody path then says so)."""
-    return name in library.names and bool(library.info(name).encoding.card().get("polyphonic"))
+    return name in library.names and PARTS in capabilities_of(library.info(name))
 
 
 def song_with_parts(seed: Song | None, result: GenerationResult, variation: int,

@@ -231,7 +231,8 @@ def test_the_cli_reads_exactly_the_suffixes_of_the_formats_table(tmp_path, monke
 
     monkeypatch.setattr(formats, "load_song", reader)
     monkeypatch.setattr(formats, "list_score_tunes", reader)
-    model = SimpleNamespace(encoding=None)
+    model = SimpleNamespace(name="lstm", encoding=DEFAULT_ENCODING,
+                            info=SimpleNamespace(jobs=("continue",)))
     monkeypatch.setattr(score, "model_library",
                         lambda args: SimpleNamespace(get=lambda name: model))
     parser = argparse.ArgumentParser()
