@@ -14,14 +14,12 @@ from __future__ import annotations
 import os
 import sys
 
-from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
-from engine import resources
+from gui.startup import on_first_paint
 
 ORGANIZATION = "Continuo"
 APPLICATION = "Continuo"
-DEFAULT_SEED = resources.default_seed()
 QUIT_AFTER_SHOW = "CONTINUO_QUIT_AFTER_SHOW"
 
 
@@ -53,28 +51,6 @@ def create_main_window(path: str | None = None):
     install_autosave(window)
     # --- end autosave
     return window
-
-
-class _FirstPaint(QObject):
-    """Calls ``callback`` once, just after ``widget`` is first painted."""
-
-    def __init__(self, widget, callback) -> None:
-        super().__init__(widget)
-        self._callback = callback
-        widget.installEventFilter(self)
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
-        if event.type() == QEvent.Type.Paint and self._callback is not None:
-            callback, self._callback = self._callback, None
-            watched.removeEventFilter(self)
-            QTimer.singleShot(0, callback)  # after this paint reaches the screen
-        return False
-
-
-def on_first_paint(widget, callback) -> None:
-    """Run ``callback`` once, as soon as ``widget`` has first been painted (the window is
-    on screen with the music in it)."""
-    _FirstPaint(widget, callback)
 
 
 def quit_after_show_requested() -> bool:

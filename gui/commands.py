@@ -9,16 +9,28 @@ the notes stay the same.  The command text is what the Edit menu shows after
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Generic, Mapping, Sequence, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
 from PySide6.QtGui import QUndoCommand
 
 from engine.song import Note, Track
 
-if TYPE_CHECKING:
-    from gui.document import NoteRecord, SongDocument
-
 T = TypeVar("T")
+
+# the document a command changes: a gui.document.SongDocument (which imports this module,
+# so this one names it without importing it)
+SongDocument = Any
+
+
+@dataclass(frozen=True, slots=True)
+class NoteRecord:
+    """Everything needed to put a note back exactly as it was (for undo)."""
+
+    note_id: int
+    note: Note
+    origin: str
+    track: int
 
 
 class AddNotes(QUndoCommand):

@@ -15,7 +15,7 @@ undo and redo, so a note never carries a selection flag.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from typing import Iterable, Mapping
 
@@ -27,20 +27,11 @@ from engine.song import (
     Note, Song, TempoChange, TempoMap, TimeSignature, Track, bpm_to_us, pickup_ticks_of,
 )
 from gui import commands
+from gui.commands import NoteRecord
 
 SEED = "seed"
 GENERATED = "generated"
 ORIGINS = (SEED, GENERATED)
-
-
-@dataclass(frozen=True, slots=True)
-class NoteRecord:
-    """Everything needed to put a note back exactly as it was (for undo)."""
-
-    note_id: int
-    note: Note
-    origin: str
-    track: int
 
 
 class NoteIndex:

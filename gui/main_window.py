@@ -26,6 +26,7 @@ from gui.document import GENERATED, SongDocument
 from gui.panels.fill import range_text
 from gui.panels.generate import GeneratePanel
 from gui.pianoroll.geometry import NOTE_LENGTHS, SNAP_CHOICES
+from gui.startup import DEFAULT_SEED, on_first_paint
 from gui.toolbar import FixedActionButton
 from gui.transport import Transport, make_player
 
@@ -64,8 +65,6 @@ class MainWindow(QMainWindow):
         # and runs it once (started earlier, it slowed the window down by a quarter on
         # two cores, and the first Generate did not come sooner: bench/first_generate.py)
         self.warm_up_threads: list = []
-        from gui.app import on_first_paint
-
         on_first_paint(self.roll.grid, lambda: self.warm_up_threads.append(self._warm_up()))
         self.dock = QDockWidget("Generate", self)
         self.dock.setObjectName("generate_dock")
@@ -93,7 +92,6 @@ class MainWindow(QMainWindow):
         """Start the helper process with the chosen model loaded and run once
         (gui.worker.warm_up), so the first Generate is about as fast as later ones."""
         from gui import worker
-        from gui.app import DEFAULT_SEED
 
         try:
             settings = self.panel.settings() if self.panel.model_combo.currentData() else None
@@ -513,8 +511,6 @@ class MainWindow(QMainWindow):
 
     def open_default_seed(self) -> None:
         """The default seed as an untitled song (Save asks for a name)."""
-        from gui.app import DEFAULT_SEED
-
         try:
             song = files.read_song(DEFAULT_SEED)
         except ContinuoError as e:

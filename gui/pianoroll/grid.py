@@ -9,7 +9,7 @@ through :mod:`gui.pianoroll.selection` and the document's note index.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 from PySide6.QtCore import QLineF, QRectF, Qt, QTimer
 from PySide6.QtGui import (
@@ -25,8 +25,8 @@ from gui.pianoroll.geometry import snap_tick
 from gui.pianoroll.ruler import paint_time_range
 from gui.pianoroll.selection import hit_test, notes_in_rect, toggled
 
-if TYPE_CHECKING:
-    from gui.pianoroll.view import PianoRoll
+# ``roll`` below is the gui.pianoroll.view.PianoRoll this part belongs to (typed Any:
+# the view imports its parts, and a part never imports the view)
 
 BLACK_KEYS = frozenset({1, 3, 6, 8, 10})
 MIN_LINE_GAP_PX = 5.0  # closer lines than this are left out: they would only be grey
@@ -54,7 +54,7 @@ class Drag:
 class NoteGrid(QWidget):
     """The editing area of the piano roll (see the module docstring)."""
 
-    def __init__(self, roll: PianoRoll) -> None:
+    def __init__(self, roll: Any) -> None:
         super().__init__(roll)
         self.roll = roll
         self.drag: Drag | None = None

@@ -7,7 +7,7 @@ from one pitch to the next like a glissando.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QWidget
 from gui.pianoroll import style
 from gui.pianoroll.grid import BLACK_KEYS
 
-if TYPE_CHECKING:
-    from gui.pianoroll.view import PianoRoll
+# ``roll`` below is the gui.pianoroll.view.PianoRoll this part belongs to (typed Any:
+# the view imports its parts, and a part never imports the view)
 
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -33,7 +33,7 @@ class Keyboard(QWidget):
     key_pressed = Signal(int)
     key_released = Signal(int)
 
-    def __init__(self, roll: PianoRoll) -> None:
+    def __init__(self, roll: Any) -> None:
         super().__init__(roll)
         self.roll = roll
         self.held: int | None = None

@@ -9,7 +9,7 @@ roll (:meth:`PianoRoll.time_range`), and painted as a band over the ruler and th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF, QWheelEvent
@@ -19,8 +19,8 @@ from engine.song import grid_lines, pickup_ticks_of
 from gui.pianoroll import style
 from gui.pianoroll.geometry import snap_tick
 
-if TYPE_CHECKING:
-    from gui.pianoroll.view import PianoRoll
+# ``roll`` below is the gui.pianoroll.view.PianoRoll this part belongs to (typed Any:
+# the view imports its parts, and a part never imports the view)
 
 MIN_LABEL_GAP_PX = 28.0
 
@@ -28,7 +28,7 @@ MIN_LABEL_GAP_PX = 28.0
 class Ruler(QWidget):
     """Bar numbers and beat ticks over the grid, and the playhead's marker."""
 
-    def __init__(self, roll: PianoRoll) -> None:
+    def __init__(self, roll: Any) -> None:
         super().__init__(roll)
         self.roll = roll
         self.setFixedHeight(style.RULER_HEIGHT)
@@ -125,7 +125,7 @@ class Ruler(QWidget):
             painter.end()
 
 
-def paint_time_range(painter: QPainter, roll: PianoRoll, height: float) -> None:
+def paint_time_range(painter: QPainter, roll: Any, height: float) -> None:
     """The roll's time range as a translucent band with edges, ``height`` pixels tall
     (the ruler and the grid both paint it, so they agree)."""
     selected = roll.time_range()

@@ -9,7 +9,7 @@ release pushes one "Change velocity" command.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from PySide6.QtCore import QLineF, QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
@@ -18,8 +18,8 @@ from PySide6.QtWidgets import QWidget
 from gui.pianoroll import style
 from gui.pianoroll.selection import velocity_bar_at
 
-if TYPE_CHECKING:
-    from gui.pianoroll.view import PianoRoll
+# ``roll`` below is the gui.pianoroll.view.PianoRoll this part belongs to (typed Any:
+# the view imports its parts, and a part never imports the view)
 
 BAR_WIDTH = 4.0
 MARGIN = 4.0  # pixels kept free above velocity 127 and below velocity 1
@@ -28,7 +28,7 @@ MARGIN = 4.0  # pixels kept free above velocity 127 and below velocity 1
 class VelocityLane(QWidget):
     """One bar per note start, as tall as its velocity (see the module docstring)."""
 
-    def __init__(self, roll: PianoRoll) -> None:
+    def __init__(self, roll: Any) -> None:
         super().__init__(roll)
         self.roll = roll
         self._grab: tuple[int, float, dict[int, int]] | None = None  # anchor, press y, before

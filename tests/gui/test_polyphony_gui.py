@@ -84,7 +84,7 @@ def settings_of(song: Song) -> list[tuple]:
 def test_the_default_seed_is_a_melody_and_a_bass_line_beneath_it():
     from engine.formats import load_song
     from engine.generation.polyphony import seed_voices
-    from gui.app import DEFAULT_SEED
+    from gui.startup import DEFAULT_SEED
 
     song = load_song(DEFAULT_SEED)
     melody, bass = song.tracks
