@@ -22,7 +22,7 @@ from gui.document import GENERATED, SEED
 from tests.gui.test_app import make_window
 
 REPO = Path(__file__).resolve().parents[2]
-from engine.poly_cli import POLYPHONIC_DEFAULTS
+from engine.generation.parts_song import POLYPHONIC_DEFAULTS
 
 DEFAULT_POLY = POLYPHONIC_DEFAULTS[0]  # what a song of several voices gets
 MODELS = REPO / "models"
