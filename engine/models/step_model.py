@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from engine.encodings import Encoding
 from engine.errors import ModelError
 from engine.models.card import ModelCard
+from engine.models.conditioning import Conditioned, ConditioningInput
 
 def session_options(threads: int = 1, optimization: str = "all", sequential: bool = True):
     """onnxruntime options for one-step, small-batch inference.
@@ -74,12 +75,16 @@ class StepState:
     memory), and one IOBinding per ring phase is bound once, so a step is a write of
     the tokens, one run and a copy of the logits: no feeds to convert, no outputs to
     allocate.  Measured on the shipped-size models this saves a fifth of each step.
+    A model with conditioning inputs has one bound buffer per input, ``[batch, *shape]``,
+    written before each step.
     """
 
-    __slots__ = ("t", "batch", "slots", "buffers", "tokens", "logits", "bindings", "_values")
+    __slots__ = ("t", "batch", "slots", "buffers", "tokens", "logits", "bindings", "_values",
+                 "conditioning")
 
     def __init__(self, batch: int, slots: int, buffers: list[np.ndarray], tokens: np.ndarray,
-                 logits: np.ndarray, bindings: list, values: list) -> None:
+                 logits: np.ndarray, bindings: list, values: list,
+                 conditioning: Sequence[np.ndarray] = ()) -> None:
         self.t = 0
         self.batch = batch
         self.slots = slots  # the period of the bindings: the longest ring
@@ -88,6 +93,7 @@ class StepState:
         self.logits = logits  # [batch, vocab] float32, bound as the logits output
         self.bindings = bindings  # one IOBinding per phase t % slots
         self._values = values  # the OrtValues over the buffers, kept alive with them
+        self.conditioning = list(conditioning)  # per conditioning input: [batch, *shape]
 
     def reset(self) -> None:
         self.t = 0
@@ -113,6 +119,10 @@ class StepModel:
         self._free: dict[int, list[StepState]] = {}
         self._rings = [_ring_length(s.delay) for s in info.states]
         self._slots = max(self._rings, default=1)
+        self._conditioning = info.conditioning
+        # the encoding supplies the conditioning values step by step, when it can
+        encoding = info.encoding
+        self._source = encoding.conditioning if isinstance(encoding, Conditioned) else None
 
     @property
     def name(self) -> str:
@@ -163,17 +173,21 @@ class StepModel:
                    for s, ring in zip(info.states, self._rings)]
         token_value, logits_value = wrap(tokens), wrap(logits)
         ring_values = [[wrap(slot) for slot in b] for b in buffers]
+        given = [np.zeros((batch, *c.shape), dtype=c.numpy_dtype) for c in info.conditioning]
+        given_values = [wrap(g) for g in given]
         bindings = []
         for phase in range(slots):
             io = session.io_binding()
             io.bind_ortvalue_input(info.token_input, token_value)
             io.bind_ortvalue_output(info.logits_output, logits_value)
+            for spec, value in zip(info.conditioning, given_values):
+                io.bind_ortvalue_input(spec.input, value)
             for spec, values in zip(info.states, ring_values):
                 io.bind_ortvalue_input(spec.input, values[(phase - spec.delay) % len(values)])
                 io.bind_ortvalue_output(spec.output, values[phase % len(values)])
             bindings.append(io)
         return StepState(batch, slots, buffers, tokens, logits, bindings,
-                         [token_value, logits_value, ring_values])
+                         [token_value, logits_value, ring_values, given_values], given)
 
     def initial_state(self, batch: int) -> StepState:
         """A zero state for ``batch`` rows (give it back with :meth:`release`)."""
@@ -192,14 +206,53 @@ class StepModel:
             if len(free) < self.MAX_FREE_STATES and all(s is not state for s in free):
                 free.append(state)
 
-    def step(self, tokens: np.ndarray, state: StepState, copy: bool = True) -> np.ndarray:
+    def step(self, tokens: np.ndarray, state: StepState, copy: bool = True,
+             conditioning: Mapping[str, Any] | None = None) -> np.ndarray:
         """Feed one token per batch row; returns the logits [batch, vocab] for the next
         token and advances ``state`` in place.  With ``copy=False`` the logits are the
-        state's own buffer, which the next step overwrites."""
+        state's own buffer, which the next step overwrites.
+
+        A model with conditioning inputs (its card's ``step_model.conditioning``) is fed
+        ``conditioning`` (per input name, a value broadcastable to ``[batch, *shape]``),
+        or when that is None what its encoding supplies for this step (``state.t``), an
+        input left out its default.  A model without them ignores ``conditioning``."""
         state.tokens[:] = tokens
+        if self._conditioning:
+            self._condition(state, conditioning)
         self._step_session.run_with_iobinding(state.bindings[state.t % state.slots])
         state.t += 1
         return state.logits.copy() if copy else state.logits
+
+    def conditioning_at(self, step: int,
+                        given: Mapping[str, Any] | None = None) -> list[np.ndarray]:
+        """Per conditioning input, in the card's order, its value for the token fed at
+        ``step``: from ``given`` (None: from the encoding), else the input's default."""
+        values = given if given is not None else (
+            self._source(step) if self._source is not None else None)
+        values = values or {}
+        unknown = sorted(set(values) - {c.input for c in self._conditioning})
+        if unknown:
+            raise ModelError(f"{self.info.card_path.name}: the model has no conditioning "
+                             f"input named {', '.join(map(str, unknown))}")
+        return [_conditioning_value(spec, values.get(spec.input)) for spec in self._conditioning]
+
+    def _condition(self, state: StepState, given: Mapping[str, Any] | None) -> None:
+        for buffer, value in zip(state.conditioning, self.conditioning_at(state.t, given)):
+            buffer[:] = value
+
+    def _conditioning_feeds(self, batch: int, start: int, length: int) -> dict[str, np.ndarray]:
+        """The sequence graph's conditioning inputs for the tokens of steps ``start`` to
+        ``start + length - 1``: per input, ``[batch, length, *shape]``."""
+        if not self._conditioning:
+            return {}
+        per_step = [self.conditioning_at(start + t) for t in range(length)]
+        feeds = {}
+        for i, spec in enumerate(self._conditioning):
+            over_time = np.empty((batch, length, *spec.shape), dtype=spec.numpy_dtype)
+            for t, values in enumerate(per_step):
+                over_time[:, t] = values[i]
+            feeds[spec.input] = over_time
+        return feeds
 
     def tiled(self, state: StepState, batch: int) -> StepState:
         """A new state of ``batch`` rows, each a copy of ``state``'s one row."""
@@ -249,7 +302,8 @@ class StepModel:
         session = self._sequence_session()
         feed = np.asarray(tokens, dtype=np.int32)[None, :]
         results = session.run([info.sequence_output, *info.sequence_state_outputs],
-                              {info.sequence_input: feed})
+                              {info.sequence_input: feed,
+                               **self._conditioning_feeds(1, 0, feed.shape[1])})
         n = feed.shape[1]
         state = self.initial_state(batch)
         for spec, buffer, tail in zip(info.states, state.buffers, results[1:]):
@@ -265,12 +319,15 @@ class StepModel:
         state.t = n
         return np.repeat(results[0][:, -1], batch, axis=0), state
 
-    def sequence_logits(self, tokens: np.ndarray) -> np.ndarray:
+    def sequence_logits(self, tokens: np.ndarray, start: int = 0) -> np.ndarray:
         """The sequence graph: tokens [batch, time] -> logits [batch, time, vocab];
-        ``logits[:, t]`` predicts token t + 1."""
+        ``logits[:, t]`` predicts token t + 1.  A conditioned model is fed its encoding's
+        values for the steps ``start`` (the first token's) onwards."""
         session = self._sequence_session()
         tokens = np.ascontiguousarray(np.atleast_2d(tokens), dtype=np.int32)
-        return session.run([self.info.sequence_output], {self.info.sequence_input: tokens})[0]
+        feeds = {self.info.sequence_input: tokens,
+                 **self._conditioning_feeds(tokens.shape[0], start, tokens.shape[1])}
+        return session.run([self.info.sequence_output], feeds)[0]
 
     def score_tokens(self, tokens: Sequence[int]) -> tuple[float, int, int]:
         """Bits of one tune's tokens under the model, as docs/model-contract.md defines
@@ -287,3 +344,19 @@ class StepModel:
         notes = self.info.encoding.count_onsets(targets)
         return float(nats.sum() / np.log(2.0)), len(targets), notes
 
+
+def _conditioning_value(spec: ConditioningInput, value: Any) -> np.ndarray:
+    """``value`` (None: the input's default) as ``spec``'s dtype, checked to broadcast
+    to ``[batch, *shape]``."""
+    if value is None:
+        return spec.default_value()
+    array = np.asarray(value, dtype=spec.numpy_dtype)
+    try:
+        fits = np.broadcast_shapes(array.shape, (1, *spec.shape))[1:] == spec.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ModelError(f"conditioning input '{spec.input}' takes [batch, "
+                         f"{', '.join(map(str, spec.shape))}] values, not "
+                         f"{list(array.shape)}")
+    return array
