@@ -30,7 +30,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from engine.encodings.base import Encoded, Encoding, EncodingReport, register
+from engine.encodings.base import (PART_CAPABILITIES, Encoded, Encoding, EncodingReport,
+                                   register)
 from engine.encodings.keys import Key, estimate_song_key
 from engine.encodings.melody import GridNote
 from engine.errors import EncodingError
@@ -53,6 +54,7 @@ class PolyphonyEncoding(Encoding):
 
     name = ENCODING_NAME
     version = ENCODING_VERSION
+    capabilities = PART_CAPABILITIES  # continues, fills and harmonises every part
 
     def __init__(self, min_pitch: int = 24, max_pitch: int = 102,
                  steps_per_quarter: int = 4, max_voices: int = 8) -> None:

@@ -29,7 +29,7 @@ from engine.encodings.polyphony import STEP, PartGrammar, PartRules
 from engine.errors import GenerationError
 from engine.generation.generator import GenerationSettings, allowed_tokens
 from engine.generation.polyphony import (HARMONY_SLOTS, SOPRANO_CENTRE, VOICE_LEADING,
-                                         is_polyphonic, lock_scale)
+                                         lock_scale, require_parts)
 from engine.generation.sampler import Sampler
 from engine.models import StepModel
 
@@ -65,9 +65,7 @@ class LiveHarmony:
     def __init__(self, model: StepModel, key: Key | None = None, *, mode: str = "harmonise",
                  voices: int = 3, temperature: float = 1.0, top_p: float = 1.0,
                  rng_seed: int = 0) -> None:
-        if not is_polyphonic(model):
-            raise GenerationError(f"the model {model.name} writes one line; choose a "
-                                  f"polyphonic model to accompany")
+        require_parts(model, "choose a polyphonic model to accompany")
         if mode not in MODES:
             raise GenerationError(f"the live mode must be one of {', '.join(MODES)}, "
                                   f"not {mode!r}")

@@ -1,10 +1,11 @@
 """Continuing every part of a seed, and harmonising a melody, with a polyphonic model.
 
-A polyphonic model (a card whose encoding has a grammar, ``polyphony-16th``) hears all
-the seed's tracks together except the drums, and writes, step by step, every note that
-sounds.  As for melodies the seed is encoded once and primed once, then each new token
-is one step-model call for all variations together; the sampler, temperature, top-p,
-RNG seed and key lock are the melody generator's.  On top of the key and range mask,
+A polyphonic model (one that writes ``parts``, as :func:`engine.encodings.capabilities_of`
+says: ``polyphony-16th``) hears all the seed's tracks together except the drums, and
+writes, step by step, every note that sounds.  As for melodies the seed is encoded once
+and primed once, then each new token is one step-model call for all variations
+together; the sampler, temperature, top-p, RNG seed and key lock are the melody
+generator's.  On top of the key and range mask,
 the encoding's grammar says per variation what may come next (pitches falling within a
 step, a HOLD only for a note that sounds), so every sequence decodes.
 
@@ -32,7 +33,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from engine.encodings import Key, estimate_song_key
+from engine.encodings import PARTS, Key, capabilities_of, estimate_song_key
 from engine.encodings.melody import GridNote
 from engine.encodings.polyphony import STEP, PartGrammar, PartRules, playable_tracks
 from engine.errors import EncodingError, GenerationError
@@ -50,11 +51,6 @@ RANGE_MARGIN = 3  # semitones a part may go beyond its range in the seed
 FULL_TEXTURE_SHARE = 0.75  # a seed's beats with every part sounding, for a full texture
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 HARMONY_NAMES = ("Alto", "Tenor", "Bass", "Harmony 4", "Harmony 5", "Harmony 6", "Harmony 7")
-
-
-def is_polyphonic(model: StepModel) -> bool:
-    """Whether ``model`` writes several parts at once (its encoding has a grammar)."""
-    return hasattr(model.encoding, "grammar")
 
 
 def seed_voices(song: Song | None) -> int:
@@ -216,7 +212,7 @@ class _Run:
 def require_parts(model: StepModel, what: str) -> None:
     """Refuse a model that writes one line for a job that needs every part (``what``:
     the job, for the message)."""
-    if not is_polyphonic(model):
+    if PARTS not in capabilities_of(model):
         raise GenerationError(f"the model {model.name} writes one line; {what}")
 
 
