@@ -1,54 +1,74 @@
 """Call-and-response generates through the generation service, as the Generate panel does,
-and the GUI thread stalls no longer while it answers than while the panel generates.
+and the GUI thread's event loop keeps running while it answers, as while the panel
+generates.
 
 Real Qt event loop, real models, real helper process.  No MIDI system is needed: the
-phrase is handed to the bridge's input callback, as rtmidi would hand it.  Times are
-never compared with fixed limits, only with the panel's, measured in the same run.
+phrase is handed to the bridge's input callback, as rtmidi would hand it.  No clock and
+no count of timer ticks decides anything (a busy machine decides those): what is
+asserted is where the work ran (the helper process) and that the GUI thread turned
+while it was under way (:class:`Turning`).
 """
 
 from __future__ import annotations
 
 import os
-import statistics
+import threading
 from contextlib import contextmanager
 
 import mido
 import pytest
-from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtCore import QTimer
 
 from engine.song import melody_song
 
 TICK_MS = 5
-ROUNDS = 3
+ROUNDS = 2
 
 
-class Gaps:
-    """The longest gap between the timeouts of a 5 ms timer on the GUI thread."""
+class Turning:
+    """Proves that the GUI thread's event loop runs while a job is in the helper
+    process: the generation service's ``run`` is watched (the real one runs), and at the
+    job's first progress report the thread waiting on the helper process waits until a
+    QTimer on the GUI thread has fired while the job was under way.  A job that held
+    the GUI thread could never see that (it would wait the full WAIT_S and the round
+    counts as not proved)."""
 
-    def __init__(self) -> None:
+    WAIT_S = 60.0
+
+    def __init__(self, monkeypatch) -> None:
+        from engine.generation.service import GenerationService
+
+        run = GenerationService.run
+        self.in_flight, self.turned = threading.Event(), threading.Event()
+        self.proved: list[bool] = []
+
+        def watched(service, *args, progress=None, **kwargs):
+            self.in_flight.set()
+
+            def on_progress(done: int, total: int) -> None:
+                if progress is not None:
+                    progress(done, total)
+                self.turned.wait(self.WAIT_S)  # the GUI thread turns meanwhile
+
+            try:
+                return run(service, *args, progress=on_progress, **kwargs)
+            finally:
+                self.in_flight.clear()
+
+        monkeypatch.setattr(GenerationService, "run", watched)
         self.timer = QTimer()
         self.timer.setInterval(TICK_MS)
-        self.timer.timeout.connect(self._tick)
-        self.clock = QElapsedTimer()
-        self.longest_ms = 0.0
-        self._last = 0
-
-    def _tick(self) -> None:
-        now = self.clock.nsecsElapsed()
-        self.longest_ms = max(self.longest_ms, (now - self._last) / 1e6)
-        self._last = now
+        self.timer.timeout.connect(lambda: self.in_flight.is_set() and self.turned.set())
 
     @contextmanager
-    def measuring(self):
-        self.longest_ms = 0.0
-        self.clock.start()
-        self._last = self.clock.nsecsElapsed()
+    def watching(self):
+        self.turned.clear()
         self.timer.start()
         try:
             yield self
         finally:
-            self._tick()  # the gap up to the end counts too
             self.timer.stop()
+            self.proved.append(self.turned.is_set())
 
 
 def play_phrase(bridge, pitches=(60, 64, 67, 72)) -> None:
@@ -72,7 +92,7 @@ def bridge(qtbot, monkeypatch):
 
 
 @pytest.mark.slow
-def test_call_and_response_answers_from_the_helper_process_without_longer_stalls(
+def test_call_and_response_answers_from_the_helper_process_while_the_gui_turns(
         qtbot, doc, library, isolated_settings, bridge, monkeypatch):
     from engine.generation import generator
     from engine.generation.service import shared_service
@@ -105,31 +125,28 @@ def test_call_and_response_answers_from_the_helper_process_without_longer_stalls
     exchanges = []
     bridge.response_ready.connect(exchanges.append)
     song = melody_song([])
-    gaps = Gaps()
+    turning = Turning(monkeypatch)
 
-    def panel_run() -> float:
-        with gaps.measuring():
+    def panel_run() -> None:
+        with turning.watching():
             with qtbot.waitSignal(panel.generation_finished, timeout=120000):
                 assert panel.generate()
             qtbot.wait(100)  # the results are shown
         assert panel.result is not None, panel.messages.text()
-        return gaps.longest_ms
 
-    def call_run() -> float:
+    def call_run() -> None:
         bridge.start_call_response(song.tempo_map, 120, 0, respond, gap_s=0.2)
-        with gaps.measuring():
+        with turning.watching():
             with qtbot.waitSignal(bridge.response_ready, timeout=120000):
                 play_phrase(bridge)
             qtbot.wait(100)  # the answer starts playing
         bridge.stop_call_response()
         bridge.stop()
-        return gaps.longest_ms
 
-    panel_run(), call_run()  # untimed: the helper process and the sessions start
-    panel_ms, call_ms = [], []
-    for _ in range(ROUNDS):  # interleaved, so the machine's own hiccups hit both alike
-        panel_ms.append(panel_run())
-        call_ms.append(call_run())
+    panel_run(), call_run()  # the first: the helper process and the sessions start
+    for _ in range(ROUNDS):
+        panel_run()
+        call_run()
 
     # every answer came from the helper process; nothing generated in this one
     service = shared_service()
@@ -139,6 +156,6 @@ def test_call_and_response_answers_from_the_helper_process_without_longer_stalls
     assert service.pid != os.getpid()
     assert in_this_process == []
     assert all(e.answer for e in exchanges)
-    # a systematic stall shows in every round; one hiccup of the machine does not count
-    assert statistics.median(call_ms) <= 2 * statistics.median(panel_ms) + 50, (call_ms,
-                                                                               panel_ms)
+    # the GUI thread's event loop ran while every job, the panel's and every answer,
+    # was under way in the helper process
+    assert turning.proved == [True] * (2 * (ROUNDS + 1))
