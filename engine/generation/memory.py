@@ -147,12 +147,27 @@ def _load_mixings() -> dict[str, Mixing]:
         return {}
 
 
-def mixing_for(model_name: str) -> Mixing:
-    """The mixing chosen on the validation split for this model (or for any model)."""
+def mixing_for(model) -> Mixing:
+    """The mixing chosen on the validation split for ``model`` (a StepModel, its
+    ModelCard, or a name looked up in the default model folders): its card's ``memory``
+    section, which ``python -m training memory-sweep`` writes.  A card without one (or
+    with a table of the wrong size) gets ``memory_mixing.json``'s ``"*"``, the mixing for
+    any model; a name listed there (a study trying another mixing) comes first."""
+    from engine.models.library import memory_named
+
     global _mixings
     if _mixings is None:
         _mixings = _load_mixings()
-    return _mixings.get(model_name) or _mixings.get("*") or FALLBACK_MIXING
+    name = model if isinstance(model, str) else model.name
+    if name in _mixings:
+        return _mixings[name]
+    section = memory_named(model) if isinstance(model, str) else \
+        getattr(model, "info", model).memory
+    mixing = Mixing(**section) if section else None
+    if mixing is None or mixing.phase_period < 1 or mixing.method == "adaptive" \
+            and len(mixing.table) != Mixing.buckets_for(mixing.max_order):
+        return _mixings.get("*") or FALLBACK_MIXING
+    return mixing
 
 
 class MotifMemory:
