@@ -3,14 +3,15 @@ refused card, with onnxruntime sessions created only when a model is used."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from engine import resources
 from engine.errors import ContinuoError, ModelError
-from engine.models.card import ModelCard, read_card
+from engine.models.card import CARD_FORMAT, MAX_CARD_BYTES, ModelCard, memory_section, read_card
 from engine.models.step_model import StepModel
 
 REPO_MODELS_DIR = resources.models_dir()  # the shipped models (a wheel's or the checkout's)
@@ -25,6 +26,44 @@ def user_models_dir() -> Path:
     return Path(data_home) / "continuo" / "models"
 
 
+def default_folders() -> list[Path]:
+    """The model folders a library reads unless told otherwise: shipped, then the user's."""
+    return [REPO_MODELS_DIR, user_models_dir()]
+
+
+def card_named(name: str, folders: Sequence[Path | str] | None = None) -> dict[str, Any] | None:
+    """The card, as JSON (not checked against its files: cheap), of the model named
+    ``name`` in ``folders`` (default: :func:`default_folders`), the first found; None
+    when no card has that name."""
+    for folder in folders if folders is not None else default_folders():
+        try:
+            paths = sorted(p for p in Path(folder).glob("*.json") if p.is_file())
+        except OSError:
+            continue
+        for path in paths:
+            try:
+                if path.stat().st_size > MAX_CARD_BYTES:
+                    continue
+                card = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError, RecursionError):
+                continue
+            if isinstance(card, dict) and card.get("format") == CARD_FORMAT \
+                    and card.get("name") == name:
+                return card
+    return None
+
+
+def memory_named(name: str) -> dict[str, Any] | None:
+    """The ``memory`` section (see :func:`engine.models.card.memory_section`) of the
+    card of the model named ``name`` in the default folders; None when it has none or
+    one that is not valid."""
+    card = card_named(name)
+    try:
+        return memory_section(card.get("memory"), name) if card is not None else None
+    except ModelError:
+        return None
+
+
 
 class ModelLibrary:
     """Every usable model in the model folders, and one line per refused card.
@@ -35,7 +74,7 @@ class ModelLibrary:
 
     def __init__(self, folders: Sequence[Path | str] | None = None, session_opts=None) -> None:
         if folders is None:
-            folders = [REPO_MODELS_DIR, user_models_dir()]
+            folders = default_folders()
         self.folders = [Path(f) for f in folders]
         self._session_opts = session_opts
         self._lock = threading.Lock()
