@@ -1029,18 +1029,17 @@ def part_grids(enc, row: Sequence[int], parts_of: Sequence[int], rules: PartRule
 
 
 def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int,
-                  allowed: np.ndarray, settings: GenerationSettings,
-                  rng: np.random.Generator, progress, is_cancelled,
-                  max_hold: int | None, forced_first: int | None = None,
-                  junction: "Junction | None" = None
-                  ) -> tuple[list[list[int]], list[list[int]]]:
+                 allowed: np.ndarray, settings: GenerationSettings,
+                 rng: np.random.Generator, progress, is_cancelled,
+                 max_hold: int | None, forced_first: int | None = None,
+                 junction: "Junction | None" = None
+                 ) -> tuple[list[list[int]], list[list[int]]]:
     """Tokens for ``steps`` steps per variation under the parts' rules
     (:class:`PartGrammar`), with the part of each token; one model call per token for
     the batch.  ``forced_first``: the prime was that one token, which is also the
     output's first.  A fill's ``junction`` is fed to each row once it is done."""
     enc = model.encoding
     grammar = PartGrammar(enc, k, rules, max_hold=max_hold, voice_leading=VOICE_LEADING)
-    sampler = Sampler(settings.temperature, settings.top_p, rng)
     out: list[list[int]] = [[] for _ in range(k)]
     parts: list[list[int]] = [[] for _ in range(k)]
     base = np.broadcast_to(allowed, (k, enc.vocab_size))
@@ -1050,27 +1049,15 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
         for r in range(k):
             out[r].append(int(forced_first))
             parts[r].append(int(grammar.part_of[r]))
-    logits = stepper.first_logits
-    limit = steps * (enc.max_voices + 2) + 2 + (len(junction.tokens) if junction else 0)
-    for _ in range(limit):
-        done = grammar.steps >= steps
-        if done.all() and (junction is None or junction.heard()):
-            break
-        if is_cancelled is not None and is_cancelled():
-            raise GenerationCancelled("generation was cancelled")
-        mask = grammar.mask(base)
-        mask[done] = False
-        mask[done, STEP] = True
-        tokens = _draw(model, sampler, logits, mask)
-        if junction is not None:
-            tokens = junction.feed(tokens, logits, done)
-        grammar.push(tokens)
+
+    def keep(tokens: np.ndarray, done: np.ndarray) -> None:
         for r in np.nonzero(~done)[0]:
             out[r].append(int(tokens[r]))
             parts[r].append(int(grammar.part_of[r]))
-        if progress is not None:
-            progress(int(min(steps, grammar.steps.min())), steps)
-        logits = stepper.advance(tokens)
+
+    limit = steps * (enc.max_voices + 2) + 2 + (len(junction.tokens) if junction else 0)
+    _token_loop(model, stepper, grammar, Sampler(settings.temperature, settings.top_p, rng),
+                base, steps, limit, 0, progress, is_cancelled, junction, None, keep)
     return out, parts
 
 
@@ -1094,7 +1081,6 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
     enc = model.encoding
     grammar = enc.grammar(k, max_notes, ceilings, voice_leading=VOICE_LEADING,
                           max_hold=max_hold)
-    sampler = Sampler(settings.temperature, settings.top_p, rng)
     out: list[list[int]] = [[] for _ in range(k)]
     if first_forced:
         grammar.push(np.full(k, prime[0], dtype=np.int64))
@@ -1104,33 +1090,52 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
         grammar.follow(prime)
         # the seed's notes end where it ends (a fill's kept notes sound on)
         grammar.prev[:] = False if held is None else held[0]
-    step_index = grammar.steps.copy()  # steps completed since the start, per row
-    logits = stepper.first_logits
-    limit = steps * (enc.max_voices + 1) + 1 + (len(junction.tokens) if junction else 0)
-    base_mask = np.broadcast_to(allowed, (k, enc.vocab_size))
     texture = _Texture(enc, beat_notes, grid, floors)
+
+    def narrow(mask: np.ndarray, at: np.ndarray, done: np.ndarray) -> None:
+        texture.narrow(mask, grammar, at, done)
+        if held is not None:
+            _hold_kept(enc, mask, held, grammar, at, done)
+
+    def keep(tokens: np.ndarray, done: np.ndarray) -> None:
+        for r in np.nonzero(~done)[0]:
+            out[r].append(int(tokens[r]))
+
+    limit = steps * (enc.max_voices + 1) + 1 + (len(junction.tokens) if junction else 0)
+    _token_loop(model, stepper, grammar, Sampler(settings.temperature, settings.top_p, rng),
+                np.broadcast_to(allowed, (k, enc.vocab_size)), steps, limit,
+                grammar.steps.copy(), progress, is_cancelled, junction, narrow, keep)
+    return out
+
+
+def _token_loop(model: StepModel, stepper, grammar, sampler: Sampler, base: np.ndarray,
+                steps: int, limit: int, step_index, progress, is_cancelled,
+                junction: "Junction | None", narrow, keep) -> None:
+    """Draw a token per row per model call until every row has written ``steps``
+    steps since ``step_index`` (and heard the ``junction``): the ``grammar``'s mask
+    (``narrow``-ed further, when given), done rows fed STEPs, each token pushed to the
+    grammar and handed to ``keep(tokens, done)``."""
+    logits = stepper.first_logits
     for _ in range(limit):
-        done = grammar.steps - step_index >= steps
+        at = grammar.steps - step_index
+        done = at >= steps
         if done.all() and (junction is None or junction.heard()):
             break
         if is_cancelled is not None and is_cancelled():
             raise GenerationCancelled("generation was cancelled")
-        mask = grammar.mask(base_mask)
+        mask = grammar.mask(base)
         mask[done] = False
         mask[done, STEP] = True
-        texture.narrow(mask, grammar, grammar.steps - step_index, done)
-        if held is not None:
-            _hold_kept(enc, mask, held, grammar, grammar.steps - step_index, done)
+        if narrow is not None:
+            narrow(mask, at, done)
         tokens = _draw(model, sampler, logits, mask)
         if junction is not None:
             tokens = junction.feed(tokens, logits, done)
-        for r in np.nonzero(~done)[0]:
-            out[r].append(int(tokens[r]))
         grammar.push(tokens)
+        keep(tokens, done)
         if progress is not None:
             progress(int(min(steps, (grammar.steps - step_index).min())), steps)
         logits = stepper.advance(tokens)
-    return out
 
 
 class _Texture:
