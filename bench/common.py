@@ -7,17 +7,18 @@ A bench is a script (``python bench/NAME.py``), so it puts the repository on
     from bench.common import ROOT, parser, write_json  # noqa: E402
 
 * :func:`parser`, :func:`add_out`, :func:`model_folders`: an ``argparse`` parser described
-  by the bench's docstring, the ``--out`` every bench has (default
-  ``bench/results/NAME.json``) and the ``--models-dir`` the model benches share;
-* :func:`single_threaded`, :func:`pin_to_one_core`: "on one core";
+  by the bench's docstring, its ``--out`` (default ``bench/results/NAME.json``) and the
+  ``--models-dir`` the model benches share;
+* :func:`single_threaded`, :func:`pin_to_one_core`, :func:`pinned_unless`: "on one core";
 * :func:`interleaved`, :func:`wall_and_cpu_ms`, :func:`percentile`: timing figures;
-* :func:`print_table`, :func:`cell`: a table of right-aligned columns under a rule;
+* :func:`print_table`, :func:`cell`: a table of aligned columns under a rule;
 * :func:`write_json`: the results, written atomically;
 * :func:`command_line`, :func:`load_averages`, :func:`git_state`: what a result records
   about the run.
 
-Only the standard library here (and the engine's atomic writer, imported when a bench
-writes), so a bench can import it before numpy to hold every library to one thread.
+The live benches share a MIDI loopback too: bench/loopback.py.  Only the standard
+library here (and the engine's atomic writer, imported when a bench writes), so a bench
+can import it before numpy to hold every library to one thread.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def parser(doc: str | None, *, first_line: bool = False,
 
 
 def add_out(ap: argparse.ArgumentParser, name: str) -> None:
-    """The ``--out`` every bench has: where its JSON goes (bench/results/NAME.json)."""
+    """``--out``: where the bench writes its JSON (bench/results/NAME.json by default)."""
     ap.add_argument("--out", default=str(RESULTS_DIR / f"{name}.json"))
 
 
