@@ -26,6 +26,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from engine.encodings import PARTS, capabilities_of
 from engine.errors import ContinuoError
 from engine.generation.service import (Cancelled, Error, GenerationService, Generate,
                                        Outcome, Result, generate_outcome, shared_service)
@@ -64,11 +65,11 @@ def is_polyphonic_model(library: Any, name: Any) -> bool:
 
 
 def is_polyphonic_info(info: Any) -> bool:
-    """Whether a model's card (a library's model info) says it writes every part at
-    once."""
+    """Whether a library's model (its info) writes every part at once: the engine's one
+    capability query says so."""
     try:
-        return bool(info.encoding.card().get("polyphonic"))
-    except AttributeError:
+        return PARTS in capabilities_of(info)
+    except (AttributeError, TypeError):  # not a model the engine can say anything about
         return False
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.encodings import FILL, PARTS, capabilities_of
 from engine.generation.fill import split_at_gap
 from engine.song import Note, Song
 from gui.document import GENERATED
@@ -46,9 +47,17 @@ def range_text(song: Song, start: int, end: int) -> str:
 
 
 def fill_models(library: Any) -> list[str]:
-    """The models trained to fill a gap."""
+    """The melody models that fill a gap (a part model fills every part, and is chosen
+    as itself)."""
     return [m.name for m in getattr(library, "models", []) or []
-            if "fill" in getattr(m, "jobs", ())]
+            if {FILL} <= _capabilities(m) and PARTS not in _capabilities(m)]
+
+
+def _capabilities(info: Any) -> frozenset[str]:
+    try:
+        return capabilities_of(info)
+    except (AttributeError, TypeError):  # not a model the engine can say anything about
+        return frozenset()
 
 
 class FillController:

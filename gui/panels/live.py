@@ -25,7 +25,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QPushButton,
                                QVBoxLayout, QWidget)
 
-from engine.encodings import Key, estimate_song_key
+from engine.encodings import HARMONISE, Key, capabilities_of, estimate_song_key
 from engine.errors import ContinuoError
 from engine.generation.live_harmony import LiveHarmony
 from engine.live.accompanist import Accompanist, StepClock, input_watch
@@ -95,9 +95,9 @@ class LivePanel(QWidget):
         self.model_combo.setObjectName("live_model")
         for info in getattr(library, "models", []) or []:
             try:
-                if info.encoding.card().get("polyphonic"):
+                if HARMONISE in capabilities_of(info):  # writes voices beneath a melody
                     self.model_combo.addItem(info.name, info.name)
-            except (AttributeError, ContinuoError):
+            except (AttributeError, TypeError, ContinuoError):
                 continue
         wavenet = self.model_combo.findData("poly-wavenet")
         if wavenet >= 0:

@@ -23,9 +23,9 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
+from engine.encodings import CONTINUE, capabilities_of
 from engine.errors import Cancelled, ContinuoError
 from gui.busy import QUICK_SECONDS
-from gui.worker import is_polyphonic_info
 
 DEFAULT_NETWORK = "duet"  # the network a style is mixed with, when installed
 STYLE_PREFIX = "style:"  # the model list's data for a style entry: this and the style's path
@@ -62,9 +62,15 @@ class StyleEntry:
 def default_network(library: Any) -> Any:
     """The card of the melody network a style is mixed with: duet when installed, else
     the first model that only continues a melody (not a fill or polyphonic one)."""
-    melody = [m for m in getattr(library, "models", []) or []
-              if not is_polyphonic_info(m) and tuple(getattr(m, "jobs", ())) == ("continue",)]
+    melody = [m for m in getattr(library, "models", []) or [] if _only_continues(m)]
     return next((m for m in melody if m.name == DEFAULT_NETWORK), melody[0] if melody else None)
+
+
+def _only_continues(info: Any) -> bool:
+    try:
+        return capabilities_of(info) == {CONTINUE}
+    except (AttributeError, TypeError):  # not a model the engine can say anything about
+        return False
 
 
 def style_entries(library: Any) -> list[StyleEntry]:
