@@ -4,10 +4,10 @@ melody, audition and keep the result.
 A polyphonic model (one that writes every part: ``PARTS in
 engine.encodings.capabilities_of(model)``) hears all the song's parts but the drums and
 writes every note that sounds; the engine gives each new note back to a track
-(:func:`engine.generation.polyphony.generate_polyphony`, ``track_of``).  :class:`PartsController` runs it as a job in the generation service
-through the Generate panel's public ``submit`` (:class:`gui.worker.GenerationJob`,
-``polyphonic``); the panel shows the variations as it shows a melody's, and
-:class:`PartsRun` says how:
+(:func:`engine.generation.polyphony.generate_polyphony`, ``track_of``).
+:class:`PartsController` runs it as a job in the generation service through the
+Generate panel's public ``submit`` (:class:`gui.worker.GenerationJob`, ``polyphonic``);
+the panel shows the variations as it shows a melody's, and :class:`PartsRun` says how:
 
 * Generate with a polyphonic model continues every part of the song (or of the notes
   the user selected) from its end;
