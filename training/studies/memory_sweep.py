@@ -153,18 +153,30 @@ def sweep(models: list[str], split: str = "validation",
 
 def write_mixing_file(report: dict, default_model: str = "duet",
                       generation_power: float = 1.0) -> Path:
-    """The engine's ``memory_mixing.json``: the chosen mixing per model, and the
-    ``default_model``'s for any other model ("*")."""
+    """The chosen mixing of each model into its card's ``memory`` section (where the
+    engine's ``mixing_for`` reads it), and the ``default_model``'s into the engine's
+    ``memory_mixing.json`` as ``"*"``, the mixing for a model whose card has none (kept
+    as it is when ``default_model`` was not swept).  Returns that file's path."""
     from engine.formats import write_bytes_atomic
     from engine.generation.memory import MIXING_FILE
+    from engine.models import ModelLibrary
+    from engine.models.card import write_card
 
+    chosen_on = f"{C.TRAIN_COLLECTION} {report['split']} split, {report['tunes']} tunes"
+    command = "python -m training memory-sweep"
     chosen = {name: {**r["chosen"], "generation_power": generation_power}
               for name, r in report["models"].items()}
-    if default_model in chosen:
-        chosen["*"] = chosen[default_model]
-    data = {"chosen_on": f"{C.TRAIN_COLLECTION} {report['split']} split, "
-                         f"{report['tunes']} tunes",
-            "command": "python -m training memory-sweep", "models": chosen}
+    library = ModelLibrary()
+    for name, mixing in chosen.items():
+        path = library.info(name).card_path
+        card = json.loads(path.read_text(encoding="utf-8"))
+        card["memory"] = {**mixing, "chosen_on": chosen_on, "command": command}
+        write_card(card, path)
+    if default_model not in chosen:
+        return MIXING_FILE
+    data = {"chosen_on": chosen_on, "command": command,
+            "about": f"the mixing for a model whose card has no 'memory' section: the "
+                     f"{default_model}'s", "models": {"*": chosen[default_model]}}
     write_bytes_atomic(MIXING_FILE, (json.dumps(data, indent=1) + "\n").encode())
     return MIXING_FILE
 
