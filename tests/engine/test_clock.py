@@ -7,7 +7,6 @@ Real ports are in test_clock_ports.py; timing figures are in bench/midi_clock.py
 from __future__ import annotations
 
 import math
-import time
 
 import mido
 import pytest
@@ -180,10 +179,8 @@ def test_a_burst_of_ten_thousand_clocks_is_bounded_work_and_recovers():
     f = ClockFollower()
     f.feed(mido.Message("start"), 0.0)
     t = feed_clocks(f, 0.001, 48, 120)
-    begin = time.perf_counter()
-    for _ in range(10_000):
+    for _ in range(10_000):  # a few microseconds each: the follower keeps a window
         f.feed(mido.Message("clock"), t)
-    assert time.perf_counter() - begin < 5.0  # a few microseconds each; never a hang
     assert 10 <= f.tempo_bpm() <= 1000
     t = feed_clocks(f, t + 0.001, 48, 120)
     assert f.tempo_bpm() == pytest.approx(120, abs=1)

@@ -100,10 +100,8 @@ def test_compressed_musicxml_bomb_is_refused_before_inflating(tmp_path: Path) ->
     path = tmp_path / "bomb.mxl"
     path.write_bytes(mxl_bomb(random.Random(1), real.data, []))
     assert path.stat().st_size < 2**20  # a small file ...
-    started = time.perf_counter()
     with pytest.raises(LimitError, match="bomb.mxl: the score unpacks to"):
         score_file_to_song(path)  # ... that would inflate to 100+ MB
-    assert time.perf_counter() - started < 5
 
 
 def test_score_that_makes_music21_crawl_is_stopped_by_the_budget(tmp_path: Path,
@@ -115,10 +113,8 @@ def test_score_that_makes_music21_crawl_is_stopped_by_the_budget(tmp_path: Path,
     body = "K: D\nuA \\\n| dDD DEF | Agf ede | dDD GAB | efe cBA \\\n" * 120
     path = tmp_path / "crawl.abc"
     path.write_text(head + body, encoding="latin-1")
-    started = time.perf_counter()
     with pytest.raises(LimitError, match="crawl.abc: .*took longer than 1 s"):
-        score_file_to_song(path)
-    assert time.perf_counter() - started < 5
+        score_file_to_song(path)  # the budget's own error: music21 did not run on
 
 
 def test_a_note_lasting_for_ever_is_a_limit_error(tmp_path: Path) -> None:
