@@ -38,8 +38,8 @@ from engine.generation.generator import (  # at startup, not on the first Genera
 from engine.song import Note, Song
 from gui.document import GENERATED, SongDocument
 from gui.panels.fill import FillController
-from gui.panels.parts import PartsController
-from gui.panels.style import StyleController
+from gui.panels.parts import PartsController, default_polyphonic, seed_has_voices
+from gui.panels.style import StyleController, style_entries
 from gui.variations import VariationsView
 from gui.worker import GenerationJob, is_polyphonic_info
 
@@ -345,8 +345,6 @@ class GeneratePanel(QWidget):
     def _add_style_entries(self) -> list[str]:
         """One entry per saved style: "<melody network> + <style>" (gui.panels.style); the
         line to show when the styles cannot be listed."""
-        from gui.panels.style import style_entries
-
         try:
             self.style_entries = style_entries(self.library)
         except (ContinuoError, OSError) as e:  # a broken styles folder lists none
@@ -442,8 +440,6 @@ class GeneratePanel(QWidget):
         when installed) for a song of several voices, else the one the user prefers."""
         if self._picked_in_doc or self.job is not None:
             return
-        from gui.panels.parts import default_polyphonic, seed_has_voices
-
         poly = default_polyphonic(self.library)
         if poly is not None and seed_has_voices(self.doc.song()):
             self._show_model(poly)
