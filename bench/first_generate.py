@@ -36,21 +36,9 @@ from bench.common import ROOT  # noqa: E402
 RESULTS = common.RESULTS_DIR / "first_generate.json"
 
 
-def one_round(args: argparse.Namespace) -> int:
-    """In a fresh process: open the app, generate 1 + --later times, write JSON."""
-    started = time.perf_counter()
-    sys.path.insert(0, str(ROOT))
-    from PySide6.QtCore import QEvent, QEventLoop, QObject, QSettings, QTimer
-
-    import gui.worker
-    from gui.app import create_main_window, make_application
-
-    if not args.warm_up:
-        gui.worker.warm_up = lambda *args, **kwargs: None
-    app = make_application(["continuo-bench"])
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, args.settings)
-    window = create_main_window(None)
+def wait_for_first_paint(widget) -> None:
+    """Run the event loop until ``widget`` has painted once."""
+    from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
 
     painted = QEventLoop()
 
@@ -61,9 +49,44 @@ def one_round(args: argparse.Namespace) -> int:
             return False
 
     spy = FirstPaint()
-    window.roll.grid.installEventFilter(spy)
+    widget.installEventFilter(spy)
     painted.exec()
-    window.roll.grid.removeEventFilter(spy)
+    widget.removeEventFilter(spy)
+
+
+def timed_generate(panel) -> float:
+    """Seconds from pressing Generate to the panel's ``generation_finished``."""
+    from PySide6.QtCore import QEventLoop
+
+    done = QEventLoop()
+    panel.generation_finished.connect(done.quit)
+    t0 = time.perf_counter()
+    if not panel.generate():
+        raise SystemExit(f"Generate did not start: {panel.messages.text()}")
+    done.exec()
+    elapsed = time.perf_counter() - t0
+    panel.generation_finished.disconnect(done.quit)
+    if panel.result is None:
+        raise SystemExit(f"Generate failed: {panel.messages.text()}")
+    return elapsed
+
+
+def one_round(args: argparse.Namespace) -> int:
+    """In a fresh process: open the app, generate 1 + --later times, write JSON."""
+    started = time.perf_counter()
+    sys.path.insert(0, str(ROOT))
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+
+    import gui.worker
+    from gui.app import create_main_window, make_application
+
+    if not args.warm_up:
+        gui.worker.warm_up = lambda *args, **kwargs: None
+    app = make_application(["continuo-bench"])
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, args.settings)
+    window = create_main_window(None)
+    wait_for_first_paint(window.roll.grid)
     shown_s = time.perf_counter() - started
     if args.delay > 0:  # a person finding the Generate button
         pause = QEventLoop()
@@ -77,22 +100,8 @@ def one_round(args: argparse.Namespace) -> int:
         panel.select_model(args.model)
     panel.bars.setValue(4)
     panel.variations_spin.setValue(4)
-
-    def timed_generate() -> float:
-        done = QEventLoop()
-        panel.generation_finished.connect(done.quit)
-        t0 = time.perf_counter()
-        if not panel.generate():
-            raise SystemExit(f"Generate did not start: {panel.messages.text()}")
-        done.exec()
-        elapsed = time.perf_counter() - t0
-        panel.generation_finished.disconnect(done.quit)
-        if panel.result is None:
-            raise SystemExit(f"Generate failed: {panel.messages.text()}")
-        return elapsed
-
-    first = timed_generate()
-    later = [timed_generate() for _ in range(args.later)]
+    first = timed_generate(panel)
+    later = [timed_generate(panel) for _ in range(args.later)]
     Path(args.one).write_text(json.dumps({
         "model": panel.model_combo.currentData(), "warm_up": args.warm_up,
         "shown_s": shown_s, "warm_up_busy_at_first_press": warm_up_busy,
