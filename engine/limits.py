@@ -32,6 +32,14 @@ MAX_ARCHIVE_MEMBERS = 1_000
 MAX_SCORE_QUARTERS = 100_000
 
 
+# What one generation may ask for (engine.generation.request checks them; the GUI's
+# controls read them): the temperature's top, bars, steps and variations.
+MAX_TEMPERATURE = 2.0
+MAX_BARS = 32
+MAX_STEPS = 2048
+MAX_VARIATIONS = 8
+
+
 def describe_bytes(n: int) -> str:
     """A size as a person reads it ("64 MB", "900 KB")."""
     if n >= 2**20:

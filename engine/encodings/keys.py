@@ -150,8 +150,9 @@ def _key_profiles() -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-_ALL_KEYS = Key.all_keys()
-_KEY_PROFILES = _key_profiles()
+# every key, and its Krumhansl-Kessler profile (centred, unit length) row by row
+ALL_KEYS = Key.all_keys()
+KEY_PROFILES = _key_profiles()
 
 
 def estimate_key(notes: Iterable[tuple[int, float]]) -> Key:
@@ -166,9 +167,9 @@ def estimate_key(notes: Iterable[tuple[int, float]]) -> Key:
     if hist.sum() <= 0 or np.ptp(hist) == 0:
         return C_MAJOR
     centred = hist - hist.mean()
-    r = _KEY_PROFILES @ (centred / np.linalg.norm(centred))  # Pearson's r, every key
+    r = KEY_PROFILES @ (centred / np.linalg.norm(centred))  # Pearson's r, every key
     # the first key within rounding of the best: ties go to the major and the lower tonic
-    return _ALL_KEYS[int(np.flatnonzero(r >= r.max() - 1e-12)[0])]
+    return ALL_KEYS[int(np.flatnonzero(r >= r.max() - 1e-12)[0])]
 
 
 def estimate_song_key(notes: Iterable[Note]) -> Key:
@@ -225,8 +226,8 @@ def _relative_mode(major_tonic: int, notes: Sequence[tuple[int, float]]) -> Key:
     if hist.sum() <= 0 or np.ptp(hist) == 0:
         return major
     centred = hist - hist.mean()
-    r = _KEY_PROFILES @ (centred / np.linalg.norm(centred))
-    return minor if r[_ALL_KEYS.index(minor)] > r[_ALL_KEYS.index(major)] + 1e-12 else major
+    r = KEY_PROFILES @ (centred / np.linalg.norm(centred))
+    return minor if r[ALL_KEYS.index(minor)] > r[ALL_KEYS.index(major)] + 1e-12 else major
 
 
 def _pitch_names(pcs: Iterable[int], key: Key) -> str:

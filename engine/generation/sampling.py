@@ -156,13 +156,14 @@ class Velocities:
 
 
 def sample_loop(stepper, steps: int, k: int, forced_first: int | None,
-                 first_allowed: np.ndarray, allowed: np.ndarray, settings,
-                 rng: np.random.Generator, progress, is_cancelled,
-                 record_logits: bool,
-                 mixer=None) -> tuple[np.ndarray, list[np.ndarray] | None]:
+                first_allowed: np.ndarray, allowed: np.ndarray, settings,
+                rng: np.random.Generator, progress, is_cancelled,
+                record_logits: bool, mixer=None, *,
+                constraints: Sequence = ()) -> tuple[np.ndarray, list[np.ndarray] | None]:
     """Sample ``steps`` tokens for ``k`` variations, one model call per step; with a
     ``mixer``, from the network mixed with the motif memory (the network's own logits
-    are what is recorded)."""
+    are what is recorded).  ``constraints`` (:mod:`engine.generation.constraints`) may
+    narrow each step's mask beyond ``allowed`` from the tokens drawn so far."""
     logits = stepper.first_logits
     out = np.empty((k, steps), dtype=np.int64)
     recorded: list[np.ndarray] | None = [] if record_logits else None
@@ -183,7 +184,13 @@ def sample_loop(stepper, steps: int, k: int, forced_first: int | None,
             recorded.append(np.array(logits, dtype=np.float32))
         if mixer is not None:
             logits = mixer(logits)
-        tokens = sampler(logits, first_mask if i == 0 else mask)
+        step_mask = first_mask if i == 0 else mask
+        if constraints:
+            narrowed = first_allowed if i == 0 else allowed
+            for c in constraints:
+                narrowed = c.narrow(i, narrowed)
+            step_mask = Sampler.mask(narrowed)
+        tokens = sampler(logits, step_mask)
         if tokens is None:
             raise GenerationError(f"the model {stepper.model.name} computed invalid numbers "
                                   f"(NaN or infinity) at step {i + 1}; its weights are "
@@ -191,6 +198,8 @@ def sample_loop(stepper, steps: int, k: int, forced_first: int | None,
         out[:, i] = tokens
         if mixer is not None:
             mixer.update(tokens)
+        for c in constraints:
+            c.update(tokens)
         if i + 1 < steps:
             logits = stepper.advance(tokens)
         if progress is not None:

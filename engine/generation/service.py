@@ -1,7 +1,6 @@
-"""The engine's generation service: a helper process that runs
-``engine.generation.generator.generate`` (or, for a polyphonic model,
-``engine.generation.polyphony.generate_polyphony``), and the client that starts it and
-talks to it.
+"""The engine's generation service: a helper process that runs the jobs the GUI asks
+for (continue, fill, harmonise: :func:`engine.generation.jobs.run` chooses), and the
+client that starts it and talks to it.
 
 Why a process: sampling is Python and numpy code that holds the GIL for most of each
 step.  On a busy machine the OS preempts the generating thread while it holds the GIL,
@@ -50,11 +49,12 @@ import types
 import typing
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, BinaryIO, Callable, ClassVar, Union
 
 from engine.errors import ContinuoError
-from engine.generation.generator import GenerationResult, GenerationSettings
+from engine.encodings import CONTINUE, FILL, HARMONISE
+from engine.generation.request import GenerationRequest, GenerationSettings
+from engine.generation.sampling import GenerationCancelled, GenerationResult
 from engine.song import Song
 
 PROGRESS_INTERVAL_S = 0.05
@@ -257,40 +257,33 @@ def throttled(progress: Callable[[int, int], None] | None,
     return report
 
 
+def request_of(message: Generate) -> GenerationRequest:
+    """The engine's request that a Generate message carries, validated (a
+    GenerationError with a sentence when something is wrong): a fill when it has an
+    ``end_tick`` (and no ``harmonise_track``), a harmonisation with a
+    ``harmonise_track``, else a continuation, of every part when ``polyphonic``."""
+    if message.end_tick is not None and message.harmonise_track is None:
+        return GenerationRequest(FILL, message.settings, message.track_index,
+                                 message.start_tick or 0, message.end_tick)
+    if message.harmonise_track is not None:
+        return GenerationRequest(HARMONISE, message.settings, message.harmonise_track,
+                                 message.start_tick)
+    return GenerationRequest(CONTINUE, message.settings,
+                             None if message.polyphonic else message.track_index,
+                             message.start_tick, parts=message.polyphonic)
+
+
 def generate_outcome(library: Any, request: Generate,
                      progress: Callable[[int, int], None] | None = None,
                      is_cancelled: Callable[[], bool] | None = None) -> Outcome:
-    """Run ``generate`` (``fill`` for a request with an ``end_tick``,
-    ``generate_polyphony`` for a polyphonic one) for ``request``; its Result, Error (a
-    sentence) or Cancelled."""
-    from engine.generation import generator
+    """Run the job ``request`` asks for (:func:`engine.generation.jobs.run` chooses it);
+    its Result, Error (a sentence) or Cancelled."""
+    from engine.generation import jobs
 
     try:
-        if request.end_tick is not None and request.harmonise_track is None:
-            # a fill; with a polyphonic model, of every part (track_index is not used)
-            from engine.generation.fill import fill
-
-            if request.seed is None:
-                raise generator.GenerationError("there is no song to fill a gap in")
-            result = fill(library, request.seed, request.settings,
-                          start_tick=request.start_tick or 0, end_tick=request.end_tick,
-                          track_index=request.track_index, progress=throttled(progress),
-                          is_cancelled=is_cancelled)
-        elif request.polyphonic or request.harmonise_track is not None:
-            from engine.generation.polyphony import generate_polyphony
-
-            result = generate_polyphony(library, request.seed, request.settings,
-                                        start_tick=request.start_tick,
-                                        harmonise_track=request.harmonise_track,
-                                        progress=throttled(progress),
-                                        is_cancelled=is_cancelled)
-        else:
-            result = generator.generate(library, request.seed, request.settings,
-                                        track_index=request.track_index,
-                                        start_tick=request.start_tick,
-                                        progress=throttled(progress),
-                                        is_cancelled=is_cancelled)
-    except generator.GenerationCancelled:
+        result = jobs.run(library, request.seed, request_of(request),
+                          progress=throttled(progress), is_cancelled=is_cancelled)
+    except GenerationCancelled:
         return Cancelled(request.job_id)
     except ContinuoError as e:
         return Error(request.job_id, str(e))

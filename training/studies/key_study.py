@@ -53,7 +53,9 @@ from typing import Callable, Iterable
 import numpy as np
 
 from engine.encodings import DEFAULT_ENCODING
-from engine.encodings.keys import _ALL_KEYS, _KEY_PROFILES, Key, estimate_song_key
+from engine.encodings.keys import ALL_KEYS as _ALL_KEYS
+from engine.encodings.keys import KEY_PROFILES as _KEY_PROFILES
+from engine.encodings.keys import Key, estimate_song_key
 from engine.errors import ContinuoError
 from engine.formats import write_bytes_atomic
 from engine.song import Note

@@ -1,0 +1,72 @@
+"""Jobs: continue, fill, harmonise ..., one file each, and the one place that chooses
+the job for a request (:func:`run`).
+
+A job is a function ``job(library, song, request, model, *, progress, is_cancelled,
+**options) -> GenerationResult`` registered for a request's ``job`` and for the kind
+of model it serves (a melody model, or one that writes several ``parts``, as
+:func:`engine.encodings.capabilities_of` says).  Importing this package imports every
+module in it, and each registers its jobs with :func:`register`, so a new job is one
+new file here.  The service, the CLI and the GUI all call :func:`run`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Callable
+
+from engine.encodings import FILL, HARMONISE, PARTS, capabilities_of
+from engine.errors import GenerationError
+from engine.generation.request import GenerationRequest
+from engine.generation.sampling import GenerationResult
+from engine.song import Song
+
+Job = Callable[..., GenerationResult]
+JOBS: dict[tuple[str, bool], Job] = {}
+
+__all__ = ["JOBS", "Job", "register", "job_for", "run"]
+
+
+def register(job: str, *, parts: bool = False) -> Callable[[Job], Job]:
+    """Function decorator: ``job`` (continue, fill, harmonise ...) for a melody model,
+    or with ``parts`` for a model that writes several parts."""
+    def add(fn: Job) -> Job:
+        key = (job, parts)
+        if key in JOBS and JOBS[key] is not fn:
+            raise ValueError(f"the job {job}{' (parts)' if parts else ''} is registered twice")
+        JOBS[key] = fn
+        return fn
+    return add
+
+
+def job_for(request: GenerationRequest, model) -> Job:
+    """The job that does ``request`` with ``model``: a harmonisation is always a part
+    job, a continuation is one for a part model or when the request asks for every
+    part, and a fill for a part model."""
+    writes_parts = PARTS in capabilities_of(model)
+    parts = request.job == HARMONISE or request.parts or writes_parts
+    if writes_parts and request.settings.style is not None:
+        doing = {FILL: "fills", HARMONISE: "harmonises"}.get(request.job, "continues")
+        raise GenerationError(f"a style joins a melody model; {model.name} {doing} every "
+                              f"part at once")
+    job = JOBS.get((request.job, parts))
+    if job is None:
+        raise GenerationError(f"the model {model.name} cannot {request.job}")
+    return job
+
+
+def run(library, song: Song | None, request: GenerationRequest, *,
+        progress: Callable[[int, int], None] | None = None,
+        is_cancelled: Callable[[], bool] | None = None, **options) -> GenerationResult:
+    """Do ``request`` on ``song`` (the seed; None: nothing yet) with a model of
+    ``library``: the one place the engine chooses a job.  ``options`` go to the job
+    (``method``, ``record_logits`` for a continuation)."""
+    request.check_song(song)
+    model = library.get(request.settings.model)
+    return job_for(request, model)(library, song, request, model, progress=progress,
+                                   is_cancelled=is_cancelled, **options)
+
+
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")

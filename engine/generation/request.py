@@ -1,0 +1,218 @@
+"""What a caller asks the engine to generate: one request, validated where it is built.
+
+:class:`GenerationSettings` is what the user chose (model, temperature, top-p, length,
+variations, random seed, key lock, pitch range, motif memory, style);
+:class:`GenerationRequest` adds the job (continue, fill, harmonise) and what the job
+works on (the track, where to start, the gap).  Both refuse a bad value with a sentence
+(:class:`~engine.errors.GenerationError`) when they are built, so the GUI can say what
+is wrong before any round trip to the helper process; the limits they check are
+:mod:`engine.limits`' (MAX_TEMPERATURE, MAX_BARS, MAX_VARIATIONS, MAX_STEPS).  The
+engine chooses the job from a request in one place, :func:`engine.generation.jobs.run`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.encodings import CONTINUE, FILL, HARMONISE, Key
+from engine.errors import EncodingError, GenerationError
+from engine.limits import MAX_BARS, MAX_STEPS, MAX_TEMPERATURE, MAX_VARIATIONS
+from engine.song import Song
+
+JOBS = (CONTINUE, FILL, HARMONISE)
+
+
+def bar_of(song: Song, tick: int) -> int:
+    """The number of the bar ``tick`` falls in, as the score numbers it."""
+    return song.bar_beat_at(max(0, tick))[0]
+
+
+def checked_gap(song: Song, start_tick, end_tick) -> tuple[int, int]:
+    """The gap's ends as whole ticks, refused with a sentence when they make no gap."""
+    if isinstance(start_tick, bool) or isinstance(end_tick, bool) \
+            or not isinstance(start_tick, (int, np.integer)) \
+            or not isinstance(end_tick, (int, np.integer)):
+        raise GenerationError("the gap's start and end must be whole ticks")
+    start_tick, end_tick = int(start_tick), int(end_tick)
+    if start_tick < 0:
+        raise GenerationError(f"the gap cannot start before the song (tick {start_tick})")
+    if end_tick <= start_tick:
+        raise GenerationError(f"the gap is empty: it ends (tick {end_tick}) where or before "
+                              f"it starts (tick {start_tick}, bar {bar_of(song, start_tick)}); "
+                              f"choose a range of at least one step to fill")
+    return start_tick, end_tick
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        raise GenerationError(f"{what} must be a number, not {value!r}")
+    return float(value)
+
+
+def _whole(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise GenerationError(f"{what} must be a whole number, not {value!r}")
+    return int(value)
+
+
+@dataclass
+class GenerationSettings:
+    """What the user chose; :meth:`validate` says in a sentence what is out of range."""
+
+    model: str = "lstm"
+    temperature: float = 1.0  # 0 (always the most likely note) .. 2 (wild)
+    top_p: float = 1.0  # 0 < p <= 1: sample only from the most likely tokens covering p
+    bars: int = 4  # 1 .. 32
+    steps: int | None = None  # overrides bars when given
+    variations: int = 1  # 1 .. 8, generated together
+    rng_seed: int = 0
+    key: str | None = "auto"  # "auto": the seed's key; None: no key lock; or "C", "Am", ...
+    min_pitch: int | None = None
+    max_pitch: int | None = None
+    memory: bool = True  # the motif memory (engine.generation.memory) mixed in
+    # a style (engine.generation.style) mixed in: a folder of music or a saved style's JSON
+    style: str | None = None
+    # more steering by name: constraints (engine.generation.constraints) that narrow
+    # each step, mixers (engine.generation.mixers) chained after the memory and style
+    constraints: tuple[str, ...] = ()
+    mixers: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        number, whole = _number, _whole
+        if not isinstance(self.model, str) or not self.model:
+            raise GenerationError("choose a model to generate with")
+        t = number(self.temperature, "the temperature")
+        if not 0.0 <= t <= MAX_TEMPERATURE:
+            raise GenerationError(f"the temperature must be between 0 and {MAX_TEMPERATURE:g}, "
+                                  f"not {self.temperature:g}")
+        p = number(self.top_p, "top-p")
+        if not 0.0 < p <= 1.0:
+            raise GenerationError(f"top-p must be above 0 and at most 1, not {self.top_p:g}")
+        if self.steps is None:
+            bars = whole(self.bars, "the number of bars")
+            if not 1 <= bars <= MAX_BARS:
+                raise GenerationError(f"the number of bars must be between 1 and {MAX_BARS}, "
+                                      f"not {bars}")
+        else:
+            steps = whole(self.steps, "the number of steps")
+            if not 1 <= steps <= MAX_STEPS:
+                raise GenerationError(f"the number of steps must be between 1 and "
+                                      f"{MAX_STEPS}, not {steps}")
+        k = whole(self.variations, "the number of variations")
+        if not 1 <= k <= MAX_VARIATIONS:
+            raise GenerationError(f"the number of variations must be between 1 and "
+                                  f"{MAX_VARIATIONS}, not {k}")
+        seed = whole(self.rng_seed, "the random seed")
+        if seed < 0:
+            raise GenerationError(f"the random seed must be zero or more, not {seed}")
+        if self.key is not None and self.key != "auto":
+            if not isinstance(self.key, str):
+                raise GenerationError(f"the key must be a name such as C or Am, not {self.key!r}")
+            try:
+                Key.parse(self.key)
+            except EncodingError as e:
+                raise GenerationError(str(e)) from None
+        for value, what in ((self.min_pitch, "the lowest pitch"),
+                            (self.max_pitch, "the highest pitch")):
+            if value is not None and not 0 <= whole(value, what) <= 127:
+                raise GenerationError(f"{what} must be a MIDI note number 0-127, not {value}")
+        if not isinstance(self.memory, bool):
+            raise GenerationError(f"the motif memory is on or off, not {self.memory!r}")
+        if self.style is not None and (not isinstance(self.style, str) or not self.style):
+            raise GenerationError(f"a style is a folder of music or a saved style, "
+                                  f"not {self.style!r}")
+        _check_names(self.constraints, "constraint")
+        _check_names(self.mixers, "mixer")
+        if (self.min_pitch is not None and self.max_pitch is not None
+                and self.min_pitch > self.max_pitch):
+            raise GenerationError(f"the lowest pitch ({self.min_pitch}) is above the highest "
+                                  f"({self.max_pitch})")
+
+
+def _check_names(names, what: str) -> None:
+    if not isinstance(names, (tuple, list)) or not all(isinstance(n, str) for n in names):
+        raise GenerationError(f"the {what}s are a list of names, not {names!r}")
+    if not names:
+        return
+    if what == "constraint":
+        from engine.generation.constraints import CONSTRAINTS as known
+        built_in = {"key": "the key lock is the key setting",
+                    "range": "the pitch range is the lowest and highest pitch"}
+    else:
+        from engine.generation.mixers import MIXERS as known
+        built_in = {"memory": "the motif memory is the memory setting",
+                    "style": "a style is the style setting"}
+    for name in names:
+        if name in built_in:
+            raise GenerationError(f"{built_in[name]}, not a {what} to name")
+        if name not in known:
+            raise GenerationError(f"there is no {what} {name!r}; there are "
+                                  f"{', '.join(sorted(known))}")
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One job for the engine, checked when it is built (a GenerationError with a
+    sentence when something is wrong):
+
+    * ``job``: ``"continue"`` (the seed's ``track``, default its melody, from
+      ``start_tick``, default the first beat after it; with ``parts``, every part of a
+      part model), ``"fill"`` (the gap ``[start_tick, end_tick)`` of ``track``, every
+      part's with a part model) or ``"harmonise"`` (the voices beneath ``track``'s
+      melody, which it needs);
+    * ``settings``: what the user chose, validated here too (a style is in
+      ``settings.style``).
+    """
+
+    job: str = CONTINUE
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    track: int | None = None
+    start_tick: int | None = None
+    end_tick: int | None = None
+    parts: bool = False
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.job not in JOBS:
+            raise GenerationError(f"the job must be one of {', '.join(JOBS)}, not {self.job!r}")
+        if not isinstance(self.settings, GenerationSettings):
+            raise GenerationError(f"a request's settings are GenerationSettings, not "
+                                  f"{type(self.settings).__name__}")
+        self.settings.validate()
+        if self.track is not None:
+            _whole(self.track, "the track")
+        if not isinstance(self.parts, bool):
+            raise GenerationError(f"parts is on or off, not {self.parts!r}")
+        if self.job == HARMONISE and self.track is None:
+            raise GenerationError("choose the track whose melody is to be harmonised")
+        if self.job == FILL:
+            if self.end_tick is None:
+                raise GenerationError("a fill needs the gap's end")
+            if self.start_tick is None or isinstance(self.start_tick, bool) \
+                    or isinstance(self.end_tick, bool) \
+                    or not isinstance(self.start_tick, (int, np.integer)) \
+                    or not isinstance(self.end_tick, (int, np.integer)):
+                raise GenerationError("the gap's start and end must be whole ticks")
+        elif self.end_tick is not None:
+            raise GenerationError(f"only a fill has a gap's end, not a {self.job}")
+        elif self.start_tick is not None:
+            _whole(self.start_tick, "the start tick")
+
+    def check_song(self, song: Song | None) -> None:
+        """What can only be checked against the song: a fill needs one, and a gap that
+        makes no gap in it is refused with the bar it starts in."""
+        if self.job == FILL:
+            if song is None:
+                raise GenerationError("there is no song to fill a gap in")
+            checked_gap(song, self.start_tick, self.end_tick)
+
+    @property
+    def gap(self) -> tuple[int, int] | None:
+        """A fill's ``(start_tick, end_tick)``; None for any other job."""
+        return (int(self.start_tick), int(self.end_tick)) if self.job == FILL else None
