@@ -186,6 +186,13 @@ def bench_following(system: MidiSystem, api: str, seconds: float, tmp: Path) -> 
              for k in range(sixteenths)]
     tick_of = {passage_key(k): k * SIXTEENTH for k in range(sixteenths)}
     song = melody_song(notes, ppq=PPQ, bpm=60)  # its own tempo is never used
+    player, received, log = follow_sender(system, api, seconds, tmp, song)
+    return following_figures(player, received, log, seconds, tick_of)
+
+
+def follow_sender(system: MidiSystem, api: str, seconds: float, tmp: Path, song):
+    """Play ``song`` following the sender process's clock into a loopback: (the player,
+    what the loopback received, the sender's log of what it sent when)."""
     client = f"ClockDaw{uuid.uuid4().hex[:6]}"
     log_path = tmp / f"{client}.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -215,7 +222,13 @@ def bench_following(system: MidiSystem, api: str, seconds: float, tmp: Path) -> 
         sink.close()
     log = json.loads(log_path.read_text())
     log_path.unlink()
+    return player, received, log
 
+
+def following_figures(player: FollowingPlayer, received, log, seconds: float,
+                      tick_of: dict) -> dict:
+    """The notes' times against the sender's clock, the tempo shown after the jump, and
+    the first note after the Song Position Pointer."""
     # when the sender sent the clock of each position, in each segment
     stop_at = next(s for kind, _, _, s in log if kind == "stop")
     jump_msg = next((p, s) for kind, p, _, s in log if kind == "songpos")
