@@ -255,7 +255,8 @@ class StyleModel:
 
     def shares_for(self, model, memory: bool) -> np.ndarray:
         """The style's share per bucket beside ``model`` (with the motif memory or
-        without), fitted on the held-out tunes the first time and kept in the JSON."""
+        without), fitted on the held-out tunes the first time and kept with the style
+        (and in its JSON), rounded as saved."""
         self.check_model(model)
         key = model.name if memory else f"{model.name} (memory off)"
         size = self.order * (len(CONFIDENCE_EDGES) + 1)
@@ -272,13 +273,15 @@ class StyleModel:
             without = KneserNey(self.ngram.vocab, self.order).fit(
                 [t for i, t in enumerate(tokens) if i not in out])
             share, _ = _fit_against(without, held, [_beside(model, t, memory) for t in held])
+        # kept as they are saved, so that a style just fitted and the same style loaded
+        # from its file mix (and score) alike
         self.shares[key] = [round(float(x), 5) for x in share]
         if self.path is not None:
             try:
                 self._save_descriptor()
             except OSError:
                 pass  # a read-only models folder: the shares are fitted again next time
-        return share
+        return np.asarray(self.shares[key], np.float64)
 
 
 # ---------------------------------------------------------------------------------------
