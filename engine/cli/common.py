@@ -12,7 +12,7 @@ from typing import Callable
 
 from engine.encodings import PARTS, capabilities_of
 from engine.errors import ContinuoError, GenerationError, ModelError
-from engine.generation.generator import GenerationSettings
+from engine.generation.request import GenerationSettings
 from engine.models import ModelLibrary
 from engine.song import Song
 

@@ -11,12 +11,15 @@ from engine.cli.common import (SamplingHelp, add_memory_option, add_model_option
                                add_sampling_options, chosen_track, load_seed, model_library,
                                one_line_errors, output_path, output_paths, run_command,
                                say_notes, settings_from)
+from engine.encodings import FILL
+from engine.generation import jobs
+from engine.generation.request import GenerationRequest
 from engine.song import melody_track
 
 
 def _cmd_fill(args: argparse.Namespace) -> int:
     from engine.formats import song_to_midi_file
-    from engine.generation.fill import apply_fill, bar_range_ticks, fill
+    from engine.generation.fill import apply_fill, bar_range_ticks
     from engine.generation.polyfill import apply_parts
 
     settings = settings_from(args)
@@ -27,8 +30,8 @@ def _cmd_fill(args: argparse.Namespace) -> int:
         track_index = chosen_track(song, args.track, "song")
     start_tick, end_tick = bar_range_ticks(song, args.from_bar, args.to_bar)
     library = model_library(args)
-    result = fill(library, song, settings, start_tick=start_tick, end_tick=end_tick,
-                  track_index=track_index)
+    request = GenerationRequest(FILL, settings, track_index, start_tick, end_tick)
+    result = jobs.run(library, song, request)
     if track_index is None:
         track_index = melody_track(song)
     say_notes(result.messages)

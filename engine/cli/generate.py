@@ -10,9 +10,11 @@ from engine.cli.common import (add_memory_option, add_model_options, add_samplin
                                add_style_option, build_style, chosen_track, load_seed,
                                model_library, one_line_errors, output_path, output_paths,
                                run_command, say_notes, settings_from)
+from engine.encodings import CONTINUE
 from engine.errors import GenerationError
-from engine.generation.generator import GenerationResult, generate
+from engine.generation import jobs
 from engine.generation.parts_song import default_model, is_polyphonic_name, song_with_parts
+from engine.generation.request import GenerationRequest
 from engine.models import ModelLibrary
 from engine.song import Note, Song, Track, melody_song, melody_track
 
@@ -52,11 +54,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     library = model_library(args)
     if args.style is not None:  # built (or found) here, with its progress on stderr
         settings.style = str(build_style(args.style, library.get(args.model)).path)
-    if is_polyphonic_name(library, args.model):
+    parts = is_polyphonic_name(library, args.model)
+    if parts:  # every part continued: the motif memory is a melody model's
         settings.memory = False
-        return _generate_parts(args, library, seed, settings)
-    result: GenerationResult = generate(library, seed, settings, track_index=track_index)
+        if args.track is not None:
+            raise GenerationError("--track chooses the one line a melody model continues; a "
+                                  "polyphonic model continues every part")
+    result = jobs.run(library, seed, GenerationRequest(CONTINUE, settings, track_index))
     say_notes(result.messages)
+    if parts:
+        _write_parts(args, seed, result, out)
+        return 0
     for path, notes in zip(output_paths(out, len(result.variations)), result.variations):
         song_to_midi_file(song_with(seed, track_index, notes, args.continuation_only), path)
         print(f"wrote {path} ({len(notes)} new notes in {result.key.name}, "
@@ -64,23 +72,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generate_parts(args: argparse.Namespace, library, seed: Song | None, settings) -> int:
-    """``generate`` with a polyphonic model: every part of the seed continued."""
+def _write_parts(args: argparse.Namespace, seed: Song | None, result, out: Path) -> None:
+    """Every variation of a part continuation: its notes on their parts' tracks."""
     from engine.formats import song_to_midi_file
-    from engine.generation.polyphony import generate_polyphony
 
-    if args.track is not None:
-        raise GenerationError("--track chooses the one line a melody model continues; a "
-                              "polyphonic model continues every part")
-    result = generate_polyphony(library, seed, settings)
-    say_notes(result.messages)
-    out = Path(args.output)
     for i, path in enumerate(output_paths(out, len(result.variations))):
         song_to_midi_file(song_with_parts(seed, result, i, args.continuation_only), path)
         parts = len(set((result.track_of or [[]])[i]))
         print(f"wrote {path} ({len(result.variations[i])} new notes in {parts} parts, "
               f"{result.key.name}, model {result.model})")
-    return 0
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:

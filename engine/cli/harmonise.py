@@ -10,14 +10,16 @@ from engine.cli.common import (SamplingHelp, add_model_options, add_sampling_opt
                                chosen_track, load_seed, model_library, one_line_errors,
                                output_path, output_paths, run_command, say_notes,
                                settings_from)
+from engine.encodings import HARMONISE
 from engine.errors import GenerationError
+from engine.generation import jobs
 from engine.generation.parts_song import POLYPHONIC_DEFAULTS, song_with_parts
+from engine.generation.request import GenerationRequest
 from engine.song import melody_track
 
 
 def _cmd_harmonise(args: argparse.Namespace) -> int:
     from engine.formats import song_to_midi_file
-    from engine.generation.polyphony import generate_polyphony
 
     settings = settings_from(args, memory=False)
     out = output_path(args.output)
@@ -37,7 +39,7 @@ def _cmd_harmonise(args: argparse.Namespace) -> int:
         melody.tracks = [song.tracks[track]]
         song, track = melody, 0
     library = model_library(args)
-    result = generate_polyphony(library, song, settings, harmonise_track=track)
+    result = jobs.run(library, song, GenerationRequest(HARMONISE, settings, track))
     say_notes(result.messages)
     for i, path in enumerate(output_paths(out, len(result.variations))):
         song_to_midi_file(song_with_parts(song, result, i), path)
