@@ -97,8 +97,11 @@ def _require(card: dict, key: str, kind: type, what: str) -> Any:
 
 
 def _is_number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+    try:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value))
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _positive_ints(values: Any) -> tuple[int, ...] | None:
@@ -178,12 +181,18 @@ def states_from_card(card: dict) -> list[StateSpec]:
 _MEMORY_FIELDS = {"method": str, "weight": float, "bias": float, "max_order": int,
                   "table": (float,), "network_tokens": (int,), "generation_power": float,
                   "phase_period": int}
+# the values a mixing can use (a share is a probability; the memory's step and size grow
+# with the order); network_tokens are tokens of the vocabulary
+_MEMORY_RANGES = {"weight": (0.0, 1.0), "table": (0.0, 1.0), "max_order": (1, 64),
+                  "generation_power": (0.01, 10.0), "phase_period": (1, 96),
+                  "bias": (-100.0, 100.0)}
 
 
-def memory_section(section: Any, what: str) -> dict[str, Any] | None:
+def memory_section(section: Any, what: str, vocab: int | None = None) -> dict[str, Any] | None:
     """A card's ``memory`` section as the mixing's fields (numbers as floats, lists as
     tuples; records such as ``bits_per_note`` left out); None when the card has none.
-    It needs a ``method`` and a ``max_order``; the other fields default as Mixing's."""
+    It needs a ``method`` and a ``max_order``; the other fields default as Mixing's.
+    ``vocab``: the vocabulary's size, which ``network_tokens`` must lie inside."""
     if section is None:
         return None
     if not isinstance(section, dict) or not isinstance(section.get("method"), str) \
@@ -204,6 +213,10 @@ def memory_section(section: Any, what: str) -> dict[str, Any] | None:
             raise ModelError(f"{what}: the card's memory '{key}' has a value of the wrong "
                              f"kind")
         converted = tuple(number(v) for v in values)
+        low, high = (0, (vocab or 1 << 20) - 1) if key == "network_tokens" else \
+            _MEMORY_RANGES.get(key, (None, None))
+        if low is not None and not all(low <= v <= high for v in converted):
+            raise ModelError(f"{what}: the card's memory '{key}' is outside {low:g}..{high:g}")
         out[key] = converted if isinstance(kind, tuple) else converted[0]
     return out
 
@@ -476,7 +489,7 @@ def read_card(card_path: Path) -> ModelCard:
     seq = (_check_sequence_graph(card, paths["sequence"], step, encoding.vocab_size, what)
            if "sequence" in paths else _SequenceSection())
     rf, bpn, jobs = _read_figures(card, what)
-    memory = memory_section(card.get("memory"), what)
+    memory = memory_section(card.get("memory"), what, encoding.vocab_size)
     description = card.get("description")
     return ModelCard(
         name=name, description=description if isinstance(description, str) else "",

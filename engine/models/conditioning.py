@@ -92,7 +92,10 @@ def _checked(name: Any, shape: tuple[int, ...] | None, dtype: Any, meaning: Any,
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    try:
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def conditioning_from_card(step: dict, reserved: set[str], what: str) -> tuple[ConditioningInput, ...]:

@@ -107,3 +107,13 @@ def test_a_card_is_found_by_name_without_checking_its_files(folder: Path) -> Non
     assert card_named("mine", [folder])["name"] == "mine"
     assert card_named("other", [folder]) is None
     assert memory_named("no such model") is None
+
+
+@pytest.mark.parametrize("field, value", [
+    ("weight", 1.5), ("max_order", 1000000), ("phase_period", 0), ("table", [0.1, -0.2]),
+    ("network_tokens", [38]), ("generation_power", 0), ("max_order", 10 ** 400)])
+def test_a_memory_section_out_of_range_refuses_the_card(folder: Path, field: str,
+                                                         value) -> None:
+    path = _edit_memory(folder, {"method": "linear", "max_order": 6, field: value})
+    with pytest.raises(ModelError, match=f"memory '{field}'"):
+        read_card(path)
