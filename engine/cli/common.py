@@ -133,6 +133,18 @@ def add_model_options(p: argparse.ArgumentParser, default: str | None = "lstm",
                         "models folder (may be given more than once)")
 
 
+def add_tune_and_track(p: argparse.ArgumentParser, track: str, what: str = "file") -> None:
+    """--tune (of a multi-tune ABC ``what``) and --track (``track`` says which)."""
+    p.add_argument("--tune", type=int, default=1, metavar="N",
+                   help=f"the tune of a multi-tune ABC {what}, from 1 (default 1)")
+    p.add_argument("--track", type=int, metavar="N", help=track)
+
+
+def add_output_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mid",
+                   help="the MIDI file to write (written atomically)")
+
+
 def add_memory_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", choices=("on", "off"), default="on",
                    help="the motif memory: a model of the piece itself mixed with the "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.common import one_line_errors, output_path, run_command
+from engine.cli.common import add_tune_and_track, one_line_errors, output_path, run_command
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -39,10 +39,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
                     "part per track; ABC one track, by default the melody.")
     c.add_argument("input", metavar="IN", help="the song to read")
     c.add_argument("output", metavar="OUT", help="the file to write; its suffix picks the format")
-    c.add_argument("--tune", type=int, default=1, metavar="N",
-                   help="the tune of a multi-tune ABC file, from 1 (default 1)")
-    c.add_argument("--track", type=int, metavar="N",
-                   help="ABC: the track to write, from 1 (default: the melody track)")
+    add_tune_and_track(c, "ABC: the track to write, from 1 (default: the melody track)")
     c.add_argument("--midi-type", type=int, choices=(0, 1), default=1,
                    help="MIDI: type 1 (a track per part, the default) or 0 (one track)")
     c.add_argument("--per-track", action="store_true",

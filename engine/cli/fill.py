@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.common import (SamplingHelp, add_memory_option, add_model_options,
-                               add_sampling_options, chosen_track, load_seed, model_library,
-                               one_line_errors, output_path, output_paths, run_command,
-                               say_notes, settings_from)
+                               add_output_option, add_sampling_options, add_tune_and_track,
+                               chosen_track, load_seed, model_library, one_line_errors,
+                               output_path, output_paths, run_command, say_notes, settings_from)
 from engine.encodings import FILL
 from engine.generation import jobs
 from engine.generation.request import GenerationRequest
@@ -69,17 +69,13 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
                                       "polyphonic model to fill every part")
     f.add_argument("--seed", required=True, metavar="FILE",
                    help="the MIDI, ABC, MusicXML or kern song to fill")
-    f.add_argument("--tune", type=int, default=1, metavar="N",
-                   help="the tune of a multi-tune ABC file, from 1 (default 1)")
-    f.add_argument("--track", type=int, metavar="N",
-                   help="the track to fill, from 1 (default: the melody track)")
+    add_tune_and_track(f, "the track to fill, from 1 (default: the melody track)")
     f.add_argument("--from", dest="from_bar", type=int, required=True, metavar="BAR",
                    help="the first bar of the gap, from 1 (0: a pickup bar)")
     f.add_argument("--to", dest="to_bar", type=int, required=True, metavar="BAR",
                    help="the last bar of the gap (included)")
     add_sampling_options(f, FILL_WORDS)
-    f.add_argument("-o", "--output", required=True, metavar="OUT.mid",
-                   help="the MIDI file to write (written atomically)")
+    add_output_option(f)
     add_memory_option(f)
     f.set_defaults(handler=run_command("fill", _cmd_fill))
     one_line_errors(f)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.common import (add_memory_option, add_model_options, add_sampling_options,
-                               add_style_option, build_style, chosen_track, load_seed,
-                               model_library, one_line_errors, output_path, output_paths,
-                               run_command, say_notes, settings_from)
+from engine.cli.common import (add_memory_option, add_model_options, add_output_option,
+                               add_sampling_options, add_style_option, add_tune_and_track,
+                               build_style, chosen_track, load_seed, model_library,
+                               one_line_errors, output_path, output_paths, run_command, say_notes,
+                               settings_from)
 from engine.encodings import CONTINUE
 from engine.errors import GenerationError
 from engine.generation import jobs
@@ -95,10 +96,8 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", metavar="FILE",
                    help="MIDI, ABC, MusicXML or kern file to continue (default: none; the "
                         "continuation starts on the tonic of --key)")
-    g.add_argument("--tune", type=int, default=1, metavar="N",
-                   help="the tune of a multi-tune ABC seed, from 1 (default 1)")
-    g.add_argument("--track", type=int, metavar="N",
-                   help="the seed's track to continue, from 1 (default: its melody track)")
+    add_tune_and_track(g, "the seed's track to continue, from 1 (default: its melody track)",
+                       what="seed")
     g.add_argument("--bars", type=int, default=4, metavar="N",
                    help="bars to add, 1-32 (default 4)")
     g.add_argument("--steps", type=int, metavar="N",
@@ -108,7 +107,6 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     add_style_option(g)
     g.add_argument("--continuation-only", action="store_true",
                    help="write only the new notes (in the seed's tempo and meter)")
-    g.add_argument("-o", "--output", required=True, metavar="OUT.mid",
-                   help="the MIDI file to write (written atomically)")
+    add_output_option(g)
     g.set_defaults(handler=run_command("generate", _cmd_generate))
     one_line_errors(g)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.common import (SamplingHelp, add_model_options, add_sampling_options,
-                               chosen_track, load_seed, model_library, one_line_errors,
-                               output_path, output_paths, run_command, say_notes,
-                               settings_from)
+from engine.cli.common import (SamplingHelp, add_model_options, add_output_option,
+                               add_sampling_options, add_tune_and_track, chosen_track, load_seed,
+                               model_library, one_line_errors, output_path, output_paths,
+                               run_command, say_notes, settings_from)
 from engine.encodings import HARMONISE
 from engine.errors import GenerationError
 from engine.generation import jobs
@@ -69,16 +69,12 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     add_model_options(h, default=POLYPHONIC_DEFAULTS[0],
                       what="the polyphonic model, by its card's name")
     h.add_argument("melody", metavar="FILE", help="MIDI, ABC, MusicXML or kern file")
-    h.add_argument("--tune", type=int, default=1, metavar="N",
-                   help="the tune of a multi-tune ABC file, from 1 (default 1)")
-    h.add_argument("--track", type=int, metavar="N",
-                   help="the track holding the melody, from 1 (default: the melody track)")
+    add_tune_and_track(h, "the track holding the melody, from 1 (default: the melody track)")
     h.add_argument("--alone", action="store_true",
                    help="harmonise the melody on its own: every voice is written as a new "
                         "track (default: the file's own parts beneath the melody are kept "
                         "and written into where they rest)")
     add_sampling_options(h, HARMONISE_WORDS)
-    h.add_argument("-o", "--output", required=True, metavar="OUT.mid",
-                   help="the MIDI file to write (written atomically)")
+    add_output_option(h)
     h.set_defaults(handler=run_command("harmonise", _cmd_harmonise))
     one_line_errors(h)
