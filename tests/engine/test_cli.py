@@ -253,3 +253,22 @@ def test_the_cli_reads_exactly_the_suffixes_of_the_formats_table(tmp_path, monke
             assert f"song{suffix}: Continuo reads files ending in " \
                    f"{', '.join(READERS)}; this file is none of them" in err, err
         assert accepted == set(READERS), command
+
+
+def test_the_gui_imports_nothing_from_the_cli():
+    """The command line is a room of its own (engine/cli/): the GUI takes what it shares
+    with it from the engine (engine.generation.parts_song and the like), never from it."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "gui").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            if any(n == "engine.cli" or n.startswith("engine.cli.") for n in names):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not found, found
