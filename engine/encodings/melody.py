@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -270,14 +270,6 @@ class MelodyEncoding(Encoding):
             velocity=velocity,
             report=report,
         )
-
-    def decode(self, tokens: Sequence[int], ppq: int, transpose: int = 0, start_step: int = 0,
-               velocity: int | Callable[[int], int] = 100, channel: int = 0) -> list[Note]:
-        """Tokens -> notes at ``ppq``, with the encoding's transposition undone
-        (:meth:`grid_to_notes`)."""
-        return self.grid_to_notes(self.tokens_to_grid(tokens, start_step), ppq, transpose,
-                                  velocity, channel)
-
 
     # ---- the Encoding interface -----------------------------------------------------
     def song_to_tokens(self, song: Song) -> list[int] | None:

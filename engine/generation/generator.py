@@ -29,12 +29,9 @@ from engine.errors import GenerationError
 from engine.generation.constraints import StepContext, build, combined
 from engine.generation.request import GenerationRequest, GenerationSettings
 # DEFAULT_VELOCITY, MAX_PRIME_STEPS, GenerationCancelled, GenerationResult and the limits
-# are re-exported for the callers that import them from here; the runners, Velocities,
-# sample_loop and steps_for for the old private names at the end
+# are re-exported for the callers that import them from here
 from engine.generation.sampling import (DEFAULT_VELOCITY, MAX_PRIME_STEPS,  # noqa: F401
-                                        GenerationCancelled, GenerationResult,
-                                        IncrementalRunner, NaiveRunner, Velocities,
-                                        sample_loop, steps_for)
+                                        GenerationCancelled, GenerationResult)
 from engine.limits import MAX_BARS, MAX_STEPS, MAX_TEMPERATURE, MAX_VARIATIONS  # noqa: F401
 from engine.models import ModelLibrary, StepModel
 from engine.song import Note, Song, TimeSignature, melody_track
@@ -218,11 +215,3 @@ def generate(library: ModelLibrary, seed: Song | None, settings: GenerationSetti
 
     return jobs.run(library, seed, request, progress=progress, is_cancelled=is_cancelled,
                     method=method, record_logits=record_logits)
-
-
-# the old private names, until every importer uses engine.generation.sampling's
-_Incremental = IncrementalRunner
-_Naive = NaiveRunner
-_Velocities = Velocities
-_steps_for = steps_for
-_sample_loop = sample_loop
