@@ -163,11 +163,19 @@ class Encoding(ABC):
         this returns them (a melody's with its first note)."""
 
     # ---- tokens -> music ------------------------------------------------------------
-    @abstractmethod
     def decode(self, tokens: Sequence[int], ppq: int, transpose: int = 0, start_step: int = 0,
                velocity: int | Callable[[int], int] = 100, channel: int = 0) -> list[Note]:
         """Tokens -> notes at ``ppq`` with the transposition undone; ``velocity`` is
-        one for every note or a function of a note's start tick."""
+        one for every note or a function of a note's start tick.  By default the
+        tokens' grid notes (:meth:`tokens_to_grid`) through :meth:`grid_to_notes`."""
+        return self.grid_to_notes(self.tokens_to_grid(tokens, start_step), ppq, transpose,
+                                  velocity, channel)
+
+    def tokens_to_grid(self, tokens: Sequence[int], start_step: int = 0) -> list:
+        """Tokens -> grid notes (``start_step``, ``end_step``, ``pitch``, ``velocity``),
+        the first token at ``start_step``; an encoding that decodes through the default
+        :meth:`decode` gives it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read its tokens as grid notes")
 
     # ---- masks for the sampler ------------------------------------------------------
     @abstractmethod
@@ -269,14 +277,6 @@ def encoding_from_card(section: dict) -> Encoding:
     return cls.from_card(section)
 
 
-def _class_capabilities(cls: type[Encoding]) -> frozenset[str]:
-    # an encoding that declares nothing but has a part grammar writes parts (until
-    # engine/encodings/polyphony.py declares its capabilities itself)
-    if cls.capabilities is Encoding.capabilities and hasattr(cls, "grammar"):
-        return PART_CAPABILITIES
-    return frozenset(cls.capabilities)
-
-
 def capabilities_of(thing) -> frozenset[str]:
     """What ``thing`` can be asked to do, out of :data:`CAPABILITIES`: the one answer to
     "is this model polyphonic, can it fill, can it harmonise".
@@ -296,9 +296,9 @@ def capabilities_of(thing) -> frozenset[str]:
         if cls is None:
             return frozenset()
         jobs = thing.get("jobs", [CONTINUE])
-        return _with_jobs(_class_capabilities(cls), jobs if isinstance(jobs, list) else ())
+        return _with_jobs(frozenset(cls.capabilities), jobs if isinstance(jobs, list) else ())
     if isinstance(thing, Encoding) or isinstance(thing, type) and issubclass(thing, Encoding):
-        return _class_capabilities(thing if isinstance(thing, type) else type(thing))
+        return frozenset((thing if isinstance(thing, type) else type(thing)).capabilities)
     encoding = getattr(thing, "encoding", None)
     if not isinstance(encoding, Encoding):
         raise TypeError(f"capabilities_of takes an encoding, a model or a card, "
@@ -306,7 +306,7 @@ def capabilities_of(thing) -> frozenset[str]:
     jobs = getattr(thing, "jobs", None)
     if jobs is None:
         jobs = getattr(getattr(thing, "info", None), "jobs", (CONTINUE,))
-    return _with_jobs(_class_capabilities(type(encoding)), jobs)
+    return _with_jobs(frozenset(type(encoding).capabilities), jobs)
 
 
 def _with_jobs(caps: frozenset[str], jobs) -> frozenset[str]:
