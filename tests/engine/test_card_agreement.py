@@ -5,13 +5,13 @@ with "steps_per_quarter": 96 on a 4-step network was accepted and listed first).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from engine.errors import ModelError
 from engine.models import ModelLibrary, read_card
+from tests.engine.shipped_copies import copy_shipped
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models"
@@ -20,13 +20,7 @@ SHIPPED = REPO / "models"
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     """A models folder with copies of the shipped lstm and poly-wavenet."""
-    out = tmp_path / "models"
-    out.mkdir()
-    for stem in ("lstm", "poly-wavenet"):
-        for p in SHIPPED.glob(f"{stem}.*"):
-            if p.suffix in (".json", ".onnx"):
-                shutil.copyfile(p, out / p.name)
-    return out
+    return copy_shipped(tmp_path / "models", "lstm", "poly-wavenet")
 
 
 def _edit(folder: Path, stem: str, edit) -> None:

@@ -17,17 +17,14 @@ from engine.errors import ModelError
 from engine.models import ModelLibrary, read_card
 from engine.models.card import make_card
 from engine.models.conditioning import ConditioningInput, conditioning_input
+from tests.engine.shipped_copies import SHIPPED, copy_shipped
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models"
 STYLE = {"input": "style", "shape": [1], "dtype": "float32", "meaning": "a style id"}
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    for p in SHIPPED.glob("lstm.*"):
-        if p.suffix in (".json", ".onnx"):
-            shutil.copyfile(p, tmp_path / p.name)
-    return tmp_path
+    return copy_shipped(tmp_path, "lstm")
 
 
 def _with(folder: Path, conditioning) -> Path:

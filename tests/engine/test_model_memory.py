@@ -5,7 +5,6 @@ gets memory_mixing.json's default, and a bad section refuses the card in a sente
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,13 @@ from engine.generation import memory as M
 from engine.models import ModelLibrary, read_card
 from engine.models.card import memory_section
 from engine.models.library import card_named, memory_named
+from tests.engine.shipped_copies import SHIPPED, copy_shipped
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED = REPO / "models"
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    out = tmp_path / "models"
-    out.mkdir()
-    for p in SHIPPED.glob("lstm.*"):
-        if p.suffix in (".json", ".onnx"):
-            shutil.copyfile(p, out / p.name)
-    return out
+    return copy_shipped(tmp_path / "models", "lstm")
 
 
 def _edit_memory(folder: Path, memory) -> Path:

@@ -5,22 +5,15 @@ engine's memory_mixing.json for any model whose card has none (issue 22, point 9
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 from engine.generation import memory as M
 from engine.models import ModelLibrary
+from tests.engine.shipped_copies import copy_shipped
 from training.studies.memory_sweep import write_mixing_file
-
-SHIPPED = Path(__file__).resolve().parents[2] / "models"
 
 
 def test_the_sweep_writes_each_models_mixing_into_its_card(tmp_path, monkeypatch):
-    folder = tmp_path / "models"
-    folder.mkdir()
-    for p in SHIPPED.glob("lstm.*"):
-        if p.suffix in (".json", ".onnx"):
-            shutil.copyfile(p, folder / p.name)
+    folder = copy_shipped(tmp_path / "models", "lstm")
     mixing_file = tmp_path / "memory_mixing.json"
     monkeypatch.setattr("engine.models.library.REPO_MODELS_DIR", folder)
     monkeypatch.setattr("engine.generation.memory.MIXING_FILE", mixing_file)
