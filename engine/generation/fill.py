@@ -51,7 +51,8 @@ CANDIDATES = 6
 BRANCH_STEPS = 8
 
 __all__ = ["fill", "apply_fill", "split_at_gap", "bar_range_ticks", "score_gap", "gap_steps",
-           "bar_of", "checked_gap", "check_gap_in_song", "check_gap_steps", "fills_melody"]
+           "bar_of", "checked_gap", "check_gap_has_steps", "check_gap_in_song", "check_gap_steps",
+           "fills_melody"]
 
 
 def bar_range_ticks(song: Song, first_bar: int, last_bar: int) -> tuple[int, int]:
@@ -99,6 +100,16 @@ def check_fill_model(model) -> None:
     if not fills_melody(model):
         raise GenerationError(f"the model {model.name} was trained to continue, not to fill "
                               f"a gap; choose a model that fills (lstm-fill or wavenet-fill)")
+
+
+def check_gap_has_steps(song: Song, start_tick: int, end_tick: int, steps: int,
+                        reason: str = "is shorter than one step of") -> None:
+    """Refuse a gap of ``[start_tick, end_tick)`` that has no step of the model's grid
+    (``steps`` < 1), saying why in ``reason``."""
+    if steps < 1:
+        raise GenerationError(f"the gap (bar {bar_of(song, start_tick)}, ticks {start_tick} "
+                              f"to {end_tick}) {reason} the model's grid; choose a longer "
+                              f"range to fill")
 
 
 def check_gap_in_song(song: Song, start_tick: int, song_end: int, whose: str) -> None:

@@ -102,6 +102,9 @@ class Generate:
     end_tick: int | None = None
     polyphonic: bool = False
     harmonise_track: int | None = None
+    # the engine's request itself (engine.generation.request), which the fields above
+    # describe for the callers that do not build one; when given, it is what is done
+    request: GenerationRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -261,7 +264,10 @@ def request_of(message: Generate) -> GenerationRequest:
     """The engine's request that a Generate message carries, validated (a
     GenerationError with a sentence when something is wrong): a fill when it has an
     ``end_tick`` (and no ``harmonise_track``), a harmonisation with a
-    ``harmonise_track``, else a continuation, of every part when ``polyphonic``."""
+    ``harmonise_track``, else a continuation, of every part when ``polyphonic``; or the ``request``
+    the message carries."""
+    if message.request is not None:
+        return message.request
     if message.end_tick is not None and message.harmonise_track is None:
         return GenerationRequest(FILL, message.settings, message.track_index,
                                  message.start_tick or 0, message.end_tick)
@@ -489,10 +495,12 @@ class GenerationService:
             progress: Callable[[int, int], None] | None = None,
             sent: Callable[[int], None] | None = None,
             end_tick: int | None = None, polyphonic: bool = False,
-            harmonise_track: int | None = None) -> Outcome:
+            harmonise_track: int | None = None,
+            request: GenerationRequest | None = None) -> Outcome:
         """Generate in the child (fill ``[start_tick, end_tick)`` when ``end_tick`` is
         given; every part with a polyphonic model when ``polyphonic``, or the voices
-        beneath ``harmonise_track``); returns the outcome when the job has ended.
+        beneath ``harmonise_track``; or the ``request`` given, which is what is done);
+        returns the outcome when the job has ended.
 
         ``sent(job_id)`` is called once the request is in the child (from then on
         :meth:`cancel` reaches it).  EOFError or OSError: the child died.
@@ -504,7 +512,7 @@ class GenerationService:
             try:
                 self.send(Generate(job_id, [str(f) for f in folders], seed, settings,
                                    track_index, start_tick, end_tick, polyphonic,
-                                   harmonise_track))
+                                   harmonise_track, request))
                 if sent is not None:
                     sent(job_id)
                 while True:

@@ -49,3 +49,21 @@ def test_the_service_message_carries_one_request():
 def test_every_job_and_kind_of_model_has_one_registered_job():
     assert set(jobs.JOBS) == {(CONTINUE, False), (FILL, False), (CONTINUE, True),
                               (FILL, True), (HARMONISE, True)}
+
+
+def test_a_request_travels_to_the_helper_process_and_comes_back_equal():
+    from engine.generation.service import decode, encode
+
+    request = GenerationRequest(FILL, GenerationSettings(model="lstm-fill", mixers=(
+        "toy-flatten",), constraints=("toy-no-repeat",)), 1, 480, 1920)
+    message = decode(encode(Generate(3, [], None, request.settings, request=request)))
+    assert message.request == request and request_of(message) == request
+
+
+def test_the_built_in_steering_is_not_named_twice():
+    with pytest.raises(GenerationError, match="the motif memory is the memory setting"):
+        GenerationSettings(mixers=("memory",)).validate()
+    with pytest.raises(GenerationError, match="the key lock is the key setting"):
+        GenerationSettings(constraints=("key",)).validate()
+    with pytest.raises(GenerationError, match="there is no mixer 'loud'"):
+        GenerationSettings(mixers=("loud",)).validate()

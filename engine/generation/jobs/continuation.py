@@ -175,8 +175,8 @@ def continue_melody(model, seed: Song | None, settings, *, track_index: int | No
 def melody_mixers(settings) -> list[str]:
     """The mixers a melody job chains, in order: the motif memory when it is on, the
     style when there is one, then the ones the settings name."""
-    return ((["memory"] if settings.memory else []) + (["style"] if settings.style is not None else [])
-            + list(settings.mixers))
+    return ((["memory"] if settings.memory else [])
+            + (["style"] if settings.style is not None else []) + list(settings.mixers))
 
 
 def _sample(model, prime_tokens, steps, k, forced_first, first_allowed, allowed, settings,

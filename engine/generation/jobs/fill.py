@@ -16,9 +16,9 @@ from engine.encodings import FILL, Key, estimate_song_key
 from engine.encodings.fim import SUFFIX_STEPS
 from engine.errors import EncodingError, GenerationError
 from engine.generation import mixers
-from engine.generation.fill import (BRANCH_STEPS, CANDIDATES, bar_of, check_gap_in_song,
-                                    check_gap_steps, check_fill_model, fill_start_step,
-                                    progress_from, resample, split_at_gap)
+from engine.generation.fill import (BRANCH_STEPS, CANDIDATES, bar_of, check_fill_model,
+                                    check_gap_has_steps, check_gap_in_song, check_gap_steps,
+                                    fill_start_step, progress_from, resample, split_at_gap)
 from engine.generation.generator import allowed_tokens
 from engine.generation.jobs import register
 from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
@@ -99,10 +99,7 @@ def fill_melody(model, song: Song, settings, *, start_tick: int, end_tick: int,
     ppq = song.ppq
     track = fill_track(song, track_index)
     a_step, b_step = enc.tick_to_step(start_tick, ppq), enc.tick_to_step(end_tick, ppq)
-    if b_step <= a_step:
-        raise GenerationError(f"the gap (bar {bar_of(song, start_tick)}, ticks {start_tick} "
-                              f"to {end_tick}) is shorter than one step of the model's grid; "
-                              f"choose a longer range to fill")
+    check_gap_has_steps(song, start_tick, end_tick, b_step - a_step)
     check_gap_in_song(song, start_tick, track.end_tick, "the track's")
     before, inside, after = split_at_gap(track.notes, start_tick, end_tick)
     # the fill begins where what sounds into the gap ends: on the first beat after it,
