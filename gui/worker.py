@@ -26,8 +26,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from engine.encodings import PARTS, capabilities_of
+from engine.encodings import CONTINUE, PARTS, capabilities_of
 from engine.errors import ContinuoError
+from engine.generation.request import GenerationRequest, GenerationSettings
 from engine.generation.service import (Cancelled, Error, GenerationService, Generate,
                                        Outcome, Result, generate_outcome, shared_service)
 from engine.song import Song
@@ -74,9 +75,11 @@ def is_polyphonic_info(info: Any) -> bool:
 
 
 class GenerationJob(QObject):
-    """One call of ``engine.generation.generator.generate``, off the GUI thread (of
-    ``generate_polyphony`` for a polyphonic model: ``polyphonic``, which is the
-    model's card's word unless given, or a ``harmonise_track``).
+    """One engine request (:class:`~engine.generation.request.GenerationRequest`:
+    continue, fill or harmonise, validated when it was built) done off the GUI thread;
+    the engine chooses the job for it (:func:`engine.generation.jobs.run`).  Settings
+    alone ask for a continuation of the seed's melody (call-and-response), or of every
+    part with a model that writes them.
 
     Exactly one of ``succeeded`` / ``failed`` / ``cancelled`` is emitted, then
     ``done``.  ``failed`` carries a sentence for the user: a ContinuoError's own
@@ -92,22 +95,15 @@ class GenerationJob(QObject):
     cancelled = Signal()
     done = Signal()
 
-    def __init__(self, library: Any, seed: Song, settings: Any, track_index: int | None = None,
-                 start_tick: int | None = None, parent: QObject | None = None,
-                 use_helper_process: bool = True, end_tick: int | None = None,
-                 polyphonic: bool | None = None, harmonise_track: int | None = None) -> None:
+    def __init__(self, library: Any, seed: Song,
+                 request: GenerationRequest | GenerationSettings,
+                 parent: QObject | None = None, use_helper_process: bool = True) -> None:
         super().__init__(parent)
         self.library = library
         self.seed = seed.copy()  # a snapshot: the user may edit while it runs
-        self.settings = settings
-        self.track_index = track_index
-        self.start_tick = start_tick
-        self.end_tick = end_tick  # given: fill [start_tick, end_tick) instead of continuing
-        self.harmonise_track = harmonise_track  # given: the voices beneath its melody
-        if polyphonic is None:
-            polyphonic = end_tick is None and is_polyphonic_model(
-                library, getattr(settings, "model", None))
-        self.polyphonic = bool(polyphonic) or harmonise_track is not None
+        if isinstance(request, GenerationSettings):
+            request = GenerationRequest(CONTINUE, request)
+        self.request = request
         self.pid: int | None = None
         # after ``cancelled``: what the user should know beyond "cancelled" ("" if nothing)
         self.cancel_note = ""
@@ -150,18 +146,16 @@ class GenerationJob(QObject):
 
     def _outcome(self) -> Outcome:
         service = shared_service() if self.use_helper_process else None
+        request = self.request
         if service is None:
             return generate_outcome(
-                self.library, Generate(0, [], self.seed, self.settings, self.track_index,
-                                       self.start_tick, self.end_tick, self.polyphonic,
-                                       self.harmonise_track),
+                self.library, Generate(0, [], self.seed, request.settings, request=request),
                 self.progress.emit, self._cancel.is_set)
         try:
-            return service.run(self.library.folders, self.seed, self.settings,
-                               self.track_index, self.start_tick, progress=self.progress.emit,
+            return service.run(self.library.folders, self.seed, request.settings,
+                               progress=self.progress.emit,
                                sent=lambda job_id: self._attach(service, job_id),
-                               end_tick=self.end_tick, polyphonic=self.polyphonic,
-                               harmonise_track=self.harmonise_track)
+                               request=request)
         except (EOFError, OSError, ValueError):
             traceback.print_exc()
             return Error(0, PROCESS_DIED)
@@ -226,9 +220,9 @@ def warm_up(library: Any, settings: Any = None,
         if seed_path is not None:  # the run loads the model as any job does
             from engine.formats import load_song
 
-            service.run(folders, load_song(seed_path),
-                        dataclasses.replace(settings, bars=WARM_UP_BARS, steps=None),
-                        polyphonic=is_polyphonic_model(library, chosen))
+            short = dataclasses.replace(settings, bars=WARM_UP_BARS, steps=None)
+            service.run(folders, load_song(seed_path), short,
+                        request=GenerationRequest(CONTINUE, short))
         else:
             service.warm(folders, [chosen])
         others = [n for n in names if n != chosen]

@@ -103,10 +103,14 @@ class FillController:
             # the chosen model only continues: its fill twin, else the first that fills
             twin = f"{settings.model}-fill"
             settings.model = twin if twin in models else models[0]
+        song = panel.doc.song()
+        request = panel.checked_request(FILL, settings, song, track=gap.track,
+                                        start_tick=gap.start_tick, end_tick=gap.end_tick)
+        if request is None:
+            return False
         panel.save_settings()
-        panel.submit(panel.doc.song(), settings, FillRun(panel, gap),
-                     f"Filling {'every part ' if polyphonic else ''}with {settings.model}...",
-                     track_index=gap.track, start_tick=gap.start_tick, end_tick=gap.end_tick)
+        panel.submit(song, request, FillRun(panel, gap),
+                     f"Filling {'every part ' if polyphonic else ''}with {settings.model}...")
         return True
 
 

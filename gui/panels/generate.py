@@ -31,10 +31,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, Q
                                QProgressBar, QPushButton, QSlider, QSpinBox, QToolButton,
                                QVBoxLayout, QWidget)
 
-from engine.encodings import Key
+from engine.encodings import CONTINUE, Key
 from engine.errors import ContinuoError
-from engine.generation.generator import (  # at startup, not on the first Generate
-    MAX_BARS, MAX_TEMPERATURE, MAX_VARIATIONS, GenerationSettings)
+from engine.generation.request import (  # at startup, not on the first Generate
+    GenerationRequest, GenerationSettings)
+from engine.limits import MAX_BARS, MAX_TEMPERATURE, MAX_VARIATIONS
 from engine.song import Note, Song
 from gui.document import GENERATED, SongDocument
 from gui.panels.fill import FillController
@@ -549,11 +550,26 @@ class GeneratePanel(QWidget):
         return settings
 
     def checked_settings(self) -> GenerationSettings | None:
-        """The settings, or None after saying in a sentence why they cannot be used:
-        what every job checks before anything goes to the helper process."""
+        """The settings, or None after saying in a sentence why they cannot be used."""
         try:
             return self.settings()
         except ContinuoError as e:  # out of the engine's range: a GenerationError
+            self.say(as_sentence(str(e)))
+            return None
+
+    def checked_request(self, job: str, settings: GenerationSettings | None = None,
+                        song: Song | None = None, **where: Any) -> GenerationRequest | None:
+        """The engine's request for ``job`` (continue, fill, harmonise) with
+        ``settings`` (default: the panel's) and ``where`` (track, start_tick, end_tick,
+        parts), checked against ``song`` when given; None after saying in a sentence
+        what is wrong.  Every job is checked here, before anything goes to the helper
+        process."""
+        try:
+            request = GenerationRequest(job, settings or self.settings(), **where)
+            if song is not None:
+                request.check_song(song)
+            return request
+        except ContinuoError as e:  # a GenerationError: what is wrong, in a sentence
             self.say(as_sentence(str(e)))
             return None
 
@@ -624,17 +640,18 @@ class GeneratePanel(QWidget):
         if not has_seed:
             self.say("Draw or open a few seed notes first: the model continues them.")
             return False
-        settings = self.checked_settings()
-        if settings is None:
+        request = self.checked_request(CONTINUE, track=None if polyphonic
+                                       else self.doc.active_track, parts=polyphonic)
+        if request is None:
             return False
         self.save_settings()
         self._lock_for = self._lock_signature()  # what the key lock it reports is for
         if polyphonic:  # every part (gui.panels.parts)
-            return self.parts.generate(settings)
+            return self.parts.generate(request)
         seed = self._seed_song()
-        self.submit(seed, settings, Continuation(self, seed),
+        self.submit(seed, request, Continuation(self, seed),
                     "Generating from the selection..." if self.from_selection()
-                    else "Generating...", track_index=self.doc.active_track)
+                    else "Generating...")
         return True
 
     def fill(self, gap: Any = None) -> bool:
@@ -658,14 +675,13 @@ class GeneratePanel(QWidget):
         """The time range selected in the ruler, if any (what Fill fills first)."""
         return self._time_range()
 
-    def submit(self, seed: Song, settings: GenerationSettings, shown: Shown, status: str,
-               **where: Any) -> GenerationJob:
-        """Send a job to the generation service (a GenerationJob of ``seed`` and
-        ``settings``; ``where``: its track, gap, part options) and say ``status``; its
-        variations belong to ``shown``.  Every job of the panel starts here, once its
-        settings were checked (``submitted`` says so)."""
-        self.job = GenerationJob(self.library, seed, settings, parent=self,
-                                 use_helper_process=self.use_helper_process, **where)
+    def submit(self, seed: Song, request: GenerationRequest, shown: Shown,
+               status: str) -> GenerationJob:
+        """Send ``request`` (built by :meth:`checked_request`, so already checked) on
+        ``seed`` to the generation service and say ``status``; its variations belong to
+        ``shown``.  Every job of the panel starts here (``submitted`` says so)."""
+        self.job = GenerationJob(self.library, seed, request, parent=self,
+                                 use_helper_process=self.use_helper_process)
         self._pending = shown
         self.job.progress.connect(self._on_progress)
         self.job.succeeded.connect(self._on_result)

@@ -32,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from engine.encodings import HARMONISE
 from engine.generation.parts_song import POLYPHONIC_DEFAULTS, song_with_parts
 from engine.song import Note, Song
 from gui.document import GENERATED
@@ -108,13 +109,14 @@ class PartsController:
     def __init__(self, panel: Any) -> None:
         self.panel = panel
 
-    def generate(self, settings: Any) -> bool:
-        """Continue every part with the polyphonic model in ``settings`` (checked)."""
+    def generate(self, request: Any) -> bool:
+        """Continue every part: ``request`` is the panel's checked continuation with a
+        polyphonic model."""
         panel = self.panel
         seed = seed_song(panel.doc)
-        panel.submit(seed, settings, PartsRun(panel, PolyRun(seed)),
+        panel.submit(seed, request, PartsRun(panel, PolyRun(seed)),
                      "Generating every part from the selection..." if panel.from_selection()
-                     else "Generating every part...", polyphonic=True)
+                     else "Generating every part...")
         return True
 
     def harmonise(self) -> bool:
@@ -142,13 +144,15 @@ class PartsController:
         settings = panel.checked_settings()
         if settings is None:
             return False
-        settings = dataclasses.replace(settings, model=model, memory=False)
+        request = panel.checked_request(
+            HARMONISE, dataclasses.replace(settings, model=model, memory=False), track=track)
+        if request is None:
+            return False
         panel.save_settings()
         # the whole song, as `continuo harmonise` hears it: its own parts beneath the
         # melody are kept and filled where they rest, the missing voices come as new tracks
-        panel.submit(song, settings, PartsRun(panel, PolyRun(song, track)),
-                     f"Harmonising {melody.name or 'the melody'} with {model}...",
-                     harmonise_track=track)
+        panel.submit(song, request, PartsRun(panel, PolyRun(song, track)),
+                     f"Harmonising {melody.name or 'the melody'} with {model}...")
         return True
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.generation.generator import MAX_BARS, MAX_TEMPERATURE, MAX_VARIATIONS
+from engine.limits import MAX_BARS, MAX_TEMPERATURE, MAX_VARIATIONS
 
 
 @pytest.fixture
@@ -75,3 +75,14 @@ def test_a_bad_setting_is_refused_with_a_sentence_without_a_round_trip(
         assert panel.job is None
     qtbot.wait(50)  # anything queued would have been sent by now
     assert len(submitted) == 1 and len(sent) == 1  # nothing more reached the service
+
+
+def test_a_gap_with_nothing_to_fill_is_refused_without_a_round_trip(qtbot, panel, doc):
+    submitted = []
+    panel.submitted.connect(submitted.append)
+    start = doc.song().ticks_per_bar_at(0)
+    panel.use_time_range(lambda: (start, start))  # a range of no length
+    assert not panel.fill()
+    said = panel.messages.text()
+    assert said.startswith("The gap is empty: it ends (tick ") and said.endswith("."), said
+    assert panel.job is None and submitted == []
