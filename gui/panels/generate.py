@@ -6,12 +6,13 @@ Melody models continue one line (the active track); polyphonic models, listed as
 song with several voices gets a polyphonic model by default (poly-wavenet when installed)
 until the user picks a model for it.
 
-The panel is a thin client of ``engine.generation.generator``: it builds a
-GenerationSettings from its widgets and validates it before anything is sent (a bad
-setting is refused here with a sentence, without a round trip to the helper process),
-hands a snapshot of the seed to a :class:`~gui.worker.GenerationJob` (:meth:`submit`),
-and, when the user keeps a variation, inserts it into the document as one undo step
-("Keep variation").  The widgets' ranges are the engine's limits.  Settings are
+The panel is a thin client of the engine: from its widgets it builds the engine's
+request (:class:`~engine.generation.request.GenerationRequest`, validated when built:
+:meth:`checked_request`), so a bad setting is refused here with a sentence, without a
+round trip to the helper process; it hands the request and a snapshot of the seed to a
+:class:`~gui.worker.GenerationJob` (:meth:`submit`), and, when the user keeps a
+variation, inserts it into the document as one undo step ("Keep variation").  The
+widgets' ranges are the engine's limits (:mod:`engine.limits`).  Settings are
 remembered in QSettings so the next session starts where this one stopped.
 
 Fill, every part (and harmonise) and learning a style are controllers of their own
