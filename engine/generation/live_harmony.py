@@ -27,9 +27,9 @@ import numpy as np
 from engine.encodings import Key
 from engine.encodings.polyphony import STEP, PartGrammar, PartRules
 from engine.errors import GenerationError
+from engine.generation.constraints.grammar import VOICE_LEADING
 from engine.generation.generator import GenerationSettings, allowed_tokens
-from engine.generation.polyphony import (HARMONY_SLOTS, SOPRANO_CENTRE, VOICE_LEADING,
-                                         lock_scale, require_parts)
+from engine.generation.polyphony import HARMONY_SLOTS, SOPRANO_CENTRE, lock_scale, require_parts
 from engine.generation.sampler import Sampler
 from engine.models import StepModel
 

@@ -35,8 +35,10 @@ import numpy as np
 
 from engine.encodings import PARTS, Key, capabilities_of, estimate_song_key
 from engine.encodings.melody import GridNote
-from engine.encodings.polyphony import STEP, PartGrammar, PartRules, playable_tracks
+from engine.encodings.polyphony import STEP, PartRules, playable_tracks
 from engine.errors import EncodingError, GenerationError
+from engine.generation.constraints import StepContext
+from engine.generation.constraints.grammar import PartGrammarConstraint
 from engine.generation.generator import (MAX_STEPS, GenerationSettings, allowed_tokens,
                                          cut_before, first_new_step)
 from engine.generation.sampler import Sampler, token_log_probs
@@ -46,7 +48,6 @@ from engine.models import ModelLibrary, StepModel
 from engine.song import Note, Song
 
 OVERFULL_PENALTY = 6.0  # semitones: what a note costs beyond its voice's room
-VOICE_LEADING = True  # keep parts from moving in parallel fifths and octaves
 RANGE_MARGIN = 3  # semitones a part may go beyond its range in the seed
 FULL_TEXTURE_SHARE = 0.75  # a seed's beats with every part sounding, for a full texture
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -1039,7 +1040,8 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
     the batch.  ``forced_first``: the prime was that one token, which is also the
     output's first.  A fill's ``junction`` is fed to each row once it is done."""
     enc = model.encoding
-    grammar = PartGrammar(enc, k, rules, max_hold=max_hold, voice_leading=VOICE_LEADING)
+    rule = PartGrammarConstraint.lines(StepContext(model, settings, rows=k), rules, max_hold)
+    grammar = rule.grammar
     out: list[list[int]] = [[] for _ in range(k)]
     parts: list[list[int]] = [[] for _ in range(k)]
     base = np.broadcast_to(allowed, (k, enc.vocab_size))
@@ -1056,7 +1058,7 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
             parts[r].append(int(grammar.part_of[r]))
 
     limit = steps * (enc.max_voices + 2) + 2 + (len(junction.tokens) if junction else 0)
-    _token_loop(model, stepper, grammar, Sampler(settings.temperature, settings.top_p, rng),
+    _token_loop(model, stepper, rule, Sampler(settings.temperature, settings.top_p, rng),
                 base, steps, limit, 0, progress, is_cancelled, junction, None, keep)
     return out, parts
 
@@ -1079,8 +1081,9 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
     only these); a row that is done is fed the ``junction``'s tokens first, whose
     log-probabilities under the network it adds up."""
     enc = model.encoding
-    grammar = enc.grammar(k, max_notes, ceilings, voice_leading=VOICE_LEADING,
-                          max_hold=max_hold)
+    rule = PartGrammarConstraint.voice_blind(StepContext(model, settings, rows=k), max_notes,
+                                             ceilings, max_hold)
+    grammar = rule.grammar
     out: list[list[int]] = [[] for _ in range(k)]
     if first_forced:
         grammar.push(np.full(k, prime[0], dtype=np.int64))
@@ -1102,28 +1105,29 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
             out[r].append(int(tokens[r]))
 
     limit = steps * (enc.max_voices + 1) + 1 + (len(junction.tokens) if junction else 0)
-    _token_loop(model, stepper, grammar, Sampler(settings.temperature, settings.top_p, rng),
+    _token_loop(model, stepper, rule, Sampler(settings.temperature, settings.top_p, rng),
                 np.broadcast_to(allowed, (k, enc.vocab_size)), steps, limit,
                 grammar.steps.copy(), progress, is_cancelled, junction, narrow, keep)
     return out
 
 
-def _token_loop(model: StepModel, stepper, grammar, sampler: Sampler, base: np.ndarray,
-                steps: int, limit: int, step_index, progress, is_cancelled,
-                junction: "Junction | None", narrow, keep) -> None:
+def _token_loop(model: StepModel, stepper, rule: PartGrammarConstraint, sampler: Sampler,
+                base: np.ndarray, steps: int, limit: int, step_index, progress,
+                is_cancelled, junction: "Junction | None", narrow, keep) -> None:
     """Draw a token per row per model call until every row has written ``steps``
-    steps since ``step_index`` (and heard the ``junction``): the ``grammar``'s mask
-    (``narrow``-ed further, when given), done rows fed STEPs, each token pushed to the
-    grammar and handed to ``keep(tokens, done)``."""
+    steps since ``step_index`` (and heard the ``junction``): the grammar ``rule``'s mask
+    (``narrow``-ed further, when given), done rows fed STEPs, each token heard by the
+    rule and handed to ``keep(tokens, done)``."""
+    grammar = rule.grammar
     logits = stepper.first_logits
-    for _ in range(limit):
+    for call in range(limit):
         at = grammar.steps - step_index
         done = at >= steps
         if done.all() and (junction is None or junction.heard()):
             break
         if is_cancelled is not None and is_cancelled():
             raise GenerationCancelled("generation was cancelled")
-        mask = grammar.mask(base)
+        mask = rule.narrow(call, base)
         mask[done] = False
         mask[done, STEP] = True
         if narrow is not None:
@@ -1131,7 +1135,7 @@ def _token_loop(model: StepModel, stepper, grammar, sampler: Sampler, base: np.n
         tokens = _draw(model, sampler, logits, mask)
         if junction is not None:
             tokens = junction.feed(tokens, logits, done)
-        grammar.push(tokens)
+        rule.update(tokens)
         keep(tokens, done)
         if progress is not None:
             progress(int(min(steps, (grammar.steps - step_index).min())), steps)
