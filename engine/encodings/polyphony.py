@@ -26,7 +26,7 @@ unisons of two parts merged into one note, and notes beyond ``max_voices`` at on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -284,13 +284,6 @@ class PolyphonyEncoding(Encoding):
                        start_step=start_step,
                        velocity=velocities[len(velocities) // 2] if velocities else 100,
                        report=report)
-
-    def decode(self, tokens: Sequence[int], ppq: int, transpose: int = 0, start_step: int = 0,
-               velocity: int | Callable[[int], int] = 100, channel: int = 0) -> list[Note]:
-        """Tokens -> notes at ``ppq``, with the encoding's transposition undone
-        (:meth:`grid_to_notes`)."""
-        return self.grid_to_notes(self.tokens_to_grid(tokens, start_step), ppq, transpose,
-                                  velocity, channel)
 
     # ---- the Encoding interface -----------------------------------------------------
     def song_to_tokens(self, song: Song) -> list[int] | None:

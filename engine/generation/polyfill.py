@@ -6,10 +6,10 @@ before the gap (as :func:`engine.generation.polyphony.generate_polyphony` primes
 writes exactly the gap's steps for ``variations x CANDIDATES`` candidates with the
 continuation's sampler, grammar, key lock, part ranges and voice leading, and each
 variation is the candidate of its group after which the network finds the music
-after the gap likeliest: the steps after the gap up to and
-including the first one in which a note starts (within a bar; every part's notes of
-that step, so the junction of every part counts), fed to each candidate once it has
-written the gap (as the melody fill's :func:`engine.generation.fill.best_per_group`).  With nothing after the gap the
+after the gap likeliest: the steps after the gap up to and including the first one in
+which a note starts (within a bar; every part's notes of that step, so the junction of
+every part counts), fed to each candidate once it has written the gap (as the melody
+fill's :func:`engine.generation.fill.best_per_group`).  With nothing after the gap the
 variations are drawn as plain continuations.
 
 Every part is a line, as in a continuation (:class:`engine.encodings.polyphony.PartGrammar`):
@@ -47,8 +47,9 @@ import numpy as np
 from engine.encodings import Key, estimate_song_key
 from engine.encodings.polyphony import STEP, playable_tracks
 from engine.errors import EncodingError, GenerationError
-from engine.generation.fill import (CANDIDATES, best_per_group, check_gap_in_song,
-                                    check_gap_steps, checked_gap, split_at_gap)
+from engine.generation.fill import (CANDIDATES, bar_of, best_per_group, check_gap_has_steps,
+                                    check_gap_in_song, check_gap_steps, checked_gap,
+                                    split_at_gap)
 from engine.generation.generator import GenerationSettings, allowed_tokens
 from engine.generation.polyphony import (Junction, fit_voices, lock_scale, longest_hold,
                                          part_capacity, part_grids, part_ranges, part_rules,
@@ -150,16 +151,13 @@ def read_gap(enc, song: Song, settings: GenerationSettings, start_tick: int,
     a_step = enc.ceil_step(start_tick, ppq)
     b_step = enc.ceil_step(end_tick, ppq)  # just after the last step starting in the gap
     steps = b_step - a_step
-    if steps < 1:
-        raise GenerationError(f"the gap (bar {_bar(song, start_tick)}, ticks {start_tick} to "
-                              f"{end_tick}) holds no step of the model's grid; choose a "
-                              f"longer range to fill")
+    check_gap_has_steps(song, start_tick, end_tick, steps, "holds no step of")
     check_gap_steps(steps)
     parts = {i: split_at_gap(song.tracks[i].notes, start_tick, end_tick) for i in playable}
     before = {i: p[0] for i, p in parts.items() if p[0]}
     kept = {i: p[0] + p[2] for i, p in parts.items() if p[0] or p[2]}
     if not before:
-        raise GenerationError(f"nothing comes before the gap (bar {_bar(song, start_tick)}): "
+        raise GenerationError(f"nothing comes before the gap (bar {bar_of(song, start_tick)}): "
                               f"a polyphonic model writes from left to right and hears the "
                               f"music before the gap; start the gap after the first notes, "
                               f"or fill one track with a fill model (lstm-fill)")
@@ -172,11 +170,6 @@ def read_gap(enc, song: Song, settings: GenerationSettings, start_tick: int,
     lock_key = None if settings.key is None else (chosen or song_key)
     return GapParts(start_tick, end_tick, a_step, steps, parts, before, kept, kept_notes,
                     inside, capacity, messages, song_key, lock_key)
-
-
-def _bar(song: Song, tick: int) -> int:
-    """The bar number of ``tick``, for a message."""
-    return song.bar_beat_at(max(0, tick))[0]
 
 
 def _sample_candidates(model, settings: GenerationSettings, prime: list[int],
@@ -350,7 +343,7 @@ def encode_gap(enc, song: Song, start_tick: int, end_tick: int, key: Key) -> Gap
     ends = [0] + _step_ends(tokens)
     prime = enc.trim_prime(tokens[:ends[a_step - first_step]])
     if not prime:
-        raise GenerationError(f"the music before the gap (bar {_bar(song, start_tick)}) ends "
+        raise GenerationError(f"the music before the gap (bar {bar_of(song, start_tick)}) ends "
                               f"long before it; choose a gap closer to it")
     held = np.zeros((b_step - a_step, enc.pitches), dtype=bool)
     for s in range(b_step - a_step):
