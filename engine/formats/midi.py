@@ -102,6 +102,21 @@ _RUN_BYTES = 2**18  # a run is matched a slice at a time: a short list of veloci
 _RUNNING_PAIRS = re.compile(rb"(?:[\x80-\xff]*[\x00-\x7f][\x00-\x7f][\x00-\xff])+")
 
 
+def _too_many(what: str, limit: int, things: str) -> LimitError:
+    return LimitError(f"{what}: the file has more than {limit:,} {things}")
+
+
+def _variable_length(data: bytes, pos: int) -> tuple[int, int]:
+    """The variable-length number at ``pos`` and the position after it."""
+    value = 0
+    byte = 0x80
+    while byte > 0x7F:
+        byte = data[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+    return value, pos
+
+
 def midi_event_counts(data: bytes, what: str = "the MIDI data") -> tuple[int, int]:
     """(notes, events) of a MIDI file's bytes as mido will read them, or a LimitError
     naming ``what`` as soon as the count passes MAX_NOTES or MAX_EVENTS (or the sysex
@@ -142,12 +157,10 @@ def midi_event_counts(data: bytes, what: str = "the MIDI data") -> tuple[int, in
                         if running & 0xF0 == 0x90:
                             notes += len(velocities) - velocities.count(b"\0")
                             if notes > max_notes:
-                                raise LimitError(f"{what}: the file has more than "
-                                                 f"{max_notes:,} notes")
+                                raise _too_many(what, max_notes, "notes")
                         events += len(velocities)
                         if events > max_events:
-                            raise LimitError(f"{what}: the file has more than "
-                                             f"{max_events:,} MIDI events")
+                            raise _too_many(what, max_events, "MIDI events")
                         pos = run.end()
                         if pos == end:
                             break
@@ -173,8 +186,7 @@ def midi_event_counts(data: bytes, what: str = "the MIDI data") -> tuple[int, in
                     if status & 0xF0 == 0x90 and data[pos + 1]:
                         notes += 1
                         if notes > max_notes:
-                            raise LimitError(f"{what}: the file has more than "
-                                             f"{max_notes:,} notes")
+                            raise _too_many(what, max_notes, "notes")
                     pos += channel_data[status >> 4]
                 else:
                     if status == 0xFF:
@@ -185,12 +197,7 @@ def midi_event_counts(data: bytes, what: str = "the MIDI data") -> tuple[int, in
                         pos += system_data[status]
                         status = 0
                     if status:  # a meta or sysex event: its length, then its data
-                        length = 0
-                        byte = 0x80
-                        while byte > 0x7F:
-                            byte = data[pos]
-                            pos += 1
-                            length = (length << 7) | (byte & 0x7F)
+                        length, pos = _variable_length(data, pos)
                         if length > _MIDO_MAX_MESSAGE:
                             return notes, events
                         pos += length
@@ -201,8 +208,7 @@ def midi_event_counts(data: bytes, what: str = "the MIDI data") -> tuple[int, in
                                              f"and meta data")
                 events += 1
                 if events > max_events:
-                    raise LimitError(f"{what}: the file has more than {max_events:,} MIDI "
-                                     f"events")
+                    raise _too_many(what, max_events, "MIDI events")
     except IndexError:  # the bytes ran out: mido says where
         pass
     return notes, events
