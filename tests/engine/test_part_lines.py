@@ -10,7 +10,6 @@ tests skip and say why.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,10 @@ import pytest
 from engine.encodings.polyphony import (POLYPHONY_ENCODING, STEP, PartGrammar, PartRules,
                                         playable_tracks)
 from engine.song import Note, Song
+from tests.engine.part_models import MODELS, chorale, cut, part_library, part_settings
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-MODELS = Path(os.environ.get("CONTINUO_POLY_MODELS", REPO / "models"))
 MODEL = "poly-wavenet"
 BAND_FILE = HERE.parent / "data" / "external" / "mma--usr_share_doc_mma_examples_harmony_smile.mid"
 E = POLYPHONY_ENCODING
@@ -35,41 +34,11 @@ E = POLYPHONY_ENCODING
 
 @pytest.fixture(scope="module")
 def library():
-    from engine.models import ModelLibrary
-
-    lib = ModelLibrary([MODELS])
-    if MODEL not in lib.names:
-        pytest.skip(f"{MODEL} is not a usable card in {MODELS}: {lib.problems}")
-    return lib
+    return part_library(MODEL)
 
 
 def settings(**kw):
-    from engine.generation.generator import GenerationSettings
-
-    base = dict(model=MODEL, bars=4, variations=4, rng_seed=0, memory=False)
-    base.update(kw)
-    return GenerationSettings(**base)
-
-
-def chorale(name: str) -> Song:
-    music21 = pytest.importorskip("music21", reason="music21 reads the Bach chorales")
-    from engine.formats.scores import score_file_to_song
-
-    path = Path(music21.common.getCorpusFilePath()) / name
-    if not path.exists():
-        pytest.skip(f"music21's corpus has no {name}")
-    return score_file_to_song(path)
-
-
-def cut(song: Song, end: int, tracks: list[int] | None = None) -> Song:
-    out = song.copy()
-    if tracks is not None:
-        out.tracks = [out.tracks[i] for i in tracks]
-    for t in out.tracks:
-        t.notes = [n if n.end_tick <= end else
-                   Note(n.pitch, n.start_tick, end - n.start_tick, n.velocity, n.channel)
-                   for n in t.notes if n.start_tick < end]
-    return out
+    return part_settings(MODEL, **{"variations": 4, "rng_seed": 0, **kw})
 
 
 def by_track(result, variation: int) -> dict[int, list[Note]]:

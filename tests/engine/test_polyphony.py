@@ -10,7 +10,6 @@ fetched by scripts/fetch-test-midi.sh (skips without it).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,16 +22,15 @@ from engine.encodings.polyphony import (POLYPHONY_ENCODING, STEP, PolyphonyEncod
                                         playable_tracks)
 from engine.errors import GenerationError
 from engine.song import Note, Song, TimeSignature, Track
+from tests.engine.part_models import MODELS, chorale, cut, part_library, part_settings
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 EXTERNAL = HERE.parent / "data" / "external"
-MODELS = Path(os.environ.get("CONTINUO_POLY_MODELS", REPO / "models"))
 POLY_MODEL = "poly-lstm"
 # a real arrangement with drums, bass, chords and a melody (mma's examples, fetched by
 # scripts/fetch-test-midi.sh): Bass, Drum (channel 10), Solo, Chord
 BAND_FILE = EXTERNAL / "mma--usr_share_doc_mma_examples_harmony_smile.mid"
-CHORALE = "bach/bwv66.6.mxl"
 PPQ = 480
 
 E = POLYPHONY_ENCODING
@@ -43,27 +41,9 @@ E = POLYPHONY_ENCODING
 # ---------------------------------------------------------------------------------------
 
 
-def chorale(name: str = CHORALE) -> Song:
-    music21 = pytest.importorskip("music21", reason="music21 reads the Bach chorales")
-    from engine.formats.scores import score_file_to_song
-
-    path = Path(music21.common.getCorpusFilePath()) / name
-    if not path.exists():
-        pytest.skip(f"music21's corpus has no {name}")
-    return score_file_to_song(path)
-
-
 def first_bars(song: Song, bars: int, tracks: list[int] | None = None) -> Song:
     """A copy with the notes starting in the first ``bars`` bars, cut at the bar line."""
-    end = bars * song.ticks_per_bar_at(0)
-    out = song.copy()
-    if tracks is not None:
-        out.tracks = [out.tracks[i] for i in tracks]
-    for t in out.tracks:
-        t.notes = [n if n.end_tick <= end else
-                   Note(n.pitch, n.start_tick, end - n.start_tick, n.velocity, n.channel)
-                   for n in t.notes if n.start_tick < end]
-    return out
+    return cut(song, bars * song.ticks_per_bar_at(0), tracks)
 
 
 def snapshot(song: Song):
@@ -226,20 +206,11 @@ needs_model = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def library():
-    from engine.models import ModelLibrary
-
-    lib = ModelLibrary([MODELS])
-    if POLY_MODEL not in lib.names:
-        pytest.skip(f"{POLY_MODEL} is not a usable card in {MODELS}: {lib.problems}")
-    return lib
+    return part_library(POLY_MODEL)
 
 
 def settings(**kw):
-    from engine.generation.generator import GenerationSettings
-
-    base = dict(model=POLY_MODEL, bars=4, variations=2, rng_seed=3, memory=False)
-    base.update(kw)
-    return GenerationSettings(**base)
+    return part_settings(POLY_MODEL, **{"variations": 2, "rng_seed": 3, **kw})
 
 
 def generate(library, song, **kw):
