@@ -242,6 +242,9 @@ class StyleModel:
         from engine.formats import write_bytes_atomic
 
         write_bytes_atomic(self.path, json.dumps(self.descriptor(), indent=1).encode())
+        key = str(self.path.resolve())
+        if key in _LOADED and _LOADED[key][1] is self:  # its shares written: still current
+            _LOADED[key] = (_stamp(self.path), self)
 
     # ---- mixing with a network -------------------------------------------------------
     def check_model(self, model) -> None:
@@ -439,18 +442,41 @@ def style_for_folder(folder: str | Path, encoding, progress: Progress | None = N
     return build_style(folder, encoding, progress, is_cancelled, fingerprint=fingerprint)
 
 
+# the saved styles this process has loaded, by their JSON's path: a style is read (and
+# its shares fitted) once per process, not once per generation, until its files change
+_LOADED: dict[str, tuple[tuple, "StyleModel"]] = {}
+
+
+def _stamp(path: Path) -> tuple:
+    """When and how big a saved style's JSON and arrays are (what says it changed)."""
+    out: list = []
+    for p in (path, path.with_suffix(".npz")):
+        try:
+            st = p.stat()
+            out += [st.st_mtime_ns, st.st_size]
+        except OSError:
+            out += [None, None]
+    return tuple(out)
+
+
 def resolve_style(where: str | Path, encoding,
                   is_cancelled: Callable[[], bool] | None = None,
                   progress: Progress | None = None) -> StyleModel:
     """A style from a saved style's JSON or from a folder of music; a saved style whose
-    arrays are damaged is built again from its folder (``progress`` follows a build)."""
+    arrays are damaged is built again from its folder (``progress`` follows a build).
+    A saved style is read once per process (again when its files change)."""
     path = Path(where).expanduser()
     if path.is_dir():
         return style_for_folder(path, encoding, progress, is_cancelled)
     if path.suffix.lower() == ".json" and path.is_file():
+        loaded = _LOADED.get(str(path.resolve()))
+        if loaded is not None and loaded[0] == _stamp(path):
+            return loaded[1]
         style = load_style(path)
         try:
-            return style.load_arrays()
+            style.load_arrays()
+            _LOADED[str(path.resolve())] = (_stamp(path), style)
+            return style
         except StyleError as damaged:
             folder = Path(style.folder)
             if not folder.is_dir():

@@ -309,3 +309,11 @@ def test_a_style_just_fitted_mixes_as_the_same_style_loaded_from_its_file(style,
     loaded = score_tokens_with_style(duet, tokens, load_style(style.path).load_arrays(),
                                      memory=True)
     assert fitted == loaded
+
+
+def test_a_saved_style_is_read_once_per_process_until_its_files_change(style):
+    first = resolve_style(style.path, DEFAULT_ENCODING)
+    assert resolve_style(style.path, DEFAULT_ENCODING) is first
+    os.utime(style.path, ns=(1, 1))  # the file changed: read again
+    again = resolve_style(style.path, DEFAULT_ENCODING)
+    assert again is not first and again.shares == first.shares
