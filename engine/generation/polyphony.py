@@ -38,7 +38,8 @@ from engine.encodings.melody import GridNote
 from engine.encodings.polyphony import STEP, PartRules, playable_tracks
 from engine.errors import EncodingError, GenerationError
 from engine.generation.constraints import StepContext
-from engine.generation.constraints.grammar import PartGrammarConstraint
+from engine.generation.constraints.grammar import (FullTexture, HeldNotes,
+                                                   PartGrammarConstraint)
 from engine.generation.generator import (MAX_STEPS, GenerationSettings, allowed_tokens,
                                          cut_before, first_new_step)
 from engine.generation.sampler import Sampler, token_log_probs
@@ -1057,9 +1058,10 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
             out[r].append(int(tokens[r]))
             parts[r].append(int(grammar.part_of[r]))
 
+    rule.count_steps(steps)
     limit = steps * (enc.max_voices + 2) + 2 + (len(junction.tokens) if junction else 0)
-    _token_loop(model, stepper, rule, Sampler(settings.temperature, settings.top_p, rng),
-                base, steps, limit, 0, progress, is_cancelled, junction, None, keep)
+    _token_loop(model, stepper, [rule], Sampler(settings.temperature, settings.top_p, rng),
+                base, limit, progress, is_cancelled, junction, keep)
     return out, parts
 
 
@@ -1093,78 +1095,49 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
         grammar.follow(prime)
         # the seed's notes end where it ends (a fill's kept notes sound on)
         grammar.prev[:] = False if held is None else held[0]
-    texture = _Texture(enc, beat_notes, grid, floors)
-
-    def narrow(mask: np.ndarray, at: np.ndarray, done: np.ndarray) -> None:
-        texture.narrow(mask, grammar, at, done)
-        if held is not None:
-            _hold_kept(enc, mask, held, grammar, at, done)
+    rule.count_steps(steps, since=grammar.steps.copy())
+    rules = [rule, FullTexture(rule.context, rule, beat_notes, grid, floors),
+             HeldNotes(rule.context, rule, held)]
 
     def keep(tokens: np.ndarray, done: np.ndarray) -> None:
         for r in np.nonzero(~done)[0]:
             out[r].append(int(tokens[r]))
 
     limit = steps * (enc.max_voices + 1) + 1 + (len(junction.tokens) if junction else 0)
-    _token_loop(model, stepper, rule, Sampler(settings.temperature, settings.top_p, rng),
-                np.broadcast_to(allowed, (k, enc.vocab_size)), steps, limit,
-                grammar.steps.copy(), progress, is_cancelled, junction, narrow, keep)
+    _token_loop(model, stepper, rules, Sampler(settings.temperature, settings.top_p, rng),
+                np.broadcast_to(allowed, (k, enc.vocab_size)), limit, progress,
+                is_cancelled, junction, keep)
     return out
 
 
-def _token_loop(model: StepModel, stepper, rule: PartGrammarConstraint, sampler: Sampler,
-                base: np.ndarray, steps: int, limit: int, step_index, progress,
-                is_cancelled, junction: "Junction | None", narrow, keep) -> None:
-    """Draw a token per row per model call until every row has written ``steps``
-    steps since ``step_index`` (and heard the ``junction``): the grammar ``rule``'s mask
-    (``narrow``-ed further, when given), done rows fed STEPs, each token heard by the
-    rule and handed to ``keep(tokens, done)``."""
-    grammar = rule.grammar
+def _token_loop(model: StepModel, stepper, rules: list, sampler: Sampler,
+                base: np.ndarray, limit: int, progress, is_cancelled,
+                junction: "Junction | None", keep) -> None:
+    """Draw a token per row per model call until every row has written its steps
+    (and heard the ``junction``): ``base`` narrowed by each of ``rules`` in turn, the
+    first the grammar (:class:`PartGrammarConstraint`, which counts the steps), each
+    token heard by every rule and handed to ``keep(tokens, done)``."""
+    counter = rules[0]
+    steps = counter.steps
     logits = stepper.first_logits
     for call in range(limit):
-        at = grammar.steps - step_index
-        done = at >= steps
+        done = counter.done
         if done.all() and (junction is None or junction.heard()):
             break
         if is_cancelled is not None and is_cancelled():
             raise GenerationCancelled("generation was cancelled")
-        mask = rule.narrow(call, base)
-        mask[done] = False
-        mask[done, STEP] = True
-        if narrow is not None:
-            narrow(mask, at, done)
+        mask = base
+        for rule in rules:
+            mask = rule.narrow(call, mask)
         tokens = _draw(model, sampler, logits, mask)
         if junction is not None:
             tokens = junction.feed(tokens, logits, done)
-        rule.update(tokens)
+        for rule in rules:
+            rule.update(tokens)
         keep(tokens, done)
         if progress is not None:
-            progress(int(min(steps, (grammar.steps - step_index).min())), steps)
+            progress(int(min(steps, counter.at.min())), steps)
         logits = stepper.advance(tokens)
-
-
-class _Texture:
-    """A full texture for voice-blind writing: on each beat, no step ends with fewer
-    than ``beat_notes`` notes while one may still come, and each note of such a step
-    keeps to its part's ``floors`` (per count of notes so far in the step)."""
-
-    def __init__(self, enc, beat_notes: int | None, grid: tuple[int, int],
-                 floors: list[int] | None) -> None:
-        self.beat_notes, self.grid, self.floors = beat_notes, grid, floors
-        # per count of notes so far in a step: the tokens below the next part's floor
-        # (past the parts: none)
-        self.floor_of = np.array(list(floors or []) + [0], dtype=np.int64)
-        self.below_floor = enc.token_pitches[None, :] < self.floor_of[:, None]
-        self.below_floor[:, STEP] = False
-
-    def narrow(self, mask: np.ndarray, grammar, at: np.ndarray, done: np.ndarray) -> None:
-        if self.beat_notes is None:
-            return
-        on_beat = (self.grid[0] + at) % self.grid[1] == 0
-        if self.floors is not None:  # each part's note in its own range
-            low = self.below_floor[np.minimum(grammar.count, len(self.floor_of) - 1)]
-            mask &= ~(on_beat[:, None] & low)
-        thin = on_beat & ~done & (grammar.count < self.beat_notes) & mask[:, 1:].any(axis=1)
-        mask[thin, STEP] = False
 
 
 def _draw(model: StepModel, sampler: Sampler, logits: np.ndarray,
@@ -1201,27 +1174,3 @@ class Junction:
         tokens = np.array(tokens, copy=True)
         tokens[r] = want
         return tokens
-
-
-def _hold_kept(enc, mask: np.ndarray, held: np.ndarray, grammar, at_step: np.ndarray,
-               done: np.ndarray) -> None:
-    """Narrow ``mask`` (in place) so that each row's step holds the kept notes
-    ``held`` says sound in it: the highest one not yet written must come next (as a
-    HOLD, not a NEW), and a kept note that has just ended is not held on."""
-    n = enc.pitches
-    at = np.minimum(at_step, len(held) - 1)
-    ended = np.zeros_like(held)
-    ended[1:] = held[:-1] & ~held[1:]
-    mask[:, 1 + n:] &= ~ended[at]
-    must = held[at] & ~grammar.cur & ~done[:, None]
-    rows = np.nonzero(must.any(axis=1))[0]
-    if not rows.size:
-        return
-    top = n - 1 - np.argmax(must[rows, ::-1], axis=1)
-    index = np.arange(n)[None, :]
-    sub = mask[rows]
-    sub[:, STEP] = False
-    sub[:, 1:1 + n] &= index > top[:, None]
-    sub[:, 1 + n:] &= index > top[:, None]
-    sub[np.arange(len(rows)), 1 + n + top] = True
-    mask[rows] = sub

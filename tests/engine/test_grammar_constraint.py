@@ -13,7 +13,8 @@ from engine.encodings.melody import MelodyEncoding
 from engine.encodings.polyphony import POLYPHONY_ENCODING, STEP, PartRules
 from engine.errors import GenerationError
 from engine.generation.constraints import CONSTRAINTS, StepContext, build
-from engine.generation.constraints.grammar import VOICE_LEADING, PartGrammarConstraint
+from engine.generation.constraints.grammar import (VOICE_LEADING, FullTexture, HeldNotes,
+                                                   PartGrammarConstraint)
 
 E = POLYPHONY_ENCODING
 
@@ -74,3 +75,28 @@ def test_the_lines_grammar_masks_as_the_part_grammar():
 def test_a_model_that_writes_one_line_is_refused_with_a_sentence():
     with pytest.raises(GenerationError, match="toy writes one line"):
         build(["grammar"], context(MelodyEncoding()))
+
+
+def test_a_row_that_has_written_its_steps_may_only_close_steps():
+    rule = PartGrammarConstraint.voice_blind(context(E))
+    rule.count_steps(1)
+    allowed = np.ones((2, E.vocab_size), bool)
+    rule.update(np.array([E.new(72), STEP], dtype=np.int64))  # row 1 has written its step
+    mask = rule.narrow(0, allowed)
+    assert list(rule.done) == [False, True]
+    assert mask[0].sum() > 1 and mask[1].sum() == 1 and mask[1, STEP]
+
+
+def test_a_full_texture_keeps_the_beat_sounding_and_a_held_note_is_held():
+    rule = PartGrammarConstraint.voice_blind(context(E, rows=1))
+    rule.count_steps(4)
+    allowed = np.ones((1, E.vocab_size), bool)
+    texture = FullTexture(rule.context, rule, beat_notes=2, grid=(0, 4), floors=None)
+    mask = texture.narrow(0, rule.narrow(0, allowed))
+    assert not mask[0, STEP]  # on the beat, fewer than two notes: the step may not end
+    held = np.zeros((4, E.pitches), bool)
+    held[:, 60 - E.min_pitch] = True  # a kept note sounds through the gap
+    mask = HeldNotes(rule.context, rule, held).narrow(0, rule.narrow(0, allowed))
+    assert mask[0, E.hold(60)] and not mask[0, STEP]  # held, not ended
+    assert not mask[0, [E.new(p) for p in range(E.min_pitch, 61)]].any()  # nor re-attacked
+    assert mask[0, E.new(67)]  # a note above it may come first
