@@ -62,6 +62,7 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
+from engine.encodings import PARTS, capabilities_of  # noqa: E402
 from engine.errors import ContinuoError  # noqa: E402
 from engine.generation.generator import GenerationSettings  # noqa: E402
 from engine.generation.polyphony import generate_polyphony  # noqa: E402
@@ -709,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     folders = common.model_folders(args)
     library = ModelLibrary(folders)
-    names = [i.name for i in library.models if i.encoding.card().get("polyphonic")]
+    names = [i.name for i in library.models if PARTS in capabilities_of(i)]
     if args.model:
         names = [n for n in names if n in args.model]
     if not names:

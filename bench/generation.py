@@ -66,6 +66,7 @@ from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from engine.encodings import PARTS, capabilities_of  # noqa: E402
 from engine.generation.generator import MAX_PRIME_STEPS, GenerationSettings, generate  # noqa: E402
 from engine.formats import midi_file_to_song  # noqa: E402
 from engine.models import ModelLibrary, StepModel, session_options  # noqa: E402
@@ -400,7 +401,7 @@ POLY_SEED_BARS = 4
 
 def is_polyphonic_card(info) -> bool:
     """Whether a card's encoding is polyphonic (several parts at once)."""
-    return bool(info.encoding.card().get("polyphonic"))
+    return PARTS in capabilities_of(info)
 
 
 def poly_seed():

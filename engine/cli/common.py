@@ -172,6 +172,7 @@ class SamplingHelp:
     key: str = ("keep new notes in this key's scale: auto (the seed's key, the "
                 "default), none (no lock), or a key such as C, F#, Bb, Am, C#m")
     pitch_range: bool = True  # --min-pitch and --max-pitch
+    steering: bool = True  # --constraint and --mixer
 
 
 def add_sampling_options(p: argparse.ArgumentParser, words: SamplingHelp = SamplingHelp()
@@ -188,6 +189,18 @@ def add_sampling_options(p: argparse.ArgumentParser, words: SamplingHelp = Sampl
         p.add_argument("--min-pitch", type=int, metavar="MIDI", help="lowest new note (0-127)")
         p.add_argument("--max-pitch", type=int, metavar="MIDI",
                        help="highest new note (0-127)")
+    if words.steering:
+        from engine.generation.constraints import CONSTRAINTS
+        from engine.generation.mixers import MIXERS
+
+        named = sorted(set(CONSTRAINTS) - {"key", "range", "grammar"})
+        p.add_argument("--constraint", action="append", default=[], metavar="NAME",
+                       help="narrow every step by a named constraint of a melody model's "
+                            f"continuation (may be given more than once): {', '.join(named)}")
+        p.add_argument("--mixer", action="append", default=[], metavar="NAME",
+                       help="reshape every step by a named mixer of a melody model "
+                            "(may be given more than once): "
+                            f"{', '.join(sorted(set(MIXERS) - {'memory', 'style'}))}")
 
 
 def settings_from(args: argparse.Namespace, **fixed) -> GenerationSettings:
@@ -201,6 +214,9 @@ def settings_from(args: argparse.Namespace, **fixed) -> GenerationSettings:
             values[name] = getattr(args, name)
     if hasattr(args, "memory"):
         values["memory"] = args.memory == "on"
+    for name, option in (("constraints", "constraint"), ("mixers", "mixer")):
+        if getattr(args, option, None):
+            values[name] = tuple(getattr(args, option))
     values.update(fixed)
     settings = GenerationSettings(**values)
     settings.validate()

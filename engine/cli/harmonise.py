@@ -56,7 +56,7 @@ HARMONISE_WORDS = SamplingHelp(
     variations="1-8 (default 1)",
     rng_seed="default 0",
     key="keep the new voices in this key: auto (the melody's), none, or C, Am...",
-    pitch_range=False)
+    pitch_range=False, steering=False)
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:

@@ -123,13 +123,26 @@ def test_the_graph_is_read():
     assert _cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
 
 
-@pytest.mark.xfail(strict=False, reason="issue 22 in progress: the other rooms are moving")
 def test_no_module_imports_in_a_circle():
     edges, _ = _graph()
     assert _cycles(edges) == []
 
 
-@pytest.mark.xfail(strict=False, reason="issue 22 in progress: the other rooms are moving")
 def test_no_module_takes_another_modules_private_name():
     _, private = _graph()
     assert private == []
+
+
+def test_one_capability_query_decides_what_a_model_can_do():
+    """Polyphony, fill and harmonise are asked of ``capabilities_of`` alone: nowhere else
+    looks for an encoding's grammar or reads a card's "polyphonic" flag."""
+    import re
+
+    asked = re.compile(r"""hasattr\([^)]*["']grammar["']\)"""
+                       r"""|card\(\)(\[|\.get\()["']polyphonic["']""")
+    found = [f"{path.relative_to(ROOT)}:{i}"
+             for room in (*ROOMS, "bench") for path in sorted((ROOT / room).rglob("*.py"))
+             if path.relative_to(ROOT).as_posix() != "engine/encodings/base.py"
+             for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if asked.search(line)]
+    assert found == []

@@ -71,15 +71,39 @@ def test_the_toy_mixer_flattens_what_the_network_says(library):
 
 
 def test_the_toys_steer_through_the_command_line(tmp_path):
-    help_text = subprocess.run([sys.executable, str(ROOT / "main.py"), "generate", "--help"],
-                               capture_output=True, text=True, cwd=ROOT).stdout
-    if "--constraint" not in help_text or "--mixer" not in help_text:
-        pytest.xfail("the CLI has no --constraint/--mixer options yet (engine/cli is "
-                     "another room)")
-    out = tmp_path / "out.mid"
-    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "generate", "--model", "lstm",
-                           "--bars", "2", "--constraint", "toy-no-repeat", "--mixer",
-                           "toy-flatten", "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
+    def generate(*options: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / "main.py"), "generate", "--model",
+                               "lstm", "--bars", "4", "--variations", "2", "--rng-seed", "3",
+                               "--memory", "off", "--key", "none", *options],
+                              capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+    plain, toys = tmp_path / "plain.mid", tmp_path / "toys.mid"
+    assert generate("-o", str(plain)).returncode == 0
+    proc = generate("--constraint", "toy-no-repeat", "--mixer", "toy-flatten", "-o", str(toys))
     assert proc.returncode == 0, proc.stderr
-    assert out.exists()
+    from engine.formats import midi_file_to_song
+
+    for i in (1, 2):
+        a = midi_file_to_song(tmp_path / f"plain-{i}.mid").notes()
+        b = midi_file_to_song(tmp_path / f"toys-{i}.mid").notes()
+        assert a != b  # the toys steered it
+        new = sorted((n for n in b if n.start_tick >= 16 * 480), key=lambda n: n.start_tick)
+        step = 480 // 4  # a sixteenth: no note starts again on the very next step
+        assert not any(y.start_tick - x.start_tick == step and x.pitch == y.pitch
+                       for x, y in zip(new, new[1:]))
+    unknown = generate("--constraint", "nonesuch", "-o", str(toys))
+    assert unknown.returncode != 0 and "there is no constraint 'nonesuch'" in unknown.stderr
+
+
+def test_jobs_that_cannot_take_named_steering_say_so(library):
+    from engine.errors import GenerationError
+    from engine.generation.jobs import run
+    from engine.generation.request import GenerationRequest
+
+    named = GenerationSettings(model="poly-wavenet", bars=1, constraints=("toy-no-repeat",))
+    with pytest.raises(GenerationError, match="poly-wavenet writes every part at once"):
+        run(library, seed(), GenerationRequest(settings=named))
+    fill = GenerationSettings(model="lstm-fill", constraints=("toy-no-repeat",))
+    with pytest.raises(GenerationError, match="a fill takes mixers by name, not constraints"):
+        run(library, seed(), GenerationRequest(job="fill", settings=fill, start_tick=960,
+                                               end_tick=1920))

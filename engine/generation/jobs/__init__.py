@@ -49,6 +49,13 @@ def job_for(request: GenerationRequest, model) -> Job:
         doing = {FILL: "fills", HARMONISE: "harmonises"}.get(request.job, "continues")
         raise GenerationError(f"a style joins a melody model; {model.name} {doing} every "
                               f"part at once")
+    named = request.settings.constraints or request.settings.mixers
+    if parts and named:
+        raise GenerationError(f"named constraints and mixers steer a melody model; "
+                              f"{model.name} writes every part at once")
+    if request.job == FILL and request.settings.constraints:
+        raise GenerationError("a fill takes mixers by name, not constraints: the key and "
+                              "the pitch range narrow what it writes")
     job = JOBS.get((request.job, parts))
     if job is None:
         raise GenerationError(f"the model {model.name} cannot {request.job}")
