@@ -94,19 +94,23 @@ def bridge(qtbot, monkeypatch):
 @pytest.mark.slow
 def test_call_and_response_answers_from_the_helper_process_while_the_gui_turns(
         qtbot, doc, library, isolated_settings, bridge, monkeypatch):
-    from engine.generation import generator
+    from engine.generation import jobs as engine_jobs
     from engine.generation.service import shared_service
     from gui.panels.generate import GeneratePanel
     from gui.playback import generator_responder
 
+    # every job of the engine runs through its registry (engine.generation.jobs.run
+    # looks it up there): a job run in this process is seen here
     in_this_process: list[tuple] = []
-    real_generate = generator.generate
 
-    def generate_here(*args, **kwargs):
-        in_this_process.append(args)
-        return real_generate(*args, **kwargs)
+    def watched(key, job):
+        def run_here(*args, **kwargs):
+            in_this_process.append(key)
+            return job(*args, **kwargs)
+        return run_here
 
-    monkeypatch.setattr(generator, "generate", generate_here)
+    for key, job in list(engine_jobs.JOBS.items()):
+        monkeypatch.setitem(engine_jobs.JOBS, key, watched(key, job))
 
     panel = GeneratePanel(doc, library)
     qtbot.addWidget(panel)
