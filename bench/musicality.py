@@ -336,10 +336,9 @@ def model_row(library: ModelLibrary, name: str, memory: bool, power: float | Non
     ``power``, the memory's shares to that power), measured."""
     from engine.generation import memory as M
 
-    M._mixings = None
-    if power is not None:  # the mixing file's choice with another power
-        M._mixings = {**M._load_mixings()}
-        M._mixings[name] = replace(M.mixing_for(name), generation_power=power)
+    M.override_mixing(name, None)
+    if power is not None:  # the card's choice with another power
+        M.override_mixing(name, replace(M.mixing_for(name), generation_power=power))
     tally = Tally()
     t1 = time.monotonic()
     w = tunes.windows
@@ -422,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         rows["Kneser-Ney 12-gram"] = ngram_row(tunes, args.variations, real)
     from engine.generation import memory as M
 
-    M._mixings = None
+    for name in args.models:
+        M.override_mixing(name, None)
     print(f"\n{len(tunes.tokens)} Essen {args.split} tunes: {SEED_BARS} bars of seed, "
           f"{NEW_BARS} bars generated, {args.variations} variations each, temperature 1, "
           f"key lock auto")

@@ -18,8 +18,9 @@ network's at every step of generation and of scoring (``score``):
   split by expectation-maximisation.
 
 The method and its parameters per model were chosen on the validation split
-(``python -m training.memory_sweep``, which writes ``memory_mixing.json`` beside this
-file and its record in ``models/memory/sweep.json``); :func:`mixing_for` reads them.
+(``python -m training memory-sweep``, which writes each model card's ``memory`` section
+and its record in ``models/memory/sweep.json``; ``memory_mixing.json`` beside this file
+holds the mixing for a card without one); :func:`mixing_for` reads them.
 Nothing here touches onnxruntime: the caller hands the network's logits in.
 
 The contexts are the nodes of a trie built as the tune goes: the order-``n`` context
@@ -122,11 +123,21 @@ class Mixing:
 FALLBACK_MIXING = Mixing("linear", weight=0.15)
 MIXING_FILE = Path(__file__).with_name("memory_mixing.json")
 _mixings: dict[str, Mixing] | None = None
+_overrides: dict[str, Mixing] = {}  # a study's mixings, by model name (override_mixing)
+
+
+def override_mixing(name: str, mixing: Mixing | None) -> None:
+    """Use ``mixing`` for the model ``name`` in this process, whatever its card says (a
+    study trying another mixing); None: back to the card's."""
+    if mixing is None:
+        _overrides.pop(name, None)
+    else:
+        _overrides[name] = mixing
 
 
 def _load_mixings() -> dict[str, Mixing]:
-    """``memory_mixing.json`` (written by ``python -m training.memory_sweep`` from the
-    validation split): per model name, and ``"*"`` for any other model."""
+    """``memory_mixing.json``: ``"*"``, the mixing for a model whose card has none (and
+    any model named there)."""
     try:
         data = json.loads(MIXING_FILE.read_text())
         out = {}
@@ -159,6 +170,8 @@ def mixing_for(model) -> Mixing:
     if _mixings is None:
         _mixings = _load_mixings()
     name = model if isinstance(model, str) else model.name
+    if name in _overrides:
+        return _overrides[name]
     if name in _mixings:
         return _mixings[name]
     section = memory_named(model) if isinstance(model, str) else \
