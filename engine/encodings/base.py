@@ -123,6 +123,24 @@ class Encoding(ABC):
     def from_card(cls, section: dict) -> "Encoding":
         """The encoding a card's section describes; EncodingError when it cannot be."""
 
+    @classmethod
+    def checked_from_card(cls, section: dict, build: Callable[[dict], "Encoding"]
+                          ) -> "Encoding":
+        """``build(section)``, checked as every encoding's card is: the section is
+        complete, names this encoding and version, and its vocabulary size is the one
+        the built encoding has."""
+        try:
+            name, version = str(section["name"]), int(section["version"])
+            enc = build(section)
+        except (KeyError, TypeError, ValueError) as e:
+            raise EncodingError(f"the encoding in the model card is incomplete ({e})") from None
+        if name != cls.name or version != cls.version:
+            raise EncodingError(f"the model uses encoding {name} v{version}; this "
+                                f"Continuo speaks {cls.name} v{cls.version}")
+        if int(section.get("vocab_size", enc.vocab_size)) != enc.vocab_size:
+            raise EncodingError("the model card's vocabulary size does not match its pitch range")
+        return enc
+
     # ---- music -> tokens ------------------------------------------------------------
     @abstractmethod
     def song_to_tokens(self, song: Song) -> list[int] | None:

@@ -123,18 +123,9 @@ class PolyphonyEncoding(Encoding):
 
     @classmethod
     def from_card(cls, card: dict) -> "PolyphonyEncoding":
-        try:
-            name, version = str(card["name"]), int(card["version"])
-            enc = cls(int(card["min_pitch"]), int(card["max_pitch"]),
-                      int(card["steps_per_quarter"]), int(card.get("max_voices", 8)))
-        except (KeyError, TypeError, ValueError) as e:
-            raise EncodingError(f"the encoding in the model card is incomplete ({e})") from None
-        if name != cls.name or version != cls.version:
-            raise EncodingError(f"the model uses encoding {name} v{version}; this "
-                                f"Continuo speaks {cls.name} v{cls.version}")
-        if int(card.get("vocab_size", enc.vocab_size)) != enc.vocab_size:
-            raise EncodingError("the model card's vocabulary size does not match its pitch range")
-        return enc
+        return cls.checked_from_card(card, lambda c: cls(  # type: ignore[return-value]
+            int(c["min_pitch"]), int(c["max_pitch"]), int(c["steps_per_quarter"]),
+            int(c.get("max_voices", 8))))
 
     # ---- notes -> grid --------------------------------------------------------------
     def to_grid(self, notes: Sequence[Note], ppq: int, shift: int,
