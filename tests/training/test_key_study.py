@@ -8,6 +8,7 @@ import pytest
 from engine.encodings import DEFAULT_ENCODING
 from engine.encodings.keys import Key
 from engine.song import Note
+from training.cli import main as training_main
 from training import corpus as C
 from training.studies import key_study as K
 
@@ -51,7 +52,7 @@ def test_parsed_tunes_keep_what_the_corpus_keeps(tunes):
 def test_study_writes_its_table(tunes, tmp_path):
     cache, out = tmp_path / "tunes.json", tmp_path / "key-estimator.json"
     cache.write_text(json.dumps(tunes))
-    assert K.main(["--tunes-cache", str(cache), "--orders", "2", "3", "--out", str(out)]) == 0
+    assert training_main(["key-study", "--tunes-cache", str(cache), "--orders", "2", "3", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     rows = result["estimators"]
     assert list(rows) == list(K.ESTIMATORS)
@@ -85,7 +86,7 @@ def test_score_runs_into_the_study_file(tunes, tmp_path):
     cache.write_text(json.dumps(tunes))
     out.write_text(json.dumps({"estimators": {}}))
     card = str(C.CACHE_DIR.parent.parent / "models" / "lstm.json")
-    assert K.main(["--tunes-cache", str(cache), "--out", str(out), "--score-runs",
+    assert training_main(["key-study", "--tunes-cache", str(cache), "--out", str(out), "--score-runs",
                    f"today={card}", f"scale={card}", f"today@again={card}",
                    f"scale@again={card}"]) == 0
     result = json.loads(out.read_text())
