@@ -1,7 +1,8 @@
 """What a caller asks the engine to generate: one request, validated where it is built.
 
 :class:`GenerationSettings` is what the user chose (model, temperature, top-p, length,
-variations, random seed, key lock, pitch range, motif memory, style);
+variations, random seed, key lock, pitch range, motif memory, style, the steering
+controls of CONTROLS);
 :class:`GenerationRequest` adds the job (continue, fill, harmonise) and what the job
 works on (the track, where to start, the gap).  Both refuse a bad value with a sentence
 (:class:`~engine.errors.GenerationError`) when they are built, so the GUI can say what
@@ -23,6 +24,19 @@ from engine.limits import MAX_BARS, MAX_STEPS, MAX_TEMPERATURE, MAX_VARIATIONS
 from engine.song import Song
 
 JOBS = (CONTINUE, FILL, HARMONISE)
+
+#: The steering controls: (setting's name, what it steers, its label at -2, its label at
+#: +2).  Each is a whole number from -CONTROL_MAX to CONTROL_MAX; 0 is neutral (the music
+#: is byte for byte what it was without the control).
+CONTROLS = (
+    ("density", "density", "Sparser", "Busier"),
+    ("leaps", "leaps", "Steps", "Leaps"),
+    ("repeat", "repeat", "Repeat less", "Repeat more"),
+    ("register", "register", "Lower", "Higher"),
+    ("syncopation", "syncopation", "Simpler rhythm", "Syncopated"),
+    ("dynamics", "dynamics", "Softer, even", "Louder, more dynamic"),
+)
+CONTROL_MAX = 2
 
 
 def bar_of(song: Song, tick: int) -> int:
@@ -80,6 +94,18 @@ class GenerationSettings:
     # each step, mixers (engine.generation.mixers) chained after the memory and style
     constraints: tuple[str, ...] = ()
     mixers: tuple[str, ...] = ()
+    # the steering controls (CONTROLS), each a whole number -2..2; 0 leaves the music as it was
+    density: int = 0
+    leaps: int = 0
+    repeat: int = 0
+    register: int = 0
+    syncopation: int = 0
+    dynamics: int = 0
+
+    def controls(self) -> dict[str, int]:
+        """The controls that are not neutral, by name (empty when every one is 0)."""
+        return {name: getattr(self, name) for name, _, _, _ in CONTROLS
+                if getattr(self, name) != 0}
 
     def validate(self) -> None:
         number, whole = _number, _whole
@@ -127,6 +153,11 @@ class GenerationSettings:
                                   f"not {self.style!r}")
         _check_names(self.constraints, "constraint")
         _check_names(self.mixers, "mixer")
+        for name, what, _, _ in CONTROLS:
+            value = whole(getattr(self, name), f"the {what} control")
+            if not -CONTROL_MAX <= value <= CONTROL_MAX:
+                raise GenerationError(f"the {what} control must be a whole number from "
+                                      f"{-CONTROL_MAX} to {CONTROL_MAX}, not {value}")
         if (self.min_pitch is not None and self.max_pitch is not None
                 and self.min_pitch > self.max_pitch):
             raise GenerationError(f"the lowest pitch ({self.min_pitch}) is above the highest "
