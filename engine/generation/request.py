@@ -3,8 +3,8 @@
 :class:`GenerationSettings` is what the user chose (model, temperature, top-p, length,
 variations, random seed, key lock, pitch range, motif memory, style, the steering
 controls of CONTROLS);
-:class:`GenerationRequest` adds the job (continue, fill, harmonise) and what the job
-works on (the track, where to start, the gap).  Both refuse a bad value with a sentence
+:class:`GenerationRequest` adds the job (continue, fill, harmonise, regenerate) and what
+the job works on (the track, where to start, the gap).  Both refuse a bad value with a sentence
 (:class:`~engine.errors.GenerationError`) when they are built, so the GUI can say what
 is wrong before any round trip to the helper process; the limits they check are
 :mod:`engine.limits`' (MAX_TEMPERATURE, MAX_BARS, MAX_VARIATIONS, MAX_STEPS).  The
@@ -23,7 +23,10 @@ from engine.errors import EncodingError, GenerationError
 from engine.limits import MAX_BARS, MAX_STEPS, MAX_TEMPERATURE, MAX_VARIATIONS
 from engine.song import Song
 
-JOBS = (CONTINUE, FILL, HARMONISE)
+#: Regenerate Part: one track's notes (over a range, or all of it) written anew while
+#: every other part stays note for note (engine/generation/jobs/regenerate.py)
+REGENERATE = "regenerate"
+JOBS = (CONTINUE, FILL, HARMONISE, REGENERATE)
 
 #: The steering controls: (setting's name, what it steers, its label at -2, its label at
 #: +2).  Each is a whole number from -CONTROL_MAX to CONTROL_MAX; 0 is neutral (the music
@@ -193,8 +196,10 @@ class GenerationRequest:
     * ``job``: ``"continue"`` (the seed's ``track``, default its melody, from
       ``start_tick``, default the first beat after it; with ``parts``, every part of a
       part model), ``"fill"`` (the gap ``[start_tick, end_tick)`` of ``track``, every
-      part's with a part model) or ``"harmonise"`` (the voices beneath ``track``'s
-      melody, which it needs);
+      part's with a part model), ``"harmonise"`` (the voices beneath ``track``'s
+      melody, which it needs) or ``"regenerate"`` (``track``'s notes in
+      ``[start_tick, end_tick)``, both or neither given: neither, the whole track, written
+      anew by a part model while every other part stays as it is);
     * ``settings``: what the user chose, validated here too (a style is in
       ``settings.style``).
     """
@@ -222,7 +227,18 @@ class GenerationRequest:
             raise GenerationError(f"parts is on or off, not {self.parts!r}")
         if self.job == HARMONISE and self.track is None:
             raise GenerationError("choose the track whose melody is to be harmonised")
-        if self.job == FILL:
+        if self.job == REGENERATE:
+            if self.track is None:
+                raise GenerationError("choose the track whose part is to be regenerated")
+            if (self.start_tick is None) != (self.end_tick is None):
+                raise GenerationError("a part is regenerated over a range with a start and "
+                                      "an end, or over all of it with neither")
+            if self.start_tick is not None and (
+                    isinstance(self.start_tick, bool) or isinstance(self.end_tick, bool)
+                    or not isinstance(self.start_tick, (int, np.integer))
+                    or not isinstance(self.end_tick, (int, np.integer))):
+                raise GenerationError("the range's start and end must be whole ticks")
+        elif self.job == FILL:
             if self.end_tick is None:
                 raise GenerationError("a fill needs the gap's end")
             if self.start_tick is None or isinstance(self.start_tick, bool) \
@@ -242,8 +258,25 @@ class GenerationRequest:
             if song is None:
                 raise GenerationError("there is no song to fill a gap in")
             checked_gap(song, self.start_tick, self.end_tick)
+        if self.job == REGENERATE:
+            if song is None or not song.tracks:
+                raise GenerationError("there is no song with a part to regenerate")
+            if not 0 <= int(self.track) < len(song.tracks):
+                raise GenerationError(f"the song has no track {int(self.track) + 1}; its "
+                                      f"tracks are numbered 1 to {len(song.tracks)}")
+            if self.start_tick is not None and int(self.end_tick) <= int(self.start_tick):
+                raise GenerationError(f"the range is empty: it ends (tick {self.end_tick}) "
+                                      f"where or before it starts (tick {self.start_tick}, "
+                                      f"bar {bar_of(song, int(self.start_tick))}); choose at "
+                                      f"least one step of the part to regenerate")
+            if self.start_tick is not None and int(self.start_tick) < 0:
+                raise GenerationError(f"the range cannot start before the song (tick "
+                                      f"{self.start_tick})")
 
     @property
     def gap(self) -> tuple[int, int] | None:
-        """A fill's ``(start_tick, end_tick)``; None for any other job."""
-        return (int(self.start_tick), int(self.end_tick)) if self.job == FILL else None
+        """A fill's ``(start_tick, end_tick)``, or a regenerated part's range when it
+        has one; None for any other job."""
+        if self.job == FILL or (self.job == REGENERATE and self.end_tick is not None):
+            return int(self.start_tick), int(self.end_tick)
+        return None
