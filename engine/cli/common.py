@@ -1,6 +1,6 @@
 """What every command shares: the exit statuses, one-line errors, the model library, the
-seed and output files, and the options declared once (model, sampling, memory, style)
-with the :class:`GenerationSettings` they make."""
+seed and output files, and the options declared once (model, sampling, the steering
+controls, memory, style) with the :class:`GenerationSettings` they make."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Callable
 
 from engine.encodings import PARTS, capabilities_of
 from engine.errors import ContinuoError, GenerationError, ModelError
-from engine.generation.request import GenerationSettings
+from engine.generation.request import CONTROLS, GenerationSettings
 from engine.models import ModelLibrary
 from engine.song import Song
 
@@ -173,6 +173,7 @@ class SamplingHelp:
                 "default), none (no lock), or a key such as C, F#, Bb, Am, C#m")
     pitch_range: bool = True  # --min-pitch and --max-pitch
     steering: bool = True  # --constraint and --mixer
+    controls: bool = True  # --density, --leaps, --repeat, --register, --syncopation, --dynamics
 
 
 def add_sampling_options(p: argparse.ArgumentParser, words: SamplingHelp = SamplingHelp()
@@ -201,6 +202,16 @@ def add_sampling_options(p: argparse.ArgumentParser, words: SamplingHelp = Sampl
                        help="reshape every step by a named mixer of a melody model "
                             "(may be given more than once): "
                             f"{', '.join(sorted(set(MIXERS) - {'memory', 'style'}))}")
+    if words.controls:
+        add_control_options(p)
+
+
+def add_control_options(p: argparse.ArgumentParser) -> None:
+    """The steering controls (CONTROLS), each a whole number from -2 to 2 (default 0:
+    the music as without them)."""
+    for name, _, low, high in CONTROLS:
+        p.add_argument(f"--{name}", type=int, default=0, metavar="N",
+                       help=f"-2 ({low.lower()}) .. 2 ({high.lower()}); default 0")
 
 
 def settings_from(args: argparse.Namespace, **fixed) -> GenerationSettings:
@@ -217,6 +228,9 @@ def settings_from(args: argparse.Namespace, **fixed) -> GenerationSettings:
     for name, option in (("constraints", "constraint"), ("mixers", "mixer")):
         if getattr(args, option, None):
             values[name] = tuple(getattr(args, option))
+    for name, _, _, _ in CONTROLS:
+        if getattr(args, name, 0):
+            values[name] = getattr(args, name)
     values.update(fixed)
     settings = GenerationSettings(**values)
     settings.validate()

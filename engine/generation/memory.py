@@ -411,13 +411,17 @@ def mix(p_net: np.ndarray, p_mem: np.ndarray, mixing: Mixing,
     raise ValueError(f"unknown mixing method {mixing.method!r}")
 
 
+#: the repeat control's position -> the memory's share (:class:`MemoryMixer`'s ``share``)
+REPEAT_SHARES = {-2: 0.0, -1: 0.6, 0: 1.0, 1: 1.4, 2: 2.0}
+
+
 class MemoryMixer:
     """What the generator holds: the memory of each variation and the mixing; turns a
     step's network logits into the mixed log-probabilities the sampler draws from."""
 
     def __init__(self, vocab: int, rows: int, prefix: Sequence[int], mixing: Mixing,
                  heard: Sequence[int] = (), steps: int = 512, start_step: int | None = None,
-                 heard_step: int | None = None) -> None:
+                 heard_step: int | None = None, share: float = 1.0) -> None:
         """``prefix``: what the generated tokens follow; ``heard``: other music of the
         piece the memory learns from first (a gap's music after it), not joined to it;
         ``steps``: about how many tokens will be generated (room made for them).
@@ -425,7 +429,9 @@ class MemoryMixer:
         the step of ``heard``'s first, so that the memory knows where each token falls
         in the beat (the mixing's ``phase_period``); only their difference and the
         steps' phases matter.  By default the prefix starts on step 0 and the heard
-        music ends where the prefix starts."""
+        music ends where the prefix starts.  ``share`` scales how far the memory moves
+        the network's distribution (the repeat control, :data:`REPEAT_SHARES`): 1 as
+        the mixing says, 0 the network alone, above 1 further the memory's way."""
         if mixing.method == "adaptive" and mixing.generation_power != 1.0:
             table = tuple(float(w) ** mixing.generation_power for w in mixing.table)
             mixing = replace(mixing, table=table, generation_power=1.0)
@@ -445,6 +451,7 @@ class MemoryMixer:
             self.memory.break_context(first)
         self.memory.feed(prefix)
         self._table = np.asarray(mixing.table) if mixing.method == "adaptive" else None
+        self.share = float(share)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """``[rows, vocab]``: the mixed distribution after the network's ``logits``."""
@@ -454,6 +461,24 @@ class MemoryMixer:
     def __call__(self, logits: np.ndarray) -> np.ndarray:
         """The mixed log-probabilities, which the sampler takes as logits (for the
         adaptive mixing, :func:`mix` in fewer numpy calls: a step is a few rows)."""
+        if self.share != 1.0:
+            return self._shared(logits)
+        return self._mixed(logits)
+
+    def _shared(self, logits: np.ndarray) -> np.ndarray:
+        """The network's distribution moved ``share`` times as far as the mixing moves
+        it (what falls below zero beyond the memory's own is cut, and the rest
+        renormalised)."""
+        z = np.array(logits, dtype=np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        p_net = np.exp(z)
+        p_net /= p_net.sum(axis=1, keepdims=True)
+        p = p_net + self.share * (np.exp(self._mixed(logits)) - p_net)
+        np.maximum(p, 0.0, out=p)
+        p /= p.sum(axis=1, keepdims=True)
+        return np.log(np.maximum(p, 1e-300))
+
+    def _mixed(self, logits: np.ndarray) -> np.ndarray:
         if self._table is None:
             return np.log(np.maximum(self.probabilities(logits), 1e-300))
         p_mem = self.memory.distribution()

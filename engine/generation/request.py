@@ -161,6 +161,9 @@ class GenerationSettings:
             if not -CONTROL_MAX <= value <= CONTROL_MAX:
                 raise GenerationError(f"the {what} control must be a whole number from "
                                       f"{-CONTROL_MAX} to {CONTROL_MAX}, not {value}")
+        if self.repeat and not self.memory:
+            raise GenerationError("the repeat control steers the motif memory, which is off: "
+                                  "turn the memory on or set repeat to 0")
         if (self.min_pitch is not None and self.max_pitch is not None
                 and self.min_pitch > self.max_pitch):
             raise GenerationError(f"the lowest pitch ({self.min_pitch}) is above the highest "

@@ -7,7 +7,8 @@ model call per step, with the per-step hooks: a mixer that reshapes the logits
 progress callable and a cancel check.  :class:`IncrementalRunner` primes once and then
 calls the step model once per step (the way we generate); :class:`NaiveRunner` re-runs
 the sequence model over its window at every step (the baseline the tests and the
-benchmark check it against).  :class:`Velocities` gives new notes the seed's dynamics.
+benchmark check it against).  :class:`Velocities` gives new notes the seed's dynamics,
+moved by the dynamics control.
 """
 
 from __future__ import annotations
@@ -117,12 +118,19 @@ def steps_for(settings, song: Song, start_tick: int, enc: Encoding) -> int:
     return enc.steps_for(settings.bars, song.ticks_per_bar_at(start_tick), song.ppq)
 
 
+#: the dynamics control's position -> (velocity level added, the accents' spread scaled)
+DYNAMICS = {-2: (-16, 0.0), -1: (-8, 0.5), 0: (0, 1.0), 1: (8, 1.5), 2: (16, 2.0)}
+
+
 class Velocities:
     """Velocities for new notes that follow the seed: the seed's median plus the seed's
     average accent at the same position in the bar (step within the beat and beat),
-    falling back to the beat, then to the median."""
+    falling back to the beat, then to the median.  ``dynamics`` (the control, -2..2)
+    moves the level (softer below 0, louder above) and scales the accents (even below 0,
+    more dynamic above)."""
 
-    def __init__(self, song: Song, notes: Sequence[Note], enc: Encoding) -> None:
+    def __init__(self, song: Song, notes: Sequence[Note], enc: Encoding,
+                 dynamics: int = 0) -> None:
         self.song = song
         self.step_ticks = max(1, song.ppq // enc.steps_per_quarter)
         if notes:
@@ -139,6 +147,7 @@ class Velocities:
         self.beat_offset = {k: sum(v) / len(v) - self.median for k, v in by_beat.items()}
         if not notes:  # no seed: a gentle metric accent on the first beat
             self.beat_offset = {1: 10.0}
+        self.level, self.spread = DYNAMICS[int(dynamics)]
         self._memo: dict[int, int] = {}
 
     def at(self, tick: int) -> int:
@@ -152,6 +161,8 @@ class Velocities:
         offset = self.pos_offset.get((beat, in_beat // self.step_ticks))
         if offset is None:
             offset = self.beat_offset.get(beat, 0.0) if in_beat == 0 else 0.0
+        if self.level or self.spread != 1.0:
+            offset = self.level + self.spread * offset
         return int(min(127, max(1, round(self.median + offset))))
 
 

@@ -21,6 +21,7 @@ from engine.generation import constraints, mixers
 from engine.generation.generator import allowed_tokens, first_new_step, seed_notes
 from engine.generation.jobs import register
 from engine.generation.keychoice import choose_key
+from engine.generation.mixers.control import control_mixers
 from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
                                         IncrementalRunner, NaiveRunner, Velocities,
                                         sample_loop, steps_for)
@@ -155,12 +156,13 @@ def continue_melody(model, seed: Song | None, settings, *, track_index: int | No
     # contexts know where in the beat a step falls, in the song's metre); a style's
     # n-gram is chained after it
     mixer = mixers.chain(melody_mixers(settings), mixers.MixContext(
-        model, settings, k, prime_tokens, song, is_cancelled=is_cancelled))
+        model, settings, k, prime_tokens, song, is_cancelled=is_cancelled,
+        start_step=start_step + (forced_first is not None)))
     out, recorded = _sample(model, prime_tokens, steps, k, forced_first, first_allowed,
                             allowed, settings, progress, is_cancelled, method,
                             record_logits, mixer, extra)
 
-    velocities = Velocities(song, notes, enc)
+    velocities = Velocities(song, notes, enc, settings.dynamics)
     variations = [enc.decode(row.tolist(), ppq, s.transpose, start_step,
                              velocity=velocities.at, channel=channel) for row in out]
     return GenerationResult(
@@ -174,9 +176,11 @@ def continue_melody(model, seed: Song | None, settings, *, track_index: int | No
 
 def melody_mixers(settings) -> list[str]:
     """The mixers a melody job chains, in order: the motif memory when it is on, the
-    style when there is one, then the ones the settings name."""
+    style when there is one, the ones the settings name, then the steering controls
+    that are not at 0."""
     return ((["memory"] if settings.memory else [])
-            + (["style"] if settings.style is not None else []) + list(settings.mixers))
+            + (["style"] if settings.style is not None else []) + list(settings.mixers)
+            + control_mixers(settings))
 
 
 def _sample(model, prime_tokens, steps, k, forced_first, first_allowed, allowed, settings,

@@ -16,6 +16,7 @@ from engine.encodings import FILL, Key, estimate_song_key
 from engine.encodings.fim import SUFFIX_STEPS
 from engine.errors import EncodingError, GenerationError
 from engine.generation import mixers
+from engine.generation.mixers.control import control_mixers
 from engine.generation.fill import (BRANCH_STEPS, CANDIDATES, bar_of, check_fill_model,
                                     check_gap_has_steps, check_gap_in_song, check_gap_steps,
                                     fill_start_step, progress_from, resample, split_at_gap)
@@ -135,7 +136,7 @@ def fill_melody(model, song: Song, settings, *, start_tick: int, end_tick: int,
     memory = dict(heard=heard, steps=steps, start_step=a_step, heard_step=b_step)
     out = _sample(model, song, settings, p, allowed, steps, memory, progress, is_cancelled)
 
-    velocities = Velocities(song, kept, enc)
+    velocities = Velocities(song, kept, enc, settings.dynamics)
     channel = kept[0].channel if kept else track.channel
     variations = [enc.decode(row.tolist(), ppq, p.transpose, a_step, velocity=velocities.at,
                              channel=channel) for row in out]
@@ -164,10 +165,12 @@ def _sample(model, song, settings, p: FillPrompt, allowed, steps: int, memory: d
     receptive = model.info.receptive_field_steps
     if receptive is not None and len(prompt) > receptive:
         prompt = prompt[-receptive:]
-    mixer = mixers.chain((["memory"] if settings.memory else []) + list(settings.mixers),
+    mixer = mixers.chain((["memory"] if settings.memory else []) + list(settings.mixers)
+                         + control_mixers(settings),
                          mixers.MixContext(model, settings, first_rows, p.prefix, song,
                                            memory_options=memory,
-                                           is_cancelled=is_cancelled))
+                                           is_cancelled=is_cancelled,
+                                           start_step=memory["start_step"]))
     rng = np.random.default_rng(int(settings.rng_seed))
     if is_cancelled is not None and is_cancelled():
         raise GenerationCancelled("generation was cancelled")

@@ -30,7 +30,8 @@ class MixContext:
     """What a mixer is built from: the model, the user's settings, the rows sampled
     together, the tokens the generated ones follow (``prefix``), the song (its metre),
     what else the job tells the motif memory (``memory_options``: the music after a
-    gap it has heard, ...) and the cancel check."""
+    gap it has heard, ...), the cancel check, and the grid step of the first token the
+    mixer is asked about (``start_step``; None: the prefix starts on step 0)."""
 
     model: Any
     settings: Any
@@ -39,6 +40,7 @@ class MixContext:
     song: Any = None
     memory_options: dict = field(default_factory=dict)
     is_cancelled: Callable[[], bool] | None = None
+    start_step: int | None = None
 
 
 class Mixer:

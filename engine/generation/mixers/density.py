@@ -1,0 +1,27 @@
+"""The density control (busier / sparser): every note-starting token's logit moves by
+the same amount, so notes start more or less often (notes per bar).  Built when
+``settings.density`` is not 0 (:func:`engine.generation.mixers.control.control_mixers`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.generation.mixers import MixContext, register
+from engine.generation.mixers.control import ControlMixer, strength_of
+
+#: the logit added to every note start at full strength (position 2)
+SCALE = 1.2
+
+
+class Density(ControlMixer):
+    def __init__(self, context: MixContext, inner, strength: float) -> None:
+        super().__init__(context, inner, strength)
+        self._bias = np.where(self.onsets, SCALE * self.strength, 0.0)[None, :]
+
+    def bias(self, rows: int) -> np.ndarray:
+        return self._bias
+
+
+@register("density")
+def density(context: MixContext, inner=None):
+    return Density(context, inner, strength_of(context.settings, "density"))
