@@ -16,6 +16,7 @@ CODE = sorted({".".join(p.parent.relative_to(HERE).parts)
                if "__pycache__" not in p.parts})
 DATA = {"continuo_data.models": "models", "continuo_data.assets": "assets",
         "continuo_data.assets.icons": "assets/icons",
+        "continuo_data.assets.presets": "assets/presets",
         "continuo_data.assets.soundfont": "assets/soundfont"}
 
 setup(
@@ -27,6 +28,7 @@ setup(
         "continuo_data.models": ["*.json", "*.onnx", "README.md"],
         "continuo_data.assets": ["default_seed.mid", "continuo.svg"],
         "continuo_data.assets.icons": ["*.svg", "README.md"],
+        "continuo_data.assets.presets": ["*.json"],
         "continuo_data.assets.soundfont": ["*.sf2", "README.md", "LICENSE-GPL-2.txt"],
         "engine.generation": ["*.json"],
     },

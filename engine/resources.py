@@ -80,6 +80,11 @@ def app_icon() -> Path:
     return assets_dir() / "continuo.svg"
 
 
+def presets_dir() -> Path:
+    """The Generate panel's shipped presets (JSON, gui.panels.presets)."""
+    return assets_dir() / "presets"
+
+
 def soundfont_dir() -> Path:
     """The built-in synth's soundfont, its README and licence."""
     return assets_dir() / "soundfont"

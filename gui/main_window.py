@@ -25,6 +25,7 @@ from gui.busy import BusyCancelled, run_busy
 from gui.document import GENERATED, SongDocument
 from gui.panels.fill import range_text
 from gui.panels.generate import GeneratePanel
+from gui.panels.regenerate import engine_regenerates
 from gui.pianoroll.geometry import NOTE_LENGTHS, SNAP_CHOICES
 from gui.startup import DEFAULT_SEED, on_first_paint
 from gui.toolbar import FixedActionButton
@@ -173,6 +174,8 @@ class MainWindow(QMainWindow):
         self.generate_harmonise = a("generate_harmonise", "&Harmonise Melody", p.harmonise,
                                     "Ctrl+Shift+H", "Write the voices beneath the active "
                                     "track's melody with a polyphonic model")
+        self.generate_part = a("generate_part", "Regenerate &Part", lambda: p.regenerate_part(),
+                               "Ctrl+Alt+G", p.regenerate_part_button.toolTip())
         self.generate_cancel = a("generate_cancel", "&Cancel", p.cancel, "Ctrl+.")
         self.generate_learn_style = a("generate_learn_style", "Learn My &Style from a Folder...",
                                       p.ask_style_folder, "Ctrl+Shift+L",
@@ -220,7 +223,7 @@ class MainWindow(QMainWindow):
         m.addActions([act for name, act in self.roll.actions.items() if name.startswith("view_")])
         m = bar.addMenu("&Generate")
         m.addActions([self.generate_run, self.generate_again, self.generate_fill,
-                      self.generate_harmonise, self.generate_cancel])
+                      self.generate_harmonise, self.generate_part, self.generate_cancel])
         m.addSeparator()
         m.addActions([self.generate_previous, self.generate_next, self.generate_keep])
         m.addSeparator()
@@ -403,6 +406,7 @@ class MainWindow(QMainWindow):
         self.generate_again.setEnabled(not running)
         self.generate_fill.setEnabled(not running)
         self.generate_harmonise.setEnabled(not running)
+        self.generate_part.setEnabled(not running and engine_regenerates())
         self.generate_cancel.setEnabled(running)
 
     def _step_variation(self, delta: int) -> None:

@@ -39,8 +39,12 @@ from engine.generation.request import (  # at startup, not on the first Generate
 from engine.limits import MAX_BARS, MAX_TEMPERATURE, MAX_VARIATIONS
 from engine.song import Note, Song
 from gui.document import GENERATED, SongDocument
+from gui.panels.controls import NAMES as CONTROL_NAMES
+from gui.panels.controls import ControlsBox
 from gui.panels.fill import FillController
 from gui.panels.parts import PartsController, default_polyphonic, seed_has_voices
+from gui.panels.presets import PresetsController
+from gui.panels.regenerate import RegenerateController, engine_regenerates
 from gui.panels.style import StyleController, style_entries
 from gui.variations import VariationsView
 from gui.worker import GenerationJob, is_polyphonic_info
@@ -52,6 +56,10 @@ TEMPERATURE_STEPS = 100  # the temperature slider moves in hundredths
 
 
 POLYPHONIC_LABEL = "(all parts)"
+REGENERATE_PART_TIP = ("Write the active track anew, over the range selected in the ruler "
+                       "or all of it, while every other part stays note for note "
+                       "(Ctrl+Alt+G)")
+REGENERATE_PART_MISSING = "Regenerate Part needs an engine that regenerates one part."
 
 
 class Shown(Protocol):
@@ -165,6 +173,8 @@ class GeneratePanel(QWidget):
     style_finished = Signal()  # learning a style ended, however (gui.panels.style)
     submitted = Signal(object)  # a GenerationJob on its way to the generation service
 
+    temperature_steps = TEMPERATURE_STEPS  # the slider's value per 1.0 of temperature
+
     def __init__(self, doc: SongDocument, library: Any,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -183,6 +193,7 @@ class GeneratePanel(QWidget):
         # the controllers of Fill, every part (and Harmonise) and My Style
         self.fills = FillController(self)
         self.parts = PartsController(self)
+        self.part_regenerator = RegenerateController(self)
         self.styles = StyleController(self, finished=self.style_finished.emit)
         self.style_entries: list = []  # the saved styles listed (gui.panels.style)
         # the key lock of the last plain Generate, and the seed and model it was for:
@@ -265,6 +276,10 @@ class GeneratePanel(QWidget):
         self.memory_check = QCheckBox("Motif memory")
         self.memory_check.setChecked(True)
 
+        # six five-position controls (gui.panels.controls) and the presets' row
+        self.controls = ControlsBox()
+        self.presets = PresetsController(self)
+
         form = QFormLayout()
         form.addRow("Model", model_row)
         form.addRow("", self.model_info)
@@ -274,6 +289,8 @@ class GeneratePanel(QWidget):
         form.addRow("Random seed", seed_row)
         form.addRow("Key lock", self.key_combo)
         form.addRow("", self.memory_check)
+        form.addRow(self.controls)
+        form.addRow("Preset", self.presets.widget)
 
         self.seed_label = QLabel()
         self.seed_label.setObjectName("generate_seed_label")
@@ -297,12 +314,20 @@ class GeneratePanel(QWidget):
                                          "with a polyphonic model; the melody stays as it is "
                                          "(Ctrl+Shift+H)")
         self.harmonise_button.clicked.connect(self.harmonise)
+        self.regenerate_part_button = QPushButton("Regenerate Part")
+        self.regenerate_part_button.setObjectName("regenerate_part_button")
+        self.regenerate_part_button.setToolTip(REGENERATE_PART_TIP if engine_regenerates()
+                                               else REGENERATE_PART_MISSING)
+        self.regenerate_part_button.clicked.connect(lambda: self.regenerate_part())
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
         buttons.addWidget(self.regenerate_button)
         buttons.addWidget(self.fill_button)
         buttons.addWidget(self.harmonise_button)
         buttons.addWidget(self.cancel_button)
+        part_row = QHBoxLayout()
+        part_row.addWidget(self.regenerate_part_button)
+        part_row.addStretch(1)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.messages = QLabel()
@@ -318,6 +343,7 @@ class GeneratePanel(QWidget):
         layout.addWidget(self.problems)
         layout.addWidget(self.seed_label)
         layout.addLayout(buttons)
+        layout.addLayout(part_row)
         layout.addWidget(self.progress)
         layout.addWidget(self.messages)
         layout.addWidget(self.variations, 1)
@@ -546,7 +572,8 @@ class GeneratePanel(QWidget):
                                       bars=self.bars.value(),
                                       variations=self.variations_spin.value(),
                                       rng_seed=self.rng_seed.value(), key=key,
-                                      memory=self.memory_check.isChecked())
+                                      memory=self.memory_check.isChecked(),
+                                      **self.controls.values())
         settings.validate()
         return settings
 
@@ -585,6 +612,12 @@ class GeneratePanel(QWidget):
         self.rng_seed.setValue(int(s.value("generate/rng_seed", 1234)))
         self.set_key_mode(str(s.value("generate/key", KEY_AUTO)))
         self.memory_check.setChecked(s.value("generate/memory", True, type=bool))
+        try:
+            self.controls.set_values({name: int(s.value(f"generate/controls/{name}", 0))
+                                      for name in CONTROL_NAMES})
+        except (TypeError, ValueError):  # a hand-edited settings file: neutral controls
+            self.controls.reset()
+        self.controls.set_expanded(s.value("generate/controls_shown", False, type=bool))
 
     def save_settings(self) -> None:
         s = QSettings()
@@ -598,6 +631,9 @@ class GeneratePanel(QWidget):
         s.setValue("generate/rng_seed", self.rng_seed.value())
         s.setValue("generate/key", self.key_combo.currentData())
         s.setValue("generate/memory", self.memory_check.isChecked())
+        for name, value in self.controls.values().items():
+            s.setValue(f"generate/controls/{name}", value)
+        s.setValue("generate/controls_shown", self.controls.is_expanded())
 
     # ---- generating ------------------------------------------------------------------
     def _seed_notes(self) -> list[Note]:
@@ -666,6 +702,15 @@ class GeneratePanel(QWidget):
         start."""
         self._lock_for = None  # the melody's key, not the song's
         return self.parts.harmonise()
+
+    def regenerate_part(self, part: Any = None) -> bool:
+        """Write the active track (over the ruler's range, if any) anew while every other
+        part stays (gui.panels.regenerate); False when it cannot start."""
+        if not engine_regenerates():
+            self.say(REGENERATE_PART_MISSING)
+            return False
+        self._lock_for = None  # the key of the parts that stay, not the seed's
+        return self.part_regenerator.start(part)
 
     def use_time_range(self, time_range: Callable[[], tuple[int, int] | None]) -> None:
         """Let Fill take the ruler's range: ``time_range`` is the roll's method of that
@@ -780,6 +825,7 @@ class GeneratePanel(QWidget):
         self.regenerate_button.setEnabled(not running)
         self.fill_button.setEnabled(not running)
         self.harmonise_button.setEnabled(not running)
+        self.regenerate_part_button.setEnabled(not running and engine_regenerates())
         self.cancel_button.setEnabled(running)
         self.model_combo.setEnabled(not running)
         self.style_button.setEnabled(not running)
