@@ -822,8 +822,8 @@ def _rested_a_bar(grid: Sequence[tuple[int, int, int]], end_step: int, bar: int)
 
 
 def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: int,
-               transpose: int, melody: _Melody | None = None, key: Key | None = None
-               ) -> PartRules:
+               transpose: int, melody: _Melody | None = None, key: Key | None = None,
+               rhythm_to: dict[int, int] | None = None) -> PartRules:
     """The grammar's rules for ``parts`` over ``steps`` steps from ``start_step``.
 
     A continued part that never rested a whole bar in its seed sounds where it sounded
@@ -833,7 +833,11 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
     (comping re-attacks; a bass keeps its onsets).  A harmonisation's voices sound
     wherever the melody does; its first and last chords are the tonic in root position
     (the dominant when the melody's note does not belong to the tonic chord) and the
-    last is held, not re-attacked."""
+    last is held, not re-attacked.
+
+    ``rhythm_to`` (part index -> step): read that part's rhythm from its notes up to
+    that step rather than up to ``start_step`` (a regenerated part's own notes, those it
+    replaces included); its last pitch is still the last before ``start_step``."""
     ppq = song.ppq
     P = len(parts)
     T = max(1, steps)
@@ -855,7 +859,8 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
                       start_top=np.full(P, -1, np.int64))
     for j, (part, grid) in enumerate(zip(parts, grids)):
         if grid:
-            _seed_rhythm(enc, rules, j, part, grid, frame, transpose)
+            _seed_rhythm(enc, rules, j, part, grid, frame, transpose,
+                         None if rhythm_to is None else rhythm_to.get(j))
     if melody is not None:
         _melody_rules(enc, rules, parts, melody, frame, transpose)
         _cadences(rules, melody, key, transpose)
@@ -879,20 +884,25 @@ class _BarFrame:
 
 def _seed_rhythm(enc, rules: PartRules, j: int, part: _Part,
                  grid: Sequence[tuple[int, int, int]], frame: _BarFrame,
-                 transpose: int) -> None:
-    """Part ``j``'s rules from its seed's rhythm (``grid``): the notes it sounds at
-    least, where it must sound, where it must or may not start a note, and its last
-    pitch (``rules`` changed in place)."""
+                 transpose: int, rhythm_to: int | None = None) -> None:
+    """Part ``j``'s rules from its seed's rhythm (``grid``, read up to ``rhythm_to``,
+    default the start): the notes it sounds at least, where it must sound, where it
+    must or may not start a note, and its last pitch (``rules`` changed in place)."""
     start_step, pos = frame.start_step, frame.pos
-    s_share, o_share, seen, chord, busy = _rhythm(grid, start_step, frame.bar, frame.origin)
+    heard_to = start_step if rhythm_to is None else rhythm_to
+    s_share, o_share, seen, chord, busy = _rhythm(grid, heard_to, frame.bar, frame.origin)
     rules.least[j] = min(chord, part.capacity)
     known = seen[pos] > 0
     # a part that rested a whole bar in its seed may do so again
-    if not _rested_a_bar(grid, start_step, frame.bar):
+    if not _rested_a_bar(grid, heard_to, frame.bar):
         rules.must[:, j] = np.where(known, s_share[pos] >= MUST_SOUND_SHARE, busy >= 0.9)
     sure = seen[pos] >= 2
     rules.attack[:, j] = np.where(sure & (o_share[pos] == 0), -1,
                                   np.where(sure & (o_share[pos] >= 1.0), 1, 0))
+    if rhythm_to is not None:  # its last pitch before the start
+        grid = [g for g in grid if g[0] < start_step]
+        if not grid:
+            return
     last = max(grid, key=lambda g: (g[1], g[2]))
     if last[1] >= start_step - enc.steps_per_quarter:
         rules.start_top[j] = last[2] + transpose
@@ -1034,12 +1044,14 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
                  allowed: np.ndarray, settings: GenerationSettings,
                  rng: np.random.Generator, progress, is_cancelled,
                  max_hold: int | None, forced_first: int | None = None,
-                 junction: "Junction | None" = None
+                 junction: "Junction | None" = None,
+                 also: Sequence[Callable[[PartGrammarConstraint], object]] = ()
                  ) -> tuple[list[list[int]], list[list[int]]]:
     """Tokens for ``steps`` steps per variation under the parts' rules
     (:class:`PartGrammar`), with the part of each token; one model call per token for
     the batch.  ``forced_first``: the prime was that one token, which is also the
-    output's first.  A fill's ``junction`` is fed to each row once it is done."""
+    output's first.  A fill's ``junction`` is fed to each row once it is done.
+    ``also``: more constraints after the grammar, each made from the grammar's rule."""
     enc = model.encoding
     rule = PartGrammarConstraint.lines(StepContext(model, settings, rows=k), rules, max_hold)
     grammar = rule.grammar
@@ -1060,7 +1072,8 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
 
     rule.count_steps(steps)
     limit = steps * (enc.max_voices + 2) + 2 + (len(junction.tokens) if junction else 0)
-    _token_loop(model, stepper, [rule], Sampler(settings.temperature, settings.top_p, rng),
+    _token_loop(model, stepper, [rule] + [make(rule) for make in also],
+                Sampler(settings.temperature, settings.top_p, rng),
                 base, limit, progress, is_cancelled, junction, keep)
     return out, parts
 

@@ -1,0 +1,378 @@
+"""Regenerate Part: one track of a song written anew, over a range or all of it, while
+every other part stays note for note, by a model that writes several parts.
+
+The polyphonic model hears every part, as it does when it harmonises a melody
+(:mod:`engine.generation.jobs.harmonise`): it is primed with all the music before the
+range, and over the range every other playable track's notes are forced tokens
+(:class:`engine.encodings.polyphony.PartRules`' ``forced``: each of those parts' notes
+comes exactly as given, and the part sounds nothing else), so the network reads them
+as it writes; only the chosen part is sampled, under the continuation's grammar
+(:class:`~engine.generation.constraints.grammar.PartGrammarConstraint`): its range and
+rhythm are read from its own notes (those it replaces included), it keeps its place
+among the parts, and it avoids parallel fifths and octaves with the parts above it
+(:class:`FixedParallels` adds the parts beneath it, whose notes are known beforehand).
+
+The range ``[start_tick, end_tick)`` of the chosen track, as a fill's gap
+(:mod:`engine.generation.fill`): its notes that start inside it are replaced, one that
+starts before it and sounds into it is kept (the part holds it, and is written after
+it ends), those that start at or after its end are kept and the new notes end by then.
+Without a range the whole part is written again (from the bar of its first note to its
+last note's end).  Every other track is untouched: :func:`apply_part` puts a variation
+into the song.  A melody over other parts is rewritten the same way, over the parts
+that stay.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from engine.encodings import Key, estimate_song_key
+from engine.encodings.polyphony import STEP, playable_tracks
+from engine.errors import EncodingError, GenerationError
+from engine.generation.constraints import Constraint, StepContext
+from engine.generation.fill import apply_fill, bar_of, split_at_gap
+from engine.generation.generator import allowed_tokens
+from engine.generation.jobs import register
+from engine.generation.polyphony import (lock_scale, longest_hold, part_capacity, part_grids,
+                                         part_rules, require_parts, runner, sample_parts,
+                                         seed_parts, track_labels, track_messages, with_sound)
+from engine.generation.request import REGENERATE
+from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
+                                        Velocities)
+from engine.limits import MAX_STEPS
+from engine.song import Note, Song
+
+__all__ = ["regenerate_part", "apply_part", "part_range", "FixedParallels"]
+
+NEEDS_PARTS = ("Regenerate Part needs a polyphonic model (poly-wavenet or poly-lstm), which "
+               "hears every part while it writes one")
+
+
+@register(REGENERATE, parts=True)
+def regenerate(library, song, request, model, *, progress=None, is_cancelled=None):
+    start_tick, end_tick = request.gap or (None, None)
+    return regenerate_part(model, song, request.settings, track=int(request.track),
+                           start_tick=start_tick, end_tick=end_tick, progress=progress,
+                           is_cancelled=is_cancelled)
+
+
+@register(REGENERATE)
+def regenerate_with_a_melody_model(library, song, request, model, **_options):
+    raise GenerationError(f"{NEEDS_PARTS}; {model.name} writes one line")
+
+
+def apply_part(song: Song, track: int, notes: Sequence[Note], start_tick: int | None = None,
+               end_tick: int | None = None) -> Song:
+    """A copy of ``song`` whose ``track`` has its notes starting in ``[start_tick,
+    end_tick)`` (the range the part was regenerated over; None: the whole part) replaced
+    by ``notes``, a variation of :func:`regenerate_part`; every other note, and every
+    other track, stays as it is."""
+    if start_tick is None or end_tick is None:
+        out = song.copy()
+        out.tracks[track].notes = sorted(notes, key=Note.sort_key)
+        return out
+    return apply_fill(song, track, start_tick, end_tick, sorted(notes, key=Note.sort_key))
+
+
+@dataclass
+class PartRange:
+    """What a regenerated part's range is: its ticks and grid steps, the part's notes
+    before, inside and after it, and the other parts (track -> notes)."""
+
+    track: int
+    start_tick: int
+    end_tick: int
+    a_step: int
+    steps: int
+    before: list[Note]
+    inside: list[Note]
+    after: list[Note]
+    others: dict[int, list[Note]]
+
+
+def part_range(enc, song: Song, track: int, start_tick: int | None = None,
+               end_tick: int | None = None) -> PartRange:
+    """The range of ``track`` to regenerate, checked: a sentence for a track that is not
+    there, a drum track, an empty part, an empty range or one outside the song.  No
+    range: the whole part, from the start of the bar of its first note to its last
+    note's end."""
+    ppq = song.ppq
+    if not 0 <= track < len(song.tracks):
+        raise GenerationError(f"the song has no track {track + 1}; its tracks are numbered "
+                              f"1 to {len(song.tracks)}")
+    label = track_labels(song, [track])
+    if song.tracks[track].is_drum:
+        raise GenerationError(f"{label} is a drum track; Regenerate Part writes pitched "
+                              f"parts (the drums are left as they are)")
+    notes = sorted(song.tracks[track].notes, key=Note.sort_key)
+    if not notes:
+        raise GenerationError(f"{label} has no notes to regenerate; choose a track with a "
+                              f"part in it (Harmonise writes voices beneath a melody)")
+    if start_tick is None or end_tick is None:
+        bar = bar_of(song, notes[0].start_tick)
+        start_tick = song.bar_start_tick(bar)
+        end_tick = max(n.end_tick for n in notes)
+    start_tick, end_tick = int(start_tick), int(end_tick)
+    if start_tick < 0 or end_tick <= start_tick:
+        raise GenerationError(f"the range is empty: it ends (tick {end_tick}) where or before "
+                              f"it starts (tick {start_tick}); choose at least one step of "
+                              f"the part to regenerate")
+    playable = playable_tracks(song)
+    song_end = max(n.end_tick for i in playable for n in song.tracks[i].notes)
+    if start_tick >= song_end:
+        raise GenerationError(f"the range (from bar {bar_of(song, start_tick)}) starts after "
+                              f"the song ends (in bar {bar_of(song, song_end - 1)}); "
+                              f"choose bars of the song")
+    end_tick = min(end_tick, song_end)
+    a_step, b_step = enc.ceil_step(start_tick, ppq), enc.ceil_step(end_tick, ppq)
+    steps = b_step - a_step
+    if steps < 1:
+        raise GenerationError(f"the range (bar {bar_of(song, start_tick)}, ticks "
+                              f"{start_tick} to {end_tick}) is shorter than one step of the "
+                              f"model's grid; choose a longer range")
+    if steps > MAX_STEPS:
+        raise GenerationError(f"the range is {steps:,} steps long; a part is regenerated "
+                              f"{MAX_STEPS:,} steps at most at a time: choose its bars "
+                              f"(--from, --to)")
+    before, inside, after = split_at_gap(notes, start_tick, end_tick)
+    others = {i: sorted(song.tracks[i].notes, key=Note.sort_key) for i in playable
+              if i != track}
+    return PartRange(track, start_tick, end_tick, a_step, steps, before, inside, after,
+                     others)
+
+
+def regenerate_part(model, song: Song, settings, *, track: int,
+                    start_tick: int | None = None, end_tick: int | None = None,
+                    progress: Callable[[int, int], None] | None = None,
+                    is_cancelled: Callable[[], bool] | None = None) -> GenerationResult:
+    """``settings.variations`` new versions of ``track``'s notes in ``[start_tick,
+    end_tick)`` (default: all of the part) with every other part heard and kept; each
+    variation is the list of new notes (``track_of``: ``track`` for each), the
+    result's ``start_tick`` where the range's first step starts (:func:`apply_part`
+    puts one into the song)."""
+    settings.validate()
+    require_parts(model, NEEDS_PARTS)
+    if settings.style is not None:
+        raise GenerationError(f"a style joins a melody model; {model.name} writes every "
+                              f"part at once")
+    enc, ppq = model.encoding, song.ppq
+    r = part_range(enc, song, track, start_tick, end_tick)
+    kept_target = r.before + r.after
+    heard = [n for ns in r.others.values() for n in ns] + kept_target
+    messages = track_messages(song)
+    chosen = None if settings.key in (None, "auto") else Key.parse(settings.key)
+    song_key = estimate_song_key(heard or r.inside)
+    lock_key = None if settings.key is None else (chosen or song_key)
+    prime, transpose, enc_messages = _prime(enc, song, r, song_key)
+    messages += enc_messages
+    scale = None
+    if lock_key is not None:
+        scale, why = lock_scale(lock_key, heard if settings.key == "auto" else [])
+        if settings.key == "auto":
+            messages.append(f"Key lock: {lock_key.name} ({why}).")
+    allowed = allowed_tokens(model, settings, lock_key, scale, transpose)
+
+    # the parts top down, the chosen one heard from all its own notes
+    per_track = dict(r.others)
+    per_track[track] = sorted(song.tracks[track].notes, key=Note.sort_key)
+    capacity = {i: part_capacity(ns) for i, ns in per_track.items()}
+    lines = seed_parts(song, per_track, capacity)
+    target = next(j for j, p in enumerate(lines) if p.track == track)
+    forced, forced_part, start_prev = _forced(enc, song, r, lines, target, transpose)
+    room = enc.max_voices - int((forced > 0).sum(axis=2).max(initial=0))
+    if room < 1:
+        raise GenerationError(f"the other parts sound {enc.max_voices} notes at once in the "
+                              f"range, as many as {model.name} can write, so there is no "
+                              f"room for {track_labels(song, [track])}")
+    lines[target].capacity = min(lines[target].capacity, room)
+    b_step = r.a_step + r.steps
+    rules = part_rules(enc, song, lines, r.a_step, r.steps, transpose,
+                       rhythm_to={target: min(b_step, r.a_step + MAX_PRIME_STEPS)})
+    rules.capacity[target] = lines[target].capacity
+    rules.least[target] = min(rules.least[target], lines[target].capacity)
+    rules.forced, rules.forced_part, rules.start_prev = forced, forced_part, start_prev
+    if r.before:
+        # the part goes on from its own last note before the range
+        last = max(r.before, key=lambda n: (n.end_tick, n.pitch))
+        if enc.ceil_step(last.end_tick, ppq) >= r.a_step - enc.steps_per_quarter:
+            rules.start_top[target] = last.pitch + transpose
+    max_hold = longest_hold(enc, heard + r.inside, ppq)
+
+    k = int(settings.variations)
+    rng = np.random.default_rng(int(settings.rng_seed))
+    if is_cancelled is not None and is_cancelled():
+        raise GenerationCancelled("generation was cancelled")
+    fixed = FixedParallels.of(model, k, forced, target, rules.start_top)
+    with closing(runner(model, prime, k)) as stepper:
+        rows, row_parts = sample_parts(model, stepper, rules, r.steps, k, allowed, settings,
+                                       rng, progress, is_cancelled, max_hold,
+                                       also=[fixed])
+    velocities = Velocities(song, per_track[track], enc)
+    channel = per_track[track][0].channel
+    variations = []
+    for row, row_p in zip(rows, row_parts):
+        grid = part_grids(enc, row, row_p, rules, r.a_step)[target]
+        new = [with_sound(_cut(n, r.end_tick), velocities.at(n.start_tick), channel)
+               for n in enc.grid_to_notes(grid, ppq, transpose) if n.start_tick < r.end_tick]
+        variations.append(sorted(new, key=Note.sort_key))
+    label = track_labels(song, [track])
+    first_bar, last_bar = bar_of(song, r.start_tick), bar_of(song, r.end_tick - 1)
+    bars = f"bar {first_bar}" if first_bar == last_bar else f"bars {first_bar}-{last_bar}"
+    if r.inside:
+        messages.append(f"{len(r.inside)} note{'s' if len(r.inside) != 1 else ''} of {label} "
+                        f"in {bars} will be replaced.")
+    if r.others:
+        messages.append(f"Regenerated {label} over {bars}; the other "
+                        f"{len(r.others)} part{'s' if len(r.others) != 1 else ''} "
+                        f"({track_labels(song, sorted(r.others))}) stay note for note, "
+                        f"and the model heard them.")
+    else:
+        messages.append(f"Regenerated {label} over {bars}; it is the only part.")
+    return GenerationResult(
+        variations=variations, start_tick=enc.step_to_tick(r.a_step, ppq),
+        key=lock_key or song_key, messages=messages, model=model.name, steps=r.steps,
+        tokens=[list(row) for row in rows], track_of=[[track] * len(v) for v in variations],
+        key_lock=lock_key.name if settings.key == "auto" and lock_key is not None else "")
+
+
+def _cut(n: Note, end_tick: int) -> Note:
+    """``n``, ending at ``end_tick`` at the latest."""
+    return n if n.end_tick <= end_tick else \
+        Note(n.pitch, n.start_tick, end_tick - n.start_tick, n.velocity, n.channel)
+
+
+def _step_ends(tokens: Sequence[int]) -> list[int]:
+    """The index just after each step's STEP."""
+    return [i + 1 for i, t in enumerate(tokens) if t == STEP]
+
+
+def _prime(enc, song: Song, r: PartRange, key: Key) -> tuple[list[int], int, list[str]]:
+    """Every part's music before the range (its last MAX_PRIME_STEPS // 4 steps, the
+    chosen part's too) in the model's tokens, the transposition into model space (read
+    with the range's kept music, so the forced notes fit the model's pitches) and what
+    the encoding reports.  Nothing before the range: the prime is one empty step."""
+    ppq = song.ppq
+    b_step = r.a_step + r.steps
+    kept = [n for ns in r.others.values() for n in ns] + r.before + r.after
+    earlier = [enc.tick_to_step(n.start_tick, ppq) for n in kept
+               if n.start_tick < r.start_tick]
+    first_step = max(min(earlier), r.a_step - MAX_PRIME_STEPS // 4) if earlier else r.a_step
+    first_step = min(first_step, r.a_step)
+    cut, end_cut = enc.step_to_tick(first_step, ppq), enc.step_to_tick(b_step, ppq)
+    window = [n for n in kept if n.end_tick > cut and n.start_tick < end_cut]
+    if not window:  # the part alone, and nothing kept of it: heard from its own notes
+        window = [n for n in r.inside if n.start_tick < end_cut]
+    try:
+        encoded = enc.encode_seed(window, ppq, key=key, start_step=first_step,
+                                  end_step=b_step)
+    except EncodingError as e:
+        raise GenerationError(f"the song cannot be used: {e}") from None
+    ends = [0] + _step_ends(encoded.tokens)
+    prime = enc.trim_prime(encoded.tokens[:ends[r.a_step - first_step]])
+    return prime or [STEP], encoded.transpose, enc.seed_messages(encoded)
+
+
+def _forced(enc, song: Song, r: PartRange, lines, target: int, transpose: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The forced notes over the range (:class:`PartRules`' ``forced``, ``forced_part``
+    and ``start_prev``): every other part's notes as they are, the part silent where
+    it has none; the chosen part's note that sounds into the range, held until it ends.
+    Where two parts sound one pitch the higher part sounds it (the encoding has one
+    token a pitch)."""
+    ppq = song.ppq
+    T, P, n = r.steps, len(lines), enc.pitches
+    forced = np.zeros((T, P, n), np.int8)
+    forced_part = np.zeros((T, P), bool)
+    start_prev = np.zeros((P, n), bool)
+    for j, part in enumerate(lines):
+        if j == target:
+            notes = [x for x in r.before if x.end_tick > r.start_tick]
+        else:
+            notes = r.others[part.track]
+            forced_part[:, j] = True
+        for note in notes:  # sorted by start: a re-attack overrides a hold
+            s = enc.tick_to_step(note.start_tick, ppq)
+            e = max(s + 1, enc.tick_to_step(note.end_tick, ppq))
+            a, b = s - r.a_step, min(e - r.a_step, T)
+            if b <= 0 or a >= T:
+                continue
+            q = note.pitch + transpose - enc.min_pitch
+            if j == target:
+                forced_part[max(a, 0):b, j] = True
+            if not 0 <= q < n:
+                continue
+            if a >= 0:
+                forced[a, j, q] = 1
+                forced[a + 1:b, j, q] = 2
+            else:
+                forced[:b, j, q] = 2
+                start_prev[j, q] = True
+    taken = np.zeros((T, n), bool)
+    for j in range(P):  # a unison: the higher part sounds it
+        forced[:, j][taken] = 0
+        taken |= forced[:, j] > 0
+    # a hold of a pitch nothing sounded in the step before is a new note
+    sounded = np.concatenate([start_prev.any(axis=0)[None], (forced[:-1] > 0).any(axis=1)])
+    forced[(forced == 2) & ~sounded[:, None, :]] = 1
+    return forced, forced_part, start_prev
+
+
+class FixedParallels(Constraint):
+    """The chosen part's new note keeps out of parallel fifths and octaves (unisons and
+    compound intervals) with every forced part, those beneath it too, whose notes the
+    grammar has not heard yet when the part writes (they come later in the step): the
+    two a perfect interval apart (mod 12) in the step before, both moving the same way
+    into the same interval.  A row left with nothing to write is not narrowed."""
+
+    name = "fixed-parallels"
+
+    def __init__(self, context: StepContext, rule, top: np.ndarray, target: int) -> None:
+        super().__init__(context)
+        self.rule, self.target = rule, target
+        # [T + 1, P]: each forced part's highest pitch index per step from the one
+        # before the range (-1: silent)
+        self.top = top
+        self.index = np.arange(context.model.encoding.pitches)
+
+    @classmethod
+    def of(cls, model, rows: int, forced: np.ndarray, target: int, start_top: np.ndarray):
+        """A maker of the constraint for :func:`sample_parts`' ``also``."""
+        enc = model.encoding
+        sounding = forced > 0  # [T, P, n]
+        any_ = sounding.any(axis=2)
+        highest = np.where(any_, enc.pitches - 1 - np.argmax(sounding[:, :, ::-1], axis=2), -1)
+        first = np.where(np.asarray(start_top) >= 0, np.asarray(start_top) - enc.min_pitch, -1)
+        top = np.concatenate([first[None], highest]).astype(np.int64)
+        top[:, target] = -1
+
+        def make(rule):
+            return cls(StepContext(model, None, rows=rows), rule, top, target)
+        return make
+
+    def narrow(self, step: int, allowed: np.ndarray) -> np.ndarray:
+        grammar = self.rule.grammar
+        n = len(self.index)
+        t = np.minimum(grammar.steps, len(self.top) - 2)
+        q = grammar.prev_top[:, self.target]  # the part's pitch index in the step before
+        c, r = self.top[t + 1], self.top[t]  # [rows, P]: each forced part now and before
+        d = (q[:, None] - r) % 12
+        valid = ((grammar.count[:, self.target] == 0)[:, None] & (q >= 0)[:, None]
+                 & (c >= 0) & (r >= 0) & (c != r) & ((d == 0) | (d == 7))
+                 & ~self.rule.done[:, None])
+        if not valid.any():
+            return allowed
+        b, k = np.nonzero(valid)
+        p = self.index[None, :]
+        qq, cc, rr = q[b][:, None], c[b, k][:, None], r[b, k][:, None]
+        hit = (((p - cc) % 12) == d[b, k][:, None]) & (p != qq) & ((p > qq) == (cc > rr))
+        ban = np.zeros((allowed.shape[0], n), bool)
+        np.logical_or.at(ban, b, hit)
+        mask = np.array(allowed, copy=True)
+        mask[:, 1:1 + n] &= ~ban
+        empty = ~mask.any(axis=1)
+        mask[empty] = allowed[empty]
+        return mask
