@@ -220,38 +220,46 @@ def test_regenerate_part_is_in_the_generate_menu_with_ctrl_alt_g(qtbot, library,
         assert window.panel.job is None
 
 
+@pytest.mark.parametrize("track, bars", [(1, (1, 3)), (0, None)],
+                         ids=["the bass over bars 2-3", "the whole melody"])
 def test_regenerate_part_keeps_every_other_track_note_for_note(qtbot, job_panel, library,
-                                                               presets_dir):
+                                                               presets_dir, track, bars):
     from gui.document import SongDocument
     from gui.panels.parts import default_polyphonic
-    from gui.panels.regenerate import Part, engine_regenerates
+    from gui.panels.regenerate import engine_regenerates
 
     if not engine_regenerates():
         pytest.skip("the engine has no regenerate job yet")
     if default_polyphonic(library) is None:
         pytest.skip("no part model is installed")
-    song = two_part_song()
-    doc = SongDocument(song)
+    doc = SongDocument(two_part_song())
     panel = job_panel(doc, library)
+    panel.select_model(melody_model(panel))  # a melody model: the part model is used
     panel.variations_spin.setValue(2)
+    doc.active_track = track
+    bar = 4 * 480
+    start, end = (bars[0] * bar, bars[1] * bar) if bars else (0, 10**9)
+    panel.use_time_range(lambda: (start, end) if bars else None)  # the ruler's range
     submitted = []
     panel.submitted.connect(submitted.append)
-    bar = 4 * 480
-    part = Part(1, bar, 3 * bar)  # the bass, bars 2-3
     with qtbot.waitSignal(panel.generation_finished, timeout=180000):
-        assert panel.regenerate_part(part)
-    assert submitted[0].request.job == REGENERATE
-    assert (submitted[0].request.track, submitted[0].request.gap) == (1, (bar, 3 * bar))
+        assert panel.regenerate_part()
+    request = submitted[0].request
+    assert (request.job, request.track, request.settings.model) == \
+        (REGENERATE, track, default_polyphonic(library))
+    assert request.gap == ((start, end) if bars else None)
     assert panel.result is not None, panel.messages.text()
     assert panel.variations.count() == 2
     before = doc.song()
     undo_steps = doc.undo_stack.count()
-    panel.keep_variation(0)
-    assert doc.undo_stack.count() == undo_steps + 1  # one undo step
+    ids = panel.keep_variation(0)
+    assert ids and doc.undo_stack.count() == undo_steps + 1  # one undo step
     after = doc.song()
-    assert after.tracks[0].notes == before.tracks[0].notes  # the melody, note for note
-    outside = [n for n in after.tracks[1].notes if not bar <= n.start_tick < 3 * bar]
-    assert outside == [n for n in before.tracks[1].notes
-                       if not bar <= n.start_tick < 3 * bar]
+    other = 1 - track
+    assert after.tracks[other].notes == before.tracks[other].notes  # note for note
+    outside = [n for n in after.tracks[track].notes if not start <= n.start_tick < end]
+    assert outside == [n for n in before.tracks[track].notes
+                       if not start <= n.start_tick < end]
+    assert all(doc.track_of(i) == track for i in ids)
     doc.undo_stack.undo()
-    assert doc.song().tracks[1].notes == before.tracks[1].notes
+    assert doc.song().tracks[track].notes == before.tracks[track].notes
