@@ -47,7 +47,8 @@ GESTURES: list[tuple[str, str, str]] = [
     ("Ruler (top)", "Click or drag", "moves the playhead (where Play and Paste start) and "
                                      "clears the selected range"),
     ("Ruler (top)", "Shift+drag", "selects a range of time, snapped: Fill (Ctrl+Shift+F) "
-                                  "regenerates it; Escape clears it"),
+                                  "regenerates it, Regenerate Part (Ctrl+Alt+G) the active "
+                                  "track over it; Escape clears it"),
     ("Ruler (top)", "Double-click", "selects the bar under the mouse as the range"),
     ("Anywhere in the roll", "Wheel", "scrolls up and down"),
     ("Anywhere in the roll", "Shift+wheel", "scrolls in time"),
