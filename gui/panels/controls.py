@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QGridLayout, QLabel, QSlider, QToolButton, QVBoxLayout,
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QSlider, QToolButton, QVBoxLayout,
                                QWidget)
 
 from engine.generation.request import CONTROL_MAX, CONTROLS
@@ -56,6 +56,12 @@ class ControlsBox(QWidget):
         self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.header.setAutoRaise(True)
         self.header.toggled.connect(self.set_expanded)
+        self.reset_button = QToolButton()
+        self.reset_button.setObjectName("controls_reset")
+        self.reset_button.setText("Reset")
+        self.reset_button.setToolTip("Every control to the middle, where it changes nothing")
+        self.reset_button.setAutoRaise(True)
+        self.reset_button.clicked.connect(self.reset)
         self.body = QWidget()
         grid = QGridLayout(self.body)
         grid.setContentsMargins(12, 0, 0, 0)
@@ -76,9 +82,20 @@ class ControlsBox(QWidget):
             grid.addWidget(slider, row, 1)
             grid.addWidget(right, row, 2)
             self.sliders[name] = slider
+        self.note = QLabel()
+        self.note.setObjectName("controls_note")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: palette(mid);")
+        self.note.hide()
+        grid.addWidget(self.note, len(self.sliders), 0, 1, 3)
+        head = QHBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
+        head.addWidget(self.header)
+        head.addStretch(1)
+        head.addWidget(self.reset_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.header)
+        layout.addLayout(head)
         layout.addWidget(self.body)
         self.header.setToolTip("Steer the music beyond temperature; the middle "
                                "position of each changes nothing")
@@ -92,6 +109,12 @@ class ControlsBox(QWidget):
         self.header.setArrowType(Qt.ArrowType.DownArrow if expanded
                                  else Qt.ArrowType.RightArrow)
         self.body.setVisible(expanded)
+        self.reset_button.setVisible(expanded)
+
+    def set_note(self, text: str) -> None:
+        """A line under the controls (what they steer with the chosen model), or none."""
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
 
     def is_expanded(self) -> bool:
         return self.header.isChecked()

@@ -263,3 +263,27 @@ def test_regenerate_part_keeps_every_other_track_note_for_note(qtbot, job_panel,
     assert all(doc.track_of(i) == track for i in ids)
     doc.undo_stack.undo()
     assert doc.song().tracks[track].notes == before.tracks[track].notes
+
+
+def test_a_part_model_says_it_takes_the_controls_at_0_and_reset_brings_them_there(
+        qtbot, panel):
+    from gui.panels.parts import default_polyphonic
+
+    poly = default_polyphonic(panel.library)
+    if poly is None:
+        pytest.skip("no part model is installed")
+    panel.controls.set_expanded(True)
+    panel.select_model(melody_model(panel))
+    assert panel.controls.note.isHidden()
+    panel.select_model(poly)
+    assert "steer a melody model for now" in panel.controls.note.text()
+    assert not panel.controls.note.isHidden()
+    panel.controls.set_values({"density": 1})
+    panel.bars.setValue(1)
+    panel.variations_spin.setValue(1)
+    with qtbot.waitSignal(panel.generation_finished, timeout=120000):
+        assert panel.generate()
+    if panel.result is None:  # refused with the engine's sentence, after a round trip
+        assert "set them to 0" in panel.messages.text(), panel.messages.text()
+    panel.controls.reset_button.click()
+    assert panel.settings().controls() == {}
