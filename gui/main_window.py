@@ -25,7 +25,6 @@ from gui.busy import BusyCancelled, run_busy
 from gui.document import GENERATED, SongDocument
 from gui.panels.fill import range_text
 from gui.panels.generate import GeneratePanel
-from gui.panels.regenerate import engine_regenerates
 from gui.pianoroll.geometry import NOTE_LENGTHS, SNAP_CHOICES
 from gui.startup import DEFAULT_SEED, on_first_paint
 from gui.toolbar import FixedActionButton
@@ -406,7 +405,7 @@ class MainWindow(QMainWindow):
         self.generate_again.setEnabled(not running)
         self.generate_fill.setEnabled(not running)
         self.generate_harmonise.setEnabled(not running)
-        self.generate_part.setEnabled(not running and engine_regenerates())
+        self.generate_part.setEnabled(not running)
         self.generate_cancel.setEnabled(running)
 
     def _step_variation(self, delta: int) -> None:

@@ -44,7 +44,7 @@ from gui.panels.controls import ControlsBox
 from gui.panels.fill import FillController
 from gui.panels.parts import PartsController, default_polyphonic, seed_has_voices
 from gui.panels.presets import PresetsController
-from gui.panels.regenerate import RegenerateController, engine_regenerates
+from gui.panels.regenerate import RegenerateController
 from gui.panels.style import StyleController, style_entries
 from gui.variations import VariationsView
 from gui.worker import GenerationJob, is_polyphonic_info
@@ -62,7 +62,6 @@ REGENERATE_PART_TIP = ("Write the active track anew, over the range selected in 
 CONTROLS_FOR_MELODY = ("The controls steer a melody model for now: a model that writes "
                        "every part (Harmonise, Regenerate Part too) takes them at 0 "
                        "(Reset).")
-REGENERATE_PART_MISSING = "Regenerate Part needs an engine that regenerates one part."
 
 
 class Shown(Protocol):
@@ -319,8 +318,7 @@ class GeneratePanel(QWidget):
         self.harmonise_button.clicked.connect(self.harmonise)
         self.regenerate_part_button = QPushButton("Regenerate Part")
         self.regenerate_part_button.setObjectName("regenerate_part_button")
-        self.regenerate_part_button.setToolTip(REGENERATE_PART_TIP if engine_regenerates()
-                                               else REGENERATE_PART_MISSING)
+        self.regenerate_part_button.setToolTip(REGENERATE_PART_TIP)
         self.regenerate_part_button.clicked.connect(lambda: self.regenerate_part())
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
@@ -710,9 +708,6 @@ class GeneratePanel(QWidget):
     def regenerate_part(self, part: Any = None) -> bool:
         """Write the active track (over the ruler's range, if any) anew while every other
         part stays (gui.panels.regenerate); False when it cannot start."""
-        if not engine_regenerates():
-            self.say(REGENERATE_PART_MISSING)
-            return False
         self._lock_for = None  # the key of the parts that stay, not the seed's
         return self.part_regenerator.start(part)
 
@@ -829,7 +824,7 @@ class GeneratePanel(QWidget):
         self.regenerate_button.setEnabled(not running)
         self.fill_button.setEnabled(not running)
         self.harmonise_button.setEnabled(not running)
-        self.regenerate_part_button.setEnabled(not running and engine_regenerates())
+        self.regenerate_part_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.model_combo.setEnabled(not running)
         self.style_button.setEnabled(not running)

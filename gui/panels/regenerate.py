@@ -12,10 +12,7 @@ part's notes there in ONE undo step ("Regenerate part").
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from engine.generation.request import REGENERATE
@@ -25,18 +22,6 @@ from gui.panels.parts import default_polyphonic, polyphonic_models
 
 NO_PART_MODEL = ("Regenerate Part needs a part model (one that writes every part, such as "
                  "poly-lstm), and none is installed in the models folder.")
-
-
-@lru_cache(maxsize=1)
-def engine_regenerates() -> bool:
-    """Whether the engine has the regenerate job (engine/generation/jobs/regenerate.py),
-    found without importing the jobs (they load the models' runtime)."""
-    try:
-        spec = importlib.util.find_spec("engine.generation.jobs")
-    except (ImportError, ValueError):
-        return False
-    folders = (spec.submodule_search_locations or []) if spec is not None else []
-    return any((Path(folder) / "regenerate.py").is_file() for folder in folders)
 
 
 @dataclass(frozen=True)
@@ -194,5 +179,4 @@ class RegenerateRun:
                      f"{len(old)}). Undo brings the old part back.")
 
 
-__all__ = ["NO_PART_MODEL", "Part", "RegenerateController", "RegenerateRun",
-           "engine_regenerates"]
+__all__ = ["NO_PART_MODEL", "Part", "RegenerateController", "RegenerateRun"]
