@@ -195,13 +195,14 @@ def add_sampling_options(p: argparse.ArgumentParser, words: SamplingHelp = Sampl
         from engine.generation.mixers import MIXERS
 
         named = sorted(set(CONSTRAINTS) - {"key", "range", "grammar"})
+        controls = [c[0] for c in CONTROLS]
         p.add_argument("--constraint", action="append", default=[], metavar="NAME",
                        help="narrow every step by a named constraint of a melody model's "
                             f"continuation (may be given more than once): {', '.join(named)}")
         p.add_argument("--mixer", action="append", default=[], metavar="NAME",
                        help="reshape every step by a named mixer of a melody model "
                             "(may be given more than once): "
-                            f"{', '.join(sorted(set(MIXERS) - {'memory', 'style'}))}")
+                            f"{', '.join(sorted(set(MIXERS) - {'memory', 'style'} - set(controls)))}")
     if words.controls:
         add_control_options(p)
 

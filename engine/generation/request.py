@@ -182,7 +182,9 @@ def _check_names(names, what: str) -> None:
     else:
         from engine.generation.mixers import MIXERS as known
         built_in = {"memory": "the motif memory is the memory setting",
-                    "style": "a style is the style setting"}
+                    "style": "a style is the style setting",
+                    **{name: f"the {what} control is the {name} setting (-2..2)"
+                       for name, what, _, _ in CONTROLS}}
     for name in names:
         if name in built_in:
             raise GenerationError(f"{built_in[name]}, not a {what} to name")

@@ -89,7 +89,7 @@ class ControlMixer(Chained):
             on = logits[:, self.onsets]
             before = _logsumexp(on)
             after = _logsumexp(on + b[:, self.onsets])
-            b = b.copy()
+            b = np.array(np.broadcast_to(b, logits.shape))
             b[:, self.onsets] += (before - after)[:, None]
         return logits + b
 
