@@ -205,6 +205,24 @@ class KeySignature:
         return f"{self.tonic} {'minor' if self.minor else 'major'}"
 
 
+@dataclass(frozen=True, slots=True)
+class Chord:
+    """A chord symbol on the song's chord track, from ``tick`` until the next one.  The
+    symbol is kept as text, as a lead sheet or a MIDI marker writes it ("Am7", "Bb/D");
+    :func:`engine.encodings.chords.parse_chord` reads it (readers store only symbols it
+    reads, in its canonical spelling)."""
+
+    tick: int
+    symbol: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tick, int) or self.tick < 0:
+            raise SongError(f"chord {self.symbol!r} at tick {self.tick!r} is before the song "
+                            f"starts")
+        if not isinstance(self.symbol, str) or not self.symbol.strip():
+            raise SongError(f"a chord at tick {self.tick} has no symbol")
+
+
 def pickup_ticks_of(time_signatures: Sequence[TimeSignature], ppq: int) -> int:
     """The length of the song's pickup bar, 0 when it has none.
 
@@ -249,6 +267,8 @@ class Song:
     # where the song ends when its file says so past its last note (a MIDI file's end of
     # track after a final rest); None: it ends where its last note does
     length_ticks: int | None = None
+    # the chord track: symbols in time order, one at a tick at most (the last wins)
+    chords: list[Chord] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.ppq, int) or self.ppq <= 0:
@@ -263,6 +283,9 @@ class Song:
         self.time_signatures = [by_tick[t] for t in sorted(by_tick)]
         keys = {ks.tick: ks for ks in self.key_signatures}  # the last at a tick wins
         self.key_signatures = [keys[t] for t in sorted(keys)]
+        if self.chords:
+            chords_at = {c.tick: c for c in self.chords}
+            self.chords = [chords_at[t] for t in sorted(chords_at)]
         if self.length_ticks is not None and (not isinstance(self.length_ticks, int)
                                               or self.length_ticks < 0):
             raise SongError(f"the song's length {self.length_ticks!r} must be zero or more "
@@ -379,6 +402,7 @@ class Song:
             time_signatures=list(self.time_signatures),
             key_signatures=list(self.key_signatures),
             length_ticks=self.length_ticks,
+            chords=list(self.chords),
         )
 
     def rescaled(self, ppq: int) -> "Song":
@@ -405,6 +429,7 @@ class Song:
             time_signatures=[replace(ts, tick=conv(ts.tick)) for ts in self.time_signatures],
             key_signatures=[replace(ks, tick=conv(ks.tick)) for ks in self.key_signatures],
             length_ticks=None if self.length_ticks is None else conv(self.length_ticks),
+            chords=[replace(c, tick=conv(c.tick)) for c in self.chords],
         )
 
 

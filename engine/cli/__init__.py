@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 
-COMMANDS = ("generate", "score", "fill", "harmonise", "harmonize", "convert")
+COMMANDS = ("generate", "score", "fill", "harmonise", "harmonize", "convert", "chords")
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     """Add every command to the main parser's sub-commands."""
-    from engine.cli import convert, fill, generate, harmonise, score
+    from engine.cli import chords, convert, fill, generate, harmonise, score
 
-    for command in (generate, score, fill, harmonise, convert):  # the order --help lists
+    for command in (generate, score, fill, harmonise, convert, chords):  # the order --help lists
         command.add_command(subparsers)

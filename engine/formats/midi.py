@@ -4,8 +4,11 @@
 changes, time and key signatures, note-on with velocity 0 as note-off, overlapping notes
 of the same pitch, notes left open at the end of a track, drums on channel 10, empty
 tracks).
+Marker and text events that read as chord symbols ("Am7", "Bb/D", as DAWs write a
+chord track) become the song's chord track.
 ``song_to_midi_file`` writes type 1 with a conductor track (tempo, time and key
-signatures) and one track per song track (name, program, notes), atomically.
+signatures, and the chord track as marker events when the song has one) and one track
+per song track (name, program, notes), atomically.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import mido
 from engine.errors import LimitError, MidiFileError, SongError
 from engine.formats.atomic import write_file
 from engine.limits import describe_bytes
-from engine.song import (DRUM_CHANNEL, KeySignature, Note, Song, TempoChange, TempoMap,
+from engine.encodings.chords import chord_from_text
+from engine.song import (DRUM_CHANNEL, Chord, KeySignature, Note, Song, TempoChange, TempoMap,
                          TimeSignature, Track)
 
 PathOrBytes = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
@@ -257,6 +261,7 @@ def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
     tempos: list[TempoChange] = []
     signatures: list[TimeSignature] = []
     keys: list[KeySignature] = []
+    chords: list[Chord] = []
     tracks: list[Track] = []
     total_notes = 0
     file_end = 0  # the latest end of track: a final rest lasts until there
@@ -297,6 +302,10 @@ def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
             elif kind == "key_signature":
                 if msg.key in _KEYS_BY_NAME:
                     keys.append(KeySignature(tick, *_KEYS_BY_NAME[msg.key]))
+            elif kind == "marker" or kind == "text":
+                symbol = chord_from_text(msg.text)
+                if symbol is not None:
+                    chords.append(Chord(tick, symbol))
             elif kind == "track_name" and not track_name:
                 track_name = msg.name.strip()
         file_end = max(file_end, tick)
@@ -326,7 +335,8 @@ def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
     try:
         song = Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos),
                     time_signatures=signatures, key_signatures=keys,
-                    length_ticks=file_end if file_end > notes_end else None)
+                    length_ticks=file_end if file_end > notes_end else None,
+                    chords=sorted(chords, key=lambda c: c.tick))
     except SongError as e:
         raise MidiFileError(f"{what}: {e}") from None
     # a resolution too coarse for the metre (one tick a quarter note in 6/8: an eighth
@@ -397,6 +407,9 @@ def song_to_midi_bytes(song: Song) -> bytes:
             (ts.numerator, ts.denominator.bit_length() - 1, 24, 8)))))
     for ks in song.key_signatures:
         conductor.append((ks.tick, 0, _meta(0x59, bytes((ks.sharps & 0xFF, int(ks.minor))))))
+    for chord in song.chords:  # markers, as DAWs show a chord track
+        conductor.append((chord.tick, 0, _meta(0x06, chord.symbol.encode("latin-1",
+                                                                         errors="replace"))))
     for change in song.tempo_map.changes:
         conductor.append((change.tick, 1, _meta(0x51, change.us_per_quarter.to_bytes(3, "big"))))
     end = max(song.end_tick, max((e[0] for e in conductor), default=0))

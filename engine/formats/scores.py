@@ -15,12 +15,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.encodings.chords import chord_from_text
 from engine.errors import ContinuoError, LimitError, ScoreFileError, SongError
 from engine.formats.midi import MAX_NOTES
 from engine.limits import (MAX_ARCHIVE_MEMBERS, MAX_SCORE_BYTES, MAX_SCORE_QUARTERS,
                            MAX_SCORE_UNPACKED_BYTES, ParseTimeout, describe_bytes,
                            run_with_time_budget, score_parse_seconds)
-from engine.song import (DEFAULT_PPQ, DRUM_CHANNEL, KeySignature, Note, Song, TempoChange,
+from engine.song import (DEFAULT_PPQ, DRUM_CHANNEL, Chord, KeySignature, Note, Song, TempoChange,
                          TempoMap, TimeSignature, Track, pickup_signatures)
 
 # the music21 parser for each score suffix; music21 would otherwise guess by suffix and
@@ -160,7 +161,9 @@ def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") ->
     Every part gets a channel of its own (0, 1, 2, ... skipping the drum channel 9; a
     percussion part goes on 9) and the General MIDI program of its instrument.  A
     partial first bar (a pickup) is kept as a short first time signature, so that bar
-    lines fall where music21's measures put them; the key signatures are kept too."""
+    lines fall where music21's measures put them; the key signatures are kept too, and
+    the chord symbols (MusicXML ``<harmony>``, ABC's quoted ``"Am"``) become the chord
+    track."""
     m21 = _music21()
     parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
     tracks: list[Track] = []
@@ -168,6 +171,7 @@ def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") ->
     signatures: list[TimeSignature] = []
     keys: list[KeySignature] = []
     channels = _part_channels(m21, parts)
+    chords: dict[int, Chord] = {}  # by tick: the first part's symbol wins
     total_notes = 0
     for pi, part in enumerate(parts):
         flat = part.stripTies().flatten()
@@ -190,6 +194,13 @@ def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") ->
                                       channel))
             if len(notes) + total_notes > MAX_NOTES:
                 raise LimitError(f"{what}: the score has more than {MAX_NOTES:,} notes")
+        for cs in flat.getElementsByClass(m21.harmony.ChordSymbol):
+            symbol = _chord_symbol(cs)
+            start_q = float(cs.offset)
+            if symbol is not None and math.isfinite(start_q) and 0 <= start_q \
+                    <= MAX_SCORE_QUARTERS:
+                tick = int(round(start_q * ppq))
+                chords.setdefault(tick, Chord(tick, symbol))
         name = (part.partName or "").strip() if hasattr(part, "partName") else ""
         total_notes += len(notes)
         tracks.append(Track(name=name or f"Part {pi + 1}", channel=channel,
@@ -218,7 +229,41 @@ def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") ->
     if not any(t.notes for t in tracks):
         raise ScoreFileError(f"{what}: the score has no notes")
     return Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos),
-                time_signatures=signatures, key_signatures=keys)
+                time_signatures=signatures, key_signatures=keys,
+                chords=[chords[t] for t in sorted(chords)])
+
+
+# music21's chord kinds (MusicXML's <kind> values) -> Continuo's qualities
+_KINDS = {"major": "", "minor": "m", "augmented": "aug", "diminished": "dim",
+          "dominant-seventh": "7", "major-seventh": "maj7", "minor-seventh": "m7",
+          "diminished-seventh": "dim7", "augmented-seventh": "aug7",
+          "half-diminished-seventh": "m7b5", "major-minor": "mmaj7", "major-sixth": "6",
+          "minor-sixth": "m6", "dominant-ninth": "9", "major-ninth": "maj9",
+          "minor-ninth": "m9", "dominant-11th": "11", "minor-11th": "m11",
+          "dominant-13th": "13", "major-13th": "maj13", "minor-13th": "m13",
+          "suspended-second": "sus2", "suspended-fourth": "sus4",
+          "suspended-fourth-seventh": "7sus4"}
+_M21_FLATS = re.compile(r"(^|/)([A-G])(-+)")
+
+
+def _chord_symbol(cs) -> str | None:
+    """A music21 ChordSymbol as Continuo spells it ("Bb7", "F#m7b5", "C/E"), None for
+    "no chord" (N.C.) or a symbol Continuo cannot read.  music21 writes flats as "-"
+    (its figure "B-7" is Bb7); its figure is read first (it keeps alterations such as
+    b5), then its kind, root and bass."""
+    if cs.root() is None or type(cs).__name__ == "NoChord":
+        return None
+    figure = _M21_FLATS.sub(lambda m: m.group(1) + m.group(2) + "b" * len(m.group(3)),
+                            cs.figure or "")
+    symbol = chord_from_text(figure)
+    if symbol is not None:
+        return symbol
+    quality = _KINDS.get(cs.chordKind)
+    if quality is None:
+        return None
+    root = cs.root().name.replace("-", "b")
+    bass = cs.bass().name.replace("-", "b") if cs.bass() is not None else root
+    return chord_from_text(root + quality + ("" if bass == root else f"/{bass}"))
 
 
 def _with_pickup(m21, part, signatures: list[TimeSignature], ppq: int) -> list[TimeSignature]:

@@ -1,0 +1,482 @@
+"""Chord symbols (``C Cm C7 Cmaj7 Cm7 Cdim Cdim7 Cm7b5 Caug Csus2 Csus4 C6 C9 C/E`` with
+flats and sharps): a parser and a printer, and chord detection from a song's notes.
+
+A :class:`ChordSymbol` is a root (spelled as written: "Bb", "F#"), a quality (the chord's
+kind: "" for major, "m", "7", "maj7" ... :data:`QUALITIES`), extensions beyond it ("b9",
+"add9", "#11" ...) and an optional bass note (``C/E``).  :func:`parse_chord` reads what
+people type, and says which part it could not read; ``str()`` prints the canonical
+spelling, which :func:`parse_chord` reads back.
+
+:func:`detect_chords` names the harmony of a song from every pitched track (drums are
+left out), the lowest sounding note weighted as the bass, one chord per beat at most and
+fewer where the music moves slower: each beat is scored against every chord template,
+and a best path through the beats (Viterbi) pays for each change, more on a weak beat
+than on a bar line, so that a bar of one harmony is one chord and a chorale's beat-by-
+beat harmony is one chord a beat.  Pure numpy; no music21.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+from engine.errors import EncodingError
+from engine.song import Chord, Song
+
+_PC_OF_LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_ACCIDENTALS = {"#": 1, "♯": 1, "b": -1, "♭": -1}
+
+# quality -> intervals above the root (the chord's tones), in the order printed
+QUALITIES: dict[str, tuple[int, ...]] = {
+    "": (0, 4, 7),
+    "m": (0, 3, 7),
+    "dim": (0, 3, 6),
+    "aug": (0, 4, 8),
+    "sus2": (0, 2, 7),
+    "sus4": (0, 5, 7),
+    "6": (0, 4, 7, 9),
+    "m6": (0, 3, 7, 9),
+    "7": (0, 4, 7, 10),
+    "maj7": (0, 4, 7, 11),
+    "m7": (0, 3, 7, 10),
+    "mmaj7": (0, 3, 7, 11),
+    "dim7": (0, 3, 6, 9),
+    "m7b5": (0, 3, 6, 10),
+    "aug7": (0, 4, 8, 10),
+    "7sus4": (0, 5, 7, 10),
+    "9": (0, 4, 7, 10, 2),
+    "maj9": (0, 4, 7, 11, 2),
+    "m9": (0, 3, 7, 10, 2),
+    "11": (0, 4, 7, 10, 2, 5),
+    "m11": (0, 3, 7, 10, 2, 5),
+    "13": (0, 4, 7, 10, 2, 9),
+    "maj13": (0, 4, 7, 11, 2, 9),
+    "m13": (0, 3, 7, 10, 2, 9),
+}
+
+# what people type -> the quality it means (the canonical spellings read as themselves)
+_QUALITY_ALIASES: dict[str, str] = {q: q for q in QUALITIES if q}
+_QUALITY_ALIASES.update({
+    "M": "", "maj": "", "major": "",
+    "min": "m", "mi": "m", "-": "m", "minor": "m",
+    "°": "dim", "o": "dim",
+    "+": "aug", "#5": "aug",
+    "sus": "sus4",
+    "M7": "maj7", "Maj7": "maj7", "Δ": "maj7", "Δ7": "maj7", "ma7": "maj7",
+    "min7": "m7", "mi7": "m7", "-7": "m7",
+    "m(maj7)": "mmaj7", "mM7": "mmaj7", "minmaj7": "mmaj7", "-maj7": "mmaj7",
+    "°7": "dim7", "o7": "dim7",
+    "ø": "m7b5", "ø7": "m7b5", "min7b5": "m7b5", "m7(b5)": "m7b5", "-7b5": "m7b5",
+    "+7": "aug7", "7#5": "aug7", "7+": "aug7",
+    "7sus": "7sus4",
+    "min6": "m6", "-6": "m6",
+    "M9": "maj9", "Maj9": "maj9", "min9": "m9", "-9": "m9",
+    "min11": "m11", "-11": "m11", "M13": "maj13", "min13": "m13", "-13": "m13",
+})
+_QUALITY_KEYS = sorted(_QUALITY_ALIASES, key=len, reverse=True)
+
+# extensions beyond the quality -> semitones above the root
+EXTENSIONS: dict[str, int] = {
+    "add2": 2, "add4": 5, "add9": 2, "add11": 5, "add13": 9,
+    "b5": 6, "#5": 8, "b9": 1, "#9": 3, "#11": 6, "b13": 8,
+    "9": 2, "11": 5, "13": 9,
+}
+_EXTENSION_KEYS = sorted(EXTENSIONS, key=len, reverse=True)
+
+_NOTE = re.compile(r"([A-Ga-z])([#b♯♭]*)")
+
+
+def _pitch_class(name: str, symbol: str, where: str) -> tuple[str, int]:
+    m = _NOTE.fullmatch(name)
+    if m is None or m.group(1) not in _PC_OF_LETTER:
+        raise EncodingError(f"chord symbol {symbol!r}: {where} {name!r} is not a note name "
+                            f"(A to G, then # or b)")
+    accidentals = m.group(2).replace("♯", "#").replace("♭", "b")
+    if len(accidentals) > 2:
+        raise EncodingError(f"chord symbol {symbol!r}: {where} {name!r} has more than two "
+                            f"sharps or flats")
+    pc = (_PC_OF_LETTER[m.group(1)] + sum(_ACCIDENTALS[a] for a in accidentals)) % 12
+    return m.group(1) + accidentals, pc
+
+
+@dataclass(frozen=True, slots=True)
+class ChordSymbol:
+    """A chord symbol: root (as spelled), quality (a key of :data:`QUALITIES`),
+    extensions (keys of :data:`EXTENSIONS`, in the order written) and an optional bass
+    note (as spelled)."""
+
+    root: str
+    quality: str = ""
+    extensions: tuple[str, ...] = ()
+    bass: str | None = None
+
+    def __post_init__(self) -> None:
+        text = self.root
+        _pitch_class(self.root, text, "the root")
+        if self.quality not in QUALITIES:
+            raise EncodingError(f"chord symbol {text!r}: {self.quality!r} is not a chord "
+                                f"quality Continuo knows")
+        for ext in self.extensions:
+            if ext not in EXTENSIONS:
+                raise EncodingError(f"chord symbol {text!r}: {ext!r} is not an extension "
+                                    f"Continuo knows")
+        if self.bass is not None:
+            _pitch_class(self.bass, text, "the bass note")
+
+    @property
+    def root_pc(self) -> int:
+        return _pitch_class(self.root, self.root, "the root")[1]
+
+    @property
+    def bass_pc(self) -> int:
+        """The pitch class of the bass: the slash note, else the root."""
+        if self.bass is None:
+            return self.root_pc
+        return _pitch_class(self.bass, self.bass, "the bass note")[1]
+
+    @property
+    def intervals(self) -> tuple[int, ...]:
+        """Semitones above the root of every tone, quality first, then extensions."""
+        out = list(QUALITIES[self.quality])
+        for ext in self.extensions:
+            step = EXTENSIONS[ext]
+            if ext in ("b5", "#5") and 7 in out:
+                out.remove(7)  # an altered fifth replaces the fifth
+            if step not in out:
+                out.append(step)
+        return tuple(out)
+
+    @property
+    def pitch_classes(self) -> frozenset[int]:
+        """The chord's tones as pitch classes, the slash bass included."""
+        root = self.root_pc
+        return frozenset({(root + i) % 12 for i in self.intervals} | {self.bass_pc})
+
+    @property
+    def family(self) -> str:
+        """The kind of chord, as harmonic analysis counts them: "major", "minor",
+        "diminished", "augmented", "dominant seventh", "other seventh" or "other"
+        (suspended chords)."""
+        tones = set(QUALITIES[self.quality])
+        if 10 in tones and 4 in tones and 7 in tones:
+            return "dominant seventh"
+        if 10 in tones or 11 in tones or self.quality == "dim7":
+            return "other seventh"
+        if {3, 6} <= tones:
+            return "diminished"
+        if {4, 8} <= tones:
+            return "augmented"
+        if 4 in tones:
+            return "major"
+        if 3 in tones:
+            return "minor"
+        return "other"
+
+    def __str__(self) -> str:
+        text = self.root + self.quality + "".join(
+            f"({e})" if e[0] in "#b" or e.isdigit() else e for e in self.extensions)
+        return text if self.bass is None else f"{text}/{self.bass}"
+
+    def transposed(self, semitones: int, flats: bool = False) -> "ChordSymbol":
+        names = _FLAT_NAMES if flats else _SHARP_NAMES
+        bass = None if self.bass is None else names[(self.bass_pc + semitones) % 12]
+        return ChordSymbol(names[(self.root_pc + semitones) % 12], self.quality,
+                           self.extensions, bass)
+
+
+_SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+_PLAIN_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+@lru_cache(maxsize=4096)
+def parse_chord(text: str) -> ChordSymbol:
+    """Read a chord symbol as people type it ("Am7", "Bb/D", "F#m7b5", "C(add9)",
+    "Ebmaj7"); an EncodingError whose sentence names the part that could not be read."""
+    if not isinstance(text, str):
+        raise EncodingError(f"a chord symbol must be text, not {type(text).__name__}")
+    symbol = text.strip()
+    if not symbol:
+        raise EncodingError("an empty chord symbol names no chord")
+    if len(symbol) > 40:
+        raise EncodingError(f"chord symbol {symbol[:40]!r}...: too long to be a chord symbol")
+    m = _NOTE.match(symbol)
+    if m is None or m.group(1) not in _PC_OF_LETTER:
+        raise EncodingError(f"chord symbol {symbol!r}: it must start with its root, a note "
+                            f"name A to G (then # or b), not {symbol[0]!r}")
+    root, _ = _pitch_class(m.group(0), symbol, "the root")
+    rest = symbol[m.end():]
+    bass = None
+    if "/" in rest:
+        head, tail = rest.rsplit("/", 1)
+        if tail[:1] in _PC_OF_LETTER:
+            bass, _ = _pitch_class(tail, symbol, "the bass note after '/'")
+            rest = head
+        elif tail == "9" and head.endswith("6"):  # C6/9
+            rest = head + "add9"
+        else:
+            raise EncodingError(f"chord symbol {symbol!r}: after '/' comes the bass note "
+                                f"(A to G), not {tail!r}")
+    quality = ""
+    for key in _QUALITY_KEYS:
+        if rest.startswith(key):
+            quality = _QUALITY_ALIASES[key]
+            rest = rest[len(key):]
+            break
+    extensions: list[str] = []
+    while rest:
+        chunk = rest.lstrip("(),/ ")
+        if chunk != rest:
+            rest = chunk
+            continue
+        for key in _EXTENSION_KEYS:
+            if rest.startswith(key):
+                extensions.append(key)
+                rest = rest[len(key):]
+                break
+        else:
+            raise EncodingError(f"chord symbol {symbol!r}: could not read {rest!r} after "
+                                f"{root + quality!r} (a quality such as m, 7, maj7, m7b5, "
+                                f"dim, aug, sus4, or an extension such as b9, add9)")
+    return ChordSymbol(root, quality, tuple(extensions), bass)
+
+
+def is_chord_symbol(text: str) -> bool:
+    """Whether ``text`` reads as one chord symbol (a MIDI marker that names a chord)."""
+    try:
+        parse_chord(text)
+    except EncodingError:
+        return False
+    return True
+
+
+def chord_from_text(text: str) -> str | None:
+    """The canonical spelling of ``text`` when it reads as a chord symbol (a MIDI
+    marker or text event, an ABC annotation), else None."""
+    if not isinstance(text, str) or not text.strip() or len(text) > 40:
+        return None
+    try:
+        return str(parse_chord(text.strip()))
+    except EncodingError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------
+# detection
+# ---------------------------------------------------------------------------------------
+
+# the chords detection chooses among: triads and the common sevenths
+DETECTED_QUALITIES = ("", "m", "dim", "aug", "7", "maj7", "m7", "m7b5", "dim7")
+
+# weights of the scoring, chosen on the Bach chorale analyses (bench/chords.py)
+_OUTSIDE = 0.9  # each unit of weight outside the chord costs this much
+_MISSING = 0.25  # each chord tone not sounding costs this (a share of the chord)
+_SEVENTH = 0.25  # a four-note chord must explain more than a triad would
+_BASS_ROOT = 0.2  # the bass on the root
+_BASS_TONE = 0.08  # the bass on another chord tone
+_LATE = 0.3  # weight of a note that starts after the beat (a passing or neighbour note)
+_CONTEXT = 0.15  # the share of the half bar's notes heard with each beat (an arpeggio)
+_CHANGE = {2: 0.06, 1: 0.10, 0: 0.16}  # a change on a bar line, a half bar, another beat
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedChord:
+    tick: int
+    bar: int
+    beat: int
+    symbol: ChordSymbol
+
+
+def _templates() -> tuple[list[tuple[int, str]], np.ndarray]:
+    chords, rows = [], []
+    for root in range(12):
+        for quality in DETECTED_QUALITIES:
+            row = np.zeros(12)
+            for i in QUALITIES[quality]:
+                row[(root + i) % 12] = 1.0
+            chords.append((root, quality))
+            rows.append(row)
+    return chords, np.array(rows)
+
+
+_CHORDS, _TEMPLATES = _templates()
+
+
+def beat_segments(song: Song, end_tick: int | None = None) -> list[tuple[int, int, int]]:
+    """(start, end, strength) of every beat up to ``end_tick``: strength 2 on a bar line,
+    1 on a half bar, else 0.  A compound metre (6/8, 9/8, 12/8) beats in dotted notes."""
+    end = song.end_tick if end_tick is None else end_tick
+    if end <= 0:
+        return []
+    starts = song.bar_starts(end)
+    out: list[tuple[int, int, int]] = []
+    for i, bar in enumerate(starts):
+        if bar >= end:
+            break
+        bar_end = starts[i + 1] if i + 1 < len(starts) else bar + song.ticks_per_bar_at(bar)
+        meter = song.meter_at(bar)
+        per_beat = meter.ticks_per_beat(song.ppq)
+        if meter.numerator % 3 == 0 and meter.numerator > 3 and meter.denominator >= 8:
+            per_beat *= 3
+        full = meter.ticks_per_bar(song.ppq)
+        anchor = bar_end - full if bar_end - bar < full else bar  # a pickup counts back
+        t = anchor
+        while t < bar_end:
+            if t >= bar:
+                offset = t - anchor
+                strength = 2 if offset == 0 else 1 if 2 * offset == full else 0
+                out.append((t, min(t + per_beat, bar_end), strength))
+            t += per_beat
+    return out
+
+
+def _beat_features(song: Song, segments: Sequence[tuple[int, int, int]]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per beat: the weight of each pitch class (summing to 1, or 0 where nothing
+    sounds) and the bass's pitch class (-1 where nothing sounds)."""
+    n_seg = len(segments)
+    chroma = np.zeros((n_seg, 12))
+    bass = np.full(n_seg, -1)
+    notes = [n for t in song.tracks if not t.is_drum for n in t.notes]
+    if not notes or not n_seg:
+        return chroma, bass
+    seg_start = np.array([s[0] for s in segments], dtype=np.int64)
+    seg_end = np.array([s[1] for s in segments], dtype=np.int64)
+    start = np.array([n.start_tick for n in notes], dtype=np.int64)
+    end = np.array([n.end_tick for n in notes], dtype=np.int64)
+    pitch = np.array([n.pitch for n in notes], dtype=np.int64)
+    first = np.maximum(np.searchsorted(seg_start, start, side="right") - 1, 0)
+    last = np.searchsorted(seg_start, end - 1, side="right") - 1
+    count = np.maximum(last - first + 1, 0)
+    note_of = np.repeat(np.arange(len(notes)), count)
+    seg_of = np.repeat(first, count) + (np.arange(count.sum())
+                                        - np.repeat(np.cumsum(count) - count, count))
+    keep = seg_of < n_seg
+    note_of, seg_of = note_of[keep], seg_of[keep]
+    a = np.maximum(start[note_of], seg_start[seg_of])
+    b = np.minimum(end[note_of], seg_end[seg_of])
+    length = np.maximum(seg_end[seg_of] - seg_start[seg_of], 1)
+    overlap = np.clip(b - a, 0, None) / length
+    late = start[note_of] > seg_start[seg_of]
+    weight = overlap * np.where(late, _LATE, 1.0)
+    np.add.at(chroma, (seg_of, pitch[note_of] % 12), weight)
+    total = chroma.sum(axis=1, keepdims=True)
+    np.divide(chroma, total, out=chroma, where=total > 0)
+    if _CONTEXT > 0:  # each beat hears its half bar too: a broken chord names one chord
+        group = np.cumsum([s[2] > 0 for s in segments]) - 1
+        around = np.zeros((int(group.max()) + 1, 12))
+        np.add.at(around, group, chroma)
+        sums = around.sum(axis=1, keepdims=True)
+        np.divide(around, sums, out=around, where=sums > 0)
+        heard = chroma.sum(axis=1) > 0
+        chroma = np.where(heard[:, None], chroma + _CONTEXT * around[group], 0.0)
+        total = chroma.sum(axis=1, keepdims=True)
+        np.divide(chroma, total, out=chroma, where=total > 0)
+    # the bass: the lowest note that sounds for a quarter of the beat or more (else the
+    # lowest that sounds at all)
+    lowest = np.full(n_seg, 1000)
+    held = overlap >= 0.25
+    np.minimum.at(lowest, seg_of[held], pitch[note_of][held])
+    any_low = np.full(n_seg, 1000)
+    np.minimum.at(any_low, seg_of, pitch[note_of])
+    lowest = np.where(lowest < 1000, lowest, any_low)
+    bass = np.where(lowest < 1000, lowest % 12, -1)
+    return chroma, bass
+
+
+def _beat_scores(chroma: np.ndarray, bass: np.ndarray) -> np.ndarray:
+    """Score of every detectable chord (rows of ``_TEMPLATES``) on every beat."""
+    inside = chroma @ _TEMPLATES.T
+    outside = 1.0 - inside
+    sounding = (chroma > 0.02).astype(float)
+    tones = _TEMPLATES.sum(axis=1)
+    missing = (tones[None, :] - sounding @ _TEMPLATES.T) / tones[None, :]
+    scores = inside - _OUTSIDE * outside - _MISSING * missing - _SEVENTH * (tones > 3)
+    roots = np.array([r for r, _ in _CHORDS])
+    has_bass = bass >= 0
+    on_root = (bass[:, None] == roots[None, :]) & has_bass[:, None]
+    bass_tone = np.zeros_like(scores, dtype=bool)
+    idx = np.where(has_bass)[0]
+    bass_tone[idx] = _TEMPLATES[:, bass[idx]].T > 0
+    scores += _BASS_ROOT * on_root + _BASS_TONE * (bass_tone & ~on_root)
+    silent = chroma.sum(axis=1) == 0
+    scores[silent] = 0.0
+    return scores
+
+
+def _best_path(scores: np.ndarray, strengths: np.ndarray) -> np.ndarray:
+    """The chord of each beat that maximises the beats' scores less the changes' cost."""
+    n, k = scores.shape
+    path = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return path
+    back = np.zeros((n, k), dtype=np.int64)
+    total = scores[0].copy()
+    for i in range(1, n):
+        cost = _CHANGE[int(strengths[i])]
+        best = int(np.argmax(total))
+        stay = total
+        move = total[best] - cost
+        back[i] = np.where(stay >= move, np.arange(k), best)
+        total = np.maximum(stay, move) + scores[i]
+    path[-1] = int(np.argmax(total))
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
+def _spelling(song: Song) -> tuple[str, ...]:
+    sharps = song.key_signatures[0].sharps if song.key_signatures else 0
+    return _SHARP_NAMES if sharps > 0 else _FLAT_NAMES if sharps < 0 else _PLAIN_NAMES
+
+
+def detect_beat_chords(song: Song) -> list[tuple[int, ChordSymbol | None]]:
+    """(tick, chord) for every beat of the song; None before the first note sounds."""
+    segments = beat_segments(song)
+    chroma, bass = _beat_features(song, segments)
+    scores = _beat_scores(chroma, bass)
+    path = _best_path(scores, np.array([s[2] for s in segments], dtype=np.int64))
+    names = _spelling(song)
+    sounding = chroma.sum(axis=1) > 0
+    started = np.cumsum(sounding) > 0
+    out: list[tuple[int, ChordSymbol | None]] = []
+    for i, (tick, _, _) in enumerate(segments):
+        if not started[i]:
+            out.append((tick, None))
+            continue
+        root, quality = _CHORDS[path[i]]
+        out.append((tick, ChordSymbol(names[root], quality)))
+    return out
+
+
+def detect_chords(song: Song) -> list[DetectedChord]:
+    """The song's chords where they change, each with its bar (numbered as the song's,
+    a pickup bar 0) and beat (from 1); empty for a song with no pitched notes."""
+    out: list[DetectedChord] = []
+    previous = None
+    for tick, symbol in detect_beat_chords(song):
+        if symbol is None or symbol == previous:
+            continue
+        bar, beat, _ = song.bar_beat_at(tick)
+        out.append(DetectedChord(tick, bar, beat, symbol))
+        previous = symbol
+    return out
+
+
+def chord_track(detected: Sequence[DetectedChord]) -> list[Chord]:
+    """Detected chords as a song's chord track."""
+    return [Chord(d.tick, str(d.symbol)) for d in detected]
+
+
+def chord_at(chords: Sequence[Chord], tick: int) -> ChordSymbol | None:
+    """The chord of a chord track sounding at ``tick`` (the last at or before it)."""
+    current = None
+    for chord in chords:
+        if chord.tick > tick:
+            break
+        current = chord
+    return None if current is None else parse_chord(current.symbol)
