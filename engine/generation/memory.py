@@ -412,7 +412,7 @@ def mix(p_net: np.ndarray, p_mem: np.ndarray, mixing: Mixing,
 
 
 #: the repeat control's position -> the memory's share (:class:`MemoryMixer`'s ``share``)
-REPEAT_SHARES = {-2: 0.0, -1: 0.6, 0: 1.0, 1: 1.4, 2: 2.0}
+REPEAT_SHARES = {-2: 0.0, -1: 0.6, 0: 1.0, 1: 1.1, 2: 2.0}
 
 
 class MemoryMixer:
@@ -430,8 +430,8 @@ class MemoryMixer:
         in the beat (the mixing's ``phase_period``); only their difference and the
         steps' phases matter.  By default the prefix starts on step 0 and the heard
         music ends where the prefix starts.  ``share`` scales how far the memory moves
-        the network's distribution (the repeat control, :data:`REPEAT_SHARES`): 1 as
-        the mixing says, 0 the network alone, above 1 further the memory's way."""
+        the network's log-probabilities (the repeat control, :data:`REPEAT_SHARES`): 1
+        as the mixing says, 0 the network alone, above 1 further the memory's way."""
         if mixing.method == "adaptive" and mixing.generation_power != 1.0:
             table = tuple(float(w) ** mixing.generation_power for w in mixing.table)
             mixing = replace(mixing, table=table, generation_power=1.0)
@@ -466,17 +466,15 @@ class MemoryMixer:
         return self._mixed(logits)
 
     def _shared(self, logits: np.ndarray) -> np.ndarray:
-        """The network's distribution moved ``share`` times as far as the mixing moves
-        it (what falls below zero beyond the memory's own is cut, and the rest
-        renormalised)."""
+        """The network's log-probabilities moved ``share`` times as far as the mixing
+        moves them (geometrically: every token's ratio of mixed to network probability
+        raised to ``share``; renormalised, and no token's probability falls to 0)."""
         z = np.array(logits, dtype=np.float64)
         z -= z.max(axis=1, keepdims=True)
-        p_net = np.exp(z)
-        p_net /= p_net.sum(axis=1, keepdims=True)
-        p = p_net + self.share * (np.exp(self._mixed(logits)) - p_net)
-        np.maximum(p, 0.0, out=p)
-        p /= p.sum(axis=1, keepdims=True)
-        return np.log(np.maximum(p, 1e-300))
+        log_net = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        log_p = log_net + self.share * (self._mixed(logits) - log_net)
+        log_p -= log_p.max(axis=1, keepdims=True)
+        return log_p - np.log(np.exp(log_p).sum(axis=1, keepdims=True))
 
     def _mixed(self, logits: np.ndarray) -> np.ndarray:
         if self._table is None:

@@ -1,0 +1,231 @@
+"""Do the steering controls steer?  For each control and each of its five positions
+(-2..2), a melody model's continuations of Essen test tunes, measured by the control's
+own statistic, against the real continuations' spread.
+
+For the first ``--seeds`` tunes of the test split (as bench/musicality.py picks them:
+training's corpus cache, tunes with a metre), the first 2 bars are the seed and
+``--bars`` bars are generated (one variation, random seed = the tune's number,
+temperature 1, the CLI's other defaults: key lock auto, motif memory on).  The seed's
+notes are given a metric accent (downbeat 100, other beats 85, off the beat 70: Essen
+tunes have no velocities) so that the dynamics control has accents to scale.  Per
+control, its statistic at every position:
+
+* density: notes per bar;
+* leaps: mean absolute interval (semitones) and the share of intervals over 4 semitones;
+* repeat: the share of new bars that are step for step an earlier bar of the tune;
+* register: mean pitch (model space, the tunes in C major / A minor);
+* syncopation: the share of note starts off the beat (in the tune's metre);
+* dynamics: the velocities' mean and standard deviation.
+
+Each must move monotonically across the five positions (``monotonic``), and positions
+±2 should move it from position 0 by at least 25% of the real continuations' own spread
+(the standard deviation over the tunes of the same statistic on the real next bars;
+``moved_±2`` in units of that spread).  With ``--bits`` the same mixers are applied to
+the real continuations' tokens (the network's logits, then the motif memory and the
+control, as generating would) and the bits per note at ±1 are compared with 0.
+
+    python bench/controls.py [--seeds 30] [--bars 4] [--model lstm] [--bits]
+
+Prints a table and writes bench/results/controls.json.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common  # noqa: E402
+from bench.common import ROOT  # noqa: E402
+from bench.musicality import PPQ, SEED_BARS, test_tunes  # noqa: E402
+from engine.generation import mixers  # noqa: E402
+from engine.generation.generator import GenerationSettings, generate  # noqa: E402
+from engine.generation.jobs.continuation import melody_mixers  # noqa: E402
+from engine.generation.request import CONTROLS  # noqa: E402
+from engine.models import ModelLibrary  # noqa: E402
+from engine.song import melody_song  # noqa: E402
+
+POSITIONS = (-2, -1, 0, 1, 2)
+# the statistic(s) of each control; the first is the one checked
+STATISTICS = {"density": ("notes_per_bar",), "leaps": ("mean_interval", "leap_share"),
+              "repeat": ("repeated_bars",), "register": ("mean_pitch",),
+              "syncopation": ("off_beat_share",), "dynamics": ("velocity_mean", "velocity_sd")}
+
+
+def accented(notes, song):
+    out = []
+    for n in notes:
+        _, beat, in_beat = song.bar_beat_at(n.start_tick)
+        out.append(replace(n, velocity=70 if in_beat else 100 if beat == 1 else 85))
+    return out
+
+
+def measure(enc, song, seed: np.ndarray, new: np.ndarray, bars: int, bar_steps: int,
+            velocities=()) -> dict:
+    """The statistics of ``new`` tokens (model space) after ``seed``, in ``song``'s metre."""
+    onsets = [j for j, t in enumerate(new) if enc.token_pitch(int(t)) is not None]
+    pitches = [enc.token_pitch(int(new[j])) for j in onsets]
+    seed_pitches = [enc.token_pitch(int(t)) for t in seed if enc.token_pitch(int(t)) is not None]
+    line = seed_pitches[-1:] + pitches
+    intervals = np.abs(np.diff(line)) if len(line) > 1 else np.zeros(0)
+    whole = np.concatenate([seed, new])
+    first_new = len(seed) // bar_steps
+    count = len(whole) // bar_steps
+    cut = [tuple(whole[b * bar_steps:(b + 1) * bar_steps]) for b in range(count)]
+    repeated = sum(1 for b in range(first_new, count) if cut[b] in cut[:b])
+    off = 0
+    for j in onsets:
+        _, _, in_beat = song.bar_beat_at((len(seed) + j) * PPQ // enc.steps_per_quarter)
+        off += in_beat != 0
+    v = np.asarray(list(velocities), dtype=float)
+    return {"notes_per_bar": len(onsets) / bars,
+            "mean_interval": float(intervals.mean()) if len(intervals) else np.nan,
+            "leap_share": float((intervals > 4).mean()) if len(intervals) else np.nan,
+            "repeated_bars": repeated / max(1, count - first_new),
+            "mean_pitch": float(np.mean(pitches)) if pitches else np.nan,
+            "off_beat_share": off / len(onsets) if onsets else np.nan,
+            "velocity_mean": float(v.mean()) if len(v) else np.nan,
+            "velocity_sd": float(v.std()) if len(v) else np.nan}
+
+
+def summary(rows: list[dict]) -> dict:
+    keys = rows[0].keys()
+    return {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
+
+
+def bits_per_note(model, settings, seed: np.ndarray, new: np.ndarray, song) -> tuple[float, int]:
+    """The bits of ``new`` after ``seed`` under the network mixed as generating mixes it
+    (memory, then the controls of ``settings``), and its note count."""
+    enc = model.encoding
+    tokens = np.concatenate([seed, new]).astype(np.int32)
+    logits = model.sequence_logits(tokens[None, :])[0]
+    mixer = mixers.chain(melody_mixers(settings), mixers.MixContext(
+        model, settings, 1, seed.tolist(), song, start_step=len(seed)))
+    bits = 0.0
+    for j, tok in enumerate(new):
+        z = logits[len(seed) + j - 1][None, :].astype(np.float64)
+        if mixer is not None:
+            z = mixer(z)
+        z = z - z.max()
+        logp = z - np.log(np.exp(z).sum())
+        bits -= float(logp[0, int(tok)]) / np.log(2)
+        if mixer is not None:
+            mixer.update(np.array([int(tok)]))
+    return bits, int(np.count_nonzero(enc.onset_mask[new]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = common.parser(__doc__)
+    ap.add_argument("--seeds", type=int, default=30, help="test tunes (default 30)")
+    ap.add_argument("--bars", type=int, default=4, help="bars generated (default 4)")
+    ap.add_argument("--model", default="lstm", help="a melody model (default lstm)")
+    ap.add_argument("--controls", nargs="+", default=[c[0] for c in CONTROLS])
+    ap.add_argument("--bits", action="store_true",
+                    help="also the real continuations' bits per note at -1, 0, 1")
+    common.add_out(ap, "controls")
+    args = ap.parse_args(argv)
+    t0 = time.monotonic()
+    tunes = test_tunes("test", args.seeds)
+    enc = tunes.encoding
+    library = ModelLibrary([ROOT / "models"])
+    model = library.get(args.model)
+    songs, seeds, reals = [], [], []
+    for i in range(len(tunes.tokens)):
+        bar = tunes.bar_steps[i]
+        t = tunes.tokens[i]
+        seed, real = t[:SEED_BARS * bar], t[SEED_BARS * bar:(SEED_BARS + args.bars) * bar]
+        song = melody_song([], ppq=PPQ, time_signature=tunes.metre[i])
+        song = melody_song(accented(enc.decode(seed.tolist(), PPQ), song), ppq=PPQ,
+                           time_signature=tunes.metre[i])
+        songs.append(song)
+        seeds.append(seed)
+        reals.append(real)
+    real_rows = [measure(enc, songs[i], seeds[i], reals[i], args.bars, tunes.bar_steps[i])
+                 for i in range(len(seeds))]
+    real = summary(real_rows)
+    real_sd = {k: float(np.nanstd([r[k] for r in real_rows])) for k in real}
+
+    def run(control: str | None, position: int) -> dict:
+        rows, t1 = [], time.monotonic()
+        for i, song in enumerate(songs):
+            values = {control: position} if control and position else {}
+            s = GenerationSettings(model=args.model, bars=args.bars, rng_seed=i,
+                                   temperature=1.0, **values)
+            result = generate(library, song, s, start_tick=len(seeds[i]) * PPQ // 4)
+            new = np.asarray(result.tokens[0])
+            rows.append(measure(enc, song, seeds[i], new, args.bars, tunes.bar_steps[i],
+                                (n.velocity for n in result.variations[0])))
+        return {**summary(rows), "seconds": round(time.monotonic() - t1, 2)}
+
+    neutral = run(None, 0)
+    print(f"position 0: {neutral['seconds']} s", file=sys.stderr)
+    report_controls = {}
+    for control in args.controls:
+        at = {p: neutral if p == 0 else run(control, p) for p in POSITIONS}
+        stat = STATISTICS[control][0]
+        series = [at[p][stat] for p in POSITIONS]
+        diffs = np.diff(series)
+        monotonic = bool(np.all(diffs >= 0) or np.all(diffs <= 0))
+        sd = real_sd[stat]
+        entry = {"statistics": list(STATISTICS[control]),
+                 "positions": {str(p): at[p] for p in POSITIONS},
+                 "monotonic": monotonic, "real_mean": real[stat], "real_sd": sd,
+                 "moved_-2": (abs(at[-2][stat] - at[0][stat]) / sd) if sd > 0 else None,
+                 "moved_+2": (abs(at[2][stat] - at[0][stat]) / sd) if sd > 0 else None,
+                 "time_at_2_vs_0": at[2]["seconds"] / max(1e-9, neutral["seconds"]),
+                 "time_at_-2_vs_0": at[-2]["seconds"] / max(1e-9, neutral["seconds"])}
+        if args.bits:
+            entry["bits_per_note"] = {}
+            for p in (-1, 0, 1):
+                s = GenerationSettings(model=args.model, **({control: p} if p else {}))
+                total = notes = 0
+                for i, song in enumerate(songs):
+                    b, n = bits_per_note(model, s, seeds[i], reals[i], song)
+                    total, notes = total + b, notes + n
+                entry["bits_per_note"][str(p)] = total / max(1, notes)
+            base = entry["bits_per_note"]["0"]
+            entry["bits_rise_at_1"] = max(entry["bits_per_note"][k] / base - 1
+                                          for k in ("-1", "1"))
+        report_controls[control] = entry
+        print(f"{control}: {[round(x, 3) for x in series]}", file=sys.stderr)
+
+    print(f"\n{len(seeds)} Essen test tunes, {SEED_BARS} bars of seed, {args.bars} bars "
+          f"generated by {args.model}, temperature 1, memory on, key lock auto")
+    columns = [("control", "<12"), ("statistic", "<15")] + \
+        [(f"{p:+d}" if p else "0", 7) for p in POSITIONS] + \
+        [("real", 7), ("real sd", 7), ("mono", 5), ("-2/sd", 6), ("+2/sd", 6),
+         ("t2/t0", 6)] + ([("bits±1", 7)] if args.bits else [])
+    lines = []
+    for control, e in report_controls.items():
+        for k, stat in enumerate(e["statistics"]):
+            pos = e["positions"]
+            first = k == 0
+            lines.append([control if first else "", stat]
+                         + [f"{pos[str(p)][stat]:.3f}" for p in POSITIONS]
+                         + [f"{real[stat]:.3f}", f"{real_sd[stat]:.3f}",
+                            ("yes" if e["monotonic"] else "NO") if first else "",
+                            f"{e['moved_-2']:.2f}" if first and e["moved_-2"] is not None
+                            else "", f"{e['moved_+2']:.2f}" if first and e["moved_+2"]
+                            is not None else "",
+                            f"{max(e['time_at_2_vs_0'], e['time_at_-2_vs_0']):.2f}"
+                            if first else ""]
+                         + ([f"{100 * e['bits_rise_at_1']:+.1f}%" if first else ""]
+                            if args.bits else []))
+    common.print_table(columns, lines)
+    report = {"model": args.model, "tunes": len(seeds), "seed_bars": SEED_BARS,
+              "new_bars": args.bars, "temperature": 1.0, "memory": True, "key": "auto",
+              "real": real, "real_sd": real_sd, "controls": report_controls,
+              "command": common.command_line("controls", argv),
+              "date": time.strftime("%Y-%m-%d %H:%M"),
+              "seconds": round(time.monotonic() - t0, 1)}
+    common.write_json(Path(args.out), report, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
