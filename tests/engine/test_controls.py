@@ -195,3 +195,15 @@ def test_the_command_line_takes_the_controls(tmp_path):
     bad = run("--register", "5")
     assert bad.returncode == 1
     assert "the register control must be a whole number from -2 to 2, not 5" in bad.stderr
+
+
+def test_the_controls_travel_through_the_service(library):
+    from engine.generation.service import Generate, Result, decode, encode, generate_outcome
+
+    settings = GenerationSettings(model="lstm", bars=2, rng_seed=3, density=-1, leaps=2,
+                                  repeat=1, register=-2, syncopation=1, dynamics=2)
+    message = decode(encode(Generate(1, [], seed(), settings)))
+    assert message.settings == settings
+    outcome = generate_outcome(library, message)
+    assert isinstance(outcome, Result)
+    assert outcome.result.tokens == generate(library, seed(), settings).tokens
