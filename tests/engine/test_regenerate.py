@@ -243,30 +243,58 @@ def test_the_same_settings_give_the_same_notes(library):
     assert a.variations == b.variations and a.variations != c.variations
 
 
-def test_fixed_parallels_keeps_the_part_out_of_parallels_with_parts_beneath_it(library):
-    model = library.get(POLY)
-    enc = model.encoding
-    n = enc.pitches
-    # two steps; a forced part beneath moves C4 -> D4; the free part (0) sounded G4
-    forced = np.zeros((2, 2, n), np.int8)
-    forced[0, 1, 60 - enc.min_pitch] = 1
-    forced[1, 1, 62 - enc.min_pitch] = 1
-
+def fixed_parallels(model, forced, steps, prev_top, beats=None):
+    """The constraint for a free part 0 over a forced part 1, its grammar at ``steps``
+    with the parts' last tops ``prev_top`` (pitch indices)."""
     class Grammar:
-        steps = np.array([1])
-        prev_top = np.array([[67 - enc.min_pitch, 60 - enc.min_pitch]])
-        count = np.zeros((1, 2), np.int64)
+        pass
 
     class Rule:
         grammar = Grammar()
         done = np.array([False])
 
-    make = FixedParallels.of(model, 1, forced, 0, np.array([-1, -1]))
-    rule = make(Rule())
+    Rule.grammar.steps = np.array([steps])
+    Rule.grammar.prev_top = np.array([prev_top])
+    Rule.grammar.count = np.zeros((1, 2), np.int64)
+    forced_part = np.zeros(forced.shape[:2], bool)
+    forced_part[:, 1] = True
+    return FixedParallels.of(model, 1, forced, forced_part, 0, np.array([-1, -1]),
+                             beats)(Rule())
+
+
+def test_fixed_parallels_keeps_the_part_out_of_parallels_with_parts_beneath_it(library):
+    model = library.get(POLY)
+    enc = model.encoding
+    lo = enc.min_pitch
+    # a forced part beneath moves C4 -> D4; the free part sounded G4
+    forced = np.zeros((2, 2, enc.pitches), np.int8)
+    forced[0, 1, 60 - lo] = 1
+    forced[1, 1, 62 - lo] = 1
+    rule = fixed_parallels(model, forced, 1, [67 - lo, 60 - lo])
     mask = rule.narrow(0, np.ones((1, enc.vocab_size), bool))
-    assert not mask[0, enc.new(69)]  # G-C to A-D: parallel fifths
+    assert not mask[0, enc.new(69)]  # parallel fifths
     assert mask[0, enc.new(65)] and mask[0, enc.new(64)]
     assert mask[0, enc.hold(67)]  # holding is oblique motion
+    assert mask[0, enc.new(62)]  # the forced note itself is never taken away
+
+
+def test_fixed_parallels_hears_the_beat_before_through_a_passing_note(library):
+    model = library.get(POLY)
+    enc = model.encoding
+    lo = enc.min_pitch
+    # beats of two steps: the forced part C4 C4 | D4; the free part G4 F4 | ?
+    forced = np.zeros((3, 2, enc.pitches), np.int8)
+    forced[0, 1, 60 - lo] = 1
+    forced[1, 1, 60 - lo] = 2
+    forced[2, 1, 62 - lo] = 1
+    rule = fixed_parallels(model, forced, 2, [65 - lo, 60 - lo], beats=(0, 2))
+    rule.hist[0, 0] = 67 - lo
+    mask = rule.narrow(0, np.ones((1, enc.vocab_size), bool))
+    assert not mask[0, enc.new(69)]  # G-C on the beat before, A-D now: parallel fifths
+    assert mask[0, enc.new(67)] and mask[0, enc.new(71)]
+    without = fixed_parallels(model, forced, 2, [65 - lo, 60 - lo])
+    without.hist[0, 0] = 67 - lo
+    assert without.narrow(0, np.ones((1, enc.vocab_size), bool))[0, enc.new(69)]
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ range, and over the range every other playable track's notes are forced tokens
 (:class:`engine.encodings.polyphony.PartRules`' ``forced``: each of those parts' notes
 comes exactly as given, and the part sounds nothing else), so the network reads them
 as it writes; only the chosen part is sampled, under the continuation's grammar
-(:class:`~engine.generation.constraints.grammar.PartGrammarConstraint`): its range and
-rhythm are read from its own notes (those it replaces included), it keeps its place
-among the parts, and it avoids parallel fifths and octaves with the parts above it
-(:class:`FixedParallels` adds the parts beneath it, whose notes are known beforehand).
+(:class:`~engine.generation.constraints.grammar.PartGrammarConstraint`): its rhythm is
+read from all its own notes (those it replaces included), its range from those it keeps
+(within RANGE_MARGIN), it keeps its place among the parts, and it avoids parallel fifths
+and octaves with the parts above it (:class:`FixedParallels` adds the parts beneath it,
+whose notes are known beforehand, and the beat before).
 
 The range ``[start_tick, end_tick)`` of the chosen track, as a fill's gap
 (:mod:`engine.generation.fill`): its notes that start inside it are replaced, one that
@@ -37,9 +38,10 @@ from engine.generation.constraints import Constraint, StepContext
 from engine.generation.fill import apply_fill, bar_of, split_at_gap
 from engine.generation.generator import allowed_tokens
 from engine.generation.jobs import register
-from engine.generation.polyphony import (lock_scale, longest_hold, part_capacity, part_grids,
-                                         part_rules, require_parts, runner, sample_parts,
-                                         seed_parts, track_labels, track_messages, with_sound)
+from engine.generation.polyphony import (RANGE_MARGIN, lock_scale, longest_hold,
+                                         part_capacity, part_grids, part_rules, require_parts,
+                                         runner, sample_parts, seed_parts, track_labels,
+                                         track_messages, with_sound)
 from engine.generation.request import REGENERATE
 from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
                                         Velocities)
@@ -182,6 +184,9 @@ def regenerate_part(model, song: Song, settings, *, track: int,
     capacity = {i: part_capacity(ns) for i, ns in per_track.items()}
     lines = seed_parts(song, per_track, capacity)
     target = next(j for j, p in enumerate(lines) if p.track == track)
+    if kept_target:  # the range the rest of the part keeps to, not the notes replaced
+        lines[target].low = min(n.pitch for n in kept_target) - RANGE_MARGIN
+        lines[target].high = max(n.pitch for n in kept_target) + RANGE_MARGIN
     forced, forced_part, start_prev = _forced(enc, song, r, lines, target, transpose)
     room = enc.max_voices - int((forced > 0).sum(axis=2).max(initial=0))
     if room < 1:
@@ -206,7 +211,8 @@ def regenerate_part(model, song: Song, settings, *, track: int,
     rng = np.random.default_rng(int(settings.rng_seed))
     if is_cancelled is not None and is_cancelled():
         raise GenerationCancelled("generation was cancelled")
-    fixed = FixedParallels.of(model, k, forced, target, rules.start_top)
+    fixed = FixedParallels.of(model, k, forced, forced_part, target, rules.start_top,
+                              _beats(enc, song, r.a_step))
     with closing(runner(model, prime, k)) as stepper:
         rows, row_parts = sample_parts(model, stepper, rules, r.steps, k, allowed, settings,
                                        rng, progress, is_cancelled, max_hold,
@@ -276,6 +282,18 @@ def _prime(enc, song: Song, r: PartRange, key: Key) -> tuple[list[int], int, lis
     return prime or [STEP], encoded.transpose, enc.seed_messages(encoded)
 
 
+def _beats(enc, song: Song, a_step: int) -> tuple[int, int] | None:
+    """Where the range's first step falls in its beat, and the steps of a beat (the
+    metre's at the range's start); None for a beat off the grid."""
+    ppq = song.ppq
+    tick = enc.step_to_tick(a_step, ppq)
+    sigs = [ts for ts in song.time_signatures if ts.tick <= tick]
+    den = sigs[-1].denominator if sigs else 4
+    origin = enc.tick_to_step(sigs[-1].tick, ppq) if sigs else 0
+    beat = enc.steps_per_quarter * 4 // den if 4 * enc.steps_per_quarter % den == 0 else 0
+    return ((a_step - origin) % beat, beat) if beat >= 1 else None
+
+
 def _forced(enc, song: Song, r: PartRange, lines, target: int, transpose: int
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The forced notes over the range (:class:`PartRules`' ``forced``, ``forced_part``
@@ -325,21 +343,33 @@ class FixedParallels(Constraint):
     """The chosen part's new note keeps out of parallel fifths and octaves (unisons and
     compound intervals) with every forced part, those beneath it too, whose notes the
     grammar has not heard yet when the part writes (they come later in the step): the
-    two a perfect interval apart (mod 12) in the step before, both moving the same way
-    into the same interval.  A row left with nothing to write is not narrowed."""
+    two a perfect interval apart (mod 12) before, both moving the same way into the same
+    interval, from the step before, and on a beat from the beat before (through passing
+    notes between them, as the beat-by-beat sonorities of bench/chorales.py hear it).
+    Never a forced note's pitch, never where the part itself is forced; a row left with
+    nothing to write is not narrowed."""
 
     name = "fixed-parallels"
 
-    def __init__(self, context: StepContext, rule, top: np.ndarray, target: int) -> None:
+    def __init__(self, context: StepContext, rule, top: np.ndarray, target: int,
+                 forced_at: np.ndarray, target_forced: np.ndarray,
+                 beats: tuple[int, int] | None) -> None:
         super().__init__(context)
         self.rule, self.target = rule, target
         # [T + 1, P]: each forced part's highest pitch index per step from the one
         # before the range (-1: silent)
         self.top = top
-        self.index = np.arange(context.model.encoding.pitches)
+        self.forced_at = forced_at  # [T, n]: pitches some part is forced to sound
+        self.target_forced = target_forced  # [T]: steps the part itself is forced
+        self.beats = beats  # (the first step's place in its beat, steps a beat)
+        n = context.model.encoding.pitches
+        self.index = np.arange(n)
+        self.hist = np.full((context.rows, len(top)), -1, np.int64)  # the part's tops
+        self._tables: dict[tuple[int, int], np.ndarray] = {}
 
     @classmethod
-    def of(cls, model, rows: int, forced: np.ndarray, target: int, start_top: np.ndarray):
+    def of(cls, model, rows: int, forced: np.ndarray, forced_part: np.ndarray, target: int,
+           start_top: np.ndarray, beats: tuple[int, int] | None = None):
         """A maker of the constraint for :func:`sample_parts`' ``also``."""
         enc = model.encoding
         sounding = forced > 0  # [T, P, n]
@@ -348,31 +378,70 @@ class FixedParallels(Constraint):
         first = np.where(np.asarray(start_top) >= 0, np.asarray(start_top) - enc.min_pitch, -1)
         top = np.concatenate([first[None], highest]).astype(np.int64)
         top[:, target] = -1
+        forced_at = sounding.any(axis=1)
+        target_forced = np.asarray(forced_part)[:, target].copy()
 
         def make(rule):
-            return cls(StepContext(model, None, rows=rows), rule, top, target)
+            return cls(StepContext(model, None, rows=rows), rule, top, target, forced_at,
+                       target_forced, beats)
         return make
+
+    def _table(self, t: int, back: int) -> np.ndarray:
+        """[n + 1, n]: at step ``t``, for the part's pitch ``back`` steps before (row
+        q + 1; row 0: it was silent), the pitches that move it in parallel with a
+        forced part (computed once a step)."""
+        key = (t, back)
+        table = self._tables.get(key)
+        if table is None:
+            n = len(self.index)
+            table = np.zeros((n + 1, n), bool)
+            c, r = self.top[t + 1], self.top[t + 1 - back]  # [P]
+            moved = (c >= 0) & (r >= 0) & (c != r)
+            q = self.index[:, None]  # [n, 1]
+            p = self.index[None, :]  # [1, n]
+            for cc, rr in zip(c[moved], r[moved]):
+                d = (q - rr) % 12  # [n, 1]
+                hit = ((d == 0) | (d == 7)) & (((p - cc) % 12) == d) & (p != q) & \
+                    ((p > q) == (cc > rr))
+                table[1:] |= hit
+            self._tables[key] = table
+        return table
 
     def narrow(self, step: int, allowed: np.ndarray) -> np.ndarray:
         grammar = self.rule.grammar
-        n = len(self.index)
-        t = np.minimum(grammar.steps, len(self.top) - 2)
-        q = grammar.prev_top[:, self.target]  # the part's pitch index in the step before
-        c, r = self.top[t + 1], self.top[t]  # [rows, P]: each forced part now and before
-        d = (q[:, None] - r) % 12
-        valid = ((grammar.count[:, self.target] == 0)[:, None] & (q >= 0)[:, None]
-                 & (c >= 0) & (r >= 0) & (c != r) & ((d == 0) | (d == 7))
-                 & ~self.rule.done[:, None])
-        if not valid.any():
+        T = len(self.top) - 1
+        t_all = np.minimum(grammar.steps, T - 1)
+        live = ((grammar.count[:, self.target] == 0) & ~self.rule.done
+                & ~self.target_forced[t_all])
+        if not live.any():
             return allowed
-        b, k = np.nonzero(valid)
-        p = self.index[None, :]
-        qq, cc, rr = q[b][:, None], c[b, k][:, None], r[b, k][:, None]
-        hit = (((p - cc) % 12) == d[b, k][:, None]) & (p != qq) & ((p > qq) == (cc > rr))
-        ban = np.zeros((allowed.shape[0], n), bool)
-        np.logical_or.at(ban, b, hit)
+        n = len(self.index)
+        ban_new = np.zeros((allowed.shape[0], n), bool)
+        ban_hold = np.zeros((allowed.shape[0], n), bool)
+        for row in np.nonzero(live)[0]:
+            t = int(t_all[row])
+            ban_new[row] = self._table(t, 1)[grammar.prev_top[row, self.target] + 1]
+            if self.beats is not None:
+                phase, beat = self.beats
+                if (phase + t) % beat == 0 and t >= beat:
+                    on = self._table(t, beat)[self.hist[row, t - beat] + 1]
+                    ban_new[row] |= on
+                    ban_hold[row] = on  # a held note sounds on the beat too
+        if not (ban_new.any() or ban_hold.any()):
+            return allowed
+        free = ~self.forced_at[t_all]  # [rows, n]: never a forced note's pitch
         mask = np.array(allowed, copy=True)
-        mask[:, 1:1 + n] &= ~ban
+        mask[:, 1:1 + n] &= ~(ban_new & free)
+        mask[:, 1 + n:] &= ~(ban_hold & free)
         empty = ~mask.any(axis=1)
         mask[empty] = allowed[empty]
         return mask
+
+    def update(self, tokens: np.ndarray) -> None:
+        # heard after the grammar: a row that closed a step has its part's top there
+        grammar = self.rule.grammar
+        rows = np.nonzero(np.asarray(tokens) == STEP)[0]
+        if rows.size:
+            t = grammar.steps[rows] - 1
+            ok = (t >= 0) & (t < self.hist.shape[1])
+            self.hist[rows[ok], t[ok]] = grammar.prev_top[rows[ok], self.target]
