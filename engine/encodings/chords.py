@@ -190,7 +190,6 @@ class ChordSymbol:
 
 _SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
-_PLAIN_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
 @lru_cache(maxsize=4096)
@@ -429,9 +428,39 @@ def _best_path(scores: np.ndarray, strengths: np.ndarray) -> np.ndarray:
     return path
 
 
+_LETTERS = "FCGDAEB"  # the line of fifths: F C G D A E B, then sharps, before them flats
+
+
+def _name_on_fifths(position: int) -> str:
+    """The note at ``position`` on the line of fifths (C 0, G 1, F -1, F# 6, Bb -2)."""
+    letter = _LETTERS[(position + 1) % 7]
+    accidentals = (position + 1) // 7
+    return letter + ("#" * accidentals if accidentals > 0 else "b" * -accidentals)
+
+
+def root_names(sharps: int, minor: bool) -> tuple[str, ...]:
+    """How to spell each pitch class as a chord root in a key of ``sharps`` (flats
+    negative): the spelling nearest the key on the line of fifths, leaning sharp (the
+    secondary dominants' roots and a minor key's leading note are sharps)."""
+    centre = sharps + 1.5 + (2 if minor else 0)
+    names = []
+    for pc in range(12):
+        positions = [f for f in range(-6, 11) if (f * 7) % 12 == pc]  # Gb .. A#
+        names.append(_name_on_fifths(min(positions, key=lambda f: abs(f - centre))))
+    return tuple(names)
+
+
 def _spelling(song: Song) -> tuple[str, ...]:
-    sharps = song.key_signatures[0].sharps if song.key_signatures else 0
-    return _SHARP_NAMES if sharps > 0 else _FLAT_NAMES if sharps < 0 else _PLAIN_NAMES
+    """Root names by the song's first key signature, else by its estimated key."""
+    if song.key_signatures:
+        key = song.key_signatures[0]
+        return root_names(key.sharps, key.minor)
+    from engine.encodings.keys import estimate_song_key
+
+    key = estimate_song_key(n for t in song.tracks if not t.is_drum for n in t.notes)
+    major_tonic = (key.tonic + 3) % 12 if key.minor else key.tonic
+    sharps = (major_tonic * 7 + 5) % 12 - 5  # -5 (Db) .. 6 (F#)
+    return root_names(sharps, key.minor)
 
 
 def detect_beat_chords(song: Song) -> list[tuple[int, ChordSymbol | None]]:

@@ -268,6 +268,25 @@ def test_a_pickup_is_bar_zero_and_silence_before_the_music_is_no_chord():
     assert [(d.bar, str(d.symbol)) for d in detect_chords(late)] == [(2, "C")]
 
 
+def test_roots_are_spelled_for_the_key():
+    from engine.song import KeySignature
+
+    def named(pitches, sharps, minor):
+        song = Song(tracks=[Track("X", notes=[Note(p, 0, 1920) for p in pitches])],
+                    key_signatures=[KeySignature(0, sharps, minor)])
+        return str(detect_chords(song)[0].symbol)
+
+    assert named((54, 57, 60), -2, True) == "F#dim"  # G minor's leading note
+    assert named((54, 58, 61), -2, False) == "Gb"  # in B flat major
+    assert named((51, 55, 58), 0, False) == "Eb"
+    assert named((51, 54, 57), 4, False) == "D#dim"  # E major's leading note
+    # with no key signature, the estimated key spells them
+    song = Song(tracks=[Track("X", notes=[Note(p, i * 1920, 1920) for i, c in
+                                          enumerate([(66, 70, 73), (71, 75, 78), (61, 65, 68)])
+                                          for p in c])])
+    assert [str(d.symbol) for d in detect_chords(song)] == ["F#", "B", "C#"]
+
+
 def test_nothing_to_detect():
     assert detect_chords(Song()) == []
     drums = Song(tracks=[Track("Drums", channel=9, is_drum=True, notes=[Note(36, 0, 480)])])
