@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from engine.errors import EncodingError
+from engine.errors import EncodingError, LimitError
 from engine.song import Chord, Song
 
 _PC_OF_LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -282,6 +282,13 @@ _CONTEXT = 0.15  # the share of the half bar's notes heard with each beat (an ar
 _CHANGE = {2: 0.06, 1: 0.10, 0: 0.16}  # a change on a bar line, a half bar, another beat
 
 
+# a song longer than this many beats (about 14 hours at 120 BPM) or whose notes sound in
+# more than this many (note, beat) pairs is refused with a sentence, not hours and
+# gigabytes: real music is a few thousand beats, ten or twenty notes sounding in each
+MAX_BEATS = 100_000
+MAX_NOTE_BEATS = 4_000_000
+
+
 @dataclass(frozen=True, slots=True)
 class DetectedChord:
     tick: int
@@ -306,11 +313,18 @@ _CHORDS, _TEMPLATES = _templates()
 
 
 def beat_segments(song: Song, end_tick: int | None = None) -> list[tuple[int, int, int]]:
-    """(start, end, strength) of every beat up to ``end_tick``: strength 2 on a bar line,
-    1 on a half bar, else 0.  A compound metre (6/8, 9/8, 12/8) beats in dotted notes."""
-    end = song.end_tick if end_tick is None else end_tick
+    """(start, end, strength) of every beat up to ``end_tick`` (by default the end of
+    the last pitched note): strength 2 on a bar line, 1 on a half bar, else 0.  A
+    compound metre (6/8, 9/8, 12/8) beats in dotted notes.  A LimitError past
+    :data:`MAX_BEATS`."""
+    end = end_tick if end_tick is not None else max(
+        (t.end_tick for t in song.tracks if not t.is_drum), default=0)
     if end <= 0:
         return []
+    shortest = min(ts.ticks_per_beat(song.ppq) for ts in song.time_signatures)
+    if end // max(shortest, 1) > MAX_BEATS:
+        raise LimitError(f"the song is too long to name its chords (more than "
+                         f"{MAX_BEATS:,} beats)")
     starts = song.bar_starts(end)
     out: list[tuple[int, int, int]] = []
     for i, bar in enumerate(starts):
@@ -351,6 +365,9 @@ def _beat_features(song: Song, segments: Sequence[tuple[int, int, int]]
     first = np.maximum(np.searchsorted(seg_start, start, side="right") - 1, 0)
     last = np.searchsorted(seg_start, end - 1, side="right") - 1
     count = np.maximum(last - first + 1, 0)
+    if int(count.sum()) > MAX_NOTE_BEATS:
+        raise LimitError(f"the song's notes are too many or too long to name its chords "
+                         f"(they sound in more than {MAX_NOTE_BEATS:,} note-beats)")
     note_of = np.repeat(np.arange(len(notes)), count)
     seg_of = np.repeat(first, count) + (np.arange(count.sum())
                                         - np.repeat(np.cumsum(count) - count, count))

@@ -251,6 +251,13 @@ def _chord_symbol(cs) -> str | None:
     "no chord" (N.C.) or a symbol Continuo cannot read.  music21 writes flats as "-"
     (its figure "B-7" is Bb7); its figure is read first (it keeps alterations such as
     b5), then its kind, root and bass."""
+    try:
+        return _chord_symbol_of(cs)
+    except Exception:  # music21 on a harmony it half understands: no chord, not no file
+        return None
+
+
+def _chord_symbol_of(cs) -> str | None:
     if cs.root() is None or type(cs).__name__ == "NoChord":
         return None
     figure = _M21_FLATS.sub(lambda m: m.group(1) + m.group(2) + "b" * len(m.group(3)),

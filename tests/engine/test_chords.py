@@ -308,6 +308,18 @@ def test_ten_thousand_chord_changes_stay_quick():
     assert len(found) == 10_000 and back.chords == song.chords
 
 
+def test_a_hostile_song_is_refused_with_a_sentence_not_hours():
+    from engine.errors import LimitError
+
+    with pytest.raises(LimitError, match="too long to name its chords"):
+        detect_chords(Song(tracks=[Track("X", notes=[Note(60, 0, 2**31 - 10)])]))
+    drones = [Note(48 + i % 24, i * 480, 480 * 100) for i in range(60_000)]
+    t0 = time.perf_counter()
+    with pytest.raises(LimitError, match="too many or too long"):
+        detect_chords(Song(tracks=[Track("X", notes=drones)]))
+    assert time.perf_counter() - t0 < 5
+
+
 def test_detection_agrees_with_an_analysed_bach_chorale():
     """One of music21's human analyses (bench/chords.py measures all of them)."""
     pytest.importorskip("music21")
