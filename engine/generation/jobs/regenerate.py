@@ -409,25 +409,32 @@ class FixedParallels(Constraint):
 
     def narrow(self, step: int, allowed: np.ndarray) -> np.ndarray:
         grammar = self.rule.grammar
+        first = grammar.count[:, self.target] == 0  # the part's first note of the step
+        if not first.any():
+            return allowed
         T = len(self.top) - 1
         t_all = np.minimum(grammar.steps, T - 1)
-        live = ((grammar.count[:, self.target] == 0) & ~self.rule.done
-                & ~self.target_forced[t_all])
-        if not live.any():
-            return allowed
+        live = first & ~self.target_forced[t_all] & ~self.rule.done
         n = len(self.index)
-        ban_new = np.zeros((allowed.shape[0], n), bool)
-        ban_hold = np.zeros((allowed.shape[0], n), bool)
+        ban_new = ban_hold = None
         for row in np.nonzero(live)[0]:
             t = int(t_all[row])
-            ban_new[row] = self._table(t, 1)[grammar.prev_top[row, self.target] + 1]
+            step_ban = self._table(t, 1)[grammar.prev_top[row, self.target] + 1]
+            beat_ban = None
             if self.beats is not None:
                 phase, beat = self.beats
                 if (phase + t) % beat == 0 and t >= beat:
-                    on = self._table(t, beat)[self.hist[row, t - beat] + 1]
-                    ban_new[row] |= on
-                    ban_hold[row] = on  # a held note sounds on the beat too
-        if not (ban_new.any() or ban_hold.any()):
+                    beat_ban = self._table(t, beat)[self.hist[row, t - beat] + 1]
+            if not step_ban.any() and (beat_ban is None or not beat_ban.any()):
+                continue
+            if ban_new is None:
+                ban_new = np.zeros((allowed.shape[0], n), bool)
+                ban_hold = np.zeros((allowed.shape[0], n), bool)
+            ban_new[row] = step_ban
+            if beat_ban is not None:
+                ban_new[row] |= beat_ban
+                ban_hold[row] = beat_ban  # a held note sounds on the beat too
+        if ban_new is None:
             return allowed
         free = ~self.forced_at[t_all]  # [rows, n]: never a forced note's pitch
         mask = np.array(allowed, copy=True)
