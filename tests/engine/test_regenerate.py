@@ -132,6 +132,17 @@ def test_a_bad_track_an_empty_range_a_drum_track_and_a_melody_model_are_refused(
         regenerate(library, song, 4)
 
 
+def test_a_part_longer_than_a_generation_is_regenerated_a_range_at_a_time(library):
+    song = Song(ppq=480, tracks=[
+        Track("A", 0, 0, notes=[Note(60 + i % 5, i * 480, 480, 80, 0) for i in range(700)]),
+        Track("B", 1, 0, notes=[Note(48 + i % 3, i * 480, 480, 80, 1) for i in range(700)])])
+    with pytest.raises(GenerationError, match="2,800 steps long; .* 2,048 steps at most"):
+        regenerate(library, song, 0)
+    result = regenerate(library, song, 0, TPB, 3 * TPB, variations=1)
+    assert any("the other part (track 2 'B') stays note for note" in m
+               for m in result.messages)
+
+
 # ---------------------------------------------------------------------------------------
 # the music
 # ---------------------------------------------------------------------------------------

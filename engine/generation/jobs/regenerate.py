@@ -138,8 +138,8 @@ def part_range(enc, song: Song, track: int, start_tick: int | None = None,
                               f"model's grid; choose a longer range")
     if steps > MAX_STEPS:
         raise GenerationError(f"the range is {steps:,} steps long; a part is regenerated "
-                              f"{MAX_STEPS:,} steps at most at a time: choose its bars "
-                              f"(--from, --to)")
+                              f"{MAX_STEPS:,} steps at most at a time: choose fewer of its "
+                              f"bars")
     before, inside, after = split_at_gap(notes, start_tick, end_tick)
     others = {i: sorted(song.tracks[i].notes, key=Note.sort_key) for i in playable
               if i != track}
@@ -232,10 +232,12 @@ def regenerate_part(model, song: Song, settings, *, track: int,
         messages.append(f"{len(r.inside)} note{'s' if len(r.inside) != 1 else ''} of {label} "
                         f"in {bars} will be replaced.")
     if r.others:
+        several = len(r.others) != 1
         messages.append(f"Regenerated {label} over {bars}; the other "
-                        f"{len(r.others)} part{'s' if len(r.others) != 1 else ''} "
-                        f"({track_labels(song, sorted(r.others))}) stay note for note, "
-                        f"and the model heard them.")
+                        f"{f'{len(r.others)} parts' if several else 'part'} "
+                        f"({track_labels(song, sorted(r.others))}) "
+                        f"{'stay' if several else 'stays'} note for note, and the model "
+                        f"heard {'them' if several else 'it'}.")
     else:
         messages.append(f"Regenerated {label} over {bars}; it is the only part.")
     return GenerationResult(
