@@ -163,7 +163,7 @@ def installed(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_the_wheel_holds_the_models_seed_icons_and_soundfont(installed):
+def test_the_wheel_holds_the_models_seed_icons_presets_and_soundfont(installed):
     import zipfile
 
     names = set(zipfile.ZipFile(installed["wheel"]).namelist())
@@ -175,6 +175,8 @@ def test_the_wheel_holds_the_models_seed_icons_and_soundfont(installed):
     assert "continuo_data/assets/continuo.svg" in names  # the desktop entry's icon
     icons = {p.name for p in (REPO / "assets" / "icons").glob("*.svg")}
     assert icons and all(f"continuo_data/assets/icons/{n}" in names for n in icons)
+    presets = {p.name for p in (REPO / "assets" / "presets").glob("*.json")}
+    assert presets and all(f"continuo_data/assets/presets/{n}" in names for n in presets)
     for name in ("TimGM6mb.sf2", "LICENSE-GPL-2.txt", "README.md"):
         assert f"continuo_data/assets/soundfont/{name}" in names
     assert "engine/generation/memory_mixing.json" in names
@@ -190,12 +192,14 @@ def test_the_installed_app_runs_from_a_folder_with_no_checkout(installed):
     where = _run([python, "-c", "import engine, gui, main, engine.resources as r; "
                                 "print(engine.__file__); print(gui.__file__); "
                                 "print(main.__file__); print(r.default_seed()); "
-                                "print(r.models_dir())"], cwd=cwd, env=env).stdout.split()
+                                "print(r.models_dir()); print(r.presets_dir())"],
+                 cwd=cwd, env=env).stdout.split()
     for path in where:
         assert Path(path).resolve().is_relative_to(installed["venv"].resolve()), path
         assert not Path(path).resolve().is_relative_to(REPO), path
     seed, models = Path(where[3]), Path(where[4])
     assert seed.is_file() and sorted(p.stem for p in models.glob("*.json")) == SHIPPED_CARDS
+    assert sorted(Path(where[5]).glob("*.json"))  # the shipped presets
 
     out = cwd / "x.mid"
     _run([installed["continuo"], "generate", "--seed", seed, "--bars", "2", "-o", out],
