@@ -11,7 +11,12 @@ named in the output and the JSON.
 
 music21 reads the analyses here; it is never used by the detector.
 
-    python bench/chords.py [--limit N] [--out bench/results/chords.json]
+With Debian's ``mma`` installed, ``--mma N`` also renders N random chord charts (16
+bars, a chord a bar) in random 4/4 grooves of mma's standard library and counts the
+bars whose detected chord (the one of most of the bar's beats) has the chart's root and
+triad quality (major, minor, diminished, augmented): target 92%.
+
+    python bench/chords.py [--limit N] [--mma N] [--seed S] [--out bench/results/chords.json]
 """
 
 from __future__ import annotations
@@ -179,23 +184,124 @@ def run(collections=COLLECTIONS, limit: int | None = None, say=print) -> dict:
     return results
 
 
+MMA_LIBRARY = Path("/usr/share/mma/lib/stdlib")
+TARGET_MMA_BARS = 0.92
+# chart chords: (mma's suffix, the triad it holds), weighted as lead sheets use them
+CHART_QUALITIES = (("", "major", 6), ("m", "minor", 5), ("7", "major", 4),
+                   ("m7", "minor", 3), ("maj7", "major", 2), ("dim", "diminished", 1),
+                   ("m7b5", "diminished", 1), ("aug", "augmented", 1))
+CHART_ROOTS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+TRIADS = {"": "major", "7": "major", "maj7": "major", "m": "minor", "m7": "minor",
+          "dim": "diminished", "m7b5": "diminished", "dim7": "diminished",
+          "aug": "augmented"}
+
+
+def mma_grooves() -> list[str]:
+    """The main groove of every 4/4 style file of mma's standard library (a file of
+    four beats a bar that writes another time signature, 6/8 in ballad68, is left out:
+    its MIDI file's bar lines are not its bars)."""
+    out = []
+    for style in sorted(MMA_LIBRARY.glob("*.mma")):
+        text = style.read_text(errors="replace")
+        if not re.search(r"^Time 4\b", text, re.M) or any(
+                sig.split() != ["4", "4"] for sig in re.findall(r"^Timesig\s+(.+)$", text, re.M)):
+            continue
+        for name in re.findall(r"^DefGroove\s+(\S+)", text, re.M):
+            if not re.search(r"intro|end|fill|break", name, re.I):
+                out.append(name)
+                break
+    return out
+
+
+def mma_charts(count: int, seed: int, bars: int = 16) -> list[tuple[str, list[tuple[int, str]]]]:
+    """(groove, [(root pitch class, mma suffix) a bar]) for ``count`` random charts."""
+    import random
+
+    rng = random.Random(seed)
+    grooves = mma_grooves()
+    weights = [w for _, _, w in CHART_QUALITIES]
+    charts = []
+    for _ in range(count):
+        chart = [(rng.randrange(12), rng.choices(CHART_QUALITIES, weights)[0][0])
+                 for _ in range(bars)]
+        charts.append((rng.choice(grooves), chart))
+    return charts
+
+
+def run_mma(count: int, seed: int, say=print) -> dict:
+    """Render each chart with mma, read the MIDI as Continuo does, and count right bars."""
+    import shutil
+    import subprocess
+    import tempfile
+    from collections import Counter
+
+    from engine.encodings.chords import detect_beat_chords
+    from engine.formats import midi_file_to_song
+
+    if shutil.which("mma") is None:
+        say("mma is not installed (apt install mma): the rendered-accompaniment rows are "
+            "left out")
+        return {}
+    rows = []
+    triad_of = {suffix: triad for suffix, triad, _ in CHART_QUALITIES}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (groove, chart) in enumerate(mma_charts(count, seed)):
+            source = Path(tmp) / f"chart{i}.mma"
+            out = Path(tmp) / f"chart{i}.mid"
+            lines = ["Tempo 120", f"Groove {groove}"]
+            lines += [f"{b + 1} {CHART_ROOTS[root]}{suffix}" for b, (root, suffix)
+                      in enumerate(chart)]
+            source.write_text("\n".join(lines) + "\n")
+            done = subprocess.run(["mma", str(source), "-f", str(out)], capture_output=True,
+                                  text=True, timeout=60)
+            if done.returncode != 0 or not out.exists():
+                say(f"  {groove}: mma failed ({done.stdout.strip().splitlines()[-1:]})")
+                continue
+            song = midi_file_to_song(out)
+            per_bar: dict[int, Counter] = {}
+            for tick, symbol in detect_beat_chords(song):
+                bar, _, _ = song.bar_beat_at(tick)
+                if symbol is not None:
+                    per_bar.setdefault(bar, Counter())[(symbol.root_pc,
+                                                        TRIADS.get(symbol.quality))] += 1
+            right = 0
+            for b, (root, suffix) in enumerate(chart):
+                votes = per_bar.get(b + song.first_bar_number)
+                if votes and votes.most_common(1)[0][0] == (root, triad_of[suffix]):
+                    right += 1
+            rows.append({"groove": groove, "bars": len(chart), "right": right,
+                         "chart": [f"{CHART_ROOTS[r]}{q}" for r, q in chart]})
+    bars = sum(r["bars"] for r in rows)
+    return {"seed": seed, "charts": len(rows), "bars": bars,
+            "right": sum(r["right"] for r in rows) / max(bars, 1), "per_chart": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__)
     ap.add_argument("--limit", type=int, help="only the first N pieces of each collection")
+    ap.add_argument("--mma", type=int, default=0, metavar="N",
+                    help="also render N random chord charts with mma and score the bars")
+    ap.add_argument("--seed", type=int, default=2025, help="the random charts' seed")
+    ap.add_argument("--skip-analyses", action="store_true", help="only the mma charts")
     add_out(ap, "chords")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    results = run(limit=args.limit)
+    results = {} if args.skip_analyses else run(limit=args.limit)
+    rendered = run_mma(args.mma, args.seed) if args.mma else {}
     rows = [(c, str(r["pieces"]), str(len(r["left_out"])), str(r["beats"]), f"{100 * r['root_quality']:.1f}%",
              f"{100 * r['root']:.1f}%") for c, r in results.items()]
     print_table([("collection", "<22"), ("pieces", 7), ("left out", 9), ("beats", 7),
                  ("root+quality", 13), ("root", 7)], rows)
+    if rendered:
+        print(f"mma: {rendered['charts']} charts, {rendered['bars']} bars, "
+              f"{100 * rendered['right']:.1f}% right (root and triad; seed {args.seed}; "
+              f"target {TARGET_MMA_BARS:.0%})")
     print(f"targets: root+quality {TARGET_ROOT_QUALITY:.0%}, root {TARGET_ROOT:.0%} "
           f"({time.perf_counter() - t0:.0f} s)")
     write_json(args.out, {"command": command_line("chords", argv),
                           "targets": {"root_quality": TARGET_ROOT_QUALITY,
                                       "root": TARGET_ROOT},
-                          "collections": results,
+                          "collections": results, "mma": rendered,
                           **git_state("changes", "engine/encodings/chords.py")})
     return 0
 

@@ -18,14 +18,14 @@ beat harmony is one chord a beat.  Pure numpy; no music21.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
 
 from engine.errors import EncodingError, LimitError
-from engine.song import Chord, Song
+from engine.song import Chord, Note, Song
 
 _PC_OF_LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _ACCIDENTALS = {"#": 1, "♯": 1, "b": -1, "♭": -1}
@@ -278,6 +278,8 @@ _SEVENTH = 0.25  # a four-note chord must explain more than a triad would
 _BASS_ROOT = 0.2  # the bass on the root
 _BASS_TONE = 0.08  # the bass on another chord tone
 _LATE = 0.3  # weight of a note that starts after the beat (a passing or neighbour note)
+_HELD = 1.0  # weight of a note held from before the beat ...
+_AGE = 2.0  # ... divided by 1 + this times the quarter notes it has sounded
 _CONTEXT = 0.15  # the share of the half bar's notes heard with each beat (an arpeggio)
 _CHANGE = {2: 0.06, 1: 0.10, 0: 0.16}  # a change on a bar line, a half bar, another beat
 
@@ -347,6 +349,19 @@ def beat_segments(song: Song, end_tick: int | None = None) -> list[tuple[int, in
     return out
 
 
+def _restruck(notes: Sequence[Note]) -> list[Note]:
+    """A track's notes, each ending by the time its key is struck again (a strummed
+    string that a sequencer re-strikes without a note-off rings on otherwise)."""
+    ordered = sorted(notes, key=lambda n: (n.channel, n.pitch, n.start_tick))
+    out = list(ordered)
+    for i in range(len(ordered) - 1):
+        now, after = ordered[i], ordered[i + 1]
+        if (now.channel, now.pitch) == (after.channel, after.pitch) \
+                and now.start_tick < after.start_tick < now.end_tick:
+            out[i] = replace(now, duration_ticks=after.start_tick - now.start_tick)
+    return out
+
+
 def _beat_features(song: Song, segments: Sequence[tuple[int, int, int]]
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Per beat: the weight of each pitch class (summing to 1, or 0 where nothing
@@ -354,7 +369,7 @@ def _beat_features(song: Song, segments: Sequence[tuple[int, int, int]]
     n_seg = len(segments)
     chroma = np.zeros((n_seg, 12))
     bass = np.full(n_seg, -1)
-    notes = [n for t in song.tracks if not t.is_drum for n in t.notes]
+    notes = [n for t in song.tracks if not t.is_drum for n in _restruck(t.notes)]
     if not notes or not n_seg:
         return chroma, bass
     seg_start = np.array([s[0] for s in segments], dtype=np.int64)
@@ -378,7 +393,9 @@ def _beat_features(song: Song, segments: Sequence[tuple[int, int, int]]
     length = np.maximum(seg_end[seg_of] - seg_start[seg_of], 1)
     overlap = np.clip(b - a, 0, None) / length
     late = start[note_of] > seg_start[seg_of]
-    weight = overlap * np.where(late, _LATE, 1.0)
+    # a note held from before the beat counts less the longer it has sounded
+    age = np.maximum(seg_start[seg_of] - start[note_of], 0) / song.ppq
+    weight = overlap * np.where(late, _LATE, np.where(age > 0, _HELD / (1 + _AGE * age), 1.0))
     np.add.at(chroma, (seg_of, pitch[note_of] % 12), weight)
     total = chroma.sum(axis=1, keepdims=True)
     np.divide(chroma, total, out=chroma, where=total > 0)
