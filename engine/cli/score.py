@@ -78,6 +78,8 @@ def memory_description(model_name: str) -> str:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    if getattr(args, "pitch_only", False):
+        return _cmd_score_pitches(args)
     if getattr(args, "fill", None) is not None:
         return _cmd_score_gap(args)
     library = model_library(args)
@@ -106,6 +108,59 @@ def _cmd_score(args: argparse.Namespace) -> int:
     print_score_report(model, files, args.per_tune,
                        memory=memory_description(model.name) if memory else "off",
                        style=style.summary() if style is not None else "off")
+    return 0
+
+
+def _cmd_score_pitches(args: argparse.Namespace) -> int:
+    """``score --pitch-only``: the bits of each note's pitch given that a note starts
+    there and everything before (engine/generation/pitch_only.py)."""
+    from engine.generation.pitch_only import score_pitches
+
+    if getattr(args, "fill", None) is not None or getattr(args, "style", None) is not None:
+        raise GenerationError("--pitch-only is not used with --fill or --style: it scores "
+                              "every note's pitch of whole tunes, network and memory only")
+    library = model_library(args)
+    model = library.get(args.model)
+    if PARTS in capabilities_of(model):
+        raise GenerationError(f"--pitch-only scores a melody model's tunes; {model.name} is "
+                              f"polyphonic (several notes may start on one step)")
+    memory = args.memory == "on"
+
+    def score_song(song: Song) -> tuple[float, int, int]:
+        tokens = model.encoding.song_to_tokens(song)
+        if not tokens:
+            return 0.0, 0, 0
+        mixing = None
+        if memory:
+            from engine.generation.memory import mixing_for
+
+            mixing = mixing_for(model.name).in_metre(song, model.encoding.steps_per_quarter)
+        bits, notes = score_pitches(model, tokens, mixing)
+        return bits, notes, notes
+
+    files = score_files(args.files, score_song)
+    total = sum(t["bits"] for f in files for t in f["tunes"])
+    notes = sum(t["notes"] for f in files for t in f["tunes"])
+    for f in files:
+        for t in f["tunes"]:
+            t["pitch_bits"] = t.pop("bits")
+            t["pitch_bits_per_note"] = t.pop("bits_per_note")
+            del t["tokens"]
+    report = {
+        "model": model.name,
+        "scored": "pitch only: each note's pitch given that a note starts there and "
+                  "everything before (the distribution renormalised over the note starts)",
+        "memory": memory_description(model.name) if memory else "off",
+        "pitch_bits": total,
+        "notes": notes,
+        "pitch_bits_per_note": total / notes if notes else None,
+        "tunes": sum(len(f["tunes"]) for f in files),
+        "files": files if args.per_tune else [
+            {"file": f["file"], "tunes": len(f["tunes"]),
+             "pitch_bits": sum(t["pitch_bits"] for t in f["tunes"]),
+             "notes": sum(t["notes"] for t in f["tunes"])} for f in files],
+    }
+    print(json.dumps(report, indent=2))
     return 0
 
 
@@ -180,5 +235,10 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
                    help="score only the notes of bars FROM..TO (1-based, inclusive), "
                         "given the music on both sides when the model fills (else "
                         "given the music before them)")
+    s.add_argument("--pitch-only", action="store_true",
+                   help="score only each note's pitch, given that a note starts there and "
+                        "everything before: the model's (and memory's) distribution "
+                        "renormalised over the note starts (a melody model; the figure "
+                        "published work on Essen reports)")
     s.set_defaults(handler=run_command("score", _cmd_score))
     one_line_errors(s)
