@@ -80,6 +80,19 @@ def test_the_families_analysts_count():
         ChordSymbol("C", "weird")
 
 
+def test_a_symbol_transposes():
+    assert str(parse_chord("C/E").transposed(3, flats=True)) == "Eb/G"
+    assert str(parse_chord("Am7b5").transposed(1)) == "A#m7b5"
+
+
+def test_a_key_struck_again_ends_the_note_before_it():
+    # a sequencer re-strikes a string without a note-off: C E G ring on (as the reader
+    # leaves them) while F A C are struck; the C-E-G notes struck again end the first
+    ring = [Note(p, 0, 7680) for p in (48, 52, 55)] + [Note(p, 3840, 3840) for p in (48, 52, 55)]
+    song = Song(tracks=[Track("Strings", notes=ring + [Note(p, 1920, 1920) for p in (53, 57, 60)])])
+    assert [(d.bar, str(d.symbol)) for d in detect_chords(song)] == [(1, "C"), (2, "F"), (3, "C")]
+
+
 # ---- the chord track in the song ------------------------------------------------------
 
 def test_the_chord_track_is_part_of_the_song():
