@@ -206,12 +206,12 @@ def _fill_voices(model, song: Song, settings: GenerationSettings, g: GapParts,
                              settings, rng, progress, is_cancelled, sum(g.capacity.values()),
                              ceilings, beat_notes, (g.a_step, enc.steps_per_quarter),
                              longest_hold(enc, g.kept_notes, ppq), floors, held=gap.held,
-                             junction=junction)
+                             junction=junction, song=song)
 
     picked, out = _sample_candidates(model, settings, gap.prime, gap.junction, is_cancelled,
                                      candidates, sample)
     out = [out[i] for i in picked]
-    velocities = {i: Velocities(song, ns, enc) for i, ns in g.kept.items()}
+    velocities = {i: Velocities(song, ns, enc, settings.dynamics) for i, ns in g.kept.items()}
     sounding = {i: [n.end_tick for n in ns if n.end_tick > g.start_tick]
                 for i, ns in g.before.items()}
     # each part heard from its notes nearest the gap
@@ -262,12 +262,12 @@ def _fill_lines(model, song: Song, settings: GenerationSettings, g: GapParts,
     def sample(stepper, rows, rng, junction):
         return sample_parts(model, stepper, rules, g.steps, rows, allowed, settings, rng,
                             progress, is_cancelled, longest_hold(enc, g.kept_notes, ppq),
-                            None, junction)
+                            None, junction, song=song, start_step=g.a_step)
 
     picked, (out, out_parts) = _sample_candidates(model, settings, gap.prime, gap.junction,
                                                   is_cancelled, candidates, sample)
     out, out_parts = [out[i] for i in picked], [out_parts[i] for i in picked]
-    velocities = {i: Velocities(song, ns, enc) for i, ns in g.kept.items()}
+    velocities = {i: Velocities(song, ns, enc, settings.dynamics) for i, ns in g.kept.items()}
     variations, track_of = [], []
     for row, row_parts in zip(out, out_parts):
         notes, tracks = [], []

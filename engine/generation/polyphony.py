@@ -42,6 +42,7 @@ from engine.generation.constraints.grammar import (FullTexture, HeldNotes,
                                                    PartGrammarConstraint)
 from engine.generation.generator import (MAX_STEPS, GenerationSettings, allowed_tokens,
                                          cut_before, first_new_step)
+from engine.generation.mixers.control import part_mixer
 from engine.generation.sampler import Sampler, token_log_probs
 from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
                                         IncrementalRunner, NaiveRunner, Velocities, steps_for)
@@ -379,7 +380,8 @@ def _continue_lines(run: _Run, lines: list[_Part], melody: _Melody | None,
     with closing(runner(model, run.prime, k, run.method)) as stepper:
         rows, row_parts = sample_parts(model, stepper, rules, run.steps, k, run.allowed,
                                        run.settings, rng, run.progress, run.is_cancelled,
-                                       run.max_hold, run.forced_first)
+                                       run.max_hold, run.forced_first, song=s.song,
+                                       start_step=s.start_step)
     notes, tracks = _decode_lines(run, lines, rules, rows, row_parts, harmonise_track)
     if melody is None:
         s.messages.append(f"Continued {len(s.per_track)} part"
@@ -401,11 +403,13 @@ def _decode_lines(run: _Run, lines: list[_Part], rules: PartRules, rows, row_par
     after the song's), with that track's channel and velocities: (notes, track of each)."""
     s, enc = run.seed, run.model.encoding
     song, ppq = s.song, s.song.ppq
-    velocities = {p.track: Velocities(song, p.notes or p.forced, enc)
+    dynamics = run.settings.dynamics
+    velocities = {p.track: Velocities(song, p.notes or p.forced, enc, dynamics)
                   for p in lines if p.track is not None}
     base = len(song.tracks)
     new_index = {id(p): base + i for i, p in enumerate(q for q in lines if q.track is None)}
-    mel_v = Velocities(song, s.melody_notes, enc) if harmonise_track is not None else None
+    mel_v = Velocities(song, s.melody_notes, enc, dynamics) if harmonise_track is not None \
+        else None
     result_notes, result_tracks = [], []
     for row, row_p in zip(rows, row_parts):
         placed, tracks = [], []
@@ -446,15 +450,20 @@ def _continue_voices(run: _Run) -> GenerationResult:
         rows = sample_voices(model, stepper, run.prime, run.forced_first is not None,
                              run.steps, k, allowed, run.settings, rng, run.progress,
                              run.is_cancelled, max_notes, ceilings, beat_notes,
-                             (s.start_step, enc.steps_per_quarter), run.max_hold, floors)
+                             (s.start_step, enc.steps_per_quarter), run.max_hold, floors,
+                             song=s.song)
     result_notes: list[list[Note]] = []
     result_tracks: list[list[int]] = []
-    velocities = {i: Velocities(s.song, ns, enc) for i, ns in s.per_track.items()}
+    velocities = {i: Velocities(s.song, ns, enc, run.settings.dynamics)
+                  for i, ns in s.per_track.items()}
     for row in rows:
         decoded = enc.grid_to_notes(enc.tokens_to_grid(row, s.start_step), ppq,
                                     run.transpose)
         if not s.per_track:  # an empty seed: one new track
-            result_notes.append([with_sound(n, 90, 0) for n in decoded])
+            level = Velocities(s.song, [], enc, run.settings.dynamics) \
+                if run.settings.dynamics else None
+            result_notes.append([with_sound(n, 90 if level is None else level.at(n.start_tick),
+                                            0) for n in decoded])
             result_tracks.append([0] * len(decoded))
             continue
         placed, tracks = to_tracks(s.song, decoded, s.per_track, s.capacity, velocities)
@@ -1045,22 +1054,29 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
                  rng: np.random.Generator, progress, is_cancelled,
                  max_hold: int | None, forced_first: int | None = None,
                  junction: "Junction | None" = None,
-                 also: Sequence[Callable[[PartGrammarConstraint], object]] = ()
+                 also: Sequence[Callable[[PartGrammarConstraint], object]] = (),
+                 song: Song | None = None, start_step: int = 0
                  ) -> tuple[list[list[int]], list[list[int]]]:
     """Tokens for ``steps`` steps per variation under the parts' rules
     (:class:`PartGrammar`), with the part of each token; one model call per token for
     the batch.  ``forced_first``: the prime was that one token, which is also the
     output's first.  A fill's ``junction`` is fed to each row once it is done.
-    ``also``: more constraints after the grammar, each made from the grammar's rule."""
+    ``also``: more constraints after the grammar, each made from the grammar's rule.
+    The settings' controls (density, leaps, register, syncopation) steer each part's
+    line (:func:`engine.generation.mixers.control.part_mixer`; ``song`` gives the
+    metre, ``start_step`` the grid step of the first token)."""
     enc = model.encoding
     rule = PartGrammarConstraint.lines(StepContext(model, settings, rows=k), rules, max_hold)
     grammar = rule.grammar
+    mixer = part_mixer(settings, enc, grammar, song, start_step)
     out: list[list[int]] = [[] for _ in range(k)]
     parts: list[list[int]] = [[] for _ in range(k)]
     base = np.broadcast_to(allowed, (k, enc.vocab_size))
     if forced_first is not None:
         grammar.mask(base)
         grammar.push(np.full(k, forced_first, dtype=np.int64))
+        if mixer is not None:
+            mixer.update(np.full(k, forced_first, dtype=np.int64))
         for r in range(k):
             out[r].append(int(forced_first))
             parts[r].append(int(grammar.part_of[r]))
@@ -1074,7 +1090,7 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
     limit = steps * (enc.max_voices + 2) + 2 + (len(junction.tokens) if junction else 0)
     _token_loop(model, stepper, [rule] + [make(rule) for make in also],
                 Sampler(settings.temperature, settings.top_p, rng),
-                base, limit, progress, is_cancelled, junction, keep)
+                base, limit, progress, is_cancelled, junction, keep, mixer)
     return out, parts
 
 
@@ -1085,7 +1101,8 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
                   ceilings: list[int] | None = None, beat_notes: int | None = None,
                   grid: tuple[int, int] = (0, 4), max_hold: int | None = None,
                   floors: list[int] | None = None, held: np.ndarray | None = None,
-                  junction: "Junction | None" = None) -> list[list[int]]:
+                  junction: "Junction | None" = None,
+                  song: Song | None = None) -> list[list[int]]:
     """Tokens for ``steps`` steps per variation, voice-blind (the encoding's grammar),
     one model call per token for the batch; each row stops at its own ``steps``-th STEP
     (rows that are done are fed STEPs, which are not kept).
@@ -1094,7 +1111,9 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
     pitches must be HOLDs in each new step (kept notes sounding into the gap: none may
     be re-attacked, and once one ends it may not be held on; the first step may hold
     only these); a row that is done is fed the ``junction``'s tokens first, whose
-    log-probabilities under the network it adds up."""
+    log-probabilities under the network it adds up.  The settings' controls steer the
+    notes as in :func:`sample_parts` (the k-th note of a step heard as following the
+    k-th of the step before; ``song`` gives the metre, ``grid[0]`` the first step)."""
     enc = model.encoding
     rule = PartGrammarConstraint.voice_blind(StepContext(model, settings, rows=k), max_notes,
                                              ceilings, max_hold)
@@ -1109,6 +1128,9 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
         # the seed's notes end where it ends (a fill's kept notes sound on)
         grammar.prev[:] = False if held is None else held[0]
     rule.count_steps(steps, since=grammar.steps.copy())
+    mixer = part_mixer(settings, enc, grammar, song, grid[0])
+    if mixer is not None and first_forced:
+        mixer.update(np.full(k, prime[0], dtype=np.int64))
     rules = [rule, FullTexture(rule.context, rule, beat_notes, grid, floors),
              HeldNotes(rule.context, rule, held)]
 
@@ -1119,17 +1141,19 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
     limit = steps * (enc.max_voices + 1) + 1 + (len(junction.tokens) if junction else 0)
     _token_loop(model, stepper, rules, Sampler(settings.temperature, settings.top_p, rng),
                 np.broadcast_to(allowed, (k, enc.vocab_size)), limit, progress,
-                is_cancelled, junction, keep)
+                is_cancelled, junction, keep, mixer)
     return out
 
 
 def _token_loop(model: StepModel, stepper, rules: list, sampler: Sampler,
                 base: np.ndarray, limit: int, progress, is_cancelled,
-                junction: "Junction | None", keep) -> None:
+                junction: "Junction | None", keep, mixer=None) -> None:
     """Draw a token per row per model call until every row has written its steps
     (and heard the ``junction``): ``base`` narrowed by each of ``rules`` in turn, the
     first the grammar (:class:`PartGrammarConstraint`, which counts the steps), each
-    token heard by every rule and handed to ``keep(tokens, done)``."""
+    token heard by every rule (then the ``mixer``) and handed to ``keep(tokens, done)``.
+    A ``mixer`` (:class:`engine.generation.mixers.control.PartMixer`) moves the logits
+    tokens are drawn from; a junction is scored by the network's own."""
     counter = rules[0]
     steps = counter.steps
     logits = stepper.first_logits
@@ -1142,11 +1166,13 @@ def _token_loop(model: StepModel, stepper, rules: list, sampler: Sampler,
         mask = base
         for rule in rules:
             mask = rule.narrow(call, mask)
-        tokens = _draw(model, sampler, logits, mask)
+        tokens = _draw(model, sampler, logits if mixer is None else mixer(logits, mask), mask)
         if junction is not None:
             tokens = junction.feed(tokens, logits, done)
         for rule in rules:
             rule.update(tokens)
+        if mixer is not None:
+            mixer.update(tokens)
         keep(tokens, done)
         if progress is not None:
             progress(int(min(steps, counter.at.min())), steps)

@@ -16,11 +16,13 @@ from engine.errors import GenerationError
 from engine.generation import jobs, mixers
 from engine.generation.generator import generate
 from engine.generation.memory import MemoryMixer, Mixing
-from engine.generation.mixers.control import CONTROL_MIXERS, control_mixers, onset_pitches
-from engine.generation.request import CONTROLS, GenerationRequest, GenerationSettings
+from engine.encodings.polyphony import STEP, PartGrammar, PartRules
+from engine.generation.mixers.control import (CONTROL_MIXERS, control_mixers, onset_pitches,
+                                              part_mixer)
+from engine.generation.request import CONTROLS, REGENERATE, GenerationRequest, GenerationSettings
 from engine.generation.sampling import Velocities
 from engine.models import ModelLibrary
-from engine.song import Note, melody_song
+from engine.song import Note, Song, TimeSignature, Track, melody_song
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = [c[0] for c in CONTROLS]
@@ -63,14 +65,145 @@ def test_repeat_needs_the_motif_memory_and_controls_are_not_mixers_to_name():
         GenerationSettings(mixers=("density",)).validate()
 
 
-def test_a_part_model_refuses_controls_with_a_sentence(library):
+def test_a_part_model_takes_the_controls_but_refuses_repeat_with_a_sentence(library):
     model = library.get("poly-lstm")
     for job, gap in (("continue", {}), (FILL, dict(start_tick=0, end_tick=1920)),
-                     (HARMONISE, {})):
+                     (HARMONISE, {}), (REGENERATE, dict(start_tick=0, end_tick=1920))):
         request = GenerationRequest(job=job, settings=GenerationSettings(
-            model="poly-lstm", density=1), track=0, **gap)
-        with pytest.raises(GenerationError, match="controls \\(density\\) steer a melody"):
+            model="poly-lstm", density=1, leaps=-1, register=2, syncopation=-2,
+            dynamics=1), track=0, **gap)
+        assert jobs.job_for(request, model) is jobs.JOBS[(job, True)]
+        request = GenerationRequest(job=job, settings=GenerationSettings(
+            model="poly-lstm", repeat=1), track=0, **gap)
+        with pytest.raises(GenerationError, match="repeat control steers the motif memory "
+                                                  "of a melody model; poly-lstm .*no motif"):
             jobs.job_for(request, model)
+
+
+def _part_grammar(enc, rows=1):
+    """Two parts, soprano 60..84 over bass 36..59, one note each, free rhythm."""
+    T = 32
+    rules = PartRules(capacity=np.array([1, 1]), least=np.array([1, 1]),
+                      floor=np.array([60, 36]), ceiling=np.array([84, 59]),
+                      crosses=np.zeros((2, 2), bool), must=np.zeros((T, 2), bool),
+                      attack=np.zeros((T, 2), np.int8), centre=np.array([72.0, 48.0]),
+                      start_top=np.array([72, 48]))
+    return PartGrammar(enc, rows, rules, voice_leading=False)
+
+
+def _part_probs(name, position, enc, grammar, song=None, start_step=0):
+    mixer = part_mixer(GenerationSettings(**{name: position}), enc, grammar, song,
+                       start_step)
+    mask = grammar.mask(np.ones(enc.vocab_size, bool))
+    z = np.where(mask, mixer(np.zeros((grammar.batch, enc.vocab_size)), mask), -np.inf)
+    return _probs(z), mask, mixer
+
+
+def test_each_control_moves_a_part_models_distribution_its_way(library):
+    enc = library.get("poly-lstm").encoding
+    n = enc.pitches
+    new = slice(1, 1 + n)
+    pitch = np.arange(n) + enc.min_pitch
+
+    def new_mass(p):
+        return p[0, new].sum()
+
+    def mean_pitch(p):
+        return float((p[0, new] * pitch).sum() / new_mass(p))
+
+    def mean_leap(p):  # the soprano's first note: from its last, 72
+        q = p[0, new] * (pitch >= 60)
+        return float((q * np.abs(pitch - 72)).sum() / q.sum())
+
+    assert part_mixer(GenerationSettings(repeat=1, dynamics=2), enc, _part_grammar(enc),
+                      None, 0) is None  # neither is a mixer of the logits
+    flat = _probs(np.where(_part_grammar(enc).mask(np.ones(enc.vocab_size, bool)),
+                           0.0, -np.inf))
+    for name, figure in {"density": new_mass, "register": mean_pitch,
+                         "leaps": mean_leap}.items():
+        got = [figure(_part_probs(name, v, enc, _part_grammar(enc))[0])
+               for v in (-2, -1, 1, 2)]
+        assert got[0] < got[1] < figure(flat) < got[2] < got[3], (name, got)
+    for name in ("leaps", "register"):  # how often a note starts stays the network's
+        assert new_mass(_part_probs(name, 2, enc, _part_grammar(enc))[0]) == \
+            pytest.approx(new_mass(flat))
+    # syncopation: on the beat (step 16 of 4/4) note starts fall; a step later they rise
+    grammar = _part_grammar(enc)
+    p, _, mixer = _part_probs("syncopation", 2, enc, grammar, seed(), 16)
+    assert new_mass(p) < new_mass(flat)
+    grammar.push(np.array([STEP]))
+    mixer.update(np.array([STEP]))
+    mask = grammar.mask(np.ones(enc.vocab_size, bool))
+    assert new_mass(_probs(np.where(mask, mixer(np.zeros((1, enc.vocab_size)), mask),
+                                    -np.inf))) > new_mass(flat)
+    # leaps follow each part's own last note: after the soprano's 79, the bass's last
+    # note (48) is the one a bass note leaps from
+    grammar = _part_grammar(enc)
+    _, _, mixer = _part_probs("leaps", 2, enc, grammar)
+    token = np.array([enc.new(79)])
+    grammar.push(token)
+    mixer.update(token)
+    mask = grammar.mask(np.ones(enc.vocab_size, bool))
+    p = _probs(np.where(mask, mixer(np.zeros((1, enc.vocab_size)), mask), -np.inf))
+    q = p[0, new] * (pitch < 60)
+    assert q.sum() > 0 and float((q * np.abs(pitch - 48)).sum() / q.sum()) > 6
+
+
+def chorale() -> Song:
+    """Four bars of C major in four voices, a chord a half note."""
+    chords = [(72, 67, 64, 48), (72, 69, 65, 53), (71, 67, 62, 55), (72, 67, 64, 48),
+              (74, 69, 65, 50), (71, 67, 62, 55), (76, 67, 60, 48), (74, 67, 65, 55)]
+    tracks = [Track(name, i, 52, notes=[Note(c[i], k * 960, 960, 90 - 5 * i, i)
+                                        for k, c in enumerate(chords)])
+              for i, name in enumerate(("Soprano", "Alto", "Tenor", "Bass"))]
+    return Song(ppq=480, time_signatures=[TimeSignature(0, 4, 4)], tracks=tracks)
+
+
+def _chorale_seed():
+    song = chorale()
+    for track in song.tracks:  # one bar of seed: its rhythm leaves the parts free
+        track.notes = [n for n in track.notes if n.start_tick < 1920]
+    return song
+
+
+@pytest.mark.parametrize("model", ["poly-lstm"])
+def test_the_controls_steer_every_part_job(library, model):
+    song = _chorale_seed()
+
+    def run(job, song, **controls):
+        gap = {"continue": {}, HARMONISE: {},
+               FILL: dict(start_tick=1920, end_tick=3840),
+               REGENERATE: dict(start_tick=1920, end_tick=3840)}[job]
+        s = GenerationSettings(model=model, bars=2, rng_seed=5, variations=4, **controls)
+        return jobs.run(library, song, GenerationRequest(
+            job=job, settings=s, track=0 if job == HARMONISE else 1, **gap))
+
+    def notes(result):
+        return [n for v in result.variations for n in v]
+
+    def mean(values):
+        return sum(values) / len(values)
+
+    base = run("continue", song)
+    assert run("continue", song, **{n: 0 for n in NAMES}).variations == base.variations
+    high, low = run("continue", song, register=2), run("continue", song, register=-2)
+    assert mean([n.pitch for n in notes(low)]) < mean([n.pitch for n in notes(base)]) \
+        < mean([n.pitch for n in notes(high)])
+    assert len(notes(run("continue", song, density=2))) > len(notes(base)) > \
+        len(notes(run("continue", song, density=-2)))
+    loud, soft = run("continue", song, dynamics=2), run("continue", song, dynamics=-2)
+    assert mean([n.velocity for n in notes(soft)]) < mean([n.velocity for n in notes(base)]) \
+        < mean([n.velocity for n in notes(loud)])
+    for name in ("leaps", "syncopation"):
+        assert run("continue", song, **{name: 2}).variations != base.variations, name
+    full = chorale()
+    melody = Song(ppq=480, time_signatures=full.time_signatures, tracks=full.tracks[:1])
+    for job in (HARMONISE, FILL, REGENERATE):
+        neutral = run(job, melody if job == HARMONISE else full)
+        moved = run(job, melody if job == HARMONISE else full, register=2, dynamics=2)
+        assert moved.variations != neutral.variations, job
+        assert mean([n.velocity for n in notes(moved)]) > \
+            mean([n.velocity for n in notes(neutral)]), job
 
 
 def _mixer(library, name, position, prefix, rows=1, start_step=None, song=None):

@@ -53,10 +53,11 @@ def job_for(request: GenerationRequest, model) -> Job:
     if parts and named:
         raise GenerationError(f"named constraints and mixers steer a melody model; "
                               f"{model.name} writes every part at once")
-    if parts and request.settings.controls():
-        raise GenerationError(f"the controls ({', '.join(request.settings.controls())}) steer "
-                              f"a melody model for now; {model.name} writes every part at "
-                              f"once: set them to 0")
+    if parts and request.settings.repeat:
+        # the other controls steer each part's line (mixers/control.py's part_mixer)
+        raise GenerationError(f"the repeat control steers the motif memory of a melody "
+                              f"model; {model.name} writes every part at once and has no "
+                              f"motif memory: set repeat to 0")
     if request.job == FILL and request.settings.constraints:
         raise GenerationError("a fill takes mixers by name, not constraints: the key and "
                               "the pitch range narrow what it writes")

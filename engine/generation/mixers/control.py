@@ -1,7 +1,9 @@
 """What the steering controls' mixers share (density.py, leaps.py, register.py,
 syncopation.py): a control's position (-2..2 in the settings) turned into a strength,
 the model-space pitch of every note-starting token, and :class:`ControlMixer`, which
-adds a bias to the note-starting tokens' logits at each step.
+adds a bias to the note-starting tokens' logits at each step; and for a model that
+writes parts, :func:`part_mixer`: the same controls on each part's line (a NEW token's
+logit moved, :class:`PartView` saying which part's line it would go on).
 
 At position 0 a control is never built (:func:`control_mixers` leaves it out), so the
 music is byte for byte what it was.  The strengths are not linear: one step either way
@@ -10,12 +12,16 @@ little), two steps a push the ear hears."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from engine.generation.mixers import Chained, MixContext
+from engine.song import Song
 
 __all__ = ["STRENGTH", "CONTROL_MIXERS", "ControlMixer", "control_mixers", "onset_pitches",
-           "strength_of"]
+           "strength_of", "PART_CONTROLS", "PartControl", "PartMixer", "PartView",
+           "part_control", "part_mixer"]
 
 #: a control's position -> the strength its mixer applies (scaled by each control)
 STRENGTH = {-2: -1.0, -1: -0.25, 0: 0.0, 1: 0.25, 2: 1.0}
@@ -110,3 +116,180 @@ def _logsumexp(x: np.ndarray) -> np.ndarray:
     m = np.max(x, axis=1)
     m = np.where(np.isfinite(m), m, 0.0)
     return m + np.log(np.sum(np.exp(x - m[:, None]), axis=1))
+
+
+# ---------------------------------------------------------------------------------------
+# the controls on a part model's lines
+# ---------------------------------------------------------------------------------------
+
+#: name -> ``factory(view, strength) -> PartControl``: the controls that steer the lines
+#: of a model that writes parts (the part sampler's mixer hook,
+#: :func:`engine.generation.polyphony.sample_parts`); each control's file registers its own
+PART_CONTROLS: dict[str, Callable] = {}
+
+
+def part_control(name: str) -> Callable[[Callable], Callable]:
+    """Function decorator: the ``name`` control on a part model's lines."""
+    def add(factory: Callable) -> Callable:
+        if name in PART_CONTROLS and PART_CONTROLS[name] is not factory:
+            raise ValueError(f"the part control {name} is registered twice")
+        PART_CONTROLS[name] = factory
+        return factory
+    return add
+
+
+class PartView:
+    """What the part controls read of the rows a part sampler writes: each row's grid
+    step, and the last pitch (pitch index) of the part a NEW of each pitch would go to.
+
+    ``grammar`` is the sampler's grammar: with every part a line
+    (:class:`engine.encodings.polyphony.PartGrammar`) a NEW goes to the nearest part
+    (by its centre) that still has room in the step, as the grammar gives it, and each
+    part's last pitch is followed from the part the grammar gave each token; voice-blind
+    (:class:`engine.encodings.polyphony.PolyGrammar`) the k-th note of a step follows
+    the k-th note (top down) of the step before."""
+
+    def __init__(self, enc, grammar, song, start_step: int) -> None:
+        self.enc, self.grammar = enc, grammar
+        self.n = n = enc.pitches
+        self.rows = rows = grammar.batch
+        self.song = song if song is not None else Song()
+        self.start_step = int(start_step)
+        self.since = np.array(grammar.steps, copy=True)
+        self.lines = getattr(grammar, "rules", None) is not None
+        self._index = np.arange(n)
+        if self.lines:
+            rules = grammar.rules
+            P = rules.parts
+            low = np.asarray(rules.floor) - enc.min_pitch
+            high = np.asarray(rules.ceiling) - enc.min_pitch
+            self._in_range = (self._index[None, :] >= low[:, None]) & \
+                (self._index[None, :] <= high[:, None])  # [P, n]
+            self._capacity = np.asarray(rules.capacity)
+            # the steps where a part's notes are all given (forced): none go to it
+            fp = rules.forced_part if rules.forced_part is not None else \
+                np.zeros((0, P), bool)
+            self._forced = np.concatenate([np.asarray(fp, bool), np.zeros((1, P), bool)])
+            top = np.asarray(rules.start_top, np.int64)
+            self.last = np.where(top >= 0, top - enc.min_pitch, -1)[None].repeat(rows, 0)
+        else:
+            self.prev: list[list[int]] = [[] for _ in range(rows)]
+            self.cur: list[list[int]] = [[] for _ in range(rows)]
+        self._in_beat: dict[int, bool] = {}
+
+    def steps(self) -> np.ndarray:
+        """[rows]: the grid step each row is writing."""
+        return self.start_step + (self.grammar.steps - self.since)
+
+    def off_beat(self) -> np.ndarray:
+        """[rows] bool: whether each row's step is off the beat (the song's metre)."""
+        out = np.zeros(self.rows, bool)
+        ppq = self.song.ppq
+        for r, step in enumerate(self.steps()):
+            step = int(step)
+            off = self._in_beat.get(step)
+            if off is None:
+                tick = self.enc.step_to_tick(step, ppq)
+                off = self._in_beat[step] = self.song.bar_beat_at(max(0, tick))[2] != 0
+            out[r] = off
+        return out
+
+    def last_for_new(self) -> np.ndarray:
+        """[rows, pitches] float: the last pitch index of the part each NEW would go to
+        (NaN where none)."""
+        g = self.grammar
+        out = np.full((self.rows, self.n), np.nan)
+        if self.lines:
+            at = np.minimum(g.steps, len(self._forced) - 1)
+            room = ~g.closed & (g.count < self._capacity[None, :]) & ~self._forced[at]  # [B, P]
+            cand = room[:, :, None] & self._in_range[None]  # [B, P, n]
+            cost = np.abs(g.centre[:, :, None] - self._index[None, None, :])
+            cost = np.where(cand, cost, np.inf)
+            part = np.argmin(cost, axis=1)  # [B, n]
+            last = np.take_along_axis(self.last, part, axis=1).astype(float)
+            ok = cand.any(axis=1) & (last >= 0)
+            out[ok] = last[ok]
+            return out
+        for r in range(self.rows):
+            prev, k = self.prev[r], len(self.cur[r])
+            if prev:
+                out[r] = prev[min(k, len(prev) - 1)]
+        return out
+
+    def update(self, tokens: np.ndarray) -> None:
+        """The tokens just drawn (after the grammar has heard them)."""
+        tokens = np.asarray(tokens)
+        n = self.n
+        if self.lines:
+            sounded = (tokens > 0) & (self.grammar.part_of >= 0)
+            rows = np.nonzero(sounded)[0]
+            self.last[rows, self.grammar.part_of[rows]] = (tokens[rows] - 1) % n
+            return
+        for r, tok in enumerate(tokens):
+            if tok == 0:  # STEP
+                self.prev[r], self.cur[r] = self.cur[r], []
+            else:
+                self.cur[r].append(int((tok - 1) % n))
+
+
+class PartControl:
+    """One control on a part model's lines: ``bias()`` is ``[rows, pitches]``, added to
+    the NEW tokens' logits; with ``keep_mass`` the allowed NEW tokens' total probability
+    stays as it was (only which note starts changes)."""
+
+    keep_mass = False
+
+    def __init__(self, view: PartView, strength: float) -> None:
+        self.view = view
+        self.strength = float(strength)
+
+    def bias(self) -> np.ndarray:
+        raise NotImplementedError
+
+
+class PartMixer:
+    """The non-neutral controls on a part model's lines, applied in turn to each call's
+    logits under the call's mask (:meth:`__call__`), hearing each drawn token."""
+
+    def __init__(self, view: PartView, controls: list[PartControl]) -> None:
+        self.view, self.controls = view, controls
+
+    def __call__(self, logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        n = self.view.n
+        out = np.array(logits, dtype=np.float64)
+        new = out[:, 1:1 + n]  # a view: the NEW tokens' logits
+        allowed = np.broadcast_to(np.asarray(mask, bool), out.shape)[:, 1:1 + n]
+        for control in self.controls:
+            b = np.broadcast_to(control.bias(), new.shape)
+            if control.keep_mass:
+                some = allowed.any(axis=1)
+                if some.any():
+                    before = _masked_lse(new, allowed)
+                    after = _masked_lse(new + b, allowed)
+                    shift = np.where(some, before - after, 0.0)
+                    b = b + shift[:, None]
+            new += b
+        return out
+
+    def update(self, tokens: np.ndarray) -> None:
+        self.view.update(tokens)
+
+
+def _masked_lse(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    y = np.where(mask, x, -np.inf)
+    m = np.max(y, axis=1)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(under="ignore"):
+        return m + np.log(np.maximum(np.sum(np.exp(y - m[:, None]), axis=1), 1e-300))
+
+
+def part_mixer(settings, enc, grammar, song, start_step: int) -> PartMixer | None:
+    """The mixer that steers a part model's lines by the settings' controls (those not
+    at 0, in :data:`CONTROL_MIXERS` order); None when every one is 0, so the music is
+    byte for byte what it was."""
+    names = [name for name in CONTROL_MIXERS if getattr(settings, name, 0)]
+    if not names:
+        return None
+    view = PartView(enc, grammar, song, start_step)
+    return PartMixer(view, [PART_CONTROLS[name](view, strength_of(settings, name))
+                            for name in names])

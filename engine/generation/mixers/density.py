@@ -1,13 +1,17 @@
 """The density control (busier / sparser): every note-starting token's logit moves by
 the same amount, so notes start more or less often (notes per bar).  Built when
-``settings.density`` is not 0 (:func:`engine.generation.mixers.control.control_mixers`)."""
+``settings.density`` is not 0 (:func:`engine.generation.mixers.control.control_mixers`).
+On a part model's lines (:class:`PartDensity`) every NEW token moves alike, so each
+part starts notes more or less often (re-attacks rather than holds, notes rather than
+rests) where its rhythm lets it."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from engine.generation.mixers import MixContext, register
-from engine.generation.mixers.control import ControlMixer, strength_of
+from engine.generation.mixers.control import (ControlMixer, PartControl, part_control,
+                                              strength_of)
 
 #: the logit added to every note start at full strength (position 2)
 SCALE = 1.2
@@ -25,3 +29,13 @@ class Density(ControlMixer):
 @register("density")
 def density(context: MixContext, inner=None):
     return Density(context, inner, strength_of(context.settings, "density"))
+
+
+class PartDensity(PartControl):
+    def bias(self) -> np.ndarray:
+        return np.full((1, self.view.n), SCALE * self.strength)
+
+
+@part_control("density")
+def part_density(view, strength: float) -> PartControl:
+    return PartDensity(view, strength)

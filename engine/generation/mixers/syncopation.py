@@ -1,14 +1,16 @@
 """The syncopation control (simpler rhythm / syncopated): at a step off the beat every
 note-starting token's logit rises (and on the beat falls) above 0, the other way below,
 in the song's metre (:meth:`engine.song.Song.bar_beat_at`).  Built when
-``settings.syncopation`` is not 0."""
+``settings.syncopation`` is not 0.  On a part model's lines (:class:`PartSyncopation`)
+each row's NEW tokens move by whether that row's step is off the beat."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from engine.generation.mixers import MixContext, register
-from engine.generation.mixers.control import ControlMixer, strength_of
+from engine.generation.mixers.control import (ControlMixer, PartControl, part_control,
+                                              strength_of)
 from engine.song import Song
 
 #: the logit a note start off the beat gains (and one on the beat loses) at full strength
@@ -32,3 +34,14 @@ class Syncopation(ControlMixer):
 @register("syncopation")
 def syncopation(context: MixContext, inner=None):
     return Syncopation(context, inner, strength_of(context.settings, "syncopation"))
+
+
+class PartSyncopation(PartControl):
+    def bias(self) -> np.ndarray:
+        sign = np.where(self.view.off_beat(), 1.0, -1.0)
+        return np.repeat((SCALE * self.strength * sign)[:, None], self.view.n, axis=1)
+
+
+@part_control("syncopation")
+def part_syncopation(view, strength: float) -> PartControl:
+    return PartSyncopation(view, strength)
