@@ -340,3 +340,24 @@ def test_the_controls_travel_through_the_service(library):
     outcome = generate_outcome(library, message)
     assert isinstance(outcome, Result)
     assert outcome.result.tokens == generate(library, seed(), settings).tokens
+
+
+def test_the_controls_steer_a_part_model_writing_voice_blind(library):
+    """Nine parts (more than the encoding's eight voices) are written voice-blind; the
+    controls steer the notes all the same, and an empty seed takes the dynamics."""
+    tracks = [Track(f"T{i}", i if i < 9 else i + 1, 0,
+                    notes=[Note(40 + 5 * i + (k % 2) * 2, k * 480, 480, 80, i)
+                           for k in range(8)]) for i in range(9)]
+    song = Song(ppq=480, time_signatures=[TimeSignature(0, 4, 4)], tracks=tracks)
+
+    def notes(song, **controls):
+        s = GenerationSettings(model="poly-lstm", bars=1, rng_seed=3, variations=3,
+                               **controls)
+        result = jobs.run(library, song, GenerationRequest(job="continue", settings=s))
+        return [n for v in result.variations for n in v]
+
+    assert len(notes(song, density=2)) > len(notes(song)) > len(notes(song, density=-2))
+    assert notes(song, leaps=2, syncopation=-1) != notes(song)
+    empty = Song(ppq=480, time_signatures=[TimeSignature(0, 4, 4)], tracks=[])
+    assert {n.velocity for n in notes(empty)} == {90}
+    assert min(n.velocity for n in notes(empty, dynamics=2)) > 90
