@@ -12,7 +12,8 @@ reference.  Per row:
 * repeated bars: the share of the 4 new bars that are step for step an earlier bar of
   the tune (the seed's or a new one), of all bars and of those with at least 2 notes;
   and the share of continuations with at least one such bar (of at least 2 notes);
-* rest share: steps of silence among the new steps; continuations with a rest;
+* rest share: steps of silence among the new steps, counted from the generated tokens
+  (a continuation that starts with a NOTE_OFF starts silent); continuations with a rest;
 * in-scale share: notes in C major / A natural minor (the whole tune's scale);
 * tonic endings: the last new note on the tonic triad of the tune's key (C or Am, the
   whole real tune's key profile);
@@ -192,7 +193,12 @@ class Tally:
              "in_scale", "ended", "tonic_end", "windows2", "copied2", "copied4"], 0)
         self.pc, self.iv, self.dur = [], [], []
 
-    def add(self, seed: np.ndarray, new: np.ndarray, minor: bool, w2: Windows, w4: Windows):
+    def add(self, seed: np.ndarray, new: np.ndarray, minor: bool, w2: Windows, w4: Windows,
+            tokens: np.ndarray | None = None):
+        """``new``: the continuation's step symbols (:func:`steps_of`); ``tokens``: the
+        tokens it was generated as, when they are not ``new`` itself.  Rests are counted
+        from the tokens: a seed note never carries past the boundary, so a continuation
+        whose first token is a NOTE_OFF starts silent, which its notes cannot show."""
         c = self.c
         bar = len(seed) // SEED_BARS
         whole = np.concatenate([seed, new])
@@ -209,7 +215,8 @@ class Tally:
                 repeating |= again
         c["continuations"] += 1
         c["continuations_repeating"] += repeating
-        sounding = sounding_steps(new, ends_sounding(seed))
+        sounding = sounding_steps(new if tokens is None else np.asarray(tokens),
+                                  ends_sounding(seed))
         c["steps"] += len(new)
         c["rest_steps"] += int((~sounding).sum())
         c["with_rest"] += bool((~sounding).any())
@@ -350,9 +357,10 @@ def model_row(library: ModelLibrary, name: str, memory: bool, power: float | Non
                                rng_seed=i, temperature=1.0, memory=memory)
         result = generate(library, song, s, start_tick=len(seed_tokens) * PPQ // 4)
         assert result.steps == len(nxt), (result.steps, len(nxt))
-        for notes in result.variations:
+        for notes, tokens in zip(result.variations, result.tokens, strict=True):
+            assert len(tokens) == len(nxt), (len(tokens), len(nxt))
             tally.add(seed_tokens, steps_of(notes, len(seed_tokens), len(nxt)),
-                      tunes.minor[i], w, w)
+                      tunes.minor[i], w, w, tokens=tokens)
     return {**tally.row(real), "seconds": round(time.monotonic() - t1, 1)}
 
 

@@ -58,3 +58,24 @@ def test_repeats_rests_scale_tonic_and_copies(mus):
 def test_jensen_shannon_distance_is_0_for_the_same_and_1_for_disjoint(mus):
     assert mus.js_distance(np.array([1.0, 2, 3]), np.array([2.0, 4, 6])) == pytest.approx(0)
     assert mus.js_distance(np.array([1.0, 0]), np.array([0.0, 1])) == pytest.approx(1)
+
+
+def test_rests_are_counted_from_the_tokens(mus):
+    """A seed that ends on a sounding note, a continuation whose first token is a
+    NOTE_OFF: its notes start a quarter later, and the quarter before is silence that
+    the notes alone (steps_of) cannot show."""
+    seed = np.array(bar((60, 16)) * 2)
+    tokens = np.array([1, 0, 0, 0, ENC.note_on(62)] + [0] * 11 + [ENC.note_on(65)] + [0] * 47)
+    notes = [Note(62, (32 + 4) * 120, 12 * 120, 90), Note(65, 48 * 120, 48 * 120, 90)]
+    from_notes = mus.steps_of(notes, 32, 64)
+    assert from_notes[0] == mus.HOLD  # the NOTE_OFF is lost
+    before, after = mus.Tally(), mus.Tally()
+    windows = mus.Windows([np.array(bar((72, 16)))])
+    before.add(seed, from_notes, False, windows, windows)
+    after.add(seed, from_notes, False, windows, windows, tokens=tokens)
+    assert before.row()["rest_share"] == 0.0
+    assert after.row()["rest_share"] == pytest.approx(4 / 64, abs=1e-4)
+    assert after.row()["continuations_with_a_rest"] == 1.0
+    # everything else is counted from the notes, as before
+    assert {k: v for k, v in after.row().items() if "rest" not in k} == \
+        {k: v for k, v in before.row().items() if "rest" not in k}
