@@ -386,3 +386,15 @@ def test_cli_only_part_of_a_drum_track_is_refused(tmp_path):
     code, _, stderr = run_cli("generate", "--seed", str(seed), "--only-part", "4",
                               "--models-dir", str(MODELS), "-o", str(tmp_path / "o.mid"))
     assert code == 1 and "is a drum track" in stderr, stderr
+
+
+def test_a_song_of_too_many_parts_is_refused_at_once():
+    """Each part's rules are read against every other part's: a file of thousands of
+    one-note tracks spent minutes there before it was refused."""
+    from engine.generation.jobs.regenerate import MAX_PARTS
+
+    tracks = [Track(f"t{i}", i % 9, 0, notes=[Note(40 + i % 48, i % 4 * 96, 96, 80, i % 9)])
+              for i in range(MAX_PARTS + 1)]
+    song = Song(tracks=tracks)
+    with pytest.raises(GenerationError, match=f"{MAX_PARTS + 1} parts with notes"):
+        part_range(None, song, 0)

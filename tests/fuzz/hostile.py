@@ -144,6 +144,9 @@ JOBS: dict[str, Callable[[Path, Path], list[str]]] = {
                                  "--from", "2", "--to", "2", "-o", str(out)],
     "harmonise": lambda f, out: ["harmonise", str(f), "-o", str(out)],
     "score": lambda f, out: ["score", str(f)],
+    "chords": lambda f, out: ["chords", str(f), "--json"],
+    "regenerate": lambda f, out: ["generate", "--seed", str(f), "--only-part", "1",
+                                  "-o", str(out)],
 }
 
 

@@ -50,6 +50,10 @@ from engine.song import Note, Song
 
 __all__ = ["regenerate_part", "apply_part", "part_range", "FixedParallels"]
 
+# the most parts a song may have for one to be regenerated: the part rules compare every
+# pair of parts (a 10,000-track file spent minutes there), and a part model sounds at most
+# 8 voices at once anyway
+MAX_PARTS = 32
 NEEDS_PARTS = ("Regenerate Part needs a polyphonic model (poly-wavenet or poly-lstm), which "
                "hears every part while it writes one")
 
@@ -124,6 +128,10 @@ def part_range(enc, song: Song, track: int, start_tick: int | None = None,
                               f"it starts (tick {start_tick}); choose at least one step of "
                               f"the part to regenerate")
     playable = playable_tracks(song)
+    if len(playable) > MAX_PARTS:
+        raise GenerationError(f"the song has {len(playable):,} parts with notes; Regenerate "
+                              f"Part hears at most {MAX_PARTS} (each part's rules are read "
+                              f"against every other's): merge or delete some tracks first")
     song_end = max(n.end_tick for i in playable for n in song.tracks[i].notes)
     if start_tick >= song_end:
         raise GenerationError(f"the range (from bar {bar_of(song, start_tick)}) starts after "
