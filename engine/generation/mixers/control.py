@@ -144,7 +144,8 @@ class PartView:
 
     ``grammar`` is the sampler's grammar: with every part a line
     (:class:`engine.encodings.polyphony.PartGrammar`) a NEW goes to the nearest part
-    (by its centre) that still has room in the step, as the grammar gives it, and each
+    (by the centre of its seed) that still has room in the step and whose range holds
+    it, much as the grammar gives it (by its running centre), and each
     part's last pitch is followed from the part the grammar gave each token; voice-blind
     (:class:`engine.encodings.polyphony.PolyGrammar`) the k-th note of a step follows
     the k-th note (top down) of the step before."""
@@ -172,10 +173,32 @@ class PartView:
             self._forced = np.concatenate([np.asarray(fp, bool), np.zeros((1, P), bool)])
             top = np.asarray(rules.start_top, np.int64)
             self.last = np.where(top >= 0, top - enc.min_pitch, -1)[None].repeat(rows, 0)
+            # each part's distance from every pitch (the rules' centre: where it has
+            # been), and per set of parts with room the part each pitch goes to
+            centre = np.asarray(rules.centre, float) - enc.min_pitch
+            self._distance = np.abs(centre[:, None] - self._index[None, :])  # [P, n]
+            self._bits = 1 << np.arange(P, dtype=np.int64)
+            self._assign: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+            self._row_index = np.arange(rows)[:, None]
         else:
             self.prev: list[list[int]] = [[] for _ in range(rows)]
             self.cur: list[list[int]] = [[] for _ in range(rows)]
         self._in_beat: dict[int, bool] = {}
+        self._last_new: np.ndarray | None = None
+
+    def _parts_for(self, key: int, room: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For the parts with ``room`` (``key``: their bits): the part each NEW pitch
+        goes to (the nearest by the part's centre, within its range) and whether any
+        may take it; remembered per set of parts."""
+        got = self._assign.get(key)
+        if got is None:
+            cost = np.where(room[:, None] & self._in_range, self._distance, np.inf)  # [P, n]
+            got = self._assign[key] = (np.argmin(cost, axis=0), np.isfinite(cost.min(axis=0)))
+        return got
+
+    def new_call(self) -> None:
+        """A new call's logits: what was read of the rows is read again."""
+        self._last_new = None
 
     def steps(self) -> np.ndarray:
         """[rows]: the grid step each row is writing."""
@@ -195,25 +218,28 @@ class PartView:
         return out
 
     def last_for_new(self) -> np.ndarray:
-        """[rows, pitches] float: the last pitch index of the part each NEW would go to
-        (NaN where none)."""
+        """[rows, pitches] int: the last pitch index of the part each NEW would go to
+        (-1 where none)."""
+        if self._last_new is not None:
+            return self._last_new
         g = self.grammar
-        out = np.full((self.rows, self.n), np.nan)
+        out = np.full((self.rows, self.n), -1, np.int64)
         if self.lines:
             at = np.minimum(g.steps, len(self._forced) - 1)
             room = ~g.closed & (g.count < self._capacity[None, :]) & ~self._forced[at]  # [B, P]
-            cand = room[:, :, None] & self._in_range[None]  # [B, P, n]
-            cost = np.abs(g.centre[:, :, None] - self._index[None, None, :])
-            cost = np.where(cand, cost, np.inf)
-            part = np.argmin(cost, axis=1)  # [B, n]
-            last = np.take_along_axis(self.last, part, axis=1).astype(float)
-            ok = cand.any(axis=1) & (last >= 0)
-            out[ok] = last[ok]
-            return out
-        for r in range(self.rows):
-            prev, k = self.prev[r], len(self.cur[r])
-            if prev:
-                out[r] = prev[min(k, len(prev) - 1)]
+            keys = room @ self._bits
+            part = np.empty((self.rows, self.n), np.int64)
+            valid = np.empty((self.rows, self.n), bool)
+            for r, key in enumerate(keys.tolist()):
+                part[r], valid[r] = self._parts_for(key, room[r])
+            out = self.last[self._row_index, part]
+            out[~valid] = -1
+        else:
+            for r in range(self.rows):
+                prev, k = self.prev[r], len(self.cur[r])
+                if prev:
+                    out[r] = prev[min(k, len(prev) - 1)]
+        self._last_new = out
         return out
 
     def update(self, tokens: np.ndarray) -> None:
@@ -258,29 +284,25 @@ class PartMixer:
         n = self.view.n
         out = np.array(logits, dtype=np.float64)
         new = out[:, 1:1 + n]  # a view: the NEW tokens' logits
-        allowed = np.broadcast_to(np.asarray(mask, bool), out.shape)[:, 1:1 + n]
+        allowed = mask[:, 1:1 + n] if mask.ndim == 2 else mask[None, 1:1 + n]
+        self.view.new_call()
         for control in self.controls:
-            b = np.broadcast_to(control.bias(), new.shape)
+            b = control.bias()
             if control.keep_mass:
-                some = allowed.any(axis=1)
-                if some.any():
-                    before = _masked_lse(new, allowed)
-                    after = _masked_lse(new + b, allowed)
-                    shift = np.where(some, before - after, 0.0)
-                    b = b + shift[:, None]
-            new += b
+                # the allowed NEW tokens' total probability stays: shift by the log of
+                # its ratio before / after (the bias is a few logits at most)
+                e = np.exp(new - new.max(axis=1, keepdims=True)) * allowed
+                before = e.sum(axis=1)
+                after = (e * np.exp(b)).sum(axis=1)
+                ok = (before > 0) & (after > 0)
+                shift = np.log(np.where(ok, before, 1.0) / np.where(ok, after, 1.0))
+                new += b + shift[:, None]
+            else:
+                new += b
         return out
 
     def update(self, tokens: np.ndarray) -> None:
         self.view.update(tokens)
-
-
-def _masked_lse(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    y = np.where(mask, x, -np.inf)
-    m = np.max(y, axis=1)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(under="ignore"):
-        return m + np.log(np.maximum(np.sum(np.exp(y - m[:, None]), axis=1), 1e-300))
 
 
 def part_mixer(settings, enc, grammar, song, start_step: int) -> PartMixer | None:

@@ -33,10 +33,18 @@ def leaps(context: MixContext, inner=None):
 class PartLeaps(PartControl):
     keep_mass = True
 
+    def __init__(self, view, strength: float) -> None:
+        super().__init__(view, strength)
+        n = view.n
+        pitch = np.arange(n)
+        # [last + 1, pitch]: the bias of a NEW after the part's last pitch (row 0: none)
+        interval = np.minimum(np.abs(pitch[None, :] - pitch[:, None]), 12.0)
+        self._table = np.concatenate([np.zeros((1, n)),
+                                      SCALE * self.strength * interval / 12.0])
+        self._pitch = pitch[None, :]
+
     def bias(self) -> np.ndarray:
-        pitch = np.arange(self.view.n)[None, :]
-        interval = np.minimum(np.abs(pitch - self.view.last_for_new()), 12.0)
-        return np.nan_to_num(SCALE * self.strength * interval / 12.0)
+        return self._table[self.view.last_for_new() + 1, self._pitch]
 
 
 @part_control("leaps")
