@@ -27,6 +27,19 @@ control, as generating would) and the bits per note at ±1 are compared with 0.
     python bench/controls.py [--seeds 30] [--bars 4] [--model lstm] [--bits]
 
 Prints a table and writes bench/results/controls.json.
+
+With ``--family polyphony`` (and a part model, default poly-lstm) the seeds are the
+four-part Bach chorales of the part-music test split (as bench/chorales.py picks them):
+their first 4 bars are the seed and every part is continued ``--bars`` bars; the same
+statistics are read per part (each part's own notes per bar, its intervals, its mean
+pitch, its off-beat starts; velocities over every new note) and averaged over the parts,
+against the chorales' real next bars; repeat is left out (a part model has no motif
+memory).  With ``--bits`` the real continuations' bits per note are read with the part
+controls applied (voice-blind: the k-th note of a step follows the k-th of the step
+before).  It writes bench/results/controls_polyphony.json.
+
+    python bench/controls.py --family polyphony [--seeds 23] [--bars 4] [--model poly-lstm]
+                             [--bits]
 """
 
 from __future__ import annotations
@@ -119,16 +132,200 @@ def bits_per_note(model, settings, seed: np.ndarray, new: np.ndarray, song) -> t
     return bits, int(np.count_nonzero(enc.onset_mask[new]))
 
 
+POLY_SEED_BARS = 4
+
+
+def part_measure(song, seed_parts, new_parts, start: int, bars: int) -> dict:
+    """The statistics of each part's new notes (``new_parts``, by part, after
+    ``seed_parts``), averaged over the parts; velocities pooled."""
+    rows = []
+    for seed, new in zip(seed_parts, new_parts):
+        new = sorted(new, key=lambda n: (n.start_tick, -n.pitch))
+        pitches = [n.pitch for n in new]
+        line = [max(seed, key=lambda n: (n.start_tick, n.pitch)).pitch][:bool(seed)] + pitches
+        intervals = np.abs(np.diff(line)) if len(line) > 1 else np.zeros(0)
+        off = sum(1 for n in new if song.bar_beat_at(n.start_tick)[2] != 0)
+        rows.append({"notes_per_bar": len(new) / bars,
+                     "mean_interval": float(intervals.mean()) if len(intervals) else np.nan,
+                     "leap_share": float((intervals > 4).mean()) if len(intervals) else np.nan,
+                     "mean_pitch": float(np.mean(pitches)) if pitches else np.nan,
+                     "off_beat_share": off / len(new) if new else np.nan})
+    out = summary(rows)
+    v = np.asarray([n.velocity for part in new_parts for n in part], dtype=float)
+    out["velocity_mean"] = float(v.mean()) if len(v) else np.nan
+    out["velocity_sd"] = float(v.std()) if len(v) else np.nan
+    return out
+
+
+def part_bits(model, settings, seed, real, start: int) -> tuple[float, int]:
+    """The bits of the real continuation's tokens (every part, ``real``) after ``seed``
+    under the network mixed as generating mixes it (the part controls of ``settings``,
+    read voice-blind: the k-th note of a step following the k-th of the step before),
+    and its note count."""
+    from engine.encodings.polyphony import STEP
+    from engine.generation.mixers.control import part_mixer
+
+    enc = model.encoding
+    ppq = seed.ppq
+    notes = [n for t in seed.tracks for n in t.notes] + [n for part in real for n in part]
+    encoded = enc.encode_notes(notes, ppq)
+    tokens = list(encoded.tokens)
+    s_step = enc.tick_to_step(start, ppq)
+    ends = [k for k, t in enumerate(tokens) if t == STEP]
+    split = ends[s_step - encoded.start_step - 1] + 1
+    logits = model.sequence_logits(np.asarray(tokens, np.int32)[None, :])[0]
+    grammar = enc.grammar(1)
+    grammar.follow(tokens[:split])
+    mixer = part_mixer(settings, enc, grammar, seed, s_step)
+    everything = np.ones(enc.vocab_size, bool)
+    bits = 0.0
+    for j in range(split, len(tokens)):
+        z = logits[j - 1][None, :].astype(np.float64)
+        if mixer is not None:
+            z = mixer(z, grammar.mask(everything))
+        z = z - z.max()
+        logp = z - np.log(np.exp(z).sum())
+        bits -= float(logp[0, tokens[j]]) / np.log(2)
+        token = np.array([tokens[j]])
+        grammar.push(token)
+        if mixer is not None:
+            mixer.update(token)
+    return bits, int(np.count_nonzero(enc.onset_mask[np.asarray(tokens[split:])]))
+
+
+def polyphony(args, argv) -> int:
+    """The controls on a part model's continuations of Bach chorales."""
+    from bench.chorales import bar_ticks, cut_song, test_chorales, window
+    from engine.generation import jobs
+    from engine.generation.request import GenerationRequest
+
+    t0 = time.monotonic()
+    chorales, source = test_chorales(args.seeds)
+    library = ModelLibrary([ROOT / "models"])
+    cases = []
+    for _, song in chorales:
+        bar = bar_ticks(song)
+        start = POLY_SEED_BARS * bar
+        if song.end_tick < start + args.bars * bar:
+            continue
+        tracks = [i for i, t in enumerate(song.tracks) if t.notes]
+        seed = cut_song(song, start, tracks)
+        real = [window(song.tracks[i].notes, start, start + args.bars * bar) for i in tracks]
+        cases.append((seed, real, start))
+    real_rows = [part_measure(seed, [t.notes for t in seed.tracks], real, start, args.bars)
+                 for seed, real, start in cases]
+    real = summary(real_rows)
+    real_sd = {k: float(np.nanstd([r[k] for r in real_rows])) for k in real}
+    controls = [c for c in args.controls if c != "repeat"]
+
+    def run(control: str | None, position: int) -> dict:
+        rows, t1 = [], time.monotonic()
+        for i, (seed, _, start) in enumerate(cases):
+            values = {control: position} if control and position else {}
+            s = GenerationSettings(model=args.model, bars=args.bars, rng_seed=i,
+                                   temperature=1.0, **values)
+            result = jobs.run(library, seed, GenerationRequest(job="continue", settings=s,
+                                                                start_tick=start))
+            by_track = [[] for _ in seed.tracks]
+            for n, t in zip(result.variations[0], result.track_of[0]):
+                if t < len(by_track):
+                    by_track[t].append(n)
+            rows.append(part_measure(seed, [t.notes for t in seed.tracks], by_track,
+                                     start, args.bars))
+        return {**summary(rows), "seconds": round(time.monotonic() - t1, 2)}
+
+    run(None, 0)  # warm up (the model's sessions load on the first run), then time it
+    neutral = run(None, 0)
+    print(f"position 0: {neutral['seconds']} s", file=sys.stderr)
+    report_controls = {}
+    for control in controls:
+        at = {p: neutral if p == 0 else run(control, p) for p in POSITIONS}
+        stat = STATISTICS[control][0]
+        series = [at[p][stat] for p in POSITIONS]
+        diffs = np.diff(series)
+        sd = real_sd[stat]
+        report_controls[control] = {
+            "statistics": list(STATISTICS[control]),
+            "positions": {str(p): at[p] for p in POSITIONS},
+            "monotonic": bool(np.all(diffs >= 0) or np.all(diffs <= 0)),
+            "real_mean": real[stat], "real_sd": sd,
+            "moved_-2": (abs(at[-2][stat] - at[0][stat]) / sd) if sd > 0 else None,
+            "moved_+2": (abs(at[2][stat] - at[0][stat]) / sd) if sd > 0 else None,
+            "time_at_2_vs_0": at[2]["seconds"] / max(1e-9, neutral["seconds"]),
+            "time_at_-2_vs_0": at[-2]["seconds"] / max(1e-9, neutral["seconds"])}
+        if args.bits and control != "dynamics":
+            entry = report_controls[control]
+            entry["bits_per_note"] = {}
+            model = library.get(args.model)
+            for p in (-1, 0, 1):
+                s = GenerationSettings(model=args.model, **({control: p} if p else {}))
+                total = notes = 0
+                for seed, real_parts, start in cases:
+                    b, n = part_bits(model, s, seed, real_parts, start)
+                    total, notes = total + b, notes + n
+                entry["bits_per_note"][str(p)] = total / max(1, notes)
+            base = entry["bits_per_note"]["0"]
+            entry["bits_rise_at_1"] = max(entry["bits_per_note"][k] / base - 1
+                                          for k in ("-1", "1"))
+        print(f"{control}: {[round(x, 3) for x in series]}", file=sys.stderr)
+    print(f"\n{len(cases)} Bach test chorales ({source}), {POLY_SEED_BARS} bars of seed, "
+          f"{args.bars} bars of every part generated by {args.model}, temperature 1; "
+          f"statistics per part, averaged over the parts")
+    _table(report_controls, real, real_sd, args.bits)
+    report = {"family": "polyphony", "model": args.model, "chorales": len(cases),
+              "seed_bars": POLY_SEED_BARS, "new_bars": args.bars, "temperature": 1.0,
+              "real": real, "real_sd": real_sd, "controls": report_controls,
+              "note": "repeat is not measured: a part model has no motif memory",
+              "command": common.command_line("controls", argv),
+              "date": time.strftime("%Y-%m-%d %H:%M"),
+              "seconds": round(time.monotonic() - t0, 1)}
+    out = args.out if args.out != str(common.RESULTS_DIR / "controls.json") else \
+        str(common.RESULTS_DIR / "controls_polyphony.json")
+    common.write_json(Path(out), report, indent=1)
+    return 0
+
+
+def _table(report_controls: dict, real: dict, real_sd: dict, bits: bool) -> None:
+    columns = [("control", "<12"), ("statistic", "<15")] + \
+        [(f"{p:+d}" if p else "0", 7) for p in POSITIONS] + \
+        [("real", 7), ("real sd", 7), ("mono", 5), ("-2/sd", 6), ("+2/sd", 6),
+         ("t2/t0", 6)] + ([("bits±1", 7)] if bits else [])
+    lines = []
+    for control, e in report_controls.items():
+        for k, stat in enumerate(e["statistics"]):
+            pos = e["positions"]
+            first = k == 0
+            lines.append([control if first else "", stat]
+                         + [f"{pos[str(p)][stat]:.3f}" for p in POSITIONS]
+                         + [f"{real[stat]:.3f}", f"{real_sd[stat]:.3f}",
+                            ("yes" if e["monotonic"] else "NO") if first else "",
+                            f"{e['moved_-2']:.2f}" if first and e["moved_-2"] is not None
+                            else "", f"{e['moved_+2']:.2f}" if first and e["moved_+2"]
+                            is not None else "",
+                            f"{max(e['time_at_2_vs_0'], e['time_at_-2_vs_0']):.2f}"
+                            if first else ""]
+                         + ([f"{100 * e['bits_rise_at_1']:+.1f}%"
+                             if first and "bits_rise_at_1" in e else ""] if bits else []))
+    common.print_table(columns, lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = common.parser(__doc__)
     ap.add_argument("--seeds", type=int, default=30, help="test tunes (default 30)")
     ap.add_argument("--bars", type=int, default=4, help="bars generated (default 4)")
-    ap.add_argument("--model", default="lstm", help="a melody model (default lstm)")
+    ap.add_argument("--model", default=None,
+                    help="a melody model (default lstm; poly-lstm for --family polyphony)")
+    ap.add_argument("--family", choices=("melody", "polyphony"), default="melody",
+                    help="melody tunes (default) or every part of Bach chorales")
     ap.add_argument("--controls", nargs="+", default=[c[0] for c in CONTROLS])
     ap.add_argument("--bits", action="store_true",
                     help="also the real continuations' bits per note at -1, 0, 1")
     common.add_out(ap, "controls")
     args = ap.parse_args(argv)
+    if args.family == "polyphony":
+        args.model = args.model or "poly-lstm"
+        return polyphony(args, argv)
+    args.model = args.model or "lstm"
     t0 = time.monotonic()
     tunes = test_tunes("test", args.seeds)
     enc = tunes.encoding
@@ -196,27 +393,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n{len(seeds)} Essen test tunes, {SEED_BARS} bars of seed, {args.bars} bars "
           f"generated by {args.model}, temperature 1, memory on, key lock auto")
-    columns = [("control", "<12"), ("statistic", "<15")] + \
-        [(f"{p:+d}" if p else "0", 7) for p in POSITIONS] + \
-        [("real", 7), ("real sd", 7), ("mono", 5), ("-2/sd", 6), ("+2/sd", 6),
-         ("t2/t0", 6)] + ([("bits±1", 7)] if args.bits else [])
-    lines = []
-    for control, e in report_controls.items():
-        for k, stat in enumerate(e["statistics"]):
-            pos = e["positions"]
-            first = k == 0
-            lines.append([control if first else "", stat]
-                         + [f"{pos[str(p)][stat]:.3f}" for p in POSITIONS]
-                         + [f"{real[stat]:.3f}", f"{real_sd[stat]:.3f}",
-                            ("yes" if e["monotonic"] else "NO") if first else "",
-                            f"{e['moved_-2']:.2f}" if first and e["moved_-2"] is not None
-                            else "", f"{e['moved_+2']:.2f}" if first and e["moved_+2"]
-                            is not None else "",
-                            f"{max(e['time_at_2_vs_0'], e['time_at_-2_vs_0']):.2f}"
-                            if first else ""]
-                         + ([f"{100 * e['bits_rise_at_1']:+.1f}%" if first else ""]
-                            if args.bits else []))
-    common.print_table(columns, lines)
+    _table(report_controls, real, real_sd, args.bits)
     report = {"model": args.model, "tunes": len(seeds), "seed_bars": SEED_BARS,
               "new_bars": args.bars, "temperature": 1.0, "memory": True, "key": "auto",
               "real": real, "real_sd": real_sd, "controls": report_controls,
