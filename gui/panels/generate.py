@@ -59,9 +59,9 @@ POLYPHONIC_LABEL = "(all parts)"
 REGENERATE_PART_TIP = ("Write the active track anew, over the range selected in the ruler "
                        "or all of it, while every other part stays note for note "
                        "(Ctrl+Alt+G)")
-CONTROLS_FOR_MELODY = ("The controls steer a melody model for now: a model that writes "
-                       "every part (Harmonise, Regenerate Part too) takes them at 0 "
-                       "(Reset).")
+CONTROLS_FOR_PARTS = ("A model that writes every part (Harmonise and Regenerate Part too) "
+                      "takes every control but Repeat, which needs the motif memory a "
+                      "melody model has: leave it in the middle.")
 
 
 class Shown(Protocol):
@@ -429,7 +429,7 @@ class GeneratePanel(QWidget):
             "A polyphonic model is used alone: the motif memory speaks melody tokens"
             if polyphonic else "Let the piece's own motifs come back: the model also "
             "learns from the seed and what it has played so far")
-        self.controls.set_note(CONTROLS_FOR_MELODY if polyphonic else "")
+        self.controls.set_note(CONTROLS_FOR_PARTS if polyphonic else "")
         self._update_key_label()  # the seed is every part, or the active track
         if info is None:
             self.model_info.setText("")
