@@ -61,6 +61,19 @@ def model_folders(args: argparse.Namespace) -> list[Path]:
     return [Path(d) for d in args.models_dir] if args.models_dir else [ROOT / "models"]
 
 
+def library_with(args: argparse.Namespace, model: str):
+    """The model library of ``--models-dir`` (or the shipped models/), or None, said on
+    standard error, when ``model`` is not among its models."""
+    from engine.models import ModelLibrary
+
+    folders = model_folders(args)
+    library = ModelLibrary(folders)
+    if model not in library.names:
+        print(f"no model {model} in {', '.join(map(str, folders))}", file=sys.stderr)
+        return None
+    return library
+
+
 def command_line(script: str, argv: Sequence[str] | None) -> str:
     """``python bench/SCRIPT.py ARGS`` as the bench was run (``argv``, else the process's)."""
     return f"python bench/{script}.py " + " ".join(argv or sys.argv[1:])

@@ -142,10 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     common.add_out(ap, "polyfill")
     args = ap.parse_args(argv)
     pinned = common.pinned_unless(args.no_pin)
-    folders = common.model_folders(args)
-    library = ModelLibrary(folders)
-    if args.model not in library.names:
-        print(f"no model {args.model} in {', '.join(map(str, folders))}", file=sys.stderr)
+    library = common.library_with(args, args.model)
+    if library is None:
         return 1
     chorales, source = test_chorales(args.limit)
     print(f"{len(chorales)} test chorales from {source}; {args.model}; {pinned}",

@@ -21,18 +21,16 @@ from engine.generation.jobs.regenerate import FixedParallels, apply_part, part_r
 from engine.generation.request import REGENERATE, GenerationRequest, GenerationSettings
 from engine.models import ModelLibrary
 from engine.song import Note, Song, TimeSignature, Track
+from tests.engine.part_models import MODELS, part_library
 
 REPO = Path(__file__).resolve().parents[2]
-MODELS = REPO / "models"
 POLY = "poly-wavenet"
 TPB = 1920  # a 4/4 bar at 480 ppq
 
 
 @pytest.fixture(scope="module")
 def library() -> ModelLibrary:
-    lib = ModelLibrary([MODELS])
-    assert POLY in lib.names, f"missing {POLY}: {lib.problems}"
-    return lib
+    return part_library(POLY)
 
 
 def chorale() -> Song:
