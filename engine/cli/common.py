@@ -12,7 +12,7 @@ from typing import Callable
 
 from engine.encodings import PARTS, capabilities_of
 from engine.errors import ContinuoError, GenerationError, ModelError
-from engine.generation.request import CONTROLS, GenerationSettings
+from engine.generation.request import CONTROLS, GenerationSettings, nameable
 from engine.models import ModelLibrary
 from engine.song import Song
 
@@ -191,18 +191,14 @@ def add_sampling_options(p: argparse.ArgumentParser, words: SamplingHelp = Sampl
         p.add_argument("--max-pitch", type=int, metavar="MIDI",
                        help="highest new note (0-127)")
     if words.steering:
-        from engine.generation.constraints import CONSTRAINTS
-        from engine.generation.mixers import MIXERS
-
-        named = sorted(set(CONSTRAINTS) - {"key", "range", "grammar"})
-        controls = [c[0] for c in CONTROLS]
         p.add_argument("--constraint", action="append", default=[], metavar="NAME",
                        help="narrow every step by a named constraint of a melody model's "
-                            f"continuation (may be given more than once): {', '.join(named)}")
+                            "continuation (may be given more than once): "
+                            f"{', '.join(nameable('constraint'))}")
         p.add_argument("--mixer", action="append", default=[], metavar="NAME",
                        help="reshape every step by a named mixer of a melody model "
                             "(may be given more than once): "
-                            f"{', '.join(sorted(set(MIXERS) - {'memory', 'style'} - set(controls)))}")
+                            f"{', '.join(nameable('mixer'))}")
     if words.controls:
         add_control_options(p)
 

@@ -170,21 +170,36 @@ class GenerationSettings:
                                   f"({self.max_pitch})")
 
 
+def _registry(what: str) -> tuple[dict, dict[str, str]]:
+    """The registry of ``what`` ("constraint" or "mixer"), and those of its names that a
+    request does not name, each with what stands for it instead."""
+    if what == "constraint":
+        from engine.generation.constraints import CONSTRAINTS
+        return CONSTRAINTS, {
+            "key": "the key lock is the key setting",
+            "range": "the pitch range is the lowest and highest pitch",
+            "grammar": "the part grammar is a part model's own"}
+    from engine.generation.mixers import MIXERS
+    return MIXERS, {"memory": "the motif memory is the memory setting",
+                    "style": "a style is the style setting",
+                    **{name: f"the {steers} control is the {name} setting (-2..2)"
+                       for name, steers, _, _ in CONTROLS}}
+
+
+def nameable(what: str) -> list[str]:
+    """The constraints (``what`` "constraint") or mixers ("mixer") a request may name in
+    ``settings.constraints`` / ``settings.mixers``: the registry's, less those that
+    settings of their own stand for."""
+    known, built_in = _registry(what)
+    return sorted(set(known) - set(built_in))
+
+
 def _check_names(names, what: str) -> None:
     if not isinstance(names, (tuple, list)) or not all(isinstance(n, str) for n in names):
         raise GenerationError(f"the {what}s are a list of names, not {names!r}")
     if not names:
         return
-    if what == "constraint":
-        from engine.generation.constraints import CONSTRAINTS as known
-        built_in = {"key": "the key lock is the key setting",
-                    "range": "the pitch range is the lowest and highest pitch"}
-    else:
-        from engine.generation.mixers import MIXERS as known
-        built_in = {"memory": "the motif memory is the memory setting",
-                    "style": "a style is the style setting",
-                    **{name: f"the {what} control is the {name} setting (-2..2)"
-                       for name, what, _, _ in CONTROLS}}
+    known, built_in = _registry(what)
     for name in names:
         if name in built_in:
             raise GenerationError(f"{built_in[name]}, not a {what} to name")
