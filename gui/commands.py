@@ -14,7 +14,7 @@ from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
 from PySide6.QtGui import QUndoCommand
 
-from engine.song import Note, Track
+from engine.song import Chord, Note, Track
 
 T = TypeVar("T")
 
@@ -159,3 +159,20 @@ class ChangeTrack(QUndoCommand):
 
     def undo(self) -> None:
         self.doc._set_track(self.index, self.old)
+
+
+class SetChords(QUndoCommand):
+    """The chord track swapped for another (a symbol typed over, a chord moved, resized,
+    added or deleted, a detected or suggested track kept): each list whole, so undo puts
+    back exactly what was there."""
+
+    def __init__(self, doc: SongDocument, old: Sequence[Chord], new: Sequence[Chord],
+                 text: str) -> None:
+        super().__init__(text)
+        self.doc, self.old, self.new = doc, list(old), list(new)
+
+    def redo(self) -> None:
+        self.doc._set_chords(self.new)
+
+    def undo(self) -> None:
+        self.doc._set_chords(self.old)

@@ -23,8 +23,10 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from engine.encodings import Key, estimate_song_key
+from engine.encodings.chords import parse_chord
 from engine.song import (
-    Note, Song, TempoChange, TempoMap, TimeSignature, Track, bpm_to_us, pickup_ticks_of,
+    Chord, Note, Song, TempoChange, TempoMap, TimeSignature, Track, bpm_to_us,
+    pickup_ticks_of,
 )
 from gui import commands
 from gui.commands import NoteRecord
@@ -88,6 +90,7 @@ class SongDocument(QObject):
     file_path_changed = Signal()
     active_track_changed = Signal(int)
     tracks_changed = Signal()  # a track's name or instrument changed (also on undo)
+    chords_changed = Signal()  # the chord track changed (also on undo); changed follows
 
     def __init__(self, song: Song | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -115,6 +118,7 @@ class SongDocument(QObject):
         self.file_path = path
         self.file_path_changed.emit()
         self.song_replaced.emit()
+        self.chords_changed.emit()
         self.selection_changed.emit()
         self.changed.emit()
 
@@ -124,6 +128,8 @@ class SongDocument(QObject):
         self._time_signatures = list(song.time_signatures)
         self._key_signatures = list(song.key_signatures)  # kept as read, saved again
         self._length_ticks = song.length_ticks  # a file's end after a final rest
+        self._chords: list[Chord] = list(song.chords)  # the chord track, in time order
+        self._chord_ticks = [c.tick for c in self._chords]
         self._tracks = [replace(t, notes=[]) for t in song.tracks] or [Track(name="Melody")]
         self._notes.clear()
         self._origin.clear()
@@ -165,7 +171,7 @@ class SongDocument(QObject):
                     tempo_map=TempoMap(self.ppq, self._tempo_changes),
                     time_signatures=list(self._time_signatures),
                     key_signatures=list(self._key_signatures),
-                    length_ticks=self._length_ticks)
+                    length_ticks=self._length_ticks, chords=list(self._chords))
 
     def notes(self) -> dict[int, Note]:
         """id -> Note (a copy: change notes through the gesture methods)."""
@@ -432,6 +438,103 @@ class SongDocument(QObject):
         if new != old:
             self.undo_stack.push(commands.ChangeTrack(self, track, old, new, text))
 
+    # ---- the chord track -------------------------------------------------------------
+    @property
+    def chords(self) -> list[Chord]:
+        """The chord track: symbols in time order, each until the next (a copy)."""
+        return list(self._chords)
+
+    def chord_count(self) -> int:
+        return len(self._chords)
+
+    def chord(self, index: int) -> Chord:
+        return self._chords[index]
+
+    def chord_index_at(self, tick: int) -> int | None:
+        """Index of the chord sounding at ``tick`` (the last at or before it), or None
+        before the first."""
+        i = bisect.bisect_right(self._chord_ticks, tick) - 1
+        return i if i >= 0 else None
+
+    def chord_end(self, index: int) -> int:
+        """Where chord ``index`` ends: the next chord's tick; the last one lasts to the
+        end of the bar where the song ends, and at least a bar."""
+        if index + 1 < len(self._chords):
+            return self._chords[index + 1].tick
+        bar = self.time_signature.ticks_per_bar(self.ppq)
+        tick = self._chords[index].tick
+        song_end = -(-max(self.end_tick, tick + 1) // bar) * bar
+        return max(tick + bar, song_end)
+
+    def chords_in_range(self, start_tick: int, end_tick: int) -> range:
+        """Indices of the chords whose span meets [start_tick, end_tick): a bisection,
+        so painting costs what is visible, not the length of the track."""
+        first = max(0, bisect.bisect_right(self._chord_ticks, start_tick) - 1)
+        last = bisect.bisect_left(self._chord_ticks, end_tick)
+        return range(first, max(first, last))
+
+    @staticmethod
+    def chord_symbol(text: str) -> str:
+        """``text`` read as a chord symbol, in its canonical spelling; an EncodingError
+        whose sentence says which part could not be read.  A root typed in lower case
+        ("g7") is read as its capital."""
+        text = text.strip()
+        if text[:1] in "abcdefg" and text[:1]:
+            text = text[0].upper() + text[1:]
+        return str(parse_chord(text))
+
+    def set_chords(self, chords: Iterable[Chord], text: str = "Set chords") -> None:
+        """Replace the whole chord track (Detect Chords, kept suggestions): one undo step."""
+        by_tick = {c.tick: c for c in chords}
+        self._push_chords([by_tick[t] for t in sorted(by_tick)], text)
+
+    def add_chord(self, tick: int, symbol: str) -> None:
+        """Put a chord at ``tick`` (over the one there, if any): one undo step."""
+        chord = Chord(max(0, int(tick)), self.chord_symbol(symbol))
+        new = [c for c in self._chords if c.tick != chord.tick] + [chord]
+        self._push_chords(sorted(new, key=lambda c: c.tick), "Add chord")
+
+    def change_chord(self, index: int, symbol: str) -> None:
+        """Type over chord ``index``'s symbol: one undo step (none when it is the same)."""
+        new = list(self._chords)
+        new[index] = Chord(new[index].tick, self.chord_symbol(symbol))
+        self._push_chords(new, "Change chord")
+
+    def delete_chord(self, index: int) -> None:
+        new = list(self._chords)
+        del new[index]
+        self._push_chords(new, "Delete chord")
+
+    def move_chord(self, index: int, d_tick: int) -> None:
+        """Move chord ``index`` by ``d_tick`` keeping its length (the next chord's start
+        moves with it), cut short where it would reach a neighbour or tick 0."""
+        new = list(self._chords)
+        lo = new[index - 1].tick + 1 if index > 0 else 0
+        d_tick = max(int(d_tick), lo - new[index].tick)
+        if index + 1 < len(new):
+            hi = new[index + 2].tick - 1 if index + 2 < len(new) else None
+            if hi is not None:
+                d_tick = min(d_tick, hi - new[index + 1].tick)
+            new[index + 1] = Chord(new[index + 1].tick + d_tick, new[index + 1].symbol)
+        new[index] = Chord(new[index].tick + d_tick, new[index].symbol)
+        self._push_chords(new, "Move chord")
+
+    def set_chord_end(self, index: int, end_tick: int) -> None:
+        """Resize chord ``index`` to end at ``end_tick``: the next chord starts there
+        (kept at least a tick after each neighbour's start).  The last chord lasts until
+        the song ends, so it has no end to move."""
+        if index + 1 >= len(self._chords):
+            return
+        new = list(self._chords)
+        lo = new[index].tick + 1
+        hi = new[index + 2].tick - 1 if index + 2 < len(new) else int(end_tick)
+        new[index + 1] = Chord(min(hi, max(lo, int(end_tick))), new[index + 1].symbol)
+        self._push_chords(new, "Resize chord")
+
+    def _push_chords(self, new: list[Chord], text: str) -> None:
+        if new != self._chords:
+            self.undo_stack.push(commands.SetChords(self, self._chords, new, text))
+
     # ---- primitives for gui.commands (no undo; one changed signal per call) ------------
     def _insert_records(self, records: Iterable[NoteRecord]) -> None:
         for r in records:
@@ -467,6 +570,12 @@ class SongDocument(QObject):
 
     def _set_key_override(self, key: Key | None) -> None:
         self._key_override = key
+        self.changed.emit()
+
+    def _set_chords(self, chords: Iterable[Chord]) -> None:
+        self._chords = list(chords)
+        self._chord_ticks = [c.tick for c in self._chords]
+        self.chords_changed.emit()
         self.changed.emit()
 
     def _set_track(self, index: int, track: Track) -> None:
