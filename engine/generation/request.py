@@ -26,7 +26,10 @@ from engine.song import Song
 #: Regenerate Part: one track's notes (over a range, or all of it) written anew while
 #: every other part stays note for note (engine/generation/jobs/regenerate.py)
 REGENERATE = "regenerate"
-JOBS = (CONTINUE, FILL, HARMONISE, REGENERATE)
+#: Add Drums: a new drum track for the whole song, written by a drum model in the
+#: request's ``drum_style`` (engine/generation/jobs/drums.py)
+DRUMS = "drums"
+JOBS = (CONTINUE, FILL, HARMONISE, REGENERATE, DRUMS)
 
 #: The steering controls: (setting's name, what it steers, its label at -2, its label at
 #: +2).  Each is a whole number from -CONTROL_MAX to CONTROL_MAX; 0 is neutral (the music
@@ -219,7 +222,9 @@ class GenerationRequest:
       part's with a part model), ``"harmonise"`` (the voices beneath ``track``'s
       melody, which it needs) or ``"regenerate"`` (``track``'s notes in
       ``[start_tick, end_tick)``, both or neither given: neither, the whole track, written
-      anew by a part model while every other part stays as it is);
+      anew by a part model while every other part stays as it is) or ``"drums"``
+      (Add Drums: a new drum track for the whole song, in ``drum_style``: "auto" reads
+      the song's metre and feel, or a style's name; no track, start or end);
     * ``settings``: what the user chose, validated here too (a style is in
       ``settings.style``).
     """
@@ -230,6 +235,7 @@ class GenerationRequest:
     start_tick: int | None = None
     end_tick: int | None = None
     parts: bool = False
+    drum_style: str = "auto"  # the drums job's style (engine/generation/jobs/drums.py)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -245,6 +251,13 @@ class GenerationRequest:
             _whole(self.track, "the track")
         if not isinstance(self.parts, bool):
             raise GenerationError(f"parts is on or off, not {self.parts!r}")
+        if not isinstance(self.drum_style, str) or not self.drum_style.strip():
+            raise GenerationError(f"a drum style is auto or a style's name, not "
+                                  f"{self.drum_style!r}")
+        if self.job == DRUMS and (self.track is not None or self.start_tick is not None
+                                  or self.end_tick is not None):
+            raise GenerationError("Add Drums writes a drum track for the whole song; it "
+                                  "takes no track, start or end")
         if self.job == HARMONISE and self.track is None:
             raise GenerationError("choose the track whose melody is to be harmonised")
         if self.job == REGENERATE:
