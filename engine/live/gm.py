@@ -2,7 +2,9 @@
 
 Program numbers here are 0-based, as MIDI sends them (the GM list numbers them 1-128).
 On the drum channel (10, ``engine.song.DRUM_CHANNEL``) a program picks a drum kit
-instead; GM 1 defines only the standard kit there.
+instead; GM 1 defines only the standard kit there, and on that channel a note number
+names a drum sound rather than a pitch: :data:`PERCUSSION` (GM 1's 35-81 with GM 2's
+additions at 27-34 and 82-87).
 """
 
 from __future__ import annotations
@@ -67,6 +69,29 @@ PROGRAMS: tuple[str, ...] = (
 assert len(FAMILIES) == 16 and len(PROGRAMS) == 128  # noqa: S101 - the table's shape
 
 
+PERCUSSION_LOW = 27  # the first note of the percussion map (GM 2's "High Q")
+PERCUSSION: tuple[str, ...] = (
+    # 27-34: GM 2 additions
+    "High Q", "Slap", "Scratch Push", "Scratch Pull", "Sticks", "Square Click",
+    "Metronome Click", "Metronome Bell",
+    # 35-81: GM 1
+    "Acoustic Bass Drum", "Bass Drum 1", "Side Stick", "Acoustic Snare", "Hand Clap",
+    "Electric Snare", "Low Floor Tom", "Closed Hi-Hat", "High Floor Tom", "Pedal Hi-Hat",
+    "Low Tom", "Open Hi-Hat", "Low-Mid Tom", "Hi-Mid Tom", "Crash Cymbal 1", "High Tom",
+    "Ride Cymbal 1", "Chinese Cymbal", "Ride Bell", "Tambourine", "Splash Cymbal", "Cowbell",
+    "Crash Cymbal 2", "Vibraslap", "Ride Cymbal 2", "Hi Bongo", "Low Bongo", "Mute Hi Conga",
+    "Open Hi Conga", "Low Conga", "High Timbale", "Low Timbale", "High Agogo", "Low Agogo",
+    "Cabasa", "Maracas", "Short Whistle", "Long Whistle", "Short Guiro", "Long Guiro",
+    "Claves", "Hi Wood Block", "Low Wood Block", "Mute Cuica", "Open Cuica", "Mute Triangle",
+    "Open Triangle",
+    # 82-87: GM 2 additions
+    "Shaker", "Jingle Bell", "Belltree", "Castanets", "Mute Surdo", "Open Surdo",
+)
+PERCUSSION_HIGH = PERCUSSION_LOW + len(PERCUSSION) - 1  # 87 ("Open Surdo")
+
+assert len(PERCUSSION) == 61  # noqa: S101 - notes 27-87
+
+
 def program_name(program: int) -> str:
     """"Violin" for 40; raises ValueError outside 0-127."""
     if not 0 <= program <= 127:
@@ -86,4 +111,15 @@ def programs_by_family() -> list[tuple[str, list[tuple[int, str]]]]:
             for i, family in enumerate(FAMILIES)]
 
 
-__all__ = ["FAMILIES", "PROGRAMS", "program_name", "family_of", "programs_by_family"]
+def percussion_name(note: int) -> str | None:
+    """"Acoustic Snare" for 38 on the drum channel; ``None`` for a note 0-127 outside the
+    percussion map (27-87: no GM drum sounds there); raises ValueError outside 0-127."""
+    if not 0 <= note <= 127:
+        raise ValueError(f"MIDI note {note} is outside 0-127")
+    if PERCUSSION_LOW <= note <= PERCUSSION_HIGH:
+        return PERCUSSION[note - PERCUSSION_LOW]
+    return None
+
+
+__all__ = ["FAMILIES", "PROGRAMS", "program_name", "family_of", "programs_by_family",
+           "PERCUSSION", "PERCUSSION_LOW", "PERCUSSION_HIGH", "percussion_name"]
