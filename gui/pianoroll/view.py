@@ -14,7 +14,7 @@ from typing import Iterable
 from PySide6.QtCore import QEvent, QMimeData, QObject, QRect, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import (QApplication, QComboBox, QGridLayout, QHBoxLayout, QLabel,
-                               QScrollBar, QWidget)
+                               QScrollBar, QVBoxLayout, QWidget)
 
 from engine.errors import ContinuoError
 from engine.formats import midi_file_to_song, song_to_midi_bytes
@@ -23,6 +23,7 @@ from gui.document import SEED, SongDocument
 from gui.pianoroll.geometry import (DEFAULT_NOTE_LENGTH, NOTE_LENGTH_KEYS, NOTE_LENGTH_NAMES,
                                     NOTE_LENGTHS, SNAP_CHOICES, RollGeometry,
                                     note_length_ticks, snap_step_ticks)
+from gui.pianoroll.chords import ChordLane
 from gui.pianoroll.grid import NoteGrid
 from gui.pianoroll.keyboard import Keyboard
 from gui.pianoroll.ruler import Ruler
@@ -117,13 +118,22 @@ class PianoRoll(QWidget):
         self.grid = NoteGrid(self)
         self.keyboard = Keyboard(self)
         self.ruler = Ruler(self)
+        self.chord_lane = ChordLane(self)  # the chord track, under the ruler
         self.velocity_lane = VelocityLane(self)
         self.h_scroll = QScrollBar(Qt.Orientation.Horizontal, self)
         self.v_scroll = QScrollBar(Qt.Orientation.Vertical, self)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.ruler, 0, 1)
+        header = QVBoxLayout()  # the ruler, then the chord lane, over the grid
+        header.setSpacing(0)
+        header.addWidget(self.ruler)
+        header.addWidget(self.chord_lane)
+        layout.addLayout(header, 0, 1)
+        chords_label = QLabel("Chords", self)
+        chords_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        chords_label.setFixedSize(self.keyboard.width(), self.chord_lane.height())
+        layout.addWidget(chords_label, 0, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addWidget(self.keyboard, 1, 0)
         layout.addWidget(self.grid, 1, 1)
         layout.addWidget(self.v_scroll, 1, 2)
@@ -536,7 +546,7 @@ class PianoRoll(QWidget):
         self.velocity_lane.update()
 
     def _repaint_all(self) -> None:
-        for part in (self.grid, self.keyboard, self.ruler, self.velocity_lane):
+        for part in (self.grid, self.keyboard, self.ruler, self.chord_lane, self.velocity_lane):
             part.update()
 
     def grid_resized(self) -> None:
