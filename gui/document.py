@@ -142,6 +142,7 @@ class SongDocument(QObject):
         self._key_cache = None
         self._end_cache: int | None = None
         self._active_track = 0
+        self._muted: frozenset[int] = frozenset()  # tracks that Play leaves silent
         for track_no, track in enumerate(song.tracks):
             for note in track.sorted_notes():
                 self._store(NoteRecord(self._new_id(), note, SEED, track_no))
@@ -172,6 +173,19 @@ class SongDocument(QObject):
                     time_signatures=list(self._time_signatures),
                     key_signatures=list(self._key_signatures),
                     length_ticks=self._length_ticks, chords=list(self._chords))
+
+    def audible_song(self) -> Song:
+        """:meth:`song` less the notes of the muted tracks (what Play plays; Save and
+        export keep every track)."""
+        song = self.song()
+        for track in self._muted:
+            song.tracks[track].notes = []
+        return song
+
+    @property
+    def muted_tracks(self) -> frozenset[int]:
+        """The tracks that Play leaves silent (:meth:`set_track_muted`)."""
+        return self._muted
 
     def notes(self) -> dict[int, Note]:
         """id -> Note (a copy: change notes through the gesture methods)."""
@@ -430,6 +444,16 @@ class SongDocument(QObject):
         if name:
             self._change_track(track, "Rename track", name=name)
 
+    def set_track_muted(self, track: int, muted: bool) -> None:
+        """Mute ``track`` (Play leaves it silent; it is still saved) or sound it again:
+        one undo step."""
+        if not 0 <= track < len(self._tracks):
+            raise ValueError(f"track {track} does not exist")
+        new = self._muted | {track} if muted else self._muted - {track}
+        if new != self._muted:
+            self.undo_stack.push(commands.SetSetting(
+                "Mute track" if muted else "Unmute track", self._set_muted, self._muted, new))
+
     def _change_track(self, track: int, text: str, **fields: object) -> None:
         if not 0 <= track < len(self._tracks):
             raise ValueError(f"track {track} does not exist")
@@ -584,6 +608,11 @@ class SongDocument(QObject):
         self.tracks_changed.emit()
         self.changed.emit()
 
+    def _set_muted(self, muted: frozenset[int]) -> None:
+        self._muted = frozenset(t for t in muted if t < len(self._tracks))
+        self.tracks_changed.emit()
+        self.changed.emit()
+
     def _append_tracks(self, tracks: Iterable[Track]) -> None:
         tracks = list(tracks)
         if tracks:
@@ -597,6 +626,7 @@ class SongDocument(QObject):
         if count <= 0:
             return
         del self._tracks[len(self._tracks) - count:]
+        self._muted = frozenset(t for t in self._muted if t < len(self._tracks))
         if self._active_track >= len(self._tracks):
             self._active_track = len(self._tracks) - 1
             self.active_track_changed.emit(self._active_track)

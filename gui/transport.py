@@ -245,7 +245,7 @@ class Transport(QObject):
 
     def _arm_follow_song(self) -> None:
         if self.following():
-            self.player.set_follow_song(self.doc.song())
+            self.player.set_follow_song(self.doc.audible_song())
 
     def sync_from_doc(self) -> None:
         """Show the document's tempo (at the playhead) and metre (after undo, open, ...)."""
@@ -400,7 +400,7 @@ class Transport(QObject):
             start, end = self._position, max(self.doc.end_tick, 1)
             if start >= end:
                 start = 0
-        self.play_song(self.doc.song(), start, end, loop)
+        self.play_song(self.doc.audible_song(), start, end, loop)  # muted tracks silent
 
     def play_song(self, song: Song, start_tick: int = 0, end_tick: int | None = None,
                   loop: bool = False) -> None:
