@@ -186,6 +186,10 @@ class MainWindow(QMainWindow):
                                "Ctrl+]")
         self.generate_previous = a("generate_previous", "&Previous Variation",
                                    lambda: self._step_variation(-1), "Ctrl+[")
+        from gui.tracks import TrackActions
+
+        self.track_actions = TrackActions(self.doc, self)  # the Track menu and strip's buttons
+        self.addActions(self.track_actions.actions)
         self.help_about = a("help_about", "&About Continuo", self.about)
         self.help_shortcuts = a("help_shortcuts", "Continuo &Help", self.show_help,
                                 std.HelpContents, "The mouse gestures and the keys")
@@ -230,6 +234,8 @@ class MainWindow(QMainWindow):
         toggle = self.dock.toggleViewAction()
         toggle.setText("Show Generate &Panel")
         m.addAction(toggle)
+        m = bar.addMenu("T&rack")
+        m.addActions(self.track_actions.actions)
         m = bar.addMenu("&Transport")
         m.addActions(self.transport.actions)
         m = bar.addMenu("&Help")
@@ -275,7 +281,7 @@ class MainWindow(QMainWindow):
         tracks = self.addToolBar("Track")  # second row: the track, its instrument, the output
         tracks.setObjectName("track_toolbar")
         self.insertToolBarBreak(tracks)
-        self.track_strip = TrackStrip(self.doc)
+        self.track_strip = TrackStrip(self.doc, self.track_actions)
         tracks.addWidget(self.track_strip)
         tracks.addSeparator()
         tracks.addWidget(self.roll.make_draw_strip())  # Snap and the drawn note's length
@@ -380,7 +386,8 @@ class MainWindow(QMainWindow):
         self.roll.time_range_changed.connect(self._show_time_range)
         player = self.transport.player
         if player is not None and hasattr(player, "preview_note"):
-            self.roll.key_pressed.connect(lambda pitch: player.preview_note(pitch))
+            self.roll.key_pressed.connect(lambda pitch: player.preview_note(
+                pitch, channel=self.doc.tracks[self.doc.active_track].channel))  # drums: 10
         self._set_generating(False)
 
     def _say_undone(self, redo: bool) -> None:

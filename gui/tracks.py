@@ -5,15 +5,20 @@ Each change is one undo step through the document (``rename_track``,
 made active) through its signals.  The instrument is a General MIDI program, listed
 by family (``engine.live.gm``): the built-in synth plays it, a MIDI port is sent it at
 play start (and at once, when changed), and Save writes it into the file.
+
+:class:`TrackActions` are the Track menu's gestures, which the strip's buttons share:
+New Track, New Drum Track (channel 10, its rows named by the GM percussion map) and
+Mute Track (Play leaves it silent), each one undo step.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSignalBlocker, Qt
-from PySide6.QtGui import QFont, QIcon, QPixmap, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QWidget
+from PySide6.QtCore import QObject, QSignalBlocker, Qt
+from PySide6.QtGui import QAction, QFont, QIcon, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
 
 from engine.live.gm import program_name, programs_by_family
+from engine.song import DRUM_CHANNEL, Track
 from gui.document import SongDocument
 from gui.pianoroll.style import track_colour
 
@@ -23,6 +28,84 @@ def _swatch(track: int) -> QIcon:
     pixmap = QPixmap(12, 12)
     pixmap.fill(track_colour(track))
     return QIcon(pixmap)
+
+
+def _unused_name(stem: str, taken: set[str]) -> str:
+    """``stem``, or "stem 2", "stem 3" ... whichever no track has yet."""
+    if stem not in taken:
+        return stem
+    number = 2
+    while f"{stem} {number}" in taken:
+        number += 1
+    return f"{stem} {number}"
+
+
+def new_track(doc: SongDocument, drums: bool = False) -> int:
+    """Append an empty track and make it the active one: one undo step ("New track" or
+    "New drum track").  A drum track plays on channel 10 (``DRUM_CHANNEL``) and is
+    named "Drums"; a pitched one takes the first channel no other track uses (channel
+    10 left out; the first channel when all fifteen are taken).  Returns its index."""
+    tracks = doc.tracks
+    taken = {t.name for t in tracks}
+    if drums:
+        track = Track(name=_unused_name("Drums", taken), channel=DRUM_CHANNEL, is_drum=True)
+    else:
+        used = {t.channel for t in tracks}
+        free = [c for c in range(16) if c != DRUM_CHANNEL and c not in used]
+        track = Track(name=_unused_name(f"Track {len(tracks) + 1}", taken),
+                      channel=free[0] if free else 0)
+    index = len(tracks)
+    doc.add_parts({}, new_tracks=[track], text="New drum track" if drums else "New track")
+    doc.active_track = index
+    return index
+
+
+class TrackActions(QObject):
+    """The Track menu: New Track, New Drum Track, Mute Track (checkable, following the
+    active track); each one undo step through the document."""
+
+    def __init__(self, doc: SongDocument, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.new_track = self._action("track_new", "&New Track", "Add an empty track and "
+                                      "draw on it", lambda: new_track(doc))
+        self.new_drum_track = self._action(
+            "track_new_drums", "New &Drum Track", "Add an empty drum track (channel 10): "
+            "its rows are drum sounds, named on the keyboard", lambda: new_track(doc, True))
+        self.mute = self._action("track_mute", "&Mute Track", "Play leaves the active track "
+                                 "silent (it is still saved); again to hear it", self._on_mute)
+        self.mute.setCheckable(True)
+        self.actions = [self.new_track, self.new_drum_track, self.mute]
+        doc.tracks_changed.connect(self.sync)
+        doc.song_replaced.connect(self.sync)
+        doc.active_track_changed.connect(lambda _: self.sync())
+        self.sync()
+
+    def _action(self, name: str, text: str, tip: str, slot: object) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(name)
+        action.setStatusTip(tip)
+        action.setToolTip(tip)
+        action.triggered.connect(lambda _=False: slot())
+        return action
+
+    def _on_mute(self) -> None:
+        track = self.doc.active_track
+        self.doc.set_track_muted(track, track not in self.doc.muted_tracks)
+
+    def sync(self) -> None:
+        """Show whether the active track is muted (after undo, another track, open ...)."""
+        with QSignalBlocker(self.mute):
+            self.mute.setChecked(self.doc.active_track in self.doc.muted_tracks)
+
+
+def _tool_button(action: QAction, text: str) -> QToolButton:
+    button = QToolButton()
+    button.setDefaultAction(action)
+    button.setText(text)
+    button.setObjectName(f"{action.objectName()}_button")
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    return button
 
 
 class InstrumentChooser(QComboBox):
@@ -62,11 +145,14 @@ class InstrumentChooser(QComboBox):
 
 
 class TrackStrip(QWidget):
-    """Track, Name and Instrument, for a toolbar."""
+    """Track, Name, Mute, Instrument and the buttons that add a track, for a toolbar
+    (their actions are ``actions``', the Track menu's, when it is given)."""
 
-    def __init__(self, doc: SongDocument, parent: QWidget | None = None) -> None:
+    def __init__(self, doc: SongDocument, actions: TrackActions | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.doc = doc
+        self.actions = actions if actions is not None else TrackActions(doc, self)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 0, 6, 0)
         self.track_box = QComboBox()
@@ -83,6 +169,10 @@ class TrackStrip(QWidget):
         layout.addWidget(QLabel("Track"))
         layout.addWidget(self.track_box)
         layout.addWidget(self.name_edit)
+        self.mute_button = _tool_button(self.actions.mute, "Mute")
+        layout.addWidget(self.mute_button)
+        layout.addWidget(_tool_button(self.actions.new_track, "+ Track"))
+        layout.addWidget(_tool_button(self.actions.new_drum_track, "+ Drums"))
         layout.addSpacing(6)
         layout.addWidget(self.instrument_label)
         layout.addWidget(self.instrument)
@@ -101,7 +191,8 @@ class TrackStrip(QWidget):
         with QSignalBlocker(self.track_box):
             self.track_box.clear()
             for i, t in enumerate(tracks):
-                self.track_box.addItem(_swatch(i), f"{i + 1}: {t.name or 'Untitled'}", i)
+                muted = " (muted)" if i in self.doc.muted_tracks else ""
+                self.track_box.addItem(_swatch(i), f"{i + 1}: {t.name or 'Untitled'}{muted}", i)
             self.track_box.setCurrentIndex(active)
         self.track_box.setEnabled(len(tracks) > 1)
         track = tracks[active]
@@ -136,4 +227,4 @@ class TrackStrip(QWidget):
             self.doc.set_track_program(self.doc.active_track, int(program))
 
 
-__all__ = ["TrackStrip", "InstrumentChooser"]
+__all__ = ["TrackStrip", "TrackActions", "InstrumentChooser", "new_track"]
