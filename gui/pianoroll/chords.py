@@ -78,7 +78,6 @@ class ChordLane(QWidget):
         self.editor = QLineEdit(self)
         self.editor.setObjectName("chord_editor")
         self.editor.hide()
-        self.editor.returnPressed.connect(self.commit_edit)
         self.editor.installEventFilter(self)
         self.setFixedHeight(LANE_HEIGHT)
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
@@ -281,9 +280,12 @@ class ChordLane(QWidget):
 
     def eventFilter(self, watched: Any, event: QEvent) -> bool:
         if watched is self.editor and self._edit is not None:
-            if (event.type() == QEvent.Type.KeyPress
-                    and event.key() == Qt.Key.Key_Escape):  # type: ignore[attr-defined]
+            key = event.key() if event.type() == QEvent.Type.KeyPress else None  # type: ignore[attr-defined]
+            if key == Qt.Key.Key_Escape:
                 self.cancel_edit()
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):  # not passed on to the lane
+                self.commit_edit()
                 return True
             if event.type() == QEvent.Type.FocusOut:  # clicked elsewhere: keep what is typed
                 self.commit_edit()

@@ -1,0 +1,200 @@
+"""The chord lane driven like a user would: real mouse and key events on the shown lane.
+
+Each test types, drags, double-clicks or presses Delete through qtbot and then looks at
+the document's chord track, its undo stack (one step per gesture, named), and that
+undo and redo bring the track back exactly.
+"""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from engine.song import Chord, Note, Song, Track
+from gui.document import SongDocument
+from gui.pianoroll.chords import LANE_HEIGHT
+from gui.pianoroll.view import PianoRoll
+
+LEFT = Qt.MouseButton.LeftButton
+NONE, CTRL = Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ControlModifier
+CHORDS = [Chord(0, "C"), Chord(960, "Am"), Chord(1920, "F"), Chord(2880, "G7")]
+
+
+@pytest.fixture
+def chord_roll(qtbot, seed_song):
+    song = Song(ppq=seed_song.ppq, tracks=seed_song.tracks, chords=list(CHORDS))
+    doc = SongDocument(song)
+    roll = PianoRoll(doc)
+    qtbot.addWidget(roll)
+    roll.resize(1000, 640)
+    roll.show()
+    qtbot.waitExposed(roll)
+    roll.set_snap("1/16")
+    yield roll
+    doc.undo_stack.clear()
+
+
+def at(roll: PianoRoll, tick: float, dx: int = 0) -> QPoint:
+    """The lane pixel at ``tick`` (``dx`` pixels to the side), half way down."""
+    return QPoint(round(roll.geometry.tick_to_x(tick)) + dx, LANE_HEIGHT // 2)
+
+
+def drag(qtbot, widget, start: QPoint, end: QPoint, steps: int = 4) -> None:
+    qtbot.mousePress(widget, LEFT, NONE, start)
+    for i in range(1, steps + 1):
+        qtbot.mouseMove(widget, start + (end - start) * i / steps)
+    qtbot.mouseRelease(widget, LEFT, NONE, end)
+
+
+def check_one_step(doc: SongDocument, name: str, after: list[Chord]) -> None:
+    """One undo step named ``name``; undo gives CHORDS back, redo ``after``."""
+    assert doc.chords == after
+    assert doc.undo_stack.count() == 1 and doc.undo_stack.undoText() == name
+    doc.undo_stack.undo()
+    assert doc.chords == CHORDS
+    doc.undo_stack.redo()
+    assert doc.chords == after
+    assert doc.song().chords == after  # what Save writes
+
+
+def test_the_lane_shows_each_chord_over_its_span(chord_roll):
+    lane = chord_roll.chord_lane
+    spans = lane.spans()
+    assert [s.symbol for s in spans] == ["C", "Am", "F", "G7"]
+    geo = chord_roll.geometry
+    assert [(s.x0, s.x1) for s in spans[:3]] == [
+        (geo.tick_to_x(a), geo.tick_to_x(b)) for a, b in ((0, 960), (960, 1920), (1920, 2880))]
+    # the last chord lasts to the end of the bar where the song ends, and at least a bar
+    assert spans[3].x1 == geo.tick_to_x(2880 + 1920)
+    assert lane.isVisible() and lane.geometry().bottom() < chord_roll.grid.geometry().top()
+
+
+def test_double_click_and_type_over_a_symbol(qtbot, chord_roll):
+    lane, doc = chord_roll.chord_lane, chord_roll.doc
+    qtbot.mouseDClick(lane, LEFT, NONE, at(chord_roll, 1200))
+    assert lane.editor.isVisible() and lane.editor.text() == "Am"
+    lane.editor.selectAll()
+    qtbot.keyClicks(lane.editor, "dm7")  # a lower-case root reads as its capital
+    qtbot.keyClick(lane.editor, Qt.Key.Key_Return)
+    assert not lane.editor.isVisible()
+    check_one_step(doc, "Change chord", [CHORDS[0], Chord(960, "Dm7"), *CHORDS[2:]])
+
+
+def test_typing_while_a_chord_is_selected_opens_the_editor(qtbot, chord_roll):
+    lane, doc = chord_roll.chord_lane, chord_roll.doc
+    qtbot.mouseClick(lane, LEFT, NONE, at(chord_roll, 2000))
+    assert lane.selected == 2
+    qtbot.keyClick(lane, Qt.Key.Key_B, NONE, -1)  # "b": the first letter of the symbol
+    assert lane.editor.isVisible() and lane.editor.hasFocus()
+    qtbot.keyClicks(lane.editor, "b/D")
+    qtbot.keyClick(lane.editor, Qt.Key.Key_Return)
+    check_one_step(doc, "Change chord", [*CHORDS[:2], Chord(1920, "Bb/D"), CHORDS[3]])
+
+
+def test_a_bad_symbol_says_why_and_changes_nothing(qtbot, chord_roll):
+    lane, doc = chord_roll.chord_lane, chord_roll.doc
+    said: list[str] = []
+    lane.message.connect(said.append)
+    qtbot.mouseDClick(lane, LEFT, NONE, at(chord_roll, 100))
+    lane.editor.selectAll()
+    qtbot.keyClicks(lane.editor, "Cmx")
+    qtbot.keyClick(lane.editor, Qt.Key.Key_Return)
+    assert doc.chords == CHORDS and doc.undo_stack.count() == 0
+    assert len(said) == 1 and "'Cmx'" in said[0] and "could not read" in said[0]
+    assert "unchanged" in said[0]
+
+
+def test_escape_leaves_the_chord_as_it_was(qtbot, chord_roll):
+    lane, doc = chord_roll.chord_lane, chord_roll.doc
+    qtbot.mouseDClick(lane, LEFT, NONE, at(chord_roll, 100))
+    qtbot.keyClicks(lane.editor, "E7")
+    qtbot.keyClick(lane.editor, Qt.Key.Key_Escape)
+    assert not lane.editor.isVisible()
+    assert doc.chords == CHORDS and doc.undo_stack.count() == 0
+
+
+def test_drag_a_chord_to_move_it_with_its_end(qtbot, chord_roll):
+    doc = chord_roll.doc
+    # Am (960-1920) dragged a quarter later: it starts at 1440 and F after it at 2400
+    drag(qtbot, chord_roll.chord_lane, at(chord_roll, 1300), at(chord_roll, 1300 + 480))
+    check_one_step(doc, "Move chord",
+                   [CHORDS[0], Chord(1440, "Am"), Chord(2400, "F"), CHORDS[3]])
+
+
+def test_a_move_stops_short_of_the_neighbours(qtbot, chord_roll):
+    doc = chord_roll.doc
+    drag(qtbot, chord_roll.chord_lane, at(chord_roll, 1300), at(chord_roll, 1300 + 3000))
+    chords = doc.chords
+    assert [c.symbol for c in chords] == ["C", "Am", "F", "G7"]  # the order stays
+    assert chords[2].tick == CHORDS[3].tick - 1 and chords[1].tick == 960 + chords[2].tick - 1920
+
+
+def test_drag_an_edge_to_resize_moving_the_next_chord(qtbot, chord_roll):
+    doc, lane = chord_roll.doc, chord_roll.chord_lane
+    edge = at(chord_roll, 960, -2)  # C's right edge
+    assert lane.hit(edge.x()) == (0, "end")
+    drag(qtbot, lane, edge, at(chord_roll, 480))
+    check_one_step(doc, "Resize chord", [CHORDS[0], Chord(480, "Am"), *CHORDS[2:]])
+
+
+def test_double_click_on_the_empty_lane_adds_a_chord(qtbot, chord_roll):
+    lane, doc = chord_roll.chord_lane, chord_roll.doc
+    empty = at(chord_roll, 5000)  # after the last chord's bar
+    assert lane.hit(empty.x()) is None
+    qtbot.mouseDClick(lane, LEFT, NONE, empty)
+    assert lane.editor.isVisible() and lane.editor.text() == ""
+    qtbot.keyClicks(lane.editor, "E7")
+    qtbot.keyClick(lane.editor, Qt.Key.Key_Return)
+    assert lane.selected == 4  # the new chord, ready to type over or delete
+    check_one_step(doc, "Add chord", [*CHORDS, Chord(5040, "E7")])  # snapped to a 16th
+
+
+def test_ctrl_double_click_inside_a_chord_splits_it(qtbot, chord_roll):
+    lane, doc = chord_roll.chord_lane, chord_roll.doc
+    qtbot.mouseDClick(lane, LEFT, CTRL, at(chord_roll, 2400))
+    qtbot.keyClicks(lane.editor, "C")
+    qtbot.keyClick(lane.editor, Qt.Key.Key_Return)
+    check_one_step(doc, "Add chord", [*CHORDS[:3], Chord(2400, "C"), CHORDS[3]])
+
+
+def test_delete_removes_the_selected_chord_not_the_notes(qtbot, chord_roll):
+    lane, doc = chord_roll.chord_lane, chord_roll.doc
+    doc.select_all()  # the roll's Delete would erase these
+    notes = doc.notes()
+    qtbot.mouseClick(lane, LEFT, NONE, at(chord_roll, 3000))
+    assert lane.selected == 3 and lane.hasFocus()
+    qtbot.keyClick(lane, Qt.Key.Key_Delete)
+    assert doc.notes() == notes
+    check_one_step(doc, "Delete chord", CHORDS[:3])
+    assert lane.selected == 2  # the chord before it, ready for the next Delete
+
+
+def test_undo_after_each_gesture_in_turn_gives_every_track_back(qtbot, chord_roll):
+    lane, doc = chord_roll.chord_lane, chord_roll.doc
+    tracks = [doc.chords]
+    drag(qtbot, lane, at(chord_roll, 1300), at(chord_roll, 1300 + 240))
+    tracks.append(doc.chords)
+    drag(qtbot, lane, at(chord_roll, 960 + 240, -2), at(chord_roll, 720))
+    tracks.append(doc.chords)
+    qtbot.mouseClick(lane, LEFT, NONE, at(chord_roll, 100))
+    qtbot.keyClick(lane, Qt.Key.Key_Delete)
+    tracks.append(doc.chords)
+    assert len({tuple(t) for t in tracks}) == 4 and doc.undo_stack.count() == 3
+    for expected in reversed(tracks[:-1]):
+        doc.undo_stack.undo()
+        assert doc.chords == expected
+    for expected in tracks[1:]:
+        doc.undo_stack.redo()
+        assert doc.chords == expected
+
+
+def test_ten_thousand_chords_only_the_visible_are_painted(qtbot, chord_roll):
+    doc, lane = chord_roll.doc, chord_roll.chord_lane
+    many = [Chord(i * 240, ("C", "Am", "F", "G7")[i % 4]) for i in range(10_000)]
+    doc.load_song(Song(tracks=[Track(notes=[Note(60, 0, 480)])], chords=many))
+    chord_roll.geometry.scroll_x = chord_roll.geometry.pixels_for_ticks(5_000 * 240)
+    spans = lane.spans()
+    width_ticks = chord_roll.geometry.ticks_for_pixels(lane.width())
+    assert 1 <= len(spans) <= width_ticks / 240 + 2
+    assert spans[0].index >= 4_990 and all(s.x1 >= 0 and s.x0 <= lane.width() for s in spans)
+    lane.repaint()  # paints without looking at the rest
