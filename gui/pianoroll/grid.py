@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QLineF, QRectF, Qt, QTimer
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import (
-    QKeyEvent, QKeySequence, QMouseEvent, QPainter, QPaintEvent, QPen, QResizeEvent,
-    QWheelEvent,
+    QKeyEvent, QKeySequence, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen,
+    QPolygonF, QResizeEvent, QWheelEvent,
 )
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -49,6 +49,17 @@ class Drag:
     erased: set[int] = field(default_factory=set)
     started: bool = False  # moved past the drag threshold
     button: Qt.MouseButton = Qt.MouseButton.LeftButton  # its release ends the gesture
+
+
+def diamonds(rects: list[QRectF]) -> QPainterPath:
+    """A diamond in each rectangle (a drum hit, drawn at its onset whatever its length)."""
+    path = QPainterPath()
+    for r in rects:
+        c = r.center()
+        path.addPolygon(QPolygonF([QPointF(r.left(), c.y()), QPointF(c.x(), r.top()),
+                                   QPointF(r.right(), c.y()), QPointF(c.x(), r.bottom()),
+                                   QPointF(r.left(), c.y())]))
+    return path
 
 
 class NoteGrid(QWidget):
@@ -368,6 +379,7 @@ class NoteGrid(QWidget):
         # one group per look: (active track?, track, origin, selected, loudness)
         groups: dict[tuple[bool, int, str, bool, int], list[QRectF]] = {}
         active = doc.active_track
+        drums = {i for i, t in enumerate(doc.tracks) if t.is_drum}  # hits: a diamond each
         inset = 1.0 if geo.row_height >= 6 else 0.0
         for note_id in doc.notes_in_range(start, end, low, high):
             if note_id in hidden:
@@ -377,7 +389,8 @@ class NoteGrid(QWidget):
             track = doc.track_of(note_id)
             look = (track == active, track, doc.origin(note_id), note_id in selection,
                     style.loudness(note.velocity))
-            groups.setdefault(look, []).append(QRectF(x, y + inset / 2, w, h - inset))
+            groups.setdefault(look, []).append(QRectF(x, y + inset / 2, h if track in drums
+                                                      else w, h - inset))
         # outlines only where a sixteenth is wide enough to show one: zoomed out they
         # would only darken the fill and double the drawing work
         outline = geo.pixels_for_ticks(doc.ppq / 4) >= 4 and geo.row_height >= 5
@@ -389,7 +402,10 @@ class NoteGrid(QWidget):
                 painter.setPen(QPen(style.NOTE_EDGE_SELECTED if selected else style.NOTE_EDGE, 0))
             else:
                 painter.setPen(Qt.PenStyle.NoPen)
-            painter.drawRects(rects)
+            if track in drums:
+                painter.drawPath(diamonds(rects))
+            else:
+                painter.drawRects(rects)
         if roll.preview_notes:
             painter.setBrush(style.PREVIEW_FILL)
             painter.setPen(QPen(style.PREVIEW_EDGE, 0, Qt.PenStyle.DashLine))
