@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QS
                                QWidget)
 
 from engine.errors import ContinuoError
-from engine.song import Song, Track
+from engine.song import Note, Song, Track
 from gui import files
 from gui.busy import BusyCancelled, run_busy
 from gui.document import GENERATED, SongDocument
@@ -190,6 +190,13 @@ class MainWindow(QMainWindow):
 
         self.track_actions = TrackActions(self.doc, self)  # the Track menu and strip's buttons
         self.addActions(self.track_actions.actions)
+        from gui.panels.chords import ChordsController
+
+        self.chords = ChordsController(self.doc, self.transport.player, self)  # Chords menu
+        self.addActions(self.chords.actions)
+        self.chords.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.roll.chord_lane.message.connect(
+            lambda text: self.statusBar().showMessage(text, 10000))
         self.help_about = a("help_about", "&About Continuo", self.about)
         self.help_shortcuts = a("help_shortcuts", "Continuo &Help", self.show_help,
                                 std.HelpContents, "The mouse gestures and the keys")
@@ -236,8 +243,11 @@ class MainWindow(QMainWindow):
         m.addAction(toggle)
         m = bar.addMenu("T&rack")
         m.addActions(self.track_actions.actions)
+        m = bar.addMenu("C&hords")
+        m.addActions(self.chords.actions)
         m = bar.addMenu("&Transport")
         m.addActions(self.transport.actions)
+        m.addAction(self.chords.play_action)
         m = bar.addMenu("&Help")
         m.addActions([self.help_shortcuts, self.help_guide, self.help_about])
 
@@ -282,10 +292,16 @@ class MainWindow(QMainWindow):
         tracks.setObjectName("track_toolbar")
         self.insertToolBarBreak(tracks)
         self.track_strip = TrackStrip(self.doc, self.track_actions)
+        self.track_actions.new_drum_track.triggered.connect(self._show_drum_kit)
         tracks.addWidget(self.track_strip)
         tracks.addSeparator()
         tracks.addWidget(self.roll.make_draw_strip())  # Snap and the drawn note's length
         self._make_midi_toolbar()
+
+    def _show_drum_kit(self) -> None:
+        """Scroll a new drum track's kit rows (Acoustic Bass Drum to Crash Cymbal 2) into view."""
+        tick = self.roll.geometry.tick_at(self.roll.grid.width() / 2)
+        self.roll.reveal([Note(35, tick, 1), Note(57, tick, 1)])
 
     def _make_midi_toolbar(self) -> None:
         """Ports, sound status, panic and recording from the live-MIDI module, when it is
