@@ -41,7 +41,8 @@ from engine.live.player import Player
 from engine.live.ports import (MidiSystem, Output, PortInput, midi_system_may_run,
                                platform_has_virtual_ports)
 from engine.live.recorder import CallAndResponse, Exchange, Recorder, answer_song
-from engine.song import Note, Song, TempoMap
+from engine.encodings.chords import ChordSymbol, parse_chord
+from engine.song import DRUM_CHANNEL, Note, Song, TempoMap, Track, grid_lines
 from gui.worker import GenerationJob
 
 # a responder makes the job that continues a phrase (a song from tick 0)
@@ -57,6 +58,65 @@ TEMPO_POLL_MS = 250  # how often the followed tempo is read while following
 POSITION_INTERVAL_MS = 33
 PORT_POLL_MS = 2000  # how often the port lists are read, to notice ports coming and going
 SYSTEM_RETRY_POLLS = 5  # with no MIDI system, look for one every this many polls
+
+
+# Play chords: the chord track voiced on a channel of its own (a string pad, so it sits
+# apart from the parts), re-struck on every bar line so that playing from anywhere
+# sounds the chord in force there
+CHORD_PROGRAM = 48  # General MIDI String Ensemble 1
+CHORD_VELOCITY = 64
+CHORD_TRACK_NAME = "Chords"
+CHORD_UPPER_LOW = 57  # the upper voices lie in A3-G#4, a close position around middle C
+CHORD_BASS_LOW = 45  # the bass note in A2-G#3, beneath them
+
+
+def chord_voicing(symbol: ChordSymbol) -> list[int]:
+    """Pitches of ``symbol``: its bass note (the slash note, else the root) in the
+    octave from A2, then every chord tone once in close position from A3, around middle
+    C."""
+    root = symbol.root_pc
+    upper = {CHORD_UPPER_LOW + (root + i - CHORD_UPPER_LOW) % 12 for i in symbol.intervals}
+    bass = CHORD_BASS_LOW + (symbol.bass_pc - CHORD_BASS_LOW) % 12
+    return [bass, *sorted(upper)]
+
+
+def free_channel(song: Song) -> int:
+    """The first MIDI channel no track or note of ``song`` uses (nor the drums'); the
+    last one when all are taken."""
+    used = {DRUM_CHANNEL} | {t.channel for t in song.tracks}
+    used |= {n.channel for n in song.notes()}
+    return next((c for c in range(16) if c not in used), 15)
+
+
+def chord_track_of(song: Song) -> Track | None:
+    """The song's chord track voiced as notes (:func:`chord_voicing`), on a channel of
+    its own; None when the song has no chords.  Each chord sounds to the next one (the
+    last to the song's end, at least a beat), struck again on every bar line."""
+    if not song.chords:
+        return None
+    ppq = song.ppq
+    end = max(song.end_tick, song.chords[-1].tick + ppq)
+    bars = [line.tick for line in grid_lines(song.time_signatures, ppq, 0, end)
+            if line.kind == "bar"]
+    channel = free_channel(song)
+    notes: list[Note] = []
+    for i, chord in enumerate(song.chords):
+        stop = song.chords[i + 1].tick if i + 1 < len(song.chords) else end
+        cuts = [chord.tick] + [t for t in bars if chord.tick < t < stop] + [stop]
+        pitches = chord_voicing(parse_chord(chord.symbol))
+        for a, b in zip(cuts, cuts[1:]):
+            if b > a:
+                notes += [Note(p, a, b - a, CHORD_VELOCITY, channel) for p in pitches]
+    return Track(CHORD_TRACK_NAME, channel, CHORD_PROGRAM, notes=notes)
+
+
+def with_chords(song: Song) -> Song:
+    """``song`` with its chord track voiced as one more track (the song itself when it
+    has no chords)."""
+    track = chord_track_of(song)
+    if track is None:
+        return song
+    return dataclasses.replace(song, tracks=[*song.tracks, track])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -182,6 +242,7 @@ class PlayerBridge(QObject):
         self._answer_job: GenerationJob | None = None
         self._answer_program = 0
         self._accompanist: Any = None  # engine.live.accompanist.Accompanist, while live
+        self.play_chords = False  # Play voices the chord track too (Transport > Play Chords)
         self._timer = QTimer(self)
         self._timer.setInterval(POSITION_INTERVAL_MS)
         self._timer.timeout.connect(self._tick)
@@ -357,6 +418,9 @@ class PlayerBridge(QObject):
     # ---- transport ---------------------------------------------------------------
     def play(self, song: Song, start_tick: int = 0, end_tick: int | None = None,
              loop: bool = False) -> None:
+        """Play ``song``; with :attr:`play_chords` on, its chord track too."""
+        if self.play_chords:
+            song = with_chords(song)
         self._start(song, start_tick, end_tick, loop)
 
     def _start(self, song: Song, start_tick: int, end_tick: int | None, loop: bool,

@@ -198,3 +198,95 @@ def test_ten_thousand_chords_only_the_visible_are_painted(qtbot, chord_roll):
     assert 1 <= len(spans) <= width_ticks / 240 + 2
     assert spans[0].index >= 4_990 and all(s.x1 >= 0 and s.x0 <= lane.width() for s in spans)
     lane.repaint()  # paints without looking at the rest
+
+
+# ---- the window: Detect Chords, Play Chords, saving the chord track ----------------------
+
+@pytest.fixture
+def window(qtbot, library, isolated_settings):
+    from tests.gui.test_app import make_window
+
+    return make_window(qtbot, library)
+
+
+def test_detect_chords_fills_the_track_in_one_undo_step(qtbot, window):
+    from engine.encodings.chords import chord_track, detect_chords
+
+    doc = window.doc
+    assert doc.chord_count() == 0
+    expected = chord_track(detect_chords(doc.song()))
+    assert len(expected) >= 4
+    qtbot.keyClick(window, Qt.Key.Key_D, CTRL | Qt.KeyboardModifier.ShiftModifier)
+    assert doc.chords == expected and doc.undo_stack.undoText() == "Detect chords"
+    assert window.statusBar().currentMessage().startswith(f"Detected {len(expected)} chords: ")
+    assert [s.symbol for s in window.roll.chord_lane.spans()][:2] == [
+        c.symbol for c in expected[:2]]
+    doc.undo_stack.undo()
+    assert doc.chord_count() == 0
+
+
+def test_detect_chords_replaces_a_track_undoably(qtbot, window):
+    doc = window.doc
+    doc.set_chords([Chord(0, "F#m7b5")], "Set chords")
+    window.chords.detect_action.trigger()
+    assert doc.chords[0].symbol != "F#m7b5" and doc.undo_stack.undoText() == "Detect chords"
+    assert "replace the 1 chords there before (Undo brings them back)" in \
+        window.statusBar().currentMessage()
+    doc.undo_stack.undo()
+    assert doc.chords == [Chord(0, "F#m7b5")]
+
+
+def test_detect_chords_says_why_it_cannot(qtbot, window):
+    doc = window.doc
+    doc.load_song(Song(tracks=[Track(notes=[Note(60, 480 * 100_001, 480)])]))
+    assert not window.chords.detect()
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Cannot detect chords:") and "100,000 beats" in message
+    doc.load_song(Song(tracks=[Track(name="Drums", channel=9, is_drum=True,
+                                     notes=[Note(36, 0, 120)])]))
+    assert not window.chords.detect()
+    assert window.statusBar().currentMessage() == \
+        "There are no pitched notes to detect chords from."
+    assert doc.chord_count() == 0 and doc.undo_stack.count() == 0
+
+
+def test_a_bad_symbol_reaches_the_status_bar(qtbot, window):
+    roll = window.roll
+    roll.doc.set_chords([Chord(0, "C")])
+    qtbot.mouseDClick(roll.chord_lane, LEFT, NONE, at(roll, 10))
+    roll.chord_lane.editor.selectAll()
+    qtbot.keyClicks(roll.chord_lane.editor, "Hm")
+    qtbot.keyClick(roll.chord_lane.editor, Qt.Key.Key_Return)
+    message = window.statusBar().currentMessage()
+    assert "'Hm'" in message and "A to G" in message and message.endswith("unchanged.")
+
+
+def test_the_chord_track_survives_save_and_open(qtbot, window, tmp_path):
+    doc = window.doc
+    chords = [Chord(0, "G"), Chord(960, "Em7"), Chord(1920, "C/E"), Chord(2880, "D7")]
+    doc.set_chords(chords)
+    path = tmp_path / "with-chords.mid"
+    assert window.save_to(str(path))
+    doc.load_song(Song(tracks=[Track()]))
+    assert window.open_path(str(path), track=0, ask_to_save=False)
+    assert doc.chords == chords
+
+
+def test_play_chords_voices_the_track_on_a_channel_of_its_own(qtbot, seed_song):
+    from gui.playback import chord_track_of, chord_voicing, with_chords
+    from engine.encodings.chords import parse_chord
+
+    assert chord_voicing(parse_chord("C")) == [48, 60, 64, 67]  # the root beneath
+    assert chord_voicing(parse_chord("G7")) == [55, 59, 62, 65, 67]
+    assert chord_voicing(parse_chord("C/E")) == [52, 60, 64, 67]  # the slash note beneath
+    song = Song(ppq=seed_song.ppq, tracks=seed_song.tracks,
+                chords=[Chord(0, "C"), Chord(2400, "G7")])
+    track = chord_track_of(song)
+    assert track.channel not in {t.channel for t in song.tracks} | {9}
+    assert {n.channel for n in track.notes} == {track.channel}
+    # C until G7, struck again on the bar line at 1920; G7 to the song's end
+    assert sorted({(n.start_tick, n.end_tick) for n in track.notes}) == [
+        (0, 1920), (1920, 2400), (2400, song.end_tick)]
+    played = with_chords(song)
+    assert played.tracks[:-1] == song.tracks and played.tracks[-1] == track
+    assert with_chords(seed_song) is seed_song  # no chords, nothing added
