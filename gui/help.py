@@ -50,6 +50,15 @@ GESTURES: list[tuple[str, str, str]] = [
                                   "regenerates it, Regenerate Part (Ctrl+Alt+G) the active "
                                   "track over it; Escape clears it"),
     ("Ruler (top)", "Double-click", "selects the bar under the mouse as the range"),
+    ("Chord lane (under the ruler)", "Click a chord", "selects it (type to replace it)"),
+    ("Chord lane (under the ruler)", "Double-click a chord", "types over its symbol: "
+                                                             "Return keeps it, Escape leaves it"),
+    ("Chord lane (under the ruler)", "Double-click the empty lane, or Ctrl+double-click "
+                                     "in a chord", "adds a chord there"),
+    ("Chord lane (under the ruler)", "Drag a chord", "moves it, its end (the next "
+                                                     "chord's start) with it"),
+    ("Chord lane (under the ruler)", "Drag a chord's right edge", "resizes it: the next "
+                                                                  "chord starts there"),
     ("Anywhere in the roll", "Wheel", "scrolls up and down"),
     ("Anywhere in the roll", "Shift+wheel", "scrolls in time"),
     ("Anywhere in the roll", "Ctrl+wheel", "zooms in time around the mouse"),
@@ -65,6 +74,14 @@ GRID_KEYS: list[tuple[str, str]] = [
     ("Left / Right", "move the selection by one snap step"),
     ("Delete / Backspace", "delete the selection"),
     ("Escape", "cancel the drag in progress, else select nothing"),
+]
+
+# keys the chord lane handles itself, while a chord in it is selected
+CHORD_LANE_KEYS: list[tuple[str, str]] = [
+    ("A-G (chord lane)", "type over the selected chord, starting with that root"),
+    ("Return or F2 (chord lane)", "type over the selected chord"),
+    ("Delete / Backspace (chord lane)", "delete the selected chord"),
+    ("Left / Right (chord lane)", "select the chord before or after"),
 ]
 
 GENERATE_NOTE = ("Generate continues the whole song from its end. To continue from a "
@@ -106,7 +123,7 @@ def help_html(actions: Iterable[QAction]) -> str:
         parts.append(f"<tr><td><b>{e(gesture)}</b></td><td>{e(effect)}</td></tr>")
     parts.append("</table>")
     parts.append("<h3>Keys</h3><table cellspacing='0' cellpadding='3'>")
-    for keys, what in list(key_rows(actions)) + GRID_KEYS:
+    for keys, what in list(key_rows(actions)) + GRID_KEYS + CHORD_LANE_KEYS:
         parts.append(f"<tr><td><b>{e(keys)}</b></td><td>{e(what)}</td></tr>")
     parts.append("</table>")
     return "".join(parts)

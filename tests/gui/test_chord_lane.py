@@ -290,3 +290,11 @@ def test_play_chords_voices_the_track_on_a_channel_of_its_own(qtbot, seed_song):
     played = with_chords(song)
     assert played.tracks[:-1] == song.tracks and played.tracks[-1] == track
     assert with_chords(seed_song) is seed_song  # no chords, nothing added
+
+
+def test_help_lists_the_chord_keys_and_gestures(qtbot, window):
+    window.show_help()
+    text = window.help_panel.text().lower()
+    assert "ctrl+shift+d" in text and "detect chords" in text
+    assert "chord lane" in text and "delete the selected chord" in text
+    window.help_panel.close()
