@@ -190,6 +190,13 @@ class MainWindow(QMainWindow):
 
         self.track_actions = TrackActions(self.doc, self)  # the Track menu and strip's buttons
         self.addActions(self.track_actions.actions)
+        from gui.panels.chords import ChordsController
+
+        self.chords = ChordsController(self.doc, self.transport.player, self)  # Chords menu
+        self.addActions(self.chords.actions)
+        self.chords.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.roll.chord_lane.message.connect(
+            lambda text: self.statusBar().showMessage(text, 10000))
         self.help_about = a("help_about", "&About Continuo", self.about)
         self.help_shortcuts = a("help_shortcuts", "Continuo &Help", self.show_help,
                                 std.HelpContents, "The mouse gestures and the keys")
@@ -236,8 +243,11 @@ class MainWindow(QMainWindow):
         m.addAction(toggle)
         m = bar.addMenu("T&rack")
         m.addActions(self.track_actions.actions)
+        m = bar.addMenu("C&hords")
+        m.addActions(self.chords.actions)
         m = bar.addMenu("&Transport")
         m.addActions(self.transport.actions)
+        m.addAction(self.chords.play_action)
         m = bar.addMenu("&Help")
         m.addActions([self.help_shortcuts, self.help_guide, self.help_about])
 
