@@ -1,0 +1,248 @@
+"""Issue 24, items 4-5: drums in the window.
+
+A drum track is made from the Track menu or the track strip, renamed and muted, each one
+undo step; its keyboard names the General MIDI percussion sounds; a note drawn on it is
+a drum hit on channel 10, which plays through a real MIDI port and the built-in synth's
+drum kit, and is saved and read back as a drum track.  Real widgets, real mouse and key
+events, real ports (skipped where no JACK or ALSA runs) and a real FluidSynth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtGui import QHelpEvent
+from PySide6.QtWidgets import QApplication, QToolButton, QToolTip
+
+import engine.live.synth as synth_module
+from engine.formats import midi_file_to_song
+from engine.live.gm import PERCUSSION, percussion_name
+from engine.song import DRUM_CHANNEL, Note, Song, Track
+from gui.document import SongDocument
+from gui.pianoroll import style
+from gui.pianoroll.keyboard import DRUM_KEYBOARD_WIDTH, row_name
+from gui.tracks import TrackStrip, new_track
+from tests.engine.test_ports import Sink, midi_system  # noqa: F401 - fixture
+
+LEFT = Qt.MouseButton.LeftButton
+NONE = Qt.KeyboardModifier.NoModifier
+KICK, SNARE, CLOSED_HAT = 36, 38, 42
+
+
+def two_part_song() -> Song:
+    return Song(tracks=[Track("Melody", 0, 0, notes=[Note(72, 0, 480), Note(74, 480, 480)]),
+                        Track("Bass", 1, 32, notes=[Note(48, 0, 960, 90, 1)])])
+
+
+def row_centre(roll, pitch: int) -> int:
+    geo = roll.geometry
+    return round(geo.pitch_to_y(pitch) + geo.row_height / 2)
+
+
+def button(parent, name: str) -> QToolButton:
+    found = parent.findChild(QToolButton, name)
+    assert found is not None, name
+    return found
+
+
+def test_the_percussion_map_names_notes_27_to_87():
+    assert len(PERCUSSION) == 87 - 27 + 1
+    assert [percussion_name(n) for n in (35, 36, 37, 38, 42, 46, 49, 51)] == [
+        "Acoustic Bass Drum", "Bass Drum 1", "Side Stick", "Acoustic Snare", "Closed Hi-Hat",
+        "Open Hi-Hat", "Crash Cymbal 1", "Ride Cymbal 1"]
+    assert percussion_name(27) == "High Q" and percussion_name(87) == "Open Surdo"
+    assert percussion_name(26) is None and percussion_name(88) is None
+    with pytest.raises(ValueError, match="128"):
+        percussion_name(128)
+    assert row_name(38, drums=True) == "Acoustic Snare" and row_name(38, drums=False) == "D2"
+    assert row_name(60, drums=False) == "C4"
+    assert row_name(20, drums=True) == "G#0 (no GM drum)"
+
+
+@pytest.fixture
+def window(qtbot, library, isolated_settings):
+    from tests.gui.test_app import make_window
+
+    w = make_window(qtbot, library)
+    w.doc.load_song(two_part_song())
+    return w
+
+
+def test_a_drum_track_is_made_from_the_strip_and_its_keyboard_names_the_drums(qtbot, window):
+    doc, roll = window.doc, window.roll
+    assert not roll.keyboard.drums and roll.keyboard.width() == style.KEYBOARD_WIDTH
+    qtbot.mouseClick(button(window.track_strip, "track_new_drums_button"), LEFT)
+    assert len(doc.tracks) == 3 and doc.active_track == 2
+    drums = doc.tracks[2]
+    assert drums.is_drum and drums.channel == DRUM_CHANNEL and drums.name == "Drums"
+    assert doc.undo_stack.count() == 1 and doc.undo_stack.undoText() == "New drum track"
+    assert window.track_strip.track_box.currentText() == "3: Drums"
+    assert not window.track_strip.instrument.isEnabled()  # a kit, not an instrument
+    kb = roll.keyboard
+    assert kb.drums and kb.width() == DRUM_KEYBOARD_WIDTH
+
+    # the row under the pointer is named by its tooltip, at any zoom
+    at = QPoint(20, row_centre(roll, SNARE))
+    QApplication.sendEvent(kb, QHelpEvent(QEvent.Type.ToolTip, at, kb.mapToGlobal(at)))
+    assert QToolTip.text() == "Acoustic Snare"
+    # a named row paints its name: the drum keyboard differs from the piano keyboard
+    drum_picture = kb.grab().toImage()
+
+    # a click on the snare's row draws a hit on channel 10
+    qtbot.mouseClick(roll.grid, LEFT, NONE,
+                     QPoint(round(roll.geometry.tick_to_x(960)) + 2, row_centre(roll, SNARE)))
+    hits = [n for i, n in doc.notes().items() if doc.track_of(i) == 2]
+    assert [(n.pitch, n.start_tick, n.channel) for n in hits] == [(SNARE, 960, DRUM_CHANNEL)]
+    assert doc.undo_stack.count() == 2
+
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()  # the track goes, and the keyboard is a piano again
+    assert len(doc.tracks) == 2 and doc.active_track == 1
+    assert not kb.drums and kb.width() == style.KEYBOARD_WIDTH
+    assert kb.grab().toImage() != drum_picture
+    doc.undo_stack.redo()
+    assert doc.tracks[2].is_drum
+
+
+def test_the_track_menu_makes_tracks_and_mutes_one_undo_step_each(qtbot, window):
+    doc = window.doc
+    menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "T&rack")
+    assert [a.objectName() for a in menu.actions()] == ["track_new", "track_new_drums",
+                                                        "track_mute"]
+    window.track_actions.new_track.trigger()
+    assert doc.tracks[2] == Track("Track 3", 2, 0)  # the first channel no track uses
+    window.track_actions.new_drum_track.trigger()
+    window.track_actions.new_drum_track.trigger()
+    assert [t.name for t in doc.tracks[3:]] == ["Drums", "Drums 2"]
+    assert doc.undo_stack.count() == 3
+
+    mute = button(window.track_strip, "track_mute_button")
+    doc.active_track = 1
+    qtbot.mouseClick(mute, LEFT)
+    assert doc.muted_tracks == {1} and mute.isChecked()
+    assert window.track_actions.mute.isChecked()
+    assert doc.undo_stack.undoText() == "Mute track"
+    assert window.track_strip.track_box.itemText(1) == "2: Bass (muted)"
+    assert [len(t.notes) for t in doc.audible_song().tracks][:2] == [2, 0]
+    assert [len(t.notes) for t in doc.song().tracks][:2] == [2, 1]  # Save keeps it
+    doc.active_track = 0
+    assert not mute.isChecked()  # the button follows the active track
+    doc.undo_stack.undo()
+    assert doc.muted_tracks == frozenset()
+    doc.undo_stack.redo()
+    assert doc.muted_tracks == {1}
+    doc.active_track = 1
+    qtbot.mouseClick(mute, LEFT)
+    assert doc.muted_tracks == frozenset() and doc.undo_stack.undoText() == "Unmute track"
+
+
+def test_a_drum_track_is_renamed_in_one_undo_step_and_saved_as_drums(qtbot, tmp_path):
+    doc = SongDocument(two_part_song())
+    strip = TrackStrip(doc)
+    qtbot.addWidget(strip)
+    strip.show()
+    new_track(doc, drums=True)
+    doc.add_notes([Note(KICK, 0, 60, 110, DRUM_CHANNEL), Note(SNARE, 480, 60, 100, DRUM_CHANNEL)])
+    edit = strip.name_edit
+    edit.setFocus()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "Kit")
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert doc.tracks[2].name == "Kit" and doc.undo_stack.undoText() == "Rename track"
+    assert doc.undo_stack.count() == 3
+    assert doc.tracks[2].is_drum  # renaming keeps it a drum track
+
+    from gui import files
+
+    path = tmp_path / "drums.mid"
+    files.write_song(doc.song(), str(path))
+    back = midi_file_to_song(path)
+    kit = next(t for t in back.tracks if t.is_drum)
+    assert kit.name == "Kit"
+    assert [(n.pitch, n.start_tick, n.channel) for n in kit.sorted_notes()] == [
+        (KICK, 0, DRUM_CHANNEL), (SNARE, 480, DRUM_CHANNEL)]
+
+
+@pytest.mark.skipif(not (synth_module.fluidsynth_available() and synth_module.find_soundfont()),
+                    reason="no FluidSynth or no General MIDI soundfont")
+def test_the_built_in_synth_plays_a_drum_track_on_its_drum_kit():
+    """The snare on channel 10 is the kit's snare, not the piano's D2 on channel 1: the
+    same note renders to other samples, and a muted drum track renders to silence."""
+    doc = SongDocument(Song(tracks=[Track("Melody", 0, 0)]))
+    new_track(doc, drums=True)
+    doc.add_notes([Note(SNARE, 0, 120, 110, DRUM_CHANNEL)])
+    drums, engine = synth_module.render_song(doc.audible_song(), tail_s=0.5, engine="fluidsynth")
+    assert engine.startswith("fluidsynth")
+    piano_song = Song(tracks=[Track("Piano", 0, 0, notes=[Note(SNARE, 0, 120, 110, 0)])])
+    piano, _ = synth_module.render_song(piano_song, tail_s=0.5, engine="fluidsynth")
+    assert np.abs(drums).max() > 0.01 and np.abs(piano).max() > 0.01
+    frames = min(len(drums), len(piano))
+    assert not np.allclose(drums[:frames], piano[:frames], atol=1e-3)
+    doc.set_track_muted(1, True)
+    muted, _ = synth_module.render_song(doc.audible_song(), tail_s=0.5, engine="fluidsynth")
+    assert np.abs(muted).max() < 1e-4
+
+
+@pytest.mark.ports
+def test_play_sends_the_drum_track_on_channel_10_and_leaves_a_muted_track_out(
+        qtbot, midi_system):  # noqa: F811
+    from gui.playback import PlayerBridge
+    from gui.transport import Transport
+
+    bridge = PlayerBridge(api=midi_system.api)
+    sink = Sink(midi_system)
+    try:
+        doc = SongDocument(two_part_song())
+        new_track(doc, drums=True)
+        doc.add_notes([Note(KICK, 0, 60, 110, DRUM_CHANNEL), Note(CLOSED_HAT, 240, 60, 80,
+                                                                  DRUM_CHANNEL)])
+        doc.set_tempo(480)
+        transport = Transport(doc, bridge)
+        assert bridge.set_output(sink.name)
+        transport.play()
+        qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=8000)
+        ons = [(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity]
+        assert (DRUM_CHANNEL, KICK) in ons and (DRUM_CHANNEL, CLOSED_HAT) in ons
+        assert (1, 48) in ons and (0, 72) in ons
+        assert not any(m.type == "program_change" and m.channel == DRUM_CHANNEL
+                       for m in sink.settle(0.1))  # the kit is the channel's, not a program
+
+        sink.received.clear()
+        doc.set_track_muted(2, True)
+        doc.set_track_muted(0, True)
+        transport.play()
+        qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=8000)
+        ons = [(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity]
+        assert ons == [(1, 48)]  # only the bass sounds
+    finally:
+        sink.close()
+        bridge.close()
+
+
+@pytest.mark.ports
+def test_a_drum_keyboard_key_previews_on_channel_10(qtbot, library, isolated_settings,
+                                                     midi_system):  # noqa: F811
+    from gui.main_window import MainWindow
+    from gui.playback import PlayerBridge
+
+    bridge = PlayerBridge(api=midi_system.api)
+    sink = Sink(midi_system)
+    try:
+        window = MainWindow(library=library, player=bridge)
+        qtbot.addWidget(window, before_close_func=lambda w: w.doc.undo_stack.setClean())
+        window.show()
+        window.doc.load_song(two_part_song())
+        assert bridge.set_output(sink.name)
+        window.track_actions.new_drum_track.trigger()
+        sink.settle(0.2)
+        sink.received.clear()
+        kb = window.roll.keyboard  # a new drum track scrolls its kit into view
+        qtbot.mousePress(kb, LEFT, NONE, QPoint(20, row_centre(window.roll, SNARE)))
+        qtbot.mouseRelease(kb, LEFT, NONE, QPoint(20, row_centre(window.roll, SNARE)))
+        msgs = sink.wait_for(1, timeout=5)
+        assert ("note_on", DRUM_CHANNEL, SNARE) in [(m.type, m.channel, m.note) for m in msgs
+                                                    if m.type == "note_on"]
+    finally:
+        sink.close()
+        bridge.close()
