@@ -44,6 +44,9 @@ GESTURES: list[tuple[str, str, str]] = [
     ("Velocity lane (below the grid)", "Shift+drag", "draws a line: the notes under it get "
                                                      "its velocities (a crescendo)"),
     ("Keyboard (left)", "Click or drag on the keys", "plays the pitches"),
+    ("Keyboard (left)", "On a drum track", "names each row's General MIDI drum sound "
+                                           "(Bass Drum 1, Acoustic Snare, ...; the tooltip "
+                                           "at any zoom); a click plays it on channel 10"),
     ("Ruler (top)", "Click or drag", "moves the playhead (where Play and Paste start) and "
                                      "clears the selected range"),
     ("Ruler (top)", "Shift+drag", "selects a range of time, snapped: Fill (Ctrl+Shift+F) "
