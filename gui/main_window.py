@@ -176,6 +176,11 @@ class MainWindow(QMainWindow):
         self.generate_part = a("generate_part", "Regenerate &Part", lambda: p.regenerate_part(),
                                "Ctrl+Alt+G", p.regenerate_part_button.toolTip())
         self.generate_cancel = a("generate_cancel", "&Cancel", p.cancel, "Ctrl+.")
+        from gui.panels.drums import DrumsController
+
+        self.drums = DrumsController(p, self)  # Generate > Add Drums (Ctrl+Alt+D)
+        self.generate_add_drums = self.drums.action
+        self.addAction(self.generate_add_drums)
         self.generate_learn_style = a("generate_learn_style", "Learn My &Style from a Folder...",
                                       p.ask_style_folder, "Ctrl+Shift+L",
                                       "Learn your own style from a folder of your MIDI, ABC, "
@@ -233,7 +238,8 @@ class MainWindow(QMainWindow):
         m.addActions([act for name, act in self.roll.actions.items() if name.startswith("view_")])
         m = bar.addMenu("&Generate")
         m.addActions([self.generate_run, self.generate_again, self.generate_fill,
-                      self.generate_harmonise, self.generate_part, self.generate_cancel])
+                      self.generate_harmonise, self.generate_part, self.generate_add_drums,
+                      self.generate_cancel])
         m.addSeparator()
         m.addActions([self.generate_previous, self.generate_next, self.generate_keep])
         m.addSeparator()

@@ -1,0 +1,231 @@
+"""Add Drums (Generate > Add Drums, Ctrl+Alt+D): a drum track written for the whole song.
+
+:class:`AddDrumsDialog` asks for a style ("auto" first: the engine reads the song's
+metre and feel, then the drum model's style families) and how many variations;
+:class:`DrumsController` builds the engine's ``drums`` request
+(:data:`engine.generation.request.DRUMS`, checked where it is built) and sends it with
+a snapshot of the song through the Generate panel's public ``submit``, so it runs in
+the generation service like every other job and the GUI stays smooth.  The variations
+are the panel's list, auditioned and kept as any others; :class:`DrumsRun` says how:
+Play plays the whole song with that variation's drums, Keep adds them as a new drum
+track on channel 10 in ONE undo step ("Add drums").  What cannot be done (a song of
+drums only, an empty song, no drum model installed, a style that does not exist) is
+a sentence in the panel, never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
+                               QSpinBox, QVBoxLayout, QWidget)
+
+from engine.encodings.drums import AUTO_STYLE, STYLES
+from engine.limits import MAX_VARIATIONS
+from engine.song import DRUM_CHANNEL, Note, Song, Track
+from gui.document import GENERATED
+
+AUTO = "auto"
+SHORTCUT = "Ctrl+Alt+D"
+NO_MUSIC = "Draw or open some music first: Add Drums writes drums to go with its parts."
+ONLY_DRUMS = ("This song has only drums: Add Drums writes drums to go with other parts. "
+              "Generate continues a drum track.")
+
+
+def style_choices() -> list[str]:
+    """"auto" first, then every style family the drum models know (not "other", which
+    is what auto falls back to)."""
+    return [AUTO] + [s for s in STYLES if s != AUTO_STYLE]
+
+
+def drum_track_name(taken: set[str]) -> str:
+    """"Drums", or "Drums 2", ... when the song has a track of that name."""
+    name, number = "Drums", 2
+    while name in taken:
+        name, number = f"Drums {number}", number + 1
+    return name
+
+
+class AddDrumsDialog(QDialog):
+    """The style and the number of variations (OK starts; ``accepted`` says so)."""
+
+    def __init__(self, variations: int, style: str = AUTO,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("add_drums_dialog")
+        self.setWindowTitle("Add Drums")
+        self.style_box = QComboBox()
+        self.style_box.setObjectName("drum_style")
+        for name in style_choices():
+            self.style_box.addItem(name, name)
+        self.style_box.setItemData(0, "Read from the song: 3/4 a waltz, a triplet feel a "
+                                      "swing or shuffle, a straight 4/4 rock or ballad ...",
+                                   Qt.ItemDataRole.ToolTipRole)
+        self.style_box.setCurrentIndex(max(0, self.style_box.findData(style)))
+        self.variations = QSpinBox()
+        self.variations.setObjectName("drum_variations")
+        self.variations.setRange(1, MAX_VARIATIONS)
+        self.variations.setValue(min(max(1, variations), MAX_VARIATIONS))
+        form = QFormLayout()
+        form.addRow("Style", self.style_box)
+        form.addRow("Variations", self.variations)
+        note = QLabel("A new drum track for the whole song, hearing its parts step by "
+                      "step. Audition the variations in the Generate panel; Keep adds one.")
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Add Drums")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(note)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+
+    def style(self) -> str:
+        return str(self.style_box.currentData())
+
+
+class DrumsController(QObject):
+    """Add Drums for the Generate panel (``panel``: its public methods only); ``action``
+    is the menu entry (Ctrl+Alt+D), disabled while a job runs."""
+
+    def __init__(self, panel: Any, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.panel = panel
+        self.style = AUTO
+        self.dialog: AddDrumsDialog | None = None
+        self.action = QAction("Add &Drums...", self)
+        self.action.setObjectName("generate_add_drums")
+        self.action.setShortcut(QKeySequence(SHORTCUT))
+        tip = ("Write a drum track for the whole song in a style you pick (auto reads its "
+               "metre and feel), with variations to audition")
+        self.action.setStatusTip(tip)
+        self.action.setToolTip(tip)
+        self.action.triggered.connect(lambda _=False: self.ask())
+        panel.generation_started.connect(lambda: self.action.setEnabled(False))
+        panel.generation_finished.connect(lambda: self.action.setEnabled(True))
+
+    def ask(self) -> AddDrumsDialog | None:
+        """Open the dialog (window-modal; OK starts the job); None, with a sentence,
+        when the song has nothing to add drums to."""
+        if self.panel.is_running() or not self._can_add(self.panel.doc.song()):
+            return None
+        settings = self.panel.checked_settings()
+        if settings is None:
+            return None
+        self.dialog = AddDrumsDialog(settings.variations, self.style,
+                                     self.panel.window())
+        self.dialog.accepted.connect(
+            lambda: self.start(self.dialog.style(), self.dialog.variations.value()))
+        self.dialog.open()
+        return self.dialog
+
+    def _can_add(self, song: Song) -> bool:
+        if not any(t.notes for t in song.tracks):
+            self.panel.say(NO_MUSIC)
+            return False
+        if not any(t.notes and not t.is_drum for t in song.tracks):
+            self.panel.say(ONLY_DRUMS)
+            return False
+        return True
+
+    def start(self, style: str = AUTO, variations: int | None = None) -> bool:
+        """Send the drums job for the whole song; False (with a sentence) when it cannot
+        start."""
+        from engine.generation.request import DRUMS
+
+        panel = self.panel
+        song = panel.doc.song()
+        if panel.is_running() or not self._can_add(song):
+            return False
+        settings = panel.checked_settings()
+        if settings is None:
+            return False
+        if variations is not None:
+            settings = dataclasses.replace(settings, variations=int(variations))
+        request = panel.checked_request(DRUMS, settings, song, drum_style=style)
+        if request is None:
+            return False
+        self.style = style
+        panel.submit(song, request, DrumsRun(self, song, style, settings.variations),
+                     f"Writing drums ({style})...")
+        return True
+
+
+class DrumsRun:
+    """The variations of one Add Drums job: each a drum track for the whole song."""
+
+    locks_seed_key = False  # drums have no key
+
+    def __init__(self, controller: DrumsController, seed: Song, style: str,
+                 variations: int) -> None:
+        self.controller = controller
+        self.panel = controller.panel
+        self.seed = seed  # the song the drums were written for
+        self.style = style
+        self.variations = variations
+
+    def again(self) -> bool:
+        return self.controller.start(self.style, self.variations)
+
+    def tail(self, result: Any) -> list[Note]:
+        return []  # the thumbnails show the groove alone
+
+    def details(self, result: Any) -> list[str]:
+        """The line under each variation: its hits, and how many a bar."""
+        per_bar = self.seed.ticks_per_bar_at(0)
+        lines = []
+        for notes in result.variations:
+            bars = len({n.start_tick // per_bar for n in notes}) or 1
+            lines.append(f"{len(notes)} hits, about {len(notes) / bars:.0f} a bar")
+        return lines
+
+    def headline(self, result: Any) -> str:
+        n = len(result.variations)
+        return f"{n} drum track{'s' if n != 1 else ''} ({self.style})"
+
+    def _drum_track(self, notes: list[Note], taken: set[str]) -> Track:
+        return Track(name=drum_track_name(taken), channel=DRUM_CHANNEL, is_drum=True,
+                     notes=sorted((n if n.channel == DRUM_CHANNEL
+                                   else dataclasses.replace(n, channel=DRUM_CHANNEL)
+                                   for n in notes), key=Note.sort_key))
+
+    def audition(self, result: Any, index: int, since: int) -> Song:
+        """The whole song as it is now, with this variation's drums, from ``since``."""
+        song = self.panel.doc.audible_song()
+        song.tracks.append(self._drum_track(result.variations[index],
+                                            {t.name for t in song.tracks}))
+        for track in song.tracks:
+            track.notes = [n for n in track.notes if n.start_tick >= since]
+        song.tracks = [t for t in song.tracks if t.notes]
+        return song
+
+    def keep(self, result: Any, index: int) -> tuple[list[int], str]:
+        """Variation ``index`` as a new drum track after the song's: one undo step."""
+        doc = self.panel.doc
+        tracks = doc.tracks
+        drums = self._drum_track(result.variations[index], {t.name for t in tracks})
+        ids = doc.add_parts({len(tracks): drums.notes}, [drums], origin=GENERATED,
+                            text="Add drums", select=True)
+        doc.active_track = len(tracks)
+        return ids, (f"Kept drums {index + 1}: {len(ids)} hits on a new drum track "
+                     f"({drums.name}). Undo removes it.")
+
+    def clip(self, result: Any, index: int) -> Song:
+        """The drums alone, from tick 0, as a clip to drag into a DAW."""
+        from gui.files import clip_song
+
+        notes = result.variations[index]
+        clip = clip_song(notes, self.panel.doc.song(), "Continuo drums")  # raises if empty
+        first = min(n.start_tick for n in notes)
+        drums = self._drum_track([n.moved(-first, 0) for n in notes], set())
+        clip.tracks = [drums]
+        return clip
+
+
+__all__ = ["AUTO", "AddDrumsDialog", "DrumsController", "DrumsRun", "style_choices",
+           "drum_track_name"]
