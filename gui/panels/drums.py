@@ -35,6 +35,16 @@ ONLY_DRUMS = ("This song has only drums: Add Drums writes drums to go with other
               "Generate continues a drum track.")
 
 
+def continued_drums(result: Any, index: int) -> dict[int, list[Note]]:
+    """{drum track: its new notes} that a continuation of the other parts brought with
+    variation ``index`` (the engine continues a song's drum track beside them:
+    ``result.drums`` onto ``result.drum_track``); empty when it brought none."""
+    drums, track = getattr(result, "drums", None), getattr(result, "drum_track", None)
+    if not drums or track is None or not 0 <= index < len(drums) or not drums[index]:
+        return {}
+    return {int(track): list(drums[index])}
+
+
 def style_choices() -> list[str]:
     """"auto" first, then every style family the drum models know (not "other", which
     is what auto falls back to)."""
@@ -227,5 +237,5 @@ class DrumsRun:
         return clip
 
 
-__all__ = ["AUTO", "AddDrumsDialog", "DrumsController", "DrumsRun", "style_choices",
+__all__ = ["AUTO", "continued_drums", "AddDrumsDialog", "DrumsController", "DrumsRun", "style_choices",
            "drum_track_name"]

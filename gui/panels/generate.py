@@ -41,6 +41,7 @@ from engine.song import Note, Song
 from gui.document import GENERATED, SongDocument
 from gui.panels.controls import NAMES as CONTROL_NAMES
 from gui.panels.controls import ControlsBox
+from gui.panels.drums import continued_drums
 from gui.panels.fill import FillController
 from gui.panels.parts import PartsController, default_polyphonic, seed_has_voices
 from gui.panels.presets import PresetsController
@@ -122,6 +123,14 @@ class Continuation:
     def keep(self, result: Any, index: int) -> tuple[list[int], str]:
         doc = self.panel.doc
         notes = self.panel.variation_notes(index)
+        drums = continued_drums(result, index)  # the drum track went on beside it
+        if drums:
+            parts = {t: new + (notes if t == doc.active_track else [])
+                     for t, new in drums.items()}
+            parts.setdefault(doc.active_track, notes)
+            ids = doc.add_parts(parts, origin=GENERATED, text="Keep variation", select=True)
+            return ids, (f"Kept variation {index + 1} ({len(ids)} notes, the drums' "
+                         f"included). Undo removes it.")
         ids = doc.add_notes(notes, origin=GENERATED, text="Keep variation",
                             track=doc.active_track, select=True)
         return ids, f"Kept variation {index + 1} ({len(ids)} notes). Undo removes it."
@@ -135,7 +144,13 @@ class Continuation:
         first = panel.variation_start(index)
         lead_in = [n for n in track.notes if since <= n.start_tick < first]
         track.notes = sorted(lead_in + notes, key=Note.sort_key)
-        song.tracks = [track]
+        tracks = [track]
+        for t, new in continued_drums(result, index).items():  # and the drums with it
+            drums = song.tracks[t]
+            drums.notes = sorted([n for n in drums.notes if since <= n.start_tick < first]
+                                 + new, key=Note.sort_key)
+            tracks.append(drums)
+        song.tracks = tracks
         return song
 
     def clip(self, result: Any, index: int) -> Song | None:
@@ -673,7 +688,7 @@ class GeneratePanel(QWidget):
         polyphonic = self.is_polyphonic()
         if polyphonic:
             has_seed = bool(self.doc.seed_selection) or any(
-                t.notes and not t.is_drum for t in self.doc.song().tracks)
+                t.notes for t in self.doc.song().tracks)  # drums alone go on too
         else:
             has_seed = bool(self._seed_notes())
         if not has_seed:
