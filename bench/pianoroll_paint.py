@@ -7,6 +7,8 @@ the worst of N ``grab()`` calls, which paint the widget into a pixmap through th
 same paintEvent the screen uses, and the median CPU time of this process (steadier
 on a shared machine).  Also timed: the repaint of the
 thin strip that a moving playhead damages, one hit-test and one rubber-band query.
+The chord lane is timed too, with 10,000 chord changes over the same song (a chord
+every 60 ticks), at the default zoom and with the whole song in view.
 
     QT_QPA_PLATFORM=offscreen python bench/pianoroll_paint.py [--runs N]
 
@@ -31,7 +33,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QRect  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from engine.song import Note, melody_song  # noqa: E402
+from engine.song import Chord, Note, melody_song  # noqa: E402
 from gui.document import SongDocument  # noqa: E402
 from gui.pianoroll.selection import hit_test, notes_in_rect  # noqa: E402
 from gui.pianoroll.view import PianoRoll  # noqa: E402
@@ -39,15 +41,20 @@ from gui.pianoroll.view import PianoRoll  # noqa: E402
 WIDTH, HEIGHT = 1400, 800
 
 
-def song_of(count: int, seed: int = 1):
-    """Four voices of eighth notes: a dense, realistic texture of ``count`` notes."""
+def song_of(count: int, seed: int = 1, chords: int = 0):
+    """Four voices of eighth notes: a dense, realistic texture of ``count`` notes;
+    ``chords`` chord changes spread evenly over it."""
     rng = random.Random(seed)
     notes = []
     for i in range(count):
         voice, step = i % 4, i // 4
         notes.append(Note(48 + voice * 7 + rng.randrange(0, 7), step * 240, 240,
                           rng.randrange(40, 120)))
-    return melody_song(notes)
+    song = melody_song(notes)
+    end = max(1, song.end_tick)
+    names = ("C", "Am7", "Dm7", "G7", "Fmaj7", "Bm7b5", "E7/G#", "Ebdim7")
+    song.chords = [Chord(i * end // chords, names[i % len(names)]) for i in range(chords)]
+    return song
 
 
 def timed(fn, runs: int) -> tuple[float, float, float]:
@@ -89,10 +96,30 @@ def paint_rows(roll: PianoRoll, doc: SongDocument, runs: int) -> list[dict]:
     return rows
 
 
+def chord_rows(roll: PianoRoll, doc: SongDocument, runs: int) -> list[dict]:
+    """Paint times of the chord lane, at the default zoom and the whole song in view."""
+    rows = []
+    lane = roll.chord_lane
+    for name, whole in (("chord lane, default zoom", False),
+                        ("chord lane, all chords on screen", True)):
+        roll.geometry.scroll_x = 0.0
+        if whole:
+            roll.zoom_time(roll.grid.width() / roll.geometry.pixels_for_ticks(doc.end_tick), 0)
+        else:
+            roll.geometry.px_per_tick = 80 / 480
+        lane.grab()
+        median, worst, cpu = timed(lane.grab, runs)
+        rows.append({"view": name, "visible_chords": len(lane.spans()),
+                     "median_ms": round(median, 2), "worst_ms": round(worst, 2),
+                     "median_cpu_ms": round(cpu, 2)})
+    return rows
+
+
 def main() -> int:
     ap = common.parser(__doc__, first_line=True)
     ap.add_argument("--notes", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--chords", type=int, default=10_000)
     common.add_out(ap, "pianoroll_paint")
     args = ap.parse_args()
     app = QApplication.instance() or QApplication([])
@@ -102,6 +129,12 @@ def main() -> int:
     roll.show()
     app.processEvents()
     rows = paint_rows(roll, doc, args.runs)
+    lane_doc = SongDocument(song_of(args.notes, chords=args.chords))
+    lane_roll = PianoRoll(lane_doc)
+    lane_roll.resize(WIDTH, HEIGHT)
+    lane_roll.show()
+    app.processEvents()
+    lane = chord_rows(lane_roll, lane_doc, args.runs)
     geo = roll.geometry
     x, y = geo.tick_to_x(240 * 1000), geo.pitch_to_y(60) + 1
     hit_ms, _, _ = timed(lambda: hit_test(doc, geo, x, y), 200)
@@ -113,10 +146,14 @@ def main() -> int:
     for r in rows:
         print(f"{r['view']:<36} {r['visible_notes']:>8} {r['median_ms']:>10.1f} "
               f"{r['worst_ms']:>9.1f} {r['median_cpu_ms']:>7.1f}")
+    for r in lane:
+        print(f"{r['view']:<36} {r['visible_chords']:>8} {r['median_ms']:>10.1f} "
+              f"{r['worst_ms']:>9.1f} {r['median_cpu_ms']:>7.1f}  (chords)")
     print(f"hit-test at one point: {hit_ms * 1000:.0f} us; "
           f"rubber band over half the song: {band_ms:.1f} ms")
     common.write_json(args.out, {
         "notes": len(doc), "size": [WIDTH, HEIGHT], "runs": args.runs, "rows": rows,
+        "chords": lane_doc.chord_count(), "chord_lane_rows": lane,
         "hit_test_us": round(hit_ms * 1000, 1), "rubber_band_half_song_ms": round(band_ms, 2),
         "python": platform.python_version(), "machine": platform.machine(),
         "load_average_1min": round(os.getloadavg()[0], 1), "cpus": os.cpu_count(),

@@ -34,6 +34,7 @@ from gui.pianoroll.geometry import snap_tick
 LANE_HEIGHT = 24
 EDGE_GRAB_PX = 4.0  # this close to a chord's right edge, a press resizes it
 MIN_TEXT_PX = 14.0  # a span narrower than this shows no symbol
+DENSE_PX = 3.0  # chords in view narrower than this on average: one shown per this many px
 BACKGROUND = QColor("#202329")
 CHORD_FILL = (QColor("#3a4250"), QColor("#343b47"))  # alternate, so neighbours part
 SELECTED_FILL = QColor("#5a6f94")
@@ -88,13 +89,26 @@ class ChordLane(QWidget):
 
     # ---- where chords are ------------------------------------------------------------
     def spans(self) -> list[Span]:
-        """The chords in view, left to right, with their pixels."""
+        """The chords in view, left to right, with their pixels.  Zoomed out so far
+        that they average under :data:`DENSE_PX` pixels each, one chord every
+        DENSE_PX pixels stands for its neighbours (reaching to the next one shown), so
+        a whole song of 10,000 changes costs what the lane's width does."""
         doc, geo = self.roll.doc, self.roll.geometry
         if not doc.chord_count():
             return []
         start, end = geo.visible_ticks(self.width())
-        return [Span(i, geo.tick_to_x(doc.chord(i).tick), geo.tick_to_x(doc.chord_end(i)),
-                     doc.chord(i).symbol) for i in doc.chords_in_range(start, end)]
+        indices = doc.chords_in_range(start, end)
+        columns = int(self.width() / DENSE_PX) + 1
+        if len(indices) <= columns:
+            return [self.span_of(i) for i in indices]
+        picked: list[int] = []
+        for column in range(columns):
+            i = doc.chord_index_at(int(geo.x_to_tick(column * DENSE_PX)))
+            if i is not None and (not picked or picked[-1] != i):
+                picked.append(i)
+        spans = [self.span_of(i) for i in picked]
+        return [Span(s.index, s.x0, nxt.x0, s.symbol) for s, nxt in zip(spans, spans[1:])
+                ] + spans[-1:]
 
     def span_of(self, index: int) -> Span:
         doc, geo = self.roll.doc, self.roll.geometry

@@ -12,7 +12,7 @@ from PySide6.QtCore import QPoint, Qt
 
 from engine.song import Chord, Note, Song, Track
 from gui.document import SongDocument
-from gui.pianoroll.chords import LANE_HEIGHT
+from gui.pianoroll.chords import DENSE_PX, LANE_HEIGHT
 from gui.pianoroll.view import PianoRoll
 
 LEFT = Qt.MouseButton.LeftButton
@@ -189,15 +189,21 @@ def test_undo_after_each_gesture_in_turn_gives_every_track_back(qtbot, chord_rol
 
 
 def test_ten_thousand_chords_only_the_visible_are_painted(qtbot, chord_roll):
-    doc, lane = chord_roll.doc, chord_roll.chord_lane
-    many = [Chord(i * 240, ("C", "Am", "F", "G7")[i % 4]) for i in range(10_000)]
+    doc, lane, geo = chord_roll.doc, chord_roll.chord_lane, chord_roll.geometry
+    many = [Chord(i * 60, ("C", "Am", "F", "G7")[i % 4]) for i in range(10_000)]
     doc.load_song(Song(tracks=[Track(notes=[Note(60, 0, 480)])], chords=many))
-    chord_roll.geometry.scroll_x = chord_roll.geometry.pixels_for_ticks(5_000 * 240)
+    geo.px_per_tick = 80 / 480
+    geo.scroll_x = geo.pixels_for_ticks(5_000 * 60)
     spans = lane.spans()
-    width_ticks = chord_roll.geometry.ticks_for_pixels(lane.width())
-    assert 1 <= len(spans) <= width_ticks / 240 + 2
+    assert 1 <= len(spans) <= geo.ticks_for_pixels(lane.width()) / 60 + 2
     assert spans[0].index >= 4_990 and all(s.x1 >= 0 and s.x0 <= lane.width() for s in spans)
     lane.repaint()  # paints without looking at the rest
+    geo.scroll_x = 0.0  # the whole song in view: one chord stands for its neighbours
+    chord_roll.zoom_time(lane.width() / geo.pixels_for_ticks(600_000), 0)
+    spans = lane.spans()
+    assert len(spans) <= lane.width() / DENSE_PX + 1 and spans[0].index == 0
+    assert spans[-1].index >= 9_990 and all(a.x1 == b.x0 for a, b in zip(spans, spans[1:]))
+    lane.repaint()
 
 
 # ---- the window: Detect Chords, Play Chords, saving the chord track ----------------------
