@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent
-from PySide6.QtWidgets import QApplication, QToolButton, QToolTip
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QToolButton, QToolTip
 
 import engine.live.synth as synth_module
+from engine.encodings.drums import DrumEncoding
 from engine.formats import midi_file_to_song
 from engine.live.gm import PERCUSSION, percussion_name
+from engine.models import ModelLibrary
 from engine.song import DRUM_CHANNEL, Note, Song, Track
 from gui.document import SongDocument
 from gui.pianoroll import style
@@ -246,3 +248,118 @@ def test_a_drum_keyboard_key_previews_on_channel_10(qtbot, library, isolated_set
     finally:
         sink.close()
         bridge.close()
+
+
+# ---- Generate > Add Drums ----------------------------------------------------------------
+TIMEOUT_MS = 180_000
+CTRL_ALT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+
+
+def has_drum_model(library) -> bool:
+    return any(isinstance(getattr(library.info(n), "encoding", None), DrumEncoding)
+               for n in library.names)
+
+
+needs_drum_model = pytest.mark.skipif(not has_drum_model(ModelLibrary()),
+                                      reason="no drum model (a drums-12th card) in models/")
+
+
+def open_add_drums(qtbot, window):
+    """Ctrl+Alt+D, as a user presses it: the Add Drums dialog, shown."""
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_D, CTRL_ALT)
+    dialog = window.drums.dialog
+    assert dialog is not None and dialog.isVisible(), window.panel.messages.text()
+    return dialog
+
+
+def test_ctrl_alt_d_opens_add_drums_with_auto_first_and_the_styles(qtbot, window):
+    from engine.encodings.drums import STYLES
+    from gui.panels.drums import style_choices
+
+    assert window.generate_add_drums.shortcut().toString() == "Ctrl+Alt+D"
+    generate_menu = next(a.menu() for a in window.menuBar().actions()
+                         if a.text() == "&Generate")
+    assert window.generate_add_drums in generate_menu.actions()
+    dialog = open_add_drums(qtbot, window)
+    styles = [dialog.style_box.itemText(i) for i in range(dialog.style_box.count())]
+    assert styles == style_choices() and styles[0] == "auto"
+    assert "rock" in styles and "swing" in styles and "waltz" in styles
+    assert set(styles[1:]) == set(STYLES) - {"other"}
+    assert dialog.variations.value() == window.panel.settings().variations
+    dialog.reject()  # Cancel: nothing happens
+    assert window.panel.job is None and window.doc.undo_stack.count() == 0
+    from gui.help import help_html
+
+    assert "Ctrl+Alt+D" in help_html(window.actions())  # F1 lists it
+
+
+def test_add_drums_refuses_an_empty_song_and_drums_alone_with_a_sentence(qtbot, window):
+    from gui.panels.drums import NO_MUSIC, ONLY_DRUMS
+
+    doc, panel = window.doc, window.panel
+    doc.load_song(Song(tracks=[Track("Melody")]))
+    window.generate_add_drums.trigger()
+    assert panel.messages.text() == NO_MUSIC and panel.job is None
+    drums_only = Song(tracks=[Track("Drums", DRUM_CHANNEL, 0, True,
+                                    [Note(KICK, 0, 60, 100, DRUM_CHANNEL)])])
+    doc.load_song(drums_only)
+    window.drums.dialog = None
+    window.generate_add_drums.trigger()
+    assert panel.messages.text() == ONLY_DRUMS and panel.job is None
+    assert window.drums.dialog is None  # no dialog for a job that cannot run
+    assert doc.undo_stack.count() == 0 and len(doc.song().tracks[0].notes) == 1
+
+
+@needs_drum_model
+def test_add_drums_writes_variations_to_audition_and_keep_is_one_undo_step(
+        qtbot, library, isolated_settings):
+    from tests.gui.test_app import make_window
+
+    window = make_window(qtbot, library)  # the default seed: melody and bass
+    doc, panel = window.doc, window.panel
+    before = doc.song()
+    dialog = open_add_drums(qtbot, window)
+    dialog.style_box.setCurrentIndex(dialog.style_box.findData("rock"))
+    dialog.variations.setValue(2)
+    ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+    with qtbot.waitSignal(panel.generation_finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(ok, LEFT)
+        assert panel.job is not None, panel.messages.text()
+    assert panel.result is not None, panel.messages.text()
+    assert panel.variations.count() == 2
+    assert panel.messages.text().startswith("2 drum tracks (rock)")
+    hits = panel.variation_notes(0)
+    assert hits and all(n.channel == DRUM_CHANNEL for n in hits)
+    assert doc.undo_stack.count() == 0  # nothing is in the song before Keep
+
+    heard = panel.variation_song(0)  # Play: the whole song with these drums
+    assert [t.is_drum for t in heard.tracks] == [False, False, True]
+    assert sorted(heard.tracks[2].notes, key=Note.sort_key) == sorted(hits, key=Note.sort_key)
+
+    window.generate_keep.trigger()
+    after = doc.song()
+    assert doc.undo_stack.count() == 1 and doc.undo_stack.undoText() == "Add drums"
+    assert len(after.tracks) == 3 and after.tracks[:2] == before.tracks
+    drums = after.tracks[2]
+    assert drums.is_drum and drums.channel == DRUM_CHANNEL and drums.name == "Drums"
+    assert sorted(drums.notes, key=Note.sort_key) == sorted(hits, key=Note.sort_key)
+    assert doc.active_track == 2 and window.roll.keyboard.drums
+    window.edit_undo.trigger()
+    assert doc.song().tracks == before.tracks
+
+
+@needs_drum_model
+def test_a_style_that_does_not_exist_is_a_sentence_and_the_song_stays(qtbot, library,
+                                                                      isolated_settings):
+    from tests.gui.test_app import make_window
+
+    window = make_window(qtbot, library)
+    doc, panel = window.doc, window.panel
+    before = doc.song()
+    with qtbot.waitSignal(panel.generation_finished, timeout=TIMEOUT_MS):
+        assert window.drums.start("polka-dots", 1)
+    text = panel.messages.text()
+    assert "polka-dots" in text and "rock" in text and "Traceback" not in text
+    assert panel.result is None and panel.variations.count() == 0
+    assert doc.song().tracks == before.tracks and doc.undo_stack.count() == 0
