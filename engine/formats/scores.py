@@ -266,11 +266,28 @@ def _chord_symbol_of(cs) -> str | None:
     if symbol is not None:
         return symbol
     quality = _KINDS.get(cs.chordKind)
+    if quality is not None and cs.getChordStepModifications():
+        return _with_degrees(cs, quality)
     if quality is None:
         return None
     root = cs.root().name.replace("-", "b")
     bass = cs.bass().name.replace("-", "b") if cs.bass() is not None else root
     return chord_from_text(root + quality + ("" if bass == root else f"/{bass}"))
+
+
+def _with_degrees(cs, quality: str) -> str | None:
+    """A harmony with ``<degree>`` elements (an added ninth, a flat fifth) as Continuo
+    spells it ("G7(b9)", "Cadd9", "C7(b5)"), None when a degree is not one it knows."""
+    root = cs.root().name.replace("-", "b")
+    bass = cs.bass().name.replace("-", "b") if cs.bass() is not None else root
+    extensions = ""
+    for mod in cs.getChordStepModifications():
+        alter = int(mod.interval.semitones) if mod.interval is not None else 0
+        if mod.modType not in ("add", "alter") or alter not in (-1, 0, 1):
+            return None
+        sign = {-1: "b", 0: "", 1: "#"}[alter]
+        extensions += f"({sign}{mod.degree})" if sign else f"add{mod.degree}"
+    return chord_from_text(root + quality + extensions + ("" if bass == root else f"/{bass}"))
 
 
 def _with_pickup(m21, part, signatures: list[TimeSignature], ppq: int) -> list[TimeSignature]:
