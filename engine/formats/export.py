@@ -168,6 +168,7 @@ def song_to_music21(song: Song, progress: Progress | None = None):
     pitched = [n for t in song.tracks if not (t.is_drum or t.channel == 9) for n in t.notes]
     keys = song.key_signatures or ([_song_key(song, pitched)] if pitched else [])
     score = stream.Score()
+    chord_marks = _chord_marks(song)
     tracks = song.tracks or [Track("Music")]
     for index, track in enumerate(tracks):
         part = stream.Part()
@@ -204,6 +205,9 @@ def song_to_music21(song: Song, progress: Progress | None = None):
                     k = key.Key(ks.tonic.replace("b", "-"), "minor" if ks.minor else "major")
                     measure.insert(_ql(max(0, ks_units - bar.start)), k)
             if index == 0:
+                for at, symbol in chord_marks:
+                    if bar.start <= at < bar.end or (bar is bars[-1] and at >= bar.end):
+                        measure.insert(_ql(min(at, bar.end - 1) - bar.start), symbol)
                 for change in song.tempo_map.changes:
                     at = _units(change.tick, song.ppq)
                     if bar.start <= at < bar.end:
@@ -233,6 +237,58 @@ def song_to_music21(song: Song, progress: Progress | None = None):
         if progress is not None:
             progress(index + 1, len(tracks))
     return score
+
+
+# Continuo's chord qualities -> MusicXML's <kind> (music21's names)
+_KIND_OF = {"": "major", "m": "minor", "aug": "augmented", "dim": "diminished",
+            "7": "dominant-seventh", "maj7": "major-seventh", "m7": "minor-seventh",
+            "dim7": "diminished-seventh", "aug7": "augmented-seventh",
+            "m7b5": "half-diminished-seventh", "mmaj7": "major-minor", "6": "major-sixth",
+            "m6": "minor-sixth", "9": "dominant-ninth", "maj9": "major-ninth",
+            "m9": "minor-ninth", "11": "dominant-11th", "m11": "minor-11th",
+            "13": "dominant-13th", "maj13": "major-13th", "m13": "minor-13th",
+            "sus2": "suspended-second", "sus4": "suspended-fourth",
+            "7sus4": "suspended-fourth-seventh"}
+# extensions -> MusicXML's <degree>: (type, value, alter)
+_DEGREE_OF = {"add2": ("add", 2, 0), "add4": ("add", 4, 0), "add9": ("add", 9, 0),
+              "add11": ("add", 11, 0), "add13": ("add", 13, 0), "9": ("add", 9, 0),
+              "11": ("add", 11, 0), "13": ("add", 13, 0), "b9": ("add", 9, -1),
+              "#9": ("add", 9, 1), "#11": ("add", 11, 1), "b13": ("add", 13, -1),
+              "b5": ("alter", 5, -1), "#5": ("alter", 5, 1)}
+
+
+def _m21_note_name(name: str) -> str:
+    return name[0] + name[1:].replace("b", "-")
+
+
+def chord_to_music21(text: str):
+    """A chord-track symbol as a music21 ChordSymbol (MusicXML's ``<harmony>``): root,
+    kind, bass and each extension as a degree; None for a symbol Continuo cannot read."""
+    from music21 import harmony  # noqa: PLC0415
+
+    from engine.encodings.chords import parse_chord  # noqa: PLC0415
+    from engine.errors import EncodingError  # noqa: PLC0415
+
+    try:
+        symbol = parse_chord(text)
+    except EncodingError:
+        return None
+    cs = harmony.ChordSymbol(root=_m21_note_name(symbol.root), kind=_KIND_OF[symbol.quality],
+                             bass=_m21_note_name(symbol.bass or symbol.root))
+    for ext in symbol.extensions:
+        kind, degree, alter = _DEGREE_OF[ext]
+        cs.addChordStepModification(harmony.ChordStepModification(kind, degree, alter))
+    return cs
+
+
+def _chord_marks(song: Song) -> list[tuple[int, object]]:
+    """(grid units, music21 ChordSymbol) of the song's chord track."""
+    marks = []
+    for chord in song.chords:
+        cs = chord_to_music21(chord.symbol)
+        if cs is not None:
+            marks.append((_units(chord.tick, song.ppq), cs))
+    return marks
 
 
 def _rest(note_module, units: int):

@@ -378,3 +378,25 @@ def test_main_chords_reads_the_files_own_track_and_says_what_is_wrong(tmp_path):
     done = run("chords", str(tmp_path / "missing.mid"))
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert "missing.mid" in done.stderr and "no such file" in done.stderr
+
+
+# a chord of every kind the MusicXML export writes, extensions and slash basses included
+EXPORTED = ["C", "Am7", "Bb/D", "F#m7b5", "Ebmaj7", "G7(b9)", "Cadd9", "Dsus4", "Edim7",
+            "Caug", "C6", "Cm6", "C9", "Dm9", "F13", "Gsus2", "Bbmmaj7", "A7sus4", "C#m",
+            "Gb7(#11)", "C7(b5)", "Cm11", "Abmaj9", "C13", "G/B"]
+
+
+@pytest.mark.parametrize("suffix", [".musicxml", ".mxl"])
+def test_the_chord_track_survives_musicxml_export_and_open(tmp_path, suffix):
+    from engine.formats.export import export_song
+
+    chords = [Chord(i * 960, s) for i, s in enumerate(EXPORTED)]
+    chords.append(Chord(len(EXPORTED) * 960 + 480, "D7"))  # mid-bar, in the last bar
+    notes = [Note(60 + i % 12, i * 480, 480) for i in range(2 * len(EXPORTED) + 2)]
+    song = Song(tracks=[Track("Melody", notes=notes), Track("Bass", notes=[Note(40, 0, 960)])],
+                chords=chords)
+    path = tmp_path / f"chords{suffix}"
+    export_song(song, path)
+    back = load_song(path)
+    assert [(c.tick, c.symbol) for c in back.chords] == [(c.tick, c.symbol) for c in chords]
+    assert len(back.tracks) == 2  # the harmony is the first part's, never a part of its own
