@@ -67,6 +67,7 @@ class AddDrumsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("add_drums_dialog")
         self.setWindowTitle("Add Drums")
+        self.setMinimumWidth(380)
         self.style_box = QComboBox()
         self.style_box.setObjectName("drum_style")
         for name in style_choices():
