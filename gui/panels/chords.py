@@ -27,8 +27,9 @@ PREVIEW_CHORDS = 6  # the detected chords the status bar names
 
 def progression_text(symbols: list[str], limit: int = PREVIEW_CHORDS) -> str:
     """``C Am F G7 ...``: the first ``limit`` symbols, and how many more."""
-    shown = " ".join(symbols[:limit])
-    return shown if len(symbols) <= limit else f"{shown} ... ({len(symbols) - limit} more)"
+    if len(symbols) <= limit + 2:  # "... (1 more)" is longer than the chord
+        return " ".join(symbols)
+    return f"{' '.join(symbols[:limit])} ... ({len(symbols) - limit} more)"
 
 
 class ChordsController(QObject):

@@ -14,6 +14,7 @@ from engine.song import Chord, Note, Song, Track
 from gui.document import SongDocument
 from gui.pianoroll.chords import DENSE_PX, LANE_HEIGHT
 from gui.pianoroll.view import PianoRoll
+from tests.engine.test_ports import Sink, midi_system  # noqa: F401 - fixture
 
 LEFT = Qt.MouseButton.LeftButton
 NONE, CTRL = Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ControlModifier
@@ -304,3 +305,36 @@ def test_help_lists_the_chord_keys_and_gestures(qtbot, window):
     assert "ctrl+shift+d" in text and "detect chords" in text
     assert "chord lane" in text and "delete the selected chord" in text
     window.help_panel.close()
+
+
+@pytest.mark.ports
+def test_play_chords_sends_the_voiced_chords_through_a_real_port(
+        qtbot, seed_song, isolated_settings, midi_system):  # noqa: F811
+    from gui.panels.chords import ChordsController
+    from gui.playback import PlayerBridge
+    from gui.transport import Transport
+
+    bridge = PlayerBridge(api=midi_system.api)
+    sink = Sink(midi_system)
+    try:
+        doc = SongDocument(Song(ppq=seed_song.ppq, tracks=seed_song.tracks,
+                                chords=[Chord(0, "C"), Chord(1920, "G7")]))
+        doc.set_tempo(480)
+        controller = ChordsController(doc, bridge)
+        transport = Transport(doc, bridge)
+        assert bridge.set_output(sink.name)
+        transport.play()  # Play Chords is off: the melody alone
+        qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=8000)
+        ons = {(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity}
+        assert {c for c, _ in ons} == {0}
+        sink.received.clear()
+        controller.play_action.trigger()  # on
+        assert bridge.play_chords
+        transport.play()
+        qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=8000)
+        ons = {(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity}
+        assert {(1, p) for p in (48, 60, 64, 67, 55, 59, 62, 65)} <= ons  # C, then G7
+        assert {n for c, n in ons if c == 0} == {n.pitch for n in seed_song.tracks[0].notes}
+    finally:
+        sink.close()
+        bridge.close()
