@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from engine.encodings import PARTS, capabilities_of
 from engine.generation.sampling import GenerationResult
-from engine.song import Note, Song, Track
+from engine.song import DRUM_CHANNEL, Note, Song, Track
 
 # the models a seed of several voices gets when no --model is given, best first
 POLYPHONIC_DEFAULTS = ("poly-wavenet", "poly-lstm")  # the best held-out figures first
@@ -41,7 +41,9 @@ def is_polyphonic_name(library, name: str) -> bool:
 def song_with_parts(seed: Song | None, result: GenerationResult, variation: int,
                     continuation_only: bool = False) -> Song:
     """The seed with a polyphonic variation's notes added to their tracks (new tracks
-    for a harmonisation's voices, or for an empty seed)."""
+    for a harmonisation's voices, or for an empty seed; a new track whose notes are on
+    the drum channel, Add Drums', a drum track), and its continued drums
+    (:func:`song_with_drums`)."""
     notes = result.variations[variation]
     tracks_of = (result.track_of or [[]])[variation]
     song = seed.copy() if seed is not None else Song()
@@ -51,8 +53,12 @@ def song_with_parts(seed: Song | None, result: GenerationResult, variation: int,
                 track.notes = []
     base = len(song.tracks)
     program = _melody_program(song)
-    for name in result.new_tracks:
-        song.tracks.append(Track(name=name, channel=_free_channel(song), program=program))
+    drums = _new_drum_tracks(result, base)
+    for i, name in enumerate(result.new_tracks):
+        if base + i in drums:
+            song.tracks.append(Track(name=name, channel=DRUM_CHANNEL, is_drum=True))
+        else:
+            song.tracks.append(Track(name=name, channel=_free_channel(song), program=program))
     wanted = max(tracks_of, default=-1) + 1
     while len(song.tracks) < wanted:
         song.tracks.append(Track(name="Continuation"))
@@ -63,7 +69,28 @@ def song_with_parts(seed: Song | None, result: GenerationResult, variation: int,
                                             n.velocity, channel))
     for t, new in added.items():
         song.tracks[t].notes = sorted(song.tracks[t].notes + new, key=Note.sort_key)
+    return _add_drums(song, result, variation)
+
+
+def _new_drum_tracks(result: GenerationResult, base: int) -> set[int]:
+    """The new tracks (numbered from ``base``) whose notes, in any variation, are on the
+    drum channel."""
+    return {t for row, tracks in zip(result.variations, result.track_of or [])
+            for n, t in zip(row, tracks) if t >= base and n.channel == DRUM_CHANNEL}
+
+
+def _add_drums(song: Song, result: GenerationResult, variation: int) -> Song:
+    if result.drums and result.drum_track is not None \
+            and 0 <= result.drum_track < len(song.tracks):
+        track = song.tracks[result.drum_track]
+        track.notes = sorted(track.notes + list(result.drums[variation]), key=Note.sort_key)
     return song
+
+
+def song_with_drums(song: Song, result: GenerationResult, variation: int) -> Song:
+    """A copy of ``song`` with a variation's continued drums (``result.drums``, which a
+    continuation of a song with a drum track carries) added to ``result.drum_track``."""
+    return _add_drums(song.copy(), result, variation)
 
 
 def _free_channel(song: Song) -> int:

@@ -491,18 +491,29 @@ def track_messages(song: Song) -> list[str]:
     """What the user is told about the tracks a polyphonic model leaves alone: drums,
     and tracks without notes."""
     messages: list[str] = []
-    drums = [i for i, t in enumerate(song.tracks) if t.is_drum and t.notes]
+    drums = drums_left_message(song)
     if drums:
-        names = track_labels(song, drums)
-        messages.append(f"The drum track{'s' if len(drums) > 1 else ''} ({names}) "
-                        f"{'were' if len(drums) > 1 else 'was'} left as "
-                        f"{'they are' if len(drums) > 1 else 'it is'}: the model writes "
-                        f"pitched parts only.")
+        # (replaced by what the drums did where a drum model continues them:
+        # engine/generation/jobs/drums.py)
+        messages.append(drums)
     empty = [i for i, t in enumerate(song.tracks) if not t.notes and not t.is_drum]
     if empty and playable_tracks(song):
         messages.append(f"{len(empty)} track{'s' if len(empty) > 1 else ''} without notes "
                         f"{'were' if len(empty) > 1 else 'was'} left out.")
     return messages
+
+
+def drums_left_message(song: Song) -> str | None:
+    """The sentence saying a part model left the song's drum tracks as they are (None
+    without drum tracks)."""
+    drums = [i for i, t in enumerate(song.tracks) if t.is_drum and t.notes]
+    if not drums:
+        return None
+    names = track_labels(song, drums)
+    return (f"The drum track{'s' if len(drums) > 1 else ''} ({names}) "
+            f"{'were' if len(drums) > 1 else 'was'} left as "
+            f"{'they are' if len(drums) > 1 else 'it is'}: the model writes "
+            f"pitched parts only.")
 
 
 def part_ranges(enc, per_track: dict[int, list[Note]], capacity: dict[int, int],

@@ -58,6 +58,10 @@ class GenerationResult:
     # tracks, or for a harmonisation new ones numbered after them, named in new_tracks)
     track_of: list[list[int]] | None = None
     new_tracks: list[str] = field(default_factory=list)
+    # the song's drum track continued beside a continuation (jobs/drums.py): per
+    # variation its new drum notes, all for the track ``drum_track``; empty when none
+    drums: list[list[Note]] = field(default_factory=list)
+    drum_track: int | None = None
 
 
 # ---------------------------------------------------------------------------------------

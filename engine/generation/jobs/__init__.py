@@ -7,6 +7,11 @@ of model it serves (a melody model, or one that writes several ``parts``, as
 :func:`engine.encodings.capabilities_of` says).  Importing this package imports every
 module in it, and each registers its jobs with :func:`register`, so a new job is one
 new file here.  The service, the CLI and the GUI all call :func:`run`.
+
+Two more seams, for music a model of the request's kind does not write: a
+:func:`route` claims a request whatever its model (the drums: Add Drums, a fill on a
+drum track, a song of drums only), and a :func:`follower` goes on after the model's job
+in the same call (the drum track continued beside every other part).
 """
 
 from __future__ import annotations
@@ -24,7 +29,15 @@ from engine.song import Song
 Job = Callable[..., GenerationResult]
 JOBS: dict[tuple[str, bool], Job] = {}
 
-__all__ = ["JOBS", "Job", "register", "job_for", "run"]
+#: (request, song) -> the job that does the request whatever its model, or None
+Route = Callable[[GenerationRequest, "Song | None"], "Job | None"]
+ROUTES: list[Route] = []
+#: (library, song, request, result, progress=, is_cancelled=) -> the result, added to
+Follower = Callable[..., GenerationResult]
+FOLLOWERS: list[Follower] = []
+
+__all__ = ["JOBS", "Job", "register", "job_for", "run", "ROUTES", "route", "FOLLOWERS",
+           "follower"]
 
 
 def register(job: str, *, parts: bool = False) -> Callable[[Job], Job]:
@@ -37,6 +50,20 @@ def register(job: str, *, parts: bool = False) -> Callable[[Job], Job]:
         JOBS[key] = fn
         return fn
     return add
+
+
+def route(fn: Route) -> Route:
+    """Function decorator: ``fn(request, song)`` may claim a request (return the job
+    that does it, called with ``model=None``) before a model is chosen for it."""
+    ROUTES.append(fn)
+    return fn
+
+
+def follower(fn: Follower) -> Follower:
+    """Function decorator: ``fn`` goes on after every model's job (it returns the
+    result as it is when it has nothing to add)."""
+    FOLLOWERS.append(fn)
+    return fn
 
 
 def job_for(request: GenerationRequest, model) -> Job:
@@ -74,9 +101,18 @@ def run(library, song: Song | None, request: GenerationRequest, *,
     ``library``: the one place the engine chooses a job.  ``options`` go to the job
     (``method``, ``record_logits`` for a continuation)."""
     request.check_song(song)
+    for claim in ROUTES:
+        job = claim(request, song)
+        if job is not None:
+            return job(library, song, request, None, progress=progress,
+                       is_cancelled=is_cancelled, **options)
     model = library.get(request.settings.model)
-    return job_for(request, model)(library, song, request, model, progress=progress,
-                                   is_cancelled=is_cancelled, **options)
+    result = job_for(request, model)(library, song, request, model, progress=progress,
+                                     is_cancelled=is_cancelled, **options)
+    for follow in FOLLOWERS:
+        result = follow(library, song, request, result, progress=progress,
+                        is_cancelled=is_cancelled)
+    return result
 
 
 for _module in pkgutil.iter_modules(__path__):
