@@ -371,7 +371,10 @@ class DrumEncoding(Encoding, Conditioned):
     # ---- the Encoding interface -----------------------------------------------------
     def song_to_tokens(self, song: Song) -> list[int] | None:
         """A song's drum tracks from the start of the bar of their first hit to the end
-        of the bar of their last; None when it has no drum hit the kit knows."""
+        of the bar of their last; None when it has no drum hit the kit knows.  The
+        :attr:`context` becomes the song's (its bar lines, the other parts' onsets and
+        the first token's step; the style stays), so that scoring the tokens feeds the
+        model what training fed it."""
         notes = [n for t in song.tracks if is_drum_track(t) for n in t.notes
                  if kit_piece(n.pitch) is not None]
         if not notes:
@@ -383,6 +386,10 @@ class DrumEncoding(Encoding, Conditioned):
         end_bar = starts[-1] + song.ticks_per_bar_at(starts[-1]) if starts else last + 1
         start = self.tick_to_step(bar0, song.ppq)
         end = max(self.tick_to_step(end_bar, song.ppq), self.tick_to_step(last, song.ppq) + 1)
+        bars, last_bar = bar_lines(song, end_bar)
+        self.context = DrumContext(origin=start, style=self.context.style, bars=bars,
+                                   bar_steps=last_bar,
+                                   onsets=onsets_per_step(song.tracks, song.ppq, end + 1))
         return self.encode_steps(notes, song.ppq, start, end).tokens
 
     def encode_tune(self, notes: Sequence[Note], ppq: int) -> Encoded:
