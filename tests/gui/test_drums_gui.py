@@ -267,6 +267,7 @@ needs_drum_model = pytest.mark.skipif(not has_drum_model(ModelLibrary()),
 def open_add_drums(qtbot, window):
     """Ctrl+Alt+D, as a user presses it: the Add Drums dialog, shown."""
     window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)  # a shortcut needs the window active
     qtbot.keyClick(window, Qt.Key.Key_D, CTRL_ALT)
     dialog = window.drums.dialog
     assert dialog is not None and dialog.isVisible(), window.panel.messages.text()
