@@ -364,3 +364,56 @@ def test_a_style_that_does_not_exist_is_a_sentence_and_the_song_stays(qtbot, lib
     assert "polka-dots" in text and "rock" in text and "Traceback" not in text
     assert panel.result is None and panel.variations.count() == 0
     assert doc.song().tracks == before.tracks and doc.undo_stack.count() == 0
+
+
+def groove(bars: int = 2) -> list[Note]:
+    """Kick on 1 and 3, snare on 2 and 4, closed hi-hat on every eighth, at 480 ppq."""
+    notes = []
+    for bar in range(bars):
+        b = bar * 1920
+        notes += [Note(CLOSED_HAT, b + e * 240, 60, 80, DRUM_CHANNEL) for e in range(8)]
+        notes += [Note(KICK, b, 60, 110, DRUM_CHANNEL), Note(KICK, b + 960, 60, 110, DRUM_CHANNEL),
+                  Note(SNARE, b + 480, 60, 100, DRUM_CHANNEL),
+                  Note(SNARE, b + 1440, 60, 100, DRUM_CHANNEL)]
+    return notes
+
+
+@needs_drum_model
+@pytest.mark.parametrize("model", ["lstm", "poly-lstm"])
+def test_generate_continues_the_drum_track_and_keep_takes_it_in_the_same_step(
+        qtbot, library, isolated_settings, model):
+    """A melody model's continuation and a part model's alike: the drum track goes on
+    beside the new notes, Play hears it, and Keep adds both in one undo step."""
+    from tests.gui.test_app import make_window
+
+    if model not in library.names:
+        pytest.skip(f"{model} is not installed")
+    window = make_window(qtbot, library)
+    doc, panel = window.doc, window.panel
+    melody = [Note(p, i * 480, 480, 90) for i, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62])]
+    doc.load_song(Song(tracks=[Track("Melody", 0, 0, notes=melody),
+                               Track("Drums", DRUM_CHANNEL, 0, True, groove(2))]))
+    before = doc.song()
+    panel.select_model(model)
+    panel.bars.setValue(1)
+    panel.variations_spin.setValue(1)
+    with qtbot.waitSignal(panel.generation_finished, timeout=TIMEOUT_MS):
+        assert panel.generate(), panel.messages.text()
+    result = panel.result
+    assert result is not None, panel.messages.text()
+    assert result.drum_track == 1 and result.drums and result.drums[0], panel.messages.text()
+    new_drums = result.drums[0]
+    assert all(n.channel == DRUM_CHANNEL and n.start_tick >= result.start_tick
+               for n in new_drums)
+    heard = panel.variation_song(0)
+    assert any(t.is_drum and set(new_drums) <= set(t.notes) for t in heard.tracks)
+
+    window.generate_keep.trigger()
+    after = doc.song()
+    assert doc.undo_stack.count() == 1 and doc.undo_stack.undoText() == "Keep variation"
+    assert len(after.tracks) == 2
+    assert sorted(after.tracks[1].notes, key=Note.sort_key) == sorted(
+        before.tracks[1].notes + new_drums, key=Note.sort_key)
+    assert len(after.tracks[0].notes) > len(melody)
+    window.edit_undo.trigger()
+    assert doc.song().tracks == before.tracks
