@@ -42,6 +42,8 @@ from engine.generation.constraints.grammar import (FullTexture, HeldNotes,
                                                    PartGrammarConstraint)
 from engine.generation.generator import (MAX_STEPS, GenerationSettings, allowed_tokens,
                                          cut_before, first_new_step)
+from engine.generation.constraints.chords import apply_to_parts, chord_plan, follows
+from engine.generation.mixers.chords import part_following
 from engine.generation.mixers.control import part_mixer
 from engine.generation.sampler import Sampler, token_log_probs
 from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
@@ -370,6 +372,9 @@ def _continue_lines(run: _Run, lines: list[_Part], melody: _Melody | None,
     s, enc, model = run.seed, run.model.encoding, run.model
     rules = part_rules(enc, s.song, lines, s.start_step, run.steps, run.transpose,
                        melody=melody, key=s.key)
+    plan = chords_of(run)
+    if follows(run.settings, "strict"):  # strong beats on the chord (bass on its bass)
+        apply_to_parts(rules, plan, bass_part=melody is not None)
     if melody is not None and rules.forced_part[:, 1:].all():
         names = track_labels(s.song, [p.track for p in lines[1:]])
         raise GenerationError(f"every voice beneath the melody already plays throughout "
@@ -381,6 +386,7 @@ def _continue_lines(run: _Run, lines: list[_Part], melody: _Melody | None,
         rows, row_parts = sample_parts(model, stepper, rules, run.steps, k, run.allowed,
                                        run.settings, rng, run.progress, run.is_cancelled,
                                        run.max_hold, run.forced_first, song=s.song,
+                                       chords=plan,
                                        start_step=s.start_step)
     notes, tracks = _decode_lines(run, lines, rules, rows, row_parts, harmonise_track)
     if melody is None:
@@ -451,6 +457,7 @@ def _continue_voices(run: _Run) -> GenerationResult:
                              run.steps, k, allowed, run.settings, rng, run.progress,
                              run.is_cancelled, max_notes, ceilings, beat_notes,
                              (s.start_step, enc.steps_per_quarter), run.max_hold, floors,
+                             chords=chords_of(run),
                              song=s.song)
     result_notes: list[list[Note]] = []
     result_tracks: list[list[int]] = []
@@ -473,6 +480,15 @@ def _continue_voices(run: _Run) -> GenerationResult:
         s.messages.append(f"Continued {len(s.per_track)} part"
                           f"{'s' if len(s.per_track) > 1 else ''} together.")
     return _result(run, result_notes, result_tracks, [], rows)
+
+
+def chords_of(run: _Run):
+    """The song's chords over the steps a part job writes, in model space, when its
+    settings follow chords (None: they do not, or no chord sounds there)."""
+    if not follows(run.settings):
+        return None
+    return chord_plan(run.seed.song, run.model.encoding, run.seed.start_step, run.steps,
+                      run.transpose)
 
 
 def _result(run: _Run, notes: list[list[Note]], tracks: list[list[int]],
@@ -1066,6 +1082,7 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
                  max_hold: int | None, forced_first: int | None = None,
                  junction: "Junction | None" = None,
                  also: Sequence[Callable[[PartGrammarConstraint], object]] = (),
+                 chords=None,
                  song: Song | None = None, start_step: int = 0
                  ) -> tuple[list[list[int]], list[list[int]]]:
     """Tokens for ``steps`` steps per variation under the parts' rules
@@ -1080,6 +1097,10 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
     rule = PartGrammarConstraint.lines(StepContext(model, settings, rows=k), rules, max_hold)
     grammar = rule.grammar
     mixer = part_mixer(settings, enc, grammar, song, start_step)
+    # follow chords (``chords``: a ChordPlan from the first step): loose a mixer, strict
+    # a constraint
+    mixer, chord_rules = part_following(settings, rule, mixer, chords, start_step)
+    also = tuple(also) + tuple(chord_rules)
     out: list[list[int]] = [[] for _ in range(k)]
     parts: list[list[int]] = [[] for _ in range(k)]
     base = np.broadcast_to(allowed, (k, enc.vocab_size))
@@ -1112,7 +1133,7 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
                   ceilings: list[int] | None = None, beat_notes: int | None = None,
                   grid: tuple[int, int] = (0, 4), max_hold: int | None = None,
                   floors: list[int] | None = None, held: np.ndarray | None = None,
-                  junction: "Junction | None" = None,
+                  junction: "Junction | None" = None, chords=None,
                   song: Song | None = None) -> list[list[int]]:
     """Tokens for ``steps`` steps per variation, voice-blind (the encoding's grammar),
     one model call per token for the batch; each row stops at its own ``steps``-th STEP
@@ -1140,10 +1161,11 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
         grammar.prev[:] = False if held is None else held[0]
     rule.count_steps(steps, since=grammar.steps.copy())
     mixer = part_mixer(settings, enc, grammar, song, grid[0])
+    mixer, chord_rules = part_following(settings, rule, mixer, chords, grid[0])
     if mixer is not None and first_forced:
         mixer.update(np.full(k, prime[0], dtype=np.int64))
     rules = [rule, FullTexture(rule.context, rule, beat_notes, grid, floors),
-             HeldNotes(rule.context, rule, held)]
+             HeldNotes(rule.context, rule, held)] + [make(rule) for make in chord_rules]
 
     def keep(tokens: np.ndarray, done: np.ndarray) -> None:
         for r in np.nonzero(~done)[0]:

@@ -44,6 +44,11 @@ CONTROLS = (
 )
 CONTROL_MAX = 2
 
+#: Follow chords: "off" (the chord track is not heard), "loose" (a mixer raises the
+#: chord tones' probability), "strict" (strong beats only chord tones, weak beats pass by
+#: step: engine/generation/constraints/chords.py)
+FOLLOW_CHORDS = ("off", "loose", "strict")
+
 
 def bar_of(song: Song, tick: int) -> int:
     """The number of the bar ``tick`` falls in, as the score numbers it."""
@@ -107,6 +112,8 @@ class GenerationSettings:
     register: int = 0
     syncopation: int = 0
     dynamics: int = 0
+    # the chord track heard (FOLLOW_CHORDS): "off", "loose" or "strict"
+    follow_chords: str = "off"
 
     def controls(self) -> dict[str, int]:
         """The controls that are not neutral, by name (empty when every one is 0)."""
@@ -164,6 +171,9 @@ class GenerationSettings:
             if not -CONTROL_MAX <= value <= CONTROL_MAX:
                 raise GenerationError(f"the {what} control must be a whole number from "
                                       f"{-CONTROL_MAX} to {CONTROL_MAX}, not {value}")
+        if self.follow_chords not in FOLLOW_CHORDS:
+            raise GenerationError(f"follow chords is off, loose or strict, not "
+                                  f"{self.follow_chords!r}")
         if self.repeat and not self.memory:
             raise GenerationError("the repeat control steers the motif memory, which is off: "
                                   "turn the memory on or set repeat to 0")

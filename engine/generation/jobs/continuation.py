@@ -21,6 +21,8 @@ from engine.generation import constraints, mixers
 from engine.generation.generator import allowed_tokens, first_new_step, seed_notes
 from engine.generation.jobs import register
 from engine.generation.keychoice import choose_key
+from engine.generation.constraints.chords import StrictChords, follows
+from engine.generation.mixers.chords import melody_chords
 from engine.generation.mixers.control import control_mixers
 from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
                                         IncrementalRunner, NaiveRunner, Velocities,
@@ -152,12 +154,17 @@ def continue_melody(model, seed: Song | None, settings, *, track_index: int | No
     # still sounding at the boundary ends there)
     first_allowed = allowed if forced_first is not None else \
         enc.first_step_allowed(prime_tokens, allowed)
+    if follows(settings, "strict"):  # the chord track: strong beats on chord tones
+        strict = StrictChords.for_melody(context, song, start_step, steps, prime_tokens)
+        extra = extra + ([strict] if strict is not None else [])
     # the motif memory hears the whole primed seed, whatever the network's window (its
     # contexts know where in the beat a step falls, in the song's metre); a style's
     # n-gram is chained after it
-    mixer = mixers.chain(melody_mixers(settings), mixers.MixContext(
-        model, settings, k, prime_tokens, song, is_cancelled=is_cancelled,
-        start_step=start_step + (forced_first is not None)))
+    mix_context = mixers.MixContext(model, settings, k, prime_tokens, song,
+                                    is_cancelled=is_cancelled,
+                                    start_step=start_step + (forced_first is not None))
+    mixer = mixers.chain(melody_mixers(settings), mix_context)
+    mixer = melody_chords(mixer, mix_context, steps, s.transpose)  # follow chords, loose
     out, recorded = _sample(model, prime_tokens, steps, k, forced_first, first_allowed,
                             allowed, settings, progress, is_cancelled, method,
                             record_logits, mixer, extra)
