@@ -72,7 +72,9 @@ def test_score_gives_the_recorded_bits(model):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["notes"] == SCORES[model][1]
-    assert report["total_bits"] == pytest.approx(SCORES[model][0], abs=1e-6)
+    # a relative ten-millionth: the last digits of a sum of network outputs move with the
+    # processor (onnxruntime picks its kernels by the CPU's instruction set)
+    assert report["total_bits"] == pytest.approx(SCORES[model][0], rel=1e-7)
 
 
 if __name__ == "__main__":  # prints the table to paste above
