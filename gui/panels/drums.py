@@ -23,7 +23,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from engine.encodings.drums import AUTO_STYLE, STYLES
+from engine.encodings.drums import AUTO_STYLE, STYLES, DrumEncoding
+from engine.errors import ContinuoError
 from engine.limits import MAX_VARIATIONS
 from engine.song import DRUM_CHANNEL, Note, Song, Track
 from gui.document import GENERATED
@@ -31,6 +32,8 @@ from gui.document import GENERATED
 AUTO = "auto"
 SHORTCUT = "Ctrl+Alt+D"
 NO_MUSIC = "Draw or open some music first: Add Drums writes drums to go with its parts."
+NO_DRUM_MODEL = ("No drum model is installed (a model whose card's encoding is drums-12th, "
+                 "such as models/drums-lstm.json): Add Drums needs one.")
 ONLY_DRUMS = ("This song has only drums: Add Drums writes drums to go with other parts. "
               "Generate continues a drum track.")
 
@@ -43,6 +46,15 @@ def continued_drums(result: Any, index: int) -> dict[int, list[Note]]:
     if not drums or track is None or not 0 <= index < len(drums) or not drums[index]:
         return {}
     return {int(track): list(drums[index])}
+
+
+def has_drum_model(library: Any) -> bool:
+    """Whether ``library`` holds a drum model (a card whose encoding is a DrumEncoding)."""
+    try:
+        return any(isinstance(getattr(library.info(n), "encoding", None), DrumEncoding)
+                   for n in getattr(library, "names", []) or [])
+    except (AttributeError, ContinuoError):
+        return False
 
 
 def style_choices() -> list[str]:
@@ -136,6 +148,9 @@ class DrumsController(QObject):
         return self.dialog
 
     def _can_add(self, song: Song) -> bool:
+        if not has_drum_model(self.panel.library):
+            self.panel.say(NO_DRUM_MODEL)
+            return False
         if not any(t.notes for t in song.tracks):
             self.panel.say(NO_MUSIC)
             return False
@@ -156,8 +171,9 @@ class DrumsController(QObject):
         settings = panel.checked_settings()
         if settings is None:
             return False
-        if variations is not None:
-            settings = dataclasses.replace(settings, variations=int(variations))
+        # the model is the drums' own (the engine picks it: the panel's is not one)
+        settings = dataclasses.replace(settings, memory=False, repeat=0, variations=int(
+            settings.variations if variations is None else variations))
         request = panel.checked_request(DRUMS, settings, song, drum_style=style)
         if request is None:
             return False
@@ -238,5 +254,5 @@ class DrumsRun:
         return clip
 
 
-__all__ = ["AUTO", "continued_drums", "AddDrumsDialog", "DrumsController", "DrumsRun", "style_choices",
+__all__ = ["AUTO", "has_drum_model", "continued_drums", "AddDrumsDialog", "DrumsController", "DrumsRun", "style_choices",
            "drum_track_name"]

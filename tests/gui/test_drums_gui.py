@@ -312,6 +312,16 @@ def test_add_drums_refuses_an_empty_song_and_drums_alone_with_a_sentence(qtbot, 
     assert doc.undo_stack.count() == 0 and len(doc.song().tracks[0].notes) == 1
 
 
+def test_add_drums_without_a_drum_model_says_so(qtbot, tmp_path, isolated_settings):
+    from gui.panels.drums import NO_DRUM_MODEL
+    from tests.gui.test_app import make_window
+
+    window = make_window(qtbot, ModelLibrary([tmp_path]))  # no model at all
+    window.generate_add_drums.trigger()
+    assert window.panel.messages.text() == NO_DRUM_MODEL
+    assert window.drums.dialog is None and window.panel.job is None
+
+
 @needs_drum_model
 def test_add_drums_writes_variations_to_audition_and_keep_is_one_undo_step(
         qtbot, library, isolated_settings):
