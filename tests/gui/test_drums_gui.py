@@ -427,3 +427,35 @@ def test_generate_continues_the_drum_track_and_keep_takes_it_in_the_same_step(
     assert len(after.tracks[0].notes) > len(melody)
     window.edit_undo.trigger()
     assert doc.song().tracks == before.tracks
+
+
+@needs_drum_model
+def test_fill_on_a_drum_track_writes_drums_in_the_gap_in_one_undo_step(
+        qtbot, library, isolated_settings):
+    """Fill with the drum track active and a bar chosen in the ruler: the drum model
+    writes the gap (whatever model the panel shows), the drums around it stay."""
+    from tests.gui.test_app import make_window
+
+    window = make_window(qtbot, library)
+    doc, panel = window.doc, window.panel
+    melody = [Note(p, i * 480, 480, 90) for i, p in enumerate([60, 62, 64, 65] * 4)]
+    doc.load_song(Song(tracks=[Track("Melody", 0, 0, notes=melody),
+                               Track("Drums", DRUM_CHANNEL, 0, True, groove(4))]))
+    before = doc.song()
+    doc.active_track = 1
+    window.roll.set_time_range(1920, 3840)  # bar 2
+    panel.variations_spin.setValue(1)
+    with qtbot.waitSignal(panel.generation_finished, timeout=TIMEOUT_MS):
+        assert panel.fill(), panel.messages.text()
+    assert panel.result is not None, panel.messages.text()
+    new = panel.variation_notes(0)
+    assert new and all(n.channel == DRUM_CHANNEL and 1920 <= n.start_tick < 3840 for n in new)
+    window.generate_keep.trigger()
+    assert doc.undo_stack.count() == 1
+    after = doc.song()
+    assert after.tracks[0].notes == before.tracks[0].notes
+    outside = [n for n in before.tracks[1].notes if not 1920 <= n.start_tick < 3840]
+    assert sorted(after.tracks[1].notes, key=Note.sort_key) == sorted(outside + new,
+                                                                     key=Note.sort_key)
+    window.edit_undo.trigger()
+    assert doc.song().tracks == before.tracks
