@@ -9,7 +9,7 @@ split goes BY GROOVE FILE (``zlib.crc32(file) % 10``: 0 test, 1 validation, else
 train), so no style file's variants straddle train and test.
 
 The rendered files live in ``training/cache/grooves`` (ignored by git) with an
-``index.json``; mma is needed only to render (``scripts/system-deps.sh --training``
+``index.json``; mma is needed only to render (``scripts/training-deps.sh``
 installs it), never at run time.  ``python -m training grooves`` renders (niced, in
 parallel, resumable: a file already rendered is kept).
 """
@@ -124,7 +124,7 @@ def library_grooves(library: Path = MMA_LIBRARY) -> list[Groove]:
     fills and endings over 4."""
     if not library.is_dir():
         raise ContinuoError(f"{library}: mma's groove library is not installed "
-                            f"(apt-get install mma, or bash scripts/system-deps.sh --training)")
+                            f"(apt-get install mma, or bash scripts/training-deps.sh)")
     out = []
     for path in sorted(library.glob("*.mma")):
         family = FAMILY_OF.get(path.stem)
@@ -175,7 +175,7 @@ def render_all(out_dir: Path = CACHE_DIR, workers: int = 2, limit: int | None = 
     the grooves rendered, with family and split, and what failed."""
     if shutil.which("mma") is None:
         raise ContinuoError("mma is not installed (apt-get install mma, or bash "
-                            "scripts/system-deps.sh --training)")
+                            "scripts/training-deps.sh)")
     out_dir.mkdir(parents=True, exist_ok=True)
     grooves = library_grooves()[:limit]
     with ThreadPoolExecutor(max(1, workers)) as pool:
