@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.common import (SamplingHelp, add_model_options, add_output_option,
+from engine.cli.common import (SamplingHelp, add_memory_option, add_model_options,
+                               add_output_option,
                                add_sampling_options, add_tune_and_track, chosen_track, load_seed,
                                model_library, one_line_errors, output_path, output_paths,
                                run_command, say_notes, settings_from)
@@ -21,7 +22,7 @@ from engine.song import melody_track
 def _cmd_harmonise(args: argparse.Namespace) -> int:
     from engine.formats import song_to_midi_file
 
-    settings = settings_from(args, memory=False)
+    settings = settings_from(args)
     out = output_path(args.output)
     song = load_seed(args.melody, args.tune)
     track = melody_track(song)
@@ -75,6 +76,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
                         "track (default: the file's own parts beneath the melody are kept "
                         "and written into where they rest)")
     add_sampling_options(h, HARMONISE_WORDS)
+    add_memory_option(h)
     add_output_option(h)
     h.set_defaults(handler=run_command("harmonise", _cmd_harmonise))
     one_line_errors(h)

@@ -84,8 +84,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         return _cmd_score_gap(args)
     library = model_library(args)
     model = library.get(args.model)
-    # the motif memory speaks melody tokens; a polyphonic model is scored alone
-    memory = args.memory == "on" and PARTS not in capabilities_of(model)
+    # a part model's memory hears every part's tokens together (engine/generation/part_memory.py)
+    memory = args.memory == "on"
     style = build_style(args.style, model) if args.style is not None else None
 
     def score_song(song: Song) -> tuple[float, int, int]:

@@ -206,7 +206,7 @@ def _fill_voices(model, song: Song, settings: GenerationSettings, g: GapParts,
                              settings, rng, progress, is_cancelled, sum(g.capacity.values()),
                              ceilings, beat_notes, (g.a_step, enc.steps_per_quarter),
                              longest_hold(enc, g.kept_notes, ppq), floors, held=gap.held,
-                             junction=junction, song=song)
+                             junction=junction, song=song, memory=gap.prime)
 
     picked, out = _sample_candidates(model, settings, gap.prime, gap.junction, is_cancelled,
                                      candidates, sample)
@@ -262,7 +262,8 @@ def _fill_lines(model, song: Song, settings: GenerationSettings, g: GapParts,
     def sample(stepper, rows, rng, junction):
         return sample_parts(model, stepper, rules, g.steps, rows, allowed, settings, rng,
                             progress, is_cancelled, longest_hold(enc, g.kept_notes, ppq),
-                            None, junction, song=song, start_step=g.a_step)
+                            None, junction, song=song, start_step=g.a_step,
+                            memory=gap.prime)
 
     picked, (out, out_parts) = _sample_candidates(model, settings, gap.prime, gap.junction,
                                                   is_cancelled, candidates, sample)

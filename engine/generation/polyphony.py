@@ -40,11 +40,13 @@ from engine.errors import EncodingError, GenerationError
 from engine.generation.constraints import StepContext
 from engine.generation.constraints.grammar import (FullTexture, HeldNotes,
                                                    PartGrammarConstraint)
+from engine.generation.constraints.parallels import beat_parallels
 from engine.generation.generator import (MAX_STEPS, GenerationSettings, allowed_tokens,
                                          cut_before, first_new_step)
 from engine.generation.constraints.chords import apply_to_parts, chord_plan, follows
 from engine.generation.mixers.chords import part_following
 from engine.generation.mixers.control import part_mixer
+from engine.generation.part_memory import part_memory, with_memory
 from engine.generation.sampler import Sampler, token_log_probs
 from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
                                         IncrementalRunner, NaiveRunner, Velocities, steps_for)
@@ -387,7 +389,8 @@ def _continue_lines(run: _Run, lines: list[_Part], melody: _Melody | None,
                                        run.settings, rng, run.progress, run.is_cancelled,
                                        run.max_hold, run.forced_first, song=s.song,
                                        chords=plan,
-                                       start_step=s.start_step)
+                                       start_step=s.start_step, memory=run.prime,
+                                       also=[beat_parallels(s.song, s.start_step)])
     notes, tracks = _decode_lines(run, lines, rules, rows, row_parts, harmonise_track)
     if melody is None:
         s.messages.append(f"Continued {len(s.per_track)} part"
@@ -458,7 +461,7 @@ def _continue_voices(run: _Run) -> GenerationResult:
                              run.is_cancelled, max_notes, ceilings, beat_notes,
                              (s.start_step, enc.steps_per_quarter), run.max_hold, floors,
                              chords=chords_of(run),
-                             song=s.song)
+                             song=s.song, memory=run.prime)
     result_notes: list[list[Note]] = []
     result_tracks: list[list[int]] = []
     velocities = {i: Velocities(s.song, ns, enc, run.settings.dynamics)
@@ -1083,7 +1086,8 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
                  junction: "Junction | None" = None,
                  also: Sequence[Callable[[PartGrammarConstraint], object]] = (),
                  chords=None,
-                 song: Song | None = None, start_step: int = 0
+                 song: Song | None = None, start_step: int = 0,
+                 memory: Sequence[int] | None = None
                  ) -> tuple[list[list[int]], list[list[int]]]:
     """Tokens for ``steps`` steps per variation under the parts' rules
     (:class:`PartGrammar`), with the part of each token; one model call per token for
@@ -1092,7 +1096,9 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
     ``also``: more constraints after the grammar, each made from the grammar's rule.
     The settings' controls (density, leaps, register, syncopation) steer each part's
     line (:func:`engine.generation.mixers.control.part_mixer`; ``song`` gives the
-    metre, ``start_step`` the grid step of the first token)."""
+    metre, ``start_step`` the grid step of the first token).  ``memory``: the tokens
+    the motif memory hears first (:mod:`engine.generation.part_memory`: the prime, which
+    with ``forced_first`` is that one token), None for no memory."""
     enc = model.encoding
     rule = PartGrammarConstraint.lines(StepContext(model, settings, rows=k), rules, max_hold)
     grammar = rule.grammar
@@ -1120,6 +1126,7 @@ def sample_parts(model: StepModel, stepper, rules: PartRules, steps: int, k: int
 
     rule.count_steps(steps)
     limit = steps * (enc.max_voices + 2) + 2 + (len(junction.tokens) if junction else 0)
+    mixer = with_memory(part_memory(model, settings, k, memory, limit), mixer)
     _token_loop(model, stepper, [rule] + [make(rule) for make in also],
                 Sampler(settings.temperature, settings.top_p, rng),
                 base, limit, progress, is_cancelled, junction, keep, mixer)
@@ -1134,7 +1141,8 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
                   grid: tuple[int, int] = (0, 4), max_hold: int | None = None,
                   floors: list[int] | None = None, held: np.ndarray | None = None,
                   junction: "Junction | None" = None, chords=None,
-                  song: Song | None = None) -> list[list[int]]:
+                  song: Song | None = None,
+                  memory: Sequence[int] | None = None) -> list[list[int]]:
     """Tokens for ``steps`` steps per variation, voice-blind (the encoding's grammar),
     one model call per token for the batch; each row stops at its own ``steps``-th STEP
     (rows that are done are fed STEPs, which are not kept).
@@ -1145,7 +1153,8 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
     only these); a row that is done is fed the ``junction``'s tokens first, whose
     log-probabilities under the network it adds up.  The settings' controls steer the
     notes as in :func:`sample_parts` (the k-th note of a step heard as following the
-    k-th of the step before; ``song`` gives the metre, ``grid[0]`` the first step)."""
+    k-th of the step before; ``song`` gives the metre, ``grid[0]`` the first step);
+    ``memory`` as for :func:`sample_parts`."""
     enc = model.encoding
     rule = PartGrammarConstraint.voice_blind(StepContext(model, settings, rows=k), max_notes,
                                              ceilings, max_hold)
@@ -1172,6 +1181,7 @@ def sample_voices(model: StepModel, stepper, prime: list[int], first_forced: boo
             out[r].append(int(tokens[r]))
 
     limit = steps * (enc.max_voices + 1) + 1 + (len(junction.tokens) if junction else 0)
+    mixer = with_memory(part_memory(model, settings, k, memory, limit), mixer)
     _token_loop(model, stepper, rules, Sampler(settings.temperature, settings.top_p, rng),
                 np.broadcast_to(allowed, (k, enc.vocab_size)), limit, progress,
                 is_cancelled, junction, keep, mixer)

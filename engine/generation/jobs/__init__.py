@@ -22,7 +22,7 @@ from typing import Callable
 
 from engine.encodings import FILL, HARMONISE, PARTS, capabilities_of
 from engine.errors import GenerationError
-from engine.generation.request import GenerationRequest
+from engine.generation.request import REGENERATE, GenerationRequest
 from engine.generation.sampling import GenerationResult
 from engine.song import Song
 
@@ -80,11 +80,10 @@ def job_for(request: GenerationRequest, model) -> Job:
     if parts and named:
         raise GenerationError(f"named constraints and mixers steer a melody model; "
                               f"{model.name} writes every part at once")
-    if parts and request.settings.repeat:
-        # the other controls steer each part's line (mixers/control.py's part_mixer)
-        raise GenerationError(f"the repeat control steers the motif memory of a melody "
-                              f"model; {model.name} writes every part at once and has no "
-                              f"motif memory: set repeat to 0")
+    if parts and request.settings.repeat and request.job == REGENERATE:
+        # a part model's other jobs scale their part memory (generation/part_memory.py)
+        raise GenerationError("the repeat control steers the motif memory, which "
+                              "Regenerate Part does not use: set repeat to 0")
     if request.job == FILL and request.settings.constraints:
         raise GenerationError("a fill takes mixers by name, not constraints: the key and "
                               "the pitch range narrow what it writes")

@@ -1,0 +1,115 @@
+"""No parallel fifths or octaves from beat to beat between a part model's lines.
+
+The part grammar (:class:`engine.encodings.polyphony.PartGrammar`, ``voice_leading``)
+already keeps two parts out of parallel fifths and octaves from one sixteenth to the
+next.  The ear, and ``bench/chorales.py``, also hear them from beat to beat, through
+the passing notes between: the soprano on C then D a beat later over a bass on F then
+G is a pair of parallel fifths whatever happened on the sixteenths between.  This rule
+(not in the registry: a part job adds it after the grammar, :func:`beat_parallels`)
+bans, on each beat, the first note of a part that would move in parallel fifths or
+octaves (unisons and compound intervals too) with a part already written in the step,
+counted from the two parts' highest notes on the beat before: the two a perfect interval
+apart (mod 12) then, the other part moved, this one moving the same way into the same
+interval.  A pitch's part is the one the grammar would most likely give it (the open
+part whose recent centre lies nearest); forced notes (a melody, kept notes) are never
+banned, and a row the rule would leave with no note to write is not narrowed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.encodings.polyphony import STEP
+from engine.generation.constraints import Constraint
+
+__all__ = ["BeatParallels", "beat_parallels", "steps_per_beat"]
+
+
+def steps_per_beat(enc, song) -> int:
+    """The grid steps of a beat of ``song``'s first metre (a quarter in 4/4, an eighth
+    in 6/8: the beat bench/chorales.py counts); 4 steps a quarter without a song."""
+    ts = song.time_signatures[0] if song is not None and song.time_signatures else None
+    return max(1, enc.steps_per_quarter * 4 // (ts.denominator if ts else 4))
+
+
+def beat_parallels(song, start_step: int):
+    """A maker of the rule for :func:`engine.generation.polyphony.sample_parts`'
+    ``also`` (``start_step``: the grid step of the first token)."""
+    def make(rule):
+        enc = rule.context.model.encoding
+        return BeatParallels(rule.context, rule, start_step, steps_per_beat(enc, song))
+    return make
+
+
+class BeatParallels(Constraint):
+    """See the module.  ``rule``: the part grammar's constraint, heard first."""
+
+    name = "beat-parallels"
+
+    def __init__(self, context, rule, start_step: int, beat: int) -> None:
+        super().__init__(context)
+        self.rule, self.start, self.beat = rule, int(start_step), int(beat)
+        g = rule.grammar
+        self.n = g.n
+        # each row's parts' highest notes on the last beat step closed (-1: silent)
+        self.beat_top = np.full((g.batch, g.P), -1, np.int64)
+        self.index = np.arange(g.n)
+        forced = g.rules.forced
+        self.forced_at = None if forced is None else (forced > 0).any(axis=1)  # [T, n]
+
+    def _on_beat(self, steps: np.ndarray) -> np.ndarray:
+        return (self.start + steps) % self.beat == 0
+
+    def _bans(self, rows: np.ndarray) -> np.ndarray | None:
+        """[rows, n]: the pitches each of ``rows`` may not start its next part with."""
+        g = self.rule.grammar
+        ci = g.cur_top[rows][:, :, None]  # [R, i, 1]: written this step
+        qi = self.beat_top[rows][:, :, None]
+        rj = self.beat_top[rows][:, None, :]  # [R, 1, j]
+        d = (qi - rj) % 12
+        open_j = (g.count[rows] == 0) & ~g.closed[rows]  # [R, j]
+        valid = (open_j[:, None, :] & (ci >= 0) & (qi >= 0) & (rj >= 0) & (ci != qi)
+                 & ((d == 0) | (d == 7)) & ~np.eye(g.P, dtype=bool)[None])
+        if not valid.any():
+            return None
+        b, i, j = np.nonzero(valid)
+        p = self.index[None, :]
+        c, q, r = ci[b, i], qi[b, i], rj[b, 0, j][:, None]
+        same_way = np.where(c > q, p > r, p < r)
+        hit = same_way & (((c - p) % 12) == d[b, i, j][:, None])
+        ban = np.zeros((len(rows), g.P, self.n), bool)
+        np.logical_or.at(ban, (b, j), hit)
+        # each pitch's likely part: the open part nearest it
+        cost = np.abs(g.centre[rows][:, :, None] - p[None]) + \
+            np.where(open_j, 0.0, np.inf)[:, :, None]  # [R, P, n]
+        owner = np.argmin(cost, axis=1)  # [R, n]
+        return np.take_along_axis(ban, owner[:, None, :], axis=1)[:, 0]
+
+    def narrow(self, step: int, allowed: np.ndarray) -> np.ndarray:
+        g = self.rule.grammar
+        rows = np.nonzero(self._on_beat(g.steps) & ~self.rule.done & (g.count.sum(axis=1) > 0)
+                          )[0]
+        if not rows.size:
+            return allowed
+        bans = self._bans(rows)
+        if bans is None:
+            return allowed
+        n = self.n
+        if self.forced_at is not None:
+            t = np.minimum(g.steps[rows], len(self.forced_at) - 1)
+            bans &= ~self.forced_at[t]
+        mask = np.array(allowed, copy=True)
+        mask[rows, 1:1 + n] &= ~bans
+        mask[rows, 1 + n:] &= ~bans
+        # a row left with no note where it had one is not narrowed
+        lost = allowed[rows, 1:].any(axis=1) & ~mask[rows, 1:].any(axis=1)
+        mask[rows[lost]] = allowed[rows[lost]]
+        return mask
+
+    def update(self, tokens: np.ndarray) -> None:
+        # heard after the grammar: a row that closed a beat step keeps its parts' tops
+        g = self.rule.grammar
+        rows = np.nonzero(np.asarray(tokens) == STEP)[0]
+        if rows.size:
+            closed = rows[self._on_beat(g.steps[rows] - 1)]
+            self.beat_top[closed] = g.prev_top[closed]
