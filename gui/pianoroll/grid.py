@@ -18,6 +18,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QApplication, QWidget
 
+from engine.live.gm import PERCUSSION_HIGH, PERCUSSION_LOW
 from engine.song import Note, grid_lines
 from gui.document import SEED
 from gui.pianoroll import style
@@ -331,8 +332,14 @@ class NoteGrid(QWidget):
         low, high = max(0, low), min(127, high)
         painter.fillRect(area, style.BACKGROUND_BLACK_ROW)
         h = geo.row_height
+        drums = self.roll.keyboard.drums  # rows of drum sounds: no keys, no key signature
         for pitch in range(low, high + 1):
             y = geo.pitch_to_y(pitch)
+            if drums:
+                painter.fillRect(QRectF(left, y, width, h), style.BACKGROUND_WHITE_ROW
+                                 if PERCUSSION_LOW <= pitch <= PERCUSSION_HIGH
+                                 else style.BACKGROUND_BLACK_ROW)
+                continue
             pc = pitch % 12
             painter.fillRect(QRectF(left, y, width, h), style.BACKGROUND_BLACK_ROW
                              if pc in BLACK_KEYS else style.BACKGROUND_WHITE_ROW)
