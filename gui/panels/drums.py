@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
 
 from engine.encodings.drums import AUTO_STYLE, STYLES, DrumEncoding
 from engine.errors import ContinuoError
+from engine.generation.request import DRUMS
 from engine.limits import MAX_VARIATIONS
 from engine.song import DRUM_CHANNEL, Note, Song, Track
 from gui.document import GENERATED
@@ -135,17 +136,20 @@ class DrumsController(QObject):
     def ask(self) -> AddDrumsDialog | None:
         """Open the dialog (window-modal; OK starts the job); None, with a sentence,
         when the song has nothing to add drums to."""
-        if self.panel.is_running() or not self._can_add(self.panel.doc.song()):
+        if self._busy() or not self._can_add(self.panel.doc.song()):
             return None
         settings = self.panel.checked_settings()
         if settings is None:
             return None
-        self.dialog = AddDrumsDialog(settings.variations, self.style,
-                                     self.panel.window())
-        self.dialog.accepted.connect(
-            lambda: self.start(self.dialog.style(), self.dialog.variations.value()))
-        self.dialog.open()
-        return self.dialog
+        dialog = self.dialog = AddDrumsDialog(settings.variations, self.style,
+                                              self.panel.window())
+        dialog.accepted.connect(lambda: self.start(dialog.style(), dialog.variations.value()))
+        dialog.open()
+        return dialog
+
+    def _busy(self) -> bool:
+        """A generation or the learning of a style is under way (one job at a time)."""
+        return self.panel.is_running() or self.panel.style_job is not None
 
     def _can_add(self, song: Song) -> bool:
         if not has_drum_model(self.panel.library):
@@ -162,11 +166,9 @@ class DrumsController(QObject):
     def start(self, style: str = AUTO, variations: int | None = None) -> bool:
         """Send the drums job for the whole song; False (with a sentence) when it cannot
         start."""
-        from engine.generation.request import DRUMS
-
         panel = self.panel
         song = panel.doc.song()
-        if panel.is_running() or not self._can_add(song):
+        if self._busy() or not self._can_add(song):
             return False
         settings = panel.checked_settings()
         if settings is None:
