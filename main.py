@@ -5,6 +5,7 @@
     python main.py score ...           bits per note of files under a model
     python main.py fill ...            regenerate bars of a song from both sides
     python main.py harmonise ...       write the voices beneath a melody
+    python main.py drums SONG ...      add a drum track to a song, in a style
     python main.py convert IN OUT      write IN as OUT's format (MusicXML, ABC, MIDI, WAV stems)
     python main.py --install-desktop   a menu entry that opens MIDI, MusicXML and ABC files
 """

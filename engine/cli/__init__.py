@@ -1,6 +1,7 @@
 """Headless commands, one module each: ``generate`` (continue a seed, write MIDI),
 ``score`` (bits per note of files under a model, or of a gap with ``--fill``), ``fill``
-(regenerate bars from both sides), ``harmonise`` (the voices beneath a melody) and
+(regenerate bars from both sides), ``harmonise`` (the voices beneath a melody),
+``drums`` (Add Drums: a drum track for a song, in a style) and
 ``convert`` (a song in another format).  What they share, the options declared once
 included, is :mod:`engine.cli.common`.
 
@@ -19,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 
-COMMANDS = ("generate", "score", "fill", "harmonise", "harmonize", "convert", "chords")
+COMMANDS = ("generate", "score", "fill", "harmonise", "harmonize", "convert", "chords",
+            "drums")
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     """Add every command to the main parser's sub-commands."""
-    from engine.cli import chords, convert, fill, generate, harmonise, score
+    from engine.cli import chords, convert, drums, fill, generate, harmonise, score
 
-    for command in (generate, score, fill, harmonise, convert, chords):  # the order --help lists
+    # the order --help lists
+    for command in (generate, score, fill, harmonise, drums, convert, chords):
         command.add_command(subparsers)

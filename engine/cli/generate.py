@@ -17,7 +17,8 @@ from engine.encodings import CONTINUE
 from engine.errors import GenerationError
 from engine.generation import jobs
 from engine.generation.parts_song import (POLYPHONIC_DEFAULTS, default_model,
-                                          is_polyphonic_name, song_with_parts)
+                                          is_polyphonic_name, song_with_drums,
+                                          song_with_parts)
 from engine.generation.request import REGENERATE, GenerationRequest, bar_of
 from engine.models import ModelLibrary
 from engine.song import Note, Song, Track, melody_song, melody_track
@@ -64,17 +65,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.style is not None:  # built (or found) here, with its progress on stderr
         settings.style = str(build_style(args.style, library.get(args.model)).path)
     parts = is_polyphonic_name(library, args.model)
-    if parts:  # every part continued (with the part memory, engine/generation/part_memory.py)
+    if parts:  # every part continued: the motif memory is a melody model's
+        settings.memory = False
         if args.track is not None:
             raise GenerationError("--track chooses the one line a melody model continues; a "
                                   "polyphonic model continues every part")
     result = jobs.run(library, seed, GenerationRequest(CONTINUE, settings, track_index))
     say_notes(result.messages)
-    if parts:
+    if parts or result.track_of is not None:  # (a song of drums only: its drums went on)
         _write_parts(args, seed, result, out)
         return 0
-    for path, notes in zip(output_paths(out, len(result.variations)), result.variations):
-        song_to_midi_file(song_with(seed, track_index, notes, args.continuation_only), path)
+    for i, (path, notes) in enumerate(zip(output_paths(out, len(result.variations)),
+                                          result.variations)):
+        # with the song's drum track continued beside the melody (result.drums)
+        song_to_midi_file(song_with_drums(song_with(seed, track_index, notes,
+                                                    args.continuation_only), result, i), path)
         print(f"wrote {path} ({len(notes)} new notes in {result.key.name}, "
               f"model {result.model})")
     return 0

@@ -1,0 +1,583 @@
+"""Drums: Add Drums (a new drum track for a whole song), the drum track continued with
+every other part, a song of drums only continued, and a gap on a drum track filled.
+
+A drum model (encoding ``drums-12th``, :mod:`engine.encodings.drums`) writes one token a
+step on a grid of twelve steps a quarter, so it runs in lockstep with any other music:
+at each step it hears its style id, where the step lies in its bar and whether the
+bass and the other pitched parts start a note there (``onsets``).  Each variation's
+drums hear that variation's own new notes, so the pitched parts are written first,
+exactly as without drums (byte for byte), and the drums then follow them step by step.
+
+Three seams carry it (:mod:`engine.generation.jobs`): the drums job (``"drums"``) and
+the :func:`~engine.generation.jobs.route` that claims a fill on a drum track and a
+continuation of a song whose only music is drums, whatever model the request names;
+and the :func:`~engine.generation.jobs.follower` that continues a song's drum track
+after a pitched model's continuation, into the result's ``drums`` (per variation) on
+``drum_track``.
+
+Style ``"auto"`` reads the song (:func:`auto_style`): 3/4 is a waltz, a compound metre
+a ballad, 2/4 a march, a triplet feel in the pitched parts a swing (a shuffle when
+slow), anything else in 4/4 rock (a ballad when slow).  Notes on a drum track outside
+the General MIDI percussion map are kept where they are and reported, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from engine.encodings import CONTINUE, FILL, Key
+from engine.encodings.drums import (AUTO_STYLE, DRUM_CHANNEL, REST, STYLES, DrumContext,
+                                    DrumEncoding, bar_lines, is_drum_track, onsets_per_step,
+                                    position_at, style_id, unmapped_notes)
+from engine.errors import EncodingError, GenerationError
+from engine.generation.jobs import follower, register, route
+from engine.generation.request import DRUMS, GenerationRequest, bar_of, checked_gap
+from engine.generation.sampler import Sampler, token_log_probs
+from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled,
+                                        GenerationResult)
+from engine.song import Note, Song, Track
+
+#: the drum models a song gets when the request names none, best first
+DRUM_DEFAULTS = ("drums", "drums-lstm", "drums-tiny")
+DRUM_TRACK_NAME = "Drums"
+#: the longest song Add Drums writes for, in bars (a 4/4 bar is 48 steps)
+MAX_DRUM_BARS = 400
+#: the metres whose grooves the drum models learnt; others are written, and said
+KNOWN_METRES = {(4, 4), (2, 4), (2, 2), (3, 4), (6, 8), (12, 8), (9, 8), (3, 8)}
+#: a fill keeps, per variation, the likeliest of this many candidates to lead into the
+#: drums after the gap (its first bar, as the model hears it)
+FILL_CANDIDATES = 4
+SLOW_BPM = 84  # below this a straight 4/4 song is a ballad, a triplet feel a shuffle
+TRIPLET_SHARE = 0.25  # off-beat onsets on the triplet grid, of all off-beat onsets
+
+__all__ = ["DRUM_DEFAULTS", "drum_model_names", "drum_model", "auto_style", "resolve_style",
+           "add_drums", "continue_drums", "fill_drums", "drum_tracks", "DrumPlan",
+           "sample_drums"]
+
+
+# ---------------------------------------------------------------------------------------
+# which model, which style
+# ---------------------------------------------------------------------------------------
+def _is_drum_card(info) -> bool:
+    return isinstance(getattr(info, "encoding", None), DrumEncoding)
+
+
+def drum_model_names(library) -> list[str]:
+    """The installed drum models, the defaults first."""
+    names = [n for n in library.names if _is_drum_card(library.info(n))]
+    return [n for n in DRUM_DEFAULTS if n in names] + [n for n in names
+                                                       if n not in DRUM_DEFAULTS]
+
+
+def drum_model(library, name: str | None = None):
+    """The drum model ``name`` (None, or a model that is not a drum model: the first
+    installed of :data:`DRUM_DEFAULTS`, else any drum model); a sentence when none is
+    installed."""
+    if name is not None and name in library.names and _is_drum_card(library.info(name)):
+        return library.get(name)
+    found = drum_model_names(library)
+    if not found:
+        raise GenerationError("no drum model is installed (a card whose encoding is "
+                              "drums-12th, such as models/drums.json)")
+    return library.get(found[0])
+
+
+def _triplet_feel(song: Song) -> bool:
+    """Whether the pitched parts' off-beat onsets fall on the triplet grid (a swing or
+    shuffle feel) more than TRIPLET_SHARE of the time."""
+    ppq = song.ppq
+    off = triplet = 0
+    for t in song.tracks:
+        if is_drum_track(t):
+            continue
+        for n in t.notes:
+            pos = n.start_tick % ppq
+            if pos == 0:
+                continue
+            off += 1
+            third = ppq / 3
+            if min(abs(pos - third), abs(pos - 2 * third)) <= ppq / 48 and \
+                    abs(pos - ppq / 2) > ppq / 48:
+                triplet += 1
+    return off >= 4 and triplet >= TRIPLET_SHARE * off
+
+
+def auto_style(song: Song) -> tuple[str, str]:
+    """The style "auto" reads from ``song``'s metre and feel, and why (for the user)."""
+    meter = song.meter_at(0)
+    num, den = meter.numerator, meter.denominator
+    bpm = song.tempo_map.bpm_at(0)
+    if (num, den) in ((3, 4), (3, 8)):
+        return _known("waltz"), f"{num}/{den}"
+    if den == 8 and num in (6, 9, 12):
+        return _known("ballad"), f"{num}/{den}, a compound metre"
+    if (num, den) in ((2, 4), (2, 2)):
+        return _known("march"), f"{num}/{den}"
+    if (num, den) != (4, 4):
+        return AUTO_STYLE, f"{num}/{den}, a metre no style family is written in"
+    if _triplet_feel(song):
+        if bpm < SLOW_BPM:
+            return _known("shuffle"), f"a triplet feel at {bpm:.0f} bpm"
+        return _known("swing"), f"a triplet feel at {bpm:.0f} bpm"
+    if bpm < SLOW_BPM:
+        return _known("ballad"), f"4/4, straight, at {bpm:.0f} bpm"
+    return _known("rock"), f"4/4, straight, at {bpm:.0f} bpm"
+
+
+def _known(name: str) -> str:
+    return name if name in STYLES else AUTO_STYLE
+
+
+def resolve_style(song: Song, name: str) -> tuple[int, str, str]:
+    """(style id, style name, a sentence for the user) for ``name`` ("auto": read from
+    ``song``); a GenerationError naming the styles when there is no such style."""
+    if name.strip().lower() == "auto":
+        style, why = auto_style(song)
+        return style_id(style), style, f"Drum style {style} (auto: {why})."
+    try:
+        sid = style_id(name)
+    except EncodingError as e:
+        raise GenerationError(f"{e} (or auto)") from None
+    return sid, STYLES[sid], f"Drum style {STYLES[sid]}."
+
+
+def _metre_message(song: Song) -> list[str]:
+    meters = {(m.numerator, m.denominator) for m in song.time_signatures} or {(4, 4)}
+    odd = sorted(meters - KNOWN_METRES)
+    if not odd:
+        return []
+    names = ", ".join(f"{n}/{d}" for n, d in odd)
+    return [f"The drum model learnt grooves in 4/4, 3/4, 2/4 and compound metres; the "
+            f"song's {names} bars were drummed beat by beat on that bar length, "
+            f"which may not groove the way the metre asks."]
+
+
+# ---------------------------------------------------------------------------------------
+# the song's drums
+# ---------------------------------------------------------------------------------------
+def drum_tracks(song: Song | None) -> list[int]:
+    """The song's drum tracks that hold notes."""
+    if song is None:
+        return []
+    return [i for i, t in enumerate(song.tracks) if is_drum_track(t) and t.notes]
+
+
+def _pitched(song: Song | None) -> list[int]:
+    if song is None:
+        return []
+    return [i for i, t in enumerate(song.tracks) if t.notes and not is_drum_track(t)]
+
+
+def _track_label(song: Song, i: int) -> str:
+    name = song.tracks[i].name
+    return f"track {i + 1}" + (f" '{name}'" if name else "")
+
+
+def _unmapped_message(song: Song, tracks: Sequence[int]) -> list[str]:
+    out = []
+    for i in tracks:
+        odd = unmapped_notes(song.tracks[i].notes)
+        if odd:
+            pitches = sorted({n.pitch for n in odd})
+            out.append(f"{len(odd)} notes of the drum track ({_track_label(song, i)}) are "
+                       f"not in the General MIDI percussion map (notes "
+                       f"{', '.join(map(str, pitches[:8]))}{' ...' if len(pitches) > 8 else ''}"
+                       f"): they are kept as they are, but the drum model does not hear "
+                       f"them.")
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# the step loop
+# ---------------------------------------------------------------------------------------
+@dataclass
+class DrumPlan:
+    """One drum generation: the model, the grid step where the new drums start and how
+    many steps, the seed's drum tokens before it (from ``start - len(prime)``), the style
+    id, the song's bar lines, and each row's other-part onsets ([rows, steps, 2] over the
+    new steps; the seed's onsets in ``seed_onsets``, from grid step 0)."""
+
+    model: object
+    start: int
+    steps: int
+    prime: list[int]
+    style: int
+    bars: list[int]
+    bar_steps: int
+    onsets: np.ndarray
+    seed_onsets: np.ndarray
+
+    def conditioning(self, at: int) -> dict:
+        """The inputs for the step ``at`` (grid step) about to be written, per row."""
+        i = at - self.start
+        rows = self.onsets.shape[0]
+        onsets = self.onsets[:, i] if 0 <= i < self.onsets.shape[1] \
+            else np.zeros((rows, 2), np.float32)
+        return {"style": np.full((rows, 1), self.style, np.int32),
+                "position": position_at(at, self.bars, self.bar_steps)[None, :],
+                "onsets": onsets}
+
+
+def _primed(plan: DrumPlan, rows: int):
+    """The model primed with the seed's drums (or, with none, a rest on the step before
+    the start), for ``rows`` rows: (logits, state)."""
+    model, enc = plan.model, plan.model.encoding
+    prime = plan.prime or [REST]
+    origin = plan.start - len(prime)
+    enc.context = DrumContext(origin=origin, style=plan.style, bars=plan.bars,
+                              bar_steps=plan.bar_steps, onsets=plan.seed_onsets)
+    window = model.info.receptive_field_steps
+    if window is not None and len(prime) > window:
+        enc.context.origin = plan.start - window
+        prime = prime[-window:]
+    logits, state = model.prime(prime, rows)
+    return logits, state
+
+
+def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
+                 progress: Callable[[int, int], None] | None = None,
+                 is_cancelled: Callable[[], bool] | None = None,
+                 junction: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens [rows, steps] for every row of ``plan.onsets``, one model call a step;
+    then, with a ``junction`` (the drum tokens after a gap), each row's log-probability
+    of it (zeros without one)."""
+    model = plan.model
+    rows = plan.onsets.shape[0]
+    logits, state = _primed(plan, rows)
+    sampler = Sampler(settings.temperature, settings.top_p, rng)
+    mask = Sampler.mask(np.ones(model.encoding.vocab_size, bool))
+    out = np.empty((rows, plan.steps), dtype=np.int64)
+    logp = np.zeros(rows)
+    total = plan.steps + len(junction)
+    try:
+        for i in range(total):
+            if is_cancelled is not None and is_cancelled():
+                raise GenerationCancelled("generation was cancelled")
+            if i < plan.steps:
+                tokens = sampler(logits.astype(np.float64), mask)
+                if tokens is None:
+                    raise GenerationError(f"the model {model.name} computed invalid numbers "
+                                          f"(NaN or infinity) at step {i + 1}; its weights "
+                                          f"are probably damaged")
+                out[:, i] = tokens
+            else:
+                tokens = np.full(rows, junction[i - plan.steps], dtype=np.int64)
+                logp += token_log_probs(logits.astype(np.float64), tokens)
+            if progress is not None and i < plan.steps:
+                progress(i + 1, plan.steps)
+            if i + 1 < total:
+                logits = model.step(tokens, state, copy=False,
+                                    conditioning=plan.conditioning(plan.start + i + 1))
+    finally:
+        model.release(state)
+    return out, logp
+
+
+# ---------------------------------------------------------------------------------------
+# the plans
+# ---------------------------------------------------------------------------------------
+def _steps_of(enc: DrumEncoding, ppq: int, tick: int) -> int:
+    return enc.tick_to_step(tick, ppq)
+
+
+def _song_bars(song: Song, until_tick: int) -> tuple[list[int], int]:
+    return bar_lines(song, max(1, until_tick))
+
+
+def _drum_seed(enc: DrumEncoding, song: Song, drums: Sequence[int], start: int,
+               messages: list[str]) -> list[int]:
+    """The drum tokens before grid step ``start`` (at most MAX_PRIME_STEPS of them)."""
+    ppq = song.ppq
+    notes = [n for i in drums for n in song.tracks[i].notes
+             if enc.tick_to_step(n.start_tick, ppq) < start]
+    if not notes:
+        return []
+    first = max(0, start - MAX_PRIME_STEPS,
+                min(enc.tick_to_step(n.start_tick, ppq) for n in notes))
+    bars, _ = _song_bars(song, enc.step_to_tick(start, ppq))
+    first = max([b for b in bars if b <= first], default=first)  # from a bar line
+    encoded = enc.encode_steps(notes, ppq, first, start)
+    messages += [m for m in encoded.report.messages(quantization=False)
+                 if "General MIDI percussion map" not in m]
+    return list(encoded.tokens)
+
+
+def _decode(enc: DrumEncoding, row: np.ndarray, start: int, ppq: int) -> list[Note]:
+    return enc.decode(row.tolist(), ppq, start_step=start, channel=DRUM_CHANNEL)
+
+
+def _rows_onsets(song: Song, extra: Sequence[Sequence[Note]] | None, start: int,
+                 steps: int) -> np.ndarray:
+    """[rows, steps, 2]: the pitched parts' onsets over the new steps, one row per
+    variation of ``extra`` new pitched notes (one row of the song alone when None)."""
+    pitched = [t for t in song.tracks if t.notes and not is_drum_track(t)]
+    rows = []
+    for new in (extra if extra is not None else [[]]):
+        tracks = pitched
+        if new:
+            tracks = pitched + [Track(name="new", notes=sorted(new, key=Note.sort_key))] \
+                if not pitched else _with_notes(pitched, new)
+        rows.append(onsets_per_step(tracks, song.ppq, steps, start_step=start))
+    return np.stack(rows)
+
+
+def _with_notes(pitched: list[Track], new: Sequence[Note]) -> list[Track]:
+    """The pitched tracks with new notes each added to the track on its channel (the
+    first track otherwise): the bass stays the bass."""
+    by_channel = {t.channel: i for i, t in reversed(list(enumerate(pitched)))}
+    added: dict[int, list[Note]] = {}
+    for n in new:
+        added.setdefault(by_channel.get(n.channel, 0), []).append(n)
+    return [Track(name=t.name, channel=t.channel, program=t.program,
+                  notes=list(t.notes) + added.get(i, [])) for i, t in enumerate(pitched)]
+
+
+def _plan(model, song: Song, start: int, steps: int, prime: list[int], style: int,
+          onsets: np.ndarray) -> DrumPlan:
+    ppq = song.ppq
+    enc = model.encoding
+    end_tick = enc.step_to_tick(start + steps, ppq) + 1
+    bars, last = _song_bars(song, end_tick)
+    seed = onsets_per_step([t for t in song.tracks], ppq, start + 1)
+    return DrumPlan(model, start, steps, prime, style, bars, last, onsets, seed)
+
+
+# ---------------------------------------------------------------------------------------
+# the jobs
+# ---------------------------------------------------------------------------------------
+def add_drums(library, song: Song | None, request: GenerationRequest, *,
+              progress=None, is_cancelled=None) -> GenerationResult:
+    """Add Drums: a new drum track for the whole of ``song``, in the request's style,
+    each variation hearing the song's parts step by step."""
+    settings = request.settings
+    if song is None or not any(t.notes for t in song.tracks):
+        raise GenerationError("there is no music to add drums to: the song is empty")
+    if not _pitched(song):
+        raise GenerationError(f"the song has only drums ({', '.join(_track_label(song, i) for i in drum_tracks(song))}); "
+                              f"Add Drums writes drums to go with other parts: use Generate "
+                              f"to continue the drums")
+    model = drum_model(library, settings.model)
+    enc: DrumEncoding = model.encoding
+    ppq = song.ppq
+    sid, style, said = resolve_style(song, request.drum_style)
+    messages = [said] + _metre_message(song)
+    end_tick = max(n.end_tick for i in _pitched(song) for n in song.tracks[i].notes)
+    bars, _ = _song_bars(song, end_tick)
+    start = bars[0] if bars else 0
+    last_bar = max(b for b in bars if enc.step_to_tick(b, ppq) < end_tick)
+    end = last_bar + _bar_length(song, enc, last_bar)
+    if len(bars) > MAX_DRUM_BARS:
+        raise GenerationError(f"the song has {len(bars)} bars; Add Drums writes at most "
+                              f"{MAX_DRUM_BARS} at once")
+    steps = end - start
+    k = int(settings.variations)
+    onsets = np.repeat(_rows_onsets(song, None, start, steps), k, axis=0)
+    plan = _plan(model, song, start, steps, [], sid, onsets)
+    rng = np.random.default_rng(int(settings.rng_seed))
+    out, _ = sample_drums(plan, settings, rng, progress, is_cancelled)
+    new_track = len(song.tracks)
+    variations = [_decode(enc, row, start, ppq) for row in out]
+    if drum_tracks(song):
+        messages.append(f"The song has a drum track already "
+                        f"({', '.join(_track_label(song, i) for i in drum_tracks(song))}); "
+                        f"the new drums are a track of their own beside it.")
+    messages.append(f"Drums written for {len(bars)} bar{'s' if len(bars) != 1 else ''} "
+                    f"(model {model.name}).")
+    return GenerationResult(variations=variations, start_tick=enc.step_to_tick(start, ppq),
+                            key=Key(0, False), messages=messages, model=model.name,
+                            steps=steps, tokens=out.tolist(),
+                            track_of=[[new_track] * len(v) for v in variations],
+                            new_tracks=[DRUM_TRACK_NAME])
+
+
+def _bar_length(song: Song, enc: DrumEncoding, bar_step: int) -> int:
+    from engine.encodings.drums import bar_steps
+
+    return bar_steps(song.meter_at(enc.step_to_tick(bar_step, song.ppq)))
+
+
+def _continue_span(song: Song, settings, start_tick: int, enc: DrumEncoding) -> int:
+    """Drum steps over what a pitched continuation of ``settings`` from ``start_tick``
+    writes: its bars, or its sixteenth-note steps."""
+    ppq = song.ppq
+    if settings.steps is not None:
+        return max(1, enc.tick_to_step(int(settings.steps) * ppq // 4, ppq))
+    return enc.steps_for(int(settings.bars), song.ticks_per_bar_at(start_tick), ppq)
+
+
+def continue_drums(library, song: Song, settings, *, start_tick: int,
+                   new_notes: Sequence[Sequence[Note]] | None, style_name: str = "auto",
+                   progress=None, is_cancelled=None,
+                   messages: list[str] | None = None
+                   ) -> tuple[list[list[Note]], int, str, int]:
+    """The song's drum tracks continued from ``start_tick`` for the settings' length,
+    one variation per list of ``new_notes`` (each variation's new pitched notes, which
+    its drums hear; None: a song of drums only, ``settings.variations`` rows).  Returns
+    (per variation the new drum notes, the drum track they go on, the model's name, the
+    steps written)."""
+    model = drum_model(library, settings.model)
+    enc: DrumEncoding = model.encoding
+    ppq = song.ppq
+    drums = drum_tracks(song)
+    messages = messages if messages is not None else []
+    start = enc.ceil_step(start_tick, ppq)
+    end = start + _continue_span(song, settings, enc.step_to_tick(start, ppq), enc)
+    # drums that already sound past the start are kept and heard: the new ones follow
+    last = max(enc.tick_to_step(n.start_tick, ppq) for i in drums for n in song.tracks[i].notes)
+    start = max(start, min(end - 1, last + 1))
+    steps = end - start
+    sid, _, said = resolve_style(song, style_name)
+    messages.append(said)
+    messages += _unmapped_message(song, drums)
+    prime = _drum_seed(enc, song, drums, start, messages)
+    k = int(settings.variations) if new_notes is None else len(new_notes)
+    onsets = _rows_onsets(song, new_notes, start, steps)
+    if new_notes is None:
+        onsets = np.repeat(onsets, k, axis=0)
+    plan = _plan(model, song, start, steps, prime, sid, onsets)
+    # the drums draw from their own random stream: the pitched parts' stay as they were
+    rng = np.random.default_rng([int(settings.rng_seed), 10])
+    out, _ = sample_drums(plan, settings, rng, progress, is_cancelled)
+    return [_decode(enc, row, start, ppq) for row in out], drums[0], model.name, steps
+
+
+def fill_drums(library, song: Song, request: GenerationRequest, *, progress=None,
+               is_cancelled=None) -> GenerationResult:
+    """The gap of a drum track filled by a drum model: it hears the drums before the
+    gap and the other parts in it, and each variation is the likeliest of
+    FILL_CANDIDATES to lead into the drums after the gap."""
+    settings = request.settings
+    model = drum_model(library, settings.model)
+    enc: DrumEncoding = model.encoding
+    ppq = song.ppq
+    track = request.track if request.track is not None else drum_tracks(song)[0]
+    start_tick, end_tick = checked_gap(song, *request.gap)
+    start, end = enc.ceil_step(start_tick, ppq), enc.ceil_step(end_tick, ppq)
+    if end <= start:
+        raise GenerationError(f"the gap in bar {bar_of(song, start_tick)} is shorter than a "
+                              f"step of the drum grid")
+    messages: list[str] = []
+    sid, _, said = resolve_style(song, request.drum_style)
+    messages.append(said)
+    messages += _unmapped_message(song, [track])
+    prime = _drum_seed(enc, song, [track], start, messages)
+    after = [n for n in song.tracks[track].notes if n.start_tick >= end_tick]
+    bars, last = _song_bars(song, end_tick + 1)
+    junction = enc.encode_steps(after, ppq, end, end + last).tokens if after else []
+    k = int(settings.variations)
+    c = FILL_CANDIDATES if junction else 1
+    onsets = np.repeat(_rows_onsets(song, None, start, end - start), k * c, axis=0)
+    plan = _plan(model, song, start, end - start, prime, sid, onsets)
+    rng = np.random.default_rng(int(settings.rng_seed))
+    out, logp = sample_drums(plan, settings, rng, progress, is_cancelled, junction)
+    best = logp.reshape(k, c).argmax(axis=1) + np.arange(k) * c
+    kept = [n for n in unmapped_notes(song.tracks[track].notes)
+            if start_tick <= n.start_tick < end_tick]
+    if kept:
+        messages.append(f"{len(kept)} notes in the gap outside the percussion map were "
+                        f"kept as they were.")
+    channel = song.tracks[track].channel if is_drum_track(song.tracks[track]) else DRUM_CHANNEL
+    variations = [sorted([Note(n.pitch, n.start_tick, n.duration_ticks, n.velocity, channel)
+                          for n in _decode(enc, out[r], start, ppq)
+                          if n.start_tick < end_tick] + kept, key=Note.sort_key)
+                  for r in best]
+    messages.append(f"Filled the drums of bars {bar_of(song, start_tick)}-"
+                    f"{bar_of(song, max(start_tick, end_tick - 1))} (model {model.name}).")
+    return GenerationResult(variations=variations, start_tick=enc.step_to_tick(start, ppq),
+                            key=Key(0, False), messages=messages, model=model.name,
+                            steps=end - start, tokens=out[best].tolist())
+
+
+# ---------------------------------------------------------------------------------------
+# the seams
+# ---------------------------------------------------------------------------------------
+@register(DRUMS)
+@register(DRUMS, parts=True)
+def drums_job(library, song, request, model, *, progress=None, is_cancelled=None,
+              **options):
+    return add_drums(library, song, request, progress=progress, is_cancelled=is_cancelled)
+
+
+def _drums_only_job(library, song, request, model, *, progress=None, is_cancelled=None,
+                    **options):
+    """A song of drums only goes on: its drums, continued by a drum model."""
+    settings = request.settings
+    messages: list[str] = []
+    start_tick = request.start_tick
+    if start_tick is None:
+        from engine.generation.generator import continuation_start_tick
+
+        drums = drum_tracks(song)
+        start_tick = continuation_start_tick(
+            song, [n for i in drums for n in song.tracks[i].notes], max(1, song.ppq // 12))
+    notes, track, name, steps = continue_drums(library, song, settings, start_tick=start_tick,
+                                        new_notes=None, style_name=request.drum_style,
+                                        progress=progress, is_cancelled=is_cancelled,
+                                        messages=messages)
+    messages.append(f"The song has only drums; the drum track ({_track_label(song, track)}) "
+                    f"went on (model {name}).")
+    return GenerationResult(variations=notes, start_tick=start_tick, key=Key(0, False),
+                            messages=messages, model=name,
+                            steps=steps, track_of=[[track] * len(v) for v in notes])
+
+
+def _fill_job(library, song, request, model, *, progress=None, is_cancelled=None, **options):
+    return fill_drums(library, song, request, progress=progress, is_cancelled=is_cancelled)
+
+
+@route
+def claim(request: GenerationRequest, song: Song | None):
+    """The drum jobs, whatever model the request names: Add Drums; a fill on a drum
+    track; a continuation of a song whose only music is drums."""
+    if request.job == DRUMS:
+        return drums_job
+    if song is None or not drum_tracks(song):
+        return None
+    if request.job == FILL:
+        t = request.track
+        if t is not None and 0 <= t < len(song.tracks) and is_drum_track(song.tracks[t]):
+            return _fill_job
+        if t is None and not _pitched(song):
+            return _fill_job
+    if request.job == CONTINUE and not _pitched(song):
+        return _drums_only_job
+    return None
+
+
+@follower
+def drums_go_on(library, song: Song | None, request: GenerationRequest,
+                result: GenerationResult, *, progress=None, is_cancelled=None):
+    """After a pitched continuation: the song's drum track goes on with it, each
+    variation's drums hearing that variation's new notes (``result.drums``, onto
+    ``result.drum_track``).  Without a drum track or a drum model, the result as it
+    is."""
+    if request.job != CONTINUE or song is None or not drum_tracks(song) \
+            or not drum_model_names(library) or not result.variations:
+        return result
+    from engine.generation.polyphony import drums_left_message
+
+    left = drums_left_message(song)
+    messages = [m for m in result.messages if m != left]
+    notes, track, name, _ = continue_drums(library, song, _drum_settings(request),
+                                        start_tick=result.start_tick,
+                                        new_notes=result.variations,
+                                        style_name=request.drum_style,
+                                        progress=progress, is_cancelled=is_cancelled,
+                                        messages=messages)
+    messages.append(f"The drum track ({_track_label(song, track)}) went on with the other "
+                    f"parts (model {name}).")
+    result.messages = messages
+    result.drums = notes
+    result.drum_track = track
+    return result
+
+
+def _drum_settings(request: GenerationRequest):
+    """The request's settings with the model left to the drums (the request's model
+    writes the pitched parts)."""
+    import dataclasses
+
+    return dataclasses.replace(request.settings, model="")

@@ -1,0 +1,234 @@
+"""The drum jobs (engine/generation/jobs/drums.py) with the shipped drum model and real
+MIDI: Add Drums, the drum track continued with every other part (the pitched parts as
+without drums), a song of drums only, a fill on a drum track, the styles, and the
+service carrying a drums request."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.encodings import CONTINUE, FILL
+from engine.encodings.drums import (DRUM_CHANNEL, KIT, STYLES, bar_steps, kit_piece,
+                                    piece_note)
+from engine.errors import GenerationError
+from engine.formats import load_song
+from engine.generation import jobs
+from engine.generation.jobs.drums import (DrumPlan, auto_style, drum_model, drum_model_names,
+                                          sample_drums)
+from engine.generation.parts_song import song_with_drums, song_with_parts
+from engine.generation.request import DRUMS, GenerationRequest, GenerationSettings
+from engine.generation.service import Generate, Result, decode, encode, generate_outcome
+from engine.models import ModelLibrary
+from engine.song import Note, Song, TempoChange, TempoMap, TimeSignature, Track, bpm_to_us
+
+ROOT = Path(__file__).resolve().parents[2]
+# four bars of an mma swing groove: drums, two chord tracks and a bass
+GROOVE = ROOT / "tests" / "data" / "drums" / "swing-tiny.mid"
+KIT_NOTES = {piece_note(i) for i in range(len(KIT))}
+
+
+@pytest.fixture(scope="module")
+def library() -> ModelLibrary:
+    lib = ModelLibrary([ROOT / "models"])
+    if not drum_model_names(lib):
+        pytest.skip("no drum model in models/")
+    return lib
+
+
+@pytest.fixture(scope="module")
+def groove() -> Song:
+    """Four bars of mma's swing: a drum track, two chord tracks and a bass, in 4/4."""
+    return load_song(str(GROOVE))
+
+
+def _without_drums(song: Song) -> Song:
+    out = song.copy()
+    out.tracks[:] = [t for t in out.tracks if not t.is_drum]
+    return out
+
+
+def _only_drums(song: Song) -> Song:
+    out = song.copy()
+    out.tracks[:] = [t for t in out.tracks if t.is_drum]
+    return out
+
+
+def _settings(**kw) -> GenerationSettings:
+    return GenerationSettings(**{"model": "drums-lstm", "variations": 2, "rng_seed": 3,
+                                 "memory": False, **kw})
+
+
+def test_add_drums_writes_a_new_drum_track_over_the_whole_song(library, groove):
+    song = _without_drums(groove)
+    request = GenerationRequest(DRUMS, _settings(), drum_style="rock")
+    result = jobs.run(library, song, request)
+    assert result.new_tracks == ["Drums"] and len(result.variations) == 2
+    assert all(set(t) == {len(song.tracks)} for t in result.track_of)
+    end = max(n.end_tick for t in song.tracks for n in t.notes)
+    bar = song.ticks_per_bar_at(0)
+    for notes in result.variations:
+        assert notes and all(n.channel == DRUM_CHANNEL and n.pitch in KIT_NOTES for n in notes)
+        assert min(n.start_tick for n in notes) < 2 * bar  # from the start...
+        assert max(n.start_tick for n in notes) > end - 2 * bar  # ...to the end
+        assert max(n.start_tick for n in notes) < end + bar
+    assert result.variations[0] != result.variations[1]
+    written = song_with_parts(song, result, 0)
+    drums = written.tracks[-1]
+    assert drums.is_drum and drums.channel == DRUM_CHANNEL and drums.name == "Drums"
+    assert written.tracks[:-1] == song.tracks  # the song's own tracks as they were
+    again = jobs.run(library, song, request)
+    assert again.variations == result.variations  # the same seed, the same drums
+
+
+def test_the_style_and_the_parts_onsets_reach_the_model(library, groove):
+    """The real drums after a step, scored under each row's conditioning: rows that hear
+    the same thing score them the same, a row that hears a bass on every beat or
+    another style does not."""
+    model = drum_model(library, "drums-lstm")
+    drum = next(i for i, t in enumerate(groove.tracks) if t.is_drum)
+    real = model.encoding.encode_tracks([groove.tracks[drum]], groove.ppq, 0, 192).tokens
+    scores = {}
+    for style in ("rock", "waltz"):
+        onsets = np.zeros((3, 1, 2), np.float32)
+        plan = DrumPlan(model, 0, 1, [], STYLES.index(style), [0], 48, onsets,
+                        np.zeros((1, 2), np.float32))
+        plan.onsets = np.zeros((3, 200, 2), np.float32)
+        plan.onsets[2, ::12, 0] = 1.0  # row 2's bass plays every quarter
+        out, logp = sample_drums(plan, _settings(temperature=0.0), np.random.default_rng(0),
+                                 junction=real)
+        assert out.shape == (3, 1)
+        scores[style] = logp
+    rock = scores["rock"]
+    assert rock[0] == pytest.approx(rock[1]) and abs(rock[2] - rock[0]) > 1e-3
+    assert abs(scores["waltz"][0] - rock[0]) > 1e-3
+
+
+def test_auto_reads_the_metre_and_the_feel():
+    def song(meter=(4, 4), bpm=120.0, offbeat=240) -> Song:
+        ppq = 480
+        notes = [Note(60, q * ppq + d, 120) for q in range(16) for d in (0, offbeat)]
+        tempo = TempoMap(ppq, [TempoChange(0, bpm_to_us(bpm))])
+        return Song(ppq, [Track(name="m", notes=notes)], tempo, [TimeSignature(0, *meter)])
+
+    assert auto_style(song((3, 4)))[0] == "waltz"
+    assert auto_style(song((6, 8)))[0] == "ballad"
+    assert auto_style(song())[0] == "rock"
+    assert auto_style(song(bpm=70))[0] == "ballad"
+    swung = auto_style(song(offbeat=320))  # eighths on the triplet grid: a swing feel
+    assert swung[0] in ("swing", "shuffle") and "triplet" in swung[1]
+    assert auto_style(song((7, 8)))[0] == "other"
+
+
+def test_an_unknown_style_is_refused_naming_the_styles(library, groove):
+    with pytest.raises(GenerationError, match="no drum style named 'polka-dots'.*rock"):
+        jobs.run(library, _without_drums(groove),
+                 GenerationRequest(DRUMS, _settings(), drum_style="polka-dots"))
+    with pytest.raises(GenerationError, match="takes no track"):
+        GenerationRequest(DRUMS, _settings(), track=0)
+
+
+def test_a_7_8_song_gets_drums_in_bars_of_seven_eighths_and_a_sentence(library, groove):
+    song = _without_drums(groove)
+    song = Song(song.ppq, song.tracks, song.tempo_map, [TimeSignature(0, 7, 8)])
+    result = jobs.run(library, song, GenerationRequest(DRUMS, _settings(), drum_style="auto"))
+    assert any("7/8" in m for m in result.messages)
+    assert bar_steps(TimeSignature(0, 7, 8)) == 42
+    assert all(n.channel == DRUM_CHANNEL for n in result.variations[0])
+
+
+def test_a_song_of_drums_only_continues_its_drums_and_refuses_add_drums(library, groove):
+    song = _only_drums(groove)
+    with pytest.raises(GenerationError, match="only drums"):
+        jobs.run(library, song, GenerationRequest(DRUMS, _settings()))
+    # Generate, whatever melody model the request names: the drum track goes on
+    result = jobs.run(library, song, GenerationRequest(CONTINUE, _settings(model="lstm")))
+    end = max(n.start_tick for n in song.tracks[0].notes)
+    assert all(set(t) == {0} for t in result.track_of)
+    assert all(n.start_tick > end and n.channel == DRUM_CHANNEL for n in result.variations[0])
+    assert result.model == "drums-lstm" and any("only drums" in m for m in result.messages)
+
+
+def test_the_drum_track_goes_on_with_the_parts_which_stay_as_without_it(library, groove):
+    request = GenerationRequest(CONTINUE, _settings(model="poly-lstm", bars=2), parts=True)
+    model = library.get("poly-lstm")
+    alone = jobs.job_for(request, model)(library, groove, request, model)
+    result = jobs.run(library, groove, request)
+    assert result.variations == alone.variations  # the pitched parts, note for note
+    drum = next(i for i, t in enumerate(groove.tracks) if t.is_drum)
+    assert result.drum_track == drum and len(result.drums) == 2
+    assert not any("left as it is" in m for m in result.messages)
+    assert any("went on with the other parts" in m for m in result.messages)
+    for notes in result.drums:
+        assert notes and all(n.start_tick >= result.start_tick for n in notes)
+        assert all(n.channel == DRUM_CHANNEL for n in notes)
+    written = song_with_parts(groove, result, 1)
+    assert len(written.tracks[drum].notes) == len(groove.tracks[drum].notes) + len(result.drums[1])
+
+
+def test_a_melody_continuation_carries_the_drums_beside_it(library, groove):
+    request = GenerationRequest(CONTINUE, _settings(model="lstm", bars=2))
+    result = jobs.run(library, groove, request)
+    assert result.track_of is None and result.drums and result.drum_track == 0
+    # drums that run on past the melody's start are kept: the new ones follow them
+    last = groove.tracks[0].notes[-1].start_tick
+    assert all(n.start_tick > last and n.start_tick >= result.start_tick
+               for notes in result.drums for n in notes)
+    written = song_with_drums(groove, result, 0)
+    assert written.tracks[0].notes == sorted(groove.tracks[0].notes + result.drums[0],
+                                             key=Note.sort_key)
+    assert written.tracks[1:] == groove.tracks[1:]
+
+
+def test_notes_outside_the_percussion_map_are_kept_and_reported(library, groove):
+    song = groove.copy()
+    drum = next(i for i, t in enumerate(song.tracks) if t.is_drum)
+    odd = [Note(20, 480 * q, 60, 90, DRUM_CHANNEL) for q in range(0, 16, 4)]
+    assert all(kit_piece(n.pitch) is None for n in odd)
+    song.tracks[drum].notes = sorted(song.tracks[drum].notes + odd, key=Note.sort_key)
+    result = jobs.run(library, song, GenerationRequest(CONTINUE, _settings(model="lstm",
+                                                                          bars=1)))
+    assert any("not in the General MIDI percussion map" in m and "kept" in m
+               for m in result.messages)
+    assert all(n in song_with_drums(song, result, 0).tracks[drum].notes for n in odd)
+    # a fill over them keeps them too
+    start, end = 480 * 4, 480 * 12
+    filled = jobs.run(library, song, GenerationRequest(FILL, _settings(), drum, start, end))
+    for notes in filled.variations:
+        assert [n for n in odd if start <= n.start_tick < end] == \
+            [n for n in notes if n.pitch == 20]
+
+
+def test_a_gap_on_a_drum_track_fills_through_the_fill_job(library, groove):
+    from engine.generation.fill import apply_fill
+
+    drum = next(i for i, t in enumerate(groove.tracks) if t.is_drum)
+    start, end = 2 * groove.ticks_per_bar_at(0), 4 * groove.ticks_per_bar_at(0)
+    result = jobs.run(library, groove, GenerationRequest(FILL, _settings(model="lstm-fill"),
+                                                        drum, start, end))
+    assert result.model == "drums-lstm" and result.track_of is None
+    for notes in result.variations:
+        assert notes and all(start <= n.start_tick < end for n in notes)
+    filled = apply_fill(groove, drum, start, end, result.variations[0])
+    outside = [n for n in groove.tracks[drum].notes if not start <= n.start_tick < end]
+    assert [n for n in filled.tracks[drum].notes if not start <= n.start_tick < end] == outside
+    assert [t for i, t in enumerate(filled.tracks) if i != drum] == \
+        [t for i, t in enumerate(groove.tracks) if i != drum]
+
+
+def test_a_drums_request_travels_through_the_service(library, groove):
+    song = _without_drums(groove)
+    request = GenerationRequest(DRUMS, _settings(), drum_style="swing")
+    message = Generate(1, [str(ROOT / "models")], song, request.settings, request=request)
+    back = decode(encode(message))
+    assert back.request == request
+    outcome = generate_outcome(library, back)
+    assert isinstance(outcome, Result)
+    assert outcome.result.variations == jobs.run(library, song, request).variations
+    carried = decode(encode(dataclasses.replace(outcome, result=dataclasses.replace(
+        outcome.result, drums=[outcome.result.variations[0]], drum_track=0))))
+    assert carried.result.drums == [outcome.result.variations[0]]
+    assert STYLES[0] == "other"
