@@ -338,6 +338,8 @@ def run(minutes: float, out: Path, cache: Path = G.CACHE_DIR,
     card["metrics"] = metrics
     card["training"]["total_wall_time_s"] = round(time.monotonic() - t0, 1)
     write_card(card, out / f"{NAME}.json")
+    if (out / "README.md").exists():
+        write_readme_section(out)
     say(json.dumps(metrics, indent=1))
     return card
 
@@ -378,3 +380,83 @@ def add_parser(sub, command_line) -> None:
         return 0
 
     d.set_defaults(run=run_drums)
+
+
+# ---- models/README.md ----------------------------------------------------------------------
+
+README_HEADING = "## Drum models (issue 24)"
+
+
+def drums_section(models_dir: Path) -> str:
+    """models/README.md's drum section, from the drum card's data and figures ('' when
+    there is no drum model)."""
+    path = models_dir / f"{NAME}.json"
+    if not path.exists():
+        return ""
+    card = json.loads(path.read_text(encoding="utf-8"))
+    m, d, tr = card.get("metrics", {}), card.get("data", {}), card.get("training", {})
+    kn = m.get("kneser_ney", {})
+    if not kn:
+        return ""
+
+    def row(label, key, kn_key=None):
+        mine, base = m.get(key, {}), kn.get(kn_key or key, {})
+        return (f"| {label} | {mine.get('bits_per_hit', '-')} | {mine.get('bits_per_step', '-')} "
+                f"| {base.get('bits_per_hit', '-')} | {base.get('bits_per_step', '-')} | "
+                f"{mine.get('songs', '-')} | {mine.get('hits', '-')} |")
+    from training.architectures import get
+
+    def counts(c):
+        return ", ".join(f"{k} {v}" for k, v in (c or {}).items())
+
+    human = ", ".join(n.replace("mma--usr_share_", "").replace(".mid", "")
+                      for n in d.get("human_test_set", []))
+    below = m.get("below_kneser_ney", {})
+    size = get(NAME).size_text(card.get("hyperparameters", {}))
+    return f"""
+
+{README_HEADING}
+
+`{NAME}` ({size}, {card.get('parameters')} parameters, encoding `drums-12th` v1 with
+{card['encoding']['vocab_size']} hit sets, docs/drum-encoding.md), conditioned on the style
+family, the position in the bar and the other parts' onsets. Data: {d.get('corpus')};
+licence: {d.get('licence')}. Split {d.get('split')}: grooves {counts(d.get('grooves'))};
+style files {counts(d.get('files'))}; test files {', '.join(d.get('test_files', []))}.
+Second test set (drum tracks of Debian MIDI files that mma's pattern engine did not make,
+in tests/data/external, never trained on): {human}.
+
+Bits per drum hit: the sum of -log2 p(token) over every token after a song's first,
+divided by the drum hits among them (per step: divided by the steps). The style is
+unknown (0), as `main.py score` reads a MIDI file; "style given" feeds each groove's
+family. Kneser-Ney: the same tokens, order {kn.get('order')} (best on validation).
+
+| set | {NAME} bits/hit | bits/step | Kneser-Ney bits/hit | bits/step | songs | hits |
+|---|---:|---:|---:|---:|---:|---:|
+{row('held-out grooves', 'test')}
+{row('held-out grooves, style given', 'test_style_given', 'test')}
+{row('validation grooves', 'validation', 'validation_unused')}
+{row('Debian MIDI drum tracks (second test set)', 'human')}
+
+Below Kneser-Ney per hit: held-out grooves {below.get('test', 0):.1%} (target at least 25%),
+second test set {below.get('human', 0):.1%}. Training: {tr.get('epochs')} epochs,
+{(tr.get('wall_time_s') or 0) / 60:.1f} min on this machine's loaded CPU.
+
+Reproduce: `bash scripts/training-deps.sh` (Debian's mma), `python -m training grooves`,
+then `{tr.get('command')}`. `python main.py score --model {NAME} --memory off FILES` on the
+test grooves' MIDI files (training/cache/grooves) gives the card's {m.get('test', {}).get('bits_per_hit')} bits per hit.
+"""
+
+
+def write_readme_section(models_dir: Path) -> None:
+    """Put :func:`drums_section` into models/README.md in place of the old one (or at
+    its end)."""
+    from engine.formats import write_bytes_atomic
+
+    path = models_dir / "README.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    start = text.find(README_HEADING)
+    if start >= 0:
+        end = text.find("\n## ", start + len(README_HEADING))
+        text = text[:start].rstrip("\n") + ("\n" + text[end:] if end >= 0 else "")
+    text = text.rstrip("\n") + drums_section(models_dir).rstrip("\n") + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))

@@ -211,8 +211,11 @@ cards' metrics).{sizes}
 
     from training.studies.poly_report import poly_section
 
+    from training.drums import drums_section
+
     text = (text.rstrip("\n") + readme_sections(models_dir) + fill_section(models_dir)
-            + poly_section(models_dir).rstrip("\n") + "\n")
+            + poly_section(models_dir).rstrip("\n") + drums_section(models_dir).rstrip("\n")
+            + "\n")
     write_bytes_atomic(models_dir / "README.md", text.encode())
     os.chmod(models_dir / "README.md", 0o644)
 
@@ -228,6 +231,8 @@ def evaluate_all(models_dir: Path = MODELS_DIR, baseline_dir: Path = BASELINE_DI
             except (OSError, ValueError):
                 continue
             if card.get("format") != "continuo-model-card":
+                continue
+            if card.get("encoding", {}).get("drums"):  # scored on grooves: training/drums.py
                 continue
             # the shared splits are the default encoding's tokens
             same = card.get("encoding") == DEFAULT_ENCODING.card()
