@@ -332,10 +332,13 @@ def midi_file_to_song(source: PathOrBytes, name: str | None = None) -> Song:
                                 is_drum=channel == DRUM_CHANNEL))
 
     notes_end = max((n.end_tick for t in tracks for n in t.notes), default=0)
+    # a final rest ends after the last note and the last chord marker: a chord track
+    # written ahead of the notes (a lead sheet) is not a rest to continue after
+    last_event = max([notes_end] + [c.tick for c in chords])
     try:
         song = Song(ppq=ppq, tracks=tracks, tempo_map=TempoMap(ppq, tempos),
                     time_signatures=signatures, key_signatures=keys,
-                    length_ticks=file_end if file_end > notes_end else None,
+                    length_ticks=file_end if file_end > last_event else None,
                     chords=sorted(chords, key=lambda c: c.tick))
     except SongError as e:
         raise MidiFileError(f"{what}: {e}") from None
