@@ -52,6 +52,8 @@ from gui.worker import GenerationJob, is_polyphonic_info
 
 KEY_AUTO = "auto"
 KEY_OFF = "off"
+# Follow chords: how closely generation keeps to the chord track (engine: request.py)
+FOLLOW_CHOICES = (("off", "Off"), ("loose", "Loose"), ("strict", "Strict"))
 MAX_RNG_SEED = 2**31 - 1
 TEMPERATURE_STEPS = 100  # the temperature slider moves in hundredths
 
@@ -293,6 +295,15 @@ class GeneratePanel(QWidget):
         self.memory_check = QCheckBox("Motif memory")
         self.memory_check.setChecked(True)
 
+        self.follow_combo = QComboBox()
+        self.follow_combo.setObjectName("follow_chords")
+        for value, label in FOLLOW_CHOICES:
+            self.follow_combo.addItem(label, value)
+        self.follow_combo.setToolTip(
+            "Keep to the chord track (the chord lane over the roll): Loose favours the "
+            "chord's tones, Strict puts strong beats on them and lets weak beats pass by "
+            "step. Off ignores the chords")
+
         # six five-position controls (gui.panels.controls) and the presets' row
         self.controls = ControlsBox()
         self.presets = PresetsController(self)
@@ -306,6 +317,7 @@ class GeneratePanel(QWidget):
         form.addRow("Random seed", seed_row)
         form.addRow("Key lock", self.key_combo)
         form.addRow("", self.memory_check)
+        form.addRow("Follow chords", self.follow_combo)
         form.addRow(self.controls)
         form.addRow("Preset", self.presets.widget)
 
@@ -569,6 +581,15 @@ class GeneratePanel(QWidget):
             self.key_combo.setCurrentIndex(i)
 
     # ---- settings ------------------------------------------------------------------
+    def follow_chords(self) -> str:
+        """"off", "loose" or "strict": how closely generation keeps to the chords."""
+        return str(self.follow_combo.currentData())
+
+    def set_follow_chords(self, value: str) -> None:
+        i = self.follow_combo.findData(value)
+        if i >= 0:
+            self.follow_combo.setCurrentIndex(i)
+
     def roll_seed(self) -> None:
         self.rng_seed.setValue(random.randint(0, MAX_RNG_SEED))
 
@@ -590,6 +611,7 @@ class GeneratePanel(QWidget):
                                       variations=self.variations_spin.value(),
                                       rng_seed=self.rng_seed.value(), key=key,
                                       memory=self.memory_check.isChecked(),
+                                      follow_chords=self.follow_chords(),
                                       **self.controls.values())
         settings.validate()
         return settings
@@ -629,6 +651,7 @@ class GeneratePanel(QWidget):
         self.rng_seed.setValue(int(s.value("generate/rng_seed", 1234)))
         self.set_key_mode(str(s.value("generate/key", KEY_AUTO)))
         self.memory_check.setChecked(s.value("generate/memory", True, type=bool))
+        self.set_follow_chords(str(s.value("generate/follow_chords", "off")))
         try:
             self.controls.set_values({name: int(s.value(f"generate/controls/{name}", 0))
                                       for name in CONTROL_NAMES})
@@ -648,6 +671,7 @@ class GeneratePanel(QWidget):
         s.setValue("generate/rng_seed", self.rng_seed.value())
         s.setValue("generate/key", self.key_combo.currentData())
         s.setValue("generate/memory", self.memory_check.isChecked())
+        s.setValue("generate/follow_chords", self.follow_chords())
         for name, value in self.controls.values().items():
             s.setValue(f"generate/controls/{name}", value)
         s.setValue("generate/controls_shown", self.controls.is_expanded())

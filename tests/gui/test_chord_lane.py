@@ -213,7 +213,10 @@ def test_ten_thousand_chords_only_the_visible_are_painted(qtbot, chord_roll):
 def window(qtbot, library, isolated_settings):
     from tests.gui.test_app import make_window
 
-    return make_window(qtbot, library)
+    shown = make_window(qtbot, library)
+    shown.activateWindow()
+    qtbot.waitUntil(shown.isActiveWindow, timeout=5000)  # a window shortcut needs it
+    return shown
 
 
 def test_detect_chords_fills_the_track_in_one_undo_step(qtbot, window):
@@ -338,3 +341,46 @@ def test_play_chords_sends_the_voiced_chords_through_a_real_port(
     finally:
         sink.close()
         bridge.close()
+
+
+# ---- Follow chords in the Generate panel ---------------------------------------------------
+
+def test_follow_chords_reaches_the_settings_and_is_remembered(qtbot, doc, library,
+                                                              isolated_settings):
+    from gui.panels.generate import GeneratePanel
+
+    first = GeneratePanel(doc, library)
+    qtbot.addWidget(first)
+    assert first.follow_combo.currentText() == "Off" and first.settings().follow_chords == "off"
+    first.show()
+    first.follow_combo.setFocus()
+    qtbot.keyClick(first.follow_combo, Qt.Key.Key_Down)
+    qtbot.keyClick(first.follow_combo, Qt.Key.Key_Down)
+    assert first.settings().follow_chords == "strict"
+    first.save_settings()
+    second = GeneratePanel(doc, library)
+    qtbot.addWidget(second)
+    assert second.follow_chords() == "strict" and second.settings().follow_chords == "strict"
+
+
+def test_strict_follow_puts_every_generated_beat_on_a_chord_tone(qtbot, doc, library,
+                                                                 isolated_settings):
+    from engine.encodings.chords import chord_at
+    from gui.panels.generate import GeneratePanel
+
+    panel = GeneratePanel(doc, library)
+    qtbot.addWidget(panel)
+    panel.select_model(next(m.name for m in library.models if m.architecture == "lstm"))
+    chords = [Chord(0, "C"), Chord(2880, "F"), Chord(3840, "G7"), Chord(4800, "Am"),
+              Chord(5760, "Dm7")]
+    doc.set_chords(chords)
+    panel.bars.setValue(2)
+    panel.variations_spin.setValue(2)
+    panel.set_follow_chords("strict")
+    with qtbot.waitSignal(panel.generation_finished, timeout=180000):
+        assert panel.generate()
+    on_beats = [n for i in range(2) for n in panel.variation_notes(i)
+                if n.start_tick % doc.ppq == 0]
+    assert len(on_beats) >= 4, panel.messages.text()
+    assert min(n.start_tick for n in on_beats) < 3840  # from the melody's end, not the chords'
+    assert all(n.pitch % 12 in chord_at(chords, n.start_tick).pitch_classes for n in on_beats)
