@@ -421,12 +421,15 @@ def continue_drums(library, song: Song, settings, *, start_tick: int,
     model = drum_model(library, settings.model)
     enc: DrumEncoding = model.encoding
     ppq = song.ppq
-    drums = drum_tracks(song)
+    drums = drum_tracks(song) or [i for i, t in enumerate(song.tracks) if is_drum_track(t)]
+    if not drums:
+        raise GenerationError("the song has no drum track to continue")
     messages = messages if messages is not None else []
     start = enc.ceil_step(start_tick, ppq)
     end = start + _continue_span(song, settings, enc.step_to_tick(start, ppq), enc)
     # drums that already sound past the start are kept and heard: the new ones follow
-    last = max(enc.tick_to_step(n.start_tick, ppq) for i in drums for n in song.tracks[i].notes)
+    last = max((enc.tick_to_step(n.start_tick, ppq) for i in drums
+                for n in song.tracks[i].notes), default=-1)
     start = max(start, min(end - 1, last + 1))
     steps = end - start
     sid, _, said = resolve_style(song, style_name)

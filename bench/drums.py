@@ -1,0 +1,458 @@
+"""Drums: the drum model's continuations and Add Drums against real grooves.
+
+Every held-out groove (mma's library rendered by ``python -m training grooves``, test
+split, the 8-bar main grooves) and every drum track of tests/data/external with 8 bars
+or more is continued for 4 bars after its first 4 (temperature 1, 4 variations), the
+drums hearing the real bass and chords of those bars (engine/generation/jobs/drums.py's
+continue_drums), and compared with the real next 4 bars:
+
+* the Jensen-Shannon distance (base 2) of each kit piece's onset-position histogram (the
+  step of the bar, 48 a 4/4 bar) against the real one, with the real set's own two
+  halves (alternate grooves) as the noise floor; target: within 1.5x the floor;
+* the share of new bars that repeat an earlier bar's pattern exactly (seed bars
+  included); target: within 20% of the real share;
+* the backbeat share per style: 4/4 bars with the snare on beats 2 and 4; target:
+  within 20% of the real share;
+* kick / bass agreement: of the steps where a kick or a bass note starts, the share
+  where both do (Jaccard), real and generated.
+
+Style fidelity: Add Drums on the first 8 bars of Essen test tunes (bench/reads_right's
+essen_tunes), one style at a time, each tune barred in the style's own metre (4/4, or 3/4
+for a waltz): each
+style's drums, as one histogram of (piece, step of the bar), should be nearer (JS) to
+that style's real grooves (every rendered groove of the family) than to any other
+style's, for at least 80% of the styles.
+
+Every track continues: each mma example of tests/data/external with a drum track and
+pitched parts is continued 4 bars by the default part model (jobs.run, as Generate
+does); every track should get new notes, and the new drum bars' histogram should lie at
+most half as far (JS) from the seed's last 4 bars as from a random other groove's.
+
+Speed: Add Drums to a 32-bar song (the default seed's parts repeated), one variation and
+four, median of 5 runs, on one core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import (ROOT, add_out, command_line, git_state, load_averages,  # noqa: E402
+                          parser, pinned_unless, print_table, single_threaded, write_json)
+
+single_threaded()
+
+import numpy as np  # noqa: E402
+
+PIECES = ("kick", "snare", "closed_hat", "open_hat", "pedal_hat", "ride", "crash", "side_stick",
+          "low_tom", "mid_tom", "high_tom", "clap", "hand_drum")
+MIN_HITS = 30  # a piece is compared only where the real set strikes it this often
+BAR = 48  # histogram bins: the steps of a 4/4 bar (shorter bars use fewer)
+
+
+def js_distance(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon distance (base 2, 0..1) of two histograms (normalised here)."""
+    p = p / p.sum() if p.sum() else p
+    q = q / q.sum() if q.sum() else q
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray) -> float:
+        nz = a > 0
+        return float((a[nz] * np.log2(a[nz] / m[nz])).sum())
+
+    return float(np.sqrt(max(0.0, (kl(p) + kl(q)) / 2)))
+
+
+# ---------------------------------------------------------------------------------------
+# songs -> hits per step
+# ---------------------------------------------------------------------------------------
+def hit_matrix(enc, notes, ppq: int, start: int, end: int) -> np.ndarray:
+    """[steps, kit] bool: which pieces the drum ``notes`` strike at each grid step."""
+    tokens = enc.encode_steps(notes, ppq, start, end).tokens
+    return enc.piece_levels[np.asarray(tokens, dtype=np.int64)] > 0
+
+
+def tokens_matrix(enc, tokens) -> np.ndarray:
+    return enc.piece_levels[np.asarray(tokens, dtype=np.int64)] > 0
+
+
+def histogram(hits: list[tuple[np.ndarray, int]], piece: int) -> np.ndarray:
+    """Onset positions in the bar of one piece over (matrix, bar steps) pairs."""
+    h = np.zeros(BAR)
+    for m, bar in hits:
+        steps = np.nonzero(m[:, piece])[0] % bar
+        np.add.at(h, np.minimum(steps, BAR - 1), 1)
+    return h
+
+
+def signature(hits: list[tuple[np.ndarray, int]], kit: int) -> np.ndarray:
+    """One histogram over (piece, step of the bar) for every piece."""
+    return np.concatenate([histogram(hits, p) for p in range(kit)])
+
+
+def bars_of(m: np.ndarray, bar: int) -> list[bytes]:
+    return [m[i:i + bar].tobytes() for i in range(0, len(m) - bar + 1, bar)]
+
+
+def repeats(seed: np.ndarray, new: np.ndarray, bar: int) -> tuple[int, int]:
+    """(new bars repeating an earlier bar exactly, new bars)."""
+    seen = set(bars_of(seed, bar))
+    count = 0
+    news = bars_of(new, bar)
+    for b in news:
+        count += b in seen
+        seen.add(b)
+    return count, len(news)
+
+
+def backbeat(new: np.ndarray, bar: int, snare: int) -> tuple[int, int]:
+    """(4/4 bars with the snare on 2 and 4, 4/4 bars)."""
+    if bar != 48:
+        return 0, 0
+    bars = [new[i:i + bar] for i in range(0, len(new) - bar + 1, bar)]
+    return sum(bool(b[12, snare] and b[36, snare]) for b in bars), len(bars)
+
+
+def agreement(new: np.ndarray, bass: np.ndarray, kick: int) -> tuple[int, int]:
+    """(steps with a kick and a bass onset, steps with either)."""
+    k = new[:, kick]
+    b = bass[:len(k)] > 0
+    return int((k & b).sum()), int((k | b).sum())
+
+
+# ---------------------------------------------------------------------------------------
+# the continuations
+# ---------------------------------------------------------------------------------------
+def test_grooves(split: str = "test") -> list[tuple[str, str, "object"]]:
+    """(name, family, Song) of the rendered 8-bar main grooves of ``split``."""
+    from engine.formats import load_song
+    from training.datasets.grooves import CACHE_DIR, read_index
+
+    out = []
+    for g in read_index():
+        if g.split == split and g.bars == 8 and (CACHE_DIR / g.midi_name).exists():
+            out.append((g.name, g.family, load_song(str(CACHE_DIR / g.midi_name))))
+    return out
+
+
+def external_songs() -> list[tuple[str, str, "object"]]:
+    from engine.formats import load_song
+    from engine.generation.jobs.drums import drum_tracks
+
+    out = []
+    for path in sorted((ROOT / "tests" / "data" / "external").glob("*.mid")):
+        try:
+            song = load_song(str(path))
+        except Exception:  # noqa: BLE001  a file the app refuses is not in the set
+            continue
+        if drum_tracks(song) and song.end_tick >= 8 * song.ticks_per_bar_at(0):
+            out.append((path.stem, "external", song))
+    return out
+
+
+def has_drums(song) -> bool:
+    """Drums in each half of the first 8 bars (a groove without drums is left out)."""
+    from engine.encodings.drums import is_drum_track
+
+    half = 4 * song.ticks_per_bar_at(0)
+    starts = [n.start_tick for t in song.tracks if is_drum_track(t) for n in t.notes]
+    return any(s < half for s in starts) and any(half <= s < 2 * half for s in starts)
+
+
+def continue_one(library, song, variations: int, seed: int):
+    """The drums of bars 5-8 of ``song`` continued from bars 1-4, hearing the real
+    pitched bars 5-8: (seed hits, real next hits, generated hits per variation, bass
+    onsets of the new bars, bar steps)."""
+    from engine.encodings.drums import bar_steps, is_drum_track, onsets_per_step
+    from engine.generation.jobs.drums import continue_drums, drum_model
+    from engine.generation.request import GenerationSettings
+
+    enc = drum_model(library).encoding
+    ppq = song.ppq
+    bar = bar_steps(song.meter_at(0))
+    start_tick = enc.step_to_tick(4 * bar, ppq)
+    end_tick = enc.step_to_tick(8 * bar, ppq)
+    drums = [n for t in song.tracks if is_drum_track(t) for n in t.notes]
+    pitched_new = [n for t in song.tracks if not is_drum_track(t) for n in t.notes
+                   if start_tick <= n.start_tick < end_tick]
+    seed_song = song.copy()
+    for t in seed_song.tracks:
+        t.notes = [n for n in t.notes if n.start_tick < start_tick]
+    settings = GenerationSettings(model="", bars=4, variations=variations, rng_seed=seed,
+                                  memory=False, key=None)
+    new, _, _, _ = continue_drums(library, seed_song, settings, start_tick=start_tick,
+                                  new_notes=[pitched_new] * variations)
+    seed_hits = hit_matrix(enc, drums, ppq, 0, 4 * bar)
+    real = hit_matrix(enc, drums, ppq, 4 * bar, 8 * bar)
+    gen = [hit_matrix(enc, notes, ppq, 4 * bar, 8 * bar) for notes in new]
+    bass = onsets_per_step(song.tracks, ppq, 4 * bar, start_step=4 * bar)[:, 0]
+    return seed_hits, real, gen, bass, bar
+
+
+def continuation_figures(library, songs, variations: int) -> dict:
+    """Every figure of the continuation bench over ``songs`` ((name, family, Song))."""
+    from engine.encodings.drums import KIT
+
+    runs = [(name, family, *continue_one(library, song, variations, i))
+            for i, (name, family, song) in enumerate(songs) if has_drums(song)]
+    kit = {p: KIT.index(p) for p in PIECES}
+    real_all = [(r[3], r[6]) for r in runs]
+    gen_all = [(g, r[6]) for r in runs for g in r[4]]
+    halves = ([(r[3], r[6]) for r in runs[0::2]], [(r[3], r[6]) for r in runs[1::2]])
+    pieces = {}
+    for name, p in kit.items():
+        real_h = histogram(real_all, p)
+        if real_h.sum() < MIN_HITS:
+            continue
+        floor = js_distance(histogram(halves[0], p), histogram(halves[1], p))
+        dist = js_distance(histogram(gen_all, p), real_h)
+        pieces[name] = {"js": round(dist, 4), "floor": round(floor, 4),
+                        "ratio": round(dist / floor, 2) if floor else None,
+                        "real_hits": int(real_h.sum())}
+    return {"grooves": len(runs), "pieces": pieces,
+            **shares(runs, kit["snare"], kit["kick"])}
+
+
+def shares(runs, snare: int, kick: int) -> dict:
+    """Repeats, backbeat per style and kick/bass agreement, real and generated."""
+    def total(pairs):
+        a = sum(x for x, _ in pairs)
+        b = sum(y for _, y in pairs)
+        return round(a / b, 4) if b else None
+
+    rep_real = total([repeats(r[2], r[3], r[6]) for r in runs])
+    rep_gen = total([repeats(r[2], g, r[6]) for r in runs for g in r[4]])
+    styles = sorted({r[1] for r in runs})
+    back = {s: {"real": total([backbeat(r[3], r[6], snare) for r in runs if r[1] == s]),
+                "generated": total([backbeat(g, r[6], snare) for r in runs if r[1] == s
+                                    for g in r[4]])} for s in styles}
+    agree = {"real": total([agreement(r[3], r[5], kick) for r in runs]),
+             "generated": total([agreement(g, r[5], kick) for r in runs for g in r[4]])}
+    return {"repeats": {"real": rep_real, "generated": rep_gen}, "backbeat": back,
+            "kick_bass": agree}
+
+
+# ---------------------------------------------------------------------------------------
+# style fidelity, every track, speed
+# ---------------------------------------------------------------------------------------
+def style_references(library) -> dict[str, tuple[np.ndarray, int]]:
+    """Per family with 3 or more rendered 8-bar grooves: its signature and bar steps."""
+    from engine.encodings.drums import KIT, bar_steps, is_drum_track
+    from engine.formats import load_song
+    from engine.generation.jobs.drums import drum_model
+    from training.datasets.grooves import CACHE_DIR, read_index
+
+    enc = drum_model(library).encoding
+    by: dict[str, list] = {}
+    for g in read_index():
+        if g.bars != 8 or not (CACHE_DIR / g.midi_name).exists():
+            continue
+        song = load_song(str(CACHE_DIR / g.midi_name))
+        bar = bar_steps(song.meter_at(0))
+        drums = [n for t in song.tracks if is_drum_track(t) for n in t.notes]
+        by.setdefault(g.family, []).append((hit_matrix(enc, drums, song.ppq, 0, 8 * bar), bar))
+    out = {}
+    for family, hits in by.items():
+        if len(hits) >= 3:
+            bars = [b for _, b in hits]
+            out[family] = (signature(hits, len(KIT)), max(set(bars), key=bars.count))
+    return out
+
+
+def in_metre(song, bar: int, enc):
+    """The tune's first 8 bars of ``bar`` steps (4/4 for 48, 3/4 for 36): its notes as
+    written, barred in the style's metre."""
+    from engine.song import Song, TimeSignature
+
+    meter = TimeSignature(0, 4, 4) if bar == 48 else TimeSignature(0, bar // 12, 4)
+    end = enc.step_to_tick(8 * bar, song.ppq)
+    tracks = [dataclasses.replace(t, notes=[n for n in t.notes if n.start_tick < end])
+              for t in song.tracks]
+    return Song(song.ppq, tracks, song.tempo_map, [meter])
+
+
+def style_fidelity(library, tunes: int, seed: int) -> dict:
+    """Add Drums per style over Essen test tunes of the style's metre: the nearest
+    reference style of each style's drums."""
+    from bench.reads_right import essen_tunes
+    from engine.encodings.drums import KIT, bar_steps
+    from engine.generation import jobs
+    from engine.generation.jobs.drums import drum_model
+    from engine.generation.request import DRUMS, GenerationRequest, GenerationSettings
+
+    refs = style_references(library)
+    enc = drum_model(library).encoding
+    name = drum_model(library).name
+    tunes_read = [song for _, song in essen_tunes(tunes)]
+    rows = {}
+    for style, (_, bar) in sorted(refs.items()):
+        hits = []
+        for i, tune in enumerate(tunes_read):
+            song, b = in_metre(tune, bar, enc), bar
+            settings = GenerationSettings(model=name, variations=1, rng_seed=seed + i,
+                                          memory=False, key=None)
+            result = jobs.run(library, song, GenerationRequest(DRUMS, settings,
+                                                               drum_style=style))
+            hits.append((tokens_matrix(enc, result.tokens[0]), b))
+        if not hits:
+            continue
+        sig = signature(hits, len(KIT))
+        dists = {s: js_distance(sig, r) for s, (r, _) in refs.items()}
+        nearest = min(dists, key=dists.get)
+        rows[style] = {"tunes": len(hits), "nearest": nearest,
+                       "own": round(dists[style], 4),
+                       "best_other": round(min(d for s, d in dists.items() if s != style), 4)}
+    hit = sum(r["nearest"] == s for s, r in rows.items())
+    return {"styles": rows, "share_nearest_own": round(hit / len(rows), 3) if rows else None}
+
+
+def every_track(library, seed: int) -> dict:
+    """Each mma example with drums and pitched parts, continued 4 bars as Generate does."""
+    from engine.encodings import CONTINUE
+    from engine.encodings.drums import KIT, bar_steps, is_drum_track
+    from engine.formats import load_song
+    from engine.generation import jobs
+    from engine.generation.jobs.drums import drum_model, drum_tracks
+    from engine.generation.parts_song import default_model, song_with_parts
+    from engine.generation.request import GenerationRequest, GenerationSettings
+
+    enc = drum_model(library).encoding
+    rng = np.random.default_rng(seed)
+    songs = [(p.stem, load_song(str(p))) for p in
+             sorted((ROOT / "tests" / "data" / "external").glob("mma--*.mid"))]
+    songs = [(n, s) for n, s in songs if drum_tracks(s)
+             and any(t.notes and not is_drum_track(t) for t in s.tracks)]
+    rows = {}
+    for name, song in songs:
+        model = default_model(library, song)
+        settings = GenerationSettings(model=model, bars=4, rng_seed=seed, memory=False)
+        result = jobs.run(library, song, GenerationRequest(CONTINUE, settings,
+                                                           parts=model.startswith("poly")))
+        out = song_with_parts(song, result, 0)
+        grew = [len(a.notes) > len(b.notes) for a, b in zip(out.tracks, song.tracks)
+                if b.notes]
+        bar = bar_steps(song.meter_at(0))
+        d = drum_tracks(song)[0]
+        start = enc.ceil_step(result.start_tick, song.ppq)
+        new = hit_matrix(enc, out.tracks[d].notes, song.ppq, start, start + 4 * bar)
+        last = hit_matrix(enc, song.tracks[d].notes, song.ppq, max(0, start - 4 * bar), start)
+        other_name, other = songs[int(rng.integers(len(songs)))]
+        while other_name == name and len(songs) > 1:
+            other_name, other = songs[int(rng.integers(len(songs)))]
+        od = drum_tracks(other)[0]
+        ob = bar_steps(other.meter_at(0))
+        o = hit_matrix(enc, other.tracks[od].notes, other.ppq, 0, 8 * ob)
+        sig = signature([(new, bar)], len(KIT))
+        rows[name] = {"model": model, "every_track_grew": all(grew),
+                      "js_seed": round(js_distance(sig, signature([(last, bar)], len(KIT))), 4),
+                      "js_other": round(js_distance(sig, signature([(o, ob)], len(KIT))), 4),
+                      "other": other_name}
+    keeps = sum(r["js_seed"] <= r["js_other"] / 2 for r in rows.values())
+    return {"songs": rows, "all_grew": all(r["every_track_grew"] for r in rows.values()),
+            "share_keeping_groove": round(keeps / len(rows), 3) if rows else None}
+
+
+def speed(library, repeats: int = 5) -> dict:
+    """Add Drums to a 32-bar song: median ms, 1 and 4 variations."""
+    import time
+
+    from engine.formats import load_song
+    from engine.generation import jobs
+    from engine.generation.request import DRUMS, GenerationRequest, GenerationSettings
+    from engine.resources import default_seed
+    from engine.song import Note
+
+    seed = load_song(str(default_seed()))
+    span = seed.ticks_per_bar_at(0) * 4
+    song = seed.copy()
+    for t in song.tracks:
+        t.notes = [Note(n.pitch, n.start_tick + k * span, n.duration_ticks, n.velocity,
+                        n.channel) for k in range(8) for n in t.notes if n.start_tick < span]
+    bars = song.end_tick // seed.ticks_per_bar_at(0)
+    out = {"bars": int(bars)}
+    from engine.generation.jobs.drums import drum_model
+
+    name = drum_model(library).name
+    for k in (1, 4):
+        request = GenerationRequest(DRUMS, GenerationSettings(model=name, variations=k,
+                                                              memory=False, key=None))
+        jobs.run(library, song, request)  # the session made, untimed
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            jobs.run(library, song, request)
+            times.append((time.perf_counter() - t0) * 1e3)
+        out[f"ms_{k}_variations"] = round(float(np.median(times)), 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser(__doc__, models_dir=True)
+    add_out(ap, "drums")
+    ap.add_argument("--variations", type=int, default=4)
+    ap.add_argument("--tunes", type=int, default=40, help="Essen tunes for style fidelity")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-pin", action="store_true")
+    ap.add_argument("--skip", action="append", default=[],
+                    choices=("grooves", "external", "styles", "tracks", "speed"))
+    args = ap.parse_args(argv)
+    pinned = pinned_unless(args.no_pin)
+    from bench.common import model_folders
+    from engine.generation.jobs.drums import drum_model
+    from engine.models import ModelLibrary
+
+    library = ModelLibrary(model_folders(args))
+    model = drum_model(library)
+    results: dict = {"model": model.name, "command": command_line("drums", argv),
+                     "git": git_state("changed", "engine", "models"), "load": load_averages(), "pinned": pinned}
+    if "grooves" not in args.skip:
+        results["grooves"] = continuation_figures(library, test_grooves(), args.variations)
+        report("held-out grooves", results["grooves"])
+    if "external" not in args.skip:
+        results["external"] = continuation_figures(library, external_songs(), args.variations)
+        report("tests/data/external drum tracks", results["external"])
+    if "styles" not in args.skip:
+        results["styles"] = style_fidelity(library, args.tunes, args.seed)
+        table(["style", "tunes", "nearest", "JS own", "JS best other"],
+              [[s, r["tunes"], r["nearest"], r["own"], r["best_other"]]
+               for s, r in results["styles"]["styles"].items()])
+        print(f"nearest its own style: {results['styles']['share_nearest_own']} (target 0.8)")
+    if "tracks" not in args.skip:
+        results["tracks"] = every_track(library, args.seed)
+        table(["song", "model", "every track", "JS seed", "JS other"],
+              [[n[-40:], r["model"], r["every_track_grew"], r["js_seed"], r["js_other"]]
+               for n, r in results["tracks"]["songs"].items()])
+        print(f"keeping the groove (JS seed <= JS other / 2): "
+              f"{results['tracks']['share_keeping_groove']}")
+    if "speed" not in args.skip:
+        results["speed"] = speed(library)
+        print(f"Add Drums, {results['speed']['bars']} bars: "
+              f"{results['speed']['ms_1_variations']} ms (1 variation), "
+              f"{results['speed']['ms_4_variations']} ms (4)")
+    write_json(args.out, results)
+    return 0
+
+
+def table(names: list[str], rows: list[list]) -> None:
+    """:func:`print_table` with every cell as text, each column as wide as it needs."""
+    text = [[str(v) for v in row] for row in rows]
+    widths = [max([len(n)] + [len(r[i]) for r in text]) for i, n in enumerate(names)]
+    print_table([(n, f"<{w}" if i == 0 else w) for i, (n, w) in enumerate(zip(names, widths))],
+                text, sep="  ")
+
+
+def report(title: str, fig: dict) -> None:
+    print(f"\n{title}: {fig['grooves']} continued")
+    table(["piece", "JS", "floor", "ratio", "real hits"],
+          [[p, r["js"], r["floor"], r["ratio"], r["real_hits"]] for p, r in fig["pieces"].items()])
+    print(f"repeats: real {fig['repeats']['real']}, generated {fig['repeats']['generated']}")
+    table(["style", "backbeat real", "backbeat generated"],
+          [[s, r["real"], r["generated"]] for s, r in fig["backbeat"].items()])
+    print(f"kick/bass agreement: real {fig['kick_bass']['real']}, generated "
+          f"{fig['kick_bass']['generated']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
