@@ -553,6 +553,8 @@ class PartRules:
     forced: np.ndarray | None = None
     forced_part: np.ndarray | None = None
     start_prev: np.ndarray | None = None
+    #: the song's track each part writes (None: a new voice), for per-part steering
+    tracks: tuple | None = None
 
     @property
     def parts(self) -> int:

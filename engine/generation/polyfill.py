@@ -211,7 +211,8 @@ def _fill_voices(model, song: Song, settings: GenerationSettings, g: GapParts,
     picked, out = _sample_candidates(model, settings, gap.prime, gap.junction, is_cancelled,
                                      candidates, sample)
     out = [out[i] for i in picked]
-    velocities = {i: Velocities(song, ns, enc, settings.dynamics) for i, ns in g.kept.items()}
+    velocities = {i: Velocities(song, ns, enc, settings.control_of("dynamics", i))
+                  for i, ns in g.kept.items()}
     sounding = {i: [n.end_tick for n in ns if n.end_tick > g.start_tick]
                 for i, ns in g.before.items()}
     # each part heard from its notes nearest the gap
@@ -268,7 +269,8 @@ def _fill_lines(model, song: Song, settings: GenerationSettings, g: GapParts,
     picked, (out, out_parts) = _sample_candidates(model, settings, gap.prime, gap.junction,
                                                   is_cancelled, candidates, sample)
     out, out_parts = [out[i] for i in picked], [out_parts[i] for i in picked]
-    velocities = {i: Velocities(song, ns, enc, settings.dynamics) for i, ns in g.kept.items()}
+    velocities = {i: Velocities(song, ns, enc, settings.control_of("dynamics", i))
+                  for i, ns in g.kept.items()}
     variations, track_of = [], []
     for row, row_parts in zip(out, out_parts):
         notes, tracks = [], []

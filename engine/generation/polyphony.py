@@ -413,7 +413,8 @@ def _decode_lines(run: _Run, lines: list[_Part], rules: PartRules, rows, row_par
     s, enc = run.seed, run.model.encoding
     song, ppq = s.song, s.song.ppq
     dynamics = run.settings.dynamics
-    velocities = {p.track: Velocities(song, p.notes or p.forced, enc, dynamics)
+    velocities = {p.track: Velocities(song, p.notes or p.forced, enc,
+                                      run.settings.control_of("dynamics", p.track))
                   for p in lines if p.track is not None}
     base = len(song.tracks)
     new_index = {id(p): base + i for i, p in enumerate(q for q in lines if q.track is None)}
@@ -464,7 +465,7 @@ def _continue_voices(run: _Run) -> GenerationResult:
                              song=s.song, memory=run.prime)
     result_notes: list[list[Note]] = []
     result_tracks: list[list[int]] = []
-    velocities = {i: Velocities(s.song, ns, enc, run.settings.dynamics)
+    velocities = {i: Velocities(s.song, ns, enc, run.settings.control_of("dynamics", i))
                   for i, ns in s.per_track.items()}
     for row in rows:
         decoded = enc.grid_to_notes(enc.tokens_to_grid(row, s.start_step), ppq,
@@ -895,7 +896,8 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
                       crosses=_crossings(grids), must=np.zeros((T, P), bool),
                       attack=np.zeros((T, P), np.int8),
                       centre=np.array([p.centre + transpose for p in parts]),
-                      start_top=np.full(P, -1, np.int64))
+                      start_top=np.full(P, -1, np.int64),
+                      tracks=tuple(p.track for p in parts))
     for j, (part, grid) in enumerate(zip(parts, grids)):
         if grid:
             _seed_rhythm(enc, rules, j, part, grid, frame, transpose,

@@ -43,6 +43,11 @@ CONTROLS = (
     ("dynamics", "dynamics", "Softer, even", "Louder, more dynamic"),
 )
 CONTROL_MAX = 2
+#: the controls that may take a value of their own per part of a model that writes
+#: several parts (``GenerationSettings.part_controls``); repeat steers a melody model's
+#: motif memory only
+PART_CONTROL_NAMES = ("density", "leaps", "register", "syncopation", "dynamics")
+
 
 #: Follow chords: "off" (the chord track is not heard), "loose" (a mixer raises the
 #: chord tones' probability), "strict" (strong beats only chord tones, weak beats pass by
@@ -114,6 +119,31 @@ class GenerationSettings:
     dynamics: int = 0
     # the chord track heard (FOLLOW_CHORDS): "off", "loose" or "strict"
     follow_chords: str = "off"
+    # per part of a model that writes several parts: (track index from 0, control name,
+    # position -2..2), each overriding that control for that track's part (the others
+    # take the control's own value); () for none
+    part_controls: tuple[tuple[int, str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        # lists (from JSON, a preset) become the immutable tuples a request holds
+        if isinstance(self.part_controls, list) and all(
+                isinstance(e, (list, tuple)) for e in self.part_controls):
+            self.part_controls = tuple(tuple(e) for e in self.part_controls)
+
+    def control_of(self, name: str, track: int | None) -> int:
+        """The position of the control ``name`` for the part writing ``track`` (None: a
+        new voice): its own value in ``part_controls`` when it has one, else the
+        control's."""
+        if track is not None:
+            for t, n, value in self.part_controls:
+                if t == track and n == name:
+                    return int(value)
+        return int(getattr(self, name))
+
+    def steers_parts(self) -> bool:
+        """Whether any control of a part model is away from 0 (its own or a part's)."""
+        return any(getattr(self, n) for n in PART_CONTROL_NAMES) or \
+            any(value for _, _, value in self.part_controls)
 
     def controls(self) -> dict[str, int]:
         """The controls that are not neutral, by name (empty when every one is 0)."""
@@ -174,6 +204,7 @@ class GenerationSettings:
         if self.follow_chords not in FOLLOW_CHORDS:
             raise GenerationError(f"follow chords is off, loose or strict, not "
                                   f"{self.follow_chords!r}")
+        _check_part_controls(self.part_controls)
         if self.repeat and not self.memory:
             raise GenerationError("the repeat control steers the motif memory, which is off: "
                                   "turn the memory on or set repeat to 0")
@@ -181,6 +212,35 @@ class GenerationSettings:
                 and self.min_pitch > self.max_pitch):
             raise GenerationError(f"the lowest pitch ({self.min_pitch}) is above the highest "
                                   f"({self.max_pitch})")
+
+
+def _check_part_controls(entries) -> None:
+    """Each part control a (track from 0, control, position) triple, a track named once
+    per control."""
+    if not isinstance(entries, tuple):
+        raise GenerationError(f"the part controls are a tuple of (track, control, "
+                              f"position), not {entries!r}")
+    seen = set()
+    for entry in entries:
+        if not isinstance(entry, tuple) or len(entry) != 3:
+            raise GenerationError(f"a part control is (track, control, position), not "
+                                  f"{entry!r}")
+        track, name, value = entry
+        track = _whole(track, "a part control's track")
+        if track < 0:
+            raise GenerationError(f"a part control's track is numbered from 0, not {track}")
+        if name not in PART_CONTROL_NAMES:
+            why = " (the repeat control steers a melody model's motif memory)" \
+                if name == "repeat" else ""
+            raise GenerationError(f"there is no part control {name!r}{why}; there are "
+                                  f"{', '.join(PART_CONTROL_NAMES)}")
+        value = _whole(value, f"the {name} control of track {track + 1}")
+        if not -CONTROL_MAX <= value <= CONTROL_MAX:
+            raise GenerationError(f"the {name} control of track {track + 1} must be a whole "
+                                  f"number from {-CONTROL_MAX} to {CONTROL_MAX}, not {value}")
+        if (track, name) in seen:
+            raise GenerationError(f"track {track + 1} has two values for the {name} control")
+        seen.add((track, name))
 
 
 def _registry(what: str) -> tuple[dict, dict[str, str]]:
@@ -315,6 +375,12 @@ class GenerationRequest:
             if self.start_tick is not None and int(self.start_tick) < 0:
                 raise GenerationError(f"the range cannot start before the song (tick "
                                       f"{self.start_tick})")
+        tracks = len(song.tracks) if song is not None else 0
+        for track, name, _ in self.settings.part_controls:
+            if track >= tracks:
+                raise GenerationError(f"the {name} control is set for track {track + 1}, "
+                                      f"but the song has "
+                                      f"{f'tracks 1 to {tracks}' if tracks else 'no tracks'}")
 
     @property
     def gap(self) -> tuple[int, int] | None:

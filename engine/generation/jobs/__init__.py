@@ -84,6 +84,9 @@ def job_for(request: GenerationRequest, model) -> Job:
         # a part model's other jobs scale their part memory (generation/part_memory.py)
         raise GenerationError("the repeat control steers the motif memory, which "
                               "Regenerate Part does not use: set repeat to 0")
+    if not parts and request.settings.part_controls:
+        raise GenerationError(f"controls per part steer a model that writes several parts; "
+                              f"{model.name} writes one line: set the control itself")
     if request.job == FILL and request.settings.constraints:
         raise GenerationError("a fill takes mixers by name, not constraints: the key and "
                               "the pitch range narrow what it writes")

@@ -225,7 +225,7 @@ def regenerate_part(model, song: Song, settings, *, track: int,
         rows, row_parts = sample_parts(model, stepper, rules, r.steps, k, allowed, settings,
                                        rng, progress, is_cancelled, max_hold,
                                        also=[fixed], song=song, start_step=r.a_step)
-    velocities = Velocities(song, per_track[track], enc, settings.dynamics)
+    velocities = Velocities(song, per_track[track], enc, settings.control_of("dynamics", track))
     channel = per_track[track][0].channel
     variations = []
     for row, row_p in zip(rows, row_parts):

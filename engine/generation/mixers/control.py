@@ -185,6 +185,13 @@ class PartView:
             self.cur: list[list[int]] = [[] for _ in range(rows)]
         self._in_beat: dict[int, bool] = {}
         self._last_new: np.ndarray | None = None
+        self._part_new: np.ndarray | None = None
+        # the song's track each part writes (None: a new voice), where the rules say
+        self.tracks = tuple(getattr(grammar.rules, "tracks", None) or ()) if self.lines \
+            else ()
+        # each part's centre, model-space pitch index (every part a line)
+        self.centre = (np.asarray(grammar.rules.centre, float) - enc.min_pitch) \
+            if self.lines else None
 
     def _parts_for(self, key: int, room: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For the parts with ``room`` (``key``: their bits): the part each NEW pitch
@@ -220,8 +227,18 @@ class PartView:
     def last_for_new(self) -> np.ndarray:
         """[rows, pitches] int: the last pitch index of the part each NEW would go to
         (-1 where none)."""
-        if self._last_new is not None:
-            return self._last_new
+        if self._last_new is None:
+            self._read_new()
+        return self._last_new
+
+    def part_for_new(self) -> np.ndarray:
+        """[rows, pitches] int: the part (index top down) each NEW would go to, -1 where
+        none would take it (every part a line only)."""
+        if self._last_new is None:
+            self._read_new()
+        return self._part_new
+
+    def _read_new(self) -> None:
         g = self.grammar
         out = np.full((self.rows, self.n), -1, np.int64)
         if self.lines:
@@ -234,13 +251,14 @@ class PartView:
                 part[r], valid[r] = self._parts_for(key, room[r])
             out = self.last[self._row_index, part]
             out[~valid] = -1
+            part[~valid] = -1
+            self._part_new = part
         else:
             for r in range(self.rows):
                 prev, k = self.prev[r], len(self.cur[r])
                 if prev:
                     out[r] = prev[min(k, len(prev) - 1)]
         self._last_new = out
-        return out
 
     def update(self, tokens: np.ndarray) -> None:
         """The tokens just drawn (after the grammar has heard them)."""
@@ -261,15 +279,35 @@ class PartView:
 class PartControl:
     """One control on a part model's lines: ``bias()`` is ``[rows, pitches]``, added to
     the NEW tokens' logits; with ``keep_mass`` the allowed NEW tokens' total probability
-    stays as it was (only which note starts changes)."""
+    stays as it was (only which note starts changes).
+
+    ``strength`` is the control's own; ``part_strength`` ([parts] or None) gives each
+    part its own (per-part controls): then :meth:`strengths` is each NEW's, by the part
+    it would go to, and each control's bias scales by it (:meth:`bias_per_part`; with
+    one strength for all, :meth:`bias_uniform`, the same numbers as ever)."""
 
     keep_mass = False
 
-    def __init__(self, view: PartView, strength: float) -> None:
+    def __init__(self, view: PartView, strength: float,
+                 part_strength: np.ndarray | None = None) -> None:
         self.view = view
         self.strength = float(strength)
+        self.part_strength = None if part_strength is None else \
+            np.append(np.asarray(part_strength, float), 0.0)  # [-1]: no part, no bias
+
+    def strengths(self) -> np.ndarray:
+        """[rows, pitches]: the strength of the part each NEW would go to (0 where none)."""
+        return self.part_strength[self.view.part_for_new()]
 
     def bias(self) -> np.ndarray:
+        return self.bias_uniform() if self.part_strength is None else self.bias_per_part()
+
+    def bias_uniform(self) -> np.ndarray:
+        """The bias with every part at ``strength``."""
+        raise NotImplementedError
+
+    def bias_per_part(self) -> np.ndarray:
+        """The bias with each part at its own strength (``part_strength``)."""
         raise NotImplementedError
 
 
@@ -307,11 +345,24 @@ class PartMixer:
 
 def part_mixer(settings, enc, grammar, song, start_step: int) -> PartMixer | None:
     """The mixer that steers a part model's lines by the settings' controls (those not
-    at 0, in :data:`CONTROL_MIXERS` order); None when every one is 0, so the music is
+    at 0, in :data:`CONTROL_MIXERS` order), each part by its own value where
+    ``settings.part_controls`` gives one (every part a line: the rules say each part's
+    track; written voice-blind the parts are not known while notes are drawn, so the
+    controls' own values steer every note); None when every one is 0, so the music is
     byte for byte what it was."""
-    names = [name for name in CONTROL_MIXERS if getattr(settings, name, 0)]
-    if not names:
+    if not settings.steers_parts():
         return None
     view = PartView(enc, grammar, song, start_step)
-    return PartMixer(view, [PART_CONTROLS[name](view, strength_of(settings, name))
-                            for name in names])
+    controls = []
+    for name in CONTROL_MIXERS:
+        own = strength_of(settings, name)
+        per_part = None
+        if view.tracks and getattr(settings, "part_controls", ()):
+            values = np.array([STRENGTH[settings.control_of(name, t)] for t in view.tracks])
+            if (values != own).any():
+                per_part = values
+        if per_part is not None and per_part.any():
+            controls.append(PART_CONTROLS[name](view, own, per_part))
+        elif per_part is None and own:
+            controls.append(PART_CONTROLS[name](view, own))
+    return PartMixer(view, controls) if controls else None

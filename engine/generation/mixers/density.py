@@ -32,10 +32,13 @@ def density(context: MixContext, inner=None):
 
 
 class PartDensity(PartControl):
-    def bias(self) -> np.ndarray:
+    def bias_uniform(self) -> np.ndarray:
         return np.full((1, self.view.n), SCALE * self.strength)
+
+    def bias_per_part(self) -> np.ndarray:
+        return SCALE * self.strengths()
 
 
 @part_control("density")
-def part_density(view, strength: float) -> PartControl:
-    return PartDensity(view, strength)
+def part_density(view, strength: float, part_strength=None) -> PartControl:
+    return PartDensity(view, strength, part_strength)

@@ -33,20 +33,25 @@ def leaps(context: MixContext, inner=None):
 class PartLeaps(PartControl):
     keep_mass = True
 
-    def __init__(self, view, strength: float) -> None:
-        super().__init__(view, strength)
+    def __init__(self, view, strength: float, part_strength=None) -> None:
+        super().__init__(view, strength, part_strength)
         n = view.n
         pitch = np.arange(n)
         # [last + 1, pitch]: the bias of a NEW after the part's last pitch (row 0: none)
         interval = np.minimum(np.abs(pitch[None, :] - pitch[:, None]), 12.0)
+        # per part: the table at unit strength, scaled by each NEW's part's strength
+        strength = self.strength if part_strength is None else 1.0
         self._table = np.concatenate([np.zeros((1, n)),
-                                      SCALE * self.strength * interval / 12.0])
+                                      SCALE * strength * interval / 12.0])
         self._pitch = pitch[None, :]
 
-    def bias(self) -> np.ndarray:
+    def bias_uniform(self) -> np.ndarray:
         return self._table[self.view.last_for_new() + 1, self._pitch]
+
+    def bias_per_part(self) -> np.ndarray:
+        return self.bias_uniform() * self.strengths()
 
 
 @part_control("leaps")
-def part_leaps(view, strength: float) -> PartControl:
-    return PartLeaps(view, strength)
+def part_leaps(view, strength: float, part_strength=None) -> PartControl:
+    return PartLeaps(view, strength, part_strength)

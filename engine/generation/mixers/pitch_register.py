@@ -41,15 +41,25 @@ def register_(context: MixContext, inner=None):
 class PartRegister(PartControl):
     keep_mass = True
 
-    def __init__(self, view, strength: float) -> None:
-        super().__init__(view, strength)
+    def __init__(self, view, strength: float, part_strength=None) -> None:
+        super().__init__(view, strength, part_strength)
         # linear in pitch: with the note starts' mass kept, the centre does not matter
         self._bias = (SCALE * self.strength * np.arange(view.n) / 12.0)[None, :]
+        if part_strength is not None:
+            # parts of different strengths: each part's bias is 0 at its own centre,
+            # so no part gains notes over another, each only moves within its range
+            self._from_centre = (np.arange(view.n)[None, :]
+                                 - np.append(view.centre, 0.0)[:, None]) / 12.0  # [P+1, n]
+            self._pitch = np.arange(view.n)[None, :]
 
-    def bias(self) -> np.ndarray:
+    def bias_uniform(self) -> np.ndarray:
         return self._bias
+
+    def bias_per_part(self) -> np.ndarray:
+        part = self.view.part_for_new()
+        return SCALE * self.strengths() * self._from_centre[part, self._pitch]
 
 
 @part_control("register")
-def part_register(view, strength: float) -> PartControl:
-    return PartRegister(view, strength)
+def part_register(view, strength: float, part_strength=None) -> PartControl:
+    return PartRegister(view, strength, part_strength)

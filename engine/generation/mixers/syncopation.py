@@ -37,11 +37,15 @@ def syncopation(context: MixContext, inner=None):
 
 
 class PartSyncopation(PartControl):
-    def bias(self) -> np.ndarray:
+    def bias_uniform(self) -> np.ndarray:
         sign = np.where(self.view.off_beat(), 1.0, -1.0)
         return np.repeat((SCALE * self.strength * sign)[:, None], self.view.n, axis=1)
 
+    def bias_per_part(self) -> np.ndarray:
+        sign = np.where(self.view.off_beat(), 1.0, -1.0)
+        return SCALE * sign[:, None] * self.strengths()
+
 
 @part_control("syncopation")
-def part_syncopation(view, strength: float) -> PartControl:
-    return PartSyncopation(view, strength)
+def part_syncopation(view, strength: float, part_strength=None) -> PartControl:
+    return PartSyncopation(view, strength, part_strength)
