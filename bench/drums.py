@@ -346,11 +346,13 @@ def every_track(library, seed: int) -> dict:
         o = hit_matrix(enc, other.tracks[od].notes, other.ppq, 0, 8 * ob)
         sig = signature([(new, bar)], len(KIT))
         rows[name] = {"model": model, "every_track_grew": all(grew),
+                      "drums_grew": len(out.tracks[d].notes) > len(song.tracks[d].notes),
                       "js_seed": round(js_distance(sig, signature([(last, bar)], len(KIT))), 4),
                       "js_other": round(js_distance(sig, signature([(o, ob)], len(KIT))), 4),
                       "other": other_name}
     keeps = sum(r["js_seed"] <= r["js_other"] / 2 for r in rows.values())
     return {"songs": rows, "all_grew": all(r["every_track_grew"] for r in rows.values()),
+            "drums_grew": sum(r["drums_grew"] for r in rows.values()),
             "share_keeping_groove": round(keeps / len(rows), 3) if rows else None}
 
 
@@ -421,9 +423,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nearest its own style: {results['styles']['share_nearest_own']} (target 0.8)")
     if "tracks" not in args.skip:
         results["tracks"] = every_track(library, args.seed)
-        table(["song", "model", "every track", "JS seed", "JS other"],
-              [[n[-40:], r["model"], r["every_track_grew"], r["js_seed"], r["js_other"]]
+        table(["song", "model", "every track", "drums", "JS seed", "JS other"],
+              [[n.replace("mma--usr_share_", "")[-40:], r["model"], r["every_track_grew"],
+                r["drums_grew"], r["js_seed"], r["js_other"]]
                for n, r in results["tracks"]["songs"].items()])
+        print(f"drum tracks that went on: {results['tracks']['drums_grew']} of "
+              f"{len(results['tracks']['songs'])}")
         print(f"keeping the groove (JS seed <= JS other / 2): "
               f"{results['tracks']['share_keeping_groove']}")
     if "speed" not in args.skip:

@@ -6,7 +6,7 @@ import pytest
 from engine.encodings import CONTINUE, FILL, HARMONISE
 from engine.errors import GenerationError
 from engine.generation import jobs
-from engine.generation.request import REGENERATE, GenerationRequest, GenerationSettings
+from engine.generation.request import DRUMS, REGENERATE, GenerationRequest, GenerationSettings
 from engine.generation.service import Generate, request_of
 from engine.limits import MAX_BARS, MAX_TEMPERATURE, MAX_VARIATIONS
 
@@ -49,7 +49,7 @@ def test_the_service_message_carries_one_request():
 def test_every_job_and_kind_of_model_has_one_registered_job():
     assert set(jobs.JOBS) == {(CONTINUE, False), (FILL, False), (CONTINUE, True),
                               (FILL, True), (HARMONISE, True), (REGENERATE, False),
-                              (REGENERATE, True)}
+                              (REGENERATE, True), (DRUMS, False), (DRUMS, True)}
 
 
 def test_a_request_travels_to_the_helper_process_and_comes_back_equal():
