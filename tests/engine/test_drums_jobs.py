@@ -6,6 +6,7 @@ service carrying a drums request."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -232,3 +233,19 @@ def test_a_drums_request_travels_through_the_service(library, groove):
         outcome.result, drums=[outcome.result.variations[0]], drum_track=0))))
     assert carried.result.drums == [outcome.result.variations[0]]
     assert STYLES[0] == "other"
+
+
+@pytest.mark.slow
+def test_add_drums_runs_in_the_helper_process(library, groove):
+    from engine.generation.service import GenerationService
+
+    song = _without_drums(groove)
+    request = GenerationRequest(DRUMS, _settings(), drum_style="auto")
+    service = GenerationService()
+    try:
+        outcome = service.run(library.folders, song, request.settings, request=request)
+    finally:
+        service.close()
+    assert isinstance(outcome, Result) and outcome.pid != os.getpid()
+    assert outcome.result.variations == jobs.run(library, song, request).variations
+    assert outcome.result.new_tracks == ["Drums"]
