@@ -198,7 +198,8 @@ class DrumPlan:
     """One drum generation: the model, the grid step where the new drums start and how
     many steps, the seed's drum tokens before it (from ``start - len(prime)``), the style
     id, the song's bar lines, and each row's other-part onsets ([rows, steps, 2] over the
-    new steps; the seed's onsets in ``seed_onsets``, from grid step 0)."""
+    new steps and a fill's junction after them; the seed's onsets in ``seed_onsets``,
+    from grid step 0)."""
 
     model: object
     start: int
@@ -472,7 +473,9 @@ def fill_drums(library, song: Song, request: GenerationRequest, *, progress=None
     junction = enc.encode_steps(after, ppq, end, end + last).tokens if after else []
     k = int(settings.variations)
     c = FILL_CANDIDATES if junction else 1
-    onsets = np.repeat(_rows_onsets(song, None, start, end - start), k * c, axis=0)
+    # the other parts' onsets over the gap and the junction after it
+    onsets = np.repeat(_rows_onsets(song, None, start, end - start + len(junction)), k * c,
+                       axis=0)
     plan = _plan(model, song, start, end - start, prime, sid, onsets)
     rng = np.random.default_rng(int(settings.rng_seed))
     out, logp = sample_drums(plan, settings, rng, progress, is_cancelled, junction)
