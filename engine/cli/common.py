@@ -12,7 +12,7 @@ from typing import Callable
 
 from engine.encodings import PARTS, capabilities_of
 from engine.errors import ContinuoError, GenerationError, ModelError
-from engine.generation.request import CONTROLS, GenerationSettings, nameable
+from engine.generation.request import CONTROLS, FOLLOW_CHORDS, GenerationSettings, nameable
 from engine.models import ModelLibrary
 from engine.song import Song
 
@@ -228,10 +228,68 @@ def settings_from(args: argparse.Namespace, **fixed) -> GenerationSettings:
     for name, _, _, _ in CONTROLS:
         if getattr(args, name, 0):
             values[name] = getattr(args, name)
+    if hasattr(args, "follow_chords"):
+        values["follow_chords"] = chord_following(args)
     values.update(fixed)
     settings = GenerationSettings(**values)
     settings.validate()
     return settings
+
+
+def add_chord_options(p: argparse.ArgumentParser, starts: str) -> None:
+    """--chords and --follow-chords (``starts``: the bar the chart's first bar is)."""
+    p.add_argument("--chords", metavar="CHART",
+                   help=f"a chord chart to follow: bars separated by '|', the chords of a bar "
+                        f"splitting it evenly, such as \"C | Am | F G7 | C\"; '%%' repeats a "
+                        f"bar. Its first bar is {starts}; the last chord lasts to the end "
+                        f"(default: the song's own chord track, if it has one)")
+    p.add_argument("--follow-chords", choices=FOLLOW_CHORDS, default=None,
+                   help="follow the chords: loose (chord tones likelier), strict (every "
+                        "beat on a chord tone, notes between beats passing by step; with a "
+                        "harmonisation the bass on the chord's bass note) or off (default: "
+                        "strict with --chords, else off)")
+
+
+def chord_following(args: argparse.Namespace) -> str:
+    """The follow-chords setting of ``args``, the chart read (``args.chord_chart``) so
+    that a bad chart fails before any file is read."""
+    from engine.encodings.chord_chart import parse_chart
+
+    chart = getattr(args, "chords", None)
+    args.chord_chart = parse_chart(chart) if chart is not None else None
+    if args.follow_chords is not None:
+        if chart is not None and args.follow_chords == "off":
+            raise GenerationError("--chords gives chords to follow, but --follow-chords is "
+                                  "off: leave one of them out")
+        return args.follow_chords
+    return "strict" if chart is not None else "off"
+
+
+def song_with_chords(args: argparse.Namespace, song: Song | None,
+                     from_tick: int) -> Song | None:
+    """``song`` with the chart of ``--chords`` as its chord track from the bar of
+    ``from_tick`` on (its own chords before it kept); a GenerationError when chords are
+    to be followed and there are none."""
+    from engine.encodings.chord_chart import with_chart
+
+    chart = getattr(args, "chord_chart", None)
+    if chart is not None:
+        return with_chart(song if song is not None else Song(), chart, from_tick)
+    if getattr(args, "follow_chords", None) not in (None, "off") and \
+            (song is None or not song.chords):
+        raise GenerationError(f"--follow-chords {args.follow_chords} follows the song's chord "
+                              f"track, and it has none: give a chart with --chords, such "
+                              f"as \"C | Am | F G7 | C\" (main.py chords FILE shows the "
+                              f"chords of a song's parts)")
+    return song
+
+
+def seed_end(song: Song | None) -> int:
+    """Where a continuation of ``song`` starts, as near as a command can say before the
+    model is chosen: the end of its last pitched note (0 for none)."""
+    if song is None:
+        return 0
+    return max((n.end_tick for t in song.tracks if not t.is_drum for n in t.notes), default=0)
 
 
 def build_style(where: str, model):

@@ -11,6 +11,7 @@ from engine.cli.common import (SamplingHelp, add_memory_option, add_model_option
                                add_output_option, add_sampling_options, add_tune_and_track,
                                chosen_track, load_seed, model_library, one_line_errors,
                                output_path, output_paths, run_command, say_notes, settings_from)
+from engine.cli.common import add_chord_options, song_with_chords
 from engine.encodings import FILL
 from engine.generation import jobs
 from engine.generation.request import GenerationRequest
@@ -29,6 +30,7 @@ def _cmd_fill(args: argparse.Namespace) -> int:
     if args.track is not None:
         track_index = chosen_track(song, args.track, "song")
     start_tick, end_tick = bar_range_ticks(song, args.from_bar, args.to_bar)
+    song = song_with_chords(args, song, start_tick)  # --chords from the gap's first bar
     library = model_library(args)
     request = GenerationRequest(FILL, settings, track_index, start_tick, end_tick)
     result = jobs.run(library, song, request)
@@ -75,6 +77,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--to", dest="to_bar", type=int, required=True, metavar="BAR",
                    help="the last bar of the gap (included)")
     add_sampling_options(f, FILL_WORDS)
+    add_chord_options(f, "the gap's first bar (--from)")
     add_output_option(f)
     add_memory_option(f)
     f.set_defaults(handler=run_command("fill", _cmd_fill))

@@ -13,6 +13,7 @@ from engine.cli.common import (add_memory_option, add_model_options, add_output_
                                build_style, chosen_track, load_seed, model_library,
                                one_line_errors, output_path, output_paths, run_command, say_notes,
                                settings_from)
+from engine.cli.common import add_chord_options, seed_end, song_with_chords
 from engine.encodings import CONTINUE
 from engine.errors import GenerationError
 from engine.generation import jobs
@@ -70,6 +71,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         if args.track is not None:
             raise GenerationError("--track chooses the one line a melody model continues; a "
                                   "polyphonic model continues every part")
+    seed = song_with_chords(args, seed, seed_end(seed))  # --chords from the first new bar
     result = jobs.run(library, seed, GenerationRequest(CONTINUE, settings, track_index))
     say_notes(result.messages)
     if parts or result.track_of is not None:  # (a song of drums only: its drums went on)
@@ -120,6 +122,7 @@ def _regenerate_part(args: argparse.Namespace, settings, seed: Song | None, out:
         args.model = settings.model = polyphonic[0] if polyphonic else "lstm"
     library = model_library(args)
     settings.memory = False  # the motif memory is a melody model's
+    seed = song_with_chords(args, seed, start_tick or 0)  # --chords from the range's bar
     result = jobs.run(library, seed, GenerationRequest(REGENERATE, settings, track,
                                                        start_tick, end_tick))
     say_notes(result.messages)
@@ -164,6 +167,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--steps", type=int, metavar="N",
                    help="sixteenth-note steps to add instead of --bars, 1-2048")
     add_sampling_options(g)
+    add_chord_options(g, "the bar the continuation starts in")
     add_memory_option(g)
     add_style_option(g)
     g.add_argument("--continuation-only", action="store_true",

@@ -11,6 +11,7 @@ from engine.cli.common import (SamplingHelp, add_memory_option, add_model_option
                                add_sampling_options, add_tune_and_track, chosen_track, load_seed,
                                model_library, one_line_errors, output_path, output_paths,
                                run_command, say_notes, settings_from)
+from engine.cli.common import add_chord_options, song_with_chords
 from engine.encodings import HARMONISE
 from engine.errors import GenerationError
 from engine.generation import jobs
@@ -39,6 +40,8 @@ def _cmd_harmonise(args: argparse.Namespace) -> int:
         melody = song.copy()
         melody.tracks = [song.tracks[track]]
         song, track = melody, 0
+    # --chords from the bar of the melody's first note
+    song = song_with_chords(args, song, min(n.start_tick for n in song.tracks[track].notes))
     library = model_library(args)
     result = jobs.run(library, song, GenerationRequest(HARMONISE, settings, track))
     say_notes(result.messages)
@@ -76,6 +79,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
                         "track (default: the file's own parts beneath the melody are kept "
                         "and written into where they rest)")
     add_sampling_options(h, HARMONISE_WORDS)
+    add_chord_options(h, "the bar of the melody's first note")
     add_memory_option(h)
     add_output_option(h)
     h.set_defaults(handler=run_command("harmonise", _cmd_harmonise))

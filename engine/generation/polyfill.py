@@ -47,6 +47,7 @@ import numpy as np
 from engine.encodings import Key, estimate_song_key
 from engine.encodings.polyphony import STEP, playable_tracks
 from engine.errors import EncodingError, GenerationError
+from engine.generation.constraints.chords import apply_to_parts, chord_plan, follows
 from engine.generation.fill import (CANDIDATES, bar_of, best_per_group, check_gap_has_steps,
                                     check_gap_in_song, check_gap_steps, checked_gap,
                                     split_at_gap)
@@ -197,6 +198,7 @@ def _fill_voices(model, song: Song, settings: GenerationSettings, g: GapParts,
     notes given to the tracks afterwards (:func:`to_tracks`)."""
     enc, ppq = model.encoding, song.ppq
     ceilings, floors, allowed = part_ranges(enc, g.kept, g.capacity, gap.transpose, allowed)
+    plan = _chords(enc, song, settings, g, gap)
     beat_notes = part_texture(g.before, sum(g.capacity.values()), ppq,
                               enc.step_to_tick(g.a_step, ppq),
                               enc.step_to_tick(MAX_PRIME_STEPS, ppq))
@@ -206,6 +208,7 @@ def _fill_voices(model, song: Song, settings: GenerationSettings, g: GapParts,
                              settings, rng, progress, is_cancelled, sum(g.capacity.values()),
                              ceilings, beat_notes, (g.a_step, enc.steps_per_quarter),
                              longest_hold(enc, g.kept_notes, ppq), floors, held=gap.held,
+                             chords=plan,
                              junction=junction, song=song, memory=gap.prime)
 
     picked, out = _sample_candidates(model, settings, gap.prime, gap.junction, is_cancelled,
@@ -259,11 +262,14 @@ def _fill_lines(model, song: Song, settings: GenerationSettings, g: GapParts,
         part.notes = sorted(g.before.get(part.track) or g.kept[part.track], key=Note.sort_key)
     rules = part_rules(enc, song, lines, g.a_step, g.steps, gap.transpose)
     _hold_sounding(enc, song, g, lines, rules, gap.transpose)
+    plan = _chords(enc, song, settings, g, gap)
+    if follows(settings, "strict"):  # strong beats on the chord's tones
+        apply_to_parts(rules, plan)
 
     def sample(stepper, rows, rng, junction):
         return sample_parts(model, stepper, rules, g.steps, rows, allowed, settings, rng,
                             progress, is_cancelled, longest_hold(enc, g.kept_notes, ppq),
-                            None, junction, song=song, start_step=g.a_step,
+                            None, junction, song=song, start_step=g.a_step, chords=plan,
                             memory=gap.prime)
 
     picked, (out, out_parts) = _sample_candidates(model, settings, gap.prime, gap.junction,
@@ -287,6 +293,14 @@ def _fill_lines(model, song: Song, settings: GenerationSettings, g: GapParts,
         variations.append([notes[i] for i in order])
         track_of.append([tracks[i] for i in order])
     return _result(model, settings, g, variations, track_of, out, ppq)
+
+
+def _chords(enc, song: Song, settings: GenerationSettings, g: GapParts, gap: "GapMusic"):
+    """The song's chords over the gap's steps, in model space, when the settings follow
+    chords (None: they do not, or no chord sounds in the gap)."""
+    if not follows(settings):
+        return None
+    return chord_plan(song, enc, g.a_step, g.steps, gap.transpose)
 
 
 def _hold_sounding(enc, song: Song, g: GapParts, lines, rules, transpose: int) -> None:

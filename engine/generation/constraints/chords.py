@@ -160,6 +160,18 @@ class StrictChords(Constraint):
         plan = chord_plan(song, context.model.encoding, start_step, steps, context.transpose)
         return None if plan is None else cls(context, plan, start_step, prime)
 
+    def advance(self, steps: int) -> None:
+        """The next sampling starts ``steps`` grid steps later (a fill's second part)."""
+        self.first_step += int(steps)
+
+    def repeat_rows(self, times: int) -> None:
+        """Every row becomes ``times`` rows side by side (a fill's candidates)."""
+        if self.plan is None:
+            return
+        self.sounding = np.repeat(self.sounding, times)
+        self.last = np.repeat(self.last, times)
+        self.passing = np.repeat(self.passing, times)
+
     def _tones(self, step: int) -> tuple[np.ndarray | None, bool]:
         t, ok = self.plan.index(np.array([self.first_step + step]))
         if not ok[0]:

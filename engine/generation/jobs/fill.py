@@ -16,6 +16,9 @@ from engine.encodings import FILL, Key, estimate_song_key
 from engine.encodings.fim import SUFFIX_STEPS
 from engine.errors import EncodingError, GenerationError
 from engine.generation import mixers
+from engine.generation.constraints import StepContext
+from engine.generation.constraints.chords import StrictChords, follows
+from engine.generation.mixers.chords import melody_chords
 from engine.generation.mixers.control import control_mixers
 from engine.generation.fill import (BRANCH_STEPS, CANDIDATES, bar_of, check_fill_model,
                                     check_gap_has_steps, check_gap_in_song, check_gap_steps,
@@ -165,12 +168,17 @@ def _sample(model, song, settings, p: FillPrompt, allowed, steps: int, memory: d
     receptive = model.info.receptive_field_steps
     if receptive is not None and len(prompt) > receptive:
         prompt = prompt[-receptive:]
+    context = mixers.MixContext(model, settings, first_rows, p.prefix, song,
+                                memory_options=memory, is_cancelled=is_cancelled,
+                                start_step=memory["start_step"])
     mixer = mixers.chain((["memory"] if settings.memory else []) + list(settings.mixers)
-                         + control_mixers(settings),
-                         mixers.MixContext(model, settings, first_rows, p.prefix, song,
-                                           memory_options=memory,
-                                           is_cancelled=is_cancelled,
-                                           start_step=memory["start_step"]))
+                         + control_mixers(settings), context)
+    # follow chords: loose a mixer after the others, strict a constraint
+    mixer = melody_chords(mixer, context, steps, p.transpose)
+    strict = StrictChords.for_melody(
+        StepContext(model, settings, transpose=p.transpose, rows=first_rows), song,
+        memory["start_step"], steps, p.prefix) if follows(settings, "strict") else None
+    extra = [strict] if strict is not None else []
     rng = np.random.default_rng(int(settings.rng_seed))
     if is_cancelled is not None and is_cancelled():
         raise GenerationCancelled("generation was cancelled")
@@ -181,16 +189,19 @@ def _sample(model, song, settings, p: FillPrompt, allowed, steps: int, memory: d
             first, _ = sample_loop(stepper, head, k, None, first_allowed,
                                    np.broadcast_to(allowed, (k, enc.vocab_size)),
                                    settings, rng, progress_from(progress, 0, steps),
-                                   is_cancelled, False, mixer)
+                                   is_cancelled, False, mixer, constraints=extra)
             stepper.branch(first[:, -1].astype(np.int32), CANDIDATES)
             if mixer is not None:
                 mixer.repeat_rows(CANDIDATES)
+            for c in extra:
+                c.advance(head)
+                c.repeat_rows(CANDIDATES)
             out = np.repeat(first, CANDIDATES, axis=0)
             first_allowed = np.broadcast_to(allowed, (rows, enc.vocab_size))
         last, _ = sample_loop(stepper, steps - head, rows, None, first_allowed,
                               np.broadcast_to(allowed, (rows, enc.vocab_size)), settings,
                               rng, progress_from(progress, head, steps), is_cancelled,
-                              False, mixer)
+                              False, mixer, constraints=extra)
         out = np.concatenate([out, last], axis=1)
         return resample(stepper, out, k, enc.suffix_window(p.suffix))
     finally:

@@ -35,6 +35,7 @@ from engine.encodings import Key, estimate_song_key
 from engine.encodings.polyphony import STEP, playable_tracks
 from engine.errors import EncodingError, GenerationError
 from engine.generation.constraints import Constraint, StepContext
+from engine.generation.constraints.chords import apply_to_parts, chord_plan, follows
 from engine.generation.fill import apply_fill, bar_of, split_at_gap
 from engine.generation.generator import allowed_tokens
 from engine.generation.jobs import register
@@ -208,6 +209,10 @@ def regenerate_part(model, song: Song, settings, *, track: int,
     rules.capacity[target] = lines[target].capacity
     rules.least[target] = min(rules.least[target], lines[target].capacity)
     rules.forced, rules.forced_part, rules.start_prev = forced, forced_part, start_prev
+    # follow chords: the part's strong beats on the chord's tones (a bass on its bass note)
+    plan = chord_plan(song, enc, r.a_step, r.steps, transpose) if follows(settings) else None
+    if follows(settings, "strict"):
+        apply_to_parts(rules, plan, bass_part=True)
     if r.before:
         # the part goes on from its own last note before the range
         last = max(r.before, key=lambda n: (n.end_tick, n.pitch))
@@ -224,7 +229,8 @@ def regenerate_part(model, song: Song, settings, *, track: int,
     with closing(runner(model, prime, k)) as stepper:
         rows, row_parts = sample_parts(model, stepper, rules, r.steps, k, allowed, settings,
                                        rng, progress, is_cancelled, max_hold,
-                                       also=[fixed], song=song, start_step=r.a_step)
+                                       also=[fixed], song=song, start_step=r.a_step,
+                                       chords=plan)
     velocities = Velocities(song, per_track[track], enc, settings.control_of("dynamics", track))
     channel = per_track[track][0].channel
     variations = []

@@ -26,7 +26,7 @@ import numpy as np
 from engine.generation.constraints.chords import ChordPlan, chord_plan
 from engine.generation.mixers import Chained, MixContext
 from engine.generation.mixers.control import onset_pitches
-from engine.song import Song
+from engine.song import Song, melody_track
 
 #: the logit added to a chord tone's note start (fitted: bench/follow_chords.py --fit)
 LOOSE_BIAS = 1.5
@@ -181,7 +181,6 @@ def _pitches(enc) -> np.ndarray:
 def _encoded(enc, song: Song):
     """The song's tokens as ``song_to_tokens`` makes them, with their start step and
     transposition (the melody track for a melody model, every playable part else)."""
-    from engine.encodings import melody_track
     from engine.encodings.polyphony import playable_tracks
 
     if hasattr(enc, "kinds"):
