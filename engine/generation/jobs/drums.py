@@ -29,9 +29,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from engine.encodings import CONTINUE, FILL, Key
-from engine.encodings.drums import (AUTO_STYLE, DRUM_CHANNEL, REST, STYLES, DrumContext,
-                                    DrumEncoding, bar_lines, is_drum_track, onsets_per_step,
-                                    position_at, style_id, unmapped_notes)
+from engine.encodings.drums import (AUTO_STYLE, DRUM_CHANNEL, POSITION_QUARTERS,
+                                    POSITION_STEPS, REST, STEPS_PER_QUARTER, STYLES,
+                                    DrumContext, DrumEncoding, bar_lines, is_drum_track,
+                                    onsets_per_step, position_at, style_id, unmapped_notes)
 from engine.errors import EncodingError, GenerationError
 from engine.generation.jobs import follower, register, route
 from engine.generation.request import DRUMS, GenerationRequest, bar_of, checked_gap
@@ -55,7 +56,7 @@ TRIPLET_SHARE = 0.25  # off-beat onsets on the triplet grid, of all off-beat ons
 
 __all__ = ["DRUM_DEFAULTS", "drum_model_names", "drum_model", "auto_style", "resolve_style",
            "add_drums", "continue_drums", "fill_drums", "drum_tracks", "DrumPlan",
-           "sample_drums"]
+           "sample_drums", "bar_positions"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -213,13 +214,44 @@ class DrumPlan:
 
     def conditioning(self, at: int) -> dict:
         """The inputs for the step ``at`` (grid step) about to be written, per row."""
-        i = at - self.start
+        return self.conditionings(at, 1)[0]
+
+    def conditionings(self, first: int, count: int) -> list[dict]:
+        """:meth:`conditioning` for the steps ``first`` .. ``first + count - 1``, worked
+        out at once (a step's inputs are views of arrays made here)."""
         rows = self.onsets.shape[0]
-        onsets = self.onsets[:, i] if 0 <= i < self.onsets.shape[1] \
-            else np.zeros((rows, 2), np.float32)
-        return {"style": np.full((rows, 1), self.style, np.int32),
-                "position": position_at(at, self.bars, self.bar_steps)[None, :],
-                "onsets": onsets}
+        style = np.full((rows, 1), self.style, np.int32)
+        positions = bar_positions(first, count, self.bars, self.bar_steps)
+        onsets = np.zeros((rows, count, 2), np.float32)
+        a, b = max(0, first - self.start), min(self.onsets.shape[1], first - self.start + count)
+        if a < b:
+            onsets[:, a - (first - self.start):b - (first - self.start)] = self.onsets[:, a:b]
+        return [{"style": style, "position": positions[i:i + 1], "onsets": onsets[:, i]}
+                for i in range(count)]
+
+
+def bar_positions(first: int, count: int, bars: Sequence[int], bar_steps: int) -> np.ndarray:
+    """[count, 20]: :func:`engine.encodings.drums.position_at` of the grid steps
+    ``first`` .. ``first + count - 1`` at once (steps before the first bar line one by
+    one, as it does)."""
+    ats = np.arange(first, first + count)
+    out = np.zeros((count, POSITION_STEPS + POSITION_QUARTERS), np.float32)
+    if bars:
+        starts = np.asarray(bars, dtype=np.int64)
+        i = np.searchsorted(starts, ats, side="right") - 1
+        since = ats - starts[np.maximum(i, 0)]
+        last = i == len(starts) - 1
+        since[last] %= max(1, bar_steps)
+    else:
+        since = ats % max(1, bar_steps)
+    rows = np.arange(count)
+    out[rows, since % STEPS_PER_QUARTER] = 1.0
+    out[rows, POSITION_STEPS + np.minimum(POSITION_QUARTERS - 1,
+                                          since // STEPS_PER_QUARTER)] = 1.0
+    if bars:
+        for r in np.nonzero(ats < bars[0])[0]:
+            out[r] = position_at(int(ats[r]), bars, bar_steps)
+    return out
 
 
 def _primed(plan: DrumPlan, rows: int):
@@ -253,6 +285,7 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
     out = np.empty((rows, plan.steps), dtype=np.int64)
     logp = np.zeros(rows)
     total = plan.steps + len(junction)
+    inputs = plan.conditionings(plan.start + 1, max(0, total - 1))
     try:
         for i in range(total):
             if is_cancelled is not None and is_cancelled():
@@ -270,8 +303,7 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
             if progress is not None and i < plan.steps:
                 progress(i + 1, plan.steps)
             if i + 1 < total:
-                logits = model.step(tokens, state, copy=False,
-                                    conditioning=plan.conditioning(plan.start + i + 1))
+                logits = model.step(tokens, state, copy=False, conditioning=inputs[i])
     finally:
         model.release(state)
     return out, logp
