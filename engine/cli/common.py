@@ -12,7 +12,8 @@ from typing import Callable
 
 from engine.encodings import PARTS, capabilities_of
 from engine.errors import ContinuoError, GenerationError, ModelError
-from engine.generation.request import CONTROLS, FOLLOW_CHORDS, GenerationSettings, nameable
+from engine.generation.request import (CONTROLS, FOLLOW_CHORDS, PART_CONTROL_NAMES,
+                                       GenerationSettings, nameable)
 from engine.models import ModelLibrary
 from engine.song import Song
 
@@ -209,6 +210,29 @@ def add_control_options(p: argparse.ArgumentParser) -> None:
     for name, _, low, high in CONTROLS:
         p.add_argument(f"--{name}", type=int, default=0, metavar="N",
                        help=f"-2 ({low.lower()}) .. 2 ({high.lower()}); default 0")
+    p.add_argument("--part-control", action="append", default=[], metavar="TRACK:NAME=N",
+                   help="a control for one track's part of a model that writes several "
+                        "parts, tracks numbered from 1 (may be given more than once), such "
+                        f"as 2:density=-2; NAME is one of {', '.join(PART_CONTROL_NAMES)}; "
+                        "the track's other controls are the flags' above")
+
+
+def part_controls_from(specs: list[str]) -> tuple[tuple[int, str, int], ...]:
+    """``--part-control`` values (``TRACK:NAME=N``, tracks from 1) as the settings'
+    ``part_controls`` (tracks from 0); a GenerationError says which one is not read."""
+    out = []
+    for spec in specs:
+        track, _, rest = spec.partition(":")
+        name, _, value = rest.partition("=")
+        try:
+            number, position = int(track), int(value)
+        except ValueError:
+            raise GenerationError(f"--part-control takes TRACK:NAME=N, such as "
+                                  f"2:density=-2, not {spec!r}") from None
+        if number < 1:
+            raise GenerationError(f"--part-control {spec}: tracks are numbered from 1")
+        out.append((number - 1, name.strip(), position))
+    return tuple(out)
 
 
 def settings_from(args: argparse.Namespace, **fixed) -> GenerationSettings:
@@ -225,6 +249,8 @@ def settings_from(args: argparse.Namespace, **fixed) -> GenerationSettings:
     for name, option in (("constraints", "constraint"), ("mixers", "mixer")):
         if getattr(args, option, None):
             values[name] = tuple(getattr(args, option))
+    if getattr(args, "part_control", None):
+        values["part_controls"] = part_controls_from(args.part_control)
     for name, _, _, _ in CONTROLS:
         if getattr(args, name, 0):
             values[name] = getattr(args, name)

@@ -44,8 +44,8 @@ CONTROLS = (
 )
 CONTROL_MAX = 2
 #: the controls that may take a value of their own per part of a model that writes
-#: several parts (``GenerationSettings.part_controls``); repeat steers a melody model's
-#: motif memory only
+#: several parts (``GenerationSettings.part_controls``); repeat scales the one motif
+#: memory every part shares
 PART_CONTROL_NAMES = ("density", "leaps", "register", "syncopation", "dynamics")
 
 
@@ -230,7 +230,7 @@ def _check_part_controls(entries) -> None:
         if track < 0:
             raise GenerationError(f"a part control's track is numbered from 0, not {track}")
         if name not in PART_CONTROL_NAMES:
-            why = " (the repeat control steers a melody model's motif memory)" \
+            why = " (the repeat control scales the motif memory all the parts share)" \
                 if name == "repeat" else ""
             raise GenerationError(f"there is no part control {name!r}{why}; there are "
                                   f"{', '.join(PART_CONTROL_NAMES)}")

@@ -45,7 +45,7 @@ def per_track(result) -> dict[int, list[Note]]:
 
 @pytest.mark.parametrize("value, says", [
     (((0, "density"),), "a part control is (track, control, position)"),
-    (((0, "repeat", 1),), "no part control 'repeat' (the repeat control steers"),
+    (((0, "repeat", 1),), "no part control 'repeat' (the repeat control scales"),
     (((0, "tempo", 1),), "no part control 'tempo'"),
     (((-1, "density", 1),), "numbered from 0, not -1"),
     (((1, "density", 3),), "the density control of track 2 must be a whole number from "
@@ -137,3 +137,41 @@ def test_part_controls_travel_through_the_service(library):
     message = decode(encode(Generate(1, [], chorale_seed(), settings)))
     assert message.settings == settings
     assert message.settings.part_controls == ((3, "density", -2), (0, "register", 2))
+
+
+def test_the_command_line_takes_a_control_per_track(tmp_path, library):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine.formats import midi_file_to_song, song_to_midi_bytes
+
+    root = Path(__file__).resolve().parents[2]
+    seed_file = tmp_path / "seed.mid"
+    seed_file.write_bytes(song_to_midi_bytes(chorale_seed()))
+
+    def run(*extra):
+        return subprocess.run([sys.executable, str(root / "main.py"), "generate", "--seed",
+                               str(seed_file), "--model", "poly-lstm", "--bars", "2",
+                               "--rng-seed", "5", "--variations", "4",
+                               "-o", str(tmp_path / "o.mid"), *extra],
+                              cwd=root, capture_output=True, text=True, timeout=300)
+
+    def bass_notes():  # the bass's notes in the four variations
+        return sum(len(midi_file_to_song((tmp_path / f"o-{i}.mid").read_bytes()
+                                         ).tracks[3].notes) for i in range(1, 5))
+
+    assert run().returncode == 0
+    plain = bass_notes()
+    ok = run("--part-control", "4:density=2", "--part-control", "1:register=-1")
+    assert ok.returncode == 0, ok.stderr
+    assert bass_notes() > plain
+    for spec, says in (("4density", "--part-control takes TRACK:NAME=N, such as "
+                                    "2:density=-2, not '4density'"),
+                       ("0:density=1", "tracks are numbered from 1"),
+                       ("9:density=1", "the density control is set for track 9, but the "
+                                       "song has tracks 1 to 4"),
+                       ("2:leaps=3", "the leaps control of track 2 must be a whole number "
+                                     "from -2 to 2, not 3")):
+        bad = run("--part-control", spec)
+        assert bad.returncode == 1 and says in bad.stderr, (spec, bad.stderr)
