@@ -63,8 +63,8 @@ REGENERATE_PART_TIP = ("Write the active track anew, over the range selected in 
                        "or all of it, while every other part stays note for note "
                        "(Ctrl+Alt+G)")
 CONTROLS_FOR_PARTS = ("A model that writes every part (Harmonise and Regenerate Part too) "
-                      "takes every control but Repeat, which needs the motif memory a "
-                      "melody model has: leave it in the middle.")
+                      "takes every control (Regenerate Part all but Repeat); Steer picks "
+                      "a track whose part takes positions of its own.")
 
 
 class Shown(Protocol):
@@ -227,6 +227,8 @@ class GeneratePanel(QWidget):
         doc.selection_changed.connect(self._update_key_label)
         doc.active_track_changed.connect(lambda _: self._update_key_label())
         doc.song_replaced.connect(self._on_song_replaced)
+        doc.tracks_changed.connect(self._update_control_tracks)
+        doc.changed.connect(self._update_control_tracks)
         self._update_key_label()
         self._set_running(False)
 
@@ -457,6 +459,7 @@ class GeneratePanel(QWidget):
             if polyphonic else "Let the piece's own motifs come back: the model also "
             "learns from the seed and what it has played so far")
         self.controls.set_note(CONTROLS_FOR_PARTS if polyphonic else "")
+        self._update_control_tracks()
         self._update_key_label()  # the seed is every part, or the active track
         if info is None:
             self.model_info.setText("")
@@ -469,6 +472,12 @@ class GeneratePanel(QWidget):
         if style is not None:
             text += f" Mixed with your style {style.name!r}."
         self.model_info.setText(text)
+
+    def _update_control_tracks(self) -> None:
+        """The Controls section lists the song's tracks for a model that writes every
+        part (each track's part may take its own positions), none for a melody model."""
+        self.controls.set_tracks([t.name for t in self.doc.tracks] if self.is_polyphonic()
+                                 else [])
 
     def is_polyphonic(self) -> bool:
         """Whether the chosen model continues every part (not one line)."""
@@ -612,6 +621,7 @@ class GeneratePanel(QWidget):
                                       rng_seed=self.rng_seed.value(), key=key,
                                       memory=self.memory_check.isChecked(),
                                       follow_chords=self.follow_chords(),
+                                      part_controls=self.controls.part_values(),
                                       **self.controls.values())
         settings.validate()
         return settings

@@ -268,7 +268,8 @@ def test_a_part_model_says_it_takes_the_controls_at_0_and_reset_brings_them_ther
     panel.select_model(melody_model(panel))
     assert panel.controls.note.isHidden()
     panel.select_model(poly)
-    assert "takes every control but Repeat" in panel.controls.note.text()
+    assert "takes every control (Regenerate Part all but Repeat)" in \
+        panel.controls.note.text()
     assert not panel.controls.note.isHidden()
     panel.controls.set_values({"density": 1})
     panel.bars.setValue(1)
@@ -278,3 +279,57 @@ def test_a_part_model_says_it_takes_the_controls_at_0_and_reset_brings_them_ther
     assert panel.result is not None, panel.messages.text()  # the part model took it
     panel.controls.reset_button.click()
     assert panel.settings().controls() == {}
+
+
+def test_each_track_of_a_part_model_takes_its_own_controls_through_the_service(
+        qtbot, job_panel, library, presets_dir, monkeypatch):
+    from engine.generation.service import GenerationService
+    from gui.document import SongDocument
+    from gui.panels.parts import default_polyphonic
+
+    poly = default_polyphonic(library)
+    if poly is None:
+        pytest.skip("no part model is installed")
+    sent = []
+    real_run = GenerationService.run
+
+    def spy(self, folders, seed, settings, *args, **kwargs):
+        sent.append(kwargs.get("request"))
+        return real_run(self, folders, seed, settings, *args, **kwargs)
+
+    monkeypatch.setattr(GenerationService, "run", spy)
+    doc = SongDocument(two_part_song())
+    panel = job_panel(doc, library)
+    box = panel.controls
+    box.set_expanded(True)
+    panel.select_model(melody_model(panel))
+    assert box.part_combo.isHidden() and box.part_values() == ()
+    panel.select_model(poly)
+    assert not box.part_combo.isHidden()
+    assert [box.part_combo.itemText(i) for i in range(box.part_combo.count())] == \
+        ["Every part", "Track 1: Melody", "Track 2: Bass"]
+    box.sliders["density"].setValue(1)  # every part busier
+    box.part_combo.setCurrentIndex(2)  # the bass: sparser, and louder
+    assert box.sliders["density"].value() == 1  # shows every part's until it has its own
+    assert not box.sliders["repeat"].isEnabled()  # the memory is every part's
+    box.sliders["density"].setValue(-2)
+    box.sliders["dynamics"].setValue(2)
+    assert box.part_combo.itemText(2) == "Track 2: Bass (own)"
+    box.part_combo.setCurrentIndex(0)
+    assert box.sliders["density"].value() == 1 and box.sliders["dynamics"].value() == 0
+    assert box.values()["density"] == 1
+    assert box.part_values() == ((1, "density", -2), (1, "dynamics", 2))
+    assert panel.settings().part_controls == ((1, "density", -2), (1, "dynamics", 2))
+    panel.bars.setValue(1)
+    panel.variations_spin.setValue(1)
+    with qtbot.waitSignal(panel.generation_finished, timeout=180000):
+        assert panel.generate()
+    assert panel.result is not None, panel.messages.text()
+    assert sent[-1].settings.part_controls == ((1, "density", -2), (1, "dynamics", 2))
+    # a melody model hides the picker and sends no track's own positions
+    panel.select_model(melody_model(panel))
+    assert box.part_values() == () and panel.settings().part_controls == ()
+    panel.select_model(poly)
+    box.reset_button.click()
+    assert box.part_values() == () and box.values() == dict.fromkeys(box.sliders, 0)
+    assert box.part_combo.itemText(2) == "Track 2: Bass"
