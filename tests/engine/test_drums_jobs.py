@@ -259,3 +259,15 @@ def test_the_positions_worked_out_at_once_are_the_encodings_one_by_one(bars, las
     at_once = bar_positions(-3, 400, bars, last)
     assert np.array_equal(at_once, np.stack([position_at(t, bars, last)
                                              for t in range(-3, 397)]))
+
+
+def test_auto_goes_on_in_the_style_the_model_hears_in_the_seeds_drums(library, groove):
+    """mma's swing groove continues as a swing, whatever its metre and feel suggest."""
+    result = jobs.run(library, groove, GenerationRequest(CONTINUE, _settings(
+        model="poly-lstm", bars=1), parts=True))
+    assert "Drum style swing (auto: the style the drum model hears in the drums " \
+        "before)." in result.messages
+    named = jobs.run(library, groove, GenerationRequest(CONTINUE, _settings(
+        model="poly-lstm", bars=1), parts=True, drum_style="rock"))
+    assert "Drum style rock." in named.messages
+    assert named.variations == result.variations

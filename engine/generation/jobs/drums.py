@@ -15,7 +15,9 @@ and the :func:`~engine.generation.jobs.follower` that continues a song's drum tr
 after a pitched model's continuation, into the result's ``drums`` (per variation) on
 ``drum_track``.
 
-Style ``"auto"`` reads the song (:func:`auto_style`): 3/4 is a waltz, a compound metre
+Style ``"auto"`` for drums that go on is the style under which the model finds the
+seed's last bars of drums likeliest; for Add Drums it reads the song
+(:func:`auto_style`): 3/4 is a waltz, a compound metre
 a ballad, 2/4 a march, a triplet feel in the pitched parts a swing (a shuffle when
 slow), anything else in 4/4 rock (a ballad when slow).  Notes on a drum track outside
 the General MIDI percussion map are kept where they are and reported, never dropped.
@@ -51,6 +53,8 @@ KNOWN_METRES = {(4, 4), (2, 4), (2, 2), (3, 4), (6, 8), (12, 8), (9, 8), (3, 8)}
 #: a fill keeps, per variation, the likeliest of this many candidates to lead into the
 #: drums after the gap (its first bar, as the model hears it)
 FILL_CANDIDATES = 4
+#: "auto" for drums that go on: the style heard in at most this many steps before
+SEED_STYLE_STEPS = 192
 SLOW_BPM = 84  # below this a straight 4/4 song is a ballad, a triplet feel a shuffle
 TRIPLET_SHARE = 0.25  # off-beat onsets on the triplet grid, of all off-beat onsets
 
@@ -143,6 +147,32 @@ def resolve_style(song: Song, name: str) -> tuple[int, str, str]:
     except EncodingError as e:
         raise GenerationError(f"{e} (or auto)") from None
     return sid, STYLES[sid], f"Drum style {STYLES[sid]}."
+
+
+def _seed_style(model, song: Song, name: str, prime: Sequence[int],
+                start: int) -> tuple[int, str]:
+    """(style id, sentence) for drums that go on from ``prime`` (the drum tokens before
+    grid step ``start``): a named style as it is; "auto" with at least a bar of drums,
+    the style under which the model finds the seed's last bars (up to SEED_STYLE_STEPS)
+    likeliest, so the groove goes on as it was; else the song's metre and feel."""
+    enc: DrumEncoding = model.encoding
+    heard = list(prime[-SEED_STYLE_STEPS:])
+    if name.strip().lower() != "auto" or len(heard) < 48 or not any(heard):
+        sid, _, said = resolve_style(song, name)
+        return sid, said
+    bars, last = _song_bars(song, enc.step_to_tick(start, song.ppq) + 1)
+    onsets = onsets_per_step(song.tracks, song.ppq, start + 1)
+    tokens = np.asarray(heard, dtype=np.int64)
+    best, best_bits = 0, None
+    for sid in range(1, len(STYLES)):  # ("other", 0, is no style to go on in)
+        enc.context = DrumContext(origin=start - len(heard), style=sid, bars=bars,
+                                  bar_steps=last, onsets=onsets)
+        logits = model.sequence_logits(tokens[None, :-1])[0].astype(np.float64)
+        bits = -float(token_log_probs(logits, tokens[1:]).sum())
+        if best_bits is None or bits < best_bits:
+            best, best_bits = sid, bits
+    return best, (f"Drum style {STYLES[best]} (auto: the style the drum model hears in "
+                  f"the drums before).")
 
 
 def _metre_message(song: Song) -> list[str]:
@@ -465,10 +495,10 @@ def continue_drums(library, song: Song, settings, *, start_tick: int,
                 for n in song.tracks[i].notes), default=-1)
     start = max(start, min(end - 1, last + 1))
     steps = end - start
-    sid, _, said = resolve_style(song, style_name)
-    messages.append(said)
     messages += _unmapped_message(song, drums)
     prime = _drum_seed(enc, song, drums, start, messages)
+    sid, said = _seed_style(model, song, style_name, prime, start)
+    messages.append(said)
     k = int(settings.variations) if new_notes is None else len(new_notes)
     onsets = _rows_onsets(song, new_notes, start, steps)
     if new_notes is None:
@@ -496,10 +526,10 @@ def fill_drums(library, song: Song, request: GenerationRequest, *, progress=None
         raise GenerationError(f"the gap in bar {bar_of(song, start_tick)} is shorter than a "
                               f"step of the drum grid")
     messages: list[str] = []
-    sid, _, said = resolve_style(song, request.drum_style)
-    messages.append(said)
     messages += _unmapped_message(song, [track])
     prime = _drum_seed(enc, song, [track], start, messages)
+    sid, said = _seed_style(model, song, request.drum_style, prime, start)
+    messages.append(said)
     after = [n for n in song.tracks[track].notes if n.start_tick >= end_tick]
     bars, last = _song_bars(song, end_tick + 1)
     junction = enc.encode_steps(after, ppq, end, end + last).tokens if after else []
