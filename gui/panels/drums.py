@@ -188,7 +188,8 @@ class DrumsController(QObject):
 class DrumsRun:
     """The variations of one Add Drums job: each a drum track for the whole song."""
 
-    locks_seed_key = False  # drums have no key
+    locks_seed_key = False  # drums have no key ...
+    shows_key = False  # ... so the panel names none
 
     def __init__(self, controller: DrumsController, seed: Song, style: str,
                  variations: int) -> None:

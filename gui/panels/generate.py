@@ -833,7 +833,8 @@ class GeneratePanel(QWidget):
         """Say what was generated: ``head`` with the key, the result's messages, the
         key lock in the Auto entry, and the status line."""
         lines = list(getattr(result, "messages", []) or [])
-        key = getattr(result, "key", None)
+        key = getattr(result, "key", None) if getattr(self._shown, "shows_key", True) \
+            else None  # drums have no key
         if key is not None:
             head += f" in {key}"
         self._show_key_lock(getattr(result, "key_lock", ""), lines)

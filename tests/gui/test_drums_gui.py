@@ -339,7 +339,7 @@ def test_add_drums_writes_variations_to_audition_and_keep_is_one_undo_step(
         assert panel.job is not None, panel.messages.text()
     assert panel.result is not None, panel.messages.text()
     assert panel.variations.count() == 2
-    assert panel.messages.text().startswith("2 drum tracks (rock)")
+    assert panel.messages.text().startswith("2 drum tracks (rock).\n")  # no key
     hits = panel.variation_notes(0)
     assert hits and all(n.channel == DRUM_CHANNEL for n in hits)
     assert doc.undo_stack.count() == 0  # nothing is in the song before Keep
