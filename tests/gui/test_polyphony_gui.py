@@ -276,8 +276,8 @@ def test_harmonise_keeps_the_melody_and_adds_the_voices_as_new_tracks(qtbot, pol
     assert panel.rng_seed.value() != seed
 
 
-def test_the_drums_are_left_as_they_are_and_the_panel_says_so(qtbot, poly_library,
-                                                              isolated_settings):
+def test_the_part_model_leaves_the_drums_to_the_drum_model_and_the_panel_says_so(
+        qtbot, poly_library, isolated_settings):
     window = make_window(qtbot, poly_library)
     doc, panel = window.doc, window.panel
     song = doc.song()
@@ -289,9 +289,11 @@ def test_the_drums_are_left_as_they_are_and_the_panel_says_so(qtbot, poly_librar
     panel.variations_spin.setValue(1)
     run(qtbot, panel, panel.generate)
     assert "drum track" in panel.messages.text()
-    assert 2 not in panel.result.track_of[0]
+    assert 2 not in panel.result.track_of[0]  # the part model writes no drums
+    new = panel.result.drums[0] if panel.result.drum_track == 2 else []  # a drum model's
     panel.keep_variation(0)
-    assert doc.song().tracks[2].notes == sorted(drums, key=Note.sort_key)
+    assert doc.song().tracks[2].notes == sorted(drums + new, key=Note.sort_key)
+    assert all(n.start_tick >= panel.result.start_tick for n in new)
 
 
 def test_harmonise_writes_the_bass_into_the_songs_bass_track_and_keep_is_one_step(
