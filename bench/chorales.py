@@ -647,6 +647,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                          f"the whole chorale, to its final cadence)")
     ap.add_argument("--rng-seed", type=int, default=0,
                     help="the first chorale's RNG seed (then +1 per chorale; default 0)")
+    ap.add_argument("--no-beat-parallels", action="store_true",
+                    help="without the rule that keeps parts out of parallel fifths and "
+                         "octaves from beat to beat (engine/generation/constraints/parallels.py)")
     common.add_out(ap, "chorales")
     return ap.parse_args(argv)
 
@@ -658,6 +661,7 @@ def run_header(args: argparse.Namespace, argv, folders, chorales, source: str) -
         "models_dir": [str(f) for f in folders],
         "chorales": [pid for pid, _ in chorales], "source": source,
         "settings": {"seed_bars": SEED_BARS, "continue_bars": CONTINUE_BARS,
+                     "beat_parallels": not args.no_beat_parallels,
                      "harmonise_bars": args.harmonise_bars or "whole",
                      "variations": VARIATIONS,
                      "temperature": 1.0, "rng_seed": f"{args.rng_seed} + chorale index",
@@ -707,6 +711,10 @@ def print_report(results: dict, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
+    if args.no_beat_parallels:
+        from engine.generation.constraints import parallels
+
+        parallels.ENABLED = False
     t0 = time.monotonic()
     folders = common.model_folders(args)
     library = ModelLibrary(folders)

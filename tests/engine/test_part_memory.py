@@ -121,3 +121,48 @@ def _read(path):
     from engine.formats import midi_file_to_song
 
     return midi_file_to_song(path)
+
+
+@pytest.fixture
+def rule_off():
+    """The beat-to-beat parallels rule switched off for one test."""
+    from engine.generation.constraints import parallels
+
+    parallels.ENABLED = False
+    yield
+    parallels.ENABLED = True
+
+
+def _parallels_in(result, song, start: int, end: int) -> int:
+    from bench.chorales import beats_in, parallels
+
+    count = 0
+    for notes, tracks in zip(result.variations, result.track_of):
+        parts = [[n for n, t in zip(notes, tracks) if t == i] for i in range(4)]
+        count += parallels(parts, beats_in(song, start, end))
+    return count
+
+
+def _continue_chorale(library, names=("bwv66.6", "bwv253")):
+    """Each chorale's first 4 bars continued by 4 bars, 4 variations, memory off."""
+    from tests.engine.part_models import chorale, cut
+
+    out = 0
+    for i, name in enumerate(names):
+        song = chorale(f"bach/{name}.mxl")
+        bar = song.ticks_per_bar_at(0)
+        seed = cut(song, 4 * bar)
+        s = GenerationSettings(model="poly-wavenet", bars=4, variations=4, rng_seed=i,
+                               memory=False)
+        result = jobs.run(library, seed, GenerationRequest(job="continue", settings=s,
+                                                           start_tick=4 * bar))
+        out += _parallels_in(result, song, 4 * bar, 8 * bar)
+    return out
+
+
+def test_parts_keep_out_of_parallels_from_beat_to_beat(library, request):
+    with_rule = _continue_chorale(library)
+    request.getfixturevalue("rule_off")
+    without = _continue_chorale(library)
+    assert with_rule < without
+    assert with_rule <= 1
