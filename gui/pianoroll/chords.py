@@ -273,6 +273,8 @@ class ChordLane(QWidget):
             return
         kind, where = edit
         doc = self.roll.doc
+        if kind == "change" and where >= doc.chord_count():  # gone meanwhile (an undo)
+            return
         try:
             if kind == "change":
                 doc.change_chord(where, text)
