@@ -52,6 +52,11 @@ class Drag:
     button: Qt.MouseButton = Qt.MouseButton.LeftButton  # its release ends the gesture
 
 
+DIAMOND_MAX_PX = 14.0  # a drum hit is a diamond as tall as its row, up to this
+DIAMOND_MIN_PX = 5.0  # smaller, or ...
+DIAMONDS_AT_MOST = 2000  # ... more of one look in the damaged area: small squares instead
+
+
 def diamonds(rects: list[QRectF]) -> QPainterPath:
     """A diamond in each rectangle (a drum hit, drawn at its onset whatever its length)."""
     path = QPainterPath()
@@ -388,6 +393,7 @@ class NoteGrid(QWidget):
         active = doc.active_track
         drums = {i for i, t in enumerate(doc.tracks) if t.is_drum}  # hits: a diamond each
         inset = 1.0 if geo.row_height >= 6 else 0.0
+        hit = min(geo.row_height - inset, DIAMOND_MAX_PX)  # a drum hit's width and height
         for note_id in doc.notes_in_range(start, end, low, high):
             if note_id in hidden:
                 continue
@@ -396,8 +402,9 @@ class NoteGrid(QWidget):
             track = doc.track_of(note_id)
             look = (track == active, track, doc.origin(note_id), note_id in selection,
                     style.loudness(note.velocity))
-            groups.setdefault(look, []).append(QRectF(x, y + inset / 2, h if track in drums
-                                                      else w, h - inset))
+            groups.setdefault(look, []).append(
+                QRectF(x, y + (h - hit) / 2, hit, hit) if track in drums
+                else QRectF(x, y + inset / 2, w, h - inset))
         # outlines only where a sixteenth is wide enough to show one: zoomed out they
         # would only darken the fill and double the drawing work
         outline = geo.pixels_for_ticks(doc.ppq / 4) >= 4 and geo.row_height >= 5
@@ -409,8 +416,8 @@ class NoteGrid(QWidget):
                 painter.setPen(QPen(style.NOTE_EDGE_SELECTED if selected else style.NOTE_EDGE, 0))
             else:
                 painter.setPen(Qt.PenStyle.NoPen)
-            if track in drums:
-                painter.drawPath(diamonds(rects))
+            if track in drums and hit >= DIAMOND_MIN_PX and len(rects) <= DIAMONDS_AT_MOST:
+                painter.drawPath(diamonds(rects))  # else squares: as fast as any note
             else:
                 painter.drawRects(rects)
         if roll.preview_notes:
