@@ -21,6 +21,7 @@ import os
 import platform
 import random
 import statistics
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -33,7 +34,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QRect  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from engine.song import Chord, Note, melody_song  # noqa: E402
+from engine.song import DRUM_CHANNEL, Chord, Note, melody_song  # noqa: E402
 from gui.document import SongDocument  # noqa: E402
 from gui.pianoroll.selection import hit_test, notes_in_rect  # noqa: E402
 from gui.pianoroll.view import PianoRoll  # noqa: E402
@@ -115,6 +116,36 @@ def chord_rows(roll: PianoRoll, doc: SongDocument, runs: int) -> list[dict]:
     return rows
 
 
+def drum_rows(count: int, runs: int) -> list[dict]:
+    """The grid's paint times with the same notes on a drum track (a hit each: a diamond,
+    or a small square where diamonds would be tiny or too many), default zoom and every
+    note on screen."""
+    song = song_of(count)
+    track = song.tracks[0]
+    track.is_drum, track.channel = True, DRUM_CHANNEL
+    track.notes = [replace(n, channel=DRUM_CHANNEL) for n in track.notes]
+    doc = SongDocument(song)
+    doc.active_track = 0
+    roll = PianoRoll(doc)
+    roll.resize(WIDTH, HEIGHT)
+    roll.show()
+    QApplication.processEvents()
+    rows = []
+    for name, whole in (("drum track, default zoom, grid", False),
+                        ("drum track, all on screen, grid", True)):
+        if whole:
+            roll.zoom_time(roll.grid.width() / roll.geometry.pixels_for_ticks(doc.end_tick), 0)
+        roll.grid.grab()
+        median, worst, cpu = timed(roll.grid.grab, runs)
+        start, end = roll.geometry.visible_ticks(roll.grid.width())
+        low, high = roll.geometry.visible_pitches(roll.grid.height())
+        rows.append({"view": name, "visible_notes": len(doc.notes_in_range(start, end, low,
+                                                                           high)),
+                     "median_ms": round(median, 2), "worst_ms": round(worst, 2),
+                     "median_cpu_ms": round(cpu, 2)})
+    return rows
+
+
 def main() -> int:
     ap = common.parser(__doc__, first_line=True)
     ap.add_argument("--notes", type=int, default=10_000)
@@ -135,6 +166,7 @@ def main() -> int:
     lane_roll.show()
     app.processEvents()
     lane = chord_rows(lane_roll, lane_doc, args.runs)
+    rows += drum_rows(args.notes, args.runs)
     geo = roll.geometry
     x, y = geo.tick_to_x(240 * 1000), geo.pitch_to_y(60) + 1
     hit_ms, _, _ = timed(lambda: hit_test(doc, geo, x, y), 200)
