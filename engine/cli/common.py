@@ -312,10 +312,15 @@ def song_with_chords(args: argparse.Namespace, song: Song | None,
 
 def seed_end(song: Song | None) -> int:
     """Where a continuation of ``song`` starts, as near as a command can say before the
-    model is chosen: the end of its last pitched note (0 for none)."""
+    model is chosen: the first beat at or after the end of its last pitched note (0 for
+    none)."""
     if song is None:
         return 0
-    return max((n.end_tick for t in song.tracks if not t.is_drum for n in t.notes), default=0)
+    end = max((n.end_tick for t in song.tracks if not t.is_drum for n in t.notes), default=0)
+    in_beat = song.bar_beat_at(end)[2]
+    if in_beat:
+        end += song.time_signature_at(end).ticks_per_beat(song.ppq) - in_beat
+    return end
 
 
 def build_style(where: str, model):

@@ -82,6 +82,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         return _cmd_score_pitches(args)
     if getattr(args, "fill", None) is not None:
         return _cmd_score_gap(args)
+    if getattr(args, "follow_chords", "off") == "loose":
+        return _cmd_score_chords(args)
     library = model_library(args)
     model = library.get(args.model)
     # a part model's memory hears every part's tokens together (engine/generation/part_memory.py)
@@ -108,6 +110,36 @@ def _cmd_score(args: argparse.Namespace) -> int:
     print_score_report(model, files, args.per_tune,
                        memory=memory_description(model.name) if memory else "off",
                        style=style.summary() if style is not None else "off")
+    return 0
+
+
+def _cmd_score_chords(args: argparse.Namespace) -> int:
+    """``score --follow-chords loose``: each tune scored by the network with the loose
+    follow-chords mixer (engine/generation/mixers/chords.py) on its chord track: the
+    file's own, else the chords detected from its parts; the memory is not mixed in."""
+    from engine.encodings.chords import chord_track, detect_chords
+    from engine.generation.mixers.chords import LOOSE_BIAS, score_with_chords
+
+    if args.fill is not None or args.pitch_only or args.style is not None:
+        raise GenerationError("--follow-chords loose scores whole tunes by the network "
+                              "alone: leave out --fill, --pitch-only and --style")
+    model = model_library(args).get(args.model)
+    sources: list[str] = []
+
+    def score_song(song: Song) -> tuple[float, int, int]:
+        if not song.chords:
+            song = song.copy()
+            song.chords = chord_track(detect_chords(song))
+            sources.append("detected")
+        else:
+            sources.append("file")
+        return score_with_chords(model, song)
+
+    files = score_files(args.files, score_song)
+    chords = {"file": "the file's chord track", "detected": "detected from its parts"}
+    print_score_report(model, files, args.per_tune, memory="off",
+                       follow_chords=f"loose (chord tones +{LOOSE_BIAS:g} logits; chords: "
+                                     f"{', '.join(sorted({chords[s] for s in sources}))})")
     return 0
 
 
@@ -240,5 +272,9 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
                         "everything before: the model's (and memory's) distribution "
                         "renormalised over the note starts (a melody model; the figure "
                         "published work on Essen reports)")
+    s.add_argument("--follow-chords", choices=("off", "loose"), default="off",
+                   help="loose: score with the loose follow-chords mixer on each tune's "
+                        "chord track (the file's own, else the chords detected from its "
+                        "parts), by the network alone (default off)")
     s.set_defaults(handler=run_command("score", _cmd_score))
     one_line_errors(s)

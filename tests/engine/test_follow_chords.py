@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.cli.common import seed_end
 from engine.encodings.chord_chart import chart_to_chords, parse_chart, with_chart
 from engine.encodings.chords import chord_at, parse_chord
 from engine.errors import EncodingError, GenerationError
@@ -34,10 +35,6 @@ def library():
 @pytest.fixture(scope="module")
 def seed():
     return midi_file_to_song(default_seed())
-
-
-def seed_end(song: Song) -> int:
-    return max(n.end_tick for t in song.tracks for n in t.notes)
 
 
 def strong_beat_tones(song: Song, notes) -> tuple[int, int]:
@@ -278,3 +275,19 @@ def test_a_bad_chart_on_the_command_line_is_one_line(tmp_path):
     proc = cli("harmonise", str(default_seed()), "--follow-chords", "strict", "-o",
                str(tmp_path / "h.mid"))
     assert proc.returncode == 1 and "has none: give a chart with --chords" in proc.stderr
+
+
+def test_score_follow_chords_loose_scores_with_the_detected_chords(library, seed):
+    import json
+
+    from engine.encodings.chords import chord_track, detect_chords
+
+    proc = cli("score", "--model", "poly-lstm", "--follow-chords", "loose",
+               str(default_seed()))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert "detected from its parts" in report["follow_chords"]
+    song = seed.copy()
+    song.chords = chord_track(detect_chords(seed))
+    bits, _, notes = score_with_chords(library.get("poly-lstm"), song)
+    assert report["notes"] == notes and report["total_bits"] == pytest.approx(bits)
