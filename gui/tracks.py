@@ -129,7 +129,11 @@ class InstrumentChooser(QComboBox):
                 model.appendRow(item)
         self.setModel(model)
         self.setMaxVisibleItems(24)
-        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # the box as wide as a usual name (the track toolbar must fit a 700-pixel
+        # window), the list as wide as the longest
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(14)
+        self.view().setMinimumWidth(self.view().sizeHintForColumn(0) + 24)
 
     def program(self) -> int | None:
         data = self.currentData(Qt.ItemDataRole.UserRole)
@@ -145,7 +149,7 @@ class InstrumentChooser(QComboBox):
 
 
 class TrackStrip(QWidget):
-    """Track, Name, Mute, Instrument and the buttons that add a track, for a toolbar
+    """Track, Name, Mute, the buttons that add a track and the Instrument, for a toolbar
     (their actions are ``actions``', the Track menu's, when it is given)."""
 
     def __init__(self, doc: SongDocument, actions: TrackActions | None = None,
@@ -165,7 +169,7 @@ class TrackStrip(QWidget):
         self.name_edit.setMinimumWidth(110)
         self.name_edit.setMaximumWidth(160)
         self.instrument = InstrumentChooser()
-        self.instrument_label = QLabel("Instrument")
+        self.instrument.setAccessibleName("Instrument")  # its tooltip names it too
         layout.addWidget(QLabel("Track"))
         layout.addWidget(self.track_box)
         layout.addWidget(self.name_edit)
@@ -174,7 +178,6 @@ class TrackStrip(QWidget):
         layout.addWidget(_tool_button(self.actions.new_track, "+ Track"))
         layout.addWidget(_tool_button(self.actions.new_drum_track, "+ Drums"))
         layout.addSpacing(6)
-        layout.addWidget(self.instrument_label)
         layout.addWidget(self.instrument)
         self.track_box.activated.connect(self._on_track_chosen)
         self.name_edit.editingFinished.connect(self._on_name_edited)
