@@ -404,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     library = ModelLibrary(model_folders(args))
     model = drum_model(library)
     results: dict = {"model": model.name, "command": command_line("drums", argv),
-                     "git": git_state("changed", "engine", "models"), "load": load_averages(), "pinned": pinned}
+                     "git": git_state("changed", "engine", "models"), "load": load_averages(),
+                     "pinned": pinned}
     if "grooves" not in args.skip:
         results["grooves"] = continuation_figures(library, test_grooves(), args.variations)
         report("held-out grooves", results["grooves"])

@@ -419,9 +419,9 @@ def add_drums(library, song: Song | None, request: GenerationRequest, *,
     if song is None or not any(t.notes for t in song.tracks):
         raise GenerationError("there is no music to add drums to: the song is empty")
     if not _pitched(song):
-        raise GenerationError(f"the song has only drums ({', '.join(_track_label(song, i) for i in drum_tracks(song))}); "
-                              f"Add Drums writes drums to go with other parts: use Generate "
-                              f"to continue the drums")
+        names = ", ".join(_track_label(song, i) for i in drum_tracks(song))
+        raise GenerationError(f"the song has only drums ({names}); Add Drums writes drums "
+                              f"to go with other parts: use Generate to continue the drums")
     model = drum_model(library, settings.model)
     enc: DrumEncoding = model.encoding
     ppq = song.ppq
