@@ -133,6 +133,7 @@ class InstrumentChooser(QComboBox):
         # window), the list as wide as the longest
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(14)
+        self.setPlaceholderText("Drum kit (channel 10)")  # shown for a drum track
         self.view().setMinimumWidth(self.view().sizeHintForColumn(0) + 24)
 
     def program(self) -> int | None:
@@ -140,7 +141,8 @@ class InstrumentChooser(QComboBox):
         return None if data is None else int(data)
 
     def set_program(self, program: int) -> None:
-        """Show ``program`` (no signal: this follows the document)."""
+        """Show ``program`` (no signal: this follows the document); -1 shows none (the
+        placeholder: a drum track's kit)."""
         with QSignalBlocker(self):
             self.setCurrentIndex(self.findData(program, Qt.ItemDataRole.UserRole))
 
@@ -202,8 +204,8 @@ class TrackStrip(QWidget):
         if not self.name_edit.hasFocus() or self.name_edit.text() == track.name:
             with QSignalBlocker(self.name_edit):
                 self.name_edit.setText(track.name)
-        self.instrument.set_program(track.program)
         drums = track.is_drum
+        self.instrument.set_program(-1 if drums else track.program)  # a kit: the placeholder
         self.instrument.setEnabled(not drums)
         self.instrument.setToolTip(
             "A drum track: its notes are drum sounds, not an instrument's pitches" if drums

@@ -80,7 +80,9 @@ def test_a_drum_track_is_made_from_the_strip_and_its_keyboard_names_the_drums(qt
     assert drums.is_drum and drums.channel == DRUM_CHANNEL and drums.name == "Drums"
     assert doc.undo_stack.count() == 1 and doc.undo_stack.undoText() == "New drum track"
     assert window.track_strip.track_box.currentText() == "3: Drums"
-    assert not window.track_strip.instrument.isEnabled()  # a kit, not an instrument
+    chooser = window.track_strip.instrument
+    assert not chooser.isEnabled() and chooser.currentIndex() == -1  # a kit, no instrument
+    assert chooser.placeholderText() == "Drum kit (channel 10)"
     kb = roll.keyboard
     assert kb.drums and kb.width() == DRUM_KEYBOARD_WIDTH
 
@@ -103,6 +105,7 @@ def test_a_drum_track_is_made_from_the_strip_and_its_keyboard_names_the_drums(qt
     assert len(doc.tracks) == 2 and doc.active_track == 1
     assert not kb.drums and kb.width() == style.KEYBOARD_WIDTH
     assert kb.grab().toImage() != drum_picture
+    assert chooser.isEnabled() and chooser.program() == 32  # the bass's instrument again
     doc.undo_stack.redo()
     assert doc.tracks[2].is_drum
 
