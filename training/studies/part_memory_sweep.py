@@ -1,6 +1,8 @@
 """Choosing the part models' motif memory on the part-music validation split.
 
     python -m training.studies.part_memory_sweep [--models poly-lstm poly-wavenet] [--write]
+    python -m training.studies.part_memory_sweep --score test [--prefix bach/]  # test bits
+    python -m training.studies.part_memory_sweep --speed  # the memory's cost in CPU time
 
 The part memory is the melody models' (``engine.generation.memory``: an online
 variable-order n-gram of the piece, Witten-Bell, fed as the piece goes) over the
@@ -169,6 +171,37 @@ def score_split(models, split: str = "test", prefix: str = "") -> dict:
     return out
 
 
+def speed(models=MODELS, repeats: int = 5) -> None:
+    """CPU time of continuing BWV 66.6's first 4 bars by 8 (the golden chorale, every
+    part), memory off and on interleaved, median of ``repeats``: the memory's cost."""
+    import statistics
+    import time
+
+    from engine.formats import midi_file_to_song
+    from engine.generation.polyphony import generate_polyphony
+    from engine.generation.request import GenerationSettings
+    from engine.models import ModelLibrary
+
+    library = ModelLibrary()
+    seed = midi_file_to_song(ROOT / "tests" / "engine" / "data" / "golden_chorale.mid")
+    start = seed.ticks_per_bar_at(0) * 4
+    for t in seed.tracks:
+        t.notes = [n for n in t.notes if n.start_tick < start]
+    for name in models:
+        for k in (1, 4):
+            times: dict[bool, list[float]] = {False: [], True: []}
+            for rep in range(repeats):
+                for memory in (False, True):
+                    s = GenerationSettings(model=name, bars=8, variations=k, memory=memory,
+                                           rng_seed=rep)
+                    t0 = time.process_time()
+                    generate_polyphony(library, seed, s, start_tick=start)
+                    times[memory].append(time.process_time() - t0)
+            off, on = statistics.median(times[False]), statistics.median(times[True])
+            print(f"{name} {k} variation(s): memory off {1000 * off:.0f} ms CPU, on "
+                  f"{1000 * on:.0f} ms, {on / off:.2f}x", flush=True)
+
+
 def _four_parts(tokens: np.ndarray) -> bool:
     """Whether a piece's steps hold at most four notes and some hold four."""
     counts = np.diff(np.nonzero(tokens == STEP)[0]) - 1
@@ -206,7 +239,12 @@ def main(argv=None) -> int:
                     help="only score SPLIT's pieces alone and with each card's memory")
     ap.add_argument("--prefix", default="",
                     help="with --score: only ids starting so (bach/: the four-part chorales)")
+    ap.add_argument("--speed", action="store_true",
+                    help="only time part generation with the memory off and on")
     args = ap.parse_args(argv)
+    if args.speed:
+        speed(args.models)
+        return 0
     if args.score:
         print(json.dumps(score_split(args.models, args.score, args.prefix), indent=1))
         return 0
