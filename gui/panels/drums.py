@@ -49,11 +49,16 @@ def continued_drums(result: Any, index: int) -> dict[int, list[Note]]:
     return {int(track): list(drums[index])}
 
 
+def is_drum_info(info: Any) -> bool:
+    """Whether a library's model (its info) is a drum model: its card's encoding is a
+    DrumEncoding (drums-12th)."""
+    return isinstance(getattr(info, "encoding", None), DrumEncoding)
+
+
 def has_drum_model(library: Any) -> bool:
-    """Whether ``library`` holds a drum model (a card whose encoding is a DrumEncoding)."""
+    """Whether ``library`` holds a drum model."""
     try:
-        return any(isinstance(getattr(library.info(n), "encoding", None), DrumEncoding)
-                   for n in getattr(library, "names", []) or [])
+        return any(is_drum_info(library.info(n)) for n in getattr(library, "names", []) or [])
     except (AttributeError, ContinuoError):
         return False
 
@@ -257,5 +262,5 @@ class DrumsRun:
         return clip
 
 
-__all__ = ["AUTO", "has_drum_model", "continued_drums", "AddDrumsDialog", "DrumsController", "DrumsRun", "style_choices",
+__all__ = ["AUTO", "has_drum_model", "is_drum_info", "continued_drums", "AddDrumsDialog", "DrumsController", "DrumsRun", "style_choices",
            "drum_track_name"]

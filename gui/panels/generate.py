@@ -41,7 +41,7 @@ from engine.song import Note, Song
 from gui.document import GENERATED, SongDocument
 from gui.panels.controls import NAMES as CONTROL_NAMES
 from gui.panels.controls import ControlsBox
-from gui.panels.drums import continued_drums
+from gui.panels.drums import continued_drums, is_drum_info
 from gui.panels.fill import FillController
 from gui.panels.parts import PartsController, default_polyphonic, seed_has_voices
 from gui.panels.presets import PresetsController
@@ -382,14 +382,16 @@ class GeneratePanel(QWidget):
     def reload_models(self) -> None:
         current = self.model_combo.currentData()
         self.model_combo.clear()
-        models = list(getattr(self.library, "models", []) or [])
+        # a drum model is Add Drums' and the drum tracks' (gui.panels.drums), not one to pick
+        models = [m for m in getattr(self.library, "models", []) or [] if not is_drum_info(m)]
         self._polyphonic_names = {m.name for m in models if is_polyphonic_info(m)}
         for info in models:
             self.model_combo.addItem(model_label(info), info.name)
             if info.name in self._polyphonic_names:
                 self.model_combo.setItemData(
                     self.model_combo.count() - 1, "Continues every part of the song at once "
-                    "(the drums stay as they are); Harmonise writes voices beneath a melody",
+                    "(a drum model goes on with the drums); Harmonise writes voices beneath "
+                    "a melody",
                     Qt.ItemDataRole.ToolTipRole)
         problems = list(getattr(self.library, "problems", []) or []) + self._add_style_entries()
         if not models:

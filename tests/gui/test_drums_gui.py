@@ -332,6 +332,11 @@ def test_add_drums_writes_variations_to_audition_and_keep_is_one_undo_step(
 
     window = make_window(qtbot, library)  # the default seed: melody and bass
     doc, panel = window.doc, window.panel
+    combo = panel.model_combo  # a drum model is Add Drums', not one to continue with
+    listed = [combo.itemData(i) for i in range(combo.count())]
+    drum_models = [n for n in library.names
+                   if isinstance(library.info(n).encoding, DrumEncoding)]
+    assert drum_models and listed and not set(drum_models) & set(listed)
     before = doc.song()
     dialog = open_add_drums(qtbot, window)
     dialog.style_box.setCurrentIndex(dialog.style_box.findData("rock"))
