@@ -454,12 +454,10 @@ class GeneratePanel(QWidget):
         name = self.chosen_model()
         info = next((m for m in getattr(self.library, "models", []) if m.name == name), None)
         polyphonic = self.is_polyphonic()
-        # the motif memory speaks melody tokens: a polyphonic model is used alone
-        self.memory_check.setEnabled(not polyphonic)
+        # a polyphonic model has a memory of every part (engine/generation/part_memory.py)
         self.memory_check.setToolTip(
-            "A polyphonic model is used alone: the motif memory speaks melody tokens"
-            if polyphonic else "Let the piece's own motifs come back: the model also "
-            "learns from the seed and what it has played so far")
+            "Let the piece's own motifs come back: the model also learns from the seed "
+            "and what it has played so far" + (" (every part's)" if polyphonic else ""))
         self.controls.set_note(CONTROLS_FOR_PARTS if polyphonic else "")
         self._update_control_tracks()
         self._update_key_label()  # the seed is every part, or the active track

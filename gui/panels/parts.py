@@ -145,7 +145,7 @@ class PartsController:
         if settings is None:
             return False
         request = panel.checked_request(
-            HARMONISE, dataclasses.replace(settings, model=model, memory=False), track=track)
+            HARMONISE, dataclasses.replace(settings, model=model), track=track)
         if request is None:
             return False
         panel.save_settings()
