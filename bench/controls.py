@@ -56,9 +56,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common  # noqa: E402
 from bench.common import ROOT  # noqa: E402
 from bench.musicality import PPQ, SEED_BARS, test_tunes  # noqa: E402
-from engine.generation import mixers  # noqa: E402
+from engine.generation.control_scoring import melody_bits  # noqa: E402
+from engine.generation.control_scoring import part_bits as engine_part_bits  # noqa: E402
 from engine.generation.generator import GenerationSettings, generate  # noqa: E402
-from engine.generation.jobs.continuation import melody_mixers  # noqa: E402
 from engine.generation.request import CONTROLS  # noqa: E402
 from engine.models import ModelLibrary  # noqa: E402
 from engine.song import melody_song  # noqa: E402
@@ -113,23 +113,9 @@ def summary(rows: list[dict]) -> dict:
 
 def bits_per_note(model, settings, seed: np.ndarray, new: np.ndarray, song) -> tuple[float, int]:
     """The bits of ``new`` after ``seed`` under the network mixed as generating mixes it
-    (memory, then the controls of ``settings``), and its note count."""
-    enc = model.encoding
-    tokens = np.concatenate([seed, new]).astype(np.int32)
-    logits = model.sequence_logits(tokens[None, :])[0]
-    mixer = mixers.chain(melody_mixers(settings), mixers.MixContext(
-        model, settings, 1, seed.tolist(), song, start_step=len(seed)))
-    bits = 0.0
-    for j, tok in enumerate(new):
-        z = logits[len(seed) + j - 1][None, :].astype(np.float64)
-        if mixer is not None:
-            z = mixer(z)
-        z = z - z.max()
-        logp = z - np.log(np.exp(z).sum())
-        bits -= float(logp[0, int(tok)]) / np.log(2)
-        if mixer is not None:
-            mixer.update(np.array([int(tok)]))
-    return bits, int(np.count_nonzero(enc.onset_mask[new]))
+    (memory, then the controls of ``settings``), and its note count: the engine's
+    scoring condition, which ``main.py score --density N ...`` uses too."""
+    return melody_bits(model, settings, seed, new, song)
 
 
 POLY_SEED_BARS = 4
@@ -160,37 +146,9 @@ def part_measure(song, seed_parts, new_parts, start: int, bars: int) -> dict:
 def part_bits(model, settings, seed, real, start: int) -> tuple[float, int]:
     """The bits of the real continuation's tokens (every part, ``real``) after ``seed``
     under the network mixed as generating mixes it (the part controls of ``settings``,
-    read voice-blind: the k-th note of a step following the k-th of the step before),
-    and its note count."""
-    from engine.encodings.polyphony import STEP
-    from engine.generation.mixers.control import part_mixer
-
-    enc = model.encoding
-    ppq = seed.ppq
-    notes = [n for t in seed.tracks for n in t.notes] + [n for part in real for n in part]
-    encoded = enc.encode_notes(notes, ppq)
-    tokens = list(encoded.tokens)
-    s_step = enc.tick_to_step(start, ppq)
-    ends = [k for k, t in enumerate(tokens) if t == STEP]
-    split = ends[s_step - encoded.start_step - 1] + 1
-    logits = model.sequence_logits(np.asarray(tokens, np.int32)[None, :])[0]
-    grammar = enc.grammar(1)
-    grammar.follow(tokens[:split])
-    mixer = part_mixer(settings, enc, grammar, seed, s_step)
-    everything = np.ones(enc.vocab_size, bool)
-    bits = 0.0
-    for j in range(split, len(tokens)):
-        z = logits[j - 1][None, :].astype(np.float64)
-        if mixer is not None:
-            z = mixer(z, grammar.mask(everything))
-        z = z - z.max()
-        logp = z - np.log(np.exp(z).sum())
-        bits -= float(logp[0, tokens[j]]) / np.log(2)
-        token = np.array([tokens[j]])
-        grammar.push(token)
-        if mixer is not None:
-            mixer.update(token)
-    return bits, int(np.count_nonzero(enc.onset_mask[np.asarray(tokens[split:])]))
+    read voice-blind), and its note count: the engine's scoring condition
+    (engine/generation/control_scoring.py), as ``main.py score`` reads it."""
+    return engine_part_bits(model, settings, seed, real, start)
 
 
 def polyphony(args, argv) -> int:

@@ -13,6 +13,7 @@ from engine.cli.common import (add_memory_option, add_model_options, add_style_o
                                build_style, model_library, one_line_errors, run_command)
 from engine.encodings import FILL, PARTS, capabilities_of
 from engine.errors import GenerationError
+from engine.generation.request import CONTROLS, GenerationSettings
 from engine.song import Song, melody_track
 
 Scorer = Callable[[Song], tuple[float, int, int]]  # a song -> (bits, tokens scored, notes)
@@ -78,6 +79,8 @@ def memory_description(model_name: str) -> str:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    if any(getattr(args, name, 0) for name, *_ in CONTROLS):
+        return _cmd_score_controls(args)
     if getattr(args, "pitch_only", False):
         return _cmd_score_pitches(args)
     if getattr(args, "fill", None) is not None:
@@ -140,6 +143,44 @@ def _cmd_score_chords(args: argparse.Namespace) -> int:
     print_score_report(model, files, args.per_tune, memory="off",
                        follow_chords=f"loose (chord tones +{LOOSE_BIAS:g} logits; chords: "
                                      f"{', '.join(sorted({chords[s] for s in sources}))})")
+    return 0
+
+
+def _cmd_score_controls(args: argparse.Namespace) -> int:
+    """``score --density N ...``: each tune's bits with the steering controls as a
+    scoring condition (engine/generation/control_scoring.py, as bench/controls.py
+    --bits reads them), beside the same reading with every control at 0."""
+    from engine.generation.control_scoring import tune_bits
+
+    if args.fill is not None or args.pitch_only or args.style is not None:
+        raise GenerationError("the controls score whole tunes: leave out --fill, "
+                              "--pitch-only and --style")
+    model = model_library(args).get(args.model)
+    parts = PARTS in capabilities_of(model)
+    if parts and args.repeat:
+        raise GenerationError("--repeat scores a melody model's motif memory; leave it out "
+                              "for a part model")
+    memory = args.memory == "on" and not parts  # a part model's lines: the controls only
+    values = {name: getattr(args, name) for name, *_ in CONTROLS}
+    settings = GenerationSettings(model=model.name, memory=memory, **values)
+    settings.validate()
+    neutral = GenerationSettings(model=model.name, memory=memory)
+    zero: list[float] = []
+
+    def score_song(song: Song) -> tuple[float, int, int]:
+        zero.append(tune_bits(model, neutral, song, parts)[0])
+        return tune_bits(model, settings, song, parts)
+
+    files = score_files(args.files, score_song)
+    notes = sum(t["notes"] for f in files for t in f["tunes"])
+    bits = sum(t["bits"] for f in files for t in f["tunes"])
+    at_zero = sum(zero) / notes if notes else None
+    print_score_report(model, files, args.per_tune,
+                       memory=memory_description(model.name) if memory else "off",
+                       controls={k: v for k, v in values.items() if v},
+                       bits_per_note_controls_at_0=at_zero,
+                       rise_over_controls_at_0=(bits / notes / at_zero - 1)
+                       if notes and at_zero else None)
     return 0
 
 
@@ -276,5 +317,9 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
                    help="loose: score with the loose follow-chords mixer on each tune's "
                         "chord track (the file's own, else the chords detected from its "
                         "parts), by the network alone (default off)")
+    for name, _, low, high in CONTROLS:
+        s.add_argument(f"--{name}", type=int, default=0, metavar="N",
+                       help=f"score with the {name} control at N as a scoring condition: "
+                            f"-2 ({low.lower()}) .. 2 ({high.lower()}); default 0")
     s.set_defaults(handler=run_command("score", _cmd_score))
     one_line_errors(s)
