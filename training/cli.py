@@ -368,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     from training import corpus as C
     from training import drums as drum_models
     from training import fill, finetune
+    from training import progressions as progression_model
     from training.architectures import names
     from training.datasets import partmusic as P
     from training.datasets.splits import SPLIT_NAMES
@@ -496,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     finetune.add_parser(sub, _command_line)
     drum_models.add_parser(sub, _command_line)
+    progression_model.add_parser(sub, _command_line)
 
     fl = sub.add_parser("fill", help="fill-in-the-middle models: train one (fill train), or "
                                      "measure them (fill evaluate, a study)",
