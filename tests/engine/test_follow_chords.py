@@ -291,3 +291,10 @@ def test_score_follow_chords_loose_scores_with_the_detected_chords(library, seed
     song.chords = chord_track(detect_chords(seed))
     bits, _, notes = score_with_chords(library.get("poly-lstm"), song)
     assert report["notes"] == notes and report["total_bits"] == pytest.approx(bits)
+
+
+def test_strict_steers_parts_written_voice_blind_from_nothing(library):
+    song = with_chart(Song(), parse_chart("C | Am | F G7 | C"), 0)  # no notes: voice-blind
+    result = run(library, song, model="poly-lstm", bars=4, follow_chords="strict")
+    tones, total = np.sum([strong_beat_tones(song, v) for v in result.variations], axis=0)
+    assert total >= 8 and tones == total
