@@ -42,6 +42,7 @@ from bench import common  # noqa: E402
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import mido  # noqa: E402
+from gui.panels.drums import is_drum_info  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa: E402
 
 TICK_MS = 5
@@ -197,6 +198,45 @@ def one_call(window, recorder: GapRecorder, model: str, seed: int, helper_proces
             **_gap_figures(recorder.gaps)}
 
 
+DRUM_BARS = 32
+
+
+def one_drums(window, recorder: GapRecorder, model: str, seed: int, helper_process: bool
+              ) -> dict:
+    """Add Drums (style auto, 8 variations) to the default seed repeated to 32 bars, from
+    the request until the variations are listed; the drum model is the engine's choice,
+    whatever ``model`` the panel shows."""
+    panel, doc = window.panel, window.doc
+    panel.use_helper_process = helper_process
+    _set_up_panel(panel, model, seed)
+    song = doc.song()
+    bar = song.ticks_per_bar_at(0)
+    span = -(-song.end_tick // bar) * bar
+    for track in song.tracks:
+        track.notes = [n.moved(k * span, 0) for k in range(DRUM_BARS * bar // span)
+                       for n in track.notes]
+    doc.load_song(song)
+    loop = QEventLoop()
+    panel.generation_finished.connect(loop.quit)
+    recorder.start()
+    t0 = time.perf_counter()
+    if not window.drums.start("auto", 8):
+        raise SystemExit(f"Add Drums did not start: {panel.messages.text()}")
+    loop.exec()
+    _wait(100)
+    recorder.stop()
+    elapsed = time.perf_counter() - t0
+    panel.generation_finished.disconnect(loop.quit)
+    result = panel.result
+    window.open_default_seed()  # the other flows start from the default seed
+    if result is None:
+        raise SystemExit(f"Add Drums: {panel.messages.text()}")
+    return {"flow": "drums", "model": result.model,
+            "worker": "process" if helper_process else "thread",
+            "wall_s": round(elapsed, 3), "notes": sum(len(v) for v in result.variations),
+            **_gap_figures(recorder.gaps)}
+
+
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     ap = common.parser(__doc__, first_line=True)
     ap.add_argument("--models", help="a models folder (default: the shipped models)")
@@ -205,7 +245,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                     help="also run each round with generation on a pool thread in "
                          "this process (the design before the helper process)")
     ap.add_argument("--flows", default="panel,call",
-                    help="which flows to measure, comma-separated: panel, call")
+                    help="which flows to measure, comma-separated: panel, call, drums "
+                         "(Add Drums on 32 bars, once a round whatever the models)")
     common.add_out(ap, "gui_stall")
     return ap.parse_args(argv)
 
@@ -215,18 +256,25 @@ def measure(window, args: argparse.Namespace, names: list[str]) -> list[dict]:
     followed by an idle window as long as it took."""
     recorder = GapRecorder()
     workers = [True, False] if args.compare_thread else [True]
-    flows = [{"panel": one_run, "call": one_call}[f] for f in args.flows.split(",")]
+    flows = [{"panel": one_run, "call": one_call, "drums": one_drums}[f]
+             for f in args.flows.split(",")]
+    names = [n for n in names if not is_drum_info(window.library.info(n))]  # panel models
+
+    def runs_with(name: str, flow) -> bool:  # Add Drums once a round: the drum model's
+        return flow is not one_drums or name == names[0]
+
     # one untimed run per model, flow and worker: the helper process and sessions start
     for name in names:
         for helper in workers:
             for flow in flows:
-                flow(window, recorder, name, 1, helper)
+                if runs_with(name, flow):
+                    flow(window, recorder, name, 1, helper)
     # rounds interleave idle windows with runs, so machine noise hits all alike
     runs = []
     for r in range(args.runs):
         for name in names:
             for helper in workers:
-                for flow in flows:
+                for flow in [f for f in flows if runs_with(name, f)]:
                     row = flow(window, recorder, name, 1000 + r, helper)
                     row["idle_max_gap_ms"] = idle_window(recorder, row["wall_s"])
                     runs.append(row)
