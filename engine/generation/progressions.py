@@ -1,0 +1,519 @@
+"""Suggesting chords for a melody: a progression model and the likeliest chords under it.
+
+The model (``models/chords/progressions.json``, made by ``python -m training
+progressions`` from the chords :func:`engine.encodings.chords.detect_beat_chords` names
+in music21's part music) holds counts, per unit of harmonic rhythm (a beat, a half bar,
+a bar) and per mode (major, minor):
+
+- **progressions:** how often each chord follows each other chord, the chords written
+  relative to the key (a root in semitones above the tonic and a quality of
+  :data:`engine.encodings.chords.DETECTED_QUALITIES`: 108 chords, roman numerals in all
+  but name), a chord that stays counted as one that follows itself;
+- **melody fit:** how the melody's notes sit on each chord (the weight of each pitch
+  class above the tonic under each chord of a beat, smoothed toward its quality's,
+  a note weighed by how long it sounds in the unit and half as much when it starts
+  between beats); a half bar's or a bar's chord is fitted as a beat's is.
+
+:func:`suggest_chords` scores every unit against every chord (the melody fit, times a
+weight chosen on the validation split) and weighs every path through the progression
+probabilities (add-``SMOOTHING`` smoothed toward how often each chord is heard, by the
+strength of the unit's start; the last chord ends the melody, as a cadence does), in
+each of the 24 keys: the key under which the melody is likeliest (forward-backward,
+every path summed) wins, and each unit gets the root likeliest given the whole melody,
+with that root's likeliest quality.  :func:`next_chords` ranks the chords for one span
+given the chord before it and the melody there.  A style folder adds its own
+counts (:func:`style_counts`).  Pure numpy, JSON only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from engine.encodings.chords import (DETECTED_QUALITIES, QUALITIES, ChordSymbol,
+                                     beat_segments, chord_at, detect_beat_chords,
+                                     parse_chord, root_names)
+from engine.encodings.keys import Key, estimate_song_key
+from engine.errors import EncodingError, ModelError
+from engine.resources import models_dir
+from engine.song import Chord, Note, Song, melody_track
+
+FORMAT = "continuo-progressions"
+VERSION = 1
+UNITS = ("beat", "half", "bar")
+MODES = ("major", "minor")
+N_CHORDS = 12 * len(DETECTED_QUALITIES)
+START = N_CHORDS  # the row of the progression counts before a piece's first chord
+END = N_CHORDS  # the column after a piece's last chord (a final cadence names its key)
+SMOOTHING = 2.0  # pseudo-counts of each chord's overall share added to every row
+MELODY_SMOOTHING = 4.0  # quarter notes of the quality's own melody fit added to each chord's
+OFFBEAT = 0.5  # a melody note that starts between beats weighs this much
+STYLE_WEIGHT = 5.0  # each chord counted in a style folder counts this many times
+DEFAULT_FIT = 3.0  # the melody fit's weight when the model names none
+KEYS = tuple(Key.all_keys())  # the keys a melody's chords are tried in
+
+
+def model_path() -> Path:
+    """The shipped progression model (in a folder of its own: the model folder's
+    top level holds network cards only)."""
+    return models_dir() / "chords" / "progressions.json"
+
+
+def chord_index(root_above_tonic: int, quality: str) -> int:
+    return (root_above_tonic % 12) * len(DETECTED_QUALITIES) + DETECTED_QUALITIES.index(quality)
+
+
+def _nearest_quality(symbol: ChordSymbol) -> str:
+    """The detected quality that shares most tones with ``symbol`` (a C9 counts as C7)."""
+    if symbol.quality in DETECTED_QUALITIES:
+        return symbol.quality
+    tones = set(QUALITIES[symbol.quality])
+    return max(DETECTED_QUALITIES,
+               key=lambda q: (len(tones & set(QUALITIES[q])) - len(set(QUALITIES[q]) - tones),
+                              -DETECTED_QUALITIES.index(q)))
+
+
+def index_of(symbol: ChordSymbol, key: Key) -> int:
+    """The key-relative chord of a symbol."""
+    return chord_index(symbol.root_pc - key.tonic, _nearest_quality(symbol))
+
+
+def _mode(key: Key) -> str:
+    return "minor" if key.minor else "major"
+
+
+# ---------------------------------------------------------------------------------------
+# counts: what a corpus or a style folder says
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class ProgressionCounts:
+    """Counts per unit and mode: ``pairs[unit][mode]`` (strength of the unit's start:
+    0 a beat, 1 a half bar, 2 a bar line; then START+1 rows, N_CHORDS columns: chord
+    after chord) and ``melody[unit][mode]`` (N_CHORDS x 12: the weight of each melody
+    pitch class above the tonic under each chord)."""
+
+    pairs: dict[str, dict[str, np.ndarray]]
+    melody: dict[str, dict[str, np.ndarray]]
+    pieces: int = 0
+
+    @classmethod
+    def empty(cls) -> "ProgressionCounts":
+        return cls({u: {m: np.zeros((3, N_CHORDS + 1, N_CHORDS + 1)) for m in MODES}
+                    for u in UNITS},
+                   {u: {m: np.zeros((N_CHORDS, 12)) for m in MODES} for u in UNITS})
+
+    def add(self, other: "ProgressionCounts", weight: float = 1.0) -> "ProgressionCounts":
+        out = ProgressionCounts.empty()
+        for u in UNITS:
+            for m in MODES:
+                out.pairs[u][m] = self.pairs[u][m] + weight * other.pairs[u][m]
+                out.melody[u][m] = self.melody[u][m] + weight * other.melody[u][m]
+        out.pieces = self.pieces + other.pieces
+        return out
+
+    def to_json(self) -> dict:
+        def sparse(a: np.ndarray) -> list:
+            return [[*map(int, where), round(float(a[where]), 2)]
+                    for where in zip(*np.nonzero(a))]
+        return {"pieces": self.pieces,
+                "pairs": {u: {m: sparse(self.pairs[u][m]) for m in MODES} for u in UNITS},
+                "melody": {u: {m: sparse(self.melody[u][m]) for m in MODES} for u in UNITS}}
+
+    @classmethod
+    def from_json(cls, data: dict, what: str) -> "ProgressionCounts":
+        out = cls.empty()
+        try:
+            out.pieces = int(data.get("pieces", 0))
+            for u in UNITS:
+                for m in MODES:
+                    for s, r, c, n in data["pairs"][u][m]:
+                        out.pairs[u][m][int(s), int(r), int(c)] = float(n)
+                    for c, pc, n in data["melody"][u][m]:
+                        out.melody[u][m][int(c), int(pc)] = float(n)
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise ModelError(f"{what}: the progression counts cannot be read "
+                             f"({type(e).__name__}: {e})") from None
+        return out
+
+
+def unit_starts(segments: Sequence[tuple[int, int, int]], per: str) -> list[int]:
+    """Indices of the beats that start a unit: every beat, each half bar, each bar."""
+    if per not in UNITS:
+        raise EncodingError(f"chords are suggested per {', '.join(UNITS)}, not {per!r}")
+    least = {"beat": 0, "half": 1, "bar": 2}[per]
+    return [i for i, s in enumerate(segments) if i == 0 or s[2] >= least]
+
+
+def melody_weights(notes: Sequence[Note], spans: Sequence[tuple[int, int]],
+                   beat_ticks: Sequence[int], ppq: int) -> np.ndarray:
+    """(units, 12): each pitch class's weight in each span: quarter notes sounding in
+    it, a note that starts between beats weighed :data:`OFFBEAT`."""
+    out = np.zeros((len(spans), 12))
+    if not spans:
+        return out
+    starts = np.array([a for a, _ in spans], dtype=np.int64)
+    on_beat = set(beat_ticks)
+    for n in notes:
+        weight = 1.0 if n.start_tick in on_beat else OFFBEAT
+        i = max(int(np.searchsorted(starts, n.start_tick, side="right")) - 1, 0)
+        while i < len(spans) and spans[i][0] < n.end_tick:
+            a, b = spans[i]
+            overlap = min(b, n.end_tick) - max(a, n.start_tick)
+            if overlap > 0:
+                out[i, n.pitch % 12] += weight * overlap / ppq
+            i += 1
+    return out
+
+
+def _spans(segments, starts: Sequence[int]) -> list[tuple[int, int]]:
+    ends = list(starts[1:]) + [len(segments)]
+    return [(segments[a][0], segments[b - 1][1]) for a, b in zip(starts, ends)]
+
+
+def count_song(song: Song) -> ProgressionCounts:
+    """The chords detected in ``song`` (every pitched track) and its melody (the track
+    :func:`engine.song.melody_track` finds) as counts."""
+    out = ProgressionCounts.empty()
+    pitched = [n for t in song.tracks if not t.is_drum for n in t.notes]
+    if not pitched:
+        return out
+    out.pieces = 1
+    key = estimate_song_key(pitched)
+    mode = _mode(key)
+    segments = beat_segments(song)
+    beats = detect_beat_chords(song)
+    melody = song.tracks[melody_track(song)].notes
+    for per in UNITS:
+        starts = unit_starts(segments, per)
+        spans = _spans(segments, starts)
+        weights = melody_weights(melody, spans, [s[0] for s in segments], song.ppq)
+        ends = list(starts[1:]) + [len(segments)]
+        previous = START
+        for u, (a, b) in enumerate(zip(starts, ends)):
+            symbols = [s for _, s in beats[a:b] if s is not None]
+            if not symbols:
+                if previous != START:
+                    out.pairs[per][mode][2, previous, END] += 1
+                previous = START
+                continue
+            symbol = max(symbols, key=symbols.count)  # the unit's most heard chord
+            c = index_of(symbol, key)
+            out.pairs[per][mode][segments[a][2], previous, c] += 1
+            out.melody[per][mode][c] += np.roll(weights[u], -key.tonic)
+            previous = c
+        if previous != START:
+            out.pairs[per][mode][2, previous, END] += 1
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# the model
+# ---------------------------------------------------------------------------------------
+
+def _log_transitions(pairs: np.ndarray) -> np.ndarray:
+    """(3, START+1, N_CHORDS+1) log probabilities of the next chord (or END) by the
+    strength of its unit's start and the chord before: each strength's counts smoothed toward all
+    strengths' counts of that row, those toward how often each chord is heard."""
+    pooled = pairs.sum(axis=0)
+    heard = pooled.sum(axis=0) + 0.5
+    share = heard / heard.sum()
+    rows = pooled + SMOOTHING * share[None, :]
+    rows = rows / rows.sum(axis=1, keepdims=True)
+    by_strength = pairs + SMOOTHING * rows[None, :, :]
+    return np.log(by_strength / by_strength.sum(axis=2, keepdims=True))
+
+
+def _log_melody(melody: np.ndarray) -> np.ndarray:
+    """(N_CHORDS, 12) log probability of a melody pitch class above the tonic under
+    each chord: its own counts smoothed toward its quality's (every root pooled,
+    interval above the root), those add-half smoothed."""
+    n_q = len(DETECTED_QUALITIES)
+    by_quality = np.full((n_q, 12), 0.5)
+    for c in range(N_CHORDS):
+        root, q = divmod(c, n_q)
+        by_quality[q] += np.roll(melody[c], -root)
+    by_quality /= by_quality.sum(axis=1, keepdims=True)
+    prior = np.array([np.roll(by_quality[c % n_q], c // n_q) for c in range(N_CHORDS)])
+    table = melody + MELODY_SMOOTHING * prior
+    return np.log(table / table.sum(axis=1, keepdims=True))
+
+
+@dataclass
+class ProgressionModel:
+    """Log probabilities made from counts: ``log_next[unit][mode]`` (START+1 x N_CHORDS)
+    and ``log_fit[unit][mode]`` (N_CHORDS x 12: a melody pitch class above the tonic
+    under each chord), and the melody fit's weight per unit."""
+
+    counts: ProgressionCounts
+    fit_weight: dict[str, float]
+    card: dict
+
+    def __post_init__(self) -> None:
+        self.log_next: dict[str, dict[str, np.ndarray]] = {u: {} for u in UNITS}
+        self.log_fit: dict[str, dict[str, np.ndarray]] = {u: {} for u in UNITS}
+        for u in UNITS:
+            for m in MODES:
+                self.log_next[u][m] = _log_transitions(self.counts.pairs[u][m])
+                # a chord fits a melody as a beat's chord does, whatever its span: a
+                # bar's counts are flat where Bach's harmony changes within the bar
+                # (validation: 34.7% of beats for a chord a bar, not 32.8%)
+                self.log_fit[u][m] = _log_melody(self.counts.melody["beat"][m])
+
+    def with_style(self, style: ProgressionCounts) -> "ProgressionModel":
+        return ProgressionModel(self.counts.add(style, STYLE_WEIGHT), self.fit_weight, self.card)
+
+    def to_json(self) -> dict:
+        return {"format": FORMAT, "version": VERSION, **self.card,
+                "fit_weight": self.fit_weight, "counts": self.counts.to_json()}
+
+
+def model_from_json(data: dict, what: str) -> ProgressionModel:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ModelError(f"{what}: not a progression model (its format is not {FORMAT!r})")
+    if data.get("version") != VERSION:
+        raise ModelError(f"{what}: progression model version {data.get('version')!r}; "
+                         f"this Continuo reads version {VERSION}")
+    counts = ProgressionCounts.from_json(data.get("counts", {}), what)
+    weights = data.get("fit_weight", {})
+    fit = {u: float(weights.get(u, DEFAULT_FIT)) if isinstance(weights, dict) else DEFAULT_FIT
+           for u in UNITS}
+    card = {k: v for k, v in data.items() if k not in ("format", "version", "counts",
+                                                       "fit_weight")}
+    return ProgressionModel(counts, fit, card)
+
+
+def load_model(path: str | os.PathLike | None = None) -> ProgressionModel:
+    """The progression model at ``path`` (default: the shipped one)."""
+    path = Path(path) if path is not None else model_path()
+    return _load_cached(str(path), *_stamp(path))
+
+
+def _stamp(path: Path) -> tuple[float, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        raise ModelError(f"{path}: there is no progression model there (make it with "
+                         f"`python -m training progressions`)") from None
+    return st.st_mtime, st.st_size
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, _mtime: float, _size: int) -> ProgressionModel:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{path}: the progression model cannot be read ({e})") from None
+    return model_from_json(data, path)
+
+
+# ---------------------------------------------------------------------------------------
+# a style folder's own counts
+# ---------------------------------------------------------------------------------------
+
+def style_counts(folder: str | os.PathLike) -> ProgressionCounts:
+    """The chords detected in every tune of a folder of music, as counts (read again
+    only when a file changes)."""
+    from engine.formats.folder import music_files
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: the style folder does not exist")
+    files = music_files(folder)
+    stamp = tuple((str(p), p.stat().st_mtime, p.stat().st_size) for p in files)
+    return _style_cached(str(folder), stamp)
+
+
+@lru_cache(maxsize=4)
+def _style_cached(folder: str, stamp: tuple) -> ProgressionCounts:
+    from engine.errors import ContinuoError
+    from engine.formats.folder import tunes_in
+
+    out = ProgressionCounts.empty()
+    for path, _, _ in stamp:
+        try:
+            songs = tunes_in(Path(path))
+        except ContinuoError:
+            continue  # a file that cannot be read adds nothing
+        for _, song in songs:
+            out = out.add(count_song(song))
+    return out
+
+
+def _model_for(style: str | os.PathLike | ProgressionCounts | None,
+               model: ProgressionModel | None) -> ProgressionModel:
+    model = model if model is not None else load_model()
+    if style is None:
+        return model
+    counts = style if isinstance(style, ProgressionCounts) else style_counts(style)
+    return model.with_style(counts)
+
+
+# ---------------------------------------------------------------------------------------
+# suggesting
+# ---------------------------------------------------------------------------------------
+
+def melody_key(notes: Iterable[Note]) -> Key:
+    return estimate_song_key(notes)
+
+
+def spelling(key: Key) -> tuple[str, ...]:
+    """Root names for chords in ``key``."""
+    major_tonic = (key.tonic + 3) % 12 if key.minor else key.tonic
+    return root_names((major_tonic * 7 + 5) % 12 - 5, key.minor)
+
+
+def symbol_of(index: int, key: Key) -> ChordSymbol:
+    root, q = divmod(int(index), len(DETECTED_QUALITIES))
+    return ChordSymbol(spelling(key)[(root + key.tonic) % 12], DETECTED_QUALITIES[q])
+
+
+def unit_fit(model: ProgressionModel, per: str, key: Key, weights: np.ndarray) -> np.ndarray:
+    """(units, N_CHORDS): the melody fit of every chord in every unit, each unit's
+    weights made a distribution (a unit with no melody fits every chord alike)."""
+    rel = np.roll(weights, -key.tonic, axis=1)
+    total = rel.sum(axis=1, keepdims=True)
+    np.divide(rel, total, out=rel, where=total > 0)
+    return model.fit_weight[per] * (rel @ model.log_fit[per][_mode(key)].T)
+
+
+def best_path(log_next: np.ndarray, strengths: Sequence[int], fit: np.ndarray
+              ) -> tuple[np.ndarray, float]:
+    """The chord of each unit that maximises the progression's log probability (the
+    last chord's ending the melody included) plus the melody fit (Viterbi), and that
+    total."""
+    n = len(fit)
+    path = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return path, 0.0
+    total = log_next[strengths[0], START, :N_CHORDS] + fit[0]
+    back = np.zeros((n, N_CHORDS), dtype=np.int64)
+    for i in range(1, n):
+        cand = total[:, None] + log_next[strengths[i], :N_CHORDS, :N_CHORDS]
+        back[i] = np.argmax(cand, axis=0)
+        total = cand[back[i], np.arange(N_CHORDS)] + fit[i]
+    total = total + log_next[2, :N_CHORDS, END]  # the last chord ends the melody
+    path[-1] = int(np.argmax(total))
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path, float(total.max())
+
+
+@dataclass(frozen=True)
+class _Melody:
+    """A song's melody cut into units: their spans, strengths and pitch-class weights,
+    from the unit where the melody starts."""
+
+    spans: list[tuple[int, int]]
+    strengths: list[int]
+    weights: np.ndarray
+    segments: list[tuple[int, int, int]]
+
+
+def _melody(song: Song, per: str, end_tick: int | None = None) -> _Melody:
+    index = melody_track(song)
+    if index is None:
+        raise EncodingError("the song has no melody to suggest chords for (no pitched notes)")
+    notes = song.tracks[index].notes
+    end = max(max(n.end_tick for n in notes), end_tick or 0)
+    segments = beat_segments(song, end)
+    starts = unit_starts(segments, per)
+    spans = _spans(segments, starts)
+    weights = melody_weights(notes, spans, [s[0] for s in segments], song.ppq)
+    first = next(i for i, row in enumerate(weights) if row.sum() > 0)
+    return _Melody(spans[first:], [segments[i][2] for i in starts[first:]],
+                   weights[first:], segments)
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    top = a.max(axis=axis, keepdims=True)
+    return np.squeeze(top, axis) + np.log(np.exp(a - top).sum(axis=axis))
+
+
+def posteriors(log_next: np.ndarray, strengths: Sequence[int], fit: np.ndarray
+               ) -> tuple[np.ndarray, float]:
+    """(units, N_CHORDS) probability of each chord in each unit given the whole melody
+    (forward-backward), and the melody's log likelihood over every path."""
+    n = len(fit)
+    alpha = np.zeros((n, N_CHORDS))
+    alpha[0] = log_next[strengths[0], START, :N_CHORDS] + fit[0]
+    for i in range(1, n):
+        trans = log_next[strengths[i], :N_CHORDS, :N_CHORDS]
+        alpha[i] = _logsumexp(alpha[i - 1][:, None] + trans, axis=0) + fit[i]
+    beta = np.zeros((n, N_CHORDS))
+    beta[-1] = log_next[2, :N_CHORDS, END]
+    for i in range(n - 2, -1, -1):
+        trans = log_next[strengths[i + 1], :N_CHORDS, :N_CHORDS]
+        beta[i] = _logsumexp(trans + (fit[i + 1] + beta[i + 1])[None, :], axis=1)
+    total = float(_logsumexp(alpha[-1] + beta[-1], axis=0))
+    return np.exp(alpha + beta - total), total
+
+
+def decode(model: ProgressionModel, per: str, melody: _Melody) -> tuple[Key, np.ndarray]:
+    """The key and the chord of each of the melody's units.  The key is the one under
+    which the model finds the melody likeliest (every path summed); each unit's chord
+    has the root likeliest given the whole melody (its chords' probabilities summed),
+    with that root's likeliest quality."""
+    best = None
+    for key in KEYS:
+        fit = unit_fit(model, per, key, melody.weights)
+        post, total = posteriors(model.log_next[per][_mode(key)], melody.strengths, fit)
+        if best is None or total > best[0]:
+            best = (total, key, post)
+    _, key, post = best
+    n_q = len(DETECTED_QUALITIES)
+    by_root = post.reshape(len(post), 12, n_q)
+    roots = by_root.sum(axis=2).argmax(axis=1)
+    qualities = by_root[np.arange(len(post)), roots].argmax(axis=1)
+    return key, roots * n_q + qualities
+
+
+def suggest_chords(song: Song, per: str = "bar", style=None,
+                   model: ProgressionModel | None = None) -> list[Chord]:
+    """A chord for every ``per`` ("bar", "half" or "beat") of the song's melody (the
+    track :func:`engine.song.melody_track` finds), as a chord track: one Chord where the
+    chord changes.  ``style``: a folder of music whose chords add to the model's counts
+    (or counts from :func:`style_counts`)."""
+    model = _model_for(style, model)
+    melody = _melody(song, per)
+    key, path = decode(model, per, melody)
+    out: list[Chord] = []
+    for (tick, _), index in zip(melody.spans, path):
+        symbol = str(symbol_of(index, key))
+        if not out or out[-1].symbol != symbol:
+            out.append(Chord(tick, symbol))
+    return out
+
+
+def next_chords(song: Song, tick: int, k: int = 5, per: str = "bar", style=None,
+                model: ProgressionModel | None = None) -> list[tuple[str, float]]:
+    """The ``k`` likeliest chords for the span from ``tick`` to the next ``per``
+    boundary after it (to the end of the bar by default), given the chord track's
+    chord before ``tick`` and the melody in the span, in the key the melody's best
+    chords are in: (symbol, probability), likeliest first; the probabilities are over
+    every chord, so they sum to at most 1."""
+    if not isinstance(tick, int) or tick < 0:
+        raise EncodingError(f"the chord is asked for at tick {tick!r}: a tick is 0 or more")
+    model = _model_for(style, model)
+    melody = _melody(song, per, tick + 1)
+    key, _ = decode(model, per, melody)
+    segments = beat_segments(song, tick + song.ticks_per_bar_at(tick) + 1)
+    bounds = [segments[i][0] for i in unit_starts(segments, per)] + [segments[-1][1]]
+    span_end = next(b for b in bounds if b > tick)
+    strength = next((s[2] for s in segments if s[0] == tick), 0)
+    index = melody_track(song)
+    weights = melody_weights(song.tracks[index].notes, [(tick, span_end)],
+                             [s[0] for s in segments], song.ppq)
+    before = chord_at(song.chords, tick - 1) if tick > 0 else None
+    row = START if before is None else index_of(before, key)
+    score = model.log_next[per][_mode(key)][strength, row, :N_CHORDS] + unit_fit(model, per, key, weights)[0]
+    prob = np.exp(score - score.max())
+    prob /= prob.sum()
+    order = np.argsort(-prob, kind="stable")[:max(int(k), 0)]
+    return [(str(symbol_of(i, key)), float(prob[i])) for i in order]
