@@ -2,7 +2,12 @@
 track (engine/encodings/chords.py), one line a bar, or as JSON: a list of
 ``{"bar": n, "beat": b, "symbol": "Am7"}``, one entry where the chord changes (bars
 numbered as the song's, a pickup bar 0; beats from 1).  ``--track-chords`` prints the
-file's own chord track (MusicXML harmony, ABC "Am", MIDI markers) instead."""
+file's own chord track (MusicXML harmony, ABC "Am", MIDI markers) instead.
+
+``continuo chords --suggest MELODY [--per bar|half|beat] [--style FOLDER] [--json]
+[-o OUT.mid]`` suggests a chord a bar (or half bar, or beat) for the song's melody
+(engine/generation/progressions.py), printed as above and, with ``-o``, written with the
+song as its chord track (MIDI markers)."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from engine.cli.common import load_seed, one_line_errors, run_command
+from engine.cli.common import load_seed, one_line_errors, output_path, run_command
 
 
 def chord_rows(song, own: bool = False) -> list[dict]:
@@ -50,19 +55,36 @@ def bar_lines(song, rows: list[dict]) -> list[str]:
     return lines
 
 
+def _suggested_rows(song, args: argparse.Namespace) -> list[dict]:
+    """Suggest chords for the song's melody; with ``-o`` write the song with them."""
+    from engine.formats import song_to_midi_file
+    from engine.generation.progressions import suggest_chords
+
+    out = output_path(args.out) if args.out else None
+    song.chords = suggest_chords(song, per=args.per, style=args.style)
+    if out is not None:
+        song_to_midi_file(song, out)
+    return chord_rows(song, own=True)
+
+
 def _cmd_chords(args: argparse.Namespace) -> int:
     from engine.errors import GenerationError
 
     if not Path(args.file).exists():
         raise GenerationError(f"{args.file}: there is no such file")
+    if (args.out or args.style or args.per != "bar") and not args.suggest:
+        raise GenerationError("-o, --per and --style go with --suggest")
+    if args.suggest and args.track_chords:
+        raise GenerationError("--suggest and --track-chords: choose one")
     song = load_seed(args.file, args.tune)
-    rows = chord_rows(song, own=args.track_chords)
+    rows = _suggested_rows(song, args) if args.suggest else chord_rows(song, own=args.track_chords)
     if args.json:
         print(json.dumps(rows))
         return 0
     lines = bar_lines(song, rows)
     if not lines:
-        what = "chord track" if args.track_chords else "pitched notes to name chords from"
+        what = "chord track" if args.track_chords else "melody to suggest chords for" \
+            if args.suggest else "pitched notes to name chords from"
         print(f"{args.file}: no {what}")
     for line in lines:
         print(line)
@@ -74,7 +96,8 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
         "chords", help="name the chords of a song, per beat, half bar or bar",
         description="Detect the chords of FILE (MIDI, ABC, MusicXML or kern) from every "
                     "pitched track, the bass weighted, and print them one line a bar "
-                    "(a change within a bar as SYMBOL@BEAT), or as JSON.")
+                    "(a change within a bar as SYMBOL@BEAT), or as JSON; or, with --suggest, "
+                    "suggest chords for its melody.")
     c.add_argument("file", metavar="FILE", help="the song to read")
     c.add_argument("--json", action="store_true",
                    help='print a JSON list of {"bar": n, "beat": b, "symbol": "Am7"}, one '
@@ -83,6 +106,16 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
                    help="print the file's own chord symbols (MusicXML harmony, ABC quoted "
                         "chords, MIDI markers) instead of detecting them")
 
+    c.add_argument("--suggest", action="store_true",
+                   help="suggest chords for FILE's melody (its highest line) from the "
+                        "progression model instead of naming the chords its parts make")
+    c.add_argument("--per", choices=("bar", "half", "beat"), default="bar",
+                   help="with --suggest: a chord a bar (default), half bar or beat")
+    c.add_argument("--style", metavar="FOLDER",
+                   help="with --suggest: a folder of music whose chords add to the model's")
+    c.add_argument("-o", "--out", metavar="OUT.mid",
+                   help="with --suggest: write the song with the suggested chords as its "
+                        "chord track (MIDI markers)")
     c.add_argument("--tune", type=int, default=1, metavar="N",
                    help="the tune of a multi-tune ABC file, from 1 (default 1)")
     c.set_defaults(handler=run_command("chords", _cmd_chords))
