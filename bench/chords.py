@@ -16,7 +16,15 @@ bars, a chord a bar) in random 4/4 grooves of mma's standard library and counts 
 bars whose detected chord (the one of most of the bar's beats) has the chart's root and
 triad quality (major, minor, diminished, augmented): target 92%.
 
-    python bench/chords.py [--limit N] [--mma N] [--seed S] [--out bench/results/chords.json]
+``--suggest`` also scores the chords suggested for a melody
+(engine/generation/progressions.py): for the soprano alone of each four-part chorale of
+the part-music test split (Bach's in music21's corpus, split by
+training/datasets/splits.py), the share of the beats where the chords detected in
+Bach's four parts name a chord whose root the suggestion shares, per bar, half bar and
+beat (target 60%), beside a first-order baseline: on each beat, the chord most often
+heard in the key (the model's counts) that holds the soprano's note.
+
+    python bench/chords.py [--limit N] [--mma N] [--seed S] [--suggest] [--out bench/results/chords.json]
 """
 
 from __future__ import annotations
@@ -184,6 +192,43 @@ def run(collections=COLLECTIONS, limit: int | None = None, say=print) -> dict:
     return results
 
 
+TARGET_SUGGESTED_ROOT = 0.60
+
+
+def test_chorales(limit: int | None = None) -> list[tuple[str, object]]:
+    """(id, song) of the four-part Bach chorales of the part-music test split."""
+    from training.datasets.partmusic import collection_files, corpus_root
+    from training.datasets.splits import split_of
+
+    out = []
+    for piece in collection_files()["bach"]:
+        if split_of(piece) != "test":
+            continue
+        song = load_score(str(corpus_root() / piece))
+        if len(song.tracks) == 4:
+            out.append((piece, song))
+    return out[:limit]
+
+
+def run_suggest(limit: int | None = None, say=print) -> dict:
+    """The suggested chords against Bach's, per unit (training/progressions.py counts)."""
+    from engine.generation.progressions import UNITS, load_model
+    from training.progressions import agreement
+
+    model = load_model()
+    chorales = test_chorales(limit)
+    out = {"pieces": [p for p, _ in chorales], "units": {}}
+    for per in UNITS:
+        rows = [agreement(song, model, per) for _, song in chorales]
+        beats = sum(r["beats"] for r in rows)
+        out["units"][per] = {
+            "beats": beats, "root": sum(r["root"] for r in rows) / max(beats, 1),
+            "baseline_root": sum(r["baseline_root"] for r in rows) / max(beats, 1),
+            "per_piece": [{"piece": p, **r} for (p, _), r in zip(chorales, rows)]}
+        say(f"  suggest per {per}: {100 * out['units'][per]['root']:.1f}% of {beats} beats")
+    return out
+
+
 MMA_LIBRARY = Path("/usr/share/mma/lib/stdlib")
 TARGET_MMA_BARS = 0.92
 # chart chords: (mma's suffix, the triad it holds), weighted as lead sheets use them
@@ -283,11 +328,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="also render N random chord charts with mma and score the bars")
     ap.add_argument("--seed", type=int, default=2025, help="the random charts' seed")
     ap.add_argument("--skip-analyses", action="store_true", help="only the mma charts")
+    ap.add_argument("--suggest", action="store_true",
+                    help="also score the chords suggested for the test chorales' sopranos")
     add_out(ap, "chords")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     results = {} if args.skip_analyses else run(limit=args.limit)
     rendered = run_mma(args.mma, args.seed) if args.mma else {}
+    suggested = run_suggest(args.limit) if args.suggest else {}
     rows = [(c, str(r["pieces"]), str(len(r["left_out"])), str(r["beats"]), f"{100 * r['root_quality']:.1f}%",
              f"{100 * r['root']:.1f}%") for c, r in results.items()]
     print_table([("collection", "<22"), ("pieces", 7), ("left out", 9), ("beats", 7),
@@ -296,13 +344,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mma: {rendered['charts']} charts, {rendered['bars']} bars, "
               f"{100 * rendered['right']:.1f}% right (root and triad; seed {args.seed}; "
               f"target {TARGET_MMA_BARS:.0%})")
+    if suggested:
+        print_table([("suggested per", "<14"), ("chorales", 9), ("beats", 7),
+                     ("root", 7), ("baseline root", 14)],
+                    [(per, str(len(suggested["pieces"])), str(u["beats"]),
+                      f"{100 * u['root']:.1f}%", f"{100 * u['baseline_root']:.1f}%")
+                     for per, u in suggested["units"].items()])
     print(f"targets: root+quality {TARGET_ROOT_QUALITY:.0%}, root {TARGET_ROOT:.0%} "
           f"({time.perf_counter() - t0:.0f} s)")
     write_json(args.out, {"command": command_line("chords", argv),
                           "targets": {"root_quality": TARGET_ROOT_QUALITY,
                                       "root": TARGET_ROOT},
                           "collections": results, "mma": rendered,
-                          **git_state("changes", "engine/encodings/chords.py")})
+                          "suggest": {"target_root": TARGET_SUGGESTED_ROOT, **suggested},
+                          **git_state("changes", "engine/encodings/chords.py",
+                                      "engine/generation/progressions.py")})
     return 0
 
 
