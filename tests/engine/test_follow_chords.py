@@ -298,3 +298,25 @@ def test_strict_steers_parts_written_voice_blind_from_nothing(library):
     result = run(library, song, model="poly-lstm", bars=4, follow_chords="strict")
     tones, total = np.sum([strong_beat_tones(song, v) for v in result.variations], axis=0)
     assert total >= 8 and tones == total
+
+
+def test_the_helper_process_follows_the_songs_chords(library, seed):
+    """The GUI's path: the song (with its chord track) travels to the generation
+    service and the job there follows it as here."""
+    from engine.generation.service import GenerationService, Result
+
+    song = with_chart(seed, parse_chart(CHART), seed_end(seed))
+    settings = GenerationSettings(model="lstm", bars=4, variations=2, rng_seed=3,
+                                  follow_chords="strict")
+    here = run(library, song, model="lstm", bars=4, variations=2, rng_seed=3,
+               follow_chords="strict")
+    service = GenerationService()
+    try:
+        there = service.run(library.folders, song, settings)
+    finally:
+        service.close()
+    assert isinstance(there, Result), there
+    assert there.result.variations == here.variations
+    for notes in there.result.variations:
+        tones, total = strong_beat_tones(song, notes)
+        assert total >= 4 and tones == total
