@@ -39,10 +39,11 @@ from training.studies.memory_sweep import (LINEAR_WEIGHTS, bits_per_note, fit_ad
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "training" / "cache"
-ORDERS = (10, 20)
-# each piece's first this many tokens (about 400 sixteenths of four parts): the memory is
-# a Python step a token, and the whole split (533,626 tokens) took ~15 minutes an order
-MAX_TOKENS = 2000
+ORDERS = (16,)  # the melody models' best order; the cards' memory was fitted with it
+# each piece's first this many tokens (about 200 sixteenths of four parts, a whole
+# chorale): the memory is a Python step a token, and the whole split (533,626 tokens)
+# took ~15 minutes an order on a loaded machine; the cards' memory was fitted so
+MAX_TOKENS = 1000
 MODELS = ("poly-lstm", "poly-wavenet")
 STEP = 0  # polyphony-16th's STEP token
 
