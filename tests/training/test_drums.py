@@ -115,3 +115,28 @@ def test_training_exports_a_model_the_engine_reads(tmp_path) -> None:
     step_model = library.get("tiny-drums")
     bits = D.model_bits(step_model, step_model.info.encoding, [("Swing", "swing", song)], True)
     assert bits["hits"] == enc.count_onsets(ex.tokens[1:]) and bits["bits_per_hit"] > 0
+
+
+def test_calibration_scales_the_exported_logits_to_the_validation_best(tmp_path) -> None:
+    """Temperature scaling baked into both graphs: after it, the model scores the
+    validation song (style unknown) at the bits the chosen temperature promised."""
+    from training import drums as D
+    from training.architectures import get
+
+    song = midi_file_to_song(FIXTURE)
+    enc = D.build_vocabulary([song])
+    ex = D.example(song, enc, "Swing", "swing")
+    hp = get(D.NAME).hyperparameters(enc.vocab_size, units=[8], embed_dim=4, style_dim=2)
+    model = get(D.NAME).build(hp)
+    D.train_model(model, [ex], [ex], minutes=0.001, say=lambda s: None)
+    model.get_layer("logits").set_weights([w * 3 for w in model.get_layer("logits").get_weights()])
+    D.export(model, hp, enc, tmp_path, D.NAME)  # far too sure of itself
+    best = D.calibrate(tmp_path, {"validation": [(None, song)]}, say=lambda s: None)
+    card = json.loads((tmp_path / f"{D.NAME}.json").read_text())
+    assert best == card["calibration"]["temperature"] > 1.0
+    library = ModelLibrary([tmp_path])
+    assert library.problems == []  # the hashes follow the rescaled files
+    step_model = library.get(D.NAME)
+    bits = D.model_bits(step_model, step_model.info.encoding, [("", "", song)], False)
+    assert bits["bits_per_hit"] == pytest.approx(
+        card["calibration"]["validation_bits_per_hit"][str(best)], abs=2e-3)
