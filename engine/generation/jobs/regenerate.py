@@ -382,6 +382,13 @@ class FixedParallels(Constraint):
         self.index = np.arange(n)
         self.hist = np.full((context.rows, len(top)), -1, np.int64)  # the part's tops
         self._tables: dict[tuple[int, int], np.ndarray] = {}
+        # each row's bans, worked out once a step (they hold for the whole step: the
+        # part's pitch before it and the forced parts' are fixed within it)
+        rows = context.rows
+        self._ban_step = np.full(rows, -1, np.int64)
+        self._ban_new = np.zeros((rows, n), bool)
+        self._ban_hold = np.zeros((rows, n), bool)
+        self._banned = np.zeros(rows, bool)
 
     @classmethod
     def of(cls, model, rows: int, forced: np.ndarray, forced_part: np.ndarray, target: int,
@@ -431,34 +438,33 @@ class FixedParallels(Constraint):
         T = len(self.top) - 1
         t_all = np.minimum(grammar.steps, T - 1)
         live = first & ~self.target_forced[t_all] & ~self.rule.done
-        n = len(self.index)
-        ban_new = ban_hold = None
-        for row in np.nonzero(live)[0]:
-            t = int(t_all[row])
-            step_ban = self._table(t, 1)[grammar.prev_top[row, self.target] + 1]
-            beat_ban = None
-            if self.beats is not None:
-                phase, beat = self.beats
-                if (phase + t) % beat == 0 and t >= beat:
-                    beat_ban = self._table(t, beat)[self.hist[row, t - beat] + 1]
-            if not step_ban.any() and (beat_ban is None or not beat_ban.any()):
-                continue
-            if ban_new is None:
-                ban_new = np.zeros((allowed.shape[0], n), bool)
-                ban_hold = np.zeros((allowed.shape[0], n), bool)
-            ban_new[row] = step_ban
-            if beat_ban is not None:
-                ban_new[row] |= beat_ban
-                ban_hold[row] = beat_ban  # a held note sounds on the beat too
-        if ban_new is None:
+        for row in np.nonzero(live & (self._ban_step != grammar.steps))[0]:
+            self._bans(row, int(t_all[row]))
+            self._ban_step[row] = grammar.steps[row]
+        rows = np.nonzero(live & self._banned)[0]
+        if not rows.size:
             return allowed
-        free = ~self.forced_at[t_all]  # [rows, n]: never a forced note's pitch
+        n = len(self.index)
+        free = ~self.forced_at[t_all[rows]]  # never a forced note's pitch
         mask = np.array(allowed, copy=True)
-        mask[:, 1:1 + n] &= ~(ban_new & free)
-        mask[:, 1 + n:] &= ~(ban_hold & free)
+        mask[rows, 1:1 + n] &= ~(self._ban_new[rows] & free)
+        mask[rows, 1 + n:] &= ~(self._ban_hold[rows] & free)
         empty = ~mask.any(axis=1)
         mask[empty] = allowed[empty]
         return mask
+
+    def _bans(self, row: int, t: int) -> None:
+        """Row ``row``'s bans at step ``t`` (new notes; held ones on a beat)."""
+        grammar = self.rule.grammar
+        step_ban = self._table(t, 1)[grammar.prev_top[row, self.target] + 1]
+        beat_ban = None
+        if self.beats is not None:
+            phase, beat = self.beats
+            if (phase + t) % beat == 0 and t >= beat:
+                beat_ban = self._table(t, beat)[self.hist[row, t - beat] + 1]
+        self._ban_new[row] = step_ban if beat_ban is None else step_ban | beat_ban
+        self._ban_hold[row] = False if beat_ban is None else beat_ban
+        self._banned[row] = self._ban_new[row].any()
 
     def update(self, tokens: np.ndarray) -> None:
         # heard after the grammar: a row that closed a step has its part's top there
