@@ -197,7 +197,10 @@ class MainWindow(QMainWindow):
         self.addActions(self.track_actions.actions)
         from gui.panels.chords import ChordsController
 
-        self.chords = ChordsController(self.doc, self.transport.player, self)  # Chords menu
+        self.chords = ChordsController(  # the Chords menu
+            self.doc, self.transport.player, self, play_song=self.transport.play_song,
+            position=self.transport.position,
+            style=lambda: getattr(self.panel.chosen_style(), "folder", None))
         self.addActions(self.chords.actions)
         self.chords.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.roll.chord_lane.message.connect(
@@ -242,6 +245,8 @@ class MainWindow(QMainWindow):
                       self.generate_cancel])
         m.addSeparator()
         m.addActions([self.generate_previous, self.generate_next, self.generate_keep])
+        m.addSeparator()
+        m.addActions([self.chords.suggest_action, self.chords.next_action])
         m.addSeparator()
         m.addAction(self.generate_learn_style)
         toggle = self.dock.toggleViewAction()

@@ -343,6 +343,95 @@ def test_play_chords_sends_the_voiced_chords_through_a_real_port(
         bridge.close()
 
 
+# ---- Suggest Chords and Next Chord --------------------------------------------------------
+
+def test_suggest_chords_keeps_the_suggestion_in_one_undo_step(qtbot, window):
+    from engine.generation.progressions import suggest_chords
+
+    doc = window.doc
+    doc.set_chords([Chord(0, "F#m7b5")], "Set chords")
+    qtbot.keyClick(window, Qt.Key.Key_H, CTRL | Qt.KeyboardModifier.AltModifier)
+    dialog = window.chords.suggest_dialog
+    assert dialog is not None and dialog.isVisible()
+    expected = suggest_chords(doc.song(), "bar")
+    assert dialog.chords == expected and expected
+    assert expected[0].symbol in dialog.progression.text()
+    dialog.per_combo.setCurrentIndex(dialog.per_combo.findData("half"))
+    half = suggest_chords(doc.song(), "half")
+    assert dialog.chords == half
+    qtbot.mouseClick(dialog.keep_button, LEFT)
+    assert not dialog.isVisible()
+    assert doc.chords == half and doc.undo_stack.undoText() == "Suggest chords"
+    assert window.statusBar().currentMessage().startswith(f"Kept {len(half)} suggested chords")
+    doc.undo_stack.undo()
+    assert doc.chords == [Chord(0, "F#m7b5")]
+
+
+def test_next_chord_ranks_candidates_at_the_playhead_and_keeps_one(qtbot, window):
+    from engine.generation.progressions import next_chords
+
+    doc = window.doc
+    doc.set_chords([Chord(0, "G")], "Set chords")
+    window.transport.set_position(1920)  # bar 2
+    qtbot.keyClick(window, Qt.Key.Key_N, CTRL | Qt.KeyboardModifier.AltModifier)
+    dialog = window.chords.next_dialog
+    assert dialog is not None and dialog.isVisible() and dialog.tick == 1920
+    ranked = next_chords(doc.song(), 1920, 6)
+    shown = [dialog.candidates.item(i).data(Qt.ItemDataRole.UserRole)
+             for i in range(dialog.candidates.count())]
+    assert shown == [s for s, _ in ranked] and len(shown) == 6
+    assert "bar 2 beat 1, after G" in dialog.where.text()
+    qtbot.waitExposed(dialog)
+    rect = dialog.candidates.visualItemRect(dialog.candidates.item(1))
+    qtbot.mouseClick(dialog.candidates.viewport(), LEFT, NONE, rect.center())  # auditions
+    assert dialog.candidates.currentRow() == 1
+    assert window.statusBar().currentMessage() == window.transport.unavailable  # no output
+    qtbot.mouseClick(dialog.keep_button, LEFT)
+    assert doc.chords == [Chord(0, "G"), Chord(1920, shown[1])]
+    assert doc.undo_stack.undoText() == "Add chord" and not dialog.isVisible()
+    doc.undo_stack.undo()
+    assert doc.chords == [Chord(0, "G")]
+
+
+def test_suggest_with_no_melody_says_so(qtbot, window):
+    window.doc.load_song(Song(tracks=[Track()]))
+    dialog = window.chords.show_suggest()
+    assert dialog.chords == [] and not dialog.keep_button.isEnabled()
+    assert window.statusBar().currentMessage().startswith("There is no melody")
+
+
+
+
+@pytest.mark.ports
+def test_suggest_plays_the_suggestion_voiced_through_a_real_port(
+        qtbot, library, isolated_settings, midi_system):  # noqa: F811
+    from gui.main_window import MainWindow
+    from gui.playback import PlayerBridge, chord_voicing
+    from engine.encodings.chords import parse_chord
+
+    bridge = PlayerBridge(api=midi_system.api)
+    sink = Sink(midi_system)
+    try:
+        window = MainWindow(library=library, player=bridge)
+        qtbot.addWidget(window, before_close_func=lambda w: w.doc.undo_stack.setClean())
+        window.show()
+        window.open_default_seed()
+        window.doc.set_tempo(480)
+        assert bridge.set_output(sink.name)
+        dialog = window.chords.show_suggest()
+        assert dialog.chords
+        qtbot.mouseClick(dialog.play_button, LEFT)
+        qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=15000)
+        ons = {(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity}
+        channels = {t.channel for t in window.doc.tracks}
+        chord_notes = {n for c, n in ons if c not in channels}
+        assert set(chord_voicing(parse_chord(dialog.chords[0].symbol))) <= chord_notes
+        assert window.doc.chord_count() == 0  # auditioning keeps nothing
+    finally:
+        sink.close()
+        bridge.close()
+
+
 # ---- Follow chords in the Generate panel ---------------------------------------------------
 
 def test_follow_chords_reaches_the_settings_and_is_remembered(qtbot, doc, library,
