@@ -45,13 +45,15 @@ LEGATO_STEPS = 1
 @dataclass
 class Step:
     """What one step played: ``starts`` and ``ends`` as (voice, MIDI pitch), voices
-    numbered from 1 (0 is the melody); ``tokens`` the model's tokens of the step."""
+    numbered from 1 (0 is the melody); ``tokens`` the model's tokens of the step;
+    ``velocities`` one per start where the part chooses them (drums), else empty."""
 
     index: int
     starts: list[tuple[int, int]] = field(default_factory=list)
     ends: list[tuple[int, int]] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
     dropped: bool = False
+    velocities: list[int] = field(default_factory=list)
 
 
 class LiveHarmony:

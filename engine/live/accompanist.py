@@ -34,11 +34,14 @@ from engine.live.ports import ALL_NOTES_OFF, ALL_SOUND_OFF, Output
 from engine.song import Note, Song, Track
 
 if TYPE_CHECKING:  # the loop needs no model until one is handed to it
+    from engine.generation.live_drums import LiveDrums
     from engine.generation.live_harmony import LiveHarmony, Step
 
 LATE_S = 0.010  # a step sent later than this after it was due is late
 DROP_AFTER_S = 0.050  # ... and one that would be later than this is dropped
 LATE_WINDOW_S = 0.030  # a step without a press waits this long for a late key
+# ... the drums wait less: their hits on steps without a press keep the groove on the grid
+DRUMS_LATE_WINDOW_S = 0.010
 WATCH_INTERVAL_S = 0.25  # how often the ports are looked for
 REALTIME_PRIORITY = 9  # SCHED_FIFO, just below the player's scheduler thread
 # how often the input port is read while the accompanist listens (PortInput's own 2 ms
@@ -84,7 +87,7 @@ class Accompanist:
     ``watch`` are callables that raise :class:`PortError` when a port has gone; they
     are called a few times a second."""
 
-    def __init__(self, harmony: LiveHarmony, output: Output, grid: StepClock, *,
+    def __init__(self, harmony: LiveHarmony | LiveDrums, output: Output, grid: StepClock, *,
                  channel: int = 1, program: int | None = None, velocity: int | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  late_window_s: float = LATE_WINDOW_S, drop_after_s: float = DROP_AFTER_S,
@@ -95,6 +98,9 @@ class Accompanist:
         if not 0 <= channel <= 15:
             raise ValueError(f"a MIDI channel is 0-15, not {channel}")
         self.harmony = harmony
+        # drums stay on their channel: when the keyboard plays there they fall silent
+        self.drums = bool(getattr(harmony, "drums", False))
+        self._hear = getattr(harmony, "hear", None)  # a part that hears the presses
         self.output = output
         self.grid = grid
         self.channel = channel
@@ -253,6 +259,8 @@ class Accompanist:
         pitch = max(heard) if heard else None
         onset = pitch is not None and pitch in pressed
         self._follow_melody(k, pitch, onset)
+        if self._hear is not None:
+            self._hear(k, sorted(pressed))
         late = self.clock() - due
         if late > self.drop_after_s:
             step = self.harmony.hold_over(pitch, onset)
@@ -291,7 +299,12 @@ class Accompanist:
         if channel in self.keyboard_channels:
             return
         self.keyboard_channels.add(channel)
-        if channel == self.channel:
+        if channel == self.channel and self.drums:
+            self._silence(False)
+            if self.on_message is not None:
+                self.on_message(f"The keyboard plays on channel {channel + 1}, the drums' "
+                                f"channel, so the drums are silent.")
+        elif channel == self.channel:
             old = self.channel
             free = [c for c in range(16) if c not in self.keyboard_channels
                     and c != DRUM_CHANNEL]
@@ -325,8 +338,9 @@ class Accompanist:
                     if not self.sounding[(c, p)]:
                         del self.sounding[(c, p)]
             vel = self.velocity or max(30, min(110, int(0.8 * self._held.get(pitch, 90))))
-            for _, p in step.starts:
-                self._send(mido.Message("note_on", channel=c, note=p, velocity=vel))
+            vels = step.velocities or [vel] * len(step.starts)
+            for (_, p), v in zip(step.starts, vels):
+                self._send(mido.Message("note_on", channel=c, note=p, velocity=v))
                 self.sounding[(c, p)] += 1
                 if first is None:
                     first = self.clock()
@@ -366,11 +380,13 @@ class Accompanist:
             for s, e, p, v in sorted(self.player_notes)])]
         vel = self.velocity or 80
         for i, name in enumerate(self.harmony.names, start=1):
-            notes = [Note(p, at(s + self._origin), (e - s) * tick, vel, self.channel)
-                     for v, s, e, p in sorted(self.harmony.notes, key=lambda n: (n[1], n[3]))
-                     if v == i]
+            # (voice, start, end, pitch), drums with each hit's velocity after them
+            notes = [Note(n[3], at(n[1] + self._origin), (n[2] - n[1]) * tick,
+                          n[4] if len(n) > 4 else vel, self.channel)
+                     for n in sorted(self.harmony.notes, key=lambda n: (n[1], n[3]))
+                     if n[0] == i]
             tracks.append(Track(name=name, channel=self.channel, notes=notes,
-                                program=self.program or 0))
+                                program=self.program or 0, is_drum=self.drums))
         return tracks
 
     def take_song(self, ppq: int = 480) -> Song:

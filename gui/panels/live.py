@@ -2,8 +2,10 @@
 
 The panel only chooses and wires; the music is the engine's
 (:mod:`engine.generation.live_harmony`, :mod:`engine.live.accompanist`).  Its settings
-are the mode (Harmonise: voices beneath the melody played; Bass: a bass line), the
-voices (2 or 3), the instrument, the polyphonic model, the temperature and the key.
+are the mode (Harmonise: voices beneath the melody played; Bass: a bass line; Drums:
+the drum model on channel 10, hearing the keys pressed, in a style chosen or "auto"),
+the voices (2 or 3), the instrument, the model (a polyphonic one, or a drum model for
+Drums), the temperature, the key and the drum style.
 
 Where the model runs: in the accompanist's own thread of this process, not in the
 generation helper.  A step is a handful of step-model calls of well under a
@@ -26,24 +28,31 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QVBoxLayout, QWidget)
 
 from engine.encodings import HARMONISE, Key, capabilities_of, estimate_song_key
+from engine.encodings.drums import DRUM_CHANNEL, STEPS_PER_QUARTER, STYLES, bar_lines
 from engine.errors import ContinuoError
+from engine.generation.jobs.drums import drum_model, drum_model_names, resolve_style
+from engine.generation.live_drums import LiveDrums
 from engine.generation.live_harmony import LiveHarmony
-from engine.live.accompanist import Accompanist, StepClock, input_watch
+from engine.live.accompanist import (DRUMS_LATE_WINDOW_S, LATE_WINDOW_S, Accompanist,
+                                     StepClock, input_watch)
 from engine.live.gm import programs_by_family
 from engine.song import Song
 
 SONG_KEY = "The song's key"
 DEFAULT_PROGRAMS = {"harmonise": 48, "bass": 32}  # String Ensemble 1, Acoustic Bass
+AUTO = "auto"  # the drum style read from the song (its metre and feel)
 
 
 class TransportGrid:
     """The step grid of the running transport: step 0 at ``start_tick``, a step a
-    sixteenth note, on the player's clock (internal or a followed DAW clock)."""
+    sixteenth note (or ``steps_per_quarter`` a quarter), on the player's clock
+    (internal or a followed DAW clock)."""
 
-    def __init__(self, player: Any, start_tick: int, ppq: int) -> None:
+    def __init__(self, player: Any, start_tick: int, ppq: int,
+                 steps_per_quarter: int = 4) -> None:
         self.player = player
         self.start_tick = start_tick
-        self.ticks = ppq / 4.0
+        self.ticks = ppq / float(steps_per_quarter)
 
     def time_of(self, step: float) -> float:
         try:
@@ -82,6 +91,7 @@ class LivePanel(QWidget):
         self.mode_combo.setObjectName("live_mode")
         self.mode_combo.addItem("Harmonise", "harmonise")
         self.mode_combo.addItem("Bass", "bass")
+        self.mode_combo.addItem("Drums", "drums")
         self.voices_combo = QComboBox()
         self.voices_combo.setObjectName("live_voices")
         for v in (3, 2):
@@ -93,15 +103,14 @@ class LivePanel(QWidget):
                 self.instrument_combo.addItem(f"{name} ({family})", program)
         self.model_combo = QComboBox()
         self.model_combo.setObjectName("live_model")
-        for info in getattr(library, "models", []) or []:
-            try:
-                if HARMONISE in capabilities_of(info):  # writes voices beneath a melody
-                    self.model_combo.addItem(info.name, info.name)
-            except (AttributeError, TypeError, ContinuoError):
-                continue
-        wavenet = self.model_combo.findData("poly-wavenet")
-        if wavenet >= 0:
-            self.model_combo.setCurrentIndex(wavenet)
+        self._models = {"voices": self._voice_models(), "drums": self._drum_models()}
+        self._models_shown = ""
+        self.style_combo = QComboBox()
+        self.style_combo.setObjectName("live_style")
+        self.style_combo.setToolTip("The drums' style; auto reads it from the song's metre "
+                                    "and feel")
+        for name in (AUTO,) + tuple(s for s in STYLES if s != "other"):
+            self.style_combo.addItem(name, name)
         self.temperature = QDoubleSpinBox()
         self.temperature.setObjectName("live_temperature")
         self.temperature.setRange(0.0, 2.0)
@@ -121,6 +130,7 @@ class LivePanel(QWidget):
         form.addRow("Model", self.model_combo)
         form.addRow("Temperature", self.temperature)
         form.addRow("Key", self.key_combo)
+        form.addRow("Drum style", self.style_combo)
         self.live_button = QPushButton("Live (F9)")
         self.live_button.setObjectName("live_arm")
         self.live_button.setCheckable(True)
@@ -140,10 +150,43 @@ class LivePanel(QWidget):
             self.live_button.setEnabled(False)
             self.live_button.setToolTip("Live needs MIDI playback, which is off in this window")
 
+    def _voice_models(self) -> list[str]:
+        names = []
+        for info in getattr(self.library, "models", []) or []:
+            try:
+                if HARMONISE in capabilities_of(info):  # writes voices beneath a melody
+                    names.append(info.name)
+            except (AttributeError, TypeError, ContinuoError):
+                continue
+        return names
+
+    def _drum_models(self) -> list[str]:
+        try:
+            return drum_model_names(self.library)
+        except (AttributeError, TypeError, ContinuoError):
+            return []
+
+    def _show_models(self, kind: str) -> None:
+        """The model list for voices (polyphonic models) or drums (drum models)."""
+        if kind == self._models_shown:
+            return
+        self._models_shown = kind
+        self.model_combo.clear()
+        for name in self._models[kind]:
+            self.model_combo.addItem(name, name)
+        first = self.model_combo.findData("poly-wavenet")
+        if first >= 0:
+            self.model_combo.setCurrentIndex(first)
+
     def _mode_changed(self) -> None:
         mode = self.mode_combo.currentData()
+        drums = mode == "drums"
         self.voices_combo.setEnabled(mode == "harmonise")
-        at = self.instrument_combo.findData(DEFAULT_PROGRAMS[mode])
+        self.instrument_combo.setEnabled(not drums)
+        self.key_combo.setEnabled(not drums)
+        self.style_combo.setEnabled(drums)
+        self._show_models("drums" if drums else "voices")
+        at = self.instrument_combo.findData(DEFAULT_PROGRAMS.get(mode, -1))
         if at >= 0:
             self.instrument_combo.setCurrentIndex(at)
 
@@ -171,33 +214,27 @@ class LivePanel(QWidget):
             self.live_button.setChecked(self.is_live())
             return self.is_live()
         song, position = self.song_and_position()
+        drums = self.mode_combo.currentData() == "drums"
         try:
-            name = self.model_combo.currentData()
-            if not name:
-                raise ContinuoError("no polyphonic model is installed to accompany with")
-            key_name = self.key_combo.currentData()
-            notes = [n for t in song.tracks if not t.is_drum for n in t.notes]
-            key = Key.parse(key_name) if key_name else (estimate_song_key(notes) if notes
-                                                       else Key.parse("C"))
-            harmony = LiveHarmony(self.library.get(name), key,
-                                  mode=self.mode_combo.currentData(),
-                                  voices=int(self.voices_combo.currentData()),
-                                  temperature=float(self.temperature.value()))
+            self._start_tick = int(position)
+            part, said = self._drums(song) if drums else self._voices(song)
+            spq = STEPS_PER_QUARTER if drums else 4
             player = self.bridge.player
             clock = self.bridge.clock
             if player.is_playing():
-                self._start_tick = int(position)
-                grid: Any = TransportGrid(player, self._start_tick, song.ppq)
+                grid: Any = TransportGrid(player, self._start_tick, song.ppq, spq)
             else:
                 bpm = song.tempo_map.bpm_at(int(position))
-                self._start_tick = int(position)
-                grid = StepClock.at_tempo(clock(), bpm)
+                grid = StepClock.at_tempo(clock(), bpm, spq)
             watch = []
             system, input_name = self.bridge.midi_system, self.bridge.input_name()
             if system is not None and input_name:
                 watch.append(input_watch(system.input_names, input_name))
-            acc = Accompanist(harmony, player.output, grid, channel=free_channel(song),
-                              program=int(self.instrument_combo.currentData()), clock=clock,
+            acc = Accompanist(part, player.output, grid,
+                              channel=DRUM_CHANNEL if drums else free_channel(song),
+                              program=None if drums else
+                              int(self.instrument_combo.currentData()), clock=clock,
+                              late_window_s=DRUMS_LATE_WINDOW_S if drums else LATE_WINDOW_S,
                               watch=watch, on_message=self._status_hook.emit,
                               on_dropped=lambda step: self._status_hook.emit(
                                   f"The accompanist fell behind the clock and dropped "
@@ -209,9 +246,33 @@ class LivePanel(QWidget):
         self.accompanist = acc
         self.bridge.start_accompanist(acc)
         self.live_button.setChecked(True)
-        self.status.emit(f"Live: play on the MIDI input; {harmony.mode} in {key.name} on "
-                         f"channel {acc.channel + 1}.")
+        self.status.emit(f"Live: play on the MIDI input; {said} on channel {acc.channel + 1}.")
         return True
+
+    def _voices(self, song: Song) -> tuple[LiveHarmony, str]:
+        name = self.model_combo.currentData()
+        if not name:
+            raise ContinuoError("no polyphonic model is installed to accompany with")
+        key_name = self.key_combo.currentData()
+        notes = [n for t in song.tracks if not t.is_drum for n in t.notes]
+        key = Key.parse(key_name) if key_name else (estimate_song_key(notes) if notes
+                                                   else Key.parse("C"))
+        harmony = LiveHarmony(self.library.get(name), key, mode=self.mode_combo.currentData(),
+                              voices=int(self.voices_combo.currentData()),
+                              temperature=float(self.temperature.value()))
+        return harmony, f"{harmony.mode} in {key.name}"
+
+    def _drums(self, song: Song) -> tuple[LiveDrums, str]:
+        """The live drums on the song's bars from the playhead, in the style chosen."""
+        if not self._models["drums"]:
+            raise ContinuoError("no drum model is installed to play drums with")
+        model = drum_model(self.library, self.model_combo.currentData())
+        sid, style, _ = resolve_style(song, str(self.style_combo.currentData() or AUTO))
+        bars, last = bar_lines(song, self._start_tick)
+        offset = round(self._start_tick * STEPS_PER_QUARTER / song.ppq)
+        drums = LiveDrums(model, style=sid, temperature=float(self.temperature.value()),
+                          bars=bars, bar_steps=last, offset=offset)
+        return drums, f"drums ({style})"
 
     def stop(self) -> None:
         """Stop the accompanist (every note off); the take follows (``take_ready``)."""
@@ -227,5 +288,6 @@ class LivePanel(QWidget):
         self.status.emit(f"Live stopped: {stats.steps} steps, {stats.dropped_steps} dropped.")
         if self.record_take.isChecked() and acc.player_notes:
             song, _ = self.song_and_position()
-            first = self._start_tick + acc.origin * song.ppq // 4
+            spq = acc.harmony.enc.steps_per_quarter
+            first = self._start_tick + acc.origin * song.ppq // spq
             self.take_ready.emit(acc.take(song.ppq, first), first)

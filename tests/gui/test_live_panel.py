@@ -10,6 +10,7 @@ from pathlib import Path
 import mido
 import pytest
 
+from engine.encodings.drums import STYLES
 from engine.models import ModelLibrary
 from gui.playback import PlayerBridge
 from tests.engine.test_ports import Sink, find, midi_system, unique  # noqa: F401 - fixture
@@ -112,3 +113,34 @@ def test_escape_is_panic_and_stop_stops_it_too(qtbot, rig):
     assert not panel.is_live()
     qtbot.wait(300)
     assert not balance(m for _, m in sink.received)
+
+
+def test_live_drums_play_on_channel_10_in_the_style_chosen_and_land_as_a_drum_track(
+        qtbot, rig):
+    window, bridge, sink, keys = rig
+    panel = window.live_panel
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("drums"))
+    assert panel.model_combo.currentData() == "drums-lstm"  # the drum models, not the poly
+    assert panel.style_combo.isEnabled() and not panel.instrument_combo.isEnabled()
+    panel.style_combo.setCurrentIndex(panel.style_combo.findData("funk"))
+    tracks_before = len(window.doc.tracks)
+    window.live_arm.trigger()  # F9
+    assert panel.is_live() and panel.accompanist.channel == 9
+    assert STYLES[panel.accompanist.harmony.style] == "funk"
+    play_tune(qtbot, keys, [48, 60, 64, 67, 48, 60, 64, 67], step_s=0.1)
+    qtbot.waitUntil(lambda: any(m.type == "note_on" for _, m in sink.received), timeout=5000)
+    window.live_arm.trigger()  # stop: every hit off, the take lands
+    assert not panel.is_live()
+    qtbot.wait(300)
+    assert not balance(m for _, m in sink.received)
+    ons = [m for _, m in sink.received if m.type == "note_on" and m.velocity]
+    # the keyboard's own notes come through on its channel 1; every hit is on channel 10
+    assert {m.channel for m in ons} <= {0, 9}
+    assert {m.note for m in ons if m.channel == 0} <= {48, 60, 64, 67}
+    assert any(m.channel == 9 for m in ons)
+    added = window.doc.song().tracks[tracks_before:]
+    assert [t.name for t in added] == ["Player", "Drums"]
+    assert added[1].is_drum and added[1].notes
+    assert [n.pitch for n in added[0].notes] == [48, 60, 64, 67, 48, 60, 64, 67]
+    window.doc.undo_stack.undo()
+    assert len(window.doc.tracks) == tracks_before
