@@ -395,7 +395,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--skip", action="append", default=[],
                     choices=("grooves", "external", "styles", "tracks", "speed"))
+    ap.add_argument("--groove-memory", type=float, default=None,
+                    help="nats for the token a bar before (default: the job's own)")
     args = ap.parse_args(argv)
+    if args.groove_memory is not None:
+        import engine.generation.jobs.drums as drum_jobs
+
+        drum_jobs.GROOVE_MEMORY = args.groove_memory
     pinned = pinned_unless(args.no_pin)
     from bench.common import model_folders
     from engine.generation.jobs.drums import drum_model

@@ -274,3 +274,32 @@ def test_auto_goes_on_in_the_style_the_model_hears_in_the_seeds_drums(library, g
         model="poly-lstm", bars=1), parts=True, drum_style="rock"))
     assert "Drum style rock." in named.messages
     assert named.variations == result.variations
+
+
+def test_the_groove_memory_makes_bars_come_back(library, groove, monkeypatch):
+    """With the groove memory, continued drums repeat bars the way real grooves do;
+    the network alone at temperature 1 hardly ever plays a bar twice."""
+    import engine.generation.jobs.drums as drum_jobs
+
+    request = GenerationRequest(CONTINUE, _settings(model="poly-lstm", bars=4, variations=4),
+                                parts=True)
+
+    def repeated() -> int:
+        result = jobs.run(library, groove, request)
+        count = 0
+        for notes in result.drums:
+            start = min(n.start_tick for n in notes)
+            bars: dict[int, set] = {}
+            bar = groove.ticks_per_bar_at(0)
+            for n in notes:
+                bars.setdefault((n.start_tick - start) // bar, set()).add(
+                    ((n.start_tick - start) % bar, n.pitch))
+            seen = []
+            for b in sorted(bars):
+                count += bars[b] in seen
+                seen.append(bars[b])
+        return count
+
+    with_memory = repeated()
+    monkeypatch.setattr(drum_jobs, "GROOVE_MEMORY", 0.0)
+    assert with_memory >= 4 and repeated() < with_memory

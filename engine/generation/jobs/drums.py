@@ -55,6 +55,12 @@ KNOWN_METRES = {(4, 4), (2, 4), (2, 2), (3, 4), (6, 8), (12, 8), (9, 8), (3, 8)}
 FILL_CANDIDATES = 4
 #: "auto" for drums that go on: the style heard in at most this many steps before
 SEED_STYLE_STEPS = 192
+#: nats added to the token each row played a bar before.  bench/drums.py chose it on
+#: the 40 held-out grooves: new bars repeating an earlier bar 0.00 / 0.01 / 0.10 / 0.32
+#: / 0.43 / 0.55 at 0 / 2 / 3.5 / 5 / 6 / 7 nats, the real next bars 0.49; at 6 every
+#: piece's position histogram is within 1.11x the noise floor (the hi-hat 4.4x at 0)
+#: and kick / bass agreement 0.41 (real 0.41)
+GROOVE_MEMORY = 6.0
 SLOW_BPM = 84  # below this a straight 4/4 song is a ballad, a triplet feel a shuffle
 TRIPLET_SHARE = 0.25  # off-beat onsets on the triplet grid, of all off-beat onsets
 
@@ -284,6 +290,19 @@ def bar_positions(first: int, count: int, bars: Sequence[int], bar_steps: int) -
     return out
 
 
+def _groove_memory(logits: np.ndarray, out: np.ndarray, prime: Sequence[int], i: int,
+                   period: int) -> np.ndarray:
+    """The logits of new step ``i`` (float64, a copy), the token each row played a bar
+    (``period`` steps) before made GROOVE_MEMORY nats likelier: a drummer keeps a
+    groove, where the network alone, at temperature 1, never plays a bar twice."""
+    z = logits.astype(np.float64)
+    j = i - period
+    if GROOVE_MEMORY and period > 0 and j >= -len(prime):
+        before = out[:, j] if j >= 0 else np.full(len(z), prime[j], dtype=np.int64)
+        z[np.arange(len(z)), before] += GROOVE_MEMORY
+    return z
+
+
 def _primed(plan: DrumPlan, rows: int):
     """The model primed with the seed's drums (or, with none, a rest on the step before
     the start), for ``rows`` rows: (logits, state)."""
@@ -321,7 +340,8 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
             if is_cancelled is not None and is_cancelled():
                 raise GenerationCancelled("generation was cancelled")
             if i < plan.steps:
-                tokens = sampler(logits.astype(np.float64), mask)
+                tokens = sampler(_groove_memory(logits, out, plan.prime, i, plan.bar_steps),
+                                 mask)
                 if tokens is None:
                     raise GenerationError(f"the model {model.name} computed invalid numbers "
                                           f"(NaN or infinity) at step {i + 1}; its weights "
