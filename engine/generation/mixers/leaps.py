@@ -19,10 +19,21 @@ SCALE = 3.0
 class Leaps(ControlMixer):
     keep_onset_mass = True
 
+    def __init__(self, context: MixContext, inner, strength: float) -> None:
+        super().__init__(context, inner, strength)
+        # [last + 1, token]: the bias after each last pitch (row 0: no note yet), worked
+        # out once rather than at every step
+        known = self.pitches[~np.isnan(self.pitches)]
+        self._low = int(known.min()) if known.size else 0
+        lasts = np.arange(self._low, int(known.max()) + 1 if known.size else 1, dtype=float)
+        interval = np.minimum(np.abs(self.pitches[None, :] - lasts[:, None]), 12.0)
+        self._table = np.concatenate([np.zeros((1, len(self.pitches))),
+                                      np.nan_to_num(SCALE * self.strength * interval / 12.0)])
+
     def bias(self, rows: int) -> np.ndarray:
-        interval = np.minimum(np.abs(self.pitches[None, :] - self.last[:, None]), 12.0)
         # no note yet in a row, or a token that starts none: no bias
-        return np.nan_to_num(SCALE * self.strength * interval / 12.0)
+        last = np.where(np.isnan(self.last), -1, self.last - self._low).astype(np.int64)
+        return self._table[last + 1]
 
 
 @register("leaps")
