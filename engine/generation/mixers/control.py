@@ -75,6 +75,8 @@ class ControlMixer(Chained):
         self.pitches = onset_pitches(enc)
         self.onsets = np.asarray(enc.onset_mask, dtype=bool)
         self._onset_index = np.flatnonzero(self.onsets)
+        self._static: np.ndarray | None = None
+        self._static_on: np.ndarray | None = None
         self.step = int(context.start_step if context.start_step is not None
                         else len(context.prefix))
         last = np.nan
@@ -96,7 +98,9 @@ class ControlMixer(Chained):
             # (gathered by index, not by mask: the same numbers, fewer copies)
             idx = self._onset_index
             on = logits.take(idx, axis=1)
-            b_on = b.take(idx, axis=1)
+            if b is not self._static:  # a bias that stays (register) is gathered once
+                self._static, self._static_on = b, b.take(idx, axis=1)
+            b_on = self._static_on
             before = _logsumexp(on)
             after = _logsumexp(on + b_on)
             rows = logits.shape[0]
