@@ -267,6 +267,63 @@ def _table(report_controls: dict, real: dict, real_sd: dict, bits: bool) -> None
     common.print_table(columns, lines)
 
 
+def timing(args, argv) -> int:
+    """``--timing``: what each control at -2 and +2 adds to a generation's time, timed
+    interleaved (0, -2, +2 for each case in turn) in this process's CPU seconds, which
+    other work on a shared machine does not inflate.  The melody family continues the
+    default seed's melody by ``--bars`` bars (``--seeds`` random seeds, 4 variations);
+    the polyphony family continues every part of the first ``--seeds`` Bach test
+    chorales after their first 4 bars."""
+    from engine.generation import jobs
+    from engine.generation.request import GenerationRequest
+    from engine.formats import midi_file_to_song
+
+    library = ModelLibrary([ROOT / "models"])
+    if args.family == "polyphony":
+        from bench.chorales import bar_ticks, cut_song, test_chorales
+        chorales, _ = test_chorales(args.seeds)
+        cases = []
+        for _, song in chorales:
+            start = POLY_SEED_BARS * bar_ticks(song)
+            cases.append((cut_song(song, start), start))
+    else:
+        song = midi_file_to_song((ROOT / "assets" / "default_seed.mid").read_bytes())
+        song.tracks = song.tracks[:1]
+        cases = [(song, None)] * args.seeds
+    controls = [c for c in args.controls if c != "repeat" or args.family == "melody"]
+
+    def run(i: int, control: str | None, position: int) -> float:
+        seed, start = cases[i]
+        s = GenerationSettings(model=args.model, bars=args.bars, rng_seed=i, variations=4,
+                               **({control: position} if control else {}))
+        t = time.process_time()
+        jobs.run(library, seed, GenerationRequest(job="continue", settings=s,
+                                                  start_tick=start))
+        return time.process_time() - t
+
+    run(0, None, 0)  # the sessions load
+    report = {}
+    for control in controls:
+        spent = {0: [], -2: [], 2: []}
+        for i in range(len(cases)):
+            for p in (0, -2, 2):
+                spent[p].append(run(i, control if p else None, p))
+        base = sum(spent[0])
+        report[control] = {"cpu_s": {str(p): round(sum(v), 3) for p, v in spent.items()},
+                           "at_-2_vs_0": sum(spent[-2]) / base,
+                           "at_+2_vs_0": sum(spent[2]) / base}
+        print(f"{control:12s} -2: {report[control]['at_-2_vs_0']:.3f}x  "
+              f"+2: {report[control]['at_+2_vs_0']:.3f}x")
+    common.write_json(args.out, {"family": args.family, "model": args.model,
+                                 "cases": len(cases), "bars": args.bars, "variations": 4,
+                                 "clock": "process CPU time, interleaved",
+                                 "controls": report,
+                                 "command": common.command_line("controls", argv),
+                                 "date": time.strftime("%Y-%m-%d %H:%M")})
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = common.parser(__doc__)
     ap.add_argument("--seeds", type=int, default=30, help="test tunes (default 30)")
@@ -278,8 +335,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--controls", nargs="+", default=[c[0] for c in CONTROLS])
     ap.add_argument("--bits", action="store_true",
                     help="also the real continuations' bits per note at -1, 0, 1")
+    ap.add_argument("--timing", action="store_true",
+                    help="only what each control at -2 and +2 adds to generation time "
+                         "(CPU time, interleaved); writes controls_timing[_polyphony].json")
     common.add_out(ap, "controls")
     args = ap.parse_args(argv)
+    if args.timing:
+        args.model = args.model or ("poly-lstm" if args.family == "polyphony" else "lstm")
+        if args.out == str(common.RESULTS_DIR / "controls.json"):
+            args.out = str(common.RESULTS_DIR / ("controls_timing_polyphony.json"
+                                                 if args.family == "polyphony"
+                                                 else "controls_timing.json"))
+        return timing(args, argv)
     if args.family == "polyphony":
         args.model = args.model or "poly-lstm"
         return polyphony(args, argv)
