@@ -284,8 +284,11 @@ class PortInput:
 
     poll_interval_s = 0.002
     # SCHED_FIFO priority the poller asks for, from its next wake-up (0: the usual
-    # scheduling); the live accompanist raises it while it answers the keys
-    realtime_priority = 0
+    # scheduling); the live accompanist raises it while it answers the keys.  Real-time
+    # by default: a poller scheduled as usual can be put off the CPU by other programs
+    # while it holds the GIL, and the player's real-time thread then waits for it (the
+    # tail of following a DAW's clock on a busy machine)
+    realtime_priority = 8
 
     def __init__(self, port: mido.ports.BaseInput, api: str, virtual: bool,
                  callback: Callable[[mido.Message, float], None] | None,
