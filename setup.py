@@ -15,6 +15,7 @@ CODE = sorted({".".join(p.parent.relative_to(HERE).parts)
                for top in ("engine", "gui", "training") for p in (HERE / top).rglob("*.py")
                if "__pycache__" not in p.parts})
 DATA = {"continuo_data.models": "models", "continuo_data.assets": "assets",
+        "continuo_data.models.chords": "models/chords",
         "continuo_data.assets.icons": "assets/icons",
         "continuo_data.assets.presets": "assets/presets",
         "continuo_data.assets.soundfont": "assets/soundfont"}
@@ -26,6 +27,7 @@ setup(
         # the cards the app lists and their ONNX graphs; not models/keras (training
         # weights, 17 MB) nor the study reports in the sub-folders
         "continuo_data.models": ["*.json", "*.onnx", "README.md"],
+        "continuo_data.models.chords": ["progressions.json"],  # suggested chords' model
         "continuo_data.assets": ["default_seed.mid", "continuo.svg"],
         "continuo_data.assets.icons": ["*.svg", "README.md"],
         "continuo_data.assets.presets": ["*.json"],
