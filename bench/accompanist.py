@@ -20,7 +20,7 @@ The JSON (bench/results/accompanist.json, or --out) has:
 * ``stuck_notes``: note-ons the player heard without a note-off once Stop was done;
 * the load average before and after, the CPU count and the JACK period.
 
-Usage:  .venv/bin/python bench/accompanist.py [--notes 2000] [--model poly-wavenet]
+Usage:  .venv/bin/python bench/accompanist.py [--notes 2000] [--model poly-wavenet] [--drums]
         [--busy 0] [--api jack] [--out bench/results/accompanist.json]
 ``--busy N`` runs N more processes spinning on a core each for the run (load + N).
 The Essen tunes move mostly in half and whole notes as they are read (about 1.6 s a note
@@ -200,7 +200,10 @@ def arguments() -> argparse.Namespace:
     ap = parser(__doc__, first_line=True)
     ap.add_argument("--api", default=None)
     ap.add_argument("--notes", type=int, default=2000)
-    ap.add_argument("--model", default="poly-wavenet")
+    ap.add_argument("--model", default=None,
+                    help="poly-wavenet for the voices, drums-lstm for --drums")
+    ap.add_argument("--drums", action="store_true",
+                    help="Live Drums (the drum model, on channel 10) instead of the voices")
     ap.add_argument("--voices", type=int, default=3)
     ap.add_argument("--busy", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
@@ -219,23 +222,29 @@ def play_live(args: argparse.Namespace, api: str, melody, key_name: str,
     ``melody`` into them: what the player heard, the accompanist's stats and error, and
     the load before and after; None when the player fails."""
     from engine.encodings import Key
+    from engine.generation.live_drums import LiveDrums
     from engine.generation.live_harmony import LiveHarmony
-    from engine.live.accompanist import (INPUT_POLL_S, REALTIME_PRIORITY, Accompanist,
-                                         StepClock)
+    from engine.live.accompanist import (DRUMS_LATE_WINDOW_S, INPUT_POLL_S, REALTIME_PRIORITY,
+                                         Accompanist, StepClock)
     from engine.live.ports import MidiSystem
     from engine.models import ModelLibrary
 
     system = MidiSystem(api)
     tag = uuid.uuid4().hex[:6]
     client = f"ContinuoLive{tag}"
-    harmony = LiveHarmony(ModelLibrary().get(args.model), Key.parse(key_name),
-                          voices=args.voices, rng_seed=args.seed)
+    model = ModelLibrary().get(args.model)
+    if args.drums:  # the drums' grid: twelve steps a quarter, the presses on every third
+        part = LiveDrums(model, style="rock", rng_seed=args.seed)
+        options = {"channel": 9, "late_window_s": DRUMS_LATE_WINDOW_S}
+    else:
+        part = LiveHarmony(model, Key.parse(key_name), voices=args.voices, rng_seed=args.seed)
+        options = {"channel": 1}
     out = system.open_virtual_output("live-out", client_name=client)
     load_before = os.getloadavg()[0]
     busy = []
     t0 = time.monotonic() + 3.0
-    grid = StepClock.at_tempo(t0, BPM)
-    acc = Accompanist(harmony, out, grid, channel=1)
+    grid = StepClock.at_tempo(t0, BPM, part.enc.steps_per_quarter)
+    acc = Accompanist(part, out, grid, **options)
     inp = system.open_virtual_input("live-in", client_name=client, callback=acc.feed)
     inp.poll_interval_s = INPUT_POLL_S  # as the app reads its input while live
     inp.realtime_priority = REALTIME_PRIORITY
@@ -282,6 +291,7 @@ def main() -> int:
     args = arguments()
     if args.player:
         return player_main(args)
+    args.model = args.model or ("drums-lstm" if args.drums else "poly-wavenet")
     api = loopback.choose_api(args.api)
     if api is None:
         return 2
@@ -296,7 +306,8 @@ def main() -> int:
     load_before, load_after = run["load_before"], run["load_after"]
     period = loopback.jack_period_s()
     result = {
-        "api": api, "model": args.model, "voices": args.voices, "bpm": BPM,
+        "api": api, "model": args.model, "part": "drums" if args.drums else "voices",
+        "voices": None if args.drums else args.voices, "bpm": BPM,
         "notes": len(melody), "tunes": tunes, "key": key_name, "seconds": round(seconds, 1),
         "latency_ms": summary_ms(heard["latencies_s"]),
         "internal_latency_ms": summary_ms(stats.latencies_s),
