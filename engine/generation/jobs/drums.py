@@ -36,6 +36,7 @@ from engine.encodings.drums import (AUTO_STYLE, DRUM_CHANNEL, POSITION_QUARTERS,
                                     DrumContext, DrumEncoding, bar_lines, is_drum_track,
                                     onsets_per_step, position_at, style_id, unmapped_notes)
 from engine.errors import EncodingError, GenerationError
+from engine.generation.drum_memory import drum_memory
 from engine.generation.jobs import follower, register, route
 from engine.generation.request import DRUMS, GenerationRequest, bar_of, checked_gap
 from engine.generation.sampler import Sampler, token_log_probs
@@ -334,19 +335,25 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
     out = np.empty((rows, plan.steps), dtype=np.int64)
     logp = np.zeros(rows)
     total = plan.steps + len(junction)
+    # the motif memory (settings.memory): the seed's drums and a fill's drums after it
+    memory = drum_memory(model, settings, rows, plan.prime, plan.start, plan.steps,
+                         plan.bars, plan.bar_steps, junction, plan.start + plan.steps)
     inputs = plan.conditionings(plan.start + 1, max(0, total - 1))
     try:
         for i in range(total):
             if is_cancelled is not None and is_cancelled():
                 raise GenerationCancelled("generation was cancelled")
             if i < plan.steps:
-                tokens = sampler(_groove_memory(logits, out, plan.prime, i, plan.bar_steps),
+                mixed = logits if memory is None else memory(logits)
+                tokens = sampler(_groove_memory(mixed, out, plan.prime, i, plan.bar_steps),
                                  mask)
                 if tokens is None:
                     raise GenerationError(f"the model {model.name} computed invalid numbers "
                                           f"(NaN or infinity) at step {i + 1}; its weights "
                                           f"are probably damaged")
                 out[:, i] = tokens
+                if memory is not None:
+                    memory.update(tokens)
             else:
                 tokens = np.full(rows, junction[i - plan.steps], dtype=np.int64)
                 logp += token_log_probs(logits.astype(np.float64), tokens)
