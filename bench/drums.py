@@ -51,6 +51,7 @@ PIECES = ("kick", "snare", "closed_hat", "open_hat", "pedal_hat", "ride", "crash
           "low_tom", "mid_tom", "high_tom", "clap", "hand_drum")
 MIN_HITS = 30  # a piece is compared only where the real set strikes it this often
 BAR = 48  # histogram bins: the steps of a 4/4 bar (shorter bars use fewer)
+MEMORY = False  # the motif memory in continuations (--memory on)
 
 
 def js_distance(p: np.ndarray, q: np.ndarray) -> float:
@@ -182,7 +183,7 @@ def continue_one(library, song, variations: int, seed: int):
     for t in seed_song.tracks:
         t.notes = [n for n in t.notes if n.start_tick < start_tick]
     settings = GenerationSettings(model="", bars=4, variations=variations, rng_seed=seed,
-                                  memory=False, key=None)
+                                  memory=MEMORY, key=None)
     new, _, _, _ = continue_drums(library, seed_song, settings, start_tick=start_tick,
                                   new_notes=[pitched_new] * variations)
     seed_hits = hit_matrix(enc, drums, ppq, 0, 4 * bar)
@@ -328,7 +329,7 @@ def every_track(library, seed: int) -> dict:
     rows = {}
     for name, song in songs:
         model = default_model(library, song)
-        settings = GenerationSettings(model=model, bars=4, rng_seed=seed, memory=False)
+        settings = GenerationSettings(model=model, bars=4, rng_seed=seed, memory=MEMORY)
         result = jobs.run(library, song, GenerationRequest(CONTINUE, settings,
                                                            parts=model.startswith("poly")))
         out = song_with_parts(song, result, 0)
@@ -395,9 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--skip", action="append", default=[],
                     choices=("grooves", "external", "styles", "tracks", "speed"))
+    ap.add_argument("--memory", choices=("on", "off"), default="off",
+                    help="the motif memory (engine/generation/drum_memory.py) in the "
+                         "continuations (default off, as the figures were first taken)")
     ap.add_argument("--groove-memory", type=float, default=None,
                     help="nats for the token a bar before (default: the job's own)")
     args = ap.parse_args(argv)
+    global MEMORY
+    MEMORY = args.memory == "on"
     if args.groove_memory is not None:
         import engine.generation.jobs.drums as drum_jobs
 
