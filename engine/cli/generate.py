@@ -66,8 +66,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.style is not None:  # built (or found) here, with its progress on stderr
         settings.style = str(build_style(args.style, library.get(args.model)).path)
     parts = is_polyphonic_name(library, args.model)
-    if parts:  # every part continued: the motif memory is a melody model's
-        settings.memory = False
+    if parts:  # every part continued (with the part memory, engine/generation/part_memory.py)
         if args.track is not None:
             raise GenerationError("--track chooses the one line a melody model continues; a "
                                   "polyphonic model continues every part")
