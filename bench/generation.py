@@ -37,8 +37,21 @@ The process is pinned to one core and every library is held to one thread, so th
 figures are "on one core".  ``--options`` also times the onnxruntime session options
 that engine/models.py chooses against the alternatives.
 
+``--baseline DIR`` times another checkout (an older commit: ``git worktree add
+/tmp/base COMMIT``) beside this one in the same run: two worker processes
+(bench/generation_worker.py), one importing each checkout's engine, take turns run by
+run on the same core, every melody model at 1 and 4 variations with the memory off and
+on and every polyphonic model at 1 and 4 variations (``--baseline-only-models NAME
+...``: those alone), each checkout on its own model
+cards (``--baseline-models DIR`` gives the older one others).  Its table gives both
+checkouts' median CPU milliseconds (the steadier figure on a shared machine) and their
+ratio, so that a change's speed is stated against the code before it on the same
+machine at the same time; ``--only-baseline`` runs that table alone.
+
     python bench/generation.py [--models-dir DIR] [--repeats N] [--keras-steps N] [--options]
                                [--poly-repeats N] [--poly-naive-repeats N]
+                               [--baseline DIR [--baseline-models DIR] [--baseline-repeats N]
+                                [--baseline-only-models NAME ...] [--only-baseline]]
 
 Prints a table and writes bench/results/generation.json.
 """
@@ -61,6 +74,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 from typing import Callable  # noqa: E402
 
@@ -78,6 +92,10 @@ GOAL_MS = 50.0
 GOAL_FLOOR_RATIO = 3.0
 GOAL_WAVENET_NAIVE_RATIO = 10.0
 GOAL_NOTEBOOK_RATIO = 1000.0
+GOAL_MEMORY_RATIO = 1.3  # with the motif memory / the network alone (CPU)
+GOAL_POLY_FLOOR_RATIO_1 = 1.5  # a polyphonic model at 1 variation / its floor
+GOAL_BASELINE_RATIO = 1.1  # a melody model's network alone / the baseline checkout's
+WORKER = Path(__file__).resolve().with_name("generation_worker.py")
 
 
 def timed(fn, repeats: int, clock=time.perf_counter) -> tuple[float, list[float]]:
@@ -315,6 +333,22 @@ OPTION_CHOICES = [
 ]
 
 
+def interleaved_both(fns: dict[str, Callable[[], object]],
+                     repeats: int) -> dict[str, tuple[float, float]]:
+    """(median wall-clock ms, median CPU ms) of each function, taking turns run by run
+    (each run once first, untimed)."""
+    for fn in fns.values():
+        fn()
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for label, fn in fns.items():
+            w, c = common.wall_and_cpu_ms(fn, 1)
+            wall[label] += w
+            cpu[label] += c
+    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
+
+
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median ms of each function, timed round-robin so that a busy spell on a shared
     machine falls on all of them alike (each run once first, untimed), to 2 places."""
@@ -462,6 +496,9 @@ def poly_model_ms(library: ModelLibrary, info, seed, start_tick: int, args,
     goals = {}
     if "incremental_over_floor_4" in r:
         goals["incremental_4 <= 3x floor_4"] = r["incremental_over_floor_4"] <= GOAL_FLOOR_RATIO
+    if "incremental_over_floor_1" in r:
+        goals[f"incremental_1 <= {GOAL_POLY_FLOOR_RATIO_1:g}x floor_1"] = \
+            r["incremental_over_floor_1"] <= GOAL_POLY_FLOOR_RATIO_1
     r["goals_met"] = goals
     return r
 
@@ -494,6 +531,141 @@ def print_goals(models: dict, width: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# --baseline: another checkout beside this one
+# ---------------------------------------------------------------------------------------
+
+
+class Worker:
+    """bench/generation_worker.py on one checkout's engine and model cards."""
+
+    def __init__(self, checkout: Path, models_dir: Path) -> None:
+        self.checkout = checkout
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WORKER), str(checkout), str(models_dir), str(SEED)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(checkout))
+
+    def ask(self, **question) -> dict:
+        self.proc.stdin.write(json.dumps(question) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the timing worker on {self.checkout} stopped")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def git_commit(checkout: Path) -> str | None:
+    """The checkout's commit, "+changes" when its tracked files differ from it."""
+    def git(*a):
+        return subprocess.run(["git", "-C", str(checkout), *a], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    try:
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "--short", "HEAD") + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def baseline_cases(mine: dict, theirs: dict,
+                   only: list[str] | None = None) -> list[tuple[str, int, bool, bool]]:
+    """(model, variations, memory, polyphonic) for every model both checkouts have (of
+    ``only``, when given)."""
+    cases = []
+    for poly, kind in ((False, "melody"), (True, "polyphonic")):
+        for name in [n for n in mine[kind] if n in theirs[kind] and (not only or n in only)]:
+            cases += [(name, k, memory, poly) for k in (1, 4) for memory in (False, True)]
+    return cases
+
+
+def baseline_case(workers: dict[str, Worker], case, repeats: int) -> dict:
+    """Both checkouts' medians for one case, taking turns run by run."""
+    name, k, memory, poly = case
+    ask = dict(op="time", model=name, variations=k, memory=memory, poly=poly)
+    cpu: dict[str, list[float]] = {label: [] for label in workers}
+    wall: dict[str, list[float]] = {label: [] for label in workers}
+    row: dict = {"model": name, "variations": k, "memory": memory, "polyphonic": poly}
+    for _ in range(repeats):
+        for label, worker in workers.items():
+            reply = worker.ask(**ask)
+            if "error" in reply:
+                row[f"{label}_error"] = reply["error"]
+                return row
+            cpu[label].append(reply["cpu_ms"])
+            wall[label].append(reply["wall_ms"])
+    for label in workers:
+        row[f"{label}_cpu_ms"] = round(statistics.median(cpu[label]), 2)
+        row[f"{label}_min_cpu_ms"] = round(min(cpu[label]), 2)
+        row[f"{label}_ms"] = round(statistics.median(wall[label]), 2)
+    row["this_over_baseline"] = round(row["this_cpu_ms"] / row["baseline_cpu_ms"], 3)
+    row["this_over_baseline_min"] = round(row["this_min_cpu_ms"] / row["baseline_min_cpu_ms"], 3)
+    return row
+
+
+def baseline_goals(rows: list[dict]) -> dict[str, bool]:
+    """Within this run: each melody model's network alone against the baseline's, the
+    memory against the network alone (this checkout), polyphony at 1 variation."""
+    goals = {}
+    by = {(r["model"], r["variations"], r["memory"]): r for r in rows if "this_cpu_ms" in r}
+    for (name, k, memory), r in by.items():
+        if r["polyphonic"]:
+            continue
+        if not memory:
+            goals[f"{name} x{k} network alone <= {GOAL_BASELINE_RATIO:g}x baseline"] = \
+                r["this_over_baseline"] <= GOAL_BASELINE_RATIO
+        elif (name, k, False) in by:
+            ratio = r["this_cpu_ms"] / by[(name, k, False)]["this_cpu_ms"]
+            r["memory_over_network"] = round(ratio, 3)
+            goals[f"{name} x{k} +memory <= {GOAL_MEMORY_RATIO:g}x network alone"] = \
+                ratio <= GOAL_MEMORY_RATIO
+    return goals
+
+
+def baseline_figures(args, models_dir: Path) -> dict:
+    """This checkout and ``args.baseline`` timed in turn (see the module)."""
+    base = Path(args.baseline).resolve()
+    base_models = Path(args.baseline_models).resolve() if args.baseline_models else base / "models"
+    workers = {"this": Worker(ROOT, models_dir), "baseline": Worker(base, base_models)}
+    try:
+        listed = {label: w.ask(op="models") for label, w in workers.items()}
+        rows = [baseline_case(workers, case, args.baseline_repeats)
+                for case in baseline_cases(listed["this"], listed["baseline"],
+                                           args.baseline_only_models)]
+    finally:
+        for w in workers.values():
+            w.close()
+    return {"baseline": str(base), "baseline_commit": git_commit(base),
+            "baseline_models": str(base_models), "this_commit": git_commit(ROOT),
+            "this_models": str(models_dir), "repeats": args.baseline_repeats,
+            "clock": "CPU time of each worker process (median), pinned to the same core",
+            "rows": rows, "goals_met": baseline_goals(rows)}
+
+
+BASELINE_COLUMNS = [("model", 12), ("K", 2), ("memory", 7), ("this", 9), ("baseline", 9),
+                    ("this/base", 10), ("(of mins)", 10), ("mem/net", 8)]
+
+
+def print_baseline_table(b: dict) -> None:
+    print(f"\nthis checkout ({b['this_commit']}) against {b['baseline']} "
+          f"({b['baseline_commit']}), in turn on one core; median CPU ms of "
+          f"{b['repeats']} runs, 256 steps (polyphonic: after 4 bars of {POLY_SEED})")
+    print_table(BASELINE_COLUMNS, (
+        [r["model"], r["variations"], "on" if r["memory"] else "off",
+         cell(r, "this_cpu_ms", "{:.1f}"), cell(r, "baseline_cpu_ms", "{:.1f}"),
+         cell(r, "this_over_baseline", "{:.2f}"), cell(r, "this_over_baseline_min", "{:.2f}"),
+         cell(r, "memory_over_network", "{:.2f}")]
+        for r in b["rows"]))
+    for r in b["rows"]:
+        for label in ("this", "baseline"):
+            if f"{label}_error" in r:
+                print(f"{r['model']} x{r['variations']}: {label} failed: {r[label + '_error']}")
+    for goal, ok in b["goals_met"].items():
+        print(f"{'met   ' if ok else 'NOT MET'} {goal}")
+
+
+# ---------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------
 
@@ -510,8 +682,21 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                     help="timed runs per polyphonic figure (median)")
     ap.add_argument("--poly-naive-repeats", type=int, default=1,
                     help="runs of the polyphonic naive way (slow)")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="another checkout (an older commit) timed beside this one")
+    ap.add_argument("--baseline-models", metavar="DIR",
+                    help="the baseline's model folder (default: DIR/models)")
+    ap.add_argument("--baseline-repeats", type=int, default=7,
+                    help="runs per checkout per baseline figure (median)")
+    ap.add_argument("--baseline-only-models", metavar="NAME", nargs="+",
+                    help="the baseline table for these models alone")
+    ap.add_argument("--only-baseline", action="store_true",
+                    help="with --baseline: only the baseline table")
     common.add_out(ap, "generation")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.only_baseline and not args.baseline:
+        ap.error("--only-baseline needs --baseline DIR")
+    return args
 
 
 def keras_loader():
@@ -548,10 +733,12 @@ def melody_model_ms(library: ModelLibrary, info, seed, args, load_keras_model) -
         # the app's default: the motif memory mixed in at every step
         sm = GenerationSettings(model=name, steps=STEPS, variations=k, memory=True)
         generate(library, seed, sm)
-        both = interleaved({"off": lambda: generate(library, seed, s),
-                            "on": lambda: generate(library, seed, sm)}, args.repeats)
-        r[f"incremental_{k}_memory_ms"] = round(both["on"], 2)
-        r[f"memory_overhead_{k}_ms"] = round(both["on"] - both["off"], 2)
+        both = interleaved_both({"off": lambda: generate(library, seed, s),
+                                 "on": lambda: generate(library, seed, sm)}, args.repeats)
+        r[f"incremental_{k}_memory_ms"] = round(both["on"][0], 2)
+        r[f"memory_overhead_{k}_ms"] = round(both["on"][0] - both["off"][0], 2)
+        r[f"incremental_{k}_memory_cpu_ms"] = round(both["on"][1], 2)
+        r[f"memory_over_network_{k}"] = round(both["on"][1] / both["off"][1], 2)
         ms, _ = timed(lambda: generate(library, seed, s, method="naive"), args.naive_repeats)
         r[f"naive_{k}_ms"] = round(ms, 1)
     enc = model.encoding
@@ -584,6 +771,10 @@ def melody_model_ms(library: ModelLibrary, info, seed, args, load_keras_model) -
 def melody_goals(r: dict, architecture: str) -> dict[str, bool]:
     goals = {"incremental_4_ms <= 50 (wall clock)": r["incremental_4_ms"] <= GOAL_MS,
              "incremental_4_cpu_ms <= 50 (CPU time)": r["incremental_4_cpu_ms"] <= GOAL_MS}
+    for k in (1, 4):
+        if f"memory_over_network_{k}" in r:
+            goals[f"+memory <= {GOAL_MEMORY_RATIO:g}x the network alone, {k} variation(s) "
+                  f"(CPU)"] = r[f"memory_over_network_{k}"] <= GOAL_MEMORY_RATIO
     if "incremental_over_floor_4" in r:
         goals["incremental_4 <= 3x floor_4"] = r["incremental_over_floor_4"] <= GOAL_FLOOR_RATIO
     if architecture == "wavenet":
@@ -614,7 +805,7 @@ def polyphonic_figures(library: ModelLibrary, polyphonic: list, args,
 
 
 MELODY_COLUMNS = [("model", 10), ("K", 2), ("incremental", 12), ("(CPU)", 8), ("+memory", 8),
-                  ("naive", 10), ("notebook*", 11), ("floor", 8), ("incr/floor", 11),
+                  ("mem/net", 8), ("naive", 10), ("notebook*", 11), ("floor", 8), ("incr/floor", 11),
                   ("naive/incr", 11), ("nb/incr", 9)]
 
 
@@ -625,13 +816,14 @@ def print_melody_table(results: dict, args) -> None:
     print_table(MELODY_COLUMNS, (
         [name, k, cell(r, f"incremental_{k}_ms", "{:.2f}"),
          cell(r, f"incremental_{k}_cpu_ms", "{:.2f}"),
-         cell(r, f"incremental_{k}_memory_ms", "{:.2f}"), cell(r, f"naive_{k}_ms"),
+         cell(r, f"incremental_{k}_memory_ms", "{:.2f}"),
+         cell(r, f"memory_over_network_{k}", "{:.2f}"), cell(r, f"naive_{k}_ms"),
          cell(r, f"notebook_{k}_ms", "{:.0f}"), cell(r, f"floor_{k}_ms", "{:.2f}"),
          cell(r, f"incremental_over_floor_{k}", "{:.2f}"), cell(r, f"naive_over_incremental_{k}"),
          cell(r, f"notebook_over_incremental_{k}", "{:.0f}")]
         for name, r in results["models"].items() for k in (1, 4)))
     print("incremental: the network alone (--memory off); +memory: with the motif memory "
-          "(the default), timed interleaved with it")
+          "(the default), timed interleaved with it; mem/net: their ratio in CPU time")
     if any("notebook_steps_run" in r for r in results["models"].values()):
         print(f"* notebook: Keras predict over a fixed window per note (the receptive field, "
               f"or {NOTEBOOK_LSTM_WINDOW} steps for an LSTM), one variation at a time as the "
@@ -671,6 +863,8 @@ def main(argv: list[str] | None = None) -> int:
     if not library.models:
         print(f"no usable model cards in {', '.join(map(str, folders))}", file=sys.stderr)
         return 1
+    if args.only_baseline:
+        return only_baseline(args, folders[0], pinned)
     seed = midi_file_to_song(SEED)
     load_keras_model = keras_loader()
     results = {"steps": STEPS, "seed": SEED.name, "cpu": pinned,
@@ -694,12 +888,29 @@ def main(argv: list[str] | None = None) -> int:
     poly = polyphonic_figures(library, polyphonic, args, load_keras_model) if polyphonic else None
     if poly is not None:
         results["polyphonic"] = poly
+    if args.baseline:
+        results["baseline"] = baseline_figures(args, folders[0])
     results["load_average_after"] = common.load_averages()
     print_melody_table(results, args)
     print_other_tables(results)
+    if "baseline" in results:
+        print_baseline_table(results["baseline"])
     out = Path(args.out)
     print()
     common.write_json(out, results)
+    return 0
+
+
+def only_baseline(args, models_dir: Path, pinned: str) -> int:
+    """``--only-baseline``: the baseline table alone, written to ``--out``."""
+    results = {"cpu": pinned, "date": time.strftime("%Y-%m-%d %H:%M"),
+               "command": common.command_line("generation", None),
+               "load_average_before": common.load_averages(), "cpus": os.cpu_count(),
+               "baseline": baseline_figures(args, models_dir)}
+    results["load_average_after"] = common.load_averages()
+    print_baseline_table(results["baseline"])
+    print()
+    common.write_json(Path(args.out), results)
     return 0
 
 
