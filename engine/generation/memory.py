@@ -164,8 +164,6 @@ def mixing_for(model) -> Mixing:
     section, which ``python -m training memory-sweep`` writes.  A card without one (or
     with a table of the wrong size) gets ``memory_mixing.json``'s ``"*"``, the mixing for
     any model; a name listed there (a study trying another mixing) comes first."""
-    from engine.models.library import memory_named
-
     global _mixings
     if _mixings is None:
         _mixings = _load_mixings()
@@ -174,13 +172,39 @@ def mixing_for(model) -> Mixing:
         return _overrides[name]
     if name in _mixings:
         return _mixings[name]
-    section = memory_named(model) if isinstance(model, str) else \
+    section = _memory_named(model) if isinstance(model, str) else \
         getattr(model, "info", model).memory
     mixing = Mixing(**section) if section else None
     if mixing is None or mixing.phase_period < 1 or mixing.method == "adaptive" \
             and len(mixing.table) != Mixing.buckets_for(mixing.max_order):
         return _mixings.get("*") or FALLBACK_MIXING
     return mixing
+
+
+_sections: dict[str, tuple[tuple, dict | None]] = {}  # name -> (cards' signature, section)
+
+
+def _memory_named(name: str) -> dict | None:
+    """:func:`engine.models.library.memory_named`, read again only when a card in the
+    default folders has changed (added, removed, rewritten): reading every card costs
+    more than a short generation's memory, and a generation asks at every run."""
+    from engine.models.library import default_folders, memory_named
+
+    signature = []
+    for folder in default_folders():
+        try:
+            for path in sorted(Path(folder).glob("*.json")):
+                stat = path.stat()
+                signature.append((str(path), stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            continue
+    signature = tuple(signature)
+    known = _sections.get(name)
+    if known is not None and known[0] == signature:
+        return known[1]
+    section = memory_named(name)
+    _sections[name] = (signature, section)
+    return section
 
 
 class MotifMemory:
@@ -190,7 +214,8 @@ class MotifMemory:
     how many distinct tokens followed it (Witten-Bell's ``T``), in one array so that a
     step gathers everything it needs in one indexing.  Counts are integers of ``dtype``:
     a generation feeds at most 1,024 + 2,048 tokens, so 16 bits do (a quarter of the
-    memory of floats: 8 variations of the longest generation take about 30 MB)."""
+    memory of floats: 8 variations of the longest generation take about 30 MB).
+"""
 
     def __init__(self, vocab: int, rows: int = 1, max_order: int = DEFAULT_MAX_ORDER,
                  capacity: int = 512, dtype=np.uint32, period: int = 1,
@@ -209,9 +234,8 @@ class MotifMemory:
         # node 0: "no such context" (always empty), nodes 1..period: the empty context at
         # each phase, the roots of the contexts that start there; every token adds at
         # most max_order nodes, and growing costs a copy of the table
-        self._cap = max(64, int(capacity))
-        self.table = np.zeros((rows, self._cap, self._width), dtype=dtype)
-        self._offsets = np.arange(rows)[:, None] * self._cap
+        self._cap = max(64, int(capacity), 2 + self.period + n)
+        self._set_table(np.zeros((rows, self._cap, self._width), dtype=dtype))
         self._children: list[dict[int, int]] = [dict() for _ in range(rows)]
         self._size = [1 + self.period] * rows
         # the contexts of orders 0..max_order before the next token, per row (0: none)
@@ -224,6 +248,18 @@ class MotifMemory:
         """The empty context of ``step``'s phase."""
         return 1 + step % self.period
 
+    def _set_table(self, table: np.ndarray) -> None:
+        """The counts, and the flat views a step indexes."""
+        self.table = table
+        self.rows, self._cap = table.shape[0], table.shape[1]
+        self._offsets = np.arange(self.rows)[:, None] * self._cap
+        self._flat = table.reshape(-1)
+        self._nodes = table.reshape(-1, self._width)
+        # distribution()'s products of the higher orders' escapes (the top order's: 1)
+        self._above = np.ones((self.rows, self.max_order + 1))
+        # update()'s columns of a context's row: the token's count, the total, the types
+        self._columns = np.tile(np.array([0, self.vocab, self.vocab + 1]), (self.rows, 1, 1))
+
     # ---- growing -------------------------------------------------------------------
     def _grow(self, need: int) -> None:
         cap = self._cap
@@ -231,11 +267,9 @@ class MotifMemory:
             cap *= 2
         if cap == self._cap:
             return
-        grown = np.zeros((self.rows, cap, self._width), dtype=self.table.dtype)
-        grown[:, :self._cap] = self.table
-        self.table = grown
-        self._cap = cap
-        self._offsets = np.arange(self.rows)[:, None] * cap
+        table = np.zeros((self.rows, cap, self._width), dtype=self.table.dtype)
+        table[:, :self._cap] = self.table
+        self._set_table(table)
 
     def _advance_row(self, r: int, token: int, ctx: list[int], root: int) -> list[int]:
         """The contexts after ``token`` in row ``r`` (``root``: the empty context of the
@@ -263,31 +297,35 @@ class MotifMemory:
     def update(self, tokens: Sequence[int] | np.ndarray) -> None:
         """One new token per row: count it in every context it followed, then move on."""
         tokens = np.asarray(tokens, dtype=np.int64).reshape(self.rows)
-        ctx = self.ctx
         # node 0 ("no such context") takes the counts of missing orders; zeroed after
-        base = (ctx + self._offsets) * self._width
-        cells = base + tokens[:, None]
-        flat = self.table.reshape(-1)
-        fresh = flat[cells] == 0
-        flat[cells] += 1
-        flat[base + self.vocab] += 1
-        flat[base + (self.vocab + 1)] += fresh
+        at = self.ctx + self._offsets
+        # each context's count of the token, its total and its types, in one indexing
+        columns = self._columns
+        columns[:, 0, 0] = tokens
+        cells = (at * self._width)[:, :, None] + columns
+        counts = self._flat[cells]
+        fresh = counts[..., 0] == 0
+        counts[..., :2] += 1
+        counts[..., 2] += fresh
+        self._flat[cells] = counts
         self.table[:, 0] = 0
         self.step += 1
         root = self._root(self.step)
-        rows = [self._advance_row(r, tok, ctx_r, root)
-                for r, (tok, ctx_r) in enumerate(zip(tokens.tolist(), ctx.tolist()))]
+        if self.rows == 1:
+            self.ctx = np.array([self._advance_row(0, int(tokens[0]), self.ctx[0].tolist(),
+                                                   root)])
+        else:
+            self.ctx = np.array([self._advance_row(r, tok, ctx_r, root) for r, (tok, ctx_r)
+                                 in enumerate(zip(tokens.tolist(), self.ctx.tolist()))])
         if max(self._size) >= self._cap:
             self._grow(max(self._size) + 1)
-        self.ctx = np.array(rows, dtype=np.int64)
 
     def feed(self, tokens: Sequence[int]) -> None:
         """The same tokens for every row (the seed): fed once, then copied."""
         if not len(tokens):
             return
         if self.rows == 1:
-            for t in tokens:
-                self.update([t])
+            self._feed_one([int(t) for t in tokens])
             return
         one = MotifMemory(self.vocab, 1, self.max_order, self._cap, self.table.dtype,
                           self.period, self.step)
@@ -299,22 +337,59 @@ class MotifMemory:
         used = one._size[0]  # the rows have not diverged: copy the contexts in use
         self.table[:, :used] = one.table[0, :used]
         self._children = [dict(one._children[0]) for _ in range(self.rows)]
-        self._size = [one._size[0]] * self.rows
+        self._size = [used] * self.rows
         self.ctx = np.repeat(one.ctx, self.rows, axis=0)
         self.step = one.step
+
+    def _feed_one(self, tokens: list[int]) -> None:
+        """:meth:`update` token by token for a single row, in one pass: the contexts
+        of every token first (the trie walked in Python, new nodes numbered as
+        :meth:`_advance` numbers them), then every count at once."""
+        v, n = self.vocab, self.max_order + 1
+        children = self._children[0]
+        ctx, size, step = self.ctx[0].tolist(), self._size[0], self.step
+        contexts = []
+        for tok in tokens:
+            contexts.append(ctx)
+            step += 1
+            new = [1 + step % self.period]
+            for parent in ctx[:-1]:
+                if parent == 0:
+                    break
+                key = parent * v + tok
+                node = children.get(key)
+                if node is None:
+                    node = children[key] = size
+                    size += 1
+                new.append(node)
+            ctx = new + [0] * (n - len(new))
+        self._grow(size + 1)
+        nodes = np.array(contexts, dtype=np.int64)
+        seen = nodes != 0  # node 0 ("no such context") counts nothing
+        w = self._width
+        cells, hits = np.unique((nodes * w + np.array(tokens, np.int64)[:, None])[seen],
+                                return_counts=True)
+        flat = self._flat  # row 0's cells come first
+        before = flat[cells]
+        flat[cells] = before + hits
+        parents, times = np.unique(nodes[seen], return_counts=True)
+        flat[parents * w + v] += times.astype(flat.dtype)
+        fresh, types = np.unique(cells[before == 0] // w, return_counts=True)
+        flat[fresh * w + v + 1] += types.astype(flat.dtype)
+        self.ctx[0] = ctx
+        self._size[0] = size
+        self.step = step
 
     def repeat_rows(self, times: int) -> None:
         """Make every row ``times`` rows, side by side, each with the row's counts."""
         rows, used = self.rows * times, max(self._size)
         table = np.zeros((rows, self._cap, self._width), dtype=self.table.dtype)
         table[:, :used] = np.repeat(self.table[:, :used], times, axis=0)
-        self.table = table
+        self._set_table(table)
         self._children = [dict(c) for c in self._children for _ in range(times)]
         self._size = [n for n in self._size for _ in range(times)]
         self.ctx = np.repeat(self.ctx, times, axis=0)
         self.longest = np.repeat(self.longest, times)
-        self.rows = rows
-        self._offsets = np.arange(rows)[:, None] * self._cap
 
     def break_context(self, step: int | None = None) -> None:
         """End a passage: the next token follows no context but the empty one (a
@@ -331,19 +406,23 @@ class MotifMemory:
         """``[rows, vocab]``: each row's probabilities of the next token (and
         ``self.longest``: the order of the longest context seen before, -1 for none)."""
         v = self.vocab
-        g = self.table.reshape(-1, self._width)[self.ctx + self._offsets].astype(np.float64)
+        g = self._nodes[self.ctx + self._offsets].astype(np.float64)
         total = g[..., v]
         lam = total / np.maximum(total + g[..., v + 1], 1.0)  # 0 for an unseen context
         # Witten-Bell from order 0 up: p_n = lam_n * c_n / total_n + (1 - lam_n) p_(n-1);
         # the weight of order n's counts is lam_n times every higher order's (1 - lam)
         keep = 1.0 - lam
-        above = np.ones_like(lam)
-        above[:, :-1] = np.cumprod(keep[:, :0:-1], axis=1)[:, ::-1]
+        above = self._above  # its last column stays 1
+        np.cumprod(keep[:, :0:-1], axis=1, out=above[:, -2::-1])
         w = lam * above / np.maximum(total, 1.0)
         p = np.matmul(w[:, None, :], g[..., :v])[:, 0]
         p += (above[:, 0] * keep[:, 0] / v)[:, None]
-        self.longest = ((total > 0) * self._order_plus_one).max(axis=1) - 1
+        # the orders seen before are the lowest ones (a context seen was followed when
+        # every shorter one was): their count is the longest's order plus one
+        self.seen = np.count_nonzero(total, axis=1)
+        self.longest = self.seen - 1
         return p
+
 
 
 # ---------------------------------------------------------------------------------------
@@ -451,6 +530,12 @@ class MemoryMixer:
             self.memory.break_context(first)
         self.memory.feed(prefix)
         self._table = np.asarray(mixing.table) if mixing.method == "adaptive" else None
+        if self._table is not None:  # by [seen orders, memory confidence, network entropy]
+            self._shares = self._table.reshape(mixing.max_order + 2, len(CONFIDENCE_EDGES) + 1,
+                                               len(ENTROPY_EDGES) + 1)
+        tokens = mixing.network_tokens
+        self._hand = None if not tokens else \
+            int(tokens[0]) if len(tokens) == 1 else np.array(tokens, dtype=np.intp)
         self.share = float(share)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
@@ -482,18 +567,23 @@ class MemoryMixer:
         p_mem = self.memory.distribution()
         z = np.array(logits, dtype=np.float64)
         z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        total = e.sum(axis=1)
-        p_net = e / total[:, None]
+        p_net = np.exp(z)
+        total = p_net.sum(axis=1)
+        p_net /= total[:, None]
         entropy = np.log(total) - (p_net * z).sum(axis=1)
-        if self.mixing.network_tokens:
-            p_mem = hand_over(p_net, p_mem, self.mixing.network_tokens)
-        # searchsorted(..., "right") is digitize, without its Python wrapper
-        k = (((self.memory.longest + 1) * (len(CONFIDENCE_EDGES) + 1)
-              + _CONFIDENCE.searchsorted(p_mem.max(axis=1), "right"))
-             * (len(ENTROPY_EDGES) + 1) + _ENTROPY.searchsorted(entropy, "right"))
+        if self._hand is not None:  # hand_over, in place on the memory's fresh array
+            t = self._hand
+            given = p_net[:, t]
+            p_mem[:, t] = 0.0
+            rest = 1.0 - (given if given.ndim == 1 else given.sum(axis=1))
+            p_mem *= (rest / p_mem.sum(axis=1))[:, None]
+            p_mem[:, t] = given
+        # the bucket (seen orders, memory confidence, network entropy), as buckets() has
+        # it; searchsorted(..., "right") is digitize, without its Python wrapper
+        w = self._shares[self.memory.seen, _CONFIDENCE.searchsorted(p_mem.max(axis=1), "right"),
+                         _ENTROPY.searchsorted(entropy, "right")]
         p_mem -= p_net
-        p_mem *= self._table[k][:, None]
+        p_mem *= w[:, None]
         p_mem += p_net
         return np.log(p_mem, out=p_mem)
 

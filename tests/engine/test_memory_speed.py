@@ -1,0 +1,119 @@
+"""The motif memory's faster paths (engine/generation/memory.py) give what the plain ones
+give: feeding a seed in one pass counts exactly what feeding it token by token counts,
+the generation step's in-place mixing is :func:`mix`, and bench/generation.py's
+``--baseline`` worker answers on a real checkout.  No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.generation.memory import (CONFIDENCE_EDGES, ENTROPY_EDGES, MemoryMixer, Mixing,
+                                      MotifMemory, mix, softmax)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def token_by_token(vocab, tokens, max_order, period, step=0, heard=()):
+    """A one-row memory fed through update(), one token at a time."""
+    memory = MotifMemory(vocab, 1, max_order, period=period, step=step)
+    if heard:
+        memory.break_context(step - len(heard))
+        for t in heard:
+            memory.update([t])
+        memory.break_context(step)
+    for t in tokens:
+        memory.update([t])
+    return memory
+
+
+@pytest.mark.parametrize("period", [1, 4])
+def test_feeding_in_one_pass_counts_what_feeding_token_by_token_counts(period):
+    rng = np.random.default_rng(3)
+    vocab = 9
+    # a tune-like sequence: a few figures repeated, so contexts recur at every order
+    figures = [rng.integers(0, vocab, 6).tolist() for _ in range(3)]
+    tokens = [t for i in rng.integers(0, 3, 40) for t in figures[i]]
+    heard = tokens[:30]
+    for rows in (1, 3):
+        fast = MotifMemory(vocab, rows, 7, period=period, step=5)
+        fast.break_context(5 - len(heard))
+        fast.feed(heard)
+        fast.break_context(5)
+        fast.feed(tokens)
+        slow = token_by_token(vocab, tokens, 7, period, step=5, heard=heard)
+        used = slow._size[0]
+        assert fast._size == [used] * rows and fast.step == slow.step
+        for r in range(rows):
+            assert np.array_equal(fast.table[r, :used], slow.table[0, :used])
+            assert fast._children[r] == slow._children[0]
+            assert np.array_equal(fast.ctx[r], slow.ctx[0])
+        assert np.array_equal(fast.distribution(), np.repeat(slow.distribution(), rows, 0))
+
+
+def test_a_long_feed_grows_the_table_as_token_by_token_does():
+    rng = np.random.default_rng(8)
+    tokens = rng.integers(0, 5, 400).tolist()
+    fast = MotifMemory(5, 1, 12, capacity=64)
+    fast.feed(tokens)
+    slow = token_by_token(5, tokens, 12, 1)
+    used = slow._size[0]
+    assert fast._size[0] == used and fast._cap >= used
+    assert np.array_equal(fast.table[0, :used], slow.table[0, :used])
+
+
+def test_the_generation_step_mixes_as_mix_does():
+    """MemoryMixer's adaptive step (in place, buckets by table look-up) against the
+    reference mix(): the same distribution to rounding."""
+    rng = np.random.default_rng(1)
+    vocab, order = 12, 6
+    buckets = Mixing.buckets_for(order)
+    mixing = Mixing("adaptive", max_order=order, network_tokens=(1,),
+                    table=tuple(rng.uniform(0.05, 0.9, buckets)))
+    prefix = rng.integers(0, vocab, 50).tolist()
+    mixer = MemoryMixer(vocab, 3, prefix, mixing, steps=40)
+    reference = MotifMemory(vocab, 3, order)
+    reference.feed(prefix)
+    seen_buckets = set()
+    for _ in range(40):
+        logits = rng.standard_normal((3, vocab)).astype(np.float32) * 2
+        fast = np.exp(mixer(logits))
+        p_mem = reference.distribution()
+        slow = mix(softmax(logits), p_mem, mixing, reference.longest)
+        assert np.abs(fast - slow).max() < 1e-12
+        confidence = np.digitize(p_mem.max(axis=1), CONFIDENCE_EDGES)
+        seen_buckets.update(((reference.longest + 1) * (len(CONFIDENCE_EDGES) + 1)
+                             + confidence).tolist())
+        tokens = rng.integers(0, vocab, 3)
+        mixer.update(tokens)
+        reference.update(tokens)
+    assert len(seen_buckets) > 3  # the look-up was asked for several buckets
+    assert len(ENTROPY_EDGES) == 2
+
+
+def test_the_baseline_worker_times_this_checkout():
+    worker = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "generation_worker.py"), str(ROOT),
+         str(ROOT / "models"), str(ROOT / "assets" / "default_seed.mid")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
+    try:
+        def ask(**q):
+            worker.stdin.write(json.dumps(q) + "\n")
+            worker.stdin.flush()
+            return json.loads(worker.stdout.readline())
+
+        models = ask(op="models")
+        assert "lstm" in models["melody"] and "poly-wavenet" in models["polyphonic"]
+        timed = ask(op="time", model="lstm", variations=1, memory=True, poly=False)
+        assert timed["cpu_ms"] > 0 and timed["wall_ms"] > 0
+        assert "error" in ask(op="time", model="no-such-model", variations=1, memory=False,
+                              poly=False)
+    finally:
+        worker.stdin.close()
+        worker.wait(timeout=60)
+    assert worker.returncode == 0
