@@ -368,6 +368,15 @@ class PolyphonyEncoding(Encoding):
         return PolyGrammar(self, batch, max_notes, ceilings, voice_leading, max_hold)
 
 
+def _any(a: np.ndarray, axis) -> np.ndarray:
+    """``a.any(axis=axis)`` for a boolean array, without the method's Python wrapper (a
+    grammar asks it a dozen times a token)."""
+    return _OR(a, axis)
+
+
+_OR = np.logical_or.reduce
+
+
 class PolyGrammar:
     """What may come next in each row of a batch of polyphonic sequences.
 
@@ -640,6 +649,8 @@ class PartGrammar:
         self._allow_new = np.zeros((batch, P, n), bool)
         self._allow_hold = np.zeros((batch, P, n), bool)
         self._rows = np.arange(batch)
+        self._least = np.asarray(rules.least)[None, :]
+        self._not_self = ~np.eye(P, dtype=bool)[None]  # [1, i, j]: two different parts
 
     def set_step(self, step: int, must: np.ndarray, forced: np.ndarray,
                  forced_part: np.ndarray) -> None:
@@ -680,15 +691,16 @@ class PartGrammar:
         B, P, n = self.batch, self.P, self.n
         at = self._at()
         idx = self._index[None, :]
-        allowed = np.broadcast_to(allowed, (B, self.enc.vocab_size))
+        if allowed.shape != (B, self.enc.vocab_size):
+            allowed = np.broadcast_to(allowed, (B, self.enc.vocab_size))
         a_new, a_hold = allowed[:, 1:1 + n], allowed[:, 1 + n:]
         under = idx < self.below[:, None]
         fpart = self._fpart[at] if self._fpart is not None else np.zeros((B, P), bool)
         if self._forced is not None:
             unwritten = (self._forced[at] > 0) & ~self.cur  # [B, P, n]
-            pending = unwritten.any(axis=2)  # parts with forced notes still to come
-            any_unw = unwritten.any(axis=1)
-            fhigh = np.where(any_unw.any(axis=1), n - 1 - np.argmax(any_unw[:, ::-1], axis=1), -1)
+            pending = _any(unwritten, 2)  # parts with forced notes still to come
+            any_unw = _any(unwritten, 1)
+            fhigh = np.where(_any(any_unw, 1), n - 1 - np.argmax(any_unw[:, ::-1], axis=1), -1)
         else:
             unwritten = None
             pending = np.zeros((B, P), bool)
@@ -696,7 +708,7 @@ class PartGrammar:
         over_forced = idx > fhigh[:, None]
         must = self._must[at] & ~fpart
         attack = self._attack[at]
-        least = np.asarray(self.rules.least)[None, :]
+        least = self._least
         # every part at once: [B, P, n]
         ok = ~self.closed & (self.count < self._capacity[None, :]) & ~fpart
         rng = (self._in_range[None] & (under & over_forced)[:, None, :] & ok[:, :, None])
@@ -704,7 +716,7 @@ class PartGrammar:
             rng &= self._pcs[at][:, :, self._pc]
         prev = self.prev
         # a part that must sound with nothing to hold may start a note anywhere
-        attack = np.where((attack == -1) & must & ~prev.any(axis=2), 0, attack)
+        attack = np.where((attack == -1) & must & ~_any(prev, 2), 0, attack)
         new = rng & (attack != -1)[:, :, None] & a_new[:, None, :]
         hold = rng & prev & (attack != 1)[:, :, None] & a_hold[:, None, :]
         if self._no_hold is not None:
@@ -716,20 +728,20 @@ class PartGrammar:
         if par is not None:
             # a part that must sound and has no other way to is not silenced
             free = new & ~par
-            keep = free.any(axis=2) | hold.any(axis=2) | ~must
+            keep = _any(free, 2) | _any(hold, 2) | ~must
             new = np.where(keep[:, :, None], free, new)
         raw_new, raw_hold = new, hold
-        can = (raw_new | raw_hold).any(axis=2)
+        can = _any((raw_new | raw_hold), 2)
         # each part's lowest possible note now (n when none), parallels allowed: a part
         # that must sound may take one rather than fall silent
-        lowest = np.where(loose.any(axis=2), np.argmax(loose, axis=2), n)
+        lowest = np.where(_any(loose, 2), np.argmax(loose, axis=2), n)
         # parts still owed notes: forced ones, and those that must sound (or have begun
         # a chord) short of their least, when they can have one
         need = pending | (((must & (self.count == 0)) | ((self.count > 0) & (self.count < least)))
                           & ~self.closed & can)
         if need.any():
             # a note of j closes the ordered parts above it: none may still be owed
-            blocked = (need[:, :, None] & self._above[None]).any(axis=1)  # [B, j]
+            blocked = _any((need[:, :, None] & self._above[None]), 1)  # [B, j]
             # room beneath for the other parts owed a note (those above j block it)
             owed = np.where(need & ~pending, lowest, -1)  # [B, k]
             room = np.where(self._others[None], owed[:, :, None], -1).max(axis=1)  # [B, j]
@@ -748,10 +760,10 @@ class PartGrammar:
                 # and nothing of that part beneath it before it
         self._allow_new, self._allow_hold = raw_new, raw_hold
         out = np.zeros((B, self.enc.vocab_size), bool)
-        out[:, 1:1 + n] = raw_new.any(axis=1)
-        out[:, 1 + n:] = raw_hold.any(axis=1)
+        out[:, 1:1 + n] = _any(raw_new, 1)
+        out[:, 1 + n:] = _any(raw_hold, 1)
         # STEP once nothing is owed (or nothing more can come)
-        out[:, 0] = ~need.any(axis=1) | ~out[:, 1:].any(axis=1)
+        out[:, 0] = ~_any(need, 1) | ~_any(out[:, 1:], 1)
         return out
 
     def _parallels(self) -> np.ndarray | None:
@@ -764,7 +776,7 @@ class PartGrammar:
         pj = self.prev_top[:, None, :]  # [B, 1, j]
         d = (pi - pj) % 12  # [B, i, j]
         valid = ((self.count == 0)[:, None, :] & (ci >= 0) & (pi >= 0) & (pj >= 0)
-                 & (ci != pi) & ((d == 0) | (d == 7)) & ~np.eye(self.P, dtype=bool)[None])
+                 & (ci != pi) & ((d == 0) | (d == 7)) & self._not_self)
         if not valid.any():
             return None
         b, i, j = np.nonzero(valid)  # the few (row, part above, part) triples that matter
@@ -791,10 +803,10 @@ class PartGrammar:
                             self._allow_hold[rows, :, p])
             # a token the mask did not offer (fed, not sampled): any part that sounded it,
             # else any part
-            none = ~cand.any(axis=1)
+            none = ~_any(cand, 1)
             if none.any():
                 sounded = self.prev[rows[none], :, p[none]]
-                cand[none] = np.where(sounded.any(axis=1)[:, None], sounded, True)
+                cand[none] = np.where(_any(sounded, 1)[:, None], sounded, True)
             cost = np.abs(self.centre[rows] - p[:, None]) + np.where(cand, 0.0, np.inf)
             j = np.argmin(cost, axis=1)
             self.part_of[rows] = j
