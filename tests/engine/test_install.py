@@ -141,6 +141,8 @@ def installed(tmp_path_factory):
     for path in (REPO / "models").iterdir():
         if path.is_file():
             shutil.copy2(path, src / "models" / path.name)
+    # the one sub-folder the wheel ships: the suggested chords' progression model
+    shutil.copytree(REPO / "models" / "chords", src / "models" / "chords", ignore=SKIP)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["PIP_NO_INDEX"] = "1"  # never the network
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-build-isolation", "--no-deps",
@@ -243,9 +245,15 @@ def test_the_installed_window_opens_offscreen_and_lists_every_shipped_model(inst
         "print(gui.__file__)\n"
         "print(' '.join(combo.itemData(i) for i in range(combo.count())))\n"
         "print(window.doc.song().note_count)\n"
+        "from gui.panels.drums import is_drum_info\n"  # Add Drums' models, not the panel's
+        "library = window.panel.library\n"
+        "print(' '.join(n for n in library.names if is_drum_info(library.info(n))))\n"
         "os._exit(0)\n")], cwd=cwd, env=env).stdout.splitlines()
     assert Path(listed[0]).resolve().is_relative_to(installed["venv"].resolve())
-    assert sorted(listed[1].split()) == SHIPPED_CARDS
+    # the Generate panel lists every model that continues pitched music, and Add Drums
+    # (Generate > Add Drums) the drum models: between them, every shipped card
+    assert sorted(listed[1].split() + listed[3].split()) == SHIPPED_CARDS
+    assert listed[3].split() == ["drums-lstm"]
     assert int(listed[2]) > 0  # the default seed, from the package, is open
 
 
