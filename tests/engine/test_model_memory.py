@@ -35,13 +35,15 @@ def _edit_memory(folder: Path, memory) -> Path:
     return path
 
 
-def test_the_shipped_melody_models_carry_their_mixing_and_the_others_the_default() -> None:
+def test_the_shipped_models_carry_their_mixing_and_the_fill_models_the_default() -> None:
     default = json.loads(M.MIXING_FILE.read_text())["models"]
     assert list(default) == ["*"]
     library = ModelLibrary([SHIPPED])
     for name in library.names:
         info = library.info(name)
-        if name in ("lstm", "wavenet", "duet"):
+        # the melody models, the part models (part memory) and the drum model (the groove
+        # kept by the memory) carry shares fitted on their own validation splits
+        if name in ("lstm", "wavenet", "duet", "poly-lstm", "poly-wavenet", "drums-lstm"):
             assert info.memory is not None and info.memory["method"] == "adaptive"
             assert M.mixing_for(info) == M.Mixing(**info.memory)
         else:
