@@ -9,8 +9,10 @@ the bar: the card's ``phase_period`` (chosen on the validation grooves by
 ``python -m training.studies.drum_memory_sweep``) narrowed to the song's bars by
 :func:`bar_period`, and the first bar line on phase 0.  A fill's memory hears the drums
 after the gap too.  The repeat control scales its share as for a melody
-(:data:`REPEAT_SHARES`).  With the memory off nothing here is built, so the drums are
-byte for byte the network's.
+(:data:`REPEAT_SHARES`).  Where the seed's drums end in silence as long as the
+memory's longest context (a song's ending), the memory hears the groove before it apart
+from what follows, so that it does not keep the drums silent.  With the memory off
+nothing here is built, so the drums are byte for byte the network's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import math
 from dataclasses import replace
 from typing import Sequence
 
+from engine.encodings.drums import REST
 from engine.generation.memory import REPEAT_SHARES, MemoryMixer, mixing_for
 
 __all__ = ["bar_period", "drum_memory"]
@@ -40,16 +43,35 @@ def drum_memory(model, settings, rows: int, prime: Sequence[int], start: int, st
     """The memory of ``rows`` rows that has heard the seed's drums ``prime`` (ending at
     grid step ``start``, where the first drawn token falls) and ``heard`` (the drums
     after a fill's gap, from ``heard_step``); room for ``steps`` new tokens.  None when
-    the settings turn it off."""
-    if not getattr(settings, "memory", False):
-        return None
+    the settings turn it off or no drum has been heard (Add Drums, a silent seed): a
+    memory that has heard only rests, fed its own rests, keeps the drums silent."""
+    if not getattr(settings, "memory", False) or \
+            not any(t != REST for t in list(prime) + list(heard)):
+        return None  # off; or no drums heard (Add Drums): a memory of rests stays silent
     mixing = mixing_for(model.name)
     period = bar_period(mixing.phase_period, bars, bar_steps)
     if period != mixing.phase_period:
         mixing = replace(mixing, phase_period=period)
     origin = int(bars[0]) if len(bars) else 0  # phase 0 on a bar line
     share = REPEAT_SHARES[int(getattr(settings, "repeat", 0))]
-    return MemoryMixer(model.encoding.vocab_size, rows, list(prime), mixing,
-                       heard=list(heard), steps=steps, start_step=start - origin,
+    prime, heard = list(prime), list(heard)
+    quiet = _trailing_rests(prime)
+    if not heard and quiet >= mixing.max_order:
+        # the seed's drums stopped (a song's ending): the memory hears the groove before
+        # the silence (if any) apart, else its longest contexts, all rests, would keep
+        # the drums silent
+        heard, heard_step = prime[:-quiet], start - len(prime)
+        prime = []
+    return MemoryMixer(model.encoding.vocab_size, rows, prime, mixing,
+                       heard=heard, steps=steps, start_step=start - origin,
                        heard_step=None if heard_step is None else heard_step - origin,
                        share=share)
+
+
+def _trailing_rests(tokens: Sequence[int]) -> int:
+    n = 0
+    for t in reversed(tokens):
+        if t != REST:
+            break
+        n += 1
+    return n

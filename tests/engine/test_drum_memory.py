@@ -68,8 +68,25 @@ def test_memory_off_builds_nothing(library):
     off = GenerationSettings(model="drums-lstm", memory=False)
     assert drum_memory(model, off, 2, [0] * 48, 48, 96, [0, 48, 96], 48) is None
     on = GenerationSettings(model="drums-lstm", memory=True)
-    mixer = drum_memory(model, on, 2, [0] * 48, 48, 96, [0, 48, 96], 48)
+    groove = ([1] + [0] * 11) * 4
+    mixer = drum_memory(model, on, 2, groove, 48, 96, [0, 48, 96], 48)
     assert mixer is not None and mixer.mixing.phase_period == 12
+    # nothing heard but rests (Add Drums): no memory, which would keep the drums silent
+    assert drum_memory(model, on, 2, [0] * 48, 48, 96, [0, 48, 96], 48) is None
+
+
+def test_a_seed_that_ends_in_silence_keeps_its_groove_apart(library):
+    """A seed whose drums stopped a bar ago: the memory's contexts do not start in that
+    silence (which it would keep), yet it has heard the groove before it."""
+    model = library.get("drums-lstm")
+    on = GenerationSettings(model="drums-lstm", memory=True)
+    prime = ([1] + [0] * 11) * 8 + [0] * 48
+    mixer = drum_memory(model, on, 1, prime, len(prime), 48, [0, 48, 96, 144], 48)
+    p = mixer.memory.distribution()[0]
+    assert p[1] > 0.05  # the beat's hit, heard in the groove before the silence
+    silent = drum_memory(model, on, 1, prime, len(prime), 48, [0, 48, 96, 144], 48,
+                         heard=[0] * 12, heard_step=len(prime) + 48)
+    assert silent.memory.distribution()[0][0] > 0.9  # joined to the silence: a rest
 
 
 def _bars_repeated(song, notes, bar: int) -> int:
