@@ -82,6 +82,7 @@ class LiveDrums:
         self._pending = REST  # the last step's token, fed with the next step's inputs
         self._at: int | None = None  # the accompanist's step about to be played
         self._pressed: tuple[int, ...] = ()
+        self.heard: list[tuple[int, tuple[int, ...]]] = []  # (step, keys pressed) played
         # the hit table, per token: GM notes and velocities
         self._hits = [[(piece_note(p), LEVEL_VELOCITY[v]) for p, v in combo]
                       for combo in self.enc.combos]
@@ -138,6 +139,7 @@ class LiveDrums:
 
     def _played(self, tok: int, dropped: bool) -> Step:
         t = self.steps
+        self.heard.append((self.steps if self._at is None else self._at, self._pressed))
         out = Step(t, tokens=[tok], dropped=dropped)
         for note, vel in self.sounding.items():
             out.ends.append((VOICE, note))

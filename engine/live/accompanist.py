@@ -2,7 +2,10 @@
 
 The loop runs in its own thread (no Qt).  Each sixteenth-note step of the transport
 clock it takes the melody the player holds and lets :class:`LiveHarmony` sample the
-voices beneath it, which go out at once on the accompanist's own channel.
+voices beneath it, which go out at once on the accompanist's own channel.  Live Drums
+(:class:`LiveDrums`) step the same loop on the drum model's grid (twelve steps a
+quarter), hear the keys pressed on each step, and play on channel 10 only: when the
+keyboard plays there they fall silent instead of moving.
 
 * **When a step is played.**  A key press belongs to the nearest step; it is played as
   soon as the press arrives (the latency is the model's few calls, not the grid).  A

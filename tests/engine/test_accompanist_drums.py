@@ -72,12 +72,15 @@ def test_live_drums_are_the_offline_drums(library):  # noqa: F811
     time.sleep(max(0.0, grid.time_of(end + 1) - time.monotonic()))
     acc.stop()
     assert acc.error is None and acc.stats.dropped_steps == 0
-    assert [(s, e, p) for s, e, p, _ in acc.player_notes] == melody
     played = acc.stats.steps
     assert played >= end - melody[0][0]
-    presses: list[list[int]] = [[] for _ in range(melody[0][0] + played)]
-    for s, _, p in melody:
-        presses[s].append(p)
+    # every key was heard once, in order (on its step, unless the machine held the
+    # feeding thread up past half a step: the reference is what the drums heard)
+    assert [p for _, keys in drums.heard for p in keys] == [p for _, _, p in melody]
+    first = drums.heard[0][0]
+    presses: list[list[int]] = [[] for _ in range(first + played)]
+    for k, keys in drums.heard:
+        presses[k] = list(keys)
     steps, ref = drums_steps(model, presses, style="rock", rng_seed=7)
     assert len(steps) == played
     assert drums.notes == ref.finish()
