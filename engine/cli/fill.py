@@ -14,6 +14,7 @@ from engine.cli.common import (SamplingHelp, add_memory_option, add_model_option
 from engine.cli.common import add_chord_options, song_with_chords
 from engine.encodings import FILL
 from engine.generation import jobs
+from engine.generation.jobs.drums import drum_tracks
 from engine.generation.request import GenerationRequest
 from engine.song import melody_track
 
@@ -36,6 +37,8 @@ def _cmd_fill(args: argparse.Namespace) -> int:
     result = jobs.run(library, song, request)
     if track_index is None:
         track_index = melody_track(song)
+    if track_index is None:  # a song of drums only: the drum model filled its drum track
+        track_index = drum_tracks(song)[0]
     say_notes(result.messages)
     paths = output_paths(out, len(result.variations))
     for i, (path, notes) in enumerate(zip(paths, result.variations)):
