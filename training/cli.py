@@ -372,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     from training.architectures import names
     from training.datasets import partmusic as P
     from training.datasets.splits import SPLIT_NAMES
-    from training.studies import fill_eval, key_study, memory_sweep, poly_report
+    from training.studies import (drum_memory_sweep, fill_eval, key_study, memory_sweep,
+                                  part_memory_sweep, poly_report)
     from training.train import CHECKPOINT_DIR
 
     trainable = names(trainable=True)
@@ -535,6 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     key_study.add_parser(sub)
     memory_sweep.add_parser(sub)
+    part_memory_sweep.add_parser(sub)
+    drum_memory_sweep.add_parser(sub)
     poly_report.add_parser(sub)
     return p
 

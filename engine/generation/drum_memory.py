@@ -6,7 +6,7 @@ drum network at every step of a drum job (drums continued, Add Drums, a fill) wh
 
 Drums repeat bar after bar, so the memory's contexts are keyed by the step's place in
 the bar: the card's ``phase_period`` (chosen on the validation grooves by
-``python -m training.studies.drum_memory_sweep``) narrowed to the song's bars by
+``python -m training drum-memory-sweep``) narrowed to the song's bars by
 :func:`bar_period`, and the first bar line on phase 0.  A fill's memory hears the drums
 after the gap too.  The repeat control scales its share as for a melody
 (:data:`REPEAT_SHARES`).  Where the seed's drums end in silence as long as the

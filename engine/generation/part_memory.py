@@ -4,8 +4,8 @@ every token drawn) over the ``polyphony-16th`` tokens of every part together, mi
 the network at every token of a part job (continue, harmonise, fill) before the part
 controls move its logits.
 
-Chosen on the part-music validation split (``python -m
-training.studies.part_memory_sweep``): one memory over the joined tokens, its contexts
+Chosen on the part-music validation split (``python -m training
+part-memory-sweep``): one memory over the joined tokens, its contexts
 blind to the beat (a step is several tokens, so a token's index says nothing of where in
 the beat it falls), its adaptive shares in each part model's card (``memory``).  The
 repeat control scales its share as for a melody (:data:`REPEAT_SHARES`).  With the

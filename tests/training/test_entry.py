@@ -13,8 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTION = ["corpus", "partmusic", "train", "export", "promote", "kn", "ensemble",
-              "finetune", "fill", "evaluate"]
-STUDIES = ["sweep", "key-study", "memory-sweep", "poly-report"]
+              "finetune", "grooves", "drums", "progressions", "fill", "evaluate"]
+STUDIES = ["sweep", "key-study", "memory-sweep", "part-memory-sweep", "drum-memory-sweep",
+           "poly-report"]
 NESTED = [["fill", "train"], ["fill", "evaluate"]]
 
 

@@ -1,8 +1,8 @@
 """Choosing the drum model's motif memory on the validation grooves.
 
-    python -m training.studies.drum_memory_sweep [--write]       # fit on validation
-    python -m training.studies.drum_memory_sweep --score test    # held-out bits/hit
-    python -m training.studies.drum_memory_sweep --score human   # second test set
+    python -m training drum-memory-sweep [--write]       # fit on validation
+    python -m training drum-memory-sweep --score test    # held-out bits/hit
+    python -m training drum-memory-sweep --score human   # second test set
 
 The memory is the melody models' (``engine.generation.memory``: an online
 variable-order n-gram of the piece, Witten-Bell, fed as the piece goes) over the
@@ -201,13 +201,20 @@ def write_card(chosen: dict, cards: Path = ROOT / "models") -> Path:
     return path
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_parser(sub) -> argparse.ArgumentParser:
+    """The ``drum-memory-sweep`` sub-command of ``python -m training``."""
+    ap = sub.add_parser("drum-memory-sweep", help="study: fit the drum model's motif memory "
+                                                  "shares on the validation grooves; --score",
+                        description=__doc__.splitlines()[0])
     ap.add_argument("--score", choices=("test", "human", "validation"), default=None)
     ap.add_argument("--write", action="store_true", help="write the card's memory section")
     ap.add_argument("--orders", type=int, nargs="*", default=list(ORDERS))
     ap.add_argument("--periods", type=int, nargs="*", default=list(PERIODS))
-    args = ap.parse_args(argv)
+    ap.set_defaults(run=lambda args, argv: run(args))
+    return ap
+
+
+def run(args: argparse.Namespace) -> int:
     from engine.models import ModelLibrary
 
     model = ModelLibrary().get(MODEL)
@@ -221,6 +228,3 @@ def main(argv=None) -> int:
         print(f"wrote {write_card(report['chosen'])}", file=sys.stderr)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,8 @@
 """Choosing the part models' motif memory on the part-music validation split.
 
-    python -m training.studies.part_memory_sweep [--models poly-lstm poly-wavenet] [--write]
-    python -m training.studies.part_memory_sweep --score test [--prefix bach/]  # test bits
-    python -m training.studies.part_memory_sweep --speed  # the memory's cost in CPU time
+    python -m training part-memory-sweep [--models poly-lstm poly-wavenet] [--write]
+    python -m training part-memory-sweep --score test [--prefix bach/]  # test bits
+    python -m training part-memory-sweep --speed  # the memory's cost in CPU time
 
 The part memory is the melody models' (``engine.generation.memory``: an online
 variable-order n-gram of the piece, Witten-Bell, fed as the piece goes) over the
@@ -221,12 +221,16 @@ def write_cards(report: dict) -> None:
         path = library.info(name).card_path
         card = json.loads(path.read_text(encoding="utf-8"))
         card["memory"] = {**r["chosen"], "chosen_on": chosen_on,
-                          "command": "python -m training.studies.part_memory_sweep --write"}
+                          "command": "python -m training part-memory-sweep --write"}
         write_card(card, path)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_parser(sub) -> argparse.ArgumentParser:
+    """The ``part-memory-sweep`` sub-command of ``python -m training``."""
+    ap = sub.add_parser("part-memory-sweep", help="study: fit the part models' motif memory "
+                                                  "shares on the validation split; --score, "
+                                                  "--speed",
+                        description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--split", default="validation")
     ap.add_argument("--orders", nargs="+", type=int, default=list(ORDERS))
@@ -242,7 +246,11 @@ def main(argv=None) -> int:
                     help="with --score: only ids starting so (bach/: the four-part chorales)")
     ap.add_argument("--speed", action="store_true",
                     help="only time part generation with the memory off and on")
-    args = ap.parse_args(argv)
+    ap.set_defaults(run=lambda args, argv: run(args))
+    return ap
+
+
+def run(args: argparse.Namespace) -> int:
     if args.speed:
         speed(args.models)
         return 0
@@ -260,6 +268,3 @@ def main(argv=None) -> int:
         write_cards(report)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
