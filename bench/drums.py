@@ -400,14 +400,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="the motif memory (engine/generation/drum_memory.py) in the "
                          "continuations (default off, as the figures were first taken)")
     ap.add_argument("--groove-memory", type=float, default=None,
-                    help="nats for the token a bar before (default: the job's own)")
+                    help="nats for the token a bar before, with the memory or without "
+                         "(default: the job's own for each)")
     args = ap.parse_args(argv)
     global MEMORY
     MEMORY = args.memory == "on"
     if args.groove_memory is not None:
         import engine.generation.jobs.drums as drum_jobs
 
-        drum_jobs.GROOVE_MEMORY = args.groove_memory
+        drum_jobs.GROOVE_MEMORY = drum_jobs.GROOVE_MEMORY_WITH_MEMORY = args.groove_memory
     pinned = pinned_unless(args.no_pin)
     from bench.common import model_folders
     from engine.generation.jobs.drums import drum_model
