@@ -14,7 +14,8 @@ A bench is a script (``python bench/NAME.py``), so it puts the repository on
 * :func:`print_table`, :func:`cell`: a table of aligned columns under a rule;
 * :func:`write_json`: the results, written atomically;
 * :func:`command_line`, :func:`load_averages`, :func:`git_state`: what a result records
-  about the run.
+  about the run;
+* :func:`poly_seed`: the polyphonic benches' seed, the first bars of a Bach chorale.
 
 The live benches share a MIDI loopback too: bench/loopback.py.  Only the standard
 library here (and the engine's atomic writer, imported when a bench writes), so a bench
@@ -193,3 +194,27 @@ def git_state(changes_key: str, *paths: str) -> dict:
             return ""
     return {"commit": git("rev-parse", "HEAD"),
             changes_key: git("status", "--porcelain", *paths).splitlines()}
+
+
+# ---- the polyphonic seed ---------------------------------------------------------------------
+POLY_SEED = "bach/bwv66.6.mxl"  # under music21's corpus folder
+POLY_SEED_BARS = 4
+
+
+def poly_seed():
+    """(the first ``POLY_SEED_BARS`` bars of :data:`POLY_SEED`, the tick they end at), the
+    notes that start before that tick cut at it.  It uses only engine names that every
+    engine since the motif memory has: bench/generation_worker.py calls it on an older
+    checkout's engine."""
+    from music21 import common
+
+    from engine.formats.scores import score_file_to_song
+
+    song = score_file_to_song(Path(common.getCorpusFilePath()) / POLY_SEED)
+    end = POLY_SEED_BARS * song.ticks_per_bar_at(0)
+    seed = song.copy()
+    for track in seed.tracks:
+        track.notes = [n if n.end_tick <= end else
+                       type(n)(n.pitch, n.start_tick, end - n.start_tick, n.velocity, n.channel)
+                       for n in track.notes if n.start_tick < end]
+    return seed, end

@@ -65,7 +65,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
-from bench.common import ROOT, cell, print_table  # noqa: E402
+from bench.common import (POLY_SEED, POLY_SEED_BARS, ROOT, cell, poly_seed,  # noqa: E402
+                          print_table)
 
 common.single_threaded("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -429,29 +430,9 @@ def priming_table(model: StepModel, prime: list[int], repeats: int) -> dict:
 # ---------------------------------------------------------------------------------------
 
 
-POLY_SEED = "bach/bwv66.6.mxl"  # under music21's corpus folder
-POLY_SEED_BARS = 4
-
-
 def is_polyphonic_card(info) -> bool:
     """Whether a card's encoding is polyphonic (several parts at once)."""
     return PARTS in capabilities_of(info)
-
-
-def poly_seed():
-    """(the first ``POLY_SEED_BARS`` bars of :data:`POLY_SEED`, the tick they end at)."""
-    from music21 import common
-
-    from engine.formats.scores import score_file_to_song
-
-    song = score_file_to_song(Path(common.getCorpusFilePath()) / POLY_SEED)
-    end = POLY_SEED_BARS * song.ticks_per_bar_at(0)
-    seed = song.copy()
-    for track in seed.tracks:
-        track.notes = [n if n.end_tick <= end else
-                       type(n)(n.pitch, n.start_tick, end - n.start_tick, n.velocity, n.channel)
-                       for n in track.notes if n.start_tick < end]
-    return seed, end
 
 
 def poly_model_ms(library: ModelLibrary, info, seed, start_tick: int, args,

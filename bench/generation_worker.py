@@ -20,33 +20,19 @@ checkout's engine runs it unchanged.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-             "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+# bench.common from this checkout; it imports no engine until poly_seed() runs, by
+# then from CHECKOUT (main puts it first on the path)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import poly_seed, single_threaded  # noqa: E402
+
+single_threaded("NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 STEPS = 256
-POLY_SEED, POLY_SEED_BARS = "bach/bwv66.6.mxl", 4
-
-
-def poly_seed():
-    """The first 4 bars of the chorale and the tick they end at (as bench/generation.py)."""
-    from music21 import common
-
-    from engine.formats.scores import score_file_to_song
-
-    song = score_file_to_song(Path(common.getCorpusFilePath()) / POLY_SEED)
-    end = POLY_SEED_BARS * song.ticks_per_bar_at(0)
-    seed = song.copy()
-    for track in seed.tracks:
-        track.notes = [n if n.end_tick <= end else
-                       type(n)(n.pitch, n.start_tick, end - n.start_tick, n.velocity, n.channel)
-                       for n in track.notes if n.start_tick < end]
-    return seed, end
 
 
 def is_polyphonic(info) -> bool:
