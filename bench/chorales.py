@@ -104,23 +104,25 @@ def test_chorales(limit: int | None = None) -> tuple[list[tuple[str, Song]], str
         from training.datasets.partmusic import load_part_songs
 
         pieces = [(pid, song) for pid, _, song in load_part_songs("test")]
-        source = "the part-music cache (training/cache)"
     except FileNotFoundError:
-        pieces, source = _parse_from_corpus(), "music21's corpus, parsed now (no cache yet)"
+        return (corpus_chorales("test", limit),
+                "music21's corpus, parsed now (no cache yet)")
     chorales = [(pid, song) for pid, song in sorted(pieces, key=lambda p: p[0])
                 if is_test_chorale(pid, song)]
-    return chorales[:limit] if limit else chorales, source
+    return chorales[:limit] if limit else chorales, "the part-music cache (training/cache)"
 
 
-def _parse_from_corpus() -> list[tuple[str, Song]]:
-    """The test split of ``bach/`` parsed as training.datasets.partmusic parses it."""
+def corpus_chorales(split: str, limit: int | None = None) -> list[tuple[str, Song]]:
+    """(id, Song) of ``split``'s four-part Bach chorales (:func:`is_test_chorale`), the
+    first ``limit`` in id order, parsed from music21's corpus as
+    training.datasets.partmusic parses it (no cache)."""
     from training.datasets.partmusic import collection_files, corpus_root, parse_file
     from training.datasets.splits import split_of
 
     root = corpus_root()
     out = []
-    for pid in collection_files(root).get("bach", []):
-        if split_of(pid) != "test":
+    for pid in sorted(collection_files(root).get("bach", [])):
+        if split_of(pid) != split:
             continue
         r = parse_file(str(root), pid)
         if not r["ok"]:
@@ -129,8 +131,11 @@ def _parse_from_corpus() -> list[tuple[str, Song]]:
         for t, p, s, d, v in r["notes"].tolist():
             tracks[t].notes.append(Note(p, s, d, v, 0))
         num, den = r["time_signature"]
-        out.append((pid, Song(ppq=r["ppq"], tracks=tracks,
-                              time_signatures=[TimeSignature(0, num, den)])))
+        song = Song(ppq=r["ppq"], tracks=tracks, time_signatures=[TimeSignature(0, num, den)])
+        if is_test_chorale(pid, song):
+            out.append((pid, song))
+            if limit and len(out) >= limit:
+                break
     return out
 
 

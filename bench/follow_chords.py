@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.chorales import (HARMONISE_BARS, bar_ticks, cut_song, is_test_chorale,  # noqa: E402
+from bench.chorales import (HARMONISE_BARS, bar_ticks, corpus_chorales, cut_song,  # noqa: E402
                             test_chorales, window)
 from bench.common import (add_out, command_line, git_state, model_folders, parser,  # noqa: E402
                           print_table, write_json)
@@ -51,32 +51,6 @@ def with_detected_chords(song):
 
     out = song.copy()
     out.chords = chord_track(detect_chords(song))
-    return out
-
-
-def validation_chorales(limit=None):
-    """(id, Song) of the validation split's four-part Bach chorales."""
-    from engine.song import Note, Song, TimeSignature, Track
-    from training.datasets.partmusic import collection_files, corpus_root, parse_file
-    from training.datasets.splits import split_of
-
-    root = corpus_root()
-    out = []
-    for pid in sorted(collection_files(root).get("bach", [])):
-        if split_of(pid) != "validation":
-            continue
-        r = parse_file(str(root), pid)
-        if not r["ok"]:
-            continue
-        tracks = [Track(name=name) for name in r["track_names"]]
-        for t, p, s, d, v in r["notes"].tolist():
-            tracks[t].notes.append(Note(p, s, d, v, 0))
-        num, den = r["time_signature"]
-        song = Song(ppq=r["ppq"], tracks=tracks, time_signatures=[TimeSignature(0, num, den)])
-        if is_test_chorale(pid, song):
-            out.append((pid, song))
-            if limit and len(out) >= limit:
-                break
     return out
 
 
@@ -240,7 +214,8 @@ def main(argv=None) -> int:
     names = [n for n in MELODY_MODELS + PART_MODELS if n in library.names]
     result: dict = {"command": command_line("follow_chords", argv), "loose_bias": LOOSE_BIAS}
     if args.fit:
-        val = [(pid, with_detected_chords(s)) for pid, s in validation_chorales(args.limit)]
+        val = [(pid, with_detected_chords(s))
+               for pid, s in corpus_chorales("validation", args.limit)]
         fit = bits(library, names, val, (0.0,) + tuple(LOOSE_BIASES))
         result["fit"] = {"chorales": len(val), "models": fit}
         print(f"fit on {len(val)} validation chorales: bits per note by bias")
