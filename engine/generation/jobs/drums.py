@@ -26,7 +26,7 @@ the General MIDI percussion map are kept where they are and reported, never drop
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from engine.encodings.drums import (AUTO_STYLE, DRUM_CHANNEL, POSITION_QUARTERS,
 from engine.errors import EncodingError, GenerationError
 from engine.generation.drum_memory import drum_memory
 from engine.generation.jobs import follower, register, route
+from engine.generation.mixers.drum_controls import (LEAPS_LEFT, drum_controls,
+                                                  drum_steering, drum_velocities,
+                                                  groove_nats, refuse_leaps)
 from engine.generation.request import DRUMS, GenerationRequest, bar_of, checked_gap
 from engine.generation.sampler import Sampler, token_log_probs
 from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled,
@@ -254,6 +257,8 @@ class DrumPlan:
     bar_steps: int
     onsets: np.ndarray
     seed_onsets: np.ndarray
+    #: the steering controls' mixers (engine/generation/mixers/drum_controls.py), or None
+    steering: Any = None
 
     def conditioning(self, at: int) -> dict:
         """The inputs for the step ``at`` (grid step) about to be written, per row."""
@@ -337,6 +342,7 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
     rows = plan.onsets.shape[0]
     logits, state = _primed(plan, rows)
     sampler = Sampler(settings.temperature, settings.top_p, rng)
+    draw = sampler if plan.steering is None else plan.steering.drawing(sampler)
     mask = Sampler.mask(np.ones(model.encoding.vocab_size, bool))
     out = np.empty((rows, plan.steps), dtype=np.int64)
     logp = np.zeros(rows)
@@ -345,15 +351,16 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
     memory = drum_memory(model, settings, rows, plan.prime, plan.start, plan.steps,
                          plan.bars, plan.bar_steps, junction, plan.start + plan.steps)
     inputs = plan.conditionings(plan.start + 1, max(0, total - 1))
-    nats = GROOVE_MEMORY if memory is None else GROOVE_MEMORY_WITH_MEMORY
+    nats = groove_nats(settings, GROOVE_MEMORY if memory is None
+                       else GROOVE_MEMORY_WITH_MEMORY)
     try:
         for i in range(total):
             if is_cancelled is not None and is_cancelled():
                 raise GenerationCancelled("generation was cancelled")
             if i < plan.steps:
                 mixed = logits if memory is None else memory(logits)
-                tokens = sampler(_groove_memory(mixed, out, plan.prime, i, plan.bar_steps,
-                                                nats), mask)
+                tokens = draw(_groove_memory(mixed, out, plan.prime, i, plan.bar_steps,
+                                             nats), mask)
                 if tokens is None:
                     raise GenerationError(f"the model {model.name} computed invalid numbers "
                                           f"(NaN or infinity) at step {i + 1}; its weights "
@@ -402,8 +409,11 @@ def _drum_seed(enc: DrumEncoding, song: Song, drums: Sequence[int], start: int,
     return list(encoded.tokens)
 
 
-def _decode(enc: DrumEncoding, row: np.ndarray, start: int, ppq: int) -> list[Note]:
-    return enc.decode(row.tolist(), ppq, start_step=start, channel=DRUM_CHANNEL)
+def _decode(enc: DrumEncoding, row: np.ndarray, start: int, ppq: int,
+            dynamics: int = 0) -> list[Note]:
+    """One row's hits as drum notes, their velocities moved by the dynamics control."""
+    return drum_velocities(enc.decode(row.tolist(), ppq, start_step=start,
+                                      channel=DRUM_CHANNEL), dynamics)
 
 
 def _rows_onsets(song: Song, extra: Sequence[Sequence[Note]] | None, start: int,
@@ -450,6 +460,7 @@ def add_drums(library, song: Song | None, request: GenerationRequest, *,
     """Add Drums: a new drum track for the whole of ``song``, in the request's style,
     each variation hearing the song's parts step by step."""
     settings = request.settings
+    refuse_leaps(settings, "Add Drums")
     if song is None or not any(t.notes for t in song.tracks):
         raise GenerationError("there is no music to add drums to: the song is empty")
     if not _pitched(song):
@@ -473,10 +484,12 @@ def add_drums(library, song: Song | None, request: GenerationRequest, *,
     k = int(settings.variations)
     onsets = np.repeat(_rows_onsets(song, None, start, steps), k, axis=0)
     plan = _plan(model, song, start, steps, [], sid, onsets)
+    plan.steering = drum_steering(model, drum_controls(settings), song, start, len(onsets),
+                                  settings)
     rng = np.random.default_rng(int(settings.rng_seed))
     out, _ = sample_drums(plan, settings, rng, progress, is_cancelled)
     new_track = len(song.tracks)
-    variations = [_decode(enc, row, start, ppq) for row in out]
+    variations = [_decode(enc, row, start, ppq, settings.dynamics) for row in out]
     if drum_tracks(song):
         messages.append(f"The song has a drum track already "
                         f"({', '.join(_track_label(song, i) for i in drum_tracks(song))}); "
@@ -538,10 +551,14 @@ def continue_drums(library, song: Song, settings, *, start_tick: int,
     if new_notes is None:
         onsets = np.repeat(onsets, k, axis=0)
     plan = _plan(model, song, start, steps, prime, sid, onsets)
+    controls = drum_controls(settings, drums[0])
+    plan.steering = drum_steering(model, controls, song, start, len(onsets), settings)
     # the drums draw from their own random stream: the pitched parts' stay as they were
     rng = np.random.default_rng([int(settings.rng_seed), 10])
     out, _ = sample_drums(plan, settings, rng, progress, is_cancelled)
-    return [_decode(enc, row, start, ppq) for row in out], drums[0], model.name, steps
+    dynamics = controls.get("dynamics", 0)
+    return [_decode(enc, row, start, ppq, dynamics) for row in out], drums[0], model.name, \
+        steps
 
 
 def fill_drums(library, song: Song, request: GenerationRequest, *, progress=None,
@@ -550,6 +567,7 @@ def fill_drums(library, song: Song, request: GenerationRequest, *, progress=None
     gap and the other parts in it, and each variation is the likeliest of
     FILL_CANDIDATES to lead into the drums after the gap."""
     settings = request.settings
+    refuse_leaps(settings, "a drum fill")
     model = drum_model(library, settings.model)
     enc: DrumEncoding = model.encoding
     ppq = song.ppq
@@ -573,6 +591,8 @@ def fill_drums(library, song: Song, request: GenerationRequest, *, progress=None
     onsets = np.repeat(_rows_onsets(song, None, start, end - start + len(junction)), k * c,
                        axis=0)
     plan = _plan(model, song, start, end - start, prime, sid, onsets)
+    controls = drum_controls(settings, track)
+    plan.steering = drum_steering(model, controls, song, start, len(onsets), settings)
     rng = np.random.default_rng(int(settings.rng_seed))
     out, logp = sample_drums(plan, settings, rng, progress, is_cancelled, junction)
     best = logp.reshape(k, c).argmax(axis=1) + np.arange(k) * c
@@ -583,7 +603,8 @@ def fill_drums(library, song: Song, request: GenerationRequest, *, progress=None
                         f"kept as they were.")
     channel = song.tracks[track].channel if is_drum_track(song.tracks[track]) else DRUM_CHANNEL
     variations = [sorted([Note(n.pitch, n.start_tick, n.duration_ticks, n.velocity, channel)
-                          for n in _decode(enc, out[r], start, ppq)
+                          for n in _decode(enc, out[r], start, ppq,
+                                         controls.get("dynamics", 0))
                           if n.start_tick < end_tick] + kept, key=Note.sort_key)
                   for r in best]
     messages.append(f"Filled the drums of bars {bar_of(song, start_tick)}-"
@@ -607,6 +628,7 @@ def _drums_only_job(library, song, request, model, *, progress=None, is_cancelle
                     **options):
     """A song of drums only goes on: its drums, continued by a drum model."""
     settings = request.settings
+    refuse_leaps(settings, "a song of drums only")
     messages: list[str] = []
     start_tick = request.start_tick
     if start_tick is None:
@@ -671,6 +693,8 @@ def drums_go_on(library, song: Song | None, request: GenerationRequest,
                                         messages=messages)
     messages.append(f"The drum track ({_track_label(song, track)}) went on with the other "
                     f"parts (model {name}).")
+    if request.settings.leaps:
+        messages.append(LEAPS_LEFT)
     result.messages = messages
     result.drums = notes
     result.drum_track = track

@@ -1,0 +1,214 @@
+"""The steering controls on a drum model (issue 26): what each of the six means to a
+drummer, and the mixers that steer a drum job's steps (engine/generation/jobs/drums.py).
+
+A drum model writes one token a grid step (twelve a quarter note): the set of kit hits
+struck there, each at one of three loudness levels (:mod:`engine.encodings.drums`).
+
+* **density** (sparser / busier): every hit a token strikes moves its logit by the same
+  amount (:class:`DrumDensity`), so there are fewer or more hits a bar: a step struck
+  or left silent, one piece or three at once.
+* **syncopation** (simpler / syncopated): at a step off the beat (in the song's metre,
+  :meth:`engine.song.Song.bar_beat_at`, as the melody's control reads it) each hit's
+  logit rises, on the beat it falls, the other way below 0
+  (:class:`DrumSyncopation`); the grid's odd places (48th notes) stay as rare as the
+  model makes them, since a logit moves odds, not certainties.
+* **register** (lower / higher): a kit has no pitches, but its pieces sound low or high:
+  the kick and the toms low, the snare in the middle, the hi-hats and cymbals high
+  (:data:`HEIGHT`).  A token's logit moves by the mean height of its hits, with how
+  often anything is struck kept as it was (:class:`DrumRegister`): the same groove
+  leans on the kick and toms, or on the hats and cymbals.
+* **repeat** (repeat less / more): the drum job's groove memory (the nats given to the
+  token played a bar before) is scaled by :data:`GROOVE_REPEAT`
+  (:func:`groove_nats`), and the motif memory's share by the melody's table where the
+  memory is on (engine/generation/drum_memory.py).
+* **dynamics** (softer, even / louder, more dynamic): the velocities of each variation's
+  hits are moved as the melody's are (:data:`engine.generation.sampling.DYNAMICS`): the
+  level up or down, the spread around the variation's own mean scaled
+  (:func:`drum_velocities`); which hits are accented stays the model's.
+* **leaps** has no meaning for drums (a kit has no intervals): a job that writes only
+  drums refuses it with a sentence (:func:`refuse_leaps`); drums that go on beside a
+  pitched continuation leave it to the pitched parts and say so (:data:`LEAPS_LEFT`).
+
+At 0 nothing here is built or applied, so the drums are byte for byte what they were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from engine.encodings.drums import KIT
+from engine.errors import GenerationError
+from engine.generation.mixers import MixContext
+from engine.generation.mixers.control import STRENGTH, ControlMixer
+from engine.generation.mixers.syncopation import Syncopation
+from engine.generation.sampling import DYNAMICS
+from engine.song import Note
+
+__all__ = ["DRUM_CONTROLS", "HEIGHT", "GROOVE_REPEAT", "LEAPS_LEFT", "DrumDensity",
+           "DrumRegister", "DrumSyncopation", "drum_controls", "drum_steering",
+           "groove_nats", "drum_velocities", "refuse_leaps", "token_heights"]
+
+#: the controls that steer a drum model's steps (mixers), in the order they chain
+DRUM_CONTROLS = ("density", "register", "syncopation")
+#: the logit each hit of a token gains (sparser: loses) at full strength (position 2)
+DENSITY_SCALE = 1.0
+#: the logit each hit off the beat gains (on the beat loses) at full strength
+SYNCOPATION_SCALE = 1.0
+#: the logit a token of the highest pieces gains over one of the lowest, at full strength
+REGISTER_SCALE = 2.0
+#: how high each kit piece sounds, from the kick (-1) to the hats and cymbals (1)
+HEIGHT: dict[str, float] = {
+    "kick": -1.0, "low_tom": -0.75, "mid_tom": -0.5, "high_tom": -0.25, "hand_drum": -0.25,
+    "snare": 0.0, "side_stick": 0.0, "clap": 0.0, "wood": 0.25, "cowbell": 0.5,
+    "pedal_hat": 0.75, "closed_hat": 1.0, "open_hat": 1.0, "ride": 1.0, "crash": 1.0,
+    "tambourine": 1.0, "shaker": 1.0}
+#: the repeat control's position -> the groove memory's nats, scaled
+GROOVE_REPEAT = {-2: 0.0, -1: 0.75, 0: 1.0, 1: 1.25, 2: 2.0}
+#: rounds of moving the velocities on where the accents met 127 (or the soft hits 1)
+VELOCITY_ROUNDS = 8
+#: what drums that go on beside a pitched continuation say of a leaps control
+LEAPS_LEFT = ("The leaps control steered the pitched parts only: a drum kit has no "
+              "intervals, so the drums went on without it.")
+
+
+def drum_controls(settings, track: int | None = None) -> dict[str, int]:
+    """The drum controls of ``settings`` away from 0, by name; ``track`` (the drum
+    track a job continues) takes its own values where ``settings.part_controls`` gives
+    them."""
+    out = {}
+    for name in DRUM_CONTROLS + ("dynamics",):
+        value = settings.control_of(name, track) if hasattr(settings, "control_of") \
+            else int(getattr(settings, name, 0))
+        if value:
+            out[name] = int(value)
+    return out
+
+
+def refuse_leaps(settings, what: str = "the drums") -> None:
+    """A GenerationError with a sentence when ``settings`` set the leaps control for a
+    job that writes only drums: a kit has no intervals to make steps or leaps of."""
+    leaps = int(getattr(settings, "leaps", 0))
+    if leaps:
+        raise GenerationError(f"the leaps control ({leaps:+d}) has no meaning for "
+                              f"{what}: a drum kit has no intervals to make steps or "
+                              f"leaps of; set leaps to 0 (density, repeat, register: low "
+                              f"or high kit pieces, syncopation and dynamics steer drums)")
+
+
+def groove_nats(settings, nats: float) -> float:
+    """The groove memory's nats with the repeat control: ``nats`` itself at 0."""
+    repeat = int(getattr(settings, "repeat", 0))
+    return nats if not repeat else nats * GROOVE_REPEAT[repeat]
+
+
+def token_heights(enc) -> np.ndarray:
+    """[vocab]: the mean height (:data:`HEIGHT`) of each token's hits; 0 for a rest."""
+    heights = np.array([HEIGHT[name] for name in KIT])
+    out = np.zeros(enc.vocab_size)
+    for i, combo in enumerate(enc.combos):
+        if combo:
+            out[i] = float(np.mean([heights[p] for p, _ in combo]))
+    return out
+
+
+class DrumDensity(ControlMixer):
+    """Every hit of a token moves its logit by ``DENSITY_SCALE * strength``."""
+
+    def __init__(self, context: MixContext, inner, strength: float) -> None:
+        super().__init__(context, inner, strength)
+        hits = np.asarray(self.enc.hits_per_token, dtype=np.float64)
+        self._bias = (DENSITY_SCALE * self.strength * hits)[None, :]
+
+    def bias(self, rows: int) -> np.ndarray:
+        return self._bias
+
+
+class DrumRegister(ControlMixer):
+    """A token's logit moves by its hits' mean height, with the total probability of
+    striking anything kept."""
+
+    keep_onset_mass = True
+
+    def __init__(self, context: MixContext, inner, strength: float) -> None:
+        super().__init__(context, inner, strength)
+        self._bias = (REGISTER_SCALE / 2.0 * self.strength * token_heights(self.enc))[None, :]
+
+    def bias(self, rows: int) -> np.ndarray:
+        return self._bias
+
+
+class DrumSyncopation(Syncopation):
+    """The melody's syncopation, each hit of a token counted: a step off the beat gains
+    ``SYNCOPATION_SCALE * strength`` a hit, one on the beat loses it."""
+
+    def __init__(self, context: MixContext, inner, strength: float) -> None:
+        super().__init__(context, inner, strength)
+        hits = np.asarray(self.enc.hits_per_token, dtype=np.float64)
+        self._off_beat = (SYNCOPATION_SCALE * self.strength * hits)[None, :]
+        self._on_beat = -self._off_beat
+
+
+_MIXERS: dict[str, Callable] = {"density": DrumDensity, "register": DrumRegister,
+                                "syncopation": DrumSyncopation}
+
+
+class _Steering:
+    """The drum controls' mixers chained, and a sampler that draws through them."""
+
+    def __init__(self, mixer) -> None:
+        self.mixer = mixer
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        return self.mixer(logits)
+
+    def update(self, tokens: np.ndarray) -> None:
+        self.mixer.update(tokens)
+
+    def drawing(self, sampler: Callable) -> Callable:
+        """``sampler(logits, mask)`` steered: the logits go through the controls first,
+        and the controls hear each token drawn."""
+        def draw(logits: np.ndarray, mask: np.ndarray):
+            tokens = sampler(self.mixer(logits), mask)
+            if tokens is not None:
+                self.mixer.update(tokens)
+            return tokens
+        return draw
+
+
+def drum_steering(model, values: Mapping[str, int], song, start: int, rows: int,
+                  settings=None) -> _Steering | None:
+    """The mixers of the drum controls ``values`` (name -> position, as
+    :func:`drum_controls` gives them) for ``rows`` rows whose first drawn token is grid
+    step ``start`` of ``song``; None when none of density, register and syncopation is
+    away from 0 (nothing changes)."""
+    context = MixContext(model, settings, rows, (), song, start_step=int(start))
+    mixer = None
+    for name in DRUM_CONTROLS:
+        value = int(values.get(name, 0))
+        if value:
+            mixer = _MIXERS[name](context, mixer, STRENGTH[value])
+    return None if mixer is None else _Steering(mixer)
+
+
+def drum_velocities(notes: Sequence[Note], dynamics: int) -> list[Note]:
+    """``notes`` (one variation's new hits) with the dynamics control applied: each
+    velocity's distance from the notes' mean scaled by the control's spread, and the
+    mean moved by its level (:data:`engine.generation.sampling.DYNAMICS`); where the
+    accents would pass 127 (or the soft hits 1) the others are moved on so that the mean
+    still moves by the level.  The notes themselves at 0."""
+    notes = list(notes)
+    if not dynamics or not notes:
+        return notes
+    level, spread = DYNAMICS[int(dynamics)]
+    v = np.array([n.velocity for n in notes], dtype=np.float64)
+    target = min(127.0, max(1.0, v.mean() + level))
+    out = np.clip(target + spread * (v - v.mean()), 1, 127)
+    for _ in range(VELOCITY_ROUNDS):  # what the clipping took, given back to the rest
+        shift = target - out.mean()
+        if abs(shift) < 0.5:
+            break
+        out = np.clip(out + shift, 1, 127)
+    return [replace(n, velocity=int(round(x))) for n, x in zip(notes, out)]
