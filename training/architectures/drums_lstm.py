@@ -10,13 +10,15 @@ after the states (step) or the tokens (sequence).  :mod:`training.drums` exports
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from engine.encodings.drums import ONSETS_INPUT, POSITION_INPUT, STYLES
 from engine.models import StateSpec
 from training.architectures.base import Architecture, Hyperparameters, final_tails, register
+from training.architectures.lstm import (later_layers, layers_with_final_states,
+                                         lstm_state_specs, stack_step)
 
 POSITIONS = POSITION_INPUT.shape[0]
 ONSETS = ONSETS_INPUT.shape[0]
@@ -60,11 +62,7 @@ class DrumsLstm(Architecture):
                            name=hp["architecture"].replace("-", "_"))
 
     def state_specs(self, hp: Hyperparameters) -> list[StateSpec]:
-        specs = []
-        for i, units in enumerate(hp["units"]):
-            specs.append(StateSpec(f"h_{i}", f"h_{i}_out", (int(units),), 1))
-            specs.append(StateSpec(f"c_{i}", f"c_{i}_out", (int(units),), 1))
-        return specs
+        return lstm_state_specs(hp["units"])
 
     def step(self, model, hp: Hyperparameters) -> Callable:
         """``(token [B], *states, style [B, 1], position [B, 20], onsets [B, 2])`` ->
@@ -83,29 +81,19 @@ class DrumsLstm(Architecture):
         style_table = (semb @ kernel[e:e + sd]).astype(np.float32)
         cond_kernel = kernel[e + sd:].astype(np.float32)  # position then onsets
         first_u = np.asarray(cells[0].recurrent_kernel)
-        later = [(np.concatenate([np.asarray(c.kernel), np.asarray(c.recurrent_kernel)],
-                                 axis=0), np.asarray(c.bias)) for c in cells[1:]]
+        later = later_layers(cells)
         c_ = tf.constant
 
         def step(token, *rest):
             states, (style, position, onsets) = rest[:2 * n_layers], rest[2 * n_layers:]
-            new_states: list[Any] = []
-            x = None
-            for i in range(n_layers):
-                h, c = states[2 * i], states[2 * i + 1]
-                if i == 0:
-                    cond = tf.concat([position, onsets], axis=-1)
-                    z = (tf.gather(c_(token_table), token)
-                         + tf.gather(c_(style_table), style[:, 0])
-                         + tf.matmul(cond, c_(cond_kernel)) + tf.matmul(h, c_(first_u)))
-                else:
-                    w, b = later[i - 1]
-                    z = tf.matmul(tf.concat([x, h], axis=-1), c_(w)) + c_(b)
-                zi, zf, zc, zo = tf.split(z, 4, axis=-1)
-                c = tf.sigmoid(zf) * c + tf.sigmoid(zi) * tf.tanh(zc)
-                h = tf.sigmoid(zo) * tf.tanh(c)
-                new_states += [h, c]
-                x = h
+
+            def first_z(h):
+                cond = tf.concat([position, onsets], axis=-1)
+                return (tf.gather(c_(token_table), token)
+                        + tf.gather(c_(style_table), style[:, 0])
+                        + tf.matmul(cond, c_(cond_kernel)) + tf.matmul(h, c_(first_u)))
+
+            x, new_states = stack_step(first_z, later, states)
             logits = tf.matmul(x, out.kernel) + out.bias
             return (logits, *new_states)
 
@@ -115,7 +103,6 @@ class DrumsLstm(Architecture):
         """``(tokens, style, position, onsets)`` -> ``(logits, *tails)``: the model again
         with twin LSTM layers that also return their final h and c."""
         import keras
-        from keras import layers
 
         tokens = keras.Input(shape=(None,), dtype="int32")
         style = keras.Input(shape=(None, 1), dtype="int32")
@@ -124,13 +111,7 @@ class DrumsLstm(Architecture):
         x = model.get_layer("embedding")(tokens)
         s = model.get_layer("style_flat")(model.get_layer("style_embedding")(style))
         x = model.get_layer("features")([x, s, position, onsets])
-        finals: list[Any] = []
-        for i, units in enumerate(hp["units"]):
-            twin = layers.LSTM(int(units), return_sequences=True, return_state=True,
-                               name=f"lstm_{i}_with_state")
-            x, h, c = twin(x)
-            twin.set_weights(model.get_layer(f"lstm_{i}").get_weights())
-            finals += [h, c]
+        x, finals = layers_with_final_states(model, x, hp["units"])
         full = keras.Model([tokens, style, position, onsets],
                            [model.get_layer("logits")(x), *finals])
 
