@@ -234,6 +234,59 @@ class GeneratePanel(QWidget):
 
     # ---- layout ----------------------------------------------------------------------
     def _build(self) -> None:
+        """The settings' form, the actions, the progress and the variations, top down."""
+        form = self._build_settings()
+        buttons, part_row = self._build_actions()
+
+        self.variations = VariationsView()
+        self.variations.preview.connect(self.preview)
+        self.variations.keep_requested.connect(self.keep_variation)
+        self.variations.play_requested.connect(self._play_variation)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.problems)
+        layout.addWidget(self.seed_label)
+        layout.addLayout(buttons)
+        layout.addLayout(part_row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.messages)
+        layout.addWidget(self.variations, 1)
+
+    def _build_settings(self) -> QFormLayout:
+        """Model, temperature, length, variations, random seed, key lock, motif memory,
+        follow chords, the six steering controls and the presets: one form."""
+        model_row = self._build_model_row()
+        temp_row = self._build_temperature_row()
+        self.bars = QSpinBox()
+        self.bars.setRange(1, MAX_BARS)
+        self.bars.setSuffix(" bars")
+        self.variations_spin = QSpinBox()
+        self.variations_spin.setRange(1, MAX_VARIATIONS)
+        seed_row = self._build_seed_row()
+        self._build_steering()
+
+        # six five-position controls (gui.panels.controls) and the presets' row
+        self.controls = ControlsBox()
+        self.presets = PresetsController(self)
+
+        form = QFormLayout()
+        form.addRow("Model", model_row)
+        form.addRow("", self.model_info)
+        form.addRow("Temperature", temp_row)
+        form.addRow("Length", self.bars)
+        form.addRow("Variations", self.variations_spin)
+        form.addRow("Random seed", seed_row)
+        form.addRow("Key lock", self.key_combo)
+        form.addRow("", self.memory_check)
+        form.addRow("Follow chords", self.follow_combo)
+        form.addRow(self.controls)
+        form.addRow("Preset", self.presets.widget)
+        return form
+
+    def _build_model_row(self) -> QHBoxLayout:
+        """The model picker and My Style...; the model's description and the library's
+        problems are labels of their own."""
         self.model_combo = QComboBox()
         self.model_combo.currentIndexChanged.connect(self._update_model_info)
         self.model_combo.activated.connect(self._on_model_picked)
@@ -254,7 +307,10 @@ class GeneratePanel(QWidget):
         self.problems = QLabel()
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet("color: #c0392b;")
+        return model_row
 
+    def _build_temperature_row(self) -> QHBoxLayout:
+        """The temperature slider and its figure."""
         self.temperature = QSlider(Qt.Orientation.Horizontal)
         self.temperature.setRange(0, round(MAX_TEMPERATURE * TEMPERATURE_STEPS))
         self.temperature.setSingleStep(5)
@@ -268,13 +324,10 @@ class GeneratePanel(QWidget):
         temp_row = QHBoxLayout()
         temp_row.addWidget(self.temperature, 1)
         temp_row.addWidget(self.temperature_label)
+        return temp_row
 
-        self.bars = QSpinBox()
-        self.bars.setRange(1, MAX_BARS)
-        self.bars.setSuffix(" bars")
-        self.variations_spin = QSpinBox()
-        self.variations_spin.setRange(1, MAX_VARIATIONS)
-
+    def _build_seed_row(self) -> QHBoxLayout:
+        """The random seed and its Roll button."""
         self.rng_seed = QSpinBox()
         self.rng_seed.setRange(0, MAX_RNG_SEED)
         self.rng_seed.setToolTip("The same seed and settings give the same music")
@@ -285,7 +338,10 @@ class GeneratePanel(QWidget):
         seed_row = QHBoxLayout()
         seed_row.addWidget(self.rng_seed, 1)
         seed_row.addWidget(self.dice)
+        return seed_row
 
+    def _build_steering(self) -> None:
+        """The key lock, the motif memory and follow chords."""
         self.key_combo = QComboBox()
         self.key_combo.addItem("Auto", KEY_AUTO)
         self.key_combo.addItem("Off (any note)", KEY_OFF)
@@ -306,23 +362,9 @@ class GeneratePanel(QWidget):
             "chord's tones, Strict puts strong beats on them and lets weak beats pass by "
             "step. Off ignores the chords")
 
-        # six five-position controls (gui.panels.controls) and the presets' row
-        self.controls = ControlsBox()
-        self.presets = PresetsController(self)
-
-        form = QFormLayout()
-        form.addRow("Model", model_row)
-        form.addRow("", self.model_info)
-        form.addRow("Temperature", temp_row)
-        form.addRow("Length", self.bars)
-        form.addRow("Variations", self.variations_spin)
-        form.addRow("Random seed", seed_row)
-        form.addRow("Key lock", self.key_combo)
-        form.addRow("", self.memory_check)
-        form.addRow("Follow chords", self.follow_combo)
-        form.addRow(self.controls)
-        form.addRow("Preset", self.presets.widget)
-
+    def _build_actions(self) -> tuple[QHBoxLayout, QHBoxLayout]:
+        """What Generate continues, the buttons (a row, and a row for Regenerate Part),
+        the progress bar and the messages; returns the two rows of buttons."""
         self.seed_label = QLabel()
         self.seed_label.setObjectName("generate_seed_label")
         self.seed_label.setWordWrap(True)
@@ -362,21 +404,7 @@ class GeneratePanel(QWidget):
         self.progress.setTextVisible(True)
         self.messages = QLabel()
         self.messages.setWordWrap(True)
-
-        self.variations = VariationsView()
-        self.variations.preview.connect(self.preview)
-        self.variations.keep_requested.connect(self.keep_variation)
-        self.variations.play_requested.connect(self._play_variation)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.problems)
-        layout.addWidget(self.seed_label)
-        layout.addLayout(buttons)
-        layout.addLayout(part_row)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.messages)
-        layout.addWidget(self.variations, 1)
+        return buttons, part_row
 
     # ---- models ----------------------------------------------------------------------
     def reload_models(self) -> None:
