@@ -8,8 +8,8 @@ Drums repeat bar after bar, so the memory's contexts are keyed by the step's pla
 the bar: the card's ``phase_period`` (chosen on the validation grooves by
 ``python -m training drum-memory-sweep``) narrowed to the song's bars by
 :func:`bar_period`, and the first bar line on phase 0.  A fill's memory hears the drums
-after the gap too.  The repeat control scales its share as for a melody
-(:data:`REPEAT_SHARES`).  Where the seed's drums end in silence as long as the
+after the gap too.  The repeat control scales its share by a table of its own
+(:data:`engine.generation.mixers.drum_controls.MEMORY_REPEAT`).  Where the seed's drums end in silence as long as the
 memory's longest context (a song's ending), the memory hears the groove before it apart
 from what follows, so that it does not keep the drums silent.  With the memory off
 nothing here is built, so the drums are byte for byte the network's.
@@ -22,7 +22,8 @@ from dataclasses import replace
 from typing import Sequence
 
 from engine.encodings.drums import REST
-from engine.generation.memory import REPEAT_SHARES, MemoryMixer, mixing_for
+from engine.generation.memory import MemoryMixer, mixing_for
+from engine.generation.mixers.drum_controls import memory_share
 
 __all__ = ["bar_period", "drum_memory"]
 
@@ -53,7 +54,7 @@ def drum_memory(model, settings, rows: int, prime: Sequence[int], start: int, st
     if period != mixing.phase_period:
         mixing = replace(mixing, phase_period=period)
     origin = int(bars[0]) if len(bars) else 0  # phase 0 on a bar line
-    share = REPEAT_SHARES[int(getattr(settings, "repeat", 0))]
+    share = memory_share(settings)
     prime, heard = list(prime), list(heard)
     quiet = _trailing_rests(prime)
     if not heard and quiet >= mixing.max_order:

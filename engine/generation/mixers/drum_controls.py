@@ -42,23 +42,27 @@ import numpy as np
 from engine.encodings.drums import KIT
 from engine.errors import GenerationError
 from engine.generation.mixers import MixContext
-from engine.generation.mixers.control import STRENGTH, ControlMixer
+from engine.generation.mixers.control import ControlMixer
 from engine.generation.mixers.syncopation import Syncopation
 from engine.generation.sampling import DYNAMICS
 from engine.song import Note
 
-__all__ = ["DRUM_CONTROLS", "HEIGHT", "GROOVE_REPEAT", "LEAPS_LEFT", "DrumDensity",
-           "DrumRegister", "DrumSyncopation", "drum_controls", "drum_steering",
-           "groove_nats", "drum_velocities", "refuse_leaps", "token_heights"]
+__all__ = ["DRUM_CONTROLS", "NATS", "HEIGHT", "GROOVE_REPEAT", "MEMORY_REPEAT", "LEAPS_LEFT",
+           "DrumDensity", "DrumRegister", "DrumSyncopation", "drum_controls",
+           "drum_steering", "groove_nats", "memory_share", "nats_at", "drum_velocities",
+           "refuse_leaps", "token_heights"]
 
 #: the controls that steer a drum model's steps (mixers), in the order they chain
 DRUM_CONTROLS = ("density", "register", "syncopation")
-#: the logit each hit of a token gains (sparser: loses) at full strength (position 2)
-DENSITY_SCALE = 1.0
-#: the logit each hit off the beat gains (on the beat loses) at full strength
-SYNCOPATION_SCALE = 1.0
-#: the logit a token of the highest pieces gains over one of the lowest, at full strength
-REGISTER_SCALE = 2.0
+#: per control, the nats its mixer moves a logit by at positions 1 and 2 (-1 and -2 the
+#: other way): density, each hit of a token; register, a token of the highest pieces
+#: over one of the middle (HEIGHT 1 over 0); syncopation, each hit off the beat (and on
+#: the beat the other way).  Position 1 is a nudge that keeps the real grooves' bits per
+#: hit within 3% of their own (bench/controls.py --family drums --bits); position 2 a
+#: push that holds against the seed's groove a continued drum track keeps
+NATS: dict[str, dict[int, float]] = {"density": {1: 0.25, 2: 2.0},
+                                     "register": {1: 1.0, 2: 4.0},
+                                     "syncopation": {1: 0.25, 2: 2.0}}
 #: how high each kit piece sounds, from the kick (-1) to the hats and cymbals (1)
 HEIGHT: dict[str, float] = {
     "kick": -1.0, "low_tom": -0.75, "mid_tom": -0.5, "high_tom": -0.25, "hand_drum": -0.25,
@@ -67,6 +71,10 @@ HEIGHT: dict[str, float] = {
     "tambourine": 1.0, "shaker": 1.0}
 #: the repeat control's position -> the groove memory's nats, scaled
 GROOVE_REPEAT = {-2: 0.0, -1: 0.75, 0: 1.0, 1: 1.25, 2: 2.0}
+#: the repeat control's position -> the motif memory's share, for drums (the melody's
+#: table, engine.generation.memory.REPEAT_SHARES, takes the share to 0.6 at -1, which
+#: raises the real grooves' bits per hit by half: a drum memory carries far more)
+MEMORY_REPEAT = {-2: 0.0, -1: 0.9, 0: 1.0, 1: 1.1, 2: 2.0}
 #: rounds of moving the velocities on where the accents met 127 (or the soft hits 1)
 VELOCITY_ROUNDS = 8
 #: what drums that go on beside a pitched continuation say of a leaps control
@@ -104,6 +112,17 @@ def groove_nats(settings, nats: float) -> float:
     return nats if not repeat else nats * GROOVE_REPEAT[repeat]
 
 
+def memory_share(settings) -> float:
+    """The drum motif memory's share with the repeat control (:data:`MEMORY_REPEAT`):
+    1 at 0."""
+    return MEMORY_REPEAT[int(getattr(settings, "repeat", 0))]
+
+
+def nats_at(name: str, position: int) -> float:
+    """The nats the ``name`` control's mixer moves a logit by at ``position``."""
+    return float(np.sign(position)) * NATS[name][abs(int(position))]
+
+
 def token_heights(enc) -> np.ndarray:
     """[vocab]: the mean height (:data:`HEIGHT`) of each token's hits; 0 for a rest."""
     heights = np.array([HEIGHT[name] for name in KIT])
@@ -115,26 +134,26 @@ def token_heights(enc) -> np.ndarray:
 
 
 class DrumDensity(ControlMixer):
-    """Every hit of a token moves its logit by ``DENSITY_SCALE * strength``."""
+    """Every hit of a token moves its logit by ``strength`` (nats)."""
 
     def __init__(self, context: MixContext, inner, strength: float) -> None:
         super().__init__(context, inner, strength)
         hits = np.asarray(self.enc.hits_per_token, dtype=np.float64)
-        self._bias = (DENSITY_SCALE * self.strength * hits)[None, :]
+        self._bias = (self.strength * hits)[None, :]
 
     def bias(self, rows: int) -> np.ndarray:
         return self._bias
 
 
 class DrumRegister(ControlMixer):
-    """A token's logit moves by its hits' mean height, with the total probability of
-    striking anything kept."""
+    """A token's logit moves by its hits' mean height times ``strength`` (nats), with
+    the total probability of striking anything kept."""
 
     keep_onset_mass = True
 
     def __init__(self, context: MixContext, inner, strength: float) -> None:
         super().__init__(context, inner, strength)
-        self._bias = (REGISTER_SCALE / 2.0 * self.strength * token_heights(self.enc))[None, :]
+        self._bias = (self.strength * token_heights(self.enc))[None, :]
 
     def bias(self, rows: int) -> np.ndarray:
         return self._bias
@@ -142,12 +161,12 @@ class DrumRegister(ControlMixer):
 
 class DrumSyncopation(Syncopation):
     """The melody's syncopation, each hit of a token counted: a step off the beat gains
-    ``SYNCOPATION_SCALE * strength`` a hit, one on the beat loses it."""
+    ``strength`` (nats) a hit, one on the beat loses it."""
 
     def __init__(self, context: MixContext, inner, strength: float) -> None:
         super().__init__(context, inner, strength)
         hits = np.asarray(self.enc.hits_per_token, dtype=np.float64)
-        self._off_beat = (SYNCOPATION_SCALE * self.strength * hits)[None, :]
+        self._off_beat = (self.strength * hits)[None, :]
         self._on_beat = -self._off_beat
 
 
@@ -189,7 +208,7 @@ def drum_steering(model, values: Mapping[str, int], song, start: int, rows: int,
     for name in DRUM_CONTROLS:
         value = int(values.get(name, 0))
         if value:
-            mixer = _MIXERS[name](context, mixer, STRENGTH[value])
+            mixer = _MIXERS[name](context, mixer, nats_at(name, value))
     return None if mixer is None else _Steering(mixer)
 
 
