@@ -204,12 +204,14 @@ def add_sampling_options(p: argparse.ArgumentParser, words: SamplingHelp = Sampl
         add_control_options(p)
 
 
-def add_control_options(p: argparse.ArgumentParser) -> None:
+def add_control_options(p: argparse.ArgumentParser, parts: bool = True) -> None:
     """The steering controls (CONTROLS), each a whole number from -2 to 2 (default 0:
-    the music as without them)."""
+    the music as without them), and with ``parts`` --part-control."""
     for name, _, low, high in CONTROLS:
         p.add_argument(f"--{name}", type=int, default=0, metavar="N",
                        help=f"-2 ({low.lower()}) .. 2 ({high.lower()}); default 0")
+    if not parts:
+        return
     p.add_argument("--part-control", action="append", default=[], metavar="TRACK:NAME=N",
                    help="a control for one track's part of a model that writes several "
                         "parts, tracks numbered from 1 (may be given more than once), such "

@@ -1,14 +1,17 @@
 """``continuo drums SONG --style STYLE --variations K -o OUT.mid``: Add Drums, a new
 drum track for the whole song written by a drum model in a style
-(:mod:`engine.generation.jobs.drums`); ``continuo drums --list-styles`` names the
-styles."""
+(:mod:`engine.generation.jobs.drums`), steered by generate's controls (--density,
+--repeat, --register, --syncopation, --dynamics; --leaps has no meaning for drums and
+is refused: engine/generation/mixers/drum_controls.py); ``continuo drums
+--list-styles`` names the styles."""
 
 from __future__ import annotations
 
 import argparse
 
-from engine.cli.common import (add_model_options, load_seed, model_library, one_line_errors,
-                               output_path, output_paths, run_command, say_notes)
+from engine.cli.common import (add_control_options, add_model_options, load_seed,
+                               model_library, one_line_errors, output_path, output_paths,
+                               run_command, say_notes)
 from engine.errors import GenerationError
 
 
@@ -24,7 +27,7 @@ def _cmd_drums(args: argparse.Namespace) -> int:
     from engine.formats import song_to_midi_file
     from engine.generation import jobs
     from engine.generation.parts_song import song_with_parts
-    from engine.generation.request import DRUMS, GenerationRequest, GenerationSettings
+    from engine.generation.request import CONTROLS, DRUMS, GenerationRequest, GenerationSettings
 
     if args.list_styles:
         for line in style_lines():
@@ -35,9 +38,14 @@ def _cmd_drums(args: argparse.Namespace) -> int:
     if args.output is None:
         raise GenerationError("give the file to write with -o OUT.mid")
     out = output_path(args.output)
+    controls = {name: getattr(args, name) for name, *_ in CONTROLS if getattr(args, name)}
+    # Add Drums hears no drums before it, so the motif memory has nothing to keep (none
+    # is built); the repeat control scales the groove memory, and settings take repeat
+    # with the memory on
     settings = GenerationSettings(model=args.model or "drums", temperature=args.temperature,
                                   top_p=args.top_p, variations=args.variations,
-                                  rng_seed=args.rng_seed, key=None, memory=False)
+                                  rng_seed=args.rng_seed, key=None,
+                                  memory=bool(controls.get("repeat")), **controls)
     request = GenerationRequest(DRUMS, settings, drum_style=args.style)
     song = load_seed(args.song, args.tune)
     library = model_library(args) if args.model else _library(args)
@@ -85,5 +93,6 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
                    help="random seed: the same seed and options give the same drums")
     d.add_argument("-o", "--output", metavar="OUT.mid",
                    help="the MIDI file to write (written atomically)")
+    add_control_options(d, parts=False)
     d.set_defaults(handler=run_command("drums", _cmd_drums))
     one_line_errors(d)

@@ -8,7 +8,10 @@ mixer chain (the motif memory when it is on, then the controls:
 :func:`engine.generation.jobs.continuation.melody_mixers`); a part model's through the
 controls on its lines (:func:`engine.generation.mixers.control.part_mixer`, the tokens
 followed by the voice-blind grammar: the k-th note of a step follows the k-th of the
-step before).  The dynamics control moves velocities only, which no token carries: it
+step before); a drum model's through the motif memory where it is on and the drum
+controls' mixers (:func:`drum_tokens_bits`, engine/generation/mixers/drum_controls.py;
+the drum jobs' groove memory, a device of generating that ``score`` leaves out too, is
+left out here).  The dynamics control moves velocities only, which no token carries: it
 leaves the bits as they are.
 """
 
@@ -18,13 +21,14 @@ from typing import Sequence
 
 import numpy as np
 
+from engine.encodings.drums import DrumEncoding
 from engine.encodings.polyphony import STEP, playable_tracks
 from engine.generation import mixers
 from engine.generation.jobs.continuation import melody_mixers
 from engine.generation.mixers.control import part_mixer
 from engine.song import Note, Song
 
-__all__ = ["melody_bits", "part_bits", "part_tokens_bits", "tune_bits"]
+__all__ = ["melody_bits", "part_bits", "part_tokens_bits", "tune_bits", "drum_tokens_bits"]
 
 
 def _bits(z: np.ndarray, token: int) -> float:
@@ -95,11 +99,51 @@ def part_bits(model, settings, seed: Song, real: Sequence[Sequence[Note]],
     return part_tokens_bits(model, settings, tokens, split, seed, s_step)
 
 
+def drum_tokens_bits(model, settings, tokens: Sequence[int], split: int,
+                     song: Song | None) -> tuple[float, int]:
+    """The bits of a drum model's ``tokens[split:]`` after ``tokens[:split]``, and the
+    hits among them, mixed as a drum job mixes its steps with ``settings``: the network
+    (fed the encoding's :attr:`~engine.encodings.drums.DrumEncoding.context`, which says
+    where the first token lies: ``song_to_tokens`` sets it), the motif memory where it
+    is on (having heard the tokens before), then the drum controls."""
+    from engine.generation.drum_memory import drum_memory
+    from engine.generation.mixers.drum_controls import (drum_controls, drum_steering,
+                                                        refuse_leaps)
+
+    refuse_leaps(settings, "a drum model's scores")
+    enc, context = model.encoding, model.encoding.context
+    tokens = np.asarray(tokens, np.int64)
+    logits = model.sequence_logits(tokens[None, :].astype(np.int32))[0]
+    start = context.origin + split
+    memory = drum_memory(model, settings, 1, tokens[:split].tolist(), start,
+                         len(tokens) - split, context.bars, context.bar_steps)
+    steering = drum_steering(model, drum_controls(settings), song, start, 1, settings)
+    bits = 0.0
+    for j in range(split, len(tokens)):
+        z = logits[j - 1][None, :].astype(np.float64)
+        token = tokens[j:j + 1]
+        for mixer in (memory, steering):
+            if mixer is not None:
+                z = mixer(z)
+        bits += _bits(z, int(token[0]))
+        for mixer in (memory, steering):
+            if mixer is not None:
+                mixer.update(token)
+    return bits, enc.count_onsets(tokens[split:])
+
+
 def tune_bits(model, settings, song: Song, parts: bool) -> tuple[float, int, int]:
     """A whole tune's bits with the controls as a scoring condition, every token after
     the first (as ``score`` scores), as (bits, tokens scored, notes): the melody (a
-    melody model) or every playable part (``parts``)."""
+    melody model), every playable part (``parts``) or the drums (a drum model: notes
+    are drum hits)."""
     enc = model.encoding
+    if isinstance(enc, DrumEncoding):
+        tokens = enc.song_to_tokens(song)
+        if not tokens or len(tokens) < 2:
+            return 0.0, 0, 0
+        bits, hits = drum_tokens_bits(model, settings, tokens, 1, song)
+        return bits, len(tokens) - 1, hits
     if parts:
         notes = [n for i in playable_tracks(song) for n in song.tracks[i].notes]
         if not notes:
