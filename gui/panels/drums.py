@@ -3,8 +3,10 @@
 :class:`AddDrumsDialog` asks for a style ("auto" first: the engine reads the song's
 metre and feel, then the drum model's style families) and how many variations;
 :class:`DrumsController` builds the engine's ``drums`` request
-(:data:`engine.generation.request.DRUMS`, checked where it is built) and sends it with
-a snapshot of the song through the Generate panel's public ``submit``, so it runs in
+(:data:`engine.generation.request.DRUMS`, checked where it is built), steered by the
+Generate panel's Controls section (the dialog says which controls it takes: leaps has no
+meaning for drums and is left out, engine/generation/mixers/drum_controls.py), and sends
+it with a snapshot of the song through the Generate panel's public ``submit``, so it runs in
 the generation service like every other job and the GUI stays smooth.  The variations
 are the panel's list, auditioned and kept as any others; :class:`DrumsRun` says how:
 Play plays the whole song with that variation's drums, Keep adds them as a new drum
@@ -25,7 +27,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
 
 from engine.encodings.drums import AUTO_STYLE, STYLES, DrumEncoding
 from engine.errors import ContinuoError
-from engine.generation.request import DRUMS
+from engine.generation.request import CONTROLS, DRUMS
 from engine.limits import MAX_VARIATIONS
 from engine.song import DRUM_CHANNEL, Note, Song, Track
 from gui.document import GENERATED
@@ -69,6 +71,30 @@ def style_choices() -> list[str]:
     return [AUTO] + [s for s in STYLES if s != AUTO_STYLE]
 
 
+def controls_line(settings: Any) -> str:
+    """What the dialog says of the Generate panel's controls that Add Drums takes: each
+    one away from the middle by its end's label, and leaps left out."""
+    taken = [f"{high if value > 0 else low} ({value:+d})" for name, _, low, high in CONTROLS
+             if name != "leaps" and (value := int(getattr(settings, name, 0)))]
+    line = ("Controls from the Generate panel: " + ", ".join(taken) + "." if taken else
+            "Controls: all in the middle (the Generate panel's Controls section steers "
+            "the drums too).")
+    leaps = int(getattr(settings, "leaps", 0))
+    if leaps:
+        line += (f" Leaps ({leaps:+d}) has no meaning for drums (a kit has no intervals) "
+                 f"and is left out.")
+    return line
+
+
+def drum_settings(settings: Any, variations: int) -> Any:
+    """The panel's settings as Add Drums takes them: its controls but leaps (and none
+    per track: the new drum track is none of the song's), the motif memory on only to
+    carry the repeat control (Add Drums hears no drums, so no memory is built; repeat
+    scales its groove memory)."""
+    return dataclasses.replace(settings, memory=bool(settings.repeat), leaps=0,
+                               part_controls=(), variations=int(variations))
+
+
 def drum_track_name(taken: set[str]) -> str:
     """"Drums", or "Drums 2", ... when the song has a track of that name."""
     name, number = "Drums", 2
@@ -81,7 +107,7 @@ class AddDrumsDialog(QDialog):
     """The style and the number of variations (OK starts; ``accepted`` says so)."""
 
     def __init__(self, variations: int, style: str = AUTO,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, controls: str = "") -> None:
         super().__init__(parent)
         self.setObjectName("add_drums_dialog")
         self.setWindowTitle("Add Drums")
@@ -104,6 +130,10 @@ class AddDrumsDialog(QDialog):
         note = QLabel("A new drum track for the whole song, hearing its parts step by "
                       "step. Audition the variations in the Generate panel; Keep adds one.")
         note.setWordWrap(True)
+        self.controls = QLabel(controls)
+        self.controls.setObjectName("drum_controls")
+        self.controls.setWordWrap(True)
+        self.controls.setVisible(bool(controls))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Add Drums")
@@ -112,6 +142,7 @@ class AddDrumsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(note)
         layout.addLayout(form)
+        layout.addWidget(self.controls)
         layout.addWidget(buttons)
 
     def style(self) -> str:
@@ -147,7 +178,7 @@ class DrumsController(QObject):
         if settings is None:
             return None
         dialog = self.dialog = AddDrumsDialog(settings.variations, self.style,
-                                              self.panel.window())
+                                              self.panel.window(), controls_line(settings))
         dialog.accepted.connect(lambda: self.start(dialog.style(), dialog.variations.value()))
         dialog.open()
         return dialog
@@ -179,8 +210,8 @@ class DrumsController(QObject):
         if settings is None:
             return False
         # the model is the drums' own (the engine picks it: the panel's is not one)
-        settings = dataclasses.replace(settings, memory=False, repeat=0, variations=int(
-            settings.variations if variations is None else variations))
+        settings = drum_settings(settings, settings.variations if variations is None
+                                 else variations)
         request = panel.checked_request(DRUMS, settings, song, drum_style=style)
         if request is None:
             return False
@@ -262,5 +293,6 @@ class DrumsRun:
         return clip
 
 
-__all__ = ["AUTO", "has_drum_model", "is_drum_info", "continued_drums", "AddDrumsDialog", "DrumsController", "DrumsRun", "style_choices",
-           "drum_track_name"]
+__all__ = ["AUTO", "has_drum_model", "is_drum_info", "continued_drums", "AddDrumsDialog",
+           "DrumsController", "DrumsRun", "style_choices", "drum_track_name", "controls_line",
+           "drum_settings"]
