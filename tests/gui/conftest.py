@@ -14,6 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 
 from engine.song import Note, melody_song  # noqa: E402
+from tests.engine.test_ports import midi_system, sink  # noqa: E402,F401 - fixtures
 
 # a two-tune ABC file, for the tune chooser
 TWO_TUNES_ABC = """X:1
@@ -115,8 +116,7 @@ def job_panel(qtbot, isolated_settings):
             qtbot.waitSignal(widget.generation_finished, timeout=30000)
 
 
-@pytest.fixture
-def roll(qtbot, doc):
+def shown_roll(qtbot, doc):
     """A piano roll over ``doc``, shown 1000 x 640, snapping to sixteenths."""
     from gui.pianoroll.view import PianoRoll
 
@@ -127,3 +127,20 @@ def roll(qtbot, doc):
     qtbot.waitExposed(widget)
     widget.set_snap("1/16")
     return widget
+
+
+@pytest.fixture
+def roll(qtbot, doc):
+    """:func:`shown_roll` over ``doc``."""
+    return shown_roll(qtbot, doc)
+
+
+@pytest.fixture
+def bridge(qtbot, midi_system):  # noqa: F811
+    """A PlayerBridge on the running MIDI system (real ports; skipped where none runs),
+    closed after the test."""
+    from gui.playback import PlayerBridge
+
+    b = PlayerBridge(api=midi_system.api)
+    yield b
+    b.close()

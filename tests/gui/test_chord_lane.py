@@ -14,7 +14,7 @@ from engine.song import Chord, Note, Song, Track
 from gui.document import SongDocument
 from gui.pianoroll.chords import DENSE_PX, LANE_HEIGHT
 from gui.pianoroll.view import PianoRoll
-from tests.engine.test_ports import Sink, midi_system  # noqa: F401 - fixture
+from tests.gui.conftest import shown_roll
 
 LEFT = Qt.MouseButton.LeftButton
 NONE, CTRL = Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ControlModifier
@@ -25,13 +25,7 @@ CHORDS = [Chord(0, "C"), Chord(960, "Am"), Chord(1920, "F"), Chord(2880, "G7")]
 def chord_roll(qtbot, seed_song):
     song = Song(ppq=seed_song.ppq, tracks=seed_song.tracks, chords=list(CHORDS))
     doc = SongDocument(song)
-    roll = PianoRoll(doc)
-    qtbot.addWidget(roll)
-    roll.resize(1000, 640)
-    roll.show()
-    qtbot.waitExposed(roll)
-    roll.set_snap("1/16")
-    yield roll
+    yield shown_roll(qtbot, doc)
     doc.undo_stack.clear()
 
 
@@ -312,35 +306,28 @@ def test_help_lists_the_chord_keys_and_gestures(qtbot, window):
 
 @pytest.mark.ports
 def test_play_chords_sends_the_voiced_chords_through_a_real_port(
-        qtbot, seed_song, isolated_settings, midi_system):  # noqa: F811
+        qtbot, seed_song, isolated_settings, bridge, sink):
     from gui.panels.chords import ChordsController
-    from gui.playback import PlayerBridge
     from gui.transport import Transport
 
-    bridge = PlayerBridge(api=midi_system.api)
-    sink = Sink(midi_system)
-    try:
-        doc = SongDocument(Song(ppq=seed_song.ppq, tracks=seed_song.tracks,
-                                chords=[Chord(0, "C"), Chord(1920, "G7")]))
-        doc.set_tempo(480)
-        controller = ChordsController(doc, bridge)
-        transport = Transport(doc, bridge)
-        assert bridge.set_output(sink.name)
-        transport.play()  # Play Chords is off: the melody alone
-        qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=8000)
-        ons = {(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity}
-        assert {c for c, _ in ons} == {0}
-        sink.received.clear()
-        controller.play_action.trigger()  # on
-        assert bridge.play_chords
-        transport.play()
-        qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=8000)
-        ons = {(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity}
-        assert {(1, p) for p in (48, 60, 64, 67, 55, 59, 62, 65)} <= ons  # C, then G7
-        assert {n for c, n in ons if c == 0} == {n.pitch for n in seed_song.tracks[0].notes}
-    finally:
-        sink.close()
-        bridge.close()
+    doc = SongDocument(Song(ppq=seed_song.ppq, tracks=seed_song.tracks,
+                            chords=[Chord(0, "C"), Chord(1920, "G7")]))
+    doc.set_tempo(480)
+    controller = ChordsController(doc, bridge)
+    transport = Transport(doc, bridge)
+    assert bridge.set_output(sink.name)
+    transport.play()  # Play Chords is off: the melody alone
+    qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=8000)
+    ons = {(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity}
+    assert {c for c, _ in ons} == {0}
+    sink.received.clear()
+    controller.play_action.trigger()  # on
+    assert bridge.play_chords
+    transport.play()
+    qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=8000)
+    ons = {(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity}
+    assert {(1, p) for p in (48, 60, 64, 67, 55, 59, 62, 65)} <= ons  # C, then G7
+    assert {n for c, n in ons if c == 0} == {n.pitch for n in seed_song.tracks[0].notes}
 
 
 # ---- Suggest Chords and Next Chord --------------------------------------------------------
@@ -404,32 +391,26 @@ def test_suggest_with_no_melody_says_so(qtbot, window):
 
 @pytest.mark.ports
 def test_suggest_plays_the_suggestion_voiced_through_a_real_port(
-        qtbot, library, isolated_settings, midi_system):  # noqa: F811
+        qtbot, library, isolated_settings, bridge, sink):
     from gui.main_window import MainWindow
-    from gui.playback import PlayerBridge, chord_voicing
+    from gui.playback import chord_voicing
     from engine.encodings.chords import parse_chord
 
-    bridge = PlayerBridge(api=midi_system.api)
-    sink = Sink(midi_system)
-    try:
-        window = MainWindow(library=library, player=bridge)
-        qtbot.addWidget(window, before_close_func=lambda w: w.doc.undo_stack.setClean())
-        window.show()
-        window.open_default_seed()
-        window.doc.set_tempo(480)
-        assert bridge.set_output(sink.name)
-        dialog = window.chords.show_suggest()
-        assert dialog.chords
-        qtbot.mouseClick(dialog.play_button, LEFT)
-        qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=15000)
-        ons = {(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity}
-        channels = {t.channel for t in window.doc.tracks}
-        chord_notes = {n for c, n in ons if c not in channels}
-        assert set(chord_voicing(parse_chord(dialog.chords[0].symbol))) <= chord_notes
-        assert window.doc.chord_count() == 0  # auditioning keeps nothing
-    finally:
-        sink.close()
-        bridge.close()
+    window = MainWindow(library=library, player=bridge)
+    qtbot.addWidget(window, before_close_func=lambda w: w.doc.undo_stack.setClean())
+    window.show()
+    window.open_default_seed()
+    window.doc.set_tempo(480)
+    assert bridge.set_output(sink.name)
+    dialog = window.chords.show_suggest()
+    assert dialog.chords
+    qtbot.mouseClick(dialog.play_button, LEFT)
+    qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=15000)
+    ons = {(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity}
+    channels = {t.channel for t in window.doc.tracks}
+    chord_notes = {n for c, n in ons if c not in channels}
+    assert set(chord_voicing(parse_chord(dialog.chords[0].symbol))) <= chord_notes
+    assert window.doc.chord_count() == 0  # auditioning keeps nothing
 
 
 # ---- Follow chords in the Generate panel ---------------------------------------------------

@@ -25,7 +25,6 @@ from gui.document import SongDocument
 from gui.pianoroll import style
 from gui.pianoroll.keyboard import DRUM_KEYBOARD_WIDTH, row_name
 from gui.tracks import TrackStrip, new_track
-from tests.engine.test_ports import Sink, midi_system  # noqa: F401 - fixture
 
 LEFT = Qt.MouseButton.LeftButton
 NONE = Qt.KeyboardModifier.NoModifier
@@ -200,64 +199,50 @@ def play_until_done(qtbot, transport, bridge, sink) -> None:
 
 @pytest.mark.ports
 def test_play_sends_the_drum_track_on_channel_10_and_leaves_a_muted_track_out(
-        qtbot, midi_system):  # noqa: F811
-    from gui.playback import PlayerBridge
+        qtbot, bridge, sink):
     from gui.transport import Transport
 
-    bridge = PlayerBridge(api=midi_system.api)
-    sink = Sink(midi_system)
-    try:
-        doc = SongDocument(two_part_song())
-        new_track(doc, drums=True)
-        doc.add_notes([Note(KICK, 0, 60, 110, DRUM_CHANNEL), Note(CLOSED_HAT, 240, 60, 80,
-                                                                  DRUM_CHANNEL)])
-        doc.set_tempo(480)
-        transport = Transport(doc, bridge)
-        assert bridge.set_output(sink.name)
-        play_until_done(qtbot, transport, bridge, sink)
-        ons = [(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity]
-        assert (DRUM_CHANNEL, KICK) in ons and (DRUM_CHANNEL, CLOSED_HAT) in ons
-        assert (1, 48) in ons and (0, 72) in ons
-        assert not any(m.type == "program_change" and m.channel == DRUM_CHANNEL
-                       for m in sink.settle(0.1))  # the kit is the channel's, not a program
+    doc = SongDocument(two_part_song())
+    new_track(doc, drums=True)
+    doc.add_notes([Note(KICK, 0, 60, 110, DRUM_CHANNEL), Note(CLOSED_HAT, 240, 60, 80,
+                                                              DRUM_CHANNEL)])
+    doc.set_tempo(480)
+    transport = Transport(doc, bridge)
+    assert bridge.set_output(sink.name)
+    play_until_done(qtbot, transport, bridge, sink)
+    ons = [(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity]
+    assert (DRUM_CHANNEL, KICK) in ons and (DRUM_CHANNEL, CLOSED_HAT) in ons
+    assert (1, 48) in ons and (0, 72) in ons
+    assert not any(m.type == "program_change" and m.channel == DRUM_CHANNEL
+                   for m in sink.settle(0.1))  # the kit is the channel's, not a program
 
-        sink.received.clear()
-        doc.set_track_muted(2, True)
-        doc.set_track_muted(0, True)
-        play_until_done(qtbot, transport, bridge, sink)
-        ons = [(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity]
-        assert ons == [(1, 48)]  # only the bass sounds
-    finally:
-        sink.close()
-        bridge.close()
+    sink.received.clear()
+    doc.set_track_muted(2, True)
+    doc.set_track_muted(0, True)
+    play_until_done(qtbot, transport, bridge, sink)
+    ons = [(m.channel, m.note) for m in sink.settle(0.2) if m.type == "note_on" and m.velocity]
+    assert ons == [(1, 48)]  # only the bass sounds
 
 
 @pytest.mark.ports
 def test_a_drum_keyboard_key_previews_on_channel_10(qtbot, library, isolated_settings,
-                                                     midi_system):  # noqa: F811
+                                                     bridge, sink):
     from gui.main_window import MainWindow
-    from gui.playback import PlayerBridge
 
-    bridge = PlayerBridge(api=midi_system.api)
-    sink = Sink(midi_system)
-    try:
-        window = MainWindow(library=library, player=bridge)
-        qtbot.addWidget(window, before_close_func=lambda w: w.doc.undo_stack.setClean())
-        window.show()
-        window.doc.load_song(two_part_song())
-        assert bridge.set_output(sink.name)
-        window.track_actions.new_drum_track.trigger()
-        sink.settle(0.2)
-        sink.received.clear()
-        kb = window.roll.keyboard  # a new drum track scrolls its kit into view
-        qtbot.mousePress(kb, LEFT, NONE, QPoint(20, row_centre(window.roll, SNARE)))
-        qtbot.mouseRelease(kb, LEFT, NONE, QPoint(20, row_centre(window.roll, SNARE)))
-        msgs = sink.wait_for(1, timeout=5)
-        assert ("note_on", DRUM_CHANNEL, SNARE) in [(m.type, m.channel, m.note) for m in msgs
-                                                    if m.type == "note_on"]
-    finally:
-        sink.close()
-        bridge.close()
+    window = MainWindow(library=library, player=bridge)
+    qtbot.addWidget(window, before_close_func=lambda w: w.doc.undo_stack.setClean())
+    window.show()
+    window.doc.load_song(two_part_song())
+    assert bridge.set_output(sink.name)
+    window.track_actions.new_drum_track.trigger()
+    sink.settle(0.2)
+    sink.received.clear()
+    kb = window.roll.keyboard  # a new drum track scrolls its kit into view
+    qtbot.mousePress(kb, LEFT, NONE, QPoint(20, row_centre(window.roll, SNARE)))
+    qtbot.mouseRelease(kb, LEFT, NONE, QPoint(20, row_centre(window.roll, SNARE)))
+    msgs = sink.wait_for(1, timeout=5)
+    assert ("note_on", DRUM_CHANNEL, SNARE) in [(m.type, m.channel, m.note) for m in msgs
+                                                if m.type == "note_on"]
 
 
 # ---- Generate > Add Drums ----------------------------------------------------------------

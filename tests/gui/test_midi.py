@@ -23,20 +23,6 @@ pytestmark = pytest.mark.ports
 
 
 @pytest.fixture
-def bridge(qtbot, midi_system):  # noqa: F811
-    b = PlayerBridge(api=midi_system.api)
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def sink(midi_system):  # noqa: F811
-    s = Sink(midi_system)
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def keyboard(midi_system):  # noqa: F811
     client = unique("Keyboard")
     port = midi_system.open_virtual_output("keys", client_name=client)

@@ -155,14 +155,7 @@ def test_the_window_has_the_track_strip_and_the_sound_status_by_the_output_list(
     assert midi_file_to_song(tmp_path / "flute.mid").tracks[0].program == 73
 
 
-# ---- with real ports ---------------------------------------------------------------------
-@pytest.fixture
-def bridge(qtbot, midi_system):  # noqa: F811
-    b = PlayerBridge(api=midi_system.api)
-    yield b
-    b.close()
-
-
+# ---- with real ports (the bridge fixture: tests/gui/conftest.py) -------------------------
 def items(combo) -> list[str]:
     return [combo.itemText(i) for i in range(combo.count())]
 
