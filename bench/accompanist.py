@@ -167,13 +167,14 @@ def heard(received: list[tuple[float, bytes]], presses: list[tuple[float, int]])
     """What the player heard: each press's latency to the first note-on within 3/4 of a
     step after it, the presses without one, and the notes left sounding."""
     ons = sorted(t for t, b in received if b[0] & 0xF0 == 0x90 and b[2] > 0)
-    lat, silent = [], 0
+    lat, pairs, silent = [], [], 0
     j = 0
     for t, _ in presses:
         while j < len(ons) and ons[j] < t:
             j += 1
         if j < len(ons) and ons[j] - t < 0.75 * STEP_S:
             lat.append(ons[j] - t)
+            pairs.append((t, ons[j]))
         else:
             silent += 1
     sounding: dict[tuple[int, int], int] = {}
@@ -186,7 +187,7 @@ def heard(received: list[tuple[float, bytes]], presses: list[tuple[float, int]])
         elif kind == 0xB0 and b[1] == 123:  # All Notes Off
             for k in [k for k in sounding if k[0] == ch]:
                 sounding[k] = 0
-    return {"latencies_s": lat, "presses": len(presses),
+    return {"latencies_s": lat, "pairs": pairs, "presses": len(presses),
             "presses_without_a_new_voice_note": silent, "note_ons_heard": len(ons),
             "stuck_notes": sum(sounding.values())}
 
@@ -287,6 +288,27 @@ def play_live(args: argparse.Namespace, api: str, melody, key_name: str,
             "load_before": load_before, "load_after": load_after}
 
 
+def breakdown(pairs: list[list[float]], trace: list[tuple]) -> dict[str, dict]:
+    """Where a key press's time went, press by press (both processes read the same
+    monotonic clock): ``jack_in`` the player's send to the accompanist's feed() (JACK's
+    period and the input's reader), ``wake`` feed() to the loop taking the press up,
+    ``model`` the step's sampling, ``send`` the sampled step to its first note-on,
+    ``jack_out`` that note-on to the player's hearing it (JACK's period and the
+    listener)."""
+    parts: dict[str, list[float]] = {k: [] for k in
+                                     ("jack_in", "wake", "model", "send", "jack_out")}
+    for sent, got in pairs:
+        row = min(trace, key=lambda r: abs(r[0] - sent), default=None)
+        if row is None or not sent - 0.001 <= row[0] < sent + 0.5 * STEP_S \
+                or not row[4] <= got:
+            continue
+        _, fed, woke, sampled, first = row
+        for name, value in zip(parts, (fed - sent, woke - fed, sampled - woke,
+                                       first - sampled, got - first)):
+            parts[name].append(value)
+    return {name: summary_ms(values) for name, values in parts.items()}
+
+
 def main() -> int:
     args = arguments()
     if args.player:
@@ -311,6 +333,9 @@ def main() -> int:
         "notes": len(melody), "tunes": tunes, "key": key_name, "seconds": round(seconds, 1),
         "latency_ms": summary_ms(heard["latencies_s"]),
         "internal_latency_ms": summary_ms(stats.latencies_s),
+        "latency_parts_ms": breakdown(heard["pairs"], stats.trace),
+        "sample_cpu_ms": summary_ms(stats.sample_cpu_s),
+        "sample_wall_ms": summary_ms([r[3] - r[2] for r in stats.trace]),
         "presses": heard["presses"],
         "presses_without_a_new_voice_note": heard["presses_without_a_new_voice_note"],
         "steps": stats.steps, "late_steps": stats.late_steps,
@@ -329,6 +354,8 @@ def main() -> int:
     print(f"latency p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms (max {lat.get('max')}); "
           f"steps {stats.steps}, late {stats.late_steps}, dropped {stats.dropped_steps}; "
           f"stuck notes {heard['stuck_notes']}; load {load_before:.2f} -> {load_after:.2f}")
+    for name, part in result["latency_parts_ms"].items():
+        print(f"  {name:9s} p50 {part.get('p50')} ms, p99 {part.get('p99')} ms")
     write_json(args.out, result, say=False)
     return 0
 

@@ -74,7 +74,9 @@ class LiveDrums:
         self.names = ["Drums"]
         self.sampler = Sampler(temperature, top_p, np.random.default_rng(int(rng_seed)))
         self.mask = Sampler.mask(np.ones(self.enc.vocab_size, bool))
-        self.state = None
+        # the model's state (and its session) now, not at the first press
+        self.state = model.initial_state(1)
+        self.begun = False  # the first press has been heard
         self.steps = 0  # steps played since the first press
         self.sounding: dict[int, int] = {}  # GM note -> velocity of the last step's hits
         self.notes: list[tuple[int, int, int, int, int]] = []  # (1, start, end, note, vel)
@@ -108,10 +110,10 @@ class LiveDrums:
         return self.model.step(self._one, self.state, copy=False, conditioning=inputs)
 
     def _started(self, pitch: int | None) -> bool:
-        if self.state is None:
+        if not self.begun:
             if pitch is None and not self._pressed:
                 return False
-            self.state = self.model.initial_state(1)
+            self.begun = True
         return True
 
     def sample(self, pitch: int | None, onset: bool) -> Step:
@@ -174,7 +176,7 @@ def drums_steps(model: StepModel, presses: Sequence[Sequence[int]],
     live = LiveDrums(model, **options)
     steps = []
     for k, pressed in enumerate(presses):
-        if live.state is None and not pressed:
+        if not live.begun and not pressed:
             continue
         live.hear(k, pressed)
         steps.append(live.sample(max(pressed) if pressed else None, bool(pressed)))

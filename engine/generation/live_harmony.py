@@ -89,7 +89,9 @@ class LiveHarmony:
         self.sampler = Sampler(temperature, top_p, np.random.default_rng(int(rng_seed)))
         self.slots = VOICE_SLOTS[voices]
         self.grammar: PartGrammar | None = None
-        self.state = None
+        # the model's state (and its session) now, not at the first key: a WaveNet's
+        # bound state costs some 10 ms, which the first press waited for
+        self.state = model.initial_state(1)
         self.logits: np.ndarray | None = None
         self.steps = 0  # steps heard since the first note
         self.sounding: dict[int, int] = {}  # voice -> MIDI pitch it sounds now
@@ -103,8 +105,8 @@ class LiveHarmony:
 
     # ---- the parts --------------------------------------------------------------------
     def _begin(self, pitch: int) -> None:
-        """The grammar and the model's state, at the first note (its register places
-        the voices, as Harmonise's melody does)."""
+        """The grammar, at the first note (its register places the voices, as
+        Harmonise's melody does)."""
         enc = self.enc
         shift = 12 * round((pitch - SOPRANO_CENTRE) / 12)
         P = 1 + self.voices
@@ -120,7 +122,6 @@ class LiveHarmony:
                           forced_part=np.zeros((1, P), bool))
         self.grammar = PartGrammar(enc, 1, rules, max_hold=MAX_HOLD_STEPS,
                                    voice_leading=VOICE_LEADING)
-        self.state = self.model.initial_state(1)
 
     def _heard(self, pitch: int | None, onset: bool) -> tuple[int | None, bool]:
         """The melody as the model hears it: a gap of up to LEGATO_STEPS after a note

@@ -86,6 +86,11 @@ class LiveStats:
     late_steps: int = 0
     dropped_steps: int = 0
     latencies_s: list[float] = field(default_factory=list)  # press -> first note of its step
+    # per step with a press and a new voice note, on the accompanist's clock: the press
+    # (the input's time for it), when feed() got it, when the loop took it up, when the
+    # model had sampled the step, when its first note-on went (bench/accompanist.py)
+    trace: list[tuple[float, float, float, float, float]] = field(default_factory=list)
+    sample_cpu_s: list[float] = field(default_factory=list)  # the thread's CPU a sampled step
 
 
 class Accompanist:
@@ -128,7 +133,8 @@ class Accompanist:
         self.keyboard_channels: set[int] = set()
         self.sounding: Counter[tuple[int, int]] = Counter()  # (channel, pitch) -> note-ons
         self.player_notes: list[tuple[int, int, int, int]] = []  # (start, end step, pitch, vel)
-        self._events: deque[tuple[float, str, int, int, int]] = deque()
+        # (time, "on" | "off", pitch, velocity, channel, when feed() got it)
+        self._events: deque[tuple[float, str, int, int, int, float]] = deque()
         self._cv = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -148,7 +154,7 @@ class Accompanist:
             return
         kind = "on" if msg.type == "note_on" and msg.velocity > 0 else "off"
         with self._cv:
-            self._events.append((t, kind, msg.note, msg.velocity, msg.channel))
+            self._events.append((t, kind, msg.note, msg.velocity, msg.channel, self.clock()))
             self._cv.notify()
 
     # ---- running -------------------------------------------------------------------------
@@ -247,6 +253,7 @@ class Accompanist:
 
     def _play_due(self) -> None:
         """Take the events of the next step and play it, when it is due."""
+        woke = self.clock()
         with self._cv:
             if self._next is None:
                 first = next((e for e in self._events if e[1] == "on"), None)
@@ -258,14 +265,15 @@ class Accompanist:
                 self._next = self._origin = max(0, round(self.grid.step_at(first[0])))
             k = self._next
             edge = self.grid.time_of(k + 0.5)
-            press_t = None
+            press_t = fed = None
             while self._events and self._events[0][0] < edge:
-                t, kind, pitch, vel, ch = self._events.popleft()
+                t, kind, pitch, vel, ch, got = self._events.popleft()
                 self._keyboard(ch)
                 if kind == "on":
                     self._held[pitch] = vel
                     self._pressed.setdefault(pitch, t)
-                    press_t = t if press_t is None else min(press_t, t)
+                    if press_t is None or t < press_t:
+                        press_t, fed = t, got
                 else:
                     self._held.pop(pitch, None)
             if press_t is None and self.clock() < self.grid.time_of(k) + self.late_window_s:
@@ -287,10 +295,14 @@ class Accompanist:
             if self.on_dropped is not None:
                 self.on_dropped(k)
         else:
+            cpu0 = time.thread_time()
             step = self.harmony.sample(pitch, onset)
+            sampled = self.clock()
+            self.stats.sample_cpu_s.append(time.thread_time() - cpu0)
             sent = self._send_step(step, k, pitch)
             if press_t is not None and sent is not None and step.starts:
                 self.stats.latencies_s.append(sent - press_t)
+                self.stats.trace.append((press_t, fed, woke, sampled, sent))
             if sent is not None and sent - due > LATE_S:
                 self.stats.late_steps += 1
             self.harmony.prepare()

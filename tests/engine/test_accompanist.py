@@ -4,11 +4,8 @@ where a MIDI system runs (skipped with the reason where none does)."""
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 from collections import Counter
-from pathlib import Path
 
 import mido
 import numpy as np
@@ -18,44 +15,13 @@ from engine.encodings import Key
 from engine.errors import GenerationError
 from engine.formats import midi_file_to_song, song_to_midi_file
 from engine.generation.live_harmony import LiveHarmony, harmonise_steps, melody_grid
-from engine.live.accompanist import Accompanist, StepClock, input_watch
-from engine.live.ports import MessageLog, MidiSystem, compiled_apis, working_apis
+from engine.live.accompanist import Accompanist, StepClock
+from engine.live.ports import MessageLog, MidiSystem
 from engine.models import ModelLibrary
+from tests.engine.live_rig import (Rig, balance, library, midi_system,  # noqa: F401
+                                   play, seed_melody)
 
-ROOT = Path(__file__).resolve().parents[2]
-SEED = ROOT / "assets" / "default_seed.mid"
 BPM = 240.0  # a step of 62.5 ms: the test's 4 bars take 4 s
-
-
-@pytest.fixture(scope="module")
-def library() -> ModelLibrary:
-    return ModelLibrary([ROOT / "models"])
-
-
-def seed_melody() -> list[tuple[int, int, int]]:
-    """The default seed's melody on the step grid: (start, end, pitch), each note
-    shortened to whole steps, so its detached notes leave rests of a step."""
-    song = midi_file_to_song(SEED)
-    step = song.ppq // 4
-    return [(n.start_tick // step, n.start_tick // step + max(1, n.duration_ticks // step),
-             n.pitch) for n in song.tracks[0].notes]
-
-
-def play(acc: Accompanist, grid: StepClock, melody, rng: np.random.Generator,
-         jitter_s: float = 0.008, channel: int = 0) -> None:
-    """Press and release ``melody``'s keys in real time, each within ``jitter_s`` of
-    its step, feeding the accompanist as an input port's callback would."""
-    events = []
-    for s, e, p in melody:
-        events.append((grid.time_of(s) + rng.uniform(-jitter_s, jitter_s), 1, p))
-        events.append((grid.time_of(e) + rng.uniform(-jitter_s, jitter_s), 0, p))
-    for t, on, p in sorted(events):
-        delay = t - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        kind = "note_on" if on else "note_off"
-        acc.feed(mido.Message(kind, note=p, velocity=90 if on else 0, channel=channel),
-                 time.monotonic())
 
 
 def voices_of(notes):
@@ -106,106 +72,17 @@ def test_live_voices_are_the_offline_harmonisers(library, model_name):
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def midi_system() -> MidiSystem:
-    apis = working_apis()
-    api = "jack" if "jack" in apis else "alsa" if "alsa" in apis else None
-    if api is None:
-        pytest.skip(f"no JACK server or ALSA sequencer is running (compiled APIs: "
-                    f"{', '.join(compiled_apis()) or 'none'}); real-port tests need one")
-    return MidiSystem(api)
+def voices_rig(system: MidiSystem, library: ModelLibrary, **options) -> Rig:  # noqa: F811
+    """The rig with three voices of poly-wavenet beneath the keys, in C."""
+    harmony = LiveHarmony(library.get("poly-wavenet"), Key.parse("C"), voices=3, rng_seed=3)
+    return Rig(system, harmony, **options)
 
 
-class Rig:
-    """A keyboard (a virtual output the accompanist's input opens), a sink (a virtual
-    input the accompanist plays into) and the accompanist between them."""
-
-    def __init__(self, system: MidiSystem, library: ModelLibrary, bpm: float = 480.0,
-                 channel: int = 1, keyboard_channel: int = 0) -> None:
-        tag = uuid.uuid4().hex[:6]
-        self.system = system
-        self.keyboard_channel = keyboard_channel
-        self.received: list[mido.Message] = []
-        self.lock = threading.Lock()
-        self.sink = system.open_virtual_input("sink", client_name=f"AccSink{tag}",
-                                              callback=self._got)
-        self.keys = system.open_virtual_output("keys", client_name=f"AccKeys{tag}")
-        sink_name = next(n for n in system.output_names() if f"AccSink{tag}" in n)
-        self.keys_name = next(n for n in system.input_names() if f"AccKeys{tag}" in n)
-        self.out = system.open_output(sink_name)
-        self.errors: list[str] = []
-        self.dropped: list[int] = []
-        harmony = LiveHarmony(library.get("poly-wavenet"), Key.parse("C"), voices=3,
-                              rng_seed=3)
-        self.grid = StepClock.at_tempo(time.monotonic() + 0.2, bpm)
-        self.acc = Accompanist(harmony, self.out, self.grid, channel=channel,
-                               late_window_s=0.01,
-                               watch=[input_watch(system.input_names, self.keys_name)],
-                               on_error=self.errors.append, on_dropped=self.dropped.append)
-        self.input = system.open_input(self.keys_name, callback=self.acc.feed)
-        self.acc.start()
-
-    def _got(self, msg: mido.Message, t: float) -> None:
-        with self.lock:
-            self.received.append(msg)
-
-    def press(self, pitch: int, on: bool) -> None:
-        kind = "note_on" if on else "note_off"
-        self.keys.send(mido.Message(kind, note=pitch, velocity=80 if on else 0,
-                                    channel=self.keyboard_channel))
-
-    def settle(self, timeout: float = 10.0) -> list[mido.Message]:
-        """The sink's messages once nothing more has come for a second (on a loaded
-        machine the sink's reader may wait a while for the CPU)."""
-        last, deadline = -1, time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                n = len(self.received)
-            if n == last:
-                break
-            last = n
-            time.sleep(1.0)
-        with self.lock:
-            return list(self.received)
-
-    def close(self) -> None:
-        self.acc.stop()
-        for port in (self.input, self.out, self.keys, self.sink):
-            port.close()
-
-
-def balance(messages: list[mido.Message]) -> Counter:
-    """(channel, pitch) -> note-ons less note-offs (a note-on of velocity 0 is a note-off)."""
-    count: Counter = Counter()
-    for m in messages:
-        if m.type == "note_on" and m.velocity > 0:
-            count[(m.channel, m.note)] += 1
-        elif m.type in ("note_on", "note_off"):
-            count[(m.channel, m.note)] -= 1
-    return count
-
-
-def test_500_chords_and_notes_then_stop_leave_nothing_sounding(midi_system, library):
-    rig = Rig(midi_system, library)
-    rng = np.random.default_rng(500)
-    down: dict[int, float] = {}
+def test_500_chords_and_notes_then_stop_leave_nothing_sounding(
+        midi_system, library):  # noqa: F811
+    rig = voices_rig(midi_system, library)
     try:
-        pressed = 0
-        t = time.monotonic() + 0.25
-        while pressed < 500 or down:
-            now = time.monotonic()
-            for p in [p for p, until in down.items() if until <= now]:
-                rig.press(p, False)
-                del down[p]
-            if pressed < 500 and now >= t:
-                size = int(rng.choice([1, 1, 2, 3, 4]))
-                for p in rng.choice(np.arange(55, 84), size=size, replace=False):
-                    if int(p) not in down:
-                        rig.press(int(p), True)
-                        down[int(p)] = now + rng.uniform(0.005, 0.12)
-                pressed += 1
-                t = now + rng.uniform(0.0, 0.03)
-            time.sleep(0.002)
+        rig.play_random(500, np.arange(55, 84), [1, 1, 2, 3, 4], np.random.default_rng(500))
         assert rig.acc.running and not rig.errors, rig.errors
         rig.acc.stop()
         got = rig.settle()
@@ -221,8 +98,9 @@ def test_500_chords_and_notes_then_stop_leave_nothing_sounding(midi_system, libr
     assert all(m.channel == 1 for m in got if hasattr(m, "channel"))
 
 
-def test_an_unplugged_keyboard_stops_the_accompanist_with_every_note_off(midi_system, library):
-    rig = Rig(midi_system, library)
+def test_an_unplugged_keyboard_stops_the_accompanist_with_every_note_off(
+        midi_system, library):  # noqa: F811
+    rig = voices_rig(midi_system, library)
     try:
         time.sleep(0.25)
         for p in (72, 64, 67):
@@ -243,8 +121,9 @@ def test_an_unplugged_keyboard_stops_the_accompanist_with_every_note_off(midi_sy
     assert all(v == 0 for v in balance(got).values())
 
 
-def test_an_unplugged_output_is_named_and_nothing_is_left_held(midi_system, library):
-    rig = Rig(midi_system, library)
+def test_an_unplugged_output_is_named_and_nothing_is_left_held(
+        midi_system, library):  # noqa: F811
+    rig = voices_rig(midi_system, library)
     try:
         time.sleep(0.25)
         rig.press(76, True)
@@ -262,9 +141,9 @@ def test_an_unplugged_output_is_named_and_nothing_is_left_held(midi_system, libr
     assert not rig.acc.running and not rig.acc.sounding
 
 
-def test_it_never_plays_on_the_keyboards_channel(midi_system, library):
+def test_it_never_plays_on_the_keyboards_channel(midi_system, library):  # noqa: F811
     """The accompanist set to the keyboard's own channel moves off it and says so."""
-    rig = Rig(midi_system, library, channel=0, keyboard_channel=0)
+    rig = voices_rig(midi_system, library, channel=0, keyboard_channel=0)
     said: list[str] = []
     rig.acc.on_message = said.append
     try:

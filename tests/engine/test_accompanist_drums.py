@@ -4,12 +4,9 @@ MIDI system runs (skipped with the reason where none does)."""
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 from collections import Counter
 
-import mido
 import numpy as np
 import pytest
 
@@ -17,10 +14,10 @@ from engine.encodings.drums import DRUM_CHANNEL, KIT, piece_note
 from engine.errors import GenerationError
 from engine.formats import midi_file_to_song, song_to_midi_file
 from engine.generation.live_drums import LiveDrums, drums_steps
-from engine.live.accompanist import Accompanist, StepClock, input_watch
+from engine.live.accompanist import Accompanist, StepClock
 from engine.live.ports import MessageLog
-from tests.engine.test_accompanist import (Rig, balance, library, midi_system,  # noqa: F401
-                                           play, seed_melody)
+from tests.engine.live_rig import (Rig, balance, library, midi_system,  # noqa: F401
+                                   play, seed_melody)
 
 BPM = 180.0  # twelve steps a quarter: a step of 28 ms
 KIT_NOTES = {piece_note(i) for i in range(len(KIT))}
@@ -31,27 +28,11 @@ def twelfths(melody):
     return [(3 * s, 3 * e, p) for s, e, p in melody]
 
 
-def drum_rig(system, library, keyboard_channel=0):  # noqa: F811
-    """The Rig of test_accompanist with drums in place of the voices."""
-    rig = Rig.__new__(Rig)
-    tag = uuid.uuid4().hex[:6]
-    rig.system, rig.keyboard_channel = system, keyboard_channel
-    rig.received, rig.lock = [], threading.Lock()
-    rig.sink = system.open_virtual_input("sink", client_name=f"DrumSink{tag}",
-                                         callback=rig._got)
-    rig.keys = system.open_virtual_output("keys", client_name=f"DrumKeys{tag}")
-    sink_name = next(n for n in system.output_names() if f"DrumSink{tag}" in n)
-    rig.keys_name = next(n for n in system.input_names() if f"DrumKeys{tag}" in n)
-    rig.out = system.open_output(sink_name)
-    rig.errors, rig.dropped = [], []
+def drum_rig(system, library, keyboard_channel=0) -> Rig:  # noqa: F811
+    """The rig with the drums (rock) in place of the voices, on a grid of 21 ms steps."""
     drums = LiveDrums(library.get("drums-lstm"), style="rock", rng_seed=3)
-    rig.grid = StepClock.at_tempo(time.monotonic() + 0.2, 240.0, 12)  # 21 ms steps
-    rig.acc = Accompanist(drums, rig.out, rig.grid, channel=DRUM_CHANNEL, late_window_s=0.01,
-                          watch=[input_watch(system.input_names, rig.keys_name)],
-                          on_error=rig.errors.append, on_dropped=rig.dropped.append)
-    rig.input = system.open_input(rig.keys_name, callback=rig.acc.feed)
-    rig.acc.start()
-    return rig
+    return Rig(system, drums, bpm=240.0, steps_per_quarter=12, channel=DRUM_CHANNEL,
+               keyboard_channel=keyboard_channel, prefix="Drum")
 
 
 def test_live_drums_are_the_offline_drums(library):  # noqa: F811
@@ -157,25 +138,8 @@ def test_a_drum_take_saves_as_a_drum_track_and_reopens_note_for_note(
 
 def test_300_presses_then_stop_leave_no_drum_sounding(midi_system, library):  # noqa: F811
     rig = drum_rig(midi_system, library)
-    rng = np.random.default_rng(300)
-    down: dict[int, float] = {}
     try:
-        pressed = 0
-        t = time.monotonic() + 0.25
-        while pressed < 300 or down:
-            now = time.monotonic()
-            for p in [p for p, until in down.items() if until <= now]:
-                rig.press(p, False)
-                del down[p]
-            if pressed < 300 and now >= t:
-                for p in rng.choice(np.arange(36, 84), size=int(rng.choice([1, 1, 2, 3])),
-                                    replace=False):
-                    if int(p) not in down:
-                        rig.press(int(p), True)
-                        down[int(p)] = now + rng.uniform(0.005, 0.12)
-                pressed += 1
-                t = now + rng.uniform(0.0, 0.03)
-            time.sleep(0.002)
+        rig.play_random(300, np.arange(36, 84), [1, 1, 2, 3], np.random.default_rng(300))
         assert rig.acc.running and not rig.errors, rig.errors
         rig.acc.stop()
         got = rig.settle()
