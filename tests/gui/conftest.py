@@ -8,9 +8,11 @@ the test modules) does that for every file under tests/gui.
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import mido  # noqa: E402
 import pytest  # noqa: E402
 
 from engine.song import Note, melody_song  # noqa: E402
@@ -31,6 +33,26 @@ L:1/4
 K:D
 D F A|d2 A|F2 D|]
 """
+
+def note_tuples(notes) -> list[tuple[int, int, int, int]]:
+    """(pitch, start, duration, velocity) of each note, sorted."""
+    return sorted((n.pitch, n.start_tick, n.duration_ticks, n.velocity) for n in notes)
+
+
+def mido_notes(path) -> list[tuple[int, int, int, int]]:
+    """:func:`note_tuples` of a MIDI file read with mido alone, not with our reader."""
+    out, held = [], defaultdict(list)
+    for track in mido.MidiFile(path).tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "note_on" and msg.velocity > 0:
+                held[msg.note].append((tick, msg.velocity))
+            elif msg.type in ("note_on", "note_off") and held[msg.note]:
+                start, vel = held[msg.note].pop(0)
+                out.append((msg.note, start, tick - start, vel))
+    return sorted(out)
+
 
 SEED_NOTES = [Note(60, 0, 480), Note(62, 480, 480), Note(64, 960, 480), Note(67, 1440, 480),
               Note(60, 1920, 960)]

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import mido
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from engine.song import Note
 from gui import files
 from gui.document import GENERATED, SEED
-from tests.gui.conftest import ARCHITECTURES, TWO_TUNES_ABC
+from tests.gui.conftest import ARCHITECTURES, TWO_TUNES_ABC, mido_notes, note_tuples
 
 
 def model_named(library, architecture):
@@ -46,24 +45,6 @@ def make_window(qtbot, library, path=None, playback=False):
 @pytest.fixture
 def window(qtbot, library, isolated_settings):
     return make_window(qtbot, library)
-
-
-def note_tuples(notes):
-    return sorted((n.pitch, n.start_tick, n.duration_ticks, n.velocity) for n in notes)
-
-
-def mido_notes(path):
-    out, held = [], defaultdict(list)
-    for track in mido.MidiFile(path).tracks:
-        tick = 0
-        for msg in track:
-            tick += msg.time
-            if msg.type == "note_on" and msg.velocity > 0:
-                held[msg.note].append((tick, msg.velocity))
-            elif msg.type in ("note_on", "note_off") and held[msg.note]:
-                start, vel = held[msg.note].pop(0)
-                out.append((msg.note, start, tick - start, vel))
-    return sorted(out)
 
 
 def generate(qtbot, window, architecture, library, bars=2, variations=3):

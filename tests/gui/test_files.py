@@ -4,7 +4,6 @@ drag-out mime data (read back with mido), and the tune / track choosers."""
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from pathlib import Path
 
 import mido
@@ -15,28 +14,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QWidget
 from engine.errors import ContinuoError
 from engine.song import Note, Song, Track, melody_song
 from gui import files
-from tests.gui.conftest import TWO_TUNES_ABC
-
-
-def mido_notes(path) -> list[tuple[int, int, int, int]]:
-    """(pitch, start, duration, velocity) read with mido alone, not with our reader."""
-    mid = mido.MidiFile(path)
-    out, open_notes = [], defaultdict(list)
-    for track in mid.tracks:
-        tick = 0
-        for msg in track:
-            tick += msg.time
-            if msg.type == "note_on" and msg.velocity > 0:
-                open_notes[msg.note].append((tick, msg.velocity))
-            elif msg.type in ("note_on", "note_off") and open_notes[msg.note]:
-                start, vel = open_notes[msg.note].pop(0)
-                out.append((msg.note, start, tick - start, vel))
-    return sorted(out, key=lambda t: (t[1], t[0]))
-
-
-def as_tuples(notes) -> list[tuple[int, int, int, int]]:
-    return sorted(((n.pitch, n.start_tick, n.duration_ticks, n.velocity) for n in notes),
-                  key=lambda t: (t[1], t[0]))
+from tests.gui.conftest import TWO_TUNES_ABC, mido_notes, note_tuples
 
 
 SONG_NOTES = [Note(62, 0, 240, 80), Note(66, 240, 240, 70), Note(69, 480, 960, 100),
@@ -51,7 +29,7 @@ def test_drag_mime_data_holds_a_midi_file_that_mido_reads_back(qtbot):
     path = urls[0].toLocalFile()
     assert path.endswith(".mid") and os.path.exists(path)
     assert "?" not in os.path.basename(path) and ":" not in os.path.basename(path)
-    assert mido_notes(path) == as_tuples(SONG_NOTES)
+    assert mido_notes(path) == note_tuples(SONG_NOTES)
     mid = mido.MidiFile(path)
     tempos = [m.tempo for t in mid.tracks for m in t if m.type == "set_tempo"]
     assert tempos == [mido.bpm2tempo(90)]
@@ -73,7 +51,7 @@ def test_drag_button_mime_data_comes_from_its_provider(qtbot):
 def test_clip_song_starts_at_zero_with_the_tempo_and_metre_of_its_song():
     like = melody_song([Note(60, 0, 480)], bpm=132, time_signature=(6, 8))
     clip = files.clip_song([Note(67, 3000, 100), Note(65, 2880, 120)], like)
-    assert as_tuples(clip.tracks[0].notes) == [(65, 0, 120, 100), (67, 120, 100, 100)]
+    assert note_tuples(clip.tracks[0].notes) == [(65, 0, 120, 100), (67, 120, 100, 100)]
     assert round(clip.tempo_map.bpm_at(0)) == 132
     assert str(clip.time_signatures[0]) == "6/8"
     with pytest.raises(ContinuoError, match="no notes"):
@@ -85,11 +63,11 @@ def test_write_song_is_midi_adds_the_suffix_and_leaves_no_temporary_files(tmp_pa
     written = files.write_song(song, tmp_path / "tune")
     assert written == str(tmp_path / "tune.mid")
     assert os.listdir(tmp_path) == ["tune.mid"]
-    assert as_tuples(files.read_song(written).tracks[0].notes) == as_tuples(SONG_NOTES)
+    assert note_tuples(files.read_song(written).tracks[0].notes) == note_tuples(SONG_NOTES)
     # overwrite in place
     files.write_song(melody_song(SONG_NOTES[:1]), written)
     assert os.listdir(tmp_path) == ["tune.mid"]
-    assert mido_notes(written) == as_tuples(SONG_NOTES[:1])
+    assert mido_notes(written) == note_tuples(SONG_NOTES[:1])
 
 
 def test_write_song_into_a_missing_folder_is_a_sentence(tmp_path):
