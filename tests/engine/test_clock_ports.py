@@ -21,7 +21,9 @@ from engine.song import Note, melody_song
 from tests.engine import test_ports
 from tests.engine.test_ports import Sink, find, unique
 
-midi_system = test_ports.midi_system  # the fixture: the running MIDI system, or a skip
+# the fixtures: the running MIDI system (or a skip), and a real input port that keeps all
+# it receives
+midi_system, sink = test_ports.midi_system, test_ports.sink
 
 pytestmark = pytest.mark.ports
 
@@ -78,13 +80,6 @@ class Followed(Player):
     def on_playing_changed(self, playing: bool) -> None:
         if not playing:
             self.stopped.set()
-
-
-@pytest.fixture
-def sink(midi_system):
-    s = Sink(midi_system)
-    yield s
-    s.close()
 
 
 @pytest.fixture

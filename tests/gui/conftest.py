@@ -34,6 +34,7 @@ K:D
 D F A|d2 A|F2 D|]
 """
 
+
 def note_tuples(notes) -> list[tuple[int, int, int, int]]:
     """(pitch, start, duration, velocity) of each note, sorted."""
     return sorted((n.pitch, n.start_tick, n.duration_ticks, n.velocity) for n in notes)
