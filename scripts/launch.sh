@@ -4,7 +4,7 @@
 #
 # The set-up (system packages, the virtual environment, `pip install -e .`) runs only
 # when it is missing or out of date: $VENV/.continuo-setup holds the sha256 of
-# pyproject.toml and scripts/system-deps.sh from the last set-up that finished, and it
+# pyproject.toml, scripts/system-deps.sh and scripts/apt-install.sh from the last set-up that finished, and it
 # is redone when they changed or when the installed package no longer imports from
 # this checkout.  CONTINUO_VENV names another virtual environment (default .venv).
 set -euo pipefail
@@ -13,7 +13,7 @@ VENV="${CONTINUO_VENV:-.venv}"
 STAMP_NAME=.continuo-setup
 
 # What the stamp records: the files whose change calls for a new set-up.
-setup_stamp() { sha256sum pyproject.toml scripts/system-deps.sh; }
+setup_stamp() { sha256sum pyproject.toml scripts/system-deps.sh scripts/apt-install.sh; }
 
 # True when $VENV was set up from these files and imports this checkout's packages
 # (-I: not from the current folder, only through the install).
