@@ -12,10 +12,10 @@ import math
 import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from engine.encodings.chords import chord_from_text
+from engine.encodings.chords import chord_from_text, parse_chord
 from engine.errors import ContinuoError, LimitError, ScoreFileError, SongError
 from engine.formats.midi import MAX_NOTES
 from engine.limits import (MAX_ARCHIVE_MEMBERS, MAX_SCORE_BYTES, MAX_SCORE_QUARTERS,
@@ -252,9 +252,10 @@ def _chord_symbol(cs) -> str | None:
     (its figure "B-7" is Bb7); its figure is read first (it keeps alterations such as
     b5), then its kind, root and bass."""
     try:
-        return _chord_symbol_of(cs)
+        symbol = _chord_symbol_of(cs)
     except Exception:  # music21 on a harmony it half understands: no chord, not no file
         return None
+    return None if symbol is None else _stacked_tensions(symbol)
 
 
 def _chord_symbol_of(cs) -> str | None:
@@ -288,6 +289,35 @@ def _with_degrees(cs, quality: str) -> str | None:
         sign = {-1: "b", 0: "", 1: "#"}[alter]
         extensions += f"({sign}{mod.degree})" if sign else f"add{mod.degree}"
     return chord_from_text(root + quality + extensions + ("" if bass == root else f"/{bass}"))
+
+
+# a seventh chord's ninth, eleventh and thirteenth: (their seventh, the tensions they add)
+# (the largest first: a thirteenth is tried before an eleventh, a ninth, the seventh)
+_STACKS = {"13": ("7", {"9", "13"}), "m13": ("m7", {"9", "13"}), "maj13": ("maj7", {"9", "13"}),
+           "11": ("7", {"9", "11"}), "m11": ("m7", {"9", "11"}),
+           "9": ("7", {"9"}), "m9": ("m7", {"9"}), "maj9": ("maj7", {"9"}),
+           "7": ("7", set()), "m7": ("m7", set()), "maj7": ("maj7", set())}
+_PLAIN_TENSIONS = {"9": "9", "add9": "9", "11": "11", "add11": "11", "13": "13", "add13": "13"}
+
+
+def _stacked_tensions(text: str) -> str:
+    """A chord symbol with the unaltered ninth, eleventh and thirteenth added to a seventh
+    chord folded into its quality, as a lead sheet writes it: a ``<harmony>`` of kind
+    dominant with a ``<degree>`` 9 added is ``C9``, not ``C7add9``; minor seventh with 9
+    and 11 is ``Cm11``; 9 and 13 make a thirteenth.  Only a whole stack folds, so the
+    symbol keeps the very tones it names (``C7add13``, without the ninth, stays); altered
+    tensions (``b9``, ``#11``) and every other chord are left as they are."""
+    symbol = parse_chord(text)
+    if symbol.quality not in _STACKS:
+        return text
+    seventh, implied = _STACKS[symbol.quality]
+    added = {_PLAIN_TENSIONS[e] for e in symbol.extensions if e in _PLAIN_TENSIONS}
+    tensions = implied | added
+    quality, needs = next((q, needs) for q, (base, needs) in _STACKS.items()
+                          if base == seventh and needs <= tensions)
+    rest = [e for e in symbol.extensions if _PLAIN_TENSIONS.get(e) not in needs]
+    rest += [f"add{t}" for t in sorted(implied - needs - added, key=int)]  # Cm11 + 13
+    return str(replace(symbol, quality=quality, extensions=tuple(rest)))
 
 
 def _with_pickup(m21, part, signatures: list[TimeSignature], ppq: int) -> list[TimeSignature]:
