@@ -24,9 +24,12 @@ holds the mixing for a card without one); :func:`mixing_for` reads them.
 Nothing here touches onnxruntime: the caller hands the network's logits in.
 
 The contexts are the nodes of a trie built as the tune goes: the order-``n`` context
-after a new token is the child of the order-``n - 1`` context before it, so a step is
-``max_order`` integer dictionary look-ups per variation and a few numpy operations on
-``[variations, max_order + 1, vocab]`` counts for the distribution.
+after a new token is the child of the order-``n - 1`` context before it, so a step is a
+few integer dictionary look-ups per variation (until the first context never seen
+before) and a few numpy operations on ``[variations, max_order + 1, vocab]`` counts for
+the distribution; the counts of a phase period's steps are added in one go.  Every path
+(one row or several, counts as floats or integers) does the same floating-point
+operations in the same order, so the log-probabilities are the same to the bit.
 
 The contexts know where in the beat a step falls (``Mixing.phase_period``, 4 steps: a
 quarter note): the trie has one root per phase and a context descends from the root of
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
@@ -50,6 +54,10 @@ import numpy as np
 
 DEFAULT_MAX_ORDER = 10
 MAX_GENERATED = 2048  # engine.generation.generator.MAX_STEPS: the most tokens one run adds
+# a memory's counts are held as floats where they take at most this many bytes (a melody
+# model's), as 16-bit integers above it (a part or drum model's larger vocabulary)
+FLOAT_TABLE_BYTES = 32 << 20
+CLEAR_BLOCK = 512  # nodes made 0 at a time (MotifMemory._clear_to)
 
 
 # the adaptive mixing's buckets: how sure the memory is of its likeliest token, and the
@@ -58,6 +66,8 @@ CONFIDENCE_EDGES = (0.3, 0.6, 0.9)
 ENTROPY_EDGES = (0.5, 1.2)
 _PER_ORDER = (len(CONFIDENCE_EDGES) + 1) * (len(ENTROPY_EDGES) + 1)
 _CONFIDENCE, _ENTROPY = np.array(CONFIDENCE_EDGES), np.array(ENTROPY_EDGES)
+# ndarray.sum and .max without their Python wrappers (the same reductions)
+_sum, _max = np.add.reduce, np.maximum.reduce
 
 
 @dataclass(frozen=True)
@@ -207,15 +217,60 @@ def _memory_named(name: str) -> dict | None:
     return section
 
 
+def _walk(children: dict[int, int], ctx: list[int], depth: int, token: int, root: int,
+          vocab: int, size: int) -> tuple[list[int], int, int, int]:
+    """The contexts after ``token`` (``root``: the empty context of the next step's
+    phase), creating the trie nodes it lacks, numbered from ``size``; returns them, how
+    many of them there are (the rest are 0), the trie's new size and how many of them
+    were there before (the root and the nodes found).  ``ctx``: the context of every
+    order before ``token``, its first ``depth`` nonzero.
+
+    A context's node is its parent's (one token shorter, from the same first step) child:
+    every context descends from the root of its first step's phase, so the phase of the
+    step it predicts is known from its length.  Once a context is new, so is every longer
+    one (a context was walked with every shorter one), so the walk looks nodes up only
+    until its first miss and numbers the rest in one go."""
+    last = len(ctx) - 1  # the top order's context has no child in the walk
+    parents = depth if depth < last else last
+    new = [root]
+    get = children.get
+    for parent in ctx[:parents]:
+        node = get(parent * vocab + token)
+        if node is None:
+            break
+        new.append(node)
+    k = len(new) - 1
+    if k < parents:
+        end = size + parents - k
+        children.update(zip([p * vocab + token for p in ctx[k:parents]], range(size, end)))
+        new += range(size, end)
+        size = end
+    if parents < last:
+        new += [0] * (last - parents)
+    return new, parents + 1, size, k + 1
+
+
 class MotifMemory:
     """One online n-gram per row (variation), all rows fed the same prefix first.
 
-    ``table[row, node]`` holds a context's count of every token, then its total and
-    how many distinct tokens followed it (Witten-Bell's ``T``), in one array so that a
-    step gathers everything it needs in one indexing.  Counts are integers of ``dtype``:
-    a generation feeds at most 1,024 + 2,048 tokens, so 16 bits do (a quarter of the
-    memory of floats: 8 variations of the longest generation take about 30 MB).
-"""
+    ``table[row, node]`` holds a context's count of every token, then its total, its
+    total plus how many distinct tokens followed it (Witten-Bell's ``T``: the escape's
+    denominator) and ``T`` itself, in one array so that a step gathers everything it
+    needs in one indexing.  Counts are numbers of ``dtype``: a generation feeds at most
+    1,024 + 2,048 tokens, so 16 bits do (a quarter of the memory of floats: 8
+    variations of the longest generation take about 30 MB); floats save a conversion a
+    step where the table is small.
+
+    A step costs a few numpy calls for every row together and one short walk of the
+    trie per row in Python (:func:`_walk`): numpy's fixed cost per call, not the
+    arithmetic, is most of it.  So the counts of a step wait, and are added for up to a
+    phase period of steps in one go: a context is at one phase, so those steps'
+    contexts are none of the next step's, whose counts are therefore complete.
+    """
+
+    # up to this many rows, the weights are worked out row by row in Python floats
+    # (_weights_by_row), above it in numpy for every row at once (_weights)
+    rows_in_python = 4
 
     def __init__(self, vocab: int, rows: int = 1, max_order: int = DEFAULT_MAX_ORDER,
                  capacity: int = 512, dtype=np.uint32, period: int = 1,
@@ -230,35 +285,80 @@ class MotifMemory:
         self.period = int(period)
         self.step = int(step)  # the step of the next token (its phase: step % period)
         n = max_order + 1
-        self._width = vocab + 2  # counts, total, types
+        self._width = vocab + 3  # counts, total, total + types, types
         # node 0: "no such context" (always empty), nodes 1..period: the empty context at
         # each phase, the roots of the contexts that start there; every token adds at
         # most max_order nodes, and growing costs a copy of the table
         self._cap = max(64, int(capacity), 2 + self.period + n)
-        self._set_table(np.zeros((rows, self._cap, self._width), dtype=dtype))
+        self._pending: list[tuple[np.ndarray, list[int]]] = []  # steps not yet counted
+        self._set_table(np.empty((rows, self._cap, self._width), dtype=dtype), 0)
+        self._clear_to(2 + self.period)
         self._children: list[dict[int, int]] = [dict() for _ in range(rows)]
         self._size = [1 + self.period] * rows
-        # the contexts of orders 0..max_order before the next token, per row (0: none)
-        self.ctx = np.zeros((rows, n), dtype=np.int64)
-        self.ctx[:, 0] = self._root(self.step)
-        self.longest = np.full(rows, -1)  # set by distribution()
-        self._order_plus_one = np.arange(1, n + 1)
+        self.break_context()
+
+    @property
+    def table(self) -> np.ndarray:
+        """``[rows, nodes, vocab + 3]``: every context's counts (see the class)."""
+        self._flush()
+        return self._table[:, :self._cleared]
+
+    @property
+    def ctx(self) -> np.ndarray:
+        """``[rows, max_order + 1]``: each row's context node of every order before the
+        next token (0: none)."""
+        return np.array(self._ctx, dtype=np.int64)
+
+    @property
+    def seen(self) -> np.ndarray:
+        """How many orders of each row's contexts have been seen before the next token
+        (counted): its longest's order plus one."""
+        return np.array(self._seen_rows, dtype=np.intp)
+
+    @property
+    def longest(self) -> np.ndarray:
+        """The order of each row's longest context seen before the next token (-1:
+        none)."""
+        return self.seen - 1
 
     def _root(self, step: int) -> int:
         """The empty context of ``step``'s phase."""
         return 1 + step % self.period
 
-    def _set_table(self, table: np.ndarray) -> None:
-        """The counts, and the flat views a step indexes."""
-        self.table = table
+    def _set_table(self, table: np.ndarray, cleared: int) -> None:
+        """The counts (``cleared``: how many nodes' rows are set, every row's; the rest
+        are made 0 as the trie reaches them, :meth:`_clear_to`), and the flat views a
+        step indexes."""
+        self._table, self._cleared = table, cleared
         self.rows, self._cap = table.shape[0], table.shape[1]
         self._offsets = np.arange(self.rows)[:, None] * self._cap
         self._flat = table.reshape(-1)
         self._nodes = table.reshape(-1, self._width)
+        self._floats = table.dtype == np.float64
         # distribution()'s products of the higher orders' escapes (the top order's: 1)
         self._above = np.ones((self.rows, self.max_order + 1))
-        # update()'s columns of a context's row: the token's count, the total, the types
-        self._columns = np.tile(np.array([0, self.vocab, self.vocab + 1]), (self.rows, 1, 1))
+        # _flush()'s columns of a context's row, the token's count's aside
+        v = self.vocab
+        self._columns = np.array([0, v, v + 1, v + 2]).reshape(4, 1, 1, 1)
+
+    def _set_contexts(self, seen: list[int]) -> None:
+        """The contexts' rows of the flat table (``self._at``), from each row's nodes,
+        and how many orders of each have been seen (``seen``)."""
+        at = np.array(self._ctx, dtype=np.intp)
+        if self.rows > 1:
+            at += self._offsets
+        self._at = at
+        self._seen_rows = seen
+
+    def _seen(self, r: int, found: int) -> int:
+        """How many of row ``r``'s contexts have been seen before (counted): of the
+        ``found`` that were there before the last token, the lowest orders, as a
+        context's total is at most its shorter one's (it was counted with it)."""
+        base = r * self._cap
+        nodes, flat, at = self._ctx[r], self._flat, self._width
+        while found and not flat[(base + nodes[found - 1]) * at + self.vocab]:
+            found -= 1
+        return found
 
     # ---- growing -------------------------------------------------------------------
     def _grow(self, need: int) -> None:
@@ -267,103 +367,107 @@ class MotifMemory:
             cap *= 2
         if cap == self._cap:
             return
-        table = np.zeros((self.rows, cap, self._width), dtype=self.table.dtype)
-        table[:, :self._cap] = self.table
-        self._set_table(table)
+        self._flush()
+        table = np.empty((self.rows, cap, self._width), dtype=self._table.dtype)
+        table[:, :self._cleared] = self._table[:, :self._cleared]
+        self._set_table(table, self._cleared)
+        self._set_contexts(self._seen_rows)
 
-    def _advance_row(self, r: int, token: int, ctx: list[int], root: int) -> list[int]:
-        """The contexts after ``token`` in row ``r`` (``root``: the empty context of the
-        next step's phase), creating the trie nodes.  A context's node is its parent's
-        (one token shorter, from the same first step) child: every context descends from
-        the root of its first step's phase, so the phase of the step it predicts is
-        known from its length."""
-        children = self._children[r]
-        new = [root]
-        size = self._size[r]
-        vocab = self.vocab
-        for parent in ctx[:-1]:
-            if parent == 0:
-                break
-            key = parent * vocab + token
-            node = children.get(key)
-            if node is None:
-                node = children[key] = size
-                size += 1
-            new.append(node)
-        self._size[r] = size
-        return new + [0] * (len(ctx) - len(new))
+    def _clear_to(self, nodes: int) -> None:
+        """Every row's first ``nodes`` nodes at 0 counts, or counted: the table is
+        made 0 a block at a time as the trie reaches it, not all at once (a table made
+        with room for the longest generation would cost its every byte in each)."""
+        if nodes > self._cleared:
+            end = min(self._cap, max(nodes, self._cleared + CLEAR_BLOCK))
+            self._table[:, self._cleared:end] = 0
+            self._cleared = end
 
     # ---- feeding -------------------------------------------------------------------
     def update(self, tokens: Sequence[int] | np.ndarray) -> None:
         """One new token per row: count it in every context it followed, then move on."""
-        tokens = np.asarray(tokens, dtype=np.int64).reshape(self.rows)
-        # node 0 ("no such context") takes the counts of missing orders; zeroed after
-        at = self.ctx + self._offsets
-        # each context's count of the token, its total and its types, in one indexing
-        columns = self._columns
-        columns[:, 0, 0] = tokens
-        cells = (at * self._width)[:, :, None] + columns
-        counts = self._flat[cells]
-        fresh = counts[..., 0] == 0
-        counts[..., :2] += 1
-        counts[..., 2] += fresh
-        self._flat[cells] = counts
-        self.table[:, 0] = 0
+        tokens = np.asarray(tokens).reshape(self.rows).tolist()
+        self._pending.append((self._at, tokens))
+        if len(self._pending) >= self.period:
+            self._flush()
         self.step += 1
-        root = self._root(self.step)
-        if self.rows == 1:
-            self.ctx = np.array([self._advance_row(0, int(tokens[0]), self.ctx[0].tolist(),
-                                                   root)])
-        else:
-            self.ctx = np.array([self._advance_row(r, tok, ctx_r, root) for r, (tok, ctx_r)
-                                 in enumerate(zip(tokens.tolist(), self.ctx.tolist()))])
-        if max(self._size) >= self._cap:
-            self._grow(max(self._size) + 1)
+        root, vocab = self._root(self.step), self.vocab
+        ctx, depth, size, children = self._ctx, self._depth, self._size, self._children
+        found = []
+        for r, tok in enumerate(tokens):
+            ctx[r], depth[r], size[r], f = _walk(children[r], ctx[r], depth[r], int(tok), root,
+                                                 vocab, size[r])
+            found.append(f)
+        if max(size) >= self._cap:
+            self._grow(max(size) + 1)
+        self._clear_to(max(size))
+        self._set_contexts([self._seen(r, f) for r, f in enumerate(found)])
+
+    def _flush(self) -> None:
+        """Count the steps' tokens that wait (:meth:`update`): in each context it
+        followed, the token's count, the total, the total plus types, and the types
+        where the token is new there, all in one indexing."""
+        pending = self._pending
+        if not pending:
+            return
+        if len(pending) == 1:
+            at, tokens = pending[0][0], np.array(pending[0][1], dtype=np.intp)
+        else:  # [steps, rows, orders]
+            at = np.array([a for a, _ in pending])
+            tokens = np.array([t for _, t in pending], dtype=np.intp)
+        pending.clear()
+        # [the token's count, the total, the total plus types, the types] x contexts
+        cells = (at * self._width)[None] + self._columns
+        cells[0] += tokens[..., None]
+        counts = self._flat[cells]
+        fresh = counts[0] == 0
+        counts[:3] += 1
+        counts[2:] += fresh
+        self._flat[cells] = counts
+        # node 0 ("no such context") took the counts of missing orders
+        self._table[:, 0] = 0
 
     def feed(self, tokens: Sequence[int]) -> None:
         """The same tokens for every row (the seed): fed once, then copied."""
         if not len(tokens):
             return
+        self._flush()
         if self.rows == 1:
             self._feed_one([int(t) for t in tokens])
             return
-        one = MotifMemory(self.vocab, 1, self.max_order, self._cap, self.table.dtype,
+        one = MotifMemory(self.vocab, 1, self.max_order, self._cap, self._table.dtype,
                           self.period, self.step)
-        one.table[0] = self.table[0]
-        one._children, one._size = [dict(self._children[0])], [self._size[0]]
-        one.ctx = self.ctx[:1].copy()
+        used = self._size[0]
+        one._clear_to(used)
+        one._table[0, :used] = self._table[0, :used]
+        one._children, one._size = [dict(self._children[0])], [used]
+        one._ctx, one._depth = [list(self._ctx[0])], [self._depth[0]]
         one.feed(tokens)
         self._grow(one._cap)
         used = one._size[0]  # the rows have not diverged: copy the contexts in use
-        self.table[:, :used] = one.table[0, :used]
+        self._clear_to(used)
+        self._table[:, :used] = one._table[0, :used]
         self._children = [dict(one._children[0]) for _ in range(self.rows)]
         self._size = [used] * self.rows
-        self.ctx = np.repeat(one.ctx, self.rows, axis=0)
+        self._ctx = [list(one._ctx[0]) for _ in range(self.rows)]
+        self._depth = [one._depth[0]] * self.rows
         self.step = one.step
+        self._set_contexts(one._seen_rows * self.rows)
 
     def _feed_one(self, tokens: list[int]) -> None:
         """:meth:`update` token by token for a single row, in one pass: the contexts
         of every token first (the trie walked in Python, new nodes numbered as
-        :meth:`_advance` numbers them), then every count at once."""
-        v, n = self.vocab, self.max_order + 1
+        :meth:`update` numbers them), then every count at once."""
+        v = self.vocab
         children = self._children[0]
-        ctx, size, step = self.ctx[0].tolist(), self._size[0], self.step
+        ctx, depth, size, step = self._ctx[0], self._depth[0], self._size[0], self.step
         contexts = []
         for tok in tokens:
             contexts.append(ctx)
             step += 1
-            new = [1 + step % self.period]
-            for parent in ctx[:-1]:
-                if parent == 0:
-                    break
-                key = parent * v + tok
-                node = children.get(key)
-                if node is None:
-                    node = children[key] = size
-                    size += 1
-                new.append(node)
-            ctx = new + [0] * (n - len(new))
+            ctx, depth, size, found = _walk(children, ctx, depth, tok, 1 + step % self.period,
+                                            v, size)
         self._grow(size + 1)
+        self._clear_to(size)
         nodes = np.array(contexts, dtype=np.int64)
         seen = nodes != 0  # node 0 ("no such context") counts nothing
         w = self._width
@@ -375,53 +479,86 @@ class MotifMemory:
         parents, times = np.unique(nodes[seen], return_counts=True)
         flat[parents * w + v] += times.astype(flat.dtype)
         fresh, types = np.unique(cells[before == 0] // w, return_counts=True)
+        flat[fresh * w + v + 2] += types.astype(flat.dtype)
+        flat[parents * w + v + 1] += times.astype(flat.dtype)
         flat[fresh * w + v + 1] += types.astype(flat.dtype)
-        self.ctx[0] = ctx
-        self._size[0] = size
+        self._ctx[0], self._depth[0], self._size[0] = ctx, depth, size
         self.step = step
+        self._set_contexts([self._seen(0, found)])
 
     def repeat_rows(self, times: int) -> None:
         """Make every row ``times`` rows, side by side, each with the row's counts."""
+        self._flush()
         rows, used = self.rows * times, max(self._size)
-        table = np.zeros((rows, self._cap, self._width), dtype=self.table.dtype)
-        table[:, :used] = np.repeat(self.table[:, :used], times, axis=0)
-        self._set_table(table)
+        table = np.empty((rows, self._cap, self._width), dtype=self._table.dtype)
+        table[:, :used] = np.repeat(self._table[:, :used], times, axis=0)
+        self._set_table(table, used)
         self._children = [dict(c) for c in self._children for _ in range(times)]
         self._size = [n for n in self._size for _ in range(times)]
-        self.ctx = np.repeat(self.ctx, times, axis=0)
-        self.longest = np.repeat(self.longest, times)
+        self._ctx = [list(c) for c in self._ctx for _ in range(times)]
+        self._depth = [d for d in self._depth for _ in range(times)]
+        self._set_contexts([s for s in self._seen_rows for _ in range(times)])
 
     def break_context(self, step: int | None = None) -> None:
         """End a passage: the next token follows no context but the empty one (a
         filled gap's memory hears the music after the gap, then the music before it,
         without joining the two into an n-gram that never sounded); ``step``: where the
         next token is (its phase), when not right after the last."""
+        self._flush()
         if step is not None:
             self.step = int(step)
-        self.ctx[:] = 0
-        self.ctx[:, 0] = self._root(self.step)
+        empty = [self._root(self.step)] + [0] * self.max_order
+        self._ctx = [list(empty) for _ in range(self.rows)]
+        self._depth = [1] * self.rows
+        self._set_contexts([self._seen(r, 1) for r in range(self.rows)])
 
     # ---- predicting ----------------------------------------------------------------
     def distribution(self) -> np.ndarray:
-        """``[rows, vocab]``: each row's probabilities of the next token (and
-        ``self.longest``: the order of the longest context seen before, -1 for none)."""
+        """``[rows, vocab]``: each row's probabilities of the next token (``self.seen``
+        says how many orders have been seen before: the longest's plus one)."""
+        g = self._nodes[self._at]
+        if not self._floats:
+            g = g.astype(np.float64)
+        w, escape = (self._weights_by_row if self.rows <= self.rows_in_python
+                     else self._weights)(g)
+        p = np.matmul(w[:, None, :], g[..., :self.vocab])[:, 0]
+        p += escape
+        return p
+
+    def _weights(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Interpolated Witten-Bell from order 0 up: p_n = lam_n * c_n / total_n + (1 -
+        lam_n) p_(n-1), so the weight of order n's counts is lam_n over its total times
+        every higher order's escape (1 - lam); and each row's share of the uniform
+        distribution below order 0, every escape's product over the vocabulary
+        (``[rows, 1]``).  ``g``: the contexts' rows of the table, as floats."""
         v = self.vocab
-        g = self._nodes[self.ctx + self._offsets].astype(np.float64)
         total = g[..., v]
-        lam = total / np.maximum(total + g[..., v + 1], 1.0)  # 0 for an unseen context
-        # Witten-Bell from order 0 up: p_n = lam_n * c_n / total_n + (1 - lam_n) p_(n-1);
-        # the weight of order n's counts is lam_n times every higher order's (1 - lam)
+        at_least_one = np.maximum(g[..., v:v + 2], 1.0)  # the total, the total plus types
+        lam = total / at_least_one[..., 1]  # 0 for an unseen context
         keep = 1.0 - lam
         above = self._above  # its last column stays 1
         np.cumprod(keep[:, :0:-1], axis=1, out=above[:, -2::-1])
-        w = lam * above / np.maximum(total, 1.0)
-        p = np.matmul(w[:, None, :], g[..., :v])[:, 0]
-        p += (above[:, 0] * keep[:, 0] / v)[:, None]
-        # the orders seen before are the lowest ones (a context seen was followed when
-        # every shorter one was): their count is the longest's order plus one
-        self.seen = np.count_nonzero(total, axis=1)
-        self.longest = self.seen - 1
-        return p
+        w = lam * above
+        w /= at_least_one[..., 0]
+        return w, (above[:, 0] * keep[:, 0] / v)[:, None]
+
+    def _weights_by_row(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_weights` in Python floats over each row's seen orders alone (an
+        unseen one's weight is 0 and its escape 1), the same operations in the same
+        order, so the same numbers: cheaper than numpy's calls for a few rows."""
+        v, n = self.vocab, self.max_order + 1
+        stats = g[:, :, v:v + 2].tolist()
+        weights, escapes = [], []
+        for seen, rows in zip(self._seen_rows, stats):
+            row, above = [0.0] * n, 1.0
+            for k in range(seen - 1, -1, -1):
+                total, denominator = rows[k]
+                lam = total / denominator
+                row[k] = lam * above / total
+                above *= 1.0 - lam
+            weights.append(row)
+            escapes.append([above / v])
+        return np.array(weights), np.array(escapes)
 
 
 
@@ -519,6 +656,8 @@ class MemoryMixer:
         fed = len(prefix) + len(heard)
         capacity = 1 + mixing.phase_period + (fed + steps) * max(1, mixing.max_order)
         dtype = np.uint16 if fed + MAX_GENERATED < 65536 else np.uint32
+        if rows * capacity * (vocab + 3) * 8 <= FLOAT_TABLE_BYTES:
+            dtype = np.float64  # small enough to hold as floats: no conversion a step
         start = len(prefix) if start_step is None else int(start_step)
         first = start - len(prefix)  # the prefix's first step
         self.memory = MotifMemory(vocab, rows, mixing.max_order, capacity, dtype,
@@ -533,6 +672,7 @@ class MemoryMixer:
         if self._table is not None:  # by [seen orders, memory confidence, network entropy]
             self._shares = self._table.reshape(mixing.max_order + 2, len(CONFIDENCE_EDGES) + 1,
                                                len(ENTROPY_EDGES) + 1)
+            self._share_rows = self._shares.tolist()
         tokens = mixing.network_tokens
         self._hand = None if not tokens else \
             int(tokens[0]) if len(tokens) == 1 else np.array(tokens, dtype=np.intp)
@@ -566,24 +706,51 @@ class MemoryMixer:
             return np.log(np.maximum(self.probabilities(logits), 1e-300))
         p_mem = self.memory.distribution()
         z = np.array(logits, dtype=np.float64)
-        z -= z.max(axis=1, keepdims=True)
+        if len(z) == 1:
+            return self._mixed_row(z, p_mem)
+        z -= _max(z, axis=1, keepdims=True)
         p_net = np.exp(z)
-        total = p_net.sum(axis=1)
+        total = _sum(p_net, axis=1)
         p_net /= total[:, None]
-        entropy = np.log(total) - (p_net * z).sum(axis=1)
+        entropy = np.log(total) - _sum(p_net * z, axis=1)
         if self._hand is not None:  # hand_over, in place on the memory's fresh array
             t = self._hand
             given = p_net[:, t]
             p_mem[:, t] = 0.0
-            rest = 1.0 - (given if given.ndim == 1 else given.sum(axis=1))
-            p_mem *= (rest / p_mem.sum(axis=1))[:, None]
+            rest = 1.0 - (given if given.ndim == 1 else _sum(given, axis=1))
+            p_mem *= (rest / _sum(p_mem, axis=1))[:, None]
             p_mem[:, t] = given
         # the bucket (seen orders, memory confidence, network entropy), as buckets() has
         # it; searchsorted(..., "right") is digitize, without its Python wrapper
-        w = self._shares[self.memory.seen, _CONFIDENCE.searchsorted(p_mem.max(axis=1), "right"),
+        w = self._shares[self.memory._seen_rows,
+                         _CONFIDENCE.searchsorted(_max(p_mem, axis=1), "right"),
                          _ENTROPY.searchsorted(entropy, "right")]
         p_mem -= p_net
         p_mem *= w[:, None]
+        p_mem += p_net
+        return np.log(p_mem, out=p_mem)
+
+    def _mixed_row(self, z: np.ndarray, p_mem: np.ndarray) -> np.ndarray:
+        """:meth:`_mixed` for a single row, its per-row numbers as Python floats and
+        its bucket found by bisection: the same operations on the same numbers, in
+        fewer numpy calls."""
+        z -= _max(z, axis=None)
+        p_net = np.exp(z)
+        total = _sum(p_net, axis=None)
+        p_net /= total
+        entropy = float(np.log(total)) - float(_sum(p_net * z, axis=None))
+        if self._hand is not None:
+            t = self._hand
+            given = p_net[0, t]
+            p_mem[0, t] = 0.0
+            rest = 1.0 - (given if given.ndim == 0 else _sum(given, axis=None))
+            p_mem *= rest / _sum(p_mem, axis=None)
+            p_mem[0, t] = given
+        w = self._share_rows[self.memory._seen_rows[0]][
+            bisect_right(CONFIDENCE_EDGES, float(_max(p_mem, axis=None)))][
+            bisect_right(ENTROPY_EDGES, entropy)]
+        p_mem -= p_net
+        p_mem *= w
         p_mem += p_net
         return np.log(p_mem, out=p_mem)
 
