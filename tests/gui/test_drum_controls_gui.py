@@ -9,10 +9,14 @@ the real helper process and the shipped drum model.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
+from engine.generation.request import GenerationSettings
+from gui.panels.drums import drum_settings
 from tests.gui.test_drums_gui import TIMEOUT_MS, needs_drum_model, open_add_drums
 
 LEFT = Qt.MouseButton.LeftButton
@@ -86,3 +90,14 @@ def test_add_drums_takes_the_panels_controls_and_leaves_leaps_out(qtbot, library
     assert len({n.velocity for n in steered}) == 1  # even: one velocity for every hit
     assert steered[0].velocity < max(n.velocity for n in neutral)
     assert window.doc.undo_stack.count() == 0  # nothing is kept before Keep
+
+
+def test_add_drums_settings_keep_every_control_but_leaps():
+    """Add Drums' settings (gui/panels/drums.py's drum_settings) keep every control but
+    leaps; at repeat 0 the memory stays off, so the drums are what they were."""
+    panel = GenerationSettings(density=-1, leaps=2, repeat=1, dynamics=2,
+                               part_controls=((0, "density", 2),))
+    taken = drum_settings(panel, 3)
+    assert (taken.density, taken.leaps, taken.repeat, taken.dynamics) == (-1, 0, 1, 2)
+    assert taken.memory and taken.part_controls == () and taken.variations == 3
+    assert not drum_settings(dataclasses.replace(panel, repeat=0), 1).memory
