@@ -693,11 +693,16 @@ class MemoryMixer:
     def _shared(self, logits: np.ndarray) -> np.ndarray:
         """The network's log-probabilities moved ``share`` times as far as the mixing
         moves them (geometrically: every token's ratio of mixed to network probability
-        raised to ``share``; renormalised, and no token's probability falls to 0)."""
+        raised to ``share``; renormalised, and no token's probability falls to 0).  At a
+        share of 0 the memory moves nothing (0 times a finite number), so it is not asked,
+        nor fed (:meth:`update`)."""
         z = np.array(logits, dtype=np.float64)
         z -= z.max(axis=1, keepdims=True)
         log_net = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        log_p = log_net + self.share * (self._mixed(logits) - log_net)
+        if self.share == 0.0:
+            log_p = log_net + 0.0
+        else:
+            log_p = log_net + self.share * (self._mixed(logits) - log_net)
         log_p -= log_p.max(axis=1, keepdims=True)
         return log_p - np.log(np.exp(log_p).sum(axis=1, keepdims=True))
 
@@ -755,7 +760,8 @@ class MemoryMixer:
         return np.log(p_mem, out=p_mem)
 
     def update(self, tokens: np.ndarray) -> None:
-        self.memory.update(tokens)
+        if self.share != 0.0:
+            self.memory.update(tokens)
 
     def repeat_rows(self, times: int) -> None:
         self.memory.repeat_rows(times)

@@ -145,6 +145,32 @@ def test_every_way_of_working_out_a_step_gives_the_same_log_probabilities(monkey
     assert moved > 0.1
 
 
+def test_at_a_share_of_0_the_memory_is_skipped_and_the_numbers_are_the_same():
+    """The repeat control at -2 (a share of 0): the network's log-probabilities moved 0
+    times the memory's way are the network's own, so the memory is neither asked nor
+    fed, and the result is what moving them by 0 times the mixing gives."""
+    rng = np.random.default_rng(4)
+    vocab, order = 12, 6
+    mixing = Mixing("adaptive", max_order=order, network_tokens=(1,), phase_period=4,
+                    table=tuple(rng.uniform(0.05, 0.9, Mixing.buckets_for(order))))
+    prefix = rng.integers(0, vocab, 40).tolist()
+    off = MemoryMixer(vocab, 2, prefix, mixing, share=0.0)
+    full = MemoryMixer(vocab, 2, prefix, mixing)
+    step = off.memory.step
+    for _ in range(30):
+        logits = (rng.standard_normal((2, vocab)) * 3).astype(np.float32)
+        z = logits.astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        log_net = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        log_p = log_net + 0.0 * (full(logits) - log_net)
+        log_p -= log_p.max(axis=1, keepdims=True)
+        assert np.array_equal(off(logits), log_p - np.log(np.exp(log_p).sum(axis=1, keepdims=True)))
+        tokens = rng.integers(0, vocab, 2)
+        off.update(tokens)
+        full.update(tokens)
+    assert off.memory.step == step  # never fed
+
+
 def test_the_baseline_worker_times_this_checkout():
     worker = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "generation_worker.py"), str(ROOT),
