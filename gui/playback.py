@@ -88,16 +88,18 @@ def free_channel(song: Song) -> int:
     return next((c for c in range(16) if c not in used), 15)
 
 
-def chord_track_of(song: Song) -> Track | None:
+def chord_track_of(song: Song, end_tick: int | None = None,
+                   start_tick: int = 0) -> Track | None:
     """The song's chord track voiced as notes (:func:`chord_voicing`), on a channel of
     its own; None when the song has no chords.  Each chord sounds to the next one (the
-    last to the song's end, at least a beat), struck again on every bar line."""
+    last to ``end_tick``, where playing ends, else the song's end: at least a beat),
+    struck again on every bar line and at ``start_tick``, where playing starts."""
     if not song.chords:
         return None
     ppq = song.ppq
-    end = max(song.end_tick, song.chords[-1].tick + ppq)
-    bars = [line.tick for line in grid_lines(song.time_signatures, ppq, 0, end)
-            if line.kind == "bar"]
+    end = max(song.end_tick if end_tick is None else end_tick, song.chords[-1].tick + ppq)
+    bars = sorted({line.tick for line in grid_lines(song.time_signatures, ppq, 0, end)
+                   if line.kind == "bar"} | {start_tick})
     channel = free_channel(song)
     notes: list[Note] = []
     for i, chord in enumerate(song.chords):
@@ -110,10 +112,10 @@ def chord_track_of(song: Song) -> Track | None:
     return Track(CHORD_TRACK_NAME, channel, CHORD_PROGRAM, notes=notes)
 
 
-def with_chords(song: Song) -> Song:
+def with_chords(song: Song, end_tick: int | None = None, start_tick: int = 0) -> Song:
     """``song`` with its chord track voiced as one more track (the song itself when it
-    has no chords)."""
-    track = chord_track_of(song)
+    has no chords), played from ``start_tick`` to ``end_tick`` (:func:`chord_track_of`)."""
+    track = chord_track_of(song, end_tick, start_tick)
     if track is None:
         return song
     return dataclasses.replace(song, tracks=[*song.tracks, track])
@@ -418,9 +420,10 @@ class PlayerBridge(QObject):
     # ---- transport ---------------------------------------------------------------
     def play(self, song: Song, start_tick: int = 0, end_tick: int | None = None,
              loop: bool = False) -> None:
-        """Play ``song``; with :attr:`play_chords` on, its chord track too."""
+        """Play ``song``; with :attr:`play_chords` on, its chord track too: the chord in
+        force at ``start_tick`` struck there, the last one sounding to ``end_tick``."""
         if self.play_chords:
-            song = with_chords(song)
+            song = with_chords(song, end_tick, start_tick)
         self._start(song, start_tick, end_tick, loop)
 
     def _start(self, song: Song, start_tick: int, end_tick: int | None, loop: bool,

@@ -374,7 +374,15 @@ class Transport(QObject):
         if sel:
             return (min(n.start_tick for n in sel.values()),
                     max(n.end_tick for n in sel.values()))
-        return 0, max(self.doc.end_tick, 1)
+        return 0, self.song_end()
+
+    def song_end(self) -> int:
+        """Where playing the whole song ends: its last note, or with Play Chords on the
+        chord track's end where it goes on longer (the last chord as the lane draws it)."""
+        end = max(self.doc.end_tick, 1)
+        if getattr(self.player, "play_chords", False) and self.doc.chord_count():
+            end = max(end, self.doc.chord_end(self.doc.chord_count() - 1))
+        return end
 
     def toggle(self) -> None:
         if self.is_playing():
@@ -397,7 +405,7 @@ class Transport(QObject):
         if loop:
             start, end = self.loop_range()
         else:
-            start, end = self._position, max(self.doc.end_tick, 1)
+            start, end = self._position, self.song_end()
             if start >= end:
                 start = 0
         self.play_song(self.doc.audible_song(), start, end, loop)  # muted tracks silent
