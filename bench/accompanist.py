@@ -69,10 +69,12 @@ def summary_ms(values_s: list[float]) -> dict[str, float]:
             "mean": round(statistics.fmean(ms), 3)}
 
 
-def melody_steps(notes_wanted: int) -> tuple[list[tuple[int, int, int]], int, str]:
+def melody_steps(notes_wanted: int, longest: int | None = None
+                 ) -> tuple[list[tuple[int, int, int]], int, str]:
     """Essen test tunes' melodies on the sixteenth grid, one after another (a bar's rest
     between tunes) until ``notes_wanted`` notes: (start, end, pitch), the tunes used,
-    and the key of the first tune (the accompanist's key lock)."""
+    and the key of the first tune (the accompanist's key lock).  ``longest``: no note
+    lasts more steps than this, the tune moving on sooner (more presses a minute)."""
     from bench.reads_right import essen_tunes
     from engine.encodings import estimate_song_key
 
@@ -107,7 +109,19 @@ def melody_steps(notes_wanted: int) -> tuple[list[tuple[int, int, int]], int, st
     for i, (s, e, p) in enumerate(out):
         nxt = out[i + 1][0] if i + 1 < len(out) else e
         fixed.append((s, max(s + 1, min(e, nxt)), p))
-    return fixed, used, key or "C"
+    return (fixed if longest is None else shortened(fixed, longest)), used, key or "C"
+
+
+def shortened(melody: list[tuple[int, int, int]], longest: int) -> list[tuple[int, int, int]]:
+    """``melody`` with every note, and every gap from one press to the next, at most
+    ``longest`` steps."""
+    out: list[tuple[int, int, int]] = []
+    at = 0
+    for i, (s, e, p) in enumerate(melody):
+        out.append((at, at + min(e - s, longest), p))
+        if i + 1 < len(melody):
+            at += min(melody[i + 1][0] - s, longest)
+    return out
 
 
 def spin(stop_at: float) -> None:
@@ -126,6 +140,13 @@ def player_main(args: argparse.Namespace) -> int:
 
     from engine.live.ports import MidiSystem
 
+    # the stand-in keyboard and synth run real-time where the system allows it (before
+    # their ports open, so that a JACK that is not real-time starts the ports' threads
+    # real-time too): the figures are then Continuo's and JACK's, not the listener's
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
+    except (AttributeError, OSError):
+        pass
     system = MidiSystem(args.api)
     melody = json.loads(Path(args.melody).read_text())
     t0 = float(args.t0)
@@ -201,6 +222,9 @@ def arguments() -> argparse.Namespace:
     ap = parser(__doc__, first_line=True)
     ap.add_argument("--api", default=None)
     ap.add_argument("--notes", type=int, default=2000)
+    ap.add_argument("--longest", type=int, default=None,
+                    help="hold no note (nor wait between presses) longer than this many "
+                         "steps: a denser run for a quick check (bench/live_timing.sh)")
     ap.add_argument("--model", default=None,
                     help="poly-wavenet for the voices, drums-lstm for --drums")
     ap.add_argument("--drums", action="store_true",
@@ -317,7 +341,7 @@ def main() -> int:
     api = loopback.choose_api(args.api)
     if api is None:
         return 2
-    melody, tunes, key_name = melody_steps(args.notes)
+    melody, tunes, key_name = melody_steps(args.notes, args.longest)
     seconds = melody[-1][1] * STEP_S
     print(f"{len(melody)} notes from {tunes} Essen test tunes, {seconds:.0f} s at "
           f"{BPM:g} BPM; model {args.model}, key {key_name}", flush=True)
@@ -330,7 +354,7 @@ def main() -> int:
     result = {
         "api": api, "model": args.model, "part": "drums" if args.drums else "voices",
         "voices": None if args.drums else args.voices, "bpm": BPM,
-        "notes": len(melody), "tunes": tunes, "key": key_name, "seconds": round(seconds, 1),
+        "notes": len(melody), "longest": args.longest, "tunes": tunes, "key": key_name, "seconds": round(seconds, 1),
         "latency_ms": summary_ms(heard["latencies_s"]),
         "internal_latency_ms": summary_ms(stats.latencies_s),
         "latency_parts_ms": breakdown(heard["pairs"], stats.trace),

@@ -21,7 +21,9 @@
    needs at the same instants).
 
 Usage:  .venv/bin/python bench/midi_clock.py [--api jack|alsa] [--seconds 60]
-        [--out bench/results/midi_clock.json]
+        [--jump-seconds 10] [--out bench/results/midi_clock.json]
+``--jump-seconds 0`` leaves the tempo jump and the pointer out (bench/live_timing.sh's
+quick rounds: the sent clock and following at 120 BPM only).
 Needs a running JACK server (jackd -S --no-realtime -d dummy -r 48000 -p 256) or an
 ALSA sequencer.  Prints a table and writes JSON with the machine's load; nothing here
 asserts a time.
@@ -108,14 +110,22 @@ def bench_sent_clock(system: MidiSystem, seconds: float) -> dict:
 
 # ---- 2. following another process ----------------------------------------------------------
 SENDER = r'''
-import json, sys, time
+import json, os, sys, time
 sys.path.insert(0, sys.argv[3])
 import mido
 from engine.live.ports import MidiSystem
 api, client, out_path = sys.argv[1], sys.argv[2], sys.argv[4]
-seconds = float(sys.argv[5])
+seconds, jump_seconds = float(sys.argv[5]), float(sys.argv[6])
+# a DAW sends its clock from a real-time thread: so does this stand-in where the system
+# allows it (before its port opens, so that a JACK that is not real-time starts the
+# port's thread real-time too); sent late, each clock would move the reference itself
+try:
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
+    realtime = True
+except (AttributeError, OSError):
+    realtime = False
 port = MidiSystem(api).open_virtual_output("clock", client_name=client)
-print("ready", flush=True)
+print("ready", realtime, flush=True)
 sys.stdin.readline()
 log = []
 def at(due):  # a plain sleep: spinning would take the CPU the follower needs then
@@ -130,28 +140,29 @@ def send(kind, position, due, **kw):
 t = time.monotonic() + 0.2
 send("start", 0, t)
 pos = 0
-for bpm, length in ((120, seconds), (90, 10.0)):
+for bpm, length in ((120, seconds), (90, jump_seconds)):
     interval = 60 / bpm / 24
     for _ in range(round(length / interval)):
         send("clock", pos, t)
         pos += 1
         t += interval
 send("stop", pos, t)
-jump = 16 * round(pos / 6 / 16 + 8)   # a whole bar, eight bars on: in 16ths
-t += 0.5
-send("songpos", jump * 6, t, pos=jump)
-t += 0.1
-send("continue", jump * 6, t)
-pos = jump * 6
-interval = 60 / 90 / 24
-for _ in range(round(5.0 / interval)):
-    send("clock", pos, t)
-    pos += 1
-    t += interval
-send("stop", pos, t)
+if jump_seconds > 0:
+    jump = 16 * round(pos / 6 / 16 + 8)   # a whole bar, eight bars on: in 16ths
+    t += 0.5
+    send("songpos", jump * 6, t, pos=jump)
+    t += 0.1
+    send("continue", jump * 6, t)
+    pos = jump * 6
+    interval = 60 / 90 / 24
+    for _ in range(round(jump_seconds / 2 / interval)):
+        send("clock", pos, t)
+        pos += 1
+        t += interval
+    send("stop", pos, t)
 time.sleep(0.3)
 port.close()
-json.dump(log, open(out_path, "w"))
+json.dump({"realtime": realtime, "log": log}, open(out_path, "w"))
 '''
 
 
@@ -180,31 +191,36 @@ def passage_key(k: int) -> tuple[int, int]:
     return 36 + k % 48, 1 + (k // 48) % 127
 
 
-def bench_following(system: MidiSystem, api: str, seconds: float, tmp: Path) -> dict:
-    sixteenths = int((seconds * 2 + 10 * 1.5 + 8 * 4 + 5 * 1.5) * 4) + 64
+def bench_following(system: MidiSystem, api: str, seconds: float, tmp: Path,
+                    jump_seconds: float = 10.0) -> dict:
+    sixteenths = int((seconds * 2 + jump_seconds * 1.5 + 8 * 4 + jump_seconds * 0.75) * 4) + 64
     notes = [Note(*passage_key(k)[:1], k * SIXTEENTH, SIXTEENTH // 2, passage_key(k)[1])
              for k in range(sixteenths)]
     tick_of = {passage_key(k): k * SIXTEENTH for k in range(sixteenths)}
     song = melody_song(notes, ppq=PPQ, bpm=60)  # its own tempo is never used
-    player, received, log = follow_sender(system, api, seconds, tmp, song)
-    return following_figures(player, received, log, seconds, tick_of)
+    player, received, sent = follow_sender(system, api, seconds, tmp, song, jump_seconds)
+    figures = following_figures(player, received, sent["log"], seconds, tick_of)
+    figures["sender_realtime"] = sent["realtime"]
+    return figures
 
 
-def follow_sender(system: MidiSystem, api: str, seconds: float, tmp: Path, song):
+def follow_sender(system: MidiSystem, api: str, seconds: float, tmp: Path, song,
+                  jump_seconds: float = 10.0):
     """Play ``song`` following the sender process's clock into a loopback: (the player,
-    what the loopback received, the sender's log of what it sent when)."""
+    what the loopback received, the sender's record: "log" of what it sent when, and
+    whether it ran "realtime")."""
     client = f"ClockDaw{uuid.uuid4().hex[:6]}"
     log_path = tmp / f"{client}.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     sender = subprocess.Popen([sys.executable, "-c", SENDER, api, client, str(ROOT),
-                               str(log_path), str(seconds)],
+                               str(log_path), str(seconds), str(jump_seconds)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     sink, out, received = loopback.sink(system, "FollowSink")
     player = FollowingPlayer(out)
     player.set_sync(SYNC_FOLLOW)
     player.set_follow_song(song)
     try:
-        if sender.stdout.readline().strip() != "ready":
+        if not sender.stdout.readline().startswith("ready"):
             raise SystemExit("following: the sender did not start")
         port = system.open_input(next(n for n in system.input_names() if client in n),
                                  callback=player.feed_clock, clock=player.clock)
@@ -220,9 +236,9 @@ def follow_sender(system: MidiSystem, api: str, seconds: float, tmp: Path, song)
         player.stop()
         out.close()
         sink.close()
-    log = json.loads(log_path.read_text())
+    record = json.loads(log_path.read_text())
     log_path.unlink()
-    return player, received, log
+    return player, received, record
 
 
 def following_figures(player: FollowingPlayer, received, log, seconds: float,
@@ -231,12 +247,14 @@ def following_figures(player: FollowingPlayer, received, log, seconds: float,
     the first note after the Song Position Pointer."""
     # when the sender sent the clock of each position, in each segment
     stop_at = next(s for kind, _, _, s in log if kind == "stop")
-    jump_msg = next((p, s) for kind, p, _, s in log if kind == "songpos")
+    # (None, inf) where the run had no jump (--jump-seconds 0)
+    jump_msg = next(((p, s) for kind, p, _, s in log if kind == "songpos"),
+                    (None, float("inf")))
     sent_at_first = {p: s for kind, p, _, s in log if kind == "clock" and s < stop_at}
     sent_at_after = {p: s for kind, p, _, s in log if kind == "clock" and s > jump_msg[1]}
     ideal_first = {p: d for kind, p, d, s in log if kind == "clock" and s < stop_at}
     n120 = round(seconds / (60 / 120 / 24))
-    change_at = next(s for kind, p, _, s in log if kind == "clock" and p == n120)
+    change_at = next((s for kind, p, _, s in log if kind == "clock" and p == n120), stop_at)
 
     err_120, err_120_ideal, err_90, err_after, due_120 = [], [], [], [], []
     after_jump: list[tuple[float, int]] = []
@@ -263,7 +281,7 @@ def following_figures(player: FollowingPlayer, received, log, seconds: float,
             settle_s = t - change_at
             break
     first_after = min(after_jump)[1] if after_jump else None
-    jump_tick = jump_msg[0] * TICKS_PER_CLOCK
+    jump_tick = None if jump_msg[0] is None else jump_msg[0] * TICKS_PER_CLOCK
     return {
         "sender": "another process: Start, 120 BPM, a jump to 90 BPM, Stop, SPP, Continue",
         "notes_played": len(player.notes),
@@ -282,7 +300,8 @@ def following_figures(player: FollowingPlayer, received, log, seconds: float,
                                                if settle_s is not None else None),
         "spp_jump_tick": jump_tick,
         "first_note_after_spp_tick": first_after,
-        "first_note_after_spp_is_at_the_position": first_after == jump_tick,
+        "first_note_after_spp_is_at_the_position": (None if jump_tick is None
+                                                    else first_after == jump_tick),
         "notes_received_at_sink": sum(m.type == "note_on" and m.velocity
                                       for _, m in received),
     }
@@ -316,20 +335,30 @@ def print_report(result: dict) -> None:
     row("following after the SPP jump", follow["note_vs_sender_clock_after_spp"], "")
     row("following: note send - due (scheduling)", follow["note_send_minus_due"], "")
     beats = follow["tempo_within_1bpm_after_jump_beats"]
+    if follow["spp_jump_tick"] is None:
+        print("tempo jump and SPP: not run (--jump-seconds 0)")
+    else:
+        print_jump(follow, beats)
+    if follow["errors"]:
+        print("player errors: " + "; ".join(follow["errors"]))
+
+
+def print_jump(follow: dict, beats: float | None) -> None:
     print(f"tempo 120 -> 90 BPM: within 1 BPM (and staying) after "
           f"{'never' if beats is None else f'{beats:.2f} beats'} (goal <= 1 beat)")
     same = follow["first_note_after_spp_is_at_the_position"]
     print(f"SPP jump to tick {follow['spp_jump_tick']}: first note after it at tick "
           f"{follow['first_note_after_spp_tick']} "
           f"({'the one at that position' if same else 'WRONG'})")
-    if follow["errors"]:
-        print("player errors: " + "; ".join(follow["errors"]))
 
 
 def main() -> int:
     ap = parser(__doc__, first_line=True)
     ap.add_argument("--api", default=None, help="jack or alsa (default: the first working)")
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--jump-seconds", type=float, default=10.0,
+                    help="the followed clock's 90 BPM part (the part after the SPP jump "
+                         "lasts half of it); 0 leaves the tempo jump and the SPP out")
     add_out(ap, "midi_clock")
     args = ap.parse_args()
     api = loopback.choose_api(args.api)
@@ -339,7 +368,7 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     sent = bench_sent_clock(system, args.seconds)
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-    follow = bench_following(system, api, args.seconds, tmp)
+    follow = bench_following(system, api, args.seconds, tmp, args.jump_seconds)
     result = {
         "what": "MIDI clock through a real loopback: sent by the player; followed from "
                 "another process",

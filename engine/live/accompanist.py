@@ -253,8 +253,8 @@ class Accompanist:
 
     def _play_due(self) -> None:
         """Take the events of the next step and play it, when it is due."""
-        woke = self.clock()
         with self._cv:
+            woke = self.clock()  # every press taken below was fed before this
             if self._next is None:
                 first = next((e for e in self._events if e[1] == "on"), None)
                 if first is None:

@@ -65,6 +65,11 @@ def test_live_voices_are_the_offline_harmonisers(library, model_name):
     assert {c for c, _ in ons} == {2}
     # the player's notes on the grid: the melody as played
     assert [(s, e, p) for s, e, p, _ in acc.player_notes] == melody
+    # each press that started a voice note is traced in order: pressed, fed, taken up,
+    # sampled, sent (bench/accompanist.py's parts of the latency)
+    assert acc.stats.trace and len(acc.stats.trace) == len(acc.stats.latencies_s)
+    assert all(a <= b <= c <= d <= e for a, b, c, d, e in acc.stats.trace)
+    assert len(acc.stats.sample_cpu_s) >= played
 
 
 # ---------------------------------------------------------------------------------------
