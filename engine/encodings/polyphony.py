@@ -790,7 +790,25 @@ class PartGrammar:
         return out
 
     # ---- following the chosen tokens ---------------------------------------------------
-    def push(self, tokens: np.ndarray) -> None:
+    def _offered_part(self, rows: np.ndarray, p: np.ndarray, is_new: np.ndarray
+                      ) -> np.ndarray:
+        """The part of each of ``rows``' notes (pitch indices ``p``): of the parts the
+        last mask offered it to, the one whose recent centre lies nearest."""
+        cand = np.where(is_new[:, None], self._allow_new[rows, :, p],
+                        self._allow_hold[rows, :, p])
+        # a token the mask did not offer (fed, not sampled): any part that sounded it,
+        # else any part
+        none = ~_any(cand, 1)
+        if none.any():
+            sounded = self.prev[rows[none], :, p[none]]
+            cand[none] = np.where(_any(sounded, 1)[:, None], sounded, True)
+        cost = np.abs(self.centre[rows] - p[:, None]) + np.where(cand, 0.0, np.inf)
+        return np.argmin(cost, axis=1)
+
+    def push(self, tokens: np.ndarray, parts: np.ndarray | None = None) -> None:
+        """Follow ``tokens`` (one a row); ``parts``: each note's part where the caller
+        knows it (a forced note's, as :class:`engine.generation.constraints.grammar.
+        ForcedAhead` reads them), else the part the last :meth:`mask` offered it to."""
         tokens = np.asarray(tokens, dtype=np.int64)
         n = self.n
         is_step = tokens == STEP
@@ -799,16 +817,10 @@ class PartGrammar:
         if rows.size:
             p = (tokens[rows] - 1) % n
             is_new = self.enc.kinds[tokens[rows]] == 1
-            cand = np.where(is_new[:, None], self._allow_new[rows, :, p],
-                            self._allow_hold[rows, :, p])
-            # a token the mask did not offer (fed, not sampled): any part that sounded it,
-            # else any part
-            none = ~_any(cand, 1)
-            if none.any():
-                sounded = self.prev[rows[none], :, p[none]]
-                cand[none] = np.where(_any(sounded, 1)[:, None], sounded, True)
-            cost = np.abs(self.centre[rows] - p[:, None]) + np.where(cand, 0.0, np.inf)
-            j = np.argmin(cost, axis=1)
+            if parts is not None:
+                j = np.asarray(parts)[rows]
+            else:
+                j = self._offered_part(rows, p, is_new)
             self.part_of[rows] = j
             self.cur[rows, j, p] = True
             self.cur_new[rows, j, p] = is_new

@@ -1211,7 +1211,14 @@ def _token_loop(model: StepModel, stepper, rules: list, sampler: Sampler,
         mask = base
         for rule in rules:
             mask = rule.narrow(call, mask)
-        tokens = _draw(model, sampler, logits if mixer is None else mixer(logits, mask), mask)
+        known = counter.known  # every row's token forced (PartGrammarConstraint)
+        if known is not None and mixer is None and junction is None and \
+                mask[np.arange(len(mask)), known].all():
+            tokens = known  # nothing to draw; the generator draws as a call would
+            sampler.skip(mask.shape)
+        else:
+            tokens = _draw(model, sampler, logits if mixer is None else mixer(logits, mask),
+                           mask)
         if junction is not None:
             tokens = junction.feed(tokens, logits, done)
         for rule in rules:

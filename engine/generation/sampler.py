@@ -80,6 +80,16 @@ class Sampler:
         u *= _BELOW_ONE
         return (cdf <= u[:, None]).sum(axis=1)
 
+    def skip(self, shape: tuple[int, int]) -> None:
+        """Draw from the generator what a call on logits of ``shape`` draws, for a step
+        whose tokens are known beforehand (a part's forced notes), so that every later
+        step draws what it would have."""
+        if self.temperature > 0.0:
+            if self.top_p >= 1.0:
+                self.rng.standard_exponential(shape)
+            else:
+                self.rng.random(shape[0])
+
     def _gumbel(self, z: np.ndarray) -> np.ndarray | None:
         """The Gumbel-max draw, without top-p: ``argmax(z / T - log E)`` with ``E``
         standard exponential picks token i with probability ``softmax(z / T)_i``

@@ -17,8 +17,12 @@ from engine.errors import GenerationError
 from engine.formats import midi_file_to_song, song_to_midi_bytes, song_to_midi_file
 from engine.generation import jobs
 from engine.generation.fill import bar_range_ticks
-from engine.generation.jobs.regenerate import FixedParallels, apply_part, part_range
+from engine.generation.constraints import StepContext
+from engine.generation.constraints.grammar import PartGrammarConstraint
+from engine.generation.jobs.regenerate import (FixedParallels, apply_part, part_range,
+                                               regeneration)
 from engine.generation.request import REGENERATE, GenerationRequest, GenerationSettings
+from engine.generation.sampler import Sampler
 from engine.models import ModelLibrary
 from engine.song import Note, Song, TimeSignature, Track
 from tests.engine.part_models import MODELS, part_library
@@ -252,6 +256,49 @@ def test_the_same_settings_give_the_same_notes(library):
     assert a.variations == b.variations and a.variations != c.variations
 
 
+@pytest.mark.parametrize("track", range(4))
+def test_the_forced_parts_read_ahead_give_the_grammars_own_masks(library, track):
+    """A token that every row has forced is not drawn (the forced notes are read ahead
+    once): at every call of a real regeneration the mask read ahead is the grammar's
+    own, every token goes to the same part, and most calls need no mask of the
+    grammar's."""
+    model = library.get(POLY)
+    song, s = chorale(), settings()
+    start, end = bar_range_ticks(song, 3, 6)
+    result = regenerate(library, song, track, start, end)
+    g = regeneration(model, song, s, track, start, end)
+    k = s.variations
+    ahead, plain = (PartGrammarConstraint.lines(StepContext(model, s, rows=k), g.rules,
+                                                g.max_hold) for _ in range(2))
+    ahead.plan_forced()
+    for rule in (ahead, plain):
+        rule.count_steps(g.range.steps)
+    base = np.broadcast_to(g.allowed, (k, model.encoding.vocab_size))
+    calls = max(map(len, result.tokens))
+    read = 0
+    for i in range(calls):
+        tokens = np.array([row[i] if i < len(row) else STEP for row in result.tokens])
+        assert (ahead.narrow(i, base) == plain.narrow(i, base)).all()
+        if ahead.known is not None:
+            read += 1
+            assert (ahead.known == tokens).all()
+        ahead.update(tokens)
+        plain.update(tokens)
+        assert (ahead.grammar.part_of == plain.grammar.part_of).all()
+    assert ahead.done.all() and plain.done.all()
+    assert read > calls // 3
+
+
+@pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.8, 0.9), (0.0, 1.0)])
+def test_a_token_not_drawn_draws_from_the_generator_what_a_draw_would(temperature, top_p):
+    logits = np.random.default_rng(1).normal(size=(4, 30))
+    mask = Sampler.mask(np.ones((4, 30), bool))
+    drawn, skipped = np.random.default_rng(5), np.random.default_rng(5)
+    Sampler(temperature, top_p, drawn)(logits, mask)
+    Sampler(temperature, top_p, skipped).skip(logits.shape)
+    assert drawn.random() == skipped.random()
+
+
 def fixed_parallels(model, forced, steps, prev_top, beats=None):
     """The constraint for a free part 0 over a forced part 1, its grammar at ``steps``
     with the parts' last tops ``prev_top`` (pitch indices)."""
@@ -261,6 +308,7 @@ def fixed_parallels(model, forced, steps, prev_top, beats=None):
     class Rule:
         grammar = Grammar()
         done = np.array([False])
+        known = None  # the grammar's forced-only tokens (none here)
 
     Rule.grammar.steps = np.array([steps])
     Rule.grammar.prev_top = np.array([prev_top])

@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from engine.encodings import Key, estimate_song_key
-from engine.encodings.polyphony import STEP, playable_tracks
+from engine.encodings.polyphony import STEP, PartRules, playable_tracks
 from engine.errors import EncodingError, GenerationError
 from engine.generation.constraints import Constraint, StepContext
 from engine.generation.constraints.chords import apply_to_parts, chord_plan, follows
@@ -49,7 +49,8 @@ from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, Ge
 from engine.limits import MAX_STEPS
 from engine.song import Note, Song
 
-__all__ = ["regenerate_part", "apply_part", "part_range", "FixedParallels"]
+__all__ = ["regenerate_part", "regeneration", "Regeneration", "apply_part", "part_range",
+           "FixedParallels"]
 
 # the most parts a song may have for one to be regenerated: the part rules compare every
 # pair of parts (a 10,000-track file spent minutes there), and a part model sounds at most
@@ -156,6 +157,30 @@ def part_range(enc, song: Song, track: int, start_tick: int | None = None,
                      others)
 
 
+@dataclass
+class Regeneration:
+    """What a part is regenerated from (:func:`regeneration`): its range, the prime
+    (every part's music before the range) and the transposition into the model's key,
+    the tokens allowed, the parts' rules (every other part forced) with the chosen
+    part's index among them (``target``), its notes (``per_track``: every playable
+    track's), the chord plan the part follows (None: it follows none), the longest
+    hold, the keys (``lock_key``: the lock, None for none) and what to tell the
+    user."""
+
+    range: PartRange
+    prime: list[int]
+    transpose: int
+    allowed: np.ndarray
+    rules: PartRules
+    target: int
+    per_track: dict[int, list[Note]]
+    plan: object
+    max_hold: int | None
+    lock_key: Key | None
+    song_key: Key
+    messages: list[str]
+
+
 def regenerate_part(model, song: Song, settings, *, track: int,
                     start_tick: int | None = None, end_tick: int | None = None,
                     progress: Callable[[int, int], None] | None = None,
@@ -165,15 +190,32 @@ def regenerate_part(model, song: Song, settings, *, track: int,
     variation is the list of new notes (``track_of``: ``track`` for each), the
     result's ``start_tick`` where the range's first step starts (:func:`apply_part`
     puts one into the song)."""
+    g = regeneration(model, song, settings, track, start_tick, end_tick)
+    r, enc = g.range, model.encoding
+    if is_cancelled is not None and is_cancelled():
+        raise GenerationCancelled("generation was cancelled")
+    rows, row_parts = _sample(model, song, settings, g, progress, is_cancelled)
+    variations = _variations(enc, song, settings, g, rows, row_parts)
+    return GenerationResult(
+        variations=variations, start_tick=enc.step_to_tick(r.a_step, song.ppq),
+        key=g.lock_key or g.song_key, messages=g.messages + _said(song, r),
+        model=model.name, steps=r.steps, tokens=[list(row) for row in rows],
+        track_of=[[track] * len(v) for v in variations],
+        key_lock=g.lock_key.name if settings.key == "auto" and g.lock_key is not None else "")
+
+
+def regeneration(model, song: Song, settings, track: int, start_tick: int | None = None,
+                 end_tick: int | None = None) -> Regeneration:
+    """What :func:`regenerate_part` samples from, checked: a sentence for a model that
+    does not write parts, a style, and what :func:`part_range` refuses."""
     settings.validate()
     require_parts(model, NEEDS_PARTS)
     if settings.style is not None:
         raise GenerationError(f"a style joins a melody model; {model.name} writes every "
                               f"part at once")
-    enc, ppq = model.encoding, song.ppq
+    enc = model.encoding
     r = part_range(enc, song, track, start_tick, end_tick)
-    kept_target = r.before + r.after
-    heard = [n for ns in r.others.values() for n in ns] + kept_target
+    heard = [n for ns in r.others.values() for n in ns] + r.before + r.after
     messages = track_messages(song)
     chosen = None if settings.key in (None, "auto") else Key.parse(settings.key)
     song_key = estimate_song_key(heard or r.inside)
@@ -186,10 +228,26 @@ def regenerate_part(model, song: Song, settings, *, track: int,
         if settings.key == "auto":
             messages.append(f"Key lock: {lock_key.name} ({why}).")
     allowed = allowed_tokens(model, settings, lock_key, scale, transpose)
-
-    # the parts top down, the chosen one heard from all its own notes
-    per_track = dict(r.others)
+    per_track = dict(r.others)  # the chosen part heard from all its own notes
     per_track[track] = sorted(song.tracks[track].notes, key=Note.sort_key)
+    rules, target = _rules(model, song, r, per_track, transpose)
+    # follow chords: the part's strong beats on the chord's tones (a bass on its bass note)
+    plan = chord_plan(song, enc, r.a_step, r.steps, transpose) if follows(settings) else None
+    if follows(settings, "strict"):
+        apply_to_parts(rules, plan, bass_part=True)
+    max_hold = longest_hold(enc, heard + r.inside, song.ppq)
+    return Regeneration(r, prime, transpose, allowed, rules, target, per_track, plan,
+                        max_hold, lock_key, song_key, messages)
+
+
+def _rules(model, song: Song, r: PartRange, per_track: dict[int, list[Note]],
+           transpose: int) -> tuple[PartRules, int]:
+    """The parts' rules over the range, top down, and the chosen part's index among
+    them: every other part forced, the chosen one in the range of the notes it keeps
+    (within RANGE_MARGIN), as many notes at once as the others leave room for, its
+    rhythm read from all its own notes, going on from its last note before the range."""
+    enc, ppq, track = model.encoding, song.ppq, r.track
+    kept_target = r.before + r.after
     capacity = {i: part_capacity(ns) for i, ns in per_track.items()}
     lines = seed_parts(song, per_track, capacity)
     target = next(j for j, p in enumerate(lines) if p.track == track)
@@ -209,56 +267,71 @@ def regenerate_part(model, song: Song, settings, *, track: int,
     rules.capacity[target] = lines[target].capacity
     rules.least[target] = min(rules.least[target], lines[target].capacity)
     rules.forced, rules.forced_part, rules.start_prev = forced, forced_part, start_prev
-    # follow chords: the part's strong beats on the chord's tones (a bass on its bass note)
-    plan = chord_plan(song, enc, r.a_step, r.steps, transpose) if follows(settings) else None
-    if follows(settings, "strict"):
-        apply_to_parts(rules, plan, bass_part=True)
     if r.before:
         # the part goes on from its own last note before the range
         last = max(r.before, key=lambda n: (n.end_tick, n.pitch))
         if enc.ceil_step(last.end_tick, ppq) >= r.a_step - enc.steps_per_quarter:
             rules.start_top[target] = last.pitch + transpose
-    max_hold = longest_hold(enc, heard + r.inside, ppq)
+    return rules, target
 
-    k = int(settings.variations)
+
+def _sample(model, song: Song, settings, g: Regeneration, progress, is_cancelled
+            ) -> tuple[list[list[int]], list[list[int]]]:
+    """Each variation's tokens and the part of each, the chosen part sampled beside the
+    forced ones (read ahead once: a token that every row has forced is not drawn) and
+    kept out of parallels with them (:class:`FixedParallels`)."""
+    r, k = g.range, int(settings.variations)
     rng = np.random.default_rng(int(settings.rng_seed))
-    if is_cancelled is not None and is_cancelled():
-        raise GenerationCancelled("generation was cancelled")
-    fixed = FixedParallels.of(model, k, forced, forced_part, target, rules.start_top,
-                              _beats(enc, song, r.a_step))
-    with closing(runner(model, prime, k)) as stepper:
-        rows, row_parts = sample_parts(model, stepper, rules, r.steps, k, allowed, settings,
-                                       rng, progress, is_cancelled, max_hold,
-                                       also=[fixed], song=song, start_step=r.a_step,
-                                       chords=plan)
-    velocities = Velocities(song, per_track[track], enc, settings.control_of("dynamics", track))
-    channel = per_track[track][0].channel
+    fixed = FixedParallels.of(model, k, g.rules.forced, g.rules.forced_part, g.target,
+                              g.rules.start_top, _beats(model.encoding, song, r.a_step))
+
+    def forced_ahead(rule):  # every other part is known beforehand: read it once
+        rule.plan_forced()
+        return fixed(rule)
+
+    with closing(runner(model, g.prime, k)) as stepper:
+        return sample_parts(model, stepper, g.rules, r.steps, k, g.allowed, settings, rng,
+                            progress, is_cancelled, g.max_hold, also=[forced_ahead],
+                            song=song, start_step=r.a_step, chords=g.plan)
+
+
+def _variations(enc, song: Song, settings, g: Regeneration, rows, row_parts
+                ) -> list[list[Note]]:
+    """Each variation's new notes of the chosen part, cut at the range's end, with the
+    part's dynamics and channel."""
+    r, track = g.range, g.range.track
+    velocities = Velocities(song, g.per_track[track], enc,
+                            settings.control_of("dynamics", track))
+    channel = g.per_track[track][0].channel
     variations = []
     for row, row_p in zip(rows, row_parts):
-        grid = part_grids(enc, row, row_p, rules, r.a_step)[target]
+        grid = part_grids(enc, row, row_p, g.rules, r.a_step)[g.target]
         new = [with_sound(_cut(n, r.end_tick), velocities.at(n.start_tick), channel)
-               for n in enc.grid_to_notes(grid, ppq, transpose) if n.start_tick < r.end_tick]
+               for n in enc.grid_to_notes(grid, song.ppq, g.transpose)
+               if n.start_tick < r.end_tick]
         variations.append(sorted(new, key=Note.sort_key))
-    label = track_labels(song, [track])
+    return variations
+
+
+def _said(song: Song, r: PartRange) -> list[str]:
+    """What the user is told of the range: the notes replaced, the parts kept."""
+    label = track_labels(song, [r.track])
     first_bar, last_bar = bar_of(song, r.start_tick), bar_of(song, r.end_tick - 1)
     bars = f"bar {first_bar}" if first_bar == last_bar else f"bars {first_bar}-{last_bar}"
+    said = []
     if r.inside:
-        messages.append(f"{len(r.inside)} note{'s' if len(r.inside) != 1 else ''} of {label} "
-                        f"in {bars} will be replaced.")
+        said.append(f"{len(r.inside)} note{'s' if len(r.inside) != 1 else ''} of {label} "
+                    f"in {bars} will be replaced.")
     if r.others:
         several = len(r.others) != 1
-        messages.append(f"Regenerated {label} over {bars}; the other "
-                        f"{f'{len(r.others)} parts' if several else 'part'} "
-                        f"({track_labels(song, sorted(r.others))}) "
-                        f"{'stay' if several else 'stays'} note for note, and the model "
-                        f"heard {'them' if several else 'it'}.")
+        said.append(f"Regenerated {label} over {bars}; the other "
+                    f"{f'{len(r.others)} parts' if several else 'part'} "
+                    f"({track_labels(song, sorted(r.others))}) "
+                    f"{'stay' if several else 'stays'} note for note, and the model "
+                    f"heard {'them' if several else 'it'}.")
     else:
-        messages.append(f"Regenerated {label} over {bars}; it is the only part.")
-    return GenerationResult(
-        variations=variations, start_tick=enc.step_to_tick(r.a_step, ppq),
-        key=lock_key or song_key, messages=messages, model=model.name, steps=r.steps,
-        tokens=[list(row) for row in rows], track_of=[[track] * len(v) for v in variations],
-        key_lock=lock_key.name if settings.key == "auto" and lock_key is not None else "")
+        said.append(f"Regenerated {label} over {bars}; it is the only part.")
+    return said
 
 
 def _cut(n: Note, end_tick: int) -> Note:
@@ -431,6 +504,8 @@ class FixedParallels(Constraint):
         return table
 
     def narrow(self, step: int, allowed: np.ndarray) -> np.ndarray:
+        if self.rule.known is not None:  # every row's next token forced: nothing to ban
+            return allowed
         grammar = self.rule.grammar
         first = grammar.count[:, self.target] == 0  # the part's first note of the step
         if not first.any():
