@@ -28,7 +28,8 @@ after a new token is the child of the order-``n - 1`` context before it, so a st
 few integer dictionary look-ups per variation (until the first context never seen
 before) and a few numpy operations on ``[variations, max_order + 1, vocab]`` counts for
 the distribution; the counts of a phase period's steps are added in one go.  Every path
-(one row or several, counts as floats or integers) does the same floating-point
+(one row or several, each row's weights in Python floats or every row's in numpy) does
+the same floating-point
 operations in the same order, so the log-probabilities are the same to the bit.
 
 The contexts know where in the beat a step falls (``Mixing.phase_period``, 4 steps: a
@@ -54,9 +55,6 @@ import numpy as np
 
 DEFAULT_MAX_ORDER = 10
 MAX_GENERATED = 2048  # engine.generation.generator.MAX_STEPS: the most tokens one run adds
-# a memory's counts are held as floats where they take at most this many bytes (a melody
-# model's), as 16-bit integers above it (a part or drum model's larger vocabulary)
-FLOAT_TABLE_BYTES = 32 << 20
 CLEAR_BLOCK = 512  # nodes made 0 at a time (MotifMemory._clear_to)
 
 
@@ -256,10 +254,10 @@ class MotifMemory:
     ``table[row, node]`` holds a context's count of every token, then its total, its
     total plus how many distinct tokens followed it (Witten-Bell's ``T``: the escape's
     denominator) and ``T`` itself, in one array so that a step gathers everything it
-    needs in one indexing.  Counts are numbers of ``dtype``: a generation feeds at most
+    needs in one indexing.  Counts are integers of ``dtype``: a generation feeds at most
     1,024 + 2,048 tokens, so 16 bits do (a quarter of the memory of floats: 8
-    variations of the longest generation take about 30 MB); floats save a conversion a
-    step where the table is small.
+    variations of the longest generation take about 30 MB; and a step gathers a quarter
+    of the bytes).
 
     A step costs a few numpy calls for every row together and one short walk of the
     trie per row in Python (:func:`_walk`): numpy's fixed cost per call, not the
@@ -334,7 +332,6 @@ class MotifMemory:
         self._offsets = np.arange(self.rows)[:, None] * self._cap
         self._flat = table.reshape(-1)
         self._nodes = table.reshape(-1, self._width)
-        self._floats = table.dtype == np.float64
         # distribution()'s products of the higher orders' escapes (the top order's: 1)
         self._above = np.ones((self.rows, self.max_order + 1))
         # _flush()'s columns of a context's row, the token's count's aside
@@ -516,9 +513,7 @@ class MotifMemory:
     def distribution(self) -> np.ndarray:
         """``[rows, vocab]``: each row's probabilities of the next token (``self.seen``
         says how many orders have been seen before: the longest's plus one)."""
-        g = self._nodes[self._at]
-        if not self._floats:
-            g = g.astype(np.float64)
+        g = self._nodes[self._at].astype(np.float64)
         w, escape = (self._weights_by_row if self.rows <= self.rows_in_python
                      else self._weights)(g)
         p = np.matmul(w[:, None, :], g[..., :self.vocab])[:, 0]
@@ -656,8 +651,6 @@ class MemoryMixer:
         fed = len(prefix) + len(heard)
         capacity = 1 + mixing.phase_period + (fed + steps) * max(1, mixing.max_order)
         dtype = np.uint16 if fed + MAX_GENERATED < 65536 else np.uint32
-        if rows * capacity * (vocab + 3) * 8 <= FLOAT_TABLE_BYTES:
-            dtype = np.float64  # small enough to hold as floats: no conversion a step
         start = len(prefix) if start_step is None else int(start_step)
         first = start - len(prefix)  # the prefix's first step
         self.memory = MotifMemory(vocab, rows, mixing.max_order, capacity, dtype,

@@ -1,10 +1,10 @@
 """The motif memory's faster paths (engine/generation/memory.py) give what the plain ones
 give: feeding a seed in one pass counts exactly what feeding it token by token counts,
 the generation step's in-place mixing is :func:`mix`, every way of working out a step
-(one row in Python floats, several rows, numpy's rows, a table of integers) gives the
-same log-probabilities bit for bit over a real 256-step generation, and
-bench/generation.py's ``--baseline`` worker answers on a real checkout.  No timing is
-asserted."""
+(one row in Python floats, several rows, numpy's rows) gives the same log-probabilities
+bit for bit over a real 256-step generation, a share of 0 skips the memory with the same
+numbers, and bench/generation.py's ``--baseline`` worker answers on a real checkout.  No
+timing is asserted."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ import pytest
 
 from engine.encodings import DEFAULT_ENCODING
 from engine.formats import midi_file_to_song
-from engine.generation import memory
 from engine.generation.generator import GenerationSettings, generate
 from engine.generation.memory import (CONFIDENCE_EDGES, ENTROPY_EDGES, MemoryMixer, Mixing,
                                       MotifMemory, mix, mixing_for, softmax)
@@ -104,11 +103,11 @@ def test_the_generation_step_mixes_as_mix_does():
     assert len(ENTROPY_EDGES) == 2
 
 
-def test_every_way_of_working_out_a_step_gives_the_same_log_probabilities(monkeypatch):
+def test_every_way_of_working_out_a_step_gives_the_same_log_probabilities():
     """A real generation (lstm, 256 steps, 3 variations, its network's logits and the
     tokens drawn) replayed through the memory's every path: each variation in a mixer
-    of its own (one row: Python floats), all three in one (rows in Python), in numpy
-    for every row at once, and with the counts held as 16-bit integers.  Their
+    of its own (one row: Python floats), all three in one (rows in Python), and in
+    numpy for every row at once.  Their
     log-probabilities are array_equal at every step: the paths do the same floating
     point operations in the same order."""
     library = ModelLibrary([ROOT / "models"])
@@ -125,10 +124,6 @@ def test_every_way_of_working_out_a_step_gives_the_same_log_probabilities(monkey
     together = MemoryMixer(logits.shape[2], 3, prefix, mixing, steps=256)
     in_numpy = MemoryMixer(logits.shape[2], 3, prefix, mixing, steps=256)
     in_numpy.memory.rows_in_python = 0
-    monkeypatch.setattr(memory, "FLOAT_TABLE_BYTES", 0)
-    integers = MemoryMixer(logits.shape[2], 3, prefix, mixing, steps=256)
-    assert integers.memory.table.dtype == np.uint16
-    assert together.memory.table.dtype == np.float64
     moved = 0.0
     for step in range(256):
         want = together(logits[step])
@@ -137,9 +132,8 @@ def test_every_way_of_working_out_a_step_gives_the_same_log_probabilities(monkey
         for r, mixer in enumerate(alone):
             assert np.array_equal(mixer(logits[step, r:r + 1])[0], want[r]), (step, r)
             mixer.update(tokens[r, step:step + 1])
-        for mixer in (in_numpy, integers):
-            assert np.array_equal(mixer(logits[step]), want), step
-            mixer.update(tokens[:, step])
+        assert np.array_equal(in_numpy(logits[step]), want), step
+        in_numpy.update(tokens[:, step])
         together.update(tokens[:, step])
     # the memory moved the network: the paths were asked something worth asking
     assert moved > 0.1
