@@ -351,9 +351,9 @@ class MotifMemory:
         """How many of row ``r``'s contexts have been seen before (counted): of the
         ``found`` that were there before the last token, the lowest orders, as a
         context's total is at most its shorter one's (it was counted with it)."""
-        base = r * self._cap
-        nodes, flat, at = self._ctx[r], self._flat, self._width
-        while found and not flat[(base + nodes[found - 1]) * at + self.vocab]:
+        base, total = r * self._cap, self.vocab  # a node's row, its total's column
+        nodes, flat, width = self._ctx[r], self._flat, self._width
+        while found and not flat[(base + nodes[found - 1]) * width + total]:
             found -= 1
         return found
 
