@@ -16,13 +16,20 @@ The JSON (bench/results/accompanist.json, or --out) has:
   input got it), over the presses whose step starts a voice note;
   ``internal_latency_ms``: the same inside Continuo (the input's time of the press to
   the accompanist's send);
+* ``latency_parts_ms``: each press followed across both processes (they read the same
+  monotonic clock): ``jack_in`` the player's send to Continuo's feed() (JACK's period
+  and the input's reader), ``wake`` to the loop taking it up, ``model`` the step's
+  sampling, ``send`` to its first note-on, ``jack_out`` to the player hearing it (the
+  next JACK period); ``sample_cpu_ms``, the accompanist thread's CPU per sampled step;
 * ``steps``, ``late_steps`` (sent more than 10 ms after due), ``dropped_steps``;
 * ``stuck_notes``: note-ons the player heard without a note-off once Stop was done;
 * the load average before and after, the CPU count and the JACK period.
 
 Usage:  .venv/bin/python bench/accompanist.py [--notes 2000] [--model poly-wavenet] [--drums]
-        [--busy 0] [--api jack] [--out bench/results/accompanist.json]
-``--busy N`` runs N more processes spinning on a core each for the run (load + N).
+        [--busy 0] [--longest N] [--api jack] [--out bench/results/accompanist.json]
+``--busy N`` runs N more processes spinning on a core each for the run (load + N);
+``--longest N`` holds no note, nor waits between presses, longer than N steps (more
+presses a minute; bench/live_timing.py uses 4).
 The Essen tunes move mostly in half and whole notes as they are read (about 1.6 s a note
 at 120 BPM), so 2,000 notes take some 53 minutes; ``--notes`` shortens the run.
 Needs a running JACK server (jackd -S --no-realtime -d dummy -r 48000 -p 256) or an ALSA
@@ -34,7 +41,9 @@ so a key reaches Continuo at the next period start (0 to P after the press) and 
 voices leave at the period start after Continuo has sent them (P later, while the step
 takes less than P).  Key to voices is thus about P to 2P plus any step longer than P:
 with P = 5.33 ms its p99 cannot go below about 10.6 ms whatever the model costs; with
-P = 128 frames (2.67 ms) it can.
+P = 128 frames (2.67 ms) it can.  A step whose sampling runs past the end of the period
+it arrived in waits one period more.  The first press used to pay for the model's
+state (a WaveNet's: some 10 ms); LiveHarmony and LiveDrums now take it when made.
 """
 
 from __future__ import annotations
@@ -140,9 +149,8 @@ def player_main(args: argparse.Namespace) -> int:
 
     from engine.live.ports import MidiSystem
 
-    # the stand-in keyboard and synth run real-time where the system allows it (before
-    # their ports open, so that a JACK that is not real-time starts the ports' threads
-    # real-time too): the figures are then Continuo's and JACK's, not the listener's
+    # the stand-in keyboard presses on time where the system allows real-time (JACK's own
+    # threads are as the server makes them: real-time only with a real-time server)
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
     except (AttributeError, OSError):

@@ -12,7 +12,7 @@ running one instead), then:
    dropped steps (goal under 1%) and stuck notes (goal 0), and where the time went.
 
 Usage:  .venv/bin/python bench/live_timing.py [--period 256] [--server NAME]
-        [--notes 40] [--out bench/results/live_timing.json]
+        [--notes 32] [--out bench/results/live_timing.json]
 Each bench's own JSON lands beside ``--out`` (``live_timing-clock-N.json``,
 ``live_timing-accompanist-loadN.json``).  Nothing here asserts a time; the figures
 depend on the machine's load (printed with them).
@@ -47,7 +47,7 @@ def arguments():
     ap.add_argument("--period", type=int, default=256, help="frames, at 48 kHz")
     ap.add_argument("--server", default=None,
                     help="a running JACK server's name to use instead of starting one")
-    ap.add_argument("--notes", type=int, default=40,
+    ap.add_argument("--notes", type=int, default=32,
                     help="the accompanist's notes per run (a quarter note at most each)")
     add_out(ap, "live_timing")
     return ap.parse_args()

@@ -117,8 +117,7 @@ from engine.live.ports import MidiSystem
 api, client, out_path = sys.argv[1], sys.argv[2], sys.argv[4]
 seconds, jump_seconds = float(sys.argv[5]), float(sys.argv[6])
 # a DAW sends its clock from a real-time thread: so does this stand-in where the system
-# allows it (before its port opens, so that a JACK that is not real-time starts the
-# port's thread real-time too); sent late, each clock would move the reference itself
+# allows it (sent late, each clock would move the reference itself)
 try:
     os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
     realtime = True
