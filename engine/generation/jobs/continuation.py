@@ -22,6 +22,7 @@ from engine.generation.generator import allowed_tokens, first_new_step, seed_not
 from engine.generation.jobs import register
 from engine.generation.keychoice import choose_key
 from engine.generation.constraints.chords import StrictChords, follows
+from engine.generation.constraints.key import ChordKeyLock
 from engine.generation.mixers.chords import melody_chords
 from engine.generation.mixers.control import control_mixers
 from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
@@ -137,7 +138,11 @@ def continue_melody(model, seed: Song | None, settings, *, track_index: int | No
     context = constraints.StepContext(model, settings, s.lock_key, s.scale(settings),
                                       s.transpose, k)
     extra = constraints.build(settings.constraints, context)
-    allowed = allowed_tokens(model, settings, s.lock_key, context.scale, s.transpose)
+    # followed chords: a chord's tones outside the key lock are allowed on its own span
+    chord_key = ChordKeyLock.for_melody(context, song, start_step, steps)
+    scale = context.scale if chord_key is None else chord_key.scale
+    extra += [chord_key] if chord_key is not None else []
+    allowed = allowed_tokens(model, settings, s.lock_key, scale, s.transpose)
     if extra:
         allowed = allowed & constraints.combined(extra, enc)
     allowed = np.broadcast_to(allowed, (k, enc.vocab_size))

@@ -18,6 +18,7 @@ from engine.errors import EncodingError, GenerationError
 from engine.generation import mixers
 from engine.generation.constraints import StepContext
 from engine.generation.constraints.chords import StrictChords, follows
+from engine.generation.constraints.key import ChordKeyLock
 from engine.generation.mixers.chords import melody_chords
 from engine.generation.mixers.control import control_mixers
 from engine.generation.fill import (BRANCH_STEPS, CANDIDATES, bar_of, check_fill_model,
@@ -129,15 +130,19 @@ def fill_melody(model, song: Song, settings, *, start_tick: int, end_tick: int,
                         f"will be replaced.")
     if not after:
         messages.append("Nothing follows the gap, so the fill hears only what comes before.")
+    scale = None if lock_key is None else lock_key.scale_pitch_classes
+    # followed chords: a chord's tones outside the key lock are allowed on its own span
+    chord_key = ChordKeyLock.for_melody(StepContext(model, settings, lock_key, scale,
+                                                    p.transpose), song, a_step, steps)
     allowed = allowed_tokens(model, settings, lock_key,
-                             None if lock_key is None else lock_key.scale_pitch_classes,
-                             p.transpose)
+                             scale if chord_key is None else chord_key.scale, p.transpose)
     # the motif memory has heard the music after the gap, then the music before it
     # (up to the track's end: not the rests that pad the network's window after it),
     # at their own steps: the memory's contexts know where in the beat they fall
     heard = p.suffix[:max(0, enc.ceil_step(track.end_tick, ppq) - b_step)]
     memory = dict(heard=heard, steps=steps, start_step=a_step, heard_step=b_step)
-    out = _sample(model, song, settings, p, allowed, steps, memory, progress, is_cancelled)
+    out = _sample(model, song, settings, p, allowed, steps, memory, progress, is_cancelled,
+                  [chord_key] if chord_key is not None else [])
 
     velocities = Velocities(song, kept, enc, settings.dynamics)
     channel = kept[0].channel if kept else track.channel
@@ -154,9 +159,10 @@ def fill_melody(model, song: Song, settings, *, start_tick: int, end_tick: int,
 
 
 def _sample(model, song, settings, p: FillPrompt, allowed, steps: int, memory: dict,
-            progress, is_cancelled) -> np.ndarray:
+            progress, is_cancelled, extra: list) -> np.ndarray:
     """Each variation's first steps, then CANDIDATES rows of it for the last
-    BRANCH_STEPS, and the likeliest candidate of each."""
+    BRANCH_STEPS, and the likeliest candidate of each; ``extra``: the constraints the
+    caller adds (the key lock under followed chords)."""
     enc = model.encoding
     k = int(settings.variations)
     rows = k * CANDIDATES  # every variation is drawn from CANDIDATES candidates
@@ -178,7 +184,7 @@ def _sample(model, song, settings, p: FillPrompt, allowed, steps: int, memory: d
     strict = StrictChords.for_melody(
         StepContext(model, settings, transpose=p.transpose, rows=first_rows), song,
         memory["start_step"], steps, p.prefix) if follows(settings, "strict") else None
-    extra = [strict] if strict is not None else []
+    extra = extra + ([strict] if strict is not None else [])
     rng = np.random.default_rng(int(settings.rng_seed))
     if is_cancelled is not None and is_cancelled():
         raise GenerationCancelled("generation was cancelled")
