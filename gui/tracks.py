@@ -22,6 +22,10 @@ from engine.song import DRUM_CHANNEL, Track
 from gui.document import SongDocument
 from gui.pianoroll.style import track_colour
 
+# the strip's Mute while the active track is muted: amber, as a mixer lights its mute
+MUTE_CHECKED_STYLE = ("QToolButton:checked { background-color: #e8b33d; color: #1d2025; "
+                      "border: 1px solid #8a6a20; border-radius: 3px; }")
+
 
 def _swatch(track: int) -> QIcon:
     """A square of the track's colour in the roll, so the list tells which notes are whose."""
@@ -101,6 +105,7 @@ class TrackActions(QObject):
 
 def _tool_button(action: QAction, text: str) -> QToolButton:
     button = QToolButton()
+    action.setIconText(text)  # the button's short text, kept when the action changes
     button.setDefaultAction(action)
     button.setText(text)
     button.setObjectName(f"{action.objectName()}_button")
@@ -176,6 +181,8 @@ class TrackStrip(QWidget):
         layout.addWidget(self.track_box)
         layout.addWidget(self.name_edit)
         self.mute_button = _tool_button(self.actions.mute, "Mute")
+        # checked, it is lit as a mixer's mute is, not the faint press of a plain button
+        self.mute_button.setStyleSheet(MUTE_CHECKED_STYLE)
         layout.addWidget(self.mute_button)
         layout.addWidget(_tool_button(self.actions.new_track, "+ Track"))
         layout.addWidget(_tool_button(self.actions.new_drum_track, "+ Drums"))

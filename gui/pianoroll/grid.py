@@ -390,7 +390,7 @@ class NoteGrid(QWidget):
         selection = self._shown_selection()
         # one group per look: (active track?, track, origin, selected, loudness)
         groups: dict[tuple[bool, int, str, bool, int], list[QRectF]] = {}
-        active = doc.active_track
+        active, muted = doc.active_track, doc.muted_tracks  # a muted track's notes dimmed
         drums = {i for i, t in enumerate(doc.tracks) if t.is_drum}  # hits: a diamond each
         inset = 1.0 if geo.row_height >= 6 else 0.0
         hit = min(geo.row_height - inset, DIAMOND_MAX_PX)  # a drum hit's width and height
@@ -411,7 +411,8 @@ class NoteGrid(QWidget):
         # the other tracks first, the active track over them, selected notes on top
         for (is_active, track, origin, selected, loudness), rects in sorted(
                 groups.items(), key=lambda kv: (kv[0][0], kv[0][3])):
-            painter.setBrush(style.note_fill(origin, selected, loudness, track, is_active))
+            painter.setBrush(style.note_fill(origin, selected, loudness, track, is_active,
+                                             track in muted))
             if outline:
                 painter.setPen(QPen(style.NOTE_EDGE_SELECTED if selected else style.NOTE_EDGE, 0))
             else:

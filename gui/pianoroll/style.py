@@ -33,6 +33,7 @@ TRACK_COLOURS = tuple(QColor(c) for c in (
 ))
 GENERATED_FILL = QColor("#e8963d")
 OTHER_TRACK_DIM = 0.5  # how far another track's colour goes towards the background
+MUTED_DIM = 0.75  # ... and a muted one's (the active track, muted, as far as another's)
 SELECTED_LIGHT = 0.55  # how far a selected note's colour goes towards white
 WHITE = QColor("#ffffff")
 
@@ -62,14 +63,15 @@ def loudness(velocity: int) -> int:
 
 
 def note_fill(origin: str, selected: bool, level: int, track: int = 0,
-              active: bool = True) -> QColor:
+              active: bool = True, muted: bool = False) -> QColor:
     """Fill of a note: its track's colour (generated notes of the active track orange),
-    dimmed on a track that is not the active one, lighter when selected, darker when
-    soft."""
-    if active:
+    dimmed on a track that is not the active one or is muted (a muted track that is not
+    the active one further still), lighter when selected, darker when soft."""
+    if active and not muted:
         base = GENERATED_FILL if origin == GENERATED else track_colour(track)
     else:
-        base = mix(track_colour(track), BACKGROUND_WHITE_ROW, OTHER_TRACK_DIM)
+        dim = MUTED_DIM if muted and not active else OTHER_TRACK_DIM
+        base = mix(track_colour(track), BACKGROUND_WHITE_ROW, dim)
     if selected:
         base = mix(base, WHITE, SELECTED_LIGHT)
     return base.darker(LOUDNESS_DARKER[level])

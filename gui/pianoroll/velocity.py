@@ -147,7 +147,8 @@ class VelocityLane(QWidget):
             # the active track's bars over the others', selected bars on top
             for look in sorted(tallest, key=lambda k: (k[0], k[3])):
                 is_active, track, origin, selected = look
-                painter.setBrush(style.note_fill(origin, selected, 2, track, is_active))
+                painter.setBrush(style.note_fill(origin, selected, 2, track, is_active,
+                                                 track in doc.muted_tracks))
                 painter.setPen(QPen(style.NOTE_EDGE, 0))
                 rects = []
                 for column, velocity in tallest[look].items():
