@@ -447,7 +447,8 @@ def song_to_abc(song: Song, track: int | None = None, title: str = "") -> str:
     """One track of ``song`` (by default its melody track) as one ABC tune: X, T, M, L,
     Q and K fields, bar lines where the song has them (a pickup before the first one),
     ties across them, a chord where notes start and end together; where notes overlap
-    otherwise, the highest line is kept."""
+    otherwise, the highest line is kept.  The chord track is written as quoted chords
+    (``"Am"``) where each chord starts, a note or rest split and tied there if need be."""
     if not song.tracks:
         raise ExportError("the song has no tracks to write as ABC")
     index = melody_track(song) if track is None else track
@@ -473,6 +474,7 @@ def song_to_abc(song: Song, track: int | None = None, title: str = "") -> str:
     body: list[str] = []
     previous = meter
     signature = _signature_accidentals(ks.sharps)
+    marks = {_units(c.tick, song.ppq): c.symbol for c in song.chords}
     for bar in bars:
         if (bar.numerator, bar.denominator) != previous:
             body.append(f"[M:{bar.numerator}/{bar.denominator}] ")
@@ -485,7 +487,7 @@ def song_to_abc(song: Song, track: int | None = None, title: str = "") -> str:
                 continue
             start, stop = max(event.start, bar.start), min(event.end, bar.end)
             if start > cursor:
-                tokens.append("z" + _abc_length(start - cursor, unit))
+                tokens += _abc_marked("z", cursor, start, marks, unit, False)
             names = []
             for pitch in event.pitches:
                 letter, alter, octave = _spell(pitch, ks.sharps, ks.minor)
@@ -498,12 +500,12 @@ def song_to_abc(song: Song, track: int | None = None, title: str = "") -> str:
                 in_bar[(letter, octave)] = alter
                 names.append(mark + _abc_pitch(letter, octave))
             symbol = names[0] if len(names) == 1 else "[" + "".join(names) + "]"
-            tokens.append(symbol + _abc_length(stop - start, unit)
-                          + ("-" if event.end > bar.end else ""))
+            tokens += _abc_marked(symbol, start, stop, marks, unit, event.end > bar.end)
             cursor = stop
-        if cursor < bar.end and (bar is not bars[-1] or not tokens):
-            if not (bar.pickup and not tokens):
-                tokens.append("z" + _abc_length(bar.end - cursor, unit))
+        marked = any(cursor <= at < bar.end for at in marks)
+        if cursor < bar.end and (bar is not bars[-1] or not tokens or marked):
+            if not (bar.pickup and not tokens) or marked:
+                tokens += _abc_marked("z", cursor, bar.end, marks, unit, False)
         body.append(" ".join(tokens))
     text = " | ".join(b for b in body if b.strip()) + " |]"
     text = re.sub(r"\] \| ", "] ", text)
@@ -511,6 +513,20 @@ def song_to_abc(song: Song, track: int | None = None, title: str = "") -> str:
     for i in range(0, len(lines), 4):  # four bars a line
         out.append(" | ".join(lines[i:i + 4]) + (" |" if i + 4 < len(lines) else ""))
     return "\n".join(header + out) + "\n"
+
+
+def _abc_marked(symbol: str, start: int, stop: int, marks: dict[int, str], unit: int,
+                tied: bool) -> list[str]:
+    """A note, chord or rest (``symbol``) from ``start`` to ``stop`` in ABC, split
+    where a chord of the chord track starts (``marks``: grid unit -> chord symbol),
+    each part after its quoted chord, a note's parts tied; ``tied``: tied on after."""
+    cuts = [start] + sorted(at for at in marks if start < at < stop) + [stop]
+    out = []
+    for i, (a, b) in enumerate(zip(cuts, cuts[1:])):
+        chord = f'"{marks[a]}"' if a in marks else ""
+        tie = "-" if symbol != "z" and (tied or i < len(cuts) - 2) else ""
+        out.append(chord + symbol + _abc_length(b - a, unit) + tie)
+    return out
 
 
 def _top_line(events: list[_Event]) -> list[_Event]:

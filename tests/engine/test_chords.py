@@ -397,3 +397,44 @@ def test_the_chord_track_survives_musicxml_export_and_open(tmp_path, suffix):
     back = load_song(path)
     assert [(c.tick, c.symbol) for c in back.chords] == [(c.tick, c.symbol) for c in chords]
     assert len(back.tracks) == 2  # the harmony is the first part's, never a part of its own
+
+
+def test_the_chord_track_survives_abc_export_and_open(tmp_path):
+    """ABC writes the chord track as quoted chords where each chord starts: on a note,
+    inside a held note (split and tied there) and inside a rest; the tune reopens with
+    the same chords and the same notes (the seed's melody)."""
+    from engine.formats.export import export_song
+
+    song = midi_file_to_song(ROOT / "assets" / "default_seed.mid")
+    melody = song.tracks[0].notes
+    chords = [Chord(i * 960 + (240 if i % 3 == 1 else 0), s) for i, s in enumerate(EXPORTED)
+              if i * 960 < max(n.end_tick for n in melody)]
+    song = Song(ppq=song.ppq, tracks=[Track("Melody", notes=list(melody))],
+                time_signatures=song.time_signatures, key_signatures=song.key_signatures,
+                tempo_map=song.tempo_map, chords=chords)
+    path = tmp_path / "chords.abc"
+    export_song(song, path)
+    text = path.read_text()
+    assert '"Am7"' in text and '"G7(b9)"' in text
+    back = load_song(path)
+    scale = back.ppq / song.ppq
+    assert [(c.tick, c.symbol) for c in back.chords] == \
+        [(round(c.tick * scale), c.symbol) for c in chords]
+    # the same notes (a split note tied back into one); notation rounds their ends
+    assert [(n.pitch, n.start_tick) for n in back.tracks[0].notes] == \
+        [(n.pitch, round(n.start_tick * scale)) for n in melody]
+
+
+def test_a_chord_struck_a_little_early_or_late_belongs_to_its_beat():
+    """A played or humanised file strikes a bar's chord a few ticks around the beat:
+    the notes count for the beat they are heard on, so each bar is its one chord."""
+    late = [0, 12, -10, 25]  # ticks from the beat, per bar
+    charts = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62, 65)]
+    notes = []
+    for bar, (tones, shift) in enumerate(zip(charts, late)):
+        for beat in range(4):
+            start = max(bar * 1920 + beat * 480 + shift, 0)
+            notes += [Note(p, start, 470) for p in tones]
+        notes.append(Note(tones[0] - 24, max(bar * 1920 + shift, 0), 1900))
+    song = Song(tracks=[Track("Band", notes=notes)])
+    assert [str(d.symbol) for d in detect_chords(song)] == ["C", "Am", "F", "G7"]
