@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -55,6 +56,10 @@ def arguments():
 
 def start_jack(period: int) -> tuple[subprocess.Popen, str]:
     """A dummy-driver JACK server of its own, not real-time (as CI): (process, name)."""
+    missing = [tool for tool in ("jackd", "jack_bufsize") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(f"live_timing: {' and '.join(missing)} not found; install JACK "
+                         f"(scripts/system-deps.sh) or name a running server with --server")
     name = f"continuo-timing-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "JACK_NO_START_SERVER": "1"}
     jackd = subprocess.Popen(["jackd", "-n", name, "-S", "--no-realtime", "-d", "dummy",
@@ -71,25 +76,30 @@ def start_jack(period: int) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"live_timing: the JACK server {name} did not start")
 
 
-def run_bench(args: list[str], env: dict, busy: int) -> None:
-    """One bench as its own process, with ``busy`` processes spinning beside it."""
+def run_bench(args: list[str], env: dict, busy: int, out: Path) -> dict:
+    """One bench as its own process, with ``busy`` processes spinning beside it: the
+    JSON it wrote to ``out`` (the last argument of ``args``)."""
+    out.unlink(missing_ok=True)
     spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(busy)]
     try:
-        subprocess.run([sys.executable, *args], env=env, check=False,
-                       stdout=subprocess.DEVNULL)
+        done = subprocess.run([sys.executable, *args], env=env, check=False,
+                              stdout=subprocess.DEVNULL)
     finally:
         for p in spinners:
             p.kill()
             p.wait()
+    if done.returncode != 0 or not out.exists():
+        raise SystemExit(f"live_timing: {Path(args[0]).name} failed (exit {done.returncode}); "
+                         f"run it alone to see why")
+    return json.loads(out.read_text())
 
 
 def clock_rounds(env: dict, out: Path) -> list[dict]:
     rows = []
     for i in range(1, CLOCK_ROUNDS + 1):
         path = out.with_name(f"{out.stem}-clock-{i}.json")
-        run_bench([str(ROOT / "bench" / "midi_clock.py"), "--seconds", "20",
-                   "--jump-seconds", "0", "--out", str(path)], env, busy=1)
-        r = json.loads(path.read_text())
+        r = run_bench([str(ROOT / "bench" / "midi_clock.py"), "--seconds", "20",
+                       "--jump-seconds", "0", "--out", str(path)], env, busy=1, out=path)
         follow = r["following"]["note_vs_sender_clock_120bpm"] or {}
         rows.append({"round": i, "sent_p99_ms": r["sent_clock"]["send_error"]["p99_ms"],
                      "following_p99_ms": follow.get("p99_ms"),
@@ -104,9 +114,9 @@ def accompanist_runs(env: dict, out: Path, notes: int) -> list[dict]:
     rows = []
     for busy in (0, 1):
         path = out.with_name(f"{out.stem}-accompanist-load{busy + 1}.json")
-        run_bench([str(ROOT / "bench" / "accompanist.py"), "--notes", str(notes),
-                   "--longest", "4", "--busy", str(busy), "--out", str(path)], env, busy=0)
-        r = json.loads(path.read_text())
+        r = run_bench([str(ROOT / "bench" / "accompanist.py"), "--notes", str(notes),
+                       "--longest", "4", "--busy", str(busy), "--out", str(path)], env,
+                      busy=0, out=path)
         parts = {k: v.get("p99") for k, v in r["latency_parts_ms"].items()}
         rows.append({"busy": busy, "p50_ms": r["latency_ms"].get("p50"),
                      "p99_ms": r["latency_ms"].get("p99"), "presses": r["presses"],

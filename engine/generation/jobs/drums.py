@@ -485,7 +485,7 @@ def add_drums(library, song: Song | None, request: GenerationRequest, *,
     onsets = np.repeat(_rows_onsets(song, None, start, steps), k, axis=0)
     plan = _plan(model, song, start, steps, [], sid, onsets)
     plan.steering = drum_steering(model, drum_controls(settings), song, start, len(onsets),
-                                  settings)
+                                  settings, plan.prime, plan.bar_steps)
     rng = np.random.default_rng(int(settings.rng_seed))
     out, _ = sample_drums(plan, settings, rng, progress, is_cancelled)
     new_track = len(song.tracks)
@@ -552,7 +552,8 @@ def continue_drums(library, song: Song, settings, *, start_tick: int,
         onsets = np.repeat(onsets, k, axis=0)
     plan = _plan(model, song, start, steps, prime, sid, onsets)
     controls = drum_controls(settings, drums[0])
-    plan.steering = drum_steering(model, controls, song, start, len(onsets), settings)
+    plan.steering = drum_steering(model, controls, song, start, len(onsets), settings,
+                                  plan.prime, plan.bar_steps)
     # the drums draw from their own random stream: the pitched parts' stay as they were
     rng = np.random.default_rng([int(settings.rng_seed), 10])
     out, _ = sample_drums(plan, settings, rng, progress, is_cancelled)
@@ -592,7 +593,8 @@ def fill_drums(library, song: Song, request: GenerationRequest, *, progress=None
                        axis=0)
     plan = _plan(model, song, start, end - start, prime, sid, onsets)
     controls = drum_controls(settings, track)
-    plan.steering = drum_steering(model, controls, song, start, len(onsets), settings)
+    plan.steering = drum_steering(model, controls, song, start, len(onsets), settings,
+                                  plan.prime, plan.bar_steps)
     rng = np.random.default_rng(int(settings.rng_seed))
     out, logp = sample_drums(plan, settings, rng, progress, is_cancelled, junction)
     best = logp.reshape(k, c).argmax(axis=1) + np.arange(k) * c
