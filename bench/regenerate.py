@@ -18,12 +18,13 @@ seed ``--rng-seed`` + the chorale's index) through the engine's job
   within 3x Bach's);
 * time: the median time of one regeneration of bars 5-8 against continuing every
   part of bars 1-4 by the same 4 bars, and of regenerating the alto over bars 1-8
-  against continuing bars 1-4 by 8 bars (the same variations; one run each, pinned to
-  one core unless ``--no-pin``), in this process's CPU time, which other work on a
-  shared machine does not inflate as it does the wall clock.
+  against continuing bars 1-4 by 8 bars (the same variations; ``--repeats`` rounds of
+  each chorale, 3 by default, every other one in the reverse order; pinned to one
+  core unless ``--no-pin``), in this process's CPU time, which other work on a shared
+  machine inflates less than the wall clock.
 
     python bench/regenerate.py [--models-dir DIR] [--model NAME] [--limit N]
-                               [--rng-seed S] [--no-pin]
+                               [--rng-seed S] [--repeats N] [--no-pin]
 
 Prints a table and writes bench/results/regenerate.json.
 """
@@ -113,20 +114,22 @@ def timed(fn):
 
 
 def one_chorale(library: ModelLibrary, model: str, song: Song, rng_seed: int,
-                tallies: list[Tally], times: dict[str, list[float]], failures: list,
-                pid: str) -> None:
+                tallies: list[Tally], failures: list, pid: str) -> list[int]:
+    """Regenerate each voice of ``song`` over bars 5-8 and tally the variations; the
+    voices regenerated (a failure is reported, not fatal)."""
     start, end = bar_range_ticks(song, *BARS)
     original = track_chunks(song_to_midi_bytes(song))
     beats = len(beats_in(song, start, end))
     voices = [i for i, t in enumerate(song.tracks) if t.notes]
+    done = []
     for v, tally in zip(voices, tallies):
         request = GenerationRequest(REGENERATE, settings(model, rng_seed), v, start, end)
         try:
-            result, ms = timed(lambda: jobs.run(library, song, request))
+            result = jobs.run(library, song, request)
         except Exception as e:  # noqa: BLE001 - a failure is reported, not fatal
             failures.append({"id": pid, "voice": v, "error": str(e)})
             continue
-        times["regenerate_4"].append(ms)
+        done.append(v)
         seed = window(song.tracks[v].notes, 0, start)
         bach = voice_parallels(song, v, song.tracks[v].notes, start, end)
         for notes in result.variations:
@@ -142,20 +145,35 @@ def one_chorale(library: ModelLibrary, model: str, song: Song, rng_seed: int,
             tally.beats += beats
             tally.bach_par += bach
             tally.bach_beats += beats
-    # the cost beside continuing every part by as many bars
+    return done
+
+
+def time_chorale(library: ModelLibrary, model: str, song: Song, rng_seed: int,
+                 voices: list[int], times: dict[str, list[float]], repeats: int) -> None:
+    """``repeats`` rounds of one chorale's timings, in CPU ms, added to ``times``: each of
+    ``voices`` regenerated over bars 5-8 and every part of bars 1-4 continued by the same
+    4 bars; the alto regenerated over bars 1-8 and bars 1-4 continued by 8 bars.  Every
+    other round runs in the reverse order, so that a busy spell of a shared machine falls
+    on both sides alike."""
+    start, end = bar_range_ticks(song, *BARS)
     seed4 = cut_song(song, start)
-    _, ms = timed(lambda: generate_polyphony(library, seed4, settings(model, rng_seed,
-                                                                      bars=4),
-                                             start_tick=start))
-    times["continue_4"].append(ms)
-    whole = bar_range_ticks(song, 1, 8)
-    alto = GenerationRequest(REGENERATE, settings(model, rng_seed), voices[1], *whole)
-    _, ms = timed(lambda: jobs.run(library, song, alto))
-    times["regenerate_8"].append(ms)
-    _, ms = timed(lambda: generate_polyphony(library, seed4, settings(model, rng_seed,
-                                                                      bars=8),
-                                             start_tick=start))
-    times["continue_8"].append(ms)
+    alto = [i for i, t in enumerate(song.tracks) if t.notes][1]
+
+    def regenerate(voice, a, b):
+        request = GenerationRequest(REGENERATE, settings(model, rng_seed), voice, a, b)
+        return lambda: jobs.run(library, song, request)
+
+    def continued(bars):
+        return lambda: generate_polyphony(library, seed4, settings(model, rng_seed, bars=bars),
+                                          start_tick=start)
+
+    runs = [("regenerate_4", regenerate(v, start, end)) for v in voices] + [
+        ("continue_4", continued(4)),
+        ("regenerate_8", regenerate(alto, *bar_range_ticks(song, 1, 8))),
+        ("continue_8", continued(8))]
+    for round_ in range(repeats):
+        for key, fn in runs if round_ % 2 == 0 else runs[::-1]:
+            times[key].append(timed(fn)[1])
 
 
 def _pct(x) -> str:
@@ -172,7 +190,8 @@ def markdown(results: dict) -> str:
                      f"{f['bach_parallels_per_100_beats']} | {f['over_bach']} |")
     t = results["time"]
     lines.append("")
-    lines.append("| time (median CPU ms) | regenerate one part | continue every part | ratio |")
+    lines.append(f"| time (median CPU ms, {results['repeats']} rounds) | regenerate one part | "
+                 f"continue every part | ratio |")
     lines.append("|---|---|---|---|")
     for bars in (4, 8):
         r, c = t[f"regenerate_{bars}_ms"], t[f"continue_{bars}_ms"]
@@ -186,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="only the first N test chorales")
     ap.add_argument("--rng-seed", type=int, default=0)
     ap.add_argument("--no-pin", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="rounds of each chorale's timings (median over all)")
     common.add_out(ap, "regenerate")
     args = ap.parse_args(argv)
     pinned = common.pinned_unless(args.no_pin)
@@ -205,9 +226,13 @@ def main(argv: list[str] | None = None) -> int:
                                                      "regenerate_8", "continue_8")}
     failures: list[dict] = []
     for index, (pid, song) in enumerate(chorales):
-        one_chorale(library, args.model, song, args.rng_seed + index, tallies, times,
-                    failures, pid)
-        print(f"{pid}: regenerate {times['regenerate_4'][-1]:.0f} ms a voice", file=sys.stderr)
+        voices = one_chorale(library, args.model, song, args.rng_seed + index, tallies,
+                             failures, pid)
+        if len(voices) == len(VOICES):
+            time_chorale(library, args.model, song, args.rng_seed + index, voices, times,
+                         args.repeats)
+            print(f"{pid}: regenerate {statistics.median(times['regenerate_4'][-4:]):.0f} "
+                  f"ms a voice", file=sys.stderr)
     every = Tally()
     for t in tallies:
         for k in vars(every):
@@ -223,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "voices": {name: t.figures() for name, t in zip(VOICES, tallies)},
         "all": every.figures(),
         "time": {f"{k}_ms": round(statistics.median(v), 1) for k, v in times.items() if v},
+        "time_runs": {k: len(v) for k, v in times.items()}, "repeats": args.repeats,
         "failures": failures,
         "git": common.git_state("engine_changes_not_committed", "engine"),
     }

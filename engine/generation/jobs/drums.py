@@ -36,7 +36,7 @@ from engine.encodings.drums import (AUTO_STYLE, DRUM_CHANNEL, POSITION_QUARTERS,
                                     DrumContext, DrumEncoding, bar_lines, is_drum_track,
                                     onsets_per_step, position_at, style_id, unmapped_notes)
 from engine.errors import EncodingError, GenerationError
-from engine.generation.drum_memory import drum_memory
+from engine.generation.drum_memory import SeedGroove, drum_memory, seed_groove
 from engine.generation.jobs import follower, register, route
 from engine.generation.mixers.drum_controls import (LEAPS_LEFT, drum_controls,
                                                   drum_steering, drum_velocities,
@@ -257,6 +257,8 @@ class DrumPlan:
     bar_steps: int
     onsets: np.ndarray
     seed_onsets: np.ndarray
+    #: drums that go on: the seed's groove kept at every new step (drum_memory.seed_groove)
+    groove: SeedGroove | None = None
     #: the steering controls' mixers (engine/generation/mixers/drum_controls.py), or None
     steering: Any = None
 
@@ -359,8 +361,11 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
                 raise GenerationCancelled("generation was cancelled")
             if i < plan.steps:
                 mixed = logits if memory is None else memory(logits)
-                tokens = draw(_groove_memory(mixed, out, plan.prime, i, plan.bar_steps,
-                                             nats), mask)
+                if plan.groove is not None:  # the seed's groove, not the new bars'
+                    mixed = plan.groove(mixed, plan.start + i)
+                else:
+                    mixed = _groove_memory(mixed, out, plan.prime, i, plan.bar_steps, nats)
+                tokens = draw(mixed, mask)
                 if tokens is None:
                     raise GenerationError(f"the model {model.name} computed invalid numbers "
                                           f"(NaN or infinity) at step {i + 1}; its weights "
@@ -554,6 +559,8 @@ def continue_drums(library, song: Song, settings, *, start_tick: int,
     controls = drum_controls(settings, drums[0])
     plan.steering = drum_steering(model, controls, song, start, len(onsets), settings,
                                   plan.prime, plan.bar_steps)
+    plan.groove = seed_groove(prime, start, plan.bars, plan.bar_steps, enc.vocab_size,
+                              memory=bool(getattr(settings, "memory", False)))
     # the drums draw from their own random stream: the pitched parts' stay as they were
     rng = np.random.default_rng([int(settings.rng_seed), 10])
     out, _ = sample_drums(plan, settings, rng, progress, is_cancelled)

@@ -454,7 +454,6 @@ class FixedParallels(Constraint):
         n = context.model.encoding.pitches
         self.index = np.arange(n)
         self.hist = np.full((context.rows, len(top)), -1, np.int64)  # the part's tops
-        self._tables: dict[tuple[int, int], np.ndarray] = {}
         # each row's bans, worked out once a step (they hold for the whole step: the
         # part's pitch before it and the forced parts' are fixed within it)
         rows = context.rows
@@ -482,26 +481,22 @@ class FixedParallels(Constraint):
                        target_forced, beats)
         return make
 
-    def _table(self, t: int, back: int) -> np.ndarray:
-        """[n + 1, n]: at step ``t``, for the part's pitch ``back`` steps before (row
-        q + 1; row 0: it was silent), the pitches that move it in parallel with a
-        forced part (computed once a step)."""
-        key = (t, back)
-        table = self._tables.get(key)
-        if table is None:
-            n = len(self.index)
-            table = np.zeros((n + 1, n), bool)
-            c, r = self.top[t + 1], self.top[t + 1 - back]  # [P]
-            moved = (c >= 0) & (r >= 0) & (c != r)
-            q = self.index[:, None]  # [n, 1]
-            p = self.index[None, :]  # [1, n]
-            for cc, rr in zip(c[moved], r[moved]):
-                d = (q - rr) % 12  # [n, 1]
-                hit = ((d == 0) | (d == 7)) & (((p - cc) % 12) == d) & (p != q) & \
-                    ((p > q) == (cc > rr))
-                table[1:] |= hit
-            self._tables[key] = table
-        return table
+    def _parallel(self, q: np.ndarray, t: np.ndarray, back: int) -> np.ndarray:
+        """[R, n]: for rows whose part sounded pitch index ``q`` [R] (-1: silent)
+        ``back`` steps before their steps ``t`` [R], the pitches that move it in
+        parallel with a forced part that moved meanwhile."""
+        c, r = self.top[t + 1], self.top[t + 1 - back]  # [R, P]
+        d = (q[:, None] - r) % 12
+        moved = (c >= 0) & (r >= 0) & (c != r) & (q >= 0)[:, None] & ((d == 0) | (d == 7))
+        out = np.zeros((len(q), len(self.index)), bool)
+        if not moved.any():
+            return out
+        b, j = np.nonzero(moved)  # the few (row, forced part) pairs that matter
+        p, qb, cc = self.index[None, :], q[b][:, None], c[b, j][:, None]
+        hit = (((p - cc) % 12) == d[b, j][:, None]) & (p != qb) & \
+            ((p > qb) == (cc > r[b, j][:, None]))
+        np.logical_or.at(out, b, hit)
+        return out
 
     def narrow(self, step: int, allowed: np.ndarray) -> np.ndarray:
         if self.rule.known is not None:  # every row's next token forced: nothing to ban
@@ -513,9 +508,10 @@ class FixedParallels(Constraint):
         T = len(self.top) - 1
         t_all = np.minimum(grammar.steps, T - 1)
         live = first & ~self.target_forced[t_all] & ~self.rule.done
-        for row in np.nonzero(live & (self._ban_step != grammar.steps))[0]:
-            self._bans(row, int(t_all[row]))
-            self._ban_step[row] = grammar.steps[row]
+        new = np.nonzero(live & (self._ban_step != grammar.steps))[0]
+        if new.size:
+            self._bans(new, t_all[new])
+            self._ban_step[new] = grammar.steps[new]
         rows = np.nonzero(live & self._banned)[0]
         if not rows.size:
             return allowed
@@ -528,18 +524,20 @@ class FixedParallels(Constraint):
         mask[empty] = allowed[empty]
         return mask
 
-    def _bans(self, row: int, t: int) -> None:
-        """Row ``row``'s bans at step ``t`` (new notes; held ones on a beat)."""
+    def _bans(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """The bans of ``rows`` at their steps ``t`` (new notes; held ones on a beat),
+        for the whole step."""
         grammar = self.rule.grammar
-        step_ban = self._table(t, 1)[grammar.prev_top[row, self.target] + 1]
-        beat_ban = None
+        new = self._parallel(grammar.prev_top[rows, self.target], t, 1)
+        hold = np.zeros_like(new)
         if self.beats is not None:
             phase, beat = self.beats
-            if (phase + t) % beat == 0 and t >= beat:
-                beat_ban = self._table(t, beat)[self.hist[row, t - beat] + 1]
-        self._ban_new[row] = step_ban if beat_ban is None else step_ban | beat_ban
-        self._ban_hold[row] = False if beat_ban is None else beat_ban
-        self._banned[row] = self._ban_new[row].any()
+            on = ((phase + t) % beat == 0) & (t >= beat)
+            if on.any():
+                hold[on] = self._parallel(self.hist[rows[on], t[on] - beat], t[on], beat)
+                new |= hold
+        self._ban_new[rows], self._ban_hold[rows] = new, hold
+        self._banned[rows] = new.any(axis=1)
 
     def update(self, tokens: np.ndarray) -> None:
         # heard after the grammar: a row that closed a step has its part's top there
