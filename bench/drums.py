@@ -94,6 +94,17 @@ def signature(hits: list[tuple[np.ndarray, int]], kit: int) -> np.ndarray:
     return np.concatenate([histogram(hits, p) for p in range(kit)])
 
 
+def groove_distances(new: np.ndarray, bar: int, seed: np.ndarray, other: np.ndarray,
+                     other_bar: int) -> tuple[float, float]:
+    """(JS of the new bars' signature to the seed's, JS to another groove's): the new
+    bars keep the seed's groove where the first is at most half the second."""
+    from engine.encodings.drums import KIT
+
+    sig = signature([(new, bar)], len(KIT))
+    return (js_distance(sig, signature([(seed, bar)], len(KIT))),
+            js_distance(sig, signature([(other, other_bar)], len(KIT))))
+
+
 def bars_of(m: np.ndarray, bar: int) -> list[bytes]:
     return [m[i:i + bar].tobytes() for i in range(0, len(m) - bar + 1, bar)]
 
@@ -214,7 +225,25 @@ def continuation_figures(library, songs, variations: int) -> dict:
                         "ratio": round(dist / floor, 2) if floor else None,
                         "real_hits": int(real_h.sum())}
     return {"grooves": len(runs), "pieces": pieces,
-            **shares(runs, kit["snare"], kit["kick"])}
+            **shares(runs, kit["snare"], kit["kick"]), "keeps_groove": keeps_groove(runs)}
+
+
+def keeps_groove(runs, seed: int = 0) -> dict:
+    """The share of generated (and of real) next bars that keep the seed's groove: their
+    JS distance to the seed bars' signature at most half that to another run's seed
+    (drawn at random)."""
+    rng = np.random.default_rng(seed)
+    gen = real = 0
+    for i, r in enumerate(runs):
+        j = (i + 1 + int(rng.integers(max(1, len(runs) - 1)))) % len(runs)
+        for g in r[4]:
+            a, b = groove_distances(g, r[6], r[2], runs[j][2], runs[j][6])
+            gen += a <= b / 2
+        a, b = groove_distances(r[3], r[6], r[2], runs[j][2], runs[j][6])
+        real += a <= b / 2
+    n = sum(len(r[4]) for r in runs)
+    return {"generated": round(gen / n, 3) if n else None,
+            "real": round(real / len(runs), 3) if runs else None}
 
 
 def shares(runs, snare: int, kick: int) -> dict:
@@ -313,7 +342,7 @@ def style_fidelity(library, tunes: int, seed: int) -> dict:
 def every_track(library, seed: int) -> dict:
     """Each mma example with drums and pitched parts, continued 4 bars as Generate does."""
     from engine.encodings import CONTINUE
-    from engine.encodings.drums import KIT, bar_steps, is_drum_track
+    from engine.encodings.drums import bar_steps, is_drum_track
     from engine.formats import load_song
     from engine.generation import jobs
     from engine.generation.jobs.drums import drum_model, drum_tracks
@@ -346,11 +375,10 @@ def every_track(library, seed: int) -> dict:
         od = drum_tracks(other)[0]
         ob = bar_steps(other.meter_at(0))
         o = hit_matrix(enc, other.tracks[od].notes, other.ppq, 0, 8 * ob)
-        sig = signature([(new, bar)], len(KIT))
+        js_seed, js_other = groove_distances(new, bar, last, o, ob)
         rows[name] = {"model": model, "every_track_grew": all(grew),
                       "drums_grew": len(out.tracks[d].notes) > len(song.tracks[d].notes),
-                      "js_seed": round(js_distance(sig, signature([(last, bar)], len(KIT))), 4),
-                      "js_other": round(js_distance(sig, signature([(o, ob)], len(KIT))), 4),
+                      "js_seed": round(js_seed, 4), "js_other": round(js_other, 4),
                       "other": other_name}
     keeps = sum(r["js_seed"] <= r["js_other"] / 2 for r in rows.values())
     return {"songs": rows, "all_grew": all(r["every_track_grew"] for r in rows.values()),
@@ -402,6 +430,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--groove-memory", type=float, default=None,
                     help="nats for the token a bar before, with the memory or without "
                          "(default: the job's own for each)")
+    ap.add_argument("--split", choices=("test", "validation"), default="test",
+                    help="the rendered grooves continued (validation: to fit on)")
+    ap.add_argument("--groove-share", type=float, default=None,
+                    help="the probability each new step gives the seed's groove "
+                         "(default: drum_memory.GROOVE_SHARE, or GROOVE_SHARE_ALONE "
+                         "with the memory off)")
+    ap.add_argument("--groove-backoff", type=float, default=None,
+                    help="the weight of the seed's shorter patterns in its longer ones "
+                         "(default: drum_memory.GROOVE_BACKOFF)")
     args = ap.parse_args(argv)
     global MEMORY
     MEMORY = args.memory == "on"
@@ -409,6 +446,12 @@ def main(argv: list[str] | None = None) -> int:
         import engine.generation.jobs.drums as drum_jobs
 
         drum_jobs.GROOVE_MEMORY = drum_jobs.GROOVE_MEMORY_WITH_MEMORY = args.groove_memory
+    import engine.generation.drum_memory as drum_memory
+
+    if args.groove_share is not None:
+        drum_memory.GROOVE_SHARE = drum_memory.GROOVE_SHARE_ALONE = args.groove_share
+    if args.groove_backoff is not None:
+        drum_memory.GROOVE_BACKOFF = args.groove_backoff
     pinned = pinned_unless(args.no_pin)
     from bench.common import model_folders
     from engine.generation.jobs.drums import drum_model
@@ -420,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                      "git": git_state("changed", "engine", "models"), "load": load_averages(),
                      "pinned": pinned}
     if "grooves" not in args.skip:
-        results["grooves"] = continuation_figures(library, test_grooves(), args.variations)
+        results["grooves"] = continuation_figures(library, test_grooves(args.split),
+                                                 args.variations)
         report("held-out grooves", results["grooves"])
     if "external" not in args.skip:
         results["external"] = continuation_figures(library, external_songs(), args.variations)
@@ -468,6 +512,8 @@ def report(title: str, fig: dict) -> None:
           [[s, r["real"], r["generated"]] for s, r in fig["backbeat"].items()])
     print(f"kick/bass agreement: real {fig['kick_bass']['real']}, generated "
           f"{fig['kick_bass']['generated']}")
+    print(f"keeping the seed's groove (JS seed <= JS other / 2): real "
+          f"{fig['keeps_groove']['real']}, generated {fig['keeps_groove']['generated']}")
 
 
 if __name__ == "__main__":
