@@ -373,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     from training.datasets import partmusic as P
     from training.datasets.splits import SPLIT_NAMES
     from training.studies import (drum_memory_sweep, fill_eval, key_study, memory_sweep,
-                                  part_memory_sweep, poly_report)
+                                  part_bits, part_memory_sweep, poly_report)
     from training.train import CHECKPOINT_DIR
 
     trainable = names(trainable=True)
@@ -537,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     key_study.add_parser(sub)
     memory_sweep.add_parser(sub)
     part_memory_sweep.add_parser(sub)
+    part_bits.add_parser(sub)
     drum_memory_sweep.add_parser(sub)
     poly_report.add_parser(sub)
     return p

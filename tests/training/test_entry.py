@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTION = ["corpus", "partmusic", "train", "export", "promote", "kn", "ensemble",
               "finetune", "grooves", "drums", "progressions", "fill", "evaluate"]
-STUDIES = ["sweep", "key-study", "memory-sweep", "part-memory-sweep", "drum-memory-sweep",
+STUDIES = ["sweep", "key-study", "memory-sweep", "part-memory-sweep", "part-bits-study",
+           "drum-memory-sweep",
            "poly-report"]
 NESTED = [["fill", "train"], ["fill", "evaluate"]]
 
