@@ -13,11 +13,12 @@ import pytest
 from engine.encodings import CONTINUE
 from engine.formats import load_song
 from engine.generation import jobs
-from engine.generation.drum_memory import bar_period, drum_memory
+from engine.generation.drum_memory import bar_period, drum_memory, seed_groove
 from engine.generation.jobs.drums import drum_model_names
 from engine.generation.memory import Mixing, mixing_for, score_tokens_with_memory
 from engine.generation.request import GenerationRequest, GenerationSettings
 from engine.models import ModelLibrary
+from engine.song import Note
 
 ROOT = Path(__file__).resolve().parents[2]
 GROOVE = ROOT / "tests" / "data" / "drums" / "swing-tiny.mid"
@@ -89,29 +90,14 @@ def test_a_seed_that_ends_in_silence_keeps_its_groove_apart(library):
     assert silent.memory.distribution()[0][0] > 0.9  # joined to the silence: a rest
 
 
-def _bars_repeated(song, notes, bar: int) -> int:
-    start = min(n.start_tick for n in notes)
-    bars: dict[int, set] = {}
-    for n in notes:
-        bars.setdefault((n.start_tick - start) // bar, set()).add(((n.start_tick - start) % bar,
-                                                                   n.pitch))
-    seen, count = [], 0
-    for b in sorted(bars):
-        count += bars[b] in seen
-        seen.append(bars[b])
-    return count
-
-
-def _histogram(notes, start: int, end: int, bar: int) -> np.ndarray:
-    """(pitch, place in the bar) counts of the notes in [start, end), normalised."""
-    h = np.zeros((128, bar))
-    for n in notes:
-        if start <= n.start_tick < end:
-            h[n.pitch, (n.start_tick - start) % bar] += 1
-    return h.ravel() / max(1.0, h.sum())
+def _grid(model, notes, ppq: int, start: int, end: int) -> np.ndarray:
+    """[steps, kit] of the drum ``notes`` between grid steps ``start`` and ``end``."""
+    enc = model.encoding
+    return enc.piece_levels[np.asarray(enc.encode_steps(notes, ppq, start, end).tokens)] > 0
 
 
 def _js(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon distance (base 2) of two normalised histograms."""
     m = (p + q) / 2
 
     def kl(a):
@@ -121,29 +107,63 @@ def _js(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sqrt(max(0.0, (kl(p) + kl(q)) / 2)))
 
 
-def test_drums_continued_with_the_memory_keep_the_seeds_groove(library, groove):
-    """With the memory on, the new drum bars lie nearer (JS distance of their pitch and
-    place-in-the-bar histogram) to the seed's last bars than with it off, and bars come
-    back (with the memory the job adds less groove memory of its own, so that they do
-    not come back every time: jobs.drums.GROOVE_MEMORY_WITH_MEMORY)."""
-    bar = groove.ticks_per_bar_at(0)
-    drum = [i for i, t in enumerate(groove.tracks) if t.is_drum][0]
-    seed = _histogram(groove.tracks[drum].notes, 0, 4 * bar, bar)
+def _places(grid: np.ndarray, bar: int) -> np.ndarray:
+    """(kit piece, step of the bar) onset counts of a grid, normalised."""
+    h = np.stack([grid[i:i + bar] for i in range(0, len(grid), bar)]).sum(axis=0).T.ravel()
+    return h / max(1.0, h.sum())
 
-    def run(memory: bool) -> tuple[float, int]:
+
+def test_drums_continued_keep_the_seeds_groove_and_vary_it(library, groove):
+    """mma's swing goes on with every part (memory on and off): each variation's new bars
+    lie at most half as far (the bench's JS distance of the kit's onset places in the bar)
+    from the seed's four bars as from a straight rock 8-beat;
+    and the variations are not one bar copied: the seed's groove varies as it goes."""
+    model = library.get("drums-lstm")
+    ppq, bar = groove.ppq, 48
+    drum = next(i for i, t in enumerate(groove.tracks) if t.is_drum)
+    seed = _grid(model, groove.tracks[drum].notes, ppq, 0, 4 * bar)
+    eighth = ppq // 2  # a straight 8-beat: kick on 1 and 3, snare on 2 and 4, eighth hats
+    beat = [Note(36 if k % 4 == 0 else 38, k * eighth, 30, 100, 9) for k in range(0, 32, 2)]
+    straight = _grid(model, beat + [Note(42, k * eighth, 30, 80, 9) for k in range(32)],
+                     ppq, 0, 4 * bar)
+    for memory in (True, False):
         settings = GenerationSettings(model="poly-lstm", bars=4, variations=4, rng_seed=5,
                                       memory=memory)
         result = jobs.run(library, groove, GenerationRequest(CONTINUE, settings, parts=True))
         assert len(result.drums) == 4 and all(result.drums)
         assert all(n.channel == 9 for d in result.drums for n in d)
-        start = result.start_tick
-        js = [_js(_histogram(d, start, start + 4 * bar, bar), seed) for d in result.drums]
-        return float(np.mean(js)), sum(_bars_repeated(groove, d, bar) for d in result.drums)
+        start = model.encoding.ceil_step(result.start_tick, ppq)
+        news = [_grid(model, d, ppq, start, start + 4 * bar) for d in result.drums]
+        for new in news:
+            to_seed, to_other = _js(_places(new, bar), _places(seed, bar)), \
+                _js(_places(new, bar), _places(straight, bar))
+            print(f"memory {memory}: JS to the seed {to_seed:.3f}, to 8beat {to_other:.3f}")
+            assert to_seed <= to_other / 2
+        assert len({b.tobytes() for new in news for b in np.split(new, 4)}) > 4
 
-    js_on, repeats_on = run(True)
-    js_off, repeats_off = run(False)
-    print(f"JS on {js_on:.3f} off {js_off:.3f}; repeats on {repeats_on} off {repeats_off}")
-    assert js_on < js_off and repeats_on > 0
+
+def test_the_seeds_groove_is_its_pattern_with_what_varies_in_it():
+    """seed_groove: a bar played four times is that bar; a hit played in two bars of
+    four is played half the time; a two-bar groove keeps its two bars; the silence at a
+    song's end is passed over; a seed of rests has no groove."""
+    bar, hat, kick = 12, 3, 5
+    one = [kick] + [0] * 5 + [hat] + [0] * 5
+    groove = seed_groove(one * 4, 48, [0, 12, 24, 36, 48], bar, 8, share=0.9)
+    assert groove.period == 48
+    assert all(groove.at(48 + s)[one[s % bar]] == 1.0 for s in range(48))
+    skipped = one * 2 + ([kick] + [0] * 11) * 2
+    place = seed_groove(skipped, 48, [0, 12, 24, 36], bar, 8).at(48 + 6)
+    assert 0.2 < place[hat] < 0.8 and place[hat] + place[0] == pytest.approx(1.0)
+    two = one + [kick] * bar
+    g = seed_groove(two * 2, 48, [0, 12, 24, 36], bar, 8)
+    assert g.at(48)[kick] == 1.0 and g.at(48 + bar + 1)[kick] > 0.5  # the second bar's
+    assert g.at(48 + 1)[kick] < 0.5  # not the second bar's in the first
+    ended = seed_groove(one * 4 + [0] * 24, 72, [0, 12, 24, 36, 48, 60, 72], bar, 8)
+    assert ended.at(72)[kick] == 1.0
+    assert seed_groove([0] * 48, 48, [0, 12], bar, 8) is None
+    z = np.zeros((2, 8))
+    mixed = np.exp(groove(z, 48))
+    assert mixed[:, kick] == pytest.approx(0.9 + 0.1 / 8) and mixed.sum() == pytest.approx(2)
 
 
 def test_a_drum_fill_with_the_memory_hears_the_drums_after_the_gap(library, groove):

@@ -276,30 +276,38 @@ def test_auto_goes_on_in_the_style_the_model_hears_in_the_seeds_drums(library, g
     assert named.variations == result.variations
 
 
-def test_the_groove_memory_makes_bars_come_back(library, groove, monkeypatch):
-    """With the groove memory, continued drums repeat bars the way real grooves do;
-    the network alone at temperature 1 hardly ever plays a bar twice."""
-    import engine.generation.jobs.drums as drum_jobs
+def test_the_seeds_groove_makes_bars_come_back(library, groove, monkeypatch):
+    """Continued drums keep the seed's groove (drum_memory.seed_groove), so new bars
+    come back as the seed's bars on the grid, the way real grooves do; the network
+    alone at temperature 1 hardly ever plays a bar twice."""
+    import engine.generation.drum_memory as drum_memory
 
+    model = library.get("drums-lstm")
+    enc, bar = model.encoding, 48
     request = GenerationRequest(CONTINUE, _settings(model="poly-lstm", bars=4, variations=4),
                                 parts=True)
+    drum = next(i for i, t in enumerate(groove.tracks) if t.is_drum)
+
+    def grid(notes, start):
+        tokens = enc.encode_steps(notes, groove.ppq, start, start + 4 * bar).tokens
+        return [(enc.piece_levels[np.asarray(tokens[b:b + bar])] > 0).tobytes()
+                for b in range(0, 4 * bar, bar)]
 
     def repeated() -> int:
         result = jobs.run(library, groove, request)
+        start = enc.ceil_step(result.start_tick, groove.ppq)
+        seed = grid(groove.tracks[drum].notes, start - 4 * bar)
         count = 0
         for notes in result.drums:
-            start = min(n.start_tick for n in notes)
-            bars: dict[int, set] = {}
-            bar = groove.ticks_per_bar_at(0)
-            for n in notes:
-                bars.setdefault((n.start_tick - start) // bar, set()).add(
-                    ((n.start_tick - start) % bar, n.pitch))
-            seen = []
-            for b in sorted(bars):
-                count += bars[b] in seen
-                seen.append(bars[b])
+            seen = list(seed)
+            for b in grid(notes, start):
+                count += b in seen
+                seen.append(b)
         return count
 
-    with_memory = repeated()
-    monkeypatch.setattr(drum_jobs, "GROOVE_MEMORY", 0.0)
-    assert with_memory >= 4 and repeated() < with_memory
+    with_groove = repeated()
+    monkeypatch.setattr(drum_memory, "GROOVE_SHARE", 0.0)
+    monkeypatch.setattr(drum_memory, "GROOVE_SHARE_ALONE", 0.0)
+    without = repeated()
+    print(f"bars that came back: {with_groove} with the seed's groove, {without} without")
+    assert with_groove >= 2 and without < with_groove
