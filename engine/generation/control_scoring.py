@@ -117,7 +117,8 @@ def drum_tokens_bits(model, settings, tokens: Sequence[int], split: int,
     start = context.origin + split
     memory = drum_memory(model, settings, 1, tokens[:split].tolist(), start,
                          len(tokens) - split, context.bars, context.bar_steps)
-    steering = drum_steering(model, drum_controls(settings), song, start, 1, settings)
+    steering = drum_steering(model, drum_controls(settings), song, start, 1, settings,
+                             tokens[:split].tolist(), context.bar_steps)
     bits = 0.0
     for j in range(split, len(tokens)):
         z = logits[j - 1][None, :].astype(np.float64)

@@ -17,10 +17,11 @@ struck there, each at one of three loudness levels (:mod:`engine.encodings.drums
   (:data:`HEIGHT`).  A token's logit moves by the mean height of its hits, with how
   often anything is struck kept as it was (:class:`DrumRegister`): the same groove
   leans on the kick and toms, or on the hats and cymbals.
-* **repeat** (repeat less / more): the drum job's groove memory (the nats given to the
-  token played a bar before) is scaled by :data:`GROOVE_REPEAT`
-  (:func:`groove_nats`), and the motif memory's share by :data:`MEMORY_REPEAT` where
-  the memory is on (engine/generation/drum_memory.py).
+* **repeat** (repeat less / more): the token played a bar before (the seed's included)
+  gains or loses logit (:class:`DrumRepeat`), the drum job's groove memory (the nats
+  it gives that token) is scaled by :data:`GROOVE_REPEAT` (:func:`groove_nats`), and
+  the motif memory's share by :data:`MEMORY_REPEAT` where the memory is on
+  (engine/generation/drum_memory.py).
 * **dynamics** (softer, even / louder, more dynamic): the velocities of each variation's
   hits are moved as the melody's are (:data:`engine.generation.sampling.DYNAMICS`): the
   level up or down, the spread around the variation's own mean scaled
@@ -39,7 +40,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from engine.encodings.drums import KIT, STEPS_PER_QUARTER
+from engine.encodings.drums import KIT, REST, STEPS_PER_QUARTER
 from engine.errors import GenerationError
 from engine.generation.mixers import MixContext
 from engine.generation.mixers.control import ControlMixer
@@ -48,7 +49,7 @@ from engine.generation.sampling import DYNAMICS
 from engine.song import Note
 
 __all__ = ["DRUM_CONTROLS", "NATS", "HEIGHT", "GROOVE_REPEAT", "MEMORY_REPEAT", "LEAPS_LEFT",
-           "DrumDensity", "DrumRegister", "DrumSyncopation", "drum_controls",
+           "DrumDensity", "DrumRegister", "DrumRepeat", "DrumSyncopation", "drum_controls",
            "drum_steering", "groove_nats", "memory_share", "nats_at", "on_the_grid",
            "drum_velocities", "refuse_leaps", "token_heights"]
 
@@ -65,7 +66,8 @@ DRUM_CONTROLS = ("density", "register", "syncopation")
 #: height the mean height by about -0.8 and +0.5)
 NATS: dict[str, dict[int, float]] = {"density": {1: 0.25, 2: 3.0},
                                      "register": {1: 1.0, 2: 2.5},
-                                     "syncopation": {1: 0.25, 2: 2.5}}
+                                     "syncopation": {1: 0.25, 2: 2.5},
+                                     "repeat": {1: 0.5, 2: 3.0}}
 #: how high each kit piece sounds, from the kick (-1) to the hats and cymbals (1)
 HEIGHT: dict[str, float] = {
     "kick": -1.0, "low_tom": -0.75, "mid_tom": -0.5, "high_tom": -0.25, "hand_drum": -0.25,
@@ -90,7 +92,7 @@ def drum_controls(settings, track: int | None = None) -> dict[str, int]:
     track a job continues) takes its own values where ``settings.part_controls`` gives
     them."""
     out = {}
-    for name in DRUM_CONTROLS + ("dynamics",):
+    for name in DRUM_CONTROLS + ("repeat", "dynamics"):
         value = settings.control_of(name, track) if hasattr(settings, "control_of") \
             else int(getattr(settings, name, 0))
         if value:
@@ -218,18 +220,49 @@ class _Steering:
         return draw
 
 
+class DrumRepeat(ControlMixer):
+    """The token each row played a bar (``bar_steps``) before, the seed's included,
+    gains ``strength`` (nats); below 0 a struck one loses it (a rest a bar before is
+    left alone: pushing it away would only add hits)."""
+
+    def __init__(self, context: MixContext, inner, strength: float, bar_steps: int) -> None:
+        super().__init__(context, inner, strength)
+        self.bar = max(1, int(bar_steps))
+        self.heard = [np.full(context.rows, t, dtype=np.int64)
+                      for t in list(context.prefix)[-self.bar:]]
+        self._rows = np.arange(context.rows)
+
+    def bias(self, rows: int) -> np.ndarray:
+        out = np.zeros((rows, self.enc.vocab_size))
+        if len(self.heard) >= self.bar:
+            before = self.heard[-self.bar]
+            gain = np.where((before == REST) & (self.strength < 0), 0.0, self.strength)
+            out[self._rows, before] = gain
+        return out
+
+    def update(self, tokens: np.ndarray) -> None:
+        super().update(tokens)
+        self.heard.append(np.asarray(tokens, dtype=np.int64))
+        del self.heard[:-self.bar]
+
+
 def drum_steering(model, values: Mapping[str, int], song, start: int, rows: int,
-                  settings=None) -> _Steering | None:
+                  settings=None, prime: Sequence[int] = (),
+                  bar_steps: int = 4 * STEPS_PER_QUARTER) -> _Steering | None:
     """The mixers of the drum controls ``values`` (name -> position, as
     :func:`drum_controls` gives them) for ``rows`` rows whose first drawn token is grid
-    step ``start`` of ``song``; None when none of density, register and syncopation is
-    away from 0 (nothing changes)."""
-    context = MixContext(model, settings, rows, (), song, start_step=int(start))
+    step ``start`` of ``song``, after the seed's drum tokens ``prime``, in bars of
+    ``bar_steps``; None when none of density, register, syncopation and repeat is away
+    from 0 (nothing changes)."""
+    context = MixContext(model, settings, rows, tuple(prime), song, start_step=int(start))
     mixer = None
     for name in DRUM_CONTROLS:
         value = int(values.get(name, 0))
         if value:
             mixer = _MIXERS[name](context, mixer, nats_at(name, value))
+    repeat = int(values.get("repeat", 0))
+    if repeat:
+        mixer = DrumRepeat(context, mixer, nats_at("repeat", repeat), bar_steps)
     return None if mixer is None else _Steering(mixer)
 
 
