@@ -20,6 +20,10 @@ the default seed (assets/default_seed.mid), with 1 and with 4 variations:
 An ensemble (the duet) gets both from its members' weights: its floor is both members'
 numpy steps, its notebook way both members' ``predict`` per note.
 
+Drum models (encoding ``drums-12th``) get the drum table of bench/drum_speed.py: 16
+bars of drums (768 steps) after a real groove, 1 and 4 variations, against the numpy
+floor of the same step on the weights read out of the ONNX graph.
+
 Polyphonic models (every card whose encoding is polyphonic, ``polyphony-16th``) get a
 table of their own: 16 bars (256 steps) after the first 4 bars of a real four-part Bach
 chorale (music21's ``bach/bwv66.6.mxl``), every part continued, with 1 and with 4
@@ -32,6 +36,12 @@ variations, by :func:`engine.generation.polyphony.generate_polyphony`:
   the melodies, times the number of model calls the incremental run made: a
   polyphonic model is called once per token (the notes of a step and its STEP), not
   once per step, so the calls are the tokens of the longest variation.
+
+Beside it, Regenerate Part of 8 bars (issue 26): the alto of the same chorale's bars
+1-8 written anew with every other part kept, 4 variations, against continuing every part
+of its first 4 bars by 8 bars; the two taken in turn (``--poly-repeats`` runs each),
+median CPU milliseconds and their ratio (goal: at most 1); ``--only-regenerate`` runs
+that table alone.
 
 The process is pinned to one core and every library is held to one thread, so the
 figures are "on one core".  ``--options`` also times the onnxruntime session options
@@ -49,7 +59,7 @@ ratio, so that a change's speed is stated against the code before it on the same
 machine at the same time; ``--only-baseline`` runs that table alone.
 
     python bench/generation.py [--models-dir DIR] [--repeats N] [--keras-steps N] [--options]
-                               [--poly-repeats N] [--poly-naive-repeats N]
+                               [--poly-repeats N] [--poly-naive-repeats N] [--only-regenerate]
                                [--baseline DIR [--baseline-models DIR] [--baseline-repeats N]
                                 [--baseline-only-models NAME ...] [--only-baseline]]
 
@@ -65,6 +75,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
+from bench.drum_speed import drum_figures, is_drum_card, print_drum_table  # noqa: E402
 from bench.common import (POLY_SEED, POLY_SEED_BARS, ROOT, cell, poly_seed,  # noqa: E402
                           print_table)
 
@@ -95,6 +106,7 @@ GOAL_WAVENET_NAIVE_RATIO = 10.0
 GOAL_NOTEBOOK_RATIO = 1000.0
 GOAL_MEMORY_RATIO = 1.3  # with the motif memory / the network alone (CPU)
 GOAL_POLY_FLOOR_RATIO_1 = 1.5  # a polyphonic model at 1 variation / its floor
+GOAL_REGENERATE_RATIO = 1.0  # Regenerate Part of 8 bars / continuing every part by 8
 GOAL_BASELINE_RATIO = 1.1  # a melody model's network alone / the baseline checkout's
 WORKER = Path(__file__).resolve().with_name("generation_worker.py")
 
@@ -484,6 +496,52 @@ def poly_model_ms(library: ModelLibrary, info, seed, start_tick: int, args,
     return r
 
 
+def regenerate_ms(library: ModelLibrary, name: str, repeats: int) -> dict:
+    """Regenerate Part of 8 bars (the alto of :data:`POLY_SEED`'s bars 1-8, every other
+    part kept) against continuing every part of its first 4 bars by 8 bars, 4
+    variations each, taken in turn (every other run the other first): median CPU ms."""
+    from music21 import common as corpus
+
+    from engine.formats.scores import score_file_to_song
+    from engine.generation import jobs
+    from engine.generation.fill import bar_range_ticks
+    from engine.generation.polyphony import generate_polyphony
+    from engine.generation.request import REGENERATE, GenerationRequest
+
+    song = score_file_to_song(Path(corpus.getCorpusFilePath()) / POLY_SEED)
+    seed, start = poly_seed()
+    alto = [i for i, t in enumerate(song.tracks) if t.notes][1]
+    request = GenerationRequest(REGENERATE, GenerationSettings(model=name, variations=4,
+                                                               memory=False),
+                                alto, *bar_range_ticks(song, 1, 8))
+    again = GenerationSettings(model=name, bars=8, variations=4, memory=False)
+    runs = {"regenerate_8": lambda: jobs.run(library, song, request),
+            "continue_8": lambda: generate_polyphony(library, seed, again, start_tick=start)}
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for fn in runs.values():  # warm-up
+        fn()
+    for i in range(repeats):
+        for label in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
+            times[label] += common.wall_and_cpu_ms(runs[label], 1)[1]
+    r = {f"{k}_cpu_ms": round(statistics.median(v), 2) for k, v in times.items()}
+    r["regenerate_over_continue_8"] = round(r["regenerate_8_cpu_ms"] /
+                                            r["continue_8_cpu_ms"], 3)
+    r["goals_met"] = {f"regenerate_8 <= {GOAL_REGENERATE_RATIO:g}x continue_8":
+                      r["regenerate_over_continue_8"] <= GOAL_REGENERATE_RATIO}
+    return r
+
+
+def print_regenerate_table(poly: dict) -> None:
+    print(f"\nRegenerate Part of 8 bars (the alto of {POLY_SEED}'s bars 1-8, every other part "
+          f"kept) against continuing every part of bars 1-4 by 8 bars; 4 variations; "
+          f"median CPU ms of {poly['repeats']} runs each, taken in turn")
+    print_table([("model", 12), ("regenerate", 11), ("continue", 9), ("ratio", 6)], (
+        [name, cell(r, "regenerate_8_cpu_ms", "{:.2f}"), cell(r, "continue_8_cpu_ms", "{:.2f}"),
+         cell(r, "regenerate_over_continue_8", "{:.3f}")]
+        for name, r in poly["regenerate"].items()))
+    print_goals(poly["regenerate"], 12)
+
+
 POLY_COLUMNS = [("model", 12), ("K", 2), ("tokens", 7), ("calls", 6), ("incremental", 12),
                 ("(CPU)", 8), ("ms/call", 8), ("naive", 10), ("floor", 8), ("incr/floor", 11),
                 ("naive/incr", 11)]
@@ -663,6 +721,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                     help="timed runs per polyphonic figure (median)")
     ap.add_argument("--poly-naive-repeats", type=int, default=1,
                     help="runs of the polyphonic naive way (slow)")
+    ap.add_argument("--only-regenerate", action="store_true",
+                    help="only the table of Regenerate Part against continuing")
     ap.add_argument("--baseline", metavar="DIR",
                     help="another checkout (an older commit) timed beside this one")
     ap.add_argument("--baseline-models", metavar="DIR",
@@ -782,7 +842,9 @@ def polyphonic_figures(library: ModelLibrary, polyphonic: list, args,
             "repeats": args.poly_repeats, "naive_repeats": args.poly_naive_repeats,
             "models": {info.name: poly_model_ms(library, info, pseed, pstart, args,
                                                 load_keras_model)
-                       for info in polyphonic}}
+                       for info in polyphonic},
+            "regenerate": {info.name: regenerate_ms(library, info.name, args.poly_repeats)
+                           for info in polyphonic}}
 
 
 MELODY_COLUMNS = [("model", 10), ("K", 2), ("incremental", 12), ("(CPU)", 8), ("+memory", 8),
@@ -824,6 +886,7 @@ def print_other_tables(results: dict) -> None:
                       f"{t['step by step']:7.2f}  ({t['step by step / sequence graph']}x)")
     if "polyphonic" in results:
         print_poly_table(results["polyphonic"])
+        print_regenerate_table(results["polyphonic"])
     if "session_options_4_variations_ms" in results:
         for title, key in (("session options, 256 steps x 4 variations, median ms",
                             "session_options_4_variations_ms"),
@@ -846,6 +909,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.only_baseline:
         return only_baseline(args, folders[0], pinned)
+    if args.only_regenerate:
+        return only_regenerate(args, library, pinned)
     seed = midi_file_to_song(SEED)
     load_keras_model = keras_loader()
     results = {"steps": STEPS, "seed": SEED.name, "cpu": pinned,
@@ -857,7 +922,8 @@ def main(argv: list[str] | None = None) -> int:
                "load_average_before": common.load_averages(),
                "cpus": os.cpu_count(),
                "models": {}}
-    melodic = [info for info in library.models if not is_polyphonic_card(info)]
+    melodic = [info for info in library.models
+               if not is_polyphonic_card(info) and not is_drum_card(info)]
     polyphonic = [info for info in library.models if is_polyphonic_card(info)]
     for info in melodic:
         results["models"][info.name] = melody_model_ms(library, info, seed, args,
@@ -869,14 +935,35 @@ def main(argv: list[str] | None = None) -> int:
     poly = polyphonic_figures(library, polyphonic, args, load_keras_model) if polyphonic else None
     if poly is not None:
         results["polyphonic"] = poly
+    results["drums"] = drum_figures(library, args.poly_repeats)
     if args.baseline:
         results["baseline"] = baseline_figures(args, folders[0])
     results["load_average_after"] = common.load_averages()
     print_melody_table(results, args)
     print_other_tables(results)
+    print_drum_table(results["drums"])
     if "baseline" in results:
         print_baseline_table(results["baseline"])
     out = Path(args.out)
+    print()
+    common.write_json(out, results)
+    return 0
+
+
+def only_regenerate(args, library: ModelLibrary, pinned: str) -> int:
+    """``--only-regenerate``: the table of Regenerate Part against continuing alone,
+    written to bench/results/generation_regenerate.json unless ``--out`` says where."""
+    results = {"command": common.command_line("generation", None), "cpu": pinned,
+               "machine": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M"),
+               "load_average_before": common.load_averages(),
+               "polyphonic": {"repeats": args.poly_repeats, "regenerate": {
+                   info.name: regenerate_ms(library, info.name, args.poly_repeats)
+                   for info in library.models if is_polyphonic_card(info)}}}
+    results["load_average_after"] = common.load_averages()
+    print_regenerate_table(results["polyphonic"])
+    out = Path(args.out)
+    if out == common.RESULTS_DIR / "generation.json":
+        out = out.with_name("generation_regenerate.json")
     print()
     common.write_json(out, results)
     return 0
