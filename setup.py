@@ -16,6 +16,7 @@ CODE = sorted({".".join(p.parent.relative_to(HERE).parts)
                if "__pycache__" not in p.parts})
 DATA = {"continuo_data.models": "models", "continuo_data.assets": "assets",
         "continuo_data.models.chords": "models/chords",
+        "continuo_data.models.drums": "models/drums",
         "continuo_data.assets.icons": "assets/icons",
         "continuo_data.assets.presets": "assets/presets",
         "continuo_data.assets.soundfont": "assets/soundfont"}
@@ -28,6 +29,7 @@ setup(
         # weights, 17 MB) nor the study reports in the sub-folders
         "continuo_data.models": ["*.json", "*.onnx", "README.md"],
         "continuo_data.models.chords": ["progressions.json"],  # suggested chords' model
+        "continuo_data.models.drums": ["styles.json", "styles.npz"],  # the drum style prior
         "continuo_data.assets": ["default_seed.mid", "continuo.svg"],
         "continuo_data.assets.icons": ["*.svg", "README.md"],
         "continuo_data.assets.presets": ["*.json"],

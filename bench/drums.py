@@ -16,12 +16,14 @@ continue_drums), and compared with the real next 4 bars:
 * kick / bass agreement: of the steps where a kick or a bass note starts, the share
   where both do (Jaccard), real and generated.
 
-Style fidelity: Add Drums on the first 8 bars of Essen test tunes (bench/reads_right's
-essen_tunes), one style at a time, each tune barred in the style's own metre (4/4, or 3/4
-for a waltz): each
-style's drums, as one histogram of (piece, step of the bar), should be nearer (JS) to
-that style's real grooves (every rendered groove of the family) than to any other
-style's, for at least 80% of the styles.
+Style fidelity (training/drum_styles.py's measure, with the drum style prior of
+models/drums/styles.json as Add Drums uses it; ``--style-weight 0``: the network alone):
+Add Drums on the first 8 bars of Essen test tunes (bench/reads_right's essen_tunes), one
+style at a time, each tune barred in the style's own metre (4/4, or 3/4 for a waltz):
+each style's drums, as one histogram of (piece, step of the bar), should be nearer (JS)
+to that style's real grooves (every rendered 8-bar groove of the family) than to any
+other style's, for at least 80% of the styles.  Also reported against the test grooves
+alone (the styles with 3 or more), which neither the network nor the prior learnt from.
 
 Every track continues: each mma example of tests/data/external with a drum track and
 pitched parts is continued 4 bars by the default part model (jobs.run, as Generate
@@ -34,7 +36,6 @@ four, median of 5 runs, on one core.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -50,48 +51,15 @@ import numpy as np  # noqa: E402
 PIECES = ("kick", "snare", "closed_hat", "open_hat", "pedal_hat", "ride", "crash", "side_stick",
           "low_tom", "mid_tom", "high_tom", "clap", "hand_drum")
 MIN_HITS = 30  # a piece is compared only where the real set strikes it this often
-BAR = 48  # histogram bins: the steps of a 4/4 bar (shorter bars use fewer)
 MEMORY = False  # the motif memory in continuations (--memory on)
 
 
-def js_distance(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen-Shannon distance (base 2, 0..1) of two histograms (normalised here)."""
-    p = p / p.sum() if p.sum() else p
-    q = q / q.sum() if q.sum() else q
-    m = (p + q) / 2
-
-    def kl(a: np.ndarray) -> float:
-        nz = a > 0
-        return float((a[nz] * np.log2(a[nz] / m[nz])).sum())
-
-    return float(np.sqrt(max(0.0, (kl(p) + kl(q)) / 2)))
-
-
 # ---------------------------------------------------------------------------------------
-# songs -> hits per step
+# songs -> hits per step, histograms, distances: training/drum_styles.py's, which fits
+# the style prior with them
 # ---------------------------------------------------------------------------------------
-def hit_matrix(enc, notes, ppq: int, start: int, end: int) -> np.ndarray:
-    """[steps, kit] bool: which pieces the drum ``notes`` strike at each grid step."""
-    tokens = enc.encode_steps(notes, ppq, start, end).tokens
-    return enc.piece_levels[np.asarray(tokens, dtype=np.int64)] > 0
-
-
-def tokens_matrix(enc, tokens) -> np.ndarray:
-    return enc.piece_levels[np.asarray(tokens, dtype=np.int64)] > 0
-
-
-def histogram(hits: list[tuple[np.ndarray, int]], piece: int) -> np.ndarray:
-    """Onset positions in the bar of one piece over (matrix, bar steps) pairs."""
-    h = np.zeros(BAR)
-    for m, bar in hits:
-        steps = np.nonzero(m[:, piece])[0] % bar
-        np.add.at(h, np.minimum(steps, BAR - 1), 1)
-    return h
-
-
-def signature(hits: list[tuple[np.ndarray, int]], kit: int) -> np.ndarray:
-    """One histogram over (piece, step of the bar) for every piece."""
-    return np.concatenate([histogram(hits, p) for p in range(kit)])
+from training.drum_styles import (  # noqa: E402,F401
+    hit_matrix, histogram, js_distance, signature)
 
 
 def groove_distances(new: np.ndarray, bar: int, seed: np.ndarray, other: np.ndarray,
@@ -268,75 +236,24 @@ def shares(runs, snare: int, kick: int) -> dict:
 # ---------------------------------------------------------------------------------------
 # style fidelity, every track, speed
 # ---------------------------------------------------------------------------------------
-def style_references(library) -> dict[str, tuple[np.ndarray, int]]:
-    """Per family with 3 or more rendered 8-bar grooves: its signature and bar steps."""
-    from engine.encodings.drums import KIT, bar_steps, is_drum_track
-    from engine.formats import load_song
-    from engine.generation.jobs.drums import drum_model
-    from training.datasets.grooves import CACHE_DIR, read_index
-
-    enc = drum_model(library).encoding
-    by: dict[str, list] = {}
-    for g in read_index():
-        if g.bars != 8 or not (CACHE_DIR / g.midi_name).exists():
-            continue
-        song = load_song(str(CACHE_DIR / g.midi_name))
-        bar = bar_steps(song.meter_at(0))
-        drums = [n for t in song.tracks if is_drum_track(t) for n in t.notes]
-        by.setdefault(g.family, []).append((hit_matrix(enc, drums, song.ppq, 0, 8 * bar), bar))
-    out = {}
-    for family, hits in by.items():
-        if len(hits) >= 3:
-            bars = [b for _, b in hits]
-            out[family] = (signature(hits, len(KIT)), max(set(bars), key=bars.count))
-    return out
-
-
-def in_metre(song, bar: int, enc):
-    """The tune's first 8 bars of ``bar`` steps (4/4 for 48, 3/4 for 36): its notes as
-    written, barred in the style's metre."""
-    from engine.song import Song, TimeSignature
-
-    meter = TimeSignature(0, 4, 4) if bar == 48 else TimeSignature(0, bar // 12, 4)
-    end = enc.step_to_tick(8 * bar, song.ppq)
-    tracks = [dataclasses.replace(t, notes=[n for n in t.notes if n.start_tick < end])
-              for t in song.tracks]
-    return Song(song.ppq, tracks, song.tempo_map, [meter])
-
-
 def style_fidelity(library, tunes: int, seed: int) -> dict:
-    """Add Drums per style over Essen test tunes of the style's metre: the nearest
-    reference style of each style's drums."""
+    """Add Drums per style over Essen test tunes (training/drum_styles.py's measure):
+    each style's drums against every rendered 8-bar groove of each family (as first
+    measured), and against the test grooves alone, which neither the network nor the
+    style prior learnt from."""
     from bench.reads_right import essen_tunes
-    from engine.encodings.drums import KIT, bar_steps
-    from engine.generation import jobs
     from engine.generation.jobs.drums import drum_model
-    from engine.generation.request import DRUMS, GenerationRequest, GenerationSettings
+    from training import drum_styles
 
-    refs = style_references(library)
     enc = drum_model(library).encoding
-    name = drum_model(library).name
-    tunes_read = [song for _, song in essen_tunes(tunes)]
-    rows = {}
-    for style, (_, bar) in sorted(refs.items()):
-        hits = []
-        for i, tune in enumerate(tunes_read):
-            song, b = in_metre(tune, bar, enc), bar
-            settings = GenerationSettings(model=name, variations=1, rng_seed=seed + i,
-                                          memory=False, key=None)
-            result = jobs.run(library, song, GenerationRequest(DRUMS, settings,
-                                                               drum_style=style))
-            hits.append((tokens_matrix(enc, result.tokens[0]), b))
-        if not hits:
-            continue
-        sig = signature(hits, len(KIT))
-        dists = {s: js_distance(sig, r) for s, (r, _) in refs.items()}
-        nearest = min(dists, key=dists.get)
-        rows[style] = {"tunes": len(hits), "nearest": nearest,
-                       "own": round(dists[style], 4),
-                       "best_other": round(min(d for s, d in dists.items() if s != style), 4)}
-    hit = sum(r["nearest"] == s for s, r in rows.items())
-    return {"styles": rows, "share_nearest_own": round(hit / len(rows), 3) if rows else None}
+    refs = drum_styles.style_references(enc, ("train", "validation", "test"))
+    songs = [song for _, song in essen_tunes(tunes)]
+    sigs = drum_styles.drummed(library, songs, {s: bar for s, (_, bar) in refs.items()}, seed)
+    out = drum_styles.nearest_styles(sigs, refs)
+    out["tunes"] = len(songs)
+    out["test_references"] = drum_styles.nearest_styles(
+        sigs, drum_styles.style_references(enc, ("test",)))
+    return out
 
 
 def every_track(library, seed: int) -> dict:
@@ -439,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--groove-backoff", type=float, default=None,
                     help="the weight of the seed's shorter patterns in its longer ones "
                          "(default: drum_memory.GROOVE_BACKOFF)")
+    ap.add_argument("--style-weight", type=float, default=None,
+                    help="the drum style prior's weight in Add Drums (default: its "
+                         "file's, models/drums/styles.json; 0: the network alone)")
     args = ap.parse_args(argv)
     global MEMORY
     MEMORY = args.memory == "on"
@@ -459,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
 
     library = ModelLibrary(model_folders(args))
     model = drum_model(library)
+    if args.style_weight is not None:
+        with_style_weight(model.encoding, args.style_weight)
     results: dict = {"model": model.name, "command": command_line("drums", argv),
                      "git": git_state("changed", "engine", "models"), "load": load_averages(),
                      "pinned": pinned}
@@ -470,11 +392,15 @@ def main(argv: list[str] | None = None) -> int:
         results["external"] = continuation_figures(library, external_songs(), args.variations)
         report("tests/data/external drum tracks", results["external"])
     if "styles" not in args.skip:
-        results["styles"] = style_fidelity(library, args.tunes, args.seed)
-        table(["style", "tunes", "nearest", "JS own", "JS best other"],
-              [[s, r["tunes"], r["nearest"], r["own"], r["best_other"]]
-               for s, r in results["styles"]["styles"].items()])
-        print(f"nearest its own style: {results['styles']['share_nearest_own']} (target 0.8)")
+        results["styles"] = fig = style_fidelity(library, args.tunes, args.seed)
+        for title, f in (("every rendered groove", fig), ("the test grooves alone",
+                                                          fig["test_references"])):
+            print(f"\nstyle fidelity, {fig['tunes']} Essen tunes, against {title}:")
+            table(["style", "nearest", "JS own", "JS best other"],
+                  [[s, r["nearest"], r["own"], r["best_other"]]
+                   for s, r in f["styles"].items()])
+            print(f"nearest its own style: {f['nearest_own']} of {len(f['styles'])} = "
+                  f"{f['share_nearest_own']} (target 0.8); mean margin {f['mean_margin']}")
     if "tracks" not in args.skip:
         results["tracks"] = every_track(library, args.seed)
         table(["song", "model", "every track", "drums", "JS seed", "JS other"],
@@ -493,6 +419,15 @@ def main(argv: list[str] | None = None) -> int:
               f"ms wall, {sp['cpu_ms_4_variations']} ms CPU (4)")
     write_json(args.out, results)
     return 0
+
+
+def with_style_weight(enc, weight: float) -> None:
+    """Add Drums with the shipped style prior at ``weight``."""
+    from engine.generation.drum_style import load_prior, use_prior
+
+    prior = load_prior(enc)
+    if prior is not None:
+        use_prior(prior.with_weight(weight))
 
 
 def table(names: list[str], rows: list[list]) -> None:

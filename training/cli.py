@@ -366,6 +366,7 @@ def _cmd_partmusic(args: argparse.Namespace, argv: list[str] | None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from engine.encodings import ENCODINGS
     from training import corpus as C
+    from training import drum_styles
     from training import drums as drum_models
     from training import fill, finetune
     from training import progressions as progression_model
@@ -498,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     finetune.add_parser(sub, _command_line)
     drum_models.add_parser(sub, _command_line)
+    drum_styles.add_parser(sub, _command_line)
     progression_model.add_parser(sub, _command_line)
 
     fl = sub.add_parser("fill", help="fill-in-the-middle models: train one (fill train), or "

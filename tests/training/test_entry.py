@@ -13,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTION = ["corpus", "partmusic", "train", "export", "promote", "kn", "ensemble",
-              "finetune", "grooves", "drums", "progressions", "fill", "evaluate"]
+              "finetune", "grooves", "drums", "drum-styles", "progressions", "fill",
+              "evaluate"]
 STUDIES = ["sweep", "key-study", "memory-sweep", "part-memory-sweep", "part-bits-study",
            "drum-memory-sweep",
            "poly-report"]

@@ -37,6 +37,7 @@ from engine.encodings.drums import (AUTO_STYLE, DRUM_CHANNEL, POSITION_QUARTERS,
                                     onsets_per_step, position_at, style_id, unmapped_notes)
 from engine.errors import EncodingError, GenerationError
 from engine.generation.drum_memory import SeedGroove, drum_memory, seed_groove
+from engine.generation.drum_style import places, style_prior
 from engine.generation.jobs import follower, register, route
 from engine.generation.mixers.drum_controls import (LEAPS_LEFT, drum_controls,
                                                   drum_steering, drum_velocities,
@@ -261,6 +262,9 @@ class DrumPlan:
     groove: SeedGroove | None = None
     #: the steering controls' mixers (engine/generation/mixers/drum_controls.py), or None
     steering: Any = None
+    #: the style prior's addition to the network's log-probabilities at each place of
+    #: the bar ([PLACES, vocab], engine/generation/drum_style.py), or None
+    prior: np.ndarray | None = None
 
     def conditioning(self, at: int) -> dict:
         """The inputs for the step ``at`` (grid step) about to be written, per row."""
@@ -355,12 +359,16 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
     inputs = plan.conditionings(plan.start + 1, max(0, total - 1))
     nats = groove_nats(settings, GROOVE_MEMORY if memory is None
                        else GROOVE_MEMORY_WITH_MEMORY)
+    where = None if plan.prior is None else \
+        places(bar_positions(plan.start, plan.steps, plan.bars, plan.bar_steps))
     try:
         for i in range(total):
             if is_cancelled is not None and is_cancelled():
                 raise GenerationCancelled("generation was cancelled")
             if i < plan.steps:
                 mixed = logits if memory is None else memory(logits)
+                if where is not None:  # the style prior at the step's place
+                    mixed = mixed + plan.prior[where[i]]
                 if plan.groove is not None:  # the seed's groove, not the new bars'
                     mixed = plan.groove(mixed, plan.start + i)
                 else:
@@ -491,6 +499,7 @@ def add_drums(library, song: Song | None, request: GenerationRequest, *,
     plan = _plan(model, song, start, steps, [], sid, onsets)
     plan.steering = drum_steering(model, drum_controls(settings), song, start, len(onsets),
                                   settings, plan.prime, plan.bar_steps)
+    plan.prior = style_prior(enc, sid)
     rng = np.random.default_rng(int(settings.rng_seed))
     out, _ = sample_drums(plan, settings, rng, progress, is_cancelled)
     new_track = len(song.tracks)
