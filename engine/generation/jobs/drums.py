@@ -60,7 +60,9 @@ KNOWN_METRES = {(4, 4), (2, 4), (2, 2), (3, 4), (6, 8), (12, 8), (9, 8), (3, 8)}
 FILL_CANDIDATES = 4
 #: "auto" for drums that go on: the style heard in at most this many steps before
 SEED_STYLE_STEPS = 192
-#: nats added to the token each row played a bar before.  bench/drums.py chose it on
+#: nats added to the token each row played a bar before, in Add Drums and fills (drums
+#: that go on keep the seed's groove instead: drum_memory.seed_groove).  bench/drums.py
+#: chose it, for drums that went on, on
 #: the 40 held-out grooves: new bars repeating an earlier bar 0.00 / 0.01 / 0.10 / 0.32
 #: / 0.43 / 0.55 at 0 / 2 / 3.5 / 5 / 6 / 7 nats, the real next bars 0.49; at 6 every
 #: piece's position histogram is within 1.11x the noise floor (the hi-hat 4.4x at 0)
