@@ -182,14 +182,15 @@ def _seed_style(model, song: Song, name: str, prime: Sequence[int],
     bars, last = _song_bars(song, enc.step_to_tick(start, song.ppq) + 1)
     onsets = onsets_per_step(song.tracks, song.ppq, start + 1)
     tokens = np.asarray(heard, dtype=np.int64)
-    best, best_bits = 0, None
-    for sid in range(1, len(STYLES)):  # ("other", 0, is no style to go on in)
-        enc.context = DrumContext(origin=start - len(heard), style=sid, bars=bars,
-                                  bar_steps=last, onsets=onsets)
-        logits = model.sequence_logits(tokens[None, :-1])[0].astype(np.float64)
-        bits = -float(token_log_probs(logits, tokens[1:]).sum())
-        if best_bits is None or bits < best_bits:
-            best, best_bits = sid, bits
+    # every style at once, one row each ("other", 0, is no style to go on in): the
+    # context's style a column, which the style input broadcasts over the batch, so the
+    # conditioning is worked out once and the sequence graph runs once
+    styles = np.arange(1, len(STYLES))
+    enc.context = DrumContext(origin=start - len(heard), style=styles[:, None], bars=bars,
+                              bar_steps=last, onsets=onsets)
+    logits = model.sequence_logits(np.tile(tokens[:-1], (len(styles), 1)))
+    bits = [-float(token_log_probs(row.astype(np.float64), tokens[1:]).sum()) for row in logits]
+    best = int(styles[int(np.argmin(bits))])  # the first of equals, as one by one
     return best, (f"Drum style {STYLES[best]} (auto: the style the drum model hears in "
                   f"the drums before).")
 
