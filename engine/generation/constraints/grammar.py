@@ -147,26 +147,31 @@ class ForcedAhead:
             raise ValueError("ForcedAhead reads rules whose forced notes are all of "
                              "forced parts")
         T, P, n = forced.shape
-        order = np.arange(P)
-        above = (order[:, None] < order[None, :]) & ~np.asarray(rules.crosses, bool)
-        most = int((forced > 0).sum(axis=(1, 2)).max(initial=0))
+        parts = np.arange(P)
+        above = (parts[:, None] < parts[None, :]) & ~np.asarray(rules.crosses, bool)
+        # every forced note, step by step and top down (the grammar's order: pitch
+        # down, then part up), and its place w among its step's
+        t, j, q = np.nonzero(forced)
+        order = np.lexsort((j, -q, t))
+        t, j, q = t[order], j[order], q[order]
+        counts = np.bincount(t, minlength=T)
+        starts = np.cumsum(counts) - counts
+        w = np.arange(len(t)) - starts[t]
+        most = int(counts.max(initial=0))
         # [T, w]: with w forced notes of the step written, the next one's token (STEP
         # when none is left; -1 past them), part (-1: STEP) and pitch index (-1: none);
         # [T, w, P]: the parts it or a forced note after it keeps from writing
         self.token = np.full((T, most + 2), -1, np.int64)
         self.part = np.full((T, most + 2), -1, np.int64)
         high = np.full((T, most + 2), -1, np.int64)
+        self.token[t, w] = np.where(forced[t, j, q] == 1, 1 + q, 1 + n + q)
+        self.token[np.arange(T), counts] = STEP
+        self.part[t, w], high[t, w] = j, q
+        # the parts above each note's or a later one's of its step: sums from the end
+        after = np.concatenate([np.cumsum(above[j][::-1], axis=0)[::-1],
+                                np.zeros((1, P), np.int64)])
         blocked = np.zeros((T, most + 2, P), bool)
-        for t in range(T):
-            j, q = np.nonzero(forced[t])
-            top_down = np.lexsort((j, -q))  # the grammar's order: pitch down, part up
-            j, q = j[top_down], q[top_down]
-            kind = forced[t, j, q]
-            self.token[t, :len(q)] = np.where(kind == 1, 1 + q, 1 + n + q)
-            self.token[t, len(q)] = STEP
-            self.part[t, :len(q)], high[t, :len(q)] = j, q
-            for w in range(len(q)):
-                blocked[t, w] = above[j[w:]].any(axis=0)
+        blocked[t, w] = after[:-1] > after[(starts + counts)[t]]
         forced_part = np.asarray(rules.forced_part, bool)
         floor = np.clip(np.asarray(rules.floor) - enc.min_pitch, 0, n - 1)
         # [T, w, P]: the lowest pitch index each part might write before that forced
@@ -195,12 +200,14 @@ class ForcedAhead:
         # the step's last note, and is neither closed nor full
         may = (self.lowest[t, w] < np.minimum(grammar.below[:, None], self.over)) & \
             ((count < self.capacity) > grammar.closed)
+        part = None
         if done is not None and _OR(done):
             may[done] = False
             token = np.where(done, STEP, token)
+            part = np.where(done, -1, self.part[t, w])
         if _MIN(token) < 0 or _OR(may, None):
             return None
-        return token, np.where(token == STEP, -1, self.part[t, w])
+        return token, self.part[t, w] if part is None else part
 
 
 class FullTexture(Constraint):

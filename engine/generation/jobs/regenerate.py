@@ -11,7 +11,10 @@ as it writes; only the chosen part is sampled, under the continuation's grammar
 read from all its own notes (those it replaces included), its range from those it keeps
 (within RANGE_MARGIN), it keeps its place among the parts, and it avoids parallel fifths
 and octaves with the parts above it (:class:`FixedParallels` adds the parts beneath it,
-whose notes are known beforehand, and the beat before).
+whose notes are known beforehand, and the beat before).  The forced notes are read
+ahead once (:class:`~engine.generation.constraints.grammar.ForcedAhead`): a call where
+every row's next token is forced needs no mask of the grammar's and draws nothing, so
+regenerating a part costs no more than continuing every part.
 
 The range ``[start_tick, end_tick)`` of the chosen track, as a fill's gap
 (:mod:`engine.generation.fill`): its notes that start inside it are replaced, one that
