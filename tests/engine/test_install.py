@@ -141,8 +141,10 @@ def installed(tmp_path_factory):
     for path in (REPO / "models").iterdir():
         if path.is_file():
             shutil.copy2(path, src / "models" / path.name)
-    # the one sub-folder the wheel ships: the suggested chords' progression model
-    shutil.copytree(REPO / "models" / "chords", src / "models" / "chords", ignore=SKIP)
+    # the sub-folders the wheel ships: the suggested chords' progression model and the
+    # drum style prior
+    for folder in ("chords", "drums"):
+        shutil.copytree(REPO / "models" / folder, src / "models" / folder, ignore=SKIP)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["PIP_NO_INDEX"] = "1"  # never the network
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-build-isolation", "--no-deps",
@@ -182,6 +184,8 @@ def test_the_wheel_holds_the_models_seed_icons_presets_and_soundfont(installed):
     for name in ("TimGM6mb.sf2", "LICENSE-GPL-2.txt", "README.md"):
         assert f"continuo_data/assets/soundfont/{name}" in names
     assert "engine/generation/memory_mixing.json" in names
+    for name in ("styles.json", "styles.npz"):  # the drum style prior
+        assert f"continuo_data/models/drums/{name}" in names
     assert not any(n.startswith(("continuo_data/models/keras", "tests/")) for n in names)
     size_mb = installed["wheel"].stat().st_size / 1e6
     print(f"\n{installed['wheel'].name}: {size_mb:.1f} MB")
