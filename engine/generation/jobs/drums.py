@@ -426,10 +426,16 @@ def _drum_seed(enc: DrumEncoding, song: Song, drums: Sequence[int], start: int,
 
 
 def _decode(enc: DrumEncoding, row: np.ndarray, start: int, ppq: int,
-            dynamics: int = 0) -> list[Note]:
-    """One row's hits as drum notes, their velocities moved by the dynamics control."""
-    return drum_velocities(enc.decode(row.tolist(), ppq, start_step=start,
-                                      channel=DRUM_CHANNEL), dynamics)
+            dynamics: int = 0, until: int | None = None) -> list[Note]:
+    """One row's hits as drum notes, their velocities moved by the dynamics control;
+    with ``until`` (a tick), none starts at or after it and none rings past it."""
+    notes = drum_velocities(enc.decode(row.tolist(), ppq, start_step=start,
+                                       channel=DRUM_CHANNEL), dynamics)
+    if until is None:
+        return notes
+    return [n if n.end_tick <= until else
+            Note(n.pitch, n.start_tick, until - n.start_tick, n.velocity, n.channel)
+            for n in notes if n.start_tick < until]
 
 
 def _rows_onsets(song: Song, extra: Sequence[Sequence[Note]] | None, start: int,
@@ -506,7 +512,10 @@ def add_drums(library, song: Song | None, request: GenerationRequest, *,
     rng = np.random.default_rng(int(settings.rng_seed))
     out, _ = sample_drums(plan, settings, rng, progress, is_cancelled)
     new_track = len(song.tracks)
-    variations = [_decode(enc, row, start, ppq, settings.dynamics) for row in out]
+    # the drums end where the song ends (its end of track, or its last note's end): a
+    # hit in the last steps rings no further, so the song gets no bar of its own
+    variations = [_decode(enc, row, start, ppq, settings.dynamics, until=song.end_tick)
+                  for row in out]
     if drum_tracks(song):
         messages.append(f"The song has a drum track already "
                         f"({', '.join(_track_label(song, i) for i in drum_tracks(song))}); "
