@@ -25,7 +25,7 @@ half of them come out as an exact repeat, as in real grooves.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -120,6 +120,14 @@ class SeedGroove:
     pattern: np.ndarray  # [period, vocab]
     origin: int
     share: float
+    #: worked out once, not at every step: ``share * pattern``, and whether each place
+    #: heard anything
+    _shared: np.ndarray = field(init=False, repr=False, compare=False)
+    _heard: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_shared", self.share * self.pattern)
+        object.__setattr__(self, "_heard", self.pattern.any(axis=1))
 
     @property
     def period(self) -> int:
@@ -135,14 +143,14 @@ class SeedGroove:
         the seed played at that place: ``log((1 - share) * softmax(logits) + share *
         seed)``."""
         z = np.array(logits, dtype=np.float64)
-        seed = self.at(step)
-        if self.share <= 0.0 or not seed.any():
+        place = (step - self.origin) % len(self.pattern)
+        if self.share <= 0.0 or not self._heard[place]:
             return z
         z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
+        p = np.exp(z, out=z)
         p *= (1.0 - self.share) / p.sum(axis=1, keepdims=True)
-        p += self.share * seed
-        return np.log(np.maximum(p, 1e-300), out=p)
+        p += self._shared[place]
+        return np.log(np.maximum(p, 1e-300, out=p), out=p)
 
 
 def seed_groove(prime: Sequence[int], start: int, bars: Sequence[int], bar_steps: int,

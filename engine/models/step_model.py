@@ -351,6 +351,8 @@ def _conditioning_value(spec: ConditioningInput, value: Any) -> np.ndarray:
     if value is None:
         return spec.default_value()
     array = np.asarray(value, dtype=spec.numpy_dtype)
+    if array.shape[1:] == spec.shape:  # [batch or 1, *shape]: fits, checked at once
+        return array
     try:
         fits = np.broadcast_shapes(array.shape, (1, *spec.shape))[1:] == spec.shape
     except ValueError:
