@@ -11,7 +11,7 @@ import pytest
 
 from engine.encodings.polyphony import PolyphonyEncoding
 from engine.formats import midi_file_to_song
-from engine.generation.memory import softmax
+from engine.generation.memory import memory_distributions, softmax
 from training.corpus import encode_part_song
 from training.studies import part_bits as P
 
@@ -55,3 +55,17 @@ def test_the_mixtures_are_distributions_and_the_grammar_lowers_the_bits(chorale)
     assert report["poly-wavenet, grammar of the piece's parts"] < report["poly-wavenet alone"]
     assert 0.0 <= choices["duet"]["weight"] <= 1.0
     np.testing.assert_allclose(softmax(np.log(b)), b, rtol=1e-9, atol=1e-12)
+
+
+def test_a_memory_keyed_by_one_key_is_the_plain_memory_and_keys_are_places(chorale):
+    enc, tokens = chorale
+    one = np.zeros(len(tokens) + 1, dtype=np.int64)
+    keyed, longest = P.keyed_memory_distributions(tokens, enc.vocab_size, 16, one)
+    plain, plain_longest = memory_distributions(tokens.tolist(), enc.vocab_size, 16, 1)
+    assert np.array_equal(keyed, plain[1:]) and np.array_equal(longest, plain_longest[1:])
+    keys = P.memory_keys(np.array([5, 3, 0, 7, 0]), enc)
+    assert keys["beat"].tolist() == [0, 0, 0, 1, 1, 2]
+    assert keys["beat and slot"].tolist() == [0, 1, 2, 9, 10, 18]
+    by_beat, _ = P.keyed_memory_distributions(tokens, enc.vocab_size, 16,
+                                              P.memory_keys(tokens, enc)["beat"])
+    np.testing.assert_allclose(by_beat.sum(axis=1), 1.0)

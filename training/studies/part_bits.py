@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.generation.memory import Mixing, memory_distributions, softmax
+from engine.generation.memory import Mixing, MotifMemory, memory_distributions, softmax
 from training.studies.memory_sweep import bits_per_note, fit_adaptive
 from training.studies.part_memory_sweep import (CACHE, MAX_TOKENS, ROOT, _encoded, _four_parts,
                                                 pieces)
@@ -139,13 +139,70 @@ def _inputs(tunes, enc):
         masks.append(m)
         refused += r
         eight.append(grammar_masks(t, enc)[0])
-    memory = []
+    memory = {name: [] for name in MEMORY_KEYS}
     for t in tunes:
         pm, longest = memory_distributions(t.tolist(), enc.vocab_size, MEMORY_ORDER, 1)
-        memory.append((pm[1:], longest[1:]))
+        memory["plain"].append((pm[1:], longest[1:]))
+        for name, keys in memory_keys(t, enc).items():
+            memory[name].append(keyed_memory_distributions(t, enc.vocab_size, MEMORY_ORDER,
+                                                           keys))
     print(f"inputs ready: {len(tunes)} pieces; the grammar refuses {refused} of their "
           "tokens", file=sys.stderr)
     return nets, masks, memory, refused, eight
+
+
+class KeyedMemory(MotifMemory):
+    """The motif memory with each context keyed as the caller says: the root a context
+    descends from is ``keys[t]`` of its first token t (the melody memory keys it by the
+    phase of the token's step; a polyphonic step is several tokens, so here the phase of
+    the step the token is in is given).  Every token is counted at once (the melody
+    memory's wait for a phase period assumes a token a step)."""
+
+    def __init__(self, vocab: int, max_order: int, keys: np.ndarray) -> None:
+        self._keys = np.asarray(keys, dtype=np.int64).tolist()
+        super().__init__(vocab, 1, max_order, period=int(max(self._keys)) + 1)
+
+    def _root(self, step: int) -> int:
+        return 1 + self._keys[step]
+
+    def update(self, tokens) -> None:
+        super().update(tokens)
+        self._flush()
+
+
+MEMORY_KEYS = ("plain", "beat", "beat and slot")
+
+
+def memory_keys(tokens: np.ndarray, enc) -> dict[str, np.ndarray]:
+    """The keyed memories' keys, ``[len + 1]`` each: "beat", the step's place in the
+    beat (4 sixteenths); "beat and slot", that and the token's place in its step (0 for
+    the top note, then down; STEP after the last)."""
+    beat = step_phases(tokens, 4)
+    starts = np.concatenate([[True], tokens == 0])  # a token right after a STEP, or the first
+    index = np.arange(len(starts))
+    slot = index - np.maximum.accumulate(np.where(starts, index, 0))
+    return {"beat": beat, "beat and slot": beat * (enc.max_voices + 1) + slot}
+
+
+def step_phases(tokens: np.ndarray, period: int) -> np.ndarray:
+    """``[len + 1]``: the phase (step index mod ``period``) of the step each token is in,
+    and of the token after the last."""
+    steps = np.concatenate([[0], np.cumsum(tokens == 0)])
+    return steps % period
+
+
+def keyed_memory_distributions(tokens: np.ndarray, vocab: int, max_order: int,
+                               keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`engine.generation.memory.memory_distributions` with contexts keyed by
+    ``keys`` (:class:`KeyedMemory`): rows for tokens 1.., and the longest contexts seen."""
+    memory = KeyedMemory(vocab, max_order, keys)
+    out = np.empty((len(tokens), vocab))
+    longest = np.empty(len(tokens), dtype=np.int64)
+    for t, tok in enumerate(tokens.tolist()):
+        out[t] = memory.distribution()[0]
+        longest[t] = memory.longest[0]
+        memory.update([tok])
+    return out[1:], longest[1:]
 
 
 def parts_of(tokens: np.ndarray) -> int:
@@ -175,12 +232,14 @@ def choose(tunes, enc, nets, masks, memory) -> dict:
         temps[temp] = _bits(_mixture(lstm, wave, masks, form, weight, temp), tunes, enc)
     temperature = min(temps, key=temps.get)
     mixed = _mixture(lstm, wave, masks, form, weight, temperature)
-    mem = [(renormalised(pm, m), longest) for (pm, longest), m in zip(memory, masks)]
-    table = fit_adaptive(mixed, mem, tunes, MEMORY_ORDER)
-    alone = fit_adaptive(wave, mem, tunes, MEMORY_ORDER)
+    tables, alone = {}, {}
+    for name, mems in memory.items():
+        mem = [(renormalised(pm, m), longest) for (pm, longest), m in zip(mems, masks)]
+        tables[name] = list(fit_adaptive(mixed, mem, tunes, MEMORY_ORDER).table)
+        alone[name] = list(fit_adaptive(wave, mem, tunes, MEMORY_ORDER).table)
     return {"duet": {"form": form, "weight": weight, "tried": duet},
             "temperature": {"value": temperature, "tried": temps},
-            "memory_table": list(table.table), "wavenet_memory_table": list(alone.table)}
+            "memory_tables": tables, "wavenet_memory_tables": alone}
 
 
 def _mixture(lstm, wave, masks, form: str, weight: float, temperature: float):
@@ -203,18 +262,17 @@ def ladder(tunes, enc, inputs, choices: dict) -> dict:
             (("poly-lstm alone", nets["poly-lstm"]), ("poly-wavenet alone", wave))}
     for name in MEMBERS:
         rows[f"{name} + its card's memory (today)"] = float(bits_per_note(
-            nets[name], memory, tunes, mixing_for(name), enc))
+            nets[name], memory["plain"], tunes, mixing_for(name), enc))
     rows["poly-wavenet, grammar of 8 voices"] = _bits(
         [renormalised(p, m) for p, m in zip(wave, eight)], tunes, enc)
     wave_g = [renormalised(p, m) for p, m in zip(wave, masks)]
     rows["poly-wavenet, grammar of the piece's parts"] = _bits(wave_g, tunes, enc)
-    mem_g = [(renormalised(pm, m), longest) for (pm, longest), m in zip(memory, masks)]
+    mem_g = [(renormalised(pm, m), longest) for (pm, longest), m in zip(memory["plain"], masks)]
     rows["poly-wavenet, grammar, card's memory over the grammar"] = bits_per_note(
         wave_g, mem_g, tunes, mixing_for("poly-wavenet"), enc)
-    alone = Mixing("adaptive", max_order=MEMORY_ORDER,
-                   table=tuple(choices["wavenet_memory_table"]))
-    rows["poly-wavenet, grammar, memory over the grammar refitted"] = bits_per_note(
-        wave_g, mem_g, tunes, alone, enc)
+    for name, mems in memory.items():
+        rows[f"poly-wavenet, grammar, memory ({name}) over the grammar refitted"] = \
+            _with_memory(wave_g, mems, masks, tunes, choices["wavenet_memory_tables"][name], enc)
     lstm_g = [renormalised(p, m) for p, m in zip(nets["poly-lstm"], masks)]
     duet = choices["duet"]
     plain = _mixture(lstm_g, wave_g, masks, duet["form"], duet["weight"], 1.0)
@@ -222,16 +280,25 @@ def ladder(tunes, enc, inputs, choices: dict) -> dict:
     temp = choices["temperature"]["value"]
     mixed = _mixture(lstm_g, wave_g, masks, duet["form"], duet["weight"], temp)
     rows[f"duet, grammar, temperature {temp}"] = _bits(mixed, tunes, enc)
-    table = Mixing("adaptive", max_order=MEMORY_ORDER, table=tuple(choices["memory_table"]))
-    rows["duet, grammar, temperature, memory refitted"] = bits_per_note(mixed, mem_g, tunes,
-                                                                        table, enc)
+    for name, mems in memory.items():
+        rows[f"duet, grammar, temperature, memory ({name}) refitted"] = _with_memory(
+            mixed, mems, masks, tunes, choices["memory_tables"][name], enc)
     return {"pieces": len(tunes), "tokens": int(sum(len(t) for t in tunes)),
             "notes": int(sum(enc.count_onsets(t[1:]) for t in tunes)),
             "refused_by_grammar": refused,
             "bits_per_note": {k: round(v, 4) for k, v in rows.items()}}
 
 
-def study(split: str, prefix: str, fit_on: str, max_tokens: int) -> dict:
+def _with_memory(p_net, memory, masks, tunes, table, enc) -> float:
+    """Bits per note of ``p_net`` mixed with ``memory`` (renormalised over ``masks``) by
+    the adaptive ``table``."""
+    mixing = Mixing("adaptive", max_order=MEMORY_ORDER, table=tuple(table))
+    mem = [(renormalised(pm, m), longest) for (pm, longest), m in zip(memory, masks)]
+    return float(bits_per_note(p_net, mem, tunes, mixing, enc))
+
+
+def study(split: str, prefix: str, fit_on: str, max_tokens: int,
+          report_tokens: int | None = None) -> dict:
     from engine.encodings.polyphony import PolyphonyEncoding
 
     enc = PolyphonyEncoding()
@@ -241,7 +308,7 @@ def study(split: str, prefix: str, fit_on: str, max_tokens: int) -> dict:
     report = {"fit_on": {"split": fit_on, "max_tokens": max_tokens, **choices},
               fit_on: ladder(fit_tunes, enc, fit_inputs, choices)}
     if split != fit_on or prefix:
-        tunes = _tunes(split, prefix, max_tokens)
+        tunes = _tunes(split, prefix, report_tokens or max_tokens)
         report[f"{split} {prefix}".strip()] = ladder(tunes, enc, _inputs(tunes, enc), choices)
     return report
 
@@ -258,6 +325,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     ap.add_argument("--fit-on", default="validation", help="the split every choice is made on")
     ap.add_argument("--max-tokens", type=int, default=MAX_TOKENS,
                     help="each piece's first N tokens (as part-memory-sweep)")
+    ap.add_argument("--report-max-tokens", type=int,
+                    help="the reported split's pieces' first N tokens (default: as "
+                         "--max-tokens; 0: whole pieces, as main.py score scores them)")
     ap.add_argument("--out", help="the report's JSON (default models/memory/part_bits_SPLIT"
                                   ".json)")
     ap.set_defaults(run=lambda args, argv: run(args))
@@ -267,8 +337,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from engine.formats import write_bytes_atomic
 
-    report = study(args.split, args.prefix, args.fit_on, args.max_tokens)
-    name = f"part_bits_{args.split}{'_' + args.prefix.strip('/') if args.prefix else ''}.json"
+    whole = args.report_max_tokens == 0
+    report = study(args.split, args.prefix, args.fit_on, args.max_tokens,
+                   sys.maxsize if whole else args.report_max_tokens)
+    name = (f"part_bits_{args.split}{'_' + args.prefix.strip('/') if args.prefix else ''}"
+            f"{'_whole' if whole else ''}.json")
     out = Path(args.out) if args.out else ROOT / "models" / "memory" / name
     write_bytes_atomic(out, (json.dumps(report, indent=1) + "\n").encode())
     print(json.dumps(report, indent=1))
