@@ -36,8 +36,7 @@ import numpy as np
 
 from engine.generation.memory import Mixing, MotifMemory, memory_distributions, softmax
 from training.studies.memory_sweep import bits_per_note, fit_adaptive
-from training.studies.part_memory_sweep import (CACHE, MAX_TOKENS, ROOT, _encoded, _four_parts,
-                                                pieces)
+from training.studies.part_memory_sweep import MAX_TOKENS, ROOT, pieces
 
 MEMORY_ORDER = 16  # the part cards' memory order
 DUET_WEIGHTS = tuple(round(0.1 * k, 1) for k in range(11))  # poly-lstm's share
@@ -88,39 +87,13 @@ def _bits(dists: list[np.ndarray], tunes: list[np.ndarray], enc) -> float:
 
 
 def _tunes(split: str, prefix: str, max_tokens: int) -> list[np.ndarray]:
-    """The pieces (their first ``max_tokens`` tokens): ``split``'s as part-memory-sweep
-    caches them; with ``prefix`` "bach/", the four-part chorales alone, parsed on their
-    own when the whole split is not cached yet."""
-    if prefix and not (CACHE / f"part-memory-{split}.npz").exists():
-        found = _prefixed_pieces(split, prefix)
-    else:
-        found = {k: t for k, t in pieces(split).items() if k.startswith(prefix)}
-    tunes = [t.astype(np.int64) for t in found.values()]
+    """The pieces (their first ``max_tokens`` tokens) as part-memory-sweep parses and
+    caches them, ids starting with ``prefix``; with "bach/", the four-part chorales
+    alone, as ``part-memory-sweep --score`` takes them."""
+    tunes = [t.astype(np.int64) for k, t in pieces(split).items() if k.startswith(prefix)]
     if prefix == "bach/":
-        tunes = [t for t in tunes if _four_parts(t)]
+        tunes = [t for t in tunes if parts_of(t) == 4]
     return [t[:max_tokens] for t in tunes if len(t) >= 2]
-
-
-def _prefixed_pieces(split: str, prefix: str) -> dict[str, np.ndarray]:
-    """Only the ids starting with ``prefix`` parsed (and cached beside the split's)."""
-    from training.datasets.partmusic import collection_files, corpus_root
-    from training.datasets.splits import split_of
-
-    path = CACHE / f"part-bits-{split}-{prefix.strip('/')}.npz"
-    if path.exists():
-        with np.load(path) as data:
-            return {k: data[k] for k in sorted(data.files)}
-    root = corpus_root()
-    ids = [pid for files in collection_files(root).values() for pid in files
-           if split_of(pid) == split and pid.startswith(prefix)]
-    out = {}
-    for pid in ids:
-        _, tokens = _encoded((str(root), pid))
-        if tokens is not None and len(tokens) >= 2:
-            out[pid] = np.asarray(tokens, dtype=np.int16)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **out)
-    return dict(sorted(out.items()))
 
 
 def _inputs(tunes, enc):
