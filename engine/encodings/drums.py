@@ -468,6 +468,20 @@ class DrumEncoding(Encoding, Conditioned):
         return {"style": c.style, "position": position_at(at, c.bars, c.bar_steps),
                 "onsets": onsets}
 
+    def conditioning_span(self, start: int, length: int) -> dict[str, Any]:
+        """:meth:`conditioning` of the tokens ``start`` .. ``start + length - 1`` at once,
+        each broadcastable to ``[batch, length, *shape]`` (the sequence graph's)."""
+        c = self.context
+        ats = np.arange(c.origin + start + 1, c.origin + start + 1 + length)
+        onsets = np.zeros((length, 2), np.float32)
+        inside = (ats >= 0) & (ats < len(c.onsets))
+        onsets[inside] = c.onsets[ats[inside]]
+        style = np.asarray(c.style)
+        return {"style": style[:, None] if style.ndim == 2 else style,
+                "position": positions_at(int(ats[0]) if length else 0, length, c.bars,
+                                         c.bar_steps)[None],
+                "onsets": onsets[None]}
+
     def conditioning_rows(self, steps: int, start: int | None = None) -> dict[str, np.ndarray]:
         """Every input for tokens ``start`` .. ``start + steps - 1`` at once (training's
         and scoring's [steps, *shape] arrays); ``start`` defaults to 0."""
@@ -511,6 +525,30 @@ def position_at(step: int, bars: Sequence[int] = (), last_bar_steps: int = 48) -
     since %= 10 ** 9
     out[since % STEPS_PER_QUARTER] = 1.0
     out[POSITION_STEPS + min(POSITION_QUARTERS - 1, since // STEPS_PER_QUARTER)] = 1.0
+    return out
+
+
+def positions_at(first: int, count: int, bars: Sequence[int], bar_steps: int) -> np.ndarray:
+    """[count, 20]: :func:`position_at` of the grid steps
+    ``first`` .. ``first + count - 1`` at once (steps before the first bar line one by
+    one, as it does)."""
+    ats = np.arange(first, first + count)
+    out = np.zeros((count, POSITION_STEPS + POSITION_QUARTERS), np.float32)
+    if bars:
+        starts = np.asarray(bars, dtype=np.int64)
+        i = np.searchsorted(starts, ats, side="right") - 1
+        since = ats - starts[np.maximum(i, 0)]
+        last = i == len(starts) - 1
+        since[last] %= max(1, bar_steps)
+    else:
+        since = ats % max(1, bar_steps)
+    rows = np.arange(count)
+    out[rows, since % STEPS_PER_QUARTER] = 1.0
+    out[rows, POSITION_STEPS + np.minimum(POSITION_QUARTERS - 1,
+                                          since // STEPS_PER_QUARTER)] = 1.0
+    if bars:
+        for r in np.nonzero(ats < bars[0])[0]:
+            out[r] = position_at(int(ats[r]), bars, bar_steps)
     return out
 
 

@@ -136,3 +136,9 @@ class Conditioned:
         """Per input name, a value broadcastable to ``[batch, *shape]``; None (or a
         name left out): that input's default."""
         return None
+
+    def conditioning_span(self, start: int, length: int) -> Mapping[str, Any] | None:
+        """The values of the tokens fed at ``start`` .. ``start + length - 1`` at once,
+        per input name broadcastable to ``[batch, length, *shape]`` (a name left out:
+        its default); None: the sequence graph asks :meth:`conditioning` step by step."""
+        return None

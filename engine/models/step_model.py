@@ -245,6 +245,11 @@ class StepModel:
         ``start + length - 1``: per input, ``[batch, length, *shape]``."""
         if not self._conditioning:
             return {}
+        span = self.info.encoding.conditioning_span(start, length) \
+            if self._source is not None else None
+        if span is not None:  # the encoding's values for every step at once
+            return {spec.input: _over_time(spec, span.get(spec.input), batch, length)
+                    for spec in self._conditioning}
         per_step = [self.conditioning_at(start + t) for t in range(length)]
         feeds = {}
         for i, spec in enumerate(self._conditioning):
@@ -343,6 +348,13 @@ class StepModel:
         nats = log_z - logits[np.arange(len(targets)), targets]
         notes = self.info.encoding.count_onsets(targets)
         return float(nats.sum() / np.log(2.0)), len(targets), notes
+
+
+def _over_time(spec: ConditioningInput, value: Any, batch: int, length: int) -> np.ndarray:
+    """``value`` (None: the input's default), broadcast to ``[batch, length, *shape]``."""
+    out = np.empty((batch, length, *spec.shape), dtype=spec.numpy_dtype)
+    out[:] = spec.default_value() if value is None else np.asarray(value, spec.numpy_dtype)
+    return out
 
 
 def _conditioning_value(spec: ConditioningInput, value: Any) -> np.ndarray:

@@ -34,7 +34,8 @@ from engine.encodings import CONTINUE, FILL, Key
 from engine.encodings.drums import (AUTO_STYLE, DRUM_CHANNEL, POSITION_QUARTERS,
                                     POSITION_STEPS, REST, STEPS_PER_QUARTER, STYLES,
                                     DrumContext, DrumEncoding, bar_lines, is_drum_track,
-                                    onsets_per_step, position_at, style_id, unmapped_notes)
+                                    onsets_per_step, style_id, unmapped_notes)
+from engine.encodings.drums import positions_at as bar_positions
 from engine.errors import EncodingError, GenerationError
 from engine.generation.drum_memory import SeedGroove, drum_memory, seed_groove
 from engine.generation.drum_style import places, style_prior
@@ -285,30 +286,6 @@ class DrumPlan:
             onsets[:, a - (first - self.start):b - (first - self.start)] = self.onsets[:, a:b]
         return [{"style": style, "position": positions[i:i + 1], "onsets": onsets[:, i]}
                 for i in range(count)]
-
-
-def bar_positions(first: int, count: int, bars: Sequence[int], bar_steps: int) -> np.ndarray:
-    """[count, 20]: :func:`engine.encodings.drums.position_at` of the grid steps
-    ``first`` .. ``first + count - 1`` at once (steps before the first bar line one by
-    one, as it does)."""
-    ats = np.arange(first, first + count)
-    out = np.zeros((count, POSITION_STEPS + POSITION_QUARTERS), np.float32)
-    if bars:
-        starts = np.asarray(bars, dtype=np.int64)
-        i = np.searchsorted(starts, ats, side="right") - 1
-        since = ats - starts[np.maximum(i, 0)]
-        last = i == len(starts) - 1
-        since[last] %= max(1, bar_steps)
-    else:
-        since = ats % max(1, bar_steps)
-    rows = np.arange(count)
-    out[rows, since % STEPS_PER_QUARTER] = 1.0
-    out[rows, POSITION_STEPS + np.minimum(POSITION_QUARTERS - 1,
-                                          since // STEPS_PER_QUARTER)] = 1.0
-    if bars:
-        for r in np.nonzero(ats < bars[0])[0]:
-            out[r] = position_at(int(ats[r]), bars, bar_steps)
-    return out
 
 
 def _groove_memory(logits: np.ndarray, out: np.ndarray, prime: Sequence[int], i: int,
