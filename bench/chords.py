@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import add_out, command_line, git_state, parser, print_table, write_json  # noqa: E402
 
@@ -195,14 +197,15 @@ def run(collections=COLLECTIONS, limit: int | None = None, say=print) -> dict:
 TARGET_SUGGESTED_ROOT = 0.60
 
 
-def test_chorales(limit: int | None = None) -> list[tuple[str, object]]:
-    """(id, song) of the four-part Bach chorales of the part-music test split."""
+def test_chorales(limit: int | None = None, split: str = "test") -> list[tuple[str, object]]:
+    """(id, song) of the four-part Bach chorales of the part-music test split (or
+    ``split``)."""
     from training.datasets.partmusic import collection_files, corpus_root
     from training.datasets.splits import split_of
 
     out = []
     for piece in collection_files()["bach"]:
-        if split_of(piece) != "test":
+        if split_of(piece) != split:
             continue
         song = load_score(str(corpus_root() / piece))
         if len(song.tracks) == 4:
@@ -226,6 +229,75 @@ def run_suggest(limit: int | None = None, say=print) -> dict:
             "baseline_root": sum(r["baseline_root"] for r in rows) / max(beats, 1),
             "per_piece": [{"piece": p, **r} for (p, _), r in zip(chorales, rows)]}
         say(f"  suggest per {per}: {100 * out['units'][per]['root']:.1f}% of {beats} beats")
+    return out
+
+
+HARMONISED_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)  # the votes' weight beside the model's
+
+
+def harmonised_votes(song, library, model: str, k: int, temperature: float,
+                     starts) -> np.ndarray:
+    """(units, 12): the share of ``k`` harmonisations of ``song``'s melody (a polyphonic
+    model's, rng seed 0) whose detected chord at each unit start has each root."""
+    from engine.encodings import HARMONISE
+    from engine.encodings.chords import detect_beat_chords
+    from engine.generation import jobs
+    from engine.generation.parts_song import song_with_parts
+    from engine.generation.request import GenerationRequest, GenerationSettings
+
+    settings = GenerationSettings(model=model, temperature=temperature, variations=k,
+                                  rng_seed=0)
+    result = jobs.run(library, song, GenerationRequest(HARMONISE, settings, 0))
+    row = {int(t): i for i, t in enumerate(starts)}
+    votes = np.zeros((len(starts), 12))
+    for v in range(len(result.variations)):
+        for tick, symbol in detect_beat_chords(song_with_parts(song, result, v)):
+            if symbol is not None and tick in row:
+                votes[row[tick], symbol.root_pc] += 1 / k
+    return votes
+
+
+def run_suggest_harmonised(split: str, model: str, k: int, temperature: float,
+                           limit: int | None = None, say=print) -> dict:
+    """A chord a beat from the progression model's root probabilities plus ``weight``
+    times the roots of ``k`` harmonisations' detected chords (weight 0: the model alone;
+    "alone": the harmonisations' vote alone), against Bach's chords on ``split``."""
+    from engine.encodings.chords import detect_beat_chords
+    from engine.generation import progressions as P
+    from engine.models.library import ModelLibrary
+    from training.progressions import melody_only
+
+    library, progressions = ModelLibrary(), P.load_model()
+    right = dict.fromkeys([*map(str, HARMONISED_WEIGHTS), "alone"], 0)
+    beats, cpu = 0, 0.0
+    chorales = test_chorales(limit, split)
+    for _, song in chorales:
+        melody = melody_only(song)
+        units = P.melody_units(melody, "beat")
+        key, post = P.chord_posteriors(progressions, "beat", units)
+        roots = np.roll(post.reshape(len(post), 12, -1).sum(axis=2), key.tonic, axis=1)
+        starts = np.array([a for a, _ in units.spans])
+        t0 = time.process_time()
+        votes = harmonised_votes(melody, library, model, k, temperature, starts)
+        cpu += time.process_time() - t0
+        for tick, symbol in detect_beat_chords(song):
+            i = int(np.searchsorted(starts, tick, side="right")) - 1
+            if symbol is None:
+                continue
+            beats += 1
+            if i < 0:
+                continue
+            right["alone"] += votes[i].max() > 0 and votes[i].argmax() == symbol.root_pc
+            for w in HARMONISED_WEIGHTS:
+                score = np.log(roots[i] + 1e-4) + w * votes[i]
+                right[str(w)] += int(score.argmax()) == symbol.root_pc
+    out = {"split": split, "model": model, "variations": k, "temperature": temperature,
+           "chorales": len(chorales), "beats": beats,
+           "harmonise_cpu_s_per_chorale": cpu / max(len(chorales), 1),
+           "root_by_weight": {w: n / max(beats, 1) for w, n in right.items()}}
+    say(f"  {split}, {model} x{k} at temperature {temperature}: "
+        + ", ".join(f"{w} {100 * r:.1f}%" for w, r in out["root_by_weight"].items())
+        + f" ({out['harmonise_cpu_s_per_chorale']:.2f} s CPU a chorale)")
     return out
 
 
@@ -330,12 +402,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-analyses", action="store_true", help="only the mma charts")
     ap.add_argument("--suggest", action="store_true",
                     help="also score the chords suggested for the test chorales' sopranos")
+    ap.add_argument("--suggest-harmonised", metavar="MODEL:K:TEMPERATURE",
+                    help="also score a chord a beat from the progression model plus the "
+                         "chords of K harmonisations by MODEL (e.g. poly-wavenet:8:0.7), "
+                         "on the validation and test chorales")
     add_out(ap, "chords")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     results = {} if args.skip_analyses else run(limit=args.limit)
     rendered = run_mma(args.mma, args.seed) if args.mma else {}
     suggested = run_suggest(args.limit) if args.suggest else {}
+    harmonised = {}
+    if args.suggest_harmonised:
+        name, k, temperature = args.suggest_harmonised.split(":")
+        harmonised = {split: run_suggest_harmonised(split, name, int(k), float(temperature),
+                                                    args.limit)
+                      for split in ("validation", "test")}
     rows = [(c, str(r["pieces"]), str(len(r["left_out"])), str(r["beats"]), f"{100 * r['root_quality']:.1f}%",
              f"{100 * r['root']:.1f}%") for c, r in results.items()]
     print_table([("collection", "<22"), ("pieces", 7), ("left out", 9), ("beats", 7),
@@ -357,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                                       "root": TARGET_ROOT},
                           "collections": results, "mma": rendered,
                           "suggest": {"target_root": TARGET_SUGGESTED_ROOT, **suggested},
+                          "suggest_harmonised": harmonised,
                           **git_state("changes", "engine/encodings/chords.py",
                                       "engine/generation/progressions.py")})
     return 0

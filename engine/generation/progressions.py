@@ -431,7 +431,9 @@ class _Melody:
     segments: list[tuple[int, int, int]]
 
 
-def _melody(song: Song, per: str, end_tick: int | None = None) -> _Melody:
+def melody_units(song: Song, per: str, end_tick: int | None = None) -> _Melody:
+    """The song's melody (the track :func:`engine.song.melody_track` finds) cut into
+    ``per`` units, from the unit where it starts."""
     index = melody_track(song)
     if index is None:
         raise EncodingError("the song has no melody to suggest chords for (no pitched notes)")
@@ -475,18 +477,25 @@ def decode(model: ProgressionModel, per: str, melody: _Melody) -> tuple[Key, np.
     which the model finds the melody likeliest (every path summed); each unit's chord
     has the root likeliest given the whole melody (its chords' probabilities summed),
     with that root's likeliest quality."""
+    key, post = chord_posteriors(model, per, melody)
+    n_q = len(DETECTED_QUALITIES)
+    by_root = post.reshape(len(post), 12, n_q)
+    roots = by_root.sum(axis=2).argmax(axis=1)
+    qualities = by_root[np.arange(len(post)), roots].argmax(axis=1)
+    return key, roots * n_q + qualities
+
+
+def chord_posteriors(model: ProgressionModel, per: str, melody: _Melody
+                     ) -> tuple[Key, np.ndarray]:
+    """The key under which the model finds the melody likeliest (every path summed) and,
+    in it, the (units, N_CHORDS) probability of each key-relative chord in each unit."""
     best = None
     for key in KEYS:
         fit = unit_fit(model, per, key, melody.weights)
         post, total = posteriors(model.log_next[per][_mode(key)], melody.strengths, fit)
         if best is None or total > best[0]:
             best = (total, key, post)
-    _, key, post = best
-    n_q = len(DETECTED_QUALITIES)
-    by_root = post.reshape(len(post), 12, n_q)
-    roots = by_root.sum(axis=2).argmax(axis=1)
-    qualities = by_root[np.arange(len(post)), roots].argmax(axis=1)
-    return key, roots * n_q + qualities
+    return best[1], best[2]
 
 
 def suggest_chords(song: Song, per: str = "bar", style=None,
@@ -496,7 +505,7 @@ def suggest_chords(song: Song, per: str = "bar", style=None,
     chord changes.  ``style``: a folder of music whose chords add to the model's counts
     (or counts from :func:`style_counts`)."""
     model = _model_for(style, model)
-    melody = _melody(song, per)
+    melody = melody_units(song, per)
     key, path = decode(model, per, melody)
     out: list[Chord] = []
     for (tick, _), index in zip(melody.spans, path):
@@ -516,7 +525,7 @@ def next_chords(song: Song, tick: int, k: int = 5, per: str = "bar", style=None,
     if not isinstance(tick, int) or tick < 0:
         raise EncodingError(f"the chord is asked for at tick {tick!r}: a tick is 0 or more")
     model = _model_for(style, model)
-    melody = _melody(song, per, tick + 1)
+    melody = melody_units(song, per, tick + 1)
     key, _ = decode(model, per, melody)
     segments = beat_segments(song, tick + song.ticks_per_bar_at(tick) + 1)
     bounds = [segments[i][0] for i in unit_starts(segments, per)] + [segments[-1][1]]
