@@ -56,18 +56,20 @@ __all__ = ["DRUM_CONTROLS", "NATS", "HEIGHT", "GROOVE_REPEAT", "MEMORY_REPEAT", 
 #: the controls that steer a drum model's steps (mixers), in the order they chain
 DRUM_CONTROLS = ("density", "register", "syncopation")
 #: per control, the nats its mixer moves a logit by at positions 1 and 2 (-1 and -2 the
-#: other way): density, a token that strikes anything; register, a token of the highest
-#: pieces over one of the middle (HEIGHT 1 over 0); syncopation, a token that strikes
-#: anything off the beat (on the beat the other way); repeat, the token played a bar
-#: before.  Position 1 is a nudge that keeps the real grooves' bits per hit within 3% of
-#: their own, position 2 a push that holds against the seed's groove a continued drum
-#: track keeps (bench/controls.py --family drums: 100 held-out seeds; register at 1 nat
-#: cost 3.4% at -1, and at 2.5 moved the mean height by less than a quarter of the real
-#: spread; density at 3 moved the hits a bar up by 0.24 of it)
+#: other way, unless a signed position has its own): density, a token that strikes
+#: anything; register, a token of the highest pieces over one of the middle (HEIGHT 1
+#: over 0); syncopation, a token that strikes anything off the beat (on the beat the
+#: other way); repeat, the token played a bar before.  Position 1 is a nudge that keeps
+#: the real grooves' bits per hit within 3% of their own, position 2 a push that holds
+#: against the seed's groove a continued drum track keeps (bench/controls.py --family
+#: drums, 100 held-out seeds: register at 1 nat cost 3.4% at -1, and at 2.5 moved the
+#: mean height by under a quarter of the real spread; density at 3 moved the hits a bar
+#: up by 0.24 of it).  Repeat at -1 is the memory's share alone: pushing the last bar's
+#: hits away sent a continued groove back to the seed's own bars, so more bars repeated
 NATS: dict[str, dict[int, float]] = {"density": {1: 0.25, 2: 3.5},
                                      "register": {1: 0.6, 2: 5.0},
                                      "syncopation": {1: 0.25, 2: 2.5},
-                                     "repeat": {1: 0.25, 2: 3.0}}
+                                     "repeat": {-1: 0.0, 1: 0.4, 2: 3.0}}
 #: how high each kit piece sounds, from the kick (-1) to the hats and cymbals (1)
 HEIGHT: dict[str, float] = {
     "kick": -1.0, "low_tom": -0.75, "mid_tom": -0.5, "high_tom": -0.25, "hand_drum": -0.25,
@@ -79,7 +81,7 @@ GROOVE_REPEAT = {-2: 0.0, -1: 0.75, 0: 1.0, 1: 1.25, 2: 2.0}
 #: the repeat control's position -> the motif memory's share, for drums (the melody's
 #: table, engine.generation.memory.REPEAT_SHARES, takes the share to 0.6 at -1, which
 #: raises the real grooves' bits per hit by half: a drum memory carries far more)
-MEMORY_REPEAT = {-2: 0.0, -1: 0.95, 0: 1.0, 1: 1.1, 2: 2.0}
+MEMORY_REPEAT = {-2: 0.0, -1: 0.9, 0: 1.0, 1: 1.1, 2: 2.0}
 #: rounds of moving the velocities on where the accents met 127 (or the soft hits 1)
 VELOCITY_ROUNDS = 8
 #: what drums that go on beside a pitched continuation say of a leaps control
@@ -124,8 +126,11 @@ def memory_share(settings) -> float:
 
 
 def nats_at(name: str, position: int) -> float:
-    """The nats the ``name`` control's mixer moves a logit by at ``position``."""
-    return float(np.sign(position)) * NATS[name][abs(int(position))]
+    """The nats the ``name`` control's mixer moves a logit by at ``position`` (a signed
+    position of its own in :data:`NATS`, else its size the other way)."""
+    table, position = NATS[name], int(position)
+    return table[position] if position in table else \
+        float(np.sign(position)) * table[abs(position)]
 
 
 def token_heights(enc) -> np.ndarray:
@@ -261,7 +266,7 @@ def drum_steering(model, values: Mapping[str, int], song, start: int, rows: int,
         if value:
             mixer = _MIXERS[name](context, mixer, nats_at(name, value))
     repeat = int(values.get("repeat", 0))
-    if repeat:
+    if repeat and nats_at("repeat", repeat):
         mixer = DrumRepeat(context, mixer, nats_at("repeat", repeat), bar_steps)
     return None if mixer is None else _Steering(mixer)
 
