@@ -102,7 +102,7 @@ def bench_sent_clock(system: MidiSystem, seconds: float) -> dict:
     kinds = [m.type for _, m in received if m.type in ("start", "stop", "continue", "songpos")]
     return {
         "bpm": 120, "seconds": seconds, "clocks_sent": len(clocks), "clocks_received": len(got),
-        "lost": lost, "transport_received": kinds,
+        "lost": lost, "transport_received": kinds, "player_thread_sched_fifo": player.realtime,
         "send_error": stats_ms([s - d for d, s in clocks]),
         "arrival_minus_ideal": stats_ms(arrival),
     }
@@ -283,7 +283,7 @@ def following_figures(player: FollowingPlayer, received, log, seconds: float,
     jump_tick = None if jump_msg[0] is None else jump_msg[0] * TICKS_PER_CLOCK
     return {
         "sender": "another process: Start, 120 BPM, a jump to 90 BPM, Stop, SPP, Continue",
-        "notes_played": len(player.notes),
+        "notes_played": len(player.notes), "player_thread_sched_fifo": player.realtime,
         "sender_send_minus_ideal_120bpm": stats_ms([s - d for kind, p, d, s in log
                                                     if kind == "clock" and p < n120]),
         "errors": player.errors,

@@ -23,7 +23,6 @@ keyboard plays there they fall silent instead of moving.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import Counter, deque
@@ -33,7 +32,8 @@ from typing import TYPE_CHECKING, Callable
 import mido
 
 from engine.errors import ContinuoError, PortError
-from engine.live.player import realtime_thread
+from engine.live.player import LIVE_SWITCH_INTERVAL_S  # noqa: F401  (bench/gil_wakeup.py)
+from engine.live.player import live_switch_interval, realtime_thread
 from engine.live.ports import ALL_NOTES_OFF, ALL_SOUND_OFF, Output
 from engine.song import Note, Song, Track
 
@@ -48,12 +48,12 @@ LATE_WINDOW_S = 0.030  # a step without a press waits this long for a late key
 DRUMS_LATE_WINDOW_S = 0.010
 WATCH_INTERVAL_S = 0.25  # how often the ports are looked for
 REALTIME_PRIORITY = 9  # SCHED_FIFO, just below the player's scheduler thread
-# the GIL's switch interval while the accompanist runs (Python's default is 5 ms): its
-# real-time thread, woken while another thread (the GUI's) holds the GIL, waits this
-# long before it asks for it, then until the holder, on a busy machine itself waiting
-# for a CPU, lets go (bench/gil_wakeup.py: p50 10.3 -> 3.4 ms at load 12).  Only while
-# live: a thread sending 10,000 messages at once is slower with it
-LIVE_SWITCH_INTERVAL_S = 0.0005
+# the GIL's switch interval while the accompanist runs is the player's
+# LIVE_SWITCH_INTERVAL_S (Python's default is 5 ms): its real-time thread, woken while
+# another thread (the GUI's) holds the GIL, waits this long before it asks for it, then
+# until the holder, on a busy machine itself waiting for a CPU, lets go
+# (bench/gil_wakeup.py: p50 10.3 -> 3.4 ms at load 12).  Only while live: a thread
+# sending 10,000 messages at once is slower with it
 # how often the input port is read while the accompanist listens (PortInput's own 2 ms
 # adds a millisecond on average between a key and its step)
 INPUT_POLL_S = 0.0005
@@ -203,12 +203,8 @@ class Accompanist:
         # other programs is what makes it late
         if self.realtime_priority:
             realtime_thread(self.realtime_priority)
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch, LIVE_SWITCH_INTERVAL_S))
-        try:
+        with live_switch_interval():
             self._loop()
-        finally:
-            sys.setswitchinterval(switch)
 
     def _loop(self) -> None:
         next_watch = self.clock() + WATCH_INTERVAL_S

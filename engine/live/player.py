@@ -28,11 +28,13 @@ playback stops, all notes off, and ``on_error`` says why.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import mido
 
@@ -171,6 +173,34 @@ def realtime_thread(priority: int) -> bool:
     return True
 
 
+# Python's thread switch interval while live work runs (the accompanist's steps, a clock
+# sent or followed): a thread woken to send waits at most this long for the interpreter
+# lock held by another Python thread (the MIDI input's callbacks, the GUI), not the
+# default 5 ms
+LIVE_SWITCH_INTERVAL_S = 0.0005
+_switch_lock = threading.Lock()
+_switch_users = [0, 0.0]  # live threads inside live_switch_interval(), the interval before
+
+
+@contextmanager
+def live_switch_interval() -> Iterator[None]:
+    """Lower ``sys.setswitchinterval`` to LIVE_SWITCH_INTERVAL_S while the block runs;
+    the first live thread in lowers it and the last one out restores the interval it
+    found, so a player and an accompanist overlapping in time do not undo each other."""
+    with _switch_lock:
+        if _switch_users[0] == 0:
+            _switch_users[1] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_users[1], LIVE_SWITCH_INTERVAL_S))
+        _switch_users[0] += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users[0] -= 1
+            if _switch_users[0] == 0:
+                sys.setswitchinterval(_switch_users[1])
+
+
 class Player:
     """Plays songs on an output from a scheduler thread; see the module docstring.
 
@@ -185,6 +215,11 @@ class Player:
     # the scheduler thread asks for this SCHED_FIFO priority, as audio software does (where
     # the system allows it: root, or an rtprio limit for the user); 0: never ask
     realtime_priority = 10
+    # sending or following MIDI clock, the thread sleeps until this long before the next
+    # message and spins on the clock for the rest: a sleeping thread wakes late by the
+    # scheduler's and the interpreter lock's delays, a spinning one holds the CPU and the
+    # lock when the message is due (at 120 BPM 48 clocks a second: under 5% of a core)
+    spin_s = 0.001
 
     def __init__(self, output: Output, clock: Callable[[], float] = time.monotonic) -> None:
         self.output = output
@@ -213,6 +248,7 @@ class Player:
         self._hold = False
         self._rest_tick = 0  # where the playhead rests when stopped
         self._wake = threading.Event()  # set on stop, and on each incoming clock
+        self.realtime: bool | None = None  # the thread got SCHED_FIFO (None: none ran yet)
         # sync
         self._sync = SYNC_INTERNAL
         self.follower = ClockFollower(self)
@@ -659,8 +695,17 @@ class Player:
         self.on_finished()
 
     def _run(self) -> None:
-        if self.realtime_priority:
-            realtime_thread(self.realtime_priority)
+        # whether the last playback's thread got SCHED_FIFO (bench/midi_clock.py says)
+        self.realtime = bool(self.realtime_priority) and realtime_thread(self.realtime_priority)
+        if self._clock_out or self._following:
+            with live_switch_interval():
+                self._schedule(self.spin_s)
+        else:
+            self._schedule(0.0)
+
+    def _schedule(self, spin_s: float) -> None:
+        """The thread's loop: pump, report the position, check the port, and wait for
+        the next message (the last ``spin_s`` of the wait spinning)."""
         next_position = 0.0
         next_check = self.clock() + self.check_interval_s
         try:
@@ -676,8 +721,10 @@ class Player:
                     self.output.check()
                     next_check = now + self.check_interval_s
                 timeout = min(wait, next_position - now, next_check - now)
-                if timeout > 0:
-                    self._wake.wait(timeout)
+                if 0 < wait <= spin_s and timeout == wait:
+                    self._spin(now + wait, spin_s)
+                elif timeout > 0:
+                    self._wake.wait(timeout - spin_s if timeout == wait else timeout)
                     self._wake.clear()
         except ContinuoError as exc:
             self._fail(str(exc))
@@ -685,6 +732,15 @@ class Player:
         except Exception as exc:  # an rtmidi error, a dying synth: stop, never crash
             self._fail(f"The MIDI output '{self.output.name}' failed ({exc}).")
             return
+
+    def _spin(self, due: float, spin_s: float) -> None:
+        """Busy-wait until ``due`` on the player's clock, for ``spin_s`` of real time at
+        most (a clock of the caller's that stands still cannot hold the thread), or until
+        a stop."""
+        give_up = time.monotonic() + spin_s
+        while self.clock() < due and time.monotonic() < give_up \
+                and not self._stop_event.is_set():
+            pass
 
     def _fail(self, message: str) -> None:
         if not self._playing:
