@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,42 +17,14 @@ from engine.errors import GenerationError
 from engine.formats import load_song
 from engine.generation import jobs
 from engine.generation.control_scoring import drum_tokens_bits
-from engine.generation.jobs.drums import drum_model, drum_model_names
+from engine.generation.jobs.drums import drum_model
 from engine.generation.mixers.drum_controls import (HEIGHT, LEAPS_LEFT, drum_controls,
                                                     drum_steering, drum_velocities,
                                                     groove_nats, memory_share)
 from engine.generation.request import DRUMS, GenerationRequest, GenerationSettings
-from engine.models import ModelLibrary
 from engine.song import Note
-
-ROOT = Path(__file__).resolve().parents[2]
-GROOVE = ROOT / "tests" / "data" / "drums" / "swing-tiny.mid"  # mma swing, 4 bars
-
-
-@pytest.fixture(scope="module")
-def library() -> ModelLibrary:
-    lib = ModelLibrary([ROOT / "models"])
-    if not drum_model_names(lib):
-        pytest.skip("no drum model in models/")
-    return lib
-
-
-@pytest.fixture(scope="module")
-def groove():
-    return load_song(str(GROOVE))
-
-
-def _without_drums(song):
-    out = song.copy()
-    out.tracks[:] = [t for t in out.tracks if not t.is_drum]
-    return out
-
-
-def _only_drums(song):
-    out = song.copy()
-    out.tracks[:] = [t for t in out.tracks if t.is_drum]
-    return out
-
+from tests.engine.drum_rig import (GROOVE, ROOT, groove, library,  # noqa: F401
+                                  only_drums, without_drums)
 
 def _add_drums(library, song, **controls) -> list[list[Note]]:
     settings = GenerationSettings(model="drums-lstm", variations=4, rng_seed=5,
@@ -111,14 +82,14 @@ def test_at_0_no_control_is_built_and_nothing_moves(library):
 @pytest.mark.parametrize("name", ["density", "register", "syncopation", "dynamics",
                                   "repeat"])
 def test_each_control_moves_the_drums_its_own_way(library, groove, name):
-    song = _only_drums(groove)
+    song = only_drums(groove)
     at = {p: _statistic(name, song, _drums_go_on(library, song, **({name: p} if p else {})))
           for p in (-2, 0, 2)}
     assert at[-2] < at[0] < at[2], at
 
 
 def test_dynamics_at_minus_2_is_one_level_and_at_2_louder_and_wider(library, groove):
-    song = _without_drums(groove)
+    song = without_drums(groove)
     for soft, loud in zip(_add_drums(library, song, dynamics=-2),
                           _add_drums(library, song, dynamics=2)):
         assert len({n.velocity for n in soft}) == 1
@@ -147,10 +118,10 @@ def test_the_drum_track_continued_beside_the_parts_takes_the_requests_controls(l
 
 
 def test_leaps_is_refused_where_only_drums_are_written(library, groove):
-    drums_only = _only_drums(groove)
+    drums_only = only_drums(groove)
     drum = next(i for i, t in enumerate(groove.tracks) if t.is_drum)
     bar = groove.ticks_per_bar_at(0)
-    requests = [(GenerationRequest(DRUMS, GenerationSettings(leaps=1)), _without_drums(groove),
+    requests = [(GenerationRequest(DRUMS, GenerationSettings(leaps=1)), without_drums(groove),
                  "Add Drums"),
                 (GenerationRequest(CONTINUE, GenerationSettings(leaps=-2)), drums_only,
                  "a song of drums only"),
@@ -184,7 +155,7 @@ def test_the_command_line_takes_the_controls_and_refuses_leaps(library, groove, 
     song = tmp_path / "parts.mid"
     from engine.formats import song_to_midi_file
 
-    song_to_midi_file(_without_drums(groove), song)
+    song_to_midi_file(without_drums(groove), song)
     velocities = {}
     for p in (0, -2):
         out = tmp_path / f"drums{p}.mid"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,20 +16,11 @@ from engine.formats import load_song
 from engine.generation import jobs
 from engine.generation.drum_style import (PLACES, StylePrior, load_prior, places, prior_paths,
                                           style_prior, use_prior)
-from engine.generation.jobs.drums import bar_positions, drum_model, drum_model_names
+from engine.generation.jobs.drums import bar_positions, drum_model
 from engine.generation.request import DRUMS, GenerationRequest, GenerationSettings
-from engine.models import ModelLibrary
+from tests.engine.drum_rig import ROOT, library  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "assets" / "default_seed.mid"
-
-
-@pytest.fixture(scope="module")
-def library() -> ModelLibrary:
-    lib = ModelLibrary([ROOT / "models"])
-    if not drum_model_names(lib):
-        pytest.skip("no drum model in models/")
-    return lib
 
 
 @pytest.fixture(scope="module")

@@ -5,38 +5,18 @@ ones the model drew."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from engine.formats import load_song, song_to_midi_file
 from engine.generation import jobs
-from engine.generation.jobs.drums import drum_model_names
 from engine.generation.parts_song import song_with_parts
 from engine.generation.request import DRUMS, GenerationRequest, GenerationSettings
-from engine.models import ModelLibrary
 from engine.resources import default_seed
-
-ROOT = Path(__file__).resolve().parents[2]
-GROOVE = ROOT / "tests" / "data" / "drums" / "swing-tiny.mid"
-
-
-@pytest.fixture(scope="module")
-def library() -> ModelLibrary:
-    lib = ModelLibrary([ROOT / "models"])
-    if not drum_model_names(lib):
-        pytest.skip("no drum model in models/")
-    return lib
+from tests.engine.drum_rig import GROOVE, library, without_drums  # noqa: F401
 
 
 def _bars(song) -> int:
     return len(song.bar_starts(song.end_tick))
-
-
-def _without_drums(path: Path):
-    song = load_song(str(path))
-    song.tracks[:] = [t for t in song.tracks if not t.is_drum]
-    return song
 
 
 @pytest.mark.parametrize("style", ["rock", "swing", "auto"])
@@ -58,7 +38,7 @@ def test_add_drums_on_the_default_seed_writes_no_bar_after_the_song(library, tmp
 
 
 def test_drums_on_a_song_ending_on_its_bar_line_ring_no_further(library):
-    song = _without_drums(GROOVE)  # its notes end at tick 3033 of bar 4 (3072)
+    song = without_drums(load_song(str(GROOVE)))  # its notes end at tick 3033 of bar 4 (3072)
     song.length_ticks = 4 * song.ticks_per_bar_at(0)  # its end of track on the bar line
     result = jobs.run(library, song, GenerationRequest(
         DRUMS, GenerationSettings(model="drums-lstm", variations=4, rng_seed=2),

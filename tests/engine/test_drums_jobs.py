@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,46 +15,15 @@ from engine.encodings import CONTINUE, FILL
 from engine.encodings.drums import (DRUM_CHANNEL, KIT, STYLES, bar_steps, kit_piece,
                                     piece_note)
 from engine.errors import GenerationError
-from engine.formats import load_song
 from engine.generation import jobs
-from engine.generation.jobs.drums import (DrumPlan, auto_style, drum_model, drum_model_names,
-                                          sample_drums)
+from engine.generation.jobs.drums import DrumPlan, auto_style, drum_model, sample_drums
 from engine.generation.parts_song import song_with_drums, song_with_parts
 from engine.generation.request import DRUMS, GenerationRequest, GenerationSettings
 from engine.generation.service import Generate, Result, decode, encode, generate_outcome
-from engine.models import ModelLibrary
 from engine.song import Note, Song, TempoChange, TempoMap, TimeSignature, Track, bpm_to_us
+from tests.engine.drum_rig import ROOT, groove, library, only_drums, without_drums  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[2]
-# four bars of an mma swing groove: drums, two chord tracks and a bass
-GROOVE = ROOT / "tests" / "data" / "drums" / "swing-tiny.mid"
 KIT_NOTES = {piece_note(i) for i in range(len(KIT))}
-
-
-@pytest.fixture(scope="module")
-def library() -> ModelLibrary:
-    lib = ModelLibrary([ROOT / "models"])
-    if not drum_model_names(lib):
-        pytest.skip("no drum model in models/")
-    return lib
-
-
-@pytest.fixture(scope="module")
-def groove() -> Song:
-    """Four bars of mma's swing: a drum track, two chord tracks and a bass, in 4/4."""
-    return load_song(str(GROOVE))
-
-
-def _without_drums(song: Song) -> Song:
-    out = song.copy()
-    out.tracks[:] = [t for t in out.tracks if not t.is_drum]
-    return out
-
-
-def _only_drums(song: Song) -> Song:
-    out = song.copy()
-    out.tracks[:] = [t for t in out.tracks if t.is_drum]
-    return out
 
 
 def _settings(**kw) -> GenerationSettings:
@@ -64,7 +32,7 @@ def _settings(**kw) -> GenerationSettings:
 
 
 def test_add_drums_writes_a_new_drum_track_over_the_whole_song(library, groove):
-    song = _without_drums(groove)
+    song = without_drums(groove)
     request = GenerationRequest(DRUMS, _settings(), drum_style="rock")
     result = jobs.run(library, song, request)
     assert result.new_tracks == ["Drums"] and len(result.variations) == 2
@@ -126,14 +94,14 @@ def test_auto_reads_the_metre_and_the_feel():
 
 def test_an_unknown_style_is_refused_naming_the_styles(library, groove):
     with pytest.raises(GenerationError, match="no drum style named 'polka-dots'.*rock"):
-        jobs.run(library, _without_drums(groove),
+        jobs.run(library, without_drums(groove),
                  GenerationRequest(DRUMS, _settings(), drum_style="polka-dots"))
     with pytest.raises(GenerationError, match="takes no track"):
         GenerationRequest(DRUMS, _settings(), track=0)
 
 
 def test_a_7_8_song_gets_drums_in_bars_of_seven_eighths_and_a_sentence(library, groove):
-    song = _without_drums(groove)
+    song = without_drums(groove)
     song = Song(song.ppq, song.tracks, song.tempo_map, [TimeSignature(0, 7, 8)])
     result = jobs.run(library, song, GenerationRequest(DRUMS, _settings(), drum_style="auto"))
     assert any("7/8" in m for m in result.messages)
@@ -142,7 +110,7 @@ def test_a_7_8_song_gets_drums_in_bars_of_seven_eighths_and_a_sentence(library, 
 
 
 def test_a_song_of_drums_only_continues_its_drums_and_refuses_add_drums(library, groove):
-    song = _only_drums(groove)
+    song = only_drums(groove)
     with pytest.raises(GenerationError, match="only drums"):
         jobs.run(library, song, GenerationRequest(DRUMS, _settings()))
     # Generate, whatever melody model the request names: the drum track goes on
@@ -221,7 +189,7 @@ def test_a_gap_on_a_drum_track_fills_through_the_fill_job(library, groove):
 
 
 def test_a_drums_request_travels_through_the_service(library, groove):
-    song = _without_drums(groove)
+    song = without_drums(groove)
     request = GenerationRequest(DRUMS, _settings(), drum_style="swing")
     message = Generate(1, [str(ROOT / "models")], song, request.settings, request=request)
     back = decode(encode(message))
@@ -239,7 +207,7 @@ def test_a_drums_request_travels_through_the_service(library, groove):
 def test_add_drums_runs_in_the_helper_process(library, groove):
     from engine.generation.service import GenerationService
 
-    song = _without_drums(groove)
+    song = without_drums(groove)
     request = GenerationRequest(DRUMS, _settings(), drum_style="auto")
     service = GenerationService()
     try:
