@@ -274,6 +274,25 @@ def table(report_controls: dict, real: dict, real_sd: dict, bits: bool) -> None:
     common.print_table(columns, lines)
 
 
+def time_controls(controls, cases: int, once) -> dict:
+    """Each control at -2 and +2 against 0 over ``cases`` cases, interleaved case by
+    case, in process CPU time (``once(case, control or None, position)`` -> seconds),
+    printed as it goes: the report's rows, control -> its CPU seconds and ratios."""
+    report = {}
+    for control in controls:
+        spent = {0: [], -2: [], 2: []}
+        for i in range(cases):
+            for p in (0, -2, 2):
+                spent[p].append(once(i, control if p else None, p))
+        base = sum(spent[0])
+        report[control] = {"cpu_s": {str(p): round(sum(v), 3) for p, v in spent.items()},
+                           "at_-2_vs_0": sum(spent[-2]) / base,
+                           "at_+2_vs_0": sum(spent[2]) / base}
+        print(f"{control:12s} -2: {report[control]['at_-2_vs_0']:.3f}x  "
+              f"+2: {report[control]['at_+2_vs_0']:.3f}x")
+    return report
+
+
 def timing(args, argv) -> int:
     """``--timing``: what each control at -2 and +2 adds to a generation's time, timed
     interleaved (0, -2, +2 for each case in turn) in this process's CPU seconds, which
@@ -309,18 +328,7 @@ def timing(args, argv) -> int:
         return time.process_time() - t
 
     run(0, None, 0)  # the sessions load
-    report = {}
-    for control in controls:
-        spent = {0: [], -2: [], 2: []}
-        for i in range(len(cases)):
-            for p in (0, -2, 2):
-                spent[p].append(run(i, control if p else None, p))
-        base = sum(spent[0])
-        report[control] = {"cpu_s": {str(p): round(sum(v), 3) for p, v in spent.items()},
-                           "at_-2_vs_0": sum(spent[-2]) / base,
-                           "at_+2_vs_0": sum(spent[2]) / base}
-        print(f"{control:12s} -2: {report[control]['at_-2_vs_0']:.3f}x  "
-              f"+2: {report[control]['at_+2_vs_0']:.3f}x")
+    report = time_controls(controls, len(cases), run)
     common.write_json(args.out, {"family": args.family, "model": args.model,
                                  "cases": len(cases), "bars": args.bars, "variations": 4,
                                  "clock": "process CPU time, interleaved",

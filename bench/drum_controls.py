@@ -40,6 +40,7 @@ import numpy as np
 
 from bench import common
 from bench.common import ROOT
+from bench.controls import time_controls
 
 POSITIONS = (-2, -1, 0, 1, 2)
 CONTROLS = ("density", "repeat", "register", "syncopation", "dynamics")
@@ -252,18 +253,7 @@ def timing(args, argv) -> int:
         return time.process_time() - t
 
     once(0, None, 0)  # the sessions load
-    report = {}
-    for control in [c for c in args.controls if c in CONTROLS]:
-        spent = {0: [], -2: [], 2: []}
-        for i in range(len(cases)):
-            for p in (0, -2, 2):
-                spent[p].append(once(i, control if p else None, p))
-        base = sum(spent[0])
-        report[control] = {"cpu_s": {str(p): round(sum(v), 3) for p, v in spent.items()},
-                           "at_-2_vs_0": sum(spent[-2]) / base,
-                           "at_+2_vs_0": sum(spent[2]) / base}
-        print(f"{control:12s} -2: {report[control]['at_-2_vs_0']:.3f}x  "
-              f"+2: {report[control]['at_+2_vs_0']:.3f}x")
+    report = time_controls([c for c in args.controls if c in CONTROLS], len(cases), once)
     common.write_json(args.out, {"family": "drums", "cases": len(cases), "bars": 4,
                                  "variations": 4, "clock": "process CPU time, interleaved",
                                  "controls": report,
