@@ -685,6 +685,18 @@ class PartGrammar:
     def _at(self) -> np.ndarray:
         return np.minimum(self.steps, self.T)
 
+    def only_step(self) -> np.ndarray:
+        """Boolean [batch]: the rows whose :meth:`mask` is STEP alone because no part may
+        take another note (each closed, full or forced) and no forced note is still to
+        come; a few array reads instead of the mask (a live step's last token)."""
+        at = self._at()
+        ok = ~self.closed & (self.count < self._capacity[None, :])
+        if self._forced is None:
+            return ~_any(ok, 1)
+        ok &= ~self._fpart[at]
+        unwritten = (self._forced[at] > 0) & ~self.cur
+        return ~(_any(ok, 1) | _any(_any(unwritten, 2), 1))
+
     def mask(self, allowed: np.ndarray) -> np.ndarray:
         """Boolean [batch, vocab]: ``allowed`` ([vocab] or [batch, vocab]) narrowed by
         the parts' rules; forced notes are allowed whatever ``allowed`` says."""

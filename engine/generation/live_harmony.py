@@ -86,6 +86,7 @@ class LiveHarmony:
         self.transpose = key.shift_to_c if key is not None else 0
         scale = lock_scale(key, [])[0] if key is not None else None
         self.allowed = allowed_tokens(model, settings, key, scale, self.transpose)
+        self._allowed = self.allowed[None]  # [1, vocab]: the grammar's batch of one
         self.sampler = Sampler(temperature, top_p, np.random.default_rng(int(rng_seed)))
         self.slots = VOICE_SLOTS[voices]
         self.grammar: PartGrammar | None = None
@@ -98,6 +99,7 @@ class LiveHarmony:
         self.notes: list[tuple[int, int, int, int]] = []  # (voice, start, end, pitch) done
         self._open: dict[int, int] = {}  # voice -> start step of its sounding note
         self._one = np.zeros(1, dtype=np.int64)
+        self._part = np.zeros(1, dtype=np.int64)
         self._pending: list[int] = []  # tokens the grammar has and the model has not heard
         self._last_pitch: int | None = None  # the melody's last pitch
         self._rest_run = 0  # steps since the melody's last pitch ended
@@ -170,7 +172,8 @@ class LiveHarmony:
         """The step's tokens up to and including its STEP.  A token that is the only one
         allowed (the melody's, the STEP once every voice is written) is taken without a
         draw and needs no logits, so the model hears the step's last note and its STEP
-        only in :meth:`prepare`, after the notes have gone out."""
+        only in :meth:`prepare`, after the notes have gone out; those two need no grammar
+        mask either (tests/engine/test_live_harmony_shortcuts.py checks it)."""
         if self.grammar is None:
             if pitch is None:
                 return Step(-1)
@@ -185,29 +188,45 @@ class LiveHarmony:
         self._rules(t, mp, onset)
         row: list[int] = []
         parts: list[int] = []
-        for _ in range(2 + 2 * self.enc.max_voices):
-            mask = self.grammar.mask(self.allowed)
-            only = np.flatnonzero(mask[0])
-            if len(only) == 1:
+        tokens = 2 + 2 * self.enc.max_voices
+        if mp >= 0:
+            # the melody's note opens the step, the only token the grammar allows there
+            # (the top part is forced and every voice sits beneath it): no mask, no draw
+            self._take(self.enc.new(mp) if onset else self.enc.hold(mp), row, parts, 0)
+            tokens -= 1
+        for _ in range(tokens):
+            if self.grammar.only_step()[0]:  # every voice written: STEP alone
+                tok = STEP
+            elif len(only := np.flatnonzero(mask := self.grammar.mask(self._allowed)[0])) == 1:
                 tok = int(only[0])
             else:
                 self._feed_pending()
-                drawn = self.sampler(self.logits.astype(np.float64), Sampler.mask(mask))
+                drawn = self.sampler(self.logits.astype(np.float64), Sampler.mask(mask[None]))
                 if drawn is None:
                     raise GenerationError(f"the model {self.model.name} computed invalid "
                                           f"numbers (NaN or infinity); its weights are "
                                           f"probably damaged")
                 tok = int(drawn[0])
-            row.append(tok)
-            self._one[0] = tok
-            self.grammar.push(self._one)
-            parts.append(-1 if tok == STEP else int(self.grammar.part_of[0]))
-            self._pending.append(tok)
+            self._take(tok, row, parts)
             if tok == STEP:
                 break
         else:
             raise GenerationError("the live harmony did not close its step")
         return self._played(t, row, parts, dropped=False)
+
+    def _take(self, tok: int, row: list[int], parts: list[int], part: int | None = None
+              ) -> None:
+        """The grammar follows ``tok`` (in ``part`` where known, else the part its last
+        mask offered it to); the model hears it later."""
+        row.append(tok)
+        self._one[0] = tok
+        if part is None:
+            self.grammar.push(self._one)
+        else:
+            self._part[0] = part
+            self.grammar.push(self._one, self._part)
+        parts.append(-1 if tok == STEP else int(self.grammar.part_of[0]))
+        self._pending.append(tok)
 
     def _feed_pending(self) -> None:
         """The model hears the tokens taken but not yet fed."""
@@ -251,7 +270,7 @@ class LiveHarmony:
                 tokens.append(self.enc.hold(q))
         tokens.append(STEP)
         for tok in tokens:
-            self.grammar.mask(self.allowed)  # the parts that may take each token now
+            self.grammar.mask(self._allowed)  # the parts that may take each token now
             self._one[0] = tok
             self.grammar.push(self._one)
             row.append(tok)
