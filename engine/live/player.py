@@ -162,6 +162,13 @@ def metronome_events(song: Song, start_tick: int, end_tick: int,
     return events
 
 
+def following_events(song: Song, start_tick: int, end_tick: int) -> list[Event]:
+    """A followed playback's schedule: the song's events (clicks included) in tick order."""
+    events = song_to_events(song, start_tick, end_tick, metronome=True)
+    events.sort(key=Event.tick_key)
+    return events
+
+
 def realtime_thread(priority: int) -> bool:
     """Ask for real-time (SCHED_FIFO) scheduling of the calling thread; False where the
     system says no (the thread then runs as before).  The scheduler thread sleeps
@@ -253,6 +260,7 @@ class Player:
         self._sync = SYNC_INTERNAL
         self.follower = ClockFollower(self)
         self._follow_song: Song | None = None
+        self._follow_ready: tuple[int, int, list[Event]] | None = None  # (start, end, events)
         self._follow_hold = False  # a followed playback runs on past the song's end
         self._following = False  # this playback runs on the follower's clock
         self._clock_out = False  # this playback sends MIDI clock
@@ -320,8 +328,13 @@ class Player:
     def set_follow_song(self, song: Song | None) -> None:
         """The song an incoming Start or Continue plays (a private copy is kept)."""
         copy = song.copy() if song is not None else None
+        # its schedule from the top, made now: a DAW's Start from bar 1 then plays the
+        # first note on time instead of after the input's thread has built it
+        ready = None if copy is None else (
+            0, copy.end_tick, following_events(copy, 0, copy.end_tick))
         with self._lock:
             self._follow_song = copy
+            self._follow_ready = ready
 
     def set_follow_hold(self, on: bool) -> None:
         """Keep a followed playback going past the song's end until Stop (recording)."""
@@ -409,8 +422,11 @@ class Player:
             self.on_position(start_tick)
             return
         end_tick = max(end_tick, start_tick)
-        events = song_to_events(song, start_tick, end_tick, metronome=True)
-        events.sort(key=Event.tick_key)
+        ready = self._follow_ready
+        if song is self._follow_song and ready is not None and ready[:2] == (start_tick, end_tick):
+            events = list(ready[2])
+        else:
+            events = following_events(song, start_tick, end_tick)
         with self._lock:
             self._song = song
             self._intro = []
