@@ -72,7 +72,13 @@ def start_jack(period: int) -> tuple[subprocess.Popen, str]:
         if probe.returncode == 0 and probe.stdout.strip():
             return jackd, name
         time.sleep(0.3)
-    jackd.kill()
+    # SIGTERM, not SIGKILL: a killed server keeps its slot in JACK's registry, and once
+    # the slots run out no new server starts
+    jackd.terminate()
+    try:
+        jackd.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        jackd.kill()
     raise SystemExit(f"live_timing: the JACK server {name} did not start")
 
 
