@@ -13,6 +13,7 @@ import pytest
 from engine.encodings.drums import STYLES
 from engine.models import ModelLibrary
 from gui.playback import PlayerBridge
+from tests.engine.live_rig import balance as note_balance
 from tests.engine.test_ports import Sink, find, midi_system, unique  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.ports
@@ -47,13 +48,7 @@ def rig(qtbot, midi_system, models, isolated_settings):  # noqa: F811
 def balance(messages) -> Counter:
     """(channel, pitch) of note-ons left without a note-off (the bridge's own panic may
     add note-offs for notes it never started: those are harmless and not counted)."""
-    count: Counter = Counter()
-    for m in messages:
-        if m.type == "note_on" and m.velocity > 0:
-            count[(m.channel, m.note)] += 1
-        elif m.type in ("note_on", "note_off"):
-            count[(m.channel, m.note)] -= 1
-    return Counter({k: v for k, v in count.items() if v > 0})
+    return Counter({k: v for k, v in note_balance(messages).items() if v > 0})
 
 
 def play_tune(qtbot, keys, pitches, step_s=0.125):
