@@ -1,4 +1,4 @@
-"""The player thread's timing aids while MIDI clock is sent or followed (issue 28): the
+"""The player thread's timing aids while MIDI clock is sent (issue 28): the
 lowered switch interval (shared with the accompanist, restored by the last one out), the
 short spin before each message, and SCHED_FIFO where the system grants it.  Real
 threads on the real clock into a MessageLog; nothing here asserts a time.
