@@ -190,11 +190,15 @@ def test_the_built_in_synth_plays_a_drum_track_on_its_drum_kit():
 
 def play_until_done(qtbot, transport, bridge, sink) -> None:
     """Play the song and wait until a note has come and the song has ended: on a loaded
-    machine the player may not say it is playing yet when play() returns."""
+    machine the player may not say it is playing yet when play() returns. The player
+    stops on its own thread before its report of the end reaches the transport, so wait for
+    the playhead to reach the end too: a Play before that starts where the last ~30 Hz
+    playhead update left it, past the notes (a CI run heard nothing from the second Play)."""
     transport.play()
     qtbot.waitUntil(lambda: any(m.type == "note_on" and m.velocity for _, m in sink.received),
                     timeout=8000)
     qtbot.waitUntil(lambda: not bridge.is_playing(), timeout=8000)
+    qtbot.waitUntil(lambda: transport.position() >= transport.song_end(), timeout=8000)
 
 
 @pytest.mark.ports
