@@ -11,7 +11,7 @@ running one instead), then:
    key press to the first accompanying note, p50 and p99 (goal 10 ms at load 1),
    dropped steps (goal under 1%) and stuck notes (goal 0), and where the time went.
 
-Usage:  .venv/bin/python bench/live_timing.py [--period 256] [--server NAME]
+Usage:  .venv/bin/python bench/live_timing.py [--period 256] [--server NAME] [--realtime]
         [--notes 32] [--out bench/results/live_timing.json]
 Each bench's own JSON lands beside ``--out`` (``live_timing-clock-N.json``,
 ``live_timing-accompanist-loadN.json``).  Nothing here asserts a time; the figures
@@ -48,21 +48,26 @@ def arguments():
     ap.add_argument("--period", type=int, default=256, help="frames, at 48 kHz")
     ap.add_argument("--server", default=None,
                     help="a running JACK server's name to use instead of starting one")
+    ap.add_argument("--realtime", action="store_true",
+                    help="start the server real-time (jackd -R -P 70), as musicians run "
+                         "JACK, instead of as CI starts it; needs the right to SCHED_FIFO")
     ap.add_argument("--notes", type=int, default=32,
                     help="the accompanist's notes per run (a quarter note at most each)")
     add_out(ap, "live_timing")
     return ap.parse_args()
 
 
-def start_jack(period: int) -> tuple[subprocess.Popen, str]:
-    """A dummy-driver JACK server of its own, not real-time (as CI): (process, name)."""
+def start_jack(period: int, realtime: bool = False) -> tuple[subprocess.Popen, str]:
+    """A dummy-driver JACK server of its own: (process, name). Not real-time, as CI
+    starts it, unless ``realtime``: then its cycle thread runs SCHED_FIFO at 70."""
     missing = [tool for tool in ("jackd", "jack_bufsize") if shutil.which(tool) is None]
     if missing:
         raise SystemExit(f"live_timing: {' and '.join(missing)} not found; install JACK "
                          f"(scripts/system-deps.sh) or name a running server with --server")
     name = f"continuo-timing-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "JACK_NO_START_SERVER": "1"}
-    jackd = subprocess.Popen(["jackd", "-n", name, "-S", "--no-realtime", "-d", "dummy",
+    mode = ["-R", "-P", "70"] if realtime else ["-S", "--no-realtime"]
+    jackd = subprocess.Popen(["jackd", "-n", name, *mode, "-d", "dummy",
                               "-r", "48000", "-p", str(period)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15
@@ -139,7 +144,8 @@ def accompanist_runs(env: dict, out: Path, notes: int) -> list[dict]:
 def main() -> int:
     args = arguments()
     started = time.monotonic()
-    jackd, name = (None, args.server) if args.server else start_jack(args.period)
+    jackd, name = ((None, args.server) if args.server
+                   else start_jack(args.period, args.realtime))
     env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +163,8 @@ def main() -> int:
     sent_ok = sum(r["sent_p99_ms"] <= 1.0 for r in clock)
     follow_ok = sum(r["following_p99_ms"] is not None and r["following_p99_ms"] <= 2.0
                     for r in clock)
-    result = {"jack_server": name, "jack_period_frames": period, "clock_rounds": clock,
+    result = {"jack_server": name, "jack_period_frames": period,
+              "jack_realtime": None if args.server else args.realtime, "clock_rounds": clock,
               "sent_clock_rounds_within_1ms": sent_ok,
               "following_rounds_within_2ms": follow_ok, "accompanist": acc,
               "seconds": round(time.monotonic() - started, 1),
