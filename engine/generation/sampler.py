@@ -104,6 +104,75 @@ class Sampler:
         z -= np.log(noise, out=noise)
         return z.argmax(axis=1)
 
+    def ahead(self, steps: int, rows: int, vocab: int,
+              alone: bool = True) -> "GumbelRun | None":
+        """This sampler's Gumbel-max draws for ``steps`` steps of ``[rows, vocab]`` logits
+        in a row (:class:`GumbelRun`), the noise drawn ahead in blocks where nothing else
+        draws from its generator meanwhile (``alone``), else step by step; None when it
+        does not draw by Gumbel-max (temperature 0, or top-p below 1)."""
+        if self.temperature > 0.0 and self.top_p >= 1.0:
+            return GumbelRun(self.rng, self.temperature, steps, rows, vocab,
+                             ahead=AHEAD_NUMBERS if alone else 0)
+        return None
+
+
+#: the most noise a GumbelRun draws at once, in numbers (1 MiB of float64)
+AHEAD_NUMBERS = 1 << 17
+
+
+class GumbelRun:
+    """:meth:`Sampler._gumbel` for a run of ``steps`` steps of ``[rows, vocab]`` logits,
+    the same tokens from the same generator: the exponential noise of many steps is
+    drawn in one call (``standard_exponential((n, rows, vocab))`` gives the numbers that
+    ``n`` calls of ``(rows, vocab)`` give one after another) and its logarithm taken in
+    one, so a step is a division by the temperature, a subtraction and an argmax.  Never
+    more is drawn than the run's steps, so the generator ends where step-by-step draws
+    would leave it; but it must draw nothing else between the steps of a block (``ahead``:
+    the most numbers a block holds, 0 for a step's alone).  Each call takes a float64
+    array of the step's logits (the mask added) that it may write over."""
+
+    def __init__(self, rng: np.random.Generator, temperature: float, steps: int, rows: int,
+                 vocab: int, ahead: int = AHEAD_NUMBERS) -> None:
+        self.rng = rng
+        self.temperature = float(temperature)
+        self.steps = int(steps)
+        self.left = int(steps)  # steps whose noise is not drawn yet
+        self.shape = (int(rows), int(vocab))
+        self.block_steps = max(1, int(ahead) // max(1, rows * vocab))
+        self._rows = np.arange(rows)
+        self._block: np.ndarray | None = None
+        self._next = 0
+
+    def _log_noise(self) -> np.ndarray:
+        """log E (E standard exponential, at least _SMALLEST_NOISE) for the next step."""
+        block = self._block
+        if block is None or self._next == len(block):
+            n = min(self.block_steps, self.left)
+            if n <= 0:
+                raise GenerationError(f"a run of Gumbel draws was asked for more than its "
+                                      f"{self.steps} steps")
+            block = self.rng.standard_exponential((n, *self.shape))
+            np.maximum(block, _SMALLEST_NOISE, out=block)
+            np.log(block, out=block)
+            self._block, self._next = block, 0
+            self.left -= n
+        self._next += 1
+        return block[self._next - 1]
+
+    def __call__(self, z: np.ndarray) -> np.ndarray | None:
+        """One token per row of ``z`` (float64 ``[rows, vocab]``, overwritten), or None
+        when it holds NaN or infinity where :meth:`Sampler._gumbel` returns None (a NaN
+        anywhere in a row, a top of +inf, or no finite logit)."""
+        if self.temperature != 1.0:
+            z /= self.temperature
+        z -= self._log_noise()
+        tokens = z.argmax(axis=1)
+        # the key argmax chose is finite exactly when the row's largest logit was (the
+        # noise is finite; argmax takes a NaN first, then +inf; a row of -inf gives -inf)
+        if not np.isfinite(z[self._rows, tokens]).all():
+            return None
+        return tokens
+
 
 def token_log_probs(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     """``[rows]``: the log-probability of each row's token under its logits."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -222,6 +222,62 @@ class StepModel:
         self._step_session.run_with_iobinding(state.bindings[state.t % state.slots])
         state.t += 1
         return state.logits.copy() if copy else state.logits
+
+    def stepper(self, state: StepState, steps: int,
+                varying: Mapping[str, Any] | None = None,
+                constant: Mapping[str, Any] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+        """:meth:`step` for the next ``steps`` steps of ``state`` when their conditioning
+        is known beforehand: a function of one token per row that returns the logits
+        (the state's own buffer, as ``step(..., copy=False)``: the next call overwrites
+        it), the same numbers as :meth:`step` fed the same values.
+
+        ``varying[name]``: ``[steps, batch or 1, *shape]``, row ``k`` fed with the
+        ``k``-th call's tokens; ``constant[name]``: one value broadcastable to
+        ``[batch, *shape]`` for every step; an input in neither: its default.  The
+        constant values are written into the bound inputs once, here, and a call
+        copies each varying input's row, so a step costs the network and three small
+        copies (no per-step checks)."""
+        varying, constant = dict(varying or {}), dict(constant or {})
+        specs = {c.input: c for c in self._conditioning}
+        unknown = sorted((set(varying) | set(constant)) - set(specs))
+        if unknown:
+            raise ModelError(f"{self.info.card_path.name}: the model has no conditioning "
+                             f"input named {', '.join(map(str, unknown))}")
+        both = sorted(set(varying) & set(constant))
+        if both:
+            raise ModelError(f"conditioning input '{both[0]}' is given both varying and "
+                             f"constant")
+        session = self._session()
+        pairs = []
+        for spec, buffer in zip(self._conditioning, state.conditioning):
+            if spec.input in varying:
+                rows = np.asarray(varying[spec.input], dtype=spec.numpy_dtype)
+                if rows.ndim != 2 + len(spec.shape) or rows.shape[0] < steps \
+                        or rows.shape[1] not in (1, state.batch) or rows.shape[2:] != spec.shape:
+                    raise ModelError(f"conditioning input '{spec.input}' over {steps} steps "
+                                     f"takes [steps, {state.batch} or 1, "
+                                     f"{', '.join(map(str, spec.shape))}] values, not "
+                                     f"{list(rows.shape)}")
+                pairs.append((buffer, rows))
+            else:
+                buffer[:] = _conditioning_value(spec, constant.get(spec.input))
+        tokens_in, logits, bindings, slots = state.tokens, state.logits, state.bindings, \
+            state.slots
+        first = state.t
+        run = session.run_with_iobinding
+
+        def step(tokens: np.ndarray) -> np.ndarray:
+            k = state.t - first
+            if k >= steps:
+                raise ModelError(f"a stepper of {steps} steps was asked for step {k + 1}")
+            tokens_in[:] = tokens
+            for buffer, rows in pairs:
+                buffer[:] = rows[k]
+            run(bindings[state.t % slots])
+            state.t += 1
+            return logits
+
+        return step
 
     def conditioning_at(self, step: int,
                         given: Mapping[str, Any] | None = None) -> list[np.ndarray]:
