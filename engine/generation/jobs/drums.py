@@ -38,6 +38,7 @@ from engine.encodings.drums import (AUTO_STYLE, DRUM_CHANNEL, POSITION_QUARTERS,
 from engine.encodings.drums import positions_at as bar_positions
 from engine.errors import EncodingError, GenerationError
 from engine.generation.drum_memory import SeedGroove, drum_memory, seed_groove
+from engine.generation.drum_steps import DrumStepMix, conditioning_steps
 from engine.generation.drum_style import places, style_prior
 from engine.generation.jobs import follower, register, route
 from engine.generation.mixers.drum_controls import (LEAPS_LEFT, drum_controls,
@@ -288,19 +289,6 @@ class DrumPlan:
                 for i in range(count)]
 
 
-def _groove_memory(logits: np.ndarray, out: np.ndarray, prime: Sequence[int], i: int,
-                   period: int, nats: float) -> np.ndarray:
-    """The logits of new step ``i`` (float64, a copy), the token each row played a bar
-    (``period`` steps) before made ``nats`` likelier: a drummer keeps a groove, where
-    the network alone, at temperature 1, never plays a bar twice."""
-    z = logits.astype(np.float64)
-    j = i - period
-    if nats and period > 0 and j >= -len(prime):
-        before = out[:, j] if j >= 0 else np.full(len(z), prime[j], dtype=np.int64)
-        z[np.arange(len(z)), before] += nats
-    return z
-
-
 def _primed(plan: DrumPlan, rows: int):
     """The model primed with the seed's drums (or, with none, a rest on the step before
     the start), for ``rows`` rows: (logits, state)."""
@@ -328,7 +316,6 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
     rows = plan.onsets.shape[0]
     logits, state = _primed(plan, rows)
     sampler = Sampler(settings.temperature, settings.top_p, rng)
-    draw = sampler if plan.steering is None else plan.steering.drawing(sampler)
     mask = Sampler.mask(np.ones(model.encoding.vocab_size, bool))
     out = np.empty((rows, plan.steps), dtype=np.int64)
     logp = np.zeros(rows)
@@ -336,24 +323,25 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
     # the motif memory (settings.memory): the seed's drums and a fill's drums after it
     memory = drum_memory(model, settings, rows, plan.prime, plan.start, plan.steps,
                          plan.bars, plan.bar_steps, junction, plan.start + plan.steps)
-    inputs = plan.conditionings(plan.start + 1, max(0, total - 1))
     nats = groove_nats(settings, GROOVE_MEMORY if memory is None
                        else GROOVE_MEMORY_WITH_MEMORY)
     where = None if plan.prior is None else \
         places(bar_positions(plan.start, plan.steps, plan.bars, plan.bar_steps))
+    # each step: the memory, the style prior, the seed's groove (or the groove memory's
+    # nats), the controls and the draw, in as few numpy calls as the arithmetic allows
+    # (the same tokens: tests/engine/test_drum_steps.py)
+    mix = DrumStepMix(sampler, mask, rows, plan.steps, memory=memory, prior=plan.prior,
+                      where=where, groove=plan.groove, start=plan.start, prime=plan.prime,
+                      bar_steps=plan.bar_steps, nats=nats, steering=plan.steering)
+    # the network's inputs over every step worked out at once, fed row by row
+    varying, constant = conditioning_steps(plan, plan.start + 1, max(0, total - 1))
     try:
+        step = model.stepper(state, max(0, total - 1), varying, constant)
         for i in range(total):
             if is_cancelled is not None and is_cancelled():
                 raise GenerationCancelled("generation was cancelled")
             if i < plan.steps:
-                mixed = logits if memory is None else memory(logits)
-                if where is not None:  # the style prior at the step's place
-                    mixed = mixed + plan.prior[where[i]]
-                if plan.groove is not None:  # the seed's groove, not the new bars'
-                    mixed = plan.groove(mixed, plan.start + i)
-                else:
-                    mixed = _groove_memory(mixed, out, plan.prime, i, plan.bar_steps, nats)
-                tokens = draw(mixed, mask)
+                tokens = mix(logits, i, out)
                 if tokens is None:
                     raise GenerationError(f"the model {model.name} computed invalid numbers "
                                           f"(NaN or infinity) at step {i + 1}; its weights "
@@ -367,7 +355,7 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
             if progress is not None and i < plan.steps:
                 progress(i + 1, plan.steps)
             if i + 1 < total:
-                logits = model.step(tokens, state, copy=False, conditioning=inputs[i])
+                logits = step(tokens)
     finally:
         model.release(state)
     return out, logp
