@@ -22,7 +22,9 @@ numpy steps, its notebook way both members' ``predict`` per note.
 
 Drum models (encoding ``drums-12th``) get the drum table of bench/drum_speed.py: 16
 bars of drums (768 steps) after a real groove, 1 and 4 variations, against the numpy
-floor of the same step on the weights read out of the ONNX graph.
+floor of the same matrix work on the weights read out of the ONNX graph (every network
+call the job makes: the styles weighed for "auto", the priming, the steps), the fastest
+of ``--poly-repeats`` rounds, job and floor in turn; and Add Drums to a 32-bar song.
 
 Polyphonic models (every card whose encoding is polyphonic, ``polyphony-16th``) get a
 table of their own: 16 bars (256 steps) after the first 4 bars of a real four-part Bach
