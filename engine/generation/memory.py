@@ -27,10 +27,13 @@ The contexts are the nodes of a trie built as the tune goes: the order-``n`` con
 after a new token is the child of the order-``n - 1`` context before it, so a step is a
 few integer dictionary look-ups per variation (until the first context never seen
 before) and a few numpy operations on ``[variations, max_order + 1, vocab]`` counts for
-the distribution; the counts of a phase period's steps are added in one go.  Every path
-(one row or several, each row's weights in Python floats or every row's in numpy) does
-the same floating-point
-operations in the same order, so the log-probabilities are the same to the bit.
+the distribution; the counts of a phase period's steps are added in one go.  A step
+costs numpy's fixed cost per call far more than its arithmetic, so the calls are the
+cheap ones: ``take`` for the counts, ``dot`` for one row's product with the weights
+(the same BLAS gemv as matmul, without matmul's fixed cost), ``argmax`` for a row's
+largest number.  Every path (one row or several, each row's weights in Python floats or every
+row's in numpy) does the same floating-point operations in the same order, so the
+log-probabilities are the same to the bit.
 
 The contexts know where in the beat a step falls (``Mixing.phase_period``, 4 steps: a
 quarter note): the trie has one root per phase and a context descends from the root of
@@ -64,6 +67,17 @@ CONFIDENCE_EDGES = (0.3, 0.6, 0.9)
 ENTROPY_EDGES = (0.5, 1.2)
 _PER_ORDER = (len(CONFIDENCE_EDGES) + 1) * (len(ENTROPY_EDGES) + 1)
 _CONFIDENCE, _ENTROPY = np.array(CONFIDENCE_EDGES), np.array(ENTROPY_EDGES)
+_ENTROPY_LOW, _ENTROPY_HIGH = ENTROPY_EDGES
+
+
+def _clear_of_edges(entropy: Sequence[float]) -> bool:
+    """Whether every entropy, summed the cheap way, is more than 1e-9 from each bucket
+    edge, so that summed as :func:`mix` sums it (an error below 1e-12) it falls in the
+    same bucket; False for NaN."""
+    for h in entropy:
+        if not (abs(h - _ENTROPY_LOW) > 1e-9 and abs(h - _ENTROPY_HIGH) > 1e-9):
+            return False
+    return True
 # ndarray.sum and .max without their Python wrappers (the same reductions)
 _sum, _max = np.add.reduce, np.maximum.reduce
 
@@ -288,7 +302,8 @@ class MotifMemory:
         # each phase, the roots of the contexts that start there; every token adds at
         # most max_order nodes, and growing costs a copy of the table
         self._cap = max(64, int(capacity), 2 + self.period + n)
-        self._pending: list[tuple[np.ndarray, list[int]]] = []  # steps not yet counted
+        # steps not yet counted: each row's contexts (nodes) and token
+        self._pending: list[tuple[list[list[int]], list[int]]] = []
         self._set_table(np.empty((rows, self._cap, self._width), dtype=dtype), 0)
         self._clear_to(2 + self.period)
         self._children: list[dict[int, int]] = [dict() for _ in range(rows)]
@@ -339,13 +354,20 @@ class MotifMemory:
         self._columns = np.array([0, v, v + 1, v + 2]).reshape(4, 1, 1, 1)
 
     def _set_contexts(self, seen: list[int]) -> None:
-        """The contexts' rows of the flat table (``self._at``), from each row's nodes,
-        and how many orders of each have been seen (``seen``)."""
-        at = np.array(self._ctx, dtype=np.intp)
-        if self.rows > 1:
-            at += self._offsets
-        self._at = at
+        """How many orders of each row's contexts have been seen (``seen``); the
+        contexts' rows of the flat table are made when a step asks (:meth:`_at_rows`)."""
+        self._at = None
         self._seen_rows = seen
+
+    def _at_rows(self) -> np.ndarray:
+        """``[rows, max_order + 1]``: each row's contexts' rows of the flat table."""
+        at = self._at
+        if at is None:
+            at = np.array(self._ctx, dtype=np.intp)
+            if self.rows > 1:
+                at += self._offsets
+            self._at = at
+        return at
 
     def _seen(self, r: int, found: int) -> int:
         """How many of row ``r``'s contexts have been seen before (counted): of the
@@ -382,8 +404,12 @@ class MotifMemory:
     # ---- feeding -------------------------------------------------------------------
     def update(self, tokens: Sequence[int] | np.ndarray) -> None:
         """One new token per row: count it in every context it followed, then move on."""
-        tokens = np.asarray(tokens).reshape(self.rows).tolist()
-        self._pending.append((self._at, tokens))
+        if type(tokens) is np.ndarray and tokens.shape == (self.rows,):
+            tokens = tokens.tolist()
+        else:
+            tokens = np.asarray(tokens).reshape(self.rows).tolist()
+        # the contexts the tokens followed (each row's list is never changed in place)
+        self._pending.append((self._ctx[:], tokens))
         if len(self._pending) >= self.period:
             self._flush()
         self.step += 1
@@ -407,11 +433,14 @@ class MotifMemory:
         if not pending:
             return
         if len(pending) == 1:
-            at, tokens = pending[0][0], np.array(pending[0][1], dtype=np.intp)
+            at = np.array(pending[0][0], dtype=np.intp)
+            tokens = np.array(pending[0][1], dtype=np.intp)
         else:  # [steps, rows, orders]
-            at = np.array([a for a, _ in pending])
+            at = np.array([a for a, _ in pending], dtype=np.intp)
             tokens = np.array([t for _, t in pending], dtype=np.intp)
         pending.clear()
+        if self.rows > 1:
+            at += self._offsets
         # [the token's count, the total, the total plus types, the types] x contexts
         cells = (at * self._width)[None] + self._columns
         cells[0] += tokens[..., None]
@@ -513,10 +542,20 @@ class MotifMemory:
     def distribution(self) -> np.ndarray:
         """``[rows, vocab]``: each row's probabilities of the next token (``self.seen``
         says how many orders have been seen before: the longest's plus one)."""
-        g = self._nodes[self._at].astype(np.float64)
-        w, escape = (self._weights_by_row if self.rows <= self.rows_in_python
+        v, rows = self.vocab, self.rows
+        if rows == 1:  # take() makes a list of nodes an index more cheaply than np.array
+            g = self._nodes.take(self._ctx[0], axis=0)[None].astype(np.float64)
+        else:
+            g = self._nodes.take(self._at_rows(), axis=0).astype(np.float64)
+        w, escape = (self._weights_by_row if rows <= self.rows_in_python
                      else self._weights)(g)
-        p = np.matmul(w[:, None, :], g[..., :self.vocab])[:, 0]
+        # each row's weights times its counts, BLAS's gemv: one row's by dot, which calls
+        # it as matmul's [1, orders] x [orders, vocab] product does (the same sums)
+        # without matmul's fixed cost; several rows' by one matmul
+        if rows == 1:
+            p = w[0].dot(g[0, :, :v])[None]
+        else:
+            p = np.matmul(w[:, None, :], g[..., :v])[:, 0]
         p += escape
         return p
 
@@ -541,8 +580,16 @@ class MotifMemory:
         """:meth:`_weights` in Python floats over each row's seen orders alone (an
         unseen one's weight is 0 and its escape 1), the same operations in the same
         order, so the same numbers: cheaper than numpy's calls for a few rows."""
+        v = self.vocab
+        weights, escapes = self._row_weights(g[:, :, v:v + 2].tolist())
+        return np.array(weights), np.array(escapes)[:, None]
+
+    def _row_weights(self, stats: list) -> tuple[list[list[float]], list[float]]:
+        """Each row's weight of every order's counts and its share of the uniform
+        distribution (:meth:`_weights`), in Python floats; ``stats[row][order]``: the
+        context's total and its total plus types (integers or floats: an integer
+        quotient is rounded as the floats' is)."""
         v, n = self.vocab, self.max_order + 1
-        stats = g[:, :, v:v + 2].tolist()
         weights, escapes = [], []
         for seen, rows in zip(self._seen_rows, stats):
             row, above = [0.0] * n, 1.0
@@ -552,8 +599,8 @@ class MotifMemory:
                 row[k] = lam * above / total
                 above *= 1.0 - lam
             weights.append(row)
-            escapes.append([above / v])
-        return np.array(weights), np.array(escapes)
+            escapes.append(above / v)
+        return weights, escapes
 
 
 
@@ -629,6 +676,11 @@ REPEAT_SHARES = {-2: 0.0, -1: 0.6, 0: 1.0, 1: 1.1, 2: 2.0}
 class MemoryMixer:
     """What the generator holds: the memory of each variation and the mixing; turns a
     step's network logits into the mixed log-probabilities the sampler draws from."""
+
+    # a single row's network entropy (which only picks a bucket) is summed by one dot
+    # product, and as mix() sums it within 1e-9 of a bucket's edge; False: always as
+    # mix() sums it (the reference the tests hold the cheap way to)
+    cheap_entropy = True
 
     def __init__(self, vocab: int, rows: int, prefix: Sequence[int], mixing: Mixing,
                  heard: Sequence[int] = (), steps: int = 512, start_step: int | None = None,
@@ -732,11 +784,17 @@ class MemoryMixer:
         """:meth:`_mixed` for a single row, its per-row numbers as Python floats and
         its bucket found by bisection: the same operations on the same numbers, in
         fewer numpy calls."""
-        z -= _max(z, axis=None)
+        z -= z[0, z.argmax()]  # the largest (a NaN if any: argmax finds NaN first)
         p_net = np.exp(z)
         total = _sum(p_net, axis=None)
         p_net /= total
-        entropy = float(np.log(total)) - float(_sum(p_net * z, axis=None))
+        entropy = None
+        if self.cheap_entropy:  # one dot product; as mix() sums it near a bucket's edge
+            entropy = math.log(total) - float(p_net[0].dot(z[0]))
+            if not _clear_of_edges((entropy,)):
+                entropy = None
+        if entropy is None:
+            entropy = float(np.log(total)) - float(_sum(p_net * z, axis=None))
         if self._hand is not None:
             t = self._hand
             given = p_net[0, t]
@@ -745,7 +803,7 @@ class MemoryMixer:
             p_mem *= rest / _sum(p_mem, axis=None)
             p_mem[0, t] = given
         w = self._share_rows[self.memory._seen_rows[0]][
-            bisect_right(CONFIDENCE_EDGES, float(_max(p_mem, axis=None)))][
+            bisect_right(CONFIDENCE_EDGES, float(p_mem[0, p_mem.argmax()]))][
             bisect_right(ENTROPY_EDGES, entropy)]
         p_mem -= p_net
         p_mem *= w

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -186,3 +187,66 @@ def test_the_baseline_worker_times_this_checkout():
         worker.stdin.close()
         worker.wait(timeout=60)
     assert worker.returncode == 0
+
+
+def test_the_cheap_entropy_gives_the_plain_log_probabilities():
+    """A single row's network entropy only picks a bucket, so the mixer sums it with one
+    dot product (and as mix() sums it near a bucket's edge): a real lstm generation
+    replayed through a mixer that always sums it as mix() does gives the same
+    log-probabilities at every step, with the melody's NOTE_OFF handed to the network
+    and without (as the drum and part memories mix)."""
+    library = ModelLibrary([ROOT / "models"])
+    song = midi_file_to_song(ROOT / "tests" / "engine" / "data" / "golden_seed.mid")
+    settings = GenerationSettings(model="lstm", steps=256, variations=1, rng_seed=11)
+    result = generate(library, song, settings, record_logits=True)
+    logits, tokens = np.asarray(result.logits).transpose(1, 0, 2), np.array(result.tokens)
+    prefix = DEFAULT_ENCODING.song_to_tokens(song)
+    for mixing in (mixing_for("lstm"), replace(mixing_for("lstm"), network_tokens=())):
+        cheap = MemoryMixer(logits.shape[2], 1, prefix, mixing, steps=256)
+        plain = MemoryMixer(logits.shape[2], 1, prefix, mixing, steps=256)
+        plain.cheap_entropy = False
+        for step in range(256):
+            assert np.array_equal(cheap(logits[step]), plain(logits[step])), step
+            for m in (cheap, plain):
+                m.update(tokens[:, step])
+
+
+def test_an_entropy_at_a_buckets_edge_is_summed_as_mix_sums_it():
+    """Logits whose network entropy is within 1e-12 of each bucket's edge give the same
+    log-probabilities summed the cheap way as summed as mix() sums it; so do logits
+    holding NaN."""
+    rng = np.random.default_rng(2)
+    vocab, order = 12, 5
+    mixing = Mixing("adaptive", max_order=order, network_tokens=(1,), phase_period=2,
+                    table=tuple(rng.uniform(0.05, 0.9, Mixing.buckets_for(order))))
+    prefix = rng.integers(0, vocab, 30).tolist()
+
+    def entropy(a: float) -> float:
+        z = np.zeros((1, vocab))
+        z[0, 0] = a
+        z -= z.max()
+        p = np.exp(z)
+        total = p.sum()
+        p /= total
+        return float(np.log(total)) - float((p * z).sum())
+
+    rows = []
+    for edge in ENTROPY_EDGES:  # the entropy falls as the first logit grows
+        lo, hi = 0.0, 30.0
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if entropy(mid) > edge else (lo, mid)
+        assert abs(entropy(lo) - edge) < 1e-12
+        for a in (lo, hi):
+            row = np.zeros(vocab)
+            row[0] = a
+            rows.append(row)
+    nan = np.zeros(vocab)
+    nan[3] = np.nan
+    rows.append(nan)
+    for row in rows:
+        cheap = MemoryMixer(vocab, 1, prefix, mixing)
+        plain = MemoryMixer(vocab, 1, prefix, mixing)
+        plain.cheap_entropy = False
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_array_equal(cheap(row[None]), plain(row[None]))
