@@ -91,16 +91,20 @@ class DrumStepMix:
 
     def __call__(self, logits: np.ndarray, i: int, out: np.ndarray) -> np.ndarray | None:
         z = self.z
-        np.copyto(z, logits if self.memory is None else self.memory(logits))
+        mixed = logits if self.memory is None else self.memory(logits)
         if self.prior is not None:  # the style prior at the step's place
+            np.copyto(z, mixed)
             z += self.prior[self.where[i]]
-        if self.groove is not None:  # the seed's groove, not the new bars'
-            z = self.groove(z, self.start + i)
-        elif self.nats:  # the token each row played a bar before
-            j = i - self.period
-            if j >= 0:
+            mixed = z
+        if self.groove is not None:  # the seed's groove (a float64 copy of its own)
+            z = self.groove(mixed, self.start + i)
+        else:
+            if mixed is not z:
+                np.copyto(z, mixed)
+            j = i - self.period  # the token each row played a bar before
+            if self.nats and j >= 0:
                 z[self.rows, out[:, j]] += self.nats
-            elif j >= -len(self.prime):
+            elif self.nats and j >= -len(self.prime):
                 z[:, self.prime[j]] += self.nats
         if self.gumbel is None:
             return self.draw(z, self.full_mask)
