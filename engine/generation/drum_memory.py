@@ -18,8 +18,16 @@ Drums that go on also keep the seed's own groove (:func:`seed_groove`, memory on
 off): its last bars read as a pattern of one, two or four bars, and at every new step
 that pattern's token gets a fixed share of the probability.  The pattern is the seed's,
 never the new bars': a bar that strays is not copied into the next, so each new bar is a
-fresh take on the seed's groove (a musician keeps the groove and varies it), and about
-half of them come out as an exact repeat, as in real grooves.
+fresh take on the seed's groove (a musician keeps the groove and varies it).
+
+The pattern at a place is a mixture of the seed's bars (each weighed by how recent it is
+and how well its place in the four-bar cycle matches), the same mixture at every place of
+a bar.  A generation draws from it bar by bar (:meth:`SeedGroove.take`): each row picks
+one of the seed's bars for each new bar and plays that bar's token at every step of it,
+so a new bar is one of the seed's bars, varied where the network is heard, never a
+mosaic of several.  Each place's tokens come out as often as the pattern says, one step
+at a time or bar by bar; but where the seed's bars differ (a human drummer's ghost notes,
+a fill), steps drawn one at a time from the mixture made bars that matched none of them.
 """
 
 from __future__ import annotations
@@ -34,21 +42,24 @@ from engine.encodings.drums import REST
 from engine.generation.memory import MemoryMixer, mixing_for
 from engine.generation.mixers.drum_controls import memory_share
 
-__all__ = ["bar_period", "drum_memory", "SeedGroove", "seed_groove", "GROOVE_SHARE",
-           "GROOVE_SHARE_ALONE", "GROOVE_BARS", "GROOVE_BACKOFF", "GROOVE_RECENCY"]
+__all__ = ["bar_period", "drum_memory", "SeedGroove", "GrooveTake", "seed_groove",
+           "GROOVE_SHARE", "GROOVE_SHARE_ALONE", "GROOVE_BARS", "GROOVE_BACKOFF",
+           "GROOVE_RECENCY"]
 
 #: the probability every new step gives what the seed's groove played at its place, the
 #: rest the network's with the motif memory (settings.memory on, the default); and the
-#: network's alone.  Fitted with GROOVE_BACKOFF by bench/drums.py --split validation on
-#: the 30 validation grooves (bars 5-8 after 1-4, 4 variations), whose real next bars
-#: repeat an earlier bar 0.73 of the time and keep the seed's groove 0.97: with the memory
-#: and a backoff of 0.75, shares 0.93 / 0.95 / 0.97 repeat 0.68 / 0.70 / 0.72, every
-#: piece's position histogram within 1.24 / 1.23 / 1.11x the noise floor, 0.99 keeping
-#: the groove (0.29 with neither); without it, 0.95 / 0.97 / 0.98 / 0.99 repeat 0.51 /
-#: 0.59 / 0.64 / 0.70, within 1.40 / 1.28 / 1.24 / 1.09x.  Backoffs of 0.5 / 0.75 / 1 at
-#: 0.95 repeat 0.73 / 0.70 / 0.68 (1.25 / 1.23 / 1.21x); a pattern copied without backoff
-#: repeated 0.94 on the held-out grooves (real 0.50)
-GROOVE_SHARE = 0.97
+#: network's alone.  Fitted by bench/drums.py --split validation on the 30 validation
+#: grooves (bars 5-8 after 1-4, 4 variations), whose real next bars repeat an earlier bar
+#: 0.73 of the time, with each new bar taken whole from one of the seed's bars as often as
+#: the seed's own bars repeat (GrooveTake): with the memory, shares 0.85 / 0.90 / 0.95 /
+#: 0.97 repeat 0.65 / 0.69 / 0.73 / 0.75, every piece's position histogram within 1.16 /
+#: 1.10 / 1.00 / 0.85x the noise floor; without it, 0.95 / 0.97 / 0.99 repeat 0.56 / 0.65 /
+#: 0.73 (1.26 / 0.92 / 0.91x).  Before the bars were taken whole (each step drawn on its
+#: own from the mixture, 0.97 / 0.99) the external drum tracks repeated 0.39 (real 0.50);
+#: every bar taken whole at 0.97, 0.83, and at 0.80 (fitted so) the held-out grooves 0.72
+#: (real 0.50): the seed's own repeats tell how often its next bars repeat (real 0.07 to
+#: 0.30 after a seed of four different bars, 0.87 to 0.95 after one that repeats 2 of 3)
+GROOVE_SHARE = 0.95
 GROOVE_SHARE_ALONE = 0.99
 #: the seed's last bars its groove is read from
 GROOVE_BARS = 4
@@ -115,19 +126,32 @@ class SeedGroove:
     """The seed's groove: ``pattern[(step - origin) % period]`` is, at grid step
     ``step``, how often the seed played each token at that place of its pattern (a row
     summing to 1; zeros where the seed heard nothing there), and ``share`` the
-    probability a new step gives it."""
+    probability a new step gives it.  ``sources[place]`` is the same as a mixture of the
+    seed's steps ``window`` (the tokens its pattern was read from): the weight each of
+    them has there (a row summing to 1, or 0 where nothing was heard), so that
+    ``pattern[place][t]`` is the weight of the steps in ``window`` that played ``t``;
+    and ``bar`` the bar's length in steps (a new bar draws its source anew)."""
 
     pattern: np.ndarray  # [period, vocab]
     origin: int
     share: float
-    #: worked out once, not at every step: ``share * pattern``, and whether each place
-    #: heard anything
+    window: np.ndarray | None = None  # [steps]: the seed's tokens read
+    sources: np.ndarray | None = None  # [period, steps]: each one's weight at each place
+    bar: int = 0
+    #: the chance a new bar is taken whole from one of the seed's bars (else each step
+    #: from the mixture on its own): how often the seed's own bars repeat an earlier one
+    whole: float = 1.0
+    #: worked out once, not at every step: ``share * pattern``, whether each place
+    #: heard anything, and the running sums of ``sources`` (a source drawn by bisection)
     _shared: np.ndarray = field(init=False, repr=False, compare=False)
     _heard: np.ndarray = field(init=False, repr=False, compare=False)
+    _cumulative: np.ndarray | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_shared", self.share * self.pattern)
         object.__setattr__(self, "_heard", self.pattern.any(axis=1))
+        cumulative = None if self.sources is None else np.cumsum(self.sources, axis=1)
+        object.__setattr__(self, "_cumulative", cumulative)
 
     @property
     def period(self) -> int:
@@ -141,7 +165,7 @@ class SeedGroove:
         """The log-probabilities of grid step ``step`` after ``logits`` (the network's,
         or the memory's mixed log-probabilities), ``share`` of the mass moved onto what
         the seed played at that place: ``log((1 - share) * softmax(logits) + share *
-        seed)``."""
+        seed)``.  Each step on its own: :meth:`take` draws bar by bar."""
         z = np.array(logits, dtype=np.float64)
         place = (step - self.origin) % len(self.pattern)
         if self.share <= 0.0 or not self._heard[place]:
@@ -152,11 +176,94 @@ class SeedGroove:
         p += self._shared[place]
         return np.log(np.maximum(p, 1e-300, out=p), out=p)
 
+    def take(self, rng: np.random.Generator) -> "GrooveTake":
+        """One generation's take on the groove, bar by bar (random draws from ``rng``);
+        a groove built without its sources (``window``, ``sources``), step by step."""
+        return GrooveTake(self, rng)
+
+    def source_tokens(self, step: int, draws: np.ndarray) -> np.ndarray | None:
+        """Per row, the token of the seed's step that ``draws`` (uniform in [0, 1), one
+        a row) pick at grid step ``step``'s place, each step in proportion to its weight
+        there; None where nothing was heard there.  The same draw picks the same seed
+        bar at every place of a new bar, where the bar's places weigh the seed's bars
+        alike (whole bars)."""
+        place = (step - self.origin) % len(self.pattern)
+        if self._cumulative is None or not self._heard[place]:
+            return None
+        running = self._cumulative[place]
+        picked = np.searchsorted(running, draws * running[-1], side="right")
+        return self.window[np.minimum(picked, len(running) - 1)]
+
+
+class GrooveTake:
+    """A generation's take on a :class:`SeedGroove`: at the first step of each new bar,
+    each row draws which of the seed's bars it plays (as often as the groove's mixture
+    weighs each at that place of the cycle), and every step of the bar gives ``share`` of
+    its probability to that bar's token there, the rest to the network's (with the
+    memory's).  Marginally each step is the groove's own mixture; but a new bar is one
+    of the seed's bars, varied where the network is heard, not a mosaic of them.  Only
+    as often as the seed's own bars repeat (``whole``): otherwise the bar draws each
+    step's token from the mixture on its own, a new bar in the seed's spread, as a
+    drummer who never plays a bar twice goes on varying."""
+
+    def __init__(self, groove: SeedGroove, rng: np.random.Generator) -> None:
+        self.groove = groove
+        self.rng = rng
+        self._bar: int | None = None
+        self._draws: np.ndarray | None = None
+        self._whole: np.ndarray | None = None
+
+    def __call__(self, logits: np.ndarray, step: int) -> np.ndarray:
+        """The log-probabilities of grid step ``step`` after ``logits`` ([rows, vocab]):
+        ``log((1 - share) * softmax(logits) + share * onehot(the row's seed token))``."""
+        g = self.groove
+        if g.sources is None or g.bar <= 0:
+            return g(logits, step)
+        z = np.array(logits, dtype=np.float64)
+        if g.share <= 0.0:
+            return z
+        bar = (step - g.origin) // g.bar
+        if bar != self._bar or self._draws is None or len(self._draws) != len(z):
+            self._bar = bar
+            self._draws = self.rng.random(len(z))
+            self._whole = self.rng.random(len(z)) < g.whole
+        draws = self._draws
+        if not self._whole.all():  # a bar of the groove's spread: each step drawn anew
+            draws = np.where(self._whole, draws, self.rng.random(len(z)))
+        tokens = g.source_tokens(step, draws)
+        if tokens is None:
+            return z
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z, out=z)
+        p *= (1.0 - g.share) / p.sum(axis=1, keepdims=True)
+        p[np.arange(len(p)), tokens] += g.share
+        return np.log(np.maximum(p, 1e-300, out=p), out=p)
+
+
+def _backed_off(labels: np.ndarray, places: np.ndarray, width: int, bar: int,
+                weights: np.ndarray, backoff: float) -> np.ndarray:
+    """[4 bars, width]: at each place of the four-bar cycle, how often (weighed by
+    ``weights``) each label was heard there (``places``: each label's step from the
+    cycle's origin), backed off with weight ``backoff`` to the two-bar and the one-bar
+    cycles."""
+    pattern = None
+    for n in PATTERN_BARS:
+        counts = np.zeros((n * bar, width))
+        np.add.at(counts, (places % (n * bar), labels), weights)
+        heard = counts.sum(axis=1, keepdims=True)
+        if pattern is None:
+            pattern = counts / np.where(heard > 0, heard, 1.0)
+            continue
+        lower = np.tile(pattern, (n * bar // len(pattern), 1))
+        pattern = (counts + backoff * lower) / (heard + backoff)
+    return pattern
+
 
 def seed_groove(prime: Sequence[int], start: int, bars: Sequence[int], bar_steps: int,
                 vocab: int, memory: bool = True, share: float | None = None,
                 backoff: float | None = None, recency: float | None = None,
-                last_bars: int | None = None) -> SeedGroove | None:
+                last_bars: int | None = None,
+                hit_sets: np.ndarray | None = None) -> SeedGroove | None:
     """The groove of the seed's drums ``prime`` (tokens below ``vocab``, ending at grid
     step ``start``), read from its last ``last_bars`` bars of ``bar_steps`` steps that
     hold a hit (bars of silence at the end, a song's ending, are passed over), as a
@@ -169,7 +276,12 @@ def seed_groove(prime: Sequence[int], start: int, bars: Sequence[int], bar_steps
     seed plays last (not a count-in before it).  None when the seed holds no hit.
     ``share`` defaults to :data:`GROOVE_SHARE` with the motif ``memory`` and
     :data:`GROOVE_SHARE_ALONE` without; ``backoff``, ``recency`` and ``last_bars`` to
-    :data:`GROOVE_BACKOFF`, :data:`GROOVE_RECENCY` and :data:`GROOVE_BARS`."""
+    :data:`GROOVE_BACKOFF`, :data:`GROOVE_RECENCY` and :data:`GROOVE_BARS`.
+
+    A new bar is taken whole from one of the seed's bars as often as the seed's own bars
+    (after the first, whole bars only) repeat an earlier one, compared as ``hit_sets``
+    (token -> which pieces it strikes, so that a hit at another loudness is the same
+    bar; by default the tokens themselves); otherwise step by step."""
     if share is None:
         share = GROOVE_SHARE if memory else GROOVE_SHARE_ALONE
     backoff = GROOVE_BACKOFF if backoff is None else float(backoff)
@@ -185,15 +297,30 @@ def seed_groove(prime: Sequence[int], start: int, bars: Sequence[int], bar_steps
     window = prime[max(0, end - last_bars * bar):end]
     steps = np.arange(start - len(prime) + end - len(window), start - len(prime) + end)
     origin = int(max([b for b in bars if b <= start], default=0))
-    weights = recency ** ((len(window) - 1 - np.arange(len(window))) // bar)
-    pattern = None
-    for n in PATTERN_BARS:
-        counts = np.zeros((n * bar, vocab))
-        np.add.at(counts, ((steps - origin) % (n * bar), window), weights)
-        heard = counts.sum(axis=1, keepdims=True)
-        if pattern is None:
-            pattern = counts / np.where(heard > 0, heard, 1.0)
-            continue
-        lower = np.tile(pattern, (n * bar // len(pattern), 1))
-        pattern = (counts + backoff * lower) / (heard + backoff)
-    return SeedGroove(pattern, origin, float(share))
+    places = steps - origin
+    # each of the song's bars (from the bar line before the start) one weight, so that a
+    # seed that stops inside a bar weighs each of its bars alike at every place
+    held = places // bar
+    weights = recency ** (held[-1] - held).astype(np.float64)
+    pattern = _backed_off(window, places, vocab, bar, weights, backoff)
+    # the same mixture over the seed's steps themselves: which step each place copies
+    sources = _backed_off(np.arange(len(window)), places, len(window), bar, weights, backoff)
+    return SeedGroove(pattern, origin, float(share), window=window.copy(), sources=sources,
+                      bar=bar, whole=_repeating(window, held, bar, hit_sets))
+
+
+def _repeating(window: np.ndarray, held: np.ndarray, bar: int,
+               hit_sets: np.ndarray | None) -> float:
+    """The share of the seed's whole bars in ``window`` (``held``: each step's bar)
+    after the first that repeat an earlier one (1 with fewer than two whole bars)."""
+    keys = window if hit_sets is None else np.asarray(hit_sets)[window]
+    seen: list[bytes] = []
+    again = 0
+    for b in np.unique(held):
+        steps = keys[held == b]
+        if len(steps) != bar:
+            continue  # a bar the window holds only part of
+        key = steps.tobytes()
+        again += key in seen
+        seen.append(key)
+    return again / (len(seen) - 1) if len(seen) > 1 else 1.0

@@ -80,16 +80,25 @@ def _new_drum_tracks(result: GenerationResult, base: int) -> set[int]:
 
 
 def _add_drums(song: Song, result: GenerationResult, variation: int) -> Song:
-    if result.drums and result.drum_track is not None \
-            and 0 <= result.drum_track < len(song.tracks):
-        track = song.tracks[result.drum_track]
-        track.notes = sorted(track.notes + list(result.drums[variation]), key=Note.sort_key)
+    if not result.drums or result.drum_track is None:
+        return song
+    notes = list(result.drums[variation])
+    tracks = (result.drum_track_of[variation] if result.drum_track_of
+              else [result.drum_track] * len(notes))
+    added: dict[int, list[Note]] = {}
+    for n, t in zip(notes, tracks):
+        added.setdefault(t, []).append(n)
+    for t, new in added.items():
+        if 0 <= t < len(song.tracks):
+            track = song.tracks[t]
+            track.notes = sorted(track.notes + new, key=Note.sort_key)
     return song
 
 
 def song_with_drums(song: Song, result: GenerationResult, variation: int) -> Song:
     """A copy of ``song`` with a variation's continued drums (``result.drums``, which a
-    continuation of a song with a drum track carries) added to ``result.drum_track``."""
+    continuation of a song with a drum track carries) added to ``result.drum_track``
+    (each to its own track, ``result.drum_track_of``, where several went on)."""
     return _add_drums(song.copy(), result, variation)
 
 

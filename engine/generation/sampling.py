@@ -58,10 +58,13 @@ class GenerationResult:
     # tracks, or for a harmonisation new ones numbered after them, named in new_tracks)
     track_of: list[list[int]] | None = None
     new_tracks: list[str] = field(default_factory=list)
-    # the song's drum track continued beside a continuation (jobs/drums.py): per
-    # variation its new drum notes, all for the track ``drum_track``; empty when none
+    # the song's drum tracks continued beside a continuation (jobs/drums.py): per
+    # variation its new drum notes, all for the track ``drum_track`` or, where several
+    # drum tracks went on, each for its own in ``drum_track_of`` (per variation, a track
+    # a note); empty when none
     drums: list[list[Note]] = field(default_factory=list)
     drum_track: int | None = None
+    drum_track_of: list[list[int]] | None = None
 
 
 # ---------------------------------------------------------------------------------------

@@ -43,12 +43,18 @@ ONLY_DRUMS = ("This song has only drums: Add Drums writes drums to go with other
 
 def continued_drums(result: Any, index: int) -> dict[int, list[Note]]:
     """{drum track: its new notes} that a continuation of the other parts brought with
-    variation ``index`` (the engine continues a song's drum track beside them:
-    ``result.drums`` onto ``result.drum_track``); empty when it brought none."""
+    variation ``index`` (the engine continues a song's drum tracks beside them:
+    ``result.drums`` onto ``result.drum_track``, or each note onto its own,
+    ``result.drum_track_of``); empty when it brought none."""
     drums, track = getattr(result, "drums", None), getattr(result, "drum_track", None)
     if not drums or track is None or not 0 <= index < len(drums) or not drums[index]:
         return {}
-    return {int(track): list(drums[index])}
+    of = getattr(result, "drum_track_of", None)  # several drum tracks: each note's own
+    tracks = of[index] if of and index < len(of) else [track] * len(drums[index])
+    out: dict[int, list[Note]] = {}
+    for note, t in zip(drums[index], tracks):
+        out.setdefault(int(t), []).append(note)
+    return out
 
 
 def is_drum_info(info: Any) -> bool:

@@ -80,7 +80,8 @@ SLOW_BPM = 84  # below this a straight 4/4 song is a ballad, a triplet feel a sh
 TRIPLET_SHARE = 0.25  # off-beat onsets on the triplet grid, of all off-beat onsets
 
 __all__ = ["DRUM_DEFAULTS", "drum_model_names", "drum_model", "auto_style", "resolve_style",
-           "add_drums", "continue_drums", "fill_drums", "drum_tracks", "DrumPlan",
+           "add_drums", "continue_drums", "continue_drum_tracks", "DrumsWentOn",
+           "fill_drums", "drum_tracks", "DrumPlan",
            "sample_drums", "bar_positions"]
 
 
@@ -327,11 +328,13 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
                        else GROOVE_MEMORY_WITH_MEMORY)
     where = None if plan.prior is None else \
         places(bar_positions(plan.start, plan.steps, plan.bars, plan.bar_steps))
+    # the seed's groove, bar by bar: each new bar one of the seed's bars, varied
+    groove = None if plan.groove is None else plan.groove.take(rng)
     # each step: the memory, the style prior, the seed's groove (or the groove memory's
     # nats), the controls and the draw, in as few numpy calls as the arithmetic allows
     # (the same tokens: tests/engine/test_drum_steps.py)
     mix = DrumStepMix(sampler, mask, rows, plan.steps, memory=memory, prior=plan.prior,
-                      where=where, groove=plan.groove, start=plan.start, prime=plan.prime,
+                      where=where, groove=groove, start=plan.start, prime=plan.prime,
                       bar_steps=plan.bar_steps, nats=nats, steering=plan.steering)
     # the network's inputs over every step worked out at once, fed row by row
     varying, constant = conditioning_steps(plan, plan.start + 1, max(0, total - 1))
@@ -509,16 +512,30 @@ def _continue_span(song: Song, settings, start_tick: int, enc: DrumEncoding) -> 
     return enc.steps_for(int(settings.bars), song.ticks_per_bar_at(start_tick), ppq)
 
 
-def continue_drums(library, song: Song, settings, *, start_tick: int,
-                   new_notes: Sequence[Sequence[Note]] | None, style_name: str = "auto",
-                   progress=None, is_cancelled=None,
-                   messages: list[str] | None = None
-                   ) -> tuple[list[list[Note]], int, str, int]:
-    """The song's drum tracks continued from ``start_tick`` for the settings' length,
+@dataclass
+class DrumsWentOn:
+    """A song's drum tracks continued: per variation every new drum note (in time
+    order) and the track each goes on (``track_of``, as a result's), the tracks that
+    went on, the drum model's name and the steps written."""
+
+    notes: list[list[Note]]
+    track_of: list[list[int]]
+    tracks: list[int]
+    model: str
+    steps: int
+
+
+def continue_drum_tracks(library, song: Song, settings, *, start_tick: int,
+                         new_notes: Sequence[Sequence[Note]] | None,
+                         style_name: str = "auto", progress=None, is_cancelled=None,
+                         messages: list[str] | None = None) -> DrumsWentOn:
+    """Every drum track of ``song`` continued from ``start_tick`` for the settings'
+    length, each with its own groove (its own seed, style, controls and random stream),
     one variation per list of ``new_notes`` (each variation's new pitched notes, which
-    its drums hear; None: a song of drums only, ``settings.variations`` rows).  Returns
-    (per variation the new drum notes, the drum track they go on, the model's name, the
-    steps written)."""
+    its drums hear; None: a song of drums only, ``settings.variations`` rows).  A drum
+    track goes on where its seed holds a hit the drum model hears (the first one
+    regardless when none does); all start on the same step, after the last drum hit of
+    any of them."""
     model = drum_model(library, settings.model)
     enc: DrumEncoding = model.encoding
     ppq = song.ppq
@@ -534,25 +551,92 @@ def continue_drums(library, song: Song, settings, *, start_tick: int,
     start = max(start, min(end - 1, last + 1))
     steps = end - start
     messages += _unmapped_message(song, drums)
-    prime = _drum_seed(enc, song, drums, start, messages)
-    sid, said = _seed_style(model, song, style_name, prime, start)
-    messages.append(said)
+    heard: dict[int, list[str]] = {}
+    primes = {i: _drum_seed(enc, song, [i], start, heard.setdefault(i, [])) for i in drums}
+    going = [i for i in drums if any(t != REST for t in primes[i])] or drums[:1]
+    for i in drums:
+        if i not in going:
+            messages.append(f"{_said_of(song, i)} stays as it is: the drum model hears none "
+                            f"of its hits before the new bars.")
+    several = len(going) > 1
+    for i in going:  # what the model could not hear, once a sentence
+        for m in heard[i]:
+            said = f"{_said_of(song, i)}: {m}" if several else m
+            if said not in messages:
+                messages.append(said)
     k = int(settings.variations) if new_notes is None else len(new_notes)
     onsets = _rows_onsets(song, new_notes, start, steps)
     if new_notes is None:
         onsets = np.repeat(onsets, k, axis=0)
-    plan = _plan(model, song, start, steps, prime, sid, onsets)
-    controls = drum_controls(settings, drums[0])
-    plan.steering = drum_steering(model, controls, song, start, len(onsets), settings,
-                                  plan.prime, plan.bar_steps)
-    plan.groove = seed_groove(prime, start, plan.bars, plan.bar_steps, enc.vocab_size,
-                              memory=bool(getattr(settings, "memory", False)))
-    # the drums draw from their own random stream: the pitched parts' stay as they were
-    rng = np.random.default_rng([int(settings.rng_seed), 10])
-    out, _ = sample_drums(plan, settings, rng, progress, is_cancelled)
-    dynamics = controls.get("dynamics", 0)
-    return [_decode(enc, row, start, ppq, dynamics) for row in out], drums[0], model.name, \
-        steps
+    styles: list[tuple[int, str]] = []
+    per_track: list[list[list[Note]]] = []
+    for n, i in enumerate(going):
+        prime = primes[i]
+        sid, said = _seed_style(model, song, style_name, prime, start)
+        styles.append((i, said))
+        plan = _plan(model, song, start, steps, prime, sid, onsets)
+        controls = drum_controls(settings, i)
+        plan.steering = drum_steering(model, controls, song, start, len(onsets), settings,
+                                      plan.prime, plan.bar_steps)
+        plan.groove = seed_groove(prime, start, plan.bars, plan.bar_steps, enc.vocab_size,
+                                  memory=bool(getattr(settings, "memory", False)),
+                                  hit_sets=_hit_sets(enc))
+        # the drums draw from their own random stream (the pitched parts' stay as they
+        # were), each drum track from one of its own
+        rng = np.random.default_rng([int(settings.rng_seed), 10] + ([n] if n else []))
+        out, _ = sample_drums(plan, settings, rng, _track_progress(progress, n, len(going)),
+                              is_cancelled)
+        dynamics = controls.get("dynamics", 0)
+        per_track.append([_decode(enc, row, start, ppq, dynamics) for row in out])
+    if len({said for _, said in styles}) == 1:
+        messages.append(styles[0][1])
+    else:
+        messages += [f"{_said_of(song, i)}: {said}" for i, said in styles]
+    if len(going) == 1:
+        return DrumsWentOn(per_track[0], [[going[0]] * len(row) for row in per_track[0]],
+                           going, model.name, steps)
+    notes, track_of = [], []
+    for v in range(k):
+        pairs = sorted(((note, i) for i, rows in zip(going, per_track) for note in rows[v]),
+                       key=lambda p: Note.sort_key(p[0]))
+        notes.append([note for note, _ in pairs])
+        track_of.append([i for _, i in pairs])
+    return DrumsWentOn(notes, track_of, going, model.name, steps)
+
+
+def _hit_sets(enc: DrumEncoding) -> np.ndarray:
+    """Per token, a number for the set of pieces it strikes (its loudness left out)."""
+    _, ids = np.unique(enc.piece_levels > 0, axis=0, return_inverse=True)
+    return ids.reshape(-1)
+
+
+def _said_of(song: Song, i: int) -> str:
+    """A track's label opening a sentence."""
+    label = _track_label(song, i)
+    return label[:1].upper() + label[1:]
+
+
+def _track_progress(progress, n: int, count: int):
+    """``progress`` over ``count`` drum tracks, the ``n``-th one's steps reported as
+    its share of the whole."""
+    if progress is None or count == 1:
+        return progress
+    return lambda done, total: progress(n * total + done, count * total)
+
+
+def continue_drums(library, song: Song, settings, *, start_tick: int,
+                   new_notes: Sequence[Sequence[Note]] | None, style_name: str = "auto",
+                   progress=None, is_cancelled=None,
+                   messages: list[str] | None = None
+                   ) -> tuple[list[list[Note]], int, str, int]:
+    """:func:`continue_drum_tracks`, every drum track's new notes together: (per
+    variation the new drum notes, the first drum track that went on, the model's name,
+    the steps written)."""
+    went = continue_drum_tracks(library, song, settings, start_tick=start_tick,
+                                new_notes=new_notes, style_name=style_name,
+                                progress=progress, is_cancelled=is_cancelled,
+                                messages=messages)
+    return went.notes, went.tracks[0], went.model, went.steps
 
 
 def fill_drums(library, song: Song, request: GenerationRequest, *, progress=None,
@@ -632,15 +716,24 @@ def _drums_only_job(library, song, request, model, *, progress=None, is_cancelle
         drums = drum_tracks(song)
         start_tick = continuation_start_tick(
             song, [n for i in drums for n in song.tracks[i].notes], max(1, song.ppq // 12))
-    notes, track, name, steps = continue_drums(library, song, settings, start_tick=start_tick,
-                                        new_notes=None, style_name=request.drum_style,
-                                        progress=progress, is_cancelled=is_cancelled,
-                                        messages=messages)
-    messages.append(f"The song has only drums; the drum track ({_track_label(song, track)}) "
-                    f"went on (model {name}).")
-    return GenerationResult(variations=notes, start_tick=start_tick, key=Key(0, False),
-                            messages=messages, model=name,
-                            steps=steps, track_of=[[track] * len(v) for v in notes])
+    went = continue_drum_tracks(library, song, settings, start_tick=start_tick,
+                                new_notes=None, style_name=request.drum_style,
+                                progress=progress, is_cancelled=is_cancelled,
+                                messages=messages)
+    messages.append(f"The song has only drums; {_went_on(song, went.tracks)} "
+                    f"(model {went.model}).")
+    return GenerationResult(variations=went.notes, start_tick=start_tick, key=Key(0, False),
+                            messages=messages, model=went.model, steps=went.steps,
+                            track_of=went.track_of)
+
+
+def _went_on(song: Song, tracks: Sequence[int]) -> str:
+    """"the drum track (track 3 'Drums') went on", or of several tracks "the drum
+    tracks (...) went on, each with its own groove"."""
+    if len(tracks) == 1:
+        return f"the drum track ({_track_label(song, tracks[0])}) went on"
+    names = ", ".join(_track_label(song, i) for i in tracks)
+    return f"the drum tracks ({names}) went on, each with its own groove"
 
 
 def _fill_job(library, song, request, model, *, progress=None, is_cancelled=None, **options):
@@ -669,9 +762,10 @@ def claim(request: GenerationRequest, song: Song | None):
 @follower
 def drums_go_on(library, song: Song | None, request: GenerationRequest,
                 result: GenerationResult, *, progress=None, is_cancelled=None):
-    """After a pitched continuation: the song's drum track goes on with it, each
+    """After a pitched continuation: the song's drum tracks go on with it, each
     variation's drums hearing that variation's new notes (``result.drums``, onto
-    ``result.drum_track``).  Without a drum track or a drum model, the result as it
+    ``result.drum_track``, or with several drum tracks each note onto its own,
+    ``result.drum_track_of``).  Without a drum track or a drum model, the result as it
     is."""
     if request.job != CONTINUE or song is None or not drum_tracks(song) \
             or not drum_model_names(library) or not result.variations:
@@ -680,19 +774,19 @@ def drums_go_on(library, song: Song | None, request: GenerationRequest,
 
     left = drums_left_message(song)
     messages = [m for m in result.messages if m != left]
-    notes, track, name, _ = continue_drums(library, song, _drum_settings(request),
-                                        start_tick=result.start_tick,
-                                        new_notes=result.variations,
-                                        style_name=request.drum_style,
-                                        progress=progress, is_cancelled=is_cancelled,
-                                        messages=messages)
-    messages.append(f"The drum track ({_track_label(song, track)}) went on with the other "
-                    f"parts (model {name}).")
+    went = continue_drum_tracks(library, song, _drum_settings(request),
+                                start_tick=result.start_tick, new_notes=result.variations,
+                                style_name=request.drum_style, progress=progress,
+                                is_cancelled=is_cancelled, messages=messages)
+    said = _went_on(song, went.tracks)
+    messages.append(f"{said[:1].upper()}{said[1:]} with the other parts (model {went.model}).")
     if request.settings.leaps:
         messages.append(LEAPS_LEFT)
     result.messages = messages
-    result.drums = notes
-    result.drum_track = track
+    result.drums = went.notes
+    result.drum_track = went.tracks[0]
+    # several drum tracks: each note's own (None: all on drum_track)
+    result.drum_track_of = went.track_of if len(went.tracks) > 1 else None
     return result
 
 
