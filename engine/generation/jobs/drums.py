@@ -727,13 +727,14 @@ def _drums_only_job(library, song, request, model, *, progress=None, is_cancelle
                             track_of=went.track_of)
 
 
-def _went_on(song: Song, tracks: Sequence[int]) -> str:
-    """"the drum track (track 3 'Drums') went on", or of several tracks "the drum
-    tracks (...) went on, each with its own groove"."""
+def _went_on(song: Song, tracks: Sequence[int], how: str = "") -> str:
+    """"the drum track (track 3 'Drums') went on [how]", or of several tracks "the drum
+    tracks (...) went on [how], each with its own groove"."""
+    how = f" {how}" if how else ""
     if len(tracks) == 1:
-        return f"the drum track ({_track_label(song, tracks[0])}) went on"
+        return f"the drum track ({_track_label(song, tracks[0])}) went on{how}"
     names = ", ".join(_track_label(song, i) for i in tracks)
-    return f"the drum tracks ({names}) went on, each with its own groove"
+    return f"the drum tracks ({names}) went on{how}, each with its own groove"
 
 
 def _fill_job(library, song, request, model, *, progress=None, is_cancelled=None, **options):
@@ -778,8 +779,8 @@ def drums_go_on(library, song: Song | None, request: GenerationRequest,
                                 start_tick=result.start_tick, new_notes=result.variations,
                                 style_name=request.drum_style, progress=progress,
                                 is_cancelled=is_cancelled, messages=messages)
-    said = _went_on(song, went.tracks)
-    messages.append(f"{said[:1].upper()}{said[1:]} with the other parts (model {went.model}).")
+    said = _went_on(song, went.tracks, "with the other parts")
+    messages.append(f"{said[:1].upper()}{said[1:]} (model {went.model}).")
     if request.settings.leaps:
         messages.append(LEAPS_LEFT)
     result.messages = messages
