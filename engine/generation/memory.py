@@ -543,19 +543,20 @@ class MotifMemory:
         """``[rows, vocab]``: each row's probabilities of the next token (``self.seen``
         says how many orders have been seen before: the longest's plus one)."""
         v, rows = self.vocab, self.rows
-        if rows == 1:  # take() makes a list of nodes an index more cheaply than np.array
-            g = self._nodes.take(self._ctx[0], axis=0)[None].astype(np.float64)
-        else:
-            g = self._nodes.take(self._at_rows(), axis=0).astype(np.float64)
+        if rows == 1:
+            # take() makes a list of nodes an index more cheaply than np.array; the
+            # weights times the counts by dot, which calls BLAS's gemv as matmul's [1,
+            # orders] x [orders, vocab] product does (the same sums) without matmul's
+            # fixed cost; the escape a Python float
+            g = self._nodes.take(self._ctx[0], axis=0).astype(np.float64)
+            weights, escapes = self._row_weights([g[:, v:v + 2].tolist()])
+            p = np.dot(weights[0], g[:, :v])
+            p += escapes[0]
+            return p[None]
+        g = self._nodes.take(self._at_rows(), axis=0).astype(np.float64)
         w, escape = (self._weights_by_row if rows <= self.rows_in_python
                      else self._weights)(g)
-        # each row's weights times its counts, BLAS's gemv: one row's by dot, which calls
-        # it as matmul's [1, orders] x [orders, vocab] product does (the same sums)
-        # without matmul's fixed cost; several rows' by one matmul
-        if rows == 1:
-            p = w[0].dot(g[0, :, :v])[None]
-        else:
-            p = np.matmul(w[:, None, :], g[..., :v])[:, 0]
+        p = np.matmul(w[:, None, :], g[..., :v])[:, 0]
         p += escape
         return p
 
