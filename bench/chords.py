@@ -14,7 +14,8 @@ music21 reads the analyses here; it is never used by the detector.
 With Debian's ``mma`` installed, ``--mma N`` also renders N random chord charts (16
 bars, a chord a bar) in random 4/4 grooves of mma's standard library and counts the
 bars whose detected chord (the one of most of the bar's beats) has the chart's root and
-triad quality (major, minor, diminished, augmented): target 92%.
+triad quality (major, minor, diminished, augmented): target 92%.  mma's humanising is
+seeded per chart (``RndSeed``), so a rerun renders the same files.
 
 ``--suggest`` also scores the chords suggested for a melody
 (engine/generation/progressions.py): for the soprano alone of each four-part chorale of
@@ -213,14 +214,16 @@ def test_chorales(limit: int | None = None, split: str = "test") -> list[tuple[s
     return out[:limit]
 
 
-def run_suggest(limit: int | None = None, say=print) -> dict:
-    """The suggested chords against Bach's, per unit (training/progressions.py counts)."""
+def run_suggest(limit: int | None = None, say=print, split: str = "test") -> dict:
+    """The suggested chords against Bach's, per unit (training/progressions.py counts),
+    on the four-part chorales of ``split``."""
     from engine.generation.progressions import UNITS, load_model
     from training.progressions import agreement
 
     model = load_model()
-    chorales = test_chorales(limit)
-    out = {"pieces": [p for p, _ in chorales], "units": {}}
+    chorales = test_chorales(limit, split)
+    out = {"split": split, "root_classifier": model.roots is not None,
+           "pieces": [p for p, _ in chorales], "units": {}}
     for per in UNITS:
         rows = [agreement(song, model, per) for _, song in chorales]
         beats = sum(r["beats"] for r in rows)
@@ -347,6 +350,7 @@ def mma_charts(count: int, seed: int, bars: int = 16) -> list[tuple[str, list[tu
 
 def run_mma(count: int, seed: int, say=print) -> dict:
     """Render each chart with mma, read the MIDI as Continuo does, and count right bars."""
+    import os
     import shutil
     import subprocess
     import tempfile
@@ -365,12 +369,15 @@ def run_mma(count: int, seed: int, say=print) -> dict:
         for i, (groove, chart) in enumerate(mma_charts(count, seed)):
             source = Path(tmp) / f"chart{i}.mma"
             out = Path(tmp) / f"chart{i}.mid"
-            lines = ["Tempo 120", f"Groove {groove}"]
+            # mma humanises with Python's random numbers: seeded per chart, a rerun
+            # renders the same notes, so two detections compare on the same files
+            lines = [f"RndSeed {seed * 1000 + i}", "Tempo 120", f"Groove {groove}"]
             lines += [f"{b + 1} {CHART_ROOTS[root]}{suffix}" for b, (root, suffix)
                       in enumerate(chart)]
             source.write_text("\n".join(lines) + "\n")
             done = subprocess.run(["mma", str(source), "-f", str(out)], capture_output=True,
-                                  text=True, timeout=60)
+                                  text=True, timeout=60,
+                                  env={**os.environ, "PYTHONHASHSEED": "0"})
             if done.returncode != 0 or not out.exists():
                 say(f"  {groove}: mma failed ({done.stdout.strip().splitlines()[-1:]})")
                 continue
@@ -402,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-analyses", action="store_true", help="only the mma charts")
     ap.add_argument("--suggest", action="store_true",
                     help="also score the chords suggested for the test chorales' sopranos")
+    ap.add_argument("--suggest-split", choices=("test", "validation"), default="test",
+                    help="the chorales --suggest scores (validation: where choices are made)")
     ap.add_argument("--suggest-harmonised", metavar="MODEL:K:TEMPERATURE",
                     help="also score a chord a beat from the progression model plus the "
                          "chords of K harmonisations by MODEL (e.g. poly-wavenet:8:0.7), "
@@ -411,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     results = {} if args.skip_analyses else run(limit=args.limit)
     rendered = run_mma(args.mma, args.seed) if args.mma else {}
-    suggested = run_suggest(args.limit) if args.suggest else {}
+    suggested = run_suggest(args.limit, split=args.suggest_split) if args.suggest else {}
     harmonised = {}
     if args.suggest_harmonised:
         name, k, temperature = args.suggest_harmonised.split(":")

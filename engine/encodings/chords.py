@@ -274,8 +274,9 @@ DETECTED_QUALITIES = ("", "m", "dim", "aug", "7", "maj7", "m7", "m7b5", "dim7")
 # weights of the scoring, chosen by a search on half the analysed pieces (the even-numbered
 # Bach chorales and Monteverdi madrigals of bench/chords.py) and the seed-2025 mma charts;
 # the other half and the seed-7 charts are the held-out figures in docs/chords.md
-_OUTSIDE = 0.7  # each unit of weight outside the chord costs this much
+_OUTSIDE = 0.65  # each unit of weight outside the chord costs this much
 _MISSING = 0.5  # each chord tone not sounding costs this (a share of the chord)
+_HEARD = 0.02  # ... sounding: more than this share of the beat's weight
 _SEVENTH = 0.2  # a four-note chord must explain more than a triad would
 _BASS_ROOT = 0.2  # the bass on the root
 _BASS_TONE = 0.04  # the bass on another chord tone
@@ -284,9 +285,13 @@ _LATE = 0.4  # weight of a note that starts after the beat (a passing or neighbo
 _HELD = 1.0  # weight of a note held from before the beat ...
 _AGE = 0.6  # ... divided by 1 + this times the quarter notes it has sounded
 _CONTEXT = 0.08  # the share of the half bar's notes heard with each beat (an arpeggio)
-_KEY = 0.125  # a chord whose tones are not heard around the beat costs up to this
+_KEY = 0.1  # a chord whose tones are not heard around the beat costs up to this
 _KEY_WINDOW = 6  # beats either side that make the passage's scale
 _RARE_QUALITIES = {"aug": 0.2}  # a quality rarer than its tones say, and what it costs
+# a major or minor triad heard with its fourth in place of its third (a 4-3 suspension
+# over the root, D G A for D minor) scores as that triad less this: analysts name the
+# chord the fourth resolves into, not the chord it spells (G sus2, G minor)
+_SUSPENDED = 0.3
 _SNAP = 0.1  # a note within this share of a beat of a beat line starts or ends on it
 _CHANGE = {2: 0.03, 1: 0.06, 0: 0.16}  # a change on a bar line, a half bar, another beat
 _CHANGE_HELD = 0.13  # ... and this more where the bass is not struck on the beat
@@ -322,6 +327,11 @@ def _templates() -> tuple[list[tuple[int, str]], np.ndarray]:
 
 _CHORDS, _TEMPLATES = _templates()
 _RARE = np.array([_RARE_QUALITIES.get(q, 0.0) for _, q in _CHORDS])
+_ROOTS = np.array([r for r, _ in _CHORDS])
+_TRIADS = np.array([q in ("", "m") for _, q in _CHORDS])  # the chords a suspension delays
+# (root, its fourth, its fifth) on each root: a triad with its third held back
+_SUSPENSIONS = np.array([[1.0 if (pc - root) % 12 in (0, 5, 7) else 0.0 for pc in range(12)]
+                         for root in range(12)])
 
 
 def beat_segments(song: Song, end_tick: int | None = None) -> list[tuple[int, int, int]]:
@@ -490,12 +500,18 @@ def _beat_scores(beats: _Beats) -> np.ndarray:
     chroma, bass = beats.chroma, beats.bass
     inside = chroma @ _TEMPLATES.T
     outside = 1.0 - inside
-    sounding = (chroma > 0.02).astype(float)
+    sounding = (chroma > _HEARD).astype(float)
     tones = _TEMPLATES.sum(axis=1)
     missing = (tones[None, :] - sounding @ _TEMPLATES.T) / tones[None, :]
-    scores = inside - _OUTSIDE * outside - _MISSING * missing - _SEVENTH * (tones > 3)
+    scores = inside - _OUTSIDE * outside - _MISSING * missing
+    # a triad whose third the fourth holds back: root, fourth and fifth heard for it
+    sus_in = chroma @ _SUSPENSIONS.T
+    suspended = sus_in - _OUTSIDE * (1.0 - sus_in) \
+        - _MISSING * (3.0 - sounding @ _SUSPENSIONS.T) / 3.0 - _SUSPENDED
+    scores[:, _TRIADS] = np.maximum(scores[:, _TRIADS], suspended[:, _ROOTS[_TRIADS]])
+    scores -= _SEVENTH * (tones > 3)
     scores -= _RARE[None, :] + _KEY * (1.0 - _key_fit(chroma))
-    roots = np.array([r for r, _ in _CHORDS])
+    roots = _ROOTS
     has_bass = bass >= 0
     on_root = (bass[:, None] == roots[None, :]) & has_bass[:, None]
     bass_tone = np.zeros_like(scores, dtype=bool)

@@ -1,0 +1,36 @@
+"""Chord detection on the textures harmonic analysts read in their own way (the rest of
+detection's tests are in test_chords.py; bench/chords.py measures it against music21's
+analyses)."""
+
+from __future__ import annotations
+
+from engine.encodings.chords import detect_beat_chords, detect_chords
+from engine.song import Note, Song, TimeSignature, Track
+
+Q = 480  # ticks a quarter note
+
+
+def _voices(*parts: list[tuple[int, int, int]]) -> Song:
+    """A song of one track a voice, each (pitch, start beat, beats)."""
+    return Song(ppq=Q, time_signatures=[TimeSignature(0, 4, 4)], tracks=[
+        Track(f"Voice {i + 1}", channel=i,
+              notes=[Note(p, s * Q, d * Q, channel=i) for p, s, d in part])
+        for i, part in enumerate(parts)])
+
+
+def test_a_suspended_fourth_over_the_root_is_the_chord_it_resolves_into():
+    # D minor, then the bass strikes D again under G (the fourth, held back from F) and
+    # A for a half bar before G falls to F: an analyst hears D minor throughout, though
+    # D G A alone spells G sus2 and holds two of G minor's three tones
+    song = _voices([(50, 0, 4), (50, 4, 4)],  # bass: D3, D3
+                   [(57, 0, 8)],  # A3 held
+                   [(65, 0, 4), (67, 4, 2), (65, 6, 2)])  # F4, G4 (the suspension), F4
+    assert [(d.bar, d.beat, str(d.symbol)) for d in detect_chords(song)] == [(1, 1, "Dm")]
+
+
+def test_the_fourth_resolving_in_a_major_key_names_the_major_triad():
+    # the same suspension over C in C major: C F G, then E
+    song = _voices([(48, 0, 8)], [(55, 0, 8)], [(64, 0, 2), (65, 2, 4), (64, 6, 2)],
+                   [(72, 0, 8)])
+    assert {str(s) for _, s in detect_beat_chords(song)} == {"C"}
+
