@@ -180,6 +180,10 @@ class DrumContext:
     onsets: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
 
 
+def _hits(count: int) -> str:
+    return f"{count} drum hit{'' if count == 1 else 's'}"
+
+
 @register
 class DrumEncoding(Encoding, Conditioned):
     """One token a step: the set of kit hits at that step (:data:`REST` for none)."""
@@ -346,12 +350,16 @@ class DrumEncoding(Encoding, Conditioned):
                 f"drum model knows (notes {', '.join(map(str, pitches[:8]))}"
                 f"{' ...' if len(pitches) > 8 else ''}); they stay in the track, but the "
                 f"model does not hear them.")
+        hits = sum(len(row) for row in rows)
         if left_out:
-            report.other.append(f"{left_out} drum hits struck together with others were left "
-                                f"out of what the model hears: it has no token for so many "
-                                f"pieces at once.")
+            report.other.append(f"{_hits(left_out)} of {hits} struck together with others "
+                                f"{'was' if left_out == 1 else 'were'} left out of what the "
+                                f"model hears: it has no token for so many pieces at once "
+                                f"(the track itself is unchanged).")
         if relevelled:
-            report.other.append(f"{relevelled} drum hits were heard at another loudness level.")
+            report.other.append(f"{_hits(relevelled)} of {hits} "
+                                f"{'was' if relevelled == 1 else 'were'} heard at another "
+                                f"loudness level (the track itself is unchanged).")
         return Encoded(tokens=tokens, key=C_MAJOR, transpose=0, start_step=start_step,
                        velocity=LEVEL_VELOCITY[1], report=report)
 

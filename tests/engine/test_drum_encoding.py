@@ -114,8 +114,9 @@ def test_a_set_the_vocabulary_lacks_keeps_what_matters_and_says_so() -> None:
     assert enc.nearest({crash: 1}) == (REST, 1, 0)
     track = drum_track([(36, 0, 112), (42, 0, 85), (49, 0, 112), (38, 120, 120)])
     report = enc.encode_tracks([track], PPQ).report
-    assert any("1 drum hits struck together" in m for m in report.messages())
-    assert any("1 drum hits were heard at another loudness" in m for m in report.messages())
+    assert any("1 drum hit of 4 struck together with others was left out" in m
+               for m in report.messages())
+    assert any("1 drum hit of 4 was heard at another loudness" in m for m in report.messages())
 
 
 def test_the_card_round_trips_through_the_registry() -> None:
