@@ -31,9 +31,9 @@ the distribution; the counts of a phase period's steps are added in one go.  A s
 costs numpy's fixed cost per call far more than its arithmetic, so the calls are the
 cheap ones: ``take`` for the counts, ``dot`` for one row's product with the weights
 (the same BLAS gemv as matmul, without matmul's fixed cost), ``argmax`` for a row's
-largest number.  Every path (one row or several, each row's weights in Python floats or every
-row's in numpy) does the same floating-point operations in the same order, so the
-log-probabilities are the same to the bit.
+largest number.  Every path (one row or several, each row's weights in Python floats
+or every row's in numpy) does the same floating-point operations in the same order, so
+the log-probabilities are the same to the bit.
 
 The contexts know where in the beat a step falls (``Mixing.phase_period``, 4 steps: a
 quarter note): the trie has one root per phase and a context descends from the root of
@@ -78,6 +78,8 @@ def _clear_of_edges(entropy: Sequence[float]) -> bool:
         if not (abs(h - _ENTROPY_LOW) > 1e-9 and abs(h - _ENTROPY_HIGH) > 1e-9):
             return False
     return True
+
+
 # ndarray.sum and .max without their Python wrappers (the same reductions)
 _sum, _max = np.add.reduce, np.maximum.reduce
 
@@ -280,8 +282,9 @@ class MotifMemory:
     contexts are none of the next step's, whose counts are therefore complete.
     """
 
-    # up to this many rows, the weights are worked out row by row in Python floats
-    # (_weights_by_row), above it in numpy for every row at once (_weights)
+    # up to this many rows (and always for one), the weights are worked out row by row
+    # in Python floats (_weights_by_row), above it in numpy for every row at once
+    # (_weights)
     rows_in_python = 4
 
     def __init__(self, vocab: int, rows: int = 1, max_order: int = DEFAULT_MAX_ORDER,
