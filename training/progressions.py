@@ -12,6 +12,15 @@ root for the soprano is the root detected in Bach's four parts); the figures are
 test split's four-part chorales, beside a first-order baseline: on each beat, the chord
 most often heard in the key (the train split's counts) that holds the soprano's note.
 
+The root classifier that adds its evidence for a chord a beat
+(:class:`engine.generation.progressions.RootClassifier`) is a softmax regression per
+mode fitted here (numpy, full-batch Adam) to the train split's beats: the melody's
+:func:`~engine.generation.progressions.root_features` against the root of the chord
+detected on the beat, above the tonic of the key estimated from every part.  Its L2
+penalty, its evidence's weight and the melody fit's scale beside it are chosen on the
+validation chorales (:data:`ROOT_L2`, :data:`ROOT_WEIGHTS`, :data:`FIT_SCALES`); where
+none beats the model without it, the model ships without one.
+
 Writes ``models/chords/progressions.json``: the counts and a card-like header (data,
 split, command, figures).  No pickle.
 """
@@ -34,6 +43,133 @@ from engine.song import Song, Track, melody_track
 CACHE_DIR = Path(__file__).resolve().parent / "cache" / "progressions"
 COLLECTIONS = ("bach",)  # Monteverdi too: 1.6 points fewer beats right on validation
 FIT_WEIGHTS = (0.75, 1.0, 1.5, 2.0, 3.0)
+# the root classifier (a chord a beat): its L2 penalties, its evidence's weights and the
+# melody fit's scale beside it, each tried on the validation chorales
+ROOT_L2 = (1e-4, 3e-4, 1e-3)  # 1e-2 and 1e-5: 1-3 points fewer validation beats
+ROOT_WEIGHTS = (1.0, 2.0, 4.0, 8.0)
+FIT_SCALES = (1.0, 0.5)
+PRIOR_SCALES = (0.0, 0.5, 1.0)
+ROOT_STEPS = 300
+
+
+def fit_softmax(x: np.ndarray, y: np.ndarray, l2: float, steps: int | None = None,
+                rate: float = 0.05) -> np.ndarray:
+    """(features, 12) weights of a softmax regression of the roots ``y`` on ``x`` (its
+    last column the constant): the mean log loss plus ``l2``/2 times the squared weights
+    (the constant's aside), minimised by full-batch Adam (``steps``, default
+    :data:`ROOT_STEPS`) with the rate falling to 0."""
+    steps = ROOT_STEPS if steps is None else steps
+    x = np.asarray(x, dtype=np.float32)
+    n, f = x.shape
+    target = np.zeros((n, 12), dtype=np.float32)
+    target[np.arange(n), y] = 1.0
+    w = np.zeros((f, 12), dtype=np.float32)
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    penalised = np.ones((f, 1), dtype=np.float32)
+    penalised[-1] = 0.0
+    for t in range(1, steps + 1):
+        z = x @ w
+        z -= z.max(axis=1, keepdims=True)
+        prob = np.exp(z)
+        prob /= prob.sum(axis=1, keepdims=True)
+        g = x.T @ (prob - target) / n + l2 * penalised * w
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        step = rate * (1.0 - (t - 1) / steps)
+        w -= step * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    return w.astype(float)
+
+
+def root_data(examples) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """mode -> (features, roots) of the beats with a chord, from
+    :func:`engine.generation.progressions.root_examples` of every piece."""
+    out = {}
+    for mode in P.MODES:
+        xs, ys = [], []
+        for m, rel, strengths, roots in examples:
+            if m != mode:
+                continue
+            keep = roots >= 0
+            xs.append(P.root_features(rel, strengths)[keep])
+            ys.append(roots[keep])
+        out[mode] = (np.vstack(xs) if xs else np.zeros((0, P.N_ROOT_FEATURES)),
+                     np.concatenate(ys) if ys else np.zeros(0, dtype=np.int64))
+    return out
+
+
+def train_roots(data, l2: float) -> P.RootClassifier:
+    """A root classifier fitted to ``data`` (:func:`root_data`) with penalty ``l2``."""
+    weights, prior = {}, {}
+    for mode, (x, y) in data.items():
+        weights[mode] = fit_softmax(x, y, l2) if len(y) else np.zeros((P.N_ROOT_FEATURES, 12))
+        share = np.bincount(y, minlength=12) + 1.0
+        prior[mode] = np.log(share / share.sum())
+    return P.RootClassifier(weights, prior)
+
+
+def beat_cases(chorales, model: P.ProgressionModel) -> list[dict]:
+    """What scoring a chord a beat on ``chorales`` needs, worked out once: each one's
+    soprano cut into beats, its key and melody fit (which the root classifier does not
+    change), and the roots detection names in the four parts."""
+    out = []
+    for _, song in chorales:
+        units = P.melody_units(melody_only(song), "beat")
+        key, fit, post = P.best_key(model, "beat", units)
+        truth = [(tick, s.root_pc) for tick, s in detect_beat_chords(song) if s is not None]
+        out.append({"units": units, "key": key, "fit": fit, "post": post, "truth": truth,
+                    "starts": np.array([a for a, _ in units.spans])})
+    return out
+
+
+def beat_agreement(cases, posts) -> float:
+    """The share of the cases' beats whose likeliest root (``posts``: each case's chord
+    probabilities) is detection's, as :func:`agreement` counts it."""
+    n_q = len(DETECTED_QUALITIES)
+    right = beats = 0
+    for case, post in zip(cases, posts):
+        roots = (post.reshape(len(post), 12, n_q).sum(axis=2).argmax(axis=1)
+                 + case["key"].tonic) % 12
+        for tick, root in case["truth"]:
+            beats += 1
+            i = int(np.searchsorted(case["starts"], tick, side="right")) - 1
+            right += i >= 0 and roots[min(i, len(roots) - 1)] == root
+    return right / max(beats, 1)
+
+
+def choose_roots(examples, model: P.ProgressionModel, validation, say=print
+                 ) -> tuple[P.RootClassifier | None, dict]:
+    """The root classifier (penalty, weight and fit scale) whose chords a beat agree
+    with the validation chorales' most, or None where none beats the model without one."""
+    cases = beat_cases(validation, model)
+    plain = beat_agreement(cases, [c["post"] for c in cases])
+    data = root_data(examples)
+    say(f"root classifier: {', '.join(f'{m} {len(y):,}' for m, (_, y) in data.items())} "
+        f"training beats; validation without it {100 * plain:.2f}%")
+    best, best_score, best_l2, tried = None, plain, None, {}
+    for l2 in ROOT_L2:
+        roots = train_roots(data, l2)
+        alone = beat_agreement(cases, [np.repeat(np.exp(roots.log_probs(
+            P.root_features(P.above_tonic(c["units"].weights, c["key"].tonic),
+                            c["units"].strengths), "minor" if c["key"].minor else "major")),
+            len(DETECTED_QUALITIES), axis=1) for c in cases])
+        row = {"alone": round(alone, 4)}
+        for weight in ROOT_WEIGHTS:
+            for scale in FIT_SCALES:
+                for prior in PRIOR_SCALES:
+                    candidate = roots.with_weights(weight, scale, prior)
+                    score = beat_agreement(cases, [P.with_root_evidence(
+                        model, c["units"], c["key"], c["fit"], candidate) for c in cases])
+                    row[f"{weight}x{scale}/{prior}"] = round(score, 4)
+                    if score > best_score:
+                        best, best_score, best_l2 = candidate, score, l2
+        tried[str(l2)] = row
+        say(f"  l2 {l2}: alone {100 * alone:.2f}%, "
+            + ", ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k != "alone"))
+    chosen = None if best is None else {"l2": best_l2, "weight": best.weight,
+                                        "fit_scale": best.fit_scale,
+                                        "prior_scale": best.prior_scale}
+    return best, {"validation_without": round(plain, 4), "validation_by_l2": tried,
+                  "chosen": chosen, "validation_chosen": round(best_score, 4)}
 
 
 def melody_only(song: Song) -> Song:
@@ -112,8 +248,13 @@ def build(collections=COLLECTIONS, cache_dir: Path = CACHE_DIR, processes: int =
     by_split = {s: [p for p in pieces if D.split_of(p[0]) == s]
                 for s in ("train", "validation", "test")}
     counts = P.ProgressionCounts.empty()
+    examples = []
     for _, _, song in by_split["train"]:
-        counts = counts.add(P.count_song(song))
+        beats = detect_beat_chords(song)
+        counts = counts.add(P.count_song(song, beats))
+        example = P.root_examples(song, beats)
+        if example is not None:
+            examples.append(example)
     say(f"counted {counts.pieces} training pieces")
     validation = four_part_chorales(by_split["validation"])
     fit_weight, chosen = {}, {}
@@ -126,11 +267,12 @@ def build(collections=COLLECTIONS, cache_dir: Path = CACHE_DIR, processes: int =
         chosen[per] = {str(w): round(r, 4) for w, r in tried.items()}
         say(f"{per}: validation root agreement by fit weight {chosen[per]}")
     model = P.ProgressionModel(counts, fit_weight, {})
+    model.roots, root_choice = choose_roots(examples, model, validation, say)
     test = four_part_chorales(by_split["test"])
     figures = {per: score_split(test, model, per) for per in P.UNITS}
     info = {"pieces": {s: len(v) for s, v in by_split.items()},
             "validation_chorales": len(validation), "test_chorales": len(test),
-            "validation_root_by_fit_weight": chosen}
+            "validation_root_by_fit_weight": chosen, "root_classifier": root_choice}
     return model, {"figures": figures, **info}
 
 
@@ -155,6 +297,7 @@ def run(args: argparse.Namespace, command: str) -> int:
                             "the soprano's note"},
         "pieces": info["pieces"],
         "validation_root_by_fit_weight": info["validation_root_by_fit_weight"],
+        "root_classifier": info["root_classifier"],
         "built_seconds": round(time.monotonic() - t0, 1),
     }
     out = Path(args.out)

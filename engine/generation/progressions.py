@@ -14,7 +14,12 @@ a bar) and per mode (major, minor):
   note weighed by how long it sounds in the unit), apart for the notes struck on a beat
   and for the others (struck between beats, or held over from before): a note on the
   beat is nearly always a chord tone, one between beats is often a passing note; a
-  half bar's or a bar's chord is fitted as a beat's is.
+  half bar's or a bar's chord is fitted as a beat's is;
+- **a root classifier** (optional; :class:`RootClassifier`): a softmax regression, per
+  mode, of a beat's chord root above the tonic on the melody around the beat
+  (:func:`root_features`: the beat's notes and six beats either side, the main note
+  with the one before and the one after, the beat's strength, a note held on into the
+  next beat), learnt from the same chords.
 
 :func:`suggest_chords` scores every unit against every chord (the melody fit, times a
 weight chosen on the validation split) and weighs every path through the progression
@@ -22,7 +27,11 @@ probabilities (add-``SMOOTHING`` smoothed toward how often each chord is heard, 
 strength of the unit's start; the last chord ends the melody, as a cadence does), in
 each of the 24 keys: the key under which the melody is likeliest (forward-backward,
 every path summed) wins, and each unit gets the root likeliest given the whole melody,
-with that root's likeliest quality.  :func:`next_chords` ranks the chords for one span
+with that root's likeliest quality.  A chord a beat, the root classifier's evidence
+(its log probability of the chord's root less the log of how often that root is heard,
+times a weight) is added to the melody fit in that key before the roots are weighed
+(forward-backward again); the weights are chosen on the validation split.
+:func:`next_chords` ranks the chords for one span
 given the chord before it and the melody there.  A style folder adds its own
 counts (:func:`style_counts`).  Pure numpy, JSON only.
 """
@@ -47,7 +56,9 @@ from engine.resources import models_dir
 from engine.song import Chord, Note, Song, melody_track
 
 FORMAT = "continuo-progressions"
-VERSION = 2  # 2: the melody fit apart for notes struck on a beat and the others
+VERSION = 3  # 2: the melody fit apart for notes struck on a beat and the others;
+# 3: a root classifier (optional) adds its evidence for a chord a beat
+READABLE_VERSIONS = (2, 3)  # a version 2 model is one without a root classifier
 UNITS = ("beat", "half", "bar")
 MODES = ("major", "minor")
 N_CHORDS = 12 * len(DETECTED_QUALITIES)
@@ -175,7 +186,7 @@ def melody_weights(notes: Sequence[Note], spans: Sequence[tuple[int, int]],
     return out
 
 
-def _above_tonic(weights: np.ndarray, tonic: int) -> np.ndarray:
+def above_tonic(weights: np.ndarray, tonic: int) -> np.ndarray:
     """:func:`melody_weights` rows with each pitch class written above ``tonic``."""
     halves = weights.reshape(len(weights), 2, 12)
     return np.roll(halves, -tonic, axis=2).reshape(len(weights), 24)
@@ -186,9 +197,11 @@ def _spans(segments, starts: Sequence[int]) -> list[tuple[int, int]]:
     return [(segments[a][0], segments[b - 1][1]) for a, b in zip(starts, ends)]
 
 
-def count_song(song: Song) -> ProgressionCounts:
-    """The chords detected in ``song`` (every pitched track) and its melody (the track
-    :func:`engine.song.melody_track` finds) as counts."""
+def count_song(song: Song, beats: Sequence[tuple[int, ChordSymbol | None]] | None = None
+               ) -> ProgressionCounts:
+    """The chords detected in ``song`` (every pitched track; ``beats``: those of
+    :func:`engine.encodings.chords.detect_beat_chords` when already known) and its
+    melody (the track :func:`engine.song.melody_track` finds) as counts."""
     out = ProgressionCounts.empty()
     pitched = [n for t in song.tracks if not t.is_drum for n in t.notes]
     if not pitched:
@@ -197,7 +210,7 @@ def count_song(song: Song) -> ProgressionCounts:
     key = estimate_song_key(pitched)
     mode = _mode(key)
     segments = beat_segments(song)
-    beats = detect_beat_chords(song)
+    beats = detect_beat_chords(song) if beats is None else beats
     melody = song.tracks[melody_track(song)].notes
     for per in UNITS:
         starts = unit_starts(segments, per)
@@ -215,11 +228,154 @@ def count_song(song: Song) -> ProgressionCounts:
             symbol = max(symbols, key=symbols.count)  # the unit's most heard chord
             c = index_of(symbol, key)
             out.pairs[per][mode][segments[a][2], previous, c] += 1
-            out.melody[per][mode][c] += _above_tonic(weights[u:u + 1], key.tonic)[0]
+            out.melody[per][mode][c] += above_tonic(weights[u:u + 1], key.tonic)[0]
             previous = c
         if previous != START:
             out.pairs[per][mode][2, previous, END] += 1
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# a beat's root from the melody around it
+# ---------------------------------------------------------------------------------------
+
+ROOT_FEATURES = 1  # the layout of :func:`root_features`; a model's root classifier names it
+ROOT_WINDOW = 6  # beats either side whose melody the root classifier reads (validation,
+# the best of each window's grid: 1 beat 58.9%, 2 59.9%, 3 60.8%, 4 61.1%, 6 62.2%, 8 61.5%)
+
+
+def _main_notes(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's main note (the pitch class struck on the beat with most weight, else
+    the one sounding longest) one-hot, and the main pitch class (0 where none sounds)."""
+    n = len(rel)
+    struck, folded = rel[:, :12], rel[:, :12] + rel[:, 12:]
+    main = np.where(struck.sum(axis=1) > 0, struck.argmax(axis=1), folded.argmax(axis=1))
+    sounding = folded.sum(axis=1) > 0
+    onehot = np.zeros((n, 12))
+    onehot[np.flatnonzero(sounding), main[sounding]] = 1.0
+    return onehot, main
+
+
+def _outer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a[:, :, None] * b[:, None, :]).reshape(len(a), -1)
+
+
+def root_features(rel: np.ndarray, strengths: Sequence[int]) -> np.ndarray:
+    """(units, features) for the root classifier, from :func:`melody_weights` rows
+    written above the tonic (a beat each, from the first with melody) and each beat's
+    strength (0 a beat, 1 a half bar, 2 a bar line): the melody's pitch-class shares on
+    the beat and :data:`ROOT_WINDOW` beats either side (struck on the beat, otherwise);
+    the main note with the one before and with the one after (pairs); the main note by
+    the beat's strength; whether the main note is held on into the next beat with
+    nothing struck there (a cadence's long note), and which; the first and last beats,
+    and the last's main note; a constant."""
+    rel = np.asarray(rel, dtype=float).reshape(-1, 24)
+    n = len(rel)
+    total = rel.sum(axis=1, keepdims=True)
+    shares = np.divide(rel, total, out=np.zeros_like(rel), where=total > 0)
+    pad = np.zeros((ROOT_WINDOW, 24))
+    padded = np.vstack([pad, shares, pad])
+    window = [padded[ROOT_WINDOW + o:ROOT_WINDOW + o + n]
+              for o in range(-ROOT_WINDOW, ROOT_WINDOW + 1)]
+    main, pcs = _main_notes(rel)
+    before = np.vstack([np.zeros((1, 12)), main[:-1]])[:n]
+    after = np.vstack([main[1:], np.zeros((1, 12))])[:n]
+    strength = np.zeros((n, 3))
+    strength[np.arange(n), np.clip(np.asarray(strengths, dtype=np.int64)[:n], 0, 2)] = 1.0
+    following = np.vstack([rel[1:], np.zeros((1, 24))])[:n]
+    held = ((following[:, :12].sum(axis=1) == 0)
+            & (following[np.arange(n), 12 + pcs] > 0) & (main.sum(axis=1) > 0)).astype(float)
+    first, last = np.zeros(n), np.zeros(n)
+    if n:
+        first[0], last[-1] = 1.0, 1.0
+    return np.hstack([*window, _outer(before, main), _outer(main, after), strength,
+                      _outer(strength, main), held[:, None], held[:, None] * main,
+                      first[:, None], last[:, None], last[:, None] * main, np.ones((n, 1))])
+
+
+N_ROOT_FEATURES = root_features(np.zeros((1, 24)), [0]).shape[1]
+
+
+def root_examples(song: Song, beats: Sequence[tuple[int, ChordSymbol | None]] | None = None
+                  ) -> tuple[str, np.ndarray, list[int], np.ndarray] | None:
+    """What the root classifier learns from ``song``, a beat each from the beat where
+    its melody starts: its mode (the key estimated from every pitched track), its
+    melody's :func:`melody_weights` written above the tonic, each beat's strength, and
+    the root above the tonic of the chord ``beats`` (detection's chords, found when not
+    given) name there, -1 where they name none (the features are :func:`root_features`
+    of the weights and strengths).  None for a song without a melody."""
+    pitched = [n for t in song.tracks if not t.is_drum for n in t.notes]
+    if not pitched:
+        return None
+    key = estimate_song_key(pitched)
+    segments = beat_segments(song)
+    beats = detect_beat_chords(song) if beats is None else beats
+    melody = song.tracks[melody_track(song)].notes
+    weights = melody_weights(melody, [(a, b) for a, b, _ in segments],
+                             [a for a, _, _ in segments], song.ppq)
+    heard = np.flatnonzero(weights.sum(axis=1) > 0)
+    if not len(heard):
+        return None
+    first = int(heard[0])
+    roots = np.array([-1 if symbol is None else (symbol.root_pc - key.tonic) % 12
+                      for _, symbol in beats[first:]], dtype=np.int64)
+    return (_mode(key), above_tonic(weights[first:], key.tonic),
+            [s[2] for s in segments[first:]], roots)
+
+
+@dataclass
+class RootClassifier:
+    """A beat's chord root above the tonic from the melody around it (softmax
+    regression on :func:`root_features`, a weight matrix per mode, learnt from the
+    corpus by ``python -m training progressions``), and the share of each root in the
+    corpus.  Its evidence for a chord, ``weight`` times (the log probability of the
+    chord's root less ``prior_scale`` times the log of that root's share), is added to
+    the progression model's melody fit (times ``fit_scale``) for a chord a beat."""
+
+    weights: dict[str, np.ndarray]  # mode -> (N_ROOT_FEATURES, 12)
+    log_prior: dict[str, np.ndarray]  # mode -> (12,)
+    weight: float = 1.0
+    fit_scale: float = 1.0
+    prior_scale: float = 1.0
+
+    def log_probs(self, features: np.ndarray, mode: str) -> np.ndarray:
+        """(units, 12) log probability of each root above the tonic."""
+        z = features @ self.weights[mode]
+        z -= z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def evidence(self, features: np.ndarray, mode: str) -> np.ndarray:
+        """(units, N_CHORDS): the classifier's score of every key-relative chord."""
+        score = self.weight * (self.log_probs(features, mode)
+                               - self.prior_scale * self.log_prior[mode][None, :])
+        return np.repeat(score, len(DETECTED_QUALITIES), axis=1)
+
+    def with_weights(self, weight: float, fit_scale: float, prior_scale: float
+                     ) -> "RootClassifier":
+        return RootClassifier(self.weights, self.log_prior, weight, fit_scale, prior_scale)
+
+    def to_json(self) -> dict:
+        return {"features": ROOT_FEATURES, "weight": self.weight, "fit_scale": self.fit_scale,
+                "prior_scale": self.prior_scale,
+                **{m: {"weights": [round(float(x), 4) for x in self.weights[m].ravel()],
+                       "log_prior": [round(float(x), 4) for x in self.log_prior[m]]}
+                   for m in MODES}}
+
+    @classmethod
+    def from_json(cls, data: dict, what: str) -> "RootClassifier":
+        if not isinstance(data, dict) or data.get("features") != ROOT_FEATURES:
+            raise ModelError(f"{what}: the root classifier reads features of layout "
+                             f"{data.get('features') if isinstance(data, dict) else None!r}; "
+                             f"this Continuo makes layout {ROOT_FEATURES}")
+        try:
+            weights = {m: np.array(data[m]["weights"], dtype=float).reshape(N_ROOT_FEATURES, 12)
+                       for m in MODES}
+            prior = {m: np.array(data[m]["log_prior"], dtype=float).reshape(12) for m in MODES}
+            return cls(weights, prior, float(data["weight"]), float(data["fit_scale"]),
+                       float(data["prior_scale"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelError(f"{what}: the root classifier cannot be read "
+                             f"({type(e).__name__}: {e})") from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -264,11 +420,13 @@ class ProgressionModel:
     """Log probabilities made from counts: ``log_next[unit][mode]`` (START+1 x N_CHORDS)
     and ``log_fit[unit][mode]`` (N_CHORDS x 24: a melody pitch class above the tonic
     under each chord, struck on a beat, then otherwise), and the melody fit's weight
-    per unit."""
+    per unit; ``roots``: the root classifier that adds its evidence for a chord a beat
+    (none: the progressions and the melody fit alone)."""
 
     counts: ProgressionCounts
     fit_weight: dict[str, float]
     card: dict
+    roots: RootClassifier | None = None
 
     def __post_init__(self) -> None:
         self.log_next: dict[str, dict[str, np.ndarray]] = {u: {} for u in UNITS}
@@ -282,26 +440,33 @@ class ProgressionModel:
                 self.log_fit[u][m] = _log_melody(self.counts.melody["beat"][m])
 
     def with_style(self, style: ProgressionCounts) -> "ProgressionModel":
-        return ProgressionModel(self.counts.add(style, STYLE_WEIGHT), self.fit_weight, self.card)
+        return ProgressionModel(self.counts.add(style, STYLE_WEIGHT), self.fit_weight,
+                                self.card, self.roots)
 
     def to_json(self) -> dict:
-        return {"format": FORMAT, "version": VERSION, **self.card,
-                "fit_weight": self.fit_weight, "counts": self.counts.to_json()}
+        out = {"format": FORMAT, "version": VERSION, **self.card,
+               "fit_weight": self.fit_weight, "counts": self.counts.to_json()}
+        if self.roots is not None:
+            out["root_classifier"] = self.roots.to_json()
+        return out
 
 
 def model_from_json(data: dict, what: str) -> ProgressionModel:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelError(f"{what}: not a progression model (its format is not {FORMAT!r})")
-    if data.get("version") != VERSION:
+    if data.get("version") not in READABLE_VERSIONS:
         raise ModelError(f"{what}: progression model version {data.get('version')!r}; "
-                         f"this Continuo reads version {VERSION}")
+                         f"this Continuo reads versions "
+                         f"{', '.join(map(str, READABLE_VERSIONS))}")
     counts = ProgressionCounts.from_json(data.get("counts", {}), what)
     weights = data.get("fit_weight", {})
     fit = {u: float(weights.get(u, DEFAULT_FIT)) if isinstance(weights, dict) else DEFAULT_FIT
            for u in UNITS}
+    roots = (RootClassifier.from_json(data["root_classifier"], what)
+             if data.get("root_classifier") is not None else None)
     card = {k: v for k, v in data.items() if k not in ("format", "version", "counts",
-                                                       "fit_weight")}
-    return ProgressionModel(counts, fit, card)
+                                                       "fit_weight", "root_classifier")}
+    return ProgressionModel(counts, fit, card, roots)
 
 
 def load_model(path: str | os.PathLike | None = None) -> ProgressionModel:
@@ -392,7 +557,7 @@ def symbol_of(index: int, key: Key) -> ChordSymbol:
 def unit_fit(model: ProgressionModel, per: str, key: Key, weights: np.ndarray) -> np.ndarray:
     """(units, N_CHORDS): the melody fit of every chord in every unit, each unit's
     weights made a distribution (a unit with no melody fits every chord alike)."""
-    rel = _above_tonic(weights, key.tonic)
+    rel = above_tonic(weights, key.tonic)
     total = rel.sum(axis=1, keepdims=True)
     np.divide(rel, total, out=rel, where=total > 0)
     return model.fit_weight[per] * (rel @ model.log_fit[per][_mode(key)].T)
@@ -485,17 +650,40 @@ def decode(model: ProgressionModel, per: str, melody: _Melody) -> tuple[Key, np.
     return key, roots * n_q + qualities
 
 
-def chord_posteriors(model: ProgressionModel, per: str, melody: _Melody
-                     ) -> tuple[Key, np.ndarray]:
-    """The key under which the model finds the melody likeliest (every path summed) and,
-    in it, the (units, N_CHORDS) probability of each key-relative chord in each unit."""
+def best_key(model: ProgressionModel, per: str, melody: _Melody
+             ) -> tuple[Key, np.ndarray, np.ndarray]:
+    """The key under which the progressions and the melody fit find the melody likeliest
+    (every path summed), the (units, N_CHORDS) melody fit in it, and the probability of
+    each key-relative chord in each unit given the melody (without the root
+    classifier)."""
     best = None
     for key in KEYS:
         fit = unit_fit(model, per, key, melody.weights)
         post, total = posteriors(model.log_next[per][_mode(key)], melody.strengths, fit)
         if best is None or total > best[0]:
-            best = (total, key, post)
-    return best[1], best[2]
+            best = (total, key, fit, post)
+    return best[1], best[2], best[3]
+
+
+def with_root_evidence(model: ProgressionModel, melody: _Melody, key: Key, fit: np.ndarray,
+                       roots: RootClassifier) -> np.ndarray:
+    """(units, N_CHORDS) chord probabilities, a chord a beat, given the whole melody
+    with ``roots``' evidence added to the melody fit (``fit``, in ``key``)."""
+    features = root_features(above_tonic(melody.weights, key.tonic), melody.strengths)
+    scores = roots.fit_scale * fit + roots.evidence(features, _mode(key))
+    post, _ = posteriors(model.log_next["beat"][_mode(key)], melody.strengths, scores)
+    return post
+
+
+def chord_posteriors(model: ProgressionModel, per: str, melody: _Melody
+                     ) -> tuple[Key, np.ndarray]:
+    """The key under which the model finds the melody likeliest (:func:`best_key`) and,
+    in it, the (units, N_CHORDS) probability of each key-relative chord in each unit
+    (a chord a beat: with the root classifier's evidence, where the model has one)."""
+    key, fit, post = best_key(model, per, melody)
+    if per == "beat" and model.roots is not None:
+        post = with_root_evidence(model, melody, key, fit, model.roots)
+    return key, post
 
 
 def suggest_chords(song: Song, per: str = "bar", style=None,

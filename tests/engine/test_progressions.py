@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.encodings.chords import chord_at, parse_chord
@@ -170,3 +171,73 @@ def test_main_chords_suggest_prints_and_writes_the_chord_track(tmp_path):
                             "-o", str(out)], capture_output=True, text=True, cwd=ROOT,
                            timeout=300)
     assert wrong.returncode != 0 and "go with --suggest" in wrong.stderr
+
+
+# ---- the root classifier (a chord a beat) ------------------------------------------------
+
+def test_root_examples_are_written_above_the_tonic_whatever_the_key():
+    mode, rel, strengths, roots = P.root_examples(c_and_ab(0))
+    assert rel.shape == (len(roots), 24) and len(strengths) == len(roots)
+    assert list(strengths[:4]) == [2, 0, 1, 0]  # 4/4: a bar line, a beat, a half bar, a beat
+    chorded = roots[roots >= 0]
+    assert len(chorded) >= 60 and set((chorded - chorded[0]) % 12) == {0, 8}  # C, Ab
+    features = P.root_features(rel, strengths)
+    assert features.shape == (len(roots), P.N_ROOT_FEATURES)
+    assert (features[:, -1] == 1).all()  # the constant is the last column
+    for shift in (2, 7):  # the same tune in another key: the same examples
+        mode_t, rel_t, strengths_t, roots_t = P.root_examples(c_and_ab(shift))
+        assert mode_t == mode and (roots_t == roots).all()
+        assert np.allclose(P.root_features(rel_t, strengths_t), features)
+
+
+def test_the_shipped_root_classifier_hears_a_cadence():
+    """Mi re do in C major, the do held: the classifier names V under the re and I under
+    the held do (roots above the tonic), and a chord a beat ends G C."""
+    model = P.load_model()
+    assert model.roots is not None and model.roots.weight > 0
+    notes = [Note(p, i * Q, Q) for i, p in enumerate([67, 72, 71, 72, 76, 74])]
+    notes.append(Note(72, 6 * Q, 2 * Q))
+    song = melody_song(notes, ppq=Q)
+    units = P.melody_units(song, "beat")
+    features = P.root_features(P.above_tonic(units.weights, 0), units.strengths)
+    probs = model.roots.log_probs(features, "major")
+    assert probs[5].argmax() == 7 and probs[6].argmax() == 0
+    chords = P.suggest_chords(song, per="beat", model=model)
+    assert [chord_at(chords, t * Q).root_pc for t in (5, 6)] == [7, 0]
+
+
+def test_the_root_classifier_is_written_read_and_refused_when_unreadable():
+    model = P.load_model()
+    data = json.loads(json.dumps(model.to_json()))
+    back = P.model_from_json(data, "copy")
+    song = arpeggios([C, F, G, C, AM, F, G, C])
+    assert P.suggest_chords(song, "beat", model=back) == P.suggest_chords(song, "beat", model=model)
+    older = {k: v for k, v in data.items() if k != "root_classifier"}
+    older["version"] = 2  # a model from before the classifier: the progressions alone
+    assert P.model_from_json(older, "older").roots is None
+    wrong = json.loads(json.dumps(data))
+    wrong["root_classifier"]["features"] = 99
+    with pytest.raises(ModelError, match="layout 99"):
+        P.model_from_json(wrong, "wrong")
+    short = json.loads(json.dumps(data))
+    short["root_classifier"]["minor"]["weights"] = [0.5, 1.0]
+    with pytest.raises(ModelError, match="root classifier cannot be read"):
+        P.model_from_json(short, "short")
+    with pytest.raises(ModelError, match="versions 2, 3"):
+        P.model_from_json({**data, "version": 1}, "old")
+
+
+def test_a_style_folder_still_moves_a_chord_a_beat(tmp_path):
+    """The classifier is the corpus's; a style folder's progressions still count with it
+    (the same classifier, other chords)."""
+    for k in range(3):
+        song_to_midi_file(c_and_ab(k), tmp_path / f"piece{k}.mid")
+    song = c_and_ab(0)
+    song.tracks = song.tracks[:1]
+    model = P.load_model()
+    styled_model = model.with_style(P.style_counts(tmp_path))
+    assert styled_model.roots is model.roots is not None
+    plain = P.suggest_chords(song, per="beat", model=model)
+    styled = P.suggest_chords(song, per="beat", style=tmp_path)
+    assert styled == P.suggest_chords(song, per="beat", model=styled_model)
+    assert styled != plain
