@@ -375,6 +375,9 @@ def _any(a: np.ndarray, axis) -> np.ndarray:
 
 
 _OR = np.logical_or.reduce
+# .sum(), .max(), .min() without the methods' Python wrappers (asked every token)
+_ADD, _MAX, _MIN = np.add.reduce, np.maximum.reduce, np.minimum.reduce
+AHEAD_KEPT = 1024  # the most steps' readings a grammar keeps by their rules (set_step)
 
 
 class PolyGrammar:
@@ -651,6 +654,10 @@ class PartGrammar:
         self._rows = np.arange(batch)
         self._least = np.asarray(rules.least)[None, :]
         self._not_self = ~np.eye(P, dtype=bool)[None]  # [1, i, j]: two different parts
+        # the forced notes read ahead (:meth:`forced_next`; :meth:`_ahead_rows`), made at
+        # its first call, and the readings of the steps set_step gave, by their rules
+        self._ahead: np.ndarray | None = None
+        self._ahead_kept: dict[bytes, np.ndarray] = {}
 
     def set_step(self, step: int, must: np.ndarray, forced: np.ndarray,
                  forced_part: np.ndarray) -> None:
@@ -673,6 +680,11 @@ class PartGrammar:
             self._fpart = np.concatenate([self._fpart[:-1], np.zeros((grow + 1, P), bool)])
             self._no_hold = np.concatenate([self._no_hold, np.zeros((grow, P), bool)])
             self.T += grow
+            if self._ahead is not None:  # the new steps read as free, and a new row T
+                ahead, first = self._ahead, self.T - grow
+                self._ahead = np.concatenate([ahead, np.repeat(ahead[-1:], grow, 0)])
+                self._read_step(first)
+                self._ahead[first + 1:self.T] = self._ahead[first]
         self._must[step] = must
         self._forced[step] = forced
         self._fpart[step] = forced_part
@@ -680,22 +692,112 @@ class PartGrammar:
         if step > 0:
             self._no_hold[step] = self._fpart[step - 1] & ~self._fpart[step]
         self._no_hold[step + 1] = self._fpart[step] & ~self._fpart[step + 1]
+        if self._ahead is not None:  # the step read ahead again
+            self._read_step(step)
 
     # ---- masks ------------------------------------------------------------------------
     def _at(self) -> np.ndarray:
         return np.minimum(self.steps, self.T)
 
-    def only_step(self) -> np.ndarray:
-        """Boolean [batch]: the rows whose :meth:`mask` is STEP alone because no part may
-        take another note (each closed, full or forced) and no forced note is still to
-        come; a few array reads instead of the mask (a live step's last token)."""
-        at = self._at()
-        ok = ~self.closed & (self.count < self._capacity[None, :])
-        if self._forced is None:
-            return ~_any(ok, 1)
-        ok &= ~self._fpart[at]
-        unwritten = (self._forced[at] > 0) & ~self.cur
-        return ~(_any(ok, 1) | _any(_any(unwritten, 2), 1))
+    def forced_next(self, done: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each row's next token and its part (-1 for STEP) when no row has a choice,
+        else None; ``done`` [batch] (optional): rows that may only close steps (STEP).
+
+        A row's next token is forced when it is the only one :meth:`mask` can allow,
+        whatever the allowed tokens: the highest forced note still to come (STEP when
+        none is left) while no part free in the step may write before it, each being
+        closed, full, kept out by a forced part above it still to come (whose notes
+        come first), or left no pitch of its range above that note and below the
+        step's last note.  Anything else (a free part that might write, a row past the
+        rules, a step with a forced note outside the forced parts) is left to the mask.
+        The rules' forced notes are read once (a step :meth:`set_step` gives, when it
+        comes), so a call costs a few operations on ``[batch, parts]`` arrays instead of
+        the mask's over ``[batch, parts, pitches]``."""
+        ahead = self._read_ahead() if self._ahead is None else self._ahead
+        t = np.minimum(self.steps, self.T)  # past the rules: row T, nothing forced
+        count = self.count
+        w = 0 if self._fpart is None else _ADD(count, 1, where=self._fpart[t])
+        known = ahead[t, w]  # [batch, 2 + P]: the step's forced notes written: w
+        # a part may write when it has a pitch of its range between the forced note and
+        # the step's last note, and is neither closed nor full
+        may = (known[:, 2:] < self.below[:, None]) & ((count < self._capacity) > self.closed)
+        token, part = known[:, 0], known[:, 1]
+        if done is not None and _OR(done):
+            may[done] = False
+            token = np.where(done, STEP, token)
+            part = np.where(done, -1, part)
+        if _OR(may, None) or _MIN(token) < 0:
+            return None
+        return token, part
+
+    def _read_ahead(self) -> np.ndarray:
+        """:meth:`forced_next`'s reading of every step of the rules, and a row T past
+        them where nothing is forced."""
+        forced, fpart, T = self._forced, self._fpart, self.T
+        if forced is None:  # no forced notes: every step free
+            forced = np.zeros((T + 1, self.P, self.n), np.int8)
+            fpart = np.zeros((T + 1, self.P), bool)
+        self._ahead = self._ahead_rows(forced[:T + 1], fpart[:T + 1])
+        self._ahead[T, :, :2] = -1
+        self._ahead_kept.clear()
+        return self._ahead
+
+    def _read_step(self, step: int) -> None:
+        """:meth:`forced_next`'s reading of ``step`` after :meth:`set_step` gave its rules;
+        steps that repeat one another (a melody's notes) are read once."""
+        key = self._forced[step].tobytes() + self._fpart[step].tobytes()
+        row = self._ahead_kept.get(key)
+        if row is None:
+            row = self._ahead_rows(self._forced[step:step + 1], self._fpart[step:step + 1])[0]
+            width = self._ahead.shape[1]
+            # the narrower of the two widened with copies of its last column (token -1:
+            # nothing past it is read)
+            if len(row) > width:
+                self._ahead = np.concatenate(
+                    [self._ahead, np.repeat(self._ahead[:, -1:], len(row) - width, 1)], 1)
+                self._ahead_kept.clear()
+            elif len(row) < width:
+                row = np.concatenate([row, np.repeat(row[-1:], width - len(row), 0)])
+            if len(self._ahead_kept) >= AHEAD_KEPT:
+                self._ahead_kept.clear()
+            self._ahead_kept[key] = row
+        self._ahead[step] = row
+
+    def _ahead_rows(self, forced: np.ndarray, fpart: np.ndarray) -> np.ndarray:
+        """What :meth:`forced_next` reads of the steps whose rules are ``forced`` [S, P,
+        pitches] and ``fpart`` [S, P]: [S, w, 2 + P], per step and count w of its forced
+        notes written, the next forced note's token (STEP when none is left; -1 past
+        that, and throughout a step with a forced note outside the forced parts), its
+        part (-1: STEP) and the lowest pitch index each part might write before it
+        (above it, within the part's range; n + 1 for a part that may not: forced, kept
+        out by a forced part above it still to come, or left no pitch of its range)."""
+        S, P, n = forced.shape
+        # every forced note, step by step and top down (the grammar's order: pitch
+        # down, then part up), and its place w among its step's
+        t, j, q = np.nonzero(forced)
+        if len(t) > 1:
+            order = np.lexsort((j, -q, t))
+            t, j, q = t[order], j[order], q[order]
+        counts = np.bincount(t, minlength=S)
+        starts = np.cumsum(counts) - counts
+        w = np.arange(len(t)) - starts[t]
+        out = np.full((S, int(_MAX(counts, initial=0)) + 2, 2 + P), -1, np.int64)
+        token, part, high = out[:, :, 0], out[:, :, 1], np.full(out.shape[:2], -1, np.int64)
+        token[t, w] = np.where(forced[t, j, q] == 1, 1 + q, 1 + n + q)
+        token[np.arange(S), counts] = STEP
+        part[t, w], high[t, w] = j, q
+        token[_any(_any(forced > 0, 2) & ~fpart, 1)] = -1
+        # the parts each note's part, or a later note's of its step, keeps out (their
+        # notes would come after a lower part's): sums of the parts above, from the end
+        after = np.zeros((len(t) + 1, P), np.int64)
+        after[:-1] = np.cumsum(self._above[j][::-1], axis=0)[::-1]
+        blocked = np.zeros(out.shape[:2] + (P,), bool)
+        blocked[t, w] = after[:-1] > after[(starts + counts)[t]]
+        lowest = np.maximum(high[:, :, None] + 1, self._floor)
+        out[:, :, 2:] = np.where(fpart[:, None, :] | blocked | (lowest > self._ceiling),
+                                 n + 1, lowest)
+        return out
 
     def mask(self, allowed: np.ndarray) -> np.ndarray:
         """Boolean [batch, vocab]: ``allowed`` ([vocab] or [batch, vocab]) narrowed by
@@ -819,8 +921,8 @@ class PartGrammar:
 
     def push(self, tokens: np.ndarray, parts: np.ndarray | None = None) -> None:
         """Follow ``tokens`` (one a row); ``parts``: each note's part where the caller
-        knows it (a forced note's, as :class:`engine.generation.constraints.grammar.
-        ForcedAhead` reads them), else the part the last :meth:`mask` offered it to."""
+        knows it (a forced note's, as :meth:`forced_next` gives it), else the part the last
+        :meth:`mask` offered it to."""
         tokens = np.asarray(tokens, dtype=np.int64)
         if self.batch == 1:
             self._push_one(int(tokens[0]), None if parts is None else int(parts[0]))

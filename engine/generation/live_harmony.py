@@ -172,8 +172,9 @@ class LiveHarmony:
         """The step's tokens up to and including its STEP.  A token that is the only one
         allowed (the melody's, the STEP once every voice is written) is taken without a
         draw and needs no logits, so the model hears the step's last note and its STEP
-        only in :meth:`prepare`, after the notes have gone out; those two need no grammar
-        mask either (tests/engine/test_live_harmony_shortcuts.py checks it)."""
+        only in :meth:`prepare`, after the notes have gone out; a forced one
+        (:meth:`PartGrammar.forced_next`: those two, mostly) needs no grammar mask either
+        (tests/engine/test_live_harmony_shortcuts.py checks it)."""
         if self.grammar is None:
             if pitch is None:
                 return Step(-1)
@@ -188,15 +189,12 @@ class LiveHarmony:
         self._rules(t, mp, onset)
         row: list[int] = []
         parts: list[int] = []
-        tokens = 2 + 2 * self.enc.max_voices
-        if mp >= 0:
-            # the melody's note opens the step, the only token the grammar allows there
-            # (the top part is forced and every voice sits beneath it): no mask, no draw
-            self._take(self.enc.new(mp) if onset else self.enc.hold(mp), row, parts, 0)
-            tokens -= 1
-        for _ in range(tokens):
-            if self.grammar.only_step()[0]:  # every voice written: STEP alone
-                tok = STEP
+        for _ in range(2 + 2 * self.enc.max_voices):
+            part = None
+            if (forced := self.grammar.forced_next()) is not None:
+                # the melody's note (the top part is forced and every voice sits beneath
+                # it), the STEP once every voice is written: no mask, no draw
+                tok, part = int(forced[0][0]), int(forced[1][0])
             elif len(only := np.flatnonzero(mask := self.grammar.mask(self._allowed)[0])) == 1:
                 tok = int(only[0])
             else:
@@ -207,7 +205,7 @@ class LiveHarmony:
                                           f"numbers (NaN or infinity); its weights are "
                                           f"probably damaged")
                 tok = int(drawn[0])
-            self._take(tok, row, parts)
+            self._take(tok, row, parts, part)
             if tok == STEP:
                 break
         else:

@@ -25,9 +25,6 @@ from engine.errors import GenerationError
 from engine.generation.constraints import Constraint, StepContext, register
 
 VOICE_LEADING = True  # keep parts from moving in parallel fifths and octaves
-# a.any(), .sum(), .max(), .min() without the methods' Python wrappers (asked every token)
-_OR, _ADD, _MAX, _MIN = (np.logical_or.reduce, np.add.reduce, np.maximum.reduce,
-                         np.minimum.reduce)
 
 
 @register
@@ -40,7 +37,7 @@ class PartGrammarConstraint(Constraint):
     name = "grammar"
     steps: int | None = None  # the steps each row writes (None: not counted)
     since: np.ndarray | int = 0  # the grammar's steps when counting began
-    ahead: "ForcedAhead | None" = None  # the forced notes read ahead (plan_forced)
+    ahead = False  # whether narrow asks the grammar for forced tokens (plan_forced)
     # when the last narrow found every row's next token forced: those tokens (nothing
     # to draw, and the rules after the grammar have nothing to narrow), else None
     known: np.ndarray | None = None
@@ -89,15 +86,18 @@ class PartGrammarConstraint(Constraint):
         return self.at >= self.steps
 
     def plan_forced(self) -> None:
-        """Read the rules' forced notes ahead (:class:`ForcedAhead`), once, for a job whose
-        rules stay as they are (not one that gives steps as they are played): a call
-        where each row's next token is forced then needs no mask of the grammar, nor
-        the parts' search of :meth:`PartGrammar.push`."""
-        self.ahead = ForcedAhead(self.grammar)
+        """Ask the grammar each call whether every row's next token is forced
+        (:meth:`PartGrammar.forced_next`, which reads the rules' forced notes once): such
+        a call needs no mask of the grammar, nor the parts' search of
+        :meth:`PartGrammar.push`."""
+        if not isinstance(self.grammar, PartGrammar):
+            raise ValueError("plan_forced reads the forced notes of a PartGrammar's rules, "
+                             f"not a {type(self.grammar).__name__}'s")
+        self.ahead = True
 
     def narrow(self, step: int, allowed: np.ndarray) -> np.ndarray:
         done = self.done if self.steps is not None else None
-        known = None if self.ahead is None else self.ahead.next_tokens(self.grammar, done)
+        known = self.grammar.forced_next(done) if self.ahead else None
         if known is not None:
             self.known, self._known_parts = known
             mask = np.zeros((len(self.known), self.context.model.encoding.vocab_size), bool)
@@ -119,95 +119,6 @@ class PartGrammarConstraint(Constraint):
                                   "grammar's forced-only mask (a rule after the grammar "
                                   "changed it)")
         self.grammar.push(tokens, self._known_parts)
-
-
-class ForcedAhead:
-    """A part grammar's forced notes (:class:`PartRules`' ``forced``), read once: per
-    step, top down, each note's token and part, and which parts a pending forced note
-    keeps from writing.  When every row's next token is forced (or a STEP, nothing
-    else being able to come), :meth:`next_tokens` says which, in a few operations on
-    ``[rows, parts]`` arrays instead of the grammar's mask over ``[rows, parts,
-    pitches]``.  Rules given step by step (:meth:`PartGrammar.set_step`) are not read
-    ahead.
-
-    The grammar offers the highest forced note not yet written, as given, and besides
-    it only notes of the parts not forced in the step (free), above it and below the
-    step's last note; a free part writes none when it is closed, full, kept out by a
-    forced part above it still to come (whose notes come first), or left no pitch of
-    its range in that window.  Every free part writing none, the forced note is the
-    one token (with none pending, STEP is).  Anything else (a free part that might
-    write) leaves the call to the grammar's own mask."""
-
-    def __init__(self, grammar: PartGrammar) -> None:
-        rules, enc = grammar.rules, grammar.enc
-        if rules.forced is None:
-            raise ValueError("ForcedAhead reads rules made with forced notes")
-        forced = np.asarray(rules.forced)
-        if ((forced > 0).any(axis=2) & ~np.asarray(rules.forced_part, bool)).any():
-            raise ValueError("ForcedAhead reads rules whose forced notes are all of "
-                             "forced parts")
-        T, P, n = forced.shape
-        parts = np.arange(P)
-        above = (parts[:, None] < parts[None, :]) & ~np.asarray(rules.crosses, bool)
-        # every forced note, step by step and top down (the grammar's order: pitch
-        # down, then part up), and its place w among its step's
-        t, j, q = np.nonzero(forced)
-        order = np.lexsort((j, -q, t))
-        t, j, q = t[order], j[order], q[order]
-        counts = np.bincount(t, minlength=T)
-        starts = np.cumsum(counts) - counts
-        w = np.arange(len(t)) - starts[t]
-        most = int(counts.max(initial=0))
-        # [T, w]: with w forced notes of the step written, the next one's token (STEP
-        # when none is left; -1 past them), part (-1: STEP) and pitch index (-1: none);
-        # [T, w, P]: the parts it or a forced note after it keeps from writing
-        self.token = np.full((T, most + 2), -1, np.int64)
-        self.part = np.full((T, most + 2), -1, np.int64)
-        high = np.full((T, most + 2), -1, np.int64)
-        self.token[t, w] = np.where(forced[t, j, q] == 1, 1 + q, 1 + n + q)
-        self.token[np.arange(T), counts] = STEP
-        self.part[t, w], high[t, w] = j, q
-        # the parts above each note's or a later one's of its step: sums from the end
-        after = np.concatenate([np.cumsum(above[j][::-1], axis=0)[::-1],
-                                np.zeros((1, P), np.int64)])
-        blocked = np.zeros((T, most + 2, P), bool)
-        blocked[t, w] = after[:-1] > after[(starts + counts)[t]]
-        forced_part = np.asarray(rules.forced_part, bool)
-        floor = np.clip(np.asarray(rules.floor) - enc.min_pitch, 0, n - 1)
-        # [T, w, P]: the lowest pitch index each part might write before that forced
-        # note (above it; n + 1 for a part that may not: forced, or kept out)
-        lowest = np.maximum(high[:, :, None] + 1, floor[None, None, :])
-        self.lowest = np.where(forced_part[:, None, :] | blocked, n + 1, lowest)
-        # one above the highest each part may write
-        self.over = np.clip(np.asarray(rules.ceiling) - enc.min_pitch, -1, n - 1) + 1
-        self.forced_part = forced_part.astype(np.int64)  # [T, P], to count with
-        self.capacity = np.asarray(rules.capacity, np.int64)
-        self.T = T
-
-    def next_tokens(self, grammar: PartGrammar, done: np.ndarray | None
-                    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Each row's next token and its part (-1 for STEP) when no row has a choice
-        (a ``done`` row: STEP), else None."""
-        t = grammar.steps
-        if _MAX(t) >= self.T:  # past the rules: only a done row may be
-            if done is None or (t[~done] >= self.T).any():
-                return None
-            t = np.minimum(t, self.T - 1)
-        count = grammar.count
-        w = _ADD(count * self.forced_part[t], 1)  # the step's forced notes written
-        token = self.token[t, w]
-        # a part may write when it has a pitch of its range between the forced note and
-        # the step's last note, and is neither closed nor full
-        may = (self.lowest[t, w] < np.minimum(grammar.below[:, None], self.over)) & \
-            ((count < self.capacity) > grammar.closed)
-        part = None
-        if done is not None and _OR(done):
-            may[done] = False
-            token = np.where(done, STEP, token)
-            part = np.where(done, -1, self.part[t, w])
-        if _MIN(token) < 0 or _OR(may, None):
-            return None
-        return token, self.part[t, w] if part is None else part
 
 
 class FullTexture(Constraint):

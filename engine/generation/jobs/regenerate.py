@@ -12,7 +12,7 @@ read from all its own notes (those it replaces included), its range from those i
 (within RANGE_MARGIN), it keeps its place among the parts, and it avoids parallel fifths
 and octaves with the parts above it (:class:`FixedParallels` adds the parts beneath it,
 whose notes are known beforehand, and the beat before).  The forced notes are read
-ahead once (:class:`~engine.generation.constraints.grammar.ForcedAhead`): a call where
+ahead once (:meth:`~engine.encodings.polyphony.PartGrammar.forced_next`): a call where
 every row's next token is forced needs no mask of the grammar's and draws nothing, so
 regenerating a part costs no more than continuing every part.
 
