@@ -33,7 +33,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from engine.encodings.drums import KIT, STYLES, DrumEncoding, bar_steps, is_drum_track, style_id
+from engine.encodings.drums import (KIT, STYLES, DrumEncoding, bar_steps, is_drum_track,
+                                    positions_at, style_id)
 from engine.generation.drum_style import PLACES, StylePrior, count_places, places, use_prior
 from engine.song import Song
 from training.datasets import grooves as G
@@ -177,14 +178,12 @@ def groove_tokens(enc: DrumEncoding, song: Song, family: str,
                   style_known: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
     """A groove's tokens and each token's place in the bar (None without drums); the
     encoding's context becomes the song's, its style the family's (or 0)."""
-    from engine.generation.jobs.drums import bar_positions
-
     enc.context.style = style_id(family) if style_known and family else 0
     tokens = enc.song_to_tokens(song)
     if not tokens or len(tokens) < 2:
         return None
     c = enc.context
-    where = places(bar_positions(c.origin, len(tokens), c.bars, c.bar_steps))
+    where = places(positions_at(c.origin, len(tokens), c.bars, c.bar_steps))
     return np.asarray(tokens, np.int64), where
 
 

@@ -10,13 +10,13 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.encodings.drums import KIT, STYLES, bar_steps, style_id
+from engine.encodings.drums import KIT, STYLES, bar_steps, positions_at, style_id
 from engine.errors import ModelError
 from engine.formats import load_song
 from engine.generation import jobs
 from engine.generation.drum_style import (PLACES, StylePrior, load_prior, places, prior_paths,
                                           style_prior, use_prior)
-from engine.generation.jobs.drums import bar_positions, drum_model
+from engine.generation.jobs.drums import drum_model
 from engine.generation.request import DRUMS, GenerationRequest, GenerationSettings
 from tests.engine.drum_rig import ROOT, library  # noqa: F401
 
@@ -74,9 +74,9 @@ def test_it_strikes_where_the_styles_grooves_strike(enc, prior) -> None:
 
 
 def test_places_are_the_networks_positions(enc) -> None:
-    at = places(bar_positions(0, 96, [0, 36], 36))  # a 3/4 bar after a bar of 36 steps
+    at = places(positions_at(0, 96, [0, 36], 36))  # a 3/4 bar after a bar of 36 steps
     assert at[:36].tolist() == list(range(36)) and at[36:72].tolist() == list(range(36))
-    assert places(bar_positions(0, 48, [], 48)).tolist() == list(range(48))
+    assert places(positions_at(0, 48, [], 48)).tolist() == list(range(48))
 
 
 def test_add_drums_in_a_style_comes_nearer_the_styles_grooves(library, enc, prior) -> None:
@@ -100,7 +100,7 @@ def test_add_drums_in_a_style_comes_nearer_the_styles_grooves(library, enc, prio
                                                                drum_style=style))
         finally:
             use_prior(None)
-        bars = bar_positions(0, len(result.tokens[0]), [0], bar_steps(song.meter_at(0)))
+        bars = positions_at(0, len(result.tokens[0]), [0], bar_steps(song.meter_at(0)))
         counts = np.zeros((PLACES, enc.vocab_size))
         for row in result.tokens:
             np.add.at(counts, (places(bars), np.asarray(row)), 1)

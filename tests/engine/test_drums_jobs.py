@@ -221,10 +221,9 @@ def test_add_drums_runs_in_the_helper_process(library, groove):
 
 @pytest.mark.parametrize("bars,last", [((), 48), ([0, 36, 84, 120], 42), ([5, 53], 36)])
 def test_the_positions_worked_out_at_once_are_the_encodings_one_by_one(bars, last):
-    from engine.encodings.drums import position_at
-    from engine.generation.jobs.drums import bar_positions
+    from engine.encodings.drums import position_at, positions_at
 
-    at_once = bar_positions(-3, 400, bars, last)
+    at_once = positions_at(-3, 400, bars, last)
     assert np.array_equal(at_once, np.stack([position_at(t, bars, last)
                                              for t in range(-3, 397)]))
 
