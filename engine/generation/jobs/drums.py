@@ -34,8 +34,8 @@ from engine.encodings import CONTINUE, FILL, Key
 from engine.encodings.drums import (AUTO_STYLE, DRUM_CHANNEL, POSITION_QUARTERS,
                                     POSITION_STEPS, REST, STEPS_PER_QUARTER, STYLES,
                                     DrumContext, DrumEncoding, bar_lines, is_drum_track,
-                                    onsets_per_step, style_id, unmapped_notes)
-from engine.encodings.drums import positions_at as bar_positions
+                                    onsets_per_step, positions_at, style_id,
+                                    unmapped_notes)
 from engine.errors import EncodingError, GenerationError
 from engine.generation.drum_memory import SeedGroove, drum_memory, seed_groove
 from engine.generation.drum_steps import DrumStepMix, conditioning_steps
@@ -82,7 +82,7 @@ TRIPLET_SHARE = 0.25  # off-beat onsets on the triplet grid, of all off-beat ons
 __all__ = ["DRUM_DEFAULTS", "drum_model_names", "drum_model", "auto_style", "resolve_style",
            "add_drums", "continue_drums", "continue_drum_tracks", "DrumsWentOn",
            "fill_drums", "drum_tracks", "DrumPlan",
-           "sample_drums", "bar_positions"]
+           "sample_drums"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -281,7 +281,7 @@ class DrumPlan:
         out at once (a step's inputs are views of arrays made here)."""
         rows = self.onsets.shape[0]
         style = np.full((rows, 1), self.style, np.int32)
-        positions = bar_positions(first, count, self.bars, self.bar_steps)
+        positions = positions_at(first, count, self.bars, self.bar_steps)
         onsets = np.zeros((rows, count, 2), np.float32)
         a, b = max(0, first - self.start), min(self.onsets.shape[1], first - self.start + count)
         if a < b:
@@ -327,7 +327,7 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
     nats = groove_nats(settings, GROOVE_MEMORY if memory is None
                        else GROOVE_MEMORY_WITH_MEMORY)
     where = None if plan.prior is None else \
-        places(bar_positions(plan.start, plan.steps, plan.bars, plan.bar_steps))
+        places(positions_at(plan.start, plan.steps, plan.bars, plan.bar_steps))
     # the seed's groove, bar by bar: each new bar one of the seed's bars, varied
     groove = None if plan.groove is None else plan.groove.take(rng)
     # each step: the memory, the style prior, the seed's groove (or the groove memory's
