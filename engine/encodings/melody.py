@@ -50,6 +50,23 @@ class GridNote:
     velocity: int = 100
 
 
+def quantize_to_grid(enc: Encoding, notes: Sequence[Note], ppq: int, shift: int = 0
+                     ) -> tuple[list[GridNote], float, int]:
+    """``notes`` on ``enc``'s step grid as grid notes (still polyphonic), each pitch moved
+    by ``shift``; the largest error in ticks (to 6 places), and how many notes shorter
+    than a step were lengthened to one step."""
+    grid, max_err, lengthened = [], 0.0, 0
+    for n in notes:
+        s = enc.tick_to_step(n.start_tick, ppq)
+        e = enc.tick_to_step(n.end_tick, ppq)
+        max_err = max(max_err, abs(s * ppq / enc.steps_per_quarter - n.start_tick),
+                      abs(e * ppq / enc.steps_per_quarter - n.end_tick))
+        if e <= s:
+            e, lengthened = s + 1, lengthened + 1
+        grid.append(GridNote(s, e, n.pitch + shift, n.velocity))
+    return grid, round(max_err, 6), lengthened
+
+
 @register
 class MelodyEncoding(Encoding):
     """Melody events on a grid of ``steps_per_quarter`` steps per quarter note."""
@@ -120,17 +137,9 @@ class MelodyEncoding(Encoding):
     # ---- notes -> grid --------------------------------------------------------------
     def quantize(self, notes: Sequence[Note], ppq: int) -> tuple[list[GridNote], float, int]:
         """Notes -> grid notes (still polyphonic), the largest error in ticks, and how
-        many notes shorter than a step were lengthened to one step."""
-        grid, max_err, lengthened = [], 0.0, 0
-        for n in notes:
-            s = self.tick_to_step(n.start_tick, ppq)
-            e = self.tick_to_step(n.end_tick, ppq)
-            max_err = max(max_err, abs(s * ppq / self.steps_per_quarter - n.start_tick),
-                          abs(e * ppq / self.steps_per_quarter - n.end_tick))
-            if e <= s:
-                e, lengthened = s + 1, lengthened + 1
-            grid.append(GridNote(s, e, n.pitch, n.velocity))
-        return grid, round(max_err, 6), lengthened
+        many notes shorter than a step were lengthened to one step
+        (:func:`quantize_to_grid`)."""
+        return quantize_to_grid(self, notes, ppq)
 
     @staticmethod
     def top_line(grid: Iterable[GridNote]) -> tuple[list[GridNote], int]:

@@ -33,7 +33,7 @@ import numpy as np
 from engine.encodings.base import (PART_CAPABILITIES, Encoded, Encoding, EncodingReport,
                                    register)
 from engine.encodings.keys import Key, estimate_song_key
-from engine.encodings.melody import GridNote
+from engine.encodings.melody import GridNote, quantize_to_grid
 from engine.errors import EncodingError
 from engine.song import Note, Song
 
@@ -132,17 +132,9 @@ class PolyphonyEncoding(Encoding):
                 report: EncodingReport) -> list[GridNote]:
         """Quantize, transpose by ``shift`` and fit the range: the whole music by
         octaves where it fits (fewest octaves), else note by note."""
-        grid, max_err = [], 0.0
-        for n in notes:
-            s = self.tick_to_step(n.start_tick, ppq)
-            e = self.tick_to_step(n.end_tick, ppq)
-            max_err = max(max_err, abs(s * ppq / self.steps_per_quarter - n.start_tick),
-                          abs(e * ppq / self.steps_per_quarter - n.end_tick))
-            if e <= s:
-                e = s + 1
-                report.lengthened_to_one_step += 1
-            grid.append(GridNote(s, e, n.pitch + shift, n.velocity))
-        report.max_quantize_error_ticks = round(max_err, 6)
+        grid, error, lengthened = quantize_to_grid(self, notes, ppq, shift)
+        report.max_quantize_error_ticks = error
+        report.lengthened_to_one_step += lengthened
         if not grid:
             return grid
         lo, hi = min(g.pitch for g in grid), max(g.pitch for g in grid)
