@@ -26,6 +26,7 @@ from typing import Callable
 from engine.errors import ContinuoError
 from engine.formats.atomic import write_file
 from engine.formats.midi import song_to_midi_bytes
+from engine.formats.scores import MUSICXML_KINDS
 from engine.song import KeySignature, Note, Song, Track, melody_track
 
 GRID_PER_QUARTER = 24  # notation formats: every note on a 24th of a quarter note
@@ -239,16 +240,6 @@ def song_to_music21(song: Song, progress: Progress | None = None):
     return score
 
 
-# Continuo's chord qualities -> MusicXML's <kind> (music21's names)
-_KIND_OF = {"": "major", "m": "minor", "aug": "augmented", "dim": "diminished",
-            "7": "dominant-seventh", "maj7": "major-seventh", "m7": "minor-seventh",
-            "dim7": "diminished-seventh", "aug7": "augmented-seventh",
-            "m7b5": "half-diminished-seventh", "mmaj7": "major-minor", "6": "major-sixth",
-            "m6": "minor-sixth", "9": "dominant-ninth", "maj9": "major-ninth",
-            "m9": "minor-ninth", "11": "dominant-11th", "m11": "minor-11th",
-            "13": "dominant-13th", "maj13": "major-13th", "m13": "minor-13th",
-            "sus2": "suspended-second", "sus4": "suspended-fourth",
-            "7sus4": "suspended-fourth-seventh"}
 # extensions -> MusicXML's <degree>: (type, value, alter)
 _DEGREE_OF = {"add2": ("add", 2, 0), "add4": ("add", 4, 0), "add9": ("add", 9, 0),
               "add11": ("add", 11, 0), "add13": ("add", 13, 0), "9": ("add", 9, 0),
@@ -273,7 +264,8 @@ def chord_to_music21(text: str):
         symbol = parse_chord(text)
     except EncodingError:
         return None
-    cs = harmony.ChordSymbol(root=_m21_note_name(symbol.root), kind=_KIND_OF[symbol.quality],
+    cs = harmony.ChordSymbol(root=_m21_note_name(symbol.root),
+                             kind=MUSICXML_KINDS[symbol.quality],
                              bass=_m21_note_name(symbol.bass or symbol.root))
     for ext in symbol.extensions:
         kind, degree, alter = _DEGREE_OF[ext]

@@ -233,16 +233,18 @@ def music21_score_to_song(score, ppq: int = DEFAULT_PPQ, what: str = "score") ->
                 chords=[chords[t] for t in sorted(chords)])
 
 
-# music21's chord kinds (MusicXML's <kind> values) -> Continuo's qualities
-_KINDS = {"major": "", "minor": "m", "augmented": "aug", "diminished": "dim",
-          "dominant-seventh": "7", "major-seventh": "maj7", "minor-seventh": "m7",
-          "diminished-seventh": "dim7", "augmented-seventh": "aug7",
-          "half-diminished-seventh": "m7b5", "major-minor": "mmaj7", "major-sixth": "6",
-          "minor-sixth": "m6", "dominant-ninth": "9", "major-ninth": "maj9",
-          "minor-ninth": "m9", "dominant-11th": "11", "minor-11th": "m11",
-          "dominant-13th": "13", "major-13th": "maj13", "minor-13th": "m13",
-          "suspended-second": "sus2", "suspended-fourth": "sus4",
-          "suspended-fourth-seventh": "7sus4"}
+# Continuo's chord qualities -> MusicXML's <kind> values (music21's chord kinds): read
+# here, written by engine/formats/export.py
+MUSICXML_KINDS = {"": "major", "m": "minor", "aug": "augmented", "dim": "diminished",
+                  "7": "dominant-seventh", "maj7": "major-seventh", "m7": "minor-seventh",
+                  "dim7": "diminished-seventh", "aug7": "augmented-seventh",
+                  "m7b5": "half-diminished-seventh", "mmaj7": "major-minor",
+                  "6": "major-sixth", "m6": "minor-sixth", "9": "dominant-ninth",
+                  "maj9": "major-ninth", "m9": "minor-ninth", "11": "dominant-11th",
+                  "m11": "minor-11th", "13": "dominant-13th", "maj13": "major-13th",
+                  "m13": "minor-13th", "sus2": "suspended-second",
+                  "sus4": "suspended-fourth", "7sus4": "suspended-fourth-seventh"}
+_KINDS = {kind: quality for quality, kind in MUSICXML_KINDS.items()}
 _M21_FLATS = re.compile(r"(^|/)([A-G])(-+)")
 
 
