@@ -159,6 +159,26 @@ class LiveHarmony:
         self.grammar.set_step(t, must, forced, part)
 
     # ---- stepping ---------------------------------------------------------------------
+    def _start_step(self, pitch: int | None, onset: bool, first_starts: bool
+                    ) -> tuple[int, int, bool] | None:
+        """A step begun: the model has heard the last one, and the grammar has this
+        one's rules (the melody as heard); (the step, the melody's model pitch or -1,
+        whether it starts there), or None before the first note.  ``first_starts``: the
+        melody starts a note at the first step whatever the player did."""
+        if self.grammar is None:
+            if pitch is None:
+                return None
+            self._begin(pitch)
+        self.prepare()
+        t = self.steps
+        pitch, onset = self._heard(pitch, onset)
+        mp = -1 if pitch is None else self._model_pitch(pitch)
+        # a new pitch in the melody starts a note, whatever the player did
+        onset = bool(onset or mp != self._last_mp or (first_starts and t == 0))
+        self._last_mp = mp
+        self._rules(t, mp, onset)
+        return t, mp, onset
+
     def step(self, pitch: int | None, onset: bool) -> Step:
         """One step: the melody's MIDI ``pitch`` (None: it rests) and whether it starts
         here.  The voices' tokens are sampled up to the step's end; the logits for the
@@ -175,18 +195,9 @@ class LiveHarmony:
         only in :meth:`prepare`, after the notes have gone out; a forced one
         (:meth:`PartGrammar.forced_next`: those two, mostly) needs no grammar mask either
         (tests/engine/test_live_harmony_shortcuts.py checks it)."""
-        if self.grammar is None:
-            if pitch is None:
-                return Step(-1)
-            self._begin(pitch)
-        self.prepare()
-        t = self.steps
-        pitch, onset = self._heard(pitch, onset)
-        mp = -1 if pitch is None else self._model_pitch(pitch)
-        # a new pitch in the melody starts a note, whatever the player did
-        onset = bool(onset or mp != self._last_mp)
-        self._last_mp = mp
-        self._rules(t, mp, onset)
+        if (begun := self._start_step(pitch, onset, first_starts=False)) is None:
+            return Step(-1)
+        t = begun[0]
         row: list[int] = []
         parts: list[int] = []
         for _ in range(2 + 2 * self.enc.max_voices):
@@ -245,17 +256,9 @@ class LiveHarmony:
         """A step the clock left no time for: the model hears the melody and the voices
         held as they were (those still beneath it), fed, not sampled; nothing new
         sounds."""
-        if self.grammar is None:
-            if pitch is None:
-                return Step(-1, dropped=True)
-            self._begin(pitch)
-        self.prepare()
-        t = self.steps
-        pitch, onset = self._heard(pitch, onset)
-        mp = -1 if pitch is None else self._model_pitch(pitch)
-        onset = bool(onset or mp != self._last_mp or self.steps == 0)
-        self._last_mp = mp
-        self._rules(t, mp, onset)
+        if (begun := self._start_step(pitch, onset, first_starts=True)) is None:
+            return Step(-1, dropped=True)
+        t, mp, onset = begun
         row: list[int] = []
         parts: list[int] = []
         tokens = []
