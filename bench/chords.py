@@ -214,14 +214,16 @@ def test_chorales(limit: int | None = None, split: str = "test") -> list[tuple[s
     return out[:limit]
 
 
-def run_suggest(limit: int | None = None, say=print) -> dict:
-    """The suggested chords against Bach's, per unit (training/progressions.py counts)."""
+def run_suggest(limit: int | None = None, say=print, split: str = "test") -> dict:
+    """The suggested chords against Bach's, per unit (training/progressions.py counts),
+    on the four-part chorales of ``split``."""
     from engine.generation.progressions import UNITS, load_model
     from training.progressions import agreement
 
     model = load_model()
-    chorales = test_chorales(limit)
-    out = {"pieces": [p for p, _ in chorales], "units": {}}
+    chorales = test_chorales(limit, split)
+    out = {"split": split, "root_classifier": model.roots is not None,
+           "pieces": [p for p, _ in chorales], "units": {}}
     for per in UNITS:
         rows = [agreement(song, model, per) for _, song in chorales]
         beats = sum(r["beats"] for r in rows)
@@ -407,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-analyses", action="store_true", help="only the mma charts")
     ap.add_argument("--suggest", action="store_true",
                     help="also score the chords suggested for the test chorales' sopranos")
+    ap.add_argument("--suggest-split", choices=("test", "validation"), default="test",
+                    help="the chorales --suggest scores (validation: where choices are made)")
     ap.add_argument("--suggest-harmonised", metavar="MODEL:K:TEMPERATURE",
                     help="also score a chord a beat from the progression model plus the "
                          "chords of K harmonisations by MODEL (e.g. poly-wavenet:8:0.7), "
@@ -416,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     results = {} if args.skip_analyses else run(limit=args.limit)
     rendered = run_mma(args.mma, args.seed) if args.mma else {}
-    suggested = run_suggest(args.limit) if args.suggest else {}
+    suggested = run_suggest(args.limit, split=args.suggest_split) if args.suggest else {}
     harmonised = {}
     if args.suggest_harmonised:
         name, k, temperature = args.suggest_harmonised.split(":")

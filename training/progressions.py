@@ -263,7 +263,9 @@ def build(collections=COLLECTIONS, cache_dir: Path = CACHE_DIR, processes: int =
         for w in FIT_WEIGHTS:
             model = P.ProgressionModel(counts, {**{u: P.DEFAULT_FIT for u in P.UNITS}, per: w}, {})
             tried[w] = score_split(validation, model, per)["root"]
-        fit_weight[per] = max(tried, key=tried.get)
+        # a tie goes to the heavier melody fit: where validation cannot tell, the chords
+        # follow the melody the user wrote (a bar's A C E A is Am at 1.5, F at 1.0)
+        fit_weight[per] = max(tried, key=lambda w: (tried[w], w))
         chosen[per] = {str(w): round(r, 4) for w, r in tried.items()}
         say(f"{per}: validation root agreement by fit weight {chosen[per]}")
     model = P.ProgressionModel(counts, fit_weight, {})
@@ -297,7 +299,7 @@ def run(args: argparse.Namespace, command: str) -> int:
                             "the soprano's note"},
         "pieces": info["pieces"],
         "validation_root_by_fit_weight": info["validation_root_by_fit_weight"],
-        "root_classifier": info["root_classifier"],
+        "root_classifier_choice": info["root_classifier"],
         "built_seconds": round(time.monotonic() - t0, 1),
     }
     out = Path(args.out)
