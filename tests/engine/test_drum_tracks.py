@@ -162,3 +162,25 @@ def test_a_groove_without_its_sources_is_taken_step_by_step():
     assert np.allclose(plain.take(np.random.default_rng(1))(z, 48), groove(z, 48))
     # a bar played four times: taken bar by bar or step by step, the same
     assert np.allclose(groove.take(np.random.default_rng(1))(z, 48), groove(z, 48))
+
+
+def test_a_song_of_more_drum_tracks_than_continue_at_once_keeps_the_rest_and_says_so(
+        library, groove):
+    """Each drum track is a generation of its own, so a file with hundreds of them (the
+    hostile corpus's 10,000 tracks hold 625) took 19 s of CPU; past MAX_DRUM_TRACKS the
+    rest stay as they are, in one sentence, and the first ones go on."""
+    from engine.generation.jobs.drums import MAX_DRUM_TRACKS
+
+    song = only_drums(groove)
+    kit = song.tracks[0]
+    extra = 4
+    song.tracks = [Track(name=f"Kit {i + 1}", channel=DRUM_CHANNEL, is_drum=True,
+                         notes=list(kit.notes)) for i in range(MAX_DRUM_TRACKS + extra)]
+    result = jobs.run(library, song, GenerationRequest(CONTINUE, _settings(model="lstm",
+                                                                           variations=1)))
+    went = set(result.track_of[0])
+    assert went == set(range(MAX_DRUM_TRACKS)), sorted(went)
+    assert f"{extra} more drum tracks stay as they are: Continuo continues at most " \
+        f"{MAX_DRUM_TRACKS} drum tracks at once." in result.messages, result.messages
+    written = song_with_parts(song, result, 0)
+    assert written.tracks[MAX_DRUM_TRACKS:] == song.tracks[MAX_DRUM_TRACKS:]

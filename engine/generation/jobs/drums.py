@@ -55,6 +55,12 @@ DRUM_DEFAULTS = ("drums", "drums-lstm", "drums-tiny")
 DRUM_TRACK_NAME = "Drums"
 #: the longest song Add Drums writes for, in bars (a 4/4 bar is 48 steps)
 MAX_DRUM_BARS = 400
+#: drum tracks continued at once, each its own generation: a kit split over a track per
+#: piece fits; a file with hundreds of them keeps the rest as they are, and says so
+MAX_DRUM_TRACKS = 16
+#: past this many drum tracks with notes off the GM map (or that stay as they are), one
+#: sentence says it for them all
+UNMAPPED_SAID_PER_TRACK = 3
 #: the metres whose grooves the drum models learnt; others are written, and said
 KNOWN_METRES = {(4, 4), (2, 4), (2, 2), (3, 4), (6, 8), (12, 8), (9, 8), (3, 8)}
 #: a fill keeps, per variation, the likeliest of this many candidates to lead into the
@@ -231,17 +237,26 @@ def _track_label(song: Song, i: int) -> str:
 
 
 def _unmapped_message(song: Song, tracks: Sequence[int]) -> list[str]:
-    out = []
-    for i in tracks:
-        odd = unmapped_notes(song.tracks[i].notes)
-        if odd:
-            pitches = sorted({n.pitch for n in odd})
-            out.append(f"{len(odd)} notes of the drum track ({_track_label(song, i)}) are "
-                       f"not in the General MIDI percussion map (notes "
-                       f"{', '.join(map(str, pitches[:8]))}{' ...' if len(pitches) > 8 else ''}"
-                       f"): they are kept as they are, but the drum model does not hear "
-                       f"them.")
-    return out
+    """A sentence per drum track with notes outside the GM percussion map; one sentence
+    for them all where more than :data:`UNMAPPED_SAID_PER_TRACK` tracks have them."""
+    odd = {i: unmapped_notes(song.tracks[i].notes) for i in tracks}
+    odd = {i: notes for i, notes in odd.items() if notes}
+    if not odd:
+        return []
+
+    def sentence(notes: Sequence[Note], where: str) -> str:
+        pitches = sorted({n.pitch for n in notes})
+        return (f"{len(notes)} note{'s' if len(notes) > 1 else ''} {where} "
+                f"{'are' if len(notes) > 1 else 'is'} not in the General MIDI percussion "
+                f"map (notes {', '.join(map(str, pitches[:8]))}"
+                f"{' ...' if len(pitches) > 8 else ''}): they are kept as they are, but the "
+                f"drum model does not hear them.")
+
+    if len(odd) > UNMAPPED_SAID_PER_TRACK:
+        return [sentence([n for notes in odd.values() for n in notes],
+                         f"on {len(odd)} drum tracks")]
+    return [sentence(notes, f"of the drum track ({_track_label(song, i)})")
+            for i, notes in odd.items()]
 
 
 # ---------------------------------------------------------------------------------------
@@ -552,12 +567,26 @@ def continue_drum_tracks(library, song: Song, settings, *, start_tick: int,
     steps = end - start
     messages += _unmapped_message(song, drums)
     heard: dict[int, list[str]] = {}
-    primes = {i: _drum_seed(enc, song, [i], start, heard.setdefault(i, [])) for i in drums}
-    going = [i for i in drums if any(t != REST for t in primes[i])] or drums[:1]
+    primes: dict[int, list[int]] = {}
+    going, silent = [], []
     for i in drums:
-        if i not in going:
-            messages.append(f"{_said_of(song, i)} stays as it is: the drum model hears none "
-                            f"of its hits before the new bars.")
+        if len(going) == MAX_DRUM_TRACKS or len(primes) == 4 * MAX_DRUM_TRACKS:
+            break
+        primes[i] = _drum_seed(enc, song, [i], start, heard.setdefault(i, []))
+        (going if any(t != REST for t in primes[i]) else silent).append(i)
+    going = going or drums[:1]
+    silent = [i for i in silent if i not in going]
+    if len(silent) > UNMAPPED_SAID_PER_TRACK:
+        messages.append(f"{len(silent)} drum tracks stay as they are: the drum model hears "
+                        f"none of their hits before the new bars.")
+    else:
+        messages += [f"{_said_of(song, i)} stays as it is: the drum model hears none of its "
+                     f"hits before the new bars." for i in silent]
+    if len(primes) < len(drums):
+        rest = len(drums) - len(primes)
+        messages.append(f"{rest} more drum track{'s stay' if rest > 1 else ' stays'} as "
+                        f"{'they are' if rest > 1 else 'it is'}: Continuo continues at most "
+                        f"{MAX_DRUM_TRACKS} drum tracks at once.")
     several = len(going) > 1
     for i in going:  # what the model could not hear, once a sentence
         for m in heard[i]:
