@@ -113,6 +113,11 @@ def test_a_song_of_two_drum_tracks_only_continues_both(library, groove):
     alone = jobs.run(library, one, GenerationRequest(CONTINUE, _settings(model="lstm")))
     assert all(set(t) == {0} for t in alone.track_of)
     assert not any("each with its own groove" in m for m in alone.messages)
+    # one style for the kit, heard in both tracks together: the one the whole kit gets
+    # on one track (kick and snare alone were heard as a waltz, the cymbals as latin)
+    styles = [m for m in result.messages if m.startswith("Drum style")]
+    assert styles == [m for m in alone.messages if m.startswith("Drum style")], \
+        result.messages
 
 
 def test_a_groove_is_taken_bar_by_bar_each_new_bar_one_of_the_seeds():

@@ -545,7 +545,8 @@ def continue_drum_tracks(library, song: Song, settings, *, start_tick: int,
                          style_name: str = "auto", progress=None, is_cancelled=None,
                          messages: list[str] | None = None) -> DrumsWentOn:
     """Every drum track of ``song`` continued from ``start_tick`` for the settings'
-    length, each with its own groove (its own seed, style, controls and random stream),
+    length, each with its own groove (its own seed, controls and random stream; the
+    style, one for the kit, heard in all of them together),
     one variation per list of ``new_notes`` (each variation's new pitched notes, which
     its drums hear; None: a song of drums only, ``settings.variations`` rows).  A drum
     track goes on where its seed holds a hit the drum model hears (the first one
@@ -597,12 +598,14 @@ def continue_drum_tracks(library, song: Song, settings, *, start_tick: int,
     onsets = _rows_onsets(song, new_notes, start, steps)
     if new_notes is None:
         onsets = np.repeat(onsets, k, axis=0)
-    styles: list[tuple[int, str]] = []
+    # one style for the whole kit: a kit split over tracks (kick and snare on one,
+    # cymbals on another) is one groove, and each part alone sounds like another style
+    # (a swing's kick and snare alone were heard as a waltz, its cymbals as latin)
+    kit = primes[going[0]] if len(going) == 1 else _drum_seed(enc, song, going, start, [])
+    sid, said = _seed_style(model, song, style_name, kit, start)
     per_track: list[list[list[Note]]] = []
     for n, i in enumerate(going):
         prime = primes[i]
-        sid, said = _seed_style(model, song, style_name, prime, start)
-        styles.append((i, said))
         plan = _plan(model, song, start, steps, prime, sid, onsets)
         controls = drum_controls(settings, i)
         plan.steering = drum_steering(model, controls, song, start, len(onsets), settings,
@@ -617,10 +620,7 @@ def continue_drum_tracks(library, song: Song, settings, *, start_tick: int,
                               is_cancelled)
         dynamics = controls.get("dynamics", 0)
         per_track.append([_decode(enc, row, start, ppq, dynamics) for row in out])
-    if len({said for _, said in styles}) == 1:
-        messages.append(styles[0][1])
-    else:
-        messages += [f"{_said_of(song, i)}: {said}" for i, said in styles]
+    messages.append(said)
     if len(going) == 1:
         return DrumsWentOn(per_track[0], [[going[0]] * len(row) for row in per_track[0]],
                            going, model.name, steps)
