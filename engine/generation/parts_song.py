@@ -79,16 +79,23 @@ def _new_drum_tracks(result: GenerationResult, base: int) -> set[int]:
             for n, t in zip(row, tracks) if t >= base and n.channel == DRUM_CHANNEL}
 
 
-def _add_drums(song: Song, result: GenerationResult, variation: int) -> Song:
+def drums_by_track(result: GenerationResult, variation: int) -> dict[int, list[Note]]:
+    """{drum track: its new notes} that variation ``variation`` of a continuation brought
+    (``result.drums`` onto ``result.drum_track``, or each note onto its own,
+    ``result.drum_track_of``, where several drum tracks went on); empty when none."""
     if not result.drums or result.drum_track is None:
-        return song
+        return {}
     notes = list(result.drums[variation])
-    tracks = (result.drum_track_of[variation] if result.drum_track_of
-              else [result.drum_track] * len(notes))
+    of = result.drum_track_of
+    tracks = of[variation] if of else [result.drum_track] * len(notes)
     added: dict[int, list[Note]] = {}
     for n, t in zip(notes, tracks):
-        added.setdefault(t, []).append(n)
-    for t, new in added.items():
+        added.setdefault(int(t), []).append(n)
+    return added
+
+
+def _add_drums(song: Song, result: GenerationResult, variation: int) -> Song:
+    for t, new in drums_by_track(result, variation).items():
         if 0 <= t < len(song.tracks):
             track = song.tracks[t]
             track.notes = sorted(track.notes + new, key=Note.sort_key)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
 
 from engine.encodings.drums import AUTO_STYLE, STYLES, DrumEncoding
 from engine.errors import ContinuoError
+from engine.generation.parts_song import drums_by_track
 from engine.generation.request import CONTROLS, DRUMS
 from engine.limits import MAX_VARIATIONS
 from engine.song import DRUM_CHANNEL, Note, Song, Track
@@ -43,18 +44,13 @@ ONLY_DRUMS = ("This song has only drums: Add Drums writes drums to go with other
 
 def continued_drums(result: Any, index: int) -> dict[int, list[Note]]:
     """{drum track: its new notes} that a continuation of the other parts brought with
-    variation ``index`` (the engine continues a song's drum tracks beside them:
-    ``result.drums`` onto ``result.drum_track``, or each note onto its own,
-    ``result.drum_track_of``); empty when it brought none."""
-    drums, track = getattr(result, "drums", None), getattr(result, "drum_track", None)
-    if not drums or track is None or not 0 <= index < len(drums) or not drums[index]:
+    variation ``index`` (:func:`engine.generation.parts_song.drums_by_track`); empty
+    when it brought none, or for a result of a job that continues no drums."""
+    drums = getattr(result, "drums", None)
+    if not drums or getattr(result, "drum_track", None) is None \
+            or not 0 <= index < len(drums):
         return {}
-    of = getattr(result, "drum_track_of", None)  # several drum tracks: each note's own
-    tracks = of[index] if of and index < len(of) else [track] * len(drums[index])
-    out: dict[int, list[Note]] = {}
-    for note, t in zip(drums[index], tracks):
-        out.setdefault(int(t), []).append(note)
-    return out
+    return drums_by_track(result, index)
 
 
 def is_drum_info(info: Any) -> bool:
