@@ -9,7 +9,7 @@ import pytest
 
 from engine.song import DRUM_CHANNEL, Note, Song, Track
 from gui.panels.drums import continued_drums
-from tests.gui.test_drums_gui import (CLOSED_HAT, KICK, SNARE, TIMEOUT_MS, groove,
+from tests.gui.test_drums_gui import (CLOSED_HAT, KICK, SNARE, generate_one_bar, groove,
                                       needs_drum_model)
 
 
@@ -30,13 +30,7 @@ def test_generate_continues_both_drum_tracks_and_keep_takes_them_in_one_step(
                                Track("Drums", DRUM_CHANNEL, 0, True, kit),
                                Track("Hi-hat", DRUM_CHANNEL, 0, True, hat)]))
     before = doc.song()
-    panel.select_model("lstm")
-    panel.bars.setValue(1)
-    panel.variations_spin.setValue(1)
-    with qtbot.waitSignal(panel.generation_finished, timeout=TIMEOUT_MS):
-        assert panel.generate(), panel.messages.text()
-    result = panel.result
-    assert result is not None, panel.messages.text()
+    result = generate_one_bar(qtbot, panel, "lstm")
     new = continued_drums(result, 0)
     assert set(new) == {1, 2}, panel.messages.text()
     assert "each with its own groove" in panel.messages.text()

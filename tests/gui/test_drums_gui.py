@@ -392,6 +392,18 @@ def groove(bars: int = 2) -> list[Note]:
     return notes
 
 
+def generate_one_bar(qtbot, panel, model: str):
+    """Generate one bar, one variation, with ``model`` in the Generate panel: its result
+    (the panel's messages say why where there is none)."""
+    panel.select_model(model)
+    panel.bars.setValue(1)
+    panel.variations_spin.setValue(1)
+    with qtbot.waitSignal(panel.generation_finished, timeout=TIMEOUT_MS):
+        assert panel.generate(), panel.messages.text()
+    assert panel.result is not None, panel.messages.text()
+    return panel.result
+
+
 @needs_drum_model
 @pytest.mark.parametrize("model", ["lstm", "poly-lstm"])
 def test_generate_continues_the_drum_track_and_keep_takes_it_in_the_same_step(
@@ -408,13 +420,7 @@ def test_generate_continues_the_drum_track_and_keep_takes_it_in_the_same_step(
     doc.load_song(Song(tracks=[Track("Melody", 0, 0, notes=melody),
                                Track("Drums", DRUM_CHANNEL, 0, True, groove(2))]))
     before = doc.song()
-    panel.select_model(model)
-    panel.bars.setValue(1)
-    panel.variations_spin.setValue(1)
-    with qtbot.waitSignal(panel.generation_finished, timeout=TIMEOUT_MS):
-        assert panel.generate(), panel.messages.text()
-    result = panel.result
-    assert result is not None, panel.messages.text()
+    result = generate_one_bar(qtbot, panel, model)
     assert result.drum_track == 1 and result.drums and result.drums[0], panel.messages.text()
     new_drums = result.drums[0]
     assert all(n.channel == DRUM_CHANNEL and n.start_tick >= result.start_tick
