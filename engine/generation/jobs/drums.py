@@ -382,10 +382,6 @@ def sample_drums(plan: DrumPlan, settings, rng: np.random.Generator,
 # ---------------------------------------------------------------------------------------
 # the plans
 # ---------------------------------------------------------------------------------------
-def _steps_of(enc: DrumEncoding, ppq: int, tick: int) -> int:
-    return enc.tick_to_step(tick, ppq)
-
-
 def _song_bars(song: Song, until_tick: int) -> tuple[list[int], int]:
     return bar_lines(song, max(1, until_tick))
 
