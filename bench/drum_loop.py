@@ -1,8 +1,9 @@
 """The drum step loop's shortcuts (engine/generation/drum_steps.py, StepModel.stepper,
-Sampler.ahead) against the plain loop they replaced (tests/engine/test_drum_steps.py's
-``plain_sample_drums``, which the tests hold token for token to the loop as it is), in
-one process on one core: each case run with the one loop and then the other, round
-after round, the fastest CPU milliseconds of each and their ratio.
+Sampler.ahead, drum_memory.GrooveTake's bar at a time) against the plain loop they
+replaced (:func:`plain_sample_drums` here, which tests/engine/test_drum_steps.py holds
+token for token to the loop as it is), in one process on one core: each case run with
+the one loop and then the other, round after round, the fastest CPU milliseconds of each
+and their ratio.
 
 Cases: drums that go on for 16 bars after tests/data/drums/swing-tiny.mid (1 and 4
 variations, the motif memory off and on) and Add Drums to the 32-bar song of
@@ -20,13 +21,121 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 
-common.single_threaded()
+if __name__ == "__main__":
+    common.single_threaded()
 
 
+# ---- the plain loop -----------------------------------------------------------------------
+class PlainGrooveTake:
+    """drum_memory.GrooveTake as it was first written, step by step: a bar's draws at its
+    first step, then at every step the source tokens looked up by bisection
+    (SeedGroove.source_tokens) and the share moved onto them."""
+
+    def __init__(self, groove, rng: np.random.Generator) -> None:
+        self.groove = groove
+        self.rng = rng
+        self._bar = None
+        self._draws = None
+        self._whole = None
+
+    def __call__(self, logits: np.ndarray, step: int) -> np.ndarray:
+        g = self.groove
+        if g.sources is None or g.bar <= 0:
+            return g(logits, step)
+        z = np.array(logits, dtype=np.float64)
+        if g.share <= 0.0:
+            return z
+        bar = (step - g.origin) // g.bar
+        if bar != self._bar or self._draws is None or len(self._draws) != len(z):
+            self._bar = bar
+            self._draws = self.rng.random(len(z))
+            self._whole = self.rng.random(len(z)) < g.whole
+        draws = self._draws
+        if not self._whole.all():  # a bar of the groove's spread: each step drawn anew
+            draws = np.where(self._whole, draws, self.rng.random(len(z)))
+        tokens = g.source_tokens(step, draws)
+        if tokens is None:
+            return z
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z, out=z)
+        p *= (1.0 - g.share) / p.sum(axis=1, keepdims=True)
+        p[np.arange(len(p)), tokens] += g.share
+        return np.log(np.maximum(p, 1e-300, out=p), out=p)
+
+
+def plain_sample_drums(plan, settings, rng, progress=None, is_cancelled=None, junction=()):
+    """engine.generation.jobs.drums.sample_drums before the shortcuts: the conditioning
+    fed as a dict a step, every mixer making its own copy, a sampler call a step, the
+    seed's groove taken step by step (:class:`PlainGrooveTake`)."""
+    from engine.encodings.drums import REST, DrumContext, positions_at
+    from engine.generation.drum_memory import drum_memory
+    from engine.generation.drum_style import places
+    from engine.generation.jobs import drums as drum_jobs
+    from engine.generation.mixers.drum_controls import groove_nats
+    from engine.generation.sampler import Sampler, token_log_probs
+
+    model, enc = plan.model, plan.model.encoding
+    rows = plan.onsets.shape[0]
+    prime = plan.prime or [REST]
+    enc.context = DrumContext(origin=plan.start - len(prime), style=plan.style,
+                              bars=plan.bars, bar_steps=plan.bar_steps,
+                              onsets=plan.seed_onsets)
+    logits, state = model.prime(prime, rows)
+    sampler = Sampler(settings.temperature, settings.top_p, rng)
+    draw = sampler if plan.steering is None else plan.steering.drawing(sampler)
+    mask = Sampler.mask(np.ones(enc.vocab_size, bool))
+    out = np.empty((rows, plan.steps), dtype=np.int64)
+    logp = np.zeros(rows)
+    total = plan.steps + len(junction)
+    memory = drum_memory(model, settings, rows, plan.prime, plan.start, plan.steps,
+                         plan.bars, plan.bar_steps, junction, plan.start + plan.steps)
+    inputs = plan.conditionings(plan.start + 1, max(0, total - 1))
+    nats = groove_nats(settings, drum_jobs.GROOVE_MEMORY if memory is None
+                       else drum_jobs.GROOVE_MEMORY_WITH_MEMORY)
+    where = None if plan.prior is None else \
+        places(positions_at(plan.start, plan.steps, plan.bars, plan.bar_steps))
+    groove = plan.groove
+    if groove is not None:
+        groove = PlainGrooveTake(groove, rng)  # a generation's take on the seed's groove
+    try:
+        for i in range(total):
+            if i < plan.steps:
+                mixed = logits if memory is None else memory(logits)
+                if where is not None:
+                    mixed = mixed + plan.prior[where[i]]
+                if groove is not None:
+                    mixed = groove(mixed, plan.start + i)
+                else:
+                    mixed = mixed.astype(np.float64)
+                    j = i - plan.bar_steps
+                    if nats and plan.bar_steps > 0 and j >= -len(plan.prime):
+                        before = out[:, j] if j >= 0 else \
+                            np.full(rows, plan.prime[j], dtype=np.int64)
+                        mixed[np.arange(rows), before] += nats
+                tokens = draw(mixed, mask)
+                if tokens is None:
+                    raise AssertionError("the plain loop drew from invalid numbers")
+                out[:, i] = tokens
+                if memory is not None:
+                    memory.update(tokens)
+            else:
+                tokens = np.full(rows, junction[i - plan.steps], dtype=np.int64)
+                logp += token_log_probs(logits.astype(np.float64), tokens)
+            if i + 1 < total:
+                logits = model.step(tokens, state, copy=False, conditioning=inputs[i])
+    finally:
+        model.release(state)
+    return out, logp
+
+
+# ---- the bench ----------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     from bench.drum_speed import DRUM_BARS, DRUM_SEED, add_drums_song
     from engine.formats import load_song
@@ -34,7 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     from engine.generation.jobs import drums as drum_jobs
     from engine.generation.request import DRUMS, GenerationRequest, GenerationSettings
     from engine.models import ModelLibrary
-    from tests.engine.test_drum_steps import plain_sample_drums
 
     ap = common.parser(__doc__)
     common.add_out(ap, "drum_loop")

@@ -209,7 +209,13 @@ class GrooveTake:
     of the seed's bars, varied where the network is heard, not a mosaic of them.  Only
     as often as the seed's own bars repeat (``whole``): otherwise the bar draws each
     step's token from the mixture on its own, a new bar in the seed's spread, as a
-    drummer who never plays a bar twice goes on varying."""
+    drummer who never plays a bar twice goes on varying.
+
+    A bar whose rows all take a seed bar whole has its every step's tokens picked at its
+    first step, in one go ([bar steps, rows], :meth:`SeedGroove.source_tokens`' bisection
+    as a count of the running sums at or below each draw: the same picks); and it draws
+    nothing from the generator until the next bar (:meth:`quiet_until`), so the sampler
+    may draw its noise for the rest of the bar at once."""
 
     def __init__(self, groove: SeedGroove, rng: np.random.Generator) -> None:
         self.groove = groove
@@ -217,6 +223,46 @@ class GrooveTake:
         self._bar: int | None = None
         self._draws: np.ndarray | None = None
         self._whole: np.ndarray | None = None
+        self._all_whole = False
+        #: the bar's tokens a step ([bar steps, rows]; a row of -1 where the seed heard
+        #: nothing at the step's place), when every row takes a seed bar whole
+        self._tokens: np.ndarray | None = None
+        self._first = 0  # the grid step of the bar's first step
+        # drawing: whether the groove draws at all (bar by bar, from its sources)
+        g = groove
+        self._draws_bars = g.sources is not None and g.bar > 0 and g.share > 0.0
+
+    def quiet_until(self, step: int) -> int | None:
+        """The first grid step after ``step`` (whose call has been made) at which this
+        take may draw from its generator again; None: never."""
+        if not self._draws_bars:
+            return None
+        if self._all_whole and self._bar is not None:
+            return self._first + self.groove.bar
+        return step + 1
+
+    def _new_bar(self, bar: int, rows: int) -> None:
+        g = self.groove
+        self._bar = bar
+        self._draws = self.rng.random(rows)
+        self._whole = self.rng.random(rows) < g.whole
+        self._all_whole = bool(self._whole.all())
+        self._first = g.origin + bar * g.bar
+        self._tokens = self._bar_tokens(self._draws) if self._all_whole else None
+
+    def _bar_tokens(self, draws: np.ndarray) -> np.ndarray:
+        """[bar steps, rows]: :meth:`SeedGroove.source_tokens` at every step of the bar
+        (-1 where nothing was heard), the same ``draws`` at each."""
+        g = self.groove
+        period = len(g.pattern)
+        places = (self._first - g.origin + np.arange(g.bar)) % period
+        running = g._cumulative[places]  # [steps, sources]
+        wanted = draws[None, :] * running[:, -1:]  # [steps, rows]: draws * running[-1]
+        # searchsorted(running, wanted, "right"): how many running sums are <= it
+        picked = (running[:, None, :] <= wanted[:, :, None]).sum(axis=2)
+        tokens = g.window[np.minimum(picked, running.shape[1] - 1)]
+        tokens[~g._heard[places]] = -1
+        return tokens
 
     def __call__(self, logits: np.ndarray, step: int) -> np.ndarray:
         """The log-probabilities of grid step ``step`` after ``logits`` ([rows, vocab]):
@@ -228,21 +274,28 @@ class GrooveTake:
         if g.share <= 0.0:
             return z
         bar = (step - g.origin) // g.bar
-        if bar != self._bar or self._draws is None or len(self._draws) != len(z):
-            self._bar = bar
-            self._draws = self.rng.random(len(z))
-            self._whole = self.rng.random(len(z)) < g.whole
-        draws = self._draws
-        if not self._whole.all():  # a bar of the groove's spread: each step drawn anew
-            draws = np.where(self._whole, draws, self.rng.random(len(z)))
-        tokens = g.source_tokens(step, draws)
-        if tokens is None:
-            return z
-        z -= z.max(axis=1, keepdims=True)
+        rows = len(z)
+        if bar != self._bar or self._draws is None or len(self._draws) != rows:
+            self._new_bar(bar, rows)
+        if self._all_whole:
+            tokens = self._tokens[step - self._first]
+            if tokens[0] < 0:
+                return z
+        else:  # a bar of the groove's spread: each step drawn anew
+            draws = np.where(self._whole, self._draws, self.rng.random(rows))
+            tokens = g.source_tokens(step, draws)
+            if tokens is None:
+                return z
+        z -= _max(z, axis=1, keepdims=True)
         p = np.exp(z, out=z)
-        p *= (1.0 - g.share) / p.sum(axis=1, keepdims=True)
-        p[np.arange(len(p)), tokens] += g.share
+        p *= (1.0 - g.share) / _sum(p, axis=1, keepdims=True)
+        p[_ROWS[rows] if rows < len(_ROWS) else np.arange(rows), tokens] += g.share
         return np.log(np.maximum(p, 1e-300, out=p), out=p)
+
+
+# ndarray.max and .sum without their Python wrappers (the same reductions)
+_max, _sum = np.maximum.reduce, np.add.reduce
+_ROWS = [np.arange(n) for n in range(65)]
 
 
 def _backed_off(labels: np.ndarray, places: np.ndarray, width: int, bar: int,

@@ -14,8 +14,13 @@ then either the seed's groove takes its share of the probability (drums that go 
 :class:`DrumStepMix` does the same arithmetic, operation for operation, in one float64
 buffer made once, with what depends only on the step (the groove's place, the prior's
 row) looked up in arrays worked out before the first step, and the Gumbel noise drawn
-ahead for many steps at once (:meth:`Sampler.ahead`).  Nothing of it draws from the
-random generator but the sampler, so the tokens are byte for byte the same.
+ahead for many steps at once (:meth:`Sampler.ahead`): with the seed's groove, which
+draws from the same generator at the first step of a bar (and at every step of a bar it
+draws step by step), up to the groove's next draw
+(:meth:`engine.generation.drum_memory.GrooveTake.quiet_until`).  Nothing of it draws
+from the random generator but the sampler and the groove, in the plain loop's order, so
+the tokens are byte for byte the same (bench/drum_loop.py's plain_sample_drums, held to
+the loop by tests/engine/test_drum_steps.py).
 
 :func:`conditioning_steps` gives the drum network's inputs over the new steps as the
 arrays :meth:`engine.models.step_model.StepModel.stepper` feeds row by row: the style
@@ -77,8 +82,13 @@ class DrumStepMix:
         self.full_mask = mask
         self.mask = mask if bool(np.any(mask)) else None  # all allowed: adding 0 changes nothing
         self.draw = sampler if steering is None else steering.drawing(sampler)
-        # the noise drawn ahead unless the groove may draw between the steps
-        self.gumbel = sampler.ahead(steps, rows, len(mask), alone=groove is None)
+        # the noise drawn ahead, as many steps at once as nothing else draws meanwhile:
+        # a groove that draws bar by bar (GrooveTake.quiet_until) lets the rest of a bar's
+        # be drawn at its first step; one that may draw at any step, a step's at a time
+        self.quiet = getattr(groove, "quiet_until", None)
+        self.gumbel = sampler.ahead(steps, rows, len(mask),
+                                    alone=groove is None or self.quiet is not None)
+        self.most = 0 if self.gumbel is None else self.gumbel.block_steps
         self.z = np.empty((rows, len(mask)), np.float64)
         self.prior = None if prior is None or where is None else np.asarray(prior)
         self.where = None if self.prior is None else np.asarray(where, np.int64).tolist()
@@ -98,6 +108,11 @@ class DrumStepMix:
             mixed = z
         if self.groove is not None:  # the seed's groove (a float64 copy of its own)
             z = self.groove(mixed, self.start + i)
+            if self.quiet is not None and self.gumbel is not None:
+                # the steps whose noise may be drawn now: up to the groove's next draw
+                until = self.quiet(self.start + i)
+                self.gumbel.block_steps = self.most if until is None else \
+                    max(1, min(self.most, until - self.start - i))
         else:
             if mixed is not z:
                 np.copyto(z, mixed)

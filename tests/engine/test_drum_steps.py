@@ -1,81 +1,27 @@
 """The drum step loop's shortcuts (engine/generation/drum_steps.py, StepModel.stepper,
-Sampler.ahead) give the very tokens of the plain loop, every piece called step by step:
+Sampler.ahead, GrooveTake's bar at a time) give the very tokens of the plain loop
+(bench/drum_loop.py's plain_sample_drums), every piece called step by step:
 each drum job (drums that go on, Add Drums, a fill, a drum track going on with the other
 parts) with the loop as it is and with the plain one, on the shipped drum model and mma's
 swing groove, token for token."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from bench.drum_loop import PlainGrooveTake, plain_sample_drums
 from engine.encodings import CONTINUE, FILL
-from engine.encodings.drums import REST, DrumContext, positions_at
 from engine.errors import GenerationError, ModelError
-from engine.generation import jobs
-from engine.generation.drum_memory import drum_memory
-from engine.generation.drum_style import places
+from engine.generation import drum_memory, jobs
+from engine.generation.drum_memory import seed_groove
 from engine.generation.jobs import drums as drum_jobs
-from engine.generation.mixers.drum_controls import groove_nats
 from engine.generation.request import DRUMS, GenerationRequest, GenerationSettings
-from engine.generation.sampler import GumbelRun, Sampler, token_log_probs
+from engine.generation.sampler import GumbelRun, Sampler
+from engine.song import Note
 from tests.engine.drum_rig import groove, library, only_drums, without_drums  # noqa: F401
-
-
-def plain_sample_drums(plan, settings, rng, progress=None, is_cancelled=None, junction=()):
-    """sample_drums before the shortcuts: the conditioning fed as a dict a step, every
-    mixer making its own copy, a sampler call a step."""
-    model, enc = plan.model, plan.model.encoding
-    rows = plan.onsets.shape[0]
-    prime = plan.prime or [REST]
-    enc.context = DrumContext(origin=plan.start - len(prime), style=plan.style,
-                              bars=plan.bars, bar_steps=plan.bar_steps,
-                              onsets=plan.seed_onsets)
-    logits, state = model.prime(prime, rows)
-    sampler = Sampler(settings.temperature, settings.top_p, rng)
-    draw = sampler if plan.steering is None else plan.steering.drawing(sampler)
-    mask = Sampler.mask(np.ones(enc.vocab_size, bool))
-    out = np.empty((rows, plan.steps), dtype=np.int64)
-    logp = np.zeros(rows)
-    total = plan.steps + len(junction)
-    memory = drum_memory(model, settings, rows, plan.prime, plan.start, plan.steps,
-                         plan.bars, plan.bar_steps, junction, plan.start + plan.steps)
-    inputs = plan.conditionings(plan.start + 1, max(0, total - 1))
-    nats = groove_nats(settings, drum_jobs.GROOVE_MEMORY if memory is None
-                       else drum_jobs.GROOVE_MEMORY_WITH_MEMORY)
-    where = None if plan.prior is None else \
-        places(positions_at(plan.start, plan.steps, plan.bars, plan.bar_steps))
-    groove = plan.groove
-    if groove is not None and hasattr(groove, "take"):
-        groove = groove.take(rng)  # a generation's take on the seed's groove
-    try:
-        for i in range(total):
-            if i < plan.steps:
-                mixed = logits if memory is None else memory(logits)
-                if where is not None:
-                    mixed = mixed + plan.prior[where[i]]
-                if groove is not None:
-                    mixed = groove(mixed, plan.start + i)
-                else:
-                    mixed = mixed.astype(np.float64)
-                    j = i - plan.bar_steps
-                    if nats and plan.bar_steps > 0 and j >= -len(plan.prime):
-                        before = out[:, j] if j >= 0 else \
-                            np.full(rows, plan.prime[j], dtype=np.int64)
-                        mixed[np.arange(rows), before] += nats
-                tokens = draw(mixed, mask)
-                assert tokens is not None
-                out[:, i] = tokens
-                if memory is not None:
-                    memory.update(tokens)
-            else:
-                tokens = np.full(rows, junction[i - plan.steps], dtype=np.int64)
-                logp += token_log_probs(logits.astype(np.float64), tokens)
-            if i + 1 < total:
-                logits = model.step(tokens, state, copy=False, conditioning=inputs[i])
-    finally:
-        model.release(state)
-    return out, logp
 
 
 def _settings(**kw) -> GenerationSettings:
@@ -206,3 +152,66 @@ def test_a_stepper_feeds_what_step_feeds(library):
     finally:
         model.release(a)
         model.release(b)
+
+
+def _repeating(song):
+    """``song``'s drums alone, its third bar played as its first: mma's swing groove
+    varies every bar (its hits are humanised), so its new bars are drawn step by step;
+    this seed repeats one bar of three, so some new bars are taken whole."""
+    out = only_drums(song)
+    bar = song.ticks_per_bar_at(0)
+    for t in out.tracks:
+        first = [n for n in t.notes if n.start_tick < bar]
+        t.notes = sorted([n for n in t.notes if not 2 * bar <= n.start_tick < 3 * bar] +
+                         [Note(n.pitch, n.start_tick + 2 * bar, n.duration_ticks, n.velocity,
+                               n.channel) for n in first], key=Note.sort_key)
+    return out
+
+
+@pytest.mark.parametrize("kw", [{"memory": True, "variations": 4, "bars": 6},
+                                {"rng_seed": 8, "bars": 5}])
+def test_drums_after_a_seed_that_repeats_a_bar_are_the_plain_loops(library, groove,
+                                                               monkeypatch, kw):
+    song = _repeating(groove)
+    went = []
+    real_take = drum_memory.GrooveTake.__init__
+
+    def noting(self, g, rng):  # the seed's groove, as the job reads it
+        went.append(g.whole)
+        real_take(self, g, rng)
+
+    monkeypatch.setattr(drum_memory.GrooveTake, "__init__", noting)
+    fast, plain = _both(monkeypatch, lambda: jobs.run(
+        library, song, GenerationRequest(CONTINUE, _settings(**kw))))
+    assert went and went[0] == pytest.approx(1 / 3)  # some bars whole, some not
+    assert _notes(fast.variations) == _notes(plain.variations)
+
+
+def test_a_groove_taken_a_bar_at_a_time_is_the_plain_take():
+    """GrooveTake picks a whole bar's tokens at its first step; PlainGrooveTake step by
+    step: the same log-probabilities and draws, and none between the steps it says."""
+    rng = np.random.default_rng(4)
+    bar, vocab, rows = 12, 9, 5
+    bars = [list(rng.integers(0, vocab, bar) * (rng.random(bar) < 0.6)) for _ in range(4)]
+    bars[1][:3] = [0, 0, 0]  # places where some bars are silent
+    seed = bars[0] + bars[1] + bars[0] + bars[2] + bars[3]
+    for whole in (None, 1.0, 0.0, 0.5):
+        groove = seed_groove(seed, 60, [0, 12, 24, 36, 48, 60], bar, vocab, share=0.9)
+        if whole is not None:
+            groove = dataclasses.replace(groove, whole=whole)
+        for first in (60, 65):  # from a bar line, and from inside a bar
+            mine = drum_memory.GrooveTake(groove, np.random.default_rng(7))
+            theirs = PlainGrooveTake(groove, np.random.default_rng(7))
+            quiet = None
+            for step in range(first, first + 8 * bar):
+                logits = rng.normal(0, 2, (rows, vocab))
+                before = mine.rng.bit_generator.state
+                a, b = mine(logits, step), theirs(logits, step)
+                assert np.array_equal(a, b)
+                if quiet is not None and step < quiet:
+                    assert mine.rng.bit_generator.state == before  # drew nothing
+                quiet = mine.quiet_until(step)
+                assert quiet is not None and quiet > step
+            assert mine.rng.random() == theirs.rng.random()
+    plain = dataclasses.replace(groove, window=None, sources=None)
+    assert drum_memory.GrooveTake(plain, np.random.default_rng()).quiet_until(60) is None
