@@ -20,6 +20,16 @@ the default seed (assets/default_seed.mid), with 1 and with 4 variations:
 An ensemble (the duet) gets both from its members' weights: its floor is both members'
 numpy steps, its notebook way both members' ``predict`` per note.
 
+A Transformer (issue 27) gets the same row, from ``models/`` when one is shipped, else
+from ``--transformer CARD`` (a candidate's card, e.g. training/runs/candidates/
+transformer.json; without either the row is skipped with a line saying so).  Its floor
+is bench/transformer_floor.py: the same matrix work for one step on a full window, its
+key/value cache a ring written in place (that module says why the floor is fair).
+Beside the row, its bare step against that floor: 256 calls of the engine's step at
+batch 1 and 4 against 256 numpy steps, on a full window, taking turns, CPU time (goal:
+the step at 4 variations at most 1x its floor).  ``--only-transformer`` runs that row
+alone (bench/results/generation_transformer.json).
+
 Drum models (encoding ``drums-12th``) get the drum table of bench/drum_speed.py: 16
 bars of drums (768 steps) after a real groove, 1 and 4 variations, against the numpy
 floor of the same matrix work on the weights read out of the ONNX graph (every network
@@ -64,6 +74,7 @@ machine at the same time; ``--only-baseline`` runs that table alone.
                                [--poly-repeats N] [--poly-naive-repeats N] [--only-regenerate]
                                [--baseline DIR [--baseline-models DIR] [--baseline-repeats N]
                                 [--baseline-only-models NAME ...] [--only-baseline]]
+                               [--transformer CARD] [--only-transformer]
 
 Prints a table and writes bench/results/generation.json.
 """
@@ -78,6 +89,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common  # noqa: E402
 from bench.drum_speed import drum_figures, is_drum_card, print_drum_table  # noqa: E402
+from bench.transformer_floor import TransformerNumpyStep  # noqa: E402
 from bench.common import (POLY_SEED, POLY_SEED_BARS, ROOT, cell, poly_seed,  # noqa: E402
                           print_table)
 
@@ -89,6 +101,7 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from typing import Callable  # noqa: E402
 
@@ -110,6 +123,7 @@ GOAL_MEMORY_RATIO = 1.3  # with the motif memory / the network alone (CPU)
 GOAL_POLY_FLOOR_RATIO_1 = 1.5  # a polyphonic model at 1 variation / its floor
 GOAL_REGENERATE_RATIO = 1.0  # Regenerate Part of 8 bars / continuing every part by 8
 GOAL_BASELINE_RATIO = 1.1  # a melody model's network alone / the baseline checkout's
+GOAL_TRANSFORMER_FLOOR_RATIO = 1.0  # the Transformer's step / its numpy floor (issue 27)
 WORKER = Path(__file__).resolve().with_name("generation_worker.py")
 
 
@@ -259,6 +273,11 @@ def keras_and_numpy(info, load_keras_model):
     """(Keras model, numpy step) on a card's weights, for an ensemble its members';
     (None, None) when some weights are missing."""
     hp = info.card["hyperparameters"]
+    if info.architecture == "transformer":
+        if "keras" not in info.card:
+            return None, None
+        model = load_keras_model(info.card_path)
+        return model, TransformerNumpyStep(model, hp)
     if info.architecture != "ensemble":
         if "keras" not in info.card:
             return None, None
@@ -268,8 +287,8 @@ def keras_and_numpy(info, load_keras_model):
     if not all(c.exists() for c in cards):
         return None, None
     members = [json.loads(c.read_text()) for c in cards]
-    if not all("keras" in m for m in members):
-        return None, None
+    if not all("keras" in m and m["architecture"] != "transformer" for m in members):
+        return None, None  # (a Transformer member's numpy step keeps its cache its own way)
     models = [load_keras_model(c) for c in cards]
     steps = [NumpyStep(m, card["hyperparameters"]) for m, card in zip(models, members)]
     counts = [len(card["step_model"]["states"]) for card in members]
@@ -281,6 +300,8 @@ def floor_ms(step: NumpyStep, model: StepModel, batch: int, repeats: int,
              calls: int = STEPS) -> tuple[float, float]:
     """(median ms of ``calls`` numpy steps (256 by default), max |logits -
     onnxruntime's| on one step)."""
+    if isinstance(step, TransformerNumpyStep):
+        return transformer_floor_ms(step, model, batch, repeats, calls)
     rng = np.random.default_rng(0)
     states = [rng.standard_normal((batch, *s.shape)).astype(np.float32) * 0.5
               for s in model.info.states]
@@ -299,6 +320,68 @@ def floor_ms(step: NumpyStep, model: StepModel, batch: int, repeats: int,
     run()
     ms, _ = timed(run, repeats)
     return ms, diff
+
+
+def transformer_graph_states(model: StepModel, batch: int) -> tuple[np.ndarray, list]:
+    """A token and step-graph states of a full window (random keys and values, every
+    slot filled), as every step after the first ``window`` tokens sees them."""
+    rng = np.random.default_rng(0)
+    states = [np.ones((batch, *model.info.states[0].shape), np.float32)]
+    states += [rng.standard_normal((batch, *s.shape)).astype(np.float32) * 0.5
+               for s in model.info.states[1:]]
+    return rng.integers(2, model.encoding.vocab_size, batch).astype(np.int32), states
+
+
+def transformer_floor_ms(step: TransformerNumpyStep, model: StepModel, batch: int,
+                         repeats: int, calls: int = STEPS) -> tuple[float, float]:
+    """:func:`floor_ms` for a Transformer (bench/transformer_floor.py): ``calls`` numpy
+    steps on a full window, its cache a ring written in place; the logits checked
+    against onnxruntime's step on the same keys and values."""
+    token, states = transformer_graph_states(model, batch)
+    mine = step.step(token, step.from_graph_states(states))
+    feeds = {model.info.token_input: token}
+    feeds.update({s.input: a for s, a in zip(model.info.states, states)})
+    theirs = model._session().run([model.info.logits_output], feeds)[0]
+    ring = step.from_graph_states(states)
+
+    def run():
+        for _ in range(calls):
+            step.step(token, ring)
+
+    run()
+    ms, _ = timed(run, repeats)
+    return ms, float(np.abs(mine - theirs).max())
+
+
+def transformer_step_figures(step: TransformerNumpyStep, model: StepModel, batch: int,
+                             repeats: int) -> dict:
+    """The Transformer's step against its floor alone: 256 bare calls of the engine's
+    step (``StepModel.step`` on bound states, no sampling) against 256 numpy steps, both
+    on a full window, taking turns run by run; median CPU milliseconds (the steadier
+    figure on a shared machine) and wall clock."""
+    token, _ = transformer_graph_states(model, batch)
+    state = model.initial_state(batch)
+    for _ in range(model.info.states[0].shape[0]):  # fill the window
+        model.step(token, state, copy=False)
+    ring = step.initial(batch)
+    for _ in range(step.window):
+        step.step(token, ring)
+
+    def onnx():
+        for _ in range(STEPS):
+            model.step(token, state, copy=False)
+
+    def floor():
+        for _ in range(STEPS):
+            step.step(token, ring)
+
+    both = interleaved_both({"step": onnx, "floor": floor}, repeats)
+    model.release(state)
+    return {f"step_{batch}_ms": round(both["step"][0], 2),
+            f"step_{batch}_cpu_ms": round(both["step"][1], 2),
+            f"step_floor_{batch}_ms": round(both["floor"][0], 2),
+            f"step_floor_{batch}_cpu_ms": round(both["floor"][1], 2),
+            f"step_over_floor_{batch}": round(both["step"][1] / both["floor"][1], 2)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -735,6 +818,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                     help="the baseline table for these models alone")
     ap.add_argument("--only-baseline", action="store_true",
                     help="with --baseline: only the baseline table")
+    ap.add_argument("--transformer", metavar="CARD",
+                    help="a Transformer's card for its row while models/ ships none "
+                         "(e.g. training/runs/candidates/transformer.json)")
+    ap.add_argument("--only-transformer", action="store_true",
+                    help="only the Transformer's row (bench/results/generation_transformer.json)")
     common.add_out(ap, "generation")
     args = ap.parse_args(argv)
     if args.only_baseline and not args.baseline:
@@ -800,11 +888,16 @@ def melody_model_ms(library: ModelLibrary, info, seed, args, load_keras_model) -
             raw = notebook_ms(keras_model, model, prime, k, args.keras_steps)
             r[f"notebook_{k}_ms"] = round(raw * STEPS / args.keras_steps, 0)
             r["notebook_steps_run"] = args.keras_steps
+            if isinstance(step, TransformerNumpyStep):
+                r.update(transformer_step_figures(step, model, k, args.repeats))
     for k in (1, 4):
         inc = r[f"incremental_{k}_ms"]
         r[f"naive_over_incremental_{k}"] = round(r[f"naive_{k}_ms"] / inc, 1)
         if f"floor_{k}_ms" in r:
             r[f"incremental_over_floor_{k}"] = round(inc / r[f"floor_{k}_ms"], 2)
+        if f"step_floor_{k}_cpu_ms" in r:  # a Transformer: in CPU time, steadier
+            r[f"incremental_over_floor_{k}_cpu"] = round(
+                r[f"incremental_{k}_cpu_ms"] / r[f"step_floor_{k}_cpu_ms"], 2)
         if f"notebook_{k}_ms" in r:
             r[f"notebook_over_incremental_{k}"] = round(r[f"notebook_{k}_ms"] / inc, 0)
     r["goals_met"] = melody_goals(r, info.architecture)
@@ -820,6 +913,11 @@ def melody_goals(r: dict, architecture: str) -> dict[str, bool]:
                   f"(CPU)"] = r[f"memory_over_network_{k}"] <= GOAL_MEMORY_RATIO
     if "incremental_over_floor_4" in r:
         goals["incremental_4 <= 3x floor_4"] = r["incremental_over_floor_4"] <= GOAL_FLOOR_RATIO
+    if "step_over_floor_4" in r:  # the Transformer (issue 27): its step, and all of it
+        goals[f"step_4 <= {GOAL_TRANSFORMER_FLOOR_RATIO:g}x its numpy floor (CPU)"] = \
+            r["step_over_floor_4"] <= GOAL_TRANSFORMER_FLOOR_RATIO
+        goals[f"incremental_4 <= {GOAL_TRANSFORMER_FLOOR_RATIO:g}x its numpy floor (CPU)"] = \
+            r["incremental_over_floor_4_cpu"] <= GOAL_TRANSFORMER_FLOOR_RATIO
     if architecture == "wavenet":
         worst = min(r["naive_over_incremental_1"], r["naive_over_incremental_4"])
         goals["naive >= 10x incremental (1 and 4)"] = worst >= GOAL_WAVENET_NAIVE_RATIO
@@ -873,7 +971,21 @@ def print_melody_table(results: dict, args) -> None:
         print(f"* notebook: Keras predict over a fixed window per note (the receptive field, "
               f"or {NOTEBOOK_LSTM_WINDOW} steps for an LSTM), one variation at a time as the "
               f"notebooks did; {args.keras_steps} steps per variation run and scaled to {STEPS}")
+    print_transformer_steps(results["models"])
     print_goals(results["models"], 10)
+
+
+def print_transformer_steps(models: dict) -> None:
+    """The Transformer's bare step against its numpy floor (its row's extra figures)."""
+    for name, r in models.items():
+        for k in (1, 4):
+            if f"step_over_floor_{k}" in r:
+                print(f"{name}: 256 bare steps at batch {k} on a full window, CPU ms: "
+                      f"step {r[f'step_{k}_cpu_ms']:.2f}, numpy floor "
+                      f"{r[f'step_floor_{k}_cpu_ms']:.2f} (step/floor "
+                      f"{r[f'step_over_floor_{k}']:.2f}; wall {r[f'step_{k}_ms']:.2f} vs "
+                      f"{r[f'step_floor_{k}_ms']:.2f}); all of the generation (CPU) / "
+                      f"floor {r[f'incremental_over_floor_{k}_cpu']:.2f}")
 
 
 def print_other_tables(results: dict) -> None:
@@ -899,11 +1011,49 @@ def print_other_tables(results: dict) -> None:
                     print(f"{name:>10} {ms:8.2f}  {label}")
 
 
+def is_transformer_card(info) -> bool:
+    return info.architecture == "transformer"
+
+
+def transformer_library(args, folders: list[Path], links: Path) -> ModelLibrary:
+    """The model library, with ``--transformer CARD`` in it when the folders hold no
+    Transformer: its card, graphs and Keras weights linked into ``links`` (not the
+    card's folder, whose other cards would come too).  Says on stdout when the
+    Transformer's row is skipped, and why."""
+    library = ModelLibrary(folders)
+    shipped = [i.name for i in library.models if is_transformer_card(i)]
+    if shipped:
+        if args.transformer:
+            print(f"--transformer {args.transformer} not used: {', '.join(shipped)} "
+                  f"in {', '.join(map(str, folders))} is a Transformer")
+        return library
+    if not args.transformer:
+        print(f"no Transformer row: {', '.join(map(str, folders))} ship no Transformer card "
+              f"and no --transformer CARD was given")
+        return library
+    card_path = Path(args.transformer).resolve()
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        names = [card_path.name, *card["files"].values()]
+        names += [card["keras"]["weights"]] if "keras" in card else []
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        print(f"no Transformer row: {args.transformer} cannot be read ({e})")
+        return library
+    for name in names:
+        (links / name).parent.mkdir(parents=True, exist_ok=True)
+        (links / name).symlink_to(card_path.parent / name)
+    library = ModelLibrary([*folders, links])
+    if not any(is_transformer_card(i) for i in library.models):
+        print(f"no Transformer row: {args.transformer} is not a usable Transformer card")
+    return library
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     pinned = common.pinned_unless(args.no_pin)
     folders = common.model_folders(args)
-    library = ModelLibrary(folders)
+    links = tempfile.TemporaryDirectory(prefix="continuo-transformer-")
+    library = transformer_library(args, folders, Path(links.name))
     for problem in library.problems:
         print(f"refused: {problem}", file=sys.stderr)
     if not library.models:
@@ -915,6 +1065,8 @@ def main(argv: list[str] | None = None) -> int:
         return only_regenerate(args, library, pinned)
     seed = midi_file_to_song(SEED)
     load_keras_model = keras_loader()
+    if args.only_transformer:
+        return only_transformer(args, library, seed, pinned, load_keras_model)
     results = {"steps": STEPS, "seed": SEED.name, "cpu": pinned,
                "machine": platform.platform(), "processor": platform.processor(),
                "python": platform.python_version(),
@@ -966,6 +1118,31 @@ def only_regenerate(args, library: ModelLibrary, pinned: str) -> int:
     out = Path(args.out)
     if out == common.RESULTS_DIR / "generation.json":
         out = out.with_name("generation_regenerate.json")
+    print()
+    common.write_json(out, results)
+    return 0
+
+
+def only_transformer(args, library: ModelLibrary, seed, pinned: str, load_keras_model) -> int:
+    """``--only-transformer``: the Transformer's melody row (and its bare step against
+    its floor) alone, written to bench/results/generation_transformer.json unless
+    ``--out`` says where."""
+    results = {"steps": STEPS, "seed": SEED.name, "cpu": pinned,
+               "machine": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M"),
+               "onnxruntime": __import__("onnxruntime").__version__,
+               "numpy": np.__version__,
+               "command": common.command_line("generation", None),
+               "load_average_before": common.load_averages(), "cpus": os.cpu_count(),
+               "models": {info.name: melody_model_ms(library, info, seed, args,
+                                                     load_keras_model)
+                          for info in library.models if is_transformer_card(info)}}
+    results["load_average_after"] = common.load_averages()
+    if not results["models"]:
+        return 1
+    print_melody_table(results, args)
+    out = Path(args.out)
+    if out == common.RESULTS_DIR / "generation.json":
+        out = out.with_name("generation_transformer.json")
     print()
     common.write_json(out, results)
     return 0
