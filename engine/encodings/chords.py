@@ -292,6 +292,10 @@ _RARE_QUALITIES = {"aug": 0.2}  # a quality rarer than its tones say, and what i
 # over the root, D G A for D minor) scores as that triad less this: analysts name the
 # chord the fourth resolves into, not the chord it spells (G sus2, G minor)
 _SUSPENDED = 0.3
+# a chord whose root does not sound costs this more: the fifth is the tone a voice leaves
+# out, the root the one it keeps, so C E over C is C major (no fifth) before A minor (no
+# root); each missing tone already costs _MISSING's share
+_ROOTLESS = 0.025
 _SNAP = 0.1  # a note within this share of a beat of a beat line starts or ends on it
 _CHANGE = {2: 0.03, 1: 0.06, 0: 0.16}  # a change on a bar line, a half bar, another beat
 _CHANGE_HELD = 0.13  # ... and this more where the bass is not struck on the beat
@@ -510,6 +514,7 @@ def _beat_scores(beats: _Beats) -> np.ndarray:
         - _MISSING * (3.0 - sounding @ _SUSPENSIONS.T) / 3.0 - _SUSPENDED
     scores[:, _TRIADS] = np.maximum(scores[:, _TRIADS], suspended[:, _ROOTS[_TRIADS]])
     scores -= _SEVENTH * (tones > 3)
+    scores -= _ROOTLESS * (sounding[:, _ROOTS] == 0)
     scores -= _RARE[None, :] + _KEY * (1.0 - _key_fit(chroma))
     roots = _ROOTS
     has_bass = bass >= 0

@@ -34,3 +34,11 @@ def test_the_fourth_resolving_in_a_major_key_names_the_major_triad():
                    [(72, 0, 8)])
     assert {str(s) for _, s in detect_beat_chords(song)} == {"C"}
 
+
+
+def test_a_bare_third_over_a_bass_that_left_the_root_names_the_chord_missing_its_fifth():
+    # A minor for a half bar, then the bass leaves A for C under the held C and E: C E
+    # over C is C major without its fifth (the tone a voice leaves out), not A minor
+    # without its root (detection before this read A minor for the whole bar)
+    song = _voices([(45, 0, 2), (48, 2, 2)], [(60, 0, 4)], [(64, 0, 4)])
+    assert [str(s) for _, s in detect_beat_chords(song)] == ["Am", "Am", "C", "C"]
