@@ -144,3 +144,30 @@ def test_training_lowers_the_validation_loss(trained):
     start = -alibi_slopes(SIZES["heads"])[:, None] * np.arange(WINDOW)[None, :]
     moved = np.asarray(keras_model.get_layer("attention_0").relative) - start
     assert np.abs(moved).max() > 1e-3
+
+
+def test_the_bench_floor_does_the_step_graphs_work(trained):
+    """bench/transformer_floor.py's numpy step, the floor bench/generation.py holds the
+    step to, gives the ONNX step's logits within 1e-4: token by token over three
+    windows (its ring filling, then rolling over the oldest slots), and from the step
+    graph's own states read half-filled and full."""
+    from bench.transformer_floor import TransformerNumpyStep
+
+    out, keras_model, val, _ = trained
+    model = StepModel(read_card(out / "transformer.json"))
+    floor = TransformerNumpyStep(keras_model, model.info.card["hyperparameters"])
+    tokens = np.stack([val[4][:72], val[5][:72]]).astype(np.int32)
+    state, ring = model.initial_state(2), floor.initial(2)
+    worst = 0.0
+    for t in range(tokens.shape[1]):
+        if t in (10, 60):  # the graph's states as the numpy ring: the next steps agree
+            graph_states = [b[(state.t - 1) % len(b)].copy() for b in state.buffers]
+            assert (graph_states[0][0].sum() == WINDOW) == (t >= WINDOW)
+            ring = floor.from_graph_states(graph_states)
+        mine, theirs = floor.step(tokens[:, t], ring), model.step(tokens[:, t], state)
+        worst = max(worst, float(np.abs(mine - theirs).max()))
+    model.release(state)
+    assert worst <= TOL
+    # an empty ring's first step is the sequence graph's first position
+    assert np.abs(floor.step(tokens[:, 0], floor.initial(2))
+                  - model.sequence_logits(tokens[:, :1])[:, 0]).max() <= TOL
