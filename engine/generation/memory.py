@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import threading
 from bisect import bisect_right
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -214,21 +216,32 @@ def _memory_named(name: str) -> dict | None:
     more than a short generation's memory, and a generation asks at every run."""
     from engine.models.library import default_folders, memory_named
 
-    signature = []
-    for folder in default_folders():
-        try:
-            for path in sorted(Path(folder).glob("*.json")):
-                stat = path.stat()
-                signature.append((str(path), stat.st_mtime_ns, stat.st_size))
-        except OSError:
-            continue
-    signature = tuple(signature)
+    signature = _cards_signature(default_folders())
     known = _sections.get(name)
     if known is not None and known[0] == signature:
         return known[1]
     section = memory_named(name)
     _sections[name] = (signature, section)
     return section
+
+
+def _cards_signature(folders) -> tuple:
+    """Every ``*.json`` file's path, modification time and size in ``folders``, sorted:
+    any card added, removed or rewritten changes it.  ``os.scandir`` and one ``stat`` a
+    file (a third of what ``Path.glob`` and ``Path.stat`` cost, which a generation paid
+    at every run)."""
+    signature = []
+    for folder in folders:
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".json"):
+                        stat = entry.stat()
+                        signature.append((entry.path, stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            continue
+    signature.sort()
+    return tuple(signature)
 
 
 def _walk(children: dict[int, int], ctx: list[int], depth: int, token: int, root: int,
@@ -472,7 +485,15 @@ class MotifMemory:
         one._ctx, one._depth = [list(self._ctx[0])], [self._depth[0]]
         one.feed(tokens)
         self._grow(one._cap)
-        used = one._size[0]  # the rows have not diverged: copy the contexts in use
+        self._copy_rows_from(one)
+
+    def _copy_rows_from(self, one: "MotifMemory") -> None:
+        """Every row ``one``'s single row (counts, trie, contexts, step): the rows have
+        not diverged, so the contexts in use are copied; ``one`` is left as it was."""
+        one._flush()
+        used = one._size[0]
+        self._flush()
+        self._grow(used + 1)
         self._clear_to(used)
         self._table[:, :used] = one._table[0, :used]
         self._children = [dict(one._children[0]) for _ in range(self.rows)]
@@ -481,6 +502,15 @@ class MotifMemory:
         self._depth = [one._depth[0]] * self.rows
         self.step = one.step
         self._set_contexts(one._seen_rows * self.rows)
+
+    def seeded_copy(self, rows: int, capacity: int) -> "MotifMemory":
+        """A new memory of ``rows`` rows, each with this single row's counts and
+        contexts (room for ``capacity`` nodes): what feeding it the same tokens would
+        make, bit for bit, for the cost of a copy; this one is left as it was."""
+        copy = MotifMemory(self.vocab, rows, self.max_order, max(capacity, self._size[0] + 1),
+                           self._table.dtype, self.period, self.step)
+        copy._copy_rows_from(self)
+        return copy
 
     def _feed_one(self, tokens: list[int]) -> None:
         """:meth:`update` token by token for a single row, in one pass: the contexts
@@ -673,6 +703,66 @@ def mix(p_net: np.ndarray, p_mem: np.ndarray, mixing: Mixing,
     raise ValueError(f"unknown mixing method {mixing.method!r}")
 
 
+# what a mixer is built from, kept between generations (a generation asked again, or
+# with other settings, on the same seed): the mixing's shares ready to look up, and the
+# memory fed the seed (and the music a fill heard), which each new mixer copies
+_PREPARED: dict[Mixing, tuple] = {}
+_SEEDED: dict[tuple, "MotifMemory"] = {}
+_SEEDED_LOCK = threading.Lock()
+SEEDED_KEPT = 4  # seeded memories kept (the latest used)
+SEEDED_MAX_NODES = 1 << 16  # a memory with more nodes is not kept
+
+
+def _prepared(mixing: Mixing) -> tuple:
+    """``mixing`` with its adaptive shares raised to the generation power (the power
+    then 1), the table as an array, by [seen orders, memory confidence, network
+    entropy], and that as nested lists (None, None, None for a mixing without one)."""
+    ready = _PREPARED.get(mixing)
+    if ready is None:
+        if len(_PREPARED) > 64:
+            _PREPARED.clear()
+        given = mixing
+        if mixing.method == "adaptive" and mixing.generation_power != 1.0:
+            table = tuple(float(w) ** mixing.generation_power for w in mixing.table)
+            mixing = replace(mixing, table=table, generation_power=1.0)
+        table = shares = share_rows = None
+        if mixing.method == "adaptive":
+            table = np.asarray(mixing.table)
+            shares = table.reshape(mixing.max_order + 2, len(CONFIDENCE_EDGES) + 1,
+                                   len(ENTROPY_EDGES) + 1)
+            share_rows = shares.tolist()
+        ready = _PREPARED[given] = (mixing, table, shares, share_rows)
+    return ready
+
+
+def _seeded(vocab: int, mixing: Mixing, dtype, first: int, heard_start: int | None,
+            heard: Sequence[int], prefix: Sequence[int], capacity: int) -> "MotifMemory":
+    """A one-row memory fed ``heard`` (from step ``heard_start``, a passage of its own)
+    and then ``prefix`` (from step ``first``), never to be changed: the latest few are
+    kept, so a generation on a seed fed before copies it (:meth:`MotifMemory.seeded_copy`)
+    instead of walking every token of the seed again."""
+    heard, prefix = [int(t) for t in heard], [int(t) for t in prefix]
+    key = (vocab, mixing.max_order, mixing.phase_period, np.dtype(dtype).str, first,
+           heard_start, tuple(heard), tuple(prefix))
+    with _SEEDED_LOCK:
+        memory = _SEEDED.pop(key, None)
+    if memory is None:
+        memory = MotifMemory(vocab, 1, mixing.max_order, capacity, dtype,
+                             mixing.phase_period, first)
+        if heard:
+            memory.break_context(heard_start)
+            memory.feed(heard)
+            memory.break_context(first)
+        memory.feed(prefix)
+        if memory._size[0] > SEEDED_MAX_NODES:
+            return memory
+    with _SEEDED_LOCK:
+        _SEEDED[key] = memory  # the latest last
+        while len(_SEEDED) > SEEDED_KEPT:
+            del _SEEDED[next(iter(_SEEDED))]
+    return memory
+
+
 #: the repeat control's position -> the memory's share (:class:`MemoryMixer`'s ``share``)
 REPEAT_SHARES = {-2: 0.0, -1: 0.6, 0: 1.0, 1: 1.1, 2: 2.0}
 
@@ -699,9 +789,7 @@ class MemoryMixer:
         music ends where the prefix starts.  ``share`` scales how far the memory moves
         the network's log-probabilities (the repeat control, :data:`REPEAT_SHARES`): 1
         as the mixing says, 0 the network alone, above 1 further the memory's way."""
-        if mixing.method == "adaptive" and mixing.generation_power != 1.0:
-            table = tuple(float(w) ** mixing.generation_power for w in mixing.table)
-            mixing = replace(mixing, table=table, generation_power=1.0)
+        mixing, self._table, self._shares, self._share_rows = _prepared(mixing)
         self.mixing = mixing
         # room for what is fed and the new tokens without growing
         fed = len(prefix) + len(heard)
@@ -709,19 +797,10 @@ class MemoryMixer:
         dtype = np.uint16 if fed + MAX_GENERATED < 65536 else np.uint32
         start = len(prefix) if start_step is None else int(start_step)
         first = start - len(prefix)  # the prefix's first step
-        self.memory = MotifMemory(vocab, rows, mixing.max_order, capacity, dtype,
-                                  mixing.phase_period, first)
-        if len(heard):
-            self.memory.break_context(first - len(heard) if heard_step is None
-                                      else int(heard_step))
-            self.memory.feed(heard)
-            self.memory.break_context(first)
-        self.memory.feed(prefix)
-        self._table = np.asarray(mixing.table) if mixing.method == "adaptive" else None
-        if self._table is not None:  # by [seen orders, memory confidence, network entropy]
-            self._shares = self._table.reshape(mixing.max_order + 2, len(CONFIDENCE_EDGES) + 1,
-                                               len(ENTROPY_EDGES) + 1)
-            self._share_rows = self._shares.tolist()
+        heard_start = None if not len(heard) else \
+            first - len(heard) if heard_step is None else int(heard_step)
+        self.memory = _seeded(vocab, mixing, dtype, first, heard_start, heard, prefix,
+                              capacity).seeded_copy(rows, capacity)
         tokens = mixing.network_tokens
         self._hand = None if not tokens else \
             int(tokens[0]) if len(tokens) == 1 else np.array(tokens, dtype=np.intp)

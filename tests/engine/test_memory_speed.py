@@ -9,6 +9,7 @@ timing is asserted."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -250,3 +251,120 @@ def test_an_entropy_at_a_buckets_edge_is_summed_as_mix_sums_it():
         plain.cheap_entropy = False
         with np.errstate(invalid="ignore"):
             np.testing.assert_array_equal(cheap(row[None]), plain(row[None]))
+
+
+def _fed_the_old_way(vocab, rows, prefix, mixing, steps, heard=(), start_step=None,
+                     heard_step=None) -> MotifMemory:
+    """The memory a MemoryMixer was built with before seeded memories were kept: a new
+    MotifMemory of every row, fed the heard music and the prefix token by token."""
+    fed = len(prefix) + len(heard)
+    capacity = 1 + mixing.phase_period + (fed + steps) * max(1, mixing.max_order)
+    start = len(prefix) if start_step is None else start_step
+    first = start - len(prefix)
+    memory = MotifMemory(vocab, rows, mixing.max_order, capacity, np.uint16,
+                         mixing.phase_period, first)
+    if len(heard):
+        memory.break_context(first - len(heard) if heard_step is None else heard_step)
+        memory.feed(heard)
+        memory.break_context(first)
+    memory.feed(prefix)
+    return memory
+
+
+def test_a_seed_fed_before_is_copied_and_gives_the_same_log_probabilities():
+    """A mixer on a seed fed before copies the kept memory instead of walking the seed
+    again: a real lstm generation (3 variations) replayed through a mixer built cold
+    (nothing kept), one built warm (copying what the first kept, after the first has
+    generated: the kept memory is never changed) and one whose memory is fed the old
+    way, the fill's way too (heard music, then the prefix): array_equal at every step,
+    and the memories hold the same counts and contexts before the first step."""
+    from engine.generation import memory as memory_module
+
+    library = ModelLibrary([ROOT / "models"])
+    song = midi_file_to_song(ROOT / "tests" / "engine" / "data" / "golden_seed.mid")
+    settings = GenerationSettings(model="lstm", steps=64, variations=3, rng_seed=7)
+    result = generate(library, song, settings, record_logits=True)
+    logits, tokens = np.asarray(result.logits).transpose(1, 0, 2), np.array(result.tokens)
+    prefix = DEFAULT_ENCODING.song_to_tokens(song)
+    mixing = mixing_for("lstm")
+    vocab = logits.shape[2]
+    for kw in ({}, {"heard": prefix[-20:][::-1], "start_step": len(prefix) + 3}):
+        memory_module._SEEDED.clear()
+        cold = MemoryMixer(vocab, 3, prefix, mixing, steps=64, **kw)
+        assert len(memory_module._SEEDED) == 1
+        old = MemoryMixer(vocab, 3, prefix, mixing, steps=64, **kw)
+        old.memory = _fed_the_old_way(vocab, 3, prefix, old.mixing, 64, **kw)
+        used = old.memory._size[0]
+        assert cold.memory._size == old.memory._size and cold.memory.step == old.memory.step
+        assert np.array_equal(cold.memory.table[:, :used], old.memory.table[:, :used])
+        assert cold.memory._children == old.memory._children
+        assert np.array_equal(cold.memory.ctx, old.memory.ctx)
+        assert np.array_equal(cold.memory.seen, old.memory.seen)
+        warm = None
+        for step in range(64):
+            want = old(logits[step])
+            assert np.array_equal(cold(logits[step]), want), step
+            if warm is not None:
+                assert np.array_equal(warm(logits[step]), want), step
+            for m in (old, cold) + ((warm,) if warm is not None else ()):
+                m.update(tokens[:, step])
+            if step == 0:  # the cold mixer has moved on: the kept memory has not
+                warm = MemoryMixer(vocab, 3, prefix, mixing, steps=64, **kw)
+                again = _fed_the_old_way(vocab, 3, prefix, old.mixing, 64, **kw)
+                assert np.array_equal(warm(logits[0]), MemoryMixer.__call__(
+                    _with_memory(old.mixing, again, vocab), logits[0]))
+                warm.update(tokens[:, 0])
+        # the same seed: one kept (the empty one is _with_memory's)
+        assert [key[-1] for key in memory_module._SEEDED if key[-1]] == [tuple(prefix)]
+
+
+def _with_memory(mixing, memory, vocab):
+    mixer = MemoryMixer(vocab, memory.rows, [], mixing)
+    mixer.memory = memory
+    return mixer
+
+
+def test_only_the_latest_seeded_memories_are_kept():
+    from engine.generation import memory as memory_module
+
+    memory_module._SEEDED.clear()
+    rng = np.random.default_rng(1)
+    mixing = Mixing("linear", max_order=5, phase_period=2)
+    seeds = [rng.integers(0, 9, 30).tolist() for _ in range(memory_module.SEEDED_KEPT + 2)]
+    for seed in seeds:
+        MemoryMixer(9, 2, seed, mixing)
+    assert len(memory_module._SEEDED) == memory_module.SEEDED_KEPT
+    kept = {key[-1] for key in memory_module._SEEDED}
+    assert kept == {tuple(s) for s in seeds[-memory_module.SEEDED_KEPT:]}
+
+
+def test_a_card_added_rewritten_or_removed_is_read_again(tmp_path, monkeypatch):
+    """mixing_for reads a card's memory section again when a card in the default
+    folders is added, rewritten (even to the same size) or removed: the cards'
+    signature (path, modification time, size of every ``*.json``) tells."""
+    from engine.generation import memory as memory_module
+    from engine.models.card import CARD_FORMAT
+
+    monkeypatch.setenv("CONTINUO_MODELS_DIR", str(tmp_path))
+    name = "signature-test-model"
+    path = tmp_path / f"{name}.json"
+    default = mixing_for(name)
+
+    def write(weight: str, mtime_ns: int) -> None:
+        card = {"format": CARD_FORMAT, "name": name,
+                "memory": {"method": "linear", "weight": float(weight), "max_order": 6}}
+        path.write_text(json.dumps(card))
+        os.utime(path, ns=(mtime_ns, mtime_ns))
+
+    write("0.3", 1_000_000_000_000)
+    assert mixing_for(name) == Mixing("linear", weight=0.3, max_order=6)
+    size = path.stat().st_size
+    write("0.4", 2_000_000_000_000)
+    assert path.stat().st_size == size
+    assert mixing_for(name) == Mixing("linear", weight=0.4, max_order=6)
+    signature = memory_module._cards_signature([tmp_path])
+    assert signature == ((str(path), 2_000_000_000_000, size),)
+    path.unlink()
+    assert mixing_for(name) == default
+    assert memory_module._cards_signature([tmp_path]) == ()
+    assert memory_module._cards_signature([tmp_path / "missing"]) == ()
