@@ -1091,7 +1091,7 @@ def main(argv: list[str] | None = None) -> int:
                "numpy": np.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
                "command": common.command_line("generation", argv),
                "load_average_before": common.load_averages(),
-               "cpus": os.cpu_count(),
+               "cpus": os.cpu_count(), "transformer_card": args.transformer,
                "models": {}}
     melodic = [info for info in library.models
                if not is_polyphonic_card(info) and not is_drum_card(info)]
@@ -1150,6 +1150,7 @@ def only_transformer(args, library: ModelLibrary, seed, pinned: str, load_keras_
                "numpy": np.__version__,
                "command": common.command_line("generation", None),
                "load_average_before": common.load_averages(), "cpus": os.cpu_count(),
+               "transformer_card": args.transformer,
                "models": {info.name: melody_model_ms(library, info, seed, args,
                                                      load_keras_model)
                           for info in library.models if is_transformer_card(info)}}
