@@ -280,6 +280,7 @@ _HEARD = 0.02  # ... sounding: more than this share of the beat's weight
 _SEVENTH = 0.2  # a four-note chord must explain more than a triad would
 _BASS_ROOT = 0.2  # the bass on the root
 _BASS_TONE = 0.04  # the bass on another chord tone
+_UNDOUBLED = 0.7  # ... this much less where no voice doubles the bass and its sixth sounds
 _BASS_SAY = {2: 1.25, 1: 0.5, 0: 0.6}  # ... times this on a bar line, a half bar, a beat
 _LATE = 0.4  # weight of a note that starts after the beat (a passing or neighbour note)
 _HELD = 1.0  # weight of a note held from before the beat ...
@@ -397,6 +398,8 @@ class _Beats:
     bass_struck: np.ndarray
     strengths: np.ndarray
     struck: np.ndarray  # the share of the notes sounding at the beat struck on it
+    # how much of the beat another voice doubles the bass (its pitch class higher up), 0..1
+    doubled: np.ndarray
 
 
 def _snapped(ticks: np.ndarray, lines: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -447,7 +450,7 @@ def _beat_features(song: Song, segments: Sequence[tuple[int, int, int]]) -> _Bea
     struck = np.zeros(n_seg, dtype=bool)
     strengths = np.array([s[2] for s in segments], dtype=np.int64)
     if not n_seg or not any(not t.is_drum and t.notes for t in song.tracks):
-        return _Beats(chroma, bass, struck, strengths, np.ones(n_seg))
+        return _Beats(chroma, bass, struck, strengths, np.ones(n_seg), np.zeros(n_seg))
     pitch, start, seg_of, beat_start, overlap = _note_beats(song, segments)
     late = start > beat_start
     # a note held from before the beat counts less the longer it has sounded
@@ -477,7 +480,11 @@ def _beat_features(song: Song, segments: Sequence[tuple[int, int, int]]) -> _Bea
     sounding = np.bincount(seg_of[at_beat], minlength=n_seg)
     new = np.bincount(seg_of[at_beat & (start == beat_start)], minlength=n_seg)
     share = np.divide(new, sounding, out=np.ones(n_seg), where=sounding > 0)
-    return _Beats(chroma, bass, struck, strengths, share)
+    # the bass doubled an octave or more above, weighed by how long the doubling sounds
+    above = (pitch % 12 == lowest[seg_of] % 12) & (pitch > lowest[seg_of])
+    doubled = np.minimum(np.bincount(seg_of[above], weights=overlap[above],
+                                     minlength=n_seg), 1.0)
+    return _Beats(chroma, bass, struck, strengths, share, doubled)
 
 
 def _normalised(rows: np.ndarray) -> np.ndarray:
@@ -523,7 +530,14 @@ def _beat_scores(beats: _Beats) -> np.ndarray:
     idx = np.where(has_bass)[0]
     bass_tone[idx] = _TEMPLATES[:, bass[idx]].T > 0
     say = np.array([_BASS_SAY[int(s)] for s in beats.strengths])[:, None]
-    scores += say * (_BASS_ROOT * on_root + _BASS_TONE * (bass_tone & ~on_root))
+    # a root-position chord doubles its root in another voice; a bass that no voice
+    # doubles, with a sixth above it, is the figured bass's 6 (a first inversion: the
+    # sixth is the root, the bass its third), so it says less for being the root
+    low = np.where(has_bass, bass, 0)
+    sixth = (sounding[np.arange(len(bass)), (low + 8) % 12]
+             + sounding[np.arange(len(bass)), (low + 9) % 12]) > 0
+    rooted = _BASS_ROOT * (1.0 - _UNDOUBLED * (1.0 - beats.doubled) * sixth)[:, None]
+    scores += say * (rooted * on_root + _BASS_TONE * (bass_tone & ~on_root))
     silent = chroma.sum(axis=1) == 0
     scores[silent] = 0.0
     return scores

@@ -42,3 +42,21 @@ def test_a_bare_third_over_a_bass_that_left_the_root_names_the_chord_missing_its
     # without its root (detection before this read A minor for the whole bar)
     song = _voices([(45, 0, 2), (48, 2, 2)], [(60, 0, 4)], [(64, 0, 4)])
     assert [str(s) for _, s in detect_beat_chords(song)] == ["Am", "Am", "C", "C"]
+
+
+def test_an_undoubled_bass_under_its_sixth_is_a_first_inversion():
+    # bars 8 and 9 of Bach's chorale Riemenschneider 14 (A major), as (pitch, start beat,
+    # beats): the cadence's D F# A B over a D no other voice doubles is B minor seventh
+    # over its third (ii6/5 before E and A, as the analysis names it), not D with an
+    # added sixth (detection before this read D)
+    notes = [(56, 0, 0.5), (59, 0, 1), (64, 0, 0.5), (76, 0, 1.5), (54, 0.5, 0.5),
+             (66, 0.5, 0.5), (52, 1, 1), (64, 1, 1), (68, 1, 1), (74, 1.5, 0.5),
+             (57, 2, 0.5), (64, 2, 1), (69, 2, 1), (73, 2, 1), (56, 2.5, 0.5), (54, 3, 0.5),
+             (62, 3, 0.5), (69, 3, 1), (74, 3, 0.5), (52, 3.5, 0.5), (64, 3.5, 0.5),
+             (73, 3.5, 0.5), (50, 4, 1), (66, 4, 1), (69, 4, 1), (71, 4, 2), (52, 5, 1),
+             (64, 5, 0.5), (68, 5, 1), (62, 5.5, 0.5), (45, 6, 1), (61, 6, 1), (64, 6, 1),
+             (69, 6, 1), (54, 7, 1), (61, 7, 1), (66, 7, 1), (69, 7, 1)]
+    song = Song(ppq=Q, time_signatures=[TimeSignature(0, 4, 4)], tracks=[
+        Track("Chorale", channel=0,
+              notes=[Note(p, int(s * Q), int(d * Q), channel=0) for p, s, d in notes])])
+    assert [str(s) for _, s in detect_beat_chords(song)][3:7] == ["D", "Bm7", "E", "A"]
