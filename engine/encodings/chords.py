@@ -291,8 +291,12 @@ _KEY_WINDOW = 6  # beats either side that make the passage's scale
 _RARE_QUALITIES = {"aug": 0.2}  # a quality rarer than its tones say, and what it costs
 # a major or minor triad heard with its fourth in place of its third (a 4-3 suspension
 # over the root, D G A for D minor) scores as that triad less this: analysts name the
-# chord the fourth resolves into, not the chord it spells (G sus2, G minor)
+# chord the fourth resolves into, not the chord it spells (G sus2, G minor); and so does
+# one heard with its ninth in place of its root, where the root follows within
+# _RESOLVES beats (a 9-8 suspension over the root, 7-6 over a first inversion: E G D
+# before E G C is C major, not E minor)
 _SUSPENDED = 0.3
+_RESOLVES = 2
 # a chord whose root does not sound costs this more: the fifth is the tone a voice leaves
 # out, the root the one it keeps, so C E over C is C major (no fifth) before A minor (no
 # root); each missing tone already costs _MISSING's share
@@ -337,6 +341,9 @@ _TRIADS = np.array([q in ("", "m") for _, q in _CHORDS])  # the chords a suspens
 # (root, its fourth, its fifth) on each root: a triad with its third held back
 _SUSPENSIONS = np.array([[1.0 if (pc - root) % 12 in (0, 5, 7) else 0.0 for pc in range(12)]
                          for root in range(12)])
+# each triad's third, fifth and ninth: the triad with its root held back
+_NINTHS = np.array([[1.0 if (pc - root) % 12 in (3 if quality == "m" else 4, 7, 2) else 0.0
+                     for pc in range(12)] for root, quality in _CHORDS])[_TRIADS]
 
 
 def beat_segments(song: Song, end_tick: int | None = None) -> list[tuple[int, int, int]]:
@@ -520,6 +527,18 @@ def _beat_scores(beats: _Beats) -> np.ndarray:
     suspended = sus_in - _OUTSIDE * (1.0 - sus_in) \
         - _MISSING * (3.0 - sounding @ _SUSPENSIONS.T) / 3.0 - _SUSPENDED
     scores[:, _TRIADS] = np.maximum(scores[:, _TRIADS], suspended[:, _ROOTS[_TRIADS]])
+    # a triad whose root its ninth holds back: third, fifth and ninth heard, the ninth
+    # sounding and the root sounding on one of the next _RESOLVES beats
+    ninth_in = chroma @ _NINTHS.T
+    delayed = ninth_in - _OUTSIDE * (1.0 - ninth_in) \
+        - _MISSING * (3.0 - sounding @ _NINTHS.T) / 3.0 - _SUSPENDED
+    roots = _ROOTS[_TRIADS]
+    later = np.zeros_like(sounding)
+    for k in range(1, _RESOLVES + 1):
+        later[:-k] = np.maximum(later[:-k], sounding[k:])
+    resolves = (sounding[:, (roots + 2) % 12] > 0) & (later[:, roots] > 0)
+    scores[:, _TRIADS] = np.where(resolves, np.maximum(scores[:, _TRIADS], delayed),
+                                  scores[:, _TRIADS])
     scores -= _SEVENTH * (tones > 3)
     scores -= _ROOTLESS * (sounding[:, _ROOTS] == 0)
     scores -= _RARE[None, :] + _KEY * (1.0 - _key_fit(chroma))

@@ -60,3 +60,21 @@ def test_an_undoubled_bass_under_its_sixth_is_a_first_inversion():
         Track("Chorale", channel=0,
               notes=[Note(p, int(s * Q), int(d * Q), channel=0) for p, s, d in notes])])
     assert [str(s) for _, s in detect_beat_chords(song)][3:7] == ["D", "Bm7", "E", "A"]
+
+
+def test_a_ninth_holding_back_the_root_is_the_triad_it_resolves_into():
+    # a 7-6 suspension over E: D above E and G falls to C on the third beat; the
+    # harmony is C major over its third throughout (detection before this read E minor
+    # seventh for the first half)
+    song = _voices([(52, 0, 4)], [(55, 0, 4)], [(62, 0, 2), (60, 2, 2)])
+    assert [str(s) for _, s in detect_beat_chords(song)] == ["C"] * 4
+    # the same over the root, a 9-8 in D minor: E above F and A falls to D
+    song = _voices([(50, 0, 4)], [(53, 0, 4)], [(57, 0, 4)], [(64, 0, 2), (62, 2, 2)])
+    assert {str(s) for _, s in detect_beat_chords(song)} == {"Dm"}
+
+
+def test_a_ninth_that_does_not_resolve_is_no_suspension():
+    # C E B held through the bar: the B never falls to A, so it is C major seventh,
+    # not A minor waiting for its root
+    song = _voices([(48, 0, 4)], [(64, 0, 4)], [(71, 0, 4)])
+    assert {str(s) for _, s in detect_beat_chords(song)} == {"Cmaj7"}
