@@ -710,7 +710,7 @@ _PREPARED: dict[Mixing, tuple] = {}
 _SEEDED: dict[tuple, "MotifMemory"] = {}
 _SEEDED_LOCK = threading.Lock()
 SEEDED_KEPT = 4  # seeded memories kept (the latest used)
-SEEDED_MAX_NODES = 1 << 16  # a memory with more nodes is not kept
+SEEDED_MAX_BYTES = 4 << 20  # a memory whose counts take more is not kept (a long drum seed's)
 
 
 def _prepared(mixing: Mixing) -> tuple:
@@ -754,7 +754,7 @@ def _seeded(vocab: int, mixing: Mixing, dtype, first: int, heard_start: int | No
             memory.feed(heard)
             memory.break_context(first)
         memory.feed(prefix)
-        if memory._size[0] > SEEDED_MAX_NODES:
+        if memory._cleared * memory._width * memory._table.itemsize > SEEDED_MAX_BYTES:
             return memory
     with _SEEDED_LOCK:
         _SEEDED[key] = memory  # the latest last

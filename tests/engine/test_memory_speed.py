@@ -336,6 +336,15 @@ def test_only_the_latest_seeded_memories_are_kept():
     assert len(memory_module._SEEDED) == memory_module.SEEDED_KEPT
     kept = {key[-1] for key in memory_module._SEEDED}
     assert kept == {tuple(s) for s in seeds[-memory_module.SEEDED_KEPT:]}
+    # a memory whose counts take more than SEEDED_MAX_BYTES (a long drum seed's) is not
+    # kept, and still built as before
+    long_seed = rng.integers(0, 454, 400).tolist()
+    drums = Mixing("linear", max_order=24, phase_period=12)
+    big = MemoryMixer(454, 2, long_seed, drums)
+    assert tuple(long_seed) not in {key[-1] for key in memory_module._SEEDED}
+    assert big.memory.table.nbytes > memory_module.SEEDED_MAX_BYTES
+    old = _fed_the_old_way(454, 2, long_seed, drums, 512)
+    assert np.array_equal(big.memory.distribution(), old.distribution())
 
 
 def test_a_card_added_rewritten_or_removed_is_read_again(tmp_path, monkeypatch):
