@@ -14,8 +14,16 @@ recorded network logits and tokens are replayed through both mixers, whose
 log-probabilities must be array_equal at every step, and the generations with either
 memory must draw the same tokens.
 
+For the melody models the memory alone is timed too: the recorded generation replayed
+through each memory's mixer (built, asked and fed every step), CPU microseconds a step,
+the fastest of ``--replay-repeats``: "hot" as replayed, "swept" with ``--sweep-mib``
+MiB read between steps where the network's step would run (out of the timing), which
+leaves the memory's data, and numpy's, out of the caches as a generation does (a step
+costs about twice as much swept as hot, which is what a generation sees).
+
     python bench/memory_speed.py --baseline DIR [--repeats N] [--models NAME ...]
                                  [--variations K ...] [--no-pin] [--out FILE]
+                                 [--replay-repeats N] [--sweep-mib MIB]
 
 Melodies: 256 steps after assets/default_seed.mid; drums: 16 bars after
 tests/data/drums/swing-tiny.mid; part models: 16 bars after the first 4 of music21's
@@ -123,16 +131,20 @@ def digest(value) -> str:
     return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
 
 
-def replay_check(library, baseline, name: str, k: int) -> int:
-    """A melody generation's network logits and tokens through both memories' mixers:
-    the steps whose log-probabilities differ (0: every one array_equal)."""
+def recorded(library, name: str, k: int):
+    """A melody generation's network logits ``[step, row, vocab]``, tokens ``[row,
+    step]``, the prefix the memory is fed and the mixing."""
     seed = midi_file_to_song(MELODY_SEED)
     s = GenerationSettings(model=name, steps=STEPS, variations=k, memory=True, rng_seed=3)
     result = generate(library, seed, s, record_logits=True)
-    logits = np.asarray(result.logits).transpose(1, 0, 2)
-    tokens = np.array(result.tokens)
-    prefix = DEFAULT_ENCODING.song_to_tokens(seed)
-    mixing = this_memory.mixing_for(name)
+    return (np.asarray(result.logits).transpose(1, 0, 2), np.array(result.tokens),
+            DEFAULT_ENCODING.song_to_tokens(seed), this_memory.mixing_for(name))
+
+
+def replay_check(library, baseline, name: str, k: int) -> int:
+    """A melody generation's network logits and tokens through both memories' mixers:
+    the steps whose log-probabilities differ (0: every one array_equal)."""
+    logits, tokens, prefix, mixing = recorded(library, name, k)
     mixers = [m.MemoryMixer(logits.shape[2], k, prefix, mixing, steps=STEPS)
               for m in (this_memory, baseline)]
     differ = 0
@@ -142,6 +154,35 @@ def replay_check(library, baseline, name: str, k: int) -> int:
         for m in mixers:
             m.update(tokens[:, step])
     return differ
+
+
+def replay_us(library, baseline, name: str, k: int, repeats: int,
+              sweep_mib: float) -> dict[str, float]:
+    """The memory alone: a recorded generation replayed through each memory's mixer
+    (built, asked and fed every step), CPU microseconds a step, the fastest of
+    ``repeats`` taking turns; "hot" as replayed, "swept" with ``sweep_mib`` MiB read
+    between steps where the network's step runs (out of the timing), which leaves the
+    memory's data and numpy's out of the caches as a generation does."""
+    logits, tokens, prefix, mixing = recorded(library, name, k)
+    sweep = np.ones(max(1, int(sweep_mib * (1 << 20) / 8)))
+    best = {}
+    for _ in range(repeats):
+        for label, module in (("old", baseline), ("new", this_memory)):
+            for swept in (False, True):
+                spent = 0.0
+                t0 = time.process_time()
+                mixer = module.MemoryMixer(logits.shape[2], k, prefix, mixing, steps=STEPS)
+                spent += time.process_time() - t0
+                for step in range(len(logits)):
+                    if swept:
+                        sweep.sum()
+                    t0 = time.process_time()
+                    mixer(logits[step])
+                    mixer.update(tokens[:, step])
+                    spent += time.process_time() - t0
+                key = f"{label}_{'swept' if swept else 'hot'}"
+                best[key] = min(best.get(key, float("inf")), spent / len(logits) * 1e6)
+    return best
 
 
 def fastest_cpu_ms(fns: dict, repeats: int) -> dict[str, float]:
@@ -164,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="+", help="these models alone")
     ap.add_argument("--variations", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--no-pin", action="store_true")
+    ap.add_argument("--replay-repeats", type=int, default=7,
+                    help="melody models: the memory alone, replayed (0: not timed)")
+    ap.add_argument("--sweep-mib", type=float, default=4.0,
+                    help="MiB read between replayed steps for the swept column")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
 
@@ -201,11 +246,18 @@ def main(argv: list[str] | None = None) -> int:
                    "old_over_off": round(best["old"] / best["off"], 3),
                    "new_over_off": round(best["new"] / best["off"], 3),
                    "new_over_old": round(best["new"] / best["old"], 3), "same_output": same}
+            replay = ""
+            if kind_of(info) == "melody" and args.replay_repeats > 0:
+                us = replay_us(library, baseline, info.name, k, args.replay_repeats,
+                               args.sweep_mib)
+                row.update({f"replay_{key}_us_per_step": round(v, 1) for key, v in us.items()})
+                replay = (f"  replayed {us['old_hot']:.1f} -> {us['new_hot']:.1f} us, "
+                          f"swept {us['old_swept']:.1f} -> {us['new_swept']:.1f} us")
             out["rows"].append(row)
             print(f"{info.name:13s} {k:2d} {row['off_cpu_ms']:8.1f} {row['old_cpu_ms']:8.1f} "
                   f"{row['new_cpu_ms']:8.1f} {row['old_over_off']:8.2f} "
                   f"{row['new_over_off']:8.2f} {row['new_over_old']:8.2f}  "
-                  f"{'yes' if same else 'NO'}", flush=True)
+                  f"{'yes' if same else 'NO'}{replay}", flush=True)
     out["load_average_after"] = os.getloadavg()
     out["goal_met"] = {f"{r['model']} x{r['variations']} <= {GOAL}x": r["new_over_off"] <= GOAL
                        for r in out["rows"] if r["kind"] == "melody"}
