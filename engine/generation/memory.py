@@ -420,6 +420,10 @@ class MotifMemory:
     # ---- feeding -------------------------------------------------------------------
     def update(self, tokens: Sequence[int] | np.ndarray) -> None:
         """One new token per row: count it in every context it followed, then move on."""
+        if self.rows == 1:
+            self._update_one(int(tokens[0]) if type(tokens) is np.ndarray
+                             and tokens.shape == (1,) else int(np.asarray(tokens).reshape(1)[0]))
+            return
         if type(tokens) is np.ndarray and tokens.shape == (self.rows,):
             tokens = tokens.tolist()
         else:
@@ -440,6 +444,23 @@ class MotifMemory:
             self._grow(max(size) + 1)
         self._clear_to(max(size))
         self._set_contexts([self._seen(r, f) for r, f in enumerate(found)])
+
+    def _update_one(self, token: int) -> None:
+        """:meth:`update` for a single row, without the loops over rows."""
+        ctx = self._ctx
+        self._pending.append((ctx[:], [token]))
+        if len(self._pending) >= self.period:
+            self._flush()
+        self.step += 1
+        ctx[0], self._depth[0], size, found = _walk(
+            self._children[0], ctx[0], self._depth[0], token, 1 + self.step % self.period,
+            self.vocab, self._size[0])
+        self._size[0] = size
+        if size >= self._cap:
+            self._grow(size + 1)
+        self._clear_to(size)
+        self._at = None
+        self._seen_rows = [self._seen(0, found)]
 
     def _flush(self) -> None:
         """Count the steps' tokens that wait (:meth:`update`): in each context it
@@ -582,9 +603,15 @@ class MotifMemory:
             # orders] x [orders, vocab] product does (the same sums) without matmul's
             # fixed cost; the escape a Python float
             g = self._nodes.take(self._ctx[0], axis=0).astype(np.float64)
-            weights, escapes = self._row_weights([g[:, v:v + 2].tolist()])
-            p = np.dot(weights[0], g[:, :v])
-            p += escapes[0]
+            stats = g[:, v:v + 2].tolist()
+            weights, above = [0.0] * (self.max_order + 1), 1.0
+            for k in range(self._seen_rows[0] - 1, -1, -1):  # as _row_weights
+                total, denominator = stats[k]
+                lam = total / denominator
+                weights[k] = lam * above / total
+                above *= 1.0 - lam
+            p = np.dot(weights, g[:, :v])
+            p += above / v
             return p[None]
         g = self._nodes.take(self._at_rows(), axis=0).astype(np.float64)
         w, escape = (self._weights_by_row if rows <= self.rows_in_python
