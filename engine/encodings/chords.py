@@ -291,11 +291,12 @@ _KEY_WINDOW = 6  # beats either side that make the passage's scale
 _RARE_QUALITIES = {"aug": 0.2}  # a quality rarer than its tones say, and what it costs
 # a major or minor triad heard with its fourth in place of its third (a 4-3 suspension
 # over the root, D G A for D minor) scores as that triad less this: analysts name the
-# chord the fourth resolves into, not the chord it spells (G sus2, G minor); and so does
-# one heard with its ninth in place of its root, where the root follows within
-# _RESOLVES beats (a 9-8 suspension over the root, 7-6 over a first inversion: E G D
-# before E G C is C major, not E minor)
+# chord the fourth resolves into, not the chord it spells (G sus2, G minor); and one
+# heard with its ninth in place of its root, where the root follows within _RESOLVES
+# beats, scores as that triad less _DELAYED (a 9-8 suspension over the root, 7-6 over a
+# first inversion: E G D before E G C is C major, not E minor)
 _SUSPENDED = 0.3
+_DELAYED = 0.275
 _RESOLVES = 2
 # a chord whose root does not sound costs this more: the fifth is the tone a voice leaves
 # out, the root the one it keeps, so C E over C is C major (no fifth) before A minor (no
@@ -531,7 +532,7 @@ def _beat_scores(beats: _Beats) -> np.ndarray:
     # sounding and the root sounding on one of the next _RESOLVES beats
     ninth_in = chroma @ _NINTHS.T
     delayed = ninth_in - _OUTSIDE * (1.0 - ninth_in) \
-        - _MISSING * (3.0 - sounding @ _NINTHS.T) / 3.0 - _SUSPENDED
+        - _MISSING * (3.0 - sounding @ _NINTHS.T) / 3.0 - _DELAYED
     roots = _ROOTS[_TRIADS]
     later = np.zeros_like(sounding)
     for k in range(1, _RESOLVES + 1):
