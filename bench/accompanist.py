@@ -26,8 +26,11 @@ The JSON (bench/results/accompanist.json, or --out) has:
 * the load average before and after, the CPU count and the JACK period.
 
 Usage:  .venv/bin/python bench/accompanist.py [--notes 2000] [--model poly-wavenet] [--drums]
-        [--busy 0] [--longest N] [--api jack] [--out bench/results/accompanist.json]
+        [--busy 0] [--longest N] [--no-speculate] [--api jack]
+        [--out bench/results/accompanist.json]
 ``--busy N`` runs N more processes spinning on a core each for the run (load + N);
+``--no-speculate``: the voices' model is not fed the next step's melody note ahead of
+the key (engine/generation/live_harmony.py, Speculation), the press making that call;
 ``--longest N`` holds no note, nor waits between presses, longer than N steps (more
 presses a minute; bench/live_timing.py uses 4).
 The Essen tunes move mostly in half and whole notes as they are read (about 1.6 s a note
@@ -240,6 +243,9 @@ def arguments() -> argparse.Namespace:
     ap.add_argument("--voices", type=int, default=3)
     ap.add_argument("--busy", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-speculate", action="store_true",
+                    help="the voices' model is not fed ahead of the key (LiveHarmony."
+                         "speculate): the A/B of that change in one sitting")
     add_out(ap, "accompanist")
     ap.add_argument("--player", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--melody", help=argparse.SUPPRESS)
@@ -270,7 +276,8 @@ def play_live(args: argparse.Namespace, api: str, melody, key_name: str,
         part = LiveDrums(model, style="rock", rng_seed=args.seed)
         options = {"channel": 9, "late_window_s": DRUMS_LATE_WINDOW_S}
     else:
-        part = LiveHarmony(model, Key.parse(key_name), voices=args.voices, rng_seed=args.seed)
+        part = LiveHarmony(model, Key.parse(key_name), voices=args.voices, rng_seed=args.seed,
+                           speculate=not args.no_speculate)
         options = {"channel": 1}
     out = system.open_virtual_output("live-out", client_name=client)
     load_before = os.getloadavg()[0]
@@ -316,7 +323,9 @@ def play_live(args: argparse.Namespace, api: str, melody, key_name: str,
         inp.close()
         out.close()
         melody_file.unlink(missing_ok=True)
+    spec = getattr(part, "speculation", None)
     return {"heard": heard, "stats": acc.stats, "error": error,
+            "speculated_calls_taken": None if spec is None else spec.adopted,
             "load_before": load_before, "load_after": load_after}
 
 
@@ -374,6 +383,8 @@ def main() -> int:
         "dropped_steps": stats.dropped_steps,
         "dropped_share": round(stats.dropped_steps / max(1, stats.steps), 5),
         "stuck_notes": heard["stuck_notes"], "error": run["error"],
+        "speculate": not args.drums and not args.no_speculate,
+        "speculated_calls_taken": run["speculated_calls_taken"],
         "busy_processes": args.busy,
         "load_avg_1m_before": load_before, "load_avg_1m_after": load_after,
         "cpus": os.cpu_count(), "nice": os.nice(0),

@@ -42,6 +42,79 @@ MAX_HOLD_STEPS = 16  # a voice holds a note at most a whole bar of 4/4
 LEGATO_STEPS = 1
 
 
+class Speculation:
+    """The model's call for a step's melody note, made before the key is pressed.
+
+    A step's first call feeds its melody note, which only the press tells: NEW(p) for
+    the pitch pressed, or HOLD of the pitch held on.  :meth:`run` feeds every candidate
+    at once, one batch row each (a copy of the live state's row), while the loop waits
+    for the key; when the press comes, :meth:`adopt` takes the row of the token played
+    into the live state: its logits, and the state slots that call wrote.  That is
+    exactly the call made then (the same numbers: a row of a batch is computed as a
+    batch of one; tests/engine/test_live_speculation.py checks it), so the tokens and
+    the RNG's draws are unchanged; the press waits for the draws and the later voices'
+    calls only.
+
+    It uses the state's rings as :class:`engine.models.step_model.StepState` documents
+    them: a call at step ``t`` reads, per state, slot ``(t - delay) % ring`` and writes
+    slot ``t % ring``; nothing else.  The later voices' calls cannot be made ahead: each
+    feeds a token drawn from the logits of the call before it."""
+
+    def __init__(self, model: StepModel, tokens: Sequence[int]) -> None:
+        self.model = model
+        self._delays = [s.delay for s in model.info.states]
+        # one row per token, and a last row whose token each run names (a HOLD)
+        self.tokens = np.array([*tokens, tokens[0]], dtype=np.int64)
+        self._row = np.full(model.encoding.vocab_size, -1, dtype=np.int64)  # token -> row
+        self._row[self.tokens[:-1]] = np.arange(len(tokens))
+        self.state = model.initial_state(len(self.tokens))
+        self.at: int | None = None  # the live state's step the rows were fed at
+        self._of: object | None = None  # ... and which live state
+        self.adopted = 0  # calls taken from a row, not made on the key
+
+    def run(self, live, last: int | None = None) -> None:
+        """Feed every token, and ``last`` in the last row, into a copy of ``live``'s
+        row at its step.  Allocates nothing: it runs while the player plays."""
+        self.at = None
+        self.tokens[-1] = self.tokens[0] if last is None else last
+        t = live.t
+        for src, dst, delay in zip(live.buffers, self.state.buffers, self._delays):
+            slot = (t - delay) % src.shape[0]
+            dst[slot] = src[slot, 0]
+        self.state.t = t
+        self.model.step(self.tokens, self.state, copy=False)
+        self.at, self._of = t, live
+
+    def _row_of(self, token: int) -> int:
+        return len(self.tokens) - 1 if token == self.tokens[-1] else int(self._row[token])
+
+    def ready(self, live, token: int) -> bool:
+        """Whether the call feeding ``token`` into ``live`` now has been made."""
+        return self.at is not None and self.at == live.t and self._of is live \
+            and self._row_of(token) >= 0
+
+    def adopt(self, live, token: int) -> np.ndarray:
+        """``live`` fed ``token``, from its row (:meth:`ready` first): the logits
+        [1, vocab] for the token after it."""
+        j, t = self._row_of(token), live.t
+        for src, dst in zip(self.state.buffers, live.buffers):
+            slot = t % src.shape[0]
+            dst[slot, 0] = src[slot, j]
+        live.t = t + 1
+        self.at = None
+        self.adopted += 1
+        return self.state.logits[j:j + 1].copy()
+
+    def drop(self) -> None:
+        self.at = self._of = None
+
+    def close(self) -> None:
+        self.drop()
+        if self.state is not None:
+            self.model.release(self.state)
+            self.state = None
+
+
 @dataclass
 class Step:
     """What one step played: ``starts`` and ``ends`` as (voice, MIDI pitch), voices
@@ -66,7 +139,7 @@ class LiveHarmony:
 
     def __init__(self, model: StepModel, key: Key | None = None, *, mode: str = "harmonise",
                  voices: int = 3, temperature: float = 1.0, top_p: float = 1.0,
-                 rng_seed: int = 0) -> None:
+                 rng_seed: int = 0, speculate: bool = True) -> None:
         require_parts(model, "choose a polyphonic model to accompany")
         if mode not in MODES:
             raise GenerationError(f"the live mode must be one of {', '.join(MODES)}, "
@@ -104,6 +177,12 @@ class LiveHarmony:
         self._last_pitch: int | None = None  # the melody's last pitch
         self._rest_run = 0  # steps since the melody's last pitch ended
         self.names = [HARMONY_SLOTS[s][0] for s in self.slots]
+        # the melody's candidate tokens fed ahead of the key (:meth:`speculate`): a NEW
+        # of every pitch the melody can take in model space (:meth:`_model_pitch`), and
+        # the HOLD of the pitch it can hold on (the key held, or a legato gap)
+        lo, hi = self.enc.min_pitch + 12, self.enc.max_pitch
+        self.speculation = Speculation(model, [self.enc.new(p) for p in range(lo, hi + 1)]) \
+            if speculate else None
 
     # ---- the parts --------------------------------------------------------------------
     def _begin(self, pitch: int) -> None:
@@ -238,11 +317,29 @@ class LiveHarmony:
         self._pending.append(tok)
 
     def _feed_pending(self) -> None:
-        """The model hears the tokens taken but not yet fed."""
-        for tok in self._pending:
+        """The model hears the tokens taken but not yet fed (the first from the
+        speculation's row when it was fed ahead)."""
+        spec = self.speculation
+        for i, tok in enumerate(self._pending):
+            if i == 0 and spec is not None and spec.ready(self.state, tok):
+                self.logits = spec.adopt(self.state, tok)
+                continue
             self._one[0] = tok
             self.logits = self.model.step(self._one, self.state, copy=False)
         self._pending.clear()
+
+    def speculate(self) -> bool:
+        """Feed the next step's possible melody notes ahead of the key (call while
+        waiting for it); the step then skips that call when its note is one of them.
+        The calls a step still owes (a dropped step's) are made first, as
+        :meth:`prepare` would.  Exact: the step's tokens are the same with or without.
+        False when it does not feed ahead (made without, or closed)."""
+        if self.speculation is None or self.state is None:
+            return False
+        self.prepare()
+        self.speculation.run(self.state, self.enc.hold(self._last_mp)
+                             if self._last_mp >= 0 else None)
+        return True
 
     def prepare(self) -> None:
         """The model calls the last step still owes (its last tokens and its STEP): the
@@ -310,6 +407,8 @@ class LiveHarmony:
         return list(self.notes)
 
     def close(self) -> None:
+        if self.speculation is not None:
+            self.speculation.close()
         if self.state is not None:
             self.model.release(self.state)
             self.state = None

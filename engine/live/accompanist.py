@@ -17,6 +17,10 @@ keyboard plays there they fall silent instead of moving.
   ``LATE_S`` after it was due counts as late.
 * **No stuck notes.**  Every note-on the accompanist sends is counted; stop, panic, a
   fault (a port that went away, the model failing) send a note-off for each.
+* **Ahead of the key.**  A part that can (:meth:`LiveHarmony.speculate`) feeds the
+  model the next step's melody note for every key the player may press while it waits:
+  right after a step, and again ``speculate_ahead_s`` before the next is due.  The
+  press then waits for the voices' draws only; the tokens are the same.
 * **Only its own channel.**  It never sends on a channel the player's keyboard uses:
   when they meet, the accompanist moves to the next free channel and says so.
 """
@@ -57,6 +61,11 @@ REALTIME_PRIORITY = 9  # SCHED_FIFO, just below the player's scheduler thread
 # how often the input port is read while the accompanist listens (PortInput's own 2 ms
 # adds a millisecond on average between a key and its step)
 INPUT_POLL_S = 0.0005
+# the model's call for the next step's melody note is made for every note the player may
+# press (LiveHarmony.speculate) right after a step, and again this long before the next
+# step is due: the press finds it made, and the model's weights back in the cache (a
+# call after 125 ms asleep cost some 4x one made back to back)
+SPECULATE_AHEAD_S = 0.004
 DRUM_CHANNEL = 9
 
 
@@ -106,6 +115,7 @@ class Accompanist:
                  channel: int = 1, program: int | None = None, velocity: int | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  late_window_s: float = LATE_WINDOW_S, drop_after_s: float = DROP_AFTER_S,
+                 speculate_ahead_s: float | None = SPECULATE_AHEAD_S,
                  watch: list[Callable[[], None]] | None = None,
                  on_error: Callable[[str], None] | None = None,
                  on_dropped: Callable[[int], None] | None = None,
@@ -116,6 +126,10 @@ class Accompanist:
         # drums stay on their channel: when the keyboard plays there they fall silent
         self.drums = bool(getattr(harmony, "drums", False))
         self._hear = getattr(harmony, "hear", None)  # a part that hears the presses
+        # a part that feeds the model ahead of the key (None: it cannot, or not asked)
+        self._speculate = getattr(harmony, "speculate", None)
+        self.speculate_ahead_s = speculate_ahead_s
+        self._speculated: int | None = None  # the step last fed ahead just before it
         self.output = output
         self.grid = grid
         self.channel = channel
@@ -209,14 +223,21 @@ class Accompanist:
     def _loop(self) -> None:
         next_watch = self.clock() + WATCH_INTERVAL_S
         try:
+            if self._speculate is not None:
+                self._speculate()  # the first step's, before the first key
             while True:
+                ahead = None
                 with self._cv:
                     if self._stopping:
                         return
                     now = self.clock()
                     wake = self._wake_time()
                     ready = self._events_due() or (wake is not None and now >= wake)
-                    if not ready:
+                    ahead = self._ahead_time()
+                    if ahead is not None and now < ahead:
+                        wake = ahead if wake is None else min(wake, ahead)
+                        ahead = None
+                    if not ready and ahead is None:
                         timeout = next_watch - now if wake is None else \
                             min(next_watch, wake) - now
                         if timeout > 0:
@@ -228,6 +249,9 @@ class Accompanist:
                     next_watch = self.clock() + WATCH_INTERVAL_S
                 if ready:
                     self._play_due()
+                elif ahead is not None:
+                    self._speculated = self._next
+                    self._speculate()
         except Exception as exc:  # a port error, the model failing: nothing may stay on
             message = str(exc) if isinstance(exc, ContinuoError) else \
                 f"The accompanist stopped: {type(exc).__name__}: {exc}"
@@ -238,6 +262,13 @@ class Accompanist:
         if self._next is None:
             return None
         return self.grid.time_of(self._next) + self.late_window_s
+
+    def _ahead_time(self) -> float | None:
+        """When to feed the next step's melody ahead again (None: done, or not asked)."""
+        if self._speculate is None or self.speculate_ahead_s is None or self._next is None \
+                or self._speculated == self._next:
+            return None
+        return self.grid.time_of(self._next) - self.speculate_ahead_s
 
     def _events_due(self) -> bool:
         """Whether a press waits that belongs to the next step (or one before it)."""
@@ -302,6 +333,8 @@ class Accompanist:
             if sent is not None and sent - due > LATE_S:
                 self.stats.late_steps += 1
             self.harmony.prepare()
+            if self._speculate is not None:
+                self._speculate()  # the next step's, while nothing waits
         if step.index >= 0:
             self.stats.steps += 1
 

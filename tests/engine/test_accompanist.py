@@ -72,6 +72,8 @@ def test_live_voices_are_the_offline_harmonisers(library, model_name):
     assert acc.stats.trace and len(acc.stats.trace) == len(acc.stats.latencies_s)
     assert all(a <= b <= c <= d <= e for a, b, c, d, e in acc.stats.trace)
     assert len(acc.stats.sample_cpu_s) >= played
+    # every such press found its melody note's call made ahead of it (LiveHarmony.speculate)
+    assert harmony.speculation.adopted >= len(acc.stats.trace)
 
 
 # ---------------------------------------------------------------------------------------
