@@ -30,6 +30,9 @@ CASES = {
     ('wavenet', '--bars 2 --variations 1 --rng-seed 3 --key Am --temperature 0'): ['adfa0b5e46929aa9cb650ef921b49e237c1e057a7c3c1d34cfa0b7c28fce71f9'],
     ('duet', '--bars 3 --variations 3 --rng-seed 11 --key D --min-pitch 60 --max-pitch 79'): ['0b91a291d46ba66efcd08a353559ac3a629b9464520fe351c9a059fecd7a44d7', '3040b09fe32fbcdb0f318ad70075426400416c224285f3179cfa4de9764a17e0', '8c47860bd8b5128a979accafd7ab6298644372c35490f44ad42e20657c601525'],
     ('lstm', '--no-seed --bars 2 --variations 2 --rng-seed 5 --key Em'): ['0b61876974532e6ffd8a93374444027e7a4c96ca03f792f9447bf6867628eedf', '94598c22e6ebb327fb7b7169b66b45502088f00f8f68924aca2254a68b4c00af'],
+    # the Transformer and the trio (duet + Transformer), recorded when they shipped (issue 27)
+    ('transformer', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['22b908fb0c484fba7bc0cce44d7df063c149a21bbfb68272f1fb96b55ab8181d', 'b2c24f19621a4d485310f8265545c78892a162180ec44b711229a230ea974dd3'],
+    ('trio', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['d98a3a4b80bf31a8f3ff506d31971811ea353c2df7b24dd3a2d10c27cf5fd564', '4815e67bc7f89e65699f5a49479382fdef99493bde0c5054f5a83b52c58d5bad'],
 }
 
 
@@ -63,6 +66,8 @@ SCORES = {
     'lstm': (85.39117158540019, 21),
     'wavenet': (83.97559396578114, 21),
     'duet': (83.20983962852053, 21),
+    'transformer': (80.67979226462339, 21),  # recorded when it shipped (issue 27)
+    'trio': (80.43425442578548, 21),
 }
 
 
