@@ -32,6 +32,7 @@ CASES = {
     ('lstm', '--no-seed --bars 2 --variations 2 --rng-seed 5 --key Em'): ['0b61876974532e6ffd8a93374444027e7a4c96ca03f792f9447bf6867628eedf', '94598c22e6ebb327fb7b7169b66b45502088f00f8f68924aca2254a68b4c00af'],
     # the Transformer and the trio (duet + Transformer), recorded when they shipped (issue 27)
     ('transformer', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['22b908fb0c484fba7bc0cce44d7df063c149a21bbfb68272f1fb96b55ab8181d', 'b2c24f19621a4d485310f8265545c78892a162180ec44b711229a230ea974dd3'],
+    ('chorale-transformer', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['4fe7e26969b15e70b8e7efc6c915be44920e8cac8e0f3b2263fb945ff2052117', '871fe332acc2d8ce6c88cc2b74ef4a0a5c5dc1590ce8adbc2ef7c1f42ddd4e8b'],
     ('trio', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['d98a3a4b80bf31a8f3ff506d31971811ea353c2df7b24dd3a2d10c27cf5fd564', '4815e67bc7f89e65699f5a49479382fdef99493bde0c5054f5a83b52c58d5bad'],
 }
 
@@ -68,6 +69,7 @@ SCORES = {
     'duet': (83.20983962852053, 21),
     'transformer': (80.67979226462339, 21),  # recorded when it shipped (issue 27)
     'trio': (80.43425442578548, 21),
+    'chorale-transformer': (320.2485842414538, 21),  # a chorale model hearing a folk tune
 }
 
 
