@@ -96,11 +96,16 @@ def pieces(split: str, processes: int = 2) -> dict[str, np.ndarray]:
 
 
 def sweep(models, split: str = "validation", orders=ORDERS,
-          max_tokens: int = MAX_TOKENS) -> dict:
+          max_tokens: int = MAX_TOKENS, prefix: str = "") -> dict:
+    """Fit each model's memory on ``split``'s pieces (those whose ids start with
+    ``prefix``: "bach/" for a model of the chorales alone)."""
     from engine.encodings.polyphony import PolyphonyEncoding
     from engine.models import ModelLibrary
 
-    tunes = [t[:max_tokens].astype(np.int64) for t in pieces(split).values()]
+    tunes = [t[:max_tokens].astype(np.int64) for k, t in pieces(split).items()
+             if k.startswith(prefix)]
+    if not tunes:
+        raise SystemExit(f"no {split} piece's id starts with {prefix!r}")
     enc = PolyphonyEncoding()
     memories = {}
     for n in orders:
@@ -109,7 +114,8 @@ def sweep(models, split: str = "validation", orders=ORDERS,
             pm, longest = memory_distributions(t.tolist(), enc.vocab_size, n, 1)
             memories[n].append((pm[1:], longest[1:]))
         print(f"memory of order {n} done", file=sys.stderr)
-    report: dict = {"split": split, "pieces": len(tunes), "max_tokens": max_tokens,
+    report: dict = {"split": split, "prefix": prefix, "pieces": len(tunes),
+                    "max_tokens": max_tokens,
                     "tokens": int(sum(len(t) for t in tunes)), "models": {}}
     library = ModelLibrary()
     for name in models:
@@ -214,14 +220,17 @@ def write_cards(report: dict) -> None:
     from engine.models import ModelLibrary
     from engine.models.card import write_card
 
-    chosen_on = (f"part-music {report['split']} split, {report['pieces']} pieces, each's first "
+    prefix = report.get("prefix", "")
+    chosen_on = (f"part-music {report['split']} split, {report['pieces']} pieces"
+                 f"{f' whose ids start {prefix}' if prefix else ''}, each's first "
                  f"{report['max_tokens']} tokens")
     library = ModelLibrary()
     for name, r in report["models"].items():
         path = library.info(name).card_path
         card = json.loads(path.read_text(encoding="utf-8"))
         card["memory"] = {**r["chosen"], "chosen_on": chosen_on,
-                          "command": "python -m training part-memory-sweep --write"}
+                          "command": "python -m training part-memory-sweep --write"
+                                     + (f" --prefix {prefix}" if prefix else "")}
         write_card(card, path)
 
 
@@ -243,7 +252,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     ap.add_argument("--score", metavar="SPLIT",
                     help="only score SPLIT's pieces alone and with each card's memory")
     ap.add_argument("--prefix", default="",
-                    help="with --score: only ids starting so (bach/: the four-part chorales)")
+                    help="only the pieces whose ids start so (bach/: the chorales), "
+                         "to fit or, with --score, to score (then the four-part ones)")
     ap.add_argument("--speed", action="store_true",
                     help="only time part generation with the memory off and on")
     ap.set_defaults(run=lambda args, argv: run(args))
@@ -260,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
     if args.parse_only:
         print(f"{len(pieces(args.split))} pieces", file=sys.stderr)
         return 0
-    report = sweep(args.models, args.split, tuple(args.orders), args.max_tokens)
+    report = sweep(args.models, args.split, tuple(args.orders), args.max_tokens, args.prefix)
     from engine.formats import write_bytes_atomic
 
     write_bytes_atomic(Path(args.out), (json.dumps(report, indent=1) + "\n").encode())
