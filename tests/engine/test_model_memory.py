@@ -43,7 +43,8 @@ def test_the_shipped_models_carry_their_mixing_and_the_fill_models_the_default()
         info = library.info(name)
         # the melody models, the part models (part memory) and the drum model (the groove
         # kept by the memory) carry shares fitted on their own validation splits
-        if name in ("lstm", "wavenet", "duet", "poly-lstm", "poly-wavenet", "drums-lstm"):
+        if name in ("lstm", "wavenet", "duet", "transformer", "trio", "poly-lstm",
+                    "poly-wavenet", "chorale-transformer", "drums-lstm"):
             assert info.memory is not None and info.memory["method"] == "adaptive"
             assert M.mixing_for(info) == M.Mixing(**info.memory)
         else:
