@@ -55,6 +55,9 @@ KEY_OFF = "off"
 # Follow chords: how closely generation keeps to the chord track (engine: request.py)
 FOLLOW_CHOICES = (("off", "Off"), ("loose", "Loose"), ("strict", "Strict"))
 MAX_RNG_SEED = 2**31 - 1
+# the model a user who has chosen none starts with, when installed (the first the app
+# listed before the Transformers; the trio scores better, at three networks' work a step)
+MELODY_DEFAULTS = ("duet", "lstm", "wavenet")
 TEMPERATURE_STEPS = 100  # the temperature slider moves in hundredths
 
 
@@ -529,6 +532,14 @@ class GeneratePanel(QWidget):
         if i >= 0 and i != self.model_combo.currentIndex():
             self.model_combo.setCurrentIndex(i)
 
+    def _first_melody_model(self) -> str | None:
+        """The model a user who has chosen none starts with: the duet when installed,
+        else the first melody model listed (not a part model such as the chorale
+        Transformer, which sorts first but would write chorales under a folk tune)."""
+        names = [self.model_combo.itemData(i) for i in range(self.model_combo.count())]
+        melody = [n for n in names if n not in self._polyphonic_names]
+        return next((n for n in MELODY_DEFAULTS if n in melody), melody[0] if melody else None)
+
     def _apply_default_model(self) -> None:
         """Unless the user chose a model for this song: a polyphonic one (poly-wavenet
         when installed) for a song of several voices, else the one the user prefers."""
@@ -680,7 +691,7 @@ class GeneratePanel(QWidget):
 
     def _restore_settings(self) -> None:
         s = QSettings()
-        self._show_model(str(s.value("generate/model", "")))
+        self._show_model(str(s.value("generate/model", "")) or self._first_melody_model())
         self._preferred_model = self.model_combo.currentData()
         self.temperature.setValue(int(s.value("generate/temperature", 100)))
         self.temperature_label.setText(f"{self.temperature.value() / TEMPERATURE_STEPS:.2f}")
