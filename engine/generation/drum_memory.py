@@ -111,22 +111,10 @@ def drum_memory(model, settings, rows: int, prime: Sequence[int], start: int, st
         # the drums silent
         heard, heard_step = prime[:-quiet], start - len(prime)
         prime = []
-    mixer = MemoryMixer(model.encoding.vocab_size, rows, prime, mixing,
-                        heard=heard, steps=steps, start_step=start - origin,
-                        heard_step=None if heard_step is None else heard_step - origin,
-                        share=share)
-    # a drum memory's contexts are long (the card's 24 grid steps): the weights of every
-    # row at once in numpy cost less than row by row in Python floats from two rows on
-    # (the same numbers either way)
-    if mixing.max_order >= NUMPY_WEIGHTS_FROM_ORDER:
-        mixer.memory.rows_in_python = 1
-    return mixer
-
-
-#: from this longest order on, a drum memory of several rows works out its weights in
-#: numpy (MotifMemory.rows_in_python): 4 rows of 25 orders took 16 us a step in Python
-#: floats, 8 in numpy
-NUMPY_WEIGHTS_FROM_ORDER = 12
+    return MemoryMixer(model.encoding.vocab_size, rows, prime, mixing,
+                       heard=heard, steps=steps, start_step=start - origin,
+                       heard_step=None if heard_step is None else heard_step - origin,
+                       share=share)
 
 
 def _trailing_rests(tokens: Sequence[int]) -> int:

@@ -51,16 +51,39 @@ import json
 import math
 import os
 import threading
-from bisect import bisect_right
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+# engine.generation.memory_kernels, the compiled steps: imported with the first memory
+# made (importing numba takes a few tenths of a second, which a process that never
+# generates, the window's, should not pay)
+kernels = None
+
+
+def _kernels():
+    global kernels
+    if kernels is None:
+        from engine.generation import memory_kernels
+
+        kernels = memory_kernels
+    return kernels
+
+
+def warm_in_background() -> threading.Thread:
+    """Import and compile (or load from numba's cache) the memory's compiled steps in
+    a daemon thread: the generation service starts it when it starts, so that no
+    user's first generation waits for the compiler."""
+    thread = threading.Thread(target=lambda: _kernels().warm(), name="memory-warm",
+                              daemon=True)
+    thread.start()
+    return thread
+
 DEFAULT_MAX_ORDER = 10
 MAX_GENERATED = 2048  # engine.generation.generator.MAX_STEPS: the most tokens one run adds
-CLEAR_BLOCK = 512  # nodes made 0 at a time (MotifMemory._clear_to)
+
 
 
 # the adaptive mixing's buckets: how sure the memory is of its likeliest token, and the
@@ -69,21 +92,10 @@ CONFIDENCE_EDGES = (0.3, 0.6, 0.9)
 ENTROPY_EDGES = (0.5, 1.2)
 _PER_ORDER = (len(CONFIDENCE_EDGES) + 1) * (len(ENTROPY_EDGES) + 1)
 _CONFIDENCE, _ENTROPY = np.array(CONFIDENCE_EDGES), np.array(ENTROPY_EDGES)
-_ENTROPY_LOW, _ENTROPY_HIGH = ENTROPY_EDGES
 
 
-def _clear_of_edges(entropy: Sequence[float]) -> bool:
-    """Whether every entropy, summed the cheap way, is more than 1e-9 from each bucket
-    edge, so that summed as :func:`mix` sums it (an error below 1e-12) it falls in the
-    same bucket; False for NaN."""
-    for h in entropy:
-        if not (abs(h - _ENTROPY_LOW) > 1e-9 and abs(h - _ENTROPY_HIGH) > 1e-9):
-            return False
-    return True
-
-
-# ndarray.sum and .max without their Python wrappers (the same reductions)
-_sum, _max = np.add.reduce, np.maximum.reduce
+# ndarray.sum without its Python wrapper (the same reduction)
+_sum = np.add.reduce
 
 
 @dataclass(frozen=True)
@@ -244,60 +256,26 @@ def _cards_signature(folders) -> tuple:
     return tuple(signature)
 
 
-def _walk(children: dict[int, int], ctx: list[int], depth: int, token: int, root: int,
-          vocab: int, size: int) -> tuple[list[int], int, int, int]:
-    """The contexts after ``token`` (``root``: the empty context of the next step's
-    phase), creating the trie nodes it lacks, numbered from ``size``; returns them, how
-    many of them there are (the rest are 0), the trie's new size and how many of them
-    were there before (the root and the nodes found).  ``ctx``: the context of every
-    order before ``token``, its first ``depth`` nonzero.
-
-    A context's node is its parent's (one token shorter, from the same first step) child:
-    every context descends from the root of its first step's phase, so the phase of the
-    step it predicts is known from its length.  Once a context is new, so is every longer
-    one (a context was walked with every shorter one), so the walk looks nodes up only
-    until its first miss and numbers the rest in one go."""
-    last = len(ctx) - 1  # the top order's context has no child in the walk
-    parents = depth if depth < last else last
-    new = [root]
-    get = children.get
-    for parent in ctx[:parents]:
-        node = get(parent * vocab + token)
-        if node is None:
-            break
-        new.append(node)
-    k = len(new) - 1
-    if k < parents:
-        end = size + parents - k
-        children.update(zip([p * vocab + token for p in ctx[k:parents]], range(size, end)))
-        new += range(size, end)
-        size = end
-    if parents < last:
-        new += [0] * (last - parents)
-    return new, parents + 1, size, k + 1
-
-
 class MotifMemory:
     """One online n-gram per row (variation), all rows fed the same prefix first.
 
     ``table[row, node]`` holds a context's count of every token, then its total, its
     total plus how many distinct tokens followed it (Witten-Bell's ``T``: the escape's
     denominator) and ``T`` itself, in one array so that a step gathers everything it
-    needs in one indexing.  Counts are integers of ``dtype``: a generation feeds at most
-    1,024 + 2,048 tokens, so 16 bits do (a quarter of the memory of floats: 8
-    variations of the longest generation take about 30 MB; and a step gathers a quarter
-    of the bytes).
+    needs in one row.  Counts are integers of ``dtype``: a generation feeds at most
+    1,024 + 2,048 tokens, so 16 bits do (a quarter of the memory of floats: 8 variations
+    of the longest generation take about 30 MB).
 
-    A step costs a few numpy calls for every row together and one short walk of the
-    trie per row in Python (:func:`_walk`): numpy's fixed cost per call, not the
-    arithmetic, is most of it.  So the counts of a step wait, and are added for up to a
-    phase period of steps in one go: a context is at one phase, so those steps'
-    contexts are none of the next step's, whose counts are therefore complete.
+    The contexts are the nodes of a trie per row, kept as a hash table from ``parent *
+    vocab + token`` to the child (``_trie_keys``, ``_trie_vals``); each row's contexts of every
+    order before the next token (``_ctx``, 0: none), how many of them the walk may
+    extend (``_depth``), the row's number of nodes (``_size``) and how many orders have
+    been seen (``_seen``) are arrays too, and a step is one compiled call for every row
+    (:mod:`engine.generation.memory_kernels`): the counts of a step are added at once.
     """
 
-    # up to this many rows (and always for one), the weights are worked out row by row
-    # in Python floats (_weights_by_row), above it in numpy for every row at once
-    # (_weights)
+    # kept for callers that set it (a drum memory); every way of working out the weights
+    # is one compiled loop now
     rows_in_python = 4
 
     def __init__(self, vocab: int, rows: int = 1, max_order: int = DEFAULT_MAX_ORDER,
@@ -307,6 +285,7 @@ class MotifMemory:
             raise ValueError("max_order must be 0 or more")
         if period < 1:
             raise ValueError("the phase period must be 1 or more")
+        _kernels()
         self.vocab = vocab
         self.rows = rows
         self.max_order = max_order
@@ -318,31 +297,38 @@ class MotifMemory:
         # each phase, the roots of the contexts that start there; every token adds at
         # most max_order nodes, and growing costs a copy of the table
         self._cap = max(64, int(capacity), 2 + self.period + n)
-        # steps not yet counted: each row's contexts (nodes) and token
-        self._pending: list[tuple[list[list[int]], list[int]]] = []
-        self._set_table(np.empty((rows, self._cap, self._width), dtype=dtype), 0)
-        self._clear_to(2 + self.period)
-        self._children: list[dict[int, int]] = [dict() for _ in range(rows)]
-        self._size = [1 + self.period] * rows
+        self._table = np.zeros((rows, self._cap, self._width), dtype=dtype)
+        self._bits = 6
+        self._trie_keys = np.full((rows, 1 << self._bits), kernels.EMPTY, dtype=np.int64)
+        self._trie_vals = np.zeros((rows, 1 << self._bits), dtype=np.int64)
+        self._ctx = np.zeros((rows, n), dtype=np.int64)
+        self._depth = np.ones(rows, dtype=np.int64)
+        self._size = np.full(rows, 1 + self.period, dtype=np.int64)
+        self._seen = np.zeros(rows, dtype=np.int64)
+        self._room(int(self._size[0]))
         self.break_context()
+
+    def _set_limit(self) -> None:
+        """The most nodes a row may hold before the next step grows the table or the
+        hash tables (a step adds at most ``max_order``; a hash table stays half empty)."""
+        self._limit = min(self._cap, (1 << self._bits) // 2) - self.max_order - 1
 
     @property
     def table(self) -> np.ndarray:
         """``[rows, nodes, vocab + 3]``: every context's counts (see the class)."""
-        self._flush()
-        return self._table[:, :self._cleared]
+        return self._table[:, :int(self._size.max())]
 
     @property
     def ctx(self) -> np.ndarray:
         """``[rows, max_order + 1]``: each row's context node of every order before the
         next token (0: none)."""
-        return np.array(self._ctx, dtype=np.int64)
+        return self._ctx.copy()
 
     @property
     def seen(self) -> np.ndarray:
         """How many orders of each row's contexts have been seen before the next token
         (counted): its longest's order plus one."""
-        return np.array(self._seen_rows, dtype=np.intp)
+        return self._seen.astype(np.intp)
 
     @property
     def longest(self) -> np.ndarray:
@@ -350,319 +336,148 @@ class MotifMemory:
         none)."""
         return self.seen - 1
 
+    @property
+    def sizes(self) -> list[int]:
+        """Each row's number of trie nodes (the roots and node 0 among them)."""
+        return self._size.tolist()
+
+    def children(self, row: int) -> dict[int, int]:
+        """Row ``row``'s trie: ``parent * vocab + token`` -> the child's node."""
+        used = self._trie_keys[row] != kernels.EMPTY
+        return dict(zip(self._trie_keys[row][used].tolist(),
+                        self._trie_vals[row][used].tolist()))
+
     def _root(self, step: int) -> int:
         """The empty context of ``step``'s phase."""
         return 1 + step % self.period
 
-    def _set_table(self, table: np.ndarray, cleared: int) -> None:
-        """The counts (``cleared``: how many nodes' rows are set, every row's; the rest
-        are made 0 as the trie reaches them, :meth:`_clear_to`), and the flat views a
-        step indexes."""
-        self._table, self._cleared = table, cleared
-        self.rows, self._cap = table.shape[0], table.shape[1]
-        self._offsets = np.arange(self.rows)[:, None] * self._cap
-        self._flat = table.reshape(-1)
-        self._nodes = table.reshape(-1, self._width)
-        # distribution()'s products of the higher orders' escapes (the top order's: 1)
-        self._above = np.ones((self.rows, self.max_order + 1))
-        # _flush()'s columns of a context's row, the token's count's aside
-        v = self.vocab
-        self._columns = np.array([0, v, v + 1, v + 2]).reshape(4, 1, 1, 1)
-
-    def _set_contexts(self, seen: list[int]) -> None:
-        """How many orders of each row's contexts have been seen (``seen``); the
-        contexts' rows of the flat table are made when a step asks (:meth:`_at_rows`)."""
-        self._at = None
-        self._seen_rows = seen
-
-    def _at_rows(self) -> np.ndarray:
-        """``[rows, max_order + 1]``: each row's contexts' rows of the flat table."""
-        at = self._at
-        if at is None:
-            at = np.array(self._ctx, dtype=np.intp)
-            if self.rows > 1:
-                at += self._offsets
-            self._at = at
-        return at
-
-    def _seen(self, r: int, found: int) -> int:
-        """How many of row ``r``'s contexts have been seen before (counted): of the
-        ``found`` that were there before the last token, the lowest orders, as a
-        context's total is at most its shorter one's (it was counted with it)."""
-        base, total = r * self._cap, self.vocab  # a node's row, its total's column
-        nodes, flat, width = self._ctx[r], self._flat, self._width
-        while found and not flat[(base + nodes[found - 1]) * width + total]:
-            found -= 1
-        return found
+    def _flush(self) -> None:
+        """Nothing: a step's counts are added as it is fed (kept for subclasses that
+        called it when counts waited)."""
 
     # ---- growing -------------------------------------------------------------------
-    def _grow(self, need: int) -> None:
-        cap = self._cap
-        while cap < need:
-            cap *= 2
-        if cap == self._cap:
-            return
-        self._flush()
-        table = np.empty((self.rows, cap, self._width), dtype=self._table.dtype)
-        table[:, :self._cleared] = self._table[:, :self._cleared]
-        self._set_table(table, self._cleared)
-        self._set_contexts(self._seen_rows)
-
-    def _clear_to(self, nodes: int) -> None:
-        """Every row's first ``nodes`` nodes at 0 counts, or counted: the table is
-        made 0 a block at a time as the trie reaches it, not all at once (a table made
-        with room for the longest generation would cost its every byte in each)."""
-        if nodes > self._cleared:
-            end = min(self._cap, max(nodes, self._cleared + CLEAR_BLOCK))
-            self._table[:, self._cleared:end] = 0
-            self._cleared = end
+    def _room(self, nodes: int) -> None:
+        """Room for ``nodes`` nodes a row, in the counts and the hash tables."""
+        if nodes + self.max_order + 1 > self._cap:
+            cap = self._cap
+            while cap < nodes + self.max_order + 1:
+                cap *= 2
+            table = np.zeros((self.rows, cap, self._width), dtype=self._table.dtype)
+            used = int(self._size.max())
+            table[:, :used] = self._table[:, :used]
+            self._table, self._cap = table, cap
+        bits = self._bits
+        while (1 << bits) < 2 * (nodes + self.max_order + 1):
+            bits += 1
+        if bits != self._bits:
+            self._trie_keys, self._trie_vals = kernels.rehash(self._trie_keys,
+                                                              self._trie_vals, bits)
+            self._bits = bits
+        self._set_limit()
 
     # ---- feeding -------------------------------------------------------------------
     def update(self, tokens: Sequence[int] | np.ndarray) -> None:
         """One new token per row: count it in every context it followed, then move on."""
-        if self.rows == 1:
-            self._update_one(int(tokens[0]) if type(tokens) is np.ndarray
-                             and tokens.shape == (1,) else int(np.asarray(tokens).reshape(1)[0]))
-            return
-        if type(tokens) is np.ndarray and tokens.shape == (self.rows,):
-            tokens = tokens.tolist()
-        else:
-            tokens = np.asarray(tokens).reshape(self.rows).tolist()
-        # the contexts the tokens followed (each row's list is never changed in place)
-        self._pending.append((self._ctx[:], tokens))
-        if len(self._pending) >= self.period:
-            self._flush()
+        tokens = np.array(tokens, dtype=np.int64, order="C").reshape(self.rows)
         self.step += 1
-        root, vocab = self._root(self.step), self.vocab
-        ctx, depth, size, children = self._ctx, self._depth, self._size, self._children
-        found = []
-        for r, tok in enumerate(tokens):
-            ctx[r], depth[r], size[r], f = _walk(children[r], ctx[r], depth[r], int(tok), root,
-                                                 vocab, size[r])
-            found.append(f)
-        if max(size) >= self._cap:
-            self._grow(max(size) + 1)
-        self._clear_to(max(size))
-        self._set_contexts([self._seen(r, f) for r, f in enumerate(found)])
-
-    def _update_one(self, token: int) -> None:
-        """:meth:`update` for a single row, without the loops over rows."""
-        ctx = self._ctx
-        self._pending.append((ctx[:], [token]))
-        if len(self._pending) >= self.period:
-            self._flush()
-        self.step += 1
-        ctx[0], self._depth[0], size, found = _walk(
-            self._children[0], ctx[0], self._depth[0], token, 1 + self.step % self.period,
-            self.vocab, self._size[0])
-        self._size[0] = size
-        if size >= self._cap:
-            self._grow(size + 1)
-        self._clear_to(size)
-        self._at = None
-        self._seen_rows = [self._seen(0, found)]
-
-    def _flush(self) -> None:
-        """Count the steps' tokens that wait (:meth:`update`): in each context it
-        followed, the token's count, the total, the total plus types, and the types
-        where the token is new there, all in one indexing."""
-        pending = self._pending
-        if not pending:
-            return
-        if len(pending) == 1:
-            at = np.array(pending[0][0], dtype=np.intp)
-            tokens = np.array(pending[0][1], dtype=np.intp)
-        else:  # [steps, rows, orders]
-            at = np.array([a for a, _ in pending], dtype=np.intp)
-            tokens = np.array([t for _, t in pending], dtype=np.intp)
-        pending.clear()
-        if self.rows > 1:
-            at += self._offsets
-        # [the token's count, the total, the total plus types, the types] x contexts
-        cells = (at * self._width)[None] + self._columns
-        cells[0] += tokens[..., None]
-        counts = self._flat[cells]
-        fresh = counts[0] == 0
-        counts[:3] += 1
-        counts[2:] += fresh
-        self._flat[cells] = counts
-        # node 0 ("no such context") took the counts of missing orders
-        self._table[:, 0] = 0
+        largest = kernels.update_rows(self._table, self._trie_keys, self._trie_vals,
+                                      self._ctx, self._depth, self._size, self._seen, tokens,
+                                      1 + self.step % self.period, self.vocab, self._bits)
+        if largest >= self._limit:
+            self._room(largest)
 
     def feed(self, tokens: Sequence[int]) -> None:
-        """The same tokens for every row (the seed): fed once, then copied."""
-        if not len(tokens):
-            return
-        self._flush()
-        if self.rows == 1:
-            self._feed_one([int(t) for t in tokens])
-            return
-        one = MotifMemory(self.vocab, 1, self.max_order, self._cap, self._table.dtype,
-                          self.period, self.step)
-        used = self._size[0]
-        one._clear_to(used)
-        one._table[0, :used] = self._table[0, :used]
-        one._children, one._size = [dict(self._children[0])], [used]
-        one._ctx, one._depth = [list(self._ctx[0])], [self._depth[0]]
-        one.feed(tokens)
-        self._grow(one._cap)
-        self._copy_rows_from(one)
+        """The same tokens for every row (the seed), one after another: in one compiled
+        call per stretch that fits the room there is (growing between them)."""
+        tokens = np.array(tokens, dtype=np.int64, order="C").reshape(-1)
+        done, n = 0, len(tokens)
+        while done < n:
+            largest = int(self._size.max())
+            if largest >= self._limit:
+                self._room(largest)
+            k = min(n - done, max(1, (self._limit - largest) // max(1, self.max_order)))
+            roots = 1 + np.arange(self.step + 1, self.step + k + 1, dtype=np.int64) \
+                % self.period
+            kernels.feed_rows(self._table, self._trie_keys, self._trie_vals, self._ctx,
+                              self._depth, self._size, self._seen, tokens[done:done + k],
+                              roots, self.vocab, self._bits)
+            self.step += k
+            done += k
+        largest = int(self._size.max())
+        if largest >= self._limit:
+            self._room(largest)
 
     def _copy_rows_from(self, one: "MotifMemory") -> None:
         """Every row ``one``'s single row (counts, trie, contexts, step): the rows have
         not diverged, so the contexts in use are copied; ``one`` is left as it was."""
-        one._flush()
-        used = one._size[0]
-        self._flush()
-        self._grow(used + 1)
-        self._clear_to(used)
+        used = int(one._size[0])
+        rows = self.rows
+        if used + self.max_order + 1 > self._cap:
+            self._cap = used + self.max_order + 1
+            self._table = np.zeros((rows, self._cap, self._width), dtype=self._table.dtype)
         self._table[:, :used] = one._table[0, :used]
-        self._children = [dict(one._children[0]) for _ in range(self.rows)]
-        self._size = [used] * self.rows
-        self._ctx = [list(one._ctx[0]) for _ in range(self.rows)]
-        self._depth = [one._depth[0]] * self.rows
+        self._trie_keys = np.repeat(one._trie_keys, rows, axis=0)
+        self._trie_vals = np.repeat(one._trie_vals, rows, axis=0)
+        self._bits = one._bits
+        self._size = np.repeat(one._size, rows)
+        self._ctx = np.repeat(one._ctx, rows, axis=0)
+        self._depth = np.repeat(one._depth, rows)
+        self._seen = np.repeat(one._seen, rows)
         self.step = one.step
-        self._set_contexts(one._seen_rows * self.rows)
+        self._room(used)
 
     def seeded_copy(self, rows: int, capacity: int) -> "MotifMemory":
         """A new memory of ``rows`` rows, each with this single row's counts and
         contexts (room for ``capacity`` nodes): what feeding it the same tokens would
         make, bit for bit, for the cost of a copy; this one is left as it was."""
-        copy = MotifMemory(self.vocab, rows, self.max_order, max(capacity, self._size[0] + 1),
-                           self._table.dtype, self.period, self.step)
+        copy = MotifMemory.__new__(MotifMemory)
+        copy.vocab, copy.rows, copy.max_order = self.vocab, rows, self.max_order
+        copy.period, copy.step, copy._width = self.period, self.step, self._width
+        copy._cap = max(int(capacity), int(self._size[0]) + self.max_order + 1, 64)
+        copy._table = np.zeros((rows, copy._cap, self._width), dtype=self._table.dtype)
         copy._copy_rows_from(self)
         return copy
 
-    def _feed_one(self, tokens: list[int]) -> None:
-        """:meth:`update` token by token for a single row, in one pass: the contexts
-        of every token first (the trie walked in Python, new nodes numbered as
-        :meth:`update` numbers them), then every count at once."""
-        v = self.vocab
-        children = self._children[0]
-        ctx, depth, size, step = self._ctx[0], self._depth[0], self._size[0], self.step
-        contexts = []
-        for tok in tokens:
-            contexts.append(ctx)
-            step += 1
-            ctx, depth, size, found = _walk(children, ctx, depth, tok, 1 + step % self.period,
-                                            v, size)
-        self._grow(size + 1)
-        self._clear_to(size)
-        nodes = np.array(contexts, dtype=np.int64)
-        seen = nodes != 0  # node 0 ("no such context") counts nothing
-        w = self._width
-        cells, hits = np.unique((nodes * w + np.array(tokens, np.int64)[:, None])[seen],
-                                return_counts=True)
-        flat = self._flat  # row 0's cells come first
-        before = flat[cells]
-        flat[cells] = before + hits
-        parents, times = np.unique(nodes[seen], return_counts=True)
-        flat[parents * w + v] += times.astype(flat.dtype)
-        fresh, types = np.unique(cells[before == 0] // w, return_counts=True)
-        flat[fresh * w + v + 2] += types.astype(flat.dtype)
-        flat[parents * w + v + 1] += times.astype(flat.dtype)
-        flat[fresh * w + v + 1] += types.astype(flat.dtype)
-        self._ctx[0], self._depth[0], self._size[0] = ctx, depth, size
-        self.step = step
-        self._set_contexts([self._seen(0, found)])
-
     def repeat_rows(self, times: int) -> None:
         """Make every row ``times`` rows, side by side, each with the row's counts."""
-        self._flush()
-        rows, used = self.rows * times, max(self._size)
-        table = np.empty((rows, self._cap, self._width), dtype=self._table.dtype)
+        used = int(self._size.max())
+        table = np.zeros((self.rows * times, self._cap, self._width), dtype=self._table.dtype)
         table[:, :used] = np.repeat(self._table[:, :used], times, axis=0)
-        self._set_table(table, used)
-        self._children = [dict(c) for c in self._children for _ in range(times)]
-        self._size = [n for n in self._size for _ in range(times)]
-        self._ctx = [list(c) for c in self._ctx for _ in range(times)]
-        self._depth = [d for d in self._depth for _ in range(times)]
-        self._set_contexts([s for s in self._seen_rows for _ in range(times)])
+        self._table = table
+        self.rows *= times
+        for name in ("_trie_keys", "_trie_vals", "_ctx", "_depth", "_size", "_seen"):
+            setattr(self, name, np.repeat(getattr(self, name), times, axis=0))
 
     def break_context(self, step: int | None = None) -> None:
         """End a passage: the next token follows no context but the empty one (a
         filled gap's memory hears the music after the gap, then the music before it,
         without joining the two into an n-gram that never sounded); ``step``: where the
         next token is (its phase), when not right after the last."""
-        self._flush()
         if step is not None:
             self.step = int(step)
-        empty = [self._root(self.step)] + [0] * self.max_order
-        self._ctx = [list(empty) for _ in range(self.rows)]
-        self._depth = [1] * self.rows
-        self._set_contexts([self._seen(r, 1) for r in range(self.rows)])
+        root = self._root(self.step)
+        self._ctx[:] = 0
+        self._ctx[:, 0] = root
+        self._depth[:] = 1
+        self._seen[:] = self._table[np.arange(self.rows), root, self.vocab] != 0
 
     # ---- predicting ----------------------------------------------------------------
     def distribution(self) -> np.ndarray:
         """``[rows, vocab]``: each row's probabilities of the next token (``self.seen``
-        says how many orders have been seen before: the longest's plus one)."""
-        v, rows = self.vocab, self.rows
-        if rows == 1:
-            # take() makes a list of nodes an index more cheaply than np.array; the
-            # weights times the counts by dot, which calls BLAS's gemv as matmul's [1,
-            # orders] x [orders, vocab] product does (the same sums) without matmul's
-            # fixed cost; the escape a Python float
-            g = self._nodes.take(self._ctx[0], axis=0).astype(np.float64)
-            stats = g[:, v:v + 2].tolist()
-            weights, above = [0.0] * (self.max_order + 1), 1.0
-            for k in range(self._seen_rows[0] - 1, -1, -1):  # as _row_weights
-                total, denominator = stats[k]
-                lam = total / denominator
-                weights[k] = lam * above / total
-                above *= 1.0 - lam
-            p = np.dot(weights, g[:, :v])
-            p += above / v
-            return p[None]
-        g = self._nodes.take(self._at_rows(), axis=0).astype(np.float64)
-        w, escape = (self._weights_by_row if rows <= self.rows_in_python
-                     else self._weights)(g)
-        p = np.matmul(w[:, None, :], g[..., :v])[:, 0]
-        p += escape
-        return p
+        says how many orders have been seen before: the longest's plus one).
 
-    def _weights(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Interpolated Witten-Bell from order 0 up: p_n = lam_n * c_n / total_n + (1 -
+        Interpolated Witten-Bell from order 0 up: p_n = lam_n * c_n / total_n + (1 -
         lam_n) p_(n-1), so the weight of order n's counts is lam_n over its total times
-        every higher order's escape (1 - lam); and each row's share of the uniform
-        distribution below order 0, every escape's product over the vocabulary
-        (``[rows, 1]``).  ``g``: the contexts' rows of the table, as floats."""
-        v = self.vocab
-        total = g[..., v]
-        at_least_one = np.maximum(g[..., v:v + 2], 1.0)  # the total, the total plus types
-        lam = total / at_least_one[..., 1]  # 0 for an unseen context
-        keep = 1.0 - lam
-        above = self._above  # its last column stays 1
-        np.cumprod(keep[:, :0:-1], axis=1, out=above[:, -2::-1])
-        w = lam * above
-        w /= at_least_one[..., 0]
-        return w, (above[:, 0] * keep[:, 0] / v)[:, None]
+        every higher order's escape (1 - lam), and each row's share of the uniform
+        distribution below order 0 every escape's product over the vocabulary."""
+        out = np.empty((self.rows, self.vocab))
+        kernels.distribution_rows(self._table, self._ctx, self._seen, self.vocab,
+                                  kernels._ADDRESS, kernels._WIDE, out)
+        return out
 
-    def _weights_by_row(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_weights` in Python floats over each row's seen orders alone (an
-        unseen one's weight is 0 and its escape 1), the same operations in the same
-        order, so the same numbers: cheaper than numpy's calls for a few rows."""
-        v = self.vocab
-        weights, escapes = self._row_weights(g[:, :, v:v + 2].tolist())
-        return np.array(weights), np.array(escapes)[:, None]
-
-    def _row_weights(self, stats: list) -> tuple[list[list[float]], list[float]]:
-        """Each row's weight of every order's counts and its share of the uniform
-        distribution (:meth:`_weights`), in Python floats; ``stats[row][order]``: the
-        context's total and its total plus types (integers or floats: an integer
-        quotient is rounded as the floats' is)."""
-        v, n = self.vocab, self.max_order + 1
-        weights, escapes = [], []
-        for seen, rows in zip(self._seen_rows, stats):
-            row, above = [0.0] * n, 1.0
-            for k in range(seen - 1, -1, -1):
-                total, denominator = rows[k]
-                lam = total / denominator
-                row[k] = lam * above / total
-                above *= 1.0 - lam
-            weights.append(row)
-            escapes.append(above / v)
-        return weights, escapes
-
+    def nbytes(self) -> int:
+        """The bytes its nodes' counts and its tries take."""
+        return self.table.nbytes + self._trie_keys.nbytes + self._trie_vals.nbytes
 
 
 # ---------------------------------------------------------------------------------------
@@ -781,7 +596,7 @@ def _seeded(vocab: int, mixing: Mixing, dtype, first: int, heard_start: int | No
             memory.feed(heard)
             memory.break_context(first)
         memory.feed(prefix)
-        if memory._cleared * memory._width * memory._table.itemsize > SEEDED_MAX_BYTES:
+        if memory.nbytes() > SEEDED_MAX_BYTES:
             return memory
     with _SEEDED_LOCK:
         _SEEDED[key] = memory  # the latest last
@@ -798,9 +613,9 @@ class MemoryMixer:
     """What the generator holds: the memory of each variation and the mixing; turns a
     step's network logits into the mixed log-probabilities the sampler draws from."""
 
-    # a single row's network entropy (which only picks a bucket) is summed by one dot
-    # product, and as mix() sums it within 1e-9 of a bucket's edge; False: always as
-    # mix() sums it (the reference the tests hold the cheap way to)
+    # the network's entropy (which only picks a bucket) is worked out with the C
+    # library's log, and as mix() works it out (numpy's log) within 1e-9 of a bucket's
+    # edge; False: always as mix() does (the reference the tests hold the cheap way to)
     cheap_entropy = True
 
     def __init__(self, vocab: int, rows: int, prefix: Sequence[int], mixing: Mixing,
@@ -828,9 +643,10 @@ class MemoryMixer:
             first - len(heard) if heard_step is None else int(heard_step)
         self.memory = _seeded(vocab, mixing, dtype, first, heard_start, heard, prefix,
                               capacity).seeded_copy(rows, capacity)
-        tokens = mixing.network_tokens
-        self._hand = None if not tokens else \
-            int(tokens[0]) if len(tokens) == 1 else np.array(tokens, dtype=np.intp)
+        self._hand = np.array(mixing.network_tokens, dtype=np.int64)
+        if self._table is not None:
+            self._flat_shares = np.ascontiguousarray(self._table, dtype=np.float64)
+            self._scratch = np.empty(max(vocab, len(self._hand)))
         self.share = float(share)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
@@ -862,62 +678,27 @@ class MemoryMixer:
         return log_p - np.log(np.exp(log_p).sum(axis=1, keepdims=True))
 
     def _mixed(self, logits: np.ndarray) -> np.ndarray:
+        """:func:`mix` for the adaptive mixing, every row in two compiled calls
+        (:mod:`engine.generation.memory_kernels`) around numpy's ``exp``, then numpy's
+        ``log``: the same operations on the same numbers as :func:`mix`'s numpy."""
         if self._table is None:
             return np.log(np.maximum(self.probabilities(logits), 1e-300))
-        p_mem = self.memory.distribution()
-        z = np.array(logits, dtype=np.float64)
-        if len(z) == 1:
-            return self._mixed_row(z, p_mem)
-        z -= _max(z, axis=1, keepdims=True)
+        memory = self.memory
+        z = np.array(logits, dtype=np.float64, order="C")  # the compiled steps' layout
+        p_mem = np.empty_like(z)
+        kernels.prepare_step(memory._table, memory._ctx, memory._seen, memory.vocab,
+                             kernels._ADDRESS, kernels._WIDE, z, p_mem)
         p_net = np.exp(z)
-        total = _sum(p_net, axis=1)
-        p_net /= total[:, None]
-        entropy = np.log(total) - _sum(p_net * z, axis=1)
-        if self._hand is not None:  # hand_over, in place on the memory's fresh array
-            t = self._hand
-            given = p_net[:, t]
-            p_mem[:, t] = 0.0
-            rest = 1.0 - (given if given.ndim == 1 else _sum(given, axis=1))
-            p_mem *= (rest / _sum(p_mem, axis=1))[:, None]
-            p_mem[:, t] = given
-        # the bucket (seen orders, memory confidence, network entropy), as buckets() has
-        # it; searchsorted(..., "right") is digitize, without its Python wrapper
-        w = self._shares[self.memory._seen_rows,
-                         _CONFIDENCE.searchsorted(_max(p_mem, axis=1), "right"),
-                         _ENTROPY.searchsorted(entropy, "right")]
-        p_mem -= p_net
-        p_mem *= w[:, None]
-        p_mem += p_net
-        return np.log(p_mem, out=p_mem)
-
-    def _mixed_row(self, z: np.ndarray, p_mem: np.ndarray) -> np.ndarray:
-        """:meth:`_mixed` for a single row, its per-row numbers as Python floats and
-        its bucket found by bisection: the same operations on the same numbers, in
-        fewer numpy calls."""
-        z -= z[0, z.argmax()]  # the largest (a NaN if any: argmax finds NaN first)
-        p_net = np.exp(z)
-        total = _sum(p_net, axis=None)
-        p_net /= total
-        entropy = None
-        if self.cheap_entropy:  # one dot product; as mix() sums it near a bucket's edge
-            entropy = math.log(total) - float(p_net[0].dot(z[0]))
-            if not _clear_of_edges((entropy,)):
-                entropy = None
-        if entropy is None:
-            entropy = float(np.log(total)) - float(_sum(p_net * z, axis=None))
-        if self._hand is not None:
-            t = self._hand
-            given = p_net[0, t]
-            p_mem[0, t] = 0.0
-            rest = 1.0 - (given if given.ndim == 0 else _sum(given, axis=None))
-            p_mem *= rest / _sum(p_mem, axis=None)
-            p_mem[0, t] = given
-        w = self._share_rows[self.memory._seen_rows[0]][
-            bisect_right(CONFIDENCE_EDGES, float(p_mem[0, p_mem.argmax()]))][
-            bisect_right(ENTROPY_EDGES, entropy)]
-        p_mem -= p_net
-        p_mem *= w
-        p_mem += p_net
+        entropies = np.empty(len(z))
+        given = not self.cheap_entropy
+        if given or kernels.mix_step(p_net, z, p_mem, memory._seen, self._hand,
+                                     self._flat_shares, _CONFIDENCE, _ENTROPY, entropies,
+                                     False, self._scratch):
+            # within 1e-9 of a bucket's edge (or NaN): the entropy as mix() sums it
+            total = _sum(p_net, axis=1)
+            entropies[:] = np.log(total) - _sum(p_net / total[:, None] * z, axis=1)
+            kernels.mix_step(p_net, z, p_mem, memory._seen, self._hand, self._flat_shares,
+                             _CONFIDENCE, _ENTROPY, entropies, True, self._scratch)
         return np.log(p_mem, out=p_mem)
 
     def update(self, tokens: np.ndarray) -> None:

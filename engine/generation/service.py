@@ -363,6 +363,12 @@ def _library(cache: dict, folders: tuple[str, ...]) -> Any:
 
 def serve(requests: _Requests, send: Callable[[Any], None]) -> None:
     """The child's loop: one request at a time until Quit or the parent goes."""
+    from engine.generation.memory import warm_in_background
+
+    # the motif memory's compiled steps, compiled or loaded from numba's cache while the
+    # child waits for its first request (seconds the first time, a fraction after), not
+    # on a user's first Generate
+    warm_in_background()
     libraries: dict = {}
     while True:
         request = requests.queue.get()

@@ -1,0 +1,605 @@
+"""The motif memory's compiled steps (numba): the trie walk, the counting, each row's
+distribution and the adaptive mixing, over flat arrays, for every row in one call.
+
+:class:`engine.generation.memory.MotifMemory` and ``MemoryMixer`` keep their state in
+numpy arrays and call these.  A step had cost about 40 numpy calls and a Python walk of
+a trie of dictionaries per row; numpy's fixed cost per call, not the arithmetic, was most
+of it.  Here a step is one call to feed the memory and two to mix (numpy's ``exp`` and
+``log`` between them, see below).
+
+The same numbers as the numpy code before (kept as ``tests/engine/memory_reference.py``),
+to the bit: every floating-point operation is done in the same order.
+
+* The sums numpy's ``add.reduce`` makes (a row's total, its entropy) are its pairwise
+  summation (:func:`_pairwise`, numpy's ``pairwise_sum``: eight running sums in blocks of
+  up to 128, halves above).
+* The product of the orders' weights with their counts is the BLAS ``dgemv`` that
+  ``numpy.dot`` and ``matmul`` call, the same function of the same library (numpy's own
+  OpenBLAS, found beside it and checked against ``numpy.dot`` at import), called with
+  the same arguments; where it is not found (a numpy built on another BLAS), a plain
+  loop, equal to rounding.
+* ``exp`` and ``log`` of a whole distribution stay numpy's (its SIMD versions round
+  differently from the C library's in the last place): the mixer calls
+  :func:`prepare_step`, then ``numpy.exp``, then :func:`mix_step`, then ``numpy.log``.
+  The network's entropy picks a bucket only: worked out with the C library's ``log`` of
+  the total, it is used where it is more than 1e-9 from a bucket's edge, else the caller
+  works it out with numpy's (:func:`mix_step` returns 1 and changes nothing).
+
+The trie: per row, an open-addressed hash table (linear probing, Fibonacci hashing) from
+``parent * vocab + token`` to the child's node, ``keys`` (-1: empty) and ``vals``, of
+``2 ** bits`` slots; the caller keeps it at most half full (:func:`rehash`).  Nodes are
+numbered as the dictionaries numbered them, so the counts' table is the same.
+
+Compiling takes a few seconds; ``cache=True`` keeps the machine code on disk, so a later
+process loads it in a fraction of a second.  :func:`warm_in_background` compiles or loads
+every kernel in a daemon thread (the generation service starts it when it starts), so
+that no user's first generation pays for it unnoticed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import math
+import os
+import threading
+import time
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+__all__ = ["BLAS", "update_rows", "feed_rows", "distribution_rows", "prepare_step",
+           "mix_step", "rehash", "warm", "warm_in_background", "warmed", "EMPTY"]
+
+EMPTY = -1  # a free slot of the trie's hash table
+_FIB = -7046029254386353131  # 2**64 / golden ratio, as a signed 64-bit integer
+
+
+# ---------------------------------------------------------------------------------------
+# numpy's own BLAS dgemv
+# ---------------------------------------------------------------------------------------
+
+_CANDIDATES = (("scipy_cblas_dgemv64_", True), ("cblas_dgemv64_", True),
+               ("scipy_cblas_dgemv", False), ("cblas_dgemv", False))
+
+
+def _find_dgemv() -> tuple[int, bool]:
+    """The address of ``cblas_dgemv`` in the OpenBLAS numpy was built with (its wheels
+    carry it beside the package) and whether its integers are 64-bit; (0, False) where
+    none is found or it does not give numpy.dot's numbers."""
+    here = os.path.dirname(np.__file__)
+    paths = []
+    for folder in (os.path.join(here, os.pardir, "numpy.libs"), os.path.join(here, ".dylibs")):
+        for pattern in ("*openblas*.so*", "*openblas*.dylib", "*openblas*.dll"):
+            paths += sorted(glob.glob(os.path.join(folder, pattern)))
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name, wide in _CANDIDATES:
+            fn = getattr(lib, name, None)
+            if fn is None:
+                continue
+            integer = ctypes.c_int64 if wide else ctypes.c_int32
+            fn.restype = None
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, integer, integer, ctypes.c_double,
+                           ctypes.c_void_p, integer, ctypes.c_void_p, integer,
+                           ctypes.c_double, ctypes.c_void_p, integer]
+            if _same_as_numpy(fn):
+                return ctypes.cast(fn, ctypes.c_void_p).value or 0, wide
+    return 0, False
+
+
+def _same_as_numpy(fn) -> bool:
+    """Whether ``fn`` (a cblas_dgemv) gives numpy.dot's numbers, bit for bit, on a few
+    products shaped as the memory's (orders x a vocabulary, rows of a wider table)."""
+    rng = np.random.default_rng(0)
+    for orders, vocab in ((11, 130), (25, 61), (7, 389), (4, 9)):
+        g = rng.integers(0, 50, (orders, vocab + 3)).astype(np.float64)
+        w = rng.random(orders) / rng.integers(1, 60, orders)
+        out = np.empty(vocab)
+        fn(102, 111, vocab, orders, 1.0, g.ctypes.data, vocab + 3, w.ctypes.data, 1, 0.0,
+           out.ctypes.data, 1)
+        if not np.array_equal(out, np.dot(w.tolist(), g[:, :vocab])):
+            return False
+    return True
+
+
+_ADDRESS, _WIDE = _find_dgemv()
+#: whether the memory's products are numpy's BLAS dgemv (else a plain loop)
+BLAS = bool(_ADDRESS)
+
+
+def _dgemv_intrinsic(integer_bits: int):
+    @intrinsic
+    def call(typingctx, address, m, n, a, lda, x, y):
+        """cblas_dgemv(ColMajor, NoTrans, m, n, 1.0, a, lda, x, 1, 0.0, y, 1) at
+        ``address``: y = A x for the column-major m x n A (what numpy.dot of a vector
+        and a C-ordered n x m matrix, rows ``lda`` apart, calls)."""
+        sig = types.void(types.int64, types.int64, types.int64, types.voidptr, types.int64,
+                         types.voidptr, types.voidptr)
+
+        def codegen(context, builder, signature, args):
+            address, m, n, a, lda, x, y = args
+            i32, integer = ir.IntType(32), ir.IntType(integer_bits)
+            dbl, ptr = ir.DoubleType(), ir.IntType(8).as_pointer()
+            fnty = ir.FunctionType(ir.VoidType(), [i32, i32, integer, integer, dbl, ptr,
+                                                   integer, ptr, integer, dbl, ptr, integer])
+            fn = builder.inttoptr(address, fnty.as_pointer())
+            if integer_bits != 64:
+                m, n, lda = (builder.trunc(v, integer) for v in (m, n, lda))
+            builder.call(fn, [ir.Constant(i32, 102), ir.Constant(i32, 111), m, n,
+                              ir.Constant(dbl, 1.0), a, lda, x, ir.Constant(integer, 1),
+                              ir.Constant(dbl, 0.0), y, ir.Constant(integer, 1)])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return call
+
+
+_dgemv64 = _dgemv_intrinsic(64)
+_dgemv32 = _dgemv_intrinsic(32)
+
+
+# ---------------------------------------------------------------------------------------
+# the trie
+# ---------------------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def _slot(key, bits):
+    return (key * _FIB) >> (64 - bits) & ((1 << bits) - 1)
+
+
+@njit(cache=True, nogil=True)
+def _find(keys, vals, key, bits):
+    """The node stored under ``key`` in one row's table, or -1."""
+    mask = (1 << bits) - 1
+    i = _slot(key, bits)
+    while True:
+        k = keys[i]
+        if k == key:
+            return vals[i]
+        if k == EMPTY:
+            return -1
+        i = (i + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def _put(keys, vals, key, node, bits):
+    mask = (1 << bits) - 1
+    i = _slot(key, bits)
+    while keys[i] != EMPTY:
+        i = (i + 1) & mask
+    keys[i] = key
+    vals[i] = node
+
+
+@njit(cache=True, nogil=True)
+def rehash(keys, vals, bits):
+    """Every row's table in ``2 ** bits`` slots: (keys, vals)."""
+    rows = keys.shape[0]
+    new_keys = np.full((rows, 1 << bits), EMPTY, dtype=np.int64)
+    new_vals = np.zeros((rows, 1 << bits), dtype=np.int64)
+    for r in range(rows):
+        for i in range(keys.shape[1]):
+            if keys[r, i] != EMPTY:
+                _put(new_keys[r], new_vals[r], keys[r, i], vals[r, i], bits)
+    return new_keys, new_vals
+
+
+# ---------------------------------------------------------------------------------------
+# feeding
+# ---------------------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def _step_row(table, keys, vals, ctx, depth, size, seen, r, tok, root, vocab, bits, new):
+    """Row ``r`` hears ``tok``: counted in every context it followed (the token's count,
+    the total, the total plus types, and the types where it is new there; node 0, "no
+    such context", counts nothing), then the contexts after it (the walk of
+    ``memory._walk``: nodes looked up until the first miss, the rest numbered from the
+    row's size), and how many of them were seen before (``MotifMemory._seen``)."""
+    orders = ctx.shape[1]
+    for k in range(orders):
+        node = ctx[r, k]
+        if node == 0:
+            continue
+        c = table[r, node, tok]
+        table[r, node, tok] = c + 1
+        table[r, node, vocab] += 1
+        if c == 0:
+            table[r, node, vocab + 1] += 2
+            table[r, node, vocab + 2] += 1
+        else:
+            table[r, node, vocab + 1] += 1
+    last = orders - 1
+    parents = depth[r] if depth[r] < last else last
+    new[0] = root
+    k = 0
+    while k < parents:
+        node = _find(keys[r], vals[r], ctx[r, k] * vocab + tok, bits)
+        if node < 0:
+            break
+        new[k + 1] = node
+        k += 1
+    found = k + 1
+    n = size[r]
+    for j in range(k, parents):
+        _put(keys[r], vals[r], ctx[r, j] * vocab + tok, n, bits)
+        new[j + 1] = n
+        n += 1
+    size[r] = n
+    for j in range(parents + 1, orders):
+        new[j] = 0
+    for j in range(orders):
+        ctx[r, j] = new[j]
+    depth[r] = parents + 1
+    while found and table[r, new[found - 1], vocab] == 0:
+        found -= 1
+    seen[r] = found
+
+
+@njit(cache=True, nogil=True)
+def update_rows(table, keys, vals, ctx, depth, size, seen, tokens, root, vocab, bits):
+    """Each row hears its token (``tokens[row]``), the next step's contexts starting at
+    ``root``; returns the largest row's number of nodes.  The table must have room for
+    every node the walk may add (``max_order`` a row), the hash tables be at most half
+    full after it."""
+    new = np.empty(ctx.shape[1], dtype=np.int64)
+    largest = 0
+    for r in range(ctx.shape[0]):
+        _step_row(table, keys, vals, ctx, depth, size, seen, r, tokens[r], root, vocab,
+                  bits, new)
+        if size[r] > largest:
+            largest = size[r]
+    return largest
+
+
+@njit(cache=True, nogil=True)
+def feed_rows(table, keys, vals, ctx, depth, size, seen, tokens, roots, vocab, bits):
+    """Every row hears ``tokens`` in turn (the contexts after token t starting at
+    ``roots[t]``); returns the largest row's number of nodes."""
+    new = np.empty(ctx.shape[1], dtype=np.int64)
+    largest = 0
+    for t in range(tokens.shape[0]):
+        for r in range(ctx.shape[0]):
+            _step_row(table, keys, vals, ctx, depth, size, seen, r, tokens[t], roots[t],
+                      vocab, bits, new)
+    for r in range(ctx.shape[0]):
+        if size[r] > largest:
+            largest = size[r]
+    return largest
+
+
+# ---------------------------------------------------------------------------------------
+# predicting
+# ---------------------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def _distribution_row(table, ctx, seen, r, vocab, address, wide, g, w, out):
+    """Row ``r``'s interpolated Witten-Bell distribution into ``out`` (``g``: [orders,
+    vocab + 3] floats, ``w``: [orders], scratch): from the longest seen order down, the
+    weight of order k's counts is lam_k times every longer order's escape over its
+    total, in Python floats' order (``MotifMemory._row_weights``), times the counts by
+    numpy's dgemv, plus the uniform share below order 0."""
+    orders, width = ctx.shape[1], vocab + 3
+    for k in range(orders):
+        node = ctx[r, k]
+        for j in range(width):
+            g[k, j] = table[r, node, j]
+        w[k] = 0.0
+    above = 1.0
+    for k in range(seen[r] - 1, -1, -1):
+        total = g[k, vocab]
+        lam = total / g[k, vocab + 1]
+        w[k] = lam * above / total
+        above *= 1.0 - lam
+    if address != 0:
+        if wide:
+            _dgemv64(address, vocab, orders, g.ctypes.data, width, w.ctypes.data,
+                     out.ctypes.data)
+        else:
+            _dgemv32(address, vocab, orders, g.ctypes.data, width, w.ctypes.data,
+                     out.ctypes.data)
+    else:
+        for j in range(vocab):
+            s = 0.0
+            for k in range(orders):
+                s += w[k] * g[k, j]
+            out[j] = s
+    escape = above / vocab
+    for j in range(vocab):
+        out[j] += escape
+
+
+@njit(cache=True, nogil=True)
+def distribution_rows(table, ctx, seen, vocab, address, wide, out):
+    """``out[row]``: each row's probabilities of the next token."""
+    orders = ctx.shape[1]
+    g = np.empty((orders, vocab + 3))
+    w = np.empty(orders)
+    for r in range(ctx.shape[0]):
+        _distribution_row(table, ctx, seen, r, vocab, address, wide, g, w, out[r])
+
+
+@njit(cache=True, nogil=True)
+def prepare_step(table, ctx, seen, vocab, address, wide, z, p_mem):
+    """A mixing step's first half: the memory's distribution of each row into
+    ``p_mem``, and the network's logits ``z`` (float64, [rows, vocab]) less each row's
+    largest (NaN where a row holds one), in place; the caller takes ``exp(z)``."""
+    distribution_rows(table, ctx, seen, vocab, address, wide, p_mem)
+    for r in range(z.shape[0]):
+        top = z[r, 0]
+        for j in range(1, vocab):
+            x = z[r, j]
+            if x != x:
+                top = x
+                break
+            if x > top:
+                top = x
+        if top != top:
+            for j in range(vocab):
+                z[r, j] = top
+        else:
+            for j in range(vocab):
+                z[r, j] -= top
+
+
+@njit(cache=True, nogil=True)
+def _block(a, start, n):
+    """numpy's pairwise_sum of ``a[start:start + n]`` for n <= 128: eight running sums
+    (sequential below 8)."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[start + i]
+        return res
+    r0 = a[start]
+    r1 = a[start + 1]
+    r2 = a[start + 2]
+    r3 = a[start + 3]
+    r4 = a[start + 4]
+    r5 = a[start + 5]
+    r6 = a[start + 6]
+    r7 = a[start + 7]
+    end = n - n % 8
+    i = 8
+    while i < end:
+        r0 += a[start + i]
+        r1 += a[start + i + 1]
+        r2 += a[start + i + 2]
+        r3 += a[start + i + 3]
+        r4 += a[start + i + 4]
+        r5 += a[start + i + 5]
+        r6 += a[start + i + 6]
+        r7 += a[start + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[start + i]
+        i += 1
+    return res
+
+
+# numpy's pairwise_sum halves a stretch above 128 (the first half a multiple of 8, so the
+# second up to 7 more than half) and adds the halves' sums: one function a level, each
+# right for stretches up to twice the one below less 16 (a recursive function compiled
+# with cache=True crashed when loaded from the cache), and a stack beyond them
+
+
+@njit(cache=True, nogil=True)
+def _half(n):
+    half = n // 2
+    return half - half % 8
+
+
+@njit(cache=True, nogil=True)
+def _sum240(a, start, n):
+    if n <= 128:
+        return _block(a, start, n)
+    h = _half(n)
+    return _block(a, start, h) + _block(a, start + h, n - h)
+
+
+@njit(cache=True, nogil=True)
+def _sum464(a, start, n):
+    if n <= 128:
+        return _block(a, start, n)
+    h = _half(n)
+    return _sum240(a, start, h) + _sum240(a, start + h, n - h)
+
+
+@njit(cache=True, nogil=True)
+def _sum912(a, start, n):
+    if n <= 128:
+        return _block(a, start, n)
+    h = _half(n)
+    return _sum464(a, start, h) + _sum464(a, start + h, n - h)
+
+
+@njit(cache=True, nogil=True)
+def _sum1808(a, start, n):
+    if n <= 128:
+        return _block(a, start, n)
+    h = _half(n)
+    return _sum912(a, start, h) + _sum912(a, start + h, n - h)
+
+
+@njit(cache=True, nogil=True)
+def _sum3600(a, start, n):
+    if n <= 128:
+        return _block(a, start, n)
+    h = _half(n)
+    return _sum1808(a, start, h) + _sum1808(a, start + h, n - h)
+
+
+@njit(cache=True, nogil=True)
+def _pairwise(a, start, n):
+    """numpy's pairwise_sum of ``a[start:start + n]`` (what add.reduce sums a row by)."""
+    if n <= 3600:
+        return _sum3600(a, start, n)
+    # beyond: the same tree, walked with a stack (post-order, left before right)
+    starts = np.empty(64, dtype=np.int64)
+    sizes = np.empty(64, dtype=np.int64)
+    stage = np.zeros(64, dtype=np.int64)
+    sums = np.empty(64)
+    starts[0], sizes[0], depth = start, n, 0
+    while True:
+        m = sizes[depth]
+        if m <= 3600 or stage[depth] == 2:
+            value = _sum3600(a, starts[depth], m) if m <= 3600 else sums[depth]
+            if depth == 0:
+                return value
+            depth -= 1
+            if stage[depth] == 1:
+                sums[depth] = value
+                stage[depth] = 3  # the left half's sum waits
+                h = _half(sizes[depth])
+                depth += 1
+                starts[depth], sizes[depth], stage[depth] = starts[depth - 1] + h, \
+                    sizes[depth - 1] - h, 0
+            else:
+                sums[depth] = sums[depth] + value
+                stage[depth] = 2
+            continue
+        stage[depth] = 1
+        h = _half(m)
+        depth += 1
+        starts[depth], sizes[depth], stage[depth] = starts[depth - 1], h, 0
+
+
+@njit(cache=True, nogil=True)
+def _bisect_right(edges, x):
+    """bisect.bisect_right / searchsorted(..., "right"), NaN after every edge."""
+    i = 0
+    while i < edges.shape[0] and not x < edges[i]:
+        i += 1
+    return i
+
+
+@njit(cache=True, nogil=True)
+def mix_step(p_net, z, p_mem, seen, hand, shares, confidence_edges, entropy_edges,
+             entropies, given_entropies, scratch):
+    """A mixing step's second half (``MemoryMixer._mixed``), in place, after ``p_net =
+    exp(z)``: each row normalised, its entropy, the ``hand`` tokens' probabilities
+    handed to the network (the rest of the memory's mass shared as the memory shares
+    it), the share looked up in ``shares`` ([seen orders, memory confidence, network
+    entropy], flat) and ``p_mem`` made ``(1 - w) * p_net + w * p_mem`` (as ``(p_mem -
+    p_net) * w + p_net``); the caller takes its log.
+
+    ``given_entropies``: use ``entropies`` as they are (the caller's, in numpy); else
+    they are worked out here, and if one is within 1e-9 of a bucket's edge (or NaN) the
+    call returns 1 having changed nothing but ``entropies``, for the caller to work them
+    out with numpy's log and call again; 0 when done.  ``scratch``: [vocab] floats."""
+    rows, vocab = p_net.shape
+    n_conf, n_ent = confidence_edges.shape[0] + 1, entropy_edges.shape[0] + 1
+    if not given_entropies:
+        near = False
+        for r in range(rows):
+            total = _pairwise(p_net[r], 0, vocab)
+            for j in range(vocab):
+                scratch[j] = p_net[r, j] / total * z[r, j]
+            weighted = _pairwise(scratch, 0, vocab)
+            h = math.log(total) - weighted
+            entropies[r] = h
+            for e in range(entropy_edges.shape[0]):
+                if not abs(h - entropy_edges[e]) > 1e-9:
+                    near = True
+        if near:
+            return 1
+    for r in range(rows):
+        total = _pairwise(p_net[r], 0, vocab)
+        for j in range(vocab):
+            p_net[r, j] /= total
+        m = p_mem[r]
+        if hand.shape[0] > 0:
+            for i in range(hand.shape[0]):
+                scratch[i] = p_net[r, hand[i]]
+            given = _pairwise(scratch, 0, hand.shape[0])
+            for i in range(hand.shape[0]):
+                m[hand[i]] = 0.0
+            factor = (1.0 - given) / _pairwise(m, 0, vocab)
+            for j in range(vocab):
+                m[j] *= factor
+            for i in range(hand.shape[0]):
+                m[hand[i]] = p_net[r, hand[i]]
+        top = m[0]
+        for j in range(1, vocab):
+            x = m[j]
+            if x != x:
+                top = x
+                break
+            if x > top:
+                top = x
+        bucket = (seen[r] * n_conf + _bisect_right(confidence_edges, top)) * n_ent \
+            + _bisect_right(entropy_edges, entropies[r])
+        share = shares[bucket]
+        for j in range(vocab):
+            m[j] = (m[j] - p_net[r, j]) * share + p_net[r, j]
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# warming
+# ---------------------------------------------------------------------------------------
+
+_warm_lock = threading.Lock()
+_warmed = threading.Event()
+#: seconds the last warm() took in this process (compiling, or loading the cache)
+warm_seconds: float | None = None
+
+
+def warm() -> float:
+    """Compile (or load from the cache) every kernel for every type a memory uses, by
+    running each on a tiny memory; the seconds it took.  Once a process."""
+    global warm_seconds
+    with _warm_lock:
+        if _warmed.is_set():
+            return 0.0
+        t0 = time.perf_counter()
+        vocab, orders, bits = 5, 3, 6
+        for dtype in (np.uint16, np.uint32):
+            table = np.zeros((1, 64, vocab + 3), dtype=dtype)
+            keys = np.full((1, 1 << bits), EMPTY, dtype=np.int64)
+            vals = np.zeros((1, 1 << bits), dtype=np.int64)
+            ctx = np.zeros((1, orders), dtype=np.int64)
+            ctx[0, 0] = 1
+            depth = np.ones(1, dtype=np.int64)
+            size = np.full(1, 2, dtype=np.int64)
+            seen = np.zeros(1, dtype=np.int64)
+            feed_rows(table, keys, vals, ctx, depth, size, seen,
+                      np.array([1, 2, 1], dtype=np.int64), np.ones(3, dtype=np.int64),
+                      vocab, bits)
+            update_rows(table, keys, vals, ctx, depth, size, seen,
+                        np.array([2], dtype=np.int64), 1, vocab, bits)
+            keys, vals = rehash(keys, vals, bits + 1)
+            p_mem = np.empty((1, vocab))
+            distribution_rows(table, ctx, seen, vocab, _ADDRESS, _WIDE, p_mem)
+            z = np.zeros((1, vocab))
+            prepare_step(table, ctx, seen, vocab, _ADDRESS, _WIDE, z, p_mem)
+            p_net = np.exp(z)
+            for hand in (np.zeros(0, dtype=np.int64), np.array([0], dtype=np.int64)):
+                mix_step(p_net.copy(), z, p_mem.copy(), seen, hand, np.full(60, 0.5),
+                         np.array([0.3, 0.6, 0.9]), np.array([0.5, 1.2]), np.empty(1),
+                         False, np.empty(vocab))
+        warm_seconds = time.perf_counter() - t0
+        _warmed.set()
+        return warm_seconds
+
+
+def warmed() -> bool:
+    """Whether :func:`warm` has finished in this process."""
+    return _warmed.is_set()
+
+
+def warm_in_background() -> threading.Thread | None:
+    """:func:`warm` in a daemon thread (None if done already): what starts the
+    generation service calls this, so that compiling never waits for a user."""
+    if _warmed.is_set():
+        return None
+    thread = threading.Thread(target=warm, name="memory-kernels-warm", daemon=True)
+    thread.start()
+    return thread
