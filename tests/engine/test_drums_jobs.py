@@ -243,29 +243,30 @@ def test_auto_goes_on_in_the_style_the_model_hears_in_the_seeds_drums(library, g
     assert named.variations == result.variations
 
 
-def test_the_seeds_groove_makes_bars_come_back(library, groove, monkeypatch):
-    """Continued drums keep the seed's groove (drum_memory.seed_groove), so new bars
-    come back as the seed's bars on the grid, the way real grooves do; the network
-    alone at temperature 1 hardly ever plays a bar twice."""
+def test_the_seeds_groove_makes_bars_come_back(library, monkeypatch):
+    """Continued drums keep the seed's groove (drum_memory.seed_groove), so after a seed
+    whose bars come back (two of its three after the first), new bars come back as the
+    seed's bars on the grid, the way real grooves do (real next bars repeat an earlier
+    one 0.87-0.95 of the time after such a seed); the network alone at temperature 1
+    hardly ever plays a bar twice.  (A seed that never repeats, as mma's swing, goes on
+    varying: test_a_seed_that_never_repeats_is_not_read_as_a_four_bar_cycle.)"""
     import engine.generation.drum_memory as drum_memory
 
-    model = library.get("drums-lstm")
-    enc, bar = model.encoding, 48
-    request = GenerationRequest(CONTINUE, _settings(model="poly-lstm", bars=4, variations=4),
-                                parts=True)
-    drum = next(i for i, t in enumerate(groove.tracks) if t.is_drum)
+    enc, bar = library.get("drums-lstm").encoding, 48
+    song = _kit_song([ROCK, ROCK, [h for h in ROCK if h != (42, 5)], ROCK])
+    request = GenerationRequest(CONTINUE, _settings(bars=4, variations=4))
 
     def grid(notes, start):
-        tokens = enc.encode_steps(notes, groove.ppq, start, start + 4 * bar).tokens
+        tokens = enc.encode_steps(notes, song.ppq, start, start + 4 * bar).tokens
         return [(enc.piece_levels[np.asarray(tokens[b:b + bar])] > 0).tobytes()
                 for b in range(0, 4 * bar, bar)]
 
     def repeated() -> int:
-        result = jobs.run(library, groove, request)
-        start = enc.ceil_step(result.start_tick, groove.ppq)
-        seed = grid(groove.tracks[drum].notes, start - 4 * bar)
+        result = jobs.run(library, song, request)
+        start = enc.ceil_step(result.start_tick, song.ppq)
+        seed = grid(song.tracks[0].notes, start - 4 * bar)
         count = 0
-        for notes in result.drums:
+        for notes in result.variations:
             seen = list(seed)
             for b in grid(notes, start):
                 count += b in seen
@@ -276,5 +277,85 @@ def test_the_seeds_groove_makes_bars_come_back(library, groove, monkeypatch):
     monkeypatch.setattr(drum_memory, "GROOVE_SHARE", 0.0)
     monkeypatch.setattr(drum_memory, "GROOVE_SHARE_ALONE", 0.0)
     without = repeated()
-    print(f"bars that came back: {with_groove} with the seed's groove, {without} without")
-    assert with_groove >= 2 and without < with_groove
+    print(f"bars that came back of 16: {with_groove} with the seed's groove, {without} without")
+    assert with_groove >= 10 and without < with_groove
+
+
+def _kit_song(bars: list[list[tuple[int, int]]], ppq: int = 96) -> Song:
+    """A song of one drum track: per bar of 4/4, (GM note, eighth of the bar) hits."""
+    notes = [Note(pitch, b * 4 * ppq + eighth * ppq // 2, ppq // 4, 90, DRUM_CHANNEL)
+             for b, hits in enumerate(bars) for pitch, eighth in hits]
+    return Song(ppq=ppq, tracks=[Track(name="Drums", channel=DRUM_CHANNEL,
+                                       notes=sorted(notes, key=Note.sort_key))])
+
+
+STICKS = [(37, 0), (37, 2), (37, 4), (37, 6)]  # a count-in: sticks on the beats
+ROCK = [(36, 0), (36, 4), (38, 2), (38, 6)] + [(42, e) for e in range(8)]
+
+
+def test_the_groove_is_read_from_the_bars_alike_the_last(library):
+    """groove_bars: a count-in before the groove is not read as the groove; bars of one
+    groove varied (a hi-hat left out here and there) all are; a last bar like none
+    before it (a fill, an ending) leaves every bar read; a silent bar at the end is
+    passed over."""
+    from engine.generation.jobs.drums import groove_bars
+
+    enc = library.get("drums-lstm").encoding
+
+    def tokens(bars):
+        song = _kit_song(bars)
+        return enc.encode_steps(song.tracks[0].notes, song.ppq, 0, 48 * len(bars)).tokens
+
+    varied = [[h for h in ROCK if h != (42, k)] for k in (1, 3, 5, 7)]
+    assert groove_bars(enc, tokens([STICKS, STICKS, ROCK, ROCK]), 48) == 2
+    assert groove_bars(enc, tokens([STICKS, ROCK, STICKS, ROCK]), 48) == 3
+    assert groove_bars(enc, tokens(varied), 48) == 4
+    assert groove_bars(enc, tokens([ROCK] * 3 + [STICKS]), 48) == 4
+    assert groove_bars(enc, tokens([STICKS, STICKS, ROCK, ROCK, []]), 48) == 2
+    assert groove_bars(enc, tokens([ROCK] * 6), 48) == 4
+
+
+def test_a_count_in_does_not_come_back_in_the_drums_that_go_on(library, monkeypatch):
+    """Two bars of sticks, then the groove: the drums that go on play the groove, not the
+    count-in (read as part of the groove, a bar in five took the sticks' bar whole)."""
+    import engine.generation.jobs.drums as drum_jobs
+
+    song = _kit_song([STICKS, STICKS, ROCK, ROCK])
+    request = GenerationRequest(CONTINUE, _settings(bars=4, variations=4))
+
+    def sticks() -> int:
+        result = jobs.run(library, song, request)
+        return sum(n.pitch == 37 for notes in result.variations for n in notes)
+
+    now = sticks()
+    monkeypatch.setattr(drum_jobs, "GROOVE_ALIKE", 0.0)  # every bar read, as before
+    before = sticks()
+    print(f"side sticks in 16 new bars: {now}, with the count-in read as groove {before}")
+    assert before >= 8 and now <= before // 4
+
+
+def test_a_seed_that_never_repeats_is_not_read_as_a_four_bar_cycle(library):
+    """Four bars of one groove, each with another hi-hat left out: nothing says the seed
+    is a cycle of four bars, so a new bar's third bar copies the seed's third bar less
+    than the four-bar pattern would have it (the seed's bars weighed alike, the one-bar
+    pattern leant on)."""
+    from engine.generation.drum_memory import seed_groove
+    from engine.generation.jobs.drums import _hit_sets, _seed_groove
+
+    enc = library.get("drums-lstm").encoding
+    varied = [[h for h in ROCK if h != (42, k)] for k in (1, 3, 5, 7)]
+    song = _kit_song(varied)
+    prime = enc.encode_steps(song.tracks[0].notes, song.ppq, 0, 192).tokens
+    bars = [0, 48, 96, 144, 192]
+    cycled = seed_groove(prime, 192, bars, 48, enc.vocab_size, memory=False,
+                         hit_sets=_hit_sets(enc))
+    mine = _seed_groove(enc, prime, 192, bars, 48, False)
+    assert cycled.whole == mine.whole == 0.0
+    # at the places of the cycle's third bar, the weight of the seed's third bar's steps
+    third = slice(96, 144)
+    weight = lambda g: float(g.sources[96:144, third].sum(axis=1).mean())  # noqa: E731
+    print(f"seed bar 3's weight in new bar 3: {weight(cycled):.3f} -> {weight(mine):.3f}")
+    assert weight(mine) < weight(cycled) - 0.1
+    # every bar of the seed is drawn from somewhere in each new bar
+    for b in range(4):
+        assert mine.sources[96:144, 48 * b:48 * b + 48].sum() > 0

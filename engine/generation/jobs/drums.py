@@ -37,7 +37,8 @@ from engine.encodings.drums import (AUTO_STYLE, DRUM_CHANNEL, POSITION_QUARTERS,
                                     onsets_per_step, positions_at, style_id,
                                     unmapped_notes)
 from engine.errors import EncodingError, GenerationError
-from engine.generation.drum_memory import SeedGroove, drum_memory, seed_groove
+from engine.generation.drum_memory import (GROOVE_BARS, SeedGroove, drum_memory,
+                                          seed_groove)
 from engine.generation.drum_steps import DrumStepMix, conditioning_steps
 from engine.generation.drum_style import places, style_prior
 from engine.generation.jobs import follower, register, route
@@ -82,12 +83,30 @@ GROOVE_MEMORY = 6.0
 #: 0.43 / 0.71 at 0 / 1 / 2 nats on the held-out grooves (real 0.49) and 0.17 / 0.35 /
 #: 0.58 on the external drum tracks (real 0.50)
 GROOVE_MEMORY_WITH_MEMORY = 1.5
+#: drums that go on read the seed's groove from its last GROOVE_BARS bars, from the first
+#: that shares at least this share of its hits (Jaccard, loudness left out) with the last
+#: bar: a count-in, an intro or another section before it is not the groove (mma's
+#: pflib songs open with two bars of sticks, 0.00-0.05 alike their groove; bars of one
+#: groove varied at random, as mma's swing, jazz and blues, are 0.19-0.95 alike)
+GROOVE_ALIKE = 0.1
+#: where the seed's bars in that window never repeat an earlier one, nothing says they
+#: make a cycle of two or four bars: the groove weighs the seed's bars alike (recency 1)
+#: and leans on the one-bar pattern (backoff 3, as many hits heard there as 3 of the
+#: bar's own), so a new bar 3 does not copy the seed's bar 3.  With the four-bar cycle
+#: (backoff 0.75, recency 0.5) a bar drawn step by step was mostly the seed's bar at
+#: the same place of the cycle, and drums that went on after a seed of four different
+#: bars repeated an earlier bar 0.27 of the time where the real next bars did 0.07
+#: (the held-out grooves, bench/drums.py --memory on).  Chosen on the validation
+#: grooves (backoff 3 / 1e6 and recency 1 / 0.5: repeats 0.727 / 0.713 / 0.723 / 0.721,
+#: real 0.733; after a seed of four different bars 0.11 / 0.04 / 0.09 / 0.08, real 0.14)
+UNCYCLED_BACKOFF = 3.0
+UNCYCLED_RECENCY = 1.0
 SLOW_BPM = 84  # below this a straight 4/4 song is a ballad, a triplet feel a shuffle
 TRIPLET_SHARE = 0.25  # off-beat onsets on the triplet grid, of all off-beat onsets
 
 __all__ = ["DRUM_DEFAULTS", "drum_model_names", "drum_model", "auto_style", "resolve_style",
            "add_drums", "continue_drums", "continue_drum_tracks", "DrumsWentOn",
-           "fill_drums", "drum_tracks", "DrumPlan",
+           "fill_drums", "drum_tracks", "DrumPlan", "groove_bars",
            "sample_drums"]
 
 
@@ -606,9 +625,8 @@ def continue_drum_tracks(library, song: Song, settings, *, start_tick: int,
         controls = drum_controls(settings, i)
         plan.steering = drum_steering(model, controls, song, start, len(onsets), settings,
                                       plan.prime, plan.bar_steps)
-        plan.groove = seed_groove(prime, start, plan.bars, plan.bar_steps, enc.vocab_size,
-                                  memory=bool(getattr(settings, "memory", False)),
-                                  hit_sets=_hit_sets(enc))
+        plan.groove = _seed_groove(enc, prime, start, plan.bars, plan.bar_steps,
+                                   bool(getattr(settings, "memory", False)))
         # the drums draw from their own random stream (the pitched parts' stay as they
         # were), each drum track from one of its own
         rng = np.random.default_rng([int(settings.rng_seed), 10] + ([n] if n else []))
@@ -627,6 +645,47 @@ def continue_drum_tracks(library, song: Song, settings, *, start_tick: int,
         notes.append([note for note, _ in pairs])
         track_of.append([i for _, i in pairs])
     return DrumsWentOn(notes, track_of, going, model.name, steps)
+
+
+def _seed_groove(enc: DrumEncoding, prime: Sequence[int], start: int, bars: Sequence[int],
+                 bar_steps: int, memory: bool) -> SeedGroove | None:
+    """The seed's groove for drums that go on (:func:`seed_groove`): read from its last
+    bars alike the last one (:func:`groove_bars`); without the four-bar cycle where
+    those bars never repeat (:data:`UNCYCLED_BACKOFF`, :data:`UNCYCLED_RECENCY`)."""
+    hit_sets = _hit_sets(enc)
+    n = groove_bars(enc, prime, bar_steps)
+    groove = seed_groove(prime, start, bars, bar_steps, enc.vocab_size, memory=memory,
+                         last_bars=n, hit_sets=hit_sets)
+    if groove is not None and groove.whole == 0.0:
+        groove = seed_groove(prime, start, bars, bar_steps, enc.vocab_size, memory=memory,
+                             last_bars=n, hit_sets=hit_sets, backoff=UNCYCLED_BACKOFF,
+                             recency=UNCYCLED_RECENCY)
+    return groove
+
+
+def groove_bars(enc: DrumEncoding, prime: Sequence[int], bar_steps: int,
+                most: int = GROOVE_BARS) -> int:
+    """How many of the seed's last ``most`` bars (of ``bar_steps`` steps, counted back
+    from its last hit's bar, as :func:`seed_groove` reads them) hold its groove: from the
+    first whose hits are at least :data:`GROOVE_ALIKE` alike (Jaccard) the last bar's;
+    all of them where none is (the last bar is then the odd one: a fill, an ending)."""
+    tokens = np.asarray(prime, dtype=np.int64)
+    bar = max(1, int(bar_steps))
+    end = len(tokens)
+    while end > bar and not (tokens[end - bar:end] != REST).any():
+        end -= bar  # a silence at the end: the groove is the bars before it
+    count = max(1, min(int(most), -(-end // bar)))
+    hits = enc.piece_levels[tokens[max(0, end - count * bar):end]] > 0
+    chunks = [hits[max(0, len(hits) - (k + 1) * bar):len(hits) - k * bar]
+              for k in range(count)][::-1]  # the oldest first
+    last = chunks[-1]
+    for k, chunk in enumerate(chunks[:-1]):
+        if len(chunk) != len(last):
+            return count - k  # a bar the seed holds only part of stays, and all after it
+        union = int((chunk | last).sum())
+        if union and (chunk & last).sum() / union >= GROOVE_ALIKE:
+            return count - k  # from this bar on
+    return count  # the last bar is like none before it (a fill, an ending): all of them
 
 
 def _hit_sets(enc: DrumEncoding) -> np.ndarray:
