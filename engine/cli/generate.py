@@ -142,9 +142,15 @@ def _write_parts(args: argparse.Namespace, seed: Song | None, result, out: Path)
 
     for i, path in enumerate(output_paths(out, len(result.variations))):
         song_to_midi_file(song_with_parts(seed, result, i, args.continuation_only), path)
-        parts = len(set((result.track_of or [[]])[i]))
-        print(f"wrote {path} ({len(result.variations[i])} new notes in {parts} parts, "
-              f"{result.key.name}, model {result.model})")
+        tracks = set((result.track_of or [[]])[i])
+        parts = f"{len(tracks)} part{'s' if len(tracks) != 1 else ''}"
+        drums = bool(tracks) and seed is not None and all(
+            0 <= t < len(seed.tracks) and seed.tracks[t].is_drum for t in tracks)
+        # a song of drums only: its drum tracks went on, in no key
+        print(f"wrote {path} ({len(result.variations[i])} new "
+              + (f"drum hits on {len(tracks)} drum track{'s' if len(tracks) != 1 else ''}"
+                 if drums else f"notes in {parts}, {result.key.name}")
+              + f", model {result.model})")
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
