@@ -305,6 +305,10 @@ class MotifMemory:
         self._depth = np.ones(rows, dtype=np.int64)
         self._size = np.full(rows, 1 + self.period, dtype=np.int64)
         self._seen = np.zeros(rows, dtype=np.int64)
+        # each row's distribution of the next token, worked out by update() while its
+        # contexts' counts are in the cache (valid while _next_ok)
+        self._next = np.empty((rows, vocab))
+        self._next_ok = False
         self._room(int(self._size[0]))
         self.break_context()
 
@@ -382,7 +386,10 @@ class MotifMemory:
         self.step += 1
         largest = kernels.update_rows(self._table, self._trie_keys, self._trie_vals,
                                       self._ctx, self._depth, self._size, self._seen, tokens,
-                                      1 + self.step % self.period, self.vocab, self._bits)
+                                      1 + self.step % self.period, self.vocab, self._bits,
+                                      kernels._ADDRESS, kernels._WIDE, kernels.COMPACT,
+                                      self._next)
+        self._next_ok = True
         if largest >= self._limit:
             self._room(largest)
 
@@ -391,6 +398,7 @@ class MotifMemory:
         call per stretch that fits the room there is (growing between them)."""
         tokens = np.array(tokens, dtype=np.int64, order="C").reshape(-1)
         done, n = 0, len(tokens)
+        self._next_ok = self._next_ok and not n
         while done < n:
             largest = int(self._size.max())
             if largest >= self._limit:
@@ -423,6 +431,8 @@ class MotifMemory:
         self._ctx = np.repeat(one._ctx, rows, axis=0)
         self._depth = np.repeat(one._depth, rows)
         self._seen = np.repeat(one._seen, rows)
+        self._next = np.empty((rows, self.vocab))
+        self._next_ok = False
         self.step = one.step
         self._room(used)
 
@@ -445,7 +455,8 @@ class MotifMemory:
         table[:, :used] = np.repeat(self._table[:, :used], times, axis=0)
         self._table = table
         self.rows *= times
-        for name in ("_trie_keys", "_trie_vals", "_ctx", "_depth", "_size", "_seen"):
+        for name in ("_trie_keys", "_trie_vals", "_ctx", "_depth", "_size", "_seen",
+                     "_next"):
             setattr(self, name, np.repeat(getattr(self, name), times, axis=0))
 
     def break_context(self, step: int | None = None) -> None:
@@ -460,6 +471,7 @@ class MotifMemory:
         self._ctx[:, 0] = root
         self._depth[:] = 1
         self._seen[:] = self._table[np.arange(self.rows), root, self.vocab] != 0
+        self._next_ok = False
 
     # ---- predicting ----------------------------------------------------------------
     def distribution(self) -> np.ndarray:
@@ -470,9 +482,12 @@ class MotifMemory:
         lam_n) p_(n-1), so the weight of order n's counts is lam_n over its total times
         every higher order's escape (1 - lam), and each row's share of the uniform
         distribution below order 0 every escape's product over the vocabulary."""
+        if self._next_ok:
+            return self._next.copy()
         out = np.empty((self.rows, self.vocab))
         kernels.distribution_rows(self._table, self._ctx, self._seen, self.vocab,
-                                  kernels._ADDRESS, kernels._WIDE, out)
+                                  kernels._ADDRESS, kernels._WIDE, kernels.COMPACT,
+                                  out)
         return out
 
     def nbytes(self) -> int:
@@ -687,18 +702,19 @@ class MemoryMixer:
         z = np.array(logits, dtype=np.float64, order="C")  # the compiled steps' layout
         p_mem = np.empty_like(z)
         kernels.prepare_step(memory._table, memory._ctx, memory._seen, memory.vocab,
-                             kernels._ADDRESS, kernels._WIDE, z, p_mem)
+                             kernels._ADDRESS, kernels._WIDE, kernels.COMPACT,
+                             memory._next_ok, memory._next, z, p_mem)
         p_net = np.exp(z)
-        entropies = np.empty(len(z))
-        given = not self.cheap_entropy
-        if given or kernels.mix_step(p_net, z, p_mem, memory._seen, self._hand,
-                                     self._flat_shares, _CONFIDENCE, _ENTROPY, entropies,
-                                     False, self._scratch):
-            # within 1e-9 of a bucket's edge (or NaN): the entropy as mix() sums it
-            total = _sum(p_net, axis=1)
-            entropies[:] = np.log(total) - _sum(p_net / total[:, None] * z, axis=1)
+        rows = len(z)
+        entropies, sums = np.empty(rows), np.empty((2, rows))
+        if kernels.mix_step(p_net, z, p_mem, memory._seen, self._hand, self._flat_shares,
+                            _CONFIDENCE, _ENTROPY, entropies, sums, not self.cheap_entropy,
+                            False, self._scratch):
+            # within 1e-9 of a bucket's edge (or NaN): the entropy as mix() works it out
+            np.subtract(np.log(sums[0]), sums[1], out=entropies)
             kernels.mix_step(p_net, z, p_mem, memory._seen, self._hand, self._flat_shares,
-                             _CONFIDENCE, _ENTROPY, entropies, True, self._scratch)
+                             _CONFIDENCE, _ENTROPY, entropies, sums, False, True,
+                             self._scratch)
         return np.log(p_mem, out=p_mem)
 
     def update(self, tokens: np.ndarray) -> None:

@@ -108,9 +108,46 @@ def _same_as_numpy(fn) -> bool:
     return True
 
 
+def _compact_same(address: int, wide: bool) -> bool:
+    """Whether dgemv over a few tokens' columns (padded to a multiple of 64, then the
+    last ``vocab % 64``: :func:`_distribution_row`'s ``compact``) gives each of them the
+    number the whole product does, bit for bit, on products shaped as the memory's."""
+    if not address:
+        return False
+    integer = ctypes.c_int64 if wide else ctypes.c_int32
+    fn = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, integer, integer, ctypes.c_double,
+                          ctypes.c_void_p, integer, ctypes.c_void_p, integer, ctypes.c_double,
+                          ctypes.c_void_p, integer)(address)
+    rng = np.random.default_rng(1)
+    for orders, vocab in ((25, 454), (25, 130), (11, 389), (11, 200), (17, 300)):
+        tail = vocab % 64
+        front = vocab - tail
+        for heard in (3, 40, 100):
+            cols = np.sort(rng.choice(front, min(heard, front), replace=False))
+            counts = np.zeros((orders, vocab + 3))
+            counts[:, cols] = rng.integers(0, 30, (orders, len(cols)))
+            counts[:, front:vocab] = rng.integers(0, 3, (orders, tail))
+            w = rng.random(orders) / rng.integers(1, 60, orders)
+            full = np.dot(w.tolist(), counts[:, :vocab])
+            padded = (len(cols) + 63) // 64 * 64
+            m = padded + tail
+            g = np.zeros((orders, m))
+            g[:, :len(cols)] = counts[:, cols]
+            g[:, padded:] = counts[:, front:vocab]
+            out = np.empty(m)
+            fn(102, 111, m, orders, 1.0, g.ctypes.data, m, w.ctypes.data, 1, 0.0,
+               out.ctypes.data, 1)
+            if not (np.array_equal(out[:len(cols)], full[cols])
+                    and np.array_equal(out[padded:], full[front:vocab])):
+                return False
+    return True
+
+
 _ADDRESS, _WIDE = _find_dgemv()
 #: whether the memory's products are numpy's BLAS dgemv (else a plain loop)
 BLAS = bool(_ADDRESS)
+#: whether a product may be worked out over the tokens heard at the step's phase alone
+COMPACT = _compact_same(_ADDRESS, _WIDE)
 
 
 def _dgemv_intrinsic(integer_bits: int):
@@ -243,11 +280,13 @@ def _step_row(table, keys, vals, ctx, depth, size, seen, r, tok, root, vocab, bi
 
 
 @njit(cache=True, nogil=True)
-def update_rows(table, keys, vals, ctx, depth, size, seen, tokens, root, vocab, bits):
+def update_rows(table, keys, vals, ctx, depth, size, seen, tokens, root, vocab, bits,
+                address, wide, compact, next_p):
     """Each row hears its token (``tokens[row]``), the next step's contexts starting at
-    ``root``; returns the largest row's number of nodes.  The table must have room for
-    every node the walk may add (``max_order`` a row), the hash tables be at most half
-    full after it."""
+    ``root``, and each row's distribution of the next token goes to ``next_p`` (while
+    the contexts' counts are in the cache); returns the largest row's number of nodes.
+    The table must have room for every node the walk may add (``max_order`` a row), the
+    hash tables be at most half full after it."""
     new = np.empty(ctx.shape[1], dtype=np.int64)
     largest = 0
     for r in range(ctx.shape[0]):
@@ -255,6 +294,7 @@ def update_rows(table, keys, vals, ctx, depth, size, seen, tokens, root, vocab, 
                   bits, new)
         if size[r] > largest:
             largest = size[r]
+    distribution_rows(table, ctx, seen, vocab, address, wide, compact, next_p)
     return largest
 
 
@@ -279,58 +319,117 @@ def feed_rows(table, keys, vals, ctx, depth, size, seen, tokens, roots, vocab, b
 # ---------------------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True)
-def _distribution_row(table, ctx, seen, r, vocab, address, wide, g, w, out):
-    """Row ``r``'s interpolated Witten-Bell distribution into ``out`` (``g``: [orders,
-    vocab + 3] floats, ``w``: [orders], scratch): from the longest seen order down, the
-    weight of order k's counts is lam_k times every longer order's escape over its
-    total, in Python floats' order (``MotifMemory._row_weights``), times the counts by
-    numpy's dgemv, plus the uniform share below order 0."""
-    orders, width = ctx.shape[1], vocab + 3
-    for k in range(orders):
-        node = ctx[r, k]
-        for j in range(width):
-            g[k, j] = table[r, node, j]
-        w[k] = 0.0
-    above = 1.0
-    for k in range(seen[r] - 1, -1, -1):
-        total = g[k, vocab]
-        lam = total / g[k, vocab + 1]
-        w[k] = lam * above / total
-        above *= 1.0 - lam
+def _product(address, wide, m, n, a, lda, x, y):
+    """y[:m] = the column-major m x n ``a`` (columns ``lda`` apart) times x[:n]: numpy's
+    dgemv, or a plain loop where it was not found."""
     if address != 0:
         if wide:
-            _dgemv64(address, vocab, orders, g.ctypes.data, width, w.ctypes.data,
-                     out.ctypes.data)
+            _dgemv64(address, m, n, a.ctypes.data, lda, x.ctypes.data, y.ctypes.data)
         else:
-            _dgemv32(address, vocab, orders, g.ctypes.data, width, w.ctypes.data,
-                     out.ctypes.data)
+            _dgemv32(address, m, n, a.ctypes.data, lda, x.ctypes.data, y.ctypes.data)
     else:
-        for j in range(vocab):
+        for j in range(m):
             s = 0.0
-            for k in range(orders):
-                s += w[k] * g[k, j]
-            out[j] = s
+            for k in range(n):
+                s += x[k] * a[k * lda + j]
+            y[j] = s
+
+
+@njit(cache=True, nogil=True)
+def _distribution_row(table, ctx, seen, r, vocab, address, wide, compact, g, w, cols,
+                      out):
+    """Row ``r``'s interpolated Witten-Bell distribution into ``out``: from the longest
+    seen order down, the weight of order k's counts is lam_k times every longer order's
+    escape over its total, in Python floats' order (the numpy memory's
+    ``_row_weights``), times the counts by numpy's dgemv, plus the uniform share below
+    order 0.  ``g``: [orders * (vocab + 3)] floats, ``w``: [orders], ``cols``: [vocab]
+    integers, scratch.
+
+    ``compact``: the product over the tokens that can have a count alone.  Every count
+    of a context was counted in the empty context of the same phase too (order 0, the
+    first), so the tokens it has heard are the only ones any context can give more
+    than the uniform share.  The product is dgemv's over those tokens, padded with
+    zeros to a multiple of 64, then the last ``vocab % 64`` tokens whatever their
+    counts: the products of dgemv's rows are independent lanes, alike but for the last
+    few rows (done apart), so each token's number is the one the whole product gives
+    it (:func:`_find_dgemv` checks that it is, else ``compact`` is off); the rest get
+    0, as their zero counts do."""
+    orders, width = ctx.shape[1], vocab + 3
+    above = 1.0
+    for k in range(orders):
+        w[k] = 0.0
+    for k in range(seen[r] - 1, -1, -1):
+        node = ctx[r, k]
+        total = np.float64(table[r, node, vocab])
+        lam = total / np.float64(table[r, node, vocab + 1])
+        w[k] = lam * above / total
+        above *= 1.0 - lam
+    tail = vocab % 64
+    front = vocab - tail
+    n = 0
+    if compact:
+        root = ctx[r, 0]
+        for j in range(front):
+            if table[r, root, j] != 0:
+                cols[n] = j
+                n += 1
+    padded = (n + 63) // 64 * 64
+    if compact and padded + tail < front:
+        m = padded + tail
+        for k in range(orders):
+            node = ctx[r, k]
+            base = k * m
+            for i in range(n):
+                g[base + i] = table[r, node, cols[i]]
+            for i in range(n, padded):
+                g[base + i] = 0.0
+            for i in range(tail):
+                g[base + padded + i] = table[r, node, front + i]
+        product = g[orders * m:orders * m + m]
+        _product(address, wide, m, orders, g, m, w, product)
+        for j in range(vocab):
+            out[j] = 0.0
+        for i in range(n):
+            out[cols[i]] = product[i]
+        for i in range(tail):
+            out[front + i] = product[padded + i]
+    else:
+        for k in range(orders):
+            node = ctx[r, k]
+            base = k * width
+            for j in range(width):
+                g[base + j] = table[r, node, j]
+        _product(address, wide, vocab, orders, g, width, w, out)
     escape = above / vocab
     for j in range(vocab):
         out[j] += escape
 
 
 @njit(cache=True, nogil=True)
-def distribution_rows(table, ctx, seen, vocab, address, wide, out):
+def distribution_rows(table, ctx, seen, vocab, address, wide, compact, out):
     """``out[row]``: each row's probabilities of the next token."""
     orders = ctx.shape[1]
-    g = np.empty((orders, vocab + 3))
+    g = np.empty((orders + 1) * (vocab + 3))
     w = np.empty(orders)
+    cols = np.empty(vocab, dtype=np.int64)
     for r in range(ctx.shape[0]):
-        _distribution_row(table, ctx, seen, r, vocab, address, wide, g, w, out[r])
+        _distribution_row(table, ctx, seen, r, vocab, address, wide, compact, g, w, cols,
+                          out[r])
 
 
 @njit(cache=True, nogil=True)
-def prepare_step(table, ctx, seen, vocab, address, wide, z, p_mem):
+def prepare_step(table, ctx, seen, vocab, address, wide, compact, ready, next_p, z,
+                 p_mem):
     """A mixing step's first half: the memory's distribution of each row into
-    ``p_mem``, and the network's logits ``z`` (float64, [rows, vocab]) less each row's
-    largest (NaN where a row holds one), in place; the caller takes ``exp(z)``."""
-    distribution_rows(table, ctx, seen, vocab, address, wide, p_mem)
+    ``p_mem`` (``next_p``'s where ``ready``: :func:`update_rows` worked it out), and the
+    network's logits ``z`` (float64, [rows, vocab]) less each row's largest (NaN where a
+    row holds one), in place; the caller takes ``exp(z)``."""
+    if ready:
+        for r in range(z.shape[0]):
+            for j in range(vocab):
+                p_mem[r, j] = next_p[r, j]
+    else:
+        distribution_rows(table, ctx, seen, vocab, address, wide, compact, p_mem)
     for r in range(z.shape[0]):
         top = z[r, 0]
         for j in range(1, vocab):
@@ -482,7 +581,7 @@ def _bisect_right(edges, x):
 
 @njit(cache=True, nogil=True)
 def mix_step(p_net, z, p_mem, seen, hand, shares, confidence_edges, entropy_edges,
-             entropies, given_entropies, scratch):
+             entropies, sums, exact, given, scratch):
     """A mixing step's second half (``MemoryMixer._mixed``), in place, after ``p_net =
     exp(z)``: each row normalised, its entropy, the ``hand`` tokens' probabilities
     handed to the network (the rest of the memory's mass shared as the memory shares
@@ -490,19 +589,24 @@ def mix_step(p_net, z, p_mem, seen, hand, shares, confidence_edges, entropy_edge
     entropy], flat) and ``p_mem`` made ``(1 - w) * p_net + w * p_mem`` (as ``(p_mem -
     p_net) * w + p_net``); the caller takes its log.
 
-    ``given_entropies``: use ``entropies`` as they are (the caller's, in numpy); else
-    they are worked out here, and if one is within 1e-9 of a bucket's edge (or NaN) the
-    call returns 1 having changed nothing but ``entropies``, for the caller to work them
-    out with numpy's log and call again; 0 when done.  ``scratch``: [vocab] floats."""
+    The entropy (which picks a bucket alone) is ``log(total) - sum(p * z)``, each sum as
+    numpy's, the log the C library's.  Where one is within 1e-9 of a bucket's edge (or
+    NaN), or ``exact``, the call returns 1 once the rows are normalised, each row's
+    total and ``sum(p * z)`` in ``sums[0]`` and ``sums[1]``: the caller works the
+    entropies out with numpy's log, into ``entropies``, and calls again with ``given``
+    (the rows normalised, the entropies set).  0 when done.  ``scratch``: [vocab]."""
     rows, vocab = p_net.shape
     n_conf, n_ent = confidence_edges.shape[0] + 1, entropy_edges.shape[0] + 1
-    if not given_entropies:
-        near = False
+    if not given:
+        near = exact
         for r in range(rows):
             total = _pairwise(p_net[r], 0, vocab)
             for j in range(vocab):
-                scratch[j] = p_net[r, j] / total * z[r, j]
+                p_net[r, j] /= total
+                scratch[j] = p_net[r, j] * z[r, j]
             weighted = _pairwise(scratch, 0, vocab)
+            sums[0, r] = total
+            sums[1, r] = weighted
             h = math.log(total) - weighted
             entropies[r] = h
             for e in range(entropy_edges.shape[0]):
@@ -511,17 +615,14 @@ def mix_step(p_net, z, p_mem, seen, hand, shares, confidence_edges, entropy_edge
         if near:
             return 1
     for r in range(rows):
-        total = _pairwise(p_net[r], 0, vocab)
-        for j in range(vocab):
-            p_net[r, j] /= total
         m = p_mem[r]
         if hand.shape[0] > 0:
             for i in range(hand.shape[0]):
                 scratch[i] = p_net[r, hand[i]]
-            given = _pairwise(scratch, 0, hand.shape[0])
+            handed = _pairwise(scratch, 0, hand.shape[0])
             for i in range(hand.shape[0]):
                 m[hand[i]] = 0.0
-            factor = (1.0 - given) / _pairwise(m, 0, vocab)
+            factor = (1.0 - handed) / _pairwise(m, 0, vocab)
             for j in range(vocab):
                 m[j] *= factor
             for i in range(hand.shape[0]):
@@ -573,18 +674,22 @@ def warm() -> float:
             feed_rows(table, keys, vals, ctx, depth, size, seen,
                       np.array([1, 2, 1], dtype=np.int64), np.ones(3, dtype=np.int64),
                       vocab, bits)
-            update_rows(table, keys, vals, ctx, depth, size, seen,
-                        np.array([2], dtype=np.int64), 1, vocab, bits)
-            keys, vals = rehash(keys, vals, bits + 1)
             p_mem = np.empty((1, vocab))
-            distribution_rows(table, ctx, seen, vocab, _ADDRESS, _WIDE, p_mem)
+            update_rows(table, keys, vals, ctx, depth, size, seen,
+                        np.array([2], dtype=np.int64), 1, vocab, bits, _ADDRESS, _WIDE,
+                        COMPACT, p_mem)
+            keys, vals = rehash(keys, vals, bits + 1)
+            distribution_rows(table, ctx, seen, vocab, _ADDRESS, _WIDE, COMPACT, p_mem)
             z = np.zeros((1, vocab))
-            prepare_step(table, ctx, seen, vocab, _ADDRESS, _WIDE, z, p_mem)
+            for ready in (False, True):
+                prepare_step(table, ctx, seen, vocab, _ADDRESS, _WIDE, COMPACT, ready,
+                             p_mem, z, p_mem)
             p_net = np.exp(z)
             for hand in (np.zeros(0, dtype=np.int64), np.array([0], dtype=np.int64)):
-                mix_step(p_net.copy(), z, p_mem.copy(), seen, hand, np.full(60, 0.5),
-                         np.array([0.3, 0.6, 0.9]), np.array([0.5, 1.2]), np.empty(1),
-                         False, np.empty(vocab))
+                for exact, given in ((False, False), (True, False), (False, True)):
+                    mix_step(p_net.copy(), z, p_mem.copy(), seen, hand, np.full(60, 0.5),
+                             np.array([0.3, 0.6, 0.9]), np.array([0.5, 1.2]), np.empty(1),
+                             np.empty((2, 1)), exact, given, np.empty(vocab))
         warm_seconds = time.perf_counter() - t0
         _warmed.set()
         return warm_seconds

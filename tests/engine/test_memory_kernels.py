@@ -84,6 +84,33 @@ def test_random_streams_count_and_predict_as_the_numpy_memory(rows, period):
         assert_same_memory(new, old)
 
 
+def test_a_drum_memory_predicts_as_the_numpy_memory_with_the_product_made_small():
+    """The drum model's shape (454 tokens, contexts of 24, 12 phases, 4 rows), a groove
+    of two bars with strays: the same distributions as the numpy memory at every step,
+    and the same with the product over every token (``compact`` off)."""
+    rng = np.random.default_rng(12)
+    vocab, order, period, rows = 454, 24, 12, 4
+    bars = [rng.integers(0, 60, 48).tolist() for _ in range(2)]
+    seed = bars[0] + bars[1] + bars[0]
+    new = MotifMemory(vocab, 1, order, period=period).seeded_copy(rows, 64)
+    old = reference.MotifMemory(vocab, rows, order, period=period)
+    new.feed(seed)
+    old.feed(seed)
+    out = np.empty((rows, vocab))
+    for t in range(300):
+        p = new.distribution()
+        assert same(p, old.distribution()), t
+        memory_kernels.distribution_rows(new._table, new._ctx, new._seen, vocab,
+                                         memory_kernels._ADDRESS, memory_kernels._WIDE,
+                                         False, out)
+        assert same(p, out), t
+        tokens = np.array([bars[(t // 48 + r) % 2][t % 48] if rng.random() < 0.9
+                           else int(rng.integers(0, vocab)) for r in range(rows)])
+        new.update(tokens)
+        old.update(tokens)
+    assert_same_memory(new, old)
+
+
 def test_copies_and_repeated_rows_are_the_numpy_memorys():
     rng = np.random.default_rng(5)
     vocab, order, period = 40, 8, 4
