@@ -26,7 +26,9 @@ a 32-bar song (issue 24: under a third of a second on one core).
 * the job and its floor take turns, round after round (``--repeats``), in one process on
   one core, and the figures are the fastest round of each (CPU time: a busy spell on a
   shared machine only ever adds to it), the median beside it.  Nothing is cached from
-  one round to the next but what the app keeps too (the onnxruntime sessions).
+  one round to the next but what the app keeps too (the onnxruntime sessions); the
+  style the job keeps per seed is forgotten before every run (a cold cache, as the
+  first Generate of a song: "auto" weighs every style each time).
 
 Add Drums: ``jobs.run`` of a DRUMS request on the app's default seed with its parts
 repeated to 32 bars, 1 and 4 variations, wall and CPU milliseconds, the first call in
@@ -226,6 +228,16 @@ def floor_checks(step: NumpyDrumStep, model) -> tuple[float, float]:
 
 
 # ---- the figures --------------------------------------------------------------------------
+def _cold(run):
+    """``run`` after forgetting the styles the drum job heard in seeds (a cold cache)."""
+    from engine.generation.jobs.drums import clear_seed_styles
+
+    def cold():
+        clear_seed_styles()
+        return run()
+    return cold
+
+
 def drum_model_ms(library, info, repeats: int) -> dict:
     """Incremental (memory off and on, style auto; memory on in a named style) and floor
     figures of one drum model, 1 and 4 variations, 16 bars after the swing groove; the
@@ -253,6 +265,9 @@ def drum_model_ms(library, info, repeats: int) -> dict:
     jobs["named_4_memory"] = lambda: continue_drums(
         library, song, named, start_tick=song.end_tick, new_notes=None,
         style_name=NAMED_STYLE)
+    # each run weighs the styles afresh, as the first Generate of a song does (the job
+    # keeps the style it heard in a seed: clear_seed_styles, a cold cache)
+    jobs = {key: _cold(run) for key, run in jobs.items()}
     calls = {}
     for key, run in jobs.items():  # the warm-up run of each: the sessions made
         result, calls[key] = recorded_calls(model, run)

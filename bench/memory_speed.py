@@ -114,12 +114,16 @@ def job(library, info, k: int, memory: bool):
         s = GenerationSettings(model=info.name, steps=STEPS, variations=k, memory=memory)
         return lambda: generate(library, seed, s).tokens
     if kind == "drums":
-        from engine.generation.jobs.drums import continue_drums
+        from engine.generation.jobs.drums import clear_seed_styles, continue_drums
 
         song = load_song(str(DRUM_SEED))
         s = GenerationSettings(model=info.name, bars=DRUM_BARS, variations=k, memory=memory)
-        return lambda: continue_drums(library, song, s, start_tick=song.end_tick,
-                                      new_notes=None)[0]
+
+        def drums():  # "auto" weighs every style each time: a cold cache
+            clear_seed_styles()
+            return continue_drums(library, song, s, start_tick=song.end_tick,
+                                  new_notes=None)[0]
+        return drums
     from engine.generation.polyphony import generate_polyphony
 
     pseed, start = poly_seed()

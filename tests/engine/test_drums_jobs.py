@@ -359,3 +359,41 @@ def test_a_seed_that_never_repeats_is_not_read_as_a_four_bar_cycle(library):
     # every bar of the seed is drawn from somewhere in each new bar
     for b in range(4):
         assert mine.sources[96:144, 48 * b:48 * b + 48].sum() > 0
+
+
+def test_the_style_heard_in_a_seed_is_weighed_once_per_seed(library, groove, monkeypatch):
+    """Generate again on the same song does not weigh every style over the same drums
+    again (the style kept per model and seed); other drums before the new bars are
+    weighed anew, and a cleared cache weighs again, to the same style."""
+    from engine.generation.jobs.drums import clear_seed_styles, continue_drums
+
+    model = library.get("drums-lstm")
+    calls = []
+    real = model.sequence_logits
+
+    def counted(tokens, *args, **kwargs):
+        calls.append(np.shape(tokens))
+        return real(tokens, *args, **kwargs)
+
+    monkeypatch.setattr(model, "sequence_logits", counted)
+    settings = _settings(bars=1, variations=1)
+    song = only_drums(groove)
+
+    def style(s: Song) -> str:
+        messages: list[str] = []
+        continue_drums(library, s, settings, start_tick=s.end_tick, new_notes=None,
+                       messages=messages)
+        return next(m for m in messages if m.startswith("Drum style"))
+
+    clear_seed_styles()
+    first = style(song)
+    assert len(calls) == 1 and calls[0][0] == len(STYLES) - 1  # every style, one row each
+    assert style(song) == first and len(calls) == 1  # kept
+    shorter = song.copy()
+    cut = shorter.end_tick - shorter.ticks_per_bar_at(0)
+    for t in shorter.tracks:
+        t.notes = [n for n in t.notes if n.start_tick < cut]
+    style(shorter)
+    assert len(calls) == 2  # other drums before the new bars: weighed anew
+    clear_seed_styles()
+    assert style(song) == first and len(calls) == 3

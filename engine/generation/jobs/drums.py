@@ -25,6 +25,10 @@ the General MIDI percussion map are kept where they are and reported, never drop
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -101,12 +105,17 @@ GROOVE_ALIKE = 0.1
 #: real 0.733; after a seed of four different bars 0.11 / 0.04 / 0.09 / 0.08, real 0.14)
 UNCYCLED_BACKOFF = 3.0
 UNCYCLED_RECENCY = 1.0
+#: "auto" styles heard in seeds' drums kept per drum model, the latest first: Generate
+#: again on the same song (new variations, another length) does not weigh every style
+#: over the same bars again (27 styles over 4 bars: ~23 ms of CPU).  The benches that
+#: time a generation again and again forget them first (clear_seed_styles): a cold cache
+SEED_STYLES_KEPT = 16
 SLOW_BPM = 84  # below this a straight 4/4 song is a ballad, a triplet feel a shuffle
 TRIPLET_SHARE = 0.25  # off-beat onsets on the triplet grid, of all off-beat onsets
 
 __all__ = ["DRUM_DEFAULTS", "drum_model_names", "drum_model", "auto_style", "resolve_style",
            "add_drums", "continue_drums", "continue_drum_tracks", "DrumsWentOn",
-           "fill_drums", "drum_tracks", "DrumPlan", "groove_bars",
+           "fill_drums", "drum_tracks", "DrumPlan", "groove_bars", "clear_seed_styles",
            "sample_drums"]
 
 
@@ -210,17 +219,77 @@ def _seed_style(model, song: Song, name: str, prime: Sequence[int],
     bars, last = _song_bars(song, enc.step_to_tick(start, song.ppq) + 1)
     onsets = onsets_per_step(song.tracks, song.ppq, start + 1)
     tokens = np.asarray(heard, dtype=np.int64)
+    key = _seed_style_key(tokens, start, bars, last, onsets)
+    best = _kept_style(model, key)
+    if best is None:
+        best = _weigh_styles(model, tokens, start, bars, last, onsets)
+        _keep_style(model, key, best)
+    return best, (f"Drum style {STYLES[best]} (auto: the style the drum model hears in "
+                  f"the drums before).")
+
+
+def _weigh_styles(model, tokens: np.ndarray, start: int, bars: list[int], last: int,
+                  onsets: np.ndarray) -> int:
+    """The style id under which ``model`` finds ``tokens`` (the drums before grid step
+    ``start``) likeliest."""
+    enc: DrumEncoding = model.encoding
     # every style at once, one row each ("other", 0, is no style to go on in): the
     # context's style a column, which the style input broadcasts over the batch, so the
     # conditioning is worked out once and the sequence graph runs once
     styles = np.arange(1, len(STYLES))
-    enc.context = DrumContext(origin=start - len(heard), style=styles[:, None], bars=bars,
+    enc.context = DrumContext(origin=start - len(tokens), style=styles[:, None], bars=bars,
                               bar_steps=last, onsets=onsets)
     logits = model.sequence_logits(np.tile(tokens[:-1], (len(styles), 1)))
     bits = [-float(token_log_probs(row.astype(np.float64), tokens[1:]).sum()) for row in logits]
-    best = int(styles[int(np.argmin(bits))])  # the first of equals, as one by one
-    return best, (f"Drum style {STYLES[best]} (auto: the style the drum model hears in "
-                  f"the drums before).")
+    return int(styles[int(np.argmin(bits))])  # the first of equals, as one by one
+
+
+_seed_styles: "weakref.WeakKeyDictionary[Any, OrderedDict[bytes, int]]" = \
+    weakref.WeakKeyDictionary()
+_seed_styles_lock = threading.Lock()
+
+
+def _seed_style_key(tokens: np.ndarray, start: int, bars: Sequence[int], last: int,
+                    onsets: np.ndarray) -> bytes:
+    """A digest of everything the styles are weighed on: the drums heard, where they
+    lie, the bar lines and the other parts' onsets over them."""
+    origin = start - len(tokens)
+    h = hashlib.blake2b(digest_size=20)
+    h.update(np.asarray([origin, start, last, len(bars)], np.int64).tobytes())
+    h.update(np.asarray(bars, np.int64).tobytes())
+    h.update(np.ascontiguousarray(tokens, np.int64).tobytes())
+    h.update(np.ascontiguousarray(onsets[max(0, origin):start + 1]).tobytes())
+    return h.digest()
+
+
+def _kept_style(model, key: bytes) -> int | None:
+    with _seed_styles_lock:
+        try:
+            kept = _seed_styles.get(model)
+        except TypeError:  # a model that cannot be weakly referenced: nothing kept
+            return None
+        if kept is None or key not in kept:
+            return None
+        kept.move_to_end(key)
+        return kept[key]
+
+
+def _keep_style(model, key: bytes, style: int) -> None:
+    with _seed_styles_lock:
+        try:
+            kept = _seed_styles.setdefault(model, OrderedDict())
+        except TypeError:
+            return
+        kept[key] = style
+        while len(kept) > SEED_STYLES_KEPT:
+            kept.popitem(last=False)
+
+
+def clear_seed_styles() -> None:
+    """Forget the styles heard in seeds (a bench times the weighing with it: a cold
+    cache, as the first Generate of a song)."""
+    with _seed_styles_lock:
+        _seed_styles.clear()
 
 
 def _metre_message(song: Song) -> list[str]:
