@@ -10,7 +10,9 @@ continue_drums), and compared with the real next 4 bars:
   step of the bar, 48 a 4/4 bar) against the real one, with the real set's own two
   halves (alternate grooves) as the noise floor; target: within 1.5x the floor;
 * the share of new bars that repeat an earlier bar's pattern exactly (seed bars
-  included); target: within 20% of the real share;
+  included): every kit piece's hits on the grid, their loudness left out; target:
+  within 20% of the real share; also by how many of the seed's own bars 2-4 repeat an
+  earlier one (real next bars repeat far more after a seed that repeats);
 * the backbeat share per style: 4/4 bars with the snare on beats 2 and 4; target:
   within 20% of the real share;
 * kick / bass agreement: of the steps where a kick or a bass note starts, the share
@@ -194,9 +196,26 @@ def continuation_figures(library, songs, variations: int) -> dict:
         pieces[name] = {"js": round(dist, 4), "floor": round(floor, 4),
                         "ratio": round(dist / floor, 2) if floor else None,
                         "real_hits": int(real_h.sum())}
+    each = per_groove(runs)
     return {"grooves": len(runs), "pieces": pieces,
             **shares(runs, kit["snare"], kit["kick"]), "keeps_groove": keeps_groove(runs),
-            "per_groove": per_groove(runs)}
+            "repeats_by_seed": repeats_by_seed(each), "per_groove": each}
+
+
+def repeats_by_seed(each: dict) -> dict:
+    """The repeats of :func:`per_groove` by how many of the seed's bars 2-4 repeat an
+    earlier one (0-3): grooves, and the share of new bars repeating, real and generated."""
+    out: dict = {}
+    for r in each.values():
+        row = out.setdefault(str(r["seed"]), [0, 0, 0, 0, 0])
+        row[0] += 1
+        row[1] += r["real"]
+        row[2] += r["of"][0]
+        row[3] += r["generated"]
+        row[4] += r["of"][1]
+    return {k: {"grooves": n, "real": round(a / b, 3) if b else None,
+                "generated": round(c / d, 3) if d else None}
+            for k, (n, a, b, c, d) in sorted(out.items())}
 
 
 def per_groove(runs) -> dict:
@@ -475,6 +494,10 @@ def report(title: str, fig: dict) -> None:
     table(["piece", "JS", "floor", "ratio", "real hits"],
           [[p, r["js"], r["floor"], r["ratio"], r["real_hits"]] for p, r in fig["pieces"].items()])
     print(f"repeats: real {fig['repeats']['real']}, generated {fig['repeats']['generated']}")
+    by = fig["repeats_by_seed"]
+    print("  by the seed's own (of its bars 2-4, repeating an earlier one): " + "; ".join(
+        f"{k}: real {r['real']}, generated {r['generated']} ({r['grooves']})"
+        for k, r in by.items()))
     table(["style", "backbeat real", "backbeat generated"],
           [[s, r["real"], r["generated"]] for s, r in fig["backbeat"].items()])
     print(f"kick/bass agreement: real {fig['kick_bass']['real']}, generated "
