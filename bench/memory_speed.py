@@ -72,12 +72,19 @@ USERS = (melody_memory, drum_memory, part_memory)
 
 
 def load_baseline(checkout: Path):
-    """The baseline checkout's memory module, loaded under a name of its own."""
-    path = checkout / "engine" / "generation" / "memory.py"
-    spec = importlib.util.spec_from_file_location("baseline_memory", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
+    """The baseline checkout's memory module, loaded under a name of its own, with its
+    own compiled steps (``memory_kernels.py``) where it has them."""
+    def load(name: str, path: Path):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # its dataclasses look their module up
+        spec.loader.exec_module(module)
+        return module
+
+    folder = checkout / "engine" / "generation"
+    module = load("baseline_memory", folder / "memory.py")
+    if (folder / "memory_kernels.py").exists() and hasattr(module, "kernels"):
+        module.kernels = load("baseline_memory_kernels", folder / "memory_kernels.py")
     return module
 
 

@@ -111,10 +111,21 @@ def drum_memory(model, settings, rows: int, prime: Sequence[int], start: int, st
         # the drums silent
         heard, heard_step = prime[:-quiet], start - len(prime)
         prime = []
-    return MemoryMixer(model.encoding.vocab_size, rows, prime, mixing,
-                       heard=heard, steps=steps, start_step=start - origin,
-                       heard_step=None if heard_step is None else heard_step - origin,
-                       share=share)
+    mixer = MemoryMixer(model.encoding.vocab_size, rows, prime, mixing,
+                        heard=heard, steps=steps, start_step=start - origin,
+                        heard_step=None if heard_step is None else heard_step - origin,
+                        share=share)
+    if mixing.max_order >= NUMPY_WEIGHTS_FROM_ORDER:
+        mixer.memory.rows_in_python = 1
+    return mixer
+
+
+#: the numpy memory before the compiled one (tests/engine/memory_reference.py, and
+#: bench/memory_speed.py's baseline) worked out a drum memory's weights in numpy from
+#: this longest order on (4 rows of 25 orders: 8 us a step against 16 in Python floats);
+#: the compiled memory ignores ``rows_in_python``, set here so that a baseline times as
+#: it ran
+NUMPY_WEIGHTS_FROM_ORDER = 12
 
 
 def _trailing_rests(tokens: Sequence[int]) -> int:

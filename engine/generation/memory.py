@@ -24,16 +24,17 @@ holds the mixing for a card without one); :func:`mixing_for` reads them.
 Nothing here touches onnxruntime: the caller hands the network's logits in.
 
 The contexts are the nodes of a trie built as the tune goes: the order-``n`` context
-after a new token is the child of the order-``n - 1`` context before it, so a step is a
-few integer dictionary look-ups per variation (until the first context never seen
-before) and a few numpy operations on ``[variations, max_order + 1, vocab]`` counts for
-the distribution; the counts of a phase period's steps are added in one go.  A step
-costs numpy's fixed cost per call far more than its arithmetic, so the calls are the
-cheap ones: ``take`` for the counts, ``dot`` for one row's product with the weights
-(the same BLAS gemv as matmul, without matmul's fixed cost), ``argmax`` for a row's
-largest number.  Every path (one row or several, each row's weights in Python floats
-or every row's in numpy) does the same floating-point operations in the same order, so
-the log-probabilities are the same to the bit.
+after a new token is the child of the order-``n - 1`` context before it.  The trie (a
+hash table per row), the counts and each row's contexts are numpy arrays, and a step is
+compiled code (:mod:`engine.generation.memory_kernels`, numba): feeding every row its
+token is one call, which also works out each row's next distribution; mixing it with the
+network is two calls around numpy's ``exp``, then numpy's ``log``.  The arithmetic is
+the numpy code's before it, in the same order (numpy's pairwise sums, numpy's own BLAS
+``dgemv`` for the counts times the weights), so the log-probabilities are the same to
+the bit (``tests/engine/test_memory_kernels.py`` holds them to that code, kept as
+``tests/engine/memory_reference.py``).  Compiling takes seconds once; numba keeps the
+machine code on disk, and the generation service loads it in a background thread when
+it starts (:func:`warm_in_background`).
 
 The contexts know where in the beat a step falls (``Mixing.phase_period``, 4 steps: a
 quarter note): the trie has one root per phase and a context descends from the root of

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import logging
 import math
 import os
 import threading
@@ -692,6 +693,9 @@ def warm() -> float:
                              np.empty((2, 1)), exact, given, np.empty(vocab))
         warm_seconds = time.perf_counter() - t0
         _warmed.set()
+        logging.getLogger(__name__).info(
+            "the motif memory's compiled steps ready in %.2f s (%s)", warm_seconds,
+            "compiled, kept in numba's cache" if warm_seconds > 2.0 else "from the cache")
         return warm_seconds
 
 
