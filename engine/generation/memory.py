@@ -268,7 +268,7 @@ class MotifMemory:
     of the longest generation take about 30 MB).
 
     The contexts are the nodes of a trie per row, kept as a hash table from ``parent *
-    vocab + token`` to the child (``_trie_keys``, ``_trie_vals``); each row's contexts of every
+    vocab + token`` to the child (``_trie``); each row's contexts of every
     order before the next token (``_ctx``, 0: none), how many of them the walk may
     extend (``_depth``), the row's number of nodes (``_size``) and how many orders have
     been seen (``_seen``) are arrays too, and a step is one compiled call for every row
@@ -300,8 +300,7 @@ class MotifMemory:
         self._cap = max(64, int(capacity), 2 + self.period + n)
         self._table = np.zeros((rows, self._cap, self._width), dtype=dtype)
         self._bits = 6
-        self._trie_keys = np.full((rows, 1 << self._bits), kernels.EMPTY, dtype=np.int64)
-        self._trie_vals = np.zeros((rows, 1 << self._bits), dtype=np.int64)
+        self._trie = np.full((rows, 1 << self._bits, 2), kernels.EMPTY, dtype=np.int64)
         self._ctx = np.zeros((rows, n), dtype=np.int64)
         self._depth = np.ones(rows, dtype=np.int64)
         self._size = np.full(rows, 1 + self.period, dtype=np.int64)
@@ -320,8 +319,10 @@ class MotifMemory:
 
     @property
     def table(self) -> np.ndarray:
-        """``[rows, nodes, vocab + 3]``: every context's counts (see the class)."""
-        return self._table[:, :int(self._size.max())]
+        """``[rows, nodes, vocab + 3]``: every context's counts (see the class), a
+        copy in that order (kept with the totals first, ``kernels.STATS``)."""
+        used = self._table[:, :int(self._size.max())]
+        return np.concatenate((used[..., kernels.STATS:], used[..., :kernels.STATS]), axis=-1)
 
     @property
     def ctx(self) -> np.ndarray:
@@ -348,9 +349,8 @@ class MotifMemory:
 
     def children(self, row: int) -> dict[int, int]:
         """Row ``row``'s trie: ``parent * vocab + token`` -> the child's node."""
-        used = self._trie_keys[row] != kernels.EMPTY
-        return dict(zip(self._trie_keys[row][used].tolist(),
-                        self._trie_vals[row][used].tolist()))
+        slots = self._trie[row][self._trie[row, :, 0] != kernels.EMPTY]
+        return dict(zip(slots[:, 0].tolist(), slots[:, 1].tolist()))
 
     def _root(self, step: int) -> int:
         """The empty context of ``step``'s phase."""
@@ -375,8 +375,7 @@ class MotifMemory:
         while (1 << bits) < 2 * (nodes + self.max_order + 1):
             bits += 1
         if bits != self._bits:
-            self._trie_keys, self._trie_vals = kernels.rehash(self._trie_keys,
-                                                              self._trie_vals, bits)
+            self._trie = kernels.rehash(self._trie, bits)
             self._bits = bits
         self._set_limit()
 
@@ -385,8 +384,8 @@ class MotifMemory:
         """One new token per row: count it in every context it followed, then move on."""
         tokens = np.array(tokens, dtype=np.int64, order="C").reshape(self.rows)
         self.step += 1
-        largest = kernels.update_rows(self._table, self._trie_keys, self._trie_vals,
-                                      self._ctx, self._depth, self._size, self._seen, tokens,
+        largest = kernels.update_rows(self._table, self._trie, self._ctx, self._depth,
+                                      self._size, self._seen, tokens,
                                       1 + self.step % self.period, self.vocab, self._bits,
                                       kernels._ADDRESS, kernels._WIDE, kernels.COMPACT,
                                       self._next)
@@ -407,9 +406,9 @@ class MotifMemory:
             k = min(n - done, max(1, (self._limit - largest) // max(1, self.max_order)))
             roots = 1 + np.arange(self.step + 1, self.step + k + 1, dtype=np.int64) \
                 % self.period
-            kernels.feed_rows(self._table, self._trie_keys, self._trie_vals, self._ctx,
-                              self._depth, self._size, self._seen, tokens[done:done + k],
-                              roots, self.vocab, self._bits)
+            kernels.feed_rows(self._table, self._trie, self._ctx, self._depth, self._size,
+                              self._seen, tokens[done:done + k], roots, self.vocab,
+                              self._bits)
             self.step += k
             done += k
         largest = int(self._size.max())
@@ -425,8 +424,7 @@ class MotifMemory:
             self._cap = used + self.max_order + 1
             self._table = np.zeros((rows, self._cap, self._width), dtype=self._table.dtype)
         self._table[:, :used] = one._table[0, :used]
-        self._trie_keys = np.repeat(one._trie_keys, rows, axis=0)
-        self._trie_vals = np.repeat(one._trie_vals, rows, axis=0)
+        self._trie = np.repeat(one._trie, rows, axis=0)
         self._bits = one._bits
         self._size = np.repeat(one._size, rows)
         self._ctx = np.repeat(one._ctx, rows, axis=0)
@@ -456,8 +454,7 @@ class MotifMemory:
         table[:, :used] = np.repeat(self._table[:, :used], times, axis=0)
         self._table = table
         self.rows *= times
-        for name in ("_trie_keys", "_trie_vals", "_ctx", "_depth", "_size", "_seen",
-                     "_next"):
+        for name in ("_trie", "_ctx", "_depth", "_size", "_seen", "_next"):
             setattr(self, name, np.repeat(getattr(self, name), times, axis=0))
 
     def break_context(self, step: int | None = None) -> None:
@@ -471,7 +468,7 @@ class MotifMemory:
         self._ctx[:] = 0
         self._ctx[:, 0] = root
         self._depth[:] = 1
-        self._seen[:] = self._table[np.arange(self.rows), root, self.vocab] != 0
+        self._seen[:] = self._table[np.arange(self.rows), root, 0] != 0
         self._next_ok = False
 
     # ---- predicting ----------------------------------------------------------------
@@ -493,7 +490,8 @@ class MotifMemory:
 
     def nbytes(self) -> int:
         """The bytes its nodes' counts and its tries take."""
-        return self.table.nbytes + self._trie_keys.nbytes + self._trie_vals.nbytes
+        used = int(self._size.max())
+        return self.rows * used * self._width * self._table.itemsize + self._trie.nbytes
 
 
 # ---------------------------------------------------------------------------------------

@@ -26,9 +26,12 @@ to the bit: every floating-point operation is done in the same order.
   works it out with numpy's (:func:`mix_step` returns 1 and changes nothing).
 
 The trie: per row, an open-addressed hash table (linear probing, Fibonacci hashing) from
-``parent * vocab + token`` to the child's node, ``keys`` (-1: empty) and ``vals``, of
-``2 ** bits`` slots; the caller keeps it at most half full (:func:`rehash`).  Nodes are
-numbered as the dictionaries numbered them, so the counts' table is the same.
+``parent * vocab + token`` to the child's node, ``trie[row, slot]`` = (key, node) (key
+-1: empty), of ``2 ** bits`` slots; the caller keeps it at most half full
+(:func:`rehash`).  Nodes are numbered as the dictionaries numbered them.  A context's
+row of the counts starts with its total, total plus types and types (:data:`STATS`),
+then its count of each token: what a step reads of a context first is in one cache
+line (``MotifMemory.table`` gives the numpy memory's order, the counts first).
 
 Compiling takes a few seconds; ``cache=True`` keeps the machine code on disk, so a later
 process loads it in a fraction of a second.  :func:`warm_in_background` compiles or loads
@@ -55,6 +58,9 @@ __all__ = ["BLAS", "update_rows", "feed_rows", "distribution_rows", "prepare_ste
            "mix_step", "rehash", "warm", "warm_in_background", "warmed", "EMPTY"]
 
 EMPTY = -1  # a free slot of the trie's hash table
+#: a context's row of the counts: its total, its total plus types, its types, then its
+#: count of each token (the numbers a step reads first, in one cache line)
+STATS = 3
 _FIB = -7046029254386353131  # 2**64 / golden ratio, as a signed 64-bit integer
 
 
@@ -193,40 +199,40 @@ def _slot(key, bits):
 
 
 @njit(cache=True, nogil=True)
-def _find(keys, vals, key, bits):
-    """The node stored under ``key`` in one row's table, or -1."""
+def _find(trie, key, bits):
+    """The node stored under ``key`` in one row's table (``trie[slot]``: key, node), or
+    -1."""
     mask = (1 << bits) - 1
     i = _slot(key, bits)
     while True:
-        k = keys[i]
+        k = trie[i, 0]
         if k == key:
-            return vals[i]
+            return trie[i, 1]
         if k == EMPTY:
             return -1
         i = (i + 1) & mask
 
 
 @njit(cache=True, nogil=True)
-def _put(keys, vals, key, node, bits):
+def _put(trie, key, node, bits):
     mask = (1 << bits) - 1
     i = _slot(key, bits)
-    while keys[i] != EMPTY:
+    while trie[i, 0] != EMPTY:
         i = (i + 1) & mask
-    keys[i] = key
-    vals[i] = node
+    trie[i, 0] = key
+    trie[i, 1] = node
 
 
 @njit(cache=True, nogil=True)
-def rehash(keys, vals, bits):
-    """Every row's table in ``2 ** bits`` slots: (keys, vals)."""
-    rows = keys.shape[0]
-    new_keys = np.full((rows, 1 << bits), EMPTY, dtype=np.int64)
-    new_vals = np.zeros((rows, 1 << bits), dtype=np.int64)
+def rehash(trie, bits):
+    """Every row's table in ``2 ** bits`` slots."""
+    rows = trie.shape[0]
+    new = np.full((rows, 1 << bits, 2), EMPTY, dtype=np.int64)
     for r in range(rows):
-        for i in range(keys.shape[1]):
-            if keys[r, i] != EMPTY:
-                _put(new_keys[r], new_vals[r], keys[r, i], vals[r, i], bits)
-    return new_keys, new_vals
+        for i in range(trie.shape[1]):
+            if trie[r, i, 0] != EMPTY:
+                _put(new[r], trie[r, i, 0], trie[r, i, 1], bits)
+    return new
 
 
 # ---------------------------------------------------------------------------------------
@@ -234,7 +240,7 @@ def rehash(keys, vals, bits):
 # ---------------------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True)
-def _step_row(table, keys, vals, ctx, depth, size, seen, r, tok, root, vocab, bits, new):
+def _step_row(table, trie, ctx, depth, size, seen, r, tok, root, vocab, bits, new):
     """Row ``r`` hears ``tok``: counted in every context it followed (the token's count,
     the total, the total plus types, and the types where it is new there; node 0, "no
     such context", counts nothing), then the contexts after it (the walk of
@@ -245,20 +251,20 @@ def _step_row(table, keys, vals, ctx, depth, size, seen, r, tok, root, vocab, bi
         node = ctx[r, k]
         if node == 0:
             continue
-        c = table[r, node, tok]
-        table[r, node, tok] = c + 1
-        table[r, node, vocab] += 1
+        c = table[r, node, STATS + tok]
+        table[r, node, STATS + tok] = c + 1
+        table[r, node, 0] += 1
         if c == 0:
-            table[r, node, vocab + 1] += 2
-            table[r, node, vocab + 2] += 1
+            table[r, node, 1] += 2
+            table[r, node, 2] += 1
         else:
-            table[r, node, vocab + 1] += 1
+            table[r, node, 1] += 1
     last = orders - 1
     parents = depth[r] if depth[r] < last else last
     new[0] = root
     k = 0
     while k < parents:
-        node = _find(keys[r], vals[r], ctx[r, k] * vocab + tok, bits)
+        node = _find(trie[r], ctx[r, k] * vocab + tok, bits)
         if node < 0:
             break
         new[k + 1] = node
@@ -266,7 +272,7 @@ def _step_row(table, keys, vals, ctx, depth, size, seen, r, tok, root, vocab, bi
     found = k + 1
     n = size[r]
     for j in range(k, parents):
-        _put(keys[r], vals[r], ctx[r, j] * vocab + tok, n, bits)
+        _put(trie[r], ctx[r, j] * vocab + tok, n, bits)
         new[j + 1] = n
         n += 1
     size[r] = n
@@ -275,13 +281,13 @@ def _step_row(table, keys, vals, ctx, depth, size, seen, r, tok, root, vocab, bi
     for j in range(orders):
         ctx[r, j] = new[j]
     depth[r] = parents + 1
-    while found and table[r, new[found - 1], vocab] == 0:
+    while found and table[r, new[found - 1], 0] == 0:
         found -= 1
     seen[r] = found
 
 
 @njit(cache=True, nogil=True)
-def update_rows(table, keys, vals, ctx, depth, size, seen, tokens, root, vocab, bits,
+def update_rows(table, trie, ctx, depth, size, seen, tokens, root, vocab, bits,
                 address, wide, compact, next_p):
     """Each row hears its token (``tokens[row]``), the next step's contexts starting at
     ``root``, and each row's distribution of the next token goes to ``next_p`` (while
@@ -291,8 +297,8 @@ def update_rows(table, keys, vals, ctx, depth, size, seen, tokens, root, vocab, 
     new = np.empty(ctx.shape[1], dtype=np.int64)
     largest = 0
     for r in range(ctx.shape[0]):
-        _step_row(table, keys, vals, ctx, depth, size, seen, r, tokens[r], root, vocab,
-                  bits, new)
+        _step_row(table, trie, ctx, depth, size, seen, r, tokens[r], root, vocab, bits,
+                  new)
         if size[r] > largest:
             largest = size[r]
     distribution_rows(table, ctx, seen, vocab, address, wide, compact, next_p)
@@ -300,15 +306,15 @@ def update_rows(table, keys, vals, ctx, depth, size, seen, tokens, root, vocab, 
 
 
 @njit(cache=True, nogil=True)
-def feed_rows(table, keys, vals, ctx, depth, size, seen, tokens, roots, vocab, bits):
+def feed_rows(table, trie, ctx, depth, size, seen, tokens, roots, vocab, bits):
     """Every row hears ``tokens`` in turn (the contexts after token t starting at
     ``roots[t]``); returns the largest row's number of nodes."""
     new = np.empty(ctx.shape[1], dtype=np.int64)
     largest = 0
     for t in range(tokens.shape[0]):
         for r in range(ctx.shape[0]):
-            _step_row(table, keys, vals, ctx, depth, size, seen, r, tokens[t], roots[t],
-                      vocab, bits, new)
+            _step_row(table, trie, ctx, depth, size, seen, r, tokens[t], roots[t], vocab,
+                      bits, new)
     for r in range(ctx.shape[0]):
         if size[r] > largest:
             largest = size[r]
@@ -361,8 +367,8 @@ def _distribution_row(table, ctx, seen, r, vocab, address, wide, compact, g, w, 
         w[k] = 0.0
     for k in range(seen[r] - 1, -1, -1):
         node = ctx[r, k]
-        total = np.float64(table[r, node, vocab])
-        lam = total / np.float64(table[r, node, vocab + 1])
+        total = np.float64(table[r, node, 0])
+        lam = total / np.float64(table[r, node, 1])
         w[k] = lam * above / total
         above *= 1.0 - lam
     tail = vocab % 64
@@ -371,21 +377,26 @@ def _distribution_row(table, ctx, seen, r, vocab, address, wide, compact, g, w, 
     if compact:
         root = ctx[r, 0]
         for j in range(front):
-            if table[r, root, j] != 0:
+            if table[r, root, STATS + j] != 0:
                 cols[n] = j
                 n += 1
     padded = (n + 63) // 64 * 64
     if compact and padded + tail < front:
         m = padded + tail
+        heard_tail = False  # counts among the last tokens (read only if so)
+        for i in range(tail):
+            if table[r, ctx[r, 0], STATS + front + i] != 0:
+                heard_tail = True
         for k in range(orders):
             node = ctx[r, k]
             base = k * m
             for i in range(n):
-                g[base + i] = table[r, node, cols[i]]
+                g[base + i] = table[r, node, STATS + cols[i]]
             for i in range(n, padded):
                 g[base + i] = 0.0
             for i in range(tail):
-                g[base + padded + i] = table[r, node, front + i]
+                g[base + padded + i] = table[r, node, STATS + front + i] if heard_tail \
+                    else 0.0
         product = g[orders * m:orders * m + m]
         _product(address, wide, m, orders, g, m, w, product)
         for j in range(vocab):
@@ -398,8 +409,8 @@ def _distribution_row(table, ctx, seen, r, vocab, address, wide, compact, g, w, 
         for k in range(orders):
             node = ctx[r, k]
             base = k * width
-            for j in range(width):
-                g[base + j] = table[r, node, j]
+            for j in range(vocab):
+                g[base + j] = table[r, node, STATS + j]
         _product(address, wide, vocab, orders, g, width, w, out)
     escape = above / vocab
     for j in range(vocab):
@@ -665,21 +676,20 @@ def warm() -> float:
         vocab, orders, bits = 5, 3, 6
         for dtype in (np.uint16, np.uint32):
             table = np.zeros((1, 64, vocab + 3), dtype=dtype)
-            keys = np.full((1, 1 << bits), EMPTY, dtype=np.int64)
-            vals = np.zeros((1, 1 << bits), dtype=np.int64)
+            trie = np.full((1, 1 << bits, 2), EMPTY, dtype=np.int64)
             ctx = np.zeros((1, orders), dtype=np.int64)
             ctx[0, 0] = 1
             depth = np.ones(1, dtype=np.int64)
             size = np.full(1, 2, dtype=np.int64)
             seen = np.zeros(1, dtype=np.int64)
-            feed_rows(table, keys, vals, ctx, depth, size, seen,
+            feed_rows(table, trie, ctx, depth, size, seen,
                       np.array([1, 2, 1], dtype=np.int64), np.ones(3, dtype=np.int64),
                       vocab, bits)
             p_mem = np.empty((1, vocab))
-            update_rows(table, keys, vals, ctx, depth, size, seen,
+            update_rows(table, trie, ctx, depth, size, seen,
                         np.array([2], dtype=np.int64), 1, vocab, bits, _ADDRESS, _WIDE,
                         COMPACT, p_mem)
-            keys, vals = rehash(keys, vals, bits + 1)
+            trie = rehash(trie, bits + 1)
             distribution_rows(table, ctx, seen, vocab, _ADDRESS, _WIDE, COMPACT, p_mem)
             z = np.zeros((1, vocab))
             for ready in (False, True):
