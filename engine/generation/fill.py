@@ -26,7 +26,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from engine.encodings import FILL, PARTS, capabilities_of
-from engine.encodings.fim import SUFFIX_STEPS
 from engine.errors import GenerationError
 from engine.generation.generator import continuation_start_tick
 from engine.generation.memory import MemoryMixer, mixing_for
@@ -99,7 +98,8 @@ def fills_melody(model) -> bool:
 def check_fill_model(model) -> None:
     if not fills_melody(model):
         raise GenerationError(f"the model {model.name} was trained to continue, not to fill "
-                              f"a gap; choose a model that fills (lstm-fill or wavenet-fill)")
+                              f"a gap; choose a model that fills (transformer-fill, lstm-fill or "
+                              f"wavenet-fill)")
 
 
 def check_gap_has_steps(song: Song, start_tick: int, end_tick: int, steps: int,
@@ -181,7 +181,7 @@ def resample(stepper, out: np.ndarray, k: int, suffix: Sequence[int]) -> np.ndar
     if groups <= 1:
         return out
     enc = stepper.model.encoding
-    tail = [int(t) for t in suffix[:SUFFIX_STEPS]]
+    tail = [int(t) for t in suffix[:enc.suffix_steps]]
     first_note = next((i for i, t in enumerate(tail) if enc.onset_mask[t]), None)
     if first_note is None:
         return out[::groups]

@@ -14,7 +14,7 @@ import pytest
 
 from engine.encodings import encoding_from_card
 from engine.encodings.fim import PREFIX_STEPS, SUFFIX_STEPS, FillMelodyEncoding
-from engine.errors import GenerationError, ModelError
+from engine.errors import EncodingError, GenerationError, ModelError
 from engine.formats import midi_file_to_song, song_to_midi_bytes, song_to_midi_file
 from engine.generation.fill import apply_fill, bar_range_ticks, fill, score_gap, split_at_gap
 from engine.generation.generator import GenerationSettings
@@ -69,6 +69,27 @@ def test_fill_encoding_is_registered_and_rearranges_around_the_gap():
     assert len(enc.fill_prompt(list(range(2, 300)), [], 4)) == 1 + 1 + PREFIX_STEPS
     assert len(enc.suffix_window(list(range(2, 2 + 100)))) == SUFFIX_STEPS
     assert not enc.allowed_tokens()[enc.melody_vocab_size:].any(), "sentinels are never sampled"
+
+
+def test_a_card_says_how_much_the_prompt_reads_on_each_side():
+    """transformer-fill reads more of the music after the gap than lstm-fill: the card's
+    ``sentinels`` say how much, and a card that does not say reads as lstm-fill's."""
+    enc = FillMelodyEncoding(suffix_steps=96, prefix_steps=48)
+    card = enc.card()
+    assert card["sentinels"]["suffix_steps"] == 96 and card["sentinels"]["prefix_steps"] == 48
+    again = encoding_from_card(card)
+    assert (again.suffix_steps, again.prefix_steps) == (96, 48)
+    tokens = [2 + 12, 0, 0, 0] * 100
+    seq, first = again.fill_example(tokens, 200, 216)
+    assert first == 1 + 96 + 1 + 48 and seq[1:97] == tokens[216:312]
+    assert seq[98:first] == tokens[152:200]
+    del card["sentinels"]
+    old = encoding_from_card(card)
+    assert (old.suffix_steps, old.prefix_steps) == (SUFFIX_STEPS, PREFIX_STEPS)
+    lstm_fill = encoding_from_card(json.loads((MODELS / "lstm-fill.json").read_text())["encoding"])
+    assert (lstm_fill.suffix_steps, lstm_fill.prefix_steps) == (48, 64)
+    with pytest.raises(EncodingError):
+        FillMelodyEncoding(suffix_steps=0)
 
 
 def test_cards_say_which_jobs_and_a_card_without_jobs_continues(library, tmp_path):

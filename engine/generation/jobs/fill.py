@@ -13,7 +13,6 @@ from typing import Callable
 import numpy as np
 
 from engine.encodings import FILL, Key, estimate_song_key
-from engine.encodings.fim import SUFFIX_STEPS
 from engine.errors import EncodingError, GenerationError
 from engine.generation import mixers
 from engine.generation.constraints import StepContext
@@ -75,9 +74,10 @@ def read_gap(model, song: Song, kept: list[Note], track, settings, key: Key, a_s
     enc, ppq = model.encoding, song.ppq
     first_step = min((enc.tick_to_step(n.start_tick, ppq) for n in kept), default=a_step)
     first_step = min(max(first_step, a_step - MAX_PRIME_STEPS), a_step)
-    # the network reads SUFFIX_STEPS after the gap; the motif memory hears all of it
-    end_step = b_step + (max(SUFFIX_STEPS, enc.ceil_step(track.end_tick, ppq) - b_step)
-                         if settings.memory else SUFFIX_STEPS)
+    # the network reads the encoding's suffix_steps after the gap; the motif memory hears
+    # all of it
+    end_step = b_step + (max(enc.suffix_steps, enc.ceil_step(track.end_tick, ppq) - b_step)
+                         if settings.memory else enc.suffix_steps)
     end_step = min(end_step, b_step + MAX_STEPS)
     cut_tick, end_cut = enc.step_to_tick(first_step, ppq), enc.step_to_tick(end_step, ppq)
     window = [n for n in kept if n.end_tick > cut_tick and n.start_tick < end_cut]
