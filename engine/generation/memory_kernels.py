@@ -115,10 +115,16 @@ def _same_as_numpy(fn) -> bool:
     return True
 
 
+#: the product over a few tokens' columns is padded to a multiple of this (dgemv's rows
+#: are done in blocks of up to 16 lanes, and the last few apart; checked at import)
+PAD = 16
+
+
 def _compact_same(address: int, wide: bool) -> bool:
-    """Whether dgemv over a few tokens' columns (padded to a multiple of 64, then the
-    last ``vocab % 64``: :func:`_distribution_row`'s ``compact``) gives each of them the
-    number the whole product does, bit for bit, on products shaped as the memory's."""
+    """Whether dgemv over a few tokens' columns (padded to a multiple of :data:`PAD`,
+    then the last ``vocab % PAD``: :func:`_distribution_row`'s ``compact``) gives each
+    of them the number the whole product does, bit for bit, on products shaped as the
+    memory's."""
     if not address:
         return False
     integer = ctypes.c_int64 if wide else ctypes.c_int32
@@ -127,16 +133,16 @@ def _compact_same(address: int, wide: bool) -> bool:
                           ctypes.c_void_p, integer)(address)
     rng = np.random.default_rng(1)
     for orders, vocab in ((25, 454), (25, 130), (11, 389), (11, 200), (17, 300)):
-        tail = vocab % 64
+        tail = vocab % PAD
         front = vocab - tail
-        for heard in (3, 40, 100):
+        for heard in (1, 3, 9, 17, 40, 100):
             cols = np.sort(rng.choice(front, min(heard, front), replace=False))
             counts = np.zeros((orders, vocab + 3))
             counts[:, cols] = rng.integers(0, 30, (orders, len(cols)))
             counts[:, front:vocab] = rng.integers(0, 3, (orders, tail))
             w = rng.random(orders) / rng.integers(1, 60, orders)
             full = np.dot(w.tolist(), counts[:, :vocab])
-            padded = (len(cols) + 63) // 64 * 64
+            padded = (len(cols) + PAD - 1) // PAD * PAD
             m = padded + tail
             g = np.zeros((orders, m))
             g[:, :len(cols)] = counts[:, cols]
@@ -356,11 +362,11 @@ def _distribution_row(table, ctx, seen, r, vocab, address, wide, compact, g, w, 
     of a context was counted in the empty context of the same phase too (order 0, the
     first), so the tokens it has heard are the only ones any context can give more
     than the uniform share.  The product is dgemv's over those tokens, padded with
-    zeros to a multiple of 64, then the last ``vocab % 64`` tokens whatever their
-    counts: the products of dgemv's rows are independent lanes, alike but for the last
-    few rows (done apart), so each token's number is the one the whole product gives
-    it (:func:`_find_dgemv` checks that it is, else ``compact`` is off); the rest get
-    0, as their zero counts do."""
+    zeros to a multiple of :data:`PAD`, then the last ``vocab % PAD`` tokens whatever
+    their counts: the products of dgemv's rows are independent lanes, alike but for the
+    last few rows (done apart), so each token's number is the one the whole product
+    gives it (:func:`_compact_same` checks that it is, else ``compact`` is off); the
+    rest get 0, as their zero counts do (0 plus the uniform share is the share)."""
     orders, width = ctx.shape[1], vocab + 3
     above = 1.0
     for k in range(orders):
@@ -371,7 +377,7 @@ def _distribution_row(table, ctx, seen, r, vocab, address, wide, compact, g, w, 
         lam = total / np.float64(table[r, node, 1])
         w[k] = lam * above / total
         above *= 1.0 - lam
-    tail = vocab % 64
+    tail = vocab % PAD
     front = vocab - tail
     n = 0
     if compact:
@@ -380,7 +386,7 @@ def _distribution_row(table, ctx, seen, r, vocab, address, wide, compact, g, w, 
             if table[r, root, STATS + j] != 0:
                 cols[n] = j
                 n += 1
-    padded = (n + 63) // 64 * 64
+    padded = (n + PAD - 1) // PAD * PAD
     if compact and padded + tail < front:
         m = padded + tail
         heard_tail = False  # counts among the last tokens (read only if so)
@@ -399,12 +405,14 @@ def _distribution_row(table, ctx, seen, r, vocab, address, wide, compact, g, w, 
                     else 0.0
         product = g[orders * m:orders * m + m]
         _product(address, wide, m, orders, g, m, w, product)
+        escape = above / vocab
         for j in range(vocab):
-            out[j] = 0.0
+            out[j] = escape
         for i in range(n):
-            out[cols[i]] = product[i]
+            out[cols[i]] = product[i] + escape
         for i in range(tail):
-            out[front + i] = product[padded + i]
+            out[front + i] = product[padded + i] + escape
+        return
     else:
         for k in range(orders):
             node = ctx[r, k]
