@@ -101,16 +101,23 @@ def sweep(models: list[str], split: str = "validation",
     enc = corpus.encoding
     # rests are the network's to place (engine.generation.memory.Mixing.network_tokens)
     rests = tuple(i for i, name in enumerate(enc.token_names()) if name == "NOTE_OFF")
-    memories = {}
-    for n in ORDERS:
-        memories[n] = []
-        for t in tunes:
-            pm, longest = memory_distributions(t.tolist(), enc.vocab_size, n, phase_period)
-            memories[n].append((pm[1:], longest[1:]))
+    by_vocab: dict[int, dict] = {}  # a fill model's memory spans its sentinels too, as in the app
+
+    def memories_of(vocab: int) -> dict:
+        if vocab not in by_vocab:
+            by_vocab[vocab] = {}
+            for n in ORDERS:
+                by_vocab[vocab][n] = []
+                for t in tunes:
+                    pm, longest = memory_distributions(t.tolist(), vocab, n, phase_period)
+                    by_vocab[vocab][n].append((pm[1:], longest[1:]))
+        return by_vocab[vocab]
+
     report: dict = {"split": split, "tunes": len(tunes), "phase_period": phase_period,
                     "models": {}}
     for name in models:
         model = library.get(name)
+        memories = memories_of(model.encoding.vocab_size)
         p_net = network_probabilities(model, tunes)
         base = bits_per_note(p_net, memories[ORDERS[0]], tunes, Mixing("linear", weight=0.0),
                              enc)
