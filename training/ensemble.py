@@ -25,7 +25,7 @@ import numpy as np
 
 from engine.encodings import DEFAULT_ENCODING, Encoding, encoding_from_card
 from engine.errors import ContinuoError, EncodingError
-from engine.models import StateSpec
+from engine.models import StateSpec, attention_context, logits_in_pieces
 from engine.models.card import make_card, states_from_card, write_card
 from training.scoring import log_softmax, sequence_session
 
@@ -102,10 +102,17 @@ def combine_graphs(protos: Sequence, prefixes: Sequence[str], shared_input: str,
     return model
 
 
-def member_log_probs(seq_path: Path, tunes: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Each tune's ``[len, vocab]`` log-probabilities from a member's sequence model."""
+def member_log_probs(seq_path: Path, tunes: Sequence[np.ndarray],
+                     context: int | None = None) -> list[np.ndarray]:
+    """Each tune's ``[len, vocab]`` log-probabilities from a member's sequence model
+    (``context``: an attending member's reach, ``engine.models.attention_context``: a
+    long tune goes through it in pieces, as the app runs it)."""
     sess = sequence_session(seq_path)
-    return [log_softmax(sess.run(["logits"], {"tokens": np.asarray(t, np.int32)[None]})[0][0])
+
+    def run(x: np.ndarray, _start: int) -> np.ndarray:
+        return sess.run(["logits"], {"tokens": x})[0]
+
+    return [log_softmax(logits_in_pieces(run, np.asarray(t, np.int32)[None], context)[0])
             for t in tunes]
 
 
@@ -166,10 +173,14 @@ def build_ensemble(cards: Sequence[str | Path], name: str, out_dir: str | Path,
         if validation is None:
             from training import corpus as C
 
-            validation = C.get_corpus(C.TRAIN_COLLECTION, cache_dir=cache_dir or C.CACHE_DIR
-                                      ).split("validation")
+            # the members' own corpus: the part music for a polyphonic encoding
+            collection = C.PART_MUSIC if members[0]["encoding"].get("polyphonic") \
+                else C.TRAIN_COLLECTION
+            validation = C.get_corpus(collection, cache_dir=cache_dir or C.CACHE_DIR,
+                                      encoding=encoding).split("validation")
         tunes = [t for t in validation if len(t) >= 2]
-        logp = [member_log_probs(p.parent / m["files"]["sequence"], tunes)
+        logp = [member_log_probs(p.parent / m["files"]["sequence"], tunes,
+                                 attention_context(m))
                 for p, m in zip(paths, members)]
         weight, by_weight = choose_weight(logp[0], logp[1], tunes, encoding)
         print(f"ensemble weight of {names[0]}: {weight} (validation bits/note by weight: "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.encodings import DEFAULT_ENCODING, Encoding, encoding_from_card
 from engine.formats import write_bytes_atomic
+from engine.models import attention_context
 from engine.models.card import write_card
 from training import corpus as C
 from training.architectures import ARCHITECTURES
@@ -37,18 +38,22 @@ def _splits(cache_dir, corpus_name: str = C.TRAIN_COLLECTION,
 
 
 def evaluate_card(card_path: str | Path, cache_dir=C.CACHE_DIR,
-                  corpus_name: str = C.TRAIN_COLLECTION, splits=None) -> dict:
+                  corpus_name: str | None = None, splits=None) -> dict:
     """Score one card's sequence model on test, validation and the other collection and
-    write the numbers into the card's ``metrics``."""
+    write the numbers into the card's ``metrics``.  ``corpus_name``: by default the
+    part music for a polyphonic encoding, else the folk tunes."""
     card_path = Path(card_path)
     card = json.loads(card_path.read_text())
     encoding = encoding_from_card(card["encoding"])
+    if corpus_name is None:
+        corpus_name = C.PART_MUSIC if card["encoding"].get("polyphonic") \
+            else C.TRAIN_COLLECTION
     splits = splits or _splits(cache_dir, corpus_name, encoding)
     seq = card_path.parent / card["files"]["sequence"]
     metrics = {}
     for split, (name, tunes) in splits.items():
         t0 = time.monotonic()
-        m = score_onnx(seq, tunes, encoding=encoding)
+        m = score_onnx(seq, tunes, encoding=encoding, context=attention_context(card))
         m["corpus"] = f"music21 {name}" if not name.startswith("midi:") else name
         if split == "other_collection":
             m["name"] = f"music21 {name} (all tunes; never used in training)"

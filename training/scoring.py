@@ -66,13 +66,31 @@ def sequence_session(seq_path: str | Path, threads: int = 2):
 
 
 def score_onnx(seq_path: str | Path, tunes: Sequence[np.ndarray], batch_tokens: int = 16384,
-               threads: int = 2, encoding: Encoding = DEFAULT_ENCODING) -> dict:
+               threads: int = 2, encoding: Encoding = DEFAULT_ENCODING,
+               context: int | None = None) -> dict:
     """Score tunes of ``encoding`` with a ``.seq.onnx`` model (batches of similar
     length, right-padded: the model is causal, so padding never changes the real
-    steps)."""
+    steps).  ``context``: an attending model's reach (``engine.models.attention_context``
+    of its card): a tune longer than a piece and its reach is scored alone, in pieces
+    (``engine.models.logits_in_pieces``), as the app scores it."""
+    from engine.models import logits_in_pieces
+
     sess = sequence_session(seq_path, threads)
     score = Score(encoding)
     tunes = [np.asarray(t, np.int64) for t in tunes if len(t) >= 2]
+    if context is not None:
+        def run(x: np.ndarray, _start: int) -> np.ndarray:
+            return sess.run(["logits"], {"tokens": x})[0]
+
+        alone = 2048  # an attending graph's cost goes by the square of a batch's width
+        for t in tunes:
+            if len(t) - 1 > alone:
+                lp = log_softmax(logits_in_pieces(run, t[None, :-1].astype(np.int32),
+                                                  context)[0])
+                targets = t[1:]
+                score.add(lp[np.arange(len(targets)), targets] / math.log(2), lp.argmax(-1),
+                          targets)
+        tunes = [t for t in tunes if len(t) - 1 <= alone]
     order = np.argsort([len(t) for t in tunes], kind="stable")
     i = 0
     while i < len(order):

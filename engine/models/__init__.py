@@ -13,9 +13,11 @@ from engine.models.conditioning import Conditioned, ConditioningInput, condition
 from engine.models.library import (REPO_MODELS_DIR, ModelLibrary, card_named, memory_named,
                                    user_models_dir)
 from engine.models.onnx_signature import read_onnx_signature
-from engine.models.step_model import StepModel, StepState, session_options
+from engine.models.step_model import (StepModel, StepState, attention_context,
+                                      logits_in_pieces, session_options)
 
 __all__ = ["CARD_FORMAT", "CARD_VERSION", "ModelCard", "StateSpec", "read_card", "sha256_file",
            "Conditioned", "ConditioningInput", "conditioning_input",
            "REPO_MODELS_DIR", "ModelLibrary", "card_named", "memory_named", "user_models_dir",
-           "read_onnx_signature", "StepModel", "StepState", "session_options"]
+           "read_onnx_signature", "StepModel", "StepState", "attention_context",
+           "logits_in_pieces", "session_options"]

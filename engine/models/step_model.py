@@ -54,6 +54,47 @@ def _make_session(path: Path, what: str, options=None):
         raise ModelError(f"{what}: onnxruntime cannot load {path.name} ({reason[:300]})") from None
 
 
+# A Transformer's sequence graph costs time and memory by the square of its input's length
+# (every token's attention scores over every other, masked to the window: a 24,000-token
+# motet would ask about 9 GB a layer).  Its output at a token depends on the last
+# ``receptive_field_steps`` tokens alone, so a longer input is run in pieces of this many
+# tokens, each with that much context before it, and priming feeds only the tokens the
+# states depend on: the same numbers (to float rounding) for a cost linear in length.
+SEQUENCE_PIECE = 4096
+
+
+def attention_context(card: Mapping[str, Any]) -> int | None:
+    """How many tokens back a model's output can depend on, where its sequence graph
+    attends (a Transformer, or an ensemble with one) and that reach is bounded; None
+    otherwise (a graph whose cost is linear in length, or an unbounded one: an LSTM).
+    ``card``: the model card's JSON."""
+    hp = card.get("hyperparameters") or {}
+    kinds = [card.get("architecture"), hp.get("architecture")] + \
+        [m.get("architecture") for m in hp.get("member_hyperparameters") or ()
+         if isinstance(m, dict)]
+    rf = card.get("receptive_field_steps")
+    return int(rf) if "transformer" in kinds and isinstance(rf, int) and rf > 0 else None
+
+
+def logits_in_pieces(run: Callable[[np.ndarray, int], np.ndarray], tokens: np.ndarray,
+                     context: int | None, start: int = 0) -> np.ndarray:
+    """``run(tokens, start)`` (a sequence graph's logits, ``[batch, time, vocab]``) over
+    ``tokens`` (``[batch, time]``), in pieces of :data:`SEQUENCE_PIECE` tokens, each run
+    with the ``context`` tokens before it, where the input is longer than a piece and its
+    context; in one run otherwise (or where ``context`` is None)."""
+    n = tokens.shape[1]
+    if context is None or n <= SEQUENCE_PIECE + context:
+        return run(tokens, start)
+    out = None
+    for begin in range(0, n, SEQUENCE_PIECE):
+        low, end = max(0, begin - context), min(n, begin + SEQUENCE_PIECE)
+        logits = run(np.ascontiguousarray(tokens[:, low:end]), start + low)
+        if out is None:
+            out = np.empty((tokens.shape[0], n, logits.shape[2]), dtype=logits.dtype)
+        out[:, begin:end] = logits[:, begin - low:]
+    return out
+
+
 def _ring_length(delay: int) -> int:
     """The power of two above ``delay``: enough slots for a state of that delay."""
     return 1 << delay.bit_length()
@@ -123,6 +164,7 @@ class StepModel:
         # the encoding supplies the conditioning values step by step, when it can
         encoding = info.encoding
         self._source = encoding.conditioning if isinstance(encoding, Conditioned) else None
+        self._context = attention_context(info.card)  # None: the sequence graph runs whole
 
     @property
     def name(self) -> str:
@@ -362,10 +404,14 @@ class StepModel:
         info = self.info
         session = self._sequence_session()
         feed = np.asarray(tokens, dtype=np.int32)[None, :]
+        n = feed.shape[1]
+        # an attending graph's states (the last window's keys and values of each layer)
+        # depend on at most the receptive field before the window: twice the field
+        skip = 0 if self._context is None else max(0, n - 2 * self._context)
+        feed = feed[:, skip:]
         results = session.run([info.sequence_output, *info.sequence_state_outputs],
                               {info.sequence_input: feed,
-                               **self._conditioning_feeds(1, 0, feed.shape[1])})
-        n = feed.shape[1]
+                               **self._conditioning_feeds(1, skip, feed.shape[1])})
         state = self.initial_state(batch)
         for spec, buffer, tail in zip(info.states, state.buffers, results[1:]):
             if tail.shape != (1, spec.delay, *spec.shape):
@@ -384,11 +430,14 @@ class StepModel:
         """The sequence graph: tokens [batch, time] -> logits [batch, time, vocab];
         ``logits[:, t]`` predicts token t + 1.  A conditioned model is fed its encoding's
         values for the steps ``start`` (the first token's) onwards."""
-        session = self._sequence_session()
         tokens = np.ascontiguousarray(np.atleast_2d(tokens), dtype=np.int32)
+        return logits_in_pieces(self._sequence_run, tokens, self._context, start)
+
+    def _sequence_run(self, tokens: np.ndarray, start: int) -> np.ndarray:
+        """One sequence-graph call on ``tokens`` ([batch, time], int32)."""
         feeds = {self.info.sequence_input: tokens,
                  **self._conditioning_feeds(tokens.shape[0], start, tokens.shape[1])}
-        return session.run([self.info.sequence_output], feeds)[0]
+        return self._sequence_session().run([self.info.sequence_output], feeds)[0]
 
     def score_tokens(self, tokens: Sequence[int]) -> tuple[float, int, int]:
         """Bits of one tune's tokens under the model, as docs/model-contract.md defines
