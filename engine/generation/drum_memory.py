@@ -275,13 +275,19 @@ class GrooveTake:
         tokens[~g._heard[places]] = -1
         return tokens
 
-    def __call__(self, logits: np.ndarray, step: int) -> np.ndarray:
+    def __call__(self, logits: np.ndarray, step: int, given: bool = False) -> np.ndarray:
         """The log-probabilities of grid step ``step`` after ``logits`` ([rows, vocab]):
-        ``log((1 - share) * softmax(logits) + share * onehot(the row's seed token))``."""
+        ``log((1 - share) * softmax(logits) + share * onehot(the row's seed token))``.
+
+        ``given``: ``logits`` is a C-ordered float64 array the caller gives up (the
+        motif memory's log-probabilities, made afresh each step), worked in place by the
+        memory's compiled steps (:func:`memory_kernels.less_top`, :func:`share_onto`)
+        around numpy's ``exp`` and ``log``: the same numbers, in four calls instead of
+        ten (the memory has loaded and warmed them)."""
         g = self.groove
         if g.sources is None or g.bar <= 0:
             return g(logits, step)
-        z = np.array(logits, dtype=np.float64)
+        z = logits if given else np.array(logits, dtype=np.float64)
         if g.share <= 0.0:
             return z
         bar = (step - g.origin) // g.bar
@@ -297,6 +303,13 @@ class GrooveTake:
             tokens = g.source_tokens(step, draws)
             if tokens is None:
                 return z
+        if given:
+            from engine.generation import memory_kernels
+
+            memory_kernels.less_top(z)
+            p = np.exp(z, out=z)
+            memory_kernels.share_onto(p, tokens, g.share)
+            return np.log(p, out=p)
         z -= _max(z, axis=1, keepdims=True)
         p = np.exp(z, out=z)
         p *= (1.0 - g.share) / _sum(p, axis=1, keepdims=True)

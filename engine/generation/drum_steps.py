@@ -34,6 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from engine.encodings.drums import positions_at
+from engine.generation.drum_memory import GrooveTake
 from engine.generation.sampler import Sampler
 
 __all__ = ["DrumStepMix", "conditioning_steps"]
@@ -93,6 +94,9 @@ class DrumStepMix:
         self.prior = None if prior is None or where is None else np.asarray(prior)
         self.where = None if self.prior is None else np.asarray(where, np.int64).tolist()
         self.groove = groove
+        # the groove works the memory's log-probabilities (or, with the style prior,
+        # this call's own buffer) in place with the memory's compiled steps
+        self.given = memory is not None and isinstance(groove, GrooveTake)
         self.start = int(start)
         self.nats = float(nats) if int(bar_steps) > 0 else 0.0
         self.period = int(bar_steps)
@@ -107,7 +111,10 @@ class DrumStepMix:
             z += self.prior[self.where[i]]
             mixed = z
         if self.groove is not None:  # the seed's groove (a float64 copy of its own)
-            z = self.groove(mixed, self.start + i)
+            if self.given:  # after the memory: its log-probabilities, worked in place
+                z = self.groove(mixed, self.start + i, given=True)
+            else:
+                z = self.groove(mixed, self.start + i)
             if self.quiet is not None and self.gumbel is not None:
                 # the steps whose noise may be drawn now: up to the groove's next draw
                 until = self.quiet(self.start + i)

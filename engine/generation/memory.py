@@ -662,6 +662,7 @@ class MemoryMixer:
             self._flat_shares = np.ascontiguousarray(self._table, dtype=np.float64)
             self._scratch = np.empty(max(vocab, len(self._hand)))
         self.share = float(share)
+        self._work: tuple[np.ndarray, ...] | None = None
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """``[rows, vocab]``: the mixed distribution after the network's ``logits``."""
@@ -698,14 +699,18 @@ class MemoryMixer:
         if self._table is None:
             return np.log(np.maximum(self.probabilities(logits), 1e-300))
         memory = self.memory
-        z = np.array(logits, dtype=np.float64, order="C")  # the compiled steps' layout
+        # the working arrays, kept from step to step (the result, p_mem, is new each time)
+        shape = np.shape(logits)
+        if self._work is None or self._work[0].shape != shape:
+            self._work = (np.empty(shape), np.empty(shape), np.empty(shape[0]),
+                          np.empty((2, shape[0])))
+        z, p_net, entropies, sums = self._work
+        np.copyto(z, logits)  # float64, C-ordered: the compiled steps' layout
         p_mem = np.empty_like(z)
         kernels.prepare_step(memory._table, memory._ctx, memory._seen, memory.vocab,
                              kernels._ADDRESS, kernels._WIDE, kernels.COMPACT,
                              memory._next_ok, memory._next, z, p_mem)
-        p_net = np.exp(z)
-        rows = len(z)
-        entropies, sums = np.empty(rows), np.empty((2, rows))
+        np.exp(z, out=p_net)
         if kernels.mix_step(p_net, z, p_mem, memory._seen, self._hand, self._flat_shares,
                             _CONFIDENCE, _ENTROPY, entropies, sums, not self.cheap_entropy,
                             False, self._scratch):

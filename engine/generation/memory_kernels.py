@@ -664,6 +664,46 @@ def mix_step(p_net, z, p_mem, seen, hand, shares, confidence_edges, entropy_edge
 
 
 # ---------------------------------------------------------------------------------------
+# the drums' seed groove after the memory (engine.generation.drum_memory.GrooveTake)
+# ---------------------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def less_top(z):
+    """Each row of ``z`` (float64, [rows, vocab]) less its largest, in place (NaN where
+    the row holds one): numpy's ``z -= z.max(axis=1, keepdims=True)``; the caller
+    takes ``exp(z)``."""
+    for r in range(z.shape[0]):
+        top = z[r, 0]
+        for j in range(1, z.shape[1]):
+            x = z[r, j]
+            if x != x:
+                top = x
+                break
+            if x > top:
+                top = x
+        for j in range(z.shape[1]):
+            z[r, j] -= top
+
+
+@njit(cache=True, nogil=True)
+def share_onto(p, tokens, share):
+    """After ``p = exp(z)`` ([rows, vocab]), in place: each row scaled by ``(1 -
+    share) / its sum`` (numpy's pairwise sum), ``share`` added to the row's token
+    ``tokens[row]``, and every number at least 1e-300 (NaN kept), as numpy's ``p *=
+    (1 - share) / p.sum(axis=1, keepdims=True)``, ``p[rows, tokens] += share`` and
+    ``np.maximum(p, 1e-300, out=p)``; the caller takes its log."""
+    rest = 1.0 - share
+    for r in range(p.shape[0]):
+        factor = rest / _pairwise(p[r], 0, p.shape[1])
+        for j in range(p.shape[1]):
+            p[r, j] *= factor
+        p[r, tokens[r]] += share
+        for j in range(p.shape[1]):
+            if p[r, j] < 1e-300:
+                p[r, j] = 1e-300
+
+
+# ---------------------------------------------------------------------------------------
 # warming
 # ---------------------------------------------------------------------------------------
 
@@ -709,6 +749,9 @@ def warm() -> float:
                     mix_step(p_net.copy(), z, p_mem.copy(), seen, hand, np.full(60, 0.5),
                              np.array([0.3, 0.6, 0.9]), np.array([0.5, 1.2]), np.empty(1),
                              np.empty((2, 1)), exact, given, np.empty(vocab))
+        z = np.zeros((2, 5))
+        less_top(z)
+        share_onto(np.exp(z), np.array([1, 2], dtype=np.int64), 0.5)
         warm_seconds = time.perf_counter() - t0
         _warmed.set()
         logging.getLogger(__name__).info(

@@ -282,3 +282,38 @@ def test_a_share_of_zero_never_asks_the_memory():
         off(rng.standard_normal((2, 20)))
         off.update(rng.integers(0, 20, 2))
     assert off.memory.step == step
+
+
+def _groove_numpy(z, tokens, share):
+    """drum_memory.GrooveTake's numpy steps after the seed bar's tokens are known."""
+    z = np.array(z, dtype=np.float64)
+    z -= np.maximum.reduce(z, axis=1, keepdims=True)
+    p = np.exp(z, out=z)
+    p *= (1.0 - share) / np.add.reduce(p, axis=1, keepdims=True)
+    p[np.arange(len(p)), tokens] += share
+    return np.log(np.maximum(p, 1e-300, out=p), out=p)
+
+
+@pytest.mark.parametrize("vocab", [5, 128, 454, 1000])
+def test_the_groove_steps_are_numpys(vocab):
+    """less_top, exp, share_onto, log (GrooveTake after the memory) give numpy's numbers
+    to the bit: wide and narrow rows, tiny probabilities, a NaN, a row of -inf."""
+    rng = np.random.default_rng(vocab)
+    for trial in range(30):
+        rows = int(rng.integers(1, 6))
+        z = rng.standard_normal((rows, vocab)) * rng.choice([0.5, 5.0, 400.0])
+        if trial % 7 == 3:
+            z[0, rng.integers(vocab)] = np.nan
+        if trial % 7 == 5 and rows > 1:
+            z[1] = -np.inf
+        tokens = rng.integers(0, vocab, rows)
+        share = float(rng.choice([0.95, 0.99, 0.5, 1e-3]))
+        want = _groove_numpy(z, tokens, share)
+        got = z.copy()
+        memory_kernels.less_top(got)
+        p = np.exp(got, out=got)
+        memory_kernels.share_onto(p, tokens, share)
+        np.log(p, out=p)
+        np.testing.assert_array_equal(got, want)
+        assert np.signbit(got[~np.isnan(got)]).tolist() == \
+            np.signbit(want[~np.isnan(want)]).tolist()
