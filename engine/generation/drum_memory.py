@@ -258,6 +258,7 @@ class GrooveTake:
         self._draws = self.rng.random(rows)
         self._whole = self.rng.random(rows) < g.whole
         self._all_whole = bool(self._whole.all())
+        self._any_whole = bool(self._whole.any())
         self._first = g.origin + bar * g.bar
         self._tokens = self._bar_tokens(self._draws) if self._all_whole else None
 
@@ -298,17 +299,28 @@ class GrooveTake:
             tokens = self._tokens[step - self._first]
             if tokens[0] < 0:
                 return z
+        elif given:  # the same draws and picks, the pick in the compiled step
+            draws = self.rng.random(rows)
+            if self._any_whole:
+                draws = np.where(self._whole, self._draws, draws)
+            place = (step - g.origin) % len(g.pattern)
+            if g._cumulative is None or not g._heard[place]:
+                return z
+            kernels = _compiled()
+            kernels.less_top(z)
+            p = np.exp(z, out=z)
+            kernels.share_onto_source(p, g._cumulative[place], draws, g.window, g.share)
+            return np.log(p, out=p)
         else:  # a bar of the groove's spread: each step drawn anew
             draws = np.where(self._whole, self._draws, self.rng.random(rows))
             tokens = g.source_tokens(step, draws)
             if tokens is None:
                 return z
         if given:
-            from engine.generation import memory_kernels
-
-            memory_kernels.less_top(z)
+            kernels = _compiled()
+            kernels.less_top(z)
             p = np.exp(z, out=z)
-            memory_kernels.share_onto(p, tokens, g.share)
+            kernels.share_onto(p, tokens, g.share)
             return np.log(p, out=p)
         z -= _max(z, axis=1, keepdims=True)
         p = np.exp(z, out=z)
@@ -316,6 +328,19 @@ class GrooveTake:
         p[_ROWS[rows] if rows < len(_ROWS) else np.arange(rows), tokens] += g.share
         return np.log(np.maximum(p, 1e-300, out=p), out=p)
 
+
+def _compiled():
+    """engine.generation.memory_kernels (loaded by the motif memory, which a ``given``
+    call comes after)."""
+    global _kernels
+    if _kernels is None:
+        from engine.generation import memory_kernels
+
+        _kernels = memory_kernels
+    return _kernels
+
+
+_kernels = None
 
 # ndarray.max and .sum without their Python wrappers (the same reductions)
 _max, _sum = np.maximum.reduce, np.add.reduce

@@ -703,6 +703,28 @@ def share_onto(p, tokens, share):
                 p[r, j] = 1e-300
 
 
+@njit(cache=True, nogil=True)
+def share_onto_source(p, running, draws, window, share):
+    """:func:`share_onto` with each row's token picked here: the seed's step ``window[i]``
+    whose running weight ``running`` (at the step's place) the row's draw passes, as
+    ``SeedGroove.source_tokens`` picks it (``searchsorted(running, draws[row] *
+    running[-1], "right")``, at most the last)."""
+    n = running.shape[0]
+    scaled = running[n - 1]
+    tokens = np.empty(p.shape[0], dtype=np.int64)
+    for r in range(p.shape[0]):
+        x = draws[r] * scaled
+        lo, hi = 0, n
+        while lo < hi:  # the first running sum above x
+            mid = (lo + hi) // 2
+            if x < running[mid]:
+                hi = mid
+            else:
+                lo = mid + 1
+        tokens[r] = window[min(lo, n - 1)]
+    share_onto(p, tokens, share)
+
+
 # ---------------------------------------------------------------------------------------
 # warming
 # ---------------------------------------------------------------------------------------
@@ -752,6 +774,8 @@ def warm() -> float:
         z = np.zeros((2, 5))
         less_top(z)
         share_onto(np.exp(z), np.array([1, 2], dtype=np.int64), 0.5)
+        share_onto_source(np.exp(z), np.array([0.5, 1.0]), np.array([0.3, 0.9]),
+                          np.array([1, 2], dtype=np.int64), 0.5)
         warm_seconds = time.perf_counter() - t0
         _warmed.set()
         logging.getLogger(__name__).info(

@@ -317,3 +317,26 @@ def test_the_groove_steps_are_numpys(vocab):
         np.testing.assert_array_equal(got, want)
         assert np.signbit(got[~np.isnan(got)]).tolist() == \
             np.signbit(want[~np.isnan(want)]).tolist()
+
+
+def test_the_groove_picks_the_seed_step_as_searchsorted_does():
+    """share_onto_source picks each row's seed step by bisection as
+    SeedGroove.source_tokens does (draws on and between the running sums, and the last)."""
+    rng = np.random.default_rng(7)
+    for trial in range(50):
+        n, rows, vocab = int(rng.integers(1, 40)), int(rng.integers(1, 6)), 60
+        weights = rng.random(n) * (rng.random(n) < 0.6)
+        running = np.cumsum(weights)
+        if running[-1] == 0:
+            running[-1] = 1.0
+        window = rng.integers(0, vocab, n)
+        draws = rng.random(rows)
+        draws[0] = running[int(rng.integers(n))] / running[-1]  # on a running sum
+        tokens = window[np.minimum(np.searchsorted(running, draws * running[-1], "right"),
+                                   n - 1)]
+        z = rng.standard_normal((rows, vocab))
+        want = np.exp(z)
+        memory_kernels.share_onto(want, tokens, 0.95)
+        got = np.exp(z)
+        memory_kernels.share_onto_source(got, running, draws, window, 0.95)
+        np.testing.assert_array_equal(got, want)
