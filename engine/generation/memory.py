@@ -705,11 +705,14 @@ class MemoryMixer:
             self._work = (np.empty(shape), np.empty(shape), np.empty(shape[0]),
                           np.empty((2, shape[0])))
         z, p_net, entropies, sums = self._work
-        np.copyto(z, logits)  # float64, C-ordered: the compiled steps' layout
+        if not (type(logits) is np.ndarray and logits.dtype in _READ_AS_IS
+                and logits.flags.c_contiguous):
+            np.copyto(z, logits)  # float64, C-ordered: the compiled steps' layout
+            logits = z
         p_mem = np.empty_like(z)
         kernels.prepare_step(memory._table, memory._ctx, memory._seen, memory.vocab,
                              kernels._ADDRESS, kernels._WIDE, kernels.COMPACT,
-                             memory._next_ok, memory._next, z, p_mem)
+                             memory._next_ok, memory._next, logits, z, p_mem)
         np.exp(z, out=p_net)
         if kernels.mix_step(p_net, z, p_mem, memory._seen, self._hand, self._flat_shares,
                             _CONFIDENCE, _ENTROPY, entropies, sums, not self.cheap_entropy,
@@ -727,6 +730,11 @@ class MemoryMixer:
 
     def repeat_rows(self, times: int) -> None:
         self.memory.repeat_rows(times)
+
+
+#: the logits the compiled mixing step reads as they are (C-ordered; others are copied
+#: into a float64 array first, as the warm-up compiled it for these two)
+_READ_AS_IS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def memory_distributions(tokens: Sequence[int], vocab: int,

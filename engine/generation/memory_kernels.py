@@ -438,12 +438,13 @@ def distribution_rows(table, ctx, seen, vocab, address, wide, compact, out):
 
 
 @njit(cache=True, nogil=True)
-def prepare_step(table, ctx, seen, vocab, address, wide, compact, ready, next_p, z,
-                 p_mem):
+def prepare_step(table, ctx, seen, vocab, address, wide, compact, ready, next_p, logits,
+                 z, p_mem):
     """A mixing step's first half: the memory's distribution of each row into
-    ``p_mem`` (``next_p``'s where ``ready``: :func:`update_rows` worked it out), and the
-    network's logits ``z`` (float64, [rows, vocab]) less each row's largest (NaN where a
-    row holds one), in place; the caller takes ``exp(z)``."""
+    ``p_mem`` (``next_p``'s where ``ready``: :func:`update_rows` worked it out), and into
+    ``z`` (float64, [rows, vocab]) the network's ``logits`` (float32 or float64, the
+    same shape; ``z`` itself may be given) as float64 less each row's largest (NaN where
+    a row holds one); the caller takes ``exp(z)``."""
     if ready:
         for r in range(z.shape[0]):
             for j in range(vocab):
@@ -451,9 +452,9 @@ def prepare_step(table, ctx, seen, vocab, address, wide, compact, ready, next_p,
     else:
         distribution_rows(table, ctx, seen, vocab, address, wide, compact, p_mem)
     for r in range(z.shape[0]):
-        top = z[r, 0]
+        top = np.float64(logits[r, 0])
         for j in range(1, vocab):
-            x = z[r, j]
+            x = np.float64(logits[r, j])
             if x != x:
                 top = x
                 break
@@ -464,7 +465,7 @@ def prepare_step(table, ctx, seen, vocab, address, wide, compact, ready, next_p,
                 z[r, j] = top
         else:
             for j in range(vocab):
-                z[r, j] -= top
+                z[r, j] = np.float64(logits[r, j]) - top
 
 
 @njit(cache=True, nogil=True)
@@ -763,8 +764,9 @@ def warm() -> float:
             distribution_rows(table, ctx, seen, vocab, _ADDRESS, _WIDE, COMPACT, p_mem)
             z = np.zeros((1, vocab))
             for ready in (False, True):
-                prepare_step(table, ctx, seen, vocab, _ADDRESS, _WIDE, COMPACT, ready,
-                             p_mem, z, p_mem)
+                for logits in (z, np.zeros((1, vocab), dtype=np.float32)):
+                    prepare_step(table, ctx, seen, vocab, _ADDRESS, _WIDE, COMPACT, ready,
+                                 p_mem, logits, z, p_mem)
             p_net = np.exp(z)
             for hand in (np.zeros(0, dtype=np.int64), np.array([0], dtype=np.int64)):
                 for exact, given in ((False, False), (True, False), (False, True)):
