@@ -10,6 +10,7 @@ from engine.models import ModelLibrary
 EXPECTED = {
     "lstm": {CONTINUE}, "wavenet": {CONTINUE}, "duet": {CONTINUE},
     "lstm-fill": {CONTINUE, FILL}, "wavenet-fill": {CONTINUE, FILL},
+    "transformer-fill": {CONTINUE, FILL},
     "poly-lstm": {CONTINUE, FILL, HARMONISE, PARTS},
     "poly-wavenet": {CONTINUE, FILL, HARMONISE, PARTS},
 }

@@ -34,6 +34,8 @@ CASES = {
     ('transformer', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['22b908fb0c484fba7bc0cce44d7df063c149a21bbfb68272f1fb96b55ab8181d', 'b2c24f19621a4d485310f8265545c78892a162180ec44b711229a230ea974dd3'],
     ('chorale-transformer', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['4fe7e26969b15e70b8e7efc6c915be44920e8cac8e0f3b2263fb945ff2052117', '871fe332acc2d8ce6c88cc2b74ef4a0a5c5dc1590ce8adbc2ef7c1f42ddd4e8b'],
     ('trio', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['d98a3a4b80bf31a8f3ff506d31971811ea353c2df7b24dd3a2d10c27cf5fd564', '4815e67bc7f89e65699f5a49479382fdef99493bde0c5054f5a83b52c58d5bad'],
+    # transformer-fill continuing, recorded when it shipped (issue 27)
+    ('transformer-fill', '--bars 4 --variations 2 --rng-seed 7 --temperature 0.9'): ['1c42e2269d7a41e41cec128ba1c7787d0767db31aa61b140c4a27d630e01d9a2', 'a6d43783a37ea0dec1bf1af7cbecb8c20e99e7b320f390a535bebf0521c01dc5'],
 }
 
 
@@ -70,6 +72,7 @@ SCORES = {
     'transformer': (80.67979226462339, 21),  # recorded when it shipped (issue 27)
     'trio': (80.43425442578548, 21),
     'chorale-transformer': (320.2485842414538, 21),  # a chorale model hearing a folk tune
+    'transformer-fill': (79.50169978365238, 21),  # recorded when it shipped (issue 27)
 }
 
 

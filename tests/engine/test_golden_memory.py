@@ -43,6 +43,7 @@ COMMANDS = {
     "poly-wavenet harmonises a chorale alone": ("harmonise", "--model poly-wavenet --alone --variations 1 --rng-seed 3", CHORALE),
     "lstm-fill fills": ("fill", "--model lstm-fill --from 2 --to 3 --variations 2 --rng-seed 7", MELODY),
     "wavenet-fill fills": ("fill", "--model wavenet-fill --from 2 --to 3 --variations 2 --rng-seed 7", MELODY),
+    "transformer-fill fills": ("fill", "--model transformer-fill --from 2 --to 3 --variations 2 --rng-seed 7", MELODY),
     "poly-lstm fills parts": ("fill", "--model poly-lstm --from 3 --to 4 --variations 1 --rng-seed 7", CHORALE),
     "poly-wavenet fills parts": ("fill", "--model poly-wavenet --from 3 --to 4 --variations 2 --rng-seed 7", CHORALE),
     "lstm scores": ("score", "--model lstm", MELODY),
@@ -74,6 +75,7 @@ HASHES = {
     'poly-wavenet harmonises a chorale alone': ['6f6d2200bb0260c139b3012c680d5941891e93610e889ebed8d11d6042885e37'],
     'lstm-fill fills': ['9f6077f4839fb85c013eb7977e2e993ef6a32faf26c9bfd3cdf4a0812ce8a972', '0b0da8f8890391987e3c9d4fde56442162802de26a86a0e8dae47d44d3a91b25'],
     'wavenet-fill fills': ['8a943cfdfefd836978d37d4a4bf8852e757c526184186681cf8c182d84b414a8', 'bd9a74893dadb569f36ea6fc8e59b2a43f00e790af8f9d037259547639d47656'],
+    'transformer-fill fills': ['f95dbb568cf20fe45c38d5fa17661e6dbc3271f56fbd1b91d6d38a1445eb6049', '917b9eb9e7c19bfbcd13217ee5c15f1b87c3372cd90d343131304c0523aefbbd'],  # issue 27
     'poly-lstm fills parts': ['56ddf1346604554782de1c0020994f8c2df9ca519ea782d8e78558456d0cb035'],
     'poly-wavenet fills parts': ['6f0f37e37123bd20c02b9a7bf0211b782fa1706e4c8513ac6b29b55603d39392', '93a2709d78430d2062d59241f712815076833cc401695a33e89c27e09e32673e'],
 }

@@ -76,6 +76,24 @@ def test_fill_then_keep_replaces_the_span_in_one_undo_step(qtbot, fill_panel, fi
     assert len(doc.notes()) == len(kept) + len(chosen)
 
 
+def test_the_transformer_fills_with_its_fill_twin(qtbot, fill_panel, fill_doc):
+    """The Transformer continues only; Fill with it chosen runs transformer-fill, which
+    the model list offers beside it."""
+    doc, panel = fill_doc, fill_panel
+    names = [panel.model_combo.itemData(i) for i in range(panel.model_combo.count())]
+    assert "transformer" in names and "transformer-fill" in names
+    panel.select_model("transformer")
+    panel.variations_spin.setValue(2)
+    doc.set_selection({i for i, n in doc.notes().items() if TPB <= n.start_tick < 3 * TPB})
+    with qtbot.waitSignal(panel.variations_ready, timeout=120000):
+        assert panel.fill()
+    qtbot.waitUntil(lambda: panel.job is None)
+    assert panel.result.model == "transformer-fill"
+    for i in range(2):
+        notes = panel.variation_notes(i)
+        assert notes and all(TPB <= n.start_tick and n.end_tick <= 3 * TPB for n in notes)
+
+
 def test_regenerate_after_a_fill_fills_the_same_gap_again(qtbot, fill_panel, fill_doc):
     doc, panel = fill_doc, fill_panel
     doc.set_selection({i for i, n in doc.notes().items() if TPB <= n.start_tick < 2 * TPB})
