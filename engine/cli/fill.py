@@ -66,7 +66,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
         "fill", help="regenerate bars of a song from the music on both sides",
         description="Fill bars FROM..TO (1-based, inclusive) of a song's melody track with a "
                     "model trained to fill, or of every part but the drums with a "
-                    "polyphonic model (poly-wavenet, poly-lstm; --track is not used), and "
+                    "polyphonic model (poly-duo, poly-wavenet, ...; --track is not used), and "
                     "write the song with the gap filled. Notes that start inside the gap "
                     "are replaced; every other note is kept as it is. With --variations K "
                     "above 1, OUT-1.mid ... OUT-K.mid.")

@@ -161,7 +161,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
                     "one file per variation is written: OUT-1.mid ... OUT-K.mid.")
     add_model_options(g, default=None,
                       what="the model to use, by its card's name (default: lstm, or "
-                           "poly-wavenet for a seed of several voices)")
+                           "poly-duo for a seed of several voices)")
     g.add_argument("--seed", metavar="FILE",
                    help="MIDI, ABC, MusicXML or kern file to continue (default: none; the "
                         "continuation starts on the tonic of --key)")

@@ -13,7 +13,7 @@ from engine.generation.sampling import GenerationResult
 from engine.song import DRUM_CHANNEL, Note, Song, Track
 
 # the models a seed of several voices gets when no --model is given, best first
-POLYPHONIC_DEFAULTS = ("poly-wavenet", "poly-lstm")  # the best held-out figures first
+POLYPHONIC_DEFAULTS = ("poly-duo", "poly-wavenet", "poly-lstm")  # the best held-out figures first
 MELODY_DEFAULT = "lstm"
 
 

@@ -3,7 +3,7 @@ audition them, keep one.
 
 Melody models continue one line (the active track); polyphonic models, listed as
 "(all parts)", continue every part at once and harmonise a melody (gui.panels.parts).  A
-song with several voices gets a polyphonic model by default (poly-wavenet when installed)
+song with several voices gets a polyphonic model by default (poly-duo when installed)
 until the user picks a model for it.
 
 The panel is a thin client of the engine: from its widgets it builds the engine's
@@ -541,7 +541,7 @@ class GeneratePanel(QWidget):
         return next((n for n in MELODY_DEFAULTS if n in melody), melody[0] if melody else None)
 
     def _apply_default_model(self) -> None:
-        """Unless the user chose a model for this song: a polyphonic one (poly-wavenet
+        """Unless the user chose a model for this song: a polyphonic one (poly-duo
         when installed) for a song of several voices, else the one the user prefers."""
         if self._picked_in_doc or self.job is not None:
             return

@@ -13,7 +13,7 @@ the panel shows the variations as it shows a melody's, and :class:`PartsRun` say
   the user selected) from its end;
 * Harmonise (Ctrl+Shift+H) writes the voices beneath the active track's melody (the
   selected notes' track when notes are selected), with the chosen polyphonic model or
-  else poly-wavenet, as the command line's ``harmonise`` does: the melody is never
+  else poly-duo, as the command line's ``harmonise`` does: the melody is never
   changed, the song's own parts beneath it (a bass track) are kept and written where
   they rest, and only the missing voices become new tracks;
 * Play auditions the whole variation, every part; Keep adds each new note to its track,
@@ -62,7 +62,7 @@ def polyphonic_models(library: Any) -> list[str]:
 
 
 def default_polyphonic(library: Any) -> str | None:
-    """The polyphonic model a seed of several voices gets (poly-wavenet when installed)."""
+    """The polyphonic model a seed of several voices gets (poly-duo when installed)."""
     found = polyphonic_models(library)
     return next((n for n in POLYPHONIC_DEFAULTS if n in found), found[0] if found else None)
 

@@ -45,7 +45,8 @@ def test_the_shipped_models_carry_their_mixing_and_the_fill_models_the_default()
         # kept by the memory) and transformer-fill (on the validation split's gaps) carry
         # shares fitted on their own validation splits; lstm-fill and wavenet-fill do not
         if name in ("lstm", "wavenet", "duet", "transformer", "trio", "poly-lstm",
-                    "poly-wavenet", "chorale-transformer", "drums-lstm", "transformer-fill"):
+                    "poly-wavenet", "chorale-transformer", "poly-transformer", "poly-duo",
+                    "drums-lstm", "transformer-fill"):
             assert info.memory is not None and info.memory["method"] == "adaptive"
             assert M.mixing_for(info) == M.Mixing(**info.memory)
         else:
