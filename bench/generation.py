@@ -298,6 +298,24 @@ def keras_and_numpy(info, load_keras_model):
             NumpyEnsembleStep(steps, hp["weights"], counts))
 
 
+def member_floor_steps(library: ModelLibrary, info, load_keras_model) -> list | None:
+    """An ensemble whose numpy step cannot be one (a Transformer member keeps its cache its
+    own way): each member's (numpy step, StepModel), whose floors summed are the
+    ensemble's (the same matrix work, the members' logits' weighted sum aside); None when
+    a member's weights are missing."""
+    if info.architecture != "ensemble":
+        return None
+    out = []
+    for name in info.card["hyperparameters"].get("members", ()):
+        if name not in library.names:
+            return None
+        _, step = keras_and_numpy(library.info(name), load_keras_model)
+        if step is None:
+            return None
+        out.append((step, library.get(name)))
+    return out
+
+
 def floor_ms(step: NumpyStep, model: StepModel, batch: int, repeats: int,
              calls: int = STEPS) -> tuple[float, float]:
     """(median ms of ``calls`` numpy steps (256 by default), max |logits -
@@ -555,6 +573,11 @@ def poly_model_ms(library: ModelLibrary, info, seed, start_tick: int, args,
     step = None
     if load_keras_model is not None:
         _, step = keras_and_numpy(info, load_keras_model)
+    members = None if step is not None or load_keras_model is None \
+        else member_floor_steps(library, info, load_keras_model)
+    if members:
+        r["floor_note"] = ("the members' floors summed (each member's numpy step at the same "
+                           "batch and calls; floor_vs_onnx_max_abs_diff: the worst member's)")
     for k in (1, 4):
         s = GenerationSettings(model=name, steps=STEPS, variations=k, memory=False)
 
@@ -580,6 +603,12 @@ def poly_model_ms(library: ModelLibrary, info, seed, start_tick: int, args,
             ms, diff = floor_ms(step, model, k, args.poly_repeats, calls=calls)
             r[f"floor_{k}_ms"] = round(ms, 2)
             r["floor_vs_onnx_max_abs_diff"] = diff
+            r[f"incremental_over_floor_{k}"] = round(r[f"incremental_{k}_ms"] / ms, 2)
+        elif members:
+            floors = [floor_ms(st, mm, k, args.poly_repeats, calls=calls) for st, mm in members]
+            ms = sum(f[0] for f in floors)
+            r[f"floor_{k}_ms"] = round(ms, 2)
+            r["floor_vs_onnx_max_abs_diff"] = max(f[1] for f in floors)
             r[f"incremental_over_floor_{k}"] = round(r[f"incremental_{k}_ms"] / ms, 2)
     goals = {}
     if "incremental_over_floor_4" in r:
@@ -816,6 +845,10 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                     help="timed runs per polyphonic figure (median)")
     ap.add_argument("--poly-naive-repeats", type=int, default=1,
                     help="runs of the polyphonic naive way (slow)")
+    ap.add_argument("--only-polyphonic", action="store_true",
+                    help="only the polyphonic table (bench/results/generation_polyphonic.json)")
+    ap.add_argument("--models", nargs="+", metavar="NAME",
+                    help="with --only-polyphonic: only these models")
     ap.add_argument("--only-regenerate", action="store_true",
                     help="only the table of Regenerate Part against continuing")
     ap.add_argument("--baseline", metavar="DIR",
@@ -1080,6 +1113,8 @@ def main(argv: list[str] | None = None) -> int:
         return only_baseline(args, folders[0], pinned)
     if args.only_regenerate:
         return only_regenerate(args, library, pinned)
+    if args.only_polyphonic:
+        return only_polyphonic(args, library, pinned)
     seed = midi_file_to_song(SEED)
     load_keras_model = keras_loader()
     if args.only_transformer:
@@ -1135,6 +1170,29 @@ def only_regenerate(args, library: ModelLibrary, pinned: str) -> int:
     out = Path(args.out)
     if out == common.RESULTS_DIR / "generation.json":
         out = out.with_name("generation_regenerate.json")
+    print()
+    common.write_json(out, results)
+    return 0
+
+
+def only_polyphonic(args, library: ModelLibrary, pinned: str) -> int:
+    """``--only-polyphonic``: the polyphonic table alone (``--models`` narrows it), written
+    to bench/results/generation_polyphonic.json unless ``--out`` says where."""
+    chosen = [info for info in library.models if is_polyphonic_card(info)
+              and (not args.models or info.name in args.models)]
+    results = {"command": common.command_line("generation", None), "cpu": pinned,
+               "machine": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M"),
+               "load_average_before": common.load_averages()}
+    poly = polyphonic_figures(library, chosen, args, keras_loader())
+    if poly is None:
+        return 1
+    results["polyphonic"] = poly
+    results["load_average_after"] = common.load_averages()
+    print_poly_table(poly)
+    print_regenerate_table(poly)
+    out = Path(args.out)
+    if out == common.RESULTS_DIR / "generation.json":
+        out = out.with_name("generation_polyphonic.json")
     print()
     common.write_json(out, results)
     return 0
