@@ -21,6 +21,7 @@ from engine.generation.constraints import StepContext
 from engine.generation.constraints.grammar import PartGrammarConstraint
 from engine.generation.jobs.regenerate import (FixedParallels, apply_part, part_range,
                                                regeneration)
+from engine.generation.parts_song import POLYPHONIC_DEFAULTS
 from engine.generation.request import REGENERATE, GenerationRequest, GenerationSettings
 from engine.generation.sampler import Sampler
 from engine.models import ModelLibrary
@@ -394,7 +395,9 @@ def test_cli_only_part_writes_the_song_with_one_part_regenerated(tmp_path):
                                    "--from", "5", "--to", "8", "--variations", "2",
                                    "--models-dir", str(MODELS), "-o", str(out))
     assert code == 0, stderr
-    assert "model poly-wavenet" in stdout and "track 3 'Tenor', bars 5-8" in stdout
+    # the default model of a seed of several voices
+    assert f"model {POLYPHONIC_DEFAULTS[0]}" in stdout
+    assert "track 3 'Tenor', bars 5-8" in stdout
     original = track_chunks(seed.read_bytes())
     song = midi_file_to_song(seed)
     start, end = bar_range_ticks(song, 5, 8)
