@@ -81,6 +81,14 @@ class Sink:
                 self._cv.wait(deadline - time.monotonic())
             return [m for _, m in self.received]
 
+    def wait_until(self, done, timeout: float = 10.0) -> list[mido.Message]:
+        """Everything received, once ``done(messages)`` holds or ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while not done([m for _, m in self.received]) and time.monotonic() < deadline:
+                self._cv.wait(max(0.0, deadline - time.monotonic()))
+            return [m for _, m in self.received]
+
     def settle(self, quiet_s: float = 0.3) -> list[mido.Message]:
         """Everything received, once nothing new came for ``quiet_s``."""
         last = -1
@@ -178,9 +186,17 @@ def test_stopping_mid_notes_leaves_nothing_sounding(midi_system, sink):
     player = Player(out)
     try:
         player.play(song)
-        time.sleep(0.8)
+        # stop once the sink has heard notes on both channels (a loaded machine can take
+        # a while to connect the port and start the schedule; a fixed sleep raced it)
+        heard = sink.wait_until(lambda msgs: {m.channel for m in msgs
+                                              if m.type == "note_on" and m.velocity} >= {0, 3})
+        assert {m.channel for m in heard if m.type == "note_on" and m.velocity} >= {0, 3}, \
+            "nothing was played on both channels within 10 s"
         assert player.sounding_notes(), "the test must stop while notes sound"
         player.stop()
+        # the stop ends with all-notes-off on both channels; wait for them, then settle
+        sink.wait_until(lambda msgs: {m.channel for m in msgs if m.type == "control_change"
+                                      and m.control == ALL_NOTES_OFF} >= {0, 3})
         got = sink.settle()
     finally:
         out.close()
