@@ -113,9 +113,11 @@ def test_a_stuck_parse_is_given_up(tmp_path):
     (root / "bach").mkdir(parents=True)
     shutil.copy(partmusic.corpus_root() / CHORALE, root / CHORALE)
     os.mkfifo(root / "stuck.krn")
-    results = partmusic._parse_all(root, ["stuck.krn", CHORALE], processes=1,
-                                   parse_seconds=60.0, hard_seconds=1.0)
-    by_id = {r["id"]: r for r in results}
-    assert by_id["stuck.krn"]["ok"] is False
-    assert by_id["stuck.krn"]["reason"] == "parse too slow"
-    assert by_id[CHORALE]["ok"] is True
+    partmusic.build_notes_cache(processes=1, ids=["stuck.krn", CHORALE],
+                                cache_dir=tmp_path / "cache", root=root,
+                                parse_seconds=60.0, hard_seconds=1.0)
+    index = partmusic.load_index(tmp_path / "cache")
+    assert [p["id"] for p in index["pieces"]] == [CHORALE]
+    assert [e["id"] for e in index["rejected"]["parse too slow"]["examples"]] == ["stuck.krn"]
+    (_, _, song), = partmusic.load_part_songs(cache_dir=tmp_path / "cache")
+    assert len(song.tracks) == 4 and song.note_count > 100

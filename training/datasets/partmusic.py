@@ -289,11 +289,13 @@ def build_notes_cache(processes: int = 2, limit: int | None = None,
                       cache_dir: Path | str | None = None,
                       parse_seconds: float = PARSE_SECONDS,
                       hard_seconds: float = HARD_SECONDS,
-                      ids: Iterable[str] | None = None) -> Path:
+                      ids: Iterable[str] | None = None,
+                      root: Path | str | None = None) -> Path:
     """Parse the corpus files (all, or those of ``collections``, or the given ``ids``;
     the first ``limit`` of them in id order) and write the notes cache; returns the
-    ``.npz`` path."""
-    root = corpus_root()
+    ``.npz`` path.  ``root`` is the corpus folder (music21's own unless given); ids are
+    relative to it."""
+    root = Path(root) if root is not None else corpus_root()
     by_collection, skipped = _walk(root)
     if ids is not None:
         chosen = sorted(set(ids))
