@@ -163,6 +163,26 @@ def test_the_mixers_give_the_numpy_mixers_log_probabilities(rows, method):
             old.update(tokens)
 
 
+def rows_at_entropy_edges(vocab: int, edges, entropy) -> list[np.ndarray]:
+    """Logit rows whose ``entropy`` (a function of the first logit, the others 0) lies on
+    either side of each edge, found by bisection to within 1e-12; then a row holding NaN."""
+    rows = []
+    for edge in edges:  # the entropy falls as the first logit grows
+        lo, hi = 0.0, 30.0
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if entropy(mid) > edge else (lo, mid)
+        assert abs(entropy(lo) - edge) < 1e-12
+        for a in (lo, hi):
+            row = np.zeros(vocab)
+            row[0] = a
+            rows.append(row)
+    nan = np.zeros(vocab)
+    nan[3] = np.nan
+    rows.append(nan)
+    return rows
+
+
 def test_an_entropy_at_a_buckets_edge_or_nan_mixes_as_the_numpy_mixer():
     """Logits whose network entropy is within 1e-12 of a bucket's edge (worked out with
     numpy's log there), and logits holding NaN."""
@@ -179,19 +199,7 @@ def test_an_entropy_at_a_buckets_edge_or_nan_mixes_as_the_numpy_mixer():
         p /= p.sum()
         return float(-(p * np.log(p)).sum())
 
-    rows = []
-    for edge in memory.ENTROPY_EDGES:
-        lo, hi = 0.0, 30.0
-        for _ in range(200):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if entropy(mid) > edge else (lo, mid)
-        for a in (lo, hi):
-            row = np.zeros(vocab)
-            row[0] = a
-            rows.append(row)
-    nan = np.zeros(vocab)
-    nan[3] = np.nan
-    rows.append(nan)
+    rows = rows_at_entropy_edges(vocab, memory.ENTROPY_EDGES, entropy)
     for k in (1, 3):
         logits = np.array([rows[(i + k) % len(rows)] for i in range(k)])
         for row in rows:

@@ -25,7 +25,7 @@ from engine.generation.memory import (CONFIDENCE_EDGES, ENTROPY_EDGES, MemoryMix
                                       MotifMemory, mix, mixing_for, softmax)
 from engine.models import ModelLibrary
 from tests.engine import memory_reference as reference
-from tests.engine.test_memory_kernels import same
+from tests.engine.test_memory_kernels import rows_at_entropy_edges, same
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -234,20 +234,7 @@ def test_an_entropy_at_a_buckets_edge_is_summed_as_mix_sums_it():
         p /= total
         return float(np.log(total)) - float((p * z).sum())
 
-    rows = []
-    for edge in ENTROPY_EDGES:  # the entropy falls as the first logit grows
-        lo, hi = 0.0, 30.0
-        for _ in range(200):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if entropy(mid) > edge else (lo, mid)
-        assert abs(entropy(lo) - edge) < 1e-12
-        for a in (lo, hi):
-            row = np.zeros(vocab)
-            row[0] = a
-            rows.append(row)
-    nan = np.zeros(vocab)
-    nan[3] = np.nan
-    rows.append(nan)
+    rows = rows_at_entropy_edges(vocab, ENTROPY_EDGES, entropy)
     for row in rows:
         cheap = MemoryMixer(vocab, 1, prefix, mixing)
         plain = MemoryMixer(vocab, 1, prefix, mixing)
