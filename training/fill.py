@@ -140,12 +140,26 @@ def train_fill(args: argparse.Namespace, command: str) -> int:
     from training.export import export_model
     from training.train import configure_threads
 
-    encoding = FillMelodyEncoding(suffix_steps=args.suffix_steps,
-                                  prefix_steps=args.prefix_steps)
     configure_threads()
     keras.utils.set_random_seed(args.seed)
-    card_path = Path(args.base)
-    model, hp, base_card = grow_vocabulary(card_path, encoding, args.seed)
+    if args.resume:
+        # go on training a fill model: its weights, vocabulary and fill window as they are
+        from training.models import load_keras_model
+
+        card_path = Path(args.resume)
+        base_card = json.loads(card_path.read_text())
+        encoding = FillMelodyEncoding.from_card(base_card["encoding"])
+        if (args.suffix_steps, args.prefix_steps) != (SUFFIX_STEPS, PREFIX_STEPS) and \
+                (args.suffix_steps, args.prefix_steps) != (encoding.suffix_steps,
+                                                           encoding.prefix_steps):
+            raise SystemExit(f"{card_path.name} reads {encoding.suffix_steps} steps after "
+                             f"the gap and {encoding.prefix_steps} before; --resume keeps them")
+        model, hp = load_keras_model(card_path), dict(base_card["hyperparameters"])
+    else:
+        encoding = FillMelodyEncoding(suffix_steps=args.suffix_steps,
+                                      prefix_steps=args.prefix_steps)
+        card_path = Path(args.base)
+        model, hp, base_card = grow_vocabulary(card_path, encoding, args.seed)
     corpus = get_corpus("essenFolksong", cache_dir=args.cache_dir)
     train, val = corpus.split("train"), corpus.split("validation")
     if args.subset:
@@ -158,8 +172,10 @@ def train_fill(args: argparse.Namespace, command: str) -> int:
     pw = args.prompt_weight
     n_train = len(fill_batches(train, encoding, args.batch_size, args.max_len,
                                np.random.default_rng(0), share, pw))
+    # validation: the tunes as training mixes them, or (--validate-on gaps) every tune
+    # around a random gap with only the gap's tokens weighed, as a fill is scored
     val_batches = fill_batches(val, encoding, 64, args.max_len, np.random.default_rng(1),
-                               share, pw)
+                               *((1.0, 0.0) if args.validate_on == "gaps" else (share, pw)))
 
     spec = tf.TensorSpec([None, None], tf.int32)
     sig = (spec, spec, tf.TensorSpec([None, None], tf.float32))
@@ -210,7 +226,7 @@ def train_fill(args: argparse.Namespace, command: str) -> int:
         keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_loss", save_best_only=True,
                                         save_weights_only=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2,
-                                          min_lr=1e-4, verbose=1),
+                                          min_lr=args.min_lr, verbose=1),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience,
                                       restore_best_weights=True, verbose=1),
         Budget(), Progress(),
@@ -218,15 +234,20 @@ def train_fill(args: argparse.Namespace, command: str) -> int:
     if args.warmup > 0:
         callbacks.insert(0, Warmup())
     before = model.evaluate(val_ds, verbose=0, return_dict=True)
-    print(f"grown {card_path.name} before training: {before}", file=sys.stderr, flush=True)
+    print(f"{card_path.name} before training: {before}", file=sys.stderr, flush=True)
     history = model.fit(train_ds.repeat(), validation_data=val_ds, epochs=args.epochs,
                         steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=2)
     wall = time.monotonic() - t0
     val_loss = [float(v) for v in history.history.get("val_loss", [])]
     training = {
         "command": command,
-        "base": f"{card_path.name} (its Keras weights; vocabulary grown by the fill "
-                f"sentinels)",
+        "base": (f"{card_path.name} (its Keras weights, trained on: "
+                 f"{base_card.get('training', {}).get('command', '?')})" if args.resume else
+                 f"{card_path.name} (its Keras weights; vocabulary grown by the fill "
+                 f"sentinels)"),
+        "validation": ("the validation tunes, each around a random gap of 1-4 bars, the "
+                       "loss on the gap's tokens only" if args.validate_on == "gaps" else
+                       "the validation tunes mixed as the training tunes are"),
         "wall_time_s": round(wall, 1), "epochs": len(val_loss),
         "epoch": f"{args.epoch_fraction:g} of the training tunes' batches",
         "best_val_loss": round(min(val_loss), 5) if val_loss else None,
@@ -238,13 +259,13 @@ def train_fill(args: argparse.Namespace, command: str) -> int:
                     f"weigh 0"
                     + ("" if pw == 1 else f", a fill example's prompt targets (suffix and "
                                           f"prefix) {pw:g}, its middle 1"),
-        "optimizer": "Adam, clipnorm 1.0, lr halved on plateau"
+        "optimizer": f"Adam, clipnorm 1.0, lr halved on plateau (floor {args.min_lr:g})"
                      + (f", warmed up linearly over {args.warmup} batches"
                         if args.warmup > 0 else ""),
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()} CPU ({platform.platform()}), 2 threads"}
-    arch = base_card["architecture"]
+    arch = hp["architecture"]
     description = DESCRIPTIONS.get(arch, f"{arch} that fills gaps; also continues.")
     out_dir = Path(args.out_dir)
     card = export_model(model, hp, out_dir, args.name, save_keras_weights=True,
@@ -272,7 +293,12 @@ def add_parser(sub, command_line) -> argparse.ArgumentParser:
     ``command_line(argv)`` the command line the card records."""
     t = sub.add_parser("train", help="fine-tune a shipped model to fill gaps",
                        description=__doc__.split("\n\n")[1])
-    t.add_argument("--base", required=True, help="the card to start from, e.g. models/lstm.json")
+    start = t.add_mutually_exclusive_group(required=True)
+    start.add_argument("--base", help="the plain card to start from, e.g. models/lstm.json "
+                                      "(its vocabulary grows by the fill sentinels)")
+    start.add_argument("--resume", metavar="CARD",
+                       help="go on training a fill model's card, e.g. "
+                            "models/transformer-fill.json (its fill window kept)")
     t.add_argument("--name", required=True)
     t.add_argument("--epochs", type=int, default=60)
     t.add_argument("--epoch-fraction", type=float, default=0.25,
@@ -282,6 +308,12 @@ def add_parser(sub, command_line) -> argparse.ArgumentParser:
     t.add_argument("--max-len", type=int, default=512)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--patience", type=int, default=4)
+    t.add_argument("--min-lr", type=float, default=1e-4,
+                   help="the floor the learning rate is halved down to on a plateau")
+    t.add_argument("--validate-on", choices=("mix", "gaps"), default="mix",
+                   help="the validation loss that early stopping and the checkpoint watch: "
+                        "the validation tunes mixed as in training (mix, the default), or "
+                        "every one around a random gap, the gap's tokens only (gaps)")
     t.add_argument("--fill-share", type=float, default=FILL_SHARE,
                    help=f"the share of the tunes rearranged around a gap on each pass "
                         f"(default {FILL_SHARE:g}; the rest are plain continuations)")

@@ -210,13 +210,15 @@ def best_per_group(weight: np.ndarray) -> np.ndarray:
 
 
 def score_gap(model, tokens: Sequence[int], start: int, end: int,
-              both_sides: bool | None = None, memory: bool = False
+              both_sides: bool | None = None, memory: bool = False, song: Song | None = None
               ) -> tuple[float, int, int]:
     """Bits of a melody's tokens ``[start, end)`` (the gap) under ``model``: given both
     sides as a fill prompt (a fill model, or ``both_sides``), else given only the tokens
     before the gap.  With ``memory``, the motif memory is mixed in as when filling: it
-    has heard all the music after the gap (given both sides), then the music before it.
-    Returns (bits, tokens scored, notes among them)."""
+    has heard all the music after the gap (given both sides), then the music before it,
+    its contexts in the metre of ``song`` (the tune the tokens are from) as the fill job
+    has them (:meth:`engine.generation.memory.Mixing.in_metre`).  Returns (bits, tokens
+    scored, notes among them)."""
     enc = model.encoding
     tokens = [int(t) for t in tokens]
     start, end = max(0, int(start)), min(len(tokens), int(end))
@@ -236,7 +238,8 @@ def score_gap(model, tokens: Sequence[int], start: int, end: int,
     targets = seq[first:]
     rows = logits[first - 1:]
     if memory:
-        mixer = MemoryMixer(enc.vocab_size, 1, tokens[:start], mixing_for(model.name),
+        mixer = MemoryMixer(enc.vocab_size, 1, tokens[:start],
+                            mixing_for(model.name).in_metre(song, enc.steps_per_quarter),
                             heard=tokens[end:] if both_sides else (), start_step=start,
                             heard_step=end)
         log_p = np.empty_like(rows)

@@ -239,6 +239,34 @@ def test_the_gap_scores_fewer_bits_given_both_sides(library):
 
 
 
+def test_a_gap_is_scored_with_the_memory_in_the_songs_metre(library):
+    """The memory's contexts in a gap's scoring are those of the fill job, in the song's
+    metre (engine.generation.mixers.memory): in 3/8 a bar is 6 steps, so the contexts
+    are by phase in 2 steps, not the mixing's 4, and the bits are those of that mixing;
+    without the song, of the mixing's own period."""
+    from engine.generation.memory import mixing_for, override_mixing
+
+    model = library.get("lstm-fill")
+    figure = [2 + p - 48 for p in (67, 69, 71, 72, 74, 72, 71, 67, 64)]
+    line = []
+    for i, p in enumerate(figure * 3):
+        line += [p] + [0] * (1 + i % 3)  # eighths and dotted eighths: phases 0-3 all met
+    line += [1]
+    song = melody_song([], time_signature=(3, 8))
+    mixing = mixing_for(model.name)
+    in_three = mixing.in_metre(song, model.encoding.steps_per_quarter)
+    assert (mixing.phase_period, in_three.phase_period) == (4, 2)
+    gap = (24, 48)
+    got = score_gap(model, line, *gap, memory=True, song=song)
+    override_mixing(model.name, in_three)
+    try:
+        want = score_gap(model, line, *gap, memory=True)
+    finally:
+        override_mixing(model.name, None)
+    assert got == want
+    assert score_gap(model, line, *gap, memory=True)[0] != pytest.approx(got[0], rel=1e-6)
+
+
 def test_the_motif_memory_hears_the_music_after_the_gap(library):
     """A figure heard only after the gap: the memory that has heard the suffix predicts
     the gap's copy of it far better than one that has heard only the music before, and

@@ -135,7 +135,7 @@ def fit_memory(args) -> int:
     for k, tune_id, song, index, start, end in gap_cases(test_songs(split_name="validation")):
         encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
         a, b = gap_steps(song, encoded.start_step, start, end, enc)
-        cases.append((encoded.tokens, a, b))
+        cases.append((encoded.tokens, a, b, song))
     fitted, default = mixing_for(info), mixing_for("no such model")
     candidates = []
     for label, base in (("card", fitted), ("default", default)):
@@ -146,8 +146,9 @@ def fit_memory(args) -> int:
     for label, mixing in candidates:
         override_mixing(args.model, mixing)
         bits = notes = 0
-        for tokens, a, b in cases:
-            got, _, n = score_gap(model, tokens, a, b, both_sides=True, memory=True)
+        for tokens, a, b, song in cases:
+            got, _, n = score_gap(model, tokens, a, b, both_sides=True, memory=True,
+                                  song=song)
             bits, notes = bits + got, notes + n
         override_mixing(args.model, None)
         rows.append({"candidate": label, "bits_per_note": round(bits / notes, 4)})
@@ -233,7 +234,7 @@ def evaluate(args) -> int:
                 if m is None:
                     continue
                 bits, _, n = score_gap(m, encoded.tokens, a, b, both_sides=both,
-                                       memory=memory)
+                                       memory=memory, song=song)
                 sums[key][0] += bits
                 sums[key][1] += n
             notes = song.tracks[index].notes
