@@ -691,6 +691,10 @@ def _melody_steps(enc, notes: Sequence[Note], ppq: int, start_step: int, transpo
 HARMONY_SLOTS = (("Alto", 53, 74, 64.0), ("Tenor", 47, 69, 57.0), ("Bass", 36, 62, 48.0))
 SOPRANO_CENTRE = 70  # where a soprano's melody sits; another melody moves the slots
 MUST_SOUND_SHARE = 0.5  # a part sounds at a position of the bar it sounded at this often
+KEEP_GOING_SHARE = 0.75  # a part that rested a bar yet started notes in this share of its
+#                          bars starts a note every bar, if it played lately:
+KEEP_GOING_BARS = 4  # in the seed's last bars
+KEEP_GOING_RECENT = 8  # (the share is also read over the seed's last bars)
 CROSSING_SHARE = 0.3  # two parts may cross when the seed's did on this share of their steps
 MAX_VOICE_CANDIDATES = 8  # a song's tracks considered for a harmonisation's voices, at most
 
@@ -861,6 +865,27 @@ def _rested_a_bar(grid: Sequence[tuple[int, int, int]], end_step: int, bar: int)
     return reach is not None and end_step - reach >= bar
 
 
+def _keeps_going(grid: Sequence[tuple[int, int, int]], end_step: int, bar: int,
+                 origin: int) -> bool:
+    """Whether a part that rested a bar still plays on: it started a note in at least
+    KEEP_GOING_SHARE of its bars (from its first note's bar to ``end_step``, where the
+    seed ends) or of the last KEEP_GOING_RECENT of them, and one in the last
+    KEEP_GOING_BARS.  mma's bass lines skip a bar now and then (another track plays its
+    fills, or a section leaves them out), and without this rule a continuation dropped
+    them for good."""
+    onsets = {(s - origin) // bar for s, _, _ in grid if s < end_step}
+    if not onsets:
+        return False
+    last = (end_step - 1 - origin) // bar
+    if not any(b > last - KEEP_GOING_BARS for b in onsets):
+        return False
+    first = min(onsets)
+    for lo in (first, max(first, last - KEEP_GOING_RECENT + 1)):
+        if sum(b >= lo for b in onsets) >= KEEP_GOING_SHARE * (last - lo + 1):
+            return True
+    return False
+
+
 def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: int,
                transpose: int, melody: _Melody | None = None, key: Key | None = None,
                rhythm_to: dict[int, int] | None = None) -> PartRules:
@@ -935,11 +960,18 @@ def _seed_rhythm(enc, rules: PartRules, j: int, part: _Part,
     rules.least[j] = min(chord, part.capacity)
     known = seen[pos] > 0
     # a part that rested a whole bar in its seed may do so again
-    if not _rested_a_bar(grid, heard_to, frame.bar):
+    rested = _rested_a_bar(grid, heard_to, frame.bar)
+    if not rested:
         rules.must[:, j] = np.where(known, s_share[pos] >= MUST_SOUND_SHARE, busy >= 0.9)
     sure = seen[pos] >= 2
     rules.attack[:, j] = np.where(sure & (o_share[pos] == 0), -1,
                                   np.where(sure & (o_share[pos] >= 1.0), 1, 0))
+    if rested and _keeps_going(grid, heard_to, frame.bar, frame.origin):
+        # a sparse part that still plays in most bars (a bass of two notes a bar that
+        # sometimes skips one) starts a note every bar where it most often did
+        where = np.flatnonzero(pos == int(np.argmax(np.where(seen >= 2, o_share, -1.0))))
+        rules.must[where, j] = True
+        rules.attack[where, j] = 1
     if rhythm_to is not None:  # its last pitch before the start
         grid = [g for g in grid if g[0] < start_step]
         if not grid:
