@@ -319,6 +319,13 @@ def every_track(library, seed: int) -> dict:
         out = song_with_parts(song, result, 0)
         grew = [len(a.notes) > len(b.notes) for a, b in zip(out.tracks, song.tracks)
                 if b.notes]
+        # the pitched tracks still playing where the seed ends (2+ notes started in its
+        # last 4 bars): each should go on (one that rested there may rest on)
+        last_bars = result.start_tick - 4 * song.ticks_per_bar_at(result.start_tick)
+        playing = [i for i, t in enumerate(song.tracks) if not is_drum_track(t) and sum(
+            last_bars <= n.start_tick < result.start_tick for n in t.notes) >= 2]
+        stopped = [song.tracks[i].name or str(i + 1) for i in playing
+                   if len(out.tracks[i].notes) <= len(song.tracks[i].notes)]
         bar = bar_steps(song.meter_at(0))
         start = enc.ceil_step(result.start_tick, song.ppq)
         other_name, other = songs[int(rng.integers(len(songs)))]
@@ -341,12 +348,15 @@ def every_track(library, seed: int) -> dict:
                          "seed_hits": int(last.sum()), "new_hits": int(new.sum())}
         first = tracks[min(tracks)]
         rows[name] = {"model": model, "every_track_grew": all(grew),
+                      "playing_tracks": len(playing), "playing_tracks_stopped": stopped,
                       "drums_grew": all(t["grew"] for t in tracks.values()),
                       "js_seed": first["js_seed"], "js_other": first["js_other"],
                       "keeps": all(t["js_seed"] <= t["js_other"] / 2 for t in tracks.values()),
                       "other": other_name, "drum_tracks": tracks}
     keeps = sum(r["keeps"] for r in rows.values())
     return {"songs": rows, "all_grew": all(r["every_track_grew"] for r in rows.values()),
+            "songs_with_a_playing_track_stopped": sum(bool(r["playing_tracks_stopped"])
+                                                      for r in rows.values()),
             "drums_grew": sum(r["drums_grew"] for r in rows.values()),
             "share_keeping_groove": round(keeps / len(rows), 3) if rows else None}
 
@@ -460,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
                for d, t in r["drum_tracks"].items()])
         print(f"songs whose every drum track went on: {results['tracks']['drums_grew']} of "
               f"{len(results['tracks']['songs'])}")
+        print(f"songs where a pitched track playing in the seed's last 4 bars got no new "
+              f"note: {results['tracks']['songs_with_a_playing_track_stopped']}")
         print(f"keeping the groove (JS seed <= JS other / 2): "
               f"{results['tracks']['share_keeping_groove']}")
     if "speed" not in args.skip:
