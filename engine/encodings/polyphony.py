@@ -367,6 +367,27 @@ def _any(a: np.ndarray, axis) -> np.ndarray:
 
 
 _OR = np.logical_or.reduce
+# engine.encodings.grammar_kernels, PartGrammar's compiled mask: imported with the first
+# PartGrammar made (importing numba takes a few tenths of a second, which a process that
+# only reads and writes files should not pay)
+_grammar_kernels = None
+
+
+def _kernels():
+    global _grammar_kernels
+    if _grammar_kernels is None:
+        from engine.encodings import grammar_kernels
+
+        grammar_kernels.warm()  # compiled or loaded now, not in the middle of a step
+        _grammar_kernels = grammar_kernels
+    return _grammar_kernels
+
+
+# what the compiled mask is given for rules without pitch classes or forced notes
+_NO_PCS = np.ones((1, 1, 12), bool)
+_NO_FORCED = np.zeros((1, 1, 1), np.int8)
+_NO_FLAGS = np.zeros((1, 1), bool)
+_NO_PARTS = np.zeros(1, np.int64)
 # .sum(), .max(), .min() without the methods' Python wrappers (asked every token)
 _ADD, _MAX, _MIN = np.add.reduce, np.maximum.reduce, np.minimum.reduce
 AHEAD_KEPT = 1024  # the most steps' readings a grammar keeps by their rules (set_step)
@@ -595,14 +616,18 @@ class PartGrammar:
         T = rules.must.shape[0]
         self.T = T
         # the rules padded with one free step for steps beyond them
-        self._must = np.concatenate([rules.must, np.zeros((1, P), bool)])
-        self._attack = np.concatenate([rules.attack, np.zeros((1, P), np.int8)])
+        # (the types the compiled mask is made for: bool, int8 for attack and forced)
+        self._must = np.concatenate([rules.must, np.zeros((1, P), bool)]).astype(bool)
+        self._attack = np.concatenate([rules.attack,
+                                       np.zeros((1, P), np.int8)]).astype(np.int8)
         pcs = rules.pitch_classes
-        self._pcs = None if pcs is None else np.concatenate([pcs, np.ones((1, P, 12), bool)])
+        self._pcs = None if pcs is None else \
+            np.concatenate([pcs, np.ones((1, P, 12), bool)]).astype(bool)
         if rules.forced is not None:
-            self._forced = np.concatenate([rules.forced, np.zeros((1, P, n), np.int8)])
+            self._forced = np.concatenate([rules.forced,
+                                           np.zeros((1, P, n), np.int8)]).astype(np.int8)
             fp = rules.forced_part
-            self._fpart = np.concatenate([fp, np.zeros((1, P), bool)])
+            self._fpart = np.concatenate([fp, np.zeros((1, P), bool)]).astype(bool)
             # a forced part's kept note is not held on into a free step
             after = np.zeros_like(self._fpart)
             after[1:] = self._fpart[:-1] & ~self._fpart[1:]
@@ -643,9 +668,8 @@ class PartGrammar:
         self.part_of = np.full(batch, -1, np.int64)
         self._allow_new = np.zeros((batch, P, n), bool)
         self._allow_hold = np.zeros((batch, P, n), bool)
-        self._rows = np.arange(batch)
-        self._least = np.asarray(rules.least)[None, :]
-        self._not_self = ~np.eye(P, dtype=bool)[None]  # [1, i, j]: two different parts
+        self._least = np.asarray(rules.least, np.int64)
+        _kernels()  # numba's, the first PartGrammar of a process
         # the forced notes read ahead (:meth:`forced_next`; :meth:`_ahead_rows`), made at
         # its first call, and the readings of the steps set_step gave, by their rules
         self._ahead: np.ndarray | None = None
@@ -793,201 +817,61 @@ class PartGrammar:
 
     def mask(self, allowed: np.ndarray) -> np.ndarray:
         """Boolean [batch, vocab]: ``allowed`` ([vocab] or [batch, vocab]) narrowed by
-        the parts' rules; forced notes are allowed whatever ``allowed`` says."""
-        B, P, n = self.batch, self.P, self.n
-        at = self._at()
-        idx = self._index[None, :]
-        if allowed.shape != (B, self.enc.vocab_size):
-            allowed = np.broadcast_to(allowed, (B, self.enc.vocab_size))
-        a_new, a_hold = allowed[:, 1:1 + n], allowed[:, 1 + n:]
-        under = idx < self.below[:, None]
-        fpart = self._fpart[at] if self._fpart is not None else np.zeros((B, P), bool)
-        if self._forced is not None:
-            unwritten = (self._forced[at] > 0) & ~self.cur  # [B, P, n]
-            pending = _any(unwritten, 2)  # parts with forced notes still to come
-            any_unw = _any(unwritten, 1)
-            fhigh = np.where(_any(any_unw, 1), n - 1 - np.argmax(any_unw[:, ::-1], axis=1), -1)
-        else:
-            unwritten = None
-            pending = np.zeros((B, P), bool)
-            fhigh = np.full(B, -1, np.int64)
-        over_forced = idx > fhigh[:, None]
-        must = self._must[at] & ~fpart
-        attack = self._attack[at]
-        least = self._least
-        # every part at once: [B, P, n]
-        ok = ~self.closed & (self.count < self._capacity[None, :]) & ~fpart
-        rng = (self._in_range[None] & (under & over_forced)[:, None, :] & ok[:, :, None])
-        if self._pcs is not None:
-            rng &= self._pcs[at][:, :, self._pc]
-        prev = self.prev
-        # a part that must sound with nothing to hold may start a note anywhere
-        attack = np.where((attack == -1) & must & ~_any(prev, 2), 0, attack)
-        new = rng & (attack != -1)[:, :, None] & a_new[:, None, :]
-        hold = rng & prev & (attack != 1)[:, :, None] & a_hold[:, None, :]
-        if self._no_hold is not None:
-            hold &= ~self._no_hold[at][:, :, None]
-        if self.max_hold is not None:
-            hold &= self.held < self.max_hold
-        loose = new | hold  # before the voice leading
-        par = self._parallels() if self.voice_leading else None
-        if par is not None:
-            # a part that must sound and has no other way to is not silenced
-            free = new & ~par
-            keep = _any(free, 2) | _any(hold, 2) | ~must
-            new = np.where(keep[:, :, None], free, new)
-        raw_new, raw_hold = new, hold
-        can = _any((raw_new | raw_hold), 2)
-        # each part's lowest possible note now (n when none), parallels allowed: a part
-        # that must sound may take one rather than fall silent
-        lowest = np.where(_any(loose, 2), np.argmax(loose, axis=2), n)
-        # parts still owed notes: forced ones, and those that must sound (or have begun
-        # a chord) short of their least, when they can have one
-        need = pending | (((must & (self.count == 0)) | ((self.count > 0) & (self.count < least)))
-                          & ~self.closed & can)
-        if need.any():
-            # a note of j closes the ordered parts above it: none may still be owed
-            blocked = _any((need[:, :, None] & self._above[None]), 1)  # [B, j]
-            # room beneath for the other parts owed a note (those above j block it)
-            owed = np.where(need & ~pending, lowest, -1)  # [B, k]
-            room = np.where(self._others[None], owed[:, :, None], -1).max(axis=1)  # [B, j]
-            keep = ~blocked[:, :, None] & (self._index[None, None, :] > room[:, :, None])
-            raw_new &= keep
-            raw_hold &= keep
-        if unwritten is not None:
-            # the highest forced note still to come is allowed, as given
-            rows = np.nonzero(fhigh >= 0)[0]
-            if rows.size:
-                f = fhigh[rows]
-                part = np.argmax(unwritten[rows, :, f], axis=1)
-                kind = self._forced[at[rows], part, f]
-                raw_new[rows, part, f] = kind == 1
-                raw_hold[rows, part, f] = kind == 2
-                # and nothing of that part beneath it before it
-        self._allow_new, self._allow_hold = raw_new, raw_hold
-        out = np.zeros((B, self.enc.vocab_size), bool)
-        out[:, 1:1 + n] = _any(raw_new, 1)
-        out[:, 1 + n:] = _any(raw_hold, 1)
-        # STEP once nothing is owed (or nothing more can come)
-        out[:, 0] = ~_any(need, 1) | ~_any(out[:, 1:], 1)
-        return out
+        the parts' rules; forced notes are allowed whatever ``allowed`` says.
 
-    def _parallels(self) -> np.ndarray | None:
-        """Boolean [batch, parts, pitches]: the notes that would start a part's step in
-        parallel fifths or octaves (or unisons) with a part already written in this
-        step: the two a perfect interval apart (mod 12) in the last step, the other part
-        moved, and this note moving the same way into the same interval; None when no
-        row has any."""
-        ci, pi = self.cur_top[:, :, None], self.prev_top[:, :, None]  # [B, i, 1]
-        pj = self.prev_top[:, None, :]  # [B, 1, j]
-        d = (pi - pj) % 12  # [B, i, j]
-        valid = ((self.count == 0)[:, None, :] & (ci >= 0) & (pi >= 0) & (pj >= 0)
-                 & (ci != pi) & ((d == 0) | (d == 7)) & self._not_self)
-        if not valid.any():
-            return None
-        b, i, j = np.nonzero(valid)  # the few (row, part above, part) triples that matter
-        p = self._index[None, :]
-        c, q, r = self.cur_top[b, i][:, None], self.prev_top[b, i][:, None], \
-            self.prev_top[b, j][:, None]
-        same_way = np.where(c > q, p > r, p < r)
-        hit = same_way & (((c - p) % 12) == d[b, i, j][:, None])
-        out = np.zeros((self.batch, self.P, self.n), bool)
-        np.logical_or.at(out, (b, j), hit)
+        Every part at once: a part may write a note of its range below the step's last
+        note (and above the highest forced note still to come), when it is neither
+        closed, full nor forced, its pitch classes and attack allow it; a HOLD only of
+        its own note of the step before (not held past ``max_hold``, nor a forced
+        part's kept note into a free step); with ``voice_leading``, no note that starts
+        a part's step in parallel fifths or octaves (or unisons) with a part already
+        written in it (the two a perfect interval apart, mod 12, in the last step, the
+        other part moved, this one moving the same way into the same interval), unless
+        the part must sound and has no other way to.  Parts still owed notes (forced
+        ones, and those that must sound or have begun a chord short of their
+        ``least``, when they can have one) close the ordered parts above them and keep
+        room beneath for one another; the highest forced note still to come is
+        allowed as given; STEP once nothing is owed (or nothing more can come).  The
+        tokens each part was offered are kept for :meth:`push`.  One compiled call
+        (:func:`engine.encodings.grammar_kernels.part_mask`)."""
+        B, P, n = self.batch, self.P, self.n
+        vocab = self.enc.vocab_size
+        allowed = np.asarray(allowed)
+        if allowed.ndim == 1:
+            allowed = allowed[None]
+        elif allowed.shape[0] != B or allowed.strides[0] == 0:
+            allowed = allowed[:1]  # one row for every row (a broadcast one)
+        if allowed.dtype != np.bool_ or not allowed.flags.c_contiguous:
+            allowed = np.ascontiguousarray(allowed, dtype=np.bool_)
+        out = np.empty((B, vocab), bool)
+        new, hold = np.empty((B, P, n), bool), np.empty((B, P, n), bool)
+        forced = self._forced is not None
+        _kernels().part_mask(
+            allowed, self.steps, self.T, self.below, self.cur, self.prev, self.held,
+            self.count, self.closed, self.cur_top, self.prev_top, self._must, self._attack,
+            self._pcs is not None, self._pcs if self._pcs is not None else _NO_PCS,
+            self._pc, forced, self._forced if forced else _NO_FORCED,
+            self._fpart if forced else _NO_FLAGS, self._no_hold if forced else _NO_FLAGS,
+            self._in_range, self._capacity, self._least, self._above, self._others,
+            self.max_hold is not None, 0 if self.max_hold is None else int(self.max_hold),
+            bool(self.voice_leading), out, new, hold)
+        self._allow_new, self._allow_hold = new, hold
         return out
 
     # ---- following the chosen tokens ---------------------------------------------------
-    def _offered_part(self, rows: np.ndarray, p: np.ndarray, is_new: np.ndarray
-                      ) -> np.ndarray:
-        """The part of each of ``rows``' notes (pitch indices ``p``): of the parts the
-        last mask offered it to, the one whose recent centre lies nearest."""
-        cand = np.where(is_new[:, None], self._allow_new[rows, :, p],
-                        self._allow_hold[rows, :, p])
-        # a token the mask did not offer (fed, not sampled): any part that sounded it,
-        # else any part
-        none = ~_any(cand, 1)
-        if none.any():
-            sounded = self.prev[rows[none], :, p[none]]
-            cand[none] = np.where(_any(sounded, 1)[:, None], sounded, True)
-        cost = np.abs(self.centre[rows] - p[:, None]) + np.where(cand, 0.0, np.inf)
-        return np.argmin(cost, axis=1)
-
     def push(self, tokens: np.ndarray, parts: np.ndarray | None = None) -> None:
         """Follow ``tokens`` (one a row); ``parts``: each note's part where the caller
         knows it (a forced note's, as :meth:`forced_next` gives it), else the part the last
-        :meth:`mask` offered it to."""
+        :meth:`mask` offered it to (of those, the one whose recent centre lies nearest; a
+        token it did not offer, fed rather than sampled: a part that sounded it, else any
+        part).  One compiled call (:func:`engine.encodings.grammar_kernels.part_push`)."""
         tokens = np.asarray(tokens, dtype=np.int64)
-        if self.batch == 1:
-            self._push_one(int(tokens[0]), None if parts is None else int(parts[0]))
-            return
-        n = self.n
-        is_step = tokens == STEP
-        self.part_of[:] = -1
-        rows = np.nonzero(~is_step)[0]
-        if rows.size:
-            p = (tokens[rows] - 1) % n
-            is_new = self.enc.kinds[tokens[rows]] == 1
-            if parts is not None:
-                j = np.asarray(parts)[rows]
-            else:
-                j = self._offered_part(rows, p, is_new)
-            self.part_of[rows] = j
-            self.cur[rows, j, p] = True
-            self.cur_new[rows, j, p] = is_new
-            self.count[rows, j] += 1
-            self.below[rows] = p
-            self.closed[rows] |= self._above[:, j].T
-            first = self.cur_top[rows, j] < 0
-            self.cur_top[rows[first], j[first]] = p[first]
-            self.centre[rows, j] = 0.75 * self.centre[rows, j] + 0.25 * p
-        srows = np.nonzero(is_step)[0]
-        if srows.size:
-            cur, new = self.cur[srows], self.cur_new[srows]
-            self.held[srows] = np.where(cur, np.where(new, 1, self.held[srows] + 1), 0)
-            self.prev[srows] = cur
-            self.cur[srows] = False
-            self.cur_new[srows] = False
-            self.prev_top[srows] = self.cur_top[srows]
-            self.cur_top[srows] = -1
-            self.count[srows] = 0
-            self.closed[srows] = False
-            self.below[srows] = n
-            self.steps[srows] += 1
-
-    def _push_one(self, tok: int, part: int | None) -> None:
-        """:meth:`push` for a batch of one, on scalars (a live step's tokens): the same
-        state, value for value, in a third of the numpy calls."""
-        n = self.n
-        if tok == STEP:
-            cur = self.cur[0]
-            self.held[0] = np.where(cur, np.where(self.cur_new[0], 1, self.held[0] + 1), 0)
-            self.prev[0] = cur
-            cur[:] = False
-            self.cur_new[0] = False
-            self.prev_top[0] = self.cur_top[0]
-            self.cur_top[0] = -1
-            self.count[0] = 0
-            self.closed[0] = False
-            self.below[0] = n
-            self.steps[0] += 1
-            self.part_of[0] = -1
-            return
-        p = (tok - 1) % n
-        is_new = bool(self.enc.kinds[tok] == 1)
-        if part is None:
-            cand = (self._allow_new if is_new else self._allow_hold)[0, :, p]
-            if not cand.any():
-                sounded = self.prev[0, :, p]
-                cand = sounded if sounded.any() else np.ones(self.P, bool)
-            part = int(np.argmin(np.abs(self.centre[0] - p) + np.where(cand, 0.0, np.inf)))
-        self.part_of[0] = part
-        self.cur[0, part, p] = True
-        self.cur_new[0, part, p] = is_new
-        self.count[0, part] += 1
-        self.below[0] = p
-        self.closed[0] |= self._above[:, part]
-        if self.cur_top[0, part] < 0:
-            self.cur_top[0, part] = p
-        self.centre[0, part] = 0.75 * self.centre[0, part] + 0.25 * p
+        given = parts is not None
+        _kernels().part_push(
+            tokens, given, np.asarray(parts, dtype=np.int64) if given else _NO_PARTS,
+            self.enc.kinds, self._allow_new, self._allow_hold, self._above, self.prev,
+            self.cur, self.cur_new, self.held, self.count, self.closed, self.below,
+            self.steps, self.cur_top, self.prev_top, self.centre, self.part_of)
 
 
 POLYPHONY_ENCODING = PolyphonyEncoding()

@@ -361,6 +361,12 @@ def _library(cache: dict, folders: tuple[str, ...]) -> Any:
     return lib
 
 
+def _warm_grammar() -> None:
+    from engine.encodings import grammar_kernels
+
+    grammar_kernels.warm()
+
+
 def serve(requests: _Requests, send: Callable[[Any], None]) -> None:
     """The child's loop: one request at a time until Quit or the parent goes."""
     from engine.generation.memory import warm_in_background
@@ -369,6 +375,8 @@ def serve(requests: _Requests, send: Callable[[Any], None]) -> None:
     # child waits for its first request (seconds the first time, a fraction after), not
     # on a user's first Generate
     warm_in_background()
+    # the part grammar's, likewise (numba imported in the thread too)
+    threading.Thread(target=_warm_grammar, name="grammar-warm", daemon=True).start()
     libraries: dict = {}
     while True:
         request = requests.queue.get()

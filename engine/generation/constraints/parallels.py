@@ -24,6 +24,19 @@ from engine.generation.constraints import Constraint
 
 __all__ = ["BeatParallels", "beat_parallels", "steps_per_beat", "ENABLED"]
 
+# engine.encodings.grammar_kernels, imported with the first rule made (numba's import)
+_grammar_kernels = None
+_NO_FORCED = np.zeros((1, 1), bool)
+
+
+def _kernels():
+    global _grammar_kernels
+    if _grammar_kernels is None:
+        from engine.encodings import grammar_kernels
+
+        _grammar_kernels = grammar_kernels
+    return _grammar_kernels
+
 #: whether part jobs keep the rule (bench/chorales.py --no-beat-parallels measures the
 #: music without it)
 ENABLED = True
@@ -60,58 +73,23 @@ class BeatParallels(Constraint):
         self.n = g.n
         # each row's parts' highest notes on the last beat step closed (-1: silent)
         self.beat_top = np.full((g.batch, g.P), -1, np.int64)
-        self.index = np.arange(g.n)
         forced = g.rules.forced
-        self.forced_at = None if forced is None else (forced > 0).any(axis=1)  # [T, n]
+        self.forced_at = None if forced is None else \
+            np.ascontiguousarray((forced > 0).any(axis=1))  # [T, n]
 
     def _on_beat(self, steps: np.ndarray) -> np.ndarray:
         return (self.start + steps) % self.beat == 0
 
-    def _bans(self, rows: np.ndarray) -> np.ndarray | None:
-        """[rows, n]: the pitches each of ``rows`` may not start its next part with."""
-        g = self.rule.grammar
-        ci = g.cur_top[rows][:, :, None]  # [R, i, 1]: written this step
-        qi = self.beat_top[rows][:, :, None]
-        rj = self.beat_top[rows][:, None, :]  # [R, 1, j]
-        d = (qi - rj) % 12
-        open_j = (g.count[rows] == 0) & ~g.closed[rows]  # [R, j]
-        valid = (open_j[:, None, :] & (ci >= 0) & (qi >= 0) & (rj >= 0) & (ci != qi)
-                 & ((d == 0) | (d == 7)) & ~np.eye(g.P, dtype=bool)[None])
-        if not valid.any():
-            return None
-        b, i, j = np.nonzero(valid)
-        p = self.index[None, :]
-        c, q, r = ci[b, i], qi[b, i], rj[b, 0, j][:, None]
-        same_way = np.where(c > q, p > r, p < r)
-        hit = same_way & (((c - p) % 12) == d[b, i, j][:, None])
-        ban = np.zeros((len(rows), g.P, self.n), bool)
-        np.logical_or.at(ban, (b, j), hit)
-        # each pitch's likely part: the open part nearest it
-        cost = np.abs(g.centre[rows][:, :, None] - p[None]) + \
-            np.where(open_j, 0.0, np.inf)[:, :, None]  # [R, P, n]
-        owner = np.argmin(cost, axis=1)  # [R, n]
-        return np.take_along_axis(ban, owner[:, None, :], axis=1)[:, 0]
-
     def narrow(self, step: int, allowed: np.ndarray) -> np.ndarray:
         g = self.rule.grammar
-        rows = np.nonzero(self._on_beat(g.steps) & ~self.rule.done & (g.count.sum(axis=1) > 0)
-                          )[0]
-        if not rows.size:
-            return allowed
-        bans = self._bans(rows)
-        if bans is None:
-            return allowed
-        n = self.n
-        if self.forced_at is not None:
-            t = np.minimum(g.steps[rows], len(self.forced_at) - 1)
-            bans &= ~self.forced_at[t]
-        mask = np.array(allowed, copy=True)
-        mask[rows, 1:1 + n] &= ~bans
-        mask[rows, 1 + n:] &= ~bans
-        # a row left with no note where it had one is not narrowed
-        lost = allowed[rows, 1:].any(axis=1) & ~mask[rows, 1:].any(axis=1)
-        mask[rows[lost]] = allowed[rows[lost]]
-        return mask
+        mask = np.array(allowed, dtype=bool, order="C", copy=True)
+        forced = self.forced_at is not None
+        # one compiled call for every row (engine.encodings.grammar_kernels.beat_bans)
+        if _kernels().beat_bans(self.start, self.beat, self.rule.done, g.cur_top,
+                                self.beat_top, g.count, g.closed, g.centre, forced,
+                                self.forced_at if forced else _NO_FORCED, g.steps, mask):
+            return mask
+        return allowed
 
     def update(self, tokens: np.ndarray) -> None:
         # heard after the grammar: a row that closed a beat step keeps its parts' tops
