@@ -27,7 +27,8 @@ import threading
 import numpy as np
 from numba import njit
 
-__all__ = ["part_mask", "part_push", "beat_bans", "warm", "warmed"]
+__all__ = ["part_mask", "part_push", "beat_bans", "forced_tokens", "fixed_bans", "warm",
+           "warmed"]
 
 
 @njit(cache=True, nogil=True)
@@ -342,6 +343,123 @@ def beat_bans(start, beat, done, cur_top, beat_top, count, closed, centre, has_f
     return found
 
 
+@njit(cache=True, nogil=True)
+def forced_tokens(ahead, steps, T, count, has_fpart, fpart_t, below, capacity, closed,
+                  has_done, done, token, part):
+    """:meth:`PartGrammar.forced_next <engine.encodings.polyphony.PartGrammar.forced_next>`
+    on its reading of the rules ahead (``ahead`` [T + 1, w, 2 + parts]): fills ``token``
+    and ``part`` and says True when every row's next token is forced (a ``done`` row's:
+    STEP, with ``has_done``), else False."""
+    B, P = count.shape
+    width = ahead.shape[1]
+    forced = True
+    for b in range(B):
+        t = min(steps[b], T)
+        w = 0
+        if has_fpart:
+            for j in range(P):
+                if fpart_t[t, j]:
+                    w += count[b, j]
+        if w >= width:
+            raise IndexError("more notes written in forced parts than were forced")
+        if has_done and done[b]:
+            token[b] = 0  # STEP
+            part[b] = -1
+            continue
+        token[b] = ahead[t, w, 0]
+        part[b] = ahead[t, w, 1]
+        if token[b] < 0:
+            forced = False
+        # a part may write when it has a pitch of its range between the forced note
+        # and the step's last note, and is neither closed nor full
+        for j in range(P):
+            if ahead[t, w, 2 + j] < below[b] and count[b, j] < capacity[j] \
+                    and not closed[b, j]:
+                forced = False
+    return forced
+
+
+@njit(cache=True, nogil=True)
+def _fixed_parallel(top, q, t, back, out):
+    """``out`` [pitches] |= the pitches that move a part from pitch index ``q`` (``back``
+    steps before step ``t``) in parallel with a fixed part that moved meanwhile
+    (``top`` [T + 1, parts]: each fixed part's highest pitch per step from the one before,
+    -1 silent)."""
+    if q < 0:
+        return
+    P = top.shape[1]
+    n = out.shape[0]
+    for j in range(P):
+        c, r = top[t + 1, j], top[t + 1 - back, j]
+        if c < 0 or r < 0 or c == r:
+            continue
+        d = (q - r) % 12
+        if d != 0 and d != 7:
+            continue
+        for p in range(n):
+            if (p - c) % 12 == d and p != q and (p > q) == (c > r):
+                out[p] = True
+
+
+@njit(cache=True, nogil=True)
+def fixed_bans(target, steps, count, done, top, target_forced, forced_at, prev_top, hist,
+               has_beats, phase, beat, ban_step, ban_new, ban_hold, banned, allowed, mask):
+    """:class:`engine.generation.jobs.regenerate.FixedParallels`' narrowing of ``mask``
+    (a copy of ``allowed``, changed in place): for each row whose part ``target`` has no
+    note yet in its step, is not forced there and is not ``done``, its bans worked out
+    once a step (``ban_step``: the step they were for; ``ban_new``, ``ban_hold``,
+    ``banned``), from the step before and on a beat (``has_beats``: ``phase``, ``beat``)
+    from the beat before (``hist``: the part's tops per step); never a forced note's
+    pitch (``forced_at``), and a row left with nothing is not narrowed.  Whether any
+    row was."""
+    B = steps.shape[0]
+    n = ban_new.shape[1]
+    T = top.shape[0] - 1
+    vocab = mask.shape[1]
+    narrowed = False
+    for b in range(B):
+        if count[b, target] != 0 or done[b]:
+            continue
+        t = min(steps[b], T - 1)
+        if target_forced[t]:
+            continue
+        if ban_step[b] != steps[b]:
+            for p in range(n):
+                ban_new[b, p] = False
+                ban_hold[b, p] = False
+            _fixed_parallel(top, prev_top[b, target], t, 1, ban_new[b])
+            if has_beats and (phase + t) % beat == 0 and t >= beat:
+                _fixed_parallel(top, hist[b, t - beat], t, beat, ban_hold[b])
+                for p in range(n):
+                    if ban_hold[b, p]:
+                        ban_new[b, p] = True
+            any_ban = False
+            for p in range(n):
+                if ban_new[b, p]:
+                    any_ban = True
+                    break
+            banned[b] = any_ban
+            ban_step[b] = steps[b]
+        if not banned[b]:
+            continue
+        narrowed = True
+        for p in range(n):
+            if not forced_at[t, p]:
+                if ban_new[b, p]:
+                    mask[b, 1 + p] = False
+                if ban_hold[b, p]:
+                    mask[b, 1 + n + p] = False
+        left = False
+        for v in range(vocab):
+            if mask[b, v]:
+                left = True
+                break
+        if not left:
+            for v in range(vocab):
+                mask[b, v] = allowed[b, v]
+    return narrowed
+
+
 _warm_lock = threading.Lock()
 _warmed = threading.Event()
 
@@ -375,6 +493,16 @@ def warm() -> None:
                       z.copy(), z.copy(), z.copy(), np.zeros((B, P, n), np.int64), i.copy(),
                       np.zeros((B, P), np.bool_), np.full(B, n, np.int64), b.copy(),
                       i - 1, i - 1, f, b.copy())
+        forced_tokens(np.zeros((T + 1, 2, 2 + P), np.int64), b, T, i, True,
+                      np.zeros((T + 1, P), np.bool_), np.full(B, n, np.int64),
+                      np.ones(P, np.int64), np.zeros((B, P), np.bool_), True,
+                      np.zeros(B, np.bool_), b.copy(), b.copy())
+        fixed_bans(0, b, i, np.zeros(B, np.bool_), np.zeros((T + 1, P), np.int64),
+                   np.zeros(T, np.bool_), np.zeros((T, n), np.bool_), i - 1,
+                   np.full((B, T + 1), -1, np.int64), True, 0, 1, b - 1,
+                   np.zeros((B, n), np.bool_), np.zeros((B, n), np.bool_),
+                   np.zeros(B, np.bool_), np.ones((B, vocab), np.bool_),
+                   np.ones((B, vocab), np.bool_))
         beat_bans(0, 1, np.zeros(B, np.bool_), i - 1, i - 1, i + 1, np.zeros((B, P), np.bool_),
                   f, False, np.zeros((1, 1), np.bool_), b, np.ones((B, vocab), np.bool_))
         _warmed.set()

@@ -388,8 +388,8 @@ _NO_PCS = np.ones((1, 1, 12), bool)
 _NO_FORCED = np.zeros((1, 1, 1), np.int8)
 _NO_FLAGS = np.zeros((1, 1), bool)
 _NO_PARTS = np.zeros(1, np.int64)
-# .sum(), .max(), .min() without the methods' Python wrappers (asked every token)
-_ADD, _MAX, _MIN = np.add.reduce, np.maximum.reduce, np.minimum.reduce
+_NO_DONE = np.zeros(1, bool)
+_MAX = np.maximum.reduce  # .max() without the method's Python wrapper
 AHEAD_KEPT = 1024  # the most steps' readings a grammar keeps by their rules (set_step)
 
 
@@ -731,21 +731,17 @@ class PartGrammar:
         comes), so a call costs a few operations on ``[batch, parts]`` arrays instead of
         the mask's over ``[batch, parts, pitches]``."""
         ahead = self._read_ahead() if self._ahead is None else self._ahead
-        t = np.minimum(self.steps, self.T)  # past the rules: row T, nothing forced
-        count = self.count
-        w = 0 if self._fpart is None else _ADD(count, 1, where=self._fpart[t])
-        known = ahead[t, w]  # [batch, 2 + P]: the step's forced notes written: w
-        # a part may write when it has a pitch of its range between the forced note and
-        # the step's last note, and is neither closed nor full
-        may = (known[:, 2:] < self.below[:, None]) & ((count < self._capacity) > self.closed)
-        token, part = known[:, 0], known[:, 1]
-        if done is not None and _OR(done):
-            may[done] = False
-            token = np.where(done, STEP, token)
-            part = np.where(done, -1, part)
-        if _OR(may, None) or _MIN(token) < 0:
-            return None
-        return token, part
+        has_fpart, has_done = self._fpart is not None, done is not None
+        token, part = np.empty(self.batch, np.int64), np.empty(self.batch, np.int64)
+        # one compiled call (engine.encodings.grammar_kernels.forced_tokens); past the
+        # rules: row T, nothing forced
+        if _kernels().forced_tokens(
+                ahead, self.steps, self.T, self.count, has_fpart,
+                self._fpart if has_fpart else _NO_FLAGS, self.below, self._capacity,
+                self.closed, has_done, np.asarray(done, bool) if has_done else _NO_DONE,
+                token, part):
+            return token, part
+        return None
 
     def _read_ahead(self) -> np.ndarray:
         """:meth:`forced_next`'s reading of every step of the rules, and a row T past

@@ -1,12 +1,15 @@
-"""The part grammar and the beat-parallels rule as numpy computed them before their steps
-were compiled (engine/encodings/polyphony.py's PartGrammar and
-engine/generation/constraints/parallels.py's BeatParallels at commit 3302c5b), kept for
+"""The part grammar and the parallels rules as numpy computed them before their steps
+were compiled (engine/encodings/polyphony.py's PartGrammar,
+engine/generation/constraints/parallels.py's BeatParallels and
+engine/generation/jobs/regenerate.py's FixedParallels at commit 3302c5b), kept for
 the tests alone: tests/engine/test_grammar_kernels.py holds the compiled grammar
 (engine/encodings/grammar_kernels.py) to them, mask for mask and state for state.  Not
 imported by the engine."""
 # flake8: noqa
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -518,3 +521,124 @@ class ReferenceBeatParallels:
         if rows.size:
             closed = rows[self._on_beat(g.steps[rows] - 1)]
             self.beat_top[closed] = g.prev_top[closed]
+
+
+class ReferenceFixedParallels:
+    """The chosen part's new note keeps out of parallel fifths and octaves (unisons and
+    compound intervals) with every forced part, those beneath it too, whose notes the
+    grammar has not heard yet when the part writes (they come later in the step): the
+    two a perfect interval apart (mod 12) before, both moving the same way into the same
+    interval, from the step before, and on a beat from the beat before (through passing
+    notes between them, as the beat-by-beat sonorities of bench/chorales.py hear it).
+    Never a forced note's pitch, never where the part itself is forced; a row left with
+    nothing to write is not narrowed."""
+
+    name = "fixed-parallels"
+
+    def __init__(self, context, rule, top: np.ndarray, target: int,
+                 forced_at: np.ndarray, target_forced: np.ndarray,
+                 beats: tuple[int, int] | None) -> None:
+        self.context = context
+        self.rule, self.target = rule, target
+        # [T + 1, P]: each forced part's highest pitch index per step from the one
+        # before the range (-1: silent)
+        self.top = top
+        self.forced_at = forced_at  # [T, n]: pitches some part is forced to sound
+        self.target_forced = target_forced  # [T]: steps the part itself is forced
+        self.beats = beats  # (the first step's place in its beat, steps a beat)
+        n = context.model.encoding.pitches
+        self.index = np.arange(n)
+        self.hist = np.full((context.rows, len(top)), -1, np.int64)  # the part's tops
+        # each row's bans, worked out once a step (they hold for the whole step: the
+        # part's pitch before it and the forced parts' are fixed within it)
+        rows = context.rows
+        self._ban_step = np.full(rows, -1, np.int64)
+        self._ban_new = np.zeros((rows, n), bool)
+        self._ban_hold = np.zeros((rows, n), bool)
+        self._banned = np.zeros(rows, bool)
+
+    @classmethod
+    def of(cls, model, rows: int, forced: np.ndarray, forced_part: np.ndarray, target: int,
+           start_top: np.ndarray, beats: tuple[int, int] | None = None):
+        """A maker of the constraint for :func:`sample_parts`' ``also``."""
+        enc = model.encoding
+        sounding = forced > 0  # [T, P, n]
+        any_ = sounding.any(axis=2)
+        highest = np.where(any_, enc.pitches - 1 - np.argmax(sounding[:, :, ::-1], axis=2), -1)
+        first = np.where(np.asarray(start_top) >= 0, np.asarray(start_top) - enc.min_pitch, -1)
+        top = np.concatenate([first[None], highest]).astype(np.int64)
+        top[:, target] = -1
+        forced_at = sounding.any(axis=1)
+        target_forced = np.asarray(forced_part)[:, target].copy()
+
+        def make(rule):
+            return cls(SimpleNamespace(model=model, rows=rows), rule, top, target, forced_at,
+                       target_forced, beats)
+        return make
+
+    def _parallel(self, q: np.ndarray, t: np.ndarray, back: int) -> np.ndarray:
+        """[R, n]: for rows whose part sounded pitch index ``q`` [R] (-1: silent)
+        ``back`` steps before their steps ``t`` [R], the pitches that move it in
+        parallel with a forced part that moved meanwhile."""
+        c, r = self.top[t + 1], self.top[t + 1 - back]  # [R, P]
+        d = (q[:, None] - r) % 12
+        moved = (c >= 0) & (r >= 0) & (c != r) & (q >= 0)[:, None] & ((d == 0) | (d == 7))
+        out = np.zeros((len(q), len(self.index)), bool)
+        if not moved.any():
+            return out
+        b, j = np.nonzero(moved)  # the few (row, forced part) pairs that matter
+        p, qb, cc = self.index[None, :], q[b][:, None], c[b, j][:, None]
+        hit = (((p - cc) % 12) == d[b, j][:, None]) & (p != qb) & \
+            ((p > qb) == (cc > r[b, j][:, None]))
+        np.logical_or.at(out, b, hit)
+        return out
+
+    def narrow(self, step: int, allowed: np.ndarray) -> np.ndarray:
+        if self.rule.known is not None:  # every row's next token forced: nothing to ban
+            return allowed
+        grammar = self.rule.grammar
+        first = grammar.count[:, self.target] == 0  # the part's first note of the step
+        if not first.any():
+            return allowed
+        T = len(self.top) - 1
+        t_all = np.minimum(grammar.steps, T - 1)
+        live = first & ~self.target_forced[t_all] & ~self.rule.done
+        new = np.nonzero(live & (self._ban_step != grammar.steps))[0]
+        if new.size:
+            self._bans(new, t_all[new])
+            self._ban_step[new] = grammar.steps[new]
+        rows = np.nonzero(live & self._banned)[0]
+        if not rows.size:
+            return allowed
+        n = len(self.index)
+        free = ~self.forced_at[t_all[rows]]  # never a forced note's pitch
+        mask = np.array(allowed, copy=True)
+        mask[rows, 1:1 + n] &= ~(self._ban_new[rows] & free)
+        mask[rows, 1 + n:] &= ~(self._ban_hold[rows] & free)
+        empty = ~mask.any(axis=1)
+        mask[empty] = allowed[empty]
+        return mask
+
+    def _bans(self, rows: np.ndarray, t: np.ndarray) -> None:
+        """The bans of ``rows`` at their steps ``t`` (new notes; held ones on a beat),
+        for the whole step."""
+        grammar = self.rule.grammar
+        new = self._parallel(grammar.prev_top[rows, self.target], t, 1)
+        hold = np.zeros_like(new)
+        if self.beats is not None:
+            phase, beat = self.beats
+            on = ((phase + t) % beat == 0) & (t >= beat)
+            if on.any():
+                hold[on] = self._parallel(self.hist[rows[on], t[on] - beat], t[on], beat)
+                new |= hold
+        self._ban_new[rows], self._ban_hold[rows] = new, hold
+        self._banned[rows] = new.any(axis=1)
+
+    def update(self, tokens: np.ndarray) -> None:
+        # heard after the grammar: a row that closed a step has its part's top there
+        grammar = self.rule.grammar
+        rows = np.nonzero(np.asarray(tokens) == STEP)[0]
+        if rows.size:
+            t = grammar.steps[rows] - 1
+            ok = (t >= 0) & (t < self.hist.shape[1])
+            self.hist[rows[ok], t[ok]] = grammar.prev_top[rows[ok], self.target]

@@ -18,7 +18,9 @@ import pytest
 from engine.encodings.polyphony import POLYPHONY_ENCODING, STEP, PartGrammar, PartRules
 from engine.generation.constraints import StepContext
 from engine.generation.constraints.parallels import BeatParallels
-from tests.engine.grammar_reference import ReferenceBeatParallels, ReferenceGrammar
+from engine.generation.jobs.regenerate import FixedParallels
+from tests.engine.grammar_reference import (ReferenceBeatParallels, ReferenceFixedParallels,
+                                           ReferenceGrammar)
 
 E = POLYPHONY_ENCODING
 STATE = ("prev", "cur", "cur_new", "held", "count", "closed", "below", "steps", "cur_top",
@@ -207,3 +209,51 @@ def test_a_fed_note_goes_to_the_part_that_sounded_it_before_the_nearest():
         g.push(np.array([E.hold(64)]))
     assert_same_state(mine, theirs, "after a fed HOLD")
     assert mine.part_of[0] == 0
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_compiled_fixed_parallels_narrow_as_the_numpy_ones(seed):
+    # Regenerate Part's rule: one free part among forced ones
+    rng = np.random.default_rng(1000 + seed)
+    P, T, n = int(rng.integers(2, 5)), int(rng.integers(2, 16)), E.pitches
+    batch = int(rng.choice([1, 2, 4]))
+    target = int(rng.integers(0, P))
+    forced = np.zeros((T, P, n), np.int8)
+    forced_part = np.ones((T, P), bool)
+    forced_part[:, target] = rng.random(T) < 0.15  # now and then the part itself
+    centres = np.sort(rng.integers(36, 84, P))[::-1]
+    for t in range(T):
+        for j in range(P):
+            if forced_part[t, j] and rng.random() < 0.8:
+                q = int(np.clip(centres[j] + rng.integers(-5, 6), E.min_pitch, E.max_pitch))
+                forced[t, j, q - E.min_pitch] = 1 if t == 0 or rng.random() < 0.6 else 2
+    start_top = np.where(rng.random(P) < 0.8, centres, -1).astype(np.int64)
+    rules = PartRules(capacity=np.ones(P, np.int64), least=np.ones(P, np.int64),
+                      floor=centres - 12, ceiling=centres + 12,
+                      crosses=np.zeros((P, P), bool), must=rng.random((T, P)) < 0.5,
+                      attack=np.zeros((T, P), np.int8), centre=centres.astype(float),
+                      start_top=start_top, forced=forced, forced_part=forced_part)
+    beats = None if rng.random() < 0.3 else (int(rng.integers(0, 4)), int(rng.integers(1, 5)))
+    model = SimpleNamespace(name="toy", encoding=E)
+    grammar = PartGrammar(E, batch, rules)
+    rule = SimpleNamespace(grammar=grammar, done=np.zeros(batch, bool), known=None,
+                           context=StepContext(model, settings=None, rows=batch))
+    mine = FixedParallels.of(model, batch, forced, forced_part, target, start_top,
+                             beats)(rule)
+    theirs = ReferenceFixedParallels.of(model, batch, forced, forced_part, target,
+                                        start_top, beats)(rule)
+    allowed = np.ones(E.vocab_size, bool)
+    for call in range(12 * (T + 2)):
+        where = f"(seed {seed}, call {call})"
+        rule.done = grammar.steps >= T + 1
+        mask = grammar.mask(allowed)
+        narrowed = mine.narrow(call, mask)
+        np.testing.assert_array_equal(narrowed, theirs.narrow(call, mask.copy()),
+                                      err_msg=where)
+        tokens = draw(rng, narrowed, False)
+        grammar.push(tokens)
+        mine.update(tokens)
+        theirs.update(tokens)
+        np.testing.assert_array_equal(mine.hist, theirs.hist, err_msg=where)
+        if rule.done.all():
+            break

@@ -42,6 +42,8 @@ class PartGrammarConstraint(Constraint):
     # to draw, and the rules after the grammar have nothing to narrow), else None
     known: np.ndarray | None = None
     _known_parts: np.ndarray | None = None
+    _done: np.ndarray | None = None  # done, for the grammar's steps _done_key
+    _done_key: bytes | None = None
 
     def __init__(self, context: StepContext, grammar=None) -> None:
         super().__init__(context)
@@ -74,6 +76,7 @@ class PartGrammarConstraint(Constraint):
         """From now on each row writes ``steps`` steps beyond ``since`` (the steps the
         grammar had counted before: a forced first token's may or may not count)."""
         self.steps, self.since = steps, since
+        self._done_key = None
 
     @property
     def at(self) -> np.ndarray:
@@ -82,8 +85,15 @@ class PartGrammarConstraint(Constraint):
 
     @property
     def done(self) -> np.ndarray:
-        """[rows]: whether each row has written its steps."""
-        return self.at >= self.steps
+        """[rows]: whether each row has written its steps (read-only: the same array
+        until the grammar's steps change, as every rule after the grammar asks it each
+        call)."""
+        key = self.grammar.steps.tobytes()
+        if key != self._done_key:
+            done = self.at >= self.steps
+            done.flags.writeable = False
+            self._done, self._done_key = done, key
+        return self._done
 
     def plan_forced(self) -> None:
         """Ask the grammar each call whether every row's next token is forced
@@ -105,7 +115,7 @@ class PartGrammarConstraint(Constraint):
             return mask
         self.known = None
         mask = self.grammar.mask(allowed)
-        if done is not None:
+        if done is not None and done.any():
             mask[done] = False
             mask[done, STEP] = True
         return mask

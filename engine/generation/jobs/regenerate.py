@@ -431,6 +431,20 @@ def _forced(enc, song: Song, r: PartRange, lines, target: int, transpose: int
     return forced, forced_part, start_prev
 
 
+# engine.encodings.grammar_kernels, imported with the first FixedParallels narrowing
+_grammar_kernels = None
+
+
+def _kernels():
+    global _grammar_kernels
+    if _grammar_kernels is None:
+        from engine.encodings import grammar_kernels
+
+        grammar_kernels.warm()
+        _grammar_kernels = grammar_kernels
+    return _grammar_kernels
+
+
 class FixedParallels(Constraint):
     """The chosen part's new note keeps out of parallel fifths and octaves (unisons and
     compound intervals) with every forced part, those beneath it too, whose notes the
@@ -455,7 +469,6 @@ class FixedParallels(Constraint):
         self.target_forced = target_forced  # [T]: steps the part itself is forced
         self.beats = beats  # (the first step's place in its beat, steps a beat)
         n = context.model.encoding.pitches
-        self.index = np.arange(n)
         self.hist = np.full((context.rows, len(top)), -1, np.int64)  # the part's tops
         # each row's bans, worked out once a step (they hold for the whole step: the
         # part's pitch before it and the forced parts' are fixed within it)
@@ -484,63 +497,22 @@ class FixedParallels(Constraint):
                        target_forced, beats)
         return make
 
-    def _parallel(self, q: np.ndarray, t: np.ndarray, back: int) -> np.ndarray:
-        """[R, n]: for rows whose part sounded pitch index ``q`` [R] (-1: silent)
-        ``back`` steps before their steps ``t`` [R], the pitches that move it in
-        parallel with a forced part that moved meanwhile."""
-        c, r = self.top[t + 1], self.top[t + 1 - back]  # [R, P]
-        d = (q[:, None] - r) % 12
-        moved = (c >= 0) & (r >= 0) & (c != r) & (q >= 0)[:, None] & ((d == 0) | (d == 7))
-        out = np.zeros((len(q), len(self.index)), bool)
-        if not moved.any():
-            return out
-        b, j = np.nonzero(moved)  # the few (row, forced part) pairs that matter
-        p, qb, cc = self.index[None, :], q[b][:, None], c[b, j][:, None]
-        hit = (((p - cc) % 12) == d[b, j][:, None]) & (p != qb) & \
-            ((p > qb) == (cc > r[b, j][:, None]))
-        np.logical_or.at(out, b, hit)
-        return out
-
     def narrow(self, step: int, allowed: np.ndarray) -> np.ndarray:
         if self.rule.known is not None:  # every row's next token forced: nothing to ban
             return allowed
         grammar = self.rule.grammar
-        first = grammar.count[:, self.target] == 0  # the part's first note of the step
-        if not first.any():
-            return allowed
-        T = len(self.top) - 1
-        t_all = np.minimum(grammar.steps, T - 1)
-        live = first & ~self.target_forced[t_all] & ~self.rule.done
-        new = np.nonzero(live & (self._ban_step != grammar.steps))[0]
-        if new.size:
-            self._bans(new, t_all[new])
-            self._ban_step[new] = grammar.steps[new]
-        rows = np.nonzero(live & self._banned)[0]
-        if not rows.size:
-            return allowed
-        n = len(self.index)
-        free = ~self.forced_at[t_all[rows]]  # never a forced note's pitch
-        mask = np.array(allowed, copy=True)
-        mask[rows, 1:1 + n] &= ~(self._ban_new[rows] & free)
-        mask[rows, 1 + n:] &= ~(self._ban_hold[rows] & free)
-        empty = ~mask.any(axis=1)
-        mask[empty] = allowed[empty]
-        return mask
-
-    def _bans(self, rows: np.ndarray, t: np.ndarray) -> None:
-        """The bans of ``rows`` at their steps ``t`` (new notes; held ones on a beat),
-        for the whole step."""
-        grammar = self.rule.grammar
-        new = self._parallel(grammar.prev_top[rows, self.target], t, 1)
-        hold = np.zeros_like(new)
-        if self.beats is not None:
-            phase, beat = self.beats
-            on = ((phase + t) % beat == 0) & (t >= beat)
-            if on.any():
-                hold[on] = self._parallel(self.hist[rows[on], t[on] - beat], t[on], beat)
-                new |= hold
-        self._ban_new[rows], self._ban_hold[rows] = new, hold
-        self._banned[rows] = new.any(axis=1)
+        mask = np.array(allowed, dtype=bool, order="C", copy=True)
+        beats = self.beats is not None
+        phase, beat = self.beats if beats else (0, 1)
+        # one compiled call for every row (engine.encodings.grammar_kernels.fixed_bans)
+        if _kernels().fixed_bans(self.target, grammar.steps, grammar.count, self.rule.done,
+                                 self.top, self.target_forced, self.forced_at,
+                                 grammar.prev_top, self.hist, beats, int(phase), int(beat),
+                                 self._ban_step, self._ban_new, self._ban_hold,
+                                 self._banned, np.ascontiguousarray(allowed, dtype=bool),
+                                 mask):
+            return mask
+        return allowed
 
     def update(self, tokens: np.ndarray) -> None:
         # heard after the grammar: a row that closed a step has its part's top there
