@@ -20,7 +20,7 @@ is sampled and keeps each part a line (its own holds, range, order and rhythm);
 
 What encoding has to change is reported: notes folded into the range by octaves,
 unisons of two parts merged into one note, and notes beyond ``max_voices`` at once
-(the lowest go first).
+(the lowest inner notes go first: the bass and the top are kept).
 """
 
 from __future__ import annotations
@@ -162,7 +162,8 @@ class PolyphonyEncoding(Encoding):
 
         A note sounding at ``start_step`` that began before it starts there (NEW).  Two
         notes of one pitch at once become one (counted as merged unisons); a step with
-        more than ``max_voices`` notes loses its lowest whole notes (counted)."""
+        more than ``max_voices`` notes keeps its lowest and highest and loses the lowest
+        of the notes between (counted): a band's bass line outlasts a chord's doubling."""
         if end_step < start_step:
             raise EncodingError("the music ends before it starts")
         width = end_step - start_step
@@ -173,21 +174,15 @@ class PolyphonyEncoding(Encoding):
             a, b = max(g.start_step, start_step), min(g.end_step, end_step)
             if a >= b:
                 continue
-            if any(len(steps[s - start_step]) >= self.max_voices
-                   and g.pitch not in steps[s - start_step] for s in range(a, b)):
-                low = min(steps[a - start_step], default=None)
-                if low is None or g.pitch < low:
-                    dropped += 1
-                    continue
             if g.pitch in steps[a - start_step]:
                 merged += 1  # a unison: the parts share one note
             for s in range(a, b):
                 row = steps[s - start_step]
                 row[g.pitch] = row.get(g.pitch, False) or s == a
-        # a step still over the limit (a higher note came later): drop its lowest notes
+        # a step over the limit keeps its bass and its top: its lowest inner notes go
         for i, row in enumerate(steps):
             while len(row) > self.max_voices:
-                low = min(row)
+                low = sorted(row)[1]
                 del row[low]
                 dropped += 1
                 # the dropped note's later steps go too, so no HOLD lacks its NEW
@@ -261,7 +256,8 @@ class PolyphonyEncoding(Encoding):
                                 f"the unison and were heard as one.")
         if report.dropped_over_voices:
             report.other.append(f"{report.dropped_over_voices} notes were left out: at most "
-                                f"{self.max_voices} notes can sound at once (the lowest went).")
+                                f"{self.max_voices} notes can sound at once (the lowest above the "
+                                f"bass went).")
         velocities = sorted(g.velocity for g in grid)
         return Encoded(tokens=tokens, key=key, transpose=shift + 12 * report.octave_shift,
                        start_step=start_step,
