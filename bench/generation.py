@@ -70,7 +70,8 @@ on and every polyphonic model at 1 and 4 variations (``--baseline-only-models NA
 cards (``--baseline-models DIR`` gives the older one others).  Its table gives both
 checkouts' median CPU milliseconds (the steadier figure on a shared machine) and their
 ratio, so that a change's speed is stated against the code before it on the same
-machine at the same time; ``--only-baseline`` runs that table alone.
+machine at the same time; ``--only-baseline`` runs that table alone, and with
+``--only-polyphonic`` it is the chosen polyphonic models' alone.
 
     python bench/generation.py [--models-dir DIR] [--repeats N] [--keras-steps N] [--options]
                                [--poly-repeats N] [--poly-naive-repeats N] [--only-regenerate]
@@ -1176,8 +1177,9 @@ def only_regenerate(args, library: ModelLibrary, pinned: str) -> int:
 
 
 def only_polyphonic(args, library: ModelLibrary, pinned: str) -> int:
-    """``--only-polyphonic``: the polyphonic table alone (``--models`` narrows it), written
-    to bench/results/generation_polyphonic.json unless ``--out`` says where."""
+    """``--only-polyphonic``: the polyphonic table alone (``--models`` narrows it), with
+    ``--baseline`` the same models timed against that checkout too, written to
+    bench/results/generation_polyphonic.json unless ``--out`` says where."""
     chosen = [info for info in library.models if is_polyphonic_card(info)
               and (not args.models or info.name in args.models)]
     results = {"command": common.command_line("generation", None), "cpu": pinned,
@@ -1187,9 +1189,14 @@ def only_polyphonic(args, library: ModelLibrary, pinned: str) -> int:
     if poly is None:
         return 1
     results["polyphonic"] = poly
+    if args.baseline:  # the chosen models against the older checkout, in turn
+        args.baseline_only_models = args.baseline_only_models or [i.name for i in chosen]
+        results["baseline"] = baseline_figures(args, common.model_folders(args)[0])
     results["load_average_after"] = common.load_averages()
     print_poly_table(poly)
     print_regenerate_table(poly)
+    if "baseline" in results:
+        print_baseline_table(results["baseline"])
     out = Path(args.out)
     if out == common.RESULTS_DIR / "generation.json":
         out = out.with_name("generation_polyphonic.json")
