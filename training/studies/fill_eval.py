@@ -381,7 +381,8 @@ proportion to that likelihood): in the real tunes
 song's, counted from tick 0 as `main.py fill --from/--to` counts them (a pickup bar
 shifts them). Figures in `fill/evaluation.json`.
 
-The network alone reads only 48 steps after the gap, and gains little from them. The
+lstm-fill's and wavenet-fill's networks read only 48 steps after the gap, and gain little
+from them. The
 motif memory (engine/generation/memory.py, on by default in the app, `fill` and
 `score`) hears all of the music after the gap, then the music before it, and is mixed
 in as when continuing; the plain model it is compared with has the memory too, having
@@ -413,9 +414,7 @@ reaches 127 steps back in each layer, so the middle reads the suffix straight or
 the prefix's positions (receptive field 382 steps; the prompt is at most
 {2 + s.get('suffix_steps', 0) + s.get('prefix_steps', 0)} steps), and its step graph
 carries the Transformer's key/value cache, as the plain one's does. It trained
-{t.get('wall_time_s', 0) / 60:.1f} minutes, niced, on this machine's two cores
-({t.get('examples', '')}; learning rate {t.get('learning_rate')}, {t.get('optimizer', '')}):
-`{t.get('command', '')}`. Its motif memory's mixing was chosen on the validation split's
+{_stages(t)}. Its motif memory's mixing was chosen on the validation split's
 bars 4-5 filled (`{memory.get('command', '') if memory else ''}`:
 {memory.get('chosen_on', '') if memory else ''}; {memory.get('bits_per_note') if memory else '-'}
 bits per note), from the mixing
@@ -423,6 +422,25 @@ bits per note), from the mixing
 validation tunes and the default one, each as it is or with the memory's shares raised
 to 0.8, 0.6 or 0.4.
 """
+
+
+def _stages(t: dict) -> str:
+    """How a fill card's fine-tuning went, stage by stage (``--resume``: ``stages``)."""
+    def one(stage: dict) -> str:
+        return (f"{stage.get('wall_time_s', 0) / 60:.1f} minutes ({stage.get('examples', '')}; "
+                f"learning rate {stage.get('learning_rate')}, {stage.get('optimizer', '')}; "
+                f"early stopping and the weights kept judged on "
+                f"{stage.get('validation', 'the validation tunes mixed as the training tunes are')}"
+                f", {stage.get('val_loss_before')} before, {stage.get('best_val_loss')} best): "
+                f"`{stage.get('command', '')}`")
+    stages = t.get("stages") or [t]
+    out = (f"{t.get('wall_time_s', 0) / 60:.1f} minutes, niced, on this machine's two cores"
+           + (f", in {len(stages)} stages, each going on from the last: " if len(stages) > 1
+              else ": ")
+           + "; then ".join(one(stage) for stage in stages))
+    if t.get("replaced"):
+        out += f". The last stage replaced {t['replaced']}"
+    return out
 
 
 def _verdicts(report: dict, models_dir: Path) -> str:
