@@ -245,8 +245,10 @@ def train_fill(args: argparse.Namespace, command: str) -> int:
                  f"{base_card.get('training', {}).get('command', '?')})" if args.resume else
                  f"{card_path.name} (its Keras weights; vocabulary grown by the fill "
                  f"sentinels)"),
-        "validation": ("the validation tunes, each around a random gap of 1-4 bars, the "
-                       "loss on the gap's tokens only" if args.validate_on == "gaps" else
+        "validation": ("the validation tunes, each around a random gap of 1-4 bars (the "
+                       "few too short for one as they are), the loss on the gap's tokens only "
+                       "(Keras's weighted mean over every padded position of a batch: its "
+                       "scale is not nats per gap token)" if args.validate_on == "gaps" else
                        "the validation tunes mixed as the training tunes are"),
         "wall_time_s": round(wall, 1), "epochs": len(val_loss),
         "epoch": f"{args.epoch_fraction:g} of the training tunes' batches",
@@ -313,7 +315,8 @@ def add_parser(sub, command_line) -> argparse.ArgumentParser:
     t.add_argument("--validate-on", choices=("mix", "gaps"), default="mix",
                    help="the validation loss that early stopping and the checkpoint watch: "
                         "the validation tunes mixed as in training (mix, the default), or "
-                        "every one around a random gap, the gap's tokens only (gaps)")
+                        "every one around a random gap, the gap's tokens only (gaps; a tune "
+                        "too short for a gap stays as it is)")
     t.add_argument("--fill-share", type=float, default=FILL_SHARE,
                    help=f"the share of the tunes rearranged around a gap on each pass "
                         f"(default {FILL_SHARE:g}; the rest are plain continuations)")
