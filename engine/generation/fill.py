@@ -21,6 +21,7 @@ the encoding's grid, in the track's key and register.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -216,7 +217,8 @@ def score_gap(model, tokens: Sequence[int], start: int, end: int,
     sides as a fill prompt (a fill model, or ``both_sides``), else given only the tokens
     before the gap.  With ``memory``, the motif memory is mixed in as when filling: it
     has heard all the music after the gap (given both sides), then the music before it,
-    its contexts in the metre of ``song`` (the tune the tokens are from) as the fill job
+    its shares as ``score`` mixes them (never raised to the generation power), its
+    contexts in the metre of ``song`` (the tune the tokens are from) as the fill job
     has them (:meth:`engine.generation.memory.Mixing.in_metre`).  Returns (bits, tokens
     scored, notes among them)."""
     enc = model.encoding
@@ -238,8 +240,11 @@ def score_gap(model, tokens: Sequence[int], start: int, end: int,
     targets = seq[first:]
     rows = logits[first - 1:]
     if memory:
+        # scored, not generated: the shares as they are (``Mixing.generation_power`` is
+        # for sampling only), as ``score`` mixes them (:func:`score_tokens_with_memory`)
+        mixing = replace(mixing_for(model.name), generation_power=1.0)
         mixer = MemoryMixer(enc.vocab_size, 1, tokens[:start],
-                            mixing_for(model.name).in_metre(song, enc.steps_per_quarter),
+                            mixing.in_metre(song, enc.steps_per_quarter),
                             heard=tokens[end:] if both_sides else (), start_step=start,
                             heard_step=end)
         log_p = np.empty_like(rows)

@@ -267,6 +267,45 @@ def test_a_gap_is_scored_with_the_memory_in_the_songs_metre(library):
     assert score_gap(model, line, *gap, memory=True)[0] != pytest.approx(got[0], rel=1e-6)
 
 
+def test_a_gap_is_scored_with_the_shares_as_score_mixes_them(library):
+    """The mixing's generation power is for sampling only: a gap scored with the memory
+    gets the same bits whatever the power, and on a plain model's gap (the music before
+    only) exactly the bits of ``score``'s mixing (``score_tokens_with_memory``) over the
+    gap's tokens, though lstm's own mixing has a power of 0.8."""
+    from dataclasses import replace
+
+    from engine.generation.memory import (memory_distributions, mix, mixing_for,
+                                          override_mixing, softmax)
+
+    model = library.get("lstm")
+    mixing = mixing_for(model.name)
+    assert mixing.method == "adaptive" and mixing.generation_power != 1.0
+    figure = [2 + p - 48 for p in (60, 62, 64, 65, 67, 65, 64, 62, 67, 69, 71, 72)]
+    line = []
+    for i, p in enumerate(figure * 3):
+        line += [p] + [0] * (1 + i % 3)
+    line += [1]
+    gap = (40, 70)
+    got = score_gap(model, line, *gap, both_sides=False, memory=True)
+    for power in (1.0, 0.5):
+        override_mixing(model.name, replace(mixing, generation_power=power))
+        try:
+            assert score_gap(model, line, *gap, both_sides=False, memory=True) == got
+        finally:
+            override_mixing(model.name, None)
+    # score's own mixing of the same tokens (it starts its memory at step 0, as does
+    # the gap's scoring with no song: the phases agree)
+    tokens = np.asarray(line[:gap[1]], np.int32)
+    logits = model.sequence_logits(tokens[None, :-1])[0].astype(np.float64)
+    p_mem, longest = memory_distributions(tokens.tolist(), logits.shape[-1],
+                                          mixing.max_order, mixing.phase_period)
+    p = mix(softmax(logits), p_mem[1:], mixing, longest[1:])
+    targets = tokens[gap[0]:]
+    want = -np.log2(p[np.arange(gap[0] - 1, gap[1] - 1), targets]).sum()
+    assert got[0] == pytest.approx(want, rel=1e-9)
+    assert got[1:] == (gap[1] - gap[0], model.encoding.count_onsets(targets))
+
+
 def test_the_motif_memory_hears_the_music_after_the_gap(library):
     """A figure heard only after the gap: the memory that has heard the suffix predicts
     the gap's copy of it far better than one that has heard only the music before, and
