@@ -43,18 +43,34 @@ FILL_SHARE = 0.5
 
 def fill_batches(tunes: Sequence[np.ndarray], encoding: FillMelodyEncoding, batch_size: int,
                  max_len: int, rng: np.random.Generator, fill_share: float = FILL_SHARE,
-                 prompt_weight: float = 1.0):
+                 prompt_weight: float = 1.0, anywhere: bool = False):
     """Length-bucketed (inputs, targets, weights) batches, each tune plain or as a fill
     example (drawn anew on every call).  A fill example's prompt tokens (the suffix and
-    the prefix, predicted as targets too) weigh ``prompt_weight``, its middle 1."""
+    the prefix, predicted as targets too) weigh ``prompt_weight``, its middle 1.
+
+    ``anywhere``: the gap may start anywhere in the tune, and the tune stays plain only
+    if its fill example (the prefix and suffix as long as the tune gives, at most the
+    encoding's) would pass ``max_len + 1`` tokens.  Otherwise :func:`random_gap`'s bound,
+    which counts the prefix and suffix at full length and the start on top: with a long
+    prefix (128 steps at max-len 256) a 2-bar gap could start no later than step 30, so
+    training never saw a long prefix."""
     examples = []
     for t in tunes:
         t = np.asarray(t, np.int64)
         if len(t) < 2:
             continue
-        gap = random_gap(len(t), rng, max_len, encoding.steps_per_quarter,
-                         encoding.suffix_steps, encoding.prefix_steps) \
-            if rng.random() < fill_share else None
+        gap = None
+        if rng.random() < fill_share:
+            if anywhere:
+                gap = random_gap(len(t), rng, len(t) + encoding.suffix_steps
+                                 + encoding.prefix_steps + 3, encoding.steps_per_quarter,
+                                 encoding.suffix_steps, encoding.prefix_steps)
+                if gap is not None and 2 + min(len(t) - gap[1], encoding.suffix_steps) \
+                        + min(gap[0], encoding.prefix_steps) + gap[1] - gap[0] > max_len + 1:
+                    gap = None
+            else:
+                gap = random_gap(len(t), rng, max_len, encoding.steps_per_quarter,
+                                 encoding.suffix_steps, encoding.prefix_steps)
         if gap is None:
             seq, first = t[: max_len + 1], 0
         else:
@@ -149,11 +165,11 @@ def train_fill(args: argparse.Namespace, command: str) -> int:
         card_path = Path(args.resume)
         base_card = json.loads(card_path.read_text())
         encoding = FillMelodyEncoding.from_card(base_card["encoding"])
-        if (args.suffix_steps, args.prefix_steps) != (SUFFIX_STEPS, PREFIX_STEPS) and \
-                (args.suffix_steps, args.prefix_steps) != (encoding.suffix_steps,
-                                                           encoding.prefix_steps):
-            raise SystemExit(f"{card_path.name} reads {encoding.suffix_steps} steps after "
-                             f"the gap and {encoding.prefix_steps} before; --resume keeps them")
+        if (args.suffix_steps, args.prefix_steps) != (SUFFIX_STEPS, PREFIX_STEPS):
+            # a new fill window: the same tokens, the prompt laid out with other lengths
+            encoding = FillMelodyEncoding(encoding.min_pitch, encoding.max_pitch,
+                                          encoding.steps_per_quarter, args.suffix_steps,
+                                          args.prefix_steps)
         model, hp = load_keras_model(card_path), dict(base_card["hyperparameters"])
     else:
         encoding = FillMelodyEncoding(suffix_steps=args.suffix_steps,
@@ -170,18 +186,20 @@ def train_fill(args: argparse.Namespace, command: str) -> int:
     rng = np.random.default_rng(args.seed)
     share = args.fill_share
     pw = args.prompt_weight
+    anywhere = args.gaps == "anywhere"
     n_train = len(fill_batches(train, encoding, args.batch_size, args.max_len,
-                               np.random.default_rng(0), share, pw))
+                               np.random.default_rng(0), share, pw, anywhere))
     # validation: the tunes as training mixes them, or (--validate-on gaps) every tune
     # around a random gap with only the gap's tokens weighed, as a fill is scored
     val_batches = fill_batches(val, encoding, 64, args.max_len, np.random.default_rng(1),
-                               *((1.0, 0.0) if args.validate_on == "gaps" else (share, pw)))
+                               *((1.0, 0.0) if args.validate_on == "gaps" else (share, pw)),
+                               anywhere)
 
     spec = tf.TensorSpec([None, None], tf.int32)
     sig = (spec, spec, tf.TensorSpec([None, None], tf.float32))
     train_ds = tf.data.Dataset.from_generator(
         lambda: iter(fill_batches(train, encoding, args.batch_size, args.max_len, rng,
-                                  share, pw)),
+                                  share, pw, anywhere)),
         output_signature=sig).apply(tf.data.experimental.assert_cardinality(n_train)) \
         .prefetch(2)
     val_ds = tf.data.Dataset.from_generator(lambda: iter(val_batches), output_signature=sig) \
@@ -259,6 +277,8 @@ def train_fill(args: argparse.Namespace, command: str) -> int:
                     f"random gap of 1-4 bars ({share:g}), reading {encoding.suffix_steps} "
                     f"steps after it and {encoding.prefix_steps} before; sentinel targets "
                     f"weigh 0"
+                    + ("; the gap starting anywhere in the tune (plain if its example "
+                       "would not fit max_len)" if anywhere else "")
                     + ("" if pw == 1 else f", a fill example's prompt targets (suffix and "
                                           f"prefix) {pw:g}, its middle 1"),
         "optimizer": f"Adam, clipnorm 1.0, lr halved on plateau (floor {args.min_lr:g})"
@@ -300,7 +320,8 @@ def add_parser(sub, command_line) -> argparse.ArgumentParser:
                                       "(its vocabulary grows by the fill sentinels)")
     start.add_argument("--resume", metavar="CARD",
                        help="go on training a fill model's card, e.g. "
-                            "models/transformer-fill.json (its fill window kept)")
+                            "models/transformer-fill.json (its fill window kept unless "
+                            "--suffix-steps or --prefix-steps give a new one)")
     t.add_argument("--name", required=True)
     t.add_argument("--epochs", type=int, default=60)
     t.add_argument("--epoch-fraction", type=float, default=0.25,
@@ -325,6 +346,11 @@ def add_parser(sub, command_line) -> argparse.ArgumentParser:
                         f"{SUFFIX_STEPS}; the card keeps it)")
     t.add_argument("--prefix-steps", type=int, default=PREFIX_STEPS,
                    help=f"steps of the music before the gap it reads (default {PREFIX_STEPS})")
+    t.add_argument("--gaps", choices=("bounded", "anywhere"), default="bounded",
+                   help="where a training gap may start: bounded (the default, as the "
+                        "shipped fill models trained: no later than max-len less the gap, "
+                        "suffix and prefix at full length) or anywhere in the tune (plain "
+                        "when its example would pass max-len)")
     t.add_argument("--prompt-weight", type=float, default=1.0,
                    help="the weight of a fill example's prompt tokens as targets (the "
                         "middle's weigh 1; default 1: every melody token alike)")
