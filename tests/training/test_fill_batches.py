@@ -19,7 +19,8 @@ def _tunes(n: int = 120, length: int = 300) -> list[np.ndarray]:
 
 
 def _examples(batches, enc: FillMelodyEncoding):
-    """(prefix length, gap tokens weighed) of each fill example."""
+    """(prefix length, gap tokens weighed, the gap's quarters as FILL_MIDDLE says) of
+    each fill example."""
     out = []
     for x, y, w in batches:
         for row in range(len(x)):
@@ -27,7 +28,8 @@ def _examples(batches, enc: FillMelodyEncoding):
             if len(middle) == 0:
                 continue
             first = int(np.where(w[row] > 0)[0][0]) + 1  # the middle's first token
-            out.append((first - 1 - int(middle[0]), int((w[row] > 0).sum())))
+            out.append((first - 1 - int(middle[0]), int((w[row] > 0).sum()),
+                        int(x[row, middle[0]]) - enc.suffix_token))
     return out
 
 
@@ -39,12 +41,12 @@ def test_a_long_prefix_is_read_only_when_gaps_may_start_anywhere():
     anywhere = _examples(fill_batches(tunes, enc, 16, 256, np.random.default_rng(0),
                                       1.0, 0.0, anywhere=True), enc)
     # random_gap's bound counts the prefix and suffix at full length: starts stay early
-    assert max(p for p, _ in bounded) < 64
-    prefixes = np.array([p for p, _ in anywhere])
+    assert max(p for p, _, _ in bounded) < 64
+    prefixes = np.array([p for p, _, _ in anywhere])
     assert (prefixes == 128).mean() > 0.5 and len(anywhere) >= 0.9 * len(tunes)
-    for _, weighed in anywhere:
-        # the whole gap is weighed (1 to 16 quarters, or 1-4 bars: whole quarters),
-        # never cut short by max_len
-        assert 4 <= weighed <= 64 and weighed % 4 == 0
+    for _, weighed, quarters in anywhere:
+        # the whole gap is weighed, never cut short by max_len: as many steps as its
+        # FILL_MIDDLE(quarters) says, to the quarter
+        assert 4 * (quarters - 1) < weighed <= 4 * quarters
     assert all(len(x[0]) <= 256 for x, _, _ in fill_batches(
         tunes, enc, 16, 256, np.random.default_rng(0), 1.0, 0.0, anywhere=True))
