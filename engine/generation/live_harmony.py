@@ -151,6 +151,11 @@ class LiveHarmony:
         settings = GenerationSettings(model=model.name, temperature=temperature, top_p=top_p,
                                       rng_seed=rng_seed, key=None if key is None else key.name)
         settings.validate()
+        # the part grammar's compiled kernels, loaded (or, once per install, compiled) now:
+        # the grammar is made at the player's first note, which must not wait for them
+        from engine.encodings import grammar_kernels
+
+        grammar_kernels.warm()
         self.model = model
         self.enc = model.encoding
         self.key = key

@@ -274,3 +274,27 @@ def test_the_model_failing_mid_performance_stops_with_every_note_off(library):
     assert errors and errors[0].startswith("The accompanist stopped")
     assert not acc.running and not acc.sounding
     assert all(v == 0 for v in balance([m for _, m in log.messages]).values())
+
+
+def test_the_part_grammars_kernels_are_ready_before_the_first_note():
+    """The live harmoniser makes its grammar at the player's first note; the grammar's
+    compiled kernels are loaded (or compiled) when the harmoniser is made, so that note
+    never waits for them.  In a fresh process: importing does not load them, making a
+    LiveHarmony does (before its first note)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "from engine.models import ModelLibrary\n"
+        "from engine.generation.live_harmony import LiveHarmony\n"
+        "from engine.encodings import Key\n"
+        "from engine.encodings import grammar_kernels\n"
+        "before = grammar_kernels.warmed()\n"
+        "live = LiveHarmony(ModelLibrary(['models']).get('poly-wavenet'), Key(0, False))\n"
+        "print(before, grammar_kernels.warmed(), live.grammar is None)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "True", "True"], out.stdout
