@@ -38,15 +38,16 @@ def test_a_long_prefix_is_read_only_when_gaps_may_start_anywhere():
     tunes = _tunes()
     bounded = _examples(fill_batches(tunes, enc, 16, 256, np.random.default_rng(0),
                                      1.0, 0.0), enc)
-    anywhere = _examples(fill_batches(tunes, enc, 16, 256, np.random.default_rng(0),
+    # a max-len the longest examples (2 + 64 + 128 + 64 tokens) do not fit: they stay plain
+    anywhere = _examples(fill_batches(tunes, enc, 16, 224, np.random.default_rng(0),
                                       1.0, 0.0, anywhere=True), enc)
     # random_gap's bound counts the prefix and suffix at full length: starts stay early
     assert max(p for p, _, _ in bounded) < 64
     prefixes = np.array([p for p, _, _ in anywhere])
-    assert (prefixes == 128).mean() > 0.5 and len(anywhere) >= 0.9 * len(tunes)
+    assert (prefixes == 128).mean() > 0.5 and len(anywhere) >= 0.7 * len(tunes)
     for _, weighed, quarters in anywhere:
         # the whole gap is weighed, never cut short by max_len: as many steps as its
         # FILL_MIDDLE(quarters) says, to the quarter
         assert 4 * (quarters - 1) < weighed <= 4 * quarters
-    assert all(len(x[0]) <= 256 for x, _, _ in fill_batches(
-        tunes, enc, 16, 256, np.random.default_rng(0), 1.0, 0.0, anywhere=True))
+    assert all(len(x[0]) <= 224 for x, _, _ in fill_batches(
+        tunes, enc, 16, 224, np.random.default_rng(0), 1.0, 0.0, anywhere=True))
