@@ -201,8 +201,9 @@ def warm_up(library: Any, settings: Any = None,
     it loads the library's other models, so that a Generate pressed as the window
     appears does not queue behind their loading.  Without settings (or a seed file) it
     only loads models.  A Generate pressed meanwhile waits for the step under way (one
-    job at a time).  Returns the thread (tests join it); None where there are no folders
-    to hand the process."""
+    job at a time).  Last, in this process, it loads the part grammar's compiled kernels
+    for the live accompanist.  Returns the thread (tests join it); None where there are
+    no folders to hand the process."""
     folders = getattr(library, "folders", None)
     if folders is None:
         return None
@@ -210,7 +211,7 @@ def warm_up(library: Any, settings: Any = None,
     names = list(getattr(library, "names", []))
     chosen = getattr(settings, "model", None)
 
-    def work() -> None:
+    def helper_process() -> None:
         service = shared_service()
         if service is None:
             return
@@ -229,5 +230,15 @@ def warm_up(library: Any, settings: Any = None,
         if others:
             time.sleep(WARM_OTHERS_AFTER_S)
             service.warm(folders, others)
+
+    def work() -> None:
+        try:
+            helper_process()
+        finally:
+            # the live accompanist runs in this process: its part grammar's compiled
+            # kernels, loaded (or compiled, once per install) here, not when it starts
+            from engine.encodings import grammar_kernels
+
+            grammar_kernels.warm()
 
     return _in_background("continuo-warm-up", work)

@@ -27,6 +27,9 @@ def test_the_helper_process_is_running_before_the_first_generate(qtbot, library,
         assert not thread.is_alive()
     running = service_module._service  # noqa: SLF001
     assert running is not None and running.alive()  # before any Generate was pressed
+    from engine.encodings import grammar_kernels
+
+    assert grammar_kernels.warmed()  # the live accompanist's grammar, in this process
     assert window.panel.job is None
 
     with qtbot.waitSignal(window.panel.generation_finished, timeout=60000):
