@@ -893,7 +893,8 @@ def part_rules(enc, song: Song, parts: Sequence[_Part], start_step: int, steps: 
 
     A continued part that never rested a whole bar in its seed sounds where it sounded
     in most of its seed's bars (so it never falls silent for a bar; a part that did rest
-    a bar may again), starts notes only at the steps of the bar
+    a bar may again, unless it still started notes in most bars and lately: then it
+    starts one every bar, :func:`_keeps_going`), starts notes only at the steps of the bar
     where its seed ever started one, and at those where it always did it starts one
     (comping re-attacks; a bass keeps its onsets).  A harmonisation's voices sound
     wherever the melody does; its first and last chords are the tonic in root position
