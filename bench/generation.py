@@ -597,9 +597,11 @@ def poly_model_ms(library: ModelLibrary, info, seed, start_tick: int, args,
         r[f"incremental_{k}_cpu_ms"] = round(cpu_ms, 2)
         r[f"incremental_{k}_runs_ms"] = [round(t, 2) for t in all_ms]
         r[f"incremental_{k}_ms_per_call"] = round(ms / calls, 4)
-        ms, _ = timed(lambda: run("naive"), args.poly_naive_repeats)
-        r[f"naive_{k}_ms"] = round(ms, 1)
-        r[f"naive_over_incremental_{k}"] = round(r[f"naive_{k}_ms"] / r[f"incremental_{k}_ms"], 1)
+        if args.poly_naive_repeats > 0:  # 0: the naive way is not run (it is slow)
+            ms, _ = timed(lambda: run("naive"), args.poly_naive_repeats)
+            r[f"naive_{k}_ms"] = round(ms, 1)
+            r[f"naive_over_incremental_{k}"] = round(r[f"naive_{k}_ms"]
+                                                     / r[f"incremental_{k}_ms"], 1)
         if step is not None:
             ms, diff = floor_ms(step, model, k, args.poly_repeats, calls=calls)
             r[f"floor_{k}_ms"] = round(ms, 2)
@@ -845,7 +847,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--poly-repeats", type=int, default=5,
                     help="timed runs per polyphonic figure (median)")
     ap.add_argument("--poly-naive-repeats", type=int, default=1,
-                    help="runs of the polyphonic naive way (slow)")
+                    help="runs of the polyphonic naive way (slow; 0: not run)")
     ap.add_argument("--only-polyphonic", action="store_true",
                     help="only the polyphonic table (bench/results/generation_polyphonic.json)")
     ap.add_argument("--models", nargs="+", metavar="NAME",
