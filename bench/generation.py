@@ -1159,6 +1159,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def write_alone(args, results: dict, file_name: str) -> None:
+    """Write a table run alone (``--only-...``) to ``--out``, or, where that is left at
+    bench/results/generation.json (the whole bench's file), to ``file_name`` beside it."""
+    out = Path(args.out)
+    if out == common.RESULTS_DIR / "generation.json":
+        out = out.with_name(file_name)
+    print()
+    common.write_json(out, results)
+
+
 def only_regenerate(args, library: ModelLibrary, pinned: str) -> int:
     """``--only-regenerate``: the table of Regenerate Part against continuing alone,
     written to bench/results/generation_regenerate.json unless ``--out`` says where."""
@@ -1170,11 +1180,7 @@ def only_regenerate(args, library: ModelLibrary, pinned: str) -> int:
                    for info in library.models if is_polyphonic_card(info)}}}
     results["load_average_after"] = common.load_averages()
     print_regenerate_table(results["polyphonic"])
-    out = Path(args.out)
-    if out == common.RESULTS_DIR / "generation.json":
-        out = out.with_name("generation_regenerate.json")
-    print()
-    common.write_json(out, results)
+    write_alone(args, results, "generation_regenerate.json")
     return 0
 
 
@@ -1199,11 +1205,7 @@ def only_polyphonic(args, library: ModelLibrary, pinned: str) -> int:
     print_regenerate_table(poly)
     if "baseline" in results:
         print_baseline_table(results["baseline"])
-    out = Path(args.out)
-    if out == common.RESULTS_DIR / "generation.json":
-        out = out.with_name("generation_polyphonic.json")
-    print()
-    common.write_json(out, results)
+    write_alone(args, results, "generation_polyphonic.json")
     return 0
 
 
@@ -1225,11 +1227,7 @@ def only_transformer(args, library: ModelLibrary, seed, pinned: str, load_keras_
     if not results["models"]:
         return 1
     print_melody_table(results, args)
-    out = Path(args.out)
-    if out == common.RESULTS_DIR / "generation.json":
-        out = out.with_name("generation_transformer.json")
-    print()
-    common.write_json(out, results)
+    write_alone(args, results, "generation_transformer.json")
     return 0
 
 
