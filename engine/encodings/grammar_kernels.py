@@ -32,6 +32,31 @@ __all__ = ["part_mask", "part_push", "beat_bans", "forced_tokens", "fixed_bans",
 
 
 @njit(cache=True, nogil=True)
+def _parallel_pitches(cur, ref, j, rj, out):
+    """Whether part ``j`` (its pitch ``rj`` at the reference: the step before, or the
+    last beat) could move in parallel fifths or octaves with another part that moved
+    from ``ref[i]`` to ``cur[i]`` (-1: none); if so ``out`` [pitches] holds the pitches
+    that would, and only they (it is left as it was when none could)."""
+    hit = False
+    for i in range(len(cur)):
+        ci, qi = cur[i], ref[i]
+        if i == j or ci < 0 or qi < 0 or ci == qi:
+            continue
+        d = (qi - rj) % 12
+        if d != 0 and d != 7:
+            continue
+        if not hit:
+            out[:] = False
+            hit = True
+        up = ci > qi
+        for p in range(len(out)):
+            same_way = p > rj if up else p < rj
+            if same_way and (ci - p) % 12 == d:
+                out[p] = True
+    return hit
+
+
+@njit(cache=True, nogil=True)
 def part_mask(allowed, steps, T, below, cur, prev, held, count, closed, cur_top, prev_top,
               must_t, attack_t, has_pcs, pcs_t, pc, has_forced, forced_t, fpart_t,
               no_hold_t, in_range, capacity, least, above, others, has_max_hold, max_hold,
@@ -105,24 +130,7 @@ def part_mask(allowed, steps, T, below, cur, prev, held, count, closed, cur_top,
                 pj = prev_top[b, j]
                 if pj < 0:
                     continue
-                hit_any = False
-                for i in range(P):
-                    ci, pi = cur_top[b, i], prev_top[b, i]
-                    if i == j or ci < 0 or pi < 0 or ci == pi:
-                        continue
-                    d = (pi - pj) % 12
-                    if d != 0 and d != 7:
-                        continue
-                    if not hit_any:
-                        for p in range(n):
-                            par[j, p] = False
-                        hit_any = True
-                    up = ci > pi
-                    for p in range(n):
-                        same_way = p > pj if up else p < pj
-                        if same_way and (ci - p) % 12 == d:
-                            par[j, p] = True
-                if not hit_any:
+                if not _parallel_pitches(cur_top[b], prev_top[b], j, pj, par[j]):
                     continue
                 keep = not mst[j]
                 if not keep:
@@ -282,6 +290,7 @@ def beat_bans(start, beat, done, cur_top, beat_top, count, closed, centre, has_f
     ban = np.zeros((P, n), np.bool_)
     bans = np.empty(n, np.bool_)
     open_j = np.empty(P, np.bool_)
+    hit = np.empty(P, np.bool_)  # the parts with pitches in ``ban`` for this row
     found = False
     for b in range(B):
         if (start + steps[b]) % beat != 0 or done[b]:
@@ -296,23 +305,9 @@ def beat_bans(start, beat, done, cur_top, beat_top, count, closed, centre, has_f
         hit_any = False
         for j in range(P):
             rj = beat_top[b, j]
-            if not open_j[j] or rj < 0:
-                continue
-            for i in range(P):
-                ci, qi = cur_top[b, i], beat_top[b, i]
-                if i == j or ci < 0 or qi < 0 or ci == qi:
-                    continue
-                d = (qi - rj) % 12
-                if d != 0 and d != 7:
-                    continue
-                if not hit_any:
-                    ban[:, :] = False
-                    hit_any = True
-                up = ci > qi
-                for p in range(n):
-                    same_way = p > rj if up else p < rj
-                    if same_way and (ci - p) % 12 == d:
-                        ban[j, p] = True
+            hit[j] = open_j[j] and rj >= 0 and _parallel_pitches(cur_top[b], beat_top[b],
+                                                                 j, rj, ban[j])
+            hit_any = hit_any or hit[j]
         if not hit_any:
             continue
         found = True
@@ -331,7 +326,7 @@ def beat_bans(start, beat, done, cur_top, beat_top, count, closed, centre, has_f
                 cost = abs(centre[b, j] - p) + (0.0 if open_j[j] else inf)
                 if j == 0 or cost < best:
                     owner, best = j, cost
-            bans[p] = ban[owner, p] and not (has_forced and forced_at[t, p])
+            bans[p] = hit[owner] and ban[owner, p] and not (has_forced and forced_at[t, p])
             if not bans[p] and (mask[b, 1 + p] or mask[b, 1 + n + p]):
                 left = True
         if had and not left:
