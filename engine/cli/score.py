@@ -266,7 +266,8 @@ def _gap_scorer(model, bars: tuple[int, int], memory: bool = False):
         encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
         start_tick, end_tick = bar_range_ticks(song, *bars)
         a, b = gap_steps(song, encoded.start_step, start_tick, end_tick, enc)
-        return score_gap(model, encoded.tokens, a, b, memory=memory, song=song)
+        return score_gap(model, encoded.tokens, a, b, memory=memory, song=song,
+                         gap_tick=start_tick)
 
     return score_song
 

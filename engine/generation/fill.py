@@ -210,30 +210,54 @@ def best_per_group(weight: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
+def bar_steps_at(song: Song, tick: int, enc) -> int | None:
+    """A bar's length in grid steps in the metre at ``tick`` (what the motif memory's
+    phrase copy counts bars in); None where the bar is off the grid."""
+    steps, off_grid = divmod(song.ticks_per_bar_at(tick) * enc.steps_per_quarter, song.ppq)
+    return None if off_grid or steps < 1 else int(steps)
+
+
 def score_gap(model, tokens: Sequence[int], start: int, end: int,
-              both_sides: bool | None = None, memory: bool = False, song: Song | None = None
-              ) -> tuple[float, int, int]:
-    """Bits of a melody's tokens ``[start, end)`` (the gap) under ``model``: given both
-    sides as a fill prompt (a fill model, or ``both_sides``), else given only the tokens
+              both_sides: bool | None = None, memory: bool = False, song: Song | None = None,
+              gap_tick: int | None = None) -> tuple[float, int, int]:
+    """Bits of a melody's tokens ``[start, end)`` under ``model`` (:func:`gap_nats` says
+    how): (bits, tokens scored, notes among them)."""
+    nats, targets, _ = gap_nats(model, tokens, start, end, both_sides, memory, song,
+                                gap_tick)
+    if not len(targets):
+        return 0.0, 0, 0
+    return (float(nats.sum() / np.log(2.0)), len(targets),
+            model.encoding.count_onsets(targets))
+
+
+def gap_nats(model, tokens: Sequence[int], start: int, end: int,
+             both_sides: bool | None = None, memory: bool = False, song: Song | None = None,
+             gap_tick: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nats of each of a melody's tokens ``[start, end)`` (the gap) under ``model``: given
+    both sides as a fill prompt (a fill model, or ``both_sides``), else given only the tokens
     before the gap.  With ``memory``, the motif memory is mixed in as when filling: it
     has heard all the music after the gap (given both sides), then the music before it,
     its shares as ``score`` mixes them (never raised to the generation power), its
     contexts in the metre of ``song`` (the tune the tokens are from) as the fill job
-    has them (:meth:`engine.generation.memory.Mixing.in_metre`).  Returns (bits, tokens
-    scored, notes among them)."""
+    has them (:meth:`engine.generation.memory.Mixing.in_metre`), and given both sides
+    its phrase copy counting bars in the metre at ``gap_tick`` (the gap's first tick in
+    ``song``; None: the first full bar's), as the fill job does.  Returns the nats of
+    each token scored, the tokens (the gap's; none when it is empty) and every token's
+    log-probability at each of their steps ([tokens, vocabulary])."""
     enc = model.encoding
     tokens = [int(t) for t in tokens]
     start, end = max(0, int(start)), min(len(tokens), int(end))
     if both_sides is None:
         both_sides = fills_melody(model)
+    nothing = np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros((0, enc.vocab_size))
     if end <= start:
-        return 0.0, 0, 0
+        return nothing
     if both_sides:
         seq, first = enc.fill_example(tokens, start, end)
     else:
         start = max(start, 1)  # the very first token is given, as in ``score``
         if end <= start:
-            return 0.0, 0, 0
+            return nothing
         seq, first = tokens[:end], start
     seq = np.asarray(seq, dtype=np.int64)
     logits = model.sequence_logits(seq[None, :-1])[0].astype(np.float64)
@@ -243,10 +267,12 @@ def score_gap(model, tokens: Sequence[int], start: int, end: int,
         # scored, not generated: the shares as they are (``Mixing.generation_power`` is
         # for sampling only), as ``score`` mixes them (:func:`score_tokens_with_memory`)
         mixing = replace(mixing_for(model.name), generation_power=1.0)
+        bar_steps = None if song is None or not both_sides else bar_steps_at(
+            song, song.pickup_ticks if gap_tick is None else gap_tick, enc)
         mixer = MemoryMixer(enc.vocab_size, 1, tokens[:start],
                             mixing.in_metre(song, enc.steps_per_quarter),
                             heard=tokens[end:] if both_sides else (), start_step=start,
-                            heard_step=end)
+                            heard_step=end, bar_steps=bar_steps)
         log_p = np.empty_like(rows)
         for i, target in enumerate(targets):
             log_p[i] = np.log(np.maximum(mixer.probabilities(rows[i:i + 1])[0], 1e-300))
@@ -254,7 +280,9 @@ def score_gap(model, tokens: Sequence[int], start: int, end: int,
         nats = -log_p[np.arange(len(targets)), targets]
     else:
         nats = -token_log_probs(rows, targets)
-    return float(nats.sum() / np.log(2.0)), len(targets), enc.count_onsets(targets)
+        top = rows.max(axis=1, keepdims=True)
+        log_p = rows - top - np.log(np.exp(rows - top).sum(axis=1, keepdims=True))
+    return nats, targets, log_p
 
 
 def gap_steps(song: Song, tokens_start_step: int, start_tick: int, end_tick: int,

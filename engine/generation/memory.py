@@ -58,6 +58,8 @@ from typing import Sequence
 
 import numpy as np
 
+from engine.generation import phrase as phrase_copy
+
 # engine.generation.memory_kernels, the compiled steps: imported with the first memory
 # made (importing numba takes a few tenths of a second, which a process that never
 # generates, the window's, should not pay)
@@ -121,6 +123,10 @@ class Mixing:
     # the memory's contexts know where in the beat a step falls: a context predicts only
     # what followed it at the same phase (step mod ``phase_period``); 1: they do not
     phase_period: int = 1
+    # filling a gap: the boost (log of a factor) a step's twin two, four or eight bars
+    # away gives its token, by how well their neighbourhoods agree, scoring and
+    # generating alike (:mod:`engine.generation.phrase`); (): no twins
+    phrase: tuple[float, ...] = ()
 
     def describe(self) -> str:
         if self.method == "linear":
@@ -152,7 +158,10 @@ class Mixing:
         return self if period == self.phase_period else replace(self, phase_period=period)
 
     def _phases(self) -> str:
-        return f", contexts by phase in {self.phase_period} steps" if self.phase_period > 1 else ""
+        return (f", contexts by phase in {self.phase_period} steps"
+                if self.phase_period > 1 else "") + (
+            ", filling a gap each step's twin 2, 4 or 8 bars away raised"
+            if self.phrase else "")
 
     @staticmethod
     def buckets_for(max_order: int) -> int:
@@ -186,7 +195,8 @@ def _load_mixings() -> dict[str, Mixing]:
                             tuple(float(x) for x in m.get("table", ())),
                             tuple(int(x) for x in m.get("network_tokens", ())),
                             float(m.get("generation_power", 1.0)),
-                            int(m.get("phase_period", 1)))
+                            int(m.get("phase_period", 1)),
+                            tuple(float(x) for x in m.get("phrase", ())))
             if mixing.method == "adaptive" and \
                     len(mixing.table) != Mixing.buckets_for(mixing.max_order) \
                     or mixing.phase_period < 1:
@@ -634,7 +644,8 @@ class MemoryMixer:
 
     def __init__(self, vocab: int, rows: int, prefix: Sequence[int], mixing: Mixing,
                  heard: Sequence[int] = (), steps: int = 512, start_step: int | None = None,
-                 heard_step: int | None = None, share: float = 1.0) -> None:
+                 heard_step: int | None = None, share: float = 1.0,
+                 bar_steps: int | None = None) -> None:
         """``prefix``: what the generated tokens follow; ``heard``: other music of the
         piece the memory learns from first (a gap's music after it), not joined to it;
         ``steps``: about how many tokens will be generated (room made for them).
@@ -644,7 +655,9 @@ class MemoryMixer:
         steps' phases matter.  By default the prefix starts on step 0 and the heard
         music ends where the prefix starts.  ``share`` scales how far the memory moves
         the network's log-probabilities (the repeat control, :data:`REPEAT_SHARES`): 1
-        as the mixing says, 0 the network alone, above 1 further the memory's way."""
+        as the mixing says, 0 the network alone, above 1 further the memory's way.
+        ``bar_steps``: a bar's length in grid steps where the tokens fill a gap, for the
+        mixing's phrase copy (:mod:`engine.generation.phrase`; None: none)."""
         mixing, self._table, self._shares, self._share_rows = _prepared(mixing)
         self.mixing = mixing
         # room for what is fed and the new tokens without growing
@@ -663,18 +676,29 @@ class MemoryMixer:
             self._scratch = np.empty(max(vocab, len(self._hand)))
         self.share = float(share)
         self._work: tuple[np.ndarray, ...] | None = None
+        self.phrase = None
+        if bar_steps and len(mixing.phrase) == phrase_copy.BOOSTS:
+            self.phrase = phrase_copy.PhraseCopy(
+                rows, prefix, start, heard, first if heard_start is None else heard_start,
+                steps, int(bar_steps), mixing.phrase)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """``[rows, vocab]``: the mixed distribution after the network's ``logits``."""
-        p_mem = self.memory.distribution()
-        return mix(softmax(logits), p_mem, self.mixing, self.memory.longest)
+        p = self._memory_mixed(logits)
+        return p if self.phrase is None else self.phrase.mix(p, self.share)
+
+    def _memory_mixed(self, logits: np.ndarray) -> np.ndarray:
+        """The network and the memory's contexts mixed (the phrase copy not yet)."""
+        return mix(softmax(logits), self.memory.distribution(), self.mixing,
+                   self.memory.longest)
 
     def __call__(self, logits: np.ndarray) -> np.ndarray:
         """The mixed log-probabilities, which the sampler takes as logits (for the
         adaptive mixing, :func:`mix` in fewer numpy calls: a step is a few rows)."""
-        if self.share != 1.0:
-            return self._shared(logits)
-        return self._mixed(logits)
+        log_p = self._shared(logits) if self.share != 1.0 else self._mixed(logits)
+        if self.phrase is None or self.share == 0.0:
+            return log_p
+        return np.log(np.maximum(self.phrase.mix(np.exp(log_p), self.share), 1e-300))
 
     def _shared(self, logits: np.ndarray) -> np.ndarray:
         """The network's log-probabilities moved ``share`` times as far as the mixing
@@ -697,7 +721,7 @@ class MemoryMixer:
         (:mod:`engine.generation.memory_kernels`) around numpy's ``exp``, then numpy's
         ``log``: the same operations on the same numbers as :func:`mix`'s numpy."""
         if self._table is None:
-            return np.log(np.maximum(self.probabilities(logits), 1e-300))
+            return np.log(np.maximum(self._memory_mixed(logits), 1e-300))
         memory = self.memory
         # the working arrays, kept from step to step (the result, p_mem, is new each time)
         shape = np.shape(logits)
@@ -727,9 +751,13 @@ class MemoryMixer:
     def update(self, tokens: np.ndarray) -> None:
         if self.share != 0.0:
             self.memory.update(tokens)
+        if self.phrase is not None:
+            self.phrase.update(tokens)
 
     def repeat_rows(self, times: int) -> None:
         self.memory.repeat_rows(times)
+        if self.phrase is not None:
+            self.phrase.repeat_rows(times)
 
 
 #: the logits the compiled mixing step reads as they are (C-ordered; others are copied

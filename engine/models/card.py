@@ -180,10 +180,11 @@ def states_from_card(card: dict) -> list[StateSpec]:
 # ``python -m training.studies.memory_sweep``); each field is engine.generation.memory.Mixing's
 _MEMORY_FIELDS = {"method": str, "weight": float, "bias": float, "max_order": int,
                   "table": (float,), "network_tokens": (int,), "generation_power": float,
-                  "phase_period": int}
+                  "phase_period": int, "phrase": (float,)}
 # the values a mixing can use (a share is a probability; the memory's step and size grow
 # with the order); network_tokens are tokens of the vocabulary
-_MEMORY_RANGES = {"weight": (0.0, 1.0), "table": (0.0, 1.0), "max_order": (1, 64),
+_MEMORY_RANGES = {"weight": (0.0, 1.0), "table": (0.0, 1.0), "phrase": (-20.0, 20.0),
+                  "max_order": (1, 64),
                   "generation_power": (0.01, 10.0), "phase_period": (1, 96),
                   "bias": (-100.0, 100.0)}
 

@@ -73,9 +73,9 @@ HASHES = {
     'poly-lstm harmonises': ['ef3c97f18285a4fd0552266dd1a9b2371204539bd7be44913452d1849e3a35d4', '48be19fb27cfe8a4f7d7597b0f051313f9169d3db0d21c31800c9d378cb9e742'],
     'poly-wavenet harmonises': ['a6c1e292f73f2780af117e86489f3b3259c269248a7aaf3670b13e434360758a'],
     'poly-wavenet harmonises a chorale alone': ['6f6d2200bb0260c139b3012c680d5941891e93610e889ebed8d11d6042885e37'],
-    'lstm-fill fills': ['9f6077f4839fb85c013eb7977e2e993ef6a32faf26c9bfd3cdf4a0812ce8a972', '0b0da8f8890391987e3c9d4fde56442162802de26a86a0e8dae47d44d3a91b25'],
-    'wavenet-fill fills': ['8a943cfdfefd836978d37d4a4bf8852e757c526184186681cf8c182d84b414a8', 'bd9a74893dadb569f36ea6fc8e59b2a43f00e790af8f9d037259547639d47656'],
-    'transformer-fill fills': ['0bf44bb45765a0c05724b9042cff64219ae8e8c19cd74dac68a759d39d40efe4', '13341edde60fdc34714dc6147f39bc7ebd82b6045f97a86a3b4c64806eb979e8'],  # issue 27; its third stage (64 steps after, 128 before)
+    'lstm-fill fills': ['fd16ba23d129bb32d0fd5bd5d6e7b52c1a4e94a51941963646cc84a22802b7dd', 'e542651fd7c88fd8cc9464410a5aa72107248b946b3caf3453856018a66259c8'],  # issue 27: the phrase copy (engine/generation/phrase.py)
+    'wavenet-fill fills': ['7e5e85f3584c4c2ed6fd051cd80a09a1174391400a972dd1d89709189094ffe8', 'ba167686a962d1bef60c6bfd903996dd5656f5b17a674f13d4206fabac42a4ca'],  # issue 27: the phrase copy (engine/generation/phrase.py)
+    'transformer-fill fills': ['31169a5105cf692589040197802e4c29277c721247cc2a734f47cea47d02359d', '917b9eb9e7c19bfbcd13217ee5c15f1b87c3372cd90d343131304c0523aefbbd'],  # issue 27: the phrase copy (engine/generation/phrase.py)
     'poly-lstm fills parts': ['56ddf1346604554782de1c0020994f8c2df9ca519ea782d8e78558456d0cb035'],
     'poly-wavenet fills parts': ['6f0f37e37123bd20c02b9a7bf0211b782fa1706e4c8513ac6b29b55603d39392', '93a2709d78430d2062d59241f712815076833cc401695a33e89c27e09e32673e'],
 }

@@ -5,6 +5,7 @@ gets memory_mixing.json's default, and a bad section refuses the card in a sente
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,12 +44,18 @@ def test_the_shipped_models_carry_their_mixing_and_the_fill_models_the_default()
         info = library.info(name)
         # the melody models, the part models (part memory), the drum model (the groove
         # kept by the memory) and transformer-fill (on the validation split's gaps) carry
-        # shares fitted on their own validation splits; lstm-fill and wavenet-fill do not
+        # shares fitted on their own validation splits; lstm-fill and wavenet-fill the
+        # default's, written down beside the phrase copy's boosts fitted for them
         if name in ("lstm", "wavenet", "duet", "transformer", "trio", "poly-lstm",
                     "poly-wavenet", "chorale-transformer", "poly-transformer", "poly-duo",
-                    "drums-lstm", "transformer-fill"):
+                    "drums-lstm", "transformer-fill", "lstm-fill", "wavenet-fill"):
             assert info.memory is not None and info.memory["method"] == "adaptive"
             assert M.mixing_for(info) == M.Mixing(**info.memory)
+            if name.endswith("-fill"):
+                assert len(info.memory["phrase"]) == 21
+            if name in ("lstm-fill", "wavenet-fill"):
+                assert M.mixing_for(info) == replace(M.mixing_for("no such model"),
+                                                     phrase=info.memory["phrase"])
         else:
             assert info.memory is None
             assert M.mixing_for(info) == M.mixing_for("no such model") != M.FALLBACK_MIXING

@@ -83,6 +83,14 @@ def add_parser(sub):
     m.add_argument("--model", required=True, help="a fill model in models/")
     m.add_argument("--out", help="also write every candidate's figure here (JSON)")
     m.set_defaults(run=lambda args, argv: fit_memory(args))
+    ph = sub.add_parser("phrase", help="fit a fill model's phrase copy (the boost a "
+                                       "step's twin bars away gives its token) on the validation "
+                                       "split's gaps",
+                        description=fit_phrase.__doc__.split("\n\n")[0])
+    ph.add_argument("--model", required=True, help="a fill model in models/")
+    ph.add_argument("--models-dir", default=str(ROOT / "models"),
+                    help="the folder of the card it writes (default models/)")
+    ph.set_defaults(run=lambda args, argv: fit_phrase(args))
     return e
 
 
@@ -135,7 +143,7 @@ def fit_memory(args) -> int:
     for k, tune_id, song, index, start, end in gap_cases(test_songs(split_name="validation")):
         encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
         a, b = gap_steps(song, encoded.start_step, start, end, enc)
-        cases.append((encoded.tokens, a, b, song))
+        cases.append((encoded.tokens, a, b, song, start))
     fitted, default = mixing_for(info), mixing_for("no such model")
     candidates = []
     for label, base in (("card", fitted), ("default", default)):
@@ -146,9 +154,9 @@ def fit_memory(args) -> int:
     for label, mixing in candidates:
         override_mixing(args.model, mixing)
         bits = notes = 0
-        for tokens, a, b, song in cases:
+        for tokens, a, b, song, tick in cases:
             got, _, n = score_gap(model, tokens, a, b, both_sides=True, memory=True,
-                                  song=song)
+                                  song=song, gap_tick=tick)
             bits, notes = bits + got, notes + n
         override_mixing(args.model, None)
         rows.append({"candidate": label, "bits_per_note": round(bits / notes, 4)})
@@ -171,6 +179,9 @@ def fit_memory(args) -> int:
         "candidates": rows,
         "plain_tunes": {k: old[k] for k in ("bits_per_note", "chosen_on", "command")
                         if k in old}}
+    # the phrase copy (fit_phrase) was fitted over the old mixing: kept, and refitted by
+    # its own command
+    card["memory"].update({k: old[k] for k in ("phrase", "phrase_fit") if k in old})
     assert Mixing(**memory_section(card["memory"], args.model)) == mixing  # reads back
     write_card(card, info.card_path)
     if args.out:
@@ -178,6 +189,142 @@ def fit_memory(args) -> int:
                                               "candidates": rows}, indent=1) + "\n")
     print(f"{args.model}: chose {candidates[best][0]} ({rows[best]['bits_per_note']:.4f}); "
           f"wrote {info.card_path}", file=sys.stderr)
+    return 0
+
+
+PHRASE_ROUNDS = 100  # ternary search rounds fitting a boost (to well under 1e-9)
+
+
+def boosted(p_net: np.ndarray, hit: np.ndarray, p_twin: np.ndarray,
+            boost: np.ndarray) -> np.ndarray:
+    """Each token's probability once the twin's token, which the network and the memory's
+    contexts gave ``p_twin``, is raised by ``exp(boost)`` and the row renormalised:
+    ``p_net`` is what they gave the token itself, ``hit`` whether the twin holds it."""
+    factor = np.exp(boost)
+    return p_net * np.where(hit, factor, 1.0) / (1.0 - p_twin + p_twin * factor)
+
+
+PHRASE_MIN_TOKENS = 100  # fewer tokens in a bucket: it shares its boost with the next
+PHRASE_BOUNDS = (-5.0, 15.0)  # the boosts searched
+
+
+def fit_boosts(p_net: np.ndarray, hit: np.ndarray, p_twin: np.ndarray, bucket: np.ndarray,
+               buckets: int, min_tokens: int = PHRASE_MIN_TOKENS) -> np.ndarray:
+    """Per bucket, the boost of the twin's token that makes the tokens in it likeliest
+    (their log-likelihood is concave in it: a ternary search within
+    :data:`PHRASE_BOUNDS`).  Bucket 0 (too few pairs to judge) stands alone; the
+    agreement buckets after it that hold fewer than ``min_tokens`` tokens are pooled
+    with the next ones up (the last few with the ones below) and share one boost, so
+    that a handful of tokens does not set one; 0 for a bucket no token falls in.
+    Rounded to 4 places."""
+    counts = np.bincount(bucket, minlength=buckets)
+    groups, group = [[0]], []
+    for j in range(1, buckets):
+        group.append(j)
+        if counts[group].sum() >= min_tokens:
+            groups.append(group)
+            group = []
+    if group:
+        if len(groups) > 1:
+            groups[-1] = groups[-1] + group
+        else:
+            groups.append(group)
+    boosts = np.zeros(buckets)
+    for group in groups:
+        here = np.isin(bucket, group)
+        if not here.any():
+            continue
+        h, q = hit[here], p_twin[here]
+
+        def loss(b: float) -> float:
+            return float(-(b * h).sum() + np.log(1.0 - q + q * np.exp(b)).sum())
+
+        low, high = PHRASE_BOUNDS
+        for _ in range(PHRASE_ROUNDS):
+            a, b = low + (high - low) / 3, high - (high - low) / 3
+            if loss(a) < loss(b):
+                high = b
+            else:
+                low = a
+        boosts[[j for j in group if counts[j]]] = round((low + high) / 2, 4)
+    return boosts
+
+
+def fit_phrase(args) -> int:
+    """``python -m training fill phrase --model M``: the motif memory's phrase copy for
+    a fill model (:mod:`engine.generation.phrase`), fitted on the validation split as
+    the fill job uses it: bars 4-5 of every validation tune of at least 8 bars given both
+    sides.  For every token of those gaps, the probabilities the network and the memory's
+    contexts give it and the best-agreeing twin's token (:func:`gap_nats`, the phrase copy
+    off), whether the twin holds it, and in which agreement bucket; then each bucket's
+    boost, the one that makes those tokens likeliest, written into the card's ``memory``
+    as ``phrase``, with the bits per note before and after."""
+    from dataclasses import asdict, replace
+
+    from engine.generation import phrase
+    from engine.generation.fill import bar_steps_at, gap_nats, gap_steps
+    from engine.generation.memory import mixing_for, override_mixing
+    from engine.models import ModelLibrary
+    from engine.models.card import write_card
+
+    library = ModelLibrary([Path(args.models_dir)])
+    model = library.get(args.model)
+    info = library.info(args.model)
+    enc = model.encoding
+    in_use = mixing_for(model.name)  # the card's, or memory_mixing.json's for any model
+    override_mixing(args.model, replace(in_use, phrase=()))
+    p_net, hit, p_twin, bucket, notes, gaps = [], [], [], [], 0, 0
+    try:
+        for k, tune_id, song, index, start, end in gap_cases(
+                test_songs(split_name="validation")):
+            encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
+            a, b = gap_steps(song, encoded.start_step, start, end, enc)
+            bar = bar_steps_at(song, start, enc)
+            nats, targets, log_p = gap_nats(model, encoded.tokens, a, b, both_sides=True,
+                                            memory=True, song=song, gap_tick=start)
+            if not len(targets) or bar is None:
+                continue
+            tokens = [int(t) for t in encoded.tokens]
+            a, b = max(0, a), min(len(tokens), b)
+            assert list(targets) == tokens[a:b]
+            twins = phrase.PhraseCopy(1, tokens[:a], a, tokens[b:], b, len(targets), bar,
+                                      [0.0] * phrase.BOOSTS)
+            for target, row in zip(targets, log_p):
+                token, where = twins.twins()
+                hit.append(token[0] == target)
+                p_twin.append(np.exp(row[token[0]]) if token[0] >= 0 else 0.0)
+                bucket.append(where[0])
+                twins.update([target])
+            p_net.extend(np.exp(-nats))
+            notes += enc.count_onsets(targets)
+            gaps += 1
+    finally:
+        override_mixing(args.model, None)
+    p_net, hit, p_twin = np.array(p_net), np.array(hit, dtype=bool), np.array(p_twin)
+    bucket = np.array(bucket)
+    boosts = fit_boosts(p_net, hit, p_twin, bucket, phrase.BOOSTS)
+
+    def bits(table):
+        return float(-np.log2(boosted(p_net, hit, p_twin, table[bucket])).sum() / notes)
+
+    before, after = bits(np.zeros(phrase.BOOSTS)), bits(boosts)
+    card = json.loads(info.card_path.read_text())
+    if not card.get("memory"):  # it mixes as any model does: that mixing, written down
+        card["memory"] = {k: list(v) if isinstance(v, tuple) else v
+                          for k, v in asdict(in_use).items() if k != "phrase"}
+        card["memory"]["chosen_on"] = ("memory_mixing.json's mixing for any model, which "
+                                       "it used before it had a phrase copy")
+    card["memory"]["phrase"] = boosts.tolist()
+    card["memory"]["phrase_fit"] = {
+        "bits_per_note_without": round(before, 4), "bits_per_note": round(after, 4),
+        "chosen_on": f"essenFolksong validation split, bars {GAP_BARS[0]}-{GAP_BARS[1]} of "
+                     f"the {gaps} tunes of at least {MIN_BARS} bars given both sides (the "
+                     f"fill job), {len(hit)} tokens; each bucket's boost the likeliest",
+        "command": f"python -m training fill phrase --model {args.model}"}
+    write_card(card, info.card_path)
+    print(f"{args.model}: phrase copy {before:.4f} -> {after:.4f} bits/note on {gaps} "
+          f"validation gaps; boosts {boosts.tolist()}; wrote {info.card_path}",
+          file=sys.stderr)
     return 0
 
 
@@ -234,7 +381,7 @@ def evaluate(args) -> int:
                 if m is None:
                     continue
                 bits, _, n = score_gap(m, encoded.tokens, a, b, both_sides=both,
-                                       memory=memory, song=song)
+                                       memory=memory, song=song, gap_tick=start)
                 sums[key][0] += bits
                 sums[key][1] += n
             notes = song.tracks[index].notes

@@ -20,9 +20,10 @@ from engine.generation.constraints.chords import StrictChords, follows
 from engine.generation.constraints.key import ChordKeyLock
 from engine.generation.mixers.chords import melody_chords
 from engine.generation.mixers.control import control_mixers
-from engine.generation.fill import (BRANCH_STEPS, CANDIDATES, bar_of, check_fill_model,
-                                    check_gap_has_steps, check_gap_in_song, check_gap_steps,
-                                    fill_start_step, progress_from, resample, split_at_gap)
+from engine.generation.fill import (BRANCH_STEPS, CANDIDATES, bar_of, bar_steps_at,
+                                    check_fill_model, check_gap_has_steps, check_gap_in_song,
+                                    check_gap_steps, fill_start_step, progress_from, resample,
+                                    split_at_gap)
 from engine.generation.generator import allowed_tokens
 from engine.generation.jobs import register
 from engine.generation.sampling import (MAX_PRIME_STEPS, GenerationCancelled, GenerationResult,
@@ -140,7 +141,9 @@ def fill_melody(model, song: Song, settings, *, start_tick: int, end_tick: int,
     # (up to the track's end: not the rests that pad the network's window after it),
     # at their own steps: the memory's contexts know where in the beat they fall
     heard = p.suffix[:max(0, enc.ceil_step(track.end_tick, ppq) - b_step)]
-    memory = dict(heard=heard, steps=steps, start_step=a_step, heard_step=b_step)
+    # and counts the bars a phrase comes back after (its phrase copy)
+    memory = dict(heard=heard, steps=steps, start_step=a_step, heard_step=b_step,
+                  bar_steps=bar_steps_at(song, start_tick, enc))
     out = _sample(model, song, settings, p, allowed, steps, memory, progress, is_cancelled,
                   [chord_key] if chord_key is not None else [])
 
