@@ -41,12 +41,6 @@ MIN_PAIRS = 4  # fewer pairs to judge by: the first boost, whatever they agree
 BOOSTS = BUCKETS + 1  # the length of a card's ``phrase`` table
 
 
-def bucket_of(agree: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """The boost table's index for an agreement (the share of ``pairs`` places alike)."""
-    return np.where(pairs < MIN_PAIRS, 0,
-                    1 + np.minimum(BUCKETS - 1, (agree * BUCKETS).astype(np.int64)))
-
-
 class PhraseCopy:
     """The twins of each row's next step, and the boost their token gets.
 
@@ -77,9 +71,8 @@ class PhraseCopy:
             line[lo:h + len(heard)] = np.asarray(heard, dtype=np.int64)[lo - h:]
         self.line = np.repeat(line[None, :], rows, axis=0)
         self.at = int(start_step) - base  # the next step's place on the timeline
-        self.offsets = [sign * bars * int(bar_steps) for bars in OFFSET_BARS
-                        for sign in (-1, 1)]
-        self._near = np.concatenate([np.arange(-WINDOW, 0), np.arange(1, WINDOW + 1)])
+        self.offsets = np.array([sign * bars * int(bar_steps) for bars in OFFSET_BARS
+                                 for sign in (-1, 1)], dtype=np.int64)
 
     @property
     def rows(self) -> int:
@@ -87,33 +80,17 @@ class PhraseCopy:
 
     def twins(self) -> tuple[np.ndarray, np.ndarray]:
         """Per row, the token the best-agreeing twin of the next step holds (-1: none
-        known) and its agreement bucket."""
-        line, t = self.line, self.at
-        n = line.shape[1]
-        rows = np.arange(line.shape[0])
-        best_token = np.full(len(rows), -1, dtype=np.int64)
-        best_bucket = np.zeros(len(rows), dtype=np.int64)
-        best_agree = np.full(len(rows), -1.0)
-        best_pairs = np.full(len(rows), -1, dtype=np.int64)
-        for o in self.offsets:  # nearer twins first; a farther one must agree better
-            if not 0 <= t + o < n:
-                continue
-            token = line[:, t + o]
-            places = t + self._near
-            places = places[(places >= 0) & (places < n) & (places + o >= 0)
-                            & (places + o < n)]
-            a, b = line[:, places], line[:, places + o]
-            both = (a >= 0) & (b >= 0) & ((a != HOLD) | (b != HOLD))
-            pairs = both.sum(axis=1)
-            alike = ((a == b) & both).sum(axis=1)
-            agree = np.where(pairs > 0, alike / np.maximum(pairs, 1), 0.0)
-            better = (token >= 0) & ((agree > best_agree)
-                                     | ((agree == best_agree) & (pairs > best_pairs)))
-            best_token = np.where(better, token, best_token)
-            best_agree = np.where(better, agree, best_agree)
-            best_pairs = np.where(better, pairs, best_pairs)
-            best_bucket = np.where(better, bucket_of(agree, pairs), best_bucket)
-        return best_token, best_bucket
+        known) and its agreement bucket; nearer twins are weighed first, and a farther
+        one must agree better, or as well on more pairs (one compiled call:
+        :func:`engine.generation.memory_kernels.phrase_twins`)."""
+        from engine.generation import memory_kernels
+
+        rows = self.line.shape[0]
+        token = np.empty(rows, dtype=np.int64)
+        bucket = np.empty(rows, dtype=np.int64)
+        memory_kernels.phrase_twins(self.line, self.at, self.offsets, WINDOW, HOLD,
+                                    MIN_PAIRS, BUCKETS, token, bucket)
+        return token, bucket
 
     def boosts(self, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """Per row, the twin's token (-1: none) and its boost (times ``scale``, the
