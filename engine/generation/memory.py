@@ -160,7 +160,7 @@ class Mixing:
     def _phases(self) -> str:
         return (f", contexts by phase in {self.phase_period} steps"
                 if self.phase_period > 1 else "") + (
-            ", filling a gap each step's twin 2, 4 or 8 bars away raised"
+            ", a gap's steps drawn toward their twins 2, 4 or 8 bars away"
             if self.phrase else "")
 
     @staticmethod
