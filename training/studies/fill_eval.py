@@ -127,7 +127,9 @@ def fit_memory(args) -> int:
     (the card's ``memory``, which knows only the music before) and the default mixing,
     each with its adaptive shares as they are or raised to a power below 1 (the memory
     counting for more: it has heard the music after the gap).  The fewest bits per note
-    wins and is written into the card's ``memory``; every candidate's figure with it."""
+    wins and is written into the card's ``memory``; every candidate's figure with it.
+    Every candidate keeps the card's phrase copy (:func:`fit_phrase`), and so does the
+    card: fitted over the old mixing, it is refitted by its own command.
     from dataclasses import replace
 
     from engine.generation.fill import gap_steps, score_gap
@@ -144,7 +146,8 @@ def fit_memory(args) -> int:
         encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
         a, b = gap_steps(song, encoded.start_step, start, end, enc)
         cases.append((encoded.tokens, a, b, song, start))
-    fitted, default = mixing_for(info), mixing_for("no such model")
+    fitted = mixing_for(info)
+    default = replace(mixing_for("no such model"), phrase=fitted.phrase)  # the same copy
     candidates = []
     for label, base in (("card", fitted), ("default", default)):
         for power in FILL_MEMORY_POWERS if base.method == "adaptive" else (1.0,):
