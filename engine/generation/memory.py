@@ -698,7 +698,7 @@ class MemoryMixer:
         log_p = self._shared(logits) if self.share != 1.0 else self._mixed(logits)
         if self.phrase is None or self.share == 0.0:
             return log_p
-        return np.log(np.maximum(self.phrase.mix(np.exp(log_p), self.share), 1e-300))
+        return self.phrase.mix_log(log_p, self.share)  # log_p is this call's own array
 
     def _shared(self, logits: np.ndarray) -> np.ndarray:
         """The network's log-probabilities moved ``share`` times as far as the mixing

@@ -737,6 +737,35 @@ warm_seconds: float | None = None
 
 
 @njit(cache=True, nogil=True)
+def _twin(line, r, at, offsets, window, hold, min_pairs, buckets):
+    """Row ``r``'s twin of place ``at`` (:func:`phrase_twins`): (token, bucket)."""
+    n = line.shape[1]
+    best_token, best_bucket, best_agree, best_pairs = -1, 0, -1.0, -1
+    for k in range(len(offsets)):
+        o = offsets[k]
+        if at + o < 0 or at + o >= n or line[r, at + o] < 0:
+            continue
+        pairs = alike = 0
+        for j in range(1, window + 1):
+            for p in (at - j, at + j):
+                q = p + o
+                if p < 0 or p >= n or q < 0 or q >= n:
+                    continue
+                a, b = line[r, p], line[r, q]
+                if a < 0 or b < 0 or (a == hold and b == hold):
+                    continue
+                pairs += 1
+                if a == b:
+                    alike += 1
+        agree = alike / pairs if pairs > 0 else 0.0
+        if agree > best_agree or (agree == best_agree and pairs > best_pairs):
+            best_token, best_agree, best_pairs = line[r, at + o], agree, pairs
+            best_bucket = 0 if pairs < min_pairs else \
+                1 + min(buckets - 1, int(agree * buckets))
+    return best_token, best_bucket
+
+
+@njit(cache=True, nogil=True)
 def phrase_twins(line, at, offsets, window, hold, min_pairs, buckets, token_out, bucket_out):
     """:meth:`engine.generation.phrase.PhraseCopy.twins` for every row of ``line`` (the
     rows' timelines, -1 unknown) at place ``at``: per row, the token of the twin (at
@@ -744,32 +773,29 @@ def phrase_twins(line, at, offsets, window, hold, min_pairs, buckets, token_out,
     agree best with ``at``'s (pairs both known, not both ``hold``; ties to more pairs,
     then the nearer), into ``token_out`` (-1: none known), and its agreement bucket
     into ``bucket_out`` (0: fewer than ``min_pairs`` pairs)."""
-    rows, n = line.shape
-    for r in range(rows):
-        best_token, best_bucket, best_agree, best_pairs = -1, 0, -1.0, -1
-        for k in range(len(offsets)):
-            o = offsets[k]
-            if at + o < 0 or at + o >= n or line[r, at + o] < 0:
-                continue
-            pairs = alike = 0
-            for j in range(1, window + 1):
-                for p in (at - j, at + j):
-                    q = p + o
-                    if p < 0 or p >= n or q < 0 or q >= n:
-                        continue
-                    a, b = line[r, p], line[r, q]
-                    if a < 0 or b < 0 or (a == hold and b == hold):
-                        continue
-                    pairs += 1
-                    if a == b:
-                        alike += 1
-            agree = alike / pairs if pairs > 0 else 0.0
-            if agree > best_agree or (agree == best_agree and pairs > best_pairs):
-                best_token, best_agree, best_pairs = line[r, at + o], agree, pairs
-                best_bucket = 0 if pairs < min_pairs else \
-                    1 + min(buckets - 1, int(agree * buckets))
-        token_out[r] = best_token
-        bucket_out[r] = best_bucket
+    for r in range(line.shape[0]):
+        token_out[r], bucket_out[r] = _twin(line, r, at, offsets, window, hold, min_pairs,
+                                            buckets)
+
+
+@njit(cache=True, nogil=True)
+def phrase_mix_log(line, at, offsets, window, hold, min_pairs, buckets, table, scale,
+                   log_p):
+    """:meth:`engine.generation.phrase.PhraseCopy.mix_log` in one call: each row's twin
+    (:func:`phrase_twins`) gains its bucket's boost in ``table`` times ``scale``, in
+    place in the log-probabilities ``log_p``, and its row loses
+    ``log1p(p * expm1(boost))`` (``p`` the twin's probability before)."""
+    for r in range(line.shape[0]):
+        token, bucket = _twin(line, r, at, offsets, window, hold, min_pairs, buckets)
+        if token < 0:
+            continue
+        boost = table[bucket] * scale
+        if boost == 0.0:
+            continue
+        less = math.log1p(math.exp(log_p[r, token]) * math.expm1(boost))
+        for v in range(log_p.shape[1]):
+            log_p[r, v] -= less
+        log_p[r, token] += boost
 
 
 def warm() -> float:
@@ -810,8 +836,10 @@ def warm() -> float:
                              np.array([0.3, 0.6, 0.9]), np.array([0.5, 1.2]), np.empty(1),
                              np.empty((2, 1)), exact, given, np.empty(vocab))
         line = np.array([[1, 0, 2, -1, 1, 0, 2, 0]], dtype=np.int64)
-        phrase_twins(line, 3, np.array([-2, 2], dtype=np.int64), 3, 0, 1, 4,
-                     np.empty(1, dtype=np.int64), np.empty(1, dtype=np.int64))
+        offsets = np.array([-2, 2], dtype=np.int64)
+        phrase_twins(line, 3, offsets, 3, 0, 1, 4, np.empty(1, dtype=np.int64),
+                     np.empty(1, dtype=np.int64))
+        phrase_mix_log(line, 3, offsets, 3, 0, 1, 4, np.ones(5), 1.0, np.zeros((1, 3)))
         z = np.zeros((2, 5))
         less_top(z)
         share_onto(np.exp(z), np.array([1, 2], dtype=np.int64), 0.5)

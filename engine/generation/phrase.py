@@ -109,6 +109,18 @@ class PhraseCopy:
             out[rows] /= out[rows].sum(axis=1, keepdims=True)
         return out
 
+    def mix_log(self, log_p: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """:meth:`mix` on log-probabilities, in place (``log_p``, [rows, vocab] float64,
+        the caller's own array) and without leaving log space: a twin's token gains its
+        boost and its row loses ``log(1 + p (exp(boost) - 1))``, ``p`` the token's
+        probability before (one compiled call,
+        :func:`engine.generation.memory_kernels.phrase_mix_log`).  Returns ``log_p``."""
+        from engine.generation import memory_kernels
+
+        memory_kernels.phrase_mix_log(self.line, self.at, self.offsets, WINDOW, HOLD,
+                                      MIN_PAIRS, BUCKETS, self.table, float(scale), log_p)
+        return log_p
+
     def update(self, tokens) -> None:
         """The tokens just written, one per row."""
         if self.at < self.line.shape[1]:

@@ -102,6 +102,10 @@ def test_the_twin_after_the_gap_raises_its_token():
         assert np.allclose(mixed.sum(axis=1), 1.0)
         assert mixed[0, tune[t]] == pytest.approx(np.exp(2.0) / (12 + np.exp(2.0)))
         assert np.array_equal(twins.mix(p, scale=0.0), p)  # the repeat control at 0
+        # the sampler's way, in log space, gives the same distribution
+        log_p = np.log(np.random.default_rng(t).dirichlet(np.ones(13), size=2))
+        want = np.log(twins.mix(np.exp(log_p)))
+        assert np.allclose(twins.mix_log(log_p.copy()), want, atol=1e-12)
         twins.update([tune[t], tune[t]])
 
 
