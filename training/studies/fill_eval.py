@@ -129,7 +129,7 @@ def fit_memory(args) -> int:
     counting for more: it has heard the music after the gap).  The fewest bits per note
     wins and is written into the card's ``memory``; every candidate's figure with it.
     Every candidate keeps the card's phrase copy (:func:`fit_phrase`), and so does the
-    card: fitted over the old mixing, it is refitted by its own command.
+    card: fitted over the old mixing, it is refitted by its own command."""
     from dataclasses import replace
 
     from engine.generation.fill import gap_steps, score_gap
