@@ -274,7 +274,7 @@ def fit_phrase(args) -> int:
     model = library.get(args.model)
     info = library.info(args.model)
     enc = model.encoding
-    in_use = mixing_for(model.name)  # the card's, or memory_mixing.json's for any model
+    in_use = mixing_for(model)  # its card's (in --models-dir), or memory_mixing.json's
     override_mixing(args.model, replace(in_use, phrase=()))
     p_net, hit, p_twin, bucket, notes, gaps = [], [], [], [], 0, 0
     try:
