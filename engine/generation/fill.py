@@ -278,10 +278,10 @@ def gap_nats(model, tokens: Sequence[int], start: int, end: int,
             log_p[i] = np.log(np.maximum(mixer.probabilities(rows[i:i + 1])[0], 1e-300))
             mixer.update([int(target)])
         nats = -log_p[np.arange(len(targets)), targets]
-    else:
-        nats = -token_log_probs(rows, targets)
+    else:  # the network's log-softmax, as token_log_probs works it out for one token
         top = rows.max(axis=1, keepdims=True)
         log_p = rows - top - np.log(np.exp(rows - top).sum(axis=1, keepdims=True))
+        nats = -log_p[np.arange(len(targets)), targets]
     return nats, targets, log_p
 
 
