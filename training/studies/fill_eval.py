@@ -114,6 +114,17 @@ def gap_cases(songs) -> list:
     return cases
 
 
+def encoded_gaps(enc, split_name: str):
+    """(tokens, gap start, gap end, song, the gap's first tick) of each of the split's
+    :func:`gap_cases`, the tune in ``enc``'s tokens and the gap as indices into them."""
+    from engine.generation.fill import gap_steps
+
+    for k, tune_id, song, index, start, end in gap_cases(test_songs(split_name=split_name)):
+        encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
+        a, b = gap_steps(song, encoded.start_step, start, end, enc)
+        yield encoded.tokens, a, b, song, start
+
+
 FILL_MEMORY_POWERS = (1.0, 0.8, 0.6, 0.4)
 
 
@@ -132,7 +143,7 @@ def fit_memory(args) -> int:
     card: fitted over the old mixing, it is refitted by its own command."""
     from dataclasses import replace
 
-    from engine.generation.fill import gap_steps, score_gap
+    from engine.generation.fill import score_gap
     from engine.generation.memory import Mixing, mixing_for, override_mixing
     from engine.models import ModelLibrary
     from engine.models.card import memory_section, write_card
@@ -141,11 +152,7 @@ def fit_memory(args) -> int:
     model = library.get(args.model)
     info = library.info(args.model)
     enc = model.encoding
-    cases = []
-    for k, tune_id, song, index, start, end in gap_cases(test_songs(split_name="validation")):
-        encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
-        a, b = gap_steps(song, encoded.start_step, start, end, enc)
-        cases.append((encoded.tokens, a, b, song, start))
+    cases = list(encoded_gaps(enc, "validation"))
     fitted = mixing_for(info)
     default = replace(mixing_for("no such model"), phrase=fitted.phrase)  # the same copy
     candidates = []
@@ -265,7 +272,7 @@ def fit_phrase(args) -> int:
     from dataclasses import asdict, replace
 
     from engine.generation import phrase
-    from engine.generation.fill import bar_steps_at, gap_nats, gap_steps
+    from engine.generation.fill import bar_steps_at, gap_nats
     from engine.generation.memory import mixing_for, override_mixing
     from engine.models import ModelLibrary
     from engine.models.card import write_card
@@ -278,16 +285,13 @@ def fit_phrase(args) -> int:
     override_mixing(args.model, replace(in_use, phrase=()))
     p_net, hit, p_twin, bucket, notes, gaps = [], [], [], [], 0, 0
     try:
-        for k, tune_id, song, index, start, end in gap_cases(
-                test_songs(split_name="validation")):
-            encoded = enc.encode_tune(song.tracks[index].notes, song.ppq)
-            a, b = gap_steps(song, encoded.start_step, start, end, enc)
+        for tokens, a, b, song, start in encoded_gaps(enc, "validation"):
             bar = bar_steps_at(song, start, enc)
-            nats, targets, log_p = gap_nats(model, encoded.tokens, a, b, both_sides=True,
+            nats, targets, log_p = gap_nats(model, tokens, a, b, both_sides=True,
                                             memory=True, song=song, gap_tick=start)
             if not len(targets) or bar is None:
                 continue
-            tokens = [int(t) for t in encoded.tokens]
+            tokens = [int(t) for t in tokens]
             a, b = max(0, a), min(len(tokens), b)
             assert list(targets) == tokens[a:b]
             twins = phrase.PhraseCopy(1, tokens[:a], a, tokens[b:], b, len(targets), bar,
